@@ -1,0 +1,116 @@
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { Logger } from 'pino';
+import {
+  type ArchiveSnapshot, type BackupJob, type BackupPhase, type DatabaseBackup, keyLayout, type Manifest, type ManifestPointer,
+} from '../../../protocol';
+import type { ConnectorConfig } from '../config';
+import { ConnectorError } from '../errors';
+import type { DatabaseServer } from '../sql/database-server';
+import type { ObjectStore } from '../store/object-store';
+import { ArchiveIndex } from './archive-index';
+import { mirrorArchive } from './archive-mirror';
+
+export interface JobProgress {
+  phase: BackupPhase;
+  percent?: number;
+  bytesDone?: number;
+  detail?: string;
+}
+
+export interface BackupJobDeps {
+  config: ConnectorConfig;
+  connectorVersion: string;
+  /** Present when SQL Server is configured. */
+  databaseServer?: DatabaseServer;
+  /** The store for this job's target and credentials. */
+  store: ObjectStore;
+  logger: Logger;
+  report(progress: JobProgress): void;
+  signal?: AbortSignal;
+}
+
+const EXPRESS_EDITION = 4;
+
+/**
+ * One backup job, in order: each configured database (COPY_ONLY backup to the staging folder,
+ * then upload), the archive mirror and its snapshot, and last the manifest that names every
+ * artifact at its exact version. Returns where the manifest is.
+ */
+export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise<ManifestPointer> {
+  const { config, store, logger } = deps;
+  const startedAt = new Date().toISOString();
+  deps.report({ phase: 'starting' });
+  const databases: DatabaseBackup[] = [];
+
+  if (config.sql && deps.databaseServer) {
+    const server = deps.databaseServer;
+    const info = await server.describe();
+    let compression = config.sql.compression && info.engineEdition !== EXPRESS_EDITION;
+    logger.info({ edition: info.edition, version: info.productVersion, compression }, 'SQL Server');
+    for (const database of config.sql.databases) {
+      deps.signal?.throwIfAborted();
+      if (!(await server.databaseExists(database))) {
+        throw new ConnectorError('SQL_DATABASE_MISSING', `database "${database}" does not exist on ${info.serverName}; check sql.databases in the connector configuration`, { permanent: true });
+      }
+      const file = path.join(config.sql.stagingFolder, `${database}-${job.runId}.bak`);
+      try {
+        const dbStartedAt = new Date().toISOString();
+        const backup = (withCompression: boolean) => server.backupDatabase({
+          database, file, compression: withCompression, signal: deps.signal,
+          onProgress: (percent) => deps.report({ phase: 'database', percent, detail: database }),
+        });
+        try {
+          await backup(compression);
+        } catch (error) {
+          if (!(error instanceof ConnectorError && error.code === 'SQL_COMPRESSION_UNSUPPORTED')) throw error;
+          logger.warn('this edition cannot compress backups; backing up without compression');
+          compression = false;
+          await backup(false);
+        }
+        const dbFinishedAt = new Date().toISOString();
+        const artifact = await store.putFile(keyLayout.databaseBackup(job.tenantId, database), file, {
+          signal: deps.signal,
+          onProgress: (bytesDone) => deps.report({ phase: 'upload', bytesDone, detail: database }),
+        });
+        databases.push({
+          database, artifact, startedAt: dbStartedAt, finishedAt: dbFinishedAt, copyOnly: true, checksums: true, compressed: compression,
+          edition: info.edition, serverVersion: info.productVersion,
+        });
+        logger.info({ database, bytes: artifact.size, versionId: artifact.versionId }, 'database backed up');
+      } finally {
+        await rm(file, { force: true });
+      }
+    }
+  }
+
+  let archive: Manifest['archive'];
+  if (config.archive) {
+    deps.signal?.throwIfAborted();
+    const index = await ArchiveIndex.load(config.stateDir);
+    const mirrored = await mirrorArchive(job.tenantId, config.archive.roots, store, index, (done, uploadedBytes) =>
+      deps.report({ phase: 'archive', bytesDone: uploadedBytes, detail: `${done} files sent` }));
+    const snapshot: ArchiveSnapshot = { kind: 'so-backup-archive-snapshot', v: 1, runId: job.runId, files: mirrored.files };
+    const snapshotArtifact = await store.putBuffer(keyLayout.snapshot(job.tenantId, job.runId), gzipSync(JSON.stringify(snapshot)), 'application/gzip');
+    await index.save();
+    archive = {
+      roots: config.archive.roots,
+      files: mirrored.files.length,
+      bytes: mirrored.files.reduce((total, f) => total + f.size, 0),
+      uploadedFiles: mirrored.uploadedFiles,
+      uploadedBytes: mirrored.uploadedBytes,
+      deletedFiles: mirrored.deletedFiles,
+      snapshot: snapshotArtifact,
+    };
+    logger.info({ files: archive.files, uploadedFiles: archive.uploadedFiles, uploadedBytes: archive.uploadedBytes, deletedFiles: archive.deletedFiles }, 'archive mirrored');
+  }
+
+  deps.report({ phase: 'manifest' });
+  const manifest: Manifest = {
+    kind: 'so-backup-manifest', v: 1, runId: job.runId, tenantId: job.tenantId, connectorVersion: deps.connectorVersion,
+    startedAt, finishedAt: new Date().toISOString(), databases, archive,
+  };
+  const stored = await store.putBuffer(keyLayout.manifest(job.tenantId, job.runId), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
+  return { key: stored.key, versionId: stored.versionId };
+}

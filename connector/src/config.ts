@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { tenantIdSchema } from '../../protocol';
+import { ConfigError } from './errors';
+
+const absolutePath = (what: string) =>
+  z.string().min(1).refine((p) => path.isAbsolute(p) || path.win32.isAbsolute(p), { message: `${what} must be an absolute path` });
+
+/** The connector's configuration file (JSON). Unknown keys are errors, so typos never pass silently. */
+export const connectorConfigSchema = z.object({
+  /** wss:// endpoint of the WebSocket API (ws:// only for local mode on loopback). */
+  endpoint: z.url().refine((u) => /^wss:\/\//.test(u) || /^ws:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(u), {
+    message: 'endpoint must be wss://…, or ws:// on loopback for local mode',
+  }),
+  tenantId: tenantIdSchema,
+  /** File holding the connector's credential; readable only by the service account. */
+  credentialFile: absolutePath('credentialFile'),
+  sql: z.object({
+    /** ADO-style connection string, e.g. "Server=sql01,1433;User Id=so_backup;Password=…;Encrypt=true". */
+    connectionString: z.string().min(1),
+    databases: z.array(z.string().min(1).max(128)).min(1),
+    /** Folder where SQL Server writes the .bak and the connector reads it; SQL Server's service account must be able to write it. */
+    stagingFolder: absolutePath('sql.stagingFolder'),
+    /** Ask for COMPRESSION where the edition supports it. @default true */
+    compression: z.boolean().default(true),
+  }).strict().optional(),
+  archive: z.object({
+    roots: z.array(z.object({
+      name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a root name is 1-64 letters, digits, "_" or "-"'),
+      path: absolutePath('archive root path'),
+    }).strict()).min(1),
+  }).strict().optional(),
+  /** Folder for the connector's own state (archive index, logs). */
+  stateDir: absolutePath('stateDir'),
+  /** @default 'info' */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+}).strict().refine((c) => c.sql || c.archive, { message: 'configure at least one of "sql" and "archive"' });
+export type ConnectorConfig = z.infer<typeof connectorConfigSchema>;
+
+/** Reads and validates the config file; every problem is named with its path in the file. */
+export function loadConnectorConfig(file: string): ConnectorConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (cause) {
+    throw new ConfigError(`cannot read the configuration file ${file}: ${(cause as Error).message}`, { cause });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError(`the configuration file ${file} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  const parsed = connectorConfigSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `  - ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
+    throw new ConfigError(`the configuration file ${file} is invalid:\n${problems.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export function readCredential(config: ConnectorConfig): string {
+  try {
+    return readFileSync(config.credentialFile, 'utf8').trim();
+  } catch (cause) {
+    throw new ConfigError(`cannot read the credential file ${config.credentialFile}: ${(cause as Error).message}`, { cause });
+  }
+}

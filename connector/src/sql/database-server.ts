@@ -1,0 +1,27 @@
+/** What the backup domain needs from SQL Server. */
+export interface ServerInfo {
+  /** SERVERPROPERTY('EngineEdition'): 4 is Express (no compression, no SQL Agent). */
+  engineEdition: number;
+  edition: string;
+  productVersion: string;
+  serverName: string;
+}
+
+export interface BackupRequest {
+  database: string;
+  /** Path as SQL Server sees it: SQL Server, not the connector, writes this file. */
+  file: string;
+  compression: boolean;
+  onProgress(percent: number): void;
+  signal?: AbortSignal;
+}
+
+export interface DatabaseServer {
+  describe(): Promise<ServerInfo>;
+  databaseExists(database: string): Promise<boolean>;
+  backupDatabase(request: BackupRequest): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Database names we accept: what SQL Server allows for regular identifiers, no brackets or quotes. */
+export const DATABASE_NAME_PATTERN = /^[\p{L}_][\p{L}\p{N}@$#_ .-]{0,127}$/u;

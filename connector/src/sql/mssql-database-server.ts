@@ -1,0 +1,123 @@
+import sql from 'mssql';
+import { ConnectorError } from '../errors';
+import { DATABASE_NAME_PATTERN, type BackupRequest, type DatabaseServer, type ServerInfo } from './database-server';
+
+const EXPRESS = 4;
+
+/** DatabaseServer over `mssql`, from an ADO-style connection string. */
+export class MssqlDatabaseServer implements DatabaseServer {
+  private pool?: sql.ConnectionPool;
+
+  constructor(private readonly connectionString: string) {}
+
+  private async connect(): Promise<sql.ConnectionPool> {
+    if (this.pool?.connected) return this.pool;
+    const config = sql.ConnectionPool.parseConnectionString(this.connectionString);
+    // BACKUP can be silent for a long time before its first progress message: never time it out.
+    config.requestTimeout = 0;
+    config.pool = { max: 2, min: 0, idleTimeoutMillis: 30_000 };
+    try {
+      this.pool = await new sql.ConnectionPool(config).connect();
+      return this.pool;
+    } catch (error) {
+      throw explainSqlError(error, 'connecting to SQL Server');
+    }
+  }
+
+  async describe(): Promise<ServerInfo> {
+    const pool = await this.connect();
+    const result = await pool.request().query<ServerInfo>(
+      "SELECT CAST(SERVERPROPERTY('EngineEdition') AS int) AS engineEdition, CAST(SERVERPROPERTY('Edition') AS nvarchar(128)) AS edition, " +
+        "CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS productVersion, CAST(SERVERPROPERTY('ServerName') AS nvarchar(128)) AS serverName",
+    ).catch((error: unknown) => {
+      throw explainSqlError(error, 'reading the server edition');
+    });
+    const row = result.recordset[0];
+    if (!row) throw new ConnectorError('SQL_UNEXPECTED', 'SQL Server returned no row for SERVERPROPERTY');
+    return { ...row, engineEdition: Number(row.engineEdition) };
+  }
+
+  async databaseExists(database: string): Promise<boolean> {
+    checkDatabaseName(database);
+    const pool = await this.connect();
+    const result = await pool.request().input('name', sql.NVarChar(128), database)
+      .query('SELECT name FROM sys.databases WHERE name = @name')
+      .catch((error: unknown) => {
+        throw explainSqlError(error, `looking up database "${database}"`);
+      });
+    return result.recordset.length === 1;
+  }
+
+  async backupDatabase(request: BackupRequest): Promise<void> {
+    checkDatabaseName(request.database);
+    const pool = await this.connect();
+    const options = ['COPY_ONLY', 'CHECKSUM', 'INIT', 'FORMAT', 'STATS = 5', ...(request.compression ? ['COMPRESSION'] : [])];
+    const statement = pool.request();
+    statement.input('database', sql.NVarChar(128), request.database);
+    statement.input('file', sql.NVarChar(4000), request.file);
+    statement.on('info', (info: { number: number; message: string }) => {
+      if (info.number === 3211) {
+        const percent = Number(/(\d+) percent/.exec(info.message)?.[1]);
+        if (Number.isFinite(percent)) request.onProgress(percent);
+      }
+    });
+    const abort = () => statement.cancel();
+    request.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      await statement.query(`BACKUP DATABASE @database TO DISK = @file WITH ${options.join(', ')}`);
+    } catch (error) {
+      if (request.signal?.aborted) throw new ConnectorError('BACKUP_CANCELLED', `backup of "${request.database}" was cancelled`, { cause: error });
+      throw explainSqlError(error, `backing up database "${request.database}" to ${request.file}`);
+    } finally {
+      request.signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = undefined;
+  }
+}
+
+export function checkDatabaseName(database: string): void {
+  if (!DATABASE_NAME_PATTERN.test(database)) {
+    throw new ConnectorError('DATABASE_NAME_INVALID', `"${database}" is not a database name so-backup accepts (letters, digits, _ @ $ # . - and spaces; starting with a letter or _)`, { permanent: true });
+  }
+}
+
+interface SqlErrorLike { number?: number; message?: string; code?: string; precedingErrors?: SqlErrorLike[] }
+
+/** Turns SQL Server's error (3013 and its preceding cause) into one explained ConnectorError. */
+export function explainSqlError(error: unknown, doing: string): ConnectorError {
+  const e = error as SqlErrorLike;
+  const all = [...(e.precedingErrors ?? []), e];
+  const cause = all.find((x) => x.number !== 3013) ?? e;
+  const number = cause.number;
+  const text = cause.message ?? String(error);
+  let code = 'SQL_ERROR';
+  let advice = '';
+  if (e.code === 'ELOGIN' || number === 18456) {
+    code = 'SQL_LOGIN_FAILED';
+    advice = 'Check the user and password in the connection string, and that SQL Server authentication is enabled.';
+  } else if (e.code === 'ESOCKET' || e.code === 'ETIMEOUT') {
+    code = 'SQL_UNREACHABLE';
+    advice = 'Check the server name and port in the connection string and that SQL Server accepts TCP connections.';
+  } else if (number === 3201 && /error 5\b/.test(text)) {
+    code = 'SQL_BACKUP_FOLDER_DENIED';
+    advice = "The SQL Server service account cannot write the staging folder: grant it Modify rights on the folder (SQL Server, not the connector, writes the .bak).";
+  } else if (number === 3201) {
+    code = 'SQL_BACKUP_DEVICE';
+    advice = 'Check that the staging folder exists on the SQL Server machine.';
+  } else if (number === 1844) {
+    code = 'SQL_COMPRESSION_UNSUPPORTED';
+    advice = 'This edition cannot compress backups; so-backup will back up without compression.';
+  } else if (number === 262) {
+    code = 'SQL_BACKUP_PERMISSION';
+    advice = 'Give the login BACKUP DATABASE permission (sysadmin, db_owner or db_backupoperator).';
+  } else if (number === 911) {
+    code = 'SQL_DATABASE_MISSING';
+    advice = 'Check the database name in the connector configuration.';
+  }
+  const message = `SQL Server error${number ? ` ${number}` : ''} while ${doing}: ${text}${advice ? ` ${advice}` : ''}`;
+  return new ConnectorError(code, message, { cause: error });
+}

@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
+  PutObjectCommand, S3Client, UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { UploadCredentials, UploadTarget } from '../../../protocol';
+import { ConnectorError } from '../errors';
+import type { ObjectStore, PutOptions, StoredObject } from './object-store';
+
+export interface S3ObjectStoreOptions {
+  /** Files up to this size go in one PUT; larger ones as parts of this size. @default 16 MiB */
+  readonly partSizeBytes?: number;
+  /** Parts in flight at once. @default 4 */
+  readonly partConcurrency?: number;
+}
+
+const MiB = 1024 * 1024;
+const MAX_PARTS = 10_000;
+
+/** ObjectStore on S3 with SHA-256 checksums that S3 verifies on receipt. */
+export class S3ObjectStore implements ObjectStore {
+  private readonly client: S3Client;
+  private readonly partSize: number;
+  private readonly concurrency: number;
+
+  constructor(private readonly target: UploadTarget, credentials: UploadCredentials, options: S3ObjectStoreOptions = {}) {
+    this.client = new S3Client({
+      region: target.region,
+      endpoint: target.endpoint,
+      forcePathStyle: target.forcePathStyle,
+      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    this.partSize = options.partSizeBytes ?? 16 * MiB;
+    this.concurrency = options.partConcurrency ?? 4;
+  }
+
+  async putBuffer(key: string, body: Buffer, contentType = 'application/octet-stream'): Promise<StoredObject> {
+    const digest = createHash('sha256').update(body).digest();
+    const checksum = digest.toString('base64');
+    const out = await this.client.send(new PutObjectCommand({
+      Bucket: this.target.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType,
+      ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksum,
+    })).catch((error: unknown) => {
+      throw storeError(error, `uploading ${key}`);
+    });
+    if (!out.VersionId) throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
+    return { key, versionId: out.VersionId, size: body.length, sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: checksum } };
+  }
+
+  async putFile(key: string, path: string, options: PutOptions = {}): Promise<StoredObject> {
+    const file = await open(path, 'r');
+    try {
+      const { size } = await file.stat();
+      if (size <= this.partSize) {
+        const body = Buffer.alloc(size);
+        await readFully(file, body, 0);
+        const stored = await this.putBuffer(key, body);
+        options.onProgress?.(size);
+        return stored;
+      }
+      return await this.putMultipart(key, file, size, options);
+    } finally {
+      await file.close();
+    }
+  }
+
+  private async putMultipart(key: string, file: Awaited<ReturnType<typeof open>>, size: number, options: PutOptions): Promise<StoredObject> {
+    const partSize = Math.max(this.partSize, Math.ceil(size / MAX_PARTS));
+    const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, ChecksumAlgorithm: 'SHA256' }))
+      .catch((error: unknown) => {
+        throw storeError(error, `starting the upload of ${key}`);
+      });
+    const uploadId = created.UploadId!;
+    const whole = createHash('sha256');
+    const parts: Array<{ PartNumber: number; ChecksumSHA256: string; ETag: string }> = [];
+    const inFlight = new Set<Promise<void>>();
+    let sent = 0;
+    try {
+      for (let partNumber = 1, offset = 0; offset < size; partNumber++, offset += partSize) {
+        options.signal?.throwIfAborted();
+        const body = Buffer.alloc(Math.min(partSize, size - offset));
+        await readFully(file, body, offset);
+        whole.update(body);
+        const checksum = createHash('sha256').update(body).digest('base64');
+        const number = partNumber;
+        const upload = this.client.send(new UploadPartCommand({
+          Bucket: this.target.bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length,
+          ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksum,
+        }), { abortSignal: options.signal }).then((out) => {
+          parts.push({ PartNumber: number, ChecksumSHA256: checksum, ETag: out.ETag! });
+          sent += body.length;
+          options.onProgress?.(sent);
+        });
+        const tracked: Promise<void> = upload.finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+        if (inFlight.size >= this.concurrency) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+      parts.sort((a, b) => a.PartNumber - b.PartNumber);
+      const out = await this.client.send(new CompleteMultipartUploadCommand({
+        Bucket: this.target.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts },
+      }));
+      if (!out.VersionId) throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
+      const partDigests = parts.map((p) => p.ChecksumSHA256);
+      return {
+        key, versionId: out.VersionId, size, sha256: whole.digest('hex'),
+        s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(partDigests), partSize, parts: partDigests },
+      };
+    } catch (error) {
+      await Promise.allSettled(inFlight);
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      throw error instanceof ConnectorError ? error : storeError(error, `uploading ${key}`);
+    }
+  }
+
+  async markDeleted(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key })).catch((error: unknown) => {
+      throw storeError(error, `marking ${key} deleted`);
+    });
+  }
+}
+
+/** S3's checksum of a multipart object: SHA-256 over the concatenated part digests, "-<parts>". */
+export function compositeChecksum(partDigestsBase64: string[]): string {
+  const hash = createHash('sha256');
+  for (const digest of partDigestsBase64) hash.update(Buffer.from(digest, 'base64'));
+  return `${hash.digest('base64')}-${partDigestsBase64.length}`;
+}
+
+async function readFully(file: Awaited<ReturnType<typeof open>>, into: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < into.length; ) {
+    const { bytesRead } = await file.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) throw new ConnectorError('FILE_CHANGED', 'file became shorter while it was read');
+    done += bytesRead;
+  }
+}
+
+function storeError(error: unknown, doing: string): ConnectorError {
+  const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  const permanent = status === 403 || status === 400;
+  return new ConnectorError(status === 403 ? 'S3_ACCESS_DENIED' : 'S3_ERROR', `S3 refused ${doing}: ${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(error)}`, { cause: error, permanent });
+}

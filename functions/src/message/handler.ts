@@ -1,0 +1,27 @@
+import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
+import { encodeMessage } from '../../../protocol';
+import {
+  awsClients, connectionsClient, connectionsEndpointOf, parseWebsocketEvent, readEnvironment, RunStore, SfnTaskResponder, tableEnvironmentSchema,
+} from '../shared';
+import { handleConnectorMessage } from './handle-connector-message';
+
+const env = readEnvironment(tableEnvironmentSchema);
+const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
+const tasks = new SfnTaskResponder(awsClients().sfn);
+
+/** $default: every message a connector sends. */
+export async function handler(raw: APIGatewayProxyWebsocketEventV2): Promise<APIGatewayProxyResultV2> {
+  const event = parseWebsocketEvent(raw);
+  const tenantId = event.requestContext.authorizer?.tenantId;
+  if (!tenantId) return { statusCode: 403 };
+  const connectionId = event.requestContext.connectionId;
+  const management = connectionsClient(connectionsEndpointOf(event));
+  const outcome = await handleConnectorMessage(event.body ?? '', {
+    tenantId, connectionId, runs, tasks,
+    reply: async (message) => {
+      await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(encodeMessage(message)) }));
+    },
+  });
+  return { statusCode: outcome === 'rejected' ? 400 : 200 };
+}

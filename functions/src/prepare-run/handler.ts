@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import {
+  awsClients, backupRunInputSchema, executionContextSchema, logger, parseEvent, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore,
+  type RunRef,
+} from '../shared';
+import { prepareRun } from './prepare-run';
+
+const env = readEnvironment(tableEnvironmentSchema);
+const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
+const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
+const eventSchema = z.object({ input: backupRunInputSchema, execution: executionContextSchema });
+
+export async function handler(event: unknown): Promise<RunRef> {
+  const { input, execution } = parseEvent(eventSchema, event, 'BackupRun input');
+  const run = await prepareRun({ tenants, runs }, input, execution);
+  logger.info({ runId: run.runId, tenantId: run.tenantId, trigger: input.trigger, requestedBy: input.requestedBy }, 'run prepared');
+  return run;
+}

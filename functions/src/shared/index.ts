@@ -1,0 +1,11 @@
+// Code shared by the Lambda handlers: AWS clients configured from the environment, the
+// DynamoDB stores, credential vending, errors and logging. No handler logic lives here.
+export * from './aws-clients';
+export * from './errors';
+export * from './logger';
+export * from './stores';
+export * from './tenant-credential';
+export * from './upload-credentials';
+export * from './websocket-event';
+export * from './task-responder';
+export * from './run-input';

@@ -1,0 +1,179 @@
+import {
+  DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { ManifestPointer, WireError } from '../../../protocol';
+
+/** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
+const BY_TENANT = 'byTenant';
+
+export interface TenantRecord {
+  tenantId: string;
+  displayName: string;
+  enabled: boolean;
+  /** scrypt hash of the connector's secret, "scrypt$<salt>$<hash>" (see tenant-credential.ts). */
+  credentialHash: string;
+  createdAt: string;
+  lastSuccessAt?: string;
+  lastRunId?: string;
+}
+
+export class TenantStore {
+  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+
+  async get(tenantId: string): Promise<TenantRecord | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { tenantId }, ConsistentRead: true }));
+    return out.Item as TenantRecord | undefined;
+  }
+
+  async put(tenant: TenantRecord): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.table, Item: tenant }));
+  }
+
+  async listEnabled(): Promise<TenantRecord[]> {
+    const tenants: TenantRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new ScanCommand({
+        TableName: this.table, ExclusiveStartKey: start, FilterExpression: 'enabled = :yes', ExpressionAttributeValues: { ':yes': true },
+      }));
+      tenants.push(...((page.Items ?? []) as TenantRecord[]));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return tenants.sort((a, b) => a.tenantId.localeCompare(b.tenantId));
+  }
+
+  async recordSuccess(tenantId: string, runId: string, at: string): Promise<void> {
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId },
+      UpdateExpression: 'SET lastSuccessAt = :at, lastRunId = :run',
+      ConditionExpression: 'attribute_exists(tenantId)',
+      ExpressionAttributeValues: { ':at': at, ':run': runId },
+    }));
+  }
+}
+
+export interface ConnectionRecord {
+  connectionId: string;
+  tenantId: string;
+  connectedAt: string;
+  connectorVersion?: string;
+  /** Epoch seconds; DynamoDB TTL removes records of connections that vanished without $disconnect. */
+  expiresAt: number;
+}
+
+/** API Gateway closes every WebSocket after 2 hours; a record outliving that is stale. */
+const CONNECTION_MAX_SECONDS = 2 * 60 * 60;
+
+export class ConnectionStore {
+  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+
+  async add(connection: Omit<ConnectionRecord, 'expiresAt'>): Promise<void> {
+    const expiresAt = Math.floor(Date.parse(connection.connectedAt) / 1000) + CONNECTION_MAX_SECONDS;
+    await this.db.send(new PutCommand({ TableName: this.table, Item: { ...connection, expiresAt } }));
+  }
+
+  async remove(connectionId: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { connectionId } }));
+  }
+
+  async get(connectionId: string): Promise<ConnectionRecord | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { connectionId } }));
+    return out.Item as ConnectionRecord | undefined;
+  }
+
+  /** The tenant's live connections, newest first. */
+  async forTenant(tenantId: string): Promise<ConnectionRecord[]> {
+    const out = await this.db.send(new QueryCommand({
+      TableName: this.table, IndexName: BY_TENANT, KeyConditionExpression: 'tenantId = :t',
+      ExpressionAttributeValues: { ':t': tenantId }, ScanIndexForward: false,
+    }));
+    const now = Date.now() / 1000;
+    return ((out.Items ?? []) as ConnectionRecord[]).filter((c) => c.expiresAt > now);
+  }
+}
+
+export type RunStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+export type RunTrigger = 'schedule' | 'support' | 'operator';
+
+export interface RunRecord {
+  runId: string;
+  tenantId: string;
+  status: RunStatus;
+  trigger: RunTrigger;
+  requestedBy: string;
+  reason?: string;
+  executionArn: string;
+  startedAt: string;
+  finishedAt?: string;
+  taskToken?: string;
+  connectionId?: string;
+  progress?: { phase: string; percent?: number; bytesDone?: number; at: string };
+  manifest?: ManifestPointer;
+  result?: { outcome: 'succeeded' | 'failed'; error?: WireError; at: string };
+  validation?: { ok: boolean; checkedAt: string; checks: number; problems: string[] };
+  summary?: Record<string, number | string>;
+  failure?: { error: string; cause: string };
+}
+
+export class RunStore {
+  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+
+  async get(runId: string): Promise<RunRecord | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { runId }, ConsistentRead: true }));
+    return out.Item as RunRecord | undefined;
+  }
+
+  /** Creates the run; a retry of the same execution finds its own record and keeps it. */
+  async create(run: RunRecord): Promise<RunRecord> {
+    try {
+      await this.db.send(new PutCommand({ TableName: this.table, Item: run, ConditionExpression: 'attribute_not_exists(runId)' }));
+      return run;
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      const existing = await this.get(run.runId);
+      if (existing?.executionArn === run.executionArn) return existing;
+      throw error;
+    }
+  }
+
+  /** Sets the given fields; never resurrects a run that does not exist. */
+  async update(runId: string, fields: Partial<Omit<RunRecord, 'runId'>>): Promise<void> {
+    const entries = Object.entries(fields).filter(([, value]) => value !== undefined);
+    if (entries.length === 0) return;
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { runId },
+      ConditionExpression: 'attribute_exists(runId)',
+      UpdateExpression: 'SET ' + entries.map((_, i) => `#f${i} = :v${i}`).join(', '),
+      ExpressionAttributeNames: Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
+      ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:v${i}`, value])),
+    }));
+  }
+
+  /** Records the connector's result once; returns false when one was already recorded. */
+  async recordResultOnce(runId: string, result: NonNullable<RunRecord['result']>, manifest?: ManifestPointer): Promise<boolean> {
+    try {
+      await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: { runId },
+        ConditionExpression: 'attribute_exists(runId) AND attribute_not_exists(#result)',
+        UpdateExpression: manifest ? 'SET #result = :r, manifest = :m' : 'SET #result = :r',
+        ExpressionAttributeNames: { '#result': 'result' },
+        ExpressionAttributeValues: manifest ? { ':r': result, ':m': manifest } : { ':r': result },
+      }));
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  /** The tenant's runs, newest first. */
+  async forTenant(tenantId: string, limit = 50, startedAtPrefix?: string): Promise<RunRecord[]> {
+    const out = await this.db.send(new QueryCommand({
+      TableName: this.table, IndexName: BY_TENANT,
+      KeyConditionExpression: startedAtPrefix ? 'tenantId = :t AND begins_with(startedAt, :p)' : 'tenantId = :t',
+      ExpressionAttributeValues: startedAtPrefix ? { ':t': tenantId, ':p': startedAtPrefix } : { ':t': tenantId },
+      ScanIndexForward: false, Limit: limit,
+    }));
+    return (out.Items ?? []) as RunRecord[];
+  }
+}

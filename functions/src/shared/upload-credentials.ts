@@ -1,0 +1,52 @@
+import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
+import { keyLayout, type UploadCredentials } from '../../../protocol';
+
+/** Mints the S3 credentials a connector uses for one run. */
+export interface UploadCredentialVendor {
+  mint(tenantId: string, runId: string): Promise<UploadCredentials>;
+}
+
+/**
+ * The session policy that narrows the upload role to one tenant: put objects and delete markers
+ * (never object versions) under exactly the tenant's own prefixes, with no wildcard mid-path.
+ */
+export function uploadSessionPolicy(bucketName: string, tenantId: string): string {
+  const resources = keyLayout.tenantPrefixes(tenantId).map((prefix) => `arn:aws:s3:::${bucketName}/${prefix}*`);
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'], Resource: resources },
+      { Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'], Resource: '*' },
+    ],
+  });
+}
+
+/** In AWS: STS AssumeRole on the upload role with the tenant's session policy. */
+export class StsUploadCredentialVendor implements UploadCredentialVendor {
+  constructor(private readonly sts: STSClient, private readonly roleArn: string, private readonly bucketName: string, private readonly seconds: number) {}
+
+  async mint(tenantId: string, runId: string): Promise<UploadCredentials> {
+    const out = await this.sts.send(new AssumeRoleCommand({
+      RoleArn: this.roleArn,
+      RoleSessionName: `${tenantId}-${runId}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
+      DurationSeconds: this.seconds,
+      Policy: uploadSessionPolicy(this.bucketName, tenantId),
+      Tags: [{ Key: 'tenant', Value: tenantId }],
+    }));
+    const c = out.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.Expiration) throw new Error('STS returned no credentials');
+    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration.toISOString() };
+  }
+}
+
+/**
+ * Local mode: the local S3's own keys (Ceph RGW has no STS here). Scoping is not enforced
+ * locally; the session policy above is what enforces it in AWS.
+ */
+export class StaticUploadCredentialVendor implements UploadCredentialVendor {
+  constructor(private readonly accessKeyId: string, private readonly secretAccessKey: string, private readonly seconds: number) {}
+
+  async mint(): Promise<UploadCredentials> {
+    return { accessKeyId: this.accessKeyId, secretAccessKey: this.secretAccessKey, expiration: new Date(Date.now() + this.seconds * 1000).toISOString() };
+  }
+}

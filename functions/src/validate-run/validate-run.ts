@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { z } from 'zod';
+import {
+  type Artifact, archiveSnapshotSchema, isTenantKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, type S3Checksum,
+} from '../../../protocol';
+import type { RunRef } from '../shared';
+import type { ArtifactReader } from './artifact-reader';
+import { BACKUP_HEADER_BYTES, type BackupHeader, parseBackupHeader } from './backup-header';
+
+export interface ValidationReport {
+  ok: boolean;
+  /** Individual facts checked against S3. */
+  checks: number;
+  /** Each problem names the object and what is wrong; empty when ok. */
+  problems: string[];
+  databases: Array<{ database: string; size: number; header?: BackupHeader }>;
+  archive?: { files: number; bytes: number; uploadedFiles: number; uploadedBytes: number };
+  totalBytes: number;
+}
+
+const CONCURRENCY = 16;
+/** Clock difference tolerated between the connector and the cloud. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * Checks a run's upload without trusting the connector: every artifact must exist at the
+ * manifest's version with the stated size and S3-verified SHA-256, under the tenant's own
+ * prefixes; database backups must be SQL Server backups of the named database; the archive
+ * snapshot's totals must add up and every file uploaded in this run must check out.
+ */
+export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: ManifestPointer, now = new Date()): Promise<ValidationReport> {
+  const report: ValidationReport = { ok: false, checks: 0, problems: [], databases: [], totalBytes: 0 };
+  const problem = (text: string) => report.problems.push(text);
+  const check = (condition: boolean, text: string) => {
+    report.checks++;
+    if (!condition) problem(text);
+    return condition;
+  };
+
+  const expectedManifestKey = keyLayout.manifest(run.tenantId, run.runId);
+  if (!check(pointer.key === expectedManifestKey, `manifest is at ${pointer.key}, expected ${expectedManifestKey}`)) return finish(report);
+  const manifest = await readManifest(reader, pointer, problem);
+  if (!manifest) return finish(report);
+  check(manifest.runId === run.runId, `manifest is for run ${manifest.runId}, not ${run.runId}`);
+  check(manifest.tenantId === run.tenantId, `manifest is for tenant ${manifest.tenantId}, not ${run.tenantId}`);
+  check(manifest.databases.length > 0 || manifest.archive !== undefined, 'manifest lists no database and no archive');
+
+  for (const db of manifest.databases) {
+    const expectedKey = keyLayout.databaseBackup(run.tenantId, db.database);
+    if (!check(db.artifact.key === expectedKey, `backup of ${db.database} is at ${db.artifact.key}, expected ${expectedKey}`)) continue;
+    if (!(await checkArtifact(reader, db.artifact, check))) continue;
+    report.totalBytes += db.artifact.size;
+    const head = await reader.read(db.artifact.key, db.artifact.versionId, { start: 0, end: Math.min(db.artifact.size, BACKUP_HEADER_BYTES) - 1 });
+    const header = parseBackupHeader(head);
+    report.databases.push({ database: db.database, size: db.artifact.size, header });
+    if (check(header !== undefined, `${db.artifact.key} is not a SQL Server backup (no TAPE or MSSQLBAK header)`) && header?.database !== undefined) {
+      check(header.database === db.database, `${db.artifact.key} is a backup of database "${header.database}", not "${db.database}"`);
+    }
+    if (header?.backupType !== undefined) check(header.backupType === 'full', `${db.artifact.key} is a ${header.backupType} backup, not a full one`);
+    const started = Date.parse(run.startedAt) - CLOCK_SKEW_MS;
+    const finished = Date.parse(db.finishedAt);
+    check(finished >= started && finished <= now.getTime() + CLOCK_SKEW_MS, `backup of ${db.database} finished at ${db.finishedAt}, outside this run (started ${run.startedAt})`);
+  }
+
+  if (manifest.archive) {
+    const summary = manifest.archive;
+    const snapshotKey = keyLayout.snapshot(run.tenantId, run.runId);
+    if (check(summary.snapshot.key === snapshotKey, `archive snapshot is at ${summary.snapshot.key}, expected ${snapshotKey}`) && (await checkArtifact(reader, summary.snapshot, check))) {
+      const raw = await reader.read(summary.snapshot.key, summary.snapshot.versionId);
+      let snapshotJson: unknown;
+      try {
+        snapshotJson = JSON.parse(gunzipSync(raw).toString('utf8'));
+      } catch {
+        snapshotJson = undefined;
+      }
+      const snapshot = archiveSnapshotSchema.safeParse(snapshotJson);
+      if (check(snapshot.success, `archive snapshot ${snapshotKey} is not a valid snapshot${snapshot.success ? '' : `: ${z.prettifyError(snapshot.error).split('\n')[0]}`}`) && snapshot.data) {
+        const files = snapshot.data.files;
+        const uploaded = files.filter((f) => f.uploaded);
+        const sum = (list: typeof files) => list.reduce((total, f) => total + f.size, 0);
+        check(snapshot.data.runId === run.runId, `archive snapshot is for run ${snapshot.data.runId}`);
+        check(files.length === summary.files && sum(files) === summary.bytes, `archive snapshot holds ${files.length} files / ${sum(files)} bytes, manifest says ${summary.files} / ${summary.bytes}`);
+        check(uploaded.length === summary.uploadedFiles && sum(uploaded) === summary.uploadedBytes, `archive snapshot marks ${uploaded.length} files / ${sum(uploaded)} bytes uploaded, manifest says ${summary.uploadedFiles} / ${summary.uploadedBytes}`);
+        for (const file of files) {
+          const expectedKey = keyLayout.archiveFile(run.tenantId, file.root, file.path);
+          check(file.key === expectedKey && isTenantKey(run.tenantId, file.key), `archive file ${file.root}/${file.path} is at ${file.key}, expected ${expectedKey}`);
+        }
+        await forEachLimited(uploaded, CONCURRENCY, (file) => checkArtifact(reader, {
+          key: file.key, versionId: file.versionId, size: file.size, sha256: file.sha256,
+          s3Checksum: file.s3Checksum ?? { algorithm: 'SHA256', type: 'FULL_OBJECT', value: Buffer.from(file.sha256, 'hex').toString('base64') },
+        }, check));
+        report.archive = { files: files.length, bytes: sum(files), uploadedFiles: uploaded.length, uploadedBytes: sum(uploaded) };
+        report.totalBytes += sum(uploaded);
+      }
+    }
+  }
+  return finish(report);
+}
+
+function finish(report: ValidationReport): ValidationReport {
+  report.ok = report.problems.length === 0;
+  return report;
+}
+
+async function readManifest(reader: ArtifactReader, pointer: ManifestPointer, problem: (text: string) => void): Promise<Manifest | undefined> {
+  const facts = await reader.head(pointer.key, pointer.versionId);
+  if (!facts) {
+    problem(`manifest ${pointer.key} version ${pointer.versionId} does not exist`);
+    return undefined;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse((await reader.read(pointer.key, pointer.versionId)).toString('utf8'));
+  } catch {
+    problem(`manifest ${pointer.key} is not valid JSON`);
+    return undefined;
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    problem(`manifest ${pointer.key} breaks the manifest schema: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
+    return undefined;
+  }
+  return parsed.data;
+}
+
+/** One artifact: exists at its version, same size, and S3's own checksum agrees with the manifest. */
+async function checkArtifact(reader: ArtifactReader, artifact: Artifact, check: (ok: boolean, text: string) => boolean): Promise<boolean> {
+  const facts = await reader.head(artifact.key, artifact.versionId);
+  if (!check(facts !== undefined, `${artifact.key} version ${artifact.versionId} does not exist`) || !facts) return false;
+  let ok = check(facts.size === artifact.size, `${artifact.key} is ${facts.size} bytes in S3, manifest says ${artifact.size}`);
+  ok = check(facts.checksumSha256 !== undefined, `${artifact.key} has no SHA-256 checksum in S3`) && ok;
+  if (facts.checksumSha256 !== undefined) {
+    ok = check(facts.checksumSha256 === artifact.s3Checksum.value, `${artifact.key}: S3's SHA-256 ${facts.checksumSha256} differs from the manifest's ${artifact.s3Checksum.value}`) && ok;
+  }
+  ok = check(checksumConsistent(artifact.s3Checksum, artifact), `${artifact.key}: the manifest's checksums contradict each other`) && ok;
+  return ok;
+}
+
+/** The manifest's S3 checksum must follow from its own data (whole-file SHA-256, or part digests). */
+function checksumConsistent(checksum: S3Checksum, artifact: Artifact): boolean {
+  if (checksum.type === 'FULL_OBJECT') return checksum.value === Buffer.from(artifact.sha256, 'hex').toString('base64');
+  const expectedParts = Math.max(1, Math.ceil(artifact.size / checksum.partSize));
+  const hash = createHash('sha256');
+  for (const part of checksum.parts) hash.update(Buffer.from(part, 'base64'));
+  return checksum.parts.length === expectedParts && checksum.value === `${hash.digest('base64')}-${checksum.parts.length}`;
+}
+
+async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
+}

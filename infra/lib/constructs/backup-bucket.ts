@@ -1,0 +1,69 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { validateDuration, validateRange } from './validate-props';
+
+export interface BackupBucketProps {
+  /**
+   * How many database backups of each database are kept, counting the current one. Older ones
+   * expire one day after a newer backup replaces them — never by age alone, so when backups stop
+   * the last ones stay. Range 1 to 100 (NewerNoncurrentVersions allows 100 noncurrent versions).
+   * @default 14
+   */
+  readonly dailyBackupsKept?: number;
+  /**
+   * How long a replaced or deleted archive file's old version is kept.
+   * @default Duration.days(90)
+   */
+  readonly archiveVersionRetention?: Duration;
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** The versioned, KMS-encrypted, private, TLS-only bucket that holds every backup. */
+export class BackupBucket extends Construct {
+  readonly bucket: Bucket;
+  readonly key: Key;
+
+  constructor(scope: Construct, id: string, props: BackupBucketProps = {}) {
+    super(scope, id);
+    validateRange('dailyBackupsKept', props.dailyBackupsKept, 1, 101);
+    validateDuration('archiveVersionRetention', props.archiveVersionRetention, 86_400, 36_500 * 86_400);
+    const kept = props.dailyBackupsKept ?? 14;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.key = new Key(this, 'Key', { enableKeyRotation: true, description: 'so-backup backup bucket', removalPolicy });
+    this.bucket = new Bucket(this, 'Bucket', {
+      versioned: true,
+      encryption: BucketEncryption.KMS,
+      encryptionKey: this.key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy,
+      lifecycleRules: [
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        {
+          id: 'db-daily-keep-last',
+          prefix: 'db/daily/',
+          noncurrentVersionExpiration: Duration.days(1),
+          ...(kept > 1 ? { noncurrentVersionsToRetain: kept - 1 } : {}),
+        },
+        {
+          id: 'archive-old-versions',
+          prefix: 'archive/',
+          noncurrentVersionExpiration: props.archiveVersionRetention ?? Duration.days(90),
+          expiredObjectDeleteMarker: true,
+        },
+        { id: 'manifests-daily', prefix: 'manifests/daily/', expiration: Duration.days(Math.max(kept * 2, 30)), noncurrentVersionExpiration: Duration.days(1) },
+      ],
+    });
+  }
+
+  /** Read artifacts and their checksums: s3:GetObject, s3:GetObjectVersion, s3:ListBucket*, kms:Decrypt. */
+  grantReadBackups(grantee: IGrantable) {
+    return this.bucket.grantRead(grantee);
+  }
+}

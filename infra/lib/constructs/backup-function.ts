@@ -1,0 +1,41 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Architecture, type CfnFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import path from 'node:path';
+import type { HandlerName } from '../../../functions/src/handler-names';
+
+/** Metadata key that names a function's handler; local mode uses it to run the same code. */
+export const HANDLER_METADATA_KEY = 'so-backup:handler';
+
+export interface BackupFunctionProps {
+  /** The folder under functions/src whose handler.ts this function runs. */
+  readonly handler: HandlerName;
+  readonly environment?: Record<string, string>;
+  /** @default Duration.seconds(30) */
+  readonly timeout?: Duration;
+  /** @default 256 (MB) */
+  readonly memorySize?: number;
+}
+
+/** A Lambda function for one of our handlers: Node.js 22, arm64, bundled with the local esbuild. */
+export class BackupFunction extends NodejsFunction {
+  constructor(scope: Construct, id: string, props: BackupFunctionProps) {
+    const root = path.join(__dirname, '..', '..', '..');
+    super(scope, id, {
+      entry: path.join(root, 'functions', 'src', props.handler, 'handler.ts'),
+      handler: 'handler',
+      projectRoot: root,
+      depsLockFilePath: path.join(root, 'package-lock.json'),
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.seconds(30),
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      logGroup: new LogGroup(scope, `${id}Logs`, { retention: RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.DESTROY }),
+      bundling: { minify: true, sourceMap: true, target: 'node22', forceDockerBundling: false, externalModules: [] },
+    });
+    (this.node.defaultChild as CfnFunction).addMetadata(HANDLER_METADATA_KEY, props.handler);
+  }
+}

@@ -1,0 +1,154 @@
+import { Duration } from 'aws-cdk-lib';
+import { AccountPrincipal, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import {
+  type CfnStateMachine, DefinitionBody, Fail, IntegrationPattern, JsonPath, LogLevel, StateMachine, StateMachineType, Succeed, TaskInput, Timeout,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { LambdaInvoke, SnsPublish } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { BackupFunction } from './backup-function';
+import type { BackupBucket } from './backup-bucket';
+import type { BackupTables } from './backup-tables';
+import type { ConnectorApi } from './connector-api';
+import { validateDuration } from './validate-props';
+
+export interface BackupRunStateMachineProps {
+  readonly tables: BackupTables;
+  readonly bucket: BackupBucket;
+  readonly connectorApi: ConnectorApi;
+  readonly alerts: ITopic;
+  /**
+   * The connector must report progress at least this often while a backup runs.
+   * @default Duration.minutes(10)
+   */
+  readonly heartbeat?: Duration;
+  /**
+   * The longest a connector may take for one backup.
+   * @default Duration.hours(12)
+   */
+  readonly backupTimeout?: Duration;
+  /**
+   * How long the S3 credentials handed to a connector for one run last (STS role chaining caps this at 1 h).
+   * @default Duration.hours(1)
+   */
+  readonly uploadCredentialLifetime?: Duration;
+}
+
+/** Metadata key naming a state machine for local mode. */
+export const STATE_MACHINE_METADATA_KEY = 'so-backup:state-machine';
+
+/**
+ * BackupRun, one execution per backup of one tenant:
+ * prepare → request backup (wait for the connector's result, heartbeat, timeout) → validate →
+ * finalize; any failure → mark the run failed → publish an alert → fail.
+ */
+export class BackupRunStateMachine extends Construct {
+  readonly stateMachine: StateMachine;
+  /** The role the connector's per-run credentials are minted from (narrowed per run by a session policy). */
+  readonly uploadRole: IRole;
+
+  constructor(scope: Construct, id: string, props: BackupRunStateMachineProps) {
+    super(scope, id);
+    validateDuration('heartbeat', props.heartbeat, 30, 3600);
+    validateDuration('backupTimeout', props.backupTimeout, 60, 7 * 86_400);
+    validateDuration('uploadCredentialLifetime', props.uploadCredentialLifetime, 900, 3600);
+    const { tables, bucket } = props;
+    const environment = { ...tables.environment(), BACKUP_BUCKET: bucket.bucket.bucketName };
+
+    const prepareFn = new BackupFunction(this, 'PrepareRun', { handler: 'prepare-run', environment });
+    tables.tenants.grantReadData(prepareFn);
+    tables.runs.grantReadWriteData(prepareFn);
+
+    const requestFn = new BackupFunction(this, 'RequestBackup', {
+      handler: 'request-backup',
+      environment: {
+        ...environment,
+        CONNECTIONS_ENDPOINT: props.connectorApi.connectionsEndpoint,
+        UPLOAD_CREDENTIALS_MODE: 'sts',
+        UPLOAD_CREDENTIAL_SECONDS: String((props.uploadCredentialLifetime ?? Duration.hours(1)).toSeconds()),
+      },
+    });
+    tables.runs.grantReadWriteData(requestFn);
+    tables.connections.grantReadData(requestFn);
+    props.connectorApi.grantManageConnections(requestFn);
+    const uploadRole = new Role(this, 'UploadRole', {
+      assumedBy: new AccountPrincipal(Stack.of(this).account),
+      description: 'so-backup connectors upload with credentials minted from this role, narrowed to one tenant per run',
+      maxSessionDuration: Duration.hours(1),
+    });
+    uploadRole.addToPolicy(new PolicyStatement({
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'],
+      resources: [bucket.bucket.arnForObjects('*')],
+    }));
+    bucket.key.grantEncryptDecrypt(uploadRole);
+    uploadRole.grantAssumeRole(requestFn.grantPrincipal);
+    requestFn.addEnvironment('UPLOAD_ROLE_ARN', uploadRole.roleArn);
+    this.uploadRole = uploadRole;
+
+    const validateFn = new BackupFunction(this, 'ValidateRun', { handler: 'validate-run', environment, timeout: Duration.minutes(5) });
+    bucket.grantReadBackups(validateFn);
+    tables.runs.grantReadWriteData(validateFn);
+    const finalizeFn = new BackupFunction(this, 'FinalizeRun', { handler: 'finalize-run', environment });
+    tables.runs.grantReadWriteData(finalizeFn);
+    tables.tenants.grantReadWriteData(finalizeFn);
+    const markFailedFn = new BackupFunction(this, 'MarkRunFailed', { handler: 'mark-run-failed', environment });
+    tables.runs.grantReadWriteData(markFailedFn);
+
+    const execution = { name: JsonPath.stringAt('$$.Execution.Name'), id: JsonPath.stringAt('$$.Execution.Id'), startTime: JsonPath.stringAt('$$.Execution.StartTime') };
+    const prepare = new LambdaInvoke(this, 'Prepare', {
+      lambdaFunction: prepareFn,
+      payload: TaskInput.fromObject({ input: JsonPath.entirePayload, execution }),
+      payloadResponseOnly: true,
+      resultPath: '$.run',
+    });
+    const request = new LambdaInvoke(this, 'Request backup', {
+      lambdaFunction: requestFn,
+      integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: TaskInput.fromObject({ taskToken: JsonPath.taskToken, run: JsonPath.objectAt('$.run') }),
+      heartbeatTimeout: Timeout.duration(props.heartbeat ?? Duration.minutes(10)),
+      taskTimeout: Timeout.duration(props.backupTimeout ?? Duration.hours(12)),
+      resultPath: '$.backup',
+    });
+    const validate = new LambdaInvoke(this, 'Validate', {
+      lambdaFunction: validateFn,
+      payload: TaskInput.fromObject({ run: JsonPath.objectAt('$.run'), manifest: JsonPath.objectAt('$.backup.manifest') }),
+      payloadResponseOnly: true,
+      resultPath: '$.validation',
+    });
+    const finalize = new LambdaInvoke(this, 'Finalize', {
+      lambdaFunction: finalizeFn,
+      payload: TaskInput.fromObject({ run: JsonPath.objectAt('$.run'), manifest: JsonPath.objectAt('$.backup.manifest'), validation: JsonPath.objectAt('$.validation') }),
+      payloadResponseOnly: true,
+      resultPath: '$.final',
+    });
+    const markFailed = new LambdaInvoke(this, 'Mark run failed', {
+      lambdaFunction: markFailedFn,
+      payload: TaskInput.fromObject({ state: JsonPath.entirePayload, execution }),
+      payloadResponseOnly: true,
+      resultPath: '$.alert',
+    });
+    const notify = new SnsPublish(this, 'Publish alert', {
+      topic: props.alerts,
+      subject: JsonPath.stringAt('$.alert.subject'),
+      message: TaskInput.fromJsonPathAt('$.alert.message'),
+      resultPath: JsonPath.DISCARD,
+    });
+    const failed = new Fail(this, 'Backup failed', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
+    markFailed.next(notify).next(failed);
+    for (const step of [prepare, request, validate, finalize]) {
+      step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
+    }
+
+    const logs = new LogGroup(this, 'Logs', { retention: RetentionDays.SIX_MONTHS, removalPolicy: RemovalPolicy.DESTROY });
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromChainable(prepare.next(request).next(validate).next(finalize).next(new Succeed(this, 'Backup succeeded'))),
+      tracingEnabled: true,
+      logs: { destination: logs, level: LogLevel.ERROR, includeExecutionData: false },
+    });
+    (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, 'BackupRun');
+    this.stateMachine.grantTaskResponse(props.connectorApi.messageFunction);
+  }
+}

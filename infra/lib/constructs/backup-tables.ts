@@ -1,0 +1,50 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+
+export interface BackupTablesProps {
+  /** @default RemovalPolicy.RETAIN */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** Index names shared with functions/src/shared (the code that queries them). */
+export const TABLE_INDEXES = { connectionsByTenant: 'byTenant', runsByTenant: 'byTenant' } as const;
+
+/** Tenants, live connector connections, and runs: on demand, point-in-time recovery on. */
+export class BackupTables extends Construct {
+  readonly tenants: Table;
+  readonly connections: Table;
+  readonly runs: Table;
+
+  constructor(scope: Construct, id: string, props: BackupTablesProps = {}) {
+    super(scope, id);
+    const common = {
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: TableEncryption.AWS_MANAGED,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    };
+    this.tenants = new Table(this, 'Tenants', { ...common, partitionKey: { name: 'tenantId', type: AttributeType.STRING } });
+    this.connections = new Table(this, 'Connections', {
+      ...common,
+      partitionKey: { name: 'connectionId', type: AttributeType.STRING },
+      timeToLiveAttribute: 'expiresAt',
+    });
+    this.connections.addGlobalSecondaryIndex({
+      indexName: TABLE_INDEXES.connectionsByTenant,
+      partitionKey: { name: 'tenantId', type: AttributeType.STRING },
+      sortKey: { name: 'connectedAt', type: AttributeType.STRING },
+    });
+    this.runs = new Table(this, 'Runs', { ...common, partitionKey: { name: 'runId', type: AttributeType.STRING } });
+    this.runs.addGlobalSecondaryIndex({
+      indexName: TABLE_INDEXES.runsByTenant,
+      partitionKey: { name: 'tenantId', type: AttributeType.STRING },
+      sortKey: { name: 'startedAt', type: AttributeType.STRING },
+    });
+  }
+
+  /** The environment variables by which functions find these tables. */
+  environment(): Record<string, string> {
+    return { TENANTS_TABLE: this.tenants.tableName, CONNECTIONS_TABLE: this.connections.tableName, RUNS_TABLE: this.runs.tableName };
+  }
+}

@@ -1,0 +1,68 @@
+import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { BackupFunction } from './backup-function';
+import type { BackupTables } from './backup-tables';
+
+export interface ConnectorApiProps {
+  readonly tables: BackupTables;
+  /** @default 'prod' */
+  readonly stageName?: string;
+}
+
+/** Header that carries the connector's credential on $connect. */
+export const CONNECTOR_AUTH_HEADER = 'Authorization';
+
+/**
+ * The WebSocket API connectors dial out to: a REQUEST authorizer on $connect, a connection
+ * registry on $connect/$disconnect, and $default for every message a connector sends.
+ */
+export class ConnectorApi extends Construct {
+  readonly api: WebSocketApi;
+  readonly stage: WebSocketStage;
+  readonly messageFunction: BackupFunction;
+
+  constructor(scope: Construct, id: string, props: ConnectorApiProps) {
+    super(scope, id);
+    const { tables } = props;
+    const environment = tables.environment();
+    const authorizerFn = new BackupFunction(this, 'Authorizer', { handler: 'authorizer', environment });
+    tables.tenants.grantReadData(authorizerFn);
+    const connectFn = new BackupFunction(this, 'Connect', { handler: 'connect', environment });
+    const disconnectFn = new BackupFunction(this, 'Disconnect', { handler: 'disconnect', environment });
+    tables.connections.grantReadWriteData(connectFn);
+    tables.connections.grantReadWriteData(disconnectFn);
+    this.messageFunction = new BackupFunction(this, 'Message', { handler: 'message', environment });
+    tables.runs.grantReadWriteData(this.messageFunction);
+    tables.connections.grantReadData(this.messageFunction);
+
+    this.api = new WebSocketApi(this, 'Api', {
+      description: 'so-backup connectors dial out to this API',
+      connectRouteOptions: {
+        integration: new WebSocketLambdaIntegration('ConnectIntegration', connectFn),
+        authorizer: new WebSocketLambdaAuthorizer('ConnectorAuthorizer', authorizerFn, { identitySource: [`route.request.header.${CONNECTOR_AUTH_HEADER}`] }),
+      },
+      disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('DisconnectIntegration', disconnectFn) },
+      defaultRouteOptions: { integration: new WebSocketLambdaIntegration('MessageIntegration', this.messageFunction) },
+    });
+    this.stage = new WebSocketStage(this, 'Stage', {
+      webSocketApi: this.api,
+      stageName: props.stageName ?? 'prod',
+      autoDeploy: true,
+      throttle: { rateLimit: 50, burstLimit: 100 },
+    });
+    this.api.grantManageConnections(this.messageFunction);
+  }
+
+  /** The https:// endpoint of the @connections management API for this stage. */
+  get connectionsEndpoint(): string {
+    return this.stage.callbackUrl;
+  }
+
+  /** execute-api:ManageConnections on this API (post to, look up and close connections). */
+  grantManageConnections(grantee: IGrantable) {
+    return this.api.grantManageConnections(grantee);
+  }
+}

@@ -1,0 +1,53 @@
+import { CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Construct } from 'constructs';
+import { BackupBucket } from './constructs/backup-bucket';
+import { BackupRunStateMachine } from './constructs/backup-run-state-machine';
+import { BackupTables } from './constructs/backup-tables';
+import { ConnectorApi } from './constructs/connector-api';
+import { DailyBackupsStateMachine } from './constructs/daily-backups-state-machine';
+
+export interface SoBackupStackProps extends StackProps {
+  /** See BackupBucketProps.dailyBackupsKept. @default 14 */
+  readonly dailyBackupsKept?: number;
+  /** See BackupBucketProps.archiveVersionRetention. @default Duration.days(90) */
+  readonly archiveVersionRetention?: Duration;
+  /** See DailyBackupsStateMachineProps.scheduleExpression. @default 'cron(0 2 * * ? *)' */
+  readonly scheduleExpression?: string;
+  /** @default 'Europe/Oslo' */
+  readonly scheduleTimeZone?: string;
+  /** E-mail address subscribed to alerts. @default no subscription */
+  readonly alertEmail?: string;
+  /** See BackupRunStateMachineProps.heartbeat. @default Duration.minutes(10) */
+  readonly heartbeat?: Duration;
+  /** See BackupRunStateMachineProps.backupTimeout. @default Duration.hours(12) */
+  readonly backupTimeout?: Duration;
+}
+
+/** so-backup's whole cloud side. Composes the constructs; holds no logic of its own. */
+export class SoBackupStack extends Stack {
+  constructor(scope: Construct, id: string, props: SoBackupStackProps = {}) {
+    super(scope, id, props);
+    const bucket = new BackupBucket(this, 'Backups', { dailyBackupsKept: props.dailyBackupsKept, archiveVersionRetention: props.archiveVersionRetention });
+    const tables = new BackupTables(this, 'Tables');
+    const alerts = new Topic(this, 'Alerts', { displayName: 'so-backup alerts', masterKey: new Key(this, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true });
+    if (props.alertEmail) alerts.addSubscription(new EmailSubscription(props.alertEmail));
+    const connectorApi = new ConnectorApi(this, 'ConnectorApi', { tables });
+    const backupRun = new BackupRunStateMachine(this, 'BackupRun', {
+      tables, bucket, connectorApi, alerts, heartbeat: props.heartbeat, backupTimeout: props.backupTimeout,
+    });
+    const daily = new DailyBackupsStateMachine(this, 'DailyBackups', {
+      tables, backupRun: backupRun.stateMachine, scheduleExpression: props.scheduleExpression, scheduleTimeZone: props.scheduleTimeZone,
+    });
+
+    new CfnOutput(this, 'ConnectorEndpoint', { value: connectorApi.stage.url, description: 'wss:// endpoint for so-connector' });
+    new CfnOutput(this, 'BackupBucketName', { value: bucket.bucket.bucketName });
+    new CfnOutput(this, 'BackupRunStateMachineArn', { value: backupRun.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'DailyBackupsStateMachineArn', { value: daily.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'TenantsTableName', { value: tables.tenants.tableName });
+    new CfnOutput(this, 'RunsTableName', { value: tables.runs.tableName });
+    new CfnOutput(this, 'AlertsTopicArn', { value: alerts.topicArn });
+  }
+}

@@ -1,0 +1,23 @@
+import { Duration } from 'aws-cdk-lib';
+import type { Node } from 'constructs';
+import type { SoBackupStackProps } from './so-backup-stack';
+
+/** Reads optional stack properties from CDK context (`-c dailyBackupsKept=30`). */
+export function stackPropsFromContext(node: Node): SoBackupStackProps {
+  const number = (key: string): number | undefined => {
+    const value = node.tryGetContext(key);
+    if (value === undefined) return undefined;
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed)) throw new Error(`context "${key}" must be a number, but "${value}" was provided`);
+    return parsed;
+  };
+  const string = (key: string): string | undefined => node.tryGetContext(key);
+  const days = number('archiveVersionRetentionDays');
+  return {
+    dailyBackupsKept: number('dailyBackupsKept'),
+    archiveVersionRetention: days === undefined ? undefined : Duration.days(days),
+    scheduleExpression: string('scheduleExpression'),
+    scheduleTimeZone: string('scheduleTimeZone'),
+    alertEmail: string('alertEmail'),
+  };
+}

@@ -1,0 +1,69 @@
+// `npm run local`: one complete daily backup on this machine, every part real and on loopback.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import { Command, InvalidArgumentError } from 'commander';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { localPorts, runLocalMode, stopLocalMode } from '../local-mode';
+import { REPO_ROOT } from '../daemons';
+
+const port = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1024 || n > 65_000) throw new InvalidArgumentError('must be a whole number from 1024 to 65000');
+  return n;
+};
+
+const program = new Command('local')
+  .description('run one complete daily backup locally: Ceph RGW (S3), dynalite (DynamoDB), the stack\'s state machines and functions, the SQL Server stand-in and the real connector')
+  .option('--data <dir>', 'folder for all local state (S3 data, tables, connector state)', path.join(REPO_ROOT, '.local'))
+  .option('--port-base <n>', 'first of the local ports (S3 is base+80)', port, 47000)
+  .option('--fresh', 'forget all local state and start over')
+  .option('--keep', 'leave the local services running afterwards (stop them with npm run local:down)')
+  .option('--archive <dir>', 'back up this folder as SO_ARC instead of the generated sample')
+  .option('--sql <connection string>', 'back up a real SQL Server instead of the stand-in (env SO_BACKUP_SQL_CONNECTION_STRING)')
+  .option('--database <name...>', 'databases to back up', ['SuperOffice'])
+  .option('--summary <file>', 'also write the summary as JSON to this file')
+  .option('--down', 'only stop the services a --keep run left running');
+
+program.action(async (options: { data: string; portBase: number; fresh?: boolean; keep?: boolean; archive?: string; sql?: string; database: string[]; summary?: string; down?: boolean }) => {
+  const dataDir = path.resolve(options.data);
+  if (options.down) {
+    await stopLocalMode(dataDir);
+    console.log(`stopped the local services of ${dataDir}`);
+    return;
+  }
+  const summary = await runLocalMode({
+    dataDir, portBase: options.portBase, fresh: options.fresh, keep: options.keep,
+    archiveDir: options.archive ? path.resolve(options.archive) : undefined,
+    sqlConnectionString: options.sql ?? process.env.SO_BACKUP_SQL_CONNECTION_STRING,
+    sqlDatabases: options.database,
+    log: (line) => console.log(line),
+  });
+  console.log('\nRun history (Step Functions, executed locally from the synthesized definitions):');
+  for (const line of summary.history) console.log(`  ${line}`);
+  console.log('\nSummary');
+  console.log(`  run         ${summary.runId}`);
+  console.log(`  status      ${summary.status}${summary.validated ? ' (validated)' : ' (NOT validated)'}`);
+  if (summary.failure) console.log(`  failure     ${summary.failure.error}: ${summary.failure.cause}`);
+  for (const db of summary.databases) console.log(`  database    ${db.database}: ${(db.size / 1048576).toFixed(1)} MiB → ${db.key} (version ${db.versionId})`);
+  if (summary.archive) {
+    const a = summary.archive;
+    console.log(`  archive     ${a.files} files, ${(a.bytes / 1048576).toFixed(1)} MiB; sent ${a.uploadedFiles} new/changed files (${(a.uploadedBytes / 1048576).toFixed(1)} MiB), ${a.deletedFiles} deleted`);
+  }
+  if (summary.manifestKey) console.log(`  manifest    ${summary.manifestKey}`);
+  console.log(`  duration    ${summary.durationSeconds} s`);
+  if (options.summary) writeFileSync(options.summary, JSON.stringify(summary, null, 2));
+  if (options.keep) {
+    const ports = localPorts(options.portBase);
+    console.log('\nServices left running. Inspect with the AWS CLI:');
+    console.log(`  AWS_ACCESS_KEY_ID=${summary.s3AccessKeyId} AWS_SECRET_ACCESS_KEY=${summary.s3SecretAccessKey} \\`);
+    console.log(`    aws --endpoint-url ${summary.s3Endpoint} --region us-east-1 s3api list-object-versions --bucket ${summary.bucket}`);
+    console.log(`  DynamoDB: http://127.0.0.1:${ports.dynamodb}   Step Functions: http://127.0.0.1:${ports.stepFunctions}   gateway: ws://127.0.0.1:${ports.gateway}`);
+    console.log('  Stop them with: npm run local:down');
+  }
+  process.exitCode = summary.status === 'SUCCEEDED' && summary.validated ? 0 : 1;
+});
+
+program.parseAsync().catch((error: unknown) => {
+  console.error(`local mode failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,241 @@
+import { randomUUID } from 'node:crypto';
+import { StateMachine as LocalStateMachineRunner } from 'aws-local-stepfunctions';
+import { LOCAL_ACCOUNT, LOCAL_REGION, type LocalDeployment, type LocalStateMachine } from './local-deployment';
+import type { LocalLambda } from './local-lambda';
+
+// aws-local-stepfunctions uses Promise.withResolvers (Node 22); Node 20 lacks it.
+const promiseStatic = Promise as unknown as { withResolvers?: <T>() => { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } };
+promiseStatic.withResolvers ??= <T>() => {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+};
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+/** A history event in the shape of Step Functions' GetExecutionHistory. */
+export interface HistoryEvent {
+  id: number;
+  timestamp: Date;
+  type: string;
+  stateName?: string;
+  error?: string;
+  cause?: string;
+}
+
+export interface Execution {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: ExecutionStatus;
+  startDate: Date;
+  stopDate?: Date;
+  input: string;
+  output?: string;
+  error?: string;
+  cause?: string;
+  history: HistoryEvent[];
+  done: Promise<void>;
+}
+
+/** Published alerts (the SNS topic's messages), kept for display and tests. */
+export interface AlertSink {
+  publish(alert: { topicArn: string; subject?: string; message: string }): void;
+}
+
+/** An error the state machine matches by name, as Step Functions' own "States.*" errors. */
+class StatesError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+const TOKEN_PLACEHOLDER = '__so_backup_local_task_token__';
+
+interface TaskWaiter {
+  resolve(output: unknown): void;
+  reject(error: Error): void;
+  heartbeat(): void;
+}
+
+/**
+ * Step Functions on this machine: runs the stack's own state machine definitions with
+ * aws-local-stepfunctions, dispatching Task states by their Resource — Lambda functions to the
+ * local handlers, `.waitForTaskToken` with real task tokens (SendTaskSuccess/Failure/Heartbeat,
+ * HeartbeatSeconds enforced), `states:startExecution(.sync)` to child executions, `sns:publish`
+ * to the alert sink.
+ */
+export class LocalStepFunctions {
+  readonly executions = new Map<string, Execution>();
+  private readonly waiters = new Map<string, TaskWaiter>();
+  private readonly machines = new Map<string, LocalStateMachine>();
+
+  constructor(deployment: LocalDeployment, private readonly lambda: LocalLambda, private readonly alerts: AlertSink) {
+    for (const machine of deployment.stateMachines) this.machines.set(machine.arn, machine);
+  }
+
+  stateMachineArn(name: string): string {
+    const machine = [...this.machines.values()].find((m) => m.name === name);
+    if (!machine) throw new Error(`no state machine named ${name}`);
+    return machine.arn;
+  }
+
+  startExecution(stateMachineArn: string, input: string | undefined, name: string = randomUUID()): Execution {
+    const machine = this.machines.get(stateMachineArn);
+    if (!machine) throw new StatesError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new StatesError('InvalidName', `Invalid Name: '${name}'`);
+    const executionArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${machine.name}:${name}`;
+    if (this.executions.has(executionArn)) throw new StatesError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    const inputText = input ?? '{}';
+    const startDate = new Date();
+    const execution: Execution = {
+      executionArn, stateMachineArn, name, status: 'RUNNING', startDate, input: inputText, history: [], done: Promise.resolve(),
+    };
+    this.executions.set(executionArn, execution);
+    const runner = new LocalStateMachineRunner(machine.definition as never, { validationOptions: { checkPaths: false, checkArn: false } });
+    const run = runner.run(JSON.parse(inputText), {
+      overrides: { taskResourceLocalHandlers: this.taskHandlers(machine.definition, execution) },
+      context: {
+        Execution: { Id: executionArn, Name: name, Input: JSON.parse(inputText), StartTime: startDate.toISOString(), RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
+        StateMachine: { Id: stateMachineArn, Name: machine.name },
+        Task: { Token: TOKEN_PLACEHOLDER },
+      },
+    });
+    const recordHistory = (async () => {
+      for await (const event of run.eventLogs) {
+        const e = event as { type: string; timestamp: number; state?: { name: string; type: string }; Error?: string; Cause?: unknown };
+        const type = e.state ? `${e.state.type}${e.type.replace(/^State/, 'State')}` : e.type;
+        execution.history.push({
+          id: execution.history.length + 1, timestamp: new Date(e.timestamp), type, stateName: e.state?.name,
+          error: e.Error, cause: e.Cause === undefined ? undefined : typeof e.Cause === 'string' ? e.Cause : JSON.stringify(e.Cause),
+        });
+      }
+    })();
+    execution.done = run.result.then(
+      (output) => {
+        execution.status = 'SUCCEEDED';
+        execution.output = JSON.stringify(output ?? null);
+      },
+      (error: Error & { cause?: unknown }) => {
+        execution.status = error.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED';
+        const inner = (error.cause ?? error) as { name?: string; message?: string };
+        execution.error = inner.name === 'FailStateError' || inner.name === 'ExecutionError' ? error.name : (inner.name ?? error.name);
+        execution.cause = inner.message ?? error.message;
+        const failEvent = [...execution.history].reverse().find((h) => h.type === 'ExecutionFailed');
+        if (failEvent?.error) {
+          execution.error = failEvent.error;
+          execution.cause = failEvent.cause;
+        }
+      },
+    ).then(async () => {
+      await recordHistory.catch(() => undefined);
+      execution.stopDate = new Date();
+      const failed = [...execution.history].reverse().find((h) => h.type === 'ExecutionFailed');
+      if (failed) {
+        execution.error = failed.error ?? execution.error;
+        execution.cause = failed.cause ?? execution.cause;
+      }
+    });
+    return execution;
+  }
+
+  describe(executionArn: string): Execution {
+    const execution = this.executions.get(executionArn);
+    if (!execution) throw new StatesError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+    return execution;
+  }
+
+  sendTaskSuccess(taskToken: string, output: string): void {
+    this.waiter(taskToken).resolve(JSON.parse(output));
+  }
+
+  sendTaskFailure(taskToken: string, error = 'TaskFailed', cause = ''): void {
+    this.waiter(taskToken).reject(new StatesError(error, cause));
+  }
+
+  sendTaskHeartbeat(taskToken: string): void {
+    this.waiter(taskToken).heartbeat();
+  }
+
+  private waiter(taskToken: string): TaskWaiter {
+    const waiter = this.waiters.get(taskToken);
+    if (!waiter) throw new StatesError(taskToken.startsWith('local-') ? 'TaskTimedOut' : 'InvalidToken', 'Task Timed Out or does not exist');
+    return waiter;
+  }
+
+  /** One local handler per Task state (Map iterations included), chosen by the state's Resource. */
+  private taskHandlers(definition: Record<string, unknown>, execution: Execution): Record<string, (input: unknown) => Promise<never>> {
+    const handlers: Record<string, (input: unknown) => Promise<never>> = {};
+    const visit = (states: Record<string, Record<string, unknown>>) => {
+      for (const [stateName, state] of Object.entries(states)) {
+        if (state.Type === 'Task') handlers[stateName] = (input) => this.runTask(String(state.Resource), state, input, execution) as Promise<never>;
+        const inner = (state.ItemProcessor ?? state.Iterator) as { States?: Record<string, Record<string, unknown>> } | undefined;
+        if (inner?.States) visit(inner.States);
+        for (const branch of (state.Branches as Array<{ States: Record<string, Record<string, unknown>> }> | undefined) ?? []) visit(branch.States);
+      }
+    };
+    visit(definition.States as Record<string, Record<string, unknown>>);
+    return handlers;
+  }
+
+  private async runTask(resource: string, state: Record<string, unknown>, input: unknown, execution: Execution): Promise<unknown> {
+    const service = /^arn:aws:states:::([a-z]+):([A-Za-z]+)(\.sync(?::2)?|\.waitForTaskToken)?$/.exec(resource);
+    if (!service) return this.lambda.invoke(resource, input);
+    const [, api, action, pattern] = service;
+    const params = input as Record<string, unknown>;
+    if (api === 'lambda' && action === 'invoke') {
+      if (pattern === '.waitForTaskToken') return this.waitForTaskToken(state, params);
+      return { StatusCode: 200, Payload: await this.lambda.invoke(String(params.FunctionName), params.Payload) };
+    }
+    if (api === 'states' && action === 'startExecution') {
+      const child = this.startExecution(String(params.StateMachineArn), typeof params.Input === 'string' ? params.Input : JSON.stringify(params.Input ?? {}), params.Name ? String(params.Name) : undefined);
+      const started = { ExecutionArn: child.executionArn, StartDate: child.startDate.toISOString() };
+      if (!pattern) return started;
+      await child.done;
+      if (child.status !== 'SUCCEEDED') throw new StatesError('States.TaskFailed', JSON.stringify({ ExecutionArn: child.executionArn, Status: child.status, Error: child.error, Cause: child.cause }));
+      return { ...started, Name: child.name, Status: child.status, StopDate: child.stopDate?.toISOString(), Output: pattern === '.sync:2' ? JSON.parse(child.output ?? 'null') : child.output };
+    }
+    if (api === 'sns' && action === 'publish') {
+      this.alerts.publish({ topicArn: String(params.TopicArn), subject: params.Subject ? String(params.Subject) : undefined, message: typeof params.Message === 'string' ? params.Message : JSON.stringify(params.Message) });
+      return { MessageId: randomUUID() };
+    }
+    throw new StatesError('States.Runtime', `local mode cannot run Task resource ${resource}`);
+  }
+
+  private waitForTaskToken(state: Record<string, unknown>, params: Record<string, unknown>): Promise<unknown> {
+    const token = `local-${randomUUID()}`;
+    const payload = JSON.parse(JSON.stringify(params.Payload ?? {}).split(TOKEN_PLACEHOLDER).join(token));
+    const heartbeatMs = Number(state.HeartbeatSeconds ?? 0) * 1000;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        clearTimeout(timer);
+        this.waiters.delete(token);
+      };
+      const arm = () => {
+        clearTimeout(timer);
+        if (heartbeatMs > 0) {
+          timer = setTimeout(() => {
+            finish();
+            reject(new StatesError('States.HeartbeatTimeout', `no heartbeat for ${heartbeatMs / 1000} s`));
+          }, heartbeatMs);
+        }
+      };
+      this.waiters.set(token, {
+        resolve: (output) => { finish(); resolve(output); },
+        reject: (error) => { finish(); reject(error); },
+        heartbeat: arm,
+      });
+      arm();
+      this.lambda.invoke(String(params.FunctionName), payload).catch((error: Error) => {
+        const waiter = this.waiters.get(token);
+        waiter?.reject(error);
+      });
+    });
+  }
+}

@@ -1,0 +1,119 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import path from 'node:path';
+
+/** A background process of local mode, found again by its pid file so it can be reused. */
+export interface DaemonSpec {
+  name: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  /** True once the daemon serves. */
+  ready(): Promise<boolean>;
+  /** @default 60_000 */
+  readyTimeoutMs?: number;
+}
+
+export const REPO_ROOT = path.resolve(__dirname, '..');
+
+/** Starts `node --import tsx FILE ARGS…` (our TypeScript entry points). */
+export function tsxCommand(file: string, args: string[]): { command: string; args: string[] } {
+  return { command: process.execPath, args: ['--import', 'tsx', path.join(REPO_ROOT, file), ...args] };
+}
+
+export class Daemons {
+  constructor(private readonly dataDir: string) {}
+
+  private pidFile(name: string) {
+    return path.join(this.dataDir, 'run', `${name}.pid`);
+  }
+
+  logFile(name: string) {
+    return path.join(this.dataDir, 'logs', `${name}.log`);
+  }
+
+  pid(name: string): number | undefined {
+    try {
+      const pid = Number(readFileSync(this.pidFile(name), 'utf8'));
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Reuses a live, ready daemon; else starts it detached and waits until it is ready. */
+  async ensure(spec: DaemonSpec): Promise<'reused' | 'started'> {
+    if (this.pid(spec.name) && (await spec.ready())) return 'reused';
+    await this.stop(spec.name);
+    mkdirSync(path.join(this.dataDir, 'run'), { recursive: true });
+    mkdirSync(path.join(this.dataDir, 'logs'), { recursive: true });
+    const log = openSync(this.logFile(spec.name), 'a');
+    const child = spawn(spec.command, spec.args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...spec.env } });
+    closeSync(log);
+    child.unref();
+    writeFileSync(this.pidFile(spec.name), String(child.pid));
+    const until = Date.now() + (spec.readyTimeoutMs ?? 60_000);
+    while (Date.now() < until) {
+      if (await spec.ready()) return 'started';
+      if (!this.pid(spec.name)) break;
+      await sleep(200);
+    }
+    const tail = existsSync(this.logFile(spec.name)) ? readFileSync(this.logFile(spec.name), 'utf8').split('\n').slice(-15).join('\n') : '';
+    throw new Error(`${spec.name} did not become ready; its log (${this.logFile(spec.name)}) ends:\n${tail}`);
+  }
+
+  async stop(name: string): Promise<void> {
+    const pid = this.pid(name);
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      for (let i = 0; i < 50 && this.pid(name); i++) await sleep(100);
+      if (this.pid(name)) process.kill(pid, 'SIGKILL');
+    }
+    rmSync(this.pidFile(name), { force: true });
+  }
+
+  /** Every daemon with a pid file, in reverse start order is not needed: each stands alone. */
+  names(): string[] {
+    const dir = path.join(this.dataDir, 'run');
+    return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.pid')).map((f) => f.slice(0, -4)) : [];
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** True when an HTTP GET answers (any status below 500). */
+export async function httpAnswers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return response.status < 500;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs one of our shell scripts, failing with its output when it fails. */
+export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+  const result = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', script), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  if (result.status !== 0) throw new Error(`scripts/${script} failed (exit ${result.status}):\n${result.stdout}${result.stderr}`);
+  return result.stdout;
+}

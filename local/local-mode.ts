@@ -1,0 +1,229 @@
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  ConnectionStore, hashTenantSecret, newTenantSecret, type RunRecord, RunStore, TenantStore,
+} from '../functions/src/shared';
+import type { ConnectorConfig } from '../connector/src/config';
+import { LOCAL_BUCKET, readLocalDeployment } from './cloud/local-deployment';
+import type { LocalCloudConfig } from './cloud/local-cloud-config';
+import { provisionLocalResources } from './cloud/provision';
+import { synthesizeTemplate } from './cloud/synthesize-template';
+import { Daemons, httpAnswers, portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from './daemons';
+import { generateSampleArchive } from './sample-archive';
+import type { SqlServerStandInOptions } from './tds/sql-server-stand-in';
+
+export const LOCAL_TENANT = 'local';
+export const LOCAL_S3_KEYS = { accessKeyId: 'SOBACKUPLOCALACCESS0', secretAccessKey: 'so-backup-local-secret-key-not-for-production' } as const;
+const SQL_LOGIN = { user: 'so_backup', password: 'Local-Stand-In-1' } as const;
+
+export interface LocalModeOptions {
+  dataDir: string;
+  /** Ports: S3 base+80, DynamoDB base+1, gateway base+2, Step Functions base+3, SQL stand-in base+4, Ceph mon base+10. */
+  portBase: number;
+  fresh?: boolean;
+  keep?: boolean;
+  /** Back up this folder instead of the generated sample archive. */
+  archiveDir?: string;
+  /** Back up a real SQL Server instead of the stand-in. */
+  sqlConnectionString?: string;
+  sqlDatabases?: string[];
+  /** Size of the stand-in's SuperOffice database. @default 24 MiB */
+  databaseSizeBytes?: number;
+  log(line: string): void;
+}
+
+export interface LocalPorts { s3: number; dynamodb: number; gateway: number; stepFunctions: number; sql: number; mon: number }
+
+export function localPorts(base: number): LocalPorts {
+  return { s3: base + 80, dynamodb: base + 1, gateway: base + 2, stepFunctions: base + 3, sql: base + 4, mon: base + 10 };
+}
+
+export interface LocalRunSummary {
+  runId: string;
+  status: string;
+  validated: boolean;
+  bucket: string;
+  s3Endpoint: string;
+  s3AccessKeyId: string;
+  s3SecretAccessKey: string;
+  durationSeconds: number;
+  databases: Array<{ database: string; key: string; versionId: string; size: number }>;
+  archive?: { files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; deletedFiles: number; snapshotKey: string };
+  manifestKey?: string;
+  artifactKeys: string[];
+  failure?: { error: string; cause: string };
+  history: string[];
+}
+
+/**
+ * Local mode: brings up every part on 127.0.0.1 (Ceph RGW, dynalite, the local cloud with the
+ * stack's own functions and state machines, the SQL Server stand-in, the real connector), runs
+ * one daily backup through DailyBackups, and reports it. State persists in dataDir, so the next
+ * invocation is the next day's (incremental) run.
+ */
+export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunSummary> {
+  const { dataDir, log } = options;
+  const ports = localPorts(options.portBase);
+  const daemons = new Daemons(dataDir);
+  if (options.fresh) {
+    await stopLocalMode(dataDir);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const s3Endpoint = `http://127.0.0.1:${ports.s3}`;
+  const dynamodbEndpoint = `http://127.0.0.1:${ports.dynamodb}`;
+  const started = Date.now();
+
+  try {
+    log('• S3: Ceph RADOS Gateway');
+    runScript('ceph-chroot.sh', []);
+    if (!(await httpAnswers(s3Endpoint))) {
+      runScript('ceph-rgw.sh', ['start', path.join(dataDir, 'ceph'), String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey]);
+    }
+    log(`  ${s3Endpoint}`);
+
+    log('• DynamoDB: dynalite');
+    await daemons.ensure({
+      name: 'dynalite', command: process.execPath,
+      args: [path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'), '--port', String(ports.dynamodb), '--host', '127.0.0.1', '--path', path.join(dataDir, 'dynamodb'), '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'],
+      ready: () => portOpen(ports.dynamodb),
+    });
+
+    log('• Cloud stack: synthesizing the CDK stack and provisioning its tables and bucket');
+    const template = synthesizeTemplate();
+    const templateFile = path.join(dataDir, 'template.json');
+    writeFileSync(templateFile, JSON.stringify(template));
+    const deployment = readLocalDeployment(template);
+    await provisionLocalResources(deployment, { dynamodb: dynamodbEndpoint, s3: s3Endpoint }, LOCAL_S3_KEYS);
+    const tableName = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
+    const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }));
+    const tenants = new TenantStore(db, tableName('Tenants'));
+    const runs = new RunStore(db, tableName('Runs'));
+    const connections = new ConnectionStore(db, tableName('Connections'));
+
+    const connectorDir = path.join(dataDir, 'connector');
+    mkdirSync(connectorDir, { recursive: true });
+    const credentialFile = path.join(connectorDir, 'credential');
+    if (!existsSync(credentialFile) || !(await tenants.get(LOCAL_TENANT))) {
+      const secret = newTenantSecret();
+      await tenants.put({ tenantId: LOCAL_TENANT, displayName: 'Local mode', enabled: true, credentialHash: hashTenantSecret(secret), createdAt: new Date().toISOString() });
+      writeFileSync(credentialFile, `${LOCAL_TENANT}.${secret}\n`, { mode: 0o600 });
+      chmodSync(credentialFile, 0o600);
+      log(`  tenant "${LOCAL_TENANT}" enrolled`);
+    }
+
+    log('• Local cloud: WebSocket gateway, Step Functions, Lambda handlers');
+    const cloudConfig: LocalCloudConfig = {
+      templateFile, alertsFile: path.join(dataDir, 'alerts.jsonl'), gatewayPort: ports.gateway, stepFunctionsPort: ports.stepFunctions,
+      dynamodbEndpoint, s3Endpoint, s3AccessKeyId: LOCAL_S3_KEYS.accessKeyId, s3SecretAccessKey: LOCAL_S3_KEYS.secretAccessKey,
+    };
+    const cloudConfigFile = path.join(dataDir, 'cloud.json');
+    writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2));
+    const cloud = tsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
+    await daemons.ensure({ name: 'cloud', ...cloud, ready: () => portOpen(ports.stepFunctions) });
+
+    let connectionString = options.sqlConnectionString;
+    const databases = options.sqlDatabases ?? ['SuperOffice'];
+    if (!connectionString) {
+      log('• SQL Server: the TDS stand-in');
+      const standIn: SqlServerStandInOptions = {
+        port: ports.sql, login: SQL_LOGIN, serverName: 'SO-SQL01', engineEdition: 2,
+        databases: databases.map((name) => ({ name, sizeBytes: options.databaseSizeBytes ?? 24 * 1024 * 1024 })),
+      };
+      const standInFile = path.join(dataDir, 'sql-stand-in.json');
+      writeFileSync(standInFile, JSON.stringify(standIn, null, 2));
+      await daemons.ensure({ name: 'sql-server', ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]), ready: () => portOpen(ports.sql) });
+      connectionString = `Server=127.0.0.1,${ports.sql};Database=master;User Id=${SQL_LOGIN.user};Password=${SQL_LOGIN.password};Encrypt=false`;
+    } else {
+      log('• SQL Server: the configured connection string');
+    }
+
+    let archiveRoot = options.archiveDir;
+    if (!archiveRoot) {
+      archiveRoot = path.join(dataDir, 'sample-so-arc');
+      if (!existsSync(archiveRoot)) {
+        const sample = generateSampleArchive(archiveRoot);
+        log(`• Sample archive generated: ${sample.files} files, ${(sample.bytes / 1048576).toFixed(1)} MiB in ${archiveRoot}`);
+      }
+    }
+    const staging = path.join(dataDir, 'staging');
+    mkdirSync(staging, { recursive: true });
+    const connectorConfig: Omit<ConnectorConfig, 'sql'> & { sql: Omit<NonNullable<ConnectorConfig['sql']>, 'compression'> & { compression: boolean } } = {
+      endpoint: `ws://127.0.0.1:${ports.gateway}`, tenantId: LOCAL_TENANT, credentialFile,
+      sql: { connectionString, databases, stagingFolder: staging, compression: true },
+      archive: { roots: [{ name: 'SO_ARC', path: path.resolve(archiveRoot) }] },
+      stateDir: path.join(connectorDir, 'state'), logLevel: 'info',
+    };
+    const connectorConfigFile = path.join(connectorDir, 'config.json');
+    writeFileSync(connectorConfigFile, JSON.stringify(connectorConfig, null, 2), { mode: 0o600 });
+
+    log('• Connector: so-connector run');
+    await daemons.ensure({
+      name: 'connector', ...tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', connectorConfigFile]),
+      env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      ready: async () => (await connections.forTenant(LOCAL_TENANT)).length > 0,
+    });
+
+    log('• Running DailyBackups');
+    const sfn = new SFNClient({ endpoint: `http://127.0.0.1:${ports.stepFunctions}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const daily = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!;
+    const backupRun = deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
+    const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: daily.arn, input: JSON.stringify({ trigger: 'schedule' }) }));
+    const dailyResult = await waitForExecution(sfn, executionArn!);
+    const results = (JSON.parse(dailyResult.output ?? '{}') as { results?: Array<{ executionName: string; status: string }> }).results ?? [];
+    const mine = results.find((r) => r.executionName.startsWith(`${LOCAL_TENANT}-`));
+    if (!mine) throw new Error(`DailyBackups ${dailyResult.status} without a run for tenant "${LOCAL_TENANT}": ${dailyResult.error ?? ''} ${dailyResult.cause ?? ''}`);
+    const childArn = `${backupRun.arn.replace(':stateMachine:', ':execution:')}:${mine.executionName}`;
+    const history = [
+      ...(await historyLines(sfn, executionArn!, 'DailyBackups')),
+      ...(await historyLines(sfn, childArn, mine.executionName)),
+    ];
+    const run = await runs.get(mine.executionName);
+    db.destroy();
+    return summarize(run, mine.executionName, history, s3Endpoint, (Date.now() - started) / 1000);
+  } finally {
+    if (!options.keep) await stopLocalMode(dataDir);
+  }
+}
+
+async function waitForExecution(sfn: SFNClient, executionArn: string) {
+  for (;;) {
+    const out = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (out.status !== 'RUNNING') return out;
+    await sleep(250);
+  }
+}
+
+async function historyLines(sfn: SFNClient, executionArn: string, label: string): Promise<string[]> {
+  const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
+  return events.map((event) => {
+    const time = event.timestamp ? event.timestamp.toISOString().slice(11, 23) : '';
+    const name = event.stateEnteredEventDetails?.name ?? '';
+    const failure = event.executionFailedEventDetails ? `  ${event.executionFailedEventDetails.error}: ${(event.executionFailedEventDetails.cause ?? '').slice(0, 300)}` : '';
+    return `${label}  ${time}  ${(event.type ?? '').padEnd(22)} ${name}${failure}`;
+  });
+}
+
+function summarize(run: RunRecord | undefined, runId: string, history: string[], s3Endpoint: string, durationSeconds: number): LocalRunSummary {
+  const manifestKey = run?.manifest?.key;
+  const summary: LocalRunSummary = {
+    runId, status: run?.status ?? 'UNKNOWN', validated: run?.validation?.ok === true, bucket: LOCAL_BUCKET, s3Endpoint,
+    s3AccessKeyId: LOCAL_S3_KEYS.accessKeyId, s3SecretAccessKey: LOCAL_S3_KEYS.secretAccessKey, durationSeconds: Math.round(durationSeconds * 10) / 10,
+    databases: [], manifestKey, artifactKeys: [], failure: run?.failure, history,
+  };
+  return summary;
+}
+
+/** Stops every local-mode daemon of this data folder (Ceph included). */
+export async function stopLocalMode(dataDir: string): Promise<void> {
+  const daemons = new Daemons(dataDir);
+  for (const name of ['connector', 'cloud', 'sql-server', 'dynalite']) await daemons.stop(name);
+  if (existsSync(path.join(dataDir, 'ceph'))) runScript('ceph-rgw.sh', ['stop', path.join(dataDir, 'ceph')]);
+}
+
+export function readJson<T>(file: string): T {
+  return JSON.parse(readFileSync(file, 'utf8')) as T;
+}

@@ -1,0 +1,307 @@
+import { once } from 'node:events';
+import { constants as fsConstants } from 'node:fs';
+import { access, open, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { databasePages, mtfHeader } from './mtf-backup-file';
+import {
+  DoneStatus, PacketReader, PacketType, type SqlValue, doneToken, envChangeToken, framePackets, loginAckToken, messageToken,
+  parseLogin7, parseRpc, parseSqlBatch, preloginResponse, resultSetTokens, returnStatusToken,
+} from './tds-wire';
+
+/**
+ * A wire-level stand-in for SQL Server: the real `mssql`/tedious client connects to it over TDS.
+ * It knows a handful of statements — the ones so-backup sends — and answers them the way SQL
+ * Server does, including BACKUP DATABASE writing a real-layout backup file with live STATS
+ * progress, the 3201/3013 error pair, Express's refusal of COMPRESSION (1844) and ATTENTION.
+ * Anything else gets error 40000 naming the statement, so a new query never passes silently.
+ */
+export interface SqlServerStandInOptions {
+  readonly port: number;
+  readonly host?: string;
+  readonly login: { readonly user: string; readonly password: string };
+  readonly serverName?: string;
+  /** SERVERPROPERTY('EngineEdition'): 2 Standard, 3 Enterprise, 4 Express. @default 2 */
+  readonly engineEdition?: number;
+  readonly productVersion?: string;
+  readonly databases: ReadonlyArray<{ readonly name: string; readonly sizeBytes: number }>;
+  /** Pause after each 1 MiB written by BACKUP, to make slow backups for tests. @default 0 */
+  readonly backupChunkDelayMs?: number;
+  /** Logins that exist but lack BACKUP permission (error 262). */
+  readonly loginsWithoutBackupPermission?: readonly string[];
+}
+
+const EDITIONS: Record<number, string> = { 2: 'Standard Edition (64-bit)', 3: 'Enterprise Edition (64-bit)', 4: 'Express Edition (64-bit)' };
+
+interface Response {
+  tokens(buffer: Buffer): void;
+  /** Sends what is buffered now, as non-final packets, so the client sees it live. */
+  flush(): Promise<void>;
+  readonly cancelled: boolean;
+}
+
+class StatementError extends Error {
+  constructor(readonly errors: Array<{ number: number; severity: number; text: string }>) {
+    super(errors.map((e) => e.text).join(' '));
+  }
+}
+
+export class SqlServerStandIn {
+  private server?: Server;
+  private readonly sockets = new Set<Socket>();
+  readonly serverName: string;
+  /** Statements received, in order (for tests that check what was sent). */
+  readonly statements: Array<{ sql: string; parameters: Record<string, SqlValue> }> = [];
+
+  constructor(private readonly options: SqlServerStandInOptions) {
+    this.serverName = options.serverName ?? 'SO-SQL01';
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((socket) => this.onConnection(socket));
+    this.server.listen(this.options.port, this.options.host ?? '127.0.0.1');
+    await once(this.server, 'listening');
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  }
+
+  private onConnection(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const reader = new PacketReader();
+    let packetSize = 4096;
+    let loggedInAs: string | undefined;
+    let current: { cancelled: boolean } | undefined;
+    let queue = Promise.resolve();
+    const send = (type: number, payload: Buffer, last = true) =>
+      new Promise<void>((resolve) => (socket.write(framePackets(type, payload, packetSize, last)) ? resolve() : socket.once('drain', resolve)));
+
+    socket.on('data', (chunk: Buffer) => {
+      let messages;
+      try {
+        messages = reader.push(chunk);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      for (const message of messages) {
+        if (message.type === PacketType.ATTENTION) {
+          if (current) current.cancelled = true;
+          else queue = queue.then(() => send(PacketType.TABULAR_RESULT, doneToken(DoneStatus.ATTN)));
+          continue;
+        }
+        queue = queue.then(async () => {
+          switch (message.type) {
+            case PacketType.PRELOGIN:
+              return send(PacketType.TABULAR_RESULT, preloginResponse());
+            case PacketType.LOGIN7: {
+              const login = parseLogin7(message.payload);
+              if (login.userName !== this.options.login.user || login.password !== this.options.login.password) {
+                return send(PacketType.TABULAR_RESULT, Buffer.concat([
+                  messageToken({ number: 18456, state: 1, severity: 14, text: `Login failed for user '${login.userName}'.`, server: this.serverName }),
+                  doneToken(DoneStatus.ERROR),
+                ]));
+              }
+              loggedInAs = login.userName;
+              const requested = Math.min(Math.max(login.packetSize || 4096, 512), 32767);
+              const reply = Buffer.concat([
+                envChangeToken('database', login.database || 'master', 'master'),
+                loginAckToken('Microsoft SQL Server'),
+                envChangeToken('packetSize', String(requested), String(packetSize)),
+                doneToken(DoneStatus.FINAL),
+              ]);
+              await send(PacketType.TABULAR_RESULT, reply);
+              packetSize = requested;
+              return;
+            }
+            case PacketType.SQL_BATCH:
+            case PacketType.RPC: {
+              if (!loggedInAs) return send(PacketType.TABULAR_RESULT, doneToken(DoneStatus.ERROR));
+              const isRpc = message.type === PacketType.RPC;
+              let sql: string;
+              let parameters: Map<string, SqlValue>;
+              if (isRpc) {
+                const call = parseRpc(message.payload);
+                sql = String(call.positional[0] ?? '');
+                parameters = call.parameters;
+                parameters.delete('stmt');
+                parameters.delete('params');
+              } else {
+                sql = parseSqlBatch(message.payload);
+                parameters = new Map();
+              }
+              const state = { cancelled: false };
+              current = state;
+              const pending: Buffer[] = [];
+              const response: Response = {
+                tokens: (buffer) => pending.push(buffer),
+                flush: async () => {
+                  if (pending.length) await send(PacketType.TABULAR_RESULT, Buffer.concat(pending.splice(0)), false);
+                },
+                get cancelled() {
+                  return state.cancelled;
+                },
+              };
+              let failed = false;
+              try {
+                await this.execute(sql, parameters, loggedInAs, response);
+              } catch (error) {
+                failed = true;
+                const errors = error instanceof StatementError ? error.errors : [{ number: 50000, severity: 16, text: String(error) }];
+                for (const e of errors) response.tokens(messageToken({ ...e, server: this.serverName }));
+              }
+              current = undefined;
+              if (state.cancelled) {
+                // SQL Server ends the current response, then acknowledges the attention on its own.
+                pending.push(doneToken(DoneStatus.FINAL));
+                await send(PacketType.TABULAR_RESULT, Buffer.concat(pending.splice(0)));
+                return send(PacketType.TABULAR_RESULT, doneToken(DoneStatus.ATTN));
+              }
+              const status = failed ? DoneStatus.ERROR : DoneStatus.FINAL;
+              const end = isRpc
+                ? Buffer.concat([returnStatusToken(failed ? 1 : 0), doneToken(status, 0, 0xfe)])
+                : doneToken(status);
+              return send(PacketType.TABULAR_RESULT, Buffer.concat([...pending.splice(0), end]));
+            }
+            default:
+              socket.destroy();
+          }
+        }).catch(() => {
+          socket.destroy();
+        });
+      }
+    });
+  }
+
+  /** The statements so-backup sends, answered as SQL Server would. */
+  private async execute(sql: string, parameters: Map<string, SqlValue>, login: string, response: Response): Promise<void> {
+    this.statements.push({ sql, parameters: Object.fromEntries(parameters) });
+    const text = sql.trim().replace(/\s+/g, ' ');
+    if (/^(set [a-z_]+ [^;]*;?\s*)+$/i.test(text + ' ') || /^set /i.test(text)) return;
+    const backup = /^BACKUP DATABASE @(\w+) TO DISK = @(\w+)( WITH (.*))?$/i.exec(text);
+    if (backup) return this.backupDatabase(parameters.get(backup[1]!.toLowerCase()) ?? null, parameters.get(backup[2]!.toLowerCase()) ?? null, backup[4] ?? '', login, response);
+    const select = /^SELECT (.+?)( FROM sys\.databases WHERE name = @(\w+))?;?$/i.exec(text);
+    if (select) {
+      const columns: string[] = [];
+      const values: SqlValue[] = [];
+      for (const item of splitTopLevel(select[1]!)) {
+        const [, expression, alias] = /^(.*?)(?: AS \[?(\w+)\]?)?$/i.exec(item.trim())!;
+        columns.push(alias ?? '');
+        values.push(this.evaluate(expression!.trim(), parameters));
+      }
+      if (select[2]) {
+        const name = parameters.get(select[3]!.toLowerCase());
+        const found = this.options.databases.find((d) => d.name === name);
+        response.tokens(resultSetTokens(columns, found ? [values.map((v, i) => (columns[i] === 'name' ? found.name : v))] : []));
+        response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, found ? 1 : 0, 0xff));
+        return;
+      }
+      response.tokens(resultSetTokens(columns, [values]));
+      response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, 1, 0xff));
+      return;
+    }
+    throw new StatementError([{ number: 40000, severity: 16, text: `The SQL Server stand-in does not implement this statement: ${text.slice(0, 200)}` }]);
+  }
+
+  private evaluate(expression: string, parameters: Map<string, SqlValue>): SqlValue {
+    const cast = /^CAST\((.*) AS [\w()]+\)$/i.exec(expression);
+    if (cast) return this.evaluate(cast[1]!.trim(), parameters);
+    if (/^-?\d+$/.test(expression)) return Number(expression);
+    if (/^N?'.*'$/.test(expression)) return expression.replace(/^N?'|'$/g, '');
+    if (/^name$/i.test(expression)) return null;
+    const parameter = /^@(\w+)$/.exec(expression);
+    if (parameter) return parameters.get(parameter[1]!.toLowerCase()) ?? null;
+    const property = /^SERVERPROPERTY\('(\w+)'\)$/i.exec(expression);
+    if (property) {
+      const edition = this.options.engineEdition ?? 2;
+      const properties: Record<string, SqlValue> = {
+        engineedition: edition,
+        edition: EDITIONS[edition] ?? 'Developer Edition (64-bit)',
+        productversion: this.options.productVersion ?? '16.0.4135.4',
+        servername: this.serverName,
+        machinename: this.serverName,
+      };
+      return properties[property[1]!.toLowerCase()] ?? null;
+    }
+    throw new StatementError([{ number: 40000, severity: 16, text: `The SQL Server stand-in cannot evaluate ${expression}` }]);
+  }
+
+  private async backupDatabase(database: SqlValue, path: SqlValue, withClause: string, login: string, response: Response): Promise<void> {
+    const fail = (...errors: Array<{ number: number; text: string }>) =>
+      new StatementError([...errors, { number: 3013, text: 'BACKUP DATABASE is terminating abnormally.' }].map((e) => ({ ...e, severity: 16 })));
+    const options = withClause.split(',').map((o) => o.trim().toUpperCase());
+    const db = this.options.databases.find((d) => d.name === database);
+    if (!db) throw new StatementError([{ number: 911, severity: 16, text: `Database '${String(database)}' does not exist. Make sure that the name is entered correctly.` }]);
+    if (this.options.loginsWithoutBackupPermission?.includes(login)) {
+      throw fail({ number: 262, text: `BACKUP DATABASE permission denied in database '${db.name}'.` });
+    }
+    if (options.includes('COMPRESSION') && (this.options.engineEdition ?? 2) === 4) {
+      throw fail({ number: 1844, text: 'BACKUP DATABASE WITH COMPRESSION is not supported on Express Edition (64-bit).' });
+    }
+    const file = String(path);
+    try {
+      await access(dirname(file), fsConstants.W_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const os = code === 'ENOENT' ? '3(The system cannot find the path specified.)' : '5(Access is denied.)';
+      throw fail({ number: 3201, text: `Cannot open backup device '${file}'. Operating system error ${os}.` });
+    }
+    const statsStep = Number(/^STATS\s*=\s*(\d+)$/.exec(options.find((o) => o.startsWith('STATS')) ?? '')?.[1] ?? 0);
+    const startedAt = new Date();
+    const handle = await open(file, 'w');
+    let nextReport = statsStep;
+    let written = 0;
+    try {
+      await handle.write(mtfHeader({ database: db.name, server: this.serverName, backupSetName: `${db.name}-Full Database Backup`, startedAt }));
+      for (const chunk of databasePages(`${db.name}@${startedAt.toISOString()}`, db.sizeBytes)) {
+        if (response.cancelled) break;
+        await handle.write(chunk);
+        written += chunk.length;
+        const percent = Math.floor((written / db.sizeBytes) * 100);
+        while (statsStep > 0 && percent >= nextReport && nextReport <= 100) {
+          response.tokens(messageToken({ number: 3211, severity: 0, text: `${nextReport} percent processed.`, server: this.serverName }));
+          nextReport += statsStep;
+        }
+        await response.flush();
+        if (this.options.backupChunkDelayMs) await new Promise((r) => setTimeout(r, this.options.backupChunkDelayMs));
+      }
+    } finally {
+      await handle.close();
+    }
+    if (response.cancelled) {
+      await rm(file, { force: true });
+      return;
+    }
+    const pages = Math.ceil(db.sizeBytes / 8192);
+    const seconds = Math.max((Date.now() - startedAt.getTime()) / 1000, 0.001);
+    response.tokens(messageToken({ number: 4035, severity: 0, text: `Processed ${pages} pages for database '${db.name}', file '${db.name}' on file 1.`, server: this.serverName }));
+    response.tokens(messageToken({
+      number: 3014, severity: 0, server: this.serverName,
+      text: `BACKUP DATABASE successfully processed ${pages} pages in ${seconds.toFixed(3)} seconds (${(db.sizeBytes / 1048576 / seconds).toFixed(3)} MB/sec).`,
+    }));
+  }
+}
+
+/** Splits a select list on commas outside parentheses and quotes. */
+function splitTopLevel(list: string): string[] {
+  const items: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    if (c === "'") quoted = !quoted;
+    else if (!quoted && c === '(') depth++;
+    else if (!quoted && c === ')') depth--;
+    else if (!quoted && depth === 0 && c === ',') {
+      items.push(list.slice(start, i));
+      start = i + 1;
+    }
+  }
+  items.push(list.slice(start));
+  return items;
+}

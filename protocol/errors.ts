@@ -1,0 +1,20 @@
+/** Base of every so-backup error: a stable `code` for machines, a message for people. */
+export class SoBackupError extends Error {
+  readonly code: string;
+  /** Permanent errors are not worth retrying (bad input, refused credentials). */
+  readonly permanent: boolean;
+  constructor(code: string, message: string, options: { cause?: unknown; permanent?: boolean } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'SoBackupError';
+    this.code = code;
+    this.permanent = options.permanent ?? false;
+  }
+}
+
+/** A message that is not valid JSON, not a known type, or breaks its schema or size limit. */
+export class ProtocolError extends SoBackupError {
+  constructor(code: 'MESSAGE_TOO_LARGE' | 'MESSAGE_NOT_JSON' | 'MESSAGE_INVALID', message: string, options: { cause?: unknown } = {}) {
+    super(code, message, { ...options, permanent: true });
+    this.name = 'ProtocolError';
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The S3 key layout, prefix first so that one lifecycle rule per tier serves every tenant:
+ *   db/<tier>/<tenant>/<database>.bak         one key per database; each day is a new version
+ *   archive/<tenant>/<root>/<relative path>   one key per file; each change is a new version
+ *   manifests/<tier>/<tenant>/<run id>.json   one per run (and its archive snapshot)
+ * Keys never depend on the run date, so keep-last-N retention works on noncurrent versions.
+ */
+export type RetentionTier = 'daily';
+
+export const keyLayout = {
+  databaseBackup: (tenantId: string, database: string, tier: RetentionTier = 'daily') =>
+    `db/${tier}/${tenantId}/${encodeKeySegment(database)}.bak`,
+  archiveFile: (tenantId: string, root: string, relativePath: string) =>
+    `archive/${tenantId}/${encodeKeySegment(root)}/${relativePath.split('/').map(encodeKeySegment).join('/')}`,
+  manifest: (tenantId: string, runId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/${runId}.json`,
+  snapshot: (tenantId: string, runId: string, tier: RetentionTier = 'daily') =>
+    `manifests/${tier}/${tenantId}/${runId}.snapshot.json.gz`,
+  /** Every prefix a tenant's connector may write; each ends in "/" and has no wildcard inside. */
+  tenantPrefixes: (tenantId: string): string[] => [`db/daily/${tenantId}/`, `archive/${tenantId}/`, `manifests/daily/${tenantId}/`],
+} as const;
+
+/** True when the key lies under one of the tenant's own prefixes. */
+export function isTenantKey(tenantId: string, key: string): boolean {
+  return keyLayout.tenantPrefixes(tenantId).some((prefix) => key.startsWith(prefix)) && !key.split('/').includes('..');
+}
+
+/** Keeps a path segment safe in a key: no empty, "." or ".." segments, no control characters. */
+function encodeKeySegment(segment: string): string {
+  if (segment === '' || segment === '.' || segment === '..') throw new Error(`invalid key segment "${segment}"`);
+  // eslint-disable-next-line no-control-regex
+  return segment.normalize('NFC').replace(/[\u0000-\u001f\u007f%]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+}

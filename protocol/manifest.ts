@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import { runIdSchema, tenantIdSchema } from './envelope';
+
+const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lower-case hex digits');
+const sha256Base64Schema = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a SHA-256 in base64 is 44 characters');
+
+/**
+ * The checksum S3 itself computed and stores for an object. A single PUT stores the SHA-256 of
+ * the whole object (FULL_OBJECT); a multipart upload stores the SHA-256 of the concatenated part
+ * digests with a "-N" suffix (COMPOSITE), so the part digests are recorded to let a reader
+ * recompute it.
+ */
+export const s3ChecksumSchema = z.discriminatedUnion('type', [
+  z.object({ algorithm: z.literal('SHA256'), type: z.literal('FULL_OBJECT'), value: sha256Base64Schema }),
+  z.object({
+    algorithm: z.literal('SHA256'),
+    type: z.literal('COMPOSITE'),
+    value: z.string().regex(/^[A-Za-z0-9+/]{43}=-\d+$/),
+    partSize: z.number().int().positive(),
+    parts: z.array(sha256Base64Schema).min(1).max(10_000),
+  }),
+]);
+export type S3Checksum = z.infer<typeof s3ChecksumSchema>;
+
+/** One object the run wrote, pinned to the exact version. */
+export const artifactSchema = z.object({
+  key: z.string().min(1).max(1024),
+  versionId: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  /** SHA-256 of the whole content, as the connector read it. */
+  sha256: sha256HexSchema,
+  s3Checksum: s3ChecksumSchema,
+});
+export type Artifact = z.infer<typeof artifactSchema>;
+
+export const databaseBackupSchema = z.object({
+  database: z.string().min(1).max(128),
+  artifact: artifactSchema,
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  copyOnly: z.literal(true),
+  checksums: z.literal(true),
+  compressed: z.boolean(),
+  edition: z.string().max(200),
+  serverVersion: z.string().max(200),
+});
+export type DatabaseBackup = z.infer<typeof databaseBackupSchema>;
+
+/** One file of the archive as it was at this run, pinned to its S3 version. */
+export const snapshotFileSchema = z.object({
+  root: z.string().min(1),
+  path: z.string().min(1).max(4096),
+  key: z.string().min(1).max(1024),
+  versionId: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  mtimeMs: z.number(),
+  sha256: sha256HexSchema,
+  /** True when this run uploaded the file (new or changed); false when an earlier version stands. */
+  uploaded: z.boolean(),
+  /** Only for files uploaded in parts, whose S3 checksum is COMPOSITE rather than the file's SHA-256. */
+  s3Checksum: s3ChecksumSchema.optional(),
+});
+export type SnapshotFile = z.infer<typeof snapshotFileSchema>;
+
+export const archiveSnapshotSchema = z.object({
+  kind: z.literal('so-backup-archive-snapshot'),
+  v: z.literal(1),
+  runId: runIdSchema,
+  files: z.array(snapshotFileSchema),
+});
+export type ArchiveSnapshot = z.infer<typeof archiveSnapshotSchema>;
+
+export const archiveSummarySchema = z.object({
+  roots: z.array(z.object({ name: z.string().min(1), path: z.string().min(1) })),
+  files: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  uploadedFiles: z.number().int().nonnegative(),
+  uploadedBytes: z.number().int().nonnegative(),
+  deletedFiles: z.number().int().nonnegative(),
+  /** The gzip-compressed JSON snapshot (archiveSnapshotSchema) of every file at this run. */
+  snapshot: artifactSchema,
+});
+export type ArchiveSummary = z.infer<typeof archiveSummarySchema>;
+
+/** Written last by the connector; the validator trusts none of it without checking S3. */
+export const manifestSchema = z.object({
+  kind: z.literal('so-backup-manifest'),
+  v: z.literal(1),
+  runId: runIdSchema,
+  tenantId: tenantIdSchema,
+  connectorVersion: z.string().max(50),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  databases: z.array(databaseBackupSchema),
+  archive: archiveSummarySchema.optional(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;

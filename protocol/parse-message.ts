@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { ProtocolError } from './errors';
+import { MAX_MESSAGE_BYTES, errorMessageSchema } from './envelope';
+import { backupJobSchema } from './job';
+import { progressMessageSchema } from './progress';
+import { resultMessageSchema } from './result';
+
+/** Connector → cloud. */
+export const connectorMessageSchema = z.union([progressMessageSchema, resultMessageSchema, errorMessageSchema]);
+export type ConnectorMessage = z.infer<typeof connectorMessageSchema>;
+/** Cloud → connector. */
+export const cloudMessageSchema = z.union([backupJobSchema, errorMessageSchema]);
+export type CloudMessage = z.infer<typeof cloudMessageSchema>;
+
+const KNOWN_TYPES = new Set(['progress', 'result', 'error', 'backup-job']);
+
+/**
+ * The only way to turn raw text into a typed message: size limit, JSON, known type, schema.
+ * Throws ProtocolError with a message that names what is wrong.
+ */
+export function parseMessage<S extends z.ZodType>(schema: S, raw: string | Buffer): z.infer<S> {
+  const bytes = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
+  if (bytes > MAX_MESSAGE_BYTES) {
+    throw new ProtocolError('MESSAGE_TOO_LARGE', `message is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES} bytes`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString());
+  } catch (cause) {
+    throw new ProtocolError('MESSAGE_NOT_JSON', 'message is not valid JSON', { cause });
+  }
+  const type = typeof value === 'object' && value !== null && 'type' in value ? (value as { type: unknown }).type : undefined;
+  if (typeof type !== 'string' || !KNOWN_TYPES.has(type)) {
+    throw new ProtocolError('MESSAGE_INVALID', `unknown message type ${JSON.stringify(type ?? null)}; expected one of ${[...KNOWN_TYPES].join(', ')}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new ProtocolError('MESSAGE_INVALID', `invalid "${type}" message: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
+  }
+  return parsed.data;
+}
+
+/** Serializes a message, refusing one that API Gateway would reject for size. */
+export function encodeMessage(message: ConnectorMessage | CloudMessage): string {
+  const text = JSON.stringify(message);
+  if (Buffer.byteLength(text) > MAX_MESSAGE_BYTES) {
+    throw new ProtocolError('MESSAGE_TOO_LARGE', `outgoing "${message.type}" message exceeds ${MAX_MESSAGE_BYTES} bytes`);
+  }
+  return text;
+}

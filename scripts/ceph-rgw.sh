@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Starts or stops a single-node Ceph cluster (one mon, one bluestore OSD in a sparse file) and
+# its RADOS Gateway on 127.0.0.1, inside the chroot built by scripts/ceph-chroot.sh.
+# All cluster state lives in DATA (bind-mounted into the chroot), so it persists between runs.
+#
+#   scripts/ceph-rgw.sh start DATA RGW_PORT MON_PORT ACCESS_KEY SECRET_KEY
+#   scripts/ceph-rgw.sh stop  DATA
+#   scripts/ceph-rgw.sh status DATA
+set -euo pipefail
+cmd=${1:?usage: ceph-rgw.sh start|stop|status DATA ...}
+data=$(realpath -m "${2:?DATA folder required}")
+root="${SO_BACKUP_CEPH_ROOT:-/var/cache/so-backup/ceph-root}"
+# One mount point per data folder, so several clusters (local mode, tests) can run side by side.
+tag=$(printf '%s' "$data" | sha256sum | cut -c1-12)
+inner="/srv/so-backup-$tag"
+mnt="$root$inner"
+
+in_root() { chroot "$root" "$@"; }
+pids() { cat "$data"/run/*.pid 2>/dev/null || true; }
+alive() { local p; for p in $(pids); do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+
+mount_all() {
+  local m
+  for m in proc sys dev; do mountpoint -q "$root/$m" || mount --bind "/$m" "$root/$m"; done
+  mkdir -p "$mnt"
+  mountpoint -q "$mnt" || mount --bind "$data" "$mnt"
+}
+unmount_data() { mountpoint -q "$mnt" && umount -l "$mnt" || true; rmdir "$mnt" 2>/dev/null || true; }
+
+stop() {
+  local p
+  for p in $(pids); do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do alive || break; sleep 0.2; done
+  for p in $(pids); do kill -9 "$p" 2>/dev/null || true; done
+  rm -f "$data"/run/*.pid
+  unmount_data
+}
+
+wait_for() { # description, seconds, pidfile, command...: gives up early when the daemon died
+  local what=$1 secs=$2 pidfile=$3; shift 3
+  for _ in $(seq 1 $((secs * 5))); do
+    "$@" >/dev/null 2>&1 && return 0
+    if [ -n "$pidfile" ] && [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      echo "ceph: $what exited; see $data/log" >&2; tail -n 5 "$data"/log/*.log >&2 || true; return 1
+    fi
+    sleep 0.2
+  done
+  echo "ceph: timed out waiting for $what; logs in $data/log" >&2
+  return 1
+}
+
+start() {
+  local rgw_port=${3:?RGW port} mon_port=${4:?mon port} ak=${5:?access key} sk=${6:?secret key}
+  [ -x "$root/usr/bin/radosgw" ] || { echo "ceph: no chroot at $root; run scripts/ceph-chroot.sh" >&2; exit 2; }
+  mkdir -p "$data"/{run,log,mon,osd,rgw}
+  if alive && curl -fs -o /dev/null "http://127.0.0.1:$rgw_port/"; then echo "ceph: already running"; exit 0; fi
+  stop
+  mount_all
+  local port_min=$((mon_port + 1)) port_max=$((mon_port + 40))
+  cat >"$data/ceph.conf" <<CONF
+[global]
+fsid = $( [ -f "$data/fsid" ] && cat "$data/fsid" || (in_root uuidgen | tee "$data/fsid") )
+mon host = 127.0.0.1:$mon_port
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+public network = 127.0.0.0/8
+cluster network = 127.0.0.0/8
+ms bind port min = $port_min
+ms bind port max = $port_max
+ms bind ipv6 = false
+ms bind msgr2 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+ms mon client mode = crc secure
+ms client mode = crc secure
+ms mon service mode = crc secure
+ms service mode = crc secure
+ms cluster mode = crc secure
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+mon max pg per osd = 1000
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+run dir = $inner/run
+log file = $inner/log/\$name.log
+admin socket = $inner/run/\$name.asok
+osd objectstore = bluestore
+bluestore block create = true
+bluestore block size = 21474836480
+osd memory target = 939524096
+bluestore cache autotune = false
+bluestore cache size = 134217728
+[mon.a]
+mon data = $inner/mon
+[osd.0]
+osd data = $inner/osd
+[client.rgw]
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw data = $inner/rgw
+rgw lc debug interval = ${SO_BACKUP_RGW_LC_DEBUG_INTERVAL:--1}
+rgw dns name = 127.0.0.1
+CONF
+  local conf="$inner/ceph.conf"
+  if [ ! -f "$data/mon/.made" ]; then
+    in_root monmaptool --create --clobber --fsid "$(cat "$data/fsid")" --addv a "[v1:127.0.0.1:$mon_port]" "$inner/monmap" >/dev/null
+    in_root ceph-mon -c "$conf" --mkfs -i a --monmap "$inner/monmap"
+    touch "$data/mon/.made"
+  fi
+  in_root ceph-mon -c "$conf" -i a --pid-file "$inner/run/mon.pid"
+  wait_for "the monitor" 30 "$data/run/mon.pid" in_root timeout 5 ceph -c "$conf" mon stat
+  if [ ! -f "$data/osd/.made" ]; then
+    local uuid; uuid=$(in_root uuidgen)
+    in_root timeout 30 ceph -c "$conf" osd new "$uuid" 0 >/dev/null
+    in_root ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
+    touch "$data/osd/.made"
+  fi
+  in_root ceph-osd -c "$conf" -i 0 --pid-file "$inner/run/osd.pid" 2>>"$data/log/osd-stderr.log"
+  wait_for "the OSD" 60 "$data/run/osd.pid" sh -c "chroot '$root' timeout 5 ceph -c '$conf' osd stat | grep -q '1 up'"
+  timeout 60 chroot "$root" radosgw -c "$conf" -n client.rgw --pid-file "$inner/run/rgw.pid"
+  wait_for "the RADOS Gateway on port $rgw_port" 90 "$data/run/rgw.pid" curl -fs -o /dev/null "http://127.0.0.1:$rgw_port/"
+  if ! in_root timeout 30 radosgw-admin -c "$conf" user info --uid so-backup-local >/dev/null 2>&1; then
+    in_root timeout 30 radosgw-admin -c "$conf" user create --uid so-backup-local \
+      --display-name "so-backup local mode" --access-key "$ak" --secret "$sk" >/dev/null
+  fi
+  echo "ceph: RADOS Gateway ready on http://127.0.0.1:$rgw_port"
+}
+
+case "$cmd" in
+  start) start "$@" ;;
+  stop) stop; echo "ceph: stopped" ;;
+  status) if alive; then echo running; else echo stopped; exit 1; fi ;;
+  *) echo "usage: ceph-rgw.sh start|stop|status DATA ..." >&2; exit 2 ;;
+esac
