@@ -1,5 +1,7 @@
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { type Manifest, manifestSchema } from '../protocol';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -183,7 +185,8 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     ];
     const run = await runs.get(mine.executionName);
     db.destroy();
-    return summarize(run, mine.executionName, history, s3Endpoint, (Date.now() - started) / 1000);
+    const manifest = run?.manifest ? await readManifest(s3Endpoint, run.manifest) : undefined;
+    return summarize(run, manifest, mine.executionName, history, s3Endpoint, (Date.now() - started) / 1000);
   } finally {
     if (!options.keep) await stopLocalMode(dataDir);
   }
@@ -207,14 +210,30 @@ async function historyLines(sfn: SFNClient, executionArn: string, label: string)
   });
 }
 
-function summarize(run: RunRecord | undefined, runId: string, history: string[], s3Endpoint: string, durationSeconds: number): LocalRunSummary {
-  const manifestKey = run?.manifest?.key;
-  const summary: LocalRunSummary = {
+/** Reads the run's manifest from S3 at its exact version (for the summary only; validation did the checking). */
+async function readManifest(s3Endpoint: string, pointer: { key: string; versionId: string }): Promise<Manifest> {
+  const s3 = new S3Client({ endpoint: s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCAL_S3_KEYS });
+  const out = await s3.send(new GetObjectCommand({ Bucket: LOCAL_BUCKET, Key: pointer.key, VersionId: pointer.versionId }));
+  const manifest = manifestSchema.parse(JSON.parse(await out.Body!.transformToString()));
+  s3.destroy();
+  return manifest;
+}
+
+function summarize(run: RunRecord | undefined, manifest: Manifest | undefined, runId: string, history: string[], s3Endpoint: string, durationSeconds: number): LocalRunSummary {
+  const databases = (manifest?.databases ?? []).map((d) => ({ database: d.database, key: d.artifact.key, versionId: d.artifact.versionId, size: d.artifact.size }));
+  const archive = manifest?.archive;
+  return {
     runId, status: run?.status ?? 'UNKNOWN', validated: run?.validation?.ok === true, bucket: LOCAL_BUCKET, s3Endpoint,
     s3AccessKeyId: LOCAL_S3_KEYS.accessKeyId, s3SecretAccessKey: LOCAL_S3_KEYS.secretAccessKey, durationSeconds: Math.round(durationSeconds * 10) / 10,
-    databases: [], manifestKey, artifactKeys: [], failure: run?.failure, history,
+    databases,
+    archive: archive && {
+      files: archive.files, bytes: archive.bytes, uploadedFiles: archive.uploadedFiles, uploadedBytes: archive.uploadedBytes,
+      deletedFiles: archive.deletedFiles, snapshotKey: archive.snapshot.key,
+    },
+    manifestKey: run?.manifest?.key,
+    artifactKeys: [...databases.map((d) => d.key), ...(archive ? [archive.snapshot.key] : []), ...(run?.manifest ? [run.manifest.key] : [])],
+    failure: run?.failure, history,
   };
-  return summary;
 }
 
 /** Stops every local-mode daemon of this data folder (Ceph included). */

@@ -12,13 +12,19 @@ export type ConnectorMessage = z.infer<typeof connectorMessageSchema>;
 export const cloudMessageSchema = z.union([backupJobSchema, errorMessageSchema]);
 export type CloudMessage = z.infer<typeof cloudMessageSchema>;
 
-const KNOWN_TYPES = new Set(['progress', 'result', 'error', 'backup-job']);
+/** Each direction's message types, so that an error names the fields of the type that was sent. */
+const DIRECTIONS = {
+  connector: { progress: progressMessageSchema, result: resultMessageSchema, error: errorMessageSchema },
+  cloud: { 'backup-job': backupJobSchema, error: errorMessageSchema },
+} as const;
+type Direction = keyof typeof DIRECTIONS;
+type MessageOf<D extends Direction> = D extends 'connector' ? ConnectorMessage : CloudMessage;
 
 /**
- * The only way to turn raw text into a typed message: size limit, JSON, known type, schema.
- * Throws ProtocolError with a message that names what is wrong.
+ * The only way to turn raw text into a typed message: size limit, JSON, a type this direction
+ * knows, then that type's schema. Throws ProtocolError with a message that names what is wrong.
  */
-export function parseMessage<S extends z.ZodType>(schema: S, raw: string | Buffer): z.infer<S> {
+export function parseMessage<D extends Direction>(direction: D, raw: string | Buffer): MessageOf<D> {
   const bytes = typeof raw === 'string' ? Buffer.byteLength(raw) : raw.length;
   if (bytes > MAX_MESSAGE_BYTES) {
     throw new ProtocolError('MESSAGE_TOO_LARGE', `message is ${bytes} bytes; the limit is ${MAX_MESSAGE_BYTES} bytes`);
@@ -29,15 +35,17 @@ export function parseMessage<S extends z.ZodType>(schema: S, raw: string | Buffe
   } catch (cause) {
     throw new ProtocolError('MESSAGE_NOT_JSON', 'message is not valid JSON', { cause });
   }
+  const schemas: Record<string, z.ZodType> = DIRECTIONS[direction];
   const type = typeof value === 'object' && value !== null && 'type' in value ? (value as { type: unknown }).type : undefined;
-  if (typeof type !== 'string' || !KNOWN_TYPES.has(type)) {
-    throw new ProtocolError('MESSAGE_INVALID', `unknown message type ${JSON.stringify(type ?? null)}; expected one of ${[...KNOWN_TYPES].join(', ')}`);
+  const schema = typeof type === 'string' && Object.hasOwn(schemas, type) ? schemas[type] : undefined;
+  if (!schema) {
+    throw new ProtocolError('MESSAGE_INVALID', `unknown message type ${JSON.stringify(type ?? null)}; expected one of ${Object.keys(schemas).join(', ')}`);
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw new ProtocolError('MESSAGE_INVALID', `invalid "${type}" message: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
+    throw new ProtocolError('MESSAGE_INVALID', `invalid "${String(type)}" message: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
   }
-  return parsed.data;
+  return parsed.data as MessageOf<D>;
 }
 
 /** Serializes a message, refusing one that API Gateway would reject for size. */

@@ -27,6 +27,8 @@ export interface SqlServerStandInOptions {
   readonly databases: ReadonlyArray<{ readonly name: string; readonly sizeBytes: number }>;
   /** Pause after each 1 MiB written by BACKUP, to make slow backups for tests. @default 0 */
   readonly backupChunkDelayMs?: number;
+  /** Folders the (simulated) SQL Server service account may not write: BACKUP there fails with 3201, OS error 5. */
+  readonly unwritableFolders?: readonly string[];
   /** Logins that exist but lack BACKUP permission (error 262). */
   readonly loginsWithoutBackupPermission?: readonly string[];
 }
@@ -125,11 +127,10 @@ export class SqlServerStandIn {
               let sql: string;
               let parameters: Map<string, SqlValue>;
               if (isRpc) {
+                // sp_executesql: the statement, the parameter declarations, then the values.
                 const call = parseRpc(message.payload);
-                sql = String(call.positional[0] ?? '');
-                parameters = call.parameters;
-                parameters.delete('stmt');
-                parameters.delete('params');
+                sql = String(call.parameters[0]?.[1] ?? '');
+                parameters = new Map(call.parameters.slice(2));
               } else {
                 sql = parseSqlBatch(message.payload);
                 parameters = new Map();
@@ -244,6 +245,7 @@ export class SqlServerStandIn {
     }
     const file = String(path);
     try {
+      if (this.options.unwritableFolders?.includes(dirname(file))) throw Object.assign(new Error('denied'), { code: 'EACCES' });
       await access(dirname(file), fsConstants.W_OK);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;

@@ -208,8 +208,8 @@ export function parseSqlBatch(payload: Buffer): string {
 /** An RPC call: the procedure and its parameters by name (without "@"). */
 export interface RpcCall {
   procedure: string;
-  parameters: Map<string, SqlValue>;
-  positional: SqlValue[];
+  /** In order, names lower-cased without "@" (empty for unnamed). */
+  parameters: Array<[string, SqlValue]>;
 }
 
 const PROC_IDS: Record<number, string> = { 10: 'sp_executesql', 11: 'sp_prepare', 12: 'sp_execute', 13: 'sp_prepexec', 15: 'sp_unprepare' };
@@ -228,18 +228,16 @@ export function parseRpc(payload: Buffer): RpcCall {
     at += nameLength * 2;
   }
   at += 2; // option flags
-  const parameters = new Map<string, SqlValue>();
-  const positional: SqlValue[] = [];
+  const parameters: Array<[string, SqlValue]> = [];
   while (at < payload.length) {
     const nameChars = payload.readUInt8(at);
     const name = payload.subarray(at + 1, at + 1 + nameChars * 2).toString('utf16le').replace(/^@/, '');
     at += 1 + nameChars * 2 + 1; // name + status flags
     const [value, next] = readTypedValue(payload, at);
     at = next;
-    positional.push(value);
-    if (name) parameters.set(name.toLowerCase(), value);
+    parameters.push([name.toLowerCase(), value]);
   }
-  return { procedure, parameters, positional };
+  return { procedure, parameters };
 }
 
 function readTypedValue(buf: Buffer, at: number): [SqlValue, number] {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import {
-  type BackupJob, cloudMessageSchema, type ConnectorMessage, encodeMessage, type ErrorMessage, parseMessage, ProtocolError,
+  type BackupJob, type ConnectorMessage, encodeMessage, type ErrorMessage, parseMessage, ProtocolError,
 } from '../../../protocol';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import type { Logger } from 'pino';
@@ -112,7 +112,7 @@ export class Link extends EventEmitter<LinkEvents> {
 
   private onMessage(data: Buffer): void {
     try {
-      const message = parseMessage(cloudMessageSchema, data);
+      const message = parseMessage('cloud', data);
       if (message.type === 'backup-job') this.emit('job', message);
       else this.options.logger.warn({ error: message.error }, 'the cloud reported an error');
     } catch (error) {

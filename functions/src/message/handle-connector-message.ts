@@ -1,5 +1,5 @@
 import {
-  type ConnectorMessage, connectorMessageSchema, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError,
+  type ConnectorMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError,
 } from '../../../protocol';
 import { isTaskGone, logger, type RunStore, type TaskResponder } from '../shared';
 
@@ -21,7 +21,7 @@ export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | '
 export async function handleConnectorMessage(raw: string, ctx: MessageContext): Promise<MessageOutcome> {
   let message: ConnectorMessage;
   try {
-    message = parseMessage(connectorMessageSchema, raw);
+    message = parseMessage('connector', raw);
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     logger.warn({ tenantId: ctx.tenantId, code: error.code }, error.message);

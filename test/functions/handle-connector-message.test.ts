@@ -1,0 +1,76 @@
+import { handleConnectorMessage, type MessageContext } from '../../functions/src/message/handle-connector-message';
+import type { RunRecord } from '../../functions/src/shared';
+import type { ErrorMessage } from '../../protocol';
+
+function context(run: Partial<RunRecord> | undefined) {
+  const record = run && ({ runId: 'acme-2026-11-25-daily', tenantId: 'acme', status: 'RUNNING', taskToken: 'token-1', ...run } as RunRecord);
+  const calls: string[] = [];
+  const replies: ErrorMessage[] = [];
+  const ctx: MessageContext = {
+    tenantId: 'acme',
+    connectionId: 'c1',
+    runs: {
+      get: async () => record,
+      update: async (_id, fields) => void calls.push(`update ${Object.keys(fields).join(',')}`),
+      recordResultOnce: async (_id, result) => {
+        if (record?.result) return false;
+        if (record) record.result = result;
+        return true;
+      },
+    },
+    tasks: {
+      heartbeat: async (t) => void calls.push(`heartbeat ${t}`),
+      succeed: async (t, o) => void calls.push(`succeed ${t} ${JSON.stringify(o)}`),
+      fail: async (t, e, c) => void calls.push(`fail ${t} ${e} ${c}`),
+    },
+    reply: async (m) => void replies.push(m),
+  };
+  return { ctx, calls, replies };
+}
+
+const result = JSON.stringify({ type: 'result', v: 1, runId: 'acme-2026-11-25-daily', outcome: 'succeeded', manifest: { key: 'manifests/daily/acme/x.json', versionId: 'v1' } });
+
+describe('handleConnectorMessage', () => {
+  test('GIVEN progress WHEN handled THEN the run records it and the task gets a heartbeat', async () => {
+    const { ctx, calls } = context({});
+    const outcome = await handleConnectorMessage('{"type":"progress","v":1,"runId":"acme-2026-11-25-daily","phase":"database","percent":50}', ctx);
+    expect(outcome).toBe('progress');
+    expect(calls).toEqual(['update progress', 'heartbeat token-1']);
+  });
+
+  test('GIVEN the same result delivered twice WHEN handled THEN the task completes exactly once', async () => {
+    const { ctx, calls } = context({});
+    expect(await handleConnectorMessage(result, ctx)).toBe('result');
+    expect(await handleConnectorMessage(result, ctx)).toBe('duplicate');
+    expect(calls.filter((c) => c.startsWith('succeed'))).toHaveLength(1);
+  });
+
+  test('GIVEN a failed result WHEN handled THEN the task fails with the connector\'s code and message', async () => {
+    const { ctx, calls } = context({});
+    await handleConnectorMessage(JSON.stringify({ type: 'result', v: 1, runId: 'acme-2026-11-25-daily', outcome: 'failed', error: { code: 'SQL_BACKUP_FOLDER_DENIED', message: 'cannot write' } }), ctx);
+    expect(calls).toEqual(['fail token-1 BackupFailed SQL_BACKUP_FOLDER_DENIED: cannot write']);
+  });
+
+  test('GIVEN a message about another tenant\'s run WHEN handled THEN it is refused without revealing the run', async () => {
+    const { ctx, calls, replies } = context({ tenantId: 'beta' });
+    expect(await handleConnectorMessage(result, ctx)).toBe('rejected');
+    expect(calls).toEqual([]);
+    expect(replies[0]?.error.code).toBe('RUN_UNKNOWN');
+  });
+
+  test.each([
+    ['malformed JSON', '{"type":"result",', 'MESSAGE_NOT_JSON'],
+    ['an unknown type', '{"type":"shutdown","v":1}', 'MESSAGE_INVALID'],
+    ['an oversized frame', JSON.stringify({ type: 'progress', v: 1, runId: 'r', phase: 'database', detail: 'x'.repeat(200_000) }), 'MESSAGE_TOO_LARGE'],
+  ])('GIVEN %s WHEN handled THEN the connector gets an error and nothing crashes', async (_, raw, code) => {
+    const { ctx, replies } = context({});
+    expect(await handleConnectorMessage(raw, ctx)).toBe('rejected');
+    expect(replies).toEqual([expect.objectContaining({ type: 'error', error: expect.objectContaining({ code }) })]);
+  });
+
+  test('GIVEN a result for a run that already ended WHEN handled THEN it is acknowledged as a duplicate', async () => {
+    const { ctx, calls } = context({ status: 'FAILED' });
+    expect(await handleConnectorMessage(result, ctx)).toBe('duplicate');
+    expect(calls).toEqual([]);
+  });
+});

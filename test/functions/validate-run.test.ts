@@ -1,0 +1,135 @@
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { compositeChecksum } from '../../connector/src/store/s3-object-store';
+import { validateRun } from '../../functions/src/validate-run/validate-run';
+import { databasePages, mtfHeader } from '../../local/tds/mtf-backup-file';
+import { type Artifact, keyLayout, type Manifest } from '../../protocol';
+import { MemoryArtifactReader } from '../helpers/memory-artifact-reader';
+
+const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: new Date(Date.now() - 60_000).toISOString() };
+const sha = (b: Buffer) => createHash('sha256').update(b).digest();
+
+function artifactOf(reader: MemoryArtifactReader, key: string, body: Buffer): Artifact {
+  const stored = reader.put(key, body);
+  return { key, versionId: stored.versionId, size: body.length, sha256: sha(body).toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: stored.checksum } };
+}
+
+/** A bucket holding one honest run: a database backup, two archive files, snapshot and manifest. */
+function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = () => undefined) {
+  const reader = new MemoryArtifactReader();
+  const bak = Buffer.concat([mtfHeader({ database: 'SuperOffice', server: 'SQL01', backupSetName: 'x', startedAt: new Date() }), ...databasePages('seed', 100_000)]);
+  const fileA = Buffer.from('document A');
+  const fileB = Buffer.from('document B, unchanged since an earlier run');
+  const a = artifactOf(reader, keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/a.docx'), fileA);
+  const files = [
+    { root: 'SO_ARC', path: 'ADM/a.docx', key: a.key, versionId: a.versionId, size: a.size, mtimeMs: 1, sha256: a.sha256, uploaded: true },
+    { root: 'SO_ARC', path: 'ADM/b.docx', key: keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/b.docx'), versionId: 'old', size: fileB.length, mtimeMs: 1, sha256: sha(fileB).toString('hex'), uploaded: false },
+  ];
+  const snapshot = artifactOf(reader, keyLayout.snapshot('acme', run.runId), gzipSync(JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files })));
+  const now = new Date().toISOString();
+  const manifest: Manifest = {
+    kind: 'so-backup-manifest', v: 1, runId: run.runId, tenantId: 'acme', connectorVersion: '0.1.0', startedAt: now, finishedAt: now,
+    databases: [{ database: 'SuperOffice', artifact: artifactOf(reader, keyLayout.databaseBackup('acme', 'SuperOffice'), bak), startedAt: now, finishedAt: now, copyOnly: true, checksums: true, compressed: false, edition: 'Standard', serverVersion: '16.0' }],
+    archive: { roots: [{ name: 'SO_ARC', path: 'C:\\SO_ARC' }], files: 2, bytes: fileA.length + fileB.length, uploadedFiles: 1, uploadedBytes: fileA.length, deletedFiles: 0, snapshot },
+  };
+  edit(manifest, reader);
+  const pointer = reader.put(keyLayout.manifest('acme', run.runId), Buffer.from(JSON.stringify(manifest)));
+  return { reader, pointer: { key: pointer.key, versionId: pointer.versionId }, manifest };
+}
+
+describe('validateRun', () => {
+  test('GIVEN an honest run WHEN validated THEN every artifact checks out', async () => {
+    const { reader, pointer } = honestRun();
+    const report = await validateRun(reader, run, pointer);
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.databases[0]?.header).toMatchObject({ format: 'MTF', database: 'SuperOffice' });
+    expect(report.archive).toEqual({ files: 2, bytes: expect.any(Number), uploadedFiles: 1, uploadedBytes: 10 });
+  });
+
+  test('GIVEN a backup truncated after upload WHEN validated THEN size and checksum both fail', async () => {
+    const { reader, pointer, manifest } = honestRun();
+    const db = manifest.databases[0]!.artifact;
+    const stored = reader.objects.get(`${db.key}@${db.versionId}`)!;
+    stored.body = stored.body.subarray(0, 1000);
+    stored.checksum = sha(stored.body).toString('base64');
+    const report = await validateRun(reader, run, pointer);
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toMatch(/is 1000 bytes in S3, manifest says/);
+    expect(report.problems.join('\n')).toMatch(/S3's SHA-256 .* differs/);
+  });
+
+  test('GIVEN a manifest that lies about an archive file\'s checksum WHEN validated THEN the file fails', async () => {
+    const { reader, pointer } = honestRun((m, r) => {
+      const snapshotBody = JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files: [
+        { root: 'SO_ARC', path: 'ADM/a.docx', key: keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/a.docx'), versionId: 'v1', size: 10, mtimeMs: 1, sha256: 'f'.repeat(64), uploaded: true },
+      ] });
+      m.archive = { ...m.archive!, files: 1, bytes: 10, snapshot: artifactOf(r, keyLayout.snapshot('acme', run.runId), gzipSync(snapshotBody)) };
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toMatch(/ADM\/a.docx: S3's SHA-256 .* differs/);
+  });
+
+  test('GIVEN a .bak that is not a SQL Server backup WHEN validated THEN it fails by its header', async () => {
+    const { reader, pointer } = honestRun((m, r) => {
+      m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('acme', 'SuperOffice'), Buffer.from('PK\u0003\u0004 not a backup'));
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report.problems).toEqual([expect.stringMatching(/is not a SQL Server backup/)]);
+  });
+
+  test('GIVEN a backup of another database WHEN validated THEN the name mismatch is named', async () => {
+    const { reader, pointer } = honestRun((m, r) => {
+      m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('acme', 'SuperOffice'), mtfHeader({ database: 'master', server: 's', backupSetName: 'x', startedAt: new Date() }));
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report.problems).toEqual([expect.stringMatching(/backup of database "master", not "SuperOffice"/)]);
+  });
+
+  test('GIVEN an artifact under another tenant\'s prefix WHEN validated THEN it is refused', async () => {
+    const { reader, pointer } = honestRun((m, r) => {
+      m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('beta', 'SuperOffice'), Buffer.from('TAPE'));
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report.problems).toEqual([expect.stringMatching(/is at db\/daily\/beta\/SuperOffice.bak, expected db\/daily\/acme/)]);
+  });
+
+  test('GIVEN a missing artifact version WHEN validated THEN it is named', async () => {
+    const { reader, pointer } = honestRun((m) => {
+      m.databases[0]!.artifact.versionId = 'never-uploaded';
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report.problems).toEqual([expect.stringMatching(/version never-uploaded does not exist/)]);
+  });
+
+  test('GIVEN archive totals that do not add up WHEN validated THEN the lie is named', async () => {
+    const { reader, pointer } = honestRun((m) => {
+      m.archive!.files = 5000;
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report.problems).toEqual([expect.stringMatching(/snapshot holds 2 files .* manifest says 5000/)]);
+  });
+
+  test('GIVEN a manifest that breaks the schema WHEN validated THEN the schema error is reported', async () => {
+    const reader = new MemoryArtifactReader();
+    const stored = reader.put(keyLayout.manifest('acme', run.runId), Buffer.from('{"kind":"so-backup-manifest","v":1}'));
+    const report = await validateRun(reader, run, { key: stored.key, versionId: stored.versionId });
+    expect(report.problems).toEqual([expect.stringMatching(/breaks the manifest schema/)]);
+  });
+
+  test('GIVEN a multipart artifact WHEN the composite checksum matches its parts THEN it validates', async () => {
+    const { reader, pointer } = honestRun((m, r) => {
+      const parts = [Buffer.alloc(5 << 20, 1), Buffer.alloc(1000, 2)];
+      const body = Buffer.concat([mtfHeader({ database: 'SuperOffice', server: 's', backupSetName: 'x', startedAt: new Date() }).subarray(0, 5 << 10), ...parts]);
+      const partSize = 5 << 20;
+      const chunks = [body.subarray(0, partSize), body.subarray(partSize)];
+      const digests = chunks.map((c) => sha(c).toString('base64'));
+      const stored = r.put(keyLayout.databaseBackup('acme', 'SuperOffice'), body);
+      r.objects.get(`${stored.key}@${stored.versionId}`)!.checksum = compositeChecksum(digests);
+      m.databases[0]!.artifact = { key: stored.key, versionId: stored.versionId, size: body.length, sha256: sha(body).toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(digests), partSize, parts: digests } };
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report.problems).toEqual([]);
+  });
+});

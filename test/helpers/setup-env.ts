@@ -1,0 +1,3 @@
+// The SDK warns about Node 20 on every client; tests run on Node 20 by design.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+process.env.LOG_LEVEL ??= 'silent';

@@ -1,0 +1,123 @@
+import { App, Duration } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { SoBackupStack, type SoBackupStackProps } from '../../infra/lib/so-backup-stack';
+
+function synth(props: SoBackupStackProps = {}): Template {
+  // Skip bundling: these tests are about the template, not the function code.
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  return Template.fromStack(new SoBackupStack(app, 'Test', props));
+}
+
+const template = synth();
+
+function definitionOf(name: string): string {
+  const machines = template.findResources('AWS::StepFunctions::StateMachine', { Metadata: { 'so-backup:state-machine': name } });
+  const [machine] = Object.values(machines);
+  return JSON.stringify(machine?.Properties?.DefinitionString);
+}
+
+describe('backup bucket', () => {
+  test('is versioned, KMS-encrypted and private', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' }, BucketKeyEnabled: true }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    });
+  });
+
+  test('denies every request that is not TLS', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  test('keeps the last N database backups by count (NewerNoncurrentVersions) and aborts incomplete uploads', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 } }),
+          Match.objectLike({ Prefix: 'db/daily/', NoncurrentVersionExpiration: { NoncurrentDays: 1, NewerNoncurrentVersions: 13 } }),
+        ]),
+      },
+    });
+  });
+
+  test('dailyBackupsKept is configurable and range-checked', () => {
+    synth({ dailyBackupsKept: 30 }).hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'db/daily/', NoncurrentVersionExpiration: { NoncurrentDays: 1, NewerNoncurrentVersions: 29 } })]) },
+    });
+    expect(() => synth({ dailyBackupsKept: 0 })).toThrow(/dailyBackupsKept must be a whole number from 1 to 101, but 0 was provided/);
+    expect(() => synth({ heartbeat: Duration.seconds(5) })).toThrow(/heartbeat must be 30 seconds or more/);
+  });
+});
+
+describe('tables', () => {
+  test('tenants, connections and runs are on demand with point-in-time recovery', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 3);
+    template.allResourcesProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+});
+
+describe('connector API', () => {
+  test('is a WebSocket API whose $connect route requires the Lambda authorizer', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerType: 'REQUEST', IdentitySource: ['route.request.header.Authorization'] });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$connect', AuthorizationType: 'CUSTOM' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$disconnect' });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
+  });
+});
+
+describe('functions', () => {
+  test('every function runs Node.js 22 on arm64 and names its handler for local mode', () => {
+    const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': Match.anyValue() } });
+    expect(Object.keys(functions)).toHaveLength(10);
+    for (const fn of Object.values(functions)) {
+      expect(fn.Properties.Runtime).toBe('nodejs22.x');
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+    }
+  });
+});
+
+describe('BackupRun', () => {
+  const definition = definitionOf('BackupRun');
+
+  test('waits for the connector with a task token, a heartbeat and a timeout', () => {
+    expect(definition).toMatch(/lambda:invoke\.waitForTaskToken/);
+    expect(definition).toMatch(/\\"TimeoutSeconds\\":43200,\\"HeartbeatSeconds\\":600/);
+    expect(definition).toMatch(/\\"taskToken\.\$\\":\\"\$\$\.Task\.Token\\"/);
+  });
+
+  test('runs prepare → request → validate → finalize, and every failure marks the run failed and alerts', () => {
+    for (const state of ['Prepare', 'Request backup', 'Validate', 'Finalize', 'Mark run failed', 'Publish alert', 'Backup failed']) {
+      expect(definition).toContain(`\\"${state}\\"`);
+    }
+    expect(definition.match(/\\"Next\\":\\"Mark run failed\\"/g)).toHaveLength(4);
+    expect(definition).toMatch(/sns:publish/);
+  });
+
+  test('is a JSONPath state machine (the local runner cannot execute JSONata)', () => {
+    expect(definition).not.toMatch(/JSONata/);
+  });
+});
+
+describe('DailyBackups', () => {
+  test('starts one BackupRun per tenant as a child execution, and a tenant\'s failure is caught', () => {
+    const definition = definitionOf('DailyBackups');
+    expect(definition).toMatch(/states:startExecution\.sync:2/);
+    expect(definition).toMatch(/\\"MaxConcurrency\\":10/);
+    expect(definition).toMatch(/\\"Tenant failed\\"/);
+  });
+
+  test('is started every day by an EventBridge Scheduler schedule', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 2 * * ? *)', ScheduleExpressionTimezone: 'Europe/Oslo' });
+  });
+});
+
+test('alerts go to an encrypted SNS topic, with an optional e-mail subscription', () => {
+  template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  synth({ alertEmail: 'ops@example.com' }).hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+});
