@@ -7,4 +7,5 @@ module.exports = {
   setupFiles: ['<rootDir>/test/helpers/setup-env.ts'],
   testTimeout: 60000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
 };

@@ -49,18 +49,24 @@ wait_for() { # description, seconds, pidfile, command...: gives up early when th
   return 1
 }
 
-start() {
+start_once() {
   local rgw_port=${3:?RGW port} mon_port=${4:?mon port} ak=${5:?access key} sk=${6:?secret key}
   [ -x "$root/usr/bin/radosgw" ] || { echo "ceph: no chroot at $root; run scripts/ceph-chroot.sh" >&2; exit 2; }
   mkdir -p "$data"/{run,log,mon,osd,rgw}
   if alive && curl -fs -o /dev/null "http://127.0.0.1:$rgw_port/"; then echo "ceph: already running"; exit 0; fi
   stop
+  # A monitor of another (or a just-stopped) cluster on our port would hand our OSD a wrong fsid.
+  port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+  local p
+  for p in "$mon_port" "$rgw_port"; do
+    wait_for "port $p to be free (another Ceph cluster may be using it)" 20 "" port_free "$p"
+  done
   mount_all
   local port_min=$((mon_port + 1)) port_max=$((mon_port + 40))
   cat >"$data/ceph.conf" <<CONF
 [global]
 fsid = $( [ -f "$data/fsid" ] && cat "$data/fsid" || (in_root uuidgen | tee "$data/fsid") )
-mon host = 127.0.0.1:$mon_port
+mon host = [v1:127.0.0.1:$mon_port]
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
 public network = 127.0.0.0/8
@@ -116,8 +122,10 @@ CONF
   wait_for "the monitor" 30 "$data/run/mon.pid" in_root timeout 5 ceph -c "$conf" mon stat
   if [ ! -f "$data/osd/.made" ]; then
     local uuid; uuid=$(in_root uuidgen)
-    in_root timeout 30 ceph -c "$conf" osd new "$uuid" 0 >/dev/null
-    in_root ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
+    # "osd new" with the same uuid and id is idempotent: retry it while the monitor settles.
+    wait_for "the monitor to register the OSD" 60 "$data/run/mon.pid" in_root timeout 10 ceph -c "$conf" osd new "$uuid" 0
+    in_root ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$data/log/osd-mkfs.log" 2>&1 \
+      || { echo "ceph: OSD mkfs failed; see $data/log/osd-mkfs.log" >&2; exit 1; }
     touch "$data/osd/.made"
   fi
   in_root ceph-osd -c "$conf" -i 0 --pid-file "$inner/run/osd.pid" 2>>"$data/log/osd-stderr.log"
@@ -128,11 +136,30 @@ CONF
     in_root timeout 30 radosgw-admin -c "$conf" user create --uid so-backup-local \
       --display-name "so-backup local mode" --access-key "$ak" --secret "$sk" >/dev/null
   fi
+  touch "$data/.initialized"
   echo "ceph: RADOS Gateway ready on http://127.0.0.1:$rgw_port"
+}
+
+# A brand-new single-node cluster occasionally fails to bring its OSD up (seen: the monitor
+# refusing the OSD with "wrong fsid"). A new cluster holds no data yet, so it is rebuilt and
+# started again; a cluster that has held data is never wiped.
+start() {
+  local attempt
+  for attempt in 1 2 3; do
+    # A separate process, so that `set -e` still applies inside (it does not in an `if` condition).
+    if bash "$0" start-once "${@:2}"; then return 0; fi
+    [ -f "$data/.initialized" ] && { echo "ceph: the cluster in $data did not start; see $data/log" >&2; exit 1; }
+    echo "ceph: a new cluster failed to start (attempt $attempt); rebuilding it" >&2
+    stop
+    find "$data" -mindepth 1 -delete 2>/dev/null || true
+  done
+  echo "ceph: could not start a new cluster in $data; see the logs above" >&2
+  exit 1
 }
 
 case "$cmd" in
   start) start "$@" ;;
+  start-once) start_once "$@" ;;
   stop) stop; echo "ceph: stopped" ;;
   status) if alive; then echo running; else echo stopped; exit 1; fi ;;
   *) echo "usage: ceph-rgw.sh start|stop|status DATA ..." >&2; exit 2 ;;
