@@ -57,7 +57,9 @@ export class BackupBucket extends Construct {
           noncurrentVersionExpiration: props.archiveVersionRetention ?? Duration.days(90),
           expiredObjectDeleteMarker: true,
         },
-        { id: 'manifests-daily', prefix: 'manifests/daily/', expiration: Duration.days(Math.max(kept * 2, 30)), noncurrentVersionExpiration: Duration.days(1) },
+        // Manifests are small and say which versions make up a run: they do not expire by age,
+        // or an outage would leave backups nobody can assemble.
+        { id: 'manifests-daily', prefix: 'manifests/daily/', noncurrentVersionExpiration: Duration.days(1) },
       ],
     });
   }
