@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { MAX_MESSAGE_BYTES } from '../../protocol';
-import type { LocalLambda } from './local-lambda';
+import type { FunctionInvoker } from './local-lambda';
 
 export interface LocalGatewayOptions {
   readonly port: number;
@@ -45,7 +45,7 @@ export class LocalGateway {
   private readonly idleMs: number;
   private readonly maxMs: number;
 
-  constructor(private readonly lambda: LocalLambda, private readonly options: LocalGatewayOptions) {
+  constructor(private readonly lambda: FunctionInvoker, private readonly options: LocalGatewayOptions) {
     this.stage = options.stage ?? 'prod';
     this.idleMs = options.idleTimeoutMs ?? 10 * 60 * 1000;
     this.maxMs = options.maxConnectionMs ?? 2 * 60 * 60 * 1000;
@@ -64,7 +64,11 @@ export class LocalGateway {
 
   async stop(): Promise<void> {
     for (const connection of this.connections.values()) connection.socket.terminate();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
+    if (!server) return;
+    const closing = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections(); // management API clients keep connections alive
+    await closing;
   }
 
   private requestContext(connectionId: string, routeKey: string, eventType: string, sourceIp: string, extra: Record<string, unknown> = {}) {
@@ -144,7 +148,7 @@ export class LocalGateway {
     const connection = this.connections.get(decodeURIComponent(match[1]!));
     if (!connection || connection.socket.readyState !== WebSocket.OPEN) return reply(410, { message: 'Gone' }, 'GoneException');
     if (req.method === 'GET') {
-      return reply(200, { ConnectedAt: connection.connectedAt.toISOString(), LastActiveAt: connection.lastActiveAt.toISOString(), Identity: { SourceIp: connection.sourceIp } });
+      return reply(200, { connectedAt: connection.connectedAt.toISOString(), lastActiveAt: connection.lastActiveAt.toISOString(), identity: { sourceIp: connection.sourceIp } });
     }
     if (req.method === 'DELETE') {
       connection.socket.close(1000, 'Closed by the server');

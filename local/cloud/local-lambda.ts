@@ -25,12 +25,17 @@ export class LambdaFunctionError extends Error {
   }
 }
 
+/** Invokes a function by ARN (or handler name); what the gateway and the state machines need. */
+export interface FunctionInvoker {
+  invoke(arnOrHandler: string, event: unknown): Promise<unknown>;
+}
+
 /**
  * Runs the stack's Lambda functions in this process. Each function's environment comes from the
  * template (resolved to local names) plus local overrides (endpoints, local keys); since all
  * run in one process, a variable must mean the same to every function that has it.
  */
-export class LocalLambda {
+export class LocalLambda implements FunctionInvoker {
   private readonly byArn = new Map<string, HandlerName>();
   private readonly loaded = new Map<HandlerName, Handler>();
 

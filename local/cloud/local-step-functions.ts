@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { StateMachine as LocalStateMachineRunner } from 'aws-local-stepfunctions';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type LocalDeployment, type LocalStateMachine } from './local-deployment';
-import type { LocalLambda } from './local-lambda';
+import type { FunctionInvoker } from './local-lambda';
 
 // aws-local-stepfunctions uses Promise.withResolvers (Node 22); Node 20 lacks it.
 const promiseStatic = Promise as unknown as { withResolvers?: <T>() => { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } };
@@ -75,7 +75,7 @@ export class LocalStepFunctions {
   private readonly waiters = new Map<string, TaskWaiter>();
   private readonly machines = new Map<string, LocalStateMachine>();
 
-  constructor(deployment: LocalDeployment, private readonly lambda: LocalLambda, private readonly alerts: AlertSink) {
+  constructor(deployment: LocalDeployment, private readonly lambda: FunctionInvoker, private readonly alerts: AlertSink) {
     for (const machine of deployment.stateMachines) this.machines.set(machine.arn, machine);
   }
 

@@ -47,7 +47,9 @@ export async function startLocalCloud(config: LocalCloudConfig): Promise<LocalCl
     sfn, gateway,
     stop: async () => {
       await gateway.stop();
-      await new Promise<void>((resolve) => api.close(() => resolve()));
+      const closing = new Promise<void>((resolve) => api.close(() => resolve()));
+      api.closeAllConnections();
+      await closing;
     },
   };
 }

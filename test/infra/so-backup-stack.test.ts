@@ -47,7 +47,7 @@ describe('backup bucket', () => {
       LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'db/daily/', NoncurrentVersionExpiration: { NoncurrentDays: 1, NewerNoncurrentVersions: 29 } })]) },
     });
     expect(() => synth({ dailyBackupsKept: 0 })).toThrow(/dailyBackupsKept must be a whole number from 1 to 101, but 0 was provided/);
-    expect(() => synth({ heartbeat: Duration.seconds(5) })).toThrow(/heartbeat must be 30 seconds or more/);
+    expect(() => synth({ heartbeat: Duration.hours(2) })).toThrow(/heartbeat must be 1 seconds or more and at most 3600 seconds, but 7200 was provided/);
   });
 });
 

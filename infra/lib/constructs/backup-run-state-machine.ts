@@ -51,7 +51,7 @@ export class BackupRunStateMachine extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupRunStateMachineProps) {
     super(scope, id);
-    validateDuration('heartbeat', props.heartbeat, 30, 3600);
+    validateDuration('heartbeat', props.heartbeat, 1, 3600);
     validateDuration('backupTimeout', props.backupTimeout, 60, 7 * 86_400);
     validateDuration('uploadCredentialLifetime', props.uploadCredentialLifetime, 900, 3600);
     const { tables, bucket } = props;

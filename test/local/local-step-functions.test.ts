@@ -1,0 +1,150 @@
+import { Duration } from 'aws-cdk-lib';
+import type { HandlerName } from '../../functions/src/handler-names';
+import { readLocalDeployment } from '../../local/cloud/local-deployment';
+import { type FunctionInvoker, LambdaFunctionError } from '../../local/cloud/local-lambda';
+import { LocalStepFunctions } from '../../local/cloud/local-step-functions';
+import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
+
+/**
+ * The stack's own BackupRun and DailyBackups definitions (synthesized, with a 1 s heartbeat)
+ * run by the local runner, with the Lambda functions replaced by doubles to steer each path.
+ */
+const deployment = readLocalDeployment(synthesizeTemplate({ heartbeat: Duration.seconds(1) }));
+const backupRunArn = deployment.stateMachines.find((m) => m.name === 'BackupRun')!.arn;
+const dailyArn = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!.arn;
+
+type Doubles = Partial<Record<HandlerName, (event: Record<string, unknown>, sfn: LocalStepFunctions) => unknown>>;
+
+function setup(doubles: Doubles) {
+  const alerts: Array<{ subject?: string; message: string }> = [];
+  const calls: string[] = [];
+  let sfn!: LocalStepFunctions;
+  const invoker: FunctionInvoker = {
+    invoke: async (arn, event) => {
+      const handler = deployment.functions.find((f) => f.arn === arn)!.handler;
+      calls.push(handler);
+      const double = doubles[handler];
+      if (!double) throw new Error(`no double for ${handler}`);
+      try {
+        return await double(event as Record<string, unknown>, sfn);
+      } catch (error) {
+        throw new LambdaFunctionError((error as Error).name, (error as Error).message);
+      }
+    },
+  };
+  sfn = new LocalStepFunctions(deployment, invoker, { publish: (alert) => alerts.push(alert) });
+  return { sfn, alerts, calls };
+}
+
+const runRef = (event: Record<string, unknown>) => ({ runId: (event.execution as { name: string }).name, tenantId: 'acme', trigger: 'schedule', startedAt: new Date().toISOString() });
+const failWith = (name: string, message: string) => () => {
+  throw Object.assign(new Error(message), { name });
+};
+const happy: Doubles = {
+  'prepare-run': runRef,
+  'request-backup': (event, sfn) => {
+    const token = event.taskToken as string;
+    setTimeout(() => {
+      sfn.sendTaskHeartbeat(token);
+      sfn.sendTaskSuccess(token, JSON.stringify({ manifest: { key: 'manifests/daily/acme/x.json', versionId: 'v1' } }));
+    }, 50);
+    return { connectionId: 'c1' };
+  },
+  'validate-run': () => ({ ok: true, checks: 5, problems: [], databases: [], totalBytes: 1 }),
+  'finalize-run': () => ({ uploadedBytes: 1 }),
+  'mark-run-failed': (event) => ({ subject: 'so-backup: backup FAILED', message: `failed: ${JSON.stringify((event.state as { error: unknown }).error)}` }),
+};
+
+async function run(sfn: LocalStepFunctions, name = 'acme-2026-11-25-daily') {
+  const execution = sfn.startExecution(backupRunArn, JSON.stringify({ tenantId: 'acme', trigger: 'schedule', requestedBy: 'test' }), name);
+  await execution.done;
+  return execution;
+}
+
+describe('BackupRun, executed locally from the synthesized definition', () => {
+  test('GIVEN a connector that reports success WHEN run THEN it goes prepare → request → validate → finalize and SUCCEEDS', async () => {
+    const { sfn, calls, alerts } = setup(happy);
+    const execution = await run(sfn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run']);
+    expect(alerts).toEqual([]);
+    const output = JSON.parse(execution.output!) as { backup: unknown };
+    expect(output.backup).toEqual({ manifest: { key: 'manifests/daily/acme/x.json', versionId: 'v1' } });
+  });
+
+  test('GIVEN no connector online WHEN run THEN the run is marked failed, an alert is published, and it FAILS with ConnectorOffline', async () => {
+    const { sfn, calls, alerts } = setup({ ...happy, 'request-backup': failWith('ConnectorOffline', 'no connector of tenant "acme" is connected') });
+    const execution = await run(sfn);
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error).toBe('ConnectorOffline');
+    expect(calls).toEqual(['prepare-run', 'request-backup', 'mark-run-failed']);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.message).toMatch(/ConnectorOffline/);
+  });
+
+  test('GIVEN a connector that goes silent WHEN the heartbeat lapses THEN the run FAILS with States.HeartbeatTimeout', async () => {
+    const { sfn, alerts } = setup({ ...happy, 'request-backup': () => ({ connectionId: 'c1' }) });
+    const started = Date.now();
+    const execution = await run(sfn);
+    expect(execution.error).toBe('States.HeartbeatTimeout');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(alerts).toHaveLength(1);
+  });
+
+  test('GIVEN the connector reports a failure WHEN SendTaskFailure arrives THEN its code is the run\'s error', async () => {
+    const { sfn } = setup({ ...happy, 'request-backup': (event, s) => {
+      setTimeout(() => s.sendTaskFailure(event.taskToken as string, 'BackupFailed', 'SQL_BACKUP_FOLDER_DENIED: cannot write'), 20);
+      return {};
+    } });
+    const execution = await run(sfn);
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'BackupFailed', cause: 'SQL_BACKUP_FOLDER_DENIED: cannot write' });
+  });
+
+  test('GIVEN validation finds problems WHEN run THEN the run FAILS with ValidationFailed and is never finalized', async () => {
+    const { sfn, calls } = setup({ ...happy, 'validate-run': failWith('ValidationFailed', '1 problem(s): size differs') });
+    const execution = await run(sfn);
+    expect(execution.error).toBe('ValidationFailed');
+    expect(calls).not.toContain('finalize-run');
+  });
+
+  test('task tokens are single use: a late answer is told the task is gone', async () => {
+    let token = '';
+    const { sfn } = setup({ ...happy, 'request-backup': (event, s) => {
+      token = event.taskToken as string;
+      setTimeout(() => s.sendTaskSuccess(token, JSON.stringify({ manifest: { key: 'k', versionId: 'v' } })), 20);
+      return {};
+    } });
+    await run(sfn);
+    expect(() => sfn.sendTaskSuccess(token, '{}')).toThrow(expect.objectContaining({ name: 'TaskTimedOut' }));
+  });
+
+  test('execution names are unique per state machine', async () => {
+    const { sfn } = setup(happy);
+    await run(sfn, 'acme-2026-11-25-operator');
+    expect(() => sfn.startExecution(backupRunArn, '{}', 'acme-2026-11-25-operator')).toThrow(expect.objectContaining({ name: 'ExecutionAlreadyExists' }));
+  });
+});
+
+describe('DailyBackups, executed locally', () => {
+  test('GIVEN two tenants and one fails WHEN the daily run fans out THEN each gets its own execution and the other still succeeds', async () => {
+    const { sfn } = setup({
+      ...happy,
+      'list-tenants': () => ({ runs: ['acme', 'beta'].map((tenantId) => ({ executionName: `${tenantId}-2026-11-25-daily`, input: { tenantId, trigger: 'schedule', requestedBy: 'schedule' } })) }),
+      'prepare-run': (event) => {
+        const input = event.input as { tenantId: string };
+        if (input.tenantId === 'beta') throw Object.assign(new Error('tenant "beta" is disabled'), { name: 'TenantDisabled' });
+        return runRef(event);
+      },
+    });
+    const daily = sfn.startExecution(dailyArn, '{}', 'daily-2026-11-25');
+    await daily.done;
+    expect(daily.status).toBe('SUCCEEDED');
+    const results = (JSON.parse(daily.output!) as { results: Array<{ executionName: string; status: string }> }).results;
+    expect(results).toEqual([
+      { executionName: 'acme-2026-11-25-daily', status: 'SUCCEEDED' },
+      { executionName: 'beta-2026-11-25-daily', status: 'FAILED', error: 'States.TaskFailed' },
+    ]);
+    const children = [...sfn.executions.values()].filter((e) => e.stateMachineArn === backupRunArn).map((e) => [e.name, e.status]);
+    expect(children).toEqual([['acme-2026-11-25-daily', 'SUCCEEDED'], ['beta-2026-11-25-daily', 'FAILED']]);
+  });
+});
