@@ -3,12 +3,14 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type Manifest, manifestSchema } from '../protocol';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import {
-  ConnectionStore, hashTenantSecret, newTenantSecret, type RunRecord, RunStore, TenantStore,
+  ConnectionStore, createActivationCode, newTenant, type RunRecord, RunStore, TenantStore,
 } from '../functions/src/shared';
-import type { ConnectorConfig } from '../connector/src/config';
+import type { z } from 'zod';
+import { connectorConfigSchema } from '../connector/src/config';
 import { LOCAL_BUCKET, readLocalDeployment } from './cloud/local-deployment';
 import type { LocalCloudConfig } from './cloud/local-cloud-config';
 import { provisionLocalResources } from './cloud/provision';
@@ -34,6 +36,12 @@ export interface LocalModeOptions {
   sqlDatabases?: string[];
   /** Size of the stand-in's SuperOffice database. @default 24 MiB */
   databaseSizeBytes?: number;
+  /** Shorter limits and slower parts, for tests of what happens mid-backup. */
+  tuning?: {
+    gatewayIdleTimeoutMs?: number;
+    gatewayMaxConnectionMs?: number;
+    sqlBackupChunkDelayMs?: number;
+  };
   log(line: string): void;
 }
 
@@ -106,27 +114,22 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     const runs = new RunStore(db, tableName('Runs'));
     const connections = new ConnectionStore(db, tableName('Connections'));
 
-    const connectorDir = path.join(dataDir, 'connector');
-    mkdirSync(connectorDir, { recursive: true });
-    const credentialFile = path.join(connectorDir, 'credential');
-    if (!existsSync(credentialFile) || !(await tenants.get(LOCAL_TENANT))) {
-      const secret = newTenantSecret();
-      await tenants.put({ tenantId: LOCAL_TENANT, displayName: 'Local mode', enabled: true, credentialHash: hashTenantSecret(secret), createdAt: new Date().toISOString() });
-      writeFileSync(credentialFile, `${LOCAL_TENANT}.${secret}\n`, { mode: 0o600 });
-      chmodSync(credentialFile, 0o600);
-      log(`  tenant "${LOCAL_TENANT}" enrolled`);
-    }
-
     log('• Local cloud: WebSocket gateway, Step Functions, Lambda handlers');
     const cloudConfig: LocalCloudConfig = {
       templateFile, alertsFile: path.join(dataDir, 'alerts.jsonl'), gatewayPort: ports.gateway, stepFunctionsPort: ports.stepFunctions,
       dynamodbEndpoint, s3Endpoint, s3AccessKeyId: LOCAL_S3_KEYS.accessKeyId, s3SecretAccessKey: LOCAL_S3_KEYS.secretAccessKey,
+      idleTimeoutMs: options.tuning?.gatewayIdleTimeoutMs, maxConnectionMs: options.tuning?.gatewayMaxConnectionMs,
     };
     const cloudConfigFile = path.join(dataDir, 'cloud.json');
     writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2));
     const cloud = tsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
     await daemons.ensure({ name: 'cloud', ...cloud, ready: () => portOpen(ports.stepFunctions) });
+    const endpoint = `ws://127.0.0.1:${ports.gateway}`;
 
+    const connectorDir = path.join(dataDir, 'connector');
+    const stateDir = path.join(connectorDir, 'state');
+    const identityFile = path.join(stateDir, 'identity.json');
+    const connectorConfigFile = path.join(connectorDir, 'config.json');
     let connectionString = options.sqlConnectionString;
     const databases = options.sqlDatabases ?? ['SuperOffice'];
     if (!connectionString) {
@@ -134,6 +137,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       const standIn: SqlServerStandInOptions = {
         port: ports.sql, login: SQL_LOGIN, serverName: 'SO-SQL01', engineEdition: 2,
         databases: databases.map((name) => ({ name, sizeBytes: options.databaseSizeBytes ?? 24 * 1024 * 1024 })),
+        backupChunkDelayMs: options.tuning?.sqlBackupChunkDelayMs,
       };
       const standInFile = path.join(dataDir, 'sql-stand-in.json');
       writeFileSync(standInFile, JSON.stringify(standIn, null, 2));
@@ -153,13 +157,22 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     }
     const staging = path.join(dataDir, 'staging');
     mkdirSync(staging, { recursive: true });
-    const connectorConfig: Omit<ConnectorConfig, 'sql'> & { sql: Omit<NonNullable<ConnectorConfig['sql']>, 'compression'> & { compression: boolean } } = {
-      endpoint: `ws://127.0.0.1:${ports.gateway}`, tenantId: LOCAL_TENANT, credentialFile,
-      sql: { connectionString, databases, stagingFolder: staging, compression: true },
+    if (!(await tenants.get(LOCAL_TENANT))) await tenants.put(newTenant(LOCAL_TENANT, 'Local mode'));
+    if (!existsSync(identityFile)) {
+      // Enrol as customer IT would: a one-time code from the operator, then `so-connector enrol`.
+      const { code } = await createActivationCode(tenants, LOCAL_TENANT);
+      const enrol = tsxCommand('connector/src/bin/so-connector.ts', ['enrol', '--endpoint', endpoint, '--code', `${LOCAL_TENANT}:${code}`, '--config', connectorConfigFile, '--state-dir', stateDir,
+        '--sql', connectionString, ...databases.flatMap((d) => ['--database', d]), '--staging', staging, '--archive', `SO_ARC=${path.resolve(archiveRoot)}`]);
+      execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
+      log(`  connector enrolled for tenant "${LOCAL_TENANT}" with a one-time activation code`);
+    }
+
+    const connectorConfig: z.input<typeof connectorConfigSchema> = {
+      endpoint, tenantId: LOCAL_TENANT, identityFile, stateDir,
+      sql: { connectionString, databases, stagingFolder: staging },
       archive: { roots: [{ name: 'SO_ARC', path: path.resolve(archiveRoot) }] },
-      stateDir: path.join(connectorDir, 'state'), logLevel: 'info',
+      ...(options.tuning?.gatewayMaxConnectionMs ? { reconnectAfterMinutes: 119 } : {}),
     };
-    const connectorConfigFile = path.join(connectorDir, 'config.json');
     writeFileSync(connectorConfigFile, JSON.stringify(connectorConfig, null, 2), { mode: 0o600 });
 
     log('• Connector: so-connector run');

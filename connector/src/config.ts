@@ -14,8 +14,8 @@ export const connectorConfigSchema = z.object({
     message: 'endpoint must be wss://…, or ws:// on loopback for local mode',
   }),
   tenantId: tenantIdSchema,
-  /** File holding the connector's credential; readable only by the service account. */
-  credentialFile: absolutePath('credentialFile'),
+  /** The connector's identity (tenant and private key), written by `so-connector enrol`; readable only by the service account. */
+  identityFile: absolutePath('identityFile'),
   sql: z.object({
     /** ADO-style connection string, e.g. "Server=sql01,1433;User Id=so_backup;Password=…;Encrypt=true". */
     connectionString: z.string().min(1),
@@ -31,8 +31,14 @@ export const connectorConfigSchema = z.object({
       path: absolutePath('archive root path'),
     }).strict()).min(1),
   }).strict().optional(),
-  /** Folder for the connector's own state (archive index, logs). */
+  /** Folder for the connector's own state (archive index, result outbox, logs). */
   stateDir: absolutePath('stateDir'),
+  /** Application heartbeat interval; API Gateway drops connections idle for 10 minutes. @default 300 */
+  heartbeatSeconds: z.number().int().min(5).max(540).default(300),
+  /** Reconnect before API Gateway's 2-hour connection limit. @default 110 */
+  reconnectAfterMinutes: z.number().min(0.05).max(119).default(110),
+  /** Rotate the connector's key after this many days (0: at every start). @default 30 */
+  keyRotationDays: z.number().min(0).max(3650).default(30),
   /** @default 'info' */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
 }).strict().refine((c) => c.sql || c.archive, { message: 'configure at least one of "sql" and "archive"' });
@@ -60,10 +66,3 @@ export function loadConnectorConfig(file: string): ConnectorConfig {
   return parsed.data;
 }
 
-export function readCredential(config: ConnectorConfig): string {
-  try {
-    return readFileSync(config.credentialFile, 'utf8').trim();
-  } catch (cause) {
-    throw new ConfigError(`cannot read the credential file ${config.credentialFile}: ${(cause as Error).message}`, { cause });
-  }
-}

@@ -41,7 +41,7 @@ export class ConnectorService {
       return;
     }
     if (this.running) {
-      link.send({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code: 'CONNECTOR_BUSY', message: `the connector is busy with run ${this.running.runId}` } });
+      void link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code: 'CONNECTOR_BUSY', message: `the connector is busy with run ${this.running.runId}` } });
       return;
     }
     const abort = new AbortController();
@@ -71,12 +71,12 @@ export class ConnectorService {
         config: this.deps.config, connectorVersion: this.deps.connectorVersion, databaseServer: this.deps.databaseServer,
         store: this.deps.openStore(job), logger, report, signal,
       });
-      link.send({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'succeeded', manifest });
+      await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'succeeded', manifest });
       logger.info({ manifest: manifest.key }, 'backup job succeeded');
     } catch (error) {
       const code = error instanceof SoBackupError ? error.code : 'CONNECTOR_ERROR';
       const message = error instanceof Error ? error.message : String(error);
-      link.send({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code, message: message.slice(0, 4000) } });
+      await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code, message: message.slice(0, 4000) } });
       logger.error({ code, err: message }, 'backup job failed');
     }
   }

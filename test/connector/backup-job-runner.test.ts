@@ -39,7 +39,8 @@ describe('runBackupJob', () => {
   afterAll(() => standIn.stop());
 
   const config = (): ConnectorConfig => ({
-    endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', credentialFile: path.join(dir, 'credential'), stateDir: path.join(dir, 'state'), logLevel: 'info',
+    endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
+    heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30,
     sql: { connectionString: `Server=127.0.0.1,${port};User Id=${login.user};Password=${login.password};Encrypt=false`, databases: ['SuperOffice'], stagingFolder: dir, compression: true },
     archive: { roots: [{ name: 'SO_ARC', path: archive }] },
   });

@@ -1,11 +1,11 @@
 import { handleConnectorMessage, type MessageContext } from '../../functions/src/message/handle-connector-message';
 import type { RunRecord } from '../../functions/src/shared';
-import type { ErrorMessage } from '../../protocol';
+import type { CloudMessage } from '../../protocol';
 
 function context(run: Partial<RunRecord> | undefined) {
   const record = run && ({ runId: 'acme-2026-11-25-daily', tenantId: 'acme', status: 'RUNNING', taskToken: 'token-1', ...run } as RunRecord);
   const calls: string[] = [];
-  const replies: ErrorMessage[] = [];
+  const replies: CloudMessage[] = [];
   const ctx: MessageContext = {
     tenantId: 'acme',
     connectionId: 'c1',
@@ -18,6 +18,7 @@ function context(run: Partial<RunRecord> | undefined) {
         return true;
       },
     },
+    tenants: { get: async () => undefined, updateKeys: async () => true },
     tasks: {
       heartbeat: async (t) => void calls.push(`heartbeat ${t}`),
       succeed: async (t, o) => void calls.push(`succeed ${t} ${JSON.stringify(o)}`),
@@ -38,11 +39,18 @@ describe('handleConnectorMessage', () => {
     expect(calls).toEqual(['update progress', 'heartbeat token-1']);
   });
 
-  test('GIVEN the same result delivered twice WHEN handled THEN the task completes exactly once', async () => {
-    const { ctx, calls } = context({});
+  test('GIVEN the same result delivered twice WHEN handled THEN the task completes exactly once and both are acknowledged', async () => {
+    const { ctx, calls, replies } = context({});
     expect(await handleConnectorMessage(result, ctx)).toBe('result');
     expect(await handleConnectorMessage(result, ctx)).toBe('duplicate');
     expect(calls.filter((c) => c.startsWith('succeed'))).toHaveLength(1);
+    expect(replies).toEqual([{ type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' }, { type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' }]);
+  });
+
+  test('GIVEN a heartbeat WHEN handled THEN nothing happens but the connection stays alive', async () => {
+    const { ctx, calls, replies } = context({});
+    expect(await handleConnectorMessage('{"type":"heartbeat","v":1}', ctx)).toBe('ignored');
+    expect([calls, replies]).toEqual([[], []]);
   });
 
   test('GIVEN a failed result WHEN handled THEN the task fails with the connector\'s code and message', async () => {
@@ -55,7 +63,7 @@ describe('handleConnectorMessage', () => {
     const { ctx, calls, replies } = context({ tenantId: 'beta' });
     expect(await handleConnectorMessage(result, ctx)).toBe('rejected');
     expect(calls).toEqual([]);
-    expect(replies[0]?.error.code).toBe('RUN_UNKNOWN');
+    expect(replies[0]).toMatchObject({ type: 'error', error: { code: 'RUN_UNKNOWN' } });
   });
 
   test.each([
@@ -69,8 +77,9 @@ describe('handleConnectorMessage', () => {
   });
 
   test('GIVEN a result for a run that already ended WHEN handled THEN it is acknowledged as a duplicate', async () => {
-    const { ctx, calls } = context({ status: 'FAILED' });
+    const { ctx, calls, replies } = context({ status: 'FAILED' });
     expect(await handleConnectorMessage(result, ctx)).toBe('duplicate');
     expect(calls).toEqual([]);
+    expect(replies).toEqual([{ type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' }]);
   });
 });

@@ -1,8 +1,7 @@
 import { executionName } from '../../functions/src/list-tenants/execution-name';
 import { describeFailure, markRunFailed } from '../../functions/src/mark-run-failed/mark-run-failed';
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
-import { hashTenantSecret, parseConnectorAuthorization, RunError, uploadSessionPolicy, verifyTenantSecret } from '../../functions/src/shared';
-import { authorizeConnector } from '../../functions/src/authorizer/authorize-connector';
+import { RunError, uploadSessionPolicy } from '../../functions/src/shared';
 import type { BackupJob } from '../../protocol';
 
 const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: '2026-11-25T02:00:00.000Z' };
@@ -42,26 +41,7 @@ describe('requestBackup', () => {
   });
 });
 
-describe('connector credentials', () => {
-  test('only a salted hash is stored, and only the right secret verifies', () => {
-    const stored = hashTenantSecret('s3cret-s3cret-s3cret-s3cret');
-    expect(stored).not.toContain('s3cret');
-    expect(verifyTenantSecret('s3cret-s3cret-s3cret-s3cret', stored)).toBe(true);
-    expect(verifyTenantSecret('s3cret-s3cret-s3cret-s3creT', stored)).toBe(false);
-    expect(hashTenantSecret('same-same-same-same-same')).not.toBe(hashTenantSecret('same-same-same-same-same'));
-  });
-
-  test('the authorizer allows an enabled tenant with the right secret only', async () => {
-    const secret = 'abcdefghijklmnopqrstuvwxyz0123456789';
-    const tenants = { get: async (id: string) => (id === 'acme' || id === 'off' ? { tenantId: id, displayName: id, enabled: id === 'acme', credentialHash: hashTenantSecret(secret), createdAt: '' } : undefined) };
-    expect(await authorizeConnector(tenants, `Bearer acme.${secret}`)).toEqual({ allowed: true, tenantId: 'acme' });
-    expect(await authorizeConnector(tenants, `Bearer acme.${secret}x`)).toMatchObject({ allowed: false, reason: 'wrong credential' });
-    expect(await authorizeConnector(tenants, `Bearer off.${secret}`)).toMatchObject({ allowed: false, reason: 'tenant disabled' });
-    expect(await authorizeConnector(tenants, `Bearer nobody.${secret}`)).toMatchObject({ allowed: false, reason: 'unknown tenant' });
-    expect(await authorizeConnector(tenants, undefined)).toMatchObject({ allowed: false });
-    expect(parseConnectorAuthorization('Basic abc')).toBeUndefined();
-  });
-
+describe('upload credentials', () => {
   test('the upload session policy names exactly the tenant\'s prefixes and never DeleteObjectVersion', () => {
     const policy = JSON.parse(uploadSessionPolicy('backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
     expect(policy.Statement[0]?.Resource).toEqual(['arn:aws:s3:::backups/db/daily/acme/*', 'arn:aws:s3:::backups/archive/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*']);

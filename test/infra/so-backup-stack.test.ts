@@ -52,8 +52,8 @@ describe('backup bucket', () => {
 });
 
 describe('tables', () => {
-  test('tenants, connections and runs are on demand with point-in-time recovery', () => {
-    template.resourceCountIs('AWS::DynamoDB::Table', 3);
+  test('tenants, connections, runs and nonces are on demand with point-in-time recovery', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 4);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },

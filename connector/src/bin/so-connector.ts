@@ -1,49 +1,47 @@
 #!/usr/bin/env node
-// so-connector: the on-premises agent. `run` is what the service manager starts.
-import { Command } from 'commander';
+// so-connector: the on-premises agent. `enrol` once, then `run` is what the service manager starts.
+import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { SoBackupError } from '../../../protocol';
-import { loadConnectorConfig, readCredential } from '../config';
-import { ConnectorService } from '../connector-service';
-import { Link } from '../link/link';
-import { MssqlDatabaseServer } from '../sql';
-import { S3ObjectStore } from '../store';
+import { enrolConnector } from '../enrol';
+import { runConnector } from '../run-connector';
 
 export const CONNECTOR_VERSION = '0.1.0';
 
-async function run(configFile: string): Promise<void> {
-  const config = loadConnectorConfig(configFile);
-  const logger = pino({ level: config.logLevel, base: { service: 'so-connector', tenantId: config.tenantId } });
-  const link = new Link({ endpoint: config.endpoint, credential: readCredential(config), connectorVersion: CONNECTOR_VERSION, logger });
-  const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
-  const service = new ConnectorService({
-    config, connectorVersion: CONNECTOR_VERSION, link, logger, databaseServer,
-    openStore: (job) => new S3ObjectStore(job.target, job.credentials),
-  });
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    await service.stop();
-    await link.drained(5000);
-    await link.stop();
-    await databaseServer?.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  link.start();
-  logger.info({ endpoint: config.endpoint, version: CONNECTOR_VERSION }, 'so-connector started');
-}
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const archiveRoot = (value: string, previous: Array<{ name: string; path: string }> = []) => {
+  const at = value.indexOf('=');
+  if (at <= 0) throw new InvalidArgumentError('use NAME=PATH, e.g. SO_ARC=D:\\SO_ARC');
+  return [...previous, { name: value.slice(0, at), path: value.slice(at + 1) }];
+};
 
-const program = new Command('so-connector').description('so-backup connector: backs up SQL Server and SO_ARC on request of the so-backup cloud').version(CONNECTOR_VERSION);
-program.command('run').description('connect to the cloud and run backup jobs (what the service runs)')
+const program = new Command('so-connector')
+  .description('so-backup connector: backs up SQL Server and SO_ARC on request of the so-backup cloud')
+  .version(CONNECTOR_VERSION);
+
+program.command('enrol')
+  .description('register this server with a one-time activation code and write the configuration')
+  .requiredOption('--endpoint <url>', 'the wss:// endpoint (stack output ConnectorEndpoint)')
+  .requiredOption('--code <tenant:code>', 'the activation code from the operator, e.g. acme:ABCDE-FGHJK-LMNPQ-RSTUV')
+  .requiredOption('--config <file>', 'where to write the configuration file')
+  .requiredOption('--state-dir <dir>', 'folder for the connector\'s identity, index and outbox')
+  .option('--sql <connection string>', 'SQL Server connection string')
+  .option('--database <name>', 'database to back up (repeatable)', collect)
+  .option('--staging <dir>', 'folder SQL Server writes the .bak to')
+  .option('--archive <name=path>', 'archive root (repeatable), e.g. SO_ARC=D:\\SO_ARC', archiveRoot)
+  .action(async (options: { endpoint: string; code: string; config: string; stateDir: string; sql?: string; database?: string[]; staging?: string; archive?: Array<{ name: string; path: string }> }) => {
+    const result = await enrolConnector({ ...options, connectorVersion: CONNECTOR_VERSION });
+    process.stdout.write(`enrolled tenant "${result.tenantId}" with key ${result.keyId}; configuration written to ${result.configFile}\n`);
+  });
+
+program.command('run')
+  .description('connect to the cloud and run backup jobs (what the service runs)')
   .requiredOption('-c, --config <file>', 'configuration file (JSON)')
-  .action((options: { config: string }) => run(options.config));
+  .action((options: { config: string }) => runConnector(options.config, CONNECTOR_VERSION));
 
 program.parseAsync().catch((error: unknown) => {
   const code = error instanceof SoBackupError ? error.code : 'UNEXPECTED';
+  pino({ base: { service: 'so-connector' } }, pino.destination(2)).error({ code }, error instanceof Error ? error.message : String(error));
   process.stderr.write(`so-connector: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(code === 'CONFIG_INVALID' ? 2 : 1);
+  process.exit(code === 'CONFIG_INVALID' ? 2 : code === 'ENROLMENT_REFUSED' ? 3 : 1);
 });

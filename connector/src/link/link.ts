@@ -1,36 +1,49 @@
 import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
-  type BackupJob, type ConnectorMessage, encodeMessage, type ErrorMessage, parseMessage, ProtocolError,
+  type BackupJob, type ConnectorMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
 } from '../../../protocol';
 import { backoffDelay, type BackoffOptions } from './backoff';
-import type { Logger } from 'pino';
+import type { Outbox } from './outbox';
 
 export interface LinkOptions {
   readonly endpoint: string;
-  readonly credential: string;
+  /** The Authorization header for the next connection attempt (fresh timestamp and nonce each time). */
+  readonly authorization: () => string;
   readonly connectorVersion: string;
   readonly logger: Logger;
+  readonly outbox: Outbox;
   readonly backoff?: BackoffOptions;
+  /** Application heartbeat, well inside API Gateway's 10-minute idle limit. @default 300_000 ms */
+  readonly heartbeatMs?: number;
+  /** Reconnect before API Gateway's 2-hour cut-off. @default 110 minutes */
+  readonly maxConnectionMs?: number;
 }
 
 export interface LinkEvents {
   job: [BackupJob];
+  'key-registered': [keyId: string];
   connected: [];
+  /** The cloud refused the connection (HTTP 401/403): a credential problem, not a network one. */
+  refused: [status: number];
   disconnected: [code: number, reason: string];
 }
 
 /**
  * The connector's one outbound WebSocket: connects, reconnects forever with capped jittered
- * backoff, turns frames into typed messages, and keeps outgoing messages queued until a
- * connection can take them (so a result is delivered after a reconnect).
+ * backoff, sends a heartbeat, reconnects proactively before API Gateway's 2-hour limit, turns
+ * frames into typed messages, and delivers results from the on-disk outbox until acknowledged.
  */
 export class Link extends EventEmitter<LinkEvents> {
   private socket?: WebSocket;
   private attempt = 0;
   private stopped = false;
   private reconnectTimer?: NodeJS.Timeout;
-  private readonly outbox: string[] = [];
+  private heartbeatTimer?: NodeJS.Timeout;
+  private ageTimer?: NodeJS.Timeout;
+  /** Set when we close on purpose and want the next connection at once. */
+  private reconnectAtOnce = false;
 
   constructor(private readonly options: LinkOptions) {
     super();
@@ -59,75 +72,94 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.socket?.readyState === WebSocket.OPEN;
   }
 
-  /** Sends now if connected, else after the next successful connect. */
-  send(message: ConnectorMessage): void {
-    this.outbox.push(encodeMessage(message));
-    this.flush();
+  /** Queues a result on disk and sends it; it is resent after every reconnect until acknowledged. */
+  async deliver(result: ResultMessage): Promise<void> {
+    await this.options.outbox.add(result);
+    this.sendIfConnected(result);
   }
 
-  /** Sends now or drops: for progress, where a stale copy is worthless. */
-  sendIfConnected(message: ConnectorMessage): void {
-    if (this.connected) this.socket!.send(encodeMessage(message));
-  }
-
-  /** Resolves when every queued message has been handed to a live socket. */
-  async drained(timeoutMs: number): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    while (this.outbox.length > 0 || (this.socket?.bufferedAmount ?? 0) > 0) {
-      if (Date.now() > until) return false;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  /** Sends now or drops: for progress and heartbeats, where a stale copy is worthless. */
+  sendIfConnected(message: ConnectorMessage): boolean {
+    if (!this.connected) return false;
+    this.socket!.send(encodeMessage(message));
     return true;
   }
 
-  private flush(): void {
-    while (this.connected && this.outbox.length > 0) this.socket!.send(this.outbox.shift()!);
+  /** Closes the connection and connects again at once (new key, proactive renewal). */
+  reconnectNow(reason: string): void {
+    this.reconnectAtOnce = true;
+    const socket = this.socket;
+    if (socket && socket.readyState === WebSocket.OPEN) socket.close(1000, reason);
+    else if (!socket || socket.readyState === WebSocket.CLOSED) this.connect();
   }
 
   private connect(): void {
+    clearTimeout(this.reconnectTimer);
     const log = this.options.logger;
     const socket = new WebSocket(this.options.endpoint, {
-      headers: { Authorization: `Bearer ${this.options.credential}`, 'X-Connector-Version': this.options.connectorVersion },
+      headers: { Authorization: this.options.authorization(), 'X-Connector-Version': this.options.connectorVersion },
       handshakeTimeout: 30_000,
     });
     this.socket = socket;
-    socket.on('open', () => this.onOpen());
-    socket.on('message', (data: Buffer) => this.onMessage(data));
+    socket.on('open', () => void this.onOpen(socket));
+    socket.on('message', (data: Buffer) => void this.onMessage(data));
     socket.on('unexpected-response', (_req, res) => {
-      log.warn({ status: res.statusCode }, res.statusCode === 403 || res.statusCode === 401
-        ? 'the cloud refused this connector (check the tenant and its credential)'
+      const status = res.statusCode ?? 0;
+      log.warn({ status }, status === 401 || status === 403
+        ? 'the cloud refused this connector (tenant disabled, key revoked, or clock off by more than 5 minutes)'
         : 'the endpoint answered without upgrading to WebSocket');
+      if (status === 401 || status === 403) this.emit('refused', status);
       socket.terminate();
     });
     socket.on('error', (error) => log.debug({ err: error.message }, 'link error'));
-    socket.on('close', (code, reason) => this.onClose(code, reason.toString()));
+    socket.on('close', (code, reason) => this.onClose(socket, code, reason.toString()));
   }
 
-  private onOpen(): void {
+  private async onOpen(socket: WebSocket): Promise<void> {
     this.attempt = 0;
     this.options.logger.info({ endpoint: this.options.endpoint }, 'connected');
+    const heartbeatMs = this.options.heartbeatMs ?? 300_000;
+    this.heartbeatTimer = setInterval(() => this.sendIfConnected({ type: 'heartbeat', v: PROTOCOL_VERSION }), heartbeatMs);
+    this.ageTimer = setTimeout(() => this.reconnectNow('renewing before the 2-hour limit'), this.options.maxConnectionMs ?? 110 * 60_000);
     this.emit('connected');
-    this.flush();
-  }
-
-  private onMessage(data: Buffer): void {
-    try {
-      const message = parseMessage('cloud', data);
-      if (message.type === 'backup-job') this.emit('job', message);
-      else this.options.logger.warn({ error: message.error }, 'the cloud reported an error');
-    } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      this.options.logger.warn({ code: error.code }, `ignored a message from the cloud: ${error.message}`);
-      const reply: ErrorMessage = { type: 'error', v: 1, error: { code: error.code, message: error.message } };
-      this.send(reply);
+    for (const pending of await this.options.outbox.all()) {
+      if (socket !== this.socket || !this.connected) break;
+      socket.send(encodeMessage(pending));
     }
   }
 
-  private onClose(code: number, reason: string): void {
-    if (this.socket?.readyState !== WebSocket.CLOSED && this.socket?.readyState !== WebSocket.CLOSING) return;
+  private async onMessage(data: Buffer): Promise<void> {
+    try {
+      const message = parseMessage('cloud', data);
+      switch (message.type) {
+        case 'backup-job':
+          this.emit('job', message);
+          break;
+        case 'ack':
+          await this.options.outbox.remove(message.runId);
+          break;
+        case 'key-registered':
+          this.emit('key-registered', message.keyId);
+          break;
+        case 'error':
+          this.options.logger.warn({ error: message.error }, 'the cloud reported an error');
+      }
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.options.logger.warn({ code: error.code }, `ignored a message from the cloud: ${error.message}`);
+      const reply: ErrorMessage = { type: 'error', v: PROTOCOL_VERSION, error: { code: error.code, message: error.message } };
+      this.sendIfConnected(reply);
+    }
+  }
+
+  private onClose(socket: WebSocket, code: number, reason: string): void {
+    if (socket !== this.socket) return;
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.ageTimer);
     this.emit('disconnected', code, reason);
     if (this.stopped) return;
-    const delay = backoffDelay(this.attempt++, this.options.backoff);
+    const delay = this.reconnectAtOnce ? 0 : backoffDelay(this.attempt++, this.options.backoff);
+    this.reconnectAtOnce = false;
     this.options.logger.info({ code, reason, retryInMs: delay }, 'disconnected; will reconnect');
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }

@@ -12,6 +12,7 @@ export async function handler(raw: APIGatewayProxyWebsocketEventV2): Promise<API
   await connections.add({
     connectionId: event.requestContext.connectionId,
     tenantId,
+    keyId: event.requestContext.authorizer?.keyId,
     connectedAt: new Date().toISOString(),
     connectorVersion: header(event, 'X-Connector-Version')?.slice(0, 50),
   });

@@ -1,22 +1,24 @@
 import {
-  type ConnectorMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError,
+  type CloudMessage, type ConnectorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage,
 } from '../../../protocol';
-import { isTaskGone, logger, type RunStore, type TaskResponder } from '../shared';
+import { isTaskGone, logger, type RunStore, type TaskResponder, type TenantStore } from '../shared';
 
 export interface MessageContext {
   tenantId: string;
   connectionId: string;
   runs: Pick<RunStore, 'get' | 'update' | 'recordResultOnce'>;
+  tenants: Pick<TenantStore, 'get' | 'updateKeys'>;
   tasks: TaskResponder;
-  /** Sends an error back to the connector on its connection. */
-  reply(message: ErrorMessage): Promise<void>;
+  /** Sends a message back to the connector on its connection. */
+  reply(message: CloudMessage): Promise<void>;
 }
 
-export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected';
+export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered';
 
 /**
  * A message from a connector: progress feeds the run's heartbeat; a result completes the
- * waiting task exactly once (a redelivered result is acknowledged and ignored).
+ * waiting task exactly once and is acknowledged (a redelivered result is acknowledged again and
+ * otherwise ignored); a new public key is registered as pending.
  */
 export async function handleConnectorMessage(raw: string, ctx: MessageContext): Promise<MessageOutcome> {
   let message: ConnectorMessage;
@@ -28,10 +30,37 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
     await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, error: { code: error.code, message: error.message } });
     return 'rejected';
   }
-  if (message.type === 'error') {
-    logger.warn({ tenantId: ctx.tenantId, error: message.error }, 'connector reported an error');
-    return 'ignored';
+  switch (message.type) {
+    case 'heartbeat':
+      return 'ignored';
+    case 'error':
+      logger.warn({ tenantId: ctx.tenantId, error: message.error }, 'connector reported an error');
+      return 'ignored';
+    case 'rotate-key':
+      return registerPendingKey(message, ctx);
+    default:
+      return runMessage(message, ctx);
   }
+}
+
+async function registerPendingKey(message: RotateKeyMessage, ctx: MessageContext): Promise<MessageOutcome> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const tenant = await ctx.tenants.get(ctx.tenantId);
+    if (!tenant) return 'rejected';
+    // Keep the active keys; a newer pending key replaces an older one that was never used.
+    const keys = [...tenant.keys.filter((k) => k.status === 'active' && k.keyId !== message.keyId),
+      { keyId: message.keyId, publicKey: message.publicKey, status: 'pending' as const, createdAt: new Date().toISOString() }];
+    if (await ctx.tenants.updateKeys(ctx.tenantId, tenant.keys, keys)) {
+      logger.info({ tenantId: ctx.tenantId, keyId: message.keyId }, 'connector key registered (pending until first use)');
+      await ctx.reply({ type: 'key-registered', v: PROTOCOL_VERSION, keyId: message.keyId });
+      return 'key-registered';
+    }
+  }
+  await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: 'rotate-key', error: { code: 'KEY_CONFLICT', message: 'the tenant\'s keys changed concurrently; retry' } });
+  return 'rejected';
+}
+
+async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' | 'result' }>, ctx: MessageContext): Promise<MessageOutcome> {
   const log = logger.child({ runId: message.runId, tenantId: ctx.tenantId });
   const run = await ctx.runs.get(message.runId);
   if (!run || run.tenantId !== ctx.tenantId) {
@@ -39,7 +68,12 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
     await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: message.type, error: { code: 'RUN_UNKNOWN', message: `run ${message.runId} is not a run of this tenant` } });
     return 'rejected';
   }
-  if (!run.taskToken || run.status !== 'RUNNING') return message.type === 'result' ? 'duplicate' : 'ignored';
+  const ack = () => ctx.reply({ type: 'ack', v: PROTOCOL_VERSION, runId: message.runId });
+  if (!run.taskToken || run.status !== 'RUNNING') {
+    if (message.type !== 'result') return 'ignored';
+    await ack();
+    return 'duplicate';
+  }
 
   if (message.type === 'progress') {
     const at = new Date().toISOString();
@@ -58,7 +92,8 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
     ? await ctx.runs.recordResultOnce(run.runId, { outcome: 'succeeded', at }, message.manifest)
     : await ctx.runs.recordResultOnce(run.runId, { outcome: 'failed', error: message.error, at });
   if (!first) {
-    log.info('duplicate result ignored');
+    log.info('duplicate result acknowledged and ignored');
+    await ack();
     return 'duplicate';
   }
   try {
@@ -68,6 +103,7 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
     if (!isTaskGone(error)) throw error;
     log.warn('result arrived after the task ended');
   }
+  await ack();
   log.info({ outcome: message.outcome }, 'connector result delivered');
   return 'result';
 }

@@ -2,12 +2,13 @@ import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { encodeMessage } from '../../../protocol';
 import {
-  awsClients, connectionsClient, connectionsEndpointOf, parseWebsocketEvent, readEnvironment, RunStore, SfnTaskResponder, tableEnvironmentSchema,
+  awsClients, connectionsClient, connectionsEndpointOf, parseWebsocketEvent, readEnvironment, RunStore, SfnTaskResponder, tableEnvironmentSchema, TenantStore,
 } from '../shared';
 import { handleConnectorMessage } from './handle-connector-message';
 
 const env = readEnvironment(tableEnvironmentSchema);
 const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
+const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
 const tasks = new SfnTaskResponder(awsClients().sfn);
 
 /** $default: every message a connector sends. */
@@ -18,7 +19,7 @@ export async function handler(raw: APIGatewayProxyWebsocketEventV2): Promise<API
   const connectionId = event.requestContext.connectionId;
   const management = connectionsClient(connectionsEndpointOf(event));
   const outcome = await handleConnectorMessage(event.body ?? '', {
-    tenantId, connectionId, runs, tasks,
+    tenantId, connectionId, runs, tenants, tasks,
     reply: async (message) => {
       await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(encodeMessage(message)) }));
     },

@@ -48,4 +48,5 @@ export const tableEnvironmentSchema = z.object({
   TENANTS_TABLE: z.string().min(1),
   CONNECTIONS_TABLE: z.string().min(1),
   RUNS_TABLE: z.string().min(1),
+  NONCES_TABLE: z.string().min(1),
 });

@@ -5,6 +5,7 @@ export * from './errors';
 export * from './logger';
 export * from './stores';
 export * from './tenant-credential';
+export * from './enrolment';
 export * from './upload-credentials';
 export * from './websocket-event';
 export * from './task-responder';

@@ -6,12 +6,23 @@ import type { ManifestPointer, WireError } from '../../../protocol';
 /** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
 const BY_TENANT = 'byTenant';
 
+/** A connector's public key. "pending" keys come from rotation and become "active" on first use. */
+export interface ConnectorKey {
+  keyId: string;
+  /** Ed25519 public key, base64url SPKI DER. */
+  publicKey: string;
+  status: 'active' | 'pending';
+  createdAt: string;
+}
+
 export interface TenantRecord {
   tenantId: string;
   displayName: string;
   enabled: boolean;
-  /** scrypt hash of the connector's secret, "scrypt$<salt>$<hash>" (see tenant-credential.ts). */
-  credentialHash: string;
+  /** The connector's public keys; the cloud never holds a private key. */
+  keys: ConnectorKey[];
+  /** The outstanding one-time activation code, stored hashed. */
+  activation?: { codeHash: string; expiresAt: string; usedAt?: string };
   createdAt: string;
   lastSuccessAt?: string;
   lastRunId?: string;
@@ -22,7 +33,8 @@ export class TenantStore {
 
   async get(tenantId: string): Promise<TenantRecord | undefined> {
     const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { tenantId }, ConsistentRead: true }));
-    return out.Item as TenantRecord | undefined;
+    const item = out.Item as TenantRecord | undefined;
+    return item && { ...item, keys: item.keys ?? [] };
   }
 
   async put(tenant: TenantRecord): Promise<void> {
@@ -42,6 +54,57 @@ export class TenantStore {
     return tenants.sort((a, b) => a.tenantId.localeCompare(b.tenantId));
   }
 
+  /**
+   * Replaces the tenant's keys and activation, provided the keys are still as read (optimistic
+   * locking on `version`), so two concurrent enrolments or rotations cannot both win.
+   */
+  async updateKeys(tenantId: string, expectedKeys: ConnectorKey[], keys: ConnectorKey[], activation?: TenantRecord['activation']): Promise<boolean> {
+    try {
+      await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: { tenantId },
+        ConditionExpression: 'attribute_exists(tenantId) AND #keys = :expected',
+        UpdateExpression: activation ? 'SET #keys = :keys, activation = :activation' : 'SET #keys = :keys',
+        ExpressionAttributeNames: { '#keys': 'keys' },
+        ExpressionAttributeValues: { ':expected': expectedKeys, ':keys': keys, ...(activation ? { ':activation': activation } : {}) },
+      }));
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  async setActivation(tenantId: string, activation: NonNullable<TenantRecord['activation']>): Promise<void> {
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
+      UpdateExpression: 'SET activation = :a', ExpressionAttributeValues: { ':a': activation },
+    }));
+  }
+
+  /** Marks the activation code used, once: false when it was already used (or replaced). */
+  async useActivation(tenantId: string, codeHash: string, usedAt: string, key: ConnectorKey): Promise<boolean> {
+    try {
+      await this.db.send(new UpdateCommand({
+        TableName: this.table, Key: { tenantId },
+        ConditionExpression: 'activation.codeHash = :hash AND attribute_not_exists(activation.usedAt)',
+        UpdateExpression: 'SET activation.usedAt = :at, #keys = :keys',
+        ExpressionAttributeNames: { '#keys': 'keys' },
+        ExpressionAttributeValues: { ':hash': codeHash, ':at': usedAt, ':keys': [key] },
+      }));
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  async setEnabled(tenantId: string, enabled: boolean): Promise<void> {
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
+      UpdateExpression: 'SET enabled = :e', ExpressionAttributeValues: { ':e': enabled },
+    }));
+  }
+
   async recordSuccess(tenantId: string, runId: string, at: string): Promise<void> {
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { tenantId },
@@ -55,6 +118,8 @@ export class TenantStore {
 export interface ConnectionRecord {
   connectionId: string;
   tenantId: string;
+  /** The key the connector authenticated with. */
+  keyId?: string;
   connectedAt: string;
   connectorVersion?: string;
   /** Epoch seconds; DynamoDB TTL removes records of connections that vanished without $disconnect. */
@@ -89,6 +154,24 @@ export class ConnectionStore {
     }));
     const now = Date.now() / 1000;
     return ((out.Items ?? []) as ConnectionRecord[]).filter((c) => c.expiresAt > now);
+  }
+}
+
+/** Nonces seen on $connect, each usable once inside the authentication window. */
+export class NonceStore {
+  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+
+  /** Records the nonce; false when it was seen before (a replay). */
+  async useOnce(tenantId: string, nonce: string, expiresAt: number): Promise<boolean> {
+    try {
+      await this.db.send(new PutCommand({
+        TableName: this.table, Item: { nonce: `${tenantId}#${nonce}`, expiresAt }, ConditionExpression: 'attribute_not_exists(nonce)',
+      }));
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 }
 

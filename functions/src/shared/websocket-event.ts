@@ -9,7 +9,7 @@ const websocketEventSchema = z.object({
     routeKey: z.string(),
     domainName: z.string().min(1),
     stage: z.string().min(1),
-    authorizer: z.object({ tenantId: z.string().min(1) }).loose().optional(),
+    authorizer: z.object({ tenantId: z.string().min(1), keyId: z.string().optional() }).loose().optional(),
   }).loose(),
   headers: z.record(z.string(), z.string().optional()).optional(),
   body: z.string().optional().nullable(),

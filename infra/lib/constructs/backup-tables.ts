@@ -10,11 +10,13 @@ export interface BackupTablesProps {
 /** Index names shared with functions/src/shared (the code that queries them). */
 export const TABLE_INDEXES = { connectionsByTenant: 'byTenant', runsByTenant: 'byTenant' } as const;
 
-/** Tenants, live connector connections, and runs: on demand, point-in-time recovery on. */
+/** Tenants, live connector connections, runs and auth nonces: on demand, point-in-time recovery on. */
 export class BackupTables extends Construct {
   readonly tenants: Table;
   readonly connections: Table;
   readonly runs: Table;
+  /** Nonces of $connect signatures, kept (by TTL) just long enough to refuse replays. */
+  readonly nonces: Table;
 
   constructor(scope: Construct, id: string, props: BackupTablesProps = {}) {
     super(scope, id);
@@ -41,10 +43,11 @@ export class BackupTables extends Construct {
       partitionKey: { name: 'tenantId', type: AttributeType.STRING },
       sortKey: { name: 'startedAt', type: AttributeType.STRING },
     });
+    this.nonces = new Table(this, 'Nonces', { ...common, partitionKey: { name: 'nonce', type: AttributeType.STRING }, timeToLiveAttribute: 'expiresAt' });
   }
 
   /** The environment variables by which functions find these tables. */
   environment(): Record<string, string> {
-    return { TENANTS_TABLE: this.tenants.tableName, CONNECTIONS_TABLE: this.connections.tableName, RUNS_TABLE: this.runs.tableName };
+    return { TENANTS_TABLE: this.tenants.tableName, CONNECTIONS_TABLE: this.connections.tableName, RUNS_TABLE: this.runs.tableName, NONCES_TABLE: this.nonces.tableName };
   }
 }

@@ -29,13 +29,16 @@ export class ConnectorApi extends Construct {
     const { tables } = props;
     const environment = tables.environment();
     const authorizerFn = new BackupFunction(this, 'Authorizer', { handler: 'authorizer', environment });
-    tables.tenants.grantReadData(authorizerFn);
+    // Enrolment and key rotation write the tenant's keys; every signature spends a nonce.
+    tables.tenants.grantReadWriteData(authorizerFn);
+    tables.nonces.grantWriteData(authorizerFn);
     const connectFn = new BackupFunction(this, 'Connect', { handler: 'connect', environment });
     const disconnectFn = new BackupFunction(this, 'Disconnect', { handler: 'disconnect', environment });
     tables.connections.grantReadWriteData(connectFn);
     tables.connections.grantReadWriteData(disconnectFn);
     this.messageFunction = new BackupFunction(this, 'Message', { handler: 'message', environment });
     tables.runs.grantReadWriteData(this.messageFunction);
+    tables.tenants.grantReadWriteData(this.messageFunction);
     tables.connections.grantReadData(this.messageFunction);
 
     this.api = new WebSocketApi(this, 'Api', {

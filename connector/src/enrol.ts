@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { enrolAuthorization, newConnectorKeyPair, tenantIdSchema } from '../../protocol';
+import { connectorConfigSchema } from './config';
+import { ConfigError, ConnectorError } from './errors';
+import { saveIdentity } from './identity';
+
+export interface EnrolOptions {
+  endpoint: string;
+  /** "<tenant>:<activation code>" as the operator printed it. */
+  code: string;
+  config: string;
+  stateDir: string;
+  connectorVersion: string;
+  sql?: string;
+  database?: string[];
+  staging?: string;
+  archive?: Array<{ name: string; path: string }>;
+}
+
+/**
+ * Enrolment: generate a key pair here (the private key never leaves this server), present the
+ * public key with the one-time activation code on $connect, and on success write the identity
+ * (mode 0600) and a validated configuration.
+ */
+export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId: string; keyId: string; configFile: string }> {
+  const match = /^([a-z0-9][a-z0-9-]{1,62}):([A-Za-z0-9-]{8,64})$/.exec(options.code.trim());
+  if (!match || !tenantIdSchema.safeParse(match[1]).success) throw new ConfigError('the activation code must look like tenant:XXXXX-XXXXX-XXXXX-XXXXX');
+  const tenantId = match[1]!;
+  const code = match[2]!.toUpperCase();
+  const stateDir = path.resolve(options.stateDir);
+  const identityFile = path.join(stateDir, 'identity.json');
+  const configFile = path.resolve(options.config);
+  const config = connectorConfigSchema.safeParse({
+    endpoint: options.endpoint, tenantId, identityFile, stateDir,
+    ...(options.sql ? { sql: { connectionString: options.sql, databases: options.database ?? ['SuperOffice'], stagingFolder: options.staging ? path.resolve(options.staging) : path.join(stateDir, 'staging') } } : {}),
+    ...(options.archive?.length ? { archive: { roots: options.archive.map((r) => ({ name: r.name, path: path.resolve(r.path) })) } } : {}),
+  });
+  if (!config.success) {
+    throw new ConfigError(`cannot write a valid configuration: ${config.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`);
+  }
+  if (existsSync(identityFile)) throw new ConfigError(`${identityFile} exists: this server is enrolled already. Remove it to enrol again.`);
+
+  const pair = newConnectorKeyPair();
+  await new Promise<void>((resolve, reject) => {
+    const socket = new WebSocket(options.endpoint, {
+      headers: { Authorization: enrolAuthorization(tenantId, code, pair.keyId, pair.publicKeyPem), 'X-Connector-Version': options.connectorVersion },
+      handshakeTimeout: 30_000,
+    });
+    socket.once('open', () => {
+      socket.close(1000, 'enrolled');
+      resolve();
+    });
+    socket.once('unexpected-response', (_req, res) => {
+      socket.terminate();
+      reject(res.statusCode === 401 || res.statusCode === 403
+        ? new ConnectorError('ENROLMENT_REFUSED', 'the activation code was refused: it is wrong, already used or expired (codes last 24 hours), or the tenant is disabled. Ask the operator for a new code.', { permanent: true })
+        : new ConnectorError('ENROLMENT_FAILED', `the endpoint answered HTTP ${res.statusCode}; check --endpoint`));
+    });
+    socket.once('error', (error) => reject(new ConnectorError('ENDPOINT_UNREACHABLE', `cannot reach ${options.endpoint}: ${error.message}`, { cause: error })));
+  });
+  await mkdir(stateDir, { recursive: true });
+  await saveIdentity(identityFile, { tenantId, current: { keyId: pair.keyId, privateKeyPem: pair.privateKeyPem, createdAt: new Date().toISOString() } });
+  await mkdir(path.dirname(configFile), { recursive: true });
+  await writeFile(configFile, JSON.stringify(config.data, null, 2), { mode: 0o600 });
+  return { tenantId, keyId: pair.keyId, configFile };
+}
