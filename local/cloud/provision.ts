@@ -28,7 +28,12 @@ export function lifecycleRulesFromTemplate(properties: Record<string, unknown>):
  * them (keys, indexes, versioning, lifecycle). Existing ones are kept: local state persists.
  */
 export async function provisionLocalResources(deployment: LocalDeployment, endpoints: { dynamodb: string; s3: string }, s3Credentials: { accessKeyId: string; secretAccessKey: string }): Promise<void> {
-  const dynamo = new DynamoDBClient({ endpoint: endpoints.dynamodb, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+  await provisionLocalTables(deployment, endpoints.dynamodb);
+  await provisionLocalBucket(deployment, endpoints.s3, s3Credentials);
+}
+
+export async function provisionLocalTables(deployment: LocalDeployment, endpoint: string): Promise<void> {
+  const dynamo = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   for (const table of deployment.tables) {
     const p = table.properties as Omit<CreateTableCommandInput, 'TableName'> & { GlobalSecondaryIndexes?: CreateTableCommandInput['GlobalSecondaryIndexes'] };
     try {
@@ -41,7 +46,10 @@ export async function provisionLocalResources(deployment: LocalDeployment, endpo
     }
   }
   dynamo.destroy();
-  const s3 = new S3Client({ endpoint: endpoints.s3, region: 'us-east-1', forcePathStyle: true, credentials: s3Credentials });
+}
+
+export async function provisionLocalBucket(deployment: LocalDeployment, endpoint: string, s3Credentials: { accessKeyId: string; secretAccessKey: string }): Promise<void> {
+  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: s3Credentials });
   try {
     await s3.send(new CreateBucketCommand({ Bucket: deployment.bucket.name }));
   } catch (error) {

@@ -9,15 +9,17 @@ function stores(tenant: Partial<TenantRecord> = {}) {
   const deps: AuthorizeDeps = {
     tenants: {
       get: async (id) => (id === record.tenantId ? structuredClone(record) : undefined),
-      updateKeys: async (_id, expected, keys) => {
-        if (JSON.stringify(expected) !== JSON.stringify(record.keys)) return false;
+      updateKeys: async (tenant, keys) => {
+        if ((tenant.keysVersion ?? 0) !== (record.keysVersion ?? 0)) return false;
         record.keys = keys;
+        record.keysVersion = (record.keysVersion ?? 0) + 1;
         return true;
       },
       useActivation: async (_id, codeHash, usedAt, key) => {
         if (record.activation?.codeHash !== codeHash || record.activation.usedAt) return false;
         record.activation.usedAt = usedAt;
         record.keys = [key];
+        record.keysVersion = (record.keysVersion ?? 0) + 1;
         return true;
       },
     },

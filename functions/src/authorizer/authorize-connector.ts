@@ -50,7 +50,7 @@ export async function authorizeConnector(deps: AuthorizeDeps, header: string | u
   if (!(await deps.nonces.useOnce(tenant.tenantId, auth.nonce, auth.timestamp + 2 * AUTH_WINDOW_SECONDS))) return refuse('replayed nonce', tenant.tenantId);
   if (key.status === 'pending') {
     // First use of a rotated key confirms it: it becomes the only key, the old one stops working.
-    const promoted = await deps.tenants.updateKeys(tenant.tenantId, tenant.keys, [{ ...key, status: 'active' }]);
+    const promoted = await deps.tenants.updateKeys(tenant, [{ ...key, status: 'active' }]);
     if (!promoted) return refuse('key rotation raced with another change; retry', tenant.tenantId);
   }
   return { allowed: true, tenantId: tenant.tenantId, keyId: key.keyId };

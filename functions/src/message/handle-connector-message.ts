@@ -50,7 +50,7 @@ async function registerPendingKey(message: RotateKeyMessage, ctx: MessageContext
     // Keep the active keys; a newer pending key replaces an older one that was never used.
     const keys = [...tenant.keys.filter((k) => k.status === 'active' && k.keyId !== message.keyId),
       { keyId: message.keyId, publicKey: message.publicKey, status: 'pending' as const, createdAt: new Date().toISOString() }];
-    if (await ctx.tenants.updateKeys(ctx.tenantId, tenant.keys, keys)) {
+    if (await ctx.tenants.updateKeys(tenant, keys)) {
       logger.info({ tenantId: ctx.tenantId, keyId: message.keyId }, 'connector key registered (pending until first use)');
       await ctx.reply({ type: 'key-registered', v: PROTOCOL_VERSION, keyId: message.keyId });
       return 'key-registered';

@@ -34,7 +34,7 @@ export async function revokeConnectorKey(deps: RevocationDeps, tenantId: string,
     const tenant = await deps.tenants.get(tenantId);
     if (!tenant) throw new Error(`tenant "${tenantId}" does not exist`);
     if (!tenant.keys.some((k) => k.keyId === keyId)) break;
-    if (await deps.tenants.updateKeys(tenantId, tenant.keys, tenant.keys.filter((k) => k.keyId !== keyId))) break;
+    if (await deps.tenants.updateKeys(tenant, tenant.keys.filter((k) => k.keyId !== keyId))) break;
   }
   return closeConnections(deps, tenantId, (c) => c.keyId === keyId);
 }

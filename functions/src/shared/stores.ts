@@ -21,6 +21,8 @@ export interface TenantRecord {
   enabled: boolean;
   /** The connector's public keys; the cloud never holds a private key. */
   keys: ConnectorKey[];
+  /** Bumped on every change of `keys`, for optimistic locking. */
+  keysVersion?: number;
   /** The outstanding one-time activation code, stored hashed. */
   activation?: { codeHash: string; expiresAt: string; usedAt?: string };
   createdAt: string;
@@ -55,17 +57,18 @@ export class TenantStore {
   }
 
   /**
-   * Replaces the tenant's keys and activation, provided the keys are still as read (optimistic
-   * locking on `version`), so two concurrent enrolments or rotations cannot both win.
+   * Replaces the tenant's keys, provided nobody changed them since `tenant` was read (optimistic
+   * locking on keysVersion), so two concurrent enrolments or rotations cannot both win.
    */
-  async updateKeys(tenantId: string, expectedKeys: ConnectorKey[], keys: ConnectorKey[], activation?: TenantRecord['activation']): Promise<boolean> {
+  async updateKeys(tenant: Pick<TenantRecord, 'tenantId' | 'keysVersion'>, keys: ConnectorKey[]): Promise<boolean> {
+    const version = tenant.keysVersion ?? 0;
     try {
       await this.db.send(new UpdateCommand({
-        TableName: this.table, Key: { tenantId },
-        ConditionExpression: 'attribute_exists(tenantId) AND #keys = :expected',
-        UpdateExpression: activation ? 'SET #keys = :keys, activation = :activation' : 'SET #keys = :keys',
+        TableName: this.table, Key: { tenantId: tenant.tenantId },
+        ConditionExpression: version === 0 ? 'attribute_exists(tenantId) AND attribute_not_exists(keysVersion)' : 'keysVersion = :version',
+        UpdateExpression: 'SET #keys = :keys, keysVersion = :next',
         ExpressionAttributeNames: { '#keys': 'keys' },
-        ExpressionAttributeValues: { ':expected': expectedKeys, ':keys': keys, ...(activation ? { ':activation': activation } : {}) },
+        ExpressionAttributeValues: { ':keys': keys, ':next': version + 1, ...(version === 0 ? {} : { ':version': version }) },
       }));
       return true;
     } catch (error) {
@@ -87,9 +90,9 @@ export class TenantStore {
       await this.db.send(new UpdateCommand({
         TableName: this.table, Key: { tenantId },
         ConditionExpression: 'activation.codeHash = :hash AND attribute_not_exists(activation.usedAt)',
-        UpdateExpression: 'SET activation.usedAt = :at, #keys = :keys',
+        UpdateExpression: 'SET activation.usedAt = :at, #keys = :keys ADD keysVersion :one',
         ExpressionAttributeNames: { '#keys': 'keys' },
-        ExpressionAttributeValues: { ':hash': codeHash, ':at': usedAt, ':keys': [key] },
+        ExpressionAttributeValues: { ':hash': codeHash, ':at': usedAt, ':keys': [key], ':one': 1 },
       }));
       return true;
     } catch (error) {
