@@ -13,6 +13,8 @@ export interface DaemonSpec {
   ready(): Promise<boolean>;
   /** @default 60_000 */
   readyTimeoutMs?: number;
+  /** What the daemon was started with (e.g. its configuration); a running daemon with another fingerprint is restarted. */
+  fingerprint?: string;
 }
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
@@ -45,7 +47,10 @@ export class Daemons {
 
   /** Reuses a live, ready daemon; else starts it detached and waits until it is ready. */
   async ensure(spec: DaemonSpec): Promise<'reused' | 'started'> {
-    if (this.pid(spec.name) && (await spec.ready())) return 'reused';
+    const fingerprintFile = path.join(this.dataDir, 'run', `${spec.name}.fingerprint`);
+    const fingerprint = JSON.stringify([spec.command, spec.args, spec.fingerprint ?? '']);
+    const same = existsSync(fingerprintFile) && readFileSync(fingerprintFile, 'utf8') === fingerprint;
+    if (same && this.pid(spec.name) && (await spec.ready())) return 'reused';
     await this.stop(spec.name);
     mkdirSync(path.join(this.dataDir, 'run'), { recursive: true });
     mkdirSync(path.join(this.dataDir, 'logs'), { recursive: true });
@@ -54,6 +59,7 @@ export class Daemons {
     closeSync(log);
     child.unref();
     writeFileSync(this.pidFile(spec.name), String(child.pid));
+    writeFileSync(fingerprintFile, fingerprint);
     const until = Date.now() + (spec.readyTimeoutMs ?? 60_000);
     while (Date.now() < until) {
       if (await spec.ready()) return 'started';

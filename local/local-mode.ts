@@ -123,7 +123,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     const cloudConfigFile = path.join(dataDir, 'cloud.json');
     writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2));
     const cloud = tsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
-    await daemons.ensure({ name: 'cloud', ...cloud, ready: () => portOpen(ports.stepFunctions) });
+    await daemons.ensure({ name: 'cloud', ...cloud, fingerprint: JSON.stringify(cloudConfig), ready: () => portOpen(ports.stepFunctions) });
     const endpoint = `ws://127.0.0.1:${ports.gateway}`;
 
     const connectorDir = path.join(dataDir, 'connector');
@@ -141,7 +141,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       };
       const standInFile = path.join(dataDir, 'sql-stand-in.json');
       writeFileSync(standInFile, JSON.stringify(standIn, null, 2));
-      await daemons.ensure({ name: 'sql-server', ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]), ready: () => portOpen(ports.sql) });
+      await daemons.ensure({ name: 'sql-server', ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]), fingerprint: JSON.stringify(standIn), ready: () => portOpen(ports.sql) });
       connectionString = `Server=127.0.0.1,${ports.sql};Database=master;User Id=${SQL_LOGIN.user};Password=${SQL_LOGIN.password};Encrypt=false`;
     } else {
       log('• SQL Server: the configured connection string');
@@ -171,7 +171,6 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       endpoint, tenantId: LOCAL_TENANT, identityFile, stateDir,
       sql: { connectionString, databases, stagingFolder: staging },
       archive: { roots: [{ name: 'SO_ARC', path: path.resolve(archiveRoot) }] },
-      ...(options.tuning?.gatewayMaxConnectionMs ? { reconnectAfterMinutes: 119 } : {}),
     };
     writeFileSync(connectorConfigFile, JSON.stringify(connectorConfig, null, 2), { mode: 0o600 });
 
@@ -179,8 +178,13 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     await daemons.ensure({
       name: 'connector', ...tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', connectorConfigFile]),
       env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-      ready: async () => (await connections.forTenant(LOCAL_TENANT)).length > 0,
+      fingerprint: JSON.stringify(connectorConfig),
+      ready: () => liveConnection(connections, ports.gateway),
     });
+    // A reused connector may still be reconnecting to a restarted cloud.
+    for (const end = Date.now() + 60_000; !(await liveConnection(connections, ports.gateway)); await sleep(200)) {
+      if (Date.now() > end) throw new Error(`the connector did not connect; see ${daemons.logFile('connector')}`);
+    }
 
     log('• Running DailyBackups');
     const sfn = new SFNClient({ endpoint: `http://127.0.0.1:${ports.stepFunctions}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
@@ -203,6 +207,15 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
   } finally {
     if (!options.keep) await stopLocalMode(dataDir);
   }
+}
+
+/** True when the tenant has a connection the gateway still knows (records can outlive a restarted gateway). */
+async function liveConnection(connections: ConnectionStore, gatewayPort: number): Promise<boolean> {
+  for (const connection of await connections.forTenant(LOCAL_TENANT)) {
+    const response = await fetch(`http://127.0.0.1:${gatewayPort}/prod/@connections/${encodeURIComponent(connection.connectionId)}`).catch(() => undefined);
+    if (response?.status === 200) return true;
+  }
+  return false;
 }
 
 async function waitForExecution(sfn: SFNClient, executionArn: string) {

@@ -99,3 +99,25 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
     expect(versions(second, 'db/daily/local/')).toHaveLength(2);
   });
 });
+
+(hasAws ? describe : describe.skip)('local mode, when API Gateway cuts the connection in the middle of a backup', () => {
+  jest.setTimeout(600_000);
+  const cutDataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-e2e-cut-'));
+  afterAll(() => stopLocalMode(cutDataDir));
+
+  test('GIVEN a 3 s connection limit and a 6 s backup WHEN the gateway closes the socket mid-job THEN the result still arrives once and the run SUCCEEDS', async () => {
+    const summary = await runLocalMode({
+      dataDir: cutDataDir, portBase: 48_200, fresh: true, keep: true, log: () => undefined,
+      tuning: { gatewayMaxConnectionMs: 3000, sqlBackupChunkDelayMs: 250 },
+    });
+    expect(summary.failure).toBeUndefined();
+    expect(summary).toMatchObject({ status: 'SUCCEEDED', validated: true });
+    const log = readFileSync(path.join(cutDataDir, 'logs', 'connector.log'), 'utf8');
+    const reconnects = log.split('\n').filter((line) => line.includes('"code":1001') && line.includes('will reconnect'));
+    expect(reconnects.length).toBeGreaterThanOrEqual(1);
+    // Nothing duplicated: one backup version, one manifest, and the outbox is empty (the result was acknowledged).
+    expect(versions(summary, 'db/daily/local/')).toHaveLength(1);
+    expect(versions(summary, 'manifests/daily/local/').filter((v) => v.Key.endsWith('.json'))).toHaveLength(1);
+    expect(readdirSync(path.join(cutDataDir, 'connector', 'state', 'outbox')).filter((f) => f.endsWith('.json'))).toEqual([]);
+  });
+});
