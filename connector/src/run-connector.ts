@@ -2,6 +2,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { loadConnectorConfig } from './config';
 import { ConnectorService } from './connector-service';
+import { type Check, runDoctor } from './doctor/doctor';
 import { loadIdentity } from './identity';
 import { ConnectorKeys } from './key-rotation';
 import { Link } from './link/link';
@@ -43,4 +44,16 @@ export async function runConnector(configFile: string, connectorVersion: string)
   process.on('SIGINT', () => void shutdown('SIGINT'));
   link.start();
   logger.info({ endpoint: config.endpoint, version: connectorVersion, keyId: keys.keyId }, 'so-connector started');
+}
+
+/** `so-connector doctor`: the checks, with the same configuration and key as the service. */
+export async function doctor(configFile: string): Promise<Check[]> {
+  const config = loadConnectorConfig(configFile);
+  const keys = new ConnectorKeys(await loadIdentity(config.identityFile), config.identityFile, pino({ level: 'silent' }));
+  const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
+  try {
+    return await runDoctor({ config, authorization: () => keys.authorization(), databaseServer });
+  } finally {
+    await databaseServer?.close();
+  }
 }

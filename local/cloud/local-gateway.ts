@@ -56,6 +56,8 @@ export class LocalGateway {
   }
 
   async start(): Promise<void> {
+    // API Gateway's upgrade response carries a Date header; connectors use it to check their clock.
+    this.wss.on('headers', (headers) => headers.push(`Date: ${new Date().toUTCString()}`));
     this.server = createServer((req, res) => void this.management(req, res));
     this.server.on('upgrade', (req, socket, head) => void this.upgrade(req, socket, head));
     this.server.listen(this.options.port, this.options.host ?? '127.0.0.1');

@@ -20,6 +20,8 @@ export interface SqlServerStandInOptions {
   readonly port: number;
   readonly host?: string;
   readonly login: { readonly user: string; readonly password: string };
+  /** More logins that exist (e.g. ones without BACKUP permission). */
+  readonly additionalLogins?: ReadonlyArray<{ readonly user: string; readonly password: string }>;
   readonly serverName?: string;
   /** SERVERPROPERTY('EngineEdition'): 2 Standard, 3 Enterprise, 4 Express. @default 2 */
   readonly engineEdition?: number;
@@ -102,7 +104,8 @@ export class SqlServerStandIn {
               return send(PacketType.TABULAR_RESULT, preloginResponse());
             case PacketType.LOGIN7: {
               const login = parseLogin7(message.payload);
-              if (login.userName !== this.options.login.user || login.password !== this.options.login.password) {
+              const known = [this.options.login, ...(this.options.additionalLogins ?? [])];
+              if (!known.some((l) => l.user === login.userName && l.password === login.password)) {
                 return send(PacketType.TABULAR_RESULT, Buffer.concat([
                   messageToken({ number: 18456, state: 1, severity: 14, text: `Login failed for user '${login.userName}'.`, server: this.serverName }),
                   doneToken(DoneStatus.ERROR),
@@ -185,6 +188,13 @@ export class SqlServerStandIn {
     if (/^(set [a-z_]+ [^;]*;?\s*)+$/i.test(text + ' ') || /^set /i.test(text)) return;
     const backup = /^BACKUP DATABASE @(\w+) TO DISK = @(\w+)( WITH (.*))?$/i.exec(text);
     if (backup) return this.backupDatabase(parameters.get(backup[1]!.toLowerCase()) ?? null, parameters.get(backup[2]!.toLowerCase()) ?? null, backup[4] ?? '', login, response);
+    const masterFiles = /^SELECT CAST\(SUM\(CAST\(size AS bigint\)\) \* 8192 AS bigint\) AS (\w+) FROM sys\.master_files WHERE database_id = DB_ID\(@(\w+)\)$/i.exec(text);
+    if (masterFiles) {
+      const db = this.options.databases.find((d) => d.name === parameters.get(masterFiles[2]!.toLowerCase()));
+      response.tokens(resultSetTokens([masterFiles[1]!], [[db ? db.sizeBytes : null]]));
+      response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, 1, 0xff));
+      return;
+    }
     const select = /^SELECT (.+?)( FROM sys\.databases WHERE name = @(\w+))?;?$/i.exec(text);
     if (select) {
       const columns: string[] = [];
@@ -192,7 +202,7 @@ export class SqlServerStandIn {
       for (const item of splitTopLevel(select[1]!)) {
         const [, expression, alias] = /^(.*?)(?: AS \[?(\w+)\]?)?$/i.exec(item.trim())!;
         columns.push(alias ?? '');
-        values.push(this.evaluate(expression!.trim(), parameters));
+        values.push(this.evaluate(expression!.trim(), parameters, login));
       }
       if (select[2]) {
         const name = parameters.get(select[3]!.toLowerCase());
@@ -208,9 +218,14 @@ export class SqlServerStandIn {
     throw new StatementError([{ number: 40000, severity: 16, text: `The SQL Server stand-in does not implement this statement: ${text.slice(0, 200)}` }]);
   }
 
-  private evaluate(expression: string, parameters: Map<string, SqlValue>): SqlValue {
+  private evaluate(expression: string, parameters: Map<string, SqlValue>, login: string): SqlValue {
     const cast = /^CAST\((.*) AS [\w()]+\)$/i.exec(expression);
-    if (cast) return this.evaluate(cast[1]!.trim(), parameters);
+    if (cast) return this.evaluate(cast[1]!.trim(), parameters, login);
+    const perms = /^HAS_PERMS_BY_NAME\(@(\w+), 'DATABASE', 'BACKUP DATABASE'\)$/i.exec(expression);
+    if (perms) {
+      const exists = this.options.databases.some((d) => d.name === parameters.get(perms[1]!.toLowerCase()));
+      return exists ? (this.options.loginsWithoutBackupPermission?.includes(login) ? 0 : 1) : null;
+    }
     if (/^-?\d+$/.test(expression)) return Number(expression);
     if (/^N?'.*'$/.test(expression)) return expression.replace(/^N?'|'$/g, '');
     if (/^name$/i.test(expression)) return null;

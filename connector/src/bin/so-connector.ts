@@ -4,7 +4,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { SoBackupError } from '../../../protocol';
 import { enrolConnector } from '../enrol';
-import { runConnector } from '../run-connector';
+import { formatChecks } from '../doctor/doctor';
+import { doctor, runConnector } from '../run-connector';
 
 export const CONNECTOR_VERSION = '0.1.0';
 
@@ -32,6 +33,16 @@ program.command('enrol')
   .action(async (options: { endpoint: string; code: string; config: string; stateDir: string; sql?: string; database?: string[]; staging?: string; archive?: Array<{ name: string; path: string }> }) => {
     const result = await enrolConnector({ ...options, connectorVersion: CONNECTOR_VERSION });
     process.stdout.write(`enrolled tenant "${result.tenantId}" with key ${result.keyId}; configuration written to ${result.configFile}\n`);
+  });
+
+program.command('doctor')
+  .description('check everything the connector needs and print a fix for each problem')
+  .requiredOption('-c, --config <file>', 'configuration file (JSON)')
+  .option('--json', 'print the checks as JSON')
+  .action(async (options: { config: string; json?: boolean }) => {
+    const checks = await doctor(options.config);
+    process.stdout.write(options.json ? `${JSON.stringify({ ok: checks.every((c) => c.ok), checks }, null, 2)}\n` : `${formatChecks(checks)}\n`);
+    if (!checks.every((c) => c.ok)) process.exitCode = 4;
   });
 
 program.command('run')

@@ -20,6 +20,10 @@ export interface DatabaseServer {
   describe(): Promise<ServerInfo>;
   databaseExists(database: string): Promise<boolean>;
   backupDatabase(request: BackupRequest): Promise<void>;
+  /** True when the login may back up the database (sysadmin, db_owner or db_backupoperator). */
+  canBackUp(database: string): Promise<boolean>;
+  /** Allocated size of the database's files in bytes: an upper bound for an uncompressed backup. */
+  allocatedBytes(database: string): Promise<number>;
   close(): Promise<void>;
 }
 

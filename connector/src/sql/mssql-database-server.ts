@@ -48,6 +48,28 @@ export class MssqlDatabaseServer implements DatabaseServer {
     return result.recordset.length === 1;
   }
 
+  async canBackUp(database: string): Promise<boolean> {
+    checkDatabaseName(database);
+    const pool = await this.connect();
+    const result = await pool.request().input('database', sql.NVarChar(128), database)
+      .query<{ canBackup: number | null }>("SELECT CAST(HAS_PERMS_BY_NAME(@database, 'DATABASE', 'BACKUP DATABASE') AS int) AS canBackup")
+      .catch((error: unknown) => {
+        throw explainSqlError(error, `checking BACKUP permission on "${database}"`);
+      });
+    return Number(result.recordset[0]?.canBackup) === 1;
+  }
+
+  async allocatedBytes(database: string): Promise<number> {
+    checkDatabaseName(database);
+    const pool = await this.connect();
+    const result = await pool.request().input('database', sql.NVarChar(128), database)
+      .query<{ bytes: number | string | null }>('SELECT CAST(SUM(CAST(size AS bigint)) * 8192 AS bigint) AS bytes FROM sys.master_files WHERE database_id = DB_ID(@database)')
+      .catch((error: unknown) => {
+        throw explainSqlError(error, `reading the size of "${database}"`);
+      });
+    return Number(result.recordset[0]?.bytes ?? 0);
+  }
+
   async backupDatabase(request: BackupRequest): Promise<void> {
     checkDatabaseName(request.database);
     const pool = await this.connect();

@@ -1,0 +1,117 @@
+import { constants as fsConstants } from 'node:fs';
+import { access, statfs } from 'node:fs/promises';
+import WebSocket from 'ws';
+import { AUTH_WINDOW_SECONDS } from '../../../protocol';
+import type { ConnectorConfig } from '../config';
+import type { DatabaseServer } from '../sql/database-server';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** What to do when the check fails. */
+  fix?: string;
+}
+
+export interface DoctorDeps {
+  config: ConnectorConfig;
+  /** The Authorization header for a test connection. */
+  authorization(): string;
+  databaseServer?: DatabaseServer;
+  now?: () => number;
+}
+
+const EXPRESS = 4;
+
+/** Every check the connector depends on, each with a fix when it fails. Never throws. */
+export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
+  const checks: Check[] = [];
+  const add = async (name: string, run: () => Promise<Omit<Check, 'name'>>) => {
+    try {
+      checks.push({ name, ...(await run()) });
+    } catch (error) {
+      checks.push({ name, ok: false, detail: error instanceof Error ? error.message : String(error) });
+    }
+  };
+  const { config } = deps;
+
+  await add('cloud endpoint and authentication', () => probeEndpoint(config.endpoint, deps.authorization(), deps.now ?? Date.now));
+  const db = deps.databaseServer;
+  if (config.sql && db) {
+    let estimate = 0;
+    await add('SQL Server login', async () => {
+      const info = await db.describe();
+      const express = info.engineEdition === EXPRESS;
+      return { ok: true, detail: `${info.serverName}: ${info.edition} ${info.productVersion}${express ? ' (Express: no compression, no SQL Agent — fine, so-backup schedules)' : ''}` };
+    });
+    for (const database of config.sql.databases) {
+      await add(`database ${database}`, async () => {
+        if (!(await db.databaseExists(database))) return { ok: false, detail: 'not found', fix: 'check sql.databases in the configuration' };
+        const canBackUp = await db.canBackUp(database);
+        estimate += await db.allocatedBytes(database);
+        return canBackUp
+          ? { ok: true, detail: 'exists; the login may back it up' }
+          : { ok: false, detail: 'the login lacks BACKUP DATABASE permission', fix: `add the login to db_backupoperator in ${database} (or db_owner / sysadmin)` };
+      });
+    }
+    await add('staging folder', async () => {
+      await access(config.sql!.stagingFolder, fsConstants.W_OK | fsConstants.R_OK);
+      const space = await statfs(config.sql!.stagingFolder);
+      const free = space.bavail * space.bsize;
+      const ok = free >= estimate;
+      return {
+        ok,
+        detail: `${gib(free)} free, backups need up to ${gib(estimate)}; SQL Server's service account must be able to write here`,
+        fix: ok ? undefined : `free ${gib(estimate - free)} in ${config.sql!.stagingFolder} or point sql.stagingFolder at a larger disk`,
+      };
+    });
+  }
+  for (const root of config.archive?.roots ?? []) {
+    await add(`archive root ${root.name}`, async () => {
+      try {
+        await access(root.path, fsConstants.R_OK | fsConstants.X_OK);
+        return { ok: true, detail: `${root.path} is readable` };
+      } catch (error) {
+        return { ok: false, detail: `${root.path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, fix: 'give the service account read access to the archive (for a share: run the service as a domain account)' };
+      }
+    });
+  }
+  return checks;
+}
+
+async function probeEndpoint(endpoint: string, authorization: string, now: () => number): Promise<Omit<Check, 'name'>> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(endpoint, { headers: { Authorization: authorization }, handshakeTimeout: 15_000 });
+    let serverDate: string | undefined;
+    socket.once('upgrade', (res) => {
+      serverDate = res.headers.date;
+    });
+    socket.once('open', () => {
+      socket.close(1000, 'doctor');
+      const skew = serverDate ? Math.round((now() - Date.parse(serverDate)) / 1000) : undefined;
+      if (skew !== undefined && Math.abs(skew) > AUTH_WINDOW_SECONDS / 2) {
+        resolve({ ok: false, detail: `connected, but this clock is ${skew} s off the cloud's`, fix: 'synchronise the clock (w32tm /resync, or NTP); beyond ±300 s connections are refused' });
+      } else {
+        resolve({ ok: true, detail: `connected and authenticated${skew !== undefined ? `; clock within ${Math.abs(skew)} s` : ''}` });
+      }
+    });
+    socket.once('unexpected-response', (_req, res) => {
+      socket.terminate();
+      const refused = res.statusCode === 401 || res.statusCode === 403;
+      resolve({
+        ok: false,
+        detail: refused ? `refused (HTTP ${res.statusCode})` : `HTTP ${res.statusCode} instead of a WebSocket`,
+        fix: refused ? 'the key may be revoked or the tenant disabled, or the clock is off by more than 5 minutes; ask the operator, or enrol again' : 'check the endpoint URL',
+      });
+    });
+    socket.once('error', (error) => resolve({ ok: false, detail: `cannot reach ${endpoint}: ${error.message}`, fix: 'allow outbound HTTPS (443) to the endpoint; check proxy and DNS' }));
+  });
+}
+
+const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(bytes < 1024 ** 3 ? 3 : 1)} GiB`;
+
+/** The ✓/✗ table for people. */
+export function formatChecks(checks: Check[]): string {
+  const width = Math.max(...checks.map((c) => c.name.length));
+  return checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.name.padEnd(width)}  ${c.detail}${!c.ok && c.fix ? `\n  ${' '.repeat(width)}  fix: ${c.fix}` : ''}`).join('\n');
+}
