@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // so-connector: the on-premises agent. `enrol` once, then `run` is what the service manager starts.
 import { Command, InvalidArgumentError } from 'commander';
-import { pino } from 'pino';
 import { SoBackupError } from '../../../protocol';
 import { enrolConnector } from '../enrol';
 import { formatChecks } from '../doctor/doctor';
+import { installService, uninstallService } from '../install/run-install';
 import { doctor, runConnector } from '../run-connector';
 
 export const CONNECTOR_VERSION = '0.1.0';
@@ -45,6 +45,28 @@ program.command('doctor')
     if (!checks.every((c) => c.ok)) process.exitCode = 4;
   });
 
+program.command('install')
+  .description('install the connector as a service (Windows: WinSW service; Linux: systemd unit)')
+  .requiredOption('-c, --config <file>', 'configuration file (JSON)')
+  .option('--account <account>', 'service account (Windows "DOMAIN\\user", default a virtual account; Linux user, default so-backup)')
+  .option('--name <name>', 'service name', 'so-connector')
+  .option('--service-wrapper <exe>', 'Windows: path of the WinSW executable (default: so-connector-service.exe beside the bundle)')
+  .option('--dry-run', 'print what would be done, change nothing')
+  .action(async (options: { config: string; account?: string; name: string; serviceWrapper?: string; dryRun?: boolean }) => {
+    const { text } = await installService(options);
+    process.stdout.write(`${options.dryRun ? 'would do' : 'done'}:\n${text}\n`);
+  });
+
+program.command('uninstall')
+  .description('stop and remove the service')
+  .option('--name <name>', 'service name', 'so-connector')
+  .option('--service-wrapper <exe>', 'Windows: path of the WinSW executable')
+  .option('--dry-run', 'print what would be done, change nothing')
+  .action(async (options: { name: string; serviceWrapper?: string; dryRun?: boolean }) => {
+    const { text } = await uninstallService(options);
+    process.stdout.write(`${options.dryRun ? 'would do' : 'done'}:\n${text}\n`);
+  });
+
 program.command('run')
   .description('connect to the cloud and run backup jobs (what the service runs)')
   .requiredOption('-c, --config <file>', 'configuration file (JSON)')
@@ -52,7 +74,6 @@ program.command('run')
 
 program.parseAsync().catch((error: unknown) => {
   const code = error instanceof SoBackupError ? error.code : 'UNEXPECTED';
-  pino({ base: { service: 'so-connector' } }, pino.destination(2)).error({ code }, error instanceof Error ? error.message : String(error));
   process.stderr.write(`so-connector: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(code === 'CONFIG_INVALID' ? 2 : code === 'ENROLMENT_REFUSED' ? 3 : 1);
 });
