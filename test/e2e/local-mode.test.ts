@@ -105,10 +105,10 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
   const cutDataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-e2e-cut-'));
   afterAll(() => stopLocalMode(cutDataDir));
 
-  test('GIVEN a 3 s connection limit and a 6 s backup WHEN the gateway closes the socket mid-job THEN the result still arrives once and the run SUCCEEDS', async () => {
+  test('GIVEN a 4 s idle timeout, a 5 s connection limit and a 6 s backup WHEN the gateway closes the socket mid-job THEN the result still arrives once and the run SUCCEEDS', async () => {
     const summary = await runLocalMode({
       dataDir: cutDataDir, portBase: 48_200, fresh: true, keep: true, log: () => undefined,
-      tuning: { gatewayMaxConnectionMs: 3000, sqlBackupChunkDelayMs: 250 },
+      tuning: { gatewayIdleTimeoutMs: 4000, gatewayMaxConnectionMs: 5000, sqlBackupChunkDelayMs: 250 },
     });
     expect(summary.failure).toBeUndefined();
     expect(summary).toMatchObject({ status: 'SUCCEEDED', validated: true });
