@@ -9,10 +9,23 @@ import { ConnectorError } from '../errors';
 import type { ObjectStore, PutOptions, StoredObject } from './object-store';
 
 export interface S3ObjectStoreOptions {
-  /** Files up to this size go in one PUT; larger ones as parts of this size. @default 16 MiB */
+  /** Files up to this size go in one PUT; larger ones as parts of this size (S3 minimum 5 MiB). @default 6 MiB */
   readonly partSizeBytes?: number;
-  /** Parts in flight at once. @default 4 */
+  /** Parts in flight at once. Memory is bounded by (this + 1) × part size. @default 6 */
   readonly partConcurrency?: number;
+}
+
+/**
+ * Tells the SigV4 signer the payload's SHA-256 we already computed, so the SDK does not hash
+ * every byte a second time (over plain HTTP it signs the payload).
+ */
+function withPayloadHash<C extends { middlewareStack: { add: (...args: never[]) => void } }>(command: C, sha256Hex: string): C {
+  (command.middlewareStack as unknown as { add: (m: (next: (a: unknown) => unknown) => (a: { request: { headers: Record<string, string> } }) => unknown, o: { step: string; name: string }) => void })
+    .add((next) => (args) => {
+      args.request.headers['x-amz-content-sha256'] = sha256Hex;
+      return next(args);
+    }, { step: 'build', name: 'soBackupPayloadHash' });
+  return command;
 }
 
 const MiB = 1024 * 1024;
@@ -33,17 +46,17 @@ export class S3ObjectStore implements ObjectStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
-    this.partSize = options.partSizeBytes ?? 16 * MiB;
-    this.concurrency = options.partConcurrency ?? 4;
+    this.partSize = options.partSizeBytes ?? 6 * MiB;
+    this.concurrency = options.partConcurrency ?? 6;
   }
 
   async putBuffer(key: string, body: Buffer, contentType = 'application/octet-stream'): Promise<StoredObject> {
     const digest = createHash('sha256').update(body).digest();
     const checksum = digest.toString('base64');
-    const out = await this.client.send(new PutObjectCommand({
+    const out = await this.client.send(withPayloadHash(new PutObjectCommand({
       Bucket: this.target.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType,
       ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksum,
-    })).catch((error: unknown) => {
+    }), digest.toString('hex'))).catch((error: unknown) => {
       throw storeError(error, `uploading ${key}`);
     });
     if (!out.VersionId) throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
@@ -77,26 +90,33 @@ export class S3ObjectStore implements ObjectStore {
     const whole = createHash('sha256');
     const parts: Array<{ PartNumber: number; ChecksumSHA256: string; ETag: string }> = [];
     const inFlight = new Set<Promise<void>>();
+    // A fixed pool of part buffers: memory stays at (concurrency + 1) parts whatever the file size.
+    const free: Buffer[] = Array.from({ length: this.concurrency + 1 }, () => Buffer.allocUnsafeSlow(partSize));
     let sent = 0;
     try {
       for (let partNumber = 1, offset = 0; offset < size; partNumber++, offset += partSize) {
         options.signal?.throwIfAborted();
-        const body = Buffer.alloc(Math.min(partSize, size - offset));
+        while (free.length === 0) await Promise.race(inFlight);
+        const buffer = free.pop()!;
+        const body = buffer.subarray(0, Math.min(partSize, size - offset));
         await readFully(file, body, offset);
         whole.update(body);
-        const checksum = createHash('sha256').update(body).digest('base64');
+        const digest = createHash('sha256').update(body).digest();
+        const checksum = digest.toString('base64');
         const number = partNumber;
-        const upload = this.client.send(new UploadPartCommand({
+        const upload = this.client.send(withPayloadHash(new UploadPartCommand({
           Bucket: this.target.bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length,
           ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksum,
-        }), { abortSignal: options.signal }).then((out) => {
+        }), digest.toString('hex')), { abortSignal: options.signal }).then((out) => {
           parts.push({ PartNumber: number, ChecksumSHA256: checksum, ETag: out.ETag! });
           sent += body.length;
           options.onProgress?.(sent);
         });
-        const tracked: Promise<void> = upload.finally(() => inFlight.delete(tracked));
+        const tracked: Promise<void> = upload.finally(() => {
+          inFlight.delete(tracked);
+          free.push(buffer);
+        });
         inFlight.add(tracked);
-        if (inFlight.size >= this.concurrency) await Promise.race(inFlight);
       }
       await Promise.all(inFlight);
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
