@@ -43,6 +43,14 @@ export const databaseBackupSchema = z.object({
   compressed: z.boolean(),
   edition: z.string().max(200),
   serverVersion: z.string().max(200),
+  /** What SQL Server recorded for this backup (RESTORE HEADERONLY facts); the .bak passed RESTORE VERIFYONLY WITH CHECKSUM. */
+  header: z.object({
+    serverName: z.string().max(256),
+    firstLsn: z.string().regex(/^\d{1,25}$/),
+    lastLsn: z.string().regex(/^\d{1,25}$/),
+    backupSize: z.number().int().nonnegative(),
+    verified: z.literal(true),
+  }),
 });
 export type DatabaseBackup = z.infer<typeof databaseBackupSchema>;
 

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { constants as fsConstants } from 'node:fs';
-import { access, open, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, open, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { databasePages, mtfHeader } from './mtf-backup-file';
@@ -31,6 +32,12 @@ export interface SqlServerStandInOptions {
   readonly backupChunkDelayMs?: number;
   /** Folders the (simulated) SQL Server service account may not write: BACKUP there fails with 3201, OS error 5. */
   readonly unwritableFolders?: readonly string[];
+  /** The SQL Server service account, as sys.dm_server_services reports it. @default 'NT Service\\MSSQLSERVER' */
+  readonly serviceAccount?: string;
+  /** Free space on the backup disk: a larger backup fails with OS error 112. @default unlimited */
+  readonly diskFreeBytes?: number;
+  /** Damage each backup file after writing it (to test RESTORE VERIFYONLY). @default false */
+  readonly corruptBackups?: boolean;
   /** Logins that exist but lack BACKUP permission (error 262). */
   readonly loginsWithoutBackupPermission?: readonly string[];
 }
@@ -54,6 +61,9 @@ export class SqlServerStandIn {
   private server?: Server;
   private readonly sockets = new Set<Socket>();
   readonly serverName: string;
+  /** What msdb.dbo.backupset records for each backup file, and the checksum verify compares with. */
+  private readonly backups = new Map<string, { database: string; startedAt: Date; finishedAt: Date; size: number; sha256: string; compressed: boolean; copyOnly: boolean; checksums: boolean; firstLsn: string; lastLsn: string }>();
+  private lsn = 37000000012345600001n;
   /** Statements received, in order (for tests that check what was sent). */
   readonly statements: Array<{ sql: string; parameters: Record<string, SqlValue> }> = [];
 
@@ -188,6 +198,22 @@ export class SqlServerStandIn {
     if (/^(set [a-z_]+ [^;]*;?\s*)+$/i.test(text + ' ') || /^set /i.test(text)) return;
     const backup = /^BACKUP DATABASE @(\w+) TO DISK = @(\w+)( WITH (.*))?$/i.exec(text);
     if (backup) return this.backupDatabase(parameters.get(backup[1]!.toLowerCase()) ?? null, parameters.get(backup[2]!.toLowerCase()) ?? null, backup[4] ?? '', login, response);
+    const verify = /^RESTORE VERIFYONLY FROM DISK = @(\w+) WITH CHECKSUM$/i.exec(text);
+    if (verify) return this.verifyBackup(String(parameters.get(verify[1]!.toLowerCase())));
+    if (/^SELECT service_account AS (\w+) FROM sys\.dm_server_services WHERE servicename LIKE 'SQL Server \(%'$/i.test(text)) {
+      const column = /AS (\w+)/i.exec(text)![1]!;
+      response.tokens(resultSetTokens([column], [[this.options.serviceAccount ?? 'NT Service\\MSSQLSERVER']]));
+      response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, 1, 0xff));
+      return;
+    }
+    if (/FROM msdb\.dbo\.backupset bs JOIN msdb\.dbo\.backupmediafamily mf ON mf\.media_set_id = bs\.media_set_id WHERE mf\.physical_device_name = @file/i.test(text)) {
+      const b = this.backups.get(String(parameters.get('file')));
+      const columns = ['databaseName', 'serverName', 'firstLsn', 'lastLsn', 'startedAt', 'finishedAt', 'isCopyOnly', 'hasChecksums', 'compressed', 'backupSize', 'softwareVersion'];
+      const rows = b ? [[b.database, this.serverName, b.firstLsn, b.lastLsn, b.startedAt.toISOString(), b.finishedAt.toISOString(), b.copyOnly ? 1 : 0, b.checksums ? 1 : 0, b.compressed ? 1 : 0, b.size, this.options.productVersion ?? '16.0.4135.4']] : [];
+      response.tokens(resultSetTokens(columns, rows));
+      response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, rows.length, 0xff));
+      return;
+    }
     const masterFiles = /^SELECT CAST\(SUM\(CAST\(size AS bigint\)\) \* 8192 AS bigint\) AS (\w+) FROM sys\.master_files WHERE database_id = DB_ID\(@(\w+)\)$/i.exec(text);
     if (masterFiles) {
       const db = this.options.databases.find((d) => d.name === parameters.get(masterFiles[2]!.toLowerCase()));
@@ -246,6 +272,22 @@ export class SqlServerStandIn {
     throw new StatementError([{ number: 40000, severity: 16, text: `The SQL Server stand-in cannot evaluate ${expression}` }]);
   }
 
+  /** RESTORE VERIFYONLY … WITH CHECKSUM: the file must be a backup this server wrote, undamaged. */
+  private async verifyBackup(file: string): Promise<void> {
+    const fail = (number: number, text: string) => new StatementError([{ number, severity: 16, text }, { number: 3013, severity: 16, text: 'VERIFY DATABASE is terminating abnormally.' }]);
+    const known = this.backups.get(file);
+    let content: Buffer;
+    try {
+      content = await readFile(file);
+    } catch {
+      throw fail(3201, `Cannot open backup device '${file}'. Operating system error 2(The system cannot find the file specified.).`);
+    }
+    if (!known || content.subarray(0, 4).toString('latin1') !== 'TAPE') throw fail(3241, `The media family on device '${file}' is incorrectly formed. SQL Server cannot process this media family.`);
+    if (createHash('sha256').update(content).digest('hex') !== known.sha256) {
+      throw fail(3189, 'Damage to the backup set was detected.');
+    }
+  }
+
   private async backupDatabase(database: SqlValue, path: SqlValue, withClause: string, login: string, response: Response): Promise<void> {
     const fail = (...errors: Array<{ number: number; text: string }>) =>
       new StatementError([...errors, { number: 3013, text: 'BACKUP DATABASE is terminating abnormally.' }].map((e) => ({ ...e, severity: 16 })));
@@ -272,10 +314,19 @@ export class SqlServerStandIn {
     const handle = await open(file, 'w');
     let nextReport = statsStep;
     let written = 0;
+    const hash = createHash('sha256');
+    let diskFull = false;
     try {
-      await handle.write(mtfHeader({ database: db.name, server: this.serverName, backupSetName: `${db.name}-Full Database Backup`, startedAt }));
+      const header = mtfHeader({ database: db.name, server: this.serverName, backupSetName: `${db.name}-Full Database Backup`, startedAt });
+      hash.update(header);
+      await handle.write(header);
       for (const chunk of databasePages(`${db.name}@${startedAt.toISOString()}`, db.sizeBytes)) {
         if (response.cancelled) break;
+        if (this.options.diskFreeBytes !== undefined && written + chunk.length > this.options.diskFreeBytes) {
+          diskFull = true;
+          break;
+        }
+        hash.update(chunk);
         await handle.write(chunk);
         written += chunk.length;
         const percent = Math.floor((written / db.sizeBytes) * 100);
@@ -289,10 +340,23 @@ export class SqlServerStandIn {
     } finally {
       await handle.close();
     }
-    if (response.cancelled) {
+    if (response.cancelled || diskFull) {
       await rm(file, { force: true });
+      if (diskFull) throw fail({ number: 3202, text: `Write on "${file}" failed: 112(There is not enough space on the disk.)` });
       return;
     }
+    const size = (await stat(file)).size;
+    if (this.options.corruptBackups) {
+      const damage = await open(file, 'r+');
+      await damage.write(Buffer.from([0xde, 0xad]), 0, 2, Math.floor(size / 2));
+      await damage.close();
+    }
+    const first = this.lsn;
+    this.lsn += 1000n;
+    this.backups.set(file, {
+      database: db.name, startedAt, finishedAt: new Date(), size, sha256: hash.digest('hex'), compressed: options.includes('COMPRESSION'),
+      copyOnly: options.includes('COPY_ONLY'), checksums: options.includes('CHECKSUM'), firstLsn: String(first), lastLsn: String(first + 1000n),
+    });
     const pages = Math.ceil(db.sizeBytes / 8192);
     const seconds = Math.max((Date.now() - startedAt.getTime()) / 1000, 0.001);
     response.tokens(messageToken({ number: 4035, severity: 0, text: `Processed ${pages} pages for database '${db.name}', file '${db.name}' on file 1.`, server: this.serverName }));

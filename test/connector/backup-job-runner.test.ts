@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { runBackupJob, type JobProgress } from '../../connector/src/backup';
 import type { ConnectorConfig } from '../../connector/src/config';
-import { MssqlDatabaseServer } from '../../connector/src/sql';
+import { explainSqlError, MssqlDatabaseServer } from '../../connector/src/sql';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import { type ArchiveSnapshot, type BackupJob, keyLayout, type Manifest, manifestSchema } from '../../protocol';
 import { freePort } from '../helpers/free-port';
@@ -82,5 +82,57 @@ describe('runBackupJob', () => {
     expect(second.snapshot.files.map((f) => f.path).sort()).toEqual(['ADM/2026.11/a.docx', 'ADM/new.eml', 'Ærlig æøå.txt']);
     expect(second.manifest.archive).toMatchObject({ files: 3, uploadedFiles: 2, deletedFiles: 1 });
     expect(store.versions.get(keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/2026.11/b.pdf'))?.at(-1)?.body).toBeUndefined(); // delete marker
+  });
+});
+
+describe('runBackupJob: SQL Server failures explained, and verify before upload', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-sqlfail-'));
+
+  async function attempt(options: Partial<import('../../local/tds/sql-server-stand-in').SqlServerStandInOptions>, stagingFolder = dir, store = new MemoryObjectStore()) {
+    const port = await freePort();
+    const server = new SqlServerStandIn({ port, login, databases: [{ name: 'SuperOffice', sizeBytes: 2 << 20 }], ...options });
+    await server.start();
+    const config: ConnectorConfig = {
+      endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
+      heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30,
+      sql: { connectionString: `Server=127.0.0.1,${port};User Id=${login.user};Password=${login.password};Encrypt=false`, databases: ['SuperOffice'], stagingFolder, compression: true },
+    };
+    const databaseServer = new MssqlDatabaseServer(config.sql!.connectionString);
+    try {
+      const pointer = await runBackupJob(job('acme-2026-11-25-support'), { config, connectorVersion: 'test', databaseServer, store, logger: pino({ level: 'silent' }), report: () => undefined });
+      return { manifest: manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString())), store };
+    } finally {
+      await databaseServer.close();
+      await server.stop();
+    }
+  }
+
+  test('GIVEN a healthy backup WHEN it runs THEN the manifest carries SQL Server\'s own record of it, LSNs exact to 25 digits', async () => {
+    const { manifest } = await attempt({});
+    expect(manifest.databases[0]!.header).toEqual({ serverName: 'SO-SQL01', firstLsn: '37000000012345600001', lastLsn: '37000000012345601001', backupSize: expect.any(Number), verified: true });
+  });
+
+  test('GIVEN a backup damaged on disk WHEN verified THEN the run fails with 3189 explained and nothing is uploaded', async () => {
+    const store = new MemoryObjectStore();
+    await expect(attempt({ corruptBackups: true }, dir, store)).rejects.toMatchObject({ code: 'BACKUP_DAMAGED', message: expect.stringMatching(/3189 .*Damage to the backup set was detected.*will not be offered for restore/) });
+    expect(store.versions.size).toBe(0);
+  });
+
+  test('GIVEN a full staging disk WHEN backing up THEN OS error 112 is explained', async () => {
+    await expect(attempt({ diskFreeBytes: 1 << 20 })).rejects.toMatchObject({ code: 'SQL_DISK_FULL', message: expect.stringMatching(/112\(There is not enough space on the disk.\).*staging disk is full/) });
+  });
+
+  test('GIVEN a folder the service account cannot write WHEN backing up THEN the error names the account and the folder', async () => {
+    const denied = path.join(dir, 'denied');
+    mkdirSync(denied, { recursive: true });
+    await expect(attempt({ unwritableFolders: [denied], serviceAccount: 'NT Service\\MSSQL$SOFFICE' }, denied))
+      .rejects.toMatchObject({ code: 'SQL_BACKUP_FOLDER_DENIED', message: expect.stringMatching(/The SQL Server service account "NT Service\\MSSQL\$SOFFICE" cannot write to .*denied: grant it Modify rights/) });
+  });
+});
+
+describe('explainSqlError', () => {
+  test('3013 is never the message: the preceding cause is, with what to do', () => {
+    const error = Object.assign(new Error('BACKUP DATABASE is terminating abnormally.'), { number: 3013, precedingErrors: [{ number: 3021, message: 'Cannot perform a backup or restore operation within a transaction.' }] });
+    expect(explainSqlError(error, 'backing up')).toMatchObject({ code: 'SQL_IN_TRANSACTION', message: expect.stringMatching(/error 3021 .*within a transaction.*must not start one/) });
   });
 });

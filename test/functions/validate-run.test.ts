@@ -29,7 +29,7 @@ function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = (
   const now = new Date().toISOString();
   const manifest: Manifest = {
     kind: 'so-backup-manifest', v: 1, runId: run.runId, tenantId: 'acme', connectorVersion: '0.1.0', startedAt: now, finishedAt: now,
-    databases: [{ database: 'SuperOffice', artifact: artifactOf(reader, keyLayout.databaseBackup('acme', 'SuperOffice'), bak), startedAt: now, finishedAt: now, copyOnly: true, checksums: true, compressed: false, edition: 'Standard', serverVersion: '16.0' }],
+    databases: [{ database: 'SuperOffice', artifact: artifactOf(reader, keyLayout.databaseBackup('acme', 'SuperOffice'), bak), startedAt: now, finishedAt: now, copyOnly: true, checksums: true, compressed: false, edition: 'Standard', serverVersion: '16.0', header: { serverName: 'SQL01', firstLsn: '37000000012345600001', lastLsn: '37000000012345601001', backupSize: bak.length, verified: true } }],
     archive: { roots: [{ name: 'SO_ARC', path: 'C:\\SO_ARC' }], files: 2, bytes: fileA.length + fileB.length, uploadedFiles: 1, uploadedBytes: fileA.length, deletedFiles: 0, snapshot },
   };
   edit(manifest, reader);

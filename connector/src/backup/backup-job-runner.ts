@@ -56,7 +56,6 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
       }
       const file = path.join(config.sql.stagingFolder, `${database}-${job.runId}.bak`);
       try {
-        const dbStartedAt = new Date().toISOString();
         const backup = (withCompression: boolean) => server.backupDatabase({
           database, file, compression: withCompression, signal: deps.signal,
           onProgress: (percent) => deps.report({ phase: 'database', percent, detail: database }),
@@ -64,19 +63,32 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
         try {
           await backup(compression);
         } catch (error) {
+          if (error instanceof ConnectorError && error.code === 'SQL_BACKUP_FOLDER_DENIED') {
+            const account = await server.serviceAccount();
+            throw new ConnectorError(error.code, account
+              ? error.message.replace('The SQL Server service account cannot write the staging folder', `The SQL Server service account "${account}" cannot write to ${config.sql.stagingFolder}`)
+              : error.message, { cause: error, permanent: true });
+          }
           if (!(error instanceof ConnectorError && error.code === 'SQL_COMPRESSION_UNSUPPORTED')) throw error;
           logger.warn('this edition cannot compress backups; backing up without compression');
           compression = false;
           await backup(false);
         }
-        const dbFinishedAt = new Date().toISOString();
+        // Never upload a backup SQL Server cannot read back.
+        deps.report({ phase: 'database', percent: 100, detail: `verifying ${database}` });
+        await server.verifyBackup(file);
+        const metadata = await server.backupMetadata(file);
+        if (!metadata.isCopyOnly || !metadata.hasChecksums || metadata.databaseName !== database) {
+          throw new ConnectorError('BACKUP_UNEXPECTED', `SQL Server recorded ${file} as a backup of "${metadata.databaseName}" (copy-only: ${metadata.isCopyOnly}, checksums: ${metadata.hasChecksums}); expected a copy-only backup with checksums of "${database}"`);
+        }
         const artifact = await store.putFile(keyLayout.databaseBackup(job.tenantId, database), file, {
           signal: deps.signal,
           onProgress: (bytesDone) => deps.report({ phase: 'upload', bytesDone, detail: database }),
         });
         databases.push({
-          database, artifact, startedAt: dbStartedAt, finishedAt: dbFinishedAt, copyOnly: true, checksums: true, compressed: compression,
+          database, artifact, startedAt: metadata.startedAt, finishedAt: metadata.finishedAt, copyOnly: true, checksums: true, compressed: metadata.compressed,
           edition: info.edition, serverVersion: info.productVersion,
+          header: { serverName: metadata.serverName, firstLsn: metadata.firstLsn, lastLsn: metadata.lastLsn, backupSize: metadata.backupSize, verified: true },
         });
         logger.info({ database, bytes: artifact.size, versionId: artifact.versionId }, 'database backed up');
       } finally {

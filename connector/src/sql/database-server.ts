@@ -16,10 +16,31 @@ export interface BackupRequest {
   signal?: AbortSignal;
 }
 
+/** What SQL Server recorded about a backup (msdb.dbo.backupset: the RESTORE HEADERONLY facts, LSNs exact). */
+export interface BackupMetadata {
+  databaseName: string;
+  serverName: string;
+  /** LSNs are numeric(25,0): kept as strings, since JavaScript numbers lose digits. */
+  firstLsn: string;
+  lastLsn: string;
+  startedAt: string;
+  finishedAt: string;
+  isCopyOnly: boolean;
+  hasChecksums: boolean;
+  compressed: boolean;
+  backupSize: number;
+  softwareVersion: string;
+}
+
 export interface DatabaseServer {
   describe(): Promise<ServerInfo>;
   databaseExists(database: string): Promise<boolean>;
   backupDatabase(request: BackupRequest): Promise<void>;
+  /** RESTORE VERIFYONLY … WITH CHECKSUM; throws BACKUP_DAMAGED (3189) and the like. */
+  verifyBackup(file: string): Promise<void>;
+  backupMetadata(file: string): Promise<BackupMetadata>;
+  /** The account the SQL Server service runs as (it, not the connector, writes the .bak). */
+  serviceAccount(): Promise<string | undefined>;
   /** True when the login may back up the database (sysadmin, db_owner or db_backupoperator). */
   canBackUp(database: string): Promise<boolean>;
   /** Allocated size of the database's files in bytes: an upper bound for an uncompressed backup. */

@@ -1,6 +1,6 @@
 import sql from 'mssql';
 import { ConnectorError } from '../errors';
-import { DATABASE_NAME_PATTERN, type BackupRequest, type DatabaseServer, type ServerInfo } from './database-server';
+import { DATABASE_NAME_PATTERN, type BackupMetadata, type BackupRequest, type DatabaseServer, type ServerInfo } from './database-server';
 
 const EXPRESS = 4;
 
@@ -46,6 +46,44 @@ export class MssqlDatabaseServer implements DatabaseServer {
         throw explainSqlError(error, `looking up database "${database}"`);
       });
     return result.recordset.length === 1;
+  }
+
+  async verifyBackup(file: string): Promise<void> {
+    const pool = await this.connect();
+    await pool.request().input('file', sql.NVarChar(4000), file).query('RESTORE VERIFYONLY FROM DISK = @file WITH CHECKSUM').catch((error: unknown) => {
+      throw explainSqlError(error, `verifying the backup ${file}`);
+    });
+  }
+
+  async backupMetadata(file: string): Promise<BackupMetadata> {
+    const pool = await this.connect();
+    const result = await pool.request().input('file', sql.NVarChar(4000), file).query<Record<string, unknown>>(
+      'SELECT TOP 1 bs.database_name AS databaseName, bs.server_name AS serverName, CAST(bs.first_lsn AS varchar(30)) AS firstLsn, ' +
+        'CAST(bs.last_lsn AS varchar(30)) AS lastLsn, CONVERT(varchar(33), bs.backup_start_date, 126) AS startedAt, CONVERT(varchar(33), bs.backup_finish_date, 126) AS finishedAt, ' +
+        'CAST(bs.is_copy_only AS int) AS isCopyOnly, CAST(bs.has_backup_checksums AS int) AS hasChecksums, CAST(CASE WHEN bs.compressed_backup_size < bs.backup_size THEN 1 ELSE 0 END AS int) AS compressed, ' +
+        'CAST(bs.backup_size AS bigint) AS backupSize, CONCAT(bs.software_major_version, \'.\', bs.software_minor_version, \'.\', bs.software_build_version) AS softwareVersion ' +
+        'FROM msdb.dbo.backupset bs JOIN msdb.dbo.backupmediafamily mf ON mf.media_set_id = bs.media_set_id WHERE mf.physical_device_name = @file ORDER BY bs.backup_set_id DESC',
+    ).catch((error: unknown) => {
+      throw explainSqlError(error, `reading the backup history of ${file}`);
+    });
+    const row = result.recordset[0];
+    if (!row) throw new ConnectorError('SQL_BACKUP_HISTORY_MISSING', `SQL Server has no backup history for ${file}; was msdb cleaned while the backup ran?`);
+    return {
+      databaseName: String(row.databaseName), serverName: String(row.serverName), firstLsn: String(row.firstLsn), lastLsn: String(row.lastLsn),
+      startedAt: new Date(String(row.startedAt)).toISOString(), finishedAt: new Date(String(row.finishedAt)).toISOString(),
+      isCopyOnly: Number(row.isCopyOnly) === 1, hasChecksums: Number(row.hasChecksums) === 1, compressed: Number(row.compressed) === 1,
+      backupSize: Number(row.backupSize), softwareVersion: String(row.softwareVersion),
+    };
+  }
+
+  async serviceAccount(): Promise<string | undefined> {
+    try {
+      const pool = await this.connect();
+      const result = await pool.request().query<{ account: string }>("SELECT service_account AS account FROM sys.dm_server_services WHERE servicename LIKE 'SQL Server (%'");
+      return result.recordset[0]?.account;
+    } catch {
+      return undefined; // needs VIEW SERVER STATE; the explanation then names no account
+    }
   }
 
   async canBackUp(database: string): Promise<boolean> {
@@ -130,6 +168,15 @@ export function explainSqlError(error: unknown, doing: string): ConnectorError {
   } else if (number === 3201) {
     code = 'SQL_BACKUP_DEVICE';
     advice = 'Check that the staging folder exists on the SQL Server machine.';
+  } else if (number === 3202 || /error 112\b|not enough space/i.test(text)) {
+    code = 'SQL_DISK_FULL';
+    advice = 'The staging disk is full: free space there (a backup needs up to the database\'s allocated size) or point sql.stagingFolder at a larger disk.';
+  } else if (number === 3021) {
+    code = 'SQL_IN_TRANSACTION';
+    advice = 'BACKUP cannot run inside a transaction: the connection string must not start one (remove any initial SQL that opens a transaction).';
+  } else if (number === 3189 || number === 3241 || number === 3183) {
+    code = 'BACKUP_DAMAGED';
+    advice = 'The backup file failed verification and will not be offered for restore; check the staging disk for errors (chkdsk) and run the backup again.';
   } else if (number === 1844) {
     code = 'SQL_COMPRESSION_UNSUPPORTED';
     advice = 'This edition cannot compress backups; so-backup will back up without compression.';
