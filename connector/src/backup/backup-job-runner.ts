@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -55,6 +55,12 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
         throw new ConnectorError('SQL_DATABASE_MISSING', `database "${database}" does not exist on ${info.serverName}; check sql.databases in the connector configuration`, { permanent: true });
       }
       const file = path.join(config.sql.stagingFolder, `${database}-${job.runId}.bak`);
+      // An uncompressed backup is at most the allocated size; refuse early rather than fail at 90 %.
+      const needed = await server.allocatedBytes(database);
+      const space = await statfs(config.sql.stagingFolder);
+      if (space.bavail * space.bsize < needed) {
+        throw new ConnectorError('STAGING_TOO_SMALL', `the staging folder ${config.sql.stagingFolder} has ${(space.bavail * space.bsize / 1024 ** 3).toFixed(1)} GiB free; backing up "${database}" needs up to ${(needed / 1024 ** 3).toFixed(1)} GiB. Free space or point sql.stagingFolder at a larger disk.`, { permanent: true });
+      }
       try {
         const backup = (withCompression: boolean) => server.backupDatabase({
           database, file, compression: withCompression, signal: deps.signal,
