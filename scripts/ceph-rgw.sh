@@ -148,7 +148,7 @@ start() {
   for attempt in 1 2 3; do
     # A separate process, so that `set -e` still applies inside (it does not in an `if` condition).
     if bash "$0" start-once "${@:2}"; then return 0; fi
-    [ -f "$data/.initialized" ] && { echo "ceph: the cluster in $data did not start; see $data/log" >&2; exit 1; }
+    [ -f "$data/.initialized" ] && { stop; echo "ceph: the cluster in $data did not start (a full OSD? see $data/log)" >&2; exit 1; }
     echo "ceph: a new cluster failed to start (attempt $attempt); rebuilding it" >&2
     stop
     find "$data" -mindepth 1 -delete 2>/dev/null || true

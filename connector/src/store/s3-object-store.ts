@@ -9,7 +9,7 @@ import { ConnectorError } from '../errors';
 import type { ObjectStore, PutOptions, StoredObject } from './object-store';
 
 export interface S3ObjectStoreOptions {
-  /** Files up to this size go in one PUT; larger ones as parts of this size (S3 minimum 5 MiB). @default 6 MiB */
+  /** Files up to this size go in one PUT; larger ones as parts of this size (S3 minimum 5 MiB). @default 5 MiB */
   readonly partSizeBytes?: number;
   /** Parts in flight at once. Memory is bounded by (this + 1) × part size. @default 6 */
   readonly partConcurrency?: number;
@@ -46,7 +46,7 @@ export class S3ObjectStore implements ObjectStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
-    this.partSize = options.partSizeBytes ?? 6 * MiB;
+    this.partSize = options.partSizeBytes ?? 5 * MiB;
     this.concurrency = options.partConcurrency ?? 6;
   }
 
