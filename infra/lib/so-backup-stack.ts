@@ -24,6 +24,10 @@ export interface SoBackupStackProps extends StackProps {
   readonly heartbeat?: Duration;
   /** See BackupRunStateMachineProps.backupTimeout. @default Duration.hours(12) */
   readonly backupTimeout?: Duration;
+  /** See BackupRunStateMachineProps.offlineRetryInterval. @default Duration.minutes(15) */
+  readonly offlineRetryInterval?: Duration;
+  /** See BackupRunStateMachineProps.offlineRetryWindow. @default Duration.hours(4) */
+  readonly offlineRetryWindow?: Duration;
 }
 
 /** so-backup's whole cloud side. Composes the constructs; holds no logic of its own. */
@@ -37,6 +41,7 @@ export class SoBackupStack extends Stack {
     const connectorApi = new ConnectorApi(this, 'ConnectorApi', { tables });
     const backupRun = new BackupRunStateMachine(this, 'BackupRun', {
       tables, bucket, connectorApi, alerts, heartbeat: props.heartbeat, backupTimeout: props.backupTimeout,
+      offlineRetryInterval: props.offlineRetryInterval, offlineRetryWindow: props.offlineRetryWindow,
     });
     const daily = new DailyBackupsStateMachine(this, 'DailyBackups', {
       tables, backupRun: backupRun.stateMachine, scheduleExpression: props.scheduleExpression, scheduleTimeZone: props.scheduleTimeZone,

@@ -1,6 +1,7 @@
 import { executionName } from '../../functions/src/list-tenants/execution-name';
 import { describeFailure, markRunFailed } from '../../functions/src/mark-run-failed/mark-run-failed';
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
+import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
 import { RunError, uploadSessionPolicy } from '../../functions/src/shared';
 import type { BackupJob } from '../../protocol';
 
@@ -14,6 +15,26 @@ describe('executionName', () => {
     expect(executionName('acme', day, 'daily', [])).toBe('acme-2026-11-25-daily');
     expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily'])).toBe('acme-2026-11-25-daily-2');
     expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily', 'acme-2026-11-25-daily-2'])).toBe('acme-2026-11-25-daily-3');
+  });
+});
+
+describe('prepareRun', () => {
+  const tenants = { get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: '' }) };
+  const execution = { name: 'acme-2026-11-25-support', id: 'arn', startTime: '2026-11-25T10:00:00.000Z' };
+  const input = { tenantId: 'acme', trigger: 'support' as const, requestedBy: 'kari@support', reason: 'customer asked' };
+
+  test('GIVEN a backup of the tenant already running WHEN another starts THEN it ends with a clear RunConflict', async () => {
+    const running = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', status: 'RUNNING' as const, trigger: 'schedule' as const, requestedBy: 's', executionArn: 'a', startedAt: '2026-11-25T02:00:00.000Z' };
+    await expect(prepareRun({ tenants, runs: { create: async (r) => r, forTenant: async () => [running] } }, input, execution))
+      .rejects.toMatchObject({ name: 'RunConflict', message: expect.stringMatching(/already running \(acme-2026-11-25-daily/) });
+  });
+
+  test('GIVEN a RUNNING record older than the run timeout WHEN a backup starts THEN the stale record does not block it', async () => {
+    const stale = { runId: 'acme-2026-11-23-daily', tenantId: 'acme', status: 'RUNNING' as const, trigger: 'schedule' as const, requestedBy: 's', executionArn: 'a', startedAt: '2026-11-23T02:00:00.000Z' };
+    const created: unknown[] = [];
+    const ref = await prepareRun({ tenants, runs: { create: async (r) => (created.push(r), r), forTenant: async () => [stale] } }, input, execution);
+    expect(ref).toEqual({ runId: execution.name, tenantId: 'acme', trigger: 'support', startedAt: execution.startTime });
+    expect(created).toEqual([expect.objectContaining({ requestedBy: 'kari@support', reason: 'customer asked', status: 'RUNNING' })]);
   });
 });
 
@@ -52,12 +73,19 @@ describe('upload credentials', () => {
 describe('markRunFailed', () => {
   test('the alert names the tenant, the run and a reason a person can act on', async () => {
     const updates: unknown[] = [];
-    const alert = await markRunFailed({ runs: { get: async () => ({ ...run, status: 'RUNNING', requestedBy: 'x', executionArn: 'e' }), update: async (_id, f) => void updates.push(f) } }, run.runId, undefined,
+    const alert = await markRunFailed({ runs: { get: async () => ({ ...run, status: 'RUNNING', requestedBy: 'x', executionArn: 'e' }), update: async (_id, f) => void updates.push(f), create: async (r) => r } }, run.runId, undefined,
       { error: 'ConnectorOffline', cause: JSON.stringify({ errorType: 'ConnectorOffline', errorMessage: 'no connector of tenant "acme" is connected' }) }, new Date('2026-11-25T02:05:00Z'));
     expect(alert.subject).toBe('so-backup: backup of acme FAILED');
     expect(alert.message).toMatch(/Reason: ConnectorOffline: no connector of tenant "acme" is connected/);
     expect(updates).toEqual([expect.objectContaining({ status: 'FAILED', failure: { error: 'ConnectorOffline', cause: expect.stringMatching(/no connector/) } })]);
     expect(describeFailure('States.HeartbeatTimeout', '')).toMatch(/stopped reporting progress/);
+  });
+
+  test('GIVEN a run that failed before it was recorded WHEN marked failed THEN it is recorded with who asked', async () => {
+    const created: unknown[] = [];
+    await markRunFailed({ runs: { get: async () => undefined, update: async () => undefined, create: async (r) => (created.push(r), r) } }, 'acme-2026-11-25-support', 'acme',
+      { error: 'RunConflict', cause: 'already running' }, new Date('2026-11-25T10:00:00Z'), { trigger: 'support', requestedBy: 'kari@support', reason: 'customer asked' });
+    expect(created).toEqual([expect.objectContaining({ runId: 'acme-2026-11-25-support', tenantId: 'acme', status: 'FAILED', trigger: 'support', requestedBy: 'kari@support', reason: 'customer asked', failure: { error: 'RunConflict', cause: 'RunConflict: already running' } })]);
   });
 
   test('RunError names become Step Functions error names', () => {

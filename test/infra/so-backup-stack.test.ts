@@ -99,6 +99,10 @@ describe('BackupRun', () => {
     expect(definition).toMatch(/sns:publish/);
   });
 
+  test('a connector offline at schedule time is asked again every 15 minutes for 4 hours before the run fails', () => {
+    expect(definition).toMatch(/\{\\"ErrorEquals\\":\[\\"ConnectorOffline\\"\],\\"IntervalSeconds\\":900,\\"MaxAttempts\\":16,\\"BackoffRate\\":1\}/);
+  });
+
   test('is a JSONPath state machine (the local runner cannot execute JSONata)', () => {
     expect(definition).not.toMatch(/JSONata/);
   });

@@ -9,7 +9,7 @@ import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
  * The stack's own BackupRun and DailyBackups definitions (synthesized, with a 1 s heartbeat)
  * run by the local runner, with the Lambda functions replaced by doubles to steer each path.
  */
-const deployment = readLocalDeployment(synthesizeTemplate({ heartbeat: Duration.seconds(1) }));
+const deployment = readLocalDeployment(synthesizeTemplate({ heartbeat: Duration.seconds(1), offlineRetryInterval: Duration.seconds(1), offlineRetryWindow: Duration.seconds(2) }));
 const backupRunArn = deployment.stateMachines.find((m) => m.name === 'BackupRun')!.arn;
 const dailyArn = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!.arn;
 
@@ -72,14 +72,25 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(output.backup).toEqual({ manifest: { key: 'manifests/daily/acme/x.json', versionId: 'v1' } });
   });
 
-  test('GIVEN no connector online WHEN run THEN the run is marked failed, an alert is published, and it FAILS with ConnectorOffline', async () => {
+  test('GIVEN no connector online for the whole window WHEN run THEN it asks again, then marks the run failed, alerts, and FAILS with ConnectorOffline', async () => {
     const { sfn, calls, alerts } = setup({ ...happy, 'request-backup': failWith('ConnectorOffline', 'no connector of tenant "acme" is connected') });
     const execution = await run(sfn);
     expect(execution.status).toBe('FAILED');
     expect(execution.error).toBe('ConnectorOffline');
-    expect(calls).toEqual(['prepare-run', 'request-backup', 'mark-run-failed']);
+    expect(calls).toEqual(['prepare-run', 'request-backup', 'request-backup', 'request-backup', 'mark-run-failed']);
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.message).toMatch(/ConnectorOffline/);
+  });
+
+  test('GIVEN a connector offline at schedule time that comes back within the window WHEN run THEN the retry takes the backup', async () => {
+    let attempts = 0;
+    const { sfn, calls } = setup({ ...happy, 'request-backup': (event, s) => {
+      if (++attempts === 1) throw Object.assign(new Error('offline'), { name: 'ConnectorOffline' });
+      return happy['request-backup']!(event, s);
+    } });
+    const execution = await run(sfn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(calls).toEqual(['prepare-run', 'request-backup', 'request-backup', 'validate-run', 'finalize-run']);
   });
 
   test('GIVEN a connector that goes silent WHEN the heartbeat lapses THEN the run FAILS with States.HeartbeatTimeout', async () => {

@@ -1,4 +1,4 @@
-import type { RunStore } from '../shared';
+import type { RunRecord, RunStore } from '../shared';
 
 /** Turns Step Functions' error/cause into a sentence a person can act on. */
 export function describeFailure(error: string, cause: string): string {
@@ -25,15 +25,24 @@ function extractErrorMessage(cause: string): string {
 }
 
 export async function markRunFailed(
-  deps: { runs: Pick<RunStore, 'get' | 'update'> },
+  deps: { runs: Pick<RunStore, 'get' | 'update' | 'create'> },
   runId: string,
   tenantId: string | undefined,
   failure: { error: string; cause: string },
   now = new Date(),
+  attempt: { trigger?: RunRecord['trigger']; requestedBy?: string; reason?: string } = {},
 ): Promise<{ subject: string; message: string }> {
   const description = describeFailure(failure.error, failure.cause);
   const run = await deps.runs.get(runId);
-  if (run) await deps.runs.update(runId, { status: 'FAILED', finishedAt: now.toISOString(), failure: { error: failure.error, cause: description } });
+  const failed = { status: 'FAILED' as const, finishedAt: now.toISOString(), failure: { error: failure.error, cause: description } };
+  if (run) await deps.runs.update(runId, failed);
+  else if (tenantId) {
+    // Failed before Prepare recorded it (unknown tenant, already running): record it anyway, so every attempt is visible.
+    await deps.runs.create({
+      runId, tenantId, trigger: attempt.trigger ?? 'operator', requestedBy: attempt.requestedBy ?? 'unknown', reason: attempt.reason,
+      executionArn: runId, startedAt: now.toISOString(), ...failed,
+    });
+  }
   const tenant = run?.tenantId ?? tenantId ?? 'unknown tenant';
   return {
     subject: `so-backup: backup of ${tenant} FAILED`.slice(0, 100),

@@ -3,13 +3,19 @@ import { RunError, type BackupRunInput, type RunRef } from '../shared';
 
 /** Checks the tenant may be backed up and opens the run record (idempotent for retries). */
 export async function prepareRun(
-  deps: { tenants: Pick<TenantStore, 'get'>; runs: Pick<RunStore, 'create'> },
+  deps: { tenants: Pick<TenantStore, 'get'>; runs: Pick<RunStore, 'create' | 'forTenant'> },
   input: BackupRunInput,
   execution: { name: string; id?: string; startTime: string },
+  runTimeoutSeconds = 12 * 3600,
 ): Promise<RunRef> {
   const tenant = await deps.tenants.get(input.tenantId);
   if (!tenant) throw new RunError('TenantNotFound', `tenant "${input.tenantId}" does not exist`);
   if (!tenant.enabled) throw new RunError('TenantDisabled', `tenant "${input.tenantId}" is disabled; enable it to back it up`);
+  // One backup per tenant at a time; a RUNNING record older than the run timeout is a crashed run, not a running one.
+  const since = Date.parse(execution.startTime) - runTimeoutSeconds * 1000;
+  const running = (await deps.runs.forTenant(tenant.tenantId, 20))
+    .find((r) => r.status === 'RUNNING' && r.runId !== execution.name && Date.parse(r.startedAt) > since);
+  if (running) throw new RunError('RunConflict', `a backup of tenant "${tenant.tenantId}" is already running (${running.runId}, started ${running.startedAt})`);
   const run: RunRecord = {
     runId: execution.name,
     tenantId: tenant.tenantId,

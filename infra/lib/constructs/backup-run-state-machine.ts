@@ -30,6 +30,16 @@ export interface BackupRunStateMachineProps {
    */
   readonly backupTimeout?: Duration;
   /**
+   * A connector offline when its backup is due is asked again this often…
+   * @default Duration.minutes(15)
+   */
+  readonly offlineRetryInterval?: Duration;
+  /**
+   * …for this long; then the run fails loudly (alert).
+   * @default Duration.hours(4)
+   */
+  readonly offlineRetryWindow?: Duration;
+  /**
    * How long the S3 credentials handed to a connector for one run last (STS role chaining caps this at 1 h).
    * @default Duration.hours(1)
    */
@@ -54,10 +64,17 @@ export class BackupRunStateMachine extends Construct {
     validateDuration('heartbeat', props.heartbeat, 1, 3600);
     validateDuration('backupTimeout', props.backupTimeout, 60, 7 * 86_400);
     validateDuration('uploadCredentialLifetime', props.uploadCredentialLifetime, 900, 3600);
+    validateDuration('offlineRetryInterval', props.offlineRetryInterval, 1, 86_400);
+    validateDuration('offlineRetryWindow', props.offlineRetryWindow, 0, 86_400);
+    const retryInterval = props.offlineRetryInterval ?? Duration.minutes(15);
+    const retryAttempts = Math.floor((props.offlineRetryWindow ?? Duration.hours(4)).toSeconds() / retryInterval.toSeconds());
     const { tables, bucket } = props;
     const environment = { ...tables.environment(), BACKUP_BUCKET: bucket.bucket.bucketName };
 
-    const prepareFn = new BackupFunction(this, 'PrepareRun', { handler: 'prepare-run', environment });
+    const prepareFn = new BackupFunction(this, 'PrepareRun', {
+      handler: 'prepare-run',
+      environment: { ...environment, RUN_TIMEOUT_SECONDS: String((props.backupTimeout ?? Duration.hours(12)).toSeconds() + 3600) },
+    });
     tables.tenants.grantReadData(prepareFn);
     tables.runs.grantReadWriteData(prepareFn);
 
@@ -111,6 +128,10 @@ export class BackupRunStateMachine extends Construct {
       taskTimeout: Timeout.duration(props.backupTimeout ?? Duration.hours(12)),
       resultPath: '$.backup',
     });
+    if (retryAttempts > 0) {
+      // Offline at schedule time: wait and ask again within the window, then fail loudly.
+      request.addRetry({ errors: ['ConnectorOffline'], interval: retryInterval, maxAttempts: retryAttempts, backoffRate: 1 });
+    }
     const validate = new LambdaInvoke(this, 'Validate', {
       lambdaFunction: validateFn,
       payload: TaskInput.fromObject({ run: JsonPath.objectAt('$.run'), manifest: JsonPath.objectAt('$.backup.manifest') }),
