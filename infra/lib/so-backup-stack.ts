@@ -2,7 +2,9 @@ import { CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { BackupAlarms } from './constructs/backup-alarms';
 import { BackupBucket } from './constructs/backup-bucket';
 import { BackupRunStateMachine } from './constructs/backup-run-state-machine';
 import { BackupTables } from './constructs/backup-tables';
@@ -18,6 +20,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly scheduleExpression?: string;
   /** @default 'Europe/Oslo' */
   readonly scheduleTimeZone?: string;
+  /** See BackupAlarmsProps.staleAfterHours. @default 26 */
+  readonly staleAfterHours?: number;
   /** E-mail address subscribed to alerts. @default no subscription */
   readonly alertEmail?: string;
   /** See BackupRunStateMachineProps.heartbeat. @default Duration.minutes(10) */
@@ -36,7 +40,10 @@ export class SoBackupStack extends Stack {
     super(scope, id, props);
     const bucket = new BackupBucket(this, 'Backups', { dailyBackupsKept: props.dailyBackupsKept, archiveVersionRetention: props.archiveVersionRetention });
     const tables = new BackupTables(this, 'Tables');
-    const alerts = new Topic(this, 'Alerts', { displayName: 'so-backup alerts', masterKey: new Key(this, 'AlertsKey', { enableKeyRotation: true }), enforceSSL: true });
+    const alertsKey = new Key(this, 'AlertsKey', { enableKeyRotation: true, description: 'so-backup alerts topic' });
+    // CloudWatch alarms publish to the encrypted topic.
+    alertsKey.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    const alerts = new Topic(this, 'Alerts', { displayName: 'so-backup alerts', masterKey: alertsKey, enforceSSL: true });
     if (props.alertEmail) alerts.addSubscription(new EmailSubscription(props.alertEmail));
     const connectorApi = new ConnectorApi(this, 'ConnectorApi', { tables });
     const backupRun = new BackupRunStateMachine(this, 'BackupRun', {
@@ -46,6 +53,9 @@ export class SoBackupStack extends Stack {
     const daily = new DailyBackupsStateMachine(this, 'DailyBackups', {
       tables, backupRun: backupRun.stateMachine, scheduleExpression: props.scheduleExpression, scheduleTimeZone: props.scheduleTimeZone,
     });
+
+    alertsKey.grant(backupRun.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
+    new BackupAlarms(this, 'Alarms', { tables, alerts, backupRun: backupRun.stateMachine, staleAfterHours: props.staleAfterHours });
 
     new CfnOutput(this, 'ConnectorEndpoint', { value: connectorApi.stage.url, description: 'wss:// endpoint for so-connector' });
     new CfnOutput(this, 'BackupBucketName', { value: bucket.bucket.bucketName });

@@ -74,7 +74,7 @@ describe('connector API', () => {
 describe('functions', () => {
   test('every function runs Node.js 22 on arm64 and names its handler for local mode', () => {
     const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': Match.anyValue() } });
-    expect(Object.keys(functions)).toHaveLength(10);
+    expect(Object.keys(functions)).toHaveLength(11);
     for (const fn of Object.values(functions)) {
       expect(fn.Properties.Runtime).toBe('nodejs22.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
@@ -118,6 +118,21 @@ describe('DailyBackups', () => {
 
   test('is started every day by an EventBridge Scheduler schedule', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 2 * * ? *)', ScheduleExpressionTimezone: 'Europe/Oslo' });
+  });
+});
+
+describe('alarms', () => {
+  test('failed, timed-out and aborted runs alarm to the alerts topic', () => {
+    for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: metric, Namespace: 'AWS/States', Threshold: 1, AlarmActions: [Match.anyValue()] });
+    }
+  });
+
+  test('silence alarms too: an hourly check publishes StaleTenants, and missing data counts as breaching', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 hour)' });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'StaleTenants', Namespace: 'SoBackup', TreatMissingData: 'breaching', AlarmActions: [Match.anyValue()] });
+    const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'check-stale-tenants' } });
+    expect(Object.values(functions)[0]?.Properties.Environment.Variables.STALE_AFTER_HOURS).toBe('26');
   });
 });
 

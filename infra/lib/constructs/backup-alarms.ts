@@ -1,0 +1,77 @@
+import { Duration } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { BackupFunction } from './backup-function';
+import type { BackupTables } from './backup-tables';
+import { validateRange } from './validate-props';
+
+export interface BackupAlarmsProps {
+  readonly tables: BackupTables;
+  readonly alerts: ITopic;
+  readonly backupRun: StateMachine;
+  /**
+   * A tenant without a validated backup for this many hours is stale. Range 2 to 720.
+   * @default 26
+   */
+  readonly staleAfterHours?: number;
+}
+
+/**
+ * Loud on failure and on silence: an alarm on failed, timed-out or aborted BackupRun executions,
+ * and an hourly check that alarms (and names the tenants) when any enabled tenant has had no
+ * validated backup for `staleAfterHours`, including when the check itself stops reporting.
+ */
+export class BackupAlarms extends Construct {
+  constructor(scope: Construct, id: string, props: BackupAlarmsProps) {
+    super(scope, id);
+    validateRange('staleAfterHours', props.staleAfterHours, 2, 720);
+    const action = new SnsAction(props.alerts);
+
+    const failed = new Alarm(this, 'FailedRuns', {
+      alarmDescription: 'A BackupRun execution failed, timed out or was aborted',
+      metric: props.backupRun.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    failed.addAlarmAction(action);
+    for (const [name, metric] of [['TimedOutRuns', props.backupRun.metricTimedOut()], ['AbortedRuns', props.backupRun.metricAborted()]] as const) {
+      new Alarm(this, name, {
+        metric: metric.with({ period: Duration.minutes(5), statistic: 'Sum' }), threshold: 1, evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, treatMissingData: TreatMissingData.NOT_BREACHING,
+      }).addAlarmAction(action);
+    }
+
+    const checkFn = new BackupFunction(this, 'CheckStaleTenants', {
+      handler: 'check-stale-tenants',
+      environment: { ...props.tables.environment(), ALERTS_TOPIC_ARN: props.alerts.topicArn, STALE_AFTER_HOURS: String(props.staleAfterHours ?? 26) },
+      timeout: Duration.minutes(2),
+    });
+    props.tables.tenants.grantReadData(checkFn);
+    props.alerts.grantPublish(checkFn);
+    const role = new Role(this, 'SchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
+    role.addToPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [checkFn.functionArn] }));
+    new CfnSchedule(this, 'HourlyCheck', {
+      description: 'Hourly check for tenants without a recent validated backup',
+      scheduleExpression: 'rate(1 hour)',
+      flexibleTimeWindow: { mode: 'OFF' },
+      target: { arn: checkFn.functionArn, roleArn: role.roleArn, retryPolicy: { maximumRetryAttempts: 3 } },
+    });
+    const stale = new Alarm(this, 'StaleTenants', {
+      alarmDescription: `An enabled tenant has had no validated backup for ${props.staleAfterHours ?? 26} h (the alert names them)`,
+      metric: new Metric({ namespace: 'SoBackup', metricName: 'StaleTenants', period: Duration.hours(1), statistic: 'Maximum' }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      // No data means the check itself stopped: that is silence too.
+      treatMissingData: TreatMissingData.BREACHING,
+    });
+    stale.addAlarmAction(action);
+  }
+}
