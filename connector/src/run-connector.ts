@@ -28,7 +28,7 @@ export async function runConnector(configFile: string, connectorVersion: string)
   const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   const service = new ConnectorService({
     config, connectorVersion, link, logger, databaseServer,
-    openStore: (job) => new S3ObjectStore(job.target, job.credentials),
+    openStore: (job) => new S3ObjectStore(job.target, job.credentials, { checkpointDir: path.join(config.stateDir, 'uploads') }),
   });
   let stopping = false;
   const shutdown = async (signal: string) => {

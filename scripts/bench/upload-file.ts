@@ -1,4 +1,4 @@
-// One upload by the connector's uploader (S3ObjectStore), for the benchmark; prints JSON.
+// One upload by the connector's uploader (S3ObjectStore), for the benchmark and the resume test; prints JSON.
 import { S3ObjectStore } from '../../connector/src/store/s3-object-store';
 
 async function main(): Promise<void> {
@@ -7,11 +7,12 @@ async function main(): Promise<void> {
   const store = new S3ObjectStore(
     { bucket, region: 'us-east-1', endpoint, forcePathStyle: true },
     { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '', expiration: new Date(Date.now() + 3600_000).toISOString() },
+    { checkpointDir: process.env.SO_BACKUP_CHECKPOINT_DIR },
   );
   const started = process.hrtime.bigint();
   const stored = await store.putFile(key, file);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(JSON.stringify({ seconds, size: stored.size, s3Checksum: stored.s3Checksum.value, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+  process.stdout.write(JSON.stringify({ seconds, size: stored.size, s3Checksum: stored.s3Checksum.value, maxRssKiB: process.resourceUsage().maxRSS, resumedParts: stored.resumedParts ?? 0 }) + '\n');
 }
 
 main().catch((error: unknown) => {

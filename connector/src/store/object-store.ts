@@ -8,6 +8,8 @@ export interface StoredObject {
   /** SHA-256 (hex) of the whole content, computed while reading it. */
   sha256: string;
   s3Checksum: S3Checksum;
+  /** Parts of an interrupted upload that S3 already had and were not sent again. */
+  resumedParts?: number;
 }
 
 export interface PutOptions {

@@ -2,17 +2,23 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  PutObjectCommand, S3Client, UploadPartCommand,
+  ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { UploadCredentials, UploadTarget } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import type { ObjectStore, PutOptions, StoredObject } from './object-store';
+import { UploadCheckpoint } from './upload-checkpoint';
 
 export interface S3ObjectStoreOptions {
   /** Files up to this size go in one PUT; larger ones as parts of this size (S3 minimum 5 MiB). @default 5 MiB */
   readonly partSizeBytes?: number;
   /** Parts in flight at once. Memory is bounded by (this + 1) × part size. @default 6 */
   readonly partConcurrency?: number;
+  /**
+   * Folder for upload checkpoints: a multipart upload interrupted (crash, restart, network) is
+   * resumed, sending only the parts S3 does not have. @default no resuming
+   */
+  readonly checkpointDir?: string;
 }
 
 /**
@@ -36,6 +42,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly client: S3Client;
   private readonly partSize: number;
   private readonly concurrency: number;
+  private readonly checkpointDir?: string;
 
   constructor(private readonly target: UploadTarget, credentials: UploadCredentials, options: S3ObjectStoreOptions = {}) {
     this.client = new S3Client({
@@ -48,6 +55,7 @@ export class S3ObjectStore implements ObjectStore {
     });
     this.partSize = options.partSizeBytes ?? 5 * MiB;
     this.concurrency = options.partConcurrency ?? 6;
+    this.checkpointDir = options.checkpointDir;
   }
 
   async putBuffer(key: string, body: Buffer, contentType = 'application/octet-stream'): Promise<StoredObject> {
@@ -66,7 +74,7 @@ export class S3ObjectStore implements ObjectStore {
   async putFile(key: string, path: string, options: PutOptions = {}): Promise<StoredObject> {
     const file = await open(path, 'r');
     try {
-      const { size } = await file.stat();
+      const { size, mtimeMs } = await file.stat();
       if (size <= this.partSize) {
         const body = Buffer.alloc(size);
         await readFully(file, body, 0);
@@ -74,24 +82,55 @@ export class S3ObjectStore implements ObjectStore {
         options.onProgress?.(size);
         return stored;
       }
-      return await this.putMultipart(key, file, size, options);
+      return await this.putMultipart(key, file, size, mtimeMs, options);
     } finally {
       await file.close();
     }
   }
 
-  private async putMultipart(key: string, file: Awaited<ReturnType<typeof open>>, size: number, options: PutOptions): Promise<StoredObject> {
-    const partSize = Math.max(this.partSize, Math.ceil(size / MAX_PARTS));
-    const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, ChecksumAlgorithm: 'SHA256' }))
-      .catch((error: unknown) => {
-        throw storeError(error, `starting the upload of ${key}`);
-      });
-    const uploadId = created.UploadId!;
+  /** Finds an interrupted upload of this very file that S3 still has, and the parts it already holds. */
+  private async resumable(key: string, size: number, mtimeMs: number): Promise<{ checkpoint: UploadCheckpoint; held: Map<number, { checksum: string; etag: string }> } | undefined> {
+    if (!this.checkpointDir) return undefined;
+    const checkpoint = await UploadCheckpoint.find(this.checkpointDir, key, size, mtimeMs);
+    if (!checkpoint) return undefined;
+    const held = new Map<number, { checksum: string; etag: string }>();
+    try {
+      let marker: string | undefined;
+      do {
+        const page = await this.client.send(new ListPartsCommand({ Bucket: this.target.bucket, Key: key, UploadId: checkpoint.state.uploadId, PartNumberMarker: marker }));
+        for (const part of page.Parts ?? []) {
+          const recorded = checkpoint.state.parts[String(part.PartNumber)];
+          // Trust a part only if S3 and the checkpoint agree on its checksum.
+          if (recorded && part.ChecksumSHA256 === recorded.checksum) held.set(part.PartNumber!, recorded);
+        }
+        marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+      } while (marker);
+      return { checkpoint, held };
+    } catch {
+      await checkpoint.remove(); // the upload is gone (completed, aborted or expired): start afresh
+      return undefined;
+    }
+  }
+
+  private async putMultipart(key: string, file: Awaited<ReturnType<typeof open>>, size: number, mtimeMs: number, options: PutOptions): Promise<StoredObject> {
+    const resumed = await this.resumable(key, size, mtimeMs);
+    const partSize = resumed?.checkpoint.state.partSize ?? Math.max(this.partSize, Math.ceil(size / MAX_PARTS));
+    let uploadId = resumed?.checkpoint.state.uploadId;
+    if (!uploadId) {
+      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, ChecksumAlgorithm: 'SHA256' }))
+        .catch((error: unknown) => {
+          throw storeError(error, `starting the upload of ${key}`);
+        });
+      uploadId = created.UploadId!;
+    }
+    const checkpoint = resumed?.checkpoint ?? (this.checkpointDir ? await UploadCheckpoint.create(this.checkpointDir, { key, uploadId, partSize, fileSize: size, mtimeMs }) : undefined);
+    const held = resumed?.held ?? new Map<number, { checksum: string; etag: string }>();
     const whole = createHash('sha256');
     const parts: Array<{ PartNumber: number; ChecksumSHA256: string; ETag: string }> = [];
     const inFlight = new Set<Promise<void>>();
     // A fixed pool of part buffers: memory stays at (concurrency + 1) parts whatever the file size.
     const free: Buffer[] = Array.from({ length: this.concurrency + 1 }, () => Buffer.allocUnsafeSlow(partSize));
+    let resumedParts = 0;
     let sent = 0;
     try {
       for (let partNumber = 1, offset = 0; offset < size; partNumber++, offset += partSize) {
@@ -104,11 +143,21 @@ export class S3ObjectStore implements ObjectStore {
         const digest = createHash('sha256').update(body).digest();
         const checksum = digest.toString('base64');
         const number = partNumber;
+        const already = held.get(number);
+        if (already && already.checksum === checksum) {
+          // S3 has this part, with these very bytes: read and hashed, not sent again.
+          parts.push({ PartNumber: number, ChecksumSHA256: checksum, ETag: already.etag });
+          resumedParts++;
+          sent += body.length;
+          free.push(buffer);
+          continue;
+        }
         const upload = this.client.send(withPayloadHash(new UploadPartCommand({
           Bucket: this.target.bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length,
           ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksum,
-        }), digest.toString('hex')), { abortSignal: options.signal }).then((out) => {
+        }), digest.toString('hex')), { abortSignal: options.signal }).then(async (out) => {
           parts.push({ PartNumber: number, ChecksumSHA256: checksum, ETag: out.ETag! });
+          await checkpoint?.record(number, checksum, out.ETag!);
           sent += body.length;
           options.onProgress?.(sent);
         });
@@ -124,14 +173,20 @@ export class S3ObjectStore implements ObjectStore {
         Bucket: this.target.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts },
       }));
       if (!out.VersionId) throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
+      await checkpoint?.remove();
       const partDigests = parts.map((p) => p.ChecksumSHA256);
       return {
-        key, versionId: out.VersionId, size, sha256: whole.digest('hex'),
+        key, versionId: out.VersionId, size, sha256: whole.digest('hex'), resumedParts,
         s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(partDigests), partSize, parts: partDigests },
       };
     } catch (error) {
       await Promise.allSettled(inFlight);
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      // Cancelled, or nothing to resume from: abort, so no parts are left behind. Otherwise keep
+      // the upload for the next attempt (the bucket's lifecycle aborts forgotten ones after 7 days).
+      if (!checkpoint || options.signal?.aborted) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+        await checkpoint?.remove();
+      }
       throw error instanceof ConnectorError ? error : storeError(error, `uploading ${key}`);
     }
   }
