@@ -1,15 +1,21 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
-import { type BackupJob, PROTOCOL_VERSION, SoBackupError } from '../../protocol';
+import { type BackupJob, encodeMessage, parseMessage, PROTOCOL_VERSION, SoBackupError } from '../../protocol';
 import { runBackupJob, type JobProgress } from './backup';
 import type { ConnectorConfig } from './config';
 import type { Link } from './link/link';
 import type { DatabaseServer } from './sql/database-server';
 import type { ObjectStore } from './store/object-store';
+import { SHUTDOWN } from './store/s3-object-store';
+
+/** The parts of the link the service uses (a double in tests). */
+export type JobLink = Pick<Link, 'on' | 'deliver' | 'sendIfConnected'>;
 
 export interface ConnectorServiceDeps {
   config: ConnectorConfig;
   connectorVersion: string;
-  link: Link;
+  link: JobLink;
   logger: Logger;
   databaseServer?: DatabaseServer;
   openStore(job: BackupJob): ObjectStore;
@@ -17,21 +23,48 @@ export interface ConnectorServiceDeps {
   progressIntervalMs?: number;
 }
 
+/** A job whose credentials expire sooner than this is not resumed. */
+const RESUME_MARGIN_MS = 2 * 60_000;
+
 /**
  * The connector's main loop: takes jobs from the link one at a time, runs them, streams
  * throttled progress and delivers the result (queued across reconnects). A repeated job for the
- * running run is ignored; a job for another run while busy is refused with "busy".
+ * running run is ignored; a job for another run while busy is refused with "busy". The running
+ * job is kept on disk: a service stop checkpoints it (no result is reported) and the next start
+ * resumes it, reusing a verified staging file and the parts S3 already has.
  */
 export class ConnectorService {
   private running?: { runId: string; abort: AbortController; done: Promise<void> };
   private readonly finished = new Set<string>();
+  private readonly jobFile: string;
 
   constructor(private readonly deps: ConnectorServiceDeps) {
+    this.jobFile = path.join(deps.config.stateDir, 'job.json');
     deps.link.on('job', (job) => this.onJob(job));
   }
 
   get busyWith(): string | undefined {
     return this.running?.runId;
+  }
+
+  /** Resumes a job a stop or crash interrupted, if its credentials are still good; else reports it failed. */
+  async resumePending(now = Date.now()): Promise<string | undefined> {
+    let job: BackupJob;
+    try {
+      const message = parseMessage('cloud', await readFile(this.jobFile, 'utf8'));
+      if (message.type !== 'backup-job') return undefined;
+      job = message;
+    } catch {
+      return undefined;
+    }
+    if (Date.parse(job.credentials.expiration) - now < RESUME_MARGIN_MS) {
+      await rm(this.jobFile, { force: true });
+      await this.deps.link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code: 'CONNECTOR_RESTARTED', message: 'the connector restarted and the job\'s upload credentials have expired; the next run will take a new backup' } });
+      return undefined;
+    }
+    this.deps.logger.info({ runId: job.runId }, 'resuming the job interrupted by a stop or crash');
+    this.start(job);
+    return job.runId;
   }
 
   private onJob(job: BackupJob): void {
@@ -44,6 +77,10 @@ export class ConnectorService {
       void link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code: 'CONNECTOR_BUSY', message: `the connector is busy with run ${this.running.runId}` } });
       return;
     }
+    this.start(job);
+  }
+
+  private start(job: BackupJob): void {
     const abort = new AbortController();
     const done = this.run(job, abort.signal).finally(() => {
       this.running = undefined;
@@ -65,6 +102,7 @@ export class ConnectorService {
       lastPhase = progress.phase;
       link.sendIfConnected({ type: 'progress', v: PROTOCOL_VERSION, runId: job.runId, ...progress, detail: progress.detail?.slice(0, 500) });
     };
+    await this.saveJob(job);
     logger.info('backup job started');
     try {
       const manifest = await runBackupJob(job, {
@@ -74,16 +112,28 @@ export class ConnectorService {
       await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'succeeded', manifest });
       logger.info({ manifest: manifest.key }, 'backup job succeeded');
     } catch (error) {
+      if (signal.aborted && signal.reason === SHUTDOWN) {
+        logger.info('job checkpointed for the next start');
+        return; // job.json stays: the next start resumes it
+      }
       const code = error instanceof SoBackupError ? error.code : 'CONNECTOR_ERROR';
       const message = error instanceof Error ? error.message : String(error);
       await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code, message: message.slice(0, 4000) } });
       logger.error({ code, err: message }, 'backup job failed');
     }
+    await rm(this.jobFile, { force: true });
   }
 
-  /** Stops taking jobs; cancels the running one and waits for it to wind down. */
+  private async saveJob(job: BackupJob): Promise<void> {
+    await mkdir(path.dirname(this.jobFile), { recursive: true });
+    const temporary = `${this.jobFile}.tmp`;
+    await writeFile(temporary, encodeMessage(job), { mode: 0o600 }); // holds short-lived credentials
+    await rename(temporary, this.jobFile);
+  }
+
+  /** Service stop: the running job is checkpointed (not reported failed) and resumed at the next start. */
   async stop(): Promise<void> {
-    this.running?.abort.abort();
+    this.running?.abort.abort(SHUTDOWN);
     await this.running?.done;
   }
 }

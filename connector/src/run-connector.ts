@@ -43,6 +43,7 @@ export async function runConnector(configFile: string, connectorVersion: string)
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   link.start();
+  await service.resumePending();
   logger.info({ endpoint: config.endpoint, version: connectorVersion, keyId: keys.keyId }, 'so-connector started');
 }
 

@@ -1,4 +1,4 @@
-import { rm, statfs } from 'node:fs/promises';
+import { readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -7,7 +7,8 @@ import {
 } from '../../../protocol';
 import type { ConnectorConfig } from '../config';
 import { ConnectorError } from '../errors';
-import type { DatabaseServer } from '../sql/database-server';
+import type { BackupMetadata, DatabaseServer } from '../sql/database-server';
+import { SHUTDOWN } from '../store/s3-object-store';
 import type { ObjectStore } from '../store/object-store';
 import { ArchiveIndex } from './archive-index';
 import { mirrorArchive } from './archive-mirror';
@@ -55,37 +56,44 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
         throw new ConnectorError('SQL_DATABASE_MISSING', `database "${database}" does not exist on ${info.serverName}; check sql.databases in the connector configuration`, { permanent: true });
       }
       const file = path.join(config.sql.stagingFolder, `${database}-${job.runId}.bak`);
-      // An uncompressed backup is at most the allocated size; refuse early rather than fail at 90 %.
-      const needed = await server.allocatedBytes(database);
-      const space = await statfs(config.sql.stagingFolder);
-      if (space.bavail * space.bsize < needed) {
-        throw new ConnectorError('STAGING_TOO_SMALL', `the staging folder ${config.sql.stagingFolder} has ${(space.bavail * space.bsize / 1024 ** 3).toFixed(1)} GiB free; backing up "${database}" needs up to ${(needed / 1024 ** 3).toFixed(1)} GiB. Free space or point sql.stagingFolder at a larger disk.`, { permanent: true });
-      }
       try {
-        const backup = (withCompression: boolean) => server.backupDatabase({
-          database, file, compression: withCompression, signal: deps.signal,
-          onProgress: (percent) => deps.report({ phase: 'database', percent, detail: database }),
-        });
-        try {
-          await backup(compression);
-        } catch (error) {
-          if (error instanceof ConnectorError && error.code === 'SQL_BACKUP_FOLDER_DENIED') {
-            const account = await server.serviceAccount();
-            throw new ConnectorError(error.code, account
-              ? error.message.replace('The SQL Server service account cannot write the staging folder', `The SQL Server service account "${account}" cannot write to ${config.sql.stagingFolder}`)
-              : error.message, { cause: error, permanent: true });
+        const marker = `${file}.verified.json`;
+        let metadata = await readVerifiedMarker(marker);
+        if (metadata) {
+          logger.info({ database, file }, 'reusing the verified staging file of the interrupted run');
+        } else {
+          // An uncompressed backup is at most the allocated size; refuse early rather than fail at 90 %.
+          const needed = await server.allocatedBytes(database);
+          const space = await statfs(config.sql.stagingFolder);
+          if (space.bavail * space.bsize < needed) {
+            throw new ConnectorError('STAGING_TOO_SMALL', `the staging folder ${config.sql.stagingFolder} has ${(space.bavail * space.bsize / 1024 ** 3).toFixed(1)} GiB free; backing up "${database}" needs up to ${(needed / 1024 ** 3).toFixed(1)} GiB. Free space or point sql.stagingFolder at a larger disk.`, { permanent: true });
           }
-          if (!(error instanceof ConnectorError && error.code === 'SQL_COMPRESSION_UNSUPPORTED')) throw error;
-          logger.warn('this edition cannot compress backups; backing up without compression');
-          compression = false;
-          await backup(false);
-        }
-        // Never upload a backup SQL Server cannot read back.
-        deps.report({ phase: 'database', percent: 100, detail: `verifying ${database}` });
-        await server.verifyBackup(file);
-        const metadata = await server.backupMetadata(file);
-        if (!metadata.isCopyOnly || !metadata.hasChecksums || metadata.databaseName !== database) {
-          throw new ConnectorError('BACKUP_UNEXPECTED', `SQL Server recorded ${file} as a backup of "${metadata.databaseName}" (copy-only: ${metadata.isCopyOnly}, checksums: ${metadata.hasChecksums}); expected a copy-only backup with checksums of "${database}"`);
+          const backup = (withCompression: boolean) => server.backupDatabase({
+            database, file, compression: withCompression, signal: deps.signal,
+            onProgress: (percent) => deps.report({ phase: 'database', percent, detail: database }),
+          });
+          try {
+            await backup(compression);
+          } catch (error) {
+            if (error instanceof ConnectorError && error.code === 'SQL_BACKUP_FOLDER_DENIED') {
+              const account = await server.serviceAccount();
+              throw new ConnectorError(error.code, account
+                ? error.message.replace('The SQL Server service account cannot write the staging folder', `The SQL Server service account "${account}" cannot write to ${config.sql.stagingFolder}`)
+                : error.message, { cause: error, permanent: true });
+            }
+            if (!(error instanceof ConnectorError && error.code === 'SQL_COMPRESSION_UNSUPPORTED')) throw error;
+            logger.warn('this edition cannot compress backups; backing up without compression');
+            compression = false;
+            await backup(false);
+          }
+          // Never upload a backup SQL Server cannot read back.
+          deps.report({ phase: 'database', percent: 100, detail: `verifying ${database}` });
+          await server.verifyBackup(file);
+          metadata = await server.backupMetadata(file);
+          if (!metadata.isCopyOnly || !metadata.hasChecksums || metadata.databaseName !== database) {
+            throw new ConnectorError('BACKUP_UNEXPECTED', `SQL Server recorded ${file} as a backup of "${metadata.databaseName}" (copy-only: ${metadata.isCopyOnly}, checksums: ${metadata.hasChecksums}); expected a copy-only backup with checksums of "${database}"`);
+          }
+          await writeFile(marker, JSON.stringify(metadata));
         }
         const artifact = await store.putFile(keyLayout.databaseBackup(job.tenantId, database), file, {
           signal: deps.signal,
@@ -98,7 +106,11 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
         });
         logger.info({ database, bytes: artifact.size, versionId: artifact.versionId }, 'database backed up');
       } finally {
-        await rm(file, { force: true });
+        // Kept only when a service stop interrupted the job: the next start resumes from it.
+        if (!(deps.signal?.aborted && deps.signal.reason === SHUTDOWN)) {
+          await rm(file, { force: true });
+          await rm(`${file}.verified.json`, { force: true });
+        }
       }
     }
   }
@@ -131,4 +143,12 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
   };
   const stored = await store.putBuffer(keyLayout.manifest(job.tenantId, job.runId), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
   return { key: stored.key, versionId: stored.versionId };
+}
+
+async function readVerifiedMarker(marker: string): Promise<BackupMetadata | undefined> {
+  try {
+    return JSON.parse(await readFile(marker, 'utf8')) as BackupMetadata;
+  } catch {
+    return undefined;
+  }
 }

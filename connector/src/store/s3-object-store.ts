@@ -35,6 +35,8 @@ function withPayloadHash<C extends { middlewareStack: { add: (...args: never[]) 
 }
 
 const MiB = 1024 * 1024;
+/** Abort reason of a service stop: the upload is kept for resuming, unlike a cancel. */
+export const SHUTDOWN = 'so-backup:shutdown';
 const MAX_PARTS = 10_000;
 
 /** ObjectStore on S3 with SHA-256 checksums that S3 verifies on receipt. */
@@ -183,7 +185,7 @@ export class S3ObjectStore implements ObjectStore {
       await Promise.allSettled(inFlight);
       // Cancelled, or nothing to resume from: abort, so no parts are left behind. Otherwise keep
       // the upload for the next attempt (the bucket's lifecycle aborts forgotten ones after 7 days).
-      if (!checkpoint || options.signal?.aborted) {
+      if (!checkpoint || (options.signal?.aborted && options.signal.reason !== SHUTDOWN)) {
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
         await checkpoint?.remove();
       }
