@@ -4,19 +4,19 @@ import { MAX_MESSAGE_BYTES, errorMessageSchema } from './envelope';
 import { backupJobSchema } from './job';
 import { progressMessageSchema } from './progress';
 import { resultMessageSchema } from './result';
-import { ackMessageSchema, heartbeatMessageSchema, keyRegisteredMessageSchema, rotateKeyMessageSchema } from './session';
+import { ackMessageSchema, credentialsMessageSchema, credentialsRequestMessageSchema, heartbeatMessageSchema, keyRegisteredMessageSchema, rotateKeyMessageSchema } from './session';
 
 /** Connector → cloud. */
-export const connectorMessageSchema = z.union([progressMessageSchema, resultMessageSchema, heartbeatMessageSchema, rotateKeyMessageSchema, errorMessageSchema]);
+export const connectorMessageSchema = z.union([progressMessageSchema, resultMessageSchema, heartbeatMessageSchema, rotateKeyMessageSchema, credentialsRequestMessageSchema, errorMessageSchema]);
 export type ConnectorMessage = z.infer<typeof connectorMessageSchema>;
 /** Cloud → connector. */
-export const cloudMessageSchema = z.union([backupJobSchema, ackMessageSchema, keyRegisteredMessageSchema, errorMessageSchema]);
+export const cloudMessageSchema = z.union([backupJobSchema, ackMessageSchema, keyRegisteredMessageSchema, credentialsMessageSchema, errorMessageSchema]);
 export type CloudMessage = z.infer<typeof cloudMessageSchema>;
 
 /** Each direction's message types, so that an error names the fields of the type that was sent. */
 const DIRECTIONS = {
-  connector: { progress: progressMessageSchema, result: resultMessageSchema, heartbeat: heartbeatMessageSchema, 'rotate-key': rotateKeyMessageSchema, error: errorMessageSchema },
-  cloud: { 'backup-job': backupJobSchema, ack: ackMessageSchema, 'key-registered': keyRegisteredMessageSchema, error: errorMessageSchema },
+  connector: { progress: progressMessageSchema, result: resultMessageSchema, heartbeat: heartbeatMessageSchema, 'rotate-key': rotateKeyMessageSchema, 'credentials-request': credentialsRequestMessageSchema, error: errorMessageSchema },
+  cloud: { 'backup-job': backupJobSchema, ack: ackMessageSchema, 'key-registered': keyRegisteredMessageSchema, credentials: credentialsMessageSchema, error: errorMessageSchema },
 } as const;
 type Direction = keyof typeof DIRECTIONS;
 type MessageOf<D extends Direction> = D extends 'connector' ? ConnectorMessage : CloudMessage;

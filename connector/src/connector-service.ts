@@ -1,16 +1,19 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { type BackupJob, encodeMessage, parseMessage, PROTOCOL_VERSION, SoBackupError } from '../../protocol';
+import { type BackupJob, type ConnectorMessage, encodeMessage, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
 import { runBackupJob, type JobProgress } from './backup';
 import type { ConnectorConfig } from './config';
-import type { Link } from './link/link';
 import type { DatabaseServer } from './sql/database-server';
 import type { ObjectStore } from './store/object-store';
 import { SHUTDOWN } from './store/s3-object-store';
 
 /** The parts of the link the service uses (a double in tests). */
-export type JobLink = Pick<Link, 'on' | 'deliver' | 'sendIfConnected'>;
+export interface JobLink {
+  on(event: 'job', listener: (job: BackupJob) => void): unknown;
+  deliver(result: ResultMessage): Promise<void>;
+  sendIfConnected(message: ConnectorMessage): boolean;
+}
 
 export interface ConnectorServiceDeps {
   config: ConnectorConfig;

@@ -9,6 +9,7 @@ import { Link } from './link/link';
 import { Outbox } from './link/outbox';
 import { MssqlDatabaseServer } from './sql';
 import { S3ObjectStore } from './store';
+import { RunCredentials } from './store/run-credentials';
 
 /** `so-connector run`: wires the link, keys, SQL Server and S3 to the service and runs until stopped. */
 export async function runConnector(configFile: string, connectorVersion: string): Promise<void> {
@@ -28,7 +29,7 @@ export async function runConnector(configFile: string, connectorVersion: string)
   const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   const service = new ConnectorService({
     config, connectorVersion, link, logger, databaseServer,
-    openStore: (job) => new S3ObjectStore(job.target, job.credentials, { checkpointDir: path.join(config.stateDir, 'uploads') }),
+    openStore: (job) => new S3ObjectStore(job.target, new RunCredentials(job, link).provider, { checkpointDir: path.join(config.stateDir, 'uploads') }),
   });
   let stopping = false;
   const shutdown = async (signal: string) => {

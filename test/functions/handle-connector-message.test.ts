@@ -19,6 +19,7 @@ function context(run: Partial<RunRecord> | undefined) {
       },
     },
     tenants: { get: async () => undefined, updateKeys: async () => true },
+    mintCredentials: async () => ({ accessKeyId: 'NEW', secretAccessKey: 'S', expiration: '2026-11-25T05:00:00.000Z' }),
     tasks: {
       heartbeat: async (t) => void calls.push(`heartbeat ${t}`),
       succeed: async (t, o) => void calls.push(`succeed ${t} ${JSON.stringify(o)}`),
@@ -45,6 +46,18 @@ describe('handleConnectorMessage', () => {
     expect(await handleConnectorMessage(result, ctx)).toBe('duplicate');
     expect(calls.filter((c) => c.startsWith('succeed'))).toHaveLength(1);
     expect(replies).toEqual([{ type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' }, { type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' }]);
+  });
+
+  test('GIVEN a credentials request for a running run WHEN handled THEN fresh credentials are sent back', async () => {
+    const { ctx, replies } = context({});
+    expect(await handleConnectorMessage('{"type":"credentials-request","v":1,"runId":"acme-2026-11-25-daily"}', ctx)).toBe('credentials');
+    expect(replies).toEqual([{ type: 'credentials', v: 1, runId: 'acme-2026-11-25-daily', credentials: { accessKeyId: 'NEW', secretAccessKey: 'S', expiration: '2026-11-25T05:00:00.000Z' } }]);
+  });
+
+  test('GIVEN a credentials request for a run that ended WHEN handled THEN it is refused', async () => {
+    const { ctx, replies } = context({ status: 'SUCCEEDED' });
+    expect(await handleConnectorMessage('{"type":"credentials-request","v":1,"runId":"acme-2026-11-25-daily"}', ctx)).toBe('rejected');
+    expect(replies[0]).toMatchObject({ type: 'error', error: { code: 'RUN_NOT_RUNNING' } });
   });
 
   test('GIVEN a heartbeat WHEN handled THEN nothing happens but the connection stays alive', async () => {

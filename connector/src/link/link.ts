@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
-  type BackupJob, type ConnectorMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
+  type BackupJob, type ConnectorMessage, type CredentialsMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
 } from '../../../protocol';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import type { Outbox } from './outbox';
@@ -24,6 +24,7 @@ export interface LinkOptions {
 export interface LinkEvents {
   job: [BackupJob];
   'key-registered': [keyId: string];
+  credentials: [CredentialsMessage];
   connected: [];
   /** The cloud refused the connection (HTTP 401/403): a credential problem, not a network one. */
   refused: [status: number];
@@ -140,6 +141,9 @@ export class Link extends EventEmitter<LinkEvents> {
           break;
         case 'key-registered':
           this.emit('key-registered', message.keyId);
+          break;
+        case 'credentials':
+          this.emit('credentials', message);
           break;
         case 'error':
           this.options.logger.warn({ error: message.error }, 'the cloud reported an error');

@@ -35,6 +35,9 @@ function withPayloadHash<C extends { middlewareStack: { add: (...args: never[]) 
 }
 
 const MiB = 1024 * 1024;
+/** An SDK credential provider (what RunCredentials.provider is). */
+export type CredentialProvider = () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }>;
+
 /** Abort reason of a service stop: the upload is kept for resuming, unlike a cancel. */
 export const SHUTDOWN = 'so-backup:shutdown';
 const MAX_PARTS = 10_000;
@@ -46,12 +49,15 @@ export class S3ObjectStore implements ObjectStore {
   private readonly concurrency: number;
   private readonly checkpointDir?: string;
 
-  constructor(private readonly target: UploadTarget, credentials: UploadCredentials, options: S3ObjectStoreOptions = {}) {
+  /** `credentials`: fixed ones, or a provider that refreshes them (RunCredentials). */
+  constructor(private readonly target: UploadTarget, credentials: UploadCredentials | CredentialProvider, options: S3ObjectStoreOptions = {}) {
     this.client = new S3Client({
       region: target.region,
       endpoint: target.endpoint,
       forcePathStyle: target.forcePathStyle,
-      credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken },
+      credentials: typeof credentials === 'function'
+        ? credentials
+        : { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken },
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });

@@ -1,5 +1,5 @@
 import {
-  type CloudMessage, type ConnectorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage,
+  type CloudMessage, type ConnectorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials,
 } from '../../../protocol';
 import { isTaskGone, logger, type RunStore, type TaskResponder, type TenantStore } from '../shared';
 
@@ -9,11 +9,13 @@ export interface MessageContext {
   runs: Pick<RunStore, 'get' | 'update' | 'recordResultOnce'>;
   tenants: Pick<TenantStore, 'get' | 'updateKeys'>;
   tasks: TaskResponder;
+  /** Mints fresh upload credentials for a running run (long uploads outlive the first ones). */
+  mintCredentials(tenantId: string, runId: string): Promise<UploadCredentials>;
   /** Sends a message back to the connector on its connection. */
   reply(message: CloudMessage): Promise<void>;
 }
 
-export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered';
+export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials';
 
 /**
  * A message from a connector: progress feeds the run's heartbeat; a result completes the
@@ -60,7 +62,7 @@ async function registerPendingKey(message: RotateKeyMessage, ctx: MessageContext
   return 'rejected';
 }
 
-async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' | 'result' }>, ctx: MessageContext): Promise<MessageOutcome> {
+async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' | 'result' | 'credentials-request' }>, ctx: MessageContext): Promise<MessageOutcome> {
   const log = logger.child({ runId: message.runId, tenantId: ctx.tenantId });
   const run = await ctx.runs.get(message.runId);
   if (!run || run.tenantId !== ctx.tenantId) {
@@ -69,6 +71,15 @@ async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' 
     return 'rejected';
   }
   const ack = () => ctx.reply({ type: 'ack', v: PROTOCOL_VERSION, runId: message.runId });
+  if (message.type === 'credentials-request') {
+    if (run.status !== 'RUNNING') {
+      await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: message.type, error: { code: 'RUN_NOT_RUNNING', message: `run ${run.runId} is ${run.status}; no new credentials` } });
+      return 'rejected';
+    }
+    await ctx.reply({ type: 'credentials', v: PROTOCOL_VERSION, runId: run.runId, credentials: await ctx.mintCredentials(ctx.tenantId, run.runId) });
+    log.info('upload credentials refreshed');
+    return 'credentials';
+  }
   if (!run.taskToken || run.status !== 'RUNNING') {
     if (message.type !== 'result') return 'ignored';
     await ack();

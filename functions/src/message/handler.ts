@@ -2,7 +2,7 @@ import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { encodeMessage } from '../../../protocol';
 import {
-  awsClients, connectionsClient, connectionsEndpointOf, parseWebsocketEvent, readEnvironment, RunStore, SfnTaskResponder, tableEnvironmentSchema, TenantStore,
+  awsClients, connectionsClient, connectionsEndpointOf, parseWebsocketEvent, readEnvironment, RunStore, SfnTaskResponder, tableEnvironmentSchema, TenantStore, uploadCredentialVendorFromEnv,
 } from '../shared';
 import { handleConnectorMessage } from './handle-connector-message';
 
@@ -10,6 +10,8 @@ const env = readEnvironment(tableEnvironmentSchema);
 const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
 const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
 const tasks = new SfnTaskResponder(awsClients().sfn);
+// Read lazily: only credential refreshes need the vendor's settings.
+let vendor: ReturnType<typeof uploadCredentialVendorFromEnv> | undefined;
 
 /** $default: every message a connector sends. */
 export async function handler(raw: APIGatewayProxyWebsocketEventV2): Promise<APIGatewayProxyResultV2> {
@@ -20,6 +22,7 @@ export async function handler(raw: APIGatewayProxyWebsocketEventV2): Promise<API
   const management = connectionsClient(connectionsEndpointOf(event));
   const outcome = await handleConnectorMessage(event.body ?? '', {
     tenantId, connectionId, runs, tenants, tasks,
+    mintCredentials: (tenant, runId) => (vendor ??= uploadCredentialVendorFromEnv(awsClients().sts, process.env)).mint(tenant, runId),
     reply: async (message) => {
       await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(encodeMessage(message)) }));
     },

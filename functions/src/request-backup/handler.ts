@@ -2,8 +2,8 @@ import { GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatew
 import { z } from 'zod';
 import { encodeMessage } from '../../../protocol';
 import {
-  awsClients, ConnectionStore, connectionsClient, parseEvent, readEnvironment, RunStore, runRefSchema, StaticUploadCredentialVendor,
-  StsUploadCredentialVendor, tableEnvironmentSchema, type UploadCredentialVendor,
+  awsClients, ConnectionStore, connectionsClient, parseEvent, readEnvironment, RunStore, runRefSchema, tableEnvironmentSchema,
+  uploadCredentialVendorFromEnv,
 } from '../shared';
 import { requestBackup } from './request-backup';
 
@@ -11,21 +11,14 @@ const env = readEnvironment(tableEnvironmentSchema.extend({
   BACKUP_BUCKET: z.string().min(3),
   CONNECTIONS_ENDPOINT: z.url(),
   AWS_REGION: z.string().min(1),
-  UPLOAD_CREDENTIALS_MODE: z.enum(['sts', 'static']),
-  UPLOAD_CREDENTIAL_SECONDS: z.coerce.number().int().min(900).max(43_200).default(3600),
-  UPLOAD_ROLE_ARN: z.string().optional(),
-  /** Local mode: the S3 endpoint connectors upload to, and its keys. */
+  /** Local mode: the S3 endpoint connectors upload to. */
   CONNECTOR_S3_ENDPOINT: z.url().optional(),
-  LOCAL_S3_ACCESS_KEY_ID: z.string().optional(),
-  LOCAL_S3_SECRET_ACCESS_KEY: z.string().optional(),
 }));
 const { dynamo, sts } = awsClients();
 const runs = new RunStore(dynamo, env.RUNS_TABLE);
 const connections = new ConnectionStore(dynamo, env.CONNECTIONS_TABLE);
 const management = connectionsClient(env.CONNECTIONS_ENDPOINT);
-const credentials: UploadCredentialVendor = env.UPLOAD_CREDENTIALS_MODE === 'sts'
-  ? new StsUploadCredentialVendor(sts, env.UPLOAD_ROLE_ARN ?? '', env.BACKUP_BUCKET, env.UPLOAD_CREDENTIAL_SECONDS)
-  : new StaticUploadCredentialVendor(env.LOCAL_S3_ACCESS_KEY_ID ?? '', env.LOCAL_S3_SECRET_ACCESS_KEY ?? '', env.UPLOAD_CREDENTIAL_SECONDS);
+const credentials = uploadCredentialVendorFromEnv(sts, process.env);
 const target = { bucket: env.BACKUP_BUCKET, region: env.AWS_REGION, endpoint: env.CONNECTOR_S3_ENDPOINT, forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT) };
 const eventSchema = z.object({ taskToken: z.string().min(1), run: runRefSchema });
 

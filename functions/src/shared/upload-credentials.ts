@@ -1,4 +1,5 @@
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
+import { z } from 'zod';
 import { keyLayout, type UploadCredentials } from '../../../protocol';
 
 /** Mints the S3 credentials a connector uses for one run. */
@@ -49,4 +50,19 @@ export class StaticUploadCredentialVendor implements UploadCredentialVendor {
   async mint(): Promise<UploadCredentials> {
     return { accessKeyId: this.accessKeyId, secretAccessKey: this.secretAccessKey, expiration: new Date(Date.now() + this.seconds * 1000).toISOString() };
   }
+}
+
+/** The vendor the environment asks for: STS in AWS (set by the stack), the local S3 keys in local mode. */
+export function uploadCredentialVendorFromEnv(sts: STSClient, env: NodeJS.ProcessEnv): UploadCredentialVendor {
+  const parsed = z.object({
+    BACKUP_BUCKET: z.string().min(3),
+    UPLOAD_CREDENTIALS_MODE: z.enum(['sts', 'static']),
+    UPLOAD_CREDENTIAL_SECONDS: z.coerce.number().int().min(900).max(43_200).default(3600),
+    UPLOAD_ROLE_ARN: z.string().optional(),
+    LOCAL_S3_ACCESS_KEY_ID: z.string().optional(),
+    LOCAL_S3_SECRET_ACCESS_KEY: z.string().optional(),
+  }).parse(env);
+  return parsed.UPLOAD_CREDENTIALS_MODE === 'sts'
+    ? new StsUploadCredentialVendor(sts, parsed.UPLOAD_ROLE_ARN ?? '', parsed.BACKUP_BUCKET, parsed.UPLOAD_CREDENTIAL_SECONDS)
+    : new StaticUploadCredentialVendor(parsed.LOCAL_S3_ACCESS_KEY_ID ?? '', parsed.LOCAL_S3_SECRET_ACCESS_KEY ?? '', parsed.UPLOAD_CREDENTIAL_SECONDS);
 }

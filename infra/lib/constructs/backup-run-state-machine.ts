@@ -102,6 +102,13 @@ export class BackupRunStateMachine extends Construct {
     bucket.key.grantEncryptDecrypt(uploadRole);
     uploadRole.grantAssumeRole(requestFn.grantPrincipal);
     requestFn.addEnvironment('UPLOAD_ROLE_ARN', uploadRole.roleArn);
+    // The message function refreshes credentials for uploads that outlive the first ones.
+    const messageFn = props.connectorApi.messageFunction;
+    for (const [name, value] of Object.entries({
+      BACKUP_BUCKET: bucket.bucket.bucketName, UPLOAD_CREDENTIALS_MODE: 'sts', UPLOAD_ROLE_ARN: uploadRole.roleArn,
+      UPLOAD_CREDENTIAL_SECONDS: String((props.uploadCredentialLifetime ?? Duration.hours(1)).toSeconds()),
+    })) messageFn.addEnvironment(name, value);
+    uploadRole.grantAssumeRole(messageFn.grantPrincipal);
     this.uploadRole = uploadRole;
 
     const validateFn = new BackupFunction(this, 'ValidateRun', { handler: 'validate-run', environment, timeout: Duration.minutes(5) });

@@ -1,0 +1,47 @@
+import { type BackupJob, type ConnectorMessage, type CredentialsMessage, PROTOCOL_VERSION, type UploadCredentials } from '../../../protocol';
+import { ConnectorError } from '../errors';
+import type { CredentialProvider } from './s3-object-store';
+
+/** What refreshing needs from the link. */
+export interface CredentialLink {
+  on(event: 'credentials', listener: (message: CredentialsMessage) => void): unknown;
+  off(event: 'credentials', listener: (message: CredentialsMessage) => void): unknown;
+  sendIfConnected(message: ConnectorMessage): boolean;
+}
+
+/**
+ * A run's upload credentials as an SDK credential provider: when they are about to expire
+ * (uploads can outlive STS's one-hour sessions), fresh ones are requested over the session.
+ */
+export class RunCredentials {
+  private current: UploadCredentials;
+  private refreshing?: Promise<UploadCredentials>;
+
+  constructor(private readonly job: BackupJob, private readonly link: CredentialLink, private readonly refreshBeforeMs = 5 * 60_000, private readonly timeoutMs = 60_000) {
+    this.current = job.credentials;
+  }
+
+  /** For S3Client({ credentials }): the SDK calls it again once `expiration` is near. */
+  readonly provider: CredentialProvider = async () => {
+    if (Date.parse(this.current.expiration) - Date.now() < this.refreshBeforeMs) this.current = await (this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined)));
+    const c = this.current;
+    return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: new Date(Date.parse(c.expiration) - this.refreshBeforeMs) };
+  };
+
+  private refresh(): Promise<UploadCredentials> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.link.off('credentials', onCredentials);
+        reject(new ConnectorError('CREDENTIALS_EXPIRED', 'the upload credentials expired and the cloud sent no new ones (is the connector connected?)'));
+      }, this.timeoutMs);
+      const onCredentials = (message: CredentialsMessage) => {
+        if (message.runId !== this.job.runId) return;
+        clearTimeout(timer);
+        this.link.off('credentials', onCredentials);
+        resolve(message.credentials);
+      };
+      this.link.on('credentials', onCredentials);
+      this.link.sendIfConnected({ type: 'credentials-request', v: PROTOCOL_VERSION, runId: this.job.runId });
+    });
+  }
+}
