@@ -19,5 +19,6 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     scheduleExpression: string('scheduleExpression'),
     scheduleTimeZone: string('scheduleTimeZone'),
     alertEmail: string('alertEmail'),
+    staleAfterHours: number('staleAfterHours'),
   };
 }
