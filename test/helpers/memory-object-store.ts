@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { ObjectStore, PutOptions, StoredObject } from '../../connector/src/store/object-store';
 
 /** An in-memory versioned store for domain tests (the S3 store is tested against Ceph RGW). */
@@ -22,6 +23,12 @@ export class MemoryObjectStore implements ObjectStore {
 
   async markDeleted(key: string): Promise<void> {
     this.versions.set(key, [...(this.versions.get(key) ?? []), { versionId: `d${++this.counter}` }]);
+  }
+
+  async getVersion(key: string, versionId: string): Promise<NodeJS.ReadableStream> {
+    const body = this.versions.get(key)?.find((v) => v.versionId === versionId)?.body;
+    if (!body) throw new Error(`NoSuchVersion ${key} ${versionId}`);
+    return Readable.from([body]);
   }
 
   current(key: string): Buffer | undefined {

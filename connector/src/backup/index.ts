@@ -4,3 +4,4 @@
 export * from './archive-index';
 export * from './archive-mirror';
 export * from './backup-job-runner';
+export * from './materialize-snapshot';

@@ -24,4 +24,6 @@ export interface ObjectStore {
   putBuffer(key: string, body: Buffer, contentType?: string): Promise<StoredObject>;
   /** Hides the key behind a delete marker; no version is ever deleted. */
   markDeleted(key: string): Promise<void>;
+  /** The content of one exact version, as a stream. */
+  getVersion(key: string, versionId: string): Promise<NodeJS.ReadableStream>;
 }

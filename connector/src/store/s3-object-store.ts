@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand,
   ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { UploadCredentials, UploadTarget } from '../../../protocol';
@@ -197,6 +197,13 @@ export class S3ObjectStore implements ObjectStore {
       }
       throw error instanceof ConnectorError ? error : storeError(error, `uploading ${key}`);
     }
+  }
+
+  async getVersion(key: string, versionId: string): Promise<NodeJS.ReadableStream> {
+    const out = await this.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key, VersionId: versionId })).catch((error: unknown) => {
+      throw storeError(error, `reading ${key} version ${versionId}`);
+    });
+    return out.Body as NodeJS.ReadableStream;
   }
 
   async markDeleted(key: string): Promise<void> {

@@ -1,0 +1,79 @@
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { pino } from 'pino';
+import { materializeSnapshot, runBackupJob } from '../../connector/src/backup';
+import type { ConnectorConfig } from '../../connector/src/config';
+import { type ArchiveSnapshot, type BackupJob, manifestSchema } from '../../protocol';
+import { MemoryObjectStore } from '../helpers/memory-object-store';
+
+const job = (runId: string): BackupJob => ({
+  type: 'backup-job', v: 1, runId, tenantId: 'acme', requestedAt: new Date().toISOString(),
+  target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
+  credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
+});
+
+function tree(root: string, prefix = ''): Record<string, string> {
+  return Object.fromEntries(readdirSync(path.join(root, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    return entry.isDirectory() ? Object.entries(tree(root, relative)) : [[relative, readFileSync(path.join(root, relative), 'utf8')]];
+  }));
+}
+
+describe('point in time: a past snapshot materialized exactly', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-pit-'));
+  const archive = path.join(dir, 'SO_ARC');
+  const store = new MemoryObjectStore();
+  const config: ConnectorConfig = {
+    endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
+    heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30, archive: { roots: [{ name: 'SO_ARC', path: archive }] },
+  };
+  const backup = async (runId: string) => {
+    const pointer = await runBackupJob(job(runId), { config, connectorVersion: 'test', store, logger: pino({ level: 'silent' }), report: () => undefined });
+    const manifest = manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString()));
+    return JSON.parse(gunzipSync(store.current(manifest.archive!.snapshot.key)!).toString()) as ArchiveSnapshot;
+  };
+
+  test('GIVEN three days of changes WHEN day one is materialized THEN the folder equals the tree as it was that day, byte for byte', async () => {
+    mkdirSync(path.join(archive, 'ANNA', '2026.11'), { recursive: true });
+    writeFileSync(path.join(archive, 'ANNA', '2026.11', 'Tilbud – æøå.docx'), 'offer v1');
+    writeFileSync(path.join(archive, 'ANNA', 'mail.eml'), 'mail');
+    writeFileSync(path.join(archive, 'empty.txt'), '');
+    const dayOne = tree(archive);
+    const snapshotOne = await backup('acme-2026-11-25-daily');
+
+    writeFileSync(path.join(archive, 'ANNA', '2026.11', 'Tilbud – æøå.docx'), 'offer v2, longer');
+    utimesSync(path.join(archive, 'ANNA', '2026.11', 'Tilbud – æøå.docx'), new Date(), new Date(Date.now() + 60_000));
+    rmSync(path.join(archive, 'ANNA', 'mail.eml'));
+    writeFileSync(path.join(archive, 'new.pdf'), 'new');
+    const dayTwo = tree(archive);
+    const snapshotTwo = await backup('acme-2026-11-26-daily');
+
+    const restoreOne = path.join(dir, 'restore-1');
+    expect(await materializeSnapshot(snapshotOne.files, store, restoreOne)).toEqual({ files: 3, bytes: 12 });
+    expect(tree(path.join(restoreOne, 'SO_ARC'))).toEqual(dayOne);
+    const restoreTwo = path.join(dir, 'restore-2');
+    await materializeSnapshot(snapshotTwo.files, store, restoreTwo);
+    expect(tree(path.join(restoreTwo, 'SO_ARC'))).toEqual(dayTwo);
+    const original = snapshotOne.files.find((f) => f.path === 'ANNA/mail.eml')!;
+    expect(statSync(path.join(restoreOne, 'SO_ARC', 'ANNA', 'mail.eml')).mtimeMs).toBeCloseTo(original.mtimeMs, -1);
+  });
+
+  test('GIVEN one file asked for WHEN materialized THEN only it is written', async () => {
+    const snapshot = await backup('acme-2026-11-27-daily');
+    const one = path.join(dir, 'restore-one');
+    expect((await materializeSnapshot(snapshot.files, store, one, { filter: (f) => f.path === 'new.pdf' })).files).toBe(1);
+    expect(tree(one)).toEqual({ 'SO_ARC/new.pdf': 'new' });
+  });
+
+  test('GIVEN a version whose bytes differ from the snapshot WHEN materialized THEN it fails and leaves no partial file', async () => {
+    const snapshot = await backup('acme-2026-11-28-daily');
+    const file = snapshot.files.find((f) => f.path === 'new.pdf')!;
+    const lying = [{ ...file, sha256: 'f'.repeat(64) }];
+    const target = path.join(dir, 'restore-bad');
+    await expect(materializeSnapshot(lying, store, target)).rejects.toMatchObject({ code: 'RESTORE_CHECKSUM_MISMATCH' });
+    expect(tree(target)).toEqual({});
+    await expect(materializeSnapshot([{ ...file, path: '../../escape.txt' }], store, target)).rejects.toMatchObject({ code: 'SNAPSHOT_PATH_INVALID' });
+  });
+});
