@@ -78,6 +78,10 @@ export const archiveSnapshotSchema = z.object({
 });
 export type ArchiveSnapshot = z.infer<typeof archiveSnapshotSchema>;
 
+/** A file (or folder) the run could not read consistently, and why. */
+export const skippedFileSchema = z.object({ root: z.string().min(1), path: z.string().min(1).max(4096), reason: z.string().max(300) });
+export type SkippedFile = z.infer<typeof skippedFileSchema>;
+
 export const archiveSummarySchema = z.object({
   roots: z.array(z.object({ name: z.string().min(1), path: z.string().min(1) })),
   files: z.number().int().nonnegative(),
@@ -85,6 +89,9 @@ export const archiveSummarySchema = z.object({
   uploadedFiles: z.number().int().nonnegative(),
   uploadedBytes: z.number().int().nonnegative(),
   deletedFiles: z.number().int().nonnegative(),
+  /** How many files were skipped (locked, changing, unreadable); the first 1,000 are listed. */
+  skippedFiles: z.number().int().nonnegative().default(0),
+  skipped: z.array(skippedFileSchema).max(1000).default([]),
   /** The gzip-compressed JSON snapshot (archiveSnapshotSchema) of every file at this run. */
   snapshot: artifactSchema,
 });

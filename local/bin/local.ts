@@ -60,7 +60,7 @@ program.action(async (options: { data: string; portBase: number; fresh?: boolean
     console.log(`  DynamoDB: http://127.0.0.1:${ports.dynamodb}   Step Functions: http://127.0.0.1:${ports.stepFunctions}   gateway: ws://127.0.0.1:${ports.gateway}`);
     console.log('  Stop them with: npm run local:down');
   }
-  process.exitCode = summary.status === 'SUCCEEDED' && summary.validated ? 0 : 1;
+  process.exitCode = (summary.status === 'SUCCEEDED' || summary.status === 'SUCCEEDED_WITH_WARNINGS') && summary.validated ? 0 : 1;
 });
 
 program.parseAsync().catch((error: unknown) => {

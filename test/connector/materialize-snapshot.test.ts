@@ -77,3 +77,45 @@ describe('point in time: a past snapshot materialized exactly', () => {
     await expect(materializeSnapshot([{ ...file, path: '../../escape.txt' }], store, target)).rejects.toMatchObject({ code: 'SNAPSHOT_PATH_INVALID' });
   });
 });
+
+describe('files that cannot be read consistently', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-skip-'));
+  const archive = path.join(dir, 'SO_ARC');
+  const config: ConnectorConfig = {
+    endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
+    heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30, archive: { roots: [{ name: 'SO_ARC', path: archive }] },
+  };
+
+  test('GIVEN a file that keeps changing while read and one that vanishes WHEN mirrored THEN they are retried, then listed as skipped with reasons; the rest is backed up', async () => {
+    mkdirSync(archive, { recursive: true });
+    writeFileSync(path.join(archive, 'steady.txt'), 'steady');
+    writeFileSync(path.join(archive, 'busy.log'), 'v0');
+    writeFileSync(path.join(archive, 'vanishing.tmp'), 'x');
+    // A store double that changes busy.log during every upload of it, and deletes vanishing.tmp before it is read.
+    const inner = new MemoryObjectStore();
+    let busyAttempts = 0;
+    const store = Object.assign(Object.create(inner) as MemoryObjectStore, {
+      putFile: async (key: string, file: string) => {
+        if (file.endsWith('busy.log')) {
+          busyAttempts++;
+          const stored = await inner.putFile(key, file);
+          writeFileSync(file, `v${busyAttempts}-longer`);
+          return stored;
+        }
+        if (file.endsWith('vanishing.tmp')) {
+          rmSync(file, { force: true });
+          throw Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+        }
+        return inner.putFile(key, file);
+      },
+    });
+    const pointer = await runBackupJob(job('acme-2026-11-25-daily'), { config, connectorVersion: 'test', store, logger: pino({ level: 'silent' }), report: () => undefined });
+    const manifest = manifestSchema.parse(JSON.parse(inner.current(pointer.key)!.toString()));
+    expect(busyAttempts).toBe(3);
+    expect(manifest.archive).toMatchObject({ files: 1, skippedFiles: 2 });
+    expect(manifest.archive!.skipped).toEqual(expect.arrayContaining([
+      { root: 'SO_ARC', path: 'busy.log', reason: 'changed while being read (3 attempts)' },
+      { root: 'SO_ARC', path: 'vanishing.tmp', reason: 'deleted while the backup ran' },
+    ]));
+  });
+});

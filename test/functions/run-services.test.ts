@@ -2,6 +2,7 @@ import { executionName } from '../../functions/src/list-tenants/execution-name';
 import { describeFailure, markRunFailed } from '../../functions/src/mark-run-failed/mark-run-failed';
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
 import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
+import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
 import { RunError, uploadSessionPolicy } from '../../functions/src/shared';
 import type { BackupJob } from '../../protocol';
 
@@ -90,5 +91,20 @@ describe('markRunFailed', () => {
 
   test('RunError names become Step Functions error names', () => {
     expect(new RunError('ValidationFailed', 'x').name).toBe('ValidationFailed');
+  });
+});
+
+describe('finalizeRun', () => {
+  test('GIVEN a validated run with skipped archive files WHEN finalized THEN it SUCCEEDED_WITH_WARNINGS and the tenant\'s last success is recorded', async () => {
+    const updates: unknown[] = [];
+    const successes: string[] = [];
+    const summary = await finalizeRun(
+      { runs: { update: async (_id, f) => void updates.push(f) }, tenants: { recordSuccess: async (t, r) => void successes.push(`${t} ${r}`) } },
+      run, { ok: true, checks: 9, totalBytes: 100, databases: [{ database: 'SuperOffice', size: 90 }], archive: { files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 2 } },
+      new Date('2026-11-25T02:10:00.000Z'),
+    );
+    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', skippedFiles: 2, databaseBytes: 90, durationSeconds: 600 });
+    expect(updates).toEqual([expect.objectContaining({ status: 'SUCCEEDED_WITH_WARNINGS' })]);
+    expect(successes).toEqual(['acme acme-2026-11-25-daily']);
   });
 });

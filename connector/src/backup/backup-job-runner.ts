@@ -131,8 +131,11 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
       uploadedFiles: mirrored.uploadedFiles,
       uploadedBytes: mirrored.uploadedBytes,
       deletedFiles: mirrored.deletedFiles,
+      skippedFiles: mirrored.skipped.length,
+      skipped: mirrored.skipped.slice(0, 1000),
       snapshot: snapshotArtifact,
     };
+    if (mirrored.skipped.length > 0) logger.warn({ skipped: mirrored.skipped.slice(0, 20) }, `${mirrored.skipped.length} archive file(s) skipped`);
     logger.info({ files: archive.files, uploadedFiles: archive.uploadedFiles, uploadedBytes: archive.uploadedBytes, deletedFiles: archive.deletedFiles }, 'archive mirrored');
   }
 

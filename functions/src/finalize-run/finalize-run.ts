@@ -7,7 +7,7 @@ export const validationSummarySchema = z.object({
   checks: z.number(),
   totalBytes: z.number(),
   databases: z.array(z.object({ database: z.string(), size: z.number() }).loose()),
-  archive: z.object({ files: z.number(), bytes: z.number(), uploadedFiles: z.number(), uploadedBytes: z.number() }).optional(),
+  archive: z.object({ files: z.number(), bytes: z.number(), uploadedFiles: z.number(), uploadedBytes: z.number(), skippedFiles: z.number().default(0) }).optional(),
 }).loose();
 
 /** Marks a validated run SUCCEEDED with its summary and records it as the tenant's latest good backup. */
@@ -26,8 +26,11 @@ export async function finalizeRun(
     uploadedFiles: validation.archive?.uploadedFiles ?? 0,
     uploadedBytes: validation.totalBytes,
     durationSeconds: Math.round((now.getTime() - Date.parse(run.startedAt)) / 1000),
+    /** Files the connector could not read consistently (listed in the manifest): a warning, not a failure. */
+    skippedFiles: validation.archive?.skippedFiles ?? 0,
   };
-  await deps.runs.update(run.runId, { status: 'SUCCEEDED', finishedAt, summary });
+  const status = summary.skippedFiles > 0 ? 'SUCCEEDED_WITH_WARNINGS' : 'SUCCEEDED';
+  await deps.runs.update(run.runId, { status, finishedAt, summary });
   await deps.tenants.recordSuccess(run.tenantId, run.runId, finishedAt);
-  return summary;
+  return { status, ...summary };
 }

@@ -178,7 +178,7 @@ export class NonceStore {
   }
 }
 
-export type RunStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+export type RunStatus = 'RUNNING' | 'SUCCEEDED' | 'SUCCEEDED_WITH_WARNINGS' | 'FAILED';
 export type RunTrigger = 'schedule' | 'support' | 'operator';
 
 export interface RunRecord {

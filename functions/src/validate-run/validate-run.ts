@@ -15,7 +15,7 @@ export interface ValidationReport {
   /** Each problem names the object and what is wrong; empty when ok. */
   problems: string[];
   databases: Array<{ database: string; size: number; header?: BackupHeader }>;
-  archive?: { files: number; bytes: number; uploadedFiles: number; uploadedBytes: number };
+  archive?: { files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; skippedFiles: number };
   totalBytes: number;
 }
 
@@ -90,7 +90,7 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
           key: file.key, versionId: file.versionId, size: file.size, sha256: file.sha256,
           s3Checksum: file.s3Checksum ?? { algorithm: 'SHA256', type: 'FULL_OBJECT', value: Buffer.from(file.sha256, 'hex').toString('base64') },
         }, check));
-        report.archive = { files: files.length, bytes: sum(files), uploadedFiles: uploaded.length, uploadedBytes: sum(uploaded) };
+        report.archive = { files: files.length, bytes: sum(files), uploadedFiles: uploaded.length, uploadedBytes: sum(uploaded), skippedFiles: summary.skippedFiles };
         report.totalBytes += sum(uploaded);
       }
     }
