@@ -8,6 +8,7 @@ import type { ConnectorConfig } from '../../connector/src/config';
 import { explainSqlError, MssqlDatabaseServer } from '../../connector/src/sql';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import { type ArchiveSnapshot, type BackupJob, keyLayout, type Manifest, manifestSchema } from '../../protocol';
+import { connectorConfigFor, standInSql } from '../helpers/connector-config';
 import { freePort } from '../helpers/free-port';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
@@ -38,12 +39,7 @@ describe('runBackupJob', () => {
   });
   afterAll(() => standIn.stop());
 
-  const config = (): ConnectorConfig => ({
-    endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
-    heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30,
-    sql: { connectionString: `Server=127.0.0.1,${port};User Id=${login.user};Password=${login.password};Encrypt=false`, databases: ['SuperOffice'], stagingFolder: dir, compression: true },
-    archive: { roots: [{ name: 'SO_ARC', path: archive }] },
-  });
+  const config = (): ConnectorConfig => connectorConfigFor(dir, { sql: standInSql(port, login, dir), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
 
   async function run(runId: string, store: MemoryObjectStore) {
     const databaseServer = new MssqlDatabaseServer(config().sql!.connectionString);
@@ -92,11 +88,7 @@ describe('runBackupJob: SQL Server failures explained, and verify before upload'
     const port = await freePort();
     const server = new SqlServerStandIn({ port, login, databases: [{ name: 'SuperOffice', sizeBytes: 2 << 20 }], ...options });
     await server.start();
-    const config: ConnectorConfig = {
-      endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
-      heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30,
-      sql: { connectionString: `Server=127.0.0.1,${port};User Id=${login.user};Password=${login.password};Encrypt=false`, databases: ['SuperOffice'], stagingFolder, compression: true },
-    };
+    const config = connectorConfigFor(dir, { sql: standInSql(port, login, stagingFolder) });
     const databaseServer = new MssqlDatabaseServer(config.sql!.connectionString);
     try {
       const pointer = await runBackupJob(job('acme-2026-11-25-support'), { config, connectorVersion: 'test', databaseServer, store, logger: pino({ level: 'silent' }), report: () => undefined });

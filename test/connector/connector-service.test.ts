@@ -3,11 +3,11 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import type { ConnectorConfig } from '../../connector/src/config';
 import { ConnectorService, type JobLink } from '../../connector/src/connector-service';
 import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import type { BackupJob, ConnectorMessage, ResultMessage } from '../../protocol';
+import { connectorConfigFor, standInSql } from '../helpers/connector-config';
 import { freePort } from '../helpers/free-port';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
@@ -49,12 +49,7 @@ describe('ConnectorService', () => {
   afterAll(() => standIn.stop());
 
   function service(link: RecordingLink, store: MemoryObjectStore) {
-    const config: ConnectorConfig = {
-      endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
-      heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30,
-      sql: { connectionString: `Server=127.0.0.1,${port};User Id=${login.user};Password=${login.password};Encrypt=false`, databases: ['SuperOffice'], stagingFolder: dir, compression: true },
-      archive: { roots: [{ name: 'SO_ARC', path: archive }] },
-    };
+    const config = connectorConfigFor(dir, { sql: standInSql(port, login, dir), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
     const databaseServer = new MssqlDatabaseServer(config.sql!.connectionString);
     return { svc: new ConnectorService({ config, connectorVersion: 'test', link, logger: pino({ level: 'silent' }), databaseServer, openStore: () => store, progressIntervalMs: 0 }), databaseServer };
   }

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { materializeSnapshot, runBackupJob } from '../../connector/src/backup';
-import type { ConnectorConfig } from '../../connector/src/config';
 import { type ArchiveSnapshot, type BackupJob, manifestSchema } from '../../protocol';
+import { connectorConfigFor } from '../helpers/connector-config';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
 const job = (runId: string): BackupJob => ({
@@ -25,10 +25,7 @@ describe('point in time: a past snapshot materialized exactly', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-pit-'));
   const archive = path.join(dir, 'SO_ARC');
   const store = new MemoryObjectStore();
-  const config: ConnectorConfig = {
-    endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
-    heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30, archive: { roots: [{ name: 'SO_ARC', path: archive }] },
-  };
+  const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
   const backup = async (runId: string) => {
     const pointer = await runBackupJob(job(runId), { config, connectorVersion: 'test', store, logger: pino({ level: 'silent' }), report: () => undefined });
     const manifest = manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString()));
@@ -81,10 +78,7 @@ describe('point in time: a past snapshot materialized exactly', () => {
 describe('files that cannot be read consistently', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-skip-'));
   const archive = path.join(dir, 'SO_ARC');
-  const config: ConnectorConfig = {
-    endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
-    heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30, archive: { roots: [{ name: 'SO_ARC', path: archive }] },
-  };
+  const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
 
   test('GIVEN a file that keeps changing while read and one that vanishes WHEN mirrored THEN they are retried, then listed as skipped with reasons; the rest is backed up', async () => {
     mkdirSync(archive, { recursive: true });

@@ -6,6 +6,17 @@ import type { ManifestPointer, WireError } from '../../../protocol';
 /** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
 const BY_TENANT = 'byTenant';
 
+/** Runs a conditional write: true when it applied, false when its condition did not hold. */
+async function conditionally(write: Promise<unknown>): Promise<boolean> {
+  try {
+    await write;
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    throw error;
+  }
+}
+
 /** A connector's public key. "pending" keys come from rotation and become "active" on first use. */
 export interface ConnectorKey {
   keyId: string;
@@ -62,19 +73,13 @@ export class TenantStore {
    */
   async updateKeys(tenant: Pick<TenantRecord, 'tenantId' | 'keysVersion'>, keys: ConnectorKey[]): Promise<boolean> {
     const version = tenant.keysVersion ?? 0;
-    try {
-      await this.db.send(new UpdateCommand({
+    return conditionally(this.db.send(new UpdateCommand({
         TableName: this.table, Key: { tenantId: tenant.tenantId },
         ConditionExpression: version === 0 ? 'attribute_exists(tenantId) AND attribute_not_exists(keysVersion)' : 'keysVersion = :version',
         UpdateExpression: 'SET #keys = :keys, keysVersion = :next',
         ExpressionAttributeNames: { '#keys': 'keys' },
         ExpressionAttributeValues: { ':keys': keys, ':next': version + 1, ...(version === 0 ? {} : { ':version': version }) },
-      }));
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      })));
   }
 
   async setActivation(tenantId: string, activation: NonNullable<TenantRecord['activation']>): Promise<void> {
@@ -86,19 +91,13 @@ export class TenantStore {
 
   /** Marks the activation code used, once: false when it was already used (or replaced). */
   async useActivation(tenantId: string, codeHash: string, usedAt: string, key: ConnectorKey): Promise<boolean> {
-    try {
-      await this.db.send(new UpdateCommand({
+    return conditionally(this.db.send(new UpdateCommand({
         TableName: this.table, Key: { tenantId },
         ConditionExpression: 'activation.codeHash = :hash AND attribute_not_exists(activation.usedAt)',
         UpdateExpression: 'SET activation.usedAt = :at, #keys = :keys ADD keysVersion :one',
         ExpressionAttributeNames: { '#keys': 'keys' },
         ExpressionAttributeValues: { ':hash': codeHash, ':at': usedAt, ':keys': [key], ':one': 1 },
-      }));
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      })));
   }
 
   async setEnabled(tenantId: string, enabled: boolean): Promise<void> {
@@ -166,15 +165,9 @@ export class NonceStore {
 
   /** Records the nonce; false when it was seen before (a replay). */
   async useOnce(tenantId: string, nonce: string, expiresAt: number): Promise<boolean> {
-    try {
-      await this.db.send(new PutCommand({
+    return conditionally(this.db.send(new PutCommand({
         TableName: this.table, Item: { nonce: `${tenantId}#${nonce}`, expiresAt }, ConditionExpression: 'attribute_not_exists(nonce)',
-      }));
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      })));
   }
 }
 
@@ -237,19 +230,13 @@ export class RunStore {
 
   /** Records the connector's result once; returns false when one was already recorded. */
   async recordResultOnce(runId: string, result: NonNullable<RunRecord['result']>, manifest?: ManifestPointer): Promise<boolean> {
-    try {
-      await this.db.send(new UpdateCommand({
+    return conditionally(this.db.send(new UpdateCommand({
         TableName: this.table, Key: { runId },
         ConditionExpression: 'attribute_exists(runId) AND attribute_not_exists(#result)',
         UpdateExpression: manifest ? 'SET #result = :r, manifest = :m' : 'SET #result = :r',
         ExpressionAttributeNames: { '#result': 'result' },
         ExpressionAttributeValues: manifest ? { ':r': result, ':m': manifest } : { ':r': result },
-      }));
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      })));
   }
 
   /** The tenant's runs, newest first. */
