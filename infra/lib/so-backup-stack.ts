@@ -20,6 +20,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly scheduleExpression?: string;
   /** @default 'Europe/Oslo' */
   readonly scheduleTimeZone?: string;
+  /** See BackupBucketProps.breakGlassRoleArn. @default nobody may delete backup versions */
+  readonly breakGlassRoleArn?: string;
   /** See BackupAlarmsProps.staleAfterHours. @default 26 */
   readonly staleAfterHours?: number;
   /** E-mail address subscribed to alerts. @default no subscription */
@@ -38,7 +40,9 @@ export interface SoBackupStackProps extends StackProps {
 export class SoBackupStack extends Stack {
   constructor(scope: Construct, id: string, props: SoBackupStackProps = {}) {
     super(scope, id, props);
-    const bucket = new BackupBucket(this, 'Backups', { dailyBackupsKept: props.dailyBackupsKept, archiveVersionRetention: props.archiveVersionRetention });
+    const bucket = new BackupBucket(this, 'Backups', {
+      dailyBackupsKept: props.dailyBackupsKept, archiveVersionRetention: props.archiveVersionRetention, breakGlassRoleArn: props.breakGlassRoleArn,
+    });
     const tables = new BackupTables(this, 'Tables');
     const alertsKey = new Key(this, 'AlertsKey', { enableKeyRotation: true, description: 'so-backup alerts topic' });
     // CloudWatch alarms publish to the encrypted topic.

@@ -20,5 +20,6 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     scheduleTimeZone: string('scheduleTimeZone'),
     alertEmail: string('alertEmail'),
     staleAfterHours: number('staleAfterHours'),
+    breakGlassRoleArn: string('breakGlassRoleArn'),
   };
 }

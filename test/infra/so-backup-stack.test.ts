@@ -31,6 +31,15 @@ describe('backup bucket', () => {
     });
   });
 
+  test('denies destroying backups (deleting versions, suspending versioning) to everyone but the break-glass role', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'DenyDestroyingBackups', Effect: 'Deny', Principal: { AWS: '*' }, Action: ['s3:DeleteObjectVersion', 's3:PutBucketVersioning', 's3:DeleteBucket'] })]) },
+    });
+    synth({ breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass' }).hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'DenyDestroyingBackups', Condition: { ArnNotEquals: { 'aws:PrincipalArn': 'arn:aws:iam::123456789012:role/break-glass' } } })]) },
+    });
+  });
+
   test('keeps the last N database backups by count (NewerNoncurrentVersions) and aborts incomplete uploads', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {

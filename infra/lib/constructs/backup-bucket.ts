@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import { AnyPrincipal, Effect, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -18,6 +18,12 @@ export interface BackupBucketProps {
    * @default Duration.days(90)
    */
   readonly archiveVersionRetention?: Duration;
+  /**
+   * The only principal allowed to delete object versions or suspend versioning (a break-glass
+   * role for legal erasure requests). Nobody else can destroy a backup, whatever their IAM rights.
+   * @default nobody
+   */
+  readonly breakGlassRoleArn?: string;
   /** @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -62,6 +68,15 @@ export class BackupBucket extends Construct {
         { id: 'manifests-daily', prefix: 'manifests/daily/', noncurrentVersionExpiration: Duration.days(1) },
       ],
     });
+    // Backups are destroyed only by lifecycle rules (which bucket policies do not restrict) or the break-glass role.
+    this.bucket.addToResourcePolicy(new PolicyStatement({
+      sid: 'DenyDestroyingBackups',
+      effect: Effect.DENY,
+      principals: [new AnyPrincipal()],
+      actions: ['s3:DeleteObjectVersion', 's3:PutBucketVersioning', 's3:DeleteBucket'],
+      resources: [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
+      ...(props.breakGlassRoleArn ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } } } : {}),
+    }));
   }
 
   /** Read artifacts and their checksums: s3:GetObject, s3:GetObjectVersion, s3:ListBucket*, kms:Decrypt. */
