@@ -33,8 +33,8 @@ export const connectorConfigSchema = z.object({
   }).strict().optional(),
   /** Folder for the connector's own state (archive index, result outbox, logs). */
   stateDir: absolutePath('stateDir'),
-  /** Application heartbeat interval; API Gateway drops connections idle for 10 minutes. @default 300 */
-  heartbeatSeconds: z.number().int().min(5).max(540).default(300),
+  /** Application heartbeat interval; API Gateway drops connections idle for 10 minutes. @default 480 */
+  heartbeatSeconds: z.number().int().min(5).max(540).default(480),
   /** Reconnect before API Gateway's 2-hour connection limit. @default 110 */
   reconnectAfterMinutes: z.number().min(0.05).max(119).default(110),
   /** Rotate the connector's key after this many days (0: at every start). @default 30 */

@@ -22,7 +22,7 @@ export interface ConnectorServiceDeps {
   logger: Logger;
   databaseServer?: DatabaseServer;
   openStore(job: BackupJob): ObjectStore;
-  /** Minimum time between progress messages of the same phase. @default 5000 ms */
+  /** Minimum time between progress messages of the same phase; each one costs a message, a Lambda call and a write, and the heartbeat timeout is 10 min. @default 60_000 ms */
   progressIntervalMs?: number;
 }
 
@@ -95,7 +95,7 @@ export class ConnectorService {
   private async run(job: BackupJob, signal: AbortSignal): Promise<void> {
     const { link } = this.deps;
     const logger = this.deps.logger.child({ runId: job.runId });
-    const interval = this.deps.progressIntervalMs ?? 5000;
+    const interval = this.deps.progressIntervalMs ?? 60_000;
     let lastSent = 0;
     let lastPhase = '';
     const report = (progress: JobProgress) => {

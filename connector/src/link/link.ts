@@ -15,7 +15,7 @@ export interface LinkOptions {
   readonly logger: Logger;
   readonly outbox: Outbox;
   readonly backoff?: BackoffOptions;
-  /** Application heartbeat, well inside API Gateway's 10-minute idle limit. @default 300_000 ms */
+  /** Application heartbeat, inside API Gateway's 10-minute idle limit. @default 480_000 ms */
   readonly heartbeatMs?: number;
   /** Reconnect before API Gateway's 2-hour cut-off. @default 110 minutes */
   readonly maxConnectionMs?: number;
@@ -119,7 +119,7 @@ export class Link extends EventEmitter<LinkEvents> {
   private async onOpen(socket: WebSocket): Promise<void> {
     this.attempt = 0;
     this.options.logger.info({ endpoint: this.options.endpoint }, 'connected');
-    const heartbeatMs = this.options.heartbeatMs ?? 300_000;
+    const heartbeatMs = this.options.heartbeatMs ?? 480_000;
     this.heartbeatTimer = setInterval(() => this.sendIfConnected({ type: 'heartbeat', v: PROTOCOL_VERSION }), heartbeatMs);
     this.ageTimer = setTimeout(() => this.reconnectNow('renewing before the 2-hour limit'), this.options.maxConnectionMs ?? 110 * 60_000);
     this.emit('connected');
