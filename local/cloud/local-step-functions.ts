@@ -109,7 +109,7 @@ export class LocalStepFunctions {
     const recordHistory = (async () => {
       for await (const event of run.eventLogs) {
         const e = event as { type: string; timestamp: number; state?: { name: string; type: string }; Error?: string; Cause?: unknown };
-        const type = e.state ? `${e.state.type}${e.type.replace(/^State/, 'State')}` : e.type;
+        const type = e.state ? `${e.state.type}${e.type}` : e.type;
         execution.history.push({
           id: execution.history.length + 1, timestamp: new Date(e.timestamp), type, stateName: e.state?.name,
           error: e.Error, cause: e.Cause === undefined ? undefined : typeof e.Cause === 'string' ? e.Cause : JSON.stringify(e.Cause),
@@ -121,20 +121,15 @@ export class LocalStepFunctions {
         execution.status = 'SUCCEEDED';
         execution.output = JSON.stringify(output ?? null);
       },
-      (error: Error & { cause?: unknown }) => {
+      (error: Error) => {
         execution.status = error.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED';
-        const inner = (error.cause ?? error) as { name?: string; message?: string };
-        execution.error = inner.name === 'FailStateError' || inner.name === 'ExecutionError' ? error.name : (inner.name ?? error.name);
-        execution.cause = inner.message ?? error.message;
-        const failEvent = [...execution.history].reverse().find((h) => h.type === 'ExecutionFailed');
-        if (failEvent?.error) {
-          execution.error = failEvent.error;
-          execution.cause = failEvent.cause;
-        }
+        execution.error = error.name;
+        execution.cause = error.message;
       },
     ).then(async () => {
       await recordHistory.catch(() => undefined);
       execution.stopDate = new Date();
+      // The runner's ExecutionFailed event carries the state machine's own error and cause (e.g. a Fail state's).
       const failed = [...execution.history].reverse().find((h) => h.type === 'ExecutionFailed');
       if (failed) {
         execution.error = failed.error ?? execution.error;
