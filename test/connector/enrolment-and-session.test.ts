@@ -37,6 +37,21 @@ async function enrol(tenantId: string, code: string) {
   return { dir, ...result, identityFile: path.join(dir, 'state', 'identity.json') };
 }
 
+/** An enrolled connector's identity and a signer for fresh $connect headers. */
+async function enrolledSigner(tenantId: string) {
+  const enrolled = await enrol(tenantId, await tenantWithCode(tenantId));
+  const identity = await loadIdentity(enrolled.identityFile);
+  return { identity, sign: (now = Date.now()) => signatureAuthorization(tenantId, identity.current.keyId, identity.current.privateKeyPem, now) };
+}
+
+/** Connects, waits until the cloud has recorded the connection, and resolves when it is closed again. */
+async function openConnection(tenantId: string, authorization: string) {
+  const socket = await connect(authorization);
+  await until(async () => (await cloud.connections.forTenant(tenantId)).length === 1);
+  // Wrapped: an async function returning a bare promise would wait for the close itself.
+  return { closed: new Promise<number>((resolve) => socket.once('close', (code) => resolve(code))) };
+}
+
 function connect(authorization: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(cloud.endpoint, { headers: { Authorization: authorization } });
@@ -86,40 +101,33 @@ describe('enrolment', () => {
 
 describe('signed sessions', () => {
   test('GIVEN a captured $connect header WHEN replayed THEN the replay is refused', async () => {
-    const enrolled = await enrol('replay', await tenantWithCode('replay'));
-    const identity = await loadIdentity(enrolled.identityFile);
-    const header = signatureAuthorization('replay', identity.current.keyId, identity.current.privateKeyPem);
+    const { sign } = await enrolledSigner('replay');
+    const header = sign();
     (await connect(header)).close();
     await expect(connect(header)).rejects.toThrow('HTTP 403');
   });
 
   test('GIVEN a skewed clock WHEN connecting THEN it is refused', async () => {
-    const enrolled = await enrol('skew', await tenantWithCode('skew'));
-    const identity = await loadIdentity(enrolled.identityFile);
-    await expect(connect(signatureAuthorization('skew', identity.current.keyId, identity.current.privateKeyPem, Date.now() + 10 * 60_000))).rejects.toThrow('HTTP 403');
+    const { sign } = await enrolledSigner('skew');
+    await expect(connect(sign(Date.now() + 10 * 60_000))).rejects.toThrow('HTTP 403');
   });
 
+  const revocation = () => ({ tenants: cloud.tenants, connections: cloud.connections, close: cloud.closeConnection });
+
   test('GIVEN an open connection WHEN its key is revoked THEN the connection is closed and reconnecting is refused', async () => {
-    const enrolled = await enrol('revoke', await tenantWithCode('revoke'));
-    const identity = await loadIdentity(enrolled.identityFile);
-    const socket = await connect(signatureAuthorization('revoke', identity.current.keyId, identity.current.privateKeyPem));
-    await until(async () => (await cloud.connections.forTenant('revoke')).length === 1);
-    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-    const deps = { tenants: cloud.tenants, connections: cloud.connections, close: cloud.closeConnection };
-    expect(await revokeConnectorKey(deps, 'revoke', identity.current.keyId)).toBe(1);
+    const { identity, sign } = await enrolledSigner('revoke');
+    const { closed } = await openConnection('revoke', sign());
+    expect(await revokeConnectorKey(revocation(), 'revoke', identity.current.keyId)).toBe(1);
     await closed;
-    await expect(connect(signatureAuthorization('revoke', identity.current.keyId, identity.current.privateKeyPem))).rejects.toThrow('HTTP 403');
+    await expect(connect(sign())).rejects.toThrow('HTTP 403');
   });
 
   test('GIVEN an open connection WHEN the tenant is disabled THEN it is closed and refused', async () => {
-    const enrolled = await enrol('disable', await tenantWithCode('disable'));
-    const identity = await loadIdentity(enrolled.identityFile);
-    const socket = await connect(signatureAuthorization('disable', identity.current.keyId, identity.current.privateKeyPem));
-    await until(async () => (await cloud.connections.forTenant('disable')).length === 1);
-    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-    await disableTenant({ tenants: cloud.tenants, connections: cloud.connections, close: cloud.closeConnection }, 'disable');
+    const { sign } = await enrolledSigner('disable');
+    const { closed } = await openConnection('disable', sign());
+    expect(await disableTenant(revocation(), 'disable')).toBe(1);
     await closed;
-    await expect(connect(signatureAuthorization('disable', identity.current.keyId, identity.current.privateKeyPem))).rejects.toThrow('HTTP 403');
+    await expect(connect(sign())).rejects.toThrow('HTTP 403');
   });
 
   test('GIVEN a connected connector WHEN it rotates its key THEN it reconnects with the new key, and the old key stops working', async () => {
@@ -149,9 +157,7 @@ describe('signed sessions', () => {
     ['a run of another tenant', '{"type":"progress","v":1,"runId":"someone-else","phase":"database"}', 'RUN_UNKNOWN'],
   ])('GIVEN %s WHEN sent THEN the connector gets an error message and the connection stays up', async (_, raw, code) => {
     const tenantId = `msg-${code.toLowerCase().replace(/_/g, '-')}`;
-    const enrolled = await enrol(tenantId, await tenantWithCode(tenantId));
-    const identity = await loadIdentity(enrolled.identityFile);
-    const socket = await connect(signatureAuthorization(tenantId, identity.current.keyId, identity.current.privateKeyPem));
+    const socket = await connect((await enrolledSigner(tenantId)).sign());
     const reply = new Promise<string>((resolve) => socket.once('message', (data) => resolve(data.toString())));
     socket.send(raw);
     expect(JSON.parse(await reply)).toMatchObject({ type: 'error', error: { code } });
