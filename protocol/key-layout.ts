@@ -12,9 +12,13 @@ export const keyLayout = {
     `db/${tier}/${tenantId}/${encodeKeySegment(database)}.bak`,
   archiveFile: (tenantId: string, root: string, relativePath: string) =>
     `archive/${tenantId}/${encodeKeySegment(root)}/${relativePath.split('/').map(encodeKeySegment).join('/')}`,
+  /** Where one archive root's files live (for listing them). */
+  archiveRoot: (tenantId: string, root: string) => `archive/${tenantId}/${encodeKeySegment(root)}/`,
   manifest: (tenantId: string, runId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/${runId}.json`,
   snapshot: (tenantId: string, runId: string, tier: RetentionTier = 'daily') =>
     `manifests/${tier}/${tenantId}/${runId}.snapshot.json.gz`,
+  /** Where a tenant's manifests and snapshots of one tier live. */
+  manifests: (tenantId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/`,
   /** Every prefix a tenant's connector may write; each ends in "/" and has no wildcard inside. */
   tenantPrefixes: (tenantId: string): string[] => [`db/daily/${tenantId}/`, `archive/${tenantId}/`, `manifests/daily/${tenantId}/`],
 } as const;

@@ -63,18 +63,22 @@ export const snapshotFileSchema = z.object({
   size: z.number().int().nonnegative(),
   mtimeMs: z.number(),
   sha256: sha256HexSchema,
-  /** True when this run uploaded the file (new or changed); false when an earlier version stands. */
+  /** True when this run made the version (uploaded it, or copied it inside S3 after a rename); false when an earlier version stands. */
   uploaded: z.boolean(),
   /** Only for files uploaded in parts, whose S3 checksum is COMPOSITE rather than the file's SHA-256. */
   s3Checksum: s3ChecksumSchema.optional(),
 });
 export type SnapshotFile = z.infer<typeof snapshotFileSchema>;
 
+/** A folder with nothing in it: S3 has no folders, so the snapshot lists them for a faithful restore. */
+export const snapshotFolderSchema = z.object({ root: z.string().min(1), path: z.string().min(1).max(4096) });
+
 export const archiveSnapshotSchema = z.object({
   kind: z.literal('so-backup-archive-snapshot'),
   v: z.literal(1),
   runId: runIdSchema,
   files: z.array(snapshotFileSchema),
+  emptyFolders: z.array(snapshotFolderSchema).default([]),
 });
 export type ArchiveSnapshot = z.infer<typeof archiveSnapshotSchema>;
 
@@ -89,6 +93,8 @@ export const archiveSummarySchema = z.object({
   uploadedFiles: z.number().int().nonnegative(),
   uploadedBytes: z.number().int().nonnegative(),
   deletedFiles: z.number().int().nonnegative(),
+  /** Of the uploaded files, those copied inside S3 from their old name (renamed or moved), not sent again. */
+  copiedFiles: z.number().int().nonnegative().default(0),
   /** How many files were skipped (locked, changing, unreadable); the first 1,000 are listed. */
   skippedFiles: z.number().int().nonnegative().default(0),
   skipped: z.array(skippedFileSchema).max(1000).default([]),

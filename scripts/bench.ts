@@ -1,5 +1,7 @@
-// `npm run bench -- bak [--size 2G] [--rounds 2]`: the connector's uploader against Debian's AWS
-// CLI v2 (`aws s3 cp`), uploading the same generated file to the same local Ceph RGW, alternating.
+// Benchmarks, each measured against a named peer in the same run on a fresh local Ceph RGW:
+//   `npm run bench -- bak [--size 2G] [--rounds 3]`: the connector's uploader vs the AWS CLI v2.
+//   `npm run bench -- archive [--files 20000] [--rss-files 100000]`: the SO_ARC mirror vs
+//   rclone sync (same RGW) and restic (local repository): initial, no-change and daily runs.
 import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
@@ -8,6 +10,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { build } from 'esbuild';
 import { httpAnswers, REPO_ROOT, runScript } from '../local/daemons';
+import { generateArchiveTree, mutateArchiveTree } from './bench/archive-tree';
 
 const KEYS = { accessKeyId: 'SOBACKUPBENCHACCESS0', secretAccessKey: 'so-backup-bench-secret-key-not-for-production' };
 const AWS = '/usr/bin/aws';
@@ -33,41 +36,71 @@ async function generate(file: string, bytes: number): Promise<void> {
 }
 
 /** Runs a command under GNU time; returns wall seconds and peak RSS. */
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv): { seconds: number; peakRssMiB: number; stdout: string } {
+function timed(command: string, args: string[], env: NodeJS.ProcessEnv, replaceEnv = false): { seconds: number; peakRssMiB: number; stdout: string } {
   const started = process.hrtime.bigint();
-  const result = spawnSync(TIME, ['-v', command, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 16 << 20 });
+  const result = spawnSync(TIME, ['-v', command, ...args], { encoding: 'utf8', env: replaceEnv ? env : { ...process.env, ...env }, maxBuffer: 16 << 20 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr.slice(-2000)}`);
   const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(result.stderr)?.[1] ?? NaN);
   return { seconds, peakRssMiB: rss / 1024, stdout: result.stdout };
 }
 
-async function benchBak(options: { size: number; rounds: number; portBase: number }): Promise<void> {
+interface BenchS3 {
+  endpoint: string;
+  dataDir: string;
+  /** Environment for AWS-style clients (keys, region, no user config). */
+  env: NodeJS.ProcessEnv;
+  /** Requests RGW has served so far (its own counter). */
+  requests(): number;
+}
+
+/** A fresh single-node Ceph cluster with a versioned bucket "bench", stopped afterwards. */
+async function withBenchS3(portBase: number, name: string, work: (s3: BenchS3) => Promise<void>): Promise<void> {
   for (const tool of [AWS, TIME]) if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install awscli time`);
-  const dataDir = path.join(REPO_ROOT, '.local', 'bench');
-  const s3Port = options.portBase + 80;
+  const dataDir = path.join(REPO_ROOT, '.local', 'bench', name);
+  const cephDir = path.join(dataDir, 'ceph');
+  const s3Port = portBase + 80;
   const endpoint = `http://127.0.0.1:${s3Port}`;
-  // A new cluster each time: uploads of several GB would otherwise fill the OSD across runs.
-  if (existsSync(path.join(dataDir, 'ceph'))) runScript('ceph-rgw.sh', ['stop', path.join(dataDir, 'ceph')]);
+  // A new cluster each time: benchmarks write gigabytes that would otherwise fill the OSD across runs.
+  if (existsSync(cephDir)) runScript('ceph-rgw.sh', ['stop', cephDir]);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
   runScript('ceph-chroot.sh', []);
-  if (!(await httpAnswers(endpoint))) runScript('ceph-rgw.sh', ['start', path.join(dataDir, 'ceph'), String(s3Port), String(options.portBase + 10), KEYS.accessKeyId, KEYS.secretAccessKey]);
+  if (await httpAnswers(endpoint)) throw new Error(`port ${s3Port} is in use; pick another --port-base`);
+  runScript('ceph-rgw.sh', ['start', cephDir, String(s3Port), String(portBase + 10), KEYS.accessKeyId, KEYS.secretAccessKey]);
   try {
     const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: KEYS });
     await s3.send(new CreateBucketCommand({ Bucket: 'bench' })).catch(() => undefined);
     // Versioned like the backup bucket, so the uploads exercise the same path.
     await s3.send(new PutBucketVersioningCommand({ Bucket: 'bench', VersioningConfiguration: { Status: 'Enabled' } }));
     s3.destroy();
+    const env = { AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    const requests = () => Number(spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'ceph-rgw.sh'), 'requests', cephDir], { encoding: 'utf8' }).stdout.trim() || NaN);
+    await work({ endpoint, dataDir, env, requests });
+  } finally {
+    runScript('ceph-rgw.sh', ['stop', cephDir]);
+  }
+}
 
+/** Bundles a benchmark entry point the way the connector ships (one file under plain node). */
+async function bundle(entry: string, dataDir: string): Promise<string> {
+  const outfile = path.join(dataDir, `${path.basename(entry, '.ts')}.js`);
+  await build({ entryPoints: [path.join(REPO_ROOT, 'scripts', 'bench', entry)], outfile, bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' });
+  return outfile;
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+async function benchBak(options: { size: number; rounds: number; portBase: number }): Promise<void> {
+  await withBenchS3(options.portBase, 'bak', async ({ endpoint, dataDir, env }) => {
     const file = path.join(dataDir, 'bench.bak');
     console.log(`generating ${(options.size / 1024 ** 3).toFixed(2)} GiB of incompressible data in ${file}`);
     await generate(file, options.size);
-    // The connector ships as a bundle; measure the bundle, not the TypeScript loader.
-    const uploader = path.join(dataDir, 'upload-file.js');
-    await build({ entryPoints: [path.join(REPO_ROOT, 'scripts', 'bench', 'upload-file.ts')], outfile: uploader, bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' });
-
-    const env = { AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    const uploader = await bundle('upload-file.ts', dataDir);
     // A fresh cluster is slow for its first gigabytes (allocation warm-up): warm it, unmeasured.
     timed(AWS, ['--endpoint-url', endpoint, 's3', 'cp', '--only-show-errors', file, 's3://bench/warm-up.bak'], env);
     const samples: Sample[] = [];
@@ -80,21 +113,92 @@ async function benchBak(options: { size: number; rounds: number; portBase: numbe
     }
     console.log('\ntool                    round  seconds    MB/s  peak RSS MiB');
     for (const s of samples) console.log(`${s.tool.padEnd(22)}  ${String(s.round).padStart(5)}  ${s.seconds.toFixed(2).padStart(7)}  ${s.mbPerSecond.toFixed(1).padStart(6)}  ${s.peakRssMiB.toFixed(0).padStart(12)}`);
-    const median = (values: number[]) => {
-      const sorted = [...values].sort((a, b) => a - b);
-      const mid = Math.floor(sorted.length / 2);
-      return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-    };
     const ours = samples.filter((s) => s.tool.startsWith('so-'));
     const cli = samples.filter((s) => s.tool.startsWith('aws'));
     const ratio = median(ours.map((s) => s.mbPerSecond)) / median(cli.map((s) => s.mbPerSecond));
     const peak = Math.max(...ours.map((s) => s.peakRssMiB));
     console.log(`\nthroughput ratio (ours / AWS CLI, medians): ${ratio.toFixed(2)}×   target ≥ 1.20× — ${ratio >= 1.2 ? 'met' : 'MISSED'}`);
     console.log(`our peak RSS: ${peak.toFixed(0)} MiB (AWS CLI ${Math.max(...cli.map((s) => s.peakRssMiB)).toFixed(0)} MiB)   target ≤ 150 MB — ${peak * 1.048576 <= 150 ? 'met' : 'MISSED'}`);
-  } finally {
-    runScript('ceph-rgw.sh', ['stop', path.join(dataDir, 'ceph')]);
-    rmSync(path.join(dataDir, 'bench.bak'), { force: true });
-  }
+    rmSync(file, { force: true });
+  });
+}
+
+type Phase = 'initial' | 'no-change' | 'daily';
+interface ArchiveSample { tool: string; phase: Phase; seconds: number; filesPerSecond: number; mbPerSecond?: number; requests?: number; peakRssMiB: number }
+
+/**
+ * `npm run bench -- archive`: our connector's archive run against rclone sync (to the same RGW)
+ * and restic (to a local repository) on the same SO_ARC-like tree: initial, no-change, daily.
+ */
+async function benchArchive(options: { files: number; portBase: number; rssFiles: number }): Promise<void> {
+  for (const tool of ['/usr/bin/rclone', '/usr/bin/restic']) if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone restic`);
+  await withBenchS3(options.portBase, 'archive', async ({ endpoint, dataDir, env, requests }) => {
+    const tree = path.join(dataDir, 'SO_ARC');
+    let started = Date.now();
+    const treeBytes = generateArchiveTree(tree, options.files);
+    console.log(`generated ${options.files} files, ${(treeBytes / 1e9).toFixed(2)} GB in ${tree} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    const mirror = await bundle('mirror-archive.ts', dataDir);
+    const stateDir = path.join(dataDir, 'connector-state');
+    const resticEnv = { RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'), RESTIC_PASSWORD: 'so-backup-bench', RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache') };
+    timed('/usr/bin/restic', ['init', '--quiet'], resticEnv);
+    const { AWS_CA_BUNDLE: _unset, ...withoutCaBundle } = process.env;
+    const rcloneEnv = {
+      ...withoutCaBundle, RCLONE_CONFIG_BENCH_TYPE: 's3', RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph', RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
+      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: KEYS.accessKeyId, RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: KEYS.secretAccessKey, RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+    };
+    const samples: ArchiveSample[] = [];
+    let run = 0;
+    const measure = (phase: Phase, changedBytes: number | undefined, files: number) => {
+      const tools: Array<{ tool: string; s3: boolean; go: () => ReturnType<typeof timed> }> = [
+        { tool: 'so-connector', s3: true, go: () => timed(process.execPath, [mirror, endpoint, 'bench', 'bench-tenant', tree, stateDir, `run-bench-${++run}`], env) },
+        { tool: 'rclone sync', s3: true, go: () => timed('/usr/bin/rclone', ['sync', tree, 'bench:bench/rclone', '--transfers', '32', '--checkers', '32'], rcloneEnv, true) },
+        { tool: 'restic (local)', s3: false, go: () => timed('/usr/bin/restic', ['backup', '--quiet', tree], resticEnv) },
+      ];
+      for (const { tool, s3, go } of tools) {
+        const before = s3 ? requests() : 0;
+        const out = go();
+        samples.push({
+          tool, phase, seconds: out.seconds, filesPerSecond: files / out.seconds, mbPerSecond: changedBytes === undefined ? undefined : changedBytes / 1e6 / out.seconds,
+          requests: s3 ? requests() - before : undefined, peakRssMiB: out.peakRssMiB,
+        });
+        if (tool === 'so-connector') console.log(`  ${phase}: ${out.stdout.trim()}`);
+      }
+    };
+    console.log('measuring: initial run');
+    measure('initial', treeBytes, options.files);
+    console.log('measuring: no-change run');
+    measure('no-change', undefined, options.files);
+    const day = mutateArchiveTree(tree, 1);
+    console.log(`day of activity: ${day.changed} changed, ${day.added} added, ${day.deleted} deleted (${(day.bytesWritten / 1e6).toFixed(1)} MB written)`);
+    console.log('measuring: daily run');
+    measure('daily', day.bytesWritten, options.files + day.added - day.deleted);
+
+    console.log('\ntool            phase       seconds   files/s    MB/s  requests  peak RSS MiB');
+    for (const s of samples) {
+      console.log(`${s.tool.padEnd(14)}  ${s.phase.padEnd(9)}  ${s.seconds.toFixed(2).padStart(8)}  ${s.filesPerSecond.toFixed(0).padStart(8)}  ${s.mbPerSecond === undefined ? '     -' : s.mbPerSecond.toFixed(1).padStart(6)}  ${s.requests === undefined ? '       -' : String(s.requests).padStart(8)}  ${s.peakRssMiB.toFixed(0).padStart(12)}`);
+    }
+    const seconds = (tool: string, phase: Phase) => samples.find((s) => s.tool === tool && s.phase === phase)!.seconds;
+    const targets: Array<[Phase, string, number]> = [
+      ['daily', 'rclone sync', 0.2], ['daily', 'restic (local)', 1.0], ['no-change', 'rclone sync', 0.05], ['no-change', 'restic (local)', 0.5], ['initial', 'rclone sync', 1.0],
+    ];
+    console.log('\nratios (our seconds / peer seconds; lower is better)');
+    for (const [phase, peer, target] of targets) {
+      const ratio = seconds('so-connector', phase) / seconds(peer, phase);
+      console.log(`  ${phase.padEnd(9)} vs ${peer.padEnd(14)} ${ratio.toFixed(3).padStart(6)}×   target ≤ ${target.toFixed(2)}× — ${ratio <= target ? 'met' : `MISSED by ${(ratio / target).toFixed(2)}×`}`);
+    }
+    if (options.rssFiles > 0) {
+      // Memory depends on the number of files, not their sizes: a many-small-files tree.
+      const big = path.join(dataDir, 'SO_ARC-many');
+      started = Date.now();
+      generateArchiveTree(big, options.rssFiles, 2, 8192);
+      console.log(`\ngenerated ${options.rssFiles} small files for the memory check (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      const bigState = path.join(dataDir, 'connector-state-many');
+      const initial = timed(process.execPath, [mirror, endpoint, 'bench', 'bench-many', big, bigState, 'run-many-1'], env);
+      const again = timed(process.execPath, [mirror, endpoint, 'bench', 'bench-many', big, bigState, 'run-many-2'], env);
+      const peak = Math.max(initial.peakRssMiB, again.peakRssMiB);
+      console.log(`${options.rssFiles} files: initial ${initial.seconds.toFixed(1)} s, no-change ${again.seconds.toFixed(2)} s; peak RSS ${peak.toFixed(0)} MiB   target ≤ 200 MB — ${peak * 1.048576 <= 200 ? 'met' : 'MISSED'}`);
+    }
+  });
 }
 
 const program = new Command('bench').description('benchmarks, each against a named peer in the same run');
@@ -103,6 +207,11 @@ program.command('bak').description('upload a generated .bak: the connector\'s up
   .option('--rounds <n>', 'alternating rounds per tool', (v) => Number(v), 3)
   .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), 49_000)
   .action((options: { size: number; rounds: number; portBase: number }) => benchBak(options));
+program.command('archive').description('SO_ARC mirror: the connector vs rclone sync (same RGW) and restic (local repository): initial, no-change, daily')
+  .option('--files <n>', 'files in the generated tree', (v) => Number(v), 20_000)
+  .option('--rss-files <n>', 'also check peak memory on a tree of this many small files (0: skip)', (v) => Number(v), 100_000)
+  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), 49_000)
+  .action((options: { files: number; portBase: number; rssFiles: number }) => benchArchive(options));
 program.parseAsync().catch((error: unknown) => {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { compositeChecksum } from '../../connector/src/store/s3-object-store';
+import { compositeChecksum } from '../../connector/src/store/object-store';
 import { validateRun } from '../../functions/src/validate-run/validate-run';
 import { databasePages, mtfHeader } from '../../local/tds/mtf-backup-file';
 import { type Artifact, keyLayout, type Manifest } from '../../protocol';
@@ -30,7 +30,7 @@ function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = (
   const manifest: Manifest = {
     kind: 'so-backup-manifest', v: 1, runId: run.runId, tenantId: 'acme', connectorVersion: '0.1.0', startedAt: now, finishedAt: now,
     databases: [{ database: 'SuperOffice', artifact: artifactOf(reader, keyLayout.databaseBackup('acme', 'SuperOffice'), bak), startedAt: now, finishedAt: now, copyOnly: true, checksums: true, compressed: false, edition: 'Standard', serverVersion: '16.0', header: { serverName: 'SQL01', firstLsn: '37000000012345600001', lastLsn: '37000000012345601001', backupSize: bak.length, verified: true } }],
-    archive: { roots: [{ name: 'SO_ARC', path: 'C:\\SO_ARC' }], files: 2, bytes: fileA.length + fileB.length, uploadedFiles: 1, uploadedBytes: fileA.length, deletedFiles: 0, skippedFiles: 0, skipped: [], snapshot },
+    archive: { roots: [{ name: 'SO_ARC', path: 'C:\\SO_ARC' }], files: 2, bytes: fileA.length + fileB.length, uploadedFiles: 1, uploadedBytes: fileA.length, deletedFiles: 0, copiedFiles: 0, skippedFiles: 0, skipped: [], snapshot },
   };
   edit(manifest, reader);
   const pointer = reader.put(keyLayout.manifest('acme', run.runId), Buffer.from(JSON.stringify(manifest)));

@@ -1,14 +1,29 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import type { ObjectStore, PutOptions, StoredObject } from '../../connector/src/store/object-store';
+import type { LatestVersion, ObjectStore, PutOptions, StoredObject, VersionFacts } from '../../connector/src/store/object-store';
 
 /** An in-memory versioned store for domain tests (the S3 store is tested against Ceph RGW). */
 export class MemoryObjectStore implements ObjectStore {
   readonly versions = new Map<string, Array<{ versionId: string; body?: Buffer }>>();
+  /** Every call by name, to show what a run did and did not send. */
+  readonly calls: Record<string, number> = {};
   private counter = 0;
 
+  private count(name: string): void {
+    this.calls[name] = (this.calls[name] ?? 0) + 1;
+  }
+
+  partSizeFor(): number {
+    return Infinity;
+  }
+
+  bufferBytesFor(size: number): number {
+    return size;
+  }
+
   async putFile(key: string, path: string, options: PutOptions = {}): Promise<StoredObject> {
+    this.count('putFile');
     const stored = await this.putBuffer(key, await readFile(path));
     options.onProgress?.(stored.size);
     return stored;
@@ -22,6 +37,7 @@ export class MemoryObjectStore implements ObjectStore {
   }
 
   async markDeleted(key: string): Promise<void> {
+    this.count('markDeleted');
     this.versions.set(key, [...(this.versions.get(key) ?? []), { versionId: `d${++this.counter}` }]);
   }
 
@@ -29,6 +45,32 @@ export class MemoryObjectStore implements ObjectStore {
     const body = this.versions.get(key)?.find((v) => v.versionId === versionId)?.body;
     if (!body) throw new Error(`NoSuchVersion ${key} ${versionId}`);
     return Readable.from([body]);
+  }
+
+  async head(key: string, versionId?: string): Promise<VersionFacts | undefined> {
+    this.count('head');
+    const versions = this.versions.get(key) ?? [];
+    const version = versionId ? versions.find((v) => v.versionId === versionId) : versions.at(-1);
+    if (!version?.body) return undefined;
+    return { versionId: version.versionId, size: version.body.length, s3Checksum: { type: 'FULL_OBJECT', value: createHash('sha256').update(version.body).digest('base64') } };
+  }
+
+  async latestVersions(prefix: string): Promise<Map<string, LatestVersion>> {
+    this.count('latestVersions');
+    const latest = new Map<string, LatestVersion>();
+    for (const [key, versions] of this.versions) {
+      const last = versions.at(-1);
+      if (key.startsWith(prefix) && last?.body) latest.set(key, { versionId: last.versionId, size: last.body.length, lastModified: new Date(Number(last.versionId.slice(1))) });
+    }
+    return latest;
+  }
+
+  async copyVersion(sourceKey: string, sourceVersionId: string, targetKey: string): Promise<VersionFacts> {
+    this.count('copyVersion');
+    const body = this.versions.get(sourceKey)?.find((v) => v.versionId === sourceVersionId)?.body;
+    if (!body) throw new Error(`NoSuchVersion ${sourceKey} ${sourceVersionId}`);
+    const stored = await this.putBuffer(targetKey, body);
+    return { versionId: stored.versionId, size: stored.size, s3Checksum: { type: 'FULL_OBJECT', value: stored.s3Checksum.value } };
   }
 
   current(key: string): Buffer | undefined {

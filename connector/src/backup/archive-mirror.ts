@@ -1,111 +1,289 @@
-import { opendir, stat } from 'node:fs/promises';
-import path from 'node:path';
 import { keyLayout, type SkippedFile, type SnapshotFile } from '../../../protocol';
 import { ConnectorError } from '../errors';
-import type { ObjectStore, StoredObject } from '../store';
-import type { ArchiveIndex } from './archive-index';
+import type { ObjectStore, StoredObject, VersionFacts } from '../store/object-store';
+import type { ArchiveIndex, IndexEntry } from './archive-index';
+import { adoptFromRemote, hashFile, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
+import { currentFacts, type FileFacts, readFailure, type ScannedFile, scanRoot } from './archive-scan';
 
 export interface ArchiveRoot {
   name: string;
   path: string;
 }
 
+export interface MirrorOptions {
+  /** Files read, sent or copied at once. @default 24 */
+  concurrency?: number;
+  onProgress?(filesDone: number, bytesSent: number): void;
+  signal?: AbortSignal;
+  /** Memory for file contents in flight (the store's buffers); one file larger than this still goes, alone. @default 64 MiB */
+  memoryBudgetBytes?: number;
+  /** During a long run the index is saved this often, so a crash loses little. @default 30 s */
+  checkpointEveryMs?: number;
+}
+
 export interface MirrorResult {
-  files: SnapshotFile[];
+  /** Files in this run's snapshot, and their bytes. */
+  files: number;
+  bytes: number;
+  /**
+   * Every file at this run at its exact version, in scan order; made on demand, so that a
+   * 100,000-file archive is not held in memory a second time.
+   */
+  snapshotFiles(): Generator<SnapshotFile>;
+  emptyFolders: Array<{ root: string; path: string }>;
+  /** Files with a new version made in this run (sent, or copied inside S3). */
   uploadedFiles: number;
   uploadedBytes: number;
+  /** Of those, renamed or moved files copied inside S3 rather than sent again. */
+  copiedFiles: number;
   deletedFiles: number;
   /** Files (or folders) that could not be read consistently; the run succeeds with warnings. */
   skipped: SkippedFile[];
+  /** Set when the index was missing or damaged and was rebuilt from what S3 holds. */
+  rebuilt?: { reason: string; adoptedFiles: number; snapshotRunId?: string };
 }
+
+type Task = { root: ArchiveRoot; id: string; file: ScannedFile; renamedFrom?: { id: string; entry: IndexEntry } };
 
 const ATTEMPTS = 3;
 const RETRY_DELAY_MS = 250;
 
-const UPLOAD_CONCURRENCY = 8;
-
 /**
- * Mirrors archive roots into S3: a file whose size and mtime match the index is neither read nor
- * sent; a new or changed file is read once (hashed as it is sent) and becomes a new version; a
- * file gone from disk gets a delete marker. Returns the snapshot: every file at its exact version.
+ * Mirrors archive roots into S3 and returns the run's snapshot. A file whose size, mtime and
+ * file id match the index is neither read nor sent. A new or changed file is read once, hashed
+ * as it streams to S3, and becomes a new version; a renamed or moved file (same file id, size
+ * and mtime under a new name) is copied inside S3; a file gone from disk gets a delete marker,
+ * and no version is ever deleted. A file that cannot be read keeps its last good version in the
+ * snapshot and is reported. A missing or damaged index is rebuilt from S3: files whose current
+ * version provably holds the same bytes are adopted, not uploaded again.
  */
-export async function mirrorArchive(
-  tenantId: string,
-  roots: ArchiveRoot[],
-  store: ObjectStore,
-  index: ArchiveIndex,
-  onProgress: (done: number, uploadedBytes: number) => void,
-): Promise<MirrorResult> {
-  const result: MirrorResult = { files: [], uploadedFiles: 0, uploadedBytes: 0, deletedFiles: 0, skipped: [] };
-  const seen = new Set<string>();
-  const pending: Array<{ root: ArchiveRoot; relative: string; size: number; mtimeMs: number }> = [];
+export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], store: ObjectStore, index: ArchiveIndex, options: MirrorOptions = {}): Promise<MirrorResult> {
+  /** id ("<root>/<path>") → the version in this run's snapshot; insertion order is scan order. */
+  const snapshot = new Map<string, IndexEntry>();
+  const madeHere = new Set<string>();
+  const result: MirrorResult = {
+    files: 0, bytes: 0, emptyFolders: [], uploadedFiles: 0, uploadedBytes: 0, copiedFiles: 0, deletedFiles: 0, skipped: [],
+    *snapshotFiles() {
+      for (const [id, entry] of snapshot) {
+        const [root, path] = splitId(id);
+        yield { root, path, key: keyLayout.archiveFile(tenantId, root, path), versionId: entry.versionId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: entry.sha256, uploaded: madeHere.has(id), s3Checksum: entry.s3Checksum };
+      }
+    },
+  };
+  const remote = index.found.state === 'loaded' ? undefined : await loadRemoteArchive(tenantId, store);
+  if (remote) result.rebuilt = { reason: index.found.state === 'corrupt' ? `index damaged: ${index.found.problem}` : 'index missing', adoptedFiles: 0, snapshotRunId: remote.snapshotRunId };
+
+  // 1. Scan: unchanged files go straight into the snapshot, the rest become tasks (their place
+  //    in the snapshot held by the version they had, if any).
+  /** Files and folders that could not be read: what the index knows of them is kept, not deleted. */
+  const unreadable: string[] = [];
+  const tasks: Task[] = [];
   for (const root of roots) {
-    for await (const relative of walk(root.path, '', (folder, reason) => result.skipped.push({ root: root.name, path: folder || '.', reason }))) {
-      let info;
-      try {
-        info = await stat(path.join(root.path, ...relative.split('/')));
-      } catch (error) {
-        result.skipped.push({ root: root.name, path: relative, reason: readFailure(error) });
-        continue;
-      }
-      const id = `${root.name}/${relative}`;
-      seen.add(id);
-      const known = index.entries.get(id);
-      if (known && known.size === info.size && known.mtimeMs === info.mtimeMs) {
-        result.files.push({ root: root.name, path: relative, key: known.key, versionId: known.versionId, size: known.size, mtimeMs: known.mtimeMs, sha256: known.sha256, uploaded: false, s3Checksum: known.s3Checksum });
-      } else {
-        pending.push({ root, relative, size: info.size, mtimeMs: info.mtimeMs });
-      }
+    await scanRoot(root.path, {
+      file: (file) => {
+        const id = `${root.name}/${file.relative}`;
+        const known = index.entries.get(id);
+        snapshot.set(id, known ?? PENDING);
+        if (!known || !sameFile(known, file)) tasks.push({ root, id, file });
+      },
+      emptyFolder: (relative) => result.emptyFolders.push({ root: root.name, path: relative }),
+      unreadable: (relative, reason) => {
+        result.skipped.push({ root: root.name, path: relative, reason });
+        unreadable.push(`${root.name}/${relative}`);
+      },
+    });
+  }
+
+  // 2. Renames: a new name whose file id, size and mtime belong to a name that vanished.
+  const vanished = new Map<string, string>();
+  for (const [id, entry] of index.entries) if (entry.fileId && !snapshot.has(id) && inRoots(id, roots)) vanished.set(entry.fileId, id);
+  if (vanished.size > 0) {
+    for (const task of tasks) {
+      const from = index.entries.has(task.id) ? undefined : vanished.get(task.file.fileId);
+      const entry = from === undefined ? undefined : index.entries.get(from);
+      if (from && entry && entry.size === task.file.size && entry.mtimeMs === task.file.mtimeMs) task.renamedFrom = { id: from, entry };
     }
   }
+
+  // 3. Read, send or copy, with bounded concurrency and memory; the index is checkpointed as it goes.
+  const every = options.checkpointEveryMs ?? 30_000;
+  let lastSave = Date.now();
+  let saving: Promise<void> | undefined;
   let next = 0;
   let done = 0;
-  await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, pending.length) }, async () => {
-    while (next < pending.length) {
-      const file = pending[next++]!;
-      const key = keyLayout.archiveFile(tenantId, file.root.name, file.relative);
-      const id = `${file.root.name}/${file.relative}`;
-      const outcome = await uploadConsistent(store, key, path.join(file.root.path, ...file.relative.split('/')));
-      if ('reason' in outcome) {
-        result.skipped.push({ root: file.root.name, path: file.relative, reason: outcome.reason });
-        // The last good version (if any) stays in the snapshot: the file as it was at the previous run.
-        const known = index.entries.get(id);
-        if (known) result.files.push({ root: file.root.name, path: file.relative, key: known.key, versionId: known.versionId, size: known.size, mtimeMs: known.mtimeMs, sha256: known.sha256, uploaded: false, s3Checksum: known.s3Checksum });
-        continue;
+  const budget = new ByteBudget(options.memoryBudgetBytes ?? 64 * 1024 * 1024);
+  const record = (task: Task, entry: IndexEntry, made: boolean) => {
+    index.set(task.id, entry);
+    snapshot.set(task.id, entry);
+    if (made) madeHere.add(task.id);
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 24, tasks.length) }, async () => {
+    while (next < tasks.length) {
+      options.signal?.throwIfAborted();
+      const task = tasks[next++]!;
+      const key = keyLayout.archiveFile(tenantId, task.root.name, task.file.relative);
+      const known = index.entries.get(task.id);
+      const adopted = remote ? await adoptFromRemote(remote, store, key, task.file.diskPath, task.file) : await sameContent(known, task.file);
+      if (adopted) {
+        if (result.rebuilt) result.rebuilt.adoptedFiles++;
+        record(task, adopted, false);
+      } else {
+        const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key) : undefined;
+        const outcome = copied ? { entry: copied } : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file.diskPath));
+        if ('reason' in outcome) {
+          result.skipped.push({ root: task.root.name, path: task.file.relative, reason: outcome.reason });
+          // The last good version (if any) stays in the snapshot: the file as it was at the previous run.
+          if (!known) snapshot.delete(task.id);
+        } else {
+          record(task, outcome.entry, true);
+          result.uploadedFiles++;
+          result.uploadedBytes += outcome.entry.size;
+          if (copied) result.copiedFiles++;
+        }
       }
-      const { stored, mtimeMs } = outcome;
-      file.mtimeMs = mtimeMs;
-      const s3Checksum = stored.s3Checksum.type === 'COMPOSITE' ? stored.s3Checksum : undefined;
-      index.entries.set(`${file.root.name}/${file.relative}`, { size: stored.size, mtimeMs: file.mtimeMs, sha256: stored.sha256, key, versionId: stored.versionId, s3Checksum });
-      result.files.push({ root: file.root.name, path: file.relative, key, versionId: stored.versionId, size: stored.size, mtimeMs: file.mtimeMs, sha256: stored.sha256, uploaded: true, s3Checksum });
-      result.uploadedFiles++;
-      result.uploadedBytes += stored.size;
-      onProgress(++done, result.uploadedBytes);
+      options.onProgress?.(++done, result.uploadedBytes);
+      if (Date.now() - lastSave > every && !saving) {
+        lastSave = Date.now();
+        saving = index.save().finally(() => (saving = undefined));
+      }
     }
   }));
+  await saving;
+
+  // 4. Gone from disk: a delete marker (the versions stay); kept when it could not be read.
+  const keptBelow = (id: string) => unreadable.some((path) => id === path || id.startsWith(path + '/'));
+  const gone: Array<() => Promise<void>> = [];
+  const seen = (id: string) => snapshot.has(id);
   for (const [id, entry] of index.entries) {
-    const rootName = id.slice(0, id.indexOf('/'));
-    if (seen.has(id) || !roots.some((r) => r.name === rootName)) continue;
-    await store.markDeleted(entry.key);
-    index.entries.delete(id);
-    result.deletedFiles++;
+    if (seen(id) || !inRoots(id, roots)) continue;
+    if (keptBelow(id)) {
+      snapshot.set(id, entry);
+      continue;
+    }
+    const [rootName, relative] = splitId(id);
+    gone.push(async () => {
+      await store.markDeleted(keyLayout.archiveFile(tenantId, rootName, relative));
+      index.delete(id);
+      result.deletedFiles++;
+    });
   }
-  result.files.sort((a, b) => (a.root + '/' + a.path).localeCompare(b.root + '/' + b.path));
+  if (remote) gone.push(...deletionsFromRemote(tenantId, roots, remote, snapshot, keptBelow, store, result));
+  await runLimited(gone, options.concurrency ?? 24);
+
+  for (const entry of snapshot.values()) result.bytes += entry.size;
+  result.files = snapshot.size;
   return result;
+}
+
+/** Holds a new file's place in the snapshot until it is sent; removed if it cannot be. */
+const PENDING: IndexEntry = { size: 0, mtimeMs: 0, fileId: '', sha256: '', versionId: '' };
+
+/** Unchanged: same size and mtime, and the same file id where both know one. */
+function sameFile(known: IndexEntry, now: FileFacts): boolean {
+  return known.size === now.size && known.mtimeMs === now.mtimeMs && (known.fileId === now.fileId || !known.fileId || !now.fileId);
+}
+
+/**
+ * A file with the same size and mtime but a new file id (restored from elsewhere, copied back
+ * with its timestamps) is read to compare with the index: when the bytes are the same, nothing
+ * is sent.
+ */
+async function sameContent(known: IndexEntry | undefined, file: ScannedFile): Promise<IndexEntry | undefined> {
+  if (!known || known.size !== file.size || known.mtimeMs !== file.mtimeMs) return undefined;
+  const local = await hashFile(file.diskPath, Infinity);
+  return local?.sha256 === known.sha256 ? { ...known, fileId: file.fileId } : undefined;
+}
+
+/** A renamed file copied inside S3 from its old key's version; undefined when S3's checksum does not prove the copy (then it is sent). */
+async function copyRenamed(store: ObjectStore, tenantId: string, task: Task, key: string): Promise<IndexEntry | undefined> {
+  const { id, entry } = task.renamedFrom!;
+  const [rootName, relative] = splitId(id);
+  let facts: VersionFacts;
+  try {
+    facts = await store.copyVersion(keyLayout.archiveFile(tenantId, rootName, relative), entry.versionId, key);
+  } catch (error) {
+    if (error instanceof ConnectorError && error.permanent && error.code !== 'S3_ACCESS_DENIED') throw error;
+    return undefined;
+  }
+  const full = Buffer.from(entry.sha256, 'hex').toString('base64');
+  if (facts.size !== entry.size || !facts.s3Checksum) return undefined;
+  if (facts.s3Checksum.type === 'FULL_OBJECT' && facts.s3Checksum.value === full) return { ...entry, fileId: task.file.fileId, versionId: facts.versionId, s3Checksum: undefined };
+  if (facts.s3Checksum.type === 'COMPOSITE' && facts.s3Checksum.value === entry.s3Checksum?.value) return { ...entry, fileId: task.file.fileId, versionId: facts.versionId };
+  return undefined;
+}
+
+/** Rebuilding: keys S3 holds as current under our roots that no file on disk maps to. */
+function deletionsFromRemote(tenantId: string, roots: ArchiveRoot[], remote: RemoteArchive, seen: ReadonlyMap<string, unknown>, keptBelow: (id: string) => boolean, store: ObjectStore, result: MirrorResult): Array<() => Promise<void>> {
+  const seenKeys = new Set<string>();
+  for (const id of seen.keys()) {
+    const [root, relative] = splitId(id);
+    seenKeys.add(keyLayout.archiveFile(tenantId, root, relative));
+  }
+  const prefixes = roots.map((root) => keyLayout.archiveRoot(tenantId, root.name));
+  const byKey = new Map([...remote.previous.values()].map((f) => [f.key, `${f.root}/${f.path}`]));
+  const deletions: Array<() => Promise<void>> = [];
+  for (const key of remote.latest.keys()) {
+    if (seenKeys.has(key) || !prefixes.some((prefix) => key.startsWith(prefix))) continue;
+    const id = byKey.get(key);
+    if (id && keptBelow(id)) continue;
+    deletions.push(async () => {
+      await store.markDeleted(key);
+      result.deletedFiles++;
+    });
+  }
+  return deletions;
+}
+
+function inRoots(id: string, roots: ArchiveRoot[]): boolean {
+  const rootName = id.slice(0, id.indexOf('/'));
+  return roots.some((root) => root.name === rootName);
+}
+
+function splitId(id: string): [root: string, relative: string] {
+  const at = id.indexOf('/');
+  return [id.slice(0, at), id.slice(at + 1)];
+}
+
+/** Bounds the bytes held by uploads in flight; a request larger than the whole budget waits until it is alone. */
+class ByteBudget {
+  private used = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async with<T>(bytes: number, work: () => Promise<T>): Promise<T> {
+    while (this.used > 0 && this.used + bytes > this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.used += bytes;
+    try {
+      return await work();
+    } finally {
+      this.used -= bytes;
+      for (const wake of this.waiting.splice(0)) wake();
+    }
+  }
+}
+
+async function runLimited(jobs: Array<() => Promise<void>>, limit: number): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, async () => {
+    while (next < jobs.length) await jobs[next++]!();
+  }));
 }
 
 /**
  * Uploads a file whose size and mtime stay the same while it is read; a file that changes
  * (someone saving it) or is locked is tried again, then reported.
  */
-async function uploadConsistent(store: ObjectStore, key: string, file: string): Promise<{ stored: StoredObject; mtimeMs: number } | { reason: string }> {
+async function uploadConsistent(store: ObjectStore, key: string, file: string): Promise<{ entry: IndexEntry } | { reason: string }> {
   let reason = '';
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
-      const before = await stat(file);
-      const stored = await store.putFile(key, file);
-      const after = await stat(file);
-      if (before.size === after.size && before.mtimeMs === after.mtimeMs && stored.size === after.size) return { stored, mtimeMs: after.mtimeMs };
+      const before = await currentFacts(file);
+      const stored: StoredObject = await store.putFile(key, file);
+      const after = await currentFacts(file);
+      if (before.size === after.size && before.mtimeMs === after.mtimeMs && stored.size === after.size) {
+        return { entry: { ...after, sha256: stored.sha256, versionId: stored.versionId, s3Checksum: stored.s3Checksum.type === 'COMPOSITE' ? stored.s3Checksum : undefined } };
+      }
       reason = `changed while being read (${ATTEMPTS} attempts)`;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -118,29 +296,4 @@ async function uploadConsistent(store: ObjectStore, key: string, file: string): 
     await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS * attempt));
   }
   return { reason };
-}
-
-function readFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied (give the service account read access)';
-  if (code === 'ENOENT') return 'deleted while the backup ran';
-  if (code === 'EBUSY') return 'locked by another program';
-  return `cannot be read: ${(error as Error).message}`;
-}
-
-/** Every regular file below a folder, as a "/"-separated relative path; unreadable folders are reported, not fatal. */
-async function* walk(folder: string, prefix: string, unreadable: (relative: string, reason: string) => void): AsyncGenerator<string> {
-  let dir;
-  try {
-    dir = await opendir(folder);
-  } catch (error) {
-    if (prefix === '') throw error; // the root itself: a configuration problem, not a warning
-    unreadable(prefix, readFailure(error));
-    return;
-  }
-  for await (const entry of dir) {
-    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) yield* walk(path.join(folder, entry.name), relative, unreadable);
-    else if (entry.isFile()) yield relative;
-  }
 }

@@ -1,17 +1,15 @@
 import { readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import {
-  type ArchiveSnapshot, type BackupJob, type BackupPhase, type DatabaseBackup, keyLayout, type Manifest, type ManifestPointer,
+  type BackupJob, type BackupPhase, type DatabaseBackup, keyLayout, type Manifest, type ManifestPointer,
 } from '../../../protocol';
 import type { ConnectorConfig } from '../config';
 import { ConnectorError } from '../errors';
 import type { BackupMetadata, DatabaseServer } from '../sql/database-server';
 import { SHUTDOWN } from '../store/s3-object-store';
 import type { ObjectStore } from '../store/object-store';
-import { ArchiveIndex } from './archive-index';
-import { mirrorArchive } from './archive-mirror';
+import { backupArchive } from './archive-backup';
 
 export interface JobProgress {
   phase: BackupPhase;
@@ -118,25 +116,10 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
   let archive: Manifest['archive'];
   if (config.archive) {
     deps.signal?.throwIfAborted();
-    const index = await ArchiveIndex.load(config.stateDir);
-    const mirrored = await mirrorArchive(job.tenantId, config.archive.roots, store, index, (done, uploadedBytes) =>
-      deps.report({ phase: 'archive', bytesDone: uploadedBytes, detail: `${done} files sent` }));
-    const snapshot: ArchiveSnapshot = { kind: 'so-backup-archive-snapshot', v: 1, runId: job.runId, files: mirrored.files };
-    const snapshotArtifact = await store.putBuffer(keyLayout.snapshot(job.tenantId, job.runId), gzipSync(JSON.stringify(snapshot)), 'application/gzip');
-    await index.save();
-    archive = {
-      roots: config.archive.roots,
-      files: mirrored.files.length,
-      bytes: mirrored.files.reduce((total, f) => total + f.size, 0),
-      uploadedFiles: mirrored.uploadedFiles,
-      uploadedBytes: mirrored.uploadedBytes,
-      deletedFiles: mirrored.deletedFiles,
-      skippedFiles: mirrored.skipped.length,
-      skipped: mirrored.skipped.slice(0, 1000),
-      snapshot: snapshotArtifact,
-    };
-    if (mirrored.skipped.length > 0) logger.warn({ skipped: mirrored.skipped.slice(0, 20) }, `${mirrored.skipped.length} archive file(s) skipped`);
-    logger.info({ files: archive.files, uploadedFiles: archive.uploadedFiles, uploadedBytes: archive.uploadedBytes, deletedFiles: archive.deletedFiles }, 'archive mirrored');
+    archive = await backupArchive(job, config.archive.roots, {
+      store, stateDir: config.stateDir, logger, signal: deps.signal,
+      onProgress: (done, uploadedBytes) => deps.report({ phase: 'archive', bytesDone: uploadedBytes, detail: `${done} files checked or sent` }),
+    });
   }
 
   deps.report({ phase: 'manifest' });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { S3Checksum } from '../../../protocol';
 
 /** What S3 stored: the exact version, and the checksums to prove it. */
@@ -18,7 +19,25 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
+/** The current (latest, not deleted) version of a key, as a listing shows it. */
+export interface LatestVersion {
+  versionId: string;
+  size: number;
+  lastModified: Date;
+}
+
+/** What S3 reports of one version: its size and its own SHA-256 checksum (absent if it has none). */
+export interface VersionFacts {
+  versionId: string;
+  size: number;
+  s3Checksum?: { type: 'FULL_OBJECT' | 'COMPOSITE'; value: string };
+}
+
 export interface ObjectStore {
+  /** The part size putFile uses for a file of this size (Infinity: always one part); S3's COMPOSITE checksum depends on it. */
+  partSizeFor(size: number): number;
+  /** Bytes of memory putFile holds while it uploads a file of this size (for callers that budget memory). */
+  bufferBytesFor(size: number): number;
   /** Uploads a file (read once: hashed while it is sent). */
   putFile(key: string, path: string, options?: PutOptions): Promise<StoredObject>;
   putBuffer(key: string, body: Buffer, contentType?: string): Promise<StoredObject>;
@@ -26,4 +45,17 @@ export interface ObjectStore {
   markDeleted(key: string): Promise<void>;
   /** The content of one exact version, as a stream. */
   getVersion(key: string, versionId: string): Promise<NodeJS.ReadableStream>;
+  /** Size and S3's checksum of one version (the current one when versionId is omitted); undefined if there is none. */
+  head(key: string, versionId?: string): Promise<VersionFacts | undefined>;
+  /** Every key under the prefix whose current version is not a delete marker, with that version. */
+  latestVersions(prefix: string): Promise<Map<string, LatestVersion>>;
+  /** Copies one version to another key inside the store (no bytes through the connector); returns the new version's facts. */
+  copyVersion(sourceKey: string, sourceVersionId: string, targetKey: string): Promise<VersionFacts>;
+}
+
+/** S3's checksum of a multipart object: SHA-256 over the concatenated part digests, "-<parts>". */
+export function compositeChecksum(partDigestsBase64: string[]): string {
+  const hash = createHash('sha256');
+  for (const digest of partDigestsBase64) hash.update(Buffer.from(digest, 'base64'));
+  return `${hash.digest('base64')}-${partDigestsBase64.length}`;
 }

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand,
-  ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
+  GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { UploadCredentials, UploadTarget } from '../../../protocol';
 import { ConnectorError } from '../errors';
-import type { ObjectStore, PutOptions, StoredObject } from './object-store';
+import { compositeChecksum, type LatestVersion, type ObjectStore, type PutOptions, type StoredObject, type VersionFacts } from './object-store';
 import { UploadCheckpoint } from './upload-checkpoint';
 
 export interface S3ObjectStoreOptions {
@@ -79,6 +79,14 @@ export class S3ObjectStore implements ObjectStore {
     return { key, versionId: out.VersionId, size: body.length, sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: checksum } };
   }
 
+  partSizeFor(size: number): number {
+    return size <= this.partSize ? Infinity : Math.max(this.partSize, Math.ceil(size / MAX_PARTS));
+  }
+
+  bufferBytesFor(size: number): number {
+    return size <= this.partSize ? size : (this.concurrency + 1) * this.partSizeFor(size);
+  }
+
   async putFile(key: string, path: string, options: PutOptions = {}): Promise<StoredObject> {
     const file = await open(path, 'r');
     try {
@@ -122,7 +130,7 @@ export class S3ObjectStore implements ObjectStore {
 
   private async putMultipart(key: string, file: Awaited<ReturnType<typeof open>>, size: number, mtimeMs: number, options: PutOptions): Promise<StoredObject> {
     const resumed = await this.resumable(key, size, mtimeMs);
-    const partSize = resumed?.checkpoint.state.partSize ?? Math.max(this.partSize, Math.ceil(size / MAX_PARTS));
+    const partSize = resumed?.checkpoint.state.partSize ?? this.partSizeFor(size);
     let uploadId = resumed?.checkpoint.state.uploadId;
     if (!uploadId) {
       const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, ChecksumAlgorithm: 'SHA256' }))
@@ -206,18 +214,58 @@ export class S3ObjectStore implements ObjectStore {
     return out.Body as NodeJS.ReadableStream;
   }
 
+  async head(key: string, versionId?: string): Promise<VersionFacts | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key, VersionId: versionId, ChecksumMode: 'ENABLED' }));
+      const value = out.ChecksumSHA256;
+      return {
+        versionId: out.VersionId ?? versionId ?? '',
+        size: out.ContentLength ?? -1,
+        s3Checksum: value ? { type: out.ChecksumType === 'COMPOSITE' || /-\d+$/.test(value) ? 'COMPOSITE' : 'FULL_OBJECT', value } : undefined,
+      };
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || (error as Error).name === 'NotFound') return undefined;
+      throw storeError(error, `reading the facts of ${key}`);
+    }
+  }
+
+  async latestVersions(prefix: string): Promise<Map<string, LatestVersion>> {
+    const latest = new Map<string, LatestVersion>();
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.target.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }))
+        .catch((error: unknown) => {
+          throw storeError(error, `listing ${prefix}`);
+        });
+      for (const version of page.Versions ?? []) {
+        if (version.IsLatest && version.Key && version.VersionId) latest.set(version.Key, { versionId: version.VersionId, size: version.Size ?? 0, lastModified: version.LastModified ?? new Date(0) });
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+    } while (keyMarker);
+    return latest;
+  }
+
+  async copyVersion(sourceKey: string, sourceVersionId: string, targetKey: string): Promise<VersionFacts> {
+    const out = await this.client.send(new CopyObjectCommand({
+      Bucket: this.target.bucket, Key: targetKey, ChecksumAlgorithm: 'SHA256',
+      CopySource: `${this.target.bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}?versionId=${encodeURIComponent(sourceVersionId)}`,
+    })).catch((error: unknown) => {
+      throw storeError(error, `copying ${sourceKey} to ${targetKey}`);
+    });
+    // Some S3 implementations (Ceph RGW) do not return the new version id: the current version is the copy.
+    const facts = await this.head(targetKey, out.VersionId);
+    if (!facts?.versionId) throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${targetKey}: bucket versioning must be on`, { permanent: true });
+    return facts;
+  }
+
   async markDeleted(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: key })).catch((error: unknown) => {
       throw storeError(error, `marking ${key} deleted`);
     });
   }
-}
-
-/** S3's checksum of a multipart object: SHA-256 over the concatenated part digests, "-<parts>". */
-export function compositeChecksum(partDigestsBase64: string[]): string {
-  const hash = createHash('sha256');
-  for (const digest of partDigestsBase64) hash.update(Buffer.from(digest, 'base64'));
-  return `${hash.digest('base64')}-${partDigestsBase64.length}`;
 }
 
 async function readFully(file: Awaited<ReturnType<typeof open>>, into: Buffer, position: number): Promise<void> {

@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { type ArchiveSnapshot, archiveSnapshotSchema, keyLayout, type S3Checksum, type SnapshotFile } from '../../../protocol';
+import { compositeChecksum, type LatestVersion, type ObjectStore } from '../store/object-store';
+import type { FileFacts } from './archive-scan';
+import type { IndexEntry } from './archive-index';
+
+/**
+ * What S3 already holds of a tenant's archive, for rebuilding a lost or damaged index without
+ * re-uploading: the current version of every key, and the newest snapshot the connector wrote
+ * (its SHA-256 and mtime per version).
+ */
+export interface RemoteArchive {
+  latest: Map<string, LatestVersion>;
+  previous: Map<string, SnapshotFile>;
+  /** The run whose snapshot was used, if any. */
+  snapshotRunId?: string;
+}
+
+export async function loadRemoteArchive(tenantId: string, store: ObjectStore): Promise<RemoteArchive> {
+  const latest = await store.latestVersions(`archive/${tenantId}/`);
+  const snapshots = [...(await store.latestVersions(keyLayout.manifests(tenantId))).entries()]
+    .filter(([key]) => key.endsWith('.snapshot.json.gz'))
+    .sort(([, a], [, b]) => b.lastModified.getTime() - a.lastModified.getTime());
+  // The newest readable one; an older one only costs extra local reads (a file whose version it
+  // does not name is hashed and compared with S3's checksum instead).
+  for (const [key, version] of snapshots.slice(0, 3)) {
+    const snapshot = await readSnapshot(store, key, version.versionId);
+    if (snapshot) return { latest, previous: new Map(snapshot.files.map((f) => [f.key, f])), snapshotRunId: snapshot.runId };
+  }
+  return { latest, previous: new Map() };
+}
+
+async function readSnapshot(store: ObjectStore, key: string, versionId: string): Promise<ArchiveSnapshot | undefined> {
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await store.getVersion(key, versionId)) chunks.push(Buffer.from(chunk as Uint8Array));
+    const parsed = archiveSnapshotSchema.safeParse(JSON.parse(gunzipSync(Buffer.concat(chunks)).toString('utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What S3 holds at `key`, if it provably is this file: an index entry for it. Without reading
+ * when the snapshot names that very version with the same size and mtime; otherwise the file is
+ * read once (no upload) and its SHA-256 compared with S3's own checksum of the current version.
+ */
+export async function adoptFromRemote(remote: RemoteArchive, store: ObjectStore, key: string, diskPath: string, facts: FileFacts): Promise<IndexEntry | undefined> {
+  const current = remote.latest.get(key);
+  if (!current || current.size !== facts.size) return undefined;
+  const known = remote.previous.get(key);
+  if (known && known.versionId === current.versionId && known.size === facts.size && known.mtimeMs === facts.mtimeMs) {
+    return { ...facts, sha256: known.sha256, versionId: known.versionId, s3Checksum: known.s3Checksum };
+  }
+  const s3 = await store.head(key, current.versionId);
+  if (!s3?.s3Checksum || s3.size !== facts.size) return undefined;
+  const local = await hashFile(diskPath, s3.s3Checksum.type === 'COMPOSITE' ? store.partSizeFor(facts.size) : Infinity);
+  if (!local || local.s3Checksum.value !== s3.s3Checksum.value) return undefined;
+  return { ...facts, sha256: local.sha256, versionId: current.versionId, s3Checksum: local.s3Checksum.type === 'COMPOSITE' ? local.s3Checksum : undefined };
+}
+
+/** SHA-256 of a file, and the checksum S3 would store for it uploaded in parts of `partSize`. */
+export async function hashFile(file: string, partSize: number): Promise<{ sha256: string; s3Checksum: S3Checksum } | undefined> {
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const whole = createHash('sha256');
+    const parts: string[] = [];
+    let part = createHash('sha256');
+    let inPart = 0;
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const want = Number.isFinite(partSize) ? Math.min(buffer.length, partSize - inPart) : buffer.length;
+      const { bytesRead } = await handle.read(buffer, 0, want, null);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      whole.update(chunk);
+      part.update(chunk);
+      inPart += bytesRead;
+      if (inPart === partSize) {
+        parts.push(part.digest('base64'));
+        part = createHash('sha256');
+        inPart = 0;
+      }
+    }
+    const digest = whole.digest();
+    if (!Number.isFinite(partSize)) return { sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: digest.toString('base64') } };
+    if (inPart > 0) parts.push(part.digest('base64'));
+    return { sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(parts), partSize, parts } };
+  } finally {
+    await handle.close();
+  }
+}
