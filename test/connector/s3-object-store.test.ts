@@ -1,9 +1,10 @@
 import { CreateBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ArchiveIndex, mirrorArchive } from '../../connector/src/backup';
 import { compositeChecksum, S3ObjectStore } from '../../connector/src/store';
 import { databasePages } from '../../local/tds/mtf-backup-file';
 
@@ -80,5 +81,32 @@ const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scrip
     expect(existsSync(checkpoints) ? readdirSync(checkpoints).filter((f) => f.endsWith('.json')) : []).toEqual([]);
     const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'uploads', Prefix: 'db/daily/acme/Cancel.bak' }));
     expect(open.Uploads ?? []).toEqual([]);
+  });
+
+  test('GIVEN an archive on RGW WHEN a file is renamed and the index is then lost THEN the rename is a server-side copy and the rebuild adopts every file by S3\'s own checksums', async () => {
+    const archive = path.join(dir, 'SO_ARC');
+    const state = path.join(dir, 'archive-state');
+    mkdirSync(path.join(archive, 'ANNA'), { recursive: true });
+    writeFileSync(path.join(archive, 'ANNA', 'small offer.docx'), 'small');
+    writeFileSync(path.join(archive, 'ANNA', 'big attachment.pdf'), Buffer.concat([...databasePages('attachment', 7 << 20)])); // two parts: COMPOSITE
+    const store = new S3ObjectStore(target, credentials);
+    const roots = [{ name: 'SO_ARC', path: archive }];
+    const fresh = await ArchiveIndex.load(state);
+    expect(await mirrorArchive('acme', roots, store, fresh)).toMatchObject({ uploadedFiles: 2, files: 2 });
+    await fresh.save(); // mirrorArchive leaves saving to its caller
+    const index = await ArchiveIndex.load(state);
+
+    renameSync(path.join(archive, 'ANNA', 'big attachment.pdf'), path.join(archive, 'ANNA', 'big attachment (2).pdf'));
+    const renamed = await mirrorArchive('acme', roots, store, index);
+    expect(renamed).toMatchObject({ uploadedFiles: 1, copiedFiles: 1, deletedFiles: 1 });
+    const copy = [...renamed.snapshotFiles()].find((f) => f.path === 'ANNA/big attachment (2).pdf')!;
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'uploads', Key: copy.key, VersionId: copy.versionId, ChecksumMode: 'ENABLED' }));
+    expect(head.ContentLength).toBe(7 << 20);
+    expect(head.ChecksumSHA256).toBe(copy.s3Checksum?.value ?? Buffer.from(copy.sha256, 'hex').toString('base64'));
+
+    // No snapshot was stored (mirrorArchive alone): the rebuild reads each file and compares with S3's checksum.
+    const rebuilt = await mirrorArchive('acme', roots, store, await ArchiveIndex.load(path.join(dir, 'no-index-here')));
+    expect(rebuilt).toMatchObject({ uploadedFiles: 0, deletedFiles: 0, files: 2, rebuilt: { reason: 'index missing', adoptedFiles: 2 } });
+    expect([...rebuilt.snapshotFiles()].map((f) => f.versionId).sort()).toEqual([...renamed.snapshotFiles()].map((f) => f.versionId).sort());
   });
 });

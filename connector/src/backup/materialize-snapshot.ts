@@ -13,6 +13,8 @@ export interface MaterializeOptions {
   filter?(file: SnapshotFile): boolean;
   /** Downloads at once. @default 8 */
   concurrency?: number;
+  /** The snapshot's empty folders, recreated (when no filter is given). */
+  emptyFolders?: Array<{ root: string; path: string }>;
 }
 
 /**
@@ -23,14 +25,19 @@ export interface MaterializeOptions {
  */
 export async function materializeSnapshot(files: SnapshotFile[], store: Pick<ObjectStore, 'getVersion'>, folder: string, options: MaterializeOptions = {}): Promise<{ files: number; bytes: number }> {
   const target = path.resolve(folder);
+  const inside = (file: { root: string; path: string }) => {
+    const destination = path.resolve(target, file.root, ...file.path.split('/'));
+    if (!destination.startsWith(target + path.sep)) throw new ConnectorError('SNAPSHOT_PATH_INVALID', `snapshot path ${file.root}/${file.path} would leave ${target}`, { permanent: true });
+    return destination;
+  };
+  if (!options.filter) for (const empty of options.emptyFolders ?? []) await mkdir(inside(empty), { recursive: true });
   const chosen = files.filter((f) => options.filter?.(f) ?? true);
   let next = 0;
   let bytes = 0;
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, chosen.length) }, async () => {
     while (next < chosen.length) {
       const file = chosen[next++]!;
-      const destination = path.resolve(target, file.root, ...file.path.split('/'));
-      if (!destination.startsWith(target + path.sep)) throw new ConnectorError('SNAPSHOT_PATH_INVALID', `snapshot path ${file.root}/${file.path} would leave ${target}`, { permanent: true });
+      const destination = inside(file);
       await mkdir(path.dirname(destination), { recursive: true });
       const temporary = `${destination}.so-backup-partial`;
       const hash = createHash('sha256');

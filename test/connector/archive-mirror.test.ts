@@ -1,0 +1,172 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { pino } from 'pino';
+import { ArchiveIndex, backupArchive, gzipSnapshot, materializeSnapshot, mirrorArchive } from '../../connector/src/backup';
+import { archiveSnapshotSchema, keyLayout } from '../../protocol';
+import { MemoryObjectStore } from '../helpers/memory-object-store';
+
+const logger = pino({ level: 'silent' });
+
+/** Every file below a folder as "relative path" → content, and every empty folder as "path/" → "". */
+function tree(root: string, prefix = ''): Record<string, string> {
+  const entries = readdirSync(path.join(root, prefix), { withFileTypes: true });
+  if (entries.length === 0 && prefix) return { [`${prefix}/`]: '' };
+  return Object.fromEntries(entries.flatMap((entry) => {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    return entry.isDirectory() ? Object.entries(tree(root, relative)) : [[relative, readFileSync(path.join(root, relative), 'latin1')]];
+  }));
+}
+
+function write(root: string, relative: string, content: string | Buffer): string {
+  const file = path.join(root, ...relative.split('/'));
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, content);
+  return file;
+}
+
+/** One archive run as the connector does it; returns the summary and the parsed snapshot. */
+async function run(store: MemoryObjectStore, stateDir: string, archive: string, runId: string) {
+  const summary = await backupArchive({ tenantId: 'acme', runId }, [{ name: 'SO_ARC', path: archive }], { store, stateDir, logger });
+  const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(store.current(summary.snapshot.key)!).toString('utf8')));
+  return { summary, snapshot, calls: { ...store.calls } };
+}
+
+function setUp(name: string) {
+  const dir = mkdtempSync(path.join(tmpdir(), `so-backup-${name}-`));
+  return { dir, archive: path.join(dir, 'SO_ARC'), state: path.join(dir, 'state'), store: new MemoryObjectStore() };
+}
+
+const since = (before: Record<string, number>, after: Record<string, number>) =>
+  Object.fromEntries(Object.entries(after).map(([name, count]) => [name, count - (before[name] ?? 0)]).filter(([, count]) => count !== 0));
+
+describe('archive mirror', () => {
+  test('GIVEN an unchanged tree WHEN mirrored again THEN nothing is read or sent and the index file is not rewritten', async () => {
+    const { archive, state, store } = setUp('nochange');
+    write(archive, 'ANNA/2026.11/offer.docx', 'offer');
+    write(archive, 'ANNA/mail.eml', 'mail');
+    const first = await run(store, state, archive, 'acme-2026-11-25-daily');
+    const indexFile = path.join(state, 'archive-index.json');
+    const written = statSync(indexFile).mtimeMs;
+    const second = await run(store, state, archive, 'acme-2026-11-26-daily');
+    expect(since(first.calls, second.calls)).toEqual({}); // only the snapshot, through putBuffer (not counted)
+    expect(second.summary).toMatchObject({ files: 2, uploadedFiles: 0, deletedFiles: 0 });
+    expect(statSync(indexFile).mtimeMs).toBe(written);
+  });
+
+  test('GIVEN a renamed file and a folder moved WHEN mirrored THEN they are copied inside S3, not sent; the old names get delete markers', async () => {
+    const { archive, state, store } = setUp('rename');
+    write(archive, 'ANNA/2026.11/offer.docx', 'offer, version 1');
+    write(archive, 'ANNA/2026.11/contract.pdf', 'contract');
+    write(archive, 'PER/notes.txt', 'notes');
+    const first = await run(store, state, archive, 'acme-2026-11-25-daily');
+    renameSync(path.join(archive, 'ANNA', '2026.11', 'offer.docx'), path.join(archive, 'ANNA', '2026.11', 'offer (signed).docx'));
+    renameSync(path.join(archive, 'PER'), path.join(archive, 'PER HANSEN'));
+    const second = await run(store, state, archive, 'acme-2026-11-26-daily');
+    expect(since(first.calls, second.calls)).toEqual({ copyVersion: 2, markDeleted: 2 });
+    expect(second.summary).toMatchObject({ files: 3, uploadedFiles: 2, copiedFiles: 2, deletedFiles: 2 });
+    const renamed = second.snapshot.files.find((f) => f.path === 'ANNA/2026.11/offer (signed).docx')!;
+    expect(renamed).toMatchObject({ uploaded: true, sha256: first.snapshot.files.find((f) => f.path === 'ANNA/2026.11/offer.docx')!.sha256 });
+    expect(store.current(renamed.key)!.toString()).toBe('offer, version 1');
+    expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'ANNA/2026.11/offer.docx'))).toBeUndefined(); // delete marker
+    expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'PER HANSEN/notes.txt'))!.toString()).toBe('notes');
+  });
+
+  test('GIVEN Unicode names (NFD on disk), names differing only in normalization, deep and long paths, empty files and empty folders WHEN mirrored and restored THEN all survive', async () => {
+    const { dir, archive, state, store } = setUp('names');
+    const nfd = 'Tilbud Ærø – Müller'.normalize('NFD');
+    write(archive, `ÅSE/${nfd}.docx`, 'decomposed name');
+    write(archive, 'ZOË/café.txt', 'composed');
+    write(archive, `ZOË/${'café'.normalize('NFD')}.txt`, 'the same name, decomposed');
+    const deep = Array.from({ length: 12 }, (_, i) => `folder ${i} with a fairly long name`).join('/');
+    const longName = `${'a very long document name '.repeat(8)}.pdf`;
+    write(archive, `${deep}/${longName}`, 'deep');
+    write(archive, 'empty.txt', '');
+    mkdirSync(path.join(archive, 'KARI', '2026.12'), { recursive: true });
+    expect(`${deep}/${longName}`.length).toBeGreaterThan(600);
+
+    const { summary, snapshot } = await run(store, state, archive, 'acme-2026-11-25-daily');
+    const paths = snapshot.files.map((f) => f.path);
+    expect(paths).toEqual(expect.arrayContaining([`ÅSE/${'Tilbud Ærø – Müller'.normalize('NFC')}.docx`, `${deep}/${longName}`, 'empty.txt']));
+    expect(paths.every((p) => p === p.normalize('NFC'))).toBe(true);
+    expect(paths.filter((p) => p.startsWith('ZOË/'))).toHaveLength(1);
+    expect(summary.skipped).toEqual([{ root: 'SO_ARC', path: 'ZOË/café.txt', reason: 'another name here differs only in Unicode normalization; rename one of them' }]);
+    expect(snapshot.files.find((f) => f.path === 'empty.txt')).toMatchObject({ size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' });
+    expect(snapshot.emptyFolders).toEqual([{ root: 'SO_ARC', path: 'KARI/2026.12' }]);
+
+    const restored = path.join(dir, 'restored');
+    await materializeSnapshot(snapshot.files, store, restored, { emptyFolders: snapshot.emptyFolders });
+    const original = tree(archive);
+    const back = tree(path.join(restored, 'SO_ARC'));
+    expect(back['KARI/2026.12/']).toBe('');
+    expect(back[`${deep}/${longName}`]).toBe('deep');
+    expect(back[`ÅSE/${'Tilbud Ærø – Müller'.normalize('NFC')}.docx`]).toBe('decomposed name');
+    expect(Object.keys(back)).toHaveLength(Object.keys(original).length - 1); // the two café.txt are one name
+  });
+
+  test('GIVEN a file the service account may not read WHEN mirrored THEN it is skipped with the reason, its last good version stays in the snapshot and is not deleted', async () => {
+    const { archive, state, store } = setUp('denied');
+    const secret = write(archive, 'HR/salaries.xlsx', 'v1');
+    write(archive, 'open.txt', 'open');
+    await run(store, state, archive, 'acme-2026-11-25-daily');
+    writeFileSync(secret, 'v2, now locked down');
+    utimesSync(secret, new Date(), new Date(Date.now() + 5000));
+    // Tests run as root, which file permissions do not stop: the fault is injected where the file is opened.
+    const denying = Object.assign(Object.create(store) as MemoryObjectStore, {
+      putFile: async (key: string, file: string) => {
+        if (file === secret) throw Object.assign(new Error(`EACCES: permission denied, open '${file}'`), { code: 'EACCES' });
+        return store.putFile(key, file);
+      },
+    });
+    const summary = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-26-daily' }, [{ name: 'SO_ARC', path: archive }], { store: denying, stateDir: state, logger });
+    const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(store.current(summary.snapshot.key)!).toString('utf8')));
+    expect(summary.skipped).toEqual([{ root: 'SO_ARC', path: 'HR/salaries.xlsx', reason: 'permission denied (give the service account read access)' }]);
+    expect(summary).toMatchObject({ files: 2, deletedFiles: 0, skippedFiles: 1 });
+    expect(snapshot.files.find((f) => f.path === 'HR/salaries.xlsx')).toMatchObject({ uploaded: false, size: 2 });
+    expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'HR/salaries.xlsx'))!.toString()).toBe('v1');
+  });
+
+  test('GIVEN the index deleted (and one file changed, one deleted meanwhile) WHEN mirrored THEN it is rebuilt from S3 with no file sent again but the changed one', async () => {
+    const { archive, state, store } = setUp('rebuild');
+    for (let i = 0; i < 20; i++) write(archive, `ANNA/2026.${(i % 12) + 1}/doc ${i}.docx`, `document ${i}`);
+    await run(store, state, archive, 'acme-2026-11-25-daily');
+    rmSync(path.join(state, 'archive-index.json'));
+    write(archive, 'ANNA/2026.1/doc 0.docx', 'document 0, edited after the index was lost');
+    rmSync(path.join(archive, 'ANNA', '2026.2', 'doc 1.docx'));
+    const before = { ...store.calls };
+    const { summary, snapshot, calls } = await run(store, state, archive, 'acme-2026-11-26-daily');
+    expect(since(before, calls)).toEqual({ latestVersions: 2, putFile: 1, markDeleted: 1 });
+    expect(summary).toMatchObject({ files: 19, uploadedFiles: 1, deletedFiles: 1 });
+    expect(snapshot.files.filter((f) => f.uploaded).map((f) => f.path)).toEqual(['ANNA/2026.1/doc 0.docx']);
+
+    // A damaged index is detected by its checksum line and rebuilt the same way.
+    const indexFile = path.join(state, 'archive-index.json');
+    writeFileSync(indexFile, readFileSync(indexFile, 'utf8').replace('doc 5', 'doc 6'));
+    const index = await ArchiveIndex.load(state);
+    expect(index.found).toEqual({ state: 'corrupt', problem: 'the index does not match its checksum (damaged on disk)' });
+    const again = await mirrorArchive('acme', [{ name: 'SO_ARC', path: archive }], store, index);
+    expect(again).toMatchObject({ uploadedFiles: 0, deletedFiles: 0, files: 19, rebuilt: { reason: 'index damaged: the index does not match its checksum (damaged on disk)', adoptedFiles: 19, snapshotRunId: 'acme-2026-11-26-daily' } });
+  });
+
+  test('GIVEN a file copied back with its timestamps (a new file id) WHEN mirrored THEN it is read and compared, not sent', async () => {
+    const { archive, state, store } = setUp('fileid');
+    const file = write(archive, 'restored.docx', 'same bytes');
+    const mtime = new Date('2026-11-20T10:00:00.000Z');
+    utimesSync(file, mtime, mtime);
+    const first = await run(store, state, archive, 'acme-2026-11-25-daily');
+    copyFileSync(file, `${file}.tmp`);
+    rmSync(file);
+    renameSync(`${file}.tmp`, file);
+    utimesSync(file, mtime, mtime);
+    const second = await run(store, state, archive, 'acme-2026-11-26-daily');
+    expect(since(first.calls, second.calls)).toEqual({});
+    expect(second.summary.uploadedFiles).toBe(0);
+  });
+
+  test('the snapshot is a multi-member gzip that one gunzip reads whole', async () => {
+    const files = Array.from({ length: 2_500 }, (_, i) => ({ root: 'SO_ARC', path: `f${i}`, key: `archive/acme/SO_ARC/f${i}`, versionId: `v${i}`, size: i, mtimeMs: i, sha256: 'a'.repeat(64), uploaded: false }));
+    const parsed = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(await gzipSnapshot('acme-2026-11-25-daily', files, [])).toString('utf8')));
+    expect(parsed.files).toEqual(files);
+  });
+});
