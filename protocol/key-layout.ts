@@ -12,6 +12,8 @@ export const keyLayout = {
     `db/${tier}/${tenantId}/${encodeKeySegment(database)}.bak`,
   archiveFile: (tenantId: string, root: string, relativePath: string) =>
     `archive/${tenantId}/${encodeKeySegment(root)}/${relativePath.split('/').map(encodeKeySegment).join('/')}`,
+  /** Where all of a tenant's archive files live. */
+  archive: (tenantId: string) => `archive/${tenantId}/`,
   /** Where one archive root's files live (for listing them). */
   archiveRoot: (tenantId: string, root: string) => `archive/${tenantId}/${encodeKeySegment(root)}/`,
   manifest: (tenantId: string, runId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/${runId}.json`,
@@ -21,6 +23,11 @@ export const keyLayout = {
   manifests: (tenantId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/`,
   /** Every prefix a tenant's connector may write; each ends in "/" and has no wildcard inside. */
   tenantPrefixes: (tenantId: string): string[] => [`db/daily/${tenantId}/`, `archive/${tenantId}/`, `manifests/daily/${tenantId}/`],
+  /**
+   * What a connector reads back of its own uploads: archive versions (copied inside S3 when a
+   * file is renamed) and its snapshots (to rebuild a lost index).
+   */
+  tenantReadPrefixes: (tenantId: string): string[] => [`archive/${tenantId}/`, `manifests/daily/${tenantId}/`],
 } as const;
 
 /** True when the key lies under one of the tenant's own prefixes. */

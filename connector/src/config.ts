@@ -29,7 +29,9 @@ export const connectorConfigSchema = z.object({
     roots: z.array(z.object({
       name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a root name is 1-64 letters, digits, "_" or "-"'),
       path: absolutePath('archive root path'),
-    }).strict()).min(1),
+    }).strict()).min(1).refine((roots) => new Set(roots.map((r) => r.name.toLowerCase())).size === roots.length, {
+      message: 'archive root names must be unique (e.g. "SO_ARC", "SO_ARC1" for ArchivePath1)',
+    }),
   }).strict().optional(),
   /** Folder for the connector's own state (archive index, result outbox, logs). */
   stateDir: absolutePath('stateDir'),

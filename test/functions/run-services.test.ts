@@ -65,8 +65,11 @@ describe('requestBackup', () => {
 
 describe('upload credentials', () => {
   test('the upload session policy names exactly the tenant\'s prefixes and never DeleteObjectVersion', () => {
-    const policy = JSON.parse(uploadSessionPolicy('backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
+    const policy = JSON.parse(uploadSessionPolicy('backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
     expect(policy.Statement[0]?.Resource).toEqual(['arn:aws:s3:::backups/db/daily/acme/*', 'arn:aws:s3:::backups/archive/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*']);
+    // Reading back (rename copies, index rebuild) and listing: its own archive and snapshots only.
+    expect(policy.Statement[1]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: ['arn:aws:s3:::backups/archive/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*'] });
+    expect(policy.Statement[2]).toEqual({ Effect: 'Allow', Action: ['s3:ListBucketVersions'], Resource: 'arn:aws:s3:::backups', Condition: { StringLike: { 's3:prefix': ['archive/acme/*', 'manifests/daily/acme/*'] } } });
     expect(JSON.stringify(policy)).not.toMatch(/DeleteObjectVersion|s3:\*/);
   });
 });

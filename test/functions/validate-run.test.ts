@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { compositeChecksum } from '../../connector/src/store/object-store';
 import { validateRun } from '../../functions/src/validate-run/validate-run';
 import { databasePages, mtfHeader } from '../../local/tds/mtf-backup-file';
-import { type Artifact, keyLayout, type Manifest } from '../../protocol';
+import { type Artifact, keyLayout, type Manifest, type SnapshotFile } from '../../protocol';
 import { MemoryArtifactReader } from '../helpers/memory-artifact-reader';
 
 const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: new Date(Date.now() - 60_000).toISOString() };
@@ -20,10 +20,11 @@ function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = (
   const bak = Buffer.concat([mtfHeader({ database: 'SuperOffice', server: 'SQL01', backupSetName: 'x', startedAt: new Date() }), ...databasePages('seed', 100_000)]);
   const fileA = Buffer.from('document A');
   const fileB = Buffer.from('document B, unchanged since an earlier run');
+  const b = artifactOf(reader, keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/b.docx'), fileB); // sent by an earlier run
   const a = artifactOf(reader, keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/a.docx'), fileA);
-  const files = [
+  const files: SnapshotFile[] = [
     { root: 'SO_ARC', path: 'ADM/a.docx', key: a.key, versionId: a.versionId, size: a.size, mtimeMs: 1, sha256: a.sha256, uploaded: true },
-    { root: 'SO_ARC', path: 'ADM/b.docx', key: keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/b.docx'), versionId: 'old', size: fileB.length, mtimeMs: 1, sha256: sha(fileB).toString('hex'), uploaded: false },
+    { root: 'SO_ARC', path: 'ADM/b.docx', key: b.key, versionId: b.versionId, size: b.size, mtimeMs: 1, sha256: b.sha256, uploaded: false },
   ];
   const snapshot = artifactOf(reader, keyLayout.snapshot('acme', run.runId), gzipSync(JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files })));
   const now = new Date().toISOString();
@@ -34,8 +35,11 @@ function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = (
   };
   edit(manifest, reader);
   const pointer = reader.put(keyLayout.manifest('acme', run.runId), Buffer.from(JSON.stringify(manifest)));
-  return { reader, pointer: { key: pointer.key, versionId: pointer.versionId }, manifest };
+  return { reader, pointer: { key: pointer.key, versionId: pointer.versionId }, manifest, files };
 }
+
+/** The previous validated run's snapshot: the given files, keyed as the validator keys them. */
+const previousOf = (files: SnapshotFile[]) => ({ runId: 'acme-2026-11-24-daily', files: new Map(files.map((f) => [f.key, f])) });
 
 describe('validateRun', () => {
   test('GIVEN an honest run WHEN validated THEN every artifact checks out', async () => {
@@ -44,7 +48,7 @@ describe('validateRun', () => {
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.databases[0]?.header).toMatchObject({ format: 'MTF', database: 'SuperOffice' });
-    expect(report.archive).toEqual({ files: 2, bytes: expect.any(Number), uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 0 });
+    expect(report.archive).toEqual({ files: 2, bytes: expect.any(Number), uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 0, verifiedFiles: 2, added: 2, changed: 0, removed: 0, comparedWith: undefined });
   });
 
   test('GIVEN a backup truncated after upload WHEN validated THEN size and checksum both fail', async () => {
@@ -62,7 +66,7 @@ describe('validateRun', () => {
   test('GIVEN a manifest that lies about an archive file\'s checksum WHEN validated THEN the file fails', async () => {
     const { reader, pointer } = honestRun((m, r) => {
       const snapshotBody = JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files: [
-        { root: 'SO_ARC', path: 'ADM/a.docx', key: keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/a.docx'), versionId: 'v1', size: 10, mtimeMs: 1, sha256: 'f'.repeat(64), uploaded: true },
+        { root: 'SO_ARC', path: 'ADM/a.docx', key: keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/a.docx'), versionId: 'v2', size: 10, mtimeMs: 1, sha256: 'f'.repeat(64), uploaded: true },
       ] });
       m.archive = { ...m.archive!, files: 1, bytes: 10, snapshot: artifactOf(r, keyLayout.snapshot('acme', run.runId), gzipSync(snapshotBody)) };
     });
@@ -109,6 +113,35 @@ describe('validateRun', () => {
     });
     const report = await validateRun(reader, run, pointer);
     expect(report.problems).toEqual([expect.stringMatching(/snapshot holds 2 files .* manifest says 5000/)]);
+  });
+
+  test('GIVEN the previous validated snapshot WHEN validated THEN only versions it did not validate are checked in S3, and the difference is reported', async () => {
+    const { reader, pointer, files } = honestRun();
+    const gone = reader.put(keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/gone.txt'), Buffer.from('deleted since'));
+    reader.markDeleted(gone.key);
+    const previous = previousOf([files[1]!, { ...files[1]!, path: 'ADM/gone.txt', key: gone.key, versionId: gone.versionId }]);
+    const heads: string[] = [];
+    const counting = Object.assign(Object.create(reader) as MemoryArtifactReader, { head: (key: string, versionId?: string) => (heads.push(key), reader.head(key, versionId)) });
+    const report = await validateRun(counting, run, pointer, new Date(), previous);
+    expect(report.problems).toEqual([]);
+    expect(report.archive).toMatchObject({ files: 2, verifiedFiles: 1, comparedWith: 'acme-2026-11-24-daily', added: 1, changed: 0, removed: 1 });
+    expect(heads.filter((key) => key.startsWith('archive/')).sort()).toEqual([files[0]!.key, gone.key]); // b.docx was validated before: no HEAD
+  });
+
+  test('GIVEN a snapshot that lies about a validated version, re-marks it uploaded, or drops a file S3 still holds WHEN validated THEN each lie is named', async () => {
+    const { reader, pointer, files } = honestRun();
+    const kept = reader.put(keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/kept.txt'), Buffer.from('still on disk'));
+    const previous = previousOf([
+      { ...files[1]!, sha256: 'e'.repeat(64) },
+      { ...files[0]!, path: 'ADM/kept.txt', key: kept.key, versionId: kept.versionId },
+      files[0]!,
+    ]);
+    const report = await validateRun(reader, run, pointer, new Date(), previous);
+    expect(report.problems).toEqual([
+      expect.stringMatching(/a\.docx is marked uploaded in this run, but version v\d+ was validated in run acme-2026-11-24-daily/),
+      expect.stringMatching(/b\.docx version v\d+: the snapshot says .* run acme-2026-11-24-daily validated/),
+      expect.stringMatching(/kept\.txt is missing from the snapshot but S3 still holds it as current/),
+    ]);
   });
 
   test('GIVEN a manifest that breaks the schema WHEN validated THEN the schema error is reported', async () => {

@@ -3,7 +3,7 @@ import type { ArtifactReader, ObjectFacts } from '../../functions/src/validate-r
 
 /** An in-memory bucket for validator tests; objects can be tampered with after "upload". */
 export class MemoryArtifactReader implements ArtifactReader {
-  readonly objects = new Map<string, { body: Buffer; checksum: string }>();
+  readonly objects = new Map<string, { body: Buffer; checksum: string; deleteMarker?: boolean }>();
   private counter = 0;
 
   put(key: string, body: Buffer): { key: string; versionId: string; checksum: string } {
@@ -13,8 +13,14 @@ export class MemoryArtifactReader implements ArtifactReader {
     return { key, versionId, checksum };
   }
 
-  async head(key: string, versionId: string): Promise<ObjectFacts | undefined> {
-    const object = this.objects.get(`${key}@${versionId}`);
+  /** Hides the key behind a delete marker (its versions stay). */
+  markDeleted(key: string): void {
+    this.objects.set(`${key}@d${++this.counter}`, { body: Buffer.alloc(0), checksum: '', deleteMarker: true });
+  }
+
+  async head(key: string, versionId?: string): Promise<ObjectFacts | undefined> {
+    const object = versionId ? this.objects.get(`${key}@${versionId}`) : [...this.objects].filter(([id]) => id.startsWith(`${key}@`)).at(-1)?.[1];
+    if (object?.deleteMarker) return undefined;
     return object && { size: object.body.length, checksumSha256: object.checksum, checksumType: 'FULL_OBJECT' };
   }
 

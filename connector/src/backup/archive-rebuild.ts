@@ -19,7 +19,7 @@ export interface RemoteArchive {
 }
 
 export async function loadRemoteArchive(tenantId: string, store: ObjectStore): Promise<RemoteArchive> {
-  const latest = await store.latestVersions(`archive/${tenantId}/`);
+  const latest = await store.latestVersions(keyLayout.archive(tenantId));
   const snapshots = [...(await store.latestVersions(keyLayout.manifests(tenantId))).entries()]
     .filter(([key]) => key.endsWith('.snapshot.json.gz'))
     .sort(([, a], [, b]) => b.lastModified.getTime() - a.lastModified.getTime());

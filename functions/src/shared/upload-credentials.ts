@@ -7,16 +7,25 @@ export interface UploadCredentialVendor {
   mint(tenantId: string, runId: string): Promise<UploadCredentials>;
 }
 
+/** What the upload role may do at most; each run's session policy narrows it to one tenant. */
+export const UPLOAD_WRITE_ACTIONS = ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'];
+export const UPLOAD_READ_ACTIONS = ['s3:GetObject', 's3:GetObjectVersion'];
+export const UPLOAD_LIST_ACTIONS = ['s3:ListBucketVersions'];
+
 /**
  * The session policy that narrows the upload role to one tenant: put objects and delete markers
- * (never object versions) under exactly the tenant's own prefixes, with no wildcard mid-path.
+ * (never object versions) under exactly the tenant's own prefixes, with no wildcard mid-path;
+ * read back and list only its own archive and snapshots.
  */
 export function uploadSessionPolicy(bucketName: string, tenantId: string): string {
   const resources = keyLayout.tenantPrefixes(tenantId).map((prefix) => `arn:aws:s3:::${bucketName}/${prefix}*`);
+  const readable = keyLayout.tenantReadPrefixes(tenantId);
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'], Resource: resources },
+      { Effect: 'Allow', Action: UPLOAD_WRITE_ACTIONS, Resource: resources },
+      { Effect: 'Allow', Action: UPLOAD_READ_ACTIONS, Resource: readable.map((prefix) => `arn:aws:s3:::${bucketName}/${prefix}*`) },
+      { Effect: 'Allow', Action: UPLOAD_LIST_ACTIONS, Resource: `arn:aws:s3:::${bucketName}`, Condition: { StringLike: { 's3:prefix': readable.map((prefix) => `${prefix}*`) } } },
       { Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'], Resource: '*' },
     ],
   });

@@ -10,15 +10,15 @@ export interface ObjectFacts {
 
 /** The validator's only view of S3: read-only, always at an exact version. */
 export interface ArtifactReader {
-  /** undefined when the version does not exist. */
-  head(key: string, versionId: string): Promise<ObjectFacts | undefined>;
+  /** undefined when the version does not exist (without a version: when the current one is a delete marker or there is none). */
+  head(key: string, versionId?: string): Promise<ObjectFacts | undefined>;
   read(key: string, versionId: string, range?: { start: number; end: number }): Promise<Buffer>;
 }
 
 export class S3ArtifactReader implements ArtifactReader {
   constructor(private readonly s3: S3Client, private readonly bucket: string) {}
 
-  async head(key: string, versionId: string): Promise<ObjectFacts | undefined> {
+  async head(key: string, versionId?: string): Promise<ObjectFacts | undefined> {
     try {
       const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId, ChecksumMode: 'ENABLED' }));
       return { size: out.ContentLength ?? -1, checksumSha256: out.ChecksumSHA256, checksumType: out.ChecksumType };

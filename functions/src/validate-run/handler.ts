@@ -1,20 +1,25 @@
 import { z } from 'zod';
 import { manifestPointerSchema } from '../../../protocol';
-import { awsClients, logger, parseEvent, readEnvironment, RunError, RunStore, runRefSchema, tableEnvironmentSchema } from '../shared';
+import { awsClients, logger, parseEvent, readEnvironment, RunError, RunStore, runRefSchema, tableEnvironmentSchema, TenantStore } from '../shared';
 import { S3ArtifactReader } from './artifact-reader';
-import { type ValidationReport, validateRun } from './validate-run';
+import { loadPreviousSnapshot, type ValidationReport, validateRun } from './validate-run';
 
 const env = readEnvironment(tableEnvironmentSchema.extend({ BACKUP_BUCKET: z.string().min(3) }));
 const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
+const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
 const reader = new S3ArtifactReader(awsClients().s3, env.BACKUP_BUCKET);
 const eventSchema = z.object({ run: runRefSchema, manifest: manifestPointerSchema });
 
 /** Validate: stores the report with the run; fails the state with every problem named. */
 export async function handler(event: unknown): Promise<ValidationReport> {
   const { run, manifest } = parseEvent(eventSchema, event, 'Validate input');
-  const report = await validateRun(reader, run, manifest);
+  // The tenant's last validated run: its snapshot is what this one is compared with.
+  const lastRunId = (await tenants.get(run.tenantId))?.lastRunId;
+  const last = lastRunId && lastRunId !== run.runId ? await runs.get(lastRunId) : undefined;
+  const previous = last?.manifest ? await loadPreviousSnapshot(reader, last.runId, last.manifest) : undefined;
+  const report = await validateRun(reader, run, manifest, new Date(), previous);
   await runs.update(run.runId, { validation: { ok: report.ok, checkedAt: new Date().toISOString(), checks: report.checks, problems: report.problems.slice(0, 50) } });
-  logger.info({ runId: run.runId, ok: report.ok, checks: report.checks, problems: report.problems.length }, 'run validated');
+  logger.info({ runId: run.runId, ok: report.ok, checks: report.checks, problems: report.problems.length, archive: report.archive }, 'run validated');
   if (!report.ok) throw new RunError('ValidationFailed', `${report.problems.length} problem(s): ${report.problems.slice(0, 10).join('; ')}`);
   return report;
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
 import {
-  type Artifact, archiveSnapshotSchema, isTenantKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, type S3Checksum,
+  type Artifact, archiveSnapshotSchema, isTenantKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, type S3Checksum, type SnapshotFile,
 } from '../../../protocol';
 import type { RunRef } from '../shared';
 import type { ArtifactReader } from './artifact-reader';
@@ -15,11 +15,17 @@ export interface ValidationReport {
   /** Each problem names the object and what is wrong; empty when ok. */
   problems: string[];
   databases: Array<{ database: string; size: number; header?: BackupHeader }>;
-  archive?: { files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; skippedFiles: number };
+  archive?: {
+    files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; skippedFiles: number;
+    /** Files whose version was checked against S3 in this validation (every one not validated before). */
+    verifiedFiles: number;
+    /** The validated run this snapshot was compared with, and the difference. */
+    comparedWith?: string; added: number; changed: number; removed: number;
+  };
   totalBytes: number;
 }
 
-const CONCURRENCY = 16;
+const CONCURRENCY = 32;
 /** Clock difference tolerated between the connector and the cloud. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 
@@ -29,7 +35,7 @@ const CLOCK_SKEW_MS = 5 * 60 * 1000;
  * prefixes; database backups must be SQL Server backups of the named database; the archive
  * snapshot's totals must add up and every file uploaded in this run must check out.
  */
-export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: ManifestPointer, now = new Date()): Promise<ValidationReport> {
+export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: ManifestPointer, now = new Date(), previous?: PreviousSnapshot): Promise<ValidationReport> {
   const report: ValidationReport = { ok: false, checks: 0, problems: [], databases: [], totalBytes: 0 };
   const problem = (text: string) => report.problems.push(text);
   const check = (condition: boolean, text: string) => {
@@ -86,16 +92,73 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
           const expectedKey = keyLayout.archiveFile(run.tenantId, file.root, file.path);
           check(file.key === expectedKey && isTenantKey(run.tenantId, file.key), `archive file ${file.root}/${file.path} is at ${file.key}, expected ${expectedKey}`);
         }
-        await forEachLimited(uploaded, CONCURRENCY, (file) => checkArtifact(reader, {
+        const diff = await compareWithPrevious(reader, files, previous, check);
+        await forEachLimited(diff.toVerify, CONCURRENCY, (file) => checkArtifact(reader, {
           key: file.key, versionId: file.versionId, size: file.size, sha256: file.sha256,
           s3Checksum: file.s3Checksum ?? { algorithm: 'SHA256', type: 'FULL_OBJECT', value: Buffer.from(file.sha256, 'hex').toString('base64') },
         }, check));
-        report.archive = { files: files.length, bytes: sum(files), uploadedFiles: uploaded.length, uploadedBytes: sum(uploaded), skippedFiles: summary.skippedFiles };
+        report.archive = {
+          files: files.length, bytes: sum(files), uploadedFiles: uploaded.length, uploadedBytes: sum(uploaded), skippedFiles: summary.skippedFiles,
+          verifiedFiles: diff.toVerify.length, comparedWith: previous?.runId, added: diff.added, changed: diff.changed, removed: diff.removed,
+        };
         report.totalBytes += sum(uploaded);
       }
     }
   }
   return finish(report);
+}
+
+/** The archive snapshot of the tenant's last validated run: what this run is compared with. */
+export interface PreviousSnapshot {
+  runId: string;
+  files: Map<string, SnapshotFile>;
+}
+
+/** Deleted files checked in S3 per run (deletions are rare; a flood is reported, not checked one by one). */
+const REMOVED_CHECKED = 1000;
+
+/**
+ * This snapshot against the last validated one. A version the previous validation checked must
+ * keep its size and SHA-256; every other version (new, changed, or from a run that never
+ * validated) is checked against S3; a file marked uploaded must be a new version; a file gone
+ * since must be gone in S3 too (its current version a delete marker), or the snapshot dropped it.
+ */
+async function compareWithPrevious(reader: ArtifactReader, files: SnapshotFile[], previous: PreviousSnapshot | undefined, check: (ok: boolean, text: string) => boolean) {
+  const toVerify: SnapshotFile[] = [];
+  let added = 0;
+  let changed = 0;
+  const present = new Set<string>();
+  for (const file of files) {
+    present.add(file.key);
+    const before = previous?.files.get(file.key);
+    if (!before) added++;
+    else if (before.versionId !== file.versionId) changed++;
+    if (before && before.versionId === file.versionId) {
+      check(!file.uploaded, `${file.key} is marked uploaded in this run, but version ${file.versionId} was validated in run ${previous!.runId}`);
+      check(before.size === file.size && before.sha256 === file.sha256, `${file.key} version ${file.versionId}: the snapshot says ${file.size} bytes / SHA-256 ${file.sha256}, run ${previous!.runId} validated ${before.size} / ${before.sha256}`);
+    } else {
+      toVerify.push(file);
+    }
+  }
+  const removed = previous ? [...previous.files.keys()].filter((key) => !present.has(key)) : [];
+  await forEachLimited(removed.slice(0, REMOVED_CHECKED), CONCURRENCY, async (key) => {
+    const current = await reader.head(key);
+    check(current === undefined, `${key} is missing from the snapshot but S3 still holds it as current (no delete marker): the snapshot dropped a file`);
+  });
+  return { toVerify, added, changed, removed: removed.length };
+}
+
+/** Loads the snapshot of a validated run from its manifest; undefined if it has none or cannot be read. */
+export async function loadPreviousSnapshot(reader: ArtifactReader, runId: string, manifest: ManifestPointer): Promise<PreviousSnapshot | undefined> {
+  try {
+    const parsed = manifestSchema.safeParse(JSON.parse((await reader.read(manifest.key, manifest.versionId)).toString('utf8')));
+    const pointer = parsed.success ? parsed.data.archive?.snapshot : undefined;
+    if (!pointer) return undefined;
+    const snapshot = archiveSnapshotSchema.safeParse(JSON.parse(gunzipSync(await reader.read(pointer.key, pointer.versionId)).toString('utf8')));
+    return snapshot.success ? { runId, files: new Map(snapshot.data.files.map((f) => [f.key, f])) } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function finish(report: ValidationReport): ValidationReport {

@@ -12,6 +12,7 @@ import { BackupFunction } from './backup-function';
 import type { BackupBucket } from './backup-bucket';
 import type { BackupTables } from './backup-tables';
 import type { ConnectorApi } from './connector-api';
+import { UPLOAD_LIST_ACTIONS, UPLOAD_READ_ACTIONS, UPLOAD_WRITE_ACTIONS } from '../../../functions/src/shared/upload-credentials';
 import { validateDuration } from './validate-props';
 
 export interface BackupRunStateMachineProps {
@@ -95,10 +96,8 @@ export class BackupRunStateMachine extends Construct {
       description: 'so-backup connectors upload with credentials minted from this role, narrowed to one tenant per run',
       maxSessionDuration: Duration.hours(1),
     });
-    uploadRole.addToPolicy(new PolicyStatement({
-      actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'],
-      resources: [bucket.bucket.arnForObjects('*')],
-    }));
+    uploadRole.addToPolicy(new PolicyStatement({ actions: [...UPLOAD_WRITE_ACTIONS, ...UPLOAD_READ_ACTIONS], resources: [bucket.bucket.arnForObjects('*')] }));
+    uploadRole.addToPolicy(new PolicyStatement({ actions: UPLOAD_LIST_ACTIONS, resources: [bucket.bucket.bucketArn] }));
     bucket.key.grantEncryptDecrypt(uploadRole);
     uploadRole.grantAssumeRole(requestFn.grantPrincipal);
     requestFn.addEnvironment('UPLOAD_ROLE_ARN', uploadRole.roleArn);
@@ -111,9 +110,10 @@ export class BackupRunStateMachine extends Construct {
     uploadRole.grantAssumeRole(messageFn.grantPrincipal);
     this.uploadRole = uploadRole;
 
-    const validateFn = new BackupFunction(this, 'ValidateRun', { handler: 'validate-run', environment, timeout: Duration.minutes(5) });
+    const validateFn = new BackupFunction(this, 'ValidateRun', { handler: 'validate-run', environment, timeout: Duration.minutes(15) });
     bucket.grantReadBackups(validateFn);
     tables.runs.grantReadWriteData(validateFn);
+    tables.tenants.grantReadData(validateFn);
     const finalizeFn = new BackupFunction(this, 'FinalizeRun', { handler: 'finalize-run', environment });
     tables.runs.grantReadWriteData(finalizeFn);
     tables.tenants.grantReadWriteData(finalizeFn);
