@@ -73,43 +73,13 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
   const remote = index.found.state === 'loaded' ? undefined : await loadRemoteArchive(tenantId, store);
   if (remote) result.rebuilt = { reason: index.found.state === 'corrupt' ? `index damaged: ${index.found.problem}` : 'index missing', adoptedFiles: 0, snapshotRunId: remote.snapshotRunId };
 
-  // 1. Scan: unchanged files go straight into the snapshot, the rest become tasks (their place
-  //    in the snapshot held by the version they had, if any).
-  /** Files and folders that could not be read: what the index knows of them is kept, not deleted. */
-  const unreadable: string[] = [];
-  const tasks: Task[] = [];
-  for (const root of roots) {
-    await scanRoot(root.path, {
-      file: (file) => {
-        const id = `${root.name}/${file.relative}`;
-        const known = index.entries.get(id);
-        snapshot.set(id, known ?? PENDING);
-        if (!known || !sameFile(known, file)) tasks.push({ root, id, file });
-      },
-      emptyFolder: (relative) => result.emptyFolders.push({ root: root.name, path: relative }),
-      unreadable: (relative, reason) => {
-        result.skipped.push({ root: root.name, path: relative, reason });
-        unreadable.push(`${root.name}/${relative}`);
-      },
-    });
-  }
-
-  // 2. Renames: a new name whose file id, size and mtime belong to a name that vanished.
-  const vanished = new Map<string, string>();
-  for (const [id, entry] of index.entries) if (entry.fileId && !snapshot.has(id) && inRoots(id, roots)) vanished.set(entry.fileId, id);
-  if (vanished.size > 0) {
-    for (const task of tasks) {
-      const from = index.entries.has(task.id) ? undefined : vanished.get(task.file.fileId);
-      const entry = from === undefined ? undefined : index.entries.get(from);
-      if (from && entry && entry.size === task.file.size && entry.mtimeMs === task.file.mtimeMs) task.renamedFrom = { id: from, entry };
-    }
-  }
-
-  // 3. Read, send or copy, with bounded concurrency and memory; the index is checkpointed as it goes.
+  // Work starts while the scan is still walking: the scan feeds a queue of reads, sends and
+  // copies that run with bounded concurrency and memory, and the deletions join it at the end.
+  const queue = new WorkQueue();
+  const working = queue.run(options.concurrency ?? 24, options.signal).then(() => undefined, (error: unknown) => ({ error }));
   const every = options.checkpointEveryMs ?? 30_000;
   let lastSave = Date.now();
   let saving: Promise<void> | undefined;
-  let next = 0;
   let done = 0;
   const budget = new ByteBudget(options.memoryBudgetBytes ?? 64 * 1024 * 1024);
   const record = (task: Task, entry: IndexEntry, made: boolean) => {
@@ -117,58 +87,94 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     snapshot.set(task.id, entry);
     if (made) madeHere.add(task.id);
   };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 24, tasks.length) }, async () => {
-    while (next < tasks.length) {
-      options.signal?.throwIfAborted();
-      const task = tasks[next++]!;
-      const key = keyLayout.archiveFile(tenantId, task.root.name, task.file.relative);
-      const known = index.entries.get(task.id);
-      const adopted = remote ? await adoptFromRemote(remote, store, key, task.file.diskPath, task.file) : await sameContent(known, task.file);
-      if (adopted) {
-        if (result.rebuilt) result.rebuilt.adoptedFiles++;
-        record(task, adopted, false);
+  const handle = async (task: Task) => {
+    const key = keyLayout.archiveFile(tenantId, task.root.name, task.file.relative);
+    const known = index.entries.get(task.id);
+    const adopted = remote ? await adoptFromRemote(remote, store, key, task.file.diskPath, task.file) : await sameContent(known, task.file);
+    if (adopted) {
+      if (result.rebuilt) result.rebuilt.adoptedFiles++;
+      record(task, adopted, false);
+    } else {
+      const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key) : undefined;
+      const outcome = copied ? { entry: copied } : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file.diskPath));
+      if ('reason' in outcome) {
+        result.skipped.push({ root: task.root.name, path: task.file.relative, reason: outcome.reason });
+        // The last good version (if any) stays in the snapshot: the file as it was at the previous run.
+        if (!known) snapshot.delete(task.id);
       } else {
-        const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key) : undefined;
-        const outcome = copied ? { entry: copied } : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file.diskPath));
-        if ('reason' in outcome) {
-          result.skipped.push({ root: task.root.name, path: task.file.relative, reason: outcome.reason });
-          // The last good version (if any) stays in the snapshot: the file as it was at the previous run.
-          if (!known) snapshot.delete(task.id);
-        } else {
-          record(task, outcome.entry, true);
-          result.uploadedFiles++;
-          result.uploadedBytes += outcome.entry.size;
-          if (copied) result.copiedFiles++;
-        }
-      }
-      options.onProgress?.(++done, result.uploadedBytes);
-      if (Date.now() - lastSave > every && !saving) {
-        lastSave = Date.now();
-        saving = index.save().finally(() => (saving = undefined));
+        record(task, outcome.entry, true);
+        result.uploadedFiles++;
+        result.uploadedBytes += outcome.entry.size;
+        if (copied) result.copiedFiles++;
       }
     }
-  }));
-  await saving;
+    options.onProgress?.(++done, result.uploadedBytes);
+    if (Date.now() - lastSave > every && !saving) {
+      lastSave = Date.now();
+      saving = index.save().finally(() => (saving = undefined));
+    }
+  };
 
-  // 4. Gone from disk: a delete marker (the versions stay); kept when it could not be read.
-  const keptBelow = (id: string) => unreadable.some((path) => id === path || id.startsWith(path + '/'));
-  const gone: Array<() => Promise<void>> = [];
-  const seen = (id: string) => snapshot.has(id);
-  for (const [id, entry] of index.entries) {
-    if (seen(id) || !inRoots(id, roots)) continue;
-    if (keptBelow(id)) {
-      snapshot.set(id, entry);
-      continue;
+  // Renames: a new name whose file id, size and mtime are those of a file the index knows is
+  // that very file (same inode or NTFS file id, unchanged): its version is copied inside S3.
+  let byFileId: Map<string, string> | undefined;
+  const renamedFrom = (file: ScannedFile): Task['renamedFrom'] => {
+    if (!file.fileId) return undefined;
+    byFileId ??= new Map([...index.entries].filter(([id, e]) => e.fileId && inRoots(id, roots)).map(([id, e]) => [e.fileId, id]));
+    const from = byFileId.get(file.fileId);
+    const entry = from === undefined ? undefined : index.entries.get(from);
+    return from && entry && entry.size === file.size && entry.mtimeMs === file.mtimeMs ? { id: from, entry } : undefined;
+  };
+
+  // 1. Scan: unchanged files go straight into the snapshot; the others become work (their place
+  //    in the snapshot held by the version they had, if any).
+  /** Files and folders that could not be read: what the index knows of them is kept, not deleted. */
+  const unreadable: string[] = [];
+  try {
+    for (const root of roots) {
+      await scanRoot(root.path, {
+        file: (file) => {
+          const id = `${root.name}/${file.relative}`;
+          const known = index.entries.get(id);
+          snapshot.set(id, known ?? PENDING);
+          if (known && sameFile(known, file)) return;
+          const task: Task = { root, id, file, renamedFrom: known ? undefined : renamedFrom(file) };
+          queue.push(() => handle(task));
+        },
+        emptyFolder: (relative) => result.emptyFolders.push({ root: root.name, path: relative }),
+        unreadable: (relative, reason) => {
+          result.skipped.push({ root: root.name, path: relative, reason });
+          unreadable.push(`${root.name}/${relative}`);
+        },
+      });
     }
-    const [rootName, relative] = splitId(id);
-    gone.push(async () => {
-      await store.markDeleted(keyLayout.archiveFile(tenantId, rootName, relative));
-      index.delete(id);
-      result.deletedFiles++;
-    });
+
+    // 2. Gone from disk: a delete marker (the versions stay); kept when it could not be read.
+    const keptBelow = (id: string) => unreadable.some((path) => id === path || id.startsWith(path + '/'));
+    for (const [id, entry] of index.entries) {
+      if (snapshot.has(id) || !inRoots(id, roots)) continue;
+      if (keptBelow(id)) {
+        snapshot.set(id, entry);
+        continue;
+      }
+      const [rootName, relative] = splitId(id);
+      queue.push(async () => {
+        await store.markDeleted(keyLayout.archiveFile(tenantId, rootName, relative));
+        index.delete(id);
+        result.deletedFiles++;
+      });
+    }
+    if (remote) for (const job of deletionsFromRemote(tenantId, roots, remote, snapshot, keptBelow, store, result)) queue.push(job);
+  } catch (error) {
+    queue.fail(error);
+    await working;
+    throw error;
+  } finally {
+    queue.close();
   }
-  if (remote) gone.push(...deletionsFromRemote(tenantId, roots, remote, snapshot, keptBelow, store, result));
-  await runLimited(gone, options.concurrency ?? 24);
+  const failed = await working;
+  await saving;
+  if (failed) throw failed.error;
 
   for (const entry of snapshot.values()) result.bytes += entry.size;
   result.files = snapshot.size;
@@ -244,6 +250,60 @@ function splitId(id: string): [root: string, relative: string] {
   return [id.slice(0, at), id.slice(at + 1)];
 }
 
+/**
+ * Jobs run by a fixed number of workers as they are pushed; `run` settles once the queue is
+ * closed and empty, or with the first job's error (the rest are then dropped).
+ */
+class WorkQueue {
+  private jobs: Array<() => Promise<void>> = [];
+  private head = 0;
+  private closed = false;
+  private failure: unknown;
+  private readonly idle: Array<() => void> = [];
+
+  push(job: () => Promise<void>): void {
+    if (this.failure !== undefined) throw this.failure;
+    this.jobs.push(job);
+    this.idle.shift()?.();
+  }
+
+  /** Stops the workers after the jobs they are running; the rest are dropped. */
+  fail(error: unknown): void {
+    this.failure ??= error;
+    this.close();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const wake of this.idle.splice(0)) wake();
+  }
+
+  async run(workers: number, signal?: AbortSignal): Promise<void> {
+    await Promise.all(Array.from({ length: workers }, async () => {
+      for (;;) {
+        if (this.failure !== undefined) return;
+        const job = this.head < this.jobs.length ? this.jobs[this.head++] : undefined;
+        if (this.head > 4096 && this.head * 2 > this.jobs.length) {
+          this.jobs = this.jobs.slice(this.head);
+          this.head = 0;
+        }
+        if (!job) {
+          if (this.closed) return;
+          await new Promise<void>((resolve) => this.idle.push(resolve));
+          continue;
+        }
+        try {
+          signal?.throwIfAborted();
+          await job();
+        } catch (error) {
+          this.fail(error);
+        }
+      }
+    }));
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
 /** Bounds the bytes held by uploads in flight; a request larger than the whole budget waits until it is alone. */
 class ByteBudget {
   private used = 0;
@@ -263,12 +323,6 @@ class ByteBudget {
   }
 }
 
-async function runLimited(jobs: Array<() => Promise<void>>, limit: number): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, async () => {
-    while (next < jobs.length) await jobs[next++]!();
-  }));
-}
 
 /**
  * Uploads a file whose size and mtime stay the same while it is read; a file that changes

@@ -87,7 +87,13 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: { 
   };
 
   if (parallel <= 1) {
+    let lastYield = performance.now();
     while (folders.length > 0) {
+      // Synchronous calls hold the event loop: let the uploads the scan has started move on.
+      if (performance.now() - lastYield > 10) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
       const { relative, disk } = folderOf(folders.pop()!);
       let entries: Dirent[];
       try {

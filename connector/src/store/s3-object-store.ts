@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand,
+  GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, ListPartsCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { UploadCredentials, UploadTarget } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { compositeChecksum, type LatestVersion, type ObjectStore, type PutOptions, type StoredObject, type VersionFacts } from './object-store';
+import { SignedPut } from './signed-put';
 import { UploadCheckpoint } from './upload-checkpoint';
 
 export interface S3ObjectStoreOptions {
@@ -48,16 +49,19 @@ export class S3ObjectStore implements ObjectStore {
   private readonly partSize: number;
   private readonly concurrency: number;
   private readonly checkpointDir?: string;
+  private readonly signedPut: SignedPut;
 
   /** `credentials`: fixed ones, or a provider that refreshes them (RunCredentials). */
   constructor(private readonly target: UploadTarget, credentials: UploadCredentials | CredentialProvider, options: S3ObjectStoreOptions = {}) {
+    const provider: CredentialProvider = typeof credentials === 'function'
+      ? credentials
+      : async () => ({ accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken });
+    this.signedPut = new SignedPut(target, provider);
     this.client = new S3Client({
       region: target.region,
       endpoint: target.endpoint,
       forcePathStyle: target.forcePathStyle,
-      credentials: typeof credentials === 'function'
-        ? credentials
-        : { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken },
+      credentials: provider,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
@@ -69,14 +73,18 @@ export class S3ObjectStore implements ObjectStore {
   async putBuffer(key: string, body: Buffer, contentType = 'application/octet-stream'): Promise<StoredObject> {
     const digest = createHash('sha256').update(body).digest();
     const checksum = digest.toString('base64');
-    const out = await this.client.send(withPayloadHash(new PutObjectCommand({
-      Bucket: this.target.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType,
-      ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksum,
-    }), digest.toString('hex'))).catch((error: unknown) => {
-      throw storeError(error, `uploading ${key}`);
+    const answer = await this.signedPut.put(key, body, {
+      'content-type': contentType, 'x-amz-checksum-sha256': checksum, 'x-amz-sdk-checksum-algorithm': 'SHA256',
+    }, digest.toString('hex')).catch((error: unknown) => {
+      throw new ConnectorError('S3_ERROR', `S3 could not be reached uploading ${key}: ${(error as Error).message}`, { cause: error });
     });
-    if (!out.VersionId) throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
-    return { key, versionId: out.VersionId, size: body.length, sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: checksum } };
+    if (answer.status !== 200) {
+      const permanent = answer.status === 403 || answer.status === 400;
+      throw new ConnectorError(answer.status === 403 ? 'S3_ACCESS_DENIED' : 'S3_ERROR', `S3 refused uploading ${key}: ${answer.errorCode ?? 'Error'} (HTTP ${answer.status}): ${answer.errorMessage ?? ''}`, { permanent });
+    }
+    const versionId = answer.headers['x-amz-version-id'];
+    if (typeof versionId !== 'string' || versionId === '' || versionId === 'null') throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
+    return { key, versionId, size: body.length, sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: checksum } };
   }
 
   partSizeFor(size: number): number {
