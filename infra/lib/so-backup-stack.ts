@@ -10,6 +10,7 @@ import { BackupRunStateMachine } from './constructs/backup-run-state-machine';
 import { BackupTables } from './constructs/backup-tables';
 import { ConnectorApi } from './constructs/connector-api';
 import { DailyBackupsStateMachine } from './constructs/daily-backups-state-machine';
+import { acceptKeyUse } from './constructs/reviewed-finding';
 
 export interface SoBackupStackProps extends StackProps {
   /** See BackupBucketProps.dailyBackupsKept. @default 14 */
@@ -59,6 +60,7 @@ export class SoBackupStack extends Stack {
     });
 
     alertsKey.grant(backupRun.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
+    acceptKeyUse(backupRun.stateMachine, 'Publishing failure alerts to the encrypted alerts topic, with its own key.');
     new BackupAlarms(this, 'Alarms', { tables, alerts, backupRun: backupRun.stateMachine, staleAfterHours: props.staleAfterHours });
 
     new CfnOutput(this, 'ConnectorEndpoint', { value: connectorApi.stage.url, description: 'wss:// endpoint for so-connector' });

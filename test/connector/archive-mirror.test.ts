@@ -164,6 +164,25 @@ describe('archive mirror', () => {
     expect(second.summary.uploadedFiles).toBe(0);
   });
 
+  test('the index survives a round trip with 0 and with many entries, and a cut-short file is detected', async () => {
+    const { state } = setUp('index');
+    const empty = await ArchiveIndex.load(state);
+    expect(empty.found).toEqual({ state: 'missing' });
+    await empty.save();
+    expect((await ArchiveIndex.load(state)).found).toEqual({ state: 'loaded' });
+    const index = await ArchiveIndex.load(state);
+    for (let i = 0; i < 3000; i++) {
+      index.set(`SO_ARC/ÅSE/dokument "${i}", med\nlinjeskift.txt`, { size: i, mtimeMs: 1764000000000.5 + i, fileId: String(i), sha256: 'ab'.repeat(32), versionId: `v${i}` });
+    }
+    await index.save();
+    const again = await ArchiveIndex.load(state);
+    expect(again.found).toEqual({ state: 'loaded' });
+    expect([...again.entries]).toEqual([...index.entries]);
+    const file = path.join(state, 'archive-index.json');
+    writeFileSync(file, readFileSync(file).subarray(0, 100_000));
+    expect((await ArchiveIndex.load(state)).found).toMatchObject({ state: 'corrupt' });
+  });
+
   test('the snapshot is a multi-member gzip that one gunzip reads whole', async () => {
     const files = Array.from({ length: 2_500 }, (_, i) => ({ root: 'SO_ARC', path: `f${i}`, key: `archive/acme/SO_ARC/f${i}`, versionId: `v${i}`, size: i, mtimeMs: i, sha256: 'a'.repeat(64), uploaded: false }));
     const parsed = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(await gzipSnapshot('acme-2026-11-25-daily', files, [])).toString('utf8')));

@@ -109,4 +109,18 @@ const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scrip
     expect(rebuilt).toMatchObject({ uploadedFiles: 0, deletedFiles: 0, files: 2, rebuilt: { reason: 'index missing', adoptedFiles: 2 } });
     expect([...rebuilt.snapshotFiles()].map((f) => f.versionId).sort()).toEqual([...renamed.snapshotFiles()].map((f) => f.versionId).sort());
   });
+
+  test('GIVEN a small object WHEN put with our own SigV4 signing THEN S3 stores it with its checksum; wrong keys and an unversioned bucket are refused clearly', async () => {
+    const store = new S3ObjectStore(target, credentials);
+    const body = Buffer.from('a small archived file: æøå, with a key that needs escaping');
+    const stored = await store.putBuffer('archive/acme/SO_ARC/ÅSE/Tilbud (1) + vedlegg!.txt', body, 'text/plain');
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'uploads', Key: stored.key, VersionId: stored.versionId, ChecksumMode: 'ENABLED' }));
+    expect(head).toMatchObject({ ContentLength: body.length, ChecksumSHA256: createHash('sha256').update(body).digest('base64'), ContentType: 'text/plain' });
+
+    const wrong = new S3ObjectStore(target, { ...credentials, secretAccessKey: 'not-the-secret' });
+    await expect(wrong.putBuffer('archive/acme/x.txt', body)).rejects.toMatchObject({ code: 'S3_ACCESS_DENIED', permanent: true, message: expect.stringMatching(/SignatureDoesNotMatch \(HTTP 403\)/) });
+    await s3.send(new CreateBucketCommand({ Bucket: 'unversioned' }));
+    const unversioned = new S3ObjectStore({ ...target, bucket: 'unversioned' }, credentials);
+    await expect(unversioned.putBuffer('archive/acme/x.txt', body)).rejects.toMatchObject({ code: 'S3_NOT_VERSIONED' });
+  });
 });

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { type S3Checksum, s3ChecksumSchema } from '../../../protocol';
 import type { FileFacts } from './archive-scan';
@@ -51,17 +53,12 @@ export class ArchiveIndex {
 
   static async load(stateDir: string): Promise<ArchiveIndex> {
     const file = path.join(stateDir, FILE);
-    let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      return new ArchiveIndex(file, await readIndex(file), { state: 'loaded' });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new ArchiveIndex(file, new Map(), { state: 'missing' });
+      if (error instanceof DamagedIndex) return new ArchiveIndex(file, new Map(), { state: 'corrupt', problem: error.message });
       throw error;
-    }
-    try {
-      return new ArchiveIndex(file, parseIndex(text), { state: 'loaded' });
-    } catch (error) {
-      return new ArchiveIndex(file, new Map(), { state: 'corrupt', problem: (error as Error).message });
     }
   }
 
@@ -91,17 +88,48 @@ export class ArchiveIndex {
   }
 }
 
-function parseIndex(text: string): Map<string, IndexEntry> {
-  const trailer = text.lastIndexOf('\nsha256:');
-  if (trailer < 0) throw new Error('the index has no checksum line (written by an older connector or cut short)');
-  const body = text.slice(0, trailer);
-  const expected = text.slice(trailer + 8).trim();
-  if (createHash('sha256').update(body).digest('hex') !== expected) throw new Error('the index does not match its checksum (damaged on disk)');
-  const json = JSON.parse(body) as { kind?: string; v?: number; entries?: Row[] };
-  if (json.kind !== KIND || json.v !== 2 || !Array.isArray(json.entries)) throw new Error('not a version 2 archive index');
+class DamagedIndex extends Error {}
+
+/**
+ * Reads the index a line at a time (one entry per line), hashing as it goes: 100,000 entries
+ * never exist as one string or one parsed array next to the map they become.
+ */
+async function readIndex(file: string): Promise<Map<string, IndexEntry>> {
+  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const hash = createHash('sha256');
   const entries = new Map<string, IndexEntry>();
-  for (const [id, size, mtimeMs, fileId, sha256, versionId, s3Checksum] of json.entries) {
-    entries.set(id, { size, mtimeMs, fileId, sha256, versionId, s3Checksum: s3Checksum ? s3ChecksumSchema.parse(s3Checksum) : undefined });
+  let header: { kind?: string; v?: number } | undefined;
+  let trailer: string | undefined;
+  let first = true;
+  for await (const line of lines) {
+    if (line.startsWith('sha256:')) {
+      trailer = line.slice(7).trim();
+      break;
+    }
+    hash.update(first ? line : `\n${line}`);
+    first = false;
+    if (header === undefined) {
+      header = parseLine<{ kind?: string; v?: number }>(line.replace(/"entries":\[$/, '"entries":[]}'));
+      if (header.kind !== KIND || header.v !== 2) throw new DamagedIndex('not a version 2 archive index');
+      continue;
+    }
+    if (line === ']}' || line === '') continue;
+    const [id, size, mtimeMs, fileId, sha256, versionId, s3Checksum] = parseLine<Row>(line.endsWith(',') ? line.slice(0, -1) : line);
+    const checksum = s3Checksum ? s3ChecksumSchema.safeParse(s3Checksum) : undefined;
+    if (typeof id !== 'string' || typeof size !== 'number' || typeof mtimeMs !== 'number' || typeof sha256 !== 'string' || typeof versionId !== 'string' || (checksum && !checksum.success)) {
+      throw new DamagedIndex('an index entry is malformed');
+    }
+    entries.set(id, { size, mtimeMs, fileId: String(fileId ?? ''), sha256, versionId, s3Checksum: checksum?.data });
   }
+  if (trailer === undefined) throw new DamagedIndex('the index has no checksum line (written by an older connector or cut short)');
+  if (hash.digest('hex') !== trailer) throw new DamagedIndex('the index does not match its checksum (damaged on disk)');
   return entries;
+}
+
+function parseLine<T>(line: string): T {
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    throw new DamagedIndex('an index line is not valid JSON (damaged on disk)');
+  }
 }

@@ -146,7 +146,7 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
           result.skipped.push({ root: root.name, path: relative, reason });
           unreadable.push(`${root.name}/${relative}`);
         },
-      });
+      }, { pause: () => queue.whenShorterThan(QUEUE_HIGH_WATER) });
     }
 
     // 2. Gone from disk: a delete marker (the versions stay); kept when it could not be read.
@@ -180,6 +180,9 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
   result.files = snapshot.size;
   return result;
 }
+
+/** Work the scan may queue before it waits: a first run of 100,000 files is not held in memory as tasks. */
+const QUEUE_HIGH_WATER = 2_000;
 
 /** Holds a new file's place in the snapshot until it is sent; removed if it cannot be. */
 const PENDING: IndexEntry = { size: 0, mtimeMs: 0, fileId: '', sha256: '', versionId: '' };
@@ -261,10 +264,32 @@ class WorkQueue {
   private failure: unknown;
   private readonly idle: Array<() => void> = [];
 
+  private readonly roomWaiters: Array<{ below: number; resolve: () => void }> = [];
+
   push(job: () => Promise<void>): void {
     if (this.failure !== undefined) throw this.failure;
     this.jobs.push(job);
     this.idle.shift()?.();
+  }
+
+  get pending(): number {
+    return this.jobs.length - this.head;
+  }
+
+  /** undefined when fewer than `below` jobs wait; otherwise a promise that settles when they do (or the queue fails). */
+  whenShorterThan(below: number): Promise<void> | undefined {
+    if (this.pending < below || this.failure !== undefined) return undefined;
+    return new Promise((resolve) => this.roomWaiters.push({ below: Math.max(1, Math.floor(below / 2)), resolve }));
+  }
+
+  private wakeRoomWaiters(): void {
+    for (let i = this.roomWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.roomWaiters[i]!;
+      if (this.pending < waiter.below || this.failure !== undefined) {
+        this.roomWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
   }
 
   /** Stops the workers after the jobs they are running; the rest are dropped. */
@@ -276,6 +301,7 @@ class WorkQueue {
   close(): void {
     this.closed = true;
     for (const wake of this.idle.splice(0)) wake();
+    this.wakeRoomWaiters();
   }
 
   async run(workers: number, signal?: AbortSignal): Promise<void> {
@@ -283,6 +309,7 @@ class WorkQueue {
       for (;;) {
         if (this.failure !== undefined) return;
         const job = this.head < this.jobs.length ? this.jobs[this.head++] : undefined;
+        if (job && this.roomWaiters.length > 0) this.wakeRoomWaiters();
         if (this.head > 4096 && this.head * 2 > this.jobs.length) {
           this.jobs = this.jobs.slice(this.head);
           this.head = 0;

@@ -50,7 +50,7 @@ export function isNetworkPath(root: string): boolean {
  * Unicode normalization are one name in S3, so the second is reported, not silently merged.
  * Paths longer than 260 characters work: Node prefixes absolute Windows paths with \\?\.
  */
-export async function scanRoot(rootPath: string, events: ScanEvents, options: { parallel?: number } = {}): Promise<void> {
+export async function scanRoot(rootPath: string, events: ScanEvents, options: { parallel?: number; pause?: () => Promise<void> | undefined } = {}): Promise<void> {
   const parallel = options.parallel ?? (isNetworkPath(rootPath) ? 32 : 1);
   const folders: string[] = [''];
   const visit = (relative: string, entries: Dirent[], diskFolder: string, stats: (file: string) => BigIntStats | Promise<BigIntStats>) => {
@@ -89,11 +89,13 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: { 
   if (parallel <= 1) {
     let lastYield = performance.now();
     while (folders.length > 0) {
-      // Synchronous calls hold the event loop: let the uploads the scan has started move on.
+      // Synchronous calls hold the event loop: let the uploads the scan has started move on,
+      // and wait while the caller has more work queued than it wants to hold.
       if (performance.now() - lastYield > 10) {
         await new Promise((resolve) => setImmediate(resolve));
         lastYield = performance.now();
       }
+      await options.pause?.();
       const { relative, disk } = folderOf(folders.pop()!);
       let entries: Dirent[];
       try {
@@ -109,8 +111,17 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: { 
   }
   let active = 0;
   await new Promise<void>((resolve, reject) => {
+    let paused = false;
     const pump = () => {
-      while (active < parallel && folders.length > 0) {
+      const wait = options.pause?.();
+      if (wait && !paused) {
+        paused = true;
+        void wait.then(() => {
+          paused = false;
+          pump();
+        });
+      }
+      while (active < parallel && folders.length > 0 && !paused) {
         const { relative, disk } = folderOf(folders.pop()!);
         active++;
         readdir(disk, { withFileTypes: true })

@@ -8,6 +8,7 @@ import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { BackupFunction } from './backup-function';
 import type { BackupTables } from './backup-tables';
+import { acceptKeyUse } from './reviewed-finding';
 import { validateRange } from './validate-props';
 
 export interface BackupAlarmsProps {
@@ -55,6 +56,7 @@ export class BackupAlarms extends Construct {
     });
     props.tables.tenants.grantReadData(checkFn);
     props.alerts.grantPublish(checkFn);
+    acceptKeyUse(checkFn, 'Publishing to the encrypted alerts topic, with its own key.');
     const role = new Role(this, 'SchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
     role.addToPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [checkFn.functionArn] }));
     new CfnSchedule(this, 'HourlyCheck', {

@@ -2,7 +2,8 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
+import { acceptFinding, arnInFinding } from './reviewed-finding';
 import { validateDuration, validateRange } from './validate-props';
 
 export interface BackupBucketProps {
@@ -68,6 +69,7 @@ export class BackupBucket extends Construct {
         { id: 'manifests-daily', prefix: 'manifests/daily/', noncurrentVersionExpiration: Duration.days(1) },
       ],
     });
+    acceptFinding(this.bucket, 'AwsSolutions-S1', 'Only so-backup\'s own roles can write this bucket and every object is validated at its exact version; object-level audit belongs in CloudTrail data events (docs/security.md), not in a second bucket of access logs.');
     // Backups are destroyed only by lifecycle rules (which bucket policies do not restrict) or the break-glass role.
     this.bucket.addToResourcePolicy(new PolicyStatement({
       sid: 'DenyDestroyingBackups',
@@ -80,7 +82,10 @@ export class BackupBucket extends Construct {
   }
 
   /** Read artifacts and their checksums: s3:GetObject, s3:GetObjectVersion, s3:ListBucket*, kms:Decrypt. */
-  grantReadBackups(grantee: IGrantable) {
+  grantReadBackups(grantee: IGrantable & IConstruct) {
+    for (const finding of ['AwsSolutions-IAM5[Action::s3:GetObject*]', 'AwsSolutions-IAM5[Action::s3:GetBucket*]', 'AwsSolutions-IAM5[Action::s3:List*]', `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/*]`]) {
+      acceptFinding(grantee, finding, 'Read-only access to the backup bucket, for the validator that must read any tenant\'s objects at exact versions; it can neither write nor delete.');
+    }
     return this.bucket.grantRead(grantee);
   }
 }

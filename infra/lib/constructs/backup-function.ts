@@ -5,6 +5,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import path from 'node:path';
 import type { HandlerName } from '../../../functions/src/handler-names';
+import { acceptFinding } from './reviewed-finding';
 
 /** Metadata key that names a function's handler; local mode uses it to run the same code. */
 export const HANDLER_METADATA_KEY = 'so-backup:handler';
@@ -19,7 +20,7 @@ export interface BackupFunctionProps {
   readonly memorySize?: number;
 }
 
-/** A Lambda function for one of our handlers: Node.js 22, arm64, bundled with the local esbuild. */
+/** A Lambda function for one of our handlers: Node.js 24, arm64, bundled with the local esbuild. */
 export class BackupFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: BackupFunctionProps) {
     const root = path.join(__dirname, '..', '..', '..');
@@ -28,14 +29,16 @@ export class BackupFunction extends NodejsFunction {
       handler: 'handler',
       projectRoot: root,
       depsLockFilePath: path.join(root, 'package-lock.json'),
-      runtime: Runtime.NODEJS_22_X,
+      runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(30),
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       logGroup: new LogGroup(scope, `${id}Logs`, { retention: RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.DESTROY }),
-      bundling: { minify: true, sourceMap: true, target: 'node22', forceDockerBundling: false, externalModules: [] },
+      bundling: { minify: true, sourceMap: true, target: 'node24', forceDockerBundling: false, externalModules: [] },
     });
     (this.node.defaultChild as CfnFunction).addMetadata(HANDLER_METADATA_KEY, props.handler);
+    acceptFinding(this, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'AWSLambdaBasicExecutionRole grants only CloudWatch Logs writes, which every function needs for its own log group; everything else is granted per function.');
   }
 }

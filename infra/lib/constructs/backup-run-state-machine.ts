@@ -13,6 +13,7 @@ import type { BackupBucket } from './backup-bucket';
 import type { BackupTables } from './backup-tables';
 import type { ConnectorApi } from './connector-api';
 import { UPLOAD_LIST_ACTIONS, UPLOAD_READ_ACTIONS, UPLOAD_WRITE_ACTIONS } from '../../../functions/src/shared/upload-credentials';
+import { acceptFinding, acceptKeyUse, acceptStateMachineRole, arnInFinding } from './reviewed-finding';
 import { validateDuration } from './validate-props';
 
 export interface BackupRunStateMachineProps {
@@ -99,6 +100,9 @@ export class BackupRunStateMachine extends Construct {
     uploadRole.addToPolicy(new PolicyStatement({ actions: [...UPLOAD_WRITE_ACTIONS, ...UPLOAD_READ_ACTIONS], resources: [bucket.bucket.arnForObjects('*')] }));
     uploadRole.addToPolicy(new PolicyStatement({ actions: UPLOAD_LIST_ACTIONS, resources: [bucket.bucket.bucketArn] }));
     bucket.key.grantEncryptDecrypt(uploadRole);
+    acceptKeyUse(uploadRole, 'Encrypting uploads with the backup bucket\'s own key.');
+    acceptFinding(uploadRole, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'Multipart uploads under SSE-KMS with the backup bucket\'s own key only.');
+    acceptFinding(uploadRole, `AwsSolutions-IAM5[Resource::${arnInFinding(bucket.bucket)}/*]`, 'The role is the ceiling: every session is narrowed by a session policy to one tenant\'s prefixes (functions/src/shared/upload-credentials.ts), and the role can never delete a version.');
     uploadRole.grantAssumeRole(requestFn.grantPrincipal);
     requestFn.addEnvironment('UPLOAD_ROLE_ARN', uploadRole.roleArn);
     // The message function refreshes credentials for uploads that outlive the first ones.
@@ -174,9 +178,10 @@ export class BackupRunStateMachine extends Construct {
       stateMachineType: StateMachineType.STANDARD,
       definitionBody: DefinitionBody.fromChainable(prepare.next(request).next(validate).next(finalize).next(new Succeed(this, 'Backup succeeded'))),
       tracingEnabled: true,
-      logs: { destination: logs, level: LogLevel.ERROR, includeExecutionData: false },
+      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
     });
     (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, 'BackupRun');
     this.stateMachine.grantTaskResponse(props.connectorApi.messageFunction);
+    acceptStateMachineRole(this.stateMachine, [prepareFn, requestFn, validateFn, finalizeFn, markFailedFn]);
   }
 }

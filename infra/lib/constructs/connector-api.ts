@@ -1,8 +1,10 @@
+import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
+import { acceptFinding } from './reviewed-finding';
 import { BackupFunction } from './backup-function';
 import type { BackupTables } from './backup-tables';
 
@@ -56,7 +58,11 @@ export class ConnectorApi extends Construct {
       autoDeploy: true,
       throttle: { rateLimit: 50, burstLimit: 100 },
     });
-    this.api.grantManageConnections(this.messageFunction);
+    this.grantManageConnections(this.messageFunction);
+    for (const route of ['$disconnect', '$default']) {
+      acceptFinding(this.api.node.findChild(`${route}-Route`), 'AwsSolutions-APIG4', 'API Gateway allows an authorizer only on $connect: it authorizes the connection (signed, replay-proof), and every later message on it belongs to that authenticated connection.');
+    }
+    acceptFinding(this.stage, 'AwsSolutions-APIG1', 'The authorizer logs every $connect (tenant, key, verdict) and the message function every message with its run id; WebSocket access logs would need the account-wide API Gateway CloudWatch role, which this stack must not change.');
   }
 
   /** The https:// endpoint of the @connections management API for this stage. */
@@ -65,7 +71,9 @@ export class ConnectorApi extends Construct {
   }
 
   /** execute-api:ManageConnections on this API (post to, look up and close connections). */
-  grantManageConnections(grantee: IGrantable) {
+  grantManageConnections(grantee: IGrantable & IConstruct) {
+    acceptFinding(grantee, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${Stack.of(this).getLogicalId(this.api.node.defaultChild as CfnElement)}>/*/*/@connections/*]`,
+      'Posting to and closing connections of this API only: connection ids are not known in advance.');
     return this.api.grantManageConnections(grantee);
   }
 }

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { BackupFunction } from './backup-function';
 import type { BackupTables } from './backup-tables';
 import { STATE_MACHINE_METADATA_KEY } from './backup-run-state-machine';
+import { acceptFinding, acceptStateMachineRole } from './reviewed-finding';
 import { validateRange } from './validate-props';
 
 export interface DailyBackupsStateMachineProps {
@@ -71,9 +72,14 @@ export class DailyBackupsStateMachine extends Construct {
       definitionBody: DefinitionBody.fromChainable(list.next(fanOut)),
       timeout: Duration.hours(23),
       tracingEnabled: true,
-      logs: { destination: logs, level: LogLevel.ERROR, includeExecutionData: false },
+      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
     });
     (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, 'DailyBackups');
+    acceptStateMachineRole(this.stateMachine, [listFn]);
+    // StartExecution .sync polls and stops the child executions it started; their names are made per run.
+    const backupRunId = Stack.of(this).getLogicalId(props.backupRun.node.defaultChild as CfnElement);
+    acceptFinding(this.stateMachine, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${backupRunId}"}]}]}*]`,
+      'DescribeExecution and StopExecution on executions of the BackupRun state machine only, which .sync needs; their names are made per run.');
 
     const schedulerRole = new Role(this, 'SchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
     schedulerRole.addToPolicy(new PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }));
