@@ -6,6 +6,7 @@ import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { BackupAlarms } from './constructs/backup-alarms';
 import { BackupBucket } from './constructs/backup-bucket';
+import { BackupDashboard } from './constructs/backup-dashboard';
 import { BackupRunStateMachine } from './constructs/backup-run-state-machine';
 import { BackupTables } from './constructs/backup-tables';
 import { ConnectorApi } from './constructs/connector-api';
@@ -25,6 +26,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly breakGlassRoleArn?: string;
   /** See BackupAlarmsProps.staleAfterHours. @default 26 */
   readonly staleAfterHours?: number;
+  /** See BackupAlarmsProps.offlineAfterHours. @default 6 */
+  readonly offlineAfterHours?: number;
   /** E-mail address subscribed to alerts. @default no subscription */
   readonly alertEmail?: string;
   /** See BackupRunStateMachineProps.heartbeat. @default Duration.minutes(10) */
@@ -61,7 +64,8 @@ export class SoBackupStack extends Stack {
 
     alertsKey.grant(backupRun.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
     acceptKeyUse(backupRun.stateMachine, 'Publishing failure alerts to the encrypted alerts topic, with its own key.');
-    new BackupAlarms(this, 'Alarms', { tables, alerts, backupRun: backupRun.stateMachine, staleAfterHours: props.staleAfterHours });
+    new BackupAlarms(this, 'Alarms', { tables, alerts, backupRun: backupRun.stateMachine, staleAfterHours: props.staleAfterHours, offlineAfterHours: props.offlineAfterHours });
+    const dashboard = new BackupDashboard(this, 'Dashboard', { backupRun: backupRun.stateMachine });
 
     new CfnOutput(this, 'ConnectorEndpoint', { value: connectorApi.stage.url, description: 'wss:// endpoint for so-connector' });
     new CfnOutput(this, 'BackupBucketName', { value: bucket.bucket.bucketName });
@@ -70,5 +74,6 @@ export class SoBackupStack extends Stack {
     new CfnOutput(this, 'TenantsTableName', { value: tables.tenants.tableName });
     new CfnOutput(this, 'RunsTableName', { value: tables.runs.tableName });
     new CfnOutput(this, 'AlertsTopicArn', { value: alerts.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });
   }
 }

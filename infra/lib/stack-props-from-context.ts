@@ -20,6 +20,7 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     scheduleTimeZone: string('scheduleTimeZone'),
     alertEmail: string('alertEmail'),
     staleAfterHours: number('staleAfterHours'),
+    offlineAfterHours: number('offlineAfterHours'),
     breakGlassRoleArn: string('breakGlassRoleArn'),
   };
 }

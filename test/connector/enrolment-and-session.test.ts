@@ -76,8 +76,12 @@ describe('enrolment', () => {
     const identity = await loadIdentity(enrolled.identityFile);
     const socket = await connect(signatureAuthorization('enrol-ok', identity.current.keyId, identity.current.privateKeyPem));
     await until(async () => (await cloud.connections.forTenant('enrol-ok')).some((c) => c.keyId === identity.current.keyId));
+    expect(await cloud.connections.onlineTenants()).toContain('enrol-ok');
     socket.close();
+    // $disconnect notes when the connector went away (for the connectors-offline alarm).
+    await until(async () => !(await cloud.connections.onlineTenants()).has('enrol-ok'));
     const tenant = await cloud.tenants.get('enrol-ok');
+    expect(Date.now() - Date.parse(tenant!.lastDisconnectedAt!)).toBeLessThan(10_000);
     expect(JSON.stringify(tenant)).not.toMatch(/PRIVATE KEY|BEGIN/);
   });
 

@@ -1,5 +1,6 @@
 import { findStaleTenants, staleTenantsAlert } from '../../functions/src/check-stale-tenants/stale-tenants';
-import type { TenantRecord } from '../../functions/src/shared';
+import { findOfflineConnectors, offlineConnectorLines } from '../../functions/src/check-stale-tenants/offline-connectors';
+import { putMetrics, type TenantRecord } from '../../functions/src/shared';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const tenant = (tenantId: string, fields: Partial<TenantRecord>): TenantRecord => ({ tenantId, displayName: tenantId.toUpperCase(), enabled: true, keys: [], createdAt: '2026-01-01T00:00:00Z', ...fields });
@@ -22,5 +23,31 @@ describe('stale tenants', () => {
     expect(alert.subject).toBe('so-backup: 2 tenant(s) without a validated backup for 26 h');
     expect(alert.message).toMatch(/- stopped \(STOPPED\): last validated backup 4426 h ago/);
     expect(alert.message).toMatch(/- never \(NEVER\): no validated backup ever/);
+  });
+});
+
+describe('connectors offline', () => {
+  test('GIVEN tenants and live connections WHEN checked THEN enabled tenants without a connection for 6 h are named, worst first', () => {
+    const offline = findOfflineConnectors([
+      tenant('online', { lastDisconnectedAt: '2026-11-20T00:00:00Z' }),
+      tenant('blip', { lastDisconnectedAt: '2026-11-25T10:30:00Z' }),
+      tenant('down', { lastDisconnectedAt: '2026-11-24T12:00:00Z' }),
+      tenant('never', { createdAt: '2026-11-23T12:00:00Z' }),
+      tenant('off', { enabled: false, lastDisconnectedAt: '2026-01-01T00:00:00Z' }),
+    ], new Set(['online']), now);
+    expect(offline.map((t) => [t.tenantId, Math.round(t.hoursOffline)])).toEqual([['never', 48], ['down', 24]]);
+    expect(offlineConnectorLines(offline)).toEqual([
+      '- never (NEVER): never connected (enrolled 48 h ago)',
+      '- down (DOWN): offline for 24 h (since 2026-11-24T12:00:00Z)',
+    ]);
+  });
+
+  test('fleet metrics go out as one embedded-metric-format line', () => {
+    const lines: string[] = [];
+    putMetrics({ StaleTenants: 2, BackupUploadedBytes: 5 }, { BackupUploadedBytes: 'Bytes' }, (line) => lines.push(line));
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      _aws: { CloudWatchMetrics: [{ Namespace: 'SoBackup', Dimensions: [[]], Metrics: [{ Name: 'StaleTenants', Unit: 'Count' }, { Name: 'BackupUploadedBytes', Unit: 'Bytes' }] }] },
+      StaleTenants: 2, BackupUploadedBytes: 5,
+    });
   });
 });

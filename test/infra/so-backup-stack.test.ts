@@ -143,6 +143,19 @@ describe('alarms', () => {
     const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'check-stale-tenants' } });
     expect(Object.values(functions)[0]?.Properties.Environment.Variables.STALE_AFTER_HOURS).toBe('26');
   });
+
+  test('connectors offline for more than 6 h (configurable) alarm, named in the hourly alert', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ConnectorsOffline', Namespace: 'SoBackup', TreatMissingData: 'breaching', AlarmActions: [Match.anyValue()] });
+    const functions = synth({ offlineAfterHours: 12 }).findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'check-stale-tenants' } });
+    expect(Object.values(functions)[0]?.Properties.Environment.Variables.OFFLINE_AFTER_HOURS).toBe('12');
+    expect(() => synth({ offlineAfterHours: 0 })).toThrow(/offlineAfterHours/);
+  });
+
+  test('a dashboard shows runs, bytes, durations, stale tenants and connectors', () => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+    for (const shown of ['ExecutionsSucceeded', 'ExecutionsFailed', 'BackupUploadedBytes', 'BackupDurationSeconds', 'StaleTenants', 'ConnectorsOffline', 'ConnectorsOnline']) expect(body).toContain(shown);
+  });
 });
 
 test('alerts go to an encrypted SNS topic, with an optional e-mail subscription', () => {

@@ -1,30 +1,38 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
-import { awsClients, logger, readEnvironment, tableEnvironmentSchema, TenantStore } from '../shared';
+import { awsClients, ConnectionStore, logger, putMetrics, readEnvironment, tableEnvironmentSchema, TenantStore } from '../shared';
+import { findOfflineConnectors, offlineConnectorLines } from './offline-connectors';
 import { findStaleTenants, staleTenantsAlert } from './stale-tenants';
 
 const env = readEnvironment(tableEnvironmentSchema.extend({
   ALERTS_TOPIC_ARN: z.string().min(1),
   STALE_AFTER_HOURS: z.coerce.number().positive().default(26),
+  OFFLINE_AFTER_HOURS: z.coerce.number().positive().default(6),
 }));
 const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
+const connections = new ConnectionStore(awsClients().dynamo, env.CONNECTIONS_TABLE);
 const sns = new SNSClient({});
 
 /**
- * Hourly: silence is a failure too. Publishes the StaleTenants metric (CloudWatch embedded
- * metric format, alarmed on) and an alert naming every enabled tenant without a recent validated backup.
+ * Hourly: silence is a failure too. Publishes StaleTenants, ConnectorsOffline and
+ * ConnectorsOnline (alarmed on, and on the dashboard) and one alert naming every enabled tenant
+ * without a recent validated backup and every connector offline too long.
  */
-export async function handler(): Promise<{ stale: string[] }> {
-  const stale = findStaleTenants(await tenants.listEnabled(), new Date(), env.STALE_AFTER_HOURS);
-  // One EMF line: CloudWatch turns it into the SoBackup/StaleTenants metric without an API call.
-  process.stdout.write(JSON.stringify({
-    _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: 'SoBackup', Dimensions: [[]], Metrics: [{ Name: 'StaleTenants', Unit: 'Count' }] }] },
-    StaleTenants: stale.length,
-  }) + '\n');
-  if (stale.length > 0) {
-    const alert = staleTenantsAlert(stale, env.STALE_AFTER_HOURS);
-    await sns.send(new PublishCommand({ TopicArn: env.ALERTS_TOPIC_ARN, Subject: alert.subject, Message: alert.message }));
-    logger.warn({ stale: stale.map((t) => t.tenantId) }, 'stale tenants');
+export async function handler(): Promise<{ stale: string[]; offline: string[] }> {
+  const now = new Date();
+  const enabled = await tenants.listEnabled();
+  const online = await connections.onlineTenants(now);
+  const stale = findStaleTenants(enabled, now, env.STALE_AFTER_HOURS);
+  const offline = findOfflineConnectors(enabled, online, now, env.OFFLINE_AFTER_HOURS);
+  putMetrics({ StaleTenants: stale.length, ConnectorsOffline: offline.length, ConnectorsOnline: enabled.filter((t) => online.has(t.tenantId)).length });
+  if (stale.length > 0 || offline.length > 0) {
+    const alert = stale.length > 0 ? staleTenantsAlert(stale, env.STALE_AFTER_HOURS) : { subject: `so-backup: ${offline.length} connector(s) offline for more than ${env.OFFLINE_AFTER_HOURS} h`, message: '' };
+    const message = [
+      ...(stale.length > 0 ? [alert.message] : []),
+      ...(offline.length > 0 ? [`Connectors offline for more than ${env.OFFLINE_AFTER_HOURS} hours (the next backups will fail):`, '', ...offlineConnectorLines(offline), '', 'Ask customer IT to check the so-backup service and run so-connector doctor.'] : []),
+    ].join('\n\n');
+    await sns.send(new PublishCommand({ TopicArn: env.ALERTS_TOPIC_ARN, Subject: alert.subject.slice(0, 100), Message: message }));
+    logger.warn({ stale: stale.map((t) => t.tenantId), offline: offline.map((t) => t.tenantId) }, 'fleet needs attention');
   }
-  return { stale: stale.map((t) => t.tenantId) };
+  return { stale: stale.map((t) => t.tenantId), offline: offline.map((t) => t.tenantId) };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { manifestPointerSchema } from '../../../protocol';
-import { awsClients, logger, parseEvent, readEnvironment, RunStore, runRefSchema, tableEnvironmentSchema, TenantStore } from '../shared';
+import { awsClients, logger, parseEvent, putMetrics, readEnvironment, RunStore, runRefSchema, tableEnvironmentSchema, TenantStore } from '../shared';
 import { finalizeRun, validationSummarySchema } from './finalize-run';
 
 const env = readEnvironment(tableEnvironmentSchema);
@@ -12,5 +12,10 @@ export async function handler(event: unknown) {
   const { run, validation } = parseEvent(eventSchema, event, 'Finalize input');
   const summary = await finalizeRun({ runs, tenants }, run, validation);
   logger.info({ runId: run.runId, ...summary }, 'run succeeded');
+  // For the dashboard: what each validated run moved and how long it took.
+  putMetrics(
+    { BackupUploadedBytes: summary.uploadedBytes, BackupDurationSeconds: summary.durationSeconds, ArchiveFilesSkipped: summary.skippedFiles },
+    { BackupUploadedBytes: 'Bytes', BackupDurationSeconds: 'Seconds' },
+  );
   return summary;
 }

@@ -3,6 +3,7 @@
 export * from './aws-clients';
 export * from './errors';
 export * from './logger';
+export * from './metrics';
 export * from './stores';
 export * from './tenant-credential';
 export * from './enrolment';

@@ -39,6 +39,8 @@ export interface TenantRecord {
   createdAt: string;
   lastSuccessAt?: string;
   lastRunId?: string;
+  /** When the tenant's last connector connection ended (for the connectors-offline alarm). */
+  lastDisconnectedAt?: string;
 }
 
 export class TenantStore {
@@ -107,6 +109,16 @@ export class TenantStore {
     }));
   }
 
+  /** Notes when a connection ended; a tenant removed meanwhile is left alone. */
+  async recordDisconnected(tenantId: string, at: string): Promise<void> {
+    await conditionally(this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId },
+      UpdateExpression: 'SET lastDisconnectedAt = :at',
+      ConditionExpression: 'attribute_exists(tenantId)',
+      ExpressionAttributeValues: { ':at': at },
+    })));
+  }
+
   async recordSuccess(tenantId: string, runId: string, at: string): Promise<void> {
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { tenantId },
@@ -146,6 +158,18 @@ export class ConnectionStore {
   async get(connectionId: string): Promise<ConnectionRecord | undefined> {
     const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { connectionId } }));
     return out.Item as ConnectionRecord | undefined;
+  }
+
+  /** Tenants with at least one live connection (one scan, paginated). */
+  async onlineTenants(now = new Date()): Promise<Set<string>> {
+    const online = new Set<string>();
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start, ProjectionExpression: 'tenantId, expiresAt' }));
+      for (const item of (page.Items ?? []) as Array<Pick<ConnectionRecord, 'tenantId' | 'expiresAt'>>) if (item.expiresAt > now.getTime() / 1000) online.add(item.tenantId);
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return online;
   }
 
   /** The tenant's live connections, newest first. */

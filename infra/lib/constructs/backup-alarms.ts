@@ -20,6 +20,17 @@ export interface BackupAlarmsProps {
    * @default 26
    */
   readonly staleAfterHours?: number;
+  /**
+   * An enabled tenant whose connector has not been connected for this many hours is alarmed on
+   * (its next backups would fail). Range 1 to 168.
+   * @default 6
+   */
+  readonly offlineAfterHours?: number;
+}
+
+/** One of the hourly fleet metrics (published by the check, embedded metric format). */
+export function fleetMetric(name: string, statistic = 'Maximum'): Metric {
+  return new Metric({ namespace: 'SoBackup', metricName: name, period: Duration.hours(1), statistic });
 }
 
 /**
@@ -31,6 +42,7 @@ export class BackupAlarms extends Construct {
   constructor(scope: Construct, id: string, props: BackupAlarmsProps) {
     super(scope, id);
     validateRange('staleAfterHours', props.staleAfterHours, 2, 720);
+    validateRange('offlineAfterHours', props.offlineAfterHours, 1, 168);
     const action = new SnsAction(props.alerts);
 
     const failed = new Alarm(this, 'FailedRuns', {
@@ -51,29 +63,38 @@ export class BackupAlarms extends Construct {
 
     const checkFn = new BackupFunction(this, 'CheckStaleTenants', {
       handler: 'check-stale-tenants',
-      environment: { ...props.tables.environment(), ALERTS_TOPIC_ARN: props.alerts.topicArn, STALE_AFTER_HOURS: String(props.staleAfterHours ?? 26) },
+      environment: {
+        ...props.tables.environment(), ALERTS_TOPIC_ARN: props.alerts.topicArn,
+        STALE_AFTER_HOURS: String(props.staleAfterHours ?? 26), OFFLINE_AFTER_HOURS: String(props.offlineAfterHours ?? 6),
+      },
       timeout: Duration.minutes(2),
     });
     props.tables.tenants.grantReadData(checkFn);
+    props.tables.connections.grantReadData(checkFn);
     props.alerts.grantPublish(checkFn);
     acceptKeyUse(checkFn, 'Publishing to the encrypted alerts topic, with its own key.');
     const role = new Role(this, 'SchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
     role.addToPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [checkFn.functionArn] }));
     new CfnSchedule(this, 'HourlyCheck', {
-      description: 'Hourly check for tenants without a recent validated backup',
+      description: 'Hourly check for tenants without a recent validated backup and connectors offline too long',
       scheduleExpression: 'rate(1 hour)',
       flexibleTimeWindow: { mode: 'OFF' },
       target: { arn: checkFn.functionArn, roleArn: role.roleArn, retryPolicy: { maximumRetryAttempts: 3 } },
     });
-    const stale = new Alarm(this, 'StaleTenants', {
-      alarmDescription: `An enabled tenant has had no validated backup for ${props.staleAfterHours ?? 26} h (the alert names them)`,
-      metric: new Metric({ namespace: 'SoBackup', metricName: 'StaleTenants', period: Duration.hours(1), statistic: 'Maximum' }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      // No data means the check itself stopped: that is silence too.
-      treatMissingData: TreatMissingData.BREACHING,
-    });
-    stale.addAlarmAction(action);
+    const hourly = [
+      { name: 'StaleTenants', description: `An enabled tenant has had no validated backup for ${props.staleAfterHours ?? 26} h (the alert names them)` },
+      { name: 'ConnectorsOffline', description: `An enabled tenant's connector has not been connected for ${props.offlineAfterHours ?? 6} h (the alert names them)` },
+    ];
+    for (const { name, description } of hourly) {
+      new Alarm(this, name, {
+        alarmDescription: description,
+        metric: fleetMetric(name),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        // No data means the check itself stopped: that is silence too.
+        treatMissingData: TreatMissingData.BREACHING,
+      }).addAlarmAction(action);
+    }
   }
 }

@@ -38,6 +38,7 @@ export class ConnectorApi extends Construct {
     const disconnectFn = new BackupFunction(this, 'Disconnect', { handler: 'disconnect', environment });
     tables.connections.grantReadWriteData(connectFn);
     tables.connections.grantReadWriteData(disconnectFn);
+    tables.tenants.grantWriteData(disconnectFn); // notes when the connector went away
     this.messageFunction = new BackupFunction(this, 'Message', { handler: 'message', environment });
     tables.runs.grantReadWriteData(this.messageFunction);
     tables.tenants.grantReadWriteData(this.messageFunction);
