@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { build } from 'esbuild';
 import { httpAnswers, REPO_ROOT, runScript } from '../local/daemons';
+import { NODE_OPTIONS } from '../connector/src/install/service-definition';
 import { generateArchiveTree, mutateArchiveTree } from './bench/archive-tree';
 
 const KEYS = { accessKeyId: 'SOBACKUPBENCHACCESS0', secretAccessKey: 'so-backup-bench-secret-key-not-for-production' };
@@ -79,6 +80,8 @@ async function withBenchS3(portBase: number, name: string, work: (s3: BenchS3) =
     await work({ endpoint, dataDir, env, requests });
   } finally {
     runScript('ceph-rgw.sh', ['stop', cephDir]);
+    // Generated data and the cluster hold tens of GB: gone once measured.
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
@@ -137,6 +140,7 @@ async function benchArchive(options: { files: number; portBase: number; rssFiles
     let started = Date.now();
     const treeBytes = generateArchiveTree(tree, options.files);
     console.log(`generated ${options.files} files, ${(treeBytes / 1e9).toFixed(2)} GB in ${tree} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    // Run as the connector service runs: the bundle under plain node with the service's Node.js options.
     const mirror = await bundle('mirror-archive.ts', dataDir);
     const stateDir = path.join(dataDir, 'connector-state');
     const resticEnv = { RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'), RESTIC_PASSWORD: 'so-backup-bench', RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache') };
@@ -150,7 +154,7 @@ async function benchArchive(options: { files: number; portBase: number; rssFiles
     let run = 0;
     const measure = (phase: Phase, changedBytes: number | undefined, files: number) => {
       const tools: Array<{ tool: string; s3: boolean; go: () => ReturnType<typeof timed> }> = [
-        { tool: 'so-connector', s3: true, go: () => timed(process.execPath, [mirror, endpoint, 'bench', 'bench-tenant', tree, stateDir, `run-bench-${++run}`], env) },
+        { tool: 'so-connector', s3: true, go: () => timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-tenant', tree, stateDir, `run-bench-${++run}`], env) },
         { tool: 'rclone sync', s3: true, go: () => timed('/usr/bin/rclone', ['sync', tree, 'bench:bench/rclone', '--transfers', '32', '--checkers', '32'], rcloneEnv, true) },
         { tool: 'restic (local)', s3: false, go: () => timed('/usr/bin/restic', ['backup', '--quiet', tree], resticEnv) },
       ];
@@ -193,8 +197,8 @@ async function benchArchive(options: { files: number; portBase: number; rssFiles
       generateArchiveTree(big, options.rssFiles, 2, 8192);
       console.log(`\ngenerated ${options.rssFiles} small files for the memory check (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       const bigState = path.join(dataDir, 'connector-state-many');
-      const initial = timed(process.execPath, [mirror, endpoint, 'bench', 'bench-many', big, bigState, 'run-many-1'], env);
-      const again = timed(process.execPath, [mirror, endpoint, 'bench', 'bench-many', big, bigState, 'run-many-2'], env);
+      const initial = timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-many', big, bigState, 'run-many-1'], env);
+      const again = timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-many', big, bigState, 'run-many-2'], env);
       const peak = Math.max(initial.peakRssMiB, again.peakRssMiB);
       console.log(`${options.rssFiles} files: initial ${initial.seconds.toFixed(1)} s, no-change ${again.seconds.toFixed(2)} s; peak RSS ${peak.toFixed(0)} MiB   target ≤ 200 MB — ${peak * 1.048576 <= 200 ? 'met' : 'MISSED'}`);
     }

@@ -1,7 +1,7 @@
 import { CreateBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ArchiveIndex, mirrorArchive } from '../../connector/src/backup';
@@ -32,6 +32,7 @@ const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scrip
   afterAll(() => {
     s3.destroy();
     ceph('stop', path.join(dir, 'ceph'));
+    rmSync(dir, { recursive: true, force: true }); // the cluster's block file alone is ~800 MB
   });
 
   test('GIVEN an upload killed mid-way WHEN the connector uploads again THEN only the missing parts are sent and S3\'s checksum matches the file', async () => {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LOCAL_S3_KEYS, runLocalMode, stopLocalMode, type LocalRunSummary } from '../../local/local-mode';
@@ -42,7 +42,10 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 
 (hasAws ? describe : describe.skip)('local mode, end to end', () => {
   jest.setTimeout(600_000);
-  afterAll(() => stopLocalMode(dataDir));
+  afterAll(() => {
+    stopLocalMode(dataDir);
+    rmSync(dataDir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
+  });
   let first: LocalRunSummary;
 
   test('GIVEN a fresh machine WHEN the daily backup runs THEN it SUCCEEDS, validated, and S3 holds exactly the source', async () => {
@@ -103,7 +106,10 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 (hasAws ? describe : describe.skip)('local mode, when API Gateway cuts the connection in the middle of a backup', () => {
   jest.setTimeout(600_000);
   const cutDataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-e2e-cut-'));
-  afterAll(() => stopLocalMode(cutDataDir));
+  afterAll(() => {
+    stopLocalMode(cutDataDir);
+    rmSync(cutDataDir, { recursive: true, force: true });
+  });
 
   test('GIVEN a 4 s idle timeout, a 5 s connection limit and a 6 s backup WHEN the gateway closes the socket mid-job THEN the result still arrives once and the run SUCCEEDS', async () => {
     const summary = await runLocalMode({

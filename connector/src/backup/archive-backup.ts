@@ -21,11 +21,9 @@ export async function backupArchive(
   const index = await ArchiveIndex.load(deps.stateDir);
   if (index.found.state !== 'loaded') logger.warn({ index: index.found }, 'archive index missing or damaged: rebuilding it from what S3 holds');
   const mirrored = await mirrorArchive(run.tenantId, roots, store, index, deps);
-  // The index describes what S3 holds, whatever becomes of the snapshot: both at once.
-  const [snapshot] = await Promise.all([
-    gzipSnapshot(run.runId, mirrored.snapshotFiles(), mirrored.emptyFolders).then((body) => store.putBuffer(keyLayout.snapshot(run.tenantId, run.runId), body, 'application/gzip')),
-    index.dirty ? index.save() : undefined,
-  ]);
+  const snapshot = await store.putBuffer(keyLayout.snapshot(run.tenantId, run.runId), await gzipSnapshot(run.runId, mirrored.snapshotFiles(), mirrored.emptyFolders), 'application/gzip');
+  // One after the other: each builds its text in batches, and the two at once doubled peak memory.
+  if (index.dirty) await index.save();
   const summary: ArchiveSummary = {
     roots,
     files: mirrored.files,
@@ -56,7 +54,7 @@ export async function gzipSnapshot(runId: string, files: Iterable<SnapshotFile>,
     const member = gzipAsync(text, { level: 1 });
     members.push(member);
     inFlight.push(member);
-    if (inFlight.length >= 4) {
+    if (inFlight.length >= 2) {
       await inFlight[0];
       inFlight = inFlight.slice(1);
     }

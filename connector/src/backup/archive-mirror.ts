@@ -1,7 +1,7 @@
 import { keyLayout, type SkippedFile, type SnapshotFile } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import type { ObjectStore, StoredObject, VersionFacts } from '../store/object-store';
-import type { ArchiveIndex, IndexEntry } from './archive-index';
+import { type ArchiveIndex, type IndexEntry, indexEntry } from './archive-index';
 import { adoptFromRemote, hashFile, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
 import { currentFacts, type FileFacts, readFailure, type ScannedFile, scanRoot } from './archive-scan';
 
@@ -200,7 +200,7 @@ function sameFile(known: IndexEntry, now: FileFacts): boolean {
 async function sameContent(known: IndexEntry | undefined, file: ScannedFile): Promise<IndexEntry | undefined> {
   if (!known || known.size !== file.size || known.mtimeMs !== file.mtimeMs) return undefined;
   const local = await hashFile(file.diskPath, Infinity);
-  return local?.sha256 === known.sha256 ? { ...known, fileId: file.fileId } : undefined;
+  return local?.sha256 === known.sha256 ? indexEntry(file, known.sha256, known.versionId, known.s3Checksum) : undefined;
 }
 
 /** A renamed file copied inside S3 from its old key's version; undefined when S3's checksum does not prove the copy (then it is sent). */
@@ -216,8 +216,8 @@ async function copyRenamed(store: ObjectStore, tenantId: string, task: Task, key
   }
   const full = Buffer.from(entry.sha256, 'hex').toString('base64');
   if (facts.size !== entry.size || !facts.s3Checksum) return undefined;
-  if (facts.s3Checksum.type === 'FULL_OBJECT' && facts.s3Checksum.value === full) return { ...entry, fileId: task.file.fileId, versionId: facts.versionId, s3Checksum: undefined };
-  if (facts.s3Checksum.type === 'COMPOSITE' && facts.s3Checksum.value === entry.s3Checksum?.value) return { ...entry, fileId: task.file.fileId, versionId: facts.versionId };
+  if (facts.s3Checksum.type === 'FULL_OBJECT' && facts.s3Checksum.value === full) return indexEntry(task.file, entry.sha256, facts.versionId);
+  if (facts.s3Checksum.type === 'COMPOSITE' && facts.s3Checksum.value === entry.s3Checksum?.value) return indexEntry(task.file, entry.sha256, facts.versionId, entry.s3Checksum);
   return undefined;
 }
 
@@ -363,7 +363,7 @@ async function uploadConsistent(store: ObjectStore, key: string, file: string): 
       const stored: StoredObject = await store.putFile(key, file);
       const after = await currentFacts(file);
       if (before.size === after.size && before.mtimeMs === after.mtimeMs && stored.size === after.size) {
-        return { entry: { ...after, sha256: stored.sha256, versionId: stored.versionId, s3Checksum: stored.s3Checksum.type === 'COMPOSITE' ? stored.s3Checksum : undefined } };
+        return { entry: indexEntry(after, stored.sha256, stored.versionId, stored.s3Checksum) };
       }
       reason = `changed while being read (${ATTEMPTS} attempts)`;
     } catch (error) {

@@ -4,7 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { type ArchiveSnapshot, archiveSnapshotSchema, keyLayout, type S3Checksum, type SnapshotFile } from '../../../protocol';
 import { compositeChecksum, type LatestVersion, type ObjectStore } from '../store/object-store';
 import type { FileFacts } from './archive-scan';
-import type { IndexEntry } from './archive-index';
+import { type IndexEntry, indexEntry } from './archive-index';
 
 /**
  * What S3 already holds of a tenant's archive, for rebuilding a lost or damaged index without
@@ -53,13 +53,13 @@ export async function adoptFromRemote(remote: RemoteArchive, store: ObjectStore,
   if (!current || current.size !== facts.size) return undefined;
   const known = remote.previous.get(key);
   if (known && known.versionId === current.versionId && known.size === facts.size && known.mtimeMs === facts.mtimeMs) {
-    return { ...facts, sha256: known.sha256, versionId: known.versionId, s3Checksum: known.s3Checksum };
+    return indexEntry(facts, known.sha256, known.versionId, known.s3Checksum);
   }
   const s3 = await store.head(key, current.versionId);
   if (!s3?.s3Checksum || s3.size !== facts.size) return undefined;
   const local = await hashFile(diskPath, s3.s3Checksum.type === 'COMPOSITE' ? store.partSizeFor(facts.size) : Infinity);
   if (!local || local.s3Checksum.value !== s3.s3Checksum.value) return undefined;
-  return { ...facts, sha256: local.sha256, versionId: current.versionId, s3Checksum: local.s3Checksum.type === 'COMPOSITE' ? local.s3Checksum : undefined };
+  return indexEntry(facts, local.sha256, current.versionId, local.s3Checksum);
 }
 
 /** SHA-256 of a file, and the checksum S3 would store for it uploaded in parts of `partSize`. */
