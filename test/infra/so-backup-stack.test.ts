@@ -35,9 +35,19 @@ describe('backup bucket', () => {
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'DenyDestroyingBackups', Effect: 'Deny', Principal: { AWS: '*' }, Action: ['s3:DeleteObjectVersion', 's3:PutBucketVersioning', 's3:DeleteBucket'] })]) },
     });
-    synth({ breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass' }).hasResourceProperties('AWS::S3::BucketPolicy', {
+    const withBreakGlass = synth({ breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass' });
+    withBreakGlass.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'DenyDestroyingBackups', Condition: { ArnNotEquals: { 'aws:PrincipalArn': 'arn:aws:iam::123456789012:role/break-glass' } } })]) },
     });
+    // With a break-glass role, retention rules and the policy itself are locked to it as well.
+    withBreakGlass.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({
+        Sid: 'DenyWeakeningRetention', Effect: 'Deny', Principal: { AWS: '*' },
+        Action: ['s3:PutLifecycleConfiguration', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketObjectLockConfiguration'],
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': 'arn:aws:iam::123456789012:role/break-glass' } },
+      })]) },
+    });
+    expect(JSON.stringify(template.findResources('AWS::S3::BucketPolicy'))).not.toContain('DenyWeakeningRetention');
   });
 
   test('keeps the last N database backups by count (NewerNoncurrentVersions) and aborts incomplete uploads', () => {

@@ -79,6 +79,19 @@ export class BackupBucket extends Construct {
       resources: [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
       ...(props.breakGlassRoleArn ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } } } : {}),
     }));
+    // With a break-glass role named, the retention rules and this policy are locked too: only
+    // that role can shorten retention or lift these denies (deploy changes to them with it).
+    // Without one they stay open to deployments, or no stack update could ever change them.
+    if (props.breakGlassRoleArn) {
+      this.bucket.addToResourcePolicy(new PolicyStatement({
+        sid: 'DenyWeakeningRetention',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:PutLifecycleConfiguration', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketObjectLockConfiguration'],
+        resources: [this.bucket.bucketArn],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } },
+      }));
+    }
   }
 
   /** Read artifacts and their checksums: s3:GetObject, s3:GetObjectVersion, s3:ListBucket*, kms:Decrypt. */
