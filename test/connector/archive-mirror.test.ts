@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { ArchiveIndex, backupArchive, gzipSnapshot, materializeSnapshot, mirrorArchive } from '../../connector/src/backup';
+import { ArchiveIndex, backupArchive, gzipSnapshot, indexEntry, materializeSnapshot, mirrorArchive } from '../../connector/src/backup';
 import { archiveSnapshotSchema, keyLayout } from '../../protocol';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
@@ -172,7 +172,7 @@ describe('archive mirror', () => {
     expect((await ArchiveIndex.load(state)).found).toEqual({ state: 'loaded' });
     const index = await ArchiveIndex.load(state);
     for (let i = 0; i < 3000; i++) {
-      index.set(`SO_ARC/ÅSE/dokument "${i}", med\nlinjeskift.txt`, { size: i, mtimeMs: 1764000000000.5 + i, fileId: String(i), sha256: 'ab'.repeat(32), versionId: `v${i}` });
+      index.set(`SO_ARC/ÅSE/dokument "${i}", med\nlinjeskift.txt`, indexEntry({ size: i, mtimeMs: 1764000000000.5 + i, fileId: String(i) }, 'ab'.repeat(32), `v${i}`));
     }
     await index.save();
     const again = await ArchiveIndex.load(state);
@@ -185,7 +185,7 @@ describe('archive mirror', () => {
 
   test('the snapshot is a multi-member gzip that one gunzip reads whole', async () => {
     const files = Array.from({ length: 2_500 }, (_, i) => ({ root: 'SO_ARC', path: `f${i}`, key: `archive/acme/SO_ARC/f${i}`, versionId: `v${i}`, size: i, mtimeMs: i, sha256: 'a'.repeat(64), uploaded: false }));
-    const parsed = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(await gzipSnapshot('acme-2026-11-25-daily', files, [])).toString('utf8')));
+    const parsed = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(Buffer.concat(await gzipSnapshot('acme-2026-11-25-daily', files, []))).toString('utf8')));
     expect(parsed.files).toEqual(files);
   });
 });

@@ -16,7 +16,7 @@ describe('service definitions', () => {
     const definition = winswServiceXml({ ...windows, account: 'ACME\\svc-backup' });
     expect(definition).toContain('<startmode>Automatic</startmode>');
     expect(definition.match(/<onfailure action="restart"/g)).toHaveLength(3);
-    expect(definition).toContain('<arguments>--max-semi-space-size=8 "C:\\Program Files\\so-connector\\so-connector.js" run --config "C:\\ProgramData\\so-backup\\config.json"</arguments>');
+    expect(definition).toContain('<arguments>--max-semi-space-size=8 --heap-growing-percent=50 "C:\\Program Files\\so-connector\\so-connector.js" run --config "C:\\ProgramData\\so-backup\\config.json"</arguments>');
     expect(definition).toContain('<username>ACME\\svc-backup</username>');
     expect(definition).toContain('<log mode="roll-by-size">');
     expect(winswServiceXml(windows)).toContain('<username>NT SERVICE\\so-connector</username>');
@@ -25,7 +25,7 @@ describe('service definitions', () => {
 
   test('the systemd unit restarts forever and may write only its own folders', () => {
     const unit = systemdUnit(linux);
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node --max-semi-space-size=8 \/opt\/so-connector\/so-connector.js run --config \/etc\/so-backup\/config.json$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node --max-semi-space-size=8 --heap-growing-percent=50 \/opt\/so-connector\/so-connector.js run --config \/etc\/so-backup\/config.json$/m);
     expect(unit).toMatch(/^Restart=always$/m);
     expect(unit).toMatch(/^User=so-backup$/m);
     expect(unit).toMatch(/^ProtectSystem=strict$/m);

@@ -29,7 +29,8 @@ export class MemoryObjectStore implements ObjectStore {
     return stored;
   }
 
-  async putBuffer(key: string, body: Buffer): Promise<StoredObject> {
+  async putBuffer(key: string, pieces: Buffer | readonly Buffer[]): Promise<StoredObject> {
+    const body = Buffer.isBuffer(pieces) ? pieces : Buffer.concat(pieces);
     const versionId = `v${++this.counter}`;
     this.versions.set(key, [...(this.versions.get(key) ?? []), { versionId, body }]);
     const digest = createHash('sha256').update(body).digest();

@@ -47,7 +47,7 @@ export async function backupArchive(
  * member, and concatenated members are one valid gzip file (RFC 1952), so no string of the whole
  * snapshot is ever built. Batches compress on the thread pool while the next ones serialize.
  */
-export async function gzipSnapshot(runId: string, files: Iterable<SnapshotFile>, emptyFolders: Array<{ root: string; path: string }>): Promise<Buffer> {
+export async function gzipSnapshot(runId: string, files: Iterable<SnapshotFile>, emptyFolders: Array<{ root: string; path: string }>): Promise<Buffer[]> {
   const members: Array<Promise<Buffer>> = [];
   let inFlight: Array<Promise<Buffer>> = [];
   const compress = async (text: string) => {
@@ -72,5 +72,5 @@ export async function gzipSnapshot(runId: string, files: Iterable<SnapshotFile>,
     }
   }
   await compress(batch + ']}');
-  return Buffer.concat(await Promise.all(members));
+  return Promise.all(members); // sent as they are, never joined into one more copy
 }

@@ -58,19 +58,23 @@ const RETRY_DELAY_MS = 250;
  * version provably holds the same bytes are adopted, not uploaded again.
  */
 export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], store: ObjectStore, index: ArchiveIndex, options: MirrorOptions = {}): Promise<MirrorResult> {
-  /** id ("<root>/<path>") → the version in this run's snapshot; insertion order is scan order. */
-  const snapshot = new Map<string, IndexEntry>();
-  const madeHere = new Set<string>();
+  // The snapshot is the index entries this run found (stamped with the run), not a second map:
+  // at 100,000 files every per-file structure costs megabytes.
+  const stamp = ++mirrorRuns;
+  const inSnapshot = (id: string, entry: IndexEntry) => entry.run === stamp && inRoots(id, roots);
   const result: MirrorResult = {
     files: 0, bytes: 0, emptyFolders: [], uploadedFiles: 0, uploadedBytes: 0, copiedFiles: 0, deletedFiles: 0, skipped: [],
     *snapshotFiles() {
-      for (const [id, entry] of snapshot) {
+      for (const [id, entry] of index.entries) {
+        if (!inSnapshot(id, entry)) continue;
         const [root, path] = splitId(id);
-        yield { root, path, key: keyLayout.archiveFile(tenantId, root, path), versionId: entry.versionId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: entry.sha256, uploaded: madeHere.has(id), s3Checksum: entry.s3Checksum };
+        yield { root, path, key: keyLayout.archiveFile(tenantId, root, path), versionId: entry.versionId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: entry.sha256, uploaded: entry.made, s3Checksum: entry.s3Checksum };
       }
     },
   };
   const remote = index.found.state === 'loaded' ? undefined : await loadRemoteArchive(tenantId, store);
+  /** Rebuilding only: every path scanned, to find the keys in S3 that no file maps to any more. */
+  const scanned = remote ? new Set<string>() : undefined;
   if (remote) result.rebuilt = { reason: index.found.state === 'corrupt' ? `index damaged: ${index.found.problem}` : 'index missing', adoptedFiles: 0, snapshotRunId: remote.snapshotRunId };
 
   // Work starts while the scan is still walking: the scan feeds a queue of reads, sends and
@@ -83,9 +87,9 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
   let done = 0;
   const budget = new ByteBudget(options.memoryBudgetBytes ?? 64 * 1024 * 1024);
   const record = (task: Task, entry: IndexEntry, made: boolean) => {
+    entry.run = stamp;
+    entry.made = made;
     index.set(task.id, entry);
-    snapshot.set(task.id, entry);
-    if (made) madeHere.add(task.id);
   };
   const handle = async (task: Task) => {
     const key = keyLayout.archiveFile(tenantId, task.root.name, task.file.relative);
@@ -100,7 +104,6 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
       if ('reason' in outcome) {
         result.skipped.push({ root: task.root.name, path: task.file.relative, reason: outcome.reason });
         // The last good version (if any) stays in the snapshot: the file as it was at the previous run.
-        if (!known) snapshot.delete(task.id);
       } else {
         record(task, outcome.entry, true);
         result.uploadedFiles++;
@@ -136,7 +139,8 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
         file: (file) => {
           const id = `${root.name}/${file.relative}`;
           const known = index.entries.get(id);
-          snapshot.set(id, known ?? PENDING);
+          if (known) known.run = stamp;
+          scanned?.add(id);
           if (known && sameFile(known, file)) return;
           const task: Task = { root, id, file, renamedFrom: known ? undefined : renamedFrom(file) };
           queue.push(() => handle(task));
@@ -152,9 +156,9 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     // 2. Gone from disk: a delete marker (the versions stay); kept when it could not be read.
     const keptBelow = (id: string) => unreadable.some((path) => id === path || id.startsWith(path + '/'));
     for (const [id, entry] of index.entries) {
-      if (snapshot.has(id) || !inRoots(id, roots)) continue;
+      if (entry.run === stamp || !inRoots(id, roots)) continue;
       if (keptBelow(id)) {
-        snapshot.set(id, entry);
+        entry.run = stamp;
         continue;
       }
       const [rootName, relative] = splitId(id);
@@ -164,7 +168,7 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
         result.deletedFiles++;
       });
     }
-    if (remote) for (const job of deletionsFromRemote(tenantId, roots, remote, snapshot, keptBelow, store, result)) queue.push(job);
+    if (remote && scanned) for (const job of deletionsFromRemote(tenantId, roots, remote, scanned, keptBelow, store, result)) queue.push(job);
   } catch (error) {
     queue.fail(error);
     await working;
@@ -176,16 +180,19 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
   await saving;
   if (failed) throw failed.error;
 
-  for (const entry of snapshot.values()) result.bytes += entry.size;
-  result.files = snapshot.size;
+  for (const [id, entry] of index.entries) {
+    if (!inSnapshot(id, entry)) continue;
+    result.files++;
+    result.bytes += entry.size;
+  }
   return result;
 }
 
 /** Work the scan may queue before it waits: a first run of 100,000 files is not held in memory as tasks. */
 const QUEUE_HIGH_WATER = 2_000;
 
-/** Holds a new file's place in the snapshot until it is sent; removed if it cannot be. */
-const PENDING: IndexEntry = { size: 0, mtimeMs: 0, fileId: '', sha256: '', versionId: '' };
+/** Numbers each mirror run, to stamp the index entries it finds. */
+let mirrorRuns = 0;
 
 /** Unchanged: same size and mtime, and the same file id where both know one. */
 function sameFile(known: IndexEntry, now: FileFacts): boolean {
@@ -222,9 +229,9 @@ async function copyRenamed(store: ObjectStore, tenantId: string, task: Task, key
 }
 
 /** Rebuilding: keys S3 holds as current under our roots that no file on disk maps to. */
-function deletionsFromRemote(tenantId: string, roots: ArchiveRoot[], remote: RemoteArchive, seen: ReadonlyMap<string, unknown>, keptBelow: (id: string) => boolean, store: ObjectStore, result: MirrorResult): Array<() => Promise<void>> {
+function deletionsFromRemote(tenantId: string, roots: ArchiveRoot[], remote: RemoteArchive, seen: ReadonlySet<string>, keptBelow: (id: string) => boolean, store: ObjectStore, result: MirrorResult): Array<() => Promise<void>> {
   const seenKeys = new Set<string>();
-  for (const id of seen.keys()) {
+  for (const id of seen) {
     const [root, relative] = splitId(id);
     seenKeys.add(keyLayout.archiveFile(tenantId, root, relative));
   }

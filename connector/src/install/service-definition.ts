@@ -18,11 +18,13 @@ export interface ServiceOptions {
 }
 
 /**
- * Node.js options the service runs with. A smaller young generation (8 MB semi-spaces instead of
- * 16) keeps the connector's peak memory under 200 MB while it mirrors a 100,000-file archive, at
- * no measurable cost in speed (npm run bench -- archive).
+ * Node.js options the service runs with: a smaller young generation (8 MB semi-spaces, not 16)
+ * and a heap that grows by 50 % of what survives a full collection (not up to 4×). Measured on
+ * a first run of 100,000 files: live data stays near 60 MB while V8's defaults let garbage push
+ * the peak to 233 MiB; with these it is 183 MiB, at no measurable cost in speed (npm run bench -- archive).
+ * Neither is a hard limit: a larger archive gets the memory it needs.
  */
-export const NODE_OPTIONS = ['--max-semi-space-size=8'] as const;
+export const NODE_OPTIONS = ['--max-semi-space-size=8', '--heap-growing-percent=50'] as const;
 
 const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 

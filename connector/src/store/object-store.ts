@@ -40,7 +40,8 @@ export interface ObjectStore {
   bufferBytesFor(size: number): number;
   /** Uploads a file (read once: hashed while it is sent). */
   putFile(key: string, path: string, options?: PutOptions): Promise<StoredObject>;
-  putBuffer(key: string, body: Buffer, contentType?: string): Promise<StoredObject>;
+  /** Uploads bytes held in memory; a body given in pieces is sent as one object without joining them. */
+  putBuffer(key: string, body: Buffer | readonly Buffer[], contentType?: string): Promise<StoredObject>;
   /** Hides the key behind a delete marker; no version is ever deleted. */
   markDeleted(key: string): Promise<void>;
   /** The content of one exact version, as a stream. */

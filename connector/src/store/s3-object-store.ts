@@ -70,10 +70,14 @@ export class S3ObjectStore implements ObjectStore {
     this.checkpointDir = options.checkpointDir;
   }
 
-  async putBuffer(key: string, body: Buffer, contentType = 'application/octet-stream'): Promise<StoredObject> {
-    const digest = createHash('sha256').update(body).digest();
+  async putBuffer(key: string, body: Buffer | readonly Buffer[], contentType = 'application/octet-stream'): Promise<StoredObject> {
+    const pieces = Buffer.isBuffer(body) ? [body] : body;
+    const hash = createHash('sha256');
+    for (const piece of pieces) hash.update(piece);
+    const digest = hash.digest();
+    const size = pieces.reduce((total, piece) => total + piece.length, 0);
     const checksum = digest.toString('base64');
-    const answer = await this.signedPut.put(key, body, {
+    const answer = await this.signedPut.put(key, pieces, {
       'content-type': contentType, 'x-amz-checksum-sha256': checksum, 'x-amz-sdk-checksum-algorithm': 'SHA256',
     }, digest.toString('hex')).catch((error: unknown) => {
       throw new ConnectorError('S3_ERROR', `S3 could not be reached uploading ${key}: ${(error as Error).message}`, { cause: error });
@@ -84,7 +88,7 @@ export class S3ObjectStore implements ObjectStore {
     }
     const versionId = answer.headers['x-amz-version-id'];
     if (typeof versionId !== 'string' || versionId === '' || versionId === 'null') throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
-    return { key, versionId, size: body.length, sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: checksum } };
+    return { key, versionId, size, sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: checksum } };
   }
 
   partSizeFor(size: number): number {

@@ -54,7 +54,8 @@ export class SignedPut {
     this.signer = new SignatureV4({ credentials, region: target.region, service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
   }
 
-  async put(key: string, body: Buffer, headers: Record<string, string>, payloadSha256Hex: string): Promise<PutAnswer> {
+  async put(key: string, body: readonly Buffer[], headers: Record<string, string>, payloadSha256Hex: string): Promise<PutAnswer> {
+    const length = body.reduce((total, piece) => total + piece.length, 0);
     // Bucket names with dots break virtual-hosted TLS names: those go path-style, as the SDK does.
     const pathStyle = this.target.forcePathStyle || this.target.bucket.includes('.');
     const hostname = pathStyle ? this.url.hostname : `${this.target.bucket}.${this.url.hostname}`;
@@ -66,7 +67,7 @@ export class SignedPut {
       try {
         const signed = await this.signer.sign({
           method: 'PUT', protocol: this.url.protocol, hostname, port: this.url.port ? Number(this.url.port) : undefined, path, query: {},
-          headers: { host, 'content-length': String(body.length), 'x-amz-content-sha256': payloadSha256Hex, ...headers },
+          headers: { host, 'content-length': String(length), 'x-amz-content-sha256': payloadSha256Hex, ...headers },
         });
         answer = await this.send(hostname, path, signed.headers, body);
         if (answer.status < 500 && answer.status !== 429) return answer;
@@ -79,7 +80,7 @@ export class SignedPut {
     throw lastError;
   }
 
-  private send(hostname: string, path: string, headers: Record<string, string>, body: Buffer): Promise<PutAnswer> {
+  private send(hostname: string, path: string, headers: Record<string, string>, body: readonly Buffer[]): Promise<PutAnswer> {
     const transport = this.url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const request = transport.request({ agent: this.agent, method: 'PUT', hostname, port: this.url.port || undefined, path, headers, timeout: 120_000 }, (response) => {
@@ -96,7 +97,8 @@ export class SignedPut {
       });
       request.on('timeout', () => request.destroy(new Error('S3 did not answer within 120 s')));
       request.on('error', reject);
-      request.end(body);
+      for (const piece of body) request.write(piece);
+      request.end();
     });
   }
 
