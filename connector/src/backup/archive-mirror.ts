@@ -102,8 +102,8 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
       const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key) : undefined;
       const outcome = copied ? { entry: copied } : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file.diskPath));
       if ('reason' in outcome) {
+        // Reported; its last good version (if any, stamped by the scan) stays in the snapshot.
         result.skipped.push({ root: task.root.name, path: task.file.relative, reason: outcome.reason });
-        // The last good version (if any) stays in the snapshot: the file as it was at the previous run.
       } else {
         record(task, outcome.entry, true);
         result.uploadedFiles++;
@@ -123,7 +123,10 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
   let byFileId: Map<string, string> | undefined;
   const renamedFrom = (file: ScannedFile): Task['renamedFrom'] => {
     if (!file.fileId) return undefined;
-    byFileId ??= new Map([...index.entries].filter(([id, e]) => e.fileId && inRoots(id, roots)).map(([id, e]) => [e.fileId, id]));
+    if (!byFileId) {
+      byFileId = new Map();
+      for (const [id, entry] of index.entries) if (entry.fileId && inRoots(id, roots)) byFileId.set(entry.fileId, id);
+    }
     const from = byFileId.get(file.fileId);
     const entry = from === undefined ? undefined : index.entries.get(from);
     return from && entry && entry.size === file.size && entry.mtimeMs === file.mtimeMs ? { id: from, entry } : undefined;
