@@ -42,8 +42,8 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 
 (hasAws ? describe : describe.skip)('local mode, end to end', () => {
   jest.setTimeout(600_000);
-  afterAll(() => {
-    stopLocalMode(dataDir);
+  afterAll(async () => {
+    await stopLocalMode(dataDir);
     rmSync(dataDir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
   });
   let first: LocalRunSummary;
@@ -106,8 +106,8 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 (hasAws ? describe : describe.skip)('local mode, when API Gateway cuts the connection in the middle of a backup', () => {
   jest.setTimeout(600_000);
   const cutDataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-e2e-cut-'));
-  afterAll(() => {
-    stopLocalMode(cutDataDir);
+  afterAll(async () => {
+    await stopLocalMode(cutDataDir);
     rmSync(cutDataDir, { recursive: true, force: true });
   });
 
