@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { ArchiveIndex, backupArchive, gzipSnapshot, indexEntry, materializeSnapshot, mirrorArchive } from '../../connector/src/backup';
+import { ArchiveIndex, backupArchive, gzipSnapshot, indexEntry, isNetworkPath, materializeSnapshot, mirrorArchive, scanRoot } from '../../connector/src/backup';
 import { archiveSnapshotSchema, keyLayout } from '../../protocol';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
@@ -181,6 +181,25 @@ describe('archive mirror', () => {
     const file = path.join(state, 'archive-index.json');
     writeFileSync(file, readFileSync(file).subarray(0, 100_000));
     expect((await ArchiveIndex.load(state)).found).toMatchObject({ state: 'corrupt' });
+  });
+
+  test('GIVEN the parallel scan used for UNC shares WHEN it walks a tree (pausing when asked) THEN it finds exactly what the local scan finds', async () => {
+    const { archive } = setUp('scan');
+    for (let i = 0; i < 300; i++) write(archive, `U${i % 7}/2026.${(i % 12) + 1}/d${i}.txt`, `doc ${i}`);
+    mkdirSync(path.join(archive, 'EMPTY', 'deeper'), { recursive: true });
+    const collect = async (options: Parameters<typeof scanRoot>[2]) => {
+      const seen: string[] = [];
+      await scanRoot(archive, { file: (f) => seen.push(`${f.relative}:${f.size}`), emptyFolder: (p) => seen.push(`${p}/`), unreadable: (p) => seen.push(`!${p}`) }, options);
+      return seen.sort();
+    };
+    let pauses = 0;
+    const local = await collect({});
+    const parallel = await collect({ parallel: 8, pause: () => (++pauses % 5 === 0 ? new Promise((resolve) => setTimeout(resolve, 5)) : undefined) });
+    expect(parallel).toEqual(local);
+    expect(local).toHaveLength(301);
+    expect(local).toContain('EMPTY/deeper/');
+    expect(isNetworkPath('\\\\fileserver\\SO_ARC')).toBe(true);
+    expect(isNetworkPath('D:\\SO_ARC')).toBe(false);
   });
 
   test('the snapshot is a multi-member gzip that one gunzip reads whole', async () => {

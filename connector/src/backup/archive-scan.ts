@@ -73,7 +73,8 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: { 
         const failed = (error: unknown) => events.unreadable(child, readFailure(error));
         try {
           const s = stats(diskPath);
-          files.push(s instanceof Promise ? s.then(report, failed) : report(s));
+          // Not `instanceof Promise`: promises from another realm (a test runner's) fail that check.
+          files.push('then' in s ? s.then(report, failed) : report(s));
         } catch (error) {
           failed(error);
         }
