@@ -7,8 +7,9 @@
 #   scripts/ceph-rgw.sh stop  DATA
 #   scripts/ceph-rgw.sh status DATA
 #   scripts/ceph-rgw.sh requests DATA    RGW's own count of requests served (for benchmarks)
+#   scripts/ceph-rgw.sh lc-process DATA  run lifecycle processing now (with SO_BACKUP_RGW_LC_DEBUG_INTERVAL, a "day" is that many seconds)
 set -euo pipefail
-cmd=${1:?usage: ceph-rgw.sh start|stop|status|requests DATA ...}
+cmd=${1:?usage: ceph-rgw.sh start|stop|status|requests|lc-process DATA ...}
 data=$(realpath -m "${2:?DATA folder required}")
 root="${SO_BACKUP_CEPH_ROOT:-/var/cache/so-backup/ceph-root}"
 # One mount point per data folder, so several clusters (local mode, tests) can run side by side.
@@ -162,7 +163,8 @@ case "$cmd" in
   start) start "$@" ;;
   start-once) start_once "$@" ;;
   stop) stop; echo "ceph: stopped" ;;
+  lc-process) in_root timeout 60 radosgw-admin -c "$inner/ceph.conf" lc process ;;
   requests) in_root ceph --admin-daemon "$inner/run/client.rgw.asok" perf dump rgw | tr -d ' \n' | grep -o '"req":[0-9]*' | head -1 | cut -d: -f2 ;;
   status) if alive; then echo running; else echo stopped; exit 1; fi ;;
-  *) echo "usage: ceph-rgw.sh start|stop|status|requests DATA ..." >&2; exit 2 ;;
+  *) echo "usage: ceph-rgw.sh start|stop|status|requests|lc-process DATA ..." >&2; exit 2 ;;
 esac
