@@ -22,6 +22,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly scheduleExpression?: string;
   /** @default 'Europe/Oslo' */
   readonly scheduleTimeZone?: string;
+  /** See BackupBucketProps.objectLock. @default no Object Lock */
+  readonly objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number };
   /** See BackupBucketProps.breakGlassRoleArn. @default nobody may delete backup versions */
   readonly breakGlassRoleArn?: string;
   /** See BackupAlarmsProps.staleAfterHours. @default 26 */
@@ -45,7 +47,7 @@ export class SoBackupStack extends Stack {
   constructor(scope: Construct, id: string, props: SoBackupStackProps = {}) {
     super(scope, id, props);
     const bucket = new BackupBucket(this, 'Backups', {
-      dailyBackupsKept: props.dailyBackupsKept, archiveVersionRetention: props.archiveVersionRetention, breakGlassRoleArn: props.breakGlassRoleArn,
+      dailyBackupsKept: props.dailyBackupsKept, archiveVersionRetention: props.archiveVersionRetention, breakGlassRoleArn: props.breakGlassRoleArn, objectLock: props.objectLock,
     });
     const tables = new BackupTables(this, 'Tables');
     const alertsKey = new Key(this, 'AlertsKey', { enableKeyRotation: true, description: 'so-backup alerts topic' });

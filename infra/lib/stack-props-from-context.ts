@@ -13,6 +13,10 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
   };
   const string = (key: string): string | undefined => node.tryGetContext(key);
   const days = number('archiveVersionRetentionDays');
+  const lockMode = string('objectLockMode');
+  const lockDays = number('objectLockDays');
+  if (lockMode !== undefined && lockMode !== 'GOVERNANCE' && lockMode !== 'COMPLIANCE') throw new Error(`context "objectLockMode" must be GOVERNANCE or COMPLIANCE, but "${lockMode}" was provided`);
+  if ((lockMode === undefined) !== (lockDays === undefined)) throw new Error('give both "objectLockMode" and "objectLockDays", or neither');
   return {
     dailyBackupsKept: number('dailyBackupsKept'),
     archiveVersionRetention: days === undefined ? undefined : Duration.days(days),
@@ -22,5 +26,6 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     staleAfterHours: number('staleAfterHours'),
     offlineAfterHours: number('offlineAfterHours'),
     breakGlassRoleArn: string('breakGlassRoleArn'),
+    objectLock: lockMode && lockDays !== undefined ? { mode: lockMode, days: lockDays } : undefined,
   };
 }

@@ -1,6 +1,7 @@
 import { App, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { SoBackupStack, type SoBackupStackProps } from '../../infra/lib/so-backup-stack';
+import { stackPropsFromContext } from '../../infra/lib/stack-props-from-context';
 
 function synth(props: SoBackupStackProps = {}): Template {
   // Skip bundling: these tests are about the template, not the function code.
@@ -48,6 +49,15 @@ describe('backup bucket', () => {
       })]) },
     });
     expect(JSON.stringify(template.findResources('AWS::S3::BucketPolicy'))).not.toContain('DenyWeakeningRetention');
+  });
+
+  test('can put every new version under S3 Object Lock (WORM) for a number of days', () => {
+    expect(JSON.stringify(template.findResources('AWS::S3::Bucket'))).not.toContain('ObjectLock');
+    synth({ objectLock: { mode: 'COMPLIANCE', days: 30 } }).hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 30 } } },
+    });
+    expect(() => synth({ objectLock: { mode: 'GOVERNANCE', days: 0 } })).toThrow(/objectLock.days/);
   });
 
   test('keeps the last N database backups by count (NewerNoncurrentVersions) and aborts incomplete uploads', () => {
@@ -171,4 +181,13 @@ describe('alarms', () => {
 test('alerts go to an encrypted SNS topic, with an optional e-mail subscription', () => {
   template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
   synth({ alertEmail: 'ops@example.com' }).hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+});
+
+test('stack properties come from CDK context, and bad values are named', () => {
+  const props = (context: Record<string, string>) => stackPropsFromContext(new App({ context }).node);
+  expect(props({ dailyBackupsKept: '30', objectLockMode: 'GOVERNANCE', objectLockDays: '35', offlineAfterHours: '12' }))
+    .toMatchObject({ dailyBackupsKept: 30, objectLock: { mode: 'GOVERNANCE', days: 35 }, offlineAfterHours: 12 });
+  expect(() => props({ dailyBackupsKept: 'thirty' })).toThrow('context "dailyBackupsKept" must be a number, but "thirty" was provided');
+  expect(() => props({ objectLockMode: 'WORM', objectLockDays: '30' })).toThrow(/GOVERNANCE or COMPLIANCE/);
+  expect(() => props({ objectLockMode: 'COMPLIANCE' })).toThrow(/give both "objectLockMode" and "objectLockDays"/);
 });

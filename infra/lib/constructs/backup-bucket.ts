@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AnyPrincipal, Effect, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockRetention, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
 import { acceptFinding, arnInFinding } from './reviewed-finding';
 import { validateDuration, validateRange } from './validate-props';
@@ -25,6 +25,14 @@ export interface BackupBucketProps {
    * @default nobody
    */
   readonly breakGlassRoleArn?: string;
+  /**
+   * Optional S3 Object Lock (WORM) on every new object version: GOVERNANCE (the break-glass role
+   * with s3:BypassGovernanceRetention can still erase) or COMPLIANCE (nobody can, not even the
+   * account root, until the days pass). Lifecycle rules cannot expire a locked version before then.
+   * Object Lock can only be turned on when the bucket is created.
+   * @default no Object Lock
+   */
+  readonly objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number };
   /** @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -41,8 +49,14 @@ export class BackupBucket extends Construct {
     const kept = props.dailyBackupsKept ?? 14;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.key = new Key(this, 'Key', { enableKeyRotation: true, description: 'so-backup backup bucket', removalPolicy });
+    if (props.objectLock) validateRange('objectLock.days', props.objectLock.days, 1, 3650);
+    const lock = props.objectLock;
     this.bucket = new Bucket(this, 'Bucket', {
       versioned: true,
+      ...(lock ? {
+        objectLockEnabled: true,
+        objectLockDefaultRetention: lock.mode === 'COMPLIANCE' ? ObjectLockRetention.compliance(Duration.days(lock.days)) : ObjectLockRetention.governance(Duration.days(lock.days)),
+      } : {}),
       encryption: BucketEncryption.KMS,
       encryptionKey: this.key,
       bucketKeyEnabled: true,
