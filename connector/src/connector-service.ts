@@ -11,7 +11,8 @@ import { SHUTDOWN } from './store/s3-object-store';
 /** The parts of the link the service uses (a double in tests). */
 export interface JobLink {
   on(event: 'job', listener: (job: BackupJob) => void): unknown;
-  deliver(result: ResultMessage): Promise<void>;
+  /** Queues the result on disk, runs `whenQueued`, then sends it. */
+  deliver(result: ResultMessage, whenQueued?: () => Promise<void>): Promise<void>;
   sendIfConnected(message: ConnectorMessage): boolean;
 }
 
@@ -112,7 +113,9 @@ export class ConnectorService {
         config: this.deps.config, connectorVersion: this.deps.connectorVersion, databaseServer: this.deps.databaseServer,
         store: this.deps.openStore(job), logger, report, signal,
       });
-      await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'succeeded', manifest });
+      // The checkpoint goes once the result is safe on disk: a crash then resends the result
+      // rather than running the whole job again.
+      await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'succeeded', manifest }, () => this.forgetJob());
       logger.info({ manifest: manifest.key }, 'backup job succeeded');
     } catch (error) {
       if (signal.aborted && signal.reason === SHUTDOWN) {
@@ -121,9 +124,12 @@ export class ConnectorService {
       }
       const code = error instanceof SoBackupError ? error.code : 'CONNECTOR_ERROR';
       const message = error instanceof Error ? error.message : String(error);
-      await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code, message: message.slice(0, 4000) } });
+      await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code, message: message.slice(0, 4000) } }, () => this.forgetJob());
       logger.error({ code, err: message }, 'backup job failed');
     }
+  }
+
+  private async forgetJob(): Promise<void> {
     await rm(this.jobFile, { force: true });
   }
 

@@ -15,7 +15,9 @@ import { MemoryObjectStore } from '../helpers/memory-object-store';
 class RecordingLink extends EventEmitter implements JobLink {
   readonly results: ResultMessage[] = [];
   readonly progress: ConnectorMessage[] = [];
-  async deliver(result: ResultMessage) {
+  /** Like the real link: queued, then `whenQueued`, then sent (recorded here). */
+  async deliver(result: ResultMessage, whenQueued?: () => Promise<void>) {
+    await whenQueued?.();
     this.results.push(result);
   }
   sendIfConnected(message: ConnectorMessage) {

@@ -73,9 +73,13 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.socket?.readyState === WebSocket.OPEN;
   }
 
-  /** Queues a result on disk and sends it; it is resent after every reconnect until acknowledged. */
-  async deliver(result: ResultMessage): Promise<void> {
+  /**
+   * Queues a result on disk and sends it; it is resent after every reconnect until acknowledged.
+   * `whenQueued` runs once the result is safe on disk, before it is sent.
+   */
+  async deliver(result: ResultMessage, whenQueued?: () => Promise<void>): Promise<void> {
     await this.options.outbox.add(result);
+    await whenQueued?.();
     this.sendIfConnected(result);
   }
 
