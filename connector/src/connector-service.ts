@@ -14,6 +14,8 @@ export interface JobLink {
   /** Queues the result on disk, runs `whenQueued`, then sends it. */
   deliver(result: ResultMessage, whenQueued?: () => Promise<void>): Promise<void>;
   sendIfConnected(message: ConnectorMessage): boolean;
+  /** True when a result for the run waits in the outbox (the job finished). */
+  hasQueuedResult(runId: string): Promise<boolean>;
 }
 
 export interface ConnectorServiceDeps {
@@ -59,6 +61,11 @@ export class ConnectorService {
       if (message.type !== 'backup-job') return undefined;
       job = message;
     } catch {
+      return undefined;
+    }
+    if (await this.deps.link.hasQueuedResult(job.runId)) {
+      // The job finished and its result is queued (a crash came before its checkpoint was removed).
+      await this.forgetJob();
       return undefined;
     }
     if (Date.parse(job.credentials.expiration) - now < RESUME_MARGIN_MS) {

@@ -24,6 +24,9 @@ class RecordingLink extends EventEmitter implements JobLink {
     this.progress.push(message);
     return true;
   }
+  async hasQueuedResult(runId: string) {
+    return this.results.some((r) => r.runId === runId);
+  }
 }
 
 const login = { user: 'so_backup', password: 'Pw-Service-1' };
@@ -83,6 +86,18 @@ describe('ConnectorService', () => {
     writeFileSync(path.join(dir, 'state', 'job.json'), JSON.stringify(job('acme-2026-11-26-daily', 30_000)));
     expect(await svc.resumePending()).toBeUndefined();
     expect(link.results).toEqual([expect.objectContaining({ runId: 'acme-2026-11-26-daily', outcome: 'failed', error: expect.objectContaining({ code: 'CONNECTOR_RESTARTED' }) })]);
+    await databaseServer.close();
+  });
+
+  test('GIVEN a finished job whose checkpoint survived a crash WHEN the service starts THEN it is not run again: its queued result stands', async () => {
+    const link = new RecordingLink();
+    const { svc, databaseServer } = service(link, new MemoryObjectStore());
+    link.results.push({ type: 'result', v: 1, runId: 'acme-2026-11-28-daily', outcome: 'failed', error: { code: 'X', message: 'queued before the crash' } });
+    mkdirSync(path.join(dir, 'state'), { recursive: true });
+    writeFileSync(path.join(dir, 'state', 'job.json'), JSON.stringify(job('acme-2026-11-28-daily')));
+    expect(await svc.resumePending()).toBeUndefined();
+    expect(existsSync(path.join(dir, 'state', 'job.json'))).toBe(false);
+    expect(link.results).toHaveLength(1);
     await databaseServer.close();
   });
 

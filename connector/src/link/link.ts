@@ -83,6 +83,10 @@ export class Link extends EventEmitter<LinkEvents> {
     this.sendIfConnected(result);
   }
 
+  hasQueuedResult(runId: string): Promise<boolean> {
+    return this.options.outbox.has(runId);
+  }
+
   /** Sends now or drops: for progress and heartbeats, where a stale copy is worthless. */
   sendIfConnected(message: ConnectorMessage): boolean {
     if (!this.connected) return false;
