@@ -1,5 +1,5 @@
 import { findStaleTenants, staleTenantsAlert } from '../../functions/src/check-stale-tenants/stale-tenants';
-import { findOfflineConnectors, offlineConnectorLines } from '../../functions/src/check-stale-tenants/offline-connectors';
+import { findOfflineConnectors, offlineConnectorsAlert } from '../../functions/src/check-stale-tenants/offline-connectors';
 import { putMetrics, type TenantRecord } from '../../functions/src/shared';
 
 const now = new Date('2026-11-25T12:00:00Z');
@@ -36,7 +36,9 @@ describe('connectors offline', () => {
       tenant('off', { enabled: false, lastDisconnectedAt: '2026-01-01T00:00:00Z' }),
     ], new Set(['online']), now);
     expect(offline.map((t) => [t.tenantId, Math.round(t.hoursOffline)])).toEqual([['never', 48], ['down', 24]]);
-    expect(offlineConnectorLines(offline)).toEqual([
+    const alert = offlineConnectorsAlert(offline, 6);
+    expect(alert.subject).toBe('so-backup: 2 connector(s) offline for more than 6 h');
+    expect(alert.message.split('\n').filter((line) => line.startsWith('- '))).toEqual([
       '- never (NEVER): never connected (enrolled 48 h ago)',
       '- down (DOWN): offline for 24 h (since 2026-11-24T12:00:00Z)',
     ]);

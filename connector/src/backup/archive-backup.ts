@@ -6,12 +6,12 @@ import type { ObjectStore } from '../store/object-store';
 import { ArchiveIndex } from './archive-index';
 import { type ArchiveRoot, type MirrorOptions, mirrorArchive } from './archive-mirror';
 
+const gzipAsync = promisify(gzip);
+
 /**
  * The archive part of a backup run: mirror the roots, store the run's snapshot (every file at its
  * exact version, gzip-compressed JSON), then save the index. Returns the manifest's summary.
  */
-const gzipAsync = promisify(gzip);
-
 export async function backupArchive(
   run: { tenantId: string; runId: string },
   roots: ArchiveRoot[],

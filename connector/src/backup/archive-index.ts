@@ -38,7 +38,8 @@ export type IndexState = { state: 'loaded' } | { state: 'missing' } | { state: '
  * The local archive index: "<root>/<relative path>" → size, mtime, file id, SHA-256 and S3
  * version. One JSON file followed by a line with its own SHA-256, written to a temporary file,
  * flushed to disk, then renamed over the old one: a crash leaves the old or the new index, and a
- * damaged file is detected rather than believed. Loading 100,000 entries takes one JSON.parse.
+ * damaged file is detected rather than believed. One entry per line, read and written a line
+ * at a time.
  */
 export class ArchiveIndex {
   private changed = false;
@@ -74,7 +75,7 @@ export class ArchiveIndex {
     }
   }
 
-  /** Replaces the file atomically; safe to call while the map is being updated (the text is built at once). */
+  /** Replaces the file atomically; safe to call while the mirror updates the map (it writes the entries as they were when called). */
   async save(): Promise<void> {
     this.changed = false;
     // A point-in-time list of the (immutable) entries, written 1,000 rows at a time: the index of

@@ -26,7 +26,7 @@ export interface MirrorResult {
   files: number;
   bytes: number;
   /**
-   * Every file at this run at its exact version, in scan order; made on demand, so that a
+   * Every file at this run at its exact version, in index order; made on demand, so that a
    * 100,000-file archive is not held in memory a second time.
    */
   snapshotFiles(): Generator<SnapshotFile>;
@@ -132,8 +132,8 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     return from && entry && entry.size === file.size && entry.mtimeMs === file.mtimeMs ? { id: from, entry } : undefined;
   };
 
-  // 1. Scan: unchanged files go straight into the snapshot; the others become work (their place
-  //    in the snapshot held by the version they had, if any).
+  // 1. Scan: every file found is stamped into the snapshot (a changed one with the version it
+  //    had, until its new one is recorded); the changed and new ones become work.
   /** Files and folders that could not be read: what the index knows of them is kept, not deleted. */
   const unreadable: string[] = [];
   try {

@@ -83,8 +83,8 @@ export class S3ObjectStore implements ObjectStore {
       throw new ConnectorError('S3_ERROR', `S3 could not be reached uploading ${key}: ${(error as Error).message}`, { cause: error });
     });
     if (answer.status !== 200) {
-      const permanent = answer.status === 403 || answer.status === 400;
-      throw new ConnectorError(answer.status === 403 ? 'S3_ACCESS_DENIED' : 'S3_ERROR', `S3 refused uploading ${key}: ${answer.errorCode ?? 'Error'} (HTTP ${answer.status}): ${answer.errorMessage ?? ''}`, { permanent });
+      // The same error as the SDK path gives, from S3's own error code and message.
+      throw storeError({ name: answer.errorCode, message: answer.errorMessage ?? '', $metadata: { httpStatusCode: answer.status } }, `uploading ${key}`);
     }
     const versionId = answer.headers['x-amz-version-id'];
     if (typeof versionId !== 'string' || versionId === '' || versionId === 'null') throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });

@@ -1,7 +1,7 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { awsClients, ConnectionStore, logger, putMetrics, readEnvironment, tableEnvironmentSchema, TenantStore } from '../shared';
-import { findOfflineConnectors, offlineConnectorLines } from './offline-connectors';
+import { findOfflineConnectors, offlineConnectorsAlert } from './offline-connectors';
 import { findStaleTenants, staleTenantsAlert } from './stale-tenants';
 
 const env = readEnvironment(tableEnvironmentSchema.extend({
@@ -25,13 +25,13 @@ export async function handler(): Promise<{ stale: string[]; offline: string[] }>
   const stale = findStaleTenants(enabled, now, env.STALE_AFTER_HOURS);
   const offline = findOfflineConnectors(enabled, online, now, env.OFFLINE_AFTER_HOURS);
   putMetrics({ StaleTenants: stale.length, ConnectorsOffline: offline.length, ConnectorsOnline: enabled.filter((t) => online.has(t.tenantId)).length });
-  if (stale.length > 0 || offline.length > 0) {
-    const alert = stale.length > 0 ? staleTenantsAlert(stale, env.STALE_AFTER_HOURS) : { subject: `so-backup: ${offline.length} connector(s) offline for more than ${env.OFFLINE_AFTER_HOURS} h`, message: '' };
-    const message = [
-      ...(stale.length > 0 ? [alert.message] : []),
-      ...(offline.length > 0 ? [`Connectors offline for more than ${env.OFFLINE_AFTER_HOURS} hours (the next backups will fail):`, '', ...offlineConnectorLines(offline), '', 'Ask customer IT to check the so-backup service and run so-connector doctor.'] : []),
-    ].join('\n\n');
-    await sns.send(new PublishCommand({ TopicArn: env.ALERTS_TOPIC_ARN, Subject: alert.subject.slice(0, 100), Message: message }));
+  const alerts = [
+    ...(stale.length > 0 ? [staleTenantsAlert(stale, env.STALE_AFTER_HOURS)] : []),
+    ...(offline.length > 0 ? [offlineConnectorsAlert(offline, env.OFFLINE_AFTER_HOURS)] : []),
+  ];
+  if (alerts.length > 0) {
+    // One message for both: the subject of the most urgent (stale backups first), every body.
+    await sns.send(new PublishCommand({ TopicArn: env.ALERTS_TOPIC_ARN, Subject: alerts[0]!.subject, Message: alerts.map((a) => a.message).join('\n\n') }));
     logger.warn({ stale: stale.map((t) => t.tenantId), offline: offline.map((t) => t.tenantId) }, 'fleet needs attention');
   }
   return { stale: stale.map((t) => t.tenantId), offline: offline.map((t) => t.tenantId) };

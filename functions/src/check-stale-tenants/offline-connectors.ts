@@ -24,7 +24,11 @@ export function findOfflineConnectors(tenants: TenantRecord[], online: ReadonlyS
     .sort((a, b) => b.hoursOffline - a.hoursOffline);
 }
 
-/** Lines for the alert, one per tenant, worst first. */
-export function offlineConnectorLines(offline: OfflineConnector[]): string[] {
-  return offline.map((t) => `- ${t.tenantId} (${t.displayName}): ${t.lastDisconnectedAt ? `offline for ${Math.floor(t.hoursOffline)} h (since ${t.lastDisconnectedAt})` : `never connected (enrolled ${Math.floor(t.hoursOffline)} h ago)`}`);
+/** The alert naming every offline connector, worst first. */
+export function offlineConnectorsAlert(offline: OfflineConnector[], thresholdHours: number): { subject: string; message: string } {
+  const lines = offline.map((t) => `- ${t.tenantId} (${t.displayName}): ${t.lastDisconnectedAt ? `offline for ${Math.floor(t.hoursOffline)} h (since ${t.lastDisconnectedAt})` : `never connected (enrolled ${Math.floor(t.hoursOffline)} h ago)`}`);
+  return {
+    subject: `so-backup: ${offline.length} connector(s) offline for more than ${thresholdHours} h`.slice(0, 100),
+    message: [`Connectors offline for more than ${thresholdHours} hours (their next backups will fail):`, '', ...lines, '', 'Ask customer IT to check the so-backup service and run so-connector doctor.'].join('\n'),
+  };
 }
