@@ -1,11 +1,15 @@
 /**
  * The S3 key layout, prefix first so that one lifecycle rule per tier serves every tenant:
- *   db/<tier>/<tenant>/<database>.bak         one key per database; each day is a new version
- *   archive/<tenant>/<root>/<relative path>   one key per file; each change is a new version
- *   manifests/<tier>/<tenant>/<run id>.json   one per run (and its archive snapshot)
- * Keys never depend on the run date, so keep-last-N retention works on noncurrent versions.
+ *   db/<tier>/<tenant>/<database>.bak              one key per database; each backup is a new version
+ *   archive/<tenant>/<root>/<relative path>        one key per file; each change is a new version
+ *   manifests/<tier>/<tenant>/manifest.json        one key per tenant; each run's manifest is a new version
+ *   manifests/<tier>/<tenant>/snapshot.json.gz     the same for the run's archive snapshot
+ * Keys never depend on the run, so keep-last-N retention works on noncurrent versions, and a
+ * tier's manifests expire by the same count as its database backups. The connector writes the
+ * daily tier; weekly and monthly versions are server-side copies of validated daily ones.
  */
-export type RetentionTier = 'daily';
+export const RETENTION_TIERS = ['daily', 'weekly', 'monthly'] as const;
+export type RetentionTier = (typeof RETENTION_TIERS)[number];
 
 export const keyLayout = {
   databaseBackup: (tenantId: string, database: string, tier: RetentionTier = 'daily') =>
@@ -16,9 +20,8 @@ export const keyLayout = {
   archive: (tenantId: string) => `archive/${tenantId}/`,
   /** Where one archive root's files live (for listing them). */
   archiveRoot: (tenantId: string, root: string) => `archive/${tenantId}/${encodeKeySegment(root)}/`,
-  manifest: (tenantId: string, runId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/${runId}.json`,
-  snapshot: (tenantId: string, runId: string, tier: RetentionTier = 'daily') =>
-    `manifests/${tier}/${tenantId}/${runId}.snapshot.json.gz`,
+  manifest: (tenantId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/manifest.json`,
+  snapshot: (tenantId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/snapshot.json.gz`,
   /** Where a tenant's manifests and snapshots of one tier live. */
   manifests: (tenantId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/`,
   /** Every prefix a tenant's connector may write; each ends in "/" and has no wildcard inside. */

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { runIdSchema, tenantIdSchema } from './envelope';
+import { RETENTION_TIERS } from './key-layout';
+import { manifestPointerSchema } from './result';
 
 const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 is 64 lower-case hex digits');
 const sha256Base64Schema = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'a SHA-256 in base64 is 44 characters');
@@ -114,5 +116,8 @@ export const manifestSchema = z.object({
   finishedAt: z.iso.datetime(),
   databases: z.array(databaseBackupSchema),
   archive: archiveSummarySchema.optional(),
+  /** Set on weekly and monthly copies: the tier, and the validated daily manifest they were copied from. */
+  tier: z.enum(RETENTION_TIERS).optional(),
+  promotedFrom: manifestPointerSchema.optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;

@@ -16,7 +16,11 @@ import { acceptKeyUse } from './constructs/reviewed-finding';
 export interface SoBackupStackProps extends StackProps {
   /** See BackupBucketProps.dailyBackupsKept. @default 14 */
   readonly dailyBackupsKept?: number;
-  /** See BackupBucketProps.archiveVersionRetention. @default Duration.days(90) */
+  /** See BackupBucketProps.weeklyBackupsKept. @default 5 */
+  readonly weeklyBackupsKept?: number;
+  /** See BackupBucketProps.monthlyBackupsKept. @default 12 */
+  readonly monthlyBackupsKept?: number;
+  /** See BackupBucketProps.archiveVersionRetention. @default 90 days, or the longest tier */
   readonly archiveVersionRetention?: Duration;
   /** See DailyBackupsStateMachineProps.scheduleExpression. @default 'cron(0 2 * * ? *)' */
   readonly scheduleExpression?: string;
@@ -47,7 +51,8 @@ export class SoBackupStack extends Stack {
   constructor(scope: Construct, id: string, props: SoBackupStackProps = {}) {
     super(scope, id, props);
     const bucket = new BackupBucket(this, 'Backups', {
-      dailyBackupsKept: props.dailyBackupsKept, archiveVersionRetention: props.archiveVersionRetention, breakGlassRoleArn: props.breakGlassRoleArn, objectLock: props.objectLock,
+      dailyBackupsKept: props.dailyBackupsKept, weeklyBackupsKept: props.weeklyBackupsKept, monthlyBackupsKept: props.monthlyBackupsKept,
+      archiveVersionRetention: props.archiveVersionRetention, breakGlassRoleArn: props.breakGlassRoleArn, objectLock: props.objectLock,
     });
     const tables = new BackupTables(this, 'Tables');
     const alertsKey = new Key(this, 'AlertsKey', { enableKeyRotation: true, description: 'so-backup alerts topic' });

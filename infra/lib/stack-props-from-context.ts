@@ -19,6 +19,8 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
   if ((lockMode === undefined) !== (lockDays === undefined)) throw new Error('give both "objectLockMode" and "objectLockDays", or neither');
   return {
     dailyBackupsKept: number('dailyBackupsKept'),
+    weeklyBackupsKept: number('weeklyBackupsKept'),
+    monthlyBackupsKept: number('monthlyBackupsKept'),
     archiveVersionRetention: days === undefined ? undefined : Duration.days(days),
     scheduleExpression: string('scheduleExpression'),
     scheduleTimeZone: string('scheduleTimeZone'),

@@ -81,6 +81,20 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
     expect(manifest.databases[0]?.artifact.versionId).toBe(db.versionId);
     expect(manifest.archive.files).toBe(120);
 
+    // The first validated run of the week and month is copied inside S3 to the weekly and monthly
+    // tiers: the copies carry S3's own SHA-256 of the daily backup, and tier manifests name them.
+    for (const tier of ['weekly', 'monthly']) {
+      const [copy, ...more] = versions(first, `db/${tier}/local/`);
+      expect(more).toEqual([]);
+      const copyHead = JSON.parse(aws(first, 's3api', 'head-object', '--bucket', first.bucket, '--key', copy!.Key, '--checksum-mode', 'ENABLED')) as { ContentLength: number; ChecksumSHA256?: string };
+      expect(copyHead).toMatchObject({ ContentLength: db.size, ChecksumSHA256: head.ChecksumSHA256 });
+      const tierManifest = path.join(download, `${tier}.json`);
+      aws(first, 's3api', 'get-object', '--bucket', first.bucket, '--key', `manifests/${tier}/local/manifest.json`, tierManifest);
+      expect(JSON.parse(readFileSync(tierManifest, 'utf8'))).toMatchObject({
+        tier, runId: first.runId, promotedFrom: { key: first.manifestKey }, databases: [{ artifact: { key: copy!.Key, versionId: copy!.VersionId } }],
+      });
+    }
+
     // The step-by-step history shows each state of the synthesized BackupRun.
     const steps = first.history.filter((line) => line.startsWith(first.runId)).join('\n');
     for (const state of ['Prepare', 'Request backup', 'Validate', 'Finalize', 'Backup succeeded']) expect(steps).toContain(state);
@@ -100,6 +114,9 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
     expect(perKey.get(changedKey)).toBe(2);
     expect([...perKey.entries()].filter(([key, count]) => key !== changedKey && count !== 1)).toEqual([]);
     expect(versions(second, 'db/daily/local/')).toHaveLength(2);
+    // The same week and month: no new weekly or monthly copy.
+    expect(versions(second, 'db/weekly/local/')).toHaveLength(1);
+    expect(versions(second, 'db/monthly/local/')).toHaveLength(1);
   });
 });
 

@@ -4,7 +4,9 @@ import { requestBackup } from '../../functions/src/request-backup/request-backup
 import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
 import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
 import { RunError, uploadSessionPolicy } from '../../functions/src/shared';
-import type { BackupJob } from '../../protocol';
+import { type Artifact, type BackupJob, type Manifest, manifestSchema } from '../../protocol';
+import type { TenantRecord } from '../../functions/src/shared';
+import { periodOf, tiersDue } from '../../functions/src/finalize-run/promote-to-tiers';
 
 const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: '2026-11-25T02:00:00.000Z' };
 const credentials = { mint: async () => ({ accessKeyId: 'A', secretAccessKey: 'S', expiration: '2026-11-25T03:00:00.000Z' }) };
@@ -98,16 +100,88 @@ describe('markRunFailed', () => {
 });
 
 describe('finalizeRun', () => {
+  const validation = { ok: true as const, checks: 9, totalBytes: 100, databases: [{ database: 'SuperOffice', size: 90 }], archive: { files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 0 } };
+  const dailyManifest = { key: 'manifests/daily/acme/manifest.json', versionId: 'm1' };
+  const artifact = (key: string, versionId: string) => ({ key, versionId, size: 90, sha256: 'a'.repeat(64), s3Checksum: { algorithm: 'SHA256' as const, type: 'FULL_OBJECT' as const, value: `${'A'.repeat(43)}=` } });
+  const manifest: Manifest = {
+    kind: 'so-backup-manifest', v: 1, runId: run.runId, tenantId: 'acme', connectorVersion: '1', startedAt: run.startedAt, finishedAt: run.startedAt,
+    databases: [{ database: 'SuperOffice', artifact: artifact('db/daily/acme/SuperOffice.bak', 'd1'), startedAt: run.startedAt, finishedAt: run.startedAt, copyOnly: true, checksums: true, compressed: true, edition: 'Standard', serverVersion: '16', header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: 90, verified: true } }],
+    archive: { roots: [{ name: 'SO_ARC', path: '/arc' }], files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, deletedFiles: 0, copiedFiles: 0, skippedFiles: 0, skipped: [], snapshot: artifact('manifests/daily/acme/snapshot.json.gz', 's1') },
+  };
+
+  /** The stores and S3 copies finalize talks to, recorded; `failCopyOf` makes one copy fail. */
+  function deps(tierMarks: TenantRecord['tierMarks'], failCopyOf?: string) {
+    const recorded = { updates: [] as unknown[], successes: [] as unknown[], copies: [] as string[], manifests: [] as Array<{ key: string; body: Manifest }> };
+    return {
+      recorded,
+      deps: {
+        runs: { update: async (_id: string, fields: unknown) => void recorded.updates.push(fields) },
+        tenants: {
+          get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: run.startedAt, tierMarks }),
+          recordSuccess: async (...args: unknown[]) => void recorded.successes.push(args),
+        },
+        copier: {
+          copy: async (source: Artifact, key: string) => {
+            if (key === failCopyOf) throw new Error(`copy of ${source.key} failed`);
+            recorded.copies.push(`${source.key}@${source.versionId} -> ${key}`);
+            return { ...source, key, versionId: `${key}#copy` };
+          },
+          putJson: async (key: string, body: unknown) => {
+            recorded.manifests.push({ key, body: body as Manifest });
+            return { key, versionId: 'tier-manifest' };
+          },
+        },
+        readManifest: async () => manifest,
+        kept: { weekly: 5, monthly: 12 },
+      },
+    };
+  }
+
   test('GIVEN a validated run with skipped archive files WHEN finalized THEN it SUCCEEDED_WITH_WARNINGS and the tenant\'s last success is recorded', async () => {
-    const updates: unknown[] = [];
-    const successes: string[] = [];
-    const summary = await finalizeRun(
-      { runs: { update: async (_id, f) => void updates.push(f) }, tenants: { recordSuccess: async (t, r) => void successes.push(`${t} ${r}`) } },
-      run, { ok: true, checks: 9, totalBytes: 100, databases: [{ database: 'SuperOffice', size: 90 }], archive: { files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 2 } },
-      new Date('2026-11-25T02:10:00.000Z'),
-    );
-    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', skippedFiles: 2, databaseBytes: 90, durationSeconds: 600 });
-    expect(updates).toEqual([expect.objectContaining({ status: 'SUCCEEDED_WITH_WARNINGS' })]);
-    expect(successes).toEqual(['acme acme-2026-11-25-daily']);
+    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' });
+    const summary = await finalizeRun(d, run, dailyManifest, { ...validation, archive: { ...validation.archive, skippedFiles: 2 } }, new Date('2026-11-25T02:10:00.000Z'));
+    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', skippedFiles: 2, databaseBytes: 90, durationSeconds: 600, copiedTo: '' });
+    expect(recorded.updates).toEqual([expect.objectContaining({ status: 'SUCCEEDED_WITH_WARNINGS' })]);
+    expect(recorded.successes).toEqual([['acme', 'acme-2026-11-25-daily', '2026-11-25T02:10:00.000Z', { weekly: '2026-W48', monthly: '2026-11' }]]);
+    expect(recorded.copies).toEqual([]); // this week and month already have their copies
+  });
+
+  test('GIVEN the first validated run of a week and month WHEN finalized THEN its database backup and snapshot are copied to both tiers, with tier manifests naming the copies', async () => {
+    const { deps: d, recorded } = deps({ weekly: '2026-W47', monthly: '2026-10' });
+    const summary = await finalizeRun(d, run, dailyManifest, validation, new Date('2026-11-25T02:10:00.000Z'));
+    expect(summary).toMatchObject({ status: 'SUCCEEDED', copiedTo: 'weekly,monthly' });
+    expect(recorded.copies).toEqual([
+      'db/daily/acme/SuperOffice.bak@d1 -> db/weekly/acme/SuperOffice.bak',
+      'manifests/daily/acme/snapshot.json.gz@s1 -> manifests/weekly/acme/snapshot.json.gz',
+      'db/daily/acme/SuperOffice.bak@d1 -> db/monthly/acme/SuperOffice.bak',
+      'manifests/daily/acme/snapshot.json.gz@s1 -> manifests/monthly/acme/snapshot.json.gz',
+    ]);
+    const weekly = recorded.manifests[0]!;
+    expect(weekly.key).toBe('manifests/weekly/acme/manifest.json');
+    expect(weekly.body).toMatchObject({ tier: 'weekly', promotedFrom: dailyManifest, runId: run.runId });
+    expect(weekly.body.databases[0]!.artifact).toMatchObject({ key: 'db/weekly/acme/SuperOffice.bak', versionId: 'db/weekly/acme/SuperOffice.bak#copy', sha256: 'a'.repeat(64) });
+    expect(manifestSchema.parse(weekly.body)).toEqual(weekly.body);
+    expect(recorded.updates).toEqual([expect.objectContaining({ tierCopies: [
+      { tier: 'weekly', manifest: { key: 'manifests/weekly/acme/manifest.json', versionId: 'tier-manifest' } },
+      { tier: 'monthly', manifest: { key: 'manifests/monthly/acme/manifest.json', versionId: 'tier-manifest' } },
+    ] })]);
+    expect(recorded.successes[0]).toEqual(['acme', run.runId, '2026-11-25T02:10:00.000Z', { weekly: '2026-W48', monthly: '2026-11' }]);
+  });
+
+  test('GIVEN a tier copy that fails WHEN finalized THEN finalize fails before recording anything, so the next run makes the copy', async () => {
+    const { deps: d, recorded } = deps({ weekly: '2026-W48' }, 'db/monthly/acme/SuperOffice.bak');
+    await expect(finalizeRun(d, run, dailyManifest, validation, new Date('2026-11-25T02:10:00.000Z'))).rejects.toThrow('copy of db/daily/acme/SuperOffice.bak failed');
+    expect(recorded.updates).toEqual([]);
+    expect(recorded.successes).toEqual([]);
+  });
+
+  test('ISO weeks and months decide which tiers are due; a tier kept 0 times is off', () => {
+    expect(periodOf('weekly', new Date('2026-11-25T12:00:00Z'))).toBe('2026-W48');
+    expect(periodOf('weekly', new Date('2027-01-01T12:00:00Z'))).toBe('2026-W53');
+    expect(periodOf('weekly', new Date('2025-12-29T12:00:00Z'))).toBe('2026-W01');
+    expect(periodOf('weekly', new Date('2021-01-03T12:00:00Z'))).toBe('2020-W53');
+    expect(periodOf('monthly', new Date('2026-12-31T23:59:59Z'))).toBe('2026-12');
+    expect(tiersDue(new Date('2026-11-30T01:00:00Z'), { weekly: '2026-W48', monthly: '2026-11' }, { weekly: 5, monthly: 12 })).toEqual(['weekly']);
+    expect(tiersDue(new Date('2026-12-01T01:00:00Z'), {}, { weekly: 0, monthly: 12 })).toEqual(['monthly']);
   });
 });

@@ -26,7 +26,7 @@ function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = (
     { root: 'SO_ARC', path: 'ADM/a.docx', key: a.key, versionId: a.versionId, size: a.size, mtimeMs: 1, sha256: a.sha256, uploaded: true },
     { root: 'SO_ARC', path: 'ADM/b.docx', key: b.key, versionId: b.versionId, size: b.size, mtimeMs: 1, sha256: b.sha256, uploaded: false },
   ];
-  const snapshot = artifactOf(reader, keyLayout.snapshot('acme', run.runId), gzipSync(JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files })));
+  const snapshot = artifactOf(reader, keyLayout.snapshot('acme'), gzipSync(JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files })));
   const now = new Date().toISOString();
   const manifest: Manifest = {
     kind: 'so-backup-manifest', v: 1, runId: run.runId, tenantId: 'acme', connectorVersion: '0.1.0', startedAt: now, finishedAt: now,
@@ -34,7 +34,7 @@ function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = (
     archive: { roots: [{ name: 'SO_ARC', path: 'C:\\SO_ARC' }], files: 2, bytes: fileA.length + fileB.length, uploadedFiles: 1, uploadedBytes: fileA.length, deletedFiles: 0, copiedFiles: 0, skippedFiles: 0, skipped: [], snapshot },
   };
   edit(manifest, reader);
-  const pointer = reader.put(keyLayout.manifest('acme', run.runId), Buffer.from(JSON.stringify(manifest)));
+  const pointer = reader.put(keyLayout.manifest('acme'), Buffer.from(JSON.stringify(manifest)));
   return { reader, pointer: { key: pointer.key, versionId: pointer.versionId }, manifest, files };
 }
 
@@ -68,7 +68,7 @@ describe('validateRun', () => {
       const snapshotBody = JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files: [
         { root: 'SO_ARC', path: 'ADM/a.docx', key: keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/a.docx'), versionId: 'v2', size: 10, mtimeMs: 1, sha256: 'f'.repeat(64), uploaded: true },
       ] });
-      m.archive = { ...m.archive!, files: 1, bytes: 10, snapshot: artifactOf(r, keyLayout.snapshot('acme', run.runId), gzipSync(snapshotBody)) };
+      m.archive = { ...m.archive!, files: 1, bytes: 10, snapshot: artifactOf(r, keyLayout.snapshot('acme'), gzipSync(snapshotBody)) };
     });
     const report = await validateRun(reader, run, pointer);
     expect(report.ok).toBe(false);
@@ -146,7 +146,7 @@ describe('validateRun', () => {
 
   test('GIVEN a manifest that breaks the schema WHEN validated THEN the schema error is reported', async () => {
     const reader = new MemoryArtifactReader();
-    const stored = reader.put(keyLayout.manifest('acme', run.runId), Buffer.from('{"kind":"so-backup-manifest","v":1}'));
+    const stored = reader.put(keyLayout.manifest('acme'), Buffer.from('{"kind":"so-backup-manifest","v":1}'));
     const report = await validateRun(reader, run, { key: stored.key, versionId: stored.versionId });
     expect(report.problems).toEqual([expect.stringMatching(/breaks the manifest schema/)]);
   });

@@ -2,15 +2,18 @@ import { CreateBucketCommand, ListObjectVersionsCommand, PutBucketLifecycleConfi
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { S3ObjectStore } from '../../connector/src/store';
+import { S3VersionCopier } from '../../functions/src/finalize-run/s3-version-copier';
 import { SoBackupStack } from '../../infra/lib/so-backup-stack';
 import { lifecycleRulesFromTemplate } from '../../local/cloud/provision';
 
 /**
  * The stack's own lifecycle rules, applied to a real Ceph RGW whose lifecycle "day" is 10 s
- * (`rgw lc debug interval`): when backups stop, the last N database backups are never expired.
+ * (`rgw lc debug interval`): when backups stop, the last N backups of every tier are never
+ * expired. And the server-side copies finalize makes for the weekly and monthly tiers.
  */
 const ROOT = path.resolve(__dirname, '..', '..');
 const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
@@ -32,7 +35,7 @@ const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scrip
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const template = Template.fromStack(new SoBackupStack(app, 'Retention', { dailyBackupsKept: 3 }));
+    const template = Template.fromStack(new SoBackupStack(app, 'Retention', { dailyBackupsKept: 3, weeklyBackupsKept: 2, monthlyBackupsKept: 2 }));
     const [backupBucket] = Object.values(template.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }));
     await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: lifecycleRulesFromTemplate(backupBucket!.Properties as Record<string, unknown>) } }));
   });
@@ -47,29 +50,58 @@ const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scrip
     return (out.Versions ?? []).filter((v) => v.Key === key);
   };
 
-  test('GIVEN 6 daily backups and then none WHEN many lifecycle days pass THEN exactly the newest 3 survive; archive versions younger than their retention stay', async () => {
-    const db = 'db/daily/acme/SuperOffice.bak';
-    const written: string[] = [];
+  test('GIVEN 6 backups in each GFS tier and then none WHEN many lifecycle days pass THEN exactly the newest N of each tier (and of its manifests) survive; archive versions younger than their retention stay', async () => {
+    const kept = { daily: 3, weekly: 2, monthly: 2 };
+    const keys = Object.keys(kept).flatMap((tier) => [`db/${tier}/acme/SuperOffice.bak`, `manifests/${tier}/acme/manifest.json`]);
+    const written = new Map<string, string[]>(keys.map((key) => [key, []]));
     for (let day = 1; day <= 6; day++) {
-      const out = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: db, Body: `backup of day ${day}` }));
-      written.push(out.VersionId!);
+      for (const key of keys) {
+        const out = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: `${key} of backup ${day}` }));
+        written.get(key)!.push(out.VersionId!);
+      }
     }
     const archive = 'archive/acme/SO_ARC/ANNA/offer.docx';
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: archive, Body: 'offer v1' }));
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: archive, Body: 'offer v2' }));
+    const keptOf = (key: string) => kept[key.split('/')[1] as keyof typeof kept];
+    const survivors = async () => Object.fromEntries(await Promise.all(keys.map(async (key) => [key, (await versionsOf(key)).map((v) => v.VersionId).sort()] as const)));
+    const expected = Object.fromEntries(keys.map((key) => [key, written.get(key)!.slice(-keptOf(key)).sort()]));
 
     // Backups stop. Let lifecycle days pass and run lifecycle processing until it settles.
-    let kept = await versionsOf(db);
-    for (let round = 0; round < 12 && kept.length > 3; round++) {
+    let now = await survivors();
+    for (let round = 0; round < 12 && JSON.stringify(now) !== JSON.stringify(expected); round++) {
       await new Promise((resolve) => setTimeout(resolve, (DAY_SECONDS + 2) * 1000));
       ceph('lc-process', path.join(dir, 'ceph'));
-      kept = await versionsOf(db);
+      now = await survivors();
     }
-    expect(kept.map((v) => v.VersionId).sort()).toEqual(written.slice(-3).sort());
-    // More days without backups change nothing: the last 3 are never expired.
+    expect(now).toEqual(expected);
+    // More days without backups change nothing: the last N of every tier are never expired.
     await new Promise((resolve) => setTimeout(resolve, (DAY_SECONDS * 2 + 2) * 1000));
     ceph('lc-process', path.join(dir, 'ceph'));
-    expect((await versionsOf(db)).map((v) => v.VersionId).sort()).toEqual(written.slice(-3).sort());
+    expect(await survivors()).toEqual(expected);
     expect(await versionsOf(archive)).toHaveLength(2); // 90 "days" of archive retention have not passed
+  });
+
+  test('GIVEN a backup stored in one PUT and one stored in parts WHEN copied to a tier THEN each copy has its source\'s S3 SHA-256 and a new version', async () => {
+    const endpoint = `http://127.0.0.1:${PORT}`;
+    const store = new S3ObjectStore({ bucket, region: 'us-east-1', endpoint, forcePathStyle: true }, { ...KEYS, expiration: new Date(Date.now() + 3600_000).toISOString() });
+    const small = path.join(dir, 'small.bak');
+    const large = path.join(dir, 'large.bak');
+    writeFileSync(small, Buffer.alloc(1 << 20, 7));
+    writeFileSync(large, Buffer.concat([Buffer.alloc(6 << 20, 1), Buffer.alloc(6 << 20, 2), Buffer.alloc(1000, 3)]));
+    const copier = new S3VersionCopier(s3, bucket);
+    for (const [file, type] of [[small, 'FULL_OBJECT'], [large, 'COMPOSITE']] as const) {
+      const source = await store.putFile(`db/daily/copy/${path.basename(file)}`, file);
+      expect(source.s3Checksum.type).toBe(type);
+      const copy = await copier.copy(source, `db/weekly/copy/${path.basename(file)}`);
+      expect(copy).toMatchObject({ key: `db/weekly/copy/${path.basename(file)}`, size: source.size, sha256: source.sha256, s3Checksum: source.s3Checksum });
+      expect(copy.versionId).not.toBe(source.versionId);
+      const again = await copier.copy(source, copy.key);
+      expect(again.versionId).not.toBe(copy.versionId); // each promotion is a new version of the tier key
+    }
+    // A source version that does not exist fails the copy; nothing is left behind half-made.
+    const source = await store.putFile('db/daily/copy/large2.bak', large);
+    await expect(copier.copy({ ...source, versionId: 'no-such-version' }, 'db/monthly/copy/large2.bak')).rejects.toThrow();
+    expect(await versionsOf('db/monthly/copy/large2.bak')).toEqual([]);
   });
 });

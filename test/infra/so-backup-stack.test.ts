@@ -71,6 +71,33 @@ describe('backup bucket', () => {
     });
   });
 
+  test('GFS tiers: database backups and manifests of each tier keep their last N by count; archive versions outlive the longest tier', () => {
+    const rules = (t: Template) => (Object.values(t.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }))[0]!.Properties as { LifecycleConfiguration: { Rules: Array<Record<string, unknown>> } }).LifecycleConfiguration.Rules;
+    const byPrefix = (t: Template) => Object.fromEntries(rules(t).filter((r) => r.Prefix).map((r) => [r.Prefix, r.NoncurrentVersionExpiration]));
+    expect(byPrefix(template)).toEqual({
+      'db/daily/': { NoncurrentDays: 1, NewerNoncurrentVersions: 13 }, 'manifests/daily/': { NoncurrentDays: 1, NewerNoncurrentVersions: 13 },
+      'db/weekly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 4 }, 'manifests/weekly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 4 },
+      'db/monthly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 11 }, 'manifests/monthly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 11 },
+      'archive/': { NoncurrentDays: 372 }, // 12 monthly × 31 days
+    });
+    // No rule expires a current version by age: when backups stop, the last ones stay.
+    expect(rules(template).filter((r) => r.ExpirationInDays !== undefined)).toEqual([]);
+    const custom = byPrefix(synth({ weeklyBackupsKept: 0, monthlyBackupsKept: 1 }));
+    expect(Object.keys(custom)).not.toContain('db/weekly/');
+    expect(custom['db/monthly/']).toEqual({ NoncurrentDays: 1 });
+    expect(custom['archive/']).toEqual({ NoncurrentDays: 90 });
+    expect(() => synth({ monthlyBackupsKept: 24, archiveVersionRetention: Duration.days(365) }))
+      .toThrow('archiveVersionRetention of 365 days is shorter than the longest tier (744 days: daily 14, weekly 5 × 7, monthly 24 × 31): give at least 744 days, or keep fewer backups');
+  });
+
+  test('finalize writes only the weekly and monthly tiers and knows how many each keeps', () => {
+    const [finalize] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'finalize-run' } }));
+    expect((finalize!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ WEEKLY_BACKUPS_KEPT: '5', MONTHLY_BACKUPS_KEPT: '12' });
+    const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    for (const prefix of ['db/weekly/*', 'db/monthly/*', 'manifests/weekly/*', 'manifests/monthly/*']) expect(policies).toContain(`/${prefix}`);
+    expect(policies).not.toMatch(/"s3:PutObject[^\]]*\/db\/daily/);
+  });
+
   test('dailyBackupsKept is configurable and range-checked', () => {
     synth({ dailyBackupsKept: 30 }).hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'db/daily/', NoncurrentVersionExpiration: { NoncurrentDays: 1, NewerNoncurrentVersions: 29 } })]) },
@@ -101,7 +128,7 @@ describe('connector API', () => {
 });
 
 describe('functions', () => {
-  test('every function runs Node.js 22 on arm64 and names its handler for local mode', () => {
+  test('every function runs Node.js 24 on arm64 and names its handler for local mode', () => {
     const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': Match.anyValue() } });
     expect(Object.keys(functions)).toHaveLength(11);
     for (const fn of Object.values(functions)) {

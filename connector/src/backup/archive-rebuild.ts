@@ -20,15 +20,12 @@ export interface RemoteArchive {
 
 export async function loadRemoteArchive(tenantId: string, store: ObjectStore): Promise<RemoteArchive> {
   const latest = await store.latestVersions(keyLayout.archive(tenantId));
-  const snapshots = [...(await store.latestVersions(keyLayout.manifests(tenantId))).entries()]
-    .filter(([key]) => key.endsWith('.snapshot.json.gz'))
-    .sort(([, a], [, b]) => b.lastModified.getTime() - a.lastModified.getTime());
-  // The newest readable one; an older one only costs extra local reads (a file whose version it
-  // does not name is hashed and compared with S3's checksum instead).
-  for (const [key, version] of snapshots.slice(0, 3)) {
-    const snapshot = await readSnapshot(store, key, version.versionId);
-    if (snapshot) return { latest, previous: new Map(snapshot.files.map((f) => [f.key, f])), snapshotRunId: snapshot.runId };
-  }
+  // The current version of the snapshot key is the newest snapshot. If it cannot be read, the
+  // rebuild only costs extra local reads (each file is hashed and compared with S3's checksum).
+  const snapshotKey = keyLayout.snapshot(tenantId);
+  const current = (await store.latestVersions(snapshotKey)).get(snapshotKey);
+  const snapshot = current && (await readSnapshot(store, snapshotKey, current.versionId));
+  if (snapshot) return { latest, previous: new Map(snapshot.files.map((f) => [f.key, f])), snapshotRunId: snapshot.runId };
   return { latest, previous: new Map() };
 }
 

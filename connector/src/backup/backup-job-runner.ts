@@ -127,7 +127,7 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
     kind: 'so-backup-manifest', v: 1, runId: job.runId, tenantId: job.tenantId, connectorVersion: deps.connectorVersion,
     startedAt, finishedAt: new Date().toISOString(), databases, archive,
   };
-  const stored = await store.putBuffer(keyLayout.manifest(job.tenantId, job.runId), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
+  const stored = await store.putBuffer(keyLayout.manifest(job.tenantId), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
   return { key: stored.key, versionId: stored.versionId };
 }
 

@@ -39,6 +39,8 @@ export interface TenantRecord {
   createdAt: string;
   lastSuccessAt?: string;
   lastRunId?: string;
+  /** The period (ISO week, month) each copy tier last received a copy for. */
+  tierMarks?: Partial<Record<'weekly' | 'monthly', string>>;
   /** When the tenant's last connector connection ended (for the connectors-offline alarm). */
   lastDisconnectedAt?: string;
 }
@@ -119,12 +121,12 @@ export class TenantStore {
     })));
   }
 
-  async recordSuccess(tenantId: string, runId: string, at: string): Promise<void> {
+  async recordSuccess(tenantId: string, runId: string, at: string, tierMarks: TenantRecord['tierMarks'] = {}): Promise<void> {
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { tenantId },
-      UpdateExpression: 'SET lastSuccessAt = :at, lastRunId = :run',
+      UpdateExpression: 'SET lastSuccessAt = :at, lastRunId = :run, tierMarks = :marks',
       ConditionExpression: 'attribute_exists(tenantId)',
-      ExpressionAttributeValues: { ':at': at, ':run': runId },
+      ExpressionAttributeValues: { ':at': at, ':run': runId, ':marks': tierMarks },
     }));
   }
 }
@@ -215,6 +217,8 @@ export interface RunRecord {
   result?: { outcome: 'succeeded' | 'failed'; error?: WireError; at: string };
   validation?: { ok: boolean; checkedAt: string; checks: number; problems: string[] };
   summary?: Record<string, number | string>;
+  /** The weekly and monthly copies made of this run: each tier's manifest version. */
+  tierCopies?: Array<{ tier: 'weekly' | 'monthly'; manifest: ManifestPointer }>;
   failure?: { error: string; cause: string };
 }
 

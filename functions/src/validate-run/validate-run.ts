@@ -44,7 +44,7 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
     return condition;
   };
 
-  const expectedManifestKey = keyLayout.manifest(run.tenantId, run.runId);
+  const expectedManifestKey = keyLayout.manifest(run.tenantId);
   if (!check(pointer.key === expectedManifestKey, `manifest is at ${pointer.key}, expected ${expectedManifestKey}`)) return finish(report);
   const manifest = await readManifest(reader, pointer, problem);
   if (!manifest) return finish(report);
@@ -71,7 +71,7 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
 
   if (manifest.archive) {
     const summary = manifest.archive;
-    const snapshotKey = keyLayout.snapshot(run.tenantId, run.runId);
+    const snapshotKey = keyLayout.snapshot(run.tenantId);
     if (check(summary.snapshot.key === snapshotKey, `archive snapshot is at ${summary.snapshot.key}, expected ${snapshotKey}`) && (await checkArtifact(reader, summary.snapshot, check))) {
       const raw = await reader.read(summary.snapshot.key, summary.snapshot.versionId);
       let snapshotJson: unknown;

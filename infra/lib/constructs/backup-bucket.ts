@@ -3,6 +3,7 @@ import { AnyPrincipal, Effect, type IGrantable, PolicyStatement } from 'aws-cdk-
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockRetention, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
+import { RETENTION_TIERS, type RetentionTier } from '../../../protocol';
 import { acceptFinding, arnInFinding } from './reviewed-finding';
 import { validateDuration, validateRange } from './validate-props';
 
@@ -15,8 +16,22 @@ export interface BackupBucketProps {
    */
   readonly dailyBackupsKept?: number;
   /**
-   * How long a replaced or deleted archive file's old version is kept.
-   * @default Duration.days(90)
+   * How many weekly copies are kept: the first validated backup of each ISO week is copied
+   * inside S3 to the weekly tier. 0 turns the tier off. Range 0 to 101.
+   * @default 5
+   */
+  readonly weeklyBackupsKept?: number;
+  /**
+   * How many monthly copies are kept (the first validated backup of each month). 0 turns the
+   * tier off. Range 0 to 101.
+   * @default 12
+   */
+  readonly monthlyBackupsKept?: number;
+  /**
+   * How long a replaced or deleted archive file's old version is kept. It must cover the longest
+   * tier (daily N days, weekly N × 7, monthly N × 31), or an old backup's snapshot would name
+   * archive versions that are gone.
+   * @default 90 days, or the longest tier if that is longer
    */
   readonly archiveVersionRetention?: Duration;
   /**
@@ -37,16 +52,32 @@ export interface BackupBucketProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+/** How many backups each tier keeps, and how long archive versions must therefore stay. */
+export function retentionOf(props: Pick<BackupBucketProps, 'dailyBackupsKept' | 'weeklyBackupsKept' | 'monthlyBackupsKept' | 'archiveVersionRetention'>) {
+  validateRange('dailyBackupsKept', props.dailyBackupsKept, 1, 101);
+  validateRange('weeklyBackupsKept', props.weeklyBackupsKept, 0, 101);
+  validateRange('monthlyBackupsKept', props.monthlyBackupsKept, 0, 101);
+  validateDuration('archiveVersionRetention', props.archiveVersionRetention, 86_400, 36_500 * 86_400);
+  const kept = { daily: props.dailyBackupsKept ?? 14, weekly: props.weeklyBackupsKept ?? 5, monthly: props.monthlyBackupsKept ?? 12 };
+  const longestTierDays = Math.max(kept.daily, kept.weekly * 7, kept.monthly * 31);
+  const archiveDays = props.archiveVersionRetention?.toDays() ?? Math.max(90, longestTierDays);
+  if (archiveDays < longestTierDays) {
+    throw new Error(`archiveVersionRetention of ${archiveDays} days is shorter than the longest tier (${longestTierDays} days: daily ${kept.daily}, weekly ${kept.weekly} × 7, monthly ${kept.monthly} × 31): give at least ${longestTierDays} days, or keep fewer backups`);
+  }
+  return { kept, archiveDays };
+}
+
 /** The versioned, KMS-encrypted, private, TLS-only bucket that holds every backup. */
 export class BackupBucket extends Construct {
   readonly bucket: Bucket;
   readonly key: Key;
+  /** Backups kept per tier (0: the tier is off). */
+  readonly kept: Record<RetentionTier, number>;
 
   constructor(scope: Construct, id: string, props: BackupBucketProps = {}) {
     super(scope, id);
-    validateRange('dailyBackupsKept', props.dailyBackupsKept, 1, 101);
-    validateDuration('archiveVersionRetention', props.archiveVersionRetention, 86_400, 36_500 * 86_400);
-    const kept = props.dailyBackupsKept ?? 14;
+    const { kept, archiveDays } = retentionOf(props);
+    this.kept = kept;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.key = new Key(this, 'Key', { enableKeyRotation: true, description: 'so-backup backup bucket', removalPolicy });
     if (props.objectLock) validateRange('objectLock.days', props.objectLock.days, 1, 3650);
@@ -66,21 +97,21 @@ export class BackupBucket extends Construct {
       removalPolicy,
       lifecycleRules: [
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
-        {
-          id: 'db-daily-keep-last',
-          prefix: 'db/daily/',
+        // Keep-last-N per tier: a version only becomes noncurrent when a newer backup replaces it,
+        // so when backups stop the last N of every tier stay. A tier's manifests (one key per
+        // tenant) follow the same count as its database backups.
+        ...RETENTION_TIERS.filter((tier) => kept[tier] > 0).flatMap((tier) => ['db', 'manifests'].map((kind) => ({
+          id: `${kind}-${tier}-keep-last`,
+          prefix: `${kind}/${tier}/`,
           noncurrentVersionExpiration: Duration.days(1),
-          ...(kept > 1 ? { noncurrentVersionsToRetain: kept - 1 } : {}),
-        },
+          ...(kept[tier] > 1 ? { noncurrentVersionsToRetain: kept[tier] - 1 } : {}),
+        }))),
         {
           id: 'archive-old-versions',
           prefix: 'archive/',
-          noncurrentVersionExpiration: props.archiveVersionRetention ?? Duration.days(90),
+          noncurrentVersionExpiration: Duration.days(archiveDays),
           expiredObjectDeleteMarker: true,
         },
-        // Manifests are small and say which versions make up a run: they do not expire by age,
-        // or an outage would leave backups nobody can assemble.
-        { id: 'manifests-daily', prefix: 'manifests/daily/', noncurrentVersionExpiration: Duration.days(1) },
       ],
     });
     acceptFinding(this.bucket, 'AwsSolutions-S1', 'Only so-backup\'s own roles can write this bucket and every object is validated at its exact version; object-level audit belongs in CloudTrail data events (docs/security.md), not in a second bucket of access logs.');
@@ -114,5 +145,23 @@ export class BackupBucket extends Construct {
       acceptFinding(grantee, finding, 'Read-only access to the backup bucket, for the validator that must read any tenant\'s objects at exact versions; it can neither write nor delete.');
     }
     return this.bucket.grantRead(grantee);
+  }
+
+  /**
+   * Make the weekly and monthly copies: read any backup (the source versions) and write under
+   * `db/<tier>/` and `manifests/<tier>/` of the copy tiers only.
+   */
+  grantTierCopies(grantee: IGrantable & IConstruct) {
+    this.grantReadBackups(grantee);
+    const copyTiers = RETENTION_TIERS.filter((tier) => tier !== 'daily');
+    for (const tier of copyTiers) {
+      for (const kind of ['db', 'manifests']) {
+        this.bucket.grantPut(grantee, `${kind}/${tier}/*`);
+        acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${kind}/${tier}/*]`, 'Writes the weekly and monthly copies of every tenant under that tier\'s prefix only; it cannot write daily backups or the archive, nor delete.');
+      }
+    }
+    for (const finding of ['AwsSolutions-IAM5[Action::s3:Abort*]', 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]']) {
+      acceptFinding(grantee, finding, 'Multipart copies (abort on failure) under SSE-KMS with the backup bucket\'s own key only.');
+    }
   }
 }

@@ -118,7 +118,13 @@ export class BackupRunStateMachine extends Construct {
     bucket.grantReadBackups(validateFn);
     tables.runs.grantReadWriteData(validateFn);
     tables.tenants.grantReadData(validateFn);
-    const finalizeFn = new BackupFunction(this, 'FinalizeRun', { handler: 'finalize-run', environment });
+    const finalizeFn = new BackupFunction(this, 'FinalizeRun', {
+      handler: 'finalize-run',
+      environment: { ...environment, WEEKLY_BACKUPS_KEPT: String(bucket.kept.weekly), MONTHLY_BACKUPS_KEPT: String(bucket.kept.monthly) },
+      // Copies of large backups to the weekly and monthly tiers run inside S3, part by part.
+      timeout: Duration.minutes(15),
+    });
+    bucket.grantTierCopies(finalizeFn);
     tables.runs.grantReadWriteData(finalizeFn);
     tables.tenants.grantReadWriteData(finalizeFn);
     const markFailedFn = new BackupFunction(this, 'MarkRunFailed', { handler: 'mark-run-failed', environment });

@@ -1,0 +1,52 @@
+import { type Artifact, keyLayout, type Manifest, type ManifestPointer, type RetentionTier } from '../../../protocol';
+
+/** The tiers made by copying a validated daily backup inside S3. */
+export type CopyTier = Exclude<RetentionTier, 'daily'>;
+export const COPY_TIERS: readonly CopyTier[] = ['weekly', 'monthly'];
+
+/** The period (ISO week "2026-W48", month "2026-11", UTC) each tier last received a copy for. */
+export type TierMarks = Partial<Record<CopyTier, string>>;
+
+/** How many backups each copy tier keeps; 0 turns the tier off. */
+export type CopyTiersKept = Record<CopyTier, number>;
+
+export function periodOf(tier: CopyTier, at: Date): string {
+  if (tier === 'monthly') return at.toISOString().slice(0, 7);
+  // ISO 8601 week: the week belongs to the year of its Thursday.
+  const thursday = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate()));
+  thursday.setUTCDate(thursday.getUTCDate() + 3 - ((thursday.getUTCDay() + 6) % 7));
+  const week = 1 + Math.floor((thursday.getTime() - Date.UTC(thursday.getUTCFullYear(), 0, 1)) / (7 * 86_400_000));
+  return `${thursday.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+}
+
+/**
+ * The tiers a validated run is copied to: each enabled tier that has no copy for the current
+ * period yet. The first validated run of a week (month) becomes that week's (month's) backup, so
+ * a failed Monday is covered by Tuesday's run.
+ */
+export function tiersDue(now: Date, marks: TierMarks, kept: CopyTiersKept): CopyTier[] {
+  return COPY_TIERS.filter((tier) => kept[tier] > 0 && marks[tier] !== periodOf(tier, now));
+}
+
+/** Server-side copies inside the backup bucket, each proven equal to its source by S3's checksum. */
+export interface VersionCopier {
+  /** Copies the exact source version to `targetKey`; the result is the new version, verified. */
+  copy(source: Artifact, targetKey: string): Promise<Artifact>;
+  putJson(key: string, body: unknown): Promise<ManifestPointer>;
+}
+
+/**
+ * Makes a tier's copy of a validated run: each database backup and the archive snapshot are
+ * copied to the tier's keys, then a manifest naming those copies (and the daily manifest they
+ * came from) is written. Archive files are not copied: the snapshot names their exact versions,
+ * which are kept at least as long as the longest tier.
+ */
+export async function promoteToTier(copier: VersionCopier, manifest: Manifest, dailyManifest: ManifestPointer, tier: CopyTier): Promise<ManifestPointer> {
+  const databases = [];
+  for (const db of manifest.databases) {
+    databases.push({ ...db, artifact: await copier.copy(db.artifact, keyLayout.databaseBackup(manifest.tenantId, db.database, tier)) });
+  }
+  const archive = manifest.archive && { ...manifest.archive, snapshot: await copier.copy(manifest.archive.snapshot, keyLayout.snapshot(manifest.tenantId, tier)) };
+  const copy: Manifest = { ...manifest, databases, archive, tier, promotedFrom: dailyManifest };
+  return copier.putJson(keyLayout.manifest(manifest.tenantId, tier), copy);
+}
