@@ -190,7 +190,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     const sfn = new SFNClient({ endpoint: `http://127.0.0.1:${ports.stepFunctions}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     const daily = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!;
     const backupRun = deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
-    const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: daily.arn, input: JSON.stringify({ trigger: 'schedule' }) }));
+    const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: daily.arn, input: JSON.stringify({ trigger: 'schedule', everyTenant: true }) }));
     const dailyResult = await waitForExecution(sfn, executionArn!);
     const results = (JSON.parse(dailyResult.output ?? '{}') as { results?: Array<{ executionName: string; status: string }> }).results ?? [];
     const mine = results.find((r) => r.executionName.startsWith(`${LOCAL_TENANT}-`));

@@ -22,8 +22,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly monthlyBackupsKept?: number;
   /** See BackupBucketProps.archiveVersionRetention. @default 90 days, or the longest tier */
   readonly archiveVersionRetention?: Duration;
-  /** See DailyBackupsStateMachineProps.scheduleExpression. @default 'cron(0 2 * * ? *)' */
-  readonly scheduleExpression?: string;
+  /** See DailyBackupsStateMachineProps.backupHour. @default 2 */
+  readonly backupHour?: number;
   /** @default 'Europe/Oslo' */
   readonly scheduleTimeZone?: string;
   /** See BackupBucketProps.objectLock. @default no Object Lock */
@@ -66,7 +66,7 @@ export class SoBackupStack extends Stack {
       offlineRetryInterval: props.offlineRetryInterval, offlineRetryWindow: props.offlineRetryWindow,
     });
     const daily = new DailyBackupsStateMachine(this, 'DailyBackups', {
-      tables, backupRun: backupRun.stateMachine, scheduleExpression: props.scheduleExpression, scheduleTimeZone: props.scheduleTimeZone,
+      tables, backupRun: backupRun.stateMachine, backupHour: props.backupHour, scheduleTimeZone: props.scheduleTimeZone,
     });
 
     alertsKey.grant(backupRun.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');

@@ -22,7 +22,7 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     weeklyBackupsKept: number('weeklyBackupsKept'),
     monthlyBackupsKept: number('monthlyBackupsKept'),
     archiveVersionRetention: days === undefined ? undefined : Duration.days(days),
-    scheduleExpression: string('scheduleExpression'),
+    backupHour: number('backupHour'),
     scheduleTimeZone: string('scheduleTimeZone'),
     alertEmail: string('alertEmail'),
     staleAfterHours: number('staleAfterHours'),

@@ -1,4 +1,5 @@
 import { executionName } from '../../functions/src/list-tenants/execution-name';
+import { isDue, localHour } from '../../functions/src/list-tenants/due-tenants';
 import { describeFailure, markRunFailed } from '../../functions/src/mark-run-failed/mark-run-failed';
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
 import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
@@ -18,6 +19,20 @@ describe('executionName', () => {
     expect(executionName('acme', day, 'daily', [])).toBe('acme-2026-11-25-daily');
     expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily'])).toBe('acme-2026-11-25-daily-2');
     expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily', 'acme-2026-11-25-daily-2'])).toBe('acme-2026-11-25-daily-3');
+    // Named after the day in the schedule's time zone: 23:30 UTC is already the next day in Oslo.
+    expect(executionName('acme', new Date('2026-11-24T23:30:00Z'), 'daily', [], 'Europe/Oslo')).toBe('acme-2026-11-25-daily');
+  });
+});
+
+describe('which tenants DailyBackups starts', () => {
+  test('each tenant in its own backup hour, local to the schedule\'s time zone (summer time included), or the default; a catch-up run starts everyone', () => {
+    expect(localHour(new Date('2026-11-25T01:00:00Z'), 'Europe/Oslo')).toBe(2);
+    expect(localHour(new Date('2026-07-01T00:00:00Z'), 'Europe/Oslo')).toBe(2);
+    expect(localHour(new Date('2026-11-25T23:00:00Z'), 'Europe/Oslo')).toBe(0);
+    expect(isDue({}, 2, 2, false)).toBe(true);
+    expect(isDue({ backupHour: 22 }, 2, 2, false)).toBe(false);
+    expect(isDue({ backupHour: 22 }, 22, 2, false)).toBe(true);
+    expect(isDue({ backupHour: 22 }, 5, 2, true)).toBe(true);
   });
 });
 

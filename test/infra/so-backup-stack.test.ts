@@ -172,8 +172,11 @@ describe('DailyBackups', () => {
     expect(definition).toMatch(/\\"Tenant failed\\"/);
   });
 
-  test('is started every day by an EventBridge Scheduler schedule', () => {
-    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 2 * * ? *)', ScheduleExpressionTimezone: 'Europe/Oslo' });
+  test('is started every hour by an EventBridge Scheduler schedule and starts the tenants whose backup hour it is (default 02:00 Oslo)', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 * * * ? *)', ScheduleExpressionTimezone: 'Europe/Oslo' });
+    const [list] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'list-tenants' } }));
+    expect((list!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ SCHEDULE_TIME_ZONE: 'Europe/Oslo', DEFAULT_BACKUP_HOUR: '2' });
+    expect(() => synth({ backupHour: 24 })).toThrow('backupHour must be a whole number from 0 to 23, but 24 was provided');
   });
 });
 

@@ -140,7 +140,7 @@ describe('DailyBackups, executed locally', () => {
   test('GIVEN two tenants and one fails WHEN the daily run fans out THEN each gets its own execution and the other still succeeds', async () => {
     const { sfn } = setup({
       ...happy,
-      'list-tenants': () => ({ runs: ['acme', 'beta'].map((tenantId) => ({ executionName: `${tenantId}-2026-11-25-daily`, input: { tenantId, trigger: 'schedule', requestedBy: 'schedule' } })) }),
+      'list-tenants': () => ({ everyTenant: false, runs: ['acme', 'beta'].map((tenantId) => ({ executionName: `${tenantId}-2026-11-25-daily`, input: { tenantId, trigger: 'schedule', requestedBy: 'schedule' } })) }),
       'prepare-run': (event) => {
         const input = event.input as { tenantId: string };
         if (input.tenantId === 'beta') throw Object.assign(new Error('tenant "beta" is disabled'), { name: 'TenantDisabled' });
@@ -157,5 +157,28 @@ describe('DailyBackups, executed locally', () => {
     ]);
     const children = [...sfn.executions.values()].filter((e) => e.stateMachineArn === backupRunArn).map((e) => [e.name, e.status]);
     expect(children).toEqual([['acme-2026-11-25-daily', 'SUCCEEDED'], ['beta-2026-11-25-daily', 'FAILED']]);
+  });
+
+  test('GIVEN more tenants than one page WHEN the daily run fans out THEN it lists page after page with the cursor, carrying the catch-up mode, and starts every tenant', async () => {
+    const listed: unknown[] = [];
+    const pages: Record<string, { next?: string; tenants: string[] }> = { first: { next: 'beta', tenants: ['acme', 'beta'] }, beta: { tenants: ['gamma'] } };
+    const { sfn } = setup({
+      ...happy,
+      'list-tenants': (event) => {
+        const state = event.state as { cursor?: string; everyTenant?: boolean };
+        listed.push({ cursor: state.cursor, everyTenant: state.everyTenant });
+        const page = pages[state.cursor ?? 'first']!;
+        return {
+          everyTenant: state.everyTenant ?? false, ...(page.next ? { next: page.next } : {}),
+          runs: page.tenants.map((tenantId) => ({ executionName: `${tenantId}-2026-11-25-daily`, input: { tenantId, trigger: 'schedule', requestedBy: 'schedule' } })),
+        };
+      },
+    });
+    const daily = sfn.startExecution(dailyArn, JSON.stringify({ trigger: 'schedule', everyTenant: true }), 'daily-2026-11-25-catch-up');
+    await daily.done;
+    expect(daily.status).toBe('SUCCEEDED');
+    expect(listed).toEqual([{ cursor: undefined, everyTenant: true }, { cursor: 'beta', everyTenant: true }]);
+    const children = [...sfn.executions.values()].filter((e) => e.stateMachineArn === backupRunArn).map((e) => [e.name, e.status]);
+    expect(children).toEqual([['acme-2026-11-25-daily', 'SUCCEEDED'], ['beta-2026-11-25-daily', 'SUCCEEDED'], ['gamma-2026-11-25-daily', 'SUCCEEDED']]);
   });
 });

@@ -39,6 +39,8 @@ export interface TenantRecord {
   createdAt: string;
   lastSuccessAt?: string;
   lastRunId?: string;
+  /** The hour (0–23, in the schedule's time zone) its daily backup starts; the stack's default when unset. */
+  backupHour?: number;
   /** The period (ISO week, month) each copy tier last received a copy for. */
   tierMarks?: Partial<Record<'weekly' | 'monthly', string>>;
   /** When the tenant's last connector connection ended (for the connectors-offline alarm). */
@@ -60,15 +62,23 @@ export class TenantStore {
 
   async listEnabled(): Promise<TenantRecord[]> {
     const tenants: TenantRecord[] = [];
-    let start: Record<string, unknown> | undefined;
+    let cursor: string | undefined;
     do {
-      const page = await this.db.send(new ScanCommand({
-        TableName: this.table, ExclusiveStartKey: start, FilterExpression: 'enabled = :yes', ExpressionAttributeValues: { ':yes': true },
-      }));
-      tenants.push(...((page.Items ?? []) as TenantRecord[]));
-      start = page.LastEvaluatedKey;
-    } while (start);
+      const page = await this.listEnabledPage(cursor);
+      tenants.push(...page.tenants);
+      cursor = page.next;
+    } while (cursor);
     return tenants.sort((a, b) => a.tenantId.localeCompare(b.tenantId));
+  }
+
+  /** One page of enabled tenants (at most `limit` read) and the cursor of the next, if any. */
+  async listEnabledPage(cursor?: string, limit = 100): Promise<{ tenants: TenantRecord[]; next?: string }> {
+    const page = await this.db.send(new ScanCommand({
+      TableName: this.table, Limit: limit, ExclusiveStartKey: cursor === undefined ? undefined : { tenantId: cursor },
+      FilterExpression: 'enabled = :yes', ExpressionAttributeValues: { ':yes': true },
+    }));
+    const next = page.LastEvaluatedKey?.tenantId;
+    return { tenants: (page.Items ?? []) as TenantRecord[], ...(typeof next === 'string' ? { next } : {}) };
   }
 
   /**

@@ -3,7 +3,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import {
-  type CfnStateMachine, DefinitionBody, IntegrationPattern, JsonPath, LogLevel, Map as MapState, Pass, StateMachine, TaskInput,
+  type CfnStateMachine, Choice, Condition, DefinitionBody, IntegrationPattern, JsonPath, LogLevel, Map as MapState, Pass, StateMachine, Succeed, TaskInput,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke, StepFunctionsStartExecution } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -17,10 +17,11 @@ export interface DailyBackupsStateMachineProps {
   readonly tables: BackupTables;
   readonly backupRun: StateMachine;
   /**
-   * When the daily backups start (EventBridge Scheduler expression).
-   * @default 'cron(0 2 * * ? *)' (02:00 every day)
+   * The hour (0–23, in `scheduleTimeZone`) a tenant's daily backup starts unless the tenant has
+   * its own `backupHour`. DailyBackups runs every hour and starts the tenants whose hour it is.
+   * @default 2
    */
-  readonly scheduleExpression?: string;
+  readonly backupHour?: number;
   /** @default 'Europe/Oslo' */
   readonly scheduleTimeZone?: string;
   /**
@@ -31,8 +32,10 @@ export interface DailyBackupsStateMachineProps {
 }
 
 /**
- * DailyBackups: lists the enabled tenants and starts one BackupRun per tenant (a child execution
- * each, so every tenant has its own history); one tenant's failure never stops the others.
+ * DailyBackups, started every hour: pages through the enabled tenants and starts one BackupRun
+ * per tenant whose backup hour it is (a child execution each, so every tenant has its own
+ * history); one tenant's failure never stops the others. Started by hand with
+ * `{"everyTenant": true}` it backs up every enabled tenant at once (a catch-up run).
  */
 export class DailyBackupsStateMachine extends Construct {
   readonly stateMachine: StateMachine;
@@ -40,14 +43,23 @@ export class DailyBackupsStateMachine extends Construct {
   constructor(scope: Construct, id: string, props: DailyBackupsStateMachineProps) {
     super(scope, id);
     validateRange('maxConcurrency', props.maxConcurrency, 1, 40);
-    const listFn = new BackupFunction(this, 'ListTenants', { handler: 'list-tenants', environment: props.tables.environment() });
+    validateRange('backupHour', props.backupHour, 0, 23);
+    const timeZone = props.scheduleTimeZone ?? 'Europe/Oslo';
+    const listFn = new BackupFunction(this, 'ListTenants', {
+      handler: 'list-tenants',
+      environment: { ...props.tables.environment(), SCHEDULE_TIME_ZONE: timeZone, DEFAULT_BACKUP_HOUR: String(props.backupHour ?? 2) },
+    });
     props.tables.tenants.grantReadData(listFn);
+    props.tables.runs.grantReadData(listFn);
 
     const list = new LambdaInvoke(this, 'List tenants', {
       lambdaFunction: listFn,
-      payload: TaskInput.fromObject({ execution: { name: JsonPath.stringAt('$$.Execution.Name'), startTime: JsonPath.stringAt('$$.Execution.StartTime') } }),
+      payload: TaskInput.fromObject({
+        execution: { name: JsonPath.stringAt('$$.Execution.Name'), startTime: JsonPath.stringAt('$$.Execution.StartTime') },
+        state: JsonPath.entirePayload,
+      }),
       payloadResponseOnly: true,
-      resultPath: '$.tenants',
+      resultPath: '$.page',
     });
     const startRun = new StepFunctionsStartExecution(this, 'Back up tenant', {
       stateMachine: props.backupRun,
@@ -61,15 +73,20 @@ export class DailyBackupsStateMachine extends Construct {
       parameters: { 'executionName.$': '$.executionName', status: 'FAILED', 'error.$': '$.error.Error' },
     }), { errors: ['States.ALL'], resultPath: '$.error' });
     const fanOut = new MapState(this, 'For each tenant', {
-      itemsPath: '$.tenants.runs',
+      itemsPath: '$.page.runs',
       maxConcurrency: props.maxConcurrency ?? 10,
       resultPath: '$.results',
     });
     fanOut.itemProcessor(startRun);
+    // Only the cursor and the mode go on to the next page, so the state stays small.
+    const nextPage = new Pass(this, 'Next page', { parameters: { 'cursor.$': '$.page.next', 'everyTenant.$': '$.page.everyTenant' } });
+    const morePages = new Choice(this, 'More tenants?')
+      .when(Condition.isPresent('$.page.next'), nextPage.next(list))
+      .otherwise(new Succeed(this, 'All tenants started'));
 
     const logs = new LogGroup(this, 'Logs', { retention: RetentionDays.SIX_MONTHS, removalPolicy: RemovalPolicy.DESTROY });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
-      definitionBody: DefinitionBody.fromChainable(list.next(fanOut)),
+      definitionBody: DefinitionBody.fromChainable(list.next(fanOut).next(morePages)),
       timeout: Duration.hours(23),
       tracingEnabled: true,
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
@@ -84,9 +101,9 @@ export class DailyBackupsStateMachine extends Construct {
     const schedulerRole = new Role(this, 'SchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
     schedulerRole.addToPolicy(new PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }));
     new CfnSchedule(this, 'Schedule', {
-      description: 'Starts the daily backups of every enabled tenant',
-      scheduleExpression: props.scheduleExpression ?? 'cron(0 2 * * ? *)',
-      scheduleExpressionTimezone: props.scheduleTimeZone ?? 'Europe/Oslo',
+      description: 'Every hour, starts the daily backups of the tenants whose backup hour it is',
+      scheduleExpression: 'cron(0 * * * ? *)',
+      scheduleExpressionTimezone: timeZone,
       flexibleTimeWindow: { mode: 'OFF' },
       target: {
         arn: this.stateMachine.stateMachineArn,
