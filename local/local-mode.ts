@@ -45,6 +45,11 @@ export interface LocalModeOptions {
   log(line: string): void;
 }
 
+/** How a connector reaches local mode's SQL Server stand-in. */
+export function standInConnectionString(portBase: number): string {
+  return `Server=127.0.0.1,${localPorts(portBase).sql};Database=master;User Id=${SQL_LOGIN.user};Password=${SQL_LOGIN.password};Encrypt=false`;
+}
+
 export interface LocalPorts { s3: number; dynamodb: number; gateway: number; stepFunctions: number; sql: number; mon: number }
 
 export function localPorts(base: number): LocalPorts {
@@ -142,7 +147,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       const standInFile = path.join(dataDir, 'sql-stand-in.json');
       writeFileSync(standInFile, JSON.stringify(standIn, null, 2));
       await daemons.ensure({ name: 'sql-server', ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]), fingerprint: JSON.stringify(standIn), ready: () => portOpen(ports.sql) });
-      connectionString = `Server=127.0.0.1,${ports.sql};Database=master;User Id=${SQL_LOGIN.user};Password=${SQL_LOGIN.password};Encrypt=false`;
+      connectionString = standInConnectionString(options.portBase);
     } else {
       log('• SQL Server: the configured connection string');
     }

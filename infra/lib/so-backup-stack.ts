@@ -79,6 +79,7 @@ export class SoBackupStack extends Stack {
     new CfnOutput(this, 'BackupRunStateMachineArn', { value: backupRun.stateMachine.stateMachineArn });
     new CfnOutput(this, 'DailyBackupsStateMachineArn', { value: daily.stateMachine.stateMachineArn });
     new CfnOutput(this, 'TenantsTableName', { value: tables.tenants.tableName });
+    new CfnOutput(this, 'ConnectionsTableName', { value: tables.connections.tableName });
     new CfnOutput(this, 'RunsTableName', { value: tables.runs.tableName });
     new CfnOutput(this, 'AlertsTopicArn', { value: alerts.topicArn });
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });

@@ -23,7 +23,7 @@ export async function handler(event: unknown) {
   const { execution, state } = parseEvent(eventSchema, event, 'List tenants input');
   const started = new Date(execution.startTime);
   const hour = localHour(started, env.SCHEDULE_TIME_ZONE);
-  const page = await tenants.listEnabledPage(state.cursor);
+  const page = await tenants.listPage(state.cursor);
   const due = page.tenants.filter((tenant) => isDue(tenant, hour, env.DEFAULT_BACKUP_HOUR, state.everyTenant));
   return {
     everyTenant: state.everyTenant,

@@ -39,6 +39,8 @@ export interface TenantRecord {
   createdAt: string;
   lastSuccessAt?: string;
   lastRunId?: string;
+  /** A SuperOffice Online customer: backups are also taken on support's request (trigger "support"). */
+  online?: boolean;
   /** The hour (0–23, in the schedule's time zone) its daily backup starts; the stack's default when unset. */
   backupHour?: number;
   /** The period (ISO week, month) each copy tier last received a copy for. */
@@ -60,22 +62,36 @@ export class TenantStore {
     await this.db.send(new PutCommand({ TableName: this.table, Item: tenant }));
   }
 
+  /** Creates a tenant; false when one with that id exists already. */
+  async create(tenant: TenantRecord): Promise<boolean> {
+    return conditionally(this.db.send(new PutCommand({ TableName: this.table, Item: tenant, ConditionExpression: 'attribute_not_exists(tenantId)' })));
+  }
+
+  async remove(tenantId: string): Promise<void> {
+    await this.db.send(new DeleteCommand({ TableName: this.table, Key: { tenantId } }));
+  }
+
   async listEnabled(): Promise<TenantRecord[]> {
+    return this.list(true);
+  }
+
+  /** Every tenant (enabled only, when asked), sorted by id. */
+  async list(enabledOnly = false): Promise<TenantRecord[]> {
     const tenants: TenantRecord[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.listEnabledPage(cursor);
+      const page = await this.listPage(cursor, 100, enabledOnly);
       tenants.push(...page.tenants);
       cursor = page.next;
     } while (cursor);
-    return tenants.sort((a, b) => a.tenantId.localeCompare(b.tenantId));
+    return tenants.map((t) => ({ ...t, keys: t.keys ?? [] })).sort((a, b) => a.tenantId.localeCompare(b.tenantId));
   }
 
-  /** One page of enabled tenants (at most `limit` read) and the cursor of the next, if any. */
-  async listEnabledPage(cursor?: string, limit = 100): Promise<{ tenants: TenantRecord[]; next?: string }> {
+  /** One page of tenants (at most `limit` read; enabled ones only by default) and the cursor of the next, if any. */
+  async listPage(cursor?: string, limit = 100, enabledOnly = true): Promise<{ tenants: TenantRecord[]; next?: string }> {
     const page = await this.db.send(new ScanCommand({
       TableName: this.table, Limit: limit, ExclusiveStartKey: cursor === undefined ? undefined : { tenantId: cursor },
-      FilterExpression: 'enabled = :yes', ExpressionAttributeValues: { ':yes': true },
+      ...(enabledOnly ? { FilterExpression: 'enabled = :yes', ExpressionAttributeValues: { ':yes': true } } : {}),
     }));
     const next = page.LastEvaluatedKey?.tenantId;
     return { tenants: (page.Items ?? []) as TenantRecord[], ...(typeof next === 'string' ? { next } : {}) };
@@ -227,9 +243,19 @@ export interface RunRecord {
   result?: { outcome: 'succeeded' | 'failed'; error?: WireError; at: string };
   validation?: { ok: boolean; checkedAt: string; checks: number; problems: string[] };
   summary?: Record<string, number | string>;
+  /** Download links handed out for this run (`so-backup share`): who, why, when, until when. */
+  shares?: RunShare[];
   /** The weekly and monthly copies made of this run: each tier's manifest version. */
   tierCopies?: Array<{ tier: 'weekly' | 'monthly'; manifest: ManifestPointer }>;
   failure?: { error: string; cause: string };
+}
+
+export interface RunShare {
+  by: string;
+  reason?: string;
+  at: string;
+  expiresAt: string;
+  keys: string[];
 }
 
 export class RunStore {
@@ -275,6 +301,15 @@ export class RunStore {
         ExpressionAttributeNames: { '#result': 'result' },
         ExpressionAttributeValues: manifest ? { ':r': result, ':m': manifest } : { ':r': result },
       })));
+  }
+
+  /** Appends a share to the run's record. */
+  async addShare(runId: string, share: RunShare): Promise<void> {
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { runId }, ConditionExpression: 'attribute_exists(runId)',
+      UpdateExpression: 'SET shares = list_append(if_not_exists(shares, :none), :share)',
+      ExpressionAttributeValues: { ':none': [], ':share': [share] },
+    }));
   }
 
   /** The tenant's runs, newest first. */

@@ -1,0 +1,187 @@
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { type Manifest, manifestSchema } from '../../protocol';
+import { executionName } from '../../functions/src/list-tenants/execution-name';
+import type { BackupRunInput, RunRecord, RunTrigger } from '../../functions/src/shared';
+import { CliError, EXIT, notFound, usageError } from './cli-error';
+import type { Fleet } from './fleet';
+import { requireTenant } from './tenants';
+
+/** A reason must say something: it is what the run log and the customer see. */
+const MIN_REASON = 5;
+
+export interface StartedBackup {
+  runId: string;
+  executionArn: string;
+  tenantId: string;
+  trigger: RunTrigger;
+  requestedBy: string;
+  reason: string;
+}
+
+/**
+ * Starts a BackupRun for one tenant outside the schedule: trigger "support" for an Online
+ * tenant, "operator" otherwise (or as given), with the caller recorded as requestedBy.
+ */
+export async function startBackup(fleet: Fleet, tenantId: string, options: { reason: string; trigger?: 'support' | 'operator'; now?: Date }): Promise<StartedBackup> {
+  const reason = options.reason.trim();
+  if (reason.length < MIN_REASON) throw usageError(`--reason must say why (at least ${MIN_REASON} characters), e.g. --reason "customer asked before upgrading, ticket 4711"`);
+  if (reason.length > 1000) throw usageError('--reason is limited to 1,000 characters');
+  const tenant = await requireTenant(fleet, tenantId);
+  if (!tenant.enabled) throw new CliError(`tenant "${tenantId}" is disabled: \`so-backup tenants enable ${tenantId}\` first`, EXIT.failed);
+  const trigger = options.trigger ?? (tenant.online ? 'support' : 'operator');
+  const requestedBy = await fleet.caller();
+  const recent = await fleet.runs.forTenant(tenantId, 50);
+  const running = recent.find((r) => r.status === 'RUNNING');
+  if (running) throw new CliError(`a backup of "${tenantId}" is already running: ${running.runId} (started ${running.startedAt} by ${running.requestedBy}); follow it with \`so-backup run show ${running.runId}\``, EXIT.failed);
+  const name = executionName(tenantId, options.now ?? new Date(), trigger, recent.map((r) => r.runId));
+  const input: BackupRunInput = { tenantId, trigger, requestedBy, reason };
+  const out = await fleet.sfn.send(new StartExecutionCommand({ stateMachineArn: fleet.outputs.BackupRunStateMachineArn, name, input: JSON.stringify(input) }));
+  return { runId: name, executionArn: out.executionArn!, tenantId, trigger, requestedBy, reason };
+}
+
+export type WaitOutcome = { detached: true; run?: RunRecord } | { detached: false; run: RunRecord; executionStatus: string };
+
+/**
+ * Follows a run until it ends: `onProgress` gets the connector's reported progress; `detach`
+ * (Ctrl-C) stops following and leaves the run going.
+ */
+export async function waitForRun(
+  fleet: Fleet, started: Pick<StartedBackup, 'runId' | 'executionArn'>,
+  options: { onProgress?: (run: RunRecord | undefined) => void; detach: AbortSignal; pollMs?: number },
+): Promise<WaitOutcome> {
+  for (;;) {
+    const [execution, run] = await Promise.all([
+      fleet.sfn.send(new DescribeExecutionCommand({ executionArn: started.executionArn })),
+      fleet.runs.get(started.runId),
+    ]);
+    options.onProgress?.(run);
+    if (execution.status !== 'RUNNING') {
+      // The run record is final once the execution ended (finalize or mark-failed wrote it).
+      return { detached: false, run: run ?? await missingRun(started.runId, execution.status ?? 'UNKNOWN'), executionStatus: execution.status ?? 'UNKNOWN' };
+    }
+    const detached = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), options.pollMs ?? 1000);
+      options.detach.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve(true);
+      }, { once: true });
+    });
+    if (detached || options.detach.aborted) return { detached: true, run };
+  }
+}
+
+async function missingRun(runId: string, status: string): Promise<never> {
+  throw new CliError(`run ${runId} ended ${status} before it was recorded (the tenant may have been removed or disabled): see the execution in Step Functions`, EXIT.failed);
+}
+
+/** Stops the tenant's running backup and records who cancelled it and why. */
+export async function cancelBackup(fleet: Fleet, tenantId: string, reason: string): Promise<{ runId: string; cancelledBy: string }> {
+  await requireTenant(fleet, tenantId);
+  const running = (await fleet.runs.forTenant(tenantId, 20)).find((r) => r.status === 'RUNNING');
+  if (!running) throw notFound(`no backup of "${tenantId}" is running`);
+  const cancelledBy = await fleet.caller();
+  const cause = `cancelled by ${cancelledBy}${reason ? `: ${reason}` : ''}`;
+  await fleet.sfn.send(new StopExecutionCommand({ executionArn: running.executionArn, error: 'Cancelled', cause }));
+  // A stopped execution runs no failure path of its own: record the outcome here.
+  await fleet.runs.update(running.runId, { status: 'FAILED', finishedAt: new Date().toISOString(), failure: { error: 'Cancelled', cause } });
+  return { runId: running.runId, cancelledBy };
+}
+
+export function runView(run: RunRecord) {
+  const seconds = run.finishedAt ? (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000 : undefined;
+  return {
+    runId: run.runId, tenantId: run.tenantId, status: run.status, trigger: run.trigger, requestedBy: run.requestedBy, reason: run.reason,
+    startedAt: run.startedAt, finishedAt: run.finishedAt, durationSeconds: seconds,
+    uploadedBytes: typeof run.summary?.uploadedBytes === 'number' ? run.summary.uploadedBytes : undefined,
+    validated: run.validation?.ok === true,
+    failure: run.failure,
+  };
+}
+
+export async function listRuns(fleet: Fleet, tenantId: string, limit: number) {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw usageError(`--limit must be a whole number from 1 to 1000, not ${limit}`);
+  await requireTenant(fleet, tenantId);
+  return (await fleet.runs.forTenant(tenantId, limit)).map(runView);
+}
+
+export async function requireRun(fleet: Fleet, runId: string): Promise<RunRecord> {
+  const run = await fleet.runs.get(runId);
+  if (!run) throw notFound(`unknown run "${runId}": \`so-backup runs <tenant>\` lists a tenant's runs`);
+  return run;
+}
+
+export interface RunStep {
+  name: string;
+  enteredAt: string;
+  seconds?: number;
+  outcome: 'succeeded' | 'failed' | 'running';
+  error?: string;
+}
+
+/** The states the execution went through, from its Step Functions history. */
+export function stepsFromHistory(events: readonly HistoryEvent[]): RunStep[] {
+  const steps: RunStep[] = [];
+  for (const event of events) {
+    if (event.type === 'ExecutionSucceeded') {
+      // A final Succeed state may end the execution without an exit event of its own.
+      for (const step of steps) if (step.outcome === 'running') step.outcome = 'succeeded';
+      continue;
+    }
+    if (event.stateEnteredEventDetails?.name) {
+      steps.push({ name: event.stateEnteredEventDetails.name, enteredAt: event.timestamp!.toISOString(), outcome: 'running' });
+      continue;
+    }
+    const open = steps.findLast((s) => s.outcome === 'running');
+    if (!open) continue;
+    const failure = event.taskFailedEventDetails ?? event.lambdaFunctionFailedEventDetails ?? event.executionFailedEventDetails ?? event.taskTimedOutEventDetails;
+    if (failure) {
+      open.error = `${failure.error ?? 'Error'}: ${failure.cause ?? ''}`.slice(0, 500);
+    }
+    if (event.stateExitedEventDetails?.name === open.name) {
+      open.seconds = (event.timestamp!.getTime() - Date.parse(open.enteredAt)) / 1000;
+      open.outcome = open.error ? 'failed' : 'succeeded';
+    }
+    if (event.type === 'ExecutionFailed' || event.type === 'ExecutionAborted' || event.type === 'ExecutionTimedOut') {
+      open.outcome = 'failed';
+      open.error ??= event.type;
+    }
+  }
+  return steps;
+}
+
+/** Everything about one run: who and why, the steps, the validation, the artifacts, the shares. */
+export async function showRun(fleet: Fleet, runId: string) {
+  const run = await requireRun(fleet, runId);
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await fleet.sfn.send(new GetExecutionHistoryCommand({ executionArn: run.executionArn, nextToken }));
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  const manifest = run.manifest ? await readManifest(fleet, run.manifest) : undefined;
+  return {
+    ...runView(run),
+    steps: stepsFromHistory(events),
+    validation: run.validation,
+    summary: run.summary,
+    artifacts: manifest ? artifactsOf(manifest) : [],
+    skippedFiles: manifest?.archive?.skipped ?? [],
+    tierCopies: run.tierCopies ?? [],
+    shares: run.shares ?? [],
+  };
+}
+
+export async function readManifest(fleet: Fleet, pointer: { key: string; versionId: string }): Promise<Manifest> {
+  const out = await fleet.s3.send(new GetObjectCommand({ Bucket: fleet.outputs.BackupBucketName, Key: pointer.key, VersionId: pointer.versionId }));
+  return manifestSchema.parse(JSON.parse(await out.Body!.transformToString()));
+}
+
+/** The run's objects at their exact versions: database backups and the archive snapshot. */
+export function artifactsOf(manifest: Manifest) {
+  return [
+    ...manifest.databases.map((db) => ({ kind: 'database' as const, name: db.database, key: db.artifact.key, versionId: db.artifact.versionId, size: db.artifact.size, sha256: db.artifact.sha256 })),
+    ...(manifest.archive ? [{ kind: 'archive-snapshot' as const, name: `${manifest.archive.files} files`, key: manifest.archive.snapshot.key, versionId: manifest.archive.snapshot.versionId, size: manifest.archive.snapshot.size, sha256: manifest.archive.snapshot.sha256 }] : []),
+  ];
+}

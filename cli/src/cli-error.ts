@@ -1,0 +1,48 @@
+/** Exit codes of so-backup, documented in the README ("Operating"). */
+export const EXIT = {
+  ok: 0,
+  /** The backup (or drill) ran and failed, or a step of the command failed. */
+  failed: 1,
+  /** Bad arguments: the message says which and what to give instead. */
+  usage: 2,
+  /** Unknown tenant or run. */
+  notFound: 3,
+  /** The caller's credentials may not do this; the message names the action. */
+  denied: 4,
+  /** The stack, local mode or credentials cannot be found or reached. */
+  environment: 5,
+  /** `--wait` was interrupted with Ctrl-C: detached, the backup goes on. */
+  detached: 130,
+} as const;
+
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode: number = EXIT.failed) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export const usageError = (message: string) => new CliError(message, EXIT.usage);
+export const notFound = (message: string) => new CliError(message, EXIT.notFound);
+
+/**
+ * Turns what the AWS SDK (or a refused local connection) throws into an error an operator can
+ * act on: which permission is missing, which endpoint does not answer.
+ */
+export function explainAwsError(error: unknown, doing: string): CliError {
+  if (error instanceof CliError) return error;
+  const e = error as { name?: string; message?: string; code?: string; cause?: { code?: string }; $metadata?: { httpStatusCode?: number } };
+  const message = e.message ?? String(error);
+  if (e.name === 'AccessDeniedException' || e.name === 'AccessDenied' || e.name === 'UnauthorizedOperation' || e.$metadata?.httpStatusCode === 403) {
+    const action = /perform: ([\w:-]+)/.exec(message)?.[1];
+    return new CliError(`no permission ${doing}${action ? `: your credentials lack ${action}` : ''} (${message})`, EXIT.denied);
+  }
+  if (e.name === 'CredentialsProviderError' || /Could not load credentials/i.test(message)) {
+    return new CliError(`no AWS credentials ${doing}: configure them (AWS_PROFILE, aws sso login, or environment variables), or use --local for local mode`, EXIT.environment);
+  }
+  const code = e.code ?? e.cause?.code;
+  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) {
+    return new CliError(`nothing answers ${doing} (${message}): is local mode running? Start it with \`npm run local -- --keep\``, EXIT.environment);
+  }
+  return new CliError(`${doing} failed: ${e.name ?? 'Error'}: ${message}`);
+}

@@ -1,0 +1,167 @@
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { existsSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { ConnectionStore, RunStore, TenantStore } from '../../functions/src/shared';
+import { localCloudConfigSchema } from '../../local/cloud/local-cloud-config';
+import { LOCAL_BUCKET, LOCAL_REGION, readLocalDeployment } from '../../local/cloud/local-deployment';
+import type { CfnTemplate } from '../../local/cloud/synthesize-template';
+import { CliError, EXIT, explainAwsError } from './cli-error';
+
+/** The stack outputs the CLI works with (`cdk deploy --outputs-file` writes them too). */
+export const stackOutputsSchema = z.object({
+  ConnectorEndpoint: z.string().min(1),
+  BackupBucketName: z.string().min(1),
+  BackupRunStateMachineArn: z.string().min(1),
+  TenantsTableName: z.string().min(1),
+  RunsTableName: z.string().min(1),
+  ConnectionsTableName: z.string().min(1),
+}).loose();
+export type StackOutputs = z.infer<typeof stackOutputsSchema>;
+
+/** Everything a command needs: the stack's names, SDK clients and the stores over the tables. */
+export interface Fleet {
+  outputs: StackOutputs;
+  mode: 'aws' | 'local';
+  dynamo: DynamoDBDocumentClient;
+  sfn: SFNClient;
+  s3: S3Client;
+  tenants: TenantStore;
+  runs: RunStore;
+  connections: ConnectionStore;
+  /** Closes a connector's WebSocket (API Gateway DeleteConnection). */
+  closeConnection(connectionId: string): Promise<void>;
+  /** Who is calling, recorded as requestedBy and on shares: the IAM ARN, or local:<user>. */
+  caller(): Promise<string>;
+  /** When the credentials that sign presigned links expire (undefined: long-lived keys). */
+  credentialsExpireAt(): Promise<Date | undefined>;
+  close(): void;
+}
+
+export interface FleetOptions {
+  /** Local mode's data folder (`--local [dir]`). */
+  local?: string;
+  stackName: string;
+  region?: string;
+  /** A `cdk deploy --outputs-file` JSON instead of asking CloudFormation. */
+  outputsFile?: string;
+}
+
+export async function openFleet(options: FleetOptions): Promise<Fleet> {
+  return options.local !== undefined ? openLocalFleet(options.local) : openAwsFleet(options);
+}
+
+/** Local mode: names from the synthesized template it deployed, endpoints from its cloud.json. */
+async function openLocalFleet(dataDir: string): Promise<Fleet> {
+  const configFile = path.join(path.resolve(dataDir), 'cloud.json');
+  if (!existsSync(configFile)) {
+    throw new CliError(`local mode is not set up in ${path.resolve(dataDir)} (no cloud.json): run \`npm run local -- --keep\` first, or give its folder with --local DIR`, EXIT.environment);
+  }
+  const config = localCloudConfigSchema.parse(JSON.parse(readFileSync(configFile, 'utf8')));
+  const deployment = readLocalDeployment(JSON.parse(readFileSync(config.templateFile, 'utf8')) as CfnTemplate);
+  const table = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
+  const outputs: StackOutputs = {
+    ConnectorEndpoint: `ws://127.0.0.1:${config.gatewayPort}`,
+    BackupBucketName: LOCAL_BUCKET,
+    BackupRunStateMachineArn: deployment.stateMachines.find((m) => m.name === 'BackupRun')!.arn,
+    TenantsTableName: table('Tenants'),
+    RunsTableName: table('Runs'),
+    ConnectionsTableName: table('Connections'),
+  };
+  const credentials = { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey };
+  const local = { region: LOCAL_REGION, credentials, maxAttempts: 1 };
+  const fleet = makeFleet(outputs, 'local', {
+    dynamo: new DynamoDBClient({ ...local, endpoint: config.dynamodbEndpoint }),
+    sfn: new SFNClient({ ...local, endpoint: `http://127.0.0.1:${config.stepFunctionsPort}` }),
+    s3: new S3Client({ ...local, endpoint: config.s3Endpoint, forcePathStyle: true }),
+    management: new ApiGatewayManagementApiClient({ ...local, endpoint: `http://127.0.0.1:${config.gatewayPort}/prod` }),
+  }, async () => `local:${userInfo().username}`, async () => undefined);
+  // Fail early and clearly when the services are not running.
+  await fleet.tenants.get('-').catch((error: unknown) => {
+    fleet.close();
+    throw new CliError(`local mode in ${path.resolve(dataDir)} is not running (${(error as Error).message}): start it with \`npm run local -- --keep\``, EXIT.environment);
+  });
+  return fleet;
+}
+
+async function openAwsFleet(options: FleetOptions): Promise<Fleet> {
+  const outputs = options.outputsFile ? outputsFromFile(options.outputsFile, options.stackName) : await outputsFromStack(options.stackName, options.region);
+  const region = options.region;
+  const sts = new STSClient({ region });
+  let identity: Promise<{ arn: string; expires?: Date }> | undefined;
+  const whoAmI = () => identity ??= sts.send(new GetCallerIdentityCommand({}))
+    .then((out) => ({ arn: out.Arn ?? 'unknown' }))
+    .catch((error: unknown) => {
+      throw explainAwsError(error, 'finding out who you are (sts:GetCallerIdentity)');
+    });
+  const s3 = new S3Client({ region });
+  const management = new ApiGatewayManagementApiClient({ region, endpoint: outputs.ConnectorEndpoint.replace(/^wss:/, 'https:') });
+  const fleet = makeFleet(outputs, 'aws', { dynamo: new DynamoDBClient({ region }), sfn: new SFNClient({ region }), s3, management },
+    async () => (await whoAmI()).arn,
+    async () => (await s3.config.credentials()).expiration);
+  const close = fleet.close;
+  return { ...fleet, close: () => { close(); sts.destroy(); } };
+}
+
+function makeFleet(
+  outputs: StackOutputs, mode: Fleet['mode'],
+  clients: { dynamo: DynamoDBClient; sfn: SFNClient; s3: S3Client; management: ApiGatewayManagementApiClient },
+  caller: () => Promise<string>, credentialsExpireAt: () => Promise<Date | undefined>,
+): Fleet {
+  const dynamo = DynamoDBDocumentClient.from(clients.dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  return {
+    outputs, mode, dynamo, sfn: clients.sfn, s3: clients.s3,
+    tenants: new TenantStore(dynamo, outputs.TenantsTableName),
+    runs: new RunStore(dynamo, outputs.RunsTableName),
+    connections: new ConnectionStore(dynamo, outputs.ConnectionsTableName),
+    closeConnection: async (connectionId) => {
+      await clients.management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+    },
+    caller, credentialsExpireAt,
+    close: () => {
+      for (const client of [dynamo, clients.sfn, clients.s3, clients.management]) client.destroy();
+    },
+  };
+}
+
+async function outputsFromStack(stackName: string, region?: string): Promise<StackOutputs> {
+  const cloudFormation = new CloudFormationClient({ region });
+  try {
+    const out = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName }));
+    const outputs = Object.fromEntries((out.Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+    return parseOutputs(outputs, `stack ${stackName}`);
+  } catch (error) {
+    if (/does not exist/.test((error as Error).message ?? '')) {
+      throw new CliError(`stack "${stackName}" not found${region ? ` in ${region}` : ''}: give --stack NAME and --region, or --outputs FILE from \`cdk deploy --outputs-file\`, or --local for local mode`, EXIT.environment);
+    }
+    throw explainAwsError(error, `reading the outputs of stack ${stackName} (cloudformation:DescribeStacks)`);
+  } finally {
+    cloudFormation.destroy();
+  }
+}
+
+function outputsFromFile(file: string, stackName: string): StackOutputs {
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new CliError(`cannot read the outputs file ${file}: ${(error as Error).message}`, EXIT.usage);
+  }
+  // `cdk deploy --outputs-file` nests the outputs under the stack name.
+  return parseOutputs((json[stackName] ?? json) as Record<string, unknown>, file);
+}
+
+function parseOutputs(outputs: Record<string, unknown>, from: string): StackOutputs {
+  const parsed = stackOutputsSchema.safeParse(outputs);
+  if (!parsed.success) {
+    throw new CliError(`${from} lacks outputs so-backup needs (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}): deploy the current stack version`, EXIT.environment);
+  }
+  return parsed.data;
+}

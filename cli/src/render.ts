@@ -1,0 +1,50 @@
+/** Plain-text rendering for people; `--json` prints the same data unformatted. */
+
+export interface Column<T> {
+  header: string;
+  value: (row: T) => string;
+  /** Right-align (numbers, sizes, ages). */
+  right?: boolean;
+}
+
+export function table<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>): string {
+  if (rows.length === 0) return '(none)';
+  const cells = rows.map((row) => columns.map((column) => column.value(row)));
+  const widths = columns.map((column, i) => Math.max(column.header.length, ...cells.map((line) => line[i]!.length)));
+  const line = (values: string[]) => values.map((value, i) => (columns[i]!.right ? value.padStart(widths[i]!) : value.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(columns.map((c) => c.header)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+/** "2d 4h", "3h 12m", "45s": how long ago or how long something took. */
+export function duration(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return '-';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
+}
+
+export function bytes(count: number | undefined): string {
+  if (count === undefined) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = count;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** "2026-11-25 02:00" (UTC) or "-". */
+export function when(iso: string | undefined): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : '-';
+}
+
+/** A progress bar for a terminal: "[#########-----------]  45%  build". */
+export function progressBar(percent: number | undefined, label: string, width = 30): string {
+  if (percent === undefined) return `[${'.'.repeat(width)}]   ?%  ${label}`;
+  const filled = Math.round((Math.min(100, Math.max(0, percent)) / 100) * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.round(percent)).padStart(3)}%  ${label}`;
+}

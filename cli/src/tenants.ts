@@ -1,0 +1,96 @@
+import { tenantIdSchema } from '../../protocol';
+import { createActivationCode, disableTenant, newTenant, type TenantRecord } from '../../functions/src/shared';
+import { CliError, EXIT, notFound, usageError } from './cli-error';
+import type { Fleet } from './fleet';
+
+export async function requireTenant(fleet: Fleet, tenantId: string): Promise<TenantRecord> {
+  const tenant = await fleet.tenants.get(tenantId);
+  if (!tenant) throw notFound(`unknown tenant "${tenantId}": \`so-backup tenants list\` shows the tenants`);
+  return tenant;
+}
+
+export interface Enrolment {
+  tenantId: string;
+  activationCode: string;
+  expiresAt: string;
+  /** The line customer IT runs on the SuperOffice server (paths and SQL details are theirs to fill in). */
+  enrolCommand: string;
+}
+
+/** Issues a one-time activation code and the exact `so-connector enrol` line for customer IT. */
+async function enrolment(fleet: Fleet, tenantId: string): Promise<Enrolment> {
+  const { code, expiresAt } = await createActivationCode(fleet.tenants, tenantId);
+  const enrolCommand = [
+    'so-connector enrol', `--endpoint ${fleet.outputs.ConnectorEndpoint}`, `--code "${tenantId}:${code}"`,
+    '--config C:\\ProgramData\\so-backup\\config.json --state-dir C:\\ProgramData\\so-backup',
+    '--sql "Server=SQL01;User Id=so_backup;Password=…;Encrypt=true" --database SuperOffice',
+    '--staging D:\\so-backup\\staging --archive "SO_ARC=\\\\fileserver\\SO_ARC"',
+  ].join(' ');
+  return { tenantId, activationCode: `${tenantId}:${code}`, expiresAt, enrolCommand };
+}
+
+export async function addTenant(fleet: Fleet, input: { tenantId: string; name: string; online: boolean; backupHour?: number }): Promise<Enrolment & { tenant: TenantRecord }> {
+  const id = tenantIdSchema.safeParse(input.tenantId);
+  if (!id.success) throw usageError(`tenant id "${input.tenantId}" is not valid: ${id.error.issues[0]?.message ?? 'use lower-case letters, digits and dashes'}`);
+  if (input.backupHour !== undefined && !(Number.isInteger(input.backupHour) && input.backupHour >= 0 && input.backupHour <= 23)) {
+    throw usageError(`--backup-hour must be a whole hour from 0 to 23, not ${input.backupHour}`);
+  }
+  const tenant: TenantRecord = { ...newTenant(id.data, input.name), online: input.online, ...(input.backupHour === undefined ? {} : { backupHour: input.backupHour }) };
+  if (!(await fleet.tenants.create(tenant))) throw new CliError(`tenant "${id.data}" exists already: \`so-backup tenants code ${id.data}\` issues a new activation code`, EXIT.usage);
+  return { tenant, ...(await enrolment(fleet, id.data)) };
+}
+
+/** A new activation code for an existing tenant (the old one stops working). */
+export async function newActivationCode(fleet: Fleet, tenantId: string): Promise<Enrolment> {
+  await requireTenant(fleet, tenantId);
+  return enrolment(fleet, tenantId);
+}
+
+export async function setTenantEnabled(fleet: Fleet, tenantId: string, enabled: boolean): Promise<{ tenantId: string; enabled: boolean; connectionsClosed: number }> {
+  await requireTenant(fleet, tenantId);
+  if (enabled) {
+    await fleet.tenants.setEnabled(tenantId, true);
+    return { tenantId, enabled, connectionsClosed: 0 };
+  }
+  const connectionsClosed = await disableTenant({ tenants: fleet.tenants, connections: fleet.connections, close: fleet.closeConnection }, tenantId);
+  return { tenantId, enabled, connectionsClosed };
+}
+
+/**
+ * Removes the tenant: its connector can no longer connect and no backup is scheduled. Its
+ * backups stay in S3 under the retention rules (deleting them needs the break-glass role).
+ */
+export async function removeTenant(fleet: Fleet, tenantId: string): Promise<{ tenantId: string; removed: true; connectionsClosed: number }> {
+  const { connectionsClosed } = await setTenantEnabled(fleet, tenantId, false);
+  await fleet.tenants.remove(tenantId);
+  return { tenantId, removed: true, connectionsClosed };
+}
+
+/** Per tenant: is a connector connected, which version, when last seen. */
+export interface ConnectorState {
+  tenantId: string;
+  online: boolean;
+  connectorVersion?: string;
+  connectedAt?: string;
+  /** Now when online; otherwise when its last connection ended. */
+  lastSeen?: string;
+}
+
+export async function connectorStates(fleet: Fleet, tenants: readonly TenantRecord[], now = new Date()): Promise<ConnectorState[]> {
+  return Promise.all(tenants.map(async (tenant) => {
+    const [live] = await fleet.connections.forTenant(tenant.tenantId);
+    return live
+      ? { tenantId: tenant.tenantId, online: true, connectorVersion: live.connectorVersion, connectedAt: live.connectedAt, lastSeen: now.toISOString() }
+      : { tenantId: tenant.tenantId, online: false, lastSeen: tenant.lastDisconnectedAt };
+  }));
+}
+
+/** What `tenants list|show` prints for a tenant (never its keys' material or activation hash). */
+export function tenantView(tenant: TenantRecord) {
+  return {
+    tenantId: tenant.tenantId, name: tenant.displayName, enabled: tenant.enabled, online: tenant.online === true,
+    backupHour: tenant.backupHour, createdAt: tenant.createdAt, lastSuccessAt: tenant.lastSuccessAt, lastRunId: tenant.lastRunId,
+    connectorKeys: tenant.keys.map((k) => ({ keyId: k.keyId, status: k.status, createdAt: k.createdAt })),
+    activation: tenant.activation && { expiresAt: tenant.activation.expiresAt, usedAt: tenant.activation.usedAt },
+  };
+}

@@ -1,0 +1,85 @@
+import type { HistoryEvent } from '@aws-sdk/client-sfn';
+import { stepsFromHistory } from '../../cli/src/backups';
+import { EXIT, explainAwsError } from '../../cli/src/cli-error';
+import type { Fleet } from '../../cli/src/fleet';
+import { fleetStatus } from '../../cli/src/fleet-status';
+import { duration, table } from '../../cli/src/render';
+import { parseExpiry, shareRun } from '../../cli/src/share';
+import type { RunRecord, TenantRecord } from '../../functions/src/shared';
+
+const now = new Date('2026-11-25T12:00:00Z');
+const hoursAgo = (h: number) => new Date(now.getTime() - h * 3600_000).toISOString();
+const tenant = (tenantId: string, lastSuccessAt?: string, enabled = true): TenantRecord => ({ tenantId, displayName: tenantId, enabled, keys: [], createdAt: hoursAgo(1000), lastSuccessAt });
+
+describe('so-backup status', () => {
+  test('worst first: never backed up, stale, failing, connector offline, healthy; disabled tenants left out', () => {
+    const tenants = [tenant('ok', hoursAgo(3)), tenant('offline', hoursAgo(2)), tenant('never'), tenant('stale', hoursAgo(30)), tenant('staler', hoursAgo(50)), tenant('failing', hoursAgo(20)), tenant('off', undefined, false)];
+    const connectors = ['ok', 'never', 'stale', 'staler', 'failing'].map((tenantId) => ({ tenantId, online: true }));
+    const failed = { status: 'FAILED', failure: { error: 'ValidationFailed', cause: 'db/daily/failing/SuperOffice.bak: size 10, manifest says 20' } } as RunRecord;
+    const rows = fleetStatus(tenants, connectors, new Map([['failing', failed]]), now, 26);
+    expect(rows.map((r) => [r.tenantId, r.health, r.stale])).toEqual([
+      ['never', 'never-backed-up', true], ['staler', 'stale', true], ['stale', 'stale', true], ['failing', 'failing', false], ['offline', 'connector-offline', false], ['ok', 'ok', false],
+    ]);
+    expect(rows.find((r) => r.tenantId === 'failing')!.lastFailure).toBe('ValidationFailed: db/daily/failing/SuperOffice.bak: size 10, manifest says 20');
+    expect(rows.find((r) => r.tenantId === 'stale')!.lastBackupAgeHours).toBe(30);
+  });
+});
+
+describe('so-backup share', () => {
+  test('expiry: minutes, hours or days, at most 7 days, named when wrong', () => {
+    expect(parseExpiry('72h')).toBe(259_200);
+    expect(parseExpiry('7d')).toBe(604_800);
+    expect(parseExpiry('90m')).toBe(5400);
+    expect(() => parseExpiry('169h')).toThrow('a presigned link lives at most 7 days');
+    expect(() => parseExpiry('soon')).toThrow('--expires "soon" is not a duration');
+  });
+
+  test('GIVEN credentials that expire in 1 hour WHEN a 72 h link is asked for THEN it is refused and nothing is signed or recorded', async () => {
+    const recorded: unknown[] = [];
+    const fleet = {
+      runs: {
+        get: async () => ({ runId: 'acme-2026-11-25-support', status: 'SUCCEEDED', validation: { ok: true }, manifest: { key: 'k', versionId: 'v' } }),
+        addShare: async (...args: unknown[]) => void recorded.push(args),
+      },
+      credentialsExpireAt: async () => new Date(now.getTime() + 3600_000),
+    } as unknown as Fleet;
+    const refusal = shareRun(fleet, 'acme-2026-11-25-support', { expires: '72h', now });
+    await expect(refusal).rejects.toThrow('it is signed with your credentials, which expire at 2026-11-25T13:00:00.000Z, and stops working then. Give --expires 1h or less');
+    await expect(refusal).rejects.toMatchObject({ exitCode: EXIT.usage });
+    expect(recorded).toEqual([]);
+  });
+});
+
+describe('so-backup run show', () => {
+  test('steps come from the execution history with durations, failures and their causes', () => {
+    const at = (s: number) => new Date(now.getTime() + s * 1000);
+    const events: HistoryEvent[] = [
+      { type: 'ExecutionStarted', timestamp: at(0), id: 1 },
+      { type: 'TaskStateEntered', timestamp: at(0), id: 2, stateEnteredEventDetails: { name: 'Prepare' } },
+      { type: 'TaskStateExited', timestamp: at(1), id: 3, stateExitedEventDetails: { name: 'Prepare' } },
+      { type: 'TaskStateEntered', timestamp: at(1), id: 4, stateEnteredEventDetails: { name: 'Validate' } },
+      { type: 'TaskFailed', timestamp: at(9), id: 5, taskFailedEventDetails: { resource: 'x', resourceType: 'lambda', error: 'ValidationFailed', cause: 'size differs' } },
+      { type: 'TaskStateExited', timestamp: at(9), id: 6, stateExitedEventDetails: { name: 'Validate' } },
+    ];
+    expect(stepsFromHistory(events)).toEqual([
+      { name: 'Prepare', enteredAt: at(0).toISOString(), seconds: 1, outcome: 'succeeded' },
+      { name: 'Validate', enteredAt: at(1).toISOString(), seconds: 8, outcome: 'failed', error: 'ValidationFailed: size differs' },
+    ]);
+  });
+});
+
+describe('so-backup output and errors', () => {
+  test('tables align columns; durations read like "1d 6h"', () => {
+    expect(table([{ a: 'x', n: 5 }, { a: 'longer', n: 100 }], [{ header: 'NAME', value: (r) => r.a }, { header: 'N', value: (r) => String(r.n), right: true }]))
+      .toBe('NAME      N\n------  ---\nx         5\nlonger  100');
+    expect(duration(30 * 3600)).toBe('1d 6h');
+    expect(duration(75)).toBe('1m 15s');
+  });
+
+  test('AWS errors become the action that is missing, or what is not running', () => {
+    const denied = explainAwsError(Object.assign(new Error('User: arn:aws:iam::1:user/sam is not authorized to perform: states:StartExecution on resource: arn'), { name: 'AccessDeniedException' }), 'starting the backup');
+    expect(denied).toMatchObject({ exitCode: EXIT.denied, message: expect.stringContaining('your credentials lack states:StartExecution') });
+    const refused = explainAwsError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:48001'), { code: 'ECONNREFUSED' }), 'reading tenants');
+    expect(refused).toMatchObject({ exitCode: EXIT.environment, message: expect.stringContaining('is local mode running?') });
+  });
+});

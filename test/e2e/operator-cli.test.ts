@@ -1,0 +1,159 @@
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import { openFleet } from '../../cli/src/fleet';
+import { tsxCommand } from '../../local/daemons';
+import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from '../../local/local-mode';
+
+/**
+ * The support engineer's whole flow for an Online customer, with the real `so-backup` command
+ * against local mode: add the tenant, enrol its connector, take a backup with a reason and
+ * --wait, read runs and the run's steps, share a download link (fetched through Ceph RGW, which
+ * checks the signature), and see the fleet's status.
+ */
+const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
+const ROOT = path.resolve(__dirname, '..', '..');
+const dataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-cli-'));
+const portBase = 48_800;
+const ports = localPorts(portBase);
+const me = `local:${userInfo().username}`;
+
+interface CliResult<T> { code: number; stdout: string; stderr: string; json: T }
+
+/** Runs the so-backup command against this local mode; `json` is its parsed --json output. */
+function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args], {
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, maxBuffer: 16 << 20,
+    }, (error, stdout, stderr) => {
+      let json: T | undefined;
+      try {
+        json = JSON.parse(stdout) as T;
+      } catch {
+        json = undefined;
+      }
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json: json as T });
+    });
+  });
+}
+
+(CHROOT_READY ? describe : describe.skip)('so-backup CLI against local mode', () => {
+  jest.setTimeout(600_000);
+  let connector: ChildProcess | undefined;
+  let runId = '';
+
+  beforeAll(async () => {
+    await runLocalMode({ dataDir, portBase, fresh: true, keep: true, log: () => undefined });
+  });
+  afterAll(async () => {
+    connector?.kill('SIGTERM');
+    await stopLocalMode(dataDir);
+    rmSync(dataDir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
+  });
+
+  test('GIVEN a new Online customer WHEN support adds it, IT enrols the connector and support takes a backup with a reason THEN the run is validated and recorded with who and why', async () => {
+    const added = await soBackup<{ activationCode: string; enrolCommand: string }>('--json', 'tenants', 'add', 'acme', '--name', 'Acme AS', '--online');
+    expect(added.code).toBe(0);
+    expect(added.json).toMatchObject({ tenant: { tenantId: 'acme', displayName: 'Acme AS', online: true, enabled: true }, activationCode: expect.stringMatching(/^acme:/) });
+    expect(added.json.enrolCommand).toContain(`--endpoint ws://127.0.0.1:${ports.gateway} --code "${added.json.activationCode}"`);
+    expect((await soBackup('tenants', 'add', 'acme', '--name', 'Again')).code).toBe(2);
+
+    // Customer IT enrols with the code and runs the connector (here: against the SQL stand-in).
+    const home = path.join(dataDir, 'acme');
+    const archive = path.join(home, 'SO_ARC');
+    mkdirSync(path.join(archive, 'ANNA'), { recursive: true });
+    writeFileSync(path.join(archive, 'ANNA', 'offer.docx'), 'an offer');
+    mkdirSync(path.join(home, 'staging'), { recursive: true });
+    const config = path.join(home, 'config.json');
+    const enrol = tsxCommand('connector/src/bin/so-connector.ts', ['enrol', '--endpoint', `ws://127.0.0.1:${ports.gateway}`, '--code', added.json.activationCode,
+      '--config', config, '--state-dir', path.join(home, 'state'), '--sql', standInConnectionString(portBase), '--database', 'SuperOffice',
+      '--staging', path.join(home, 'staging'), '--archive', `SO_ARC=${archive}`]);
+    execFileSync(enrol.command, enrol.args, { stdio: 'pipe' });
+    const run = tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', config]);
+    connector = spawn(run.command, run.args, { stdio: 'ignore' });
+    let connectors: CliResult<Array<{ tenantId: string; online: boolean }>> | undefined;
+    for (let i = 0; i < 120; i++) {
+      connectors = await soBackup('--json', 'connectors');
+      if (connectors.json?.find((c) => c.tenantId === 'acme')?.online) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(connectors!.json).toEqual(expect.arrayContaining([expect.objectContaining({ tenantId: 'acme', online: true, connectorVersion: expect.any(String) })]));
+
+    expect((await soBackup('backup', 'acme')).code).toBe(2); // a reason is required
+    const reason = 'Customer asked for a copy before upgrading (ticket 4711)';
+    const backup = await soBackup<{ runId: string }>('--json', 'backup', 'acme', '--reason', reason, '--wait');
+    expect(backup.stderr).toContain('Ctrl-C detaches; the backup goes on');
+    expect(backup.code).toBe(0);
+    expect(backup.json).toMatchObject({ tenantId: 'acme', trigger: 'support', requestedBy: me, reason, status: 'SUCCEEDED', validated: true });
+    runId = backup.json.runId;
+    expect(runId).toMatch(/^acme-\d{4}-\d{2}-\d{2}-support$/);
+
+    const runs = await soBackup('--json', 'runs', 'acme');
+    expect(runs.json).toEqual([expect.objectContaining({ runId, trigger: 'support', requestedBy: me, reason, status: 'SUCCEEDED', validated: true, uploadedBytes: expect.any(Number) })]);
+
+    const shown = await soBackup<{ steps: Array<{ name: string; outcome: string }>; artifacts: unknown[] }>('--json', 'run', 'show', runId);
+    expect(shown.json).toMatchObject({ runId, requestedBy: me, reason, validation: { ok: true }, shares: [] });
+    expect(shown.json.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['Prepare', 'Request backup', 'Validate', 'Finalize']));
+    expect(shown.json.steps.filter((s) => s.outcome !== 'succeeded')).toEqual([]);
+    expect(shown.json.artifacts).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'database', key: 'db/daily/acme/SuperOffice.bak', versionId: expect.any(String) })]));
+    const human = await soBackup('run', 'show', runId);
+    expect(human.stdout).toContain(`trigger support, by ${me}, because: ${reason}`);
+    expect(human.stdout).toMatch(/Finalize\s+\d\d:\d\d:\d\d\s+\S+\s+succeeded/);
+  });
+
+  test('GIVEN a validated run WHEN support shares it THEN the link downloads exactly the backup through S3 (signature checked), the share is recorded, and an expiry beyond 7 days is refused', async () => {
+    const tooLong = await soBackup('share', runId, '--expires', '8d');
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain('a presigned link lives at most 7 days');
+
+    const shared = await soBackup<{ links: Array<{ url: string; sha256: string; size: number }> }>('--json', 'share', runId, '--expires', '72h', '--reason', 'sent to Acme IT');
+    expect(shared.code).toBe(0);
+    const [link] = shared.json.links;
+    expect(link!.url).toContain(`127.0.0.1:${ports.s3}`);
+    expect(link!.url).toContain('X-Amz-Expires=259200');
+    const download = await fetch(link!.url);
+    expect(download.status).toBe(200);
+    const body = Buffer.from(await download.arrayBuffer());
+    expect(body.length).toBe(link!.size);
+    expect(createHash('sha256').update(body).digest('hex')).toBe(link!.sha256);
+    // RGW checks the signature: a link altered to another key is refused.
+    expect((await fetch(link!.url.replace('SuperOffice.bak', 'Other.bak'))).status).toBe(403);
+
+    const shown = await soBackup<{ shares: Array<{ at: string; expiresAt: string }> }>('--json', 'run', 'show', runId);
+    expect(shown.json.shares).toEqual([expect.objectContaining({ by: me, reason: 'sent to Acme IT', keys: ['db/daily/acme/SuperOffice.bak'] })]);
+    expect(Date.parse(shown.json.shares[0]!.expiresAt) - Date.parse(shown.json.shares[0]!.at)).toBe(72 * 3600_000);
+  });
+
+  test('GIVEN a tenant whose last validated backup is 30 h old WHEN the operator asks for the status THEN it is marked stale and listed first', async () => {
+    const fleet = await openFleet({ local: dataDir, stackName: 'unused' });
+    const local = (await fleet.tenants.get('local'))!;
+    await fleet.tenants.recordSuccess('local', local.lastRunId!, new Date(Date.now() - 30 * 3600_000).toISOString());
+    fleet.close();
+
+    const status = await soBackup<Array<{ tenantId: string; lastBackupAgeHours: number }>>('--json', 'status');
+    expect(status.code).toBe(1); // not every tenant is healthy
+    expect(status.json.map((t) => t.tenantId)).toEqual(['local', 'acme']);
+    expect(status.json[0]).toMatchObject({ tenantId: 'local', health: 'stale', stale: true, lastBackupAgeHours: expect.any(Number) });
+    expect(status.json[0]!.lastBackupAgeHours).toBeGreaterThanOrEqual(30);
+    expect(status.json[1]).toMatchObject({ tenantId: 'acme', health: 'ok', stale: false, connector: 'online' });
+    expect((await soBackup('status')).stdout).toMatch(/local\s+stale\s+1d 6h ago\s+STALE/);
+  });
+
+  test('errors are named with their exit codes: unknown tenant or run, disabled tenant, local mode not running', async () => {
+    const unknown = await soBackup('runs', 'nosuch');
+    expect(unknown).toMatchObject({ code: 3, stderr: expect.stringContaining('unknown tenant "nosuch"') });
+    expect((await soBackup('run', 'show', 'acme-1999-01-01-support')).code).toBe(3);
+
+    const disabled = await soBackup('--json', 'tenants', 'disable', 'acme');
+    expect(disabled.json).toMatchObject({ tenantId: 'acme', enabled: false, connectionsClosed: 1 });
+    const refused = await soBackup('backup', 'acme', '--reason', 'should not start');
+    expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining('tenant "acme" is disabled') });
+    expect((await soBackup('--json', 'tenants', 'enable', 'acme')).json).toMatchObject({ enabled: true });
+    expect((await soBackup('tenants', 'remove', 'acme')).code).toBe(2); // no terminal to confirm on, no --yes
+
+    const elsewhere = await soBackup('--local', path.join(dataDir, 'nothing-here'), 'status');
+    expect(elsewhere).toMatchObject({ code: 5, stderr: expect.stringContaining('local mode is not set up') });
+  });
+});
