@@ -235,7 +235,7 @@ async function historyLines(sfn: SFNClient, executionArn: string, label: string)
   const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
   return events.map((event) => {
     const time = event.timestamp ? event.timestamp.toISOString().slice(11, 23) : '';
-    const name = event.stateEnteredEventDetails?.name ?? '';
+    const name = event.stateEnteredEventDetails?.name ?? event.stateExitedEventDetails?.name ?? '';
     const failure = event.executionFailedEventDetails ? `  ${event.executionFailedEventDetails.error}: ${(event.executionFailedEventDetails.cause ?? '').slice(0, 300)}` : '';
     return `${label}  ${time}  ${(event.type ?? '').padEnd(22)} ${name}${failure}`;
   });

@@ -30,3 +30,12 @@ export const backupJobSchema = z.object({
   requestedAt: z.iso.datetime(),
 });
 export type BackupJob = z.infer<typeof backupJobSchema>;
+
+/** Cloud → connector: an operator cancelled this run; stop it, abandon its uploads, report it failed. */
+export const cancelJobSchema = z.object({
+  type: z.literal('cancel-job'),
+  v: z.literal(PROTOCOL_VERSION),
+  runId: runIdSchema,
+  reason: z.string().max(1000),
+});
+export type CancelJob = z.infer<typeof cancelJobSchema>;

@@ -147,7 +147,7 @@ program.command('backup <tenant>')
   .action(async (tenantId: string, o: { reason?: string; trigger?: 'support' | 'operator'; wait?: boolean; cancel?: boolean; yes?: boolean }) => {
     if (o.cancel) {
       await confirm(`Cancel the running backup of ${tenantId}?`, tenantId, o.yes);
-      return act((fleet) => cancelBackup(fleet, tenantId, o.reason ?? ''), (r) => `Backup ${r.runId} cancelled by ${r.cancelledBy}.`);
+      return act((fleet) => cancelBackup(fleet, tenantId, o.reason ?? ''), (r) => `Backup ${r.runId} cancelled by ${r.cancelledBy}; ${r.connectorsTold ? 'the connector was told to stop' : 'no connector is connected to tell'}.`);
     }
     if (o.reason === undefined) throw usageError('--reason is required: say why this backup is taken, e.g. --reason "customer asked before upgrading, ticket 4711"');
     return act(async (fleet) => {

@@ -1,6 +1,6 @@
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { type Manifest, manifestSchema } from '../../protocol';
+import { encodeMessage, type Manifest, manifestSchema, PROTOCOL_VERSION } from '../../protocol';
 import { executionName } from '../../functions/src/list-tenants/execution-name';
 import type { BackupRunInput, RunRecord, RunTrigger } from '../../functions/src/shared';
 import { CliError, EXIT, notFound, usageError } from './cli-error';
@@ -75,8 +75,11 @@ async function missingRun(runId: string, status: string): Promise<never> {
   throw new CliError(`run ${runId} ended ${status} before it was recorded (the tenant may have been removed or disabled): see the execution in Step Functions`, EXIT.failed);
 }
 
-/** Stops the tenant's running backup and records who cancelled it and why. */
-export async function cancelBackup(fleet: Fleet, tenantId: string, reason: string): Promise<{ runId: string; cancelledBy: string }> {
+/**
+ * Stops the tenant's running backup: the execution is stopped, the run recorded as cancelled
+ * with who and why, and the connector told to stop its work (it abandons its uploads).
+ */
+export async function cancelBackup(fleet: Fleet, tenantId: string, reason: string): Promise<{ runId: string; cancelledBy: string; connectorsTold: number }> {
   await requireTenant(fleet, tenantId);
   const running = (await fleet.runs.forTenant(tenantId, 20)).find((r) => r.status === 'RUNNING');
   if (!running) throw notFound(`no backup of "${tenantId}" is running`);
@@ -85,7 +88,9 @@ export async function cancelBackup(fleet: Fleet, tenantId: string, reason: strin
   await fleet.sfn.send(new StopExecutionCommand({ executionArn: running.executionArn, error: 'Cancelled', cause }));
   // A stopped execution runs no failure path of its own: record the outcome here.
   await fleet.runs.update(running.runId, { status: 'FAILED', finishedAt: new Date().toISOString(), failure: { error: 'Cancelled', cause } });
-  return { runId: running.runId, cancelledBy };
+  const message = encodeMessage({ type: 'cancel-job', v: PROTOCOL_VERSION, runId: running.runId, reason: cause });
+  const told = await Promise.all((await fleet.connections.forTenant(tenantId)).map((c) => fleet.sendToConnection(c.connectionId, message).then(() => 1, () => 0)));
+  return { runId: running.runId, cancelledBy, connectorsTold: told.reduce<number>((a, b) => a + b, 0) };
 }
 
 export function runView(run: RunRecord) {
@@ -165,6 +170,8 @@ export async function showRun(fleet: Fleet, runId: string) {
     ...runView(run),
     steps: stepsFromHistory(events),
     validation: run.validation,
+    /** What the connector reported (a cancelled run's connector reports CANCELLED once it stopped). */
+    connectorResult: run.result,
     summary: run.summary,
     artifacts: manifest ? artifactsOf(manifest) : [],
     skippedFiles: manifest?.archive?.skipped ?? [],

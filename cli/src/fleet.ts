@@ -1,4 +1,4 @@
-import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -38,6 +38,8 @@ export interface Fleet {
   connections: ConnectionStore;
   /** Closes a connector's WebSocket (API Gateway DeleteConnection). */
   closeConnection(connectionId: string): Promise<void>;
+  /** Sends a message to a connector over its WebSocket (API Gateway PostToConnection). */
+  sendToConnection(connectionId: string, message: string): Promise<void>;
   /** Who is calling, recorded as requestedBy and on shares: the IAM ARN, or local:<user>. */
   caller(): Promise<string>;
   /** When the credentials that sign presigned links expire (undefined: long-lived keys). */
@@ -123,6 +125,9 @@ function makeFleet(
     connections: new ConnectionStore(dynamo, outputs.ConnectionsTableName),
     closeConnection: async (connectionId) => {
       await clients.management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+    },
+    sendToConnection: async (connectionId, message) => {
+      await clients.management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(message) }));
     },
     caller, credentialsExpireAt,
     close: () => {

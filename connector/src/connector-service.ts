@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { type BackupJob, type ConnectorMessage, encodeMessage, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
+import { type BackupJob, type CancelJob, type ConnectorMessage, encodeMessage, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
 import { runBackupJob, type JobProgress } from './backup';
 import type { ConnectorConfig } from './config';
 import type { DatabaseServer } from './sql/database-server';
@@ -11,6 +11,7 @@ import { SHUTDOWN } from './store/s3-object-store';
 /** The parts of the link the service uses (a double in tests). */
 export interface JobLink {
   on(event: 'job', listener: (job: BackupJob) => void): unknown;
+  on(event: 'cancel', listener: (cancel: CancelJob) => void): unknown;
   /** Queues the result on disk, runs `whenQueued`, then sends it. */
   deliver(result: ResultMessage, whenQueued?: () => Promise<void>): Promise<void>;
   sendIfConnected(message: ConnectorMessage): boolean;
@@ -47,6 +48,7 @@ export class ConnectorService {
   constructor(private readonly deps: ConnectorServiceDeps) {
     this.jobFile = path.join(deps.config.stateDir, 'job.json');
     deps.link.on('job', (job) => this.onJob(job));
+    deps.link.on('cancel', (cancel) => this.onCancel(cancel));
   }
 
   get busyWith(): string | undefined {
@@ -91,6 +93,16 @@ export class ConnectorService {
     this.start(job);
   }
 
+  /** An operator cancelled the run: stop it; its multipart uploads are aborted and it reports failed. */
+  private onCancel(cancel: CancelJob): void {
+    if (this.running?.runId !== cancel.runId) {
+      this.deps.logger.info({ runId: cancel.runId }, 'cancel for a run that is not running here; nothing to stop');
+      return;
+    }
+    this.deps.logger.warn({ runId: cancel.runId, reason: cancel.reason }, 'backup job cancelled by the cloud');
+    this.running.abort.abort(new SoBackupError('CANCELLED', `the backup was cancelled: ${cancel.reason}`));
+  }
+
   private start(job: BackupJob): void {
     const abort = new AbortController();
     const done = this.run(job, abort.signal).finally(() => {
@@ -129,8 +141,10 @@ export class ConnectorService {
         logger.info('job checkpointed for the next start');
         return; // job.json stays: the next start resumes it
       }
-      const code = error instanceof SoBackupError ? error.code : 'CONNECTOR_ERROR';
-      const message = error instanceof Error ? error.message : String(error);
+      // A cancelled job fails with the cancellation, whatever the aborted step threw.
+      const failure: unknown = signal.aborted && signal.reason instanceof SoBackupError ? signal.reason : error;
+      const code = failure instanceof SoBackupError ? failure.code : 'CONNECTOR_ERROR';
+      const message = failure instanceof Error ? failure.message : String(failure);
       await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code, message: message.slice(0, 4000) } }, () => this.forgetJob());
       logger.error({ code, err: message }, 'backup job failed');
     }

@@ -74,6 +74,8 @@ export class LocalStepFunctions {
   readonly executions = new Map<string, Execution>();
   private readonly waiters = new Map<string, TaskWaiter>();
   private readonly machines = new Map<string, LocalStateMachine>();
+  /** How to stop each running execution (StopExecution), with the error and cause it was stopped with. */
+  private readonly stoppers = new Map<string, (error?: string, cause?: string) => void>();
 
   constructor(deployment: LocalDeployment, private readonly lambda: FunctionInvoker, private readonly alerts: AlertSink) {
     for (const machine of deployment.stateMachines) this.machines.set(machine.arn, machine);
@@ -116,22 +118,28 @@ export class LocalStepFunctions {
         });
       }
     })();
+    let stopped: { error?: string; cause?: string } | undefined;
+    this.stoppers.set(executionArn, (error, cause) => {
+      stopped = { error, cause };
+      run.abort();
+    });
     execution.done = run.result.then(
       (output) => {
         execution.status = 'SUCCEEDED';
         execution.output = JSON.stringify(output ?? null);
       },
       (error: Error) => {
-        execution.status = error.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED';
-        execution.error = error.name;
-        execution.cause = error.message;
+        execution.status = stopped ? 'ABORTED' : error.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED';
+        execution.error = stopped ? stopped.error : error.name;
+        execution.cause = stopped ? stopped.cause : error.message;
       },
     ).then(async () => {
+      this.stoppers.delete(executionArn);
       await recordHistory.catch(() => undefined);
       execution.stopDate = new Date();
       // The runner's ExecutionFailed event carries the state machine's own error and cause (e.g. a Fail state's).
       const failed = [...execution.history].reverse().find((h) => h.type === 'ExecutionFailed');
-      if (failed) {
+      if (failed && !stopped) {
         execution.error = failed.error ?? execution.error;
         execution.cause = failed.cause ?? execution.cause;
       }
@@ -143,6 +151,14 @@ export class LocalStepFunctions {
     const execution = this.executions.get(executionArn);
     if (!execution) throw new StatesError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
     return execution;
+  }
+
+  /** Stops a running execution (ABORTED); stopping one that has ended changes nothing, as in AWS. */
+  async stopExecution(executionArn: string, error?: string, cause?: string): Promise<Date> {
+    const execution = this.describe(executionArn);
+    this.stoppers.get(executionArn)?.(error, cause);
+    await execution.done;
+    return execution.stopDate ?? new Date();
   }
 
   sendTaskSuccess(taskToken: string, output: string): void {

@@ -13,6 +13,7 @@ export async function startStepFunctionsApi(sfn: LocalStepFunctions, port: numbe
     input: e.input, output: e.output, error: e.error, cause: e.cause,
   });
   const actions: Record<string, (body: Record<string, string | undefined>) => unknown> = {
+    StopExecution: async (b) => ({ stopDate: (await sfn.stopExecution(b.executionArn ?? '', b.error, b.cause)).getTime() / 1000 }),
     StartExecution: (b) => {
       const e = sfn.startExecution(b.stateMachineArn ?? '', b.input, b.name);
       return { executionArn: e.executionArn, startDate: e.startDate.getTime() / 1000 };
@@ -21,7 +22,7 @@ export async function startStepFunctionsApi(sfn: LocalStepFunctions, port: numbe
     GetExecutionHistory: (b) => ({
       events: sfn.describe(b.executionArn ?? '').history.map((h) => ({
         id: h.id, previousEventId: h.id - 1, timestamp: h.timestamp.getTime() / 1000, type: h.type,
-        ...(h.stateName ? { stateEnteredEventDetails: { name: h.stateName } } : {}),
+        ...(h.stateName ? { [h.type.endsWith('StateExited') ? 'stateExitedEventDetails' : 'stateEnteredEventDetails']: { name: h.stateName } } : {}),
         ...(h.error ? { executionFailedEventDetails: { error: h.error, cause: h.cause } } : {}),
       })),
     }),
@@ -46,7 +47,7 @@ export async function startStepFunctionsApi(sfn: LocalStepFunctions, port: numbe
     const handler = actions[action];
     if (!handler) return reply(400, { __type: 'UnknownOperationException', message: `local Step Functions does not implement ${action || '(no x-amz-target)'}` });
     try {
-      reply(200, handler(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')));
+      reply(200, await handler(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')));
     } catch (error) {
       const e = error as Error;
       reply(400, { __type: e.name, message: e.message });

@@ -115,4 +115,20 @@ describe('ConnectorService', () => {
     await svc.stop();
     await databaseServer.close();
   });
+
+  test('GIVEN a job running WHEN the cloud cancels it THEN it stops at once, forgets its checkpoint and reports CANCELLED; a cancel for another run changes nothing', async () => {
+    const link = new RecordingLink();
+    const { svc, databaseServer } = service(link, new MemoryObjectStore());
+    link.emit('job', job('acme-2026-11-29-operator'));
+    await until(() => link.progress.some((p) => p.type === 'progress' && p.phase === 'database'));
+    link.emit('cancel', { type: 'cancel-job', v: 1, runId: 'acme-2026-11-29-other', reason: 'not this one' });
+    link.emit('cancel', { type: 'cancel-job', v: 1, runId: 'acme-2026-11-29-operator', reason: 'cancelled by sam: asked by mistake' });
+    await until(() => link.results.length > 0, 10_000);
+    expect(link.results).toEqual([expect.objectContaining({
+      runId: 'acme-2026-11-29-operator', outcome: 'failed', error: { code: 'CANCELLED', message: 'the backup was cancelled: cancelled by sam: asked by mistake' },
+    })]);
+    expect(existsSync(path.join(dir, 'state', 'job.json'))).toBe(false);
+    expect(svc.busyWith).toBeUndefined();
+    await databaseServer.close();
+  });
 });

@@ -45,7 +45,8 @@ function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
   let runId = '';
 
   beforeAll(async () => {
-    await runLocalMode({ dataDir, portBase, fresh: true, keep: true, log: () => undefined });
+    // Slow SQL backups (about 6 s) leave time to detach from and cancel a running backup.
+    await runLocalMode({ dataDir, portBase, fresh: true, keep: true, log: () => undefined, tuning: { sqlBackupChunkDelayMs: 250 } });
   });
   afterAll(async () => {
     connector?.kill('SIGTERM');
@@ -139,6 +140,46 @@ function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
     expect(status.json[0]!.lastBackupAgeHours).toBeGreaterThanOrEqual(30);
     expect(status.json[1]).toMatchObject({ tenantId: 'acme', health: 'ok', stale: false, connector: 'online' });
     expect((await soBackup('status')).stdout).toMatch(/local\s+stale\s+1d 6h ago\s+STALE/);
+  });
+
+  test('GIVEN a backup followed with --wait WHEN support presses Ctrl-C THEN the CLI detaches, says the backup goes on, and it does; --cancel stops a running one and records who', async () => {
+    const child = execFile(process.execPath, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, 'backup', 'acme', '--reason', 'second copy for the customer', '--wait']);
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    for (let i = 0; i < 200 && !stderr.includes('started'); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/Detached: the backup acme-\d{4}-\d{2}-\d{2}-support-2 is NOT cancelled and goes on/);
+    let latest: CliResult<Array<{ runId: string; status: string }>> | undefined;
+    for (let i = 0; i < 120; i++) {
+      latest = await soBackup('--json', 'runs', 'acme', '--limit', '1');
+      if (latest.json[0]?.status !== 'RUNNING') break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(latest!.json[0]).toMatchObject({ runId: expect.stringMatching(/-support-2$/), status: 'SUCCEEDED' });
+
+    const started = await soBackup<{ runId: string }>('--json', 'backup', 'acme', '--reason', 'a third copy, to be cancelled', '--trigger', 'operator');
+    expect(started.code).toBe(0);
+    expect(started.json.runId).toMatch(/-operator$/);
+    for (let i = 0; i < 100 && (await soBackup<Array<{ status: string }>>('--json', 'runs', 'acme', '--limit', '1')).json[0]?.status !== 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 100));
+    const cancelled = await soBackup('--json', 'backup', 'acme', '--cancel', '--yes', '--reason', 'asked by mistake');
+    expect(cancelled).toMatchObject({ code: 0, json: { runId: started.json.runId, cancelledBy: me, connectorsTold: 1 } });
+    // The connector stops its work and reports the cancellation.
+    let shown: CliResult<{ connectorResult?: { error?: { code: string } } }> | undefined;
+    for (let i = 0; i < 100; i++) {
+      shown = await soBackup('--json', 'run', 'show', started.json.runId);
+      if (shown.json.connectorResult) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(shown!.json).toMatchObject({
+      status: 'FAILED', failure: { error: 'Cancelled', cause: `cancelled by ${me}: asked by mistake` },
+      connectorResult: { outcome: 'failed', error: { code: 'CANCELLED' } },
+    });
+    expect((await soBackup('backup', 'acme', '--cancel', '--yes')).code).toBe(3); // nothing running any more
   });
 
   test('errors are named with their exit codes: unknown tenant or run, disabled tenant, local mode not running', async () => {

@@ -129,6 +129,18 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(() => sfn.sendTaskSuccess(token, '{}')).toThrow(expect.objectContaining({ name: 'TaskTimedOut' }));
   });
 
+  test('StopExecution aborts a running execution with the given error and cause, and runs no failure path', async () => {
+    const { sfn, calls, alerts } = setup({ ...happy, 'request-backup': () => ({ connectionId: 'c1' }) }); // the connector never answers
+    const execution = sfn.startExecution(backupRunArn, JSON.stringify({ tenantId: 'acme', trigger: 'operator', requestedBy: 'test' }), 'acme-2026-11-25-operator');
+    while (!calls.includes('request-backup')) await new Promise((r) => setTimeout(r, 10));
+    await sfn.stopExecution(execution.executionArn, 'Cancelled', 'cancelled by sam');
+    expect(execution).toMatchObject({ status: 'ABORTED', error: 'Cancelled', cause: 'cancelled by sam' });
+    expect(calls).not.toContain('mark-run-failed');
+    expect(alerts).toEqual([]);
+    await sfn.stopExecution(execution.executionArn); // stopping an ended execution changes nothing
+    expect(execution.status).toBe('ABORTED');
+  });
+
   test('execution names are unique per state machine', async () => {
     const { sfn } = setup(happy);
     await run(sfn, 'acme-2026-11-25-operator');

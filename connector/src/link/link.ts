@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
-  type BackupJob, type ConnectorMessage, type CredentialsMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
+  type BackupJob, type CancelJob, type ConnectorMessage, type CredentialsMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
 } from '../../../protocol';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import type { Outbox } from './outbox';
@@ -23,6 +23,7 @@ export interface LinkOptions {
 
 export interface LinkEvents {
   job: [BackupJob];
+  cancel: [CancelJob];
   'key-registered': [keyId: string];
   credentials: [CredentialsMessage];
   connected: [];
@@ -143,6 +144,9 @@ export class Link extends EventEmitter<LinkEvents> {
       switch (message.type) {
         case 'backup-job':
           this.emit('job', message);
+          break;
+        case 'cancel-job':
+          this.emit('cancel', message);
           break;
         case 'ack':
           await this.options.outbox.remove(message.runId);

@@ -80,8 +80,13 @@ async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' 
     log.info('upload credentials refreshed');
     return 'credentials';
   }
+  const recordResult = (result: Extract<typeof message, { type: 'result' }>, at: string) => (result.outcome === 'succeeded'
+    ? ctx.runs.recordResultOnce(run.runId, { outcome: 'succeeded', at }, result.manifest)
+    : ctx.runs.recordResultOnce(run.runId, { outcome: 'failed', error: result.error, at }));
   if (!run.taskToken || run.status !== 'RUNNING') {
     if (message.type !== 'result') return 'ignored';
+    // A result after the run ended (cancelled, timed out) is kept for the record and changes nothing else.
+    await recordResult(message, new Date().toISOString());
     await ack();
     return 'duplicate';
   }
@@ -99,9 +104,7 @@ async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' 
   }
 
   const at = new Date().toISOString();
-  const first = message.outcome === 'succeeded'
-    ? await ctx.runs.recordResultOnce(run.runId, { outcome: 'succeeded', at }, message.manifest)
-    : await ctx.runs.recordResultOnce(run.runId, { outcome: 'failed', error: message.error, at });
+  const first = await recordResult(message, at);
   if (!first) {
     log.info('duplicate result acknowledged and ignored');
     await ack();
