@@ -143,7 +143,10 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
         port: ports.sql, login: SQL_LOGIN, serverName: 'SO-SQL01', engineEdition: 2,
         databases: databases.map((name) => ({ name, sizeBytes: options.databaseSizeBytes ?? 24 * 1024 * 1024 })),
         backupChunkDelayMs: options.tuning?.sqlBackupChunkDelayMs,
+        // Where RESTORE DATABASE puts new data and log files by default.
+        defaultDataPath: path.join(path.resolve(dataDir), 'sql-data'), defaultLogPath: path.join(path.resolve(dataDir), 'sql-data'),
       };
+      mkdirSync(path.join(dataDir, 'sql-data'), { recursive: true });
       const standInFile = path.join(dataDir, 'sql-stand-in.json');
       writeFileSync(standInFile, JSON.stringify(standIn, null, 2));
       await daemons.ensure({ name: 'sql-server', ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]), fingerprint: JSON.stringify(standIn), ready: () => portOpen(ports.sql) });

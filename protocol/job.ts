@@ -39,3 +39,31 @@ export const cancelJobSchema = z.object({
   reason: z.string().max(1000),
 });
 export type CancelJob = z.infer<typeof cancelJobSchema>;
+
+/**
+ * Connector → cloud: `so-connector restore` asks to read a validated run back: a run id, or the
+ * newest validated run ("latest"), optionally the newest one at or before `at`.
+ */
+export const restoreRequestSchema = z.object({
+  type: z.literal('restore-request'),
+  v: z.literal(PROTOCOL_VERSION),
+  requestId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+  run: z.union([runIdSchema, z.literal('latest')]),
+  at: z.iso.datetime().optional(),
+  /** Who runs the restore on the customer's server (user@host), recorded with the run. */
+  requestedBy: z.string().min(1).max(200),
+});
+export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
+
+/** Cloud → connector: the run to restore, its manifest, and read-only credentials for the tenant's backups. */
+export const restoreGrantSchema = z.object({
+  type: z.literal('restore-grant'),
+  v: z.literal(PROTOCOL_VERSION),
+  requestId: z.string(),
+  runId: runIdSchema,
+  startedAt: z.iso.datetime(),
+  manifest: z.object({ key: z.string().min(1).max(1024), versionId: z.string().min(1) }),
+  target: uploadTargetSchema,
+  credentials: uploadCredentialsSchema,
+});
+export type RestoreGrant = z.infer<typeof restoreGrantSchema>;

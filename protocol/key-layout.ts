@@ -31,6 +31,10 @@ export const keyLayout = {
    * file is renamed) and its snapshots (to rebuild a lost index).
    */
   tenantReadPrefixes: (tenantId: string): string[] => [`archive/${tenantId}/`, `manifests/daily/${tenantId}/`],
+  /** What a restore reads: every tier's backups and manifests, and the archive. */
+  tenantRestorePrefixes: (tenantId: string): string[] => [
+    ...RETENTION_TIERS.flatMap((tier) => [`db/${tier}/${tenantId}/`, `manifests/${tier}/${tenantId}/`]), `archive/${tenantId}/`,
+  ],
 } as const;
 
 /** True when the key lies under one of the tenant's own prefixes. */

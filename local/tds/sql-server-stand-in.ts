@@ -1,9 +1,10 @@
 import { once } from 'node:events';
 import { constants as fsConstants } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { access, open, readFile, rm, stat } from 'node:fs/promises';
+import { access, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { parseBackupHeader } from '../../functions/src/validate-run/backup-header';
 import { databasePages, mtfHeader } from './mtf-backup-file';
 import {
   DoneStatus, PacketReader, PacketType, type SqlValue, doneToken, envChangeToken, framePackets, loginAckToken, messageToken,
@@ -40,6 +41,9 @@ export interface SqlServerStandInOptions {
   readonly corruptBackups?: boolean;
   /** Logins that exist but lack BACKUP permission (error 262). */
   readonly loginsWithoutBackupPermission?: readonly string[];
+  /** SERVERPROPERTY('InstanceDefaultDataPath') and ('InstanceDefaultLogPath'), where RESTORE puts files by default. */
+  readonly defaultDataPath?: string;
+  readonly defaultLogPath?: string;
 }
 
 const EDITIONS: Record<number, string> = { 2: 'Standard Edition (64-bit)', 3: 'Enterprise Edition (64-bit)', 4: 'Express Edition (64-bit)' };
@@ -66,9 +70,12 @@ export class SqlServerStandIn {
   private lsn = 37000000012345600001n;
   /** Statements received, in order (for tests that check what was sent). */
   readonly statements: Array<{ sql: string; parameters: Record<string, SqlValue> }> = [];
+  /** The databases on this server: the configured ones and those RESTORE created. */
+  readonly databases: Array<{ name: string; sizeBytes: number; files?: string[] }>;
 
   constructor(private readonly options: SqlServerStandInOptions) {
     this.serverName = options.serverName ?? 'SO-SQL01';
+    this.databases = options.databases.map((d) => ({ ...d }));
   }
 
   async start(): Promise<void> {
@@ -198,6 +205,16 @@ export class SqlServerStandIn {
     if (/^(set [a-z_]+ [^;]*;?\s*)+$/i.test(text + ' ') || /^set /i.test(text)) return;
     const backup = /^BACKUP DATABASE @(\w+) TO DISK = @(\w+)( WITH (.*))?$/i.exec(text);
     if (backup) return this.backupDatabase(parameters.get(backup[1]!.toLowerCase()) ?? null, parameters.get(backup[2]!.toLowerCase()) ?? null, backup[4] ?? '', login, response);
+    const fileList = /^RESTORE FILELISTONLY FROM DISK = @(\w+)$/i.exec(text);
+    if (fileList) {
+      const backup = await this.readBackup(String(parameters.get(fileList[1]!.toLowerCase())), 'RESTORE FILELISTONLY');
+      const rows = this.logicalFiles(backup.database, backup.size).map((f) => [f.logicalName, f.physicalName, f.type, 'PRIMARY', f.size, 35184372080640, f.fileId]);
+      response.tokens(resultSetTokens(['LogicalName', 'PhysicalName', 'Type', 'FileGroupName', 'Size', 'MaxSize', 'FileId'], rows));
+      response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, rows.length, 0xff));
+      return;
+    }
+    const restore = /^RESTORE DATABASE @(\w+) FROM DISK = @(\w+) WITH (.*)$/i.exec(text);
+    if (restore) return this.restoreDatabase(String(parameters.get(restore[1]!.toLowerCase())), String(parameters.get(restore[2]!.toLowerCase())), restore[3]!, parameters, response);
     const verify = /^RESTORE VERIFYONLY FROM DISK = @(\w+) WITH CHECKSUM$/i.exec(text);
     if (verify) return this.verifyBackup(String(parameters.get(verify[1]!.toLowerCase())));
     if (/^SELECT service_account AS (\w+) FROM sys\.dm_server_services WHERE servicename LIKE 'SQL Server \(%'$/i.test(text)) {
@@ -216,7 +233,7 @@ export class SqlServerStandIn {
     }
     const masterFiles = /^SELECT CAST\(SUM\(CAST\(size AS bigint\)\) \* 8192 AS bigint\) AS (\w+) FROM sys\.master_files WHERE database_id = DB_ID\(@(\w+)\)$/i.exec(text);
     if (masterFiles) {
-      const db = this.options.databases.find((d) => d.name === parameters.get(masterFiles[2]!.toLowerCase()));
+      const db = this.databases.find((d) => d.name === parameters.get(masterFiles[2]!.toLowerCase()));
       response.tokens(resultSetTokens([masterFiles[1]!], [[db ? db.sizeBytes : null]]));
       response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, 1, 0xff));
       return;
@@ -232,7 +249,7 @@ export class SqlServerStandIn {
       }
       if (select[2]) {
         const name = parameters.get(select[3]!.toLowerCase());
-        const found = this.options.databases.find((d) => d.name === name);
+        const found = this.databases.find((d) => d.name === name);
         response.tokens(resultSetTokens(columns, found ? [values.map((v, i) => (columns[i] === 'name' ? found.name : v))] : []));
         response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, found ? 1 : 0, 0xff));
         return;
@@ -249,7 +266,7 @@ export class SqlServerStandIn {
     if (cast) return this.evaluate(cast[1]!.trim(), parameters, login);
     const perms = /^HAS_PERMS_BY_NAME\(@(\w+), 'DATABASE', 'BACKUP DATABASE'\)$/i.exec(expression);
     if (perms) {
-      const exists = this.options.databases.some((d) => d.name === parameters.get(perms[1]!.toLowerCase()));
+      const exists = this.databases.some((d) => d.name === parameters.get(perms[1]!.toLowerCase()));
       return exists ? (this.options.loginsWithoutBackupPermission?.includes(login) ? 0 : 1) : null;
     }
     if (/^-?\d+$/.test(expression)) return Number(expression);
@@ -266,6 +283,8 @@ export class SqlServerStandIn {
         productversion: this.options.productVersion ?? '16.0.4135.4',
         servername: this.serverName,
         machinename: this.serverName,
+        instancedefaultdatapath: this.options.defaultDataPath ?? null,
+        instancedefaultlogpath: this.options.defaultLogPath ?? null,
       };
       return properties[property[1]!.toLowerCase()] ?? null;
     }
@@ -288,11 +307,78 @@ export class SqlServerStandIn {
     }
   }
 
+  /** A backup file as RESTORE reads it: it must be one this server wrote, byte for byte. */
+  private async readBackup(file: string, statement: string): Promise<{ database: string; size: number }> {
+    const fail = (number: number, text: string) => new StatementError([{ number, severity: 16, text }, { number: 3013, severity: 16, text: `${statement} is terminating abnormally.` }]);
+    let content: Buffer;
+    try {
+      content = await readFile(file);
+    } catch {
+      throw fail(3201, `Cannot open backup device '${file}'. Operating system error 2(The system cannot find the file specified.).`);
+    }
+    const header = parseBackupHeader(content.subarray(0, 64 * 1024));
+    if (!header?.database) throw fail(3241, `The media family on device '${file}' is incorrectly formed. SQL Server cannot process this media family.`);
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    if (![...this.backups.values()].some((b) => b.sha256 === sha256)) throw fail(3183, 'RESTORE detected an error on page (1:4711) in database "' + header.database + '" as read from the backup set.');
+    return { database: header.database, size: content.length };
+  }
+
+  /** The files a database backup holds: its data file and its log. */
+  private logicalFiles(database: string, size: number) {
+    return [
+      { logicalName: database, physicalName: `C:\\Program Files\\Microsoft SQL Server\\MSSQL16.MSSQLSERVER\\MSSQL\\DATA\\${database}.mdf`, type: 'D', size, fileId: 1 },
+      { logicalName: `${database}_log`, physicalName: `C:\\Program Files\\Microsoft SQL Server\\MSSQL16.MSSQLSERVER\\MSSQL\\DATA\\${database}_log.ldf`, type: 'L', size: 8 << 20, fileId: 2 },
+    ];
+  }
+
+  /** RESTORE DATABASE … WITH MOVE …, CHECKSUM, STATS: refuses what SQL Server refuses, with its error numbers. */
+  private async restoreDatabase(target: string, file: string, withClause: string, parameters: Map<string, SqlValue>, response: Response): Promise<void> {
+    const fail = (...errors: Array<{ number: number; text: string }>) =>
+      new StatementError([...errors, { number: 3013, text: 'RESTORE DATABASE is terminating abnormally.' }].map((e) => ({ ...e, severity: 16 })));
+    const backup = await this.readBackup(file, 'RESTORE DATABASE');
+    const replace = /\bREPLACE\b/i.test(withClause);
+    const existing = this.databases.find((d) => d.name === target);
+    if (existing && !replace) {
+      if (existing.name !== backup.database) throw fail({ number: 3154, text: `The backup set holds a backup of a database other than the existing '${target}' database.` });
+      throw fail({ number: 3159, text: `The tail of the log for the database "${target}" has not been backed up. Use BACKUP LOG WITH NORECOVERY to back up the log if it contains work you do not want to lose. Use the WITH REPLACE or WITH STOPAT clause of the RESTORE statement to just overwrite the contents of the log.` });
+    }
+    const files = this.logicalFiles(backup.database, backup.size);
+    const moves = [...withClause.matchAll(/MOVE @(\w+) TO @(\w+)/gi)].map((m) => ({ logical: String(parameters.get(m[1]!.toLowerCase())), to: String(parameters.get(m[2]!.toLowerCase())) }));
+    for (const move of moves) {
+      if (!files.some((f) => f.logicalName === move.logical)) {
+        throw fail({ number: 3234, text: `Logical file '${move.logical}' is not part of database '${target}'. Use RESTORE FILELISTONLY to list the logical file names.` });
+      }
+    }
+    const placed = files.map((f) => moves.find((m) => m.logical === f.logicalName)?.to ?? f.physicalName);
+    const duplicate = placed.find((p, i) => placed.indexOf(p) !== i);
+    if (duplicate) throw fail({ number: 3176, text: `File '${duplicate}' is claimed by '${files[placed.lastIndexOf(duplicate)]!.logicalName}'(2) and '${files[placed.indexOf(duplicate)]!.logicalName}'(1). The WITH MOVE clause can be used to relocate one or more files.` });
+    for (const [i, to] of placed.entries()) {
+      try {
+        await access(dirname(to), fsConstants.W_OK);
+      } catch {
+        throw fail({ number: 5133, text: `Directory lookup for the file "${to}" failed with the operating system error 3(The system cannot find the path specified.).` },
+          { number: 3156, text: `File '${files[i]!.logicalName}' cannot be restored to '${to}'. Use WITH MOVE to identify a valid location for the file.` });
+      }
+      const taken = this.databases.some((d) => d.name !== target && d.files?.includes(to)) || (!replace && (await stat(to).then(() => true, () => false)));
+      if (taken) throw fail({ number: 3142, text: `File "${files[i]!.logicalName}" cannot be restored over the existing "${to}". Reissue the RESTORE statement using WITH REPLACE to overwrite pre-existing files, or WITH MOVE to identify an alternate file location.` });
+    }
+    const statsStep = Number(/STATS\s*=\s*(\d+)/i.exec(withClause)?.[1] ?? 0);
+    for (let percent = statsStep; statsStep > 0 && percent <= 100; percent += statsStep) {
+      response.tokens(messageToken({ number: 3211, severity: 0, text: `${percent} percent processed.`, server: this.serverName }));
+      await response.flush();
+    }
+    for (const [i, to] of placed.entries()) await writeFile(to, `stand-in database file ${files[i]!.logicalName} of ${target}\n`);
+    if (existing) existing.files = placed;
+    else this.databases.push({ name: target, sizeBytes: backup.size, files: placed });
+    const pages = Math.ceil(backup.size / 8192);
+    response.tokens(messageToken({ number: 3014, severity: 0, server: this.serverName, text: `RESTORE DATABASE successfully processed ${pages} pages in 0.100 seconds.` }));
+  }
+
   private async backupDatabase(database: SqlValue, path: SqlValue, withClause: string, login: string, response: Response): Promise<void> {
     const fail = (...errors: Array<{ number: number; text: string }>) =>
       new StatementError([...errors, { number: 3013, text: 'BACKUP DATABASE is terminating abnormally.' }].map((e) => ({ ...e, severity: 16 })));
     const options = withClause.split(',').map((o) => o.trim().toUpperCase());
-    const db = this.options.databases.find((d) => d.name === database);
+    const db = this.databases.find((d) => d.name === database);
     if (!db) throw new StatementError([{ number: 911, severity: 16, text: `Database '${String(database)}' does not exist. Make sure that the name is entered correctly.` }]);
     if (this.options.loginsWithoutBackupPermission?.includes(login)) {
       throw fail({ number: 262, text: `BACKUP DATABASE permission denied in database '${db.name}'.` });

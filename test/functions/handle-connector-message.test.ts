@@ -17,9 +17,12 @@ function context(run: Partial<RunRecord> | undefined) {
         if (record) record.result = result;
         return true;
       },
+      forTenant: async () => (record ? [record] : []),
+      addRestore: async (id, restore) => void calls.push(`restore ${id} by ${restore.by}`),
     },
     tenants: { get: async () => undefined, updateKeys: async () => true },
-    mintCredentials: async () => ({ accessKeyId: 'NEW', secretAccessKey: 'S', expiration: '2026-11-25T05:00:00.000Z' }),
+    mintCredentials: async (_t, _r, access) => ({ accessKeyId: access === 'restore' ? 'READ-ONLY' : 'NEW', secretAccessKey: 'S', expiration: '2026-11-25T05:00:00.000Z' }),
+    target: { bucket: 'backups', region: 'eu-north-1', forcePathStyle: false },
     tasks: {
       heartbeat: async (t) => void calls.push(`heartbeat ${t}`),
       succeed: async (t, o) => void calls.push(`succeed ${t} ${JSON.stringify(o)}`),
@@ -94,5 +97,33 @@ describe('handleConnectorMessage', () => {
     expect(await handleConnectorMessage(result, ctx)).toBe('duplicate');
     expect(calls).toEqual([]);
     expect(replies).toEqual([{ type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' }]);
+  });
+
+  describe('restore requests', () => {
+    const validated = { status: 'SUCCEEDED' as const, startedAt: '2026-11-25T01:00:00.000Z', validation: { ok: true, checkedAt: '', checks: 9, problems: [] }, manifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'm7' } };
+    const request = (run: string, at?: string) => JSON.stringify({ type: 'restore-request', v: 1, requestId: 'req-0001', run, requestedBy: 'it-admin@SO-APP01', ...(at ? { at } : {}) });
+
+    test('GIVEN a validated run WHEN its restore is requested THEN the manifest and read-only credentials are granted and the restore is recorded', async () => {
+      const { ctx, calls, replies } = context(validated);
+      expect(await handleConnectorMessage(request('latest'), ctx)).toBe('restore-granted');
+      expect(replies).toEqual([expect.objectContaining({
+        type: 'restore-grant', requestId: 'req-0001', runId: 'acme-2026-11-25-daily', manifest: validated.manifest,
+        target: { bucket: 'backups', region: 'eu-north-1', forcePathStyle: false }, credentials: expect.objectContaining({ accessKeyId: 'READ-ONLY' }),
+      })]);
+      expect(calls).toEqual(['restore acme-2026-11-25-daily by it-admin@SO-APP01']);
+    });
+
+    test('GIVEN runs that failed validation, or none before the date WHEN a restore is requested THEN it is refused with the reason and nothing is granted', async () => {
+      const failed = context({ ...validated, status: 'FAILED', validation: { ok: false, checkedAt: '', checks: 9, problems: ['size differs'] } });
+      expect(await handleConnectorMessage(request('acme-2026-11-25-daily'), failed.ctx)).toBe('rejected');
+      expect(failed.replies).toEqual([expect.objectContaining({ type: 'error', error: expect.objectContaining({ code: 'RUN_NOT_RESTORABLE', message: expect.stringContaining('only validated runs can be restored') }) })]);
+      const early = context(validated);
+      expect(await handleConnectorMessage(request('latest', '2026-11-24T00:00:00.000Z'), early.ctx)).toBe('rejected');
+      expect(early.replies).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'NO_VALIDATED_RUN' }) })]);
+      const foreign = context({ ...validated, tenantId: 'beta' });
+      expect(await handleConnectorMessage(request('acme-2026-11-25-daily'), foreign.ctx)).toBe('rejected');
+      expect(foreign.replies).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'RUN_UNKNOWN' }) })]);
+      expect([...failed.calls, ...early.calls, ...foreign.calls]).toEqual([]);
+    });
   });
 });

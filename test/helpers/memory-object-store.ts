@@ -42,10 +42,10 @@ export class MemoryObjectStore implements ObjectStore {
     this.versions.set(key, [...(this.versions.get(key) ?? []), { versionId: `d${++this.counter}` }]);
   }
 
-  async getVersion(key: string, versionId: string): Promise<NodeJS.ReadableStream> {
+  async getVersion(key: string, versionId: string, range?: { start: number; end: number }): Promise<NodeJS.ReadableStream> {
     const body = this.versions.get(key)?.find((v) => v.versionId === versionId)?.body;
     if (!body) throw new Error(`NoSuchVersion ${key} ${versionId}`);
-    return Readable.from([body]);
+    return Readable.from([range ? body.subarray(range.start, range.end + 1) : body]);
   }
 
   async head(key: string, versionId?: string): Promise<VersionFacts | undefined> {

@@ -15,6 +15,10 @@ export interface MaterializeOptions {
   concurrency?: number;
   /** The snapshot's empty folders, recreated (when no filter is given). */
   emptyFolders?: Array<{ root: string; path: string }>;
+  /** Downloads per file when its SHA-256 does not match (a damaged transfer). @default 3 */
+  attempts?: number;
+  /** Called after each file is in place. */
+  onFile?(file: SnapshotFile): void;
 }
 
 /**
@@ -40,18 +44,22 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
       const destination = inside(file);
       await mkdir(path.dirname(destination), { recursive: true });
       const temporary = `${destination}.so-backup-partial`;
-      const hash = createHash('sha256');
-      const hashing = new Transform({ transform(chunk: Buffer, _encoding, done) { hash.update(chunk); done(null, chunk); } });
-      try {
-        await pipeline(await store.getVersion(file.key, file.versionId), hashing, createWriteStream(temporary));
-        const actual = hash.digest('hex');
-        if (actual !== file.sha256) throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${file.root}/${file.path} (version ${file.versionId}) downloaded with SHA-256 ${actual}, expected ${file.sha256}`);
-        await utimes(temporary, new Date(file.mtimeMs), new Date(file.mtimeMs));
-        await rename(temporary, destination);
-        bytes += file.size;
-      } catch (error) {
-        await rm(temporary, { force: true });
-        throw error;
+      for (let attempt = 1; ; attempt++) {
+        const hash = createHash('sha256');
+        const hashing = new Transform({ transform(chunk: Buffer, _encoding, done) { hash.update(chunk); done(null, chunk); } });
+        try {
+          await pipeline(await store.getVersion(file.key, file.versionId), hashing, createWriteStream(temporary));
+          const actual = hash.digest('hex');
+          if (actual !== file.sha256) throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${file.root}/${file.path} (version ${file.versionId}) downloaded ${attempt} time(s) with SHA-256 ${actual}, expected ${file.sha256}: the transfer is damaged on the way`);
+          await utimes(temporary, new Date(file.mtimeMs), new Date(file.mtimeMs));
+          await rename(temporary, destination);
+          bytes += file.size;
+          options.onFile?.(file);
+          break;
+        } catch (error) {
+          await rm(temporary, { force: true });
+          if (attempt >= (options.attempts ?? 3) || (error as ConnectorError).code === 'SNAPSHOT_PATH_INVALID') throw error;
+        }
       }
     }
   }));

@@ -6,8 +6,11 @@ import { enrolConnector } from '../enrol';
 import { formatChecks } from '../doctor/doctor';
 import { installService, uninstallService } from '../install/run-install';
 import { doctor, runConnector } from '../run-connector';
+import { type RestoreCommandOptions, runRestore } from '../restore/run-restore';
 
 export const CONNECTOR_VERSION = '0.1.0';
+/** Restore refusals that are the caller's to fix (exit 2): nothing was changed. */
+const RESTORE_USAGE = new Set(['RESTORE_NOTHING', 'RESTORE_ARGUMENTS', 'RESTORE_NOT_CONFIRMED', 'RESTORE_INTO_LIVE_ARCHIVE', 'RESTORE_FOLDER_NOT_EMPTY', 'RESTORE_TARGET_EXISTS', 'RESTORE_WHICH_DATABASE', 'DATABASE_NAME_INVALID']);
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const archiveRoot = (value: string, previous: Array<{ name: string; path: string }> = []) => {
@@ -67,6 +70,30 @@ program.command('uninstall')
     process.stdout.write(`${options.dryRun ? 'would do' : 'done'}:\n${text}\n`);
   });
 
+program.command('restore')
+  .description('restore a validated backup: the database under a new name, the archive into a folder, or one file')
+  .requiredOption('-c, --config <file>', 'configuration file (JSON)')
+  .option('--run <id|latest>', 'the run to restore', 'latest')
+  .option('--at <date>', 'the newest validated run at or before this date (2026-11-20 or 2026-11-20T14:00:00Z)')
+  .option('--database-name <name>', 'restore the database backup as this (new) database')
+  .option('--source-database <name>', 'which database of the run, when it backed up several')
+  .option('--replace', 'overwrite an existing database of that name (asks for confirmation)')
+  .option('--data-folder <dir>', 'folder for the data files (default: the instance\'s default)')
+  .option('--log-folder <dir>', 'folder for the log file (default: the instance\'s default)')
+  .option('--staging <dir>', 'where the .bak is downloaded (default: sql.stagingFolder); SQL Server must be able to read it')
+  .option('--archive-to <dir>', 'restore the archive into this new or empty folder')
+  .option('--file <path>', 'only this archive file ("SO_ARC/ANNA/offer.docx")')
+  .option('--into-live', 'allow --archive-to to be the live SO_ARC (asks for confirmation)')
+  .option('--yes', 'do not ask for confirmation')
+  .option('--json', 'print the result as JSON')
+  .action(async (options: RestoreCommandOptions & { json?: boolean }) => {
+    const summary = await runRestore(options, CONNECTOR_VERSION);
+    const lines = [`Restored run ${summary.runId} (taken ${summary.startedAt}).`];
+    if (summary.database) lines.push(`Database ${summary.database.source} restored as ${summary.database.restoredAs}: ${summary.database.files.map((f) => `${f.logicalName} → ${f.to}`).join(', ')}.`);
+    if (summary.archive) lines.push(`Archive: ${summary.archive.files} file(s), ${summary.archive.bytes} bytes, verified, in ${summary.archive.folder}.`);
+    process.stdout.write(`${options.json ? JSON.stringify(summary, null, 2) : lines.join('\n')}\n`);
+  });
+
 program.command('run')
   .description('connect to the cloud and run backup jobs (what the service runs)')
   .requiredOption('-c, --config <file>', 'configuration file (JSON)')
@@ -75,5 +102,5 @@ program.command('run')
 program.parseAsync().catch((error: unknown) => {
   const code = error instanceof SoBackupError ? error.code : 'UNEXPECTED';
   process.stderr.write(`so-connector: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(code === 'CONFIG_INVALID' ? 2 : code === 'ENROLMENT_REFUSED' ? 3 : 1);
+  process.exit(code === 'CONFIG_INVALID' || RESTORE_USAGE.has(code) ? 2 : code === 'ENROLMENT_REFUSED' ? 3 : 1);
 });

@@ -32,6 +32,27 @@ export interface BackupMetadata {
   softwareVersion: string;
 }
 
+/** One file inside a backup (RESTORE FILELISTONLY). */
+export interface BackupFile {
+  logicalName: string;
+  /** Where it was on the server the backup was taken on. */
+  physicalName: string;
+  /** D data, L log, F full-text catalog, S FILESTREAM. */
+  type: string;
+  size: number;
+}
+
+export interface RestoreRequest {
+  /** The database to create (or, with `replace`, overwrite). */
+  database: string;
+  /** The .bak as SQL Server sees it. */
+  file: string;
+  /** Each logical file of the backup and the new path it is restored to. */
+  moves: Array<{ logicalName: string; to: string }>;
+  replace: boolean;
+  onProgress(percent: number): void;
+}
+
 export interface DatabaseServer {
   describe(): Promise<ServerInfo>;
   databaseExists(database: string): Promise<boolean>;
@@ -45,6 +66,12 @@ export interface DatabaseServer {
   canBackUp(database: string): Promise<boolean>;
   /** Allocated size of the database's files in bytes: an upper bound for an uncompressed backup. */
   allocatedBytes(database: string): Promise<number>;
+  /** RESTORE FILELISTONLY: the logical files a backup holds. */
+  backupFiles(file: string): Promise<BackupFile[]>;
+  /** Where the instance puts new data and log files (SERVERPROPERTY InstanceDefaultDataPath / LogPath). */
+  defaultFolders(): Promise<{ data?: string; log?: string }>;
+  /** RESTORE DATABASE … WITH MOVE …, CHECKSUM, STATS = 5 (and REPLACE only when asked). */
+  restoreDatabase(request: RestoreRequest): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 import sql from 'mssql';
 import { ConnectorError } from '../errors';
-import { DATABASE_NAME_PATTERN, type BackupMetadata, type BackupRequest, type DatabaseServer, type ServerInfo } from './database-server';
+import { DATABASE_NAME_PATTERN, type BackupFile, type BackupMetadata, type BackupRequest, type DatabaseServer, type RestoreRequest, type ServerInfo } from './database-server';
 
 const EXPRESS = 4;
 
@@ -133,6 +133,49 @@ export class MssqlDatabaseServer implements DatabaseServer {
     }
   }
 
+  async backupFiles(file: string): Promise<BackupFile[]> {
+    const pool = await this.connect();
+    const result = await pool.request().input('file', sql.NVarChar(4000), file).query<Record<string, unknown>>('RESTORE FILELISTONLY FROM DISK = @file')
+      .catch((error: unknown) => {
+        throw explainSqlError(error, `listing the files in the backup ${file}`);
+      });
+    return result.recordset.map((row) => ({ logicalName: String(row.LogicalName), physicalName: String(row.PhysicalName), type: String(row.Type), size: Number(row.Size) }));
+  }
+
+  async defaultFolders(): Promise<{ data?: string; log?: string }> {
+    const pool = await this.connect();
+    const result = await pool.request().query<{ data: string | null; log: string | null }>(
+      "SELECT CAST(SERVERPROPERTY('InstanceDefaultDataPath') AS nvarchar(4000)) AS data, CAST(SERVERPROPERTY('InstanceDefaultLogPath') AS nvarchar(4000)) AS log",
+    ).catch((error: unknown) => {
+      throw explainSqlError(error, 'reading the default data and log folders');
+    });
+    const row = result.recordset[0];
+    return { data: row?.data ?? undefined, log: row?.log ?? undefined };
+  }
+
+  async restoreDatabase(request: RestoreRequest): Promise<void> {
+    checkDatabaseName(request.database);
+    const pool = await this.connect();
+    const statement = pool.request();
+    statement.input('database', sql.NVarChar(128), request.database);
+    statement.input('file', sql.NVarChar(4000), request.file);
+    const moves = request.moves.map((move, i) => {
+      statement.input(`logical${i}`, sql.NVarChar(128), move.logicalName);
+      statement.input(`to${i}`, sql.NVarChar(4000), move.to);
+      return `MOVE @logical${i} TO @to${i}`;
+    });
+    statement.on('info', (info: { number: number; message: string }) => {
+      if (info.number === 3211) {
+        const percent = Number(/(\d+) percent/.exec(info.message)?.[1]);
+        if (Number.isFinite(percent)) request.onProgress(percent);
+      }
+    });
+    const options = [...moves, 'CHECKSUM', 'STATS = 5', ...(request.replace ? ['REPLACE'] : [])];
+    await statement.query(`RESTORE DATABASE @database FROM DISK = @file WITH ${options.join(', ')}`).catch((error: unknown) => {
+      throw explainSqlError(error, `restoring database "${request.database}" from ${request.file}`);
+    });
+  }
+
   async close(): Promise<void> {
     await this.pool?.close();
     this.pool = undefined;
@@ -183,6 +226,18 @@ export function explainSqlError(error: unknown, doing: string): ConnectorError {
   } else if (number === 262) {
     code = 'SQL_BACKUP_PERMISSION';
     advice = 'Give the login BACKUP DATABASE permission (sysadmin, db_owner or db_backupoperator).';
+  } else if (number === 3154 || number === 3159) {
+    code = 'RESTORE_TARGET_EXISTS';
+    advice = 'A database with that name exists: restore under a new name (--database-name), or overwrite it only with --replace after making sure nobody needs it.';
+  } else if (number === 3234) {
+    code = 'RESTORE_LOGICAL_FILE';
+    advice = 'A MOVE names a logical file the backup does not have: so-backup takes the names from RESTORE FILELISTONLY, so the backup file and the listing disagree; download it again.';
+  } else if (number === 3142 || number === 3176) {
+    code = 'RESTORE_FILE_TAKEN';
+    advice = 'A data or log file would overwrite an existing file (or two files would share one path): choose other folders with --data-folder/--log-folder, or remove the old files.';
+  } else if (number === 3156 || number === 5133) {
+    code = 'RESTORE_FOLDER';
+    advice = 'SQL Server cannot create the data or log file there: the folder must exist on the SQL Server machine and its service account must be able to write it (--data-folder/--log-folder).';
   } else if (number === 911) {
     code = 'SQL_DATABASE_MISSING';
     advice = 'Check the database name in the connector configuration.';

@@ -44,8 +44,8 @@ export interface ObjectStore {
   putBuffer(key: string, body: Buffer | readonly Buffer[], contentType?: string): Promise<StoredObject>;
   /** Hides the key behind a delete marker; no version is ever deleted. */
   markDeleted(key: string): Promise<void>;
-  /** The content of one exact version, as a stream. */
-  getVersion(key: string, versionId: string): Promise<NodeJS.ReadableStream>;
+  /** The content of one exact version, whole or a byte range (inclusive), as a stream. */
+  getVersion(key: string, versionId: string, range?: { start: number; end: number }): Promise<NodeJS.ReadableStream>;
   /** Size and S3's checksum of one version (the current one when versionId is omitted); undefined if there is none. */
   head(key: string, versionId?: string): Promise<VersionFacts | undefined>;
   /** Every key under the prefix whose current version is not a delete marker, with that version. */

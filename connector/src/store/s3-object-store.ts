@@ -219,8 +219,10 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async getVersion(key: string, versionId: string): Promise<NodeJS.ReadableStream> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.target.bucket, Key: key, VersionId: versionId })).catch((error: unknown) => {
+  async getVersion(key: string, versionId: string, range?: { start: number; end: number }): Promise<NodeJS.ReadableStream> {
+    const out = await this.client.send(new GetObjectCommand({
+      Bucket: this.target.bucket, Key: key, VersionId: versionId, Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+    })).catch((error: unknown) => {
       throw storeError(error, `reading ${key} version ${versionId}`);
     });
     return out.Body as NodeJS.ReadableStream;

@@ -1,21 +1,24 @@
 import {
-  type CloudMessage, type ConnectorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials,
+  type CloudMessage, type ConnectorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials, type UploadTarget,
 } from '../../../protocol';
-import { isTaskGone, logger, type RunStore, type TaskResponder, type TenantStore } from '../shared';
+import { type CredentialAccess, isTaskGone, logger, type RunStore, type TaskResponder, type TenantStore } from '../shared';
+import { grantRestore } from './grant-restore';
 
 export interface MessageContext {
   tenantId: string;
   connectionId: string;
-  runs: Pick<RunStore, 'get' | 'update' | 'recordResultOnce'>;
+  runs: Pick<RunStore, 'get' | 'update' | 'recordResultOnce' | 'forTenant' | 'addRestore'>;
   tenants: Pick<TenantStore, 'get' | 'updateKeys'>;
   tasks: TaskResponder;
-  /** Mints fresh upload credentials for a running run (long uploads outlive the first ones). */
-  mintCredentials(tenantId: string, runId: string): Promise<UploadCredentials>;
+  /** Mints fresh upload credentials for a running run (long uploads outlive the first ones), or read-only ones for a restore. */
+  mintCredentials(tenantId: string, runId: string, access?: CredentialAccess): Promise<UploadCredentials>;
+  /** Where backups are (bucket, region; an endpoint in local mode), for restores. */
+  target: UploadTarget;
   /** Sends a message back to the connector on its connection. */
   reply(message: CloudMessage): Promise<void>;
 }
 
-export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials';
+export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials' | 'restore-granted';
 
 /**
  * A message from a connector: progress feeds the run's heartbeat; a result completes the
@@ -40,6 +43,8 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
       return 'ignored';
     case 'rotate-key':
       return registerPendingKey(message, ctx);
+    case 'restore-request':
+      return grantRestore(message, { ...ctx, mintCredentials: (tenantId, runId) => ctx.mintCredentials(tenantId, runId, 'restore') });
     default:
       return runMessage(message, ctx);
   }

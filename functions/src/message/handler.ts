@@ -1,12 +1,19 @@
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
+import { z } from 'zod';
 import { encodeMessage } from '../../../protocol';
 import {
   awsClients, connectionsClient, connectionsEndpointOf, parseWebsocketEvent, readEnvironment, RunStore, SfnTaskResponder, tableEnvironmentSchema, TenantStore, uploadCredentialVendorFromEnv,
 } from '../shared';
 import { handleConnectorMessage } from './handle-connector-message';
 
-const env = readEnvironment(tableEnvironmentSchema);
+const env = readEnvironment(tableEnvironmentSchema.extend({
+  BACKUP_BUCKET: z.string().min(3).optional(),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  /** Local mode: the S3 endpoint connectors read and write. */
+  CONNECTOR_S3_ENDPOINT: z.url().optional(),
+}));
+const target = { bucket: env.BACKUP_BUCKET ?? '', region: env.AWS_REGION, endpoint: env.CONNECTOR_S3_ENDPOINT, forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT) };
 const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
 const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
 const tasks = new SfnTaskResponder(awsClients().sfn);
@@ -21,8 +28,8 @@ export async function handler(raw: APIGatewayProxyWebsocketEventV2): Promise<API
   const connectionId = event.requestContext.connectionId;
   const management = connectionsClient(connectionsEndpointOf(event));
   const outcome = await handleConnectorMessage(event.body ?? '', {
-    tenantId, connectionId, runs, tenants, tasks,
-    mintCredentials: (tenant, runId) => (vendor ??= uploadCredentialVendorFromEnv(awsClients().sts, process.env)).mint(tenant, runId),
+    tenantId, connectionId, runs, tenants, tasks, target,
+    mintCredentials: (tenant, runId, access) => (vendor ??= uploadCredentialVendorFromEnv(awsClients().sts, process.env)).mint(tenant, runId, access),
     reply: async (message) => {
       await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(encodeMessage(message)) }));
     },

@@ -245,6 +245,8 @@ export interface RunRecord {
   summary?: Record<string, number | string>;
   /** Download links handed out for this run (`so-backup share`): who, why, when, until when. */
   shares?: RunShare[];
+  /** Restores of this run (`so-connector restore`): who, when. */
+  restores?: RunRestore[];
   /** The weekly and monthly copies made of this run: each tier's manifest version. */
   tierCopies?: Array<{ tier: 'weekly' | 'monthly'; manifest: ManifestPointer }>;
   failure?: { error: string; cause: string };
@@ -256,6 +258,13 @@ export interface RunShare {
   at: string;
   expiresAt: string;
   keys: string[];
+}
+
+export interface RunRestore {
+  /** user@host that ran `so-connector restore`. */
+  by: string;
+  at: string;
+  connectionId: string;
 }
 
 export class RunStore {
@@ -303,12 +312,22 @@ export class RunStore {
       })));
   }
 
-  /** Appends a share to the run's record. */
-  async addShare(runId: string, share: RunShare): Promise<void> {
+  /** Records a download link handed out for the run. */
+  addShare(runId: string, share: RunShare): Promise<void> {
+    return this.append(runId, 'shares', share);
+  }
+
+  /** Records a restore of the run (read-only credentials were handed to the connector). */
+  addRestore(runId: string, restore: RunRestore): Promise<void> {
+    return this.append(runId, 'restores', restore);
+  }
+
+  private async append(runId: string, field: 'shares' | 'restores', item: RunShare | RunRestore): Promise<void> {
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { runId }, ConditionExpression: 'attribute_exists(runId)',
-      UpdateExpression: 'SET shares = list_append(if_not_exists(shares, :none), :share)',
-      ExpressionAttributeValues: { ':none': [], ':share': [share] },
+      UpdateExpression: 'SET #list = list_append(if_not_exists(#list, :none), :item)',
+      ExpressionAttributeNames: { '#list': field },
+      ExpressionAttributeValues: { ':none': [], ':item': [item] },
     }));
   }
 

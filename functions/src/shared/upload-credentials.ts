@@ -2,9 +2,12 @@ import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
 import { keyLayout, type UploadCredentials } from '../../../protocol';
 
-/** Mints the S3 credentials a connector uses for one run. */
+/** What the credentials are for: a backup run's uploads, or a restore's reads. */
+export type CredentialAccess = 'upload' | 'restore';
+
+/** Mints the S3 credentials a connector uses for one run (or one restore). */
 export interface UploadCredentialVendor {
-  mint(tenantId: string, runId: string): Promise<UploadCredentials>;
+  mint(tenantId: string, runId: string, access?: CredentialAccess): Promise<UploadCredentials>;
 }
 
 /** What the upload role may do at most; each run's session policy narrows it to one tenant. */
@@ -31,16 +34,27 @@ export function uploadSessionPolicy(bucketName: string, tenantId: string): strin
   });
 }
 
+/** A restore only reads: every tier's backups and manifests and the archive of one tenant, nothing else. */
+export function restoreSessionPolicy(bucketName: string, tenantId: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: UPLOAD_READ_ACTIONS, Resource: keyLayout.tenantRestorePrefixes(tenantId).map((prefix) => `arn:aws:s3:::${bucketName}/${prefix}*`) },
+      { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: '*' },
+    ],
+  });
+}
+
 /** In AWS: STS AssumeRole on the upload role with the tenant's session policy. */
 export class StsUploadCredentialVendor implements UploadCredentialVendor {
   constructor(private readonly sts: STSClient, private readonly roleArn: string, private readonly bucketName: string, private readonly seconds: number) {}
 
-  async mint(tenantId: string, runId: string): Promise<UploadCredentials> {
+  async mint(tenantId: string, runId: string, access: CredentialAccess = 'upload'): Promise<UploadCredentials> {
     const out = await this.sts.send(new AssumeRoleCommand({
       RoleArn: this.roleArn,
-      RoleSessionName: `${tenantId}-${runId}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
+      RoleSessionName: `${access === 'restore' ? 'restore-' : ''}${tenantId}-${runId}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
       DurationSeconds: this.seconds,
-      Policy: uploadSessionPolicy(this.bucketName, tenantId),
+      Policy: access === 'restore' ? restoreSessionPolicy(this.bucketName, tenantId) : uploadSessionPolicy(this.bucketName, tenantId),
       Tags: [{ Key: 'tenant', Value: tenantId }],
     }));
     const c = out.Credentials;

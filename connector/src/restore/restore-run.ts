@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { type Artifact, archiveSnapshotSchema, type Manifest, manifestSchema, type RestoreGrant, type SnapshotFile } from '../../../protocol';
+import { materializeSnapshot } from '../backup/materialize-snapshot';
+import { ConnectorError } from '../errors';
+import type { DatabaseServer } from '../sql/database-server';
+import { checkDatabaseName } from '../sql/mssql-database-server';
+import type { ObjectStore } from '../store/object-store';
+import { downloadArtifact } from './download-artifact';
+
+export interface RestoreChoices {
+  /** Restore the database backup under this (new) name. */
+  databaseName?: string;
+  /** Which database of the run, when it backed up more than one. */
+  sourceDatabase?: string;
+  /** Overwrite an existing database of that name (the CLI asks for confirmation first). */
+  replace?: boolean;
+  /** Folders for the new data and log files. @default the instance's default folders */
+  dataFolder?: string;
+  logFolder?: string;
+  /** Where the .bak is downloaded to; SQL Server must be able to read it there. */
+  stagingFolder?: string;
+  /** Materialize the archive (or one file of it) into this folder. */
+  archiveTo?: string;
+  /** Only this archive file ("<root>/<path>" or "<path>"). */
+  file?: string;
+  /** The configured SO_ARC roots: the archive is never written into them unless `intoLive`. */
+  liveRoots: string[];
+  intoLive?: boolean;
+}
+
+export interface RestoreDeps {
+  store: Pick<ObjectStore, 'getVersion'>;
+  databaseServer?: DatabaseServer;
+  grant: Pick<RestoreGrant, 'runId' | 'startedAt' | 'manifest'>;
+  progress(phase: string, percent?: number): void;
+}
+
+export interface RestoreSummary {
+  runId: string;
+  startedAt: string;
+  database?: { source: string; restoredAs: string; bytes: number; files: Array<{ logicalName: string; to: string }> };
+  archive?: { folder: string; files: number; bytes: number };
+}
+
+/** Checks what can be checked before anything is downloaded: names, the target folder, live SO_ARC. */
+export async function checkRestoreChoices(choices: RestoreChoices): Promise<void> {
+  if (!choices.databaseName && !choices.archiveTo) {
+    throw new ConnectorError('RESTORE_NOTHING', 'say what to restore: --database-name NEW for the database, --archive-to DIR for the archive (or one --file of it), or both', { permanent: true });
+  }
+  if (choices.file && !choices.archiveTo) throw new ConnectorError('RESTORE_NOTHING', '--file needs --archive-to DIR: the folder the file is restored into', { permanent: true });
+  if (choices.databaseName) checkDatabaseName(choices.databaseName);
+  if (choices.archiveTo) {
+    const target = path.resolve(choices.archiveTo);
+    const live = choices.liveRoots.map((root) => path.resolve(root)).find((root) => target === root || target.startsWith(root + path.sep) || root.startsWith(target + path.sep));
+    if (live && !choices.intoLive) {
+      throw new ConnectorError('RESTORE_INTO_LIVE_ARCHIVE', `${target} is (inside) the live archive ${live}: restore into another folder and copy what you need, or, to really overwrite live files, add --into-live and confirm`, { permanent: true });
+    }
+    const existing = await readdir(target).catch(() => []);
+    if (existing.length > 0 && !live) {
+      throw new ConnectorError('RESTORE_FOLDER_NOT_EMPTY', `${target} is not empty: restore into a new or empty folder so that nothing is overwritten or mixed`, { permanent: true });
+    }
+  }
+}
+
+/**
+ * Restores a validated run: the manifest at its exact version, then the database backup
+ * (downloaded and verified, then RESTORE DATABASE under a new name with MOVE to new files) and
+ * the archive snapshot (every file at its exact version, verified). Never over an existing
+ * database without `replace`.
+ */
+export async function restoreRun(deps: RestoreDeps, choices: RestoreChoices): Promise<RestoreSummary> {
+  await checkRestoreChoices(choices);
+  const manifest = await readManifest(deps.store, deps.grant.manifest);
+  const summary: RestoreSummary = { runId: deps.grant.runId, startedAt: deps.grant.startedAt };
+  if (choices.databaseName) summary.database = await restoreDatabase(deps, manifest, choices, choices.databaseName);
+  if (choices.archiveTo) summary.archive = await restoreArchive(deps, manifest, choices, choices.archiveTo);
+  return summary;
+}
+
+async function restoreDatabase(deps: RestoreDeps, manifest: Manifest, choices: RestoreChoices, target: string): Promise<NonNullable<RestoreSummary['database']>> {
+  const server = deps.databaseServer;
+  if (!server) throw new ConnectorError('RESTORE_NO_SQL', 'the connector configuration has no "sql" section: add the SQL Server connection string to restore databases', { permanent: true });
+  const candidates = choices.sourceDatabase ? manifest.databases.filter((d) => d.database === choices.sourceDatabase) : manifest.databases;
+  if (candidates.length !== 1) {
+    const names = manifest.databases.map((d) => d.database).join(', ') || 'none';
+    throw new ConnectorError('RESTORE_WHICH_DATABASE', choices.sourceDatabase
+      ? `run ${manifest.runId} has no backup of "${choices.sourceDatabase}" (it has: ${names})`
+      : `run ${manifest.runId} backed up ${names}: choose one with --source-database`, { permanent: true });
+  }
+  const backup = candidates[0]!;
+  if ((await server.databaseExists(target)) && !choices.replace) {
+    throw new ConnectorError('RESTORE_TARGET_EXISTS', `database "${target}" exists: restore under a new name with --database-name, or overwrite it with --replace (asks for confirmation)`, { permanent: true });
+  }
+  if (!choices.stagingFolder) throw new ConnectorError('RESTORE_NO_STAGING', 'no staging folder: set sql.stagingFolder in the configuration or give --staging DIR (SQL Server must be able to read it)', { permanent: true });
+  await mkdir(choices.stagingFolder, { recursive: true });
+  const file = path.join(choices.stagingFolder, `restore-${manifest.runId}-${backup.database}.bak`);
+  deps.progress(`downloading ${backup.database}`, 0);
+  await downloadArtifact(deps.store, backup.artifact, file, { onProgress: (done, total) => deps.progress(`downloading ${backup.database}`, (done / total) * 100) });
+  const files = await server.backupFiles(file);
+  const defaults = await server.defaultFolders();
+  const dataFolder = choices.dataFolder ?? defaults.data;
+  const logFolder = choices.logFolder ?? defaults.log ?? dataFolder;
+  if (!dataFolder || !logFolder) throw new ConnectorError('RESTORE_NO_FOLDER', 'SQL Server reports no default data/log folder: give --data-folder and --log-folder', { permanent: true });
+  const moves = newFileNames(files, target, dataFolder, logFolder);
+  deps.progress(`restoring ${target}`, 0);
+  await server.restoreDatabase({ database: target, file, moves, replace: choices.replace === true, onProgress: (percent) => deps.progress(`restoring ${target}`, percent) });
+  await rm(file, { force: true });
+  return { source: backup.database, restoredAs: target, bytes: backup.artifact.size, files: moves };
+}
+
+/**
+ * New physical names for each logical file: `<db>.mdf` for the first data file, `<db>_<n>.ndf`
+ * for more, `<db>_log.ldf` for the log, in the folder's own path style (Windows or POSIX).
+ */
+export function newFileNames(files: Array<{ logicalName: string; type: string }>, database: string, dataFolder: string, logFolder: string): Array<{ logicalName: string; to: string }> {
+  const join = (folder: string, name: string) => (folder.includes('\\') ? path.win32.join(folder, name) : path.posix.join(folder, name));
+  let data = 0;
+  let logs = 0;
+  return files.map((file) => {
+    if (file.type === 'L') {
+      logs++;
+      return { logicalName: file.logicalName, to: join(logFolder, `${database}_log${logs > 1 ? `_${logs}` : ''}.ldf`) };
+    }
+    data++;
+    return { logicalName: file.logicalName, to: join(dataFolder, data === 1 ? `${database}.mdf` : `${database}_${data}.ndf`) };
+  });
+}
+
+async function restoreArchive(deps: RestoreDeps, manifest: Manifest, choices: RestoreChoices, folder: string): Promise<NonNullable<RestoreSummary['archive']>> {
+  if (!manifest.archive) throw new ConnectorError('RESTORE_NO_ARCHIVE', `run ${manifest.runId} has no archive`, { permanent: true });
+  deps.progress('reading the archive snapshot');
+  const raw = await readAll(deps.store, manifest.archive.snapshot);
+  if (createHash('sha256').update(raw).digest('hex') !== manifest.archive.snapshot.sha256) {
+    throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `the archive snapshot of run ${manifest.runId} does not match its SHA-256 in the manifest`);
+  }
+  const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(raw).toString('utf8')));
+  const wanted = choices.file?.replace(/\\/g, '/').replace(/^\/+/, '');
+  const matches = (f: SnapshotFile) => !wanted || `${f.root}/${f.path}` === wanted || f.path === wanted;
+  if (wanted && !snapshot.files.some(matches)) {
+    throw new ConnectorError('RESTORE_FILE_NOT_IN_RUN', `"${choices.file}" is not in run ${manifest.runId}'s archive (give "<root>/<path>" or the path inside the root, as in the archive)`, { permanent: true });
+  }
+  await mkdir(folder, { recursive: true });
+  let done = 0;
+  const total = snapshot.files.filter(matches).length;
+  const result = await materializeSnapshot(snapshot.files, deps.store, folder, {
+    filter: wanted ? matches : undefined,
+    emptyFolders: snapshot.emptyFolders,
+    onFile: () => deps.progress('restoring the archive', (++done / Math.max(total, 1)) * 100),
+  });
+  return { folder: path.resolve(folder), ...result };
+}
+
+async function readManifest(store: Pick<ObjectStore, 'getVersion'>, pointer: { key: string; versionId: string }): Promise<Manifest> {
+  return manifestSchema.parse(JSON.parse((await readAll(store, pointer)).toString('utf8')));
+}
+
+async function readAll(store: Pick<ObjectStore, 'getVersion'>, object: Pick<Artifact, 'key' | 'versionId'>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.getVersion(object.key, object.versionId)) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array));
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,50 @@
+import { type CloudMessage, PROTOCOL_VERSION, type RestoreRequest, type UploadCredentials, type UploadTarget } from '../../../protocol';
+import type { RunRecord, RunStore } from '../shared';
+
+export interface RestoreContext {
+  tenantId: string;
+  connectionId: string;
+  runs: Pick<RunStore, 'get' | 'forTenant' | 'addRestore'>;
+  mintCredentials(tenantId: string, runId: string, access: 'restore'): Promise<UploadCredentials>;
+  target: UploadTarget;
+  reply(message: CloudMessage): Promise<void>;
+}
+
+/** Only a validated run can be restored: it succeeded, the validator passed it, and it has a manifest. */
+export function isRestorable(run: RunRecord): run is RunRecord & { manifest: NonNullable<RunRecord['manifest']> } {
+  return (run.status === 'SUCCEEDED' || run.status === 'SUCCEEDED_WITH_WARNINGS') && run.validation?.ok === true && run.manifest !== undefined;
+}
+
+/** How far back "latest" and "at" look among a tenant's runs. */
+const RUNS_SEARCHED = 500;
+
+/**
+ * `so-connector restore` asks for a run: the named one, or the newest validated one (at or
+ * before `at`). The answer carries the manifest and read-only credentials for the tenant's own
+ * backups; every grant is recorded with the run (who, when, which connection).
+ */
+export async function grantRestore(request: RestoreRequest, ctx: RestoreContext): Promise<'restore-granted' | 'rejected'> {
+  const refuse = async (code: string, message: string) => {
+    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: 'restore-request', error: { code, message } });
+    return 'rejected' as const;
+  };
+  let run: RunRecord | undefined;
+  if (request.run === 'latest') {
+    const before = request.at ? Date.parse(request.at) : Infinity;
+    run = (await ctx.runs.forTenant(ctx.tenantId, RUNS_SEARCHED)).find((r) => isRestorable(r) && Date.parse(r.startedAt) <= before);
+    if (!run) return refuse('NO_VALIDATED_RUN', `tenant ${ctx.tenantId} has no validated backup${request.at ? ` at or before ${request.at}` : ''}`);
+  } else {
+    run = await ctx.runs.get(request.run);
+    // Never reveal whether another tenant's run exists.
+    if (!run || run.tenantId !== ctx.tenantId) return refuse('RUN_UNKNOWN', `run ${request.run} is not a run of this tenant`);
+    if (!isRestorable(run)) return refuse('RUN_NOT_RESTORABLE', `run ${run.runId} is ${run.status}${run.validation?.ok ? '' : ', not validated'}: only validated runs can be restored; \`so-connector restore --run latest\` takes the newest validated one`);
+  }
+  if (!isRestorable(run)) return refuse('RUN_NOT_RESTORABLE', `run ${run.runId} cannot be restored`);
+  const credentials = await ctx.mintCredentials(ctx.tenantId, run.runId, 'restore');
+  await ctx.runs.addRestore(run.runId, { by: request.requestedBy, at: new Date().toISOString(), connectionId: ctx.connectionId });
+  await ctx.reply({
+    type: 'restore-grant', v: PROTOCOL_VERSION, requestId: request.requestId, runId: run.runId, startedAt: run.startedAt,
+    manifest: run.manifest, target: ctx.target, credentials,
+  });
+  return 'restore-granted';
+}

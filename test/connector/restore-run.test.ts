@@ -1,0 +1,182 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pino } from 'pino';
+import { runBackupJob } from '../../connector/src/backup';
+import { downloadArtifact } from '../../connector/src/restore/download-artifact';
+import { newFileNames, restoreRun, type RestoreChoices } from '../../connector/src/restore/restore-run';
+import { MssqlDatabaseServer } from '../../connector/src/sql';
+import { compositeChecksum } from '../../connector/src/store';
+import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
+import type { Artifact, BackupJob, ManifestPointer } from '../../protocol';
+import { connectorConfigFor, standInSql } from '../helpers/connector-config';
+import { freePort } from '../helpers/free-port';
+import { MemoryObjectStore } from '../helpers/memory-object-store';
+
+/**
+ * Restore through the TDS stand-in (the real `mssql` client) from a run the connector itself
+ * backed up: the statements SQL Server gets, the refusals, damaged downloads.
+ */
+const login = { user: 'so_backup', password: 'Pw-Restore-1' };
+const job = (runId: string): BackupJob => ({
+  type: 'backup-job', v: 1, runId, tenantId: 'acme', requestedAt: new Date().toISOString(),
+  target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
+  credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
+});
+
+/** The store, with a fault injected at the S3 boundary: the first `damaged` reads of a key come back altered. */
+class DamagingStore extends MemoryObjectStore {
+  reads = 0;
+  constructor(private readonly target: string, private damaged: number) {
+    super();
+  }
+  override async getVersion(key: string, versionId: string, range?: { start: number; end: number }): Promise<NodeJS.ReadableStream> {
+    if (!key.includes(this.target)) return super.getVersion(key, versionId, range);
+    this.reads++;
+    const chunks: Buffer[] = [];
+    for await (const chunk of await super.getVersion(key, versionId, range)) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const middle = Math.floor(body.length / 2);
+    if (this.damaged-- > 0) body.writeUInt8(body.readUInt8(middle) ^ 0xff, middle);
+    return Readable.from([body]);
+  }
+}
+
+describe('so-connector restore, through the SQL Server stand-in', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-restore-'));
+  const archive = path.join(dir, 'SO_ARC');
+  const data = path.join(dir, 'sql-data');
+  const logs = path.join(dir, 'sql-logs');
+  let standIn: SqlServerStandIn;
+  let server: MssqlDatabaseServer;
+  let store: DamagingStore;
+  let grant: { runId: string; startedAt: string; manifest: ManifestPointer };
+  const choices = (more: Partial<RestoreChoices>): RestoreChoices => ({ stagingFolder: path.join(dir, 'restore-staging'), liveRoots: [archive], ...more });
+  const progress: string[] = [];
+  const deps = () => ({ store, databaseServer: server, grant, progress: (phase: string) => void progress.push(phase) });
+  const restores = () => standIn.statements.filter((s) => /^\s*RESTORE (DATABASE|FILELISTONLY)/i.test(s.sql));
+
+  beforeAll(async () => {
+    const port = await freePort();
+    mkdirSync(data);
+    mkdirSync(logs);
+    standIn = new SqlServerStandIn({ port, login, databases: [{ name: 'SuperOffice', sizeBytes: 3 << 20 }], defaultDataPath: data, defaultLogPath: logs });
+    await standIn.start();
+    mkdirSync(path.join(archive, 'ANNA'), { recursive: true });
+    writeFileSync(path.join(archive, 'ANNA', 'offer.docx'), 'offer v1');
+    writeFileSync(path.join(archive, 'mail.eml'), 'mail');
+    store = new DamagingStore('SuperOffice.bak', 0);
+    const config = connectorConfigFor(dir, { sql: standInSql(port, login, path.join(dir, 'staging')), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
+    mkdirSync(path.join(dir, 'staging'));
+    server = new MssqlDatabaseServer(config.sql!.connectionString);
+    const manifest = await runBackupJob(job('acme-2026-11-25-daily'), { config, connectorVersion: 'test', store, databaseServer: server, logger: pino({ level: 'silent' }), report: () => undefined });
+    grant = { runId: 'acme-2026-11-25-daily', startedAt: new Date().toISOString(), manifest };
+  });
+  afterAll(async () => {
+    await server.close();
+    await standIn.stop();
+  });
+
+  test('GIVEN a validated run WHEN restored under a new name THEN SQL Server gets FILELISTONLY, then RESTORE DATABASE with MOVE of each logical file to new files in the default folders, and CHECKSUM', async () => {
+    standIn.statements.length = 0;
+    const summary = await restoreRun(deps(), choices({ databaseName: 'SuperOffice_restored' }));
+    expect(summary.database).toEqual({
+      source: 'SuperOffice', restoredAs: 'SuperOffice_restored', bytes: expect.any(Number),
+      files: [{ logicalName: 'SuperOffice', to: path.join(data, 'SuperOffice_restored.mdf') }, { logicalName: 'SuperOffice_log', to: path.join(logs, 'SuperOffice_restored_log.ldf') }],
+    });
+    const [fileList, restore] = restores();
+    expect(fileList!.sql).toBe('RESTORE FILELISTONLY FROM DISK = @file');
+    expect(restore!.sql).toBe('RESTORE DATABASE @database FROM DISK = @file WITH MOVE @logical0 TO @to0, MOVE @logical1 TO @to1, CHECKSUM, STATS = 5');
+    expect(restore!.parameters).toMatchObject({
+      database: 'SuperOffice_restored', logical0: 'SuperOffice', to0: path.join(data, 'SuperOffice_restored.mdf'), logical1: 'SuperOffice_log', to1: path.join(logs, 'SuperOffice_restored_log.ldf'),
+    });
+    expect(standIn.databases.map((d) => d.name)).toContain('SuperOffice_restored');
+    expect(readdirSync(path.join(dir, 'restore-staging'))).toEqual([]); // the downloaded .bak is removed once restored
+    expect(progress).toEqual(expect.arrayContaining(['downloading SuperOffice', 'restoring SuperOffice_restored']));
+  });
+
+  test('GIVEN a database of that name WHEN restoring without --replace THEN it is refused before anything is downloaded; with --replace it is overwritten WITH REPLACE', async () => {
+    standIn.statements.length = 0;
+    const reads = store.reads;
+    await expect(restoreRun(deps(), choices({ databaseName: 'SuperOffice' }))).rejects.toMatchObject({ code: 'RESTORE_TARGET_EXISTS', message: expect.stringContaining('database "SuperOffice" exists') });
+    expect(restores()).toEqual([]);
+    expect(store.reads).toBe(reads);
+    await restoreRun(deps(), choices({ databaseName: 'SuperOffice_restored', replace: true }));
+    expect(restores().at(-1)!.sql).toMatch(/, CHECKSUM, STATS = 5, REPLACE$/);
+  });
+
+  test('GIVEN a download damaged on the way WHEN restoring THEN it is detected by SHA-256 and fetched again; damaged every time THEN the restore fails clearly and SQL Server is never asked', async () => {
+    store = Object.assign(new DamagingStore('SuperOffice.bak', 1), { versions: store.versions });
+    await restoreRun(deps(), choices({ databaseName: 'SuperOffice_second' }));
+    expect(store.reads).toBe(2);
+
+    store = Object.assign(new DamagingStore('SuperOffice.bak', 99), { versions: store.versions });
+    standIn.statements.length = 0;
+    await expect(restoreRun(deps(), choices({ databaseName: 'SuperOffice_third' }))).rejects.toMatchObject({
+      code: 'RESTORE_CHECKSUM_MISMATCH', message: expect.stringContaining('downloaded 3 times with SHA-256'),
+    });
+    expect(restores()).toEqual([]);
+    expect(readdirSync(path.join(dir, 'restore-staging'))).toEqual([]); // nothing half-written is left
+  });
+
+  test('GIVEN a data folder SQL Server cannot use WHEN restoring THEN SQL Server\'s 5133/3156 is explained', async () => {
+    store = Object.assign(new DamagingStore('none', 0), { versions: store.versions });
+    await expect(restoreRun(deps(), choices({ databaseName: 'SuperOffice_fourth', dataFolder: path.join(dir, 'no-such-folder') }))).rejects.toMatchObject({
+      code: 'RESTORE_FOLDER', message: expect.stringMatching(/SQL Server error 5133 .*the folder must exist on the SQL Server machine/),
+    });
+  });
+
+  test('the archive: one file, or everything, into a new folder; never into the live SO_ARC or a folder with files in it', async () => {
+    const one = path.join(dir, 'one-file');
+    expect((await restoreRun(deps(), choices({ archiveTo: one, file: 'SO_ARC/ANNA/offer.docx' }))).archive).toMatchObject({ files: 1 });
+    expect(readFileSync(path.join(one, 'SO_ARC', 'ANNA', 'offer.docx'), 'utf8')).toBe('offer v1');
+    expect(existsSync(path.join(one, 'SO_ARC', 'mail.eml'))).toBe(false);
+    const all = path.join(dir, 'all-files');
+    expect((await restoreRun(deps(), choices({ archiveTo: all }))).archive).toMatchObject({ files: 2 });
+    await expect(restoreRun(deps(), choices({ archiveTo: all }))).rejects.toMatchObject({ code: 'RESTORE_FOLDER_NOT_EMPTY' });
+    await expect(restoreRun(deps(), choices({ archiveTo: path.join(archive, 'ANNA') }))).rejects.toMatchObject({ code: 'RESTORE_INTO_LIVE_ARCHIVE' });
+    await expect(restoreRun(deps(), choices({ archiveTo: one, file: 'SO_ARC/nope.txt' }))).rejects.toMatchObject({ code: 'RESTORE_FOLDER_NOT_EMPTY' });
+    await expect(restoreRun(deps(), choices({ archiveTo: path.join(dir, 'x'), file: 'SO_ARC/nope.txt' }))).rejects.toMatchObject({ code: 'RESTORE_FILE_NOT_IN_RUN' });
+    await expect(restoreRun(deps(), choices({}))).rejects.toMatchObject({ code: 'RESTORE_NOTHING' });
+  });
+});
+
+describe('downloadArtifact', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-download-'));
+  const body = Buffer.concat(Array.from({ length: 5 }, (_, i) => Buffer.alloc(1000, i + 1)));
+  const parts = [0, 1, 2, 3, 4].map((i) => createHash('sha256').update(body.subarray(i * 1000, (i + 1) * 1000)).digest('base64'));
+  const artifact = (store: MemoryObjectStore): Artifact => ({
+    key: 'db/daily/acme/big.bak', versionId: store.versions.get('db/daily/acme/big.bak')![0]!.versionId, size: body.length,
+    sha256: createHash('sha256').update(body).digest('hex'), s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(parts), partSize: 1000, parts },
+  });
+
+  test('GIVEN a download interrupted after some parts WHEN it runs again THEN only the missing parts are fetched, each checked against its part checksum', async () => {
+    const store = new MemoryObjectStore();
+    await store.putBuffer('db/daily/acme/big.bak', body);
+    const file = path.join(dir, 'big.bak');
+    let calls = 0;
+    const failing = { getVersion: async (key: string, versionId: string, range?: { start: number; end: number }) => {
+      if (++calls > 3) throw new Error('connection reset');
+      return store.getVersion(key, versionId, range);
+    } };
+    await expect(downloadArtifact(failing, artifact(store), file, { concurrency: 1, attempts: 1 })).rejects.toThrow('connection reset');
+    expect(existsSync(file)).toBe(false);
+    let resumedCalls = 0;
+    const counting = { getVersion: async (key: string, versionId: string, range?: { start: number; end: number }) => {
+      resumedCalls++;
+      return store.getVersion(key, versionId, range);
+    } };
+    expect(await downloadArtifact(counting, artifact(store), file, { concurrency: 2 })).toEqual({ bytes: 5000, resumedBytes: 3000 });
+    expect(resumedCalls).toBe(2);
+    expect(readFileSync(file).equals(body)).toBe(true);
+    expect(existsSync(`${file}.partial.json`)).toBe(false);
+  });
+});
+
+test('new file names follow the folder\'s path style: Windows folders get backslashes', () => {
+  expect(newFileNames([{ logicalName: 'SO', type: 'D' }, { logicalName: 'SO2', type: 'D' }, { logicalName: 'SO_log', type: 'L' }], 'SO_copy', 'D:\\Data', 'L:\\Logs')).toEqual([
+    { logicalName: 'SO', to: 'D:\\Data\\SO_copy.mdf' }, { logicalName: 'SO2', to: 'D:\\Data\\SO_copy_2.ndf' }, { logicalName: 'SO_log', to: 'L:\\Logs\\SO_copy_log.ldf' },
+  ]);
+});
