@@ -222,6 +222,10 @@ program.command('run').description('one run').command('show <run>')
       { header: 'SIZE', value: (a) => bytes(a.size), right: true },
     ]),
     ...(r.tierCopies.length ? ['', `Copied to: ${r.tierCopies.map((c) => c.tier).join(', ')}`] : []),
+    '', 'Restores', table(r.restores, [
+      { header: 'BY', value: (s) => s.by },
+      { header: 'AT', value: (s) => when(s.at) },
+    ]),
     '', 'Shares', table(r.shares, [
       { header: 'BY', value: (s) => s.by },
       { header: 'AT', value: (s) => when(s.at) },

@@ -177,6 +177,7 @@ export async function showRun(fleet: Fleet, runId: string) {
     skippedFiles: manifest?.archive?.skipped ?? [],
     tierCopies: run.tierCopies ?? [],
     shares: run.shares ?? [],
+    restores: run.restores ?? [],
   };
 }
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { openFleet } from '../../cli/src/fleet';
@@ -11,7 +11,8 @@ import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from
  * The support engineer's whole flow for an Online customer, with the real `so-backup` command
  * against local mode: add the tenant, enrol its connector, take a backup with a reason and
  * --wait, read runs and the run's steps, share a download link (fetched through Ceph RGW, which
- * checks the signature), and see the fleet's status.
+ * checks the signature), and see the fleet's status. Then customer IT restores with the real
+ * `so-connector restore`: a database under a new name, the archive as it was at a run or a date.
  */
 const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -19,6 +20,14 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-cli-'));
 const portBase = 48_800;
 const ports = localPorts(portBase);
 const me = `local:${userInfo().username}`;
+
+/** Every file below `root` with its content, by relative path. */
+function treeOf(root: string, prefix = ''): Record<string, string> {
+  return Object.fromEntries(readdirSync(path.join(root, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    return entry.isDirectory() ? Object.entries(treeOf(root, relative)) : [[relative, readFileSync(path.join(root, relative), 'latin1')]];
+  }));
+}
 
 interface CliResult<T> { code: number; stdout: string; stderr: string; json: T }
 
@@ -39,14 +48,15 @@ function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
   });
 }
 
-(CHROOT_READY ? describe : describe.skip)('so-backup CLI against local mode', () => {
+(CHROOT_READY ? describe : describe.skip)('operating with so-backup and restoring with so-connector, against local mode', () => {
   jest.setTimeout(600_000);
   let connector: ChildProcess | undefined;
   let runId = '';
+  let firstLocalRun = '';
 
   beforeAll(async () => {
     // Slow SQL backups (about 6 s) leave time to detach from and cancel a running backup.
-    await runLocalMode({ dataDir, portBase, fresh: true, keep: true, log: () => undefined, tuning: { sqlBackupChunkDelayMs: 250 } });
+    firstLocalRun = (await runLocalMode({ dataDir, portBase, fresh: true, keep: true, log: () => undefined, tuning: { sqlBackupChunkDelayMs: 250 } })).runId;
   });
   afterAll(async () => {
     connector?.kill('SIGTERM');
@@ -180,6 +190,45 @@ function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
       connectorResult: { outcome: 'failed', error: { code: 'CANCELLED' } },
     });
     expect((await soBackup('backup', 'acme', '--cancel', '--yes')).code).toBe(3); // nothing running any more
+  });
+
+  test('GIVEN two validated runs WHEN customer IT restores THEN the database comes back under a new name, the archive as it was at each run (by id or by date) byte for byte, one file alone; an existing database is not overwritten; the restores are recorded', async () => {
+    const archive = path.join(dataDir, 'sample-so-arc');
+    const before = treeOf(archive);
+    const changed = Object.keys(before).sort()[3]!;
+    appendFileSync(path.join(archive, changed), ' - edited after the first backup');
+    const second = await soBackup<{ runId: string; status: string }>('--json', 'backup', 'local', '--reason', 'a second run to restore from', '--wait');
+    expect(second.json.status).toBe('SUCCEEDED');
+    const runs = (await soBackup<Array<{ runId: string; startedAt: string }>>('--json', 'runs', 'local')).json;
+    const first = runs.find((r) => r.runId === firstLocalRun)!;
+
+    const restore = (...args: string[]) => {
+      const command = tsxCommand('connector/src/bin/so-connector.ts', ['restore', '--config', path.join(dataDir, 'connector', 'config.json'), '--json', ...args]);
+      return new Promise<CliResult<{ runId: string; database?: { restoredAs: string; files: Array<{ to: string }> }; archive?: { files: number } }>>((resolve) => execFile(command.command, command.args, (error, stdout, stderr) => {
+        resolve({ code: Number((error as { code?: number } | null)?.code ?? 0), stdout, stderr, json: stdout.startsWith('{') ? JSON.parse(stdout) : undefined });
+      }));
+    };
+    const byId = await restore('--run', firstLocalRun, '--database-name', 'SuperOffice_restored', '--archive-to', path.join(dataDir, 'restored-by-id'));
+    expect(byId.code).toBe(0);
+    expect(byId.json).toMatchObject({ runId: firstLocalRun, database: { restoredAs: 'SuperOffice_restored' }, archive: { files: 120 } });
+    expect(byId.json.database!.files.map((f) => path.basename(f.to))).toEqual(['SuperOffice_restored.mdf', 'SuperOffice_restored_log.ldf']);
+    expect(treeOf(path.join(dataDir, 'restored-by-id', 'SO_ARC'))).toEqual(before);
+
+    const atDate = await restore('--at', new Date(Date.parse(first.startedAt) + 1000).toISOString(), '--archive-to', path.join(dataDir, 'restored-at-date'));
+    expect(atDate.json.runId).toBe(firstLocalRun);
+    expect(treeOf(path.join(dataDir, 'restored-at-date', 'SO_ARC'))).toEqual(before);
+
+    const oneFile = await restore('--file', `SO_ARC/${changed}`, '--archive-to', path.join(dataDir, 'restored-one-file'));
+    expect(oneFile.json).toMatchObject({ runId: second.json.runId, archive: { files: 1 } });
+    expect(treeOf(path.join(dataDir, 'restored-one-file'))).toEqual({ [`SO_ARC/${changed}`]: `${before[changed]} - edited after the first backup` });
+
+    const again = await restore('--database-name', 'SuperOffice_restored');
+    expect(again).toMatchObject({ code: 2, stderr: expect.stringContaining('database "SuperOffice_restored" exists') });
+    const live = await restore('--archive-to', archive);
+    expect(live).toMatchObject({ code: 2, stderr: expect.stringContaining('live archive') });
+
+    const shown = await soBackup<{ restores: Array<{ by: string }> }>('--json', 'run', 'show', firstLocalRun);
+    expect(shown.json.restores).toEqual([expect.objectContaining({ by: expect.stringMatching(/@/) }), expect.objectContaining({ by: expect.stringMatching(/@/) })]);
   });
 
   test('errors are named with their exit codes: unknown tenant or run, disabled tenant, local mode not running', async () => {
