@@ -55,15 +55,55 @@ export const restoreRequestSchema = z.object({
 });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 
-/** Cloud → connector: the run to restore, its manifest, and read-only credentials for the tenant's backups. */
-export const restoreGrantSchema = z.object({
-  type: z.literal('restore-grant'),
-  v: z.literal(PROTOCOL_VERSION),
-  requestId: z.string(),
+/** What reading a validated run back needs: the run, its manifest, and read-only credentials for the tenant's backups. */
+const runReadAccess = {
   runId: runIdSchema,
   startedAt: z.iso.datetime(),
   manifest: z.object({ key: z.string().min(1).max(1024), versionId: z.string().min(1) }),
   target: uploadTargetSchema,
   credentials: uploadCredentialsSchema,
+};
+
+/** Cloud → connector: the run to restore, its manifest, and read-only credentials for the tenant's backups. */
+export const restoreGrantSchema = z.object({
+  type: z.literal('restore-grant'),
+  v: z.literal(PROTOCOL_VERSION),
+  requestId: z.string(),
+  ...runReadAccess,
 });
 export type RestoreGrant = z.infer<typeof restoreGrantSchema>;
+
+/**
+ * Cloud → connector: a restore drill. Restore the run's database backup to a scratch database,
+ * check it (DBCC CHECKDB) and drop it; download a sample of archive files and check them. Proves
+ * the backups restore, without touching anything live.
+ */
+export const drillJobSchema = z.object({
+  type: z.literal('drill-job'),
+  v: z.literal(PROTOCOL_VERSION),
+  drillId: z.string().regex(/^[A-Za-z0-9_-]{8,80}$/),
+  ...runReadAccess,
+  /** Restore and check the database (when the server has the space for it). */
+  database: z.boolean(),
+  /** How many archive files to download and check. */
+  sampleFiles: z.number().int().min(0).max(1000),
+});
+export type DrillJob = z.infer<typeof drillJobSchema>;
+
+/** Connector → cloud: how the drill went. */
+export const drillResultSchema = z.object({
+  type: z.literal('drill-result'),
+  v: z.literal(PROTOCOL_VERSION),
+  drillId: z.string(),
+  runId: runIdSchema,
+  ok: z.boolean(),
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  database: z.object({
+    status: z.enum(['checked', 'skipped', 'failed']),
+    detail: z.string().max(2000),
+    seconds: z.number().nonnegative(),
+  }).optional(),
+  archive: z.object({ sampled: z.number().int().nonnegative(), verified: z.number().int().nonnegative(), detail: z.string().max(2000).optional() }).optional(),
+});
+export type DrillResult = z.infer<typeof drillResultSchema>;

@@ -2,10 +2,12 @@
 //   `npm run bench -- bak [--size 2G] [--rounds 3]`: the connector's uploader vs the AWS CLI v2.
 //   `npm run bench -- archive [--files 20000] [--rss-files 100000]`: the SO_ARC mirror vs
 //   rclone sync (same RGW) and restic (local repository): initial, no-change and daily runs.
+//   `npm run bench -- restore [--files 20000] [--size 2G]`: restoring the archive tree and a .bak
+//   vs a raw local copy, rclone copy (same RGW) and restic restore (local repository).
 import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { build } from 'esbuild';
@@ -37,13 +39,14 @@ async function generate(file: string, bytes: number): Promise<void> {
 }
 
 /** Runs a command under GNU time; returns wall seconds and peak RSS. */
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv, replaceEnv = false): { seconds: number; peakRssMiB: number; stdout: string } {
+function timed(command: string, args: string[], env: NodeJS.ProcessEnv, replaceEnv = false): { seconds: number; peakRssMiB: number; cpuSeconds: number; stdout: string } {
   const started = process.hrtime.bigint();
   const result = spawnSync(TIME, ['-v', command, ...args], { encoding: 'utf8', env: replaceEnv ? env : { ...process.env, ...env }, maxBuffer: 16 << 20 });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr.slice(-2000)}`);
   const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(result.stderr)?.[1] ?? NaN);
-  return { seconds, peakRssMiB: rss / 1024, stdout: result.stdout };
+  const cpu = ['User', 'System'].reduce((total, kind) => total + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(result.stderr)?.[1] ?? 0), 0);
+  return { seconds, peakRssMiB: rss / 1024, cpuSeconds: cpu, stdout: result.stdout };
 }
 
 interface BenchS3 {
@@ -211,6 +214,81 @@ async function benchArchive(options: { files: number; portBase: number; rssFiles
   });
 }
 
+/** Empties the page cache (as root) so that every tool reads from disk, not from memory; false when not allowed. */
+function dropCaches(): boolean {
+  return spawnSync('sh', ['-c', 'sync && echo 3 > /proc/sys/vm/drop_caches'], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * `npm run bench -- restore`: our restore (the snapshot materialized, every file verified; the
+ * .bak by parallel ranged GETs, verified) against a raw local copy of the same data, rclone copy
+ * back from the same RGW, and restic restore from a local repository. Caches are dropped before
+ * each measured run.
+ */
+async function benchRestore(options: { files: number; size: number; rounds: number; portBase: number }): Promise<void> {
+  for (const tool of ['/usr/bin/rclone', '/usr/bin/restic']) if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone restic`);
+  await withBenchS3(options.portBase, 'restore', async ({ endpoint, dataDir, env }) => {
+    const source = path.join(dataDir, 'source');
+    const tree = path.join(source, 'SO_ARC');
+    const bak = path.join(source, 'SuperOffice.bak');
+    const treeBytes = generateArchiveTree(tree, options.files);
+    await generate(bak, options.size);
+    console.log(`generated ${options.files} files (${(treeBytes / 1e9).toFixed(2)} GB) and a ${(options.size / 1024 ** 3).toFixed(2)} GiB .bak in ${source}`);
+    // Setup, not measured: our backup of both to S3, and restic's of both to its repository.
+    const mirror = await bundle('mirror-archive.ts', dataDir);
+    const uploader = await bundle('upload-file.ts', dataDir);
+    const restorer = await bundle('restore-from-s3.ts', dataDir);
+    timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-tenant', tree, path.join(dataDir, 'connector-state'), 'run-restore-bench'], env);
+    const uploaded = JSON.parse(timed(process.execPath, [uploader, endpoint, 'bench', 'db/daily/bench-tenant/SuperOffice.bak', bak], env).stdout) as { artifact: { key: string } };
+    const artifactFile = path.join(dataDir, 'bak-artifact.json');
+    writeFileSync(artifactFile, JSON.stringify(uploaded.artifact));
+    const resticEnv = { RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'), RESTIC_PASSWORD: 'so-backup-bench', RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache') };
+    timed('/usr/bin/restic', ['init', '--quiet'], resticEnv);
+    timed('/usr/bin/restic', ['backup', '--quiet', tree, bak], resticEnv);
+    const { AWS_CA_BUNDLE: _unset, ...withoutCaBundle } = process.env;
+    const rcloneEnv = {
+      ...withoutCaBundle, RCLONE_CONFIG_BENCH_TYPE: 's3', RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph', RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
+      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: KEYS.accessKeyId, RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: KEYS.secretAccessKey, RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+    };
+    const dest = path.join(dataDir, 'restored');
+    const cold = dropCaches();
+    console.log(cold ? 'page cache dropped before each measured run' : 'cannot drop the page cache (not root): runs may read from memory');
+    type Item = 'archive' | '.bak';
+    const tools: Array<{ tool: string; run: (item: Item) => ReturnType<typeof timed> }> = [
+      { tool: 'so-connector', run: (item) => timed(process.execPath, [...NODE_OPTIONS, restorer, endpoint, 'bench', 'bench-tenant', dest, ...(item === 'archive' ? ['archive'] : ['bak', artifactFile])], env) },
+      { tool: 'raw copy (cp)', run: (item) => timed('/bin/cp', ['-a', item === 'archive' ? tree : bak, dest], {}) },
+      { tool: 'rclone copy', run: (item) => timed('/usr/bin/rclone', ['copy', item === 'archive' ? 'bench:bench/archive/bench-tenant/SO_ARC' : 'bench:bench/db/daily/bench-tenant/SuperOffice.bak', item === 'archive' ? path.join(dest, 'SO_ARC') : dest, '--transfers', '32', '--checkers', '32'], rcloneEnv, true) },
+      { tool: 'restic restore', run: (item) => timed('/usr/bin/restic', ['restore', 'latest', '--target', dest, '--include', item === 'archive' ? tree : bak], resticEnv) },
+    ];
+    const samples: Array<{ tool: string; item: Item; round: number; seconds: number; cpuSeconds: number; mbPerSecond: number; peakRssMiB: number }> = [];
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const item of ['archive', '.bak'] as const) {
+        const bytes = item === 'archive' ? treeBytes : options.size;
+        for (const { tool, run } of round % 2 ? tools : [...tools].reverse()) {
+          rmSync(dest, { recursive: true, force: true });
+          mkdirSync(dest, { recursive: true });
+          if (cold) dropCaches();
+          const out = run(item);
+          samples.push({ tool, item, round, seconds: out.seconds, cpuSeconds: out.cpuSeconds, mbPerSecond: bytes / 1e6 / out.seconds, peakRssMiB: out.peakRssMiB });
+        }
+      }
+    }
+    rmSync(dest, { recursive: true, force: true });
+    console.log('\ntool             item     round   seconds  CPU s (own)     MB/s  peak RSS MiB');
+    for (const s of samples) console.log(`${s.tool.padEnd(15)}  ${s.item.padEnd(7)}  ${String(s.round).padStart(5)}  ${s.seconds.toFixed(2).padStart(8)}  ${s.cpuSeconds.toFixed(2).padStart(11)}  ${s.mbPerSecond.toFixed(1).padStart(7)}  ${s.peakRssMiB.toFixed(0).padStart(12)}`);
+    const seconds = (tool: string, item?: Item) => {
+      const items: Item[] = item ? [item] : ['archive', '.bak'];
+      return items.reduce((total, i) => total + median(samples.filter((s) => s.tool === tool && s.item === i).map((s) => s.seconds)), 0);
+    };
+    console.log('\nratios (our seconds / peer seconds, medians; lower is better)');
+    for (const [peer, target] of [['raw copy (cp)', 2.0], ['rclone copy', 0.5], ['restic restore', 1.0]] as const) {
+      const parts = (['archive', '.bak'] as const).map((item) => `${item} ${(seconds('so-connector', item) / seconds(peer, item)).toFixed(2)}×`).join(', ');
+      const ratio = seconds('so-connector') / seconds(peer);
+      console.log(`  vs ${peer.padEnd(15)} ${ratio.toFixed(3).padStart(6)}× (${parts})   target ≤ ${target.toFixed(2)}× — ${ratio <= target ? 'met' : `MISSED by ${(ratio / target).toFixed(2)}×`}`);
+    }
+  });
+}
+
 const program = new Command('bench').description('benchmarks, each against a named peer in the same run');
 program.command('bak').description('upload a generated .bak: the connector\'s uploader vs the AWS CLI, to the local Ceph RGW')
   .option('--size <bytes>', 'file size (e.g. 2G, 512M)', size, 2 * 1024 ** 3)
@@ -223,6 +301,12 @@ program.command('archive').description('SO_ARC mirror: the connector vs rclone s
   .option('--rounds <n>', 'no-change runs, and days of activity, per tool', (v) => Number(v), 3)
   .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), 49_000)
   .action((options: { files: number; portBase: number; rssFiles: number; rounds: number }) => benchArchive(options));
+program.command('restore').description('restore the archive tree and a .bak: the connector vs a raw copy, rclone copy (same RGW) and restic restore (local repository)')
+  .option('--files <n>', 'files in the generated tree', (v) => Number(v), 20_000)
+  .option('--size <bytes>', '.bak size (e.g. 2G, 512M)', size, 2 * 1024 ** 3)
+  .option('--rounds <n>', 'alternating rounds per tool', (v) => Number(v), 2)
+  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), 49_000)
+  .action((options: { files: number; size: number; rounds: number; portBase: number }) => benchRestore(options));
 program.parseAsync().catch((error: unknown) => {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;

@@ -24,8 +24,8 @@ const program = new Command('so-backup')
 
 interface GlobalOptions { local?: string | boolean; stack: string; region?: string; outputs?: string; json?: boolean }
 
-/** Opens the fleet, runs the command, prints its result and sets the exit code. */
-async function act<T>(work: (fleet: Fleet) => Promise<T>, human: (result: T) => string, exitCode: (result: T) => number = () => EXIT.ok): Promise<void> {
+/** Opens the fleet, runs the command, prints its result (`json` picks what --json prints) and sets the exit code. */
+async function act<T>(work: (fleet: Fleet) => Promise<T>, human: (result: T) => string, exitCode: (result: T) => number = () => EXIT.ok, json: (result: T) => unknown = (r) => r): Promise<void> {
   const options = program.opts<GlobalOptions>();
   const fleet = await openFleet({
     local: options.local === undefined ? undefined : options.local === true ? '.local' : String(options.local),
@@ -35,7 +35,7 @@ async function act<T>(work: (fleet: Fleet) => Promise<T>, human: (result: T) => 
     const result = await work(fleet).catch((error: unknown) => {
       throw explainAwsError(error, 'talking to so-backup');
     });
-    process.stdout.write(`${options.json ? JSON.stringify(result, null, 2) : human(result)}\n`);
+    process.stdout.write(`${options.json ? JSON.stringify(json(result), null, 2) : human(result)}\n`);
     process.exitCode = exitCode(result);
   } finally {
     fleet.close();
@@ -103,6 +103,7 @@ tenants.command('show <tenant>')
     `backup hour: ${t.backupHour ?? 'stack default'}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
     `connector: ${t.connector?.online ? `online, version ${t.connector.connectorVersion ?? '?'}, connected ${when(t.connector.connectedAt)}` : `offline, last seen ${when(t.connector?.lastSeen)}`}`,
     `keys: ${t.connectorKeys.map((k) => `${k.keyId} (${k.status})`).join(', ') || 'none: not enrolled yet'}`,
+    `restore drill: ${t.lastDrill ? `${drillText(t.lastDrill)}, run ${t.lastDrill.runId}: ${t.lastDrill.detail}` : 'none yet'}`,
     '', table(t.latestRuns, [
       { header: 'RUN', value: (r) => r.runId },
       { header: 'STATUS', value: (r) => r.status },
@@ -188,10 +189,18 @@ program.command('backup <tenant>')
   });
 
 // ---- runs -------------------------------------------------------------------------------------
+/** "passed 2d 3h ago" / "FAILED 5h ago" / "-". */
+function drillText(drill: { at: string; ok: boolean } | undefined): string {
+  return drill ? `${drill.ok ? 'passed' : 'FAILED'} ${duration((Date.now() - Date.parse(drill.at)) / 1000)} ago` : '-';
+}
+
 program.command('runs <tenant>')
   .description('a tenant\'s runs, newest first: started, trigger, who, status, duration, bytes, validated')
   .option('--limit <n>', 'how many', wholeNumber('--limit'), 20)
-  .action((tenantId: string, o: { limit: number }) => act((fleet) => listRuns(fleet, tenantId, o.limit), (rows) => table(rows, [
+  .action((tenantId: string, o: { limit: number }) => act(async (fleet) => ({
+    runs: await listRuns(fleet, tenantId, o.limit),
+    lastDrill: (await fleet.tenants.get(tenantId))?.lastDrill,
+  }), ({ runs, lastDrill }) => `${table(runs, [
     { header: 'RUN', value: (r) => r.runId },
     { header: 'STARTED', value: (r) => when(r.startedAt) },
     { header: 'TRIGGER', value: (r) => r.trigger },
@@ -200,7 +209,7 @@ program.command('runs <tenant>')
     { header: 'TOOK', value: (r) => duration(r.durationSeconds), right: true },
     { header: 'SENT', value: (r) => bytes(r.uploadedBytes), right: true },
     { header: 'VALIDATED', value: (r) => (r.validated ? 'yes' : 'no') },
-  ])));
+  ])}\nLast restore drill: ${lastDrill ? `${drillText(lastDrill)} (run ${lastDrill.runId}): ${lastDrill.detail}` : 'none yet'}`, () => EXIT.ok, (r) => r.runs));
 
 program.command('run').description('one run').command('show <run>')
   .description('the run\'s steps, validation report, artifacts with sizes and versions, who and why, shares')
@@ -261,6 +270,7 @@ program.command('status')
     { header: 'LAST BACKUP', value: (t) => (t.lastBackupAgeHours === undefined ? 'never' : `${duration(t.lastBackupAgeHours * 3600)} ago`), right: true },
     { header: 'STALE', value: (t) => (t.stale ? 'STALE' : '') },
     { header: 'CONNECTOR', value: (t) => t.connector },
+    { header: 'RESTORE DRILL', value: (t) => drillText(t.lastDrill) },
     { header: 'LAST FAILURE', value: (t) => (t.lastFailure ?? '').slice(0, 80) },
   ]), (rows) => (rows.some((r) => r.health !== 'ok') ? EXIT.failed : EXIT.ok)));
 

@@ -1,7 +1,7 @@
 import type { RunRecord, TenantRecord } from '../../functions/src/shared';
 import type { ConnectorState } from './tenants';
 
-export type Health = 'never-backed-up' | 'stale' | 'failing' | 'connector-offline' | 'ok';
+export type Health = 'never-backed-up' | 'stale' | 'failing' | 'drill-failing' | 'connector-offline' | 'ok';
 
 export interface TenantStatus {
   tenantId: string;
@@ -15,13 +15,16 @@ export interface TenantStatus {
   connectorLastSeen?: string;
   /** The reason of the latest run, when it failed. */
   lastFailure?: string;
+  /** The latest restore drill: when, whether it passed, what it checked or why it failed. */
+  lastDrill?: { at: string; ok: boolean; runId: string; detail: string };
 }
 
-const SEVERITY: Record<Health, number> = { 'never-backed-up': 0, stale: 1, failing: 2, 'connector-offline': 3, ok: 4 };
+const SEVERITY: Record<Health, number> = { 'never-backed-up': 0, stale: 1, failing: 2, 'drill-failing': 3, 'connector-offline': 4, ok: 5 };
 
 /**
  * The fleet at a glance, worst first: never backed up, then stale (no validated backup within
- * `staleAfterHours`), then failing, then connector offline; oldest backups first within each.
+ * `staleAfterHours`), then failing, then a failed restore drill, then connector offline; oldest
+ * backups first within each.
  */
 export function fleetStatus(tenants: readonly TenantRecord[], connectors: readonly ConnectorState[], latestRuns: ReadonlyMap<string, RunRecord | undefined>, now: Date, staleAfterHours: number): TenantStatus[] {
   const byTenant = new Map(connectors.map((c) => [c.tenantId, c]));
@@ -31,10 +34,12 @@ export function fleetStatus(tenants: readonly TenantRecord[], connectors: readon
     const latest = latestRuns.get(tenant.tenantId);
     const lastFailure = latest?.status === 'FAILED' ? `${latest.failure?.error ?? 'Failed'}: ${latest.failure?.cause ?? ''}`.trim() : undefined;
     const connector = byTenant.get(tenant.tenantId);
-    const health: Health = age === undefined ? 'never-backed-up' : stale ? 'stale' : lastFailure ? 'failing' : connector?.online ? 'ok' : 'connector-offline';
+    const drillFailed = tenant.lastDrill?.ok === false;
+    const health: Health = age === undefined ? 'never-backed-up' : stale ? 'stale' : lastFailure ? 'failing' : drillFailed ? 'drill-failing' : connector?.online ? 'ok' : 'connector-offline';
     return {
       tenantId: tenant.tenantId, name: tenant.displayName, health, lastBackupAgeHours: age === undefined ? undefined : Math.round(age * 10) / 10, stale,
       lastSuccessAt: tenant.lastSuccessAt, connector: connector?.online ? 'online' : 'offline', connectorLastSeen: connector?.lastSeen, lastFailure,
+      lastDrill: tenant.lastDrill && { at: tenant.lastDrill.at, ok: tenant.lastDrill.ok, runId: tenant.lastDrill.runId, detail: tenant.lastDrill.detail },
     };
   }).sort((a, b) => SEVERITY[a.health] - SEVERITY[b.health] || (b.lastBackupAgeHours ?? Infinity) - (a.lastBackupAgeHours ?? Infinity) || a.tenantId.localeCompare(b.tenantId));
 }

@@ -89,7 +89,7 @@ export async function connectorStates(fleet: Fleet, tenants: readonly TenantReco
 export function tenantView(tenant: TenantRecord) {
   return {
     tenantId: tenant.tenantId, name: tenant.displayName, enabled: tenant.enabled, online: tenant.online === true,
-    backupHour: tenant.backupHour, createdAt: tenant.createdAt, lastSuccessAt: tenant.lastSuccessAt, lastRunId: tenant.lastRunId,
+    backupHour: tenant.backupHour, createdAt: tenant.createdAt, lastSuccessAt: tenant.lastSuccessAt, lastRunId: tenant.lastRunId, lastDrill: tenant.lastDrill,
     connectorKeys: tenant.keys.map((k) => ({ keyId: k.keyId, status: k.status, createdAt: k.createdAt })),
     activation: tenant.activation && { expiresAt: tenant.activation.expiresAt, usedAt: tenant.activation.usedAt },
   };

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { type BackupJob, type CancelJob, type ConnectorMessage, encodeMessage, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
+import { type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type DrillResult, encodeMessage, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
 import { runBackupJob, type JobProgress } from './backup';
 import type { ConnectorConfig } from './config';
 import type { DatabaseServer } from './sql/database-server';
@@ -12,6 +12,7 @@ import { SHUTDOWN } from './store/s3-object-store';
 export interface JobLink {
   on(event: 'job', listener: (job: BackupJob) => void): unknown;
   on(event: 'cancel', listener: (cancel: CancelJob) => void): unknown;
+  on(event: 'drill', listener: (drill: DrillJob) => void): unknown;
   /** Queues the result on disk, runs `whenQueued`, then sends it. */
   deliver(result: ResultMessage, whenQueued?: () => Promise<void>): Promise<void>;
   sendIfConnected(message: ConnectorMessage): boolean;
@@ -26,6 +27,8 @@ export interface ConnectorServiceDeps {
   logger: Logger;
   databaseServer?: DatabaseServer;
   openStore(job: BackupJob): ObjectStore;
+  /** Runs a restore drill (restore-drill.ts); without it, drills are skipped. */
+  runDrill?(drill: DrillJob): Promise<DrillResult>;
   /** Minimum time between progress messages of the same phase; each one costs a message, a Lambda call and a write, and the heartbeat timeout is 10 min. @default 60_000 ms */
   progressIntervalMs?: number;
 }
@@ -42,6 +45,7 @@ const RESUME_MARGIN_MS = 2 * 60_000;
  */
 export class ConnectorService {
   private running?: { runId: string; abort: AbortController; done: Promise<void> };
+  private drilling = false;
   private readonly finished = new Set<string>();
   private readonly jobFile: string;
 
@@ -49,6 +53,7 @@ export class ConnectorService {
     this.jobFile = path.join(deps.config.stateDir, 'job.json');
     deps.link.on('job', (job) => this.onJob(job));
     deps.link.on('cancel', (cancel) => this.onCancel(cancel));
+    deps.link.on('drill', (drill) => void this.onDrill(drill));
   }
 
   get busyWith(): string | undefined {
@@ -91,6 +96,32 @@ export class ConnectorService {
       return;
     }
     this.start(job);
+  }
+
+  /**
+   * A restore drill, when nothing else runs: a backup always wins (a drill asked for while one
+   * runs is skipped and asked for again later). Its result is sent, not queued: the cloud asks
+   * again when none arrives.
+   */
+  private async onDrill(drill: DrillJob): Promise<void> {
+    const { logger, link, runDrill } = this.deps;
+    if (!runDrill || this.running || this.drilling) {
+      logger.info({ drillId: drill.drillId, busyWith: this.running?.runId }, 'restore drill skipped: busy');
+      return;
+    }
+    this.drilling = true;
+    try {
+      logger.info({ drillId: drill.drillId, runId: drill.runId }, 'restore drill started');
+      const result = await runDrill(drill);
+      link.sendIfConnected(result);
+      logger[result.ok ? 'info' : 'error']({ drillId: drill.drillId, ok: result.ok, database: result.database, archive: result.archive }, 'restore drill finished');
+    } catch (error) {
+      const now = new Date().toISOString();
+      link.sendIfConnected({ type: 'drill-result', v: PROTOCOL_VERSION, drillId: drill.drillId, runId: drill.runId, ok: false, startedAt: now, finishedAt: now, archive: { sampled: 0, verified: 0, detail: (error as Error).message.slice(0, 2000) } });
+      logger.error({ drillId: drill.drillId, err: (error as Error).message }, 'restore drill failed');
+    } finally {
+      this.drilling = false;
+    }
   }
 
   /** An operator cancelled the run: stop it; its multipart uploads are aborted and it reports failed. */

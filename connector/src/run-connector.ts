@@ -10,6 +10,7 @@ import { Outbox } from './link/outbox';
 import { MssqlDatabaseServer } from './sql';
 import { S3ObjectStore } from './store';
 import { RunCredentials } from './store/run-credentials';
+import { runRestoreDrill } from './restore/restore-drill';
 
 /** `so-connector run`: wires the link, keys, SQL Server and S3 to the service and runs until stopped. */
 export async function runConnector(configFile: string, connectorVersion: string): Promise<void> {
@@ -30,6 +31,9 @@ export async function runConnector(configFile: string, connectorVersion: string)
   const service = new ConnectorService({
     config, connectorVersion, link, logger, databaseServer,
     openStore: (job) => new S3ObjectStore(job.target, new RunCredentials(job, link).provider, { checkpointDir: path.join(config.stateDir, 'uploads') }),
+    runDrill: (drill) => runRestoreDrill(drill, {
+      store: new S3ObjectStore(drill.target, drill.credentials), databaseServer, stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
+    }),
   });
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -11,6 +11,7 @@ import { BackupRunStateMachine } from './constructs/backup-run-state-machine';
 import { BackupTables } from './constructs/backup-tables';
 import { ConnectorApi } from './constructs/connector-api';
 import { DailyBackupsStateMachine } from './constructs/daily-backups-state-machine';
+import { RestoreDrills } from './constructs/restore-drills';
 import { acceptKeyUse } from './constructs/reviewed-finding';
 
 export interface SoBackupStackProps extends StackProps {
@@ -32,6 +33,12 @@ export interface SoBackupStackProps extends StackProps {
   readonly breakGlassRoleArn?: string;
   /** See BackupAlarmsProps.staleAfterHours. @default 26 */
   readonly staleAfterHours?: number;
+  /** See RestoreDrillsProps.intervalDays. @default 7 */
+  readonly drillIntervalDays?: number;
+  /** See RestoreDrillsProps.sampleFiles. @default 20 */
+  readonly drillSampleFiles?: number;
+  /** See RestoreDrillsProps.database. @default true */
+  readonly drillDatabase?: boolean;
   /** See BackupAlarmsProps.offlineAfterHours. @default 6 */
   readonly offlineAfterHours?: number;
   /** E-mail address subscribed to alerts. @default no subscription */
@@ -72,6 +79,10 @@ export class SoBackupStack extends Stack {
     alertsKey.grant(backupRun.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
     acceptKeyUse(backupRun.stateMachine, 'Publishing failure alerts to the encrypted alerts topic, with its own key.');
     new BackupAlarms(this, 'Alarms', { tables, alerts, backupRun: backupRun.stateMachine, staleAfterHours: props.staleAfterHours, offlineAfterHours: props.offlineAfterHours });
+    new RestoreDrills(this, 'RestoreDrills', {
+      tables, bucket, connectorApi, uploadRole: backupRun.uploadRole, alerts,
+      intervalDays: props.drillIntervalDays, sampleFiles: props.drillSampleFiles, database: props.drillDatabase,
+    });
     const dashboard = new BackupDashboard(this, 'Dashboard', { backupRun: backupRun.stateMachine });
 
     new CfnOutput(this, 'ConnectorEndpoint', { value: connectorApi.stage.url, description: 'wss:// endpoint for so-connector' });

@@ -27,6 +27,9 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     alertEmail: string('alertEmail'),
     staleAfterHours: number('staleAfterHours'),
     offlineAfterHours: number('offlineAfterHours'),
+    drillIntervalDays: number('drillIntervalDays'),
+    drillSampleFiles: number('drillSampleFiles'),
+    drillDatabase: string('drillDatabase') === undefined ? undefined : string('drillDatabase') !== 'false',
     breakGlassRoleArn: string('breakGlassRoleArn'),
     objectLock: lockMode && lockDays !== undefined ? { mode: lockMode, days: lockDays } : undefined,
   };

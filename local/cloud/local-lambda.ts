@@ -16,6 +16,7 @@ const HANDLER_MODULES: Record<HandlerName, () => Promise<{ handler: unknown }>> 
   'mark-run-failed': () => import('../../functions/src/mark-run-failed/handler'),
   'list-tenants': () => import('../../functions/src/list-tenants/handler'),
   'check-stale-tenants': () => import('../../functions/src/check-stale-tenants/handler'),
+  'request-drills': () => import('../../functions/src/request-drills/handler'),
 };
 
 /** A function's error as Step Functions sees it: `name` is the errorType, the cause is JSON. */

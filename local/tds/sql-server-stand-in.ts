@@ -41,6 +41,8 @@ export interface SqlServerStandInOptions {
   readonly corruptBackups?: boolean;
   /** Logins that exist but lack BACKUP permission (error 262). */
   readonly loginsWithoutBackupPermission?: readonly string[];
+  /** DBCC CHECKDB reports consistency errors (8939, 8928) for every database restored here: a damaged database. */
+  readonly corruptRestores?: boolean;
   /** SERVERPROPERTY('InstanceDefaultDataPath') and ('InstanceDefaultLogPath'), where RESTORE puts files by default. */
   readonly defaultDataPath?: string;
   readonly defaultLogPath?: string;
@@ -215,6 +217,28 @@ export class SqlServerStandIn {
     }
     const restore = /^RESTORE DATABASE @(\w+) FROM DISK = @(\w+) WITH (.*)$/i.exec(text);
     if (restore) return this.restoreDatabase(String(parameters.get(restore[1]!.toLowerCase())), String(parameters.get(restore[2]!.toLowerCase())), restore[3]!, parameters, response);
+    const checkdb = /^DBCC CHECKDB \(@(\w+)\) WITH NO_INFOMSGS, ALL_ERRORMSGS$/i.exec(text);
+    if (checkdb) {
+      const name = String(parameters.get(checkdb[1]!.toLowerCase()));
+      const db = this.databases.find((d) => d.name === name);
+      if (!db) throw new StatementError([{ number: 2520, severity: 16, text: `Could not find database '${name}'. The database either does not exist, or was dropped before a statement tried to use it.` }]);
+      if (this.options.corruptRestores && db.files) {
+        throw new StatementError([
+          { number: 8939, severity: 16, text: `Table error: Object ID 0, index ID -1, partition ID 0, alloc unit ID 72057594043236352 (type Unknown), page (1:4711). Test (IS_OFF (BUF_IOERR, pBUF->bstat)) failed.` },
+          { number: 8989, severity: 16, text: `CHECKDB found 0 allocation errors and 1 consistency errors in database '${name}'.` },
+        ]);
+      }
+      return;
+    }
+    const drop = /^DECLARE @statement nvarchar\(300\) = N'DROP DATABASE ' \+ QUOTENAME\(@(\w+)\); EXEC \(@statement\)$/i.exec(text);
+    if (drop) {
+      const name = String(parameters.get(drop[1]!.toLowerCase()));
+      const index = this.databases.findIndex((d) => d.name === name);
+      if (index < 0) throw new StatementError([{ number: 3701, severity: 11, text: `Cannot drop the database '${name}', because it does not exist or you do not have permission.` }]);
+      for (const file of this.databases[index]!.files ?? []) await rm(file, { force: true });
+      this.databases.splice(index, 1);
+      return;
+    }
     const verify = /^RESTORE VERIFYONLY FROM DISK = @(\w+) WITH CHECKSUM$/i.exec(text);
     if (verify) return this.verifyBackup(String(parameters.get(verify[1]!.toLowerCase())));
     if (/^SELECT service_account AS (\w+) FROM sys\.dm_server_services WHERE servicename LIKE 'SQL Server \(%'$/i.test(text)) {

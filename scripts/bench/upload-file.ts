@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const started = process.hrtime.bigint();
   const stored = await store.putFile(key, file);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(JSON.stringify({ seconds, size: stored.size, s3Checksum: stored.s3Checksum.value, maxRssKiB: process.resourceUsage().maxRSS, resumedParts: stored.resumedParts ?? 0 }) + '\n');
+  process.stdout.write(JSON.stringify({ seconds, size: stored.size, s3Checksum: stored.s3Checksum.value, maxRssKiB: process.resourceUsage().maxRSS, resumedParts: stored.resumedParts ?? 0, artifact: stored }) + '\n');
 }
 
 main().catch((error: unknown) => {

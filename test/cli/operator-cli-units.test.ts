@@ -12,16 +12,18 @@ const hoursAgo = (h: number) => new Date(now.getTime() - h * 3600_000).toISOStri
 const tenant = (tenantId: string, lastSuccessAt?: string, enabled = true): TenantRecord => ({ tenantId, displayName: tenantId, enabled, keys: [], createdAt: hoursAgo(1000), lastSuccessAt });
 
 describe('so-backup status', () => {
-  test('worst first: never backed up, stale, failing, connector offline, healthy; disabled tenants left out', () => {
-    const tenants = [tenant('ok', hoursAgo(3)), tenant('offline', hoursAgo(2)), tenant('never'), tenant('stale', hoursAgo(30)), tenant('staler', hoursAgo(50)), tenant('failing', hoursAgo(20)), tenant('off', undefined, false)];
-    const connectors = ['ok', 'never', 'stale', 'staler', 'failing'].map((tenantId) => ({ tenantId, online: true }));
+  test('worst first: never backed up, stale, failing, restore drill failed, connector offline, healthy; disabled tenants left out', () => {
+    const drillFailed = { ...tenant('drill', hoursAgo(4)), lastDrill: { drillId: 'd', runId: 'drill-run', ok: false, at: hoursAgo(30), detail: 'database failed: SQL Server error 8939' } };
+    const tenants = [tenant('ok', hoursAgo(3)), tenant('offline', hoursAgo(2)), tenant('never'), tenant('stale', hoursAgo(30)), tenant('staler', hoursAgo(50)), tenant('failing', hoursAgo(20)), tenant('off', undefined, false), drillFailed];
+    const connectors = ['ok', 'never', 'stale', 'staler', 'failing', 'drill'].map((tenantId) => ({ tenantId, online: true }));
     const failed = { status: 'FAILED', failure: { error: 'ValidationFailed', cause: 'db/daily/failing/SuperOffice.bak: size 10, manifest says 20' } } as RunRecord;
     const rows = fleetStatus(tenants, connectors, new Map([['failing', failed]]), now, 26);
     expect(rows.map((r) => [r.tenantId, r.health, r.stale])).toEqual([
-      ['never', 'never-backed-up', true], ['staler', 'stale', true], ['stale', 'stale', true], ['failing', 'failing', false], ['offline', 'connector-offline', false], ['ok', 'ok', false],
+      ['never', 'never-backed-up', true], ['staler', 'stale', true], ['stale', 'stale', true], ['failing', 'failing', false], ['drill', 'drill-failing', false], ['offline', 'connector-offline', false], ['ok', 'ok', false],
     ]);
     expect(rows.find((r) => r.tenantId === 'failing')!.lastFailure).toBe('ValidationFailed: db/daily/failing/SuperOffice.bak: size 10, manifest says 20');
     expect(rows.find((r) => r.tenantId === 'stale')!.lastBackupAgeHours).toBe(30);
+    expect(rows.find((r) => r.tenantId === 'drill')!.lastDrill).toMatchObject({ ok: false, detail: 'database failed: SQL Server error 8939' });
   });
 });
 

@@ -7,10 +7,11 @@ import { pino } from 'pino';
 import { runBackupJob } from '../../connector/src/backup';
 import { downloadArtifact } from '../../connector/src/restore/download-artifact';
 import { newFileNames, restoreRun, type RestoreChoices } from '../../connector/src/restore/restore-run';
+import { runRestoreDrill } from '../../connector/src/restore/restore-drill';
 import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { compositeChecksum } from '../../connector/src/store';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
-import type { Artifact, BackupJob, ManifestPointer } from '../../protocol';
+import type { Artifact, BackupJob, DrillJob, ManifestPointer } from '../../protocol';
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
 import { freePort } from '../helpers/free-port';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
@@ -180,3 +181,70 @@ test('new file names follow the folder\'s path style: Windows folders get backsl
     { logicalName: 'SO', to: 'D:\\Data\\SO_copy.mdf' }, { logicalName: 'SO2', to: 'D:\\Data\\SO_copy_2.ndf' }, { logicalName: 'SO_log', to: 'L:\\Logs\\SO_copy_log.ldf' },
   ]);
 });
+
+describe('restore drill, through the SQL Server stand-in', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-drill-'));
+  const archive = path.join(dir, 'SO_ARC');
+  let port: number;
+  const store = new MemoryObjectStore();
+  let manifest: ManifestPointer | undefined;
+  const drillJob = (more: Partial<DrillJob> = {}): DrillJob => ({
+    type: 'drill-job', v: 1, drillId: 'acme-drill-0001', runId: 'acme-2026-11-25-daily', startedAt: new Date().toISOString(), manifest: manifest!,
+    target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false }, credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
+    database: true, sampleFiles: 2, ...more,
+  });
+
+  beforeAll(async () => {
+    port = await freePort();
+    mkdirSync(path.join(archive, 'ANNA'), { recursive: true });
+    for (const name of ['a.docx', 'b.docx', 'c.docx']) writeFileSync(path.join(archive, 'ANNA', name), `content of ${name}`);
+    mkdirSync(path.join(dir, 'staging'));
+    mkdirSync(path.join(dir, 'data'));
+  });
+
+  async function withServer<T>(corruptRestores: boolean, work: (standIn: SqlServerStandIn, server: MssqlDatabaseServer) => Promise<T>): Promise<T> {
+    const standIn = new SqlServerStandIn({ port, login, databases: [{ name: 'SuperOffice', sizeBytes: 2 << 20 }], defaultDataPath: path.join(dir, 'data'), corruptRestores });
+    await standIn.start();
+    const server = new MssqlDatabaseServer(standInSql(port, login, path.join(dir, 'staging')).connectionString);
+    try {
+      // A backup this server took (it restores only backups it knows, byte for byte).
+      const config = connectorConfigFor(dir, { sql: standInSql(port, login, path.join(dir, 'staging')), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
+      manifest = await runBackupJob(job('acme-2026-11-25-daily'), { config, connectorVersion: 'test', store, databaseServer: server, logger: pino({ level: 'silent' }), report: () => undefined });
+      standIn.statements.length = 0;
+      return await work(standIn, server);
+    } finally {
+      await server.close();
+      await standIn.stop();
+    }
+  }
+
+  test('GIVEN a good backup WHEN drilled THEN it is restored to a scratch database, checked with DBCC CHECKDB and dropped; sampled files verified', async () => {
+    await withServer(false, async (standIn, server) => {
+      const result = await runRestoreDrill(drillJob(), { store, databaseServer: server, stagingFolder: path.join(dir, 'staging') });
+      expect(result).toMatchObject({ ok: true, database: { status: 'checked', detail: expect.stringMatching(/^SuperOffice restored as so_backup_drill_[0-9a-f]{8} and DBCC CHECKDB found no errors$/) }, archive: { sampled: 2, verified: 2 } });
+      const statements = standIn.statements.map((s) => s.sql.split(' ').slice(0, 2).join(' '));
+      expect(statements.filter((s) => /^(RESTORE|DBCC|DECLARE)/.test(s))).toEqual(['RESTORE FILELISTONLY', 'RESTORE DATABASE', 'DBCC CHECKDB', 'DECLARE @statement']);
+      expect(standIn.databases.map((d) => d.name)).toEqual(['SuperOffice']); // the scratch database is gone
+      expect(readdirSync(path.join(dir, 'data'))).toEqual([]);
+      expect(readdirSync(path.join(dir, 'staging')).filter((f) => f.startsWith('so-backup-drill') || f.startsWith('restore-'))).toEqual([]);
+    });
+  });
+
+  test('GIVEN a backup whose restored database is damaged WHEN drilled THEN the drill fails with DBCC\'s findings, and the scratch database is still dropped', async () => {
+    await withServer(true, async (standIn, server) => {
+      const result = await runRestoreDrill(drillJob(), { store, databaseServer: server, stagingFolder: path.join(dir, 'staging') });
+      expect(result).toMatchObject({ ok: false, database: { status: 'failed', detail: expect.stringContaining('SQL Server error 8939') } });
+      expect(result.database!.detail).toContain('DBCC CHECKDB found consistency errors');
+      expect(standIn.databases.map((d) => d.name)).toEqual(['SuperOffice']);
+    });
+  });
+
+  test('GIVEN too little disk space WHEN drilled THEN the database part is skipped and says why; the archive sample still runs', async () => {
+    await withServer(false, async (standIn, server) => {
+      const result = await runRestoreDrill(drillJob(), { store, databaseServer: server, stagingFolder: path.join(dir, 'staging'), freeBytes: async () => 1000 });
+      expect(result).toMatchObject({ ok: true, database: { status: 'skipped', detail: expect.stringContaining('not enough space') }, archive: { verified: 2 } });
+      expect(standIn.statements.some((s) => /RESTORE DATABASE/.test(s.sql))).toBe(false);
+    });
+  });
+});
+

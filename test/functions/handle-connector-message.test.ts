@@ -20,7 +20,7 @@ function context(run: Partial<RunRecord> | undefined) {
       forTenant: async () => (record ? [record] : []),
       addRestore: async (id, restore) => void calls.push(`restore ${id} by ${restore.by}`),
     },
-    tenants: { get: async () => undefined, updateKeys: async () => true },
+    tenants: { get: async () => undefined, updateKeys: async () => true, recordDrill: async (t, drill) => void calls.push(`drill ${t} ${drill.ok} ${drill.detail}`) },
     mintCredentials: async (_t, _r, access) => ({ accessKeyId: access === 'restore' ? 'READ-ONLY' : 'NEW', secretAccessKey: 'S', expiration: '2026-11-25T05:00:00.000Z' }),
     target: { bucket: 'backups', region: 'eu-north-1', forcePathStyle: false },
     tasks: {
@@ -125,5 +125,20 @@ describe('handleConnectorMessage', () => {
       expect(foreign.replies).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'RUN_UNKNOWN' }) })]);
       expect([...failed.calls, ...early.calls, ...foreign.calls]).toEqual([]);
     });
+  });
+
+  test('GIVEN a restore drill result WHEN reported THEN it is kept with the tenant, with what was checked', async () => {
+    const { ctx, calls } = context(undefined);
+    const drill = (ok: boolean) => JSON.stringify({
+      type: 'drill-result', v: 1, drillId: 'acme-drill-0001', runId: 'acme-2026-11-25-daily', ok, startedAt: '2026-11-25T03:00:00.000Z', finishedAt: '2026-11-25T03:05:00.000Z',
+      database: ok ? { status: 'checked', detail: 'SuperOffice restored as so_backup_drill_1 and DBCC CHECKDB found no errors', seconds: 280 } : { status: 'failed', detail: 'SQL Server error 8939', seconds: 100 },
+      archive: { sampled: 20, verified: 20 },
+    });
+    expect(await handleConnectorMessage(drill(true), ctx)).toBe('drill-recorded');
+    expect(await handleConnectorMessage(drill(false), ctx)).toBe('drill-recorded');
+    expect(calls).toEqual([
+      'drill acme true database checked: SuperOffice restored as so_backup_drill_1 and DBCC CHECKDB found no errors; archive 20 of 20 sampled files verified',
+      'drill acme false database failed: SQL Server error 8939; archive 20 of 20 sampled files verified',
+    ]);
   });
 });

@@ -1,5 +1,6 @@
 import { App, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { HANDLER_NAMES } from '../../functions/src/handler-names';
 import { SoBackupStack, type SoBackupStackProps } from '../../infra/lib/so-backup-stack';
 import { stackPropsFromContext } from '../../infra/lib/stack-props-from-context';
 
@@ -130,7 +131,7 @@ describe('connector API', () => {
 describe('functions', () => {
   test('every function runs Node.js 24 on arm64 and names its handler for local mode', () => {
     const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': Match.anyValue() } });
-    expect(Object.keys(functions)).toHaveLength(11);
+    expect(Object.keys(functions)).toHaveLength(HANDLER_NAMES.length);
     for (const fn of Object.values(functions)) {
       expect(fn.Properties.Runtime).toBe('nodejs24.x');
       expect(fn.Properties.Architectures).toEqual(['arm64']);
@@ -199,6 +200,14 @@ describe('alarms', () => {
     const functions = synth({ offlineAfterHours: 12 }).findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'check-stale-tenants' } });
     expect(Object.values(functions)[0]?.Properties.Environment.Variables.OFFLINE_AFTER_HOURS).toBe('12');
     expect(() => synth({ offlineAfterHours: 0 })).toThrow(/offlineAfterHours/);
+  });
+
+  test('weekly restore drills: asked for hourly when due, read-only credentials, and an alarm when a drill fails or does not report', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'RestoreDrillsFailing', Threshold: 1, TreatMissingData: 'breaching' });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 hour)', Description: Match.stringLikeRegexp('restore drill') });
+    const [drills] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'request-drills' } }));
+    expect((drills!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ DRILL_INTERVAL_DAYS: '7', DRILL_SAMPLE_FILES: '20', DRILL_DATABASE: 'true', UPLOAD_CREDENTIALS_MODE: 'sts' });
+    expect(() => synth({ drillIntervalDays: 0 })).toThrow('drillIntervalDays must be a whole number from 1 to 90, but 0 was provided');
   });
 
   test('a dashboard shows runs, bytes, durations, stale tenants and connectors', () => {

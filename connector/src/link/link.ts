@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
-  type BackupJob, type CancelJob, type ConnectorMessage, type CredentialsMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
+  type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type CredentialsMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
 } from '../../../protocol';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import type { Outbox } from './outbox';
@@ -24,6 +24,7 @@ export interface LinkOptions {
 export interface LinkEvents {
   job: [BackupJob];
   cancel: [CancelJob];
+  drill: [DrillJob];
   'key-registered': [keyId: string];
   credentials: [CredentialsMessage];
   connected: [];
@@ -148,6 +149,11 @@ export class Link extends EventEmitter<LinkEvents> {
         case 'cancel-job':
           this.emit('cancel', message);
           break;
+        case 'drill-job':
+          this.emit('drill', message);
+          break;
+        case 'restore-grant':
+          break; // for `so-connector restore`'s own connection
         case 'ack':
           await this.options.outbox.remove(message.runId);
           break;

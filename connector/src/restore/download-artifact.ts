@@ -3,19 +3,19 @@ import { createReadStream } from 'node:fs';
 import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { Artifact } from '../../../protocol';
 import { ConnectorError } from '../errors';
-import type { ObjectStore } from '../store/object-store';
+import { compositeChecksum, type ObjectStore } from '../store/object-store';
 
 export interface DownloadOptions {
   /** Ranged GETs at once. @default 8 */
   concurrency?: number;
-  /** Range size when the object was not uploaded in parts. @default 16 MiB */
-  partSize?: number;
-  /** Attempts per range, and for the whole file when its SHA-256 does not match. @default 3 */
+  /** Attempts per range when it fails or does not match its checksum. @default 3 */
   attempts?: number;
   onProgress?(bytesDone: number, bytesTotal: number): void;
 }
 
 const MiB = 1024 * 1024;
+/** Received bytes are gathered up to this much before each write. */
+const WRITE_BYTES = MiB;
 
 /** What a partly downloaded file has: the ranges written and checked. Lives beside it as .partial.json. */
 interface DownloadState {
@@ -27,46 +27,32 @@ interface DownloadState {
 }
 
 /**
- * Downloads one exact object version to `file` by parallel ranged GETs, written in place, with
- * memory bounded by the ranges in flight. A multipart object is fetched over its own parts and
- * each part is checked against S3's part checksum as it arrives (and fetched again if it does
- * not match); the whole file is then checked against the manifest's SHA-256. An interrupted
- * download resumes from the ranges already written. Only a verified file gets its final name.
+ * Downloads one exact object version to `file` by parallel ranged GETs written in place, with
+ * memory bounded by the ranges in flight. Every range is checked as it arrives and fetched again
+ * when it does not match: an object uploaded in parts over its own parts, each against S3's
+ * SHA-256 of that part (whose composite is the object's checksum the validator verified); a
+ * single-PUT object as one range against the manifest's SHA-256. An interrupted download resumes
+ * from the ranges already written. Only a complete, verified file gets its final name.
  */
 export async function downloadArtifact(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, file: string, options: DownloadOptions = {}): Promise<{ bytes: number; resumedBytes: number }> {
   if (await hasContent(file, artifact)) return { bytes: artifact.size, resumedBytes: artifact.size };
-  const attempts = options.attempts ?? 3;
-  for (let attempt = 1; ; attempt++) {
-    const resumedBytes = await fetchRanges(store, artifact, file, options, attempts);
-    const actual = await sha256Of(`${file}.partial`);
-    if (actual === artifact.sha256) {
-      await rename(`${file}.partial`, file);
-      await rm(`${file}.partial.json`, { force: true });
-      return { bytes: artifact.size, resumedBytes };
-    }
-    await rm(`${file}.partial`, { force: true });
-    await rm(`${file}.partial.json`, { force: true });
-    if (attempt >= attempts) {
-      throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key} (version ${artifact.versionId}) downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${artifact.sha256}: the download is damaged on the way (proxy, disk); nothing was restored from it`);
-    }
-  }
-}
-
-async function fetchRanges(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, file: string, options: DownloadOptions, attempts: number): Promise<number> {
   const composite = artifact.s3Checksum.type === 'COMPOSITE' ? artifact.s3Checksum : undefined;
-  const partSize = composite?.partSize ?? options.partSize ?? 16 * MiB;
+  const partSize = composite?.partSize ?? Math.max(artifact.size, 1);
   const count = Math.max(1, Math.ceil(artifact.size / partSize));
+  const digests = composite ? composite.parts : [Buffer.from(artifact.sha256, 'hex').toString('base64')];
+  if (digests.length !== count || (composite && compositeChecksum(composite.parts) !== composite.value)) {
+    throw new ConnectorError('RESTORE_MANIFEST_INCONSISTENT', `${artifact.key}: the manifest's part checksums do not add up to its S3 checksum; the manifest is damaged`, { permanent: true });
+  }
+  const attempts = options.attempts ?? 3;
+  const partial = `${file}.partial`;
   const stateFile = `${file}.partial.json`;
   const state = await loadState(stateFile, artifact, partSize);
   const done = new Set(state.done);
-  const handle = await open(`${file}.partial`, done.size > 0 ? 'r+' : 'w');
+  const handle = await open(partial, done.size > 0 ? 'r+' : 'w');
   let bytesDone = [...done].reduce((total, index) => total + rangeOf(index, partSize, artifact.size).length, 0);
   const resumedBytes = bytesDone;
   let saving = Promise.resolve();
-  const save = () => {
-    saving = saving.then(() => writeFile(stateFile, JSON.stringify({ ...state, done: [...done] })));
-    return saving;
-  };
+  let damaged = false;
   try {
     await handle.truncate(artifact.size);
     const pending = Array.from({ length: count }, (_, index) => index).filter((index) => !done.has(index));
@@ -76,36 +62,63 @@ async function fetchRanges(store: Pick<ObjectStore, 'getVersion'>, artifact: Art
         const index = pending[next++]!;
         const range = rangeOf(index, partSize, artifact.size);
         for (let attempt = 1; ; attempt++) {
-          const hash = createHash('sha256');
-          let position = range.start;
           try {
-            if (range.length > 0) {
-              for await (const chunk of await store.getVersion(artifact.key, artifact.versionId, { start: range.start, end: range.end })) {
-                const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array);
-                hash.update(bytes);
-                await handle.write(bytes, 0, bytes.length, position);
-                position += bytes.length;
-              }
+            const actual = await fetchRange(store, artifact, range, handle);
+            if (actual === digests[index]) break;
+            if (attempt >= attempts) {
+              damaged = true;
+              throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key} (version ${artifact.versionId}) bytes ${range.start}-${range.end} downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${digests[index]}: the download is damaged on the way (proxy, disk); nothing was restored from it`);
             }
-            if (position !== range.start + range.length) throw new ConnectorError('RESTORE_SHORT_READ', `${artifact.key}: range ${range.start}-${range.end} returned ${position - range.start} bytes`);
-            const expected = composite?.parts[index];
-            if (expected && hash.digest('base64') !== expected) throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key}: part ${index + 1} does not match S3's checksum of that part`);
-            break;
           } catch (error) {
-            if (attempt >= attempts) throw error;
+            if (damaged || attempt >= attempts) throw error;
           }
         }
         done.add(index);
         bytesDone += range.length;
         options.onProgress?.(bytesDone, artifact.size);
-        await save();
+        saving = saving.then(() => writeFile(stateFile, JSON.stringify({ ...state, done: [...done] })));
       }
     }));
-  } finally {
+  } catch (error) {
     await saving.catch(() => undefined);
     await handle.close();
+    // A damaged transfer leaves nothing behind; an interrupted one keeps its ranges for the next attempt.
+    if (damaged) await Promise.all([rm(partial, { force: true }), rm(stateFile, { force: true })]);
+    throw error;
   }
-  return resumedBytes;
+  await saving.catch(() => undefined);
+  await handle.close();
+  await rename(partial, file);
+  await rm(stateFile, { force: true });
+  return { bytes: artifact.size, resumedBytes };
+}
+
+/** Fetches one range into its place in the file; returns the SHA-256 (base64) of what arrived. */
+async function fetchRange(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, range: { start: number; end: number; length: number }, handle: Awaited<ReturnType<typeof open>>): Promise<string> {
+  const hash = createHash('sha256');
+  let position = range.start;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    // One system call for the gathered chunks, without copying them into one buffer.
+    const { bytesWritten } = await handle.writev(pending, position);
+    if (bytesWritten !== pendingBytes) throw new ConnectorError('RESTORE_WRITE_SHORT', `${artifact.key}: wrote ${bytesWritten} of ${pendingBytes} bytes at ${position}`);
+    position += pendingBytes;
+    pending = [];
+    pendingBytes = 0;
+  };
+  if (range.length > 0) {
+    for await (const chunk of await store.getVersion(artifact.key, artifact.versionId, { start: range.start, end: range.end })) {
+      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array);
+      hash.update(bytes);
+      pending.push(bytes);
+      pendingBytes += bytes.length;
+      if (pendingBytes >= WRITE_BYTES) await flush();
+    }
+    if (pendingBytes > 0) await flush();
+  }
+  if (position !== range.start + range.length) throw new ConnectorError('RESTORE_SHORT_READ', `${artifact.key}: bytes ${range.start}-${range.end} came back as ${position - range.start} bytes`);
+  return hash.digest('base64');
 }
 
 function rangeOf(index: number, partSize: number, size: number) {

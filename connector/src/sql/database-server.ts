@@ -72,6 +72,10 @@ export interface DatabaseServer {
   defaultFolders(): Promise<{ data?: string; log?: string }>;
   /** RESTORE DATABASE … WITH MOVE …, CHECKSUM, STATS = 5 (and REPLACE only when asked). */
   restoreDatabase(request: RestoreRequest): Promise<void>;
+  /** DBCC CHECKDB; throws DATABASE_CORRUPT with SQL Server's findings. */
+  checkDatabase(database: string): Promise<void>;
+  /** DROP DATABASE (for the restore drill's scratch database). */
+  dropDatabase(database: string): Promise<void>;
   close(): Promise<void>;
 }
 

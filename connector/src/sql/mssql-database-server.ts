@@ -176,6 +176,25 @@ export class MssqlDatabaseServer implements DatabaseServer {
     });
   }
 
+  async checkDatabase(database: string): Promise<void> {
+    checkDatabaseName(database);
+    const pool = await this.connect();
+    await pool.request().input('database', sql.NVarChar(128), database).query('DBCC CHECKDB (@database) WITH NO_INFOMSGS, ALL_ERRORMSGS').catch((error: unknown) => {
+      throw explainSqlError(error, `checking database "${database}" (DBCC CHECKDB)`);
+    });
+  }
+
+  async dropDatabase(database: string): Promise<void> {
+    checkDatabaseName(database);
+    const pool = await this.connect();
+    // DROP DATABASE takes no variable: the name goes in through QUOTENAME, never by concatenation here.
+    await pool.request().input('database', sql.NVarChar(128), database)
+      .query("DECLARE @statement nvarchar(300) = N'DROP DATABASE ' + QUOTENAME(@database); EXEC (@statement)")
+      .catch((error: unknown) => {
+        throw explainSqlError(error, `dropping database "${database}"`);
+      });
+  }
+
   async close(): Promise<void> {
     await this.pool?.close();
     this.pool = undefined;
@@ -238,6 +257,9 @@ export function explainSqlError(error: unknown, doing: string): ConnectorError {
   } else if (number === 3156 || number === 5133) {
     code = 'RESTORE_FOLDER';
     advice = 'SQL Server cannot create the data or log file there: the folder must exist on the SQL Server machine and its service account must be able to write it (--data-folder/--log-folder).';
+  } else if (number !== undefined && number >= 8900 && number <= 8999) {
+    code = 'DATABASE_CORRUPT';
+    advice = 'DBCC CHECKDB found consistency errors in the restored backup: the database itself is damaged; run DBCC CHECKDB on the live database and take a new backup once it is clean.';
   } else if (number === 911) {
     code = 'SQL_DATABASE_MISSING';
     advice = 'Check the database name in the connector configuration.';

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, ListPartsCommand, S3Client, UploadPartCommand,
+  HeadObjectCommand, ListObjectVersionsCommand, ListPartsCommand, S3Client, UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { UploadCredentials, UploadTarget } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { compositeChecksum, type LatestVersion, type ObjectStore, type PutOptions, type StoredObject, type VersionFacts } from './object-store';
-import { SignedPut } from './signed-put';
+import { SignedRequests } from './signed-requests';
 import { UploadCheckpoint } from './upload-checkpoint';
 
 export interface S3ObjectStoreOptions {
@@ -49,14 +49,14 @@ export class S3ObjectStore implements ObjectStore {
   private readonly partSize: number;
   private readonly concurrency: number;
   private readonly checkpointDir?: string;
-  private readonly signedPut: SignedPut;
+  private readonly signed: SignedRequests;
 
   /** `credentials`: fixed ones, or a provider that refreshes them (RunCredentials). */
   constructor(private readonly target: UploadTarget, credentials: UploadCredentials | CredentialProvider, options: S3ObjectStoreOptions = {}) {
     const provider: CredentialProvider = typeof credentials === 'function'
       ? credentials
       : async () => ({ accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken });
-    this.signedPut = new SignedPut(target, provider);
+    this.signed = new SignedRequests(target, provider);
     this.client = new S3Client({
       region: target.region,
       endpoint: target.endpoint,
@@ -77,7 +77,7 @@ export class S3ObjectStore implements ObjectStore {
     const digest = hash.digest();
     const size = pieces.reduce((total, piece) => total + piece.length, 0);
     const checksum = digest.toString('base64');
-    const answer = await this.signedPut.put(key, pieces, {
+    const answer = await this.signed.put(key, pieces, {
       'content-type': contentType, 'x-amz-checksum-sha256': checksum, 'x-amz-sdk-checksum-algorithm': 'SHA256',
     }, digest.toString('hex')).catch((error: unknown) => {
       throw new ConnectorError('S3_ERROR', `S3 could not be reached uploading ${key}: ${(error as Error).message}`, { cause: error });
@@ -220,12 +220,11 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getVersion(key: string, versionId: string, range?: { start: number; end: number }): Promise<NodeJS.ReadableStream> {
-    const out = await this.client.send(new GetObjectCommand({
-      Bucket: this.target.bucket, Key: key, VersionId: versionId, Range: range ? `bytes=${range.start}-${range.end}` : undefined,
-    })).catch((error: unknown) => {
-      throw storeError(error, `reading ${key} version ${versionId}`);
+    const { answer, body } = await this.signed.get(key, versionId, range).catch((error: unknown) => {
+      throw new ConnectorError('S3_ERROR', `S3 could not be reached reading ${key} version ${versionId}: ${(error as Error).message}`, { cause: error });
     });
-    return out.Body as NodeJS.ReadableStream;
+    if (!body) throw storeError({ name: answer.errorCode, message: answer.errorMessage ?? '', $metadata: { httpStatusCode: answer.status } }, `reading ${key} version ${versionId}`);
+    return body;
   }
 
   async head(key: string, versionId?: string): Promise<VersionFacts | undefined> {

@@ -1,5 +1,5 @@
 import { type CloudMessage, PROTOCOL_VERSION, type RestoreRequest, type UploadCredentials, type UploadTarget } from '../../../protocol';
-import type { RunRecord, RunStore } from '../shared';
+import { isRestorable, type RunRecord, type RunStore } from '../shared';
 
 export interface RestoreContext {
   tenantId: string;
@@ -8,11 +8,6 @@ export interface RestoreContext {
   mintCredentials(tenantId: string, runId: string, access: 'restore'): Promise<UploadCredentials>;
   target: UploadTarget;
   reply(message: CloudMessage): Promise<void>;
-}
-
-/** Only a validated run can be restored: it succeeded, the validator passed it, and it has a manifest. */
-export function isRestorable(run: RunRecord): run is RunRecord & { manifest: NonNullable<RunRecord['manifest']> } {
-  return (run.status === 'SUCCEEDED' || run.status === 'SUCCEEDED_WITH_WARNINGS') && run.validation?.ok === true && run.manifest !== undefined;
 }
 
 /** How far back "latest" and "at" look among a tenant's runs. */

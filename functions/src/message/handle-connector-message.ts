@@ -1,14 +1,14 @@
 import {
-  type CloudMessage, type ConnectorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials, type UploadTarget,
+  type CloudMessage, type ConnectorMessage, type DrillResult, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials, type UploadTarget,
 } from '../../../protocol';
-import { type CredentialAccess, isTaskGone, logger, type RunStore, type TaskResponder, type TenantStore } from '../shared';
+import { type CredentialAccess, isTaskGone, logger, putMetrics, type RunStore, type TaskResponder, type TenantStore } from '../shared';
 import { grantRestore } from './grant-restore';
 
 export interface MessageContext {
   tenantId: string;
   connectionId: string;
   runs: Pick<RunStore, 'get' | 'update' | 'recordResultOnce' | 'forTenant' | 'addRestore'>;
-  tenants: Pick<TenantStore, 'get' | 'updateKeys'>;
+  tenants: Pick<TenantStore, 'get' | 'updateKeys' | 'recordDrill'>;
   tasks: TaskResponder;
   /** Mints fresh upload credentials for a running run (long uploads outlive the first ones), or read-only ones for a restore. */
   mintCredentials(tenantId: string, runId: string, access?: CredentialAccess): Promise<UploadCredentials>;
@@ -18,7 +18,7 @@ export interface MessageContext {
   reply(message: CloudMessage): Promise<void>;
 }
 
-export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials' | 'restore-granted';
+export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials' | 'restore-granted' | 'drill-recorded';
 
 /**
  * A message from a connector: progress feeds the run's heartbeat; a result completes the
@@ -43,11 +43,25 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
       return 'ignored';
     case 'rotate-key':
       return registerPendingKey(message, ctx);
+    case 'drill-result':
+      return recordDrill(message, ctx);
     case 'restore-request':
       return grantRestore(message, { ...ctx, mintCredentials: (tenantId, runId) => ctx.mintCredentials(tenantId, runId, 'restore') });
     default:
       return runMessage(message, ctx);
   }
+}
+
+/** A restore drill's outcome, kept with the tenant (shown by `so-backup status`, alarmed on by request-drills). */
+async function recordDrill(message: DrillResult, ctx: MessageContext): Promise<MessageOutcome> {
+  const parts = [
+    message.database && `database ${message.database.status}: ${message.database.detail}`,
+    message.archive && `archive ${message.archive.verified} of ${message.archive.sampled} sampled files verified${message.archive.detail ? `: ${message.archive.detail}` : ''}`,
+  ].filter(Boolean);
+  await ctx.tenants.recordDrill(ctx.tenantId, { drillId: message.drillId, runId: message.runId, ok: message.ok, at: message.finishedAt, detail: parts.join('; ').slice(0, 3000) || 'nothing to check' });
+  putMetrics({ RestoreDrillFailed: message.ok ? 0 : 1 });
+  logger[message.ok ? 'info' : 'warn']({ tenantId: ctx.tenantId, drillId: message.drillId, runId: message.runId, ok: message.ok }, 'restore drill reported');
+  return 'drill-recorded';
 }
 
 async function registerPendingKey(message: RotateKeyMessage, ctx: MessageContext): Promise<MessageOutcome> {

@@ -43,6 +43,10 @@ export interface TenantRecord {
   online?: boolean;
   /** The hour (0–23, in the schedule's time zone) its daily backup starts; the stack's default when unset. */
   backupHour?: number;
+  /** The latest restore drill's outcome (`detail` says what was checked, or what failed). */
+  lastDrill?: { drillId: string; runId: string; ok: boolean; at: string; detail: string };
+  /** When a drill was asked for that has not reported yet. */
+  drillRequestedAt?: string;
   /** The period (ISO week, month) each copy tier last received a copy for. */
   tierMarks?: Partial<Record<'weekly' | 'monthly', string>>;
   /** When the tenant's last connector connection ended (for the connectors-offline alarm). */
@@ -144,6 +148,21 @@ export class TenantStore {
       UpdateExpression: 'SET lastDisconnectedAt = :at',
       ConditionExpression: 'attribute_exists(tenantId)',
       ExpressionAttributeValues: { ':at': at },
+    })));
+  }
+
+  /** Notes a drill request; the first unanswered one stays (it measures how long the tenant has not answered). */
+  async recordDrillRequested(tenantId: string, at: string): Promise<void> {
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
+      UpdateExpression: 'SET drillRequestedAt = if_not_exists(drillRequestedAt, :at)', ExpressionAttributeValues: { ':at': at },
+    }));
+  }
+
+  async recordDrill(tenantId: string, drill: NonNullable<TenantRecord['lastDrill']>): Promise<void> {
+    await conditionally(this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
+      UpdateExpression: 'SET lastDrill = :drill REMOVE drillRequestedAt', ExpressionAttributeValues: { ':drill': drill },
     })));
   }
 
@@ -258,6 +277,11 @@ export interface RunShare {
   at: string;
   expiresAt: string;
   keys: string[];
+}
+
+/** Only a validated run can be restored: it succeeded, the validator passed it, and it has a manifest. */
+export function isRestorable(run: RunRecord): run is RunRecord & { manifest: NonNullable<RunRecord['manifest']> } {
+  return (run.status === 'SUCCEEDED' || run.status === 'SUCCEEDED_WITH_WARNINGS') && run.validation?.ok === true && run.manifest !== undefined;
 }
 
 export interface RunRestore {

@@ -1,12 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { BackupFunction } from './backup-function';
+import { BackupFunction, invokeHourly } from './backup-function';
 import type { BackupTables } from './backup-tables';
 import { acceptKeyUse } from './reviewed-finding';
 import { validateRange } from './validate-props';
@@ -73,14 +71,7 @@ export class BackupAlarms extends Construct {
     props.tables.connections.grantReadData(checkFn);
     props.alerts.grantPublish(checkFn);
     acceptKeyUse(checkFn, 'Publishing to the encrypted alerts topic, with its own key.');
-    const role = new Role(this, 'SchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
-    role.addToPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [checkFn.functionArn] }));
-    new CfnSchedule(this, 'HourlyCheck', {
-      description: 'Hourly check for tenants without a recent validated backup and connectors offline too long',
-      scheduleExpression: 'rate(1 hour)',
-      flexibleTimeWindow: { mode: 'OFF' },
-      target: { arn: checkFn.functionArn, roleArn: role.roleArn, retryPolicy: { maximumRetryAttempts: 3 } },
-    });
+    invokeHourly(this, checkFn, 'Hourly check for tenants without a recent validated backup and connectors offline too long');
     const hourly = [
       { name: 'StaleTenants', description: `An enabled tenant has had no validated backup for ${props.staleAfterHours ?? 26} h (the alert names them)` },
       { name: 'ConnectorsOffline', description: `An enabled tenant's connector has not been connected for ${props.offlineAfterHours ?? 6} h (the alert names them)` },

@@ -2,6 +2,8 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Architecture, type CfnFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import path from 'node:path';
 import type { HandlerName } from '../../../functions/src/handler-names';
@@ -18,6 +20,18 @@ export interface BackupFunctionProps {
   readonly timeout?: Duration;
   /** @default 256 (MB) */
   readonly memorySize?: number;
+}
+
+/** Invokes the function every hour (EventBridge Scheduler, retried), with a role that may only invoke it. */
+export function invokeHourly(scope: Construct, fn: BackupFunction, description: string): CfnSchedule {
+  const role = new Role(scope, 'SchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
+  role.addToPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));
+  return new CfnSchedule(scope, 'HourlyCheck', {
+    description,
+    scheduleExpression: 'rate(1 hour)',
+    flexibleTimeWindow: { mode: 'OFF' },
+    target: { arn: fn.functionArn, roleArn: role.roleArn, retryPolicy: { maximumRetryAttempts: 3 } },
+  });
 }
 
 /** A Lambda function for one of our handlers: Node.js 24, arm64, bundled with the local esbuild. */

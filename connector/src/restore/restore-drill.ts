@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { archiveSnapshotSchema, type DrillJob, type DrillResult, manifestSchema, PROTOCOL_VERSION } from '../../../protocol';
+import { materializeSnapshot } from '../backup/materialize-snapshot';
+import type { DatabaseServer } from '../sql/database-server';
+import type { ObjectStore } from '../store/object-store';
+import { restoreRun } from './restore-run';
+
+export interface DrillDeps {
+  store: Pick<ObjectStore, 'getVersion'>;
+  databaseServer?: DatabaseServer;
+  /** Where the .bak is downloaded and where the scratch folder for sampled files goes. */
+  stagingFolder: string;
+  /** Free bytes on the disk holding `folder` (injected for tests). */
+  freeBytes?(folder: string): Promise<number>;
+}
+
+/**
+ * A restore drill, as Test-DbaLastBackup does it: the run's database backup restored under a
+ * scratch name, DBCC CHECKDB, then dropped whatever happened; a random sample of archive files
+ * downloaded and checked against their SHA-256. The database part is skipped (and said so) when
+ * the disk lacks room for the download and the restored files.
+ */
+export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () => new Date()): Promise<DrillResult> {
+  const startedAt = now().toISOString();
+  const result: DrillResult = { type: 'drill-result', v: PROTOCOL_VERSION, drillId: job.drillId, runId: job.runId, ok: true, startedAt, finishedAt: startedAt };
+  const read = async (key: string, versionId: string) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await deps.store.getVersion(key, versionId)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  };
+  await mkdir(deps.stagingFolder, { recursive: true });
+  const manifest = manifestSchema.parse(JSON.parse((await read(job.manifest.key, job.manifest.versionId)).toString('utf8')));
+  const grant = { runId: job.runId, startedAt: job.startedAt, manifest: job.manifest };
+
+  const backup = manifest.databases[0];
+  if (job.database && backup) {
+    const started = Date.now();
+    const seconds = () => (Date.now() - started) / 1000;
+    const free = await (deps.freeBytes ?? freeBytesOn)(deps.stagingFolder);
+    // The download, and the restored files (about the backup's size again, more for a compressed one).
+    const needed = backup.artifact.size * (backup.compressed ? 4 : 2);
+    if (!deps.databaseServer) {
+      result.database = { status: 'skipped', detail: 'no SQL Server configured', seconds: 0 };
+    } else if (free < needed) {
+      result.database = { status: 'skipped', detail: `not enough space in ${deps.stagingFolder}: ${free} bytes free, about ${needed} needed`, seconds: 0 };
+    } else {
+      const scratch = `so_backup_drill_${randomBytes(4).toString('hex')}`;
+      let restored = false;
+      try {
+        await restoreRun({ store: deps.store, databaseServer: deps.databaseServer, grant, progress: () => undefined }, { databaseName: scratch, sourceDatabase: backup.database, stagingFolder: deps.stagingFolder, liveRoots: [] });
+        restored = true;
+        await deps.databaseServer.checkDatabase(scratch);
+        result.database = { status: 'checked', detail: `${backup.database} restored as ${scratch} and DBCC CHECKDB found no errors`, seconds: seconds() };
+      } catch (error) {
+        result.ok = false;
+        result.database = { status: 'failed', detail: (error as Error).message.slice(0, 2000), seconds: seconds() };
+      } finally {
+        if (restored) await deps.databaseServer.dropDatabase(scratch).catch(() => undefined);
+      }
+    }
+  }
+
+  if (job.sampleFiles > 0 && manifest.archive) {
+    const scratch = await mkdtemp(path.join(deps.stagingFolder, 'so-backup-drill-'));
+    let sample: Set<string> = new Set();
+    try {
+      const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(await read(manifest.archive.snapshot.key, manifest.archive.snapshot.versionId)).toString('utf8')));
+      sample = new Set(pick(snapshot.files.map((f) => f.key), job.sampleFiles));
+      const done = await materializeSnapshot(snapshot.files, deps.store, scratch, { filter: (f) => sample.has(f.key) });
+      result.archive = { sampled: sample.size, verified: done.files };
+    } catch (error) {
+      result.ok = false;
+      result.archive = { sampled: sample.size, verified: 0, detail: (error as Error).message.slice(0, 2000) };
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+  result.finishedAt = now().toISOString();
+  return result;
+}
+
+/** Up to `count` distinct items, chosen at random. */
+function pick<T>(items: readonly T[], count: number): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy.slice(0, count);
+}
+
+async function freeBytesOn(folder: string): Promise<number> {
+  const facts = await statfs(folder);
+  return facts.bavail * facts.bsize;
+}

@@ -1,0 +1,67 @@
+import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { type DrillJob, encodeMessage, PROTOCOL_VERSION } from '../../../protocol';
+import {
+  awsClients, ConnectionStore, connectionsClient, isRestorable, logger, putMetrics, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore,
+  uploadCredentialVendorFromEnv,
+} from '../shared';
+import { drillsDue, failingDrills, failingDrillsAlert } from './restore-drills';
+
+const env = readEnvironment(tableEnvironmentSchema.extend({
+  ALERTS_TOPIC_ARN: z.string().min(1),
+  CONNECTIONS_ENDPOINT: z.url(),
+  BACKUP_BUCKET: z.string().min(3),
+  AWS_REGION: z.string().min(1),
+  /** Local mode: the S3 endpoint connectors read. */
+  CONNECTOR_S3_ENDPOINT: z.url().optional(),
+  DRILL_INTERVAL_DAYS: z.coerce.number().positive().default(7),
+  DRILL_SAMPLE_FILES: z.coerce.number().int().min(0).max(1000).default(20),
+  DRILL_DATABASE: z.enum(['true', 'false']).default('true'),
+}));
+const { dynamo, sts } = awsClients();
+const tenants = new TenantStore(dynamo, env.TENANTS_TABLE);
+const runs = new RunStore(dynamo, env.RUNS_TABLE);
+const connections = new ConnectionStore(dynamo, env.CONNECTIONS_TABLE);
+const management = connectionsClient(env.CONNECTIONS_ENDPOINT);
+const credentials = uploadCredentialVendorFromEnv(sts, process.env);
+const target = { bucket: env.BACKUP_BUCKET, region: env.AWS_REGION, endpoint: env.CONNECTOR_S3_ENDPOINT, forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT) };
+const sns = new SNSClient({});
+
+/**
+ * Hourly: asks each online tenant whose last restore drill is a week old (DRILL_INTERVAL_DAYS)
+ * to drill its newest validated run, with read-only credentials; publishes RestoreDrillsFailing
+ * (alarmed on) and an alert naming tenants whose drill failed or never reported.
+ */
+export async function handler(): Promise<{ requested: string[]; failing: string[] }> {
+  const now = new Date();
+  const enabled = await tenants.listEnabled();
+  const online = await connections.onlineTenants(now);
+  const requested: string[] = [];
+  for (const tenant of drillsDue(enabled, online, now, env.DRILL_INTERVAL_DAYS)) {
+    const run = (await runs.forTenant(tenant.tenantId, 50)).find(isRestorable);
+    const [connection] = await connections.forTenant(tenant.tenantId);
+    if (!run || !connection) continue;
+    const drillId = `${tenant.tenantId}-drill-${randomBytes(6).toString('hex')}`;
+    const job: DrillJob = {
+      type: 'drill-job', v: PROTOCOL_VERSION, drillId, runId: run.runId, startedAt: run.startedAt, manifest: run.manifest, target,
+      credentials: await credentials.mint(tenant.tenantId, drillId, 'restore'), database: env.DRILL_DATABASE === 'true', sampleFiles: env.DRILL_SAMPLE_FILES,
+    };
+    try {
+      await management.send(new PostToConnectionCommand({ ConnectionId: connection.connectionId, Data: Buffer.from(encodeMessage(job)) }));
+      await tenants.recordDrillRequested(tenant.tenantId, now.toISOString());
+      requested.push(tenant.tenantId);
+    } catch (error) {
+      logger.warn({ tenantId: tenant.tenantId, err: (error as Error).message }, 'could not ask for a restore drill; next hour again');
+    }
+  }
+  const failing = failingDrills(enabled, now);
+  putMetrics({ RestoreDrillsFailing: failing.length, RestoreDrillsRequested: requested.length });
+  if (failing.length > 0) {
+    const alert = failingDrillsAlert(failing);
+    await sns.send(new PublishCommand({ TopicArn: env.ALERTS_TOPIC_ARN, Subject: alert.subject, Message: alert.message }));
+  }
+  logger.info({ requested, failing: failing.map((f) => f.tenantId) }, 'restore drills');
+  return { requested, failing: failing.map((f) => f.tenantId) };
+}
