@@ -1,7 +1,10 @@
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import { stepsFromHistory } from '../../cli/src/backups';
 import { EXIT, explainAwsError } from '../../cli/src/cli-error';
-import type { Fleet } from '../../cli/src/fleet';
+import { type Fleet, openFleet } from '../../cli/src/fleet';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fleetStatus } from '../../cli/src/fleet-status';
 import { duration, table } from '../../cli/src/render';
 import { parseExpiry, shareRun } from '../../cli/src/share';
@@ -85,3 +88,29 @@ describe('so-backup output and errors', () => {
     expect(refused).toMatchObject({ exitCode: EXIT.environment, message: expect.stringContaining('is local mode running?') });
   });
 });
+
+describe('so-backup against AWS: the stack outputs', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-outputs-'));
+  const outputs = {
+    ConnectorEndpoint: 'wss://abc.execute-api.eu-north-1.amazonaws.com/prod', BackupBucketName: 'backups', BackupRunStateMachineArn: 'arn:aws:states:eu-north-1:1:stateMachine:BackupRun',
+    TenantsTableName: 'T', RunsTableName: 'R', ConnectionsTableName: 'C', AlertsTopicArn: 'arn:aws:sns:eu-north-1:1:alerts',
+  };
+
+  test('GIVEN `cdk deploy --outputs-file` output WHEN opened THEN the stack\'s names are taken from it (nested under the stack name)', async () => {
+    writeFileSync(path.join(dir, 'outputs.json'), JSON.stringify({ SoBackup: outputs }));
+    const fleet = await openFleet({ stackName: 'SoBackup', region: 'eu-north-1', outputsFile: path.join(dir, 'outputs.json') });
+    expect(fleet.mode).toBe('aws');
+    expect(fleet.outputs).toMatchObject({ TenantsTableName: 'T', ConnectionsTableName: 'C' });
+    fleet.close();
+  });
+
+  test('GIVEN outputs of an older stack WHEN opened THEN the missing outputs are named, with what to do', async () => {
+    const { ConnectionsTableName: _dropped, ...older } = outputs;
+    writeFileSync(path.join(dir, 'older.json'), JSON.stringify(older));
+    await expect(openFleet({ stackName: 'SoBackup', outputsFile: path.join(dir, 'older.json') })).rejects.toMatchObject({
+      exitCode: EXIT.environment, message: expect.stringContaining('lacks outputs so-backup needs (ConnectionsTableName): deploy the current stack version'),
+    });
+    await expect(openFleet({ stackName: 'SoBackup', outputsFile: path.join(dir, 'nope.json') })).rejects.toMatchObject({ exitCode: EXIT.usage });
+  });
+});
+
