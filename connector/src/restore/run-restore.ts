@@ -10,6 +10,9 @@ import { S3ObjectStore } from '../store';
 import { requestRestore } from './request-restore';
 import { checkRestoreChoices, type RestoreChoices, type RestoreSummary, restoreRun } from './restore-run';
 
+/** Fresh credentials are asked for this long before the current ones expire. */
+const CREDENTIALS_MARGIN_MS = 5 * 60_000;
+
 export interface RestoreCommandOptions extends Omit<RestoreChoices, 'liveRoots' | 'stagingFolder'> {
   config: string;
   run: string;
@@ -36,14 +39,19 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
   if (options.intoLive) await confirm(`Write restored files into the live archive at ${options.archiveTo}, replacing files of the same name?`, 'overwrite', options.yes);
 
   const keys = new ConnectorKeys(await loadIdentity(config.identityFile), config.identityFile, pino({ level: 'silent' }));
-  const grant = await requestRestore(
-    { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion },
-    { run: options.run === 'latest' ? 'latest' : options.run, at, requestedBy: `${userInfo().username}@${hostname()}` },
-  );
+  const requestedBy = `${userInfo().username}@${hostname()}`;
+  const ask = (run: string) => requestRestore({ endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run, at: run === 'latest' ? at : undefined, requestedBy });
+  const grant = await ask(options.run === 'latest' ? 'latest' : options.run);
+  // The grant's read-only credentials last an hour: a long download asks for the same run again before they run out.
+  let credentials = grant.credentials;
+  const provider = async () => {
+    if (Date.parse(credentials.expiration) - Date.now() < CREDENTIALS_MARGIN_MS) credentials = (await ask(grant.runId)).credentials;
+    return { ...credentials, expiration: new Date(credentials.expiration) };
+  };
   process.stderr.write(`Restoring run ${grant.runId} (taken ${grant.startedAt}, validated).\n`);
   const databaseServer = config.sql && options.databaseName ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   try {
-    return await restoreRun({ store: new S3ObjectStore(grant.target, grant.credentials), databaseServer, grant, progress: progressPrinter() }, choices);
+    return await restoreRun({ store: new S3ObjectStore(grant.target, provider), databaseServer, grant, progress: progressPrinter() }, choices);
   } finally {
     await databaseServer?.close();
     process.stderr.write('\n');
