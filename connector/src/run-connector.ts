@@ -11,6 +11,7 @@ import { MssqlDatabaseServer } from './sql';
 import { S3ObjectStore } from './store';
 import { RunCredentials } from './store/run-credentials';
 import { runRestoreDrill } from './restore/restore-drill';
+import { renewingCredentials, requestRestore } from './restore/request-restore';
 
 /** `so-connector run`: wires the link, keys, SQL Server and S3 to the service and runs until stopped. */
 export async function runConnector(configFile: string, connectorVersion: string): Promise<void> {
@@ -32,7 +33,11 @@ export async function runConnector(configFile: string, connectorVersion: string)
     config, connectorVersion, link, logger, databaseServer,
     openStore: (job) => new S3ObjectStore(job.target, new RunCredentials(job, link).provider, { checkpointDir: path.join(config.stateDir, 'uploads') }),
     runDrill: (drill) => runRestoreDrill(drill, {
-      store: new S3ObjectStore(drill.target, drill.credentials), databaseServer, stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
+      // A drill of a large database can outlast its one-hour credentials: it asks for the run again, like a restore.
+      store: new S3ObjectStore(drill.target, renewingCredentials(drill.credentials, () => requestRestore(
+        { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run: drill.runId, requestedBy: `restore drill ${drill.drillId}` },
+      ))),
+      databaseServer, stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
     }),
   });
   let stopping = false;

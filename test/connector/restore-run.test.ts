@@ -8,6 +8,7 @@ import { runBackupJob } from '../../connector/src/backup';
 import { downloadArtifact } from '../../connector/src/restore/download-artifact';
 import { newFileNames, restoreRun, type RestoreChoices } from '../../connector/src/restore/restore-run';
 import { runRestoreDrill } from '../../connector/src/restore/restore-drill';
+import { renewingCredentials } from '../../connector/src/restore/request-restore';
 import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { compositeChecksum } from '../../connector/src/store';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
@@ -248,3 +249,18 @@ describe('restore drill, through the SQL Server stand-in', () => {
   });
 });
 
+
+test('read-only credentials that are about to expire are renewed by asking for the run again; fresh ones are kept', async () => {
+  const creds = (minutes: number, id: string) => ({ accessKeyId: id, secretAccessKey: 's', expiration: new Date(Date.now() + minutes * 60_000).toISOString() });
+  let renewals = 0;
+  const renew = async () => {
+    renewals++;
+    return { type: 'restore-grant' as const, v: 1 as const, requestId: 'r', runId: 'acme-2026-11-25-daily', startedAt: new Date().toISOString(), manifest: { key: 'k', versionId: 'v' }, target: { bucket: 'b', region: 'r', forcePathStyle: false }, credentials: creds(60, 'RENEWED') };
+  };
+  const fresh = renewingCredentials(creds(60, 'FIRST'), renew);
+  expect((await fresh()).accessKeyId).toBe('FIRST');
+  const expiring = renewingCredentials(creds(2, 'FIRST'), renew);
+  expect((await expiring()).accessKeyId).toBe('RENEWED');
+  expect((await expiring()).accessKeyId).toBe('RENEWED');
+  expect(renewals).toBe(1);
+});

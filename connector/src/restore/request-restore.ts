@@ -1,7 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { encodeMessage, parseMessage, PROTOCOL_VERSION, type RestoreGrant, type RestoreRequest } from '../../../protocol';
+import { encodeMessage, parseMessage, PROTOCOL_VERSION, type RestoreGrant, type RestoreRequest, type UploadCredentials } from '../../../protocol';
+import type { CredentialProvider } from '../store/s3-object-store';
 import { ConnectorError } from '../errors';
+
+/** Fresh credentials are asked for this long before the current ones expire. */
+const CREDENTIALS_MARGIN_MS = 5 * 60_000;
+
+/**
+ * A credential provider for reading a run back that outlives the grant's one-hour credentials:
+ * shortly before they expire it asks for the same run again (`renew`).
+ */
+export function renewingCredentials(initial: UploadCredentials, renew: () => Promise<RestoreGrant>): CredentialProvider {
+  let credentials = initial;
+  return async () => {
+    if (Date.parse(credentials.expiration) - Date.now() < CREDENTIALS_MARGIN_MS) credentials = (await renew()).credentials;
+    return { ...credentials, expiration: new Date(credentials.expiration) };
+  };
+}
 
 /**
  * Asks the cloud, over a connection of its own (the service keeps running), which run to

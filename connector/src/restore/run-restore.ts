@@ -7,11 +7,8 @@ import { loadIdentity } from '../identity';
 import { ConnectorKeys } from '../key-rotation';
 import { MssqlDatabaseServer } from '../sql';
 import { S3ObjectStore } from '../store';
-import { requestRestore } from './request-restore';
+import { renewingCredentials, requestRestore } from './request-restore';
 import { checkRestoreChoices, type RestoreChoices, type RestoreSummary, restoreRun } from './restore-run';
-
-/** Fresh credentials are asked for this long before the current ones expire. */
-const CREDENTIALS_MARGIN_MS = 5 * 60_000;
 
 export interface RestoreCommandOptions extends Omit<RestoreChoices, 'liveRoots' | 'stagingFolder'> {
   config: string;
@@ -43,11 +40,7 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
   const ask = (run: string) => requestRestore({ endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run, at: run === 'latest' ? at : undefined, requestedBy });
   const grant = await ask(options.run === 'latest' ? 'latest' : options.run);
   // The grant's read-only credentials last an hour: a long download asks for the same run again before they run out.
-  let credentials = grant.credentials;
-  const provider = async () => {
-    if (Date.parse(credentials.expiration) - Date.now() < CREDENTIALS_MARGIN_MS) credentials = (await ask(grant.runId)).credentials;
-    return { ...credentials, expiration: new Date(credentials.expiration) };
-  };
+  const provider = renewingCredentials(grant.credentials, () => ask(grant.runId));
   process.stderr.write(`Restoring run ${grant.runId} (taken ${grant.startedAt}, validated).\n`);
   const databaseServer = config.sql && options.databaseName ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   try {
