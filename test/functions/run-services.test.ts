@@ -4,7 +4,7 @@ import { describeFailure, markRunFailed } from '../../functions/src/mark-run-fai
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
 import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
 import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
-import { RunError, uploadSessionPolicy } from '../../functions/src/shared';
+import { restoreSessionPolicy, RunError, uploadSessionPolicy } from '../../functions/src/shared';
 import { type Artifact, type BackupJob, type Manifest, manifestSchema } from '../../protocol';
 import type { TenantRecord } from '../../functions/src/shared';
 import { periodOf, tiersDue } from '../../functions/src/finalize-run/promote-to-tiers';
@@ -88,6 +88,15 @@ describe('upload credentials', () => {
     expect(policy.Statement[1]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: ['arn:aws:s3:::backups/archive/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*'] });
     expect(policy.Statement[2]).toEqual({ Effect: 'Allow', Action: ['s3:ListBucketVersions'], Resource: 'arn:aws:s3:::backups', Condition: { StringLike: { 's3:prefix': ['archive/acme/*', 'manifests/daily/acme/*'] } } });
     expect(JSON.stringify(policy)).not.toMatch(/DeleteObjectVersion|s3:\*/);
+  });
+
+  test('the restore session policy only reads: the tenant\'s own backups of every tier, manifests and archive', () => {
+    const policy = JSON.parse(restoreSessionPolicy('backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
+    expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: [
+      'arn:aws:s3:::backups/db/daily/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*', 'arn:aws:s3:::backups/db/weekly/acme/*', 'arn:aws:s3:::backups/manifests/weekly/acme/*',
+      'arn:aws:s3:::backups/db/monthly/acme/*', 'arn:aws:s3:::backups/manifests/monthly/acme/*', 'arn:aws:s3:::backups/archive/acme/*',
+    ] });
+    expect(policy.Statement.flatMap((s) => s.Action)).toEqual(['s3:GetObject', 's3:GetObjectVersion', 'kms:Decrypt']);
   });
 });
 
