@@ -237,6 +237,7 @@ describe('restore drill, through the SQL Server stand-in', () => {
       expect(result).toMatchObject({ ok: false, database: { status: 'failed', detail: expect.stringContaining('SQL Server error 8939') } });
       expect(result.database!.detail).toContain('DBCC CHECKDB found consistency errors');
       expect(standIn.databases.map((d) => d.name)).toEqual(['SuperOffice']);
+      expect(readdirSync(path.join(dir, 'staging')).filter((f) => f.startsWith('restore-'))).toEqual([]);
     });
   });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { archiveSnapshotSchema, type DrillJob, type DrillResult, manifestSchema, PROTOCOL_VERSION } from '../../../protocol';
@@ -59,6 +59,10 @@ export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () =
         result.database = { status: 'failed', detail: (error as Error).message.slice(0, 2000), seconds: seconds() };
       } finally {
         if (restored) await deps.databaseServer.dropDatabase(scratch).catch(() => undefined);
+        // A drill leaves nothing behind, not even a download kept for resuming.
+        for (const name of await readdir(deps.stagingFolder)) {
+          if (name.startsWith(`restore-${job.runId}-`)) await rm(path.join(deps.stagingFolder, name), { force: true });
+        }
       }
     }
   }
