@@ -6,7 +6,7 @@ import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
 import { bytes, duration, progressBar, table, when } from '../src/render';
 import { parseExpiry, shareRun } from '../src/share';
-import { addTenant, connectorStates, newActivationCode, removeTenant, requireTenant, setTenantEnabled, tenantView } from '../src/tenants';
+import { addTenant, connectorStates, newActivationCode, removeTenant, requireTenant, setTenantEnabled, tenantView, updateTenant } from '../src/tenants';
 
 /**
  * so-backup: the operators' and support's command line. Every command prints a table for people
@@ -81,6 +81,17 @@ tenants.command('add <tenant>')
 tenants.command('code <tenant>')
   .description('issue a new one-time activation code (the previous one stops working)')
   .action((tenantId: string) => act((fleet) => newActivationCode(fleet, tenantId), enrolmentText));
+
+tenants.command('set <tenant>')
+  .description('change a tenant\'s name, Online flag or backup hour')
+  .option('--name <name>', 'the customer\'s name')
+  .option('--online', 'a SuperOffice Online customer (support takes backups on request)')
+  .option('--no-online', 'not an Online customer')
+  .option('--backup-hour <hour>', 'hour of the daily backup (0-23, schedule time zone), or "default"')
+  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string }) => act(
+    (fleet) => updateTenant(fleet, tenantId, o),
+    (t) => `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, backup hour ${t.backupHour ?? 'stack default'}.`,
+  ));
 
 tenants.command('list')
   .description('every tenant: enabled, Online, last validated backup')

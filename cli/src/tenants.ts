@@ -40,6 +40,21 @@ export async function addTenant(fleet: Fleet, input: { tenantId: string; name: s
   return { tenant, ...(await enrolment(fleet, id.data)) };
 }
 
+/** Changes a tenant's name, Online flag or backup hour ("default" returns it to the stack's). */
+export async function updateTenant(fleet: Fleet, tenantId: string, changes: { name?: string; online?: boolean; backupHour?: string }): Promise<ReturnType<typeof tenantView>> {
+  await requireTenant(fleet, tenantId);
+  let backupHour: number | null | undefined;
+  if (changes.backupHour !== undefined) {
+    backupHour = changes.backupHour === 'default' ? null : Number(changes.backupHour);
+    if (backupHour !== null && !(Number.isInteger(backupHour) && backupHour >= 0 && backupHour <= 23)) {
+      throw usageError(`--backup-hour must be a whole hour from 0 to 23, or "default", not ${changes.backupHour}`);
+    }
+  }
+  if (changes.name !== undefined && changes.name.trim() === '') throw usageError('--name cannot be empty');
+  await fleet.tenants.updateSettings(tenantId, { displayName: changes.name, online: changes.online, backupHour });
+  return tenantView(await requireTenant(fleet, tenantId));
+}
+
 /** A new activation code for an existing tenant (the old one stops working). */
 export async function newActivationCode(fleet: Fleet, tenantId: string): Promise<Enrolment> {
   await requireTenant(fleet, tenantId);

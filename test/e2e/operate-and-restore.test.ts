@@ -231,7 +231,7 @@ function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
     expect(shown.json.restores).toEqual([expect.objectContaining({ by: expect.stringMatching(/@/) }), expect.objectContaining({ by: expect.stringMatching(/@/) })]);
   });
 
-  test('errors are named with their exit codes: unknown tenant or run, disabled tenant, local mode not running', async () => {
+  test('tenant settings change (name, Online, backup hour); errors are named with their exit codes: unknown tenant or run, disabled tenant, bad hour, local mode not running', async () => {
     const unknown = await soBackup('runs', 'nosuch');
     expect(unknown).toMatchObject({ code: 3, stderr: expect.stringContaining('unknown tenant "nosuch"') });
     expect((await soBackup('run', 'show', 'acme-1999-01-01-support')).code).toBe(3);
@@ -242,6 +242,10 @@ function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining('tenant "acme" is disabled') });
     expect((await soBackup('--json', 'tenants', 'enable', 'acme')).json).toMatchObject({ enabled: true });
     expect((await soBackup('tenants', 'remove', 'acme')).code).toBe(2); // no terminal to confirm on, no --yes
+    expect((await soBackup('--json', 'tenants', 'set', 'acme', '--backup-hour', '3', '--name', 'Acme Norge AS')).json).toMatchObject({ backupHour: 3, name: 'Acme Norge AS', online: true });
+    expect((await soBackup<{ backupHour?: number }>('--json', 'tenants', 'set', 'acme', '--backup-hour', 'default', '--no-online')).json).toMatchObject({ online: false });
+    expect((await soBackup<{ backupHour?: number }>('--json', 'tenants', 'show', 'acme')).json.backupHour).toBeUndefined();
+    expect((await soBackup('tenants', 'set', 'acme', '--backup-hour', '25')).code).toBe(2);
 
     const elsewhere = await soBackup('--local', path.join(dataDir, 'nothing-here'), 'status');
     expect(elsewhere).toMatchObject({ code: 5, stderr: expect.stringContaining('local mode is not set up') });

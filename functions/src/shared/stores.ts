@@ -134,6 +134,19 @@ export class TenantStore {
       })));
   }
 
+  /** Changes a tenant's settings (name, Online, backup hour; `null` returns the hour to the stack's default). */
+  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null }): Promise<void> {
+    const set = Object.entries(settings).filter(([, value]) => value !== undefined && value !== null);
+    const remove = settings.backupHour === null ? ['backupHour'] : [];
+    if (set.length === 0 && remove.length === 0) return;
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
+      UpdateExpression: [set.length ? `SET ${set.map(([name]) => `#${name} = :${name}`).join(', ')}` : '', remove.length ? `REMOVE ${remove.map((name) => `#${name}`).join(', ')}` : ''].join(' ').trim(),
+      ExpressionAttributeNames: Object.fromEntries([...set.map(([name]) => name), ...remove].map((name) => [`#${name}`, name])),
+      ...(set.length ? { ExpressionAttributeValues: Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])) } : {}),
+    }));
+  }
+
   async setEnabled(tenantId: string, enabled: boolean): Promise<void> {
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
