@@ -3,8 +3,9 @@
 //   restore-from-s3 ENDPOINT BUCKET TENANT DEST bak ARTIFACT     one backup file (its artifact JSON), verified
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { type Artifact, archiveSnapshotSchema, keyLayout } from '../../protocol';
+import { type Artifact, keyLayout } from '../../protocol';
+import { parseSnapshot } from '../../connector/src/backup/snapshot-codec';
+import { readObject } from '../../connector/src/store/object-store';
 import { materializeSnapshot } from '../../connector/src/backup/materialize-snapshot';
 import { downloadArtifact } from '../../connector/src/restore/download-artifact';
 import { S3ObjectStore } from '../../connector/src/store/s3-object-store';
@@ -22,9 +23,7 @@ async function main(): Promise<void> {
     const key = keyLayout.snapshot(tenantId);
     const current = (await store.latestVersions(key)).get(key);
     if (!current) throw new Error(`no snapshot at ${key}`);
-    const chunks: Buffer[] = [];
-    for await (const chunk of await store.getVersion(key, current.versionId)) chunks.push(chunk as Buffer);
-    const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(Buffer.concat(chunks)).toString('utf8')));
+    const snapshot = parseSnapshot(await readObject(store, key, current.versionId));
     result = await materializeSnapshot(snapshot.files, store, dest, { emptyFolders: snapshot.emptyFolders });
   } else {
     const artifact = JSON.parse(readFileSync(artifactFile ?? '', 'utf8')) as Artifact;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
-import { type ArchiveSnapshot, archiveSnapshotSchema, keyLayout, type S3Checksum, type SnapshotFile } from '../../../protocol';
-import { compositeChecksum, type LatestVersion, type ObjectStore } from '../store/object-store';
+import { type ArchiveSnapshot, keyLayout, type S3Checksum, type SnapshotFile } from '../../../protocol';
+import { compositeChecksum, type LatestVersion, type ObjectStore, readObject } from '../store/object-store';
+import { parseSnapshot } from './snapshot-codec';
 import type { FileFacts } from './archive-scan';
 import { type IndexEntry, indexEntry } from './archive-index';
 
@@ -31,10 +31,7 @@ export async function loadRemoteArchive(tenantId: string, store: ObjectStore): P
 
 async function readSnapshot(store: ObjectStore, key: string, versionId: string): Promise<ArchiveSnapshot | undefined> {
   try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await store.getVersion(key, versionId)) chunks.push(Buffer.from(chunk as Uint8Array));
-    const parsed = archiveSnapshotSchema.safeParse(JSON.parse(gunzipSync(Buffer.concat(chunks)).toString('utf8')));
-    return parsed.success ? parsed.data : undefined;
+    return parseSnapshot(await readObject(store, key, versionId));
   } catch {
     return undefined;
   }

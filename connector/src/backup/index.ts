@@ -8,3 +8,4 @@ export * from './archive-rebuild';
 export * from './archive-scan';
 export * from './backup-job-runner';
 export * from './materialize-snapshot';
+export * from './snapshot-codec';

@@ -4,7 +4,7 @@ import { mkdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Artifact, SnapshotFile } from '../../../protocol';
 import { ConnectorError } from '../errors';
-import type { ObjectStore } from '../store/object-store';
+import { type ObjectStore, readObject } from '../store/object-store';
 import { downloadArtifact } from '../restore/download-artifact';
 
 export interface MaterializeOptions {
@@ -76,14 +76,13 @@ function artifactOf(file: SnapshotFile): Artifact {
 /** Fetches a small file whole, checks its SHA-256, then writes it under a temporary name and renames it into place. */
 async function writeSmallFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotFile, destination: string, attempts: number): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const chunks: Buffer[] = [];
+    let body: Buffer;
     try {
-      for await (const chunk of await store.getVersion(file.key, file.versionId)) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array));
+      body = await readObject(store, file.key, file.versionId);
     } catch (error) {
       if (attempt >= attempts) throw error;
       continue;
     }
-    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     const actual = createHash('sha256').update(body).digest('hex');
     if (actual === file.sha256) {
       // Synchronous calls: for small files the thread-pool round trips cost more than the writes

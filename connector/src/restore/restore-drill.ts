@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { archiveSnapshotSchema, type DrillJob, type DrillResult, manifestSchema, PROTOCOL_VERSION } from '../../../protocol';
+import { type DrillJob, type DrillResult, PROTOCOL_VERSION } from '../../../protocol';
 import { materializeSnapshot } from '../backup/materialize-snapshot';
 import type { DatabaseServer } from '../sql/database-server';
 import type { ObjectStore } from '../store/object-store';
-import { restoreRun } from './restore-run';
+import { readManifest, readRunSnapshot, restoreRun } from './restore-run';
 
 export interface DrillDeps {
   store: Pick<ObjectStore, 'getVersion'>;
@@ -26,13 +25,8 @@ export interface DrillDeps {
 export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () => new Date()): Promise<DrillResult> {
   const startedAt = now().toISOString();
   const result: DrillResult = { type: 'drill-result', v: PROTOCOL_VERSION, drillId: job.drillId, runId: job.runId, ok: true, startedAt, finishedAt: startedAt };
-  const read = async (key: string, versionId: string) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await deps.store.getVersion(key, versionId)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  };
   await mkdir(deps.stagingFolder, { recursive: true });
-  const manifest = manifestSchema.parse(JSON.parse((await read(job.manifest.key, job.manifest.versionId)).toString('utf8')));
+  const manifest = await readManifest(deps.store, job.manifest);
   const grant = { runId: job.runId, startedAt: job.startedAt, manifest: job.manifest };
 
   const backup = manifest.databases[0];
@@ -71,7 +65,7 @@ export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () =
     const scratch = await mkdtemp(path.join(deps.stagingFolder, 'so-backup-drill-'));
     let sample: Set<string> = new Set();
     try {
-      const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(await read(manifest.archive.snapshot.key, manifest.archive.snapshot.versionId)).toString('utf8')));
+      const snapshot = await readRunSnapshot(deps.store, manifest);
       sample = new Set(pick(snapshot.files.map((f) => f.key), job.sampleFiles));
       const done = await materializeSnapshot(snapshot.files, deps.store, scratch, { filter: (f) => sample.has(f.key) });
       result.archive = { sampled: sample.size, verified: done.files };

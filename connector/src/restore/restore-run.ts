@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { type Artifact, archiveSnapshotSchema, type Manifest, manifestSchema, type RestoreGrant, type SnapshotFile } from '../../../protocol';
+import { type ArchiveSnapshot, type Manifest, manifestSchema, type RestoreGrant, type SnapshotFile } from '../../../protocol';
 import { materializeSnapshot } from '../backup/materialize-snapshot';
 import { ConnectorError } from '../errors';
 import type { DatabaseServer } from '../sql/database-server';
 import { checkDatabaseName } from '../sql/mssql-database-server';
-import type { ObjectStore } from '../store/object-store';
+import { type ObjectStore, readObject } from '../store/object-store';
+import { parseSnapshot } from '../backup/snapshot-codec';
 import { downloadArtifact } from './download-artifact';
 
 export interface RestoreChoices {
@@ -132,11 +132,7 @@ export function newFileNames(files: Array<{ logicalName: string; type: string }>
 async function restoreArchive(deps: RestoreDeps, manifest: Manifest, choices: RestoreChoices, folder: string): Promise<NonNullable<RestoreSummary['archive']>> {
   if (!manifest.archive) throw new ConnectorError('RESTORE_NO_ARCHIVE', `run ${manifest.runId} has no archive`, { permanent: true });
   deps.progress('reading the archive snapshot');
-  const raw = await readAll(deps.store, manifest.archive.snapshot);
-  if (createHash('sha256').update(raw).digest('hex') !== manifest.archive.snapshot.sha256) {
-    throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `the archive snapshot of run ${manifest.runId} does not match its SHA-256 in the manifest`);
-  }
-  const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(raw).toString('utf8')));
+  const snapshot = await readRunSnapshot(deps.store, manifest);
   const wanted = choices.file?.replace(/\\/g, '/').replace(/^\/+/, '');
   const matches = (f: SnapshotFile) => !wanted || `${f.root}/${f.path}` === wanted || f.path === wanted;
   if (wanted && !snapshot.files.some(matches)) {
@@ -153,12 +149,18 @@ async function restoreArchive(deps: RestoreDeps, manifest: Manifest, choices: Re
   return { folder: path.resolve(folder), ...result };
 }
 
-async function readManifest(store: Pick<ObjectStore, 'getVersion'>, pointer: { key: string; versionId: string }): Promise<Manifest> {
-  return manifestSchema.parse(JSON.parse((await readAll(store, pointer)).toString('utf8')));
+/** A run's archive snapshot at its exact version, checked against the manifest's SHA-256. */
+export async function readRunSnapshot(store: Pick<ObjectStore, 'getVersion'>, manifest: Manifest): Promise<ArchiveSnapshot> {
+  if (!manifest.archive) throw new ConnectorError('RESTORE_NO_ARCHIVE', `run ${manifest.runId} has no archive`, { permanent: true });
+  const { key, versionId, sha256 } = manifest.archive.snapshot;
+  const raw = await readObject(store, key, versionId);
+  if (createHash('sha256').update(raw).digest('hex') !== sha256) {
+    throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `the archive snapshot of run ${manifest.runId} does not match its SHA-256 in the manifest`);
+  }
+  return parseSnapshot(raw);
 }
 
-async function readAll(store: Pick<ObjectStore, 'getVersion'>, object: Pick<Artifact, 'key' | 'versionId'>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await store.getVersion(object.key, object.versionId)) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array));
-  return Buffer.concat(chunks);
+/** A run's manifest at its exact version. */
+export async function readManifest(store: Pick<ObjectStore, 'getVersion'>, pointer: { key: string; versionId: string }): Promise<Manifest> {
+  return manifestSchema.parse(JSON.parse((await readObject(store, pointer.key, pointer.versionId)).toString('utf8')));
 }

@@ -1,19 +1,13 @@
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
-import { z } from 'zod';
 import { encodeMessage } from '../../../protocol';
 import {
-  awsClients, connectionsClient, connectionsEndpointOf, parseWebsocketEvent, readEnvironment, RunStore, SfnTaskResponder, tableEnvironmentSchema, TenantStore, uploadCredentialVendorFromEnv,
+  awsClients, connectionsClient, connectionsEndpointOf, connectorTarget, connectorTargetEnvironmentSchema, parseWebsocketEvent, readEnvironment, RunStore, SfnTaskResponder, tableEnvironmentSchema, TenantStore, uploadCredentialVendorFromEnv,
 } from '../shared';
 import { handleConnectorMessage } from './handle-connector-message';
 
-const env = readEnvironment(tableEnvironmentSchema.extend({
-  BACKUP_BUCKET: z.string().min(3).optional(),
-  AWS_REGION: z.string().min(1).default('us-east-1'),
-  /** Local mode: the S3 endpoint connectors read and write. */
-  CONNECTOR_S3_ENDPOINT: z.url().optional(),
-}));
-const target = { bucket: env.BACKUP_BUCKET ?? '', region: env.AWS_REGION, endpoint: env.CONNECTOR_S3_ENDPOINT, forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT) };
+const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape));
+const target = connectorTarget(env);
 const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
 const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
 const tasks = new SfnTaskResponder(awsClients().sfn);

@@ -2,24 +2,18 @@ import { GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatew
 import { z } from 'zod';
 import { encodeMessage } from '../../../protocol';
 import {
-  awsClients, ConnectionStore, connectionsClient, parseEvent, readEnvironment, RunStore, runRefSchema, tableEnvironmentSchema,
+  awsClients, ConnectionStore, connectionsClient, connectorTarget, connectorTargetEnvironmentSchema, parseEvent, readEnvironment, RunStore, runRefSchema, tableEnvironmentSchema,
   uploadCredentialVendorFromEnv,
 } from '../shared';
 import { requestBackup } from './request-backup';
 
-const env = readEnvironment(tableEnvironmentSchema.extend({
-  BACKUP_BUCKET: z.string().min(3),
-  CONNECTIONS_ENDPOINT: z.url(),
-  AWS_REGION: z.string().min(1),
-  /** Local mode: the S3 endpoint connectors upload to. */
-  CONNECTOR_S3_ENDPOINT: z.url().optional(),
-}));
+const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend({ CONNECTIONS_ENDPOINT: z.url() }));
 const { dynamo, sts } = awsClients();
 const runs = new RunStore(dynamo, env.RUNS_TABLE);
 const connections = new ConnectionStore(dynamo, env.CONNECTIONS_TABLE);
 const management = connectionsClient(env.CONNECTIONS_ENDPOINT);
 const credentials = uploadCredentialVendorFromEnv(sts, process.env);
-const target = { bucket: env.BACKUP_BUCKET, region: env.AWS_REGION, endpoint: env.CONNECTOR_S3_ENDPOINT, forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT) };
+const target = connectorTarget(env);
 const eventSchema = z.object({ taskToken: z.string().min(1), run: runRefSchema });
 
 /** Request backup (waitForTaskToken): the connector's result message completes the task. */

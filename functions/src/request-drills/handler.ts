@@ -4,18 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type DrillJob, encodeMessage, PROTOCOL_VERSION } from '../../../protocol';
 import {
-  awsClients, ConnectionStore, connectionsClient, isRestorable, logger, putMetrics, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore,
+  awsClients, ConnectionStore, connectionsClient, connectorTarget, connectorTargetEnvironmentSchema, isRestorable, logger, putMetrics, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore,
   uploadCredentialVendorFromEnv,
 } from '../shared';
 import { drillsDue, failingDrills, failingDrillsAlert } from './restore-drills';
 
-const env = readEnvironment(tableEnvironmentSchema.extend({
+const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend({
   ALERTS_TOPIC_ARN: z.string().min(1),
   CONNECTIONS_ENDPOINT: z.url(),
-  BACKUP_BUCKET: z.string().min(3),
-  AWS_REGION: z.string().min(1),
-  /** Local mode: the S3 endpoint connectors read. */
-  CONNECTOR_S3_ENDPOINT: z.url().optional(),
   DRILL_INTERVAL_DAYS: z.coerce.number().positive().default(7),
   DRILL_SAMPLE_FILES: z.coerce.number().int().min(0).max(1000).default(20),
   DRILL_DATABASE: z.enum(['true', 'false']).default('true'),
@@ -26,7 +22,7 @@ const runs = new RunStore(dynamo, env.RUNS_TABLE);
 const connections = new ConnectionStore(dynamo, env.CONNECTIONS_TABLE);
 const management = connectionsClient(env.CONNECTIONS_ENDPOINT);
 const credentials = uploadCredentialVendorFromEnv(sts, process.env);
-const target = { bucket: env.BACKUP_BUCKET, region: env.AWS_REGION, endpoint: env.CONNECTOR_S3_ENDPOINT, forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT) };
+const target = connectorTarget(env);
 const sns = new SNSClient({});
 
 /**

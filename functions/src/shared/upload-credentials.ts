@@ -1,6 +1,6 @@
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
-import { keyLayout, type UploadCredentials } from '../../../protocol';
+import { keyLayout, type UploadCredentials, type UploadTarget } from '../../../protocol';
 
 /** What the credentials are for: a backup run's uploads, or a restore's reads. */
 export type CredentialAccess = 'upload' | 'restore';
@@ -73,6 +73,19 @@ export class StaticUploadCredentialVendor implements UploadCredentialVendor {
   async mint(): Promise<UploadCredentials> {
     return { accessKeyId: this.accessKeyId, secretAccessKey: this.secretAccessKey, expiration: new Date(Date.now() + this.seconds * 1000).toISOString() };
   }
+}
+
+/** The environment that says where connectors read and write backups. */
+export const connectorTargetEnvironmentSchema = z.object({
+  BACKUP_BUCKET: z.string().min(3),
+  AWS_REGION: z.string().min(1),
+  /** Local mode: the S3 endpoint connectors use. */
+  CONNECTOR_S3_ENDPOINT: z.url().optional(),
+});
+
+/** Where connectors read and write backups: the bucket and region; in local mode, the local S3 endpoint. */
+export function connectorTarget(env: z.infer<typeof connectorTargetEnvironmentSchema>): UploadTarget {
+  return { bucket: env.BACKUP_BUCKET, region: env.AWS_REGION, endpoint: env.CONNECTOR_S3_ENDPOINT, forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT) };
 }
 
 /** The vendor the environment asks for: STS in AWS (set by the stack), the local S3 keys in local mode. */
