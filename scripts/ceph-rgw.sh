@@ -53,6 +53,8 @@ wait_for() { # description, seconds, pidfile, command...: gives up early when th
 
 start_once() {
   local rgw_port=${3:?RGW port} mon_port=${4:?mon port} ak=${5:?access key} sk=${6:?secret key}
+  # Name the step that failed (set -e would otherwise end this attempt without a word).
+  trap 'echo "ceph: starting failed at line $LINENO ($BASH_COMMAND, exit $?); logs in $data/log" >&2; tail -n 5 "$data"/log/*.log >&2 2>/dev/null || true' ERR
   [ -x "$root/usr/bin/radosgw" ] || { echo "ceph: no chroot at $root; run scripts/ceph-chroot.sh" >&2; exit 2; }
   mkdir -p "$data"/{run,log,mon,osd,rgw}
   if alive && curl -fs -o /dev/null "http://127.0.0.1:$rgw_port/"; then echo "ceph: already running"; exit 0; fi
