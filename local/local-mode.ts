@@ -17,6 +17,7 @@ import { provisionLocalResources } from './cloud/provision';
 import { synthesizeTemplate } from './cloud/synthesize-template';
 import { Daemons, httpAnswers, portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from './daemons';
 import { generateSampleArchive } from './sample-archive';
+import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from './ports';
 import type { SqlServerStandInOptions } from './tds/sql-server-stand-in';
 
 export const LOCAL_TENANT = 'local';
@@ -81,6 +82,7 @@ export interface LocalRunSummary {
  */
 export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunSummary> {
   const { dataDir, log } = options;
+  assertOutsideEphemeral(options.portBase, LOCAL_PORT_SPAN, 'local mode');
   const ports = localPorts(options.portBase);
   const daemons = new Daemons(dataDir);
   if (options.fresh) {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { build } from 'esbuild';
 import { httpAnswers, REPO_ROOT, runScript } from '../local/daemons';
+import { assertOutsideEphemeral, DEFAULT_BENCH_PORT_BASE, LOCAL_PORT_SPAN } from '../local/ports';
 import { NODE_OPTIONS } from '../connector/src/install/service-definition';
 import { generateArchiveTree, mutateArchiveTree } from './bench/archive-tree';
 
@@ -63,6 +64,7 @@ async function withBenchS3(portBase: number, name: string, work: (s3: BenchS3) =
   for (const tool of [AWS, TIME]) if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install awscli time`);
   const dataDir = path.join(REPO_ROOT, '.local', 'bench', name);
   const cephDir = path.join(dataDir, 'ceph');
+  assertOutsideEphemeral(portBase, LOCAL_PORT_SPAN, 'the benchmark');
   const s3Port = portBase + 80;
   const endpoint = `http://127.0.0.1:${s3Port}`;
   // A new cluster each time: benchmarks write gigabytes that would otherwise fill the OSD across runs.
@@ -293,19 +295,19 @@ const program = new Command('bench').description('benchmarks, each against a nam
 program.command('bak').description('upload a generated .bak: the connector\'s uploader vs the AWS CLI, to the local Ceph RGW')
   .option('--size <bytes>', 'file size (e.g. 2G, 512M)', size, 2 * 1024 ** 3)
   .option('--rounds <n>', 'alternating rounds per tool', (v) => Number(v), 3)
-  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), 49_000)
+  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
   .action((options: { size: number; rounds: number; portBase: number }) => benchBak(options));
 program.command('archive').description('SO_ARC mirror: the connector vs rclone sync (same RGW) and restic (local repository): initial, no-change, daily')
   .option('--files <n>', 'files in the generated tree', (v) => Number(v), 20_000)
   .option('--rss-files <n>', 'also check peak memory on a tree of this many small files (0: skip)', (v) => Number(v), 100_000)
   .option('--rounds <n>', 'no-change runs, and days of activity, per tool', (v) => Number(v), 3)
-  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), 49_000)
+  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
   .action((options: { files: number; portBase: number; rssFiles: number; rounds: number }) => benchArchive(options));
 program.command('restore').description('restore the archive tree and a .bak: the connector vs a raw copy, rclone copy (same RGW) and restic restore (local repository)')
   .option('--files <n>', 'files in the generated tree', (v) => Number(v), 20_000)
   .option('--size <bytes>', '.bak size (e.g. 2G, 512M)', size, 2 * 1024 ** 3)
   .option('--rounds <n>', 'alternating rounds per tool', (v) => Number(v), 2)
-  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), 49_000)
+  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
   .action((options: { files: number; size: number; rounds: number; portBase: number }) => benchRestore(options));
 program.parseAsync().catch((error: unknown) => {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { localPorts, runLocalMode, stopLocalMode } from '../local-mode';
 import { REPO_ROOT } from '../daemons';
+import { DEFAULT_LOCAL_PORT_BASE } from '../ports';
 
 const port = (value: string) => {
   const n = Number(value);
@@ -15,7 +16,7 @@ const port = (value: string) => {
 const program = new Command('local')
   .description('run one complete daily backup locally: Ceph RGW (S3), dynalite (DynamoDB), the stack\'s state machines and functions, the SQL Server stand-in and the real connector')
   .option('--data <dir>', 'folder for all local state (S3 data, tables, connector state)', path.join(REPO_ROOT, '.local'))
-  .option('--port-base <n>', 'first of the local ports (S3 is base+80)', port, 47000)
+  .option('--port-base <n>', 'first of the local ports (S3 is base+80); all 100 must lie below the kernel\'s ephemeral range', port, DEFAULT_LOCAL_PORT_BASE)
   .option('--fresh', 'forget all local state and start over')
   .option('--keep', 'leave the local services running afterwards (stop them with npm run local:down)')
   .option('--archive <dir>', 'back up this folder as SO_ARC instead of the generated sample')

@@ -9,7 +9,7 @@ import { explainSqlError, MssqlDatabaseServer } from '../../connector/src/sql';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import { type ArchiveSnapshot, type BackupJob, keyLayout, type Manifest, manifestSchema } from '../../protocol';
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
-import { freePort } from '../helpers/free-port';
+import { freePort } from '../helpers/test-ports';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
 const login = { user: 'so_backup', password: 'Pw-Stand-In-1' };

@@ -8,7 +8,7 @@ import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import type { BackupJob, ConnectorMessage, ResultMessage } from '../../protocol';
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
-import { freePort } from '../helpers/free-port';
+import { freePort } from '../helpers/test-ports';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
 /** A link double: records what the service sends, and hands it jobs. */

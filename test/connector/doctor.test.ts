@@ -7,7 +7,7 @@ import { doctor } from '../../connector/src/run-connector';
 import { createActivationCode, newTenant } from '../../functions/src/shared';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import { type CloudHarness, startCloudHarness } from '../helpers/cloud-harness';
-import { freePort } from '../helpers/free-port';
+import { freePort } from '../helpers/test-ports';
 
 /** `so-connector doctor` against the real authorizer (local gateway) and the TDS stand-in. */
 let cloud: CloudHarness;

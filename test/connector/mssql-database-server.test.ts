@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { SqlServerStandIn, type SqlServerStandInOptions } from '../../local/tds/sql-server-stand-in';
-import { freePort } from '../helpers/free-port';
+import { freePort } from '../helpers/test-ports';
 
 const login = { user: 'so_backup', password: 'Pw-Stand-In-1' };
 const staging = mkdtempSync(path.join(tmpdir(), 'so-backup-sql-'));

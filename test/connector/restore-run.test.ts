@@ -14,7 +14,7 @@ import { compositeChecksum } from '../../connector/src/store';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import type { Artifact, BackupJob, DrillJob, ManifestPointer } from '../../protocol';
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
-import { freePort } from '../helpers/free-port';
+import { freePort } from '../helpers/test-ports';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
 /**

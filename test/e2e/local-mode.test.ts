@@ -4,6 +4,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmS
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LOCAL_S3_KEYS, runLocalMode, stopLocalMode, type LocalRunSummary } from '../../local/local-mode';
+import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 
 /**
  * End to end through local mode: Ceph RGW, dynalite, the synthesized state machines, the local
@@ -15,7 +16,7 @@ const hasAws = existsSync(AWS);
 if (!hasAws) console.warn('skipping the end-to-end test: Debian\'s awscli (/usr/bin/aws) is not installed; .ci/run installs it');
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-e2e-'));
-const portBase = 48_000;
+const portBase = TEST_PORT_BLOCKS.localModeE2e;
 const archive = path.join(dataDir, 'sample-so-arc');
 
 function aws(summary: LocalRunSummary, ...args: string[]): string {
@@ -130,7 +131,7 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 
   test('GIVEN a 4 s idle timeout, a 5 s connection limit and a 6 s backup WHEN the gateway closes the socket mid-job THEN the result still arrives once and the run SUCCEEDS', async () => {
     const summary = await runLocalMode({
-      dataDir: cutDataDir, portBase: 48_200, fresh: true, keep: true, log: () => undefined,
+      dataDir: cutDataDir, portBase: TEST_PORT_BLOCKS.localModeCutE2e, fresh: true, keep: true, log: () => undefined,
       tuning: { gatewayIdleTimeoutMs: 4000, gatewayMaxConnectionMs: 5000, sqlBackupChunkDelayMs: 250 },
     });
     expect(summary.failure).toBeUndefined();

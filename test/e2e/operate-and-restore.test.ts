@@ -6,6 +6,7 @@ import path from 'node:path';
 import { openFleet } from '../../cli/src/fleet';
 import { tsxCommand } from '../../local/daemons';
 import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from '../../local/local-mode';
+import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 
 /**
  * The support engineer's whole flow for an Online customer, with the real `so-backup` command
@@ -17,7 +18,7 @@ import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from
 const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
 const ROOT = path.resolve(__dirname, '..', '..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-cli-'));
-const portBase = 48_800;
+const portBase = TEST_PORT_BLOCKS.operateE2e;
 const ports = localPorts(portBase);
 const me = `local:${userInfo().username}`;
 

@@ -8,7 +8,7 @@ import { LocalGateway } from '../../local/cloud/local-gateway';
 import { LocalLambda } from '../../local/cloud/local-lambda';
 import { provisionLocalTables } from '../../local/cloud/provision';
 import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
-import { freePort } from './free-port';
+import { freePort } from './test-ports';
 
 // dynalite has no type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -9,6 +9,7 @@ import { S3ObjectStore } from '../../connector/src/store';
 import { S3VersionCopier } from '../../functions/src/finalize-run/s3-version-copier';
 import { SoBackupStack } from '../../infra/lib/so-backup-stack';
 import { lifecycleRulesFromTemplate } from '../../local/cloud/provision';
+import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 
 /**
  * The stack's own lifecycle rules, applied to a real Ceph RGW whose lifecycle "day" is 10 s
@@ -18,7 +19,7 @@ import { lifecycleRulesFromTemplate } from '../../local/cloud/provision';
 const ROOT = path.resolve(__dirname, '..', '..');
 const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
 const KEYS = { accessKeyId: 'SOBACKUPTESTLIFECYC1', secretAccessKey: 'so-backup-lifecycle-test-key-not-for-production' };
-const PORT = 48_680;
+const PORT = TEST_PORT_BLOCKS.retentionRgw + 80;
 const DAY_SECONDS = 10;
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-lc-'));
 const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scripts', 'ceph-rgw.sh'), ...args], {
@@ -31,7 +32,7 @@ const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scrip
   const bucket = 'backups';
 
   beforeAll(async () => {
-    ceph('start', path.join(dir, 'ceph'), String(PORT), String(PORT - 70), KEYS.accessKeyId, KEYS.secretAccessKey);
+    ceph('start', path.join(dir, 'ceph'), String(PORT), String(TEST_PORT_BLOCKS.retentionRgw + 10), KEYS.accessKeyId, KEYS.secretAccessKey);
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });

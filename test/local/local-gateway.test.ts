@@ -2,7 +2,7 @@ import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCo
 import WebSocket from 'ws';
 import { LocalGateway } from '../../local/cloud/local-gateway';
 import type { FunctionInvoker } from '../../local/cloud/local-lambda';
-import { freePort } from '../helpers/free-port';
+import { freePort } from '../helpers/test-ports';
 
 type Event = { requestContext: { connectionId: string; routeKey: string; authorizer?: Record<string, string> }; headers?: Record<string, string>; body?: string };
 
