@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
+import { assertPortFree, portHolder } from './ports';
 
 /** A background process of local mode, found again by its pid file so it can be reused. */
 export interface DaemonSpec {
@@ -15,6 +16,8 @@ export interface DaemonSpec {
   readyTimeoutMs?: number;
   /** What the daemon was started with (e.g. its configuration); a running daemon with another fingerprint is restarted. */
   fingerprint?: string;
+  /** The loopback ports it listens on: checked free before it starts, and released before stop() returns. */
+  ports?: number[];
 }
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
@@ -52,7 +55,9 @@ export class Daemons {
     const same = existsSync(fingerprintFile) && readFileSync(fingerprintFile, 'utf8') === fingerprint;
     if (same && this.pid(spec.name) && (await spec.ready())) return 'reused';
     await this.stop(spec.name);
+    for (const port of spec.ports ?? []) assertPortFree(port, spec.name);
     mkdirSync(path.join(this.dataDir, 'run'), { recursive: true });
+    writeFileSync(this.portsFile(spec.name), JSON.stringify(spec.ports ?? []));
     mkdirSync(path.join(this.dataDir, 'logs'), { recursive: true });
     const log = openSync(this.logFile(spec.name), 'a');
     const child = spawn(spec.command, spec.args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...spec.env } });
@@ -70,6 +75,11 @@ export class Daemons {
     throw new Error(`${spec.name} did not become ready; its log (${this.logFile(spec.name)}) ends:\n${tail}`);
   }
 
+  /**
+   * Stops a daemon and returns only once it has exited and its ports are released, so that the
+   * next start can bind them (SIGTERM, then SIGKILL after 5 s).
+   * @throws Error when the process or a listener on its ports outlives both.
+   */
   async stop(name: string): Promise<void> {
     const pid = this.pid(name);
     if (pid) {
@@ -80,8 +90,19 @@ export class Daemons {
       }
       for (let i = 0; i < 50 && this.pid(name); i++) await sleep(100);
       if (this.pid(name)) process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 50 && this.pid(name); i++) await sleep(100);
+      if (this.pid(name)) throw new Error(`${name} (pid ${pid}) did not exit`);
+    }
+    const ports: number[] = existsSync(this.portsFile(name)) ? (JSON.parse(readFileSync(this.portsFile(name), 'utf8')) as number[]) : [];
+    for (const port of ports) {
+      for (let i = 0; i < 50 && portHolder(port); i++) await sleep(100);
     }
     rmSync(this.pidFile(name), { force: true });
+    rmSync(this.portsFile(name), { force: true });
+  }
+
+  private portsFile(name: string) {
+    return path.join(this.dataDir, 'run', `${name}.ports`);
   }
 
   /** Every daemon with a pid file, in reverse start order is not needed: each stands alone. */

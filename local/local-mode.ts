@@ -15,7 +15,7 @@ import { LOCAL_BUCKET, readLocalDeployment } from './cloud/local-deployment';
 import type { LocalCloudConfig } from './cloud/local-cloud-config';
 import { provisionLocalResources } from './cloud/provision';
 import { synthesizeTemplate } from './cloud/synthesize-template';
-import { Daemons, httpAnswers, portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from './daemons';
+import { Daemons, portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from './daemons';
 import { generateSampleArchive } from './sample-archive';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from './ports';
 import type { SqlServerStandInOptions } from './tds/sql-server-stand-in';
@@ -97,16 +97,15 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
   try {
     log('• S3: Ceph RADOS Gateway');
     runScript('ceph-chroot.sh', []);
-    if (!(await httpAnswers(s3Endpoint))) {
-      runScript('ceph-rgw.sh', ['start', path.join(dataDir, 'ceph'), String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey]);
-    }
+    // Idempotent: a running cluster of this data folder is reused; taken ports are named.
+    runScript('ceph-rgw.sh', ['start', path.join(dataDir, 'ceph'), String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey]);
     log(`  ${s3Endpoint}`);
 
     log('• DynamoDB: dynalite');
     await daemons.ensure({
       name: 'dynalite', command: process.execPath,
       args: [path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'), '--port', String(ports.dynamodb), '--host', '127.0.0.1', '--path', path.join(dataDir, 'dynamodb'), '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'],
-      ready: () => portOpen(ports.dynamodb),
+      ports: [ports.dynamodb], ready: () => portOpen(ports.dynamodb),
     });
 
     log('• Cloud stack: synthesizing the CDK stack and provisioning its tables and bucket');
@@ -130,7 +129,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     const cloudConfigFile = path.join(dataDir, 'cloud.json');
     writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2));
     const cloud = tsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
-    await daemons.ensure({ name: 'cloud', ...cloud, fingerprint: JSON.stringify(cloudConfig), ready: () => portOpen(ports.stepFunctions) });
+    await daemons.ensure({ name: 'cloud', ...cloud, fingerprint: JSON.stringify(cloudConfig), ports: [ports.gateway, ports.stepFunctions], ready: () => portOpen(ports.stepFunctions) });
     const endpoint = `ws://127.0.0.1:${ports.gateway}`;
 
     const connectorDir = path.join(dataDir, 'connector');
@@ -151,7 +150,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       mkdirSync(path.join(dataDir, 'sql-data'), { recursive: true });
       const standInFile = path.join(dataDir, 'sql-stand-in.json');
       writeFileSync(standInFile, JSON.stringify(standIn, null, 2));
-      await daemons.ensure({ name: 'sql-server', ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]), fingerprint: JSON.stringify(standIn), ready: () => portOpen(ports.sql) });
+      await daemons.ensure({ name: 'sql-server', ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]), fingerprint: JSON.stringify(standIn), ports: [ports.sql], ready: () => portOpen(ports.sql) });
       connectionString = standInConnectionString(options.portBase);
     } else {
       log('• SQL Server: the configured connection string');

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -54,3 +55,25 @@ export const LOCAL_PORT_SPAN = 100;
 export const DEFAULT_LOCAL_PORT_BASE = 17_000;
 /** `npm run bench`'s default port base for its own Ceph cluster. */
 export const DEFAULT_BENCH_PORT_BASE = 18_000;
+
+/**
+ * What listens on 127.0.0.1:port, as the kernel reports it (`ss -ltnp`), e.g.
+ * `users:(("node",pid=123,fd=19))`; undefined when nothing listens. Never connects: a probe
+ * connection would itself be a socket.
+ */
+export function portHolder(port: number): string | undefined {
+  const out = spawnSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' });
+  if (out.status !== 0) return undefined;
+  const line = out.stdout.split('\n').find((l) => l.trim());
+  if (!line) return undefined;
+  return line.trim().split(/\s+/).at(-1)?.startsWith('users:') ? line.trim().split(/\s+/).at(-1) : 'another program';
+}
+
+/**
+ * Refuses to start `what` on a port something else already listens on.
+ * @throws Error naming the port, its holder and `--port-base` as the way out.
+ */
+export function assertPortFree(port: number, what: string): void {
+  const holder = portHolder(port);
+  if (holder) throw new Error(`${what} cannot listen on 127.0.0.1:${port}: the port is taken by ${holder}. Stop that program, or choose another --port-base.`);
+}

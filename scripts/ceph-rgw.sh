@@ -32,11 +32,18 @@ unmount_data() { mountpoint -q "$mnt" && umount -l "$mnt" || true; rmdir "$mnt" 
 stop() {
   local p
   for p in $(pids); do kill "$p" 2>/dev/null || true; done
-  for _ in $(seq 1 50); do alive || break; sleep 0.2; done
+  for _ in $(seq 1 100); do alive || break; sleep 0.2; done
   for p in $(pids); do kill -9 "$p" 2>/dev/null || true; done
+  # Only return once every daemon has exited, so that its ports are free for the next start.
+  for _ in $(seq 1 50); do alive || break; sleep 0.2; done
+  if alive; then echo "ceph: daemons of $data did not exit: $(pids)" >&2; return 1; fi
   rm -f "$data"/run/*.pid
   unmount_data
 }
+
+# What listens on a TCP port of 127.0.0.1 (empty when nothing does). Asks the kernel (ss), never
+# connects: a probe connection is itself a socket that could hold a port.
+listener() { ss -Hltnp "sport = :$1" 2>/dev/null | head -n1; }
 
 wait_for() { # description, seconds, pidfile, command...: gives up early when the daemon died
   local what=$1 secs=$2 pidfile=$3; shift 3
@@ -59,14 +66,16 @@ start_once() {
   mkdir -p "$data"/{run,log,mon,osd,rgw}
   if alive && curl -fs -o /dev/null "http://127.0.0.1:$rgw_port/"; then echo "ceph: already running"; exit 0; fi
   stop
-  # A monitor of another (or a just-stopped) cluster on our port would hand our OSD a wrong fsid.
-  port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-  local p
-  for p in "$mon_port" "$rgw_port"; do
-    wait_for "port $p to be free (another Ceph cluster may be using it)" 20 "" port_free "$p"
+  # Every port this cluster binds must be free: the monitor's, the RGW's and the daemons' range.
+  local port_min=$((mon_port + 1)) port_max=$((mon_port + 40)) p holder
+  for p in "$mon_port" "$rgw_port" $(seq "$port_min" "$port_max"); do
+    holder=$(listener "$p")
+    if [ -n "$holder" ]; then
+      echo "ceph: port $p on 127.0.0.1 is taken (${holder##* }); stop what holds it, or choose another --port-base" >&2
+      exit 3
+    fi
   done
   mount_all
-  local port_min=$((mon_port + 1)) port_max=$((mon_port + 40))
   cat >"$data/ceph.conf" <<CONF
 [global]
 fsid = $( [ -f "$data/fsid" ] && cat "$data/fsid" || (in_root uuidgen | tee "$data/fsid") )
@@ -110,6 +119,12 @@ bluestore cache size = 134217728
 mon data = $inner/mon
 [osd.0]
 osd data = $inner/osd
+# At start an OSD normally sends "osd crush set-device-class" and "create-or-move" to the monitor
+# right after authenticating. Ceph 20's OSD rebuilds its monitor map from mon_host_override without
+# the fsid, so a command sent before the monitor's map arrives carries the all-zero fsid and the
+# monitor refuses it ("wrong fsid"): the OSD exits. Placement is done once, at creation, instead.
+osd crush update on start = false
+osd class update on start = false
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw data = $inner/rgw
@@ -130,6 +145,8 @@ CONF
     wait_for "the monitor to register the OSD" 60 "$data/run/mon.pid" in_root timeout 10 ceph -c "$conf" osd new "$uuid" 0
     in_root ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$data/log/osd-mkfs.log" 2>&1 \
       || { echo "ceph: OSD mkfs failed; see $data/log/osd-mkfs.log" >&2; exit 1; }
+    in_root timeout 30 ceph -c "$conf" osd crush add osd.0 1.0 root=default host=local >/dev/null 2>&1
+    in_root timeout 30 ceph -c "$conf" osd crush set-device-class hdd osd.0 >/dev/null 2>&1
     touch "$data/osd/.made"
   fi
   in_root ceph-osd -c "$conf" -i 0 --pid-file "$inner/run/osd.pid" 2>>"$data/log/osd-stderr.log"
@@ -144,27 +161,21 @@ CONF
   echo "ceph: RADOS Gateway ready on http://127.0.0.1:$rgw_port"
 }
 
-# A brand-new single-node cluster occasionally fails to bring its OSD up (seen: the monitor
-# refusing the OSD with "wrong fsid"). A new cluster holds no data yet, so it is rebuilt and
-# started again; a cluster that has held data is never wiped.
 start() {
-  local attempt
-  for attempt in 1 2 3; do
-    # A separate process, so that `set -e` still applies inside (it does not in an `if` condition).
-    if bash "$0" start-once "${@:2}"; then return 0; fi
-    [ -f "$data/.initialized" ] && { stop; echo "ceph: the cluster in $data did not start (a full OSD? see $data/log)" >&2; exit 1; }
-    echo "ceph: a new cluster failed to start (attempt $attempt); rebuilding it" >&2
-    stop
-    find "$data" -mindepth 1 -delete 2>/dev/null || true
-  done
-  echo "ceph: could not start a new cluster in $data; see the logs above" >&2
+  # A separate process, so that `set -e` still applies inside (it does not in an `if` condition).
+  local code=0
+  bash "$0" start-once "${@:2}" || code=$?
+  [ "$code" = 0 ] && return 0
+  stop || true
+  [ "$code" = 3 ] && exit 3
+  echo "ceph: the cluster in $data did not start; see the lines above and $data/log" >&2
   exit 1
 }
 
 case "$cmd" in
   start) start "$@" ;;
   start-once) start_once "$@" ;;
-  stop) stop; echo "ceph: stopped" ;;
+  stop) stop && echo "ceph: stopped" ;;
   lc-process) in_root timeout 60 radosgw-admin -c "$inner/ceph.conf" lc process ;;
   requests) in_root ceph --admin-daemon "$inner/run/client.rgw.asok" perf dump rgw | tr -d ' \n' | grep -o '"req":[0-9]*' | head -1 | cut -d: -f2 ;;
   status) if alive; then echo running; else echo stopped; exit 1; fi ;;

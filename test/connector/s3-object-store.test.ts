@@ -7,25 +7,25 @@ import path from 'node:path';
 import { ArchiveIndex, mirrorArchive } from '../../connector/src/backup';
 import { compositeChecksum, S3ObjectStore } from '../../connector/src/store';
 import { databasePages } from '../../local/tds/mtf-backup-file';
+import { cephChroot, describeWith } from '../helpers/prerequisites';
+import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 
 /** The uploader against a real S3 (its own Ceph RGW cluster on loopback). */
 const ROOT = path.resolve(__dirname, '..', '..');
-const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
-if (!CHROOT_READY) console.warn('skipping the S3 uploader tests: no Ceph chroot (npm test builds it as root)');
 const KEYS = { accessKeyId: 'SOBACKUPTESTACCESS01', secretAccessKey: 'so-backup-test-secret-key-not-for-production' };
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-s3-'));
-const PORT = 48_480;
+const PORT = TEST_PORT_BLOCKS.s3ObjectStoreRgw + 80;
 const endpoint = `http://127.0.0.1:${PORT}`;
 const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scripts', 'ceph-rgw.sh'), ...args], { stdio: 'pipe' });
 
-(CHROOT_READY ? describe : describe.skip)('S3ObjectStore on Ceph RGW', () => {
+describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
   jest.setTimeout(180_000);
   const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: KEYS });
   const target = { bucket: 'uploads', region: 'us-east-1', endpoint, forcePathStyle: true };
   const credentials = { ...KEYS, expiration: new Date(Date.now() + 3600_000).toISOString() };
 
   beforeAll(async () => {
-    ceph('start', path.join(dir, 'ceph'), String(PORT), String(PORT - 70), KEYS.accessKeyId, KEYS.secretAccessKey);
+    ceph('start', path.join(dir, 'ceph'), String(PORT), String(TEST_PORT_BLOCKS.s3ObjectStoreRgw + 10), KEYS.accessKeyId, KEYS.secretAccessKey);
     await s3.send(new CreateBucketCommand({ Bucket: 'uploads' }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: 'uploads', VersioningConfiguration: { Status: 'Enabled' } }));
   });

@@ -1,10 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LOCAL_S3_KEYS, runLocalMode, stopLocalMode, type LocalRunSummary } from '../../local/local-mode';
-import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
+import { LOCAL_PORT_SPAN, portHolder } from '../../local/ports';
+import { freePort, TEST_PORT_BLOCKS } from '../helpers/test-ports';
+import { awsCli, cephChroot, describeWith } from '../helpers/prerequisites';
 
 /**
  * End to end through local mode: Ceph RGW, dynalite, the synthesized state machines, the local
@@ -12,8 +14,6 @@ import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
  * AWS CLI, an S3 client independent of the code under test.
  */
 const AWS = '/usr/bin/aws';
-const hasAws = existsSync(AWS);
-if (!hasAws) console.warn('skipping the end-to-end test: Debian\'s awscli (/usr/bin/aws) is not installed; .ci/run installs it');
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-e2e-'));
 const portBase = TEST_PORT_BLOCKS.localModeE2e;
@@ -41,87 +41,114 @@ function filesBelow(root: string, prefix = ''): string[] {
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
-(hasAws ? describe : describe.skip)('local mode, end to end', () => {
-  jest.setTimeout(600_000);
+/** Nothing listens on any port of this local-mode instance (its daemons and every Ceph port). */
+function listenersOn(base: number): string[] {
+  return Array.from({ length: LOCAL_PORT_SPAN }, (_, i) => base + i).flatMap((port) => {
+    const holder = portHolder(port);
+    return holder ? [`${port}: ${holder}`] : [];
+  });
+}
+
+describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, run again — on a busy machine', () => {
+  jest.setTimeout(900_000);
+  let hog: ChildProcess | undefined;
+  beforeAll(async () => {
+    // Another program holds 3,000 loopback connections: their client ends sit on kernel ephemeral ports.
+    hog = spawn('bash', ['-c', `ulimit -n 16384 2>/dev/null; exec "${process.execPath}" "${path.join(__dirname, '..', 'helpers', 'connection-hog.js')}" ${await freePort()} 3000`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      hog!.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready 3000') && resolve());
+      hog!.once('exit', (code) => reject(new Error(`the connection hog exited (${code})`)));
+    });
+  });
   afterAll(async () => {
+    hog?.kill();
     await stopLocalMode(dataDir);
     rmSync(dataDir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
   });
   let first: LocalRunSummary;
 
-  test('GIVEN a fresh machine WHEN the daily backup runs THEN it SUCCEEDS, validated, and S3 holds exactly the source', async () => {
-    first = await runLocalMode({ dataDir, portBase, fresh: true, keep: true, log: () => undefined });
+  test('GIVEN a fresh machine WHEN the daily backup runs THEN it SUCCEEDS, validated, and every service is stopped afterwards', async () => {
+    first = await runLocalMode({ dataDir, portBase, fresh: true, log: () => undefined });
     expect(first.failure).toBeUndefined();
     expect(first).toMatchObject({ status: 'SUCCEEDED', validated: true, runId: expect.stringMatching(/^local-\d{4}-\d{2}-\d{2}-daily$/) });
+    expect(first.archive).toMatchObject({ files: 120, uploadedFiles: 120 });
+    expect(listenersOn(portBase)).toEqual([]);
+  });
+
+  test('GIVEN one changed file and everything stopped WHEN local mode runs again THEN it starts every part again and sends only that file', async () => {
+    appendFileSync(path.join(archive, filesBelow(archive).sort()[5]!), 'an edit made the next day');
+    const second = await runLocalMode({ dataDir, portBase, log: () => undefined });
+    expect(second.failure).toBeUndefined();
+    expect(second).toMatchObject({ status: 'SUCCEEDED', validated: true, runId: `${first.runId}-2` });
+    expect(second.archive).toMatchObject({ files: 120, uploadedFiles: 1, deletedFiles: 0 });
+    expect(listenersOn(portBase)).toEqual([]);
+  });
+
+  test('GIVEN another changed file WHEN local mode runs a third time from stopped THEN S3 holds exactly the source, each changed file as one more version', async () => {
+    const sorted = filesBelow(archive).sort();
+    appendFileSync(path.join(archive, sorted[7]!), 'an edit made the day after');
+    const third = await runLocalMode({ dataDir, portBase, keep: true, log: () => undefined });
+    expect(third.failure).toBeUndefined();
+    expect(third).toMatchObject({ status: 'SUCCEEDED', validated: true, runId: `${first.runId}-3` });
+    expect(third.archive).toMatchObject({ files: 120, uploadedFiles: 1, deletedFiles: 0 });
 
     // Every archived file, downloaded by the AWS CLI, equals the source byte for byte.
     const download = mkdtempSync(path.join(tmpdir(), 'so-backup-e2e-dl-'));
-    aws(first, 's3', 'cp', '--recursive', '--only-show-errors', `s3://${first.bucket}/archive/local/SO_ARC/`, download);
+    aws(third, 's3', 'cp', '--recursive', '--only-show-errors', `s3://${third.bucket}/archive/local/SO_ARC/`, download);
     const source = filesBelow(archive).sort();
     expect(source.length).toBe(120);
     expect(filesBelow(download).sort()).toEqual(source);
     for (const file of source) expect(sha256(path.join(download, file))).toBe(sha256(path.join(archive, file)));
+    const perKey = new Map<string, number>();
+    for (const v of versions(third, 'archive/local/')) perKey.set(v.Key, (perKey.get(v.Key) ?? 0) + 1);
+    const changed = [5, 7].map((i) => `archive/local/SO_ARC/${sorted[i]}`);
+    for (const key of changed) expect(perKey.get(key)).toBe(2);
+    expect([...perKey.entries()].filter(([key, count]) => !changed.includes(key) && count !== 1)).toEqual([]);
 
     // The database backup is there, checksummed by S3, and is a SQL Server backup of SuperOffice.
-    const db = first.databases[0]!;
-    const head = JSON.parse(aws(first, 's3api', 'head-object', '--bucket', first.bucket, '--key', db.key, `--version-id=${db.versionId}`, '--checksum-mode', 'ENABLED')) as { ContentLength: number; ChecksumSHA256?: string };
+    const db = third.databases[0]!;
+    const head = JSON.parse(aws(third, 's3api', 'head-object', '--bucket', third.bucket, '--key', db.key, `--version-id=${db.versionId}`, '--checksum-mode', 'ENABLED')) as { ContentLength: number; ChecksumSHA256?: string };
     expect(head.ContentLength).toBe(db.size);
     expect(head.ChecksumSHA256).toMatch(/^[A-Za-z0-9+/]{43}=(-\d+)?$/);
     const bak = path.join(download, 'SuperOffice.bak');
-    aws(first, 's3api', 'get-object', '--bucket', first.bucket, '--key', db.key, `--version-id=${db.versionId}`, bak);
+    aws(third, 's3api', 'get-object', '--bucket', third.bucket, '--key', db.key, `--version-id=${db.versionId}`, bak);
     const bytes = readFileSync(bak);
     expect(bytes.subarray(0, 4).toString('latin1')).toBe('TAPE');
     expect(bytes.subarray(0, 0x2000).includes(Buffer.from('SuperOffice', 'utf16le'))).toBe(true);
     expect(statSync(bak).size).toBe(db.size);
+    expect(versions(third, 'db/daily/local/')).toHaveLength(3);
 
     // The manifest names this run and every artifact at its version.
     const manifestFile = path.join(download, 'manifest.json');
-    aws(first, 's3api', 'get-object', '--bucket', first.bucket, '--key', first.manifestKey!, manifestFile);
+    aws(third, 's3api', 'get-object', '--bucket', third.bucket, '--key', third.manifestKey!, manifestFile);
     const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { runId: string; databases: Array<{ artifact: { versionId: string } }>; archive: { files: number } };
-    expect(manifest.runId).toBe(first.runId);
+    expect(manifest.runId).toBe(third.runId);
     expect(manifest.databases[0]?.artifact.versionId).toBe(db.versionId);
     expect(manifest.archive.files).toBe(120);
 
-    // The first validated run of the week and month is copied inside S3 to the weekly and monthly
-    // tiers: the copies carry S3's own SHA-256 of the daily backup, and tier manifests name them.
+    // Only the first validated run of the week and month is copied inside S3 to the weekly and
+    // monthly tiers: the copy carries S3's own SHA-256 of that daily backup, and the tier manifest names it.
+    const firstDb = first.databases[0]!;
+    const firstHead = JSON.parse(aws(third, 's3api', 'head-object', '--bucket', third.bucket, '--key', firstDb.key, `--version-id=${firstDb.versionId}`, '--checksum-mode', 'ENABLED')) as { ChecksumSHA256?: string };
     for (const tier of ['weekly', 'monthly']) {
-      const [copy, ...more] = versions(first, `db/${tier}/local/`);
+      const [copy, ...more] = versions(third, `db/${tier}/local/`);
       expect(more).toEqual([]);
-      const copyHead = JSON.parse(aws(first, 's3api', 'head-object', '--bucket', first.bucket, '--key', copy!.Key, '--checksum-mode', 'ENABLED')) as { ContentLength: number; ChecksumSHA256?: string };
-      expect(copyHead).toMatchObject({ ContentLength: db.size, ChecksumSHA256: head.ChecksumSHA256 });
+      const copyHead = JSON.parse(aws(third, 's3api', 'head-object', '--bucket', third.bucket, '--key', copy!.Key, '--checksum-mode', 'ENABLED')) as { ContentLength: number; ChecksumSHA256?: string };
+      expect(copyHead).toMatchObject({ ContentLength: firstDb.size, ChecksumSHA256: firstHead.ChecksumSHA256 });
       const tierManifest = path.join(download, `${tier}.json`);
-      aws(first, 's3api', 'get-object', '--bucket', first.bucket, '--key', `manifests/${tier}/local/manifest.json`, tierManifest);
+      aws(third, 's3api', 'get-object', '--bucket', third.bucket, '--key', `manifests/${tier}/local/manifest.json`, tierManifest);
       expect(JSON.parse(readFileSync(tierManifest, 'utf8'))).toMatchObject({
         tier, runId: first.runId, promotedFrom: { key: first.manifestKey }, databases: [{ artifact: { key: copy!.Key, versionId: copy!.VersionId } }],
       });
     }
 
     // The step-by-step history shows each state of the synthesized BackupRun.
-    const steps = first.history.filter((line) => line.startsWith(first.runId)).join('\n');
+    const steps = third.history.filter((line) => line.startsWith(third.runId)).join('\n');
     for (const state of ['Prepare', 'Request backup', 'Validate', 'Finalize', 'Backup succeeded']) expect(steps).toContain(state);
-  });
-
-  test('GIVEN one changed file WHEN the next day\'s backup runs THEN only that file is sent again', async () => {
-    const changed = filesBelow(archive).sort()[5]!;
-    appendFileSync(path.join(archive, changed), 'an edit made the next day');
-    const second = await runLocalMode({ dataDir, portBase, keep: true, log: () => undefined });
-    expect(second).toMatchObject({ status: 'SUCCEEDED', validated: true, runId: `${first.runId}-2` });
-    expect(second.archive).toMatchObject({ files: 120, uploadedFiles: 1, deletedFiles: 0 });
-
-    const archiveVersions = versions(second, 'archive/local/');
-    const perKey = new Map<string, number>();
-    for (const v of archiveVersions) perKey.set(v.Key, (perKey.get(v.Key) ?? 0) + 1);
-    const changedKey = `archive/local/SO_ARC/${changed}`;
-    expect(perKey.get(changedKey)).toBe(2);
-    expect([...perKey.entries()].filter(([key, count]) => key !== changedKey && count !== 1)).toEqual([]);
-    expect(versions(second, 'db/daily/local/')).toHaveLength(2);
-    // The same week and month: no new weekly or monthly copy.
-    expect(versions(second, 'db/weekly/local/')).toHaveLength(1);
-    expect(versions(second, 'db/monthly/local/')).toHaveLength(1);
   });
 });
 
-(hasAws ? describe : describe.skip)('local mode, when API Gateway cuts the connection in the middle of a backup', () => {
+describeWith([cephChroot, awsCli], 'local mode, when API Gateway cuts the connection in the middle of a backup', () => {
   jest.setTimeout(600_000);
   const cutDataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-e2e-cut-'));
   afterAll(async () => {
@@ -134,6 +161,8 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
       dataDir: cutDataDir, portBase: TEST_PORT_BLOCKS.localModeCutE2e, fresh: true, keep: true, log: () => undefined,
       tuning: { gatewayIdleTimeoutMs: 4000, gatewayMaxConnectionMs: 5000, sqlBackupChunkDelayMs: 250 },
     });
+    // The run's step-by-step history, to diagnose a failure.
+    if (summary.status !== 'SUCCEEDED') console.error(`${summary.runId} ${summary.status}:\n${summary.history.join('\n')}`);
     expect(summary.failure).toBeUndefined();
     expect(summary).toMatchObject({ status: 'SUCCEEDED', validated: true });
     const log = readFileSync(path.join(cutDataDir, 'logs', 'connector.log'), 'utf8');

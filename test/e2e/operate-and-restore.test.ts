@@ -7,6 +7,7 @@ import { openFleet } from '../../cli/src/fleet';
 import { tsxCommand } from '../../local/daemons';
 import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from '../../local/local-mode';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
+import { awsCli, cephChroot, describeWith } from '../helpers/prerequisites';
 
 /**
  * The support engineer's whole flow for an Online customer, with the real `so-backup` command
@@ -15,7 +16,6 @@ import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
  * checks the signature), and see the fleet's status. Then customer IT restores with the real
  * `so-connector restore`: a database under a new name, the archive as it was at a run or a date.
  */
-const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
 const ROOT = path.resolve(__dirname, '..', '..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-cli-'));
 const portBase = TEST_PORT_BLOCKS.operateE2e;
@@ -49,7 +49,7 @@ function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
   });
 }
 
-(CHROOT_READY ? describe : describe.skip)('operating with so-backup and restoring with so-connector, against local mode', () => {
+describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with so-connector, against local mode', () => {
   jest.setTimeout(600_000);
   let connector: ChildProcess | undefined;
   let runId = '';

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { BACKUP_HEADER_BYTES, parseBackupHeader } from '../../functions/src/validate-run/backup-header';
 import { mtfHeader } from '../../local/tds/mtf-backup-file';
-import { hasMssqlFixtures, MSSQL_FIXTURES } from '../helpers/fixtures';
+import { describeWith, MSSQL_FIXTURES, mssqlFixtures } from '../helpers/prerequisites';
 
 const head = (file: string) => readFileSync(path.join(MSSQL_FIXTURES, file)).subarray(0, BACKUP_HEADER_BYTES);
 
-(hasMssqlFixtures ? describe : describe.skip)('parseBackupHeader on real SQL Server backups', () => {
+describeWith([mssqlFixtures], 'parseBackupHeader on real SQL Server backups', () => {
   test.each([
     ['singlerestore-full.bak', 'singlerestore', 'SQL2008', 'full'],
     ['difftest-full.bak', 'doublediff', 'WIN-JNMR8KM0U3B\\SQL2008R2SP2', 'full'],

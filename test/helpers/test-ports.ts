@@ -18,6 +18,7 @@ export const TEST_PORT_BLOCKS = {
   localModeCutE2e: TEST_PORT_BASE + 100,
   operateE2e: TEST_PORT_BASE + 200,
   retentionRgw: TEST_PORT_BASE + 300,
+  s3ObjectStoreRgw: TEST_PORT_BASE + 400,
 } as const;
 
 const SLICE = 250;

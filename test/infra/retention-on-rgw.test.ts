@@ -10,6 +10,7 @@ import { S3VersionCopier } from '../../functions/src/finalize-run/s3-version-cop
 import { SoBackupStack } from '../../infra/lib/so-backup-stack';
 import { lifecycleRulesFromTemplate } from '../../local/cloud/provision';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
+import { cephChroot, describeWith } from '../helpers/prerequisites';
 
 /**
  * The stack's own lifecycle rules, applied to a real Ceph RGW whose lifecycle "day" is 10 s
@@ -17,7 +18,6 @@ import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
  * expired. And the server-side copies finalize makes for the weekly and monthly tiers.
  */
 const ROOT = path.resolve(__dirname, '..', '..');
-const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
 const KEYS = { accessKeyId: 'SOBACKUPTESTLIFECYC1', secretAccessKey: 'so-backup-lifecycle-test-key-not-for-production' };
 const PORT = TEST_PORT_BLOCKS.retentionRgw + 80;
 const DAY_SECONDS = 10;
@@ -26,7 +26,7 @@ const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scrip
   stdio: 'pipe', env: { ...process.env, SO_BACKUP_RGW_LC_DEBUG_INTERVAL: String(DAY_SECONDS) },
 }).toString();
 
-(CHROOT_READY ? describe : describe.skip)(`retention on Ceph RGW (a lifecycle day = ${DAY_SECONDS} s)`, () => {
+describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECONDS} s)`, () => {
   jest.setTimeout(300_000);
   const s3 = new S3Client({ endpoint: `http://127.0.0.1:${PORT}`, region: 'us-east-1', forcePathStyle: true, credentials: KEYS });
   const bucket = 'backups';
