@@ -550,15 +550,17 @@ function checkEndRegion(region: Uint8Array, header: HeaderBlocks): void {
   const esets: Array<{ at: number; header: DblkHeader }> = [];
   let position = 0;
   for (let guard = 0; position < region.length && guard < 256; guard++) {
-    const block = (position % header.blockSize === 0) ? readDblkHeader(region, position) : undefined;
-    if (block) {
-      if (block.type !== 'ESET') throw problem('END_DAMAGED', `a ${block.type} block in the end of the backup set, where only ESET belongs`);
+    // On a block boundary an ESET may start; anything else there is a stream of the catalog (TSMP, SPAD).
+    const block = position % header.blockSize === 0 ? readDblkHeader(region, position) : undefined;
+    if (block?.type === 'ESET') {
       esets.push({ at: position, header: block });
       position += block.firstEvent;
       continue;
     }
     const stream = readStreamHeader(region, position);
-    if (!stream) throw problem('END_DAMAGED', `the end of the backup set is damaged at its byte ${position} (no block or stream header)`);
+    if (!stream) {
+      throw problem('END_DAMAGED', block ? `a ${block.type} block in the end of the backup set, where only ESET belongs` : `the end of the backup set is damaged at its byte ${position} (no block or stream header)`);
+    }
     position = alignStream(position + STREAM_HEADER_BYTES + stream.length);
   }
   if (position !== region.length) throw problem('END_DAMAGED', `the end of the backup set overruns its ${region.length} bytes`);

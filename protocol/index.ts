@@ -1,5 +1,6 @@
 // The wire contract between the connector and the cloud: every WebSocket message, the run
-// manifest and the S3 key layout. Imported by connector/, functions/ and local/; imports only zod and node:crypto.
+// manifest, the S3 key layout, and what a SQL Server backup file is (the backup-file reader, pure: the
+// caller hands it the bytes). Imported by connector/, functions/, cli/ and local/; imports only zod and node:crypto.
 export * from './errors';
 export * from './envelope';
 export * from './job';
@@ -10,3 +11,4 @@ export * from './key-layout';
 export * from './session';
 export * from './connector-auth';
 export * from './parse-message';
+export * from './backup-file-reader';

@@ -94,8 +94,9 @@ export function encodeChunks(data: Uint8Array, sequence: number, signature: Uint
   if (data.length === 0 || data.length % CHUNK_UNIT !== 0 || data.length > 65536) {
     throw new ContainerError('CHUNK_INVALID', `a chunk holds 512 to 65536 bytes in steps of 512, not ${data.length}`);
   }
-  const block = compressXpressHuffman(data);
-  if (block.length > 0xffff) {
+  // Near-random data (8 bits of entropy per byte) cannot shrink: split it at once instead of compressing twice.
+  const block = data.length > 32768 && byteEntropy(data) > 7.9 ? undefined : compressXpressHuffman(data);
+  if (block === undefined || block.length > 0xffff) {
     const half = Math.ceil(data.length / CHUNK_UNIT / 2) * CHUNK_UNIT;
     return [...encodeChunks(data.subarray(0, half), sequence, signature), ...encodeChunks(data.subarray(half), sequence, signature)];
   }
@@ -108,4 +109,13 @@ export function encodeChunks(data: Uint8Array, sequence: number, signature: Uint
   chunk.set(signature.subarray(0, 16), 8);
   chunk.set(block, CHUNK_HEADER_BYTES);
   return [chunk];
+}
+
+/** Shannon entropy of the byte values, in bits per byte (0 … 8). */
+function byteEntropy(data: Uint8Array): number {
+  const counts = new Uint32Array(256);
+  for (let i = 0; i < data.length; i++) counts[data[i]!]!++;
+  let bits = 0;
+  for (const count of counts) if (count > 0) bits -= (count / data.length) * Math.log2(count / data.length);
+  return bits;
 }

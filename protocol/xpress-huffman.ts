@@ -131,58 +131,26 @@ function decodingTable(lengths: Uint8Array): Uint16Array {
  */
 export function compressXpressHuffman(data: Uint8Array): Uint8Array {
   if (data.length > 65536) throw new XpressError('XPRESS_TOO_LONG', `one LZ77+Huffman block holds at most 65536 input bytes, got ${data.length}`);
-  // 1. LZ77: literals and (length, offset) matches.
-  const tokens: number[] = []; // literal: value; match: -(length << 16 | offset) encoded as two entries
+  // 1. LZ77: literals and (length, offset) matches; a match is stored as -length, then its offset.
+  const tokens = new Int32Array(data.length * 2 + 2);
   const frequencies = new Uint32Array(SYMBOLS);
-  const head = new Int32Array(1 << 15).fill(-1);
-  const hash = (i: number) => ((data[i]! << 7) ^ (data[i + 1]! << 4) ^ data[i + 2]!) & 0x7fff;
-  for (let i = 0; i < data.length; ) {
-    let bestLength = 0;
-    let bestOffset = 0;
-    if (i + 3 <= data.length) {
-      const h = hash(i);
-      const candidate = head[h]!;
-      head[h] = i;
-      if (candidate >= 0 && i - candidate <= 65535) {
-        let length = 0;
-        const limit = Math.min(data.length - i, 65538);
-        while (length < limit && data[candidate + length] === data[i + length]) length++;
-        if (length >= 3) {
-          bestLength = length;
-          bestOffset = i - candidate;
-        }
-      }
-    }
-    if (bestLength >= 3) {
-      tokens.push(-1, bestLength, bestOffset);
-      frequencies[matchSymbol(bestLength, bestOffset)]!++;
-      for (let j = i + 1; j < i + bestLength && j + 3 <= data.length; j++) head[hash(j)] = j;
-      i += bestLength;
-    } else {
-      tokens.push(data[i]!);
-      frequencies[data[i]!]!++;
-      i++;
-    }
-  }
+  const tokenCount = lz77(data, tokens, frequencies);
   frequencies[END_OF_DATA]!++;
   // 2. Huffman code lengths (≤ 15 bits) and canonical codes.
   const lengths = limitedCodeLengths(frequencies);
   const codes = canonicalCodes(lengths);
   // 3. The bit stream, with raw length bytes placed where the decoder will look for them.
-  const writer = new BlockWriter();
-  const writeSymbol = (symbol: number) => writer.bits(codes[symbol]!, lengths[symbol]!);
-  for (let t = 0; t < tokens.length; ) {
-    const token = tokens[t]!;
+  const writer = new BlockWriter(data.length);
+  for (let t = 0; t < tokenCount; ) {
+    const token = tokens[t++]!;
     if (token >= 0) {
-      writeSymbol(token);
-      t++;
+      writer.bits(codes[token]!, lengths[token]!);
       continue;
     }
-    const length = tokens[t + 1]!;
-    const offset = tokens[t + 2]!;
-    t += 3;
+    const length = -token;
+    const offset = tokens[t++]!;
     const symbol = matchSymbol(length, offset);
-    writeSymbol(symbol);
+    writer.bits(codes[symbol]!, lengths[symbol]!);
     const lengthField = length - 3;
     if (lengthField >= 15) {
       const extra = lengthField - 15;
@@ -193,7 +161,7 @@ export function compressXpressHuffman(data: Uint8Array): Uint8Array {
     const offsetBits = 31 - Math.clz32(offset);
     writer.bits(offset - (1 << offsetBits), offsetBits);
   }
-  writeSymbol(END_OF_DATA);
+  writer.bits(codes[END_OF_DATA]!, lengths[END_OF_DATA]!);
   const table = new Uint8Array(TABLE_BYTES);
   for (let i = 0; i < TABLE_BYTES; i++) table[i] = lengths[2 * i]! | (lengths[2 * i + 1]! << 4);
   const stream = writer.finish();
@@ -201,6 +169,41 @@ export function compressXpressHuffman(data: Uint8Array): Uint8Array {
   block.set(table);
   block.set(stream, TABLE_BYTES);
   return block;
+}
+
+/** Greedy LZ77 with one hash-chain candidate: fills `tokens` (literal ≥ 0; match: −length, offset) and symbol `frequencies`. */
+function lz77(data: Uint8Array, tokens: Int32Array, frequencies: Uint32Array): number {
+  let tokenCount = 0;
+  const head = new Int32Array(1 << 15).fill(-1);
+  const end = data.length;
+  for (let i = 0; i < end; ) {
+    let bestLength = 0;
+    let candidate = -1;
+    if (i + 3 <= end) {
+      const h = ((data[i]! << 7) ^ (data[i + 1]! << 4) ^ data[i + 2]!) & 0x7fff;
+      candidate = head[h]!;
+      head[h] = i;
+      if (candidate >= 0 && i - candidate <= 65535 && data[candidate] === data[i] && data[candidate + 1] === data[i + 1] && data[candidate + 2] === data[i + 2]) {
+        const limit = Math.min(end - i, 65538);
+        let length = 3;
+        while (length < limit && data[candidate + length] === data[i + length]) length++;
+        bestLength = length;
+      }
+    }
+    if (bestLength >= 3) {
+      const offset = i - candidate;
+      tokens[tokenCount++] = -bestLength;
+      tokens[tokenCount++] = offset;
+      frequencies[matchSymbol(bestLength, offset)]!++;
+      for (let j = i + 1; j < i + bestLength && j + 3 <= end; j++) head[((data[j]! << 7) ^ (data[j + 1]! << 4) ^ data[j + 2]!) & 0x7fff] = j;
+      i += bestLength;
+    } else {
+      tokens[tokenCount++] = data[i]!;
+      frequencies[data[i]!]!++;
+      i++;
+    }
+  }
+  return tokenCount;
 }
 
 function matchSymbol(length: number, offset: number): number {
@@ -214,38 +217,53 @@ function matchSymbol(length: number, offset: number): number {
  * once its bits are known.
  */
 class BlockWriter {
-  private readonly out: number[] = [0, 0, 0, 0];
+  private out: Uint8Array;
+  private length = 4;
   /** Byte position of each 16-bit word, in bit-stream order. */
-  private readonly wordAt: number[] = [0, 2];
+  private wordAt: number[] = [0, 2];
   private readonly words: number[] = [];
   private accumulator = 0;
   private pending = 0;
   private consumed = 0;
 
+  constructor(inputBytes: number) {
+    this.out = new Uint8Array(Math.max(64, inputBytes + (inputBytes >> 3) + 64));
+  }
+
+  private room(bytes: number): void {
+    if (this.length + bytes <= this.out.length) return;
+    const grown = new Uint8Array(this.out.length * 2 + bytes);
+    grown.set(this.out.subarray(0, this.length));
+    this.out = grown;
+  }
+
   bits(value: number, count: number): void {
-    for (let i = count - 1; i >= 0; i--) {
-      this.accumulator = (this.accumulator << 1) | ((value >>> i) & 1);
-      if (++this.pending === 16) {
-        this.words.push(this.accumulator & 0xffff);
-        this.accumulator = 0;
-        this.pending = 0;
-      }
+    // Whole 16-bit words out of a small accumulator (at most 15 pending + 15 new bits).
+    this.accumulator = (this.accumulator << count) | (value & ((1 << count) - 1));
+    this.pending += count;
+    if (this.pending >= 16) {
+      this.pending -= 16;
+      this.words.push((this.accumulator >>> this.pending) & 0xffff);
+      this.accumulator &= (1 << this.pending) - 1;
     }
     this.consumed += count;
     // The decoder loads word k once it has consumed more than 16·(k−1) bits.
     while (this.consumed > 16 * (this.wordAt.length - 1)) {
-      this.wordAt.push(this.out.length);
-      this.out.push(0, 0);
+      this.room(2);
+      this.wordAt.push(this.length);
+      this.length += 2;
     }
   }
 
   raw(bytes: number[]): void {
-    this.out.push(...bytes);
+    this.room(bytes.length);
+    this.out.set(bytes, this.length);
+    this.length += bytes.length;
   }
 
   finish(): Uint8Array {
     if (this.pending > 0) this.words.push((this.accumulator << (16 - this.pending)) & 0xffff);
-    const bytes = Uint8Array.from(this.out);
+    const bytes = this.out.slice(0, this.length);
     this.words.forEach((word, k) => {
       const at = this.wordAt[k]!;
       bytes[at] = word & 0xff;
@@ -267,16 +285,28 @@ function limitedCodeLengths(frequencies: Uint32Array): Uint8Array {
   }
 }
 
+/** Code lengths of a Huffman code for the given weights (two-queue construction: sort once, merge in order). */
 function huffmanLengths(weights: number[]): Uint8Array {
-  type Node = { weight: number; symbols: number[] };
-  let nodes: Node[] = weights.flatMap((weight, symbol) => (weight > 0 ? [{ weight, symbols: [symbol] }] : []));
-  const lengths = new Uint8Array(SYMBOLS);
-  while (nodes.length > 1) {
-    nodes.sort((a, b) => a.weight - b.weight);
-    const [a, b] = [nodes[0]!, nodes[1]!];
-    for (const s of [...a.symbols, ...b.symbols]) lengths[s]!++;
-    nodes = [{ weight: a.weight + b.weight, symbols: [...a.symbols, ...b.symbols] }, ...nodes.slice(2)];
+  const leaves = weights.flatMap((weight, symbol) => (weight > 0 ? [{ weight, symbol }] : [])).sort((a, b) => a.weight - b.weight);
+  const parent = new Int32Array(2 * leaves.length).fill(-1);
+  const weight = new Float64Array(2 * leaves.length);
+  leaves.forEach((leaf, i) => (weight[i] = leaf.weight));
+  let nextLeaf = 0;
+  let nextInner = leaves.length;
+  let created = leaves.length;
+  const smallest = () => (nextLeaf < leaves.length && (nextInner >= created || weight[nextLeaf]! <= weight[nextInner]!) ? nextLeaf++ : nextInner++);
+  for (let merges = 1; merges < leaves.length; merges++) {
+    const a = smallest();
+    const b = smallest();
+    weight[created] = weight[a]! + weight[b]!;
+    parent[a] = created;
+    parent[b] = created;
+    created++;
   }
+  const depth = new Uint8Array(created);
+  for (let node = created - 2; node >= 0; node--) depth[node] = depth[parent[node]!]! + 1;
+  const lengths = new Uint8Array(SYMBOLS);
+  leaves.forEach((leaf, i) => (lengths[leaf.symbol] = depth[i]!));
   return lengths;
 }
 

@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto';
 import { access, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { parseBackupHeader } from '../../functions/src/validate-run/backup-header';
-import { databasePages, mtfHeader } from './mtf-backup-file';
+import { type BackupFileReport, bufferSource, readBackupFile } from '../../protocol/backup-file-reader';
+import { databasePages, MtfBackupWriter } from './mtf-backup-file';
 import {
   DoneStatus, PacketReader, PacketType, type SqlValue, doneToken, envChangeToken, framePackets, loginAckToken, messageToken,
   parseLogin7, parseRpc, parseSqlBatch, preloginResponse, resultSetTokens, returnStatusToken,
@@ -215,6 +215,24 @@ export class SqlServerStandIn {
       response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, rows.length, 0xff));
       return;
     }
+    const headerOnly = /^RESTORE HEADERONLY FROM DISK = @(\w+)$/i.exec(text);
+    if (headerOnly) {
+      const file = String(parameters.get(headerOnly[1]!.toLowerCase()));
+      const facts = (await this.readBackup(file, 'RESTORE HEADERONLY')).report.facts;
+      const [major = 0, minor = 0, build = 0] = (facts.sqlVersion ?? '0.0.0').split('.').map(Number);
+      // The columns SQL Server documents for RESTORE HEADERONLY that a backup file itself records.
+      const backupType = facts.backupType === 'log' ? 2 : facts.backupType === 'differential' ? 5 : 1;
+      const row = [
+        facts.backupSetName ?? null, backupType, facts.compressed ? 1 : 0, 1, facts.userName ?? null, facts.server ?? null, facts.database ?? null,
+        facts.databaseCreatedAt ?? null, facts.size, facts.backupStartedAt ?? null, major, minor, build, facts.machine ?? null, facts.copyOnly ? 1 : 0,
+        facts.family?.count ?? 1, facts.family?.number ?? 1, facts.password.media || facts.password.backupSet ? 1 : 0,
+      ];
+      const columns = ['BackupName', 'BackupType', 'Compressed', 'Position', 'UserName', 'ServerName', 'DatabaseName', 'DatabaseCreationDate', 'BackupSize',
+        'BackupStartDate', 'SoftwareVersionMajor', 'SoftwareVersionMinor', 'SoftwareVersionBuild', 'MachineName', 'IsCopyOnly', 'FamilyCount', 'FamilySequenceNumber', 'PasswordProtected'];
+      response.tokens(resultSetTokens(columns, [row]));
+      response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, 1, 0xff));
+      return;
+    }
     const restore = /^RESTORE DATABASE @(\w+) FROM DISK = @(\w+) WITH (.*)$/i.exec(text);
     if (restore) return this.restoreDatabase(String(parameters.get(restore[1]!.toLowerCase())), String(parameters.get(restore[2]!.toLowerCase())), restore[3]!, parameters, response);
     const checkdb = /^DBCC CHECKDB \(@(\w+)\) WITH NO_INFOMSGS, ALL_ERRORMSGS$/i.exec(text);
@@ -325,14 +343,15 @@ export class SqlServerStandIn {
     } catch {
       throw fail(3201, `Cannot open backup device '${file}'. Operating system error 2(The system cannot find the file specified.).`);
     }
-    if (!known || content.subarray(0, 4).toString('latin1') !== 'TAPE') throw fail(3241, `The media family on device '${file}' is incorrectly formed. SQL Server cannot process this media family.`);
+    const report = await readBackupFile(bufferSource(content));
+    if (!known || report.problems.length > 0) throw fail(3241, `The media family on device '${file}' is incorrectly formed. SQL Server cannot process this media family.`);
     if (createHash('sha256').update(content).digest('hex') !== known.sha256) {
       throw fail(3189, 'Damage to the backup set was detected.');
     }
   }
 
   /** A backup file as RESTORE reads it: it must be one this server wrote, byte for byte. */
-  private async readBackup(file: string, statement: string): Promise<{ database: string; size: number }> {
+  private async readBackup(file: string, statement: string): Promise<{ database: string; size: number; report: BackupFileReport }> {
     const fail = (number: number, text: string) => new StatementError([{ number, severity: 16, text }, { number: 3013, severity: 16, text: `${statement} is terminating abnormally.` }]);
     let content: Buffer;
     try {
@@ -340,11 +359,13 @@ export class SqlServerStandIn {
     } catch {
       throw fail(3201, `Cannot open backup device '${file}'. Operating system error 2(The system cannot find the file specified.).`);
     }
-    const header = parseBackupHeader(content.subarray(0, 64 * 1024));
-    if (!header?.database) throw fail(3241, `The media family on device '${file}' is incorrectly formed. SQL Server cannot process this media family.`);
+    const report = await readBackupFile(bufferSource(content));
+    const database = report.facts.database;
+    if (report.problems.length > 0 || !database) throw fail(3241, `The media family on device '${file}' is incorrectly formed. SQL Server cannot process this media family.`);
+    if (report.facts.family && report.facts.family.count > 1) throw fail(3132, `The media set has ${report.facts.family.count} media families but only 1 are provided. All members must be provided.`);
     const sha256 = createHash('sha256').update(content).digest('hex');
-    if (![...this.backups.values()].some((b) => b.sha256 === sha256)) throw fail(3183, 'RESTORE detected an error on page (1:4711) in database "' + header.database + '" as read from the backup set.');
-    return { database: header.database, size: content.length };
+    if (![...this.backups.values()].some((b) => b.sha256 === sha256)) throw fail(3183, 'RESTORE detected an error on page (1:4711) in database "' + database + '" as read from the backup set.');
+    return { database, size: content.length, report };
   }
 
   /** The files a database backup holds: its data file and its log. */
@@ -426,19 +447,24 @@ export class SqlServerStandIn {
     let written = 0;
     const hash = createHash('sha256');
     let diskFull = false;
+    const writer = new MtfBackupWriter({
+      database: db.name, server: this.serverName, backupSetName: `${db.name}-Full Database Backup`, startedAt, dataBytes: db.sizeBytes,
+      compressed: options.includes('COMPRESSION'), copyOnly: options.includes('COPY_ONLY'), sqlVersion: (this.options.productVersion ?? '16.0.4135.4').split('.').slice(0, 3).join('.'),
+    });
+    const put = async (bytes: Buffer) => {
+      hash.update(bytes);
+      await handle.write(bytes);
+    };
     try {
-      const header = mtfHeader({ database: db.name, server: this.serverName, backupSetName: `${db.name}-Full Database Backup`, startedAt });
-      hash.update(header);
-      await handle.write(header);
-      for (const chunk of databasePages(`${db.name}@${startedAt.toISOString()}`, db.sizeBytes)) {
+      await put(writer.start());
+      for (const pages of databasePages(`${db.name}@${startedAt.toISOString()}`, db.sizeBytes)) {
         if (response.cancelled) break;
-        if (this.options.diskFreeBytes !== undefined && written + chunk.length > this.options.diskFreeBytes) {
+        if (this.options.diskFreeBytes !== undefined && written + pages.length > this.options.diskFreeBytes) {
           diskFull = true;
           break;
         }
-        hash.update(chunk);
-        await handle.write(chunk);
-        written += chunk.length;
+        await put(writer.data(pages));
+        written += pages.length;
         const percent = Math.floor((written / db.sizeBytes) * 100);
         while (statsStep > 0 && percent >= nextReport && nextReport <= 100) {
           response.tokens(messageToken({ number: 3211, severity: 0, text: `${nextReport} percent processed.`, server: this.serverName }));
@@ -447,6 +473,7 @@ export class SqlServerStandIn {
         await response.flush();
         if (this.options.backupChunkDelayMs) await new Promise((r) => setTimeout(r, this.options.backupChunkDelayMs));
       }
+      if (!response.cancelled && !diskFull) await put(writer.end());
     } finally {
       await handle.close();
     }

@@ -1,3 +1,4 @@
+import { bufferSource, readBackupFile } from '../../protocol';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,7 +41,10 @@ describe('MssqlDatabaseServer against the TDS stand-in (the real mssql/tedious c
       expect(seen.length).toBeGreaterThanOrEqual(4);
       // Live: the first progress came well before the statement finished.
       expect(done - seen[0]!.at).toBeGreaterThan(40);
-      expect(readFileSync(file).subarray(0, 4).toString('latin1')).toBe('TAPE');
+      // WITH COMPRESSION: an MSSQLBAK container of XPRESS chunks, read back like a real compressed backup.
+      const { facts, problems } = await readBackupFile(bufferSource(readFileSync(file)));
+      expect(problems).toEqual([]);
+      expect(facts).toMatchObject({ format: 'MSSQLBAK', compressed: true, backupType: 'full', copyOnly: true, database: 'SuperOffice', complete: true });
       const sent = standIn.statements.find((s) => s.sql.startsWith('BACKUP'))!;
       expect(sent.sql).toBe('BACKUP DATABASE @database TO DISK = @file WITH COPY_ONLY, CHECKSUM, INIT, FORMAT, STATS = 5, COMPRESSION');
       expect(sent.parameters).toEqual({ database: 'SuperOffice', file });

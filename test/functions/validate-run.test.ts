@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { compositeChecksum } from '../../connector/src/store/object-store';
 import { validateRun } from '../../functions/src/validate-run/validate-run';
-import { databasePages, mtfHeader } from '../../local/tds/mtf-backup-file';
+import { randomBytes } from 'node:crypto';
+import { backupFile, databasePages } from '../../local/tds/mtf-backup-file';
 import { type Artifact, keyLayout, type Manifest, type SnapshotFile } from '../../protocol';
+import { describeWithMssqlFixtures, mssqlFixture } from '../helpers/fixtures';
 import { MemoryArtifactReader } from '../helpers/memory-artifact-reader';
 
 const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: new Date(Date.now() - 60_000).toISOString() };
@@ -17,7 +19,7 @@ function artifactOf(reader: MemoryArtifactReader, key: string, body: Buffer): Ar
 /** A bucket holding one honest run: a database backup, two archive files, snapshot and manifest. */
 function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = () => undefined) {
   const reader = new MemoryArtifactReader();
-  const bak = Buffer.concat([mtfHeader({ database: 'SuperOffice', server: 'SQL01', backupSetName: 'x', startedAt: new Date() }), ...databasePages('seed', 100_000)]);
+  const bak = backupFile({ database: 'SuperOffice', server: 'SQL01', backupSetName: 'x', startedAt: new Date() }, Buffer.concat([...databasePages('seed', 100_000)]));
   const fileA = Buffer.from('document A');
   const fileB = Buffer.from('document B, unchanged since an earlier run');
   const b = artifactOf(reader, keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/b.docx'), fileB); // sent by an earlier run
@@ -80,12 +82,12 @@ describe('validateRun', () => {
       m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('acme', 'SuperOffice'), Buffer.from('PK\u0003\u0004 not a backup'));
     });
     const report = await validateRun(reader, run, pointer);
-    expect(report.problems).toEqual([expect.stringMatching(/is not a SQL Server backup/)]);
+    expect(report.problems).toEqual([expect.stringMatching(/is not a usable backup of SuperOffice: not a SQL Server backup: it starts "PK\u0003\u0004|is not a usable backup of SuperOffice: not a SQL Server backup: it starts with bytes 50 4b 03 04/)]);
   });
 
   test('GIVEN a backup of another database WHEN validated THEN the name mismatch is named', async () => {
     const { reader, pointer } = honestRun((m, r) => {
-      m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('acme', 'SuperOffice'), mtfHeader({ database: 'master', server: 's', backupSetName: 'x', startedAt: new Date() }));
+      m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('acme', 'SuperOffice'), backupFile({ database: 'master', server: 's', backupSetName: 'x', startedAt: new Date() }));
     });
     const report = await validateRun(reader, run, pointer);
     expect(report.problems).toEqual([expect.stringMatching(/backup of database "master", not "SuperOffice"/)]);
@@ -153,8 +155,7 @@ describe('validateRun', () => {
 
   test('GIVEN a multipart artifact WHEN the composite checksum matches its parts THEN it validates', async () => {
     const { reader, pointer } = honestRun((m, r) => {
-      const parts = [Buffer.alloc(5 << 20, 1), Buffer.alloc(1000, 2)];
-      const body = Buffer.concat([mtfHeader({ database: 'SuperOffice', server: 's', backupSetName: 'x', startedAt: new Date() }).subarray(0, 5 << 10), ...parts]);
+      const body = backupFile({ database: 'SuperOffice', server: 's', backupSetName: 'x', startedAt: new Date() }, Buffer.concat([Buffer.alloc(5 << 20, 1), Buffer.alloc(1000, 2)]));
       const partSize = 5 << 20;
       const chunks = [body.subarray(0, partSize), body.subarray(partSize)];
       const digests = chunks.map((c) => sha(c).toString('base64'));
@@ -164,5 +165,65 @@ describe('validateRun', () => {
     });
     const report = await validateRun(reader, run, pointer);
     expect(report.problems).toEqual([]);
+  });
+});
+
+/** The run with its database artifact replaced by `body`; the manifest states body's true size and checksum. */
+async function validateWithBackup(body: Buffer) {
+  const { reader, pointer } = honestRun((m, r) => {
+    m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('acme', 'SuperOffice'), body);
+  });
+  return validateRun(reader, run, pointer);
+}
+
+const standIn = (options: Partial<Parameters<typeof backupFile>[0]> = {}, pages = randomBytes(200_000)) =>
+  backupFile({ database: 'SuperOffice', server: 'SO-SQL01', backupSetName: 'SuperOffice-Full Database Backup', startedAt: new Date(), ...options }, pages);
+
+describe('validateRun: the backup file check cannot be fooled', () => {
+  const full = standIn();
+  test.each([
+    ['a compressed full backup of SuperOffice', standIn({ compressed: true }), undefined],
+    ['a copy-only full backup', standIn({ copyOnly: true }), undefined],
+    ['the first 1 KiB of a backup', full.subarray(0, 1024), /the file ends at 1024 bytes/],
+    ['a backup cut before its end of set', full.subarray(0, full.length - 512), /the last 512 bytes are not the soft filemark/],
+    ['a backup cut in the middle', full.subarray(0, 100 * 1024), /the last 512 bytes are not the soft filemark/],
+    ['a backup cut at an odd size', full.subarray(0, full.length - 100), /not a whole number of 512-byte blocks/],
+    ['a backup with 0x600–0x6FF zeroed', Buffer.concat([full.subarray(0, 0x600), Buffer.alloc(0x100), full.subarray(0x700)]), /no valid MTF block header at 0x600/],
+    ['random bytes after TAPE', Buffer.concat([Buffer.from('TAPE'), randomBytes(full.length - 4)]), /the TAPE block at 0 is damaged/],
+    ['random bytes after MSSQLBAK', Buffer.concat([Buffer.from('MSSQLBAK'), randomBytes(full.length - 8)]), /no compressed chunk at offset 0x1e0/],
+    ['a compressed backup of another database', standIn({ compressed: true, database: 'Other' }), /backup of database "Other", not "SuperOffice"/],
+    ['a differential backup', standIn({ backupType: 'differential' }), /a differential backup, not a full one/],
+    ['a log backup', standIn({ backupType: 'log' }), /a transaction log backup, not a full one/],
+    ['one stripe of two', standIn({ family: { count: 2, number: 1, mediaSetId: randomBytes(16) } }), /family 1 of 2 of a striped backup: the backup set is incomplete/],
+    ['a start and an end from two backups', Buffer.concat([full.subarray(0, 100 * 1024), standIn({ database: 'Other' }).subarray(100 * 1024)]), /the end of the file is from another backup|does not close the set/],
+  ])('GIVEN %s WHEN validated THEN the verdict is right', async (_, body, reason) => {
+    const report = await validateWithBackup(body);
+    if (reason === undefined) {
+      expect(report.problems).toEqual([]);
+      expect(report.databases[0]?.header).toMatchObject({ database: 'SuperOffice', backupType: 'full', complete: true });
+    } else {
+      expect(report.problems).toEqual([expect.stringMatching(/is not a usable backup of SuperOffice: /)]);
+      expect(report.problems[0]).toMatch(reason);
+      expect(report.databases[0]?.header?.complete && report.databases[0]?.header?.backupType === 'full' && report.databases[0]?.header?.database === 'SuperOffice' && report.problems.length === 0).toBe(false);
+    }
+  });
+});
+
+describeWithMssqlFixtures('validateRun on real SQL Server backups', () => {
+  test('GIVEN a real compressed backup of SharePoint_Config under the name SuperOffice WHEN validated THEN it fails by its decoded name', async () => {
+    const report = await validateWithBackup(mssqlFixture('sharepoint-config-compressed.bak'));
+    expect(report.problems).toEqual([expect.stringMatching(/backup of database "SharePoint_Config", not "SuperOffice"/)]);
+    expect(report.databases[0]?.header).toMatchObject({ format: 'MSSQLBAK', compressed: true, backupType: 'full', complete: true, server: 'SQLCLUSTER' });
+  });
+
+  test.each([
+    ['difftest-diff1.bak', /a differential backup, not a full one/],
+    ['db1-log.trn', /a transaction log backup, not a full one/],
+  ])('GIVEN the real %s WHEN validated THEN its type is named', async (file, reason) => {
+    expect((await validateWithBackup(mssqlFixture(file))).problems[0]).toMatch(reason);
+  });
+
+  test('GIVEN the first 1 KiB of a real backup with that size in the manifest WHEN validated THEN it fails', async () => {
+    expect((await validateWithBackup(mssqlFixture('singlerestore-full.bak').subarray(0, 1024))).problems[0]).toMatch(/the file ends at 1024 bytes/);
   });
 });

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
 import {
-  type Artifact, archiveSnapshotSchema, isTenantKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, type S3Checksum, type SnapshotFile,
+  type Artifact, archiveSnapshotSchema, type BackupFileFacts, isTenantKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, type S3Checksum, type SnapshotFile,
 } from '../../../protocol';
 import type { RunRef } from '../shared';
 import type { ArtifactReader } from './artifact-reader';
-import { BACKUP_HEADER_BYTES, type BackupHeader, parseBackupHeader } from './backup-header';
+import { checkBackupFile } from './backup-file-check';
 
 export interface ValidationReport {
   ok: boolean;
@@ -14,7 +14,8 @@ export interface ValidationReport {
   checks: number;
   /** Each problem names the object and what is wrong; empty when ok. */
   problems: string[];
-  databases: Array<{ database: string; size: number; header?: BackupHeader }>;
+  /** What each database's backup file says about itself (protocol/backup-file-reader.ts). */
+  databases: Array<{ database: string; size: number; header?: BackupFileFacts }>;
   archive?: {
     files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; skippedFiles: number;
     /** Files whose version was checked against S3 in this validation (every one not validated before). */
@@ -57,13 +58,10 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
     if (!check(db.artifact.key === expectedKey, `backup of ${db.database} is at ${db.artifact.key}, expected ${expectedKey}`)) continue;
     if (!(await checkArtifact(reader, db.artifact, check))) continue;
     report.totalBytes += db.artifact.size;
-    const head = await reader.read(db.artifact.key, db.artifact.versionId, { start: 0, end: Math.min(db.artifact.size, BACKUP_HEADER_BYTES) - 1 });
-    const header = parseBackupHeader(head);
-    report.databases.push({ database: db.database, size: db.artifact.size, header });
-    if (check(header !== undefined, `${db.artifact.key} is not a SQL Server backup (no TAPE or MSSQLBAK header)`) && header?.database !== undefined) {
-      check(header.database === db.database, `${db.artifact.key} is a backup of database "${header.database}", not "${db.database}"`);
-    }
-    if (header?.backupType !== undefined) check(header.backupType === 'full', `${db.artifact.key} is a ${header.backupType} backup, not a full one`);
+    // A daily backup must be a complete, readable full backup of this database: head and tail by ranged reads.
+    const file = await checkBackupFile(reader, db.artifact, db.artifact.size, { database: db.database, backupType: 'full' });
+    report.databases.push({ database: db.database, size: db.artifact.size, header: file.report.facts });
+    check(file.verdict.ok, `${db.artifact.key} is not a usable backup of ${db.database}: ${file.verdict.reasons.join('; ')}`);
     const started = Date.parse(run.startedAt) - CLOCK_SKEW_MS;
     const finished = Date.parse(db.finishedAt);
     check(finished >= started && finished <= now.getTime() + CLOCK_SKEW_MS, `backup of ${db.database} finished at ${db.finishedAt}, outside this run (started ${run.startedAt})`);
