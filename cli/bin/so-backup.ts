@@ -6,6 +6,7 @@ import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
 import { bytes, duration, progressBar, table, when } from '../src/render';
 import { parseExpiry, shareRun } from '../src/share';
+import { renderVerification, verifyBackupFiles } from '../src/verify-backup';
 import { addTenant, connectorStates, newActivationCode, removeTenant, requireTenant, setTenantEnabled, tenantView, updateTenant } from '../src/tenants';
 
 /**
@@ -284,6 +285,16 @@ program.command('status')
     { header: 'RESTORE DRILL', value: (t) => drillText(t.lastDrill) },
     { header: 'LAST FAILURE', value: (t) => (t.lastFailure ?? '').slice(0, 80) },
   ]), (rows) => (rows.some((r) => r.health !== 'ok') ? EXIT.failed : EXIT.ok)));
+
+// ---- verify-backup ----------------------------------------------------------------------------
+program.command('verify-backup <files...>')
+  .description('check a downloaded SQL Server backup without SQL Server: what it holds, and whether it is a complete, readable full backup (several files: the stripes of one backup)')
+  .option('--database <name>', 'the database it must be a backup of')
+  .action(async (files: string[], o: { database?: string }) => {
+    const result = await verifyBackupFiles(files, o);
+    process.stdout.write(`${program.opts<GlobalOptions>().json ? JSON.stringify(result, null, 2) : renderVerification(result)}\n`);
+    process.exitCode = result.verdict.ok ? EXIT.ok : EXIT.failed;
+  });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const e = error as { code?: string; exitCode?: number };
