@@ -7,6 +7,7 @@ import { LOCAL_S3_KEYS, runLocalMode, stopLocalMode, type LocalRunSummary } from
 import { LOCAL_PORT_SPAN, portHolder } from '../../local/ports';
 import { freePort, TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { awsCli, cephChroot, describeWith } from '../helpers/prerequisites';
+import { bufferSource, readBackupFile } from '../../protocol';
 
 /**
  * End to end through local mode: Ceph RGW, dynalite, the synthesized state machines, the local
@@ -112,9 +113,10 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     expect(head.ChecksumSHA256).toMatch(/^[A-Za-z0-9+/]{43}=(-\d+)?$/);
     const bak = path.join(download, 'SuperOffice.bak');
     aws(third, 's3api', 'get-object', '--bucket', third.bucket, '--key', db.key, `--version-id=${db.versionId}`, bak);
-    const bytes = readFileSync(bak);
-    expect(bytes.subarray(0, 4).toString('latin1')).toBe('TAPE');
-    expect(bytes.subarray(0, 0x2000).includes(Buffer.from('SuperOffice', 'utf16le'))).toBe(true);
+    // Read as support would read it (so-backup verify-backup's reader): a complete full backup of SuperOffice.
+    const { facts, problems } = await readBackupFile(bufferSource(readFileSync(bak)));
+    expect(problems).toEqual([]);
+    expect(facts).toMatchObject({ database: 'SuperOffice', backupType: 'full', copyOnly: true, complete: true, family: { count: 1, number: 1 } });
     expect(statSync(bak).size).toBe(db.size);
     expect(versions(third, 'db/daily/local/')).toHaveLength(3);
 
