@@ -42,6 +42,8 @@ export interface LocalModeOptions {
     gatewayIdleTimeoutMs?: number;
     gatewayMaxConnectionMs?: number;
     sqlBackupChunkDelayMs?: number;
+    /** While this file exists, the stand-in's BACKUP holds mid-way. */
+    sqlBackupHoldFile?: string;
   };
   log(line: string): void;
 }
@@ -143,7 +145,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       const standIn: SqlServerStandInOptions = {
         port: ports.sql, login: SQL_LOGIN, serverName: 'SO-SQL01', engineEdition: 2,
         databases: databases.map((name) => ({ name, sizeBytes: options.databaseSizeBytes ?? 24 * 1024 * 1024 })),
-        backupChunkDelayMs: options.tuning?.sqlBackupChunkDelayMs,
+        backupChunkDelayMs: options.tuning?.sqlBackupChunkDelayMs, backupHoldFile: options.tuning?.sqlBackupHoldFile,
         // Where RESTORE DATABASE puts new data and log files by default.
         defaultDataPath: path.join(path.resolve(dataDir), 'sql-data'), defaultLogPath: path.join(path.resolve(dataDir), 'sql-data'),
       };

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { access, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -31,6 +31,8 @@ export interface SqlServerStandInOptions {
   readonly databases: ReadonlyArray<{ readonly name: string; readonly sizeBytes: number }>;
   /** Pause after each 1 MiB written by BACKUP, to make slow backups for tests. @default 0 */
   readonly backupChunkDelayMs?: number;
+  /** While this file exists, BACKUP holds after each 1 MiB (a backup that stays running, for tests of cancelling it). @default none */
+  readonly backupHoldFile?: string;
   /** Folders the (simulated) SQL Server service account may not write: BACKUP there fails with 3201, OS error 5. */
   readonly unwritableFolders?: readonly string[];
   /** The SQL Server service account, as sys.dm_server_services reports it. @default 'NT Service\\MSSQLSERVER' */
@@ -472,6 +474,7 @@ export class SqlServerStandIn {
         }
         await response.flush();
         if (this.options.backupChunkDelayMs) await new Promise((r) => setTimeout(r, this.options.backupChunkDelayMs));
+        while (this.options.backupHoldFile && existsSync(this.options.backupHoldFile) && !response.cancelled) await new Promise((r) => setTimeout(r, 100));
       }
       if (!response.cancelled && !diskFull) await put(writer.end());
     } finally {

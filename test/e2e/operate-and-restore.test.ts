@@ -21,6 +21,7 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-cli-'));
 const portBase = TEST_PORT_BLOCKS.operateE2e;
 const ports = localPorts(portBase);
 const me = `local:${userInfo().username}`;
+const holdFile = path.join(dataDir, 'hold-sql-backups');
 
 /** Every file below `root` with its content, by relative path. */
 function treeOf(root: string, prefix = ''): Record<string, string> {
@@ -57,7 +58,7 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
 
   beforeAll(async () => {
     // Slow SQL backups (about 6 s) leave time to detach from and cancel a running backup.
-    firstLocalRun = (await runLocalMode({ dataDir, portBase, fresh: true, keep: true, log: () => undefined, tuning: { sqlBackupChunkDelayMs: 250 } })).runId;
+    firstLocalRun = (await runLocalMode({ dataDir, portBase, fresh: true, keep: true, log: () => undefined, tuning: { sqlBackupChunkDelayMs: 250, sqlBackupHoldFile: holdFile } })).runId;
   });
   afterAll(async () => {
     connector?.kill('SIGTERM');
@@ -173,24 +174,30 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     }
     expect(latest!.json[0]).toMatchObject({ runId: expect.stringMatching(/-support-2$/), status: 'SUCCEEDED' });
 
-    const started = await soBackup<{ runId: string }>('--json', 'backup', 'acme', '--reason', 'a third copy, to be cancelled', '--trigger', 'operator');
-    expect(started.code).toBe(0);
-    expect(started.json.runId).toMatch(/-operator$/);
-    for (let i = 0; i < 100 && (await soBackup<Array<{ status: string }>>('--json', 'runs', 'acme', '--limit', '1')).json[0]?.status !== 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 100));
-    const cancelled = await soBackup('--json', 'backup', 'acme', '--cancel', '--yes', '--reason', 'asked by mistake');
-    expect(cancelled).toMatchObject({ code: 0, json: { runId: started.json.runId, cancelledBy: me, connectorsTold: 1 } });
-    // The connector stops its work and reports the cancellation.
-    let shown: CliResult<{ connectorResult?: { error?: { code: string } } }> | undefined;
-    for (let i = 0; i < 100; i++) {
-      shown = await soBackup('--json', 'run', 'show', started.json.runId);
-      if (shown.json.connectorResult) break;
-      await new Promise((r) => setTimeout(r, 200));
+    // SQL Server holds this backup mid-way until it is cancelled, however slow the machine is.
+    writeFileSync(holdFile, '');
+    try {
+      const started = await soBackup<{ runId: string }>('--json', 'backup', 'acme', '--reason', 'a third copy, to be cancelled', '--trigger', 'operator');
+      expect(started.code).toBe(0);
+      expect(started.json.runId).toMatch(/-operator$/);
+      for (let i = 0; i < 100 && (await soBackup<Array<{ status: string }>>('--json', 'runs', 'acme', '--limit', '1')).json[0]?.status !== 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 100));
+      const cancelled = await soBackup('--json', 'backup', 'acme', '--cancel', '--yes', '--reason', 'asked by mistake');
+      expect(cancelled).toMatchObject({ code: 0, json: { runId: started.json.runId, cancelledBy: me, connectorsTold: 1 } });
+      // The connector stops its work and reports the cancellation.
+      let shown: CliResult<{ connectorResult?: { error?: { code: string } } }> | undefined;
+      for (let i = 0; i < 100; i++) {
+        shown = await soBackup('--json', 'run', 'show', started.json.runId);
+        if (shown.json.connectorResult) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(shown!.json).toMatchObject({
+        status: 'FAILED', failure: { error: 'Cancelled', cause: `cancelled by ${me}: asked by mistake` },
+        connectorResult: { outcome: 'failed', error: { code: 'CANCELLED' } },
+      });
+      expect((await soBackup('backup', 'acme', '--cancel', '--yes')).code).toBe(3); // nothing running any more
+    } finally {
+      rmSync(holdFile, { force: true });
     }
-    expect(shown!.json).toMatchObject({
-      status: 'FAILED', failure: { error: 'Cancelled', cause: `cancelled by ${me}: asked by mistake` },
-      connectorResult: { outcome: 'failed', error: { code: 'CANCELLED' } },
-    });
-    expect((await soBackup('backup', 'acme', '--cancel', '--yes')).code).toBe(3); // nothing running any more
   });
 
   test('GIVEN two validated runs WHEN customer IT restores THEN the database comes back under a new name, the archive as it was at each run (by id or by date) byte for byte, one file alone; an existing database is not overwritten; the restores are recorded', async () => {
