@@ -73,6 +73,9 @@ export const restoreGrantSchema = z.object({
 });
 export type RestoreGrant = z.infer<typeof restoreGrantSchema>;
 
+/** A restore drill's id, issued by the cloud. */
+export const drillIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,80}$/, 'a drill id is 8-80 letters, digits, "_" or "-"');
+
 /**
  * Cloud → connector: a restore drill. Restore the run's database backup to a scratch database,
  * check it (DBCC CHECKDB) and drop it; download a sample of archive files and check them. Proves
@@ -81,7 +84,7 @@ export type RestoreGrant = z.infer<typeof restoreGrantSchema>;
 export const drillJobSchema = z.object({
   type: z.literal('drill-job'),
   v: z.literal(PROTOCOL_VERSION),
-  drillId: z.string().regex(/^[A-Za-z0-9_-]{8,80}$/),
+  drillId: drillIdSchema,
   ...runReadAccess,
   /** Restore and check the database (when the server has the space for it). */
   database: z.boolean(),
@@ -94,7 +97,8 @@ export type DrillJob = z.infer<typeof drillJobSchema>;
 export const drillResultSchema = z.object({
   type: z.literal('drill-result'),
   v: z.literal(PROTOCOL_VERSION),
-  drillId: z.string(),
+  /** The id of the drill-job this answers; the cloud records results only for drills it issued. */
+  drillId: drillIdSchema,
   runId: runIdSchema,
   ok: z.boolean(),
   startedAt: z.iso.datetime(),

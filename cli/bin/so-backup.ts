@@ -7,7 +7,7 @@ import { fleetStatus } from '../src/fleet-status';
 import { bytes, duration, progressBar, table, when } from '../src/render';
 import { parseExpiry, shareRun } from '../src/share';
 import { renderVerification, verifyBackupFiles } from '../src/verify-backup';
-import { addTenant, connectorStates, newActivationCode, removeTenant, requireTenant, setTenantEnabled, tenantView, updateTenant } from '../src/tenants';
+import { addTenant, connectorStates, newActivationCode, removeTenant, requireTenant, revokeKey, setTenantEnabled, tenantView, updateTenant } from '../src/tenants';
 
 /**
  * so-backup: the operators' and support's command line. Every command prints a table for people
@@ -129,6 +129,15 @@ for (const [name, enabled] of [['enable', true], ['disable', false]] as const) {
     .action((tenantId: string) => act((fleet) => setTenantEnabled(fleet, tenantId, enabled),
       (r) => `Tenant ${r.tenantId} ${enabled ? 'enabled' : `disabled; ${r.connectionsClosed} connection(s) closed`}.`));
 }
+
+tenants.command('revoke-key <tenant> <keyId>')
+  .description('remove a connector key and close every open session that authenticated with it (asks to confirm)')
+  .option('--yes', 'do not ask for confirmation')
+  .action(async (tenantId: string, keyId: string, o: { yes?: boolean }) => {
+    await confirm(`Revoke key ${keyId} of tenant ${tenantId}? A connector using it is disconnected and can no longer connect.`, keyId, o.yes);
+    await act((fleet) => revokeKey(fleet, tenantId, keyId), (r) => `Key ${r.keyId} of ${r.tenantId} revoked; ${r.connectionsClosed} open session(s) closed.${r.keysLeft === 0
+      ? ` The tenant has no key left: its connector must enrol again with a new code (\`so-backup tenants code ${r.tenantId}\`).` : ''}`);
+  });
 
 tenants.command('remove <tenant>')
   .description('remove the tenant (its backups stay in S3 under the retention rules)')

@@ -1,5 +1,5 @@
 import { tenantIdSchema } from '../../protocol';
-import { createActivationCode, disableTenant, newTenant, type TenantRecord } from '../../functions/src/shared';
+import { createActivationCode, disableTenant, newTenant, revokeConnectorKey, type TenantRecord } from '../../functions/src/shared';
 import { CliError, EXIT, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
 
@@ -69,6 +69,21 @@ export async function setTenantEnabled(fleet: Fleet, tenantId: string, enabled: 
   }
   const connectionsClosed = await disableTenant({ tenants: fleet.tenants, connections: fleet.connections, close: fleet.closeConnection }, tenantId);
   return { tenantId, enabled, connectionsClosed };
+}
+
+/**
+ * Removes one connector key (a stolen identity file, a decommissioned server): the key can no
+ * longer connect, and every open session authenticated with it is closed at once. With no key
+ * left the tenant's connector must enrol again (`so-backup tenants code`).
+ */
+export async function revokeKey(fleet: Fleet, tenantId: string, keyId: string): Promise<{ tenantId: string; keyId: string; connectionsClosed: number; keysLeft: number }> {
+  const tenant = await requireTenant(fleet, tenantId);
+  if (!tenant.keys.some((k) => k.keyId === keyId)) {
+    throw notFound(`tenant "${tenantId}" has no key "${keyId}"; its keys: ${tenant.keys.map((k) => k.keyId).join(', ') || 'none'} (\`so-backup tenants show ${tenantId}\`)`);
+  }
+  const connectionsClosed = await revokeConnectorKey({ tenants: fleet.tenants, connections: fleet.connections, close: fleet.closeConnection }, tenantId, keyId);
+  const keysLeft = (await requireTenant(fleet, tenantId)).keys.length;
+  return { tenantId, keyId, connectionsClosed, keysLeft };
 }
 
 /**

@@ -8,8 +8,12 @@ import { loadIdentity } from '../../connector/src/identity';
 import { ConnectorKeys } from '../../connector/src/key-rotation';
 import { Link } from '../../connector/src/link/link';
 import { Outbox } from '../../connector/src/link/outbox';
+import { requestBackup } from '../../functions/src/request-backup/request-backup';
 import { createActivationCode, disableTenant, newTenant, revokeConnectorKey } from '../../functions/src/shared';
-import { signatureAuthorization } from '../../protocol';
+import { revokeKey } from '../../cli/src/tenants';
+import type { Fleet } from '../../cli/src/fleet';
+import { EXIT } from '../../cli/src/cli-error';
+import { encodeMessage, signatureAuthorization } from '../../protocol';
 import { type CloudHarness, startCloudHarness } from '../helpers/cloud-harness';
 
 /**
@@ -44,12 +48,14 @@ async function enrolledSigner(tenantId: string) {
   return { identity, sign: (now = Date.now()) => signatureAuthorization(tenantId, identity.current.keyId, identity.current.privateKeyPem, now) };
 }
 
-/** Connects, waits until the cloud has recorded the connection, and resolves when it is closed again. */
-async function openConnection(tenantId: string, authorization: string) {
+/** Connects, waits until the cloud has recorded the connection, and resolves when it is closed again; `received` collects what the cloud sends it. */
+async function openConnection(tenantId: string, authorization: string, count = 1) {
   const socket = await connect(authorization);
-  await until(async () => (await cloud.connections.forTenant(tenantId)).length === 1);
+  await until(async () => (await cloud.connections.forTenant(tenantId)).length === count);
+  const received: string[] = [];
+  socket.on('message', (data: Buffer) => received.push(data.toString()));
   // Wrapped: an async function returning a bare promise would wait for the close itself.
-  return { closed: new Promise<number>((resolve) => socket.once('close', (code) => resolve(code))) };
+  return { socket, received, closed: new Promise<number>((resolve) => socket.once('close', (code) => resolve(code))) };
 }
 
 function connect(authorization: string): Promise<WebSocket> {
@@ -116,6 +122,20 @@ describe('signed sessions', () => {
     await expect(connect(sign(Date.now() + 10 * 60_000))).rejects.toThrow('HTTP 403');
   });
 
+  /** An enrolled connector's key manager and link, connected once; `connects()` counts its connections. */
+  async function connectedConnector(tenantId: string) {
+    const enrolled = await enrol(tenantId, await tenantWithCode(tenantId));
+    const before = await loadIdentity(enrolled.identityFile);
+    const keys = new ConnectorKeys(before, enrolled.identityFile, logger);
+    const link = new Link({ endpoint: cloud.endpoint, authorization: () => keys.authorization(), connectorVersion: 'test', logger, outbox: new Outbox(path.join(enrolled.dir, 'outbox')) });
+    keys.attach(link);
+    let count = 0;
+    link.on('connected', () => count++);
+    link.start();
+    await until(() => count === 1);
+    return { enrolled, before, keys, link, connects: () => count };
+  }
+
   const revocation = () => ({ tenants: cloud.tenants, connections: cloud.connections, close: cloud.closeConnection });
 
   test('GIVEN an open connection WHEN its key is revoked THEN the connection is closed and reconnecting is refused', async () => {
@@ -135,24 +155,67 @@ describe('signed sessions', () => {
   });
 
   test('GIVEN a connected connector WHEN it rotates its key THEN it reconnects with the new key, and the old key stops working', async () => {
-    const enrolled = await enrol('rotate', await tenantWithCode('rotate'));
-    const before = await loadIdentity(enrolled.identityFile);
-    const keys = new ConnectorKeys(before, enrolled.identityFile, logger);
-    const link = new Link({ endpoint: cloud.endpoint, authorization: () => keys.authorization(), connectorVersion: 'test', logger, outbox: new Outbox(path.join(enrolled.dir, 'outbox')) });
-    keys.attach(link);
-    let connects = 0;
-    link.on('connected', () => connects++);
-    link.start();
-    await until(() => connects === 1);
+    const { enrolled, before, keys, link, connects } = await connectedConnector('rotate');
     expect(await keys.rotateIfDue(link, 0)).toBe(true);
     await until(async () => (await loadIdentity(enrolled.identityFile)).current.keyId !== before.current.keyId);
-    await until(() => connects === 2);
+    await until(() => connects() === 2);
     const after = await loadIdentity(enrolled.identityFile);
     expect(after.pending).toBeUndefined();
     expect((await cloud.tenants.get('rotate'))!.keys).toEqual([expect.objectContaining({ keyId: after.current.keyId, status: 'active' })]);
     await expect(connect(signatureAuthorization('rotate', before.current.keyId, before.current.privateKeyPem))).rejects.toThrow('HTTP 403');
     expect(link.connected).toBe(true);
     await link.stop();
+  });
+
+  test('GIVEN an open session WHEN the tenant is enrolled again with a new code THEN the old key\'s session is closed, the next job goes to the new key\'s session only, and the old key is refused', async () => {
+    const { identity: old, sign: signOld } = await enrolledSigner('reenrol');
+    const oldSession = await openConnection('reenrol', signOld());
+    const fresh = await enrol('reenrol', (await createActivationCode(cloud.tenants, 'reenrol')).code);
+    await oldSession.closed;
+    const current = await loadIdentity(fresh.identityFile);
+    const newSession = await openConnection('reenrol', signatureAuthorization('reenrol', current.current.keyId, current.current.privateKeyPem));
+    expect((await cloud.connections.forTenant('reenrol')).map((c) => c.keyId)).toEqual([current.current.keyId]);
+    // The next backup job (request-backup's own logic, over the gateway) reaches the new session, never the old one.
+    await cloud.runs.create({ runId: 'reenrol-2026-11-25-daily', tenantId: 'reenrol', status: 'RUNNING', trigger: 'schedule', requestedBy: 'schedule', executionArn: 'a', startedAt: new Date().toISOString() });
+    const sentTo = await requestBackup({
+      runs: cloud.runs, tenants: cloud.tenants, connections: cloud.connections, target: { bucket: 'backups', region: 'us-east-1', forcePathStyle: false },
+      credentials: { mint: async () => ({ accessKeyId: 'A', secretAccessKey: 'S', expiration: new Date(Date.now() + 3600_000).toISOString() }) },
+      send: (connectionId, job) => cloud.postToConnection(connectionId, encodeMessage(job)),
+    }, { runId: 'reenrol-2026-11-25-daily', tenantId: 'reenrol', trigger: 'schedule', startedAt: new Date().toISOString() }, 'token');
+    await until(() => newSession.received.length === 1);
+    expect(JSON.parse(newSession.received[0]!)).toMatchObject({ type: 'backup-job', runId: 'reenrol-2026-11-25-daily' });
+    expect(sentTo.connectionId).toBeDefined();
+    expect(oldSession.received).toEqual([]);
+    await expect(connect(signOld())).rejects.toThrow('HTTP 403');
+    expect(old.current.keyId).not.toBe(current.current.keyId);
+    newSession.socket.close();
+    await newSession.closed;
+  });
+
+  test('GIVEN a second session of the old key elsewhere WHEN the connector completes a key rotation THEN that session is closed too', async () => {
+    const { enrolled, before, keys, link, connects } = await connectedConnector('rotate-copy');
+    // A copy of the identity file, connected from another machine with the same (old) key.
+    const copy = await openConnection('rotate-copy', signatureAuthorization('rotate-copy', before.current.keyId, before.current.privateKeyPem), 2);
+    await keys.rotateIfDue(link, 0);
+    await until(async () => (await loadIdentity(enrolled.identityFile)).current.keyId !== before.current.keyId);
+    await until(() => connects() === 2);
+    await copy.closed;
+    const after = await loadIdentity(enrolled.identityFile);
+    await until(async () => (await cloud.connections.forTenant('rotate-copy')).length === 1);
+    expect((await cloud.connections.forTenant('rotate-copy')).map((c) => c.keyId)).toEqual([after.current.keyId]);
+    expect(link.connected).toBe(true);
+    await link.stop();
+  });
+
+  test('GIVEN an open session WHEN an operator runs `so-backup tenants revoke-key` THEN its sessions close, the key is gone, and an unknown key is named', async () => {
+    const { identity, sign } = await enrolledSigner('revoke-cli');
+    const { closed } = await openConnection('revoke-cli', sign());
+    const fleet = { tenants: cloud.tenants, connections: cloud.connections, closeConnection: cloud.closeConnection } as unknown as Fleet;
+    expect(await revokeKey(fleet, 'revoke-cli', identity.current.keyId)).toEqual({ tenantId: 'revoke-cli', keyId: identity.current.keyId, connectionsClosed: 1, keysLeft: 0 });
+    await closed;
+    await expect(connect(sign())).rejects.toThrow('HTTP 403');
+    await expect(revokeKey(fleet, 'revoke-cli', identity.current.keyId)).rejects.toMatchObject({ exitCode: EXIT.notFound, message: expect.stringMatching(/has no key ".*"; its keys: none/) });
+    await expect(revokeKey(fleet, 'no-such-tenant', 'k')).rejects.toMatchObject({ exitCode: EXIT.notFound });
   });
 
   test.each([
@@ -166,6 +229,51 @@ describe('signed sessions', () => {
     socket.send(raw);
     expect(JSON.parse(await reply)).toMatchObject({ type: 'error', error: { code } });
     expect(socket.readyState).toBe(WebSocket.OPEN);
+    socket.close();
+  });
+});
+
+describe('restore drill results', () => {
+  const result = (drillId: string, runId: string, ok = true) => JSON.stringify({
+    type: 'drill-result', v: 1, drillId, runId, ok, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), archive: { sampled: 0, verified: 0 },
+  });
+  const reply = (socket: WebSocket) => new Promise<{ type: string; error?: { code: string } }>((resolve) => socket.once('message', (data) => resolve(JSON.parse(data.toString()) as { type: string })));
+  const issue = (tenantId: string, drillId: string, runId: string, expiresAt = new Date(Date.now() + 3600_000).toISOString()) =>
+    cloud.tenants.issueDrill(tenantId, drillId, { runId, issuedAt: new Date().toISOString(), expiresAt });
+
+  test('GIVEN no drill was asked for WHEN a connector reports a passing one (0 files, another tenant\'s run) THEN it is refused and nothing is recorded', async () => {
+    await enrolledSigner('other-drill');
+    await issue('other-drill', 'other-drill-drill-0001', 'other-drill-2026-11-25-daily');
+    const socket = await connect((await enrolledSigner('drill-forger')).sign());
+    for (const [drillId, runId] of [['forged-drill-0001', 'drill-forger-2026-11-25-daily'], ['other-drill-drill-0001', 'other-drill-2026-11-25-daily']]) {
+      const answer = reply(socket);
+      socket.send(result(drillId!, runId!));
+      expect(await answer).toMatchObject({ type: 'error', error: { code: 'DRILL_UNKNOWN' } });
+    }
+    expect((await cloud.tenants.get('drill-forger'))?.lastDrill).toBeUndefined();
+    // The other tenant's issued drill is untouched: its own connector may still answer it.
+    expect((await cloud.tenants.get('other-drill'))?.issuedDrills?.['other-drill-drill-0001']).toBeDefined();
+    socket.close();
+  });
+
+  test('GIVEN an issued drill WHEN its result comes THEN it is recorded once; a replay, a wrong run and an expired drill are refused', async () => {
+    const socket = await connect((await enrolledSigner('drilled')).sign());
+    await issue('drilled', 'drilled-drill-0001', 'drilled-2026-11-25-daily');
+    await issue('drilled', 'drilled-drill-0002', 'drilled-2026-11-25-daily');
+    await issue('drilled', 'drilled-drill-0003', 'drilled-2026-11-25-daily', new Date(Date.now() - 1000).toISOString());
+    await cloud.tenants.recordDrillRequested('drilled', new Date().toISOString());
+    socket.send(result('drilled-drill-0001', 'drilled-2026-11-25-daily'));
+    await until(async () => (await cloud.tenants.get('drilled'))?.lastDrill !== undefined);
+    const tenant = await cloud.tenants.get('drilled');
+    expect(tenant).toMatchObject({ lastDrill: { drillId: 'drilled-drill-0001', runId: 'drilled-2026-11-25-daily', ok: true } });
+    expect(tenant?.drillRequestedAt).toBeUndefined();
+    expect(Object.keys(tenant?.issuedDrills ?? {}).sort()).toEqual(['drilled-drill-0002', 'drilled-drill-0003']);
+    for (const [drillId, runId] of [['drilled-drill-0001', 'drilled-2026-11-25-daily'], ['drilled-drill-0002', 'drilled-2026-11-24-daily'], ['drilled-drill-0003', 'drilled-2026-11-25-daily']]) {
+      const answer = reply(socket);
+      socket.send(result(drillId!, runId!, false));
+      expect(await answer).toMatchObject({ type: 'error', error: { code: 'DRILL_UNKNOWN' } });
+    }
+    expect((await cloud.tenants.get('drilled'))?.lastDrill).toMatchObject({ drillId: 'drilled-drill-0001', ok: true });
     socket.close();
   });
 });

@@ -6,6 +6,7 @@ function context(run: Partial<RunRecord> | undefined) {
   const record = run && ({ runId: 'acme-2026-11-25-daily', tenantId: 'acme', status: 'RUNNING', taskToken: 'token-1', ...run } as RunRecord);
   const calls: string[] = [];
   const replies: CloudMessage[] = [];
+  const issued = new Set(['acme-drill-0001 acme-2026-11-25-daily', 'acme-drill-0002 acme-2026-11-25-daily', 'acme-drill-0003 acme-2026-11-25-daily']);
   const ctx: MessageContext = {
     tenantId: 'acme',
     connectionId: 'c1',
@@ -20,7 +21,11 @@ function context(run: Partial<RunRecord> | undefined) {
       forTenant: async () => (record ? [record] : []),
       addRestore: async (id, restore) => void calls.push(`restore ${id} by ${restore.by}`),
     },
-    tenants: { get: async () => undefined, updateKeys: async () => true, recordDrill: async (t, drill) => void calls.push(`drill ${t} ${drill.ok} ${drill.detail}`) },
+    tenants: {
+      get: async () => undefined, updateKeys: async () => true,
+      // Like TenantStore.recordDrill: only an issued drill, for its run, once.
+      recordDrill: async (t, drill) => issued.delete(`${drill.drillId} ${drill.runId}`) && (calls.push(`drill ${t} ${drill.ok} ${drill.detail}`), true),
+    },
     mintCredentials: async (_t, _r, access) => ({ accessKeyId: access === 'restore' ? 'READ-ONLY' : 'NEW', secretAccessKey: 'S', expiration: '2026-11-25T05:00:00.000Z' }),
     target: { bucket: 'backups', region: 'eu-north-1', forcePathStyle: false },
     tasks: {
@@ -127,18 +132,37 @@ describe('handleConnectorMessage', () => {
     });
   });
 
-  test('GIVEN a restore drill result WHEN reported THEN it is kept with the tenant, with what was checked', async () => {
+  const drill = (drillId: string, ok: boolean, more: Record<string, unknown> = {}) => JSON.stringify({
+    type: 'drill-result', v: 1, drillId, runId: 'acme-2026-11-25-daily', ok, startedAt: '2026-11-25T03:00:00.000Z', finishedAt: '2026-11-25T03:05:00.000Z',
+    database: ok ? { status: 'checked', detail: 'SuperOffice restored as so_backup_drill_1 and DBCC CHECKDB found no errors', seconds: 280 } : { status: 'failed', detail: 'SQL Server error 8939', seconds: 100 },
+    archive: { sampled: 20, verified: 20 }, ...more,
+  });
+
+  test('GIVEN results of drills the cloud asked for WHEN reported THEN each is kept with the tenant, with what was checked', async () => {
     const { ctx, calls } = context(undefined);
-    const drill = (ok: boolean) => JSON.stringify({
-      type: 'drill-result', v: 1, drillId: 'acme-drill-0001', runId: 'acme-2026-11-25-daily', ok, startedAt: '2026-11-25T03:00:00.000Z', finishedAt: '2026-11-25T03:05:00.000Z',
-      database: ok ? { status: 'checked', detail: 'SuperOffice restored as so_backup_drill_1 and DBCC CHECKDB found no errors', seconds: 280 } : { status: 'failed', detail: 'SQL Server error 8939', seconds: 100 },
-      archive: { sampled: 20, verified: 20 },
-    });
-    expect(await handleConnectorMessage(drill(true), ctx)).toBe('drill-recorded');
-    expect(await handleConnectorMessage(drill(false), ctx)).toBe('drill-recorded');
+    expect(await handleConnectorMessage(drill('acme-drill-0001', true), ctx)).toBe('drill-recorded');
+    expect(await handleConnectorMessage(drill('acme-drill-0002', false), ctx)).toBe('drill-recorded');
     expect(calls).toEqual([
       'drill acme true database checked: SuperOffice restored as so_backup_drill_1 and DBCC CHECKDB found no errors; archive 20 of 20 sampled files verified',
       'drill acme false database failed: SQL Server error 8939; archive 20 of 20 sampled files verified',
     ]);
+  });
+
+  test('GIVEN an unsolicited, a replayed or another run\'s drill result WHEN reported THEN each is refused with DRILL_UNKNOWN and nothing is recorded', async () => {
+    const { ctx, calls, replies } = context(undefined);
+    expect(await handleConnectorMessage(drill('acme-drill-0001', true), ctx)).toBe('drill-recorded');
+    calls.length = 0;
+    const unsolicited = drill('acme-drill-made-up', true, { database: undefined, archive: { sampled: 0, verified: 0 } });
+    const replayed = drill('acme-drill-0001', true);
+    const otherRun = drill('acme-drill-0002', true, { runId: 'other-2026-11-25-daily' });
+    for (const raw of [unsolicited, replayed, otherRun]) expect(await handleConnectorMessage(raw, ctx)).toBe('rejected');
+    expect(calls).toEqual([]);
+    expect(replies).toEqual(Array(3).fill(expect.objectContaining({ type: 'error', inReplyTo: 'drill-result', error: expect.objectContaining({ code: 'DRILL_UNKNOWN' }) })));
+  });
+
+  test('GIVEN a result that says ok while a sampled file did not verify WHEN reported THEN it is recorded as failed', async () => {
+    const { ctx, calls } = context(undefined);
+    expect(await handleConnectorMessage(drill('acme-drill-0003', true, { archive: { sampled: 20, verified: 19 } }), ctx)).toBe('drill-recorded');
+    expect(calls).toEqual([expect.stringMatching(/^drill acme false .*archive 19 of 20 sampled files verified$/)]);
   });
 });

@@ -57,9 +57,10 @@ describe('prepareRun', () => {
 });
 
 describe('requestBackup', () => {
+  const tenants = { get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [{ keyId: 'k1', publicKey: 'p', status: 'active' as const, createdAt: '' }], createdAt: '' }) };
   test('GIVEN no live connection WHEN requested THEN it fails at once with ConnectorOffline', async () => {
     const updates: unknown[] = [];
-    const promise = requestBackup({ runs: { update: async (_id, f) => void updates.push(f) }, connections: { forTenant: async () => [], remove: async () => undefined }, credentials, target, send: async () => true }, run, 'token');
+    const promise = requestBackup({ runs: { update: async (_id, f) => void updates.push(f) }, tenants, connections: { forTenant: async () => [], remove: async () => undefined }, credentials, target, send: async () => true }, run, 'token');
     await expect(promise).rejects.toMatchObject({ name: 'ConnectorOffline', message: expect.stringMatching(/no connector of tenant "acme" is connected/) });
     expect(updates).toEqual([{ taskToken: 'token' }]);
   });
@@ -67,9 +68,9 @@ describe('requestBackup', () => {
   test('GIVEN a stale connection and a live one WHEN requested THEN the stale one is removed and the live one gets the job', async () => {
     const removed: string[] = [];
     const sent: Array<[string, BackupJob]> = [];
-    const connection = (id: string) => ({ connectionId: id, tenantId: 'acme', connectedAt: '', expiresAt: 0 });
+    const connection = (id: string) => ({ connectionId: id, tenantId: 'acme', keyId: 'k1', connectedAt: '', expiresAt: 0 });
     const out = await requestBackup({
-      runs: { update: async () => undefined },
+      runs: { update: async () => undefined }, tenants,
       connections: { forTenant: async () => [connection('stale'), connection('live')], remove: async (id) => void removed.push(id) },
       credentials, target,
       send: async (id, job) => (id === 'live' ? (sent.push([id, job]), true) : false),
@@ -77,6 +78,17 @@ describe('requestBackup', () => {
     expect(out).toEqual({ connectionId: 'live' });
     expect(removed).toEqual(['stale']);
     expect(sent[0]?.[1]).toMatchObject({ type: 'backup-job', runId: run.runId, tenantId: 'acme', target, credentials: { accessKeyId: 'A' } });
+  });
+
+  test('GIVEN the only open session authenticated with a replaced key WHEN requested THEN no job goes to it: ConnectorOffline', async () => {
+    const sent: string[] = [];
+    const promise = requestBackup({
+      runs: { update: async () => undefined }, tenants,
+      connections: { forTenant: async () => [{ connectionId: 'old-key', tenantId: 'acme', keyId: 'k0', connectedAt: '', expiresAt: 0 }], remove: async () => undefined },
+      credentials, target, send: async (id) => (sent.push(id), true),
+    }, run, 'token');
+    await expect(promise).rejects.toMatchObject({ name: 'ConnectorOffline' });
+    expect(sent).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Server } from 'node:http';
 import { ConnectionStore, RunStore, TenantStore } from '../../functions/src/shared';
@@ -48,6 +48,8 @@ export async function startCloudHarness(limits: { idleTimeoutMs?: number; maxCon
     closeConnection: async (connectionId: string) => {
       await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
     },
+    /** Posts to a connection as the cloud's functions do; false when it is gone. */
+    postToConnection: async (connectionId: string, data: string) => management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) })).then(() => true, () => false),
     stop: async () => {
       await gateway.stop();
       db.destroy();

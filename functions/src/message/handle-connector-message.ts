@@ -52,15 +52,30 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
   }
 }
 
-/** A restore drill's outcome, kept with the tenant (shown by `so-backup status`, alarmed on by request-drills). */
+/**
+ * A restore drill's outcome, kept with the tenant (shown by `so-backup status`, alarmed on by
+ * request-drills) — only for a drill the cloud issued to this tenant, for that run, once and in
+ * time. Anything else (unsolicited, replayed, another tenant's run, too late) is refused and
+ * logged, never recorded: a passing drill must be one the cloud asked for. A result that says
+ * ok while a part failed or a sampled file did not verify is recorded as failed.
+ */
 async function recordDrill(message: DrillResult, ctx: MessageContext): Promise<MessageOutcome> {
   const parts = [
     message.database && `database ${message.database.status}: ${message.database.detail}`,
     message.archive && `archive ${message.archive.verified} of ${message.archive.sampled} sampled files verified${message.archive.detail ? `: ${message.archive.detail}` : ''}`,
   ].filter(Boolean);
-  await ctx.tenants.recordDrill(ctx.tenantId, { drillId: message.drillId, runId: message.runId, ok: message.ok, at: message.finishedAt, detail: parts.join('; ').slice(0, 3000) || 'nothing to check' });
-  putMetrics({ RestoreDrillFailed: message.ok ? 0 : 1 });
-  logger[message.ok ? 'info' : 'warn']({ tenantId: ctx.tenantId, drillId: message.drillId, runId: message.runId, ok: message.ok }, 'restore drill reported');
+  const ok = message.ok && message.database?.status !== 'failed' && (message.archive === undefined || message.archive.verified === message.archive.sampled);
+  const now = new Date().toISOString();
+  // The cloud's clock, not the connector's: a future "finishedAt" must not put off the next drill.
+  const recorded = await ctx.tenants.recordDrill(ctx.tenantId, { drillId: message.drillId, runId: message.runId, ok, at: now, detail: parts.join('; ').slice(0, 3000) || 'nothing to check' }, now);
+  if (!recorded) {
+    logger.warn({ tenantId: ctx.tenantId, connectionId: ctx.connectionId, drillId: message.drillId, runId: message.runId, ok: message.ok }, 'drill result refused: no such drill was asked of this tenant for that run (unsolicited, replayed or expired)');
+    putMetrics({ RestoreDrillResultRefused: 1 });
+    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: 'drill-result', error: { code: 'DRILL_UNKNOWN', message: `drill ${message.drillId} for run ${message.runId} was not asked of this tenant, was answered already, or has expired: the result is not recorded` } });
+    return 'rejected';
+  }
+  putMetrics({ RestoreDrillFailed: ok ? 0 : 1 });
+  logger[ok ? 'info' : 'warn']({ tenantId: ctx.tenantId, drillId: message.drillId, runId: message.runId, ok }, 'restore drill reported');
   return 'drill-recorded';
 }
 

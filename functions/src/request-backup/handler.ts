@@ -2,7 +2,7 @@ import { GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatew
 import { z } from 'zod';
 import { encodeMessage } from '../../../protocol';
 import {
-  awsClients, ConnectionStore, connectionsClient, connectorTarget, connectorTargetEnvironmentSchema, parseEvent, readEnvironment, RunStore, runRefSchema, tableEnvironmentSchema,
+  awsClients, ConnectionStore, connectionsClient, connectorTarget, connectorTargetEnvironmentSchema, parseEvent, readEnvironment, RunStore, runRefSchema, tableEnvironmentSchema, TenantStore,
   uploadCredentialVendorFromEnv,
 } from '../shared';
 import { requestBackup } from './request-backup';
@@ -11,6 +11,7 @@ const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnviron
 const { dynamo, sts } = awsClients();
 const runs = new RunStore(dynamo, env.RUNS_TABLE);
 const connections = new ConnectionStore(dynamo, env.CONNECTIONS_TABLE);
+const tenants = new TenantStore(dynamo, env.TENANTS_TABLE);
 const management = connectionsClient(env.CONNECTIONS_ENDPOINT);
 const credentials = uploadCredentialVendorFromEnv(sts, process.env);
 const target = connectorTarget(env);
@@ -20,7 +21,7 @@ const eventSchema = z.object({ taskToken: z.string().min(1), run: runRefSchema }
 export async function handler(event: unknown): Promise<{ connectionId: string }> {
   const { taskToken, run } = parseEvent(eventSchema, event, 'Request backup input');
   return requestBackup({
-    runs, connections, credentials, target,
+    runs, tenants, connections, credentials, target,
     send: async (connectionId, job) => {
       try {
         await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(encodeMessage(job)) }));

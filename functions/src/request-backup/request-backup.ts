@@ -1,8 +1,9 @@
 import { type BackupJob, type UploadTarget, PROTOCOL_VERSION } from '../../../protocol';
-import { type ConnectionStore, logger, RunError, type RunRef, type RunStore, type UploadCredentialVendor } from '../shared';
+import { type ConnectionStore, connectionsOfCurrentKeys, logger, RunError, type RunRef, type RunStore, type TenantStore, type UploadCredentialVendor } from '../shared';
 
 export interface RequestBackupDeps {
   runs: Pick<RunStore, 'update'>;
+  tenants: Pick<TenantStore, 'get'>;
   connections: Pick<ConnectionStore, 'forTenant' | 'remove'>;
   credentials: UploadCredentialVendor;
   target: UploadTarget;
@@ -11,12 +12,14 @@ export interface RequestBackupDeps {
 }
 
 /**
- * Stores the task token with the run and hands the job to the tenant's newest live connection.
- * No live connection: fails at once with ConnectorOffline (the state machine decides on retries).
+ * Stores the task token with the run and hands the job to the tenant's newest live connection
+ * authenticated with one of its current keys (never a session of a replaced or revoked key).
+ * No such connection: fails at once with ConnectorOffline (the state machine decides on retries).
  */
 export async function requestBackup(deps: RequestBackupDeps, run: RunRef, taskToken: string): Promise<{ connectionId: string }> {
   await deps.runs.update(run.runId, { taskToken });
-  const connections = await deps.connections.forTenant(run.tenantId);
+  const tenant = await deps.tenants.get(run.tenantId);
+  const connections = tenant ? connectionsOfCurrentKeys(tenant, await deps.connections.forTenant(run.tenantId)) : [];
   if (connections.length === 0) {
     throw new RunError('ConnectorOffline', `no connector of tenant "${run.tenantId}" is connected; check that the so-connector service runs and can reach the endpoint`);
   }

@@ -4,10 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type DrillJob, encodeMessage, PROTOCOL_VERSION } from '../../../protocol';
 import {
-  awsClients, ConnectionStore, connectionsClient, connectorTarget, connectorTargetEnvironmentSchema, isRestorable, logger, putMetrics, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore,
+  awsClients, ConnectionStore, connectionsClient, connectionsOfCurrentKeys, connectorTarget, connectorTargetEnvironmentSchema, isRestorable, logger, putMetrics, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore,
   uploadCredentialVendorFromEnv,
 } from '../shared';
-import { drillsDue, failingDrills, failingDrillsAlert } from './restore-drills';
+import { drillsDue, failingDrills, failingDrillsAlert, issueDrill } from './restore-drills';
 
 const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend({
   ALERTS_TOPIC_ARN: z.string().min(1),
@@ -37,14 +37,18 @@ export async function handler(): Promise<{ requested: string[]; failing: string[
   const requested: string[] = [];
   for (const tenant of drillsDue(enabled, online, now, env.DRILL_INTERVAL_DAYS)) {
     const run = (await runs.forTenant(tenant.tenantId, 50)).find(isRestorable);
-    const [connection] = await connections.forTenant(tenant.tenantId);
+    const [connection] = connectionsOfCurrentKeys(tenant, await connections.forTenant(tenant.tenantId));
     if (!run || !connection) continue;
-    const drillId = `${tenant.tenantId}-drill-${randomBytes(6).toString('hex')}`;
+    // At most 69 characters (a drill id is 8–80): a long tenant id is shortened.
+    const drillId = `${tenant.tenantId.slice(0, 50)}-drill-${randomBytes(6).toString('hex')}`;
     const job: DrillJob = {
       type: 'drill-job', v: PROTOCOL_VERSION, drillId, runId: run.runId, startedAt: run.startedAt, manifest: run.manifest, target,
       credentials: await credentials.mint(tenant.tenantId, drillId, 'restore'), database: env.DRILL_DATABASE === 'true', sampleFiles: env.DRILL_SAMPLE_FILES,
     };
     try {
+      // Issued before it is sent: only a drill recorded here may report a result.
+      const issued = issueDrill(tenant, run.runId, now);
+      await tenants.issueDrill(tenant.tenantId, drillId, issued.drill, issued.expired);
       await management.send(new PostToConnectionCommand({ ConnectionId: connection.connectionId, Data: Buffer.from(encodeMessage(job)) }));
       await tenants.recordDrillRequested(tenant.tenantId, now.toISOString());
       requested.push(tenant.tenantId);

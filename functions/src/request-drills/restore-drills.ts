@@ -1,7 +1,15 @@
-import type { TenantRecord } from '../shared';
+import type { IssuedDrill, TenantRecord } from '../shared';
 
 /** A drill request unanswered for this long counts as a failed drill. */
 export const DRILL_ANSWER_HOURS = 24;
+/** A drill's result is accepted this long after it was asked for (a large database restores slowly); later it is refused. */
+export const DRILL_RESULT_HOURS = 48;
+
+/** The drill to record as issued, and the tenant's issued drills that have expired (to drop). */
+export function issueDrill(tenant: Pick<TenantRecord, 'issuedDrills'>, runId: string, now: Date): { drill: IssuedDrill; expired: string[] } {
+  const expired = Object.entries(tenant.issuedDrills ?? {}).filter(([, d]) => d.expiresAt <= now.toISOString()).map(([id]) => id);
+  return { drill: { runId, issuedAt: now.toISOString(), expiresAt: new Date(now.getTime() + DRILL_RESULT_HOURS * 3_600_000).toISOString() }, expired };
+}
 
 /**
  * Enabled tenants whose last drill is older than the interval (or who never had one) and whose

@@ -39,6 +39,23 @@ export async function revokeConnectorKey(deps: RevocationDeps, tenantId: string,
   return closeConnections(deps, tenantId, (c) => c.keyId === keyId);
 }
 
+/**
+ * After a connection was authorized: closes the tenant's other open connections whose key is no
+ * longer one of its keys (re-enrolment replaced them, or a rotation's first use retired the old
+ * one), so a replaced key's session receives nothing more. Returns how many were closed.
+ */
+export async function closeReplacedKeySessions(deps: RevocationDeps, tenantId: string, exceptConnectionId: string): Promise<number> {
+  const tenant = await deps.tenants.get(tenantId);
+  const current = new Set((tenant?.keys ?? []).map((k) => k.keyId));
+  return closeConnections(deps, tenantId, (c) => c.connectionId !== exceptConnectionId && !(c.keyId !== undefined && current.has(c.keyId)));
+}
+
+/** The tenant's open connections authenticated with one of its current keys (newest first): the only ones jobs go to. */
+export function connectionsOfCurrentKeys(tenant: Pick<TenantRecord, 'keys'>, connections: readonly ConnectionRecord[]): ConnectionRecord[] {
+  const current = new Set(tenant.keys.map((k) => k.keyId));
+  return connections.filter((c) => c.keyId !== undefined && current.has(c.keyId));
+}
+
 /** Disables a tenant: no new connections, and the open ones are closed. */
 export async function disableTenant(deps: RevocationDeps, tenantId: string): Promise<number> {
   await deps.tenants.setEnabled(tenantId, false);

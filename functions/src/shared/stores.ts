@@ -47,10 +47,23 @@ export interface TenantRecord {
   lastDrill?: { drillId: string; runId: string; ok: boolean; at: string; detail: string };
   /** When a drill was asked for that has not reported yet. */
   drillRequestedAt?: string;
+  /**
+   * The drills the cloud asked for and that have not reported, by drill id: a drill result is
+   * accepted only for one of these, for its run, once, before it expires.
+   */
+  issuedDrills?: Record<string, IssuedDrill>;
   /** The period (ISO week, month) each copy tier last received a copy for. */
   tierMarks?: Partial<Record<'weekly' | 'monthly', string>>;
   /** When the tenant's last connector connection ended (for the connectors-offline alarm). */
   lastDisconnectedAt?: string;
+}
+
+/** A restore drill the cloud asked a connector for (request-drills). */
+export interface IssuedDrill {
+  runId: string;
+  issuedAt: string;
+  /** After this its result is refused (ISO 8601, compared as text). */
+  expiresAt: string;
 }
 
 export class TenantStore {
@@ -164,7 +177,27 @@ export class TenantStore {
     })));
   }
 
-  /** Notes a drill request; the first unanswered one stays (it measures how long the tenant has not answered). */
+  /**
+   * Records a drill the cloud is about to ask for, before it is sent (only an issued drill may
+   * report a result); issued drills past their expiry are dropped in the same write.
+   */
+  async issueDrill(tenantId: string, drillId: string, drill: IssuedDrill, expired: readonly string[] = []): Promise<void> {
+    // The map must exist before one of its entries can be set; a separate write, since one
+    // update may not both create a map and set a path inside it.
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
+      UpdateExpression: 'SET issuedDrills = if_not_exists(issuedDrills, :empty)', ExpressionAttributeValues: { ':empty': {} },
+    }));
+    const drop = expired.filter((id) => id !== drillId);
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
+      UpdateExpression: `SET issuedDrills.#drill = :drill${drop.length ? ` REMOVE ${drop.map((_, i) => `issuedDrills.#old${i}`).join(', ')}` : ''}`,
+      ExpressionAttributeNames: { '#drill': drillId, ...Object.fromEntries(drop.map((id, i) => [`#old${i}`, id])) },
+      ExpressionAttributeValues: { ':drill': drill },
+    }));
+  }
+
+  /** Notes that a drill request reached the connector; the first unanswered one stays (it measures how long the tenant has not answered). */
   async recordDrillRequested(tenantId: string, at: string): Promise<void> {
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
@@ -172,10 +205,18 @@ export class TenantStore {
     }));
   }
 
-  async recordDrill(tenantId: string, drill: NonNullable<TenantRecord['lastDrill']>): Promise<void> {
-    await conditionally(this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
-      UpdateExpression: 'SET lastDrill = :drill REMOVE drillRequestedAt', ExpressionAttributeValues: { ':drill': drill },
+  /**
+   * Records a drill's outcome, only for a drill the cloud issued to this tenant for that run and
+   * not yet answered or expired; the issued drill is used up in the same write. False when no
+   * such drill is outstanding (unsolicited, replayed, another run, or too late).
+   */
+  async recordDrill(tenantId: string, drill: NonNullable<TenantRecord['lastDrill']>, now: string): Promise<boolean> {
+    return conditionally(this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId },
+      ConditionExpression: 'issuedDrills.#drill.runId = :run AND issuedDrills.#drill.expiresAt > :now',
+      UpdateExpression: 'SET lastDrill = :result REMOVE drillRequestedAt, issuedDrills.#drill',
+      ExpressionAttributeNames: { '#drill': drill.drillId },
+      ExpressionAttributeValues: { ':result': drill, ':run': drill.runId, ':now': now },
     })));
   }
 

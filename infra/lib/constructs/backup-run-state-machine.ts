@@ -91,6 +91,7 @@ export class BackupRunStateMachine extends Construct {
     });
     tables.runs.grantReadWriteData(requestFn);
     tables.connections.grantReadData(requestFn);
+    tables.tenants.grantReadData(requestFn); // jobs go only to sessions of the tenant's current keys
     props.connectorApi.grantManageConnections(requestFn);
     const uploadRole = new Role(this, 'UploadRole', {
       assumedBy: new AccountPrincipal(Stack.of(this).account),

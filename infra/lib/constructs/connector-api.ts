@@ -37,6 +37,8 @@ export class ConnectorApi extends Construct {
     const connectFn = new BackupFunction(this, 'Connect', { handler: 'connect', environment });
     const disconnectFn = new BackupFunction(this, 'Disconnect', { handler: 'disconnect', environment });
     tables.connections.grantReadWriteData(connectFn);
+    // $connect closes the open sessions of keys the tenant no longer has (re-enrolment, rotation).
+    tables.tenants.grantReadData(connectFn);
     tables.connections.grantReadWriteData(disconnectFn);
     tables.tenants.grantWriteData(disconnectFn); // notes when the connector went away
     this.messageFunction = new BackupFunction(this, 'Message', { handler: 'message', environment });
@@ -60,6 +62,7 @@ export class ConnectorApi extends Construct {
       throttle: { rateLimit: 50, burstLimit: 100 },
     });
     this.grantManageConnections(this.messageFunction);
+    this.grantManageConnections(connectFn);
     for (const route of ['$disconnect', '$default']) {
       acceptFinding(this.api.node.findChild(`${route}-Route`), 'AwsSolutions-APIG4', 'API Gateway allows an authorizer only on $connect: it authorizes the connection (signed, replay-proof), and every later message on it belongs to that authenticated connection.');
     }
