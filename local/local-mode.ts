@@ -70,7 +70,13 @@ export interface LocalRunSummary {
   durationSeconds: number;
   databases: Array<{ database: string; key: string; versionId: string; size: number }>;
   archive?: { files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; deletedFiles: number; snapshotKey: string };
+  /** The daily manifest naming what the run kept (or, if it kept nothing, its staged manifest). */
   manifestKey?: string;
+  /** The connector's own manifest, in the run's staging prefix. */
+  stagedManifestKey?: string;
+  /** What the run kept (validated and promoted), and what failed with why. */
+  kept?: { databases: string[]; archive: boolean };
+  failures: Array<{ kind: string; name: string; code: string; message: string }>;
   artifactKeys: string[];
   failure?: { error: string; cause: string };
   history: string[];
@@ -213,7 +219,9 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     ];
     const run = await runs.get(mine.executionName);
     db.destroy();
-    const manifest = run?.manifest ? await readManifest(s3Endpoint, run.manifest) : undefined;
+    // What the run kept (validated and promoted), else what the connector uploaded to staging.
+    const pointer = run?.validatedManifest ?? run?.manifest;
+    const manifest = pointer ? await readManifest(s3Endpoint, pointer) : undefined;
     return summarize(run, manifest, mine.executionName, history, s3Endpoint, (Date.now() - started) / 1000);
   } finally {
     if (!options.keep) await stopLocalMode(dataDir);
@@ -267,8 +275,11 @@ function summarize(run: RunRecord | undefined, manifest: Manifest | undefined, r
       files: archive.files, bytes: archive.bytes, uploadedFiles: archive.uploadedFiles, uploadedBytes: archive.uploadedBytes,
       deletedFiles: archive.deletedFiles, snapshotKey: archive.snapshot.key,
     },
-    manifestKey: run?.manifest?.key,
-    artifactKeys: [...databases.map((d) => d.key), ...(archive ? [archive.snapshot.key] : []), ...(run?.manifest ? [run.manifest.key] : [])],
+    manifestKey: (run?.validatedManifest ?? run?.manifest)?.key,
+    stagedManifestKey: run?.manifest?.key,
+    kept: run?.kept,
+    failures: (run?.failures ?? []).map((f) => ({ kind: f.kind, name: f.name, code: f.error.code, message: f.error.message })),
+    artifactKeys: [...databases.map((d) => d.key), ...(archive ? [archive.snapshot.key] : []), ...((run?.validatedManifest ?? run?.manifest) ? [(run?.validatedManifest ?? run?.manifest)!.key] : [])],
     failure: run?.failure, history,
   };
 }

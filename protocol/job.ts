@@ -52,6 +52,15 @@ export const restoreRequestSchema = z.object({
   at: z.iso.datetime().optional(),
   /** Who runs the restore on the customer's server (user@host), recorded with the run. */
   requestedBy: z.string().min(1).max(200),
+  /**
+   * What the restore needs, so that "latest" finds the newest run that kept it: a run whose other
+   * database failed still kept its good parts. Absent (older connectors): any restorable run.
+   */
+  wants: z.object({
+    database: z.string().min(1).max(128).optional(),
+    anyDatabase: z.boolean().optional(),
+    archive: z.boolean().optional(),
+  }).optional(),
 });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 

@@ -1,19 +1,24 @@
 /**
- * The S3 key layout, prefix first so that one lifecycle rule per tier serves every tenant:
- *   db/<tier>/<tenant>/<database>.bak              one key per database; each backup is a new version
- *   archive/<tenant>/<root>/<relative path>        one key per file; each change is a new version
- *   manifests/<tier>/<tenant>/manifest.json        one key per tenant; each run's manifest is a new version
- *   manifests/<tier>/<tenant>/snapshot.json.gz     the same for the run's archive snapshot
- * Keys never depend on the run, so keep-last-N retention works on noncurrent versions, and a
- * tier's manifests expire by the same count as its database backups. The connector writes the
- * daily tier; weekly and monthly versions are server-side copies of validated daily ones.
+ * The S3 key layout, prefix first so that one lifecycle rule per prefix serves every tenant:
+ *   incoming/<tenant>/<run>/db/<database>.bak      where a run's connector uploads (staging; expires by age)
+ *   incoming/<tenant>/<run>/manifest.json           …its manifest and
+ *   incoming/<tenant>/<run>/snapshot.json.gz        …its archive snapshot
+ *   db/<tier>/<tenant>/<database>.bak               one key per database; each validated backup is a new version
+ *   manifests/<tier>/<tenant>/manifest.json         one key per tenant; each validated run's manifest is a new version
+ *   manifests/<tier>/<tenant>/snapshot.json.gz      the same for the run's archive snapshot
+ *   archive/<tenant>/<root>/<relative path>         one key per file; each change is a new version
+ * The connector writes only its run's staging prefix and the archive. Finalize promotes what the
+ * validator passed into the daily tier with server-side copies (and on into weekly and monthly),
+ * so keep-last-N retention on the tier keys counts validated backups only: an upload that failed
+ * validation, or an orphan of a crashed job, stays in staging and expires there. Tier keys never
+ * depend on the run, and a tier's manifests expire by the same count as its database backups.
  */
 export const RETENTION_TIERS = ['daily', 'weekly', 'monthly'] as const;
 export type RetentionTier = (typeof RETENTION_TIERS)[number];
 
 export const keyLayout = {
   databaseBackup: (tenantId: string, database: string, tier: RetentionTier = 'daily') =>
-    `db/${tier}/${tenantId}/${encodeKeySegment(database)}.bak`,
+    `db/${tier}/${tenantId}/${databaseKeySegment(database)}.bak`,
   archiveFile: (tenantId: string, root: string, relativePath: string) =>
     `archive/${tenantId}/${encodeKeySegment(root)}/${relativePath.split('/').map(encodeKeySegment).join('/')}`,
   /** Where all of a tenant's archive files live. */
@@ -24,8 +29,11 @@ export const keyLayout = {
   snapshot: (tenantId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/snapshot.json.gz`,
   /** Where a tenant's manifests and snapshots of one tier live. */
   manifests: (tenantId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/`,
-  /** Every prefix a tenant's connector may write; each ends in "/" and has no wildcard inside. */
-  tenantPrefixes: (tenantId: string): string[] => [`db/daily/${tenantId}/`, `archive/${tenantId}/`, `manifests/daily/${tenantId}/`],
+  /** One run's staging prefix: everything its connector uploads except archive files. */
+  staging: (tenantId: string, runId: string) => `${STAGING_PREFIX}${tenantId}/${encodeKeySegment(runId)}/`,
+  stagedDatabaseBackup: (tenantId: string, runId: string, database: string) => `${keyLayout.staging(tenantId, runId)}db/${databaseKeySegment(database)}.bak`,
+  stagedManifest: (tenantId: string, runId: string) => `${keyLayout.staging(tenantId, runId)}manifest.json`,
+  stagedSnapshot: (tenantId: string, runId: string) => `${keyLayout.staging(tenantId, runId)}snapshot.json.gz`,
   /**
    * What a connector reads back of its own uploads: archive versions (copied inside S3 when a
    * file is renamed) and its snapshots (to rebuild a lost index).
@@ -37,9 +45,23 @@ export const keyLayout = {
   ],
 } as const;
 
-/** True when the key lies under one of the tenant's own prefixes. */
-export function isTenantKey(tenantId: string, key: string): boolean {
-  return keyLayout.tenantPrefixes(tenantId).some((prefix) => key.startsWith(prefix)) && !key.split('/').includes('..');
+/** Where every run's uploads are staged until finalize promotes what validated. */
+export const STAGING_PREFIX = 'incoming/';
+
+/** True when the key lies under the tenant's archive prefix (the only tenant prefix outside a run). */
+export function isTenantArchiveKey(tenantId: string, key: string): boolean {
+  return key.startsWith(`archive/${tenantId}/`) && !key.split('/').includes('..');
+}
+
+/**
+ * A database name (any sysname: digits first, quotes, spaces, brackets, any script) as one key
+ * segment with ".bak" after it: exactly the name, not normalized (two names SQL Server tells
+ * apart never share a key), with control characters, "%" and "/" escaped as %XX.
+ */
+function databaseKeySegment(database: string): string {
+  if (database === '') throw new Error('invalid key segment: empty database name');
+  // eslint-disable-next-line no-control-regex
+  return database.replace(/[\u0000-\u001f\u007f%/]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
 }
 
 /** Keeps a path segment safe in a key: no empty, "." or ".." segments, no control characters. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { runIdSchema, tenantIdSchema } from './envelope';
+import { runIdSchema, tenantIdSchema, wireErrorSchema } from './envelope';
 import { RETENTION_TIERS } from './key-layout';
 import { manifestPointerSchema } from './result';
 
@@ -53,6 +53,21 @@ export const databaseBackupSchema = z.object({
     backupSize: z.number().int().nonnegative(),
     verified: z.literal(true),
   }),
+  /**
+   * Transparent Data Encryption: the backup holds encrypted pages, so a restore needs this
+   * certificate (with its private key) on the target server. `privateKeyBackedUpAt` is when
+   * its private key was last backed up (sys.certificates.pvt_key_last_backup_date), if ever.
+   */
+  tde: z.object({
+    certificate: z.string().max(128).optional(),
+    thumbprint: z.string().max(64).optional(),
+    encryptorType: z.string().max(60).optional(),
+    privateKeyBackedUpAt: z.iso.datetime().optional(),
+  }).optional(),
+  /** What the operator should know (read-only, availability group secondary, TDE); not a problem. */
+  notes: z.array(z.string().max(1000)).max(20).optional(),
+  /** What needs doing (a TDE certificate never backed up): the run ends SUCCEEDED_WITH_WARNINGS. */
+  warnings: z.array(z.string().max(1000)).max(20).optional(),
 });
 export type DatabaseBackup = z.infer<typeof databaseBackupSchema>;
 
@@ -105,6 +120,18 @@ export const archiveSummarySchema = z.object({
 });
 export type ArchiveSummary = z.infer<typeof archiveSummarySchema>;
 
+/**
+ * A database or the archive that this run could not back up, and why (each is its own artifact:
+ * one that fails never costs the others, but the run ends FAILED and is alarmed on).
+ */
+export const artifactFailureSchema = z.object({
+  kind: z.enum(['database', 'archive']),
+  /** The database's name, or the archive roots' names. */
+  name: z.string().min(1).max(1000),
+  error: wireErrorSchema,
+});
+export type ArtifactFailure = z.infer<typeof artifactFailureSchema>;
+
 /** Written last by the connector; the validator trusts none of it without checking S3. */
 export const manifestSchema = z.object({
   kind: z.literal('so-backup-manifest'),
@@ -116,7 +143,13 @@ export const manifestSchema = z.object({
   finishedAt: z.iso.datetime(),
   databases: z.array(databaseBackupSchema),
   archive: archiveSummarySchema.optional(),
-  /** Set on weekly and monthly copies: the tier, and the validated daily manifest they were copied from. */
+  /** What the run could not back up (absent in manifests of older connectors: nothing failed). */
+  failures: z.array(artifactFailureSchema).max(1000).optional(),
+  /**
+   * Set on promoted copies: the tier, and the manifest they came from. A daily manifest comes
+   * from the run's staged manifest and names only what validated; weekly and monthly ones come
+   * from the validated daily manifest.
+   */
   tier: z.enum(RETENTION_TIERS).optional(),
   promotedFrom: manifestPointerSchema.optional(),
 });

@@ -230,6 +230,7 @@ program.command('runs <tenant>')
     { header: 'TOOK', value: (r) => duration(r.durationSeconds), right: true },
     { header: 'SENT', value: (r) => bytes(r.uploadedBytes), right: true },
     { header: 'VALIDATED', value: (r) => (r.validated ? 'yes' : 'no') },
+    { header: 'KEPT', value: (r) => r.kept },
   ])}\nLast restore drill: ${lastDrill ? `${drillText(lastDrill)} (run ${lastDrill.runId}): ${lastDrill.detail}` : 'none yet'}`, () => EXIT.ok, (r) => r.runs));
 
 program.command('run').description('one run').command('show <run>')
@@ -245,7 +246,13 @@ program.command('run').description('one run').command('show <run>')
       { header: 'OUTCOME', value: (s) => s.outcome + (s.error ? `: ${s.error}` : '') },
     ]),
     '', `Validation: ${r.validation ? `${r.validation.ok ? 'passed' : 'FAILED'}, ${r.validation.checks} checks${r.validation.problems.length ? `\n  ${r.validation.problems.join('\n  ')}` : ''}` : 'not done'}`,
-    '', 'Artifacts', table(r.artifacts, [
+    ...(r.parts.length ? ['', 'Parts', table(r.parts, [
+      { header: 'PART', value: (p) => `${p.kind} ${p.name}` },
+      { header: 'OUTCOME', value: (p) => (p.outcome === 'kept' ? 'kept (validated)' : p.outcome.toUpperCase()) },
+      { header: 'WHY', value: (p) => (p.detail ?? '').slice(0, 200) },
+    ])] : []),
+    ...(r.notes.length ? ['', 'Notes', ...r.notes.map((n) => `  ${n}`)] : []),
+    '', r.artifactsAre === 'kept' ? 'Artifacts (validated, in the daily tier)' : 'Artifacts (as uploaded to staging; not kept)', table(r.artifacts, [
       { header: 'WHAT', value: (a) => `${a.kind} ${a.name}` },
       { header: 'KEY', value: (a) => a.key },
       { header: 'VERSION', value: (a) => a.versionId },

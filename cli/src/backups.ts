@@ -2,7 +2,7 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { encodeMessage, type Manifest, manifestSchema, PROTOCOL_VERSION } from '../../protocol';
 import { executionName } from '../../functions/src/list-tenants/execution-name';
-import type { BackupRunInput, RunRecord, RunTrigger } from '../../functions/src/shared';
+import { type BackupRunInput, restorableManifest, type RunRecord, type RunTrigger } from '../../functions/src/shared';
 import { CliError, EXIT, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
 import { requireTenant } from './tenants';
@@ -99,9 +99,35 @@ export function runView(run: RunRecord) {
     runId: run.runId, tenantId: run.tenantId, status: run.status, trigger: run.trigger, requestedBy: run.requestedBy, reason: run.reason,
     startedAt: run.startedAt, finishedAt: run.finishedAt, durationSeconds: seconds,
     uploadedBytes: typeof run.summary?.uploadedBytes === 'number' ? run.summary.uploadedBytes : undefined,
+    /** Everything the run uploaded passed validation. */
     validated: run.validation?.ok === true,
+    /** What the run kept, validated, for restore: "all", "partly" (a part failed, the rest was kept) or "none". */
+    kept: keptOf(run),
     failure: run.failure,
   };
+}
+
+function keptOf(run: RunRecord): 'all' | 'partly' | 'none' {
+  if (!restorableManifest(run)) return 'none';
+  return (run.failures?.length ?? 0) > 0 ? 'partly' : 'all';
+}
+
+/**
+ * Each part of the run — every database and the archive — with what became of it: kept
+ * (validated, promoted into the daily tier, counted for retention), failed at the connector
+ * (with SQL Server's or the connector's reason), or invalid (the validator's problems).
+ */
+export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; name: string; outcome: 'kept' | 'failed' | 'invalid' | 'not kept'; detail?: string }> {
+  const parts: ReturnType<typeof partsOf> = [];
+  for (const artifact of run.validation?.artifacts ?? []) {
+    const kept = artifact.kind === 'archive' ? run.kept?.archive === true : run.kept?.databases.includes(artifact.name) === true;
+    parts.push({ kind: artifact.kind, name: artifact.name, outcome: kept ? 'kept' : artifact.ok ? 'not kept' : 'invalid', ...(artifact.ok ? {} : { detail: artifact.problems.join('; ') }) });
+  }
+  for (const failure of run.failures ?? []) {
+    if (failure.error.code === 'VALIDATION_FAILED' || parts.some((p) => p.kind === failure.kind && p.name === failure.name)) continue;
+    parts.push({ kind: failure.kind, name: failure.name, outcome: 'failed', detail: `${failure.error.code}: ${failure.error.message}` });
+  }
+  return parts;
 }
 
 export async function listRuns(fleet: Fleet, tenantId: string, limit: number) {
@@ -165,11 +191,19 @@ export async function showRun(fleet: Fleet, runId: string) {
     events.push(...(page.events ?? []));
     nextToken = page.nextToken;
   } while (nextToken);
-  const manifest = run.manifest ? await readManifest(fleet, run.manifest) : undefined;
+  // What the run kept (the daily manifest finalize wrote), else what the connector uploaded to staging (it expires).
+  const kept = restorableManifest(run);
+  const pointer = kept ?? run.manifest;
+  const manifest = pointer ? await readManifest(fleet, pointer).catch(() => undefined) : undefined;
   return {
     ...runView(run),
     steps: stepsFromHistory(events),
     validation: run.validation,
+    parts: partsOf(run),
+    failures: run.failures ?? [],
+    /** Whether `artifacts` are the kept (validated, promoted) copies or the run's staged uploads. */
+    artifactsAre: kept ? 'kept' as const : 'staged' as const,
+    notes: manifest?.databases.flatMap((db) => [...(db.notes ?? []), ...(db.warnings ?? []).map((w) => `WARNING: ${w}`)].map((text) => `${db.database}: ${text}`)) ?? [],
     /** What the connector reported (a cancelled run's connector reports CANCELLED once it stopped). */
     connectorResult: run.result,
     summary: run.summary,

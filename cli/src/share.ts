@@ -2,6 +2,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { CliError, EXIT, usageError } from './cli-error';
 import { artifactsOf, readManifest, requireRun } from './backups';
+import { restorableManifest } from '../../functions/src/shared';
 import type { Fleet } from './fleet';
 
 /** SigV4 presigned URLs live at most 7 days. */
@@ -28,9 +29,8 @@ export async function shareRun(fleet: Fleet, runId: string, options: { expires: 
   const seconds = parseExpiry(options.expires);
   const now = options.now ?? new Date();
   const run = await requireRun(fleet, runId);
-  if (!(run.status === 'SUCCEEDED' || run.status === 'SUCCEEDED_WITH_WARNINGS') || run.validation?.ok !== true || !run.manifest) {
-    throw new CliError(`run ${runId} is ${run.status}${run.validation?.ok ? '' : ', not validated'}: only validated runs can be shared`, EXIT.failed);
-  }
+  const validated = restorableManifest(run);
+  if (!validated) throw new CliError(`run ${runId} is ${run.status} and kept no validated backup: only validated backups can be shared`, EXIT.failed);
   const expiresAt = new Date(now.getTime() + seconds * 1000);
   const credentialsEnd = await fleet.credentialsExpireAt();
   if (credentialsEnd && credentialsEnd < expiresAt) {
@@ -40,17 +40,29 @@ export async function shareRun(fleet: Fleet, runId: string, options: { expires: 
       EXIT.usage,
     );
   }
-  const manifest = await readManifest(fleet, run.manifest);
+  const manifest = await readManifest(fleet, validated);
   const artifacts = artifactsOf(manifest).filter((a) => a.kind === 'database');
-  if (artifacts.length === 0) throw new CliError(`run ${runId} has no database backup to share`, EXIT.failed);
+  if (artifacts.length === 0) throw new CliError(`run ${runId} kept no validated database backup to share`, EXIT.failed);
   const links = await Promise.all(artifacts.map(async (artifact) => ({
     ...artifact,
     url: await getSignedUrl(fleet.s3, new GetObjectCommand({
       Bucket: fleet.outputs.BackupBucketName, Key: artifact.key, VersionId: artifact.versionId,
-      ResponseContentDisposition: `attachment; filename="${runId}-${artifact.name}.bak"`,
+      ResponseContentDisposition: attachment(`${runId}-${artifact.name}.bak`),
     }), { expiresIn: seconds }),
   })));
   const share = { by: await fleet.caller(), reason: options.reason, at: now.toISOString(), expiresAt: expiresAt.toISOString(), keys: links.map((l) => l.key) };
   await fleet.runs.addShare(runId, share);
   return { runId, ...share, links };
+}
+
+/**
+ * A Content-Disposition that any database name survives (quotes, non-Latin letters, characters
+ * Windows does not allow in file names): an ASCII fallback and the exact name in RFC 5987
+ * encoding (RFC 6266, section 4.3).
+ */
+export function attachment(fileName: string): string {
+  // eslint-disable-next-line no-control-regex
+  const ascii = fileName.replace(/[^\x20-\x7e]|["\\<>:/|?*]/g, '_');
+  const encoded = encodeURIComponent(fileName).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { tenantIdSchema } from '../../protocol';
 import { ConfigError } from './errors';
+import { databaseNameProblem } from './sql/database-name';
 
 const absolutePath = (what: string) =>
   z.string().min(1).refine((p) => path.isAbsolute(p) || path.win32.isAbsolute(p), { message: `${what} must be an absolute path` });
@@ -19,7 +20,14 @@ export const connectorConfigSchema = z.object({
   sql: z.object({
     /** ADO-style connection string, e.g. "Server=sql01,1433;User Id=so_backup;Password=…;Encrypt=true". */
     connectionString: z.string().min(1),
-    databases: z.array(z.string().min(1).max(128)).min(1),
+    /** Any name SQL Server accepts (a sysname: digits first, quotes, spaces, brackets, any script). */
+    databases: z.array(z.string().superRefine((name, ctx) => {
+      const problem = databaseNameProblem(name);
+      if (problem) ctx.addIssue({ code: 'custom', message: `the database name ${JSON.stringify(name)} ${problem}` });
+    })).min(1).refine((names) => new Set(names.map((n) => n.toLowerCase())).size === names.length, {
+      // SQL Server's default collations ignore case: "SuperOffice" and "superoffice" are one database.
+      message: 'each database once (names are compared ignoring case, as SQL Server does by default)',
+    }),
     /** Folder where SQL Server writes the .bak and the connector reads it; SQL Server's service account must be able to write it. */
     stagingFolder: absolutePath('sql.stagingFolder'),
     /** Ask for COMPRESSION where the edition supports it. @default true */

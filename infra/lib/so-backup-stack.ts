@@ -23,6 +23,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly monthlyBackupsKept?: number;
   /** See BackupBucketProps.archiveVersionRetention. @default 90 days, or the longest tier */
   readonly archiveVersionRetention?: Duration;
+  /** See BackupBucketProps.stagingExpiration. @default Duration.days(3) */
+  readonly stagingExpiration?: Duration;
   /** See DailyBackupsStateMachineProps.backupHour. @default 2 */
   readonly backupHour?: number;
   /** @default 'Europe/Oslo' */
@@ -60,6 +62,7 @@ export class SoBackupStack extends Stack {
     const bucket = new BackupBucket(this, 'Backups', {
       dailyBackupsKept: props.dailyBackupsKept, weeklyBackupsKept: props.weeklyBackupsKept, monthlyBackupsKept: props.monthlyBackupsKept,
       archiveVersionRetention: props.archiveVersionRetention, breakGlassRoleArn: props.breakGlassRoleArn, objectLock: props.objectLock,
+      stagingExpiration: props.stagingExpiration,
     });
     const tables = new BackupTables(this, 'Tables');
     const alertsKey = new Key(this, 'AlertsKey', { enableKeyRotation: true, description: 'so-backup alerts topic' });

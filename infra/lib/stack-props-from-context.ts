@@ -13,6 +13,7 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
   };
   const string = (key: string): string | undefined => node.tryGetContext(key);
   const days = number('archiveVersionRetentionDays');
+  const stagingDays = number('stagingDays');
   const lockMode = string('objectLockMode');
   const lockDays = number('objectLockDays');
   if (lockMode !== undefined && lockMode !== 'GOVERNANCE' && lockMode !== 'COMPLIANCE') throw new Error(`context "objectLockMode" must be GOVERNANCE or COMPLIANCE, but "${lockMode}" was provided`);
@@ -22,6 +23,7 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     weeklyBackupsKept: number('weeklyBackupsKept'),
     monthlyBackupsKept: number('monthlyBackupsKept'),
     archiveVersionRetention: days === undefined ? undefined : Duration.days(days),
+    stagingExpiration: stagingDays === undefined ? undefined : Duration.days(stagingDays),
     backupHour: number('backupHour'),
     scheduleTimeZone: string('scheduleTimeZone'),
     alertEmail: string('alertEmail'),

@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { type BackupFileReport, bufferSource, readBackupFile } from '../../protocol/backup-file-reader';
 import { databasePages, MtfBackupWriter } from './mtf-backup-file';
+import { answerStateQuery, backupRefusal, type StandInDatabase } from './database-states';
 import {
   DoneStatus, PacketReader, PacketType, type SqlValue, doneToken, envChangeToken, framePackets, loginAckToken, messageToken,
   parseLogin7, parseRpc, parseSqlBatch, preloginResponse, resultSetTokens, returnStatusToken,
@@ -28,7 +29,10 @@ export interface SqlServerStandInOptions {
   /** SERVERPROPERTY('EngineEdition'): 2 Standard, 3 Enterprise, 4 Express. @default 2 */
   readonly engineEdition?: number;
   readonly productVersion?: string;
-  readonly databases: ReadonlyArray<{ readonly name: string; readonly sizeBytes: number }>;
+  /** The databases, each with the state SQL Server reports for it (ONLINE, read-write, unencrypted, in no availability group by default). */
+  readonly databases: readonly StandInDatabase[];
+  /** Logins without VIEW SERVER STATE: the encryption and availability group DMVs refuse them (error 300). */
+  readonly loginsWithoutViewServerState?: readonly string[];
   /** Pause after each 1 MiB written by BACKUP, to make slow backups for tests. @default 0 */
   readonly backupChunkDelayMs?: number;
   /** While this file exists, BACKUP holds after each 1 MiB (a backup that stays running, for tests of cancelling it). @default none */
@@ -75,7 +79,7 @@ export class SqlServerStandIn {
   /** Statements received, in order (for tests that check what was sent). */
   readonly statements: Array<{ sql: string; parameters: Record<string, SqlValue> }> = [];
   /** The databases on this server: the configured ones and those RESTORE created. */
-  readonly databases: Array<{ name: string; sizeBytes: number; files?: string[] }>;
+  readonly databases: Array<StandInDatabase & { files?: string[] }>;
 
   constructor(private readonly options: SqlServerStandInOptions) {
     this.serverName = options.serverName ?? 'SO-SQL01';
@@ -282,6 +286,13 @@ export class SqlServerStandIn {
       response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, 1, 0xff));
       return;
     }
+    const state = answerStateQuery(text, parameters, this.databases, !this.options.loginsWithoutViewServerState?.includes(login));
+    if (state?.error) throw new StatementError([state.error]);
+    if (state) {
+      response.tokens(resultSetTokens(state.columns!, state.rows!));
+      response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, state.rows!.length, 0xff));
+      return;
+    }
     const select = /^SELECT (.+?)( FROM sys\.databases WHERE name = @(\w+))?;?$/i.exec(text);
     if (select) {
       const columns: string[] = [];
@@ -427,6 +438,8 @@ export class SqlServerStandIn {
     const options = withClause.split(',').map((o) => o.trim().toUpperCase());
     const db = this.databases.find((d) => d.name === database);
     if (!db) throw new StatementError([{ number: 911, severity: 16, text: `Database '${String(database)}' does not exist. Make sure that the name is entered correctly.` }]);
+    const refusal = backupRefusal(db);
+    if (refusal) throw fail(...refusal);
     if (this.options.loginsWithoutBackupPermission?.includes(login)) {
       throw fail({ number: 262, text: `BACKUP DATABASE permission denied in database '${db.name}'.` });
     }

@@ -130,7 +130,9 @@ describe('archive mirror', () => {
   test('GIVEN the index deleted (and one file changed, one deleted meanwhile) WHEN mirrored THEN it is rebuilt from S3 with no file sent again but the changed one', async () => {
     const { archive, state, store } = setUp('rebuild');
     for (let i = 0; i < 20; i++) write(archive, `ANNA/2026.${(i % 12) + 1}/doc ${i}.docx`, `document ${i}`);
-    await run(store, state, archive, 'acme-2026-11-25-daily');
+    const first = await run(store, state, archive, 'acme-2026-11-25-daily');
+    // The cloud validated the run and promoted its snapshot into the daily tier, where a rebuild reads it.
+    await store.putBuffer(keyLayout.snapshot('acme'), store.current(first.summary.snapshot.key)!);
     rmSync(path.join(state, 'archive-index.json'));
     write(archive, 'ANNA/2026.1/doc 0.docx', 'document 0, edited after the index was lost');
     rmSync(path.join(archive, 'ANNA', '2026.2', 'doc 1.docx'));
@@ -139,6 +141,7 @@ describe('archive mirror', () => {
     expect(since(before, calls)).toEqual({ latestVersions: 2, putFile: 1, markDeleted: 1 });
     expect(summary).toMatchObject({ files: 19, uploadedFiles: 1, deletedFiles: 1 });
     expect(snapshot.files.filter((f) => f.uploaded).map((f) => f.path)).toEqual(['ANNA/2026.1/doc 0.docx']);
+    await store.putBuffer(keyLayout.snapshot('acme'), store.current(summary.snapshot.key)!); // validated and promoted too
 
     // A damaged index is detected by its checksum line and rebuilt the same way.
     const indexFile = path.join(state, 'archive-index.json');

@@ -92,11 +92,22 @@ describe('MssqlDatabaseServer against the TDS stand-in (the real mssql/tedious c
     });
   });
 
-  test('GIVEN a database name with a quote WHEN backing up THEN it is refused before reaching SQL Server', async () => {
+  test('GIVEN a database name that reads like an injection WHEN backing up or dropping THEN it reaches SQL Server only as a parameter value: SQL Server looks for a database of exactly that name, nothing else runs', async () => {
     await withServer({}, async (db, standIn) => {
-      await expect(db.backupDatabase({ database: "x'; DROP DATABASE y; --", file: path.join(staging, 'q.bak'), compression: false, onProgress: () => undefined }))
-        .rejects.toMatchObject({ code: 'DATABASE_NAME_INVALID' });
-      expect(standIn.statements.some((s) => s.sql.includes('DROP'))).toBe(false);
+      const name = "x'; DROP DATABASE y; --";
+      await expect(db.backupDatabase({ database: name, file: path.join(staging, 'q.bak'), compression: false, onProgress: () => undefined }))
+        .rejects.toMatchObject({ code: 'SQL_DATABASE_MISSING' });
+      await expect(db.dropDatabase(name)).rejects.toMatchObject({ message: expect.stringMatching(/3701/) });
+      expect(standIn.statements.map((s) => s.sql).filter((sql) => sql.includes(name))).toEqual([]);
+      expect(standIn.statements.filter((s) => Object.values(s.parameters).includes(name))).toHaveLength(2);
+    });
+  });
+
+  test('GIVEN a name SQL Server cannot have WHEN backing up THEN it is refused before SQL Server is asked, naming why', async () => {
+    await withServer({}, async (db, standIn) => {
+      await expect(db.backupDatabase({ database: 'x'.repeat(129), file: path.join(staging, 'q.bak'), compression: false, onProgress: () => undefined }))
+        .rejects.toMatchObject({ code: 'DATABASE_NAME_INVALID', message: expect.stringMatching(/129 characters long/) });
+      expect(standIn.statements.filter((s) => s.sql.startsWith('BACKUP'))).toEqual([]);
     });
   });
 });

@@ -121,7 +121,7 @@ describe('handleConnectorMessage', () => {
     test('GIVEN runs that failed validation, or none before the date WHEN a restore is requested THEN it is refused with the reason and nothing is granted', async () => {
       const failed = context({ ...validated, status: 'FAILED', validation: { ok: false, checkedAt: '', checks: 9, problems: ['size differs'] } });
       expect(await handleConnectorMessage(request('acme-2026-11-25-daily'), failed.ctx)).toBe('rejected');
-      expect(failed.replies).toEqual([expect.objectContaining({ type: 'error', error: expect.objectContaining({ code: 'RUN_NOT_RESTORABLE', message: expect.stringContaining('only validated runs can be restored') }) })]);
+      expect(failed.replies).toEqual([expect.objectContaining({ type: 'error', error: expect.objectContaining({ code: 'RUN_NOT_RESTORABLE', message: expect.stringContaining('only validated backups can be restored') }) })]);
       const early = context(validated);
       expect(await handleConnectorMessage(request('latest', '2026-11-24T00:00:00.000Z'), early.ctx)).toBe('rejected');
       expect(early.replies).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'NO_VALIDATED_RUN' }) })]);
@@ -129,6 +129,28 @@ describe('handleConnectorMessage', () => {
       expect(await handleConnectorMessage(request('acme-2026-11-25-daily'), foreign.ctx)).toBe('rejected');
       expect(foreign.replies).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'RUN_UNKNOWN' }) })]);
       expect([...failed.calls, ...early.calls, ...foreign.calls]).toEqual([]);
+    });
+
+    test('GIVEN a newer run that kept only the database (its archive failed) and an older complete one WHEN a restore asks for "latest" THEN it gets the newest run that kept what it wants; a run that did not keep it is refused with why', async () => {
+      const partial: RunRecord = {
+        runId: 'acme-2026-11-26-daily', tenantId: 'acme', status: 'FAILED', trigger: 'schedule', requestedBy: 's', executionArn: 'a', startedAt: '2026-11-26T01:00:00.000Z',
+        manifest: { key: 'incoming/acme/acme-2026-11-26-daily/manifest.json', versionId: 's1' }, validatedManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'm8' },
+        kept: { databases: ['SuperOffice'], archive: false }, failures: [{ kind: 'archive', name: 'SO_ARC', error: { code: 'ARCHIVE_UNREADABLE', message: 'the share \\\\fs01\\SO_ARC is not reachable' } }],
+      };
+      const complete = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule', requestedBy: 's', executionArn: 'a', ...validated } as RunRecord;
+      const grantOf = async (raw: string, get: RunRecord = partial) => {
+        const { ctx, replies } = context(get);
+        ctx.runs.forTenant = async () => [partial, complete];
+        await handleConnectorMessage(raw, ctx);
+        return replies[0] as { type: string; runId?: string; manifest?: unknown; error?: { code: string; message: string } };
+      };
+      const wanting = (run: string, wants: Record<string, unknown>) => JSON.stringify({ ...JSON.parse(request(run)) as object, wants });
+      expect(await grantOf(wanting('latest', { archive: true }))).toMatchObject({ type: 'restore-grant', runId: 'acme-2026-11-25-daily', manifest: validated.manifest });
+      expect(await grantOf(wanting('latest', { database: 'SuperOffice' }))).toMatchObject({ type: 'restore-grant', runId: 'acme-2026-11-26-daily', manifest: partial.validatedManifest });
+      expect(await grantOf(request('latest'))).toMatchObject({ runId: 'acme-2026-11-26-daily' }); // an older connector says nothing: the newest with validated parts
+      expect(await grantOf(wanting('acme-2026-11-26-daily', { archive: true }))).toMatchObject({
+        type: 'error', error: { code: 'RUN_LACKS_PART', message: expect.stringMatching(/did not keep a validated backup of the archive \(archive SO_ARC: the share .* is not reachable\)/) },
+      });
     });
   });
 

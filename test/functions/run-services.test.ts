@@ -6,7 +6,7 @@ import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
 import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
 import { restoreSessionPolicy, RunError, uploadSessionPolicy } from '../../functions/src/shared';
 import { type Artifact, type BackupJob, type Manifest, manifestSchema } from '../../protocol';
-import type { TenantRecord } from '../../functions/src/shared';
+import type { RunRecord, TenantRecord } from '../../functions/src/shared';
 import { periodOf, tiersDue } from '../../functions/src/finalize-run/promote-to-tiers';
 
 const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: '2026-11-25T02:00:00.000Z' };
@@ -93,13 +93,17 @@ describe('requestBackup', () => {
 });
 
 describe('upload credentials', () => {
-  test('the upload session policy names exactly the tenant\'s prefixes and never DeleteObjectVersion', () => {
-    const policy = JSON.parse(uploadSessionPolicy('backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
-    expect(policy.Statement[0]?.Resource).toEqual(['arn:aws:s3:::backups/db/daily/acme/*', 'arn:aws:s3:::backups/archive/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*']);
-    // Reading back (rename copies, index rebuild) and listing: its own archive and snapshots only.
-    expect(policy.Statement[1]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: ['arn:aws:s3:::backups/archive/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*'] });
-    expect(policy.Statement[2]).toEqual({ Effect: 'Allow', Action: ['s3:ListBucketVersions'], Resource: 'arn:aws:s3:::backups', Condition: { StringLike: { 's3:prefix': ['archive/acme/*', 'manifests/daily/acme/*'] } } });
-    expect(JSON.stringify(policy)).not.toMatch(/DeleteObjectVersion|s3:\*/);
+  test('the upload session policy lets one run upload only to its own staging prefix and the tenant\'s archive: never a retention tier, never a version delete', () => {
+    const policy = JSON.parse(uploadSessionPolicy('backups', 'acme', 'acme-2026-11-25-daily')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
+    expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: 'arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*' });
+    // Delete markers only where files get deleted: the archive.
+    expect(policy.Statement[1]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'], Resource: 'arn:aws:s3:::backups/archive/acme/*' });
+    // Reading back (rename copies, index rebuild) and listing: its own archive and validated snapshots only.
+    expect(policy.Statement[2]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: ['arn:aws:s3:::backups/archive/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*'] });
+    expect(policy.Statement[3]).toEqual({ Effect: 'Allow', Action: ['s3:ListBucketVersions'], Resource: 'arn:aws:s3:::backups', Condition: { StringLike: { 's3:prefix': ['archive/acme/*', 'manifests/daily/acme/*'] } } });
+    const text = JSON.stringify(policy);
+    expect(text).not.toMatch(/DeleteObjectVersion|s3:\*|backups\/db\//);
+    expect(policy.Statement.filter((st) => st.Action.includes('s3:PutObject')).flatMap((st) => [st.Resource].flat())).toEqual(['arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*', 'arn:aws:s3:::backups/archive/acme/*']);
   });
 
   test('the restore session policy only reads: the tenant\'s own backups of every tier, manifests and archive', () => {
@@ -136,79 +140,135 @@ describe('markRunFailed', () => {
 });
 
 describe('finalizeRun', () => {
-  const validation = { ok: true as const, checks: 9, totalBytes: 100, databases: [{ database: 'SuperOffice', size: 90 }], archive: { files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 0 } };
-  const dailyManifest = { key: 'manifests/daily/acme/manifest.json', versionId: 'm1' };
+  const staged = { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'm1' };
   const artifact = (key: string, versionId: string) => ({ key, versionId, size: 90, sha256: 'a'.repeat(64), s3Checksum: { algorithm: 'SHA256' as const, type: 'FULL_OBJECT' as const, value: `${'A'.repeat(43)}=` } });
+  const database = (name: string) => ({
+    database: name, artifact: artifact(`incoming/acme/acme-2026-11-25-daily/db/${name}.bak`, `d-${name}`), startedAt: run.startedAt, finishedAt: run.startedAt,
+    copyOnly: true as const, checksums: true as const, compressed: true, edition: 'Standard', serverVersion: '16', header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: 90, verified: true as const },
+  });
   const manifest: Manifest = {
     kind: 'so-backup-manifest', v: 1, runId: run.runId, tenantId: 'acme', connectorVersion: '1', startedAt: run.startedAt, finishedAt: run.startedAt,
-    databases: [{ database: 'SuperOffice', artifact: artifact('db/daily/acme/SuperOffice.bak', 'd1'), startedAt: run.startedAt, finishedAt: run.startedAt, copyOnly: true, checksums: true, compressed: true, edition: 'Standard', serverVersion: '16', header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: 90, verified: true } }],
-    archive: { roots: [{ name: 'SO_ARC', path: '/arc' }], files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, deletedFiles: 0, copiedFiles: 0, skippedFiles: 0, skipped: [], snapshot: artifact('manifests/daily/acme/snapshot.json.gz', 's1') },
+    databases: [database('SuperOffice')],
+    archive: { roots: [{ name: 'SO_ARC', path: '/arc' }], files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, deletedFiles: 0, copiedFiles: 0, skippedFiles: 0, skipped: [], snapshot: artifact('incoming/acme/acme-2026-11-25-daily/snapshot.json.gz', 's1') },
   };
+  const verdicts = (...bad: string[]) => [...manifest.databases.map((db) => db.database), 'O\'Brien CRM', 'SO_ARC']
+    .map((name) => ({ kind: name === 'SO_ARC' ? 'archive' as const : 'database' as const, name, ok: !bad.includes(name), problems: bad.includes(name) ? [`${name} is a differential backup, not a full one`] : [] }));
+  const validation = { ok: true, promotable: true as const, checks: 9, totalBytes: 100, artifacts: verdicts(), databases: [{ database: 'SuperOffice', size: 90 }], archive: { files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 0 } };
 
   /** The stores and S3 copies finalize talks to, recorded; `failCopyOf` makes one copy fail. */
-  function deps(tierMarks: TenantRecord['tierMarks'], failCopyOf?: string) {
-    const recorded = { updates: [] as unknown[], successes: [] as unknown[], copies: [] as string[], manifests: [] as Array<{ key: string; body: Manifest }> };
+  function deps(tierMarks: TenantRecord['tierMarks'], options: { failCopyOf?: string; contents?: Manifest; record?: Partial<RunRecord> } = {}) {
+    const recorded = { updates: [] as Array<Record<string, unknown>>, successes: [] as unknown[], copies: [] as string[], manifests: [] as Array<{ key: string; body: Manifest }>, retired: [] as string[] };
+    const written = new Map<string, Manifest>();
     return {
       recorded,
       deps: {
-        runs: { update: async (_id: string, fields: unknown) => void recorded.updates.push(fields) },
+        runs: {
+          get: async () => ({ runId: run.runId, tenantId: 'acme', status: 'RUNNING' as const, trigger: 'schedule' as const, requestedBy: 's', executionArn: 'a', startedAt: run.startedAt, ...options.record }),
+          update: async (_id: string, fields: Record<string, unknown>) => void recorded.updates.push(fields),
+        },
         tenants: {
           get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: run.startedAt, tierMarks }),
           recordSuccess: async (...args: unknown[]) => void recorded.successes.push(args),
         },
         copier: {
           copy: async (source: Artifact, key: string) => {
-            if (key === failCopyOf) throw new Error(`copy of ${source.key} failed`);
+            if (key === options.failCopyOf) throw new Error(`copy of ${source.key} failed`);
             recorded.copies.push(`${source.key}@${source.versionId} -> ${key}`);
             return { ...source, key, versionId: `${key}#copy` };
           },
           putJson: async (key: string, body: unknown) => {
             recorded.manifests.push({ key, body: body as Manifest });
-            return { key, versionId: 'tier-manifest' };
+            written.set(`${key}@${key.split('/')[1]}-manifest`, body as Manifest);
+            return { key, versionId: `${key.split('/')[1]}-manifest` };
           },
+          retire: async (keys: readonly string[]) => void recorded.retired.push(...keys),
         },
-        readManifest: async () => manifest,
+        readManifest: async (pointer: { key: string; versionId: string }) => written.get(`${pointer.key}@${pointer.versionId}`) ?? options.contents ?? manifest,
         kept: { weekly: 5, monthly: 12 },
       },
     };
   }
+  const at = new Date('2026-11-25T02:10:00.000Z');
+  const dailyPointer = { key: 'manifests/daily/acme/manifest.json', versionId: 'daily-manifest' };
 
-  test('GIVEN a validated run with skipped archive files WHEN finalized THEN it SUCCEEDED_WITH_WARNINGS and the tenant\'s last success is recorded', async () => {
-    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' });
-    const summary = await finalizeRun(d, run, dailyManifest, { ...validation, archive: { ...validation.archive, skippedFiles: 2 } }, new Date('2026-11-25T02:10:00.000Z'));
-    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', skippedFiles: 2, databaseBytes: 90, durationSeconds: 600, copiedTo: '' });
-    expect(recorded.updates).toEqual([expect.objectContaining({ status: 'SUCCEEDED_WITH_WARNINGS' })]);
+  test('GIVEN a validated run with skipped archive files WHEN finalized THEN its staged uploads are promoted into the daily tier, it SUCCEEDED_WITH_WARNINGS, and the tenant\'s last success is recorded', async () => {
+    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: { ...manifest, archive: { ...manifest.archive!, skippedFiles: 2 } } });
+    const summary = await finalizeRun(d, run, staged, { ...validation, archive: { ...validation.archive, skippedFiles: 2 } }, at);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', failed: false, skippedFiles: 2, databaseBytes: 90, durationSeconds: 600, copiedTo: '' });
+    expect(recorded.copies).toEqual([
+      'incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak@d-SuperOffice -> db/daily/acme/SuperOffice.bak',
+      'incoming/acme/acme-2026-11-25-daily/snapshot.json.gz@s1 -> manifests/daily/acme/snapshot.json.gz',
+    ]); // this week and month already have their copies
+    expect(recorded.manifests[0]!.body).toMatchObject({ tier: 'daily', promotedFrom: staged, databases: [{ artifact: { key: 'db/daily/acme/SuperOffice.bak' } }], archive: { snapshot: { key: 'manifests/daily/acme/snapshot.json.gz' } } });
+    expect(recorded.updates).toEqual([
+      { validatedManifest: dailyPointer, kept: { databases: ['SuperOffice'], archive: true }, failures: [] },
+      expect.objectContaining({ status: 'SUCCEEDED_WITH_WARNINGS' }),
+    ]);
     expect(recorded.successes).toEqual([['acme', 'acme-2026-11-25-daily', '2026-11-25T02:10:00.000Z', { weekly: '2026-W48', monthly: '2026-11' }]]);
-    expect(recorded.copies).toEqual([]); // this week and month already have their copies
+    expect(recorded.retired).toEqual(['incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak', 'incoming/acme/acme-2026-11-25-daily/snapshot.json.gz']);
   });
 
-  test('GIVEN the first validated run of a week and month WHEN finalized THEN its database backup and snapshot are copied to both tiers, with tier manifests naming the copies', async () => {
+  test('GIVEN a kept database with a warning (a TDE certificate never backed up) WHEN finalized THEN the run SUCCEEDED_WITH_WARNINGS', async () => {
+    const contents: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), warnings: ['the private key of TDE certificate "TDECert" has never been backed up'] }] };
+    const { deps: d } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
+    expect(await finalizeRun(d, run, staged, validation, at)).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1, failed: false });
+  });
+
+  test('GIVEN the first validated run of a week and month WHEN finalized THEN the daily copies are copied on to both tiers, with tier manifests naming the copies and the daily manifest', async () => {
     const { deps: d, recorded } = deps({ weekly: '2026-W47', monthly: '2026-10' });
-    const summary = await finalizeRun(d, run, dailyManifest, validation, new Date('2026-11-25T02:10:00.000Z'));
+    const summary = await finalizeRun(d, run, staged, validation, at);
     expect(summary).toMatchObject({ status: 'SUCCEEDED', copiedTo: 'weekly,monthly' });
-    expect(recorded.copies).toEqual([
-      'db/daily/acme/SuperOffice.bak@d1 -> db/weekly/acme/SuperOffice.bak',
-      'manifests/daily/acme/snapshot.json.gz@s1 -> manifests/weekly/acme/snapshot.json.gz',
-      'db/daily/acme/SuperOffice.bak@d1 -> db/monthly/acme/SuperOffice.bak',
-      'manifests/daily/acme/snapshot.json.gz@s1 -> manifests/monthly/acme/snapshot.json.gz',
+    expect(recorded.copies.slice(2)).toEqual([
+      'db/daily/acme/SuperOffice.bak@db/daily/acme/SuperOffice.bak#copy -> db/weekly/acme/SuperOffice.bak',
+      'manifests/daily/acme/snapshot.json.gz@manifests/daily/acme/snapshot.json.gz#copy -> manifests/weekly/acme/snapshot.json.gz',
+      'db/daily/acme/SuperOffice.bak@db/daily/acme/SuperOffice.bak#copy -> db/monthly/acme/SuperOffice.bak',
+      'manifests/daily/acme/snapshot.json.gz@manifests/daily/acme/snapshot.json.gz#copy -> manifests/monthly/acme/snapshot.json.gz',
     ]);
-    const weekly = recorded.manifests[0]!;
+    const weekly = recorded.manifests[1]!;
     expect(weekly.key).toBe('manifests/weekly/acme/manifest.json');
-    expect(weekly.body).toMatchObject({ tier: 'weekly', promotedFrom: dailyManifest, runId: run.runId });
+    expect(weekly.body).toMatchObject({ tier: 'weekly', promotedFrom: dailyPointer, runId: run.runId });
     expect(weekly.body.databases[0]!.artifact).toMatchObject({ key: 'db/weekly/acme/SuperOffice.bak', versionId: 'db/weekly/acme/SuperOffice.bak#copy', sha256: 'a'.repeat(64) });
     expect(manifestSchema.parse(weekly.body)).toEqual(weekly.body);
-    expect(recorded.updates).toEqual([expect.objectContaining({ tierCopies: [
-      { tier: 'weekly', manifest: { key: 'manifests/weekly/acme/manifest.json', versionId: 'tier-manifest' } },
-      { tier: 'monthly', manifest: { key: 'manifests/monthly/acme/manifest.json', versionId: 'tier-manifest' } },
-    ] })]);
+    expect(recorded.updates[1]).toEqual(expect.objectContaining({ tierCopies: [
+      { tier: 'weekly', manifest: { key: 'manifests/weekly/acme/manifest.json', versionId: 'weekly-manifest' } },
+      { tier: 'monthly', manifest: { key: 'manifests/monthly/acme/manifest.json', versionId: 'monthly-manifest' } },
+    ] }));
     expect(recorded.successes[0]).toEqual(['acme', run.runId, '2026-11-25T02:10:00.000Z', { weekly: '2026-W48', monthly: '2026-11' }]);
   });
 
-  test('GIVEN a tier copy that fails WHEN finalized THEN finalize fails before recording anything, so the next run makes the copy', async () => {
-    const { deps: d, recorded } = deps({ weekly: '2026-W48' }, 'db/monthly/acme/SuperOffice.bak');
-    await expect(finalizeRun(d, run, dailyManifest, validation, new Date('2026-11-25T02:10:00.000Z'))).rejects.toThrow('copy of db/daily/acme/SuperOffice.bak failed');
-    expect(recorded.updates).toEqual([]);
+  test('GIVEN a tier copy that fails WHEN finalized THEN finalize fails: the daily promotion stays recorded, the run is not marked succeeded, and the next run makes the copy', async () => {
+    const { deps: d, recorded } = deps({ weekly: '2026-W48' }, { failCopyOf: 'db/monthly/acme/SuperOffice.bak' });
+    await expect(finalizeRun(d, run, staged, validation, at)).rejects.toThrow('copy of db/daily/acme/SuperOffice.bak failed');
+    expect(recorded.updates).toEqual([expect.objectContaining({ validatedManifest: dailyPointer })]);
     expect(recorded.successes).toEqual([]);
+  });
+
+  test('GIVEN one database that failed at the connector and one that failed validation WHEN finalized THEN the rest is promoted and counted, nothing goes to the other tiers, and the run is FAILED naming each failure and what was kept', async () => {
+    const contents: Manifest = {
+      ...manifest, databases: [database('SuperOffice'), database("O'Brien CRM")],
+      failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }],
+    };
+    const { deps: d, recorded } = deps({ weekly: '2026-W47', monthly: '2026-10' }, { contents });
+    const summary = await finalizeRun(d, run, staged, { ...validation, ok: false, artifacts: verdicts("O'Brien CRM") }, at);
+    expect(summary).toMatchObject({ status: 'FAILED', failed: true, databases: 1, failedParts: 2, copiedTo: '' });
+    expect(summary.failureCause).toBe('database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE | database O\'Brien CRM: VALIDATION_FAILED: O\'Brien CRM is a differential backup, not a full one — kept and validated: database SuperOffice, the archive');
+    expect(recorded.copies).toEqual([
+      'incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak@d-SuperOffice -> db/daily/acme/SuperOffice.bak',
+      'incoming/acme/acme-2026-11-25-daily/snapshot.json.gz@s1 -> manifests/daily/acme/snapshot.json.gz',
+    ]);
+    expect(recorded.manifests.map((m) => m.key)).toEqual(['manifests/daily/acme/manifest.json']);
+    expect(recorded.manifests[0]!.body.databases.map((db) => db.database)).toEqual(['SuperOffice']);
+    expect(recorded.manifests[0]!.body.failures?.map((f) => f.name)).toEqual(['2two', "O'Brien CRM"]);
+    expect(recorded.updates[0]).toMatchObject({ kept: { databases: ['SuperOffice'], archive: true } });
+    expect(recorded.updates[1]).toMatchObject({ status: 'FAILED' });
+    expect(recorded.successes).toEqual([]);
+  });
+
+  test('GIVEN a finalize that is run again (a Lambda retry) WHEN the daily promotion is recorded already THEN nothing is promoted twice', async () => {
+    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { record: { validatedManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'v0' } } });
+    await finalizeRun(d, run, staged, validation, at);
+    expect(recorded.copies).toEqual([]);
+    expect(recorded.updates).toEqual([expect.objectContaining({ status: 'SUCCEEDED' })]);
   });
 
   test('ISO weeks and months decide which tiers are due; a tier kept 0 times is off', () => {

@@ -10,6 +10,8 @@ import { MemoryArtifactReader } from '../helpers/memory-artifact-reader';
 
 const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: new Date(Date.now() - 60_000).toISOString() };
 const sha = (b: Buffer) => createHash('sha256').update(b).digest();
+/** Where the run's connector uploads a database backup: its own staging prefix. */
+const stagedBak = (tenant: string, database = 'SuperOffice') => keyLayout.stagedDatabaseBackup(tenant, run.runId, database);
 
 function artifactOf(reader: MemoryArtifactReader, key: string, body: Buffer): Artifact {
   const stored = reader.put(key, body);
@@ -28,15 +30,15 @@ function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = (
     { root: 'SO_ARC', path: 'ADM/a.docx', key: a.key, versionId: a.versionId, size: a.size, mtimeMs: 1, sha256: a.sha256, uploaded: true },
     { root: 'SO_ARC', path: 'ADM/b.docx', key: b.key, versionId: b.versionId, size: b.size, mtimeMs: 1, sha256: b.sha256, uploaded: false },
   ];
-  const snapshot = artifactOf(reader, keyLayout.snapshot('acme'), gzipSync(JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files })));
+  const snapshot = artifactOf(reader, keyLayout.stagedSnapshot('acme', run.runId), gzipSync(JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files })));
   const now = new Date().toISOString();
   const manifest: Manifest = {
     kind: 'so-backup-manifest', v: 1, runId: run.runId, tenantId: 'acme', connectorVersion: '0.1.0', startedAt: now, finishedAt: now,
-    databases: [{ database: 'SuperOffice', artifact: artifactOf(reader, keyLayout.databaseBackup('acme', 'SuperOffice'), bak), startedAt: now, finishedAt: now, copyOnly: true, checksums: true, compressed: false, edition: 'Standard', serverVersion: '16.0', header: { serverName: 'SQL01', firstLsn: '37000000012345600001', lastLsn: '37000000012345601001', backupSize: bak.length, verified: true } }],
+    databases: [{ database: 'SuperOffice', artifact: artifactOf(reader, stagedBak('acme'), bak), startedAt: now, finishedAt: now, copyOnly: true, checksums: true, compressed: false, edition: 'Standard', serverVersion: '16.0', header: { serverName: 'SQL01', firstLsn: '37000000012345600001', lastLsn: '37000000012345601001', backupSize: bak.length, verified: true } }],
     archive: { roots: [{ name: 'SO_ARC', path: 'C:\\SO_ARC' }], files: 2, bytes: fileA.length + fileB.length, uploadedFiles: 1, uploadedBytes: fileA.length, deletedFiles: 0, copiedFiles: 0, skippedFiles: 0, skipped: [], snapshot },
   };
   edit(manifest, reader);
-  const pointer = reader.put(keyLayout.manifest('acme'), Buffer.from(JSON.stringify(manifest)));
+  const pointer = reader.put(keyLayout.stagedManifest('acme', run.runId), Buffer.from(JSON.stringify(manifest)));
   return { reader, pointer: { key: pointer.key, versionId: pointer.versionId }, manifest, files };
 }
 
@@ -70,7 +72,7 @@ describe('validateRun', () => {
       const snapshotBody = JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files: [
         { root: 'SO_ARC', path: 'ADM/a.docx', key: keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/a.docx'), versionId: 'v2', size: 10, mtimeMs: 1, sha256: 'f'.repeat(64), uploaded: true },
       ] });
-      m.archive = { ...m.archive!, files: 1, bytes: 10, snapshot: artifactOf(r, keyLayout.snapshot('acme'), gzipSync(snapshotBody)) };
+      m.archive = { ...m.archive!, files: 1, bytes: 10, snapshot: artifactOf(r, keyLayout.stagedSnapshot('acme', run.runId), gzipSync(snapshotBody)) };
     });
     const report = await validateRun(reader, run, pointer);
     expect(report.ok).toBe(false);
@@ -79,7 +81,7 @@ describe('validateRun', () => {
 
   test('GIVEN a .bak that is not a SQL Server backup WHEN validated THEN it fails by its header', async () => {
     const { reader, pointer } = honestRun((m, r) => {
-      m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('acme', 'SuperOffice'), Buffer.from('PK\u0003\u0004 not a backup'));
+      m.databases[0]!.artifact = artifactOf(r, stagedBak('acme'), Buffer.from('PK\u0003\u0004 not a backup'));
     });
     const report = await validateRun(reader, run, pointer);
     expect(report.problems).toEqual([expect.stringMatching(/is not a usable backup of SuperOffice: not a SQL Server backup: it starts "PK\u0003\u0004|is not a usable backup of SuperOffice: not a SQL Server backup: it starts with bytes 50 4b 03 04/)]);
@@ -87,7 +89,7 @@ describe('validateRun', () => {
 
   test('GIVEN a backup of another database WHEN validated THEN the name mismatch is named', async () => {
     const { reader, pointer } = honestRun((m, r) => {
-      m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('acme', 'SuperOffice'), backupFile({ database: 'master', server: 's', backupSetName: 'x', startedAt: new Date() }));
+      m.databases[0]!.artifact = artifactOf(r, stagedBak('acme'), backupFile({ database: 'master', server: 's', backupSetName: 'x', startedAt: new Date() }));
     });
     const report = await validateRun(reader, run, pointer);
     expect(report.problems).toEqual([expect.stringMatching(/backup of database "master", not "SuperOffice"/)]);
@@ -95,10 +97,10 @@ describe('validateRun', () => {
 
   test('GIVEN an artifact under another tenant\'s prefix WHEN validated THEN it is refused', async () => {
     const { reader, pointer } = honestRun((m, r) => {
-      m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('beta', 'SuperOffice'), Buffer.from('TAPE'));
+      m.databases[0]!.artifact = artifactOf(r, stagedBak('beta'), Buffer.from('TAPE'));
     });
     const report = await validateRun(reader, run, pointer);
-    expect(report.problems).toEqual([expect.stringMatching(/is at db\/daily\/beta\/SuperOffice.bak, expected db\/daily\/acme/)]);
+    expect(report.problems).toEqual([expect.stringMatching(/is at incoming\/beta\/acme-2026-11-25-daily\/db\/SuperOffice.bak, expected incoming\/acme\/acme-2026-11-25-daily\/db\/SuperOffice.bak/)]);
   });
 
   test('GIVEN a missing artifact version WHEN validated THEN it is named', async () => {
@@ -148,7 +150,7 @@ describe('validateRun', () => {
 
   test('GIVEN a manifest that breaks the schema WHEN validated THEN the schema error is reported', async () => {
     const reader = new MemoryArtifactReader();
-    const stored = reader.put(keyLayout.manifest('acme'), Buffer.from('{"kind":"so-backup-manifest","v":1}'));
+    const stored = reader.put(keyLayout.stagedManifest('acme', run.runId), Buffer.from('{"kind":"so-backup-manifest","v":1}'));
     const report = await validateRun(reader, run, { key: stored.key, versionId: stored.versionId });
     expect(report.problems).toEqual([expect.stringMatching(/breaks the manifest schema/)]);
   });
@@ -159,7 +161,7 @@ describe('validateRun', () => {
       const partSize = 5 << 20;
       const chunks = [body.subarray(0, partSize), body.subarray(partSize)];
       const digests = chunks.map((c) => sha(c).toString('base64'));
-      const stored = r.put(keyLayout.databaseBackup('acme', 'SuperOffice'), body);
+      const stored = r.put(stagedBak('acme'), body);
       r.objects.get(`${stored.key}@${stored.versionId}`)!.checksum = compositeChecksum(digests);
       m.databases[0]!.artifact = { key: stored.key, versionId: stored.versionId, size: body.length, sha256: sha(body).toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(digests), partSize, parts: digests } };
     });
@@ -171,7 +173,7 @@ describe('validateRun', () => {
 /** The run with its database artifact replaced by `body`; the manifest states body's true size and checksum. */
 async function validateWithBackup(body: Buffer) {
   const { reader, pointer } = honestRun((m, r) => {
-    m.databases[0]!.artifact = artifactOf(r, keyLayout.databaseBackup('acme', 'SuperOffice'), body);
+    m.databases[0]!.artifact = artifactOf(r, stagedBak('acme'), body);
   });
   return validateRun(reader, run, pointer);
 }
@@ -225,5 +227,35 @@ describeWithMssqlFixtures('validateRun on real SQL Server backups', () => {
 
   test('GIVEN the first 1 KiB of a real backup with that size in the manifest WHEN validated THEN it fails', async () => {
     expect((await validateWithBackup(mssqlFixture('singlerestore-full.bak').subarray(0, 1024))).problems[0]).toMatch(/the file ends at 1024 bytes/);
+  });
+});
+
+describe('validateRun: each database and the archive is judged on its own', () => {
+  test('GIVEN two databases where one is not a backup of itself, and a failure the connector reported WHEN validated THEN the others pass and the run can keep them', async () => {
+    const { reader, pointer } = honestRun((m, r) => {
+      const other = backupFile({ database: 'master', server: 'SQL01', backupSetName: 'x', startedAt: new Date() }, Buffer.concat([...databasePages('o', 10_000)]));
+      m.databases.push({ ...m.databases[0]!, database: "O'Brien CRM", artifact: artifactOf(r, stagedBak('acme', "O'Brien CRM"), other) });
+      m.failures = [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }];
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report).toMatchObject({ ok: false, promotable: true, failures: [{ kind: 'database', name: '2two' }] });
+    expect(report.artifacts.map((a) => [a.kind, a.name, a.ok])).toEqual([['database', 'SuperOffice', true], ['database', "O'Brien CRM", false], ['archive', 'SO_ARC', true]]);
+    expect(report.artifacts[1]!.problems).toEqual([expect.stringMatching(/backup of database "master", not "O'Brien CRM"/)]);
+  });
+
+  test('GIVEN a manifest for another run WHEN validated THEN nothing can be kept, whatever its artifacts', async () => {
+    const { reader, pointer } = honestRun((m) => {
+      m.runId = 'acme-2026-11-24-daily';
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report).toMatchObject({ ok: false, promotable: false, artifacts: [] });
+    expect(report.problems).toEqual(['manifest is for run acme-2026-11-24-daily, not acme-2026-11-25-daily']);
+  });
+
+  test('GIVEN a manifest at a tier key (an old connector, or a forged pointer) WHEN validated THEN it is refused: only the run\'s staging prefix is read', async () => {
+    const { reader } = honestRun();
+    const stored = reader.put(keyLayout.manifest('acme'), Buffer.from('{}'));
+    const report = await validateRun(reader, run, { key: stored.key, versionId: stored.versionId });
+    expect(report).toMatchObject({ promotable: false, problems: ['manifest is at manifests/daily/acme/manifest.json, expected incoming/acme/acme-2026-11-25-daily/manifest.json'] });
   });
 });

@@ -72,17 +72,18 @@ describe('backup bucket', () => {
     });
   });
 
+  const rules = (t: Template) => (Object.values(t.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }))[0]!.Properties as { LifecycleConfiguration: { Rules: Array<Record<string, unknown>> } }).LifecycleConfiguration.Rules;
+
   test('GFS tiers: database backups and manifests of each tier keep their last N by count; archive versions outlive the longest tier', () => {
-    const rules = (t: Template) => (Object.values(t.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }))[0]!.Properties as { LifecycleConfiguration: { Rules: Array<Record<string, unknown>> } }).LifecycleConfiguration.Rules;
-    const byPrefix = (t: Template) => Object.fromEntries(rules(t).filter((r) => r.Prefix).map((r) => [r.Prefix, r.NoncurrentVersionExpiration]));
+    const byPrefix = (t: Template) => Object.fromEntries(rules(t).filter((r) => r.Prefix && r.Prefix !== 'incoming/').map((r) => [r.Prefix, r.NoncurrentVersionExpiration]));
     expect(byPrefix(template)).toEqual({
       'db/daily/': { NoncurrentDays: 1, NewerNoncurrentVersions: 13 }, 'manifests/daily/': { NoncurrentDays: 1, NewerNoncurrentVersions: 13 },
       'db/weekly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 4 }, 'manifests/weekly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 4 },
       'db/monthly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 11 }, 'manifests/monthly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 11 },
       'archive/': { NoncurrentDays: 372 }, // 12 monthly × 31 days
     });
-    // No rule expires a current version by age: when backups stop, the last ones stay.
-    expect(rules(template).filter((r) => r.ExpirationInDays !== undefined)).toEqual([]);
+    // No rule expires a current version by age, except in staging: when backups stop, the last ones stay.
+    expect(rules(template).filter((r) => r.ExpirationInDays !== undefined).map((r) => r.Prefix)).toEqual(['incoming/']);
     const custom = byPrefix(synth({ weeklyBackupsKept: 0, monthlyBackupsKept: 1 }));
     expect(Object.keys(custom)).not.toContain('db/weekly/');
     expect(custom['db/monthly/']).toEqual({ NoncurrentDays: 1 });
@@ -91,12 +92,29 @@ describe('backup bucket', () => {
       .toThrow('archiveVersionRetention of 365 days is shorter than the longest tier (744 days: daily 14, weekly 5 × 7, monthly 24 × 31): give at least 744 days, or keep fewer backups');
   });
 
-  test('finalize writes only the weekly and monthly tiers and knows how many each keeps', () => {
+  test('staging: every run\'s uploads expire by age whatever happens (3 days by default, longer than any run), promoted copies a day after their delete marker', () => {
+    expect(rules(template).filter((r) => r.Prefix === 'incoming/')).toEqual([
+      { Id: 'incoming-expire', Prefix: 'incoming/', Status: 'Enabled', ExpirationInDays: 3, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+      { Id: 'incoming-delete-markers', Prefix: 'incoming/', Status: 'Enabled', ExpiredObjectDeleteMarker: true },
+    ]);
+    expect(rules(synth({ stagingExpiration: Duration.days(9), backupTimeout: Duration.days(7) })).find((r) => r.Id === 'incoming-expire')).toMatchObject({ ExpirationInDays: 9 });
+    expect(() => synth({ backupTimeout: Duration.days(3) })).toThrow('stagingExpiration must be at least backupTimeout + offlineRetryWindow + 1 day (5 days), but 3 days was provided');
+    expect(() => synth({ stagingExpiration: Duration.days(1) })).toThrow(/stagingExpiration must be 172800 seconds or more/);
+  });
+
+  test('finalize promotes into every tier, puts delete markers only in staging, and knows how many each tier keeps; connectors can write no tier', () => {
     const [finalize] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'finalize-run' } }));
     expect((finalize!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ WEEKLY_BACKUPS_KEPT: '5', MONTHLY_BACKUPS_KEPT: '12' });
-    const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
-    for (const prefix of ['db/weekly/*', 'db/monthly/*', 'manifests/weekly/*', 'manifests/monthly/*']) expect(policies).toContain(`/${prefix}`);
-    expect(policies).not.toMatch(/"s3:PutObject[^\]]*\/db\/daily/);
+    const policyOf = (logicalIdPart: string) => JSON.stringify(Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.includes(logicalIdPart)).map(([, p]) => p));
+    const finalizePolicy = policyOf('FinalizeRun');
+    for (const prefix of ['db/daily/*', 'db/weekly/*', 'db/monthly/*', 'manifests/daily/*', 'manifests/weekly/*', 'manifests/monthly/*']) expect(finalizePolicy).toContain(`/${prefix}`);
+    expect(finalizePolicy).toMatch(/"Action":"s3:DeleteObject","Effect":"Allow","Resource":\{"Fn::Join":\["",\[\{"Fn::GetAtt":\[[^\]]+\]\},"\/incoming\/\*"\]\]\}/);
+    expect(finalizePolicy).not.toMatch(/DeleteObjectVersion|archive\//);
+    // The role connector sessions are minted from: staging and archive writes, never a tier.
+    const uploadRole = policyOf('UploadRole');
+    expect(uploadRole).toMatch(/incoming\/\*/);
+    expect(uploadRole).not.toMatch(/"s3:PutObject"[^}]*\/(db|manifests)\//);
+    expect(uploadRole).not.toMatch(/DeleteObjectVersion/);
   });
 
   test('dailyBackupsKept is configurable and range-checked', () => {
@@ -152,7 +170,9 @@ describe('BackupRun', () => {
     for (const state of ['Prepare', 'Request backup', 'Validate', 'Finalize', 'Mark run failed', 'Publish alert', 'Backup failed']) {
       expect(definition).toContain(`\\"${state}\\"`);
     }
-    expect(definition.match(/\\"Next\\":\\"Mark run failed\\"/g)).toHaveLength(4);
+    // Each task's catch, and "Some parts failed" after finalize kept the good parts.
+    expect(definition.match(/\\"Next\\":\\"Mark run failed\\"/g)).toHaveLength(5);
+    expect(definition).toMatch(/\\"Some parts failed\\":\{\\"Type\\":\\"Pass\\"/);
     expect(definition).toMatch(/sns:publish/);
   });
 

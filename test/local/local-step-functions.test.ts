@@ -46,12 +46,12 @@ const happy: Doubles = {
     const token = event.taskToken as string;
     setTimeout(() => {
       sfn.sendTaskHeartbeat(token);
-      sfn.sendTaskSuccess(token, JSON.stringify({ manifest: { key: 'manifests/daily/acme/x.json', versionId: 'v1' } }));
+      sfn.sendTaskSuccess(token, JSON.stringify({ manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } }));
     }, 50);
     return { connectionId: 'c1' };
   },
   'validate-run': () => ({ ok: true, checks: 5, problems: [], databases: [], totalBytes: 1 }),
-  'finalize-run': () => ({ uploadedBytes: 1 }),
+  'finalize-run': () => ({ status: 'SUCCEEDED', failed: false, uploadedBytes: 1 }),
   'mark-run-failed': (event) => ({ subject: 'so-backup: backup FAILED', message: `failed: ${JSON.stringify((event.state as { error: unknown }).error)}` }),
 };
 
@@ -69,7 +69,17 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run']);
     expect(alerts).toEqual([]);
     const output = JSON.parse(execution.output!) as { backup: unknown };
-    expect(output.backup).toEqual({ manifest: { key: 'manifests/daily/acme/x.json', versionId: 'v1' } });
+    expect(output.backup).toEqual({ manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } });
+  });
+
+  test('GIVEN a run whose finalize kept some parts while another failed WHEN run THEN it marks the run failed and FAILS with PartsFailed, the alert naming what failed', async () => {
+    const cause = 'database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE — kept and validated: database SuperOffice, the archive';
+    const { sfn, calls, alerts } = setup({ ...happy, 'finalize-run': () => ({ status: 'FAILED', failed: true, failureCause: cause }) });
+    const execution = await run(sfn);
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error).toBe('PartsFailed');
+    expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run', 'mark-run-failed']);
+    expect(alerts).toEqual([expect.objectContaining({ message: expect.stringContaining('2two: SQL_DATABASE_OFFLINE') })]);
   });
 
   test('GIVEN no connector online for the whole window WHEN run THEN it asks again, then marks the run failed, alerts, and FAILS with ConnectorOffline', async () => {

@@ -25,7 +25,7 @@ export function renewingCredentials(initial: UploadCredentials, renew: () => Pro
  */
 export async function requestRestore(
   connection: { endpoint: string; authorization: string; connectorVersion: string },
-  request: Pick<RestoreRequest, 'run' | 'at' | 'requestedBy'>,
+  request: Pick<RestoreRequest, 'run' | 'at' | 'requestedBy' | 'wants'>,
   timeoutMs = 30_000,
 ): Promise<RestoreGrant> {
   const requestId = randomBytes(12).toString('base64url');

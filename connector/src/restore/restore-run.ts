@@ -5,7 +5,7 @@ import { type ArchiveSnapshot, type Manifest, manifestSchema, type RestoreGrant,
 import { materializeSnapshot } from '../backup/materialize-snapshot';
 import { ConnectorError } from '../errors';
 import type { DatabaseServer } from '../sql/database-server';
-import { checkDatabaseName } from '../sql/mssql-database-server';
+import { checkDatabaseName, databaseFileName } from '../sql/database-name';
 import { type ObjectStore, readObject } from '../store/object-store';
 import { parseSnapshot } from '../backup/snapshot-codec';
 import { downloadArtifact } from './download-artifact';
@@ -96,7 +96,7 @@ async function restoreDatabase(deps: RestoreDeps, manifest: Manifest, choices: R
   }
   if (!choices.stagingFolder) throw new ConnectorError('RESTORE_NO_STAGING', 'no staging folder: set sql.stagingFolder in the configuration or give --staging DIR (SQL Server must be able to read it)', { permanent: true });
   await mkdir(choices.stagingFolder, { recursive: true });
-  const file = path.join(choices.stagingFolder, `restore-${manifest.runId}-${backup.database}.bak`);
+  const file = path.join(choices.stagingFolder, `restore-${manifest.runId}-${databaseFileName(backup.database)}.bak`);
   deps.progress(`downloading ${backup.database}`, 0);
   await downloadArtifact(deps.store, backup.artifact, file, { onProgress: (done, total) => deps.progress(`downloading ${backup.database}`, (done / total) * 100) });
   const files = await server.backupFiles(file);
@@ -113,10 +113,12 @@ async function restoreDatabase(deps: RestoreDeps, manifest: Manifest, choices: R
 
 /**
  * New physical names for each logical file: `<db>.mdf` for the first data file, `<db>_<n>.ndf`
- * for more, `<db>_log.ldf` for the log, in the folder's own path style (Windows or POSIX).
+ * for more, `<db>_log.ldf` for the log, in the folder's own path style (Windows or POSIX); a
+ * database name a file name cannot hold is made safe (databaseFileName).
  */
-export function newFileNames(files: Array<{ logicalName: string; type: string }>, database: string, dataFolder: string, logFolder: string): Array<{ logicalName: string; to: string }> {
+export function newFileNames(files: Array<{ logicalName: string; type: string }>, databaseName: string, dataFolder: string, logFolder: string): Array<{ logicalName: string; to: string }> {
   const join = (folder: string, name: string) => (folder.includes('\\') ? path.win32.join(folder, name) : path.posix.join(folder, name));
+  const database = databaseFileName(databaseName);
   let data = 0;
   let logs = 0;
   return files.map((file) => {

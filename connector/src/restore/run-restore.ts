@@ -37,7 +37,9 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
 
   const keys = new ConnectorKeys(await loadIdentity(config.identityFile), config.identityFile, pino({ level: 'silent' }));
   const requestedBy = `${userInfo().username}@${hostname()}`;
-  const ask = (run: string) => requestRestore({ endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run, at: run === 'latest' ? at : undefined, requestedBy });
+  // "latest" means the newest run that kept what this restore needs (another part may have failed in a newer run).
+  const wants = { ...(options.databaseName ? (options.sourceDatabase ? { database: options.sourceDatabase } : { anyDatabase: true }) : {}), ...(options.archiveTo ? { archive: true } : {}) };
+  const ask = (run: string) => requestRestore({ endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run, at: run === 'latest' ? at : undefined, requestedBy, wants });
   const grant = await ask(options.run === 'latest' ? 'latest' : options.run);
   // The grant's read-only credentials last an hour: a long download asks for the same run again before they run out.
   const provider = renewingCredentials(grant.credentials, () => ask(grant.runId));

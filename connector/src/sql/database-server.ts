@@ -53,9 +53,33 @@ export interface RestoreRequest {
   onProgress(percent: number): void;
 }
 
+/**
+ * What SQL Server says about a database before it is backed up: sys.databases (state, read-only,
+ * TDE flag, availability group membership), and where the login may see them,
+ * sys.dm_database_encryption_keys with master.sys.certificates (TDE) and
+ * sys.dm_hadr_database_replica_states with sys.fn_hadr_backup_is_preferred_replica (AG role).
+ */
+export interface DatabaseState {
+  /** The name as SQL Server stores it. */
+  name: string;
+  /** sys.databases.state_desc: ONLINE, RESTORING, RECOVERING, RECOVERY_PENDING, SUSPECT, EMERGENCY, OFFLINE, … */
+  state: string;
+  readOnly: boolean;
+  /** sys.databases.user_access_desc: MULTI_USER, SINGLE_USER, RESTRICTED_USER. */
+  userAccess: string;
+  /** sys.databases.is_encrypted: Transparent Data Encryption is on. */
+  encrypted: boolean;
+  /** TDE details; `visible: false` when the login may not see them (VIEW SERVER STATE). */
+  encryption?: { visible: true; state: number; encryptorType?: string; certificate?: string; thumbprint?: string; privateKeyBackedUpAt?: string } | { visible: false; reason: string };
+  /** Set when the database belongs to an availability group on this instance. */
+  availabilityGroup?: { visible: true; name: string; role: string; synchronizationState: string; preferredForBackup: boolean } | { visible: false; reason: string };
+}
+
 export interface DatabaseServer {
   describe(): Promise<ServerInfo>;
   databaseExists(database: string): Promise<boolean>;
+  /** The database's state, encryption and availability group role; undefined when it does not exist. */
+  databaseState(database: string): Promise<DatabaseState | undefined>;
   backupDatabase(request: BackupRequest): Promise<void>;
   /** RESTORE VERIFYONLY … WITH CHECKSUM; throws BACKUP_DAMAGED (3189) and the like. */
   verifyBackup(file: string): Promise<void>;
@@ -79,5 +103,4 @@ export interface DatabaseServer {
   close(): Promise<void>;
 }
 
-/** Database names we accept: what SQL Server allows for regular identifiers, no brackets or quotes. */
-export const DATABASE_NAME_PATTERN = /^[\p{L}_][\p{L}\p{N}@$#_ .-]{0,127}$/u;
+

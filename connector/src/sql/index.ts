@@ -2,3 +2,4 @@
 // ConnectorErrors with codes and explanations; the backup domain sees only DatabaseServer.
 export * from './database-server';
 export * from './mssql-database-server';
+export * from './database-name';

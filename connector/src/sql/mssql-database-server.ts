@@ -1,6 +1,7 @@
 import sql from 'mssql';
 import { ConnectorError } from '../errors';
-import { DATABASE_NAME_PATTERN, type BackupFile, type BackupMetadata, type BackupRequest, type DatabaseServer, type RestoreRequest, type ServerInfo } from './database-server';
+import type { BackupFile, BackupMetadata, BackupRequest, DatabaseServer, DatabaseState, RestoreRequest, ServerInfo } from './database-server';
+import { checkDatabaseName } from './database-name';
 
 const EXPRESS = 4;
 
@@ -46,6 +47,45 @@ export class MssqlDatabaseServer implements DatabaseServer {
         throw explainSqlError(error, `looking up database "${database}"`);
       });
     return result.recordset.length === 1;
+  }
+
+  async databaseState(database: string): Promise<DatabaseState | undefined> {
+    checkDatabaseName(database);
+    const pool = await this.connect();
+    const query = <T>(text: string, doing: string) => pool.request().input('name', sql.NVarChar(128), database).query<T>(text).catch((error: unknown) => {
+      throw explainSqlError(error, doing);
+    });
+    const base = (await query<{ name: string; state: string; readOnly: number; userAccess: string; encrypted: number; inAvailabilityGroup: number }>(
+      'SELECT name, state_desc AS state, CAST(is_read_only AS int) AS readOnly, user_access_desc AS userAccess, CAST(is_encrypted AS int) AS encrypted, '
+        + 'CAST(CASE WHEN replica_id IS NULL THEN 0 ELSE 1 END AS int) AS inAvailabilityGroup FROM sys.databases WHERE name = @name',
+      `reading the state of database "${database}"`,
+    )).recordset[0];
+    if (!base) return undefined;
+    const state: DatabaseState = { name: base.name, state: base.state, readOnly: Number(base.readOnly) === 1, userAccess: base.userAccess, encrypted: Number(base.encrypted) === 1 };
+    if (state.encrypted) {
+      state.encryption = await query<{ state: number; encryptorType: string | null; thumbprint: string | null; certificate: string | null; privateKeyBackedUpAt: string | null }>(
+        'SELECT CAST(k.encryption_state AS int) AS state, k.encryptor_type AS encryptorType, CONVERT(varchar(64), k.encryptor_thumbprint, 2) AS thumbprint, c.name AS certificate, '
+          + 'CONVERT(varchar(33), c.pvt_key_last_backup_date, 126) AS privateKeyBackedUpAt FROM sys.dm_database_encryption_keys k '
+          + 'LEFT JOIN master.sys.certificates c ON c.thumbprint = k.encryptor_thumbprint WHERE k.database_id = DB_ID(@name)',
+        `reading the encryption of database "${database}"`,
+      ).then(({ recordset: [row] }) => (row
+        ? {
+          visible: true as const, state: Number(row.state), encryptorType: row.encryptorType ?? undefined, thumbprint: row.thumbprint ?? undefined, certificate: row.certificate ?? undefined,
+          privateKeyBackedUpAt: row.privateKeyBackedUpAt ? new Date(row.privateKeyBackedUpAt).toISOString() : undefined,
+        }
+        : { visible: false as const, reason: 'sys.dm_database_encryption_keys shows no key for it to this login' }), notVisible);
+    }
+    if (Number(base.inAvailabilityGroup) === 1) {
+      state.availabilityGroup = await query<{ availabilityGroup: string; role: string | null; synchronizationState: string | null; preferred: number }>(
+        'SELECT ag.name AS availabilityGroup, ars.role_desc AS role, drs.synchronization_state_desc AS synchronizationState, CAST(sys.fn_hadr_backup_is_preferred_replica(@name) AS int) AS preferred '
+          + 'FROM sys.dm_hadr_database_replica_states drs JOIN sys.dm_hadr_availability_replica_states ars ON ars.replica_id = drs.replica_id '
+          + 'JOIN sys.availability_groups ag ON ag.group_id = drs.group_id WHERE drs.database_id = DB_ID(@name) AND drs.is_local = 1',
+        `reading the availability group role of database "${database}"`,
+      ).then(({ recordset: [row] }) => (row
+        ? { visible: true as const, name: row.availabilityGroup, role: row.role ?? 'RESOLVING', synchronizationState: row.synchronizationState ?? 'NOT SYNCHRONIZING', preferredForBackup: Number(row.preferred) === 1 }
+        : { visible: false as const, reason: 'sys.dm_hadr_database_replica_states shows no local replica to this login' }), notVisible);
+    }
+    return state;
   }
 
   async verifyBackup(file: string): Promise<void> {
@@ -201,10 +241,10 @@ export class MssqlDatabaseServer implements DatabaseServer {
   }
 }
 
-export function checkDatabaseName(database: string): void {
-  if (!DATABASE_NAME_PATTERN.test(database)) {
-    throw new ConnectorError('DATABASE_NAME_INVALID', `"${database}" is not a database name so-backup accepts (letters, digits, _ @ $ # . - and spaces; starting with a letter or _)`, { permanent: true });
-  }
+/** A query the login may not run (VIEW SERVER STATE missing): reported as not visible, with why. */
+function notVisible(error: unknown): { visible: false; reason: string } {
+  if (error instanceof ConnectorError && error.code === 'SQL_PERMISSION') return { visible: false, reason: error.message };
+  throw error;
 }
 
 interface SqlErrorLike { number?: number; message?: string; code?: string; precedingErrors?: SqlErrorLike[] }
@@ -263,6 +303,27 @@ export function explainSqlError(error: unknown, doing: string): ConnectorError {
   } else if (number === 911) {
     code = 'SQL_DATABASE_MISSING';
     advice = 'Check the database name in the connector configuration.';
+  } else if (number === 942) {
+    code = 'SQL_DATABASE_OFFLINE';
+    advice = 'The database is OFFLINE: bring it online (ALTER DATABASE … SET ONLINE), or remove it from sql.databases if it is retired.';
+  } else if (number === 927) {
+    code = 'SQL_DATABASE_RESTORING';
+    advice = 'The database is RESTORING (a restore WITH NORECOVERY, or a log shipping or mirroring standby): back up the primary copy instead.';
+  } else if (number === 922) {
+    code = 'SQL_DATABASE_RECOVERING';
+    advice = 'SQL Server is still recovering the database (after a restart): the next run will back it up.';
+  } else if (number === 926) {
+    code = 'SQL_DATABASE_SUSPECT';
+    advice = 'SQL Server could not recover the database (SUSPECT): see the SQL Server error log, run DBCC CHECKDB, and restore from the last good backup if needed.';
+  } else if (number === 976) {
+    code = 'SQL_AG_SECONDARY';
+    advice = 'The database is an availability group secondary that cannot be backed up now: a secondary takes only copy-only full backups, and only while SYNCHRONIZED or SYNCHRONIZING. Resume data movement or back up the primary replica.';
+  } else if (number === 33111) {
+    code = 'RESTORE_TDE_CERTIFICATE';
+    advice = 'The backup is encrypted with Transparent Data Encryption: restore the certificate (CREATE CERTIFICATE … FROM FILE … WITH PRIVATE KEY …) on this server first.';
+  } else if (number === 297 || number === 300) {
+    code = 'SQL_PERMISSION';
+    advice = 'Grant the login VIEW SERVER STATE for so-backup to check database encryption and availability group roles.';
   }
   const message = `SQL Server error${number ? ` ${number}` : ''} while ${doing}: ${text}${advice ? ` ${advice}` : ''}`;
   return new ConnectorError(code, message, { cause: error });

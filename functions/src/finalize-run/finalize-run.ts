@@ -1,19 +1,22 @@
 import { z } from 'zod';
-import { type Manifest, type ManifestPointer } from '../../../protocol';
-import type { RunRef, RunStore, TenantRecord, TenantStore } from '../shared';
+import { type ArtifactFailure, type Manifest, type ManifestPointer } from '../../../protocol';
+import { logger, RunError, type RunRecord, type RunRef, type RunStore, type TenantRecord, type TenantStore } from '../shared';
 import { type CopyTier, type CopyTiersKept, periodOf, promoteToTier, tiersDue, type VersionCopier } from './promote-to-tiers';
 
-/** The parts of the validation report finalize records. */
+/** The parts of the validation report finalize uses: each artifact's verdict, and the totals. */
 export const validationSummarySchema = z.object({
-  ok: z.literal(true),
+  ok: z.boolean(),
+  promotable: z.literal(true),
   checks: z.number(),
   totalBytes: z.number(),
+  artifacts: z.array(z.object({ kind: z.enum(['database', 'archive']), name: z.string(), ok: z.boolean(), problems: z.array(z.string()) })),
   databases: z.array(z.object({ database: z.string(), size: z.number() }).loose()),
   archive: z.object({ files: z.number(), bytes: z.number(), uploadedFiles: z.number(), uploadedBytes: z.number(), skippedFiles: z.number().default(0) }).optional(),
 }).loose();
+export type ValidationSummary = z.infer<typeof validationSummarySchema>;
 
 export interface FinalizeDeps {
-  runs: Pick<RunStore, 'update'>;
+  runs: Pick<RunStore, 'get' | 'update'>;
   tenants: Pick<TenantStore, 'get' | 'recordSuccess'>;
   copier: VersionCopier;
   /** The run's manifest, read at its exact (validated) version. */
@@ -21,40 +24,98 @@ export interface FinalizeDeps {
   kept: CopyTiersKept;
 }
 
+/** What finalize hands on: the run's outcome, and for a run with failed parts, why (the alert's text). */
+export type FinalizeOutcome = Awaited<ReturnType<typeof finalizeRun>>;
+
 /**
- * Marks a validated run SUCCEEDED with its summary, copies it to the weekly and monthly tiers
- * when it is the first validated run of its week or month, and records it as the tenant's
- * latest good backup. A failed copy fails finalize (and so the run, loudly) before anything is
- * recorded, so the next run makes the copy instead.
+ * Promotes the validated parts of a run from its staging keys into the daily tier (server-side
+ * copies, proven by S3's checksum) with a daily manifest naming only them, so that daily
+ * retention counts validated backups only. A complete run is then copied to the weekly and
+ * monthly tiers when it is the first validated run of its week or month, and recorded as the
+ * tenant's latest good backup. A run with a part that failed (at the connector, or in
+ * validation) keeps and counts its good parts but ends FAILED (`failed: true`, with the cause
+ * naming each failed part): it is not copied to the other tiers nor recorded as the latest good
+ * backup. A failed tier copy fails finalize (the promoted daily parts stay recorded as the
+ * run's validated backup), so the next run makes the copy.
  */
-export async function finalizeRun(deps: FinalizeDeps, run: RunRef, manifest: ManifestPointer, validation: z.infer<typeof validationSummarySchema>, now = new Date()) {
+export async function finalizeRun(deps: FinalizeDeps, run: RunRef, staged: ManifestPointer, validation: ValidationSummary, now = new Date()) {
   const finishedAt = now.toISOString();
+  const contents = await deps.readManifest(staged);
+  const passed = (kind: ArtifactFailure['kind'], name: string) => validation.artifacts.some((a) => a.kind === kind && a.name === name && a.ok);
+  const archiveName = contents.archive?.roots.map((root) => root.name).join(', ') || 'archive';
+  const kept: Manifest = {
+    ...contents,
+    databases: contents.databases.filter((db) => passed('database', db.database)),
+    archive: contents.archive && passed('archive', archiveName) ? contents.archive : undefined,
+    failures: [
+      ...(contents.failures ?? []),
+      ...validation.artifacts.filter((a) => !a.ok).map((a): ArtifactFailure => ({ kind: a.kind, name: a.name, error: { code: 'VALIDATION_FAILED', message: a.problems.slice(0, 5).join('; ').slice(0, 4000) } })),
+    ],
+  };
+  if (kept.databases.length === 0 && kept.archive === undefined) throw new RunError('ValidationFailed', 'no part of the run passed validation; nothing to keep');
+  const failures = kept.failures ?? [];
+  const complete = failures.length === 0;
+
+  // A retried finalize (Lambda retries) must not promote twice: each promotion is a version that counts.
+  const record = await deps.runs.get(run.runId);
+  const daily = record?.validatedManifest
+    ? { pointer: record.validatedManifest, manifest: await deps.readManifest(record.validatedManifest) }
+    : await promoteToTier(deps.copier, kept, staged, 'daily');
+  const keptParts = { databases: daily.manifest.databases.map((db) => db.database), archive: daily.manifest.archive !== undefined };
+  // Recorded at once: whatever happens next (a failed tier copy), the promoted parts are the run's validated backup.
+  if (!record?.validatedManifest) await deps.runs.update(run.runId, { validatedManifest: daily.pointer, kept: keptParts, failures });
+
   const tenant = await deps.tenants.get(run.tenantId);
   const marks = { ...tenant?.tierMarks };
-  const due = tiersDue(now, marks, deps.kept);
   const copies: Array<{ tier: CopyTier; manifest: ManifestPointer }> = [];
-  if (due.length > 0) {
-    const contents = await deps.readManifest(manifest);
-    for (const tier of due) {
-      copies.push({ tier, manifest: await promoteToTier(deps.copier, contents, manifest, tier) });
+  if (complete) {
+    for (const tier of tiersDue(now, marks, deps.kept)) {
+      copies.push({ tier, manifest: (await promoteToTier(deps.copier, daily.manifest, daily.pointer, tier)).pointer });
       marks[tier] = periodOf(tier, now);
     }
   }
+  const keptBytes = daily.manifest.databases.reduce((total, db) => total + db.artifact.size, 0);
+  const warnings = daily.manifest.databases.flatMap((db) => (db.warnings ?? []).map((w) => `${db.database}: ${w}`));
   const summary = {
-    databases: validation.databases.length,
-    databaseBytes: validation.databases.reduce((total, db) => total + db.size, 0),
-    archiveFiles: validation.archive?.files ?? 0,
-    archiveBytes: validation.archive?.bytes ?? 0,
-    uploadedFiles: validation.archive?.uploadedFiles ?? 0,
-    uploadedBytes: validation.totalBytes,
+    databases: daily.manifest.databases.length,
+    databaseBytes: keptBytes,
+    archiveFiles: daily.manifest.archive?.files ?? 0,
+    archiveBytes: daily.manifest.archive?.bytes ?? 0,
+    uploadedFiles: daily.manifest.archive?.uploadedFiles ?? 0,
+    uploadedBytes: keptBytes + (daily.manifest.archive?.uploadedBytes ?? 0),
     durationSeconds: Math.round((now.getTime() - Date.parse(run.startedAt)) / 1000),
     /** Files the connector could not read consistently (listed in the manifest): a warning, not a failure. */
-    skippedFiles: validation.archive?.skippedFiles ?? 0,
+    skippedFiles: daily.manifest.archive?.skippedFiles ?? 0,
+    /** Warnings about kept databases (a TDE certificate never backed up). */
+    warnings: warnings.length,
+    /** The parts that failed (at the connector or in validation); the run is then FAILED. */
+    failedParts: failures.length,
     /** The tiers this run was copied to besides daily ("weekly,monthly"), or "". */
     copiedTo: copies.map((copy) => copy.tier).join(','),
   };
-  const status = summary.skippedFiles > 0 ? 'SUCCEEDED_WITH_WARNINGS' : 'SUCCEEDED';
-  await deps.runs.update(run.runId, { status, finishedAt, summary, ...(copies.length > 0 ? { tierCopies: copies } : {}) });
-  await deps.tenants.recordSuccess(run.tenantId, run.runId, finishedAt, marks satisfies TenantRecord['tierMarks']);
-  return { status, ...summary };
+  const status: RunRecord['status'] = !complete ? 'FAILED' : summary.skippedFiles > 0 || summary.warnings > 0 ? 'SUCCEEDED_WITH_WARNINGS' : 'SUCCEEDED';
+  await deps.runs.update(run.runId, {
+    status, finishedAt, summary,
+    ...(copies.length > 0 ? { tierCopies: copies } : {}),
+  });
+  if (complete) await deps.tenants.recordSuccess(run.tenantId, run.runId, finishedAt, marks satisfies TenantRecord['tierMarks']);
+  // The staged copies are promoted: delete markers let them expire a day from now rather than with staging.
+  await deps.copier.retire(stagedKeys(kept)).catch((error: unknown) => logger.warn({ runId: run.runId, err: (error as Error).message }, 'could not retire the promoted staging copies; they expire with staging'));
+  return {
+    status, failed: !complete, ...summary,
+    /** For a run with failed parts: what failed and what was kept, for the alert. */
+    ...(complete ? {} : { failureCause: failureCause(kept) }),
+  };
+}
+
+/** The staging keys a promotion copied from (the staged manifest stays until staging expires, for the record). */
+function stagedKeys(manifest: Manifest): string[] {
+  return [...manifest.databases.map((db) => db.artifact.key), ...(manifest.archive ? [manifest.archive.snapshot.key] : [])];
+}
+
+/** "database 2two: SQL_DATABASE_MISSING: …; kept and validated: database SuperOffice, the archive". */
+export function failureCause(manifest: Manifest): string {
+  const failed = (manifest.failures ?? []).map((f) => `${f.kind} ${f.name}: ${f.error.code}: ${f.error.message}`);
+  const keptParts = [...manifest.databases.map((db) => `database ${db.database}`), ...(manifest.archive ? ['the archive'] : [])];
+  return `${failed.join(' | ')} — kept and validated: ${keptParts.join(', ')}`.slice(0, 8000);
 }

@@ -24,7 +24,7 @@ const eventSchema = z.object({ run: runRefSchema, manifest: manifestPointerSchem
 export async function handler(event: unknown) {
   const { run, manifest, validation } = parseEvent(eventSchema, event, 'Finalize input');
   const summary = await finalizeRun(deps, run, manifest, validation);
-  logger.info({ runId: run.runId, ...summary }, 'run succeeded');
+  logger[summary.failed ? 'error' : 'info']({ runId: run.runId, ...summary }, summary.failed ? 'run kept its validated parts; others failed' : 'run succeeded');
   // For the dashboard: what each validated run moved and how long it took.
   putMetrics(
     { BackupUploadedBytes: summary.uploadedBytes, BackupDurationSeconds: summary.durationSeconds, ArchiveFilesSkipped: summary.skippedFiles },

@@ -33,20 +33,24 @@ export interface VersionCopier {
   /** Copies the exact source version to `targetKey`; the result is the new version, verified. */
   copy(source: Artifact, targetKey: string): Promise<Artifact>;
   putJson(key: string, body: unknown): Promise<ManifestPointer>;
+  /** Puts delete markers on promoted staging keys, so their versions expire with staging's noncurrent rule. */
+  retire(keys: readonly string[]): Promise<void>;
 }
 
 /**
- * Makes a tier's copy of a validated run: each database backup and the archive snapshot are
- * copied to the tier's keys, then a manifest naming those copies (and the daily manifest they
- * came from) is written. Archive files are not copied: the snapshot names their exact versions,
- * which are kept at least as long as the longest tier.
+ * Promotes a run into a tier: each database backup and the archive snapshot the manifest names
+ * are copied (server-side, at their exact versions) to the tier's keys, then a manifest naming
+ * those copies and the manifest they came from is written as the tier's new version. Into the
+ * daily tier it promotes the validated parts of the run's staged upload; into weekly and monthly,
+ * the validated daily manifest. Archive files are not copied: the snapshot names their exact
+ * versions, which are kept at least as long as the longest tier.
  */
-export async function promoteToTier(copier: VersionCopier, manifest: Manifest, dailyManifest: ManifestPointer, tier: CopyTier): Promise<ManifestPointer> {
+export async function promoteToTier(copier: VersionCopier, manifest: Manifest, source: ManifestPointer, tier: RetentionTier): Promise<{ pointer: ManifestPointer; manifest: Manifest }> {
   const databases = [];
   for (const db of manifest.databases) {
     databases.push({ ...db, artifact: await copier.copy(db.artifact, keyLayout.databaseBackup(manifest.tenantId, db.database, tier)) });
   }
   const archive = manifest.archive && { ...manifest.archive, snapshot: await copier.copy(manifest.archive.snapshot, keyLayout.snapshot(manifest.tenantId, tier)) };
-  const copy: Manifest = { ...manifest, databases, archive, tier, promotedFrom: dailyManifest };
-  return copier.putJson(keyLayout.manifest(manifest.tenantId, tier), copy);
+  const copy: Manifest = { ...manifest, databases, archive, tier, promotedFrom: source };
+  return { pointer: await copier.putJson(keyLayout.manifest(manifest.tenantId, tier), copy), manifest: copy };
 }

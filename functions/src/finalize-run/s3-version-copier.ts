@@ -1,5 +1,5 @@
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, HeadObjectCommand,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand,
   PutObjectCommand, type S3Client, UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import type { Artifact, ManifestPointer } from '../../../protocol';
@@ -9,7 +9,9 @@ import type { VersionCopier } from './promote-to-tiers';
 const PART_COPY_CONCURRENCY = 8;
 
 /**
- * Copies object versions inside the bucket without moving the bytes through Lambda. An object
+ * Copies object versions inside the bucket without moving the bytes through Lambda: how
+ * finalize promotes a validated upload from staging into the daily tier, and daily into weekly
+ * and monthly. An object
  * stored in one PUT (at most 5 GB) is copied with CopyObject; one stored in parts (every backup
  * above 5 GB) with UploadPartCopy over the same part ranges. Either way the copy's S3 SHA-256 must
  * equal the source's: the same full-object digest, or the same composite of the same parts.
@@ -38,6 +40,11 @@ export class S3VersionCopier implements VersionCopier {
     const versionId = out.VersionId ?? (await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }))).VersionId;
     if (!versionId) throw new Error(`S3 returned no version for ${key}: bucket versioning must be on`);
     return { key, versionId };
+  }
+
+  async retire(keys: readonly string[]): Promise<void> {
+    // A delete marker, never a version delete: the staged versions become noncurrent and expire.
+    for (const key of keys) await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
   private async copyInParts(copySource: string, key: string, size: number, partSize: number): Promise<string | undefined> {

@@ -8,6 +8,8 @@ export function describeFailure(error: string, cause: string): string {
       return 'The connector stopped reporting progress in the middle of the backup (heartbeat timeout).';
     case 'States.Timeout':
       return 'The backup took longer than the allowed time and was abandoned.';
+    case 'PartsFailed':
+      return `Not everything could be backed up (the validated parts were kept and count for retention): ${detail}`;
     default:
       return detail ? `${error}: ${detail}` : error;
   }

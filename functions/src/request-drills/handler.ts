@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type DrillJob, encodeMessage, PROTOCOL_VERSION } from '../../../protocol';
 import {
-  awsClients, ConnectionStore, connectionsClient, connectionsOfCurrentKeys, connectorTarget, connectorTargetEnvironmentSchema, isRestorable, logger, putMetrics, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore,
+  awsClients, ConnectionStore, connectionsClient, connectionsOfCurrentKeys, connectorTarget, connectorTargetEnvironmentSchema, isRestorable, logger, putMetrics, readEnvironment, restorableManifest, RunStore, tableEnvironmentSchema, TenantStore,
   uploadCredentialVendorFromEnv,
 } from '../shared';
 import { drillsDue, failingDrills, failingDrillsAlert, issueDrill } from './restore-drills';
@@ -37,12 +37,13 @@ export async function handler(): Promise<{ requested: string[]; failing: string[
   const requested: string[] = [];
   for (const tenant of drillsDue(enabled, online, now, env.DRILL_INTERVAL_DAYS)) {
     const run = (await runs.forTenant(tenant.tenantId, 50)).find(isRestorable);
+    const manifest = run && restorableManifest(run);
     const [connection] = connectionsOfCurrentKeys(tenant, await connections.forTenant(tenant.tenantId));
-    if (!run || !connection) continue;
+    if (!run || !manifest || !connection) continue;
     // At most 69 characters (a drill id is 8–80): a long tenant id is shortened.
     const drillId = `${tenant.tenantId.slice(0, 50)}-drill-${randomBytes(6).toString('hex')}`;
     const job: DrillJob = {
-      type: 'drill-job', v: PROTOCOL_VERSION, drillId, runId: run.runId, startedAt: run.startedAt, manifest: run.manifest, target,
+      type: 'drill-job', v: PROTOCOL_VERSION, drillId, runId: run.runId, startedAt: run.startedAt, manifest, target,
       credentials: await credentials.mint(tenant.tenantId, drillId, 'restore'), database: env.DRILL_DATABASE === 'true', sampleFiles: env.DRILL_SAMPLE_FILES,
     };
     try {

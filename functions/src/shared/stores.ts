@@ -1,7 +1,7 @@
 import {
   DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ManifestPointer, WireError } from '../../../protocol';
+import type { ArtifactFailure, ManifestPointer, WireError } from '../../../protocol';
 
 /** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
 const BY_TENANT = 'byTenant';
@@ -312,9 +312,24 @@ export interface RunRecord {
   taskToken?: string;
   connectionId?: string;
   progress?: { phase: string; percent?: number; bytesDone?: number; at: string };
+  /** The manifest the connector reported (its run's staging copy; it expires with staging). */
   manifest?: ManifestPointer;
+  /**
+   * The daily manifest finalize wrote after promoting what validated: it names only the kept
+   * (validated, promoted) artifacts at their daily-tier versions. What restores, drills and
+   * shares read.
+   */
+  validatedManifest?: ManifestPointer;
+  /** What finalize kept: the databases and whether the archive were validated and promoted. */
+  kept?: { databases: string[]; archive: boolean };
+  /** What the connector could not back up, with why (a database, or the archive). */
+  failures?: ArtifactFailure[];
   result?: { outcome: 'succeeded' | 'failed'; error?: WireError; at: string };
-  validation?: { ok: boolean; checkedAt: string; checks: number; problems: string[] };
+  validation?: {
+    ok: boolean; checkedAt: string; checks: number; problems: string[];
+    /** Each artifact's verdict (a database, or the archive); the first problems of each. */
+    artifacts?: Array<{ kind: 'database' | 'archive'; name: string; ok: boolean; problems: string[] }>;
+  };
   summary?: Record<string, number | string>;
   /** Download links handed out for this run (`so-backup share`): who, why, when, until when. */
   shares?: RunShare[];
@@ -333,9 +348,29 @@ export interface RunShare {
   keys: string[];
 }
 
-/** Only a validated run can be restored: it succeeded, the validator passed it, and it has a manifest. */
-export function isRestorable(run: RunRecord): run is RunRecord & { manifest: NonNullable<RunRecord['manifest']> } {
-  return (run.status === 'SUCCEEDED' || run.status === 'SUCCEEDED_WITH_WARNINGS') && run.validation?.ok === true && run.manifest !== undefined;
+/**
+ * The manifest of what a run kept, validated: the daily manifest finalize wrote (also for a run
+ * that FAILED but kept the parts that validated). Runs from before staging kept their manifest
+ * at the daily key itself: theirs counts when the run SUCCEEDED and validated. Undefined when
+ * the run kept nothing.
+ */
+export function restorableManifest(run: RunRecord): ManifestPointer | undefined {
+  if (run.validatedManifest) return run.validatedManifest;
+  return (run.status === 'SUCCEEDED' || run.status === 'SUCCEEDED_WITH_WARNINGS') && run.validation?.ok === true && run.kept === undefined ? run.manifest : undefined;
+}
+
+/** A run with validated parts to restore (see restorableManifest). */
+export function isRestorable(run: RunRecord): boolean {
+  return restorableManifest(run) !== undefined;
+}
+
+/** Whether a restorable run kept what is asked for: a database (by name, or any), and/or the archive. Older runs kept everything they had. */
+export function runHolds(run: RunRecord, wants: { database?: string; anyDatabase?: boolean; archive?: boolean }): boolean {
+  if (!isRestorable(run)) return false;
+  if (!run.kept) return true;
+  return (!wants.archive || run.kept.archive)
+    && (!wants.anyDatabase || run.kept.databases.length > 0)
+    && (wants.database === undefined || run.kept.databases.includes(wants.database));
 }
 
 export interface RunRestore {

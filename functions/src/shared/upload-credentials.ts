@@ -1,6 +1,6 @@
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
-import { keyLayout, type UploadCredentials, type UploadTarget } from '../../../protocol';
+import { keyLayout, STAGING_PREFIX, type UploadCredentials, type UploadTarget } from '../../../protocol';
 
 /** What the credentials are for: a backup run's uploads, or a restore's reads. */
 export type CredentialAccess = 'upload' | 'restore';
@@ -10,24 +10,43 @@ export interface UploadCredentialVendor {
   mint(tenantId: string, runId: string, access?: CredentialAccess): Promise<UploadCredentials>;
 }
 
-/** What the upload role may do at most; each run's session policy narrows it to one tenant. */
+/** What the upload role may do at most; each run's session policy narrows it to one tenant and run. */
 export const UPLOAD_WRITE_ACTIONS = ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'];
 export const UPLOAD_READ_ACTIONS = ['s3:GetObject', 's3:GetObjectVersion'];
 export const UPLOAD_LIST_ACTIONS = ['s3:ListBucketVersions'];
+/** Uploading, in one PUT or in parts (resumed parts are listed), without any delete. */
+const STAGING_ACTIONS = ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'];
 
 /**
- * The session policy that narrows the upload role to one tenant: put objects and delete markers
- * (never object versions) under exactly the tenant's own prefixes, with no wildcard mid-path;
- * read back and list only its own archive and snapshots.
+ * The upload role's ceiling (actions on key patterns of the backup bucket): staging uploads,
+ * archive uploads and delete markers, and reading what restores and the index rebuild read.
+ * Never a tier key written, never a version deleted; every session is narrowed further below.
  */
-export function uploadSessionPolicy(bucketName: string, tenantId: string): string {
-  const resources = keyLayout.tenantPrefixes(tenantId).map((prefix) => `arn:aws:s3:::${bucketName}/${prefix}*`);
+export const UPLOAD_ROLE_GRANTS: ReadonlyArray<{ actions: readonly string[]; keys: readonly string[] }> = [
+  { actions: STAGING_ACTIONS, keys: [`${STAGING_PREFIX}*`] },
+  { actions: UPLOAD_WRITE_ACTIONS, keys: ['archive/*'] },
+  { actions: UPLOAD_READ_ACTIONS, keys: ['db/*', 'manifests/*', 'archive/*'] },
+];
+
+/**
+ * The session policy that narrows the upload role to one run of one tenant, with no wildcard
+ * mid-path and never a version delete:
+ * - its run's staging prefix `incoming/<t>/<run>/`: upload only (database backups, snapshot,
+ *   manifest). Not the daily, weekly or monthly tiers: only finalize promotes into those, after
+ *   validation, so a connector cannot displace a validated backup.
+ * - the tenant's archive `archive/<t>/`: upload, and delete markers for deleted files.
+ * - read back and list only its own archive and validated snapshots (`manifests/daily/<t>/`), to
+ *   copy renamed files inside S3 and to rebuild a lost archive index.
+ */
+export function uploadSessionPolicy(bucketName: string, tenantId: string, runId: string): string {
+  const arn = (prefix: string) => `arn:aws:s3:::${bucketName}/${prefix}*`;
   const readable = keyLayout.tenantReadPrefixes(tenantId);
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Effect: 'Allow', Action: UPLOAD_WRITE_ACTIONS, Resource: resources },
-      { Effect: 'Allow', Action: UPLOAD_READ_ACTIONS, Resource: readable.map((prefix) => `arn:aws:s3:::${bucketName}/${prefix}*`) },
+      { Effect: 'Allow', Action: STAGING_ACTIONS, Resource: arn(keyLayout.staging(tenantId, runId)) },
+      { Effect: 'Allow', Action: UPLOAD_WRITE_ACTIONS, Resource: arn(keyLayout.archive(tenantId)) },
+      { Effect: 'Allow', Action: UPLOAD_READ_ACTIONS, Resource: readable.map(arn) },
       { Effect: 'Allow', Action: UPLOAD_LIST_ACTIONS, Resource: `arn:aws:s3:::${bucketName}`, Condition: { StringLike: { 's3:prefix': readable.map((prefix) => `${prefix}*`) } } },
       { Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'], Resource: '*' },
     ],
@@ -54,7 +73,7 @@ export class StsUploadCredentialVendor implements UploadCredentialVendor {
       RoleArn: this.roleArn,
       RoleSessionName: `${access === 'restore' ? 'restore-' : ''}${tenantId}-${runId}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
       DurationSeconds: this.seconds,
-      Policy: access === 'restore' ? restoreSessionPolicy(this.bucketName, tenantId) : uploadSessionPolicy(this.bucketName, tenantId),
+      Policy: access === 'restore' ? restoreSessionPolicy(this.bucketName, tenantId) : uploadSessionPolicy(this.bucketName, tenantId, runId),
       Tags: [{ Key: 'tenant', Value: tenantId }],
     }));
     const c = out.Credentials;

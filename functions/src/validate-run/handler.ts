@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { manifestPointerSchema } from '../../../protocol';
-import { awsClients, logger, parseEvent, readEnvironment, RunError, RunStore, runRefSchema, tableEnvironmentSchema, TenantStore } from '../shared';
+import { awsClients, logger, parseEvent, readEnvironment, restorableManifest, RunError, RunStore, runRefSchema, tableEnvironmentSchema, TenantStore } from '../shared';
 import { S3ArtifactReader } from './artifact-reader';
 import { loadPreviousSnapshot, type ValidationReport, validateRun } from './validate-run';
 
@@ -10,16 +10,29 @@ const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
 const reader = new S3ArtifactReader(awsClients().s3, env.BACKUP_BUCKET);
 const eventSchema = z.object({ run: runRefSchema, manifest: manifestPointerSchema });
 
-/** Validate: stores the report with the run; fails the state with every problem named. */
+/**
+ * Validate: stores the report with the run (each artifact's verdict, and what the connector
+ * could not back up); fails the state, naming every problem, only when nothing can be kept.
+ */
 export async function handler(event: unknown): Promise<ValidationReport> {
   const { run, manifest } = parseEvent(eventSchema, event, 'Validate input');
   // The tenant's last validated run: its snapshot is what this one is compared with.
   const lastRunId = (await tenants.get(run.tenantId))?.lastRunId;
   const last = lastRunId && lastRunId !== run.runId ? await runs.get(lastRunId) : undefined;
-  const previous = last?.manifest ? await loadPreviousSnapshot(reader, last.runId, last.manifest) : undefined;
+  const lastManifest = last && restorableManifest(last);
+  const previous = last && lastManifest ? await loadPreviousSnapshot(reader, last.runId, lastManifest) : undefined;
   const report = await validateRun(reader, run, manifest, new Date(), previous);
-  await runs.update(run.runId, { validation: { ok: report.ok, checkedAt: new Date().toISOString(), checks: report.checks, problems: report.problems.slice(0, 50) } });
-  logger.info({ runId: run.runId, ok: report.ok, checks: report.checks, problems: report.problems.length, archive: report.archive }, 'run validated');
-  if (!report.ok) throw new RunError('ValidationFailed', `${report.problems.length} problem(s): ${report.problems.slice(0, 10).join('; ')}`);
+  await runs.update(run.runId, {
+    validation: {
+      ok: report.ok, checkedAt: new Date().toISOString(), checks: report.checks, problems: report.problems.slice(0, 50),
+      artifacts: report.artifacts.map((a) => ({ kind: a.kind, name: a.name, ok: a.ok, problems: a.problems.slice(0, 10) })),
+    },
+    failures: report.failures,
+  });
+  logger.info({ runId: run.runId, ok: report.ok, promotable: report.promotable, checks: report.checks, problems: report.problems.length, failures: report.failures.length, archive: report.archive }, 'run validated');
+  if (!report.promotable) {
+    const failed = report.failures.map((f) => `${f.kind} ${f.name}: ${f.error.code}: ${f.error.message}`);
+    throw new RunError('ValidationFailed', [`${report.problems.length} problem(s): ${report.problems.slice(0, 10).join('; ')}`, ...failed].join(' | '));
+  }
   return report;
 }

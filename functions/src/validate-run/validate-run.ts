@@ -2,18 +2,34 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
 import {
-  type Artifact, archiveSnapshotSchema, type BackupFileFacts, isTenantKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, type S3Checksum, type SnapshotFile,
+  type Artifact, type ArtifactFailure, archiveSnapshotSchema, type BackupFileFacts, isTenantArchiveKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, type S3Checksum, type SnapshotFile,
 } from '../../../protocol';
 import type { RunRef } from '../shared';
 import type { ArtifactReader } from './artifact-reader';
 import { checkBackupFile } from './backup-file-check';
 
-export interface ValidationReport {
+/** One artifact's verdict: a database backup, or the archive (its snapshot and files). */
+export interface ArtifactValidation {
+  kind: 'database' | 'archive';
+  /** The database's name; for the archive, its roots' names. */
+  name: string;
   ok: boolean;
+  /** What is wrong with it, each naming the object; empty when ok. */
+  problems: string[];
+}
+
+export interface ValidationReport {
+  /** Everything the manifest lists passed, and nothing is wrong with the run as a whole. */
+  ok: boolean;
+  /** Nothing is wrong with the run as a whole and at least one artifact passed: those are kept. */
+  promotable: boolean;
   /** Individual facts checked against S3. */
   checks: number;
-  /** Each problem names the object and what is wrong; empty when ok. */
+  /** Every problem (the run's and each artifact's), each naming the object and what is wrong. */
   problems: string[];
+  artifacts: ArtifactValidation[];
+  /** What the connector reported it could not back up (not validation problems, but the run failed). */
+  failures: ArtifactFailure[];
   /** What each database's backup file says about itself (protocol/backup-file-reader.ts). */
   databases: Array<{ database: string; size: number; header?: BackupFileFacts }>;
   archive?: {
@@ -26,35 +42,49 @@ export interface ValidationReport {
   totalBytes: number;
 }
 
+type Check = (condition: boolean, text: string) => boolean;
+
 const CONCURRENCY = 32;
 /** Clock difference tolerated between the connector and the cloud. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
+/** Problems kept per artifact (a flood of bad archive files is summarized, not listed). */
+const PROBLEMS_PER_ARTIFACT = 100;
 
 /**
  * Checks a run's upload without trusting the connector: every artifact must exist at the
- * manifest's version with the stated size and S3-verified SHA-256, under the tenant's own
- * prefixes; database backups must be SQL Server backups of the named database; the archive
- * snapshot's totals must add up and every file uploaded in this run must check out.
+ * manifest's version with the stated size and S3-verified SHA-256, under the run's own staging
+ * keys (archive files under the tenant's archive); database backups must be SQL Server backups
+ * of the named database; the archive snapshot's totals must add up and every file uploaded in
+ * this run must check out. Each database and the archive gets its own verdict, so one bad
+ * artifact never costs the others; a problem with the run as a whole (manifest missing, for
+ * another run or tenant) fails them all.
  */
 export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: ManifestPointer, now = new Date(), previous?: PreviousSnapshot): Promise<ValidationReport> {
-  const report: ValidationReport = { ok: false, checks: 0, problems: [], databases: [], totalBytes: 0 };
-  const problem = (text: string) => report.problems.push(text);
-  const check = (condition: boolean, text: string) => {
+  const report: ValidationReport = { ok: false, promotable: false, checks: 0, problems: [], artifacts: [], failures: [], databases: [], totalBytes: 0 };
+  const runProblems: string[] = [];
+  const checker = (problems: string[]): Check => (condition, text) => {
     report.checks++;
-    if (!condition) problem(text);
+    if (!condition) problems.push(text);
     return condition;
   };
+  const check = checker(runProblems);
 
-  const expectedManifestKey = keyLayout.manifest(run.tenantId);
-  if (!check(pointer.key === expectedManifestKey, `manifest is at ${pointer.key}, expected ${expectedManifestKey}`)) return finish(report);
-  const manifest = await readManifest(reader, pointer, problem);
-  if (!manifest) return finish(report);
+  const expectedManifestKey = keyLayout.stagedManifest(run.tenantId, run.runId);
+  if (!check(pointer.key === expectedManifestKey, `manifest is at ${pointer.key}, expected ${expectedManifestKey}`)) return finish(report, runProblems);
+  const manifest = await readManifest(reader, pointer, (text) => runProblems.push(text));
+  if (!manifest) return finish(report, runProblems);
   check(manifest.runId === run.runId, `manifest is for run ${manifest.runId}, not ${run.runId}`);
   check(manifest.tenantId === run.tenantId, `manifest is for tenant ${manifest.tenantId}, not ${run.tenantId}`);
   check(manifest.databases.length > 0 || manifest.archive !== undefined, 'manifest lists no database and no archive');
+  const names = manifest.databases.map((db) => db.database);
+  check(new Set(names).size === names.length, `manifest lists a database more than once: ${names.join(', ')}`);
+  report.failures = manifest.failures ?? [];
+  if (runProblems.length > 0) return finish(report, runProblems);
 
   for (const db of manifest.databases) {
-    const expectedKey = keyLayout.databaseBackup(run.tenantId, db.database);
+    const artifact = startArtifact(report, 'database', db.database);
+    const check = checker(artifact.problems);
+    const expectedKey = keyLayout.stagedDatabaseBackup(run.tenantId, run.runId, db.database);
     if (!check(db.artifact.key === expectedKey, `backup of ${db.database} is at ${db.artifact.key}, expected ${expectedKey}`)) continue;
     if (!(await checkArtifact(reader, db.artifact, check))) continue;
     report.totalBytes += db.artifact.size;
@@ -69,7 +99,9 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
 
   if (manifest.archive) {
     const summary = manifest.archive;
-    const snapshotKey = keyLayout.snapshot(run.tenantId);
+    const artifact = startArtifact(report, 'archive', summary.roots.map((root) => root.name).join(', ') || 'archive');
+    const check = checker(artifact.problems);
+    const snapshotKey = keyLayout.stagedSnapshot(run.tenantId, run.runId);
     if (check(summary.snapshot.key === snapshotKey, `archive snapshot is at ${summary.snapshot.key}, expected ${snapshotKey}`) && (await checkArtifact(reader, summary.snapshot, check))) {
       const raw = await reader.read(summary.snapshot.key, summary.snapshot.versionId);
       let snapshotJson: unknown;
@@ -88,7 +120,7 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
         check(uploaded.length === summary.uploadedFiles && sum(uploaded) === summary.uploadedBytes, `archive snapshot marks ${uploaded.length} files / ${sum(uploaded)} bytes uploaded, manifest says ${summary.uploadedFiles} / ${summary.uploadedBytes}`);
         for (const file of files) {
           const expectedKey = keyLayout.archiveFile(run.tenantId, file.root, file.path);
-          check(file.key === expectedKey && isTenantKey(run.tenantId, file.key), `archive file ${file.root}/${file.path} is at ${file.key}, expected ${expectedKey}`);
+          check(file.key === expectedKey && isTenantArchiveKey(run.tenantId, file.key), `archive file ${file.root}/${file.path} is at ${file.key}, expected ${expectedKey}`);
         }
         const diff = await compareWithPrevious(reader, files, previous, check);
         await forEachLimited(diff.toVerify, CONCURRENCY, (file) => checkArtifact(reader, {
@@ -103,7 +135,13 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
       }
     }
   }
-  return finish(report);
+  return finish(report, runProblems);
+}
+
+function startArtifact(report: ValidationReport, kind: ArtifactValidation['kind'], name: string): ArtifactValidation {
+  const artifact: ArtifactValidation = { kind, name, ok: false, problems: [] };
+  report.artifacts.push(artifact);
+  return artifact;
 }
 
 /** The archive snapshot of the tenant's last validated run: what this run is compared with. */
@@ -121,7 +159,7 @@ const REMOVED_CHECKED = 1000;
  * validated) is checked against S3; a file marked uploaded must be a new version; a file gone
  * since must be gone in S3 too (its current version a delete marker), or the snapshot dropped it.
  */
-async function compareWithPrevious(reader: ArtifactReader, files: SnapshotFile[], previous: PreviousSnapshot | undefined, check: (ok: boolean, text: string) => boolean) {
+async function compareWithPrevious(reader: ArtifactReader, files: SnapshotFile[], previous: PreviousSnapshot | undefined, check: Check) {
   const toVerify: SnapshotFile[] = [];
   let added = 0;
   let changed = 0;
@@ -159,8 +197,14 @@ export async function loadPreviousSnapshot(reader: ArtifactReader, runId: string
   }
 }
 
-function finish(report: ValidationReport): ValidationReport {
-  report.ok = report.problems.length === 0;
+function finish(report: ValidationReport, runProblems: string[]): ValidationReport {
+  for (const artifact of report.artifacts) {
+    artifact.ok = artifact.problems.length === 0 && runProblems.length === 0;
+    if (artifact.problems.length > PROBLEMS_PER_ARTIFACT) artifact.problems.splice(PROBLEMS_PER_ARTIFACT, Infinity, `… and ${artifact.problems.length - PROBLEMS_PER_ARTIFACT} more problem(s)`);
+  }
+  report.problems = [...runProblems, ...report.artifacts.flatMap((a) => a.problems)];
+  report.ok = runProblems.length === 0 && report.artifacts.length > 0 && report.artifacts.every((a) => a.ok);
+  report.promotable = runProblems.length === 0 && report.artifacts.some((a) => a.ok);
   return report;
 }
 
@@ -186,7 +230,7 @@ async function readManifest(reader: ArtifactReader, pointer: ManifestPointer, pr
 }
 
 /** One artifact: exists at its version, same size, and S3's own checksum agrees with the manifest. */
-async function checkArtifact(reader: ArtifactReader, artifact: Artifact, check: (ok: boolean, text: string) => boolean): Promise<boolean> {
+async function checkArtifact(reader: ArtifactReader, artifact: Artifact, check: Check): Promise<boolean> {
   const facts = await reader.head(artifact.key, artifact.versionId);
   if (!check(facts !== undefined, `${artifact.key} version ${artifact.versionId} does not exist`) || !facts) return false;
   let ok = check(facts.size === artifact.size, `${artifact.key} is ${facts.size} bytes in S3, manifest says ${artifact.size}`);

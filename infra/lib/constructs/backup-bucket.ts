@@ -1,9 +1,9 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { AnyPrincipal, Effect, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { AnyPrincipal, Effect, Grant, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectLockRetention, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
-import { RETENTION_TIERS, type RetentionTier } from '../../../protocol';
+import { RETENTION_TIERS, type RetentionTier, STAGING_PREFIX } from '../../../protocol';
 import { acceptFinding, arnInFinding } from './reviewed-finding';
 import { validateDuration, validateRange } from './validate-props';
 
@@ -48,6 +48,14 @@ export interface BackupBucketProps {
    * @default no Object Lock
    */
   readonly objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number };
+  /**
+   * How long a run's uploads stay in its staging prefix (`incoming/<tenant>/<run>/`) whatever
+   * happens: finalize promotes what validated long before that, so this only bounds how long
+   * an upload that failed validation, or an orphan of a crashed job, is kept for inspection
+   * (`so-backup verify-backup`). It must exceed the longest a run takes. Range 2 to 30 days.
+   * @default Duration.days(3)
+   */
+  readonly stagingExpiration?: Duration;
   /** @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -73,11 +81,15 @@ export class BackupBucket extends Construct {
   readonly key: Key;
   /** Backups kept per tier (0: the tier is off). */
   readonly kept: Record<RetentionTier, number>;
+  /** How long a run's staged uploads are kept before lifecycle expires them. */
+  readonly stagingExpiration: Duration;
 
   constructor(scope: Construct, id: string, props: BackupBucketProps = {}) {
     super(scope, id);
     const { kept, archiveDays } = retentionOf(props);
     this.kept = kept;
+    validateDuration('stagingExpiration', props.stagingExpiration, 2 * 86_400, 30 * 86_400);
+    this.stagingExpiration = props.stagingExpiration ?? Duration.days(3);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.key = new Key(this, 'Key', { enableKeyRotation: true, description: 'so-backup backup bucket', removalPolicy });
     if (props.objectLock) validateRange('objectLock.days', props.objectLock.days, 1, 3650);
@@ -106,6 +118,15 @@ export class BackupBucket extends Construct {
           noncurrentVersionExpiration: Duration.days(1),
           ...(kept[tier] > 1 ? { noncurrentVersionsToRetain: kept[tier] - 1 } : {}),
         }))),
+        // Staging: every run's uploads expire by age whatever happens (a promoted copy gets a
+        // delete marker at once, so it goes a day later); they never count for retention.
+        {
+          id: 'incoming-expire',
+          prefix: STAGING_PREFIX,
+          expiration: this.stagingExpiration,
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        { id: 'incoming-delete-markers', prefix: STAGING_PREFIX, expiredObjectDeleteMarker: true },
         {
           id: 'archive-old-versions',
           prefix: 'archive/',
@@ -148,18 +169,21 @@ export class BackupBucket extends Construct {
   }
 
   /**
-   * Make the weekly and monthly copies: read any backup (the source versions) and write under
-   * `db/<tier>/` and `manifests/<tier>/` of the copy tiers only.
+   * Promote validated runs: read any backup (the staged and daily source versions), write under
+   * `db/<tier>/` and `manifests/<tier>/` of every tier, and put delete markers (s3:DeleteObject;
+   * never a version delete, which the bucket policy denies) on promoted staging keys. Nothing
+   * else: not the archive, not a version.
    */
-  grantTierCopies(grantee: IGrantable & IConstruct) {
+  grantPromotions(grantee: IGrantable & IConstruct) {
     this.grantReadBackups(grantee);
-    const copyTiers = RETENTION_TIERS.filter((tier) => tier !== 'daily');
-    for (const tier of copyTiers) {
+    for (const tier of RETENTION_TIERS) {
       for (const kind of ['db', 'manifests']) {
         this.bucket.grantPut(grantee, `${kind}/${tier}/*`);
-        acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${kind}/${tier}/*]`, 'Writes the weekly and monthly copies of every tenant under that tier\'s prefix only; it cannot write daily backups or the archive, nor delete.');
+        acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${kind}/${tier}/*]`, 'Promotes validated backups of every tenant into that tier\'s prefix only (server-side copies); it cannot write the staging prefix or the archive, nor delete a version.');
       }
     }
+    Grant.addToPrincipal({ grantee, actions: ['s3:DeleteObject'], resourceArns: [this.bucket.arnForObjects(`${STAGING_PREFIX}*`)] });
+    acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${STAGING_PREFIX}*]`, 'Delete markers on promoted staging copies of every tenant, so they expire a day later; versions themselves cannot be deleted (bucket policy).');
     for (const finding of ['AwsSolutions-IAM5[Action::s3:Abort*]', 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]']) {
       acceptFinding(grantee, finding, 'Multipart copies (abort on failure) under SSE-KMS with the backup bucket\'s own key only.');
     }

@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import { AccountPrincipal, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import {
-  type CfnStateMachine, DefinitionBody, Fail, IntegrationPattern, JsonPath, LogLevel, StateMachine, StateMachineType, Succeed, TaskInput, Timeout,
+  type CfnStateMachine, Choice, Condition, DefinitionBody, Fail, IntegrationPattern, JsonPath, LogLevel, Pass, StateMachine, StateMachineType, Succeed, TaskInput, Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke, SnsPublish } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -12,7 +12,7 @@ import { BackupFunction } from './backup-function';
 import type { BackupBucket } from './backup-bucket';
 import type { BackupTables } from './backup-tables';
 import type { ConnectorApi } from './connector-api';
-import { UPLOAD_LIST_ACTIONS, UPLOAD_READ_ACTIONS, UPLOAD_WRITE_ACTIONS } from '../../../functions/src/shared/upload-credentials';
+import { UPLOAD_LIST_ACTIONS, UPLOAD_ROLE_GRANTS } from '../../../functions/src/shared/upload-credentials';
 import { acceptFinding, acceptKeyUse, acceptStateMachineRole, arnInFinding } from './reviewed-finding';
 import { validateDuration } from './validate-props';
 
@@ -54,7 +54,9 @@ export const STATE_MACHINE_METADATA_KEY = 'so-backup:state-machine';
 /**
  * BackupRun, one execution per backup of one tenant:
  * prepare → request backup (wait for the connector's result, heartbeat, timeout) → validate →
- * finalize; any failure → mark the run failed → publish an alert → fail.
+ * finalize (promote what validated) → succeeded, or, when a database or the archive failed
+ * while the rest was kept, "Some parts failed"; any failure → mark the run failed → publish an
+ * alert → fail.
  */
 export class BackupRunStateMachine extends Construct {
   readonly stateMachine: StateMachine;
@@ -71,6 +73,11 @@ export class BackupRunStateMachine extends Construct {
     const retryInterval = props.offlineRetryInterval ?? Duration.minutes(15);
     const retryAttempts = Math.floor((props.offlineRetryWindow ?? Duration.hours(4)).toSeconds() / retryInterval.toSeconds());
     const { tables, bucket } = props;
+    // A run's uploads must still be in staging when finalize promotes them.
+    const longestRun = (props.backupTimeout ?? Duration.hours(12)).toSeconds() + (props.offlineRetryWindow ?? Duration.hours(4)).toSeconds() + 86_400;
+    if (!bucket.stagingExpiration.isUnresolved() && bucket.stagingExpiration.toSeconds() < longestRun) {
+      throw new Error(`stagingExpiration must be at least backupTimeout + offlineRetryWindow + 1 day (${Math.ceil(longestRun / 86_400)} days), but ${bucket.stagingExpiration.toDays()} days was provided: staged uploads would expire before finalize promotes them`);
+    }
     const environment = { ...tables.environment(), BACKUP_BUCKET: bucket.bucket.bucketName };
 
     const prepareFn = new BackupFunction(this, 'PrepareRun', {
@@ -98,12 +105,16 @@ export class BackupRunStateMachine extends Construct {
       description: 'so-backup connectors upload with credentials minted from this role, narrowed to one tenant per run',
       maxSessionDuration: Duration.hours(1),
     });
-    uploadRole.addToPolicy(new PolicyStatement({ actions: [...UPLOAD_WRITE_ACTIONS, ...UPLOAD_READ_ACTIONS], resources: [bucket.bucket.arnForObjects('*')] }));
+    for (const grant of UPLOAD_ROLE_GRANTS) {
+      uploadRole.addToPolicy(new PolicyStatement({ actions: [...grant.actions], resources: grant.keys.map((keys) => bucket.bucket.arnForObjects(keys)) }));
+      for (const keys of grant.keys) {
+        acceptFinding(uploadRole, `AwsSolutions-IAM5[Resource::${arnInFinding(bucket.bucket)}/${keys}]`, 'The role is the ceiling: every session is narrowed by a session policy to one run\'s staging prefix and one tenant\'s archive (functions/src/shared/upload-credentials.ts); the role can write neither a retention tier nor delete a version.');
+      }
+    }
     uploadRole.addToPolicy(new PolicyStatement({ actions: UPLOAD_LIST_ACTIONS, resources: [bucket.bucket.bucketArn] }));
     bucket.key.grantEncryptDecrypt(uploadRole);
     acceptKeyUse(uploadRole, 'Encrypting uploads with the backup bucket\'s own key.');
     acceptFinding(uploadRole, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'Multipart uploads under SSE-KMS with the backup bucket\'s own key only.');
-    acceptFinding(uploadRole, `AwsSolutions-IAM5[Resource::${arnInFinding(bucket.bucket)}/*]`, 'The role is the ceiling: every session is narrowed by a session policy to one tenant\'s prefixes (functions/src/shared/upload-credentials.ts), and the role can never delete a version.');
     uploadRole.grantAssumeRole(requestFn.grantPrincipal);
     requestFn.addEnvironment('UPLOAD_ROLE_ARN', uploadRole.roleArn);
     // The message function refreshes credentials for uploads that outlive the first ones.
@@ -125,7 +136,7 @@ export class BackupRunStateMachine extends Construct {
       // Copies of large backups to the weekly and monthly tiers run inside S3, part by part.
       timeout: Duration.minutes(15),
     });
-    bucket.grantTierCopies(finalizeFn);
+    bucket.grantPromotions(finalizeFn);
     tables.runs.grantReadWriteData(finalizeFn);
     tables.tenants.grantReadWriteData(finalizeFn);
     const markFailedFn = new BackupFunction(this, 'MarkRunFailed', { handler: 'mark-run-failed', environment });
@@ -176,6 +187,14 @@ export class BackupRunStateMachine extends Construct {
     });
     const failed = new Fail(this, 'Backup failed', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
     markFailed.next(notify).next(failed);
+    // Finalize kept and counted the good parts; the run still fails, loudly, naming what failed.
+    const partsFailed = new Pass(this, 'Some parts failed', {
+      parameters: { Error: 'PartsFailed', Cause: JsonPath.stringAt('$.final.failureCause') },
+      resultPath: '$.error',
+    }).next(markFailed);
+    const outcome = new Choice(this, 'All parts kept?')
+      .when(Condition.and(Condition.isPresent('$.final.failed'), Condition.booleanEquals('$.final.failed', true)), partsFailed)
+      .otherwise(new Succeed(this, 'Backup succeeded'));
     for (const step of [prepare, request, validate, finalize]) {
       step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
     }
@@ -183,7 +202,7 @@ export class BackupRunStateMachine extends Construct {
     const logs = new LogGroup(this, 'Logs', { retention: RetentionDays.SIX_MONTHS, removalPolicy: RemovalPolicy.DESTROY });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineType: StateMachineType.STANDARD,
-      definitionBody: DefinitionBody.fromChainable(prepare.next(request).next(validate).next(finalize).next(new Succeed(this, 'Backup succeeded'))),
+      definitionBody: DefinitionBody.fromChainable(prepare.next(request).next(validate).next(finalize).next(outcome)),
       tracingEnabled: true,
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
     });
