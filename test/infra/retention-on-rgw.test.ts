@@ -1,4 +1,4 @@
-import { CreateBucketCommand, ListObjectVersionsCommand, PutBucketLifecycleConfigurationCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectVersionsCommand, PutBucketLifecycleConfigurationCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { execFileSync } from 'node:child_process';
@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3ObjectStore } from '../../connector/src/store';
 import { S3VersionCopier } from '../../functions/src/finalize-run/s3-version-copier';
+import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
+import type { RunRecord } from '../../functions/src/shared';
+import { keyLayout, type Manifest, manifestSchema, STAGING_PREFIX } from '../../protocol';
 import { SoBackupStack } from '../../infra/lib/so-backup-stack';
 import { lifecycleRulesFromTemplate } from '../../local/cloud/provision';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
@@ -15,7 +18,8 @@ import { cephChroot, describeWith } from '../helpers/prerequisites';
 /**
  * The stack's own lifecycle rules, applied to a real Ceph RGW whose lifecycle "day" is 10 s
  * (`rgw lc debug interval`): when backups stop, the last N backups of every tier are never
- * expired. And the server-side copies finalize makes for the weekly and monthly tiers.
+ * expired; uploads that never validated stay in staging, expire there, and never displace a
+ * validated backup. And the server-side copies finalize makes to promote and to copy tiers.
  */
 const ROOT = path.resolve(__dirname, '..', '..');
 const KEYS = { accessKeyId: 'SOBACKUPTESTLIFECYC1', secretAccessKey: 'so-backup-lifecycle-test-key-not-for-production' };
@@ -81,6 +85,58 @@ describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECON
     ceph('lc-process', path.join(dir, 'ceph'));
     expect(await survivors()).toEqual(expected);
     expect(await versionsOf(archive)).toHaveLength(2); // 90 "days" of archive retention have not passed
+  });
+
+  test('GIVEN 3 validated days and then 14 days whose uploads failed validation (dailyBackupsKept 3) WHEN lifecycle days pass THEN the 3 validated backups stay in the daily tier and every failed upload expires from staging', async () => {
+    const endpoint = `http://127.0.0.1:${PORT}`;
+    const tenantId = 'good';
+    const copier = new S3VersionCopier(s3, bucket);
+    const bak = path.join(dir, 'daily.bak');
+    const records = new Map<string, Partial<RunRecord>>();
+    const promoted: string[] = [];
+    for (let day = 1; day <= 17; day++) {
+      const runId = `good-2026-11-${String(day).padStart(2, '0')}-daily`;
+      // The connector's upload, with a session that may write only this run's staging prefix (see upload-credentials.ts).
+      const store = new S3ObjectStore({ bucket, region: 'us-east-1', endpoint, forcePathStyle: true }, { ...KEYS, expiration: new Date(Date.now() + 3600_000).toISOString() });
+      writeFileSync(bak, `SuperOffice backup of day ${day}`);
+      const artifact = await store.putFile(keyLayout.stagedDatabaseBackup(tenantId, runId, 'SuperOffice'), bak);
+      const now = new Date().toISOString();
+      const manifest: Manifest = {
+        kind: 'so-backup-manifest', v: 1, runId, tenantId, connectorVersion: 'test', startedAt: now, finishedAt: now, failures: [],
+        databases: [{ database: 'SuperOffice', artifact, startedAt: now, finishedAt: now, copyOnly: true, checksums: true, compressed: false, edition: 'Standard', serverVersion: '16', header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: artifact.size, verified: true } }],
+      };
+      const staged = await store.putBuffer(keyLayout.stagedManifest(tenantId, runId), Buffer.from(JSON.stringify(manifest)), 'application/json');
+      if (day > 3) continue; // validation failed: finalize never runs, nothing is promoted
+      const run = { runId, tenantId, trigger: 'schedule' as const, startedAt: now };
+      const validation = { ok: true, promotable: true as const, checks: 5, totalBytes: artifact.size, databases: [{ database: 'SuperOffice', size: artifact.size }], artifacts: [{ kind: 'database' as const, name: 'SuperOffice', ok: true, problems: [] }] };
+      await finalizeRun({
+        runs: { get: async (id) => records.get(id) as RunRecord | undefined, update: async (id, fields) => void records.set(id, { ...records.get(id), ...fields }) },
+        tenants: { get: async () => undefined, recordSuccess: async () => undefined },
+        copier,
+        readManifest: async (pointer) => manifestSchema.parse(JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: pointer.key, VersionId: pointer.versionId }))).Body!.transformToString())),
+        kept: { weekly: 0, monthly: 0 },
+      }, run, { key: staged.key, versionId: staged.versionId }, validation);
+      promoted.push(records.get(runId)!.validatedManifest!.versionId);
+    }
+    const dailyBackups = async () => (await versionsOf(keyLayout.databaseBackup(tenantId, 'SuperOffice'))).map((v) => v.VersionId).sort();
+    const dailyManifests = async () => (await versionsOf(keyLayout.manifest(tenantId))).map((v) => v.VersionId).sort();
+    const validatedBackups = await dailyBackups();
+    expect(validatedBackups).toHaveLength(3);
+    expect(await dailyManifests()).toEqual([...promoted].sort());
+    const staging = async () => {
+      const out = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: `${STAGING_PREFIX}${tenantId}/` }));
+      return { versions: out.Versions?.length ?? 0, deleteMarkers: out.DeleteMarkers?.length ?? 0 };
+    };
+    expect(await staging()).toEqual({ versions: 17 * 2, deleteMarkers: 3 }); // the 3 promoted .bak copies are retired at once
+
+    // The failed days keep coming; lifecycle runs day after day.
+    for (let round = 0; round < 15 && JSON.stringify(await staging()) !== JSON.stringify({ versions: 0, deleteMarkers: 0 }); round++) {
+      await new Promise((resolve) => setTimeout(resolve, (DAY_SECONDS + 2) * 1000));
+      ceph('lc-process', path.join(dir, 'ceph'));
+    }
+    expect(await staging()).toEqual({ versions: 0, deleteMarkers: 0 });
+    expect(await dailyBackups()).toEqual(validatedBackups);
+    expect(await dailyManifests()).toEqual([...promoted].sort());
   });
 
   test('GIVEN a backup stored in one PUT and one stored in parts WHEN copied to a tier THEN each copy has its source\'s S3 SHA-256 and a new version', async () => {
