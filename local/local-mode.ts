@@ -19,6 +19,7 @@ import { Daemons, portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from './da
 import { generateSampleArchive } from './sample-archive';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from './ports';
 import type { SqlServerStandInOptions } from './tds/sql-server-stand-in';
+import type { StandInDatabase } from './tds/database-states';
 
 export const LOCAL_TENANT = 'local';
 export const LOCAL_S3_KEYS = { accessKeyId: 'SOBACKUPLOCALACCESS0', secretAccessKey: 'so-backup-local-secret-key-not-for-production' } as const;
@@ -37,6 +38,8 @@ export interface LocalModeOptions {
   sqlDatabases?: string[];
   /** Size of the stand-in's SuperOffice database. @default 24 MiB */
   databaseSizeBytes?: number;
+  /** The state the stand-in reports for some of its databases (OFFLINE, TDE, an AG secondary …), by name. */
+  standInDatabaseStates?: Record<string, Omit<StandInDatabase, 'name' | 'sizeBytes'>>;
   /** Shorter limits and slower parts, for tests of what happens mid-backup. */
   tuning?: {
     gatewayIdleTimeoutMs?: number;
@@ -150,7 +153,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       log('• SQL Server: the TDS stand-in');
       const standIn: SqlServerStandInOptions = {
         port: ports.sql, login: SQL_LOGIN, serverName: 'SO-SQL01', engineEdition: 2,
-        databases: databases.map((name) => ({ name, sizeBytes: options.databaseSizeBytes ?? 24 * 1024 * 1024 })),
+        databases: databases.map((name) => ({ name, sizeBytes: options.databaseSizeBytes ?? 24 * 1024 * 1024, ...options.standInDatabaseStates?.[name] })),
         backupChunkDelayMs: options.tuning?.sqlBackupChunkDelayMs, backupHoldFile: options.tuning?.sqlBackupHoldFile,
         // Where RESTORE DATABASE puts new data and log files by default.
         defaultDataPath: path.join(path.resolve(dataDir), 'sql-data'), defaultLogPath: path.join(path.resolve(dataDir), 'sql-data'),

@@ -8,6 +8,8 @@ import { LOCAL_PORT_SPAN, portHolder } from '../../local/ports';
 import { freePort, TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { awsCli, cephChroot, describeWith } from '../helpers/prerequisites';
 import { bufferSource, readBackupFile } from '../../protocol';
+import { listRuns, showRun } from '../../cli/src/backups';
+import { openFleet } from '../../cli/src/fleet';
 
 /**
  * End to end through local mode: Ceph RGW, dynalite, the synthesized state machines, the local
@@ -147,6 +149,39 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     // The step-by-step history shows each state of the synthesized BackupRun.
     const steps = third.history.filter((line) => line.startsWith(third.runId)).join('\n');
     for (const state of ['Prepare', 'Request backup', 'Validate', 'Finalize', 'Backup succeeded']) expect(steps).toContain(state);
+  });
+
+  test('GIVEN SuperOffice and 2two, where 2two is OFFLINE, WHEN the fourth day\'s backup runs THEN it FAILS and alerts naming 2two, while SuperOffice and the archive are validated, promoted and counted', async () => {
+    const fourth = await runLocalMode({ dataDir, portBase, keep: true, log: () => undefined, sqlDatabases: ['SuperOffice', '2two'], standInDatabaseStates: { '2two': { state: 'OFFLINE' } } });
+    expect(fourth).toMatchObject({ status: 'FAILED', runId: `${first.runId}-4`, kept: { databases: ['SuperOffice'], archive: true } });
+    expect(fourth.failure).toMatchObject({ error: 'PartsFailed', cause: expect.stringMatching(/database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE.*kept and validated: database SuperOffice, the archive/) });
+    expect(fourth.failures).toEqual([{ kind: 'database', name: '2two', code: 'SQL_DATABASE_OFFLINE', message: expect.stringMatching(/Bring it online/) }]);
+    const alerts = readFileSync(path.join(dataDir, 'alerts.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { subject?: string; message: string });
+    expect(alerts.at(-1)).toMatchObject({ subject: 'so-backup: backup of local FAILED', message: expect.stringMatching(/2two.*OFFLINE/s) });
+    // The good parts count: a fourth validated daily version of SuperOffice, and the run's kept manifest names it.
+    const daily = versions(fourth, 'db/daily/local/');
+    expect(daily.map((v) => v.Key)).toEqual(Array(4).fill('db/daily/local/SuperOffice.bak'));
+    expect(fourth.databases).toEqual([expect.objectContaining({ database: 'SuperOffice', key: 'db/daily/local/SuperOffice.bak', versionId: daily.find((v) => v.IsLatest)!.VersionId })]);
+    expect(versions(fourth, 'manifests/daily/local/manifest.json')).toHaveLength(4);
+    // The staged manifest names the failure with its reason; nothing of the run is in any tier but daily.
+    const staged = path.join(dataDir, 'staged.json');
+    aws(fourth, 's3api', 'get-object', '--bucket', fourth.bucket, '--key', fourth.stagedManifestKey!, staged);
+    expect(JSON.parse(readFileSync(staged, 'utf8'))).toMatchObject({ failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE' } }] });
+    expect(versions(fourth, 'db/weekly/local/')).toHaveLength(1);
+    // `so-backup run show` and `runs` show what was kept and what failed.
+    const fleet = await openFleet({ local: dataDir, stackName: 'SoBackup' });
+    try {
+      const shown = await showRun(fleet, fourth.runId);
+      expect(shown).toMatchObject({ status: 'FAILED', kept: 'partly', artifactsAre: 'kept' });
+      expect(shown.parts).toEqual([
+        { kind: 'database', name: 'SuperOffice', outcome: 'kept' },
+        { kind: 'archive', name: 'SO_ARC', outcome: 'kept' },
+        { kind: 'database', name: '2two', outcome: 'failed', detail: expect.stringMatching(/^SQL_DATABASE_OFFLINE: database "2two" is OFFLINE/) },
+      ]);
+      expect((await listRuns(fleet, 'local', 3)).map((r) => [r.status, r.kept])).toEqual([['FAILED', 'partly'], ['SUCCEEDED', 'all'], ['SUCCEEDED', 'all']]);
+    } finally {
+      fleet.close();
+    }
   });
 });
 
