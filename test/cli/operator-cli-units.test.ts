@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
-import { stepsFromHistory } from '../../cli/src/backups';
+import { partsOf, runView, stepsFromHistory } from '../../cli/src/backups';
 import { EXIT, explainAwsError } from '../../cli/src/cli-error';
 import { type Fleet, openFleet } from '../../cli/src/fleet';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fleetStatus } from '../../cli/src/fleet-status';
 import { duration, table } from '../../cli/src/render';
-import { parseExpiry, shareRun } from '../../cli/src/share';
+import { attachment, parseExpiry, shareRun } from '../../cli/src/share';
 import type { RunRecord, TenantRecord } from '../../functions/src/shared';
 
 const now = new Date('2026-11-25T12:00:00Z');
@@ -52,6 +52,39 @@ describe('so-backup share', () => {
     await expect(refusal).rejects.toThrow('it is signed with your credentials, which expire at 2026-11-25T13:00:00.000Z, and stops working then. Give --expires 1h or less');
     await expect(refusal).rejects.toMatchObject({ exitCode: EXIT.usage });
     expect(recorded).toEqual([]);
+  });
+});
+
+describe('so-backup share: any database name in the download\'s file name', () => {
+  test('the name survives quotes, non-Latin letters and characters Windows forbids (RFC 6266 filename*), with an ASCII fallback', () => {
+    expect(attachment('acme-2026-11-25-daily-O\'Brien "CRM".bak')).toBe('attachment; filename="acme-2026-11-25-daily-O\'Brien _CRM_.bak"; filename*=UTF-8\'\'acme-2026-11-25-daily-O%27Brien%20%22CRM%22.bak');
+    expect(attachment('r-顧客.bak')).toBe('attachment; filename="r-__.bak"; filename*=UTF-8\'\'r-%E9%A1%A7%E5%AE%A2.bak');
+  });
+});
+
+describe('so-backup runs and run show: what a run kept', () => {
+  const base = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule', requestedBy: 's', executionArn: 'a', startedAt: hoursAgo(2) } as const;
+  test('GIVEN a run that kept SuperOffice and the archive while 2two failed and another database failed validation THEN each part is shown with what became of it and why', () => {
+    const run: RunRecord = {
+      ...base, status: 'FAILED', validatedManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'v9' }, kept: { databases: ['SuperOffice'], archive: true },
+      validation: { ok: false, checkedAt: hoursAgo(1), checks: 20, problems: ['x'], artifacts: [
+        { kind: 'database', name: 'SuperOffice', ok: true, problems: [] }, { kind: 'database', name: 'Old', ok: false, problems: ['a differential backup, not a full one'] }, { kind: 'archive', name: 'SO_ARC', ok: true, problems: [] },
+      ] },
+      failures: [
+        { kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } },
+        { kind: 'database', name: 'Old', error: { code: 'VALIDATION_FAILED', message: 'a differential backup, not a full one' } },
+      ],
+    };
+    expect(partsOf(run)).toEqual([
+      { kind: 'database', name: 'SuperOffice', outcome: 'kept' },
+      { kind: 'database', name: 'Old', outcome: 'invalid', detail: 'a differential backup, not a full one' },
+      { kind: 'archive', name: 'SO_ARC', outcome: 'kept' },
+      { kind: 'database', name: '2two', outcome: 'failed', detail: 'SQL_DATABASE_OFFLINE: database "2two" is OFFLINE' },
+    ]);
+    expect(runView(run)).toMatchObject({ status: 'FAILED', validated: false, kept: 'partly' });
+    // A run from before staging: its manifest at the daily key counts when it SUCCEEDED and validated.
+    expect(runView({ ...base, status: 'SUCCEEDED', validation: { ok: true, checkedAt: '', checks: 1, problems: [] }, manifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'v1' } })).toMatchObject({ kept: 'all' });
+    expect(runView({ ...base, status: 'FAILED', manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } })).toMatchObject({ kept: 'none' });
   });
 });
 

@@ -254,6 +254,8 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     expect((await soBackup<{ backupHour?: number }>('--json', 'tenants', 'set', 'acme', '--backup-hour', 'default', '--no-online')).json).toMatchObject({ online: false });
     expect((await soBackup<{ backupHour?: number }>('--json', 'tenants', 'show', 'acme')).json.backupHour).toBeUndefined();
     expect((await soBackup('tenants', 'set', 'acme', '--backup-hour', '25')).code).toBe(2);
+    expect((await soBackup('tenants', 'revoke-key', 'acme', 'k-no-such-key')).code).toBe(2); // no terminal to confirm on, no --yes
+    expect(await soBackup('tenants', 'revoke-key', 'acme', 'k-no-such-key', '--yes')).toMatchObject({ code: 3, stderr: expect.stringContaining('tenant "acme" has no key "k-no-such-key"; its keys: k') });
 
     const elsewhere = await soBackup('--local', path.join(dataDir, 'nothing-here'), 'status');
     expect(elsewhere).toMatchObject({ code: 5, stderr: expect.stringContaining('local mode is not set up') });

@@ -104,6 +104,8 @@ describe('upload credentials', () => {
     const text = JSON.stringify(policy);
     expect(text).not.toMatch(/DeleteObjectVersion|s3:\*|backups\/db\//);
     expect(policy.Statement.filter((st) => st.Action.includes('s3:PutObject')).flatMap((st) => [st.Resource].flat())).toEqual(['arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*', 'arn:aws:s3:::backups/archive/acme/*']);
+    // STS takes session policies of at most 2,048 characters: the longest bucket, tenant and run ids fit.
+    expect(uploadSessionPolicy('b'.repeat(63), 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
   });
 
   test('the restore session policy only reads: the tenant\'s own backups of every tier, manifests and archive', () => {
