@@ -9,7 +9,7 @@ import { databaseFileName, explainSqlError, MssqlDatabaseServer } from '../../co
 import { SHUTDOWN } from '../../connector/src/store/s3-object-store';
 import type { StandInDatabase } from '../../local/tds/database-states';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
-import { type ArchiveSnapshot, type BackupJob, keyLayout, type Manifest, manifestSchema } from '../../protocol';
+import { type ArchiveSnapshot, type BackupJob, bufferSource, keyLayout, type Manifest, manifestSchema, readBackupFile } from '../../protocol';
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
 import { freePort } from '../helpers/test-ports';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
@@ -174,7 +174,8 @@ describe('runBackupJob: any database name SQL Server accepts', () => {
     for (const statement of backups) expect(statement.sql).toBe('BACKUP DATABASE @database TO DISK = @file WITH COPY_ONLY, CHECKSUM, INIT, FORMAT, STATS = 5, COMPRESSION');
     for (const name of names) {
       const key = keyLayout.stagedDatabaseBackup('acme', 'acme-2026-11-25-daily', name);
-      expect(store.current(key)?.subarray(0, 4).toString()).toBe('TAPE');
+      // The uploaded file is a complete full backup of exactly that database (the backup-file reader).
+      expect((await readBackupFile(bufferSource(store.current(key)!))).facts).toMatchObject({ database: name, backupType: 'full', complete: true });
     }
     expect(stagingFiles).toHaveLength(names.length);
     for (const file of stagingFiles) {
