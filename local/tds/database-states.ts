@@ -25,6 +25,11 @@ export interface StandInDatabase {
   };
 }
 
+/** Database names as SQL Server's default collations (…_CI_AS) compare them: ignoring case. */
+export function sameDatabaseName(a: string, b: unknown): boolean {
+  return typeof b === 'string' && a.localeCompare(b, undefined, { sensitivity: 'accent' }) === 0;
+}
+
 export interface StateAnswer {
   columns?: string[];
   rows?: SqlValue[][];
@@ -39,7 +44,7 @@ const VIEW_SERVER_STATE_DENIED = { number: 300, severity: 14, text: 'VIEW SERVER
  * or undefined when the statement is not one of them. The DMV queries need VIEW SERVER STATE.
  */
 export function answerStateQuery(text: string, parameters: Map<string, SqlValue>, databases: readonly StandInDatabase[], viewServerState: boolean): StateAnswer | undefined {
-  const db = databases.find((d) => d.name === parameters.get('name'));
+  const db = databases.find((d) => sameDatabaseName(d.name, parameters.get('name')));
   if (/^SELECT name, state_desc AS state, .* FROM sys\.databases WHERE name = @name$/i.test(text)) {
     return {
       columns: ['name', 'state', 'readOnly', 'userAccess', 'encrypted', 'inAvailabilityGroup'],

@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { type BackupFileReport, bufferSource, readBackupFile } from '../../protocol/backup-file-reader';
 import { databasePages, MtfBackupWriter } from './mtf-backup-file';
-import { answerStateQuery, backupRefusal, type StandInDatabase } from './database-states';
+import { answerStateQuery, backupRefusal, sameDatabaseName, type StandInDatabase } from './database-states';
 import {
   DoneStatus, PacketReader, PacketType, type SqlValue, doneToken, envChangeToken, framePackets, loginAckToken, messageToken,
   parseLogin7, parseRpc, parseSqlBatch, preloginResponse, resultSetTokens, returnStatusToken,
@@ -281,7 +281,7 @@ export class SqlServerStandIn {
     }
     const masterFiles = /^SELECT CAST\(SUM\(CAST\(size AS bigint\)\) \* 8192 AS bigint\) AS (\w+) FROM sys\.master_files WHERE database_id = DB_ID\(@(\w+)\)$/i.exec(text);
     if (masterFiles) {
-      const db = this.databases.find((d) => d.name === parameters.get(masterFiles[2]!.toLowerCase()));
+      const db = this.databases.find((d) => sameDatabaseName(d.name, parameters.get(masterFiles[2]!.toLowerCase())));
       response.tokens(resultSetTokens([masterFiles[1]!], [[db ? db.sizeBytes : null]]));
       response.tokens(doneToken(DoneStatus.COUNT | DoneStatus.MORE, 1, 0xff));
       return;
@@ -436,7 +436,7 @@ export class SqlServerStandIn {
     const fail = (...errors: Array<{ number: number; text: string }>) =>
       new StatementError([...errors, { number: 3013, text: 'BACKUP DATABASE is terminating abnormally.' }].map((e) => ({ ...e, severity: 16 })));
     const options = withClause.split(',').map((o) => o.trim().toUpperCase());
-    const db = this.databases.find((d) => d.name === database);
+    const db = this.databases.find((d) => sameDatabaseName(d.name, database));
     if (!db) throw new StatementError([{ number: 911, severity: 16, text: `Database '${String(database)}' does not exist. Make sure that the name is entered correctly.` }]);
     const refusal = backupRefusal(db);
     if (refusal) throw fail(...refusal);

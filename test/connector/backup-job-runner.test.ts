@@ -187,6 +187,13 @@ describe('runBackupJob: any database name SQL Server accepts', () => {
     expect(databaseFileName("O'Brien CRM")).toBe("O'Brien CRM");
   });
 
+  test('GIVEN a name configured in another case than SQL Server has it WHEN backed up THEN it is kept under SQL Server\'s own name, which the backup file carries too', async () => {
+    const { manifest, store } = await jobAgainst([db('SuperOffice')], { names: ['superoffice'], archive: false });
+    expect(manifest.databases.map((d) => d.database)).toEqual(['SuperOffice']);
+    const key = keyLayout.stagedDatabaseBackup('acme', 'acme-2026-11-25-daily', 'SuperOffice');
+    expect((await readBackupFile(bufferSource(store.current(key)!))).facts).toMatchObject({ database: 'SuperOffice' });
+  });
+
   test('GIVEN names SQL Server cannot have WHEN the configuration is read THEN each is refused with the reason', () => {
     const { connectorConfigSchema } = jest.requireActual<typeof import('../../connector/src/config')>('../../connector/src/config');
     const parse = (databases: string[]) => connectorConfigSchema.safeParse({ ...connectorConfigFor('/tmp'), sql: { connectionString: 'Server=x', databases, stagingFolder: '/tmp' } });

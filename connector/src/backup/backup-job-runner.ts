@@ -117,11 +117,16 @@ function nothingBackedUp(failures: ArtifactFailure[]): ConnectorError {
  * the run's staging key. A verified staging file of this run that a stop or crash left behind
  * is reused instead of running BACKUP again.
  */
-async function backupDatabase(job: BackupJob, database: string, info: ServerInfo, settings: { compression: boolean }, deps: BackupJobDeps): Promise<DatabaseBackup> {
+async function backupDatabase(job: BackupJob, configured: string, info: ServerInfo, settings: { compression: boolean }, deps: BackupJobDeps): Promise<DatabaseBackup> {
   const { config, store, logger } = deps;
   const server = deps.databaseServer!;
   const sqlConfig = config.sql!;
-  const readiness = assessDatabase(database, await server.databaseState(database), info.serverName);
+  const state = await server.databaseState(configured);
+  const readiness = assessDatabase(configured, state, info.serverName);
+  // The name as SQL Server has it (its default collations ignore case): what the backup file,
+  // msdb and the validator will say, and what the backup is kept under.
+  const database = state!.name;
+  if (database !== configured) logger.info({ configured, database }, 'the configuration names the database in another case; using SQL Server\'s own name');
   for (const note of readiness.notes) logger.info({ database }, note);
   for (const warning of readiness.warnings) logger.warn({ database }, warning);
   const file = path.join(sqlConfig.stagingFolder, `${databaseFileName(database)}-${job.runId}.bak`);
