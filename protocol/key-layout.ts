@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
+import { isUtf8 } from './archive-path';
+
 /**
  * The S3 key layout, prefix first so that one lifecycle rule per tier serves every tenant:
  *   db/<tier>/<tenant>/<database>.bak              one key per database; each backup is a new version
  *   archive/<tenant>/<root>/<relative path>        one key per file; each change is a new version
+ *   archive/<tenant>/<root>/%hash/<SHA-256>        a file whose path has no plain key (see archiveFile)
  *   manifests/<tier>/<tenant>/manifest.json        one key per tenant; each run's manifest is a new version
  *   manifests/<tier>/<tenant>/snapshot.json.gz     the same for the run's archive snapshot
  * Keys never depend on the run, so keep-last-N retention works on noncurrent versions, and a
@@ -14,8 +18,18 @@ export type RetentionTier = (typeof RETENTION_TIERS)[number];
 export const keyLayout = {
   databaseBackup: (tenantId: string, database: string, tier: RetentionTier = 'daily') =>
     `db/${tier}/${tenantId}/${encodeKeySegment(database)}.bak`,
-  archiveFile: (tenantId: string, root: string, relativePath: string) =>
-    `archive/${tenantId}/${encodeKeySegment(root)}/${relativePath.split('/').map(encodeKeySegment).join('/')}`,
+  /**
+   * One archive file's key, from its exact path below the root ("/"-separated bytes, see
+   * archive-path.ts; a string is taken as its UTF-8). The plain key is the path itself, exactly
+   * as named (never normalized), with control characters and "%" escaped as %XX. A path with no
+   * plain key gets a derived key, `<root>/%hash/<SHA-256 of the path bytes, hex>`, and the
+   * snapshot keeps the true path: a plain key over S3's 1,024 bytes, a path that is not valid
+   * UTF-8 (S3 keys are UTF-8), or one holding U+FFFE/U+FFFF (not XML characters, so S3's XML
+   * listings could not return the key). No plain key can collide with a derived one: "%" in a
+   * name is escaped, so no plain segment is "%hash".
+   * @throws Error for an empty, "." or ".." segment, or a string with an unpaired surrogate (give its bytes).
+   */
+  archiveFile: (tenantId: string, root: string, relativePath: string | Uint8Array) => archiveFileKey(tenantId, root, relativePath),
   /** Where all of a tenant's archive files live. */
   archive: (tenantId: string) => `archive/${tenantId}/`,
   /** Where one archive root's files live (for listing them). */
@@ -40,6 +54,35 @@ export const keyLayout = {
 /** True when the key lies under one of the tenant's own prefixes. */
 export function isTenantKey(tenantId: string, key: string): boolean {
   return keyLayout.tenantPrefixes(tenantId).some((prefix) => key.startsWith(prefix)) && !key.split('/').includes('..');
+}
+
+/** S3's limit on a key: 1,024 bytes of UTF-8 (docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html). */
+export const MAX_KEY_BYTES = 1024;
+/** The folder below an archive root that holds derived keys (keyLayout.archiveFile). */
+export const DERIVED_KEY_FOLDER = '%hash';
+
+function archiveFileKey(tenantId: string, root: string, relativePath: string | Uint8Array): string {
+  if (typeof relativePath === 'string' && /\p{Cs}/u.test(relativePath)) throw new Error('an archive path with an unpaired surrogate has no UTF-8 form: give its exact bytes');
+  const bytes = typeof relativePath === 'string' ? Buffer.from(relativePath, 'utf8') : Buffer.from(relativePath.buffer, relativePath.byteOffset, relativePath.byteLength);
+  for (let start = 0; ; ) {
+    const end = bytes.indexOf(0x2f, start);
+    const segment = bytes.subarray(start, end < 0 ? bytes.length : end);
+    if (segment.length === 0 || (segment[0] === 0x2e && (segment.length === 1 || (segment.length === 2 && segment[1] === 0x2e)))) {
+      throw new Error(`invalid key segment "${segment.toString('utf8')}" in an archive path`);
+    }
+    if (end < 0) break;
+    start = end + 1;
+  }
+  const prefix = `archive/${tenantId}/${encodeKeySegment(root)}/`;
+  if (isUtf8(bytes)) {
+    const text = bytes.toString('utf8');
+    if (!/[\uFFFE\uFFFF]/.test(text)) {
+      // eslint-disable-next-line no-control-regex
+      const key = prefix + text.replace(/[\u0000-\u001f\u007f%]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+      if (Buffer.byteLength(key, 'utf8') <= MAX_KEY_BYTES) return key;
+    }
+  }
+  return `${prefix}${DERIVED_KEY_FOLDER}/${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 /** Keeps a path segment safe in a key: no empty, "." or ".." segments, no control characters. */
