@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { ArchiveIndex, backupArchive, gzipSnapshot, indexEntry, isNetworkPath, materializeSnapshot, mirrorArchive, scanRoot } from '../../connector/src/backup';
+import { ArchiveIndex, backupArchive, gzipSnapshot, indexEntry, isNetworkPath, mirrorArchive, scanRoot } from '../../connector/src/backup';
+import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
 import { archiveSnapshotSchema, keyLayout } from '../../protocol';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 

@@ -70,6 +70,16 @@ export function nameBytes(text: string, platform: NamePlatform = hostPlatform): 
   return Buffer.concat(pieces);
 }
 
+/** True when Windows can hold a name of these bytes: valid WTF-8 (any bytes on Linux but "/" and NUL, which no name holds). */
+export function isWtf8(bytes: Uint8Array): boolean {
+  for (let at = 0; at < bytes.length; ) {
+    const length = sequenceLength(bytes, at, true);
+    if (length === 0) return false;
+    at += length;
+  }
+  return true;
+}
+
 /** True when the name's string is also a valid path string (no unpaired surrogate). */
 export function isPlainText(text: string): boolean {
   return !/\p{Cs}/u.test(text);
