@@ -61,28 +61,39 @@ export const MAX_KEY_BYTES = 1024;
 /** The folder below an archive root that holds derived keys (keyLayout.archiveFile). */
 export const DERIVED_KEY_FOLDER = '%hash';
 
+/** The last root prefix made: a run asks for the keys of one tenant's roots thousands of times. */
+let lastPrefix = { tenantId: '', root: '', prefix: '' };
+
 function archiveFileKey(tenantId: string, root: string, relativePath: string | Uint8Array): string {
-  if (typeof relativePath === 'string' && /\p{Cs}/u.test(relativePath)) throw new Error('an archive path with an unpaired surrogate has no UTF-8 form: give its exact bytes');
-  const bytes = typeof relativePath === 'string' ? Buffer.from(relativePath, 'utf8') : Buffer.from(relativePath.buffer, relativePath.byteOffset, relativePath.byteLength);
-  for (let start = 0; ; ) {
-    const end = bytes.indexOf(0x2f, start);
-    const segment = bytes.subarray(start, end < 0 ? bytes.length : end);
-    if (segment.length === 0 || (segment[0] === 0x2e && (segment.length === 1 || (segment.length === 2 && segment[1] === 0x2e)))) {
-      throw new Error(`invalid key segment "${segment.toString('utf8')}" in an archive path`);
+  if (lastPrefix.tenantId !== tenantId || lastPrefix.root !== root) lastPrefix = { tenantId, root, prefix: `archive/${tenantId}/${encodeKeySegment(root)}/` };
+  const prefix = lastPrefix.prefix;
+  let text: string | undefined;
+  let bytes: Buffer | undefined;
+  if (typeof relativePath === 'string') {
+    // A well-formed string's UTF-8 is valid UTF-8: no decoding needed (the common case, fast).
+    if (/[\uD800-\uDFFF]/.test(relativePath) && /\p{Cs}/u.test(relativePath)) throw new Error('an archive path with an unpaired surrogate has no UTF-8 form: give its exact bytes');
+    const bad = /(?:^|\/)(\.{0,2})(?:\/|$)/.exec(relativePath);
+    if (bad) throw new Error(`invalid key segment "${bad[1]}" in an archive path`);
+    text = relativePath;
+  } else {
+    bytes = Buffer.from(relativePath.buffer, relativePath.byteOffset, relativePath.byteLength);
+    for (let start = 0; ; ) {
+      const end = bytes.indexOf(0x2f, start);
+      const segment = bytes.subarray(start, end < 0 ? bytes.length : end);
+      if (segment.length === 0 || (segment[0] === 0x2e && (segment.length === 1 || (segment.length === 2 && segment[1] === 0x2e)))) {
+        throw new Error(`invalid key segment "${segment.toString('utf8')}" in an archive path`);
+      }
+      if (end < 0) break;
+      start = end + 1;
     }
-    if (end < 0) break;
-    start = end + 1;
+    if (isUtf8(bytes)) text = bytes.toString('utf8');
   }
-  const prefix = `archive/${tenantId}/${encodeKeySegment(root)}/`;
-  if (isUtf8(bytes)) {
-    const text = bytes.toString('utf8');
-    if (!/[\uFFFE\uFFFF]/.test(text)) {
-      // eslint-disable-next-line no-control-regex
-      const key = prefix + text.replace(/[\u0000-\u001f\u007f%]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
-      if (Buffer.byteLength(key, 'utf8') <= MAX_KEY_BYTES) return key;
-    }
+  if (text !== undefined && !/[\uFFFE\uFFFF]/.test(text)) {
+    // eslint-disable-next-line no-control-regex
+    const key = prefix + text.replace(/[\u0000-\u001f\u007f%]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+    if (Buffer.byteLength(key, 'utf8') <= MAX_KEY_BYTES) return key;
   }
-  return `${prefix}${DERIVED_KEY_FOLDER}/${createHash('sha256').update(bytes).digest('hex')}`;
+  return `${prefix}${DERIVED_KEY_FOLDER}/${createHash('sha256').update(bytes ?? Buffer.from(text!, 'utf8')).digest('hex')}`;
 }
 
 /** Keeps a path segment safe in a key: no empty, "." or ".." segments, no control characters. */

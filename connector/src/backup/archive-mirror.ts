@@ -1,7 +1,7 @@
 import { keyLayout, pathFields, type SkippedFile, type SnapshotFile, type SnapshotFolder, type SnapshotLink } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { attributesOf, HIDDEN, type HiddenAttribute, hiddenAttribute } from '../files/file-attributes';
-import { displayName, hostPlatform, nameBytes } from '../files/file-names';
+import { displayName, hostPlatform, isPlainText, nameBytes } from '../files/file-names';
 import { nsToMs, sameMtime } from '../files/file-times';
 import type { ObjectStore, StoredObject, VersionFacts } from '../store/object-store';
 import { type ArchiveIndex, type IndexEntry, indexEntry } from './archive-index';
@@ -77,16 +77,18 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
       for (const [id, entry] of index.entries) {
         if (!inSnapshot(id, entry)) continue;
         const [root, relative] = splitId(id);
-        const bytes = nameBytes(relative);
+        // Nearly every name is plain text: its path is itself, its key comes from the string.
+        const plain = isPlainText(relative);
+        const bytes = plain ? undefined : nameBytes(relative);
         yield {
-          root, ...pathFields(bytes), key: keyLayout.archiveFile(tenantId, root, bytes), versionId: entry.versionId, size: entry.size,
+          root, ...(bytes ? pathFields(bytes) : { path: relative }), key: keyLayout.archiveFile(tenantId, root, bytes ?? relative), versionId: entry.versionId, size: entry.size,
           mtimeMs: nsToMs(entry.mtimeNs), mtimeNs: entry.mtimeNs.toString(), attributes: attributesOf(entry.attributes),
           sha256: entry.sha256, uploaded: entry.made, s3Checksum: entry.s3Checksum,
         };
       }
     },
   };
-  const keyOf = (root: string, relative: string) => keyLayout.archiveFile(tenantId, root, nameBytes(relative));
+  const keyOf = (root: string, relative: string) => keyLayout.archiveFile(tenantId, root, isPlainText(relative) ? relative : nameBytes(relative));
   const skip = (root: string, relative: string, reason: string) => result.skipped.push(skippedFile(root, relative, reason));
   const remote = index.found.state === 'loaded' ? undefined : await loadRemoteArchive(tenantId, store);
   /** Rebuilding only: every path scanned, to find the keys in S3 that no file maps to any more. */

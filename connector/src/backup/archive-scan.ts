@@ -93,11 +93,11 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
     }
   }));
   const folders: Array<{ relative: string; disk: string | Buffer }> = [{ relative: '', disk: rootPath }];
-  const visit = (relative: string, folder: string | Buffer, entries: Array<Dirent<Buffer>>, stats: (file: string | Buffer) => BigIntStats | Promise<BigIntStats>) => {
+  const visit = (relative: string, folder: string | Buffer, entries: Array<Dirent<string> | Dirent<Buffer>>, stats: (file: string | Buffer) => BigIntStats | Promise<BigIntStats>) => {
     if (entries.length === 0 && relative !== '') events.emptyFolder(relative);
     const files: Array<Promise<void> | void> = [];
     for (const entry of entries) {
-      const name = nameText(entry.name);
+      const name = typeof entry.name === 'string' ? entry.name : nameText(entry.name);
       const child = relative ? `${relative}/${name}` : name;
       const diskPath = typeof folder === 'string' && isPlainText(name) ? path.join(folder, name) : fsPath(rootPath, child);
       const report = (s: BigIntStats) => events.file(Object.assign(factsOf(s, hidden?.has(child) === true), { relative: child, diskPath }));
@@ -137,9 +137,10 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
       }
       await options.pause?.();
       const { relative, disk } = folders.pop()!;
-      let entries: Array<Dirent<Buffer>>;
+      let entries: Array<Dirent<string> | Dirent<Buffer>>;
       try {
-        entries = readdirSync(disk, { withFileTypes: true, encoding: 'buffer' });
+        entries = readdirSync(disk, { withFileTypes: true });
+        if (entries.some(lossy)) entries = readdirSync(disk, { withFileTypes: true, encoding: 'buffer' });
       } catch (error) {
         if (relative === '') throw error; // the root itself: a configuration problem, not a warning
         events.unreadable(relative, readFailure(error));
@@ -164,8 +165,9 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
       while (active < parallel && folders.length > 0 && !paused) {
         const { relative, disk } = folders.pop()!;
         active++;
-        readdir(disk, { withFileTypes: true, encoding: 'buffer' })
-          .then((entries) => Promise.all(visit(relative, disk, entries, (file) => stat(file, { bigint: true }))), (error: unknown) => {
+        readdir(disk, { withFileTypes: true })
+          .then((entries): Array<Dirent<string> | Dirent<Buffer>> | Promise<Array<Dirent<Buffer>>> => (entries.some(lossy) ? readdir(disk, { withFileTypes: true, encoding: 'buffer' }) : entries))
+          .then((entries: Array<Dirent<string> | Dirent<Buffer>>) => Promise.all(visit(relative, disk, entries, (file) => stat(file, { bigint: true }))), (error: unknown) => {
             if (relative === '') throw error;
             events.unreadable(relative, readFailure(error));
           })
@@ -178,6 +180,15 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
     };
     pump();
   });
+}
+
+/**
+ * Names come as strings, which is fastest; a name that is not text (not UTF-8 on Linux, an
+ * unpaired surrogate on Windows) shows as U+FFFD there, and then the folder is read again as
+ * bytes (a real U+FFFD in a name costs that second read too, nothing more).
+ */
+function lossy(entry: Dirent<string> | Dirent<Buffer>): boolean {
+  return typeof entry.name === 'string' && entry.name.includes('\uFFFD');
 }
 
 /** A link as the snapshot records it: its target text, what it points to, and whether that is outside the archive. */

@@ -82,7 +82,8 @@ export function isWtf8(bytes: Uint8Array): boolean {
 
 /** True when the name's string is also a valid path string (no unpaired surrogate). */
 export function isPlainText(text: string): boolean {
-  return !/\p{Cs}/u.test(text);
+  // Most names hold no surrogate at all: one cheap test; the exact one only when they do.
+  return !/[\uD800-\uDFFF]/.test(text) || !/\p{Cs}/u.test(text);
 }
 
 /**
