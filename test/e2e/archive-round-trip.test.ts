@@ -1,6 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sameMtime } from '../../connector/src/files/file-times';
@@ -131,5 +131,20 @@ function restore(...args: string[]): Promise<{ code: number; stdout: string; std
     const third = await runLocalMode({ dataDir, portBase, keep: true, archiveDir: path.join(restored, 'SO_ARC'), log: () => undefined });
     expect(third).toMatchObject({ validated: true });
     expect((await manifestOf(third)).archive).toMatchObject({ files: 17, links: 5, uploadedFiles: 0, deletedFiles: 0, readFiles: 0, skippedFiles: 1 });
+
+    // Putting files back into the live archive while another program holds one: it is named, nothing partial is left, the rest is restored, exit 1.
+    const live = path.join(restored, 'SO_ARC', 'PER');
+    writeFileSync(path.join(live, 'empty.txt'), 'damaged');
+    writeFileSync(path.join(live, 'case rename.docx'.toUpperCase()), 'damaged');
+    execFileSync('chattr', ['+i', path.join(live, 'empty.txt')]);
+    try {
+      const intoLive = await restore('--into-live', '--yes');
+      expect(intoLive.code).toBe(1);
+      expect(JSON.parse(intoLive.stdout).archive).toMatchObject({ files: 16, failed: [{ path: 'SO_ARC/PER/empty.txt', reason: expect.stringMatching(/^access denied/) }] });
+    } finally {
+      execFileSync('chattr', ['-i', path.join(live, 'empty.txt')]);
+    }
+    expect(readFileSync(path.join(live, 'CASE RENAME.docx'), 'utf8')).toBe('renamed only in case before the second backup');
+    expect(readdirSync(live).filter((name) => name.startsWith('.sob-'))).toEqual([]);
   });
 });
