@@ -295,7 +295,13 @@ function placeLink(link: SnapshotLink, folder: string | Buffer, destination: str
   const type = hostPlatform !== 'win32' ? undefined : link.kind === 'file' ? 'file' : path.win32.isAbsolute(text) ? 'junction' : 'dir';
   if (!replace) refuseExisting(destination);
   const temporary = temporaryIn(folder);
-  symlinkSync(target, temporary, type);
+  try {
+    symlinkSync(target, temporary, type);
+  } catch (error) {
+    // A volume without junctions (ReFS, FAT, Wine) may still take a folder symbolic link.
+    if (type !== 'junction') throw error;
+    symlinkSync(target, temporary, 'dir');
+  }
   finish(temporary, destination, () => undefined, replace);
 }
 
