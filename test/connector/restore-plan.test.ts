@@ -1,5 +1,5 @@
 import { pathFields, type SnapshotFile } from '../../protocol';
-import { checkRestoreChoices } from '../../connector/src/restore/restore-run';
+import { checkRestoreChoices, stagingName } from '../../connector/src/restore/restore-run';
 import { planRestore, type RestoreEntry } from '../../connector/src/restore/restore-plan';
 import { comparablePath, defaultSemantics, foldName, isSameOrInside, overlaps } from '../../connector/src/restore/target-paths';
 
@@ -72,4 +72,11 @@ describe('the restore plan: every name placed, none merged', () => {
     expect(plan.every((p) => p.renamed)).toBe(true);
     expect(planRestore([file(latin1)], linux)[0]).toEqual({ item: expect.anything(), relative: 'caf\udce9.txt' });
   });
+});
+
+test('the downloaded .bak\'s name stays within 255 bytes (with ".partial.json") whatever the database is called', () => {
+  expect(stagingName('acme-2026-11-25-daily', 'SuperOffice')).toBe('restore-acme-2026-11-25-daily-SuperOffice.bak');
+  const long = stagingName('acme-2026-11-25-daily', 'Ø'.repeat(128));
+  expect(long).toMatch(/^restore-acme-2026-11-25-daily-[0-9a-f]{16}\.bak$/);
+  expect(Buffer.byteLength(`${long}.partial.json`)).toBeLessThanOrEqual(255);
 });
