@@ -71,14 +71,34 @@ export const databaseBackupSchema = z.object({
 });
 export type DatabaseBackup = z.infer<typeof databaseBackupSchema>;
 
+/** Paths below a root: the text, and its exact bytes (base64) when the text is not exact (archive-path.ts). */
+const archivePathFields = {
+  root: z.string().min(1),
+  /** "/"-separated path below the root as text, never normalized; U+FFFD where the name is not UTF-8. */
+  path: z.string().min(1).max(100_000),
+  /** The exact bytes of the path, base64, present only when they are not valid UTF-8 (Linux: any bytes; Windows: WTF-8). */
+  pathBytes: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/).max(140_000).optional(),
+};
+
+/** Nanoseconds since 1970-01-01 UTC as a decimal integer: exact where a double's milliseconds are not (NTFS keeps 100 ns, ext4 1 ns). */
+export const nanosecondsSchema = z.string().regex(/^-?\d{1,20}$/, 'nanoseconds are a decimal integer');
+
+/** File attributes that matter on Windows (the read-only attribute is also a file without write permission on Linux). */
+export const fileAttributesSchema = z.object({ readOnly: z.literal(true).optional(), hidden: z.literal(true).optional() }).strict();
+export type FileAttributes = z.infer<typeof fileAttributesSchema>;
+
 /** One file of the archive as it was at this run, pinned to its S3 version. */
 export const snapshotFileSchema = z.object({
-  root: z.string().min(1),
-  path: z.string().min(1).max(4096),
+  ...archivePathFields,
   key: z.string().min(1).max(1024),
   versionId: z.string().min(1),
   size: z.number().int().nonnegative(),
+  /** Modification time in milliseconds (a double: about 0.25 µs precision today); `mtimeNs` is exact. */
   mtimeMs: z.number(),
+  /** Modification time, exact; absent in snapshots of older connectors. */
+  mtimeNs: nanosecondsSchema.optional(),
+  /** Only attributes that are set. */
+  attributes: fileAttributesSchema.optional(),
   sha256: sha256HexSchema,
   /** True when this run made the version (uploaded it, or copied it inside S3 after a rename); false when an earlier version stands. */
   uploaded: z.boolean(),
@@ -88,7 +108,22 @@ export const snapshotFileSchema = z.object({
 export type SnapshotFile = z.infer<typeof snapshotFileSchema>;
 
 /** A folder with nothing in it: S3 has no folders, so the snapshot lists them for a faithful restore. */
-export const snapshotFolderSchema = z.object({ root: z.string().min(1), path: z.string().min(1).max(4096) });
+export const snapshotFolderSchema = z.object(archivePathFields);
+export type SnapshotFolder = z.infer<typeof snapshotFolderSchema>;
+
+/**
+ * A symbolic link (or, on Windows, a junction), recorded as a link and never followed: what it
+ * points to is stored as text, exactly as the link holds it. `kind` says what it pointed to when
+ * the run saw it (a dangling link counts as "file"), which Windows needs to create it again.
+ */
+export const snapshotLinkSchema = z.object({
+  ...archivePathFields,
+  target: z.string().min(1).max(100_000),
+  /** The exact bytes of the target, base64, when they are not valid UTF-8. */
+  targetBytes: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/).max(140_000).optional(),
+  kind: z.enum(['file', 'dir']),
+});
+export type SnapshotLink = z.infer<typeof snapshotLinkSchema>;
 
 export const archiveSnapshotSchema = z.object({
   kind: z.literal('so-backup-archive-snapshot'),
@@ -96,6 +131,8 @@ export const archiveSnapshotSchema = z.object({
   runId: runIdSchema,
   files: z.array(snapshotFileSchema),
   emptyFolders: z.array(snapshotFolderSchema).default([]),
+  /** Symbolic links and junctions, recorded as links (docs/archive.md, "Links"). */
+  links: z.array(snapshotLinkSchema).default([]),
 });
 export type ArchiveSnapshot = z.infer<typeof archiveSnapshotSchema>;
 
@@ -115,6 +152,10 @@ export const archiveSummarySchema = z.object({
   /** How many files were skipped (locked, changing, unreadable); the first 1,000 are listed. */
   skippedFiles: z.number().int().nonnegative().default(0),
   skipped: z.array(skippedFileSchema).max(1000).default([]),
+  /** Symbolic links and junctions recorded as links in the snapshot (not followed). */
+  links: z.number().int().nonnegative().optional(),
+  /** Files the run opened (to send them, or to compare their content); an unchanged file is never read. */
+  readFiles: z.number().int().nonnegative().optional(),
   /** The gzip-compressed JSON snapshot (archiveSnapshotSchema) of every file at this run. */
   snapshot: artifactSchema,
 });

@@ -56,12 +56,13 @@ export type ConnectorConfig = z.infer<typeof connectorConfigSchema>;
 
 /** Reads and validates the config file; every problem is named with its path in the file. */
 export function loadConnectorConfig(file: string): ConnectorConfig {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (cause) {
     throw new ConfigError(`cannot read the configuration file ${file}: ${(cause as Error).message}`, { cause });
   }
+  const text = decodeConfigText(bytes, file);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -76,3 +77,32 @@ export function loadConnectorConfig(file: string): ConnectorConfig {
   return parsed.data;
 }
 
+
+/**
+ * The configuration file's text, as Windows editors save it: UTF-8 with or without a byte-order
+ * mark (Notepad wrote one until Windows 10 1903, and still does for "UTF-8 with BOM"), or UTF-16
+ * LE/BE with one (Notepad's "Unicode"). Text in a legacy code page (ANSI) is refused with the fix:
+ * read as UTF-8 it would silently turn a folder name like "Søknader" into another one.
+ * @throws ConfigError naming the encoding problem.
+ */
+export function decodeConfigText(bytes: Buffer, file: string): string {
+  const utf16 = (body: Buffer, bigEndian: boolean) => {
+    if (body.length % 2 !== 0) throw new ConfigError(`the configuration file ${file} is UTF-16 with an odd number of bytes (cut short?): save it again`);
+    return (bigEndian ? Buffer.from(body).swap16() : body).toString('utf16le');
+  };
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return strictUtf8(bytes.subarray(3), file);
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return utf16(bytes.subarray(2), false);
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return utf16(bytes.subarray(2), true);
+  // UTF-16 without a byte-order mark: JSON starts with an ASCII character, so one of its first two bytes is 0.
+  if (bytes.length >= 2 && bytes[0] !== 0 && bytes[1] === 0) return utf16(bytes, false);
+  if (bytes.length >= 2 && bytes[0] === 0 && bytes[1] !== 0) return utf16(bytes, true);
+  return strictUtf8(bytes, file);
+}
+
+function strictUtf8(bytes: Buffer, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(`the configuration file ${file} is not UTF-8 (saved in a legacy code page, "ANSI"?): save it as UTF-8 (in Notepad: File, Save as, Encoding "UTF-8")`);
+  }
+}

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { type Artifact, keyLayout } from '../../protocol';
 import { parseSnapshot } from '../../connector/src/backup/snapshot-codec';
 import { readObject } from '../../connector/src/store/object-store';
-import { materializeSnapshot } from '../../connector/src/backup/materialize-snapshot';
+import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
 import { downloadArtifact } from '../../connector/src/restore/download-artifact';
 import { S3ObjectStore } from '../../connector/src/store/s3-object-store';
 

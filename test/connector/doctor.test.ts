@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { checkArchiveRoot, shareOf } from '../../connector/src/doctor/archive-root-check';
 import { formatChecks } from '../../connector/src/doctor/doctor';
 import { enrolConnector } from '../../connector/src/enrol';
 import { doctor } from '../../connector/src/run-connector';
@@ -69,11 +70,43 @@ describe('so-connector doctor', () => {
     writeFileSync(configFile, JSON.stringify(config));
     const checks = await doctor(configFile);
     expect(checks.find((c) => c.name === 'cloud endpoint and authentication')).toMatchObject({ ok: false, detail: 'refused (HTTP 403)', fix: expect.stringMatching(/revoked/) });
-    expect(checks.find((c) => c.name === 'archive root SO_ARC2')).toMatchObject({ ok: false, detail: expect.stringMatching(/ENOENT/) });
+    expect(checks.find((c) => c.name === 'archive root SO_ARC2')).toMatchObject({ ok: false, detail: '/nonexistent/SO_ARC2: path not found', fix: expect.stringMatching(/^correct the path of archive root "SO_ARC2"/) });
 
     const unreachable = { ...JSON.parse(readFileSync(configFile, 'utf8')), endpoint: 'ws://127.0.0.1:9' };
     writeFileSync(configFile, JSON.stringify(unreachable));
     const offline = await doctor(configFile);
     expect(offline[0]).toMatchObject({ ok: false, detail: expect.stringMatching(/cannot reach/), fix: expect.stringMatching(/outbound/) });
+  });
+});
+
+describe('doctor: why an archive root cannot be listed, and the fix for each cause', () => {
+  /** Lists folders as a Windows client would answer for these paths (errors this machine cannot produce). */
+  const windowsAnswers = (answers: Record<string, string>) => async (folder: string) => {
+    const code = answers[folder];
+    if (code) throw Object.assign(new Error(`${code}: ${folder}`), { code });
+  };
+
+  test('GIVEN an unreachable \\\\server\\share (libuv says UNKNOWN for ERROR_BAD_NETPATH) THEN: network path not found, check the server and share name and the service account', async () => {
+    const verdict = await checkArchiveRoot({ name: 'SO_ARC', path: '\\\\fileserver\\SO_ARC\\Arkiv' }, windowsAnswers({ '\\\\fileserver\\SO_ARC\\Arkiv': 'UNKNOWN', '\\\\fileserver\\SO_ARC': 'UNKNOWN' }));
+    expect(verdict).toMatchObject({ ok: false, detail: expect.stringMatching(/network path not found \(UNKNOWN\): \\\\fileserver\\SO_ARC cannot be reached/), fix: expect.stringMatching(/check the server and share name .*service account must reach the share/) });
+    expect(verdict.fix).not.toMatch(/read access/);
+  });
+
+  test('GIVEN a share that answers but a folder that is not there THEN: path not found, correct the path', async () => {
+    const verdict = await checkArchiveRoot({ name: 'SO_ARC', path: '\\\\fileserver\\SO_ARC\\Arkivv' }, windowsAnswers({ '\\\\fileserver\\SO_ARC\\Arkivv': 'ENOENT' }));
+    expect(verdict).toMatchObject({ ok: false, detail: expect.stringMatching(/path not found \(the share \\\\fileserver\\SO_ARC is there\)/), fix: expect.stringMatching(/^correct the path of archive root "SO_ARC"/) });
+  });
+
+  test('GIVEN access denied (on a share or a local disk) THEN: grant the service account read access', async () => {
+    expect(await checkArchiveRoot({ name: 'SO_ARC', path: '\\\\fileserver\\SO_ARC' }, windowsAnswers({ '\\\\fileserver\\SO_ARC': 'EPERM' })))
+      .toMatchObject({ ok: false, detail: expect.stringMatching(/access denied/), fix: expect.stringMatching(/^grant the connector's service account read access .*Read on the share/) });
+    expect(await checkArchiveRoot({ name: 'SO_ARC', path: 'D:\\SO_ARC' }, windowsAnswers({ 'D:\\SO_ARC': 'EACCES' }))).toMatchObject({ fix: expect.stringMatching(/^grant the connector's service account read access to D:\\SO_ARC$/) });
+  });
+
+  test('GIVEN a missing local folder (this machine, real) THEN: path not found; an existing one can be listed', async () => {
+    expect(await checkArchiveRoot({ name: 'SO_ARC', path: '/nonexistent/SO_ARC' })).toMatchObject({ ok: false, detail: '/nonexistent/SO_ARC: path not found' });
+    expect(await checkArchiveRoot({ name: 'SO_ARC', path: __dirname })).toMatchObject({ ok: true });
+    expect(shareOf('\\\\?\\UNC\\srv\\share\\x')).toBe('\\\\srv\\share');
+    expect(shareOf('D:\\SO_ARC')).toBeUndefined();
   });
 });

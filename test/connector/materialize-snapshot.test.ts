@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { materializeSnapshot, runBackupJob } from '../../connector/src/backup';
+import { runBackupJob } from '../../connector/src/backup';
+import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
 import { type ArchiveSnapshot, type BackupJob, manifestSchema } from '../../protocol';
 import { connectorConfigFor } from '../helpers/connector-config';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
@@ -48,7 +49,7 @@ describe('point in time: a past snapshot materialized exactly', () => {
     const snapshotTwo = await backup('acme-2026-11-26-daily');
 
     const restoreOne = path.join(dir, 'restore-1');
-    expect(await materializeSnapshot(snapshotOne.files, store, restoreOne)).toEqual({ files: 3, bytes: 12 });
+    expect(await materializeSnapshot(snapshotOne.files, store, restoreOne)).toEqual({ files: 3, bytes: 12, links: 0, folders: 0, renamed: [], failed: [] });
     expect(tree(path.join(restoreOne, 'SO_ARC'))).toEqual(dayOne);
     const restoreTwo = path.join(dir, 'restore-2');
     await materializeSnapshot(snapshotTwo.files, store, restoreTwo);

@@ -55,7 +55,7 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
   let server: MssqlDatabaseServer;
   let store: DamagingStore;
   let grant: { runId: string; startedAt: string; manifest: ManifestPointer };
-  const choices = (more: Partial<RestoreChoices>): RestoreChoices => ({ stagingFolder: path.join(dir, 'restore-staging'), liveRoots: [archive], ...more });
+  const choices = (more: Partial<RestoreChoices>): RestoreChoices => ({ stagingFolder: path.join(dir, 'restore-staging'), liveRoots: [{ name: 'SO_ARC', path: archive }], ...more });
   const progress: string[] = [];
   const deps = () => ({ store, databaseServer: server, grant, progress: (phase: string) => void progress.push(phase) });
   const restores = () => standIn.statements.filter((s) => /^\s*RESTORE (DATABASE|FILELISTONLY)/i.test(s.sql));

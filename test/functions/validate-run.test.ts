@@ -4,7 +4,7 @@ import { compositeChecksum } from '../../connector/src/store/object-store';
 import { validateRun } from '../../functions/src/validate-run/validate-run';
 import { randomBytes } from 'node:crypto';
 import { backupFile, databasePages } from '../../local/tds/mtf-backup-file';
-import { type Artifact, keyLayout, type Manifest, type SnapshotFile } from '../../protocol';
+import { type Artifact, keyLayout, type Manifest, pathFields, type SnapshotFile } from '../../protocol';
 import { describeWithMssqlFixtures, mssqlFixture } from '../helpers/fixtures';
 import { MemoryArtifactReader } from '../helpers/memory-artifact-reader';
 
@@ -77,6 +77,29 @@ describe('validateRun', () => {
     const report = await validateRun(reader, run, pointer);
     expect(report.ok).toBe(false);
     expect(report.problems.join('\n')).toMatch(/ADM\/a.docx: S3's SHA-256 .* differs/);
+  });
+
+  test('GIVEN exact names (a Latin-1 name and a 1,041-byte path, both under derived keys) WHEN validated THEN they check out; a key that is not the one the exact path gives, or a path that contradicts its bytes, fails', async () => {
+    const latin1 = Buffer.from('ADM/caf\xe9.txt', 'latin1');
+    const long = `${'Kunder og prosjekter/'.repeat(48)}${'x'.repeat(28)}.docx`;
+    const snapshotWith = (entries: (r: MemoryArtifactReader) => SnapshotFile[]) => honestRun((m, r) => {
+      const files = entries(r);
+      m.archive = { ...m.archive!, files: files.length, bytes: files.reduce((t, f) => t + f.size, 0), uploadedFiles: files.length, uploadedBytes: files.reduce((t, f) => t + f.size, 0), links: 0,
+        snapshot: artifactOf(r, keyLayout.snapshot('acme'), gzipSync(JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files, links: [] }))) };
+    });
+    const entry = (r: MemoryArtifactReader, fields: Pick<SnapshotFile, 'path' | 'pathBytes'>, key: string): SnapshotFile => {
+      const a = artifactOf(r, key, Buffer.from(`content of ${fields.path.slice(0, 20)}`));
+      return { root: 'SO_ARC', ...fields, key: a.key, versionId: a.versionId, size: a.size, mtimeMs: 1, mtimeNs: '1000000', sha256: a.sha256, uploaded: true };
+    };
+    const good = snapshotWith((r) => [
+      entry(r, pathFields(latin1), keyLayout.archiveFile('acme', 'SO_ARC', latin1)),
+      entry(r, { path: long }, keyLayout.archiveFile('acme', 'SO_ARC', long)),
+    ]);
+    expect((await validateRun(good.reader, run, good.pointer)).problems).toEqual([]);
+    const wrongKey = snapshotWith((r) => [entry(r, pathFields(latin1), keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/caf\ufffd.txt'))]);
+    expect((await validateRun(wrongKey.reader, run, wrongKey.pointer)).problems.join('\n')).toMatch(/archive file SO_ARC\/ADM\/caf\ufffd.txt is at archive\/acme\/SO_ARC\/ADM\/caf\ufffd.txt, expected archive\/acme\/SO_ARC\/%hash\//);
+    const contradicting = snapshotWith((r) => [entry(r, { path: 'ADM/cafe.txt', pathBytes: latin1.toString('base64') }, keyLayout.archiveFile('acme', 'SO_ARC', latin1))]);
+    expect((await validateRun(contradicting.reader, run, contradicting.pointer)).problems.join('\n')).toMatch(/its text and its exact bytes \(pathBytes\) disagree/);
   });
 
   test('GIVEN a .bak that is not a SQL Server backup WHEN validated THEN it fails by its header', async () => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { ConnectorError } from '../../connector/src/errors';
 import type { LatestVersion, ObjectStore, PutOptions, StoredObject, VersionFacts } from '../../connector/src/store/object-store';
 
 /** An in-memory versioned store for domain tests (the S3 store is tested against Ceph RGW). */
@@ -22,7 +23,7 @@ export class MemoryObjectStore implements ObjectStore {
     return size;
   }
 
-  async putFile(key: string, path: string, options: PutOptions = {}): Promise<StoredObject> {
+  async putFile(key: string, path: string | Buffer, options: PutOptions = {}): Promise<StoredObject> {
     this.count('putFile');
     const stored = await this.putBuffer(key, await readFile(path));
     options.onProgress?.(stored.size);
@@ -30,6 +31,7 @@ export class MemoryObjectStore implements ObjectStore {
   }
 
   async putBuffer(key: string, pieces: Buffer | readonly Buffer[]): Promise<StoredObject> {
+    refuseBadKey(key);
     const body = Buffer.isBuffer(pieces) ? pieces : Buffer.concat(pieces);
     const versionId = `v${++this.counter}`;
     this.versions.set(key, [...(this.versions.get(key) ?? []), { versionId, body }]);
@@ -38,6 +40,7 @@ export class MemoryObjectStore implements ObjectStore {
   }
 
   async markDeleted(key: string): Promise<void> {
+    refuseBadKey(key);
     this.count('markDeleted');
     this.versions.set(key, [...(this.versions.get(key) ?? []), { versionId: `d${++this.counter}` }]);
   }
@@ -76,5 +79,13 @@ export class MemoryObjectStore implements ObjectStore {
 
   current(key: string): Buffer | undefined {
     return this.versions.get(key)?.at(-1)?.body;
+  }
+}
+
+/** As strict as S3: a key is at most 1,024 bytes of UTF-8 (KeyTooLongError, HTTP 400). */
+function refuseBadKey(key: string): void {
+  if (/\p{Cs}/u.test(key) || Buffer.byteLength(key, 'utf8') > 1024) {
+    const cause = Object.assign(new Error('Your key is too long'), { name: 'KeyTooLongError', $metadata: { httpStatusCode: 400 } });
+    throw new ConnectorError('S3_ERROR', `S3 refused uploading ${key.slice(0, 60)}…: KeyTooLongError (HTTP 400): Your key is too long`, { cause, permanent: true });
   }
 }

@@ -19,6 +19,7 @@ export const TEST_PORT_BLOCKS = {
   operateE2e: TEST_PORT_BASE + 200,
   retentionRgw: TEST_PORT_BASE + 300,
   s3ObjectStoreRgw: TEST_PORT_BASE + 400,
+  archiveRoundTripE2e: TEST_PORT_BASE + 500,
 } as const;
 
 const SLICE = 250;

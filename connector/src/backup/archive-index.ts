@@ -8,6 +8,8 @@ import type { FileFacts } from './archive-scan';
 
 /** What the connector knows of one archived file: enough to skip it unread when unchanged. */
 export interface IndexEntry extends FileFacts {
+  /** False for a time from an older index (double milliseconds): it matches within 1 µs until the next save writes it exactly. */
+  exactTime: boolean;
   sha256: string;
   versionId: string;
   /** Only for files uploaded in parts, whose S3 checksum is COMPOSITE rather than the file's SHA-256. */
@@ -22,11 +24,17 @@ export interface IndexEntry extends FileFacts {
  * An index entry, always built by this one literal: objects of one shape share one hidden class.
  * (Built by spreading, 100,000 entries got 100,000 hidden classes: 27 MB measured.)
  */
-export function indexEntry(facts: FileFacts, sha256: string, versionId: string, s3Checksum?: S3Checksum): IndexEntry {
-  return { size: facts.size, mtimeMs: facts.mtimeMs, fileId: facts.fileId, sha256, versionId, s3Checksum: s3Checksum?.type === 'COMPOSITE' ? s3Checksum : undefined, run: 0, made: false };
+export function indexEntry(facts: FileFacts, sha256: string, versionId: string, s3Checksum?: S3Checksum, exactTime = true): IndexEntry {
+  return {
+    size: facts.size, mtimeNs: facts.mtimeNs, exactTime, fileId: facts.fileId, attributes: facts.attributes, sha256, versionId,
+    s3Checksum: s3Checksum?.type === 'COMPOSITE' ? s3Checksum : undefined, run: 0, made: false,
+  };
 }
 
-type Row = [id: string, size: number, mtimeMs: number, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null];
+/** Version 3: exact times (nanoseconds, as a decimal string) and attribute bits. */
+type Row = [id: string, size: number, mtimeNs: string, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null, attributes: number];
+/** Version 2 (connectors before exact times): the time as double milliseconds. */
+type RowV2 = [id: string, size: number, mtimeMs: number, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null];
 
 const FILE = 'archive-index.json';
 const KIND = 'so-backup-archive-index';
@@ -35,8 +43,8 @@ const KIND = 'so-backup-archive-index';
 export type IndexState = { state: 'loaded' } | { state: 'missing' } | { state: 'corrupt'; problem: string };
 
 /**
- * The local archive index: "<root>/<relative path>" → size, mtime, file id, SHA-256 and S3
- * version. One JSON file followed by a line with its own SHA-256, written to a temporary file,
+ * The local archive index: "<root>/<relative path>" (the exact name, files/file-names.ts) → size,
+ * mtime (ns), file id, attributes, SHA-256 and S3 version. One JSON file followed by a line with its own SHA-256, written to a temporary file,
  * flushed to disk, then renamed over the old one: a crash leaves the old or the new index, and a
  * damaged file is detected rather than believed. One entry per line, read and written a line
  * at a time.
@@ -91,9 +99,9 @@ export class ArchiveIndex {
           hash.update(text);
           await handle.write(text);
         };
-        await write(`{"kind":"${KIND}","v":2,"entries":[\n`);
+        await write(`{"kind":"${KIND}","v":3,"entries":[\n`);
         for (let at = 0; at < entries.length; at += 1000) {
-          const rows = entries.slice(at, at + 1000).map(([id, e]) => JSON.stringify([id, e.size, e.mtimeMs, e.fileId, e.sha256, e.versionId, e.s3Checksum ?? null] satisfies Row));
+          const rows = entries.slice(at, at + 1000).map(([id, e]) => JSON.stringify([id, e.size, e.mtimeNs.toString(), e.fileId, e.sha256, e.versionId, e.s3Checksum ?? null, e.attributes] satisfies Row));
           await write((at === 0 ? '' : ',\n') + rows.join(',\n'));
         }
         await write('\n]}');
@@ -122,6 +130,7 @@ async function readIndex(file: string): Promise<Map<string, IndexEntry>> {
   const hash = createHash('sha256');
   const entries = new Map<string, IndexEntry>();
   let header: { kind?: string; v?: number } | undefined;
+  let version = 0;
   let trailer: string | undefined;
   let first = true;
   for await (const line of lines) {
@@ -133,16 +142,21 @@ async function readIndex(file: string): Promise<Map<string, IndexEntry>> {
     first = false;
     if (header === undefined) {
       header = parseLine<{ kind?: string; v?: number }>(line.replace(/"entries":\[$/, '"entries":[]}'));
-      if (header.kind !== KIND || header.v !== 2) throw new DamagedIndex('not a version 2 archive index');
+      if (header.kind !== KIND || (header.v !== 2 && header.v !== 3)) throw new DamagedIndex('not a version 2 or 3 archive index');
+      version = header.v;
       continue;
     }
     if (line === ']}' || line === '') continue;
-    const [id, size, mtimeMs, fileId, sha256, versionId, s3Checksum] = parseLine<Row>(line.endsWith(',') ? line.slice(0, -1) : line);
+    const row = parseLine<Row | RowV2>(line.endsWith(',') ? line.slice(0, -1) : line);
+    const [id, size, time, fileId, sha256, versionId, s3Checksum] = row;
+    const attributes = version === 3 ? (row as Row)[7] : 0;
     const checksum = s3Checksum ? s3ChecksumSchema.safeParse(s3Checksum) : undefined;
-    if (typeof id !== 'string' || typeof size !== 'number' || typeof mtimeMs !== 'number' || typeof sha256 !== 'string' || typeof versionId !== 'string' || (checksum && !checksum.success)) {
+    const timeOk = version === 3 ? typeof time === 'string' && /^-?\d{1,20}$/.test(time) : typeof time === 'number' && Number.isFinite(time);
+    if (typeof id !== 'string' || typeof size !== 'number' || !timeOk || typeof sha256 !== 'string' || typeof versionId !== 'string' || typeof attributes !== 'number' || (checksum && !checksum.success)) {
       throw new DamagedIndex('an index entry is malformed');
     }
-    entries.set(id, indexEntry({ size, mtimeMs, fileId: String(fileId ?? '') }, sha256, versionId, checksum?.data));
+    const mtimeNs = version === 3 ? BigInt(time) : BigInt(Math.round((time as number) * 1e6));
+    entries.set(id, indexEntry({ size, mtimeNs, fileId: String(fileId ?? ''), attributes }, sha256, versionId, checksum?.data, version === 3));
   }
   if (trailer === undefined) throw new DamagedIndex('the index has no checksum line (written by an older connector or cut short)');
   if (hash.digest('hex') !== trailer) throw new DamagedIndex('the index does not match its checksum (damaged on disk)');

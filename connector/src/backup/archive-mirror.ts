@@ -1,5 +1,8 @@
-import { keyLayout, type SkippedFile, type SnapshotFile } from '../../../protocol';
+import { keyLayout, pathFields, type SkippedFile, type SnapshotFile, type SnapshotFolder, type SnapshotLink } from '../../../protocol';
 import { ConnectorError } from '../errors';
+import { attributesOf, HIDDEN, type HiddenAttribute, hiddenAttribute } from '../files/file-attributes';
+import { displayName, hostPlatform, isPlainText, nameBytes } from '../files/file-names';
+import { nsToMs, sameMtime } from '../files/file-times';
 import type { ObjectStore, StoredObject, VersionFacts } from '../store/object-store';
 import { type ArchiveIndex, type IndexEntry, indexEntry } from './archive-index';
 import { adoptFromRemote, hashFile, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
@@ -19,6 +22,8 @@ export interface MirrorOptions {
   memoryBudgetBytes?: number;
   /** During a long run the index is saved this often, so a crash loses little. @default 30 s */
   checkpointEveryMs?: number;
+  /** Reads the hidden attribute (Windows). @default the platform's */
+  hiddenAttribute?: HiddenAttribute;
 }
 
 export interface MirrorResult {
@@ -30,7 +35,11 @@ export interface MirrorResult {
    * 100,000-file archive is not held in memory a second time.
    */
   snapshotFiles(): Generator<SnapshotFile>;
-  emptyFolders: Array<{ root: string; path: string }>;
+  emptyFolders: SnapshotFolder[];
+  /** Symbolic links and junctions, recorded as links (never followed). */
+  links: SnapshotLink[];
+  /** Files opened in this run (to send them, or to compare their content): an unchanged file is not. */
+  readFiles: number;
   /** Files with a new version made in this run (sent, or copied inside S3). */
   uploadedFiles: number;
   uploadedBytes: number;
@@ -63,15 +72,24 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
   const stamp = ++mirrorRuns;
   const inSnapshot = (id: string, entry: IndexEntry) => entry.run === stamp && inRoots(id, roots);
   const result: MirrorResult = {
-    files: 0, bytes: 0, emptyFolders: [], uploadedFiles: 0, uploadedBytes: 0, copiedFiles: 0, deletedFiles: 0, skipped: [],
+    files: 0, bytes: 0, emptyFolders: [], links: [], readFiles: 0, uploadedFiles: 0, uploadedBytes: 0, copiedFiles: 0, deletedFiles: 0, skipped: [],
     *snapshotFiles() {
       for (const [id, entry] of index.entries) {
         if (!inSnapshot(id, entry)) continue;
-        const [root, path] = splitId(id);
-        yield { root, path, key: keyLayout.archiveFile(tenantId, root, path), versionId: entry.versionId, size: entry.size, mtimeMs: entry.mtimeMs, sha256: entry.sha256, uploaded: entry.made, s3Checksum: entry.s3Checksum };
+        const [root, relative] = splitId(id);
+        // Nearly every name is plain text: its path is itself, its key comes from the string.
+        const plain = isPlainText(relative);
+        const bytes = plain ? undefined : nameBytes(relative);
+        yield {
+          root, ...(bytes ? pathFields(bytes) : { path: relative }), key: keyLayout.archiveFile(tenantId, root, bytes ?? relative), versionId: entry.versionId, size: entry.size,
+          mtimeMs: nsToMs(entry.mtimeNs), mtimeNs: entry.mtimeNs.toString(), attributes: attributesOf(entry.attributes),
+          sha256: entry.sha256, uploaded: entry.made, s3Checksum: entry.s3Checksum,
+        };
       }
     },
   };
+  const keyOf = (root: string, relative: string) => keyLayout.archiveFile(tenantId, root, isPlainText(relative) ? relative : nameBytes(relative));
+  const skip = (root: string, relative: string, reason: string) => result.skipped.push(skippedFile(root, relative, reason));
   const remote = index.found.state === 'loaded' ? undefined : await loadRemoteArchive(tenantId, store);
   /** Rebuilding only: every path scanned, to find the keys in S3 that no file maps to any more. */
   const scanned = remote ? new Set<string>() : undefined;
@@ -91,25 +109,35 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     entry.made = made;
     index.set(task.id, entry);
   };
+  const reading = () => void result.readFiles++;
   const handle = async (task: Task) => {
-    const key = keyLayout.archiveFile(tenantId, task.root.name, task.file.relative);
-    const known = index.entries.get(task.id);
-    const adopted = remote ? await adoptFromRemote(remote, store, key, task.file.diskPath, task.file) : await sameContent(known, task.file);
-    if (adopted) {
-      if (result.rebuilt) result.rebuilt.adoptedFiles++;
-      record(task, adopted, false);
-    } else {
-      const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key) : undefined;
-      const outcome = copied ? { entry: copied } : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file.diskPath));
-      if ('reason' in outcome) {
-        // Reported; its last good version (if any, stamped by the scan) stays in the snapshot.
-        result.skipped.push({ root: task.root.name, path: task.file.relative, reason: outcome.reason });
+    try {
+      const key = keyOf(task.root.name, task.file.relative);
+      const known = index.entries.get(task.id);
+      const adopted = remote ? await adoptFromRemote(remote, store, key, task.file.diskPath, task.file, reading) : await sameContent(known, task.file, reading);
+      if (adopted) {
+        if (result.rebuilt) result.rebuilt.adoptedFiles++;
+        record(task, adopted, false);
       } else {
-        record(task, outcome.entry, true);
-        result.uploadedFiles++;
-        result.uploadedBytes += outcome.entry.size;
-        if (copied) result.copiedFiles++;
+        const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key) : undefined;
+        if (!copied) reading();
+        const outcome = copied ? { entry: copied } : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file));
+        if ('reason' in outcome) {
+          // Reported; its last good version (if any, stamped by the scan) stays in the snapshot.
+          skip(task.root.name, task.file.relative, outcome.reason);
+        } else {
+          record(task, outcome.entry, true);
+          result.uploadedFiles++;
+          result.uploadedBytes += outcome.entry.size;
+          if (copied) result.copiedFiles++;
+        }
       }
+    } catch (error) {
+      // One file that cannot be backed up never costs the run: it is reported, and its last good
+      // version stays. Anything else (S3 unreachable, credentials) fails the run.
+      const reason = perFileReason(error);
+      if (reason === undefined) throw error;
+      skip(task.root.name, task.file.relative, reason);
     }
     options.onProgress?.(++done, result.uploadedBytes);
     if (Date.now() - lastSave > every && !saving) {
@@ -129,13 +157,14 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     }
     const from = byFileId.get(file.fileId);
     const entry = from === undefined ? undefined : index.entries.get(from);
-    return from && entry && entry.size === file.size && entry.mtimeMs === file.mtimeMs ? { id: from, entry } : undefined;
+    return from && entry && entry.size === file.size && sameMtime(entry.mtimeNs, file.mtimeNs, hostPlatform, entry.exactTime) ? { id: from, entry } : undefined;
   };
 
   // 1. Scan: every file found is stamped into the snapshot (a changed one with the version it
   //    had, until its new one is recorded); the changed and new ones become work.
   /** Files and folders that could not be read: what the index knows of them is kept, not deleted. */
   const unreadable: string[] = [];
+  const hidden = options.hiddenAttribute ?? hiddenAttribute();
   try {
     for (const root of roots) {
       await scanRoot(root.path, {
@@ -144,16 +173,27 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
           const known = index.entries.get(id);
           if (known) known.run = stamp;
           scanned?.add(id);
-          if (known && sameFile(known, file)) return;
+          if (known && sameFile(known, file)) {
+            // Unchanged. An older index's time becomes exact, a changed attribute is recorded: no read.
+            if (!known.exactTime || known.attributes !== file.attributes) index.set(id, Object.assign(indexEntry(file, known.sha256, known.versionId, known.s3Checksum), { run: stamp, made: known.made }));
+            return;
+          }
           const task: Task = { root, id, file, renamedFrom: known ? undefined : renamedFrom(file) };
           queue.push(() => handle(task));
         },
-        emptyFolder: (relative) => result.emptyFolders.push({ root: root.name, path: relative }),
+        emptyFolder: (relative) => result.emptyFolders.push({ root: root.name, ...pathFields(nameBytes(relative)) }),
+        link: (link) => {
+          const target = nameBytes(link.target);
+          const fields = pathFields(target);
+          result.links.push({ root: root.name, ...pathFields(nameBytes(link.relative)), target: fields.path, ...(fields.pathBytes ? { targetBytes: fields.pathBytes } : {}), kind: link.kind });
+          // The link is kept; what it leads to outside the archive is not backed up: say so.
+          if (link.leadsOutTo) skip(root.name, link.relative, `a link to ${truncate(link.leadsOutTo, 120)}, outside the archive: the link is kept, what it points to is not backed up (add that folder as an archive root to back it up)`);
+        },
         unreadable: (relative, reason) => {
-          result.skipped.push({ root: root.name, path: relative, reason });
+          skip(root.name, relative, reason);
           unreadable.push(`${root.name}/${relative}`);
         },
-      }, { pause: () => queue.whenShorterThan(QUEUE_HIGH_WATER) });
+      }, { pause: () => queue.whenShorterThan(QUEUE_HIGH_WATER), hidden: await hidden.hiddenBelow(root.path), roots: roots.map((r) => r.path) });
     }
 
     // 2. Gone from disk: a delete marker (the versions stay); kept when it could not be read.
@@ -166,7 +206,7 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
       }
       const [rootName, relative] = splitId(id);
       queue.push(async () => {
-        await store.markDeleted(keyLayout.archiveFile(tenantId, rootName, relative));
+        await store.markDeleted(keyOf(rootName, relative));
         index.delete(id);
         result.deletedFiles++;
       });
@@ -197,9 +237,35 @@ const QUEUE_HIGH_WATER = 2_000;
 /** Numbers each mirror run, to stamp the index entries it finds. */
 let mirrorRuns = 0;
 
-/** Unchanged: same size and mtime, and the same file id where both know one. */
+/**
+ * Unchanged: same size and mtime, and the same file id where both know one. The mtime is the
+ * recorded one, or the one a restore of it writes (files/file-times.ts).
+ */
 function sameFile(known: IndexEntry, now: FileFacts): boolean {
-  return known.size === now.size && known.mtimeMs === now.mtimeMs && (known.fileId === now.fileId || !known.fileId || !now.fileId);
+  return known.size === now.size && sameMtime(known.mtimeNs, now.mtimeNs, hostPlatform, known.exactTime) && (known.fileId === now.fileId || !known.fileId || !now.fileId);
+}
+
+/** Why one file cannot be backed up, when the reason is the file's own (undefined: a problem of the whole run). */
+function perFileReason(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && PER_FILE_ERRORS.has(code)) return readFailure(error);
+  // S3 refusing this one key (any name gets a key S3 accepts, so this is a safety net).
+  const cause = error instanceof ConnectorError ? (error.cause as { name?: string } | undefined) : undefined;
+  if (cause?.name && KEY_ERRORS.has(cause.name)) return `S3 refused this file's key (${cause.name})`;
+  return undefined;
+}
+
+/** File system errors that concern one file or folder, not the archive. */
+const PER_FILE_ERRORS = new Set(['ENOENT', 'EACCES', 'EPERM', 'EBUSY', 'EIO', 'ELOOP', 'ENAMETOOLONG', 'EINVAL', 'EISDIR', 'ENOTDIR', 'EILSEQ', 'ENXIO', 'EOVERFLOW', 'EFBIG', 'ETXTBSY']);
+const KEY_ERRORS = new Set(['InvalidObjectName', 'KeyTooLongError', 'InvalidURI']);
+
+/** A skipped file as the manifest lists it: its name as text, long ones shortened (the list is for people). */
+function skippedFile(root: string, relative: string, reason: string): SkippedFile {
+  return { root, path: truncate(displayName(relative), 4096), reason: truncate(reason, 300) };
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.floor(max / 2) - 1)}…${text.slice(text.length - Math.floor(max / 2) + 1)}`;
 }
 
 /**
@@ -207,8 +273,9 @@ function sameFile(known: IndexEntry, now: FileFacts): boolean {
  * with its timestamps) is read to compare with the index: when the bytes are the same, nothing
  * is sent.
  */
-async function sameContent(known: IndexEntry | undefined, file: ScannedFile): Promise<IndexEntry | undefined> {
-  if (!known || known.size !== file.size || known.mtimeMs !== file.mtimeMs) return undefined;
+async function sameContent(known: IndexEntry | undefined, file: ScannedFile, reading: () => void): Promise<IndexEntry | undefined> {
+  if (!known || known.size !== file.size || !sameMtime(known.mtimeNs, file.mtimeNs, hostPlatform, known.exactTime)) return undefined;
+  reading();
   const local = await hashFile(file.diskPath, Infinity);
   return local?.sha256 === known.sha256 ? indexEntry(file, known.sha256, known.versionId, known.s3Checksum) : undefined;
 }
@@ -219,7 +286,7 @@ async function copyRenamed(store: ObjectStore, tenantId: string, task: Task, key
   const [rootName, relative] = splitId(id);
   let facts: VersionFacts;
   try {
-    facts = await store.copyVersion(keyLayout.archiveFile(tenantId, rootName, relative), entry.versionId, key);
+    facts = await store.copyVersion(keyLayout.archiveFile(tenantId, rootName, nameBytes(relative)), entry.versionId, key);
   } catch (error) {
     if (error instanceof ConnectorError && error.permanent && error.code !== 'S3_ACCESS_DENIED') throw error;
     return undefined;
@@ -236,7 +303,7 @@ function deletionsFromRemote(tenantId: string, roots: ArchiveRoot[], remote: Rem
   const seenKeys = new Set<string>();
   for (const id of seen) {
     const [root, relative] = splitId(id);
-    seenKeys.add(keyLayout.archiveFile(tenantId, root, relative));
+    seenKeys.add(keyLayout.archiveFile(tenantId, root, nameBytes(relative)));
   }
   const prefixes = roots.map((root) => keyLayout.archiveRoot(tenantId, root.name));
   const byKey = new Map([...remote.previous.values()].map((f) => [f.key, `${f.root}/${f.path}`]));
@@ -365,14 +432,16 @@ class ByteBudget {
  * Uploads a file whose size and mtime stay the same while it is read; a file that changes
  * (someone saving it) or is locked is tried again, then reported.
  */
-async function uploadConsistent(store: ObjectStore, key: string, file: string): Promise<{ entry: IndexEntry } | { reason: string }> {
+async function uploadConsistent(store: ObjectStore, key: string, scanned: ScannedFile): Promise<{ entry: IndexEntry } | { reason: string }> {
   let reason = '';
+  const file = scanned.diskPath;
+  const hidden = (scanned.attributes & HIDDEN) !== 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
-      const before = await currentFacts(file);
+      const before = await currentFacts(file, hidden);
       const stored: StoredObject = await store.putFile(key, file);
-      const after = await currentFacts(file);
-      if (before.size === after.size && before.mtimeMs === after.mtimeMs && stored.size === after.size) {
+      const after = await currentFacts(file, hidden);
+      if (before.size === after.size && before.mtimeNs === after.mtimeNs && stored.size === after.size) {
         return { entry: indexEntry(after, stored.sha256, stored.versionId, stored.s3Checksum) };
       }
       reason = `changed while being read (${ATTEMPTS} attempts)`;

@@ -3,6 +3,8 @@ import { open } from 'node:fs/promises';
 import { type ArchiveSnapshot, keyLayout, type S3Checksum, type SnapshotFile } from '../../../protocol';
 import { compositeChecksum, type LatestVersion, type ObjectStore, readObject } from '../store/object-store';
 import { parseSnapshot } from './snapshot-codec';
+import { hostPlatform } from '../files/file-names';
+import { sameMtime, snapshotMtimeNs } from '../files/file-times';
 import type { FileFacts } from './archive-scan';
 import { type IndexEntry, indexEntry } from './archive-index';
 
@@ -42,22 +44,25 @@ async function readSnapshot(store: ObjectStore, key: string, versionId: string):
  * when the snapshot names that very version with the same size and mtime; otherwise the file is
  * read once (no upload) and its SHA-256 compared with S3's own checksum of the current version.
  */
-export async function adoptFromRemote(remote: RemoteArchive, store: ObjectStore, key: string, diskPath: string, facts: FileFacts): Promise<IndexEntry | undefined> {
+export async function adoptFromRemote(remote: RemoteArchive, store: ObjectStore, key: string, diskPath: string | Buffer, facts: FileFacts, reading: () => void = () => undefined): Promise<IndexEntry | undefined> {
   const current = remote.latest.get(key);
   if (!current || current.size !== facts.size) return undefined;
   const known = remote.previous.get(key);
-  if (known && known.versionId === current.versionId && known.size === facts.size && known.mtimeMs === facts.mtimeMs) {
-    return indexEntry(facts, known.sha256, known.versionId, known.s3Checksum);
+  if (known && known.versionId === current.versionId && known.size === facts.size) {
+    // The recorded time, or the time a restore of that snapshot writes: a restored archive is adopted unread.
+    const time = snapshotMtimeNs(known);
+    if (sameMtime(time.ns, facts.mtimeNs, hostPlatform, time.exact)) return indexEntry(facts, known.sha256, known.versionId, known.s3Checksum);
   }
   const s3 = await store.head(key, current.versionId);
   if (!s3?.s3Checksum || s3.size !== facts.size) return undefined;
+  reading();
   const local = await hashFile(diskPath, s3.s3Checksum.type === 'COMPOSITE' ? store.partSizeFor(facts.size) : Infinity);
   if (!local || local.s3Checksum.value !== s3.s3Checksum.value) return undefined;
   return indexEntry(facts, local.sha256, current.versionId, local.s3Checksum);
 }
 
 /** SHA-256 of a file, and the checksum S3 would store for it uploaded in parts of `partSize`. */
-export async function hashFile(file: string, partSize: number): Promise<{ sha256: string; s3Checksum: S3Checksum } | undefined> {
+export async function hashFile(file: string | Buffer, partSize: number): Promise<{ sha256: string; s3Checksum: S3Checksum } | undefined> {
   const handle = await open(file, 'r').catch(() => undefined);
   if (!handle) return undefined;
   try {

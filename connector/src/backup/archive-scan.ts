@@ -1,40 +1,70 @@
-import { type BigIntStats, type Dirent, readdirSync, statSync } from 'node:fs';
+import { type BigIntStats, type Dirent, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { attributeBits } from '../files/file-attributes';
+import { displayName, fsPath, isPlainText, nameText } from '../files/file-names';
 
 /** What the scan learns of a file without reading it: enough to tell whether it changed. */
 export interface FileFacts {
   size: number;
-  mtimeMs: number;
+  /** Modification time in nanoseconds since the epoch, exact (bigint stat). */
+  mtimeNs: bigint;
   /**
    * The file system's id for the file (inode; NTFS file index on Windows), which survives a
    * rename. "" where the file system has none.
    */
   fileId: string;
+  /** Read-only and hidden, as bits (files/file-attributes.ts). */
+  attributes: number;
 }
 
 export interface ScannedFile extends FileFacts {
-  /** "/"-separated path below the root, Unicode NFC: the name the file has in keys, index and snapshots. */
+  /**
+   * "/"-separated path below the root, exactly as named (never normalized; files/file-names.ts
+   * turns names that are not text into a lossless string): the name in the index and snapshots.
+   */
   relative: string;
-  /** The path on disk (the name as the file system spells it). */
-  diskPath: string;
+  /** The path to give fs calls: a string, or the exact bytes for a name that is not text. */
+  diskPath: string | Buffer;
+}
+
+/** A symbolic link or junction: recorded, never followed. */
+export interface ScannedLink {
+  relative: string;
+  /** The link's target as the link holds it, as a lossless string (files/file-names.ts). */
+  target: string;
+  /** What it points to now ("file" when it points nowhere). */
+  kind: 'file' | 'dir';
+  /** Set when it leads out of every archive root: where it leads (what is there is not backed up). */
+  leadsOutTo?: string;
 }
 
 export interface ScanEvents {
   file(file: ScannedFile): void;
   /** A folder with nothing in it, kept in the snapshot so that a restore recreates it. */
   emptyFolder(relative: string): void;
-  /** A folder or file that cannot be read: a warning, not a failure. */
+  link(link: ScannedLink): void;
+  /** A folder or file that cannot be read, or is no document (a FIFO, a device): a warning, not a failure. */
   unreadable(relative: string, reason: string): void;
 }
 
-export function factsOf(stats: BigIntStats): FileFacts {
-  return { size: Number(stats.size), mtimeMs: Number(stats.mtimeNs) / 1e6, fileId: stats.ino > 0n ? stats.ino.toString() : '' };
+export interface ScanOptions {
+  /** Folders and files asked for at once. @default 1 on a local disk, 32 on a network share */
+  parallel?: number;
+  pause?: () => Promise<void> | undefined;
+  /** Names below the root that carry the hidden attribute (Windows). */
+  hidden?: ReadonlySet<string>;
+  /** The archive roots as real paths: a link that leads out of all of them is reported. @default the root scanned */
+  roots?: string[];
 }
 
-/** The facts of one file now (bigint stat: NTFS file ids exceed 2^53). */
-export async function currentFacts(file: string): Promise<FileFacts> {
-  return factsOf(await stat(file, { bigint: true }));
+export function factsOf(stats: BigIntStats, hidden = false): FileFacts {
+  return { size: Number(stats.size), mtimeNs: stats.mtimeNs, fileId: stats.ino > 0n ? stats.ino.toString() : '', attributes: attributeBits(Number(stats.mode), hidden) };
+}
+
+/** The facts of one file now (bigint stat: NTFS file ids exceed 2^53, and times are exact). */
+export async function currentFacts(file: string | Buffer, hidden = false): Promise<FileFacts> {
+  return factsOf(await stat(file, { bigint: true }), hidden);
 }
 
 /** True for a Windows UNC share (\\server\share\…): there every stat is a network round trip. */
@@ -46,45 +76,54 @@ export function isNetworkPath(root: string): boolean {
  * Walks one archive root. On a local disk, directory listing and stat calls are syscalls that
  * cost microseconds, and synchronous calls are several times faster than the thread-pool round
  * trip; on a network share every call waits on the network, so many folders and files are
- * asked in parallel instead. Names are normalized to NFC; two names that differ only in their
- * Unicode normalization are one name in S3, so the second is reported, not silently merged.
- * Paths longer than 260 characters work: Node prefixes absolute Windows paths with \\?\.
+ * asked in parallel instead. Names are read as bytes and kept exactly (a Latin-1 name on Linux,
+ * an unpaired surrogate on Windows, decomposed Unicode). Links are reported, never followed, so
+ * nothing outside the root is read and no loop is possible; FIFOs, sockets and devices are
+ * reported as no documents. Paths longer than 260 characters work.
  */
-export async function scanRoot(rootPath: string, events: ScanEvents, options: { parallel?: number; pause?: () => Promise<void> | undefined } = {}): Promise<void> {
+export async function scanRoot(rootPath: string, events: ScanEvents, options: ScanOptions = {}): Promise<void> {
   const parallel = options.parallel ?? (isNetworkPath(rootPath) ? 32 : 1);
-  const folders: string[] = [''];
-  const visit = (relative: string, entries: Dirent[], diskFolder: string, stats: (file: string) => BigIntStats | Promise<BigIntStats>) => {
+  const hidden = options.hidden;
+  let roots: string[] | undefined;
+  const realRoots = () => (roots ??= (options.roots ?? [rootPath]).map((root) => {
+    try {
+      return realpathSync.native(root);
+    } catch {
+      return path.resolve(root);
+    }
+  }));
+  const folders: Array<{ relative: string; disk: string | Buffer }> = [{ relative: '', disk: rootPath }];
+  const visit = (relative: string, folder: string | Buffer, entries: Array<Dirent<string> | Dirent<Buffer>>, stats: (file: string | Buffer) => BigIntStats | Promise<BigIntStats>) => {
     if (entries.length === 0 && relative !== '') events.emptyFolder(relative);
     const files: Array<Promise<void> | void> = [];
-    const names = new Set<string>();
     for (const entry of entries) {
-      // eslint-disable-next-line no-control-regex
-      const name = /^[\x00-\x7f]*$/.test(entry.name) ? entry.name : entry.name.normalize('NFC');
+      const name = typeof entry.name === 'string' ? entry.name : nameText(entry.name);
       const child = relative ? `${relative}/${name}` : name;
-      if (names.has(name)) {
-        events.unreadable(child, 'another name here differs only in Unicode normalization; rename one of them');
-        continue;
-      }
-      names.add(name);
-      const diskPath = path.join(diskFolder, entry.name);
-      if (entry.isDirectory()) folders.push(child + '\u0000' + diskPath);
-      else if (entry.isFile()) {
-        const report = (s: BigIntStats) => events.file(Object.assign(factsOf(s), { relative: child, diskPath }));
-        const failed = (error: unknown) => events.unreadable(child, readFailure(error));
-        try {
+      const diskPath = typeof folder === 'string' && isPlainText(name) ? path.join(folder, name) : fsPath(rootPath, child);
+      const report = (s: BigIntStats) => events.file(Object.assign(factsOf(s, hidden?.has(child) === true), { relative: child, diskPath }));
+      const failed = (error: unknown) => events.unreadable(child, readFailure(error));
+      try {
+        if (entry.isDirectory()) folders.push({ relative: child, disk: diskPath });
+        else if (entry.isFile()) {
           const s = stats(diskPath);
           // Not `instanceof Promise`: promises from another realm (a test runner's) fail that check.
           files.push('then' in s ? s.then(report, failed) : report(s));
-        } catch (error) {
-          failed(error);
+        } else if (entry.isSymbolicLink()) {
+          // Rare: synchronous calls even on a share. Windows lists every reparse point as a link
+          // (deduplicated and cloud files too); lstat tells a real link from a file.
+          const own = lstatSync(diskPath, { bigint: true });
+          if (own.isSymbolicLink()) events.link(describeLink(child, diskPath, realRoots()));
+          else if (own.isFile()) report(statSync(diskPath, { bigint: true }));
+          else if (own.isDirectory()) folders.push({ relative: child, disk: diskPath });
+          else events.unreadable(child, notADocument(own));
+        } else {
+          events.unreadable(child, notADocument(entry));
         }
+      } catch (error) {
+        failed(error);
       }
     }
     return files;
-  };
-  const folderOf = (item: string) => {
-    const at = item.indexOf('\u0000');
-    return at < 0 ? { relative: item, disk: rootPath } : { relative: item.slice(0, at), disk: item.slice(at + 1) };
   };
 
   if (parallel <= 1) {
@@ -97,16 +136,17 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: { 
         lastYield = performance.now();
       }
       await options.pause?.();
-      const { relative, disk } = folderOf(folders.pop()!);
-      let entries: Dirent[];
+      const { relative, disk } = folders.pop()!;
+      let entries: Array<Dirent<string> | Dirent<Buffer>>;
       try {
         entries = readdirSync(disk, { withFileTypes: true });
+        if (entries.some(lossy)) entries = readdirSync(disk, { withFileTypes: true, encoding: 'buffer' });
       } catch (error) {
         if (relative === '') throw error; // the root itself: a configuration problem, not a warning
         events.unreadable(relative, readFailure(error));
         continue;
       }
-      visit(relative, entries, disk, (file) => statSync(file, { bigint: true }));
+      visit(relative, disk, entries, (file) => statSync(file, { bigint: true }));
     }
     return;
   }
@@ -123,10 +163,11 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: { 
         });
       }
       while (active < parallel && folders.length > 0 && !paused) {
-        const { relative, disk } = folderOf(folders.pop()!);
+        const { relative, disk } = folders.pop()!;
         active++;
         readdir(disk, { withFileTypes: true })
-          .then((entries) => Promise.all(visit(relative, entries, disk, (file) => stat(file, { bigint: true }))), (error: unknown) => {
+          .then((entries): Array<Dirent<string> | Dirent<Buffer>> | Promise<Array<Dirent<Buffer>>> => (entries.some(lossy) ? readdir(disk, { withFileTypes: true, encoding: 'buffer' }) : entries))
+          .then((entries: Array<Dirent<string> | Dirent<Buffer>>) => Promise.all(visit(relative, disk, entries, (file) => stat(file, { bigint: true }))), (error: unknown) => {
             if (relative === '') throw error;
             events.unreadable(relative, readFailure(error));
           })
@@ -141,6 +182,39 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: { 
   });
 }
 
+/**
+ * Names come as strings, which is fastest; a name that is not text (not UTF-8 on Linux, an
+ * unpaired surrogate on Windows) shows as U+FFFD there, and then the folder is read again as
+ * bytes (a real U+FFFD in a name costs that second read too, nothing more).
+ */
+function lossy(entry: Dirent<string> | Dirent<Buffer>): boolean {
+  return typeof entry.name === 'string' && entry.name.includes('\uFFFD');
+}
+
+/** A link as the snapshot records it: its target text, what it points to, and whether that is outside the archive. */
+function describeLink(relative: string, diskPath: string | Buffer, roots: string[]): ScannedLink {
+  const target = nameText(readlinkSync(diskPath, { encoding: 'buffer' }));
+  let kind: ScannedLink['kind'] = 'file';
+  let leadsOutTo: string | undefined;
+  try {
+    kind = statSync(diskPath).isDirectory() ? 'dir' : 'file';
+    const real = typeof diskPath === 'string' ? realpathSync.native(diskPath) : nameText(realpathSync.native(diskPath, { encoding: 'buffer' }));
+    const inside = roots.some((root) => {
+      const rel = path.relative(root, real);
+      return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+    });
+    if (!inside) leadsOutTo = displayName(real);
+  } catch {
+    // Dangling, or a loop: it points nowhere, so nothing is left out.
+  }
+  return { relative, target, kind, leadsOutTo };
+}
+
+function notADocument(entry: { isFIFO(): boolean; isSocket(): boolean; isBlockDevice(): boolean; isCharacterDevice(): boolean }): string {
+  const what = entry.isFIFO() ? 'a named pipe (FIFO)' : entry.isSocket() ? 'a socket' : entry.isBlockDevice() || entry.isCharacterDevice() ? 'a device' : 'not a file, folder or link';
+  return `${what}: no document, not backed up`;
+}
+
 /** Why a file or folder could not be read, and what to do about it. */
 export function readFailure(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code;
@@ -148,5 +222,8 @@ export function readFailure(error: unknown): string {
   if (code === 'ENOENT') return 'deleted while the backup ran';
   if (code === 'EBUSY') return 'locked by another program';
   if (code === 'ENAMETOOLONG') return 'path too long for this file system';
-  return `cannot be read: ${(error as Error).message}`;
+  if (code === 'ELOOP') return 'a loop of links';
+  if (code === 'EIO') return 'the disk or share reported a read error (EIO)';
+  return `cannot be read: ${(error as Error).message}`.slice(0, 280);
 }
+

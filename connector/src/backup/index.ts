@@ -7,5 +7,4 @@ export * from './archive-mirror';
 export * from './archive-rebuild';
 export * from './archive-scan';
 export * from './backup-job-runner';
-export * from './materialize-snapshot';
 export * from './snapshot-codec';

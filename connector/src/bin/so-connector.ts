@@ -83,14 +83,23 @@ program.command('restore')
   .option('--staging <dir>', 'where the .bak is downloaded (default: sql.stagingFolder); SQL Server must be able to read it')
   .option('--archive-to <dir>', 'restore the archive into this new or empty folder')
   .option('--file <path>', 'only this archive file ("SO_ARC/ANNA/offer.docx")')
-  .option('--into-live', 'allow --archive-to to be the live SO_ARC (asks for confirmation)')
+  .option('--into-live', 'put the archive (or one --file) back into the live roots it came from, replacing files of the same name (asks for confirmation)')
   .option('--yes', 'do not ask for confirmation')
   .option('--json', 'print the result as JSON')
   .action(async (options: RestoreCommandOptions & { json?: boolean }) => {
     const summary = await runRestore(options, CONNECTOR_VERSION);
     const lines = [`Restored run ${summary.runId} (taken ${summary.startedAt}).`];
     if (summary.database) lines.push(`Database ${summary.database.source} restored as ${summary.database.restoredAs}: ${summary.database.files.map((f) => `${f.logicalName} → ${f.to}`).join(', ')}.`);
-    if (summary.archive) lines.push(`Archive: ${summary.archive.files} file(s), ${summary.archive.bytes} bytes, verified, in ${summary.archive.folder}.`);
+    const archive = summary.archive;
+    if (archive) {
+      lines.push(`Archive: ${archive.files} file(s), ${archive.bytes} bytes, verified, in ${archive.folder}${archive.links ? `; ${archive.links} link(s)` : ''}.`);
+      if (archive.renamed.length > 0) lines.push(`${archive.renamed.length} restored under another name (this file system cannot hold or tell apart the exact names):`, ...archive.renamed.slice(0, 50).map((p) => `  ${p.path} → ${p.restoredAs}: ${p.reason}`));
+      if (archive.failed.length > 0) lines.push(`${archive.failed.length} NOT restored (nothing partial was left; the others were):`, ...archive.failed.slice(0, 50).map((p) => `  ${p.path}: ${p.reason}`));
+      const more = Math.max(0, archive.renamed.length - 50) + Math.max(0, archive.failed.length - 50);
+      if (more > 0) lines.push(`  … and ${more} more (--json lists them all)`);
+      // Not every document came back exactly: a script must notice.
+      if (archive.renamed.length > 0 || archive.failed.length > 0) process.exitCode = 1;
+    }
     process.stdout.write(`${options.json ? JSON.stringify(summary, null, 2) : lines.join('\n')}\n`);
   });
 

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { AUTH_WINDOW_SECONDS } from '../../../protocol';
 import type { ConnectorConfig } from '../config';
 import type { DatabaseServer } from '../sql/database-server';
+import { checkArchiveRoot, type FolderProbe } from './archive-root-check';
 
 export interface Check {
   name: string;
@@ -19,6 +20,8 @@ export interface DoctorDeps {
   authorization(): string;
   databaseServer?: DatabaseServer;
   now?: () => number;
+  /** Lists a folder (injected in tests to meet errors this machine cannot produce). */
+  listFolder?: FolderProbe;
 }
 
 const EXPRESS = 4;
@@ -66,16 +69,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
       };
     });
   }
-  for (const root of config.archive?.roots ?? []) {
-    await add(`archive root ${root.name}`, async () => {
-      try {
-        await access(root.path, fsConstants.R_OK | fsConstants.X_OK);
-        return { ok: true, detail: `${root.path} is readable` };
-      } catch (error) {
-        return { ok: false, detail: `${root.path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, fix: 'give the service account read access to the archive (for a share: run the service as a domain account)' };
-      }
-    });
-  }
+  for (const root of config.archive?.roots ?? []) await add(`archive root ${root.name}`, () => checkArchiveRoot(root, deps.listFolder));
   return checks;
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { Artifact } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { compositeChecksum, type ObjectStore } from '../store/object-store';
@@ -36,54 +36,23 @@ interface DownloadState {
  */
 export async function downloadArtifact(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, file: string, options: DownloadOptions = {}): Promise<{ bytes: number; resumedBytes: number }> {
   if (await hasContent(file, artifact)) return { bytes: artifact.size, resumedBytes: artifact.size };
-  const composite = artifact.s3Checksum.type === 'COMPOSITE' ? artifact.s3Checksum : undefined;
-  const partSize = composite?.partSize ?? Math.max(artifact.size, 1);
-  const count = Math.max(1, Math.ceil(artifact.size / partSize));
-  const digests = composite ? composite.parts : [Buffer.from(artifact.sha256, 'hex').toString('base64')];
-  if (digests.length !== count || (composite && compositeChecksum(composite.parts) !== composite.value)) {
-    throw new ConnectorError('RESTORE_MANIFEST_INCONSISTENT', `${artifact.key}: the manifest's part checksums do not add up to its S3 checksum; the manifest is damaged`, { permanent: true });
-  }
-  const attempts = options.attempts ?? 3;
+  const plan = rangePlan(artifact);
   const partial = `${file}.partial`;
   const stateFile = `${file}.partial.json`;
-  const state = await loadState(stateFile, artifact, partSize);
+  const state = await loadState(stateFile, artifact, plan.partSize);
   const done = new Set(state.done);
   const handle = await open(partial, done.size > 0 ? 'r+' : 'w');
-  let bytesDone = [...done].reduce((total, index) => total + rangeOf(index, partSize, artifact.size).length, 0);
-  const resumedBytes = bytesDone;
+  const resumedBytes = [...done].reduce((total, index) => total + rangeOf(index, plan.partSize, artifact.size).length, 0);
   let saving = Promise.resolve();
-  let damaged = false;
   try {
-    await handle.truncate(artifact.size);
-    const pending = Array.from({ length: count }, (_, index) => index).filter((index) => !done.has(index));
-    let next = 0;
-    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, pending.length) }, async () => {
-      while (next < pending.length) {
-        const index = pending[next++]!;
-        const range = rangeOf(index, partSize, artifact.size);
-        for (let attempt = 1; ; attempt++) {
-          try {
-            const actual = await fetchRange(store, artifact, range, handle);
-            if (actual === digests[index]) break;
-            if (attempt >= attempts) {
-              damaged = true;
-              throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key} (version ${artifact.versionId}) bytes ${range.start}-${range.end} downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${digests[index]}: the download is damaged on the way (proxy, disk); nothing was restored from it`);
-            }
-          } catch (error) {
-            if (damaged || attempt >= attempts) throw error;
-          }
-        }
-        done.add(index);
-        bytesDone += range.length;
-        options.onProgress?.(bytesDone, artifact.size);
-        saving = saving.then(() => writeFile(stateFile, JSON.stringify({ ...state, done: [...done] })));
-      }
-    }));
+    await fetchRanges(store, artifact, plan, handle, done, { ...options, resumedBytes, onRange: () => {
+      saving = saving.then(() => writeFile(stateFile, JSON.stringify({ ...state, done: [...done] })));
+    } });
   } catch (error) {
     await saving.catch(() => undefined);
     await handle.close();
     // A damaged transfer leaves nothing behind; an interrupted one keeps its ranges for the next attempt.
-    if (damaged) await Promise.all([rm(partial, { force: true }), rm(stateFile, { force: true })]);
+    if (error instanceof ConnectorError && error.code === 'RESTORE_CHECKSUM_MISMATCH') await Promise.all([rm(partial, { force: true }), rm(stateFile, { force: true })]);
     throw error;
   }
   await saving.catch(() => undefined);
@@ -93,8 +62,79 @@ export async function downloadArtifact(store: Pick<ObjectStore, 'getVersion'>, a
   return { bytes: artifact.size, resumedBytes };
 }
 
+/**
+ * The same verified ranged download into a new file of the caller's choosing (created, never
+ * overwritten), without resuming: the restore of an archive file writes it under a short
+ * temporary name and gives it its name itself. On failure the file is removed.
+ */
+export async function downloadVerified(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, temporary: string | Buffer, options: DownloadOptions = {}): Promise<void> {
+  const plan = rangePlan(artifact);
+  const handle = await open(temporary, 'wx');
+  try {
+    await fetchRanges(store, artifact, plan, handle, new Set(), { ...options, resumedBytes: 0 });
+  } catch (error) {
+    await handle.close();
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await handle.close();
+}
+
+interface RangePlan {
+  partSize: number;
+  count: number;
+  /** SHA-256 (base64) each range must have. */
+  digests: string[];
+}
+
+function rangePlan(artifact: Artifact): RangePlan {
+  const composite = artifact.s3Checksum.type === 'COMPOSITE' ? artifact.s3Checksum : undefined;
+  const partSize = composite?.partSize ?? Math.max(artifact.size, 1);
+  const count = Math.max(1, Math.ceil(artifact.size / partSize));
+  const digests = composite ? composite.parts : [Buffer.from(artifact.sha256, 'hex').toString('base64')];
+  if (digests.length !== count || (composite && compositeChecksum(composite.parts) !== composite.value)) {
+    throw new ConnectorError('RESTORE_MANIFEST_INCONSISTENT', `${artifact.key}: the manifest's part checksums do not add up to its S3 checksum; the manifest is damaged`, { permanent: true });
+  }
+  return { partSize, count, digests };
+}
+
+/** Every range not yet `done`, fetched in parallel, each checked and fetched again when damaged. */
+async function fetchRanges(
+  store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, plan: RangePlan, handle: FileHandle, done: Set<number>,
+  options: DownloadOptions & { resumedBytes: number; onRange?(): void },
+): Promise<void> {
+  const attempts = options.attempts ?? 3;
+  let bytesDone = options.resumedBytes;
+  let damaged = false;
+  await handle.truncate(artifact.size);
+  const pending = Array.from({ length: plan.count }, (_, index) => index).filter((index) => !done.has(index));
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, pending.length) }, async () => {
+    while (next < pending.length) {
+      const index = pending[next++]!;
+      const range = rangeOf(index, plan.partSize, artifact.size);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const actual = await fetchRange(store, artifact, range, handle);
+          if (actual === plan.digests[index]) break;
+          if (attempt >= attempts) {
+            damaged = true;
+            throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key} (version ${artifact.versionId}) bytes ${range.start}-${range.end} downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${plan.digests[index]}: the download is damaged on the way (proxy, disk); nothing was restored from it`);
+          }
+        } catch (error) {
+          if (damaged || attempt >= attempts) throw error;
+        }
+      }
+      done.add(index);
+      bytesDone += range.length;
+      options.onProgress?.(bytesDone, artifact.size);
+      options.onRange?.();
+    }
+  }));
+}
+
 /** Fetches one range into its place in the file; returns the SHA-256 (base64) of what arrived. */
-async function fetchRange(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, range: { start: number; end: number; length: number }, handle: Awaited<ReturnType<typeof open>>): Promise<string> {
+async function fetchRange(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, range: { start: number; end: number; length: number }, handle: FileHandle): Promise<string> {
   const hash = createHash('sha256');
   let position = range.start;
   let pending: Buffer[] = [];

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { type DrillJob, type DrillResult, PROTOCOL_VERSION } from '../../../protocol';
-import { materializeSnapshot } from '../backup/materialize-snapshot';
 import type { DatabaseServer } from '../sql/database-server';
 import type { ObjectStore } from '../store/object-store';
+import { materializeSnapshot } from './materialize-snapshot';
 import { readManifest, readRunSnapshot, restoreRun } from './restore-run';
 
 export interface DrillDeps {
@@ -69,6 +69,10 @@ export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () =
       sample = new Set(pick(snapshot.files.map((f) => f.key), job.sampleFiles));
       const done = await materializeSnapshot(snapshot.files, deps.store, scratch, { filter: (f) => sample.has(f.key) });
       result.archive = { sampled: sample.size, verified: done.files };
+      if (done.failed.length > 0) {
+        result.ok = false;
+        result.archive.detail = done.failed.slice(0, 5).map((f) => `${f.path}: ${f.reason}`).join('; ').slice(0, 2000);
+      }
     } catch (error) {
       result.ok = false;
       result.archive = { sampled: sample.size, verified: 0, detail: (error as Error).message.slice(0, 2000) };

@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type ArchiveSnapshot, type Manifest, manifestSchema, type RestoreGrant, type SnapshotFile } from '../../../protocol';
-import { materializeSnapshot } from '../backup/materialize-snapshot';
 import { ConnectorError } from '../errors';
 import type { DatabaseServer } from '../sql/database-server';
 import { checkDatabaseName, databaseFileName } from '../sql/database-name';
 import { type ObjectStore, readObject } from '../store/object-store';
 import { parseSnapshot } from '../backup/snapshot-codec';
 import { downloadArtifact } from './download-artifact';
+import { type MaterializeResult, materializeSnapshot } from './materialize-snapshot';
+import { canonicalPath, defaultSemantics, type NameSemantics, overlaps } from './target-paths';
 
 export interface RestoreChoices {
   /** Restore the database backup under this (new) name. */
@@ -22,13 +23,16 @@ export interface RestoreChoices {
   logFolder?: string;
   /** Where the .bak is downloaded to; SQL Server must be able to read it there. */
   stagingFolder?: string;
-  /** Materialize the archive (or one file of it) into this folder. */
+  /** Materialize the archive (or one file of it) into this folder, as `<root>/<path>`. */
   archiveTo?: string;
   /** Only this archive file ("<root>/<path>" or "<path>"). */
   file?: string;
   /** The configured SO_ARC roots: the archive is never written into them unless `intoLive`. */
-  liveRoots: string[];
+  liveRoots: Array<{ name: string; path: string }>;
+  /** Put the files back into the live roots they came from (each root into its configured folder), replacing files of the same name. */
   intoLive?: boolean;
+  /** How paths on this server compare (case on Windows). @default this platform's */
+  semantics?: NameSemantics;
 }
 
 export interface RestoreDeps {
@@ -42,24 +46,33 @@ export interface RestoreSummary {
   runId: string;
   startedAt: string;
   database?: { source: string; restoredAs: string; bytes: number; files: Array<{ logicalName: string; to: string }> };
-  archive?: { folder: string; files: number; bytes: number };
+  /** What was restored of the archive, and where: the folder, or with --into-live the live roots. */
+  archive?: MaterializeResult & { folder: string };
 }
 
 /** Checks what can be checked before anything is downloaded: names, the target folder, live SO_ARC. */
 export async function checkRestoreChoices(choices: RestoreChoices): Promise<void> {
-  if (!choices.databaseName && !choices.archiveTo) {
+  if (!choices.databaseName && !choices.archiveTo && !choices.intoLive) {
     throw new ConnectorError('RESTORE_NOTHING', 'say what to restore: --database-name NEW for the database, --archive-to DIR for the archive (or one --file of it), or both', { permanent: true });
   }
-  if (choices.file && !choices.archiveTo) throw new ConnectorError('RESTORE_NOTHING', '--file needs --archive-to DIR: the folder the file is restored into', { permanent: true });
+  if (choices.file && !choices.archiveTo && !choices.intoLive) throw new ConnectorError('RESTORE_NOTHING', '--file needs --archive-to DIR: the folder the file is restored into', { permanent: true });
   if (choices.databaseName) checkDatabaseName(choices.databaseName);
+  if (choices.intoLive) {
+    if (choices.archiveTo) throw new ConnectorError('RESTORE_ARGUMENTS', '--into-live puts every file back into the live root it came from (each configured archive root): leave out --archive-to', { permanent: true });
+    if (choices.liveRoots.length === 0) throw new ConnectorError('RESTORE_ARGUMENTS', '--into-live needs the archive roots in the configuration ("archive.roots")', { permanent: true });
+  }
   if (choices.archiveTo) {
-    const target = path.resolve(choices.archiveTo);
-    const live = choices.liveRoots.map((root) => path.resolve(root)).find((root) => target === root || target.startsWith(root + path.sep) || root.startsWith(target + path.sep));
-    if (live && !choices.intoLive) {
-      throw new ConnectorError('RESTORE_INTO_LIVE_ARCHIVE', `${target} is (inside) the live archive ${live}: restore into another folder and copy what you need, or, to really overwrite live files, add --into-live and confirm`, { permanent: true });
+    const semantics = choices.semantics ?? defaultSemantics();
+    const target = semantics.platform === 'win32' ? path.win32.resolve(choices.archiveTo) : path.posix.resolve(choices.archiveTo);
+    // Compared as this file system compares paths (case on Windows), and also as it resolves
+    // them (links, junctions, 8.3 names, mapped drives), when the paths are this server's own.
+    const forms = (p: string) => (semantics.platform === (process.platform === 'win32' ? 'win32' : 'posix') ? [p, canonicalPath(p)] : [p]);
+    const live = choices.liveRoots.find((root) => forms(target).some((t) => forms(root.path).some((r) => overlaps(t, r, semantics))));
+    if (live) {
+      throw new ConnectorError('RESTORE_INTO_LIVE_ARCHIVE', `${target} is, holds or lies inside the live archive ${live.name} (${live.path}): restore into another folder and copy what you need, or put files back into the live archive with --into-live (without --archive-to), which asks you to confirm`, { permanent: true });
     }
     const existing = await readdir(target).catch(() => []);
-    if (existing.length > 0 && !live) {
+    if (existing.length > 0) {
       throw new ConnectorError('RESTORE_FOLDER_NOT_EMPTY', `${target} is not empty: restore into a new or empty folder so that nothing is overwritten or mixed`, { permanent: true });
     }
   }
@@ -76,7 +89,7 @@ export async function restoreRun(deps: RestoreDeps, choices: RestoreChoices): Pr
   const manifest = await readManifest(deps.store, deps.grant.manifest);
   const summary: RestoreSummary = { runId: deps.grant.runId, startedAt: deps.grant.startedAt };
   if (choices.databaseName) summary.database = await restoreDatabase(deps, manifest, choices, choices.databaseName);
-  if (choices.archiveTo) summary.archive = await restoreArchive(deps, manifest, choices, choices.archiveTo);
+  if (choices.archiveTo || choices.intoLive) summary.archive = await restoreArchive(deps, manifest, choices);
   return summary;
 }
 
@@ -96,7 +109,7 @@ async function restoreDatabase(deps: RestoreDeps, manifest: Manifest, choices: R
   }
   if (!choices.stagingFolder) throw new ConnectorError('RESTORE_NO_STAGING', 'no staging folder: set sql.stagingFolder in the configuration or give --staging DIR (SQL Server must be able to read it)', { permanent: true });
   await mkdir(choices.stagingFolder, { recursive: true });
-  const file = path.join(choices.stagingFolder, `restore-${manifest.runId}-${databaseFileName(backup.database)}.bak`);
+  const file = path.join(choices.stagingFolder, stagingName(manifest.runId, backup.database));
   deps.progress(`downloading ${backup.database}`, 0);
   await downloadArtifact(deps.store, backup.artifact, file, { onProgress: (done, total) => deps.progress(`downloading ${backup.database}`, (done / total) * 100) });
   const files = await server.backupFiles(file);
@@ -131,7 +144,17 @@ export function newFileNames(files: Array<{ logicalName: string; type: string }>
   });
 }
 
-async function restoreArchive(deps: RestoreDeps, manifest: Manifest, choices: RestoreChoices, folder: string): Promise<NonNullable<RestoreSummary['archive']>> {
+/**
+ * The downloaded .bak's name in the staging folder: `restore-<run>-<database>.bak`, or with the
+ * database name's SHA-256 when that would make a name (with ".partial.json") over 255 bytes.
+ */
+export function stagingName(runId: string, database: string): string {
+  const plain = `restore-${runId}-${databaseFileName(database)}.bak`;
+  if (Buffer.byteLength(`${plain}.partial.json`) <= 255) return plain;
+  return `restore-${runId}-${createHash('sha256').update(database).digest('hex').slice(0, 16)}.bak`;
+}
+
+async function restoreArchive(deps: RestoreDeps, manifest: Manifest, choices: RestoreChoices): Promise<NonNullable<RestoreSummary['archive']>> {
   if (!manifest.archive) throw new ConnectorError('RESTORE_NO_ARCHIVE', `run ${manifest.runId} has no archive`, { permanent: true });
   deps.progress('reading the archive snapshot');
   const snapshot = await readRunSnapshot(deps.store, manifest);
@@ -140,15 +163,28 @@ async function restoreArchive(deps: RestoreDeps, manifest: Manifest, choices: Re
   if (wanted && !snapshot.files.some(matches)) {
     throw new ConnectorError('RESTORE_FILE_NOT_IN_RUN', `"${choices.file}" is not in run ${manifest.runId}'s archive (give "<root>/<path>" or the path inside the root, as in the archive)`, { permanent: true });
   }
-  await mkdir(folder, { recursive: true });
+  let rootFolder: ((root: string) => string) | undefined;
+  if (choices.intoLive) {
+    const roots = new Set([...snapshot.files.filter(matches).map((f) => f.root), ...(wanted ? [] : [...snapshot.links, ...snapshot.emptyFolders].map((e) => e.root))]);
+    const missing = [...roots].filter((root) => !choices.liveRoots.some((live) => live.name === root));
+    if (missing.length > 0) {
+      throw new ConnectorError('RESTORE_ARGUMENTS', `run ${manifest.runId} has archive root(s) ${missing.join(', ')} that this configuration does not have: restore them with --archive-to DIR instead`, { permanent: true });
+    }
+    rootFolder = (root) => choices.liveRoots.find((live) => live.name === root)!.path;
+  }
+  const folder = choices.archiveTo ?? '';
+  if (choices.archiveTo) await mkdir(choices.archiveTo, { recursive: true });
   let done = 0;
   const total = snapshot.files.filter(matches).length;
-  const result = await materializeSnapshot(snapshot.files, deps.store, folder, {
+  const result = await materializeSnapshot(snapshot.files, deps.store, folder || '.', {
     filter: wanted ? matches : undefined,
     emptyFolders: snapshot.emptyFolders,
+    links: snapshot.links,
+    rootFolder,
+    replace: choices.intoLive === true,
     onFile: () => deps.progress('restoring the archive', (++done / Math.max(total, 1)) * 100),
   });
-  return { folder: path.resolve(folder), ...result };
+  return { folder: choices.archiveTo ? path.resolve(choices.archiveTo) : choices.liveRoots.map((r) => r.path).join(', '), ...result };
 }
 
 /** A run's archive snapshot at its exact version, checked against the manifest's SHA-256. */

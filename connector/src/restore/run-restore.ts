@@ -29,11 +29,11 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
   const choices: RestoreChoices = {
     ...options,
     stagingFolder: options.staging ?? config.sql?.stagingFolder,
-    liveRoots: config.archive?.roots.map((r) => r.path) ?? [],
+    liveRoots: config.archive?.roots ?? [],
   };
   await checkRestoreChoices(choices);
   if (options.replace) await confirm(`Overwrite the existing database "${options.databaseName}" with the backup?`, options.databaseName ?? '', options.yes);
-  if (options.intoLive) await confirm(`Write restored files into the live archive at ${options.archiveTo}, replacing files of the same name?`, 'overwrite', options.yes);
+  if (options.intoLive) await confirm(`Put the restored files back into the live archive (${choices.liveRoots.map((r) => `${r.name}: ${r.path}`).join(', ')}), replacing files of the same name?`, 'overwrite', options.yes);
 
   const keys = new ConnectorKeys(await loadIdentity(config.identityFile), config.identityFile, pino({ level: 'silent' }));
   const requestedBy = `${userInfo().username}@${hostname()}`;

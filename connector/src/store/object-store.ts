@@ -38,8 +38,8 @@ export interface ObjectStore {
   partSizeFor(size: number): number;
   /** Bytes of memory putFile holds while it uploads a file of this size (for callers that budget memory). */
   bufferBytesFor(size: number): number;
-  /** Uploads a file (read once: hashed while it is sent). */
-  putFile(key: string, path: string, options?: PutOptions): Promise<StoredObject>;
+  /** Uploads a file (read once: hashed while it is sent); a Buffer path is a name that is not text (files/file-names.ts). */
+  putFile(key: string, path: string | Buffer, options?: PutOptions): Promise<StoredObject>;
   /** Uploads bytes held in memory; a body given in pieces is sent as one object without joining them. */
   putBuffer(key: string, body: Buffer | readonly Buffer[], contentType?: string): Promise<StoredObject>;
   /** Hides the key behind a delete marker; no version is ever deleted. */

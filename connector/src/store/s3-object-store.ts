@@ -99,7 +99,7 @@ export class S3ObjectStore implements ObjectStore {
     return size <= this.partSize ? size : (this.concurrency + 1) * this.partSizeFor(size);
   }
 
-  async putFile(key: string, path: string, options: PutOptions = {}): Promise<StoredObject> {
+  async putFile(key: string, path: string | Buffer, options: PutOptions = {}): Promise<StoredObject> {
     const file = await open(path, 'r');
     try {
       const { size, mtimeMs } = await file.stat();

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
 import {
-  type Artifact, type ArtifactFailure, archiveSnapshotSchema, type BackupFileFacts, isTenantArchiveKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, type S3Checksum, type SnapshotFile,
+  type Artifact, type ArtifactFailure, archiveSnapshotSchema, type BackupFileFacts, exactPathBytes, isTenantArchiveKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, pathFieldsConsistent,
+  type S3Checksum, type SnapshotFile,
 } from '../../../protocol';
 import type { RunRef } from '../shared';
 import type { ArtifactReader } from './artifact-reader';
@@ -119,8 +120,14 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
         check(files.length === summary.files && sum(files) === summary.bytes, `archive snapshot holds ${files.length} files / ${sum(files)} bytes, manifest says ${summary.files} / ${summary.bytes}`);
         check(uploaded.length === summary.uploadedFiles && sum(uploaded) === summary.uploadedBytes, `archive snapshot marks ${uploaded.length} files / ${sum(uploaded)} bytes uploaded, manifest says ${summary.uploadedFiles} / ${summary.uploadedBytes}`);
         for (const file of files) {
-          const expectedKey = keyLayout.archiveFile(run.tenantId, file.root, file.path);
+          // The key follows from the exact path (a derived key for a path with no plain one), and the path's text from its bytes.
+          if (!check(pathFieldsConsistent(file), `archive file ${file.root}/${file.path}: its text and its exact bytes (pathBytes) disagree`)) continue;
+          const expectedKey = keyLayout.archiveFile(run.tenantId, file.root, exactPathBytes(file));
           check(file.key === expectedKey && isTenantArchiveKey(run.tenantId, file.key), `archive file ${file.root}/${file.path} is at ${file.key}, expected ${expectedKey}`);
+        }
+        if (summary.links !== undefined) check(snapshot.data.links.length === summary.links, `archive snapshot holds ${snapshot.data.links.length} links, manifest says ${summary.links}`);
+        for (const entry of [...snapshot.data.links, ...snapshot.data.emptyFolders]) {
+          check(pathFieldsConsistent(entry), `archive ${'target' in entry ? 'link' : 'folder'} ${entry.root}/${entry.path}: its text and its exact bytes (pathBytes) disagree`);
         }
         const diff = await compareWithPrevious(reader, files, previous, check);
         await forEachLimited(diff.toVerify, CONCURRENCY, (file) => checkArtifact(reader, {

@@ -1,0 +1,128 @@
+import type { BigIntStats } from 'node:fs';
+import type { NamePlatform } from './file-names';
+
+/**
+ * Modification times, exact. The scan reads them in nanoseconds (bigint stat): ext4 keeps 1 ns,
+ * NTFS 100 ns. Node can only set them as a double of seconds (fs.utimes/futimes), and libuv
+ * converts that double on its own terms:
+ *   - Linux (src/unix/fs.c, uv__fs_to_timespec): truncated to whole microseconds.
+ *   - Windows (src/win/fs.c, TIME_T_TO_FILETIME): `seconds * 1e7 + 116444736000000000` in double
+ *     arithmetic since libuv 1.47 (steps of 16 × 100 ns today), `(uint64) (seconds * 10 * 1e6)`
+ *     before it.
+ * So a restore cannot always write the exact time. It writes the closest time it can, and
+ * because that time follows from the recorded one alone, the archive's unchanged check accepts
+ * exactly that value too (sameMtime): after a restore, the next run reads no unchanged file.
+ */
+
+export const NS_PER_MS = 1_000_000n;
+const NS_PER_S = 1_000_000_000n;
+/** FILETIME counts 100 ns ticks since 1601-01-01; this many lie before 1970-01-01. */
+const FILETIME_UNIX_OFFSET = 116444736000000000;
+
+/** A file's modification time in nanoseconds since the epoch. */
+export function mtimeNsOf(stats: BigIntStats): bigint {
+  return stats.mtimeNs;
+}
+
+/** Milliseconds as a double, as snapshots also carry them for older readers. */
+export function nsToMs(ns: bigint): number {
+  return Number(ns) / 1e6;
+}
+
+/** Nanoseconds from a snapshot entry: exact `mtimeNs` when the connector wrote one, else from the double `mtimeMs`. */
+export function snapshotMtimeNs(entry: { mtimeMs: number; mtimeNs?: string }): { ns: bigint; exact: boolean } {
+  if (entry.mtimeNs !== undefined) return { ns: BigInt(entry.mtimeNs), exact: true };
+  return { ns: BigInt(Math.round(entry.mtimeMs * 1e6)), exact: false };
+}
+
+/** What libuv makes of `seconds` on each platform: the nanoseconds the file system ends up with (both Windows formulas). */
+export function writtenBy(seconds: number, platform: NamePlatform): bigint[] {
+  if (platform === 'posix') {
+    let sec = Math.trunc(seconds);
+    let nsec = Math.trunc((seconds - sec) * 1e9);
+    nsec -= nsec % 1000;
+    if (nsec < 0) {
+      nsec += 1e9;
+      sec -= 1;
+    }
+    return [BigInt(sec) * NS_PER_S + BigInt(nsec)];
+  }
+  const current = BigInt(Math.trunc(seconds * 1e7 + FILETIME_UNIX_OFFSET) - FILETIME_UNIX_OFFSET) * 100n;
+  const older = BigInt(Math.trunc(seconds * 10 * 1e6)) * 100n;
+  return current === older ? [current] : [current, older];
+}
+
+/**
+ * The seconds to give utimes for `ns`, chosen among the doubles next to it so that what the file
+ * system holds afterwards (`written`, by the current libuv) is as close to `ns` as it can be.
+ */
+export function restoreTime(ns: bigint, platform: NamePlatform): { seconds: number; written: bigint[] } {
+  // Straight to the closest value the platform can hold: a whole microsecond on Linux; on Windows
+  // a FILETIME that is a multiple of 16 ticks (the double sum's step). Checked, then searched for
+  // in the rare case the guess misses.
+  const guess = platform === 'posix' ? closestMicrosecond(ns) : closestFiletime(ns);
+  const written = writtenBy(guess, platform);
+  if (distance(written[0]!, ns) <= (platform === 'posix' ? 500n : 900n)) return { seconds: guess, written };
+  const whole = ns / NS_PER_S;
+  const start = Number(whole) + Number(ns - whole * NS_PER_S) / 1e9;
+  let best = { seconds: start, written: writtenBy(start, platform), distance: distance(writtenBy(start, platform)[0]!, ns) };
+  const consider = (seconds: number) => {
+    const candidate = writtenBy(seconds, platform);
+    const off = distance(candidate[0]!, ns);
+    if (off < best.distance) best = { seconds, written: candidate, distance: off };
+  };
+  // The doubles around `start` step by about 0.24 µs today: 48 either way cover Windows' 1.6 µs
+  // steps, 6 Linux's 1 µs ones.
+  let up = start;
+  let down = start;
+  for (let i = 0, steps = platform === 'win32' ? 48 : 6; i < steps; i++) {
+    up = nextDouble(up, 1);
+    down = nextDouble(down, -1);
+    consider(up);
+    consider(down);
+  }
+  return { seconds: best.seconds, written: best.written };
+}
+
+const distance = (a: bigint, b: bigint) => (a > b ? a - b : b - a);
+
+/** Seconds in the middle of the microsecond nearest `ns`, so that libuv's truncation lands on it. */
+function closestMicrosecond(ns: bigint): number {
+  const micros = (ns + 500n) / 1000n;
+  const whole = micros / 1_000_000n;
+  return Number(whole) + (Number(micros - whole * 1_000_000n) + 0.5) / 1e6;
+}
+
+/** Seconds whose FILETIME sum (in doubles) is the multiple of 16 ticks nearest `ns`. */
+function closestFiletime(ns: bigint): number {
+  const offset = BigInt(FILETIME_UNIX_OFFSET);
+  const absolute = ns / 100n + offset;
+  const ticks = ((absolute + 8n) / 16n) * 16n - offset;
+  const whole = ticks / 10_000_000n;
+  return Number(whole) + Number(ticks - whole * 10_000_000n) / 1e7;
+}
+
+/**
+ * The archive's unchanged check on times: the time the index or snapshot recorded, or the time a
+ * restore of it writes on this platform. `exact` false: a time from an older index or snapshot
+ * (double milliseconds, good to about 0.25 µs), which matches within 1 µs.
+ */
+export function sameMtime(recorded: bigint, found: bigint, platform: NamePlatform, exact = true): boolean {
+  if (recorded === found) return true;
+  if (!exact) {
+    const off = recorded - found;
+    return off < 1000n && off > -1000n;
+  }
+  return restoreTime(recorded, platform).written.includes(found);
+}
+
+/** The next representable double above (direction 1) or below (-1). */
+const view = new DataView(new ArrayBuffer(8));
+function nextDouble(value: number, direction: 1 | -1): number {
+  view.setFloat64(0, value);
+  let bits = view.getBigUint64(0);
+  if (value === 0) return direction * Number.MIN_VALUE;
+  bits += (value > 0) === (direction > 0) ? 1n : -1n;
+  view.setBigUint64(0, bits);
+  return view.getFloat64(0);
+}

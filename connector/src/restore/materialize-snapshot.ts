@@ -1,0 +1,338 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { type Artifact, displayText, exactPathBytes, type SnapshotFile, type SnapshotFolder, type SnapshotLink } from '../../../protocol';
+import { ConnectorError } from '../errors';
+import { bitsOf, HIDDEN, type HiddenAttribute, hiddenAttribute, restoredMode } from '../files/file-attributes';
+import { displayName, fsPath, hostPlatform, isPlainText, nameText } from '../files/file-names';
+import { restoreTime, snapshotMtimeNs } from '../files/file-times';
+import { type ObjectStore, readObject } from '../store/object-store';
+import { downloadVerified } from './download-artifact';
+import { planRestore, type RestoreEntry } from './restore-plan';
+import { type NameSemantics, probeSemantics } from './target-paths';
+
+export interface MaterializeOptions {
+  /** Only files for which this returns true (e.g. one file, or one folder). @default every file, link and empty folder */
+  filter?(file: SnapshotFile): boolean;
+  /** Downloads at once. @default 24 */
+  concurrency?: number;
+  /** The snapshot's empty folders, recreated (when no filter is given). */
+  emptyFolders?: SnapshotFolder[];
+  /** The snapshot's links, recreated as links (when no filter is given). */
+  links?: SnapshotLink[];
+  /** Downloads per file when its SHA-256 does not match (a damaged transfer). @default 3 */
+  attempts?: number;
+  /** Called after each file is in place. */
+  onFile?(file: SnapshotFile): void;
+  /** The folder each root's entries go to. @default `<folder>/<root>` */
+  rootFolder?(root: string): string;
+  /** How the target compares names. @default probed in each root's folder */
+  semantics?: NameSemantics;
+  /** Sets the hidden attribute (Windows). @default the platform's */
+  hiddenAttribute?: HiddenAttribute;
+  /** Files of the same name on the target are replaced (a restore into the live archive). @default false: they are reported */
+  replace?: boolean;
+}
+
+/** A file or link not written under its exact name, or not written at all, and why. */
+export interface RestoreProblem {
+  /** "<root>/<path>" as the snapshot names it. */
+  path: string;
+  reason: string;
+  /** Where it was written instead, when it was. */
+  restoredAs?: string;
+}
+
+export interface MaterializeResult {
+  /** Files written and checked against their SHA-256 (under their own name or, when `renamed` says so, another). */
+  files: number;
+  bytes: number;
+  links: number;
+  folders: number;
+  /** Written, but not under their exact name (names the target cannot hold or tell apart). */
+  renamed: RestoreProblem[];
+  /** Not written: the file there is locked, the name is refused, … Nothing partial is left. */
+  failed: RestoreProblem[];
+}
+
+/**
+ * Writes a snapshot's files — each at the exact version the snapshot names — into a folder, as
+ * `<root>/<path>` (or each root into its own folder), with their exact names, modification
+ * times and attributes; links as links, and empty folders. Every file is checked (a small one
+ * whole against its SHA-256, a large one part by part against S3's part checksums) before it
+ * gets its name: it is written under a short temporary name in its own folder (so any name the
+ * file system accepts can be restored) and renamed into place, so nothing partial ever carries
+ * a document's name. Where a file cannot be written (locked, a name the target refuses) it is
+ * reported and the others go on; a damaged download or a full disk stops the restore. Paths
+ * that would escape the folder are refused.
+ */
+export async function materializeSnapshot(files: SnapshotFile[], store: Pick<ObjectStore, 'getVersion'>, folder: string, options: MaterializeOptions = {}): Promise<MaterializeResult> {
+  const target = path.resolve(folder);
+  const rootFolder = (root: string) => {
+    const destination = path.resolve(options.rootFolder?.(root) ?? path.join(target, root));
+    if (!options.rootFolder && (root.includes('/') || root.includes('\\') || path.dirname(destination) !== target)) {
+      throw new ConnectorError('SNAPSHOT_PATH_INVALID', `snapshot root "${root}" would leave ${target}`, { permanent: true });
+    }
+    return destination;
+  };
+  const chosen = files.filter((f) => options.filter?.(f) ?? true);
+  const items: RestoreEntry[] = [
+    ...chosen.map((entry) => ({ kind: 'file' as const, entry })),
+    ...(options.filter ? [] : (options.links ?? []).map((entry) => ({ kind: 'link' as const, entry }))),
+    ...(options.filter ? [] : (options.emptyFolders ?? []).map((entry) => ({ kind: 'folder' as const, entry }))),
+  ];
+  for (const { entry } of items) checkInside(entry);
+  const result: MaterializeResult = { files: 0, bytes: 0, links: 0, folders: 0, renamed: [], failed: [] };
+  const hidden = options.hiddenAttribute ?? hiddenAttribute();
+  const toHide: Array<{ name: string; file: string | Buffer }> = [];
+
+  // Each root on its own: roots restored into the live archive can lie on different volumes.
+  const roots = [...new Set(items.map((i) => i.entry.root))];
+  for (const root of roots) {
+    const base = rootFolder(root);
+    mkdirSync(base, { recursive: true });
+    const semantics = options.semantics ?? probeSemantics(base);
+    const placed = planRestore(items.filter((i) => i.entry.root === root), semantics);
+    const made = new Set<string>();
+    const folderOf = (relative: string) => {
+      const at = relative.lastIndexOf('/');
+      const parent = fsPath(base, at < 0 ? '' : relative.slice(0, at));
+      const id = typeof parent === 'string' ? parent : `\u0000${parent.toString('hex')}`;
+      if (!made.has(id)) {
+        mkdirSync(parent, { recursive: true });
+        made.add(id);
+      }
+      return parent;
+    };
+    const name = (entry: { root: string; path: string }) => `${entry.root}/${entry.path}`;
+    const fail = (entry: { root: string; path: string }, error: unknown) => {
+      if (!isPerFile(error)) throw error;
+      result.failed.push({ path: name(entry), reason: writeFailure(error) });
+    };
+
+    // Folders and links first (cheap, no download); then the files, downloads in parallel.
+    for (const { item, relative, renamed } of placed) {
+      if (item.kind === 'file') continue;
+      try {
+        if (item.kind === 'folder') {
+          mkdirSync(fsPath(base, relative), { recursive: true });
+          result.folders++;
+        } else {
+          const parent = folderOf(relative);
+          placeLink(item.entry, parent, fsPath(base, relative), options.replace === true);
+          result.links++;
+        }
+        if (renamed) result.renamed.push({ path: name(item.entry), reason: renamed, restoredAs: `${root}/${displayName(relative)}` });
+      } catch (error) {
+        if (item.kind === 'link' && hostPlatform === 'win32' && (error as NodeJS.ErrnoException).code === 'EPERM' && isPerFile(error)) {
+          result.failed.push({ path: name(item.entry), reason: 'Windows refused to create the symbolic link: it needs the "Create symbolic links" right (an administrator, or Developer Mode)' });
+        } else {
+          fail(item.entry, error);
+        }
+      }
+    }
+    const work = placed.filter((p) => p.item.kind === 'file');
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 24, work.length) }, async () => {
+      while (next < work.length) {
+        const { item, relative, renamed } = work[next++]!;
+        const file = item.entry as SnapshotFile;
+        try {
+          const parent = folderOf(relative);
+          const destination = fsPath(base, relative);
+          await writeFile(store, file, parent, destination, options);
+          if (bitsOf(file.attributes) & HIDDEN) toHide.push({ name: name(file), file: destination });
+          result.files++;
+          result.bytes += file.size;
+          if (renamed) result.renamed.push({ path: name(file), reason: renamed, restoredAs: `${root}/${displayName(relative)}` });
+          options.onFile?.(file);
+        } catch (error) {
+          fail(file, error);
+        }
+      }
+    }));
+  }
+  // One process per hidden file (Windows has no call Node offers): hidden files are few.
+  for (const { name, file } of toHide) {
+    if (typeof file !== 'string' || !(await hidden.setHidden(file))) result.failed.push({ path: name, reason: 'restored, but Windows refused to set its hidden attribute (attrib +h)' });
+  }
+  return result;
+}
+
+/** Refuses snapshot paths that are not plain relative paths ("..", absolute, empty segments). */
+function checkInside(entry: { root: string; path: string; pathBytes?: string }): void {
+  const bytes = exactPathBytes(entry);
+  const text = displayText(bytes);
+  const parts = text.split('/');
+  if (bytes.length === 0 || bytes.includes(0) || parts.some((p) => p === '' || p === '.' || p === '..') || (hostPlatform === 'win32' && /^[A-Za-z]:/.test(parts[0]!))) {
+    throw new ConnectorError('SNAPSHOT_PATH_INVALID', `snapshot path ${entry.root}/${text} would leave the restore folder`, { permanent: true });
+  }
+}
+
+/** Files up to this size are fetched into memory, checked, and written in one go. */
+const IN_MEMORY_BYTES = 4 * 1024 * 1024;
+
+function artifactOf(file: SnapshotFile): Artifact {
+  return {
+    key: file.key, versionId: file.versionId, size: file.size, sha256: file.sha256,
+    s3Checksum: file.s3Checksum ?? { algorithm: 'SHA256', type: 'FULL_OBJECT', value: Buffer.from(file.sha256, 'hex').toString('base64') },
+  };
+}
+
+/** A short name for the temporary file in `folder`: any document name the folder can hold can be restored. */
+function temporaryIn(folder: string | Buffer): string | Buffer {
+  const name = `.sob-${randomBytes(6).toString('hex')}.tmp`;
+  return typeof folder === 'string' ? path.join(folder, name) : Buffer.concat([folder, Buffer.from(hostPlatform === 'win32' ? '\\' : '/'), Buffer.from(name)]);
+}
+
+/** Fetches a file's exact version, checks it, writes it under a temporary name with its time and attributes, and gives it its name. */
+async function writeFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotFile, folder: string | Buffer, destination: string | Buffer, options: MaterializeOptions): Promise<void> {
+  const attempts = options.attempts ?? 3;
+  const { seconds } = restoreTime(snapshotMtimeNs(file).ns, hostPlatform);
+  const mode = restoredMode(bitsOf(file.attributes));
+  if (!options.replace) refuseExisting(destination);
+  const temporary = temporaryIn(folder);
+  if (file.size > IN_MEMORY_BYTES) {
+    // Large files: parallel ranged GETs, each part checked as it arrives.
+    await downloadVerified(store, artifactOf(file), temporary, { attempts });
+    finish(temporary, destination, () => {
+      utimesSync(temporary, seconds, seconds);
+      if (mode !== undefined) chmodSync(temporary, mode);
+    }, options.replace === true);
+    return;
+  }
+  for (let attempt = 1; ; attempt++) {
+    let body: Buffer;
+    try {
+      body = await readObject(store, file.key, file.versionId);
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      continue;
+    }
+    const actual = createHash('sha256').update(body).digest('hex');
+    if (actual === file.sha256) {
+      // Synchronous calls: for small files the thread-pool round trips cost more than the writes
+      // (the archive scan reads the disk this way for the same reason).
+      const fd = openSync(temporary, 'wx');
+      finish(temporary, destination, () => {
+        try {
+          writeSync(fd, body, 0, body.length, 0);
+          futimesSync(fd, seconds, seconds);
+          if (mode !== undefined) fchmodSync(fd, mode);
+        } finally {
+          closeSync(fd);
+        }
+      }, options.replace === true);
+      return;
+    }
+    if (attempt >= attempts) {
+      throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${file.root}/${file.path} (version ${file.versionId}) downloaded ${attempt} time(s) with SHA-256 ${actual}, expected ${file.sha256}: the transfer is damaged on the way`);
+    }
+  }
+}
+
+/** Completes the temporary file, then renames it over the destination; on any failure the temporary file is removed. */
+function finish(temporary: string | Buffer, destination: string | Buffer, complete: () => void, replace: boolean): void {
+  try {
+    complete();
+    if (!replace) refuseExisting(destination);
+    replaceWith(temporary, destination);
+  } catch (error) {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // already gone
+    }
+    throw error;
+  }
+}
+
+/**
+ * rename() over the destination. Windows refuses to replace a read-only file: its read-only
+ * attribute is cleared for the rename and set again if the rename still fails.
+ */
+function replaceWith(temporary: string | Buffer, destination: string | Buffer): void {
+  try {
+    renameSync(temporary, destination);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'EACCES') throw error;
+    let mode: number;
+    try {
+      mode = statSync(destination).mode;
+    } catch {
+      throw error;
+    }
+    if ((mode & 0o200) !== 0) throw error;
+    chmodSync(destination, mode | 0o200);
+    try {
+      renameSync(temporary, destination);
+    } catch (again) {
+      chmodSync(destination, mode);
+      throw again;
+    }
+  }
+}
+
+/** Outside the live archive the target holds nothing yet: a file already there is never replaced. */
+function refuseExisting(destination: string | Buffer): void {
+  if (existsSync(destination) || isLink(destination)) throw Object.assign(new Error('already exists'), { code: 'EEXIST' });
+}
+
+function isLink(file: string | Buffer): boolean {
+  try {
+    return lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** A link, created under a temporary name and renamed into place. On Windows a folder link to an absolute path becomes a junction (no privilege needed). */
+function placeLink(link: SnapshotLink, folder: string | Buffer, destination: string | Buffer, replace: boolean): void {
+  const bytes = exactPathBytes({ path: link.target, pathBytes: link.targetBytes });
+  const text = nameText(bytes);
+  const target = isPlainText(text) ? text : bytes;
+  const type = hostPlatform !== 'win32' ? undefined : link.kind === 'file' ? 'file' : path.win32.isAbsolute(text) ? 'junction' : 'dir';
+  if (!replace) refuseExisting(destination);
+  const temporary = temporaryIn(folder);
+  try {
+    symlinkSync(target, temporary, type);
+  } catch (error) {
+    // A volume without junctions (ReFS, FAT, Wine) may still take a folder symbolic link.
+    if (type !== 'junction') throw error;
+    symlinkSync(target, temporary, 'dir');
+  }
+  finish(temporary, destination, () => undefined, replace);
+}
+
+/** Errors of one file or link; anything else (a full disk, S3, a damaged download) stops the restore. */
+function isPerFile(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && !['ENOSPC', 'EDQUOT', 'EROFS', 'EMFILE', 'ENFILE'].includes(code) && !(error instanceof ConnectorError);
+}
+
+/** What went wrong writing one file, for the person restoring. */
+export function writeFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'EBUSY':
+      return 'in use by another program (locked): not replaced; close it and restore this file again';
+    case 'EPERM':
+    case 'EACCES':
+      return 'access denied: another program holds it open, or the service account may not write there; not replaced';
+    case 'EEXIST':
+      return 'a file or folder of that name is already there: not replaced';
+    case 'EISDIR':
+    case 'ENOTEMPTY':
+      return 'a folder of that name is in the way: not replaced';
+    case 'ENOTDIR':
+      return 'a file is in the way of its folder';
+    case 'ENAMETOOLONG':
+      return 'the name is too long for this file system';
+    case 'EINVAL':
+    case 'EILSEQ':
+      return 'this file system does not accept the name';
+    default:
+      return `not written: ${(error as Error).message}`.slice(0, 300);
+  }
+}

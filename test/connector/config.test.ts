@@ -1,0 +1,32 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConnectorConfig } from '../../connector/src/config';
+import { connectorConfigFor } from '../helpers/connector-config';
+
+/** The configuration file as Windows editors save it. */
+describe('the configuration file, in the encodings Notepad writes', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-config-'));
+  const config = connectorConfigFor('C:\\ProgramData\\so-backup', { archive: { roots: [{ name: 'SO_ARC', path: 'D:\\Arkiv\\Søknader' }] } });
+  const json = JSON.stringify(config, null, 2).replace(/\n/g, '\r\n');
+  const saved = (name: string, bytes: Buffer) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, bytes);
+    return file;
+  };
+
+  test.each([
+    ['UTF-8', Buffer.from(json)],
+    ['UTF-8 with a byte-order mark (Notepad before Windows 10 1903)', Buffer.concat([Buffer.of(0xef, 0xbb, 0xbf), Buffer.from(json)])],
+    ['UTF-16 LE with a byte-order mark (Notepad\'s "Unicode")', Buffer.concat([Buffer.of(0xff, 0xfe), Buffer.from(json, 'utf16le')])],
+    ['UTF-16 BE with a byte-order mark', Buffer.concat([Buffer.of(0xfe, 0xff), Buffer.from(json, 'utf16le').swap16()])],
+    ['UTF-16 LE without one', Buffer.from(json, 'utf16le')],
+  ])('GIVEN %s THEN it is read, paths with non-ASCII letters intact', (name, bytes) => {
+    const loaded = loadConnectorConfig(saved(`${name.slice(0, 12)}.json`, bytes));
+    expect(loaded.archive!.roots[0]!.path).toBe('D:\\Arkiv\\Søknader');
+  });
+
+  test('GIVEN a file saved in a legacy code page (ANSI) THEN it is refused with the fix, never read with a wrong folder name', () => {
+    expect(() => loadConnectorConfig(saved('ansi.json', Buffer.from(json, 'latin1')))).toThrow(/is not UTF-8 .*save it as UTF-8/);
+  });
+});
