@@ -39,6 +39,8 @@ function setUp(name: string) {
 async function backup(store: MemoryObjectStore, state: string, archive: string, runId: string, options: { hidden?: HiddenAttribute } = {}) {
   const summary = await backupArchive({ tenantId: 'acme', runId }, [{ name: 'SO_ARC', path: archive }], { store, stateDir: state, logger, hiddenAttribute: options.hidden });
   const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(store.current(summary.snapshot.key)!).toString('utf8')));
+  // The cloud validated the run and promoted its snapshot into the daily tier, where an index rebuild reads it.
+  await store.putBuffer(keyLayout.snapshot('acme'), store.current(summary.snapshot.key)!);
   return { summary, snapshot };
 }
 
