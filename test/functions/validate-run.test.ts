@@ -85,7 +85,7 @@ describe('validateRun', () => {
     const snapshotWith = (entries: (r: MemoryArtifactReader) => SnapshotFile[]) => honestRun((m, r) => {
       const files = entries(r);
       m.archive = { ...m.archive!, files: files.length, bytes: files.reduce((t, f) => t + f.size, 0), uploadedFiles: files.length, uploadedBytes: files.reduce((t, f) => t + f.size, 0), links: 0,
-        snapshot: artifactOf(r, keyLayout.snapshot('acme'), gzipSync(JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files, links: [] }))) };
+        snapshot: artifactOf(r, keyLayout.stagedSnapshot('acme', run.runId), gzipSync(JSON.stringify({ kind: 'so-backup-archive-snapshot', v: 1, runId: run.runId, files, links: [] }))) };
     });
     const entry = (r: MemoryArtifactReader, fields: Pick<SnapshotFile, 'path' | 'pathBytes'>, key: string): SnapshotFile => {
       const a = artifactOf(r, key, Buffer.from(`content of ${fields.path.slice(0, 20)}`));
