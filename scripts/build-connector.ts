@@ -1,25 +1,112 @@
-// `npm run build:connector`: the connector as one self-contained file for the customer's server.
+// `npm run build:connector`: the connector for the customer's server — one bundled file for Node.js
+// (Linux, or Windows by hand), and for Windows so-connector.exe (no Node.js needed) and its MSI.
+import { Command } from 'commander';
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { CONNECTOR_VERSION } from '../connector/src/version';
+import { EXE_NODE_OPTIONS } from '../connector/src/install/service-definition';
+import { sign, type SigningCertificate } from './build/authenticode';
+import { msiSource } from './build/msi-source';
+import { buildWindowsExe, PRODUCT, versionParts } from './build/windows-exe';
+import { windowsToolchain } from './build/windows-toolchain';
 
 const root = path.resolve(__dirname, '..');
-const out = path.join(root, 'dist', 'so-connector');
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const mib = (file: string) => `${(statSync(file).size / 1048576).toFixed(1)} MiB`;
 
-async function main(): Promise<void> {
+interface BuildOptions {
+  out: string;
+  windows: boolean;
+  signPkcs12?: string;
+  signPasswordFile?: string;
+  signTimestampUrl?: string;
+  requireSigning?: boolean;
+}
+
+async function main(options: BuildOptions): Promise<void> {
+  const out = path.resolve(options.out);
+  const version = require(path.join(root, 'package.json')).version as string;
+  if (version !== CONNECTOR_VERSION) {
+    throw new Error(`package.json says version ${version} but connector/src/version.ts says ${CONNECTOR_VERSION}: make them the same`);
+  }
   mkdirSync(out, { recursive: true });
+  const bundle = path.join(out, 'so-connector.js');
   await build({
     entryPoints: [path.join(root, 'connector', 'src', 'bin', 'so-connector.ts')],
-    outfile: path.join(out, 'so-connector.js'),
+    outfile: bundle,
     bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, minify: false, legalComments: 'linked',
     logLevel: 'warning',
   });
   copyFileSync(path.join(root, 'docs', 'connector-install.md'), path.join(out, 'INSTALL.md'));
-  writeFileSync(path.join(out, 'VERSION'), `${require(path.join(root, 'package.json')).version}\n`);
-  process.stdout.write(`built ${path.relative(root, out)}/so-connector.js\n`);
+  writeFileSync(path.join(out, 'VERSION'), `${version}\n`);
+  log(`built ${path.relative(root, bundle)}`);
+  if (!options.windows) return;
+
+  const certificate = signingCertificate(options);
+  if (!certificate && options.requireSigning) {
+    throw new Error('signing is required (--require-signing or SO_BACKUP_SIGN_REQUIRED=1) but no certificate is given: set SO_BACKUP_SIGN_PKCS12 (and SO_BACKUP_SIGN_PASSWORD_FILE), or pass --sign-pkcs12');
+  }
+  versionParts(version);
+  const toolchain = windowsToolchain(root, log);
+  const windowsOut = path.join(out, 'windows');
+  rmSync(windowsOut, { recursive: true, force: true });
+  mkdirSync(windowsOut, { recursive: true });
+  const work = mkdtempSync(path.join(tmpdir(), 'so-connector-build-'));
+  try {
+    const exe = path.join(windowsOut, PRODUCT.exeName);
+    await buildWindowsExe({ bundle, runtimeExe: toolchain.nodeExe, blobWriter: toolchain.blobWriter, execArgv: EXE_NODE_OPTIONS, version, workDir: work, output: exe });
+    const koffi = path.join(windowsOut, 'koffi.node');
+    copyFileSync(toolchain.koffiNode, koffi);
+    if (certificate) {
+      sign(exe, certificate, PRODUCT.name);
+      sign(koffi, certificate, PRODUCT.name);
+    }
+    log(`built ${path.relative(root, exe)} (${mib(exe)}, Node.js ${require(path.join(toolchain.nodeExe, '..', '..', 'package.json')).version}, options built in: ${EXE_NODE_OPTIONS.join(' ')})`);
+
+    const wxs = path.join(work, 'so-connector.wxs');
+    // wixl reads sources by paths relative to where it runs.
+    writeFileSync(wxs, msiSource({ version, exe: path.relative(out, exe), koffi: path.relative(out, koffi), guide: 'INSTALL.md' }));
+    const msi = path.join(out, `so-connector-${version}-x64.msi`);
+    try {
+      execFileSync('wixl', ['--arch', 'x64', '-o', msi, wxs], { cwd: out, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (error) {
+      const e = error as { code?: string; stderr?: Buffer };
+      throw new Error(e.code === 'ENOENT' ? 'wixl is not installed: apt-get install wixl' : `wixl failed: ${String(e.stderr ?? error).trim()}`);
+    }
+    if (certificate) sign(msi, certificate, PRODUCT.name);
+    log(`built ${path.relative(root, msi)} (${mib(msi)})`);
+    log(certificate
+      ? `signed so-connector.exe, koffi.node and the MSI with ${certificate.pkcs12}${certificate.timestampUrl ? `, time-stamped by ${certificate.timestampUrl}` : ' (no time stamp: the signature ends with the certificate)'}`
+      : 'NOT SIGNED: no code-signing certificate given (SO_BACKUP_SIGN_PKCS12). Windows SmartScreen will warn about the exe and the MSI; sign release builds.');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`build failed: ${String(error)}\n`);
-  process.exit(1);
-});
+function signingCertificate(options: BuildOptions): SigningCertificate | undefined {
+  const pkcs12 = options.signPkcs12 ?? process.env.SO_BACKUP_SIGN_PKCS12;
+  if (!pkcs12) return undefined;
+  return {
+    pkcs12: path.resolve(pkcs12),
+    passwordFile: options.signPasswordFile ?? process.env.SO_BACKUP_SIGN_PASSWORD_FILE,
+    timestampUrl: options.signTimestampUrl ?? process.env.SO_BACKUP_SIGN_TIMESTAMP_URL,
+  };
+}
+
+new Command('build-connector')
+  .description('build dist/so-connector: so-connector.js, and for Windows so-connector.exe and so-connector-<version>-x64.msi')
+  .option('--out <dir>', 'output folder', path.join(root, 'dist', 'so-connector'))
+  .option('--no-windows', 'only the bundled so-connector.js (no exe, no MSI)')
+  .option('--sign-pkcs12 <file>', 'code-signing certificate with its key (.pfx); env SO_BACKUP_SIGN_PKCS12')
+  .option('--sign-password-file <file>', 'file holding the .pfx password; env SO_BACKUP_SIGN_PASSWORD_FILE')
+  .option('--sign-timestamp-url <url>', 'RFC 3161 time-stamping server; env SO_BACKUP_SIGN_TIMESTAMP_URL')
+  .option('--require-signing', 'fail when no certificate is given (release builds); env SO_BACKUP_SIGN_REQUIRED=1')
+  .action((options: BuildOptions) => main({ ...options, requireSigning: options.requireSigning ?? process.env.SO_BACKUP_SIGN_REQUIRED === '1' }))
+  .parseAsync()
+  .catch((error: unknown) => {
+    process.stderr.write(`build failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });

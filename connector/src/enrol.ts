@@ -35,7 +35,7 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
   const configFile = path.resolve(options.config);
   const config = connectorConfigSchema.safeParse({
     endpoint: options.endpoint, tenantId, identityFile, stateDir,
-    ...(options.sql ? { sql: { connectionString: options.sql, databases: options.database ?? ['SuperOffice'], stagingFolder: options.staging ? path.resolve(options.staging) : path.join(stateDir, 'staging') } } : {}),
+    ...(options.sql ? { sql: { connectionString: options.sql, databases: options.database?.length ? options.database : ['SuperOffice'], stagingFolder: options.staging ? path.resolve(options.staging) : path.join(stateDir, 'staging') } } : {}),
     ...(options.archive?.length ? { archive: { roots: options.archive.map((r) => ({ name: r.name, path: path.resolve(r.path) })) } } : {}),
   });
   if (!config.success) {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { pino } from 'pino';
+import { type DestinationStream, pino } from 'pino';
 import { loadConnectorConfig } from './config';
 import { ConnectorService } from './connector-service';
 import { type Check, runDoctor } from './doctor/doctor';
@@ -13,10 +13,24 @@ import { RunCredentials } from './store/run-credentials';
 import { runRestoreDrill } from './restore/restore-drill';
 import { renewingCredentials, requestRestore } from './restore/request-restore';
 
-/** `so-connector run`: wires the link, keys, SQL Server and S3 to the service and runs until stopped. */
-export async function runConnector(configFile: string, connectorVersion: string): Promise<void> {
+/** A running connector. */
+export interface RunningConnector {
+  /** Stops cleanly: a running job checkpoints (resumed at the next start), then the link closes. */
+  stop(reason: string): Promise<void>;
+}
+
+export interface RunConnectorOptions {
+  /** Where the logs go. @default stdout */
+  readonly destination?: DestinationStream;
+  /** Stop on SIGTERM/SIGINT and exit the process afterwards (the console and systemd). @default true */
+  readonly handleSignals?: boolean;
+}
+
+/** `so-connector run` (and the Windows service): wires the link, keys, SQL Server and S3 to the service and runs until stopped. */
+export async function runConnector(configFile: string, connectorVersion: string, options: RunConnectorOptions = {}): Promise<RunningConnector> {
   const config = loadConnectorConfig(configFile);
-  const logger = pino({ level: config.logLevel, base: { service: 'so-connector', tenantId: config.tenantId } });
+  const base = { level: config.logLevel, base: { service: 'so-connector', tenantId: config.tenantId } };
+  const logger = options.destination ? pino(base, options.destination) : pino(base);
   const identity = await loadIdentity(config.identityFile);
   const keys = new ConnectorKeys(identity, config.identityFile, logger);
   const link = new Link({
@@ -40,21 +54,26 @@ export async function runConnector(configFile: string, connectorVersion: string)
       databaseServer, stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
     }),
   });
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    await service.stop();
-    await link.stop();
-    await databaseServer?.close();
-    process.exit(0);
+  let stopping: Promise<void> | undefined;
+  const stop = (reason: string) => {
+    stopping ??= (async () => {
+      logger.info({ reason }, 'stopping');
+      await service.stop();
+      await link.stop();
+      await databaseServer?.close();
+      logger.info('stopped');
+    })();
+    return stopping;
   };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (options.handleSignals ?? true) {
+    const onSignal = (signal: string) => void stop(signal).then(() => process.exit(0));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
+  }
   link.start();
   await service.resumePending();
-  logger.info({ endpoint: config.endpoint, version: connectorVersion, keyId: keys.keyId }, 'so-connector started');
+  logger.info({ endpoint: config.endpoint, version: connectorVersion, keyId: keys.keyId, pid: process.pid, node: process.version, nodeOptions: process.execArgv }, 'so-connector started');
+  return { stop };
 }
 
 /** `so-connector doctor`: the checks, with the same configuration and key as the service. */

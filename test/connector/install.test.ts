@@ -3,24 +3,21 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { executePlan, installPlan, type InstallStep, uninstallPlan } from '../../connector/src/install/install-plan';
-import { systemdUnit, winswServiceXml } from '../../connector/src/install/service-definition';
+import { installService, uninstallService } from '../../connector/src/install/run-install';
+import { EXE_NODE_OPTIONS, NODE_OPTIONS, systemdUnit, windowsServiceCommand } from '../../connector/src/install/service-definition';
 
 const windows = {
-  name: 'so-connector', nodePath: 'C:\\Program Files\\nodejs\\node.exe', scriptPath: 'C:\\Program Files\\so-connector\\so-connector.js',
+  name: 'so-connector', nodePath: 'C:\\Program Files\\so-backup connector\\so-connector.exe', scriptPath: 'C:\\Program Files\\so-backup connector\\so-connector.exe',
   configFile: 'C:\\ProgramData\\so-backup\\config.json', writablePaths: ['C:\\ProgramData\\so-backup', 'D:\\staging'], logDir: 'C:\\ProgramData\\so-backup\\logs',
 };
 const linux = { name: 'so-connector', nodePath: '/usr/bin/node', scriptPath: '/opt/so-connector/so-connector.js', configFile: '/etc/so-backup/config.json', writablePaths: ['/var/lib/so-backup', '/srv/staging'], logDir: '/var/lib/so-backup/logs' };
 
 describe('service definitions', () => {
-  test('the Windows service starts automatically, restarts on failure, rolls its logs, and runs as the given account', () => {
-    const definition = winswServiceXml({ ...windows, account: 'ACME\\svc-backup' });
-    expect(definition).toContain('<startmode>Automatic</startmode>');
-    expect(definition.match(/<onfailure action="restart"/g)).toHaveLength(3);
-    expect(definition).toContain('<arguments>--max-semi-space-size=8 --heap-growing-percent=50 "C:\\Program Files\\so-connector\\so-connector.js" run --config "C:\\ProgramData\\so-backup\\config.json"</arguments>');
-    expect(definition).toContain('<username>ACME\\svc-backup</username>');
-    expect(definition).toContain('<log mode="roll-by-size">');
-    expect(winswServiceXml(windows)).toContain('<username>NT SERVICE\\so-connector</username>');
-    expect(winswServiceXml({ ...windows, account: 'A&B<x>' })).toContain('<username>A&amp;B&lt;x&gt;</username>');
+  test('the Windows service runs the exe as built: its Node options are inside it, never program arguments', () => {
+    const command = windowsServiceCommand({ exePath: windows.nodePath, configFile: windows.configFile, name: 'so-connector' });
+    expect(command).toBe('"C:\\Program Files\\so-backup connector\\so-connector.exe" service-host --config "C:\\ProgramData\\so-backup\\config.json" --name so-connector');
+    expect(command).not.toContain('--max-semi-space-size');
+    expect(EXE_NODE_OPTIONS).toEqual([...NODE_OPTIONS, '--use-system-ca']);
   });
 
   test('the systemd unit restarts forever and may write only its own folders', () => {
@@ -34,15 +31,31 @@ describe('service definitions', () => {
 });
 
 describe('install plans', () => {
-  test('Windows: write the WinSW definition, install, start; uninstall stops then removes', async () => {
+  test('Windows: register the exe as its own service with sc.exe, then service-setup; uninstall stops (not running is fine) then removes', async () => {
     const steps: string[] = [];
-    await executePlan(installPlan('win32', windows), { writeFile: async (p) => void steps.push(`write ${p}`), run: async (c, a) => void steps.push([c, ...a].join(' ')) });
+    await executePlan(installPlan('win32', { ...windows, account: 'ACME\\svc-backup' }), { writeFile: async (p) => void steps.push(`write ${p}`), run: async (c, a) => void steps.push([c, ...a].join(' | ')) });
     expect(steps).toEqual([
-      'write C:\\Program Files\\so-connector\\so-connector-service.xml',
-      'C:\\Program Files\\so-connector\\so-connector-service.exe install',
-      'C:\\Program Files\\so-connector\\so-connector-service.exe start',
+      'sc.exe | create | so-connector | binPath= | "C:\\Program Files\\so-backup connector\\so-connector.exe" service-host --config "C:\\ProgramData\\so-backup\\config.json" --name so-connector | start= | auto | DisplayName= | so-backup connector | obj= | ACME\\svc-backup',
+      'sc.exe | description | so-connector | Backs up SuperOffice (SQL Server and SO_ARC) to so-backup. Dials out only.',
+      'C:\\Program Files\\so-backup connector\\so-connector.exe | service-setup | --name | so-connector | --config | C:\\ProgramData\\so-backup\\config.json | --account | ACME\\svc-backup | --start-if-enrolled',
     ]);
-    expect(uninstallPlan('win32', windows).map((s: InstallStep) => (s.kind === 'run' ? s.args[0] : s.kind))).toEqual(['stop', 'uninstall']);
+    expect(installPlan('win32', windows)[0]).toMatchObject({ args: expect.arrayContaining(['obj=', 'NT SERVICE\\so-connector']) });
+    const uninstall = uninstallPlan('win32', windows);
+    expect(uninstall.map((s: InstallStep) => (s.kind === 'run' ? s.args.join(' ') : s.kind))).toEqual(['stop so-connector', 'delete so-connector']);
+    expect(uninstall[0]).toMatchObject({ okStatus: [1062] });
+  });
+
+  test('Windows: install refuses to register anything but the exe (Node.js is not needed there)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'so-install-'));
+    const config = path.join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ endpoint: 'wss://example.com/prod', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: dir, archive: { roots: [{ name: 'SO_ARC', path: dir }] } }));
+    const recorded: string[] = [];
+    const os = { writeFile: async () => undefined, run: async (c: string) => void recorded.push(c) };
+    await expect(installService({ config, name: 'so-connector' }, os, 'win32', false)).rejects.toThrow(/install it with the MSI/);
+    const { text } = await installService({ config, name: 'so-connector', dryRun: true }, os, 'win32', true);
+    expect(text).toMatch(/^1\. register the Windows service, running as NT SERVICE\\so-connector: sc.exe create so-connector binPath= /);
+    expect(recorded).toEqual([]);
+    expect((await uninstallService({ name: 'so-connector', dryRun: true }, os, 'win32')).text).toContain('2. remove the Windows service (the state folder stays): sc.exe delete so-connector');
   });
 
   test('Linux: write the unit, reload, enable and start', () => {
@@ -55,10 +68,11 @@ describe('install plans', () => {
 describe('npm run build:connector', () => {
   test('produces one self-contained file that runs with plain node', () => {
     const root = path.resolve(__dirname, '..', '..');
-    execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts', 'build-connector.ts')], { cwd: root });
-    const bundle = path.join(root, 'dist', 'so-connector', 'so-connector.js');
-    expect(existsSync(path.join(root, 'dist', 'so-connector', 'INSTALL.md'))).toBe(true);
     const dir = mkdtempSync(path.join(tmpdir(), 'so-connector-bundle-'));
+    const out = path.join(dir, 'dist');
+    execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts', 'build-connector.ts'), '--out', out, '--no-windows'], { cwd: root });
+    const bundle = path.join(out, 'so-connector.js');
+    expect(existsSync(path.join(out, 'INSTALL.md'))).toBe(true);
     const config = path.join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ endpoint: 'http://example', tenantId: 'X', extra: 1 }));
     expect(execFileSync(process.execPath, [bundle, '--version'], { cwd: dir, encoding: 'utf8' }).trim()).toBe('0.1.0');

@@ -7,13 +7,20 @@ import { formatChecks } from '../doctor/doctor';
 import { installService, uninstallService } from '../install/run-install';
 import { doctor, runConnector } from '../run-connector';
 import { type RestoreCommandOptions, runRestore } from '../restore/run-restore';
+import { CONNECTOR_VERSION } from '../version';
+import { runServiceHost } from '../windows/run-service-host';
+import { windowsServiceManager } from '../windows/service-control-manager';
+import { setupService } from '../windows/service-setup';
 
-export const CONNECTOR_VERSION = '0.1.0';
+export { CONNECTOR_VERSION };
 /** Restore refusals that are the caller's to fix (exit 2): nothing was changed. */
 const RESTORE_USAGE = new Set(['RESTORE_NOTHING', 'RESTORE_ARGUMENTS', 'RESTORE_NOT_CONFIRMED', 'RESTORE_INTO_LIVE_ARCHIVE', 'RESTORE_FOLDER_NOT_EMPTY', 'RESTORE_TARGET_EXISTS', 'RESTORE_WHICH_DATABASE', 'DATABASE_NAME_INVALID']);
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+// An empty value is the same as leaving the option out, so that an installer (the MSI) can pass
+// its properties as they are, set or not.
+const databases = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((d) => d.trim()).filter(Boolean)];
 const archiveRoot = (value: string, previous: Array<{ name: string; path: string }> = []) => {
+  if (!value.trim()) return previous;
   const at = value.indexOf('=');
   if (at <= 0) throw new InvalidArgumentError('use NAME=PATH, e.g. SO_ARC=D:\\SO_ARC');
   return [...previous, { name: value.slice(0, at), path: value.slice(at + 1) }];
@@ -30,7 +37,7 @@ program.command('enrol')
   .requiredOption('--config <file>', 'where to write the configuration file')
   .requiredOption('--state-dir <dir>', 'folder for the connector\'s identity, index and outbox')
   .option('--sql <connection string>', 'SQL Server connection string')
-  .option('--database <name>', 'database to back up (repeatable)', collect)
+  .option('--database <name>', 'database to back up (repeatable, or comma-separated)', databases)
   .option('--staging <dir>', 'folder SQL Server writes the .bak to')
   .option('--archive <name=path>', 'archive root (repeatable), e.g. SO_ARC=D:\\SO_ARC', archiveRoot)
   .action(async (options: { endpoint: string; code: string; config: string; stateDir: string; sql?: string; database?: string[]; staging?: string; archive?: Array<{ name: string; path: string }> }) => {
@@ -49,25 +56,42 @@ program.command('doctor')
   });
 
 program.command('install')
-  .description('install the connector as a service (Windows: WinSW service; Linux: systemd unit)')
+  .description('install the connector as a service (Windows: so-connector.exe as its own service, what the MSI does; Linux: systemd unit)')
   .requiredOption('-c, --config <file>', 'configuration file (JSON)')
   .option('--account <account>', 'service account (Windows "DOMAIN\\user", default a virtual account; Linux user, default so-backup)')
   .option('--name <name>', 'service name', 'so-connector')
-  .option('--service-wrapper <exe>', 'Windows: path of the WinSW executable (default: so-connector-service.exe beside the bundle)')
   .option('--dry-run', 'print what would be done, change nothing')
-  .action(async (options: { config: string; account?: string; name: string; serviceWrapper?: string; dryRun?: boolean }) => {
+  .action(async (options: { config: string; account?: string; name: string; dryRun?: boolean }) => {
     const { text } = await installService(options);
     process.stdout.write(`${options.dryRun ? 'would do' : 'done'}:\n${text}\n`);
   });
 
 program.command('uninstall')
-  .description('stop and remove the service')
+  .description('stop and remove the service (the state folder stays)')
   .option('--name <name>', 'service name', 'so-connector')
-  .option('--service-wrapper <exe>', 'Windows: path of the WinSW executable')
   .option('--dry-run', 'print what would be done, change nothing')
-  .action(async (options: { name: string; serviceWrapper?: string; dryRun?: boolean }) => {
+  .action(async (options: { name: string; dryRun?: boolean }) => {
     const { text } = await uninstallService(options);
     process.stdout.write(`${options.dryRun ? 'would do' : 'done'}:\n${text}\n`);
+  });
+
+program.command('service-host')
+  .description('Windows: what the so-connector service runs (started by the Service Control Manager; in a console use `run`)')
+  .requiredOption('-c, --config <file>', 'configuration file (JSON)')
+  .option('--name <name>', 'service name', 'so-connector')
+  .action(async (options: { config: string; name: string }) => {
+    process.exit(await runServiceHost(options, CONNECTOR_VERSION));
+  });
+
+program.command('service-setup')
+  .description('Windows: set the registered service\'s delayed start and restart on failure, give its account the state folder, start it when enrolled (the MSI runs this)')
+  .requiredOption('-c, --config <file>', 'configuration file (JSON)')
+  .option('--name <name>', 'service name', 'so-connector')
+  .option('--account <account>', 'the service\'s account, granted modify on the state folder (default: the virtual account NT SERVICE\\<name>)')
+  .option('--start-if-enrolled', 'start the service when the configuration exists, and wait until it runs')
+  .action(async (options: { config: string; name: string; account?: string; startIfEnrolled?: boolean }) => {
+    const lines = await setupService({ ...options, account: options.account?.trim() || `NT SERVICE\\${options.name}` }, windowsServiceManager());
+    process.stdout.write(`${lines.join('\n')}\n`);
   });
 
 program.command('restore')
@@ -106,7 +130,9 @@ program.command('restore')
 program.command('run')
   .description('connect to the cloud and run backup jobs (what the service runs)')
   .requiredOption('-c, --config <file>', 'configuration file (JSON)')
-  .action((options: { config: string }) => runConnector(options.config, CONNECTOR_VERSION));
+  .action(async (options: { config: string }) => {
+    await runConnector(options.config, CONNECTOR_VERSION);
+  });
 
 program.parseAsync().catch((error: unknown) => {
   const code = error instanceof SoBackupError ? error.code : 'UNEXPECTED';

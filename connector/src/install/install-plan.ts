@@ -1,15 +1,22 @@
-import path from 'node:path';
-import { type ServiceOptions, systemdUnit, winswServiceXml } from './service-definition';
+import { type ServiceOptions, systemdUnit, windowsServiceCommand } from './service-definition';
 
 /** One step of an installation, as data: printed by --dry-run, executed by executePlan. */
 export type InstallStep =
   | { kind: 'write-file'; path: string; content: string; mode: number; why: string }
-  | { kind: 'run'; command: string; args: string[]; why: string };
+  /** `okStatus`: exit codes besides 0 that mean the step's goal holds already (e.g. "not running"). */
+  | { kind: 'run'; command: string; args: string[]; why: string; okStatus?: number[] };
 
 export type Platform = 'win32' | 'linux';
 
-/** The steps that install (or remove) the connector as a service on this platform. */
-export function installPlan(platform: Platform, options: ServiceOptions, serviceWrapper?: string): InstallStep[] {
+/** sc.exe's exit code when the service to stop is not running (ERROR_SERVICE_NOT_ACTIVE). */
+const SERVICE_NOT_ACTIVE = 1062;
+
+/**
+ * The steps that install the connector as a service on this platform. Windows: so-connector.exe
+ * registered as its own service with sc.exe (as the MSI's ServiceInstall does), then
+ * `service-setup` for delayed start, restart on failure, the state folder's access and the start.
+ */
+export function installPlan(platform: Platform, options: ServiceOptions): InstallStep[] {
   if (platform === 'linux') {
     const unitPath = `/etc/systemd/system/${options.name}.service`;
     return [
@@ -18,16 +25,21 @@ export function installPlan(platform: Platform, options: ServiceOptions, service
       { kind: 'run', command: 'systemctl', args: ['enable', '--now', `${options.name}.service`], why: 'start now and at every boot' },
     ];
   }
-  const wrapper = serviceWrapper ?? path.win32.join(path.win32.dirname(options.scriptPath), `${options.name}-service.exe`);
-  const xmlPath = wrapper.replace(/\.exe$/i, '.xml');
+  const account = options.account ?? `NT SERVICE\\${options.name}`;
   return [
-    { kind: 'write-file', path: xmlPath, content: winswServiceXml(options), mode: 0o644, why: 'the service definition (WinSW)' },
-    { kind: 'run', command: wrapper, args: ['install'], why: 'register the Windows service (automatic start, restart on failure)' },
-    { kind: 'run', command: wrapper, args: ['start'], why: 'start it now' },
+    {
+      kind: 'run', command: 'sc.exe', why: `register the Windows service, running as ${account}${/^NT (SERVICE|AUTHORITY)\\/i.test(account) ? '' : ' (set its password in services.msc, or install with the MSI\'s SERVICEPASSWORD)'}`,
+      args: ['create', options.name, 'binPath=', windowsServiceCommand({ exePath: options.nodePath, configFile: options.configFile, name: options.name }), 'start=', 'auto', 'DisplayName=', 'so-backup connector', 'obj=', account],
+    },
+    { kind: 'run', command: 'sc.exe', args: ['description', options.name, 'Backs up SuperOffice (SQL Server and SO_ARC) to so-backup. Dials out only.'], why: 'describe it' },
+    {
+      kind: 'run', command: options.nodePath, args: ['service-setup', '--name', options.name, '--config', options.configFile, '--account', account, '--start-if-enrolled'],
+      why: 'delayed automatic start, restart on failure, the state folder for the service account only, and start it',
+    },
   ];
 }
 
-export function uninstallPlan(platform: Platform, options: Pick<ServiceOptions, 'name' | 'scriptPath'>, serviceWrapper?: string): InstallStep[] {
+export function uninstallPlan(platform: Platform, options: Pick<ServiceOptions, 'name'>): InstallStep[] {
   if (platform === 'linux') {
     return [
       { kind: 'run', command: 'systemctl', args: ['disable', '--now', `${options.name}.service`], why: 'stop and disable' },
@@ -35,23 +47,23 @@ export function uninstallPlan(platform: Platform, options: Pick<ServiceOptions, 
       { kind: 'run', command: 'systemctl', args: ['daemon-reload'], why: 'forget the unit' },
     ];
   }
-  const wrapper = serviceWrapper ?? path.win32.join(path.win32.dirname(options.scriptPath), `${options.name}-service.exe`);
   return [
-    { kind: 'run', command: wrapper, args: ['stop'], why: 'stop the service' },
-    { kind: 'run', command: wrapper, args: ['uninstall'], why: 'remove the Windows service' },
+    { kind: 'run', command: 'sc.exe', args: ['stop', options.name], why: 'stop the service (a running job checkpoints)', okStatus: [SERVICE_NOT_ACTIVE] },
+    { kind: 'run', command: 'sc.exe', args: ['delete', options.name], why: 'remove the Windows service (the state folder stays)' },
   ];
 }
 
 /** The operating-system calls a plan needs; tests pass a recorder. */
 export interface OsOperations {
   writeFile(path: string, content: string, mode: number): Promise<void>;
-  run(command: string, args: string[]): Promise<void>;
+  /** Runs a command; rejects unless it exits with 0 or one of `okStatus`. */
+  run(command: string, args: string[], okStatus?: number[]): Promise<void>;
 }
 
 export async function executePlan(plan: InstallStep[], os: OsOperations): Promise<void> {
   for (const step of plan) {
     if (step.kind === 'write-file') await os.writeFile(step.path, step.content, step.mode);
-    else await os.run(step.command, step.args);
+    else await os.run(step.command, step.args, step.okStatus);
   }
 }
 

@@ -1,13 +1,13 @@
 /**
  * The service definitions the installer writes, as pure functions of the install options, so
- * they can be tested here (Windows cannot run on this machine).
+ * they are tested without a service manager (and Windows' under Wine: scripts/windows-e2e.sh).
  */
 export interface ServiceOptions {
   /** @default 'so-connector' */
   readonly name: string;
-  /** Absolute path of the Node.js executable. */
+  /** Absolute path of the Node.js executable (Linux), or of so-connector.exe (Windows). */
   readonly nodePath: string;
-  /** Absolute path of the bundled so-connector.js. */
+  /** Absolute path of the bundled so-connector.js (Linux; unused on Windows, where the exe holds it). */
   readonly scriptPath: string;
   readonly configFile: string;
   /** Folders the service writes: state and staging. */
@@ -26,34 +26,17 @@ export interface ServiceOptions {
  */
 export const NODE_OPTIONS = ['--max-semi-space-size=8', '--heap-growing-percent=50'] as const;
 
-const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/**
+ * Node.js options built into so-connector.exe (the SEA configuration's execArgv; a single
+ * executable takes no Node options as program arguments). Also --use-system-ca: the exe trusts the
+ * certificate authorities of the Windows certificate store, where a company's own CAs (e.g. a
+ * TLS-inspecting proxy's) are deployed, besides those Node.js ships.
+ */
+export const EXE_NODE_OPTIONS = [...NODE_OPTIONS, '--use-system-ca'] as const;
 
-/** WinSW service definition: automatic (delayed) start, restart on failure, logs rolled by size. */
-export function winswServiceXml(options: ServiceOptions): string {
-  const account = options.account ?? `NT SERVICE\\${options.name}`;
-  return `<service>
-  <id>${xml(options.name)}</id>
-  <name>so-backup connector</name>
-  <description>Backs up SuperOffice (SQL Server and SO_ARC) to so-backup. Dials out only.</description>
-  <executable>${xml(options.nodePath)}</executable>
-  <arguments>${NODE_OPTIONS.join(' ')} "${xml(options.scriptPath)}" run --config "${xml(options.configFile)}"</arguments>
-  <startmode>Automatic</startmode>
-  <delayedAutoStart>true</delayedAutoStart>
-  <onfailure action="restart" delay="10 sec"/>
-  <onfailure action="restart" delay="60 sec"/>
-  <onfailure action="restart" delay="5 min"/>
-  <resetfailure>1 day</resetfailure>
-  <stoptimeout>60 sec</stoptimeout>
-  <serviceaccount>
-    <username>${xml(account)}</username>${account.startsWith('NT SERVICE\\') ? '' : '\n    <allowservicelogon>true</allowservicelogon>'}
-  </serviceaccount>
-  <logpath>${xml(options.logDir)}</logpath>
-  <log mode="roll-by-size">
-    <sizeThreshold>10240</sizeThreshold>
-    <keepFiles>10</keepFiles>
-  </log>
-</service>
-`;
+/** The Windows service's command line: the exe as built, its Node options inside it. */
+export function windowsServiceCommand(options: { exePath: string; configFile: string; name: string }): string {
+  return `"${options.exePath}" service-host --config "${options.configFile}" --name ${options.name}`;
 }
 
 /** systemd unit: restarts forever, runs unprivileged, may write only its own folders. */

@@ -1,0 +1,106 @@
+/**
+ * The WiX source of so-connector-<version>-x64.msi, compiled by Debian's wixl (msitools). wixl has
+ * no WixUtilExtension and no ServiceConfig element, so the service's delayed automatic start and
+ * restart-on-failure are set by the exe itself (`so-connector service-setup`, ChangeServiceConfig2W)
+ * in a deferred custom action; ServiceInstall/ServiceControl register, stop and remove it.
+ *
+ * Properties for a silent install (msiexec /i … /qn NAME=value): ENDPOINT, ACTIVATIONCODE,
+ * SQLCONNECTIONSTRING, DATABASES (comma-separated), STAGINGFOLDER, ARCHIVE (NAME=PATH), CAFILE,
+ * SERVICEACCOUNT, SERVICEPASSWORD. Nothing below the state folder (C:\ProgramData\so-backup) is
+ * installed by the MSI, so upgrades and uninstalls never touch the identity, index or logs.
+ */
+import { PRODUCT } from './windows-exe';
+
+/** Never changes: Windows Installer finds the installed version to upgrade by it. */
+export const UPGRADE_CODE = '{6B1F2A57-3C8D-4E0A-9B52-D1C7A4E93F18}';
+/** Component GUIDs are stable across versions (the component rules), one per installed file. */
+const COMPONENTS = {
+  exe: '{A3E4C5D6-7B8F-4A1B-9C2D-3E4F5A6B7C81}',
+  koffi: '{B4F5D6E7-8C9A-4B2C-8D3E-4F5A6B7C8D92}',
+  guide: '{C5A6E7F8-9DAB-4C3D-9E4F-5A6B7C8D9EA3}',
+} as const;
+
+export const SERVICE_NAME = 'so-connector';
+
+export interface MsiSourceOptions {
+  readonly version: string;
+  /** Files to install, as paths wixl can read. */
+  readonly exe: string;
+  readonly koffi: string;
+  readonly guide: string;
+}
+
+const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** Where the installed service keeps its configuration and state (never removed by the MSI). */
+export const STATE_DIR = '[CommonAppDataFolder]so-backup';
+export const CONFIG_FILE = `${STATE_DIR}\\config.json`;
+
+/** The command line the installed service runs: the exe as built, its Node options inside it. */
+export const SERVICE_ARGUMENTS = `service-host --config "${CONFIG_FILE}" --name ${SERVICE_NAME}`;
+
+export function msiSource(options: MsiSourceOptions): string {
+  const enrol = [
+    'enrol', '--endpoint "[ENDPOINT]"', '--code "[ACTIVATIONCODE]"', `--config "${CONFIG_FILE}"`, `--state-dir "${STATE_DIR}"`,
+    '--sql "[SQLCONNECTIONSTRING]"', '--database "[DATABASES]"', '--staging "[STAGINGFOLDER]"', '--archive "[ARCHIVE]"', '--ca-file "[CAFILE]"',
+  ].join(' ');
+  const setup = `service-setup --name ${SERVICE_NAME} --config "${CONFIG_FILE}" --account "[SERVICEACCOUNT]" --start-if-enrolled`;
+  return `<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="${PRODUCT.name}" Language="1033" Version="${xml(options.version)}" Manufacturer="${PRODUCT.company}" UpgradeCode="${UPGRADE_CODE}">
+    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine" Platform="x64"
+      Description="${PRODUCT.name} ${xml(options.version)}" Comments="${xml(PRODUCT.description)}" />
+    <Media Id="1" Cabinet="connector.cab" EmbedCab="yes" />
+    <MajorUpgrade Schedule="afterInstallInitialize" DowngradeErrorMessage="A newer ${PRODUCT.name} is already installed; uninstall it first to go back to this version." />
+
+    <Property Id="SERVICEACCOUNT" Value="NT SERVICE\\${SERVICE_NAME}" Secure="yes" />
+    <Property Id="SERVICEPASSWORD" Secure="yes" Hidden="yes" />
+    <Property Id="ENDPOINT" Secure="yes" />
+    <Property Id="ACTIVATIONCODE" Secure="yes" Hidden="yes" />
+    <Property Id="SQLCONNECTIONSTRING" Secure="yes" Hidden="yes" />
+    <Property Id="DATABASES" Secure="yes" />
+    <Property Id="STAGINGFOLDER" Secure="yes" />
+    <Property Id="ARCHIVE" Secure="yes" />
+    <Property Id="CAFILE" Secure="yes" />
+    <Property Id="MsiHiddenProperties" Value="ACTIVATIONCODE;SQLCONNECTIONSTRING;SERVICEPASSWORD" />
+    <Property Id="ARPCOMMENTS" Value="${xml(PRODUCT.description)}" />
+    <Property Id="ARPNOMODIFY" Value="1" />
+
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="ProgramFiles64Folder">
+        <Directory Id="INSTALLFOLDER" Name="${PRODUCT.name}">
+          <Component Id="ConnectorExe" Guid="${COMPONENTS.exe}" Win64="yes">
+            <File Id="so_connector.exe" Name="${PRODUCT.exeName}" Source="${xml(options.exe)}" KeyPath="yes" />
+            <ServiceInstall Id="ConnectorService" Name="${SERVICE_NAME}" DisplayName="${PRODUCT.name}"
+              Description="Backs up SuperOffice (SQL Server and SO_ARC) to so-backup. Dials out only."
+              Type="ownProcess" Start="auto" ErrorControl="normal" Vital="yes"
+              Account="[SERVICEACCOUNT]" Password="[SERVICEPASSWORD]"
+              Arguments="${xml(SERVICE_ARGUMENTS)}" />
+            <ServiceControl Id="ConnectorServiceControl" Name="${SERVICE_NAME}" Stop="both" Remove="uninstall" Wait="yes" />
+          </Component>
+          <Component Id="Koffi" Guid="${COMPONENTS.koffi}" Win64="yes">
+            <File Id="koffi.node" Name="koffi.node" Source="${xml(options.koffi)}" KeyPath="yes" />
+          </Component>
+          <Component Id="InstallGuide" Guid="${COMPONENTS.guide}" Win64="yes">
+            <File Id="INSTALL.md" Name="INSTALL.md" Source="${xml(options.guide)}" KeyPath="yes" />
+          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+
+    <CustomAction Id="Enrol" FileKey="so_connector.exe" ExeCommand="${xml(enrol)}" Execute="deferred" Impersonate="no" Return="check" />
+    <CustomAction Id="ServiceSetup" FileKey="so_connector.exe" ExeCommand="${xml(setup)}" Execute="deferred" Impersonate="no" Return="check" />
+    <InstallExecuteSequence>
+      <Custom Action="Enrol" After="InstallServices">ACTIVATIONCODE AND NOT REMOVE</Custom>
+      <Custom Action="ServiceSetup" After="Enrol">NOT REMOVE</Custom>
+    </InstallExecuteSequence>
+
+    <Feature Id="Connector" Title="${PRODUCT.name}" Level="1">
+      <ComponentRef Id="ConnectorExe" />
+      <ComponentRef Id="Koffi" />
+      <ComponentRef Id="InstallGuide" />
+    </Feature>
+  </Product>
+</Wix>
+`;
+}
