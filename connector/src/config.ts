@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { tenantIdSchema } from '../../protocol';
 import { ConfigError } from './errors';
 import { databaseNameProblem } from './sql/database-name';
+import { trustCertificateAuthorities } from './trust';
 
 const absolutePath = (what: string) =>
   z.string().min(1).refine((p) => path.isAbsolute(p) || path.win32.isAbsolute(p), { message: `${what} must be an absolute path` });
@@ -43,6 +44,8 @@ export const connectorConfigSchema = z.object({
   }).strict().optional(),
   /** Folder for the connector's own state (archive index, result outbox, logs). */
   stateDir: absolutePath('stateDir'),
+  /** PEM file of extra certificate authorities to trust for TLS, besides Node.js's and (so-connector.exe) the Windows store's. See trust.ts. */
+  caFile: absolutePath('caFile').optional(),
   /** Application heartbeat interval; API Gateway drops connections idle for 10 minutes. @default 480 */
   heartbeatSeconds: z.number().int().min(5).max(540).default(480),
   /** Reconnect before API Gateway's 2-hour connection limit. @default 110 */
@@ -54,7 +57,10 @@ export const connectorConfigSchema = z.object({
 }).strict().refine((c) => c.sql || c.archive, { message: 'configure at least one of "sql" and "archive"' });
 export type ConnectorConfig = z.infer<typeof connectorConfigSchema>;
 
-/** Reads and validates the config file; every problem is named with its path in the file. */
+/**
+ * Reads and validates the config file; every problem is named with its path in the file. Applies
+ * `caFile` to this process, so every command that reads the configuration trusts the same CAs.
+ */
 export function loadConnectorConfig(file: string): ConnectorConfig {
   let bytes: Buffer;
   try {
@@ -74,6 +80,7 @@ export function loadConnectorConfig(file: string): ConnectorConfig {
     const problems = parsed.error.issues.map((issue) => `  - ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
     throw new ConfigError(`the configuration file ${file} is invalid:\n${problems.join('\n')}`);
   }
+  if (parsed.data.caFile) trustCertificateAuthorities(parsed.data.caFile);
   return parsed.data;
 }
 

@@ -6,6 +6,7 @@ import { enrolAuthorization, newConnectorKeyPair, tenantIdSchema } from '../../p
 import { connectorConfigSchema } from './config';
 import { ConfigError, ConnectorError } from './errors';
 import { saveIdentity } from './identity';
+import { trustCertificateAuthorities } from './trust';
 
 export interface EnrolOptions {
   endpoint: string;
@@ -18,6 +19,8 @@ export interface EnrolOptions {
   database?: string[];
   staging?: string;
   archive?: Array<{ name: string; path: string }>;
+  /** PEM file of extra CAs to trust (kept in the configuration as caFile). */
+  caFile?: string;
 }
 
 /**
@@ -34,7 +37,7 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
   const identityFile = path.join(stateDir, 'identity.json');
   const configFile = path.resolve(options.config);
   const config = connectorConfigSchema.safeParse({
-    endpoint: options.endpoint, tenantId, identityFile, stateDir,
+    endpoint: options.endpoint, tenantId, identityFile, stateDir, ...(options.caFile ? { caFile: path.resolve(options.caFile) } : {}),
     ...(options.sql ? { sql: { connectionString: options.sql, databases: options.database?.length ? options.database : ['SuperOffice'], stagingFolder: options.staging ? path.resolve(options.staging) : path.join(stateDir, 'staging') } } : {}),
     ...(options.archive?.length ? { archive: { roots: options.archive.map((r) => ({ name: r.name, path: path.resolve(r.path) })) } } : {}),
   });
@@ -42,6 +45,7 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
     throw new ConfigError(`cannot write a valid configuration: ${config.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`);
   }
   if (existsSync(identityFile)) throw new ConfigError(`${identityFile} exists: this server is enrolled already. Remove it to enrol again.`);
+  if (config.data.caFile) trustCertificateAuthorities(config.data.caFile);
 
   const pair = newConnectorKeyPair();
   await new Promise<void>((resolve, reject) => {

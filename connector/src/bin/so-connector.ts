@@ -40,8 +40,9 @@ program.command('enrol')
   .option('--database <name>', 'database to back up (repeatable, or comma-separated)', databases)
   .option('--staging <dir>', 'folder SQL Server writes the .bak to')
   .option('--archive <name=path>', 'archive root (repeatable), e.g. SO_ARC=D:\\SO_ARC', archiveRoot)
-  .action(async (options: { endpoint: string; code: string; config: string; stateDir: string; sql?: string; database?: string[]; staging?: string; archive?: Array<{ name: string; path: string }> }) => {
-    const result = await enrolConnector({ ...options, connectorVersion: CONNECTOR_VERSION });
+  .option('--ca-file <pem>', 'extra certificate authorities to trust (PEM), e.g. a TLS-inspecting proxy\'s')
+  .action(async (options: { endpoint: string; code: string; config: string; stateDir: string; sql?: string; database?: string[]; staging?: string; archive?: Array<{ name: string; path: string }>; caFile?: string }) => {
+    const result = await enrolConnector({ ...options, caFile: options.caFile || undefined, connectorVersion: CONNECTOR_VERSION });
     process.stdout.write(`enrolled tenant "${result.tenantId}" with key ${result.keyId}; configuration written to ${result.configFile}\n`);
   });
 

