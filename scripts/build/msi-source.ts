@@ -35,6 +35,8 @@ const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').
 /** Where the installed service keeps its configuration and state (never removed by the MSI). */
 export const STATE_DIR = '[CommonAppDataFolder]so-backup';
 export const CONFIG_FILE = `${STATE_DIR}\\config.json`;
+/** What the MSI's custom actions did, or why they failed (an MSI shows only "a program … did not finish"). */
+export const INSTALL_LOG = `${STATE_DIR}\\logs\\install.log`;
 
 /** The command line the installed service runs: the exe as built, its Node options inside it. */
 export const SERVICE_ARGUMENTS = `service-host --config "${CONFIG_FILE}" --name ${SERVICE_NAME}`;
@@ -43,8 +45,9 @@ export function msiSource(options: MsiSourceOptions): string {
   const enrol = [
     'enrol', '--endpoint "[ENDPOINT]"', '--code "[ACTIVATIONCODE]"', `--config "${CONFIG_FILE}"`, `--state-dir "${STATE_DIR}"`,
     '--sql "[SQLCONNECTIONSTRING]"', '--database "[DATABASES]"', '--staging "[STAGINGFOLDER]"', '--archive "[ARCHIVE]"', '--ca-file "[CAFILE]"',
+    `--log-file "${INSTALL_LOG}"`,
   ].join(' ');
-  const setup = `service-setup --name ${SERVICE_NAME} --config "${CONFIG_FILE}" --account "[SERVICEACCOUNT]" --start-if-enrolled`;
+  const setup = `service-setup --name ${SERVICE_NAME} --config "${CONFIG_FILE}" --account "[SERVICEACCOUNT]" --start-if-enrolled --log-file "${INSTALL_LOG}"`;
   return `<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
   <Product Id="*" Name="${PRODUCT.name}" Language="1033" Version="${xml(options.version)}" Manufacturer="${PRODUCT.company}" UpgradeCode="${UPGRADE_CODE}">

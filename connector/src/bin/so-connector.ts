@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // so-connector: the on-premises agent. `enrol` once, then `run` is what the service manager starts.
 import { Command, InvalidArgumentError } from 'commander';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { SoBackupError } from '../../../protocol';
 import { enrolConnector } from '../enrol';
 import { formatChecks } from '../doctor/doctor';
@@ -26,6 +28,26 @@ const archiveRoot = (value: string, previous: Array<{ name: string; path: string
   return [...previous, { name: value.slice(0, at), path: value.slice(at + 1) }];
 };
 
+/**
+ * Runs a command's work and, with --log-file, also appends what it said (or the error) to that file:
+ * an installer's custom action has no console, so the MSI names a log the customer can read.
+ */
+async function reported(logFile: string | undefined, work: () => Promise<string>): Promise<void> {
+  const append = (text: string) => {
+    if (!logFile) return;
+    mkdirSync(path.dirname(logFile), { recursive: true });
+    appendFileSync(logFile, `${new Date().toISOString()} so-connector ${CONNECTOR_VERSION}: ${text.trim()}\n`);
+  };
+  try {
+    const text = await work();
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    append(text);
+  } catch (error) {
+    append(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw error;
+  }
+}
+
 const program = new Command('so-connector')
   .description('so-backup connector: backs up SQL Server and SO_ARC on request of the so-backup cloud')
   .version(CONNECTOR_VERSION);
@@ -41,10 +63,11 @@ program.command('enrol')
   .option('--staging <dir>', 'folder SQL Server writes the .bak to')
   .option('--archive <name=path>', 'archive root (repeatable), e.g. SO_ARC=D:\\SO_ARC', archiveRoot)
   .option('--ca-file <pem>', 'extra certificate authorities to trust (PEM), e.g. a TLS-inspecting proxy\'s')
-  .action(async (options: { endpoint: string; code: string; config: string; stateDir: string; sql?: string; database?: string[]; staging?: string; archive?: Array<{ name: string; path: string }>; caFile?: string }) => {
+  .option('--log-file <file>', 'also append the outcome to this file (the MSI uses C:\\ProgramData\\so-backup\\logs\\install.log)')
+  .action((options: { endpoint: string; code: string; config: string; stateDir: string; sql?: string; database?: string[]; staging?: string; archive?: Array<{ name: string; path: string }>; caFile?: string; logFile?: string }) => reported(options.logFile, async () => {
     const result = await enrolConnector({ ...options, caFile: options.caFile || undefined, connectorVersion: CONNECTOR_VERSION });
-    process.stdout.write(`enrolled tenant "${result.tenantId}" with key ${result.keyId}; configuration written to ${result.configFile}\n`);
-  });
+    return `enrolled tenant "${result.tenantId}" with key ${result.keyId}; configuration written to ${result.configFile}`;
+  }));
 
 program.command('doctor')
   .description('check everything the connector needs and print a fix for each problem')
@@ -90,10 +113,11 @@ program.command('service-setup')
   .option('--name <name>', 'service name', 'so-connector')
   .option('--account <account>', 'the service\'s account, granted modify on the state folder (default: the virtual account NT SERVICE\\<name>)')
   .option('--start-if-enrolled', 'start the service when the configuration exists, and wait until it runs')
-  .action(async (options: { config: string; name: string; account?: string; startIfEnrolled?: boolean }) => {
+  .option('--log-file <file>', 'also append the outcome to this file')
+  .action((options: { config: string; name: string; account?: string; startIfEnrolled?: boolean; logFile?: string }) => reported(options.logFile, async () => {
     const lines = await setupService({ ...options, account: options.account?.trim() || `NT SERVICE\\${options.name}` }, windowsServiceManager());
-    process.stdout.write(`${lines.join('\n')}\n`);
-  });
+    return lines.join('\n');
+  }));
 
 program.command('restore')
   .description('restore a validated backup: the database under a new name, the archive into a folder, or one file')

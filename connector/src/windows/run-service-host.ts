@@ -26,6 +26,8 @@ export async function runServiceHost(options: { config: string; name: string }, 
     name: options.name,
     dispatcher: windowsServiceDispatcher(),
     log: (message, fields) => logger.info(fields ?? {}, message),
+    flush: () => destination.flushSync(),
+    exit: (code) => process.exit(code),
     start: async () => {
       try {
         return await runConnector(options.config, connectorVersion, { destination, handleSignals: false });
@@ -35,6 +37,5 @@ export async function runServiceHost(options: { config: string; name: string }, 
       }
     },
   });
-  destination.flushSync();
   return exitCode;
 }

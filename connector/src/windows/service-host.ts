@@ -26,6 +26,14 @@ export interface ServiceHostOptions {
   readonly checkpointMs?: number;
   /** Wait hint of each pending report: the SCM gives up after this long without a new checkpoint. @default 30000 */
   readonly waitHintMs?: number;
+  /**
+   * Called right after SERVICE_STOPPED is reported, with the exit code: the process should end at
+   * once, because an installer that stopped the service replaces or removes the exe next, and a
+   * running exe cannot be replaced. Logs must be flushed before (see `flush`).
+   */
+  readonly exit?: (code: number) => void;
+  /** Writes buffered logs out; called before SERVICE_STOPPED is reported. */
+  readonly flush?: () => void;
 }
 
 const ACCEPTED = SERVICE_ACCEPT.STOP | SERVICE_ACCEPT.SHUTDOWN | SERVICE_ACCEPT.PRESHUTDOWN;
@@ -48,6 +56,12 @@ export async function hostService(options: ServiceHostOptions): Promise<number> 
     waitHint: state === SERVICE_STATE.START_PENDING || state === SERVICE_STATE.STOP_PENDING ? waitHint : 0, ...extra,
   });
 
+  const stopped = () => {
+    options.flush?.();
+    report(SERVICE_STATE.STOPPED, exitCode ? { win32ExitCode: WIN32_ERROR.SERVICE_SPECIFIC_ERROR, serviceSpecificExitCode: exitCode } : {});
+    options.exit?.(exitCode);
+  };
+
   const stop = (reason: string) => {
     stopping ??= (async () => {
       options.log('stopping', { reason });
@@ -62,7 +76,7 @@ export async function hostService(options: ServiceHostOptions): Promise<number> 
         clearInterval(ticker);
       }
       options.log('stopped');
-      report(SERVICE_STATE.STOPPED, exitCode ? { win32ExitCode: WIN32_ERROR.SERVICE_SPECIFIC_ERROR, serviceSpecificExitCode: exitCode } : {});
+      stopped();
     })();
   };
 
@@ -86,7 +100,7 @@ export async function hostService(options: ServiceHostOptions): Promise<number> 
     }, (error: unknown) => {
       exitCode = Math.max(1, Number((error as { exitCode?: number }).exitCode ?? 1));
       options.log('the connector could not start', { error: (error as Error).message, exitCode });
-      report(SERVICE_STATE.STOPPED, { win32ExitCode: WIN32_ERROR.SERVICE_SPECIFIC_ERROR, serviceSpecificExitCode: exitCode });
+      stopped();
     });
   };
 
