@@ -137,6 +137,9 @@ async function main(): Promise<void> {
     ] as const) check(pattern.test(service.output), `the service's ${value}`, service.output);
     check(!/max-semi-space-size/.test(service.output), 'no Node options on the service\'s command line (they are inside the exe)', service.output);
     await waitForState(w, 'RUNNING');
+    const installLogFile = w.hostPath('C:\\ProgramData\\so-backup\\logs\\install.log');
+    const customActions = existsSync(installLogFile) ? readFileSync(installLogFile, 'utf8') : '';
+    check(/enrolled tenant "winco"/.test(customActions) && /service "so-connector" is running/.test(customActions), 'the MSI\'s custom actions said what they did in C:\\ProgramData\\so-backup\\logs\\install.log', customActions);
     say('  service so-connector RUNNING: automatic delayed start, restart on failure, as NT SERVICE\\so-connector');
 
     say('the connector is online (so-backup connectors)');
@@ -166,7 +169,7 @@ async function main(): Promise<void> {
     const stop = w.run(['net', 'stop', SERVICE_NAME]);
     check(stop.status === 0, 'net stop', stop.output);
     await waitForState(w, 'STOPPED');
-    const logs = readdirSync(w.hostPath('C:\\ProgramData\\so-backup\\logs')).filter((f) => f.endsWith('.log')).map((f) => readFileSync(path.join(w.hostPath('C:\\ProgramData\\so-backup\\logs'), f), 'utf8')).join('');
+    const logs = readdirSync(w.hostPath('C:\\ProgramData\\so-backup\\logs')).filter((f) => /^so-connector\.\d+\.log$/.test(f)).map((f) => readFileSync(path.join(w.hostPath('C:\\ProgramData\\so-backup\\logs'), f), 'utf8')).join('');
     const lines = logs.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; nodeOptions?: string[]; node?: string; reason?: string });
     const startedLine = lines.find((l) => l.msg === 'so-connector started');
     check(startedLine?.node?.startsWith('v22.') && startedLine.nodeOptions?.includes('--max-semi-space-size=8') && startedLine.nodeOptions.includes('--use-system-ca'), 'the service ran Node.js 22 with the options built into the exe', startedLine);

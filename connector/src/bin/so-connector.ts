@@ -10,9 +10,7 @@ import { installService, uninstallService } from '../install/run-install';
 import { doctor, runConnector } from '../run-connector';
 import { type RestoreCommandOptions, runRestore } from '../restore/run-restore';
 import { CONNECTOR_VERSION } from '../version';
-import { runServiceHost } from '../windows/run-service-host';
-import { windowsServiceManager } from '../windows/service-control-manager';
-import { setupService } from '../windows/service-setup';
+import { runServiceHost, setupService, windowsServiceManager } from '../windows';
 
 export { CONNECTOR_VERSION };
 /** Restore refusals that are the caller's to fix (exit 2): nothing was changed. */
