@@ -2,14 +2,14 @@
 // (Linux, or Windows by hand), and for Windows so-connector.exe (no Node.js needed) and its MSI.
 import { Command } from 'commander';
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CONNECTOR_VERSION } from '../connector/src/version';
 import { EXE_NODE_OPTIONS } from '../connector/src/install/service-definition';
 import { sign, type SigningCertificate } from './build/authenticode';
-import { msiSource } from './build/msi-source';
+import { msiSource, PUBLIC_PROPERTIES } from './build/msi-source';
 import { buildWindowsExe, PRODUCT, versionParts } from './build/windows-exe';
 import { windowsToolchain } from './build/windows-toolchain';
 
@@ -70,12 +70,12 @@ async function main(options: BuildOptions): Promise<void> {
     // wixl reads sources by paths relative to where it runs.
     writeFileSync(wxs, msiSource({ version, exe: path.relative(out, exe), koffi: path.relative(out, koffi), guide: 'INSTALL.md' }));
     const msi = path.join(out, `so-connector-${version}-x64.msi`);
-    try {
-      execFileSync('wixl', ['--arch', 'x64', '-o', msi, wxs], { cwd: out, stdio: ['ignore', 'pipe', 'pipe'] });
-    } catch (error) {
-      const e = error as { code?: string; stderr?: Buffer };
-      throw new Error(e.code === 'ENOENT' ? 'wixl is not installed: apt-get install wixl' : `wixl failed: ${String(e.stderr ?? error).trim()}`);
-    }
+    const wixl = spawnSync('wixl', ['--arch', 'x64', '-o', msi, wxs], { cwd: out, encoding: 'utf8' });
+    if (wixl.error) throw new Error((wixl.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'wixl is not installed: apt-get install wixl (Debian)' : `wixl failed: ${wixl.error.message}`);
+    // wixl ignores what it does not know with a warning: the MSI would silently lack it.
+    const warnings = wixl.stderr.split('\n').filter((line) => /WARNING|CRITICAL/.test(line));
+    if (wixl.status !== 0 || warnings.length > 0) throw new Error(`wixl failed or ignored part of the MSI source:\n${(warnings.join('\n') || wixl.stderr).trim()}`);
+    secureProperties(msi, PUBLIC_PROPERTIES);
     if (certificate) sign(msi, certificate, PRODUCT.name);
     log(`built ${path.relative(root, msi)} (${mib(msi)})`);
     log(certificate
@@ -84,6 +84,16 @@ async function main(options: BuildOptions): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Adds `names` to the MSI's SecureCustomProperties (msitools' msibuild; wixl fills only its own). */
+function secureProperties(msi: string, names: readonly string[]): void {
+  const rows = execFileSync('msiinfo', ['export', msi, 'Property'], { encoding: 'utf8' }).split(/\r?\n/).map((row) => row.split('\t'));
+  const current = rows.find(([name]) => name === 'SecureCustomProperties')?.[1]?.trim().split(';').filter(Boolean) ?? [];
+  const value = [...new Set([...names, ...current])].join(';');
+  execFileSync('msibuild', [msi, '-q', current.length > 0
+    ? `UPDATE \`Property\` SET \`Value\` = '${value}' WHERE \`Property\` = 'SecureCustomProperties'`
+    : `INSERT INTO \`Property\` (\`Property\`, \`Value\`) VALUES ('SecureCustomProperties', '${value}')`]);
 }
 
 function signingCertificate(options: BuildOptions): SigningCertificate | undefined {

@@ -8,6 +8,9 @@
  * SQLCONNECTIONSTRING, DATABASES (comma-separated), STAGINGFOLDER, ARCHIVE (NAME=PATH), CAFILE,
  * SERVICEACCOUNT, SERVICEPASSWORD. Nothing below the state folder (C:\ProgramData\so-backup) is
  * installed by the MSI, so upgrades and uninstalls never touch the identity, index or logs.
+ * An upgrade is WiX's default major upgrade: the new version installs over the old one (same
+ * component GUIDs; the service is stopped first and its registration updated), then the old
+ * product is removed without touching what the new one still uses.
  */
 import { PRODUCT } from './windows-exe';
 
@@ -21,6 +24,13 @@ const COMPONENTS = {
 } as const;
 
 export const SERVICE_NAME = 'so-connector';
+
+/**
+ * The public properties a silent install takes. All are listed in SecureCustomProperties (wixl has
+ * no Secure attribute; build-connector.ts sets the table row with msibuild) so that Windows
+ * Installer hands them to the elevated part of the install, where the custom actions run.
+ */
+export const PUBLIC_PROPERTIES = ['ENDPOINT', 'ACTIVATIONCODE', 'SQLCONNECTIONSTRING', 'DATABASES', 'STAGINGFOLDER', 'ARCHIVE', 'CAFILE', 'SERVICEACCOUNT', 'SERVICEPASSWORD'] as const;
 
 export interface MsiSourceOptions {
   readonly version: string;
@@ -51,20 +61,12 @@ export function msiSource(options: MsiSourceOptions): string {
   return `<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
   <Product Id="*" Name="${PRODUCT.name}" Language="1033" Version="${xml(options.version)}" Manufacturer="${PRODUCT.company}" UpgradeCode="${UPGRADE_CODE}">
-    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine" Platform="x64"
+    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"
       Description="${PRODUCT.name} ${xml(options.version)}" Comments="${xml(PRODUCT.description)}" />
     <Media Id="1" Cabinet="connector.cab" EmbedCab="yes" />
-    <MajorUpgrade Schedule="afterInstallInitialize" DowngradeErrorMessage="A newer ${PRODUCT.name} is already installed; uninstall it first to go back to this version." />
+    <MajorUpgrade DowngradeErrorMessage="A newer ${PRODUCT.name} is already installed; uninstall it first to go back to this version." />
 
-    <Property Id="SERVICEACCOUNT" Value="NT SERVICE\\${SERVICE_NAME}" Secure="yes" />
-    <Property Id="SERVICEPASSWORD" Secure="yes" Hidden="yes" />
-    <Property Id="ENDPOINT" Secure="yes" />
-    <Property Id="ACTIVATIONCODE" Secure="yes" Hidden="yes" />
-    <Property Id="SQLCONNECTIONSTRING" Secure="yes" Hidden="yes" />
-    <Property Id="DATABASES" Secure="yes" />
-    <Property Id="STAGINGFOLDER" Secure="yes" />
-    <Property Id="ARCHIVE" Secure="yes" />
-    <Property Id="CAFILE" Secure="yes" />
+    <Property Id="SERVICEACCOUNT" Value="NT SERVICE\\${SERVICE_NAME}" />
     <Property Id="MsiHiddenProperties" Value="ACTIVATIONCODE;SQLCONNECTIONSTRING;SERVICEPASSWORD" />
     <Property Id="ARPCOMMENTS" Value="${xml(PRODUCT.description)}" />
     <Property Id="ARPNOMODIFY" Value="1" />

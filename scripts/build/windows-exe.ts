@@ -86,6 +86,9 @@ async function withVersionResource(exe: Buffer, version: string, parts: [number,
   const resources = ResEdit.NtExecutableResource.from(executable);
   const [info] = ResEdit.Resource.VersionInfo.fromEntries(resources.entries);
   if (!info) throw new Error('node.exe has no version resource to rewrite');
+  // The numbers first: resedit's setters also write "0.1.0.0" strings, which ours then replace.
+  info.setFileVersion(...parts);
+  info.setProductVersion(...parts);
   for (const { lang, codepage } of info.getAllLanguagesForStringValues()) {
     info.setStringValues({ lang, codepage }, {
       CompanyName: PRODUCT.company, FileDescription: PRODUCT.description, ProductName: PRODUCT.name,
@@ -93,8 +96,6 @@ async function withVersionResource(exe: Buffer, version: string, parts: [number,
       LegalCopyright: `${PRODUCT.company}; includes Node.js (MIT licence)`,
     });
   }
-  info.setFileVersion(...parts);
-  info.setProductVersion(...parts);
   info.outputToResourceEntries(resources.entries);
   resources.outputResource(executable);
   return Buffer.from(executable.generate());
@@ -108,4 +109,13 @@ export async function readVersionResource(exe: string): Promise<Record<string, s
   if (!info) return {};
   const [language] = info.getAllLanguagesForStringValues();
   return language ? info.getStringValues(language) : {};
+}
+
+/** The SEA blob postject injected into an exe (the NODE_SEA_BLOB RCDATA resource), for tests and checks. */
+export async function readSeaBlob(exe: string): Promise<Buffer | undefined> {
+  const ResEdit = await import('resedit');
+  const executable = ResEdit.NtExecutable.from(readFileSync(exe), { ignoreCert: true });
+  const RT_RCDATA = 10;
+  const entry = ResEdit.NtExecutableResource.from(executable).entries.find((e) => e.type === RT_RCDATA && e.id === SEA_RESOURCE);
+  return entry ? Buffer.from(entry.bin) : undefined;
 }

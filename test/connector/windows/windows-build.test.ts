@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { signerSubject } from '../../../scripts/build/authenticode';
 import { UPGRADE_CODE } from '../../../scripts/build/msi-source';
-import { readVersionResource, versionParts } from '../../../scripts/build/windows-exe';
+import { EXE_NODE_OPTIONS } from '../../../connector/src/install/service-definition';
+import { versionParts } from '../../../scripts/build/windows-exe';
+
+/** The execArgv section a Node.js 22 SEA blob ends with: a count, then each option with its length (64-bit little-endian). */
+function execArgvSection(options: readonly string[]): Buffer {
+  const u64 = (n: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
+  return Buffer.concat([u64(options.length), ...options.flatMap((o) => [u64(Buffer.byteLength(o)), Buffer.from(o)])]);
+}
 
 /**
  * npm run build:connector for Windows, signed with a throwaway certificate: the exe (Node.js 22
@@ -34,16 +41,21 @@ if (tools.length > 0 && process.env.CI === 'true') throw new Error(`missing ${to
     });
   });
 
-  test('the exe is Node.js 22 with the connector inside, the service\'s Node options in the SEA configuration, our version resource, and signed', async () => {
+  test('the exe is Node.js 22 with the connector inside, the service\'s Node options in the SEA configuration, our version resource, and signed', () => {
     expect(stdout).toMatch(/built .*windows\/so-connector\.exe \(\d+\.\d MiB, Node\.js 22\.\d+\.\d+, options built in: --max-semi-space-size=8 --heap-growing-percent=50 --use-system-ca\)/);
     expect(stdout).toContain('signed so-connector.exe, koffi.node and the MSI');
     const exe = path.join(out, 'windows', 'so-connector.exe');
     const bytes = readFileSync(exe);
     expect(bytes.includes('NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1')).toBe(true); // the fuse postject flips
-    const blobAt = bytes.indexOf('--max-semi-space-size=8\0');
-    expect(blobAt).toBeGreaterThan(0);
-    expect(bytes.includes('--use-system-ca')).toBe(true);
-    expect(await readVersionResource(exe)).toMatchObject({
+    const inspected = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build', 'inspect-windows-exe.ts'), exe], { cwd: ROOT, encoding: 'utf8' })) as {
+      version: Record<string, string>; seaBlob: { size: number; tailBase64: string; holdsTheConnector: boolean } | null;
+    };
+    expect(inspected.seaBlob).toMatchObject({ holdsTheConnector: true });
+    expect(EXE_NODE_OPTIONS).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=50', '--use-system-ca']);
+    const section = execArgvSection(EXE_NODE_OPTIONS);
+    const tail = Buffer.from(inspected.seaBlob!.tailBase64, 'base64');
+    expect(tail.subarray(tail.length - section.length).equals(section)).toBe(true);
+    expect(inspected.version).toMatchObject({
       ProductName: 'so-backup connector', CompanyName: 'so-backup', ProductVersion: '0.1.0', FileVersion: '0.1.0', OriginalFilename: 'so-connector.exe',
     });
     expect(signerSubject(exe)).toContain('CN=so-backup test signing');
@@ -53,7 +65,7 @@ if (tools.length > 0 && process.env.CI === 'true') throw new Error(`missing ${to
   test('the MSI installs the exe as a service that runs it as built, enrols from its properties without logging secrets, and upgrades in place', () => {
     const msi = path.join(out, 'so-connector-0.1.0-x64.msi');
     expect(signerSubject(msi)).toContain('CN=so-backup test signing');
-    const table = (name: string) => execFileSync('msiinfo', ['export', msi, name], { encoding: 'utf8' }).split('\n').slice(3).filter(Boolean).map((row) => row.split('\t'));
+    const table = (name: string) => execFileSync('msiinfo', ['export', msi, name], { encoding: 'utf8' }).split(/\r?\n/).slice(3).filter(Boolean).map((row) => row.split('\t').map((cell) => cell.trim()));
     const [service] = table('ServiceInstall');
     // ServiceInstall, Name, DisplayName, ServiceType, StartType, ErrorControl, …, StartName, Password, Arguments
     expect(service!.slice(1, 6)).toEqual(['so-connector', 'so-backup connector', '16', '2', '1']);
@@ -68,7 +80,7 @@ if (tools.length > 0 && process.env.CI === 'true') throw new Error(`missing ${to
     expect(properties.MsiHiddenProperties).toBe('ACTIVATIONCODE;SQLCONNECTIONSTRING;SERVICEPASSWORD');
     expect(properties.SERVICEACCOUNT).toBe('NT SERVICE\\so-connector');
     expect(properties.UpgradeCode).toBe(UPGRADE_CODE);
-    expect(properties.SecureCustomProperties).toEqual(expect.stringContaining('ACTIVATIONCODE'));
+    expect(properties.SecureCustomProperties!.split(';')).toEqual(expect.arrayContaining(['ENDPOINT', 'ACTIVATIONCODE', 'SQLCONNECTIONSTRING', 'DATABASES', 'STAGINGFOLDER', 'ARCHIVE', 'CAFILE', 'SERVICEACCOUNT', 'SERVICEPASSWORD', 'WIX_UPGRADE_DETECTED']));
     const files = table('File').map((row) => row[2]);
     expect(files).toEqual(expect.arrayContaining([expect.stringMatching(/so-connector\.exe$/), expect.stringMatching(/koffi\.node$/), expect.stringMatching(/INSTALL\.md$/)]));
   });
