@@ -9,7 +9,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { localPorts, runLocalMode, stopLocalMode } from '../../local/local-mode';
@@ -77,6 +77,8 @@ function makeArchive(root: string): { locked: string } {
   put('BJØRN/📎 vedlegg #1 (kopi) 100%.txt', 'emoji og spesialtegn');
   put('BJØRN/tom fil.txt', '');
   put('Felles/stor presentasjon.pptx', randomBytes(12 * 1048576 + 12_345)); // several S3 parts
+  // Big enough that the first backup is still uploading when the service is told to stop.
+  put('Felles/Skannet arkiv 2019.zip', Buffer.alloc(384 * 1048576, 0x5a));
   const deep = ['Prosjekter', 'Kunde med et ganske langt navn AS', 'Avdeling for dokumenter som ingen leser', 'Arkiv 2019-2026 (gammelt og nytt)', 'Underkatalog med enda lengre navn for å passere grensen'];
   const long = `${deep.join('/')}/${'Et dokument med et veldig langt filnavn '.repeat(4).trim()}.docx`;
   put(long, 'beyond MAX_PATH');
@@ -145,8 +147,22 @@ async function main(): Promise<void> {
     say('the connector is online (so-backup connectors)');
     await waitOnline(dataDir, true);
 
-    say('backup 1 (so-backup backup --wait): the locked file is skipped and named');
-    const first = await backup(dataDir, 'first backup from Windows');
+    say('backup 1 (so-backup backup --wait), and the service stopped while it uploads: the job checkpoints, and resumes when the service starts again');
+    const serviceLog = () => readdirSync(w.hostPath('C:\\ProgramData\\so-backup\\logs')).filter((f) => /^so-connector\.\d+\.log$/.test(f))
+      .map((f) => readFileSync(path.join(w.hostPath('C:\\ProgramData\\so-backup\\logs'), f), 'utf8')).join('');
+    const firstBackup = backup(dataDir, 'first backup from Windows');
+    for (let i = 0; i < 600 && !serviceLog().includes('"msg":"backup job started"'); i++) await sleep(100);
+    check(serviceLog().includes('"msg":"backup job started"'), 'the service started the job within 60 s', serviceLog().split('\n').slice(-5));
+    const midJobStop = w.run(['net', 'stop', SERVICE_NAME]);
+    check(midJobStop.status === 0, 'net stop during the job', midJobStop.output);
+    await waitForState(w, 'STOPPED');
+    check(serviceLog().includes('"msg":"job checkpointed for the next start"') && !serviceLog().includes('"msg":"backup job succeeded"'), 'the running job checkpointed (not finished, not failed) when the service stopped', serviceLog().split('\n').slice(-8));
+    const restart = w.run(['net', 'start', SERVICE_NAME]);
+    check(restart.status === 0, 'net start', restart.output);
+    await waitForState(w, 'RUNNING');
+    const first = await firstBackup;
+    check(serviceLog().includes('"msg":"resuming the job interrupted by a stop or crash"'), 'the job resumed after the start', serviceLog().split('\n').slice(-8));
+    say('  the locked file is skipped and named');
     check(first.json.status === 'SUCCEEDED_WITH_WARNINGS' && first.json.validated === true, 'backup 1 succeeded with a warning and was validated', first.json);
     const firstRun = await soBackup<{ skippedFiles: Array<{ path: string; reason: string }> }>(dataDir, '--json', 'run', 'show', first.json.runId);
     check(firstRun.json.skippedFiles.length === 1 && firstRun.json.skippedFiles[0]!.path === locked && /locked/.test(firstRun.json.skippedFiles[0]!.reason), 'the locked file is reported as skipped, locked by another program', firstRun.json.skippedFiles);
@@ -169,8 +185,7 @@ async function main(): Promise<void> {
     const stop = w.run(['net', 'stop', SERVICE_NAME]);
     check(stop.status === 0, 'net stop', stop.output);
     await waitForState(w, 'STOPPED');
-    const logs = readdirSync(w.hostPath('C:\\ProgramData\\so-backup\\logs')).filter((f) => /^so-connector\.\d+\.log$/.test(f)).map((f) => readFileSync(path.join(w.hostPath('C:\\ProgramData\\so-backup\\logs'), f), 'utf8')).join('');
-    const lines = logs.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; nodeOptions?: string[]; node?: string; reason?: string });
+    const lines = serviceLog().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; nodeOptions?: string[]; node?: string; reason?: string });
     const startedLine = lines.find((l) => l.msg === 'so-connector started');
     check(startedLine?.node?.startsWith('v22.') && startedLine.nodeOptions?.includes('--max-semi-space-size=8') && startedLine.nodeOptions.includes('--use-system-ca'), 'the service ran Node.js 22 with the options built into the exe', startedLine);
     check(lines.some((l) => l.msg === 'stopping' && l.reason === 'stop') && lines.some((l) => l.msg === 'stopped'), 'the service log shows a clean stop', lines.slice(-5));
@@ -189,15 +204,30 @@ async function main(): Promise<void> {
     say('uninstall (msiexec /x): the service and the program are gone, the state folder stays');
     const uninstall = w.run(['msiexec', '/x', z(upgradeMsi), '/qn', '/l*v', 'C:\\msi-uninstall.log'], 300_000);
     check(uninstall.status === 0, `msiexec /x exited with ${uninstall.status}`, uninstall.output);
-    const gone = w.run(['sc', 'query', SERVICE_NAME]);
-    check(gone.status !== 0 || /1060|does not exist/i.test(gone.output), 'the service is removed', gone.output);
+    await waitGone(w);
     check(!existsSync(w.hostPath(EXE)), 'the exe is removed');
     for (const kept of ['config.json', 'identity.json', 'logs']) check(existsSync(w.hostPath(`C:\\ProgramData\\so-backup\\${kept}`)), `C:\\ProgramData\\so-backup\\${kept} is kept`);
     await waitOnline(dataDir, false);
 
+    say('without the MSI: so-connector.exe install from a folder with a space (sc.exe create, service-setup), then uninstall');
+    const tools = w.hostPath('C:\\Tools\\so backup');
+    mkdirSync(tools, { recursive: true });
+    for (const file of ['so-connector.exe', 'koffi.node']) cpSync(path.join(DIST, 'windows', file), path.join(tools, file));
+    const byHand = w.run(['C:\\Tools\\so backup\\so-connector.exe', 'install', '--config', CONFIG], 120_000);
+    check(byHand.status === 0 && /done:/.test(byHand.output), `so-connector.exe install exited with ${byHand.status}`, byHand.output);
+    const handService = w.run(['reg', 'query', `HKLM\\SYSTEM\\CurrentControlSet\\Services\\${SERVICE_NAME}`]).output;
+    check(/ImagePath\s+REG_SZ\s+"C:\\Tools\\so backup\\so-connector\.exe" service-host --config "C:\\ProgramData\\so-backup\\config\.json" --name so-connector/.test(handService), 'the service runs the exe by its quoted path', handService);
+    check(/DelayedAutostart\s+REG_DWORD\s+0x1\b/.test(handService), 'delayed automatic start', handService);
+    await waitForState(w, 'RUNNING');
+    await waitOnline(dataDir, true);
+    const removed = w.run(['C:\\Tools\\so backup\\so-connector.exe', 'uninstall'], 120_000);
+    check(removed.status === 0, `so-connector.exe uninstall exited with ${removed.status}`, removed.output);
+    await waitOnline(dataDir, false);
+    await waitGone(w);
+
     keepAlive.kill();
     failed = false;
-    say(`PASSED: the Windows connector (MSI, service, backup, restore, stop, upgrade, uninstall) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    say(`PASSED: the Windows connector (MSI, service, backup, restore, stop, upgrade, uninstall, install without the MSI) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   } finally {
     wine?.shutdown();
     await stopLocalMode(dataDir).catch(() => undefined);
@@ -225,6 +255,17 @@ async function waitForState(w: Wine, state: 'RUNNING' | 'STOPPED'): Promise<void
     await sleep(500);
   }
   check(false, `the service reaches ${state} within 60 s`, seen);
+}
+
+async function waitGone(w: Wine): Promise<void> {
+  let seen = '';
+  for (let i = 0; i < 60; i++) {
+    const query = w.run(['sc', 'query', SERVICE_NAME]);
+    seen = query.output;
+    if (query.status !== 0 || /1060|does not exist/i.test(seen)) return;
+    await sleep(500);
+  }
+  check(false, 'the service is removed', seen);
 }
 
 async function waitOnline(dataDir: string, online: boolean): Promise<void> {

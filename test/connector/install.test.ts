@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { executePlan, installPlan, type InstallStep, uninstallPlan } from '../../connector/src/install/install-plan';
+import { describePlan, executePlan, installPlan, type InstallStep, uninstallPlan } from '../../connector/src/install/install-plan';
 import { installService, uninstallService } from '../../connector/src/install/run-install';
 import { EXE_NODE_OPTIONS, NODE_OPTIONS, systemdUnit, windowsServiceCommand } from '../../connector/src/install/service-definition';
 
@@ -33,12 +33,15 @@ describe('service definitions', () => {
 describe('install plans', () => {
   test('Windows: register the exe as its own service with sc.exe, then service-setup; uninstall stops (not running is fine) then removes', async () => {
     const steps: string[] = [];
-    await executePlan(installPlan('win32', { ...windows, account: 'ACME\\svc-backup' }), { writeFile: async (p) => void steps.push(`write ${p}`), run: async (c, a) => void steps.push([c, ...a].join(' | ')) });
+    await executePlan(installPlan('win32', { ...windows, account: 'ACME\\svc-backup' }), {
+      writeFile: async (p) => void steps.push(`write ${p}`), run: async (c, a) => void steps.push([c, ...a].join(' | ')), setupService: async (setup) => void steps.push(`setup ${JSON.stringify(setup)}`),
+    });
     expect(steps).toEqual([
       'sc.exe | create | so-connector | binPath= | "C:\\Program Files\\so-backup connector\\so-connector.exe" service-host --config "C:\\ProgramData\\so-backup\\config.json" --name so-connector | start= | auto | DisplayName= | so-backup connector | obj= | ACME\\svc-backup',
       'sc.exe | description | so-connector | Backs up SuperOffice (SQL Server and SO_ARC) to so-backup. Dials out only.',
-      'C:\\Program Files\\so-backup connector\\so-connector.exe | service-setup | --name | so-connector | --config | C:\\ProgramData\\so-backup\\config.json | --account | ACME\\svc-backup | --start-if-enrolled',
+      `setup ${JSON.stringify({ name: 'so-connector', config: 'C:\\ProgramData\\so-backup\\config.json', account: 'ACME\\svc-backup', startIfEnrolled: true })}`,
     ]);
+    expect(describePlan(installPlan('win32', windows))).toContain('3. delayed automatic start, restart on failure, the state folder for the service account only, and start it: so-connector service-setup --name so-connector --config C:\\ProgramData\\so-backup\\config.json --account "NT SERVICE\\so-connector" --start-if-enrolled');
     expect(installPlan('win32', windows)[0]).toMatchObject({ args: expect.arrayContaining(['obj=', 'NT SERVICE\\so-connector']) });
     const uninstall = uninstallPlan('win32', windows);
     expect(uninstall.map((s: InstallStep) => (s.kind === 'run' ? s.args.join(' ') : s.kind))).toEqual(['stop so-connector', 'delete so-connector']);
@@ -50,7 +53,7 @@ describe('install plans', () => {
     const config = path.join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ endpoint: 'wss://example.com/prod', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: dir, archive: { roots: [{ name: 'SO_ARC', path: dir }] } }));
     const recorded: string[] = [];
-    const os = { writeFile: async () => undefined, run: async (c: string) => void recorded.push(c) };
+    const os = { writeFile: async () => undefined, run: async (c: string) => void recorded.push(c), setupService: async () => void recorded.push('setup') };
     await expect(installService({ config, name: 'so-connector' }, os, 'win32', false)).rejects.toThrow(/install it with the MSI/);
     const { text } = await installService({ config, name: 'so-connector', dryRun: true }, os, 'win32', true);
     expect(text).toMatch(/^1\. register the Windows service, running as NT SERVICE\\so-connector: sc.exe create so-connector binPath= /);
@@ -59,7 +62,7 @@ describe('install plans', () => {
   });
 
   test('Linux: write the unit, reload, enable and start', () => {
-    expect(installPlan('linux', linux).map((s) => (s.kind === 'write-file' ? `write ${s.path}` : [s.command, ...s.args].join(' ')))).toEqual([
+    expect(installPlan('linux', linux).map((s) => (s.kind === 'write-file' ? `write ${s.path}` : s.kind === 'run' ? [s.command, ...s.args].join(' ') : s.kind))).toEqual([
       'write /etc/systemd/system/so-connector.service', 'systemctl daemon-reload', 'systemctl enable --now so-connector.service',
     ]);
   });

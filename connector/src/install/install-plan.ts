@@ -1,10 +1,20 @@
 import { type ServiceOptions, systemdUnit, windowsServiceCommand } from './service-definition';
 
+/** What `so-connector service-setup` takes (connector/src/windows/service-setup.ts). */
+export interface ServiceSetupStep {
+  readonly name: string;
+  readonly config: string;
+  readonly account: string;
+  readonly startIfEnrolled: boolean;
+}
+
 /** One step of an installation, as data: printed by --dry-run, executed by executePlan. */
 export type InstallStep =
   | { kind: 'write-file'; path: string; content: string; mode: number; why: string }
   /** `okStatus`: exit codes besides 0 that mean the step's goal holds already (e.g. "not running"). */
-  | { kind: 'run'; command: string; args: string[]; why: string; okStatus?: number[] };
+  | { kind: 'run'; command: string; args: string[]; why: string; okStatus?: number[] }
+  /** `service-setup`, run in this process (a Node.js child with piped output dies under Wine). */
+  | { kind: 'service-setup'; setup: ServiceSetupStep; why: string };
 
 export type Platform = 'win32' | 'linux';
 
@@ -33,7 +43,7 @@ export function installPlan(platform: Platform, options: ServiceOptions): Instal
     },
     { kind: 'run', command: 'sc.exe', args: ['description', options.name, 'Backs up SuperOffice (SQL Server and SO_ARC) to so-backup. Dials out only.'], why: 'describe it' },
     {
-      kind: 'run', command: options.nodePath, args: ['service-setup', '--name', options.name, '--config', options.configFile, '--account', account, '--start-if-enrolled'],
+      kind: 'service-setup', setup: { name: options.name, config: options.configFile, account, startIfEnrolled: true },
       why: 'delayed automatic start, restart on failure, the state folder for the service account only, and start it',
     },
   ];
@@ -58,15 +68,24 @@ export interface OsOperations {
   writeFile(path: string, content: string, mode: number): Promise<void>;
   /** Runs a command; rejects unless it exits with 0 or one of `okStatus`. */
   run(command: string, args: string[], okStatus?: number[]): Promise<void>;
+  /** Windows: configures and starts the registered service. */
+  setupService(setup: ServiceSetupStep): Promise<void>;
 }
 
 export async function executePlan(plan: InstallStep[], os: OsOperations): Promise<void> {
   for (const step of plan) {
     if (step.kind === 'write-file') await os.writeFile(step.path, step.content, step.mode);
+    else if (step.kind === 'service-setup') await os.setupService(step.setup);
     else await os.run(step.command, step.args, step.okStatus);
   }
 }
 
 export function describePlan(plan: InstallStep[]): string {
-  return plan.map((step, i) => `${i + 1}. ${step.why}: ${step.kind === 'write-file' ? `write ${step.path}` : [step.command, ...step.args].join(' ')}`).join('\n');
+  const what = (step: InstallStep) => {
+    if (step.kind === 'write-file') return `write ${step.path}`;
+    if (step.kind === 'run') return [step.command, ...step.args].join(' ');
+    const { name, config, account, startIfEnrolled } = step.setup;
+    return `so-connector service-setup --name ${name} --config ${config} --account "${account}"${startIfEnrolled ? ' --start-if-enrolled' : ''}`;
+  };
+  return plan.map((step, i) => `${i + 1}. ${step.why}: ${what(step)}`).join('\n');
 }

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConnectorConfig } from '../config';
+import { setupService, windowsServiceManager } from '../windows';
 import { ConnectorError } from '../errors';
 import { describePlan, executePlan, installPlan, type InstallStep, type OsOperations, type Platform, uninstallPlan } from './install-plan';
 
@@ -21,6 +22,9 @@ const realOs: OsOperations = {
     const result = spawnSync(command, args, { encoding: 'utf8', windowsHide: true });
     if (result.status === 0 || (result.status !== null && okStatus.includes(result.status))) return;
     throw new ConnectorError('INSTALL_FAILED', `${command} ${args.join(' ')} failed: ${result.error?.message ?? `${result.stdout}${result.stderr}`.trim()}`);
+  },
+  setupService: async (setup) => {
+    for (const line of await setupService(setup, windowsServiceManager())) process.stdout.write(`   ${line}\n`);
   },
 };
 
