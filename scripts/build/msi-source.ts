@@ -57,6 +57,9 @@ export function msiSource(options: MsiSourceOptions): string {
     '--sql "[SQLCONNECTIONSTRING]"', '--database "[DATABASES]"', '--staging "[STAGINGFOLDER]"', '--archive "[ARCHIVE]"', '--ca-file "[CAFILE]"',
     `--log-file "${INSTALL_LOG}"`,
   ].join(' ');
+  // On uninstall: once StopServices has asked the service to stop, wait until its process has
+  // ended, so that its files can be removed (it never stops anything itself).
+  const wait = `service-wait --name ${SERVICE_NAME} --log-file "${INSTALL_LOG}"`;
   const setup = `service-setup --name ${SERVICE_NAME} --config "${CONFIG_FILE}" --account "[SERVICEACCOUNT]" --start-if-enrolled --log-file "${INSTALL_LOG}"`;
   return `<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
@@ -95,9 +98,13 @@ export function msiSource(options: MsiSourceOptions): string {
 
     <CustomAction Id="Enrol" FileKey="so_connector.exe" ExeCommand="${xml(enrol)}" Execute="deferred" Impersonate="no" Return="check" />
     <CustomAction Id="ServiceSetup" FileKey="so_connector.exe" ExeCommand="${xml(setup)}" Execute="deferred" Impersonate="no" Return="check" />
+    <CustomAction Id="ServiceWait" FileKey="so_connector.exe" ExeCommand="${xml(wait)}" Execute="deferred" Impersonate="no" Return="check" />
+    <!-- Explicit numbers (wixl places Before/After unreliably): StopServices 1900, DeleteServices 2000,
+         RemoveFiles 3500, InstallFiles 4000, InstallServices 5800, StartServices 5900. -->
     <InstallExecuteSequence>
-      <Custom Action="Enrol" After="InstallServices">ACTIVATIONCODE AND NOT REMOVE</Custom>
-      <Custom Action="ServiceSetup" After="Enrol">NOT REMOVE</Custom>
+      <Custom Action="ServiceWait" Sequence="1950">REMOVE="ALL"</Custom>
+      <Custom Action="Enrol" Sequence="5810">ACTIVATIONCODE AND NOT REMOVE</Custom>
+      <Custom Action="ServiceSetup" Sequence="5820">NOT REMOVE</Custom>
     </InstallExecuteSequence>
 
     <Feature Id="Connector" Title="${PRODUCT.name}" Level="1">

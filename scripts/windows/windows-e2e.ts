@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { portOpen } from '../../local/daemons';
 import { localPorts, runLocalMode, stopLocalMode } from '../../local/local-mode';
 import { msiSource, SERVICE_NAME } from '../build/msi-source';
 import { Wine } from './wine';
@@ -77,8 +78,9 @@ function makeArchive(root: string): { locked: string } {
   put('BJØRN/📎 vedlegg #1 (kopi) 100%.txt', 'emoji og spesialtegn');
   put('BJØRN/tom fil.txt', '');
   put('Felles/stor presentasjon.pptx', randomBytes(12 * 1048576 + 12_345)); // several S3 parts
-  // Big enough that the first backup is still uploading when the service is told to stop.
-  put('Felles/Skannet arkiv 2019.zip', Buffer.alloc(384 * 1048576, 0x5a));
+  // Enough files that the first backup is still uploading when the service is told to stop (the
+  // connector checks for a stop between files: the files in flight finish, the rest wait).
+  for (let i = 0; i < 160; i++) put(`Skannet/2019/skann-${String(i).padStart(3, '0')}.pdf`, Buffer.alloc(2_500_000 + i, i));
   const deep = ['Prosjekter', 'Kunde med et ganske langt navn AS', 'Avdeling for dokumenter som ingen leser', 'Arkiv 2019-2026 (gammelt og nytt)', 'Underkatalog med enda lengre navn for å passere grensen'];
   const long = `${deep.join('/')}/${'Et dokument med et veldig langt filnavn '.repeat(4).trim()}.docx`;
   put(long, 'beyond MAX_PATH');
@@ -103,6 +105,10 @@ async function main(): Promise<void> {
     const keepAlive = w.start([NODE_EXE, '-e', 'setInterval(() => {}, 1 << 30)'], path.join(work, 'keep-alive.txt'));
 
     say(`local mode on ports ${PORT_BASE}…${PORT_BASE + 99} (Ceph RGW, dynalite, the stack's state machines and handlers, the WebSocket gateway)`);
+    const taken = [];
+    for (const [name, port] of Object.entries(localPorts(PORT_BASE))) if (await portOpen(port)) taken.push(`${name} ${port}`);
+    // Local mode would reuse what answers there: another run's services, with its tenants and data.
+    check(taken.length === 0, `ports ${PORT_BASE}…${PORT_BASE + 99} are free (another run of this test, or another checkout with the same SO_BACKUP_TEST_PORT_BASE, holds ${taken.join(', ')})`);
     await runLocalMode({ dataDir, portBase: PORT_BASE, fresh: true, keep: true, log: () => undefined });
     const endpoint = `ws://127.0.0.1:${localPorts(PORT_BASE).gateway}`;
 
@@ -110,7 +116,7 @@ async function main(): Promise<void> {
     const added = await soBackup<{ activationCode: string }>(dataDir, '--json', 'tenants', 'add', TENANT, '--name', 'Windows Co AS');
     check(added.code === 0, 'so-backup tenants add', added.stderr);
 
-    say('C:\\SO_ARC: long paths, Norwegian and emoji names, a 12 MiB file, an empty file; one file locked by another program');
+    say('C:\\SO_ARC: long paths, Norwegian and emoji names, a 12 MiB file, an empty file, 160 scans; one file locked by another program');
     const archive = w.hostPath('C:\\SO_ARC');
     const { locked } = makeArchive(archive);
     const lockReady = path.join(work, 'lock-ready.txt');
@@ -151,6 +157,7 @@ async function main(): Promise<void> {
     const serviceLog = () => readdirSync(w.hostPath('C:\\ProgramData\\so-backup\\logs')).filter((f) => /^so-connector\.\d+\.log$/.test(f))
       .map((f) => readFileSync(path.join(w.hostPath('C:\\ProgramData\\so-backup\\logs'), f), 'utf8')).join('');
     const firstBackup = backup(dataDir, 'first backup from Windows');
+    firstBackup.catch(() => undefined); // awaited below; a failure before then is reported as itself
     for (let i = 0; i < 600 && !serviceLog().includes('"msg":"backup job started"'); i++) await sleep(100);
     check(serviceLog().includes('"msg":"backup job started"'), 'the service started the job within 60 s', serviceLog().split('\n').slice(-5));
     const midJobStop = w.run(['net', 'stop', SERVICE_NAME]);

@@ -10,7 +10,7 @@ import { installService, uninstallService } from '../install/run-install';
 import { doctor, runConnector } from '../run-connector';
 import { type RestoreCommandOptions, runRestore } from '../restore/run-restore';
 import { CONNECTOR_VERSION } from '../version';
-import { runServiceHost, setupService, windowsServiceManager } from '../windows';
+import { runServiceHost, setupService, waitForServiceStop, windowsServiceManager } from '../windows';
 
 export { CONNECTOR_VERSION };
 /** Restore refusals that are the caller's to fix (exit 2): nothing was changed. */
@@ -114,6 +114,15 @@ program.command('service-setup')
   .option('--log-file <file>', 'also append the outcome to this file')
   .action((options: { config: string; name: string; account?: string; startIfEnrolled?: boolean; logFile?: string }) => reported(options.logFile, async () => {
     const lines = await setupService({ ...options, account: options.account?.trim() || `NT SERVICE\\${options.name}` }, windowsServiceManager());
+    return lines.join('\n');
+  }));
+
+program.command('service-wait')
+  .description('Windows: wait until the stopping service has stopped and its process has ended (the MSI runs this before removing the program)')
+  .option('--name <name>', 'service name', 'so-connector')
+  .option('--log-file <file>', 'also append the outcome to this file')
+  .action((options: { name: string; logFile?: string }) => reported(options.logFile, async () => {
+    const lines = await waitForServiceStop(options, { manager: windowsServiceManager(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) });
     return lines.join('\n');
   }));
 

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import pinoRoll from 'pino-roll';
 import { loadConnectorConfig } from '../config';
 import { runConnector } from '../run-connector';
-import { windowsServiceDispatcher } from './service-control-manager';
+import { terminateThisProcess, windowsServiceDispatcher } from './service-control-manager';
 import { hostService } from './service-host';
 
 /** The log folder of a configuration; beside the file when it cannot be read (the log says why). */
@@ -27,7 +27,7 @@ export async function runServiceHost(options: { config: string; name: string }, 
     dispatcher: windowsServiceDispatcher(),
     log: (message, fields) => logger.info(fields ?? {}, message),
     flush: () => destination.flushSync(),
-    exit: (code) => process.exit(code),
+    exit: (code) => terminateThisProcess(code),
     start: async () => {
       try {
         return await runConnector(options.config, connectorVersion, { destination, handleSignals: false });

@@ -62,7 +62,10 @@ export interface ServiceManager {
   configure(name: string, recovery: ServiceRecovery): void;
   /** StartServiceW; a service that runs already is not an error. */
   start(name: string): void;
-  query(name: string): { state: number; win32ExitCode: number; serviceSpecificExitCode: number };
+  /** The service's state and, while it runs, its process id; undefined when no such service is installed. */
+  query(name: string): { state: number; win32ExitCode: number; serviceSpecificExitCode: number; processId: number } | undefined;
+  /** Waits until process `processId` has ended; false when it still runs after `timeoutMs`. */
+  waitForProcessExit(processId: number, timeoutMs: number): boolean;
 }
 
 const SERVICE_WIN32_OWN_PROCESS = 0x10;
@@ -71,6 +74,8 @@ const SERVICE_QUERY_CONFIG = 0x1;
 const SERVICE_CHANGE_CONFIG = 0x2;
 const SERVICE_QUERY_STATUS = 0x4;
 const SERVICE_START = 0x10;
+const SYNCHRONIZE = 0x100000;
+const WAIT_OBJECT_0 = 0;
 const SC_ACTION_RESTART = 1;
 const INFO = { FAILURE_ACTIONS: 2, DELAYED_AUTO_START_INFO: 3, FAILURE_ACTIONS_FLAG: 4, PRESHUTDOWN_INFO: 7 } as const;
 
@@ -85,12 +90,17 @@ interface Advapi {
   OpenServiceW: KoffiFunction;
   CloseServiceHandle: KoffiFunction;
   StartServiceW: KoffiFunction;
-  QueryServiceStatus: KoffiFunction;
+  QueryServiceStatusEx: KoffiFunction;
+  OpenProcess: KoffiFunction;
+  WaitForSingleObject: KoffiFunction;
+  CloseHandle: KoffiFunction;
   ChangeFailureActions: KoffiFunction;
   ChangeDelayedAutoStart: KoffiFunction;
   ChangeFailureActionsFlag: KoffiFunction;
   ChangePreshutdown: KoffiFunction;
   GetLastError: KoffiFunction;
+  GetCurrentProcess: KoffiFunction;
+  TerminateProcess: KoffiFunction;
 }
 
 let bound: Advapi | undefined;
@@ -107,6 +117,10 @@ function advapi(): Advapi {
   const serviceMainType = koffi.proto('void __stdcall SoServiceMain(uint32 argc, void *argv)');
   const handlerType = koffi.proto('uint32 __stdcall SoServiceHandlerEx(uint32 control, uint32 eventType, void *eventData, void *context)');
   koffi.struct('SERVICE_TABLE_ENTRYW', { lpServiceName: 'str16', lpServiceProc: koffi.pointer(serviceMainType) });
+  koffi.struct('SERVICE_STATUS_PROCESS', {
+    dwServiceType: 'uint32', dwCurrentState: 'uint32', dwControlsAccepted: 'uint32', dwWin32ExitCode: 'uint32',
+    dwServiceSpecificExitCode: 'uint32', dwCheckPoint: 'uint32', dwWaitHint: 'uint32', dwProcessId: 'uint32', dwServiceFlags: 'uint32',
+  });
   koffi.struct('SC_ACTION', { Type: 'int32', Delay: 'uint32' });
   koffi.struct('SERVICE_FAILURE_ACTIONSW', { dwResetPeriod: 'uint32', lpRebootMsg: 'str16', lpCommand: 'str16', cActions: 'uint32', lpsaActions: 'SC_ACTION *' });
   koffi.struct('SERVICE_DELAYED_AUTO_START_INFO', { fDelayedAutostart: 'int32' });
@@ -121,19 +135,35 @@ function advapi(): Advapi {
     OpenServiceW: advapi32.func('void * __stdcall OpenServiceW(void *manager, str16 name, uint32 access)'),
     CloseServiceHandle: advapi32.func('bool __stdcall CloseServiceHandle(void *handle)'),
     StartServiceW: advapi32.func('bool __stdcall StartServiceW(void *service, uint32 argc, void *argv)'),
-    QueryServiceStatus: advapi32.func('bool __stdcall QueryServiceStatus(void *service, _Out_ SERVICE_STATUS *status)'),
+    QueryServiceStatusEx: advapi32.func('bool __stdcall QueryServiceStatusEx(void *service, int32 level, _Out_ SERVICE_STATUS_PROCESS *status, uint32 size, _Out_ uint32 *needed)'),
+    OpenProcess: kernel32.func('void * __stdcall OpenProcess(uint32 access, bool inherit, uint32 processId)'),
+    WaitForSingleObject: kernel32.func('uint32 __stdcall WaitForSingleObject(void *handle, uint32 milliseconds)'),
+    CloseHandle: kernel32.func('bool __stdcall CloseHandle(void *handle)'),
     ChangeFailureActions: advapi32.func('bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_FAILURE_ACTIONSW *info)'),
     ChangeDelayedAutoStart: advapi32.func('bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_DELAYED_AUTO_START_INFO *info)'),
     ChangeFailureActionsFlag: advapi32.func('bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_FAILURE_ACTIONS_FLAG *info)'),
     ChangePreshutdown: advapi32.func('bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_PRESHUTDOWN_INFO *info)'),
     GetLastError: kernel32.func('uint32 __stdcall GetLastError()'),
+    GetCurrentProcess: kernel32.func('void * __stdcall GetCurrentProcess()'),
+    TerminateProcess: kernel32.func('bool __stdcall TerminateProcess(void *process, uint32 exitCode)'),
   };
   return bound;
 }
 
 function win32Error(api: Advapi, what: string, code = api.GetLastError() as number): ConnectorError {
   const hint = code === WIN32_ERROR.ACCESS_DENIED ? ' (run it as an administrator)' : code === WIN32_ERROR.SERVICE_DOES_NOT_EXIST ? ' (the service is not installed)' : '';
-  return new ConnectorError('WINDOWS_SERVICE_FAILED', `${what} failed with Windows error ${code}${hint}`, { permanent: true });
+  return Object.assign(new ConnectorError('WINDOWS_SERVICE_FAILED', `${what} failed with Windows error ${code}${hint}`, { permanent: true }), { win32Code: code });
+}
+
+/**
+ * Ends this process at once (TerminateProcess on itself), for the moment after SERVICE_STOPPED is
+ * reported: an installer that stopped the service deletes or replaces the exe right away, and an
+ * exe still mapped by a process that is winding down cannot be deleted. Flush logs first.
+ */
+export function terminateThisProcess(exitCode: number): never {
+  const api = advapi();
+  api.TerminateProcess(api.GetCurrentProcess(), exitCode);
+  process.exit(exitCode); // not reached
 }
 
 /** The dispatcher side over advapi32. Callbacks stay registered for the life of the process. */
@@ -220,10 +250,29 @@ export function windowsServiceManager(): ServiceManager {
       const code = api.GetLastError() as number;
       if (code !== WIN32_ERROR.SERVICE_ALREADY_RUNNING) throw win32Error(api, `starting the service "${name}"`, code);
     }),
-    query: (name) => withService(name, SERVICE_QUERY_STATUS, (service) => {
-      const status: Record<string, number> = {};
-      if (!api.QueryServiceStatus(service, status)) throw win32Error(api, `querying the service "${name}"`);
-      return { state: status.dwCurrentState ?? 0, win32ExitCode: status.dwWin32ExitCode ?? 0, serviceSpecificExitCode: status.dwServiceSpecificExitCode ?? 0 };
-    }),
+    query: (name) => {
+      try {
+        return withService(name, SERVICE_QUERY_STATUS, (service) => {
+          const status: Record<string, number> = {};
+          if (!api.QueryServiceStatusEx(service, 0 /* SC_STATUS_PROCESS_INFO */, status, 36, [0])) throw win32Error(api, `querying the service "${name}"`);
+          return {
+            state: status.dwCurrentState ?? 0, win32ExitCode: status.dwWin32ExitCode ?? 0,
+            serviceSpecificExitCode: status.dwServiceSpecificExitCode ?? 0, processId: status.dwProcessId ?? 0,
+          };
+        });
+      } catch (error) {
+        if ((error as { win32Code?: number }).win32Code === WIN32_ERROR.SERVICE_DOES_NOT_EXIST) return undefined;
+        throw error;
+      }
+    },
+    waitForProcessExit: (processId, timeoutMs) => {
+      const handle = api.OpenProcess(SYNCHRONIZE, false, processId);
+      if (!handle) return true; // gone already
+      try {
+        return api.WaitForSingleObject(handle, timeoutMs) === WAIT_OBJECT_0;
+      } finally {
+        api.CloseHandle(handle);
+      }
+    },
   };
 }

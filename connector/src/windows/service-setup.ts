@@ -71,6 +71,7 @@ export async function setupService(options: ServiceSetupOptions, os: SetupOs | S
   const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   for (;;) {
     const status = manager.query(options.name);
+    if (!status) throw new ConnectorError('SERVICE_START_FAILED', `the service "${options.name}" is not installed`, { permanent: true });
     if (status.state === SERVICE_STATE.RUNNING) break;
     if (status.state === SERVICE_STATE.STOPPED) {
       throw new ConnectorError('SERVICE_START_FAILED', `the service "${options.name}" stopped right after starting (exit code ${status.serviceSpecificExitCode || status.win32ExitCode}); see ${config.stateDir}\\logs`, { permanent: true });
@@ -80,4 +81,34 @@ export async function setupService(options: ServiceSetupOptions, os: SetupOs | S
   }
   done.push(`service "${options.name}" is running`);
   return done;
+}
+
+/**
+ * `so-connector service-wait`: waits until a service that is stopping has stopped and its process
+ * has ended — not only until it reports SERVICE_STOPPED, after which its process may still hold
+ * the exe for a moment. It never stops a service itself. The MSI runs it right after StopServices
+ * on uninstall, before the program's files are removed (Wine's msiexec does not wait for a service
+ * to stop at all; Windows Installer waits for SERVICE_STOPPED only).
+ */
+export async function waitForServiceStop(options: { name: string; timeoutMs?: number }, os: Pick<SetupOs, 'manager' | 'sleep'>): Promise<string[]> {
+  const { manager, sleep } = os;
+  const timeoutMs = options.timeoutMs ?? 90_000;
+  const deadline = Date.now() + timeoutMs;
+  const first = manager.query(options.name);
+  if (!first) return [`service "${options.name}" is not installed: nothing to wait for`];
+  if (first.state !== SERVICE_STATE.STOP_PENDING) {
+    return [`service "${options.name}" is ${first.state === SERVICE_STATE.STOPPED ? 'stopped' : 'not stopping'}: nothing to wait for`];
+  }
+  let processId = first.processId;
+  for (;;) {
+    const status = manager.query(options.name);
+    if (!status || status.state !== SERVICE_STATE.STOP_PENDING) break;
+    processId = status.processId || processId;
+    if (Date.now() > deadline) throw new ConnectorError('SERVICE_STOP_FAILED', `the service "${options.name}" did not stop within ${timeoutMs / 1000} s`, { permanent: true });
+    await sleep(250);
+  }
+  if (processId && !manager.waitForProcessExit(processId, Math.max(0, deadline - Date.now()))) {
+    throw new ConnectorError('SERVICE_STOP_FAILED', `the service "${options.name}" reported it stopped, but its process ${processId} still runs after ${timeoutMs / 1000} s`, { permanent: true });
+  }
+  return [`service "${options.name}" stopped${processId ? `; its process ${processId} has ended` : ''}`];
 }

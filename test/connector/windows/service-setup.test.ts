@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SERVICE_STATE, type ServiceManager, type ServiceRecovery } from '../../../connector/src/windows/service-control-manager';
-import { SERVICE_RECOVERY, setupService, stateFolderAcl } from '../../../connector/src/windows/service-setup';
+import { SERVICE_RECOVERY, setupService, stateFolderAcl, waitForServiceStop } from '../../../connector/src/windows/service-setup';
 
 function enrolledConfig(): { config: string; stateDir: string } {
   const stateDir = mkdtempSync(path.join(tmpdir(), 'so-setup-'));
@@ -14,7 +14,7 @@ function enrolledConfig(): { config: string; stateDir: string } {
 class FakeManager implements ServiceManager {
   readonly calls: string[] = [];
   recovery?: ServiceRecovery;
-  constructor(private readonly states: number[]) {}
+  constructor(private readonly states: Array<number | undefined>, private readonly processExits = true) {}
   configure(name: string, recovery: ServiceRecovery): void {
     this.calls.push(`configure ${name}`);
     this.recovery = recovery;
@@ -22,8 +22,13 @@ class FakeManager implements ServiceManager {
   start(name: string): void {
     this.calls.push(`start ${name}`);
   }
-  query(): { state: number; win32ExitCode: number; serviceSpecificExitCode: number } {
-    return { state: this.states.shift() ?? SERVICE_STATE.RUNNING, win32ExitCode: 1066, serviceSpecificExitCode: 2 };
+  query(): { state: number; win32ExitCode: number; serviceSpecificExitCode: number; processId: number } | undefined {
+    const state = this.states.length > 0 ? this.states.shift() : SERVICE_STATE.RUNNING;
+    return state === undefined ? undefined : { state, win32ExitCode: 1066, serviceSpecificExitCode: 2, processId: state === SERVICE_STATE.STOPPED ? 0 : 4242 };
+  }
+  waitForProcessExit(processId: number): boolean {
+    this.calls.push(`wait for ${processId}`);
+    return this.processExits;
   }
 }
 
@@ -74,5 +79,23 @@ describe('so-connector service-setup (what the MSI runs after registering the se
       .rejects.toThrow(`could not give ACME\\svc access to ${stateDir}: icacls said Access is denied.`);
     await expect(setupService({ name: 'so-connector', config, startIfEnrolled: true, startTimeoutMs: -1 }, os(new FakeManager([SERVICE_STATE.START_PENDING])).os))
       .rejects.toThrow(/did not reach RUNNING within/);
+  });
+
+  test('service-wait (before the MSI removes the program): a stopping service is waited for until STOPPED and then until its process has ended; a running or stopped one is left alone', async () => {
+    const sleep = async () => undefined;
+    const manager = new FakeManager([SERVICE_STATE.STOP_PENDING, SERVICE_STATE.STOP_PENDING, SERVICE_STATE.STOPPED]);
+    expect(await waitForServiceStop({ name: 'so-connector' }, { manager, sleep })).toEqual(['service "so-connector" stopped; its process 4242 has ended']);
+    expect(manager.calls).toEqual(['wait for 4242']);
+
+    expect(await waitForServiceStop({ name: 'so-connector' }, { manager: new FakeManager([undefined]), sleep })).toEqual(['service "so-connector" is not installed: nothing to wait for']);
+    for (const [state, word] of [[SERVICE_STATE.RUNNING, 'not stopping'], [SERVICE_STATE.STOPPED, 'stopped']] as const) {
+      const idle = new FakeManager([state]);
+      expect(await waitForServiceStop({ name: 'so-connector' }, { manager: idle, sleep })).toEqual([`service "so-connector" is ${word}: nothing to wait for`]);
+      expect(idle.calls).toEqual([]);
+    }
+    await expect(waitForServiceStop({ name: 'so-connector' }, { manager: new FakeManager([SERVICE_STATE.STOP_PENDING, SERVICE_STATE.STOPPED], false), sleep }))
+      .rejects.toThrow('the service "so-connector" reported it stopped, but its process 4242 still runs after 90 s');
+    await expect(waitForServiceStop({ name: 'so-connector', timeoutMs: -1 }, { manager: new FakeManager([SERVICE_STATE.STOP_PENDING, SERVICE_STATE.STOP_PENDING]), sleep }))
+      .rejects.toThrow('did not stop within');
   });
 });

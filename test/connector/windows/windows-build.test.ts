@@ -76,6 +76,12 @@ if (tools.length > 0 && process.env.CI === 'true') throw new Error(`missing ${to
     expect(actions.Enrol![3]).toBe('enrol --endpoint "[ENDPOINT]" --code "[ACTIVATIONCODE]" --config "[CommonAppDataFolder]so-backup\\config.json" --state-dir "[CommonAppDataFolder]so-backup" --sql "[SQLCONNECTIONSTRING]" --database "[DATABASES]" --staging "[STAGINGFOLDER]" --archive "[ARCHIVE]" --ca-file "[CAFILE]" --log-file "[CommonAppDataFolder]so-backup\\logs\\install.log"');
     expect(Number(actions.Enrol![1]) & 0x400 /* deferred */ && Number(actions.Enrol![1]) & 0x800 /* no impersonation */).toBeTruthy();
     expect(actions.ServiceSetup![3]).toContain('service-setup --name so-connector');
+    expect(actions.ServiceWait![3]).toContain('service-wait --name so-connector');
+    const sequence = Object.fromEntries(table('InstallExecuteSequence').map(([action, condition, number]) => [action, { condition, number: Number(number) }]));
+    // Uninstall waits for the stopping service's process to end before the files go.
+    expect(sequence.ServiceWait!.condition).toBe('REMOVE="ALL"');
+    const order = ['StopServices', 'ServiceWait', 'DeleteServices', 'RemoveFiles', 'InstallFiles', 'InstallServices', 'Enrol', 'ServiceSetup', 'StartServices'];
+    expect([...order].sort((a, b) => sequence[a]!.number - sequence[b]!.number)).toEqual(order);
     const properties = Object.fromEntries(table('Property').map(([name, value]) => [name, value]));
     expect(properties.MsiHiddenProperties).toBe('ACTIVATIONCODE;SQLCONNECTIONSTRING;SERVICEPASSWORD');
     expect(properties.SERVICEACCOUNT).toBe('NT SERVICE\\so-connector');
