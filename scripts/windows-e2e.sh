@@ -2,7 +2,7 @@
 # The connector as a Windows program, end to end under Wine (Debian's Wine 8 as Windows 10) against
 # local mode: build the exe and the MSI, install silently (enrol + service start), back up C:\SO_ARC,
 # restore and compare, stop, upgrade, uninstall. CI runs it from .ci/run; developers run it as is:
-#   bash scripts/windows-e2e.sh            (SO_BACKUP_TEST_PORT_BASE picks the ports: base+400…+499)
+#   bash scripts/windows-e2e.sh            (SO_BACKUP_TEST_PORT_BASE picks the ports: base+900…+999)
 # The Wine prefix is made once and cached in /var/cache/so-backup/wine (SO_BACKUP_WINE_CACHE).
 set -euo pipefail
 cd "$(dirname "$0")/.."

