@@ -21,6 +21,10 @@ export interface DaemonSpec {
 }
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
+// tsx caches its transforms by content and bakes each file's __filename into them, so a second
+// checkout of the same code would resolve REPO_ROOT (and every script path) into the first one.
+// Every TypeScript process local mode starts inherits this and transforms afresh.
+process.env.TSX_DISABLE_CACHE ??= '1';
 
 /** Starts `node --import tsx FILE ARGS…` (our TypeScript entry points). */
 export function tsxCommand(file: string, args: string[]): { command: string; args: string[] } {

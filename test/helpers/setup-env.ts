@@ -1,3 +1,5 @@
 // The SDK warns about Node 20 on every client; tests run on Node 20 by design.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 process.env.LOG_LEVEL ??= 'silent';
+// TypeScript processes the tests start: see local/daemons.ts (tsx's cache and other checkouts).
+process.env.TSX_DISABLE_CACHE ??= '1';
