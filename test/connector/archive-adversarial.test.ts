@@ -14,8 +14,12 @@ import { MemoryObjectStore } from '../helpers/memory-object-store';
  */
 const logger = pino({ level: 'silent' });
 
+const made: string[] = [];
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 function setUp(name: string) {
   const dir = mkdtempSync(path.join(tmpdir(), `so-backup-adversarial-${name}-`));
+  made.push(dir);
   const archive = path.join(dir, 'SO_ARC');
   mkdirSync(archive);
   return { dir, archive, state: path.join(dir, 'state'), store: new MemoryObjectStore() };
