@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -39,6 +40,21 @@ function setUp(name: string) {
   return { dir, archive: path.join(dir, 'SO_ARC'), state: path.join(dir, 'state'), store: new MemoryObjectStore() };
 }
 
+/** Rewrites the saved index as a version 3 connector wrote it: no birth times, no modes. */
+function asVersion3Index(stateDir: string): void {
+  const file = path.join(stateDir, 'archive-index.json');
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const body = lines.slice(0, lines.findIndex((line) => line.startsWith('sha256:')));
+  const v3 = body.map((line, i) => {
+    if (i === 0) return line.replace('"v":4', '"v":3');
+    if (!line.startsWith('[')) return line;
+    const comma = line.endsWith(',');
+    const row = JSON.parse(comma ? line.slice(0, -1) : line) as unknown[];
+    return JSON.stringify(row.slice(0, 8)) + (comma ? ',' : '');
+  }).join('\n');
+  writeFileSync(file, `${v3}\nsha256:${createHash('sha256').update(v3).digest('hex')}\n`);
+}
+
 const since = (before: Record<string, number>, after: Record<string, number>) =>
   Object.fromEntries(Object.entries(after).map(([name, count]) => [name, count - (before[name] ?? 0)]).filter(([, count]) => count !== 0));
 
@@ -66,12 +82,47 @@ describe('archive mirror', () => {
     renameSync(path.join(archive, 'PER'), path.join(archive, 'PER HANSEN'));
     const second = await run(store, state, archive, 'acme-2026-11-26-daily');
     expect(since(first.calls, second.calls)).toEqual({ copyVersion: 2, markDeleted: 2 });
-    expect(second.summary).toMatchObject({ files: 3, uploadedFiles: 2, copiedFiles: 2, deletedFiles: 2 });
+    // The birth time proves each is the very file renamed: none is even opened.
+    expect(second.summary).toMatchObject({ files: 3, uploadedFiles: 2, copiedFiles: 2, deletedFiles: 2, readFiles: 0 });
     const renamed = second.snapshot.files.find((f) => f.path === 'ANNA/2026.11/offer (signed).docx')!;
     expect(renamed).toMatchObject({ uploaded: true, sha256: first.snapshot.files.find((f) => f.path === 'ANNA/2026.11/offer.docx')!.sha256 });
     expect(store.current(renamed.key)!.toString()).toBe('offer, version 1');
     expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'ANNA/2026.11/offer.docx'))).toBeUndefined(); // delete marker
     expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'PER HANSEN/notes.txt'))!.toString()).toBe('notes');
+  });
+
+  test('GIVEN a document deleted and saved anew at the same path with the same size and time, on the inode the old one had WHEN mirrored THEN the new bytes are read and sent', async () => {
+    const { archive, state, store } = setUp('same-path-reuse');
+    const file = write(archive, 'ANNA/offer.docx', 'AAAA');
+    utimesSync(file, 1_700_000_000, 1_700_000_000);
+    await run(store, state, archive, 'acme-2026-11-25-daily');
+    const inode = statSync(file).ino;
+    rmSync(file);
+    writeFileSync(file, 'BBBB');
+    utimesSync(file, 1_700_000_000, 1_700_000_000);
+    expect(statSync(file).ino).toBe(inode); // ext4 and tmpfs reuse the freed inode at once
+    const second = await run(store, state, archive, 'acme-2026-11-26-daily');
+    expect(second.summary).toMatchObject({ readFiles: 1, uploadedFiles: 1 });
+    expect(store.current(second.snapshot.files[0]!.key)!.toString()).toBe('BBBB');
+  });
+
+  test('GIVEN an index without birth times (an older connector) WHEN a file is renamed, and a deleted file\'s inode goes to a new one of the same size and time THEN the rename is read and hashed before it is copied, and the new file is sent', async () => {
+    const { archive, state, store } = setUp('old-index-rename');
+    write(archive, 'renamed.txt', 'same content');
+    const gone = write(archive, 'gone.txt', '1111');
+    utimesSync(gone, 1_700_000_000, 1_700_000_000);
+    await run(store, state, archive, 'acme-2026-11-25-daily');
+    asVersion3Index(state);
+    renameSync(path.join(archive, 'renamed.txt'), path.join(archive, 'renamed again.txt'));
+    const inode = statSync(gone).ino;
+    rmSync(gone);
+    const fresh = write(archive, 'fresh.txt', '2222');
+    utimesSync(fresh, 1_700_000_000, 1_700_000_000);
+    expect(statSync(fresh).ino).toBe(inode);
+    const second = await run(store, state, archive, 'acme-2026-11-26-daily');
+    expect(second.summary).toMatchObject({ readFiles: 2, uploadedFiles: 2, copiedFiles: 1, deletedFiles: 2 });
+    expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'renamed again.txt'))!.toString()).toBe('same content');
+    expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'fresh.txt'))!.toString()).toBe('2222');
   });
 
   test('GIVEN Unicode names (NFD on disk), names differing only in normalization, deep and long paths, empty files and empty folders WHEN mirrored and restored THEN all survive, byte for byte and name for name', async () => {
@@ -172,7 +223,7 @@ describe('archive mirror', () => {
     expect((await ArchiveIndex.load(state)).found).toEqual({ state: 'loaded' });
     const index = await ArchiveIndex.load(state);
     for (let i = 0; i < 3000; i++) {
-      index.set(`SO_ARC/ÅSE/dokument "${i}", med\nlinjeskift.txt`, indexEntry({ size: i, mtimeNs: 1764000000000500123n + BigInt(i), fileId: String(i), attributes: i % 4 }, 'ab'.repeat(32), `v${i}`));
+      index.set(`SO_ARC/ÅSE/dokument "${i}", med\nlinjeskift.txt`, indexEntry({ size: i, mtimeNs: 1764000000000500123n + BigInt(i), fileId: String(i), birthNs: i % 3 === 0 ? 0n : 1763000000000000123n + BigInt(i), attributes: i % 4, mode: i % 5 === 0 ? -1 : 0o640 + (i % 8) }, 'ab'.repeat(32), `v${i}`));
     }
     await index.save();
     const again = await ArchiveIndex.load(state);

@@ -26,13 +26,15 @@ export interface IndexEntry extends FileFacts {
  */
 export function indexEntry(facts: FileFacts, sha256: string, versionId: string, s3Checksum?: S3Checksum, exactTime = true): IndexEntry {
   return {
-    size: facts.size, mtimeNs: facts.mtimeNs, exactTime, fileId: facts.fileId, attributes: facts.attributes, sha256, versionId,
+    size: facts.size, mtimeNs: facts.mtimeNs, exactTime, fileId: facts.fileId, birthNs: facts.birthNs, attributes: facts.attributes, mode: facts.mode, sha256, versionId,
     s3Checksum: s3Checksum?.type === 'COMPOSITE' ? s3Checksum : undefined, run: 0, made: false,
   };
 }
 
+/** Version 4: version 3 and the birth time (nanoseconds, decimal string; "0" unknown) and POSIX mode (-1 unknown). */
+type Row = [id: string, size: number, mtimeNs: string, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null, attributes: number, birthNs: string, mode: number];
 /** Version 3: exact times (nanoseconds, as a decimal string) and attribute bits. */
-type Row = [id: string, size: number, mtimeNs: string, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null, attributes: number];
+type RowV3 = [id: string, size: number, mtimeNs: string, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null, attributes: number];
 /** Version 2 (connectors before exact times): the time as double milliseconds. */
 type RowV2 = [id: string, size: number, mtimeMs: number, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null];
 
@@ -44,7 +46,7 @@ export type IndexState = { state: 'loaded' } | { state: 'missing' } | { state: '
 
 /**
  * The local archive index: "<root>/<relative path>" (the exact name, files/file-names.ts) → size,
- * mtime (ns), file id, attributes, SHA-256 and S3 version. One JSON file followed by a line with its own SHA-256, written to a temporary file,
+ * mtime (ns), file id, birth time (ns), attributes, POSIX mode, SHA-256 and S3 version. One JSON file followed by a line with its own SHA-256, written to a temporary file,
  * flushed to disk, then renamed over the old one: a crash leaves the old or the new index, and a
  * damaged file is detected rather than believed. One entry per line, read and written a line
  * at a time.
@@ -99,9 +101,9 @@ export class ArchiveIndex {
           hash.update(text);
           await handle.write(text);
         };
-        await write(`{"kind":"${KIND}","v":3,"entries":[\n`);
+        await write(`{"kind":"${KIND}","v":4,"entries":[\n`);
         for (let at = 0; at < entries.length; at += 1000) {
-          const rows = entries.slice(at, at + 1000).map(([id, e]) => JSON.stringify([id, e.size, e.mtimeNs.toString(), e.fileId, e.sha256, e.versionId, e.s3Checksum ?? null, e.attributes] satisfies Row));
+          const rows = entries.slice(at, at + 1000).map(([id, e]) => JSON.stringify([id, e.size, e.mtimeNs.toString(), e.fileId, e.sha256, e.versionId, e.s3Checksum ?? null, e.attributes, e.birthNs.toString(), e.mode] satisfies Row));
           await write((at === 0 ? '' : ',\n') + rows.join(',\n'));
         }
         await write('\n]}');
@@ -142,26 +144,32 @@ async function readIndex(file: string): Promise<Map<string, IndexEntry>> {
     first = false;
     if (header === undefined) {
       header = parseLine<{ kind?: string; v?: number }>(line.replace(/"entries":\[$/, '"entries":[]}'));
-      if (header.kind !== KIND || (header.v !== 2 && header.v !== 3)) throw new DamagedIndex('not a version 2 or 3 archive index');
+      if (header.kind !== KIND || (header.v !== 2 && header.v !== 3 && header.v !== 4)) throw new DamagedIndex('not a version 2, 3 or 4 archive index');
       version = header.v;
       continue;
     }
     if (line === ']}' || line === '') continue;
-    const row = parseLine<Row | RowV2>(line.endsWith(',') ? line.slice(0, -1) : line);
+    const row = parseLine<Row | RowV3 | RowV2>(line.endsWith(',') ? line.slice(0, -1) : line);
     const [id, size, time, fileId, sha256, versionId, s3Checksum] = row;
-    const attributes = version === 3 ? (row as Row)[7] : 0;
+    const attributes = version >= 3 ? (row as RowV3)[7] : 0;
+    // Older indexes knew no birth time and no mode: unknown, filled in by the next run without reading.
+    const birth = version === 4 ? (row as Row)[8] : '0';
+    const mode = version === 4 ? (row as Row)[9] : -1;
     const checksum = s3Checksum ? s3ChecksumSchema.safeParse(s3Checksum) : undefined;
-    const timeOk = version === 3 ? typeof time === 'string' && /^-?\d{1,20}$/.test(time) : typeof time === 'number' && Number.isFinite(time);
-    if (typeof id !== 'string' || typeof size !== 'number' || !timeOk || typeof sha256 !== 'string' || typeof versionId !== 'string' || typeof attributes !== 'number' || (checksum && !checksum.success)) {
+    const timeOk = version >= 3 ? typeof time === 'string' && NANOSECONDS.test(time) : typeof time === 'number' && Number.isFinite(time);
+    if (typeof id !== 'string' || typeof size !== 'number' || !timeOk || typeof sha256 !== 'string' || typeof versionId !== 'string' || typeof attributes !== 'number'
+      || typeof birth !== 'string' || !NANOSECONDS.test(birth) || !Number.isInteger(mode) || mode < -1 || mode > 0o7777 || (checksum && !checksum.success)) {
       throw new DamagedIndex('an index entry is malformed');
     }
-    const mtimeNs = version === 3 ? BigInt(time) : BigInt(Math.round((time as number) * 1e6));
-    entries.set(id, indexEntry({ size, mtimeNs, fileId: String(fileId ?? ''), attributes }, sha256, versionId, checksum?.data, version === 3));
+    const mtimeNs = version >= 3 ? BigInt(time) : BigInt(Math.round((time as number) * 1e6));
+    entries.set(id, indexEntry({ size, mtimeNs, fileId: String(fileId ?? ''), birthNs: birth === '0' ? 0n : BigInt(birth), attributes, mode }, sha256, versionId, checksum?.data, version >= 3));
   }
   if (trailer === undefined) throw new DamagedIndex('the index has no checksum line (written by an older connector or cut short)');
   if (hash.digest('hex') !== trailer) throw new DamagedIndex('the index does not match its checksum (damaged on disk)');
   return entries;
 }
+
+const NANOSECONDS = /^-?\d{1,20}$/;
 
 function parseLine<T>(line: string): T {
   try {

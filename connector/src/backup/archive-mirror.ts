@@ -52,7 +52,8 @@ export interface MirrorResult {
   rebuilt?: { reason: string; adoptedFiles: number; snapshotRunId?: string };
 }
 
-type Task = { root: ArchiveRoot; id: string; file: ScannedFile; renamedFrom?: { id: string; entry: IndexEntry } };
+/** `proven`: the birth time proves the candidate is the very file renamed; otherwise its content must (it is read and hashed first). */
+type Task = { root: ArchiveRoot; id: string; file: ScannedFile; renamedFrom?: { id: string; entry: IndexEntry; proven: boolean } };
 
 const ATTEMPTS = 3;
 const RETRY_DELAY_MS = 250;
@@ -60,8 +61,9 @@ const RETRY_DELAY_MS = 250;
 /**
  * Mirrors archive roots into S3 and returns the run's snapshot. A file whose size, mtime and
  * file id match the index is neither read nor sent. A new or changed file is read once, hashed
- * as it streams to S3, and becomes a new version; a renamed or moved file (same file id, size
- * and mtime under a new name) is copied inside S3; a file gone from disk gets a delete marker,
+ * as it streams to S3, and becomes a new version; a renamed or moved file (same file id, birth
+ * time, size and mtime under a new name; or, where the birth time cannot prove that, the same
+ * SHA-256 read from disk) is copied inside S3; a file gone from disk gets a delete marker,
  * and no version is ever deleted. A file that cannot be read keeps its last good version in the
  * snapshot and is reported. A missing or damaged index is rebuilt from S3: files whose current
  * version provably holds the same bytes are adopted, not uploaded again.
@@ -109,8 +111,13 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     entry.made = made;
     index.set(task.id, entry);
   };
-  const reading = () => void result.readFiles++;
   const handle = async (task: Task) => {
+    // Each file opened counts once, whether it is hashed, sent, or both.
+    let opened = false;
+    const reading = () => {
+      if (!opened) result.readFiles++;
+      opened = true;
+    };
     try {
       const key = keyOf(task.root.name, task.file.relative);
       const known = index.entries.get(task.id);
@@ -119,7 +126,7 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
         if (result.rebuilt) result.rebuilt.adoptedFiles++;
         record(task, adopted, false);
       } else {
-        const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key) : undefined;
+        const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key, reading) : undefined;
         if (!copied) reading();
         const outcome = copied ? { entry: copied } : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file));
         if ('reason' in outcome) {
@@ -146,8 +153,11 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     }
   };
 
-  // Renames: a new name whose file id, size and mtime are those of a file the index knows is
-  // that very file (same inode or NTFS file id, unchanged): its version is copied inside S3.
+  // Renames: a new name whose file id, size and mtime are those of a file the index knows may be
+  // that very file: its version is copied inside S3. The file id alone proves nothing (a deleted
+  // file's inode goes to the next file made), so the birth time must match too; where either
+  // is unknown or they differ, the file is read and hashed first, and copied only when its
+  // SHA-256 is the old version's.
   let byFileId: Map<string, string> | undefined;
   const renamedFrom = (file: ScannedFile): Task['renamedFrom'] => {
     if (!file.fileId) return undefined;
@@ -157,7 +167,8 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     }
     const from = byFileId.get(file.fileId);
     const entry = from === undefined ? undefined : index.entries.get(from);
-    return from && entry && entry.size === file.size && sameMtime(entry.mtimeNs, file.mtimeNs, hostPlatform, entry.exactTime) ? { id: from, entry } : undefined;
+    if (!from || !entry || entry.size !== file.size || !sameMtime(entry.mtimeNs, file.mtimeNs, hostPlatform, entry.exactTime)) return undefined;
+    return { id: from, entry, proven: entry.birthNs !== 0n && entry.birthNs === file.birthNs };
   };
 
   // 1. Scan: every file found is stamped into the snapshot (a changed one with the version it
@@ -174,8 +185,8 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
           if (known) known.run = stamp;
           scanned?.add(id);
           if (known && sameFile(known, file)) {
-            // Unchanged. An older index's time becomes exact, a changed attribute is recorded: no read.
-            if (!known.exactTime || known.attributes !== file.attributes) index.set(id, Object.assign(indexEntry(file, known.sha256, known.versionId, known.s3Checksum), { run: stamp, made: known.made }));
+            // Unchanged. An older index's time becomes exact, its unknown birth time known, a changed attribute or mode is recorded: no read.
+            if (!known.exactTime || known.attributes !== file.attributes || known.mode !== file.mode || known.birthNs !== file.birthNs) index.set(id, Object.assign(indexEntry(file, known.sha256, known.versionId, known.s3Checksum), { run: stamp, made: known.made }));
             return;
           }
           const task: Task = { root, id, file, renamedFrom: known ? undefined : renamedFrom(file) };
@@ -238,11 +249,15 @@ const QUEUE_HIGH_WATER = 2_000;
 let mirrorRuns = 0;
 
 /**
- * Unchanged: same size and mtime, and the same file id where both know one. The mtime is the
- * recorded one, or the one a restore of it writes (files/file-times.ts).
+ * Unchanged: same size and mtime, and the same file id and birth time where both know one. The
+ * mtime is the recorded one, or the one a restore of it writes (files/file-times.ts). The birth
+ * time tells a file made again at the same path (deleted, then saved anew with the same size
+ * and time, on the same reused inode) from the one recorded: that one is read and compared.
  */
 function sameFile(known: IndexEntry, now: FileFacts): boolean {
-  return known.size === now.size && sameMtime(known.mtimeNs, now.mtimeNs, hostPlatform, known.exactTime) && (known.fileId === now.fileId || !known.fileId || !now.fileId);
+  return known.size === now.size && sameMtime(known.mtimeNs, now.mtimeNs, hostPlatform, known.exactTime)
+    && (known.fileId === now.fileId || !known.fileId || !now.fileId)
+    && (known.birthNs === now.birthNs || known.birthNs === 0n || now.birthNs === 0n);
 }
 
 /** Why one file cannot be backed up, when the reason is the file's own (undefined: a problem of the whole run). */
@@ -280,9 +295,21 @@ async function sameContent(known: IndexEntry | undefined, file: ScannedFile, rea
   return local?.sha256 === known.sha256 ? indexEntry(file, known.sha256, known.versionId, known.s3Checksum) : undefined;
 }
 
-/** A renamed file copied inside S3 from its old key's version; undefined when S3's checksum does not prove the copy (then it is sent). */
-async function copyRenamed(store: ObjectStore, tenantId: string, task: Task, key: string): Promise<IndexEntry | undefined> {
-  const { id, entry } = task.renamedFrom!;
+/**
+ * A renamed file copied inside S3 from its old key's version. First the file on disk must be
+ * the old version's content: proven by its birth time, or else read, hashed and compared (and
+ * unchanged while read). Then S3's checksum of the copy must be the old version's: that proves
+ * the copy, not the file. Undefined when either fails: then the file is sent.
+ */
+async function copyRenamed(store: ObjectStore, tenantId: string, task: Task, key: string, reading: () => void): Promise<IndexEntry | undefined> {
+  const { id, entry, proven } = task.renamedFrom!;
+  if (!proven) {
+    reading();
+    const local = await hashFile(task.file.diskPath, Infinity);
+    if (local?.sha256 !== entry.sha256) return undefined;
+    const after = await currentFacts(task.file.diskPath, (task.file.attributes & HIDDEN) !== 0).catch(() => undefined);
+    if (!after || after.size !== task.file.size || after.mtimeNs !== task.file.mtimeNs) return undefined;
+  }
   const [rootName, relative] = splitId(id);
   let facts: VersionFacts;
   try {

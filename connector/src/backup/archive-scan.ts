@@ -2,7 +2,7 @@ import { type BigIntStats, type Dirent, lstatSync, readdirSync, readlinkSync, re
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { attributeBits } from '../files/file-attributes';
-import { displayName, fsPath, isPlainText, nameText } from '../files/file-names';
+import { displayName, fsPath, hostPlatform, isPlainText, nameText } from '../files/file-names';
 
 /** What the scan learns of a file without reading it: enough to tell whether it changed. */
 export interface FileFacts {
@@ -14,8 +14,19 @@ export interface FileFacts {
    * rename. "" where the file system has none.
    */
   fileId: string;
+  /**
+   * When the file was made, in nanoseconds: the birth time (statx btime on Linux, the creation
+   * time on Windows), or, where the file system keeps none (NFS, FAT), the status-change time
+   * (ctime), which every new file gets afresh too. A file id alone is no identity: ext4 and
+   * tmpfs give a deleted file's inode to the next file made, NTFS on FAT volumes reuses
+   * directory slots. A rename keeps the birth time; a new file never has its predecessor's.
+   * 0 where unknown (an index of an older connector).
+   */
+  birthNs: bigint;
   /** Read-only and hidden, as bits (files/file-attributes.ts). */
   attributes: number;
+  /** POSIX permission bits (mode & 0o7777), recorded on Linux; -1 on Windows (whose mode Node makes up) or where unknown. */
+  mode: number;
 }
 
 export interface ScannedFile extends FileFacts {
@@ -59,7 +70,10 @@ export interface ScanOptions {
 }
 
 export function factsOf(stats: BigIntStats, hidden = false): FileFacts {
-  return { size: Number(stats.size), mtimeNs: stats.mtimeNs, fileId: stats.ino > 0n ? stats.ino.toString() : '', attributes: attributeBits(Number(stats.mode), hidden) };
+  return {
+    size: Number(stats.size), mtimeNs: stats.mtimeNs, fileId: stats.ino > 0n ? stats.ino.toString() : '', birthNs: stats.birthtimeNs > 0n ? stats.birthtimeNs : stats.ctimeNs,
+    attributes: attributeBits(Number(stats.mode), hidden), mode: hostPlatform === 'posix' ? Number(stats.mode) & 0o7777 : -1,
+  };
 }
 
 /** The facts of one file now (bigint stat: NTFS file ids exceed 2^53, and times are exact). */
