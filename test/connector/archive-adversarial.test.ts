@@ -4,6 +4,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { backupArchive } from '../../connector/src/backup';
+import { isSameOrBelow } from '../../connector/src/backup/archive-scan';
 import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
 import { archiveSnapshotSchema } from '../../protocol';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
@@ -92,5 +93,17 @@ describe('issue 17, attacked (helper v17)', () => {
     symlinkSync('..old', path.join(archive, 'link to old'));
     const { summary } = await backup(store, state, archive, 'acme-2026-11-25-daily');
     expect(summary.skipped).toEqual([]);
+  });
+
+  test('"inside the root" is decided by path segments, on both platforms: "..old" is inside, ".." and a sibling with the root\'s name as prefix are not', () => {
+    expect(isSameOrBelow('/srv/SO_ARC/..old', '/srv/SO_ARC', path.posix)).toBe(true);
+    expect(isSameOrBelow('/srv/SO_ARC/a/..b/c', '/srv/SO_ARC', path.posix)).toBe(true);
+    expect(isSameOrBelow('/srv/SO_ARC', '/srv/SO_ARC', path.posix)).toBe(true);
+    expect(isSameOrBelow('/srv', '/srv/SO_ARC', path.posix)).toBe(false);
+    expect(isSameOrBelow('/srv/SO_ARC2/x', '/srv/SO_ARC', path.posix)).toBe(false);
+    expect(isSameOrBelow('/srv/..SO_ARC', '/srv/SO_ARC', path.posix)).toBe(false);
+    expect(isSameOrBelow('c:\\so_arc\\..old', 'C:\\SO_ARC', path.win32)).toBe(true);
+    expect(isSameOrBelow('D:\\SO_ARC\\x', 'C:\\SO_ARC', path.win32)).toBe(false);
+    expect(isSameOrBelow('C:\\SO_ARC1\\x', 'C:\\SO_ARC', path.win32)).toBe(false);
   });
 });

@@ -213,15 +213,22 @@ function describeLink(relative: string, diskPath: string | Buffer, roots: string
   try {
     kind = statSync(diskPath).isDirectory() ? 'dir' : 'file';
     const real = typeof diskPath === 'string' ? realpathSync.native(diskPath) : nameText(realpathSync.native(diskPath, { encoding: 'buffer' }));
-    const inside = roots.some((root) => {
-      const rel = path.relative(root, real);
-      return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-    });
+    const inside = roots.some((root) => isSameOrBelow(real, root));
     if (!inside) leadsOutTo = displayName(real);
   } catch {
     // Dangling, or a loop: it points nowhere, so nothing is left out.
   }
   return { relative, target, kind, leadsOutTo };
+}
+
+/**
+ * True when `inner` is `outer` or lies below it (both real paths, compared as this platform's
+ * path module does: without case on Windows). Decided by path segments: a folder called
+ * "..old" inside the root is inside; only a first segment that is exactly ".." leads out.
+ */
+export function isSameOrBelow(inner: string, outer: string, paths: typeof path = path): boolean {
+  const rel = paths.relative(outer, inner);
+  return rel === '' || (rel.split(paths.sep)[0] !== '..' && !paths.isAbsolute(rel));
 }
 
 function notADocument(entry: { isFIFO(): boolean; isSocket(): boolean; isBlockDevice(): boolean; isCharacterDevice(): boolean }): string {
