@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { backupArchive } from '../../connector/src/backup';
 import { isSameOrBelow } from '../../connector/src/backup/archive-scan';
 import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
-import { archiveSnapshotSchema } from '../../protocol';
+import { archiveSnapshotSchema, keyLayout } from '../../protocol';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
 /**
@@ -61,7 +61,9 @@ describe('issue 17, attacked (helper v17)', () => {
       // Node's utimes takes a negative number as "now"; a Date carries the negative time through.
       utimesSync(file, new Date(t * 1000), new Date(t * 1000));
     });
-    const { snapshot } = await backup(store, state, archive, 'acme-2026-11-25-daily');
+    const { snapshot, summary } = await backup(store, state, archive, 'acme-2026-11-25-daily');
+    // The cloud validated the run and promoted its snapshot, where an index rebuild reads it (as finalize does).
+    await store.putBuffer(keyLayout.snapshot('acme'), store.current(summary.snapshot.key)!);
     const newServer = path.join(dir, 'new-server');
     await materializeSnapshot(snapshot.files, store, newServer);
     for (const f of snapshot.files) {

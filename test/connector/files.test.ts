@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { attributeBits, attributesOf, hiddenAttribute, hiddenListCommand, parseHiddenList, type RunProgram } from '../../connector/src/files/file-attributes';
 import { fsPath, isWtf8, nameBytes, nameText } from '../../connector/src/files/file-names';
-import { restoreTime, sameMtime, writtenBy } from '../../connector/src/files/file-times';
+import { restoreTime, sameMtime, utimesArgument, writtenBy } from '../../connector/src/files/file-times';
 
 describe('file names as the file system holds them', () => {
   test('GIVEN names that are not valid UTF-8 on Linux (a Latin-1 "café") THEN each byte outside UTF-8 becomes one escape, and the bytes come back exactly', () => {
@@ -45,7 +45,7 @@ describe('modification times, exact', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-times-'));
     const fd = openSync(path.join(dir, 'f'), 'w');
     try {
-      const { seconds } = restoreTime(ns, 'posix');
+      const seconds = utimesArgument(restoreTime(ns, 'posix').seconds);
       futimesSync(fd, seconds, seconds);
       return fstatSync(fd, { bigint: true }).mtimeNs;
     } finally {
@@ -73,6 +73,37 @@ describe('modification times, exact', () => {
       expect(sameMtime(ns, written[0]!, 'win32')).toBe(true);
       expect(sameMtime(ns, written[0]! + 1600n, 'win32')).toBe(false);
     }
+  });
+
+  test('GIVEN times before 1970 WHEN restored on Linux THEN each lands on its nearest microsecond (not "now", not up to 999 ns off), and the check accepts exactly that', () => {
+    // ext4 holds times from 1901-12-13 (-2^31 s) on.
+    const samples = [-1n, -999n, -1000n, -1_000_001n, -1_123_456_789n, -1_000_000_000n, -300_000_000_987_654_321n, -2_100_000_000_000_000_500n];
+    for (let i = 0; i < 100; i++) samples.push(-BigInt(Math.floor(Math.random() * 2e9)) * 1_000_000_000n - BigInt(Math.floor(Math.random() * 1e9)));
+    for (const ns of samples) {
+      const nearest = ((ns + 500n) / 1000n - ((ns + 500n) % 1000n < 0n ? 1n : 0n)) * 1000n;
+      const written = linuxRestored(ns);
+      expect({ ns, written }).toEqual({ ns, written: nearest });
+      expect(restoreTime(ns, 'posix').written).toEqual([nearest]);
+      expect(sameMtime(ns, written, 'posix')).toBe(true);
+      expect(sameMtime(ns, written - 1000n, 'posix')).toBe(false);
+    }
+    expect(restoreTime(-1n, 'posix').written).toEqual([0n]);
+  });
+
+  test('GIVEN NTFS times before 1970 WHEN restored on Windows THEN libuv\'s arithmetic lands within 800 ns', () => {
+    for (let i = 0; i < 200; i++) {
+      const ns = -(BigInt(Math.floor(Math.random() * 1e15)) * 100n + (i % 2 === 0 ? 0n : 3_000_000_000_000_000_000n)) / 100n * 100n;
+      const { seconds, written } = restoreTime(ns, 'win32');
+      expect(writtenBy(seconds, 'win32')).toEqual(written);
+      const off = written[0]! - ns;
+      expect({ ns, ok: off <= 800n && off >= -800n }).toEqual({ ns, ok: true });
+    }
+  });
+
+  test('Node takes a negative number as "now": a time before 1970 goes to utimes as the numeric string of the same double', () => {
+    expect(utimesArgument(1.5)).toBe(1.5);
+    expect(utimesArgument(-1.1234565)).toBe('-1.1234565');
+    expect(Number(utimesArgument(-1e-7))).toBe(-1e-7);
   });
 
   test('a time from an older index (double milliseconds) matches within a microsecond, an exact one only exactly', () => {

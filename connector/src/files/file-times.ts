@@ -12,6 +12,9 @@ import type { NamePlatform } from './file-names';
  * So a restore cannot always write the exact time. It writes the closest time it can, and
  * because that time follows from the recorded one alone, the archive's unchanged check accepts
  * exactly that value too (sameMtime): after a restore, the next run reads no unchanged file.
+ * Times before 1970 are negative: libuv truncates them toward zero as well (so a Linux time
+ * lands on the microsecond above), and Node itself turns a negative number into "now"
+ * (utimesArgument).
  */
 
 export const NS_PER_MS = 1_000_000n;
@@ -48,6 +51,8 @@ export function writtenBy(seconds: number, platform: NamePlatform): bigint[] {
     return [BigInt(sec) * NS_PER_S + BigInt(nsec)];
   }
   const current = BigInt(Math.trunc(seconds * 1e7 + FILETIME_UNIX_OFFSET) - FILETIME_UNIX_OFFSET) * 100n;
+  // The older formula casts to an unsigned integer: a time before 1970 had no defined result there.
+  if (seconds < 0) return [current];
   const older = BigInt(Math.trunc(seconds * 10 * 1e6)) * 100n;
   return current === older ? [current] : [current, older];
 }
@@ -86,20 +91,39 @@ export function restoreTime(ns: bigint, platform: NamePlatform): { seconds: numb
 
 const distance = (a: bigint, b: bigint) => (a > b ? a - b : b - a);
 
-/** Seconds in the middle of the microsecond nearest `ns`, so that libuv's truncation lands on it. */
+/** a / b rounded down (BigInt division rounds toward zero, which is up for negative numbers). */
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return q * b > a ? q - 1n : q;
+}
+
+/**
+ * Seconds half a microsecond away from the microsecond nearest `ns`, on the side away from
+ * zero, so that libuv's truncation (toward zero, for times before 1970 too) lands on it.
+ */
 function closestMicrosecond(ns: bigint): number {
-  const micros = (ns + 500n) / 1000n;
+  const micros = floorDiv(ns + 500n, 1000n);
   const whole = micros / 1_000_000n;
-  return Number(whole) + (Number(micros - whole * 1_000_000n) + 0.5) / 1e6;
+  return Number(whole) + (Number(micros - whole * 1_000_000n) + (micros < 0n ? -0.5 : 0.5)) / 1e6;
 }
 
 /** Seconds whose FILETIME sum (in doubles) is the multiple of 16 ticks nearest `ns`. */
 function closestFiletime(ns: bigint): number {
   const offset = BigInt(FILETIME_UNIX_OFFSET);
-  const absolute = ns / 100n + offset;
+  const absolute = floorDiv(ns + 50n, 100n) + offset;
   const ticks = ((absolute + 8n) / 16n) * 16n - offset;
   const whole = ticks / 10_000_000n;
   return Number(whole) + Number(ticks - whole * 10_000_000n) / 1e7;
+}
+
+/**
+ * The value to give fs.utimes / fs.futimes for `seconds`. Node turns a negative number into the
+ * current time (lib/internal/fs/utils.js, toUnixTimestamp), so a time before 1970 would become
+ * "now"; a numeric string is taken as the number it spells, and String() spells every double
+ * exactly. So negative times go as strings.
+ */
+export function utimesArgument(seconds: number): number | string {
+  return seconds < 0 ? String(seconds) : seconds;
 }
 
 /**

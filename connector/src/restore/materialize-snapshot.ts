@@ -5,7 +5,7 @@ import { type Artifact, displayText, exactPathBytes, type SnapshotFile, type Sna
 import { ConnectorError } from '../errors';
 import { bitsOf, HIDDEN, type HiddenAttribute, hiddenAttribute, restoredMode } from '../files/file-attributes';
 import { displayName, fsPath, hostPlatform, isPlainText, nameText } from '../files/file-names';
-import { restoreTime, snapshotMtimeNs } from '../files/file-times';
+import { restoreTime, snapshotMtimeNs, utimesArgument } from '../files/file-times';
 import { type ObjectStore, readObject } from '../store/object-store';
 import { downloadVerified } from './download-artifact';
 import { planRestore, type RestoreEntry } from './restore-plan';
@@ -188,7 +188,7 @@ function temporaryIn(folder: string | Buffer): string | Buffer {
 /** Fetches a file's exact version, checks it, writes it under a temporary name with its time and attributes, and gives it its name. */
 async function writeFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotFile, folder: string | Buffer, destination: string | Buffer, options: MaterializeOptions): Promise<void> {
   const attempts = options.attempts ?? 3;
-  const { seconds } = restoreTime(snapshotMtimeNs(file).ns, hostPlatform);
+  const seconds = utimesArgument(restoreTime(snapshotMtimeNs(file).ns, hostPlatform).seconds);
   const mode = restoredMode(bitsOf(file.attributes));
   if (!options.replace) refuseExisting(destination);
   const temporary = temporaryIn(folder);
