@@ -87,6 +87,9 @@ export const nanosecondsSchema = z.string().regex(/^-?\d{1,20}$/, 'nanoseconds a
 export const fileAttributesSchema = z.object({ readOnly: z.literal(true).optional(), hidden: z.literal(true).optional() }).strict();
 export type FileAttributes = z.infer<typeof fileAttributesSchema>;
 
+/** POSIX permission bits (st_mode & 07777), recorded where they are real (Linux; Windows' mode is made up by Node). */
+export const posixModeSchema = z.number().int().min(0).max(0o7777);
+
 /** One file of the archive as it was at this run, pinned to its S3 version. */
 export const snapshotFileSchema = z.object({
   ...archivePathFields,
@@ -99,6 +102,8 @@ export const snapshotFileSchema = z.object({
   mtimeNs: nanosecondsSchema.optional(),
   /** Only attributes that are set. */
   attributes: fileAttributesSchema.optional(),
+  /** POSIX permission bits (Linux; absent from Windows and from older connectors). */
+  mode: posixModeSchema.optional(),
   sha256: sha256HexSchema,
   /** True when this run made the version (uploaded it, or copied it inside S3 after a rename); false when an earlier version stands. */
   uploaded: z.boolean(),
@@ -107,8 +112,17 @@ export const snapshotFileSchema = z.object({
 });
 export type SnapshotFile = z.infer<typeof snapshotFileSchema>;
 
-/** A folder with nothing in it: S3 has no folders, so the snapshot lists them for a faithful restore. */
-export const snapshotFolderSchema = z.object(archivePathFields);
+/**
+ * A folder: S3 has no folders, so the snapshot lists the empty ones (`emptyFolders`), to be made
+ * again, and every one with its time and mode (`folders`), which the folders a restore makes get.
+ */
+export const snapshotFolderSchema = z.object({
+  ...archivePathFields,
+  /** Modification time, exact (absent in `emptyFolders`, and from older connectors). */
+  mtimeNs: nanosecondsSchema.optional(),
+  /** POSIX permission bits (Linux). */
+  mode: posixModeSchema.optional(),
+});
 export type SnapshotFolder = z.infer<typeof snapshotFolderSchema>;
 
 /**
@@ -131,6 +145,8 @@ export const archiveSnapshotSchema = z.object({
   runId: runIdSchema,
   files: z.array(snapshotFileSchema),
   emptyFolders: z.array(snapshotFolderSchema).default([]),
+  /** Every folder below the roots with its time and mode (absent from older connectors' snapshots). */
+  folders: z.array(snapshotFolderSchema).default([]),
   /** Symbolic links and junctions, recorded as links (docs/archive.md, "Links"). */
   links: z.array(snapshotLinkSchema).default([]),
 });

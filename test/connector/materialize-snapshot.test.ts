@@ -49,7 +49,7 @@ describe('point in time: a past snapshot materialized exactly', () => {
     const snapshotTwo = await backup('acme-2026-11-26-daily');
 
     const restoreOne = path.join(dir, 'restore-1');
-    expect(await materializeSnapshot(snapshotOne.files, store, restoreOne)).toEqual({ files: 3, bytes: 12, links: 0, folders: 0, renamed: [], failed: [] });
+    expect(await materializeSnapshot(snapshotOne.files, store, restoreOne)).toEqual({ files: 3, bytes: 12, links: 0, folders: 0, unchanged: 0, renamed: [], failed: [] });
     expect(tree(path.join(restoreOne, 'SO_ARC'))).toEqual(dayOne);
     const restoreTwo = path.join(dir, 'restore-2');
     await materializeSnapshot(snapshotTwo.files, store, restoreTwo);

@@ -19,7 +19,7 @@ export async function backupArchive(
   const index = await ArchiveIndex.load(deps.stateDir);
   if (index.found.state !== 'loaded') logger.warn({ index: index.found }, 'archive index missing or damaged: rebuilding it from what S3 holds');
   const mirrored = await mirrorArchive(run.tenantId, roots, store, index, deps);
-  const snapshot = await store.putBuffer(keyLayout.stagedSnapshot(run.tenantId, run.runId), await gzipSnapshot(run.runId, mirrored.snapshotFiles(), mirrored.emptyFolders, mirrored.links), 'application/gzip');
+  const snapshot = await store.putBuffer(keyLayout.stagedSnapshot(run.tenantId, run.runId), await gzipSnapshot(run.runId, mirrored.snapshotFiles(), mirrored.emptyFolders, mirrored.links, mirrored.folders), 'application/gzip');
   // One after the other: each builds its text in batches, and the two at once doubled peak memory.
   if (index.dirty) await index.save();
   const summary: ArchiveSummary = {

@@ -36,6 +36,8 @@ export interface MirrorResult {
    */
   snapshotFiles(): Generator<SnapshotFile>;
   emptyFolders: SnapshotFolder[];
+  /** Every folder below the roots, with its time and mode (Linux). */
+  folders: SnapshotFolder[];
   /** Symbolic links and junctions, recorded as links (never followed). */
   links: SnapshotLink[];
   /** Files opened in this run (to send them, or to compare their content): an unchanged file is not. */
@@ -74,7 +76,7 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
   const stamp = ++mirrorRuns;
   const inSnapshot = (id: string, entry: IndexEntry) => entry.run === stamp && inRoots(id, roots);
   const result: MirrorResult = {
-    files: 0, bytes: 0, emptyFolders: [], links: [], readFiles: 0, uploadedFiles: 0, uploadedBytes: 0, copiedFiles: 0, deletedFiles: 0, skipped: [],
+    files: 0, bytes: 0, emptyFolders: [], folders: [], links: [], readFiles: 0, uploadedFiles: 0, uploadedBytes: 0, copiedFiles: 0, deletedFiles: 0, skipped: [],
     *snapshotFiles() {
       for (const [id, entry] of index.entries) {
         if (!inSnapshot(id, entry)) continue;
@@ -84,7 +86,7 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
         const bytes = plain ? undefined : nameBytes(relative);
         yield {
           root, ...(bytes ? pathFields(bytes) : { path: relative }), key: keyLayout.archiveFile(tenantId, root, bytes ?? relative), versionId: entry.versionId, size: entry.size,
-          mtimeMs: nsToMs(entry.mtimeNs), mtimeNs: entry.mtimeNs.toString(), attributes: attributesOf(entry.attributes),
+          mtimeMs: nsToMs(entry.mtimeNs), mtimeNs: entry.mtimeNs.toString(), attributes: attributesOf(entry.attributes), mode: entry.mode >= 0 ? entry.mode : undefined,
           sha256: entry.sha256, uploaded: entry.made, s3Checksum: entry.s3Checksum,
         };
       }
@@ -193,6 +195,7 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
           queue.push(() => handle(task));
         },
         emptyFolder: (relative) => result.emptyFolders.push({ root: root.name, ...pathFields(nameBytes(relative)) }),
+        folder: (relative, facts) => result.folders.push({ root: root.name, ...pathFields(nameBytes(relative)), mtimeNs: facts.mtimeNs.toString(), ...(facts.mode >= 0 ? { mode: facts.mode } : {}) }),
         link: (link) => {
           const target = nameBytes(link.target);
           const fields = pathFields(target);

@@ -54,6 +54,8 @@ export interface ScanEvents {
   file(file: ScannedFile): void;
   /** A folder with nothing in it, kept in the snapshot so that a restore recreates it. */
   emptyFolder(relative: string): void;
+  /** Every folder below the root (not the root), with its time and mode, which a restore gives back. */
+  folder?(relative: string, facts: { mtimeNs: bigint; mode: number }): void;
   link(link: ScannedLink): void;
   /** A folder or file that cannot be read, or is no document (a FIFO, a device): a warning, not a failure. */
   unreadable(relative: string, reason: string): void;
@@ -107,6 +109,7 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
     }
   }));
   const folders: Array<{ relative: string; disk: string | Buffer }> = [{ relative: '', disk: rootPath }];
+  const folderFacts = (relative: string, s: BigIntStats) => events.folder!(relative, { mtimeNs: s.mtimeNs, mode: hostPlatform === 'posix' ? Number(s.mode) & 0o7777 : -1 });
   const visit = (relative: string, folder: string | Buffer, entries: Array<Dirent<string> | Dirent<Buffer>>, stats: (file: string | Buffer) => BigIntStats | Promise<BigIntStats>) => {
     if (entries.length === 0 && relative !== '') events.emptyFolder(relative);
     const files: Array<Promise<void> | void> = [];
@@ -153,6 +156,7 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
       const { relative, disk } = folders.pop()!;
       let entries: Array<Dirent<string> | Dirent<Buffer>>;
       try {
+        if (relative !== '' && events.folder) folderFacts(relative, statSync(disk, { bigint: true }));
         entries = readdirSync(disk, { withFileTypes: true });
         if (entries.some(lossy)) entries = readdirSync(disk, { withFileTypes: true, encoding: 'buffer' });
       } catch (error) {
@@ -179,7 +183,8 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
       while (active < parallel && folders.length > 0 && !paused) {
         const { relative, disk } = folders.pop()!;
         active++;
-        readdir(disk, { withFileTypes: true })
+        (relative !== '' && events.folder ? stat(disk, { bigint: true }).then((s) => folderFacts(relative, s)) : Promise.resolve())
+          .then(() => readdir(disk, { withFileTypes: true }))
           .then((entries): Array<Dirent<string> | Dirent<Buffer>> | Promise<Array<Dirent<Buffer>>> => (entries.some(lossy) ? readdir(disk, { withFileTypes: true, encoding: 'buffer' }) : entries))
           .then((entries: Array<Dirent<string> | Dirent<Buffer>>) => Promise.all(visit(relative, disk, entries, (file) => stat(file, { bigint: true }))), (error: unknown) => {
             if (relative === '') throw error;

@@ -9,7 +9,7 @@ const gzipAsync = promisify(gzip);
  * member, and concatenated members are one valid gzip file (RFC 1952), so no string of the whole
  * snapshot is ever built. Batches compress on the thread pool while the next ones serialize.
  */
-export async function gzipSnapshot(runId: string, files: Iterable<SnapshotFile>, emptyFolders: SnapshotFolder[], links: SnapshotLink[] = []): Promise<Buffer[]> {
+export async function gzipSnapshot(runId: string, files: Iterable<SnapshotFile>, emptyFolders: SnapshotFolder[], links: SnapshotLink[] = [], folders: SnapshotFolder[] = []): Promise<Buffer[]> {
   const members: Array<Promise<Buffer>> = [];
   let inFlight: Array<Promise<Buffer>> = [];
   const compress = async (text: string) => {
@@ -21,7 +21,7 @@ export async function gzipSnapshot(runId: string, files: Iterable<SnapshotFile>,
       inFlight = inFlight.slice(1);
     }
   };
-  let batch = `{"kind":"so-backup-archive-snapshot","v":1,"runId":${JSON.stringify(runId)},"emptyFolders":${JSON.stringify(emptyFolders)},"links":${JSON.stringify(links)},"files":[`;
+  let batch = `{"kind":"so-backup-archive-snapshot","v":1,"runId":${JSON.stringify(runId)},"emptyFolders":${JSON.stringify(emptyFolders)},"folders":${JSON.stringify(folders)},"links":${JSON.stringify(links)},"files":[`;
   let inBatch = 0;
   let first = true;
   for (const file of files) {

@@ -148,7 +148,7 @@ program.command('restore')
     if (summary.database) lines.push(`Database ${summary.database.source} restored as ${summary.database.restoredAs}: ${summary.database.files.map((f) => `${f.logicalName} → ${f.to}`).join(', ')}.`);
     const archive = summary.archive;
     if (archive) {
-      lines.push(`Archive: ${archive.files} file(s), ${archive.bytes} bytes, verified, in ${archive.folder}${archive.links ? `; ${archive.links} link(s)` : ''}.`);
+      lines.push(`Archive: ${archive.files} file(s), ${archive.bytes} bytes, verified, in ${archive.folder}${archive.links ? `; ${archive.links} link(s)` : ''}${archive.unchanged ? `; ${archive.unchanged} already there exactly (checked, left as they were)` : ''}.`);
       if (archive.renamed.length > 0) lines.push(`${archive.renamed.length} restored under another name (this file system cannot hold or tell apart the exact names):`, ...archive.renamed.slice(0, 50).map((p) => `  ${p.path} → ${p.restoredAs}: ${p.reason}`));
       if (archive.failed.length > 0) lines.push(`${archive.failed.length} NOT restored (nothing partial was left; the others were):`, ...archive.failed.slice(0, 50).map((p) => `  ${p.path}: ${p.reason}`));
       const more = Math.max(0, archive.renamed.length - 50) + Math.max(0, archive.failed.length - 50);

@@ -30,9 +30,16 @@ export function bitsOf(attributes: FileAttributes | undefined): number {
   return (attributes?.readOnly ? READ_ONLY : 0) | (attributes?.hidden ? HIDDEN : 0);
 }
 
-/** The mode a restored file gets: no write bits when read-only (on Windows: the read-only attribute). */
-export function restoredMode(bits: number): number | undefined {
-  return bits & READ_ONLY ? 0o444 : undefined;
+/**
+ * The mode a restored file or folder gets. On Linux, the POSIX permission bits the snapshot
+ * recorded (read, write and execute for owner, group and others; set-user-id, set-group-id and
+ * sticky bits are not given back: a restore never makes a program run as another user).
+ * Otherwise no write bits when read-only (on Windows: the read-only attribute). Undefined: the
+ * default (what the process's umask gives).
+ */
+export function restoredMode(entry: { attributes?: FileAttributes; mode?: number }, platform: NamePlatform): number | undefined {
+  if (platform === 'posix' && entry.mode !== undefined) return entry.mode & 0o777;
+  return entry.attributes?.readOnly ? 0o444 : undefined;
 }
 
 /** Runs a program and gives its standard output as bytes (injected in tests). */

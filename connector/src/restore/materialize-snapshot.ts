@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { type Artifact, displayText, exactPathBytes, type SnapshotFile, type SnapshotFolder, type SnapshotLink } from '../../../protocol';
 import { ConnectorError } from '../errors';
+import { hashFile } from '../backup/archive-rebuild';
 import { bitsOf, HIDDEN, type HiddenAttribute, hiddenAttribute, restoredMode } from '../files/file-attributes';
 import { displayName, fsPath, hostPlatform, isPlainText, nameText } from '../files/file-names';
-import { restoreTime, snapshotMtimeNs, utimesArgument } from '../files/file-times';
+import { restoreTime, sameMtime, snapshotMtimeNs, utimesArgument } from '../files/file-times';
 import { type ObjectStore, readObject } from '../store/object-store';
 import { downloadVerified } from './download-artifact';
 import { planRestore, type RestoreEntry } from './restore-plan';
@@ -20,6 +21,8 @@ export interface MaterializeOptions {
   emptyFolders?: SnapshotFolder[];
   /** The snapshot's links, recreated as links (when no filter is given). */
   links?: SnapshotLink[];
+  /** Every folder of the snapshot with its time and mode: each folder this restore makes gets them. */
+  folders?: SnapshotFolder[];
   /** Downloads per file when its SHA-256 does not match (a damaged transfer). @default 3 */
   attempts?: number;
   /** Called after each file is in place. */
@@ -49,6 +52,8 @@ export interface MaterializeResult {
   bytes: number;
   links: number;
   folders: number;
+  /** Files already there with the same size, time and SHA-256 (with `replace`): checked, and left as they are. */
+  unchanged: number;
   /** Written, but not under their exact name (names the target cannot hold or tell apart). */
   renamed: RestoreProblem[];
   /** Not written: the file there is locked, the name is refused, … Nothing partial is left. */
@@ -64,7 +69,11 @@ export interface MaterializeResult {
  * file system accepts can be restored) and renamed into place, so nothing partial ever carries
  * a document's name. Where a file cannot be written (locked, a name the target refuses) it is
  * reported and the others go on; a damaged download or a full disk stops the restore. Paths
- * that would escape the folder are refused.
+ * that would escape the folder are refused, and nothing is ever written through a link: every
+ * folder below each root's destination is checked (lstat) and made one level at a time, and
+ * what lies below a link or a file in the way is reported, not written. With `replace`, a file
+ * that is already there exactly (size, time, SHA-256) is left as it is (the next backup then
+ * reads nothing). Folders the restore makes get the snapshot's time and, on Linux, mode.
  */
 export async function materializeSnapshot(files: SnapshotFile[], store: Pick<ObjectStore, 'getVersion'>, folder: string, options: MaterializeOptions = {}): Promise<MaterializeResult> {
   const target = path.resolve(folder);
@@ -82,7 +91,7 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
     ...(options.filter ? [] : (options.emptyFolders ?? []).map((entry) => ({ kind: 'folder' as const, entry }))),
   ];
   for (const { entry } of items) checkInside(entry);
-  const result: MaterializeResult = { files: 0, bytes: 0, links: 0, folders: 0, renamed: [], failed: [] };
+  const result: MaterializeResult = { files: 0, bytes: 0, links: 0, folders: 0, unchanged: 0, renamed: [], failed: [] };
   const hidden = options.hiddenAttribute ?? hiddenAttribute();
   const toHide: Array<{ name: string; file: string | Buffer }> = [];
 
@@ -93,17 +102,8 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
     mkdirSync(base, { recursive: true });
     const semantics = options.semantics ?? probeSemantics(base);
     const placed = planRestore(items.filter((i) => i.entry.root === root), semantics);
-    const made = new Set<string>();
-    const folderOf = (relative: string) => {
-      const at = relative.lastIndexOf('/');
-      const parent = fsPath(base, at < 0 ? '' : relative.slice(0, at));
-      const id = typeof parent === 'string' ? parent : `\u0000${parent.toString('hex')}`;
-      if (!made.has(id)) {
-        mkdirSync(parent, { recursive: true });
-        made.add(id);
-      }
-      return parent;
-    };
+    const walk = new FolderWalk(base, root);
+    const folderOf = (relative: string) => walk.ensure(parentOf(relative));
     const name = (entry: { root: string; path: string }) => `${entry.root}/${entry.path}`;
     const fail = (entry: { root: string; path: string }, error: unknown) => {
       if (!isPerFile(error)) throw error;
@@ -115,7 +115,7 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
       if (item.kind === 'file') continue;
       try {
         if (item.kind === 'folder') {
-          mkdirSync(fsPath(base, relative), { recursive: true });
+          walk.ensure(relative);
           result.folders++;
         } else {
           const parent = folderOf(relative);
@@ -140,10 +140,14 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
         try {
           const parent = folderOf(relative);
           const destination = fsPath(base, relative);
-          await writeFile(store, file, parent, destination, options);
+          const written = await writeFile(store, file, parent, destination, options);
           if (bitsOf(file.attributes) & HIDDEN) toHide.push({ name: name(file), file: destination });
-          result.files++;
-          result.bytes += file.size;
+          if (written) {
+            result.files++;
+            result.bytes += file.size;
+          } else {
+            result.unchanged++;
+          }
           if (renamed) result.renamed.push({ path: name(file), reason: renamed, restoredAs: `${root}/${displayName(relative)}` });
           options.onFile?.(file);
         } catch (error) {
@@ -151,12 +155,110 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
         }
       }
     }));
+    // Last, once nothing more is written into them: the folders this restore made get their
+    // time and mode, the deepest first (a read-only folder would refuse what goes inside).
+    const recorded = new Map((options.folders ?? []).filter((f) => f.root === root).map((f) => [nameText(exactPathBytes(f)), f]));
+    for (const relative of walk.created.sort((a, b) => b.length - a.length)) {
+      const folder = recorded.get(relative);
+      if (!folder) continue;
+      try {
+        setFolderFacts(fsPath(base, relative), folder);
+      } catch (error) {
+        if (!isPerFile(error)) throw error;
+        result.failed.push({ path: name(folder), reason: `the folder was restored, but its time or mode could not be set: ${writeFailure(error)}` });
+      }
+    }
   }
   // One process per hidden file (Windows has no call Node offers): hidden files are few.
   for (const { name, file } of toHide) {
     if (typeof file !== 'string' || !(await hidden.setHidden(file))) result.failed.push({ path: name, reason: 'restored, but Windows refused to set its hidden attribute (attrib +h)' });
   }
   return result;
+}
+
+/** The folder part of a "/"-joined relative path ("" for the root). */
+function parentOf(relative: string): string {
+  const at = relative.lastIndexOf('/');
+  return at < 0 ? '' : relative.slice(0, at);
+}
+
+/** Something on the way to a restore target that must not be written through: a link, or a file where a folder belongs. */
+class PathBlocked extends Error {
+  readonly code = 'PATH_BLOCKED';
+}
+
+/**
+ * The folders below one root's destination, made one level at a time and checked on the way
+ * (lstat, which shows a symbolic link or a Windows junction as a link): nothing is ever written
+ * through a link that stands where the snapshot has a folder (say, one made in the live archive
+ * after the backup, pointing elsewhere). The destination folder itself is the one configured
+ * or given, links and all. What is found is kept, so each folder is checked once.
+ */
+class FolderWalk {
+  private readonly known = new Map<string, true | Error>();
+  /** Folders this restore made, "/"-joined below the destination. */
+  readonly created: string[] = [];
+
+  constructor(private readonly base: string, private readonly root: string) {}
+
+  /** The folder `relative` ("" is the destination), made where missing. @throws PathBlocked where a link or a file is in the way */
+  ensure(relative: string): string | Buffer {
+    const disk = fsPath(this.base, relative);
+    if (relative === '') return disk;
+    const state = this.known.get(relative);
+    if (state instanceof Error) throw state;
+    if (state) return disk;
+    try {
+      this.ensure(parentOf(relative));
+      if (!this.isFolder(disk, relative)) {
+        try {
+          mkdirSync(disk);
+          this.created.push(relative);
+        } catch (error) {
+          // Made meanwhile by someone else: checked like any folder found.
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || !this.isFolder(disk, relative)) throw error;
+        }
+      }
+      this.known.set(relative, true);
+      return disk;
+    } catch (error) {
+      if (isPerFile(error)) this.known.set(relative, error as Error);
+      throw error;
+    }
+  }
+
+  /** True for a folder, false when nothing is there. @throws PathBlocked for a link or a file */
+  private isFolder(disk: string | Buffer, relative: string): boolean {
+    let own;
+    try {
+      own = lstatSync(disk);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+    const shown = `${this.root}/${displayName(relative)}`;
+    if (own.isSymbolicLink()) {
+      let target = '';
+      try {
+        target = ` (to ${displayName(nameText(readlinkSync(disk, { encoding: 'buffer' })))})`;
+      } catch {
+        // unreadable: said without its target
+      }
+      throw new PathBlocked(`the folder ${shown} is now a link${target} on the target: nothing is written through a link, so this was not restored (remove or rename the link and restore again, or restore with --archive-to and copy)`);
+    }
+    if (!own.isDirectory()) throw new PathBlocked(`a file is in the way of the folder ${shown}: not restored`);
+    return true;
+  }
+}
+
+/** A folder's recorded time and (on Linux) mode. */
+function setFolderFacts(folder: string | Buffer, facts: SnapshotFolder): void {
+  if (facts.mtimeNs !== undefined) {
+    const seconds = utimesArgument(restoreTime(BigInt(facts.mtimeNs), hostPlatform).seconds);
+    utimesSync(folder, seconds, seconds);
+  }
+  const mode = restoredMode(facts, hostPlatform);
+  if (mode !== undefined && hostPlatform === 'posix') chmodSync(folder, mode);
 }
 
 /** Refuses snapshot paths that are not plain relative paths ("..", absolute, empty segments). */
@@ -185,12 +287,21 @@ function temporaryIn(folder: string | Buffer): string | Buffer {
   return typeof folder === 'string' ? path.join(folder, name) : Buffer.concat([folder, Buffer.from(hostPlatform === 'win32' ? '\\' : '/'), Buffer.from(name)]);
 }
 
-/** Fetches a file's exact version, checks it, writes it under a temporary name with its time and attributes, and gives it its name. */
-async function writeFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotFile, folder: string | Buffer, destination: string | Buffer, options: MaterializeOptions): Promise<void> {
+/**
+ * Fetches a file's exact version, checks it, writes it under a temporary name with its time and
+ * attributes, and gives it its name. False when, with `replace`, the file there already is
+ * that version (size, time and SHA-256): it is left as it is (its mode set, if that differs).
+ */
+async function writeFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotFile, folder: string | Buffer, destination: string | Buffer, options: MaterializeOptions): Promise<boolean> {
   const attempts = options.attempts ?? 3;
-  const seconds = utimesArgument(restoreTime(snapshotMtimeNs(file).ns, hostPlatform).seconds);
-  const mode = restoredMode(bitsOf(file.attributes));
+  const time = snapshotMtimeNs(file);
+  const seconds = utimesArgument(restoreTime(time.ns, hostPlatform).seconds);
+  const mode = restoredMode(file, hostPlatform);
   if (!options.replace) refuseExisting(destination);
+  else if (await alreadyThere(file, destination, time)) {
+    if (mode !== undefined && (statSync(destination).mode & 0o7777) !== mode) chmodSync(destination, mode);
+    return false;
+  }
   const temporary = temporaryIn(folder);
   if (file.size > IN_MEMORY_BYTES) {
     // Large files: parallel ranged GETs, each part checked as it arrives.
@@ -199,7 +310,7 @@ async function writeFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotF
       utimesSync(temporary, seconds, seconds);
       if (mode !== undefined) chmodSync(temporary, mode);
     }, options.replace === true);
-    return;
+    return true;
   }
   for (let attempt = 1; ; attempt++) {
     let body: Buffer;
@@ -223,12 +334,24 @@ async function writeFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotF
           closeSync(fd);
         }
       }, options.replace === true);
-      return;
+      return true;
     }
     if (attempt >= attempts) {
       throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${file.root}/${file.path} (version ${file.versionId}) downloaded ${attempt} time(s) with SHA-256 ${actual}, expected ${file.sha256}: the transfer is damaged on the way`);
     }
   }
+}
+
+/** True when `destination` is a file (not a link) of the snapshot entry's size, time and SHA-256. */
+async function alreadyThere(file: SnapshotFile, destination: string | Buffer, time: { ns: bigint; exact: boolean }): Promise<boolean> {
+  let own;
+  try {
+    own = lstatSync(destination, { bigint: true });
+  } catch {
+    return false;
+  }
+  if (!own.isFile() || Number(own.size) !== file.size || !sameMtime(time.ns, own.mtimeNs, hostPlatform, time.exact)) return false;
+  return (await hashFile(destination, Infinity))?.sha256 === file.sha256;
 }
 
 /** Completes the temporary file, then renames it over the destination; on any failure the temporary file is removed. */
@@ -327,6 +450,8 @@ export function writeFailure(error: unknown): string {
       return 'a folder of that name is in the way: not replaced';
     case 'ENOTDIR':
       return 'a file is in the way of its folder';
+    case 'PATH_BLOCKED':
+      return (error as Error).message.slice(0, 300);
     case 'ENAMETOOLONG':
       return 'the name is too long for this file system';
     case 'EINVAL':

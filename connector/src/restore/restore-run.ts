@@ -180,6 +180,7 @@ async function restoreArchive(deps: RestoreDeps, manifest: Manifest, choices: Re
     filter: wanted ? matches : undefined,
     emptyFolders: snapshot.emptyFolders,
     links: snapshot.links,
+    folders: snapshot.folders,
     rootFolder,
     replace: choices.intoLive === true,
     onFile: () => deps.progress('restoring the archive', (++done / Math.max(total, 1)) * 100),

@@ -126,7 +126,7 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
           check(file.key === expectedKey && isTenantArchiveKey(run.tenantId, file.key), `archive file ${file.root}/${file.path} is at ${file.key}, expected ${expectedKey}`);
         }
         if (summary.links !== undefined) check(snapshot.data.links.length === summary.links, `archive snapshot holds ${snapshot.data.links.length} links, manifest says ${summary.links}`);
-        for (const entry of [...snapshot.data.links, ...snapshot.data.emptyFolders]) {
+        for (const entry of [...snapshot.data.links, ...snapshot.data.emptyFolders, ...snapshot.data.folders]) {
           check(pathFieldsConsistent(entry), `archive ${'target' in entry ? 'link' : 'folder'} ${entry.root}/${entry.path}: its text and its exact bytes (pathBytes) disagree`);
         }
         const diff = await compareWithPrevious(reader, files, previous, check);
