@@ -134,7 +134,7 @@ describe('explainSqlError', () => {
 });
 
 /** One job against a stand-in with these databases (and an archive of one file), for the name, state and part tests below. */
-async function jobAgainst(databases: StandInDatabase[], options: { names?: string[]; standIn?: Partial<import('../../local/tds/sql-server-stand-in').SqlServerStandInOptions>; archive?: boolean; store?: MemoryObjectStore } = {}) {
+async function jobAgainst(databases: StandInDatabase[], options: { names?: string[]; standIn?: Partial<import('../../local/tds/sql-server-stand-in').SqlServerStandInOptions>; archive?: boolean; archivePath?: (dir: string) => string; store?: MemoryObjectStore } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-parts-'));
   const archive = path.join(dir, 'SO_ARC');
   mkdirSync(archive);
@@ -144,7 +144,7 @@ async function jobAgainst(databases: StandInDatabase[], options: { names?: strin
   await server.start();
   const config = connectorConfigFor(dir, {
     sql: { ...standInSql(port, login, dir), databases: options.names ?? databases.map((d) => d.name) },
-    ...(options.archive === false ? {} : { archive: { roots: [{ name: 'SO_ARC', path: archive }] } }),
+    ...(options.archive === false ? {} : { archive: { roots: [{ name: 'SO_ARC', path: options.archivePath?.(dir) ?? archive }] } }),
   });
   const databaseServer = new MssqlDatabaseServer(config.sql!.connectionString);
   const store = options.store ?? new MemoryObjectStore();
@@ -219,6 +219,17 @@ describe('runBackupJob: each database and the archive is its own part', () => {
     expect(manifest.databases).toEqual([]);
     expect(manifest.archive).toMatchObject({ files: 1 });
     expect(manifest.failures?.map((f) => [f.name, f.error.code])).toEqual([['SuperOffice', 'SQL_LOGIN_FAILED'], ['Other', 'SQL_LOGIN_FAILED']]);
+  });
+
+  test('GIVEN an archive root that does not exist (moved, or mistyped) WHEN the job runs THEN the database is kept and the archive part fails with doctor\'s reason and fix', async () => {
+    const { manifest, store } = await jobAgainst([db('SuperOffice')], { archivePath: (dir) => path.join(dir, 'NO_SUCH_SO_ARC') });
+    expect(manifest.databases.map((d) => d.database)).toEqual(['SuperOffice']);
+    expect(manifest.archive).toBeUndefined();
+    expect(manifest.failures).toEqual([{ kind: 'archive', name: 'SO_ARC', error: {
+      code: 'ARCHIVE_ROOT_UNREADABLE',
+      message: expect.stringMatching(/^archive root "SO_ARC": \/.*\/NO_SUCH_SO_ARC: path not found: correct the path of archive root "SO_ARC" in the configuration: the folder does not exist/),
+    } }]);
+    expect([...store.versions.keys()].filter((key) => key.startsWith('archive/'))).toEqual([]);
   });
 
   test('GIVEN nothing that can be backed up WHEN the job runs THEN it fails with the reason (no manifest)', async () => {

@@ -6,7 +6,8 @@ import { nsToMs, sameMtime } from '../files/file-times';
 import type { ObjectStore, StoredObject, VersionFacts } from '../store/object-store';
 import { type ArchiveIndex, type IndexEntry, indexEntry } from './archive-index';
 import { adoptFromRemote, hashFile, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
-import { currentFacts, type FileFacts, readFailure, type ScannedFile, scanRoot } from './archive-scan';
+import { checkArchiveRoot } from '../doctor/archive-root-check';
+import { currentFacts, type FileFacts, readFailure, RootUnreadable, type ScannedFile, scanRoot } from './archive-scan';
 
 export interface ArchiveRoot {
   name: string;
@@ -226,7 +227,8 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
       });
     }
     if (remote && scanned) for (const job of deletionsFromRemote(tenantId, roots, remote, scanned, keptBelow, store, result)) queue.push(job);
-  } catch (error) {
+  } catch (caught) {
+    const error = caught instanceof RootUnreadable ? await rootProblem(roots, caught) : caught;
     queue.fail(error);
     await working;
     throw error;
@@ -243,6 +245,19 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     result.bytes += entry.size;
   }
   return result;
+}
+
+/**
+ * A root that cannot be listed, said as `doctor` says it: which of the share, the folder or the
+ * access is wrong, and the fix. Nothing of that root is marked deleted (the run's archive part
+ * fails before deletions); the other parts of the run go on.
+ */
+async function rootProblem(roots: ArchiveRoot[], unreadable: RootUnreadable): Promise<ConnectorError> {
+  const code = (unreadable.cause as NodeJS.ErrnoException).code;
+  const root = roots.find((r) => unreadable.rootPath === r.path) ?? { name: '?', path: unreadable.rootPath };
+  const verdict = await checkArchiveRoot(root);
+  const text = verdict.ok ? `${root.path}: cannot be listed (${code ?? unreadable.message})` : `${verdict.detail}${verdict.fix ? `: ${verdict.fix}` : ''}`;
+  return new ConnectorError('ARCHIVE_ROOT_UNREADABLE', `archive root "${root.name}": ${text}`, { cause: unreadable.cause });
 }
 
 /** Work the scan may queue before it waits: a first run of 100,000 files is not held in memory as tasks. */

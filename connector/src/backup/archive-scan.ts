@@ -160,7 +160,7 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
         entries = readdirSync(disk, { withFileTypes: true });
         if (entries.some(lossy)) entries = readdirSync(disk, { withFileTypes: true, encoding: 'buffer' });
       } catch (error) {
-        if (relative === '') throw error; // the root itself: a configuration problem, not a warning
+        if (relative === '') throw new RootUnreadable(rootPath, error); // the root itself: a configuration problem, not a warning
         events.unreadable(relative, readFailure(error));
         continue;
       }
@@ -187,7 +187,7 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
           .then(() => readdir(disk, { withFileTypes: true }))
           .then((entries): Array<Dirent<string> | Dirent<Buffer>> | Promise<Array<Dirent<Buffer>>> => (entries.some(lossy) ? readdir(disk, { withFileTypes: true, encoding: 'buffer' }) : entries))
           .then((entries: Array<Dirent<string> | Dirent<Buffer>>) => Promise.all(visit(relative, disk, entries, (file) => stat(file, { bigint: true }))), (error: unknown) => {
-            if (relative === '') throw error;
+            if (relative === '') throw new RootUnreadable(rootPath, error);
             events.unreadable(relative, readFailure(error));
           })
           .then(() => {
@@ -199,6 +199,13 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
     };
     pump();
   });
+}
+
+/** The archive root itself cannot be listed (missing, unreachable, denied): the archive part fails, with the cause. */
+export class RootUnreadable extends Error {
+  constructor(readonly rootPath: string, override readonly cause: unknown) {
+    super((cause as Error).message);
+  }
 }
 
 /**
