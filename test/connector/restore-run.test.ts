@@ -9,6 +9,7 @@ import { downloadArtifact } from '../../connector/src/restore/download-artifact'
 import { newFileNames, restoreRun, type RestoreChoices } from '../../connector/src/restore/restore-run';
 import { runRestoreDrill } from '../../connector/src/restore/restore-drill';
 import { renewingCredentials } from '../../connector/src/restore/request-restore';
+import { restoreWants } from '../../connector/src/restore/run-restore';
 import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { compositeChecksum } from '../../connector/src/store';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
@@ -139,9 +140,70 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
     expect((await restoreRun(deps(), choices({ archiveTo: all }))).archive).toMatchObject({ files: 2 });
     await expect(restoreRun(deps(), choices({ archiveTo: all }))).rejects.toMatchObject({ code: 'RESTORE_FOLDER_NOT_EMPTY' });
     await expect(restoreRun(deps(), choices({ archiveTo: path.join(archive, 'ANNA') }))).rejects.toMatchObject({ code: 'RESTORE_INTO_LIVE_ARCHIVE' });
-    await expect(restoreRun(deps(), choices({ archiveTo: one, file: 'SO_ARC/nope.txt' }))).rejects.toMatchObject({ code: 'RESTORE_FOLDER_NOT_EMPTY' });
+    // One more file into the same folder is fine; the one already there is not written over.
+    expect((await restoreRun(deps(), choices({ archiveTo: one, file: 'SO_ARC/mail.eml' }))).archive).toMatchObject({ files: 1 });
+    await expect(restoreRun(deps(), choices({ archiveTo: one, file: 'SO_ARC/mail.eml' }))).rejects.toMatchObject({ code: 'RESTORE_FOLDER_NOT_EMPTY', message: expect.stringContaining('mail.eml is already there') });
+    await expect(restoreRun(deps(), choices({ archiveTo: one, file: 'SO_ARC/nope.txt' }))).rejects.toMatchObject({ code: 'RESTORE_FILE_NOT_IN_RUN' });
+    writeFileSync(path.join(dir, 'a-file'), 'not a folder');
+    await expect(restoreRun(deps(), choices({ archiveTo: path.join(dir, 'a-file') }))).rejects.toMatchObject({ code: 'RESTORE_ARGUMENTS', message: expect.stringContaining('is a file, not a folder') });
     await expect(restoreRun(deps(), choices({ archiveTo: path.join(dir, 'x'), file: 'SO_ARC/nope.txt' }))).rejects.toMatchObject({ code: 'RESTORE_FILE_NOT_IN_RUN' });
     await expect(restoreRun(deps(), choices({}))).rejects.toMatchObject({ code: 'RESTORE_NOTHING' });
+  });
+});
+
+describe('a restore checks everything it needs before it changes anything', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-restore-first-'));
+  const archive = path.join(dir, 'SO_ARC');
+  let standIn: SqlServerStandIn;
+  let server: MssqlDatabaseServer;
+  const store = new MemoryObjectStore();
+  const grants: Record<string, { runId: string; startedAt: string; manifest: ManifestPointer }> = {};
+  const deps = (run: string) => ({ store, databaseServer: server, grant: grants[run]!, progress: () => undefined });
+  const choices = (more: Partial<RestoreChoices>): RestoreChoices => ({ stagingFolder: path.join(dir, 'restore-staging'), liveRoots: [{ name: 'SO_ARC', path: archive }], ...more });
+
+  beforeAll(async () => {
+    const port = await freePort();
+    standIn = new SqlServerStandIn({ port, login, databases: [{ name: 'SuperOffice', sizeBytes: 2 << 20 }], defaultDataPath: dir, defaultLogPath: dir });
+    await standIn.start();
+    server = new MssqlDatabaseServer(standInSql(port, login, dir).connectionString);
+    mkdirSync(archive);
+    writeFileSync(path.join(archive, 'offer.docx'), 'offer');
+    const backup = async (runId: string, root: string) => {
+      const config = connectorConfigFor(dir, { sql: standInSql(port, login, dir), archive: { roots: [{ name: 'SO_ARC', path: root }] } });
+      const manifest = await runBackupJob(job(runId), { config, connectorVersion: 'test', store, databaseServer: server, logger: pino({ level: 'silent' }), report: () => undefined });
+      grants[runId] = { runId, startedAt: new Date().toISOString(), manifest };
+    };
+    await backup('acme-2026-11-25-daily', archive);
+    // The newest run: its database validated, its archive failed (the root was not there).
+    await backup('acme-2026-11-26-daily', path.join(dir, 'SO_ARC-not-mounted'));
+  });
+  afterAll(async () => {
+    await server.close();
+    await standIn.stop();
+  });
+  const restoresSent = () => standIn.statements.filter((s) => /^\s*RESTORE DATABASE/i.test(s.sql)).length;
+
+  test('GIVEN a run whose archive failed WHEN --database-name X --into-live THEN it is refused before the database is restored', async () => {
+    const before = restoresSent();
+    await expect(restoreRun(deps('acme-2026-11-26-daily'), choices({ databaseName: 'SuperOffice_x', intoLive: true }))).rejects.toMatchObject({
+      code: 'RESTORE_NO_ARCHIVE', message: expect.stringMatching(/run acme-2026-11-26-daily has no archive \(archive root "SO_ARC": .*path not found.*\).*nothing was restored/),
+    });
+    expect(restoresSent()).toBe(before);
+    expect(standIn.databases.map((d) => d.name)).toEqual(['SuperOffice']);
+  });
+
+  test('GIVEN a --file that is not in the run WHEN restoring it with the database THEN it is refused before the database is restored', async () => {
+    const before = restoresSent();
+    await expect(restoreRun(deps('acme-2026-11-25-daily'), choices({ databaseName: 'SuperOffice_y', archiveTo: path.join(dir, 'one'), file: 'SO_ARC/nope.docx' }))).rejects.toMatchObject({ code: 'RESTORE_FILE_NOT_IN_RUN' });
+    expect(restoresSent()).toBe(before);
+    expect(standIn.databases.map((d) => d.name)).toEqual(['SuperOffice']);
+  });
+
+  test('"latest" asks for a run that kept every part the restore needs: --into-live needs the archive as --archive-to does', () => {
+    expect(restoreWants({ intoLive: true })).toEqual({ archive: true });
+    expect(restoreWants({ databaseName: 'X', intoLive: true })).toEqual({ anyDatabase: true, archive: true });
+    expect(restoreWants({ databaseName: 'X', sourceDatabase: 'SuperOffice', archiveTo: '/x' })).toEqual({ database: 'SuperOffice', archive: true });
+    expect(restoreWants({ databaseName: 'X' })).toEqual({ anyDatabase: true });
   });
 });
 

@@ -13,8 +13,12 @@ import { CONNECTOR_VERSION } from '../version';
 import { runServiceHost, setupService, waitForServiceStop, windowsServiceManager } from '../windows';
 
 export { CONNECTOR_VERSION };
-/** Restore refusals that are the caller's to fix (exit 2): nothing was changed. */
-const RESTORE_USAGE = new Set(['RESTORE_NOTHING', 'RESTORE_ARGUMENTS', 'RESTORE_NOT_CONFIRMED', 'RESTORE_INTO_LIVE_ARCHIVE', 'RESTORE_FOLDER_NOT_EMPTY', 'RESTORE_TARGET_EXISTS', 'RESTORE_WHICH_DATABASE', 'DATABASE_NAME_INVALID']);
+/** Restore refusals (exit 2): each is decided before anything is changed (the cloud's refusals of the run included). */
+const RESTORE_USAGE = new Set([
+  'RESTORE_NOTHING', 'RESTORE_ARGUMENTS', 'RESTORE_NOT_CONFIRMED', 'RESTORE_INTO_LIVE_ARCHIVE', 'RESTORE_FOLDER_NOT_EMPTY', 'RESTORE_TARGET_EXISTS', 'RESTORE_WHICH_DATABASE', 'DATABASE_NAME_INVALID',
+  'RESTORE_NO_ARCHIVE', 'RESTORE_FILE_NOT_IN_RUN', 'RESTORE_FILE_AMBIGUOUS', 'RESTORE_NO_SQL', 'RESTORE_NO_STAGING', 'RESTORE_NO_FOLDER',
+  'NO_VALIDATED_RUN', 'RUN_UNKNOWN', 'RUN_NOT_RESTORABLE', 'RUN_LACKS_PART',
+]);
 
 // An empty value is the same as leaving the option out, so that an installer (the MSI) can pass
 // its properties as they are, set or not.
@@ -138,7 +142,8 @@ program.command('restore')
   .option('--log-folder <dir>', 'folder for the log file (default: the instance\'s default)')
   .option('--staging <dir>', 'where the .bak is downloaded (default: sql.stagingFolder); SQL Server must be able to read it')
   .option('--archive-to <dir>', 'restore the archive into this new or empty folder')
-  .option('--file <path>', 'only this archive file ("SO_ARC/ANNA/offer.docx")')
+  .option('--file <path>', 'only this archive file or link ("SO_ARC/ANNA/offer.docx"); into --archive-to DIR (which may hold other files) or --into-live')
+  .option('--file-bytes <base64>', 'only the file or link whose "<root>/<path>" is exactly these bytes (for names that are not text; a --file that names several prints them)')
   .option('--into-live', 'put the archive (or one --file) back into the live roots it came from, replacing files of the same name (asks for confirmation)')
   .option('--yes', 'do not ask for confirmation')
   .option('--json', 'print the result as JSON')

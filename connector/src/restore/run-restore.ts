@@ -8,6 +8,7 @@ import { ConnectorKeys } from '../key-rotation';
 import { MssqlDatabaseServer } from '../sql';
 import { S3ObjectStore } from '../store';
 import { renewingCredentials, requestRestore } from './request-restore';
+import type { RestoreRequest } from '../../../protocol';
 import { checkRestoreChoices, type RestoreChoices, type RestoreSummary, restoreRun } from './restore-run';
 
 export interface RestoreCommandOptions extends Omit<RestoreChoices, 'liveRoots' | 'stagingFolder'> {
@@ -25,7 +26,7 @@ export interface RestoreCommandOptions extends Omit<RestoreChoices, 'liveRoots' 
 export async function runRestore(options: RestoreCommandOptions, connectorVersion: string): Promise<RestoreSummary> {
   const config = loadConnectorConfig(options.config);
   if (options.at !== undefined && options.run !== 'latest') throw new ConnectorError('RESTORE_ARGUMENTS', 'give either --run ID or --at DATE, not both', { permanent: true });
-  const at = options.at === undefined ? undefined : parseDate(options.at);
+  const at = options.at === undefined ? undefined : parseRestoreDate(options.at);
   const choices: RestoreChoices = {
     ...options,
     stagingFolder: options.staging ?? config.sql?.stagingFolder,
@@ -37,8 +38,7 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
 
   const keys = new ConnectorKeys(await loadIdentity(config.identityFile), config.identityFile, pino({ level: 'silent' }));
   const requestedBy = `${userInfo().username}@${hostname()}`;
-  // "latest" means the newest run that kept what this restore needs (another part may have failed in a newer run).
-  const wants = { ...(options.databaseName ? (options.sourceDatabase ? { database: options.sourceDatabase } : { anyDatabase: true }) : {}), ...(options.archiveTo ? { archive: true } : {}) };
+  const wants = restoreWants(options);
   const ask = (run: string) => requestRestore({ endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run, at: run === 'latest' ? at : undefined, requestedBy, wants });
   const grant = await ask(options.run === 'latest' ? 'latest' : options.run);
   // The grant's read-only credentials last an hour: a long download asks for the same run again before they run out.
@@ -53,9 +53,41 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
   }
 }
 
-function parseDate(text: string): string {
-  const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T23:59:59.999Z` : text);
-  if (!Number.isFinite(ms)) throw new ConnectorError('RESTORE_ARGUMENTS', `--at "${text}" is not a date: give 2026-11-20 (the end of that day, UTC) or 2026-11-20T14:00:00Z`, { permanent: true });
+/**
+ * The parts a restore needs from its run. "latest" means the newest run that kept every one
+ * (another part may have failed in a newer run: a database validated, the archive not); a run
+ * named by id that lacks one is refused by the cloud before anything changes.
+ */
+export function restoreWants(options: Pick<RestoreChoices, 'databaseName' | 'sourceDatabase' | 'archiveTo' | 'intoLive'>): RestoreRequest['wants'] {
+  return {
+    ...(options.databaseName ? (options.sourceDatabase ? { database: options.sourceDatabase } : { anyDatabase: true }) : {}),
+    ...(options.archiveTo || options.intoLive ? { archive: true } : {}),
+  };
+}
+
+/**
+ * `--at`: a calendar date (the end of that day, UTC) or a date and time with its time zone
+ * (ISO 8601: `2026-11-20T14:00:00Z`, `2026-11-20T15:00+01:00`). Every field is checked: a day
+ * the month does not have (2026-02-30) is refused, not carried into the next month as
+ * JavaScript's Date would; a time without a zone is refused rather than guessed.
+ * @returns the instant as an ISO string (UTC)
+ * @throws ConnectorError RESTORE_ARGUMENTS naming what is wrong
+ */
+export function parseRestoreDate(text: string): string {
+  const refuse = (why: string) => new ConnectorError('RESTORE_ARGUMENTS', `--at "${text}" ${why}: give 2026-11-20 (the end of that day, UTC) or 2026-11-20T14:00:00Z (a time with its zone, Z for UTC or +01:00)`, { permanent: true });
+  const match = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/.exec(text.trim());
+  if (!match) throw refuse('is not a date');
+  const [, year, month, day, hour, minute, second, fraction, zone] = match;
+  const [y, mo, d] = [Number(year), Number(month), Number(day)];
+  if (mo < 1 || mo > 12) throw refuse(`has no month ${month}`);
+  const daysInMonth = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  if (d < 1 || d > daysInMonth) throw refuse(`is not a day: ${year}-${month} has ${daysInMonth} days`);
+  if (hour === undefined) return new Date(Date.UTC(y, mo - 1, d, 23, 59, 59, 999)).toISOString();
+  if (zone === undefined) throw refuse('has a time but no time zone');
+  if (Number(hour) > 23 || Number(minute) > 59 || Number(second ?? 0) > 59) throw refuse('is not a time of day');
+  if (zone !== 'Z' && (Number(zone.slice(1, 3)) > 23 || Number(zone.slice(4)) > 59)) throw refuse(`has no time zone ${zone}`);
+  const ms = Date.parse(`${year}-${month}-${day}T${hour}:${minute}:${second ?? '00'}${(fraction ?? '').slice(0, 4)}${zone}`);
+  if (!Number.isFinite(ms)) throw refuse('is not a date');
   return new Date(ms).toISOString();
 }
 

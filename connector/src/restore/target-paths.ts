@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { NamePlatform } from '../files/file-names';
 
@@ -92,6 +92,34 @@ export function canonicalPath(p: string, paths: typeof path = path): string {
   } catch {
     return absolute;
   }
+}
+
+/**
+ * True when `a` is, holds or lies inside `b` as the file system knows its folders: by device
+ * and inode (on Windows the volume serial number and the file id), which a bind mount, a second
+ * share or drive letter for the same folder, or a junction cannot disguise. Each existing
+ * folder from `a` (or its nearest existing parent) up to the top is compared with `b`, and the
+ * other way round. Paths of this server only; a folder whose file system gives no inode (0)
+ * is not compared.
+ */
+export function overlapsOnDisk(a: string, b: string, paths: typeof path = path): boolean {
+  const idOf = (p: string) => {
+    try {
+      const s = statSync(p, { bigint: true, throwIfNoEntry: false });
+      return s && s.ino !== 0n ? `${s.dev}:${s.ino}` : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const inside = (inner: string, outer: string) => {
+    const outerId = idOf(outer);
+    if (outerId === undefined) return false;
+    for (let at = paths.resolve(inner); ; at = paths.dirname(at)) {
+      if (idOf(at) === outerId) return true;
+      if (paths.dirname(at) === at) return false;
+    }
+  };
+  return inside(a, b) || inside(b, a);
 }
 
 /**
