@@ -88,15 +88,26 @@ export function loadConnectorConfig(file: string): ConnectorConfig {
 /**
  * The configuration file's text, as Windows editors save it: UTF-8 with or without a byte-order
  * mark (Notepad wrote one until Windows 10 1903, and still does for "UTF-8 with BOM"), or UTF-16
- * LE/BE with one (Notepad's "Unicode"). Text in a legacy code page (ANSI) is refused with the fix:
- * read as UTF-8 it would silently turn a folder name like "Søknader" into another one.
+ * LE/BE with one (Notepad's "Unicode"). A byte-order mark saved twice (a tool that adds one to a
+ * file that had one) is read too. Text in a legacy code page (ANSI) is refused with the fix:
+ * read as UTF-8 it would silently turn a folder name like "Søknader" into another one; so is
+ * UTF-32 (its byte-order mark begins like UTF-16's, and read as UTF-16 it is garbage).
  * @throws ConfigError naming the encoding problem.
  */
 export function decodeConfigText(bytes: Buffer, file: string): string {
+  return decodeText(bytes, file).replace(/^\uFEFF+/, '');
+}
+
+function decodeText(bytes: Buffer, file: string): string {
   const utf16 = (body: Buffer, bigEndian: boolean) => {
     if (body.length % 2 !== 0) throw new ConfigError(`the configuration file ${file} is UTF-16 with an odd number of bytes (cut short?): save it again`);
     return (bigEndian ? Buffer.from(body).swap16() : body).toString('utf16le');
   };
+  // UTF-32 (BOM FF FE 00 00 or 00 00 FE FF; or JSON's first ASCII character followed or preceded by three zero bytes).
+  const b = (i: number) => bytes[i];
+  const utf32 = bytes.length >= 4 && ((b(0) === 0xff && b(1) === 0xfe && b(2) === 0 && b(3) === 0) || (b(0) === 0 && b(1) === 0 && b(2) === 0xfe && b(3) === 0xff)
+    || (b(0) !== 0 && b(1) === 0 && b(2) === 0 && b(3) === 0) || (b(0) === 0 && b(1) === 0 && b(2) === 0 && b(3) !== 0));
+  if (utf32) throw new ConfigError(`the configuration file ${file} is UTF-32, which the connector does not read: save it as UTF-8 (in Notepad: File, Save as, Encoding "UTF-8")`);
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return strictUtf8(bytes.subarray(3), file);
   if (bytes[0] === 0xff && bytes[1] === 0xfe) return utf16(bytes.subarray(2), false);
   if (bytes[0] === 0xfe && bytes[1] === 0xff) return utf16(bytes.subarray(2), true);

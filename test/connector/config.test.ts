@@ -21,12 +21,30 @@ describe('the configuration file, in the encodings Notepad writes', () => {
     ['UTF-16 LE with a byte-order mark (Notepad\'s "Unicode")', Buffer.concat([Buffer.of(0xff, 0xfe), Buffer.from(json, 'utf16le')])],
     ['UTF-16 BE with a byte-order mark', Buffer.concat([Buffer.of(0xfe, 0xff), Buffer.from(json, 'utf16le').swap16()])],
     ['UTF-16 LE without one', Buffer.from(json, 'utf16le')],
+    ['UTF-8 with the byte-order mark twice', Buffer.concat([Buffer.of(0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf), Buffer.from(json)])],
+    ['UTF-16 LE with the byte-order mark twice', Buffer.concat([Buffer.of(0xff, 0xfe), Buffer.from(`\uFEFF${json}`, 'utf16le')])],
   ])('GIVEN %s THEN it is read, paths with non-ASCII letters intact', (name, bytes) => {
     const loaded = loadConnectorConfig(saved(`${name.slice(0, 12)}.json`, bytes));
     expect(loaded.archive!.roots[0]!.path).toBe('D:\\Arkiv\\Søknader');
+  });
+
+  test.each([
+    ['UTF-32 LE with a byte-order mark', Buffer.concat([Buffer.of(0xff, 0xfe, 0, 0), utf32le(json)])],
+    ['UTF-32 BE with a byte-order mark', Buffer.concat([Buffer.of(0, 0, 0xfe, 0xff), utf32le(json).swap32()])],
+    ['UTF-32 LE without one', utf32le(json)],
+  ])('GIVEN %s THEN it is refused, naming UTF-32 and the fix (not misread as UTF-16)', (name, bytes) => {
+    expect(() => loadConnectorConfig(saved(`${name.replace(/\W/g, '')}.json`, bytes))).toThrow(/is UTF-32, which the connector does not read: save it as UTF-8/);
   });
 
   test('GIVEN a file saved in a legacy code page (ANSI) THEN it is refused with the fix, never read with a wrong folder name', () => {
     expect(() => loadConnectorConfig(saved('ansi.json', Buffer.from(json, 'latin1')))).toThrow(/is not UTF-8 .*save it as UTF-8/);
   });
 });
+
+/** UTF-32 LE bytes of a string (Node has no UTF-32 encoder). */
+function utf32le(text: string): Buffer {
+  const points = [...text].map((c) => c.codePointAt(0)!);
+  const out = Buffer.alloc(points.length * 4);
+  points.forEach((p, i) => out.writeUInt32LE(p, i * 4));
+  return out;
+}
