@@ -72,6 +72,32 @@ describe('the restore plan: every name placed, none merged', () => {
     expect(plan.every((p) => p.renamed)).toBe(true);
     expect(planRestore([file(latin1)], linux)[0]).toEqual({ item: expect.anything(), relative: 'caf\udce9.txt' });
   });
+
+  test('GIVEN a name Windows cannot hold whose replacement is another file\'s exact name WHEN restored to Windows THEN the exact name keeps its place and the replaced one gets a conflict name; two folders whose names become one stay two', () => {
+    const plan = planRestore([file('a:b.txt'), file('a_b.txt'), file('f:g/x.txt'), file('f_g/y.txt'), file('p:q/1.txt'), file('p?q/2.txt')], windows);
+    const where = Object.fromEntries(plan.map((p) => [p.item.entry.path, p.relative]));
+    expect(where).toEqual({
+      'a_b.txt': 'a_b.txt', 'a:b.txt': 'a_b (conflict 2).txt',
+      'f_g/y.txt': 'f_g/y.txt', 'f:g/x.txt': 'f_g (conflict 2)/x.txt',
+      'p:q/1.txt': 'p_q/1.txt', 'p?q/2.txt': 'p_q (conflict 2)/2.txt',
+    });
+    expect(plan.filter((p) => p.renamed === undefined).map((p) => p.relative).sort()).toEqual(['a_b.txt', 'f_g/y.txt']);
+    expect(plan.find((p) => p.item.entry.path === 'f:g/x.txt')!.renamed).toMatch(/folder "f_g" restored as "f_g \(conflict 2\)": "f_g" has that name on this file system/);
+  });
+
+  test('GIVEN device names and names ending in a dot or a space (from Linux, or made on NTFS through \\\\?\\) WHEN restored to Windows THEN each is given a name programs can open, and reported; Linux keeps them', () => {
+    const names = ['CON', 'nul.txt', 'Aux.tar.gz', 'COM1.log', 'lpt\u00b9', 'x.', 'y ', 'z. .', 'PRN/inside.txt', 'CONSOLE.txt', 'com10.txt', 'NULL'];
+    const plan = planRestore(names.map((n) => file(n)), windows);
+    const where = Object.fromEntries(plan.map((p) => [p.item.entry.path, [p.relative, p.renamed !== undefined]]));
+    expect(where).toEqual({
+      CON: ['CON_', true], 'nul.txt': ['nul_.txt', true], 'Aux.tar.gz': ['Aux_.tar.gz', true], 'COM1.log': ['COM1_.log', true], 'lpt\u00b9': ['lpt\u00b9_', true],
+      'x.': ['x_', true], 'y ': ['y_', true], 'z. .': ['z___', true], 'PRN/inside.txt': ['PRN_/inside.txt', true],
+      'CONSOLE.txt': ['CONSOLE.txt', false], 'com10.txt': ['com10.txt', false], NULL: ['NULL', false],
+    });
+    expect(plan.find((p) => p.item.entry.path === 'nul.txt')!.renamed).toMatch(/"nul.txt" is a device name Windows reserves .*restored as "nul_.txt"/);
+    expect(plan.find((p) => p.item.entry.path === 'x.')!.renamed).toMatch(/ends in a dot or a space/);
+    expect(planRestore(names.map((n) => file(n)), linux).every((p) => !p.renamed && p.relative === p.item.entry.path)).toBe(true);
+  });
 });
 
 test('the downloaded .bak\'s name stays within 255 bytes (with ".partial.json") whatever the database is called', () => {

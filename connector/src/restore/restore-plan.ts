@@ -23,52 +23,65 @@ export interface PlacedEntry {
  * Windows, normalization on macOS) are never merged: the first (in byte order) keeps its name,
  * the others get " (conflict N)" before the extension, and a folder name that differs only so
  * lands in the folder of that name; each is reported. On Windows, names that are not Unicode
- * (from a Linux server) and characters Windows forbids (< > : " \ | ? * and controls) are
- * replaced and reported too.
+ * (from a Linux server), characters Windows forbids (< > : " \ | ? * and controls), device
+ * names (CON, NUL.txt, …) and names ending in a dot or a space are replaced and reported too.
+ * Entries whose names the target holds as they are placed first, so that a replaced name never
+ * takes an exact one's place ("a:b.txt" becomes "a_b (conflict 2).txt" when "a_b.txt" exists).
  */
 export function planRestore(items: RestoreEntry[], semantics: NameSemantics): PlacedEntry[] {
-  const withBytes = items.map((item) => ({ item, bytes: exactPathBytes(item.entry) }));
-  withBytes.sort((a, b) => (a.item.entry.root < b.item.entry.root ? -1 : a.item.entry.root > b.item.entry.root ? 1 : Buffer.compare(a.bytes, b.bytes)));
-  /** Folded folder path → the spelling already given to it. */
-  const folders = new Map<string, string>();
-  /** Folded paths of files, links and empty folders placed so far → their names. */
-  const taken = new Map<string, string>();
-  const placed: PlacedEntry[] = [];
-  for (const { item, bytes } of withBytes) {
+  const prepared = items.map((item) => {
+    const bytes = exactPathBytes(item.entry);
     const reasons: string[] = [];
-    const names = segments(bytes).map((segment) => targetName(segment, semantics, reasons));
-    const spelled: string[] = [];
-    let foldedPrefix = `${item.entry.root}`;
-    for (let i = 0; i < names.length - 1; i++) {
-      foldedPrefix += `/${foldName(names[i]!, semantics)}`;
-      const existing = folders.get(foldedPrefix);
-      if (existing === undefined) {
-        // A file of this name is there already: the folder gets a conflict name (and keeps it for its other entries).
-        let spelling = names[i]!;
-        if (taken.has(foldedPrefix)) {
-          spelling = freeName(spelling, foldedPrefix.slice(0, foldedPrefix.lastIndexOf('/')), semantics, taken, folders);
-          reasons.push(`folder "${displayName(names[i]!)}" restored as "${displayName(spelling)}": a file of the same name on this file system`);
-        }
-        folders.set(foldedPrefix, spelling);
-        spelled.push(spelling);
-      } else {
-        if (existing !== names[i]) reasons.push(`folder "${displayName(names[i]!)}" restored into "${displayName(existing)}": this file system does not tell the two names apart`);
-        spelled.push(existing);
+    const parts = segments(bytes);
+    const names = parts.map((segment) => targetName(segment, semantics, reasons));
+    // What the folders are, by their own names (as the target compares them): "ANNA" and "anna" are one folder on Windows.
+    const originals = parts.map((segment) => foldName(nameText(segment, 'posix'), semantics));
+    return { item, bytes, reasons, names, originals, exact: reasons.length === 0 };
+  });
+  prepared.sort((a, b) => (a.exact !== b.exact ? (a.exact ? -1 : 1) : a.item.entry.root < b.item.entry.root ? -1 : a.item.entry.root > b.item.entry.root ? 1 : Buffer.compare(a.bytes, b.bytes)));
+  /** Folder (root and folded original names) → where it went: its spelled path and folded target path. */
+  const folders = new Map<string, { spelled: string[]; key: string }>();
+  /** Folded target paths placed so far → what holds them: a folder (of which original) or an entry. */
+  const taken = new Map<string, { folder?: string; name: string }>();
+  const placed: PlacedEntry[] = [];
+  for (const { item, reasons, names, originals } of prepared) {
+    const root = item.entry.root;
+    let spelled: string[] = [];
+    let key = root;
+    let original = root;
+    const last = item.kind === 'folder' ? names.length : names.length - 1;
+    for (let i = 0; i < last; i++) {
+      original += `/${originals[i]}`;
+      const known = folders.get(original);
+      if (known) {
+        if (known.spelled[i] !== names[i]) reasons.push(`folder "${displayName(names[i]!)}" restored into "${displayName(known.spelled[i]!)}": this file system does not tell the two names apart`);
+        ({ spelled, key } = { spelled: [...known.spelled], key: known.key });
+        continue;
       }
+      let spelling = names[i]!;
+      const holder = taken.get(`${key}/${foldName(spelling, semantics)}`);
+      if (holder && holder.folder !== original) {
+        // A file, or another folder whose name became this one on the target: this folder gets a name of its own.
+        spelling = freeName(spelling, key, semantics, taken);
+        reasons.push(`folder "${displayName(names[i]!)}" restored as "${displayName(spelling)}": ${holder.folder === undefined ? 'a file of the same name on this file system' : `"${displayName(holder.name)}" has that name on this file system`}`);
+      }
+      key = `${key}/${foldName(spelling, semantics)}`;
+      spelled = [...spelled, spelling];
+      taken.set(key, { folder: original, name: spelling });
+      folders.set(original, { spelled, key });
     }
-    let leaf = names.at(-1)!;
-    const parentKey = foldedPrefix;
-    const key = `${parentKey}/${foldName(leaf, semantics)}`;
-    const other = taken.get(key) ?? (folders.has(key) && item.kind !== 'folder' ? folders.get(key) : undefined);
-    if (other !== undefined || (item.kind === 'folder' && taken.has(key))) {
-      const first = leaf;
-      leaf = freeName(leaf, parentKey, semantics, taken, folders);
-      reasons.push(`restored as "${displayName(leaf)}": "${displayName(first)}" and "${displayName(other ?? first)}" are one name on this file system`);
+    if (item.kind !== 'folder') {
+      let leaf = names.at(-1)!;
+      const other = taken.get(`${key}/${foldName(leaf, semantics)}`);
+      if (other) {
+        const first = leaf;
+        leaf = freeName(leaf, key, semantics, taken);
+        reasons.push(`restored as "${displayName(leaf)}": "${displayName(first)}" and "${displayName(other.name)}" are one name on this file system`);
+      }
+      taken.set(`${key}/${foldName(leaf, semantics)}`, { name: leaf });
+      spelled = [...spelled, leaf];
     }
-    const relative = [...spelled, leaf].join('/');
-    taken.set(`${parentKey}/${foldName(leaf, semantics)}`, leaf);
-    if (item.kind === 'folder') folders.set(`${parentKey}/${foldName(leaf, semantics)}`, leaf);
-    placed.push({ item, relative, ...(reasons.length > 0 ? { renamed: reasons.join('; ') } : {}) });
+    placed.push({ item, relative: spelled.join('/'), ...(reasons.length > 0 ? { renamed: reasons.join('; ') } : {}) });
   }
   return placed;
 }
@@ -99,16 +112,28 @@ function targetName(segment: Buffer, semantics: NameSemantics, reasons: string[]
     reasons.push(`"${displayName(name)}" holds characters Windows does not allow in names: they became "_"`);
     name = allowed;
   }
+  // Win32 path parsing drops a trailing dot or space: "x." would open "x".
+  const trimmed = name.replace(/[. ]+$/, (tail) => '_'.repeat(tail.length));
+  if (trimmed !== name) {
+    reasons.push(`"${displayName(name)}" ends in a dot or a space, which Windows programs drop (they would open another file): they became "_"`);
+    name = trimmed;
+  }
+  // A device name, with any extension, opens the device, not a file (learn.microsoft.com, "Naming Files, Paths, and Namespaces").
+  const device = /^(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3])(?=$|[ .])/i.exec(name);
+  if (device) {
+    const safe = `${device[1]}_${name.slice(device[1]!.length)}`;
+    reasons.push(`"${displayName(name)}" is a device name Windows reserves (CON, PRN, AUX, NUL, COM0-9, LPT0-9), which programs cannot open as a file: restored as "${displayName(safe)}"`);
+    name = safe;
+  }
   return name;
 }
 
 /** "name (conflict N).ext" with the smallest N that is free in the folder. */
-function freeName(name: string, parentKey: string, semantics: NameSemantics, taken: Map<string, string>, folders: Map<string, string>): string {
+function freeName(name: string, parentKey: string, semantics: NameSemantics, taken: ReadonlyMap<string, unknown>): string {
   const dot = name.lastIndexOf('.');
   const [stem, extension] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
   for (let n = 2; ; n++) {
     const candidate = `${stem} (conflict ${n})${extension}`;
-    const key = `${parentKey}/${foldName(candidate, semantics)}`;
-    if (!taken.has(key) && !folders.has(key)) return candidate;
+    if (!taken.has(`${parentKey}/${foldName(candidate, semantics)}`)) return candidate;
   }
 }
