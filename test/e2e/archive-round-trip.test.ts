@@ -56,6 +56,11 @@ function buildTree(): void {
   put('ANNA/Tilbud Åse Müller.docx', 'composed');
   put('ANNA/read-only.pdf', 'read-only');
   chmodSync(path.join(tree, 'ANNA', 'read-only.pdf'), 0o444);
+  // Permissions: a program stays executable, a private file private (issue 17, attacked).
+  put('PER/run.sh', '#!/bin/sh\n');
+  chmodSync(path.join(tree, 'PER', 'run.sh'), 0o755);
+  put('PER/private.txt', 'private');
+  chmodSync(path.join(tree, 'PER', 'private.txt'), 0o600);
   put('PER/Report.docx', 'upper');
   put('PER/report.docx', 'lower');
   // What passed before: odd and control characters, leading and trailing spaces, empty files and folders, a sparse file.
@@ -103,19 +108,19 @@ function restore(...args: string[]): Promise<{ code: number; stdout: string; std
     // Warnings, not a failure: the FIFO, and the folder the link leads to outside the archive.
     expect(first).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', validated: true });
     const firstArchive = (await manifestOf(first)).archive!;
-    expect(firstArchive).toMatchObject({ files: 17, links: 5, skippedFiles: 2 });
+    expect(firstArchive).toMatchObject({ files: 19, links: 5, skippedFiles: 2 });
     expect(firstArchive.skipped.map((s) => s.path).sort()).toEqual(['linked folder', 'pipe']);
 
     renameSync(path.join(tree, 'PER', 'case rename.docx'), path.join(tree, 'PER', 'CASE RENAME.docx'));
     const second = await runLocalMode({ dataDir, portBase, keep: true, archiveDir: tree, log: () => undefined });
     expect(second).toMatchObject({ validated: true });
-    expect((await manifestOf(second)).archive).toMatchObject({ files: 17, uploadedFiles: 1, copiedFiles: 1, deletedFiles: 1, readFiles: 0 });
+    expect((await manifestOf(second)).archive).toMatchObject({ files: 19, uploadedFiles: 1, copiedFiles: 1, deletedFiles: 1, readFiles: 0 });
 
     const restored = path.join(work, 'restored');
     const result = await restore('--archive-to', restored);
     expect(result.stderr).not.toMatch(/Error/);
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ runId: second.runId, archive: { files: 17, links: 5, folders: 1, renamed: [], failed: [] } });
+    expect(JSON.parse(result.stdout)).toMatchObject({ runId: second.runId, archive: { files: 19, links: 5, folders: 1, renamed: [], failed: [] } });
     const original = exactTree(tree);
     delete original[Buffer.from('pipe').toString('hex')]; // a FIFO is no document
     expect(exactTree(path.join(restored, 'SO_ARC'))).toEqual(original);
@@ -123,24 +128,25 @@ function restore(...args: string[]): Promise<{ code: number; stdout: string; std
       const before = statSync(Buffer.concat([Buffer.from(`${tree}/`), Buffer.from(hex, 'hex')]), { bigint: true });
       const after = statSync(Buffer.concat([Buffer.from(`${restored}/SO_ARC/`), Buffer.from(hex, 'hex')]), { bigint: true });
       expect(sameMtime(before.mtimeNs, after.mtimeNs, 'posix')).toBe(true);
-      expect(after.mode & 0o222n ? 'writable' : 'read-only').toBe(before.mode & 0o222n ? 'writable' : 'read-only');
+      expect({ hex, mode: (after.mode & 0o7777n).toString(8) }).toEqual({ hex, mode: (before.mode & 0o7777n).toString(8) }); // read-only, executable, private: exact
     }
 
     // The server is lost: a new one holds the restored tree and no index. Its first backup reads, sends and deletes nothing.
     rmSync(path.join(dataDir, 'connector', 'state', 'archive-index.json'));
     const third = await runLocalMode({ dataDir, portBase, keep: true, archiveDir: path.join(restored, 'SO_ARC'), log: () => undefined });
     expect(third).toMatchObject({ validated: true });
-    expect((await manifestOf(third)).archive).toMatchObject({ files: 17, links: 5, uploadedFiles: 0, deletedFiles: 0, readFiles: 0, skippedFiles: 1 });
+    expect((await manifestOf(third)).archive).toMatchObject({ files: 19, links: 5, uploadedFiles: 0, deletedFiles: 0, readFiles: 0, skippedFiles: 1 });
 
     // Putting files back into the live archive while another program holds one: it is named, nothing partial is left, the rest is restored, exit 1.
     const live = path.join(restored, 'SO_ARC', 'PER');
     writeFileSync(path.join(live, 'empty.txt'), 'damaged');
-    writeFileSync(path.join(live, 'case rename.docx'.toUpperCase()), 'damaged');
+    writeFileSync(path.join(live, 'CASE RENAME.docx'), 'damaged');
     execFileSync('chattr', ['+i', path.join(live, 'empty.txt')]);
     try {
       const intoLive = await restore('--into-live', '--yes');
       expect(intoLive.code).toBe(1);
-      expect(JSON.parse(intoLive.stdout).archive).toMatchObject({ files: 16, failed: [{ path: 'SO_ARC/PER/empty.txt', reason: expect.stringMatching(/^access denied/) }] });
+      // Only the damaged file is written; the 17 still exactly as backed up are checked and left alone.
+      expect(JSON.parse(intoLive.stdout).archive).toMatchObject({ files: 1, unchanged: 17, failed: [{ path: 'SO_ARC/PER/empty.txt', reason: expect.stringMatching(/^access denied/) }] });
     } finally {
       execFileSync('chattr', ['-i', path.join(live, 'empty.txt')]);
     }
