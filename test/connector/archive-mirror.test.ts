@@ -239,14 +239,17 @@ describe('archive mirror', () => {
     mkdirSync(path.join(archive, 'EMPTY', 'deeper'), { recursive: true });
     const collect = async (options: Parameters<typeof scanRoot>[2]) => {
       const seen: string[] = [];
-      await scanRoot(archive, { file: (f) => seen.push(`${f.relative}:${f.size}`), emptyFolder: (p) => seen.push(`${p}/`), link: (l) => seen.push(`${l.relative} -> ${l.target}`), unreadable: (p) => seen.push(`!${p}`) }, options);
+      await scanRoot(archive, {
+        file: (f) => seen.push(`${f.relative}:${f.size}`), emptyFolder: (p) => seen.push(`${p}/`), link: (l) => seen.push(`${l.relative} -> ${l.target}`), unreadable: (p) => seen.push(`!${p}`),
+        folder: (p, facts) => seen.push(`${p}/ ${facts.mtimeNs} ${facts.mode.toString(8)}`),
+      }, options);
       return seen.sort();
     };
     let pauses = 0;
     const local = await collect({});
     const parallel = await collect({ parallel: 8, pause: () => (++pauses % 5 === 0 ? new Promise((resolve) => setTimeout(resolve, 5)) : undefined) });
     expect(parallel).toEqual(local);
-    expect(local).toHaveLength(301);
+    expect(local).toHaveLength(301 + 7 + 7 * 12 + 2); // files and the empty folder; every folder with its time and mode
     expect(local).toContain('EMPTY/deeper/');
     expect(isNetworkPath('\\\\fileserver\\SO_ARC')).toBe(true);
     expect(isNetworkPath('D:\\SO_ARC')).toBe(false);

@@ -183,10 +183,14 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
       while (active < parallel && folders.length > 0 && !paused) {
         const { relative, disk } = folders.pop()!;
         active++;
-        (relative !== '' && events.folder ? stat(disk, { bigint: true }).then((s) => folderFacts(relative, s)) : Promise.resolve())
-          .then(() => readdir(disk, { withFileTypes: true }))
-          .then((entries): Array<Dirent<string> | Dirent<Buffer>> | Promise<Array<Dirent<Buffer>>> => (entries.some(lossy) ? readdir(disk, { withFileTypes: true, encoding: 'buffer' }) : entries))
-          .then((entries: Array<Dirent<string> | Dirent<Buffer>>) => Promise.all(visit(relative, disk, entries, (file) => stat(file, { bigint: true }))), (error: unknown) => {
+        // The folder's own time and mode are asked for alongside its listing: no extra round trip on a share.
+        const listing = readdir(disk, { withFileTypes: true })
+          .then((entries): Array<Dirent<string> | Dirent<Buffer>> | Promise<Array<Dirent<Buffer>>> => (entries.some(lossy) ? readdir(disk, { withFileTypes: true, encoding: 'buffer' }) : entries));
+        Promise.all([listing, relative !== '' && events.folder ? stat(disk, { bigint: true }) : undefined])
+          .then(([entries, own]) => {
+            if (own) folderFacts(relative, own);
+            return Promise.all(visit(relative, disk, entries, (file) => stat(file, { bigint: true })));
+          }, (error: unknown) => {
             if (relative === '') throw new RootUnreadable(rootPath, error);
             events.unreadable(relative, readFailure(error));
           })
