@@ -8,6 +8,7 @@ import { tsxCommand } from '../../local/daemons';
 import { LOCAL_S3_KEYS, type LocalRunSummary, runLocalMode, stopLocalMode } from '../../local/local-mode';
 import { type Manifest, manifestSchema } from '../../protocol';
 import { exactTree, writeBytes } from '../helpers/exact-tree';
+import { cephChroot, describeWith } from '../helpers/prerequisites';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 
 /**
@@ -16,7 +17,6 @@ import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
  * `so-connector restore`, compared byte for byte and name for name, with times and attributes;
  * then the server is lost (no index) and the next backup of the restored tree reads no file.
  */
-const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-roundtrip-'));
 const portBase = TEST_PORT_BLOCKS.archiveRoundTripE2e;
 // Outside dataDir: a fresh local mode starts by emptying it.
@@ -92,7 +92,7 @@ function restore(...args: string[]): Promise<{ code: number; stdout: string; std
   }));
 }
 
-(CHROOT_READY ? describe : describe.skip)('issue 17: one tree with every case, backed up through Ceph RGW and restored exactly', () => {
+describeWith([cephChroot], 'issue 17: one tree with every case, backed up through Ceph RGW and restored exactly', () => {
   jest.setTimeout(900_000);
   afterAll(async () => {
     await stopLocalMode(dataDir);
