@@ -30,8 +30,9 @@ class RecordingScm implements ServiceDispatcher {
   }
 }
 
+/** Waits for `condition` on the timers' own progress (up to 2,000 turns), never on a wall-clock guess. */
 const until = async (condition: () => boolean) => {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 2000 && !condition(); i++) await new Promise((r) => setTimeout(r, 5));
   expect(condition()).toBe(true);
 };
 
@@ -54,9 +55,9 @@ describe('the exe as its own Windows service', () => {
     expect(scm.handler!(0x2 /* PAUSE */)).toBe(WIN32_ERROR.CALL_NOT_IMPLEMENTED);
     expect(scm.handler!(SERVICE_CONTROL.STOP)).toBe(WIN32_ERROR.NO_ERROR);
     expect(scm.handler!(SERVICE_CONTROL.STOP)).toBe(WIN32_ERROR.NO_ERROR); // a second stop while stopping changes nothing
-    await new Promise((r) => setTimeout(r, 60));
-    const pending = scm.statuses.filter((s) => s.state === SERVICE_STATE.STOP_PENDING);
-    expect(pending.length).toBeGreaterThanOrEqual(3);
+    const stopPending = () => scm.statuses.filter((s) => s.state === SERVICE_STATE.STOP_PENDING);
+    await until(() => stopPending().length >= 3); // a checkpoint every 10 ms, however late the timers fire
+    const pending = stopPending();
     expect(pending.map((s) => s.checkPoint)).toEqual([...pending.map((s) => s.checkPoint)].sort((a, b) => a - b));
     expect(new Set(pending.map((s) => s.checkPoint)).size).toBe(pending.length);
     expect(scm.states).not.toContain(SERVICE_STATE.STOPPED);
