@@ -140,13 +140,25 @@ CONF
   in_root ceph-mon -c "$conf" -i a --pid-file "$inner/run/mon.pid"
   wait_for "the monitor" 30 "$data/run/mon.pid" in_root timeout 5 ceph -c "$conf" mon stat
   if [ ! -f "$data/osd/.made" ]; then
-    local uuid; uuid=$(in_root uuidgen)
+    # Creation may have been cut short by an earlier start (the OSD never ran, so it holds no data).
+    # The monitor keeps osd.0 under the uuid it was first given: reuse that uuid, so that every step
+    # below is idempotent and a second start completes what the first began.
+    if [ ! -s "$data/osd-uuid" ]; then
+      # (A cluster begun before the uuid was kept: the monitor knows it.)
+      in_root timeout 10 ceph -c "$conf" osd dump -f json 2>/dev/null | grep -o '"osd":0,"uuid":"[0-9a-f-]*"' | cut -d'"' -f6 >"$data/osd-uuid" || true
+      [ -s "$data/osd-uuid" ] || in_root uuidgen >"$data/osd-uuid"
+    fi
+    local uuid; uuid=$(cat "$data/osd-uuid")
+    find "$data/osd" -mindepth 1 -delete
     # "osd new" with the same uuid and id is idempotent: retry it while the monitor settles.
     wait_for "the monitor to register the OSD" 60 "$data/run/mon.pid" in_root timeout 10 ceph -c "$conf" osd new "$uuid" 0
-    in_root ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$data/log/osd-mkfs.log" 2>&1 \
-      || { echo "ceph: OSD mkfs failed; see $data/log/osd-mkfs.log" >&2; exit 1; }
-    in_root timeout 30 ceph -c "$conf" osd crush add osd.0 1.0 root=default host=local >/dev/null 2>&1
-    in_root timeout 30 ceph -c "$conf" osd crush set-device-class hdd osd.0 >/dev/null 2>&1
+    in_root ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$data/log/osd-create.log" 2>&1 \
+      || { echo "ceph: OSD mkfs failed:" >&2; tail -n 20 "$data/log/osd-create.log" >&2; exit 1; }
+    for step in "osd crush add osd.0 1.0 root=default host=local" "osd crush set-device-class hdd osd.0"; do
+      # shellcheck disable=SC2086 # the step is words on purpose
+      in_root timeout 30 ceph -c "$conf" $step >>"$data/log/osd-create.log" 2>&1 \
+        || { echo "ceph: ceph $step failed:" >&2; tail -n 20 "$data/log/osd-create.log" >&2; exit 1; }
+    done
     touch "$data/osd/.made"
   fi
   in_root ceph-osd -c "$conf" -i 0 --pid-file "$inner/run/osd.pid" 2>>"$data/log/osd-stderr.log"
