@@ -3,7 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type Manifest, manifestSchema } from '../protocol';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
@@ -17,7 +17,9 @@ import { provisionLocalResources } from './cloud/provision';
 import { synthesizeTemplate } from './cloud/synthesize-template';
 import { Daemons, portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from './daemons';
 import { generateSampleArchive } from './sample-archive';
-import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from './ports';
+import { acquireDataLock } from './data-lock';
+import { assertOutsideEphemeral, LOCAL_PORT_SPAN, portHolder } from './ports';
+import { markRunFailed } from '../functions/src/mark-run-failed/mark-run-failed';
 import type { SqlServerStandInOptions } from './tds/sql-server-stand-in';
 import type { StandInDatabase } from './tds/database-states';
 
@@ -96,11 +98,16 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
   assertOutsideEphemeral(options.portBase, LOCAL_PORT_SPAN, 'local mode');
   const ports = localPorts(options.portBase);
   const daemons = new Daemons(dataDir);
+  let releaseLock = acquireDataLock(dataDir);
   if (options.fresh) {
     await stopLocalMode(dataDir);
+    releaseLock();
     rmSync(dataDir, { recursive: true, force: true });
+    releaseLock = acquireDataLock(dataDir);
   }
   mkdirSync(dataDir, { recursive: true });
+  // Every port first, so that a taken one is named now rather than minutes into the start.
+  assertLocalPortsFree(dataDir, options.portBase);
   const s3Endpoint = `http://127.0.0.1:${ports.s3}`;
   const dynamodbEndpoint = `http://127.0.0.1:${ports.dynamodb}`;
   const started = Date.now();
@@ -206,8 +213,10 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       if (Date.now() > end) throw new Error(`the connector did not connect; see ${daemons.logFile('connector')}`);
     }
 
-    log('• Running DailyBackups');
     const sfn = new SFNClient({ endpoint: `http://127.0.0.1:${ports.stepFunctions}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    for (const orphan of await failOrphanedRuns(runs, sfn)) log(`  run ${orphan} was left RUNNING by a local mode that was stopped during it: marked FAILED`);
+
+    log('• Running DailyBackups');
     const daily = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!;
     const backupRun = deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
     const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: daily.arn, input: JSON.stringify({ trigger: 'schedule', everyTenant: true }) }));
@@ -228,7 +237,54 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     return summarize(run, manifest, mine.executionName, history, s3Endpoint, (Date.now() - started) / 1000);
   } finally {
     if (!options.keep) await stopLocalMode(dataDir);
+    releaseLock();
   }
+}
+
+/**
+ * Local Step Functions keeps its executions in the cloud daemon's memory: when local mode is stopped
+ * in the middle of a run (Ctrl-C, --down, a crash), the run's record stays RUNNING with no execution
+ * behind it, and the tenant's one-run-at-a-time rule would refuse every new run for hours. Such runs
+ * are marked FAILED, as the Step Functions catch would have done.
+ * @returns the run ids marked failed.
+ */
+async function failOrphanedRuns(runs: RunStore, sfn: SFNClient): Promise<string[]> {
+  const orphans: string[] = [];
+  for (const run of await runs.forTenant(LOCAL_TENANT, 20)) {
+    if (run.status !== 'RUNNING') continue;
+    const known = await sfn.send(new DescribeExecutionCommand({ executionArn: run.executionArn })).then(() => true, (error: Error) => {
+      if (error.name === 'ExecutionDoesNotExist') return false;
+      throw error;
+    });
+    if (known) continue;
+    await markRunFailed({ runs }, run.runId, run.tenantId, { error: 'LocalModeStopped', cause: 'local mode was stopped while this run was in progress; its execution ended with it' });
+    orphans.push(run.runId);
+  }
+  return orphans;
+}
+
+/**
+ * Refuses to start when any port local mode binds (its services' and Ceph's daemons' range) is held
+ * by a program other than this data folder's own running services, naming the port and its holder.
+ * @throws Error with the port, the holder and `--port-base` as the way out.
+ */
+function assertLocalPortsFree(dataDir: string, portBase: number): void {
+  const ports = localPorts(portBase);
+  const ours = new Set([...new Daemons(dataDir).names().map((name) => new Daemons(dataDir).pid(name)), ...cephPids(dataDir)].filter((pid) => pid !== undefined));
+  const all = [...Object.values(ports), ...Array.from({ length: 40 }, (_, i) => ports.mon + 1 + i)];
+  for (const port of all) {
+    const holder = portHolder(port);
+    if (!holder) continue;
+    const pids = [...holder.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+    if (pids.length > 0 && pids.every((pid) => ours.has(pid))) continue;
+    throw new Error(`local mode cannot listen on 127.0.0.1:${port}: the port is taken by ${holder}. Stop that program, or choose another --port-base (local mode uses ${portBase}…${portBase + LOCAL_PORT_SPAN - 1}).`);
+  }
+}
+
+function cephPids(dataDir: string): number[] {
+  const run = path.join(dataDir, 'ceph', 'run');
+  if (!existsSync(run)) return [];
+  return readdirSync(run).filter((f) => f.endsWith('.pid')).map((f) => Number(readFileSync(path.join(run, f), 'utf8').trim())).filter(Number.isInteger);
 }
 
 /** True when the tenant has a connection the gateway still knows (records can outlive a restarted gateway). */
