@@ -94,7 +94,7 @@ describe('requestBackup', () => {
 
 describe('upload credentials', () => {
   test('the upload session policy lets one run upload only to its own staging prefix and the tenant\'s archive: never a retention tier, never a version delete', () => {
-    const policy = JSON.parse(uploadSessionPolicy('backups', 'acme', 'acme-2026-11-25-daily')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
+    const policy = JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme', 'acme-2026-11-25-daily')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
     expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: 'arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*' });
     // Delete markers only where files get deleted: the archive.
     expect(policy.Statement[1]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'], Resource: 'arn:aws:s3:::backups/archive/acme/*' });
@@ -105,11 +105,11 @@ describe('upload credentials', () => {
     expect(text).not.toMatch(/DeleteObjectVersion|s3:\*|backups\/db\//);
     expect(policy.Statement.filter((st) => st.Action.includes('s3:PutObject')).flatMap((st) => [st.Resource].flat())).toEqual(['arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*', 'arn:aws:s3:::backups/archive/acme/*']);
     // STS takes session policies of at most 2,048 characters: the longest bucket, tenant and run ids fit.
-    expect(uploadSessionPolicy('b'.repeat(63), 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
+    expect(uploadSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
   });
 
   test('the restore session policy only reads: the tenant\'s own backups of every tier, manifests and archive', () => {
-    const policy = JSON.parse(restoreSessionPolicy('backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
+    const policy = JSON.parse(restoreSessionPolicy('arn:aws:s3:::backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
     expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: [
       'arn:aws:s3:::backups/db/daily/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*', 'arn:aws:s3:::backups/db/weekly/acme/*', 'arn:aws:s3:::backups/manifests/weekly/acme/*',
       'arn:aws:s3:::backups/db/monthly/acme/*', 'arn:aws:s3:::backups/manifests/monthly/acme/*', 'arn:aws:s3:::backups/archive/acme/*',
