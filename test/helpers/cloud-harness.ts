@@ -26,6 +26,8 @@ export interface CloudHarnessOptions {
   maxConnectionMs?: number;
   /** Changes the synthesized template before the cloud reads it (e.g. removes a grant). */
   editTemplate?(template: CfnTemplate): void;
+  /** An S3 (Ceph RGW over TLS with the harness's CA) behind the AWS endpoint, and its bucket owner's key. */
+  s3?: { endpoint: string; accessKeyId: string; secretAccessKey: string };
 }
 
 /**
@@ -48,7 +50,7 @@ export async function startCloudHarness(options: CloudHarnessOptions = {}) {
   const tls = ensureLocalTls(path.join(dir, 'tls'));
   const cloud: LocalCloud = await startLocalCloud({
     templateFile: '-', assemblyDir, alertsFile: path.join(dir, 'alerts.jsonl'), logDir: path.join(dir, 'logs'), gatewayPort, gatewayTlsPort, awsPort,
-    dynamodbEndpoint, tlsDir: tls.dir, operator: HARNESS_OPERATOR, idleTimeoutMs: options.idleTimeoutMs, maxConnectionMs: options.maxConnectionMs,
+    dynamodbEndpoint, tlsDir: tls.dir, operator: HARNESS_OPERATOR, ...(options.s3 ? { s3: options.s3 } : {}), idleTimeoutMs: options.idleTimeoutMs, maxConnectionMs: options.maxConnectionMs,
   }, edited);
   const client = { region: 'us-east-1', credentials: { ...HARNESS_OPERATOR }, requestHandler: { httpsAgent: new https.Agent({ ca: tls.ca }) }, maxAttempts: 1 };
   const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...client, endpoint: `https://127.0.0.1:${awsPort}` }), { marshallOptions: { removeUndefinedValues: true } });
