@@ -25,7 +25,8 @@ const archive = path.join(dataDir, 'sample-so-arc');
 function aws(summary: LocalRunSummary, ...args: string[]): string {
   return execFileSync(AWS, ['--endpoint-url', summary.s3Endpoint, '--region', 'us-east-1', '--output', 'json', ...args], {
     encoding: 'utf8', maxBuffer: 64 << 20,
-    env: { ...process.env, AWS_ACCESS_KEY_ID: LOCAL_S3_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_KEYS.secretAccessKey, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+    // Local mode's S3 speaks TLS only, under its own CA.
+    env: { ...process.env, AWS_ACCESS_KEY_ID: LOCAL_S3_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_KEYS.secretAccessKey, AWS_CA_BUNDLE: summary.caBundle, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
   });
 }
 
@@ -149,6 +150,13 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     // The step-by-step history shows each state of the synthesized BackupRun.
     const steps = third.history.filter((line) => line.startsWith(third.runId)).join('\n');
     for (const state of ['Prepare', 'Request backup', 'Validate', 'Finalize', 'Backup succeeded']) expect(steps).toContain(state);
+
+    // Every call was authorized against the template and none was refused; each function ran from its bundle on Node 24.
+    expect(existsSync(path.join(dataDir, 'logs', 'access-denied.log'))).toBe(false);
+    const requestLog = readdirSync(path.join(dataDir, 'logs')).find((f) => f.startsWith('lambda-BackupRunRequestBackup'))!;
+    expect(readFileSync(path.join(dataDir, 'logs', requestLog), 'utf8')).toContain('backup job sent');
+    // The connector uploaded with STS session credentials that RGW minted: plain HTTP is not even served.
+    await expect(fetch(first.s3Endpoint.replace('https:', 'http:'))).rejects.toThrow();
   });
 
   test('GIVEN SuperOffice and 2two, where 2two is OFFLINE, WHEN the fourth day\'s backup runs THEN it FAILS and alerts naming 2two, while SuperOffice and the archive are validated, promoted and counted', async () => {
