@@ -161,6 +161,12 @@ describe('upload credentials', () => {
     expect(uploadSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
   });
 
+  test('GIVEN the longest tenant id and bucket name WHEN the session policies are written THEN they fit STS\'s 2,048-character limit for an inline session policy', () => {
+    const bucketArn = `arn:aws-us-gov:s3:::${'b'.repeat(63)}`;
+    const tenant = 'a'.repeat(63);
+    for (const policy of [uploadSessionPolicy(bucketArn, tenant), restoreSessionPolicy(bucketArn, tenant)]) expect(policy.length).toBeLessThanOrEqual(2048);
+  });
+
   test('the restore session policy only reads: the tenant\'s own backups of every tier, manifests and archive', () => {
     const policy = JSON.parse(restoreSessionPolicy('arn:aws:s3:::backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
     expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: [
