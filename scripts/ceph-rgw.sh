@@ -4,10 +4,12 @@
 # All cluster state lives in DATA (bind-mounted into the chroot), so it persists between runs.
 #
 #   scripts/ceph-rgw.sh start DATA RGW_PORT MON_PORT ACCESS_KEY SECRET_KEY
-#     with SO_BACKUP_RGW_TLS_DIR naming a folder with server.crt, server.key and ca.crt, RGW serves
-#     HTTPS only on RGW_PORT, as the bucket policy's aws:SecureTransport demands (RGW sets that key
-#     on TLS requests but leaves it unset on plain HTTP, so a policy cannot deny plain HTTP there).
-#     STS (AssumeRole) is always on; the user gets the roles capability to manage its roles.
+#     with SO_BACKUP_RGW_TLS_DIR naming a folder with server.crt, server.key and ca.crt, RGW runs
+#     as local mode needs it: HTTPS only on RGW_PORT, as the bucket policy's aws:SecureTransport
+#     demands (RGW sets that key on TLS requests but leaves it unset on plain HTTP, so a policy
+#     cannot deny plain HTTP there), and STS on (AssumeRole; the user may manage roles). Without
+#     it, plain HTTP and no STS: with STS on, RGW answers a wrong secret key with AccessDenied
+#     rather than SignatureDoesNotMatch.
 #   scripts/ceph-rgw.sh stop  DATA
 #   scripts/ceph-rgw.sh status DATA
 #   scripts/ceph-rgw.sh requests DATA    RGW's own count of requests served (for benchmarks)
@@ -88,11 +90,14 @@ start_once() {
     fi
   done
   mount_all
-  local frontends="beast endpoint=127.0.0.1:$rgw_port"
+  local frontends="beast endpoint=127.0.0.1:$rgw_port" sts=""
   if [ -n "${SO_BACKUP_RGW_TLS_DIR:-}" ]; then
     mkdir -p "$data/tls"
     cp "$SO_BACKUP_RGW_TLS_DIR"/{server.crt,server.key,ca.crt} "$data/tls/"
     frontends="beast ssl_endpoint=127.0.0.1:$rgw_port ssl_certificate=$inner/tls/server.crt ssl_private_key=$inner/tls/server.key"
+    [ -f "$data/sts.key" ] || head -c 64 /dev/urandom | sha256sum | cut -c1-16 >"$data/sts.key"
+    sts="rgw sts key = $(cat "$data/sts.key")
+rgw s3 auth use sts = true"
   fi
   cat >"$data/ceph.conf" <<CONF
 [global]
@@ -145,8 +150,7 @@ osd crush update on start = false
 osd class update on start = false
 [client.rgw]
 rgw frontends = $frontends
-rgw sts key = $( [ -f "$data/sts.key" ] || (head -c 64 /dev/urandom | sha256sum | cut -c1-16 >"$data/sts.key"); cat "$data/sts.key")
-rgw s3 auth use sts = true
+$sts
 rgw data = $inner/rgw
 rgw lc debug interval = ${SO_BACKUP_RGW_LC_DEBUG_INTERVAL:--1}
 rgw dns name = 127.0.0.1
@@ -177,7 +181,7 @@ CONF
     in_root timeout 30 radosgw-admin -c "$conf" user create --uid so-backup-local \
       --display-name "so-backup local mode" --access-key "$ak" --secret "$sk" >/dev/null
   fi
-  in_root timeout 30 radosgw-admin -c "$conf" caps add --uid so-backup-local --caps "roles=*" >/dev/null
+  [ -z "$sts" ] || in_root timeout 30 radosgw-admin -c "$conf" caps add --uid so-backup-local --caps "roles=*" >/dev/null
   touch "$data/.initialized"
   echo "ceph: RADOS Gateway ready on $rgw_url"
 }
