@@ -48,24 +48,46 @@ export function synthesizeStack(props: SoBackupStackProps = {}, cacheDir = path.
   const templateFile = path.join(assemblyDir, 'SoBackup.template.json');
   if (!existsSync(templateFile)) {
     mkdirSync(cacheDir, { recursive: true });
-    const building = mkdtempSync(path.join(cacheDir, `${key}.building-`));
-    try {
-      // As the CDK CLI does: asset metadata names each function's bundle folder.
-      const app = new App({ outdir: building, context: { 'aws:cdk:enable-asset-metadata': true } });
-      new SoBackupStack(app, 'SoBackup', props);
-      app.synth();
+    // One process bundles; others (parallel test workers) wait for its result rather than bundle too.
+    const lock = path.join(cacheDir, `${key}.lock`);
+    let mine = false;
+    for (const until = Date.now() + 10 * 60_000; !existsSync(templateFile);) {
       try {
-        renameSync(building, assemblyDir);
-      } catch (error) {
-        // Another process finished the same synthesis first: theirs is identical.
-        if (!existsSync(templateFile)) throw error;
+        mkdirSync(lock);
+        mine = true;
+        break;
+      } catch {
+        if (Date.now() > until || Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 10 * 60_000) rmSync(lock, { recursive: true, force: true });
+        else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
       }
-    } finally {
-      rmSync(building, { recursive: true, force: true });
     }
-    prune(cacheDir, key);
+    if (mine) {
+      try {
+        if (!existsSync(templateFile)) bundle(props, cacheDir, key, assemblyDir, templateFile);
+      } finally {
+        rmSync(lock, { recursive: true, force: true });
+      }
+      prune(cacheDir, key);
+    }
   }
   return { template: JSON.parse(readFileSync(templateFile, 'utf8')) as CfnTemplate, assemblyDir };
+}
+
+function bundle(props: SoBackupStackProps, cacheDir: string, key: string, assemblyDir: string, templateFile: string): void {
+  const building = mkdtempSync(path.join(cacheDir, `${key}.building-`));
+  try {
+    // As the CDK CLI does: asset metadata names each function's bundle folder.
+    const app = new App({ outdir: building, context: { 'aws:cdk:enable-asset-metadata': true } });
+    new SoBackupStack(app, 'SoBackup', props);
+    app.synth();
+    try {
+      renameSync(building, assemblyDir);
+    } catch (error) {
+      if (!existsSync(templateFile)) throw error;
+    }
+  } finally {
+    rmSync(building, { recursive: true, force: true });
+  }
 }
 
 function sourceHash(props: SoBackupStackProps): string {
@@ -82,7 +104,7 @@ function sourceHash(props: SoBackupStackProps): string {
 
 /** Keeps the cache to the newest few assemblies (each is ~70 MB of bundles and source maps). */
 function prune(cacheDir: string, keep: string): void {
-  const entries = readdirSync(cacheDir).filter((name) => name !== keep && !name.includes('.building-'))
+  const entries = readdirSync(cacheDir).filter((name) => name !== keep && !name.includes('.building-') && !name.endsWith('.lock'))
     .map((name) => ({ name, at: statSync(path.join(cacheDir, name)).mtimeMs })).sort((a, b) => b.at - a.at);
   for (const old of entries.slice(3)) rmSync(path.join(cacheDir, old.name), { recursive: true, force: true });
 }

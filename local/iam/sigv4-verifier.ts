@@ -1,5 +1,5 @@
 import { SignatureV4 } from '@smithy/signature-v4';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { NodeSha256 } from '../../connector/src/store/signed-requests';
 
 /** A request as it arrived: the path exactly as sent (still URL-encoded), the raw query, lower-case headers. */
@@ -59,6 +59,10 @@ export async function verifySigV4(request: ReceivedRequest, keyOf: (accessKeyId:
   const payload = single(request.headers['x-amz-content-sha256']);
   if (payload === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD' || payload === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER') {
     return fail('UnsupportedPayload', 'chunk-signed streaming uploads are not supported by local mode');
+  }
+  // The signature covers the body through its hash: a declared hash must be the body's (S3 checks its own as the body arrives).
+  if (service !== 's3' && payload !== undefined && payload !== createHash('sha256').update(request.body ?? Buffer.alloc(0)).digest('hex')) {
+    return fail('SignatureDoesNotMatch', 'The provided x-amz-content-sha256 header does not match what was computed.');
   }
   const headers: Record<string, string> = {};
   for (const name of signed) {

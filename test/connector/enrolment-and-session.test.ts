@@ -14,7 +14,7 @@ import { revokeKey } from '../../cli/src/tenants';
 import type { Fleet } from '../../cli/src/fleet';
 import { EXIT } from '../../cli/src/cli-error';
 import { encodeMessage, signatureAuthorization } from '../../protocol';
-import { type CloudHarness, startCloudHarness } from '../helpers/cloud-harness';
+import { type CloudHarness, HARNESS_START_MS, startCloudHarness } from '../helpers/cloud-harness';
 
 /**
  * Enrolment, signed connections, revocation and key rotation through the stack's real
@@ -24,7 +24,7 @@ let cloud: CloudHarness;
 const logger = pino({ level: 'silent' });
 beforeAll(async () => {
   cloud = await startCloudHarness();
-});
+}, HARNESS_START_MS);
 afterAll(() => cloud.stop());
 
 async function tenantWithCode(tenantId: string) {

@@ -18,6 +18,9 @@ import { freePort } from './test-ports';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
 
+/** How long starting a harness may take: the first one after a change of the stack's sources bundles the functions (`cdk synth`). */
+export const HARNESS_START_MS = 300_000;
+
 /** The operator's key in harness clouds (an IAM user with AdministratorAccess). */
 export const HARNESS_OPERATOR = { accessKeyId: 'AKIAHARNESSOPERATOR1', secretAccessKey: 'harness-operator-secret-not-for-production' };
 

@@ -10,7 +10,7 @@ import { type CloudHarness, startCloudHarness } from '../helpers/cloud-harness';
  * theirs. A grant taken out of the synthesized stack fails where AWS would fail, with AWS's
  * AccessDenied naming the function, the action and the resource.
  */
-jest.setTimeout(120_000);
+jest.setTimeout(300_000); // the first harness after a source change bundles the functions
 
 /** Takes `action` out of every statement of the role's attached policies (the role found by logical-id prefix). */
 function removeGrant(template: CfnTemplate, rolePrefix: string, action: string): void {
