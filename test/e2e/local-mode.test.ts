@@ -156,7 +156,7 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     const requestLog = readdirSync(path.join(dataDir, 'logs')).find((f) => f.startsWith('lambda-BackupRunRequestBackup'))!;
     expect(readFileSync(path.join(dataDir, 'logs', requestLog), 'utf8')).toContain('backup job sent');
     // The connector uploaded with STS session credentials that RGW minted: plain HTTP is not even served.
-    await expect(fetch(first.s3Endpoint.replace('https:', 'http:'))).rejects.toThrow();
+    await expect(fetch(third.s3Endpoint.replace('https:', 'http:'))).rejects.toThrow();
   });
 
   test('GIVEN SuperOffice and 2two, where 2two is OFFLINE, WHEN the fourth day\'s backup runs THEN it FAILS and alerts naming 2two, while SuperOffice and the archive are validated, promoted and counted', async () => {
