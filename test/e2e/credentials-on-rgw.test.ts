@@ -60,7 +60,7 @@ const BUCKET = 'so-backup-local';
     rmSync(dir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
   });
 
-  test('GIVEN credentials minted for tenant A WHEN used on RGW THEN they write and read A\'s prefixes only: B\'s are refused for writing, reading and listing, and no version can be deleted', async () => {
+  test('GIVEN credentials minted for tenant A WHEN used on RGW THEN they write A\'s run staging and archive only: B\'s prefixes are refused for writing, reading and listing, A\'s own retention tier too, and no version can be deleted', async () => {
     const a = await mint('acme');
     const b = await mint('bravo');
     expect(Date.parse(a.expiration) - Date.now()).toBeLessThanOrEqual(3600_000);
@@ -71,8 +71,12 @@ const BUCKET = 'so-backup-local';
     await asB.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/bravo/SO_ARC/secret.docx', Body: 'B\'s secret' }));
     expect((await (await asA.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx', VersionId: put.VersionId }))).Body!.transformToString())).toBe('A\'s offer');
 
+    await expect(asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/acme/acme-2026-11-30-daily/db/SuperOffice.bak', Body: 'TAPE' }))).resolves.toBeTruthy();
     for (const refused of [
       asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/bravo/SO_ARC/planted.docx', Body: 'x' })),
+      asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/bravo/bravo-2026-11-30-daily/db/SuperOffice.bak', Body: 'x' })),
+      // Only finalize promotes into a retention tier, after validation.
+      asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/acme/SuperOffice.bak', Body: 'x' })),
       asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/bravo/SuperOffice.bak', Body: 'x' })),
       asA.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'archive/bravo/SO_ARC/secret.docx' })),
       asA.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: 'archive/bravo/' })),
@@ -85,8 +89,10 @@ const BUCKET = 'so-backup-local';
   });
 
   test('GIVEN restore credentials WHEN used THEN they read the tenant\'s backups and write nothing', async () => {
-    const upload = s3As(await mint('carla'));
-    const put = await upload.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', Body: 'TAPE…' }));
+    // A validated backup, where finalize promotes it (written here as the bucket owner).
+    const owner = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...KEYS }, requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) } });
+    const put = await owner.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', Body: 'TAPE…' }));
+    owner.destroy();
     const restore = s3As(await mint('carla', 'restore'));
     await expect(restore.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', VersionId: put.VersionId }))).resolves.toBeTruthy();
     await expect(restore.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', Body: 'overwrite' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
@@ -108,9 +114,9 @@ const BUCKET = 'so-backup-local';
   });
 
   test('GIVEN a recorded connection API Gateway reports gone WHEN a backup is requested THEN request-backup forgets it and reports the connector offline (not AccessDenied)', async () => {
-    await cloud.tenants.put(newTenant('delta', 'Delta AS'));
+    await cloud.tenants.put({ ...newTenant('delta', 'Delta AS'), keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }] });
     await cloud.runs.create({ runId: 'delta-2026-11-30-daily', tenantId: 'delta', status: 'RUNNING', trigger: 'schedule', requestedBy: 'test', executionArn: 'x', startedAt: new Date().toISOString() });
-    await cloud.connections.add({ connectionId: 'gone0000000=', tenantId: 'delta', connectedAt: new Date().toISOString() });
+    await cloud.connections.add({ connectionId: 'gone0000000=', tenantId: 'delta', keyId: 'k1', connectedAt: new Date().toISOString() });
     const fn = cloud.deployment.functions.find((f) => f.handler === 'request-backup')!;
     const machine = cloud.deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
     const invoked = cloud.cloud.lambda.invoke(fn.arn, { taskToken: 'token', run: { runId: 'delta-2026-11-30-daily', tenantId: 'delta', trigger: 'schedule', startedAt: new Date().toISOString() } },

@@ -70,7 +70,7 @@ describe('minting a connector\'s credentials', () => {
   test('credentials last an hour at most (STS role chaining), carry the tenant\'s session policy and tag, and need a role ARN', async () => {
     const input = await minted('arn:aws:iam::123456789012:role/Upload');
     expect(input).toMatchObject({ RoleArn: 'arn:aws:iam::123456789012:role/Upload', DurationSeconds: 3600, Tags: [{ Key: 'tenant', Value: 'acme' }] });
-    expect(JSON.parse(input.Policy!)).toEqual(JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme')));
+    expect(JSON.parse(input.Policy!)).toEqual(JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme', 'acme-2026-11-25-daily')));
     const sts = {} as STSClient;
     expect(() => uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups' })).toThrow(/UPLOAD_ROLE_ARN/);
     expect(() => uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups', UPLOAD_ROLE_ARN: 'arn:aws:iam::123456789012:role/U', UPLOAD_CREDENTIAL_SECONDS: '7200' })).toThrow(/UPLOAD_CREDENTIAL_SECONDS/);
@@ -161,10 +161,8 @@ describe('upload credentials', () => {
     expect(uploadSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
   });
 
-  test('GIVEN the longest tenant id and bucket name WHEN the session policies are written THEN they fit STS\'s 2,048-character limit for an inline session policy', () => {
-    const bucketArn = `arn:aws-us-gov:s3:::${'b'.repeat(63)}`;
-    const tenant = 'a'.repeat(63);
-    for (const policy of [uploadSessionPolicy(bucketArn, tenant), restoreSessionPolicy(bucketArn, tenant)]) expect(policy.length).toBeLessThanOrEqual(2048);
+  test('GIVEN the longest tenant id and bucket name WHEN the restore session policy is written THEN it fits STS\'s 2,048-character limit for an inline session policy', () => {
+    expect(restoreSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 'a'.repeat(63)).length).toBeLessThanOrEqual(2048);
   });
 
   test('the restore session policy only reads: the tenant\'s own backups of every tier, manifests and archive', () => {

@@ -97,8 +97,10 @@ describe('the stack\'s IAM, as AWS would judge it', () => {
   });
 
   test('a connector session narrowed by its tenant\'s policy writes its own prefixes only, and RGW is given the same S3 statements (never more)', async () => {
-    const session: Caller = { kind: 'role', roleArn: uploadRole.arn, sessionName: 'acme-run', sessionPolicy: JSON.parse(uploadSessionPolicy('arn:aws:s3:::so-backup-local', 'acme')) };
+    const session: Caller = { kind: 'role', roleArn: uploadRole.arn, sessionName: 'acme-run', sessionPolicy: JSON.parse(uploadSessionPolicy('arn:aws:s3:::so-backup-local', 'acme', 'acme-2026-11-30-daily')) };
     expect(await decide(session, { action: 's3:PutObject', resource: 'arn:aws:s3:::so-backup-local/archive/acme/SO_ARC/a.docx' })).toBe(true);
+    expect(await decide(session, { action: 's3:PutObject', resource: 'arn:aws:s3:::so-backup-local/incoming/acme/acme-2026-11-30-daily/db/SuperOffice.bak' })).toBe(true);
+    expect(await decide(session, { action: 's3:PutObject', resource: 'arn:aws:s3:::so-backup-local/db/daily/acme/SuperOffice.bak' })).toBe(false);
     expect(await decide(session, { action: 's3:PutObject', resource: 'arn:aws:s3:::so-backup-local/archive/other/SO_ARC/a.docx' })).toBe(false);
     expect(await decide(session, { action: 's3:DeleteObjectVersion', resource: 'arn:aws:s3:::so-backup-local/archive/acme/SO_ARC/a.docx' })).toBe(false);
     const forRgw = rgwPolicy(session.sessionPolicy!)!;
