@@ -164,8 +164,10 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     expect(fourth).toMatchObject({ status: 'FAILED', runId: `${first.runId}-4`, kept: { databases: ['SuperOffice'], archive: true } });
     expect(fourth.failure).toMatchObject({ error: 'PartsFailed', cause: expect.stringMatching(/database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE.*kept and validated: database SuperOffice, the archive/) });
     expect(fourth.failures).toEqual([{ kind: 'database', name: '2two', code: 'SQL_DATABASE_OFFLINE', message: expect.stringMatching(/Bring it online/) }]);
-    const alerts = readFileSync(path.join(dataDir, 'alerts.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { subject?: string; message: string });
-    expect(alerts.at(-1)).toMatchObject({ subject: 'so-backup: backup of local FAILED', message: expect.stringMatching(/2two.*OFFLINE/s) });
+    const alerts = readFileSync(path.join(dataDir, 'alerts.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { subject?: string; message: string; publishedBy: string });
+    // The run's own alert, published by the state machine's role; and the FailedRuns alarm, published by CloudWatch (the topic policy lets it).
+    expect(alerts.filter((a) => a.subject === 'so-backup: backup of local FAILED').at(-1)).toMatchObject({ message: expect.stringMatching(/2two.*OFFLINE/s), publishedBy: expect.stringContaining('assumed-role/BackupRunStateMachineRole') });
+    expect(alerts.filter((a) => a.publishedBy === 'cloudwatch.amazonaws.com').map((a) => a.subject)).toEqual(expect.arrayContaining([expect.stringContaining('AlarmsFailedRuns')]));
     // The good parts count: a fourth validated daily version of SuperOffice, and the run's kept manifest names it.
     const daily = versions(fourth, 'db/daily/local/');
     expect(daily.map((v) => v.Key)).toEqual(Array(4).fill('db/daily/local/SuperOffice.bak'));
