@@ -193,7 +193,7 @@ start() {
   [ "$code" = 0 ] && return 0
   stop || true
   [ "$code" = 3 ] && exit 3
-  echo "ceph: the cluster in $data did not start; see the lines above and $data/log" >&2
+  echo "ceph: the cluster in $data did not start (start-once exit $code); see the lines above and $data/log" >&2; tail -n 3 "$data"/log/*.log >&2 2>/dev/null || true
   exit 1
 }
 
