@@ -73,7 +73,9 @@ rgw_answers() { curl -fs -o /dev/null "${curl_tls[@]}" "$rgw_url"; }
 
 start_once() {
   local rgw_port=${3:?RGW port} mon_port=${4:?mon port} ak=${5:?access key} sk=${6:?secret key}
-  # Name the step that failed (set -e would otherwise end this attempt without a word).
+  # Name the step that failed (set -e would otherwise end this attempt without a word), also
+  # inside the functions it calls (errtrace: an ERR trap is not inherited by functions without it).
+  set -o errtrace
   trap 'echo "ceph: starting failed at line $LINENO ($BASH_COMMAND, exit $?); logs in $data/log" >&2; tail -n 5 "$data"/log/*.log >&2 2>/dev/null || true' ERR
   [ -x "$root/usr/bin/radosgw" ] || { echo "ceph: no chroot at $root; run scripts/ceph-chroot.sh" >&2; exit 2; }
   mkdir -p "$data"/{run,log,mon,osd,rgw}
@@ -169,8 +171,9 @@ CONF
     wait_for "the monitor to register the OSD" 60 "$data/run/mon.pid" in_root timeout 10 ceph -c "$conf" osd new "$uuid" 0
     in_root ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$data/log/osd-mkfs.log" 2>&1 \
       || { echo "ceph: OSD mkfs failed; see $data/log/osd-mkfs.log" >&2; exit 1; }
-    in_root timeout 30 ceph -c "$conf" osd crush add osd.0 1.0 root=default host=local >/dev/null 2>&1
-    in_root timeout 30 ceph -c "$conf" osd crush set-device-class hdd osd.0 >/dev/null 2>&1
+    # Both are idempotent: retried while a loaded monitor is slow to answer; what it said is in log/crush.log.
+    wait_for "the monitor to place the OSD in the CRUSH map" 60 "$data/run/mon.pid" sh -c "chroot '$root' timeout 30 ceph -c '$conf' osd crush add osd.0 1.0 root=default host=local >>'$data/log/crush.log' 2>&1"
+    wait_for "the monitor to set the OSD's device class" 60 "$data/run/mon.pid" sh -c "chroot '$root' timeout 30 ceph -c '$conf' osd crush set-device-class hdd osd.0 >>'$data/log/crush.log' 2>&1"
     touch "$data/osd/.made"
   fi
   in_root ceph-osd -c "$conf" -i 0 --pid-file "$inner/run/osd.pid" 2>>"$data/log/osd-stderr.log"
