@@ -113,6 +113,22 @@ const BUCKET = 'so-backup-local';
     });
   });
 
+  test('GIVEN a tenant due for a restore drill WHEN the drills\' hourly schedule fires THEN request-drills mints read-only credentials from the upload role (session tag included) and issues the drill, refused nowhere', async () => {
+    await cloud.tenants.put({ ...newTenant('echo', 'Echo AS'), lastRunId: 'echo-2026-11-29-daily', keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }] });
+    await cloud.runs.create({
+      runId: 'echo-2026-11-29-daily', tenantId: 'echo', status: 'SUCCEEDED', trigger: 'schedule', requestedBy: 'test', executionArn: 'x', startedAt: new Date(Date.now() - 86_400_000).toISOString(),
+      validatedManifest: { key: 'manifests/daily/echo/echo-2026-11-29-daily.json', versionId: 'v1' },
+    });
+    await cloud.connections.add({ connectionId: 'echo0000000=', tenantId: 'echo', keyId: 'k1', connectedAt: new Date().toISOString() });
+    const fn = cloud.deployment.functions.find((f) => f.handler === 'request-drills')!;
+    const schedule = cloud.deployment.schedules.find((s) => s.targetArn === fn.arn)!;
+    await expect(cloud.cloud.scheduler.fire(schedule.name)).resolves.toMatchObject({ ok: true });
+    // The drill is issued after its credentials were minted (and before the job is sent, here to a connection that is gone).
+    const issued = (await cloud.tenants.get('echo'))!.issuedDrills ?? {};
+    expect(Object.keys(issued)).toEqual([expect.stringMatching(/^echo-drill-[0-9a-f]{12}$/)]);
+    expect(cloud.cloud.denials.filter((d) => d.principal.includes(fn.name))).toEqual([]);
+  });
+
   test('GIVEN a recorded connection API Gateway reports gone WHEN a backup is requested THEN request-backup forgets it and reports the connector offline (not AccessDenied)', async () => {
     await cloud.tenants.put({ ...newTenant('delta', 'Delta AS'), keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }] });
     await cloud.runs.create({ runId: 'delta-2026-11-30-daily', tenantId: 'delta', status: 'RUNNING', trigger: 'schedule', requestedBy: 'test', executionArn: 'x', startedAt: new Date().toISOString() });
