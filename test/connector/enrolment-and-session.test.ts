@@ -67,7 +67,9 @@ function connect(authorization: string): Promise<WebSocket> {
   });
 }
 
-const until = async (check: () => boolean | Promise<boolean>, ms = 5000) => {
+// A poll, not a timed assertion: each function answers from its own processes, and a cold start of one
+// (a Node 24 process loading its bundle) takes seconds on a loaded machine, as in Lambda.
+const until = async (check: () => boolean | Promise<boolean>, ms = 30_000) => {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 25))) if (await check()) return;
   throw new Error('condition not reached');
 };
