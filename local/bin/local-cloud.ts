@@ -10,7 +10,7 @@ if (!file) {
 }
 const config = localCloudConfigSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
 startLocalCloud(config).then((cloud) => {
-  process.stdout.write(`local cloud ready: gateway ws://127.0.0.1:${config.gatewayPort}, Step Functions http://127.0.0.1:${config.stepFunctionsPort}\n`);
+  process.stdout.write(`local cloud ready: gateway ws://127.0.0.1:${config.gatewayPort}, AWS endpoint https://127.0.0.1:${config.awsPort}\n`);
   const stop = () => void cloud.stop().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

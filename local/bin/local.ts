@@ -59,7 +59,7 @@ program.action(async (options: { data: string; portBase: number; fresh?: boolean
     });
   }
   const summary = await runLocalMode({
-    dataDir, portBase: options.portBase, fresh: options.fresh, keep: options.keep,
+    dataDir, portBase: options.portBase, fresh: options.fresh, keep: options.keep, schedules: options.keep ? 'timed' : 'manual',
     archiveDir: options.archive ? path.resolve(options.archive) : undefined,
     sqlConnectionString: options.sql ?? process.env.SO_BACKUP_SQL_CONNECTION_STRING,
     sqlDatabases: options.database,
@@ -82,10 +82,11 @@ program.action(async (options: { data: string; portBase: number; fresh?: boolean
   if (options.summary) writeFileSync(options.summary, JSON.stringify(summary, null, 2));
   if (options.keep) {
     const ports = localPorts(options.portBase);
-    console.log('\nServices left running. Inspect with the AWS CLI:');
+    console.log('\nServices left running; the stack\'s schedules fire on their own. Inspect S3 with the AWS CLI (as the bucket owner):');
     console.log(`  AWS_ACCESS_KEY_ID=${summary.s3AccessKeyId} AWS_SECRET_ACCESS_KEY=${summary.s3SecretAccessKey} \\`);
-    console.log(`    aws --endpoint-url ${summary.s3Endpoint} --region us-east-1 s3api list-object-versions --bucket ${summary.bucket}`);
-    console.log(`  DynamoDB: http://127.0.0.1:${ports.dynamodb}   Step Functions: http://127.0.0.1:${ports.stepFunctions}   gateway: ws://127.0.0.1:${ports.gateway}`);
+    console.log(`    aws --endpoint-url ${summary.s3Endpoint} --ca-bundle ${summary.caBundle} --region us-east-1 s3api list-object-versions --bucket ${summary.bucket}`);
+    console.log(`  AWS endpoint (IAM-checked; the operator key is in ${path.join(dataDir, 'operator.json')}): https://127.0.0.1:${ports.aws}   gateway: ws://127.0.0.1:${ports.gateway}`);
+    console.log(`  Refused calls: ${path.join(dataDir, 'logs', 'access-denied.log')}   function output: ${path.join(dataDir, 'logs', 'lambda-*.log')}`);
     console.log(`  Stop them with: npm run local -- --down --data ${dataDir}`);
   }
   process.exitCode = (summary.status === 'SUCCEEDED' || summary.status === 'SUCCEEDED_WITH_WARNINGS') && summary.validated ? 0 : 1;

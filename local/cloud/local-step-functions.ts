@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { StateMachine as LocalStateMachineRunner } from 'aws-local-stepfunctions';
+import { AccessDeniedError, type Caller, type IamAuthorizer } from '../iam/iam-authorizer';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type LocalDeployment, type LocalStateMachine } from './local-deployment';
-import type { FunctionInvoker } from './local-lambda';
+import { type FunctionInvoker, LambdaInvokeError } from './local-lambda';
 
 // aws-local-stepfunctions uses Promise.withResolvers (Node 22); Node 20 lacks it.
 const promiseStatic = Promise as unknown as { withResolvers?: <T>() => { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } };
@@ -42,10 +43,21 @@ export interface Execution {
   done: Promise<void>;
 }
 
-/** Published alerts (the SNS topic's messages), kept for display and tests. */
-export interface AlertSink {
-  publish(alert: { topicArn: string; subject?: string; message: string }): void;
+/** SNS as a state machine's task reaches it: a publish on behalf of the state machine's role. */
+export interface TopicPublisher {
+  publish(caller: Caller, topicArn: string, message: string, subject?: string): Promise<string>;
 }
+
+export interface LocalStepFunctionsOptions {
+  /** Judges every call a state machine makes with its role (and that Step Functions may assume the role). */
+  authorizer: IamAuthorizer;
+  sns: TopicPublisher;
+  /** Called when an execution ends (CloudWatch's AWS/States metrics come from this). */
+  onExecutionEnd?(execution: Execution): void;
+}
+
+/** The rule Step Functions manages for `.sync` child executions (Step Functions developer guide, "IAM policies for integrated services"). */
+const SYNC_EVENTS_RULE = `arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule`;
 
 /** An error the state machine matches by name, as Step Functions' own "States.*" errors. */
 class StatesError extends Error {
@@ -66,9 +78,10 @@ interface TaskWaiter {
 /**
  * Step Functions on this machine: runs the stack's own state machine definitions with
  * aws-local-stepfunctions, dispatching Task states by their Resource — Lambda functions to the
- * local handlers, `.waitForTaskToken` with real task tokens (SendTaskSuccess/Failure/Heartbeat,
+ * local Lambda, `.waitForTaskToken` with real task tokens (SendTaskSuccess/Failure/Heartbeat,
  * HeartbeatSeconds enforced), `states:startExecution(.sync)` to child executions, `sns:publish`
- * to the alert sink.
+ * to the local SNS. Each call is made as the state machine's role, so the template's policies
+ * decide it as in AWS; a refusal fails the task with the service's error.
  */
 export class LocalStepFunctions {
   readonly executions = new Map<string, Execution>();
@@ -76,9 +89,20 @@ export class LocalStepFunctions {
   private readonly machines = new Map<string, LocalStateMachine>();
   /** How to stop each running execution (StopExecution), with the error and cause it was stopped with. */
   private readonly stoppers = new Map<string, (error?: string, cause?: string) => void>();
+  /** Task token → the state machine whose execution it belongs to (what SendTask* calls are authorized on). */
+  private readonly tokenMachines = new Map<string, string>();
+  /** Per state machine: may Step Functions assume its role (the role's trust policy)? */
+  private readonly trust = new Map<string, Promise<void>>();
 
-  constructor(deployment: LocalDeployment, private readonly lambda: FunctionInvoker, private readonly alerts: AlertSink) {
+  constructor(deployment: LocalDeployment, private readonly lambda: FunctionInvoker, private readonly options: LocalStepFunctionsOptions) {
     for (const machine of deployment.stateMachines) this.machines.set(machine.arn, machine);
+  }
+
+  /** The state machine a task token was issued for. @throws InvalidToken for a token never issued */
+  stateMachineOfToken(taskToken: string): string {
+    const machine = this.tokenMachines.get(taskToken);
+    if (!machine) throw new StatesError('InvalidToken', `Invalid Token: '${taskToken.slice(0, 40)}'`);
+    return machine;
   }
 
   stateMachineArn(name: string): string {
@@ -143,6 +167,7 @@ export class LocalStepFunctions {
         execution.error = failed.error ?? execution.error;
         execution.cause = failed.cause ?? execution.cause;
       }
+      this.options.onExecutionEnd?.(execution);
     });
     return execution;
   }
@@ -194,17 +219,65 @@ export class LocalStepFunctions {
     return handlers;
   }
 
+  /** The role session a state machine's calls are made with. */
+  private callerOf(execution: Execution): Caller {
+    const machine = this.machines.get(execution.stateMachineArn)!;
+    return { kind: 'role', roleArn: machine.roleArn, sessionName: execution.name.slice(0, 64) };
+  }
+
+  /** Step Functions assumes the state machine's role: its trust policy must let states.amazonaws.com in for this state machine. */
+  private assumeRole(execution: Execution): Promise<void> {
+    const machine = this.machines.get(execution.stateMachineArn)!;
+    let trusted = this.trust.get(machine.arn);
+    if (!trusted) {
+      trusted = this.options.authorizer.decide({ kind: 'service', service: 'states.amazonaws.com', sourceArn: machine.arn, sourceAccount: LOCAL_ACCOUNT }, { action: 'sts:AssumeRole', resource: machine.roleArn })
+        .then((decision) => {
+          if (!decision.allowed) throw new StatesError('States.Runtime', `Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role: ${decision.message}`);
+        });
+      this.trust.set(machine.arn, trusted);
+    }
+    return trusted;
+  }
+
   private async runTask(resource: string, state: Record<string, unknown>, input: unknown, execution: Execution): Promise<unknown> {
+    await this.assumeRole(execution);
+    const caller = this.callerOf(execution);
+    try {
+      return await this.callService(resource, state, input, execution, caller);
+    } catch (error) {
+      // Refusals fail the task with the integrated service's error, named as Step Functions names them.
+      if (error instanceof LambdaInvokeError) throw new StatesError(`Lambda.${error.code === 'AccessDeniedException' ? 'AWSLambdaException' : error.code}`, `${error.message} (Service: Lambda, Status Code: ${error.status}, Error Code: ${error.code})`);
+      if (error instanceof AccessDeniedError) {
+        const service = error.request.action.split(':')[0]!;
+        const kms = service === 'kms';
+        const name = resource.includes(':sns:') ? `SNS.${kms ? 'KMSAccessDeniedException' : 'AuthorizationErrorException'}` : `StepFunctions.${kms ? 'KMSAccessDeniedException' : 'AccessDeniedException'}`;
+        throw new StatesError(name, error.message);
+      }
+      throw error;
+    }
+  }
+
+  private async callService(resource: string, state: Record<string, unknown>, input: unknown, execution: Execution, caller: Caller): Promise<unknown> {
     const service = /^arn:aws:states:::([a-z]+):([A-Za-z]+)(\.sync(?::2)?|\.waitForTaskToken)?$/.exec(resource);
-    if (!service) return this.lambda.invoke(resource, input);
+    if (!service) return this.lambda.invoke(resource, input, caller);
     const [, api, action, pattern] = service;
     const params = input as Record<string, unknown>;
     if (api === 'lambda' && action === 'invoke') {
-      if (pattern === '.waitForTaskToken') return this.waitForTaskToken(state, params);
-      return { StatusCode: 200, Payload: await this.lambda.invoke(String(params.FunctionName), params.Payload) };
+      if (pattern === '.waitForTaskToken') return this.waitForTaskToken(state, params, execution, caller);
+      return { StatusCode: 200, Payload: await this.lambda.invoke(String(params.FunctionName), params.Payload, caller) };
     }
     if (api === 'states' && action === 'startExecution') {
-      const child = this.startExecution(String(params.StateMachineArn), typeof params.Input === 'string' ? params.Input : JSON.stringify(params.Input ?? {}), params.Name ? String(params.Name) : undefined);
+      const childArn = String(params.StateMachineArn);
+      const childMachine = this.machines.get(childArn);
+      await this.options.authorizer.authorize(caller, { action: 'states:StartExecution', resource: childArn });
+      if (pattern && childMachine) {
+        // .sync watches the child through a managed EventBridge rule and may stop it.
+        const childExecution = `${childArn.replace(':stateMachine:', ':execution:')}:${String(params.Name ?? '')}`;
+        await this.options.authorizer.authorize(caller,
+          { action: 'states:DescribeExecution', resource: childExecution }, { action: 'states:StopExecution', resource: childExecution },
+          ...['events:PutTargets', 'events:PutRule', 'events:DescribeRule'].map((a) => ({ action: a, resource: SYNC_EVENTS_RULE })));
+      }
+      const child = this.startExecution(childArn, typeof params.Input === 'string' ? params.Input : JSON.stringify(params.Input ?? {}), params.Name ? String(params.Name) : undefined);
       const started = { ExecutionArn: child.executionArn, StartDate: child.startDate.toISOString() };
       if (!pattern) return started;
       await child.done;
@@ -212,14 +285,15 @@ export class LocalStepFunctions {
       return { ...started, Name: child.name, Status: child.status, StopDate: child.stopDate?.toISOString(), Output: pattern === '.sync:2' ? JSON.parse(child.output ?? 'null') : child.output };
     }
     if (api === 'sns' && action === 'publish') {
-      this.alerts.publish({ topicArn: String(params.TopicArn), subject: params.Subject ? String(params.Subject) : undefined, message: typeof params.Message === 'string' ? params.Message : JSON.stringify(params.Message) });
-      return { MessageId: randomUUID() };
+      const messageId = await this.options.sns.publish(caller, String(params.TopicArn), typeof params.Message === 'string' ? params.Message : JSON.stringify(params.Message), params.Subject ? String(params.Subject) : undefined);
+      return { MessageId: messageId };
     }
     throw new StatesError('States.Runtime', `local mode cannot run Task resource ${resource}`);
   }
 
-  private waitForTaskToken(state: Record<string, unknown>, params: Record<string, unknown>): Promise<unknown> {
+  private waitForTaskToken(state: Record<string, unknown>, params: Record<string, unknown>, execution: Execution, caller: Caller): Promise<unknown> {
     const token = `local-${randomUUID()}`;
+    this.tokenMachines.set(token, execution.stateMachineArn);
     const payload = JSON.parse(JSON.stringify(params.Payload ?? {}).split(TOKEN_PLACEHOLDER).join(token));
     const heartbeatMs = Number(state.HeartbeatSeconds ?? 0) * 1000;
     return new Promise((resolve, reject) => {
@@ -243,7 +317,7 @@ export class LocalStepFunctions {
         heartbeat: arm,
       });
       arm();
-      this.lambda.invoke(String(params.FunctionName), payload).catch((error: Error) => {
+      this.lambda.invoke(String(params.FunctionName), payload, caller).catch((error: Error) => {
         const waiter = this.waiters.get(token);
         waiter?.reject(error);
       });

@@ -4,7 +4,9 @@ import { describeFailure, markRunFailed } from '../../functions/src/mark-run-fai
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
 import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
 import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
-import { restoreSessionPolicy, RunError, uploadSessionPolicy } from '../../functions/src/shared';
+import { restoreSessionPolicy, RunError, uploadCredentialVendorFromEnv, uploadSessionPolicy } from '../../functions/src/shared';
+import type { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { tenantIdSchema } from '../../protocol';
 import { type Artifact, type BackupJob, type Manifest, manifestSchema } from '../../protocol';
 import type { RunRecord, TenantRecord } from '../../functions/src/shared';
 import { periodOf, tiersDue } from '../../functions/src/finalize-run/promote-to-tiers';
@@ -21,6 +23,57 @@ describe('executionName', () => {
     expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily', 'acme-2026-11-25-daily-2'])).toBe('acme-2026-11-25-daily-3');
     // Named after the day in the schedule's time zone: 23:30 UTC is already the next day in Oslo.
     expect(executionName('acme', new Date('2026-11-24T23:30:00Z'), 'daily', [], 'Europe/Oslo')).toBe('acme-2026-11-25-daily');
+  });
+
+  test('GIVEN the longest tenant ids (63 characters) WHEN named for every trigger and repeat THEN names stay within Step Functions\' 80 characters, unique per tenant, and readable', () => {
+    const day = new Date('2026-11-25T02:00:00Z');
+    const long = `${'a'.repeat(56)}-tenant`;
+    const other = `${'a'.repeat(56)}-second`;
+    expect(tenantIdSchema.safeParse(long).success).toBe(true);
+    const names: string[] = [];
+    for (const tenant of [long, other]) {
+      for (const trigger of ['daily', 'support', 'operator']) {
+        const first = executionName(tenant, day, trigger, []);
+        const tenth = executionName(tenant, day, trigger, [first, ...Array.from({ length: 8 }, (_, i) => `${first}-${i + 2}`)]);
+        names.push(first, tenth);
+        for (const name of [first, tenth]) {
+          expect(name.length).toBeLessThanOrEqual(80);
+          expect(name).toMatch(/^[A-Za-z0-9_-]+$/);
+          expect(name).toContain(`-2026-11-25-${trigger}`);
+          expect(name.startsWith('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).toBe(true);
+        }
+      }
+    }
+    expect(new Set(names).size).toBe(names.length);
+    expect(executionName(long, day, 'operator', [])).toMatch(/^a+_[0-9a-f]{6}-2026-11-25-operator$/);
+  });
+});
+
+describe('minting a connector\'s credentials', () => {
+  const minted = async (roleArn: string) => {
+    const sent: AssumeRoleCommand[] = [];
+    const sts = { send: async (command: AssumeRoleCommand) => {
+      sent.push(command);
+      return { Credentials: { AccessKeyId: 'ASIA', SecretAccessKey: 'S', SessionToken: 'T', Expiration: new Date('2026-11-25T03:00:00Z') } };
+    } } as unknown as STSClient;
+    await uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups', UPLOAD_ROLE_ARN: roleArn }).mint('acme', 'acme-2026-11-25-daily');
+    return sent[0]!.input;
+  };
+
+  test('GIVEN a stack in another partition (GovCloud, China) WHEN credentials are minted THEN the session policy names the bucket in that partition', async () => {
+    const input = await minted('arn:aws-us-gov:iam::123456789012:role/Upload');
+    expect(input.Policy).toContain('arn:aws-us-gov:s3:::backups/archive/acme/*');
+    expect(input.Policy).not.toContain('arn:aws:s3:::');
+    expect((await minted('arn:aws-cn:iam::123456789012:role/Upload')).Policy).toContain('arn:aws-cn:s3:::backups');
+  });
+
+  test('credentials last an hour at most (STS role chaining), carry the tenant\'s session policy and tag, and need a role ARN', async () => {
+    const input = await minted('arn:aws:iam::123456789012:role/Upload');
+    expect(input).toMatchObject({ RoleArn: 'arn:aws:iam::123456789012:role/Upload', DurationSeconds: 3600, Tags: [{ Key: 'tenant', Value: 'acme' }] });
+    expect(JSON.parse(input.Policy!)).toEqual(JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme', 'acme-2026-11-25-daily')));
+    const sts = {} as STSClient;
+    expect(() => uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups' })).toThrow(/UPLOAD_ROLE_ARN/);
+    expect(() => uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups', UPLOAD_ROLE_ARN: 'arn:aws:iam::123456789012:role/U', UPLOAD_CREDENTIAL_SECONDS: '7200' })).toThrow(/UPLOAD_CREDENTIAL_SECONDS/);
   });
 });
 
@@ -94,7 +147,7 @@ describe('requestBackup', () => {
 
 describe('upload credentials', () => {
   test('the upload session policy lets one run upload only to its own staging prefix and the tenant\'s archive: never a retention tier, never a version delete', () => {
-    const policy = JSON.parse(uploadSessionPolicy('backups', 'acme', 'acme-2026-11-25-daily')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
+    const policy = JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme', 'acme-2026-11-25-daily')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
     expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: 'arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*' });
     // Delete markers only where files get deleted: the archive.
     expect(policy.Statement[1]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'], Resource: 'arn:aws:s3:::backups/archive/acme/*' });
@@ -105,11 +158,15 @@ describe('upload credentials', () => {
     expect(text).not.toMatch(/DeleteObjectVersion|s3:\*|backups\/db\//);
     expect(policy.Statement.filter((st) => st.Action.includes('s3:PutObject')).flatMap((st) => [st.Resource].flat())).toEqual(['arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*', 'arn:aws:s3:::backups/archive/acme/*']);
     // STS takes session policies of at most 2,048 characters: the longest bucket, tenant and run ids fit.
-    expect(uploadSessionPolicy('b'.repeat(63), 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
+    expect(uploadSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
+  });
+
+  test('GIVEN the longest tenant id and bucket name WHEN the restore session policy is written THEN it fits STS\'s 2,048-character limit for an inline session policy', () => {
+    expect(restoreSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 'a'.repeat(63)).length).toBeLessThanOrEqual(2048);
   });
 
   test('the restore session policy only reads: the tenant\'s own backups of every tier, manifests and archive', () => {
-    const policy = JSON.parse(restoreSessionPolicy('backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
+    const policy = JSON.parse(restoreSessionPolicy('arn:aws:s3:::backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
     expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: [
       'arn:aws:s3:::backups/db/daily/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*', 'arn:aws:s3:::backups/db/weekly/acme/*', 'arn:aws:s3:::backups/manifests/weekly/acme/*',
       'arn:aws:s3:::backups/db/monthly/acme/*', 'arn:aws:s3:::backups/manifests/monthly/acme/*', 'arn:aws:s3:::backups/archive/acme/*',

@@ -1,5 +1,7 @@
 import { App, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { checkStateMachines } from '../../scripts/check-template';
+import type { CfnTemplate } from '../../local/cloud/synthesize-template';
 import { HANDLER_NAMES } from '../../functions/src/handler-names';
 import { SoBackupStack, type SoBackupStackProps } from '../../infra/lib/so-backup-stack';
 import { stackPropsFromContext } from '../../infra/lib/stack-props-from-context';
@@ -226,7 +228,7 @@ describe('alarms', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'RestoreDrillsFailing', Threshold: 1, TreatMissingData: 'breaching' });
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 hour)', Description: Match.stringLikeRegexp('restore drill') });
     const [drills] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'request-drills' } }));
-    expect((drills!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ DRILL_INTERVAL_DAYS: '7', DRILL_SAMPLE_FILES: '20', DRILL_DATABASE: 'true', UPLOAD_CREDENTIALS_MODE: 'sts' });
+    expect((drills!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ DRILL_INTERVAL_DAYS: '7', DRILL_SAMPLE_FILES: '20', DRILL_DATABASE: 'true', UPLOAD_ROLE_ARN: { 'Fn::GetAtt': [expect.stringMatching(/^BackupRunUploadRole/), 'Arn'] } });
     expect(() => synth({ drillIntervalDays: 0 })).toThrow('drillIntervalDays must be a whole number from 1 to 90, but 0 was provided');
   });
 
@@ -249,4 +251,14 @@ test('stack properties come from CDK context, and bad values are named', () => {
   expect(() => props({ dailyBackupsKept: 'thirty' })).toThrow('context "dailyBackupsKept" must be a number, but "thirty" was provided');
   expect(() => props({ objectLockMode: 'WORM', objectLockDays: '30' })).toThrow(/GOVERNANCE or COMPLIANCE/);
   expect(() => props({ objectLockMode: 'COMPLIANCE' })).toThrow(/give both "objectLockMode" and "objectLockDays"/);
+});
+
+test('the state machine definitions are valid Amazon States Language (asl-validator), and a broken one is caught', () => {
+  const stack = template.toJSON() as CfnTemplate;
+  expect(checkStateMachines(stack)).toEqual([{ name: 'BackupRun', valid: true, errors: '' }, { name: 'DailyBackups', valid: true, errors: '' }]);
+  const broken = JSON.parse(JSON.stringify(stack)) as CfnTemplate;
+  const [id] = Object.entries(broken.Resources).find(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')!;
+  const definition = broken.Resources[id]!.Properties!;
+  definition.DefinitionString = JSON.stringify({ StartAt: 'Missing', States: { Only: { Type: 'Pass', Next: 'Nowhere' } } });
+  expect(checkStateMachines(broken).find((r) => !r.valid)).toBeDefined();
 });

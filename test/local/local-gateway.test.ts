@@ -2,7 +2,17 @@ import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCo
 import WebSocket from 'ws';
 import { LocalGateway } from '../../local/cloud/local-gateway';
 import type { FunctionInvoker } from '../../local/cloud/local-lambda';
+import { type Caller, IamAuthorizer } from '../../local/iam/iam-authorizer';
+import { LocalCredentials } from '../../local/iam/local-credentials';
 import { freePort } from '../helpers/test-ports';
+
+/** Callers of the @connections API: one allowed execute-api:ManageConnections on this API, one allowed nothing. */
+const authorizer = new IamAuthorizer({ roles: new Map(), resourcePolicies: new Map(), encryptionKeys: new Map() });
+const credentials = new LocalCredentials();
+const manager = credentials.addUser({ kind: 'user', arn: 'arn:aws:iam::000000000000:user/manager', policies: [{ name: 'manage', policy: {
+  Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: 'arn:aws:execute-api:us-east-1:000000000000:local/*/*/@connections/*' }],
+} }] });
+const stranger = credentials.addUser({ kind: 'user', arn: 'arn:aws:iam::000000000000:user/stranger', policies: [] });
 
 type Event = { requestContext: { connectionId: string; routeKey: string; authorizer?: Record<string, string> }; headers?: Record<string, string>; body?: string };
 
@@ -13,9 +23,11 @@ afterEach(async () => {
 
 async function setup(limits: { idleTimeoutMs?: number; maxConnectionMs?: number } = {}) {
   const events: Event[] = [];
+  const callers: Caller[] = [];
   const invoker: FunctionInvoker = {
-    invoke: async (route, raw) => {
+    invoke: async (route, raw, caller) => {
       const event = raw as Event;
+      callers.push(caller);
       events.push({ ...event, requestContext: { ...event.requestContext, routeKey: route } });
       if (route === 'authorizer') {
         const allowed = event.headers?.authorization === 'Bearer good';
@@ -25,10 +37,13 @@ async function setup(limits: { idleTimeoutMs?: number; maxConnectionMs?: number 
     },
   };
   const port = await freePort();
-  const gateway = new LocalGateway(invoker, { port, routes: { authorizer: 'authorizer', connect: 'connect', disconnect: 'disconnect', default: 'default' }, ...limits });
+  const gateway = new LocalGateway(invoker, {
+    port, routes: { authorizer: 'authorizer', connect: 'connect', disconnect: 'disconnect', default: 'default' }, authorizerId: 'auth1', access: { authorizer, credentials }, ...limits,
+  });
   await gateway.start();
   gateways.push(gateway);
-  const management = new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${port}/prod`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 's' } });
+  const client = (key: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${port}/prod`, region: 'us-east-1', credentials: key, maxAttempts: 1 });
+  const management = client(manager);
   const open = async (token = 'good') => {
     const socket = new WebSocket(`ws://127.0.0.1:${port}`, { headers: { Authorization: `Bearer ${token}` } });
     await new Promise<void>((resolve, reject) => {
@@ -39,7 +54,7 @@ async function setup(limits: { idleTimeoutMs?: number; maxConnectionMs?: number 
     return socket;
   };
   const connectionId = () => events.find((e) => e.requestContext.routeKey === 'connect')!.requestContext.connectionId;
-  return { gateway, management, open, events, connectionId };
+  return { gateway, management, client, port, open, events, callers, connectionId };
 }
 
 const closed = (socket: WebSocket) => new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -72,6 +87,35 @@ describe('the local gateway speaks the API Gateway WebSocket contract', () => {
     await closing;
     await until(() => events.some((e) => e.requestContext.routeKey === 'disconnect'));
     await expect(management.send(new PostToConnectionCommand({ ConnectionId: connectionId(), Data: Buffer.from('x') }))).rejects.toBeInstanceOf(GoneException);
+  });
+
+  test('GIVEN API Gateway invoking the routes WHEN a connector connects and sends THEN each function is invoked as apigateway.amazonaws.com with the route\'s source ARN (what the functions\' permissions allow)', async () => {
+    const { open, callers, events } = await setup();
+    const socket = await open();
+    socket.send('{}');
+    await until(() => events.some((e) => e.requestContext.routeKey === 'default'));
+    expect(callers.slice(0, 3)).toEqual([
+      { kind: 'service', service: 'apigateway.amazonaws.com', sourceArn: 'arn:aws:execute-api:us-east-1:000000000000:local/authorizers/auth1', sourceAccount: '000000000000' },
+      { kind: 'service', service: 'apigateway.amazonaws.com', sourceArn: 'arn:aws:execute-api:us-east-1:000000000000:local/prod/$connect', sourceAccount: '000000000000' },
+      { kind: 'service', service: 'apigateway.amazonaws.com', sourceArn: 'arn:aws:execute-api:us-east-1:000000000000:local/prod/$default', sourceAccount: '000000000000' },
+    ]);
+    socket.close();
+  });
+
+  test('GIVEN the @connections API WHEN called unsigned, with a wrong secret, or by a principal without execute-api:ManageConnections THEN it is refused as API Gateway refuses it; only the allowed caller gets through', async () => {
+    const { client, port, open, connectionId } = await setup();
+    const socket = await open();
+    const unsigned = await fetch(`http://127.0.0.1:${port}/prod/@connections/${encodeURIComponent(connectionId())}`);
+    expect(unsigned.status).toBe(403);
+    expect(unsigned.headers.get('x-amzn-errortype')).toBe('MissingAuthenticationTokenException');
+    await expect(client({ ...manager, secretAccessKey: 'not-the-secret' }).send(new GetConnectionCommand({ ConnectionId: connectionId() }))).rejects.toMatchObject({ name: 'InvalidSignatureException' });
+    const refused = client(stranger).send(new PostToConnectionCommand({ ConnectionId: connectionId(), Data: Buffer.from('{}') }));
+    await expect(refused).rejects.toMatchObject({
+      name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 },
+      message: `User: arn:aws:iam::000000000000:user/stranger is not authorized to perform: execute-api:ManageConnections on resource: arn:aws:execute-api:us-east-1:000000000000:local/prod/POST/@connections/${encodeURIComponent(connectionId())} because no identity-based policy allows the execute-api:ManageConnections action`,
+    });
+    expect((await client(manager).send(new GetConnectionCommand({ ConnectionId: connectionId() }))).Identity?.SourceIp).toBe('127.0.0.1');
+    socket.close();
   });
 
   test('GIVEN a frame over 128 KB WHEN sent THEN the connection is closed with 1009, as API Gateway does', async () => {

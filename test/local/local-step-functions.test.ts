@@ -1,15 +1,23 @@
 import { Duration } from 'aws-cdk-lib';
 import type { HandlerName } from '../../functions/src/handler-names';
 import { readLocalDeployment } from '../../local/cloud/local-deployment';
-import { type FunctionInvoker, LambdaFunctionError } from '../../local/cloud/local-lambda';
+import { type FunctionInvoker, LambdaFunctionError, LambdaInvokeError } from '../../local/cloud/local-lambda';
+import { LocalSns } from '../../local/cloud/local-sns';
 import { LocalStepFunctions } from '../../local/cloud/local-step-functions';
 import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
+import { IamAuthorizer } from '../../local/iam/iam-authorizer';
+import { readIamModel } from '../../local/iam/iam-model';
 
 /**
  * The stack's own BackupRun and DailyBackups definitions (synthesized, with a 1 s heartbeat)
  * run by the local runner, with the Lambda functions replaced by doubles to steer each path.
+ * The state machines' own calls (invoking the functions, starting child executions, publishing
+ * alerts) are authorized against the template's policies, as in local mode.
  */
-const deployment = readLocalDeployment(synthesizeTemplate({ heartbeat: Duration.seconds(1), offlineRetryInterval: Duration.seconds(1), offlineRetryWindow: Duration.seconds(2) }));
+const template = synthesizeTemplate({ heartbeat: Duration.seconds(1), offlineRetryInterval: Duration.seconds(1), offlineRetryWindow: Duration.seconds(2) });
+const deployment = readLocalDeployment(template);
+const authorizer = new IamAuthorizer(readIamModel(template));
+const topics = new Set(Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::SNS::Topic').map(([id]) => `arn:aws:sns:us-east-1:000000000000:${id}`));
 const backupRunArn = deployment.stateMachines.find((m) => m.name === 'BackupRun')!.arn;
 const dailyArn = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!.arn;
 
@@ -20,7 +28,9 @@ function setup(doubles: Doubles) {
   const calls: string[] = [];
   let sfn!: LocalStepFunctions;
   const invoker: FunctionInvoker = {
-    invoke: async (arn, event) => {
+    invoke: async (arn, event, caller) => {
+      const decision = await authorizer.decide(caller, { action: 'lambda:InvokeFunction', resource: arn });
+      if (!decision.allowed) throw new LambdaInvokeError('AccessDeniedException', decision.message, 403);
       const handler = deployment.functions.find((f) => f.arn === arn)!.handler;
       calls.push(handler);
       const double = doubles[handler];
@@ -32,7 +42,7 @@ function setup(doubles: Doubles) {
       }
     },
   };
-  sfn = new LocalStepFunctions(deployment, invoker, { publish: (alert) => alerts.push(alert) });
+  sfn = new LocalStepFunctions(deployment, invoker, { authorizer, sns: new LocalSns(topics, authorizer, (alert) => alerts.push(alert)) });
   return { sfn, alerts, calls };
 }
 

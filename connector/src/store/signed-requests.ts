@@ -4,11 +4,11 @@ import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { UploadTarget } from '../../../protocol';
 
-/** A SigV4 hash for the signer, on Node's own crypto. */
+/** A SigV4 hash for the signer, on Node's own crypto (local mode's signature checks use it too). */
 type SourceData = string | ArrayBuffer | ArrayBufferView;
 const bytes = (data: SourceData) => (typeof data === 'string' ? data : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data));
 
-class NodeSha256 {
+export class NodeSha256 {
   private readonly hash;
 
   constructor(secret?: SourceData) {
