@@ -4,19 +4,21 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { renderVerification, verifyBackupFiles } from '../../cli/src/verify-backup';
-import { backupFile } from '../../local/tds/mtf-backup-file';
+import { backupFile, databasePages } from '../../local/tds/mtf-backup-file';
 import { describeWithMssqlFixtures, MSSQL_FIXTURES } from '../helpers/fixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-verify-'));
 const startedAt = new Date('2026-11-30T02:00:00Z');
+/** 128 KiB of the stand-in's pages of a database (file header 1:0, … boot page 1:9, data pages). */
+const pagesOf = (database: string) => Buffer.concat([...databasePages(database, 128 * 1024)]);
 const write = (name: string, body: Buffer) => {
   const file = path.join(dir, name);
   writeFileSync(file, body);
   return file;
 };
 const superOffice = (options: Partial<Parameters<typeof backupFile>[0]> = {}) =>
-  backupFile({ database: 'SuperOffice', server: 'SO-SQL01', backupSetName: 'SuperOffice-Full Database Backup', startedAt, ...options }, randomBytes(128 * 1024));
+  backupFile({ database: 'SuperOffice', server: 'SO-SQL01', backupSetName: 'SuperOffice-Full Database Backup', startedAt, ...options }, pagesOf('SuperOffice'));
 
 const mediaSetId = randomBytes(16);
 const files = {
