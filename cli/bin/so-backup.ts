@@ -306,7 +306,8 @@ program.command('status')
 program.command('verify-backup <files...>')
   .description('check a downloaded SQL Server backup without SQL Server: what it holds, and whether it is a complete, readable full backup (several files: the stripes of one backup)')
   .option('--database <name>', 'the database it must be a backup of')
-  .action(async (files: string[], o: { database?: string }) => {
+  .option('--quick', 'read only what the validator reads (the structure, the start, the end and a sample of the middle) instead of every byte')
+  .action(async (files: string[], o: { database?: string; quick?: boolean }) => {
     const result = await verifyBackupFiles(files, o);
     process.stdout.write(`${program.opts<GlobalOptions>().json ? JSON.stringify(result, null, 2) : renderVerification(result)}\n`);
     process.exitCode = result.verdict.ok ? EXIT.ok : EXIT.failed;
@@ -319,7 +320,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     return;
   }
-  const failure = error instanceof CliError ? error : explainAwsError(error, 'so-backup');
+  const failure = error instanceof CliError ? error : explainAwsError(error, 'the command');
   process.stderr.write(`so-backup: ${failure.message}\n`);
   process.exitCode = failure.exitCode;
 });

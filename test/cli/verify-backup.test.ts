@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { renderVerification, verifyBackupFiles } from '../../cli/src/verify-backup';
+import { fileSource, renderVerification, verifyBackupFiles } from '../../cli/src/verify-backup';
 import { backupFile, databasePages } from '../../local/tds/mtf-backup-file';
 import { describeWithMssqlFixtures, MSSQL_FIXTURES } from '../helpers/fixtures';
 
@@ -104,3 +104,42 @@ describeWithMssqlFixtures('so-backup verify-backup on real SQL Server backups', 
   });
 });
 
+
+describe('so-backup verify-backup: what it reads, and files it cannot read (issue 16 review)', () => {
+  test('GIVEN a file the user may not read WHEN verified THEN exit 6 (not a verdict) naming the file and the error, one "so-backup:" prefix', async () => {
+    const file = write('unreadable.bak', superOffice());
+    chmodSync(file, 0o600);
+    chmodSync(dir, 0o755);
+    // As root, permissions do not stop a read: run the command as nobody, as the tester did.
+    const asOther = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+    if (asOther.length === 0) chmodSync(file, 0o000);
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const [command, ...args] = [...asOther, process.execPath, path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), 'verify-backup', file];
+      execFile(command!, args, { cwd: dir }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    });
+    expect(result).toMatchObject({ code: 6, stdout: '' });
+    expect(result.stderr).toMatch(/^so-backup: .*unreadable\.bak cannot be read \(EACCES: permission denied\): nothing was checked/);
+    expect(result.stderr).not.toMatch(/so-backup failed|so-backup: so-backup/);
+  }, 60_000);
+
+  test('GIVEN a read that fails in the middle of the file (I/O error) WHEN verified THEN a CliError with exit 6, not "not usable"', async () => {
+    await expect(verifyBackupFiles([files.full], {}, async (file) => {
+      const source = await fileSource(file);
+      return { ...source, read: async (offset, length) => (offset > 0x1000 ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })) : source.read(offset, length)) };
+    })).rejects.toMatchObject({ exitCode: 6, message: expect.stringMatching(/full\.bak cannot be read \(EIO: input\/output error/) });
+  });
+
+  test('GIVEN a backup whose data pages are damaged in the middle WHEN verified THEN not usable, and --quick says it read only a sample', async () => {
+    const bytes = superOffice();
+    const damaged = Buffer.from(bytes);
+    damaged[bytes.length / 2] = damaged[bytes.length / 2]! ^ 0xff; // inside one of the 16 pages: its checksum fails
+    const file = write('damaged-middle.bak', damaged);
+    const whole = await verifyBackupFiles([file], { database: 'SuperOffice' });
+    expect(whole.verdict.reasons.join('\n')).toMatch(/page\(s\) fail their page checksum/);
+    const good = renderVerification(await verifyBackupFiles([files.full]));
+    expect(good).toMatch(/read +every byte of the \d+-byte file/);
+    expect(good).toMatch(/Every byte was read/);
+    const quick = renderVerification(await verifyBackupFiles([files.full], { quick: true }));
+    expect(quick).toMatch(/Quick check \(--quick\): .* not every byte/);
+  });
+});
