@@ -137,7 +137,7 @@ export interface BackupFileFacts {
   family?: { count: number; number: number };
   /** Password protection, per MTF: a media password (TAPE) and a backup set password (SSET). */
   password: { media: boolean; backupSet: boolean };
-  /** The end of the backup set was found at the end of the file and agrees with its start. */
+  /** The end of the backup set was found and agrees with its start (`extraBytes`: whether the file goes on after it). */
   complete: boolean;
   /** Bytes in the file after the end of the backup set (data appended, or another set). */
   extraBytes?: number;
