@@ -328,7 +328,11 @@ export interface RunRecord {
   validation?: {
     ok: boolean; checkedAt: string; checks: number; problems: string[];
     /** Each artifact's verdict (a database, or the archive); the first problems of each. */
-    artifacts?: Array<{ kind: 'database' | 'archive'; name: string; ok: boolean; problems: string[] }>;
+    artifacts?: Array<{
+      kind: 'database' | 'archive'; name: string; ok: boolean; problems: string[];
+      /** A database backup: what the validation read and proves, and what it leaves to S3's checksum and RESTORE VERIFYONLY. */
+      checked?: string;
+    }>;
   };
   summary?: Record<string, number | string>;
   /** Download links handed out for this run (`so-backup share`): who, why, when, until when. */

@@ -17,6 +17,8 @@ export interface ArtifactValidation {
   ok: boolean;
   /** What is wrong with it, each naming the object; empty when ok. */
   problems: string[];
+  /** A database backup: what its validation read and proves, and what it leaves to other checks (backup-file-check.ts, describeChecked). */
+  checked?: string;
 }
 
 export interface ValidationReport {
@@ -89,9 +91,10 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
     if (!check(db.artifact.key === expectedKey, `backup of ${db.database} is at ${db.artifact.key}, expected ${expectedKey}`)) continue;
     if (!(await checkArtifact(reader, db.artifact, check))) continue;
     report.totalBytes += db.artifact.size;
-    // A daily backup must be a complete, readable full backup of this database: head and tail by ranged reads.
+    // A daily backup must be a complete, readable full backup of this database: bounded ranged reads (structure, start, end, a sample of the middle).
     const file = await checkBackupFile(reader, db.artifact, db.artifact.size, { database: db.database, backupType: 'full' });
     report.databases.push({ database: db.database, size: db.artifact.size, header: file.report.facts });
+    artifact.checked = file.checked;
     check(file.verdict.ok, `${db.artifact.key} is not a usable backup of ${db.database}: ${file.verdict.reasons.join('; ')}`);
     const started = Date.parse(run.startedAt) - CLOCK_SKEW_MS;
     const finished = Date.parse(db.finishedAt);
