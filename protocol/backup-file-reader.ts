@@ -176,6 +176,11 @@ export interface ReadOptions {
   samples?: number;
   /** Where samples go: a number in [0, 1). @default Math.random (a file cannot be made to pass by knowing the places) */
   random?: () => number;
+  /**
+   * Bounded, uncompressed: reads (of 64 KiB) the walk from the start may make before it finds the
+   * blocks that end the set from the end-of-set filemark instead. @default 64
+   */
+  walkReads?: number;
 }
 
 /** Bytes read from the start at once (the header blocks and the first data pages of an uncompressed file). */
@@ -184,6 +189,8 @@ const HEAD_BYTES = 128 * 1024;
 const HEAD_LIMIT = 4 * 1024 * 1024;
 /** Bounded: reads (of WINDOW_BYTES) the walk of an uncompressed file may make before it goes to the end instead. */
 const WALK_READS = 64;
+/** Bounded: further reads the walk may make, once resumed next to the end of the set. */
+const RESUME_READS = 8;
 const WINDOW_BYTES = 64 * 1024;
 /** Bounded: file bytes before the end-of-set filemark read to find the blocks that end the set, and their decoded limit. */
 const TAIL_BYTES = 1024 * 1024;
@@ -431,24 +438,45 @@ class Reading {
       walked = await walkSet(windows, header.dataAt, layout, header.scin.kind === 2 ? 'log' : 'database', (data) => this.checkData(windows, header, data, 'all'), this.coverage.blocks);
       this.coverage.structureWalked = true;
     } else {
-      windows.budget = WALK_READS;
+      windows.budget = this.options.walkReads ?? WALK_READS;
       const dataStreams: DataStream[] = [];
+      const kind = header.scin.kind === 2 ? 'log' : 'database';
+      const progress = { at: header.dataAt, sawLog: false };
       try {
-        walked = await walkSet(windows, header.dataAt, layout, header.scin.kind === 2 ? 'log' : 'database', (data) => (dataStreams.push(data), this.checkData(windows, header, data, 'first')), this.coverage.blocks);
+        walked = await walkSet(windows, header.dataAt, layout, kind, (data) => (dataStreams.push(data), this.checkData(windows, header, data, 'first')), this.coverage.blocks, progress);
         this.coverage.structureWalked = true;
       } catch (error) {
         if (!(error instanceof NotAvailable)) throw error;
-        // Too many blocks to walk within the budget: find the end from the final filemark, and walk back from it.
+        // Too many blocks to walk within the budget: find the end of the set from the final filemark.
         windows.budget = Infinity;
         const final = await this.findFinalFilemark(header);
         const endOfSet = final.previous[0]!;
-        this.checkEndOfSetPointer(endOfSet, error.at, final.at);
-        const from = Math.max(error.at, endOfSet - TAIL_BYTES);
+        this.checkEndOfSetPointer(endOfSet, progress.at, final.at);
+        // The last MiB before the end of the set (or less, from the block where the walk stopped):
+        // the walk resumes at that block, reading the tail from here and (a few more reads) anything
+        // before it the block's headers need, e.g. a long data stream's header. Only when that is not
+        // enough are the blocks that end the set found from its end, and the gap reported as not walked.
+        const from = Math.max(progress.at, endOfSet - TAIL_BYTES);
         const tail = await this.file.read(from, endOfSet - from);
-        const pieces = new Pieces();
-        pieces.list.push({ from, to: endOfSet, read: async (offset, length) => tail.subarray(offset - from, offset - from + length) });
-        walked = await this.walkTail(pieces, tail, from, endOfSet, header, error.at);
+        const fromTail = async (offset: number, length: number) => tail.subarray(offset - from, offset - from + length);
+        const resumed: LogicalReader = {
+          read: (offset, length, what) => (offset >= from && offset + length <= endOfSet ? fromTail(offset, length) : windows.read(offset, length, what)),
+        };
+        windows.budget = RESUME_READS;
+        try {
+          walked = await walkSet(resumed, progress.at, layout, kind, async () => undefined, this.coverage.blocks, progress);
+          if (walked.endOfSet !== endOfSet) throw problem('END_INCONSISTENT', `the blocks of the backup end at ${hex(walked.endOfSet)}, but the end-of-set filemark the final filemark names is at ${hex(endOfSet)}`);
+          this.coverage.structureWalked = true;
+        } catch (again) {
+          if (!(again instanceof NotAvailable)) throw again;
+          const pieces = new Pieces();
+          pieces.list.push({ from, to: endOfSet, read: fromTail });
+          walked = await this.walkTail(pieces, tail, from, endOfSet, header, progress.at);
+        }
+        windows.budget = Infinity;
+        const known = new Set(dataStreams.map((d) => d.at));
         walked.dataStreams.unshift(...dataStreams);
+        walked.dataStreams = walked.dataStreams.filter((d, i) => i < dataStreams.length || !known.has(d.at));
       }
       windows.budget = Infinity;
     }

@@ -229,6 +229,16 @@ export interface SetWalk {
 }
 
 /**
+ * Where a walk is: the start of the block it is in (or was in when a read stopped it), and whether
+ * a log block came before it (only log blocks and MSLS may follow one). A walk resumed with it goes
+ * on exactly where the other one stopped.
+ */
+export interface WalkProgress {
+  at: number;
+  sawLog: boolean;
+}
+
+/**
  * Walks every block from `at` (the first data or log block after MSCI) to the end of MSLS: data
  * blocks (MSDA) first for a database backup, then log blocks (MSTL), then MSLS, each by its stream
  * lengths; MSLS must be followed by the end-of-set filemark. `onData` sees each MQDA stream.
@@ -236,10 +246,13 @@ export interface SetWalk {
 export async function walkSet(
   reader: LogicalReader, at: number, layout: SetLayout, kind: 'database' | 'log',
   onData: (stream: DataStream) => Promise<void>, blocks: Record<string, number> = {},
+  progress: WalkProgress = { at, sawLog: false },
 ): Promise<SetWalk> {
   const dataStreams: DataStream[] = [];
-  let sawLog = false;
+  let sawLog = progress.sawLog;
   for (let position = at; ;) {
+    progress.at = position;
+    progress.sawLog = sawLog;
     const expected = kind === 'log' || sawLog ? ['MSTL', 'MSLS'] : ['MSDA', 'MSTL', 'MSLS'];
     const what = `the ${kind === 'log' ? 'log' : 'data or log'} block at ${hex(position)}`;
     let block: WalkedBlock;

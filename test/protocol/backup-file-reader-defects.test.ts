@@ -107,6 +107,15 @@ describeWithMssqlFixtures('readBackupFile: the middle and the trailing blocks ar
     expect(report.problems.map((p) => p.message).join('\n')).toMatch(/no valid MTF block header at 0x162a00/);
   });
 
+  test.each([0, 1, 2])('GIVEN the walk from the start may make only %i reads (a backup of many blocks) WHEN read bounded THEN it resumes next to the end and walks every block exactly, damaged ones included', async (walkReads) => {
+    const healthy = await readBackupFile(bufferSource(plain), { walkReads });
+    expect(healthy.problems).toEqual([]);
+    expect(healthy.facts.coverage).toMatchObject({ structureWalked: true, blocks: { MSDA: 1, MSTL: 4, MSLS: 1 } });
+    expect(healthy.facts.coverage.notWalked).toBeUndefined();
+    const damaged = await readBackupFile(bufferSource(zero(plain, 0x162e00, 0x162e40)), { walkReads });
+    expect(damaged.problems.map((p) => p.message).join('\n')).toMatch(/no valid MTF block header at 0x162e00/);
+  });
+
   test.each(depths)('GIVEN the file list after SCIN (0x1000–0x10FF) zeroed WHEN read (%s) THEN not usable', async (depth) => {
     const report = await readBackupFile(bufferSource(zero(plain, 0x1000, 0x1100)), { depth });
     expect(report.problems.map((p) => p.message).join('\n')).toMatch(/file list after SCIN is damaged/);
