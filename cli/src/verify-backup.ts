@@ -124,6 +124,10 @@ function describeCoverage(f: BackupFileFacts): Array<[string, string]> {
   lines.push(['blocks', `${blocks || 'none'}${c.structureWalked ? ' (every block walked, each where the one before ends)' : ''}${c.notWalked ? `; not walked: ${c.notWalked.from}–${c.notWalked.to}` : ''}`]);
   if (c.chunksDecoded !== undefined) lines.push(['chunks', `${c.chunksDecoded} compressed chunk(s) decoded`]);
   lines.push(['pages', pages]);
+  const formatted = p.verified + p.checksumFailed + p.noChecksum;
+  if (c.depth === 'whole' && p.checked > 0 && p.zero + p.notAPage > formatted) {
+    lines.push(['note', 'most page slots are unformatted (zeros, or no page header): normal only for a database with much allocated but unused space; otherwise its pages were lost (compare with the database\'s used space, or restore it)']);
+  }
   if (c.sampledWindows) lines.push(['sampled', `${c.sampledWindows} random window(s) of the middle, ${c.sampledBytes ?? 0} bytes`]);
   if (f.extraBytes) lines.push(['extra data', `${f.extraBytes} bytes after the end of the backup set`]);
   return lines;
