@@ -15,7 +15,7 @@ export async function fileSource(path: string): Promise<ByteSource & { close(): 
       let done = 0;
       while (done < length) {
         const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
-        if (bytesRead === 0) throw new Error(`${path} shrank while it was read (ends before byte ${offset + done})`);
+        if (bytesRead === 0) throw Object.assign(new Error(`the file shrank while it was read (it ends before byte ${offset + done})`), { code: 'ESHRANK' });
         done += bytesRead;
       }
       return buffer;
@@ -34,7 +34,11 @@ export interface VerifyBackupResult {
 const IO_ERRORS: Record<string, string> = {
   EACCES: 'permission denied', EPERM: 'operation not permitted', EIO: 'input/output error (a disk or network drive failed)',
   EISDIR: 'it is a folder', ENOENT: 'it disappeared', EMFILE: 'too many open files', EBUSY: 'the file is locked by another program',
+  ESHRANK: 'the file shrank while it was read: another program is writing it',
 };
+
+/** An operating-system error (it has an errno-style code), as opposed to a fault of this program. */
+const isIoError = (error: unknown) => typeof (error as { code?: unknown }).code === 'string' && /^E[A-Z]+$/.test((error as { code: string }).code);
 
 /** A file that cannot be read is not a verdict on the backup: exit 6 (EXIT.unreadable), naming the file and the error. */
 function unreadable(path: string, error: unknown): CliError {
@@ -66,7 +70,9 @@ export async function verifyBackupFiles(
   for (const file of paths) {
     const source = await openFile(file).catch((error: unknown) => Promise.reject(unreadable(file, error)));
     try {
-      files.push({ file, ...(await readBackupFile(source, { depth: options.quick ? 'bounded' : 'whole' }).catch((error: unknown) => Promise.reject(unreadable(file, error)))) });
+      const report = await readBackupFile(source, { depth: options.quick ? 'bounded' : 'whole' })
+        .catch((error: unknown) => Promise.reject(isIoError(error) ? unreadable(file, error) : error));
+      files.push({ file, ...report });
     } finally {
       await source.close();
     }
