@@ -106,6 +106,7 @@ function describeFacts(f: BackupFileFacts): Array<[string, string]> {
   const unknown = '(not read)';
   return [
     ['format', f.format === 'unknown' ? 'not a SQL Server backup' : `${f.format === 'MTF' ? 'Microsoft Tape Format' : 'MSSQLBAK container'}, ${f.size} bytes`],
+    ...(f.blockSize !== undefined ? [['MTF blocks', `${f.blockSize}-byte logical blocks, ${f.filemarkBytes}-byte soft filemarks (TAPE header)`] as [string, string]] : []),
     ['compressed', f.format === 'unknown' ? unknown : f.compressed ? 'yes (decoded)' : 'no'],
     ['type', f.backupType ?? unknown],
     ['database', f.database ?? unknown],

@@ -52,7 +52,7 @@ describe('verifyBackupFiles', () => {
 
   test('GIVEN a compressed backup WHEN rendered THEN every fact the reader found is printed', async () => {
     const text = renderVerification(await verifyBackupFiles([files.compressed]));
-    for (const line of [/format +MSSQLBAK container/, /compressed +yes \(decoded\)/, /type +full/, /database +SuperOffice/, /server +SO-SQL01/, /SQL Server +16\.0\.4135/,
+    for (const line of [/format +MSSQLBAK container/, /MTF blocks +1024-byte logical blocks, 512-byte soft filemarks/, /compressed +yes \(decoded\)/, /type +full/, /database +SuperOffice/, /server +SO-SQL01/, /SQL Server +16\.0\.4135/,
       /backup date +2026-11-30 02:00:00 \(server time, UTC\+00:00\)/, /copy-only +no/, /families +family 1 of 1/, /password +none/, /complete +yes/]) {
       expect(text).toMatch(line);
     }
