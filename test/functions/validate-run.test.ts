@@ -330,3 +330,28 @@ describe('validateRun: the middle of a backup is sampled, with bounded ranged re
     expect(report.artifacts.find((a) => a.kind === 'database')).toMatchObject({ ok: false, problems: [expect.stringMatching(/is not a usable backup of SuperOffice: .*(middle of the compressed file|does not decode|no compressed chunk)/)] });
   }, 60_000);
 });
+
+describe('validateRun: one backup file that cannot be read costs only its own artifact (issue 16 review)', () => {
+  test('GIVEN S3 answers a ranged read of the backup with the wrong number of bytes WHEN validated THEN that database fails, naming why, and the archive is still kept', async () => {
+    const { reader, pointer } = honestRun();
+    const read = reader.read.bind(reader);
+    reader.read = async (key, versionId, range) => {
+      const bytes = await read(key, versionId, range);
+      return key === stagedBak('acme') && range ? bytes.subarray(0, bytes.length - 1) : bytes;
+    };
+    const report = await validateRun(reader, run, pointer);
+    expect(report.artifacts.find((a) => a.kind === 'database')).toMatchObject({ ok: false, problems: [expect.stringMatching(/could not be read as a backup: .*S3 returned \d+ bytes for a \d+-byte range/)] });
+    expect(report.artifacts.find((a) => a.kind === 'archive')).toMatchObject({ ok: true });
+    expect(report.promotable).toBe(true);
+  });
+
+  test('GIVEN S3 itself fails (an SDK error with its HTTP metadata) WHEN validated THEN the error propagates: the step is retried, nothing is judged', async () => {
+    const { reader, pointer } = honestRun();
+    const read = reader.read.bind(reader);
+    reader.read = async (key, versionId, range) => {
+      if (key === stagedBak('acme') && range) throw Object.assign(new Error('We encountered an internal error. Please try again.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+      return read(key, versionId, range);
+    };
+    await expect(validateRun(reader, run, pointer)).rejects.toMatchObject({ name: 'InternalError' });
+  });
+});
