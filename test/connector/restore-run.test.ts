@@ -303,6 +303,16 @@ describe('restore drill, through the SQL Server stand-in', () => {
     });
   });
 
+  test('GIVEN a drill that names the database to restore WHEN drilled THEN that database is restored and named in the result; a name the manifest lacks fails the drill', async () => {
+    await withServer(false, async (standIn, server) => {
+      const result = await runRestoreDrill(drillJob({ databaseName: 'SuperOffice', sampleFiles: 0 }), { store, databaseServer: server, stagingFolder: path.join(dir, 'staging') });
+      expect(result).toMatchObject({ ok: true, database: { name: 'SuperOffice', status: 'checked' } });
+      const missing = await runRestoreDrill(drillJob({ databaseName: '2two', sampleFiles: 0 }), { store, databaseServer: server, stagingFolder: path.join(dir, 'staging') });
+      expect(missing).toMatchObject({ ok: false, database: { name: '2two', status: 'failed', detail: 'the run\'s manifest names no database "2two"' } });
+      expect(standIn.databases.map((d) => d.name)).toEqual(['SuperOffice']);
+    });
+  });
+
   test('GIVEN too little disk space WHEN drilled THEN the database part is skipped and says why; the archive sample still runs', async () => {
     await withServer(false, async (standIn, server) => {
       const result = await runRestoreDrill(drillJob(), { store, databaseServer: server, stagingFolder: path.join(dir, 'staging'), freeBytes: async () => 1000 });

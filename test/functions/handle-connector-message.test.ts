@@ -166,7 +166,7 @@ describe('handleConnectorMessage', () => {
     expect(await handleConnectorMessage(drill('acme-drill-0002', false), ctx)).toBe('drill-recorded');
     expect(calls).toEqual([
       'drill acme true database checked: SuperOffice restored as so_backup_drill_1 and DBCC CHECKDB found no errors; archive 20 of 20 sampled files verified',
-      'drill acme false database failed: SQL Server error 8939; archive 20 of 20 sampled files verified',
+      'drill acme false NOT A PASS: the restore of database failed (reported: database failed: SQL Server error 8939; archive 20 of 20 sampled files verified)',
     ]);
   });
 
@@ -185,6 +185,6 @@ describe('handleConnectorMessage', () => {
   test('GIVEN a result that says ok while a sampled file did not verify WHEN reported THEN it is recorded as failed', async () => {
     const { ctx, calls } = context(undefined);
     expect(await handleConnectorMessage(drill('acme-drill-0003', true, { archive: { sampled: 20, verified: 19 } }), ctx)).toBe('drill-recorded');
-    expect(calls).toEqual([expect.stringMatching(/^drill acme false .*archive 19 of 20 sampled files verified$/)]);
+    expect(calls).toEqual([expect.stringMatching(/^drill acme false NOT A PASS: 1 of 20 sampled files did not verify \(reported: .*archive 19 of 20 sampled files verified\)$/)]);
   });
 });

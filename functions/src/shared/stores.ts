@@ -43,8 +43,11 @@ export interface TenantRecord {
   online?: boolean;
   /** The hour (0–23, in the schedule's time zone) its daily backup starts; the stack's default when unset. */
   backupHour?: number;
-  /** The latest restore drill's outcome (`detail` says what was checked, or what failed). */
-  lastDrill?: { drillId: string; runId: string; ok: boolean; at: string; detail: string };
+  /**
+   * The latest restore drill's outcome (`detail` says what was checked, or what failed);
+   * `database` is the database it was asked to restore (drills rotate through them).
+   */
+  lastDrill?: { drillId: string; runId: string; ok: boolean; at: string; detail: string; database?: string };
   /** When a drill was asked for that has not reported yet. */
   drillRequestedAt?: string;
   /**
@@ -61,6 +64,13 @@ export interface TenantRecord {
 /** A restore drill the cloud asked a connector for (request-drills). */
 export interface IssuedDrill {
   runId: string;
+  /**
+   * What the drill was asked to check, to hold its result against: whether to restore a
+   * database and which one (`databaseName`, absent when the run's names are unknown: the
+   * manifest's first), and how many archive files to sample (0 when none were asked or the run
+   * kept no archive). Absent in drills issued before this was recorded.
+   */
+  asked?: { database: boolean; databaseName?: string; sampleFiles: number };
   issuedAt: string;
   /** After this its result is refused (ISO 8601, compared as text). */
   expiresAt: string;
@@ -320,8 +330,12 @@ export interface RunRecord {
    * shares read.
    */
   validatedManifest?: ManifestPointer;
-  /** What finalize kept: the databases and whether the archive were validated and promoted. */
-  kept?: { databases: string[]; archive: boolean };
+  /**
+   * What finalize kept: the databases and whether the archive were validated and promoted by this
+   * run; `carried`: the parts that failed in this run whose latest validated backup (from an
+   * earlier run, `runId`) the daily manifest carries forward (docs/retention.md).
+   */
+  kept?: { databases: string[]; archive: boolean; carried?: CarriedPart[] };
   /** What the connector could not back up, with why (a database, or the archive). */
   failures?: ArtifactFailure[];
   result?: { outcome: 'succeeded' | 'failed'; error?: WireError; at: string };
@@ -338,6 +352,15 @@ export interface RunRecord {
   /** The weekly and monthly copies made of this run: each tier's manifest version. */
   tierCopies?: Array<{ tier: 'weekly' | 'monthly'; manifest: ManifestPointer }>;
   failure?: { error: string; cause: string };
+}
+
+/** A part of a daily manifest carried forward from an earlier run because it failed in this one. */
+export interface CarriedPart {
+  kind: 'database' | 'archive';
+  /** The database's name, or "archive". */
+  name: string;
+  /** The run whose validated backup it is. */
+  runId: string;
 }
 
 export interface RunShare {
