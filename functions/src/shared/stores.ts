@@ -57,6 +57,8 @@ export interface TenantRecord {
   issuedDrills?: Record<string, IssuedDrill>;
   /** The period (ISO week, month) each copy tier last received a copy for. */
   tierMarks?: Partial<Record<'weekly' | 'monthly', string>>;
+  /** The newest daily manifest finalize wrote (the next run carries its failed parts forward from it). */
+  dailyManifest?: ManifestPointer;
   /** When the tenant's last connector connection ended (for the connectors-offline alarm). */
   lastDisconnectedAt?: string;
 }
@@ -228,6 +230,16 @@ export class TenantStore {
       ExpressionAttributeNames: { '#drill': drill.drillId },
       ExpressionAttributeValues: { ':result': drill, ':run': drill.runId, ':now': now },
     })));
+  }
+
+  /** After a run's parts are promoted (complete or not): its daily manifest, and the periods the copy tiers now have. */
+  async recordPromotion(tenantId: string, dailyManifest: ManifestPointer, tierMarks: TenantRecord['tierMarks'] = {}): Promise<void> {
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId },
+      UpdateExpression: 'SET dailyManifest = :manifest, tierMarks = :marks',
+      ConditionExpression: 'attribute_exists(tenantId)',
+      ExpressionAttributeValues: { ':manifest': dailyManifest, ':marks': tierMarks },
+    }));
   }
 
   async recordSuccess(tenantId: string, runId: string, at: string, tierMarks: TenantRecord['tierMarks'] = {}): Promise<void> {
