@@ -283,13 +283,14 @@ program.command('share <run>')
 
 // ---- status -----------------------------------------------------------------------------------
 program.command('status')
-  .description('the fleet, worst first: age of the last validated backup, stale flag, connector, last failure')
+  .description('the fleet, worst first: age of the last validated backup, stale flag, connector, last failure or action needed (a TDE certificate never backed up)')
   .option('--stale-after <hours>', 'a tenant without a validated backup for this long is stale', wholeNumber('--stale-after'), 26)
   .action((o: { staleAfter: number }) => act(async (fleet) => {
     const all = await fleet.tenants.list(true);
     const [connectors, latest] = await Promise.all([
       connectorStates(fleet, all),
-      Promise.all(all.map(async (t) => [t.tenantId, (await fleet.runs.forTenant(t.tenantId, 1))[0]] as const)),
+      // The latest finished run: one running now says nothing yet, and must not hide the last failure or action.
+      Promise.all(all.map(async (t) => [t.tenantId, (await fleet.runs.forTenant(t.tenantId, 5)).find((r) => r.status !== 'RUNNING')] as const)),
     ]);
     return fleetStatus(all, connectors, new Map(latest), new Date(), o.staleAfter);
   }, (rows) => table(rows, [
@@ -299,7 +300,7 @@ program.command('status')
     { header: 'STALE', value: (t) => (t.stale ? 'STALE' : '') },
     { header: 'CONNECTOR', value: (t) => t.connector },
     { header: 'RESTORE DRILL', value: (t) => drillText(t.lastDrill) },
-    { header: 'LAST FAILURE', value: (t) => (t.lastFailure ?? '').slice(0, 80) },
+    { header: 'LAST FAILURE / ACTION NEEDED', value: (t) => (t.lastFailure ?? t.actions?.join(' | ') ?? '').slice(0, 80) },
   ]), (rows) => (rows.some((r) => r.health !== 'ok') ? EXIT.failed : EXIT.ok)));
 
 // ---- verify-backup ----------------------------------------------------------------------------

@@ -28,6 +28,14 @@ describe('so-backup status', () => {
     expect(rows.find((r) => r.tenantId === 'stale')!.lastBackupAgeHours).toBe(30);
     expect(rows.find((r) => r.tenantId === 'drill')!.lastDrill).toMatchObject({ ok: false, detail: 'database failed: SQL Server error 8939' });
   });
+
+  test('GIVEN a tenant whose latest run kept a TDE database whose certificate\'s private key was never backed up WHEN listed THEN its health is action-needed, naming the certificate and the fix, not ok', () => {
+    const action = 'database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up … Run BACKUP CERTIFICATE [TDECert] TO FILE = \'…\' WITH PRIVATE KEY';
+    const warned = { status: 'SUCCEEDED_WITH_WARNINGS', actions: [action] } as RunRecord;
+    const rows = fleetStatus([tenant('tde', hoursAgo(3)), tenant('ok', hoursAgo(3))], [{ tenantId: 'tde', online: true }, { tenantId: 'ok', online: true }], new Map([['tde', warned]]), now, 26);
+    expect(rows.map((r) => [r.tenantId, r.health])).toEqual([['tde', 'action-needed'], ['ok', 'ok']]);
+    expect(rows[0]!.actions).toEqual([action]);
+  });
 });
 
 describe('so-backup share', () => {

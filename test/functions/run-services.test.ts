@@ -214,8 +214,23 @@ describe('finalizeRun', () => {
 
   test('GIVEN a kept database with a warning (a TDE certificate never backed up) WHEN finalized THEN the run SUCCEEDED_WITH_WARNINGS', async () => {
     const contents: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), warnings: ['the private key of TDE certificate "TDECert" has never been backed up'] }] };
+    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
+    const summary = await finalizeRun(d, run, staged, validation, at);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1, failed: false, alert: { subject: 'so-backup: backup of acme needs action' } });
+    expect(summary.alert!.message).toContain('- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up');
+    expect(recorded.updates[1]).toMatchObject({ actions: ['database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up'] });
+  });
+
+  test('GIVEN a TDE database whose manifest says its certificate\'s private key was never backed up, and no warning from the connector WHEN finalized THEN the cloud concludes the action itself and alerts', async () => {
+    const contents: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE' } }] };
     const { deps: d } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
-    expect(await finalizeRun(d, run, staged, validation, at)).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1, failed: false });
+    const summary = await finalizeRun(d, run, staged, validation, at);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1 });
+    expect(summary.alert!.message).toMatch(/database SuperOffice: is encrypted with TDE certificate "TDECert", whose private key has never been backed up.*BACKUP CERTIFICATE/);
+    const backedUp: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE', privateKeyBackedUpAt: '2026-11-01T00:00:00.000Z' } }] };
+    const fine = await finalizeRun(deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: backedUp }).deps, run, staged, validation, at);
+    expect(fine).toMatchObject({ status: 'SUCCEEDED', warnings: 0 });
+    expect(fine.alert).toBeUndefined();
   });
 
   test('GIVEN the first validated run of a week and month WHEN finalized THEN the daily copies are copied on to both tiers, with tier manifests naming the copies and the daily manifest', async () => {

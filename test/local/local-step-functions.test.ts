@@ -72,6 +72,15 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(output.backup).toEqual({ manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } });
   });
 
+  test('GIVEN a run kept and validated whose TDE certificate was never backed up WHEN run THEN it SUCCEEDS and publishes the action-needed alert naming the certificate', async () => {
+    const alert = { subject: 'so-backup: backup of acme needs action', message: '- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up' };
+    const { sfn, calls, alerts } = setup({ ...happy, 'finalize-run': () => ({ status: 'SUCCEEDED_WITH_WARNINGS', failed: false, warnings: 1, alert }) });
+    const execution = await run(sfn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run']);
+    expect(alerts).toEqual([expect.objectContaining(alert)]);
+  });
+
   test('GIVEN a run whose finalize kept some parts while another failed WHEN run THEN it marks the run failed and FAILS with PartsFailed, the alert naming what failed', async () => {
     const cause = 'database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE — kept and validated: database SuperOffice, the archive';
     const { sfn, calls, alerts } = setup({ ...happy, 'finalize-run': () => ({ status: 'FAILED', failed: true, failureCause: cause }) });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ArtifactFailure, type Manifest, type ManifestPointer } from '../../../protocol';
+import { type ArtifactFailure, type DatabaseBackup, type Manifest, type ManifestPointer } from '../../../protocol';
 import { type CarriedPart, logger, RunError, type RunRecord, type RunRef, type RunStore, type TenantRecord, type TenantStore } from '../shared';
 import { carryForward, type CopyTier, type CopyTiersKept, periodOf, promoteToTier, tiersDue, type VersionCopier } from './promote-to-tiers';
 
@@ -85,7 +85,7 @@ export async function finalizeRun(deps: FinalizeDeps, run: RunRef, staged: Manif
   // Recorded for every promoted run, complete or not: the next run carries forward from this daily manifest.
   await deps.tenants.recordPromotion(run.tenantId, daily.pointer, marks satisfies TenantRecord['tierMarks']);
   const keptBytes = todays.databases.reduce((total, db) => total + db.artifact.size, 0);
-  const warnings = todays.databases.flatMap((db) => (db.warnings ?? []).map((w) => `${db.database}: ${w}`));
+  const warnings = todays.databases.flatMap(actionsFor);
   const summary = {
     databases: todays.databases.length,
     databaseBytes: keptBytes,
@@ -98,7 +98,7 @@ export async function finalizeRun(deps: FinalizeDeps, run: RunRef, staged: Manif
     skippedFiles: todays.archive?.skippedFiles ?? 0,
     /** Failed parts whose latest validated backup the daily manifest carries forward from an earlier run. */
     carriedParts: carried.length,
-    /** Warnings about kept databases (a TDE certificate never backed up). */
+    /** Actions needed for kept databases (a TDE certificate whose private key was never backed up): alerted on, and `so-backup status` shows them. */
     warnings: warnings.length,
     /** The parts that failed (at the connector or in validation); the run is then FAILED. */
     failedParts: failures.length,
@@ -108,6 +108,7 @@ export async function finalizeRun(deps: FinalizeDeps, run: RunRef, staged: Manif
   const status: RunRecord['status'] = !complete ? 'FAILED' : summary.skippedFiles > 0 || summary.warnings > 0 ? 'SUCCEEDED_WITH_WARNINGS' : 'SUCCEEDED';
   await deps.runs.update(run.runId, {
     status, finishedAt, summary,
+    ...(warnings.length > 0 ? { actions: warnings } : {}),
     ...(copies.length > 0 ? { tierCopies: copies } : {}),
   });
   if (complete) await deps.tenants.recordSuccess(run.tenantId, run.runId, finishedAt, marks satisfies TenantRecord['tierMarks']);
@@ -116,7 +117,9 @@ export async function finalizeRun(deps: FinalizeDeps, run: RunRef, staged: Manif
   return {
     status, failed: !complete, ...summary,
     /** For a run with failed parts: what failed and what was kept, for the alert. */
-    ...(complete ? {} : { failureCause: failureCause(kept, carried) }),
+    ...(complete ? {} : { failureCause: `${failureCause(kept, carried)}${warnings.length ? ` — action needed: ${warnings.join(' | ')}` : ''}`.slice(0, 8000) }),
+    /** For a complete run whose kept backups need action (a TDE certificate not backed up): the alert to publish. */
+    ...(complete && warnings.length > 0 ? { alert: actionAlert(run, warnings) } : {}),
   };
 }
 
@@ -131,4 +134,32 @@ export function failureCause(manifest: Manifest, carried: readonly CarriedPart[]
   const keptParts = [...manifest.databases.map((db) => `database ${db.database}`), ...(manifest.archive ? ['the archive'] : [])];
   const still = carried.map((part) => `${part.kind === 'archive' ? 'the archive' : `database ${part.name}`} from run ${part.runId}`);
   return `${failed.join(' | ')} — kept and validated: ${keptParts.join(', ')}${still.length ? ` — latest validated backup still kept: ${still.join(', ')}` : ''}`.slice(0, 8000);
+}
+
+/**
+ * What needs doing so that a kept database backup can be restored after a server loss: the
+ * connector's warnings (a TDE certificate whose private key was never backed up, or could not be
+ * checked), and the same concluded from the manifest's `tde` facts when the connector said
+ * nothing (sys.certificates.pvt_key_last_backup_date empty). Each starts with the database.
+ */
+export function actionsFor(db: DatabaseBackup): string[] {
+  const actions = (db.warnings ?? []).map((w) => `database ${db.database}: ${w}`);
+  const tde = db.tde;
+  if (actions.length === 0 && tde && (tde.encryptorType ?? 'CERTIFICATE') === 'CERTIFICATE' && !tde.privateKeyBackedUpAt) {
+    const certificate = tde.certificate ? `"${tde.certificate}"` : `with thumbprint ${tde.thumbprint ?? 'unknown'}`;
+    actions.push(`database ${db.database}: is encrypted with TDE certificate ${certificate}, whose private key has never been backed up: without it this backup cannot be restored on any other server. Back it up on the SQL Server (BACKUP CERTIFICATE … TO FILE = '…' WITH PRIVATE KEY (FILE = '…', ENCRYPTION BY PASSWORD = '…')) and keep the files and password apart from the backups.`);
+  }
+  return actions;
+}
+
+/** The alert for a run that succeeded while a kept backup needs action to be restorable elsewhere. */
+export function actionAlert(run: RunRef, actions: readonly string[]): { subject: string; message: string } {
+  return {
+    subject: `so-backup: backup of ${run.tenantId} needs action`.slice(0, 100),
+    message: [
+      `Backup run ${run.runId} of tenant ${run.tenantId} was validated and kept, but it cannot be restored after the loss of the SQL Server until this is done:`, '',
+      ...actions.map((a) => `- ${a}`), '',
+      '`so-backup status` shows the tenant as ACTION-NEEDED until a run no longer reports it.',
+    ].join('\n').slice(0, 8000),
+  };
 }

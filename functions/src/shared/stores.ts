@@ -357,6 +357,8 @@ export interface RunRecord {
     artifacts?: Array<{ kind: 'database' | 'archive'; name: string; ok: boolean; problems: string[] }>;
   };
   summary?: Record<string, number | string>;
+  /** What must be done so its kept backups restore after a server loss (a TDE certificate never backed up); each names the database. */
+  actions?: string[];
   /** Download links handed out for this run (`so-backup share`): who, why, when, until when. */
   shares?: RunShare[];
   /** Restores of this run (`so-connector restore`): who, when. */
