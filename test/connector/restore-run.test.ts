@@ -270,7 +270,7 @@ describe('restore drill, through the SQL Server stand-in', () => {
     await standIn.start();
     const server = new MssqlDatabaseServer(standInSql(port, login, path.join(dir, 'staging')).connectionString);
     try {
-      // A backup this server took (it restores only backups it knows, byte for byte).
+      // A backup this server took.
       const config = connectorConfigFor(dir, { sql: standInSql(port, login, path.join(dir, 'staging')), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
       manifest = await runBackupJob(job('acme-2026-11-25-daily'), { config, connectorVersion: 'test', store, databaseServer: server, logger: pino({ level: 'silent' }), report: () => undefined });
       standIn.statements.length = 0;
