@@ -97,6 +97,14 @@ describe('handleConnectorMessage', () => {
     expect(replies).toEqual([expect.objectContaining({ type: 'error', error: expect.objectContaining({ code }) })]);
   });
 
+  test('GIVEN a message of a known type that breaks its schema WHEN handled THEN the MESSAGE_INVALID error answers it by type (inReplyTo); an unknown type is not echoed', async () => {
+    const { ctx, replies } = context({});
+    await handleConnectorMessage('{"type":"drill-result","v":1,"drillId":"x"}', ctx);
+    await handleConnectorMessage('{"type":"shutdown","v":1}', ctx);
+    expect(replies[0]).toMatchObject({ type: 'error', inReplyTo: 'drill-result', error: { code: 'MESSAGE_INVALID', message: expect.stringMatching(/^invalid "drill-result" message: /) } });
+    expect(replies[1]).not.toHaveProperty('inReplyTo');
+  });
+
   test('GIVEN a result for a run that already ended WHEN handled THEN it is acknowledged as a duplicate', async () => {
     const { ctx, calls, replies } = context({ status: 'FAILED' });
     expect(await handleConnectorMessage(result, ctx)).toBe('duplicate');

@@ -33,7 +33,8 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     logger.warn({ tenantId: ctx.tenantId, code: error.code }, error.message);
-    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, error: { code: error.code, message: error.message } });
+    // Answers the message it refuses by its type, when the type was one the cloud knows (the connector matches replies by it).
+    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, ...(error.messageType ? { inReplyTo: error.messageType } : {}), error: { code: error.code, message: error.message.slice(0, 4000) } });
     return 'rejected';
   }
   switch (message.type) {
