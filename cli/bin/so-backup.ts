@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { cancelBackup, listRuns, showRun, startBackup, waitForRun } from '../src/backups';
+import { cancelBackup, errorName, listRuns, showRun, startBackup, waitForRun } from '../src/backups';
 import { CliError, EXIT, explainAwsError, usageError } from '../src/cli-error';
 import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
@@ -243,7 +243,8 @@ program.command('run').description('one run').command('show <run>')
       { header: 'STEP', value: (s) => s.name },
       { header: 'AT', value: (s) => s.enteredAt.slice(11, 19) },
       { header: 'TOOK', value: (s) => duration(s.seconds), right: true },
-      { header: 'OUTCOME', value: (s) => s.outcome + (s.error ? `: ${s.error}` : '') },
+      // The error's name only: the whole reason is printed once, above ("failed: …").
+      { header: 'OUTCOME', value: (s) => s.outcome + (s.error ? ` (${errorName(s.error)})` : '') },
     ]),
     '', `Validation: ${r.validation ? `${r.validation.ok ? 'passed' : 'FAILED'}, ${r.validation.checks} checks${r.validation.problems.length ? `\n  ${r.validation.problems.join('\n  ')}` : ''}` : 'not done'}`,
     ...(r.parts.length ? ['', 'Parts', table(r.parts, [
@@ -251,6 +252,7 @@ program.command('run').description('one run').command('show <run>')
       { header: 'OUTCOME', value: (p) => (p.outcome === 'kept' ? 'kept (validated)' : p.outcome.toUpperCase()) },
       { header: 'WHY', value: (p) => (p.detail ?? '').slice(0, 200) },
     ])] : []),
+    ...(r.actions.length ? ['', 'ACTION NEEDED (the backup cannot be restored after a server loss until this is done)', ...r.actions.map((a) => `  ${a}`)] : []),
     ...(r.notes.length ? ['', 'Notes', ...r.notes.map((n) => `  ${n}`)] : []),
     '', r.artifactsAre === 'kept' ? 'Artifacts (validated, in the daily tier)' : 'Artifacts (as uploaded to staging; not kept)', table(r.artifacts, [
       { header: 'WHAT', value: (a) => `${a.kind} ${a.name}` },

@@ -127,6 +127,12 @@ export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; n
     if (failure.error.code === 'VALIDATION_FAILED' || parts.some((p) => p.kind === failure.kind && p.name === failure.name)) continue;
     parts.push({ kind: failure.kind, name: failure.name, outcome: 'failed', detail: `${failure.error.code}: ${failure.error.message}` });
   }
+  // A failed part whose latest validated backup the daily manifest carries forward: say which run's it is.
+  for (const carried of run.kept?.carried ?? []) {
+    const part = parts.find((p) => p.kind === carried.kind && (carried.kind === 'archive' || p.name === carried.name));
+    const note = `latest validated backup kept: run ${carried.runId}`;
+    if (part) part.detail = part.detail ? `${part.detail} — ${note}` : note;
+  }
   return parts;
 }
 
@@ -148,6 +154,12 @@ export interface RunStep {
   seconds?: number;
   outcome: 'succeeded' | 'failed' | 'running';
   error?: string;
+}
+
+/** "PartsFailed" of "PartsFailed: database 2two: …": a step's error name, short enough for a table cell. */
+export function errorName(error: string): string {
+  const name = /^[\w.-]{1,80}(?=:|$)/.exec(error)?.[0];
+  return name ?? `${error.slice(0, 40)}…`;
 }
 
 /** The states the execution went through, from its Step Functions history. */
@@ -203,6 +215,8 @@ export async function showRun(fleet: Fleet, runId: string) {
     failures: run.failures ?? [],
     /** Whether `artifacts` are the kept (validated, promoted) copies or the run's staged uploads. */
     artifactsAre: kept ? 'kept' as const : 'staged' as const,
+    /** What must be done so the kept backups restore after a server loss (a TDE certificate never backed up). */
+    actions: run.actions ?? [],
     notes: manifest?.databases.flatMap((db) => [...(db.notes ?? []), ...(db.warnings ?? []).map((w) => `WARNING: ${w}`)].map((text) => `${db.database}: ${text}`)) ?? [],
     /** What the connector reported (a cancelled run's connector reports CANCELLED once it stopped). */
     connectorResult: run.result,

@@ -3,6 +3,9 @@ import type { HandlerName } from '../../functions/src/handler-names';
 import { readLocalDeployment } from '../../local/cloud/local-deployment';
 import { type FunctionInvoker, LambdaFunctionError } from '../../local/cloud/local-lambda';
 import { LocalStepFunctions } from '../../local/cloud/local-step-functions';
+import { historyEvent } from '../../local/cloud/step-functions-api';
+import type { HistoryEvent } from '@aws-sdk/client-sfn';
+import { stepsFromHistory } from '../../cli/src/backups';
 import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
 
 /**
@@ -89,6 +92,15 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(execution.error).toBe('PartsFailed');
     expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run', 'mark-run-failed']);
     expect(alerts).toEqual([expect.objectContaining({ message: expect.stringContaining('2two: SQL_DATABASE_OFFLINE') })]);
+  });
+
+  test('GIVEN a failed run WHEN its history is read as GetExecutionHistory gives it THEN `run show` lists each state once ("Backup failed" not twice)', async () => {
+    const { sfn } = setup({ ...happy, 'finalize-run': () => ({ status: 'FAILED', failed: true, failureCause: 'database 2two: SQL_DATABASE_OFFLINE' }) });
+    const execution = await run(sfn);
+    const events = execution.history.map(historyEvent).map((e) => ({ ...e, timestamp: new Date(e.timestamp * 1000) })) as HistoryEvent[];
+    const steps = stepsFromHistory(events);
+    expect(steps.map((s) => s.name)).toEqual(['Prepare', 'Request backup', 'Validate', 'Finalize', 'All parts kept?', 'Some parts failed', 'Mark run failed', 'Publish alert', 'Backup failed']);
+    expect(steps.at(-1)).toMatchObject({ name: 'Backup failed', outcome: 'failed', error: expect.stringMatching(/^PartsFailed/) });
   });
 
   test('GIVEN no connector online for the whole window WHEN run THEN it asks again, then marks the run failed, alerts, and FAILS with ConnectorOffline', async () => {
