@@ -17,6 +17,7 @@ import { provisionLocalResources } from './cloud/provision';
 import { synthesizeTemplate } from './cloud/synthesize-template';
 import { Daemons, portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from './daemons';
 import { generateSampleArchive } from './sample-archive';
+import { connectorKeyProblem, databaseNamesProblem } from './local-checks';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from './ports';
 import type { SqlServerStandInOptions } from './tds/sql-server-stand-in';
 import type { StandInDatabase } from './tds/database-states';
@@ -94,6 +95,9 @@ export interface LocalRunSummary {
 export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunSummary> {
   const { dataDir, log } = options;
   assertOutsideEphemeral(options.portBase, LOCAL_PORT_SPAN, 'local mode');
+  // Names the connector would refuse are named now, before anything starts (not as a connector that never becomes ready).
+  const namesProblem = databaseNamesProblem(options.sqlDatabases ?? ['SuperOffice']);
+  if (namesProblem) throw new Error(namesProblem);
   const ports = localPorts(options.portBase);
   const daemons = new Daemons(dataDir);
   if (options.fresh) {
@@ -185,6 +189,10 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
         '--sql', connectionString, ...databases.flatMap((d) => ['--database', d]), '--staging', staging, '--archive', `SO_ARC=${path.resolve(archiveRoot)}`]);
       execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
       log(`  connector enrolled for tenant "${LOCAL_TENANT}" with a one-time activation code`);
+    } else {
+      // An enrolled connector whose key the tenant no longer holds (revoked, re-enrolled elsewhere) would never connect: say so and what to do.
+      const keyProblem = connectorKeyProblem(readJson<{ current: { keyId: string }; pending?: { keyId: string; registered: boolean } }>(identityFile), (await tenants.get(LOCAL_TENANT))?.keys ?? [], dataDir, identityFile);
+      if (keyProblem) throw new Error(keyProblem);
     }
 
     const connectorConfig: z.input<typeof connectorConfigSchema> = {

@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { localPorts, runLocalMode, stopLocalMode } from '../local-mode';
 import { REPO_ROOT } from '../daemons';
+import { DATABASE_STATES, parseDatabaseStates } from '../local-checks';
 import { DEFAULT_LOCAL_PORT_BASE } from '../ports';
 
 const port = (value: string) => {
@@ -18,25 +19,30 @@ const program = new Command('local')
   .option('--data <dir>', 'folder for all local state (S3 data, tables, connector state)', path.join(REPO_ROOT, '.local'))
   .option('--port-base <n>', 'first of the local ports (S3 is base+80); all 100 must lie below the kernel\'s ephemeral range', port, DEFAULT_LOCAL_PORT_BASE)
   .option('--fresh', 'forget all local state and start over')
-  .option('--keep', 'leave the local services running afterwards (stop them with npm run local:down)')
+  .option('--keep', 'leave the local services running afterwards (stop them with npm run local:down -- --data DIR)')
   .option('--archive <dir>', 'back up this folder as SO_ARC instead of the generated sample')
   .option('--sql <connection string>', 'back up a real SQL Server instead of the stand-in (env SO_BACKUP_SQL_CONNECTION_STRING)')
   .option('--database <name...>', 'databases to back up', ['SuperOffice'])
+  .option('--database-state <NAME=STATE...>', `the state the SQL Server stand-in reports for a database: ${Object.keys(DATABASE_STATES).join(', ')} (e.g. 2two=OFFLINE, SuperOffice=TDE)`, [])
   .option('--summary <file>', 'also write the summary as JSON to this file')
   .option('--down', 'only stop the services a --keep run left running');
 
-program.action(async (options: { data: string; portBase: number; fresh?: boolean; keep?: boolean; archive?: string; sql?: string; database: string[]; summary?: string; down?: boolean }) => {
+program.action(async (options: { data: string; portBase: number; fresh?: boolean; keep?: boolean; archive?: string; sql?: string; database: string[]; databaseState: string[]; summary?: string; down?: boolean }) => {
   const dataDir = path.resolve(options.data);
   if (options.down) {
     await stopLocalMode(dataDir);
     console.log(`stopped the local services of ${dataDir}`);
     return;
   }
+  const sqlConnectionString = options.sql ?? process.env.SO_BACKUP_SQL_CONNECTION_STRING;
+  if (sqlConnectionString && options.databaseState.length > 0) throw new Error('--database-state sets the stand-in\'s database states; with --sql (a real SQL Server) the server reports its own');
+  const standInDatabaseStates = parseDatabaseStates(options.databaseState, options.database);
   const summary = await runLocalMode({
     dataDir, portBase: options.portBase, fresh: options.fresh, keep: options.keep,
     archiveDir: options.archive ? path.resolve(options.archive) : undefined,
-    sqlConnectionString: options.sql ?? process.env.SO_BACKUP_SQL_CONNECTION_STRING,
+    sqlConnectionString,
     sqlDatabases: options.database,
+    standInDatabaseStates,
     log: (line) => console.log(line),
   });
   console.log('\nRun history (Step Functions, executed locally from the synthesized definitions):');
@@ -60,7 +66,7 @@ program.action(async (options: { data: string; portBase: number; fresh?: boolean
     console.log(`  AWS_ACCESS_KEY_ID=${summary.s3AccessKeyId} AWS_SECRET_ACCESS_KEY=${summary.s3SecretAccessKey} \\`);
     console.log(`    aws --endpoint-url ${summary.s3Endpoint} --region us-east-1 s3api list-object-versions --bucket ${summary.bucket}`);
     console.log(`  DynamoDB: http://127.0.0.1:${ports.dynamodb}   Step Functions: http://127.0.0.1:${ports.stepFunctions}   gateway: ws://127.0.0.1:${ports.gateway}`);
-    console.log('  Stop them with: npm run local:down');
+    console.log(`  Stop them with: npm run local:down -- --data ${JSON.stringify(dataDir)}`);
   }
   process.exitCode = (summary.status === 'SUCCEEDED' || summary.status === 'SUCCEEDED_WITH_WARNINGS') && summary.validated ? 0 : 1;
 });
