@@ -159,6 +159,9 @@ describe('handleConnectorMessage', () => {
       expect(await grantOf(wanting('acme-2026-11-26-daily', { archive: true }))).toMatchObject({
         type: 'error', error: { code: 'RUN_LACKS_PART', message: expect.stringMatching(/did not keep a validated backup of the archive \(archive SO_ARC: the share .* is not reachable\)/) },
       });
+      // A run whose daily manifest carries the archive forward (its latest validated one, from an earlier run) holds it.
+      const carrying = { ...partial, kept: { ...partial.kept!, carried: [{ kind: 'archive' as const, name: 'archive', runId: 'acme-2026-11-25-daily' }] } };
+      expect(await grantOf(wanting('acme-2026-11-26-daily', { archive: true }), carrying)).toMatchObject({ type: 'restore-grant', runId: 'acme-2026-11-26-daily', manifest: partial.validatedManifest });
     });
   });
 

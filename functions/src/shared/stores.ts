@@ -401,13 +401,19 @@ export function isRestorable(run: RunRecord): boolean {
   return restorableManifest(run) !== undefined;
 }
 
-/** Whether a restorable run kept what is asked for: a database (by name, or any), and/or the archive. Older runs kept everything they had. */
+/**
+ * Whether a restorable run's daily manifest holds what is asked for: a database (by name, or
+ * any), and/or the archive — kept by the run, or carried forward from an earlier run because it
+ * failed in this one (its latest validated backup). Older runs kept everything they had.
+ */
 export function runHolds(run: RunRecord, wants: { database?: string; anyDatabase?: boolean; archive?: boolean }): boolean {
   if (!isRestorable(run)) return false;
   if (!run.kept) return true;
-  return (!wants.archive || run.kept.archive)
-    && (!wants.anyDatabase || run.kept.databases.length > 0)
-    && (wants.database === undefined || run.kept.databases.includes(wants.database));
+  const carried = run.kept.carried ?? [];
+  const databases = [...run.kept.databases, ...carried.filter((p) => p.kind === 'database').map((p) => p.name)];
+  return (!wants.archive || run.kept.archive || carried.some((p) => p.kind === 'archive'))
+    && (!wants.anyDatabase || databases.length > 0)
+    && (wants.database === undefined || databases.includes(wants.database));
 }
 
 export interface RunRestore {
