@@ -217,7 +217,8 @@ export async function showRun(fleet: Fleet, runId: string) {
     artifactsAre: kept ? 'kept' as const : 'staged' as const,
     /** What must be done so the kept backups restore after a server loss (a TDE certificate never backed up). */
     actions: run.actions ?? [],
-    notes: manifest?.databases.flatMap((db) => [...(db.notes ?? []), ...(db.warnings ?? []).map((w) => `WARNING: ${w}`)].map((text) => `${db.database}: ${text}`)) ?? [],
+    // Warnings the run recorded as actions are listed there, not again here.
+    notes: manifest?.databases.flatMap((db) => [...(db.notes ?? []), ...(run.actions ? [] : (db.warnings ?? []).map((w) => `WARNING: ${w}`))].map((text) => `${db.database}: ${text}`)) ?? [],
     /** What the connector reported (a cancelled run's connector reports CANCELLED once it stopped). */
     connectorResult: run.result,
     summary: run.summary,
