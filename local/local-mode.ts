@@ -72,7 +72,8 @@ export interface LocalRunSummary {
   s3AccessKeyId: string;
   s3SecretAccessKey: string;
   durationSeconds: number;
-  databases: Array<{ database: string; key: string; versionId: string; size: number }>;
+  /** `carriedFrom`: failed in this run; its latest validated backup, from that run, is still kept. */
+  databases: Array<{ database: string; key: string; versionId: string; size: number; carriedFrom?: string }>;
   archive?: { files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; deletedFiles: number; snapshotKey: string };
   /** The daily manifest naming what the run kept (or, if it kept nothing, its staged manifest). */
   manifestKey?: string;
@@ -276,7 +277,7 @@ async function readManifest(s3Endpoint: string, pointer: { key: string; versionI
 }
 
 function summarize(run: RunRecord | undefined, manifest: Manifest | undefined, runId: string, history: string[], s3Endpoint: string, durationSeconds: number): LocalRunSummary {
-  const databases = (manifest?.databases ?? []).map((d) => ({ database: d.database, key: d.artifact.key, versionId: d.artifact.versionId, size: d.artifact.size }));
+  const databases = (manifest?.databases ?? []).map((d) => ({ database: d.database, key: d.artifact.key, versionId: d.artifact.versionId, size: d.artifact.size, ...(d.carriedFrom ? { carriedFrom: d.carriedFrom } : {}) }));
   const archive = manifest?.archive;
   return {
     runId, status: run?.status ?? 'UNKNOWN', validated: run?.validation?.ok === true, bucket: LOCAL_BUCKET, s3Endpoint,

@@ -249,7 +249,7 @@ program.command('run').description('one run').command('show <run>')
     '', `Validation: ${r.validation ? `${r.validation.ok ? 'passed' : 'FAILED'}, ${r.validation.checks} checks${r.validation.problems.length ? `\n  ${r.validation.problems.join('\n  ')}` : ''}` : 'not done'}`,
     ...(r.parts.length ? ['', 'Parts', table(r.parts, [
       { header: 'PART', value: (p) => `${p.kind} ${p.name}` },
-      { header: 'OUTCOME', value: (p) => (p.outcome === 'kept' ? 'kept (validated)' : p.outcome.toUpperCase()) },
+      { header: 'OUTCOME', value: (p) => (p.outcome === 'kept' ? 'kept (validated)' : p.outcome.toUpperCase()) + (p.carriedFrom ? `; last good kept: ${p.carriedFrom}` : '') },
       { header: 'WHY', value: (p) => (p.detail ?? '').slice(0, 200) },
     ])] : []),
     ...(r.actions.length ? ['', 'ACTION NEEDED (the backup cannot be restored after a server loss until this is done)', ...r.actions.map((a) => `  ${a}`)] : []),

@@ -115,9 +115,10 @@ function keptOf(run: RunRecord): 'all' | 'partly' | 'none' {
 /**
  * Each part of the run — every database and the archive — with what became of it: kept
  * (validated, promoted into the daily tier, counted for retention), failed at the connector
- * (with SQL Server's or the connector's reason), or invalid (the validator's problems).
+ * (with SQL Server's or the connector's reason), or invalid (the validator's problems); for a
+ * failed part, `carriedFrom` names the run whose validated backup of it the daily manifest still names.
  */
-export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; name: string; outcome: 'kept' | 'failed' | 'invalid' | 'not kept'; detail?: string }> {
+export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; name: string; outcome: 'kept' | 'failed' | 'invalid' | 'not kept'; detail?: string; carriedFrom?: string }> {
   const parts: ReturnType<typeof partsOf> = [];
   for (const artifact of run.validation?.artifacts ?? []) {
     const kept = artifact.kind === 'archive' ? run.kept?.archive === true : run.kept?.databases.includes(artifact.name) === true;
@@ -127,11 +128,10 @@ export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; n
     if (failure.error.code === 'VALIDATION_FAILED' || parts.some((p) => p.kind === failure.kind && p.name === failure.name)) continue;
     parts.push({ kind: failure.kind, name: failure.name, outcome: 'failed', detail: `${failure.error.code}: ${failure.error.message}` });
   }
-  // A failed part whose latest validated backup the daily manifest carries forward: say which run's it is.
+  // A failed part whose latest validated backup the daily manifest carries forward: which run's it is.
   for (const carried of run.kept?.carried ?? []) {
     const part = parts.find((p) => p.kind === carried.kind && (carried.kind === 'archive' || p.name === carried.name));
-    const note = `latest validated backup kept: run ${carried.runId}`;
-    if (part) part.detail = part.detail ? `${part.detail} — ${note}` : note;
+    if (part) part.carriedFrom = carried.runId;
   }
   return parts;
 }

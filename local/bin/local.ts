@@ -52,7 +52,7 @@ program.action(async (options: { data: string; portBase: number; fresh?: boolean
   console.log(`  status      ${summary.status}${summary.validated ? ' (validated)' : ' (NOT validated)'}`);
   if (summary.failure) console.log(`  failure     ${summary.failure.error}: ${summary.failure.cause}`);
   for (const f of summary.failures) console.log(`  FAILED      ${f.kind} ${f.name}: ${f.code}: ${f.message}`);
-  for (const db of summary.databases) console.log(`  database    ${db.database}: ${(db.size / 1048576).toFixed(1)} MiB → ${db.key} (version ${db.versionId})`);
+  for (const db of summary.databases) console.log(`  database    ${db.database}: ${(db.size / 1048576).toFixed(1)} MiB → ${db.key} (version ${db.versionId})${db.carriedFrom ? ` — failed today; the last validated backup, from run ${db.carriedFrom}, is kept` : ''}`);
   if (summary.archive) {
     const a = summary.archive;
     console.log(`  archive     ${a.files} files, ${(a.bytes / 1048576).toFixed(1)} MiB; sent ${a.uploadedFiles} new/changed files (${(a.uploadedBytes / 1048576).toFixed(1)} MiB), ${a.deletedFiles} deleted`);

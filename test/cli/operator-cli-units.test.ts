@@ -137,7 +137,7 @@ describe('so-backup output and errors', () => {
     } as unknown as RunRecord;
     expect(partsOf(run)).toEqual([
       { kind: 'database', name: 'SuperOffice', outcome: 'kept' },
-      { kind: 'database', name: '2two', outcome: 'failed', detail: 'SQL_DATABASE_OFFLINE: database "2two" is OFFLINE — latest validated backup kept: run acme-2026-11-20-daily' },
+      { kind: 'database', name: '2two', outcome: 'failed', detail: 'SQL_DATABASE_OFFLINE: database "2two" is OFFLINE', carriedFrom: 'acme-2026-11-20-daily' },
     ]);
   });
 
