@@ -25,6 +25,7 @@ import { generateSampleArchive } from './sample-archive';
 import { acquireDataLock } from './data-lock';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN, portHolder } from './ports';
 import { markRunFailed } from '../functions/src/mark-run-failed/mark-run-failed';
+import { connectorKeyProblem, databaseNamesProblem } from './local-checks';
 import type { SqlServerStandInOptions } from './tds/sql-server-stand-in';
 import type { StandInDatabase } from './tds/database-states';
 import type { SoBackupStackProps } from '../infra/lib/so-backup-stack';
@@ -113,7 +114,8 @@ export interface LocalRunSummary {
   /** The CA of local mode's TLS endpoints (for `aws --ca-bundle`). */
   caBundle: string;
   durationSeconds: number;
-  databases: Array<{ database: string; key: string; versionId: string; size: number }>;
+  /** `carriedFrom`: failed in this run; its latest validated backup, from that run, is still kept. */
+  databases: Array<{ database: string; key: string; versionId: string; size: number; carriedFrom?: string }>;
   archive?: { files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; deletedFiles: number; snapshotKey: string };
   /** The daily manifest naming what the run kept (or, if it kept nothing, its staged manifest). */
   manifestKey?: string;
@@ -136,6 +138,9 @@ export interface LocalRunSummary {
 export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunSummary> {
   const { dataDir, log } = options;
   assertOutsideEphemeral(options.portBase, LOCAL_PORT_SPAN, 'local mode');
+  // Names the connector would refuse are named now, before anything starts (not as a connector that never becomes ready).
+  const namesProblem = databaseNamesProblem(options.sqlDatabases ?? ['SuperOffice']);
+  if (namesProblem) throw new Error(namesProblem);
   const ports = localPorts(options.portBase);
   const daemons = new Daemons(dataDir);
   let releaseLock = acquireDataLock(dataDir);
@@ -240,6 +245,10 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
         '--sql', connectionString, ...databases.flatMap((d) => ['--database', d]), '--staging', staging, '--archive', `SO_ARC=${path.resolve(archiveRoot)}`]);
       execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: tls.caFile } });
       log(`  connector enrolled for tenant "${LOCAL_TENANT}" with a one-time activation code`);
+    } else {
+      // An enrolled connector whose key the tenant no longer holds (revoked, re-enrolled elsewhere) would never connect: say so and what to do.
+      const keyProblem = connectorKeyProblem(readJson<{ current: { keyId: string }; pending?: { keyId: string; registered: boolean } }>(identityFile), (await tenants.get(LOCAL_TENANT))?.keys ?? [], dataDir, identityFile);
+      if (keyProblem) throw new Error(keyProblem);
     }
 
     const connectorConfig: z.input<typeof connectorConfigSchema> = {
@@ -375,7 +384,7 @@ async function readManifest(access: LocalAccess, pointer: { key: string; version
 }
 
 function summarize(run: RunRecord | undefined, manifest: Manifest | undefined, runId: string, history: string[], access: LocalAccess, durationSeconds: number): LocalRunSummary {
-  const databases = (manifest?.databases ?? []).map((d) => ({ database: d.database, key: d.artifact.key, versionId: d.artifact.versionId, size: d.artifact.size }));
+  const databases = (manifest?.databases ?? []).map((d) => ({ database: d.database, key: d.artifact.key, versionId: d.artifact.versionId, size: d.artifact.size, ...(d.carriedFrom ? { carriedFrom: d.carriedFrom } : {}) }));
   const archive = manifest?.archive;
   return {
     runId, status: run?.status ?? 'UNKNOWN', validated: run?.validation?.ok === true, bucket: LOCAL_BUCKET, s3Endpoint: access.s3Endpoint, caBundle: access.caFile,

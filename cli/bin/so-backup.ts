@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { cancelBackup, listRuns, showRun, startBackup, waitForRun } from '../src/backups';
+import { cancelBackup, errorName, listRuns, showRun, startBackup, waitForRun } from '../src/backups';
 import { CliError, EXIT, explainAwsError, usageError } from '../src/cli-error';
 import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
@@ -243,14 +243,16 @@ program.command('run').description('one run').command('show <run>')
       { header: 'STEP', value: (s) => s.name },
       { header: 'AT', value: (s) => s.enteredAt.slice(11, 19) },
       { header: 'TOOK', value: (s) => duration(s.seconds), right: true },
-      { header: 'OUTCOME', value: (s) => s.outcome + (s.error ? `: ${s.error}` : '') },
+      // The error's name only: the whole reason is printed once, above ("failed: …").
+      { header: 'OUTCOME', value: (s) => s.outcome + (s.error ? ` (${errorName(s.error)})` : '') },
     ]),
     '', `Validation: ${r.validation ? `${r.validation.ok ? 'passed' : 'FAILED'}, ${r.validation.checks} checks${r.validation.problems.length ? `\n  ${r.validation.problems.join('\n  ')}` : ''}` : 'not done'}`,
     ...(r.parts.length ? ['', 'Parts', table(r.parts, [
       { header: 'PART', value: (p) => `${p.kind} ${p.name}` },
-      { header: 'OUTCOME', value: (p) => (p.outcome === 'kept' ? 'kept (validated)' : p.outcome.toUpperCase()) },
+      { header: 'OUTCOME', value: (p) => (p.outcome === 'kept' ? 'kept (validated)' : p.outcome.toUpperCase()) + (p.carriedFrom ? `; last good kept: ${p.carriedFrom}` : '') },
       { header: 'WHY', value: (p) => (p.detail ?? '').slice(0, 200) },
     ])] : []),
+    ...(r.actions.length ? ['', 'ACTION NEEDED (the backup cannot be restored after a server loss until this is done)', ...r.actions.map((a) => `  ${a}`)] : []),
     ...(r.notes.length ? ['', 'Notes', ...r.notes.map((n) => `  ${n}`)] : []),
     '', r.artifactsAre === 'kept' ? 'Artifacts (validated, in the daily tier)' : 'Artifacts (as uploaded to staging; not kept)', table(r.artifacts, [
       { header: 'WHAT', value: (a) => `${a.kind} ${a.name}` },
@@ -283,13 +285,14 @@ program.command('share <run>')
 
 // ---- status -----------------------------------------------------------------------------------
 program.command('status')
-  .description('the fleet, worst first: age of the last validated backup, stale flag, connector, last failure')
+  .description('the fleet, worst first: age of the last validated backup, stale flag, connector, last failure or action needed (a TDE certificate never backed up)')
   .option('--stale-after <hours>', 'a tenant without a validated backup for this long is stale', wholeNumber('--stale-after'), 26)
   .action((o: { staleAfter: number }) => act(async (fleet) => {
     const all = await fleet.tenants.list(true);
     const [connectors, latest] = await Promise.all([
       connectorStates(fleet, all),
-      Promise.all(all.map(async (t) => [t.tenantId, (await fleet.runs.forTenant(t.tenantId, 1))[0]] as const)),
+      // The latest finished run: one running now says nothing yet, and must not hide the last failure or action.
+      Promise.all(all.map(async (t) => [t.tenantId, (await fleet.runs.forTenant(t.tenantId, 5)).find((r) => r.status !== 'RUNNING')] as const)),
     ]);
     return fleetStatus(all, connectors, new Map(latest), new Date(), o.staleAfter);
   }, (rows) => table(rows, [
@@ -299,7 +302,7 @@ program.command('status')
     { header: 'STALE', value: (t) => (t.stale ? 'STALE' : '') },
     { header: 'CONNECTOR', value: (t) => t.connector },
     { header: 'RESTORE DRILL', value: (t) => drillText(t.lastDrill) },
-    { header: 'LAST FAILURE', value: (t) => (t.lastFailure ?? '').slice(0, 80) },
+    { header: 'LAST FAILURE / ACTION NEEDED', value: (t) => (t.lastFailure ?? t.actions?.join(' | ') ?? '').slice(0, 80) },
   ]), (rows) => (rows.some((r) => r.health !== 'ok') ? EXIT.failed : EXIT.ok)));
 
 // ---- verify-backup ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { localPorts, runLocalMode, stopLocalMode } from '../local-mode';
 import { REPO_ROOT } from '../daemons';
 import { dataLockHolder } from '../data-lock';
+import { DATABASE_STATES, parseDatabaseStates } from '../local-checks';
 import { DEFAULT_LOCAL_PORT_BASE } from '../ports';
 
 const port = (value: string) => {
@@ -26,10 +27,11 @@ const program = new Command('local')
   .option('--archive <dir>', 'back up this folder as SO_ARC instead of the generated sample')
   .option('--sql <connection string>', 'back up a real SQL Server instead of the stand-in (env SO_BACKUP_SQL_CONNECTION_STRING)')
   .option('--database <name...>', 'databases to back up', ['SuperOffice'])
+  .option('--database-state <NAME=STATE...>', `the state the SQL Server stand-in reports for a database: ${Object.keys(DATABASE_STATES).join(', ')} (e.g. 2two=OFFLINE, SuperOffice=TDE)`, [])
   .option('--summary <file>', 'also write the summary as JSON to this file')
   .option('--down', 'only stop the services a --keep run left running');
 
-program.action(async (options: { data: string; portBase: number; fresh?: boolean; keep?: boolean; archive?: string; sql?: string; database: string[]; summary?: string; down?: boolean }) => {
+program.action(async (options: { data: string; portBase: number; fresh?: boolean; keep?: boolean; archive?: string; sql?: string; database: string[]; databaseState: string[]; summary?: string; down?: boolean }) => {
   const dataDir = path.resolve(options.data);
   if (options.down) {
     if (!existsSync(dataDir)) {
@@ -58,11 +60,15 @@ program.action(async (options: { data: string; portBase: number; fresh?: boolean
       ).finally(() => process.exit(code));
     });
   }
+  const sqlConnectionString = options.sql ?? process.env.SO_BACKUP_SQL_CONNECTION_STRING;
+  if (sqlConnectionString && options.databaseState.length > 0) throw new Error('--database-state sets the stand-in\'s database states; with --sql (a real SQL Server) the server reports its own');
+  const standInDatabaseStates = parseDatabaseStates(options.databaseState, options.database);
   const summary = await runLocalMode({
     dataDir, portBase: options.portBase, fresh: options.fresh, keep: options.keep, schedules: options.keep ? 'timed' : 'manual',
     archiveDir: options.archive ? path.resolve(options.archive) : undefined,
-    sqlConnectionString: options.sql ?? process.env.SO_BACKUP_SQL_CONNECTION_STRING,
+    sqlConnectionString,
     sqlDatabases: options.database,
+    standInDatabaseStates,
     log: (line) => console.log(line),
   });
   console.log('\nRun history (Step Functions, executed locally from the synthesized definitions):');
@@ -72,7 +78,7 @@ program.action(async (options: { data: string; portBase: number; fresh?: boolean
   console.log(`  status      ${summary.status}${summary.validated ? ' (validated)' : ' (NOT validated)'}`);
   if (summary.failure) console.log(`  failure     ${summary.failure.error}: ${summary.failure.cause}`);
   for (const f of summary.failures) console.log(`  FAILED      ${f.kind} ${f.name}: ${f.code}: ${f.message}`);
-  for (const db of summary.databases) console.log(`  database    ${db.database}: ${(db.size / 1048576).toFixed(1)} MiB → ${db.key} (version ${db.versionId})`);
+  for (const db of summary.databases) console.log(`  database    ${db.database}: ${(db.size / 1048576).toFixed(1)} MiB → ${db.key} (version ${db.versionId})${db.carriedFrom ? ` — failed today; the last validated backup, from run ${db.carriedFrom}, is kept` : ''}`);
   if (summary.archive) {
     const a = summary.archive;
     console.log(`  archive     ${a.files} files, ${(a.bytes / 1048576).toFixed(1)} MiB; sent ${a.uploadedFiles} new/changed files (${(a.uploadedBytes / 1048576).toFixed(1)} MiB), ${a.deletedFiles} deleted`);
@@ -87,7 +93,7 @@ program.action(async (options: { data: string; portBase: number; fresh?: boolean
     console.log(`    aws --endpoint-url ${summary.s3Endpoint} --ca-bundle ${summary.caBundle} --region us-east-1 s3api list-object-versions --bucket ${summary.bucket}`);
     console.log(`  AWS endpoint (IAM-checked; the operator key is in ${path.join(dataDir, 'operator.json')}): https://127.0.0.1:${ports.aws}   gateway: ws://127.0.0.1:${ports.gateway}`);
     console.log(`  Refused calls: ${path.join(dataDir, 'logs', 'access-denied.log')}   function output: ${path.join(dataDir, 'logs', 'lambda-*.log')}`);
-    console.log(`  Stop them with: npm run local -- --down --data ${dataDir}`);
+    console.log(`  Stop them with: npm run local:down -- --data ${JSON.stringify(dataDir)}`);
   }
   process.exitCode = (summary.status === 'SUCCEEDED' || summary.status === 'SUCCEEDED_WITH_WARNINGS') && summary.validated ? 0 : 1;
 });

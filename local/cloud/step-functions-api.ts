@@ -25,11 +25,7 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): (action: string, body
     },
     DescribeExecution: (b) => describe(sfn.describe(b.executionArn ?? '')),
     GetExecutionHistory: (b) => ({
-      events: sfn.describe(b.executionArn ?? '').history.map((h) => ({
-        id: h.id, previousEventId: h.id - 1, timestamp: h.timestamp.getTime() / 1000, type: h.type,
-        ...(h.stateName ? { [h.type.endsWith('StateExited') ? 'stateExitedEventDetails' : 'stateEnteredEventDetails']: { name: h.stateName } } : {}),
-        ...(h.error ? { executionFailedEventDetails: { error: h.error, cause: h.cause } } : {}),
-      })),
+      events: sfn.describe(b.executionArn ?? '').history.map(historyEvent),
     }),
     ListExecutions: (b) => ({
       executions: [...sfn.executions.values()].filter((e) => e.stateMachineArn === b.stateMachineArn).map((e) => {
@@ -50,5 +46,20 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): (action: string, body
       const e = error as Error;
       return { status: 400, body: { __type: e.name, message: e.message } };
     }
+  };
+}
+
+/**
+ * One local history event in the shape of GetExecutionHistory's: only a state's entry
+ * (`…StateEntered`) carries stateEnteredEventDetails and only its exit stateExitedEventDetails, as
+ * in Step Functions; the runner's other per-state events (a Fail state's `FailStateFailed`, a
+ * retry, a catch) carry no state details, so no reader counts a state twice.
+ */
+export function historyEvent(h: Execution['history'][number]) {
+  const details = h.type.endsWith('StateEntered') ? 'stateEnteredEventDetails' : h.type.endsWith('StateExited') ? 'stateExitedEventDetails' : undefined;
+  return {
+    id: h.id, previousEventId: h.id - 1, timestamp: h.timestamp.getTime() / 1000, type: h.type,
+    ...(h.stateName && details ? { [details]: { name: h.stateName } } : {}),
+    ...(h.error ? { executionFailedEventDetails: { error: h.error, cause: h.cause } } : {}),
   };
 }

@@ -237,7 +237,7 @@ describe('signed sessions', () => {
 
 describe('restore drill results', () => {
   const result = (drillId: string, runId: string, ok = true) => JSON.stringify({
-    type: 'drill-result', v: 1, drillId, runId, ok, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), archive: { sampled: 0, verified: 0 },
+    type: 'drill-result', v: 1, drillId, runId, ok, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), archive: { sampled: 2, verified: 2 },
   });
   const reply = (socket: WebSocket) => new Promise<{ type: string; error?: { code: string } }>((resolve) => socket.once('message', (data) => resolve(JSON.parse(data.toString()) as { type: string })));
   const issue = (tenantId: string, drillId: string, runId: string, expiresAt = new Date(Date.now() + 3600_000).toISOString()) =>

@@ -215,9 +215,10 @@ describe('finalizeRun', () => {
   const validation = { ok: true, promotable: true as const, checks: 9, totalBytes: 100, artifacts: verdicts(), databases: [{ database: 'SuperOffice', size: 90 }], archive: { files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 0 } };
 
   /** The stores and S3 copies finalize talks to, recorded; `failCopyOf` makes one copy fail. */
-  function deps(tierMarks: TenantRecord['tierMarks'], options: { failCopyOf?: string; contents?: Manifest; record?: Partial<RunRecord> } = {}) {
-    const recorded = { updates: [] as Array<Record<string, unknown>>, successes: [] as unknown[], copies: [] as string[], manifests: [] as Array<{ key: string; body: Manifest }>, retired: [] as string[] };
+  function deps(tierMarks: TenantRecord['tierMarks'], options: { failCopyOf?: string; contents?: Manifest; record?: Partial<RunRecord>; previousDaily?: Manifest } = {}) {
+    const recorded = { updates: [] as Array<Record<string, unknown>>, successes: [] as unknown[], promotions: [] as unknown[], copies: [] as string[], manifests: [] as Array<{ key: string; body: Manifest }>, retired: [] as string[] };
     const written = new Map<string, Manifest>();
+    if (options.previousDaily) written.set('manifests/daily/acme/manifest.json@previous-daily', options.previousDaily);
     return {
       recorded,
       deps: {
@@ -226,8 +227,9 @@ describe('finalizeRun', () => {
           update: async (_id: string, fields: Record<string, unknown>) => void recorded.updates.push(fields),
         },
         tenants: {
-          get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: run.startedAt, tierMarks }),
+          get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: run.startedAt, tierMarks, ...(options.previousDaily ? { dailyManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'previous-daily' } } : {}) }),
           recordSuccess: async (...args: unknown[]) => void recorded.successes.push(args),
+          recordPromotion: async (...args: unknown[]) => void recorded.promotions.push(args),
         },
         copier: {
           copy: async (source: Artifact, key: string) => {
@@ -269,8 +271,23 @@ describe('finalizeRun', () => {
 
   test('GIVEN a kept database with a warning (a TDE certificate never backed up) WHEN finalized THEN the run SUCCEEDED_WITH_WARNINGS', async () => {
     const contents: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), warnings: ['the private key of TDE certificate "TDECert" has never been backed up'] }] };
+    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
+    const summary = await finalizeRun(d, run, staged, validation, at);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1, failed: false, alert: { subject: 'so-backup: backup of acme needs action' } });
+    expect(summary.alert!.message).toContain('- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up');
+    expect(recorded.updates[1]).toMatchObject({ actions: ['database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up'] });
+  });
+
+  test('GIVEN a TDE database whose manifest says its certificate\'s private key was never backed up, and no warning from the connector WHEN finalized THEN the cloud concludes the action itself and alerts', async () => {
+    const contents: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE' } }] };
     const { deps: d } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
-    expect(await finalizeRun(d, run, staged, validation, at)).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1, failed: false });
+    const summary = await finalizeRun(d, run, staged, validation, at);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1 });
+    expect(summary.alert!.message).toMatch(/database SuperOffice: is encrypted with TDE certificate "TDECert", whose private key has never been backed up.*BACKUP CERTIFICATE/);
+    const backedUp: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE', privateKeyBackedUpAt: '2026-11-01T00:00:00.000Z' } }] };
+    const fine = await finalizeRun(deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: backedUp }).deps, run, staged, validation, at);
+    expect(fine).toMatchObject({ status: 'SUCCEEDED', warnings: 0 });
+    expect(fine.alert).toBeUndefined();
   });
 
   test('GIVEN the first validated run of a week and month WHEN finalized THEN the daily copies are copied on to both tiers, with tier manifests naming the copies and the daily manifest', async () => {
@@ -302,12 +319,12 @@ describe('finalizeRun', () => {
     expect(recorded.successes).toEqual([]);
   });
 
-  test('GIVEN one database that failed at the connector and one that failed validation WHEN finalized THEN the rest is promoted and counted, nothing goes to the other tiers, and the run is FAILED naming each failure and what was kept', async () => {
+  test('GIVEN one database that failed at the connector and one that failed validation WHEN finalized THEN the rest is promoted and counted, and the run is FAILED naming each failure and what was kept', async () => {
     const contents: Manifest = {
       ...manifest, databases: [database('SuperOffice'), database("O'Brien CRM")],
       failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }],
     };
-    const { deps: d, recorded } = deps({ weekly: '2026-W47', monthly: '2026-10' }, { contents });
+    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
     const summary = await finalizeRun(d, run, staged, { ...validation, ok: false, artifacts: verdicts("O'Brien CRM") }, at);
     expect(summary).toMatchObject({ status: 'FAILED', failed: true, databases: 1, failedParts: 2, copiedTo: '' });
     expect(summary.failureCause).toBe('database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE | database O\'Brien CRM: VALIDATION_FAILED: O\'Brien CRM is a differential backup, not a full one — kept and validated: database SuperOffice, the archive');
@@ -321,6 +338,57 @@ describe('finalizeRun', () => {
     expect(recorded.updates[0]).toMatchObject({ kept: { databases: ['SuperOffice'], archive: true } });
     expect(recorded.updates[1]).toMatchObject({ status: 'FAILED' });
     expect(recorded.successes).toEqual([]);
+  });
+
+  describe('retention per part (issue 16 review: one database failing for more days than are kept)', () => {
+    const previousRun = 'acme-2026-11-24-daily';
+    const dailyOf = (name: string, runId: string, carriedFrom?: string) => ({ ...database(name), artifact: artifact(`db/daily/acme/${name}.bak`, `${name}-of-${runId}`), ...(carriedFrom ? { carriedFrom } : {}) });
+    const previousDaily: Manifest = {
+      ...manifest, runId: previousRun, tier: 'daily', promotedFrom: { key: `incoming/acme/${previousRun}/manifest.json`, versionId: 'm0' },
+      databases: [dailyOf('SuperOffice', previousRun), dailyOf('2two', previousRun, 'acme-2026-11-10-daily'), dailyOf('Retired', previousRun)],
+      archive: { ...manifest.archive!, snapshot: artifact('manifests/daily/acme/snapshot.json.gz', `snapshot-of-${previousRun}`) },
+    };
+    const today: Manifest = {
+      ...manifest, databases: [database('SuperOffice')],
+      failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }],
+    };
+    const archiveInvalid = { ...validation, ok: false, artifacts: [{ kind: 'database' as const, name: 'SuperOffice', ok: true, problems: [] }, { kind: 'archive' as const, name: 'SO_ARC', ok: false, problems: ['snapshot.json.gz: SHA-256 differs'] }] };
+
+    test('GIVEN a database and the archive that failed today WHEN finalized THEN the daily manifest carries forward their latest validated backups (named with the run they came from) without copying them again; a database no longer backed up is not carried', async () => {
+      const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: today, previousDaily });
+      const summary = await finalizeRun(d, run, staged, archiveInvalid, at);
+      expect(recorded.copies).toEqual(['incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak@d-SuperOffice -> db/daily/acme/SuperOffice.bak']);
+      const daily = recorded.manifests[0]!.body;
+      expect(manifestSchema.parse(daily)).toEqual(daily);
+      expect(daily.databases.map((db) => [db.database, db.artifact.versionId, db.carriedFrom])).toEqual([
+        ['SuperOffice', 'db/daily/acme/SuperOffice.bak#copy', undefined],
+        ['2two', `2two-of-${previousRun}`, 'acme-2026-11-10-daily'],
+      ]);
+      expect(daily.archive).toMatchObject({ snapshot: { versionId: `snapshot-of-${previousRun}` }, carriedFrom: previousRun });
+      expect(recorded.updates[0]).toMatchObject({ kept: { databases: ['SuperOffice'], archive: false, carried: [{ kind: 'database', name: '2two', runId: 'acme-2026-11-10-daily' }, { kind: 'archive', name: 'archive', runId: previousRun }] } });
+      expect(summary).toMatchObject({ status: 'FAILED', databases: 1, archiveFiles: 0, carriedParts: 2 });
+      expect(summary.failureCause).toContain(`latest validated backup still kept: database 2two from run acme-2026-11-10-daily, the archive from run ${previousRun}`);
+      expect(recorded.promotions).toEqual([['acme', dailyPointer, { weekly: '2026-W48', monthly: '2026-11' }]]);
+      expect(recorded.successes).toEqual([]);
+    });
+
+    test('GIVEN the first run of a week and month with a database failing WHEN finalized THEN the tiers still get their copy, with every part\'s latest validated backup; the run stays FAILED', async () => {
+      const { deps: d, recorded } = deps({ weekly: '2026-W47', monthly: '2026-10' }, { contents: today, previousDaily });
+      const summary = await finalizeRun(d, run, staged, validation, at);
+      expect(summary).toMatchObject({ status: 'FAILED', copiedTo: 'weekly,monthly' });
+      expect(recorded.copies).toContain(`db/daily/acme/2two.bak@2two-of-${previousRun} -> db/weekly/acme/2two.bak`);
+      const weekly = recorded.manifests.find((m) => m.key === 'manifests/weekly/acme/manifest.json')!.body;
+      expect(weekly.databases.map((db) => [db.database, db.carriedFrom])).toEqual([['SuperOffice', undefined], ['2two', 'acme-2026-11-10-daily']]);
+      expect(recorded.promotions).toEqual([['acme', dailyPointer, { weekly: '2026-W48', monthly: '2026-11' }]]);
+      expect(recorded.successes).toEqual([]);
+    });
+
+    test('GIVEN a connector manifest that claims a part is carried forward WHEN finalized THEN the claim is dropped: only finalize carries parts', async () => {
+      const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: { ...manifest, databases: [{ ...database('SuperOffice'), carriedFrom: 'acme-2026-01-01-daily' }] } });
+      await finalizeRun(d, run, staged, validation, at);
+      expect(recorded.manifests[0]!.body.databases[0]!.carriedFrom).toBeUndefined();
+      expect(recorded.updates[0]).toMatchObject({ kept: { databases: ['SuperOffice'], archive: true } });
+    });
   });
 
   test('GIVEN a finalize that is run again (a Lambda retry) WHEN the daily promotion is recorded already THEN nothing is promoted twice', async () => {

@@ -4,6 +4,9 @@ import { readLocalDeployment } from '../../local/cloud/local-deployment';
 import { type FunctionInvoker, LambdaFunctionError, LambdaInvokeError } from '../../local/cloud/local-lambda';
 import { LocalSns } from '../../local/cloud/local-sns';
 import { LocalStepFunctions } from '../../local/cloud/local-step-functions';
+import { historyEvent } from '../../local/cloud/step-functions-api';
+import type { HistoryEvent } from '@aws-sdk/client-sfn';
+import { stepsFromHistory } from '../../cli/src/backups';
 import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
 import { IamAuthorizer } from '../../local/iam/iam-authorizer';
 import { readIamModel } from '../../local/iam/iam-model';
@@ -82,6 +85,15 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(output.backup).toEqual({ manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } });
   });
 
+  test('GIVEN a run kept and validated whose TDE certificate was never backed up WHEN run THEN it SUCCEEDS and publishes the action-needed alert naming the certificate', async () => {
+    const alert = { subject: 'so-backup: backup of acme needs action', message: '- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up' };
+    const { sfn, calls, alerts } = setup({ ...happy, 'finalize-run': () => ({ status: 'SUCCEEDED_WITH_WARNINGS', failed: false, warnings: 1, alert }) });
+    const execution = await run(sfn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run']);
+    expect(alerts).toEqual([expect.objectContaining(alert)]);
+  });
+
   test('GIVEN a run whose finalize kept some parts while another failed WHEN run THEN it marks the run failed and FAILS with PartsFailed, the alert naming what failed', async () => {
     const cause = 'database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE — kept and validated: database SuperOffice, the archive';
     const { sfn, calls, alerts } = setup({ ...happy, 'finalize-run': () => ({ status: 'FAILED', failed: true, failureCause: cause }) });
@@ -90,6 +102,15 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(execution.error).toBe('PartsFailed');
     expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run', 'mark-run-failed']);
     expect(alerts).toEqual([expect.objectContaining({ message: expect.stringContaining('2two: SQL_DATABASE_OFFLINE') })]);
+  });
+
+  test('GIVEN a failed run WHEN its history is read as GetExecutionHistory gives it THEN `run show` lists each state once ("Backup failed" not twice)', async () => {
+    const { sfn } = setup({ ...happy, 'finalize-run': () => ({ status: 'FAILED', failed: true, failureCause: 'database 2two: SQL_DATABASE_OFFLINE' }) });
+    const execution = await run(sfn);
+    const events = execution.history.map(historyEvent).map((e) => ({ ...e, timestamp: new Date(e.timestamp * 1000) })) as HistoryEvent[];
+    const steps = stepsFromHistory(events);
+    expect(steps.map((s) => s.name)).toEqual(['Prepare', 'Request backup', 'Validate', 'Finalize', 'All parts kept?', 'Some parts failed', 'Mark run failed', 'Publish alert', 'Backup failed']);
+    expect(steps.at(-1)).toMatchObject({ name: 'Backup failed', outcome: 'failed', error: expect.stringMatching(/^PartsFailed/) });
   });
 
   test('GIVEN no connector online for the whole window WHEN run THEN it asks again, then marks the run failed, alerts, and FAILS with ConnectorOffline', async () => {

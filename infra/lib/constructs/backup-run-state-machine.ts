@@ -68,8 +68,9 @@ export function grantMintUploadCredentials(uploadRole: Role, grantee: IGrantable
 /**
  * BackupRun, one execution per backup of one tenant:
  * prepare → request backup (wait for the connector's result, heartbeat, timeout) → validate →
- * finalize (promote what validated) → succeeded, or, when a database or the archive failed
- * while the rest was kept, "Some parts failed"; any failure → mark the run failed → publish an
+ * finalize (promote what validated) → succeeded (after publishing an "action needed" alert when
+ * a kept backup needs action to restore elsewhere, e.g. a TDE certificate never backed up), or,
+ * when a database or the archive failed while the rest was kept, "Some parts failed"; any failure → mark the run failed → publish an
  * alert → fail.
  */
 export class BackupRunStateMachine extends Construct {
@@ -208,9 +209,18 @@ export class BackupRunStateMachine extends Construct {
       parameters: { Error: 'PartsFailed', Cause: JsonPath.stringAt('$.final.failureCause') },
       resultPath: '$.error',
     }).next(markFailed);
+    const succeeded = new Succeed(this, 'Backup succeeded');
+    // Kept and validated, but not restorable after a server loss until someone acts (a TDE certificate never backed up): alert.
+    const notifyAction = new SnsPublish(this, 'Publish action needed', {
+      topic: props.alerts,
+      subject: JsonPath.stringAt('$.final.alert.subject'),
+      message: TaskInput.fromJsonPathAt('$.final.alert.message'),
+      resultPath: JsonPath.DISCARD,
+    });
     const outcome = new Choice(this, 'All parts kept?')
       .when(Condition.and(Condition.isPresent('$.final.failed'), Condition.booleanEquals('$.final.failed', true)), partsFailed)
-      .otherwise(new Succeed(this, 'Backup succeeded'));
+      .when(Condition.isPresent('$.final.alert'), notifyAction.next(succeeded))
+      .otherwise(succeeded);
     for (const step of [prepare, request, validate, finalize]) {
       step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
     }
