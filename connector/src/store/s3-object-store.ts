@@ -7,6 +7,7 @@ import {
 import type { UploadCredentials, UploadTarget } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { compositeChecksum, type LatestVersion, type ObjectStore, type PutOptions, type StoredObject, type VersionFacts } from './object-store';
+import { s3RetryStrategy, type S3RetryOptions } from './s3-retry';
 import { SignedRequests } from './signed-requests';
 import { UploadCheckpoint } from './upload-checkpoint';
 
@@ -20,6 +21,8 @@ export interface S3ObjectStoreOptions {
    * resumed, sending only the parts S3 does not have. @default no resuming
    */
   readonly checkpointDir?: string;
+  /** Retries of every request this store makes (SDK and signed), with the SDK's adaptive strategy. @default S3_MAX_ATTEMPTS attempts, the SDK's backoff */
+  readonly retry?: S3RetryOptions;
 }
 
 /**
@@ -56,8 +59,10 @@ export class S3ObjectStore implements ObjectStore {
     const provider: CredentialProvider = typeof credentials === 'function'
       ? credentials
       : async () => ({ accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken });
-    this.signed = new SignedRequests(target, provider);
+    const retryStrategy = s3RetryStrategy(options.retry);
+    this.signed = new SignedRequests(target, provider, retryStrategy);
     this.client = new S3Client({
+      retryStrategy,
       region: target.region,
       endpoint: target.endpoint,
       forcePathStyle: target.forcePathStyle,
