@@ -13,3 +13,5 @@ export * from './session';
 export * from './connector-auth';
 export * from './parse-message';
 export * from './backup-file-reader';
+export * from './token-bucket';
+export * from './gateway-frame';

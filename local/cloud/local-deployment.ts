@@ -74,8 +74,22 @@ export interface LocalDeployment {
   stateMachines: LocalStateMachine[];
   schedules: LocalSchedule[];
   alarms: LocalAlarm[];
-  /** The WebSocket API: route key → function ARN, the $connect authorizer's function ARN and id, and the stage. */
-  webSocket: { routes: Record<string, string>; authorizer: string; authorizerId: string; apiId: string; stage: string; callbackUrl: string };
+  /**
+   * The WebSocket API: route key → function ARN (Lambda proxy routes), the routes API Gateway
+   * answers itself (MOCK integrations), the route selection expression, the $connect authorizer's
+   * function ARN and id, the stage, and the stage's throttle (its default route settings).
+   */
+  webSocket: {
+    routes: Record<string, string>;
+    mockRoutes: string[];
+    routeSelectionExpression: string;
+    authorizer: string;
+    authorizerId: string;
+    apiId: string;
+    stage: string;
+    callbackUrl: string;
+    throttle?: { rateLimit: number; burstLimit: number };
+  };
 }
 
 const HANDLER_KEY = 'so-backup:handler';
@@ -86,17 +100,25 @@ export function readLocalDeployment(template: CfnTemplate): LocalDeployment {
   if (!bucket) throw new Error('the template has no S3 bucket');
   const functionInUri = (uri: unknown) => /functions\/(arn:aws:lambda:[^/]+)\/invocations/.exec(String(uri))?.[1] ?? '';
   const routes: Record<string, string> = {};
+  const mockRoutes: string[] = [];
   for (const route of t.ofType('AWS::ApiGatewayV2::Route')) {
     const integrationId = String(route.properties.Target).replace(/^integrations\//, '');
-    routes[String(route.properties.RouteKey)] = functionInUri(t.resource(integrationId).properties.IntegrationUri);
+    const integration = t.resource(integrationId).properties;
+    if (integration.IntegrationType === 'MOCK') mockRoutes.push(String(route.properties.RouteKey));
+    else routes[String(route.properties.RouteKey)] = functionInUri(integration.IntegrationUri);
   }
   const authorizer = t.ofType('AWS::ApiGatewayV2::Authorizer')[0];
+  const api = t.ofType('AWS::ApiGatewayV2::Api')[0];
   const stage = t.ofType('AWS::ApiGatewayV2::Stage')[0];
   const stageName = String(stage?.properties.StageName ?? 'prod');
+  const stageSettings = stage?.properties.DefaultRouteSettings as { ThrottlingRateLimit?: number; ThrottlingBurstLimit?: number } | undefined;
   return {
     webSocket: {
-      routes, authorizer: authorizer ? functionInUri(authorizer.properties.AuthorizerUri) : '', authorizerId: authorizer?.id ?? '',
+      routes, mockRoutes, routeSelectionExpression: String(api?.properties.RouteSelectionExpression ?? '$request.body.action'),
+      authorizer: authorizer ? functionInUri(authorizer.properties.AuthorizerUri) : '', authorizerId: authorizer?.id ?? '',
       apiId: LOCAL_API_ID, stage: stageName, callbackUrl: `https://${LOCAL_API_ID}.execute-api.${LOCAL_REGION}.amazonaws.com/${stageName}`,
+      ...(stageSettings?.ThrottlingRateLimit !== undefined && stageSettings.ThrottlingBurstLimit !== undefined
+        ? { throttle: { rateLimit: stageSettings.ThrottlingRateLimit, burstLimit: stageSettings.ThrottlingBurstLimit } } : {}),
     },
     tables: t.ofType('AWS::DynamoDB::Table').map((r) => ({ name: t.ref(r.id), properties: r.properties })),
     bucket: { name: LOCAL_BUCKET, properties: bucket.properties },

@@ -4,14 +4,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { MAX_MESSAGE_BYTES } from '../../protocol';
+import { GATEWAY_INTEGRATION_FAILED, GATEWAY_THROTTLED, MAX_MESSAGE_BYTES, TokenBucket } from '../../protocol';
 import { connectionsRequest } from '../iam/aws-requests';
 import { accessDenied, type ErrorAnswer, signatureRefused } from '../iam/aws-errors';
 import type { Caller, IamAuthorizer } from '../iam/iam-authorizer';
 import type { LocalCredentials } from '../iam/local-credentials';
 import { verifySigV4 } from '../iam/sigv4-verifier';
+import type { LocalDeployment } from './local-deployment';
 import type { FunctionInvoker } from './local-lambda';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './resolve-template';
+import { selectRoute } from './route-selection';
 
 export interface LocalGatewayOptions {
   readonly port: number;
@@ -37,6 +39,24 @@ export interface LocalGatewayOptions {
   readonly tls?: { cert: string; key: string; port: number };
   /** A route's integration failed (what API Gateway's execution logs would show). */
   readonly onError?: (what: string, error: unknown) => void;
+  /** Routes API Gateway answers itself (MOCK integrations): nothing is invoked. @default none */
+  readonly mockRoutes?: readonly string[];
+  /** The API's route selection expression. @default '$request.body.action' */
+  readonly routeSelectionExpression?: string;
+  /**
+   * The stage's throttle (its default route settings): one token bucket shared by every
+   * connection and route, $connect included. @default none (unthrottled)
+   */
+  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+}
+
+/** The gateway options the template defines: routes, MOCK routes, route selection and the stage's throttle. */
+export function gatewayRoutesFrom(webSocket: LocalDeployment['webSocket']): Pick<LocalGatewayOptions, 'routes' | 'mockRoutes' | 'routeSelectionExpression' | 'throttle'> {
+  const { routes } = webSocket;
+  return {
+    routes: { authorizer: webSocket.authorizer, connect: routes.$connect ?? '', disconnect: routes.$disconnect ?? '', default: routes.$default ?? '' },
+    mockRoutes: webSocket.mockRoutes, routeSelectionExpression: webSocket.routeSelectionExpression, throttle: webSocket.throttle,
+  };
 }
 
 interface Connection {
@@ -52,12 +72,16 @@ interface Connection {
 
 /**
  * API Gateway's WebSocket API on this machine: a REQUEST authorizer and $connect before the
- * upgrade completes, $default for each message, $disconnect on close — all invoking the same
- * handlers with API-Gateway-shaped events, as apigateway.amazonaws.com with the route's source
- * ARN (the functions' resource policies decide) — plus the `@connections/{id}` management API
+ * upgrade completes, route selection for each message (a MOCK route invokes nothing, any other
+ * message goes to $default), $disconnect on close — all invoking the same handlers with
+ * API-Gateway-shaped events, as apigateway.amazonaws.com with the route's source ARN (the
+ * functions' resource policies decide) — plus the `@connections/{id}` management API
  * (POST/GET/DELETE) that `@aws-sdk/client-apigatewaymanagementapi` calls, for SigV4-signed callers
  * allowed execute-api:ManageConnections only. It enforces API Gateway's limits: 128 KB frames
- * (close 1009), idle timeout and maximum connection time (close 1001).
+ * (close 1009), idle timeout and maximum connection time (close 1001), and the stage's throttle: a
+ * throttled message is answered with a `Too Many Requests` frame and dropped (the connection stays
+ * open), a throttled $connect with HTTP 429; a failed integration is answered with an
+ * `Internal server error` frame.
  */
 export class LocalGateway {
   private readonly connections = new Map<string, Connection>();
@@ -66,11 +90,22 @@ export class LocalGateway {
   private readonly stage: string;
   private readonly idleMs: number;
   private readonly maxMs: number;
+  private readonly throttle?: TokenBucket;
+  private readonly routeKeys: ReadonlySet<string>;
+  /** Messages and connection attempts the stage's throttle refused, and integration failures answered with an error frame. */
+  readonly counters = { throttledMessages: 0, throttledConnects: 0, integrationErrors: 0, mockMessages: 0, messages: 0 };
 
   constructor(private readonly lambda: FunctionInvoker, private readonly options: LocalGatewayOptions) {
     this.stage = options.stage ?? 'prod';
     this.idleMs = options.idleTimeoutMs ?? 10 * 60 * 1000;
     this.maxMs = options.maxConnectionMs ?? 2 * 60 * 60 * 1000;
+    if (options.throttle) this.throttle = new TokenBucket(options.throttle.rateLimit, options.throttle.burstLimit);
+    this.routeKeys = new Set(options.mockRoutes ?? []);
+  }
+
+  /** API Gateway's own frame, sent for a message it did not deliver (throttled, or its integration failed). */
+  private errorFrame(socket: WebSocket, message: string, connectionId: string): void {
+    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ message, connectionId, requestId: randomBytes(6).toString('base64url') + '=' }));
   }
 
   get domainName(): string {
@@ -127,6 +162,10 @@ export class LocalGateway {
     const refuse = (status: number, text: string) => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
+    if (this.throttle && !this.throttle.tryTake()) {
+      this.counters.throttledConnects++;
+      return refuse(429, 'Too Many Requests');
+    }
     const connectionId = randomBytes(9).toString('base64url') + '=';
     const sourceIp = req.socket.remoteAddress ?? '127.0.0.1';
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')]));
@@ -162,11 +201,27 @@ export class LocalGateway {
     let queue = Promise.resolve();
     socket.on('message', (data: Buffer, isBinary) => {
       touch();
+      this.counters.messages++;
+      if (this.throttle && !this.throttle.tryTake()) {
+        this.counters.throttledMessages++;
+        this.errorFrame(socket, GATEWAY_THROTTLED, id);
+        return;
+      }
+      const body = isBinary ? undefined : data.toString('utf8');
+      const route = selectRoute(this.options.routeSelectionExpression ?? '$request.body.action', body, this.routeKeys);
+      if (route !== '$default') {
+        this.counters.mockMessages++; // a MOCK integration: API Gateway answers it itself, a one-way route sends nothing back
+        return;
+      }
       queue = queue.then(async () => {
         await this.lambda.invoke(this.options.routes.default, {
-          body: isBinary ? data.toString('base64') : data.toString('utf8'), isBase64Encoded: isBinary,
+          body: body ?? data.toString('base64'), isBase64Encoded: isBinary,
           requestContext: this.requestContext(id, '$default', 'MESSAGE', sourceIp, { authorizer, messageId: randomBytes(6).toString('hex') }),
-        }, this.callerFor('$default')).catch((error: unknown) => this.options.onError?.(`$default ${id}`, error));
+        }, this.callerFor('$default')).catch((error: unknown) => {
+          this.options.onError?.(`$default ${id}`, error);
+          this.counters.integrationErrors++;
+          this.errorFrame(socket, GATEWAY_INTEGRATION_FAILED, id);
+        });
       });
     });
     // ws closes an oversized frame with 1009 itself, as API Gateway does.

@@ -7,7 +7,7 @@ import { AwsFrontDoor } from './aws-front-door';
 import { LOCAL_OPERATOR_ARN, localCloudConfigSchema, type LocalCloudConfig } from './local-cloud-config';
 import { LocalCloudWatch } from './local-cloudwatch';
 import { readLocalDeployment } from './local-deployment';
-import { LocalGateway } from './local-gateway';
+import { gatewayRoutesFrom, LocalGateway } from './local-gateway';
 import { LocalLambda } from './local-lambda';
 import { LocalScheduler } from './local-scheduler';
 import { LocalSns } from './local-sns';
@@ -76,12 +76,11 @@ export async function startLocalCloud(input: LocalCloudConfig, template?: CfnTem
     },
   });
   await frontDoor.start();
-  const routes = deployment.webSocket.routes;
   const gateway = new LocalGateway(lambda, {
     port: config.gatewayPort, idleTimeoutMs: config.idleTimeoutMs, maxConnectionMs: config.maxConnectionMs, stage: deployment.webSocket.stage, tls: { cert: tls.cert, key: tls.key, port: config.gatewayTlsPort },
     apiId: deployment.webSocket.apiId, authorizerId: deployment.webSocket.authorizerId, access: { authorizer, credentials },
     onError: (what, error) => logLine('gateway-errors.log', { what, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
-    routes: { authorizer: deployment.webSocket.authorizer, connect: routes.$connect ?? '', disconnect: routes.$disconnect ?? '', default: routes.$default ?? '' },
+    ...gatewayRoutesFrom(deployment.webSocket),
   });
   await gateway.start();
   const scheduler = new LocalScheduler(deployment.schedules, { lambda, startExecution: (arn, json) => sfn.startExecution(arn, json) }, authorizer, (firing) => logLine('schedules.jsonl', firing));

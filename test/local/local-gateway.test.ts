@@ -1,6 +1,8 @@
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCommand, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import WebSocket from 'ws';
-import { LocalGateway } from '../../local/cloud/local-gateway';
+import { gatewayRoutesFrom, LocalGateway, type LocalGatewayOptions } from '../../local/cloud/local-gateway';
+import { readLocalDeployment } from '../../local/cloud/local-deployment';
+import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
 import type { FunctionInvoker } from '../../local/cloud/local-lambda';
 import { type Caller, IamAuthorizer } from '../../local/iam/iam-authorizer';
 import { LocalCredentials } from '../../local/iam/local-credentials';
@@ -21,7 +23,7 @@ afterEach(async () => {
   await Promise.all(gateways.splice(0).map((g) => g.stop()));
 });
 
-async function setup(limits: { idleTimeoutMs?: number; maxConnectionMs?: number } = {}) {
+async function setup(limits: Partial<Omit<LocalGatewayOptions, 'port' | 'routes'>> = {}, failDefault = false) {
   const events: Event[] = [];
   const callers: Caller[] = [];
   const invoker: FunctionInvoker = {
@@ -33,6 +35,7 @@ async function setup(limits: { idleTimeoutMs?: number; maxConnectionMs?: number 
         const allowed = event.headers?.authorization === 'Bearer good';
         return { policyDocument: { Statement: [{ Effect: allowed ? 'Allow' : 'Deny' }] }, context: allowed ? { tenantId: 'acme' } : {} };
       }
+      if (route === 'default' && failDefault) throw new Error('the message function crashed');
       return { statusCode: 200 };
     },
   };
@@ -44,7 +47,7 @@ async function setup(limits: { idleTimeoutMs?: number; maxConnectionMs?: number 
   gateways.push(gateway);
   const client = (key: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${port}/prod`, region: 'us-east-1', credentials: key, maxAttempts: 1 });
   const management = client(manager);
-  const open = async (token = 'good') => {
+  const open = async (token = 'good'): Promise<WebSocket> => {
     const socket = new WebSocket(`ws://127.0.0.1:${port}`, { headers: { Authorization: `Bearer ${token}` } });
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
@@ -141,3 +144,68 @@ describe('the local gateway speaks the API Gateway WebSocket contract', () => {
     expect(result.code).toBe(1001);
   });
 });
+
+describe('the local gateway enforces the stage\'s throttle and answers as API Gateway does', () => {
+  const frames = (socket: WebSocket) => {
+    const received: Array<Record<string, unknown>> = [];
+    socket.on('message', (data) => received.push(JSON.parse(data.toString()) as Record<string, unknown>));
+    return received;
+  };
+
+  test('GIVEN the synthesized template WHEN read as a deployment THEN the gateway gets the stage\'s throttle (50/s, burst 100), route selection on type and a MOCK heartbeat route', () => {
+    const options = gatewayRoutesFrom(readLocalDeployment(synthesizeTemplate()).webSocket);
+    expect(options).toMatchObject({ throttle: { rateLimit: 50, burstLimit: 100 }, routeSelectionExpression: '$request.body.type', mockRoutes: ['heartbeat'] });
+    expect(options.routes.default).toMatch(/:function:ConnectorApiMessage/);
+  });
+
+  test('GIVEN a burst of 30 frames over a throttle of 1/s, burst 10 WHEN sent at once THEN about 10 reach $default, the rest get a "Too Many Requests" frame, and the connection stays open for more', async () => {
+    const { open, events, gateway } = await setup({ throttle: { rateLimit: 1, burstLimit: 10 } });
+    const socket = await open(); // $connect took a token too
+    const received = frames(socket);
+    for (let i = 0; i < 30; i++) socket.send(`{"type":"progress","n":${i}}`);
+    const delivered = () => events.filter((e) => e.requestContext.routeKey === 'default').length;
+    await until(() => delivered() + received.length === 30);
+    expect(delivered()).toBeGreaterThanOrEqual(9);
+    expect(delivered()).toBeLessThanOrEqual(11); // 9 tokens left after $connect, plus what refilled meanwhile
+    expect(received[0]).toEqual({ message: 'Too Many Requests', connectionId: expect.any(String), requestId: expect.any(String) });
+    expect(gateway.counters.throttledMessages).toBe(received.length);
+    const before = delivered();
+    await new Promise((r) => setTimeout(r, 1100)); // a token back
+    socket.send('{"type":"progress","n":"later"}');
+    await until(() => delivered() === before + 1);
+    expect(events.filter((e) => e.requestContext.routeKey === 'default').at(-1)!.body).toBe('{"type":"progress","n":"later"}');
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+  });
+
+  test('GIVEN an empty bucket WHEN a connector dials THEN the upgrade is refused with 429 before the authorizer runs', async () => {
+    const { open, events } = await setup({ throttle: { rateLimit: 0.5, burstLimit: 1 } });
+    await open();
+    await expect(open()).rejects.toThrow('HTTP 429');
+    expect(events.filter((e) => e.requestContext.routeKey === 'authorizer')).toHaveLength(1);
+  });
+
+  test('GIVEN route selection on type with a MOCK heartbeat route WHEN a heartbeat arrives THEN nothing is invoked, it keeps the connection from going idle, and other types reach $default', async () => {
+    const { open, events, gateway } = await setup({ routeSelectionExpression: '$request.body.type', mockRoutes: ['heartbeat'], idleTimeoutMs: 400 });
+    const socket = await open();
+    const beat = setInterval(() => socket.send('{"type":"heartbeat","v":1}'), 100);
+    await new Promise((r) => setTimeout(r, 1000));
+    clearInterval(beat);
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+    expect(gateway.counters.mockMessages).toBeGreaterThanOrEqual(8);
+    socket.send('{"type":"progress","v":1}');
+    socket.send('not json');
+    await until(() => events.filter((e) => e.requestContext.routeKey === 'default').length === 2);
+    expect(events.filter((e) => e.requestContext.routeKey === 'default').map((e) => e.body)).toEqual(['{"type":"progress","v":1}', 'not json']);
+  });
+
+  test('GIVEN a $default integration that fails WHEN a message arrives THEN the sender gets an "Internal server error" frame and stays connected', async () => {
+    const { open } = await setup({}, true);
+    const socket = await open();
+    const received = frames(socket);
+    socket.send('{"type":"result"}');
+    await until(() => received.length === 1);
+    expect(received[0]).toMatchObject({ message: 'Internal server error' });
+    expect(socket.readyState).toBe(WebSocket.OPEN);
+  });
+});
+
