@@ -61,6 +61,8 @@ export interface LocalModeOptions {
     sqlBackupChunkDelayMs?: number;
     /** While this file exists, the stand-in's BACKUP holds mid-way. */
     sqlBackupHoldFile?: string;
+    /** The gateway loses the next N result messages (the connector must send them again). */
+    gatewayDropResults?: number;
   };
   log(line: string): void;
 }
@@ -187,7 +189,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       templateFile, assemblyDir, alertsFile: path.join(dataDir, 'alerts.jsonl'), logDir: path.join(dataDir, 'logs'), gatewayPort: ports.gateway, gatewayTlsPort: ports.gatewayTls, awsPort: ports.aws,
       dynamodbEndpoint, s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey }, tlsDir: tls.dir,
       operator: { accessKeyId: access.operator.accessKeyId, secretAccessKey: access.operator.secretAccessKey }, schedules: options.schedules ?? 'manual',
-      idleTimeoutMs: options.tuning?.gatewayIdleTimeoutMs, maxConnectionMs: options.tuning?.gatewayMaxConnectionMs,
+      idleTimeoutMs: options.tuning?.gatewayIdleTimeoutMs, maxConnectionMs: options.tuning?.gatewayMaxConnectionMs, dropResults: options.tuning?.gatewayDropResults,
     };
     const cloudConfigFile = path.join(dataDir, 'cloud.json');
     writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2), { mode: 0o600 });

@@ -15,3 +15,4 @@ export * from './parse-message';
 export * from './backup-file-reader';
 export * from './token-bucket';
 export * from './gateway-frame';
+export * from './message-budget';

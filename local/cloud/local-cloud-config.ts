@@ -25,6 +25,8 @@ export const localCloudConfigSchema = z.object({
   schedules: z.enum(['timed', 'manual']).default('manual'),
   idleTimeoutMs: z.number().int().positive().optional(),
   maxConnectionMs: z.number().int().positive().optional(),
+  /** Fault injection (tests): the gateway loses the next N result messages. */
+  dropResults: z.number().int().min(0).optional(),
 }).strict();
 export type LocalCloudConfig = z.input<typeof localCloudConfigSchema>;
 

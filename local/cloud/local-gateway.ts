@@ -48,6 +48,8 @@ export interface LocalGatewayOptions {
    * connection and route, $connect included. @default none (unthrottled)
    */
   readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+  /** Fault injection for tests: the next N `result` messages are lost after the gateway took them (no error frame). */
+  readonly dropResults?: number;
 }
 
 /** The gateway options the template defines: routes, MOCK routes, route selection and the stage's throttle. */
@@ -92,8 +94,9 @@ export class LocalGateway {
   private readonly maxMs: number;
   private readonly throttle?: TokenBucket;
   private readonly routeKeys: ReadonlySet<string>;
+  private dropResults: number;
   /** Messages and connection attempts the stage's throttle refused, and integration failures answered with an error frame. */
-  readonly counters = { throttledMessages: 0, throttledConnects: 0, integrationErrors: 0, mockMessages: 0, messages: 0 };
+  readonly counters = { throttledMessages: 0, throttledConnects: 0, integrationErrors: 0, mockMessages: 0, messages: 0, droppedResults: 0 };
 
   constructor(private readonly lambda: FunctionInvoker, private readonly options: LocalGatewayOptions) {
     this.stage = options.stage ?? 'prod';
@@ -101,6 +104,7 @@ export class LocalGateway {
     this.maxMs = options.maxConnectionMs ?? 2 * 60 * 60 * 1000;
     if (options.throttle) this.throttle = new TokenBucket(options.throttle.rateLimit, options.throttle.burstLimit);
     this.routeKeys = new Set(options.mockRoutes ?? []);
+    this.dropResults = options.dropResults ?? 0;
   }
 
   /** API Gateway's own frame, sent for a message it did not deliver (throttled, or its integration failed). */
@@ -211,6 +215,11 @@ export class LocalGateway {
       const route = selectRoute(this.options.routeSelectionExpression ?? '$request.body.action', body, this.routeKeys);
       if (route !== '$default') {
         this.counters.mockMessages++; // a MOCK integration: API Gateway answers it itself, a one-way route sends nothing back
+        return;
+      }
+      if (this.dropResults > 0 && body?.includes('"type":"result"')) {
+        this.dropResults--;
+        this.counters.droppedResults++;
         return;
       }
       queue = queue.then(async () => {

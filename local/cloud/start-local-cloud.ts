@@ -80,7 +80,7 @@ export async function startLocalCloud(input: LocalCloudConfig, template?: CfnTem
     port: config.gatewayPort, idleTimeoutMs: config.idleTimeoutMs, maxConnectionMs: config.maxConnectionMs, stage: deployment.webSocket.stage, tls: { cert: tls.cert, key: tls.key, port: config.gatewayTlsPort },
     apiId: deployment.webSocket.apiId, authorizerId: deployment.webSocket.authorizerId, access: { authorizer, credentials },
     onError: (what, error) => logLine('gateway-errors.log', { what, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
-    ...gatewayRoutesFrom(deployment.webSocket),
+    dropResults: config.dropResults, ...gatewayRoutesFrom(deployment.webSocket),
   });
   await gateway.start();
   const scheduler = new LocalScheduler(deployment.schedules, { lambda, startExecution: (arn, json) => sfn.startExecution(arn, json) }, authorizer, (firing) => logLine('schedules.jsonl', firing));

@@ -71,9 +71,13 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
   });
   let first: LocalRunSummary;
 
-  test('GIVEN a fresh machine WHEN the daily backup runs THEN it SUCCEEDS, validated, and every service is stopped afterwards', async () => {
-    first = await runLocalMode({ dataDir, portBase, fresh: true, log: () => undefined });
+  test('GIVEN a fresh machine and a gateway that loses the first result WHEN the daily backup runs THEN the connector sends the result again on its timer, the run SUCCEEDS, validated, and every service is stopped afterwards', async () => {
+    first = await runLocalMode({ dataDir, portBase, fresh: true, log: () => undefined, tuning: { gatewayDropResults: 1 } });
+    if (first.status !== 'SUCCEEDED') console.error(`${first.runId} ${first.status}:\n${first.history.join('\n')}`);
     expect(first.failure).toBeUndefined();
+    const connectorLog = readFileSync(path.join(dataDir, 'logs', 'connector.log'), 'utf8');
+    expect(connectorLog).toContain('result not acknowledged yet; sending it again');
+    expect(connectorLog.split('\n').filter((line) => line.includes('"msg":"connected"'))).toHaveLength(1); // the timer, not a reconnect
     expect(first).toMatchObject({ status: 'SUCCEEDED', validated: true, runId: expect.stringMatching(/^local-\d{4}-\d{2}-\d{2}-daily$/) });
     expect(first.archive).toMatchObject({ files: 120, uploadedFiles: 120 });
     expect(listenersOn(portBase)).toEqual([]);
