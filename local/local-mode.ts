@@ -281,22 +281,24 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     const backupRun = deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
     const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: daily.arn, input: JSON.stringify({ trigger: 'schedule', everyTenant: true }) }));
     const dailyResult = await waitForExecution(sfn, executionArn!);
-    const results = (JSON.parse(dailyResult.output ?? '{}') as { results?: Array<{ executionName: string; status: string }> }).results ?? [];
-    const mine = results.find((r) => r.executionName.startsWith(`${LOCAL_TENANT}-`));
+    // DailyBackups starts each tenant's BackupRun and does not wait for it: local mode waits for its own.
+    const startedRuns = (JSON.parse(dailyResult.output ?? '{}') as { page?: { startedRuns?: string[] } }).page?.startedRuns ?? [];
+    const mine = startedRuns.find((name) => name.startsWith(`${LOCAL_TENANT}-`));
     if (!mine) throw new Error(`DailyBackups ${dailyResult.status} without a run for tenant "${LOCAL_TENANT}": ${dailyResult.error ?? ''} ${dailyResult.cause ?? ''}`);
-    const childArn = `${backupRun.arn.replace(':stateMachine:', ':execution:')}:${mine.executionName}`;
+    const childArn = `${backupRun.arn.replace(':stateMachine:', ':execution:')}:${mine}`;
+    await waitForExecution(sfn, childArn);
     const history = [
       ...(await historyLines(sfn, executionArn!, 'DailyBackups')),
-      ...(await historyLines(sfn, childArn, mine.executionName)),
+      ...(await historyLines(sfn, childArn, mine)),
     ];
-    const run = await runs.get(mine.executionName);
+    const run = await runs.get(mine);
     db.destroy();
     sfn.destroy();
     management.destroy();
     // What the run kept (validated and promoted), else what the connector uploaded to staging.
     const pointer = run?.validatedManifest ?? run?.manifest;
     const manifest = pointer ? await readManifest(access, pointer) : undefined;
-    return summarize(run, manifest, mine.executionName, history, access, (Date.now() - started) / 1000);
+    return summarize(run, manifest, mine, history, access, (Date.now() - started) / 1000);
   } finally {
     if (!options.keep) await stopLocalMode(dataDir);
     releaseLock();

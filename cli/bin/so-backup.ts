@@ -73,9 +73,10 @@ tenants.command('add <tenant>')
   .description('create a tenant and print its one-time activation code and the so-connector enrol line')
   .requiredOption('--name <name>', 'the customer\'s name')
   .option('--online', 'a SuperOffice Online customer: support takes backups on request')
-  .option('--backup-hour <hour>', 'hour of the daily backup (0-23, schedule time zone); default: the stack\'s', wholeNumber('--backup-hour'))
-  .action((tenantId: string, o: { name: string; online?: boolean; backupHour?: number }) => act(
-    (fleet) => addTenant(fleet, { tenantId, name: o.name, online: o.online === true, backupHour: o.backupHour }),
+  .option('--backup-time <HH:MM>', 'time of the daily backup (schedule time zone, on the quarter hour); default: a quarter hour of the stack\'s backup window')
+  .option('--backup-hour <hour>', 'hour of the daily backup (0-23, schedule time zone), at :00', wholeNumber('--backup-hour'))
+  .action((tenantId: string, o: { name: string; online?: boolean; backupHour?: number; backupTime?: string }) => act(
+    (fleet) => addTenant(fleet, { tenantId, name: o.name, online: o.online === true, backupHour: o.backupHour, backupTime: o.backupTime }),
     (r) => `Tenant ${r.tenant.tenantId} (${r.tenant.displayName}${r.tenant.online ? ', Online' : ''}) created.\n${enrolmentText(r)}`,
   ));
 
@@ -84,14 +85,15 @@ tenants.command('code <tenant>')
   .action((tenantId: string) => act((fleet) => newActivationCode(fleet, tenantId), enrolmentText));
 
 tenants.command('set <tenant>')
-  .description('change a tenant\'s name, Online flag or backup hour')
+  .description('change a tenant\'s name, Online flag or backup time')
   .option('--name <name>', 'the customer\'s name')
   .option('--online', 'a SuperOffice Online customer (support takes backups on request)')
   .option('--no-online', 'not an Online customer')
-  .option('--backup-hour <hour>', 'hour of the daily backup (0-23, schedule time zone), or "default"')
-  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string }) => act(
+  .option('--backup-time <HH:MM>', 'time of the daily backup (schedule time zone, on the quarter hour), or "default" (the stack\'s backup window)')
+  .option('--backup-hour <hour>', 'hour of the daily backup (0-23, at :00), or "default"')
+  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string; backupTime?: string }) => act(
     (fleet) => updateTenant(fleet, tenantId, o),
-    (t) => `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, backup hour ${t.backupHour ?? 'stack default'}.`,
+    (t) => `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? 'a quarter hour of the stack\'s backup window'}.`,
   ));
 
 tenants.command('list')
@@ -112,7 +114,7 @@ tenants.command('show <tenant>')
     return { ...tenantView(tenant), connector, latestRuns: (await listRuns(fleet, tenantId, 5)) };
   }, (t) => [
     `${t.tenantId}  ${t.name}${t.online ? '  (Online)' : ''}${t.enabled ? '' : '  DISABLED'}`,
-    `backup hour: ${t.backupHour ?? 'stack default'}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
+    `daily backup at: ${t.backupTime ?? 'the stack\'s backup window'}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
     `connector: ${t.connector?.online ? `online, version ${t.connector.connectorVersion ?? '?'}, connected ${when(t.connector.connectedAt)}` : `offline, last seen ${when(t.connector?.lastSeen)}`}`,
     `keys: ${t.connectorKeys.map((k) => `${k.keyId} (${k.status})`).join(', ') || 'none: not enrolled yet'}`,
     `restore drill: ${t.lastDrill ? `${drillText(t.lastDrill)}, run ${t.lastDrill.runId}: ${t.lastDrill.detail}` : 'none yet'}`,

@@ -27,6 +27,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly stagingExpiration?: Duration;
   /** See DailyBackupsStateMachineProps.backupHour. @default 2 */
   readonly backupHour?: number;
+  /** See DailyBackupsStateMachineProps.backupWindowHours. @default 4 */
+  readonly backupWindowHours?: number;
   /** @default 'Europe/Oslo' */
   readonly scheduleTimeZone?: string;
   /** See BackupBucketProps.objectLock. @default no Object Lock */
@@ -88,7 +90,7 @@ export class SoBackupStack extends Stack {
       offlineRetryInterval: props.offlineRetryInterval, offlineRetryWindow: props.offlineRetryWindow,
     });
     const daily = new DailyBackupsStateMachine(this, 'DailyBackups', {
-      tables, backupRun: backupRun.stateMachine, backupHour: props.backupHour, scheduleTimeZone: props.scheduleTimeZone,
+      tables, backupRun: backupRun.stateMachine, backupHour: props.backupHour, backupWindowHours: props.backupWindowHours, scheduleTimeZone: props.scheduleTimeZone,
     });
 
     alertsKey.grant(backupRun.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');

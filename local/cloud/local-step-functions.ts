@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { StateMachine as LocalStateMachineRunner } from 'aws-local-stepfunctions';
+import { TokenBucket } from '../../protocol';
 import { AccessDeniedError, type Caller, type IamAuthorizer } from '../iam/iam-authorizer';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type LocalDeployment, type LocalStateMachine } from './local-deployment';
 import { type FunctionInvoker, LambdaInvokeError } from './local-lambda';
@@ -54,6 +55,12 @@ export interface LocalStepFunctionsOptions {
   sns: TopicPublisher;
   /** Called when an execution ends (CloudWatch's AWS/States metrics come from this). */
   onExecutionEnd?(execution: Execution): void;
+  /**
+   * The StartExecution token bucket. @default 800, refilled 150/s — the smaller of Step Functions'
+   * two published quotas ("all other regions"; 1,300 and 300/s in us-east-1, us-west-2 and
+   * eu-west-1), so local mode is never more lenient than a region.
+   */
+  startExecutionQuota?: { burst: number; ratePerSecond: number };
 }
 
 /** The rule Step Functions manages for `.sync` child executions (Step Functions developer guide, "IAM policies for integrated services"). */
@@ -87,6 +94,7 @@ export class LocalStepFunctions {
   readonly executions = new Map<string, Execution>();
   private readonly waiters = new Map<string, TaskWaiter>();
   private readonly machines = new Map<string, LocalStateMachine>();
+  private readonly runners = new Map<string, LocalStateMachineRunner>();
   /** How to stop each running execution (StopExecution), with the error and cause it was stopped with. */
   private readonly stoppers = new Map<string, (error?: string, cause?: string) => void>();
   /** Task token → the state machine whose execution it belongs to (what SendTask* calls are authorized on). */
@@ -94,8 +102,14 @@ export class LocalStepFunctions {
   /** Per state machine: may Step Functions assume its role (the role's trust policy)? */
   private readonly trust = new Map<string, Promise<void>>();
 
+  /** Step Functions' StartExecution quota for Standard workflows, per account and region. */
+  private readonly startQuota: TokenBucket;
+  readonly counters = { startsThrottled: 0 };
+
   constructor(deployment: LocalDeployment, private readonly lambda: FunctionInvoker, private readonly options: LocalStepFunctionsOptions) {
     for (const machine of deployment.stateMachines) this.machines.set(machine.arn, machine);
+    const quota = options.startExecutionQuota ?? { burst: 800, ratePerSecond: 150 };
+    this.startQuota = new TokenBucket(quota.ratePerSecond, quota.burst);
   }
 
   /** The state machine a task token was issued for. @throws InvalidToken for a token never issued */
@@ -111,19 +125,37 @@ export class LocalStepFunctions {
     return machine.arn;
   }
 
+  /**
+   * StartExecution, as Step Functions does it for Standard workflows: throttled by the account's
+   * token bucket (ThrottlingException), and idempotent — the same name and input as a running
+   * execution return that execution; a name taken otherwise is ExecutionAlreadyExists.
+   */
   startExecution(stateMachineArn: string, input: string | undefined, name: string = randomUUID()): Execution {
     const machine = this.machines.get(stateMachineArn);
     if (!machine) throw new StatesError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
     if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new StatesError('InvalidName', `Invalid Name: '${name}'`);
+    if (!this.startQuota.tryTake()) {
+      this.counters.startsThrottled++;
+      throw new StatesError('ThrottlingException', 'Rate exceeded');
+    }
     const executionArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:${machine.name}:${name}`;
-    if (this.executions.has(executionArn)) throw new StatesError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     const inputText = input ?? '{}';
+    const existing = this.executions.get(executionArn);
+    if (existing) {
+      if (existing.status === 'RUNNING' && existing.input === inputText) return existing;
+      throw new StatesError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    }
     const startDate = new Date();
     const execution: Execution = {
       executionArn, stateMachineArn, name, status: 'RUNNING', startDate, input: inputText, history: [], done: Promise.resolve(),
     };
     this.executions.set(executionArn, execution);
-    const runner = new LocalStateMachineRunner(machine.definition as never, { validationOptions: { checkPaths: false, checkArn: false } });
+    // Validating a definition takes most of a second: one runner per state machine serves every execution.
+    let runner = this.runners.get(machine.arn);
+    if (!runner) {
+      runner = new LocalStateMachineRunner(machine.definition as never, { validationOptions: { checkPaths: false, checkArn: false } });
+      this.runners.set(machine.arn, runner);
+    }
     const run = runner.run(JSON.parse(inputText), {
       overrides: { taskResourceLocalHandlers: this.taskHandlers(machine.definition, execution) },
       context: {

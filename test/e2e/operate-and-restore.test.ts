@@ -270,6 +270,11 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     expect((await soBackup('tenants', 'set', 'acme', '--backup-hour', '25')).code).toBe(2);
     expect((await soBackup('tenants', 'revoke-key', 'acme', 'k-no-such-key')).code).toBe(2); // no terminal to confirm on, no --yes
     expect(await soBackup('tenants', 'revoke-key', 'acme', 'k-no-such-key', '--yes')).toMatchObject({ code: 3, stderr: expect.stringContaining('tenant "acme" has no key "k-no-such-key"; its keys: k') });
+    expect((await soBackup('--json', 'tenants', 'set', 'acme', '--backup-time', '01:45')).json).toMatchObject({ backupHour: 1, backupTime: '01:45' });
+    const offGrid = await soBackup('tenants', 'set', 'acme', '--backup-time', '01:37');
+    expect(offGrid.code).toBe(2);
+    expect(offGrid.stderr).toMatch(/minutes 00, 15, 30 or 45/);
+    expect((await soBackup<{ backupTime?: string }>('--json', 'tenants', 'set', 'acme', '--backup-time', 'default')).json.backupTime).toBeUndefined();
 
     const elsewhere = await soBackup('--local', path.join(dataDir, 'nothing-here'), 'status');
     expect(elsewhere).toMatchObject({ code: 5, stderr: expect.stringContaining('local mode is not set up') });

@@ -1,5 +1,6 @@
 import { executionName } from '../../functions/src/list-tenants/execution-name';
-import { isDue, localHour } from '../../functions/src/list-tenants/due-tenants';
+import { backupSlot, dueInWindow, firstInstantOfHour, parseBackupTime, SLOT_MINUTES, windowStart } from '../../functions/src/list-tenants/due-tenants';
+import { startDueBackups } from '../../functions/src/list-tenants/start-due-backups';
 import { describeFailure, markRunFailed } from '../../functions/src/mark-run-failed/mark-run-failed';
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
 import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
@@ -77,15 +78,112 @@ describe('minting a connector\'s credentials', () => {
   });
 });
 
-describe('which tenants DailyBackups starts', () => {
-  test('each tenant in its own backup hour, local to the schedule\'s time zone (summer time included), or the default; a catch-up run starts everyone', () => {
-    expect(localHour(new Date('2026-11-25T01:00:00Z'), 'Europe/Oslo')).toBe(2);
-    expect(localHour(new Date('2026-07-01T00:00:00Z'), 'Europe/Oslo')).toBe(2);
-    expect(localHour(new Date('2026-11-25T23:00:00Z'), 'Europe/Oslo')).toBe(0);
-    expect(isDue({}, 2, 2, false)).toBe(true);
-    expect(isDue({ backupHour: 22 }, 2, 2, false)).toBe(false);
-    expect(isDue({ backupHour: 22 }, 22, 2, false)).toBe(true);
-    expect(isDue({ backupHour: 22 }, 5, 2, true)).toBe(true);
+describe('which tenants DailyBackups starts, and when', () => {
+  const oslo = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
+  /** Every quarter hour DailyBackups runs (UTC) from `from` for `hours`: when each tenant is started, and for which day. */
+  const starts = (tenant: { tenantId: string; backupHour?: number; backupMinute?: number }, from: string, hours: number) => {
+    const found: Array<{ day: string; at: string }> = [];
+    for (let t = Date.parse(from); t < Date.parse(from) + hours * 3_600_000; t += SLOT_MINUTES * 60_000) {
+      const due = dueInWindow(tenant, new Date(t), oslo);
+      if (due) found.push({ day: due.day, at: due.at.toISOString() });
+    }
+    return found;
+  };
+
+  test('GIVEN an ordinary day WHEN DailyBackups runs every quarter hour THEN each tenant starts once, at its slot in Oslo time (summer and winter)', () => {
+    expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: 30 }, '2026-11-24T12:00:00Z', 24)).toEqual([{ day: '2026-11-25', at: '2026-11-25T01:30:00.000Z' }]);
+    expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: 30 }, '2026-07-01T12:00:00Z', 24)).toEqual([{ day: '2026-07-02', at: '2026-07-02T00:30:00.000Z' }]);
+    // 00:15 in Oslo is the previous evening in UTC, and named after the Oslo day.
+    expect(starts({ tenantId: 'acme', backupHour: 0, backupMinute: 15 }, '2026-11-24T12:00:00Z', 24)).toEqual([{ day: '2026-11-25', at: '2026-11-24T23:15:00.000Z' }]);
+  });
+
+  test('GIVEN the spring-forward day (2026-03-29, 02:00 → 03:00 in Oslo) WHEN the schedule runs THEN every tenant of the skipped hour starts once, at the first valid instant of its hour plus its minutes', () => {
+    expect(firstInstantOfHour('2026-03-29', 2, 'Europe/Oslo').toISOString()).toBe('2026-03-29T01:00:00.000Z'); // 03:00 CEST
+    for (const minute of [0, 15, 30, 45]) {
+      expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: minute }, '2026-03-28T12:00:00Z', 24)).toEqual([
+        { day: '2026-03-29', at: `2026-03-29T01:${String(minute).padStart(2, '0')}:00.000Z` },
+      ]);
+    }
+    // The hours around it are untouched, and the default (02:00-06:00 window) tenants are all started too.
+    expect(starts({ tenantId: 'acme', backupHour: 1, backupMinute: 45 }, '2026-03-28T12:00:00Z', 24)).toEqual([{ day: '2026-03-29', at: '2026-03-29T00:45:00.000Z' }]);
+    expect(starts({ tenantId: 'acme', backupHour: 3, backupMinute: 0 }, '2026-03-28T12:00:00Z', 24)).toEqual([{ day: '2026-03-29', at: '2026-03-29T01:00:00.000Z' }]);
+    for (let i = 0; i < 200; i++) expect(starts({ tenantId: `tenant-${i}` }, '2026-03-28T12:00:00Z', 24)).toHaveLength(1);
+  });
+
+  test('GIVEN the fall-back day (2026-10-25, 02:00 happens twice in Oslo) WHEN the schedule runs through both THEN each tenant starts exactly once, in the first 02:xx', () => {
+    expect(firstInstantOfHour('2026-10-25', 2, 'Europe/Oslo').toISOString()).toBe('2026-10-25T00:00:00.000Z'); // 02:00 CEST
+    for (const minute of [0, 15, 30, 45]) {
+      expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: minute }, '2026-10-24T12:00:00Z', 24)).toEqual([
+        { day: '2026-10-25', at: `2026-10-25T00:${String(minute).padStart(2, '0')}:00.000Z` },
+      ]);
+    }
+    expect(starts({ tenantId: 'acme', backupHour: 3, backupMinute: 0 }, '2026-10-24T12:00:00Z', 24)).toEqual([{ day: '2026-10-25', at: '2026-10-25T02:00:00.000Z' }]);
+    for (let i = 0; i < 200; i++) expect(starts({ tenantId: `tenant-${i}` }, '2026-10-24T12:00:00Z', 24)).toHaveLength(1);
+  });
+
+  test('GIVEN 2,000 tenants without a backup time WHEN slotted THEN they spread over the 16 quarter hours of the 02:00-06:00 window, none outside', () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      const slot = backupSlot({ tenantId: `customer-${i}` }, oslo);
+      expect(slot.own).toBe(false);
+      expect(slot.hour).toBeGreaterThanOrEqual(2);
+      expect(slot.hour).toBeLessThan(6);
+      counts.set(`${slot.hour}:${slot.minute}`, (counts.get(`${slot.hour}:${slot.minute}`) ?? 0) + 1);
+    }
+    expect(counts.size).toBe(16);
+    for (const count of counts.values()) expect(count).toBeGreaterThan(2000 / 16 / 2);
+    expect(backupSlot({ tenantId: 'acme', backupHour: 22 }, oslo)).toEqual({ hour: 22, minute: 0, own: true });
+    expect(backupSlot({ tenantId: 'acme', backupHour: 22, backupMinute: 45 }, oslo)).toEqual({ hour: 22, minute: 45, own: true });
+  });
+
+  test('backup times are HH:MM on the quarter hour; anything else is refused with what is allowed', () => {
+    expect(parseBackupTime('02:45')).toEqual({ hour: 2, minute: 45 });
+    expect(parseBackupTime('23:00')).toEqual({ hour: 23, minute: 0 });
+    for (const bad of ['02:37', '24:00', '2', 'noon', '02:60']) expect(() => parseBackupTime(bad)).toThrow(/minutes 00, 15, 30 or 45/);
+    expect(windowStart(new Date('2026-11-25T01:29:59.999Z')).toISOString()).toBe('2026-11-25T01:15:00.000Z');
+  });
+});
+
+describe('startDueBackups', () => {
+  const settings = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
+  const tenant = (tenantId: string, extra: Partial<TenantRecord> = {}): TenantRecord => ({ tenantId, displayName: tenantId, enabled: true, keys: [], createdAt: '', backupHour: 2, backupMinute: 0, ...extra });
+
+  test('GIVEN due, not-due, disabled and already-started tenants over two pages WHEN the quarter hour runs THEN only the due ones are started, named after the day, the repeat is counted, not failed', async () => {
+    const pages: Record<string, { tenants: TenantRecord[]; next?: string }> = {
+      first: { tenants: [tenant('acme'), tenant('beta', { backupHour: 3 }), tenant('gamma', { enabled: false })], next: 'gamma' },
+      gamma: { tenants: [tenant('delta'), tenant('epsilon')] },
+    };
+    const started: Array<[string, unknown]> = [];
+    const result = await startDueBackups({
+      listPage: async (cursor) => pages[cursor ?? 'first']!,
+      recentRunIds: async () => [],
+      start: async (name, input) => (name.startsWith('delta') ? 'exists' : (started.push([name, input]), 'started')),
+    }, { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'daily-1', settings, maxStartsPerSecond: 1000 });
+    expect(started).toEqual([
+      ['acme-2026-11-25-daily', { tenantId: 'acme', trigger: 'schedule', requestedBy: 'schedule (daily-1)' }],
+      ['epsilon-2026-11-25-daily', { tenantId: 'epsilon', trigger: 'schedule', requestedBy: 'schedule (daily-1)' }],
+    ]);
+    expect(result).toEqual({ scanned: 5, due: 3, started: 2, alreadyStarted: 1, startedRuns: ['acme-2026-11-25-daily', 'epsilon-2026-11-25-daily'] });
+  });
+
+  test('GIVEN 60 due tenants and a pace of 100 starts/s (burst 100) then 20/s WHEN started THEN the pace holds and a time budget hands back the cursor', async () => {
+    const many = Array.from({ length: 60 }, (_, i) => tenant(`t${i}`));
+    const at: number[] = [];
+    const began = Date.now();
+    await startDueBackups({ listPage: async () => ({ tenants: many }), recentRunIds: async () => [], start: async () => (at.push(Date.now() - began), 'started') },
+      { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, maxStartsPerSecond: 20 });
+    expect(at).toHaveLength(60);
+    expect(at[59]!).toBeGreaterThanOrEqual(((60 - 20) / 20) * 1000 - 100); // 20 at once, then 20 a second
+    const partial = await startDueBackups({ listPage: async (cursor) => ({ tenants: [tenant(`p${cursor ?? 0}`)], next: String(Number(cursor ?? 0) + 1) }), recentRunIds: async () => [], start: async () => 'started' },
+      { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, budgetMs: 0 });
+    expect(partial).toMatchObject({ next: '1', scanned: 1, started: 1 });
+  });
+
+  test('GIVEN a catch-up run WHEN every tenant is started THEN runs get the next free name of the day', async () => {
+    const names: string[] = [];
+    await startDueBackups({ listPage: async () => ({ tenants: [tenant('acme', { backupHour: 14 })] }), recentRunIds: async () => ['acme-2026-11-25-daily'], start: async (name) => (names.push(name), 'started'), now: () => Date.parse('2026-11-25T12:00:00Z') },
+      { windowStart: new Date('2026-11-25T12:00:00Z'), everyTenant: true, requestedBy: 'd', settings });
+    expect(names).toEqual(['acme-2026-11-25-daily-2']);
   });
 });
 

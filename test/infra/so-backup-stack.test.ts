@@ -188,18 +188,35 @@ describe('BackupRun', () => {
 });
 
 describe('DailyBackups', () => {
-  test('starts one BackupRun per tenant as a child execution, and a tenant\'s failure is caught', () => {
-    const definition = definitionOf('DailyBackups');
-    expect(definition).toMatch(/states:startExecution\.sync:2/);
-    expect(definition).toMatch(/\\"MaxConcurrency\\":10/);
-    expect(definition).toMatch(/\\"Tenant failed\\"/);
+  /** The state machine definition as plain JSON text (the template holds it escaped inside Fn::Join). */
+  const plain = (name: string) => definitionOf(name).split('\\"').join('"');
+
+  test('starts each due BackupRun from a Lambda that does not wait for it (no .sync, no Map holding a slot per tenant), page after page, retried whole', () => {
+    const definition = plain('DailyBackups');
+    expect(definition).not.toContain('startExecution.sync');
+    expect(definition).not.toContain('"Type":"Map"');
+    expect(definition).toContain('"Start due backups"');
+    expect(definition).toMatch(/"ErrorEquals":\["Lambda.TooManyRequestsException"\][^}]*"JitterStrategy":"FULL"/);
+    const [start] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'list-tenants' } }));
+    expect((start!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({
+      SCHEDULE_TIME_ZONE: 'Europe/Oslo', DEFAULT_BACKUP_HOUR: '2', BACKUP_WINDOW_HOURS: '4', MAX_STARTS_PER_SECOND: '100', BACKUP_RUN_STATE_MACHINE_ARN: { Ref: expect.stringMatching(/^BackupRunStateMachine/) },
+    });
   });
 
-  test('is started every hour by an EventBridge Scheduler schedule and starts the tenants whose backup hour it is (default 02:00 Oslo)', () => {
-    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 * * * ? *)', ScheduleExpressionTimezone: 'Europe/Oslo' });
-    const [list] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'list-tenants' } }));
-    expect((list!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ SCHEDULE_TIME_ZONE: 'Europe/Oslo', DEFAULT_BACKUP_HOUR: '2' });
+  test('is started every quarter hour in UTC with the scheduled time, so daylight saving never skips or repeats a run', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0/15 * * * ? *)', ScheduleExpressionTimezone: 'UTC',
+      Target: Match.objectLike({ Input: JSON.stringify({ trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>' }) }),
+    });
     expect(() => synth({ backupHour: 24 })).toThrow('backupHour must be a whole number from 0 to 23, but 24 was provided');
+    expect(() => synth({ backupWindowHours: 0 })).toThrow('backupWindowHours must be a whole number from 1 to 24, but 0 was provided');
+  });
+
+  test('BackupRun retries Lambda throttling with jitter on every step, and ends at Finalize (no extra Succeed transition)', () => {
+    const definition = plain('BackupRun');
+    expect(definition.match(/"ErrorEquals":\["Lambda.TooManyRequestsException"\]/g)).toHaveLength(5);
+    expect(definition).not.toContain('"Type":"Succeed"');
+    expect(definition).toMatch(/"Finalize":\{[^{}]*"End":true/);
   });
 });
 

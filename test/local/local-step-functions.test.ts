@@ -10,6 +10,12 @@ import { stepsFromHistory } from '../../cli/src/backups';
 import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
 import { IamAuthorizer } from '../../local/iam/iam-authorizer';
 import { readIamModel } from '../../local/iam/iam-model';
+import { createServer } from 'node:http';
+import { stepFunctionsApi } from '../../local/cloud/step-functions-api';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { startDueBackups } from '../../functions/src/list-tenants/start-due-backups';
+import type { TenantRecord } from '../../functions/src/shared';
+import { freePort } from '../helpers/test-ports';
 
 /**
  * The stack's own BackupRun and DailyBackups definitions (synthesized, with a 1 s heartbeat)
@@ -190,48 +196,119 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
 });
 
 describe('DailyBackups, executed locally', () => {
-  test('GIVEN two tenants and one fails WHEN the daily run fans out THEN each gets its own execution and the other still succeeds', async () => {
+  const settings = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
+  const tenant = (tenantId: string): TenantRecord => ({ tenantId, displayName: tenantId, enabled: true, keys: [], createdAt: '', backupHour: 2, backupMinute: 0 });
+  /** The real start-due-backups service over an in-memory tenant list, starting BackupRuns on the local Step Functions. */
+  const starter = (tenants: TenantRecord[], start: (sfn: LocalStepFunctions, name: string, input: unknown) => Promise<'started' | 'exists'>) => (event: Record<string, unknown>, sfn: LocalStepFunctions) => {
+    const state = event.state as { cursor?: string; everyTenant?: boolean; scheduledTime?: string };
+    return startDueBackups({ listPage: async () => ({ tenants }), recentRunIds: async () => [], start: (name, input) => start(sfn, name, input) },
+      { windowStart: new Date(state.scheduledTime ?? '2026-11-25T01:00:00Z'), everyTenant: state.everyTenant ?? false, requestedBy: (event.execution as { name: string }).name, settings })
+      .then((result) => ({ everyTenant: state.everyTenant ?? false, scheduledTime: state.scheduledTime, ...result }));
+  };
+  const startLocally = async (sfn: LocalStepFunctions, name: string, input: unknown) => {
+    sfn.startExecution(backupRunArn, JSON.stringify(input), name);
+    return 'started' as const;
+  };
+
+  test('GIVEN an offline tenant listed first WHEN the quarter hour starts THEN the online tenant is asked at once, DailyBackups ends without waiting, and only the offline run waits out its window', async () => {
+    const requested = new Map<string, number>();
+    const began = Date.now();
     const { sfn } = setup({
       ...happy,
-      'list-tenants': () => ({ everyTenant: false, runs: ['acme', 'beta'].map((tenantId) => ({ executionName: `${tenantId}-2026-11-25-daily`, input: { tenantId, trigger: 'schedule', requestedBy: 'schedule' } })) }),
-      'prepare-run': (event) => {
-        const input = event.input as { tenantId: string };
-        if (input.tenantId === 'beta') throw Object.assign(new Error('tenant "beta" is disabled'), { name: 'TenantDisabled' });
-        return runRef(event);
+      'list-tenants': starter([tenant('offline'), tenant('online')], startLocally),
+      'prepare-run': (event) => ({ ...runRef(event), tenantId: (event.input as { tenantId: string }).tenantId }),
+      'request-backup': (event, local) => {
+        const { tenantId } = event.run as { tenantId: string };
+        if (!requested.has(tenantId)) requested.set(tenantId, Date.now() - began);
+        if (tenantId === 'offline') throw Object.assign(new Error('no connector of tenant "offline" is connected'), { name: 'ConnectorOffline' });
+        return happy['request-backup']!(event, local);
       },
     });
-    const daily = sfn.startExecution(dailyArn, '{}', 'daily-2026-11-25');
+    const daily = sfn.startExecution(dailyArn, JSON.stringify({ trigger: 'schedule', scheduledTime: '2026-11-25T01:00:00Z' }), 'daily-2026-11-25T0100');
     await daily.done;
     expect(daily.status).toBe('SUCCEEDED');
-    const results = (JSON.parse(daily.output!) as { results: Array<{ executionName: string; status: string }> }).results;
-    expect(results).toEqual([
-      { executionName: 'acme-2026-11-25-daily', status: 'SUCCEEDED' },
-      { executionName: 'beta-2026-11-25-daily', status: 'FAILED', error: 'States.TaskFailed' },
-    ]);
-    const children = [...sfn.executions.values()].filter((e) => e.stateMachineArn === backupRunArn).map((e) => [e.name, e.status]);
-    expect(children).toEqual([['acme-2026-11-25-daily', 'SUCCEEDED'], ['beta-2026-11-25-daily', 'FAILED']]);
+    const run = (name: string) => sfn.describe(`${backupRunArn.replace(':stateMachine:', ':execution:')}:${name}`);
+    expect(run('offline-2026-11-25-daily').status).toBe('RUNNING'); // still inside its offline window
+    await run('online-2026-11-25-daily').done;
+    expect(run('online-2026-11-25-daily').status).toBe('SUCCEEDED');
+    // Asked together with the offline one, not after its retries (every 1 s).
+    expect(Math.abs(requested.get('online')! - requested.get('offline')!)).toBeLessThan(500);
+    await run('offline-2026-11-25-daily').done; // 2 s window, asked every 1 s
+    expect(run('offline-2026-11-25-daily')).toMatchObject({ status: 'FAILED', error: 'ConnectorOffline' });
+    expect(JSON.parse(daily.output!)).toMatchObject({ page: { due: 2, started: 2, alreadyStarted: 0, startedRuns: ['offline-2026-11-25-daily', 'online-2026-11-25-daily'] } });
   });
 
-  test('GIVEN more tenants than one page WHEN the daily run fans out THEN it lists page after page with the cursor, carrying the catch-up mode, and starts every tenant', async () => {
-    const listed: unknown[] = [];
-    const pages: Record<string, { next?: string; tenants: string[] }> = { first: { next: 'beta', tenants: ['acme', 'beta'] }, beta: { tenants: ['gamma'] } };
+  test('GIVEN the schedule fires twice for the same quarter hour WHEN the second DailyBackups runs THEN nothing starts twice: the names are taken', async () => {
     const { sfn } = setup({
       ...happy,
+      'list-tenants': starter([tenant('acme')], async (local, name, input) => {
+        try {
+          local.startExecution(backupRunArn, JSON.stringify(input), name);
+          return 'started';
+        } catch (error) {
+          if ((error as Error).name === 'ExecutionAlreadyExists') return 'exists';
+          throw error;
+        }
+      }),
+    });
+    const input = JSON.stringify({ trigger: 'schedule', scheduledTime: '2026-11-25T01:00:00Z' });
+    const first = sfn.startExecution(dailyArn, input, 'daily-a');
+    await first.done;
+    const second = sfn.startExecution(dailyArn, input, 'daily-b');
+    await second.done;
+    expect(JSON.parse(second.output!)).toMatchObject({ page: { due: 1, started: 0, alreadyStarted: 1 } });
+    expect([...sfn.executions.values()].filter((e) => e.stateMachineArn === backupRunArn)).toHaveLength(1);
+  });
+
+  test('GIVEN more tenants than one page WHEN DailyBackups runs THEN it comes back with the cursor, carrying the mode and the quarter hour', async () => {
+    const listed: unknown[] = [];
+    const { sfn } = setup({
       'list-tenants': (event) => {
-        const state = event.state as { cursor?: string; everyTenant?: boolean };
-        listed.push({ cursor: state.cursor, everyTenant: state.everyTenant });
-        const page = pages[state.cursor ?? 'first']!;
-        return {
-          everyTenant: state.everyTenant ?? false, ...(page.next ? { next: page.next } : {}),
-          runs: page.tenants.map((tenantId) => ({ executionName: `${tenantId}-2026-11-25-daily`, input: { tenantId, trigger: 'schedule', requestedBy: 'schedule' } })),
-        };
+        const state = event.state as { cursor?: string; everyTenant?: boolean; scheduledTime?: string };
+        listed.push(state);
+        return { everyTenant: state.everyTenant ?? false, scheduledTime: '2026-11-25T12:00:00.000Z', ...(state.cursor ? {} : { next: 'beta' }), scanned: 1, due: 1, started: 1, alreadyStarted: 0, startedRuns: [] };
       },
     });
     const daily = sfn.startExecution(dailyArn, JSON.stringify({ trigger: 'schedule', everyTenant: true }), 'daily-2026-11-25-catch-up');
     await daily.done;
     expect(daily.status).toBe('SUCCEEDED');
-    expect(listed).toEqual([{ cursor: undefined, everyTenant: true }, { cursor: 'beta', everyTenant: true }]);
-    const children = [...sfn.executions.values()].filter((e) => e.stateMachineArn === backupRunArn).map((e) => [e.name, e.status]);
-    expect(children).toEqual([['acme-2026-11-25-daily', 'SUCCEEDED'], ['beta-2026-11-25-daily', 'SUCCEEDED'], ['gamma-2026-11-25-daily', 'SUCCEEDED']]);
+    expect(listed).toEqual([{ trigger: 'schedule', everyTenant: true }, { cursor: 'beta', everyTenant: true, scheduledTime: '2026-11-25T12:00:00.000Z' }]);
   });
+
+  test('GIVEN 200 due tenants and a StartExecution quota of 20, refilled 40/s WHEN started through the Step Functions API with the SDK\'s adaptive retries THEN Step Functions throttles, and every tenant still gets its run', async () => {
+    const { sfn: local } = setup({ ...happy });
+    const throttled = new LocalStepFunctions(deployment, { invoke: async () => ({}) }, { authorizer, sns: new LocalSns(topics, authorizer, () => undefined), startExecutionQuota: { burst: 20, ratePerSecond: 40 } });
+    const port = await freePort();
+    // The Step Functions API as the AWS endpoint serves it (stepFunctionsApi), without the endpoint's IAM check: this test is about the quota.
+    const serve = stepFunctionsApi(throttled);
+    const api = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => void serve(String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '', JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, string | undefined>).then((answer) => {
+        res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify(answer.body));
+      }));
+    });
+    await new Promise<void>((resolve) => api.listen(port, '127.0.0.1', () => resolve()));
+    const client = new SFNClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 's' }, maxAttempts: 10, retryMode: 'adaptive' });
+    try {
+      const tenants = Array.from({ length: 200 }, (_, i) => tenant(`t${i}`));
+      const result = await startDueBackups({
+        listPage: async () => ({ tenants }), recentRunIds: async () => [],
+        start: async (name, input) => {
+          await client.send(new StartExecutionCommand({ stateMachineArn: backupRunArn, name, input: JSON.stringify({ ...input, tenantId: 'acme' }) }));
+          return 'started';
+        },
+      }, { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, maxStartsPerSecond: 300, concurrency: 20 });
+      expect(result).toMatchObject({ due: 200, started: 200 });
+      expect(throttled.counters.startsThrottled).toBeGreaterThan(0);
+      expect([...throttled.executions.values()].filter((e) => e.stateMachineArn === backupRunArn)).toHaveLength(200);
+    } finally {
+      for (const e of throttled.executions.values()) await throttled.stopExecution(e.executionArn);
+      client.destroy();
+      api.closeAllConnections();
+      await new Promise((resolve) => api.close(resolve));
+      void local;
+    }
+  }, 60_000);
 });

@@ -41,8 +41,10 @@ export interface TenantRecord {
   lastRunId?: string;
   /** A SuperOffice Online customer: backups are also taken on support's request (trigger "support"). */
   online?: boolean;
-  /** The hour (0–23, in the schedule's time zone) its daily backup starts; the stack's default when unset. */
+  /** The hour (0–23, in the schedule's time zone) its daily backup starts; spread over the stack's backup window when unset. */
   backupHour?: number;
+  /** With `backupHour`: the minute (0, 15, 30 or 45) it starts; 0 when unset. */
+  backupMinute?: number;
   /**
    * The latest restore drill's outcome (`detail` says what was checked, or what failed);
    * `database` is the database it was asked to restore (drills rotate through them).
@@ -159,10 +161,10 @@ export class TenantStore {
       })));
   }
 
-  /** Changes a tenant's settings (name, Online, backup hour; `null` returns the hour to the stack's default). */
-  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null }): Promise<void> {
+  /** Changes a tenant's settings (name, Online, backup hour and minute; `null` returns them to the stack's backup window). */
+  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null; backupMinute?: number | null }): Promise<void> {
     const set = Object.entries(settings).filter(([, value]) => value !== undefined && value !== null);
-    const remove = settings.backupHour === null ? ['backupHour'] : [];
+    const remove = (['backupHour', 'backupMinute'] as const).filter((name) => settings[name] === null);
     if (set.length === 0 && remove.length === 0) return;
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',

@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import { ArnPrincipal, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import {
-  type CfnStateMachine, Choice, Condition, DefinitionBody, Fail, IntegrationPattern, JsonPath, LogLevel, Pass, StateMachine, StateMachineType, Succeed, TaskInput, Timeout,
+  type CfnStateMachine, Choice, Condition, DefinitionBody, Fail, IntegrationPattern, JitterType, JsonPath, LogLevel, Pass, StateMachine, StateMachineType, Succeed, TaskInput, Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke, SnsPublish } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -47,6 +47,13 @@ export interface BackupRunStateMachineProps {
    */
   readonly uploadCredentialLifetime?: Duration;
 }
+
+/**
+ * Lambda's throttling error as Step Functions names it: a burst of thousands of runs can meet
+ * Lambda's concurrency quota (1,000 per region by default) or its scaling rate; it is retried with
+ * jittered backoff instead of failing the run. (LambdaInvoke already retries Lambda's service errors.)
+ */
+export const LAMBDA_THROTTLED_ERRORS = ['Lambda.TooManyRequestsException'];
 
 /** Metadata key naming a state machine for local mode. */
 export const STATE_MACHINE_METADATA_KEY = 'so-backup:state-machine';
@@ -221,6 +228,9 @@ export class BackupRunStateMachine extends Construct {
       .when(Condition.and(Condition.isPresent('$.final.failed'), Condition.booleanEquals('$.final.failed', true)), partsFailed)
       .when(Condition.isPresent('$.final.alert'), notifyAction.next(succeeded))
       .otherwise(succeeded);
+    for (const step of [prepare, request, validate, finalize, markFailed]) {
+      step.addRetry({ errors: LAMBDA_THROTTLED_ERRORS, interval: Duration.seconds(1), maxAttempts: 8, backoffRate: 2, maxDelay: Duration.minutes(1), jitterStrategy: JitterType.FULL });
+    }
     for (const step of [prepare, request, validate, finalize]) {
       step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
     }
