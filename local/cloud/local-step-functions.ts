@@ -76,6 +76,25 @@ class StatesError extends Error {
 
 const TOKEN_PLACEHOLDER = '__so_backup_local_task_token__';
 
+/**
+ * Step Functions gives a Task state without TimeoutSeconds 99,999,999 seconds ("Task workflow
+ * state" in the Step Functions Developer Guide); the States Language spec, which the local runner
+ * follows, says 60. Local mode runs the definition as AWS would: the default made explicit.
+ */
+export function withAwsTaskTimeouts(definition: Record<string, unknown>): Record<string, unknown> {
+  const visit = (states: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> => Object.fromEntries(Object.entries(states).map(([name, state]) => {
+    const next: Record<string, unknown> = { ...state };
+    if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) next.TimeoutSeconds = 99_999_999;
+    for (const key of ['ItemProcessor', 'Iterator'] as const) {
+      const inner = state[key] as { States?: Record<string, Record<string, unknown>> } | undefined;
+      if (inner?.States) next[key] = { ...inner, States: visit(inner.States) };
+    }
+    if (Array.isArray(state.Branches)) next.Branches = (state.Branches as Array<{ States: Record<string, Record<string, unknown>> }>).map((b) => ({ ...b, States: visit(b.States) }));
+    return [name, next];
+  }));
+  return { ...definition, States: visit(definition.States as Record<string, Record<string, unknown>>) };
+}
+
 interface TaskWaiter {
   resolve(output: unknown): void;
   reject(error: Error): void;
@@ -107,7 +126,7 @@ export class LocalStepFunctions {
   readonly counters = { startsThrottled: 0 };
 
   constructor(deployment: LocalDeployment, private readonly lambda: FunctionInvoker, private readonly options: LocalStepFunctionsOptions) {
-    for (const machine of deployment.stateMachines) this.machines.set(machine.arn, machine);
+    for (const machine of deployment.stateMachines) this.machines.set(machine.arn, { ...machine, definition: withAwsTaskTimeouts(machine.definition) });
     const quota = options.startExecutionQuota ?? { burst: 800, ratePerSecond: 150 };
     this.startQuota = new TokenBucket(quota.ratePerSecond, quota.burst);
   }

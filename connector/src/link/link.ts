@@ -83,6 +83,7 @@ export class Link extends EventEmitter<LinkEvents> {
   private heartbeatTimer?: NodeJS.Timeout;
   private ageTimer?: NodeJS.Timeout;
   private pingTimer?: NodeJS.Timeout;
+  private pongTimer?: NodeJS.Timeout;
   private pumpTimer?: NodeJS.Timeout;
   private resendTimer?: NodeJS.Timeout;
   /** Set when we close on purpose and want the next connection at once. */
@@ -243,7 +244,10 @@ export class Link extends EventEmitter<LinkEvents> {
     this.socket = socket;
     socket.on('open', () => void this.onOpen(socket));
     socket.on('message', (data: Buffer) => void this.onMessage(data));
-    socket.on('pong', () => this.onAlive());
+    socket.on('pong', () => {
+      this.pong.seen = true; // this endpoint answers pings: from now on, a missing pong means a dead connection
+      this.onAlive();
+    });
     socket.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
       log.warn({ status }, status === 401 || status === 403
@@ -276,36 +280,38 @@ export class Link extends EventEmitter<LinkEvents> {
 
   /** Any frame from the cloud proves the connection alive, as a pong does. */
   private onAlive(): void {
-    this.pong.seen = true;
     this.pong.awaitingSince = 0;
+    clearTimeout(this.pongTimer);
   }
 
   /**
-   * Pings on a timer. A connection that has answered a ping before and then leaves one unanswered
-   * for the pong timeout is half-open (the peer or a middlebox is gone without a close): it is
+   * A ping every interval. A connection that has answered a ping before and then leaves one unanswered
+   * for the pong timeout (so within interval + timeout: 45 s by default) is half-open (the peer or a middlebox is gone without a close): it is
    * terminated and a new one dialled. An endpoint that never answers pings is not judged by them.
    */
   private startPings(socket: WebSocket): void {
     const interval = this.options.pingMs ?? MESSAGE_BUDGET.pingSeconds * 1000;
     const timeout = this.options.pongTimeoutMs ?? MESSAGE_BUDGET.pongTimeoutSeconds * 1000;
-    this.pingTimer = setInterval(() => {
-      if (socket !== this.socket || socket.readyState !== WebSocket.OPEN) return;
-      const now = Date.now();
-      if (this.pong.awaitingSince > 0 && now - this.pong.awaitingSince >= timeout) {
-        if (this.pong.seen) {
-          this.options.logger.warn({ silentForMs: now - this.pong.awaitingSince }, 'the connection stopped answering pings (half-open); replacing it');
-          this.emit('half-open');
-          this.reconnectAtOnce = true;
-          socket.terminate();
-          return;
-        }
-        if (!this.pong.warned) this.options.logger.info('the endpoint does not answer WebSocket pings; half-open connections are found by the heartbeat and the 2-hour renewal only');
-        this.pong.warned = true;
+    const check = () => {
+      if (socket !== this.socket || socket.readyState !== WebSocket.OPEN || this.pong.awaitingSince === 0) return;
+      if (this.pong.seen) {
+        this.options.logger.warn({ silentForMs: Date.now() - this.pong.awaitingSince }, 'the connection stopped answering pings (half-open); replacing it');
+        this.emit('half-open');
+        this.reconnectAtOnce = true;
+        socket.terminate();
         return;
       }
-      if (this.pong.awaitingSince === 0) this.pong.awaitingSince = now;
+      if (!this.pong.warned) this.options.logger.info('the endpoint does not answer WebSocket pings; half-open connections are found by the heartbeat and the 2-hour renewal only');
+      this.pong.warned = true;
+    };
+    // One ping at a time: the next goes only once the last was answered (or judged).
+    this.pingTimer = setInterval(() => {
+      if (socket !== this.socket || socket.readyState !== WebSocket.OPEN || this.pong.awaitingSince !== 0 || this.pong.warned) return;
+      this.pong.awaitingSince = Date.now();
       socket.ping();
-    }, Math.max(10, Math.min(interval, timeout / 2)));
+      clearTimeout(this.pongTimer);
+      this.pongTimer = setTimeout(check, timeout);
+    }, interval);
   }
 
   private async onMessage(data: Buffer): Promise<void> {
@@ -380,6 +386,7 @@ export class Link extends EventEmitter<LinkEvents> {
     clearTimeout(this.heartbeatTimer);
     clearTimeout(this.ageTimer);
     clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
     clearTimeout(this.pumpTimer);
   }
 

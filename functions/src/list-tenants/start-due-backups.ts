@@ -28,7 +28,7 @@ export interface StartDueBackupsRequest {
    * quota), shared with support backups and everything else in the account. @default 100
    */
   maxStartsPerSecond?: number;
-  /** StartExecution calls in flight at once. @default 10 */
+  /** StartExecution calls in flight at once. @default 25 */
   concurrency?: number;
   /** Stop after this long and return the cursor (the state machine comes back for the rest). @default 120 s */
   budgetMs?: number;
@@ -61,7 +61,7 @@ export async function startDueBackups(deps: StartDueBackupsDeps, request: StartD
   const budget = request.budgetMs ?? 120_000;
   const rate = request.maxStartsPerSecond ?? 100;
   const pace = new TokenBucket(rate, Math.max(1, Math.round(rate)), began);
-  const concurrency = request.concurrency ?? 10;
+  const concurrency = request.concurrency ?? 25;
   const result: StartDueBackupsResult = { scanned: 0, due: 0, started: 0, alreadyStarted: 0, startedRuns: [] };
   let cursor = request.cursor;
   do {

@@ -3,7 +3,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import {
-  type CfnStateMachine, Choice, Condition, DefinitionBody, JitterType, JsonPath, LogLevel, Pass, StateMachine, Succeed, TaskInput,
+  type CfnStateMachine, Choice, Condition, DefinitionBody, JitterType, JsonPath, LogLevel, Pass, StateMachine, Succeed, TaskInput, Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -77,6 +77,8 @@ export class DailyBackupsStateMachine extends Construct {
       }),
       payloadResponseOnly: true,
       resultPath: '$.page',
+      // The function's own timeout: a page is never cut short (and so started twice) by the state's.
+      taskTimeout: Timeout.duration(Duration.minutes(5)),
     });
     // A page is idempotent (runs are named by tenant and day): a failed one is simply done again.
     start.addRetry({ errors: LAMBDA_THROTTLED_ERRORS, interval: Duration.seconds(2), maxAttempts: 8, backoffRate: 2, maxDelay: Duration.minutes(1), jitterStrategy: JitterType.FULL });
