@@ -79,12 +79,15 @@ const TOKEN_PLACEHOLDER = '__so_backup_local_task_token__';
 /**
  * Step Functions gives a Task state without TimeoutSeconds 99,999,999 seconds ("Task workflow
  * state" in the Step Functions Developer Guide); the States Language spec, which the local runner
- * follows, says 60. Local mode runs the definition as AWS would: the default made explicit.
+ * follows, says 60. Local mode runs the definition as AWS would, with the longest timeout a Node
+ * timer can hold (2^31 − 1 ms, about 24.8 days; a longer one fires at once).
  */
+const NO_TASK_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
 export function withAwsTaskTimeouts(definition: Record<string, unknown>): Record<string, unknown> {
   const visit = (states: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> => Object.fromEntries(Object.entries(states).map(([name, state]) => {
     const next: Record<string, unknown> = { ...state };
-    if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) next.TimeoutSeconds = 99_999_999;
+    if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) next.TimeoutSeconds = NO_TASK_TIMEOUT_SECONDS;
     for (const key of ['ItemProcessor', 'Iterator'] as const) {
       const inner = state[key] as { States?: Record<string, Record<string, unknown>> } | undefined;
       if (inner?.States) next[key] = { ...inner, States: visit(inner.States) };

@@ -3,7 +3,7 @@ import type { HandlerName } from '../../functions/src/handler-names';
 import { readLocalDeployment } from '../../local/cloud/local-deployment';
 import { type FunctionInvoker, LambdaFunctionError, LambdaInvokeError } from '../../local/cloud/local-lambda';
 import { LocalSns } from '../../local/cloud/local-sns';
-import { LocalStepFunctions } from '../../local/cloud/local-step-functions';
+import { LocalStepFunctions, withAwsTaskTimeouts } from '../../local/cloud/local-step-functions';
 import { historyEvent } from '../../local/cloud/step-functions-api';
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import { stepsFromHistory } from '../../cli/src/backups';
@@ -311,4 +311,20 @@ describe('DailyBackups, executed locally', () => {
       void local;
     }
   }, 60_000);
+});
+
+describe('local Step Functions runs definitions as AWS does', () => {
+  test('GIVEN a Task without TimeoutSeconds WHEN it takes longer than the States Language spec\'s 60 s default THEN it is not timed out (AWS\'s default is 99,999,999 s)', () => {
+    const definition = withAwsTaskTimeouts({ StartAt: 'A', States: { A: { Type: 'Task', Resource: 'x', End: true }, B: { Type: 'Task', Resource: 'y', TimeoutSeconds: 5, End: true }, C: { Type: 'Map', ItemProcessor: { StartAt: 'D', States: { D: { Type: 'Task', Resource: 'z', End: true } } }, End: true } } });
+    const states = definition.States as Record<string, Record<string, unknown>>;
+    expect(states.A!.TimeoutSeconds).toBe(2_147_483); // as long as a Node timer can wait
+    expect(states.B!.TimeoutSeconds).toBe(5);
+    expect(((states.C!.ItemProcessor as { States: Record<string, Record<string, unknown>> }).States.D!).TimeoutSeconds).toBe(2_147_483);
+  });
+
+  test('GIVEN a task that answers after a moment WHEN run THEN it is not timed out at once by an overflowing timer', async () => {
+    const { sfn } = setup({ ...happy, 'validate-run': async () => (await new Promise((r) => setTimeout(r, 300)), { ok: true, checks: 5, problems: [], databases: [], totalBytes: 1 }) });
+    const execution = await run(sfn, 'acme-2026-11-26-daily');
+    expect(execution.status).toBe('SUCCEEDED');
+  });
 });
