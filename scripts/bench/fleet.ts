@@ -160,7 +160,7 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
         tenantId, displayName: `Customer ${i}`, enabled: true, createdAt: new Date().toISOString(), lastSuccessAt: new Date(Date.now() - 86_400_000).toISOString(),
         keys: [{ keyId, publicKey: pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64url'), status: 'active', createdAt: new Date().toISOString() }],
         keysVersion: 1, backupHour: hour, backupMinute: minute, lastRunId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`,
-        lastDrill: { drillId: `${tenantId}-drill-0`, runId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`, ok: true, at: new Date(Date.now() - ((i % 168) + 0.5) * 3_600_000).toISOString(), detail: 'database checked; archive 20 of 20 sampled files verified' },
+        lastDrill: { drillId: `${tenantId}-drill-0`, runId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`, ok: true, at: new Date(Date.now() - ((i % 168) + 1) * 3_600_000).toISOString(), detail: 'database checked; archive 20 of 20 sampled files verified' },
       });
       previousRuns.push({
         runId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`, tenantId, status: 'SUCCEEDED', trigger: 'schedule', requestedBy: 'schedule', executionArn: 'bench', startedAt: yesterday.toISOString(),
