@@ -5,11 +5,15 @@
 // heartbeats, back-off, resends) and answer a backup job after a few seconds. Every tenant's slot
 // is the same quarter hour (the worst case: nobody spread). Ends with one line:
 //   fleet: N tenants, R requested within S s of the hour, offline O, dropped D, peak RSS M MiB
+// The peer, in the same run, before the quarter hour: the same connectors asked straight through
+// API Gateway's @connections API by one caller (25 POSTs in flight; no schedule, Step Functions or
+// Lambda), one message each: how fast the transport alone reaches the fleet.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -17,7 +21,7 @@ import { pino } from 'pino';
 import { Link } from '../../connector/src/link/link';
 import { Outbox } from '../../connector/src/link/outbox';
 import { localDay, localStamp, windowStart } from '../../functions/src/list-tenants/due-tenants';
-import { type RunRecord, RunStore, type TenantRecord } from '../../functions/src/shared';
+import { ConnectionStore, type RunRecord, RunStore, type TenantRecord } from '../../functions/src/shared';
 import { LOCAL_REGION, readLocalDeployment } from '../../local/cloud/local-deployment';
 import type { LocalCloudConfig } from '../../local/cloud/local-cloud-config';
 import { LocalLambda } from '../../local/cloud/local-lambda';
@@ -44,7 +48,12 @@ interface SimulatedConnector {
   tenantId: string;
   link: Link;
   requestedAfterMs?: number;
+  /** When the peer's direct message reached it. */
+  probedAfterMs?: number;
 }
+
+/** The run id of the peer's message: a cancel-job for a run that does not exist, which a connector ignores. */
+const probeRunId = (tenantId: string) => `${tenantId}-peer-probe`;
 
 const LOCAL_KEYS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const BENCH_ERROR = 'BENCH_SIMULATED_CONNECTOR';
@@ -192,6 +201,7 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     const linksDir = path.join(dataDir, 'connectors');
     let connected = 0;
     let hour0 = 0;
+    let probe0 = 0;
     const throttledFrames = { count: 0 };
     const connectStarted = Date.now();
     for (const key of online) {
@@ -203,6 +213,9 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
       const connector: SimulatedConnector = { tenantId: key.tenantId, link };
       link.once('connected', () => connected++);
       link.on('undelivered', () => throttledFrames.count++);
+      link.on('cancel', (cancel) => {
+        if (cancel.runId === probeRunId(key.tenantId)) connector.probedAfterMs ??= Date.now() - probe0;
+      });
       link.on('job', (job) => {
         connector.requestedAfterMs ??= Date.now() - hour0;
         // The backup itself: a few seconds, one progress, then the result (this benchmark takes no real backup).
@@ -215,6 +228,31 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     }
     await waitFor('every simulated connector to connect', () => connected === online.length, 30 * 60_000);
     log(`  connected in ${((Date.now() - connectStarted) / 1000).toFixed(0)} s`);
+
+    // The peer: every connection asked straight through @connections, 25 at a time, by one caller.
+    log(`• the peer: the same ${online.length} connectors asked straight through @connections by one caller (25 in flight; no schedule, Step Functions or Lambda)`);
+    const connectionStore = new ConnectionStore(db, table('Connections'));
+    const connectionIds: Array<{ tenantId: string; connectionId: string }> = [];
+    for (let i = 0; i < online.length; i += 50) {
+      const batch = await Promise.all(online.slice(i, i + 50).map(async (k) => ({ tenantId: k.tenantId, records: await connectionStore.forTenant(k.tenantId) })));
+      for (const { tenantId, records } of batch) if (records[0]) connectionIds.push({ tenantId, connectionId: records[0].connectionId });
+    }
+    const management = new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${ports.gateway}/prod`, region: LOCAL_REGION, credentials: LOCAL_KEYS });
+    probe0 = Date.now();
+    let next = 0;
+    const post = async () => {
+      while (next < connectionIds.length) {
+        const { tenantId, connectionId } = connectionIds[next++]!;
+        const message = { type: 'cancel-job', v: PROTOCOL_VERSION, runId: probeRunId(tenantId), reason: 'benchmark peer: a run that does not exist' };
+        await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(message)) })).catch(() => undefined);
+      }
+    };
+    await Promise.all(Array.from({ length: 25 }, post));
+    await waitFor('the peer\'s messages', () => links.every((l) => l.probedAfterMs !== undefined), 120_000).catch(() => undefined);
+    management.destroy();
+    const probeTimes = links.map((l) => l.probedAfterMs).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+    const peerSlowest = (probeTimes.at(-1) ?? 0) / 1000;
+    log(`  peer: ${probeTimes.length} of ${links.length} reached; median ${((probeTimes[Math.floor(probeTimes.length / 2)] ?? 0) / 1000).toFixed(1)} s, slowest ${peerSlowest.toFixed(1)} s`);
 
     const sfn = new SFNClient({ endpoint: `http://127.0.0.1:${ports.stepFunctions}`, region: LOCAL_REGION, credentials: LOCAL_KEYS });
     const daily = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!;
@@ -234,7 +272,9 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     }, options.deadlineSeconds * 1000 + 10_000);
     const times = links.map((l) => l.requestedAfterMs).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
     const slowest = Math.ceil((times.at(-1) ?? 0) / 1000);
-    log(`  requested: ${times.length} of ${links.length}; median ${(times[Math.floor(times.length / 2)] ?? 0) / 1000} s, slowest ${slowest} s`);
+    const slowestExact = (times.at(-1) ?? 0) / 1000;
+    log(`  requested: ${times.length} of ${links.length}; median ${(times[Math.floor(times.length / 2)] ?? 0) / 1000} s, slowest ${slowestExact.toFixed(1)} s`);
+    log(`  against the peer (the same fleet asked straight through @connections): slowest ${slowestExact.toFixed(1)} s vs ${peerSlowest.toFixed(1)} s, ${(slowestExact / Math.max(peerSlowest, 0.001)).toFixed(1)}× the transport alone; the target's 300 s is ${(300 / Math.max(slowestExact, 0.001)).toFixed(1)}× the slowest`);
 
     log('• waiting for every online tenant\'s run to end with its connector\'s answer');
     const day = localDay(slot, timeZone);
