@@ -6,8 +6,9 @@
 // is the same quarter hour (the worst case: nobody spread). Ends with one line:
 //   fleet: N tenants, R requested within S s of the hour, offline O, dropped D, peak RSS M MiB
 // The peer, in the same run, before the quarter hour: the same connectors asked straight through
-// API Gateway's @connections API by one caller (25 POSTs in flight; no schedule, Step Functions or
-// Lambda), one message each: how fast the transport alone reaches the fleet.
+// API Gateway's @connections API by one caller that looks up each tenant's connection in the
+// connections table and POSTs one message (25 at a time; no schedule, Step Functions or Lambda):
+// how fast the table and the transport alone reach the fleet.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -232,19 +233,21 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     // The peer: every connection asked straight through @connections, 25 at a time, by one caller.
     log(`• the peer: the same ${online.length} connectors asked straight through @connections by one caller (25 in flight; no schedule, Step Functions or Lambda)`);
     const connectionStore = new ConnectionStore(db, table('Connections'));
-    const connectionIds: Array<{ tenantId: string; connectionId: string }> = [];
-    for (let i = 0; i < online.length; i += 50) {
-      const batch = await Promise.all(online.slice(i, i + 50).map(async (k) => ({ tenantId: k.tenantId, records: await connectionStore.forTenant(k.tenantId) })));
-      for (const { tenantId, records } of batch) if (records[0]) connectionIds.push({ tenantId, connectionId: records[0].connectionId });
-    }
+    // A tenant's newest connection (a connector may have renewed its connection meanwhile; a gone one is looked up again).
+    const newestConnection = async (tenantId: string) => (await connectionStore.forTenant(tenantId)).sort((x, y) => y.connectedAt.localeCompare(x.connectedAt))[0]?.connectionId;
     const management = new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${ports.gateway}/prod`, region: LOCAL_REGION, credentials: LOCAL_KEYS });
     probe0 = Date.now();
     let next = 0;
     const post = async () => {
-      while (next < connectionIds.length) {
-        const { tenantId, connectionId } = connectionIds[next++]!;
+      while (next < online.length) {
+        const { tenantId } = online[next++]!;
         const message = { type: 'cancel-job', v: PROTOCOL_VERSION, runId: probeRunId(tenantId), reason: 'benchmark peer: a run that does not exist' };
-        await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(message)) })).catch(() => undefined);
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const connectionId = await newestConnection(tenantId);
+          if (!connectionId) break;
+          const sent = await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(message)) })).then(() => true, () => false);
+          if (sent) break;
+        }
       }
     };
     await Promise.all(Array.from({ length: 25 }, post));
