@@ -58,9 +58,10 @@ export interface LocalStepFunctionsOptions {
   /**
    * The StartExecution token bucket. @default 800, refilled 150/s — the smaller of Step Functions'
    * two published quotas ("all other regions"; 1,300 and 300/s in us-east-1, us-west-2 and
-   * eu-west-1), so local mode is never more lenient than a region.
+   * eu-west-1), so local mode is never more lenient than a region. `clock` (milliseconds) times
+   * its refill: the wall clock unless a test wants a deterministic one.
    */
-  startExecutionQuota?: { burst: number; ratePerSecond: number };
+  startExecutionQuota?: { burst: number; ratePerSecond: number; clock?: () => number };
 }
 
 /** The rule Step Functions manages for `.sync` child executions (Step Functions developer guide, "IAM policies for integrated services"). */
@@ -126,12 +127,14 @@ export class LocalStepFunctions {
 
   /** Step Functions' StartExecution quota for Standard workflows, per account and region. */
   private readonly startQuota: TokenBucket;
+  private readonly quotaClock: () => number;
   readonly counters = { startsThrottled: 0 };
 
   constructor(deployment: LocalDeployment, private readonly lambda: FunctionInvoker, private readonly options: LocalStepFunctionsOptions) {
     for (const machine of deployment.stateMachines) this.machines.set(machine.arn, { ...machine, definition: withAwsTaskTimeouts(machine.definition) });
     const quota = options.startExecutionQuota ?? { burst: 800, ratePerSecond: 150 };
-    this.startQuota = new TokenBucket(quota.ratePerSecond, quota.burst);
+    this.quotaClock = quota.clock ?? Date.now;
+    this.startQuota = new TokenBucket(quota.ratePerSecond, quota.burst, this.quotaClock());
   }
 
   /** The state machine a task token was issued for. @throws InvalidToken for a token never issued */
@@ -156,7 +159,7 @@ export class LocalStepFunctions {
     const machine = this.machines.get(stateMachineArn);
     if (!machine) throw new StatesError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
     if (!/^[A-Za-z0-9_-]{1,80}$/.test(name)) throw new StatesError('InvalidName', `Invalid Name: '${name}'`);
-    if (!this.startQuota.tryTake()) {
+    if (!this.startQuota.tryTake(this.quotaClock())) {
       this.counters.startsThrottled++;
       throw new StatesError('ThrottlingException', 'Rate exceeded');
     }
