@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type Caller, type IamAuthorizer } from '../iam/iam-authorizer';
 import { LOCAL_ACCOUNT, type LocalSchedule } from './local-deployment';
 import type { FunctionInvoker } from './local-lambda';
@@ -33,7 +34,7 @@ export class LocalScheduler {
   async fire(name: string): Promise<ScheduleFiring> {
     const schedule = this.schedules.find((s) => s.name === name);
     if (!schedule) throw new Error(`no schedule ${name}; the stack has ${this.schedules.map((s) => s.name).join(', ')}`);
-    const firing = await this.run(schedule);
+    const firing = await this.run(schedule, new Date());
     if (!firing.ok) throw new Error(firing.detail);
     return firing;
   }
@@ -46,7 +47,7 @@ export class LocalScheduler {
         const next = nextFireTime(expression, after, schedule.timeZone ?? 'UTC', now);
         const timer = setTimeout(() => {
           this.timers.delete(timer);
-          void this.run(schedule).finally(() => arm(next));
+          void this.run(schedule, next).finally(() => arm(next));
         }, Math.max(0, next.getTime() - Date.now()));
         timer.unref();
         this.timers.add(timer);
@@ -60,7 +61,20 @@ export class LocalScheduler {
     this.timers.clear();
   }
 
-  private async run(schedule: LocalSchedule): Promise<ScheduleFiring> {
+  /**
+   * The target's input with EventBridge Scheduler's context attributes filled in, as Scheduler does
+   * ("Adding context attributes to your target", EventBridge Scheduler User Guide):
+   * `<aws.scheduler.schedule-arn>`, `<aws.scheduler.scheduled-time>` (e.g. 2022-03-22T18:59:43Z),
+   * `<aws.scheduler.execution-id>` and `<aws.scheduler.attempt-number>`.
+   */
+  static targetInput(input: string, schedule: Pick<LocalSchedule, 'arn'>, scheduledTime: Date): string {
+    const attributes: Record<string, string> = {
+      'schedule-arn': schedule.arn, 'scheduled-time': scheduledTime.toISOString().replace(/\.\d{3}Z$/, 'Z'), 'execution-id': randomUUID(), 'attempt-number': '1',
+    };
+    return input.replace(/<aws\.scheduler\.([a-z-]+)>/g, (whole, name: string) => attributes[name] ?? whole);
+  }
+
+  private async run(schedule: LocalSchedule, scheduledTime: Date): Promise<ScheduleFiring> {
     const done = (ok: boolean, detail: string) => {
       const firing = { schedule: schedule.name, at: new Date().toISOString(), ok, detail };
       this.firings.push(firing);
@@ -70,7 +84,7 @@ export class LocalScheduler {
     const trust = await this.authorizer.decide({ kind: 'service', service: 'scheduler.amazonaws.com', sourceArn: schedule.arn, sourceAccount: LOCAL_ACCOUNT }, { action: 'sts:AssumeRole', resource: schedule.roleArn });
     if (!trust.allowed) return done(false, `the schedule's role cannot be assumed by EventBridge Scheduler: ${trust.message}`);
     const caller: Caller = { kind: 'role', roleArn: schedule.roleArn, sessionName: schedule.name.slice(0, 64) };
-    const input = schedule.input ?? '{}';
+    const input = LocalScheduler.targetInput(schedule.input ?? '{}', schedule, scheduledTime);
     try {
       if (schedule.targetArn.includes(':lambda:')) {
         await this.targets.lambda.invoke(schedule.targetArn, JSON.parse(input), caller);

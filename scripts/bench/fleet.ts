@@ -11,8 +11,10 @@
 // how fast the table and the transport alone reach the fleet.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -25,10 +27,12 @@ import { localDay, localStamp, windowStart } from '../../functions/src/list-tena
 import { ConnectionStore, type RunRecord, RunStore, type TenantRecord } from '../../functions/src/shared';
 import { LOCAL_REGION, readLocalDeployment } from '../../local/cloud/local-deployment';
 import type { LocalCloudConfig } from '../../local/cloud/local-cloud-config';
-import { LocalLambda } from '../../local/cloud/local-lambda';
-import { provisionLocalTables } from '../../local/cloud/provision';
-import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
-import { portOpen, REPO_ROOT, sleep, tsxCommand } from '../../local/daemons';
+import { ensureLocalTls } from '../../local/cloud/local-tls';
+import { provisionLocalResources } from '../../local/cloud/provision';
+import { readIamModel } from '../../local/iam/iam-model';
+import { LOCAL_S3_KEYS } from '../../local/local-mode';
+import { synthesizeStack } from '../../local/cloud/synthesize-template';
+import { portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from '../../local/daemons';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from '../../local/ports';
 import { PROTOCOL_VERSION, signatureAuthorization } from '../../protocol';
 
@@ -68,6 +72,25 @@ function peakRssMiB(pid: number | 'self'): number {
   }
 }
 
+/** Peak resident memory of a process and all its descendants (the cloud and its functions' processes), in MiB. */
+function treeRssMiB(root: number): number {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      parents.set(Number(entry), Number(readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const tree = new Set([root]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of parents) if (tree.has(ppid) && !tree.has(pid)) tree.add(pid), (grew = true);
+  }
+  return [...tree].reduce((sum, pid) => sum + peakRssMiB(pid), 0);
+}
+
 /** A counting proxy in front of DynamoDB: operations, and read capacity estimated from response sizes (4 KB units, eventually consistent). */
 async function countingProxy(port: number, target: number) {
   const counts = new Map<string, { calls: number; bytes: number; rru: number }>();
@@ -94,25 +117,9 @@ async function countingProxy(port: number, target: number) {
   return { counts, reset: () => counts.clear(), stop: () => new Promise((resolve) => server.close(resolve)) };
 }
 
-/** An SNS Publish sink for the hourly checks' alerts (local mode has no SNS; the benchmark only needs the call to succeed). */
-async function snsSink(port: number) {
-  let published = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      published++;
-      res.writeHead(200, { 'content-type': 'text/xml' });
-      res.end(`<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${randomBytes(8).toString('hex')}</MessageId></PublishResult><ResponseMetadata><RequestId>bench</RequestId></ResponseMetadata></PublishResponse>`);
-    });
-  });
-  server.listen(port, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  return { published: () => published, stop: () => new Promise((resolve) => server.close(resolve)) };
-}
-
 function startProcess(name: string, command: string, args: string[], logDir: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
   const log = createWriteStream(path.join(logDir, `${name}.log`));
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   return child;
@@ -126,12 +133,15 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
   assertOutsideEphemeral(options.portBase, LOCAL_PORT_SPAN, 'the benchmark');
   const log = (line: string) => console.log(line);
   const dataDir = path.join(REPO_ROOT, '.local', 'bench', 'fleet');
+  // A cluster a stopped run left behind is stopped before its folder goes.
+  if (existsSync(path.join(dataDir, 'ceph'))) runScript('ceph-rgw.sh', ['stop', path.join(dataDir, 'ceph')]);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
-  const ports = { dynamodb: options.portBase + 1, gateway: options.portBase + 2, stepFunctions: options.portBase + 3, proxy: options.portBase + 5, sns: options.portBase + 6 };
+  const ports = { dynamodb: options.portBase + 1, gateway: options.portBase + 2, gatewayTls: options.portBase + 3, aws: options.portBase + 4, proxy: options.portBase + 5, mon: options.portBase + 10, s3: options.portBase + 80 };
   for (const port of Object.values(ports)) if (await portOpen(port)) throw new Error(`port ${port} is in use; pick another --port-base`);
   const children: ChildProcess[] = [];
   const links: SimulatedConnector[] = [];
+  const stops: Array<() => Promise<unknown>> = [];
   try {
     log(`• dynalite (in memory) on ${ports.dynamodb}`);
     children.push(startProcess('dynalite', process.execPath, [path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'), '--port', String(ports.dynamodb), '--host', '127.0.0.1', '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'], path.join(dataDir, 'logs')));
@@ -139,11 +149,19 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     const dynamodbEndpoint = `http://127.0.0.1:${ports.dynamodb}`;
 
     log('• the stack, synthesized with its shipped settings (stage throttle, schedule, quotas)');
-    const template = synthesizeTemplate();
+    const { template, assemblyDir } = synthesizeStack();
     const templateFile = path.join(dataDir, 'template.json');
     writeFileSync(templateFile, JSON.stringify(template));
     const deployment = readLocalDeployment(template);
-    await provisionLocalTables(deployment, dynamodbEndpoint);
+    // Ceph RGW over TLS, as local mode runs it: the upload role's STS credentials the runs mint come from it.
+    const tls = ensureLocalTls(path.join(dataDir, 'tls'));
+    const cephDir = path.join(dataDir, 'ceph');
+    const s3Endpoint = `https://127.0.0.1:${ports.s3}`;
+    log(`• Ceph RGW (TLS, STS) on ${ports.s3}`);
+    runScript('ceph-chroot.sh', []);
+    runScript('ceph-rgw.sh', ['start', cephDir, String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey], { SO_BACKUP_RGW_TLS_DIR: tls.dir });
+    stops.push(async () => runScript('ceph-rgw.sh', ['stop', cephDir]));
+    await provisionLocalResources(deployment, readIamModel(template), { dynamodb: dynamodbEndpoint }, { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...LOCAL_S3_KEYS } });
     const table = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
     const throttle = deployment.webSocket.throttle;
     log(`  stage throttle ${throttle?.rateLimit}/s, burst ${throttle?.burstLimit}`);
@@ -184,17 +202,33 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
       await db.send(new BatchWriteCommand({ RequestItems: { [table('Tenants')]: records.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
     }
 
-    log('• the local cloud (gateway, Step Functions, the stack\'s handlers) in its own process');
+    // The cloud reaches DynamoDB through a counting proxy (the hourly checks' reads are counted with it).
+    const proxy = await countingProxy(ports.proxy, ports.dynamodb);
+    stops.push(() => proxy.stop());
+    log('• the local cloud as local mode runs it, in its own process: IAM on every call through the AWS endpoint, the functions\' bundles in their own Node 24 processes, the gateway with the stage\'s throttle');
+    const operator = { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64') };
     const cloudConfig: LocalCloudConfig = {
-      templateFile, alertsFile: path.join(dataDir, 'alerts.jsonl'), gatewayPort: ports.gateway, stepFunctionsPort: ports.stepFunctions,
-      dynamodbEndpoint, s3Endpoint: 'http://127.0.0.1:9', s3AccessKeyId: 'bench', s3SecretAccessKey: 'bench-secret',
+      templateFile, assemblyDir, alertsFile: path.join(dataDir, 'alerts.jsonl'), logDir: path.join(dataDir, 'logs', 'cloud'), gatewayPort: ports.gateway, gatewayTlsPort: ports.gatewayTls,
+      awsPort: ports.aws, dynamodbEndpoint: `http://127.0.0.1:${ports.proxy}`, s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
+      tlsDir: tls.dir, operator, schedules: 'manual',
     };
     const cloudFile = path.join(dataDir, 'cloud.json');
-    writeFileSync(cloudFile, JSON.stringify(cloudConfig));
+    writeFileSync(cloudFile, JSON.stringify(cloudConfig), { mode: 0o600 });
     const cloudCommand = tsxCommand('local/bin/local-cloud.ts', [cloudFile]);
     const cloud = startProcess('cloud', cloudCommand.command, ['--max-old-space-size=8192', ...cloudCommand.args], path.join(dataDir, 'logs'), { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
     children.push(cloud);
-    await waitFor('the local cloud', () => portOpen(ports.stepFunctions), 120_000);
+    await waitFor('the local cloud', () => portOpen(ports.aws), 300_000);
+    const firings = new Map<string, (line: string) => void>();
+    createInterface({ input: cloud.stdout! }).on('line', (line) => {
+      const fired = /^(fired|refused) (\S+)/.exec(line);
+      if (fired) firings.get(fired[2]!)?.(line);
+    });
+    /** Fires one of the stack's schedules in the cloud process (local/bin/local-cloud.ts reads `fire <name>` on stdin). */
+    const fire = (name: string) => new Promise<string>((resolve) => {
+      firings.set(name, resolve);
+      cloud.stdin!.write(`fire ${name}\n`);
+    });
+    const operatorClient = { region: LOCAL_REGION, credentials: operator, requestHandler: { httpsAgent: new https.Agent({ ca: tls.ca }) } };
 
     const online = keys.filter((k) => k.online);
     log(`• ${online.length} simulated connectors dial in, ${options.connectRate}/s`);
@@ -235,7 +269,7 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     const connectionStore = new ConnectionStore(db, table('Connections'));
     // A tenant's newest connection (a connector may have renewed its connection meanwhile; a gone one is looked up again).
     const newestConnection = async (tenantId: string) => (await connectionStore.forTenant(tenantId)).sort((x, y) => y.connectedAt.localeCompare(x.connectedAt))[0]?.connectionId;
-    const management = new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${ports.gateway}/prod`, region: LOCAL_REGION, credentials: LOCAL_KEYS });
+    const management = new ApiGatewayManagementApiClient({ ...operatorClient, endpoint: `https://127.0.0.1:${ports.gatewayTls}/prod` });
     probe0 = Date.now();
     let next = 0;
     const post = async () => {
@@ -257,7 +291,7 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     const peerSlowest = (probeTimes.at(-1) ?? 0) / 1000;
     log(`  peer: ${probeTimes.length} of ${links.length} reached; median ${((probeTimes[Math.floor(probeTimes.length / 2)] ?? 0) / 1000).toFixed(1)} s, slowest ${peerSlowest.toFixed(1)} s`);
 
-    const sfn = new SFNClient({ endpoint: `http://127.0.0.1:${ports.stepFunctions}`, region: LOCAL_REGION, credentials: LOCAL_KEYS });
+    const sfn = new SFNClient({ ...operatorClient, endpoint: `https://127.0.0.1:${ports.aws}` });
     const daily = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!;
     const backupRun = deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
     log(`• the quarter hour strikes: DailyBackups, as the scheduler starts it (scheduled time ${slot.toISOString()})`);
@@ -301,31 +335,23 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     log(`  runs ended with the connector's answer: ${answered} of ${onlineRuns.size}; results still unacknowledged: ${outbox}; messages the gateway did not deliver (throttled or failed) and the connectors sent again: ${throttledFrames.count}`);
 
     if (options.hourlyChecks) {
-      log(`• the hourly checks at ${options.tenants} tenants (their own DynamoDB reads counted through a proxy)`);
-      const proxy = await countingProxy(ports.proxy, ports.dynamodb);
-      const sns = await snsSink(ports.sns);
-      try {
-        const lambda = new LocalLambda(deployment, {
-          AWS_REGION: LOCAL_REGION, AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench-secret', AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${ports.proxy}`,
-          AWS_ENDPOINT_URL_SNS: `http://127.0.0.1:${ports.sns}`, AWS_ENDPOINT_URL_SFN: `http://127.0.0.1:${ports.stepFunctions}`, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
-          CONNECTIONS_ENDPOINT: `http://127.0.0.1:${ports.gateway}/prod`, UPLOAD_CREDENTIALS_MODE: 'static', LOCAL_S3_ACCESS_KEY_ID: 'bench', LOCAL_S3_SECRET_ACCESS_KEY: 'bench-secret',
-          CONNECTOR_S3_ENDPOINT: 'http://127.0.0.1:9', S3_FORCE_PATH_STYLE: '1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        });
-        for (const check of ['check-stale-tenants', 'request-drills'] as const) {
-          proxy.reset();
-          const began = Date.now();
-          const out = await lambda.invoke(check, {}) as Record<string, unknown[]>;
-          const ops = [...proxy.counts.entries()].map(([op, c]) => `${op} ${c.calls} (${(c.bytes / 1048576).toFixed(1)} MiB${c.rru ? `, ~${Math.round(c.rru)} RRU` : ''})`).join(', ');
-          log(`  ${check}: ${((Date.now() - began) / 1000).toFixed(1)} s; DynamoDB ${ops}; ${Object.entries(out).map(([k, v]) => `${k} ${Array.isArray(v) ? v.length : v}`).join(', ')}`);
-        }
-        log(`  alerts published: ${sns.published()}`);
-      } finally {
-        await proxy.stop();
-        await sns.stop();
+      log(`• the hourly checks at ${options.tenants} tenants, fired as their schedules (their DynamoDB reads counted through the proxy; the fleet stays connected)`);
+      const published = () => (existsSync(cloudConfig.alertsFile) ? readFileSync(cloudConfig.alertsFile, 'utf8').split('\n').filter(Boolean).length : 0);
+      const alertsBefore = published();
+      for (const check of ['check-stale-tenants', 'request-drills'] as const) {
+        const fn = deployment.functions.find((f) => f.handler === check)!;
+        const schedule = deployment.schedules.find((s) => s.targetArn === fn.arn);
+        if (!schedule) throw new Error(`the stack has no schedule for ${check}`);
+        proxy.reset();
+        const began = Date.now();
+        const answer = await fire(schedule.name);
+        const ops = [...proxy.counts.entries()].map(([op, c]) => `${op} ${c.calls} (${(c.bytes / 1048576).toFixed(1)} MiB${c.rru ? `, ~${Math.round(c.rru)} RRU` : ''})`).join(', ');
+        log(`  ${check}: ${((Date.now() - began) / 1000).toFixed(1)} s; DynamoDB ${ops}; ${answer.startsWith('fired') ? 'ok' : answer}`);
       }
+      log(`  alerts published: ${published() - alertsBefore}`);
     }
 
-    const rss = peakRssMiB('self') + peakRssMiB(cloud.pid!);
+    const rss = peakRssMiB('self') + treeRssMiB(cloud.pid!);
     const within = times.filter((t) => t <= options.deadlineSeconds * 1000).length;
     console.log(`fleet: ${options.tenants} tenants, ${within} requested within ${slowest} s of the hour, offline ${offline}, dropped ${dropped}, peak RSS ${Math.round(rss)} MiB`);
     return within === online.length && slowest <= 300 && dropped === 0 ? 0 : 1;
@@ -335,5 +361,6 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
       child.kill('SIGTERM');
       await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
     }
+    for (const stop of stops) await stop();
   }
 }

@@ -1,11 +1,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { pino } from 'pino';
 import { Link, type LinkOptions } from '../../connector/src/link/link';
 import { Outbox } from '../../connector/src/link/outbox';
 import { LocalGateway, type LocalGatewayOptions } from '../../local/cloud/local-gateway';
 import type { FunctionInvoker } from '../../local/cloud/local-lambda';
+import { IamAuthorizer } from '../../local/iam/iam-authorizer';
+import { LocalCredentials } from '../../local/iam/local-credentials';
 import { type ResultMessage } from '../../protocol';
 import { startFreezableProxy } from '../helpers/freezable-proxy';
 import { freePort } from '../helpers/test-ports';
@@ -15,16 +18,23 @@ import { freePort } from '../helpers/test-ports';
  * @connections), with a scripted cloud behind $default: what arrives, and acks when it says so.
  */
 type Received = { connectionId: string; body: string };
+/** The cloud's caller of @connections (the message function's role in the stack): allowed execute-api:ManageConnections on this API. */
+const authorizer = new IamAuthorizer({ roles: new Map(), resourcePolicies: new Map(), encryptionKeys: new Map() });
+const credentials = new LocalCredentials();
+const manager = credentials.addUser({ kind: 'user', arn: 'arn:aws:iam::000000000000:user/manager', policies: [{ name: 'manage', policy: {
+  Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: 'arn:aws:execute-api:us-east-1:000000000000:local/*/*/@connections/*' }],
+} }] });
 const stops: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
 });
 
-async function cloud(options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes'>> = {}, ackResults: (attempt: number) => boolean = () => true) {
+async function cloud(options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes' | 'access'>> = {}, ackResults: (attempt: number) => boolean = () => true) {
   const received: Received[] = [];
   const connects: string[] = [];
   let gateway: LocalGateway;
   const resultAttempts = new Map<string, number>();
+  let management!: ApiGatewayManagementApiClient;
   const invoker: FunctionInvoker = {
     invoke: async (route, raw) => {
       const event = raw as { requestContext: { connectionId: string }; body?: string };
@@ -37,7 +47,7 @@ async function cloud(options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes
           const attempt = (resultAttempts.get(message.runId!) ?? 0) + 1;
           resultAttempts.set(message.runId!, attempt);
           if (ackResults(attempt)) {
-            await fetch(`http://127.0.0.1:${port}/prod/@connections/${encodeURIComponent(event.requestContext.connectionId)}`, { method: 'POST', body: JSON.stringify({ type: 'ack', v: 1, runId: message.runId }) });
+            await management.send(new PostToConnectionCommand({ ConnectionId: event.requestContext.connectionId, Data: Buffer.from(JSON.stringify({ type: 'ack', v: 1, runId: message.runId })) }));
           }
         }
       }
@@ -45,9 +55,16 @@ async function cloud(options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes
     },
   };
   const port = await freePort();
-  gateway = new LocalGateway(invoker, { port, routes: { authorizer: 'authorizer', connect: 'connect', disconnect: 'disconnect', default: 'default' }, routeSelectionExpression: '$request.body.type', mockRoutes: ['heartbeat'], ...options });
+  management = new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${port}/prod`, region: 'us-east-1', credentials: manager, maxAttempts: 1 });
+  gateway = new LocalGateway(invoker, {
+    port, routes: { authorizer: 'authorizer', connect: 'connect', disconnect: 'disconnect', default: 'default' }, access: { authorizer, credentials },
+    routeSelectionExpression: '$request.body.type', mockRoutes: ['heartbeat'], ...options,
+  });
   await gateway.start();
-  stops.push(() => gateway.stop());
+  stops.push(async () => {
+    management.destroy();
+    await gateway.stop();
+  });
   return { port, gateway, received, connects, types: () => received.map((r) => (JSON.parse(r.body) as { type: string }).type) };
 }
 

@@ -23,7 +23,7 @@ afterEach(async () => {
   await Promise.all(gateways.splice(0).map((g) => g.stop()));
 });
 
-async function setup(limits: Partial<Omit<LocalGatewayOptions, 'port' | 'routes'>> = {}, failDefault = false) {
+async function setup(limits: Partial<Omit<LocalGatewayOptions, 'port' | 'routes' | 'access'>> = {}, failDefault = false) {
   const events: Event[] = [];
   const callers: Caller[] = [];
   const invoker: FunctionInvoker = {

@@ -1,5 +1,6 @@
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../../connector/src/store/signed-requests';
+import { LocalScheduler } from '../../local/cloud/local-scheduler';
 import { nextFireTime, parseScheduleExpression } from '../../local/cloud/schedule-expression';
 import { verifySigV4 } from '../../local/iam/sigv4-verifier';
 
@@ -44,5 +45,12 @@ describe('EventBridge Scheduler expressions', () => {
     expect(nextFireTime(parseScheduleExpression('rate(1 hour)'), new Date('2026-11-30T10:30:00Z'), 'UTC', start).toISOString()).toBe('2026-11-30T11:00:00.000Z');
     expect(() => parseScheduleExpression('cron(0 0 L * ? *)')).toThrow(/not supported locally/);
     expect(() => parseScheduleExpression('every hour')).toThrow(/not a schedule expression/);
+  });
+
+  test('DailyBackups\' schedule: every quarter hour in UTC, and its input gets the scheduled time as EventBridge Scheduler fills it in', () => {
+    const quarter = parseScheduleExpression('cron(0/15 * * * ? *)');
+    expect(nextFireTime(quarter, new Date('2026-03-29T00:50:00Z'), 'UTC').toISOString()).toBe('2026-03-29T01:00:00.000Z');
+    const input = LocalScheduler.targetInput(JSON.stringify({ trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>', other: '<aws.scheduler.unknown>' }), { arn: 'arn:aws:scheduler:us-east-1:000000000000:schedule/default/Daily' }, new Date('2026-03-29T01:00:00.000Z'));
+    expect(JSON.parse(input)).toEqual({ trigger: 'schedule', scheduledTime: '2026-03-29T01:00:00Z', other: '<aws.scheduler.unknown>' });
   });
 });
