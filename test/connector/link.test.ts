@@ -122,11 +122,11 @@ describe('the connector link keeps its message budget and loses nothing', () => 
     await connected(l); // $connect took a token
     for (let i = 0; i < 3; i++) l.sendIfConnected({ type: 'progress', v: 1, runId: `acme-2026-11-2${i}-daily`, phase: 'upload', percent: i });
     await l.deliver(result('acme-2026-11-27-daily'));
-    await until(async () => (await outbox.all()).length === 0);
+    await until(async () => (await outbox.all()).length === 0, 30_000); // back-offs of up to 1 s each, on a machine that may be busy
     expect(gateway.counters.throttledMessages).toBeGreaterThan(0);
     expect(undelivered.length).toBeGreaterThan(0);
     expect(undelivered.every((u) => u.startsWith('Too Many Requests:'))).toBe(true);
-    await until(() => received.filter((r) => r.body.includes('"type":"progress"')).length === 3);
+    await until(() => received.filter((r) => r.body.includes('"type":"progress"')).length === 3, 30_000);
   });
 
   test('GIVEN a runaway caller WHEN it queues 40 progress messages at once THEN the link sends at most its burst now and only the newest of each run later', async () => {

@@ -185,13 +185,18 @@ describe('the local gateway enforces the stage\'s throttle and answers as API Ga
   });
 
   test('GIVEN route selection on type with a MOCK heartbeat route WHEN a heartbeat arrives THEN nothing is invoked, it keeps the connection from going idle, and other types reach $default', async () => {
-    const { open, events, gateway } = await setup({ routeSelectionExpression: '$request.body.type', mockRoutes: ['heartbeat'], idleTimeoutMs: 400 });
+    const { open, events, gateway } = await setup({ routeSelectionExpression: '$request.body.type', mockRoutes: ['heartbeat'], idleTimeoutMs: 1500 });
     const socket = await open();
-    const beat = setInterval(() => socket.send('{"type":"heartbeat","v":1}'), 100);
-    await new Promise((r) => setTimeout(r, 1000));
+    let sent = 0;
+    const beat = setInterval(() => {
+      socket.send('{"type":"heartbeat","v":1}');
+      sent++;
+    }, 200);
+    await new Promise((r) => setTimeout(r, 4000)); // more than twice the idle timeout
     clearInterval(beat);
     expect(socket.readyState).toBe(WebSocket.OPEN);
-    expect(gateway.counters.mockMessages).toBeGreaterThanOrEqual(8);
+    await until(() => gateway.counters.mockMessages === sent);
+    expect(gateway.counters.mockMessages).toBe(sent);
     socket.send('{"type":"progress","v":1}');
     socket.send('not json');
     await until(() => events.filter((e) => e.requestContext.routeKey === 'default').length === 2);
