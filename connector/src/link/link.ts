@@ -43,7 +43,7 @@ export interface LinkEvents {
   /** The cloud refused the connection (HTTP 401/403): a credential problem, not a network one. */
   refused: [status: number];
   disconnected: [code: number, reason: string];
-  /** API Gateway did not deliver a message (throttled, or its integration failed); the recent ones (the oldest's type given) are sent again after `retryInMs`. */
+  /** API Gateway did not deliver a message (throttled, or its integration failed); the newest recent one not yet accounted for (its type given) is sent again after `retryInMs`. */
   undelivered: [reason: string, type: ConnectorMessage['type'], retryInMs: number];
   /** The connection stopped answering pings and was replaced. */
   'half-open': [];
@@ -355,8 +355,8 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * API Gateway's own frame: the oldest message sent recently was not delivered (throttled, or the
-   * message function failed). Sending pauses for a jittered back-off and that message goes again.
+   * API Gateway's own frame: a message sent recently was not delivered (throttled, or the message
+   * function failed). Sending pauses for a jittered back-off and that message goes again.
    * Nothing is answered (an answer would only add to the load).
    */
   private onGatewayFrame(reason: string): void {
@@ -369,16 +369,21 @@ export class Link extends EventEmitter<LinkEvents> {
     this.lastThrottleAt = now;
     const delay = Math.max(250, backoffDelay(this.throttleAttempt++, this.options.throttleBackoff ?? { baseMs: MESSAGE_BUDGET.throttleBackoffBaseMs, capMs: MESSAGE_BUDGET.throttleBackoffCapMs }));
     this.pausedUntil = Math.max(this.pausedUntil, now + delay);
-    // The frame does not say which message it answers: every message sent in the last seconds goes
-    // again (a newer one of the same kind replaces it; duplicates are harmless, the cloud is idempotent).
-    const suspects = this.recent.filter((r) => now - r.at < RECENT_MS);
-    this.recent = [];
-    if (suspects.length > 0) this.emit('undelivered', reason, suspects[0]!.message.type, delay);
-    this.options.logger.info({ reason, types: suspects.map((r) => r.message.type), retryInMs: delay }, 'API Gateway did not deliver a message; sending the recent ones again after a pause');
-    for (const { message } of suspects) {
-      const key = coalesceKey(message);
-      if (key ? !this.queue.some((queued) => coalesceKey(queued) === key) : !this.queue.includes(message)) this.enqueue(message);
+    // The frame does not say which message it answers. The stage's token bucket lets the first
+    // messages of a burst through and refuses the later ones, so each frame stands for the newest
+    // recent message not yet accounted for: that one goes again. (Sending every recent one again
+    // would resend delivered ones ahead of the refused one, and under a steady throttle the last of a
+    // burst would never get through.) Results and credential requests also have their own resend
+    // until answered, so a frame that answered an older message loses nothing that matters.
+    const recent = this.recent.filter((r) => now - r.at < RECENT_MS);
+    const refused = recent.pop();
+    this.recent = recent;
+    if (refused) {
+      this.emit('undelivered', reason, refused.message.type, delay);
+      const key = coalesceKey(refused.message);
+      if (key ? !this.queue.some((queued) => coalesceKey(queued) === key) : !this.queue.includes(refused.message)) this.enqueue(refused.message);
     }
+    this.options.logger.info({ reason, type: refused?.message.type, retryInMs: delay }, 'API Gateway did not deliver a message; sending it again after a pause');
     this.pump();
   }
 
