@@ -13,3 +13,4 @@ export * from './session';
 export * from './connector-auth';
 export * from './parse-message';
 export * from './backup-file-reader';
+export * from './bandwidth';
