@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { type DestinationStream, pino } from 'pino';
+import { PROTOCOL_VERSION } from '../../protocol';
+import { loadBandwidthLimiter, writeTenantSettings } from './bandwidth';
 import { loadConnectorConfig } from './config';
 import { ConnectorService } from './connector-service';
 import { type Check, runDoctor } from './doctor/doctor';
@@ -42,15 +44,23 @@ export async function runConnector(configFile: string, connectorVersion: string,
   });
   keys.attach(link);
   link.once('connected', () => void keys.rotateIfDue(link, config.keyRotationDays));
+  // One limit for all of this process's transfers; the tenant's setting comes after each connect and on every change.
+  const bandwidth = await loadBandwidthLimiter(config, { onChange: (limit, description) => logger.info({ bandwidth: { bytesPerSecond: limit.bytesPerSecond, source: limit.source, period: limit.period } }, `bandwidth limit: ${description}`) });
+  bandwidth.follow();
+  link.on('connected', () => link.sendIfConnected({ type: 'settings-request', v: PROTOCOL_VERSION }));
+  link.on('settings', (settings) => {
+    bandwidth.setTenantSetting(settings.bandwidth);
+    writeTenantSettings(config.stateDir, settings.bandwidth).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not keep the tenant\'s settings in the state folder'));
+  });
   const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   const service = new ConnectorService({
     config, connectorVersion, link, logger, databaseServer,
-    openStore: (job) => new S3ObjectStore(job.target, new RunCredentials(job, link).provider, { checkpointDir: path.join(config.stateDir, 'uploads') }),
+    openStore: (job) => new S3ObjectStore(job.target, new RunCredentials(job, link).provider, { checkpointDir: path.join(config.stateDir, 'uploads'), bandwidth }),
     runDrill: (drill) => runRestoreDrill(drill, {
       // A drill of a large database can outlast its one-hour credentials: it asks for the run again, like a restore.
       store: new S3ObjectStore(drill.target, renewingCredentials(drill.credentials, () => requestRestore(
         { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run: drill.runId, requestedBy: `restore drill ${drill.drillId}` },
-      ))),
+      )), { bandwidth }),
       databaseServer, stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
     }),
   });
@@ -60,6 +70,7 @@ export async function runConnector(configFile: string, connectorVersion: string,
       logger.info({ reason }, 'stopping');
       await service.stop();
       await link.stop();
+      bandwidth.stop();
       await databaseServer?.close();
       logger.info('stopped');
     })();

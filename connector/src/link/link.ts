@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
-  type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type CredentialsMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
+  type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type CredentialsMessage, type SettingsMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
 } from '../../../protocol';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import type { Outbox } from './outbox';
@@ -27,6 +27,8 @@ export interface LinkEvents {
   drill: [DrillJob];
   'key-registered': [keyId: string];
   credentials: [CredentialsMessage];
+  /** The tenant's central settings (bandwidth), after each connect and whenever an operator changes them. */
+  settings: [SettingsMessage];
   connected: [];
   /** The cloud refused the connection (HTTP 401/403): a credential problem, not a network one. */
   refused: [status: number];
@@ -162,6 +164,9 @@ export class Link extends EventEmitter<LinkEvents> {
           break;
         case 'credentials':
           this.emit('credentials', message);
+          break;
+        case 'settings':
+          this.emit('settings', message);
           break;
         case 'error':
           this.options.logger.warn({ error: message.error }, 'the cloud reported an error');

@@ -2,6 +2,8 @@ import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
+import type { ByteBucket } from '../bandwidth/byte-bucket';
+import { throttledPieces } from '../bandwidth/throttled-streams';
 import type { UploadTarget } from '../../../protocol';
 
 /** A SigV4 hash for the signer, on Node's own crypto. */
@@ -51,11 +53,17 @@ export class SignedRequests {
   private readonly agent: http.Agent;
   private readonly url: URL;
   private readonly signer: SignatureV4;
+  private uploads?: ByteBucket;
 
   constructor(private readonly target: UploadTarget, credentials: () => Promise<Credentials>) {
     this.url = new URL(target.endpoint ?? `https://s3.${target.region}.amazonaws.com`);
     this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
     this.signer = new SignatureV4({ credentials, region: target.region, service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+  }
+
+  /** Sends every request body through this bucket (the bandwidth limit); each attempt is throttled and counted. */
+  throttleUploads(bucket: ByteBucket): void {
+    this.uploads = bucket;
   }
 
   put(key: string, body: readonly Buffer[], headers: Record<string, string>, payloadSha256Hex: string): Promise<S3Answer> {
@@ -117,6 +125,13 @@ export class SignedRequests {
       });
       request.on('timeout', () => request.destroy(new Error('S3 did not answer within 120 s')));
       request.on('error', reject);
+      if (this.uploads && body.length > 0) {
+        const throttled = throttledPieces(body, this.uploads);
+        throttled.on('error', (error) => request.destroy(error));
+        request.once('close', () => throttled.destroy());
+        throttled.pipe(request);
+        return;
+      }
       for (const piece of body) request.write(piece);
       request.end();
     });

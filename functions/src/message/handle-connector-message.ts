@@ -18,7 +18,7 @@ export interface MessageContext {
   reply(message: CloudMessage): Promise<void>;
 }
 
-export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials' | 'restore-granted' | 'drill-recorded';
+export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials' | 'restore-granted' | 'drill-recorded' | 'settings';
 
 /**
  * A message from a connector: progress feeds the run's heartbeat; a result completes the
@@ -45,6 +45,12 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
       return registerPendingKey(message, ctx);
     case 'drill-result':
       return recordDrill(message, ctx);
+    case 'settings-request': {
+      // After each connect: the tenant's central settings (null: none, the configuration file's apply).
+      const tenant = await ctx.tenants.get(ctx.tenantId);
+      await ctx.reply({ type: 'settings', v: PROTOCOL_VERSION, bandwidth: tenant?.bandwidth ?? null });
+      return 'settings';
+    }
     case 'restore-request':
       return grantRestore(message, { ...ctx, mintCredentials: (tenantId, runId) => ctx.mintCredentials(tenantId, runId, 'restore') });
     default:

@@ -1,7 +1,7 @@
 import {
   DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ArtifactFailure, ManifestPointer, WireError } from '../../../protocol';
+import type { ArtifactFailure, BandwidthSetting, ManifestPointer, WireError } from '../../../protocol';
 
 /** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
 const BY_TENANT = 'byTenant';
@@ -43,6 +43,8 @@ export interface TenantRecord {
   online?: boolean;
   /** The hour (0–23, in the schedule's time zone) its daily backup starts; the stack's default when unset. */
   backupHour?: number;
+  /** The connector's bandwidth limit set centrally (`so-backup tenants set --bandwidth`), sent to the connector; unset: the connector's configuration file alone. */
+  bandwidth?: BandwidthSetting;
   /** The latest restore drill's outcome (`detail` says what was checked, or what failed). */
   lastDrill?: { drillId: string; runId: string; ok: boolean; at: string; detail: string };
   /** When a drill was asked for that has not reported yet. */
@@ -147,10 +149,10 @@ export class TenantStore {
       })));
   }
 
-  /** Changes a tenant's settings (name, Online, backup hour; `null` returns the hour to the stack's default). */
-  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null }): Promise<void> {
+  /** Changes a tenant's settings (name, Online, backup hour, bandwidth; `null` removes the hour or the bandwidth: the stack's default, the configuration file's). */
+  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null; bandwidth?: BandwidthSetting | null }): Promise<void> {
     const set = Object.entries(settings).filter(([, value]) => value !== undefined && value !== null);
-    const remove = settings.backupHour === null ? ['backupHour'] : [];
+    const remove = Object.entries(settings).filter(([, value]) => value === null).map(([name]) => name);
     if (set.length === 0 && remove.length === 0) return;
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
