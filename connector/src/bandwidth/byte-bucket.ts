@@ -53,6 +53,11 @@ export class ByteBucket {
     return this.rate;
   }
 
+  /** Every byte that has passed so far. */
+  get bytesTaken(): number {
+    return this.total;
+  }
+
   /** Changes the rate; takers already waiting go on at the new one. @throws RangeError when not positive. */
   setRate(bytesPerSecond: number | null): void {
     if (bytesPerSecond !== null && !(bytesPerSecond > 0)) throw new RangeError(`a bandwidth limit must be more than 0 bytes per second, but ${bytesPerSecond} was provided`);
