@@ -8,6 +8,10 @@ import { bytes, duration, progressBar, table, when } from '../src/render';
 import { parseExpiry, shareRun } from '../src/share';
 import { renderVerification, verifyBackupFiles } from '../src/verify-backup';
 import { addTenant, connectorStates, newActivationCode, removeTenant, requireTenant, revokeKey, setTenantEnabled, tenantView, updateTenant } from '../src/tenants';
+import { type BandwidthSetting, describeBandwidth } from '../../protocol';
+
+/** A tenant's central bandwidth setting in one line. */
+const bandwidthText = (setting: BandwidthSetting | undefined) => (setting === undefined ? 'not set (the connector\'s configuration file)' : describeBandwidth(setting));
 
 /**
  * so-backup: the operators' and support's command line. Every command prints a table for people
@@ -84,14 +88,16 @@ tenants.command('code <tenant>')
   .action((tenantId: string) => act((fleet) => newActivationCode(fleet, tenantId), enrolmentText));
 
 tenants.command('set <tenant>')
-  .description('change a tenant\'s name, Online flag or backup hour')
+  .description('change a tenant\'s name, Online flag, backup hour or bandwidth limit')
   .option('--name <name>', 'the customer\'s name')
   .option('--online', 'a SuperOffice Online customer (support takes backups on request)')
   .option('--no-online', 'not an Online customer')
   .option('--backup-hour <hour>', 'hour of the daily backup (0-23, schedule time zone), or "default"')
-  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string }) => act(
+  .option('--bandwidth <limit>', 'the connector\'s bandwidth limit: a rate ("20 Mbit/s", "5 MB/s"), JSON with "default" and a "schedule" of {days, from, to, limit} in the server\'s local time, or "default" (the connector\'s configuration file alone); the stricter of this and the file\'s applies')
+  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string; bandwidth?: string }) => act(
     (fleet) => updateTenant(fleet, tenantId, o),
-    (t) => `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, backup hour ${t.backupHour ?? 'stack default'}.`,
+    (t) => `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, backup hour ${t.backupHour ?? 'stack default'}, bandwidth ${bandwidthText(t.bandwidth)}.`
+      + (t.connectorsTold === undefined ? '' : t.connectorsTold > 0 ? ' The connector has it now.' : ' The connector is not connected: it gets it when it next connects.'),
   ));
 
 tenants.command('list')
@@ -112,7 +118,7 @@ tenants.command('show <tenant>')
     return { ...tenantView(tenant), connector, latestRuns: (await listRuns(fleet, tenantId, 5)) };
   }, (t) => [
     `${t.tenantId}  ${t.name}${t.online ? '  (Online)' : ''}${t.enabled ? '' : '  DISABLED'}`,
-    `backup hour: ${t.backupHour ?? 'stack default'}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
+    `backup hour: ${t.backupHour ?? 'stack default'}    bandwidth: ${bandwidthText(t.bandwidth)}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
     `connector: ${t.connector?.online ? `online, version ${t.connector.connectorVersion ?? '?'}, connected ${when(t.connector.connectedAt)}` : `offline, last seen ${when(t.connector?.lastSeen)}`}`,
     `keys: ${t.connectorKeys.map((k) => `${k.keyId} (${k.status})`).join(', ') || 'none: not enrolled yet'}`,
     `restore drill: ${t.lastDrill ? `${drillText(t.lastDrill)}, run ${t.lastDrill.runId}: ${t.lastDrill.detail}` : 'none yet'}`,
