@@ -4,7 +4,7 @@ import { cancelBackup, listRuns, showRun, startBackup, waitForRun } from '../src
 import { CliError, EXIT, explainAwsError, usageError } from '../src/cli-error';
 import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
-import { bytes, duration, progressBar, table, when } from '../src/render';
+import { bytes, duration, progressBar, rateText, table, when } from '../src/render';
 import { parseExpiry, shareRun } from '../src/share';
 import { renderVerification, verifyBackupFiles } from '../src/verify-backup';
 import { addTenant, connectorStates, newActivationCode, removeTenant, requireTenant, revokeKey, setTenantEnabled, tenantView, updateTenant } from '../src/tenants';
@@ -191,7 +191,7 @@ program.command('backup <tenant>')
         detach: detach.signal,
         onProgress: (run) => {
           const phase = run?.progress?.phase ?? 'waiting for the connector';
-          if (human) process.stderr.write(`\r${progressBar(run?.progress?.percent, phase)}\u001b[K`);
+          if (human) process.stderr.write(`\r${progressBar(run?.progress?.percent, phase + rateText(run?.progress))}\u001b[K`);
           else if (phase !== lastPhase) process.stderr.write(`… ${phase}\n`);
           lastPhase = phase;
         },
@@ -245,6 +245,7 @@ program.command('run').description('one run').command('show <run>')
     `${r.runId}: ${r.status}${r.validated ? ', validated' : ''}`,
     `trigger ${r.trigger}, by ${r.requestedBy}${r.reason ? `, because: ${r.reason}` : ''}`,
     `started ${when(r.startedAt)}, took ${duration(r.durationSeconds)}${r.failure ? `\nfailed: ${r.failure.error}: ${r.failure.cause}` : ''}`,
+    ...(r.status === 'RUNNING' && r.progress ? [`now: ${r.progress.phase}${r.progress.percent === undefined ? '' : ` ${r.progress.percent.toFixed(0)} %`}${rateText(r.progress)}, reported ${when(r.progress.at)}`] : []),
     '', 'Steps', table(r.steps, [
       { header: 'STEP', value: (s) => s.name },
       { header: 'AT', value: (s) => s.enteredAt.slice(11, 19) },

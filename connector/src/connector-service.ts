@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type DrillResult, encodeMessage, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
+import type { BandwidthLimiter } from './bandwidth';
 import { runBackupJob, type JobProgress } from './backup';
 import type { ConnectorConfig } from './config';
 import type { DatabaseServer } from './sql/database-server';
@@ -31,6 +32,8 @@ export interface ConnectorServiceDeps {
   runDrill?(drill: DrillJob): Promise<DrillResult>;
   /** Minimum time between progress messages of the same phase; each one costs a message, a Lambda call and a write, and the heartbeat timeout is 10 min. @default 60_000 ms */
   progressIntervalMs?: number;
+  /** The process's bandwidth limit, reported with progress (rate achieved and limit in force). */
+  bandwidth?: Pick<BandwidthLimiter, 'upload'>;
 }
 
 /** A job whose credentials expire sooner than this is not resumed. */
@@ -154,7 +157,9 @@ export class ConnectorService {
       if (progress.phase === lastPhase && now - lastSent < interval && progress.percent !== 100) return;
       lastSent = now;
       lastPhase = progress.phase;
-      link.sendIfConnected({ type: 'progress', v: PROTOCOL_VERSION, runId: job.runId, ...progress, detail: progress.detail?.slice(0, 500) });
+      const upload = this.deps.bandwidth?.upload;
+      const rate = upload ? { bytesPerSecond: Math.round(upload.achievedRate()), limitBytesPerSecond: upload.bytesPerSecond } : {};
+      link.sendIfConnected({ type: 'progress', v: PROTOCOL_VERSION, runId: job.runId, ...progress, ...rate, detail: progress.detail?.slice(0, 500) });
     };
     await this.saveJob(job);
     logger.info('backup job started');

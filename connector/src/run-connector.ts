@@ -54,7 +54,7 @@ export async function runConnector(configFile: string, connectorVersion: string,
   });
   const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   const service = new ConnectorService({
-    config, connectorVersion, link, logger, databaseServer,
+    config, connectorVersion, link, logger, databaseServer, bandwidth,
     openStore: (job) => new S3ObjectStore(job.target, new RunCredentials(job, link).provider, { checkpointDir: path.join(config.stateDir, 'uploads'), bandwidth }),
     runDrill: (drill) => runRestoreDrill(drill, {
       // A drill of a large database can outlast its one-hour credentials: it asks for the run again, like a restore.

@@ -133,7 +133,7 @@ async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' 
 
   if (message.type === 'progress') {
     const at = new Date().toISOString();
-    await ctx.runs.update(run.runId, { progress: { phase: message.phase, percent: message.percent, bytesDone: message.bytesDone, at } });
+    await ctx.runs.update(run.runId, { progress: { phase: message.phase, percent: message.percent, bytesDone: message.bytesDone, bytesPerSecond: message.bytesPerSecond, limitBytesPerSecond: message.limitBytesPerSecond, at } });
     try {
       await ctx.tasks.heartbeat(run.taskToken);
     } catch (error) {

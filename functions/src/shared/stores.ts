@@ -313,7 +313,7 @@ export interface RunRecord {
   finishedAt?: string;
   taskToken?: string;
   connectionId?: string;
-  progress?: { phase: string; percent?: number; bytesDone?: number; at: string };
+  progress?: { phase: string; percent?: number; bytesDone?: number; bytesPerSecond?: number; limitBytesPerSecond?: number | null; at: string };
   /** The manifest the connector reported (its run's staging copy; it expires with staging). */
   manifest?: ManifestPointer;
   /**
