@@ -82,7 +82,9 @@ describe('ByteBucket (fake clock)', () => {
     const clock = fakeClock();
     const bucket = new ByteBucket(clock);
     for (let i = 0; i < 1000; i++) await bucket.take(1 << 20);
+    bucket.count(5);
     expect(clock.slept).toEqual([]);
+    expect(bucket.bytesTaken).toBe(1000 * (1 << 20) + 5);
   });
 
   test('GIVEN a waiting taker WHEN its signal aborts THEN it rejects and the next taker still gets through', async () => {

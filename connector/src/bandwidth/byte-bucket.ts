@@ -58,6 +58,17 @@ export class ByteBucket {
     return this.total;
   }
 
+  /** Counts bytes that went unthrottled (the rate was unlimited when their request started), for achievedRate. */
+  count(bytes: number): void {
+    const now = this.clock.now();
+    if (this.history.length === 0) this.history.push({ at: now, total: this.total });
+    this.total += bytes;
+    const lastEntry = this.history[this.history.length - 1]!;
+    // One entry per 100 ms is enough for a rate over seconds (the first one stays the baseline).
+    if (this.history.length > 1 && now - lastEntry.at < 100) lastEntry.total = this.total;
+    else this.history.push({ at: now, total: this.total });
+  }
+
   /** Changes the rate; takers already waiting go on at the new one. @throws RangeError when not positive. */
   setRate(bytesPerSecond: number | null): void {
     if (bytesPerSecond !== null && !(bytesPerSecond > 0)) throw new RangeError(`a bandwidth limit must be more than 0 bytes per second, but ${bytesPerSecond} was provided`);
@@ -100,13 +111,4 @@ export class ByteBucket {
     this.count(bytes);
   }
 
-  private count(bytes: number): void {
-    const now = this.clock.now();
-    if (this.history.length === 0) this.history.push({ at: now, total: this.total });
-    this.total += bytes;
-    const lastEntry = this.history[this.history.length - 1]!;
-    // One entry per 100 ms is enough for a rate over seconds (the first one stays the baseline).
-    if (this.history.length > 1 && now - lastEntry.at < 100) lastEntry.total = this.total;
-    else this.history.push({ at: now, total: this.total });
-  }
 }

@@ -11,6 +11,15 @@ function sliceFor(bucket: ByteBucket): number {
 }
 
 /**
+ * Whether a request starting now needs throttling. An unlimited rate costs nothing: the body is
+ * sent as it is (and counted); a limit set meanwhile applies from the next request (at most one
+ * upload part later).
+ */
+export function isLimited(bucket: ByteBucket): boolean {
+  return bucket.bytesPerSecond !== null;
+}
+
+/**
  * An in-memory body (one or more pieces) as a stream that lets each slice through only when the
  * bucket allows. Aborting `signal` (or destroying the stream) stops it waiting.
  */
@@ -38,8 +47,9 @@ export function throttledPieces(pieces: readonly Uint8Array[], bucket: ByteBucke
   return stream;
 }
 
-/** A received body passed on only as fast as the bucket allows; reading slower makes TCP slow the sender down. */
-export function throttledReadable(source: NodeJS.ReadableStream, bucket: ByteBucket): Readable {
+/** A received body passed on only as fast as the bucket allows; reading slower makes TCP slow the sender down. Unlimited: the body itself. */
+export function throttledReadable<S extends NodeJS.ReadableStream>(source: S, bucket: ByteBucket): S | Readable {
+  if (!isLimited(bucket)) return source;
   const stop = new AbortController();
   async function* chunks(): AsyncGenerator<Buffer> {
     for await (const chunk of source as AsyncIterable<Buffer | string>) {
@@ -56,7 +66,7 @@ export function throttledReadable(source: NodeJS.ReadableStream, bucket: ByteBuc
   stream.once('close', () => {
     stop.abort(new Error('stream closed'));
     // A consumer that stops early (a damaged part) releases the connection too.
-    const readable = source as Readable;
+    const readable = source as unknown as Readable;
     if (!readable.readableEnded && typeof readable.destroy === 'function') readable.destroy();
   });
   return stream;

@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { ByteBucket } from '../bandwidth/byte-bucket';
-import { throttledPieces } from '../bandwidth/throttled-streams';
+import { isLimited, throttledPieces } from '../bandwidth/throttled-streams';
 import type { UploadTarget } from '../../../protocol';
 
 /** A SigV4 hash for the signer, on Node's own crypto. */
@@ -125,7 +125,8 @@ export class SignedRequests {
       });
       request.on('timeout', () => request.destroy(new Error('S3 did not answer within 120 s')));
       request.on('error', reject);
-      if (this.uploads && body.length > 0) {
+      if (this.uploads && !isLimited(this.uploads)) this.uploads.count(body.reduce((total, piece) => total + piece.length, 0));
+      else if (this.uploads && body.length > 0) {
         const throttled = throttledPieces(body, this.uploads);
         throttled.on('error', (error) => request.destroy(error));
         request.once('close', () => throttled.destroy());

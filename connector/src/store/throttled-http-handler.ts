@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ByteBucket } from '../bandwidth/byte-bucket';
-import { throttledPieces, throttledReadable } from '../bandwidth/throttled-streams';
+import { isLimited, throttledPieces, throttledReadable } from '../bandwidth/throttled-streams';
 
 /** The buckets a store sends and receives through. */
 export interface BandwidthBuckets {
@@ -21,7 +21,9 @@ export class ThrottledHttpHandler extends NodeHttpHandler {
 
   override async handle(...[request, options]: Parameters<NodeHttpHandler['handle']>): ReturnType<NodeHttpHandler['handle']> {
     const body: unknown = request.body;
-    const throttled = body instanceof Uint8Array && body.length > 0
+    const limited = isLimited(this.buckets.upload);
+    if (!limited && body instanceof Uint8Array) this.buckets.upload.count(body.length);
+    const throttled = limited && body instanceof Uint8Array && body.length > 0
       ? { ...request, body: throttledPieces([body], this.buckets.upload, options?.abortSignal as AbortSignal | undefined) }
       : request;
     const answer = await super.handle(throttled as typeof request, options);
