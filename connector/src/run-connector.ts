@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type DestinationStream, pino } from 'pino';
-import { PROTOCOL_VERSION } from '../../protocol';
+import { type BandwidthSetting, PROTOCOL_VERSION } from '../../protocol';
 import { loadBandwidthLimiter, writeTenantSettings } from './bandwidth';
 import { loadConnectorConfig } from './config';
 import { ConnectorService } from './connector-service';
@@ -47,10 +47,17 @@ export async function runConnector(configFile: string, connectorVersion: string,
   // One limit for all of this process's transfers; the tenant's setting comes after each connect and on every change.
   const bandwidth = await loadBandwidthLimiter(config, { onChange: (limit, description) => logger.info({ bandwidth: { bytesPerSecond: limit.bytesPerSecond, source: limit.source, period: limit.period } }, `bandwidth limit: ${description}`) });
   bandwidth.follow();
-  link.on('connected', () => link.sendIfConnected({ type: 'settings-request', v: PROTOCOL_VERSION }));
-  link.on('settings', (settings) => {
-    bandwidth.setTenantSetting(settings.bandwidth);
-    writeTenantSettings(config.stateDir, settings.bandwidth).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not keep the tenant\'s settings in the state folder'));
+  // Asked once per start (a change is pushed while connected, and every backup job carries the current setting), so reconnects cost no extra message.
+  link.once('connected', () => link.sendIfConnected({ type: 'settings-request', v: PROTOCOL_VERSION }));
+  const tenantBandwidth = (setting: BandwidthSetting | null, fromJob = false) => {
+    if (fromJob && JSON.stringify(setting) === JSON.stringify(bandwidth.settings.tenant ?? null)) return;
+    bandwidth.setTenantSetting(setting);
+    writeTenantSettings(config.stateDir, setting).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not keep the tenant\'s settings in the state folder'));
+  };
+  link.on('settings', (settings) => tenantBandwidth(settings.bandwidth));
+  // Registered before the service's own listener: the job's setting applies before it sends anything.
+  link.on('job', (job) => {
+    if (job.bandwidth !== undefined) tenantBandwidth(job.bandwidth, true);
   });
   const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   const service = new ConnectorService({
