@@ -1,9 +1,12 @@
+import { ApiGatewayManagementApiClient, GetConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type Manifest, manifestSchema } from '../protocol';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import {
@@ -11,23 +14,30 @@ import {
 } from '../functions/src/shared';
 import type { z } from 'zod';
 import { connectorConfigSchema } from '../connector/src/config';
-import { LOCAL_BUCKET, readLocalDeployment } from './cloud/local-deployment';
+import { LOCAL_BUCKET, LOCAL_REGION, readLocalDeployment } from './cloud/local-deployment';
 import type { LocalCloudConfig } from './cloud/local-cloud-config';
+import { ensureLocalTls } from './cloud/local-tls';
 import { provisionLocalResources } from './cloud/provision';
-import { synthesizeTemplate } from './cloud/synthesize-template';
+import { synthesizeStack } from './cloud/synthesize-template';
+import { readIamModel } from './iam/iam-model';
 import { Daemons, portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from './daemons';
 import { generateSampleArchive } from './sample-archive';
-import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from './ports';
+import { acquireDataLock } from './data-lock';
+import { assertOutsideEphemeral, LOCAL_PORT_SPAN, portHolder } from './ports';
+import { markRunFailed } from '../functions/src/mark-run-failed/mark-run-failed';
+import { connectorKeyProblem, databaseNamesProblem } from './local-checks';
 import type { SqlServerStandInOptions } from './tds/sql-server-stand-in';
 import type { StandInDatabase } from './tds/database-states';
+import type { SoBackupStackProps } from '../infra/lib/so-backup-stack';
 
 export const LOCAL_TENANT = 'local';
+/** The local S3's own user: owner of the bucket, the key the local AWS endpoint forwards with (never a connector's). */
 export const LOCAL_S3_KEYS = { accessKeyId: 'SOBACKUPLOCALACCESS0', secretAccessKey: 'so-backup-local-secret-key-not-for-production' } as const;
 const SQL_LOGIN = { user: 'so_backup', password: 'Local-Stand-In-1' } as const;
 
 export interface LocalModeOptions {
   dataDir: string;
-  /** Ports: S3 base+80, DynamoDB base+1, gateway base+2, Step Functions base+3, SQL stand-in base+4, Ceph mon base+10. */
+  /** Ports: S3 base+80, DynamoDB base+1, gateway base+2 (TLS base+5), the AWS endpoint base+3, SQL stand-in base+4, Ceph mon base+10. */
   portBase: number;
   fresh?: boolean;
   keep?: boolean;
@@ -40,6 +50,10 @@ export interface LocalModeOptions {
   databaseSizeBytes?: number;
   /** The state the stand-in reports for some of its databases (OFFLINE, TDE, an AG secondary …), by name. */
   standInDatabaseStates?: Record<string, Omit<StandInDatabase, 'name' | 'sizeBytes'>>;
+  /** `timed`: the stack's schedules fire on their own (a kept local mode); `manual`: never by themselves. @default manual */
+  schedules?: 'timed' | 'manual';
+  /** The stack's properties (tests synthesize variants). @default the stack's defaults */
+  stack?: SoBackupStackProps;
   /** Shorter limits and slower parts, for tests of what happens mid-backup. */
   tuning?: {
     gatewayIdleTimeoutMs?: number;
@@ -47,6 +61,8 @@ export interface LocalModeOptions {
     sqlBackupChunkDelayMs?: number;
     /** While this file exists, the stand-in's BACKUP holds mid-way. */
     sqlBackupHoldFile?: string;
+    /** The gateway loses the next N result messages (the connector must send them again). */
+    gatewayDropResults?: number;
   };
   log(line: string): void;
 }
@@ -56,10 +72,37 @@ export function standInConnectionString(portBase: number): string {
   return `Server=127.0.0.1,${localPorts(portBase).sql};Database=master;User Id=${SQL_LOGIN.user};Password=${SQL_LOGIN.password};Encrypt=false`;
 }
 
-export interface LocalPorts { s3: number; dynamodb: number; gateway: number; stepFunctions: number; sql: number; mon: number }
+/** `aws` is the AWS endpoint (DynamoDB, S3 for functions, Step Functions, SNS, STS) that authorizes every call. */
+export interface LocalPorts { s3: number; dynamodb: number; gateway: number; gatewayTls: number; aws: number; sql: number; mon: number }
 
 export function localPorts(base: number): LocalPorts {
-  return { s3: base + 80, dynamodb: base + 1, gateway: base + 2, stepFunctions: base + 3, sql: base + 4, mon: base + 10 };
+  return { s3: base + 80, dynamodb: base + 1, gateway: base + 2, gatewayTls: base + 5, aws: base + 3, sql: base + 4, mon: base + 10 };
+}
+
+/** What a client of local mode needs: the endpoints, the CA that signs their certificates, and the operator's key. */
+export interface LocalAccess {
+  awsEndpoint: string;
+  s3Endpoint: string;
+  gatewayEndpoint: string;
+  caFile: string;
+  operator: { accessKeyId: string; secretAccessKey: string };
+}
+
+/** SDK client settings for local mode's TLS endpoints (the local CA, no retries that would hide a refusal). */
+export function localClientConfig(access: Pick<LocalAccess, 'caFile'>, credentials: { accessKeyId: string; secretAccessKey: string }) {
+  // A copy: the SDK marks the credentials object it is given.
+  return { region: LOCAL_REGION, credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey }, requestHandler: { httpsAgent: new https.Agent({ ca: readFileSync(access.caFile) }) } };
+}
+
+/** The operator's key of a local-mode folder, made once and kept (mode 0600). */
+function operatorKey(dataDir: string): { accessKeyId: string; secretAccessKey: string } {
+  const file = path.join(dataDir, 'operator.json');
+  if (!existsSync(file)) {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+    const key = { accessKeyId: `AKIA${Array.from(randomBytes(16), (b) => alphabet[b % 32]).join('')}`, secretAccessKey: randomBytes(30).toString('base64') };
+    writeFileSync(file, JSON.stringify(key), { mode: 0o600 });
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as { accessKeyId: string; secretAccessKey: string };
 }
 
 export interface LocalRunSummary {
@@ -70,8 +113,11 @@ export interface LocalRunSummary {
   s3Endpoint: string;
   s3AccessKeyId: string;
   s3SecretAccessKey: string;
+  /** The CA of local mode's TLS endpoints (for `aws --ca-bundle`). */
+  caBundle: string;
   durationSeconds: number;
-  databases: Array<{ database: string; key: string; versionId: string; size: number }>;
+  /** `carriedFrom`: failed in this run; its latest validated backup, from that run, is still kept. */
+  databases: Array<{ database: string; key: string; versionId: string; size: number; carriedFrom?: string }>;
   archive?: { files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; deletedFiles: number; snapshotKey: string };
   /** The daily manifest naming what the run kept (or, if it kept nothing, its staged manifest). */
   manifestKey?: string;
@@ -94,22 +140,34 @@ export interface LocalRunSummary {
 export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunSummary> {
   const { dataDir, log } = options;
   assertOutsideEphemeral(options.portBase, LOCAL_PORT_SPAN, 'local mode');
+  // Names the connector would refuse are named now, before anything starts (not as a connector that never becomes ready).
+  const namesProblem = databaseNamesProblem(options.sqlDatabases ?? ['SuperOffice']);
+  if (namesProblem) throw new Error(namesProblem);
   const ports = localPorts(options.portBase);
   const daemons = new Daemons(dataDir);
+  let releaseLock = acquireDataLock(dataDir);
   if (options.fresh) {
     await stopLocalMode(dataDir);
+    releaseLock();
     rmSync(dataDir, { recursive: true, force: true });
+    releaseLock = acquireDataLock(dataDir);
   }
   mkdirSync(dataDir, { recursive: true });
-  const s3Endpoint = `http://127.0.0.1:${ports.s3}`;
+  // Every port first, so that a taken one is named now rather than minutes into the start.
+  assertLocalPortsFree(dataDir, options.portBase);
+  const s3Endpoint = `https://127.0.0.1:${ports.s3}`;
   const dynamodbEndpoint = `http://127.0.0.1:${ports.dynamodb}`;
   const started = Date.now();
+  const tls = ensureLocalTls(path.join(dataDir, 'tls'));
+  const access: LocalAccess = {
+    awsEndpoint: `https://127.0.0.1:${ports.aws}`, s3Endpoint, gatewayEndpoint: `https://127.0.0.1:${ports.gatewayTls}/prod`, caFile: tls.caFile, operator: operatorKey(dataDir),
+  };
 
   try {
-    log('• S3: Ceph RADOS Gateway');
+    log('• S3: Ceph RADOS Gateway (TLS, STS)');
     runScript('ceph-chroot.sh', []);
     // Idempotent: a running cluster of this data folder is reused; taken ports are named.
-    runScript('ceph-rgw.sh', ['start', path.join(dataDir, 'ceph'), String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey]);
+    runScript('ceph-rgw.sh', ['start', path.join(dataDir, 'ceph'), String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey], { SO_BACKUP_RGW_TLS_DIR: tls.dir });
     log(`  ${s3Endpoint}`);
 
     log('• DynamoDB: dynalite');
@@ -119,29 +177,33 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       ports: [ports.dynamodb], ready: () => portOpen(ports.dynamodb),
     });
 
-    log('• Cloud stack: synthesizing the CDK stack and provisioning its tables and bucket');
-    const template = synthesizeTemplate();
+    log('• Cloud stack: cdk synth (functions bundled), then its tables, bucket, bucket policy and roles');
+    const { template, assemblyDir } = synthesizeStack(options.stack);
     const templateFile = path.join(dataDir, 'template.json');
     writeFileSync(templateFile, JSON.stringify(template));
     const deployment = readLocalDeployment(template);
-    await provisionLocalResources(deployment, { dynamodb: dynamodbEndpoint, s3: s3Endpoint }, LOCAL_S3_KEYS);
+    await provisionLocalResources(deployment, readIamModel(template), { dynamodb: dynamodbEndpoint }, { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...LOCAL_S3_KEYS } });
+
+    log('• Local cloud: the AWS endpoint (IAM on every call), WebSocket gateway, Step Functions, Lambda (bundles on Node 24), schedules, alarms');
+    const cloudConfig: LocalCloudConfig = {
+      templateFile, assemblyDir, alertsFile: path.join(dataDir, 'alerts.jsonl'), logDir: path.join(dataDir, 'logs'), gatewayPort: ports.gateway, gatewayTlsPort: ports.gatewayTls, awsPort: ports.aws,
+      dynamodbEndpoint, s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey }, tlsDir: tls.dir,
+      operator: { accessKeyId: access.operator.accessKeyId, secretAccessKey: access.operator.secretAccessKey }, schedules: options.schedules ?? 'manual',
+      idleTimeoutMs: options.tuning?.gatewayIdleTimeoutMs, maxConnectionMs: options.tuning?.gatewayMaxConnectionMs, dropResults: options.tuning?.gatewayDropResults,
+    };
+    const cloudConfigFile = path.join(dataDir, 'cloud.json');
+    writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2), { mode: 0o600 });
+    const cloud = tsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
+    await daemons.ensure({ name: 'cloud', ...cloud, fingerprint: JSON.stringify(cloudConfig), ports: [ports.gateway, ports.gatewayTls, ports.aws], ready: () => portOpen(ports.aws) });
+    const endpoint = `ws://127.0.0.1:${ports.gateway}`;
+    // Local mode acts as the operator from here on: every call goes through the AWS endpoint with the operator's key.
+    const operator = localClientConfig(access, access.operator);
     const tableName = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
-    const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamodbEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }));
+    const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...operator, endpoint: access.awsEndpoint }), { marshallOptions: { removeUndefinedValues: true } });
     const tenants = new TenantStore(db, tableName('Tenants'));
     const runs = new RunStore(db, tableName('Runs'));
     const connections = new ConnectionStore(db, tableName('Connections'));
-
-    log('• Local cloud: WebSocket gateway, Step Functions, Lambda handlers');
-    const cloudConfig: LocalCloudConfig = {
-      templateFile, alertsFile: path.join(dataDir, 'alerts.jsonl'), gatewayPort: ports.gateway, stepFunctionsPort: ports.stepFunctions,
-      dynamodbEndpoint, s3Endpoint, s3AccessKeyId: LOCAL_S3_KEYS.accessKeyId, s3SecretAccessKey: LOCAL_S3_KEYS.secretAccessKey,
-      idleTimeoutMs: options.tuning?.gatewayIdleTimeoutMs, maxConnectionMs: options.tuning?.gatewayMaxConnectionMs,
-    };
-    const cloudConfigFile = path.join(dataDir, 'cloud.json');
-    writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2));
-    const cloud = tsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
-    await daemons.ensure({ name: 'cloud', ...cloud, fingerprint: JSON.stringify(cloudConfig), ports: [ports.gateway, ports.stepFunctions], ready: () => portOpen(ports.stepFunctions) });
-    const endpoint = `ws://127.0.0.1:${ports.gateway}`;
+    const management = new ApiGatewayManagementApiClient({ ...operator, endpoint: access.gatewayEndpoint });
 
     const connectorDir = path.join(dataDir, 'connector');
     const stateDir = path.join(connectorDir, 'state');
@@ -183,8 +245,12 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       const { code } = await createActivationCode(tenants, LOCAL_TENANT);
       const enrol = tsxCommand('connector/src/bin/so-connector.ts', ['enrol', '--endpoint', endpoint, '--code', `${LOCAL_TENANT}:${code}`, '--config', connectorConfigFile, '--state-dir', stateDir,
         '--sql', connectionString, ...databases.flatMap((d) => ['--database', d]), '--staging', staging, '--archive', `SO_ARC=${path.resolve(archiveRoot)}`]);
-      execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
+      execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: tls.caFile } });
       log(`  connector enrolled for tenant "${LOCAL_TENANT}" with a one-time activation code`);
+    } else {
+      // An enrolled connector whose key the tenant no longer holds (revoked, re-enrolled elsewhere) would never connect: say so and what to do.
+      const keyProblem = connectorKeyProblem(readJson<{ current: { keyId: string }; pending?: { keyId: string; registered: boolean } }>(identityFile), (await tenants.get(LOCAL_TENANT))?.keys ?? [], dataDir, identityFile);
+      if (keyProblem) throw new Error(keyProblem);
     }
 
     const connectorConfig: z.input<typeof connectorConfigSchema> = {
@@ -197,45 +263,99 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     log('• Connector: so-connector run');
     await daemons.ensure({
       name: 'connector', ...tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', connectorConfigFile]),
-      env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      // The customer's server trusts S3's certificate; here that is local mode's CA.
+      env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: tls.caFile },
       fingerprint: JSON.stringify(connectorConfig),
-      ready: () => liveConnection(connections, ports.gateway),
+      ready: () => liveConnection(connections, management),
     });
     // A reused connector may still be reconnecting to a restarted cloud.
-    for (const end = Date.now() + 60_000; !(await liveConnection(connections, ports.gateway)); await sleep(200)) {
+    for (const end = Date.now() + 60_000; !(await liveConnection(connections, management)); await sleep(200)) {
       if (Date.now() > end) throw new Error(`the connector did not connect; see ${daemons.logFile('connector')}`);
     }
 
+    const sfn = new SFNClient({ ...operator, endpoint: access.awsEndpoint });
+    for (const orphan of await failOrphanedRuns(runs, sfn)) log(`  run ${orphan} was left RUNNING by a local mode that was stopped during it: marked FAILED`);
+
     log('• Running DailyBackups');
-    const sfn = new SFNClient({ endpoint: `http://127.0.0.1:${ports.stepFunctions}`, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
     const daily = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!;
     const backupRun = deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
     const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: daily.arn, input: JSON.stringify({ trigger: 'schedule', everyTenant: true }) }));
     const dailyResult = await waitForExecution(sfn, executionArn!);
-    const results = (JSON.parse(dailyResult.output ?? '{}') as { results?: Array<{ executionName: string; status: string }> }).results ?? [];
-    const mine = results.find((r) => r.executionName.startsWith(`${LOCAL_TENANT}-`));
+    // DailyBackups starts each tenant's BackupRun and does not wait for it: local mode waits for its own.
+    const startedRuns = (JSON.parse(dailyResult.output ?? '{}') as { page?: { startedRuns?: string[] } }).page?.startedRuns ?? [];
+    const mine = startedRuns.find((name) => name.startsWith(`${LOCAL_TENANT}-`));
     if (!mine) throw new Error(`DailyBackups ${dailyResult.status} without a run for tenant "${LOCAL_TENANT}": ${dailyResult.error ?? ''} ${dailyResult.cause ?? ''}`);
-    const childArn = `${backupRun.arn.replace(':stateMachine:', ':execution:')}:${mine.executionName}`;
+    const childArn = `${backupRun.arn.replace(':stateMachine:', ':execution:')}:${mine}`;
+    await waitForExecution(sfn, childArn);
     const history = [
       ...(await historyLines(sfn, executionArn!, 'DailyBackups')),
-      ...(await historyLines(sfn, childArn, mine.executionName)),
+      ...(await historyLines(sfn, childArn, mine)),
     ];
-    const run = await runs.get(mine.executionName);
+    const run = await runs.get(mine);
     db.destroy();
+    sfn.destroy();
+    management.destroy();
     // What the run kept (validated and promoted), else what the connector uploaded to staging.
     const pointer = run?.validatedManifest ?? run?.manifest;
-    const manifest = pointer ? await readManifest(s3Endpoint, pointer) : undefined;
-    return summarize(run, manifest, mine.executionName, history, s3Endpoint, (Date.now() - started) / 1000);
+    const manifest = pointer ? await readManifest(access, pointer) : undefined;
+    return summarize(run, manifest, mine, history, access, (Date.now() - started) / 1000);
   } finally {
     if (!options.keep) await stopLocalMode(dataDir);
+    releaseLock();
   }
 }
 
+/**
+ * Local Step Functions keeps its executions in the cloud daemon's memory: when local mode is stopped
+ * in the middle of a run (Ctrl-C, --down, a crash), the run's record stays RUNNING with no execution
+ * behind it, and the tenant's one-run-at-a-time rule would refuse every new run for hours. Such runs
+ * are marked FAILED, as the Step Functions catch would have done.
+ * @returns the run ids marked failed.
+ */
+async function failOrphanedRuns(runs: RunStore, sfn: SFNClient): Promise<string[]> {
+  const orphans: string[] = [];
+  for (const run of await runs.forTenant(LOCAL_TENANT, 20)) {
+    if (run.status !== 'RUNNING') continue;
+    const known = await sfn.send(new DescribeExecutionCommand({ executionArn: run.executionArn })).then(() => true, (error: Error) => {
+      if (error.name === 'ExecutionDoesNotExist') return false;
+      throw error;
+    });
+    if (known) continue;
+    await markRunFailed({ runs }, run.runId, run.tenantId, { error: 'LocalModeStopped', cause: 'local mode was stopped while this run was in progress; its execution ended with it' });
+    orphans.push(run.runId);
+  }
+  return orphans;
+}
+
+/**
+ * Refuses to start when any port local mode binds (its services' and Ceph's daemons' range) is held
+ * by a program other than this data folder's own running services, naming the port and its holder.
+ * @throws Error with the port, the holder and `--port-base` as the way out.
+ */
+function assertLocalPortsFree(dataDir: string, portBase: number): void {
+  const ports = localPorts(portBase);
+  const ours = new Set([...new Daemons(dataDir).names().map((name) => new Daemons(dataDir).pid(name)), ...cephPids(dataDir)].filter((pid) => pid !== undefined));
+  const all = [...Object.values(ports), ...Array.from({ length: 40 }, (_, i) => ports.mon + 1 + i)];
+  for (const port of all) {
+    const holder = portHolder(port);
+    if (!holder) continue;
+    const pids = [...holder.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+    if (pids.length > 0 && pids.every((pid) => ours.has(pid))) continue;
+    throw new Error(`local mode cannot listen on 127.0.0.1:${port}: the port is taken by ${holder}. Stop that program, or choose another --port-base (local mode uses ${portBase}…${portBase + LOCAL_PORT_SPAN - 1}).`);
+  }
+}
+
+function cephPids(dataDir: string): number[] {
+  const run = path.join(dataDir, 'ceph', 'run');
+  if (!existsSync(run)) return [];
+  return readdirSync(run).filter((f) => f.endsWith('.pid')).map((f) => Number(readFileSync(path.join(run, f), 'utf8').trim())).filter(Number.isInteger);
+}
+
 /** True when the tenant has a connection the gateway still knows (records can outlive a restarted gateway). */
-async function liveConnection(connections: ConnectionStore, gatewayPort: number): Promise<boolean> {
-  for (const connection of await connections.forTenant(LOCAL_TENANT)) {
-    const response = await fetch(`http://127.0.0.1:${gatewayPort}/prod/@connections/${encodeURIComponent(connection.connectionId)}`).catch(() => undefined);
-    if (response?.status === 200) return true;
+async function liveConnection(connections: ConnectionStore, management: ApiGatewayManagementApiClient): Promise<boolean> {
+  for (const connection of await connections.forTenant(LOCAL_TENANT).catch(() => [])) {
+    const found = await management.send(new GetConnectionCommand({ ConnectionId: connection.connectionId })).then(() => true, () => false);
+    if (found) return true;
   }
   return false;
 }
@@ -259,19 +379,19 @@ async function historyLines(sfn: SFNClient, executionArn: string, label: string)
 }
 
 /** Reads the run's manifest from S3 at its exact version (for the summary only; validation did the checking). */
-async function readManifest(s3Endpoint: string, pointer: { key: string; versionId: string }): Promise<Manifest> {
-  const s3 = new S3Client({ endpoint: s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCAL_S3_KEYS });
+async function readManifest(access: LocalAccess, pointer: { key: string; versionId: string }): Promise<Manifest> {
+  const s3 = new S3Client({ ...localClientConfig(access, LOCAL_S3_KEYS), endpoint: access.s3Endpoint, forcePathStyle: true });
   const out = await s3.send(new GetObjectCommand({ Bucket: LOCAL_BUCKET, Key: pointer.key, VersionId: pointer.versionId }));
   const manifest = manifestSchema.parse(JSON.parse(await out.Body!.transformToString()));
   s3.destroy();
   return manifest;
 }
 
-function summarize(run: RunRecord | undefined, manifest: Manifest | undefined, runId: string, history: string[], s3Endpoint: string, durationSeconds: number): LocalRunSummary {
-  const databases = (manifest?.databases ?? []).map((d) => ({ database: d.database, key: d.artifact.key, versionId: d.artifact.versionId, size: d.artifact.size }));
+function summarize(run: RunRecord | undefined, manifest: Manifest | undefined, runId: string, history: string[], access: LocalAccess, durationSeconds: number): LocalRunSummary {
+  const databases = (manifest?.databases ?? []).map((d) => ({ database: d.database, key: d.artifact.key, versionId: d.artifact.versionId, size: d.artifact.size, ...(d.carriedFrom ? { carriedFrom: d.carriedFrom } : {}) }));
   const archive = manifest?.archive;
   return {
-    runId, status: run?.status ?? 'UNKNOWN', validated: run?.validation?.ok === true, bucket: LOCAL_BUCKET, s3Endpoint,
+    runId, status: run?.status ?? 'UNKNOWN', validated: run?.validation?.ok === true, bucket: LOCAL_BUCKET, s3Endpoint: access.s3Endpoint, caBundle: access.caFile,
     s3AccessKeyId: LOCAL_S3_KEYS.accessKeyId, s3SecretAccessKey: LOCAL_S3_KEYS.secretAccessKey, durationSeconds: Math.round(durationSeconds * 10) / 10,
     databases,
     archive: archive && {

@@ -13,8 +13,11 @@ export class SoBackupError extends Error {
 
 /** A message that is not valid JSON, not a known type, or breaks its schema or size limit. */
 export class ProtocolError extends SoBackupError {
-  constructor(code: 'MESSAGE_TOO_LARGE' | 'MESSAGE_NOT_JSON' | 'MESSAGE_INVALID', message: string, options: { cause?: unknown } = {}) {
-    super(code, message, { ...options, permanent: true });
+  /** The type of the message that broke its schema, when it is a type this direction knows (for an error's `inReplyTo`). */
+  readonly messageType?: string;
+  constructor(code: 'MESSAGE_TOO_LARGE' | 'MESSAGE_NOT_JSON' | 'MESSAGE_INVALID', message: string, options: { cause?: unknown; messageType?: string } = {}) {
+    super(code, message, { cause: options.cause, permanent: true });
     this.name = 'ProtocolError';
+    if (options.messageType !== undefined) this.messageType = options.messageType;
   }
 }

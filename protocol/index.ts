@@ -14,3 +14,6 @@ export * from './connector-auth';
 export * from './parse-message';
 export * from './backup-file-reader';
 export * from './bandwidth';
+export * from './token-bucket';
+export * from './gateway-frame';
+export * from './message-budget';

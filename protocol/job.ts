@@ -98,8 +98,13 @@ export const drillJobSchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
   drillId: drillIdSchema,
   ...runReadAccess,
-  /** Restore and check the database (when the server has the space for it). */
+  /** Restore and check a database (when the server has the space for it). */
   database: z.boolean(),
+  /**
+   * Which of the manifest's databases to restore (the cloud rotates through them, one per drill);
+   * absent (older clouds): the manifest's first.
+   */
+  databaseName: z.string().min(1).max(128).optional(),
   /** How many archive files to download and check. */
   sampleFiles: z.number().int().min(0).max(1000),
 });
@@ -116,6 +121,8 @@ export const drillResultSchema = z.object({
   startedAt: z.iso.datetime(),
   finishedAt: z.iso.datetime(),
   database: z.object({
+    /** The database restored (absent from older connectors). */
+    name: z.string().min(1).max(128).optional(),
     status: z.enum(['checked', 'skipped', 'failed']),
     detail: z.string().max(2000),
     seconds: z.number().nonnegative(),

@@ -68,6 +68,12 @@ export const databaseBackupSchema = z.object({
   notes: z.array(z.string().max(1000)).max(20).optional(),
   /** What needs doing (a TDE certificate never backed up): the run ends SUCCEEDED_WITH_WARNINGS. */
   warnings: z.array(z.string().max(1000)).max(20).optional(),
+  /**
+   * Only in promoted (tier) manifests: this database failed in the manifest's run, and this is
+   * its latest validated backup, from the run named here, carried forward so that it stays named
+   * by the newest manifests and is never expired (docs/retention.md). Never set by a connector.
+   */
+  carriedFrom: runIdSchema.optional(),
 });
 export type DatabaseBackup = z.infer<typeof databaseBackupSchema>;
 
@@ -174,6 +180,8 @@ export const archiveSummarySchema = z.object({
   readFiles: z.number().int().nonnegative().optional(),
   /** The gzip-compressed JSON snapshot (archiveSnapshotSchema) of every file at this run. */
   snapshot: artifactSchema,
+  /** Only in promoted manifests: the archive failed in the manifest's run; this is the latest validated one, from this run (see databases' `carriedFrom`). */
+  carriedFrom: runIdSchema.optional(),
 });
 export type ArchiveSummary = z.infer<typeof archiveSummarySchema>;
 

@@ -41,6 +41,12 @@ export interface DblkHeader {
   /** 1 = ANSI strings, 2 = Unicode (UTF-16LE). */
   stringType: number;
   checksum: number;
+  /**
+   * The block's Format Logical Address (spec 5.1: UINT64 at 0x14): its position in logical blocks
+   * from the start of the data set (the SSET). SQL Server fills it in for every block of the set
+   * (observed: SSET 0, VOLB 1, … MSLS), not for filemarks and ESETs (0).
+   */
+  formatLogicalAddress: number;
 }
 
 export interface StreamHeader {
@@ -91,7 +97,7 @@ export function readDblkHeader(bytes: Uint8Array, at: number): DblkHeader | unde
   if (xorWords(bytes, at, 25) !== checksum) return undefined;
   return {
     type, attributes: u32(bytes, at + 4), firstEvent: u16(bytes, at + 8), osId: bytes[at + 10]!, osVersion: bytes[at + 11]!,
-    stringType: bytes[at + 48]!, checksum,
+    stringType: bytes[at + 48]!, checksum, formatLogicalAddress: u64(bytes, at + 0x14),
   };
 }
 
@@ -152,11 +158,38 @@ export function readTapeAddressString(bytes: Uint8Array, base: number, pointer: 
   return readString(bytes, base + offset, size, stringType);
 }
 
+const UTF16 = new TextDecoder('utf-16le', { ignoreBOM: true });
+const LATIN1 = new TextDecoder('latin1');
+
 export function readString(bytes: Uint8Array, start: number, size: number, stringType = 2): string | undefined {
   if (size === 0) return '';
   if (start < 0 || start + size > bytes.length || (stringType === 2 && size % 2 !== 0)) return undefined;
   const slice = bytes.subarray(start, start + size);
-  const text = new TextDecoder(stringType === 2 ? 'utf-16le' : 'latin1').decode(slice).replace(/\0+$/, '');
+  // ignoreBOM: a leading U+FEFF is part of the name (SQL Server allows it in a sysname), not a byte order mark to drop.
+  const text = (stringType === 2 ? UTF16 : LATIN1).decode(slice).replace(/\0+$/, '');
   // eslint-disable-next-line no-control-regex
   return /[\u0000-\u001f\ufffd]/.test(text) ? undefined : text;
+}
+
+/** Where SQL Server's soft filemarks keep their array of earlier filemarks (observed; MTF 1.00a has UINT32 PBAs at 0x3C). */
+const OBSERVED_SFMB_ARRAY_OFFSET = 0x48;
+
+/**
+ * A soft filemark (MTF 5.3.7, `filemarkBytes` long: the TAPE block's soft filemark block size × 512)
+ * at `at`, in SQL Server's variant (observed on every fixture): UINT32 entries at 0x34, UINT32 used
+ * at 0x38, UINT32 0x48 at 0x3C, then `used` UINT64 byte offsets of the earlier filemarks in the
+ * file, newest first. The filemark after TAPE and the one before the end of set list one (0x400 in
+ * a 512-byte-filemark file); the file's final filemark lists the end-of-set one and the first.
+ * undefined when there is none (a bad header, or offsets that do not fit).
+ */
+export function readSoftFilemark(bytes: Uint8Array, at: number, filemarkBytes: number): { previous: number[] } | undefined {
+  if (at < 0 || at + filemarkBytes > bytes.length) return undefined;
+  const header = readDblkHeader(bytes, at);
+  if (!header || header.type !== 'SFMB') return undefined;
+  const entries = u32(bytes, at + 0x34);
+  const used = u32(bytes, at + 0x38);
+  const arrayAt = u32(bytes, at + 0x3c);
+  if (arrayAt !== OBSERVED_SFMB_ARRAY_OFFSET || used > entries || arrayAt + used * 8 > filemarkBytes) return undefined;
+  const previous = Array.from({ length: used }, (_, i) => u64(bytes, at + arrayAt + 8 * i));
+  return previous.every(Number.isSafeInteger) ? { previous } : undefined;
 }

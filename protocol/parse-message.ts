@@ -45,7 +45,7 @@ export function parseMessage<D extends Direction>(direction: D, raw: string | Bu
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw new ProtocolError('MESSAGE_INVALID', `invalid "${String(type)}" message: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
+    throw new ProtocolError('MESSAGE_INVALID', `invalid "${String(type)}" message: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`, { messageType: String(type) });
   }
   return parsed.data as MessageOf<D>;
 }

@@ -4,6 +4,9 @@
 //   rclone sync (same RGW) and restic (local repository): initial, no-change and daily runs.
 //   `npm run bench -- restore [--files 20000] [--size 2G]`: restoring the archive tree and a .bak
 //   vs a raw local copy, rclone copy (same RGW) and restic restore (local repository).
+//   `npm run bench -- fleet --tenants N [--offline P]`: a fleet's nightly start through local mode's
+//   cloud side with simulated connectors (scripts/bench/fleet.ts); target: every online tenant asked
+//   within 300 s, nothing dropped.
 import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
@@ -16,6 +19,7 @@ import { assertOutsideEphemeral, DEFAULT_BENCH_PORT_BASE, LOCAL_PORT_SPAN } from
 import { NODE_OPTIONS } from '../connector/src/install/service-definition';
 import { formatRate, parseRate } from '../protocol';
 import { generateArchiveTree, mutateArchiveTree, random } from './bench/archive-tree';
+import { benchFleet } from './bench/fleet';
 
 const KEYS = { accessKeyId: 'SOBACKUPBENCHACCESS0', secretAccessKey: 'so-backup-bench-secret-key-not-for-production' };
 const AWS = '/usr/bin/aws';
@@ -380,6 +384,18 @@ program.command('restore').description('restore the archive tree and a .bak: the
   .option('--rounds <n>', 'alternating rounds per tool', (v) => Number(v), 2)
   .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
   .action((options: { files: number; size: number; rounds: number; portBase: number }) => benchRestore(options));
+program.command('fleet').description('the nightly start of a fleet: local mode\'s real cloud side (shipped throttle) and N simulated connectors, every tenant due in the same quarter hour')
+  .option('--tenants <n>', 'tenants (each with its own key and simulated connector)', (v) => Number(v), 2000)
+  .option('--offline <percent>', 'percent of tenants whose connector is offline', (v) => Number(v), 0)
+  .option('--connect-rate <n>', 'connectors dialling per second before the quarter hour', (v) => Number(v), 40)
+  .option('--deadline <seconds>', 'give up waiting for requests and results after this long', (v) => Number(v), 900)
+  .option('--no-hourly-checks', 'skip measuring the hourly checks')
+  .option('--port-base <n>', 'ports for the benchmark (dynalite base+1, gateway base+2, Step Functions base+3)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
+  .action(async (options: { tenants: number; offline: number; connectRate: number; deadline: number; hourlyChecks: boolean; portBase: number }) => {
+    if (!(Number.isInteger(options.tenants) && options.tenants > 0)) throw new InvalidArgumentError('--tenants must be a whole number above 0');
+    if (!(options.offline >= 0 && options.offline <= 100)) throw new InvalidArgumentError('--offline is a percentage from 0 to 100');
+    process.exit(await benchFleet({ tenants: options.tenants, offlinePercent: options.offline, portBase: options.portBase, connectRate: options.connectRate, deadlineSeconds: options.deadline, hourlyChecks: options.hourlyChecks }));
+  });
 program.parseAsync().catch((error: unknown) => {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;

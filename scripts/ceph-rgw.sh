@@ -4,6 +4,12 @@
 # All cluster state lives in DATA (bind-mounted into the chroot), so it persists between runs.
 #
 #   scripts/ceph-rgw.sh start DATA RGW_PORT MON_PORT ACCESS_KEY SECRET_KEY
+#     with SO_BACKUP_RGW_TLS_DIR naming a folder with server.crt, server.key and ca.crt, RGW runs
+#     as local mode needs it: HTTPS only on RGW_PORT, as the bucket policy's aws:SecureTransport
+#     demands (RGW sets that key on TLS requests but leaves it unset on plain HTTP, so a policy
+#     cannot deny plain HTTP there), and STS on (AssumeRole; the user may manage roles). Without
+#     it, plain HTTP and no STS: with STS on, RGW answers a wrong secret key with AccessDenied
+#     rather than SignatureDoesNotMatch.
 #   scripts/ceph-rgw.sh stop  DATA
 #   scripts/ceph-rgw.sh status DATA
 #   scripts/ceph-rgw.sh requests DATA    RGW's own count of requests served (for benchmarks)
@@ -58,13 +64,23 @@ wait_for() { # description, seconds, pidfile, command...: gives up early when th
   return 1
 }
 
+# Where RGW answers: https:// with our CA when started with a TLS folder, else http://.
+rgw_tls() {
+  if [ -n "${SO_BACKUP_RGW_TLS_DIR:-}" ]; then rgw_url="https://127.0.0.1:$rgw_port/"; curl_tls=(--cacert "$SO_BACKUP_RGW_TLS_DIR/ca.crt");
+  else rgw_url="http://127.0.0.1:$rgw_port/"; curl_tls=(); fi
+}
+rgw_answers() { curl -fs -o /dev/null "${curl_tls[@]}" "$rgw_url"; }
+
 start_once() {
   local rgw_port=${3:?RGW port} mon_port=${4:?mon port} ak=${5:?access key} sk=${6:?secret key}
-  # Name the step that failed (set -e would otherwise end this attempt without a word).
+  # Name the step that failed (set -e would otherwise end this attempt without a word), also
+  # inside the functions it calls (errtrace: an ERR trap is not inherited by functions without it).
+  set -o errtrace
   trap 'echo "ceph: starting failed at line $LINENO ($BASH_COMMAND, exit $?); logs in $data/log" >&2; tail -n 5 "$data"/log/*.log >&2 2>/dev/null || true' ERR
   [ -x "$root/usr/bin/radosgw" ] || { echo "ceph: no chroot at $root; run scripts/ceph-chroot.sh" >&2; exit 2; }
   mkdir -p "$data"/{run,log,mon,osd,rgw}
-  if alive && curl -fs -o /dev/null "http://127.0.0.1:$rgw_port/"; then echo "ceph: already running"; exit 0; fi
+  rgw_tls
+  if alive && rgw_answers; then echo "ceph: already running"; exit 0; fi
   stop
   # Every port this cluster binds must be free: the monitor's, the RGW's and the daemons' range.
   local port_min=$((mon_port + 1)) port_max=$((mon_port + 40)) p holder
@@ -76,6 +92,15 @@ start_once() {
     fi
   done
   mount_all
+  local frontends="beast endpoint=127.0.0.1:$rgw_port" sts=""
+  if [ -n "${SO_BACKUP_RGW_TLS_DIR:-}" ]; then
+    mkdir -p "$data/tls"
+    cp "$SO_BACKUP_RGW_TLS_DIR"/{server.crt,server.key,ca.crt} "$data/tls/"
+    frontends="beast ssl_endpoint=127.0.0.1:$rgw_port ssl_certificate=$inner/tls/server.crt ssl_private_key=$inner/tls/server.key"
+    [ -f "$data/sts.key" ] || head -c 64 /dev/urandom | sha256sum | cut -c1-16 >"$data/sts.key"
+    sts="rgw sts key = $(cat "$data/sts.key")
+rgw s3 auth use sts = true"
+  fi
   cat >"$data/ceph.conf" <<CONF
 [global]
 fsid = $( [ -f "$data/fsid" ] && cat "$data/fsid" || (in_root uuidgen | tee "$data/fsid") )
@@ -126,7 +151,8 @@ osd data = $inner/osd
 osd crush update on start = false
 osd class update on start = false
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = $frontends
+$sts
 rgw data = $inner/rgw
 rgw lc debug interval = ${SO_BACKUP_RGW_LC_DEBUG_INTERVAL:--1}
 rgw dns name = 127.0.0.1
@@ -140,25 +166,36 @@ CONF
   in_root ceph-mon -c "$conf" -i a --pid-file "$inner/run/mon.pid"
   wait_for "the monitor" 30 "$data/run/mon.pid" in_root timeout 5 ceph -c "$conf" mon stat
   if [ ! -f "$data/osd/.made" ]; then
-    local uuid; uuid=$(in_root uuidgen)
+    # Creation may have been cut short by an earlier start (the OSD never ran, so it holds no data).
+    # The monitor keeps osd.0 under the uuid it was first given: reuse that uuid, so that every step
+    # below is idempotent and a second start completes what the first began.
+    if [ ! -s "$data/osd-uuid" ]; then
+      # (A cluster begun before the uuid was kept: the monitor knows it.)
+      in_root timeout 10 ceph -c "$conf" osd dump -f json 2>/dev/null | grep -o '"osd":0,"uuid":"[0-9a-f-]*"' | cut -d'"' -f6 >"$data/osd-uuid" || true
+      [ -s "$data/osd-uuid" ] || in_root uuidgen >"$data/osd-uuid"
+    fi
+    local uuid; uuid=$(cat "$data/osd-uuid")
+    find "$data/osd" -mindepth 1 -delete
     # "osd new" with the same uuid and id is idempotent: retry it while the monitor settles.
     wait_for "the monitor to register the OSD" 60 "$data/run/mon.pid" in_root timeout 10 ceph -c "$conf" osd new "$uuid" 0
-    in_root ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$data/log/osd-mkfs.log" 2>&1 \
-      || { echo "ceph: OSD mkfs failed; see $data/log/osd-mkfs.log" >&2; exit 1; }
-    in_root timeout 30 ceph -c "$conf" osd crush add osd.0 1.0 root=default host=local >/dev/null 2>&1
-    in_root timeout 30 ceph -c "$conf" osd crush set-device-class hdd osd.0 >/dev/null 2>&1
+    in_root ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$data/log/osd-create.log" 2>&1 \
+      || { echo "ceph: OSD mkfs failed:" >&2; tail -n 20 "$data/log/osd-create.log" >&2; exit 1; }
+    # Both are idempotent: retried while a loaded monitor is slow to answer; what it said is in log/osd-create.log.
+    wait_for "the monitor to place the OSD in the CRUSH map" 60 "$data/run/mon.pid" sh -c "chroot '$root' timeout 30 ceph -c '$conf' osd crush add osd.0 1.0 root=default host=local >>'$data/log/osd-create.log' 2>&1"
+    wait_for "the monitor to set the OSD's device class" 60 "$data/run/mon.pid" sh -c "chroot '$root' timeout 30 ceph -c '$conf' osd crush set-device-class hdd osd.0 >>'$data/log/osd-create.log' 2>&1"
     touch "$data/osd/.made"
   fi
   in_root ceph-osd -c "$conf" -i 0 --pid-file "$inner/run/osd.pid" 2>>"$data/log/osd-stderr.log"
   wait_for "the OSD" 60 "$data/run/osd.pid" sh -c "chroot '$root' timeout 5 ceph -c '$conf' osd stat | grep -q '1 up'"
   timeout 60 chroot "$root" radosgw -c "$conf" -n client.rgw --pid-file "$inner/run/rgw.pid"
-  wait_for "the RADOS Gateway on port $rgw_port" 90 "$data/run/rgw.pid" curl -fs -o /dev/null "http://127.0.0.1:$rgw_port/"
+  wait_for "the RADOS Gateway on port $rgw_port" 90 "$data/run/rgw.pid" rgw_answers
   if ! in_root timeout 30 radosgw-admin -c "$conf" user info --uid so-backup-local >/dev/null 2>&1; then
     in_root timeout 30 radosgw-admin -c "$conf" user create --uid so-backup-local \
       --display-name "so-backup local mode" --access-key "$ak" --secret "$sk" >/dev/null
   fi
+  [ -z "$sts" ] || in_root timeout 30 radosgw-admin -c "$conf" caps add --uid so-backup-local --caps "roles=*" >/dev/null
   touch "$data/.initialized"
-  echo "ceph: RADOS Gateway ready on http://127.0.0.1:$rgw_port"
+  echo "ceph: RADOS Gateway ready on $rgw_url"
 }
 
 start() {
@@ -168,7 +205,7 @@ start() {
   [ "$code" = 0 ] && return 0
   stop || true
   [ "$code" = 3 ] && exit 3
-  echo "ceph: the cluster in $data did not start; see the lines above and $data/log" >&2
+  echo "ceph: the cluster in $data did not start (start-once exit $code); see the lines above and $data/log" >&2; tail -n 3 "$data"/log/*.log >&2 2>/dev/null || true
   exit 1
 }
 

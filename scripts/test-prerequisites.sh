@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs before `npm test`: the Debian packages the integration tests use (debootstrap for the
 # Ceph chroot, awscli as an independent S3 client; wixl, msitools, osslsigncode and openssl for the
-# Windows build's test, wine64 for scripts/windows-e2e.sh) and the Ceph RADOS Gateway chroot itself.
+# Windows build's test and local mode's TLS certificates, wine64 for scripts/windows-e2e.sh) and the
+# Ceph RADOS Gateway chroot itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()

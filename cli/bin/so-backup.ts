@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { cancelBackup, listRuns, showRun, startBackup, waitForRun } from '../src/backups';
+import { cancelBackup, errorName, listRuns, showRun, startBackup, waitForRun } from '../src/backups';
 import { CliError, EXIT, explainAwsError, usageError } from '../src/cli-error';
 import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
@@ -77,9 +77,10 @@ tenants.command('add <tenant>')
   .description('create a tenant and print its one-time activation code and the so-connector enrol line')
   .requiredOption('--name <name>', 'the customer\'s name')
   .option('--online', 'a SuperOffice Online customer: support takes backups on request')
-  .option('--backup-hour <hour>', 'hour of the daily backup (0-23, schedule time zone); default: the stack\'s', wholeNumber('--backup-hour'))
-  .action((tenantId: string, o: { name: string; online?: boolean; backupHour?: number }) => act(
-    (fleet) => addTenant(fleet, { tenantId, name: o.name, online: o.online === true, backupHour: o.backupHour }),
+  .option('--backup-time <HH:MM>', 'time of the daily backup (schedule time zone, on the quarter hour); default: a quarter hour of the stack\'s backup window')
+  .option('--backup-hour <hour>', 'hour of the daily backup (0-23, schedule time zone), at :00', wholeNumber('--backup-hour'))
+  .action((tenantId: string, o: { name: string; online?: boolean; backupHour?: number; backupTime?: string }) => act(
+    (fleet) => addTenant(fleet, { tenantId, name: o.name, online: o.online === true, backupHour: o.backupHour, backupTime: o.backupTime }),
     (r) => `Tenant ${r.tenant.tenantId} (${r.tenant.displayName}${r.tenant.online ? ', Online' : ''}) created.\n${enrolmentText(r)}`,
   ));
 
@@ -88,15 +89,16 @@ tenants.command('code <tenant>')
   .action((tenantId: string) => act((fleet) => newActivationCode(fleet, tenantId), enrolmentText));
 
 tenants.command('set <tenant>')
-  .description('change a tenant\'s name, Online flag, backup hour or bandwidth limit')
+  .description('change a tenant\'s name, Online flag, backup time or bandwidth limit')
   .option('--name <name>', 'the customer\'s name')
   .option('--online', 'a SuperOffice Online customer (support takes backups on request)')
   .option('--no-online', 'not an Online customer')
-  .option('--backup-hour <hour>', 'hour of the daily backup (0-23, schedule time zone), or "default"')
+  .option('--backup-time <HH:MM>', 'time of the daily backup (schedule time zone, on the quarter hour), or "default" (the stack\'s backup window)')
+  .option('--backup-hour <hour>', 'hour of the daily backup (0-23, at :00), or "default"')
   .option('--bandwidth <limit>', 'the connector\'s bandwidth limit: a rate ("20 Mbit/s", "5 MB/s"), JSON with "default" and a "schedule" of {days, from, to, limit} in the server\'s local time, or "default" (the connector\'s configuration file alone); the stricter of this and the file\'s applies')
-  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string; bandwidth?: string }) => act(
+  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string }) => act(
     (fleet) => updateTenant(fleet, tenantId, o),
-    (t) => `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, backup hour ${t.backupHour ?? 'stack default'}, bandwidth ${bandwidthText(t.bandwidth)}.`
+    (t) => `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? 'a quarter hour of the stack\'s backup window'}, bandwidth ${bandwidthText(t.bandwidth)}.`
       + (t.connectorsTold === undefined ? '' : t.connectorsTold > 0 ? ' The connector has it now.' : ' The connector is not connected: it gets it when it next connects.'),
   ));
 
@@ -118,7 +120,7 @@ tenants.command('show <tenant>')
     return { ...tenantView(tenant), connector, latestRuns: (await listRuns(fleet, tenantId, 5)) };
   }, (t) => [
     `${t.tenantId}  ${t.name}${t.online ? '  (Online)' : ''}${t.enabled ? '' : '  DISABLED'}`,
-    `backup hour: ${t.backupHour ?? 'stack default'}    bandwidth: ${bandwidthText(t.bandwidth)}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
+    `daily backup at: ${t.backupTime ?? 'the stack\'s backup window'}    bandwidth: ${bandwidthText(t.bandwidth)}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
     `connector: ${t.connector?.online ? `online, version ${t.connector.connectorVersion ?? '?'}, connected ${when(t.connector.connectedAt)}` : `offline, last seen ${when(t.connector?.lastSeen)}`}`,
     `keys: ${t.connectorKeys.map((k) => `${k.keyId} (${k.status})`).join(', ') || 'none: not enrolled yet'}`,
     `restore drill: ${t.lastDrill ? `${drillText(t.lastDrill)}, run ${t.lastDrill.runId}: ${t.lastDrill.detail}` : 'none yet'}`,
@@ -250,14 +252,16 @@ program.command('run').description('one run').command('show <run>')
       { header: 'STEP', value: (s) => s.name },
       { header: 'AT', value: (s) => s.enteredAt.slice(11, 19) },
       { header: 'TOOK', value: (s) => duration(s.seconds), right: true },
-      { header: 'OUTCOME', value: (s) => s.outcome + (s.error ? `: ${s.error}` : '') },
+      // The error's name only: the whole reason is printed once, above ("failed: …").
+      { header: 'OUTCOME', value: (s) => s.outcome + (s.error ? ` (${errorName(s.error)})` : '') },
     ]),
     '', `Validation: ${r.validation ? `${r.validation.ok ? 'passed' : 'FAILED'}, ${r.validation.checks} checks${r.validation.problems.length ? `\n  ${r.validation.problems.join('\n  ')}` : ''}` : 'not done'}`,
     ...(r.parts.length ? ['', 'Parts', table(r.parts, [
       { header: 'PART', value: (p) => `${p.kind} ${p.name}` },
-      { header: 'OUTCOME', value: (p) => (p.outcome === 'kept' ? 'kept (validated)' : p.outcome.toUpperCase()) },
+      { header: 'OUTCOME', value: (p) => (p.outcome === 'kept' ? 'kept (validated)' : p.outcome.toUpperCase()) + (p.carriedFrom ? `; last good kept: ${p.carriedFrom}` : '') },
       { header: 'WHY', value: (p) => (p.detail ?? '').slice(0, 200) },
     ])] : []),
+    ...(r.actions.length ? ['', 'ACTION NEEDED (the backup cannot be restored after a server loss until this is done)', ...r.actions.map((a) => `  ${a}`)] : []),
     ...(r.notes.length ? ['', 'Notes', ...r.notes.map((n) => `  ${n}`)] : []),
     '', r.artifactsAre === 'kept' ? 'Artifacts (validated, in the daily tier)' : 'Artifacts (as uploaded to staging; not kept)', table(r.artifacts, [
       { header: 'WHAT', value: (a) => `${a.kind} ${a.name}` },
@@ -290,13 +294,14 @@ program.command('share <run>')
 
 // ---- status -----------------------------------------------------------------------------------
 program.command('status')
-  .description('the fleet, worst first: age of the last validated backup, stale flag, connector, last failure')
+  .description('the fleet, worst first: age of the last validated backup, stale flag, connector, last failure or action needed (a TDE certificate never backed up)')
   .option('--stale-after <hours>', 'a tenant without a validated backup for this long is stale', wholeNumber('--stale-after'), 26)
   .action((o: { staleAfter: number }) => act(async (fleet) => {
     const all = await fleet.tenants.list(true);
     const [connectors, latest] = await Promise.all([
       connectorStates(fleet, all),
-      Promise.all(all.map(async (t) => [t.tenantId, (await fleet.runs.forTenant(t.tenantId, 1))[0]] as const)),
+      // The latest finished run: one running now says nothing yet, and must not hide the last failure or action.
+      Promise.all(all.map(async (t) => [t.tenantId, (await fleet.runs.forTenant(t.tenantId, 5)).find((r) => r.status !== 'RUNNING')] as const)),
     ]);
     return fleetStatus(all, connectors, new Map(latest), new Date(), o.staleAfter);
   }, (rows) => table(rows, [
@@ -306,14 +311,15 @@ program.command('status')
     { header: 'STALE', value: (t) => (t.stale ? 'STALE' : '') },
     { header: 'CONNECTOR', value: (t) => t.connector },
     { header: 'RESTORE DRILL', value: (t) => drillText(t.lastDrill) },
-    { header: 'LAST FAILURE', value: (t) => (t.lastFailure ?? '').slice(0, 80) },
+    { header: 'LAST FAILURE / ACTION NEEDED', value: (t) => (t.lastFailure ?? t.actions?.join(' | ') ?? '').slice(0, 80) },
   ]), (rows) => (rows.some((r) => r.health !== 'ok') ? EXIT.failed : EXIT.ok)));
 
 // ---- verify-backup ----------------------------------------------------------------------------
 program.command('verify-backup <files...>')
   .description('check a downloaded SQL Server backup without SQL Server: what it holds, and whether it is a complete, readable full backup (several files: the stripes of one backup)')
   .option('--database <name>', 'the database it must be a backup of')
-  .action(async (files: string[], o: { database?: string }) => {
+  .option('--quick', 'read only what the validator reads (the structure, the start, the end and a sample of the middle) instead of every byte')
+  .action(async (files: string[], o: { database?: string; quick?: boolean }) => {
     const result = await verifyBackupFiles(files, o);
     process.stdout.write(`${program.opts<GlobalOptions>().json ? JSON.stringify(result, null, 2) : renderVerification(result)}\n`);
     process.exitCode = result.verdict.ok ? EXIT.ok : EXIT.failed;
@@ -326,7 +332,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     return;
   }
-  const failure = error instanceof CliError ? error : explainAwsError(error, 'so-backup');
+  const failure = error instanceof CliError ? error : explainAwsError(error, 'the command');
   process.stderr.write(`so-backup: ${failure.message}\n`);
   process.exitCode = failure.exitCode;
 });

@@ -117,9 +117,10 @@ function keptOf(run: RunRecord): 'all' | 'partly' | 'none' {
 /**
  * Each part of the run — every database and the archive — with what became of it: kept
  * (validated, promoted into the daily tier, counted for retention), failed at the connector
- * (with SQL Server's or the connector's reason), or invalid (the validator's problems).
+ * (with SQL Server's or the connector's reason), or invalid (the validator's problems); for a
+ * failed part, `carriedFrom` names the run whose validated backup of it the daily manifest still names.
  */
-export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; name: string; outcome: 'kept' | 'failed' | 'invalid' | 'not kept'; detail?: string }> {
+export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; name: string; outcome: 'kept' | 'failed' | 'invalid' | 'not kept'; detail?: string; carriedFrom?: string }> {
   const parts: ReturnType<typeof partsOf> = [];
   for (const artifact of run.validation?.artifacts ?? []) {
     const kept = artifact.kind === 'archive' ? run.kept?.archive === true : run.kept?.databases.includes(artifact.name) === true;
@@ -128,6 +129,11 @@ export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; n
   for (const failure of run.failures ?? []) {
     if (failure.error.code === 'VALIDATION_FAILED' || parts.some((p) => p.kind === failure.kind && p.name === failure.name)) continue;
     parts.push({ kind: failure.kind, name: failure.name, outcome: 'failed', detail: `${failure.error.code}: ${failure.error.message}` });
+  }
+  // A failed part whose latest validated backup the daily manifest carries forward: which run's it is.
+  for (const carried of run.kept?.carried ?? []) {
+    const part = parts.find((p) => p.kind === carried.kind && (carried.kind === 'archive' || p.name === carried.name));
+    if (part) part.carriedFrom = carried.runId;
   }
   return parts;
 }
@@ -150,6 +156,12 @@ export interface RunStep {
   seconds?: number;
   outcome: 'succeeded' | 'failed' | 'running';
   error?: string;
+}
+
+/** "PartsFailed" of "PartsFailed: database 2two: …": a step's error name, short enough for a table cell. */
+export function errorName(error: string): string {
+  const name = /^[\w.-]{1,80}(?=:|$)/.exec(error)?.[0];
+  return name ?? `${error.slice(0, 40)}…`;
 }
 
 /** The states the execution went through, from its Step Functions history. */
@@ -205,7 +217,10 @@ export async function showRun(fleet: Fleet, runId: string) {
     failures: run.failures ?? [],
     /** Whether `artifacts` are the kept (validated, promoted) copies or the run's staged uploads. */
     artifactsAre: kept ? 'kept' as const : 'staged' as const,
-    notes: manifest?.databases.flatMap((db) => [...(db.notes ?? []), ...(db.warnings ?? []).map((w) => `WARNING: ${w}`)].map((text) => `${db.database}: ${text}`)) ?? [],
+    /** What must be done so the kept backups restore after a server loss (a TDE certificate never backed up). */
+    actions: run.actions ?? [],
+    // Warnings the run recorded as actions are listed there, not again here.
+    notes: manifest?.databases.flatMap((db) => [...(db.notes ?? []), ...(run.actions ? [] : (db.warnings ?? []).map((w) => `WARNING: ${w}`))].map((text) => `${db.database}: ${text}`)) ?? [],
     /** What the connector reported (a cancelled run's connector reports CANCELLED once it stopped). */
     connectorResult: run.result,
     summary: run.summary,

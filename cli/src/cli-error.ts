@@ -11,6 +11,8 @@ export const EXIT = {
   denied: 4,
   /** The stack, local mode or credentials cannot be found or reached. */
   environment: 5,
+  /** A local file the command must read cannot be read (permission, I/O error): the message names the file and the error. */
+  unreadable: 6,
   /** `--wait` was interrupted with Ctrl-C: detached, the backup goes on. */
   detached: 130,
 } as const;

@@ -6,6 +6,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { existsSync, readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -77,13 +78,15 @@ async function openLocalFleet(dataDir: string): Promise<Fleet> {
     RunsTableName: table('Runs'),
     ConnectionsTableName: table('Connections'),
   };
-  const credentials = { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey };
-  const local = { region: LOCAL_REGION, credentials, maxAttempts: 1 };
+  // The operator's IAM user key through the AWS endpoint (every call IAM-checked); S3 straight to RGW as its bucket owner.
+  const tls = { requestHandler: { httpsAgent: new Agent({ ca: readFileSync(path.join(config.tlsDir, 'ca.crt')) }) } };
+  const operator = { region: LOCAL_REGION, credentials: config.operator, maxAttempts: 1, ...tls };
+  const awsEndpoint = `https://127.0.0.1:${config.awsPort}`;
   const fleet = makeFleet(outputs, 'local', {
-    dynamo: new DynamoDBClient({ ...local, endpoint: config.dynamodbEndpoint }),
-    sfn: new SFNClient({ ...local, endpoint: `http://127.0.0.1:${config.stepFunctionsPort}` }),
-    s3: new S3Client({ ...local, endpoint: config.s3Endpoint, forcePathStyle: true }),
-    management: new ApiGatewayManagementApiClient({ ...local, endpoint: `http://127.0.0.1:${config.gatewayPort}/prod` }),
+    dynamo: new DynamoDBClient({ ...operator, endpoint: awsEndpoint }),
+    sfn: new SFNClient({ ...operator, endpoint: awsEndpoint }),
+    s3: new S3Client({ region: LOCAL_REGION, maxAttempts: 1, ...tls, endpoint: config.s3?.endpoint, forcePathStyle: true, ...(config.s3 ? { credentials: { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey } } : {}) }),
+    management: new ApiGatewayManagementApiClient({ ...operator, endpoint: `http://127.0.0.1:${config.gatewayPort}/prod` }),
   }, async () => `local:${userInfo().username}`, async () => undefined);
   // Fail early and clearly when the services are not running.
   await fleet.tenants.get('-').catch((error: unknown) => {

@@ -1,4 +1,5 @@
 /** Plain-text rendering for people; `--json` prints the same data unformatted. */
+import stringWidth from 'string-width';
 import { formatRate } from '../../protocol';
 
 export interface Column<T> {
@@ -8,11 +9,19 @@ export interface Column<T> {
   right?: boolean;
 }
 
+/**
+ * Columns aligned by display width on a terminal (string-width: East Asian wide characters such
+ * as 顧客 take two columns, combining marks none), not by UTF-16 length.
+ */
 export function table<T>(rows: readonly T[], columns: ReadonlyArray<Column<T>>): string {
   if (rows.length === 0) return '(none)';
   const cells = rows.map((row) => columns.map((column) => column.value(row)));
-  const widths = columns.map((column, i) => Math.max(column.header.length, ...cells.map((line) => line[i]!.length)));
-  const line = (values: string[]) => values.map((value, i) => (columns[i]!.right ? value.padStart(widths[i]!) : value.padEnd(widths[i]!))).join('  ').trimEnd();
+  const widths = columns.map((column, i) => Math.max(stringWidth(column.header), ...cells.map((line) => stringWidth(line[i]!))));
+  const pad = (value: string, i: number) => {
+    const fill = ' '.repeat(Math.max(0, widths[i]! - stringWidth(value)));
+    return columns[i]!.right ? fill + value : value + fill;
+  };
+  const line = (values: string[]) => values.map(pad).join('  ').trimEnd();
   return [line(columns.map((c) => c.header)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 

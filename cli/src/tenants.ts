@@ -1,5 +1,6 @@
 import { type BandwidthSetting, bandwidthSettingSchema, encodeMessage, PROTOCOL_VERSION, tenantIdSchema } from '../../protocol';
 import { createActivationCode, disableTenant, newTenant, revokeConnectorKey, type TenantRecord } from '../../functions/src/shared';
+import { parseBackupTime } from '../../functions/src/list-tenants/due-tenants';
 import { CliError, EXIT, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
 
@@ -29,13 +30,35 @@ async function enrolment(fleet: Fleet, tenantId: string): Promise<Enrolment> {
   return { tenantId, activationCode: `${tenantId}:${code}`, expiresAt, enrolCommand };
 }
 
-export async function addTenant(fleet: Fleet, input: { tenantId: string; name: string; online: boolean; backupHour?: number }): Promise<Enrolment & { tenant: TenantRecord }> {
+/** `--backup-time HH:MM` (quarter hours) or `--backup-hour H` as the tenant's fields; "default" clears them (the stack's window). */
+function backupTime(options: { backupHour?: string | number; backupTime?: string }): { backupHour?: number | null; backupMinute?: number | null } {
+  if (options.backupHour !== undefined && options.backupTime !== undefined) throw usageError('give --backup-time or --backup-hour, not both');
+  if (options.backupTime !== undefined) {
+    if (options.backupTime === 'default') return { backupHour: null, backupMinute: null };
+    try {
+      const { hour, minute } = parseBackupTime(options.backupTime);
+      return { backupHour: hour, backupMinute: minute };
+    } catch (error) {
+      throw usageError(`--backup-time: ${(error as Error).message}, or "default"`);
+    }
+  }
+  if (options.backupHour !== undefined) {
+    if (options.backupHour === 'default') return { backupHour: null, backupMinute: null };
+    const hour = Number(options.backupHour);
+    if (!(Number.isInteger(hour) && hour >= 0 && hour <= 23)) throw usageError(`--backup-hour must be a whole hour from 0 to 23, or "default", not ${options.backupHour}`);
+    return { backupHour: hour, backupMinute: null };
+  }
+  return {};
+}
+
+export async function addTenant(fleet: Fleet, input: { tenantId: string; name: string; online: boolean; backupHour?: number; backupTime?: string }): Promise<Enrolment & { tenant: TenantRecord }> {
   const id = tenantIdSchema.safeParse(input.tenantId);
   if (!id.success) throw usageError(`tenant id "${input.tenantId}" is not valid: ${id.error.issues[0]?.message ?? 'use lower-case letters, digits and dashes'}`);
-  if (input.backupHour !== undefined && !(Number.isInteger(input.backupHour) && input.backupHour >= 0 && input.backupHour <= 23)) {
-    throw usageError(`--backup-hour must be a whole hour from 0 to 23, not ${input.backupHour}`);
-  }
-  const tenant: TenantRecord = { ...newTenant(id.data, input.name), online: input.online, ...(input.backupHour === undefined ? {} : { backupHour: input.backupHour }) };
+  const time = backupTime(input);
+  const tenant: TenantRecord = {
+    ...newTenant(id.data, input.name), online: input.online,
+    ...(typeof time.backupHour === 'number' ? { backupHour: time.backupHour } : {}), ...(typeof time.backupMinute === 'number' ? { backupMinute: time.backupMinute } : {}),
+  };
   if (!(await fleet.tenants.create(tenant))) throw new CliError(`tenant "${id.data}" exists already: \`so-backup tenants code ${id.data}\` issues a new activation code`, EXIT.usage);
   return { tenant, ...(await enrolment(fleet, id.data)) };
 }
@@ -65,22 +88,16 @@ export function parseBandwidthOption(text: string): BandwidthSetting | null {
 }
 
 /**
- * Changes a tenant's name, Online flag, backup hour ("default" returns it to the stack's) or
- * bandwidth limit; a new bandwidth limit is sent to the connector at once when it is connected
+ * Changes a tenant's name, Online flag, backup time ("default" returns it to the stack's backup
+ * window) or bandwidth limit; a new bandwidth limit is sent to the connector at once when it is connected
  * (otherwise when it next connects). Returns the tenant and how many connections were told.
  */
-export async function updateTenant(fleet: Fleet, tenantId: string, changes: { name?: string; online?: boolean; backupHour?: string; bandwidth?: string }): Promise<ReturnType<typeof tenantView> & { connectorsTold?: number }> {
+export async function updateTenant(fleet: Fleet, tenantId: string, changes: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string }): Promise<ReturnType<typeof tenantView> & { connectorsTold?: number }> {
   const bandwidth = changes.bandwidth === undefined ? undefined : parseBandwidthOption(changes.bandwidth);
   await requireTenant(fleet, tenantId);
-  let backupHour: number | null | undefined;
-  if (changes.backupHour !== undefined) {
-    backupHour = changes.backupHour === 'default' ? null : Number(changes.backupHour);
-    if (backupHour !== null && !(Number.isInteger(backupHour) && backupHour >= 0 && backupHour <= 23)) {
-      throw usageError(`--backup-hour must be a whole hour from 0 to 23, or "default", not ${changes.backupHour}`);
-    }
-  }
+  const time = backupTime(changes);
   if (changes.name !== undefined && changes.name.trim() === '') throw usageError('--name cannot be empty');
-  await fleet.tenants.updateSettings(tenantId, { displayName: changes.name, online: changes.online, backupHour, bandwidth });
+  await fleet.tenants.updateSettings(tenantId, { displayName: changes.name, online: changes.online, ...time, bandwidth });
   const view = tenantView(await requireTenant(fleet, tenantId));
   if (bandwidth === undefined) return view;
   const message = encodeMessage({ type: 'settings', v: PROTOCOL_VERSION, bandwidth });
@@ -152,7 +169,7 @@ export async function connectorStates(fleet: Fleet, tenants: readonly TenantReco
 export function tenantView(tenant: TenantRecord) {
   return {
     tenantId: tenant.tenantId, name: tenant.displayName, enabled: tenant.enabled, online: tenant.online === true,
-    backupHour: tenant.backupHour, bandwidth: tenant.bandwidth, createdAt: tenant.createdAt, lastSuccessAt: tenant.lastSuccessAt, lastRunId: tenant.lastRunId, lastDrill: tenant.lastDrill,
+    backupHour: tenant.backupHour, backupTime: tenant.backupHour === undefined ? undefined : `${String(tenant.backupHour).padStart(2, '0')}:${String(tenant.backupMinute ?? 0).padStart(2, '0')}`, bandwidth: tenant.bandwidth, createdAt: tenant.createdAt, lastSuccessAt: tenant.lastSuccessAt, lastRunId: tenant.lastRunId, lastDrill: tenant.lastDrill,
     connectorKeys: tenant.keys.map((k) => ({ keyId: k.keyId, status: k.status, createdAt: k.createdAt })),
     activation: tenant.activation && { expiresAt: tenant.activation.expiresAt, usedAt: tenant.activation.usedAt },
   };

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { bandwidthSettingSchema, tenantIdSchema } from '../../protocol';
+import { bandwidthSettingSchema, MESSAGE_BUDGET, tenantIdSchema } from '../../protocol';
 import { ConfigError } from './errors';
 import { databaseNameProblem } from './sql/database-name';
 import { trustCertificateAuthorities } from './trust';
@@ -53,10 +53,10 @@ export const connectorConfigSchema = z.object({
   stateDir: absolutePath('stateDir'),
   /** PEM file of extra certificate authorities to trust for TLS, besides Node.js's and (so-connector.exe) the Windows store's. See trust.ts. */
   caFile: absolutePath('caFile').optional(),
-  /** Application heartbeat interval; API Gateway drops connections idle for 10 minutes. @default 480 */
-  heartbeatSeconds: z.number().int().min(5).max(540).default(480),
-  /** Reconnect before API Gateway's 2-hour connection limit. @default 110 */
-  reconnectAfterMinutes: z.number().min(0.05).max(119).default(110),
+  /** A heartbeat after this long without sending anything; API Gateway drops connections idle for 10 minutes. @default 540 (protocol/message-budget.ts) */
+  heartbeatSeconds: z.number().int().min(5).max(570).default(MESSAGE_BUDGET.heartbeatSeconds),
+  /** Reconnect before API Gateway's 2-hour connection limit. @default 115 */
+  reconnectAfterMinutes: z.number().min(0.05).max(119).default(MESSAGE_BUDGET.reconnectAfterMinutes),
   /** Rotate the connector's key after this many days (0: at every start). @default 30 */
   keyRotationDays: z.number().min(0).max(3650).default(30),
   /** @default 'info' */

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type DrillResult, encodeMessage, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
+import { type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type DrillResult, encodeMessage, MESSAGE_BUDGET, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
 import type { BandwidthLimiter } from './bandwidth';
 import { runBackupJob, type JobProgress } from './backup';
 import type { ConnectorConfig } from './config';
@@ -30,10 +30,16 @@ export interface ConnectorServiceDeps {
   openStore(job: BackupJob): ObjectStore;
   /** Runs a restore drill (restore-drill.ts); without it, drills are skipped. */
   runDrill?(drill: DrillJob): Promise<DrillResult>;
-  /** Minimum time between progress messages of the same phase; each one costs a message, a Lambda call and a write, and the heartbeat timeout is 10 min. @default 60_000 ms */
+  /**
+   * Minimum time between progress messages of a job, whatever its phase: each one costs a
+   * message against the stage's shared throttle, a Lambda call and a write, and the run's
+   * heartbeat timeout is 10 min. The first one waits a random delay up to `firstProgressJitterMs`
+   * so that jobs started together do not report together. @default MESSAGE_BUDGET (240 s, 90 s)
+   */
   progressIntervalMs?: number;
   /** The process's bandwidth limit, reported with progress (rate achieved and limit in force). */
   bandwidth?: Pick<BandwidthLimiter, 'upload'>;
+  firstProgressJitterMs?: number;
 }
 
 /** A job whose credentials expire sooner than this is not resumed. */
@@ -149,14 +155,13 @@ export class ConnectorService {
   private async run(job: BackupJob, signal: AbortSignal): Promise<void> {
     const { link } = this.deps;
     const logger = this.deps.logger.child({ runId: job.runId });
-    const interval = this.deps.progressIntervalMs ?? 60_000;
-    let lastSent = 0;
-    let lastPhase = '';
+    const interval = this.deps.progressIntervalMs ?? MESSAGE_BUDGET.progressIntervalSeconds * 1000;
+    const jitter = this.deps.firstProgressJitterMs ?? MESSAGE_BUDGET.firstProgressJitterSeconds * 1000;
+    let nextAllowed = Date.now() + Math.random() * jitter;
     const report = (progress: JobProgress) => {
       const now = Date.now();
-      if (progress.phase === lastPhase && now - lastSent < interval && progress.percent !== 100) return;
-      lastSent = now;
-      lastPhase = progress.phase;
+      if (now < nextAllowed) return;
+      nextAllowed = now + interval;
       const upload = this.deps.bandwidth?.upload;
       const rate = upload ? { bytesPerSecond: Math.round(upload.achievedRate()), limitBytesPerSecond: upload.bytesPerSecond } : {};
       link.sendIfConnected({ type: 'progress', v: PROTOCOL_VERSION, runId: job.runId, ...progress, ...rate, detail: progress.detail?.slice(0, 500) });

@@ -1,8 +1,8 @@
-import { CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { BackupAlarms } from './constructs/backup-alarms';
 import { BackupBucket } from './constructs/backup-bucket';
@@ -27,6 +27,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly stagingExpiration?: Duration;
   /** See DailyBackupsStateMachineProps.backupHour. @default 2 */
   readonly backupHour?: number;
+  /** See DailyBackupsStateMachineProps.backupWindowHours. @default 4 */
+  readonly backupWindowHours?: number;
   /** @default 'Europe/Oslo' */
   readonly scheduleTimeZone?: string;
   /** See BackupBucketProps.objectLock. @default no Object Lock */
@@ -69,6 +71,18 @@ export class SoBackupStack extends Stack {
     // CloudWatch alarms publish to the encrypted topic.
     alertsKey.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
     const alerts = new Topic(this, 'Alerts', { displayName: 'so-backup alerts', masterKey: alertsKey, enforceSSL: true });
+    // A topic policy replaces SNS's default one: the alarms (CloudWatch, not a role of this
+    // account) may publish only if it says so. The stack's own roles publish by their policies.
+    alerts.addToResourcePolicy(new PolicyStatement({
+      sid: 'CloudWatchAlarmsPublish',
+      principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [alerts.topicArn],
+      conditions: {
+        ArnLike: { 'aws:SourceArn': this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        StringEquals: { 'aws:SourceAccount': this.account },
+      },
+    }));
     if (props.alertEmail) alerts.addSubscription(new EmailSubscription(props.alertEmail));
     const connectorApi = new ConnectorApi(this, 'ConnectorApi', { tables });
     const backupRun = new BackupRunStateMachine(this, 'BackupRun', {
@@ -76,7 +90,7 @@ export class SoBackupStack extends Stack {
       offlineRetryInterval: props.offlineRetryInterval, offlineRetryWindow: props.offlineRetryWindow,
     });
     const daily = new DailyBackupsStateMachine(this, 'DailyBackups', {
-      tables, backupRun: backupRun.stateMachine, backupHour: props.backupHour, scheduleTimeZone: props.scheduleTimeZone,
+      tables, backupRun: backupRun.stateMachine, backupHour: props.backupHour, backupWindowHours: props.backupWindowHours, scheduleTimeZone: props.scheduleTimeZone,
     });
 
     alertsKey.grant(backupRun.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');

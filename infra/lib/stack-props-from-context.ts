@@ -25,6 +25,7 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     archiveVersionRetention: days === undefined ? undefined : Duration.days(days),
     stagingExpiration: stagingDays === undefined ? undefined : Duration.days(stagingDays),
     backupHour: number('backupHour'),
+    backupWindowHours: number('backupWindowHours'),
     scheduleTimeZone: string('scheduleTimeZone'),
     alertEmail: string('alertEmail'),
     staleAfterHours: number('staleAfterHours'),

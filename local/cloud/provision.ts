@@ -1,8 +1,11 @@
 import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import {
-  CreateBucketCommand, type LifecycleRule, PutBucketLifecycleConfigurationCommand, PutBucketVersioningCommand, S3Client,
+  CreateBucketCommand, GetBucketVersioningCommand, type LifecycleRule, PutBucketLifecycleConfigurationCommand, PutBucketPolicyCommand, PutBucketVersioningCommand, S3Client,
 } from '@aws-sdk/client-s3';
+import https from 'node:https';
+import type { IamModel } from '../iam/iam-model';
 import type { LocalDeployment } from './local-deployment';
+import { rolesAssumedByPrincipals, syncRgwRoles } from './rgw-iam';
 
 type CfnRule = {
   Id?: string; Status?: string; Prefix?: string; ExpirationInDays?: number; ExpiredObjectDeleteMarker?: boolean;
@@ -23,13 +26,22 @@ export function lifecycleRulesFromTemplate(properties: Record<string, unknown>):
   }));
 }
 
+/** Where the local S3 is: Ceph RGW over TLS, the CA to trust, and its bucket owner's key. */
+export interface LocalS3 {
+  endpoint: string;
+  ca: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+}
+
 /**
  * Creates the stack's tables and bucket on the local services, exactly as the template defines
- * them (keys, indexes, versioning, lifecycle). Existing ones are kept: local state persists.
+ * them (keys, indexes, versioning, lifecycle, bucket policy), and in RGW's IAM the roles that
+ * connectors' credentials are minted from. Existing ones are kept (local state persists) and
+ * brought up to the template: its bucket policy and roles replace what was there.
  */
-export async function provisionLocalResources(deployment: LocalDeployment, endpoints: { dynamodb: string; s3: string }, s3Credentials: { accessKeyId: string; secretAccessKey: string }): Promise<void> {
+export async function provisionLocalResources(deployment: LocalDeployment, iam: IamModel, endpoints: { dynamodb: string }, s3: LocalS3): Promise<void> {
   await provisionLocalTables(deployment, endpoints.dynamodb);
-  await provisionLocalBucket(deployment, endpoints.s3, s3Credentials);
+  await provisionLocalBucket(deployment, iam, s3);
 }
 
 export async function provisionLocalTables(deployment: LocalDeployment, endpoint: string): Promise<void> {
@@ -48,14 +60,24 @@ export async function provisionLocalTables(deployment: LocalDeployment, endpoint
   dynamo.destroy();
 }
 
-export async function provisionLocalBucket(deployment: LocalDeployment, endpoint: string, s3Credentials: { accessKeyId: string; secretAccessKey: string }): Promise<void> {
-  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: s3Credentials });
+export async function provisionLocalBucket(deployment: LocalDeployment, iam: IamModel, local: LocalS3): Promise<void> {
+  const s3 = new S3Client({ endpoint: local.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: local.credentials, requestHandler: { httpsAgent: new https.Agent({ ca: local.ca }) } });
+  const Bucket = deployment.bucket.name;
   try {
-    await s3.send(new CreateBucketCommand({ Bucket: deployment.bucket.name }));
-  } catch (error) {
-    if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes((error as Error).name)) throw error;
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket }));
+    } catch (error) {
+      if (!['BucketAlreadyOwnedByYou', 'BucketAlreadyExists'].includes((error as Error).name)) throw error;
+    }
+    // The bucket policy denies s3:PutBucketVersioning to everyone once it is in place: versioning is set first, once.
+    if ((await s3.send(new GetBucketVersioningCommand({ Bucket }))).Status !== 'Enabled') {
+      await s3.send(new PutBucketVersioningCommand({ Bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    }
+    await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket, LifecycleConfiguration: { Rules: lifecycleRulesFromTemplate(deployment.bucket.properties) } }));
+    const policy = iam.resourcePolicies.get(`arn:aws:s3:::${Bucket}`);
+    if (policy) await s3.send(new PutBucketPolicyCommand({ Bucket, Policy: JSON.stringify(policy) }));
+  } finally {
+    s3.destroy();
   }
-  await s3.send(new PutBucketVersioningCommand({ Bucket: deployment.bucket.name, VersioningConfiguration: { Status: 'Enabled' } }));
-  await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: deployment.bucket.name, LifecycleConfiguration: { Rules: lifecycleRulesFromTemplate(deployment.bucket.properties) } }));
-  s3.destroy();
+  await syncRgwRoles(local.endpoint, local.ca, local.credentials, rolesAssumedByPrincipals(iam.roles.values()));
 }

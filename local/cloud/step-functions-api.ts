@@ -1,12 +1,17 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { once } from 'node:events';
 import type { Execution, LocalStepFunctions } from './local-step-functions';
 
+/** An answer of the Step Functions API (AWS JSON 1.0): status and body. */
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+}
+
 /**
- * The Step Functions API (AWS JSON 1.0 protocol) over LocalStepFunctions, so that
- * `@aws-sdk/client-sfn` with AWS_ENDPOINT_URL_SFN works against local mode unchanged.
+ * The Step Functions API over LocalStepFunctions, as the front door serves it after authorizing
+ * the call, so that `@aws-sdk/client-sfn` with AWS_ENDPOINT_URL_SFN works against local mode
+ * unchanged. Errors come back as Step Functions' `{ __type, message }`.
  */
-export async function startStepFunctionsApi(sfn: LocalStepFunctions, port: number, host = '127.0.0.1'): Promise<Server> {
+export function stepFunctionsApi(sfn: LocalStepFunctions): (action: string, body: Record<string, string | undefined>) => Promise<ApiAnswer> {
   const describe = (e: Execution) => ({
     executionArn: e.executionArn, stateMachineArn: e.stateMachineArn, name: e.name, status: e.status,
     startDate: e.startDate.getTime() / 1000, stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
@@ -20,11 +25,7 @@ export async function startStepFunctionsApi(sfn: LocalStepFunctions, port: numbe
     },
     DescribeExecution: (b) => describe(sfn.describe(b.executionArn ?? '')),
     GetExecutionHistory: (b) => ({
-      events: sfn.describe(b.executionArn ?? '').history.map((h) => ({
-        id: h.id, previousEventId: h.id - 1, timestamp: h.timestamp.getTime() / 1000, type: h.type,
-        ...(h.stateName ? { [h.type.endsWith('StateExited') ? 'stateExitedEventDetails' : 'stateEnteredEventDetails']: { name: h.stateName } } : {}),
-        ...(h.error ? { executionFailedEventDetails: { error: h.error, cause: h.cause } } : {}),
-      })),
+      events: sfn.describe(b.executionArn ?? '').history.map(historyEvent),
     }),
     ListExecutions: (b) => ({
       executions: [...sfn.executions.values()].filter((e) => e.stateMachineArn === b.stateMachineArn).map((e) => {
@@ -36,24 +37,29 @@ export async function startStepFunctionsApi(sfn: LocalStepFunctions, port: numbe
     SendTaskFailure: (b) => (sfn.sendTaskFailure(b.taskToken ?? '', b.error, b.cause), {}),
     SendTaskHeartbeat: (b) => (sfn.sendTaskHeartbeat(b.taskToken ?? ''), {}),
   };
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const action = String(req.headers['x-amz-target'] ?? '').replace(/^AWSStepFunctions\./, '');
-    const reply = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(JSON.stringify(body));
-    };
+  return async (action, body) => {
     const handler = actions[action];
-    if (!handler) return reply(400, { __type: 'UnknownOperationException', message: `local Step Functions does not implement ${action || '(no x-amz-target)'}` });
+    if (!handler) return { status: 400, body: { __type: 'UnknownOperationException', message: `local Step Functions does not implement ${action || '(no x-amz-target)'}` } };
     try {
-      reply(200, await handler(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')));
+      return { status: 200, body: await handler(body) };
     } catch (error) {
       const e = error as Error;
-      reply(400, { __type: e.name, message: e.message });
+      return { status: 400, body: { __type: e.name, message: e.message } };
     }
-  });
-  server.listen(port, host);
-  await once(server, 'listening');
-  return server;
+  };
+}
+
+/**
+ * One local history event in the shape of GetExecutionHistory's: only a state's entry
+ * (`…StateEntered`) carries stateEnteredEventDetails and only its exit stateExitedEventDetails, as
+ * in Step Functions; the runner's other per-state events (a Fail state's `FailStateFailed`, a
+ * retry, a catch) carry no state details, so no reader counts a state twice.
+ */
+export function historyEvent(h: Execution['history'][number]) {
+  const details = h.type.endsWith('StateEntered') ? 'stateEnteredEventDetails' : h.type.endsWith('StateExited') ? 'stateExitedEventDetails' : undefined;
+  return {
+    id: h.id, previousEventId: h.id - 1, timestamp: h.timestamp.getTime() / 1000, type: h.type,
+    ...(h.stateName && details ? { [details]: { name: h.stateName } } : {}),
+    ...(h.error ? { executionFailedEventDetails: { error: h.error, cause: h.cause } } : {}),
+  };
 }

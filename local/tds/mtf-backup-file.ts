@@ -1,15 +1,17 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { encodeChunks, FIRST_CHUNK_OFFSET, MSSQLBAK_MAGIC } from '../../protocol/mssql-backup-container';
 import { mtfDate, xorWords } from '../../protocol/mtf-blocks';
+import { formatPage, PAGE_BYTES } from '../../protocol/sql-server-pages';
 
 /**
  * Writes backup files the way SQL Server lays them out, so that everything reading backups is tested
  * on realistic structure: the Microsoft Tape Format (MTF 1.00a) blocks of a real backup, with the
  * SQL Server specifics observed in shared/fixtures/mssql (see protocol/backup-file-reader.ts):
  *
- *   TAPE (RAID stream: media set, family count and number) · SFMB · SSET · VOLB · MSCI (MQCI/SCIN with
- *   the names referenced by size/offset pairs) · MSDA (MQDA: the pages) or, for a log backup, MSTL ·
- *   MSTL (the log) · MSLS (the closing MQCI/SCIN) · SFMB · ESET · TSMP · ESET · SFMB
+ *   TAPE (RAID stream: media set, family count and number) · SFMB · SSET · VOLB · MSCI (MQCI: SCIN with
+ *   the names referenced by size/offset pairs, then the file list, SFGI and one SFIN per file) · MSDA
+ *   (MQDA: 2 bytes, then the 8 KiB pages) or, for a log backup, MSTL · MSTL (the log) · MSLS (the
+ *   closing MQCI) · SFMB · ESET · TSMP · ESET · SFMB
  *
  * With `compressed`, the same stream goes into an `MSSQLBAK` container of [MS-XCA] LZ77+Huffman
  * chunks with the filemarks stored raw, in the framing observed on a real compressed backup
@@ -18,7 +20,9 @@ import { mtfDate, xorWords } from '../../protocol/mtf-blocks';
  */
 export const MTF_BLOCK_SIZE = 1024;
 const FILEMARK_BYTES = 512;
-const SET_START = 0x600;
+/** The data block (MSDA): its first stream, and where its pages begin, from the block's start (observed). */
+const DATA_FIRST_EVENT = 0x3c;
+const DATA_PAGES_AT = 0x400;
 /** Bytes of logical MTF stream per compressed chunk (SQL Server's chunks hold 64 KiB, observed). */
 const CHUNK_INPUT = 65536;
 
@@ -43,6 +47,22 @@ export interface BackupFileInput {
   readonly family?: { readonly count: number; readonly number: number; readonly mediaSetId: Uint8Array };
   /** Bytes of pages (or log) the data stream will carry: the writer's header states it. */
   readonly dataBytes: number;
+  /**
+   * Soft filemark size (TAPE: soft filemark block size × 512). Every real backup seen has 512; a
+   * backup to a 4 KiB-sector device may have 4096. Uncompressed only. @default 512
+   */
+  readonly filemarkBytes?: 512 | 4096;
+  /** The database's files as the backup lists them (logical name, physical path). @default a data file and a log file named after the database */
+  readonly files?: ReadonlyArray<{ readonly logicalName: string; readonly physicalName: string }>;
+}
+
+/** Where the stand-in's databases' files live (SQL Server's default data folder). */
+export function defaultDatabaseFiles(database: string): Array<{ logicalName: string; physicalName: string }> {
+  const folder = 'C:\\Program Files\\Microsoft SQL Server\\MSSQL16.MSSQLSERVER\\MSSQL\\DATA';
+  return [
+    { logicalName: database, physicalName: `${folder}\\${database}.mdf` },
+    { logicalName: `${database}_log`, physicalName: `${folder}\\${database}_log.ldf` },
+  ];
 }
 
 /**
@@ -55,19 +75,25 @@ export class MtfBackupWriter {
   private dataBlockAt = 0;
   private readonly scin: Buffer;
   private readonly ssetAttributes: number;
+  private readonly filemarkBytes: number;
+  private readonly setStart: number;
 
   constructor(private readonly input: BackupFileInput) {
     if (!Number.isSafeInteger(input.dataBytes) || input.dataBytes < 0) throw new RangeError(`dataBytes must be a whole number of bytes, not ${input.dataBytes}`);
+    this.filemarkBytes = input.filemarkBytes ?? FILEMARK_BYTES;
+    if (input.compressed && this.filemarkBytes !== FILEMARK_BYTES) throw new RangeError('a compressed backup has 512-byte soft filemarks (the only size seen in the container)');
+    this.setStart = MTF_BLOCK_SIZE + this.filemarkBytes;
     const type = input.backupType ?? 'full';
     this.ssetAttributes = type === 'differential' ? 0x8 : input.copyOnly ? 0x2 : 0x4;
     this.scin = scin(input);
-    this.logical = input.compressed ? new CompressingWriter(input.startedAt) : new PlainWriter();
+    this.logical = input.compressed ? new CompressingWriter(input.startedAt) : new PlainWriter(this.filemarkBytes);
   }
 
   /** TAPE, SFMB, SSET, VOLB, MSCI and the data block's header: everything before the first data byte. */
   start(): Buffer {
     const { input } = this;
-    const tape = tapeBlock(input);
+    const SET_START = this.setStart;
+    const tape = tapeBlock(input, this.filemarkBytes);
     const sset = block('SSET', SET_START, SET_START, (b) => {
       b.writeUInt32LE(this.ssetAttributes, 0x34);
       b.writeUInt16LE(0x1200, 0x3c); // software vendor: Microsoft SQL Server (observed)
@@ -96,10 +122,13 @@ export class MtfBackupWriter {
     const msci = blockWithStreams('MSCI', msciAt, SET_START, [['MQCI', this.scin]]);
     const dataAt = msciAt + msci.length;
     const isLog = (input.backupType ?? 'full') === 'log';
-    const dataHeader = blockHeader(isLog ? 'MSTL' : 'MSDA', dataAt, SET_START, 0x34);
-    const streamHeader = streamHeaderBytes(isLog ? 'MQTL' : 'MQDA', 2 + input.dataBytes);
+    // As the fixtures have it: the block's fields end at 0x3C, an APAD stream pads so that the data
+    // stream's 2 bytes end one logical block after the block's start, where the pages begin.
+    const dataHeader = blockHeader(isLog ? 'MSTL' : 'MSDA', dataAt, SET_START, DATA_FIRST_EVENT);
+    const apad = DATA_PAGES_AT - DATA_FIRST_EVENT - 2 * 22 - 2;
+    const streamHeader = Buffer.concat([streamHeaderBytes('APAD', apad), Buffer.alloc(apad), streamHeaderBytes(isLog ? 'MQTL' : 'MQDA', 2 + input.dataBytes)]);
     this.dataBlockAt = dataAt;
-    const filemark = filemarkBlock([]);
+    const filemark = filemarkBlock([], this.filemarkBytes);
     return this.logical.write(Buffer.concat([tape, filemark, sset, volb, msci, dataHeader, streamHeader, Buffer.alloc(2)]), { filemarkAt: 0x400 });
   }
 
@@ -113,15 +142,16 @@ export class MtfBackupWriter {
   /** The rest of the data block, the log, MSLS and the end of the set: the file's last bytes. */
   end(): Buffer {
     if (this.dataWritten !== this.input.dataBytes) throw new RangeError(`${this.dataWritten} of the ${this.input.dataBytes} data bytes announced were written`);
-    const dataEnd = this.dataBlockAt + 0x34 + 22 + 2 + this.input.dataBytes;
+    const SET_START = this.setStart;
+    const dataEnd = this.dataBlockAt + DATA_PAGES_AT + this.input.dataBytes;
     const pad = spad(dataEnd, SET_START);
     let at = dataEnd + pad.length;
     const log = (this.input.backupType ?? 'full') === 'log' ? Buffer.alloc(0) : blockWithStreams('MSTL', at, SET_START, [['MQTL', Buffer.alloc(2 + 8192)]]);
     at += log.length;
     const msls = blockWithStreams('MSLS', at, SET_START, [['MQCI', this.scin]]);
     const body = this.logical.write(Buffer.concat([pad, log, msls]));
-    // The end of the set, as the fixtures have it: SFMB · ESET · TSMP stream · ESET · SFMB.
-    const eset = (previousEset: number) => blockWithStreams('ESET', 0, 0, [], (b) => {
+    // The end of the set, as the fixtures have it: SFMB · ESET (with the catalog's TSMP stream) · ESET · SFMB.
+    const eset = (previousEset: number, streams: Array<[string, Buffer]> = []) => blockWithStreams('ESET', 0, 0, streams, (b) => {
       b.writeUInt32LE(this.ssetAttributes, 0x34);
       b.writeBigUInt64LE(BigInt(previousEset), 0x3c);
       b.writeUInt16LE(1, 0x4e);
@@ -133,26 +163,40 @@ export class MtfBackupWriter {
     setMap.writeUInt32LE(1, 4);
     setMap.writeUInt32LE(0xb4, 8);
     putRawString(setMap, 0x64, this.input.backupSetName);
-    const catalog = Buffer.concat([streamHeaderBytes('TSMP', setMap.length), setMap]);
-    const catalogEnd = Buffer.concat([catalog, Buffer.alloc(alignTo4(catalog.length) - catalog.length)]);
-    const catalogBlock = Buffer.concat([catalogEnd, spad(MTF_BLOCK_SIZE + catalogEnd.length, 0)]);
-    return Buffer.concat([body, this.logical.endOfSet((esetPba) => Buffer.concat([eset(0), catalogBlock, eset(esetPba)]))]);
+    // As the fixtures have it: the first ESET carries the on-tape catalog (a TSMP stream), the second only padding.
+    return Buffer.concat([body, this.logical.endOfSet((esetPba) => Buffer.concat([eset(0, [['TSMP', setMap]]), eset(esetPba)]))]);
   }
 }
 
-/** The stand-in's pages of a database: deterministic, so every backup of the same seed is the same. */
+/** What the stand-in's first pages are, as in every database's primary file (sql-server-pages.ts): 4 and 5 unused (zeros). */
+const FIRST_PAGE_TYPES: Record<number, number> = { 0: 15, 1: 11, 2: 8, 3: 9, 6: 16, 7: 17, 8: 10, 9: 13 };
+
+/**
+ * The stand-in's pages of a database, deterministic (every backup of the same seed is the same):
+ * 8 KiB pages of file 1 numbered from 0, formatted as SQL Server formats them (header, checksum),
+ * the system pages first (file header 1:0, PFS, GAM, SGAM, two unused pages, the bitmaps, the boot
+ * page 1:9), then data pages with pseudo-random contents. A last piece shorter than a page is
+ * left unformatted. `chunkBytes` must be a whole number of pages.
+ */
 export function* databasePages(seed: string, totalBytes: number, chunkBytes = 1024 * 1024): Generator<Buffer> {
+  if (chunkBytes % PAGE_BYTES !== 0) throw new RangeError(`chunkBytes must be a whole number of ${PAGE_BYTES}-byte pages`);
   const key = createHash('sha256').update(seed).digest();
   const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  let page = 0;
   for (let done = 0; done < totalBytes; ) {
     const size = Math.min(chunkBytes, totalBytes - done);
     done += size;
-    yield cipher.update(Buffer.alloc(size));
+    const bytes = cipher.update(Buffer.alloc(size));
+    for (let at = 0; at + PAGE_BYTES <= size; at += PAGE_BYTES, page++) {
+      if (page === 4 || page === 5) bytes.fill(0, at, at + PAGE_BYTES);
+      else formatPage(bytes, at, { type: FIRST_PAGE_TYPES[page] ?? 1, fileId: 1, pageId: page, objectId: page < 16 ? 99 : 2000 + (page >> 6) });
+    }
+    yield bytes;
   }
 }
 
-/** A whole backup file in memory (for tests): header, `pages`, end. */
-export function backupFile(input: Omit<BackupFileInput, 'dataBytes'>, pages: Buffer = Buffer.alloc(64 * 1024)): Buffer {
+/** A whole backup file in memory (for tests): header, `pages` (the stand-in's pages of 64 KiB of a database by default), end. */
+export function backupFile(input: Omit<BackupFileInput, 'dataBytes'>, pages: Buffer = Buffer.concat([...databasePages(input.database, 64 * 1024)])): Buffer {
   const writer = new MtfBackupWriter({ ...input, dataBytes: pages.length });
   return Buffer.concat([writer.start(), writer.data(pages), writer.end()]);
 }
@@ -170,17 +214,20 @@ interface LogicalWriter {
 class PlainWriter implements LogicalWriter {
   private position = 0;
 
+  constructor(private readonly filemarkBytes: number) {}
+
   write(bytes: Buffer): Buffer {
     this.position += bytes.length;
     return bytes;
   }
 
   endOfSet(region: (firstEsetPba: number) => Buffer): Buffer {
+    const fm = this.filemarkBytes;
     const endMark = this.position;
-    const body = region(endMark + FILEMARK_BYTES);
-    const finalMark = endMark + FILEMARK_BYTES + body.length;
-    this.position = finalMark + FILEMARK_BYTES;
-    return Buffer.concat([filemarkBlock([0x400]), body, filemarkBlock([endMark, 0x400])]);
+    const body = region(endMark + fm);
+    const finalMark = endMark + fm + body.length;
+    this.position = finalMark + fm;
+    return Buffer.concat([filemarkBlock([0x400], fm), body, filemarkBlock([endMark, 0x400], fm)]);
   }
 }
 
@@ -270,13 +317,13 @@ class CompressingWriter implements LogicalWriter {
 // ---------------------------------------------------------------------------------------------
 // Blocks and streams (MTF 1.00a, sections 5.1–5.3).
 
-function tapeBlock(input: BackupFileInput): Buffer {
+function tapeBlock(input: BackupFileInput, filemarkBytes: number): Buffer {
   return blockWithStreams('TAPE', 0, 0, [['RAID', raid(input)]], (b) => {
     b.writeUInt32LE(0x30000, 4); // block attributes: set map exists, FDD allowed (observed)
     randomBytes(4).copy(b, 0x34); // media family id
     b.writeUInt32LE(5, 0x38); // TAPE attributes (observed)
     b.writeUInt16LE(1, 0x3c); // media sequence number
-    b.writeUInt16LE(1, 0x40); // soft filemark block size, in 512-byte units
+    b.writeUInt16LE(filemarkBytes / 512, 0x40); // soft filemark block size, in 512-byte units
     b.writeUInt16LE(3, 0x42); // media-based catalog type (observed)
     const name = Buffer.from('Microsoft SQL Server\0\0', 'utf16le');
     b.writeUInt16LE(name.length, 0x50);
@@ -302,12 +349,16 @@ function raid(input: BackupFileInput): Buffer {
   return data;
 }
 
-/** SCIN (observed layout; see protocol/backup-file-reader.ts). */
+/**
+ * SCIN, then the file list (observed layout; see protocol/backup-file-walk.ts): SCIN ends where its
+ * names end; one SFGI record (the PRIMARY filegroup), then one SFIN record per file whose last
+ * bytes are its logical name and physical path, found by (size, offset) pairs at 0x2E.
+ */
 function scin(input: BackupFileInput): Buffer {
   const names = Buffer.concat([Buffer.from(input.database, 'utf16le'), Buffer.from(input.server, 'utf16le')]);
   const namesAt = 0x16c;
   if (input.database.length > 128 || input.server.length > 128) throw new RangeError('database and server names are at most 128 characters');
-  const out = Buffer.alloc(alignTo4(namesAt + names.length));
+  const out = Buffer.alloc(namesAt + names.length);
   out.write('SCIN', 0, 'latin1');
   out.writeUInt32LE(out.length, 4);
   const type = input.backupType ?? 'full';
@@ -325,7 +376,27 @@ function scin(input: BackupFileInput): Buffer {
   out.writeUInt16LE(input.server.length * 2, 0x6c);
   out.writeUInt16LE(namesAt + input.database.length * 2, 0x6e);
   names.copy(out, namesAt);
-  return out;
+  const filegroup = Buffer.alloc(0x3e);
+  filegroup.write('SFGI', 0, 'latin1');
+  filegroup.writeUInt32LE(filegroup.length, 4);
+  filegroup.writeUInt32LE(1, 0x0c);
+  putString(filegroup, 0x30, 'PRIMARY', 0x14);
+  const files = (input.files ?? defaultDatabaseFiles(input.database)).map((file, i) => {
+    const logical = Buffer.from(file.logicalName, 'utf16le');
+    const physical = Buffer.from(file.physicalName, 'utf16le');
+    const record = Buffer.alloc(0x400 + logical.length + physical.length);
+    record.write('SFIN', 0, 'latin1');
+    record.writeUInt32LE(record.length, 4);
+    record.writeUInt32LE(i + 1, 0x0c); // file id
+    record.writeUInt16LE(logical.length, 0x2e);
+    record.writeUInt16LE(0x400, 0x30);
+    record.writeUInt16LE(physical.length, 0x32);
+    record.writeUInt16LE(0x400 + logical.length, 0x34);
+    logical.copy(record, 0x400);
+    physical.copy(record, 0x400 + logical.length);
+    return record;
+  });
+  return Buffer.concat([out, filegroup, ...files]);
 }
 
 function version(input: BackupFileInput): [number, number, number] {
@@ -390,11 +461,11 @@ function spad(at: number, setStart: number): Buffer {
 }
 
 /** A soft filemark (MTF 5.3.7), with SQL Server's array of earlier filemarks' byte offsets at 0x48 (observed). */
-function filemarkBlock(previous: number[]): Buffer {
-  const b = Buffer.alloc(FILEMARK_BYTES);
+function filemarkBlock(previous: number[], size = FILEMARK_BYTES): Buffer {
+  const b = Buffer.alloc(size);
   b.write('SFMB', 0, 'latin1');
   b.writeUInt32LE(0x80000000, 4);
-  b.writeUInt16LE(FILEMARK_BYTES, 8);
+  b.writeUInt16LE(Math.min(size, 0xffff), 8);
   b[10] = 0x0e;
   b[11] = 1;
   b[0x30] = 2;

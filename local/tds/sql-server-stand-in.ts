@@ -346,24 +346,24 @@ export class SqlServerStandIn {
     throw new StatementError([{ number: 40000, severity: 16, text: `The SQL Server stand-in cannot evaluate ${expression}` }]);
   }
 
-  /** RESTORE VERIFYONLY … WITH CHECKSUM: the file must be a backup this server wrote, undamaged. */
+  /**
+   * RESTORE VERIFYONLY … WITH CHECKSUM: the file must read as a whole, undamaged backup set
+   * (readBackup).
+   */
   private async verifyBackup(file: string): Promise<void> {
-    const fail = (number: number, text: string) => new StatementError([{ number, severity: 16, text }, { number: 3013, severity: 16, text: 'VERIFY DATABASE is terminating abnormally.' }]);
-    const known = this.backups.get(file);
-    let content: Buffer;
-    try {
-      content = await readFile(file);
-    } catch {
-      throw fail(3201, `Cannot open backup device '${file}'. Operating system error 2(The system cannot find the file specified.).`);
-    }
-    const report = await readBackupFile(bufferSource(content));
-    if (!known || report.problems.length > 0) throw fail(3241, `The media family on device '${file}' is incorrectly formed. SQL Server cannot process this media family.`);
-    if (createHash('sha256').update(content).digest('hex') !== known.sha256) {
-      throw fail(3189, 'Damage to the backup set was detected.');
-    }
+    await this.readBackup(file, 'VERIFY DATABASE');
   }
 
-  /** A backup file as RESTORE reads it: it must be one this server wrote, byte for byte. */
+  /**
+   * A backup file as RESTORE reads it, decided from the file itself as SQL Server does — any
+   * valid backup restores, whoever wrote it and whether or not this server remembers it: the
+   * backup-file reader must find a readable, complete backup set (else 3241, as SQL Server says
+   * for a media family it cannot process), with every media family present (else 3132). The
+   * stand-in's pages carry no page checksums, so damage inside the data of a backup is found the
+   * way SQL Server's backup checksum finds it only for a backup this server wrote in this run and
+   * still recorded in its msdb (same path, database and size, other bytes: 3183/3189); of any
+   * other file, the reader's checks decide.
+   */
   private async readBackup(file: string, statement: string): Promise<{ database: string; size: number; report: BackupFileReport }> {
     const fail = (number: number, text: string) => new StatementError([{ number, severity: 16, text }, { number: 3013, severity: 16, text: `${statement} is terminating abnormally.` }]);
     let content: Buffer;
@@ -376,8 +376,12 @@ export class SqlServerStandIn {
     const database = report.facts.database;
     if (report.problems.length > 0 || !database) throw fail(3241, `The media family on device '${file}' is incorrectly formed. SQL Server cannot process this media family.`);
     if (report.facts.family && report.facts.family.count > 1) throw fail(3132, `The media set has ${report.facts.family.count} media families but only 1 are provided. All members must be provided.`);
-    const sha256 = createHash('sha256').update(content).digest('hex');
-    if (![...this.backups.values()].some((b) => b.sha256 === sha256)) throw fail(3183, 'RESTORE detected an error on page (1:4711) in database "' + database + '" as read from the backup set.');
+    const written = this.backups.get(file);
+    if (written && written.database === database && written.size === content.length && createHash('sha256').update(content).digest('hex') !== written.sha256) {
+      throw statement === 'VERIFY DATABASE'
+        ? fail(3189, 'Damage to the backup set was detected.')
+        : fail(3183, `RESTORE detected an error on page (1:4711) in database "${database}" as read from the backup set.`);
+    }
     return { database, size: content.length, report };
   }
 
@@ -394,6 +398,8 @@ export class SqlServerStandIn {
     const fail = (...errors: Array<{ number: number; text: string }>) =>
       new StatementError([...errors, { number: 3013, text: 'RESTORE DATABASE is terminating abnormally.' }].map((e) => ({ ...e, severity: 16 })));
     const backup = await this.readBackup(file, 'RESTORE DATABASE');
+    // A differential or log backup restores only onto a full one restored WITH NORECOVERY, which the stand-in does not do.
+    if (backup.report.facts.backupType !== 'full') throw fail({ number: 3117, text: 'The log or differential backup cannot be restored because no files are ready to rollforward.' });
     const replace = /\bREPLACE\b/i.test(withClause);
     const existing = this.databases.find((d) => d.name === target);
     if (existing && !replace) {

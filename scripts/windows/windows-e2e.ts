@@ -9,7 +9,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { portOpen } from '../../local/daemons';
@@ -125,8 +125,8 @@ async function main(): Promise<void> {
     for (let i = 0; i < 100 && !existsSync(lockReady); i++) await sleep(100);
     check(existsSync(lockReady) && readFileSync(lockReady, 'utf8') === 'locked', 'a Windows program holds the file open without sharing', existsSync(lockReady) ? readFileSync(lockReady, 'utf8') : 'no answer');
 
-    // A company CA for the exe to trust besides the Windows store (checked when the service loads its configuration).
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(work, 'ca.key'), '-out', w.hostPath('C:\\company-ca.pem'), '-days', '2', '-subj', '/CN=so-backup e2e company CA'], { stdio: 'ignore' });
+    // A CA the exe must trust besides the Windows store: local mode's own, which signs its S3's (Ceph RGW, TLS only) certificate.
+    copyFileSync(path.join(dataDir, 'tls', 'ca.crt'), w.hostPath('C:\\company-ca.pem'));
 
     say(`msiexec /i ${path.basename(MSI)} /qn ENDPOINT=… ACTIVATIONCODE=… ARCHIVE=SO_ARC=C:\\SO_ARC CAFILE=C:\\company-ca.pem (enrols and starts the service)`);
     const install = w.run(['msiexec', '/i', z(MSI), '/qn', '/l*v', 'C:\\msi-install.log', `ENDPOINT=${endpoint}`, `ACTIVATIONCODE=${added.json.activationCode}`, 'ARCHIVE=SO_ARC=C:\\SO_ARC', 'CAFILE=C:\\company-ca.pem'], 300_000);

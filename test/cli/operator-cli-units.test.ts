@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
-import { partsOf, runView, stepsFromHistory } from '../../cli/src/backups';
+import { errorName, partsOf, runView, stepsFromHistory } from '../../cli/src/backups';
 import { EXIT, explainAwsError } from '../../cli/src/cli-error';
 import { type Fleet, openFleet } from '../../cli/src/fleet';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -28,6 +28,14 @@ describe('so-backup status', () => {
     expect(rows.find((r) => r.tenantId === 'failing')!.lastFailure).toBe('ValidationFailed: db/daily/failing/SuperOffice.bak: size 10, manifest says 20');
     expect(rows.find((r) => r.tenantId === 'stale')!.lastBackupAgeHours).toBe(30);
     expect(rows.find((r) => r.tenantId === 'drill')!.lastDrill).toMatchObject({ ok: false, detail: 'database failed: SQL Server error 8939' });
+  });
+
+  test('GIVEN a tenant whose latest run kept a TDE database whose certificate\'s private key was never backed up WHEN listed THEN its health is action-needed, naming the certificate and the fix, not ok', () => {
+    const action = 'database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up … Run BACKUP CERTIFICATE [TDECert] TO FILE = \'…\' WITH PRIVATE KEY';
+    const warned = { status: 'SUCCEEDED_WITH_WARNINGS', actions: [action] } as RunRecord;
+    const rows = fleetStatus([tenant('tde', hoursAgo(3)), tenant('ok', hoursAgo(3))], [{ tenantId: 'tde', online: true }, { tenantId: 'ok', online: true }], new Map([['tde', warned]]), now, 26);
+    expect(rows.map((r) => [r.tenantId, r.health])).toEqual([['tde', 'action-needed'], ['ok', 'ok']]);
+    expect(rows[0]!.actions).toEqual([action]);
   });
 });
 
@@ -113,6 +121,25 @@ describe('so-backup output and errors', () => {
       .toBe('NAME      N\n------  ---\nx         5\nlonger  100');
     expect(duration(30 * 3600)).toBe('1d 6h');
     expect(duration(75)).toBe('1m 15s');
+  });
+
+  test('tables align by display width: CJK names take two columns each, so the next column still lines up', () => {
+    const rendered = table([{ a: '顧客', n: 'x' }, { a: 'Kunde [Øst]', n: 'y' }, { a: 'SuperOffice', n: 'z' }], [{ header: 'PART', value: (r) => r.a }, { header: 'OUTCOME', value: (r) => r.n }]);
+    expect(rendered.split('\n')).toEqual(['PART         OUTCOME', '-----------  -------', '顧客         x', 'Kunde [Øst]  y', 'SuperOffice  z']);
+  });
+
+  test('run show\'s Steps table names a step\'s error, not its whole cause; a carried part says which run\'s backup is kept', () => {
+    expect(errorName('PartsFailed: database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE — kept and validated: database SuperOffice')).toBe('PartsFailed');
+    expect(errorName('States.HeartbeatTimeout')).toBe('States.HeartbeatTimeout');
+    const run = {
+      failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }],
+      kept: { databases: ['SuperOffice'], archive: true, carried: [{ kind: 'database', name: '2two', runId: 'acme-2026-11-20-daily' }] },
+      validation: { ok: true, checkedAt: '', checks: 3, problems: [], artifacts: [{ kind: 'database', name: 'SuperOffice', ok: true, problems: [] }] },
+    } as unknown as RunRecord;
+    expect(partsOf(run)).toEqual([
+      { kind: 'database', name: 'SuperOffice', outcome: 'kept' },
+      { kind: 'database', name: '2two', outcome: 'failed', detail: 'SQL_DATABASE_OFFLINE: database "2two" is OFFLINE', carriedFrom: 'acme-2026-11-20-daily' },
+    ]);
   });
 
   test('AWS errors become the action that is missing, or what is not running', () => {

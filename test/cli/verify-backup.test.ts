@@ -1,22 +1,24 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { renderVerification, verifyBackupFiles } from '../../cli/src/verify-backup';
-import { backupFile } from '../../local/tds/mtf-backup-file';
+import { fileSource, renderVerification, verifyBackupFiles } from '../../cli/src/verify-backup';
+import { backupFile, databasePages } from '../../local/tds/mtf-backup-file';
 import { describeWithMssqlFixtures, MSSQL_FIXTURES } from '../helpers/fixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-verify-'));
 const startedAt = new Date('2026-11-30T02:00:00Z');
+/** 128 KiB of the stand-in's pages of a database (file header 1:0, … boot page 1:9, data pages). */
+const pagesOf = (database: string) => Buffer.concat([...databasePages(database, 128 * 1024)]);
 const write = (name: string, body: Buffer) => {
   const file = path.join(dir, name);
   writeFileSync(file, body);
   return file;
 };
 const superOffice = (options: Partial<Parameters<typeof backupFile>[0]> = {}) =>
-  backupFile({ database: 'SuperOffice', server: 'SO-SQL01', backupSetName: 'SuperOffice-Full Database Backup', startedAt, ...options }, randomBytes(128 * 1024));
+  backupFile({ database: 'SuperOffice', server: 'SO-SQL01', backupSetName: 'SuperOffice-Full Database Backup', startedAt, ...options }, pagesOf('SuperOffice'));
 
 const mediaSetId = randomBytes(16);
 const files = {
@@ -50,7 +52,7 @@ describe('verifyBackupFiles', () => {
 
   test('GIVEN a compressed backup WHEN rendered THEN every fact the reader found is printed', async () => {
     const text = renderVerification(await verifyBackupFiles([files.compressed]));
-    for (const line of [/format +MSSQLBAK container/, /compressed +yes \(decoded\)/, /type +full/, /database +SuperOffice/, /server +SO-SQL01/, /SQL Server +16\.0\.4135/,
+    for (const line of [/format +MSSQLBAK container/, /MTF blocks +1024-byte logical blocks, 512-byte soft filemarks/, /compressed +yes \(decoded\)/, /type +full/, /database +SuperOffice/, /server +SO-SQL01/, /SQL Server +16\.0\.4135/,
       /backup date +2026-11-30 02:00:00 \(server time, UTC\+00:00\)/, /copy-only +no/, /families +family 1 of 1/, /password +none/, /complete +yes/]) {
       expect(text).toMatch(line);
     }
@@ -102,3 +104,53 @@ describeWithMssqlFixtures('so-backup verify-backup on real SQL Server backups', 
   });
 });
 
+
+describe('so-backup verify-backup: what it reads, and files it cannot read (issue 16 review)', () => {
+  test('GIVEN a file the user may not read WHEN verified THEN exit 6 (not a verdict) naming the file and the error, one "so-backup:" prefix', async () => {
+    const file = write('unreadable.bak', superOffice());
+    chmodSync(file, 0o600);
+    chmodSync(dir, 0o755);
+    // As root, permissions do not stop a read: run the command as nobody, as the tester did.
+    const asOther = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+    if (asOther.length === 0) chmodSync(file, 0o000);
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const [command, ...args] = [...asOther, process.execPath, path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), 'verify-backup', file];
+      execFile(command!, args, { cwd: dir }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    });
+    expect(result).toMatchObject({ code: 6, stdout: '' });
+    expect(result.stderr).toMatch(/^so-backup: .*unreadable\.bak cannot be read \(EACCES: permission denied\): nothing was checked/);
+    expect(result.stderr).not.toMatch(/so-backup failed|so-backup: so-backup/);
+  }, 60_000);
+
+  test('GIVEN a read that fails in the middle of the file (I/O error) WHEN verified THEN a CliError with exit 6, not "not usable"', async () => {
+    await expect(verifyBackupFiles([files.full], {}, async (file) => {
+      const source = await fileSource(file);
+      return { ...source, read: async (offset, length) => (offset > 0x1000 ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })) : source.read(offset, length)) };
+    })).rejects.toMatchObject({ exitCode: 6, message: expect.stringMatching(/full\.bak cannot be read \(EIO: input\/output error/) });
+  });
+
+  test('GIVEN a backup whose data pages are damaged in the middle WHEN verified THEN not usable, and --quick says it read only a sample', async () => {
+    const bytes = superOffice();
+    const damaged = Buffer.from(bytes);
+    damaged[bytes.length / 2] = damaged[bytes.length / 2]! ^ 0xff; // inside one of the 16 pages: its checksum fails
+    const file = write('damaged-middle.bak', damaged);
+    const whole = await verifyBackupFiles([file], { database: 'SuperOffice' });
+    expect(whole.verdict.reasons.join('\n')).toMatch(/page\(s\) fail their page checksum/);
+    const good = renderVerification(await verifyBackupFiles([files.full]));
+    expect(good).toMatch(/read +every byte of the \d+-byte file/);
+    expect(good).toMatch(/Every byte was read/);
+    const quick = renderVerification(await verifyBackupFiles([files.full], { quick: true }));
+    expect(quick).toMatch(/Quick check \(--quick\): .* not every byte/);
+  });
+});
+
+describeWithMssqlFixtures('so-backup verify-backup: a backup whose pages are mostly zeros', () => {
+  test('GIVEN singlerestore-full.bak with every page after the first 16 zeroed WHEN verified THEN the report notes that most page slots are unformatted', async () => {
+    const bytes = Buffer.from(readFileSync(path.join(MSSQL_FIXTURES, 'singlerestore-full.bak'))).fill(0, 0x1e00 + 16 * 8192, 0x151e00);
+    const result = await verifyBackupFiles([write('mostly-zeros.bak', bytes)]);
+    // Zeroed pages cannot be told from never-formatted pages of allocated extents: not a failure, but said.
+    expect(result.verdict.ok).toBe(true);
+    const text = renderVerification(result);
+    expect(text).toMatch(/note +most page slots are unformatted/);
+  });
+});

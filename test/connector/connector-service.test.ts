@@ -57,7 +57,7 @@ describe('ConnectorService', () => {
   function service(link: RecordingLink, store: MemoryObjectStore) {
     const config = connectorConfigFor(dir, { sql: standInSql(port, login, dir), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
     const databaseServer = new MssqlDatabaseServer(config.sql!.connectionString);
-    return { svc: new ConnectorService({ config, connectorVersion: 'test', link, logger: pino({ level: 'silent' }), databaseServer, openStore: () => store, progressIntervalMs: 0, bandwidth: new BandwidthLimiter({ config: '100 Mbit/s' }) }), databaseServer };
+    return { svc: new ConnectorService({ config, connectorVersion: 'test', link, logger: pino({ level: 'silent' }), databaseServer, openStore: () => store, progressIntervalMs: 0, firstProgressJitterMs: 0, bandwidth: new BandwidthLimiter({ config: '100 Mbit/s' }) }), databaseServer };
   }
 
   test('GIVEN a running job WHEN the service stops THEN it is checkpointed, not reported; the next start resumes it and reports success once', async () => {

@@ -8,7 +8,7 @@ import { enrolConnector } from '../../connector/src/enrol';
 import { doctor } from '../../connector/src/run-connector';
 import { createActivationCode, newTenant } from '../../functions/src/shared';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
-import { type CloudHarness, startCloudHarness } from '../helpers/cloud-harness';
+import { type CloudHarness, HARNESS_START_MS, startCloudHarness } from '../helpers/cloud-harness';
 import { freePort } from '../helpers/test-ports';
 
 /** `so-connector doctor` against the real authorizer (local gateway) and the TDS stand-in. */
@@ -22,7 +22,7 @@ beforeAll(async () => {
   sqlPort = await freePort();
   standIn = new SqlServerStandIn({ port: sqlPort, login, engineEdition: 4, databases: [{ name: 'SuperOffice', sizeBytes: 8 << 20 }], additionalLogins: [{ user: 'reader', password: 'Pw-Reader-1' }], loginsWithoutBackupPermission: ['reader'] });
   await standIn.start();
-});
+}, HARNESS_START_MS);
 afterAll(async () => {
   await standIn.stop();
   await cloud.stop();

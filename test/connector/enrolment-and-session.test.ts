@@ -14,7 +14,7 @@ import { revokeKey } from '../../cli/src/tenants';
 import type { Fleet } from '../../cli/src/fleet';
 import { EXIT } from '../../cli/src/cli-error';
 import { encodeMessage, signatureAuthorization } from '../../protocol';
-import { type CloudHarness, startCloudHarness } from '../helpers/cloud-harness';
+import { type CloudHarness, HARNESS_START_MS, startCloudHarness } from '../helpers/cloud-harness';
 
 /**
  * Enrolment, signed connections, revocation and key rotation through the stack's real
@@ -24,7 +24,7 @@ let cloud: CloudHarness;
 const logger = pino({ level: 'silent' });
 beforeAll(async () => {
   cloud = await startCloudHarness();
-});
+}, HARNESS_START_MS);
 afterAll(() => cloud.stop());
 
 async function tenantWithCode(tenantId: string) {
@@ -67,7 +67,9 @@ function connect(authorization: string): Promise<WebSocket> {
   });
 }
 
-const until = async (check: () => boolean | Promise<boolean>, ms = 5000) => {
+// A poll, not a timed assertion: each function answers from its own processes, and a cold start of one
+// (a Node 24 process loading its bundle) takes seconds on a loaded machine, as in Lambda.
+const until = async (check: () => boolean | Promise<boolean>, ms = 30_000) => {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 25))) if (await check()) return;
   throw new Error('condition not reached');
 };
@@ -235,7 +237,7 @@ describe('signed sessions', () => {
 
 describe('restore drill results', () => {
   const result = (drillId: string, runId: string, ok = true) => JSON.stringify({
-    type: 'drill-result', v: 1, drillId, runId, ok, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), archive: { sampled: 0, verified: 0 },
+    type: 'drill-result', v: 1, drillId, runId, ok, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), archive: { sampled: 2, verified: 2 },
   });
   const reply = (socket: WebSocket) => new Promise<{ type: string; error?: { code: string } }>((resolve) => socket.once('message', (data) => resolve(JSON.parse(data.toString()) as { type: string })));
   const issue = (tenantId: string, drillId: string, runId: string, expiresAt = new Date(Date.now() + 3600_000).toISOString()) =>

@@ -270,7 +270,7 @@ describe('restore drill, through the SQL Server stand-in', () => {
     await standIn.start();
     const server = new MssqlDatabaseServer(standInSql(port, login, path.join(dir, 'staging')).connectionString);
     try {
-      // A backup this server took (it restores only backups it knows, byte for byte).
+      // A backup this server took.
       const config = connectorConfigFor(dir, { sql: standInSql(port, login, path.join(dir, 'staging')), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
       manifest = await runBackupJob(job('acme-2026-11-25-daily'), { config, connectorVersion: 'test', store, databaseServer: server, logger: pino({ level: 'silent' }), report: () => undefined });
       standIn.statements.length = 0;
@@ -300,6 +300,16 @@ describe('restore drill, through the SQL Server stand-in', () => {
       expect(result.database!.detail).toContain('DBCC CHECKDB found consistency errors');
       expect(standIn.databases.map((d) => d.name)).toEqual(['SuperOffice']);
       expect(readdirSync(path.join(dir, 'staging')).filter((f) => f.startsWith('restore-'))).toEqual([]);
+    });
+  });
+
+  test('GIVEN a drill that names the database to restore WHEN drilled THEN that database is restored and named in the result; a name the manifest lacks fails the drill', async () => {
+    await withServer(false, async (standIn, server) => {
+      const result = await runRestoreDrill(drillJob({ databaseName: 'SuperOffice', sampleFiles: 0 }), { store, databaseServer: server, stagingFolder: path.join(dir, 'staging') });
+      expect(result).toMatchObject({ ok: true, database: { name: 'SuperOffice', status: 'checked' } });
+      const missing = await runRestoreDrill(drillJob({ databaseName: '2two', sampleFiles: 0 }), { store, databaseServer: server, stagingFolder: path.join(dir, 'staging') });
+      expect(missing).toMatchObject({ ok: false, database: { name: '2two', status: 'failed', detail: 'the run\'s manifest names no database "2two"' } });
+      expect(standIn.databases.map((d) => d.name)).toEqual(['SuperOffice']);
     });
   });
 

@@ -42,8 +42,10 @@ describe('RunCredentials', () => {
     expect((await run.provider()).accessKeyId).toBe('FRESH1');
   });
 
-  test('GIVEN no answer WHEN refreshing THEN the upload fails with a clear CREDENTIALS_EXPIRED', async () => {
-    const run = new RunCredentials(job(60_000), new FakeCloudLink(false), 5 * 60_000, 50);
+  test('GIVEN no answer WHEN refreshing THEN the request goes again on a timer, and the upload fails with a clear CREDENTIALS_EXPIRED at the timeout', async () => {
+    const link = new FakeCloudLink(false);
+    const run = new RunCredentials(job(60_000), link, 5 * 60_000, 250, 40);
     await expect(run.provider()).rejects.toMatchObject({ code: 'CREDENTIALS_EXPIRED' });
+    expect(link.requests).toBeGreaterThanOrEqual(4);
   });
 });

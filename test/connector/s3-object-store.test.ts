@@ -9,6 +9,7 @@ import { BandwidthLimiter } from '../../connector/src/bandwidth';
 import { compositeChecksum, readObject, S3ObjectStore } from '../../connector/src/store';
 import { databasePages } from '../../local/tds/mtf-backup-file';
 import { cephChroot, describeWith } from '../helpers/prerequisites';
+import { startSlowDownProxy } from '../helpers/slow-down-proxy';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 
 /** The uploader against a real S3 (its own Ceph RGW cluster on loopback). */
@@ -147,4 +148,42 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
     const unversioned = new S3ObjectStore({ ...target, bucket: 'unversioned' }, credentials);
     await expect(unversioned.putBuffer('archive/acme/x.txt', body)).rejects.toMatchObject({ code: 'S3_NOT_VERSIONED' });
   });
+  test('GIVEN S3 answering 10 × 503 SlowDown in a row WHEN the connector puts, reads, heads and uploads in parts THEN every request rides it out; 12 in a row fail with S3\'s reason', async () => {
+    const proxy = await startSlowDownProxy(endpoint);
+    try {
+      // The SDK's own strategy; only its backoff is shortened so the test does not wait ~75 s a request.
+      const retry = { backoff: { computeNextBackoffDelay: () => 5, setDelayBase: () => undefined } };
+      const store = new S3ObjectStore({ ...target, endpoint: proxy.endpoint }, credentials, { retry });
+      const body = Buffer.from('a file sent while S3 scales the prefix');
+
+      proxy.slowDown(10);
+      const stored = await store.putBuffer('archive/acme/SO_ARC/slow.txt', body); // our own signed request
+      expect(proxy.seen.filter((r) => r.status === 503)).toHaveLength(10);
+      expect(proxy.seen.at(-1)).toMatchObject({ method: 'PUT', status: 200 });
+
+      proxy.slowDown(10);
+      expect(await readStream(await store.getVersion(stored.key, stored.versionId))).toEqual(body); // signed GET
+
+      proxy.slowDown(10);
+      expect(await store.head(stored.key, stored.versionId)).toMatchObject({ size: body.length }); // through the SDK
+
+      const file = path.join(dir, 'slow.bak');
+      writeFileSync(file, Buffer.concat([...databasePages('slow', 11 << 20)])); // three parts
+      proxy.slowDown(10);
+      const multipart = await store.putFile('db/daily/acme/Slow.bak', file); // SDK: create, parts, complete
+      expect(multipart.sha256).toBe(createHash('sha256').update(readFileSync(file)).digest('hex'));
+      expect(proxy.seen.filter((r) => r.status === 503)).toHaveLength(40);
+
+      proxy.slowDown(12);
+      await expect(store.putBuffer('archive/acme/SO_ARC/never.txt', body)).rejects.toMatchObject({ code: 'S3_ERROR', message: expect.stringMatching(/SlowDown \(HTTP 503\)/) });
+    } finally {
+      await proxy.stop();
+    }
+  }, 300_000); // the adaptive rate limiter slows every later request down after so much throttling, as it should
 });
+
+async function readStream(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}

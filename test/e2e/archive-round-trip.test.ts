@@ -1,5 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFile, execFileSync } from 'node:child_process';
+import https from 'node:https';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,7 +77,8 @@ function buildTree(): void {
 }
 
 async function manifestOf(summary: LocalRunSummary): Promise<Manifest> {
-  const s3 = new S3Client({ endpoint: summary.s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCAL_S3_KEYS });
+  // Local mode's S3 speaks TLS only, under its own CA.
+  const s3 = new S3Client({ endpoint: summary.s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...LOCAL_S3_KEYS }, requestHandler: { httpsAgent: new https.Agent({ ca: readFileSync(summary.caBundle) }) } });
   try {
     const out = await s3.send(new GetObjectCommand({ Bucket: summary.bucket, Key: summary.manifestKey! }));
     return manifestSchema.parse(JSON.parse(await out.Body!.transformToString()));
@@ -87,7 +89,7 @@ async function manifestOf(summary: LocalRunSummary): Promise<Manifest> {
 
 function restore(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const command = tsxCommand('connector/src/bin/so-connector.ts', ['restore', '--config', path.join(dataDir, 'connector', 'config.json'), '--json', ...args]);
-  return new Promise((resolve) => execFile(command.command, command.args, { maxBuffer: 16 << 20, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } }, (error, stdout, stderr) => {
+  return new Promise((resolve) => execFile(command.command, command.args, { maxBuffer: 16 << 20, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: path.join(dataDir, 'tls', 'ca.crt') } }, (error, stdout, stderr) => {
     resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
   }));
 }

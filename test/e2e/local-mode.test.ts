@@ -25,7 +25,8 @@ const archive = path.join(dataDir, 'sample-so-arc');
 function aws(summary: LocalRunSummary, ...args: string[]): string {
   return execFileSync(AWS, ['--endpoint-url', summary.s3Endpoint, '--region', 'us-east-1', '--output', 'json', ...args], {
     encoding: 'utf8', maxBuffer: 64 << 20,
-    env: { ...process.env, AWS_ACCESS_KEY_ID: LOCAL_S3_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_KEYS.secretAccessKey, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+    // Local mode's S3 speaks TLS only, under its own CA.
+    env: { ...process.env, AWS_ACCESS_KEY_ID: LOCAL_S3_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_KEYS.secretAccessKey, AWS_CA_BUNDLE: summary.caBundle, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
   });
 }
 
@@ -70,9 +71,13 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
   });
   let first: LocalRunSummary;
 
-  test('GIVEN a fresh machine WHEN the daily backup runs THEN it SUCCEEDS, validated, and every service is stopped afterwards', async () => {
-    first = await runLocalMode({ dataDir, portBase, fresh: true, log: () => undefined });
+  test('GIVEN a fresh machine and a gateway that loses the first result WHEN the daily backup runs THEN the connector sends the result again on its timer, the run SUCCEEDS, validated, and every service is stopped afterwards', async () => {
+    first = await runLocalMode({ dataDir, portBase, fresh: true, log: () => undefined, tuning: { gatewayDropResults: 1 } });
+    if (first.status !== 'SUCCEEDED') console.error(`${first.runId} ${first.status}:\n${first.history.join('\n')}`);
     expect(first.failure).toBeUndefined();
+    const connectorLog = readFileSync(path.join(dataDir, 'logs', 'connector.log'), 'utf8');
+    expect(connectorLog).toContain('result not acknowledged yet; sending it again');
+    expect(connectorLog.split('\n').filter((line) => line.includes('"msg":"connected"'))).toHaveLength(1); // the timer, not a reconnect
     expect(first).toMatchObject({ status: 'SUCCEEDED', validated: true, runId: expect.stringMatching(/^local-\d{4}-\d{2}-\d{2}-daily$/) });
     expect(first.archive).toMatchObject({ files: 120, uploadedFiles: 120 });
     expect(listenersOn(portBase)).toEqual([]);
@@ -149,6 +154,13 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     // The step-by-step history shows each state of the synthesized BackupRun.
     const steps = third.history.filter((line) => line.startsWith(third.runId)).join('\n');
     for (const state of ['Prepare', 'Request backup', 'Validate', 'Finalize', 'Backup succeeded']) expect(steps).toContain(state);
+
+    // Every call was authorized against the template and none was refused; each function ran from its bundle on Node 24.
+    expect(existsSync(path.join(dataDir, 'logs', 'access-denied.log'))).toBe(false);
+    const requestLog = readdirSync(path.join(dataDir, 'logs')).find((f) => f.startsWith('lambda-BackupRunRequestBackup'))!;
+    expect(readFileSync(path.join(dataDir, 'logs', requestLog), 'utf8')).toContain('backup job sent');
+    // The connector uploaded with STS session credentials that RGW minted: plain HTTP is not even served.
+    await expect(fetch(third.s3Endpoint.replace('https:', 'http:'))).rejects.toThrow();
   });
 
   test('GIVEN SuperOffice and 2two, where 2two is OFFLINE, WHEN the fourth day\'s backup runs THEN it FAILS and alerts naming 2two, while SuperOffice and the archive are validated, promoted and counted', async () => {
@@ -156,8 +168,10 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     expect(fourth).toMatchObject({ status: 'FAILED', runId: `${first.runId}-4`, kept: { databases: ['SuperOffice'], archive: true } });
     expect(fourth.failure).toMatchObject({ error: 'PartsFailed', cause: expect.stringMatching(/database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE.*kept and validated: database SuperOffice, the archive/) });
     expect(fourth.failures).toEqual([{ kind: 'database', name: '2two', code: 'SQL_DATABASE_OFFLINE', message: expect.stringMatching(/Bring it online/) }]);
-    const alerts = readFileSync(path.join(dataDir, 'alerts.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { subject?: string; message: string });
-    expect(alerts.at(-1)).toMatchObject({ subject: 'so-backup: backup of local FAILED', message: expect.stringMatching(/2two.*OFFLINE/s) });
+    const alerts = readFileSync(path.join(dataDir, 'alerts.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { subject?: string; message: string; publishedBy: string });
+    // The run's own alert, published by the state machine's role; and the FailedRuns alarm, published by CloudWatch (the topic policy lets it).
+    expect(alerts.filter((a) => a.subject === 'so-backup: backup of local FAILED').at(-1)).toMatchObject({ message: expect.stringMatching(/2two.*OFFLINE/s), publishedBy: expect.stringContaining('assumed-role/BackupRunStateMachineRole') });
+    expect(alerts.filter((a) => a.publishedBy === 'cloudwatch.amazonaws.com').map((a) => a.subject)).toEqual(expect.arrayContaining([expect.stringContaining('AlarmsFailedRuns')]));
     // The good parts count: a fourth validated daily version of SuperOffice, and the run's kept manifest names it.
     const daily = versions(fourth, 'db/daily/local/');
     expect(daily.map((v) => v.Key)).toEqual(Array(4).fill('db/daily/local/SuperOffice.bak'));

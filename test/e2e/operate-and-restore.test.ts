@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { openFleet } from '../../cli/src/fleet';
@@ -22,6 +23,8 @@ const portBase = TEST_PORT_BLOCKS.operateE2e;
 const ports = localPorts(portBase);
 const me = `local:${userInfo().username}`;
 const holdFile = path.join(dataDir, 'hold-sql-backups');
+/** Customer IT's servers trust S3's certificate; local mode's S3 has its own CA. */
+const connectorEnv = () => ({ ...process.env, NODE_EXTRA_CA_CERTS: path.join(dataDir, 'tls', 'ca.crt') });
 
 /** Every file below `root` with its content, by relative path. */
 function treeOf(root: string, prefix = ''): Record<string, string> {
@@ -32,6 +35,17 @@ function treeOf(root: string, prefix = ''): Record<string, string> {
 }
 
 interface CliResult<T> { code: number; stdout: string; stderr: string; json: T }
+
+/** GET over HTTPS trusting local mode's CA (a browser or curl would be told to trust it too). */
+function get(url: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    https.get(url, { ca: readFileSync(path.join(dataDir, 'tls', 'ca.crt')) }, async (res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
+    }).on('error', reject);
+  });
+}
 
 /** Runs the so-backup command against this local mode; `json` is its parsed --json output. */
 function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
@@ -83,9 +97,9 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     const enrol = tsxCommand('connector/src/bin/so-connector.ts', ['enrol', '--endpoint', `ws://127.0.0.1:${ports.gateway}`, '--code', added.json.activationCode,
       '--config', config, '--state-dir', path.join(home, 'state'), '--sql', standInConnectionString(portBase), '--database', 'SuperOffice',
       '--staging', path.join(home, 'staging'), '--archive', `SO_ARC=${archive}`]);
-    execFileSync(enrol.command, enrol.args, { stdio: 'pipe' });
+    execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: connectorEnv() });
     const run = tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', config]);
-    connector = spawn(run.command, run.args, { stdio: 'ignore' });
+    connector = spawn(run.command, run.args, { stdio: 'ignore', env: connectorEnv() });
     let connectors: CliResult<Array<{ tenantId: string; online: boolean }>> | undefined;
     for (let i = 0; i < 120; i++) {
       connectors = await soBackup('--json', 'connectors');
@@ -126,13 +140,13 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     const [link] = shared.json.links;
     expect(link!.url).toContain(`127.0.0.1:${ports.s3}`);
     expect(link!.url).toContain('X-Amz-Expires=259200');
-    const download = await fetch(link!.url);
+    const download = await get(link!.url);
     expect(download.status).toBe(200);
-    const body = Buffer.from(await download.arrayBuffer());
+    const body = download.body;
     expect(body.length).toBe(link!.size);
     expect(createHash('sha256').update(body).digest('hex')).toBe(link!.sha256);
     // RGW checks the signature: a link altered to another key is refused.
-    expect((await fetch(link!.url.replace('SuperOffice.bak', 'Other.bak'))).status).toBe(403);
+    expect((await get(link!.url.replace('SuperOffice.bak', 'Other.bak'))).status).toBe(403);
 
     const shown = await soBackup<{ shares: Array<{ at: string; expiresAt: string }> }>('--json', 'run', 'show', runId);
     expect(shown.json.shares).toEqual([expect.objectContaining({ by: me, reason: 'sent to Acme IT', keys: ['db/daily/acme/SuperOffice.bak'] })]);
@@ -212,7 +226,7 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
 
     const restore = (...args: string[]) => {
       const command = tsxCommand('connector/src/bin/so-connector.ts', ['restore', '--config', path.join(dataDir, 'connector', 'config.json'), '--json', ...args]);
-      return new Promise<CliResult<{ runId: string; database?: { restoredAs: string; files: Array<{ to: string }> }; archive?: { files: number } }>>((resolve) => execFile(command.command, command.args, (error, stdout, stderr) => {
+      return new Promise<CliResult<{ runId: string; database?: { restoredAs: string; files: Array<{ to: string }> }; archive?: { files: number } }>>((resolve) => execFile(command.command, command.args, { env: connectorEnv() }, (error, stdout, stderr) => {
         resolve({ code: Number((error as { code?: number } | null)?.code ?? 0), stdout, stderr, json: stdout.startsWith('{') ? JSON.parse(stdout) : undefined });
       }));
     };
@@ -280,6 +294,11 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     expect((await soBackup('tenants', 'set', 'acme', '--backup-hour', '25')).code).toBe(2);
     expect((await soBackup('tenants', 'revoke-key', 'acme', 'k-no-such-key')).code).toBe(2); // no terminal to confirm on, no --yes
     expect(await soBackup('tenants', 'revoke-key', 'acme', 'k-no-such-key', '--yes')).toMatchObject({ code: 3, stderr: expect.stringContaining('tenant "acme" has no key "k-no-such-key"; its keys: k') });
+    expect((await soBackup('--json', 'tenants', 'set', 'acme', '--backup-time', '01:45')).json).toMatchObject({ backupHour: 1, backupTime: '01:45' });
+    const offGrid = await soBackup('tenants', 'set', 'acme', '--backup-time', '01:37');
+    expect(offGrid.code).toBe(2);
+    expect(offGrid.stderr).toMatch(/minutes 00, 15, 30 or 45/);
+    expect((await soBackup<{ backupTime?: string }>('--json', 'tenants', 'set', 'acme', '--backup-time', 'default')).json.backupTime).toBeUndefined();
 
     const elsewhere = await soBackup('--local', path.join(dataDir, 'nothing-here'), 'status');
     expect(elsewhere).toMatchObject({ code: 5, stderr: expect.stringContaining('local mode is not set up') });

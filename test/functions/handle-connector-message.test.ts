@@ -107,6 +107,14 @@ describe('handleConnectorMessage', () => {
     expect(replies).toEqual([expect.objectContaining({ type: 'error', error: expect.objectContaining({ code }) })]);
   });
 
+  test('GIVEN a message of a known type that breaks its schema WHEN handled THEN the MESSAGE_INVALID error answers it by type (inReplyTo); an unknown type is not echoed', async () => {
+    const { ctx, replies } = context({});
+    await handleConnectorMessage('{"type":"drill-result","v":1,"drillId":"x"}', ctx);
+    await handleConnectorMessage('{"type":"shutdown","v":1}', ctx);
+    expect(replies[0]).toMatchObject({ type: 'error', inReplyTo: 'drill-result', error: { code: 'MESSAGE_INVALID', message: expect.stringMatching(/^invalid "drill-result" message: /) } });
+    expect(replies[1]).not.toHaveProperty('inReplyTo');
+  });
+
   test('GIVEN a result for a run that already ended WHEN handled THEN it is acknowledged as a duplicate', async () => {
     const { ctx, calls, replies } = context({ status: 'FAILED' });
     expect(await handleConnectorMessage(result, ctx)).toBe('duplicate');
@@ -161,6 +169,9 @@ describe('handleConnectorMessage', () => {
       expect(await grantOf(wanting('acme-2026-11-26-daily', { archive: true }))).toMatchObject({
         type: 'error', error: { code: 'RUN_LACKS_PART', message: expect.stringMatching(/did not keep a validated backup of the archive \(archive SO_ARC: the share .* is not reachable\)/) },
       });
+      // A run whose daily manifest carries the archive forward (its latest validated one, from an earlier run) holds it.
+      const carrying = { ...partial, kept: { ...partial.kept!, carried: [{ kind: 'archive' as const, name: 'archive', runId: 'acme-2026-11-25-daily' }] } };
+      expect(await grantOf(wanting('acme-2026-11-26-daily', { archive: true }), carrying)).toMatchObject({ type: 'restore-grant', runId: 'acme-2026-11-26-daily', manifest: partial.validatedManifest });
     });
   });
 
@@ -176,7 +187,7 @@ describe('handleConnectorMessage', () => {
     expect(await handleConnectorMessage(drill('acme-drill-0002', false), ctx)).toBe('drill-recorded');
     expect(calls).toEqual([
       'drill acme true database checked: SuperOffice restored as so_backup_drill_1 and DBCC CHECKDB found no errors; archive 20 of 20 sampled files verified',
-      'drill acme false database failed: SQL Server error 8939; archive 20 of 20 sampled files verified',
+      'drill acme false NOT A PASS: the restore of database failed (reported: database failed: SQL Server error 8939; archive 20 of 20 sampled files verified)',
     ]);
   });
 
@@ -195,6 +206,6 @@ describe('handleConnectorMessage', () => {
   test('GIVEN a result that says ok while a sampled file did not verify WHEN reported THEN it is recorded as failed', async () => {
     const { ctx, calls } = context(undefined);
     expect(await handleConnectorMessage(drill('acme-drill-0003', true, { archive: { sampled: 20, verified: 19 } }), ctx)).toBe('drill-recorded');
-    expect(calls).toEqual([expect.stringMatching(/^drill acme false .*archive 19 of 20 sampled files verified$/)]);
+    expect(calls).toEqual([expect.stringMatching(/^drill acme false NOT A PASS: 1 of 20 sampled files did not verify \(reported: .*archive 19 of 20 sampled files verified\)$/)]);
   });
 });

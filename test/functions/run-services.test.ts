@@ -1,10 +1,13 @@
 import { executionName } from '../../functions/src/list-tenants/execution-name';
-import { isDue, localHour } from '../../functions/src/list-tenants/due-tenants';
+import { backupSlot, dueInWindow, firstInstantOfHour, parseBackupTime, SLOT_MINUTES, windowStart } from '../../functions/src/list-tenants/due-tenants';
+import { startDueBackups } from '../../functions/src/list-tenants/start-due-backups';
 import { describeFailure, markRunFailed } from '../../functions/src/mark-run-failed/mark-run-failed';
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
 import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
 import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
-import { restoreSessionPolicy, RunError, uploadSessionPolicy } from '../../functions/src/shared';
+import { restoreSessionPolicy, RunError, uploadCredentialVendorFromEnv, uploadSessionPolicy } from '../../functions/src/shared';
+import type { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { tenantIdSchema } from '../../protocol';
 import { type Artifact, type BackupJob, type Manifest, manifestSchema } from '../../protocol';
 import type { RunRecord, TenantRecord } from '../../functions/src/shared';
 import { periodOf, tiersDue } from '../../functions/src/finalize-run/promote-to-tiers';
@@ -22,17 +25,165 @@ describe('executionName', () => {
     // Named after the day in the schedule's time zone: 23:30 UTC is already the next day in Oslo.
     expect(executionName('acme', new Date('2026-11-24T23:30:00Z'), 'daily', [], 'Europe/Oslo')).toBe('acme-2026-11-25-daily');
   });
+
+  test('GIVEN the longest tenant ids (63 characters) WHEN named for every trigger and repeat THEN names stay within Step Functions\' 80 characters, unique per tenant, and readable', () => {
+    const day = new Date('2026-11-25T02:00:00Z');
+    const long = `${'a'.repeat(56)}-tenant`;
+    const other = `${'a'.repeat(56)}-second`;
+    expect(tenantIdSchema.safeParse(long).success).toBe(true);
+    const names: string[] = [];
+    for (const tenant of [long, other]) {
+      for (const trigger of ['daily', 'support', 'operator']) {
+        const first = executionName(tenant, day, trigger, []);
+        const tenth = executionName(tenant, day, trigger, [first, ...Array.from({ length: 8 }, (_, i) => `${first}-${i + 2}`)]);
+        names.push(first, tenth);
+        for (const name of [first, tenth]) {
+          expect(name.length).toBeLessThanOrEqual(80);
+          expect(name).toMatch(/^[A-Za-z0-9_-]+$/);
+          expect(name).toContain(`-2026-11-25-${trigger}`);
+          expect(name.startsWith('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).toBe(true);
+        }
+      }
+    }
+    expect(new Set(names).size).toBe(names.length);
+    expect(executionName(long, day, 'operator', [])).toMatch(/^a+_[0-9a-f]{6}-2026-11-25-operator$/);
+  });
 });
 
-describe('which tenants DailyBackups starts', () => {
-  test('each tenant in its own backup hour, local to the schedule\'s time zone (summer time included), or the default; a catch-up run starts everyone', () => {
-    expect(localHour(new Date('2026-11-25T01:00:00Z'), 'Europe/Oslo')).toBe(2);
-    expect(localHour(new Date('2026-07-01T00:00:00Z'), 'Europe/Oslo')).toBe(2);
-    expect(localHour(new Date('2026-11-25T23:00:00Z'), 'Europe/Oslo')).toBe(0);
-    expect(isDue({}, 2, 2, false)).toBe(true);
-    expect(isDue({ backupHour: 22 }, 2, 2, false)).toBe(false);
-    expect(isDue({ backupHour: 22 }, 22, 2, false)).toBe(true);
-    expect(isDue({ backupHour: 22 }, 5, 2, true)).toBe(true);
+describe('minting a connector\'s credentials', () => {
+  const minted = async (roleArn: string) => {
+    const sent: AssumeRoleCommand[] = [];
+    const sts = { send: async (command: AssumeRoleCommand) => {
+      sent.push(command);
+      return { Credentials: { AccessKeyId: 'ASIA', SecretAccessKey: 'S', SessionToken: 'T', Expiration: new Date('2026-11-25T03:00:00Z') } };
+    } } as unknown as STSClient;
+    await uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups', UPLOAD_ROLE_ARN: roleArn }).mint('acme', 'acme-2026-11-25-daily');
+    return sent[0]!.input;
+  };
+
+  test('GIVEN a stack in another partition (GovCloud, China) WHEN credentials are minted THEN the session policy names the bucket in that partition', async () => {
+    const input = await minted('arn:aws-us-gov:iam::123456789012:role/Upload');
+    expect(input.Policy).toContain('arn:aws-us-gov:s3:::backups/archive/acme/*');
+    expect(input.Policy).not.toContain('arn:aws:s3:::');
+    expect((await minted('arn:aws-cn:iam::123456789012:role/Upload')).Policy).toContain('arn:aws-cn:s3:::backups');
+  });
+
+  test('credentials last an hour at most (STS role chaining), carry the tenant\'s session policy and tag, and need a role ARN', async () => {
+    const input = await minted('arn:aws:iam::123456789012:role/Upload');
+    expect(input).toMatchObject({ RoleArn: 'arn:aws:iam::123456789012:role/Upload', DurationSeconds: 3600, Tags: [{ Key: 'tenant', Value: 'acme' }] });
+    expect(JSON.parse(input.Policy!)).toEqual(JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme', 'acme-2026-11-25-daily')));
+    const sts = {} as STSClient;
+    expect(() => uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups' })).toThrow(/UPLOAD_ROLE_ARN/);
+    expect(() => uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups', UPLOAD_ROLE_ARN: 'arn:aws:iam::123456789012:role/U', UPLOAD_CREDENTIAL_SECONDS: '7200' })).toThrow(/UPLOAD_CREDENTIAL_SECONDS/);
+  });
+});
+
+describe('which tenants DailyBackups starts, and when', () => {
+  const oslo = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
+  /** Every quarter hour DailyBackups runs (UTC) from `from` for `hours`: when each tenant is started, and for which day. */
+  const starts = (tenant: { tenantId: string; backupHour?: number; backupMinute?: number }, from: string, hours: number) => {
+    const found: Array<{ day: string; at: string }> = [];
+    for (let t = Date.parse(from); t < Date.parse(from) + hours * 3_600_000; t += SLOT_MINUTES * 60_000) {
+      const due = dueInWindow(tenant, new Date(t), oslo);
+      if (due) found.push({ day: due.day, at: due.at.toISOString() });
+    }
+    return found;
+  };
+
+  test('GIVEN an ordinary day WHEN DailyBackups runs every quarter hour THEN each tenant starts once, at its slot in Oslo time (summer and winter)', () => {
+    expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: 30 }, '2026-11-24T12:00:00Z', 24)).toEqual([{ day: '2026-11-25', at: '2026-11-25T01:30:00.000Z' }]);
+    expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: 30 }, '2026-07-01T12:00:00Z', 24)).toEqual([{ day: '2026-07-02', at: '2026-07-02T00:30:00.000Z' }]);
+    // 00:15 in Oslo is the previous evening in UTC, and named after the Oslo day.
+    expect(starts({ tenantId: 'acme', backupHour: 0, backupMinute: 15 }, '2026-11-24T12:00:00Z', 24)).toEqual([{ day: '2026-11-25', at: '2026-11-24T23:15:00.000Z' }]);
+  });
+
+  test('GIVEN the spring-forward day (2026-03-29, 02:00 → 03:00 in Oslo) WHEN the schedule runs THEN every tenant of the skipped hour starts once, at the first valid instant of its hour plus its minutes', () => {
+    expect(firstInstantOfHour('2026-03-29', 2, 'Europe/Oslo').toISOString()).toBe('2026-03-29T01:00:00.000Z'); // 03:00 CEST
+    for (const minute of [0, 15, 30, 45]) {
+      expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: minute }, '2026-03-28T12:00:00Z', 24)).toEqual([
+        { day: '2026-03-29', at: `2026-03-29T01:${String(minute).padStart(2, '0')}:00.000Z` },
+      ]);
+    }
+    // The hours around it are untouched, and the default (02:00-06:00 window) tenants are all started too.
+    expect(starts({ tenantId: 'acme', backupHour: 1, backupMinute: 45 }, '2026-03-28T12:00:00Z', 24)).toEqual([{ day: '2026-03-29', at: '2026-03-29T00:45:00.000Z' }]);
+    expect(starts({ tenantId: 'acme', backupHour: 3, backupMinute: 0 }, '2026-03-28T12:00:00Z', 24)).toEqual([{ day: '2026-03-29', at: '2026-03-29T01:00:00.000Z' }]);
+    for (let i = 0; i < 200; i++) expect(starts({ tenantId: `tenant-${i}` }, '2026-03-28T12:00:00Z', 24)).toHaveLength(1);
+  });
+
+  test('GIVEN the fall-back day (2026-10-25, 02:00 happens twice in Oslo) WHEN the schedule runs through both THEN each tenant starts exactly once, in the first 02:xx', () => {
+    expect(firstInstantOfHour('2026-10-25', 2, 'Europe/Oslo').toISOString()).toBe('2026-10-25T00:00:00.000Z'); // 02:00 CEST
+    for (const minute of [0, 15, 30, 45]) {
+      expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: minute }, '2026-10-24T12:00:00Z', 24)).toEqual([
+        { day: '2026-10-25', at: `2026-10-25T00:${String(minute).padStart(2, '0')}:00.000Z` },
+      ]);
+    }
+    expect(starts({ tenantId: 'acme', backupHour: 3, backupMinute: 0 }, '2026-10-24T12:00:00Z', 24)).toEqual([{ day: '2026-10-25', at: '2026-10-25T02:00:00.000Z' }]);
+    for (let i = 0; i < 200; i++) expect(starts({ tenantId: `tenant-${i}` }, '2026-10-24T12:00:00Z', 24)).toHaveLength(1);
+  });
+
+  test('GIVEN 2,000 tenants without a backup time WHEN slotted THEN they spread over the 16 quarter hours of the 02:00-06:00 window, none outside', () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      const slot = backupSlot({ tenantId: `customer-${i}` }, oslo);
+      expect(slot.own).toBe(false);
+      expect(slot.hour).toBeGreaterThanOrEqual(2);
+      expect(slot.hour).toBeLessThan(6);
+      counts.set(`${slot.hour}:${slot.minute}`, (counts.get(`${slot.hour}:${slot.minute}`) ?? 0) + 1);
+    }
+    expect(counts.size).toBe(16);
+    for (const count of counts.values()) expect(count).toBeGreaterThan(2000 / 16 / 2);
+    expect(backupSlot({ tenantId: 'acme', backupHour: 22 }, oslo)).toEqual({ hour: 22, minute: 0, own: true });
+    expect(backupSlot({ tenantId: 'acme', backupHour: 22, backupMinute: 45 }, oslo)).toEqual({ hour: 22, minute: 45, own: true });
+  });
+
+  test('backup times are HH:MM on the quarter hour; anything else is refused with what is allowed', () => {
+    expect(parseBackupTime('02:45')).toEqual({ hour: 2, minute: 45 });
+    expect(parseBackupTime('23:00')).toEqual({ hour: 23, minute: 0 });
+    for (const bad of ['02:37', '24:00', '2', 'noon', '02:60']) expect(() => parseBackupTime(bad)).toThrow(/minutes 00, 15, 30 or 45/);
+    expect(windowStart(new Date('2026-11-25T01:29:59.999Z')).toISOString()).toBe('2026-11-25T01:15:00.000Z');
+  });
+});
+
+describe('startDueBackups', () => {
+  const settings = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
+  const tenant = (tenantId: string, extra: Partial<TenantRecord> = {}): TenantRecord => ({ tenantId, displayName: tenantId, enabled: true, keys: [], createdAt: '', backupHour: 2, backupMinute: 0, ...extra });
+
+  test('GIVEN due, not-due, disabled and already-started tenants over two pages WHEN the quarter hour runs THEN only the due ones are started, named after the day, the repeat is counted, not failed', async () => {
+    const pages: Record<string, { tenants: TenantRecord[]; next?: string }> = {
+      first: { tenants: [tenant('acme'), tenant('beta', { backupHour: 3 }), tenant('gamma', { enabled: false })], next: 'gamma' },
+      gamma: { tenants: [tenant('delta'), tenant('epsilon')] },
+    };
+    const started: Array<[string, unknown]> = [];
+    const result = await startDueBackups({
+      listPage: async (cursor) => pages[cursor ?? 'first']!,
+      recentRunIds: async () => [],
+      start: async (name, input) => (name.startsWith('delta') ? 'exists' : (started.push([name, input]), 'started')),
+    }, { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'daily-1', settings, maxStartsPerSecond: 1000 });
+    expect(started).toEqual([
+      ['acme-2026-11-25-daily', { tenantId: 'acme', trigger: 'schedule', requestedBy: 'schedule (daily-1)' }],
+      ['epsilon-2026-11-25-daily', { tenantId: 'epsilon', trigger: 'schedule', requestedBy: 'schedule (daily-1)' }],
+    ]);
+    expect(result).toEqual({ scanned: 5, due: 3, started: 2, alreadyStarted: 1, startedRuns: ['acme-2026-11-25-daily', 'epsilon-2026-11-25-daily'] });
+  });
+
+  test('GIVEN 60 due tenants and a pace of 100 starts/s (burst 100) then 20/s WHEN started THEN the pace holds and a time budget hands back the cursor', async () => {
+    const many = Array.from({ length: 60 }, (_, i) => tenant(`t${i}`));
+    const at: number[] = [];
+    const began = Date.now();
+    await startDueBackups({ listPage: async () => ({ tenants: many }), recentRunIds: async () => [], start: async () => (at.push(Date.now() - began), 'started') },
+      { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, maxStartsPerSecond: 20 });
+    expect(at).toHaveLength(60);
+    expect(at[59]!).toBeGreaterThanOrEqual(((60 - 20) / 20) * 1000 - 100); // 20 at once, then 20 a second
+    const partial = await startDueBackups({ listPage: async (cursor) => ({ tenants: [tenant(`p${cursor ?? 0}`)], next: String(Number(cursor ?? 0) + 1) }), recentRunIds: async () => [], start: async () => 'started' },
+      { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, budgetMs: 0 });
+    expect(partial).toMatchObject({ next: '1', scanned: 1, started: 1 });
+  });
+
+  test('GIVEN a catch-up run WHEN every tenant is started THEN runs get the next free name of the day', async () => {
+    const names: string[] = [];
+    await startDueBackups({ listPage: async () => ({ tenants: [tenant('acme', { backupHour: 14 })] }), recentRunIds: async () => ['acme-2026-11-25-daily'], start: async (name) => (names.push(name), 'started'), now: () => Date.parse('2026-11-25T12:00:00Z') },
+      { windowStart: new Date('2026-11-25T12:00:00Z'), everyTenant: true, requestedBy: 'd', settings });
+    expect(names).toEqual(['acme-2026-11-25-daily-2']);
   });
 });
 
@@ -94,7 +245,7 @@ describe('requestBackup', () => {
 
 describe('upload credentials', () => {
   test('the upload session policy lets one run upload only to its own staging prefix and the tenant\'s archive: never a retention tier, never a version delete', () => {
-    const policy = JSON.parse(uploadSessionPolicy('backups', 'acme', 'acme-2026-11-25-daily')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
+    const policy = JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme', 'acme-2026-11-25-daily')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
     expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: 'arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*' });
     // Delete markers only where files get deleted: the archive.
     expect(policy.Statement[1]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'], Resource: 'arn:aws:s3:::backups/archive/acme/*' });
@@ -105,11 +256,15 @@ describe('upload credentials', () => {
     expect(text).not.toMatch(/DeleteObjectVersion|s3:\*|backups\/db\//);
     expect(policy.Statement.filter((st) => st.Action.includes('s3:PutObject')).flatMap((st) => [st.Resource].flat())).toEqual(['arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*', 'arn:aws:s3:::backups/archive/acme/*']);
     // STS takes session policies of at most 2,048 characters: the longest bucket, tenant and run ids fit.
-    expect(uploadSessionPolicy('b'.repeat(63), 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
+    expect(uploadSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
+  });
+
+  test('GIVEN the longest tenant id and bucket name WHEN the restore session policy is written THEN it fits STS\'s 2,048-character limit for an inline session policy', () => {
+    expect(restoreSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 'a'.repeat(63)).length).toBeLessThanOrEqual(2048);
   });
 
   test('the restore session policy only reads: the tenant\'s own backups of every tier, manifests and archive', () => {
-    const policy = JSON.parse(restoreSessionPolicy('backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
+    const policy = JSON.parse(restoreSessionPolicy('arn:aws:s3:::backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
     expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: [
       'arn:aws:s3:::backups/db/daily/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*', 'arn:aws:s3:::backups/db/weekly/acme/*', 'arn:aws:s3:::backups/manifests/weekly/acme/*',
       'arn:aws:s3:::backups/db/monthly/acme/*', 'arn:aws:s3:::backups/manifests/monthly/acme/*', 'arn:aws:s3:::backups/archive/acme/*',
@@ -158,9 +313,10 @@ describe('finalizeRun', () => {
   const validation = { ok: true, promotable: true as const, checks: 9, totalBytes: 100, artifacts: verdicts(), databases: [{ database: 'SuperOffice', size: 90 }], archive: { files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 0 } };
 
   /** The stores and S3 copies finalize talks to, recorded; `failCopyOf` makes one copy fail. */
-  function deps(tierMarks: TenantRecord['tierMarks'], options: { failCopyOf?: string; contents?: Manifest; record?: Partial<RunRecord> } = {}) {
-    const recorded = { updates: [] as Array<Record<string, unknown>>, successes: [] as unknown[], copies: [] as string[], manifests: [] as Array<{ key: string; body: Manifest }>, retired: [] as string[] };
+  function deps(tierMarks: TenantRecord['tierMarks'], options: { failCopyOf?: string; contents?: Manifest; record?: Partial<RunRecord>; previousDaily?: Manifest } = {}) {
+    const recorded = { updates: [] as Array<Record<string, unknown>>, successes: [] as unknown[], promotions: [] as unknown[], copies: [] as string[], manifests: [] as Array<{ key: string; body: Manifest }>, retired: [] as string[] };
     const written = new Map<string, Manifest>();
+    if (options.previousDaily) written.set('manifests/daily/acme/manifest.json@previous-daily', options.previousDaily);
     return {
       recorded,
       deps: {
@@ -169,8 +325,9 @@ describe('finalizeRun', () => {
           update: async (_id: string, fields: Record<string, unknown>) => void recorded.updates.push(fields),
         },
         tenants: {
-          get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: run.startedAt, tierMarks }),
+          get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: run.startedAt, tierMarks, ...(options.previousDaily ? { dailyManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'previous-daily' } } : {}) }),
           recordSuccess: async (...args: unknown[]) => void recorded.successes.push(args),
+          recordPromotion: async (...args: unknown[]) => void recorded.promotions.push(args),
         },
         copier: {
           copy: async (source: Artifact, key: string) => {
@@ -212,8 +369,23 @@ describe('finalizeRun', () => {
 
   test('GIVEN a kept database with a warning (a TDE certificate never backed up) WHEN finalized THEN the run SUCCEEDED_WITH_WARNINGS', async () => {
     const contents: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), warnings: ['the private key of TDE certificate "TDECert" has never been backed up'] }] };
+    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
+    const summary = await finalizeRun(d, run, staged, validation, at);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1, failed: false, alert: { subject: 'so-backup: backup of acme needs action' } });
+    expect(summary.alert!.message).toContain('- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up');
+    expect(recorded.updates[1]).toMatchObject({ actions: ['database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up'] });
+  });
+
+  test('GIVEN a TDE database whose manifest says its certificate\'s private key was never backed up, and no warning from the connector WHEN finalized THEN the cloud concludes the action itself and alerts', async () => {
+    const contents: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE' } }] };
     const { deps: d } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
-    expect(await finalizeRun(d, run, staged, validation, at)).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1, failed: false });
+    const summary = await finalizeRun(d, run, staged, validation, at);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1 });
+    expect(summary.alert!.message).toMatch(/database SuperOffice: is encrypted with TDE certificate "TDECert", whose private key has never been backed up.*BACKUP CERTIFICATE/);
+    const backedUp: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE', privateKeyBackedUpAt: '2026-11-01T00:00:00.000Z' } }] };
+    const fine = await finalizeRun(deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: backedUp }).deps, run, staged, validation, at);
+    expect(fine).toMatchObject({ status: 'SUCCEEDED', warnings: 0 });
+    expect(fine.alert).toBeUndefined();
   });
 
   test('GIVEN the first validated run of a week and month WHEN finalized THEN the daily copies are copied on to both tiers, with tier manifests naming the copies and the daily manifest', async () => {
@@ -245,12 +417,12 @@ describe('finalizeRun', () => {
     expect(recorded.successes).toEqual([]);
   });
 
-  test('GIVEN one database that failed at the connector and one that failed validation WHEN finalized THEN the rest is promoted and counted, nothing goes to the other tiers, and the run is FAILED naming each failure and what was kept', async () => {
+  test('GIVEN one database that failed at the connector and one that failed validation WHEN finalized THEN the rest is promoted and counted, and the run is FAILED naming each failure and what was kept', async () => {
     const contents: Manifest = {
       ...manifest, databases: [database('SuperOffice'), database("O'Brien CRM")],
       failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }],
     };
-    const { deps: d, recorded } = deps({ weekly: '2026-W47', monthly: '2026-10' }, { contents });
+    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
     const summary = await finalizeRun(d, run, staged, { ...validation, ok: false, artifacts: verdicts("O'Brien CRM") }, at);
     expect(summary).toMatchObject({ status: 'FAILED', failed: true, databases: 1, failedParts: 2, copiedTo: '' });
     expect(summary.failureCause).toBe('database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE | database O\'Brien CRM: VALIDATION_FAILED: O\'Brien CRM is a differential backup, not a full one — kept and validated: database SuperOffice, the archive');
@@ -264,6 +436,57 @@ describe('finalizeRun', () => {
     expect(recorded.updates[0]).toMatchObject({ kept: { databases: ['SuperOffice'], archive: true } });
     expect(recorded.updates[1]).toMatchObject({ status: 'FAILED' });
     expect(recorded.successes).toEqual([]);
+  });
+
+  describe('retention per part (issue 16 review: one database failing for more days than are kept)', () => {
+    const previousRun = 'acme-2026-11-24-daily';
+    const dailyOf = (name: string, runId: string, carriedFrom?: string) => ({ ...database(name), artifact: artifact(`db/daily/acme/${name}.bak`, `${name}-of-${runId}`), ...(carriedFrom ? { carriedFrom } : {}) });
+    const previousDaily: Manifest = {
+      ...manifest, runId: previousRun, tier: 'daily', promotedFrom: { key: `incoming/acme/${previousRun}/manifest.json`, versionId: 'm0' },
+      databases: [dailyOf('SuperOffice', previousRun), dailyOf('2two', previousRun, 'acme-2026-11-10-daily'), dailyOf('Retired', previousRun)],
+      archive: { ...manifest.archive!, snapshot: artifact('manifests/daily/acme/snapshot.json.gz', `snapshot-of-${previousRun}`) },
+    };
+    const today: Manifest = {
+      ...manifest, databases: [database('SuperOffice')],
+      failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }],
+    };
+    const archiveInvalid = { ...validation, ok: false, artifacts: [{ kind: 'database' as const, name: 'SuperOffice', ok: true, problems: [] }, { kind: 'archive' as const, name: 'SO_ARC', ok: false, problems: ['snapshot.json.gz: SHA-256 differs'] }] };
+
+    test('GIVEN a database and the archive that failed today WHEN finalized THEN the daily manifest carries forward their latest validated backups (named with the run they came from) without copying them again; a database no longer backed up is not carried', async () => {
+      const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: today, previousDaily });
+      const summary = await finalizeRun(d, run, staged, archiveInvalid, at);
+      expect(recorded.copies).toEqual(['incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak@d-SuperOffice -> db/daily/acme/SuperOffice.bak']);
+      const daily = recorded.manifests[0]!.body;
+      expect(manifestSchema.parse(daily)).toEqual(daily);
+      expect(daily.databases.map((db) => [db.database, db.artifact.versionId, db.carriedFrom])).toEqual([
+        ['SuperOffice', 'db/daily/acme/SuperOffice.bak#copy', undefined],
+        ['2two', `2two-of-${previousRun}`, 'acme-2026-11-10-daily'],
+      ]);
+      expect(daily.archive).toMatchObject({ snapshot: { versionId: `snapshot-of-${previousRun}` }, carriedFrom: previousRun });
+      expect(recorded.updates[0]).toMatchObject({ kept: { databases: ['SuperOffice'], archive: false, carried: [{ kind: 'database', name: '2two', runId: 'acme-2026-11-10-daily' }, { kind: 'archive', name: 'archive', runId: previousRun }] } });
+      expect(summary).toMatchObject({ status: 'FAILED', databases: 1, archiveFiles: 0, carriedParts: 2 });
+      expect(summary.failureCause).toContain(`latest validated backup still kept: database 2two from run acme-2026-11-10-daily, the archive from run ${previousRun}`);
+      expect(recorded.promotions).toEqual([['acme', dailyPointer, { weekly: '2026-W48', monthly: '2026-11' }]]);
+      expect(recorded.successes).toEqual([]);
+    });
+
+    test('GIVEN the first run of a week and month with a database failing WHEN finalized THEN the tiers still get their copy, with every part\'s latest validated backup; the run stays FAILED', async () => {
+      const { deps: d, recorded } = deps({ weekly: '2026-W47', monthly: '2026-10' }, { contents: today, previousDaily });
+      const summary = await finalizeRun(d, run, staged, validation, at);
+      expect(summary).toMatchObject({ status: 'FAILED', copiedTo: 'weekly,monthly' });
+      expect(recorded.copies).toContain(`db/daily/acme/2two.bak@2two-of-${previousRun} -> db/weekly/acme/2two.bak`);
+      const weekly = recorded.manifests.find((m) => m.key === 'manifests/weekly/acme/manifest.json')!.body;
+      expect(weekly.databases.map((db) => [db.database, db.carriedFrom])).toEqual([['SuperOffice', undefined], ['2two', 'acme-2026-11-10-daily']]);
+      expect(recorded.promotions).toEqual([['acme', dailyPointer, { weekly: '2026-W48', monthly: '2026-11' }]]);
+      expect(recorded.successes).toEqual([]);
+    });
+
+    test('GIVEN a connector manifest that claims a part is carried forward WHEN finalized THEN the claim is dropped: only finalize carries parts', async () => {
+      const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: { ...manifest, databases: [{ ...database('SuperOffice'), carriedFrom: 'acme-2026-01-01-daily' }] } });
+      await finalizeRun(d, run, staged, validation, at);
+      expect(recorded.manifests[0]!.body.databases[0]!.carriedFrom).toBeUndefined();
+      expect(recorded.updates[0]).toMatchObject({ kept: { databases: ['SuperOffice'], archive: true } });
+    });
   });
 
   test('GIVEN a finalize that is run again (a Lambda retry) WHEN the daily promotion is recorded already THEN nothing is promoted twice', async () => {

@@ -1,47 +1,70 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ConnectionStore, RunStore, TenantStore } from '../../functions/src/shared';
 import { readLocalDeployment } from '../../local/cloud/local-deployment';
-import { LocalGateway } from '../../local/cloud/local-gateway';
-import { LocalLambda } from '../../local/cloud/local-lambda';
+import { ensureLocalTls } from '../../local/cloud/local-tls';
 import { provisionLocalTables } from '../../local/cloud/provision';
-import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
+import { type LocalCloud, startLocalCloud } from '../../local/cloud/start-local-cloud';
+import { type CfnTemplate, synthesizeStack } from '../../local/cloud/synthesize-template';
 import { freePort } from './test-ports';
 
 // dynalite has no type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
 
+/** How long starting a harness may take: the first one after a change of the stack's sources bundles the functions (`cdk synth`). */
+export const HARNESS_START_MS = 300_000;
+
+/** The operator's key in harness clouds (an IAM user with AdministratorAccess). */
+export const HARNESS_OPERATOR = { accessKeyId: 'AKIAHARNESSOPERATOR1', secretAccessKey: 'harness-operator-secret-not-for-production' };
+
+export interface CloudHarnessOptions {
+  idleTimeoutMs?: number;
+  maxConnectionMs?: number;
+  /** Changes the synthesized template before the cloud reads it (e.g. removes a grant). */
+  editTemplate?(template: CfnTemplate): void;
+  /** An S3 (Ceph RGW over TLS with the harness's CA) behind the AWS endpoint, and its bucket owner's key. */
+  s3?: { endpoint: string; accessKeyId: string; secretAccessKey: string };
+}
+
 /**
- * The cloud's connection side on loopback: dynalite with the stack's tables, and the local
- * gateway running the stack's real authorizer, $connect, $disconnect and $default handlers.
+ * The cloud on loopback as local mode runs it, minus S3: dynalite with the stack's tables, and
+ * the local cloud — the stack's functions from their bundles with their own roles, the gateway,
+ * Step Functions, the AWS endpoint that authorizes every call — in this process.
  */
-export async function startCloudHarness(limits: { idleTimeoutMs?: number; maxConnectionMs?: number } = {}) {
+export async function startCloudHarness(options: CloudHarnessOptions = {}) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-harness-'));
   const dynamoPort = await freePort();
-  const gatewayPort = await freePort();
   const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => dynamo.listen(dynamoPort, '127.0.0.1', () => resolve()));
-  const endpoint = `http://127.0.0.1:${dynamoPort}`;
-  const deployment = readLocalDeployment(synthesizeTemplate());
-  await provisionLocalTables(deployment, endpoint);
-  const lambda = new LocalLambda(deployment, {
-    AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', AWS_ENDPOINT_URL_DYNAMODB: endpoint,
-    AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:9', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', CONNECTIONS_ENDPOINT: `http://127.0.0.1:${gatewayPort}/prod`,
-    UPLOAD_CREDENTIALS_MODE: 'static',
-  });
-  const routes = deployment.webSocket.routes;
-  const gateway = new LocalGateway(lambda, {
-    port: gatewayPort, ...limits,
-    routes: { authorizer: deployment.webSocket.authorizer, connect: routes.$connect!, disconnect: routes.$disconnect!, default: routes.$default! },
-  });
-  await gateway.start();
-  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }));
+  const dynamodbEndpoint = `http://127.0.0.1:${dynamoPort}`;
+  const { template, assemblyDir } = synthesizeStack();
+  const edited = JSON.parse(JSON.stringify(template)) as CfnTemplate;
+  options.editTemplate?.(edited);
+  const deployment = readLocalDeployment(edited);
+  await provisionLocalTables(deployment, dynamodbEndpoint);
+  const [gatewayPort, gatewayTlsPort, awsPort] = [await freePort(), await freePort(), await freePort()];
+  const tls = ensureLocalTls(path.join(dir, 'tls'));
+  const cloud: LocalCloud = await startLocalCloud({
+    templateFile: '-', assemblyDir, alertsFile: path.join(dir, 'alerts.jsonl'), logDir: path.join(dir, 'logs'), gatewayPort, gatewayTlsPort, awsPort,
+    dynamodbEndpoint, tlsDir: tls.dir, operator: HARNESS_OPERATOR, ...(options.s3 ? { s3: options.s3 } : {}), idleTimeoutMs: options.idleTimeoutMs, maxConnectionMs: options.maxConnectionMs,
+  }, edited);
+  const client = { region: 'us-east-1', credentials: { ...HARNESS_OPERATOR }, requestHandler: { httpsAgent: new https.Agent({ ca: tls.ca }) }, maxAttempts: 1 };
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...client, endpoint: `https://127.0.0.1:${awsPort}` }), { marshallOptions: { removeUndefinedValues: true } });
   const table = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
-  const management = new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${gatewayPort}/prod`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 's' } });
+  const management = new ApiGatewayManagementApiClient({ ...client, endpoint: `http://127.0.0.1:${gatewayPort}/prod` });
   return {
+    cloud, deployment, dir, tls,
     endpoint: `ws://127.0.0.1:${gatewayPort}`,
+    awsEndpoint: `https://127.0.0.1:${awsPort}`,
+    /** SDK client settings for the operator against this cloud. */
+    operatorClient: client,
     tenants: new TenantStore(db, table('Tenants')),
     connections: new ConnectionStore(db, table('Connections')),
     runs: new RunStore(db, table('Runs')),
@@ -51,10 +74,11 @@ export async function startCloudHarness(limits: { idleTimeoutMs?: number; maxCon
     /** Posts to a connection as the cloud's functions do; false when it is gone. */
     postToConnection: async (connectionId: string, data: string) => management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) })).then(() => true, () => false),
     stop: async () => {
-      await gateway.stop();
+      await cloud.stop();
       db.destroy();
       management.destroy();
       await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

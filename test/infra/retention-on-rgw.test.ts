@@ -8,8 +8,8 @@ import path from 'node:path';
 import { S3ObjectStore } from '../../connector/src/store';
 import { S3VersionCopier } from '../../functions/src/finalize-run/s3-version-copier';
 import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
-import type { RunRecord } from '../../functions/src/shared';
-import { keyLayout, type Manifest, manifestSchema, STAGING_PREFIX } from '../../protocol';
+import type { RunRecord, TenantRecord } from '../../functions/src/shared';
+import { keyLayout, type Manifest, type ManifestPointer, manifestSchema, STAGING_PREFIX } from '../../protocol';
 import { SoBackupStack } from '../../infra/lib/so-backup-stack';
 import { lifecycleRulesFromTemplate } from '../../local/cloud/provision';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
@@ -111,7 +111,7 @@ describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECON
       const validation = { ok: true, promotable: true as const, checks: 5, totalBytes: artifact.size, databases: [{ database: 'SuperOffice', size: artifact.size }], artifacts: [{ kind: 'database' as const, name: 'SuperOffice', ok: true, problems: [] }] };
       await finalizeRun({
         runs: { get: async (id) => records.get(id) as RunRecord | undefined, update: async (id, fields) => void records.set(id, { ...records.get(id), ...fields }) },
-        tenants: { get: async () => undefined, recordSuccess: async () => undefined },
+        tenants: { get: async () => undefined, recordSuccess: async () => undefined, recordPromotion: async () => undefined },
         copier,
         readManifest: async (pointer) => manifestSchema.parse(JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: pointer.key, VersionId: pointer.versionId }))).Body!.transformToString())),
         kept: { weekly: 0, monthly: 0 },
@@ -137,6 +137,63 @@ describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECON
     expect(await staging()).toEqual({ versions: 0, deleteMarkers: 0 });
     expect(await dailyBackups()).toEqual(validatedBackups);
     expect(await dailyManifests()).toEqual([...promoted].sort());
+  });
+
+  test('GIVEN SuperOffice validating every day while 2two fails for more days than are kept (dailyBackupsKept 3) WHEN lifecycle days pass THEN 2two\'s last validated backup is still named by the newest daily manifest and still restorable', async () => {
+    const endpoint = `http://127.0.0.1:${PORT}`;
+    const tenantId = 'partly';
+    const copier = new S3VersionCopier(s3, bucket);
+    const records = new Map<string, Partial<RunRecord>>();
+    let tenant: TenantRecord = { tenantId, displayName: 'Partly', enabled: true, keys: [], createdAt: new Date().toISOString() };
+    const readManifest = async (pointer: ManifestPointer) => manifestSchema.parse(JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: pointer.key, VersionId: pointer.versionId }))).Body!.transformToString()));
+    const promoted: string[] = [];
+    const days = 6; // 2two fails on days 2–6: 5 days, more than the 3 kept
+    for (let day = 1; day <= days; day++) {
+      const runId = `partly-2026-11-${String(day).padStart(2, '0')}-daily`;
+      const store = new S3ObjectStore({ bucket, region: 'us-east-1', endpoint, forcePathStyle: true }, { ...KEYS, expiration: new Date(Date.now() + 3600_000).toISOString() });
+      const now = new Date().toISOString();
+      const databases = [];
+      for (const name of day === 1 ? ['SuperOffice', '2two'] : ['SuperOffice']) {
+        const bak = path.join(dir, `${name}.bak`);
+        writeFileSync(bak, `${name} backup of day ${day}`);
+        const artifact = await store.putFile(keyLayout.stagedDatabaseBackup(tenantId, runId, name), bak);
+        databases.push({ database: name, artifact, startedAt: now, finishedAt: now, copyOnly: true as const, checksums: true as const, compressed: false, edition: 'Standard', serverVersion: '16', header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: artifact.size, verified: true as const } });
+      }
+      const failures = day === 1 ? [] : [{ kind: 'database' as const, name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }];
+      const manifest: Manifest = { kind: 'so-backup-manifest', v: 1, runId, tenantId, connectorVersion: 'test', startedAt: now, finishedAt: now, failures, databases };
+      const staged = await store.putBuffer(keyLayout.stagedManifest(tenantId, runId), Buffer.from(JSON.stringify(manifest)), 'application/json');
+      const validation = { ok: true, promotable: true as const, checks: 5, totalBytes: 1, databases: databases.map((db) => ({ database: db.database, size: db.artifact.size })), artifacts: databases.map((db) => ({ kind: 'database' as const, name: db.database, ok: true, problems: [] })) };
+      await finalizeRun({
+        runs: { get: async (id) => records.get(id) as RunRecord | undefined, update: async (id, fields) => void records.set(id, { ...records.get(id), ...fields }) },
+        tenants: {
+          get: async () => tenant,
+          recordSuccess: async () => undefined,
+          recordPromotion: async (_id, dailyManifest, tierMarks) => void (tenant = { ...tenant, dailyManifest, tierMarks }),
+        },
+        copier, readManifest, kept: { weekly: 0, monthly: 0 },
+      }, { runId, tenantId, trigger: 'schedule', startedAt: now }, { key: staged.key, versionId: staged.versionId }, validation);
+      promoted.push(records.get(runId)!.validatedManifest!.versionId);
+    }
+    const versionIds = async (key: string) => (await versionsOf(key)).map((v) => v.VersionId!).sort();
+    const twoTwo = await versionIds(keyLayout.databaseBackup(tenantId, '2two'));
+    expect(twoTwo).toHaveLength(1);
+    expect(await versionIds(keyLayout.manifest(tenantId))).toEqual([...promoted].sort());
+
+    // Lifecycle days pass: the daily tier settles to the newest 3 manifests and SuperOffice backups.
+    const settled = async () => (await versionIds(keyLayout.manifest(tenantId))).length === 3 && (await versionIds(keyLayout.databaseBackup(tenantId, 'SuperOffice'))).length === 3;
+    for (let round = 0; round < 15 && !await settled(); round++) {
+      await new Promise((resolve) => setTimeout(resolve, (DAY_SECONDS + 2) * 1000));
+      ceph('lc-process', path.join(dir, 'ceph'));
+    }
+    expect(await versionIds(keyLayout.manifest(tenantId))).toEqual(promoted.slice(-3).sort());
+    expect(await versionIds(keyLayout.databaseBackup(tenantId, '2two'))).toEqual(twoTwo);
+    // The newest daily manifest — what restores, drills and shares read — names 2two's backup of day 1, and it reads back.
+    const newest = await readManifest({ key: keyLayout.manifest(tenantId), versionId: promoted.at(-1)! });
+    const carried = newest.databases.find((db) => db.database === '2two')!;
+    expect(carried).toMatchObject({ carriedFrom: 'partly-2026-11-01-daily', artifact: { key: keyLayout.databaseBackup(tenantId, '2two'), versionId: twoTwo[0] } });
+    const body = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: carried.artifact.key, VersionId: carried.artifact.versionId }))).Body!.transformToString();
+    expect(body).toBe('2two backup of day 1');
+    expect(newest.databases.find((db) => db.database === 'SuperOffice')!.carriedFrom).toBeUndefined();
   });
 
   test('GIVEN a backup stored in one PUT and one stored in parts WHEN copied to a tier THEN each copy has its source\'s S3 SHA-256 and a new version', async () => {

@@ -1,5 +1,7 @@
 import { App, Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { checkStateMachines } from '../../scripts/check-template';
+import type { CfnTemplate } from '../../local/cloud/synthesize-template';
 import { HANDLER_NAMES } from '../../functions/src/handler-names';
 import { SoBackupStack, type SoBackupStackProps } from '../../infra/lib/so-backup-stack';
 import { stackPropsFromContext } from '../../infra/lib/stack-props-from-context';
@@ -186,18 +188,34 @@ describe('BackupRun', () => {
 });
 
 describe('DailyBackups', () => {
-  test('starts one BackupRun per tenant as a child execution, and a tenant\'s failure is caught', () => {
-    const definition = definitionOf('DailyBackups');
-    expect(definition).toMatch(/states:startExecution\.sync:2/);
-    expect(definition).toMatch(/\\"MaxConcurrency\\":10/);
-    expect(definition).toMatch(/\\"Tenant failed\\"/);
+  /** The state machine definition as plain JSON text (the template holds it escaped inside Fn::Join). */
+  const plain = (name: string) => definitionOf(name).split('\\"').join('"');
+
+  test('starts each due BackupRun from a Lambda that does not wait for it (no .sync, no Map holding a slot per tenant), page after page, retried whole', () => {
+    const definition = plain('DailyBackups');
+    expect(definition).not.toContain('startExecution.sync');
+    expect(definition).not.toContain('"Type":"Map"');
+    expect(definition).toContain('"Start due backups"');
+    expect(definition).toMatch(/"ErrorEquals":\["Lambda.TooManyRequestsException"\][^}]*"JitterStrategy":"FULL"/);
+    const [start] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'list-tenants' } }));
+    expect((start!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({
+      SCHEDULE_TIME_ZONE: 'Europe/Oslo', DEFAULT_BACKUP_HOUR: '2', BACKUP_WINDOW_HOURS: '4', MAX_STARTS_PER_SECOND: '100', BACKUP_RUN_STATE_MACHINE_ARN: { Ref: expect.stringMatching(/^BackupRunStateMachine/) },
+    });
   });
 
-  test('is started every hour by an EventBridge Scheduler schedule and starts the tenants whose backup hour it is (default 02:00 Oslo)', () => {
-    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(0 * * * ? *)', ScheduleExpressionTimezone: 'Europe/Oslo' });
-    const [list] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'list-tenants' } }));
-    expect((list!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ SCHEDULE_TIME_ZONE: 'Europe/Oslo', DEFAULT_BACKUP_HOUR: '2' });
+  test('is started every quarter hour in UTC with the scheduled time, so daylight saving never skips or repeats a run', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0/15 * * * ? *)', ScheduleExpressionTimezone: 'UTC',
+      Target: Match.objectLike({ Input: JSON.stringify({ trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>' }) }),
+    });
     expect(() => synth({ backupHour: 24 })).toThrow('backupHour must be a whole number from 0 to 23, but 24 was provided');
+    expect(() => synth({ backupWindowHours: 0 })).toThrow('backupWindowHours must be a whole number from 1 to 24, but 0 was provided');
+  });
+
+  test('BackupRun retries Lambda throttling with jitter on every step (a burst of thousands of runs can meet Lambda\'s concurrency quota)', () => {
+    const definition = plain('BackupRun');
+    // Prepare, Request backup, Validate, Finalize and Mark run failed.
+    expect(definition.match(/"ErrorEquals":\["Lambda.TooManyRequestsException"\],"IntervalSeconds":1,"MaxAttempts":8,"BackoffRate":2,"MaxDelaySeconds":60,"JitterStrategy":"FULL"/g)).toHaveLength(5);
   });
 });
 
@@ -226,7 +244,7 @@ describe('alarms', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'RestoreDrillsFailing', Threshold: 1, TreatMissingData: 'breaching' });
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 hour)', Description: Match.stringLikeRegexp('restore drill') });
     const [drills] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'request-drills' } }));
-    expect((drills!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ DRILL_INTERVAL_DAYS: '7', DRILL_SAMPLE_FILES: '20', DRILL_DATABASE: 'true', UPLOAD_CREDENTIALS_MODE: 'sts' });
+    expect((drills!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ DRILL_INTERVAL_DAYS: '7', DRILL_SAMPLE_FILES: '20', DRILL_DATABASE: 'true', UPLOAD_ROLE_ARN: { 'Fn::GetAtt': [expect.stringMatching(/^BackupRunUploadRole/), 'Arn'] } });
     expect(() => synth({ drillIntervalDays: 0 })).toThrow('drillIntervalDays must be a whole number from 1 to 90, but 0 was provided');
   });
 
@@ -249,4 +267,14 @@ test('stack properties come from CDK context, and bad values are named', () => {
   expect(() => props({ dailyBackupsKept: 'thirty' })).toThrow('context "dailyBackupsKept" must be a number, but "thirty" was provided');
   expect(() => props({ objectLockMode: 'WORM', objectLockDays: '30' })).toThrow(/GOVERNANCE or COMPLIANCE/);
   expect(() => props({ objectLockMode: 'COMPLIANCE' })).toThrow(/give both "objectLockMode" and "objectLockDays"/);
+});
+
+test('the state machine definitions are valid Amazon States Language (asl-validator), and a broken one is caught', () => {
+  const stack = template.toJSON() as CfnTemplate;
+  expect(checkStateMachines(stack)).toEqual([{ name: 'BackupRun', valid: true, errors: '' }, { name: 'DailyBackups', valid: true, errors: '' }]);
+  const broken = JSON.parse(JSON.stringify(stack)) as CfnTemplate;
+  const [id] = Object.entries(broken.Resources).find(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')!;
+  const definition = broken.Resources[id]!.Properties!;
+  definition.DefinitionString = JSON.stringify({ StartAt: 'Missing', States: { Only: { Type: 'Pass', Next: 'Nowhere' } } });
+  expect(checkStateMachines(broken).find((r) => !r.valid)).toBeDefined();
 });

@@ -1,15 +1,32 @@
 import { Duration } from 'aws-cdk-lib';
 import type { HandlerName } from '../../functions/src/handler-names';
 import { readLocalDeployment } from '../../local/cloud/local-deployment';
-import { type FunctionInvoker, LambdaFunctionError } from '../../local/cloud/local-lambda';
-import { LocalStepFunctions } from '../../local/cloud/local-step-functions';
+import { type FunctionInvoker, LambdaFunctionError, LambdaInvokeError } from '../../local/cloud/local-lambda';
+import { LocalSns } from '../../local/cloud/local-sns';
+import { LocalStepFunctions, withAwsTaskTimeouts } from '../../local/cloud/local-step-functions';
+import { historyEvent } from '../../local/cloud/step-functions-api';
+import type { HistoryEvent } from '@aws-sdk/client-sfn';
+import { stepsFromHistory } from '../../cli/src/backups';
 import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
+import { IamAuthorizer } from '../../local/iam/iam-authorizer';
+import { readIamModel } from '../../local/iam/iam-model';
+import { createServer } from 'node:http';
+import { stepFunctionsApi } from '../../local/cloud/step-functions-api';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { startDueBackups } from '../../functions/src/list-tenants/start-due-backups';
+import type { TenantRecord } from '../../functions/src/shared';
+import { freePort } from '../helpers/test-ports';
 
 /**
  * The stack's own BackupRun and DailyBackups definitions (synthesized, with a 1 s heartbeat)
  * run by the local runner, with the Lambda functions replaced by doubles to steer each path.
+ * The state machines' own calls (invoking the functions, starting child executions, publishing
+ * alerts) are authorized against the template's policies, as in local mode.
  */
-const deployment = readLocalDeployment(synthesizeTemplate({ heartbeat: Duration.seconds(1), offlineRetryInterval: Duration.seconds(1), offlineRetryWindow: Duration.seconds(2) }));
+const template = synthesizeTemplate({ heartbeat: Duration.seconds(1), offlineRetryInterval: Duration.seconds(1), offlineRetryWindow: Duration.seconds(2) });
+const deployment = readLocalDeployment(template);
+const authorizer = new IamAuthorizer(readIamModel(template));
+const topics = new Set(Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::SNS::Topic').map(([id]) => `arn:aws:sns:us-east-1:000000000000:${id}`));
 const backupRunArn = deployment.stateMachines.find((m) => m.name === 'BackupRun')!.arn;
 const dailyArn = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!.arn;
 
@@ -20,7 +37,9 @@ function setup(doubles: Doubles) {
   const calls: string[] = [];
   let sfn!: LocalStepFunctions;
   const invoker: FunctionInvoker = {
-    invoke: async (arn, event) => {
+    invoke: async (arn, event, caller) => {
+      const decision = await authorizer.decide(caller, { action: 'lambda:InvokeFunction', resource: arn });
+      if (!decision.allowed) throw new LambdaInvokeError('AccessDeniedException', decision.message, 403);
       const handler = deployment.functions.find((f) => f.arn === arn)!.handler;
       calls.push(handler);
       const double = doubles[handler];
@@ -32,7 +51,7 @@ function setup(doubles: Doubles) {
       }
     },
   };
-  sfn = new LocalStepFunctions(deployment, invoker, { publish: (alert) => alerts.push(alert) });
+  sfn = new LocalStepFunctions(deployment, invoker, { authorizer, sns: new LocalSns(topics, authorizer, (alert) => alerts.push(alert)) });
   return { sfn, alerts, calls };
 }
 
@@ -45,8 +64,13 @@ const happy: Doubles = {
   'request-backup': (event, sfn) => {
     const token = event.taskToken as string;
     setTimeout(() => {
-      sfn.sendTaskHeartbeat(token);
-      sfn.sendTaskSuccess(token, JSON.stringify({ manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } }));
+      try {
+        sfn.sendTaskHeartbeat(token);
+        sfn.sendTaskSuccess(token, JSON.stringify({ manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } }));
+      } catch (error) {
+        // A test that does not wait for this run may have ended (and stopped it) before the connector's answer.
+        if (!['TaskTimedOut', 'InvalidToken'].includes((error as Error).name)) throw error;
+      }
     }, 50);
     return { connectionId: 'c1' };
   },
@@ -72,6 +96,15 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(output.backup).toEqual({ manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } });
   });
 
+  test('GIVEN a run kept and validated whose TDE certificate was never backed up WHEN run THEN it SUCCEEDS and publishes the action-needed alert naming the certificate', async () => {
+    const alert = { subject: 'so-backup: backup of acme needs action', message: '- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up' };
+    const { sfn, calls, alerts } = setup({ ...happy, 'finalize-run': () => ({ status: 'SUCCEEDED_WITH_WARNINGS', failed: false, warnings: 1, alert }) });
+    const execution = await run(sfn);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run']);
+    expect(alerts).toEqual([expect.objectContaining(alert)]);
+  });
+
   test('GIVEN a run whose finalize kept some parts while another failed WHEN run THEN it marks the run failed and FAILS with PartsFailed, the alert naming what failed', async () => {
     const cause = 'database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE — kept and validated: database SuperOffice, the archive';
     const { sfn, calls, alerts } = setup({ ...happy, 'finalize-run': () => ({ status: 'FAILED', failed: true, failureCause: cause }) });
@@ -80,6 +113,15 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(execution.error).toBe('PartsFailed');
     expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run', 'mark-run-failed']);
     expect(alerts).toEqual([expect.objectContaining({ message: expect.stringContaining('2two: SQL_DATABASE_OFFLINE') })]);
+  });
+
+  test('GIVEN a failed run WHEN its history is read as GetExecutionHistory gives it THEN `run show` lists each state once ("Backup failed" not twice)', async () => {
+    const { sfn } = setup({ ...happy, 'finalize-run': () => ({ status: 'FAILED', failed: true, failureCause: 'database 2two: SQL_DATABASE_OFFLINE' }) });
+    const execution = await run(sfn);
+    const events = execution.history.map(historyEvent).map((e) => ({ ...e, timestamp: new Date(e.timestamp * 1000) })) as HistoryEvent[];
+    const steps = stepsFromHistory(events);
+    expect(steps.map((s) => s.name)).toEqual(['Prepare', 'Request backup', 'Validate', 'Finalize', 'All parts kept?', 'Some parts failed', 'Mark run failed', 'Publish alert', 'Backup failed']);
+    expect(steps.at(-1)).toMatchObject({ name: 'Backup failed', outcome: 'failed', error: expect.stringMatching(/^PartsFailed/) });
   });
 
   test('GIVEN no connector online for the whole window WHEN run THEN it asks again, then marks the run failed, alerts, and FAILS with ConnectorOffline', async () => {
@@ -159,48 +201,138 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
 });
 
 describe('DailyBackups, executed locally', () => {
-  test('GIVEN two tenants and one fails WHEN the daily run fans out THEN each gets its own execution and the other still succeeds', async () => {
+  const settings = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
+  const tenant = (tenantId: string): TenantRecord => ({ tenantId, displayName: tenantId, enabled: true, keys: [], createdAt: '', backupHour: 2, backupMinute: 0 });
+  /** The real start-due-backups service over an in-memory tenant list, starting BackupRuns on the local Step Functions. */
+  const starter = (tenants: TenantRecord[], start: (sfn: LocalStepFunctions, name: string, input: unknown) => Promise<'started' | 'exists'>) => (event: Record<string, unknown>, sfn: LocalStepFunctions) => {
+    const state = event.state as { cursor?: string; everyTenant?: boolean; scheduledTime?: string };
+    return startDueBackups({ listPage: async () => ({ tenants }), recentRunIds: async () => [], start: (name, input) => start(sfn, name, input) },
+      { windowStart: new Date(state.scheduledTime ?? '2026-11-25T01:00:00Z'), everyTenant: state.everyTenant ?? false, requestedBy: (event.execution as { name: string }).name, settings })
+      .then((result) => ({ everyTenant: state.everyTenant ?? false, scheduledTime: state.scheduledTime, ...result }));
+  };
+  const startLocally = async (sfn: LocalStepFunctions, name: string, input: unknown) => {
+    sfn.startExecution(backupRunArn, JSON.stringify(input), name);
+    return 'started' as const;
+  };
+
+  test('GIVEN an offline tenant listed first WHEN the quarter hour starts THEN the online tenant is asked at once, DailyBackups ends without waiting, and only the offline run waits out its window', async () => {
+    const requested = new Map<string, number>();
+    const began = Date.now();
     const { sfn } = setup({
       ...happy,
-      'list-tenants': () => ({ everyTenant: false, runs: ['acme', 'beta'].map((tenantId) => ({ executionName: `${tenantId}-2026-11-25-daily`, input: { tenantId, trigger: 'schedule', requestedBy: 'schedule' } })) }),
-      'prepare-run': (event) => {
-        const input = event.input as { tenantId: string };
-        if (input.tenantId === 'beta') throw Object.assign(new Error('tenant "beta" is disabled'), { name: 'TenantDisabled' });
-        return runRef(event);
+      'list-tenants': starter([tenant('offline'), tenant('online')], startLocally),
+      'prepare-run': (event) => ({ ...runRef(event), tenantId: (event.input as { tenantId: string }).tenantId }),
+      'request-backup': (event, local) => {
+        const { tenantId } = event.run as { tenantId: string };
+        if (!requested.has(tenantId)) requested.set(tenantId, Date.now() - began);
+        if (tenantId === 'offline') throw Object.assign(new Error('no connector of tenant "offline" is connected'), { name: 'ConnectorOffline' });
+        return happy['request-backup']!(event, local);
       },
     });
-    const daily = sfn.startExecution(dailyArn, '{}', 'daily-2026-11-25');
+    const daily = sfn.startExecution(dailyArn, JSON.stringify({ trigger: 'schedule', scheduledTime: '2026-11-25T01:00:00Z' }), 'daily-2026-11-25T0100');
     await daily.done;
     expect(daily.status).toBe('SUCCEEDED');
-    const results = (JSON.parse(daily.output!) as { results: Array<{ executionName: string; status: string }> }).results;
-    expect(results).toEqual([
-      { executionName: 'acme-2026-11-25-daily', status: 'SUCCEEDED' },
-      { executionName: 'beta-2026-11-25-daily', status: 'FAILED', error: 'States.TaskFailed' },
-    ]);
-    const children = [...sfn.executions.values()].filter((e) => e.stateMachineArn === backupRunArn).map((e) => [e.name, e.status]);
-    expect(children).toEqual([['acme-2026-11-25-daily', 'SUCCEEDED'], ['beta-2026-11-25-daily', 'FAILED']]);
+    const run = (name: string) => sfn.describe(`${backupRunArn.replace(':stateMachine:', ':execution:')}:${name}`);
+    expect(run('offline-2026-11-25-daily').status).toBe('RUNNING'); // still inside its offline window
+    await run('online-2026-11-25-daily').done;
+    expect(run('online-2026-11-25-daily').status).toBe('SUCCEEDED');
+    // Asked together with the offline one, not after its retries (every 1 s).
+    expect(Math.abs(requested.get('online')! - requested.get('offline')!)).toBeLessThan(500);
+    await run('offline-2026-11-25-daily').done; // 2 s window, asked every 1 s
+    expect(run('offline-2026-11-25-daily')).toMatchObject({ status: 'FAILED', error: 'ConnectorOffline' });
+    expect(JSON.parse(daily.output!)).toMatchObject({ page: { due: 2, started: 2, alreadyStarted: 0, startedRuns: ['offline-2026-11-25-daily', 'online-2026-11-25-daily'] } });
   });
 
-  test('GIVEN more tenants than one page WHEN the daily run fans out THEN it lists page after page with the cursor, carrying the catch-up mode, and starts every tenant', async () => {
-    const listed: unknown[] = [];
-    const pages: Record<string, { next?: string; tenants: string[] }> = { first: { next: 'beta', tenants: ['acme', 'beta'] }, beta: { tenants: ['gamma'] } };
+  test('GIVEN the schedule fires twice for the same quarter hour WHEN the second DailyBackups runs THEN nothing starts twice: the names are taken', async () => {
     const { sfn } = setup({
       ...happy,
+      'list-tenants': starter([tenant('acme')], async (local, name, input) => {
+        try {
+          local.startExecution(backupRunArn, JSON.stringify(input), name);
+          return 'started';
+        } catch (error) {
+          if ((error as Error).name === 'ExecutionAlreadyExists') return 'exists';
+          throw error;
+        }
+      }),
+    });
+    const input = JSON.stringify({ trigger: 'schedule', scheduledTime: '2026-11-25T01:00:00Z' });
+    const first = sfn.startExecution(dailyArn, input, 'daily-a');
+    await first.done;
+    const second = sfn.startExecution(dailyArn, input, 'daily-b');
+    await second.done;
+    expect(JSON.parse(second.output!)).toMatchObject({ page: { due: 1, started: 0, alreadyStarted: 1 } });
+    expect([...sfn.executions.values()].filter((e) => e.stateMachineArn === backupRunArn)).toHaveLength(1);
+  });
+
+  test('GIVEN more tenants than one page WHEN DailyBackups runs THEN it comes back with the cursor, carrying the mode and the quarter hour', async () => {
+    const listed: unknown[] = [];
+    const { sfn } = setup({
       'list-tenants': (event) => {
-        const state = event.state as { cursor?: string; everyTenant?: boolean };
-        listed.push({ cursor: state.cursor, everyTenant: state.everyTenant });
-        const page = pages[state.cursor ?? 'first']!;
-        return {
-          everyTenant: state.everyTenant ?? false, ...(page.next ? { next: page.next } : {}),
-          runs: page.tenants.map((tenantId) => ({ executionName: `${tenantId}-2026-11-25-daily`, input: { tenantId, trigger: 'schedule', requestedBy: 'schedule' } })),
-        };
+        const state = event.state as { cursor?: string; everyTenant?: boolean; scheduledTime?: string };
+        listed.push(state);
+        return { everyTenant: state.everyTenant ?? false, scheduledTime: '2026-11-25T12:00:00.000Z', ...(state.cursor ? {} : { next: 'beta' }), scanned: 1, due: 1, started: 1, alreadyStarted: 0, startedRuns: [] };
       },
     });
     const daily = sfn.startExecution(dailyArn, JSON.stringify({ trigger: 'schedule', everyTenant: true }), 'daily-2026-11-25-catch-up');
     await daily.done;
     expect(daily.status).toBe('SUCCEEDED');
-    expect(listed).toEqual([{ cursor: undefined, everyTenant: true }, { cursor: 'beta', everyTenant: true }]);
-    const children = [...sfn.executions.values()].filter((e) => e.stateMachineArn === backupRunArn).map((e) => [e.name, e.status]);
-    expect(children).toEqual([['acme-2026-11-25-daily', 'SUCCEEDED'], ['beta-2026-11-25-daily', 'SUCCEEDED'], ['gamma-2026-11-25-daily', 'SUCCEEDED']]);
+    expect(listed).toEqual([{ trigger: 'schedule', everyTenant: true }, { cursor: 'beta', everyTenant: true, scheduledTime: '2026-11-25T12:00:00.000Z' }]);
+  });
+
+  test('GIVEN 200 due tenants and a StartExecution quota of 20, refilled 40/s WHEN started through the Step Functions API with the SDK\'s adaptive retries THEN Step Functions throttles, and every tenant still gets its run', async () => {
+    const { sfn: local } = setup({ ...happy });
+    // The quota's clock moves 20 ms per StartExecution call: 0.8 of a token refills per call, so the
+    // starts outrun the quota however fast or slow this machine serves them (a busy machine never throttled a wall clock's 40/s).
+    let simulated = Date.now();
+    const throttled = new LocalStepFunctions(deployment, { invoke: async () => ({}) }, { authorizer, sns: new LocalSns(topics, authorizer, () => undefined), startExecutionQuota: { burst: 20, ratePerSecond: 40, clock: () => (simulated += 20) } });
+    const port = await freePort();
+    // The Step Functions API as the AWS endpoint serves it (stepFunctionsApi), without the endpoint's IAM check: this test is about the quota.
+    const serve = stepFunctionsApi(throttled);
+    const api = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => void serve(String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '', JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, string | undefined>).then((answer) => {
+        res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify(answer.body));
+      }));
+    });
+    await new Promise<void>((resolve) => api.listen(port, '127.0.0.1', () => resolve()));
+    const client = new SFNClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 's' }, maxAttempts: 10, retryMode: 'adaptive' });
+    try {
+      const tenants = Array.from({ length: 200 }, (_, i) => tenant(`t${i}`));
+      const result = await startDueBackups({
+        listPage: async () => ({ tenants }), recentRunIds: async () => [],
+        start: async (name, input) => {
+          await client.send(new StartExecutionCommand({ stateMachineArn: backupRunArn, name, input: JSON.stringify({ ...input, tenantId: 'acme' }) }));
+          return 'started';
+        },
+      }, { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, maxStartsPerSecond: 300, concurrency: 20 });
+      expect(result).toMatchObject({ due: 200, started: 200 });
+      expect(throttled.counters.startsThrottled).toBeGreaterThan(0);
+      expect([...throttled.executions.values()].filter((e) => e.stateMachineArn === backupRunArn)).toHaveLength(200);
+    } finally {
+      for (const e of throttled.executions.values()) await throttled.stopExecution(e.executionArn);
+      client.destroy();
+      api.closeAllConnections();
+      await new Promise((resolve) => api.close(resolve));
+      void local;
+    }
+  }, 180_000);
+});
+
+describe('local Step Functions runs definitions as AWS does', () => {
+  test('GIVEN a Task without TimeoutSeconds WHEN it takes longer than the States Language spec\'s 60 s default THEN it is not timed out (AWS\'s default is 99,999,999 s)', () => {
+    const definition = withAwsTaskTimeouts({ StartAt: 'A', States: { A: { Type: 'Task', Resource: 'x', End: true }, B: { Type: 'Task', Resource: 'y', TimeoutSeconds: 5, End: true }, C: { Type: 'Map', ItemProcessor: { StartAt: 'D', States: { D: { Type: 'Task', Resource: 'z', End: true } } }, End: true } } });
+    const states = definition.States as Record<string, Record<string, unknown>>;
+    expect(states.A!.TimeoutSeconds).toBe(2_147_483); // as long as a Node timer can wait
+    expect(states.B!.TimeoutSeconds).toBe(5);
+    expect(((states.C!.ItemProcessor as { States: Record<string, Record<string, unknown>> }).States.D!).TimeoutSeconds).toBe(2_147_483);
+  });
+
+  test('GIVEN a task that answers after a moment WHEN run THEN it is not timed out at once by an overflowing timer', async () => {
+    const { sfn } = setup({ ...happy, 'validate-run': async () => (await new Promise((r) => setTimeout(r, 300)), { ok: true, checks: 5, problems: [], databases: [], totalBytes: 1 }) });
+    const execution = await run(sfn, 'acme-2026-11-26-daily');
+    expect(execution.status).toBe('SUCCEEDED');
   });
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sql from 'mssql';
+import { backupFile } from '../../local/tds/mtf-backup-file';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import { bufferSource, readBackupFile } from '../../protocol';
 import { freePort } from '../helpers/test-ports';
@@ -50,5 +51,52 @@ describe('the SQL Server stand-in\'s backup files, through the real mssql client
     writeFileSync(file, readFileSync(file).subarray(0, 64 * 1024));
     await expect(query('RESTORE HEADERONLY FROM DISK = @file', file)).rejects.toMatchObject({ number: 3013, message: expect.stringMatching(/terminating abnormally/) });
     await expect(query('RESTORE VERIFYONLY FROM DISK = @file WITH CHECKSUM', file)).rejects.toMatchObject({ message: expect.stringMatching(/terminating abnormally/) });
+  });
+});
+
+describe('the stand-in decides restores from the file itself, as SQL Server does (issue 16 review)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-standin-restart-'));
+  const start = async () => {
+    const port = await freePort();
+    const standIn = new SqlServerStandIn({ port, login, databases: [{ name: 'SuperOffice', sizeBytes: 2 << 20 }], defaultDataPath: dir });
+    await standIn.start();
+    const pool = await new sql.ConnectionPool({ server: '127.0.0.1', port, user: login.user, password: login.password, options: { encrypt: false, trustServerCertificate: true }, requestTimeout: 0 }).connect();
+    const query = (text: string, inputs: Record<string, string>) => Object.entries(inputs).reduce((r, [k, v]) => r.input(k, sql.NVarChar, v), pool.request()).query(text);
+    return { standIn, query, close: async () => { await pool.close(); await standIn.stop(); } };
+  };
+
+  test('GIVEN a backup written before the stand-in restarted WHEN restored after the restart THEN it restores (no false 3183)', async () => {
+    const file = path.join(dir, 'before-restart.bak');
+    const first = await start();
+    await first.query('BACKUP DATABASE @database TO DISK = @file WITH COPY_ONLY, CHECKSUM, COMPRESSION', { database: 'SuperOffice', file });
+    await first.close();
+    const second = await start();
+    try {
+      await expect(second.query('RESTORE VERIFYONLY FROM DISK = @file WITH CHECKSUM', { file })).resolves.toBeDefined();
+      await second.query('RESTORE DATABASE @target FROM DISK = @file WITH MOVE @data TO @dataTo, MOVE @log TO @logTo, CHECKSUM', {
+        target: 'restored', file, data: 'SuperOffice', dataTo: path.join(dir, 'restored.mdf'), log: 'SuperOffice_log', logTo: path.join(dir, 'restored_log.ldf'),
+      });
+      expect(second.standIn.databases.map((d) => d.name)).toEqual(['SuperOffice', 'restored']);
+    } finally {
+      await second.close();
+    }
+  });
+
+  test('GIVEN a damaged backup this server wrote WHEN verified THEN 3189 still; GIVEN a differential WHEN restored THEN 3117, as SQL Server without a full restored WITH NORECOVERY', async () => {
+    const file = path.join(dir, 'damaged.bak');
+    const server = await start();
+    try {
+      await server.query('BACKUP DATABASE @database TO DISK = @file WITH COPY_ONLY, CHECKSUM', { database: 'SuperOffice', file });
+      const bytes = readFileSync(file);
+      const middle = Math.floor(bytes.length / 2);
+      bytes[middle] = bytes[middle]! ^ 0xff;
+      writeFileSync(file, bytes);
+      await expect(server.query('RESTORE VERIFYONLY FROM DISK = @file WITH CHECKSUM', { file })).rejects.toMatchObject({ number: 3013, precedingErrors: [expect.objectContaining({ number: 3189, message: 'Damage to the backup set was detected.' })] });
+      const differential = path.join(dir, 'differential.bak');
+      writeFileSync(differential, backupFile({ database: 'SuperOffice', server: 'SO-SQL01', backupSetName: 'diff', startedAt: new Date(), backupType: 'differential' }));
+      await expect(server.query('RESTORE DATABASE @target FROM DISK = @file WITH CHECKSUM', { target: 'fromdiff', file: differential })).rejects.toMatchObject({ number: 3013, precedingErrors: [expect.objectContaining({ number: 3117 })] });
+    } finally {
+      await server.close();
+    }
   });
 });

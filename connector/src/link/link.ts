@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
-  type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type CredentialsMessage, type SettingsMessage, encodeMessage, type ErrorMessage, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage,
+  type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type CredentialsMessage, type SettingsMessage, encodeMessage, type ErrorMessage, GATEWAY_INTEGRATION_FAILED, GATEWAY_THROTTLED,
+  MESSAGE_BUDGET, parseGatewayFrame, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage, TokenBucket,
 } from '../../../protocol';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import type { Outbox } from './outbox';
@@ -15,10 +16,21 @@ export interface LinkOptions {
   readonly logger: Logger;
   readonly outbox: Outbox;
   readonly backoff?: BackoffOptions;
-  /** Application heartbeat, inside API Gateway's 10-minute idle limit. @default 480_000 ms */
+  /** A heartbeat after this long without sending anything, inside API Gateway's 10-minute idle limit. @default MESSAGE_BUDGET.heartbeatSeconds */
   readonly heartbeatMs?: number;
-  /** Reconnect before API Gateway's 2-hour cut-off. @default 110 minutes */
+  /** Reconnect before API Gateway's 2-hour cut-off. @default MESSAGE_BUDGET.reconnectAfterMinutes */
   readonly maxConnectionMs?: number;
+  /** WebSocket ping interval; a connection that answered pings and then leaves one unanswered for `pongTimeoutMs` is replaced. @default MESSAGE_BUDGET */
+  readonly pingMs?: number;
+  readonly pongTimeoutMs?: number;
+  /** First resend of an unacknowledged result; doubles up to the cap. @default MESSAGE_BUDGET */
+  readonly resultResendMs?: number;
+  readonly resultResendCapMs?: number;
+  /** Back-off after a message API Gateway throttled (full jitter, doubling to the cap). @default MESSAGE_BUDGET */
+  readonly throttleBackoff?: BackoffOptions;
+  /** The per-connection budget: burst and refill interval. @default MESSAGE_BUDGET */
+  readonly connectionBurst?: number;
+  readonly connectionRefillMs?: number;
 }
 
 export interface LinkEvents {
@@ -33,12 +45,38 @@ export interface LinkEvents {
   /** The cloud refused the connection (HTTP 401/403): a credential problem, not a network one. */
   refused: [status: number];
   disconnected: [code: number, reason: string];
+  /** API Gateway did not deliver a message (throttled, or its integration failed); the recent ones (the oldest's type given) are sent again after `retryInMs`. */
+  undelivered: [reason: string, type: ConnectorMessage['type'], retryInMs: number];
+  /** The connection stopped answering pings and was replaced. */
+  'half-open': [];
+}
+
+/** API Gateway answers a throttled message at once: messages sent longer ago than this were delivered. */
+const RECENT_MS = 5_000;
+
+/** Sending order when the budget is short: results first, heartbeats last. */
+const PRIORITY: Record<ConnectorMessage['type'], number> = {
+  result: 0, 'credentials-request': 1, 'rotate-key': 1, 'drill-result': 1, error: 1, 'restore-request': 1, 'settings-request': 1, progress: 2, heartbeat: 3,
+};
+
+/** Messages of which only the newest matters: a newer one replaces a queued one (per run for progress). */
+function coalesceKey(message: ConnectorMessage): string | undefined {
+  if (message.type === 'heartbeat') return 'heartbeat';
+  if (message.type === 'progress') return `progress:${message.runId}`;
+  if (message.type === 'result') return `result:${message.runId}`;
+  if (message.type === 'credentials-request') return `credentials:${message.runId}`;
+  if (message.type === 'settings-request') return 'settings-request';
+  return undefined;
 }
 
 /**
  * The connector's one outbound WebSocket: connects, reconnects forever with capped jittered
- * backoff, sends a heartbeat, reconnects proactively before API Gateway's 2-hour limit, turns
- * frames into typed messages, and delivers results from the on-disk outbox until acknowledged.
+ * backoff, reconnects proactively before API Gateway's 2-hour limit, and turns frames into typed
+ * messages. Everything it sends goes through one queue that keeps the message budget
+ * (protocol/message-budget.ts): a per-connection token bucket, results first, a heartbeat only
+ * after a silence; a message API Gateway throttled (or failed to deliver) is sent again after a
+ * jittered back-off. Results stay in the on-disk outbox and are sent again on a timer and after
+ * every reconnect until acknowledged. WebSocket pings find a half-open connection and replace it.
  */
 export class Link extends EventEmitter<LinkEvents> {
   private socket?: WebSocket;
@@ -47,11 +85,30 @@ export class Link extends EventEmitter<LinkEvents> {
   private reconnectTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
   private ageTimer?: NodeJS.Timeout;
+  private pingTimer?: NodeJS.Timeout;
+  private pongTimer?: NodeJS.Timeout;
+  private pumpTimer?: NodeJS.Timeout;
+  private resendTimer?: NodeJS.Timeout;
   /** Set when we close on purpose and want the next connection at once. */
   private reconnectAtOnce = false;
+  private queue: ConnectorMessage[] = [];
+  /** Messages sent recently, oldest first: API Gateway's error frames answer them in order. */
+  private recent: Array<{ message: ConnectorMessage; at: number }> = [];
+  private bucket: TokenBucket;
+  private pausedUntil = 0;
+  private throttleAttempt = 0;
+  private lastThrottleAt = 0;
+  private lastSentAt = 0;
+  private resendRound = 0;
+  private pong = { seen: false, awaitingSince: 0, warned: false };
 
   constructor(private readonly options: LinkOptions) {
     super();
+    this.bucket = this.newBucket();
+  }
+
+  private newBucket(): TokenBucket {
+    return new TokenBucket(1000 / (this.options.connectionRefillMs ?? MESSAGE_BUDGET.connectionRefillSeconds * 1000), this.options.connectionBurst ?? MESSAGE_BUDGET.connectionBurst);
   }
 
   start(): void {
@@ -62,6 +119,8 @@ export class Link extends EventEmitter<LinkEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.resendTimer);
+    this.clearConnectionTimers();
     const socket = this.socket;
     if (socket && socket.readyState === WebSocket.OPEN) {
       await new Promise<void>((resolve) => {
@@ -78,23 +137,28 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   /**
-   * Queues a result on disk and sends it; it is resent after every reconnect until acknowledged.
-   * `whenQueued` runs once the result is safe on disk, before it is sent.
+   * Queues a result on disk and sends it; it is sent again on a timer and after every reconnect
+   * until acknowledged. `whenQueued` runs once the result is safe on disk, before it is sent.
    */
   async deliver(result: ResultMessage, whenQueued?: () => Promise<void>): Promise<void> {
     await this.options.outbox.add(result);
     await whenQueued?.();
     this.sendIfConnected(result);
+    this.armResend(true);
   }
 
   hasQueuedResult(runId: string): Promise<boolean> {
     return this.options.outbox.has(runId);
   }
 
-  /** Sends now or drops: for progress and heartbeats, where a stale copy is worthless. */
+  /**
+   * Queues a message for this connection within the budget, or drops it when not connected (for
+   * progress and heartbeats a stale copy is worthless; results come back from the outbox).
+   * A newer progress, heartbeat or credentials request replaces a queued one.
+   */
   sendIfConnected(message: ConnectorMessage): boolean {
     if (!this.connected) return false;
-    this.socket!.send(encodeMessage(message));
+    this.enqueue(message);
     return true;
   }
 
@@ -104,6 +168,73 @@ export class Link extends EventEmitter<LinkEvents> {
     const socket = this.socket;
     if (socket && socket.readyState === WebSocket.OPEN) socket.close(1000, reason);
     else if (!socket || socket.readyState === WebSocket.CLOSED) this.connect();
+  }
+
+  private enqueue(message: ConnectorMessage): void {
+    const key = coalesceKey(message);
+    if (key) this.queue = this.queue.filter((queued) => coalesceKey(queued) !== key);
+    this.queue.push(message);
+    // Stable: equal priorities keep their order.
+    this.queue.sort((a, b) => PRIORITY[a.type] - PRIORITY[b.type]);
+    this.pump();
+  }
+
+  /** Sends what the budget allows now, and comes back when the next token is due. */
+  private pump(): void {
+    clearTimeout(this.pumpTimer);
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    const now = Date.now();
+    if (now < this.pausedUntil) {
+      this.pumpTimer = setTimeout(() => this.pump(), this.pausedUntil - now);
+      return;
+    }
+    while (this.queue.length > 0) {
+      if (!this.bucket.tryTake(now)) {
+        this.pumpTimer = setTimeout(() => this.pump(), Math.max(1, this.bucket.waitMs(now)));
+        return;
+      }
+      const message = this.queue.shift()!;
+      socket.send(encodeMessage(message));
+      this.lastSentAt = now;
+      this.recent.push({ message, at: now });
+    }
+    this.recent = this.recent.filter((r) => now - r.at < RECENT_MS);
+    this.armHeartbeat();
+  }
+
+  /** A heartbeat only when nothing else went out for the heartbeat interval. */
+  private armHeartbeat(): void {
+    clearTimeout(this.heartbeatTimer);
+    if (!this.connected) return;
+    const interval = this.options.heartbeatMs ?? MESSAGE_BUDGET.heartbeatSeconds * 1000;
+    const due = Math.max(0, this.lastSentAt + interval - Date.now());
+    this.heartbeatTimer = setTimeout(() => {
+      if (Date.now() - this.lastSentAt >= interval) this.enqueue({ type: 'heartbeat', v: PROTOCOL_VERSION });
+      else this.armHeartbeat();
+    }, due);
+  }
+
+  /** Unacknowledged results go out again after 30 s, 60 s, 120 s … (capped), until acknowledged. */
+  private armResend(fresh = false): void {
+    if (fresh) this.resendRound = 0;
+    clearTimeout(this.resendTimer);
+    if (this.stopped) return;
+    const base = this.options.resultResendMs ?? MESSAGE_BUDGET.resultResendSeconds * 1000;
+    const cap = this.options.resultResendCapMs ?? MESSAGE_BUDGET.resultResendCapSeconds * 1000;
+    const delay = Math.min(cap, base * 2 ** Math.min(this.resendRound, 20));
+    this.resendTimer = setTimeout(() => void this.resendPending(), delay * (0.8 + Math.random() * 0.4));
+  }
+
+  private async resendPending(): Promise<void> {
+    const pending = await this.options.outbox.all();
+    if (pending.length === 0) return;
+    if (this.connected) {
+      this.options.logger.info({ runIds: pending.map((p) => p.runId) }, 'result not acknowledged yet; sending it again');
+      for (const result of pending) this.enqueue(result);
+    }
+    this.resendRound++;
+    this.armResend();
   }
 
   private connect(): void {
@@ -116,11 +247,15 @@ export class Link extends EventEmitter<LinkEvents> {
     this.socket = socket;
     socket.on('open', () => void this.onOpen(socket));
     socket.on('message', (data: Buffer) => void this.onMessage(data));
+    socket.on('pong', () => {
+      this.pong.seen = true; // this endpoint answers pings: from now on, a missing pong means a dead connection
+      this.onAlive();
+    });
     socket.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
       log.warn({ status }, status === 401 || status === 403
         ? 'the cloud refused this connector (tenant disabled, key revoked, or clock off by more than 5 minutes)'
-        : 'the endpoint answered without upgrading to WebSocket');
+        : status === 429 ? 'the cloud is throttling new connections; trying again later' : 'the endpoint answered without upgrading to WebSocket');
       if (status === 401 || status === 403) this.emit('refused', status);
       socket.terminate();
     });
@@ -131,17 +266,61 @@ export class Link extends EventEmitter<LinkEvents> {
   private async onOpen(socket: WebSocket): Promise<void> {
     this.attempt = 0;
     this.options.logger.info({ endpoint: this.options.endpoint }, 'connected');
-    const heartbeatMs = this.options.heartbeatMs ?? 480_000;
-    this.heartbeatTimer = setInterval(() => this.sendIfConnected({ type: 'heartbeat', v: PROTOCOL_VERSION }), heartbeatMs);
-    this.ageTimer = setTimeout(() => this.reconnectNow('renewing before the 2-hour limit'), this.options.maxConnectionMs ?? 110 * 60_000);
+    this.bucket = this.newBucket();
+    this.pausedUntil = 0;
+    this.recent = [];
+    this.lastSentAt = Date.now();
+    this.pong = { seen: false, awaitingSince: 0, warned: false };
+    this.armHeartbeat();
+    this.startPings(socket);
+    this.ageTimer = setTimeout(() => this.reconnectNow('renewing before the 2-hour limit'), this.options.maxConnectionMs ?? MESSAGE_BUDGET.reconnectAfterMinutes * 60_000);
     this.emit('connected');
-    for (const pending of await this.options.outbox.all()) {
-      if (socket !== this.socket || !this.connected) break;
-      socket.send(encodeMessage(pending));
-    }
+    const pending = await this.options.outbox.all();
+    if (socket !== this.socket || !this.connected) return;
+    for (const result of pending) this.enqueue(result);
+    if (pending.length > 0) this.armResend(true);
+  }
+
+  /** Any frame from the cloud proves the connection alive, as a pong does. */
+  private onAlive(): void {
+    this.pong.awaitingSince = 0;
+    clearTimeout(this.pongTimer);
+  }
+
+  /**
+   * A ping every interval. A connection that has answered a ping before and then leaves one unanswered
+   * for the pong timeout (so within interval + timeout: 45 s by default) is half-open (the peer or a middlebox is gone without a close): it is
+   * terminated and a new one dialled. An endpoint that never answers pings is not judged by them.
+   */
+  private startPings(socket: WebSocket): void {
+    const interval = this.options.pingMs ?? MESSAGE_BUDGET.pingSeconds * 1000;
+    const timeout = this.options.pongTimeoutMs ?? MESSAGE_BUDGET.pongTimeoutSeconds * 1000;
+    const check = () => {
+      if (socket !== this.socket || socket.readyState !== WebSocket.OPEN || this.pong.awaitingSince === 0) return;
+      if (this.pong.seen) {
+        this.options.logger.warn({ silentForMs: Date.now() - this.pong.awaitingSince }, 'the connection stopped answering pings (half-open); replacing it');
+        this.emit('half-open');
+        this.reconnectAtOnce = true;
+        socket.terminate();
+        return;
+      }
+      if (!this.pong.warned) this.options.logger.info('the endpoint does not answer WebSocket pings; half-open connections are found by the heartbeat and the 2-hour renewal only');
+      this.pong.warned = true;
+    };
+    // One ping at a time: the next goes only once the last was answered (or judged).
+    this.pingTimer = setInterval(() => {
+      if (socket !== this.socket || socket.readyState !== WebSocket.OPEN || this.pong.awaitingSince !== 0 || this.pong.warned) return;
+      this.pong.awaitingSince = Date.now();
+      socket.ping();
+      clearTimeout(this.pongTimer);
+      this.pongTimer = setTimeout(check, timeout);
+    }, interval);
   }
 
   private async onMessage(data: Buffer): Promise<void> {
+    this.onAlive();
+    const frame = parseGatewayFrame(data);
+    if (frame) return this.onGatewayFrame(frame.message);
     try {
       const message = parseMessage('cloud', data);
       switch (message.type) {
@@ -158,6 +337,8 @@ export class Link extends EventEmitter<LinkEvents> {
           break; // for `so-connector restore`'s own connection
         case 'ack':
           await this.options.outbox.remove(message.runId);
+          this.queue = this.queue.filter((queued) => !(queued.type === 'result' && queued.runId === message.runId));
+          if ((await this.options.outbox.all()).length === 0) clearTimeout(this.resendTimer);
           break;
         case 'key-registered':
           this.emit('key-registered', message.keyId);
@@ -179,10 +360,47 @@ export class Link extends EventEmitter<LinkEvents> {
     }
   }
 
+  /**
+   * API Gateway's own frame: the oldest message sent recently was not delivered (throttled, or the
+   * message function failed). Sending pauses for a jittered back-off and that message goes again.
+   * Nothing is answered (an answer would only add to the load).
+   */
+  private onGatewayFrame(reason: string): void {
+    if (reason !== GATEWAY_THROTTLED && reason !== GATEWAY_INTEGRATION_FAILED) {
+      this.options.logger.warn({ reason }, 'API Gateway refused a message');
+      return;
+    }
+    const now = Date.now();
+    if (now - this.lastThrottleAt > 5 * 60_000) this.throttleAttempt = 0;
+    this.lastThrottleAt = now;
+    const delay = Math.max(250, backoffDelay(this.throttleAttempt++, this.options.throttleBackoff ?? { baseMs: MESSAGE_BUDGET.throttleBackoffBaseMs, capMs: MESSAGE_BUDGET.throttleBackoffCapMs }));
+    this.pausedUntil = Math.max(this.pausedUntil, now + delay);
+    // The frame does not say which message it answers: every message sent in the last seconds goes
+    // again (a newer one of the same kind replaces it; duplicates are harmless, the cloud is idempotent).
+    const suspects = this.recent.filter((r) => now - r.at < RECENT_MS);
+    this.recent = [];
+    if (suspects.length > 0) this.emit('undelivered', reason, suspects[0]!.message.type, delay);
+    this.options.logger.info({ reason, types: suspects.map((r) => r.message.type), retryInMs: delay }, 'API Gateway did not deliver a message; sending the recent ones again after a pause');
+    for (const { message } of suspects) {
+      const key = coalesceKey(message);
+      if (key ? !this.queue.some((queued) => coalesceKey(queued) === key) : !this.queue.includes(message)) this.enqueue(message);
+    }
+    this.pump();
+  }
+
+  private clearConnectionTimers(): void {
+    clearTimeout(this.heartbeatTimer);
+    clearTimeout(this.ageTimer);
+    clearInterval(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    clearTimeout(this.pumpTimer);
+  }
+
   private onClose(socket: WebSocket, code: number, reason: string): void {
     if (socket !== this.socket) return;
-    clearInterval(this.heartbeatTimer);
-    clearTimeout(this.ageTimer);
+    this.clearConnectionTimers();
+    // Results come back from the outbox on the next connection; the rest is stale.
+    this.queue = [];
     this.emit('disconnected', code, reason);
     if (this.stopped) return;
     const delay = this.reconnectAtOnce ? 0 : backoffDelay(this.attempt++, this.options.backoff);

@@ -29,17 +29,21 @@ export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () =
   const manifest = await readManifest(deps.store, job.manifest);
   const grant = { runId: job.runId, startedAt: job.startedAt, manifest: job.manifest };
 
-  const backup = manifest.databases[0];
-  if (job.database && backup) {
+  // The database the cloud chose (it rotates through them), or the first for an older cloud.
+  const backup = job.databaseName === undefined ? manifest.databases[0] : manifest.databases.find((db) => db.database === job.databaseName);
+  if (job.database && job.databaseName !== undefined && !backup) {
+    result.ok = false;
+    result.database = { name: job.databaseName, status: 'failed', detail: `the run's manifest names no database "${job.databaseName}"`, seconds: 0 };
+  } else if (job.database && backup) {
     const started = Date.now();
     const seconds = () => (Date.now() - started) / 1000;
     const free = await (deps.freeBytes ?? freeBytesOn)(deps.stagingFolder);
     // The download, and the restored files (about the backup's size again, more for a compressed one).
     const needed = backup.artifact.size * (backup.compressed ? 4 : 2);
     if (!deps.databaseServer) {
-      result.database = { status: 'skipped', detail: 'no SQL Server configured', seconds: 0 };
+      result.database = { name: backup.database, status: 'skipped', detail: 'no SQL Server configured', seconds: 0 };
     } else if (free < needed) {
-      result.database = { status: 'skipped', detail: `not enough space in ${deps.stagingFolder}: ${free} bytes free, about ${needed} needed`, seconds: 0 };
+      result.database = { name: backup.database, status: 'skipped', detail: `not enough space in ${deps.stagingFolder}: ${free} bytes free, about ${needed} needed`, seconds: 0 };
     } else {
       const scratch = `so_backup_drill_${randomBytes(4).toString('hex')}`;
       let restored = false;
@@ -47,10 +51,10 @@ export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () =
         await restoreRun({ store: deps.store, databaseServer: deps.databaseServer, grant, progress: () => undefined }, { databaseName: scratch, sourceDatabase: backup.database, stagingFolder: deps.stagingFolder, liveRoots: [] });
         restored = true;
         await deps.databaseServer.checkDatabase(scratch);
-        result.database = { status: 'checked', detail: `${backup.database} restored as ${scratch} and DBCC CHECKDB found no errors`, seconds: seconds() };
+        result.database = { name: backup.database, status: 'checked', detail: `${backup.database} restored as ${scratch} and DBCC CHECKDB found no errors`, seconds: seconds() };
       } catch (error) {
         result.ok = false;
-        result.database = { status: 'failed', detail: (error as Error).message.slice(0, 2000), seconds: seconds() };
+        result.database = { name: backup.database, status: 'failed', detail: (error as Error).message.slice(0, 2000), seconds: seconds() };
       } finally {
         if (restored) await deps.databaseServer.dropDatabase(scratch).catch(() => undefined);
         // A drill leaves nothing behind, not even a download kept for resuming.

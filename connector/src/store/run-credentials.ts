@@ -17,7 +17,8 @@ export class RunCredentials {
   private current: UploadCredentials;
   private refreshing?: Promise<UploadCredentials>;
 
-  constructor(private readonly job: BackupJob, private readonly link: CredentialLink, private readonly refreshBeforeMs = 5 * 60_000, private readonly timeoutMs = 60_000) {
+  /** `resendMs`: the request goes again this often until answered (a throttled or lost one is not the end). */
+  constructor(private readonly job: BackupJob, private readonly link: CredentialLink, private readonly refreshBeforeMs = 5 * 60_000, private readonly timeoutMs = 120_000, private readonly resendMs = 20_000) {
     this.current = job.credentials;
   }
 
@@ -30,18 +31,22 @@ export class RunCredentials {
 
   private refresh(): Promise<UploadCredentials> {
     return new Promise((resolve, reject) => {
+      const ask = () => this.link.sendIfConnected({ type: 'credentials-request', v: PROTOCOL_VERSION, runId: this.job.runId });
+      const again = setInterval(ask, this.resendMs);
       const timer = setTimeout(() => {
+        clearInterval(again);
         this.link.off('credentials', onCredentials);
         reject(new ConnectorError('CREDENTIALS_EXPIRED', 'the upload credentials expired and the cloud sent no new ones (is the connector connected?)'));
       }, this.timeoutMs);
       const onCredentials = (message: CredentialsMessage) => {
         if (message.runId !== this.job.runId) return;
         clearTimeout(timer);
+        clearInterval(again);
         this.link.off('credentials', onCredentials);
         resolve(message.credentials);
       };
       this.link.on('credentials', onCredentials);
-      this.link.sendIfConnected({ type: 'credentials-request', v: PROTOCOL_VERSION, runId: this.job.runId });
+      ask();
     });
   }
 }

@@ -8,6 +8,7 @@ import type { UploadCredentials, UploadTarget } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { compositeChecksum, type LatestVersion, type ObjectStore, type PutOptions, type StoredObject, type VersionFacts } from './object-store';
 import { throttledReadable } from '../bandwidth/throttled-streams';
+import { s3RetryStrategy, type S3RetryOptions } from './s3-retry';
 import { SignedRequests } from './signed-requests';
 import { type BandwidthBuckets, ThrottledHttpHandler } from './throttled-http-handler';
 import { UploadCheckpoint } from './upload-checkpoint';
@@ -24,6 +25,8 @@ export interface S3ObjectStoreOptions {
   readonly checkpointDir?: string;
   /** Send every byte up through `upload` and read every byte down through `download` (the connector's bandwidth limit, shared by all its stores). @default unthrottled */
   readonly bandwidth?: BandwidthBuckets;
+  /** Retries of every request this store makes (SDK and signed), with the SDK's adaptive strategy. @default S3_MAX_ATTEMPTS attempts, the SDK's backoff */
+  readonly retry?: S3RetryOptions;
 }
 
 /**
@@ -61,10 +64,12 @@ export class S3ObjectStore implements ObjectStore {
     const provider: CredentialProvider = typeof credentials === 'function'
       ? credentials
       : async () => ({ accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken });
-    this.signed = new SignedRequests(target, provider);
+    const retryStrategy = s3RetryStrategy(options.retry);
+    this.signed = new SignedRequests(target, provider, retryStrategy);
     this.download = options.bandwidth?.download;
     if (options.bandwidth) this.signed.throttleUploads(options.bandwidth.upload);
     this.client = new S3Client({
+      retryStrategy,
       region: target.region,
       endpoint: target.endpoint,
       forcePathStyle: target.forcePathStyle,

@@ -2,15 +2,17 @@ import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
+import type { RetryStrategyV2 } from '@smithy/types';
 import type { ByteBucket } from '../bandwidth/byte-bucket';
 import { isLimited, throttledPieces } from '../bandwidth/throttled-streams';
 import type { UploadTarget } from '../../../protocol';
+import { type AttemptFailure, isRetryableAnswer, retryErrorInfo, s3RetryStrategy } from './s3-retry';
 
-/** A SigV4 hash for the signer, on Node's own crypto. */
+/** A SigV4 hash for the signer, on Node's own crypto (local mode's signature checks use it too). */
 type SourceData = string | ArrayBuffer | ArrayBufferView;
 const bytes = (data: SourceData) => (typeof data === 'string' ? data : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data));
 
-class NodeSha256 {
+export class NodeSha256 {
   private readonly hash;
 
   constructor(secret?: SourceData) {
@@ -36,8 +38,6 @@ export interface S3Answer {
   errorMessage?: string;
 }
 
-const ATTEMPTS = 4;
-
 /** SHA-256 of an empty body, the payload hash of a GET. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
@@ -46,8 +46,8 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
  * keep-alive connections. The archive sends (and a restore fetches) thousands of small files;
  * through the SDK's middleware stack each request costs about 3 ms of CPU (measured: 400 PUTs
  * of 40 KB took 1.25 s of CPU through the SDK, 0.28 s this way), on a server that also runs SQL
- * Server. Retries 5xx, 429 and network errors with jittered backoff, as the SDK's standard mode
- * does (for a GET: until the body starts).
+ * Server. Retries 5xx, 429 (SlowDown included) and network errors with the SDK's own retry
+ * strategy, shared with the store's SDK client (s3-retry.ts; for a GET: until the body starts).
  */
 export class SignedRequests {
   private readonly agent: http.Agent;
@@ -55,7 +55,7 @@ export class SignedRequests {
   private readonly signer: SignatureV4;
   private uploads?: ByteBucket;
 
-  constructor(private readonly target: UploadTarget, credentials: () => Promise<Credentials>) {
+  constructor(private readonly target: UploadTarget, credentials: () => Promise<Credentials>, private readonly retry: RetryStrategyV2 = s3RetryStrategy()) {
     this.url = new URL(target.endpoint ?? `https://s3.${target.region}.amazonaws.com`);
     this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
     this.signer = new SignatureV4({ credentials, region: target.region, service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
@@ -84,23 +84,33 @@ export class SignedRequests {
     const host = this.url.port ? `${hostname}:${this.url.port}` : hostname;
     const path = `${pathStyle ? `/${this.target.bucket}` : ''}/${key.split('/').map(encodeRfc3986).join('/')}`;
     const search = Object.entries(query).map(([name, value]) => `${encodeRfc3986(name)}=${encodeRfc3986(value)}`).join('&');
-    let answer: { answer: S3Answer; body?: http.IncomingMessage } | undefined;
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    let token = await this.retry.acquireInitialRetryToken('s3');
+    for (;;) {
+      let failure: AttemptFailure;
+      let answer: { answer: S3Answer; body?: http.IncomingMessage } | undefined;
       try {
         const signed = await this.signer.sign({
           method, protocol: this.url.protocol, hostname, port: this.url.port ? Number(this.url.port) : undefined, path, query,
           headers: { host, ...headers },
         });
         answer = await this.send(method, hostname, search ? `${path}?${search}` : path, signed.headers, body);
-        if (answer.answer.status < 500 && answer.answer.status !== 429) return answer;
+        if (!isRetryableAnswer(answer.answer.status)) {
+          this.retry.recordSuccess(token);
+          return answer;
+        }
+        failure = { status: answer.answer.status, errorCode: answer.answer.errorCode };
       } catch (error) {
-        lastError = error;
+        failure = { error };
       }
-      if (attempt < ATTEMPTS) await new Promise((resolve) => setTimeout(resolve, Math.random() * 100 * 2 ** attempt));
+      try {
+        // Waits the strategy's backoff (and the adaptive rate limiter) before the next attempt.
+        token = await this.retry.refreshRetryTokenForRetry(token, retryErrorInfo(failure));
+      } catch {
+        if (answer) return answer; // out of attempts: S3's last answer is the error to report
+        throw 'error' in failure ? failure.error : new Error(`S3 answered HTTP ${failure.status}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, token.getRetryDelay()));
     }
-    if (answer) return answer;
-    throw lastError;
   }
 
   private send(method: 'PUT' | 'GET', hostname: string, path: string, headers: Record<string, string>, body: readonly Buffer[]): Promise<{ answer: S3Answer; body?: http.IncomingMessage }> {

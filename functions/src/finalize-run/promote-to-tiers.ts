@@ -42,15 +42,38 @@ export interface VersionCopier {
  * are copied (server-side, at their exact versions) to the tier's keys, then a manifest naming
  * those copies and the manifest they came from is written as the tier's new version. Into the
  * daily tier it promotes the validated parts of the run's staged upload; into weekly and monthly,
- * the validated daily manifest. Archive files are not copied: the snapshot names their exact
+ * the validated daily manifest (parts carried forward included: each tier copy holds every
+ * part's latest validated backup). Archive files are not copied: the snapshot names their exact
  * versions, which are kept at least as long as the longest tier.
  */
 export async function promoteToTier(copier: VersionCopier, manifest: Manifest, source: ManifestPointer, tier: RetentionTier): Promise<{ pointer: ManifestPointer; manifest: Manifest }> {
+  // Into daily, a part carried forward is already there (its daily version, still current): named again, not copied again.
+  const copied = (part: { carriedFrom?: string }) => tier !== 'daily' || part.carriedFrom === undefined;
   const databases = [];
   for (const db of manifest.databases) {
-    databases.push({ ...db, artifact: await copier.copy(db.artifact, keyLayout.databaseBackup(manifest.tenantId, db.database, tier)) });
+    databases.push(copied(db) ? { ...db, artifact: await copier.copy(db.artifact, keyLayout.databaseBackup(manifest.tenantId, db.database, tier)) } : db);
   }
-  const archive = manifest.archive && { ...manifest.archive, snapshot: await copier.copy(manifest.archive.snapshot, keyLayout.snapshot(manifest.tenantId, tier)) };
+  const archive = manifest.archive && (copied(manifest.archive) ? { ...manifest.archive, snapshot: await copier.copy(manifest.archive.snapshot, keyLayout.snapshot(manifest.tenantId, tier)) } : manifest.archive);
   const copy: Manifest = { ...manifest, databases, archive, tier, promotedFrom: source };
   return { pointer: await copier.putJson(keyLayout.manifest(manifest.tenantId, tier), copy), manifest: copy };
+}
+
+/**
+ * The daily manifest's parts that failed in this run, carried forward from the previous daily
+ * manifest: each database (by name) and the archive that failed today (at the connector or in
+ * validation) keeps its latest validated backup named, with `carriedFrom` the run it came from,
+ * so the newest daily manifests always name every part's last good backup and keep-last-N on the
+ * manifest key never expires it (docs/retention.md). A part that did not fail today and is not
+ * in today's run (a database taken out of the configuration) is not carried. Pure.
+ */
+export function carryForward(kept: Manifest, previous: Manifest | undefined): Manifest {
+  if (!previous) return kept;
+  const failures = kept.failures ?? [];
+  const failedDatabases = new Set(failures.filter((f) => f.kind === 'database').map((f) => f.name));
+  const carriedDatabases = previous.databases
+    .filter((db) => failedDatabases.has(db.database) && !kept.databases.some((k) => k.database === db.database))
+    .map((db) => ({ ...db, carriedFrom: db.carriedFrom ?? previous.runId }));
+  const archiveFailed = failures.some((f) => f.kind === 'archive');
+  const archive = kept.archive ?? (archiveFailed && previous.archive ? { ...previous.archive, carriedFrom: previous.archive.carriedFrom ?? previous.runId } : undefined);
+  return { ...kept, databases: [...kept.databases, ...carriedDatabases], archive };
 }

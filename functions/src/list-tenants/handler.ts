@@ -1,39 +1,47 @@
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import { awsClients, parseEvent, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore } from '../shared';
-import { isDue, localHour } from './due-tenants';
-import { executionName } from './execution-name';
+import { awsClients, logger, parseEvent, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore } from '../shared';
+import { windowStart } from './due-tenants';
+import { startDueBackups } from './start-due-backups';
 
 const env = readEnvironment(tableEnvironmentSchema.extend({
   SCHEDULE_TIME_ZONE: z.string().min(1),
   DEFAULT_BACKUP_HOUR: z.coerce.number().int().min(0).max(23),
+  BACKUP_WINDOW_HOURS: z.coerce.number().int().min(1).max(24).default(1),
+  BACKUP_RUN_STATE_MACHINE_ARN: z.string().min(1),
+  MAX_STARTS_PER_SECOND: z.coerce.number().positive().default(100),
 }));
 const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
 const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
+// The SDK's adaptive mode: on ThrottlingException it slows this function's own sending rate down too.
+const sfn = new SFNClient({ maxAttempts: 10, retryMode: 'adaptive' });
 const eventSchema = z.object({
   execution: z.object({ name: z.string(), startTime: z.string() }),
-  /** DailyBackups' state: its input on the first page, then the cursor of the next page. */
-  state: z.object({ cursor: z.string().optional(), everyTenant: z.boolean().default(false) }).loose(),
+  /** DailyBackups' state: its input (the scheduler's scheduled time), then the cursor of the next page. */
+  state: z.object({ cursor: z.string().optional(), everyTenant: z.boolean().default(false), scheduledTime: z.string().optional() }).loose(),
 });
 
-/**
- * DailyBackups' listing, one page of tenants at a time (so any number of tenants fits Step
- * Functions' payload limit): a BackupRun to start for each enabled tenant whose backup hour it is.
- */
+/** DailyBackups: starts the BackupRuns due in this quarter hour, a page of tenants at a time (start-due-backups.ts). */
 export async function handler(event: unknown) {
-  const { execution, state } = parseEvent(eventSchema, event, 'List tenants input');
-  const started = new Date(execution.startTime);
-  const hour = localHour(started, env.SCHEDULE_TIME_ZONE);
-  const page = await tenants.listPage(state.cursor);
-  const due = page.tenants.filter((tenant) => isDue(tenant, hour, env.DEFAULT_BACKUP_HOUR, state.everyTenant));
-  return {
-    everyTenant: state.everyTenant,
-    ...(page.next ? { next: page.next } : {}),
-    runs: await Promise.all(due.map(async (tenant) => {
-      const recent = await runs.forTenant(tenant.tenantId, 20);
-      return {
-        executionName: executionName(tenant.tenantId, started, 'daily', recent.map((r) => r.runId), env.SCHEDULE_TIME_ZONE),
-        input: { tenantId: tenant.tenantId, trigger: 'schedule', requestedBy: `schedule (${execution.name})` },
-      };
-    })),
-  };
+  const { execution, state } = parseEvent(eventSchema, event, 'Start due backups input');
+  const scheduled = state.scheduledTime && !Number.isNaN(Date.parse(state.scheduledTime)) ? new Date(state.scheduledTime) : new Date(execution.startTime);
+  const window = windowStart(scheduled);
+  const result = await startDueBackups({
+    listPage: (cursor) => tenants.listPage(cursor, 1000),
+    recentRunIds: async (tenantId) => (await runs.forTenant(tenantId, 20)).map((r) => r.runId),
+    start: async (name, input) => {
+      try {
+        await sfn.send(new StartExecutionCommand({ stateMachineArn: env.BACKUP_RUN_STATE_MACHINE_ARN, name, input: JSON.stringify(input) }));
+        return 'started';
+      } catch (error) {
+        if ((error as Error).name === 'ExecutionAlreadyExists') return 'exists';
+        throw error;
+      }
+    },
+  }, {
+    windowStart: window, everyTenant: state.everyTenant, cursor: state.cursor, requestedBy: execution.name, maxStartsPerSecond: env.MAX_STARTS_PER_SECOND,
+    settings: { timeZone: env.SCHEDULE_TIME_ZONE, windowStartHour: env.DEFAULT_BACKUP_HOUR, windowHours: env.BACKUP_WINDOW_HOURS },
+  });
+  logger.info({ window: window.toISOString(), everyTenant: state.everyTenant, ...result, startedRuns: undefined }, 'due backups started');
+  return { everyTenant: state.everyTenant, scheduledTime: window.toISOString(), ...result };
 }

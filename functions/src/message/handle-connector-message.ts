@@ -2,6 +2,7 @@ import {
   type CloudMessage, type ConnectorMessage, type DrillResult, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials, type UploadTarget,
 } from '../../../protocol';
 import { type CredentialAccess, isTaskGone, logger, putMetrics, type RunStore, type TaskResponder, type TenantStore } from '../shared';
+import { drillVerdict } from '../request-drills/restore-drills';
 import { grantRestore } from './grant-restore';
 
 export interface MessageContext {
@@ -32,7 +33,8 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
   } catch (error) {
     if (!(error instanceof ProtocolError)) throw error;
     logger.warn({ tenantId: ctx.tenantId, code: error.code }, error.message);
-    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, error: { code: error.code, message: error.message } });
+    // Answers the message it refuses by its type, when the type was one the cloud knows (the connector matches replies by it).
+    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, ...(error.messageType ? { inReplyTo: error.messageType } : {}), error: { code: error.code, message: error.message.slice(0, 4000) } });
     return 'rejected';
   }
   switch (message.type) {
@@ -62,18 +64,18 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
  * A restore drill's outcome, kept with the tenant (shown by `so-backup status`, alarmed on by
  * request-drills) — only for a drill the cloud issued to this tenant, for that run, once and in
  * time. Anything else (unsolicited, replayed, another tenant's run, too late) is refused and
- * logged, never recorded: a passing drill must be one the cloud asked for. A result that says
- * ok while a part failed or a sampled file did not verify is recorded as failed.
+ * logged, never recorded: a passing drill must be one the cloud asked for. The result is held
+ * to what the drill asked (drillVerdict): a part that failed, was skipped or is missing, a
+ * sampled file that did not verify, or nothing checked at all is recorded as a failed drill.
  */
 async function recordDrill(message: DrillResult, ctx: MessageContext): Promise<MessageOutcome> {
-  const parts = [
-    message.database && `database ${message.database.status}: ${message.database.detail}`,
-    message.archive && `archive ${message.archive.verified} of ${message.archive.sampled} sampled files verified${message.archive.detail ? `: ${message.archive.detail}` : ''}`,
-  ].filter(Boolean);
-  const ok = message.ok && message.database?.status !== 'failed' && (message.archive === undefined || message.archive.verified === message.archive.sampled);
+  // What the drill was asked (recorded when it was issued); the conditional write below proves it was issued at all.
+  const asked = (await ctx.tenants.get(ctx.tenantId))?.issuedDrills?.[message.drillId]?.asked;
+  const { ok, detail } = drillVerdict(message, asked);
   const now = new Date().toISOString();
   // The cloud's clock, not the connector's: a future "finishedAt" must not put off the next drill.
-  const recorded = await ctx.tenants.recordDrill(ctx.tenantId, { drillId: message.drillId, runId: message.runId, ok, at: now, detail: parts.join('; ').slice(0, 3000) || 'nothing to check' }, now);
+  const database = asked?.databaseName ?? message.database?.name;
+  const recorded = await ctx.tenants.recordDrill(ctx.tenantId, { drillId: message.drillId, runId: message.runId, ok, at: now, detail, ...(database === undefined ? {} : { database }) }, now);
   if (!recorded) {
     logger.warn({ tenantId: ctx.tenantId, connectionId: ctx.connectionId, drillId: message.drillId, runId: message.runId, ok: message.ok }, 'drill result refused: no such drill was asked of this tenant for that run (unsolicited, replayed or expired)');
     putMetrics({ RestoreDrillResultRefused: 1 });

@@ -7,7 +7,7 @@ import {
   awsClients, ConnectionStore, connectionsClient, connectionsOfCurrentKeys, connectorTarget, connectorTargetEnvironmentSchema, isRestorable, logger, putMetrics, readEnvironment, restorableManifest, RunStore, tableEnvironmentSchema, TenantStore,
   uploadCredentialVendorFromEnv,
 } from '../shared';
-import { drillsDue, failingDrills, failingDrillsAlert, issueDrill } from './restore-drills';
+import { drillDatabase, drillsDue, failingDrills, failingDrillsAlert, issueDrill } from './restore-drills';
 
 const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend({
   ALERTS_TOPIC_ARN: z.string().min(1),
@@ -27,7 +27,8 @@ const sns = new SNSClient({});
 
 /**
  * Hourly: asks each online tenant whose last restore drill is a week old (DRILL_INTERVAL_DAYS)
- * to drill its newest validated run, with read-only credentials; publishes RestoreDrillsFailing
+ * to drill its newest validated run, with read-only credentials — one database per drill,
+ * rotating through the run's databases (restore-drills.ts, drillDatabase) — and publishes RestoreDrillsFailing
  * (alarmed on) and an alert naming tenants whose drill failed or never reported.
  */
 export async function handler(): Promise<{ requested: string[]; failing: string[] }> {
@@ -42,13 +43,20 @@ export async function handler(): Promise<{ requested: string[]; failing: string[
     if (!run || !manifest || !connection) continue;
     // At most 69 characters (a drill id is 8–80): a long tenant id is shortened.
     const drillId = `${tenant.tenantId.slice(0, 50)}-drill-${randomBytes(6).toString('hex')}`;
+    // Every database in turn: the one after the last drilled (in name order), not always the first.
+    const databaseName = env.DRILL_DATABASE === 'true' ? drillDatabase([...run.kept?.databases ?? [], ...(run.kept?.carried ?? []).filter((p) => p.kind === 'database').map((p) => p.name)], tenant.lastDrill?.database) : undefined;
+    const asked = {
+      database: env.DRILL_DATABASE === 'true' && (run.kept === undefined || databaseName !== undefined),
+      ...(databaseName === undefined ? {} : { databaseName }),
+      sampleFiles: run.kept === undefined || run.kept.archive || run.kept.carried?.some((p) => p.kind === 'archive') ? env.DRILL_SAMPLE_FILES : 0,
+    };
     const job: DrillJob = {
       type: 'drill-job', v: PROTOCOL_VERSION, drillId, runId: run.runId, startedAt: run.startedAt, manifest, target,
-      credentials: await credentials.mint(tenant.tenantId, drillId, 'restore'), database: env.DRILL_DATABASE === 'true', sampleFiles: env.DRILL_SAMPLE_FILES,
+      credentials: await credentials.mint(tenant.tenantId, drillId, 'restore'), ...asked,
     };
     try {
-      // Issued before it is sent: only a drill recorded here may report a result.
-      const issued = issueDrill(tenant, run.runId, now);
+      // Issued before it is sent, with what it asks: only a drill recorded here may report a result, and it is held to what it was asked.
+      const issued = issueDrill(tenant, run.runId, asked, now);
       await tenants.issueDrill(tenant.tenantId, drillId, issued.drill, issued.expired);
       await management.send(new PostToConnectionCommand({ ConnectionId: connection.connectionId, Data: Buffer.from(encodeMessage(job)) }));
       await tenants.recordDrillRequested(tenant.tenantId, now.toISOString());

@@ -41,12 +41,17 @@ export interface TenantRecord {
   lastRunId?: string;
   /** A SuperOffice Online customer: backups are also taken on support's request (trigger "support"). */
   online?: boolean;
-  /** The hour (0–23, in the schedule's time zone) its daily backup starts; the stack's default when unset. */
+  /** The hour (0–23, in the schedule's time zone) its daily backup starts; spread over the stack's backup window when unset. */
   backupHour?: number;
+  /** With `backupHour`: the minute (0, 15, 30 or 45) it starts; 0 when unset. */
+  backupMinute?: number;
   /** The connector's bandwidth limit set centrally (`so-backup tenants set --bandwidth`), sent to the connector; unset: the connector's configuration file alone. */
   bandwidth?: BandwidthSetting;
-  /** The latest restore drill's outcome (`detail` says what was checked, or what failed). */
-  lastDrill?: { drillId: string; runId: string; ok: boolean; at: string; detail: string };
+  /**
+   * The latest restore drill's outcome (`detail` says what was checked, or what failed);
+   * `database` is the database it was asked to restore (drills rotate through them).
+   */
+  lastDrill?: { drillId: string; runId: string; ok: boolean; at: string; detail: string; database?: string };
   /** When a drill was asked for that has not reported yet. */
   drillRequestedAt?: string;
   /**
@@ -56,6 +61,8 @@ export interface TenantRecord {
   issuedDrills?: Record<string, IssuedDrill>;
   /** The period (ISO week, month) each copy tier last received a copy for. */
   tierMarks?: Partial<Record<'weekly' | 'monthly', string>>;
+  /** The newest daily manifest finalize wrote (the next run carries its failed parts forward from it). */
+  dailyManifest?: ManifestPointer;
   /** When the tenant's last connector connection ended (for the connectors-offline alarm). */
   lastDisconnectedAt?: string;
 }
@@ -63,6 +70,13 @@ export interface TenantRecord {
 /** A restore drill the cloud asked a connector for (request-drills). */
 export interface IssuedDrill {
   runId: string;
+  /**
+   * What the drill was asked to check, to hold its result against: whether to restore a
+   * database and which one (`databaseName`, absent when the run's names are unknown: the
+   * manifest's first), and how many archive files to sample (0 when none were asked or the run
+   * kept no archive). Absent in drills issued before this was recorded.
+   */
+  asked?: { database: boolean; databaseName?: string; sampleFiles: number };
   issuedAt: string;
   /** After this its result is refused (ISO 8601, compared as text). */
   expiresAt: string;
@@ -149,10 +163,10 @@ export class TenantStore {
       })));
   }
 
-  /** Changes a tenant's settings (name, Online, backup hour, bandwidth; `null` removes the hour or the bandwidth: the stack's default, the configuration file's). */
-  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null; bandwidth?: BandwidthSetting | null }): Promise<void> {
+  /** Changes a tenant's settings (name, Online, backup hour and minute, bandwidth; `null` removes them: the stack's backup window, the configuration file's bandwidth alone). */
+  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null; backupMinute?: number | null; bandwidth?: BandwidthSetting | null }): Promise<void> {
     const set = Object.entries(settings).filter(([, value]) => value !== undefined && value !== null);
-    const remove = Object.entries(settings).filter(([, value]) => value === null).map(([name]) => name);
+    const remove = (['backupHour', 'backupMinute', 'bandwidth'] as const).filter((name) => settings[name] === null);
     if (set.length === 0 && remove.length === 0) return;
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
@@ -220,6 +234,16 @@ export class TenantStore {
       ExpressionAttributeNames: { '#drill': drill.drillId },
       ExpressionAttributeValues: { ':result': drill, ':run': drill.runId, ':now': now },
     })));
+  }
+
+  /** After a run's parts are promoted (complete or not): its daily manifest, and the periods the copy tiers now have. */
+  async recordPromotion(tenantId: string, dailyManifest: ManifestPointer, tierMarks: TenantRecord['tierMarks'] = {}): Promise<void> {
+    await this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { tenantId },
+      UpdateExpression: 'SET dailyManifest = :manifest, tierMarks = :marks',
+      ConditionExpression: 'attribute_exists(tenantId)',
+      ExpressionAttributeValues: { ':manifest': dailyManifest, ':marks': tierMarks },
+    }));
   }
 
   async recordSuccess(tenantId: string, runId: string, at: string, tierMarks: TenantRecord['tierMarks'] = {}): Promise<void> {
@@ -322,17 +346,27 @@ export interface RunRecord {
    * shares read.
    */
   validatedManifest?: ManifestPointer;
-  /** What finalize kept: the databases and whether the archive were validated and promoted. */
-  kept?: { databases: string[]; archive: boolean };
+  /**
+   * What finalize kept: the databases and whether the archive were validated and promoted by this
+   * run; `carried`: the parts that failed in this run whose latest validated backup (from an
+   * earlier run, `runId`) the daily manifest carries forward (docs/retention.md).
+   */
+  kept?: { databases: string[]; archive: boolean; carried?: CarriedPart[] };
   /** What the connector could not back up, with why (a database, or the archive). */
   failures?: ArtifactFailure[];
   result?: { outcome: 'succeeded' | 'failed'; error?: WireError; at: string };
   validation?: {
     ok: boolean; checkedAt: string; checks: number; problems: string[];
     /** Each artifact's verdict (a database, or the archive); the first problems of each. */
-    artifacts?: Array<{ kind: 'database' | 'archive'; name: string; ok: boolean; problems: string[] }>;
+    artifacts?: Array<{
+      kind: 'database' | 'archive'; name: string; ok: boolean; problems: string[];
+      /** A database backup: what the validation read and proves, and what it leaves to S3's checksum and RESTORE VERIFYONLY. */
+      checked?: string;
+    }>;
   };
   summary?: Record<string, number | string>;
+  /** What must be done so its kept backups restore after a server loss (a TDE certificate never backed up); each names the database. */
+  actions?: string[];
   /** Download links handed out for this run (`so-backup share`): who, why, when, until when. */
   shares?: RunShare[];
   /** Restores of this run (`so-connector restore`): who, when. */
@@ -340,6 +374,15 @@ export interface RunRecord {
   /** The weekly and monthly copies made of this run: each tier's manifest version. */
   tierCopies?: Array<{ tier: 'weekly' | 'monthly'; manifest: ManifestPointer }>;
   failure?: { error: string; cause: string };
+}
+
+/** A part of a daily manifest carried forward from an earlier run because it failed in this one. */
+export interface CarriedPart {
+  kind: 'database' | 'archive';
+  /** The database's name, or "archive". */
+  name: string;
+  /** The run whose validated backup it is. */
+  runId: string;
 }
 
 export interface RunShare {
@@ -366,13 +409,19 @@ export function isRestorable(run: RunRecord): boolean {
   return restorableManifest(run) !== undefined;
 }
 
-/** Whether a restorable run kept what is asked for: a database (by name, or any), and/or the archive. Older runs kept everything they had. */
+/**
+ * Whether a restorable run's daily manifest holds what is asked for: a database (by name, or
+ * any), and/or the archive — kept by the run, or carried forward from an earlier run because it
+ * failed in this one (its latest validated backup). Older runs kept everything they had.
+ */
 export function runHolds(run: RunRecord, wants: { database?: string; anyDatabase?: boolean; archive?: boolean }): boolean {
   if (!isRestorable(run)) return false;
   if (!run.kept) return true;
-  return (!wants.archive || run.kept.archive)
-    && (!wants.anyDatabase || run.kept.databases.length > 0)
-    && (wants.database === undefined || run.kept.databases.includes(wants.database));
+  const carried = run.kept.carried ?? [];
+  const databases = [...run.kept.databases, ...carried.filter((p) => p.kind === 'database').map((p) => p.name)];
+  return (!wants.archive || run.kept.archive || carried.some((p) => p.kind === 'archive'))
+    && (!wants.anyDatabase || databases.length > 0)
+    && (wants.database === undefined || databases.includes(wants.database));
 }
 
 export interface RunRestore {

@@ -37,9 +37,10 @@ export const UPLOAD_ROLE_GRANTS: ReadonlyArray<{ actions: readonly string[]; key
  * - the tenant's archive `archive/<t>/`: upload, and delete markers for deleted files.
  * - read back and list only its own archive and validated snapshots (`manifests/daily/<t>/`), to
  *   copy renamed files inside S3 and to rebuild a lost archive index.
+ * `bucketArn` carries the stack's partition (arn:aws:, arn:aws-cn:, arn:aws-us-gov:…).
  */
-export function uploadSessionPolicy(bucketName: string, tenantId: string, runId: string): string {
-  const arn = (prefix: string) => `arn:aws:s3:::${bucketName}/${prefix}*`;
+export function uploadSessionPolicy(bucketArn: string, tenantId: string, runId: string): string {
+  const arn = (prefix: string) => `${bucketArn}/${prefix}*`;
   const readable = keyLayout.tenantReadPrefixes(tenantId);
   return JSON.stringify({
     Version: '2012-10-17',
@@ -47,50 +48,38 @@ export function uploadSessionPolicy(bucketName: string, tenantId: string, runId:
       { Effect: 'Allow', Action: STAGING_ACTIONS, Resource: arn(keyLayout.staging(tenantId, runId)) },
       { Effect: 'Allow', Action: UPLOAD_WRITE_ACTIONS, Resource: arn(keyLayout.archive(tenantId)) },
       { Effect: 'Allow', Action: UPLOAD_READ_ACTIONS, Resource: readable.map(arn) },
-      { Effect: 'Allow', Action: UPLOAD_LIST_ACTIONS, Resource: `arn:aws:s3:::${bucketName}`, Condition: { StringLike: { 's3:prefix': readable.map((prefix) => `${prefix}*`) } } },
+      { Effect: 'Allow', Action: UPLOAD_LIST_ACTIONS, Resource: bucketArn, Condition: { StringLike: { 's3:prefix': readable.map((prefix) => `${prefix}*`) } } },
       { Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'], Resource: '*' },
     ],
   });
 }
 
 /** A restore only reads: every tier's backups and manifests and the archive of one tenant, nothing else. */
-export function restoreSessionPolicy(bucketName: string, tenantId: string): string {
+export function restoreSessionPolicy(bucketArn: string, tenantId: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Effect: 'Allow', Action: UPLOAD_READ_ACTIONS, Resource: keyLayout.tenantRestorePrefixes(tenantId).map((prefix) => `arn:aws:s3:::${bucketName}/${prefix}*`) },
+      { Effect: 'Allow', Action: UPLOAD_READ_ACTIONS, Resource: keyLayout.tenantRestorePrefixes(tenantId).map((prefix) => `${bucketArn}/${prefix}*`) },
       { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: '*' },
     ],
   });
 }
 
-/** In AWS: STS AssumeRole on the upload role with the tenant's session policy. */
+/** STS AssumeRole on the upload role with the tenant's session policy (and a `tenant` session tag, which needs sts:TagSession). */
 export class StsUploadCredentialVendor implements UploadCredentialVendor {
-  constructor(private readonly sts: STSClient, private readonly roleArn: string, private readonly bucketName: string, private readonly seconds: number) {}
+  constructor(private readonly sts: STSClient, private readonly roleArn: string, private readonly bucketArn: string, private readonly seconds: number) {}
 
   async mint(tenantId: string, runId: string, access: CredentialAccess = 'upload'): Promise<UploadCredentials> {
     const out = await this.sts.send(new AssumeRoleCommand({
       RoleArn: this.roleArn,
       RoleSessionName: `${access === 'restore' ? 'restore-' : ''}${tenantId}-${runId}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
       DurationSeconds: this.seconds,
-      Policy: access === 'restore' ? restoreSessionPolicy(this.bucketName, tenantId) : uploadSessionPolicy(this.bucketName, tenantId, runId),
+      Policy: access === 'restore' ? restoreSessionPolicy(this.bucketArn, tenantId) : uploadSessionPolicy(this.bucketArn, tenantId, runId),
       Tags: [{ Key: 'tenant', Value: tenantId }],
     }));
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.Expiration) throw new Error('STS returned no credentials');
     return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration.toISOString() };
-  }
-}
-
-/**
- * Local mode: the local S3's own keys (Ceph RGW has no STS here). Scoping is not enforced
- * locally; the session policy above is what enforces it in AWS.
- */
-export class StaticUploadCredentialVendor implements UploadCredentialVendor {
-  constructor(private readonly accessKeyId: string, private readonly secretAccessKey: string, private readonly seconds: number) {}
-
-  async mint(): Promise<UploadCredentials> {
-    return { accessKeyId: this.accessKeyId, secretAccessKey: this.secretAccessKey, expiration: new Date(Date.now() + this.seconds * 1000).toISOString() };
   }
 }
 
@@ -107,17 +96,18 @@ export function connectorTarget(env: z.infer<typeof connectorTargetEnvironmentSc
   return { bucket: env.BACKUP_BUCKET, region: env.AWS_REGION, endpoint: env.CONNECTOR_S3_ENDPOINT, forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT) };
 }
 
-/** The vendor the environment asks for: STS in AWS (set by the stack), the local S3 keys in local mode. */
+/**
+ * The vendor the stack's environment describes: the upload role, the bucket, and how long
+ * credentials last (STS role chaining caps it at an hour). The bucket's ARN takes the role's
+ * partition, so session policies name the bucket right in every AWS partition.
+ * @throws ZodError naming a missing or malformed variable
+ */
 export function uploadCredentialVendorFromEnv(sts: STSClient, env: NodeJS.ProcessEnv): UploadCredentialVendor {
   const parsed = z.object({
     BACKUP_BUCKET: z.string().min(3),
-    UPLOAD_CREDENTIALS_MODE: z.enum(['sts', 'static']),
-    UPLOAD_CREDENTIAL_SECONDS: z.coerce.number().int().min(900).max(43_200).default(3600),
-    UPLOAD_ROLE_ARN: z.string().optional(),
-    LOCAL_S3_ACCESS_KEY_ID: z.string().optional(),
-    LOCAL_S3_SECRET_ACCESS_KEY: z.string().optional(),
+    UPLOAD_CREDENTIAL_SECONDS: z.coerce.number().int().min(900).max(3600).default(3600),
+    UPLOAD_ROLE_ARN: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'UPLOAD_ROLE_ARN must be an IAM role ARN'),
   }).parse(env);
-  return parsed.UPLOAD_CREDENTIALS_MODE === 'sts'
-    ? new StsUploadCredentialVendor(sts, parsed.UPLOAD_ROLE_ARN ?? '', parsed.BACKUP_BUCKET, parsed.UPLOAD_CREDENTIAL_SECONDS)
-    : new StaticUploadCredentialVendor(parsed.LOCAL_S3_ACCESS_KEY_ID ?? '', parsed.LOCAL_S3_SECRET_ACCESS_KEY ?? '', parsed.UPLOAD_CREDENTIAL_SECONDS);
+  const partition = parsed.UPLOAD_ROLE_ARN.split(':')[1]!;
+  return new StsUploadCredentialVendor(sts, parsed.UPLOAD_ROLE_ARN, `arn:${partition}:s3:::${parsed.BACKUP_BUCKET}`, parsed.UPLOAD_CREDENTIAL_SECONDS);
 }

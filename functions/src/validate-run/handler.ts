@@ -25,7 +25,7 @@ export async function handler(event: unknown): Promise<ValidationReport> {
   await runs.update(run.runId, {
     validation: {
       ok: report.ok, checkedAt: new Date().toISOString(), checks: report.checks, problems: report.problems.slice(0, 50),
-      artifacts: report.artifacts.map((a) => ({ kind: a.kind, name: a.name, ok: a.ok, problems: a.problems.slice(0, 10) })),
+      artifacts: report.artifacts.map((a) => ({ kind: a.kind, name: a.name, ok: a.ok, problems: a.problems.slice(0, 10), ...(a.checked ? { checked: a.checked } : {}) })),
     },
     failures: report.failures,
   });

@@ -17,6 +17,8 @@ export interface ArtifactValidation {
   ok: boolean;
   /** What is wrong with it, each naming the object; empty when ok. */
   problems: string[];
+  /** A database backup: what its validation read and proves, and what it leaves to other checks (backup-file-check.ts, describeChecked). */
+  checked?: string;
 }
 
 export interface ValidationReport {
@@ -89,9 +91,18 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
     if (!check(db.artifact.key === expectedKey, `backup of ${db.database} is at ${db.artifact.key}, expected ${expectedKey}`)) continue;
     if (!(await checkArtifact(reader, db.artifact, check))) continue;
     report.totalBytes += db.artifact.size;
-    // A daily backup must be a complete, readable full backup of this database: head and tail by ranged reads.
-    const file = await checkBackupFile(reader, db.artifact, db.artifact.size, { database: db.database, backupType: 'full' });
+    // A daily backup must be a complete, readable full backup of this database: bounded ranged reads (structure, start, end, a sample of the middle).
+    let file: Awaited<ReturnType<typeof checkBackupFile>>;
+    try {
+      file = await checkBackupFile(reader, db.artifact, db.artifact.size, { database: db.database, backupType: 'full' });
+    } catch (error) {
+      // S3 or the network failing is the run's to retry; anything else reading this one file fails this artifact only.
+      if (isServiceError(error)) throw error;
+      check(false, `${db.artifact.key} could not be read as a backup: ${(error as Error).message ?? String(error)}`);
+      continue;
+    }
     report.databases.push({ database: db.database, size: db.artifact.size, header: file.report.facts });
+    artifact.checked = file.checked;
     check(file.verdict.ok, `${db.artifact.key} is not a usable backup of ${db.database}: ${file.verdict.reasons.join('; ')}`);
     const started = Date.parse(run.startedAt) - CLOCK_SKEW_MS;
     const finished = Date.parse(db.finishedAt);
@@ -143,6 +154,12 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
     }
   }
   return finish(report, runProblems);
+}
+
+/** An error of S3 or of the network (the AWS SDK's, with its HTTP metadata, or a socket's errno code): worth a retry of the whole step. */
+function isServiceError(error: unknown): boolean {
+  const e = error as { $metadata?: unknown; code?: unknown };
+  return e.$metadata !== undefined || (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code));
 }
 
 function startArtifact(report: ValidationReport, kind: ArtifactValidation['kind'], name: string): ArtifactValidation {

@@ -1,12 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
-import { AccountPrincipal, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
+import { ArnPrincipal, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import {
-  type CfnStateMachine, Choice, Condition, DefinitionBody, Fail, IntegrationPattern, JsonPath, LogLevel, Pass, StateMachine, StateMachineType, Succeed, TaskInput, Timeout,
+  type CfnStateMachine, Choice, Condition, DefinitionBody, Fail, IntegrationPattern, JitterType, JsonPath, LogLevel, Pass, StateMachine, StateMachineType, Succeed, TaskInput, Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke, SnsPublish } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { BackupFunction } from './backup-function';
 import type { BackupBucket } from './backup-bucket';
@@ -48,20 +48,42 @@ export interface BackupRunStateMachineProps {
   readonly uploadCredentialLifetime?: Duration;
 }
 
+/**
+ * Lambda's throttling error as Step Functions names it: a burst of thousands of runs can meet
+ * Lambda's concurrency quota (1,000 per region by default) or its scaling rate; it is retried with
+ * jittered backoff instead of failing the run. (LambdaInvoke already retries Lambda's service errors.)
+ */
+export const LAMBDA_THROTTLED_ERRORS = ['Lambda.TooManyRequestsException'];
+
 /** Metadata key naming a state machine for local mode. */
 export const STATE_MACHINE_METADATA_KEY = 'so-backup:state-machine';
+
+/** What minting a connector's credentials takes: AssumeRole with a session policy and a `tenant` session tag. */
+export const MINT_ACTIONS = ['sts:AssumeRole', 'sts:TagSession'];
+
+/**
+ * Lets a function mint connectors' credentials from the upload role: the role's trust policy
+ * names the function's own role (nobody else in the account can assume it), and the function's
+ * policy allows sts:AssumeRole and sts:TagSession (the session tag) on that role alone.
+ */
+export function grantMintUploadCredentials(uploadRole: Role, grantee: IGrantable & { role?: IRole }): void {
+  if (!grantee.role) throw new Error('grantMintUploadCredentials needs a function with its own role');
+  uploadRole.assumeRolePolicy!.addStatements(new PolicyStatement({ actions: MINT_ACTIONS, principals: [new ArnPrincipal(grantee.role.roleArn)] }));
+  grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: MINT_ACTIONS, resources: [uploadRole.roleArn] }));
+}
 
 /**
  * BackupRun, one execution per backup of one tenant:
  * prepare → request backup (wait for the connector's result, heartbeat, timeout) → validate →
- * finalize (promote what validated) → succeeded, or, when a database or the archive failed
- * while the rest was kept, "Some parts failed"; any failure → mark the run failed → publish an
+ * finalize (promote what validated) → succeeded (after publishing an "action needed" alert when
+ * a kept backup needs action to restore elsewhere, e.g. a TDE certificate never backed up), or,
+ * when a database or the archive failed while the rest was kept, "Some parts failed"; any failure → mark the run failed → publish an
  * alert → fail.
  */
 export class BackupRunStateMachine extends Construct {
   readonly stateMachine: StateMachine;
   /** The role the connector's per-run credentials are minted from (narrowed per run by a session policy). */
-  readonly uploadRole: IRole;
+  readonly uploadRole: Role;
 
   constructor(scope: Construct, id: string, props: BackupRunStateMachineProps) {
     super(scope, id);
@@ -92,16 +114,18 @@ export class BackupRunStateMachine extends Construct {
       environment: {
         ...environment,
         CONNECTIONS_ENDPOINT: props.connectorApi.connectionsEndpoint,
-        UPLOAD_CREDENTIALS_MODE: 'sts',
         UPLOAD_CREDENTIAL_SECONDS: String((props.uploadCredentialLifetime ?? Duration.hours(1)).toSeconds()),
       },
     });
     tables.runs.grantReadWriteData(requestFn);
     tables.connections.grantReadData(requestFn);
     tables.tenants.grantReadData(requestFn); // jobs go only to sessions of the tenant's current keys
+    // A connection API Gateway reports gone (GoneException) is forgotten, so the next run does not try it again.
+    tables.connections.grant(requestFn, 'dynamodb:DeleteItem');
     props.connectorApi.grantManageConnections(requestFn);
     const uploadRole = new Role(this, 'UploadRole', {
-      assumedBy: new AccountPrincipal(Stack.of(this).account),
+      // Only the functions that mint connectors' credentials; grantMintUploadCredentials adds the others.
+      assumedBy: new ArnPrincipal(requestFn.role!.roleArn).withSessionTags(),
       description: 'so-backup connectors upload with credentials minted from this role, narrowed to one tenant per run',
       maxSessionDuration: Duration.hours(1),
     });
@@ -115,15 +139,15 @@ export class BackupRunStateMachine extends Construct {
     bucket.key.grantEncryptDecrypt(uploadRole);
     acceptKeyUse(uploadRole, 'Encrypting uploads with the backup bucket\'s own key.');
     acceptFinding(uploadRole, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'Multipart uploads under SSE-KMS with the backup bucket\'s own key only.');
-    uploadRole.grantAssumeRole(requestFn.grantPrincipal);
+    requestFn.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: MINT_ACTIONS, resources: [uploadRole.roleArn] }));
     requestFn.addEnvironment('UPLOAD_ROLE_ARN', uploadRole.roleArn);
     // The message function refreshes credentials for uploads that outlive the first ones.
     const messageFn = props.connectorApi.messageFunction;
     for (const [name, value] of Object.entries({
-      BACKUP_BUCKET: bucket.bucket.bucketName, UPLOAD_CREDENTIALS_MODE: 'sts', UPLOAD_ROLE_ARN: uploadRole.roleArn,
+      BACKUP_BUCKET: bucket.bucket.bucketName, UPLOAD_ROLE_ARN: uploadRole.roleArn,
       UPLOAD_CREDENTIAL_SECONDS: String((props.uploadCredentialLifetime ?? Duration.hours(1)).toSeconds()),
     })) messageFn.addEnvironment(name, value);
-    uploadRole.grantAssumeRole(messageFn.grantPrincipal);
+    grantMintUploadCredentials(uploadRole, messageFn);
     this.uploadRole = uploadRole;
 
     const validateFn = new BackupFunction(this, 'ValidateRun', { handler: 'validate-run', environment, timeout: Duration.minutes(15) });
@@ -192,9 +216,21 @@ export class BackupRunStateMachine extends Construct {
       parameters: { Error: 'PartsFailed', Cause: JsonPath.stringAt('$.final.failureCause') },
       resultPath: '$.error',
     }).next(markFailed);
+    const succeeded = new Succeed(this, 'Backup succeeded');
+    // Kept and validated, but not restorable after a server loss until someone acts (a TDE certificate never backed up): alert.
+    const notifyAction = new SnsPublish(this, 'Publish action needed', {
+      topic: props.alerts,
+      subject: JsonPath.stringAt('$.final.alert.subject'),
+      message: TaskInput.fromJsonPathAt('$.final.alert.message'),
+      resultPath: JsonPath.DISCARD,
+    });
     const outcome = new Choice(this, 'All parts kept?')
       .when(Condition.and(Condition.isPresent('$.final.failed'), Condition.booleanEquals('$.final.failed', true)), partsFailed)
-      .otherwise(new Succeed(this, 'Backup succeeded'));
+      .when(Condition.isPresent('$.final.alert'), notifyAction.next(succeeded))
+      .otherwise(succeeded);
+    for (const step of [prepare, request, validate, finalize, markFailed]) {
+      step.addRetry({ errors: LAMBDA_THROTTLED_ERRORS, interval: Duration.seconds(1), maxAttempts: 8, backoffRate: 2, maxDelay: Duration.minutes(1), jitterStrategy: JitterType.FULL });
+    }
     for (const step of [prepare, request, validate, finalize]) {
       step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
     }

@@ -1,25 +1,40 @@
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
-import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { WebSocketLambdaIntegration, WebSocketMockIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct, type IConstruct } from 'constructs';
 import { acceptFinding } from './reviewed-finding';
 import { BackupFunction } from './backup-function';
+import { validateRange } from './validate-props';
 import type { BackupTables } from './backup-tables';
 
 export interface ConnectorApiProps {
   readonly tables: BackupTables;
   /** @default 'prod' */
   readonly stageName?: string;
+  /**
+   * The stage's throttle, shared by every connector: steady messages per second and the burst
+   * (API Gateway's token bucket). The connectors' message budget (protocol/message-budget.ts)
+   * keeps a fleet of 10,000 well inside the default.
+   * @default { rateLimit: 50, burstLimit: 100 }
+   */
+  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
 }
+
+/** Messages are routed on their protocol `type`; `heartbeat` goes to a MOCK integration, any other to $default. */
+export const ROUTE_SELECTION_EXPRESSION = '$request.body.type';
+/** The route key of heartbeats: answered by API Gateway itself (MOCK), no Lambda invocation. */
+export const HEARTBEAT_ROUTE_KEY = 'heartbeat';
 
 /** Header that carries the connector's credential on $connect. */
 export const CONNECTOR_AUTH_HEADER = 'Authorization';
 
 /**
  * The WebSocket API connectors dial out to: a REQUEST authorizer on $connect, a connection
- * registry on $connect/$disconnect, and $default for every message a connector sends.
+ * registry on $connect/$disconnect, a `heartbeat` route that API Gateway answers itself (MOCK
+ * integration: the message keeps the connection inside the 10-minute idle limit and costs no Lambda
+ * call), and $default for every other message a connector sends.
  */
 export class ConnectorApi extends Construct {
   readonly api: WebSocketApi;
@@ -48,6 +63,7 @@ export class ConnectorApi extends Construct {
 
     this.api = new WebSocketApi(this, 'Api', {
       description: 'so-backup connectors dial out to this API',
+      routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
       connectRouteOptions: {
         integration: new WebSocketLambdaIntegration('ConnectIntegration', connectFn),
         authorizer: new WebSocketLambdaAuthorizer('ConnectorAuthorizer', authorizerFn, { identitySource: [`route.request.header.${CONNECTOR_AUTH_HEADER}`] }),
@@ -55,15 +71,22 @@ export class ConnectorApi extends Construct {
       disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('DisconnectIntegration', disconnectFn) },
       defaultRouteOptions: { integration: new WebSocketLambdaIntegration('MessageIntegration', this.messageFunction) },
     });
+    // MOCK integrations answer with the status code their request template gives; a one-way route sends nothing back.
+    this.api.addRoute(HEARTBEAT_ROUTE_KEY, {
+      integration: new WebSocketMockIntegration('HeartbeatIntegration', { requestTemplates: { $default: '{"statusCode": 200}' }, templateSelectionExpression: '\\$default' }),
+    });
+    const throttle = props.throttle ?? { rateLimit: 50, burstLimit: 100 };
+    validateRange('throttle.rateLimit', throttle.rateLimit, 1, 10_000);
+    validateRange('throttle.burstLimit', throttle.burstLimit, 1, 5_000);
     this.stage = new WebSocketStage(this, 'Stage', {
       webSocketApi: this.api,
       stageName: props.stageName ?? 'prod',
       autoDeploy: true,
-      throttle: { rateLimit: 50, burstLimit: 100 },
+      throttle,
     });
     this.grantManageConnections(this.messageFunction);
     this.grantManageConnections(connectFn);
-    for (const route of ['$disconnect', '$default']) {
+    for (const route of ['$disconnect', '$default', HEARTBEAT_ROUTE_KEY]) {
       acceptFinding(this.api.node.findChild(`${route}-Route`), 'AwsSolutions-APIG4', 'API Gateway allows an authorizer only on $connect: it authorizes the connection (signed, replay-proof), and every later message on it belongs to that authenticated connection.');
     }
     acceptFinding(this.stage, 'AwsSolutions-APIG1', 'The authorizer logs every $connect (tenant, key, verdict) and the message function every message with its run id; WebSocket access logs would need the account-wide API Gateway CloudWatch role, which this stack must not change.');

@@ -1,115 +1,118 @@
-import { type CfnElement, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import {
-  type CfnStateMachine, Choice, Condition, DefinitionBody, IntegrationPattern, JsonPath, LogLevel, Map as MapState, Pass, StateMachine, Succeed, TaskInput,
+  type CfnStateMachine, Choice, Condition, DefinitionBody, JitterType, JsonPath, LogLevel, Pass, StateMachine, Succeed, TaskInput, Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
-import { LambdaInvoke, StepFunctionsStartExecution } from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { BackupFunction } from './backup-function';
 import type { BackupTables } from './backup-tables';
-import { STATE_MACHINE_METADATA_KEY } from './backup-run-state-machine';
-import { acceptFinding, acceptStateMachineRole } from './reviewed-finding';
+import { LAMBDA_THROTTLED_ERRORS, STATE_MACHINE_METADATA_KEY } from './backup-run-state-machine';
+import { acceptStateMachineRole } from './reviewed-finding';
 import { validateRange } from './validate-props';
 
 export interface DailyBackupsStateMachineProps {
   readonly tables: BackupTables;
   readonly backupRun: StateMachine;
   /**
-   * The hour (0–23, in `scheduleTimeZone`) a tenant's daily backup starts unless the tenant has
-   * its own `backupHour`. DailyBackups runs every hour and starts the tenants whose hour it is.
+   * First hour (0–23, in `scheduleTimeZone`) of the backup window: tenants without their own
+   * backup time are spread over the window's quarter hours. A tenant's own `backupHour` (and
+   * `backupMinute`) overrides it.
    * @default 2
    */
   readonly backupHour?: number;
+  /**
+   * Hours in the backup window (1–24).
+   * @default 4
+   */
+  readonly backupWindowHours?: number;
   /** @default 'Europe/Oslo' */
   readonly scheduleTimeZone?: string;
   /**
-   * Tenants backed up at the same time. Range 1 to 40.
-   * @default 10
+   * BackupRun executions started per second at most (1–300). Step Functions throttles
+   * StartExecution per account and region (a bucket of 800 refilled at 150/s in most regions,
+   * 1,300 and 300/s in the largest); the rest is left to support backups and retries.
+   * @default 100
    */
-  readonly maxConcurrency?: number;
+  readonly maxStartsPerSecond?: number;
 }
 
 /**
- * DailyBackups, started every hour: pages through the enabled tenants and starts one BackupRun
- * per tenant whose backup hour it is (a child execution each, so every tenant has its own
- * history); one tenant's failure never stops the others. Started by hand with
- * `{"everyTenant": true}` it backs up every enabled tenant at once (a catch-up run).
+ * DailyBackups, started every quarter hour (UTC): pages through the enabled tenants and starts a
+ * BackupRun for each one whose backup slot falls in this quarter hour
+ * (functions/src/list-tenants/start-due-backups.ts), without waiting for it: every run is its own
+ * execution, so no tenant's backup, and no offline connector's wait, delays another's start.
+ * Started by hand with `{"everyTenant": true}` it starts every enabled tenant at once (a catch-up run).
  */
 export class DailyBackupsStateMachine extends Construct {
   readonly stateMachine: StateMachine;
 
   constructor(scope: Construct, id: string, props: DailyBackupsStateMachineProps) {
     super(scope, id);
-    validateRange('maxConcurrency', props.maxConcurrency, 1, 40);
     validateRange('backupHour', props.backupHour, 0, 23);
+    validateRange('backupWindowHours', props.backupWindowHours, 1, 24);
+    validateRange('maxStartsPerSecond', props.maxStartsPerSecond, 1, 300);
     const timeZone = props.scheduleTimeZone ?? 'Europe/Oslo';
-    const listFn = new BackupFunction(this, 'ListTenants', {
+    const startFn = new BackupFunction(this, 'ListTenants', {
       handler: 'list-tenants',
-      environment: { ...props.tables.environment(), SCHEDULE_TIME_ZONE: timeZone, DEFAULT_BACKUP_HOUR: String(props.backupHour ?? 2) },
+      environment: {
+        ...props.tables.environment(), SCHEDULE_TIME_ZONE: timeZone, DEFAULT_BACKUP_HOUR: String(props.backupHour ?? 2),
+        BACKUP_WINDOW_HOURS: String(props.backupWindowHours ?? 4), BACKUP_RUN_STATE_MACHINE_ARN: props.backupRun.stateMachineArn,
+        MAX_STARTS_PER_SECOND: String(props.maxStartsPerSecond ?? 100),
+      },
+      // A page of starts at 100/s; the state machine comes back for the rest.
+      timeout: Duration.minutes(5),
     });
-    props.tables.tenants.grantReadData(listFn);
-    props.tables.runs.grantReadData(listFn);
+    props.tables.tenants.grantReadData(startFn);
+    props.tables.runs.grantReadData(startFn);
+    props.backupRun.grantStartExecution(startFn);
 
-    const list = new LambdaInvoke(this, 'List tenants', {
-      lambdaFunction: listFn,
+    const start = new LambdaInvoke(this, 'Start due backups', {
+      lambdaFunction: startFn,
       payload: TaskInput.fromObject({
         execution: { name: JsonPath.stringAt('$$.Execution.Name'), startTime: JsonPath.stringAt('$$.Execution.StartTime') },
         state: JsonPath.entirePayload,
       }),
       payloadResponseOnly: true,
       resultPath: '$.page',
+      // The function's own timeout: a page is never cut short (and so started twice) by the state's.
+      taskTimeout: Timeout.duration(Duration.minutes(5)),
     });
-    const startRun = new StepFunctionsStartExecution(this, 'Back up tenant', {
-      stateMachine: props.backupRun,
-      integrationPattern: IntegrationPattern.RUN_JOB,
-      name: JsonPath.stringAt('$.executionName'),
-      input: TaskInput.fromJsonPathAt('$.input'),
-      associateWithParent: false,
-      resultSelector: { 'executionName.$': '$.Name', 'status.$': '$.Status' },
-    });
-    startRun.addCatch(new Pass(this, 'Tenant failed', {
-      parameters: { 'executionName.$': '$.executionName', status: 'FAILED', 'error.$': '$.error.Error' },
-    }), { errors: ['States.ALL'], resultPath: '$.error' });
-    const fanOut = new MapState(this, 'For each tenant', {
-      itemsPath: '$.page.runs',
-      maxConcurrency: props.maxConcurrency ?? 10,
-      resultPath: '$.results',
-    });
-    fanOut.itemProcessor(startRun);
+    // A page is idempotent (runs are named by tenant and day): a failed one is simply done again.
+    start.addRetry({ errors: LAMBDA_THROTTLED_ERRORS, interval: Duration.seconds(2), maxAttempts: 8, backoffRate: 2, maxDelay: Duration.minutes(1), jitterStrategy: JitterType.FULL });
+    start.addRetry({ errors: ['States.ALL'], interval: Duration.seconds(10), maxAttempts: 4, backoffRate: 2, jitterStrategy: JitterType.FULL });
     // Only the cursor and the mode go on to the next page, so the state stays small.
-    const nextPage = new Pass(this, 'Next page', { parameters: { 'cursor.$': '$.page.next', 'everyTenant.$': '$.page.everyTenant' } });
+    const nextPage = new Pass(this, 'Next page', { parameters: { 'cursor.$': '$.page.next', 'everyTenant.$': '$.page.everyTenant', 'scheduledTime.$': '$.page.scheduledTime' } });
     const morePages = new Choice(this, 'More tenants?')
-      .when(Condition.isPresent('$.page.next'), nextPage.next(list))
-      .otherwise(new Succeed(this, 'All tenants started'));
+      .when(Condition.isPresent('$.page.next'), nextPage.next(start))
+      .otherwise(new Succeed(this, 'Due backups started'));
 
     const logs = new LogGroup(this, 'Logs', { retention: RetentionDays.SIX_MONTHS, removalPolicy: RemovalPolicy.DESTROY });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
-      definitionBody: DefinitionBody.fromChainable(list.next(fanOut).next(morePages)),
-      timeout: Duration.hours(23),
+      definitionBody: DefinitionBody.fromChainable(start.next(morePages)),
+      timeout: Duration.hours(1),
       tracingEnabled: true,
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
     });
     (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, 'DailyBackups');
-    acceptStateMachineRole(this.stateMachine, [listFn]);
-    // StartExecution .sync polls and stops the child executions it started; their names are made per run.
-    const backupRunId = Stack.of(this).getLogicalId(props.backupRun.node.defaultChild as CfnElement);
-    acceptFinding(this.stateMachine, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${backupRunId}"}]}]}*]`,
-      'DescribeExecution and StopExecution on executions of the BackupRun state machine only, which .sync needs; their names are made per run.');
+    acceptStateMachineRole(this.stateMachine, [startFn]);
 
     const schedulerRole = new Role(this, 'SchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
     schedulerRole.addToPolicy(new PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }));
     new CfnSchedule(this, 'Schedule', {
-      description: 'Every hour, starts the daily backups of the tenants whose backup hour it is',
-      scheduleExpression: 'cron(0 * * * ? *)',
-      scheduleExpressionTimezone: timeZone,
+      description: 'Every quarter hour, starts the daily backups whose slot it is',
+      // UTC: every quarter hour happens exactly once, whatever daylight saving does to local time.
+      scheduleExpression: 'cron(0/15 * * * ? *)',
+      scheduleExpressionTimezone: 'UTC',
       flexibleTimeWindow: { mode: 'OFF' },
       target: {
         arn: this.stateMachine.stateMachineArn,
         roleArn: schedulerRole.roleArn,
-        input: JSON.stringify({ trigger: 'schedule' }),
-        retryPolicy: { maximumRetryAttempts: 10, maximumEventAgeInSeconds: 3600 },
+        // The scheduled time, not the time of delivery: a late or retried delivery starts the same quarter hour's tenants.
+        input: JSON.stringify({ trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>' }),
+        retryPolicy: { maximumRetryAttempts: 10, maximumEventAgeInSeconds: 900 },
       },
     });
   }

@@ -1,0 +1,70 @@
+import {
+  CreateRoleCommand, DeleteRolePolicyCommand, IAMClient, ListRolePoliciesCommand, NoSuchEntityException, PutRolePolicyCommand, UpdateAssumeRolePolicyCommand,
+  UpdateRoleCommand,
+} from '@aws-sdk/client-iam';
+import https from 'node:https';
+import type { IamRole, PolicyDocument } from '../iam/iam-model';
+
+/** The RGW user local mode's services act as (owner of the bucket; the one principal RGW's roles trust). */
+export const RGW_USER_ARN = 'arn:aws:iam:::user/so-backup-local';
+
+/** A role's ARN in RGW's IAM (no account: RGW's default tenant). */
+export function rgwRoleArn(roleArn: string): string {
+  return `arn:aws:iam:::role/${roleArn.split(':role/')[1] ?? ''}`;
+}
+
+/**
+ * A policy as Ceph RGW can hold it: RGW authorizes S3, STS and IAM actions only and refuses a
+ * policy naming any other service's action ("`kms:Decrypt` is not a valid action"), so those
+ * actions are left out — RGW would never be asked about them. Statements left without actions
+ * are dropped. Nothing is added or widened.
+ */
+export function rgwPolicy(document: PolicyDocument): PolicyDocument | undefined {
+  const statements = (Array.isArray(document.Statement) ? document.Statement : [document.Statement]).flatMap((statement) => {
+    const key = 'Action' in statement ? 'Action' : 'NotAction';
+    const actions = ([] as unknown[]).concat(statement[key]).map(String);
+    const kept = key === 'NotAction' ? actions : actions.filter((action) => action === '*' || /^(s3|sts|iam):/i.test(action));
+    return kept.length === 0 ? [] : [{ ...statement, [key]: kept }];
+  });
+  return statements.length === 0 ? undefined : { Version: document.Version ?? '2012-10-17', Statement: statements };
+}
+
+/**
+ * Creates or updates in RGW each template role that AWS principals assume (the connector's upload
+ * role): its permission policies as the template has them (see rgwPolicy), its maximum session
+ * length, and a trust policy for the one RGW user local mode forwards STS calls as — whether a
+ * caller may assume the role is the template trust policy's question, answered before that.
+ */
+export async function syncRgwRoles(endpoint: string, ca: string, credentials: { accessKeyId: string; secretAccessKey: string }, roles: IamRole[]): Promise<void> {
+  const iam = new IAMClient({ endpoint, region: 'us-east-1', credentials, requestHandler: { httpsAgent: new https.Agent({ ca }) }, maxAttempts: 3 });
+  const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: [RGW_USER_ARN] }, Action: ['sts:AssumeRole', 'sts:TagSession'] }] });
+  try {
+    for (const role of roles) {
+      try {
+        await iam.send(new CreateRoleCommand({ RoleName: role.name, AssumeRolePolicyDocument: trust, MaxSessionDuration: role.maxSessionSeconds }));
+      } catch (error) {
+        if ((error as Error).name !== 'EntityAlreadyExists' && (error as Error).name !== 'EntityAlreadyExistsException') throw error;
+        await iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role.name, PolicyDocument: trust }));
+        await iam.send(new UpdateRoleCommand({ RoleName: role.name, MaxSessionDuration: role.maxSessionSeconds }));
+      }
+      const wanted = new Map(role.policies.map((p) => [p.name.replace(/[^\w+=,.@-]/g, '-').slice(0, 128), rgwPolicy(p.policy)] as const).filter(([, p]) => p));
+      const existing = (await iam.send(new ListRolePoliciesCommand({ RoleName: role.name }))).PolicyNames ?? [];
+      for (const name of existing.filter((n) => !wanted.has(n))) {
+        await iam.send(new DeleteRolePolicyCommand({ RoleName: role.name, PolicyName: name })).catch((error: unknown) => {
+          if (!(error instanceof NoSuchEntityException)) throw error;
+        });
+      }
+      for (const [name, policy] of wanted) await iam.send(new PutRolePolicyCommand({ RoleName: role.name, PolicyName: name, PolicyDocument: JSON.stringify(policy) }));
+    }
+  } finally {
+    iam.destroy();
+  }
+}
+
+/** Roles that AWS principals (rather than only services) may assume: those RGW's STS must know. */
+export function rolesAssumedByPrincipals(roles: Iterable<IamRole>): IamRole[] {
+  return [...roles].filter((role) => {
+    const statements = Array.isArray(role.trustPolicy.Statement) ? role.trustPolicy.Statement : [role.trustPolicy.Statement];
+    return statements.some((s) => s.Effect === 'Allow' && typeof s.Principal === 'object' && s.Principal !== null && 'AWS' in s.Principal);
+  });
+}

@@ -1,0 +1,216 @@
+import { LOCAL_ACCOUNT, LOCAL_REGION } from '../cloud/resolve-template';
+import type { AccessRequest } from './iam-authorizer';
+
+/**
+ * What an AWS API request asks IAM for, derived from the request itself as the service does:
+ * the operation, and each (action, resource, condition keys) it must be allowed. Sources: the
+ * Service Authorization Reference (actions, resource types and condition keys per operation)
+ * and each service's API reference (how operations appear on the wire).
+ */
+export interface DerivedRequest {
+  operation: string;
+  checks: AccessRequest[];
+  /**
+   * KMS use the operation implies on the KMS key that encrypts `resource` (an SSE-KMS bucket, an
+   * encrypted topic): the caller needs these KMS permissions too, by its policies and the key's.
+   */
+  kms?: { resource: string; actions: string[]; viaService: string };
+}
+
+const table = (name: string) => `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/${name}`;
+
+/** DynamoDB (JSON 1.0, `X-Amz-Target: DynamoDB_20120810.<Operation>`). */
+export function dynamodbRequest(target: string, body: Record<string, unknown>): DerivedRequest {
+  const operation = target.replace(/^DynamoDB_\d+\./, '');
+  const tableName = typeof body.TableName === 'string' ? body.TableName : undefined;
+  const on = (action: string, name: string, index?: unknown) => ({ action: `dynamodb:${action}`, resource: `${table(name)}${typeof index === 'string' ? `/index/${index}` : ''}` });
+  switch (operation) {
+    case 'BatchGetItem':
+    case 'BatchWriteItem':
+      return { operation, checks: Object.keys((body.RequestItems ?? {}) as object).map((name) => on(operation, name)) };
+    case 'TransactWriteItems':
+    case 'TransactGetItems': {
+      const kinds: Record<string, string> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'ConditionCheckItem', Get: 'GetItem' };
+      const items = (body.TransactItems ?? []) as Array<Record<string, { TableName: string }>>;
+      return { operation, checks: items.flatMap((item) => Object.entries(item).filter(([kind]) => kinds[kind]).map(([kind, spec]) => on(kinds[kind]!, spec.TableName))) };
+    }
+    case 'ListTables':
+      return { operation, checks: [{ action: 'dynamodb:ListTables', resource: '*' }] };
+    default:
+      if (!tableName) throw new Error(`DynamoDB ${operation} without a TableName`);
+      return { operation, checks: [on(operation, tableName, operation === 'Query' || operation === 'Scan' ? body.IndexName : undefined)] };
+  }
+}
+
+/** Step Functions (JSON 1.0, `X-Amz-Target: AWSStepFunctions.<Operation>`); task tokens are resolved to their state machine by the caller. */
+export function stepFunctionsRequest(target: string, body: Record<string, unknown>, stateMachineOfToken: (token: string) => string): DerivedRequest {
+  const operation = target.replace(/^AWSStepFunctions\./, '');
+  const field = (name: string) => {
+    const value = body[name];
+    if (typeof value !== 'string' || !value) throw new Error(`Step Functions ${operation} without ${name}`);
+    return value;
+  };
+  switch (operation) {
+    case 'StartExecution':
+    case 'StartSyncExecution':
+    case 'ListExecutions':
+    case 'DescribeStateMachine':
+      return { operation, checks: [{ action: `states:${operation}`, resource: field('stateMachineArn') }] };
+    case 'DescribeExecution':
+    case 'StopExecution':
+    case 'GetExecutionHistory':
+    case 'DescribeStateMachineForExecution':
+      return { operation, checks: [{ action: `states:${operation}`, resource: field('executionArn') }] };
+    case 'SendTaskSuccess':
+    case 'SendTaskFailure':
+    case 'SendTaskHeartbeat':
+      return { operation, checks: [{ action: `states:${operation}`, resource: stateMachineOfToken(field('taskToken')) }] };
+    default:
+      return { operation, checks: [{ action: `states:${operation}`, resource: '*' }] };
+  }
+}
+
+/** SNS (query protocol: `Action=Publish&TopicArn=…`). Publishing to an encrypted topic also uses its KMS key. */
+export function snsRequest(params: URLSearchParams): DerivedRequest {
+  const operation = params.get('Action') ?? '';
+  const topic = params.get('TopicArn') ?? params.get('TargetArn') ?? '*';
+  return {
+    operation,
+    checks: [{ action: `sns:${operation}`, resource: topic }],
+    ...(operation === 'Publish' ? { kms: { resource: topic, actions: ['kms:GenerateDataKey', 'kms:Decrypt'], viaService: `sns.${LOCAL_REGION}.amazonaws.com` } } : {}),
+  };
+}
+
+/** STS (query protocol). AssumeRole with session tags is also sts:TagSession on the role, with the tags as request tags. */
+export function stsRequest(params: URLSearchParams): DerivedRequest {
+  const operation = params.get('Action') ?? '';
+  if (operation === 'GetCallerIdentity') return { operation, checks: [] }; // needs no permission
+  const role = params.get('RoleArn') ?? '*';
+  const tags: Record<string, string> = {};
+  for (let i = 1; params.has(`Tags.member.${i}.Key`); i++) tags[params.get(`Tags.member.${i}.Key`)!] = params.get(`Tags.member.${i}.Value`) ?? '';
+  const transitive = [...params.keys()].some((k) => k.startsWith('TransitiveTagKeys.member.'));
+  const sessionName = params.get('RoleSessionName');
+  const context = { ...(sessionName ? { 'sts:RoleSessionName': sessionName } : {}) };
+  const checks: AccessRequest[] = [{ action: `sts:${operation}`, resource: role, context }];
+  if (Object.keys(tags).length > 0 || transitive) {
+    checks.push({
+      action: 'sts:TagSession', resource: role,
+      context: { ...context, 'aws:TagKeys': Object.keys(tags), ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:RequestTag/${k}`, v])) },
+    });
+  }
+  return { operation, checks };
+}
+
+/** The API Gateway management API (`{stage}/@connections/{id}`): execute-api:ManageConnections. */
+export function connectionsRequest(method: string, path: string, apiId: string): DerivedRequest {
+  const match = /^\/([^/]+)\/@connections\/([^/?]+)/.exec(path);
+  if (!match) throw new Error(`not an @connections path: ${path}`);
+  return {
+    operation: { GET: 'GetConnection', POST: 'PostToConnection', DELETE: 'DeleteConnection' }[method] ?? method,
+    checks: [{ action: 'execute-api:ManageConnections', resource: `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${apiId}/${match[1]}/${method}/@connections/${match[2]}` }],
+  };
+}
+
+/** One S3 request, path style (`/bucket/key?subresource`). */
+export interface S3HttpRequest {
+  method: string;
+  /** The path as sent, URL-encoded. */
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string | undefined>;
+  /** Only for POST ?delete: the request body (DeleteObjects' XML). */
+  body?: string;
+}
+
+/** S3 (REST, path style): the action per method, path and subresource, as S3 authorizes each operation. */
+export function s3Request(request: S3HttpRequest): DerivedRequest {
+  const { method, query, headers } = request;
+  const [, bucket = '', ...keyParts] = request.path.split('/');
+  const key = keyParts.map((part) => decodeURIComponent(part)).join('/');
+  const bucketArn = `arn:aws:s3:::${decodeURIComponent(bucket)}`;
+  const objectArn = (k: string) => `${bucketArn}/${k}`;
+  const has = (name: string) => query.has(name);
+  const versionId = query.get('versionId') ?? undefined;
+  const versionContext: Record<string, string> = versionId ? { 's3:versionid': versionId } : {};
+  const check = (action: string, resource: string, context: Record<string, string | string[]> = {}): AccessRequest => ({ action: `s3:${action}`, resource, context });
+  const kms = (actions: string[]) => ({ kms: { resource: bucketArn, actions, viaService: `s3.${LOCAL_REGION}.amazonaws.com` } });
+  if (!bucket) return { operation: 'ListBuckets', checks: [check('ListAllMyBuckets', '*')] };
+
+  if (!key) {
+    const listing = { ...(query.get('prefix') !== null ? { 's3:prefix': query.get('prefix')! } : {}), ...(query.get('delimiter') !== null ? { 's3:delimiter': query.get('delimiter')! } : {}), ...(query.get('max-keys') !== null ? { 's3:max-keys': query.get('max-keys')! } : {}) };
+    const sub = ['versions', 'uploads', 'location', 'versioning', 'policy', 'lifecycle', 'object-lock', 'delete', 'encryption', 'tagging', 'acl', 'cors', 'notification', 'ownershipControls', 'publicAccessBlock'].find(has);
+    const bucketOps: Record<string, [string, string]> = {
+      'GET versions': ['ListObjectVersions', 'ListBucketVersions'], 'GET uploads': ['ListMultipartUploads', 'ListBucketMultipartUploads'],
+      'GET location': ['GetBucketLocation', 'GetBucketLocation'], 'GET versioning': ['GetBucketVersioning', 'GetBucketVersioning'], 'PUT versioning': ['PutBucketVersioning', 'PutBucketVersioning'],
+      'GET policy': ['GetBucketPolicy', 'GetBucketPolicy'], 'PUT policy': ['PutBucketPolicy', 'PutBucketPolicy'], 'DELETE policy': ['DeleteBucketPolicy', 'DeleteBucketPolicy'],
+      'GET lifecycle': ['GetBucketLifecycleConfiguration', 'GetLifecycleConfiguration'], 'PUT lifecycle': ['PutBucketLifecycleConfiguration', 'PutLifecycleConfiguration'],
+      'GET object-lock': ['GetObjectLockConfiguration', 'GetBucketObjectLockConfiguration'], 'PUT object-lock': ['PutObjectLockConfiguration', 'PutBucketObjectLockConfiguration'],
+      'GET encryption': ['GetBucketEncryption', 'GetEncryptionConfiguration'], 'PUT encryption': ['PutBucketEncryption', 'PutEncryptionConfiguration'],
+      'GET tagging': ['GetBucketTagging', 'GetBucketTagging'], 'GET acl': ['GetBucketAcl', 'GetBucketAcl'], 'GET cors': ['GetBucketCors', 'GetBucketCORS'],
+      'GET notification': ['GetBucketNotificationConfiguration', 'GetBucketNotification'], 'GET ownershipControls': ['GetBucketOwnershipControls', 'GetBucketOwnershipControls'],
+      'GET publicAccessBlock': ['GetPublicAccessBlock', 'GetBucketPublicAccessBlock'],
+    };
+    if (sub === 'delete' && method === 'POST') {
+      // DeleteObjects: each key is its own DeleteObject (or DeleteObjectVersion) decision.
+      const objects = [...(request.body ?? '').matchAll(/<Object>([\s\S]*?)<\/Object>/g)].map((m) => ({
+        key: unescapeXml(/<Key>([\s\S]*?)<\/Key>/.exec(m[1]!)?.[1] ?? ''), version: /<VersionId>([\s\S]*?)<\/VersionId>/.exec(m[1]!)?.[1],
+      }));
+      return { operation: 'DeleteObjects', checks: objects.map((o) => check(o.version ? 'DeleteObjectVersion' : 'DeleteObject', objectArn(o.key), o.version ? { 's3:versionid': o.version } : {})) };
+    }
+    const op = sub ? bucketOps[`${method} ${sub}`] : undefined;
+    if (op) return { operation: op[0], checks: [check(op[1], bucketArn, sub === 'versions' || sub === 'uploads' ? listing : {})] };
+    if (sub) throw new Error(`local mode does not know how S3 authorizes ${method} ?${sub} on a bucket`);
+    if (method === 'GET' || method === 'HEAD') return { operation: method === 'GET' ? 'ListObjectsV2' : 'HeadBucket', checks: [check('ListBucket', bucketArn, listing)] };
+    if (method === 'PUT') return { operation: 'CreateBucket', checks: [check('CreateBucket', bucketArn)] };
+    if (method === 'DELETE') return { operation: 'DeleteBucket', checks: [check('DeleteBucket', bucketArn)] };
+    throw new Error(`local mode does not know how S3 authorizes ${method} on a bucket`);
+  }
+
+  const object = objectArn(key);
+  const copySource = headers['x-amz-copy-source'];
+  const copyChecks = (): AccessRequest[] => {
+    if (!copySource) return [];
+    const [sourcePath = '', sourceQuery = ''] = decodeURIComponent(copySource.replace(/^\//, '')).split('?');
+    const sourceVersion = new URLSearchParams(sourceQuery).get('versionId');
+    return [check(sourceVersion ? 'GetObjectVersion' : 'GetObject', `arn:aws:s3:::${sourcePath}`, sourceVersion ? { 's3:versionid': sourceVersion } : {})];
+  };
+  // Reading a copy source of an SSE-KMS bucket decrypts it; writing encrypts with a new data key.
+  const copyKms = copySource ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:GenerateDataKey'];
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      if (has('uploadId')) return { operation: 'ListParts', checks: [check('ListMultipartUploadParts', object)] };
+      if (has('attributes')) return { operation: 'GetObjectAttributes', checks: [check(versionId ? 'GetObjectVersionAttributes' : 'GetObjectAttributes', object, versionContext)] };
+      if (has('tagging')) return { operation: 'GetObjectTagging', checks: [check(versionId ? 'GetObjectVersionTagging' : 'GetObjectTagging', object, versionContext)] };
+      if (has('retention')) return { operation: 'GetObjectRetention', checks: [check('GetObjectRetention', object, versionContext)] };
+      if (has('legal-hold')) return { operation: 'GetObjectLegalHold', checks: [check('GetObjectLegalHold', object, versionContext)] };
+      if (has('acl')) return { operation: 'GetObjectAcl', checks: [check(versionId ? 'GetObjectVersionAcl' : 'GetObjectAcl', object, versionContext)] };
+      return {
+        operation: method === 'GET' ? 'GetObject' : 'HeadObject', checks: [check(versionId ? 'GetObjectVersion' : 'GetObject', object, versionContext)],
+        // Only a GET decrypts the object's data key; HEAD reads metadata.
+        ...(method === 'GET' ? kms(['kms:Decrypt']) : {}),
+      };
+    case 'PUT':
+      if (has('tagging')) return { operation: 'PutObjectTagging', checks: [check(versionId ? 'PutObjectVersionTagging' : 'PutObjectTagging', object, versionContext)] };
+      if (has('retention')) return { operation: 'PutObjectRetention', checks: [check('PutObjectRetention', object, versionContext)] };
+      if (has('legal-hold')) return { operation: 'PutObjectLegalHold', checks: [check('PutObjectLegalHold', object, versionContext)] };
+      if (has('acl')) return { operation: 'PutObjectAcl', checks: [check('PutObjectAcl', object)] };
+      if (has('partNumber') && has('uploadId')) return { operation: copySource ? 'UploadPartCopy' : 'UploadPart', checks: [check('PutObject', object), ...copyChecks()], ...kms(copyKms) };
+      return { operation: copySource ? 'CopyObject' : 'PutObject', checks: [check('PutObject', object), ...copyChecks()], ...kms(copyKms) };
+    case 'POST':
+      if (has('uploads')) return { operation: 'CreateMultipartUpload', checks: [check('PutObject', object)], ...kms(['kms:GenerateDataKey']) };
+      // Completing an SSE-KMS multipart upload decrypts the parts' data keys.
+      if (has('uploadId')) return { operation: 'CompleteMultipartUpload', checks: [check('PutObject', object)], ...kms(['kms:Decrypt']) };
+      if (has('restore')) return { operation: 'RestoreObject', checks: [check('RestoreObject', object)] };
+      break;
+    case 'DELETE':
+      if (has('uploadId')) return { operation: 'AbortMultipartUpload', checks: [check('AbortMultipartUpload', object)] };
+      if (has('tagging')) return { operation: 'DeleteObjectTagging', checks: [check(versionId ? 'DeleteObjectVersionTagging' : 'DeleteObjectTagging', object, versionContext)] };
+      return { operation: 'DeleteObject', checks: [check(versionId ? 'DeleteObjectVersion' : 'DeleteObject', object, versionContext)] };
+  }
+  throw new Error(`local mode does not know how S3 authorizes ${method} on an object`);
+}
+
+function unescapeXml(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, '\'').replace(/&amp;/g, '&');
+}

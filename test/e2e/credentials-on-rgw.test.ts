@@ -1,0 +1,145 @@
+import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { newTenant, uploadCredentialVendorFromEnv } from '../../functions/src/shared';
+import { LambdaFunctionError } from '../../local/cloud/local-lambda';
+import { provisionLocalBucket } from '../../local/cloud/provision';
+import { readIamModel } from '../../local/iam/iam-model';
+import type { UploadCredentials } from '../../protocol';
+import { type CloudHarness, HARNESS_OPERATOR, startCloudHarness } from '../helpers/cloud-harness';
+import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
+import { synthesizeStack } from '../../local/cloud/synthesize-template';
+
+/**
+ * Connector credentials as local mode mints them: STS AssumeRole on the template's upload role
+ * with the tenant's session policy, minted by Ceph RGW's own STS and enforced by RGW on every S3
+ * request, under the template's bucket policy, over TLS. Tenant A's credentials cannot touch
+ * tenant B, and nobody's can destroy a backup version.
+ */
+const ROOT = path.resolve(__dirname, '..', '..');
+const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
+const KEYS = { accessKeyId: 'SOBACKUPLOCALACCESS0', secretAccessKey: 'so-backup-local-secret-key-not-for-production' };
+const PORT = TEST_PORT_BLOCKS.iamOnRgw + 80;
+const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-sts-'));
+const BUCKET = 'so-backup-local';
+
+(CHROOT_READY ? describe : describe.skip)('connector credentials on Ceph RGW (STS, session policies, the bucket policy, TLS)', () => {
+  jest.setTimeout(300_000);
+  let cloud: CloudHarness;
+  const endpoint = `https://127.0.0.1:${PORT}`;
+  const s3As = (c: UploadCredentials) => new S3Client({
+    endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) },
+    credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
+  });
+  /** An STS client signed as one of the stack's functions (its own role's session), through local mode's AWS endpoint. */
+  const stsAs = (handler: string) => {
+    const fn = cloud.deployment.functions.find((f) => f.handler === handler)!;
+    const session = cloud.cloud.credentials.issueRoleSession(fn.roleArn, fn.name);
+    return { fn, sts: new STSClient({ ...cloud.operatorClient, endpoint: cloud.awsEndpoint, credentials: { accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey, sessionToken: session.sessionToken } }) };
+  };
+  const mint = (tenantId: string, access: 'upload' | 'restore' = 'upload') => {
+    const { fn, sts } = stsAs('request-backup');
+    return uploadCredentialVendorFromEnv(sts, fn.environment).mint(tenantId, `${tenantId}-2026-11-30-daily`, access);
+  };
+
+  beforeAll(async () => {
+    const { template } = synthesizeStack();
+    cloud = await startCloudHarness({ s3: { endpoint, ...KEYS } });
+    execFileSync('bash', [path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'start', path.join(dir, 'ceph'), String(PORT), String(TEST_PORT_BLOCKS.iamOnRgw + 10), KEYS.accessKeyId, KEYS.secretAccessKey], {
+      stdio: 'pipe', env: { ...process.env, SO_BACKUP_RGW_TLS_DIR: cloud.tls.dir },
+    });
+    await provisionLocalBucket(cloud.deployment, readIamModel(template), { endpoint, ca: cloud.tls.ca, credentials: { ...KEYS } });
+  });
+  afterAll(async () => {
+    await cloud?.stop();
+    execFileSync('bash', [path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'stop', path.join(dir, 'ceph')], { stdio: 'pipe' });
+    rmSync(dir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
+  });
+
+  test('GIVEN credentials minted for tenant A WHEN used on RGW THEN they write A\'s run staging and archive only: B\'s prefixes are refused for writing, reading and listing, A\'s own retention tier too, and no version can be deleted', async () => {
+    const a = await mint('acme');
+    const b = await mint('bravo');
+    expect(Date.parse(a.expiration) - Date.now()).toBeLessThanOrEqual(3600_000);
+    expect(a.sessionToken).toBeTruthy();
+    const asA = s3As(a);
+    const asB = s3As(b);
+    const put = await asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx', Body: 'A\'s offer' }));
+    await asB.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/bravo/SO_ARC/secret.docx', Body: 'B\'s secret' }));
+    expect((await (await asA.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx', VersionId: put.VersionId }))).Body!.transformToString())).toBe('A\'s offer');
+
+    await expect(asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/acme/acme-2026-11-30-daily/db/SuperOffice.bak', Body: 'TAPE' }))).resolves.toBeTruthy();
+    for (const refused of [
+      asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/bravo/SO_ARC/planted.docx', Body: 'x' })),
+      asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/bravo/bravo-2026-11-30-daily/db/SuperOffice.bak', Body: 'x' })),
+      // Only finalize promotes into a retention tier, after validation.
+      asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/acme/SuperOffice.bak', Body: 'x' })),
+      asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/bravo/SuperOffice.bak', Body: 'x' })),
+      asA.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'archive/bravo/SO_ARC/secret.docx' })),
+      asA.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: 'archive/bravo/' })),
+      asA.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: 'archive/' })),
+      // Its own version: the role cannot, and the bucket policy denies it to everyone.
+      asA.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx', VersionId: put.VersionId })),
+    ]) await expect(refused).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    // A delete marker on its own file is what the archive mirror does for a deleted file: allowed.
+    await expect(asA.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx' }))).resolves.toMatchObject({ DeleteMarker: true });
+  });
+
+  test('GIVEN restore credentials WHEN used THEN they read the tenant\'s backups and write nothing', async () => {
+    // A validated backup, where finalize promotes it (written here as the bucket owner).
+    const owner = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...KEYS }, requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) } });
+    const put = await owner.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', Body: 'TAPE…' }));
+    owner.destroy();
+    const restore = s3As(await mint('carla', 'restore'));
+    await expect(restore.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', VersionId: put.VersionId }))).resolves.toBeTruthy();
+    await expect(restore.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', Body: 'overwrite' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    await expect(restore.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+  });
+
+  test('GIVEN the upload role WHEN anyone but a minting function asks for it, or for more than an hour THEN STS refuses', async () => {
+    const uploadRoleArn = cloud.deployment.functions.find((f) => f.handler === 'request-backup')!.environment.UPLOAD_ROLE_ARN!;
+    const operator = new STSClient({ ...cloud.operatorClient, endpoint: cloud.awsEndpoint, credentials: { ...HARNESS_OPERATOR } });
+    await expect(operator.send(new AssumeRoleCommand({ RoleArn: uploadRoleArn, RoleSessionName: 'operator' }))).rejects.toMatchObject({
+      name: 'AccessDenied', message: expect.stringContaining('user/so-backup-operator is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/BackupRunUploadRole'),
+    });
+    const { sts: validate } = stsAs('validate-run');
+    await expect(validate.send(new AssumeRoleCommand({ RoleArn: uploadRoleArn, RoleSessionName: 'validator' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    const { sts: request } = stsAs('request-backup');
+    await expect(request.send(new AssumeRoleCommand({ RoleArn: uploadRoleArn, RoleSessionName: 'long', DurationSeconds: 7200 }))).rejects.toMatchObject({
+      name: 'ValidationError', message: expect.stringContaining('role chaining'),
+    });
+  });
+
+  test('GIVEN a tenant due for a restore drill WHEN the drills\' hourly schedule fires THEN request-drills mints read-only credentials from the upload role (session tag included) and issues the drill, refused nowhere', async () => {
+    await cloud.tenants.put({ ...newTenant('echo', 'Echo AS'), lastRunId: 'echo-2026-11-29-daily', keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }] });
+    await cloud.runs.create({
+      runId: 'echo-2026-11-29-daily', tenantId: 'echo', status: 'SUCCEEDED', trigger: 'schedule', requestedBy: 'test', executionArn: 'x', startedAt: new Date(Date.now() - 86_400_000).toISOString(),
+      validatedManifest: { key: 'manifests/daily/echo/echo-2026-11-29-daily.json', versionId: 'v1' },
+    });
+    await cloud.connections.add({ connectionId: 'echo0000000=', tenantId: 'echo', keyId: 'k1', connectedAt: new Date().toISOString() });
+    const fn = cloud.deployment.functions.find((f) => f.handler === 'request-drills')!;
+    const schedule = cloud.deployment.schedules.find((s) => s.targetArn === fn.arn)!;
+    await expect(cloud.cloud.scheduler.fire(schedule.name)).resolves.toMatchObject({ ok: true });
+    // The drill is issued after its credentials were minted (and before the job is sent, here to a connection that is gone).
+    const issued = (await cloud.tenants.get('echo'))!.issuedDrills ?? {};
+    expect(Object.keys(issued)).toEqual([expect.stringMatching(/^echo-drill-[0-9a-f]{12}$/)]);
+    expect(cloud.cloud.denials.filter((d) => d.principal.includes(fn.name))).toEqual([]);
+  });
+
+  test('GIVEN a recorded connection API Gateway reports gone WHEN a backup is requested THEN request-backup forgets it and reports the connector offline (not AccessDenied)', async () => {
+    await cloud.tenants.put({ ...newTenant('delta', 'Delta AS'), keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }] });
+    await cloud.runs.create({ runId: 'delta-2026-11-30-daily', tenantId: 'delta', status: 'RUNNING', trigger: 'schedule', requestedBy: 'test', executionArn: 'x', startedAt: new Date().toISOString() });
+    await cloud.connections.add({ connectionId: 'gone0000000=', tenantId: 'delta', keyId: 'k1', connectedAt: new Date().toISOString() });
+    const fn = cloud.deployment.functions.find((f) => f.handler === 'request-backup')!;
+    const machine = cloud.deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
+    const invoked = cloud.cloud.lambda.invoke(fn.arn, { taskToken: 'token', run: { runId: 'delta-2026-11-30-daily', tenantId: 'delta', trigger: 'schedule', startedAt: new Date().toISOString() } },
+      { kind: 'role', roleArn: machine.roleArn, sessionName: 'test' });
+    await expect(invoked).rejects.toBeInstanceOf(LambdaFunctionError);
+    await expect(invoked).rejects.toMatchObject({ name: 'ConnectorOffline' });
+    expect(await cloud.connections.forTenant('delta')).toEqual([]);
+    expect(cloud.cloud.denials.filter((d) => d.principal.includes(fn.name))).toEqual([]);
+  });
+});
