@@ -13,6 +13,7 @@ export * from './session';
 export * from './connector-auth';
 export * from './parse-message';
 export * from './backup-file-reader';
+export * from './bandwidth';
 export * from './token-bucket';
 export * from './gateway-frame';
 export * from './message-budget';

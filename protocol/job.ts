@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bandwidthSettingSchema } from './bandwidth';
 import { PROTOCOL_VERSION, runIdSchema, tenantIdSchema } from './envelope';
 
 /** Short-lived S3 credentials minted for one run, scoped to the tenant's prefixes. */
@@ -28,6 +29,8 @@ export const backupJobSchema = z.object({
   target: uploadTargetSchema,
   credentials: uploadCredentialsSchema,
   requestedAt: z.iso.datetime(),
+  /** The tenant's bandwidth setting now (null: none), so a connector that missed a change has it before it sends anything. */
+  bandwidth: bandwidthSettingSchema.nullable().optional(),
 });
 export type BackupJob = z.infer<typeof backupJobSchema>;
 

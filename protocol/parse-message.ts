@@ -2,21 +2,22 @@ import { z } from 'zod';
 import { ProtocolError } from './errors';
 import { MAX_MESSAGE_BYTES, errorMessageSchema } from './envelope';
 import { backupJobSchema, cancelJobSchema, drillJobSchema, drillResultSchema, restoreGrantSchema, restoreRequestSchema } from './job';
+import { settingsMessageSchema, settingsRequestMessageSchema } from './bandwidth';
 import { progressMessageSchema } from './progress';
 import { resultMessageSchema } from './result';
 import { ackMessageSchema, credentialsMessageSchema, credentialsRequestMessageSchema, heartbeatMessageSchema, keyRegisteredMessageSchema, rotateKeyMessageSchema } from './session';
 
 /** Connector → cloud. */
-export const connectorMessageSchema = z.union([progressMessageSchema, resultMessageSchema, restoreRequestSchema, drillResultSchema, heartbeatMessageSchema, rotateKeyMessageSchema, credentialsRequestMessageSchema, errorMessageSchema]);
+export const connectorMessageSchema = z.union([progressMessageSchema, resultMessageSchema, restoreRequestSchema, drillResultSchema, heartbeatMessageSchema, rotateKeyMessageSchema, credentialsRequestMessageSchema, settingsRequestMessageSchema, errorMessageSchema]);
 export type ConnectorMessage = z.infer<typeof connectorMessageSchema>;
 /** Cloud → connector. */
-export const cloudMessageSchema = z.union([backupJobSchema, cancelJobSchema, restoreGrantSchema, drillJobSchema, ackMessageSchema, keyRegisteredMessageSchema, credentialsMessageSchema, errorMessageSchema]);
+export const cloudMessageSchema = z.union([backupJobSchema, cancelJobSchema, restoreGrantSchema, drillJobSchema, ackMessageSchema, keyRegisteredMessageSchema, credentialsMessageSchema, settingsMessageSchema, errorMessageSchema]);
 export type CloudMessage = z.infer<typeof cloudMessageSchema>;
 
 /** Each direction's message types, so that an error names the fields of the type that was sent. */
 const DIRECTIONS = {
-  connector: { progress: progressMessageSchema, result: resultMessageSchema, 'restore-request': restoreRequestSchema, 'drill-result': drillResultSchema, heartbeat: heartbeatMessageSchema, 'rotate-key': rotateKeyMessageSchema, 'credentials-request': credentialsRequestMessageSchema, error: errorMessageSchema },
-  cloud: { 'backup-job': backupJobSchema, 'cancel-job': cancelJobSchema, 'restore-grant': restoreGrantSchema, 'drill-job': drillJobSchema, ack: ackMessageSchema, 'key-registered': keyRegisteredMessageSchema, credentials: credentialsMessageSchema, error: errorMessageSchema },
+  connector: { progress: progressMessageSchema, result: resultMessageSchema, 'restore-request': restoreRequestSchema, 'drill-result': drillResultSchema, heartbeat: heartbeatMessageSchema, 'rotate-key': rotateKeyMessageSchema, 'credentials-request': credentialsRequestMessageSchema, 'settings-request': settingsRequestMessageSchema, error: errorMessageSchema },
+  cloud: { 'backup-job': backupJobSchema, 'cancel-job': cancelJobSchema, 'restore-grant': restoreGrantSchema, 'drill-job': drillJobSchema, ack: ackMessageSchema, 'key-registered': keyRegisteredMessageSchema, credentials: credentialsMessageSchema, settings: settingsMessageSchema, error: errorMessageSchema },
 } as const;
 type Direction = keyof typeof DIRECTIONS;
 type MessageOf<D extends Direction> = D extends 'connector' ? ConnectorMessage : CloudMessage;

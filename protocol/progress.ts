@@ -12,6 +12,10 @@ export const progressMessageSchema = z.object({
   phase: backupPhaseSchema,
   percent: z.number().min(0).max(100).optional(),
   bytesDone: z.number().int().nonnegative().optional(),
+  /** What the connector sent per second over the last 10 s, all its uploads together. */
+  bytesPerSecond: z.number().nonnegative().optional(),
+  /** Its bandwidth limit in force (null: unlimited); absent from connectors without one. */
+  limitBytesPerSecond: z.number().positive().nullable().optional(),
   detail: z.string().max(500).optional(),
 });
 export type ProgressMessage = z.infer<typeof progressMessageSchema>;

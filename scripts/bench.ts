@@ -17,7 +17,8 @@ import { build } from 'esbuild';
 import { httpAnswers, REPO_ROOT, runScript } from '../local/daemons';
 import { assertOutsideEphemeral, DEFAULT_BENCH_PORT_BASE, LOCAL_PORT_SPAN } from '../local/ports';
 import { NODE_OPTIONS } from '../connector/src/install/service-definition';
-import { generateArchiveTree, mutateArchiveTree } from './bench/archive-tree';
+import { formatRate, parseRate } from '../protocol';
+import { generateArchiveTree, mutateArchiveTree, random } from './bench/archive-tree';
 import { benchFleet } from './bench/fleet';
 
 const KEYS = { accessKeyId: 'SOBACKUPBENCHACCESS0', secretAccessKey: 'so-backup-bench-secret-key-not-for-production' };
@@ -132,6 +133,69 @@ async function benchBak(options: { size: number; rounds: number; portBase: numbe
     console.log(`\nthroughput ratio (ours / AWS CLI, medians): ${ratio.toFixed(2)}×   target ≥ 1.20× — ${ratio >= 1.2 ? 'met' : 'MISSED'}`);
     console.log(`our peak RSS: ${peak.toFixed(0)} MiB (AWS CLI ${Math.max(...cli.map((s) => s.peakRssMiB)).toFixed(0)} MiB)   target ≤ 150 MB — ${peak * 1.048576 <= 150 ? 'met' : 'MISSED'}`);
     rmSync(file, { force: true });
+  });
+}
+
+/** A tree of `bytes` of incompressible documents, 64 KiB to 8 MiB each (small ones go in one PUT, large ones in parallel parts). */
+function generateLimitTree(root: string, bytes: number): number {
+  const next = random(20);
+  let files = 0;
+  for (let done = 0; done < bytes; files++) {
+    const fileBytes = Math.min(bytes - done, Math.round(64 * 1024 * 2 ** (next() * 7)));
+    const file = path.join(root, `user${files % 7}`, `${2020 + (files % 5)}.${1 + (files % 12)}`, `document ${files}.pdf`);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16)).update(Buffer.alloc(fileBytes)));
+    done += fileBytes;
+  }
+  return files;
+}
+
+/**
+ * `npm run bench -- bak --limit 40Mbit [--archive]`: the bandwidth limit against itself: uploads
+ * a .bak (one file, its parts in parallel) or an archive tree (many files through the archive
+ * mirror's parallel uploads) with the connector's code under the limit, and compares the rate
+ * achieved with the limit. The peer is the limit: within ±10 % over at least 30 s.
+ */
+async function benchLimit(options: { size: number; rounds: number; portBase: number; limit: string; archive: boolean }): Promise<void> {
+  const limit = parseRate(options.limit);
+  if (typeof limit === 'string' || limit === null) throw new InvalidArgumentError(`--limit: ${limit ?? 'give a rate, not "unlimited"'}`);
+  const limitMbit = (limit * 8) / 1e6;
+  const expected = options.size / limit;
+  if (expected < 30) console.log(`note: ${formatRate(limit)} moves ${(options.size / 1024 ** 2).toFixed(0)} MiB in ${expected.toFixed(0)} s; use a larger --size for at least 30 s`);
+  await withBenchS3(options.portBase, 'limit', async ({ endpoint, dataDir, env }) => {
+    const limited = { ...env, SO_BACKUP_BENCH_LIMIT: options.limit };
+    const samples: Array<{ round: number; seconds: number; bytes: number; files: number; mbit: number }> = [];
+    if (options.archive) {
+      const tree = path.join(dataDir, 'SO_ARC');
+      const files = generateLimitTree(tree, options.size);
+      console.log(`generated ${files} documents, ${(options.size / 1024 ** 2).toFixed(0)} MiB, in ${tree}; limit ${formatRate(limit)}`);
+      const mirror = await bundle('mirror-archive.ts', dataDir);
+      for (let round = 1; round <= options.rounds; round++) {
+        // A new tenant each round: every file is sent again (a first backup, as when seeding).
+        const stateDir = path.join(dataDir, `state-${round}`);
+        mkdirSync(stateDir, { recursive: true });
+        const out = timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', `limit-${round}`, tree, stateDir, `limit-run-${round}`], limited);
+        const result = JSON.parse(out.stdout.trim().split('\n').pop()!) as { seconds: number; uploadedBytes: number; uploadedFiles: number };
+        samples.push({ round, seconds: result.seconds, bytes: result.uploadedBytes, files: result.uploadedFiles, mbit: (result.uploadedBytes * 8) / 1e6 / result.seconds });
+      }
+    } else {
+      const file = path.join(dataDir, 'bench.bak');
+      await generate(file, options.size);
+      console.log(`generated ${(options.size / 1024 ** 2).toFixed(0)} MiB in ${file}; limit ${formatRate(limit)}`);
+      const uploader = await bundle('upload-file.ts', dataDir);
+      for (let round = 1; round <= options.rounds; round++) {
+        const out = timed(process.execPath, [uploader, endpoint, 'bench', `limited-${round}.bak`, file], limited);
+        const result = JSON.parse(out.stdout.trim().split('\n').pop()!) as { seconds: number; size: number };
+        samples.push({ round, seconds: result.seconds, bytes: result.size, files: 1, mbit: (result.size * 8) / 1e6 / result.seconds });
+      }
+    }
+    console.log(`\n${options.archive ? 'archive' : '.bak'}  round  files  seconds  MiB sent  Mbit/s`);
+    for (const s of samples) console.log(`${' '.repeat(options.archive ? 7 : 4)}  ${String(s.round).padStart(5)}  ${String(s.files).padStart(5)}  ${s.seconds.toFixed(1).padStart(7)}  ${(s.bytes / 1024 ** 2).toFixed(0).padStart(8)}  ${s.mbit.toFixed(2).padStart(6)}`);
+    const achieved = median(samples.map((s) => s.mbit));
+    const deviation = achieved / limitMbit - 1;
+    const shortest = Math.min(...samples.map((s) => s.seconds));
+    console.log(`\nwithin ±10 % of the limit over ≥ 30 s: ${Math.abs(deviation) <= 0.1 && shortest >= 30 ? 'met' : 'MISSED'} (${(deviation * 100).toFixed(1)} %, shortest run ${shortest.toFixed(1)} s)`);
+    console.log(`limit: ${Number(limitMbit.toFixed(2))} Mbit/s, achieved ${achieved.toFixed(2)} Mbit/s`);
   });
 }
 
@@ -300,7 +364,14 @@ program.command('bak').description('upload a generated .bak: the connector\'s up
   .option('--size <bytes>', 'file size (e.g. 2G, 512M)', size, 2 * 1024 ** 3)
   .option('--rounds <n>', 'alternating rounds per tool', (v) => Number(v), 3)
   .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
-  .action((options: { size: number; rounds: number; portBase: number }) => benchBak(options));
+  .option('--limit <rate>', 'instead: upload under this bandwidth limit (e.g. 40Mbit, "5 MB/s") and compare the rate achieved with it')
+  .option('--archive', 'with --limit: an archive tree of --size bytes in many files, through the archive mirror\'s parallel uploads')
+  .action((options: { size: number; rounds: number; portBase: number; limit?: string; archive?: boolean }, command: Command) => {
+    if (options.archive && !options.limit) throw new InvalidArgumentError('--archive goes with --limit');
+    if (!options.limit) return benchBak(options);
+    const rounds = command.getOptionValueSource('rounds') === 'default' ? 1 : options.rounds;
+    return benchLimit({ ...options, limit: options.limit, archive: options.archive === true, rounds });
+  });
 program.command('archive').description('SO_ARC mirror: the connector vs rclone sync (same RGW) and restic (local repository): initial, no-change, daily')
   .option('--files <n>', 'files in the generated tree', (v) => Number(v), 20_000)
   .option('--rss-files <n>', 'also check peak memory on a tree of this many small files (0: skip)', (v) => Number(v), 100_000)

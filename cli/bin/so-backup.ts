@@ -4,10 +4,14 @@ import { cancelBackup, errorName, listRuns, showRun, startBackup, waitForRun } f
 import { CliError, EXIT, explainAwsError, usageError } from '../src/cli-error';
 import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
-import { bytes, duration, progressBar, table, when } from '../src/render';
+import { bytes, duration, progressBar, rateText, table, when } from '../src/render';
 import { parseExpiry, shareRun } from '../src/share';
 import { renderVerification, verifyBackupFiles } from '../src/verify-backup';
 import { addTenant, connectorStates, newActivationCode, removeTenant, requireTenant, revokeKey, setTenantEnabled, tenantView, updateTenant } from '../src/tenants';
+import { type BandwidthSetting, describeBandwidth } from '../../protocol';
+
+/** A tenant's central bandwidth setting in one line. */
+const bandwidthText = (setting: BandwidthSetting | undefined) => (setting === undefined ? 'not set (the connector\'s configuration file)' : describeBandwidth(setting));
 
 /**
  * so-backup: the operators' and support's command line. Every command prints a table for people
@@ -85,15 +89,17 @@ tenants.command('code <tenant>')
   .action((tenantId: string) => act((fleet) => newActivationCode(fleet, tenantId), enrolmentText));
 
 tenants.command('set <tenant>')
-  .description('change a tenant\'s name, Online flag or backup time')
+  .description('change a tenant\'s name, Online flag, backup time or bandwidth limit')
   .option('--name <name>', 'the customer\'s name')
   .option('--online', 'a SuperOffice Online customer (support takes backups on request)')
   .option('--no-online', 'not an Online customer')
   .option('--backup-time <HH:MM>', 'time of the daily backup (schedule time zone, on the quarter hour), or "default" (the stack\'s backup window)')
   .option('--backup-hour <hour>', 'hour of the daily backup (0-23, at :00), or "default"')
-  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string; backupTime?: string }) => act(
+  .option('--bandwidth <limit>', 'the connector\'s bandwidth limit: a rate ("20 Mbit/s", "5 MB/s"), JSON with "default" and a "schedule" of {days, from, to, limit} in the server\'s local time, or "default" (the connector\'s configuration file alone); the stricter of this and the file\'s applies')
+  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string }) => act(
     (fleet) => updateTenant(fleet, tenantId, o),
-    (t) => `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? 'a quarter hour of the stack\'s backup window'}.`,
+    (t) => `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? 'a quarter hour of the stack\'s backup window'}, bandwidth ${bandwidthText(t.bandwidth)}.`
+      + (t.connectorsTold === undefined ? '' : t.connectorsTold > 0 ? ' The connector has it now.' : ' The connector is not connected: it gets it when it next connects.'),
   ));
 
 tenants.command('list')
@@ -114,7 +120,7 @@ tenants.command('show <tenant>')
     return { ...tenantView(tenant), connector, latestRuns: (await listRuns(fleet, tenantId, 5)) };
   }, (t) => [
     `${t.tenantId}  ${t.name}${t.online ? '  (Online)' : ''}${t.enabled ? '' : '  DISABLED'}`,
-    `daily backup at: ${t.backupTime ?? 'the stack\'s backup window'}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
+    `daily backup at: ${t.backupTime ?? 'the stack\'s backup window'}    bandwidth: ${bandwidthText(t.bandwidth)}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
     `connector: ${t.connector?.online ? `online, version ${t.connector.connectorVersion ?? '?'}, connected ${when(t.connector.connectedAt)}` : `offline, last seen ${when(t.connector?.lastSeen)}`}`,
     `keys: ${t.connectorKeys.map((k) => `${k.keyId} (${k.status})`).join(', ') || 'none: not enrolled yet'}`,
     `restore drill: ${t.lastDrill ? `${drillText(t.lastDrill)}, run ${t.lastDrill.runId}: ${t.lastDrill.detail}` : 'none yet'}`,
@@ -187,7 +193,7 @@ program.command('backup <tenant>')
         detach: detach.signal,
         onProgress: (run) => {
           const phase = run?.progress?.phase ?? 'waiting for the connector';
-          if (human) process.stderr.write(`\r${progressBar(run?.progress?.percent, phase)}\u001b[K`);
+          if (human) process.stderr.write(`\r${progressBar(run?.progress?.percent, phase + rateText(run?.progress))}\u001b[K`);
           else if (phase !== lastPhase) process.stderr.write(`… ${phase}\n`);
           lastPhase = phase;
         },
@@ -241,6 +247,7 @@ program.command('run').description('one run').command('show <run>')
     `${r.runId}: ${r.status}${r.validated ? ', validated' : ''}`,
     `trigger ${r.trigger}, by ${r.requestedBy}${r.reason ? `, because: ${r.reason}` : ''}`,
     `started ${when(r.startedAt)}, took ${duration(r.durationSeconds)}${r.failure ? `\nfailed: ${r.failure.error}: ${r.failure.cause}` : ''}`,
+    ...(r.status === 'RUNNING' && r.progress ? [`now: ${r.progress.phase}${r.progress.percent === undefined ? '' : ` ${r.progress.percent.toFixed(0)} %`}${rateText(r.progress)}, reported ${when(r.progress.at)}`] : []),
     '', 'Steps', table(r.steps, [
       { header: 'STEP', value: (s) => s.name },
       { header: 'AT', value: (s) => s.enteredAt.slice(11, 19) },

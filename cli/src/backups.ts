@@ -104,6 +104,8 @@ export function runView(run: RunRecord) {
     /** What the run kept, validated, for restore: "all", "partly" (a part failed, the rest was kept) or "none". */
     kept: keptOf(run),
     failure: run.failure,
+    /** The connector's latest progress while the run goes on (phase, rate, limit). */
+    progress: run.progress,
   };
 }
 

@@ -1,5 +1,6 @@
 /** Plain-text rendering for people; `--json` prints the same data unformatted. */
 import stringWidth from 'string-width';
+import { formatRate } from '../../protocol';
 
 export interface Column<T> {
   header: string;
@@ -49,6 +50,13 @@ export function bytes(count: number | undefined): string {
 /** "2026-11-25 02:00" (UTC) or "-". */
 export function when(iso: string | undefined): string {
   return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : '-';
+}
+
+/** "at 19.8 Mbit/s (limit 20 Mbit/s)" from a run's progress; empty when the connector reported no rate. */
+export function rateText(progress: { bytesPerSecond?: number; limitBytesPerSecond?: number | null } | undefined): string {
+  if (progress?.bytesPerSecond === undefined) return '';
+  const limit = progress.limitBytesPerSecond === undefined ? '' : ` (limit ${formatRate(progress.limitBytesPerSecond)})`;
+  return ` at ${formatRate(progress.bytesPerSecond)}${limit}`;
 }
 
 /** A progress bar for a terminal: "[#########-----------]  45%  build". */

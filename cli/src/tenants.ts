@@ -1,4 +1,4 @@
-import { tenantIdSchema } from '../../protocol';
+import { type BandwidthSetting, bandwidthSettingSchema, encodeMessage, PROTOCOL_VERSION, tenantIdSchema } from '../../protocol';
 import { createActivationCode, disableTenant, newTenant, revokeConnectorKey, type TenantRecord } from '../../functions/src/shared';
 import { parseBackupTime } from '../../functions/src/list-tenants/due-tenants';
 import { CliError, EXIT, notFound, usageError } from './cli-error';
@@ -63,13 +63,46 @@ export async function addTenant(fleet: Fleet, input: { tenantId: string; name: s
   return { tenant, ...(await enrolment(fleet, id.data)) };
 }
 
-/** Changes a tenant's name, Online flag or backup time ("default" returns it to the stack's backup window). */
-export async function updateTenant(fleet: Fleet, tenantId: string, changes: { name?: string; online?: boolean; backupHour?: string; backupTime?: string }): Promise<ReturnType<typeof tenantView>> {
+/**
+ * `--bandwidth`: a rate ("20 Mbit/s"), a JSON setting with a schedule
+ * ('{"default":"20 Mbit/s","schedule":[{"days":"Mon-Fri","from":"07:00","to":"17:00","limit":"5 Mbit/s"}]}'),
+ * or "default" (null: no central limit, the connector's configuration file alone).
+ * @throws CliError (usage) naming each problem.
+ */
+export function parseBandwidthOption(text: string): BandwidthSetting | null {
+  if (text.trim() === 'default') return null;
+  let value: unknown = text;
+  if (text.trim().startsWith('{')) {
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw usageError(`--bandwidth is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const parsed = bandwidthSettingSchema.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
+    throw usageError(`--bandwidth: ${[...new Set(problems)].join('; ')} (give a rate like "20 Mbit/s", a JSON setting with "default" and "schedule", or "default")`);
+  }
+  return parsed.data;
+}
+
+/**
+ * Changes a tenant's name, Online flag, backup time ("default" returns it to the stack's backup
+ * window) or bandwidth limit; a new bandwidth limit is sent to the connector at once when it is connected
+ * (otherwise when it next connects). Returns the tenant and how many connections were told.
+ */
+export async function updateTenant(fleet: Fleet, tenantId: string, changes: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string }): Promise<ReturnType<typeof tenantView> & { connectorsTold?: number }> {
+  const bandwidth = changes.bandwidth === undefined ? undefined : parseBandwidthOption(changes.bandwidth);
   await requireTenant(fleet, tenantId);
   const time = backupTime(changes);
   if (changes.name !== undefined && changes.name.trim() === '') throw usageError('--name cannot be empty');
-  await fleet.tenants.updateSettings(tenantId, { displayName: changes.name, online: changes.online, ...time });
-  return tenantView(await requireTenant(fleet, tenantId));
+  await fleet.tenants.updateSettings(tenantId, { displayName: changes.name, online: changes.online, ...time, bandwidth });
+  const view = tenantView(await requireTenant(fleet, tenantId));
+  if (bandwidth === undefined) return view;
+  const message = encodeMessage({ type: 'settings', v: PROTOCOL_VERSION, bandwidth });
+  const told = await Promise.all((await fleet.connections.forTenant(tenantId)).map((c) => fleet.sendToConnection(c.connectionId, message).then(() => 1, () => 0)));
+  return { ...view, connectorsTold: told.reduce<number>((a, b) => a + b, 0) };
 }
 
 /** A new activation code for an existing tenant (the old one stops working). */
@@ -136,7 +169,7 @@ export async function connectorStates(fleet: Fleet, tenants: readonly TenantReco
 export function tenantView(tenant: TenantRecord) {
   return {
     tenantId: tenant.tenantId, name: tenant.displayName, enabled: tenant.enabled, online: tenant.online === true,
-    backupHour: tenant.backupHour, backupTime: tenant.backupHour === undefined ? undefined : `${String(tenant.backupHour).padStart(2, '0')}:${String(tenant.backupMinute ?? 0).padStart(2, '0')}`, createdAt: tenant.createdAt, lastSuccessAt: tenant.lastSuccessAt, lastRunId: tenant.lastRunId, lastDrill: tenant.lastDrill,
+    backupHour: tenant.backupHour, backupTime: tenant.backupHour === undefined ? undefined : `${String(tenant.backupHour).padStart(2, '0')}:${String(tenant.backupMinute ?? 0).padStart(2, '0')}`, bandwidth: tenant.bandwidth, createdAt: tenant.createdAt, lastSuccessAt: tenant.lastSuccessAt, lastRunId: tenant.lastRunId, lastDrill: tenant.lastDrill,
     connectorKeys: tenant.keys.map((k) => ({ keyId: k.keyId, status: k.status, createdAt: k.createdAt })),
     activation: tenant.activation && { expiresAt: tenant.activation.expiresAt, usedAt: tenant.activation.usedAt },
   };

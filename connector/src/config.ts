@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { MESSAGE_BUDGET, tenantIdSchema } from '../../protocol';
+import { bandwidthSettingSchema, MESSAGE_BUDGET, tenantIdSchema } from '../../protocol';
 import { ConfigError } from './errors';
 import { databaseNameProblem } from './sql/database-name';
 import { trustCertificateAuthorities } from './trust';
@@ -42,6 +42,13 @@ export const connectorConfigSchema = z.object({
       message: 'archive root names must be unique (e.g. "SO_ARC", "SO_ARC1" for ArchivePath1)',
     }),
   }).strict().optional(),
+  /**
+   * The most this connector sends (and, separately, receives) per second, all its transfers
+   * together: "20 Mbit/s", or { "default": "20 Mbit/s", "schedule": [{ "days": "Mon-Fri", "from":
+   * "07:00", "to": "17:00", "limit": "5 Mbit/s" }] } in this server's local time. The tenant's
+   * setting from the cloud applies too: the stricter of the two holds (docs/bandwidth.md). @default unlimited
+   */
+  bandwidth: bandwidthSettingSchema.optional(),
   /** Folder for the connector's own state (archive index, result outbox, logs). */
   stateDir: absolutePath('stateDir'),
   /** PEM file of extra certificate authorities to trust for TLS, besides Node.js's and (so-connector.exe) the Windows store's. See trust.ts. */

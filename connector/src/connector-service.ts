@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type DrillResult, encodeMessage, MESSAGE_BUDGET, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
+import type { BandwidthLimiter } from './bandwidth';
 import { runBackupJob, type JobProgress } from './backup';
 import type { ConnectorConfig } from './config';
 import type { DatabaseServer } from './sql/database-server';
@@ -36,6 +37,8 @@ export interface ConnectorServiceDeps {
    * so that jobs started together do not report together. @default MESSAGE_BUDGET (240 s, 90 s)
    */
   progressIntervalMs?: number;
+  /** The process's bandwidth limit, reported with progress (rate achieved and limit in force). */
+  bandwidth?: Pick<BandwidthLimiter, 'upload'>;
   firstProgressJitterMs?: number;
 }
 
@@ -159,7 +162,9 @@ export class ConnectorService {
       const now = Date.now();
       if (now < nextAllowed) return;
       nextAllowed = now + interval;
-      link.sendIfConnected({ type: 'progress', v: PROTOCOL_VERSION, runId: job.runId, ...progress, detail: progress.detail?.slice(0, 500) });
+      const upload = this.deps.bandwidth?.upload;
+      const rate = upload ? { bytesPerSecond: Math.round(upload.achievedRate()), limitBytesPerSecond: upload.bytesPerSecond } : {};
+      link.sendIfConnected({ type: 'progress', v: PROTOCOL_VERSION, runId: job.runId, ...progress, ...rate, detail: progress.detail?.slice(0, 500) });
     };
     await this.saveJob(job);
     logger.info('backup job started');

@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { type DestinationStream, pino } from 'pino';
+import { type BandwidthSetting, PROTOCOL_VERSION } from '../../protocol';
+import { loadBandwidthLimiter, writeTenantSettings } from './bandwidth';
 import { loadConnectorConfig } from './config';
 import { ConnectorService } from './connector-service';
 import { type Check, runDoctor } from './doctor/doctor';
@@ -42,15 +44,30 @@ export async function runConnector(configFile: string, connectorVersion: string,
   });
   keys.attach(link);
   link.once('connected', () => void keys.rotateIfDue(link, config.keyRotationDays));
+  // One limit for all of this process's transfers; the tenant's setting comes after each connect and on every change.
+  const bandwidth = await loadBandwidthLimiter(config, { onChange: (limit, description) => logger.info({ bandwidth: { bytesPerSecond: limit.bytesPerSecond, source: limit.source, period: limit.period } }, `bandwidth limit: ${description}`) });
+  bandwidth.follow();
+  // Asked once per start (a change is pushed while connected, and every backup job carries the current setting), so reconnects cost no extra message.
+  link.once('connected', () => link.sendIfConnected({ type: 'settings-request', v: PROTOCOL_VERSION }));
+  const tenantBandwidth = (setting: BandwidthSetting | null, fromJob = false) => {
+    if (fromJob && JSON.stringify(setting) === JSON.stringify(bandwidth.settings.tenant ?? null)) return;
+    bandwidth.setTenantSetting(setting);
+    writeTenantSettings(config.stateDir, setting).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not keep the tenant\'s settings in the state folder'));
+  };
+  link.on('settings', (settings) => tenantBandwidth(settings.bandwidth));
+  // Registered before the service's own listener: the job's setting applies before it sends anything.
+  link.on('job', (job) => {
+    if (job.bandwidth !== undefined) tenantBandwidth(job.bandwidth, true);
+  });
   const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   const service = new ConnectorService({
-    config, connectorVersion, link, logger, databaseServer,
-    openStore: (job) => new S3ObjectStore(job.target, new RunCredentials(job, link).provider, { checkpointDir: path.join(config.stateDir, 'uploads') }),
+    config, connectorVersion, link, logger, databaseServer, bandwidth,
+    openStore: (job) => new S3ObjectStore(job.target, new RunCredentials(job, link).provider, { checkpointDir: path.join(config.stateDir, 'uploads'), bandwidth }),
     runDrill: (drill) => runRestoreDrill(drill, {
       // A drill of a large database can outlast its one-hour credentials: it asks for the run again, like a restore.
       store: new S3ObjectStore(drill.target, renewingCredentials(drill.credentials, () => requestRestore(
         { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run: drill.runId, requestedBy: `restore drill ${drill.drillId}` },
-      ))),
+      )), { bandwidth }),
       databaseServer, stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
     }),
   });
@@ -60,6 +77,7 @@ export async function runConnector(configFile: string, connectorVersion: string,
       logger.info({ reason }, 'stopping');
       await service.stop();
       await link.stop();
+      bandwidth.stop();
       await databaseServer?.close();
       logger.info('stopped');
     })();

@@ -2,7 +2,14 @@
 //   mirror-archive ENDPOINT BUCKET TENANT ROOT_PATH STATE_DIR RUN_ID
 import pino from 'pino';
 import { backupArchive } from '../../connector/src/backup/archive-backup';
+import { BandwidthLimiter } from '../../connector/src/bandwidth/bandwidth-limiter';
 import { S3ObjectStore } from '../../connector/src/store/s3-object-store';
+
+/** SO_BACKUP_BENCH_LIMIT ("40 Mbit/s"): the connector's bandwidth limit, as the configuration file would set it. */
+function limiter(): BandwidthLimiter | undefined {
+  const limit = process.env.SO_BACKUP_BENCH_LIMIT;
+  return limit ? new BandwidthLimiter({ config: limit }) : undefined;
+}
 
 async function main(): Promise<void> {
   const [endpoint, bucket, tenantId, rootPath, stateDir, runId] = process.argv.slice(2);
@@ -10,6 +17,7 @@ async function main(): Promise<void> {
   const store = new S3ObjectStore(
     { bucket, region: 'us-east-1', endpoint, forcePathStyle: true },
     { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '', expiration: new Date(Date.now() + 3600_000).toISOString() },
+    { bandwidth: limiter() },
   );
   const started = process.hrtime.bigint();
   const summary = await backupArchive({ tenantId, runId }, [{ name: 'SO_ARC', path: rootPath }], {

@@ -6,7 +6,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fleetStatus } from '../../cli/src/fleet-status';
-import { duration, table } from '../../cli/src/render';
+import { duration, rateText, table } from '../../cli/src/render';
+import { parseBandwidthOption } from '../../cli/src/tenants';
 import { attachment, parseExpiry, shareRun } from '../../cli/src/share';
 import type { RunRecord, TenantRecord } from '../../functions/src/shared';
 
@@ -174,3 +175,21 @@ describe('so-backup against AWS: the stack outputs', () => {
   });
 });
 
+
+describe('so-backup --wait and run show: the rate and the bandwidth limit', () => {
+  test('the connector\'s reported rate with its limit; unlimited said so; nothing from a connector that reports no rate', () => {
+    expect(rateText({ bytesPerSecond: 2_475_000, limitBytesPerSecond: 2_500_000 })).toBe(' at 19.8 Mbit/s (limit 20 Mbit/s)');
+    expect(rateText({ bytesPerSecond: 12_500_000, limitBytesPerSecond: null })).toBe(' at 100 Mbit/s (limit unlimited)');
+    expect(rateText({})).toBe('');
+    expect(rateText(undefined)).toBe('');
+  });
+
+  test('--bandwidth: a rate, a schedule as JSON, or default; each mistake named', () => {
+    expect(parseBandwidthOption('20 Mbit/s')).toBe('20 Mbit/s');
+    expect(parseBandwidthOption('default')).toBeNull();
+    expect(parseBandwidthOption('{"schedule":[{"days":"Mon-Fri","from":"07:00","to":"17:00","limit":"5 Mbit/s"}]}')).toEqual({ default: 'unlimited', schedule: [{ days: 'Mon-Fri', from: '07:00', to: '17:00', limit: '5 Mbit/s' }] });
+    expect(() => parseBandwidthOption('{"schedule":')).toThrow(/--bandwidth is not valid JSON/);
+    expect(() => parseBandwidthOption('{"schedule":[{"days":"Mon-Fri","from":"7am","to":"17:00","limit":"5 Mbit/s"}]}')).toThrow(/--bandwidth: schedule\.0\.from: "7am" is not a time of day/);
+    expect(() => parseBandwidthOption('20 Mb/s')).toThrow(expect.objectContaining({ exitCode: EXIT.usage, message: expect.stringMatching(/could mean bits or bytes/) }));
+  });
+});

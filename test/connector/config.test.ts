@@ -48,3 +48,24 @@ function utf32le(text: string): Buffer {
   points.forEach((p, i) => out.writeUInt32LE(p, i * 4));
   return out;
 }
+
+describe('the configuration file\'s bandwidth limit', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-config-bw-'));
+  const withBandwidth = (bandwidth: unknown) => {
+    const file = path.join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ ...connectorConfigFor('C:\\ProgramData\\so-backup', { archive: { roots: [{ name: 'SO_ARC', path: 'D:\\SO_ARC' }] } }), bandwidth }));
+    return file;
+  };
+
+  test('GIVEN none THEN unlimited; GIVEN a rate or a schedule THEN it is kept as written', () => {
+    expect(loadConnectorConfig(withBandwidth(undefined)).bandwidth).toBeUndefined();
+    expect(loadConnectorConfig(withBandwidth('20 Mbit/s')).bandwidth).toBe('20 Mbit/s');
+    const office = { default: '20 Mbit/s', schedule: [{ days: 'Mon-Fri', from: '07:00', to: '17:00', limit: '5 Mbit/s' }] };
+    expect(loadConnectorConfig(withBandwidth(office)).bandwidth).toEqual(office);
+  });
+
+  test('GIVEN mistakes THEN each is named with its place in the file', () => {
+    const file = withBandwidth({ default: '20 Mbps', schedule: [{ days: 'Weekdays', from: '07:00', to: '17:00', limit: '5 Mb/s' }] });
+    expect(() => loadConnectorConfig(file)).toThrow(/bandwidth\.schedule\.0\.days: "Weekdays" is not a list of days[\s\S]*bandwidth\.schedule\.0\.limit: "5 Mb\/s" has an unknown unit/);
+  });
+});

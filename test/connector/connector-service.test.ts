@@ -1,3 +1,4 @@
+import { BandwidthLimiter } from '../../connector/src/bandwidth';
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,7 +57,7 @@ describe('ConnectorService', () => {
   function service(link: RecordingLink, store: MemoryObjectStore) {
     const config = connectorConfigFor(dir, { sql: standInSql(port, login, dir), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
     const databaseServer = new MssqlDatabaseServer(config.sql!.connectionString);
-    return { svc: new ConnectorService({ config, connectorVersion: 'test', link, logger: pino({ level: 'silent' }), databaseServer, openStore: () => store, progressIntervalMs: 0, firstProgressJitterMs: 0 }), databaseServer };
+    return { svc: new ConnectorService({ config, connectorVersion: 'test', link, logger: pino({ level: 'silent' }), databaseServer, openStore: () => store, progressIntervalMs: 0, firstProgressJitterMs: 0, bandwidth: new BandwidthLimiter({ config: '100 Mbit/s' }) }), databaseServer };
   }
 
   test('GIVEN a running job WHEN the service stops THEN it is checkpointed, not reported; the next start resumes it and reports success once', async () => {
@@ -65,6 +66,8 @@ describe('ConnectorService', () => {
     const a = service(first, store);
     first.emit('job', job('acme-2026-11-25-daily'));
     await until(() => first.progress.some((p) => p.type === 'progress' && p.phase === 'database'));
+    // Progress carries the rate and the bandwidth limit in force.
+    expect(first.progress.find((p) => p.type === 'progress')).toMatchObject({ bytesPerSecond: expect.any(Number), limitBytesPerSecond: 12_500_000 });
     await a.svc.stop();
     await a.databaseServer.close();
     expect(first.results).toEqual([]);

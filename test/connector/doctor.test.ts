@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { writeTenantSettings } from '../../connector/src/bandwidth';
 import { checkArchiveRoot, shareOf } from '../../connector/src/doctor/archive-root-check';
 import { formatChecks } from '../../connector/src/doctor/doctor';
 import { enrolConnector } from '../../connector/src/enrol';
@@ -44,11 +45,27 @@ describe('so-connector doctor', () => {
   test('GIVEN a healthy installation WHEN checked THEN every check passes and Express is explained', async () => {
     const checks = await doctor(await enrolled('doctor-ok'));
     expect(checks.map((c) => [c.name, c.ok])).toEqual([
-      ['cloud endpoint and authentication', true], ['SQL Server login', true], ['database SuperOffice', true], ['staging folder', true], ['archive root SO_ARC', true],
+      ['cloud endpoint and authentication', true], ['SQL Server login', true], ['database SuperOffice', true], ['staging folder', true], ['archive root SO_ARC', true], ['bandwidth limit', true],
     ]);
+    expect(checks.at(-1)!.detail).toBe('unlimited (no limit set); no tenant setting received yet (the service asks for it each time it connects)');
     expect(checks[0]!.detail).toMatch(/clock within \d+ s/);
     expect(checks[1]!.detail).toMatch(/Express.*no compression, no SQL Agent/);
     expect(formatChecks(checks)).toMatch(/^✓ cloud endpoint and authentication/);
+  });
+
+  test('GIVEN a limit in the configuration file and a stricter one received from the cloud WHEN checked THEN the limit in force is shown with where it comes from', async () => {
+    const configFile = await enrolled('doctor-bandwidth');
+    const config = JSON.parse(readFileSync(configFile, 'utf8')) as { stateDir: string; bandwidth?: unknown };
+    config.bandwidth = '50 Mbit/s';
+    writeFileSync(configFile, JSON.stringify(config));
+    expect((await doctor(configFile)).at(-1)!.detail).toMatch(/^50 Mbit\/s from the configuration file \[50 Mbit\/s\]; no tenant setting received yet/);
+    await writeTenantSettings(config.stateDir, '10 Mbit/s', new Date('2026-11-30T07:00:00Z'));
+    expect((await doctor(configFile)).at(-1)).toMatchObject({
+      ok: true, detail: '10 Mbit/s from the tenant\'s setting (so-backup tenants set --bandwidth) [10 Mbit/s]; tenant\'s setting received at 2026-11-30T07:00:00.000Z',
+    });
+    config.bandwidth = '20 Mb/s';
+    writeFileSync(configFile, JSON.stringify(config));
+    await expect(doctor(configFile)).rejects.toThrow(/bandwidth: "20 Mb\/s" has an unknown unit "Mb\/s": it could mean bits or bytes/);
   });
 
   test('GIVEN a login without BACKUP permission WHEN checked THEN ✗ names the role to grant', async () => {

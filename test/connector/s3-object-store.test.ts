@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ArchiveIndex, mirrorArchive } from '../../connector/src/backup';
-import { compositeChecksum, S3ObjectStore } from '../../connector/src/store';
+import { BandwidthLimiter } from '../../connector/src/bandwidth';
+import { compositeChecksum, readObject, S3ObjectStore } from '../../connector/src/store';
 import { databasePages } from '../../local/tds/mtf-backup-file';
 import { cephChroot, describeWith } from '../helpers/prerequisites';
 import { startSlowDownProxy } from '../helpers/slow-down-proxy';
@@ -34,6 +35,28 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
     s3.destroy();
     ceph('stop', path.join(dir, 'ceph'));
     rmSync(dir, { recursive: true, force: true }); // the cluster's block file alone is ~800 MB
+  });
+
+  test('GIVEN a bandwidth limiter WHEN the store uploads (one PUT, parts, in-memory pieces) and downloads THEN every byte goes through its bucket', async () => {
+    const limiter = new BandwidthLimiter({ config: '1 Gbit/s' });
+    const store = new S3ObjectStore(target, credentials, { bandwidth: limiter });
+    const small = path.join(dir, 'small.pdf');
+    const large = path.join(dir, 'large.bak');
+    writeFileSync(small, Buffer.alloc(300_000, 7));
+    writeFileSync(large, Buffer.alloc(13 << 20, 9));
+    const one = await store.putFile('limited/small.pdf', small);
+    const parts = await store.putFile('limited/large.bak', large); // three parts through the SDK
+    const pieces = await store.putBuffer('limited/manifest.json', [Buffer.from('{"a":'), Buffer.from('1}')]);
+    expect(parts.s3Checksum.type).toBe('COMPOSITE');
+    const sent = 300_000 + (13 << 20) + 7;
+    // Request bodies only (headers are not counted); a retried request would count again.
+    expect(limiter.upload.bytesTaken).toBe(sent);
+    const before = limiter.download.bytesTaken;
+    expect((await readObject(store, 'limited/large.bak', parts.versionId)).length).toBe(13 << 20);
+    expect((await readObject(store, 'limited/small.pdf', one.versionId)).length).toBe(300_000);
+    expect((await store.getVersion('limited/manifest.json', pieces.versionId, { start: 0, end: 2 }))).toBeDefined();
+    expect(limiter.download.bytesTaken - before).toBeGreaterThanOrEqual((13 << 20) + 300_000);
+    limiter.stop();
   });
 
   test('GIVEN an upload killed mid-way WHEN the connector uploads again THEN only the missing parts are sent and S3\'s checksum matches the file', async () => {

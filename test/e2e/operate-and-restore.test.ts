@@ -258,6 +258,30 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     expect(unknown).toMatchObject({ code: 3, stderr: expect.stringContaining('unknown tenant "nosuch"') });
     expect((await soBackup('run', 'show', 'acme-1999-01-01-support')).code).toBe(3);
 
+    // A bandwidth limit set centrally reaches the running connector at once (no restart), which keeps it in its state folder.
+    const schedule = { default: '50 Mbit/s', schedule: [{ days: 'daily', from: '00:00', to: '24:00', limit: '20 Mbit/s' }] };
+    const limited = await soBackup<{ bandwidth: unknown }>('--json', 'tenants', 'set', 'acme', '--bandwidth', JSON.stringify(schedule));
+    expect(limited.json).toMatchObject({ bandwidth: schedule, connectorsTold: 1 });
+    const kept = path.join(dataDir, 'acme', 'state', 'tenant-settings.json');
+    const keptSetting = async () => {
+      for (let i = 0; i < 60; i++) {
+        if (existsSync(kept)) {
+          const settings = JSON.parse(readFileSync(kept, 'utf8')) as { bandwidth: unknown };
+          if (JSON.stringify(settings.bandwidth) === JSON.stringify(limited.json.bandwidth ?? null)) return settings.bandwidth;
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      return JSON.parse(readFileSync(kept, 'utf8')).bandwidth;
+    };
+    expect(await keptSetting()).toEqual(schedule);
+    expect((await soBackup('tenants', 'show', 'acme')).stdout).toContain('bandwidth: 50 Mbit/s; daily 00:00-24:00 20 Mbit/s');
+    expect(await soBackup('tenants', 'set', 'acme', '--bandwidth', '20 Mb/s')).toMatchObject({ code: 2, stderr: expect.stringContaining('could mean bits or bytes; write Mbit/s for bits or MB/s for bytes') });
+    const cleared = await soBackup<{ bandwidth?: unknown; connectorsTold: number }>('--json', 'tenants', 'set', 'acme', '--bandwidth', 'default');
+    expect(cleared.json).toMatchObject({ connectorsTold: 1 });
+    expect(cleared.json.bandwidth).toBeUndefined();
+    limited.json.bandwidth = null;
+    expect(await keptSetting()).toBeNull();
+
     const disabled = await soBackup('--json', 'tenants', 'disable', 'acme');
     expect(disabled.json).toMatchObject({ tenantId: 'acme', enabled: false, connectionsClosed: 1 });
     const refused = await soBackup('backup', 'acme', '--reason', 'should not start');

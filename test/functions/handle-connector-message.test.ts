@@ -48,6 +48,16 @@ describe('handleConnectorMessage', () => {
     expect(calls).toEqual(['update progress', 'heartbeat token-1']);
   });
 
+  test('GIVEN a connector asking for its settings after connecting THEN it gets the tenant\'s bandwidth, or null when none is set', async () => {
+    const { ctx, replies } = context(undefined);
+    const office = { default: '50 Mbit/s', schedule: [{ days: 'Mon-Fri', from: '07:00', to: '17:00', limit: '10 Mbit/s' }] };
+    ctx.tenants.get = async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: '2026-11-01T00:00:00Z', bandwidth: office });
+    expect(await handleConnectorMessage('{"type":"settings-request","v":1}', ctx)).toBe('settings');
+    ctx.tenants.get = async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: '2026-11-01T00:00:00Z' });
+    await handleConnectorMessage('{"type":"settings-request","v":1}', ctx);
+    expect(replies).toEqual([{ type: 'settings', v: 1, bandwidth: office }, { type: 'settings', v: 1, bandwidth: null }]);
+  });
+
   test('GIVEN the same result delivered twice WHEN handled THEN the task completes exactly once and both are acknowledged', async () => {
     const { ctx, calls, replies } = context({});
     expect(await handleConnectorMessage(result, ctx)).toBe('result');

@@ -228,7 +228,7 @@ describe('requestBackup', () => {
     }, run, 'token');
     expect(out).toEqual({ connectionId: 'live' });
     expect(removed).toEqual(['stale']);
-    expect(sent[0]?.[1]).toMatchObject({ type: 'backup-job', runId: run.runId, tenantId: 'acme', target, credentials: { accessKeyId: 'A' } });
+    expect(sent[0]?.[1]).toMatchObject({ type: 'backup-job', runId: run.runId, tenantId: 'acme', target, credentials: { accessKeyId: 'A' }, bandwidth: null });
   });
 
   test('GIVEN the only open session authenticated with a replaced key WHEN requested THEN no job goes to it: ConnectorOffline', async () => {

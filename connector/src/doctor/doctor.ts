@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, statfs } from 'node:fs/promises';
 import WebSocket from 'ws';
 import { AUTH_WINDOW_SECONDS } from '../../../protocol';
+import { bandwidthInForce, describeInForce, readTenantSettings } from '../bandwidth';
 import type { ConnectorConfig } from '../config';
 import type { DatabaseServer } from '../sql/database-server';
 import { checkArchiveRoot, type FolderProbe } from './archive-root-check';
@@ -70,7 +71,18 @@ export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
     });
   }
   for (const root of config.archive?.roots ?? []) await add(`archive root ${root.name}`, () => checkArchiveRoot(root, deps.listFolder));
+  await add('bandwidth limit', () => bandwidthCheck(config, new Date(deps.now?.() ?? Date.now())));
   return checks;
+}
+
+/** The limit in force now and where it comes from: the configuration file, the tenant's setting as the service last received it (kept in stateDir), or neither. */
+async function bandwidthCheck(config: ConnectorConfig, now: Date): Promise<Omit<Check, 'name'>> {
+  const tenant = await readTenantSettings(config.stateDir);
+  const limit = bandwidthInForce(config.bandwidth, tenant?.bandwidth ?? null, now);
+  const received = tenant
+    ? `tenant's setting ${tenant.bandwidth === null ? 'none' : 'received'} at ${tenant.receivedAt}`
+    : 'no tenant setting received yet (the service asks for it each time it connects)';
+  return { ok: true, detail: `${describeInForce(limit, { config: config.bandwidth, tenant: tenant?.bandwidth })}; ${received}` };
 }
 
 async function probeEndpoint(endpoint: string, authorization: string, now: () => number): Promise<Omit<Check, 'name'>> {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
-  type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type CredentialsMessage, encodeMessage, type ErrorMessage, GATEWAY_INTEGRATION_FAILED, GATEWAY_THROTTLED,
+  type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type CredentialsMessage, type SettingsMessage, encodeMessage, type ErrorMessage, GATEWAY_INTEGRATION_FAILED, GATEWAY_THROTTLED,
   MESSAGE_BUDGET, parseGatewayFrame, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage, TokenBucket,
 } from '../../../protocol';
 import { backoffDelay, type BackoffOptions } from './backoff';
@@ -39,6 +39,8 @@ export interface LinkEvents {
   drill: [DrillJob];
   'key-registered': [keyId: string];
   credentials: [CredentialsMessage];
+  /** The tenant's central settings (bandwidth), after each connect and whenever an operator changes them. */
+  settings: [SettingsMessage];
   connected: [];
   /** The cloud refused the connection (HTTP 401/403): a credential problem, not a network one. */
   refused: [status: number];
@@ -54,7 +56,7 @@ const RECENT_MS = 5_000;
 
 /** Sending order when the budget is short: results first, heartbeats last. */
 const PRIORITY: Record<ConnectorMessage['type'], number> = {
-  result: 0, 'credentials-request': 1, 'rotate-key': 1, 'drill-result': 1, error: 1, 'restore-request': 1, progress: 2, heartbeat: 3,
+  result: 0, 'credentials-request': 1, 'rotate-key': 1, 'drill-result': 1, error: 1, 'restore-request': 1, 'settings-request': 1, progress: 2, heartbeat: 3,
 };
 
 /** Messages of which only the newest matters: a newer one replaces a queued one (per run for progress). */
@@ -63,6 +65,7 @@ function coalesceKey(message: ConnectorMessage): string | undefined {
   if (message.type === 'progress') return `progress:${message.runId}`;
   if (message.type === 'result') return `result:${message.runId}`;
   if (message.type === 'credentials-request') return `credentials:${message.runId}`;
+  if (message.type === 'settings-request') return 'settings-request';
   return undefined;
 }
 
@@ -342,6 +345,9 @@ export class Link extends EventEmitter<LinkEvents> {
           break;
         case 'credentials':
           this.emit('credentials', message);
+          break;
+        case 'settings':
+          this.emit('settings', message);
           break;
         case 'error':
           this.options.logger.warn({ error: message.error }, 'the cloud reported an error');

@@ -6,6 +6,7 @@ import { ConnectorError } from '../errors';
 import { loadIdentity } from '../identity';
 import { ConnectorKeys } from '../key-rotation';
 import { MssqlDatabaseServer } from '../sql';
+import { loadBandwidthLimiter } from '../bandwidth';
 import { S3ObjectStore } from '../store';
 import { renewingCredentials, requestRestore } from './request-restore';
 import type { RestoreRequest } from '../../../protocol';
@@ -46,7 +47,10 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
   process.stderr.write(`Restoring run ${grant.runId} (taken ${grant.startedAt}, validated).\n`);
   const databaseServer = config.sql && options.databaseName ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   try {
-    return await restoreRun({ store: new S3ObjectStore(grant.target, provider), databaseServer, grant, progress: progressPrinter() }, choices);
+    // Downloads keep to the connector's bandwidth limit, as its backups do.
+    const bandwidth = await loadBandwidthLimiter(config);
+    bandwidth.follow();
+    return await restoreRun({ store: new S3ObjectStore(grant.target, provider, { bandwidth }), databaseServer, grant, progress: progressPrinter() }, choices);
   } finally {
     await databaseServer?.close();
     process.stderr.write('\n');

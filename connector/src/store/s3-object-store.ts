@@ -7,8 +7,10 @@ import {
 import type { UploadCredentials, UploadTarget } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { compositeChecksum, type LatestVersion, type ObjectStore, type PutOptions, type StoredObject, type VersionFacts } from './object-store';
+import { throttledReadable } from '../bandwidth/throttled-streams';
 import { s3RetryStrategy, type S3RetryOptions } from './s3-retry';
 import { SignedRequests } from './signed-requests';
+import { type BandwidthBuckets, ThrottledHttpHandler } from './throttled-http-handler';
 import { UploadCheckpoint } from './upload-checkpoint';
 
 export interface S3ObjectStoreOptions {
@@ -21,6 +23,8 @@ export interface S3ObjectStoreOptions {
    * resumed, sending only the parts S3 does not have. @default no resuming
    */
   readonly checkpointDir?: string;
+  /** Send every byte up through `upload` and read every byte down through `download` (the connector's bandwidth limit, shared by all its stores). @default unthrottled */
+  readonly bandwidth?: BandwidthBuckets;
   /** Retries of every request this store makes (SDK and signed), with the SDK's adaptive strategy. @default S3_MAX_ATTEMPTS attempts, the SDK's backoff */
   readonly retry?: S3RetryOptions;
 }
@@ -53,6 +57,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly concurrency: number;
   private readonly checkpointDir?: string;
   private readonly signed: SignedRequests;
+  private readonly download?: BandwidthBuckets['download'];
 
   /** `credentials`: fixed ones, or a provider that refreshes them (RunCredentials). */
   constructor(private readonly target: UploadTarget, credentials: UploadCredentials | CredentialProvider, options: S3ObjectStoreOptions = {}) {
@@ -61,6 +66,8 @@ export class S3ObjectStore implements ObjectStore {
       : async () => ({ accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken });
     const retryStrategy = s3RetryStrategy(options.retry);
     this.signed = new SignedRequests(target, provider, retryStrategy);
+    this.download = options.bandwidth?.download;
+    if (options.bandwidth) this.signed.throttleUploads(options.bandwidth.upload);
     this.client = new S3Client({
       retryStrategy,
       region: target.region,
@@ -69,6 +76,7 @@ export class S3ObjectStore implements ObjectStore {
       credentials: provider,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      ...(options.bandwidth ? { requestHandler: new ThrottledHttpHandler(options.bandwidth) } : {}),
     });
     this.partSize = options.partSizeBytes ?? 5 * MiB;
     this.concurrency = options.partConcurrency ?? 6;
@@ -229,7 +237,7 @@ export class S3ObjectStore implements ObjectStore {
       throw new ConnectorError('S3_ERROR', `S3 could not be reached reading ${key} version ${versionId}: ${(error as Error).message}`, { cause: error });
     });
     if (!body) throw storeError({ name: answer.errorCode, message: answer.errorMessage ?? '', $metadata: { httpStatusCode: answer.status } }, `reading ${key} version ${versionId}`);
-    return body;
+    return this.download ? throttledReadable(body, this.download) : body;
   }
 
   async head(key: string, versionId?: string): Promise<VersionFacts | undefined> {

@@ -3,6 +3,8 @@ import http from 'node:http';
 import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { RetryStrategyV2 } from '@smithy/types';
+import type { ByteBucket } from '../bandwidth/byte-bucket';
+import { isLimited, throttledPieces } from '../bandwidth/throttled-streams';
 import type { UploadTarget } from '../../../protocol';
 import { type AttemptFailure, isRetryableAnswer, retryErrorInfo, s3RetryStrategy } from './s3-retry';
 
@@ -51,11 +53,17 @@ export class SignedRequests {
   private readonly agent: http.Agent;
   private readonly url: URL;
   private readonly signer: SignatureV4;
+  private uploads?: ByteBucket;
 
   constructor(private readonly target: UploadTarget, credentials: () => Promise<Credentials>, private readonly retry: RetryStrategyV2 = s3RetryStrategy()) {
     this.url = new URL(target.endpoint ?? `https://s3.${target.region}.amazonaws.com`);
     this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
     this.signer = new SignatureV4({ credentials, region: target.region, service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+  }
+
+  /** Sends every request body through this bucket (the bandwidth limit); each attempt is throttled and counted. */
+  throttleUploads(bucket: ByteBucket): void {
+    this.uploads = bucket;
   }
 
   put(key: string, body: readonly Buffer[], headers: Record<string, string>, payloadSha256Hex: string): Promise<S3Answer> {
@@ -127,6 +135,14 @@ export class SignedRequests {
       });
       request.on('timeout', () => request.destroy(new Error('S3 did not answer within 120 s')));
       request.on('error', reject);
+      if (this.uploads && !isLimited(this.uploads)) this.uploads.count(body.reduce((total, piece) => total + piece.length, 0));
+      else if (this.uploads && body.length > 0) {
+        const throttled = throttledPieces(body, this.uploads);
+        throttled.on('error', (error) => request.destroy(error));
+        request.once('close', () => throttled.destroy());
+        throttled.pipe(request);
+        return;
+      }
       for (const piece of body) request.write(piece);
       request.end();
     });

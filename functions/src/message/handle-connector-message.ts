@@ -19,7 +19,7 @@ export interface MessageContext {
   reply(message: CloudMessage): Promise<void>;
 }
 
-export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials' | 'restore-granted' | 'drill-recorded';
+export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials' | 'restore-granted' | 'drill-recorded' | 'settings';
 
 /**
  * A message from a connector: progress feeds the run's heartbeat; a result completes the
@@ -47,6 +47,12 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
       return registerPendingKey(message, ctx);
     case 'drill-result':
       return recordDrill(message, ctx);
+    case 'settings-request': {
+      // After each connect: the tenant's central settings (null: none, the configuration file's apply).
+      const tenant = await ctx.tenants.get(ctx.tenantId);
+      await ctx.reply({ type: 'settings', v: PROTOCOL_VERSION, bandwidth: tenant?.bandwidth ?? null });
+      return 'settings';
+    }
     case 'restore-request':
       return grantRestore(message, { ...ctx, mintCredentials: (tenantId, runId) => ctx.mintCredentials(tenantId, runId, 'restore') });
     default:
@@ -129,7 +135,7 @@ async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' 
 
   if (message.type === 'progress') {
     const at = new Date().toISOString();
-    await ctx.runs.update(run.runId, { progress: { phase: message.phase, percent: message.percent, bytesDone: message.bytesDone, at } });
+    await ctx.runs.update(run.runId, { progress: { phase: message.phase, percent: message.percent, bytesDone: message.bytesDone, bytesPerSecond: message.bytesPerSecond, limitBytesPerSecond: message.limitBytesPerSecond, at } });
     try {
       await ctx.tasks.heartbeat(run.taskToken);
     } catch (error) {

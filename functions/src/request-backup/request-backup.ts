@@ -26,6 +26,7 @@ export async function requestBackup(deps: RequestBackupDeps, run: RunRef, taskTo
   const job: BackupJob = {
     type: 'backup-job', v: PROTOCOL_VERSION, runId: run.runId, tenantId: run.tenantId,
     target: deps.target, credentials: await deps.credentials.mint(run.tenantId, run.runId), requestedAt: new Date().toISOString(),
+    bandwidth: tenant?.bandwidth ?? null,
   };
   for (const connection of connections) {
     if (await deps.send(connection.connectionId, job)) {

@@ -1,7 +1,7 @@
 import {
   DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ArtifactFailure, ManifestPointer, WireError } from '../../../protocol';
+import type { ArtifactFailure, BandwidthSetting, ManifestPointer, WireError } from '../../../protocol';
 
 /** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
 const BY_TENANT = 'byTenant';
@@ -45,6 +45,8 @@ export interface TenantRecord {
   backupHour?: number;
   /** With `backupHour`: the minute (0, 15, 30 or 45) it starts; 0 when unset. */
   backupMinute?: number;
+  /** The connector's bandwidth limit set centrally (`so-backup tenants set --bandwidth`), sent to the connector; unset: the connector's configuration file alone. */
+  bandwidth?: BandwidthSetting;
   /**
    * The latest restore drill's outcome (`detail` says what was checked, or what failed);
    * `database` is the database it was asked to restore (drills rotate through them).
@@ -161,10 +163,10 @@ export class TenantStore {
       })));
   }
 
-  /** Changes a tenant's settings (name, Online, backup hour and minute; `null` returns them to the stack's backup window). */
-  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null; backupMinute?: number | null }): Promise<void> {
+  /** Changes a tenant's settings (name, Online, backup hour and minute, bandwidth; `null` removes them: the stack's backup window, the configuration file's bandwidth alone). */
+  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null; backupMinute?: number | null; bandwidth?: BandwidthSetting | null }): Promise<void> {
     const set = Object.entries(settings).filter(([, value]) => value !== undefined && value !== null);
-    const remove = (['backupHour', 'backupMinute'] as const).filter((name) => settings[name] === null);
+    const remove = (['backupHour', 'backupMinute', 'bandwidth'] as const).filter((name) => settings[name] === null);
     if (set.length === 0 && remove.length === 0) return;
     await this.db.send(new UpdateCommand({
       TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
@@ -335,7 +337,7 @@ export interface RunRecord {
   finishedAt?: string;
   taskToken?: string;
   connectionId?: string;
-  progress?: { phase: string; percent?: number; bytesDone?: number; at: string };
+  progress?: { phase: string; percent?: number; bytesDone?: number; bytesPerSecond?: number; limitBytesPerSecond?: number | null; at: string };
   /** The manifest the connector reported (its run's staging copy; it expires with staging). */
   manifest?: ManifestPointer;
   /**
