@@ -207,6 +207,9 @@ export class S3ObjectStore implements ObjectStore {
           free.push(buffer);
         });
         inFlight.add(tracked);
+        // A part may fail while the loop is reading the next one: handled here so that it is not an
+        // unhandled rejection; Promise.race/all below still see it and end the upload.
+        tracked.catch(() => undefined);
       }
       await Promise.all(inFlight);
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
