@@ -76,6 +76,7 @@ async function main(options: BuildOptions): Promise<void> {
     const warnings = wixl.stderr.split('\n').filter((line) => /WARNING|CRITICAL/.test(line));
     if (wixl.status !== 0 || warnings.length > 0) throw new Error(`wixl failed or ignored part of the MSI source:\n${(warnings.join('\n') || wixl.stderr).trim()}`);
     secureProperties(msi, PUBLIC_PROPERTIES);
+    fileVersion(msi, 'so_connector.exe', `${versionParts(version).join('.')}`);
     if (certificate) sign(msi, certificate, PRODUCT.name);
     log(`built ${path.relative(root, msi)} (${mib(msi)})`);
     log(certificate
@@ -94,6 +95,16 @@ function secureProperties(msi: string, names: readonly string[]): void {
   execFileSync('msibuild', [msi, '-q', current.length > 0
     ? `UPDATE \`Property\` SET \`Value\` = '${value}' WHERE \`Property\` = 'SecureCustomProperties'`
     : `INSERT INTO \`Property\` (\`Property\`, \`Value\`) VALUES ('SecureCustomProperties', '${value}')`]);
+}
+
+/**
+ * Gives a file of the MSI its version in the File table (wixl has no DefaultVersion and leaves it
+ * empty, which makes Windows Installer treat the exe as unversioned: compared by hash and date, not
+ * replaced as a newer version). A versioned file has no MsiFileHash row.
+ */
+function fileVersion(msi: string, fileKey: string, version: string): void {
+  execFileSync('msibuild', [msi, '-q', `UPDATE \`File\` SET \`Version\` = '${version}' WHERE \`File\` = '${fileKey}'`]);
+  execFileSync('msibuild', [msi, '-q', `DELETE FROM \`MsiFileHash\` WHERE \`File_\` = '${fileKey}'`]);
 }
 
 function signingCertificate(options: BuildOptions): SigningCertificate | undefined {

@@ -1,4 +1,4 @@
-import { msiSource } from '../../scripts/build/msi-source';
+import { LAUNCH_CONDITIONS, msiSource } from '../../scripts/build/msi-source';
 
 /**
  * The MSI's InstallExecuteSequence, read from the WiX source that build-connector.ts compiles.
@@ -51,5 +51,37 @@ describe('the MSI waits for the service process to end before it replaces or rem
     const waits = sequence().filter((s) => s.action === 'ServiceWait' && s.at > STOP_SERVICES && s.at < INSTALL_FILES);
     expect(waits.length).toBeGreaterThan(0);
     expect(waits.some((s) => evaluate(s.condition, properties))).toBe(true);
+  });
+});
+
+describe('the MSI refuses before it changes anything', () => {
+  const STOP_SERVICES = 1900;
+  const refusals = (properties: Record<string, string>) => LAUNCH_CONDITIONS.filter((c) => !evaluate(c.condition, properties)).map((c) => c.message);
+
+  test('GIVEN ACTIVATIONCODE without ENDPOINT, or ENDPOINT without ACTIVATIONCODE THEN LaunchConditions refuse and name the missing property', () => {
+    expect(refusals({ ACTIVATIONCODE: 'acme:ABCDE-FGHJK' })).toEqual([expect.stringMatching(/^ACTIVATIONCODE is given but ENDPOINT is not/)]);
+    expect(refusals({ ENDPOINT: 'wss://example.com/prod' })).toEqual([expect.stringMatching(/^ENDPOINT is given but ACTIVATIONCODE is not/)]);
+    expect(refusals({ ENDPOINT: 'wss://example.com/prod', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' })).toEqual([]);
+    expect(refusals({})).toEqual([]);
+    expect(refusals({ REMOVE: 'ALL', Installed: '{old}' })).toEqual([]);
+    // They are in the WiX source wixl compiles (LaunchCondition table).
+    const source = msiSource({ version: '0.1.1', exe: 'so-connector.exe', koffi: 'koffi.node', guide: 'INSTALL.md' });
+    for (const c of LAUNCH_CONDITIONS) expect(source).toContain(`<Condition Message="${c.message}">${c.condition.replace(/"/g, '&quot;')}</Condition>`);
+  });
+
+  test.each([
+    ['a repair with a new code (msiexec /i same.msi ENDPOINT=… ACTIVATIONCODE=…)', { Installed: '{same}', ENDPOINT: 'ws://x', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' }],
+    ['an upgrade given a code', { WIX_UPGRADE_DETECTED: '{old}', ENDPOINT: 'ws://x', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' }],
+  ])('GIVEN %s over a running service THEN the installed exe checks the enrolment before StopServices, and a rollback starts the service again', (_name, properties) => {
+    const before = sequence().filter((s) => s.at < STOP_SERVICES && evaluate(s.condition, properties)).map((s) => s.action);
+    expect(before).toEqual(['EnrolCheck', 'ServiceRestartOnRollback']);
+    const source = msiSource({ version: '0.1.1', exe: 'so-connector.exe', koffi: 'koffi.node', guide: 'INSTALL.md' });
+    expect(source).toMatch(/<CustomAction Id="EnrolCheck" FileKey="so_connector.exe" ExeCommand="enrol --check-only [^"]*" Execute="deferred"/);
+    expect(source).toMatch(/<CustomAction Id="ServiceRestartOnRollback" FileKey="so_connector.exe" ExeCommand="service-setup [^"]*--start-if-enrolled[^"]*" Execute="rollback"/);
+  });
+
+  test('GIVEN a first install (no exe yet) THEN nothing runs the exe before InstallFiles', () => {
+    const properties = { ENDPOINT: 'ws://x', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' };
+    expect(sequence().filter((s) => s.at < 4000 && evaluate(s.condition, properties))).toEqual([]);
   });
 });
