@@ -10,6 +10,7 @@ import { CONNECTOR_VERSION } from '../connector/src/version';
 import { EXE_NODE_OPTIONS } from '../connector/src/install/service-definition';
 import { sign, type SigningCertificate } from './build/authenticode';
 import { msiSource, PUBLIC_PROPERTIES } from './build/msi-source';
+import { finishMsi } from './build/msi-tables';
 import { buildWindowsExe, PRODUCT, versionParts } from './build/windows-exe';
 import { windowsToolchain } from './build/windows-toolchain';
 
@@ -75,8 +76,7 @@ async function main(options: BuildOptions): Promise<void> {
     // wixl ignores what it does not know with a warning: the MSI would silently lack it.
     const warnings = wixl.stderr.split('\n').filter((line) => /WARNING|CRITICAL/.test(line));
     if (wixl.status !== 0 || warnings.length > 0) throw new Error(`wixl failed or ignored part of the MSI source:\n${(warnings.join('\n') || wixl.stderr).trim()}`);
-    secureProperties(msi, PUBLIC_PROPERTIES);
-    fileVersion(msi, 'so_connector.exe', `${versionParts(version).join('.')}`);
+    finishMsi(msi, { secure: PUBLIC_PROPERTIES, exeFileKey: 'so_connector.exe', exeVersion: versionParts(version).join('.') });
     if (certificate) sign(msi, certificate, PRODUCT.name);
     log(`built ${path.relative(root, msi)} (${mib(msi)})`);
     log(certificate
@@ -85,26 +85,6 @@ async function main(options: BuildOptions): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-/** Adds `names` to the MSI's SecureCustomProperties (msitools' msibuild; wixl fills only its own). */
-function secureProperties(msi: string, names: readonly string[]): void {
-  const rows = execFileSync('msiinfo', ['export', msi, 'Property'], { encoding: 'utf8' }).split(/\r?\n/).map((row) => row.split('\t'));
-  const current = rows.find(([name]) => name === 'SecureCustomProperties')?.[1]?.trim().split(';').filter(Boolean) ?? [];
-  const value = [...new Set([...names, ...current])].join(';');
-  execFileSync('msibuild', [msi, '-q', current.length > 0
-    ? `UPDATE \`Property\` SET \`Value\` = '${value}' WHERE \`Property\` = 'SecureCustomProperties'`
-    : `INSERT INTO \`Property\` (\`Property\`, \`Value\`) VALUES ('SecureCustomProperties', '${value}')`]);
-}
-
-/**
- * Gives a file of the MSI its version in the File table (wixl has no DefaultVersion and leaves it
- * empty, which makes Windows Installer treat the exe as unversioned: compared by hash and date, not
- * replaced as a newer version). A versioned file has no MsiFileHash row.
- */
-function fileVersion(msi: string, fileKey: string, version: string): void {
-  execFileSync('msibuild', [msi, '-q', `UPDATE \`File\` SET \`Version\` = '${version}' WHERE \`File\` = '${fileKey}'`]);
-  execFileSync('msibuild', [msi, '-q', `DELETE FROM \`MsiFileHash\` WHERE \`File_\` = '${fileKey}'`]);
 }
 
 function signingCertificate(options: BuildOptions): SigningCertificate | undefined {
