@@ -43,6 +43,8 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
   const stateDir = path.resolve(options.stateDir);
   const identityFile = path.join(stateDir, 'identity.json');
   const configFile = path.resolve(options.config);
+  // First: over an enrolled connector this is the reason, whatever else the arguments lack.
+  if (existsSync(identityFile)) throw new ConfigError(`${identityFile} exists: this server is enrolled already. Remove it to enrol again.`);
   const config = connectorConfigSchema.safeParse({
     endpoint: options.endpoint, tenantId, identityFile, stateDir, ...(options.caFile ? { caFile: path.resolve(options.caFile) } : {}),
     ...(options.sql ? { sql: { connectionString: options.sql, databases: options.database?.length ? options.database : ['SuperOffice'], stagingFolder: options.staging ? path.resolve(options.staging) : path.join(stateDir, 'staging') } } : {}),
@@ -51,7 +53,6 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
   if (!config.success) {
     throw new ConfigError(`cannot write a valid configuration: ${config.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`);
   }
-  if (existsSync(identityFile)) throw new ConfigError(`${identityFile} exists: this server is enrolled already. Remove it to enrol again.`);
   if (config.data.caFile) trustCertificateAuthorities(config.data.caFile);
   if (options.checkOnly) return { tenantId, keyId: '', configFile };
 
