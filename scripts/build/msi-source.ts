@@ -14,7 +14,9 @@
  * uses. so-connector.exe carries a version in the File table (build-connector.ts sets it), so
  * Windows Installer's file versioning rules replace it with a newer one.
  * Refused before anything changes: ENDPOINT without ACTIVATIONCODE or the reverse (LaunchConditions),
- * and over an installed connector an enrolment the installed exe refuses (EnrolCheck). What the custom
+ * and over an installed connector an enrolment the installed exe refuses (EnrolCheck, before StopServices,
+ * so the running service is left alone; Windows Installer's own rollback of StopServices restarts it
+ * after any later failure). What the custom
  * actions did, or why they failed, is in C:\ProgramData\so-backup\logs\install.log.
  */
 import { PRODUCT } from './windows-exe';
@@ -96,9 +98,6 @@ export function msiSource(options: MsiSourceOptions): string {
   // its exe can be replaced or removed (it never stops anything itself).
   const wait = `service-wait --name ${SERVICE_NAME} --log-file "${INSTALL_LOG}"`;
   const setup = `service-setup --name ${SERVICE_NAME} --config "${CONFIG_FILE}" --account "[SERVICEACCOUNT]" --start-if-enrolled --log-file "${INSTALL_LOG}"`;
-  // Rollback only: a failed upgrade, repair or uninstall starts the enrolled service again
-  // (Wine's StopServices leaves no rollback of its own).
-  const restart = `service-setup --name ${SERVICE_NAME} --config "${CONFIG_FILE}" --account "[SERVICEACCOUNT]" --start-if-enrolled --log-file "${INSTALL_LOG}"`;
   return `<?xml version="1.0" encoding="utf-8"?>
 <Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
   <Product Id="*" Name="${PRODUCT.name}" Language="1033" Version="${xml(options.version)}" Manufacturer="${PRODUCT.company}" UpgradeCode="${UPGRADE_CODE}">
@@ -141,18 +140,22 @@ ${LAUNCH_CONDITIONS.map((c) => `    <Condition Message="${xml(c.message)}">${xml
     </Directory>
 
     <CustomAction Id="EnrolCheck" FileKey="so_connector.exe" ExeCommand="${xml(enrolCheck)}" Execute="deferred" Impersonate="no" Return="check" />
-    <CustomAction Id="ServiceRestartOnRollback" FileKey="so_connector.exe" ExeCommand="${xml(restart)}" Execute="rollback" Impersonate="no" Return="ignore" />
     <CustomAction Id="Enrol" FileKey="so_connector.exe" ExeCommand="${xml(enrol)}" Execute="deferred" Impersonate="no" Return="check" />
     <CustomAction Id="ServiceSetup" FileKey="so_connector.exe" ExeCommand="${xml(setup)}" Execute="deferred" Impersonate="no" Return="check" />
     <CustomAction Id="ServiceWait" FileKey="so_connector.exe" ExeCommand="${xml(wait)}" Execute="deferred" Impersonate="no" Return="check" />
     <!-- Explicit numbers (wixl places Before/After unreliably): StopServices 1900, DeleteServices 2000,
          RemoveFiles 3500, InstallFiles 4000, InstallServices 5800, StartServices 5900.
-         EnrolCheck, ServiceRestartOnRollback and ServiceWait run the installed exe (the old one in an
-         upgrade), so only when it is there; the rollback action is scheduled before the StopServices it undoes. -->
+         EnrolCheck and ServiceWait run the installed exe (the old one in an upgrade), so only when it is there.
+         InstallExecute and InstallExecuteAgain run the deferred actions scheduled so far right there: Wine's
+         msiexec runs standard actions (StopServices, RemoveFiles, InstallFiles) at once but deferred custom
+         actions only when the script is executed, by default at InstallFinalize, after the files were
+         replaced; Windows executes everything in sequence order either way. So EnrolCheck runs before
+         StopServices, and ServiceWait after it and before the files are removed or replaced, on both. -->
     <InstallExecuteSequence>
       <Custom Action="EnrolCheck" Sequence="1880">ACTIVATIONCODE AND NOT REMOVE AND (${PROGRAM_INSTALLED})</Custom>
-      <Custom Action="ServiceRestartOnRollback" Sequence="1890">${PROGRAM_INSTALLED}</Custom>
+      <InstallExecute Sequence="1885" />
       <Custom Action="ServiceWait" Sequence="1950">${PROGRAM_INSTALLED}</Custom>
+      <InstallExecuteAgain Sequence="1960" />
       <Custom Action="Enrol" Sequence="5810">ACTIVATIONCODE AND NOT REMOVE</Custom>
       <Custom Action="ServiceSetup" Sequence="5820">NOT REMOVE</Custom>
     </InstallExecuteSequence>

@@ -108,6 +108,11 @@ async function main(): Promise<void> {
     // Windows services run only while a user process does (Wine's server stops them with the last one).
     const keepAlive = w.start([NODE_EXE, '-e', 'setInterval(() => {}, 1 << 30)'], path.join(work, 'keep-alive.txt'));
 
+    // The newer build for the upgrade is made while local mode starts (it waits for its daemons, mostly).
+    const bumped = versionParts(VERSION).slice(0, 3).map((part, i) => (i === 2 ? part + 1 : part)).join('.');
+    const bumpedBuild = buildBumpedMsi(path.join(work, 'upgrade'), bumped);
+    bumpedBuild.catch(() => undefined); // awaited at the upgrade; a failure is reported there
+
     say(`local mode on ports ${PORT_BASE}…${PORT_BASE + 99} (Ceph RGW, dynalite, the stack's state machines and handlers, the WebSocket gateway)`);
     const taken = [];
     for (const [name, port] of Object.entries(localPorts(PORT_BASE))) if (await portOpen(port)) taken.push(`${name} ${port}`);
@@ -221,10 +226,9 @@ async function main(): Promise<void> {
     await waitForState(w, 'RUNNING');
     await waitOnline(dataDir, true);
 
-    const bumped = versionParts(VERSION).slice(0, 3).map((part, i) => (i === 2 ? part + 1 : part)).join('.');
     say(`upgrade over the RUNNING service to a real ${bumped} build (its own exe bytes: bundle and version resource), msiexec /i, no properties`);
     const identityBefore = readFileSync(w.hostPath('C:\\ProgramData\\so-backup\\identity.json'), 'utf8');
-    const upgradeMsi = await buildBumpedMsi(path.join(work, 'upgrade'), bumped);
+    const upgradeMsi = await bumpedBuild;
     const upgrade = w.run(['msiexec', '/i', z(upgradeMsi), '/qn', '/l*v', 'C:\\msi-upgrade.log'], 300_000);
     check(upgrade.status === 0, `msiexec /i (upgrade) exited with ${msiExit(upgrade.status)} (3010: a file was in use and is replaced only at a reboot)`, `${upgrade.output}\n${readFileSync(installLogFile, 'utf8').split('\n').slice(-6).join('\n')}`);
     const pending = w.run(['reg', 'query', 'HKLM\\System\\CurrentControlSet\\Control\\Session Manager', '/v', 'PendingFileRenameOperations']);
@@ -336,6 +340,7 @@ async function backup(dataDir: string, reason: string) {
  * (its own bytes and version resource) and an MSI the way build-connector.ts makes them.
  */
 async function buildBumpedMsi(folder: string, version: string): Promise<string> {
+  await sleep(0); // let the caller go on first
   mkdirSync(path.join(folder, 'windows'), { recursive: true });
   const source = readFileSync(path.join(DIST, 'so-connector.js'), 'utf8');
   const constant = `var CONNECTOR_VERSION = "${VERSION}";`;

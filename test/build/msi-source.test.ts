@@ -54,6 +54,13 @@ describe('the MSI waits for the service process to end before it replaces or rem
   });
 });
 
+/** The sequence number the WiX source gives a standard action (<InstallExecute Sequence="…" />). */
+function standardAt(action: string): number {
+  const source = msiSource({ version: '0.1.1', exe: 'so-connector.exe', koffi: 'koffi.node', guide: 'INSTALL.md' });
+  const match = new RegExp(`<${action} Sequence="(\\d+)" />`).exec(source);
+  return match ? Number(match[1]) : NaN;
+}
+
 describe('the MSI refuses before it changes anything', () => {
   const STOP_SERVICES = 1900;
   const refusals = (properties: Record<string, string>) => LAUNCH_CONDITIONS.filter((c) => !evaluate(c.condition, properties)).map((c) => c.message);
@@ -72,12 +79,20 @@ describe('the MSI refuses before it changes anything', () => {
   test.each([
     ['a repair with a new code (msiexec /i same.msi ENDPOINT=… ACTIVATIONCODE=…)', { Installed: '{same}', ENDPOINT: 'ws://x', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' }],
     ['an upgrade given a code', { WIX_UPGRADE_DETECTED: '{old}', ENDPOINT: 'ws://x', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' }],
-  ])('GIVEN %s over a running service THEN the installed exe checks the enrolment before StopServices, and a rollback starts the service again', (_name, properties) => {
+  ])('GIVEN %s over a running service THEN the installed exe checks the enrolment before StopServices, and it is executed there (also under Wine, which runs deferred actions only at InstallExecute or InstallFinalize)', (_name, properties) => {
     const before = sequence().filter((s) => s.at < STOP_SERVICES && evaluate(s.condition, properties)).map((s) => s.action);
-    expect(before).toEqual(['EnrolCheck', 'ServiceRestartOnRollback']);
+    expect(before).toEqual(['EnrolCheck']);
     const source = msiSource({ version: '0.1.1', exe: 'so-connector.exe', koffi: 'koffi.node', guide: 'INSTALL.md' });
     expect(source).toMatch(/<CustomAction Id="EnrolCheck" FileKey="so_connector.exe" ExeCommand="enrol --check-only [^"]*" Execute="deferred"/);
-    expect(source).toMatch(/<CustomAction Id="ServiceRestartOnRollback" FileKey="so_connector.exe" ExeCommand="service-setup [^"]*--start-if-enrolled[^"]*" Execute="rollback"/);
+    const check = sequence().find((s) => s.action === 'EnrolCheck')!.at;
+    expect(standardAt('InstallExecute')).toBeGreaterThan(check);
+    expect(standardAt('InstallExecute')).toBeLessThan(STOP_SERVICES);
+  });
+
+  test('GIVEN Wine\'s msiexec, which runs StopServices and InstallFiles at once but deferred custom actions only when the script is executed THEN the script is executed after ServiceWait and before the files are removed or replaced', () => {
+    const wait = sequence().find((s) => s.action === 'ServiceWait')!.at;
+    expect(standardAt('InstallExecuteAgain')).toBeGreaterThan(wait);
+    expect(standardAt('InstallExecuteAgain')).toBeLessThan(2000); // DeleteServices, then RemoveFiles 3500 and InstallFiles 4000
   });
 
   test('GIVEN a first install (no exe yet) THEN nothing runs the exe before InstallFiles', () => {

@@ -80,7 +80,7 @@ if (tools.length > 0 && process.env.CI === 'true') throw new Error(`missing ${to
     const sequence = Object.fromEntries(table('InstallExecuteSequence').map(([action, condition, number]) => [action, { condition, number: Number(number) }]));
     // Uninstall, upgrade and repair wait for the stopping service's process to end before the files are replaced or go.
     expect(sequence.ServiceWait!.condition).toBe('Installed OR WIX_UPGRADE_DETECTED');
-    const order = ['AppSearch', 'LaunchConditions', 'EnrolCheck', 'ServiceRestartOnRollback', 'StopServices', 'ServiceWait', 'DeleteServices', 'RemoveFiles', 'InstallFiles', 'InstallServices', 'Enrol', 'ServiceSetup', 'StartServices', 'InstallFinalize', 'RemoveExistingProducts'];
+    const order = ['AppSearch', 'LaunchConditions', 'EnrolCheck', 'InstallExecute', 'StopServices', 'ServiceWait', 'InstallExecuteAgain', 'DeleteServices', 'RemoveFiles', 'InstallFiles', 'InstallServices', 'Enrol', 'ServiceSetup', 'StartServices', 'InstallFinalize', 'RemoveExistingProducts'];
     expect([...order].sort((a, b) => sequence[a]!.number - sequence[b]!.number)).toEqual(order);
     const properties = Object.fromEntries(table('Property').map(([name, value]) => [name, value]));
     expect(properties.MsiHiddenProperties).toBe('ACTIVATIONCODE;SQLCONNECTIONSTRING;SERVICEPASSWORD');
