@@ -145,6 +145,14 @@ async function main(): Promise<void> {
     check(msiExit(halfway.status) === 1603 && /LaunchConditions\. Return value [^1]/.test(halfwayLog), `msiexec /i without ENDPOINT fails in LaunchConditions with 1603 (exit ${msiExit(halfway.status)})`, halfwayLog.split('\n').filter((l) => /ENDPOINT|LaunchConditions|return value/i.test(l)).join('\n'));
     check(!existsSync(w.hostPath(EXE)) && w.run(['sc', 'query', SERVICE_NAME]).status !== 0, 'nothing is installed after the refusal (no exe, no service)');
 
+    say('INSTALLFOLDER with spaces (C:\\My Apps\\so backup connector), no enrolment, then msiexec /x: the uninstall finds the folder and removes it');
+    const custom = w.hostPath('C:\\My Apps\\so backup connector');
+    const customInstall = w.run(['msiexec', '/i', z(MSI), '/qn', 'INSTALLFOLDER=C:\\My Apps\\so backup connector\\'], 300_000);
+    check(customInstall.status === 0 && existsSync(path.join(custom, 'so-connector.exe')), `msiexec /i INSTALLFOLDER=… installs there (exit ${msiExit(customInstall.status)})`, customInstall.output);
+    const customUninstall = w.run(['msiexec', '/x', z(MSI), '/qn'], 300_000);
+    check(customUninstall.status === 0 && !existsSync(path.join(custom, 'so-connector.exe')), `msiexec /x removes the program from INSTALLFOLDER (exit ${msiExit(customUninstall.status)})`, existsSync(custom) ? readdirSync(custom) : customUninstall.output);
+    await waitGone(w);
+
     say(`msiexec /i ${path.basename(MSI)} /qn ENDPOINT=… ACTIVATIONCODE=… ARCHIVE=SO_ARC=C:\\SO_ARC CAFILE=C:\\company-ca.pem (enrols and starts the service)`);
     const install = w.run(['msiexec', '/i', z(MSI), '/qn', '/l*v', 'C:\\msi-install.log', `ENDPOINT=${endpoint}`, `ACTIVATIONCODE=${added.json.activationCode}`, 'ARCHIVE=SO_ARC=C:\\SO_ARC', 'CAFILE=C:\\company-ca.pem'], 300_000);
     const installLog = existsSync(w.hostPath('C:\\msi-install.log')) ? readFileSync(w.hostPath('C:\\msi-install.log'), 'utf8') : '';
