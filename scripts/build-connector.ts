@@ -3,13 +3,15 @@
 import { Command } from 'commander';
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CONNECTOR_VERSION } from '../connector/src/version';
 import { EXE_NODE_OPTIONS } from '../connector/src/install/service-definition';
 import { sign, type SigningCertificate } from './build/authenticode';
 import { msiSource, PUBLIC_PROPERTIES } from './build/msi-source';
+import { finishMsi } from './build/msi-tables';
 import { buildWindowsExe, PRODUCT, versionParts } from './build/windows-exe';
 import { windowsToolchain } from './build/windows-toolchain';
 
@@ -52,13 +54,23 @@ async function main(options: BuildOptions): Promise<void> {
   versionParts(version);
   const toolchain = windowsToolchain(root, log);
   const windowsOut = path.join(out, 'windows');
+  const msi = path.join(out, `so-connector-${version}-x64.msi`);
+  const exe = path.join(windowsOut, PRODUCT.exeName);
+  const koffi = path.join(windowsOut, 'koffi.node');
+  // An unsigned build whose inputs are those of the last one is that build: reused (CI builds before
+  // its Wine e2e; a developer runs the e2e again). Signed builds are always made afresh.
+  const inputs = windowsInputs(bundle, version);
+  const stamp = path.join(windowsOut, '.inputs-sha256');
+  if (!certificate && [exe, koffi, msi].every((file) => existsSync(file)) && existsSync(stamp) && readFileSync(stamp, 'utf8') === inputs) {
+    log(`reused ${path.relative(root, exe)} and ${path.relative(root, msi)}: built from the same sources (inputs sha256 ${inputs.slice(0, 12)}…)`);
+    log('NOT SIGNED: no code-signing certificate given (SO_BACKUP_SIGN_PKCS12). Windows SmartScreen will warn about the exe and the MSI; sign release builds.');
+    return;
+  }
   rmSync(windowsOut, { recursive: true, force: true });
   mkdirSync(windowsOut, { recursive: true });
   const work = mkdtempSync(path.join(tmpdir(), 'so-connector-build-'));
   try {
-    const exe = path.join(windowsOut, PRODUCT.exeName);
     await buildWindowsExe({ bundle, runtimeExe: toolchain.nodeExe, blobWriter: toolchain.blobWriter, execArgv: EXE_NODE_OPTIONS, version, workDir: work, output: exe });
-    const koffi = path.join(windowsOut, 'koffi.node');
     copyFileSync(toolchain.koffiNode, koffi);
     if (certificate) {
       sign(exe, certificate, PRODUCT.name);
@@ -69,14 +81,14 @@ async function main(options: BuildOptions): Promise<void> {
     const wxs = path.join(work, 'so-connector.wxs');
     // wixl reads sources by paths relative to where it runs.
     writeFileSync(wxs, msiSource({ version, exe: path.relative(out, exe), koffi: path.relative(out, koffi), guide: 'INSTALL.md' }));
-    const msi = path.join(out, `so-connector-${version}-x64.msi`);
     const wixl = spawnSync('wixl', ['--arch', 'x64', '-o', msi, wxs], { cwd: out, encoding: 'utf8' });
     if (wixl.error) throw new Error((wixl.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'wixl is not installed: apt-get install wixl (Debian)' : `wixl failed: ${wixl.error.message}`);
     // wixl ignores what it does not know with a warning: the MSI would silently lack it.
     const warnings = wixl.stderr.split('\n').filter((line) => /WARNING|CRITICAL/.test(line));
     if (wixl.status !== 0 || warnings.length > 0) throw new Error(`wixl failed or ignored part of the MSI source:\n${(warnings.join('\n') || wixl.stderr).trim()}`);
-    secureProperties(msi, PUBLIC_PROPERTIES);
+    finishMsi(msi, { secure: PUBLIC_PROPERTIES, exeFileKey: 'so_connector.exe', exeVersion: versionParts(version).join('.') });
     if (certificate) sign(msi, certificate, PRODUCT.name);
+    else writeFileSync(stamp, inputs);
     log(`built ${path.relative(root, msi)} (${mib(msi)})`);
     log(certificate
       ? `signed so-connector.exe, koffi.node and the MSI with ${certificate.pkcs12}${certificate.timestampUrl ? `, time-stamped by ${certificate.timestampUrl}` : ' (no time stamp: the signature ends with the certificate)'}`
@@ -86,14 +98,22 @@ async function main(options: BuildOptions): Promise<void> {
   }
 }
 
-/** Adds `names` to the MSI's SecureCustomProperties (msitools' msibuild; wixl fills only its own). */
-function secureProperties(msi: string, names: readonly string[]): void {
-  const rows = execFileSync('msiinfo', ['export', msi, 'Property'], { encoding: 'utf8' }).split(/\r?\n/).map((row) => row.split('\t'));
-  const current = rows.find(([name]) => name === 'SecureCustomProperties')?.[1]?.trim().split(';').filter(Boolean) ?? [];
-  const value = [...new Set([...names, ...current])].join(';');
-  execFileSync('msibuild', [msi, '-q', current.length > 0
-    ? `UPDATE \`Property\` SET \`Value\` = '${value}' WHERE \`Property\` = 'SecureCustomProperties'`
-    : `INSERT INTO \`Property\` (\`Property\`, \`Value\`) VALUES ('SecureCustomProperties', '${value}')`]);
+/**
+ * SHA-256 over everything the exe and the MSI are made of: the bundle, the install guide, the
+ * pinned Windows runtime and blob writer (their lockfiles), the version, the Node options, and the
+ * build's own code (this file and scripts/build/*.ts, which hold the MSI source and its post-steps).
+ */
+function windowsInputs(bundle: string, version: string): string {
+  const hash = createHash('sha256');
+  const add = (label: string, data: string | Buffer) => hash.update(`${label}\0${data.length}\0`).update(data);
+  add('bundle', readFileSync(bundle));
+  add('guide', readFileSync(path.join(root, 'docs', 'connector-install.md')));
+  for (const lock of ['runtime', 'blob-writer']) add(lock, readFileSync(path.join(root, 'connector', 'windows', lock, 'package-lock.json')));
+  add('version', version);
+  add('execArgv', JSON.stringify(EXE_NODE_OPTIONS));
+  add('build-connector.ts', readFileSync(__filename));
+  for (const file of readdirSync(path.join(root, 'scripts', 'build')).sort()) add(file, readFileSync(path.join(root, 'scripts', 'build', file)));
+  return hash.digest('hex');
 }
 
 function signingCertificate(options: BuildOptions): SigningCertificate | undefined {

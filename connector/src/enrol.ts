@@ -21,6 +21,12 @@ export interface EnrolOptions {
   archive?: Array<{ name: string; path: string }>;
   /** PEM file of extra CAs to trust (kept in the configuration as caFile). */
   caFile?: string;
+  /**
+   * Only the checks that need no endpoint (code format, a valid configuration, not enrolled
+   * already, the CA file): the MSI runs them before it stops a running service, so that a refused
+   * enrolment leaves the installed connector as it was. Nothing is written; the code is not used.
+   */
+  checkOnly?: boolean;
 }
 
 /**
@@ -29,6 +35,7 @@ export interface EnrolOptions {
  * (mode 0600) and a validated configuration.
  */
 export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId: string; keyId: string; configFile: string }> {
+  if (!options.endpoint?.trim()) throw new ConfigError('no endpoint: give the wss:// endpoint from the operator (--endpoint, or the MSI property ENDPOINT)');
   const match = /^([a-z0-9][a-z0-9-]{1,62}):([A-Za-z0-9-]{8,64})$/.exec(options.code.trim());
   if (!match || !tenantIdSchema.safeParse(match[1]).success) throw new ConfigError('the activation code must look like tenant:XXXXX-XXXXX-XXXXX-XXXXX');
   const tenantId = match[1]!;
@@ -36,6 +43,8 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
   const stateDir = path.resolve(options.stateDir);
   const identityFile = path.join(stateDir, 'identity.json');
   const configFile = path.resolve(options.config);
+  // First: over an enrolled connector this is the reason, whatever else the arguments lack.
+  if (existsSync(identityFile)) throw new ConfigError(`${identityFile} exists: this server is enrolled already. Remove it to enrol again.`);
   const config = connectorConfigSchema.safeParse({
     endpoint: options.endpoint, tenantId, identityFile, stateDir, ...(options.caFile ? { caFile: path.resolve(options.caFile) } : {}),
     ...(options.sql ? { sql: { connectionString: options.sql, databases: options.database?.length ? options.database : ['SuperOffice'], stagingFolder: options.staging ? path.resolve(options.staging) : path.join(stateDir, 'staging') } } : {}),
@@ -44,8 +53,8 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
   if (!config.success) {
     throw new ConfigError(`cannot write a valid configuration: ${config.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`);
   }
-  if (existsSync(identityFile)) throw new ConfigError(`${identityFile} exists: this server is enrolled already. Remove it to enrol again.`);
   if (config.data.caFile) trustCertificateAuthorities(config.data.caFile);
+  if (options.checkOnly) return { tenantId, keyId: '', configFile };
 
   const pair = newConnectorKeyPair();
   await new Promise<void>((resolve, reject) => {

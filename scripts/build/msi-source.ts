@@ -9,8 +9,15 @@
  * SERVICEACCOUNT, SERVICEPASSWORD. Nothing below the state folder (C:\ProgramData\so-backup) is
  * installed by the MSI, so upgrades and uninstalls never touch the identity, index or logs.
  * An upgrade is WiX's default major upgrade: the new version installs over the old one (same
- * component GUIDs; the service is stopped first and its registration updated), then the old
- * product is removed without touching what the new one still uses.
+ * component GUIDs; the service is stopped first, its process waited for — ServiceWait — and its
+ * registration updated), then the old product is removed without touching what the new one still
+ * uses. so-connector.exe carries a version in the File table (build-connector.ts sets it), so
+ * Windows Installer's file versioning rules replace it with a newer one.
+ * Refused before anything changes: ENDPOINT without ACTIVATIONCODE or the reverse (LaunchConditions),
+ * and over an installed connector an enrolment the installed exe refuses (EnrolCheck, before StopServices,
+ * so the running service is left alone; Windows Installer's own rollback of StopServices restarts it
+ * after any later failure). What the custom
+ * actions did, or why they failed, is in C:\ProgramData\so-backup\logs\install.log.
  */
 import { PRODUCT } from './windows-exe';
 
@@ -51,14 +58,44 @@ export const INSTALL_LOG = `${STATE_DIR}\\logs\\install.log`;
 /** The command line the installed service runs: the exe as built, its Node options inside it. */
 export const SERVICE_ARGUMENTS = `service-host --config "${CONFIG_FILE}" --name ${SERVICE_NAME}`;
 
+/** Where the MSI remembers its install folder, so that upgrades, repairs and uninstalls find the program where it is. */
+export const REGISTRY_KEY = 'Software\\so-backup\\connector';
+
+/**
+ * Windows Installer conditions, as used in the sequence below. "The program is there" (to be
+ * waited for, checked with, replaced or removed): a repair or uninstall of this product
+ * (Installed) or a major upgrade of an older one (WIX_UPGRADE_DETECTED, set by FindRelatedProducts).
+ */
+export const PROGRAM_INSTALLED = 'Installed OR WIX_UPGRADE_DETECTED';
+
+/**
+ * LaunchConditions: refused before anything is changed, with the message in the MSI log (and on
+ * screen in an interactive install). Each must be true for the install to go on.
+ */
+export const LAUNCH_CONDITIONS: ReadonlyArray<{ condition: string; message: string }> = [
+  {
+    condition: 'REMOVE="ALL" OR ENDPOINT OR NOT ACTIVATIONCODE',
+    message: 'ACTIVATIONCODE is given but ENDPOINT is not: give both (ENDPOINT=wss://… ACTIVATIONCODE=tenant:…) to enrol, or neither to install without enrolling.',
+  },
+  {
+    condition: 'REMOVE="ALL" OR ACTIVATIONCODE OR NOT ENDPOINT',
+    message: 'ENDPOINT is given but ACTIVATIONCODE is not: give both (ENDPOINT=wss://… ACTIVATIONCODE=tenant:…) to enrol, or neither to install without enrolling.',
+  },
+];
+
 export function msiSource(options: MsiSourceOptions): string {
-  const enrol = [
-    'enrol', '--endpoint "[ENDPOINT]"', '--code "[ACTIVATIONCODE]"', `--config "${CONFIG_FILE}"`, `--state-dir "${STATE_DIR}"`,
+  const enrolArguments = [
+    '--endpoint "[ENDPOINT]"', '--code "[ACTIVATIONCODE]"', `--config "${CONFIG_FILE}"`, `--state-dir "${STATE_DIR}"`,
     '--sql "[SQLCONNECTIONSTRING]"', '--database "[DATABASES]"', '--staging "[STAGINGFOLDER]"', '--archive "[ARCHIVE]"', '--ca-file "[CAFILE]"',
     `--log-file "${INSTALL_LOG}"`,
   ].join(' ');
-  // On uninstall: once StopServices has asked the service to stop, wait until its process has
-  // ended, so that its files can be removed (it never stops anything itself).
+  const enrol = `enrol ${enrolArguments}`;
+  // Over an installed connector (repair, or an upgrade given a new code), what can be checked
+  // without the endpoint is checked by the installed exe before StopServices: a refused
+  // enrolment (enrolled already) then leaves the running service alone.
+  const enrolCheck = `enrol --check-only ${enrolArguments}`;
+  // Once StopServices has asked the service to stop, wait until its process has ended, so that
+  // its exe can be replaced or removed (it never stops anything itself).
   const wait = `service-wait --name ${SERVICE_NAME} --log-file "${INSTALL_LOG}"`;
   const setup = `service-setup --name ${SERVICE_NAME} --config "${CONFIG_FILE}" --account "[SERVICEACCOUNT]" --start-if-enrolled --log-file "${INSTALL_LOG}"`;
   return `<?xml version="1.0" encoding="utf-8"?>
@@ -73,12 +110,18 @@ export function msiSource(options: MsiSourceOptions): string {
     <Property Id="MsiHiddenProperties" Value="ACTIVATIONCODE;SQLCONNECTIONSTRING;SERVICEPASSWORD" />
     <Property Id="ARPCOMMENTS" Value="${xml(PRODUCT.description)}" />
     <Property Id="ARPNOMODIFY" Value="1" />
+    <!-- The folder the installed version is in (an INSTALLFOLDER given at the first install is kept by upgrades and found by /x). -->
+    <Property Id="INSTALLFOLDER">
+      <RegistrySearch Id="InstalledFolder" Root="HKLM" Key="${REGISTRY_KEY}" Name="InstallFolder" Type="raw" Win64="yes" />
+    </Property>
+${LAUNCH_CONDITIONS.map((c) => `    <Condition Message="${xml(c.message)}">${xml(c.condition)}</Condition>`).join('\n')}
 
     <Directory Id="TARGETDIR" Name="SourceDir">
       <Directory Id="ProgramFiles64Folder">
         <Directory Id="INSTALLFOLDER" Name="${PRODUCT.name}">
           <Component Id="ConnectorExe" Guid="${COMPONENTS.exe}" Win64="yes">
             <File Id="so_connector.exe" Name="${PRODUCT.exeName}" Source="${xml(options.exe)}" KeyPath="yes" />
+            <RegistryValue Root="HKLM" Key="${REGISTRY_KEY}" Name="InstallFolder" Type="string" Value="[INSTALLFOLDER]" />
             <ServiceInstall Id="ConnectorService" Name="${SERVICE_NAME}" DisplayName="${PRODUCT.name}"
               Description="Backs up SuperOffice (SQL Server and SO_ARC) to so-backup. Dials out only."
               Type="ownProcess" Start="auto" ErrorControl="normal" Vital="yes"
@@ -96,13 +139,23 @@ export function msiSource(options: MsiSourceOptions): string {
       </Directory>
     </Directory>
 
+    <CustomAction Id="EnrolCheck" FileKey="so_connector.exe" ExeCommand="${xml(enrolCheck)}" Execute="deferred" Impersonate="no" Return="check" />
     <CustomAction Id="Enrol" FileKey="so_connector.exe" ExeCommand="${xml(enrol)}" Execute="deferred" Impersonate="no" Return="check" />
     <CustomAction Id="ServiceSetup" FileKey="so_connector.exe" ExeCommand="${xml(setup)}" Execute="deferred" Impersonate="no" Return="check" />
     <CustomAction Id="ServiceWait" FileKey="so_connector.exe" ExeCommand="${xml(wait)}" Execute="deferred" Impersonate="no" Return="check" />
     <!-- Explicit numbers (wixl places Before/After unreliably): StopServices 1900, DeleteServices 2000,
-         RemoveFiles 3500, InstallFiles 4000, InstallServices 5800, StartServices 5900. -->
+         RemoveFiles 3500, InstallFiles 4000, InstallServices 5800, StartServices 5900.
+         EnrolCheck and ServiceWait run the installed exe (the old one in an upgrade), so only when it is there.
+         InstallExecute and InstallExecuteAgain run the deferred actions scheduled so far right there: Wine's
+         msiexec runs standard actions (StopServices, RemoveFiles, InstallFiles) at once but deferred custom
+         actions only when the script is executed, by default at InstallFinalize, after the files were
+         replaced; Windows executes everything in sequence order either way. So EnrolCheck runs before
+         StopServices, and ServiceWait after it and before the files are removed or replaced, on both. -->
     <InstallExecuteSequence>
-      <Custom Action="ServiceWait" Sequence="1950">REMOVE="ALL"</Custom>
+      <Custom Action="EnrolCheck" Sequence="1880">ACTIVATIONCODE AND NOT REMOVE AND (${PROGRAM_INSTALLED})</Custom>
+      <InstallExecute Sequence="1885" />
+      <Custom Action="ServiceWait" Sequence="1950">${PROGRAM_INSTALLED}</Custom>
+      <InstallExecuteAgain Sequence="1960" />
       <Custom Action="Enrol" Sequence="5810">ACTIVATIONCODE AND NOT REMOVE</Custom>
       <Custom Action="ServiceSetup" Sequence="5820">NOT REMOVE</Custom>
     </InstallExecuteSequence>

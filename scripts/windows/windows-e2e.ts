@@ -14,7 +14,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { portOpen } from '../../local/daemons';
 import { localPorts, runLocalMode, stopLocalMode } from '../../local/local-mode';
-import { msiSource, SERVICE_NAME } from '../build/msi-source';
+import { EXE_NODE_OPTIONS } from '../../connector/src/install/service-definition';
+import { msiSource, PUBLIC_PROPERTIES, SERVICE_NAME } from '../build/msi-source';
+import { finishMsi } from '../build/msi-tables';
+import { buildWindowsExe, versionParts } from '../build/windows-exe';
+import { windowsToolchain } from '../build/windows-toolchain';
 import { Wine } from './wine';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -104,6 +108,11 @@ async function main(): Promise<void> {
     // Windows services run only while a user process does (Wine's server stops them with the last one).
     const keepAlive = w.start([NODE_EXE, '-e', 'setInterval(() => {}, 1 << 30)'], path.join(work, 'keep-alive.txt'));
 
+    // The newer build for the upgrade is made while local mode starts (it waits for its daemons, mostly).
+    const bumped = versionParts(VERSION).slice(0, 3).map((part, i) => (i === 2 ? part + 1 : part)).join('.');
+    const bumpedBuild = buildBumpedMsi(path.join(work, 'upgrade'), bumped);
+    bumpedBuild.catch(() => undefined); // awaited at the upgrade; a failure is reported there
+
     say(`local mode on ports ${PORT_BASE}…${PORT_BASE + 99} (Ceph RGW, dynalite, the stack's state machines and handlers, the WebSocket gateway)`);
     const taken = [];
     for (const [name, port] of Object.entries(localPorts(PORT_BASE))) if (await portOpen(port)) taken.push(`${name} ${port}`);
@@ -127,6 +136,22 @@ async function main(): Promise<void> {
 
     // A CA the exe must trust besides the Windows store: local mode's own, which signs its S3's (Ceph RGW, TLS only) certificate.
     copyFileSync(path.join(dataDir, 'tls', 'ca.crt'), w.hostPath('C:\\company-ca.pem'));
+
+    say('msiexec /i … /qn ACTIVATIONCODE=… without ENDPOINT: refused by LaunchConditions before anything is installed');
+    const halfway = w.run(['msiexec', '/i', z(MSI), '/qn', '/l*v', 'C:\\msi-no-endpoint.log', `ACTIVATIONCODE=${added.json.activationCode}`], 300_000);
+    const halfwayLog = existsSync(w.hostPath('C:\\msi-no-endpoint.log')) ? readFileSync(w.hostPath('C:\\msi-no-endpoint.log'), 'utf8') : '';
+    // Windows writes the LaunchCondition's message (naming ENDPOINT) into the log; Wine's msiexec only
+    // shows it in a message box with a UI, so here the failed LaunchConditions action is what is seen.
+    check(msiExit(halfway.status) === 1603 && /LaunchConditions\. Return value [^1]/.test(halfwayLog), `msiexec /i without ENDPOINT fails in LaunchConditions with 1603 (exit ${msiExit(halfway.status)})`, halfwayLog.split('\n').filter((l) => /ENDPOINT|LaunchConditions|return value/i.test(l)).join('\n'));
+    check(!existsSync(w.hostPath(EXE)) && w.run(['sc', 'query', SERVICE_NAME]).status !== 0, 'nothing is installed after the refusal (no exe, no service)');
+
+    say('INSTALLFOLDER with spaces (C:\\My Apps\\so backup connector), no enrolment, then msiexec /x: the uninstall finds the folder and removes it');
+    const custom = w.hostPath('C:\\My Apps\\so backup connector');
+    const customInstall = w.run(['msiexec', '/i', z(MSI), '/qn', 'INSTALLFOLDER=C:\\My Apps\\so backup connector\\'], 300_000);
+    check(customInstall.status === 0 && existsSync(path.join(custom, 'so-connector.exe')), `msiexec /i INSTALLFOLDER=… installs there (exit ${msiExit(customInstall.status)})`, customInstall.output);
+    const customUninstall = w.run(['msiexec', '/x', z(MSI), '/qn'], 300_000);
+    check(customUninstall.status === 0 && !existsSync(path.join(custom, 'so-connector.exe')), `msiexec /x removes the program from INSTALLFOLDER (exit ${msiExit(customUninstall.status)})`, existsSync(custom) ? readdirSync(custom) : customUninstall.output);
+    await waitGone(w);
 
     say(`msiexec /i ${path.basename(MSI)} /qn ENDPOINT=… ACTIVATIONCODE=… ARCHIVE=SO_ARC=C:\\SO_ARC CAFILE=C:\\company-ca.pem (enrols and starts the service)`);
     const install = w.run(['msiexec', '/i', z(MSI), '/qn', '/l*v', 'C:\\msi-install.log', `ENDPOINT=${endpoint}`, `ACTIVATIONCODE=${added.json.activationCode}`, 'ARCHIVE=SO_ARC=C:\\SO_ARC', 'CAFILE=C:\\company-ca.pem'], 300_000);
@@ -197,16 +222,36 @@ async function main(): Promise<void> {
     check(startedLine?.node?.startsWith('v22.') && startedLine.nodeOptions?.includes('--max-semi-space-size=8') && startedLine.nodeOptions.includes('--use-system-ca'), 'the service ran Node.js 22 with the options built into the exe', startedLine);
     check(lines.some((l) => l.msg === 'stopping' && l.reason === 'stop') && lines.some((l) => l.msg === 'stopped'), 'the service log shows a clean stop', lines.slice(-5));
 
-    say('upgrade: the same product as version 9.9.9 installed over it (msiexec /i, no properties): service back, identity kept');
+    say('net start so-connector: running again, for the repair and the upgrade over a RUNNING service');
+    check(w.run(['net', 'start', SERVICE_NAME]).status === 0, 'net start');
+    await waitForState(w, 'RUNNING');
+    await waitOnline(dataDir, true);
+
+    say('repair with another activation code (msiexec /i same.msi /qn ENDPOINT=… ACTIVATIONCODE=…): refused, enrolled already; the service keeps running');
+    const repair = w.run(['msiexec', '/i', z(MSI), '/qn', '/l*v', 'C:\\msi-repair.log', `ENDPOINT=${endpoint}`, `ACTIVATIONCODE=${TENANT}:ABCDE-FGHJK-LMNPQ-RSTUV`], 300_000);
+    check(repair.status !== 0 && msiExit(repair.status) !== 3010, `msiexec /i with a new code over an enrolled connector fails (exit ${msiExit(repair.status)})`, repair.output);
+    check(/identity\.json exists: this server is enrolled already/.test(readFileSync(installLogFile, 'utf8')), 'install.log says why: enrolled already', readFileSync(installLogFile, 'utf8').split('\n').slice(-5));
+    await waitForState(w, 'RUNNING');
+    await waitOnline(dataDir, true);
+
+    say(`upgrade over the RUNNING service to a real ${bumped} build (its own exe bytes: bundle and version resource), msiexec /i, no properties`);
     const identityBefore = readFileSync(w.hostPath('C:\\ProgramData\\so-backup\\identity.json'), 'utf8');
-    const upgradeMsi = buildMsi(path.join(work, 'upgrade'), '9.9.9');
+    const upgradeMsi = await bumpedBuild;
     const upgrade = w.run(['msiexec', '/i', z(upgradeMsi), '/qn', '/l*v', 'C:\\msi-upgrade.log'], 300_000);
-    check(upgrade.status === 0, `msiexec /i (upgrade) exited with ${upgrade.status}`, upgrade.output);
+    check(upgrade.status === 0, `msiexec /i (upgrade) exited with ${msiExit(upgrade.status)} (3010: a file was in use and is replaced only at a reboot)`, `${upgrade.output}\n${readFileSync(installLogFile, 'utf8').split('\n').slice(-6).join('\n')}`);
+    const pending = w.run(['reg', 'query', 'HKLM\\System\\CurrentControlSet\\Control\\Session Manager', '/v', 'PendingFileRenameOperations']);
+    check(pending.status !== 0, 'no file is left to be replaced at a reboot (PendingFileRenameOperations)', pending.output);
+    const leftovers = readdirSync(path.dirname(w.hostPath(EXE))).filter((f) => /\.tmp$/i.test(f));
+    check(leftovers.length === 0, 'no msi*.tmp left in the program folder', leftovers);
+    check(readFileSync(w.hostPath(EXE)).equals(readFileSync(path.join(work, 'upgrade', 'windows', 'so-connector.exe'))), `the installed exe is the ${bumped} build`);
+    const printed = w.run([EXE, '--version']);
+    check(printed.status === 0 && printed.output.trim() === bumped, `so-connector.exe --version says ${bumped}`, printed.output);
     await waitForState(w, 'RUNNING');
     check(readFileSync(w.hostPath('C:\\ProgramData\\so-backup\\identity.json'), 'utf8') === identityBefore, 'the identity is the same after the upgrade');
     const installed = installedVersions(w);
-    check(JSON.stringify(installed) === '["9.9.9"]', 'only the new version is installed (Programs and Features)', installed);
-    await waitOnline(dataDir, true);
+    check(JSON.stringify(installed) === JSON.stringify([bumped]), 'only the new version is installed (Programs and Features)', installed);
+    await waitOnline(dataDir, true, bumped);
+    say(`  the service runs ${bumped} (so-backup connectors shows it)`);
 
     say('uninstall (msiexec /x): the service and the program are gone, the state folder stays');
     const uninstall = w.run(['msiexec', '/x', z(upgradeMsi), '/qn', '/l*v', 'C:\\msi-uninstall.log'], 300_000);
@@ -243,6 +288,11 @@ async function main(): Promise<void> {
   }
 }
 
+/** msiexec's exit code from what Wine hands Linux (its low byte): 67 is 1603 (failed), 91 is 1627 (a custom action failed), 194 is 3010 (reboot needed). */
+function msiExit(status: number | null): number | null {
+  return status === null ? null : ({ 67: 1603, 91: 1627, 194: 3010 } as Record<number, number>)[status] ?? status;
+}
+
 /** DisplayVersion of each installed "so-backup connector" (Programs and Features). Wine's reg has no /s /f: one key at a time. */
 function installedVersions(w: Wine): string[] {
   const root = 'HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall';
@@ -275,15 +325,16 @@ async function waitGone(w: Wine): Promise<void> {
   check(false, 'the service is removed', seen);
 }
 
-async function waitOnline(dataDir: string, online: boolean): Promise<void> {
+async function waitOnline(dataDir: string, online: boolean, version?: string): Promise<void> {
   let seen: unknown;
   for (let i = 0; i < 120; i++) {
-    const connectors = await soBackup<Array<{ tenantId: string; online: boolean }>>(dataDir, '--json', 'connectors');
+    const connectors = await soBackup<Array<{ tenantId: string; online: boolean; connectorVersion?: string }>>(dataDir, '--json', 'connectors');
     seen = connectors.json;
-    if (connectors.json?.find((c) => c.tenantId === TENANT)?.online === online) return;
+    const mine = connectors.json?.find((c) => c.tenantId === TENANT);
+    if (mine?.online === online && (!version || mine.connectorVersion === version)) return;
     await sleep(500);
   }
-  check(false, `the connector is ${online ? 'online' : 'offline'} within 60 s`, seen);
+  check(false, `the connector is ${online ? 'online' : 'offline'}${version ? ` as version ${version}` : ''} within 60 s`, seen);
 }
 
 async function backup(dataDir: string, reason: string) {
@@ -292,13 +343,28 @@ async function backup(dataDir: string, reason: string) {
   return result;
 }
 
-/** An MSI of another version from the exe already built (what an upgrade installs). */
-function buildMsi(folder: string, version: string): string {
-  mkdirSync(folder, { recursive: true });
+/**
+ * A real newer build, cheaply: the bundle already built with its version bumped, made into an exe
+ * (its own bytes and version resource) and an MSI the way build-connector.ts makes them.
+ */
+async function buildBumpedMsi(folder: string, version: string): Promise<string> {
+  await sleep(0); // let the caller go on first
+  mkdirSync(path.join(folder, 'windows'), { recursive: true });
+  const source = readFileSync(path.join(DIST, 'so-connector.js'), 'utf8');
+  const constant = `var CONNECTOR_VERSION = "${VERSION}";`;
+  check(source.split(constant).length === 2, `the bundle defines CONNECTOR_VERSION once (${constant})`);
+  const bundle = path.join(folder, 'so-connector.js');
+  writeFileSync(bundle, source.replace(constant, `var CONNECTOR_VERSION = "${version}";`));
+  const toolchain = windowsToolchain(ROOT, say);
+  const exe = path.join(folder, 'windows', 'so-connector.exe');
+  await buildWindowsExe({ bundle, runtimeExe: toolchain.nodeExe, blobWriter: toolchain.blobWriter, execArgv: EXE_NODE_OPTIONS, version, workDir: folder, output: exe });
+  cpSync(path.join(DIST, 'windows', 'koffi.node'), path.join(folder, 'windows', 'koffi.node'));
+  cpSync(path.join(DIST, 'INSTALL.md'), path.join(folder, 'INSTALL.md'));
   const wxs = path.join(folder, 'so-connector.wxs');
   writeFileSync(wxs, msiSource({ version, exe: 'windows/so-connector.exe', koffi: 'windows/koffi.node', guide: 'INSTALL.md' }));
   const msi = path.join(folder, `so-connector-${version}-x64.msi`);
-  execFileSync('wixl', ['--arch', 'x64', '-o', msi, wxs], { cwd: DIST, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('wixl', ['--arch', 'x64', '-o', msi, wxs], { cwd: folder, stdio: ['ignore', 'ignore', 'pipe'] });
+  finishMsi(msi, { secure: PUBLIC_PROPERTIES, exeFileKey: 'so_connector.exe', exeVersion: versionParts(version).join('.') });
   return msi;
 }
 

@@ -66,8 +66,10 @@ program.command('enrol')
   .option('--archive <name=path>', 'archive root (repeatable), e.g. SO_ARC=D:\\SO_ARC', archiveRoot)
   .option('--ca-file <pem>', 'extra certificate authorities to trust (PEM), e.g. a TLS-inspecting proxy\'s')
   .option('--log-file <file>', 'also append the outcome to this file (the MSI uses C:\\ProgramData\\so-backup\\logs\\install.log)')
-  .action((options: { endpoint: string; code: string; config: string; stateDir: string; sql?: string; database?: string[]; staging?: string; archive?: Array<{ name: string; path: string }>; caFile?: string; logFile?: string }) => reported(options.logFile, async () => {
+  .option('--check-only', 'only check what needs no endpoint (code format, configuration, not enrolled already); write nothing, keep the code unused (the MSI runs this before it stops a running service)')
+  .action((options: { endpoint: string; code: string; config: string; stateDir: string; sql?: string; database?: string[]; staging?: string; archive?: Array<{ name: string; path: string }>; caFile?: string; logFile?: string; checkOnly?: boolean }) => reported(options.logFile, async () => {
     const result = await enrolConnector({ ...options, caFile: options.caFile || undefined, connectorVersion: CONNECTOR_VERSION });
+    if (options.checkOnly) return `enrolment of tenant "${result.tenantId}" checked: not enrolled yet, the configuration is valid`;
     return `enrolled tenant "${result.tenantId}" with key ${result.keyId}; configuration written to ${result.configFile}`;
   }));
 
@@ -126,7 +128,9 @@ program.command('service-wait')
   .option('--name <name>', 'service name', 'so-connector')
   .option('--log-file <file>', 'also append the outcome to this file')
   .action((options: { name: string; logFile?: string }) => reported(options.logFile, async () => {
-    const lines = await waitForServiceStop(options, { manager: windowsServiceManager(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) });
+    // The program to wait for is this exe (the installed one the MSI runs); not node.exe run by hand.
+    const image = /^node(\.exe)?$/i.test(path.basename(process.execPath)) ? undefined : process.execPath;
+    const lines = await waitForServiceStop({ ...options, image }, { manager: windowsServiceManager(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) });
     return lines.join('\n');
   }));
 

@@ -66,6 +66,11 @@ export interface ServiceManager {
   query(name: string): { state: number; win32ExitCode: number; serviceSpecificExitCode: number; processId: number } | undefined;
   /** Waits until process `processId` has ended; false when it still runs after `timeoutMs`. */
   waitForProcessExit(processId: number, timeoutMs: number): boolean;
+  /**
+   * The ids of the running processes whose program is `image` (a full path, compared without
+   * regard to case, as Windows does), this process left out (K32EnumProcesses, QueryFullProcessImageNameW).
+   */
+  processesOf(image: string): number[];
 }
 
 const SERVICE_WIN32_OWN_PROCESS = 0x10;
@@ -75,6 +80,7 @@ const SERVICE_CHANGE_CONFIG = 0x2;
 const SERVICE_QUERY_STATUS = 0x4;
 const SERVICE_START = 0x10;
 const SYNCHRONIZE = 0x100000;
+const PROCESS_QUERY_LIMITED_INFORMATION = 0x1000;
 const WAIT_OBJECT_0 = 0;
 const SC_ACTION_RESTART = 1;
 const INFO = { FAILURE_ACTIONS: 2, DELAYED_AUTO_START_INFO: 3, FAILURE_ACTIONS_FLAG: 4, PRESHUTDOWN_INFO: 7 } as const;
@@ -100,6 +106,9 @@ interface Advapi {
   ChangePreshutdown: KoffiFunction;
   GetLastError: KoffiFunction;
   GetCurrentProcess: KoffiFunction;
+  GetCurrentProcessId: KoffiFunction;
+  EnumProcesses: KoffiFunction;
+  QueryFullProcessImageNameW: KoffiFunction;
   TerminateProcess: KoffiFunction;
 }
 
@@ -145,6 +154,9 @@ function advapi(): Advapi {
     ChangePreshutdown: advapi32.func('bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_PRESHUTDOWN_INFO *info)'),
     GetLastError: kernel32.func('uint32 __stdcall GetLastError()'),
     GetCurrentProcess: kernel32.func('void * __stdcall GetCurrentProcess()'),
+    GetCurrentProcessId: kernel32.func('uint32 __stdcall GetCurrentProcessId()'),
+    EnumProcesses: kernel32.func('bool __stdcall K32EnumProcesses(_Out_ uint32 *pids, uint32 size, _Out_ uint32 *needed)'),
+    QueryFullProcessImageNameW: kernel32.func('bool __stdcall QueryFullProcessImageNameW(void *process, uint32 flags, _Out_ uint16 *name, _Inout_ uint32 *size)'),
     TerminateProcess: kernel32.func('bool __stdcall TerminateProcess(void *process, uint32 exitCode)'),
   };
   return bound;
@@ -273,6 +285,33 @@ export function windowsServiceManager(): ServiceManager {
       } finally {
         api.CloseHandle(handle);
       }
+    },
+    processesOf: (image) => {
+      const self = api.GetCurrentProcessId() as number;
+      let pids = new Uint32Array(1024);
+      for (;;) {
+        const needed = [0];
+        if (!api.EnumProcesses(pids, pids.byteLength, needed)) throw win32Error(api, 'K32EnumProcesses');
+        if (needed[0]! < pids.byteLength) {
+          pids = pids.subarray(0, needed[0]! / 4);
+          break;
+        }
+        pids = new Uint32Array(pids.length * 2);
+      }
+      const want = image.toLowerCase();
+      return [...pids].filter((pid) => {
+        if (pid === 0 || pid === self) return false;
+        const handle = api.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, false, pid);
+        if (!handle) return false; // ended meanwhile, or not ours to look at (a system process)
+        try {
+          const name = new Uint16Array(32_768);
+          const size = [name.length];
+          if (!api.QueryFullProcessImageNameW(handle, 0, name, size)) return false;
+          return Buffer.from(name.buffer, 0, size[0]! * 2).toString('utf16le').toLowerCase() === want;
+        } finally {
+          api.CloseHandle(handle);
+        }
+      });
     },
   };
 }

@@ -84,20 +84,23 @@ export async function setupService(options: ServiceSetupOptions, os: SetupOs | S
 }
 
 /**
- * `so-connector service-wait`: waits until a service that is stopping has stopped and its process
- * has ended — not only until it reports SERVICE_STOPPED, after which its process may still hold
- * the exe for a moment. It never stops a service itself. The MSI runs it right after StopServices
- * on uninstall, before the program's files are removed (Wine's msiexec does not wait for a service
- * to stop at all; Windows Installer waits for SERVICE_STOPPED only).
+ * `so-connector service-wait`: waits until a service that is stopping has stopped and every
+ * process of its program has ended — not only until it reports SERVICE_STOPPED, after which its
+ * process may still hold the exe for a moment. It never stops a service itself. The MSI runs it
+ * right after StopServices whenever the program is there to be replaced or removed (uninstall,
+ * upgrade, repair), before InstallFiles and RemoveFiles: Wine's msiexec does not wait for a
+ * service to stop at all, and Windows Installer waits for SERVICE_STOPPED only, so without it the
+ * exe is still in use when it is replaced (msiexec then exits 3010 and the old version keeps running).
+ * `image` is the program's full path (the exe that runs this: the installed one).
  */
-export async function waitForServiceStop(options: { name: string; timeoutMs?: number }, os: Pick<SetupOs, 'manager' | 'sleep'>): Promise<string[]> {
+export async function waitForServiceStop(options: { name: string; image?: string; timeoutMs?: number }, os: Pick<SetupOs, 'manager' | 'sleep'>): Promise<string[]> {
   const { manager, sleep } = os;
   const timeoutMs = options.timeoutMs ?? 90_000;
   const deadline = Date.now() + timeoutMs;
   const first = manager.query(options.name);
   if (!first) return [`service "${options.name}" is not installed: nothing to wait for`];
-  if (first.state !== SERVICE_STATE.STOP_PENDING) {
-    return [`service "${options.name}" is ${first.state === SERVICE_STATE.STOPPED ? 'stopped' : 'not stopping'}: nothing to wait for`];
+  if (first.state !== SERVICE_STATE.STOP_PENDING && first.state !== SERVICE_STATE.STOPPED) {
+    return [`service "${options.name}" is not stopping: nothing to wait for`];
   }
   let processId = first.processId;
   for (;;) {
@@ -107,8 +110,22 @@ export async function waitForServiceStop(options: { name: string; timeoutMs?: nu
     if (Date.now() > deadline) throw new ConnectorError('SERVICE_STOP_FAILED', `the service "${options.name}" did not stop within ${timeoutMs / 1000} s`, { permanent: true });
     await sleep(250);
   }
-  if (processId && !manager.waitForProcessExit(processId, Math.max(0, deadline - Date.now()))) {
-    throw new ConnectorError('SERVICE_STOP_FAILED', `the service "${options.name}" reported it stopped, but its process ${processId} still runs after ${timeoutMs / 1000} s`, { permanent: true });
+  const ended: number[] = [];
+  if (processId) {
+    if (!manager.waitForProcessExit(processId, Math.max(0, deadline - Date.now()))) {
+      throw new ConnectorError('SERVICE_STOP_FAILED', `the service "${options.name}" reported it stopped, but its process ${processId} still runs after ${timeoutMs / 1000} s`, { permanent: true });
+    }
+    ended.push(processId);
   }
-  return [`service "${options.name}" stopped${processId ? `; its process ${processId} has ended` : ''}`];
+  // Once SERVICE_STOPPED is reported the SCM no longer names the process (Windows Installer's
+  // StopServices returns then): find what still runs the program by its path.
+  if (options.image) {
+    for (const pid of manager.processesOf(options.image)) {
+      if (!manager.waitForProcessExit(pid, Math.max(0, deadline - Date.now()))) {
+        throw new ConnectorError('SERVICE_STOP_FAILED', `process ${pid} still runs ${options.image} after ${timeoutMs / 1000} s, so it cannot be replaced or removed: end it (Task Manager, or taskkill /pid ${pid}) and run the installer again`, { permanent: true });
+      }
+      ended.push(pid);
+    }
+  }
+  return [`service "${options.name}" stopped${ended.length > 0 ? `; ${ended.length === 1 ? 'its process' : 'the processes of its program'} ${ended.join(', ')} ${ended.length === 1 ? 'has' : 'have'} ended` : ''}`];
 }

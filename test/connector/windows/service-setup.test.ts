@@ -4,6 +4,8 @@ import path from 'node:path';
 import { SERVICE_STATE, type ServiceManager, type ServiceRecovery } from '../../../connector/src/windows/service-control-manager';
 import { SERVICE_RECOVERY, setupService, stateFolderAcl, waitForServiceStop } from '../../../connector/src/windows/service-setup';
 
+const EXE = 'C:\\Program Files\\so-backup connector\\so-connector.exe';
+
 function enrolledConfig(): { config: string; stateDir: string } {
   const stateDir = mkdtempSync(path.join(tmpdir(), 'so-setup-'));
   const config = path.join(stateDir, 'config.json');
@@ -14,7 +16,11 @@ function enrolledConfig(): { config: string; stateDir: string } {
 class FakeManager implements ServiceManager {
   readonly calls: string[] = [];
   recovery?: ServiceRecovery;
-  constructor(private readonly states: Array<number | undefined>, private readonly processExits = true) {}
+  constructor(private readonly states: Array<number | undefined>, private readonly processExits = true, private readonly running: number[] = []) {}
+  processesOf(image: string): number[] {
+    this.calls.push(`processes of ${image}`);
+    return this.running;
+  }
   configure(name: string, recovery: ServiceRecovery): void {
     this.calls.push(`configure ${name}`);
     this.recovery = recovery;
@@ -88,11 +94,25 @@ describe('so-connector service-setup (what the MSI runs after registering the se
     expect(manager.calls).toEqual(['wait for 4242']);
 
     expect(await waitForServiceStop({ name: 'so-connector' }, { manager: new FakeManager([undefined]), sleep })).toEqual(['service "so-connector" is not installed: nothing to wait for']);
-    for (const [state, word] of [[SERVICE_STATE.RUNNING, 'not stopping'], [SERVICE_STATE.STOPPED, 'stopped']] as const) {
-      const idle = new FakeManager([state]);
-      expect(await waitForServiceStop({ name: 'so-connector' }, { manager: idle, sleep })).toEqual([`service "so-connector" is ${word}: nothing to wait for`]);
-      expect(idle.calls).toEqual([]);
-    }
+    const running = new FakeManager([SERVICE_STATE.RUNNING]);
+    expect(await waitForServiceStop({ name: 'so-connector', image: EXE }, { manager: running, sleep })).toEqual(['service "so-connector" is not stopping: nothing to wait for']);
+    expect(running.calls).toEqual([]);
+  });
+
+  test('GIVEN Windows Installer\'s StopServices, which returns once the service reports STOPPED (no process id any more) WHEN service-wait runs THEN it waits for every process still running the installed exe', async () => {
+    const sleep = async () => undefined;
+    const stopped = new FakeManager([SERVICE_STATE.STOPPED, SERVICE_STATE.STOPPED], true, [5150]);
+    expect(await waitForServiceStop({ name: 'so-connector', image: EXE }, { manager: stopped, sleep })).toEqual(['service "so-connector" stopped; its process 5150 has ended']);
+    expect(stopped.calls).toEqual([`processes of ${EXE}`, 'wait for 5150']);
+    const stuck = new FakeManager([SERVICE_STATE.STOPPED, SERVICE_STATE.STOPPED], false, [5150]);
+    await expect(waitForServiceStop({ name: 'so-connector', image: EXE }, { manager: stuck, sleep }))
+      .rejects.toThrow(`process 5150 still runs ${EXE} after 90 s, so it cannot be replaced or removed: end it (Task Manager, or taskkill /pid 5150) and run the installer again`);
+    const idle = new FakeManager([SERVICE_STATE.STOPPED, SERVICE_STATE.STOPPED]);
+    expect(await waitForServiceStop({ name: 'so-connector', image: EXE }, { manager: idle, sleep })).toEqual(['service "so-connector" stopped']);
+  });
+
+  test('service-wait gives up with a clear error', async () => {
+    const sleep = async () => undefined;
     await expect(waitForServiceStop({ name: 'so-connector' }, { manager: new FakeManager([SERVICE_STATE.STOP_PENDING, SERVICE_STATE.STOPPED], false), sleep }))
       .rejects.toThrow('the service "so-connector" reported it stopped, but its process 4242 still runs after 90 s');
     await expect(waitForServiceStop({ name: 'so-connector', timeoutMs: -1 }, { manager: new FakeManager([SERVICE_STATE.STOP_PENDING, SERVICE_STATE.STOP_PENDING]), sleep }))

@@ -78,15 +78,20 @@ if (tools.length > 0 && process.env.CI === 'true') throw new Error(`missing ${to
     expect(actions.ServiceSetup![3]).toContain('service-setup --name so-connector');
     expect(actions.ServiceWait![3]).toContain('service-wait --name so-connector');
     const sequence = Object.fromEntries(table('InstallExecuteSequence').map(([action, condition, number]) => [action, { condition, number: Number(number) }]));
-    // Uninstall waits for the stopping service's process to end before the files go.
-    expect(sequence.ServiceWait!.condition).toBe('REMOVE="ALL"');
-    const order = ['StopServices', 'ServiceWait', 'DeleteServices', 'RemoveFiles', 'InstallFiles', 'InstallServices', 'Enrol', 'ServiceSetup', 'StartServices'];
+    // Uninstall, upgrade and repair wait for the stopping service's process to end before the files are replaced or go.
+    expect(sequence.ServiceWait!.condition).toBe('Installed OR WIX_UPGRADE_DETECTED');
+    const order = ['AppSearch', 'LaunchConditions', 'EnrolCheck', 'InstallExecute', 'StopServices', 'ServiceWait', 'InstallExecuteAgain', 'DeleteServices', 'RemoveFiles', 'InstallFiles', 'InstallServices', 'Enrol', 'ServiceSetup', 'StartServices', 'InstallFinalize', 'RemoveExistingProducts'];
     expect([...order].sort((a, b) => sequence[a]!.number - sequence[b]!.number)).toEqual(order);
     const properties = Object.fromEntries(table('Property').map(([name, value]) => [name, value]));
     expect(properties.MsiHiddenProperties).toBe('ACTIVATIONCODE;SQLCONNECTIONSTRING;SERVICEPASSWORD');
     expect(properties.SERVICEACCOUNT).toBe('NT SERVICE\\so-connector');
     expect(properties.UpgradeCode).toBe(UPGRADE_CODE);
     expect(properties.SecureCustomProperties!.split(';')).toEqual(expect.arrayContaining(['ENDPOINT', 'ACTIVATIONCODE', 'SQLCONNECTIONSTRING', 'DATABASES', 'STAGINGFOLDER', 'ARCHIVE', 'CAFILE', 'SERVICEACCOUNT', 'SERVICEPASSWORD', 'WIX_UPGRADE_DETECTED']));
+    // so-connector.exe is versioned (Windows Installer replaces it with a newer version), so it has no file hash.
+    expect(table('File').find((row) => row[0] === 'so_connector.exe')![4]).toBe('0.1.0.0');
+    expect(table('MsiFileHash').map((row) => row[0])).not.toContain('so_connector.exe');
+    expect(table('LaunchCondition').map((row) => row[1])).toEqual(expect.arrayContaining([expect.stringMatching(/^ACTIVATIONCODE is given but ENDPOINT is not/), expect.stringMatching(/^ENDPOINT is given but ACTIVATIONCODE is not/)]));
+    expect(table('RegLocator')).toEqual([expect.arrayContaining(['Software\\so-backup\\connector', 'InstallFolder'])]);
     const files = table('File').map((row) => row[2]);
     expect(files).toEqual(expect.arrayContaining([expect.stringMatching(/so-connector\.exe$/), expect.stringMatching(/koffi\.node$/), expect.stringMatching(/INSTALL\.md$/)]));
   });
