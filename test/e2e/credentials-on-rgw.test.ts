@@ -13,6 +13,7 @@ import type { UploadCredentials } from '../../protocol';
 import { type CloudHarness, HARNESS_OPERATOR, startCloudHarness } from '../helpers/cloud-harness';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { synthesizeStack } from '../../local/cloud/synthesize-template';
+import { rgwRoleArn } from '../../local/cloud/rgw-iam';
 
 /**
  * Connector credentials as local mode mints them: STS AssumeRole on the template's upload role
@@ -86,6 +87,26 @@ const BUCKET = 'so-backup-local';
     ]) await expect(refused).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
     // A delete marker on its own file is what the archive mirror does for a deleted file: allowed.
     await expect(asA.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx' }))).resolves.toMatchObject({ DeleteMarker: true });
+  });
+
+  test('GIVEN tenant A\'s minted credentials WHEN they ask RGW\'s own STS for the upload role again (role chaining, no session policy) THEN RGW refuses, as AWS would (the role trusts the minting functions only) (v14 review)', async () => {
+    const a = await mint('acme');
+    const uploadRoleArn = cloud.deployment.functions.find((f) => f.handler === 'request-backup')!.environment.UPLOAD_ROLE_ARN!;
+    const direct = new STSClient({
+      endpoint, region: 'us-east-1', maxAttempts: 1, requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) },
+      credentials: { accessKeyId: a.accessKeyId, secretAccessKey: a.secretAccessKey, sessionToken: a.sessionToken },
+    });
+    const chained = direct.send(new AssumeRoleCommand({ RoleArn: rgwRoleArn(uploadRoleArn), RoleSessionName: 'chain' }));
+    await expect(chained).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+  });
+
+  test('GIVEN tenant A\'s minted credentials WHEN an upload asks for a public-read ACL THEN the object is not readable anonymously (the template blocks public ACLs and enforces bucket-owner ownership) (v14 review)', async () => {
+    const asA = s3As(await mint('acme'));
+    await asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/public.docx', Body: 'A\'s offer', ACL: 'public-read' })).catch(() => undefined);
+    const status = await new Promise<number>((resolve, reject) => {
+      https.get(`${endpoint}/${BUCKET}/archive/acme/SO_ARC/public.docx`, { ca: cloud.tls.ca }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+    });
+    expect(status).toBe(403);
   });
 
   test('GIVEN restore credentials WHEN used THEN they read the tenant\'s backups and write nothing', async () => {
