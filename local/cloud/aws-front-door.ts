@@ -114,7 +114,9 @@ export class AwsFrontDoor {
             : service === 'sts' ? stsRequest(params!)
               : s3Request({ method: req.method ?? 'GET', path, query: new URLSearchParams(query), headers: req.headers as Record<string, string>, body: body?.toString('utf8') });
     } catch (error) {
-      return send(res, errorAnswer(service, 400, service === 's3' ? 'InvalidRequest' : 'ValidationException', (error as Error).message));
+      const message = (error as Error).message;
+      const code = service === 's3' ? /^(MalformedXML|AccessControlListNotSupported): /.exec(message)?.[1] : undefined;
+      return send(res, errorAnswer(service, 400, code ?? (service === 's3' ? 'InvalidRequest' : 'ValidationException'), code ? message.slice(code.length + 2) : message));
     }
 
     try {

@@ -1,3 +1,4 @@
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../cloud/resolve-template';
 import type { AccessRequest } from './iam-authorizer';
 
@@ -152,9 +153,7 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
     };
     if (sub === 'delete' && method === 'POST') {
       // DeleteObjects: each key is its own DeleteObject (or DeleteObjectVersion) decision.
-      const objects = [...(request.body ?? '').matchAll(/<Object>([\s\S]*?)<\/Object>/g)].map((m) => ({
-        key: unescapeXml(/<Key>([\s\S]*?)<\/Key>/.exec(m[1]!)?.[1] ?? ''), version: /<VersionId>([\s\S]*?)<\/VersionId>/.exec(m[1]!)?.[1],
-      }));
+      const objects = deleteObjectsBody(request.body ?? '');
       return { operation: 'DeleteObjects', checks: objects.map((o) => check(o.version ? 'DeleteObjectVersion' : 'DeleteObject', objectArn(o.key), o.version ? { 's3:versionid': o.version } : {})) };
     }
     const op = sub ? bucketOps[`${method} ${sub}`] : undefined;
@@ -168,6 +167,19 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
 
   const object = objectArn(key);
   const copySource = headers['x-amz-copy-source'];
+  // The bucket's ownership is BucketOwnerEnforced (the template's only bucket): S3 disables ACLs
+  // and refuses any request that sets one other than bucket-owner-full-control (S3 User Guide,
+  // "Controlling ownership of objects and disabling ACLs"). Tags set with the object are also
+  // s3:PutObjectTagging (S3 API reference, PutObject: x-amz-tagging).
+  if (method === 'PUT' || method === 'POST') {
+    const acl = headers['x-amz-acl'];
+    const grants = Object.keys(headers).filter((name) => name.toLowerCase().startsWith('x-amz-grant-'));
+    if ((acl !== undefined && acl !== 'bucket-owner-full-control') || grants.length > 0) {
+      throw new Error(`AccessControlListNotSupported: The bucket does not allow ACLs (it sets ${acl !== undefined && acl !== 'bucket-owner-full-control' ? `x-amz-acl: ${acl}` : grants.join(', ')})`);
+    }
+  }
+  const tagging = headers['x-amz-tagging'] !== undefined && !(copySource && headers['x-amz-tagging-directive'] !== 'REPLACE')
+    ? [check('PutObjectTagging', object)] : [];
   const copyChecks = (): AccessRequest[] => {
     if (!copySource) return [];
     const [sourcePath = '', sourceQuery = ''] = decodeURIComponent(copySource.replace(/^\//, '')).split('?');
@@ -196,9 +208,9 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
       if (has('legal-hold')) return { operation: 'PutObjectLegalHold', checks: [check('PutObjectLegalHold', object, versionContext)] };
       if (has('acl')) return { operation: 'PutObjectAcl', checks: [check('PutObjectAcl', object)] };
       if (has('partNumber') && has('uploadId')) return { operation: copySource ? 'UploadPartCopy' : 'UploadPart', checks: [check('PutObject', object), ...copyChecks()], ...kms(copyKms) };
-      return { operation: copySource ? 'CopyObject' : 'PutObject', checks: [check('PutObject', object), ...copyChecks()], ...kms(copyKms) };
+      return { operation: copySource ? 'CopyObject' : 'PutObject', checks: [check('PutObject', object), ...tagging, ...copyChecks()], ...kms(copyKms) };
     case 'POST':
-      if (has('uploads')) return { operation: 'CreateMultipartUpload', checks: [check('PutObject', object)], ...kms(['kms:GenerateDataKey']) };
+      if (has('uploads')) return { operation: 'CreateMultipartUpload', checks: [check('PutObject', object), ...tagging], ...kms(['kms:GenerateDataKey']) };
       // Completing an SSE-KMS multipart upload decrypts the parts' data keys.
       if (has('uploadId')) return { operation: 'CompleteMultipartUpload', checks: [check('PutObject', object)], ...kms(['kms:Decrypt']) };
       if (has('restore')) return { operation: 'RestoreObject', checks: [check('RestoreObject', object)] };
@@ -211,6 +223,32 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
   throw new Error(`local mode does not know how S3 authorizes ${method} on an object`);
 }
 
-function unescapeXml(text: string): string {
-  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, '\'').replace(/&amp;/g, '&');
+/**
+ * The objects of a DeleteObjects request body (S3 API reference, DeleteObjects: `<Delete><Object>
+ * <Key>…</Key><VersionId>…</VersionId></Object>…</Delete>`), read by an XML parser as S3 (and
+ * RGW's expat) read it: whitespace inside tags, CDATA sections, character and entity references,
+ * a namespace prefix. Keys keep their whitespace. Throws (the caller answers 400) for a body that
+ * is not well-formed XML, whose root is not Delete, or with an Object that has not exactly one
+ * Key or more than one VersionId — never a body of which only some objects would be checked.
+ */
+export function deleteObjectsBody(xml: string): Array<{ key: string; version?: string }> {
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) throw new Error(`MalformedXML: the DeleteObjects body is not well-formed XML (${valid.err.msg}, line ${valid.err.line})`);
+  const document = DELETE_PARSER.parse(xml) as Record<string, unknown>;
+  const roots = Object.keys(document).filter((name) => name !== '?xml');
+  if (roots.length !== 1 || roots[0] !== 'Delete' || typeof document.Delete !== 'object' || document.Delete === null) {
+    throw new Error(`MalformedXML: the DeleteObjects body's root element must be Delete (it has ${roots.join(', ') || 'none'})`);
+  }
+  const objects = ((document.Delete as Record<string, unknown>).Object ?? []) as unknown[];
+  return objects.map((object, index) => {
+    const fields = (typeof object === 'object' && object !== null ? object : {}) as { Key?: unknown[]; VersionId?: unknown[] };
+    if (fields.Key?.length !== 1 || typeof fields.Key[0] !== 'string') throw new Error(`MalformedXML: Object ${index + 1} of the DeleteObjects body must have exactly one Key`);
+    if ((fields.VersionId?.length ?? 0) > 1 || (fields.VersionId && typeof fields.VersionId[0] !== 'string')) throw new Error(`MalformedXML: Object ${index + 1} of the DeleteObjects body has more than one VersionId`);
+    return { key: fields.Key[0], ...(fields.VersionId ? { version: fields.VersionId[0] as string } : {}) };
+  });
 }
+
+const DELETE_PARSER = new XMLParser({
+  ignoreAttributes: true, removeNSPrefix: true, parseTagValue: false, trimValues: false, processEntities: true, htmlEntities: true,
+  isArray: (name) => name === 'Object' || name === 'Key' || name === 'VersionId',
+});

@@ -61,6 +61,28 @@ describe('requests as the services authorize them', () => {
     }
   });
 
+  test('S3 DeleteObjects: a body that is not well-formed, or an Object without exactly one Key, is refused, never partly checked', () => {
+    const del = (xml: string) => () => s3Request({ method: 'POST', path: '/b', query: new URLSearchParams('delete'), headers: {}, body: xml });
+    expect(del('<Delete><Object><Key>a</Key>')).toThrow(/^MalformedXML: .*not well-formed/);
+    expect(del('<Remove><Object><Key>a</Key></Object></Remove>')).toThrow(/^MalformedXML: .*root element must be Delete/);
+    expect(del('<Delete><Object><VersionId>v</VersionId></Object></Delete>')).toThrow(/^MalformedXML: Object 1 .*exactly one Key/);
+    expect(del('<Delete><Object><Key>a</Key><Key>db/daily/acme/x.bak</Key></Object></Delete>')).toThrow(/^MalformedXML: Object 1 .*exactly one Key/);
+    // Keys keep their whitespace; a namespace prefix, an entity and a version are read as S3 reads them.
+    expect(del('<?xml version="1.0"?><s3:Delete xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/"><s3:Object><s3:Key> a&amp;b </s3:Key><s3:VersionId>v1</s3:VersionId></s3:Object></s3:Delete>')().checks)
+      .toEqual([{ action: 's3:DeleteObjectVersion', resource: 'arn:aws:s3:::b/ a&b ', context: { 's3:versionid': 'v1' } }]);
+  });
+
+  test('S3 ACLs and tags on writes: any ACL but bucket-owner-full-control is refused as BucketOwnerEnforced refuses it; x-amz-tagging is s3:PutObjectTagging too (v14 review)', () => {
+    const put = (headers: Record<string, string>, query = '') => () => s3Request({ method: query === 'uploads' ? 'POST' : 'PUT', path: '/b/k', query: new URLSearchParams(query), headers });
+    for (const headers of <Array<Record<string, string>>>[{ 'x-amz-acl': 'public-read' }, { 'x-amz-acl': 'authenticated-read' }, { 'x-amz-grant-read': 'uri="http://acs.amazonaws.com/groups/global/AllUsers"' }]) {
+      expect(put(headers)).toThrow(/^AccessControlListNotSupported: /);
+      expect(put(headers, 'uploads')).toThrow(/^AccessControlListNotSupported: /);
+    }
+    expect(put({ 'x-amz-acl': 'bucket-owner-full-control' })().checks.map((c) => c.action)).toEqual(['s3:PutObject']);
+    expect(put({ 'x-amz-tagging': 'a=b' })().checks.map((c) => c.action)).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
+    expect(put({ 'x-amz-tagging': 'a=b' }, 'uploads')().checks.map((c) => c.action)).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
+  });
+
   test('STS: session tags make AssumeRole an sts:TagSession request too, with the tags as request tags; SNS Publish uses the topic\'s key', () => {
     const params = new URLSearchParams({ Action: 'AssumeRole', RoleArn: 'arn:aws:iam::000000000000:role/R', RoleSessionName: 's', 'Tags.member.1.Key': 'tenant', 'Tags.member.1.Value': 'acme' });
     expect(stsRequest(params).checks).toEqual([
