@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { assertPortFree, portHolder } from './ports';
@@ -55,7 +56,8 @@ export class Daemons {
   /** Reuses a live, ready daemon; else starts it detached and waits until it is ready. */
   async ensure(spec: DaemonSpec): Promise<'reused' | 'started'> {
     const fingerprintFile = path.join(this.dataDir, 'run', `${spec.name}.fingerprint`);
-    const fingerprint = JSON.stringify([spec.command, spec.args, spec.fingerprint ?? '']);
+    // A hash only: what a daemon starts with can hold secrets (cloud.json's operator key, a SQL connection string).
+    const fingerprint = createHash('sha256').update(JSON.stringify([spec.command, spec.args, spec.fingerprint ?? ''])).digest('hex');
     const same = existsSync(fingerprintFile) && readFileSync(fingerprintFile, 'utf8') === fingerprint;
     if (same && this.pid(spec.name) && (await spec.ready())) return 'reused';
     await this.stop(spec.name);
@@ -68,7 +70,8 @@ export class Daemons {
     closeSync(log);
     child.unref();
     writeFileSync(this.pidFile(spec.name), String(child.pid));
-    writeFileSync(fingerprintFile, fingerprint);
+    writeFileSync(fingerprintFile, fingerprint, { mode: 0o600 });
+    chmodSync(fingerprintFile, 0o600);
     const until = Date.now() + (spec.readyTimeoutMs ?? 60_000);
     while (Date.now() < until) {
       if (await spec.ready()) return 'started';

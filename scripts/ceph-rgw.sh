@@ -97,10 +97,13 @@ start_once() {
     mkdir -p "$data/tls"
     cp "$SO_BACKUP_RGW_TLS_DIR"/{server.crt,server.key,ca.crt} "$data/tls/"
     frontends="beast ssl_endpoint=127.0.0.1:$rgw_port ssl_certificate=$inner/tls/server.crt ssl_private_key=$inner/tls/server.key"
-    [ -f "$data/sts.key" ] || head -c 64 /dev/urandom | sha256sum | cut -c1-16 >"$data/sts.key"
+    # The STS key signs every session token: readable by its owner only (as is ceph.conf, which holds it, and the TLS key).
+    [ -f "$data/sts.key" ] || (umask 077 && head -c 64 /dev/urandom | sha256sum | cut -c1-16 >"$data/sts.key")
+    chmod 600 "$data/sts.key" "$data/tls/server.key"
     sts="rgw sts key = $(cat "$data/sts.key")
 rgw s3 auth use sts = true"
   fi
+  (umask 077 && : >"$data/ceph.conf") && chmod 600 "$data/ceph.conf"
   cat >"$data/ceph.conf" <<CONF
 [global]
 fsid = $( [ -f "$data/fsid" ] && cat "$data/fsid" || (in_root uuidgen | tee "$data/fsid") )
