@@ -1,6 +1,6 @@
 import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import {
-  CreateBucketCommand, GetBucketVersioningCommand, type LifecycleRule, PutBucketLifecycleConfigurationCommand, PutBucketPolicyCommand, PutBucketVersioningCommand, S3Client,
+  CreateBucketCommand, GetBucketVersioningCommand, type LifecycleRule, PutBucketLifecycleConfigurationCommand, PutBucketPolicyCommand, PutPublicAccessBlockCommand, type PublicAccessBlockConfiguration, PutBucketVersioningCommand, S3Client,
 } from '@aws-sdk/client-s3';
 import https from 'node:https';
 import type { IamModel } from '../iam/iam-model';
@@ -74,6 +74,10 @@ export async function provisionLocalBucket(deployment: LocalDeployment, iam: Iam
       await s3.send(new PutBucketVersioningCommand({ Bucket, VersioningConfiguration: { Status: 'Enabled' } }));
     }
     await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket, LifecycleConfiguration: { Rules: lifecycleRulesFromTemplate(deployment.bucket.properties) } }));
+    // The template's public access block (RGW enforces BlockPublicAcls/IgnorePublicAcls/…); its
+    // ownership controls (BucketOwnerEnforced: no ACLs at all) are the AWS endpoint's to enforce.
+    const block = (deployment.bucket.properties as { PublicAccessBlockConfiguration?: PublicAccessBlockConfiguration }).PublicAccessBlockConfiguration;
+    if (block) await s3.send(new PutPublicAccessBlockCommand({ Bucket, PublicAccessBlockConfiguration: block }));
     const policy = iam.resourcePolicies.get(`arn:aws:s3:::${Bucket}`);
     if (policy) await s3.send(new PutBucketPolicyCommand({ Bucket, Policy: JSON.stringify(policy) }));
   } finally {

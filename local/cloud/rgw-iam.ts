@@ -30,14 +30,35 @@ export function rgwPolicy(document: PolicyDocument): PolicyDocument | undefined 
 }
 
 /**
+ * The trust policy of RGW's copy of each role: the one RGW user local mode mints as may assume it;
+ * no session of any of these roles may. RGW matches a user principal against the user behind a
+ * session too (a session minted for so-backup-local *is* so-backup-local to a trust policy), so
+ * without the Deny a connector's session could call RGW's STS directly and assume the role again
+ * without the minting session policy — the whole role, every tenant. On AWS the role trusts the
+ * minting functions' roles only, and a connector's session is none of them. (A Deny sts:* in the
+ * role's permission policy does not stop it: RGW does not evaluate the caller's identity policy
+ * for AssumeRole — tried on Ceph RGW 20.)
+ */
+export function rgwTrustPolicy(roleNames: string[]): PolicyDocument {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Principal: { AWS: [RGW_USER_ARN] }, Action: ['sts:AssumeRole', 'sts:TagSession'] },
+      ...(roleNames.length > 0 ? [{ Effect: 'Deny', Principal: { AWS: roleNames.map((name) => `arn:aws:iam:::role/${name}`) }, Action: ['sts:*'] }] : []),
+    ],
+  };
+}
+
+/**
  * Creates or updates in RGW each template role that AWS principals assume (the connector's upload
  * role): its permission policies as the template has them (see rgwPolicy), its maximum session
  * length, and a trust policy for the one RGW user local mode forwards STS calls as — whether a
- * caller may assume the role is the template trust policy's question, answered before that.
+ * caller may assume the role is the template trust policy's question, answered before that (see
+ * rgwTrustPolicy for why it also denies the roles' own sessions).
  */
 export async function syncRgwRoles(endpoint: string, ca: string, credentials: { accessKeyId: string; secretAccessKey: string }, roles: IamRole[]): Promise<void> {
   const iam = new IAMClient({ endpoint, region: 'us-east-1', credentials, requestHandler: { httpsAgent: new https.Agent({ ca }) }, maxAttempts: 3 });
-  const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: [RGW_USER_ARN] }, Action: ['sts:AssumeRole', 'sts:TagSession'] }] });
+  const trust = JSON.stringify(rgwTrustPolicy(roles.map((role) => role.name)));
   try {
     for (const role of roles) {
       try {
