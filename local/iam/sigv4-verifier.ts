@@ -1,6 +1,7 @@
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { NodeSha256 } from '../../connector/src/store/signed-requests';
+import { LOCAL_REGION } from '../cloud/resolve-template';
 
 /** A request as it arrived: the path exactly as sent (still URL-encoded), the raw query, lower-case headers. */
 export interface ReceivedRequest {
@@ -32,10 +33,11 @@ const MAX_SKEW_MS = 15 * 60 * 1000;
  * must be known, the session token must be the one issued with it, the date within 15 minutes,
  * and the signature must be the one the secret key gives over the canonical request — recomputed
  * with the AWS SDK's own signer (@smithy/signature-v4) over exactly the headers the client signed.
+ * The scope's region must be the endpoint's, Host must be signed, and so must every x-amz-* header sent.
  * S3 requests sign the payload through `x-amz-content-sha256` (chunk-signed streaming payloads are
  * refused as unsupported); other services' bodies are hashed here.
  */
-export async function verifySigV4(request: ReceivedRequest, keyOf: (accessKeyId: string) => SigningKey | undefined, now = new Date()): Promise<Verified> {
+export async function verifySigV4(request: ReceivedRequest, keyOf: (accessKeyId: string) => SigningKey | undefined, now = new Date(), expectedRegion = LOCAL_REGION): Promise<Verified> {
   const header = single(request.headers.authorization);
   if (!header) return fail('MissingAuthenticationToken', 'Request is missing Authentication Token');
   const parsed = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(header.trim());
@@ -44,6 +46,12 @@ export async function verifySigV4(request: ReceivedRequest, keyOf: (accessKeyId:
   const key = keyOf(accessKeyId);
   if (!key) return fail('InvalidClientTokenId', 'The security token included in the request is invalid.');
   const signed = signedList.split(';');
+  // AWS: the credential scope names the endpoint's own region; Host is always signed; and every
+  // x-amz-* header present is signed (S3: "There were headers present in the request which were not signed").
+  if (region !== expectedRegion) return fail('IncompleteSignature', `Credential should be scoped to a valid region: '${region}' is wrong; expecting '${expectedRegion}'`);
+  if (!signed.includes('host')) return fail('IncompleteSignature', '\'Host\' or \':authority\' must be a \'SignedHeader\' in the AWS Authorization.');
+  const unsigned = Object.keys(request.headers).map((name) => name.toLowerCase()).filter((name) => name.startsWith('x-amz-') && !signed.includes(name));
+  if (unsigned.length > 0) return fail('SignatureDoesNotMatch', `There were headers present in the request which were not signed: ${unsigned.join(', ')}`);
   const token = single(request.headers['x-amz-security-token']);
   if ((key.sessionToken ?? undefined) !== (token ?? undefined) || (token && !signed.includes('x-amz-security-token'))) {
     return fail('InvalidClientTokenId', 'The security token included in the request is invalid.');

@@ -32,6 +32,25 @@ describe('SigV4 verification', () => {
   });
 });
 
+describe('SigV4 verification: what AWS insists on besides the signature (v14 review)', () => {
+  test('GIVEN another region in the scope, an unsigned Host, or an x-amz-* header left out of the signature WHEN verified THEN each is refused', async () => {
+    const sign = async (region: string, unsignable: string[] = []) => {
+      const signer = new SignatureV4({ credentials: key, region, service: 'dynamodb', sha256: NodeSha256 });
+      const request = await signer.sign({
+        method: 'POST', protocol: 'https:', hostname: '127.0.0.1', port: 443, path: '/', query: {},
+        headers: { host: '127.0.0.1', 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' }, body: '{}',
+      }, { unsignableHeaders: new Set(unsignable) });
+      return { method: 'POST', path: '/', query: '', headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])), body: Buffer.from('{}') };
+    };
+    expect(await verifySigV4(await sign('eu-west-1'), lookup)).toMatchObject({ ok: false, failure: 'IncompleteSignature', message: expect.stringContaining('eu-west-1') });
+    expect(await verifySigV4(await sign('us-east-1', ['host']), lookup)).toMatchObject({ ok: false, failure: 'IncompleteSignature', message: expect.stringContaining('Host') });
+    expect(await verifySigV4(await sign('us-east-1', ['x-amz-target']), lookup)).toMatchObject({ ok: false, failure: 'SignatureDoesNotMatch', message: expect.stringContaining('x-amz-target') });
+    const acl = await sign('us-east-1');
+    expect(await verifySigV4({ ...acl, headers: { ...acl.headers, 'x-amz-acl': 'public-read' } }, lookup)).toMatchObject({ ok: false, failure: 'SignatureDoesNotMatch', message: expect.stringContaining('x-amz-acl') });
+    expect(await verifySigV4(await sign('us-east-1'), lookup)).toMatchObject({ ok: true });
+  });
+});
+
 describe('EventBridge Scheduler expressions', () => {
   test('cron in the schedule\'s time zone, with AWS\'s day-of-week numbering; rate from the start', () => {
     const hourly = parseScheduleExpression('cron(0 * * * ? *)');
