@@ -366,6 +366,9 @@ export class SqlServerStandIn {
    */
   private async readBackup(file: string, statement: string): Promise<{ database: string; size: number; report: BackupFileReport }> {
     const fail = (number: number, text: string) => new StatementError([{ number, severity: 16, text }, { number: 3013, severity: 16, text: `${statement} is terminating abnormally.` }]);
+    const damaged = (database: string, page: string | undefined) => statement === 'VERIFY DATABASE'
+      ? fail(3189, 'Damage to the backup set was detected.')
+      : fail(3183, `RESTORE detected an error on page (${page ?? '1:4711'}) in database "${database}" as read from the backup set.`);
     let content: Buffer;
     try {
       content = await readFile(file);
@@ -374,13 +377,16 @@ export class SqlServerStandIn {
     }
     const report = await readBackupFile(bufferSource(content));
     const database = report.facts.database;
+    // Damage inside the data (a page or the data stream) is what SQL Server's checksums report as
+    // damage to the backup set (3189 for VERIFYONLY, 3183 naming the page for RESTORE); any other
+    // defect leaves a media family it cannot process (3241).
+    const damage = report.problems.find((p) => p.code === 'PAGE_DAMAGED' || p.code === 'DATA_DAMAGED');
+    if (damage && database) throw damaged(database, /\((\d+:\d+)/.exec(damage.message)?.[1]);
     if (report.problems.length > 0 || !database) throw fail(3241, `The media family on device '${file}' is incorrectly formed. SQL Server cannot process this media family.`);
     if (report.facts.family && report.facts.family.count > 1) throw fail(3132, `The media set has ${report.facts.family.count} media families but only 1 are provided. All members must be provided.`);
     const written = this.backups.get(file);
     if (written && written.database === database && written.size === content.length && createHash('sha256').update(content).digest('hex') !== written.sha256) {
-      throw statement === 'VERIFY DATABASE'
-        ? fail(3189, 'Damage to the backup set was detected.')
-        : fail(3183, `RESTORE detected an error on page (1:4711) in database "${database}" as read from the backup set.`);
+      throw damaged(database, undefined);
     }
     return { database, size: content.length, report };
   }
