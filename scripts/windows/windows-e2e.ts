@@ -7,12 +7,13 @@
  * loudly with what it saw.
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { portOpen } from '../../local/daemons';
+import { runSoBackup } from '../../local/so-backup-cli';
 import { localPorts, runLocalMode, stopLocalMode } from '../../local/local-mode';
 import { EXE_NODE_OPTIONS } from '../../connector/src/install/service-definition';
 import { msiSource, PUBLIC_PROPERTIES, SERVICE_NAME } from '../build/msi-source';
@@ -43,21 +44,7 @@ function check(ok: unknown, what: string, seen?: unknown): asserts ok {
 const z = (hostPath: string) => `Z:${hostPath.replace(/\//g, '\\')}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface CliResult<T> { code: number; stdout: string; stderr: string; json: T }
-
-function soBackup<T = unknown>(dataDir: string, ...args: string[]): Promise<CliResult<T>> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args], { maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
-      let json: T | undefined;
-      try {
-        json = JSON.parse(stdout) as T;
-      } catch {
-        json = undefined;
-      }
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json: json as T });
-    });
-  });
-}
+const soBackup = <T = unknown>(dataDir: string, ...args: string[]) => runSoBackup<T>(dataDir, args);
 
 /** Every file below `root`: relative path → SHA-256, size and mtime (ms). */
 function treeOf(root: string, prefix = ''): Record<string, string> {

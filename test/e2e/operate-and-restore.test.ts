@@ -7,6 +7,7 @@ import path from 'node:path';
 import { openFleet } from '../../cli/src/fleet';
 import { tsxCommand } from '../../local/daemons';
 import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from '../../local/local-mode';
+import { type CliResult, runSoBackup } from '../../local/so-backup-cli';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { awsCli, cephChroot, describeWith } from '../helpers/prerequisites';
 
@@ -34,7 +35,6 @@ function treeOf(root: string, prefix = ''): Record<string, string> {
   }));
 }
 
-interface CliResult<T> { code: number; stdout: string; stderr: string; json: T }
 
 /** GET over HTTPS trusting local mode's CA (a browser or curl would be told to trust it too). */
 function get(url: string): Promise<{ status: number; body: Buffer }> {
@@ -48,21 +48,7 @@ function get(url: string): Promise<{ status: number; body: Buffer }> {
 }
 
 /** Runs the so-backup command against this local mode; `json` is its parsed --json output. */
-function soBackup<T = unknown>(...args: string[]): Promise<CliResult<T>> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args], {
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, maxBuffer: 16 << 20,
-    }, (error, stdout, stderr) => {
-      let json: T | undefined;
-      try {
-        json = JSON.parse(stdout) as T;
-      } catch {
-        json = undefined;
-      }
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json: json as T });
-    });
-  });
-}
+const soBackup = <T = unknown>(...args: string[]) => runSoBackup<T>(dataDir, args);
 
 describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with so-connector, against local mode', () => {
   jest.setTimeout(600_000);
