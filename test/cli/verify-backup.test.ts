@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { buildSync } from 'esbuild';
 import path from 'node:path';
 import { fileSource, renderVerification, verifyBackupFiles } from '../../cli/src/verify-backup';
 import { backupFile, databasePages } from '../../local/tds/mtf-backup-file';
@@ -113,8 +114,12 @@ describe('so-backup verify-backup: what it reads, and files it cannot read (issu
     // As root, permissions do not stop a read: run the command as nobody, as the tester did.
     const asOther = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
     if (asOther.length === 0) chmodSync(file, 0o000);
+    // nobody may not reach this checkout (a clone under a 0700 folder): it runs the command bundled into the test's own folder.
+    const program = path.join(dir, 'so-backup.cjs');
+    buildSync({ entryPoints: [path.join(ROOT, 'cli', 'bin', 'so-backup.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: program, logLevel: 'error' });
+    chmodSync(program, 0o755);
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const [command, ...args] = [...asOther, process.execPath, path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), 'verify-backup', file];
+      const [command, ...args] = [...asOther, process.execPath, program, 'verify-backup', file];
       execFile(command!, args, { cwd: dir }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
     });
     expect(result).toMatchObject({ code: 6, stdout: '' });
