@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
+import { lambdaNodePath } from './lambda-node';
 import { assertPortFree, portHolder } from './ports';
 
 /** A background process of local mode, found again by its pid file so it can be reused. */
@@ -27,9 +28,25 @@ export const REPO_ROOT = path.resolve(__dirname, '..');
 // Every TypeScript process local mode starts inherits this and transforms afresh.
 process.env.TSX_DISABLE_CACHE ??= '1';
 
-/** Starts `node --import tsx FILE ARGS…` (our TypeScript entry points). */
+/**
+ * The user's Node (the one that runs npm and the operator CLI): local mode's connector, SQL Server
+ * stand-in and dynalite run on it. jest runs on Lambda's Node (scripts/lambda-node.sh, which hands
+ * the user's on as SO_BACKUP_USER_NODE), so that what tests start runs where it runs for a user.
+ */
+export const USER_NODE = process.env.SO_BACKUP_USER_NODE || process.execPath;
+
+/** Starts `node --import tsx FILE ARGS…` (our TypeScript entry points) on the user's Node. */
 export function tsxCommand(file: string, args: string[]): { command: string; args: string[] } {
-  return { command: process.execPath, args: ['--import', 'tsx', path.join(REPO_ROOT, file), ...args] };
+  return { command: USER_NODE, args: ['--import', 'tsx', path.join(REPO_ROOT, file), ...args] };
+}
+
+/**
+ * Starts `node --import tsx FILE ARGS…` on Lambda's Node major (local/lambda-runtime): for the
+ * local cloud, which loads aws-local-stepfunctions (it declares Node >= 22; local/cloud/step-functions-library.ts).
+ * @throws Error naming `npm ci` when local/lambda-runtime is not installed.
+ */
+export function lambdaTsxCommand(file: string, args: string[]): { command: string; args: string[] } {
+  return { command: lambdaNodePath(), args: ['--import', 'tsx', path.join(REPO_ROOT, file), ...args] };
 }
 
 export class Daemons {

@@ -20,7 +20,7 @@ import { ensureLocalTls } from './cloud/local-tls';
 import { provisionLocalResources } from './cloud/provision';
 import { synthesizeStack } from './cloud/synthesize-template';
 import { readIamModel } from './iam/iam-model';
-import { Daemons, portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from './daemons';
+import { Daemons, lambdaTsxCommand, portOpen, REPO_ROOT, runScript, sleep, tsxCommand, USER_NODE } from './daemons';
 import { generateSampleArchive } from './sample-archive';
 import { acquireDataLock } from './data-lock';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN, portHolder } from './ports';
@@ -172,7 +172,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
 
     log('• DynamoDB: dynalite');
     await daemons.ensure({
-      name: 'dynalite', command: process.execPath,
+      name: 'dynalite', command: USER_NODE,
       args: [path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'), '--port', String(ports.dynamodb), '--host', '127.0.0.1', '--path', path.join(dataDir, 'dynamodb'), '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'],
       ports: [ports.dynamodb], ready: () => portOpen(ports.dynamodb),
     });
@@ -193,7 +193,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     };
     const cloudConfigFile = path.join(dataDir, 'cloud.json');
     writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2), { mode: 0o600 });
-    const cloud = tsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
+    const cloud = lambdaTsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
     await daemons.ensure({ name: 'cloud', ...cloud, fingerprint: JSON.stringify(cloudConfig), ports: [ports.gateway, ports.gatewayTls, ports.aws], ready: () => portOpen(ports.aws) });
     const endpoint = `ws://127.0.0.1:${ports.gateway}`;
     // Local mode acts as the operator from here on: every call goes through the AWS endpoint with the operator's key.

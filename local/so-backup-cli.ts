@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { REPO_ROOT } from './daemons';
+import { REPO_ROOT, USER_NODE } from './daemons';
 
 /** What one `so-backup` command printed and its exit code; `json` is its parsed --json output (undefined when stdout is not JSON). */
 export interface CliResult<T> { code: number; stdout: string; stderr: string; json: T }
@@ -11,7 +11,7 @@ export interface CliResult<T> { code: number; stdout: string; stderr: string; js
  */
 export function runSoBackup<T = unknown>(dataDir: string, args: string[]): Promise<CliResult<T>> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(REPO_ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args], {
+    execFile(USER_NODE, [path.join(REPO_ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args], {
       env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, maxBuffer: 16 << 20,
     }, (error, stdout, stderr) => {
       let json: T | undefined;

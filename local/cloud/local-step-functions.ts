@@ -1,21 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { StateMachine as LocalStateMachineRunner } from 'aws-local-stepfunctions';
 import { TokenBucket } from '../../protocol';
 import { AccessDeniedError, type Caller, type IamAuthorizer } from '../iam/iam-authorizer';
 import { LOCAL_ACCOUNT, LOCAL_REGION, type LocalDeployment, type LocalStateMachine } from './local-deployment';
 import { type FunctionInvoker, LambdaInvokeError } from './local-lambda';
-
-// aws-local-stepfunctions uses Promise.withResolvers (Node 22); Node 20 lacks it.
-const promiseStatic = Promise as unknown as { withResolvers?: <T>() => { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } };
-promiseStatic.withResolvers ??= <T>() => {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-};
+import { type StateMachineRunner, stepFunctionsLibrary } from './step-functions-library';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
@@ -117,7 +105,8 @@ export class LocalStepFunctions {
   readonly executions = new Map<string, Execution>();
   private readonly waiters = new Map<string, TaskWaiter>();
   private readonly machines = new Map<string, LocalStateMachine>();
-  private readonly runners = new Map<string, LocalStateMachineRunner>();
+  private readonly runners = new Map<string, StateMachineRunner>();
+  private readonly library = stepFunctionsLibrary();
   /** How to stop each running execution (StopExecution), with the error and cause it was stopped with. */
   private readonly stoppers = new Map<string, (error?: string, cause?: string) => void>();
   /** Task token → the state machine whose execution it belongs to (what SendTask* calls are authorized on). */
@@ -178,7 +167,7 @@ export class LocalStepFunctions {
     // Validating a definition takes most of a second: one runner per state machine serves every execution.
     let runner = this.runners.get(machine.arn);
     if (!runner) {
-      runner = new LocalStateMachineRunner(machine.definition as never, { validationOptions: { checkPaths: false, checkArn: false } });
+      runner = new this.library.StateMachine(machine.definition as never, { validationOptions: { checkPaths: false, checkArn: false } });
       this.runners.set(machine.arn, runner);
     }
     const run = runner.run(JSON.parse(inputText), {

@@ -32,7 +32,7 @@ import { provisionLocalResources } from '../../local/cloud/provision';
 import { readIamModel } from '../../local/iam/iam-model';
 import { LOCAL_S3_KEYS } from '../../local/local-mode';
 import { synthesizeStack } from '../../local/cloud/synthesize-template';
-import { portOpen, REPO_ROOT, runScript, sleep, tsxCommand } from '../../local/daemons';
+import { lambdaTsxCommand, portOpen, REPO_ROOT, runScript, sleep } from '../../local/daemons';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from '../../local/ports';
 import { PROTOCOL_VERSION, signatureAuthorization } from '../../protocol';
 
@@ -214,7 +214,7 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     };
     const cloudFile = path.join(dataDir, 'cloud.json');
     writeFileSync(cloudFile, JSON.stringify(cloudConfig), { mode: 0o600 });
-    const cloudCommand = tsxCommand('local/bin/local-cloud.ts', [cloudFile]);
+    const cloudCommand = lambdaTsxCommand('local/bin/local-cloud.ts', [cloudFile]);
     const cloud = startProcess('cloud', cloudCommand.command, ['--max-old-space-size=8192', ...cloudCommand.args], path.join(dataDir, 'logs'), { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
     children.push(cloud);
     await waitFor('the local cloud', () => portOpen(ports.aws), 300_000);
