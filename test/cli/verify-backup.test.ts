@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileSource, renderVerification, verifyBackupFiles } from '../../cli/src/verify-backup';
 import { backupFile, databasePages } from '../../local/tds/mtf-backup-file';
 import { describeWithMssqlFixtures, MSSQL_FIXTURES } from '../helpers/fixtures';
+import { USER_NODE } from '../../local/daemons';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-verify-'));
@@ -71,7 +72,7 @@ describe('verifyBackupFiles', () => {
 /** The real command, as support and customers run it. */
 function soBackup(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), ...args], { cwd: dir }, (error, stdout, stderr) => {
+    execFile(USER_NODE, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), ...args], { cwd: dir }, (error, stdout, stderr) => {
       resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -119,7 +120,7 @@ describe('so-backup verify-backup: what it reads, and files it cannot read (issu
     buildSync({ entryPoints: [path.join(ROOT, 'cli', 'bin', 'so-backup.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: program, logLevel: 'error' });
     chmodSync(program, 0o755);
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const [command, ...args] = [...asOther, process.execPath, program, 'verify-backup', file];
+      const [command, ...args] = [...asOther, USER_NODE, program, 'verify-backup', file];
       execFile(command!, args, { cwd: dir }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
     });
     expect(result).toMatchObject({ code: 6, stdout: '' });

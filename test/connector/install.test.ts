@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describePlan, executePlan, installPlan, type InstallStep, uninstallPlan } from '../../connector/src/install/install-plan';
 import { installService, uninstallService } from '../../connector/src/install/run-install';
 import { EXE_NODE_OPTIONS, NODE_OPTIONS, systemdUnit, windowsServiceCommand } from '../../connector/src/install/service-definition';
+import { USER_NODE } from '../../local/daemons';
 
 const windows = {
   name: 'so-connector', nodePath: 'C:\\Program Files\\so-backup connector\\so-connector.exe', scriptPath: 'C:\\Program Files\\so-backup connector\\so-connector.exe',
@@ -73,15 +74,15 @@ describe('npm run build:connector', () => {
     const root = path.resolve(__dirname, '..', '..');
     const dir = mkdtempSync(path.join(tmpdir(), 'so-connector-bundle-'));
     const out = path.join(dir, 'dist');
-    execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts', 'build-connector.ts'), '--out', out, '--no-windows'], { cwd: root });
+    execFileSync(USER_NODE, ['--import', 'tsx', path.join(root, 'scripts', 'build-connector.ts'), '--out', out, '--no-windows'], { cwd: root });
     const bundle = path.join(out, 'so-connector.js');
     expect(existsSync(path.join(out, 'INSTALL.md'))).toBe(true);
     const config = path.join(dir, 'config.json');
     writeFileSync(config, JSON.stringify({ endpoint: 'http://example', tenantId: 'X', extra: 1 }));
-    expect(execFileSync(process.execPath, [bundle, '--version'], { cwd: dir, encoding: 'utf8' }).trim()).toBe('0.1.0');
+    expect(execFileSync(USER_NODE, [bundle, '--version'], { cwd: dir, encoding: 'utf8' }).trim()).toBe('0.1.0');
     let stderr = '';
     try {
-      execFileSync(process.execPath, [bundle, 'doctor', '--config', config], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
+      execFileSync(USER_NODE, [bundle, 'doctor', '--config', config], { cwd: dir, encoding: 'utf8', stdio: 'pipe' });
     } catch (error) {
       stderr = String((error as { stderr: string }).stderr);
       expect((error as { status: number }).status).toBe(2);

@@ -11,6 +11,7 @@ import { databasePages } from '../../local/tds/mtf-backup-file';
 import { cephChroot, describeWith } from '../helpers/prerequisites';
 import { startSlowDownProxy } from '../helpers/slow-down-proxy';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
+import { USER_NODE } from '../../local/daemons';
 
 /** The uploader against a real S3 (its own Ceph RGW cluster on loopback). */
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -67,7 +68,7 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
     const env = { ...process.env, AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, SO_BACKUP_CHECKPOINT_DIR: checkpoints };
 
     // First attempt: a separate process, killed (SIGKILL, like a crash) once S3 has a few parts.
-    const child = spawn(process.execPath, ['--import', 'tsx', uploader, endpoint, 'uploads', 'db/daily/acme/SuperOffice.bak', file], { env, stdio: 'ignore' });
+    const child = spawn(USER_NODE, ['--import', 'tsx', uploader, endpoint, 'uploads', 'db/daily/acme/SuperOffice.bak', file], { env, stdio: 'ignore' });
     const partsSaved = () => {
       const [name] = existsSync(checkpoints) ? readdirSync(checkpoints).filter((f) => f.endsWith('.json')) : [];
       try {

@@ -5,7 +5,7 @@ import https from 'node:https';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { openFleet } from '../../cli/src/fleet';
-import { tsxCommand } from '../../local/daemons';
+import { tsxCommand, USER_NODE } from '../../local/daemons';
 import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from '../../local/local-mode';
 import { type CliResult, runSoBackup } from '../../local/so-backup-cli';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
@@ -155,7 +155,7 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
   });
 
   test('GIVEN a backup followed with --wait WHEN support presses Ctrl-C THEN the CLI detaches, says the backup goes on, and it does; --cancel stops a running one and records who', async () => {
-    const child = execFile(process.execPath, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, 'backup', 'acme', '--reason', 'second copy for the customer', '--wait']);
+    const child = execFile(USER_NODE, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, 'backup', 'acme', '--reason', 'second copy for the customer', '--wait']);
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();

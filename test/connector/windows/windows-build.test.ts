@@ -6,6 +6,7 @@ import { signerSubject } from '../../../scripts/build/authenticode';
 import { UPGRADE_CODE } from '../../../scripts/build/msi-source';
 import { EXE_NODE_OPTIONS } from '../../../connector/src/install/service-definition';
 import { versionParts } from '../../../scripts/build/windows-exe';
+import { USER_NODE } from '../../../local/daemons';
 
 /** The execArgv section a Node.js 22 SEA blob ends with: a count, then each option with its length (64-bit little-endian). */
 function execArgvSection(options: readonly string[]): Buffer {
@@ -36,7 +37,7 @@ if (tools.length > 0 && process.env.CI === 'true') throw new Error(`missing ${to
     writeFileSync(password, 'not-a-real-secret\n');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=so-backup test signing', '-addext', 'extendedKeyUsage=codeSigning'], { stdio: 'ignore' });
     execFileSync('openssl', ['pkcs12', '-export', '-inkey', key, '-in', cert, '-out', path.join(dir, 'signing.pfx'), '-passout', `file:${password}`], { stdio: 'ignore' });
-    stdout = execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build-connector.ts'), '--out', out], {
+    stdout = execFileSync(USER_NODE, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build-connector.ts'), '--out', out], {
       cwd: ROOT, encoding: 'utf8', env: { ...process.env, SO_BACKUP_SIGN_PKCS12: path.join(dir, 'signing.pfx'), SO_BACKUP_SIGN_PASSWORD_FILE: password },
     });
   });
@@ -47,7 +48,7 @@ if (tools.length > 0 && process.env.CI === 'true') throw new Error(`missing ${to
     const exe = path.join(out, 'windows', 'so-connector.exe');
     const bytes = readFileSync(exe);
     expect(bytes.includes('NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1')).toBe(true); // the fuse postject flips
-    const inspected = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build', 'inspect-windows-exe.ts'), exe], { cwd: ROOT, encoding: 'utf8' })) as {
+    const inspected = JSON.parse(execFileSync(USER_NODE, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build', 'inspect-windows-exe.ts'), exe], { cwd: ROOT, encoding: 'utf8' })) as {
       version: Record<string, string>; seaBlob: { size: number; tailBase64: string; holdsTheConnector: boolean } | null;
     };
     expect(inspected.seaBlob).toMatchObject({ holdsTheConnector: true });
@@ -97,7 +98,7 @@ if (tools.length > 0 && process.env.CI === 'true') throw new Error(`missing ${to
   });
 
   test('a release build without a certificate is refused; a version Windows cannot hold is refused', () => {
-    const refused = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build-connector.ts'), '--out', path.join(dir, 'unsigned'), '--require-signing'], {
+    const refused = spawnSync(USER_NODE, ['--import', 'tsx', path.join(ROOT, 'scripts', 'build-connector.ts'), '--out', path.join(dir, 'unsigned'), '--require-signing'], {
       cwd: ROOT, encoding: 'utf8', env: { ...process.env, SO_BACKUP_SIGN_PKCS12: '' },
     });
     expect(refused.status).toBe(1);
