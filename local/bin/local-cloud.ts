@@ -11,7 +11,7 @@ if (!file) {
 }
 const config = localCloudConfigSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
 startLocalCloud(config).then((cloud) => {
-  process.stdout.write(`local cloud ready: gateway ws://127.0.0.1:${config.gatewayPort}, AWS endpoint https://127.0.0.1:${config.awsPort}\n`);
+  process.stdout.write(`local cloud ready: gateway ws://127.0.0.1:${config.gatewayPort}, AWS endpoint https://127.0.0.1:${config.awsPort}, on Node ${process.version}\n`);
   // `fire <schedule>` on stdin fires one of the stack's schedules now, as EventBridge Scheduler would
   // (the fleet benchmark times the hourly checks so); the outcome comes back as one line on stdout.
   createInterface({ input: process.stdin }).on('line', (line) => {

@@ -1,8 +1,9 @@
 // aws-local-stepfunctions, which runs the stack's state machine definitions. It declares Node >= 22
 // (it calls Promise.withResolvers), so it is not a dependency of the root package, whose commands
-// run on the user's Node (>= 20): the root postinstall installs it into local/step-functions-runtime
-// with npm executed by Lambda's Node (local/lambda-runtime), and what loads it — the local cloud
-// process, jest — runs on that Node (scripts/lambda-node.sh, daemons.ts's lambdaTsxCommand).
+// run on the user's Node (the root's engines.node, from 20.16): the root postinstall installs it
+// into local/step-functions-runtime with npm executed by Lambda's Node (local/lambda-runtime), and
+// what loads it — the local cloud process, jest — runs on that Node (scripts/lambda-node.sh,
+// daemons.ts's lambdaTsxCommand).
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
