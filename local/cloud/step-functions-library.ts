@@ -31,7 +31,7 @@ export function stepFunctionsLibrary(nodeVersion: string = process.versions.node
   const manifest = manifestSchema.parse(JSON.parse(readFileSync(manifestFile, 'utf8')));
   if (!semver.satisfies(nodeVersion, manifest.engines.node)) {
     throw new Error(`aws-local-stepfunctions@${manifest.version} requires Node ${manifest.engines.node}, but this process runs Node ${nodeVersion}: `
-      + 'start it on Lambda\'s Node as npm run local and npm test do (bash scripts/lambda-node.sh ARGS… runs node ARGS… on it)');
+      + 'start it on Lambda\'s Node as npm run local and npm test do (npm test -- FILE… for single test files; bash scripts/lambda-node.sh ARGS… runs node ARGS… on it)');
   }
   loaded ??= createRequire(path.join(RUNTIME_DIR, 'package.json'))('aws-local-stepfunctions') as typeof Library;
   return loaded;
