@@ -1,6 +1,5 @@
 import { type BandwidthSetting, bandwidthSettingSchema, encodeMessage, PROTOCOL_VERSION, tenantIdSchema } from '../../protocol';
-import { createActivationCode, disableTenant, newTenant, revokeConnectorKey, type TenantRecord } from '../../functions/src/shared';
-import { parseBackupTime } from '../../functions/src/list-tenants/due-tenants';
+import { createActivationCode, disableTenant, newTenant, parseBackupTime, revokeConnectorKey, type TenantRecord } from '../../core';
 import { CliError, EXIT, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
 

@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConnectionStore, RunStore, TenantStore } from '../../functions/src/shared';
+import { ConnectionStore, RunStore, TenantStore } from '../../core';
 import { readLocalDeployment } from '../../local/cloud/local-deployment';
 import { ensureLocalTls } from '../../local/cloud/local-tls';
 import { provisionLocalTables } from '../../local/cloud/provision';
