@@ -1,6 +1,7 @@
 import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { encodeMessage, PROTOCOL_VERSION, SoBackupError } from '../protocol';
 import { awsErrorKind } from './aws-errors';
+import { tellTenantConnectors } from './enrolment';
 import { RunError } from './errors';
 import { executionName } from './run-name';
 import { activeRun, executionArnOf, runExecutionArn } from './run-rules';
@@ -105,6 +106,6 @@ export async function cancelRun(control: RunControl, tenantId: string, cancelled
   const cancelled = status === 'ABORTED' && await control.runs.finishIfRunning(running.runId, { status: 'FAILED', finishedAt: new Date().toISOString(), failure: { error: 'Cancelled', cause } });
   if (!cancelled) return { runId: running.runId, cancelled: false, status, connectorsTold: 0 };
   const message = encodeMessage({ type: 'cancel-job', v: PROTOCOL_VERSION, runId: running.runId, reason: cause });
-  const told = await Promise.all((await control.connections.forTenant(tenantId)).map((c) => control.sendToConnection(c.connectionId, message).then(() => 1, () => 0)));
-  return { runId: running.runId, cancelled: true, status, connectorsTold: told.reduce<number>((a, b) => a + b, 0) };
+  const connectorsTold = await tellTenantConnectors({ connections: control.connections, send: control.sendToConnection }, tenantId, message);
+  return { runId: running.runId, cancelled: true, status, connectorsTold };
 }
