@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import https from 'node:https';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ConnectionStore, createActivationCode, newTenant, type RunRecord, RunStore, TenantStore } from '../core';
+import { awsErrorKind, ConnectionStore, createActivationCode, newTenant, type RunRecord, RunStore, TenantStore } from '../core';
 import type { z } from 'zod';
 import { connectorConfigSchema } from '../connector/src/config';
 import { LOCAL_BUCKET, LOCAL_REGION, readLocalDeployment } from './cloud/local-deployment';
@@ -322,7 +322,7 @@ async function failOrphanedRuns(runs: RunStore, sfn: SFNClient): Promise<string[
   for (const run of await runs.forTenant(LOCAL_TENANT, 20)) {
     if (run.status !== 'RUNNING') continue;
     const known = await sfn.send(new DescribeExecutionCommand({ executionArn: run.executionArn })).then(() => true, (error: Error) => {
-      if (error.name === 'ExecutionDoesNotExist') return false;
+      if (awsErrorKind(error) === 'execution-missing') return false;
       throw error;
     });
     if (known) continue;
