@@ -1,5 +1,5 @@
 import { databaseNameProblem } from '../connector/src/sql/database-name';
-import type { ConnectorKey } from '../functions/src/shared';
+import type { ConnectorKey } from '../core';
 import type { StandInDatabase } from './tds/database-states';
 
 /** The state the stand-in reports for a database: what `--database-state NAME=STATE` can set. */

@@ -9,14 +9,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import https from 'node:https';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import {
-  ConnectionStore, createActivationCode, newTenant, type RunRecord, RunStore, TenantStore,
-} from '../functions/src/shared';
+import { awsErrorKind, ConnectionStore, createActivationCode, newTenant, type RunRecord, RunStore, TenantStore } from '../core';
 import type { z } from 'zod';
 import { connectorConfigSchema } from '../connector/src/config';
 import { LOCAL_BUCKET, LOCAL_REGION, readLocalDeployment } from './cloud/local-deployment';
 import type { LocalCloudConfig } from './cloud/local-cloud-config';
 import { ensureLocalTls } from './cloud/local-tls';
+import { localOutputs, writeLocalOutputs } from './cloud/local-outputs';
 import { provisionLocalResources } from './cloud/provision';
 import { synthesizeStack } from './cloud/synthesize-template';
 import { readIamModel } from './iam/iam-model';
@@ -196,6 +195,12 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     const cloud = lambdaTsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
     await daemons.ensure({ name: 'cloud', ...cloud, fingerprint: JSON.stringify(cloudConfig), ports: [ports.gateway, ports.gatewayTls, ports.aws], ready: () => portOpen(ports.aws) });
     const endpoint = `ws://127.0.0.1:${ports.gateway}`;
+    // What the operator CLI reads (`so-backup --local DIR`): the stack's outputs and the endpoints, never local mode's modules.
+    writeLocalOutputs(dataDir, localOutputs(template, deployment, {
+      connectorEndpoint: endpoint, awsEndpoint: access.awsEndpoint, connectionsEndpoint: access.gatewayEndpoint, caFile: access.caFile,
+      operator: { accessKeyId: access.operator.accessKeyId, secretAccessKey: access.operator.secretAccessKey },
+      s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
+    }));
     // Local mode acts as the operator from here on: every call goes through the AWS endpoint with the operator's key.
     const operator = localClientConfig(access, access.operator);
     const tableName = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
@@ -317,7 +322,7 @@ async function failOrphanedRuns(runs: RunStore, sfn: SFNClient): Promise<string[
   for (const run of await runs.forTenant(LOCAL_TENANT, 20)) {
     if (run.status !== 'RUNNING') continue;
     const known = await sfn.send(new DescribeExecutionCommand({ executionArn: run.executionArn })).then(() => true, (error: Error) => {
-      if (error.name === 'ExecutionDoesNotExist') return false;
+      if (awsErrorKind(error) === 'execution-missing') return false;
       throw error;
     });
     if (known) continue;

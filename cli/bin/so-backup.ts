@@ -248,7 +248,7 @@ program.command('run').description('one run').command('show <run>')
     `trigger ${r.trigger}, by ${r.requestedBy}${r.reason ? `, because: ${r.reason}` : ''}`,
     `started ${when(r.startedAt)}, took ${duration(r.durationSeconds)}${r.failure ? `\nfailed: ${r.failure.error}: ${r.failure.cause}` : ''}`,
     ...(r.status === 'RUNNING' && r.progress ? [`now: ${r.progress.phase}${r.progress.percent === undefined ? '' : ` ${r.progress.percent.toFixed(0)} %`}${rateText(r.progress)}, reported ${when(r.progress.at)}`] : []),
-    '', 'Steps', table(r.steps, [
+    '', r.historyKept ? 'Steps' : 'Steps (Step Functions no longer keeps this execution\'s history)', table(r.steps, [
       { header: 'STEP', value: (s) => s.name },
       { header: 'AT', value: (s) => s.enteredAt.slice(11, 19) },
       { header: 'TOOK', value: (s) => duration(s.seconds), right: true },

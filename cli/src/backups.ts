@@ -1,9 +1,8 @@
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { encodeMessage, type Manifest, manifestSchema, PROTOCOL_VERSION } from '../../protocol';
-import { executionName } from '../../functions/src/list-tenants/execution-name';
-import { type BackupRunInput, restorableManifest, type RunRecord, type RunTrigger } from '../../functions/src/shared';
-import { CliError, EXIT, notFound, usageError } from './cli-error';
+import { type Manifest, manifestSchema } from '../../protocol';
+import { awsErrorKind, cancelRun, restorableManifest, type RunRecord, runExecutionArn, type RunTrigger, startRun } from '../../core';
+import { CliError, EXIT, explainCoreError, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
 import { requireTenant } from './tenants';
 
@@ -28,16 +27,12 @@ export async function startBackup(fleet: Fleet, tenantId: string, options: { rea
   if (reason.length < MIN_REASON) throw usageError(`--reason must say why (at least ${MIN_REASON} characters), e.g. --reason "customer asked before upgrading, ticket 4711"`);
   if (reason.length > 1000) throw usageError('--reason is limited to 1,000 characters');
   const tenant = await requireTenant(fleet, tenantId);
-  if (!tenant.enabled) throw new CliError(`tenant "${tenantId}" is disabled: \`so-backup tenants enable ${tenantId}\` first`, EXIT.failed);
   const trigger = options.trigger ?? (tenant.online ? 'support' : 'operator');
   const requestedBy = await fleet.caller();
-  const recent = await fleet.runs.forTenant(tenantId, 50);
-  const running = recent.find((r) => r.status === 'RUNNING');
-  if (running) throw new CliError(`a backup of "${tenantId}" is already running: ${running.runId} (started ${running.startedAt} by ${running.requestedBy}); follow it with \`so-backup run show ${running.runId}\``, EXIT.failed);
-  const name = executionName(tenantId, options.now ?? new Date(), trigger, recent.map((r) => r.runId));
-  const input: BackupRunInput = { tenantId, trigger, requestedBy, reason };
-  const out = await fleet.sfn.send(new StartExecutionCommand({ stateMachineArn: fleet.outputs.BackupRunStateMachineArn, name, input: JSON.stringify(input) }));
-  return { runId: name, executionArn: out.executionArn!, tenantId, trigger, requestedBy, reason };
+  const started = await startRun(fleet, { tenantId, trigger, requestedBy, reason }, options.now).catch((error: unknown) => {
+    throw explainCoreError(error, tenantId);
+  });
+  return { ...started, tenantId, trigger, requestedBy, reason };
 }
 
 export type WaitOutcome = { detached: true; run?: RunRecord } | { detached: false; run: RunRecord; executionStatus: string };
@@ -81,16 +76,14 @@ async function missingRun(runId: string, status: string): Promise<never> {
  */
 export async function cancelBackup(fleet: Fleet, tenantId: string, reason: string): Promise<{ runId: string; cancelledBy: string; connectorsTold: number }> {
   await requireTenant(fleet, tenantId);
-  const running = (await fleet.runs.forTenant(tenantId, 20)).find((r) => r.status === 'RUNNING');
-  if (!running) throw notFound(`no backup of "${tenantId}" is running`);
   const cancelledBy = await fleet.caller();
-  const cause = `cancelled by ${cancelledBy}${reason ? `: ${reason}` : ''}`;
-  await fleet.sfn.send(new StopExecutionCommand({ executionArn: running.executionArn, error: 'Cancelled', cause }));
-  // A stopped execution runs no failure path of its own: record the outcome here.
-  await fleet.runs.update(running.runId, { status: 'FAILED', finishedAt: new Date().toISOString(), failure: { error: 'Cancelled', cause } });
-  const message = encodeMessage({ type: 'cancel-job', v: PROTOCOL_VERSION, runId: running.runId, reason: cause });
-  const told = await Promise.all((await fleet.connections.forTenant(tenantId)).map((c) => fleet.sendToConnection(c.connectionId, message).then(() => 1, () => 0)));
-  return { runId: running.runId, cancelledBy, connectorsTold: told.reduce<number>((a, b) => a + b, 0) };
+  const outcome = await cancelRun(fleet, tenantId, cancelledBy, reason).catch((error: unknown) => {
+    throw explainCoreError(error, tenantId);
+  });
+  if (!outcome.cancelled) {
+    throw new CliError(`backup ${outcome.runId} ended (${outcome.status}) before it could be cancelled; nothing was changed: \`so-backup run show ${outcome.runId}\``, EXIT.failed);
+  }
+  return { runId: outcome.runId, cancelledBy, connectorsTold: outcome.connectorsTold };
 }
 
 export function runView(run: RunRecord) {
@@ -195,23 +188,36 @@ export function stepsFromHistory(events: readonly HistoryEvent[]): RunStep[] {
   return steps;
 }
 
+/** The execution's history, every page; undefined when Step Functions does not know the execution (any more). */
+async function executionHistory(fleet: Fleet, executionArn: string): Promise<HistoryEvent[] | undefined> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  try {
+    do {
+      const page = await fleet.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken }));
+      events.push(...(page.events ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+  } catch (error) {
+    if (awsErrorKind(error) === 'execution-missing') return undefined;
+    throw error;
+  }
+  return events;
+}
+
 /** Everything about one run: who and why, the steps, the validation, the artifacts, the shares. */
 export async function showRun(fleet: Fleet, runId: string) {
   const run = await requireRun(fleet, runId);
-  const events: HistoryEvent[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await fleet.sfn.send(new GetExecutionHistoryCommand({ executionArn: run.executionArn, nextToken }));
-    events.push(...(page.events ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
+  const events = await executionHistory(fleet, runExecutionArn(run, fleet.outputs.BackupRunStateMachineArn));
   // What the run kept (the daily manifest finalize wrote), else what the connector uploaded to staging (it expires).
   const kept = restorableManifest(run);
   const pointer = kept ?? run.manifest;
   const manifest = pointer ? await readManifest(fleet, pointer).catch(() => undefined) : undefined;
   return {
     ...runView(run),
-    steps: stepsFromHistory(events),
+    steps: stepsFromHistory(events ?? []),
+    /** False when Step Functions no longer has the execution (its history is kept 90 days after it ended; local mode keeps none across restarts). */
+    historyKept: events !== undefined,
     validation: run.validation,
     parts: partsOf(run),
     failures: run.failures ?? [],

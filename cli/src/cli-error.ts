@@ -1,3 +1,6 @@
+import { awsErrorKind, deniedAction, RunConflictError } from '../../core';
+import { SoBackupError } from '../../protocol';
+
 /** Exit codes of so-backup, documented in the README ("Operating"). */
 export const EXIT = {
   ok: 0,
@@ -33,18 +36,39 @@ export const notFound = (message: string) => new CliError(message, EXIT.notFound
  */
 export function explainAwsError(error: unknown, doing: string): CliError {
   if (error instanceof CliError) return error;
-  const e = error as { name?: string; message?: string; code?: string; cause?: { code?: string }; $metadata?: { httpStatusCode?: number } };
+  const e = error as { name?: string; message?: string };
   const message = e.message ?? String(error);
-  if (e.name === 'AccessDeniedException' || e.name === 'AccessDenied' || e.name === 'UnauthorizedOperation' || e.$metadata?.httpStatusCode === 403) {
-    const action = /perform: ([\w:-]+)/.exec(message)?.[1];
-    return new CliError(`no permission ${doing}${action ? `: your credentials lack ${action}` : ''} (${message})`, EXIT.denied);
+  switch (awsErrorKind(error)) {
+    case 'denied': {
+      const action = deniedAction(error);
+      return new CliError(`no permission ${doing}${action ? `: your credentials lack ${action}` : ''} (${message})`, EXIT.denied);
+    }
+    case 'no-credentials':
+      return new CliError(`no AWS credentials ${doing}: configure them (AWS_PROFILE, aws sso login, or environment variables), or use --local for local mode`, EXIT.environment);
+    case 'unreachable':
+      return new CliError(`nothing answers ${doing} (${message}): is local mode running? Start it with \`npm run local -- --keep\``, EXIT.environment);
+    default:
+      return new CliError(`${doing} failed: ${e.name ?? 'Error'}: ${message}`);
   }
-  if (e.name === 'CredentialsProviderError' || /Could not load credentials/i.test(message)) {
-    return new CliError(`no AWS credentials ${doing}: configure them (AWS_PROFILE, aws sso login, or environment variables), or use --local for local mode`, EXIT.environment);
+}
+
+/**
+ * What core's operations refuse, as the CLI says it: an unknown tenant (exit 3), a disabled one,
+ * a backup already running (exit 1, naming the run and how to follow it), nothing to cancel (exit 3).
+ */
+export function explainCoreError(error: unknown, tenantId: string): unknown {
+  if (!(error instanceof SoBackupError)) return error;
+  if (error instanceof RunConflictError) {
+    return new CliError(`${error.message}; follow it with \`so-backup run show ${error.running.runId}\``, EXIT.failed);
   }
-  const code = e.code ?? e.cause?.code;
-  if (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(message)) {
-    return new CliError(`nothing answers ${doing} (${message}): is local mode running? Start it with \`npm run local -- --keep\``, EXIT.environment);
+  switch (error.code) {
+    case 'TenantNotFound':
+      return notFound(`unknown tenant "${tenantId}": \`so-backup tenants list\` shows the tenants`);
+    case 'TenantDisabled':
+      return new CliError(`tenant "${tenantId}" is disabled: \`so-backup tenants enable ${tenantId}\` first`, EXIT.failed);
+    case 'NoRunningRun':
+      return notFound(error.message);
+    default:
+      return error;
   }
-  return new CliError(`${doing} failed: ${e.name ?? 'Error'}: ${message}`);
 }

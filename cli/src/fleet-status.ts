@@ -1,4 +1,4 @@
-import type { RunRecord, TenantRecord } from '../../functions/src/shared';
+import type { RunRecord, TenantRecord } from '../../core';
 import type { ConnectorState } from './tenants';
 
 export type Health = 'never-backed-up' | 'stale' | 'failing' | 'drill-failing' | 'action-needed' | 'connector-offline' | 'ok';

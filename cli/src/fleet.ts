@@ -9,26 +9,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
-import { ConnectionStore, RunStore, TenantStore } from '../../functions/src/shared';
-import { localCloudConfigSchema } from '../../local/cloud/local-cloud-config';
-import { LOCAL_BUCKET, LOCAL_REGION, readLocalDeployment } from '../../local/cloud/local-deployment';
-import type { CfnTemplate } from '../../local/cloud/synthesize-template';
+import { ConnectionStore, LOCAL_OUTPUTS_FILE, type LocalOutputs, localOutputsSchema, type RunControl, RunStore, type StackOutputs, stackOutputsSchema, TenantStore } from '../../core';
 import { CliError, EXIT, explainAwsError } from './cli-error';
 
-/** The stack outputs the CLI works with (`cdk deploy --outputs-file` writes them too). */
-export const stackOutputsSchema = z.object({
-  ConnectorEndpoint: z.string().min(1),
-  BackupBucketName: z.string().min(1),
-  BackupRunStateMachineArn: z.string().min(1),
-  TenantsTableName: z.string().min(1),
-  RunsTableName: z.string().min(1),
-  ConnectionsTableName: z.string().min(1),
-}).loose();
-export type StackOutputs = z.infer<typeof stackOutputsSchema>;
+export { stackOutputsSchema, type StackOutputs };
 
-/** Everything a command needs: the stack's names, SDK clients and the stores over the tables. */
-export interface Fleet {
+/** Everything a command needs: the stack's names, SDK clients, the stores over the tables; what core's run operations need (RunControl). */
+export interface Fleet extends RunControl {
   outputs: StackOutputs;
   mode: 'aws' | 'local';
   dynamo: DynamoDBDocumentClient;
@@ -61,32 +48,29 @@ export async function openFleet(options: FleetOptions): Promise<Fleet> {
   return options.local !== undefined ? openLocalFleet(options.local) : openAwsFleet(options);
 }
 
-/** Local mode: names from the synthesized template it deployed, endpoints from its cloud.json. */
+/**
+ * Local mode, through what it writes for operators (DIR/outputs.json, core/stack-outputs.ts): the
+ * stack's outputs as it deployed them and its endpoints; never local mode's modules.
+ */
 async function openLocalFleet(dataDir: string): Promise<Fleet> {
-  const configFile = path.join(path.resolve(dataDir), 'cloud.json');
-  if (!existsSync(configFile)) {
-    throw new CliError(`local mode is not set up in ${path.resolve(dataDir)} (no cloud.json): run \`npm run local -- --keep\` first, or give its folder with --local DIR`, EXIT.environment);
+  const outputsFile = path.join(path.resolve(dataDir), LOCAL_OUTPUTS_FILE);
+  if (!existsSync(outputsFile)) {
+    throw new CliError(`local mode is not set up in ${path.resolve(dataDir)} (no ${LOCAL_OUTPUTS_FILE}): run \`npm run local -- --keep\` first, or give its folder with --local DIR`, EXIT.environment);
   }
-  const config = localCloudConfigSchema.parse(JSON.parse(readFileSync(configFile, 'utf8')));
-  const deployment = readLocalDeployment(JSON.parse(readFileSync(config.templateFile, 'utf8')) as CfnTemplate);
-  const table = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
-  const outputs: StackOutputs = {
-    ConnectorEndpoint: `ws://127.0.0.1:${config.gatewayPort}`,
-    BackupBucketName: LOCAL_BUCKET,
-    BackupRunStateMachineArn: deployment.stateMachines.find((m) => m.name === 'BackupRun')!.arn,
-    TenantsTableName: table('Tenants'),
-    RunsTableName: table('Runs'),
-    ConnectionsTableName: table('Connections'),
-  };
+  let local: LocalOutputs;
+  try {
+    local = localOutputsSchema.parse(JSON.parse(readFileSync(outputsFile, 'utf8')));
+  } catch (error) {
+    throw new CliError(`${outputsFile} is not what this version of local mode writes (${(error as Error).message.split('\n')[0]}): start local mode again (\`npm run local -- --keep\`)`, EXIT.environment);
+  }
   // The operator's IAM user key through the AWS endpoint (every call IAM-checked); S3 straight to RGW as its bucket owner.
-  const tls = { requestHandler: { httpsAgent: new Agent({ ca: readFileSync(path.join(config.tlsDir, 'ca.crt')) }) } };
-  const operator = { region: LOCAL_REGION, credentials: config.operator, maxAttempts: 1, ...tls };
-  const awsEndpoint = `https://127.0.0.1:${config.awsPort}`;
-  const fleet = makeFleet(outputs, 'local', {
-    dynamo: new DynamoDBClient({ ...operator, endpoint: awsEndpoint }),
-    sfn: new SFNClient({ ...operator, endpoint: awsEndpoint }),
-    s3: new S3Client({ region: LOCAL_REGION, maxAttempts: 1, ...tls, endpoint: config.s3?.endpoint, forcePathStyle: true, ...(config.s3 ? { credentials: { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey } } : {}) }),
-    management: new ApiGatewayManagementApiClient({ ...operator, endpoint: `http://127.0.0.1:${config.gatewayPort}/prod` }),
+  const tls = { requestHandler: { httpsAgent: new Agent({ ca: readFileSync(local.caFile) }) } };
+  const operator = { region: local.region, credentials: local.operator, maxAttempts: 1, ...tls };
+  const fleet = makeFleet(local.outputs, 'local', {
+    dynamo: new DynamoDBClient({ ...operator, endpoint: local.awsEndpoint }),
+    sfn: new SFNClient({ ...operator, endpoint: local.awsEndpoint }),
+    s3: new S3Client({ region: local.region, maxAttempts: 1, ...tls, endpoint: local.s3?.endpoint, forcePathStyle: true, ...(local.s3 ? { credentials: { accessKeyId: local.s3.accessKeyId, secretAccessKey: local.s3.secretAccessKey } } : {}) }),
+    management: new ApiGatewayManagementApiClient({ ...operator, endpoint: local.connectionsEndpoint }),
   }, async () => `local:${userInfo().username}`, async () => undefined);
   // Fail early and clearly when the services are not running.
   await fleet.tenants.get('-').catch((error: unknown) => {
@@ -123,6 +107,7 @@ function makeFleet(
   const dynamo = DynamoDBDocumentClient.from(clients.dynamo, { marshallOptions: { removeUndefinedValues: true } });
   return {
     outputs, mode, dynamo, sfn: clients.sfn, s3: clients.s3,
+    backupRunStateMachineArn: outputs.BackupRunStateMachineArn, scheduleTimeZone: outputs.ScheduleTimeZone, runTimeoutSeconds: outputs.RunTimeoutSeconds,
     tenants: new TenantStore(dynamo, outputs.TenantsTableName),
     runs: new RunStore(dynamo, outputs.RunsTableName),
     connections: new ConnectionStore(dynamo, outputs.ConnectionsTableName),

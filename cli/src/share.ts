@@ -2,7 +2,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { CliError, EXIT, usageError } from './cli-error';
 import { artifactsOf, readManifest, requireRun } from './backups';
-import { restorableManifest } from '../../functions/src/shared';
+import { restorableManifest } from '../../core';
 import type { Fleet } from './fleet';
 
 /** SigV4 presigned URLs live at most 7 days. */

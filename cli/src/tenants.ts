@@ -1,6 +1,5 @@
 import { type BandwidthSetting, bandwidthSettingSchema, encodeMessage, PROTOCOL_VERSION, tenantIdSchema } from '../../protocol';
-import { createActivationCode, disableTenant, newTenant, revokeConnectorKey, type TenantRecord } from '../../functions/src/shared';
-import { parseBackupTime } from '../../functions/src/list-tenants/due-tenants';
+import { createActivationCode, disableTenant, newTenant, parseBackupTime, revokeConnectorKey, tellTenantConnectors, type TenantRecord } from '../../core';
 import { CliError, EXIT, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
 
@@ -101,8 +100,7 @@ export async function updateTenant(fleet: Fleet, tenantId: string, changes: { na
   const view = tenantView(await requireTenant(fleet, tenantId));
   if (bandwidth === undefined) return view;
   const message = encodeMessage({ type: 'settings', v: PROTOCOL_VERSION, bandwidth });
-  const told = await Promise.all((await fleet.connections.forTenant(tenantId)).map((c) => fleet.sendToConnection(c.connectionId, message).then(() => 1, () => 0)));
-  return { ...view, connectorsTold: told.reduce<number>((a, b) => a + b, 0) };
+  return { ...view, connectorsTold: await tellTenantConnectors({ connections: fleet.connections, send: fleet.sendToConnection }, tenantId, message) };
 }
 
 /** A new activation code for an existing tenant (the old one stops working). */

@@ -109,6 +109,8 @@ export class SoBackupStack extends Stack {
     new CfnOutput(this, 'TenantsTableName', { value: tables.tenants.tableName });
     new CfnOutput(this, 'ConnectionsTableName', { value: tables.connections.tableName });
     new CfnOutput(this, 'RunsTableName', { value: tables.runs.tableName });
+    new CfnOutput(this, 'ScheduleTimeZone', { value: daily.timeZone, description: 'time zone of backup times; names every run\'s day' });
+    new CfnOutput(this, 'RunTimeoutSeconds', { value: String(backupRun.runTimeoutSeconds), description: 'how long a RUNNING run counts as running' });
     new CfnOutput(this, 'AlertsTopicArn', { value: alerts.topicArn });
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });
   }

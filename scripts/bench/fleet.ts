@@ -23,8 +23,8 @@ import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb
 import { pino } from 'pino';
 import { Link } from '../../connector/src/link/link';
 import { Outbox } from '../../connector/src/link/outbox';
-import { localDay, localStamp, windowStart } from '../../functions/src/list-tenants/due-tenants';
-import { ConnectionStore, type RunRecord, RunStore, type TenantRecord } from '../../functions/src/shared';
+import { localDay, localStamp, windowStart } from '../../core';
+import { ConnectionStore, type RunRecord, RunStore, type TenantRecord } from '../../core';
 import { LOCAL_REGION, readLocalDeployment } from '../../local/cloud/local-deployment';
 import type { LocalCloudConfig } from '../../local/cloud/local-cloud-config';
 import { ensureLocalTls } from '../../local/cloud/local-tls';

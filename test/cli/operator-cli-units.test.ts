@@ -9,7 +9,7 @@ import { fleetStatus } from '../../cli/src/fleet-status';
 import { duration, rateText, table } from '../../cli/src/render';
 import { parseBandwidthOption } from '../../cli/src/tenants';
 import { attachment, parseExpiry, shareRun } from '../../cli/src/share';
-import type { RunRecord, TenantRecord } from '../../functions/src/shared';
+import type { RunRecord, TenantRecord } from '../../core';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const hoursAgo = (h: number) => new Date(now.getTime() - h * 3600_000).toISOString();
@@ -155,6 +155,7 @@ describe('so-backup against AWS: the stack outputs', () => {
   const outputs = {
     ConnectorEndpoint: 'wss://abc.execute-api.eu-north-1.amazonaws.com/prod', BackupBucketName: 'backups', BackupRunStateMachineArn: 'arn:aws:states:eu-north-1:1:stateMachine:BackupRun',
     TenantsTableName: 'T', RunsTableName: 'R', ConnectionsTableName: 'C', AlertsTopicArn: 'arn:aws:sns:eu-north-1:1:alerts',
+    ScheduleTimeZone: 'Europe/Oslo', RunTimeoutSeconds: '46800',
   };
 
   test('GIVEN `cdk deploy --outputs-file` output WHEN opened THEN the stack\'s names are taken from it (nested under the stack name)', async () => {
@@ -162,6 +163,8 @@ describe('so-backup against AWS: the stack outputs', () => {
     const fleet = await openFleet({ stackName: 'SoBackup', region: 'eu-north-1', outputsFile: path.join(dir, 'outputs.json') });
     expect(fleet.mode).toBe('aws');
     expect(fleet.outputs).toMatchObject({ TenantsTableName: 'T', ConnectionsTableName: 'C' });
+    // The schedule's time zone names runs; the run timeout says when a RUNNING record is a crashed run.
+    expect(fleet).toMatchObject({ scheduleTimeZone: 'Europe/Oslo', runTimeoutSeconds: 46_800 });
     fleet.close();
   });
 

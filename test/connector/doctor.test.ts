@@ -6,7 +6,7 @@ import { checkArchiveRoot, shareOf } from '../../connector/src/doctor/archive-ro
 import { formatChecks } from '../../connector/src/doctor/doctor';
 import { enrolConnector } from '../../connector/src/enrol';
 import { doctor } from '../../connector/src/run-connector';
-import { createActivationCode, newTenant } from '../../functions/src/shared';
+import { createActivationCode, newTenant } from '../../core';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import { type CloudHarness, HARNESS_START_MS, startCloudHarness } from '../helpers/cloud-harness';
 import { freePort } from '../helpers/test-ports';

@@ -9,7 +9,7 @@ import { ConnectorKeys } from '../../connector/src/key-rotation';
 import { Link } from '../../connector/src/link/link';
 import { Outbox } from '../../connector/src/link/outbox';
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
-import { createActivationCode, disableTenant, newTenant, revokeConnectorKey } from '../../functions/src/shared';
+import { createActivationCode, disableTenant, newTenant, revokeConnectorKey } from '../../core';
 import { revokeKey } from '../../cli/src/tenants';
 import type { Fleet } from '../../cli/src/fleet';
 import { EXIT } from '../../cli/src/cli-error';

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { newTenant, uploadCredentialVendorFromEnv } from '../../functions/src/shared';
+import { newTenant, uploadCredentialVendorFromEnv } from '../../core';
 import { LambdaFunctionError } from '../../local/cloud/local-lambda';
 import { provisionLocalBucket } from '../../local/cloud/provision';
 import { readIamModel } from '../../local/iam/iam-model';

@@ -1,5 +1,5 @@
 import { authorizeConnector, type AuthorizeDeps } from '../../functions/src/authorizer/authorize-connector';
-import { type ConnectorKey, hashActivationCode, newActivationCode, type TenantRecord } from '../../functions/src/shared';
+import { type ConnectorKey, hashActivationCode, newActivationCode, type TenantRecord } from '../../core';
 import { enrolAuthorization, newConnectorKeyPair, publicKeyDerOf, signatureAuthorization } from '../../protocol';
 
 /** In-memory tenants and nonces with the same conditional semantics as the DynamoDB stores. */

@@ -1,5 +1,5 @@
 import { handleConnectorMessage, type MessageContext } from '../../functions/src/message/handle-connector-message';
-import type { RunRecord } from '../../functions/src/shared';
+import type { RunRecord } from '../../core';
 import type { CloudMessage } from '../../protocol';
 
 function context(run: Partial<RunRecord> | undefined) {

@@ -1,6 +1,6 @@
 import { drillDatabase, drillsDue, drillVerdict, failingDrills, failingDrillsAlert } from '../../functions/src/request-drills/restore-drills';
 import type { DrillResult } from '../../protocol';
-import type { TenantRecord } from '../../functions/src/shared';
+import type { TenantRecord } from '../../core';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const daysAgo = (d: number) => new Date(now.getTime() - d * 86_400_000).toISOString();

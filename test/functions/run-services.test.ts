@@ -1,15 +1,14 @@
-import { executionName } from '../../functions/src/list-tenants/execution-name';
-import { backupSlot, dueInWindow, firstInstantOfHour, parseBackupTime, SLOT_MINUTES, windowStart } from '../../functions/src/list-tenants/due-tenants';
+import { backupSlot, dueInWindow, executionName, firstInstantOfHour, parseBackupTime, SLOT_MINUTES, windowStart } from '../../core';
 import { startDueBackups } from '../../functions/src/list-tenants/start-due-backups';
 import { describeFailure, markRunFailed } from '../../functions/src/mark-run-failed/mark-run-failed';
 import { requestBackup } from '../../functions/src/request-backup/request-backup';
 import { prepareRun } from '../../functions/src/prepare-run/prepare-run';
 import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
-import { restoreSessionPolicy, RunError, uploadCredentialVendorFromEnv, uploadSessionPolicy } from '../../functions/src/shared';
+import { restoreSessionPolicy, RunError, uploadCredentialVendorFromEnv, uploadSessionPolicy } from '../../core';
 import type { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { tenantIdSchema } from '../../protocol';
 import { type Artifact, type BackupJob, type Manifest, manifestSchema } from '../../protocol';
-import type { RunRecord, TenantRecord } from '../../functions/src/shared';
+import type { RunRecord, TenantRecord } from '../../core';
 import { periodOf, tiersDue } from '../../functions/src/finalize-run/promote-to-tiers';
 
 const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: '2026-11-25T02:00:00.000Z' };
@@ -19,9 +18,9 @@ const target = { bucket: 'backups', region: 'eu-north-1', forcePathStyle: false 
 describe('executionName', () => {
   test('names read like a backup log and never collide on the same day', () => {
     const day = new Date('2026-11-25T02:00:00Z');
-    expect(executionName('acme', day, 'daily', [])).toBe('acme-2026-11-25-daily');
-    expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily'])).toBe('acme-2026-11-25-daily-2');
-    expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily', 'acme-2026-11-25-daily-2'])).toBe('acme-2026-11-25-daily-3');
+    expect(executionName('acme', day, 'daily', [], 'UTC')).toBe('acme-2026-11-25-daily');
+    expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily'], 'UTC')).toBe('acme-2026-11-25-daily-2');
+    expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily', 'acme-2026-11-25-daily-2'], 'UTC')).toBe('acme-2026-11-25-daily-3');
     // Named after the day in the schedule's time zone: 23:30 UTC is already the next day in Oslo.
     expect(executionName('acme', new Date('2026-11-24T23:30:00Z'), 'daily', [], 'Europe/Oslo')).toBe('acme-2026-11-25-daily');
   });
@@ -34,8 +33,8 @@ describe('executionName', () => {
     const names: string[] = [];
     for (const tenant of [long, other]) {
       for (const trigger of ['daily', 'support', 'operator']) {
-        const first = executionName(tenant, day, trigger, []);
-        const tenth = executionName(tenant, day, trigger, [first, ...Array.from({ length: 8 }, (_, i) => `${first}-${i + 2}`)]);
+        const first = executionName(tenant, day, trigger, [], 'UTC');
+        const tenth = executionName(tenant, day, trigger, [first, ...Array.from({ length: 8 }, (_, i) => `${first}-${i + 2}`)], 'UTC');
         names.push(first, tenth);
         for (const name of [first, tenth]) {
           expect(name.length).toBeLessThanOrEqual(80);
@@ -46,7 +45,7 @@ describe('executionName', () => {
       }
     }
     expect(new Set(names).size).toBe(names.length);
-    expect(executionName(long, day, 'operator', [])).toMatch(/^a+_[0-9a-f]{6}-2026-11-25-operator$/);
+    expect(executionName(long, day, 'operator', [], 'UTC')).toMatch(/^a+_[0-9a-f]{6}-2026-11-25-operator$/);
   });
 });
 

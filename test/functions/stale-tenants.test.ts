@@ -1,6 +1,7 @@
 import { findStaleTenants, staleTenantsAlert } from '../../functions/src/check-stale-tenants/stale-tenants';
 import { findOfflineConnectors, offlineConnectorsAlert } from '../../functions/src/check-stale-tenants/offline-connectors';
-import { putMetrics, type TenantRecord } from '../../functions/src/shared';
+import { type TenantRecord } from '../../core';
+import { putMetrics } from '../../functions/src/shared';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const tenant = (tenantId: string, fields: Partial<TenantRecord>): TenantRecord => ({ tenantId, displayName: tenantId.toUpperCase(), enabled: true, keys: [], createdAt: '2026-01-01T00:00:00Z', ...fields });

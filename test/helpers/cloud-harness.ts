@@ -6,8 +6,9 @@ import type { Server } from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConnectionStore, RunStore, TenantStore } from '../../functions/src/shared';
+import { ConnectionStore, RunStore, TenantStore } from '../../core';
 import { readLocalDeployment } from '../../local/cloud/local-deployment';
+import { localOutputs, writeLocalOutputs } from '../../local/cloud/local-outputs';
 import { ensureLocalTls } from '../../local/cloud/local-tls';
 import { provisionLocalTables } from '../../local/cloud/provision';
 import { type LocalCloud, startLocalCloud } from '../../local/cloud/start-local-cloud';
@@ -65,6 +66,14 @@ export async function startCloudHarness(options: CloudHarnessOptions = {}) {
     awsEndpoint: `https://127.0.0.1:${awsPort}`,
     /** SDK client settings for the operator against this cloud. */
     operatorClient: client,
+    /** Writes the outputs file local mode writes for the CLI (core/stack-outputs.ts) and returns its folder: `openFleet({ local: folder })`. */
+    writeOperatorOutputs: () => {
+      writeLocalOutputs(dir, localOutputs(edited, deployment, {
+        connectorEndpoint: `ws://127.0.0.1:${gatewayPort}`, awsEndpoint: `https://127.0.0.1:${awsPort}`, connectionsEndpoint: `http://127.0.0.1:${gatewayPort}/prod`,
+        caFile: tls.caFile, operator: { ...HARNESS_OPERATOR },
+      }));
+      return dir;
+    },
     tenants: new TenantStore(db, table('Tenants')),
     connections: new ConnectionStore(db, table('Connections')),
     runs: new RunStore(db, table('Runs')),

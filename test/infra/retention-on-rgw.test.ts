@@ -8,7 +8,7 @@ import path from 'node:path';
 import { S3ObjectStore } from '../../connector/src/store';
 import { S3VersionCopier } from '../../functions/src/finalize-run/s3-version-copier';
 import { finalizeRun } from '../../functions/src/finalize-run/finalize-run';
-import type { RunRecord, TenantRecord } from '../../functions/src/shared';
+import type { RunRecord, TenantRecord } from '../../core';
 import { keyLayout, type Manifest, type ManifestPointer, manifestSchema, STAGING_PREFIX } from '../../protocol';
 import { SoBackupStack } from '../../infra/lib/so-backup-stack';
 import { lifecycleRulesFromTemplate } from '../../local/cloud/provision';

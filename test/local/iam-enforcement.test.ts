@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { newTenant } from '../../functions/src/shared';
+import { newTenant } from '../../core';
 import type { CfnTemplate } from '../../local/cloud/synthesize-template';
 import { type CloudHarness, startCloudHarness } from '../helpers/cloud-harness';
 

@@ -4,7 +4,7 @@ import { dynamodbRequest, s3Request, snsRequest, stsRequest } from '../../local/
 import { type Caller, IamAuthorizer } from '../../local/iam/iam-authorizer';
 import { readIamModel } from '../../local/iam/iam-model';
 import { rgwPolicy } from '../../local/cloud/rgw-iam';
-import { uploadSessionPolicy } from '../../functions/src/shared';
+import { uploadSessionPolicy } from '../../core';
 
 /**
  * The synthesized stack's IAM, judged by the evaluator local mode uses, request by request as

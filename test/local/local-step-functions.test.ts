@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import { stepFunctionsApi } from '../../local/cloud/step-functions-api';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { startDueBackups } from '../../functions/src/list-tenants/start-due-backups';
-import type { TenantRecord } from '../../functions/src/shared';
+import type { TenantRecord } from '../../core';
 import { freePort } from '../helpers/test-ports';
 
 /**

@@ -1,5 +1,5 @@
 import { AUTH_WINDOW_SECONDS, parseConnectorAuthorization, verifyConnectorSignature } from '../../../protocol';
-import { type ConnectorKey, hashActivationCode, type NonceStore, type TenantStore } from '../shared';
+import { type ConnectorKey, hashActivationCode, type NonceStore, type TenantStore } from '../../../core';
 
 export interface AuthorizationDecision {
   allowed: boolean;

@@ -1,5 +1,6 @@
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { awsClients, header, logger, NonceStore, readEnvironment, tableEnvironmentSchema, TenantStore } from '../shared';
+import { NonceStore, TenantStore } from '../../../core';
+import { awsClients, header, logger, readEnvironment, tableEnvironmentSchema } from '../shared';
 import { authorizeConnector } from './authorize-connector';
 
 const env = readEnvironment(tableEnvironmentSchema);

@@ -1,6 +1,7 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
-import { awsClients, ConnectionStore, logger, putMetrics, readEnvironment, tableEnvironmentSchema, TenantStore } from '../shared';
+import { ConnectionStore, TenantStore } from '../../../core';
+import { awsClients, logger, putMetrics, readEnvironment, tableEnvironmentSchema } from '../shared';
 import { findOfflineConnectors, offlineConnectorsAlert } from './offline-connectors';
 import { findStaleTenants, staleTenantsAlert } from './stale-tenants';
 

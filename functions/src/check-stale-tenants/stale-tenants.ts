@@ -1,4 +1,4 @@
-import type { TenantRecord } from '../shared';
+import type { TenantRecord } from '../../../core';
 
 export interface StaleTenant {
   tenantId: string;

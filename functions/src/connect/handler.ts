@@ -1,8 +1,7 @@
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import {
-  awsClients, closeReplacedKeySessions, ConnectionStore, connectionsClient, connectionsEndpointOf, header, logger, parseWebsocketEvent, readEnvironment, tableEnvironmentSchema, TenantStore,
-} from '../shared';
+import { closeReplacedKeySessions, ConnectionStore, TenantStore } from '../../../core';
+import { awsClients, connectionsClient, connectionsEndpointOf, header, logger, parseWebsocketEvent, readEnvironment, tableEnvironmentSchema } from '../shared';
 
 const env = readEnvironment(tableEnvironmentSchema);
 const connections = new ConnectionStore(awsClients().dynamo, env.CONNECTIONS_TABLE);

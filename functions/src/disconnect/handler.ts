@@ -1,5 +1,6 @@
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
-import { awsClients, ConnectionStore, logger, parseWebsocketEvent, readEnvironment, tableEnvironmentSchema, TenantStore } from '../shared';
+import { ConnectionStore, TenantStore } from '../../../core';
+import { awsClients, logger, parseWebsocketEvent, readEnvironment, tableEnvironmentSchema } from '../shared';
 
 const env = readEnvironment(tableEnvironmentSchema);
 const connections = new ConnectionStore(awsClients().dynamo, env.CONNECTIONS_TABLE);

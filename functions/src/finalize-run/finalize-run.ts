@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type ArtifactFailure, type DatabaseBackup, type Manifest, type ManifestPointer } from '../../../protocol';
-import { type CarriedPart, logger, RunError, type RunRecord, type RunRef, type RunStore, type TenantRecord, type TenantStore } from '../shared';
+import { type CarriedPart, RunError, type RunRecord, type RunStore, type TenantRecord, type TenantStore } from '../../../core';
+import { logger, type RunRef } from '../shared';
 import { carryForward, type CopyTier, type CopyTiersKept, periodOf, promoteToTier, tiersDue, type VersionCopier } from './promote-to-tiers';
 
 /** The parts of the validation report finalize uses: each artifact's verdict, and the totals. */

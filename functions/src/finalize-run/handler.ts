@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { manifestPointerSchema, manifestSchema } from '../../../protocol';
-import { awsClients, logger, parseEvent, putMetrics, readEnvironment, RunStore, runRefSchema, tableEnvironmentSchema, TenantStore } from '../shared';
+import { RunStore, TenantStore } from '../../../core';
+import { awsClients, logger, parseEvent, putMetrics, readEnvironment, runRefSchema, tableEnvironmentSchema } from '../shared';
 import { S3ArtifactReader } from '../validate-run/artifact-reader';
 import { finalizeRun, validationSummarySchema } from './finalize-run';
 import { S3VersionCopier } from './s3-version-copier';

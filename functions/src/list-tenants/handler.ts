@@ -1,7 +1,7 @@
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import { awsClients, logger, parseEvent, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore } from '../shared';
-import { windowStart } from './due-tenants';
+import { awsErrorKind, RunStore, TenantStore, windowStart } from '../../../core';
+import { awsClients, logger, parseEvent, readEnvironment, tableEnvironmentSchema } from '../shared';
 import { startDueBackups } from './start-due-backups';
 
 const env = readEnvironment(tableEnvironmentSchema.extend({
@@ -34,7 +34,7 @@ export async function handler(event: unknown) {
         await sfn.send(new StartExecutionCommand({ stateMachineArn: env.BACKUP_RUN_STATE_MACHINE_ARN, name, input: JSON.stringify(input) }));
         return 'started';
       } catch (error) {
-        if ((error as Error).name === 'ExecutionAlreadyExists') return 'exists';
+        if (awsErrorKind(error) === 'execution-exists') return 'exists';
         throw error;
       }
     },

@@ -1,7 +1,6 @@
 import { TokenBucket } from '../../../protocol';
-import type { BackupRunInput, TenantRecord } from '../shared';
-import { dueInWindow, type ScheduleSettings } from './due-tenants';
-import { executionName } from './execution-name';
+import { dueInWindow, executionName, type ScheduleSettings, type TenantRecord } from '../../../core';
+import type { BackupRunInput } from '../shared';
 
 export interface StartDueBackupsDeps {
   /** One page of enabled tenants, and the cursor of the next. */

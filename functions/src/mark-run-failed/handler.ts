@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { awsClients, executionContextSchema, logger, parseEvent, readEnvironment, RunStore, tableEnvironmentSchema } from '../shared';
+import { RunStore } from '../../../core';
+import { awsClients, executionContextSchema, logger, parseEvent, readEnvironment, tableEnvironmentSchema } from '../shared';
 import { markRunFailed } from './mark-run-failed';
 
 const env = readEnvironment(tableEnvironmentSchema);
@@ -19,7 +20,7 @@ const eventSchema = z.object({
 export async function handler(event: unknown) {
   const { state, execution } = parseEvent(eventSchema, event, 'Mark run failed input');
   const alert = await markRunFailed({ runs }, execution.name, state.tenantId, { error: state.error.Error, cause: state.error.Cause ?? '' }, new Date(),
-    { trigger: state.trigger, requestedBy: state.requestedBy, reason: state.reason });
+    { trigger: state.trigger, requestedBy: state.requestedBy, reason: state.reason, executionArn: execution.id });
   logger.error({ runId: execution.name, tenantId: state.tenantId, error: state.error.Error }, 'run failed');
   return alert;
 }

@@ -1,4 +1,4 @@
-import type { RunRecord, RunStore } from '../shared';
+import type { RunRecord, RunStore } from '../../../core';
 
 /** Turns Step Functions' error/cause into a sentence a person can act on. */
 export function describeFailure(error: string, cause: string): string {
@@ -32,7 +32,7 @@ export async function markRunFailed(
   tenantId: string | undefined,
   failure: { error: string; cause: string },
   now = new Date(),
-  attempt: { trigger?: RunRecord['trigger']; requestedBy?: string; reason?: string } = {},
+  attempt: { trigger?: RunRecord['trigger']; requestedBy?: string; reason?: string; executionArn?: string } = {},
 ): Promise<{ subject: string; message: string }> {
   const description = describeFailure(failure.error, failure.cause);
   const run = await deps.runs.get(runId);
@@ -42,7 +42,7 @@ export async function markRunFailed(
     // Failed before Prepare recorded it (unknown tenant, already running): record it anyway, so every attempt is visible.
     await deps.runs.create({
       runId, tenantId, trigger: attempt.trigger ?? 'operator', requestedBy: attempt.requestedBy ?? 'unknown', reason: attempt.reason,
-      executionArn: runId, startedAt: now.toISOString(), ...failed,
+      executionArn: attempt.executionArn ?? runId, startedAt: now.toISOString(), ...failed,
     });
   }
   const tenant = run?.tenantId ?? tenantId ?? 'unknown tenant';

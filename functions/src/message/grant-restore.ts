@@ -1,5 +1,5 @@
 import { type CloudMessage, PROTOCOL_VERSION, type RestoreRequest, type UploadCredentials, type UploadTarget } from '../../../protocol';
-import { isRestorable, restorableManifest, runHolds, type RunRecord, type RunStore } from '../shared';
+import { isRestorable, restorableManifest, runHolds, type RunRecord, type RunStore } from '../../../core';
 
 export interface RestoreContext {
   tenantId: string;

@@ -1,7 +1,8 @@
 import {
   type CloudMessage, type ConnectorMessage, type DrillResult, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials, type UploadTarget,
 } from '../../../protocol';
-import { type CredentialAccess, isTaskGone, logger, putMetrics, type RunStore, type TaskResponder, type TenantStore } from '../shared';
+import { type CredentialAccess, isTaskGone, type RunStore, type TaskResponder, type TenantStore } from '../../../core';
+import { logger, putMetrics } from '../shared';
 import { drillVerdict } from '../request-drills/restore-drills';
 import { grantRestore } from './grant-restore';
 

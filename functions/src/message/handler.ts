@@ -1,9 +1,8 @@
 import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { encodeMessage } from '../../../protocol';
-import {
-  awsClients, connectionsClient, connectionsEndpointOf, connectorTarget, connectorTargetEnvironmentSchema, parseWebsocketEvent, readEnvironment, RunStore, SfnTaskResponder, tableEnvironmentSchema, TenantStore, uploadCredentialVendorFromEnv,
-} from '../shared';
+import { connectorTarget, connectorTargetEnvironmentSchema, RunStore, SfnTaskResponder, TenantStore, uploadCredentialVendorFromEnv } from '../../../core';
+import { awsClients, connectionsClient, connectionsEndpointOf, parseWebsocketEvent, readEnvironment, tableEnvironmentSchema } from '../shared';
 import { handleConnectorMessage } from './handle-connector-message';
 
 const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape));

@@ -1,8 +1,6 @@
 import { z } from 'zod';
-import {
-  awsClients, backupRunInputSchema, executionContextSchema, logger, parseEvent, readEnvironment, RunStore, tableEnvironmentSchema, TenantStore,
-  type RunRef,
-} from '../shared';
+import { RunStore, TenantStore } from '../../../core';
+import { awsClients, backupRunInputSchema, executionContextSchema, logger, parseEvent, readEnvironment, tableEnvironmentSchema, type RunRef } from '../shared';
 import { prepareRun } from './prepare-run';
 
 const env = readEnvironment(tableEnvironmentSchema.extend({ RUN_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(43_200) }));

@@ -1,5 +1,5 @@
-import type { RunRecord, RunStore, TenantStore } from '../shared';
-import { RunError, type BackupRunInput, type RunRef } from '../shared';
+import { activeRun, RunError, type RunRecord, type RunStore, type TenantStore } from '../../../core';
+import { type BackupRunInput, type RunRef } from '../shared';
 
 /** Checks the tenant may be backed up and opens the run record (idempotent for retries). */
 export async function prepareRun(
@@ -12,9 +12,7 @@ export async function prepareRun(
   if (!tenant) throw new RunError('TenantNotFound', `tenant "${input.tenantId}" does not exist`);
   if (!tenant.enabled) throw new RunError('TenantDisabled', `tenant "${input.tenantId}" is disabled; enable it to back it up`);
   // One backup per tenant at a time; a RUNNING record older than the run timeout is a crashed run, not a running one.
-  const since = Date.parse(execution.startTime) - runTimeoutSeconds * 1000;
-  const running = (await deps.runs.forTenant(tenant.tenantId, 20))
-    .find((r) => r.status === 'RUNNING' && r.runId !== execution.name && Date.parse(r.startedAt) > since);
+  const running = activeRun(await deps.runs.forTenant(tenant.tenantId, 20), Date.parse(execution.startTime), runTimeoutSeconds, execution.name);
   if (running) throw new RunError('RunConflict', `a backup of tenant "${tenant.tenantId}" is already running (${running.runId}, started ${running.startedAt})`);
   const run: RunRecord = {
     runId: execution.name,

@@ -1,10 +1,8 @@
-import { GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { z } from 'zod';
 import { encodeMessage } from '../../../protocol';
-import {
-  awsClients, ConnectionStore, connectionsClient, connectorTarget, connectorTargetEnvironmentSchema, parseEvent, readEnvironment, RunStore, runRefSchema, tableEnvironmentSchema, TenantStore,
-  uploadCredentialVendorFromEnv,
-} from '../shared';
+import { ConnectionStore, connectorTarget, connectorTargetEnvironmentSchema, RunStore, TenantStore, uploadCredentialVendorFromEnv, awsErrorKind } from '../../../core';
+import { awsClients, connectionsClient, parseEvent, readEnvironment, runRefSchema, tableEnvironmentSchema } from '../shared';
 import { requestBackup } from './request-backup';
 
 const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend({ CONNECTIONS_ENDPOINT: z.url() }));
@@ -27,7 +25,7 @@ export async function handler(event: unknown): Promise<{ connectionId: string }>
         await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(encodeMessage(job)) }));
         return true;
       } catch (error) {
-        if (error instanceof GoneException || (error as Error).name === 'GoneException') return false;
+        if (awsErrorKind(error) === 'connection-gone') return false;
         throw error;
       }
     },

@@ -1,5 +1,6 @@
 import { type BackupJob, type UploadTarget, PROTOCOL_VERSION } from '../../../protocol';
-import { type ConnectionStore, connectionsOfCurrentKeys, logger, RunError, type RunRef, type RunStore, type TenantStore, type UploadCredentialVendor } from '../shared';
+import { type ConnectionStore, connectionsOfCurrentKeys, RunError, type RunStore, type TenantStore, type UploadCredentialVendor } from '../../../core';
+import { logger, type RunRef } from '../shared';
 
 export interface RequestBackupDeps {
   runs: Pick<RunStore, 'update'>;

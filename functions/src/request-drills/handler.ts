@@ -3,10 +3,8 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type DrillJob, encodeMessage, PROTOCOL_VERSION } from '../../../protocol';
-import {
-  awsClients, ConnectionStore, connectionsClient, connectionsOfCurrentKeys, connectorTarget, connectorTargetEnvironmentSchema, isRestorable, logger, putMetrics, readEnvironment, restorableManifest, RunStore, tableEnvironmentSchema, TenantStore,
-  uploadCredentialVendorFromEnv,
-} from '../shared';
+import { ConnectionStore, connectionsOfCurrentKeys, connectorTarget, connectorTargetEnvironmentSchema, isRestorable, restorableManifest, RunStore, TenantStore, uploadCredentialVendorFromEnv } from '../../../core';
+import { awsClients, connectionsClient, logger, putMetrics, readEnvironment, tableEnvironmentSchema } from '../shared';
 import { drillDatabase, drillsDue, failingDrills, failingDrillsAlert, issueDrill } from './restore-drills';
 
 const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend({

@@ -1,5 +1,5 @@
 import type { DrillResult } from '../../../protocol';
-import type { IssuedDrill, TenantRecord } from '../shared';
+import type { IssuedDrill, TenantRecord } from '../../../core';
 
 /** A drill request unanswered for this long counts as a failed drill. */
 export const DRILL_ANSWER_HOURS = 24;

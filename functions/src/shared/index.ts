@@ -1,13 +1,8 @@
-// Code shared by the Lambda handlers: AWS clients configured from the environment, the
-// DynamoDB stores, credential vending, errors and logging. No handler logic lives here.
+// What the Lambda handlers share that is about running as a Lambda: AWS clients configured from
+// the environment, logging, metrics, event parsing. The cloud's data model and operations are in
+// core/ (stores, enrolment, credential vending, run rules), which the CLI uses as well.
 export * from './aws-clients';
-export * from './errors';
 export * from './logger';
 export * from './metrics';
-export * from './stores';
-export * from './tenant-credential';
-export * from './enrolment';
-export * from './upload-credentials';
 export * from './websocket-event';
-export * from './task-responder';
 export * from './run-input';

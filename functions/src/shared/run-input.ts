@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { runIdSchema, tenantIdSchema } from '../../../protocol';
-import { RunError } from './errors';
+import { RunError } from '../../../core';
 
 /** The input a BackupRun execution is started with. */
 export const backupRunInputSchema = z.object({

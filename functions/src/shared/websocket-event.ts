@@ -1,6 +1,6 @@
 import type { APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { RunError } from './errors';
+import { RunError } from '../../../core';
 
 /** The parts of an API Gateway WebSocket event our handlers read, checked. */
 const websocketEventSchema = z.object({

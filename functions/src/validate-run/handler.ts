@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { manifestPointerSchema } from '../../../protocol';
-import { awsClients, logger, parseEvent, readEnvironment, restorableManifest, RunError, RunStore, runRefSchema, tableEnvironmentSchema, TenantStore } from '../shared';
+import { restorableManifest, RunError, RunStore, TenantStore } from '../../../core';
+import { awsClients, logger, parseEvent, readEnvironment, runRefSchema, tableEnvironmentSchema } from '../shared';
 import { S3ArtifactReader } from './artifact-reader';
 import { loadPreviousSnapshot, type ValidationReport, validateRun } from './validate-run';
 

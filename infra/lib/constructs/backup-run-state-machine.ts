@@ -12,7 +12,7 @@ import { BackupFunction } from './backup-function';
 import type { BackupBucket } from './backup-bucket';
 import type { BackupTables } from './backup-tables';
 import type { ConnectorApi } from './connector-api';
-import { UPLOAD_LIST_ACTIONS, UPLOAD_ROLE_GRANTS } from '../../../functions/src/shared/upload-credentials';
+import { UPLOAD_LIST_ACTIONS, UPLOAD_ROLE_GRANTS } from '../../../core/upload-credentials';
 import { acceptFinding, acceptKeyUse, acceptStateMachineRole, arnInFinding } from './reviewed-finding';
 import { validateDuration } from './validate-props';
 
@@ -84,6 +84,8 @@ export class BackupRunStateMachine extends Construct {
   readonly stateMachine: StateMachine;
   /** The role the connector's per-run credentials are minted from (narrowed per run by a session policy). */
   readonly uploadRole: Role;
+  /** How long a RUNNING run counts as running (the backup timeout plus an hour for the failure path), in seconds: Prepare's and the CLI's one-run-at-a-time rule. */
+  readonly runTimeoutSeconds: number;
 
   constructor(scope: Construct, id: string, props: BackupRunStateMachineProps) {
     super(scope, id);
@@ -102,9 +104,10 @@ export class BackupRunStateMachine extends Construct {
     }
     const environment = { ...tables.environment(), BACKUP_BUCKET: bucket.bucket.bucketName };
 
+    this.runTimeoutSeconds = (props.backupTimeout ?? Duration.hours(12)).toSeconds() + 3600;
     const prepareFn = new BackupFunction(this, 'PrepareRun', {
       handler: 'prepare-run',
-      environment: { ...environment, RUN_TIMEOUT_SECONDS: String((props.backupTimeout ?? Duration.hours(12)).toSeconds() + 3600) },
+      environment: { ...environment, RUN_TIMEOUT_SECONDS: String(this.runTimeoutSeconds) },
     });
     tables.tenants.grantReadData(prepareFn);
     tables.runs.grantReadWriteData(prepareFn);
@@ -132,7 +135,7 @@ export class BackupRunStateMachine extends Construct {
     for (const grant of UPLOAD_ROLE_GRANTS) {
       uploadRole.addToPolicy(new PolicyStatement({ actions: [...grant.actions], resources: grant.keys.map((keys) => bucket.bucket.arnForObjects(keys)) }));
       for (const keys of grant.keys) {
-        acceptFinding(uploadRole, `AwsSolutions-IAM5[Resource::${arnInFinding(bucket.bucket)}/${keys}]`, 'The role is the ceiling: every session is narrowed by a session policy to one run\'s staging prefix and one tenant\'s archive (functions/src/shared/upload-credentials.ts); the role can write neither a retention tier nor delete a version.');
+        acceptFinding(uploadRole, `AwsSolutions-IAM5[Resource::${arnInFinding(bucket.bucket)}/${keys}]`, 'The role is the ceiling: every session is narrowed by a session policy to one run\'s staging prefix and one tenant\'s archive (core/upload-credentials.ts); the role can write neither a retention tier nor delete a version.');
       }
     }
     uploadRole.addToPolicy(new PolicyStatement({ actions: UPLOAD_LIST_ACTIONS, resources: [bucket.bucket.bucketArn] }));

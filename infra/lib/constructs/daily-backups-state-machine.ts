@@ -48,6 +48,8 @@ export interface DailyBackupsStateMachineProps {
  */
 export class DailyBackupsStateMachine extends Construct {
   readonly stateMachine: StateMachine;
+  /** The IANA time zone of backup times; it names every run's day. */
+  readonly timeZone: string;
 
   constructor(scope: Construct, id: string, props: DailyBackupsStateMachineProps) {
     super(scope, id);
@@ -55,6 +57,7 @@ export class DailyBackupsStateMachine extends Construct {
     validateRange('backupWindowHours', props.backupWindowHours, 1, 24);
     validateRange('maxStartsPerSecond', props.maxStartsPerSecond, 1, 300);
     const timeZone = props.scheduleTimeZone ?? 'Europe/Oslo';
+    this.timeZone = timeZone;
     const startFn = new BackupFunction(this, 'ListTenants', {
       handler: 'list-tenants',
       environment: {

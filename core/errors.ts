@@ -1,4 +1,4 @@
-import { SoBackupError } from '../../../protocol';
+import { SoBackupError } from '../protocol';
 
 /**
  * Errors a handler throws to fail a state. Step Functions matches on `name`, so each name is a

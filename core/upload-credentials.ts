@@ -1,6 +1,6 @@
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
 import { z } from 'zod';
-import { keyLayout, STAGING_PREFIX, type UploadCredentials, type UploadTarget } from '../../../protocol';
+import { keyLayout, STAGING_PREFIX, type UploadCredentials, type UploadTarget } from '../protocol';
 
 /** What the credentials are for: a backup run's uploads, or a restore's reads. */
 export type CredentialAccess = 'upload' | 'restore';

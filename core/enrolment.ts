@@ -56,6 +56,18 @@ export function connectionsOfCurrentKeys(tenant: Pick<TenantRecord, 'keys'>, con
   return connections.filter((c) => c.keyId !== undefined && current.has(c.keyId));
 }
 
+/**
+ * Sends one message to each of the tenant's live connections (a new setting, a cancelled job);
+ * returns how many took it (a connection that is gone, or refuses, is not counted).
+ */
+export async function tellTenantConnectors(
+  deps: { connections: { forTenant(tenantId: string): Promise<ConnectionRecord[]> }; send(connectionId: string, message: string): Promise<void> },
+  tenantId: string, message: string,
+): Promise<number> {
+  const told = await Promise.all((await deps.connections.forTenant(tenantId)).map((c) => deps.send(c.connectionId, message).then(() => 1, () => 0)));
+  return told.reduce<number>((a, b) => a + b, 0);
+}
+
 /** Disables a tenant: no new connections, and the open ones are closed. */
 export async function disableTenant(deps: RevocationDeps, tenantId: string): Promise<number> {
   await deps.tenants.setEnabled(tenantId, false);

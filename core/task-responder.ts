@@ -22,8 +22,3 @@ export class SfnTaskResponder implements TaskResponder {
     await this.sfn.send(new SendTaskFailureCommand({ taskToken, error: error.slice(0, 256), cause: cause.slice(0, 32_000) }));
   }
 }
-
-/** The task already ended (timed out, failed, or answered): nothing left to tell it. */
-export function isTaskGone(error: unknown): boolean {
-  return ['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'].includes((error as Error).name);
-}

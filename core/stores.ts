@@ -1,7 +1,8 @@
 import {
   DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ArtifactFailure, BandwidthSetting, ManifestPointer, WireError } from '../../../protocol';
+import type { ArtifactFailure, BandwidthSetting, ManifestPointer, WireError } from '../protocol';
+import { awsErrorKind } from './aws-errors';
 
 /** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
 const BY_TENANT = 'byTenant';
@@ -12,7 +13,7 @@ async function conditionally(write: Promise<unknown>): Promise<boolean> {
     await write;
     return true;
   } catch (error) {
-    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    if (awsErrorKind(error) === 'condition-failed') return false;
     throw error;
   }
 }
@@ -445,7 +446,7 @@ export class RunStore {
       await this.db.send(new PutCommand({ TableName: this.table, Item: run, ConditionExpression: 'attribute_not_exists(runId)' }));
       return run;
     } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      if (awsErrorKind(error) !== 'condition-failed') throw error;
       const existing = await this.get(run.runId);
       if (existing?.executionArn === run.executionArn) return existing;
       throw error;
@@ -463,6 +464,19 @@ export class RunStore {
       ExpressionAttributeNames: Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
       ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:v${i}`, value])),
     }));
+  }
+
+  /**
+   * Ends a run that is still RUNNING (a cancelled run: its execution was stopped, so no failure
+   * path of the state machine records it); false when the run ended meanwhile, which is kept.
+   */
+  async finishIfRunning(runId: string, fields: Pick<RunRecord, 'status' | 'finishedAt' | 'failure'>): Promise<boolean> {
+    return conditionally(this.db.send(new UpdateCommand({
+      TableName: this.table, Key: { runId }, ConditionExpression: '#status = :running',
+      UpdateExpression: 'SET #status = :status, finishedAt = :at, failure = :failure',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':running': 'RUNNING', ':status': fields.status, ':at': fields.finishedAt, ':failure': fields.failure },
+    })));
   }
 
   /** Records the connector's result once; returns false when one was already recorded. */

@@ -1,0 +1,34 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+/** Every .ts file below a folder of the repository, as [path from the root, text]. */
+function sources(folder: string): Array<[string, string]> {
+  return readdirSync(path.join(ROOT, folder), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .map((file) => [path.join(folder, file), readFileSync(path.join(ROOT, folder, file), 'utf8')]);
+}
+
+/** The repository folders a file imports from (its relative imports, resolved to their top-level folder). */
+function importedFolders(file: string, text: string): string[] {
+  const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)].map((m) => m[1]!);
+  return specifiers.map((spec) => path.relative(ROOT, path.resolve(ROOT, path.dirname(file), spec)).split(path.sep)[0]!);
+}
+
+describe('layers (docs/architecture.md)', () => {
+  test('the CLI reaches the cloud through core/ and local mode through its outputs file: no file under cli/ imports functions/ or local/', () => {
+    const offenders = sources('cli').flatMap(([file, text]) => importedFolders(file, text).filter((f) => f === 'functions' || f === 'local').map((f) => `${file} → ${f}/`));
+    expect(offenders).toEqual([]);
+  });
+
+  test('core/ depends on protocol/ only and reads no environment (callers pass clients, tables and settings)', () => {
+    const files = sources('core');
+    expect(files.length).toBeGreaterThan(5);
+    const offenders = files.flatMap(([file, text]) => [
+      ...importedFolders(file, text).filter((f) => f !== 'core' && f !== 'protocol').map((f) => `${file} → ${f}/`),
+      ...(/process\.env/.test(text) ? [`${file} reads process.env`] : []),
+    ]);
+    expect(offenders).toEqual([]);
+  });
+});
