@@ -1,19 +1,21 @@
-import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyResultV2 } from 'aws-lambda';
 import { DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { defineHandler, tableStores } from '../handler';
 import {
-  awsClients, closeReplacedKeySessions, ConnectionStore, connectionsClient, connectionsEndpointOf, header, logger, parseWebsocketEvent, readEnvironment, tableEnvironmentSchema, TenantStore,
+  closeReplacedKeySessions, connectionsClient, connectionsEndpointOf, header, parseWebsocketEvent, tableEnvironmentSchema, websocketBindings,
 } from '../shared';
-
-const env = readEnvironment(tableEnvironmentSchema);
-const connections = new ConnectionStore(awsClients().dynamo, env.CONNECTIONS_TABLE);
-const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
 
 /**
  * $connect: records the authorized connector's connection for its tenant, and closes the
  * tenant's open connections of keys it no longer has (re-enrolment, a completed key rotation).
  */
-export async function handler(raw: APIGatewayProxyWebsocketEventV2): Promise<APIGatewayProxyResultV2> {
-  const event = parseWebsocketEvent(raw);
+export const handler = defineHandler({
+  name: 'connect',
+  environment: tableEnvironmentSchema,
+  setup: tableStores,
+  event: parseWebsocketEvent,
+  bind: websocketBindings,
+}, async (event, { deps: { connections, tenants }, log }): Promise<APIGatewayProxyResultV2> => {
   const tenantId = event.requestContext.authorizer?.tenantId;
   if (!tenantId) return { statusCode: 403, body: 'not authorized' };
   const connectionId = event.requestContext.connectionId;
@@ -31,6 +33,6 @@ export async function handler(raw: APIGatewayProxyWebsocketEventV2): Promise<API
       await management.send(new DeleteConnectionCommand({ ConnectionId: id }));
     },
   }, tenantId, connectionId);
-  logger.info({ tenantId, connectionId, keyId: event.requestContext.authorizer?.keyId, replacedSessionsClosed: closed }, 'connector connected');
+  log.info({ keyId: event.requestContext.authorizer?.keyId, replacedSessionsClosed: closed }, 'connector connected');
   return { statusCode: 200 };
-}
+});

@@ -10,4 +10,5 @@ export * from './enrolment';
 export * from './upload-credentials';
 export * from './websocket-event';
 export * from './task-responder';
-export * from './run-input';
+// The BackupRun contract's input and run reference, for the modules that start and prepare runs.
+export { backupRunInputSchema, type BackupRunInput, runRefSchema, type RunRef } from '../../../core/workflow';

@@ -2,6 +2,7 @@ import {
   DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ArtifactFailure, BandwidthSetting, ManifestPointer, WireError } from '../../../protocol';
+import type { RunTrigger } from '../../../core/workflow';
 
 /** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
 const BY_TENANT = 'byTenant';
@@ -323,7 +324,8 @@ export class NonceStore {
 }
 
 export type RunStatus = 'RUNNING' | 'SUCCEEDED' | 'SUCCEEDED_WITH_WARNINGS' | 'FAILED';
-export type RunTrigger = 'schedule' | 'support' | 'operator';
+/** Who asked for a run (the workflow contract's trigger). */
+export type { RunTrigger };
 
 export interface RunRecord {
   runId: string;

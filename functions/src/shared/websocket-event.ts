@@ -32,3 +32,8 @@ export function header(event: { headers?: Record<string, string | undefined> | n
   const wanted = name.toLowerCase();
   return Object.entries(event.headers ?? {}).find(([key]) => key.toLowerCase() === wanted)?.[1];
 }
+
+/** What a WebSocket handler's logger is bound to: the tenant and the connection. */
+export function websocketBindings(event: WebsocketEvent): { tenantId?: string; connectionId: string } {
+  return { tenantId: event.requestContext.authorizer?.tenantId, connectionId: event.requestContext.connectionId };
+}
