@@ -2,6 +2,7 @@ import {
   type CloudMessage, type ConnectorMessage, type DrillResult, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials, type UploadTarget,
 } from '../../../protocol';
 import { type CredentialAccess, isTaskGone, logger, putMetrics, type RunStore, type TaskResponder, type TenantStore } from '../shared';
+import type { BackupResult } from '../../../core/workflow';
 import { drillVerdict } from '../request-drills/restore-drills';
 import { grantRestore } from './grant-restore';
 
@@ -153,7 +154,8 @@ async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' 
     return 'duplicate';
   }
   try {
-    if (message.outcome === 'succeeded') await ctx.tasks.succeed(run.taskToken, { manifest: message.manifest });
+    // BackupRun keeps this as $.backup (core/workflow/backup-run.ts): Validate and Finalize read its manifest.
+    if (message.outcome === 'succeeded') await ctx.tasks.succeed(run.taskToken, { manifest: message.manifest } satisfies BackupResult);
     else await ctx.tasks.fail(run.taskToken, 'BackupFailed', `${message.error.code}: ${message.error.message}`);
   } catch (error) {
     if (!isTaskGone(error)) throw error;
