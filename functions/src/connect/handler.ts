@@ -2,7 +2,7 @@ import type { APIGatewayProxyResultV2 } from 'aws-lambda';
 import { DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { defineHandler, tableStores } from '../handler';
 import {
-  closeReplacedKeySessions, connectionsClient, connectionsEndpointOf, header, parseWebsocketEvent, tableEnvironmentSchema, websocketBindings,
+  closeReplacedKeySessions, connectionsClient, connectionsEndpointOf, header, parseWebsocketEvent, tableEnvironmentSchema, websocketBindings, websocketEnvironmentSchema,
 } from '../shared';
 
 /**
@@ -11,11 +11,11 @@ import {
  */
 export const handler = defineHandler({
   name: 'connect',
-  environment: tableEnvironmentSchema,
+  environment: tableEnvironmentSchema.extend(websocketEnvironmentSchema.shape),
   setup: tableStores,
   event: parseWebsocketEvent,
   bind: websocketBindings,
-}, async (event, { deps: { connections, tenants }, log }): Promise<APIGatewayProxyResultV2> => {
+}, async (event, { env, deps: { connections, tenants }, log }): Promise<APIGatewayProxyResultV2> => {
   const tenantId = event.requestContext.authorizer?.tenantId;
   if (!tenantId) return { statusCode: 403, body: 'not authorized' };
   const connectionId = event.requestContext.connectionId;
@@ -26,7 +26,7 @@ export const handler = defineHandler({
     connectedAt: new Date().toISOString(),
     connectorVersion: header(event, 'X-Connector-Version')?.slice(0, 50),
   });
-  const management = connectionsClient(connectionsEndpointOf(event));
+  const management = connectionsClient(connectionsEndpointOf(event, env.CONNECTIONS_ENDPOINT));
   const closed = await closeReplacedKeySessions({
     tenants, connections,
     close: async (id) => {

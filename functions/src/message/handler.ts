@@ -3,7 +3,7 @@ import type { APIGatewayProxyResultV2 } from 'aws-lambda';
 import { encodeMessage } from '../../../protocol';
 import { defineHandler, tableStores } from '../handler';
 import {
-  awsClients, connectionsClient, connectionsEndpointOf, connectorTarget, connectorTargetEnvironmentSchema, parseWebsocketEvent, SfnTaskResponder, tableEnvironmentSchema, uploadCredentialVendorFromEnv, websocketBindings,
+  awsClients, connectionsClient, connectionsEndpointOf, connectorTarget, connectorTargetEnvironmentSchema, parseWebsocketEvent, SfnTaskResponder, tableEnvironmentSchema, uploadCredentialVendorFromEnv, websocketBindings, websocketEnvironmentSchema,
 } from '../shared';
 import { handleConnectorMessage } from './handle-connector-message';
 
@@ -13,7 +13,7 @@ let vendor: ReturnType<typeof uploadCredentialVendorFromEnv> | undefined;
 /** $default: every message a connector sends. */
 export const handler = defineHandler({
   name: 'message',
-  environment: tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape),
+  environment: tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend(websocketEnvironmentSchema.shape),
   setup: (env) => ({
     ...tableStores(env),
     target: connectorTarget(env),
@@ -21,11 +21,11 @@ export const handler = defineHandler({
   }),
   event: parseWebsocketEvent,
   bind: websocketBindings,
-}, async (event, { deps }): Promise<APIGatewayProxyResultV2> => {
+}, async (event, { env, deps }): Promise<APIGatewayProxyResultV2> => {
   const tenantId = event.requestContext.authorizer?.tenantId;
   if (!tenantId) return { statusCode: 403 };
   const connectionId = event.requestContext.connectionId;
-  const management = connectionsClient(connectionsEndpointOf(event));
+  const management = connectionsClient(connectionsEndpointOf(event, env.CONNECTIONS_ENDPOINT));
   const outcome = await handleConnectorMessage(event.body ?? '', {
     ...deps, tenantId, connectionId,
     mintCredentials: (tenant, runId, access) => (vendor ??= uploadCredentialVendorFromEnv(awsClients().sts, process.env)).mint(tenant, runId, access),

@@ -22,9 +22,12 @@ export function parseWebsocketEvent(event: APIGatewayProxyWebsocketEventV2 | unk
   return parsed.data;
 }
 
-/** The @connections endpoint of the stage this event came through. */
-export function connectionsEndpointOf(event: WebsocketEvent): string {
-  return process.env.CONNECTIONS_ENDPOINT ?? `https://${event.requestContext.domainName}/${event.requestContext.stage}`;
+/** The environment of a function behind the WebSocket API: the @connections endpoint, where it is not the event's own stage. */
+export const websocketEnvironmentSchema = z.object({ CONNECTIONS_ENDPOINT: z.url().optional() });
+
+/** The @connections endpoint of the stage this event came through: `configured` (CONNECTIONS_ENDPOINT) if given, else https://{domainName}/{stage}. */
+export function connectionsEndpointOf(event: WebsocketEvent, configured?: string): string {
+  return configured ?? `https://${event.requestContext.domainName}/${event.requestContext.stage}`;
 }
 
 /** Case-insensitive header lookup (API Gateway keeps the client's casing). */
