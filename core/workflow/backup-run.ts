@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { manifestPointerSchema, runIdSchema, tenantIdSchema } from '../../protocol';
-import { jsonPaths, type JsonPathOf, type PayloadShape } from './json-path';
+import { jsonPaths, type PayloadShape, wholeState } from './json-path';
 import { lambdaTask } from './lambda-task';
 
 /**
@@ -101,8 +101,6 @@ const context = jsonPaths(z.object({
   Execution: z.object({ Name: runIdSchema, Id: z.string().min(1), StartTime: z.string().min(1) }),
   Task: z.object({ Token: z.string().min(1) }),
 }), '$$');
-/** The whole state, read as `schema` (what it must hold at that point). */
-const whole = <S extends z.ZodType>(schema: S): JsonPathOf<S> => ({ $: '$', $schema: schema });
 const execution = { name: context.Execution.Name, id: context.Execution.Id, startTime: context.Execution.StartTime } satisfies PayloadShape;
 
 export const backupRun = {
@@ -111,7 +109,7 @@ export const backupRun = {
   state,
   tasks: {
     /** Checks the tenant may be backed up and opens the run record. */
-    prepare: lambdaTask({ input: whole(backupRunInputSchema), execution }, state.run),
+    prepare: lambdaTask({ input: wholeState(backupRunInputSchema), execution }, state.run),
     /** Sends the job to the tenant's connector; the connector's result completes the task (`$.backup`). */
     requestBackup: lambdaTask({ taskToken: context.Task.Token, run: state.run }, state.backup),
     /** Checks every uploaded object against the manifest, without trusting the connector. */
@@ -119,6 +117,6 @@ export const backupRun = {
     /** Promotes what validated into the retention tiers. */
     finalize: lambdaTask({ run: state.run, manifest: state.backup.manifest, validation: state.validation }, state.final),
     /** Records why the run failed (also a run that failed before Prepare recorded it) and words the alert. */
-    markFailed: lambdaTask({ state: whole(failedRunStateSchema), execution }, state.alert),
+    markFailed: lambdaTask({ state: wholeState(failedRunStateSchema), execution }, state.alert),
   },
 } as const;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jsonPaths, type JsonPathOf, payloadPaths } from './json-path';
+import { jsonPaths, payloadPaths, wholeState } from './json-path';
 import { lambdaTask } from './lambda-task';
 
 /**
@@ -33,7 +33,6 @@ export const duePageSchema = z.object({
 
 const state = jsonPaths(dailyBackupsStateSchema.extend({ page: duePageSchema.optional() }));
 const context = jsonPaths(z.object({ Execution: z.object({ Name: z.string(), StartTime: z.string() }) }), '$$');
-const whole = <S extends z.ZodType>(schema: S): JsonPathOf<S> => ({ $: '$', $schema: schema });
 
 export const dailyBackups = {
   name: 'DailyBackups',
@@ -42,7 +41,7 @@ export const dailyBackups = {
   scheduledInput: { trigger: 'schedule', scheduledTime: SCHEDULER_SCHEDULED_TIME } satisfies z.input<typeof dailyBackupsStateSchema>,
   tasks: {
     /** Starts the due BackupRuns of one page of tenants, without waiting for them. */
-    startDueBackups: lambdaTask({ execution: { name: context.Execution.Name, startTime: context.Execution.StartTime }, state: whole(dailyBackupsStateSchema) }, state.page),
+    startDueBackups: lambdaTask({ execution: { name: context.Execution.Name, startTime: context.Execution.StartTime }, state: wholeState(dailyBackupsStateSchema) }, state.page),
   },
   /** Next page's parameters: only the cursor and the mode go on. */
   nextPage: payloadPaths({ cursor: state.page.next, everyTenant: state.page.everyTenant, scheduledTime: state.page.scheduledTime }),

@@ -15,6 +15,11 @@ export interface JsonPathOf<S extends z.ZodType = z.ZodType> {
   readonly $schema: S;
 }
 
+/** The whole state (`$`), read as `schema`: what it must hold at that point of the state machine. */
+export function wholeState<S extends z.ZodType>(schema: S): JsonPathOf<S> {
+  return { $: '$', $schema: schema };
+}
+
 /** The schema inside `.optional()`, `.default()` and `.nullable()` wrappers. */
 type Unwrapped<S> = S extends z.ZodOptional<infer I> ? Unwrapped<I>
   : S extends z.ZodDefault<infer I> ? Unwrapped<I>

@@ -202,7 +202,7 @@ export class BackupRunStateMachine extends Construct {
       tracingEnabled: true,
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
     });
-    (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, 'BackupRun');
+    (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, backupRun.name);
     this.stateMachine.grantTaskResponse(props.connectorApi.messageFunction);
     acceptStateMachineRole(this.stateMachine, [prepareFn, requestFn, validateFn, finalizeFn, markFailedFn]);
   }
