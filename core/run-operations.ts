@@ -26,7 +26,7 @@ export interface RunControl {
   sendToConnection(connectionId: string, message: string): Promise<void>;
 }
 
-/** The input a BackupRun execution is started with (functions/src/shared/run-input.ts checks it in Prepare). */
+/** The input a BackupRun execution is started with (the workflow contract, core/workflow, checks it in Prepare). */
 export interface BackupRunRequest {
   tenantId: string;
   trigger: RunTrigger;

@@ -3,6 +3,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ArtifactFailure, BandwidthSetting, ManifestPointer, WireError } from '../protocol';
 import { awsErrorKind } from './aws-errors';
+import type { RunTrigger } from './workflow';
 
 /** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
 const BY_TENANT = 'byTenant';
@@ -324,7 +325,8 @@ export class NonceStore {
 }
 
 export type RunStatus = 'RUNNING' | 'SUCCEEDED' | 'SUCCEEDED_WITH_WARNINGS' | 'FAILED';
-export type RunTrigger = 'schedule' | 'support' | 'operator';
+/** Who asked for a run (the workflow contract's trigger). */
+export type { RunTrigger };
 
 export interface RunRecord {
   runId: string;

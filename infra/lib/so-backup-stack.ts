@@ -97,7 +97,7 @@ export class SoBackupStack extends Stack {
     acceptKeyUse(backupRun.stateMachine, 'Publishing failure alerts to the encrypted alerts topic, with its own key.');
     new BackupAlarms(this, 'Alarms', { tables, alerts, backupRun: backupRun.stateMachine, staleAfterHours: props.staleAfterHours, offlineAfterHours: props.offlineAfterHours });
     new RestoreDrills(this, 'RestoreDrills', {
-      tables, bucket, connectorApi, uploadRole: backupRun.uploadRole, alerts,
+      tables, connectorApi, uploadRole: backupRun.uploadRole, alerts,
       intervalDays: props.drillIntervalDays, sampleFiles: props.drillSampleFiles, database: props.drillDatabase,
     });
     const dashboard = new BackupDashboard(this, 'Dashboard', { backupRun: backupRun.stateMachine });

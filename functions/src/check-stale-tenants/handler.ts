@@ -1,31 +1,33 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
-import { ConnectionStore, TenantStore } from '../../../core';
-import { awsClients, logger, putMetrics, readEnvironment, tableEnvironmentSchema } from '../shared';
+import { defineHandler, tableStores } from '../handler';
+import { tableEnvironmentSchema } from '../shared';
 import { findOfflineConnectors, offlineConnectorsAlert } from './offline-connectors';
 import { findStaleTenants, staleTenantsAlert } from './stale-tenants';
-
-const env = readEnvironment(tableEnvironmentSchema.extend({
-  ALERTS_TOPIC_ARN: z.string().min(1),
-  STALE_AFTER_HOURS: z.coerce.number().positive().default(26),
-  OFFLINE_AFTER_HOURS: z.coerce.number().positive().default(6),
-}));
-const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
-const connections = new ConnectionStore(awsClients().dynamo, env.CONNECTIONS_TABLE);
-const sns = new SNSClient({});
 
 /**
  * Hourly: silence is a failure too. Publishes StaleTenants, ConnectorsOffline and
  * ConnectorsOnline (alarmed on, and on the dashboard) and one alert naming every enabled tenant
  * without a recent validated backup and every connector offline too long.
  */
-export async function handler(): Promise<{ stale: string[]; offline: string[] }> {
+export const handler = defineHandler({
+  name: 'check-stale-tenants',
+  environment: tableEnvironmentSchema.extend({
+    ALERTS_TOPIC_ARN: z.string().min(1),
+    STALE_AFTER_HOURS: z.coerce.number().positive().default(26),
+    OFFLINE_AFTER_HOURS: z.coerce.number().positive().default(6),
+  }),
+  setup: (env) => ({
+    ...tableStores(env),
+    sns: new SNSClient({}),
+  }),
+}, async (_event, { env, deps: { tenants, connections, sns }, log, metrics }): Promise<{ stale: string[]; offline: string[] }> => {
   const now = new Date();
   const enabled = await tenants.listEnabled();
   const online = await connections.onlineTenants(now);
   const stale = findStaleTenants(enabled, now, env.STALE_AFTER_HOURS);
   const offline = findOfflineConnectors(enabled, online, now, env.OFFLINE_AFTER_HOURS);
-  putMetrics({ StaleTenants: stale.length, ConnectorsOffline: offline.length, ConnectorsOnline: enabled.filter((t) => online.has(t.tenantId)).length });
+  metrics.add({ StaleTenants: stale.length, ConnectorsOffline: offline.length, ConnectorsOnline: enabled.filter((t) => online.has(t.tenantId)).length });
   const alerts = [
     ...(stale.length > 0 ? [staleTenantsAlert(stale, env.STALE_AFTER_HOURS)] : []),
     ...(offline.length > 0 ? [offlineConnectorsAlert(offline, env.OFFLINE_AFTER_HOURS)] : []),
@@ -33,7 +35,7 @@ export async function handler(): Promise<{ stale: string[]; offline: string[] }>
   if (alerts.length > 0) {
     // One message for both: the subject of the most urgent (stale backups first), every body.
     await sns.send(new PublishCommand({ TopicArn: env.ALERTS_TOPIC_ARN, Subject: alerts[0]!.subject, Message: alerts.map((a) => a.message).join('\n\n') }));
-    logger.warn({ stale: stale.map((t) => t.tenantId), offline: offline.map((t) => t.tenantId) }, 'fleet needs attention');
+    log.warn({ stale: stale.map((t) => t.tenantId), offline: offline.map((t) => t.tenantId) }, 'fleet needs attention');
   }
   return { stale: stale.map((t) => t.tenantId), offline: offline.map((t) => t.tenantId) };
-}
+});

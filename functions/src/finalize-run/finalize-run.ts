@@ -1,20 +1,8 @@
-import { z } from 'zod';
+import { type ValidationSummary } from '../../../core/workflow';
 import { type ArtifactFailure, type DatabaseBackup, type Manifest, type ManifestPointer } from '../../../protocol';
 import { type CarriedPart, RunError, type RunRecord, type RunStore, type TenantRecord, type TenantStore } from '../../../core';
 import { logger, type RunRef } from '../shared';
 import { carryForward, type CopyTier, type CopyTiersKept, periodOf, promoteToTier, tiersDue, type VersionCopier } from './promote-to-tiers';
-
-/** The parts of the validation report finalize uses: each artifact's verdict, and the totals. */
-export const validationSummarySchema = z.object({
-  ok: z.boolean(),
-  promotable: z.literal(true),
-  checks: z.number(),
-  totalBytes: z.number(),
-  artifacts: z.array(z.object({ kind: z.enum(['database', 'archive']), name: z.string(), ok: z.boolean(), problems: z.array(z.string()) })),
-  databases: z.array(z.object({ database: z.string(), size: z.number() }).loose()),
-  archive: z.object({ files: z.number(), bytes: z.number(), uploadedFiles: z.number(), uploadedBytes: z.number(), skippedFiles: z.number().default(0) }).optional(),
-}).loose();
-export type ValidationSummary = z.infer<typeof validationSummarySchema>;
 
 export interface FinalizeDeps {
   runs: Pick<RunStore, 'get' | 'update'>;

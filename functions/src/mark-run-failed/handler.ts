@@ -1,26 +1,20 @@
-import { z } from 'zod';
-import { RunStore } from '../../../core';
-import { awsClients, executionContextSchema, logger, parseEvent, readEnvironment, tableEnvironmentSchema } from '../shared';
+import { backupRun, type TaskResult } from '../../../core/workflow';
+import { defineHandler, tableStores } from '../handler';
+import { tableEnvironmentSchema } from '../shared';
 import { markRunFailed } from './mark-run-failed';
 
-const env = readEnvironment(tableEnvironmentSchema);
-const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
-const eventSchema = z.object({
-  state: z.object({
-    tenantId: z.string().optional(),
-    trigger: z.enum(['schedule', 'support', 'operator']).optional(),
-    requestedBy: z.string().max(200).optional(),
-    reason: z.string().max(1000).optional(),
-    error: z.object({ Error: z.string(), Cause: z.string().optional() }),
-  }).loose(),
-  execution: executionContextSchema,
-});
+const task = backupRun.tasks.markFailed;
 
 /** Records why a run failed and returns the alert to publish. */
-export async function handler(event: unknown) {
-  const { state, execution } = parseEvent(eventSchema, event, 'Mark run failed input');
-  const alert = await markRunFailed({ runs }, execution.name, state.tenantId, { error: state.error.Error, cause: state.error.Cause ?? '' }, new Date(),
+export const handler = defineHandler({
+  name: 'mark-run-failed',
+  environment: tableEnvironmentSchema,
+  setup: tableStores,
+  event: { schema: task.event, what: 'Mark run failed input' },
+  bind: ({ execution, state }) => ({ runId: execution.name, tenantId: state.tenantId }),
+}, async ({ state, execution }, { deps, log }): Promise<TaskResult<typeof task>> => {
+  const alert = await markRunFailed(deps, execution.name, state.tenantId, { error: state.error.Error, cause: state.error.Cause ?? '' }, new Date(),
     { trigger: state.trigger, requestedBy: state.requestedBy, reason: state.reason, executionArn: execution.id });
-  logger.error({ runId: execution.name, tenantId: state.tenantId, error: state.error.Error }, 'run failed');
+  log.error({ error: state.error.Error }, 'run failed');
   return alert;
-}
+});

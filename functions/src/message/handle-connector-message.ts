@@ -1,8 +1,9 @@
 import {
   type CloudMessage, type ConnectorMessage, type DrillResult, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials, type UploadTarget,
 } from '../../../protocol';
-import { type CredentialAccess, isTaskGone, type RunStore, type TaskResponder, type TenantStore } from '../../../core';
 import { logger, putMetrics } from '../shared';
+import { type CredentialAccess, isTaskGone, type RunStore, type TaskResponder, type TenantStore } from '../../../core';
+import type { BackupResult } from '../../../core/workflow';
 import { drillVerdict } from '../request-drills/restore-drills';
 import { grantRestore } from './grant-restore';
 
@@ -154,7 +155,8 @@ async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' 
     return 'duplicate';
   }
   try {
-    if (message.outcome === 'succeeded') await ctx.tasks.succeed(run.taskToken, { manifest: message.manifest });
+    // BackupRun keeps this as $.backup (core/workflow/backup-run.ts): Validate and Finalize read its manifest.
+    if (message.outcome === 'succeeded') await ctx.tasks.succeed(run.taskToken, { manifest: message.manifest } satisfies BackupResult);
     else await ctx.tasks.fail(run.taskToken, 'BackupFailed', `${message.error.code}: ${message.error.message}`);
   } catch (error) {
     if (!isTaskGone(error)) throw error;

@@ -1,16 +1,19 @@
 import { z } from 'zod';
-import { RunStore, TenantStore } from '../../../core';
-import { awsClients, backupRunInputSchema, executionContextSchema, logger, parseEvent, readEnvironment, tableEnvironmentSchema, type RunRef } from '../shared';
+import { backupRun, type TaskResult } from '../../../core/workflow';
+import { defineHandler, tableStores } from '../handler';
+import { tableEnvironmentSchema } from '../shared';
 import { prepareRun } from './prepare-run';
 
-const env = readEnvironment(tableEnvironmentSchema.extend({ RUN_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(43_200) }));
-const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
-const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
-const eventSchema = z.object({ input: backupRunInputSchema, execution: executionContextSchema });
+const task = backupRun.tasks.prepare;
 
-export async function handler(event: unknown): Promise<RunRef> {
-  const { input, execution } = parseEvent(eventSchema, event, 'BackupRun input');
-  const run = await prepareRun({ tenants, runs }, input, execution, env.RUN_TIMEOUT_SECONDS);
-  logger.info({ runId: run.runId, tenantId: run.tenantId, trigger: input.trigger, requestedBy: input.requestedBy }, 'run prepared');
+export const handler = defineHandler({
+  name: 'prepare-run',
+  environment: tableEnvironmentSchema.extend({ RUN_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(43_200) }),
+  setup: tableStores,
+  event: { schema: task.event, what: 'BackupRun input' },
+  bind: ({ execution }) => ({ runId: execution.name }),
+}, async ({ input, execution }, { env, deps, log }): Promise<TaskResult<typeof task>> => {
+  const run = await prepareRun(deps, input, execution, env.RUN_TIMEOUT_SECONDS);
+  log.info({ tenantId: run.tenantId, trigger: input.trigger, requestedBy: input.requestedBy }, 'run prepared');
   return run;
-}
+});

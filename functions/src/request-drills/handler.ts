@@ -3,25 +3,9 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type DrillJob, encodeMessage, PROTOCOL_VERSION } from '../../../protocol';
-import { ConnectionStore, connectionsOfCurrentKeys, connectorTarget, connectorTargetEnvironmentSchema, isRestorable, restorableManifest, RunStore, TenantStore, uploadCredentialVendorFromEnv } from '../../../core';
-import { awsClients, connectionsClient, logger, putMetrics, readEnvironment, tableEnvironmentSchema } from '../shared';
+import { defineHandler, jobSender, jobSenderEnvironmentSchema } from '../handler';
+import { connectionsOfCurrentKeys, isRestorable, restorableManifest } from '../../../core';
 import { drillDatabase, drillsDue, failingDrills, failingDrillsAlert, issueDrill } from './restore-drills';
-
-const env = readEnvironment(tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend({
-  ALERTS_TOPIC_ARN: z.string().min(1),
-  CONNECTIONS_ENDPOINT: z.url(),
-  DRILL_INTERVAL_DAYS: z.coerce.number().positive().default(7),
-  DRILL_SAMPLE_FILES: z.coerce.number().int().min(0).max(1000).default(20),
-  DRILL_DATABASE: z.enum(['true', 'false']).default('true'),
-}));
-const { dynamo, sts } = awsClients();
-const tenants = new TenantStore(dynamo, env.TENANTS_TABLE);
-const runs = new RunStore(dynamo, env.RUNS_TABLE);
-const connections = new ConnectionStore(dynamo, env.CONNECTIONS_TABLE);
-const management = connectionsClient(env.CONNECTIONS_ENDPOINT);
-const credentials = uploadCredentialVendorFromEnv(sts, process.env);
-const target = connectorTarget(env);
-const sns = new SNSClient({});
 
 /**
  * Hourly: asks each online tenant whose last restore drill is a week old (DRILL_INTERVAL_DAYS)
@@ -29,7 +13,16 @@ const sns = new SNSClient({});
  * rotating through the run's databases (restore-drills.ts, drillDatabase) — and publishes RestoreDrillsFailing
  * (alarmed on) and an alert naming tenants whose drill failed or never reported.
  */
-export async function handler(): Promise<{ requested: string[]; failing: string[] }> {
+export const handler = defineHandler({
+  name: 'request-drills',
+  environment: jobSenderEnvironmentSchema.extend({
+    ALERTS_TOPIC_ARN: z.string().min(1),
+    DRILL_INTERVAL_DAYS: z.coerce.number().positive().default(7),
+    DRILL_SAMPLE_FILES: z.coerce.number().int().min(0).max(1000).default(20),
+    DRILL_DATABASE: z.enum(['true', 'false']).default('true'),
+  }),
+  setup: (env) => ({ ...jobSender(env), sns: new SNSClient({}) }),
+}, async (_event, { env, deps: { tenants, runs, connections, management, credentials, target, sns }, log, metrics }): Promise<{ requested: string[]; failing: string[] }> => {
   const now = new Date();
   const enabled = await tenants.listEnabled();
   const online = await connections.onlineTenants(now);
@@ -60,15 +53,15 @@ export async function handler(): Promise<{ requested: string[]; failing: string[
       await tenants.recordDrillRequested(tenant.tenantId, now.toISOString());
       requested.push(tenant.tenantId);
     } catch (error) {
-      logger.warn({ tenantId: tenant.tenantId, err: (error as Error).message }, 'could not ask for a restore drill; next hour again');
+      log.warn({ tenantId: tenant.tenantId, err: (error as Error).message }, 'could not ask for a restore drill; next hour again');
     }
   }
   const failing = failingDrills(enabled, now);
-  putMetrics({ RestoreDrillsFailing: failing.length, RestoreDrillsRequested: requested.length });
+  metrics.add({ RestoreDrillsFailing: failing.length, RestoreDrillsRequested: requested.length });
   if (failing.length > 0) {
     const alert = failingDrillsAlert(failing);
     await sns.send(new PublishCommand({ TopicArn: env.ALERTS_TOPIC_ARN, Subject: alert.subject, Message: alert.message }));
   }
-  logger.info({ requested, failing: failing.map((f) => f.tenantId) }, 'restore drills');
+  log.info({ requested, failing: failing.map((f) => f.tenantId) }, 'restore drills');
   return { requested, failing: failing.map((f) => f.tenantId) };
-}
+});

@@ -5,4 +5,5 @@ export * from './aws-clients';
 export * from './logger';
 export * from './metrics';
 export * from './websocket-event';
-export * from './run-input';
+// The BackupRun contract's input and run reference, for the modules that start and prepare runs.
+export { backupRunInputSchema, type BackupRunInput, runRefSchema, type RunRef } from '../../../core/workflow';

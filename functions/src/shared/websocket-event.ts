@@ -22,13 +22,21 @@ export function parseWebsocketEvent(event: APIGatewayProxyWebsocketEventV2 | unk
   return parsed.data;
 }
 
-/** The @connections endpoint of the stage this event came through. */
-export function connectionsEndpointOf(event: WebsocketEvent): string {
-  return process.env.CONNECTIONS_ENDPOINT ?? `https://${event.requestContext.domainName}/${event.requestContext.stage}`;
+/** The environment of a function behind the WebSocket API: the @connections endpoint, where it is not the event's own stage. */
+export const websocketEnvironmentSchema = z.object({ CONNECTIONS_ENDPOINT: z.url().optional() });
+
+/** The @connections endpoint of the stage this event came through: `configured` (CONNECTIONS_ENDPOINT) if given, else https://{domainName}/{stage}. */
+export function connectionsEndpointOf(event: WebsocketEvent, configured?: string): string {
+  return configured ?? `https://${event.requestContext.domainName}/${event.requestContext.stage}`;
 }
 
 /** Case-insensitive header lookup (API Gateway keeps the client's casing). */
 export function header(event: { headers?: Record<string, string | undefined> | null }, name: string): string | undefined {
   const wanted = name.toLowerCase();
   return Object.entries(event.headers ?? {}).find(([key]) => key.toLowerCase() === wanted)?.[1];
+}
+
+/** What a WebSocket handler's logger is bound to: the tenant and the connection. */
+export function websocketBindings(event: WebsocketEvent): { tenantId?: string; connectionId: string } {
+  return { tenantId: event.requestContext.authorizer?.tenantId, connectionId: event.requestContext.connectionId };
 }

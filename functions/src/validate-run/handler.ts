@@ -1,22 +1,27 @@
 import { z } from 'zod';
-import { manifestPointerSchema } from '../../../protocol';
-import { restorableManifest, RunError, RunStore, TenantStore } from '../../../core';
-import { awsClients, logger, parseEvent, readEnvironment, runRefSchema, tableEnvironmentSchema } from '../shared';
+import { backupRun, type TaskResult } from '../../../core/workflow';
+import { defineHandler, tableStores } from '../handler';
+import { awsClients, tableEnvironmentSchema } from '../shared';
+import { restorableManifest, RunError } from '../../../core';
 import { S3ArtifactReader } from './artifact-reader';
-import { loadPreviousSnapshot, type ValidationReport, validateRun } from './validate-run';
+import { loadPreviousSnapshot, validateRun } from './validate-run';
 
-const env = readEnvironment(tableEnvironmentSchema.extend({ BACKUP_BUCKET: z.string().min(3) }));
-const runs = new RunStore(awsClients().dynamo, env.RUNS_TABLE);
-const tenants = new TenantStore(awsClients().dynamo, env.TENANTS_TABLE);
-const reader = new S3ArtifactReader(awsClients().s3, env.BACKUP_BUCKET);
-const eventSchema = z.object({ run: runRefSchema, manifest: manifestPointerSchema });
+const task = backupRun.tasks.validate;
 
 /**
  * Validate: stores the report with the run (each artifact's verdict, and what the connector
  * could not back up); fails the state, naming every problem, only when nothing can be kept.
  */
-export async function handler(event: unknown): Promise<ValidationReport> {
-  const { run, manifest } = parseEvent(eventSchema, event, 'Validate input');
+export const handler = defineHandler({
+  name: 'validate-run',
+  environment: tableEnvironmentSchema.extend({ BACKUP_BUCKET: z.string().min(3) }),
+  setup: (env) => ({
+    ...tableStores(env),
+    reader: new S3ArtifactReader(awsClients().s3, env.BACKUP_BUCKET),
+  }),
+  event: { schema: task.event, what: 'Validate input' },
+  bind: ({ run }) => ({ runId: run.runId }),
+}, async ({ run, manifest }, { deps: { runs, tenants, reader }, log }): Promise<TaskResult<typeof task>> => {
   // The tenant's last validated run: its snapshot is what this one is compared with.
   const lastRunId = (await tenants.get(run.tenantId))?.lastRunId;
   const last = lastRunId && lastRunId !== run.runId ? await runs.get(lastRunId) : undefined;
@@ -30,10 +35,10 @@ export async function handler(event: unknown): Promise<ValidationReport> {
     },
     failures: report.failures,
   });
-  logger.info({ runId: run.runId, ok: report.ok, promotable: report.promotable, checks: report.checks, problems: report.problems.length, failures: report.failures.length, archive: report.archive }, 'run validated');
+  log.info({ ok: report.ok, promotable: report.promotable, checks: report.checks, problems: report.problems.length, failures: report.failures.length, archive: report.archive }, 'run validated');
   if (!report.promotable) {
     const failed = report.failures.map((f) => `${f.kind} ${f.name}: ${f.error.code}: ${f.error.message}`);
     throw new RunError('ValidationFailed', [`${report.problems.length} problem(s): ${report.problems.slice(0, 10).join('; ')}`, ...failed].join(' | '));
   }
-  return report;
-}
+  return { ...report, promotable: true };
+});

@@ -1,5 +1,4 @@
 import { Duration } from 'aws-cdk-lib';
-import { ArnPrincipal, type IGrantable, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import {
   type CfnStateMachine, Choice, Condition, DefinitionBody, Fail, IntegrationPattern, JitterType, JsonPath, LogLevel, Pass, StateMachine, StateMachineType, Succeed, TaskInput, Timeout,
@@ -9,11 +8,13 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { BackupFunction } from './backup-function';
+import { taskPayload } from './workflow-payload';
 import type { BackupBucket } from './backup-bucket';
 import type { BackupTables } from './backup-tables';
 import type { ConnectorApi } from './connector-api';
-import { UPLOAD_LIST_ACTIONS, UPLOAD_ROLE_GRANTS } from '../../../core/upload-credentials';
-import { acceptFinding, acceptKeyUse, acceptStateMachineRole, arnInFinding } from './reviewed-finding';
+import { backupRun } from '../../../core/workflow';
+import { acceptStateMachineRole } from './reviewed-finding';
+import { UploadRole } from './upload-role';
 import { validateDuration } from './validate-props';
 
 export interface BackupRunStateMachineProps {
@@ -58,20 +59,6 @@ export const LAMBDA_THROTTLED_ERRORS = ['Lambda.TooManyRequestsException'];
 /** Metadata key naming a state machine for local mode. */
 export const STATE_MACHINE_METADATA_KEY = 'so-backup:state-machine';
 
-/** What minting a connector's credentials takes: AssumeRole with a session policy and a `tenant` session tag. */
-export const MINT_ACTIONS = ['sts:AssumeRole', 'sts:TagSession'];
-
-/**
- * Lets a function mint connectors' credentials from the upload role: the role's trust policy
- * names the function's own role (nobody else in the account can assume it), and the function's
- * policy allows sts:AssumeRole and sts:TagSession (the session tag) on that role alone.
- */
-export function grantMintUploadCredentials(uploadRole: Role, grantee: IGrantable & { role?: IRole }): void {
-  if (!grantee.role) throw new Error('grantMintUploadCredentials needs a function with its own role');
-  uploadRole.assumeRolePolicy!.addStatements(new PolicyStatement({ actions: MINT_ACTIONS, principals: [new ArnPrincipal(grantee.role.roleArn)] }));
-  grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: MINT_ACTIONS, resources: [uploadRole.roleArn] }));
-}
-
 /**
  * BackupRun, one execution per backup of one tenant:
  * prepare → request backup (wait for the connector's result, heartbeat, timeout) → validate →
@@ -83,7 +70,7 @@ export function grantMintUploadCredentials(uploadRole: Role, grantee: IGrantable
 export class BackupRunStateMachine extends Construct {
   readonly stateMachine: StateMachine;
   /** The role the connector's per-run credentials are minted from (narrowed per run by a session policy). */
-  readonly uploadRole: Role;
+  readonly uploadRole: UploadRole;
   /** How long a RUNNING run counts as running (the backup timeout plus an hour for the failure path), in seconds: Prepare's and the CLI's one-run-at-a-time rule. */
   readonly runTimeoutSeconds: number;
 
@@ -91,7 +78,6 @@ export class BackupRunStateMachine extends Construct {
     super(scope, id);
     validateDuration('heartbeat', props.heartbeat, 1, 3600);
     validateDuration('backupTimeout', props.backupTimeout, 60, 7 * 86_400);
-    validateDuration('uploadCredentialLifetime', props.uploadCredentialLifetime, 900, 3600);
     validateDuration('offlineRetryInterval', props.offlineRetryInterval, 1, 86_400);
     validateDuration('offlineRetryWindow', props.offlineRetryWindow, 0, 86_400);
     const retryInterval = props.offlineRetryInterval ?? Duration.minutes(15);
@@ -114,11 +100,7 @@ export class BackupRunStateMachine extends Construct {
 
     const requestFn = new BackupFunction(this, 'RequestBackup', {
       handler: 'request-backup',
-      environment: {
-        ...environment,
-        CONNECTIONS_ENDPOINT: props.connectorApi.connectionsEndpoint,
-        UPLOAD_CREDENTIAL_SECONDS: String((props.uploadCredentialLifetime ?? Duration.hours(1)).toSeconds()),
-      },
+      environment: { ...environment, CONNECTIONS_ENDPOINT: props.connectorApi.connectionsEndpoint },
     });
     tables.runs.grantReadWriteData(requestFn);
     tables.connections.grantReadData(requestFn);
@@ -126,32 +108,9 @@ export class BackupRunStateMachine extends Construct {
     // A connection API Gateway reports gone (GoneException) is forgotten, so the next run does not try it again.
     tables.connections.grant(requestFn, 'dynamodb:DeleteItem');
     props.connectorApi.grantManageConnections(requestFn);
-    const uploadRole = new Role(this, 'UploadRole', {
-      // Only the functions that mint connectors' credentials; grantMintUploadCredentials adds the others.
-      assumedBy: new ArnPrincipal(requestFn.role!.roleArn).withSessionTags(),
-      description: 'so-backup connectors upload with credentials minted from this role, narrowed to one tenant per run',
-      maxSessionDuration: Duration.hours(1),
-    });
-    for (const grant of UPLOAD_ROLE_GRANTS) {
-      uploadRole.addToPolicy(new PolicyStatement({ actions: [...grant.actions], resources: grant.keys.map((keys) => bucket.bucket.arnForObjects(keys)) }));
-      for (const keys of grant.keys) {
-        acceptFinding(uploadRole, `AwsSolutions-IAM5[Resource::${arnInFinding(bucket.bucket)}/${keys}]`, 'The role is the ceiling: every session is narrowed by a session policy to one run\'s staging prefix and one tenant\'s archive (core/upload-credentials.ts); the role can write neither a retention tier nor delete a version.');
-      }
-    }
-    uploadRole.addToPolicy(new PolicyStatement({ actions: UPLOAD_LIST_ACTIONS, resources: [bucket.bucket.bucketArn] }));
-    bucket.key.grantEncryptDecrypt(uploadRole);
-    acceptKeyUse(uploadRole, 'Encrypting uploads with the backup bucket\'s own key.');
-    acceptFinding(uploadRole, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'Multipart uploads under SSE-KMS with the backup bucket\'s own key only.');
-    requestFn.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: MINT_ACTIONS, resources: [uploadRole.roleArn] }));
-    requestFn.addEnvironment('UPLOAD_ROLE_ARN', uploadRole.roleArn);
+    this.uploadRole = new UploadRole(this, 'UploadRole', { bucket, mintedBy: requestFn, credentialLifetime: props.uploadCredentialLifetime });
     // The message function refreshes credentials for uploads that outlive the first ones.
-    const messageFn = props.connectorApi.messageFunction;
-    for (const [name, value] of Object.entries({
-      BACKUP_BUCKET: bucket.bucket.bucketName, UPLOAD_ROLE_ARN: uploadRole.roleArn,
-      UPLOAD_CREDENTIAL_SECONDS: String((props.uploadCredentialLifetime ?? Duration.hours(1)).toSeconds()),
-    })) messageFn.addEnvironment(name, value);
-    grantMintUploadCredentials(uploadRole, messageFn);
-    this.uploadRole = uploadRole;
+    this.uploadRole.grantMint(props.connectorApi.messageFunction);
 
     const validateFn = new BackupFunction(this, 'ValidateRun', { handler: 'validate-run', environment, timeout: Duration.minutes(15) });
     bucket.grantReadBackups(validateFn);
@@ -169,20 +128,21 @@ export class BackupRunStateMachine extends Construct {
     const markFailedFn = new BackupFunction(this, 'MarkRunFailed', { handler: 'mark-run-failed', environment });
     tables.runs.grantReadWriteData(markFailedFn);
 
-    const execution = { name: JsonPath.stringAt('$$.Execution.Name'), id: JsonPath.stringAt('$$.Execution.Id'), startTime: JsonPath.stringAt('$$.Execution.StartTime') };
+    // Every payload, result path and reference below comes from the workflow contract (core/workflow/backup-run.ts).
+    const { state, tasks } = backupRun;
     const prepare = new LambdaInvoke(this, 'Prepare', {
       lambdaFunction: prepareFn,
-      payload: TaskInput.fromObject({ input: JsonPath.entirePayload, execution }),
+      payload: taskPayload(tasks.prepare.payload),
       payloadResponseOnly: true,
-      resultPath: '$.run',
+      resultPath: tasks.prepare.result.$,
     });
     const request = new LambdaInvoke(this, 'Request backup', {
       lambdaFunction: requestFn,
       integrationPattern: IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-      payload: TaskInput.fromObject({ taskToken: JsonPath.taskToken, run: JsonPath.objectAt('$.run') }),
+      payload: taskPayload(tasks.requestBackup.payload),
       heartbeatTimeout: Timeout.duration(props.heartbeat ?? Duration.minutes(10)),
       taskTimeout: Timeout.duration(props.backupTimeout ?? Duration.hours(12)),
-      resultPath: '$.backup',
+      resultPath: tasks.requestBackup.result.$,
     });
     if (retryAttempts > 0) {
       // Offline at schedule time: wait and ask again within the window, then fail loudly.
@@ -190,52 +150,52 @@ export class BackupRunStateMachine extends Construct {
     }
     const validate = new LambdaInvoke(this, 'Validate', {
       lambdaFunction: validateFn,
-      payload: TaskInput.fromObject({ run: JsonPath.objectAt('$.run'), manifest: JsonPath.objectAt('$.backup.manifest') }),
+      payload: taskPayload(tasks.validate.payload),
       payloadResponseOnly: true,
-      resultPath: '$.validation',
+      resultPath: tasks.validate.result.$,
     });
     const finalize = new LambdaInvoke(this, 'Finalize', {
       lambdaFunction: finalizeFn,
-      payload: TaskInput.fromObject({ run: JsonPath.objectAt('$.run'), manifest: JsonPath.objectAt('$.backup.manifest'), validation: JsonPath.objectAt('$.validation') }),
+      payload: taskPayload(tasks.finalize.payload),
       payloadResponseOnly: true,
-      resultPath: '$.final',
+      resultPath: tasks.finalize.result.$,
     });
     const markFailed = new LambdaInvoke(this, 'Mark run failed', {
       lambdaFunction: markFailedFn,
-      payload: TaskInput.fromObject({ state: JsonPath.entirePayload, execution }),
+      payload: taskPayload(tasks.markFailed.payload),
       payloadResponseOnly: true,
-      resultPath: '$.alert',
+      resultPath: tasks.markFailed.result.$,
     });
     const notify = new SnsPublish(this, 'Publish alert', {
       topic: props.alerts,
-      subject: JsonPath.stringAt('$.alert.subject'),
-      message: TaskInput.fromJsonPathAt('$.alert.message'),
+      subject: JsonPath.stringAt(state.alert.subject.$),
+      message: TaskInput.fromJsonPathAt(state.alert.message.$),
       resultPath: JsonPath.DISCARD,
     });
-    const failed = new Fail(this, 'Backup failed', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
+    const failed = new Fail(this, 'Backup failed', { errorPath: state.error.Error.$, causePath: state.error.Cause.$ });
     markFailed.next(notify).next(failed);
     // Finalize kept and counted the good parts; the run still fails, loudly, naming what failed.
     const partsFailed = new Pass(this, 'Some parts failed', {
-      parameters: { Error: 'PartsFailed', Cause: JsonPath.stringAt('$.final.failureCause') },
-      resultPath: '$.error',
+      parameters: { Error: 'PartsFailed', Cause: JsonPath.stringAt(state.final.failureCause.$) },
+      resultPath: state.error.$,
     }).next(markFailed);
     const succeeded = new Succeed(this, 'Backup succeeded');
     // Kept and validated, but not restorable after a server loss until someone acts (a TDE certificate never backed up): alert.
     const notifyAction = new SnsPublish(this, 'Publish action needed', {
       topic: props.alerts,
-      subject: JsonPath.stringAt('$.final.alert.subject'),
-      message: TaskInput.fromJsonPathAt('$.final.alert.message'),
+      subject: JsonPath.stringAt(state.final.alert.subject.$),
+      message: TaskInput.fromJsonPathAt(state.final.alert.message.$),
       resultPath: JsonPath.DISCARD,
     });
     const outcome = new Choice(this, 'All parts kept?')
-      .when(Condition.and(Condition.isPresent('$.final.failed'), Condition.booleanEquals('$.final.failed', true)), partsFailed)
-      .when(Condition.isPresent('$.final.alert'), notifyAction.next(succeeded))
+      .when(Condition.and(Condition.isPresent(state.final.failed.$), Condition.booleanEquals(state.final.failed.$, true)), partsFailed)
+      .when(Condition.isPresent(state.final.alert.$), notifyAction.next(succeeded))
       .otherwise(succeeded);
     for (const step of [prepare, request, validate, finalize, markFailed]) {
       step.addRetry({ errors: LAMBDA_THROTTLED_ERRORS, interval: Duration.seconds(1), maxAttempts: 8, backoffRate: 2, maxDelay: Duration.minutes(1), jitterStrategy: JitterType.FULL });
     }
     for (const step of [prepare, request, validate, finalize]) {
-      step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: '$.error' });
+      step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: state.error.$ });
     }
 
     const logs = new LogGroup(this, 'Logs', { retention: RetentionDays.SIX_MONTHS, removalPolicy: RemovalPolicy.DESTROY });
@@ -245,7 +205,7 @@ export class BackupRunStateMachine extends Construct {
       tracingEnabled: true,
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
     });
-    (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, 'BackupRun');
+    (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, backupRun.name);
     this.stateMachine.grantTaskResponse(props.connectorApi.messageFunction);
     acceptStateMachineRole(this.stateMachine, [prepareFn, requestFn, validateFn, finalizeFn, markFailedFn]);
   }

@@ -3,15 +3,17 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import {
-  type CfnStateMachine, Choice, Condition, DefinitionBody, JitterType, JsonPath, LogLevel, Pass, StateMachine, Succeed, TaskInput, Timeout,
+  type CfnStateMachine, Choice, Condition, DefinitionBody, JitterType, LogLevel, Pass, StateMachine, Succeed, Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { BackupFunction } from './backup-function';
 import type { BackupTables } from './backup-tables';
+import { dailyBackups } from '../../../core/workflow';
 import { LAMBDA_THROTTLED_ERRORS, STATE_MACHINE_METADATA_KEY } from './backup-run-state-machine';
 import { acceptStateMachineRole } from './reviewed-finding';
 import { validateRange } from './validate-props';
+import { renderPayload, taskPayload } from './workflow-payload';
 
 export interface DailyBackupsStateMachineProps {
   readonly tables: BackupTables;
@@ -74,12 +76,10 @@ export class DailyBackupsStateMachine extends Construct {
 
     const start = new LambdaInvoke(this, 'Start due backups', {
       lambdaFunction: startFn,
-      payload: TaskInput.fromObject({
-        execution: { name: JsonPath.stringAt('$$.Execution.Name'), startTime: JsonPath.stringAt('$$.Execution.StartTime') },
-        state: JsonPath.entirePayload,
-      }),
+      // Payloads and paths come from the workflow contract (core/workflow/daily-backups.ts).
+      payload: taskPayload(dailyBackups.tasks.startDueBackups.payload),
       payloadResponseOnly: true,
-      resultPath: '$.page',
+      resultPath: dailyBackups.tasks.startDueBackups.result.$,
       // The function's own timeout: a page is never cut short (and so started twice) by the state's.
       taskTimeout: Timeout.duration(Duration.minutes(5)),
     });
@@ -87,9 +87,9 @@ export class DailyBackupsStateMachine extends Construct {
     start.addRetry({ errors: LAMBDA_THROTTLED_ERRORS, interval: Duration.seconds(2), maxAttempts: 8, backoffRate: 2, maxDelay: Duration.minutes(1), jitterStrategy: JitterType.FULL });
     start.addRetry({ errors: ['States.ALL'], interval: Duration.seconds(10), maxAttempts: 4, backoffRate: 2, jitterStrategy: JitterType.FULL });
     // Only the cursor and the mode go on to the next page, so the state stays small.
-    const nextPage = new Pass(this, 'Next page', { parameters: { 'cursor.$': '$.page.next', 'everyTenant.$': '$.page.everyTenant', 'scheduledTime.$': '$.page.scheduledTime' } });
+    const nextPage = new Pass(this, 'Next page', { parameters: renderPayload(dailyBackups.nextPage) });
     const morePages = new Choice(this, 'More tenants?')
-      .when(Condition.isPresent('$.page.next'), nextPage.next(start))
+      .when(Condition.isPresent(dailyBackups.state.page.next.$), nextPage.next(start))
       .otherwise(new Succeed(this, 'Due backups started'));
 
     const logs = new LogGroup(this, 'Logs', { retention: RetentionDays.SIX_MONTHS, removalPolicy: RemovalPolicy.DESTROY });
@@ -99,7 +99,7 @@ export class DailyBackupsStateMachine extends Construct {
       tracingEnabled: true,
       logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: false },
     });
-    (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, 'DailyBackups');
+    (this.stateMachine.node.defaultChild as CfnStateMachine).addMetadata(STATE_MACHINE_METADATA_KEY, dailyBackups.name);
     acceptStateMachineRole(this.stateMachine, [startFn]);
 
     const schedulerRole = new Role(this, 'SchedulerRole', { assumedBy: new ServicePrincipal('scheduler.amazonaws.com') });
@@ -114,7 +114,7 @@ export class DailyBackupsStateMachine extends Construct {
         arn: this.stateMachine.stateMachineArn,
         roleArn: schedulerRole.roleArn,
         // The scheduled time, not the time of delivery: a late or retried delivery starts the same quarter hour's tenants.
-        input: JSON.stringify({ trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>' }),
+        input: JSON.stringify(dailyBackups.scheduledInput),
         retryPolicy: { maximumRetryAttempts: 10, maximumEventAgeInSeconds: 900 },
       },
     });

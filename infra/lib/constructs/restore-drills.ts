@@ -1,24 +1,21 @@
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type { Role } from 'aws-cdk-lib/aws-iam';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { fleetMetric } from './backup-alarms';
-import type { BackupBucket } from './backup-bucket';
 import { BackupFunction, invokeHourly } from './backup-function';
-import { grantMintUploadCredentials } from './backup-run-state-machine';
 import type { BackupTables } from './backup-tables';
 import type { ConnectorApi } from './connector-api';
 import { acceptKeyUse } from './reviewed-finding';
+import type { UploadRole } from './upload-role';
 import { validateRange } from './validate-props';
 
 export interface RestoreDrillsProps {
   readonly tables: BackupTables;
-  readonly bucket: BackupBucket;
   readonly connectorApi: ConnectorApi;
   /** The role connector credentials are minted from (restore drills get read-only sessions of it). */
-  readonly uploadRole: Role;
+  readonly uploadRole: UploadRole;
   readonly alerts: ITopic;
   /**
    * Days between restore drills per tenant. Range 1 to 90.
@@ -51,7 +48,6 @@ export class RestoreDrills extends Construct {
       handler: 'request-drills',
       environment: {
         ...props.tables.environment(), ALERTS_TOPIC_ARN: props.alerts.topicArn, CONNECTIONS_ENDPOINT: props.connectorApi.connectionsEndpoint,
-        BACKUP_BUCKET: props.bucket.bucket.bucketName, UPLOAD_ROLE_ARN: props.uploadRole.roleArn, UPLOAD_CREDENTIAL_SECONDS: '3600',
         DRILL_INTERVAL_DAYS: String(props.intervalDays ?? 7), DRILL_SAMPLE_FILES: String(props.sampleFiles ?? 20), DRILL_DATABASE: String(props.database ?? true),
       },
       timeout: Duration.minutes(5),
@@ -60,7 +56,7 @@ export class RestoreDrills extends Construct {
     props.tables.runs.grantReadData(fn);
     props.tables.connections.grantReadData(fn);
     props.connectorApi.grantManageConnections(fn);
-    grantMintUploadCredentials(props.uploadRole, fn);
+    props.uploadRole.grantMint(fn);
     props.alerts.grantPublish(fn);
     acceptKeyUse(fn, 'Publishing to the encrypted alerts topic, with its own key.');
     invokeHourly(this, fn, 'Hourly: asks tenants whose restore drill is due to run one, and alarms on failing drills');
