@@ -1,3 +1,4 @@
+import type { Delivery } from './connection-messages';
 import type { ConnectionRecord, TenantRecord, TenantStore } from './stores';
 import { hashActivationCode, newActivationCode } from './tenant-credential';
 
@@ -58,13 +59,14 @@ export function connectionsOfCurrentKeys(tenant: Pick<TenantRecord, 'keys'>, con
 
 /**
  * Sends one message to each of the tenant's live connections (a new setting, a cancelled job);
- * returns how many took it (a connection that is gone, or refuses, is not counted).
+ * returns how many took it (a connection that is gone, or refuses, is not counted; postToConnection
+ * forgets a gone one).
  */
 export async function tellTenantConnectors(
-  deps: { connections: { forTenant(tenantId: string): Promise<ConnectionRecord[]> }; send(connectionId: string, message: string): Promise<void> },
+  deps: { connections: { forTenant(tenantId: string): Promise<ConnectionRecord[]> }; send(connectionId: string, message: string): Promise<Delivery> },
   tenantId: string, message: string,
 ): Promise<number> {
-  const told = await Promise.all((await deps.connections.forTenant(tenantId)).map((c) => deps.send(c.connectionId, message).then(() => 1, () => 0)));
+  const told = await Promise.all((await deps.connections.forTenant(tenantId)).map((c) => deps.send(c.connectionId, message).then((d) => (d === 'sent' ? 1 : 0), () => 0)));
   return told.reduce<number>((a, b) => a + b, 0);
 }
 

@@ -2,6 +2,7 @@
 // the operator CLI (cli/) perform. It reads no environment and creates no AWS client: callers pass
 // their clients and table names, so a handler, the CLI and a test use the same code.
 export * from './aws-errors';
+export * from './connection-messages';
 export * from './enrolment';
 export * from './errors';
 export * from './run-name';

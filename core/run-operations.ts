@@ -1,6 +1,7 @@
 import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { encodeMessage, PROTOCOL_VERSION, SoBackupError } from '../protocol';
 import { awsErrorKind } from './aws-errors';
+import type { Delivery } from './connection-messages';
 import { tellTenantConnectors } from './enrolment';
 import { RunError } from './errors';
 import { executionName } from './run-name';
@@ -22,8 +23,8 @@ export interface RunControl {
   backupRunStateMachineArn: string;
   scheduleTimeZone: string;
   runTimeoutSeconds: number;
-  /** Sends a message to a connector's WebSocket (API Gateway PostToConnection). */
-  sendToConnection(connectionId: string, message: string): Promise<void>;
+  /** Sends a message to a connector's WebSocket (postToConnection). */
+  sendToConnection(connectionId: string, message: string): Promise<Delivery>;
 }
 
 /** The input a BackupRun execution is started with (the workflow contract, core/workflow, checks it in Prepare). */

@@ -1,4 +1,4 @@
-import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { ConnectionStore, LOCAL_OUTPUTS_FILE, type LocalOutputs, localOutputsSchema, type RunControl, RunStore, type StackOutputs, stackOutputsSchema, TenantStore } from '../../core';
+import { ConnectionStore, type Delivery, LOCAL_OUTPUTS_FILE, type LocalOutputs, localOutputsSchema, postToConnection, type RunControl, RunStore, type StackOutputs, stackOutputsSchema, TenantStore } from '../../core';
 import { CliError, EXIT, explainAwsError } from './cli-error';
 
 export { stackOutputsSchema, type StackOutputs };
@@ -27,7 +27,7 @@ export interface Fleet extends RunControl {
   /** Closes a connector's WebSocket (API Gateway DeleteConnection). */
   closeConnection(connectionId: string): Promise<void>;
   /** Sends a message to a connector over its WebSocket (API Gateway PostToConnection). */
-  sendToConnection(connectionId: string, message: string): Promise<void>;
+  sendToConnection(connectionId: string, message: string): Promise<Delivery>;
   /** Who is calling, recorded as requestedBy and on shares: the IAM ARN, or local:<user>. */
   caller(): Promise<string>;
   /** When the credentials that sign presigned links expire (undefined: long-lived keys). */
@@ -105,18 +105,17 @@ function makeFleet(
   caller: () => Promise<string>, credentialsExpireAt: () => Promise<Date | undefined>,
 ): Fleet {
   const dynamo = DynamoDBDocumentClient.from(clients.dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  const connections = new ConnectionStore(dynamo, outputs.ConnectionsTableName);
   return {
     outputs, mode, dynamo, sfn: clients.sfn, s3: clients.s3,
     backupRunStateMachineArn: outputs.BackupRunStateMachineArn, scheduleTimeZone: outputs.ScheduleTimeZone, runTimeoutSeconds: outputs.RunTimeoutSeconds,
     tenants: new TenantStore(dynamo, outputs.TenantsTableName),
     runs: new RunStore(dynamo, outputs.RunsTableName),
-    connections: new ConnectionStore(dynamo, outputs.ConnectionsTableName),
+    connections,
     closeConnection: async (connectionId) => {
       await clients.management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
     },
-    sendToConnection: async (connectionId, message) => {
-      await clients.management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(message) }));
-    },
+    sendToConnection: (connectionId, message) => postToConnection({ management: clients.management, connections }, connectionId, message),
     caller, credentialsExpireAt,
     close: () => {
       for (const client of [dynamo, clients.sfn, clients.s3, clients.management]) client.destroy();

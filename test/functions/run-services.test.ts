@@ -215,7 +215,7 @@ describe('requestBackup', () => {
     expect(updates).toEqual([{ taskToken: 'token' }]);
   });
 
-  test('GIVEN a stale connection and a live one WHEN requested THEN the stale one is removed and the live one gets the job', async () => {
+  test('GIVEN a stale connection and a live one WHEN requested THEN the stale one is skipped (postToConnection forgets it) and the live one gets the job', async () => {
     const removed: string[] = [];
     const sent: Array<[string, BackupJob]> = [];
     const connection = (id: string) => ({ connectionId: id, tenantId: 'acme', keyId: 'k1', connectedAt: '', expiresAt: 0 });
@@ -226,7 +226,7 @@ describe('requestBackup', () => {
       send: async (id, job) => (id === 'live' ? (sent.push([id, job]), true) : false),
     }, run, 'token');
     expect(out).toEqual({ connectionId: 'live' });
-    expect(removed).toEqual(['stale']);
+    expect(removed).toEqual([]);
     expect(sent[0]?.[1]).toMatchObject({ type: 'backup-job', runId: run.runId, tenantId: 'acme', target, credentials: { accessKeyId: 'A' }, bandwidth: null });
   });
 

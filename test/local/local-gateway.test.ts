@@ -1,5 +1,6 @@
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCommand, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import WebSocket from 'ws';
+import { postToConnection } from '../../core';
 import { gatewayRoutesFrom, LocalGateway, type LocalGatewayOptions } from '../../local/cloud/local-gateway';
 import { readLocalDeployment } from '../../local/cloud/local-deployment';
 import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
@@ -90,6 +91,32 @@ describe('the local gateway speaks the API Gateway WebSocket contract', () => {
     await closing;
     await until(() => events.some((e) => e.requestContext.routeKey === 'disconnect'));
     await expect(management.send(new PostToConnectionCommand({ ConnectionId: connectionId(), Data: Buffer.from('x') }))).rejects.toBeInstanceOf(GoneException);
+  });
+
+  test('GIVEN a connector that went away WHEN the cloud sends it a message (core postToConnection, every sender) THEN it is "gone" and its record is forgotten; a live one gets it and stays', async () => {
+    const { open, management, events, connectionId } = await setup();
+    const socket = await open();
+    const live = connectionId();
+    const removed: string[] = [];
+    const connections = { remove: async (id: string) => void removed.push(id) };
+    const received = new Promise<string>((resolve) => socket.once('message', (data) => resolve(String(data))));
+    expect(await postToConnection({ management, connections }, live, '{"type":"cancel-job"}')).toBe('sent');
+    expect(await received).toBe('{"type":"cancel-job"}');
+    expect(removed).toEqual([]);
+    const closing = closed(socket);
+    socket.close();
+    await closing;
+    await until(() => events.some((e) => e.requestContext.routeKey === 'disconnect'));
+    expect(await postToConnection({ management, connections }, live, '{"type":"cancel-job"}')).toBe('gone');
+    expect(removed).toEqual([live]);
+  });
+
+  test('GIVEN a caller not allowed to manage connections WHEN postToConnection THEN the AccessDenied is thrown, not taken for a gone connection', async () => {
+    const { open, client, connectionId } = await setup();
+    await open();
+    const removed: string[] = [];
+    await expect(postToConnection({ management: client(stranger), connections: { remove: async (id) => void removed.push(id) } }, connectionId(), 'x')).rejects.toThrow();
+    expect(removed).toEqual([]);
   });
 
   test('GIVEN API Gateway invoking the routes WHEN a connector connects and sends THEN each function is invoked as apigateway.amazonaws.com with the route\'s source ARN (what the functions\' permissions allow)', async () => {

@@ -1,9 +1,8 @@
-import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { APIGatewayProxyResultV2 } from 'aws-lambda';
 import { encodeMessage } from '../../../protocol';
 import { defineHandler, tableStores } from '../handler';
 import { awsClients, connectionsClient, connectionsEndpointOf, parseWebsocketEvent, tableEnvironmentSchema, websocketBindings, websocketEnvironmentSchema } from '../shared';
-import { connectorTarget, connectorTargetEnvironmentSchema, SfnTaskResponder, uploadCredentialVendorFromEnv } from '../../../core';
+import { connectorTarget, connectorTargetEnvironmentSchema, postToConnection, SfnTaskResponder, uploadCredentialVendorFromEnv } from '../../../core';
 import { handleConnectorMessage } from './handle-connector-message';
 
 // Read lazily: only credential refreshes need the vendor's settings.
@@ -20,7 +19,7 @@ export const handler = defineHandler({
   }),
   event: parseWebsocketEvent,
   bind: websocketBindings,
-}, async (event, { env, deps }): Promise<APIGatewayProxyResultV2> => {
+}, async (event, { env, deps, log }): Promise<APIGatewayProxyResultV2> => {
   const tenantId = event.requestContext.authorizer?.tenantId;
   if (!tenantId) return { statusCode: 403 };
   const connectionId = event.requestContext.connectionId;
@@ -29,7 +28,10 @@ export const handler = defineHandler({
     ...deps, tenantId, connectionId,
     mintCredentials: (tenant, runId, access) => (vendor ??= uploadCredentialVendorFromEnv(awsClients().sts, process.env)).mint(tenant, runId, access),
     reply: async (message) => {
-      await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(encodeMessage(message)) }));
+      // A connector that went away before its answer arrived asks again when it reconnects.
+      if (await postToConnection({ management, connections: deps.connections }, connectionId, encodeMessage(message)) === 'gone') {
+        log.info({ connectionId, type: message.type }, 'the connector went away before the reply; its connection is forgotten');
+      }
     },
   });
   return { statusCode: outcome === 'rejected' ? 400 : 200 };

@@ -1,5 +1,4 @@
-import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { awsErrorKind } from '../../../core';
+import { postToConnection } from '../../../core';
 import { backupRun } from '../../../core/workflow';
 import { encodeMessage } from '../../../protocol';
 import { defineHandler, jobSender, jobSenderEnvironmentSchema } from '../handler';
@@ -14,13 +13,5 @@ export const handler = defineHandler({
   bind: ({ run }) => ({ runId: run.runId }),
 }, async ({ taskToken, run }, { deps: { management, ...deps } }): Promise<{ connectionId: string }> => requestBackup({
   ...deps,
-  send: async (connectionId, job) => {
-    try {
-      await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(encodeMessage(job)) }));
-      return true;
-    } catch (error) {
-      if (awsErrorKind(error) === 'connection-gone') return false;
-      throw error;
-    }
-  },
+  send: async (connectionId, job) => (await postToConnection({ management, connections: deps.connections }, connectionId, encodeMessage(job))) === 'sent',
 }, run, taskToken));

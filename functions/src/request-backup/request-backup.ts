@@ -8,7 +8,7 @@ export interface RequestBackupDeps {
   connections: Pick<ConnectionStore, 'forTenant' | 'remove'>;
   credentials: UploadCredentialVendor;
   target: UploadTarget;
-  /** Sends a job to a connection; resolves false when the connection is gone. */
+  /** Sends a job to a connection; resolves false when the connection is gone (and forgotten: core's postToConnection). */
   send(connectionId: string, job: BackupJob): Promise<boolean>;
 }
 
@@ -35,7 +35,6 @@ export async function requestBackup(deps: RequestBackupDeps, run: RunRef, taskTo
       logger.info({ runId: run.runId, connectionId: connection.connectionId }, 'backup job sent');
       return { connectionId: connection.connectionId };
     }
-    await deps.connections.remove(connection.connectionId);
   }
   throw new RunError('ConnectorOffline', `every recorded connection of tenant "${run.tenantId}" has gone; the connector is offline`);
 }

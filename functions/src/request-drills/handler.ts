@@ -1,10 +1,9 @@
-import { PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { type DrillJob, encodeMessage, PROTOCOL_VERSION } from '../../../protocol';
 import { defineHandler, jobSender, jobSenderEnvironmentSchema } from '../handler';
-import { connectionsOfCurrentKeys, isRestorable, restorableManifest } from '../../../core';
+import { connectionsOfCurrentKeys, isRestorable, postToConnection, restorableManifest } from '../../../core';
 import { drillDatabase, drillsDue, failingDrills, failingDrillsAlert, issueDrill } from './restore-drills';
 
 /**
@@ -30,8 +29,8 @@ export const handler = defineHandler({
   for (const tenant of drillsDue(enabled, online, now, env.DRILL_INTERVAL_DAYS)) {
     const run = (await runs.forTenant(tenant.tenantId, 50)).find(isRestorable);
     const manifest = run && restorableManifest(run);
-    const [connection] = connectionsOfCurrentKeys(tenant, await connections.forTenant(tenant.tenantId));
-    if (!run || !manifest || !connection) continue;
+    const live = connectionsOfCurrentKeys(tenant, await connections.forTenant(tenant.tenantId));
+    if (!run || !manifest || live.length === 0) continue;
     // At most 69 characters (a drill id is 8–80): a long tenant id is shortened.
     const drillId = `${tenant.tenantId.slice(0, 50)}-drill-${randomBytes(6).toString('hex')}`;
     // Every database in turn: the one after the last drilled (in name order), not always the first.
@@ -49,7 +48,15 @@ export const handler = defineHandler({
       // Issued before it is sent, with what it asks: only a drill recorded here may report a result, and it is held to what it was asked.
       const issued = issueDrill(tenant, run.runId, asked, now);
       await tenants.issueDrill(tenant.tenantId, drillId, issued.drill, issued.expired);
-      await management.send(new PostToConnectionCommand({ ConnectionId: connection.connectionId, Data: Buffer.from(encodeMessage(job)) }));
+      // The newest live connection first; one API Gateway reports gone is forgotten and the next tried.
+      let sent = false;
+      for (const connection of live) {
+        if (await postToConnection({ management, connections }, connection.connectionId, encodeMessage(job)) === 'sent') { sent = true; break; }
+      }
+      if (!sent) {
+        log.info({ tenantId: tenant.tenantId }, 'every recorded connection of the tenant has gone; its drill is asked for next hour');
+        continue;
+      }
       await tenants.recordDrillRequested(tenant.tenantId, now.toISOString());
       requested.push(tenant.tenantId);
     } catch (error) {

@@ -60,6 +60,8 @@ export class ConnectorApi extends Construct {
     tables.runs.grantReadWriteData(this.messageFunction);
     tables.tenants.grantReadWriteData(this.messageFunction);
     tables.connections.grantReadData(this.messageFunction);
+    // A reply to a connection API Gateway reports gone forgets it (core's postToConnection).
+    tables.connections.grant(this.messageFunction, 'dynamodb:DeleteItem');
 
     this.api = new WebSocketApi(this, 'Api', {
       description: 'so-backup connectors dial out to this API',

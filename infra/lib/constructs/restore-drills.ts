@@ -55,6 +55,8 @@ export class RestoreDrills extends Construct {
     props.tables.tenants.grantReadWriteData(fn);
     props.tables.runs.grantReadData(fn);
     props.tables.connections.grantReadData(fn);
+    // A drill sent to a connection API Gateway reports gone forgets it (core's postToConnection).
+    props.tables.connections.grant(fn, 'dynamodb:DeleteItem');
     props.connectorApi.grantManageConnections(fn);
     props.uploadRole.grantMint(fn);
     props.alerts.grantPublish(fn);
