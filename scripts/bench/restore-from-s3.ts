@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Artifact, keyLayout } from '../../protocol';
-import { parseSnapshot } from '../../connector/src/backup/snapshot-codec';
+import { parseSnapshot } from '../../protocol';
 import { readObject } from '../../connector/src/store/object-store';
 import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
 import { downloadArtifact } from '../../connector/src/restore/download-artifact';

@@ -5,7 +5,8 @@ import { displayName, hostPlatform, isPlainText, nameBytes } from '../files/file
 import { nsToMs, sameMtime } from '../files/file-times';
 import type { ObjectStore, StoredObject, VersionFacts } from '../store/object-store';
 import { type ArchiveIndex, type IndexEntry, indexEntry } from './archive-index';
-import { adoptFromRemote, hashFile, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
+import { hashFile } from '../repository/file-checksums';
+import { adoptFromRemote, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
 import { checkArchiveRoot } from '../doctor/archive-root-check';
 import { currentFacts, type FileFacts, readFailure, RootUnreadable, type ScannedFile, scanRoot } from './archive-scan';
 

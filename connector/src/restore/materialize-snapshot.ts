@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, m
 import path from 'node:path';
 import { type Artifact, displayText, exactPathBytes, type SnapshotFile, type SnapshotFolder, type SnapshotLink } from '../../../protocol';
 import { ConnectorError } from '../errors';
-import { hashFile } from '../backup/archive-rebuild';
+import { hashFile } from '../repository/file-checksums';
 import { bitsOf, HIDDEN, type HiddenAttribute, hiddenAttribute, restoredMode } from '../files/file-attributes';
 import { displayName, fsPath, hostPlatform, isPlainText, nameText } from '../files/file-names';
 import { restoreTime, sameMtime, snapshotMtimeNs, utimesArgument } from '../files/file-times';
