@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import pLimit from 'p-limit';
 import type { Artifact } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { compositeChecksum, type ObjectStore } from '../store/object-store';
@@ -108,29 +109,25 @@ async function fetchRanges(
   let damaged = false;
   await handle.truncate(artifact.size);
   const pending = Array.from({ length: plan.count }, (_, index) => index).filter((index) => !done.has(index));
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, pending.length) }, async () => {
-    while (next < pending.length) {
-      const index = pending[next++]!;
-      const range = rangeOf(index, plan.partSize, artifact.size);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const actual = await fetchRange(store, artifact, range, handle);
-          if (actual === plan.digests[index]) break;
-          if (attempt >= attempts) {
-            damaged = true;
-            throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key} (version ${artifact.versionId}) bytes ${range.start}-${range.end} downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${plan.digests[index]}: the download is damaged on the way (proxy, disk); nothing was restored from it`);
-          }
-        } catch (error) {
-          if (damaged || attempt >= attempts) throw error;
+  await pLimit(options.concurrency ?? 8).map(pending, async (index) => {
+    const range = rangeOf(index, plan.partSize, artifact.size);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const actual = await fetchRange(store, artifact, range, handle);
+        if (actual === plan.digests[index]) break;
+        if (attempt >= attempts) {
+          damaged = true;
+          throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key} (version ${artifact.versionId}) bytes ${range.start}-${range.end} downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${plan.digests[index]}: the download is damaged on the way (proxy, disk); nothing was restored from it`);
         }
+      } catch (error) {
+        if (damaged || attempt >= attempts) throw error;
       }
-      done.add(index);
-      bytesDone += range.length;
-      options.onProgress?.(bytesDone, artifact.size);
-      options.onRange?.();
     }
-  }));
+    done.add(index);
+    bytesDone += range.length;
+    options.onProgress?.(bytesDone, artifact.size);
+    options.onRange?.();
+  });
 }
 
 /** Fetches one range into its place in the file; returns the SHA-256 (base64) of what arrived. */

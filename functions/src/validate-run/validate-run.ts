@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import pLimit from 'p-limit';
 import { z } from 'zod';
 import {
   type Artifact, type ArtifactFailure, type BackupFileFacts, decodeManifest, decodeSnapshot, exactPathBytes, isTenantArchiveKey, keyLayout, type Manifest, type ManifestPointer, pathFieldsConsistent,
@@ -133,7 +134,7 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
           check(pathFieldsConsistent(entry), `archive ${'target' in entry ? 'link' : 'folder'} ${entry.root}/${entry.path}: its text and its exact bytes (pathBytes) disagree`);
         }
         const diff = await compareWithPrevious(reader, files, previous, check);
-        await forEachLimited(diff.toVerify, CONCURRENCY, (file) => checkArtifact(reader, {
+        await pLimit(CONCURRENCY).map(diff.toVerify, (file) => checkArtifact(reader, {
           key: file.key, versionId: file.versionId, size: file.size, sha256: file.sha256,
           s3Checksum: file.s3Checksum ?? { algorithm: 'SHA256', type: 'FULL_OBJECT', value: Buffer.from(file.sha256, 'hex').toString('base64') },
         }, check));
@@ -193,7 +194,7 @@ async function compareWithPrevious(reader: ArtifactReader, files: SnapshotFile[]
     }
   }
   const removed = previous ? [...previous.files.keys()].filter((key) => !present.has(key)) : [];
-  await forEachLimited(removed.slice(0, REMOVED_CHECKED), CONCURRENCY, async (key) => {
+  await pLimit(CONCURRENCY).map(removed.slice(0, REMOVED_CHECKED), async (key) => {
     const current = await reader.head(key);
     check(current === undefined, `${key} is missing from the snapshot but S3 still holds it as current (no delete marker): the snapshot dropped a file`);
   });
@@ -258,9 +259,3 @@ function checksumConsistent(checksum: S3Checksum, artifact: Artifact): boolean {
   return checksum.parts.length === expectedParts && checksum.value === `${hash.digest('base64')}-${checksum.parts.length}`;
 }
 
-async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
-}
