@@ -9,7 +9,7 @@ import { bitsOf, HIDDEN, type HiddenAttribute, hiddenAttribute, restoredMode } f
 import { displayName, fsPath, hostPlatform, isPlainText, nameText } from '../files/file-names';
 import { restoreTime, sameMtime, snapshotMtimeNs, utimesArgument } from '../files/file-times';
 import { type ObjectStore, readObject } from '../store/object-store';
-import { downloadVerified } from './download-artifact';
+import { downloadVerified } from '../repository/download-artifact';
 import { planRestore, type RestoreEntry } from './restore-plan';
 import { type NameSemantics, probeSemantics } from './target-paths';
 

@@ -10,7 +10,7 @@ import { checkDatabaseName, databaseFileName } from '../sql/database-name';
 import type { ObjectStore } from '../store/object-store';
 import { readManifest } from '../repository/manifests';
 import { readRunSnapshot } from '../repository/snapshots';
-import { downloadArtifact } from './download-artifact';
+import { downloadArtifact } from '../repository/download-artifact';
 import { type MaterializeResult, materializeSnapshot } from './materialize-snapshot';
 import { planRestore } from './restore-plan';
 import { canonicalPath, defaultSemantics, type NameSemantics, overlaps, overlapsOnDisk } from './target-paths';

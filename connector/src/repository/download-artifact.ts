@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Artifact } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { compositeChecksum, type ObjectStore } from '../store/object-store';
+import { hashFile } from './file-checksums';
 
 export interface DownloadOptions {
   /** Ranged GETs at once. @default 8 */
@@ -178,11 +178,5 @@ async function loadState(stateFile: string, artifact: Artifact, partSize: number
 
 async function hasContent(file: string, artifact: Artifact): Promise<boolean> {
   const facts = await stat(file).catch(() => undefined);
-  return facts?.size === artifact.size && (await sha256Of(file)) === artifact.sha256;
-}
-
-export async function sha256Of(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  return facts?.size === artifact.size && (await hashFile(file, Infinity))?.sha256 === artifact.sha256;
 }
