@@ -2,7 +2,7 @@ import { ApiGatewayManagementApiClient, GetConnectionCommand } from '@aws-sdk/cl
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { type Manifest, manifestSchema } from '../protocol';
+import { type Manifest, parseManifest } from '../protocol';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -387,7 +387,7 @@ async function historyLines(sfn: SFNClient, executionArn: string, label: string)
 async function readManifest(access: LocalAccess, pointer: { key: string; versionId: string }): Promise<Manifest> {
   const s3 = new S3Client({ ...localClientConfig(access, LOCAL_S3_KEYS), endpoint: access.s3Endpoint, forcePathStyle: true });
   const out = await s3.send(new GetObjectCommand({ Bucket: LOCAL_BUCKET, Key: pointer.key, VersionId: pointer.versionId }));
-  const manifest = manifestSchema.parse(JSON.parse(await out.Body!.transformToString()));
+  const manifest = parseManifest(await out.Body!.transformToString());
   s3.destroy();
   return manifest;
 }

@@ -1,12 +1,13 @@
 // The wire contract between the connector and the cloud: every WebSocket message, the run
 // manifest, the S3 key layout, and what a SQL Server backup file is (the backup-file reader, pure: the
-// caller hands it the bytes). Imported by connector/, functions/, cli/ and local/; imports only zod and node:crypto.
+// caller hands it the bytes). Imported by connector/, functions/, cli/ and local/; imports only zod and node's crypto and zlib.
 export * from './errors';
 export * from './envelope';
 export * from './job';
 export * from './progress';
 export * from './result';
 export * from './manifest';
+export * from './stored-documents';
 export * from './archive-path';
 export * from './key-layout';
 export * from './session';

@@ -112,6 +112,20 @@ export function readStreamHeader(bytes: Uint8Array, at: number): StreamHeader | 
   };
 }
 
+/** The 22 bytes of a stream header (spec 5.2) for `length` bytes of data with the four-letter `id`; the writer's side of readStreamHeader. */
+export function encodeStreamHeader(id: string, length: number): Uint8Array {
+  const header = new Uint8Array(STREAM_HEADER_BYTES);
+  putFourCC(header, 0, id);
+  view(header).setBigUint64(8, BigInt(length), true);
+  view(header).setUint16(20, xorWords(header, 0, 10), true);
+  return header;
+}
+
+function putFourCC(bytes: Uint8Array, at: number, id: string): void {
+  if (!/^[A-Z0-9]{4}$/.test(id)) throw new RangeError(`an MTF block or stream id is four capital letters or digits, not "${id}"`);
+  for (let i = 0; i < 4; i++) bytes[at + i] = id.charCodeAt(i);
+}
+
 /** Streams are 4-byte aligned (spec 5.2: "stream headers begin on a four-byte boundary"). */
 export function alignStream(position: number): number {
   return (position + 3) & ~3;
@@ -173,6 +187,28 @@ export function readString(bytes: Uint8Array, start: number, size: number, strin
 
 /** Where SQL Server's soft filemarks keep their array of earlier filemarks (observed; MTF 1.00a has UINT32 PBAs at 0x3C). */
 const OBSERVED_SFMB_ARRAY_OFFSET = 0x48;
+
+/**
+ * A soft filemark `filemarkBytes` long in SQL Server's variant (the layout readSoftFilemark reads):
+ * the common header (OS id 14 version 1, Unicode strings, as observed), 55 entries, the byte offsets
+ * of the earlier filemarks in `previous`, newest first. The writer's side of readSoftFilemark.
+ */
+export function encodeSoftFilemark(previous: number[], filemarkBytes: number): Uint8Array {
+  const b = new Uint8Array(filemarkBytes);
+  const v = view(b);
+  putFourCC(b, 0, 'SFMB');
+  v.setUint32(4, 0x80000000, true);
+  v.setUint16(8, Math.min(filemarkBytes, 0xffff), true);
+  b[10] = 0x0e;
+  b[11] = 1;
+  b[0x30] = 2;
+  v.setUint32(0x34, 55, true);
+  v.setUint32(0x38, previous.length, true);
+  v.setUint32(0x3c, OBSERVED_SFMB_ARRAY_OFFSET, true);
+  previous.forEach((pba, i) => v.setBigUint64(OBSERVED_SFMB_ARRAY_OFFSET + 8 * i, BigInt(pba), true));
+  v.setUint16(50, xorWords(b, 0, 25), true);
+  return b;
+}
 
 /**
  * A soft filemark (MTF 5.3.7, `filemarkBytes` long: the TAPE block's soft filemark block size × 512)

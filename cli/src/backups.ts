@@ -1,6 +1,6 @@
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { type Manifest, manifestSchema } from '../../protocol';
+import { type Manifest, parseManifest } from '../../protocol';
 import { awsErrorKind, cancelRun, restorableManifest, type RunRecord, runExecutionArn, type RunTrigger, startRun } from '../../core';
 import { CliError, EXIT, explainCoreError, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
@@ -240,7 +240,7 @@ export async function showRun(fleet: Fleet, runId: string) {
 
 export async function readManifest(fleet: Fleet, pointer: { key: string; versionId: string }): Promise<Manifest> {
   const out = await fleet.s3.send(new GetObjectCommand({ Bucket: fleet.outputs.BackupBucketName, Key: pointer.key, VersionId: pointer.versionId }));
-  return manifestSchema.parse(JSON.parse(await out.Body!.transformToString()));
+  return parseManifest(await out.Body!.transformToString());
 }
 
 /** The run's objects at their exact versions: database backups and the archive snapshot. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import WebSocket from 'ws';
+import { handshake } from './link/handshake';
 import { enrolAuthorization, newConnectorKeyPair, tenantIdSchema } from '../../protocol';
 import { connectorConfigSchema } from './config';
 import { ConfigError, ConnectorError } from './errors';
@@ -57,23 +57,13 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
   if (options.checkOnly) return { tenantId, keyId: '', configFile };
 
   const pair = newConnectorKeyPair();
-  await new Promise<void>((resolve, reject) => {
-    const socket = new WebSocket(options.endpoint, {
-      headers: { Authorization: enrolAuthorization(tenantId, code, pair.keyId, pair.publicKeyPem), 'X-Connector-Version': options.connectorVersion },
-      handshakeTimeout: 30_000,
-    });
-    socket.once('open', () => {
-      socket.close(1000, 'enrolled');
-      resolve();
-    });
-    socket.once('unexpected-response', (_req, res) => {
-      socket.terminate();
-      reject(res.statusCode === 401 || res.statusCode === 403
-        ? new ConnectorError('ENROLMENT_REFUSED', 'the activation code was refused: it is wrong, already used or expired (codes last 24 hours), or the tenant is disabled. Ask the operator for a new code.', { permanent: true })
-        : new ConnectorError('ENROLMENT_FAILED', `the endpoint answered HTTP ${res.statusCode}; check --endpoint`));
-    });
-    socket.once('error', (error) => reject(new ConnectorError('ENDPOINT_UNREACHABLE', `cannot reach ${options.endpoint}: ${error.message}`, { cause: error })));
+  const outcome = await handshake({
+    endpoint: options.endpoint, authorization: enrolAuthorization(tenantId, code, pair.keyId, pair.publicKeyPem), connectorVersion: options.connectorVersion, handshakeTimeoutMs: 30_000,
   });
+  if (outcome.kind === 'refused') throw new ConnectorError('ENROLMENT_REFUSED', 'the activation code was refused: it is wrong, already used or expired (codes last 24 hours), or the tenant is disabled. Ask the operator for a new code.', { permanent: true });
+  if (outcome.kind === 'not-upgraded') throw new ConnectorError('ENROLMENT_FAILED', `the endpoint answered HTTP ${outcome.status}; check --endpoint`);
+  if (outcome.kind === 'unreachable') throw new ConnectorError('ENDPOINT_UNREACHABLE', `cannot reach ${options.endpoint}: ${outcome.error.message}`, { cause: outcome.error });
+  outcome.socket.close(1000, 'enrolled');
   await mkdir(stateDir, { recursive: true });
   await saveIdentity(identityFile, { tenantId, current: { keyId: pair.keyId, privateKeyPem: pair.privateKeyPem, createdAt: new Date().toISOString() } });
   await mkdir(path.dirname(configFile), { recursive: true });

@@ -1,6 +1,6 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { encodeChunks, FIRST_CHUNK_OFFSET, MSSQLBAK_MAGIC } from '../../protocol/mssql-backup-container';
-import { mtfDate, xorWords } from '../../protocol/mtf-blocks';
+import { alignStream, DBLK_HEADER_BYTES, encodeSoftFilemark, encodeStreamHeader, mtfDate, STREAM_HEADER_BYTES, xorWords } from '../../protocol/mtf-blocks';
 import { formatPage, PAGE_BYTES } from '../../protocol/sql-server-pages';
 
 /**
@@ -125,7 +125,7 @@ export class MtfBackupWriter {
     // As the fixtures have it: the block's fields end at 0x3C, an APAD stream pads so that the data
     // stream's 2 bytes end one logical block after the block's start, where the pages begin.
     const dataHeader = blockHeader(isLog ? 'MSTL' : 'MSDA', dataAt, SET_START, DATA_FIRST_EVENT);
-    const apad = DATA_PAGES_AT - DATA_FIRST_EVENT - 2 * 22 - 2;
+    const apad = DATA_PAGES_AT - DATA_FIRST_EVENT - 2 * STREAM_HEADER_BYTES - 2;
     const streamHeader = Buffer.concat([streamHeaderBytes('APAD', apad), Buffer.alloc(apad), streamHeaderBytes(isLog ? 'MQTL' : 'MQDA', 2 + input.dataBytes)]);
     this.dataBlockAt = dataAt;
     const filemark = filemarkBlock([], this.filemarkBytes);
@@ -424,14 +424,14 @@ function blockHeader(type: string, at: number, setStart: number, firstEvent: num
 /** A block with its fields (from `fill`), its streams and an SPAD stream padding it to the next logical block. */
 function blockWithStreams(type: string, at: number, setStart: number, streams: Array<[string, Buffer]>, fill?: (b: Buffer) => number, firstEvent?: number): Buffer {
   const fields = Buffer.alloc(0x400);
-  const fieldsEnd = fill?.(fields) ?? 0x34;
-  const start = firstEvent ?? alignTo4(Math.max(0x34, fieldsEnd));
+  const fieldsEnd = fill?.(fields) ?? DBLK_HEADER_BYTES;
+  const start = firstEvent ?? alignStream(Math.max(DBLK_HEADER_BYTES, fieldsEnd));
   const header = blockHeader(type, at, setStart, start, (b) => fields.copy(b));
   const parts: Buffer[] = [header];
   let length = start;
   for (const [id, data] of streams) {
     const stream = Buffer.concat([streamHeaderBytes(id, data.length), data]);
-    const padded = Buffer.concat([stream, Buffer.alloc(alignTo4(stream.length) - stream.length)]);
+    const padded = Buffer.concat([stream, Buffer.alloc(alignStream(stream.length) - stream.length)]);
     parts.push(padded);
     length += padded.length;
   }
@@ -445,36 +445,20 @@ function block(type: string, at: number, setStart: number, fill: (b: Buffer) => 
 }
 
 function streamHeaderBytes(id: string, length: number): Buffer {
-  const h = Buffer.alloc(22);
-  h.write(id, 0, 'latin1');
-  h.writeBigUInt64LE(BigInt(length), 8);
-  h.writeUInt16LE(xorWords(h, 0, 10), 20);
-  return h;
+  return Buffer.from(encodeStreamHeader(id, length));
 }
 
 /** An SPAD stream from `at` to the next logical block boundary (relative to `setStart`); a whole block when the room is too small. */
 function spad(at: number, setStart: number): Buffer {
-  const aligned = alignTo4(at);
-  let end = setStart + Math.ceil((aligned + 22 - setStart) / MTF_BLOCK_SIZE) * MTF_BLOCK_SIZE;
-  if (end < aligned + 22) end += MTF_BLOCK_SIZE;
-  return Buffer.concat([Buffer.alloc(aligned - at), streamHeaderBytes('SPAD', end - aligned - 22), Buffer.alloc(end - aligned - 22)]);
+  const aligned = alignStream(at);
+  let end = setStart + Math.ceil((aligned + STREAM_HEADER_BYTES - setStart) / MTF_BLOCK_SIZE) * MTF_BLOCK_SIZE;
+  if (end < aligned + STREAM_HEADER_BYTES) end += MTF_BLOCK_SIZE;
+  return Buffer.concat([Buffer.alloc(aligned - at), streamHeaderBytes('SPAD', end - aligned - STREAM_HEADER_BYTES), Buffer.alloc(end - aligned - STREAM_HEADER_BYTES)]);
 }
 
-/** A soft filemark (MTF 5.3.7), with SQL Server's array of earlier filemarks' byte offsets at 0x48 (observed). */
+/** A soft filemark (MTF 5.3.7) as SQL Server writes it (protocol/mtf-blocks.ts: the reader's layout). */
 function filemarkBlock(previous: number[], size = FILEMARK_BYTES): Buffer {
-  const b = Buffer.alloc(size);
-  b.write('SFMB', 0, 'latin1');
-  b.writeUInt32LE(0x80000000, 4);
-  b.writeUInt16LE(Math.min(size, 0xffff), 8);
-  b[10] = 0x0e;
-  b[11] = 1;
-  b[0x30] = 2;
-  b.writeUInt32LE(55, 0x34);
-  b.writeUInt32LE(previous.length, 0x38);
-  b.writeUInt32LE(0x48, 0x3c);
-  previous.forEach((pba, i) => b.writeBigUInt64LE(BigInt(pba), 0x48 + 8 * i));
-  b.writeUInt16LE(xorWords(b, 0, 25), 50);
-  return b;
+  return Buffer.from(encodeSoftFilemark(previous, size));
 }
 
 /** Writes a UTF-16 string at `at` and its MTF_TAPE_ADDRESS (size, offset) at `pointer`; returns its byte length. */
@@ -490,7 +474,4 @@ function putRawString(b: Buffer, at: number, text: string): void {
   Buffer.from(text.slice(0, 100), 'utf16le').copy(b, at);
 }
 
-function alignTo4(n: number): number {
-  return (n + 3) & ~3;
-}
 

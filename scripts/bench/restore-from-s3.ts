@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Artifact, keyLayout } from '../../protocol';
-import { parseSnapshot } from '../../connector/src/backup/snapshot-codec';
+import { parseSnapshot } from '../../protocol';
 import { readObject } from '../../connector/src/store/object-store';
 import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
-import { downloadArtifact } from '../../connector/src/restore/download-artifact';
+import { downloadArtifact } from '../../connector/src/repository/download-artifact';
 import { S3ObjectStore } from '../../connector/src/store/s3-object-store';
 
 async function main(): Promise<void> {

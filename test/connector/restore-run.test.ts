@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pino } from 'pino';
 import { runBackupJob } from '../../connector/src/backup';
-import { downloadArtifact } from '../../connector/src/restore/download-artifact';
+import { downloadArtifact } from '../../connector/src/repository/download-artifact';
 import { newFileNames, restoreRun, type RestoreChoices } from '../../connector/src/restore/restore-run';
 import { runRestoreDrill } from '../../connector/src/restore/restore-drill';
 import { renewingCredentials } from '../../connector/src/restore/request-restore';

@@ -10,10 +10,10 @@ function sources(folder: string): Array<[string, string]> {
     .map((file) => [path.join(folder, file), readFileSync(path.join(ROOT, folder, file), 'utf8')]);
 }
 
-/** The repository folders a file imports from (its relative imports, resolved to their top-level folder). */
-function importedFolders(file: string, text: string): string[] {
+/** The repository folders a file imports from (its relative imports, resolved to their first `depth` folders: 1 = top level). */
+function importedFolders(file: string, text: string, depth = 1): string[] {
   const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)].map((m) => m[1]!);
-  return specifiers.map((spec) => path.relative(ROOT, path.resolve(ROOT, path.dirname(file), spec)).split(path.sep)[0]!);
+  return specifiers.map((spec) => path.relative(ROOT, path.resolve(ROOT, path.dirname(file), spec)).split(path.sep).slice(0, depth).join('/'));
 }
 
 describe('layers (docs/architecture.md)', () => {
@@ -30,5 +30,14 @@ describe('layers (docs/architecture.md)', () => {
       ...(/process\.env/.test(text) ? [`${file} reads process.env`] : []),
     ]);
     expect(offenders).toEqual([]);
+  });
+
+  test("the connector's backup and restore depend on its repository layer, never on each other", () => {
+    const offenders = (['backup', 'restore'] as const).flatMap((domain) => {
+      const other = domain === 'backup' ? 'connector/src/restore' : 'connector/src/backup';
+      return sources(`connector/src/${domain}`).flatMap(([file, text]) => importedFolders(file, text, 3).filter((f) => f === other).map((f) => `${file} → ${f}/`));
+    });
+    expect(offenders).toEqual([]);
+    expect(sources('connector/src/restore').some(([file, text]) => importedFolders(file, text, 3).includes('connector/src/repository'))).toBe(true);
   });
 });

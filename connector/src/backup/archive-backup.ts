@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
-import { type ArchiveSummary, keyLayout } from '../../../protocol';
+import type { ArchiveSummary } from '../../../protocol';
 import type { ObjectStore } from '../store/object-store';
 import { ArchiveIndex } from './archive-index';
 import { type ArchiveRoot, type MirrorOptions, mirrorArchive } from './archive-mirror';
-import { gzipSnapshot } from './snapshot-codec';
-
+import { writeSnapshot } from '../repository/snapshots';
 
 /**
  * The archive part of a backup run: mirror the roots, store the run's snapshot (every file at its
@@ -19,7 +18,7 @@ export async function backupArchive(
   const index = await ArchiveIndex.load(deps.stateDir);
   if (index.found.state !== 'loaded') logger.warn({ index: index.found }, 'archive index missing or damaged: rebuilding it from what S3 holds');
   const mirrored = await mirrorArchive(run.tenantId, roots, store, index, deps);
-  const snapshot = await store.putBuffer(keyLayout.stagedSnapshot(run.tenantId, run.runId), await gzipSnapshot(run.runId, mirrored.snapshotFiles(), mirrored.emptyFolders, mirrored.links, mirrored.folders), 'application/gzip');
+  const snapshot = await writeSnapshot(store, run, mirrored);
   // One after the other: each builds its text in batches, and the two at once doubled peak memory.
   if (index.dirty) await index.save();
   const summary: ArchiveSummary = {

@@ -1,3 +1,4 @@
+import pLimit, { type LimitFunction } from 'p-limit';
 import { keyLayout, pathFields, type SkippedFile, type SnapshotFile, type SnapshotFolder, type SnapshotLink } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { attributesOf, HIDDEN, type HiddenAttribute, hiddenAttribute } from '../files/file-attributes';
@@ -5,7 +6,8 @@ import { displayName, hostPlatform, isPlainText, nameBytes } from '../files/file
 import { nsToMs, sameMtime } from '../files/file-times';
 import type { ObjectStore, StoredObject, VersionFacts } from '../store/object-store';
 import { type ArchiveIndex, type IndexEntry, indexEntry } from './archive-index';
-import { adoptFromRemote, hashFile, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
+import { hashFile } from '../repository/file-checksums';
+import { adoptFromRemote, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
 import { checkArchiveRoot } from '../doctor/archive-root-check';
 import { currentFacts, type FileFacts, readFailure, RootUnreadable, type ScannedFile, scanRoot } from './archive-scan';
 
@@ -102,8 +104,8 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
 
   // Work starts while the scan is still walking: the scan feeds a queue of reads, sends and
   // copies that run with bounded concurrency and memory, and the deletions join it at the end.
-  const queue = new WorkQueue();
-  const working = queue.run(options.concurrency ?? 24, options.signal).then(() => undefined, (error: unknown) => ({ error }));
+  const queue = new WorkQueue(options.concurrency ?? 24, options.signal);
+  const working = queue.finished().then(() => undefined, (error: unknown) => ({ error }));
   const every = options.checkpointEveryMs ?? 30_000;
   let lastSave = Date.now();
   let saving: Promise<void> | undefined;
@@ -376,26 +378,40 @@ function splitId(id: string): [root: string, relative: string] {
 }
 
 /**
- * Jobs run by a fixed number of workers as they are pushed; `run` settles once the queue is
- * closed and empty, or with the first job's error (the rest are then dropped).
+ * Jobs run as they are pushed, at most `concurrency` at once (p-limit); `finished` settles once the
+ * queue is closed and every job has settled, or with the first job's error (the jobs still waiting
+ * are then dropped; those running finish first).
  */
 class WorkQueue {
-  private jobs: Array<() => Promise<void>> = [];
-  private head = 0;
+  private readonly limit: LimitFunction;
+  private outstanding = 0;
   private closed = false;
   private failure: unknown;
-  private readonly idle: Array<() => void> = [];
-
+  private readonly done: Promise<void>;
+  private settle!: () => void;
   private readonly roomWaiters: Array<{ below: number; resolve: () => void }> = [];
+
+  constructor(concurrency: number, private readonly signal?: AbortSignal) {
+    this.limit = pLimit({ concurrency, rejectOnClear: true });
+    this.done = new Promise((resolve) => { this.settle = resolve; });
+  }
 
   push(job: () => Promise<void>): void {
     if (this.failure !== undefined) throw this.failure;
-    this.jobs.push(job);
-    this.idle.shift()?.();
+    this.outstanding++;
+    this.limit(async () => {
+      if (this.roomWaiters.length > 0) this.wakeRoomWaiters();
+      if (this.failure !== undefined) return;
+      this.signal?.throwIfAborted();
+      await job();
+    }).catch((error: unknown) => this.fail(error)).finally(() => {
+      this.outstanding--;
+      this.settleWhenDone();
+    });
   }
 
   get pending(): number {
-    return this.jobs.length - this.head;
+    return this.limit.pendingCount;
   }
 
   /** undefined when fewer than `below` jobs wait; otherwise a promise that settles when they do (or the queue fails). */
@@ -414,42 +430,26 @@ class WorkQueue {
     }
   }
 
-  /** Stops the workers after the jobs they are running; the rest are dropped. */
+  /** Stops after the jobs that are running; the rest are dropped. */
   fail(error: unknown): void {
     this.failure ??= error;
+    this.limit.clearQueue();
     this.close();
   }
 
   close(): void {
     this.closed = true;
-    for (const wake of this.idle.splice(0)) wake();
     this.wakeRoomWaiters();
+    this.settleWhenDone();
   }
 
-  async run(workers: number, signal?: AbortSignal): Promise<void> {
-    await Promise.all(Array.from({ length: workers }, async () => {
-      for (;;) {
-        if (this.failure !== undefined) return;
-        const job = this.head < this.jobs.length ? this.jobs[this.head++] : undefined;
-        if (job && this.roomWaiters.length > 0) this.wakeRoomWaiters();
-        if (this.head > 4096 && this.head * 2 > this.jobs.length) {
-          this.jobs = this.jobs.slice(this.head);
-          this.head = 0;
-        }
-        if (!job) {
-          if (this.closed) return;
-          await new Promise<void>((resolve) => this.idle.push(resolve));
-          continue;
-        }
-        try {
-          signal?.throwIfAborted();
-          await job();
-        } catch (error) {
-          this.fail(error);
-        }
-      }
-    }));
+  async finished(): Promise<void> {
+    await this.done;
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  private settleWhenDone(): void {
+    if (this.closed && this.outstanding === 0) this.settle();
   }
 }
 

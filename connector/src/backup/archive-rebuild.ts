@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
-import { type ArchiveSnapshot, keyLayout, type S3Checksum, type SnapshotFile } from '../../../protocol';
-import { compositeChecksum, type LatestVersion, type ObjectStore, readObject } from '../store/object-store';
-import { parseSnapshot } from './snapshot-codec';
+import { keyLayout, type SnapshotFile } from '../../../protocol';
+import type { LatestVersion, ObjectStore } from '../store/object-store';
+import { hashFile } from '../repository/file-checksums';
+import { readSnapshotIfValid } from '../repository/snapshots';
 import { hostPlatform } from '../files/file-names';
 import { sameMtime, snapshotMtimeNs } from '../files/file-times';
 import type { FileFacts } from './archive-scan';
@@ -26,17 +25,9 @@ export async function loadRemoteArchive(tenantId: string, store: ObjectStore): P
   // rebuild only costs extra local reads (each file is hashed and compared with S3's checksum).
   const snapshotKey = keyLayout.snapshot(tenantId);
   const current = (await store.latestVersions(snapshotKey)).get(snapshotKey);
-  const snapshot = current && (await readSnapshot(store, snapshotKey, current.versionId));
+  const snapshot = current && (await readSnapshotIfValid(store, snapshotKey, current.versionId));
   if (snapshot) return { latest, previous: new Map(snapshot.files.map((f) => [f.key, f])), snapshotRunId: snapshot.runId };
   return { latest, previous: new Map() };
-}
-
-async function readSnapshot(store: ObjectStore, key: string, versionId: string): Promise<ArchiveSnapshot | undefined> {
-  try {
-    return parseSnapshot(await readObject(store, key, versionId));
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -59,37 +50,4 @@ export async function adoptFromRemote(remote: RemoteArchive, store: ObjectStore,
   const local = await hashFile(diskPath, s3.s3Checksum.type === 'COMPOSITE' ? store.partSizeFor(facts.size) : Infinity);
   if (!local || local.s3Checksum.value !== s3.s3Checksum.value) return undefined;
   return indexEntry(facts, local.sha256, current.versionId, local.s3Checksum);
-}
-
-/** SHA-256 of a file, and the checksum S3 would store for it uploaded in parts of `partSize`. */
-export async function hashFile(file: string | Buffer, partSize: number): Promise<{ sha256: string; s3Checksum: S3Checksum } | undefined> {
-  const handle = await open(file, 'r').catch(() => undefined);
-  if (!handle) return undefined;
-  try {
-    const whole = createHash('sha256');
-    const parts: string[] = [];
-    let part = createHash('sha256');
-    let inPart = 0;
-    const buffer = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const want = Number.isFinite(partSize) ? Math.min(buffer.length, partSize - inPart) : buffer.length;
-      const { bytesRead } = await handle.read(buffer, 0, want, null);
-      if (bytesRead === 0) break;
-      const chunk = buffer.subarray(0, bytesRead);
-      whole.update(chunk);
-      part.update(chunk);
-      inPart += bytesRead;
-      if (inPart === partSize) {
-        parts.push(part.digest('base64'));
-        part = createHash('sha256');
-        inPart = 0;
-      }
-    }
-    const digest = whole.digest();
-    if (!Number.isFinite(partSize)) return { sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: digest.toString('base64') } };
-    if (inPart > 0) parts.push(part.digest('base64'));
-    return { sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(parts), partSize, parts } };
-  } finally {
-    await handle.close();
-  }
 }

@@ -11,6 +11,7 @@ import { databaseFileName } from '../sql/database-name';
 import type { BackupMetadata, DatabaseServer, ServerInfo } from '../sql/database-server';
 import { SHUTDOWN } from '../store/s3-object-store';
 import type { ObjectStore } from '../store/object-store';
+import { writeManifest } from '../repository/manifests';
 import { backupArchive } from './archive-backup';
 import { assessDatabase } from './database-readiness';
 
@@ -99,7 +100,7 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
     kind: 'so-backup-manifest', v: 1, runId: job.runId, tenantId: job.tenantId, connectorVersion: deps.connectorVersion,
     startedAt, finishedAt: new Date().toISOString(), databases, archive, failures,
   };
-  const stored = await store.putBuffer(keyLayout.stagedManifest(job.tenantId, job.runId), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
+  const stored = await writeManifest(store, manifest);
   return { key: stored.key, versionId: stored.versionId };
 }
 

@@ -7,4 +7,3 @@ export * from './archive-mirror';
 export * from './archive-rebuild';
 export * from './archive-scan';
 export * from './backup-job-runner';
-export * from './snapshot-codec';

@@ -1,6 +1,6 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, statfs } from 'node:fs/promises';
-import WebSocket from 'ws';
+import { handshake } from '../link/handshake';
 import { AUTH_WINDOW_SECONDS } from '../../../protocol';
 import { bandwidthInForce, describeInForce, readTenantSettings } from '../bandwidth';
 import type { ConnectorConfig } from '../config';
@@ -86,32 +86,22 @@ async function bandwidthCheck(config: ConnectorConfig, now: Date): Promise<Omit<
 }
 
 async function probeEndpoint(endpoint: string, authorization: string, now: () => number): Promise<Omit<Check, 'name'>> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(endpoint, { headers: { Authorization: authorization }, handshakeTimeout: 15_000 });
-    let serverDate: string | undefined;
-    socket.once('upgrade', (res) => {
-      serverDate = res.headers.date;
-    });
-    socket.once('open', () => {
-      socket.close(1000, 'doctor');
-      const skew = serverDate ? Math.round((now() - Date.parse(serverDate)) / 1000) : undefined;
-      if (skew !== undefined && Math.abs(skew) > AUTH_WINDOW_SECONDS / 2) {
-        resolve({ ok: false, detail: `connected, but this clock is ${skew} s off the cloud's`, fix: 'synchronise the clock (w32tm /resync, or NTP); beyond ±300 s connections are refused' });
-      } else {
-        resolve({ ok: true, detail: `connected and authenticated${skew !== undefined ? `; clock within ${Math.abs(skew)} s` : ''}` });
-      }
-    });
-    socket.once('unexpected-response', (_req, res) => {
-      socket.terminate();
-      const refused = res.statusCode === 401 || res.statusCode === 403;
-      resolve({
-        ok: false,
-        detail: refused ? `refused (HTTP ${res.statusCode})` : `HTTP ${res.statusCode} instead of a WebSocket`,
-        fix: refused ? 'the key may be revoked or the tenant disabled, or the clock is off by more than 5 minutes; ask the operator, or enrol again' : 'check the endpoint URL',
-      });
-    });
-    socket.once('error', (error) => resolve({ ok: false, detail: `cannot reach ${endpoint}: ${error.message}`, fix: 'allow outbound HTTPS (443) to the endpoint; check proxy and DNS' }));
-  });
+  const outcome = await handshake({ endpoint, authorization, handshakeTimeoutMs: 15_000 });
+  if (outcome.kind === 'unreachable') return { ok: false, detail: `cannot reach ${endpoint}: ${outcome.error.message}`, fix: 'allow outbound HTTPS (443) to the endpoint; check proxy and DNS' };
+  if (outcome.kind !== 'open') {
+    const refused = outcome.kind === 'refused';
+    return {
+      ok: false,
+      detail: refused ? `refused (HTTP ${outcome.status})` : `HTTP ${outcome.status} instead of a WebSocket`,
+      fix: refused ? 'the key may be revoked or the tenant disabled, or the clock is off by more than 5 minutes; ask the operator, or enrol again' : 'check the endpoint URL',
+    };
+  }
+  outcome.socket.close(1000, 'doctor');
+  const skew = outcome.serverDate ? Math.round((now() - Date.parse(outcome.serverDate)) / 1000) : undefined;
+  if (skew !== undefined && Math.abs(skew) > AUTH_WINDOW_SECONDS / 2) {
+    return { ok: false, detail: `connected, but this clock is ${skew} s off the cloud's`, fix: 'synchronise the clock (w32tm /resync, or NTP); beyond ±300 s connections are refused' };
+  }
+  return { ok: true, detail: `connected and authenticated${skew !== undefined ? `; clock within ${Math.abs(skew)} s` : ''}` };
 }
 
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(bytes < 1024 ** 3 ? 3 : 1)} GiB`;

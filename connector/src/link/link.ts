@@ -5,6 +5,7 @@ import {
   type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type CredentialsMessage, type SettingsMessage, encodeMessage, type ErrorMessage, GATEWAY_INTEGRATION_FAILED, GATEWAY_THROTTLED,
   MESSAGE_BUDGET, parseGatewayFrame, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage, TokenBucket,
 } from '../../../protocol';
+import { dial, isRefusal } from './handshake';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import type { Outbox } from './outbox';
 
@@ -240,10 +241,7 @@ export class Link extends EventEmitter<LinkEvents> {
   private connect(): void {
     clearTimeout(this.reconnectTimer);
     const log = this.options.logger;
-    const socket = new WebSocket(this.options.endpoint, {
-      headers: { Authorization: this.options.authorization(), 'X-Connector-Version': this.options.connectorVersion },
-      handshakeTimeout: 30_000,
-    });
+    const socket = dial({ endpoint: this.options.endpoint, authorization: this.options.authorization(), connectorVersion: this.options.connectorVersion, handshakeTimeoutMs: 30_000 });
     this.socket = socket;
     socket.on('open', () => void this.onOpen(socket));
     socket.on('message', (data: Buffer) => void this.onMessage(data));
@@ -253,10 +251,10 @@ export class Link extends EventEmitter<LinkEvents> {
     });
     socket.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
-      log.warn({ status }, status === 401 || status === 403
+      log.warn({ status }, isRefusal(status)
         ? 'the cloud refused this connector (tenant disabled, key revoked, or clock off by more than 5 minutes)'
         : status === 429 ? 'the cloud is throttling new connections; trying again later' : 'the endpoint answered without upgrading to WebSocket');
-      if (status === 401 || status === 403) this.emit('refused', status);
+      if (isRefusal(status)) this.emit('refused', status);
       socket.terminate();
     });
     socket.on('error', (error) => log.debug({ err: error.message }, 'link error'));

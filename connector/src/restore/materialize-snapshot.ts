@@ -1,14 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import { type Artifact, displayText, exactPathBytes, type SnapshotFile, type SnapshotFolder, type SnapshotLink } from '../../../protocol';
 import { ConnectorError } from '../errors';
-import { hashFile } from '../backup/archive-rebuild';
+import { hashFile } from '../repository/file-checksums';
 import { bitsOf, HIDDEN, type HiddenAttribute, hiddenAttribute, restoredMode } from '../files/file-attributes';
 import { displayName, fsPath, hostPlatform, isPlainText, nameText } from '../files/file-names';
 import { restoreTime, sameMtime, snapshotMtimeNs, utimesArgument } from '../files/file-times';
 import { type ObjectStore, readObject } from '../store/object-store';
-import { downloadVerified } from './download-artifact';
+import { downloadVerified } from '../repository/download-artifact';
 import { planRestore, type RestoreEntry } from './restore-plan';
 import { type NameSemantics, probeSemantics } from './target-paths';
 
@@ -132,29 +133,25 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
       }
     }
     const work = placed.filter((p) => p.item.kind === 'file');
-    let next = 0;
-    await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 24, work.length) }, async () => {
-      while (next < work.length) {
-        const { item, relative, renamed } = work[next++]!;
-        const file = item.entry as SnapshotFile;
-        try {
-          const parent = folderOf(relative);
-          const destination = fsPath(base, relative);
-          const written = await writeFile(store, file, parent, destination, options);
-          if (bitsOf(file.attributes) & HIDDEN) toHide.push({ name: name(file), file: destination });
-          if (written) {
-            result.files++;
-            result.bytes += file.size;
-          } else {
-            result.unchanged++;
-          }
-          if (renamed) result.renamed.push({ path: name(file), reason: renamed, restoredAs: `${root}/${displayName(relative)}` });
-          options.onFile?.(file);
-        } catch (error) {
-          fail(file, error);
+    await pLimit(options.concurrency ?? 24).map(work, async ({ item, relative, renamed }) => {
+      const file = item.entry as SnapshotFile;
+      try {
+        const parent = folderOf(relative);
+        const destination = fsPath(base, relative);
+        const written = await writeFile(store, file, parent, destination, options);
+        if (bitsOf(file.attributes) & HIDDEN) toHide.push({ name: name(file), file: destination });
+        if (written) {
+          result.files++;
+          result.bytes += file.size;
+        } else {
+          result.unchanged++;
         }
+        if (renamed) result.renamed.push({ path: name(file), reason: renamed, restoredAs: `${root}/${displayName(relative)}` });
+        options.onFile?.(file);
+      } catch (error) {
+        fail(file, error);
       }
-    }));
+    });
     // Last, once nothing more is written into them: the folders this restore made get their
     // time and mode, the deepest first (a read-only folder would refuse what goes inside).
     const recorded = new Map((options.folders ?? []).filter((f) => f.root === root).map((f) => [nameText(exactPathBytes(f)), f]));

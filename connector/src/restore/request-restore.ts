@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
 import { encodeMessage, parseMessage, PROTOCOL_VERSION, type RestoreGrant, type RestoreRequest, type UploadCredentials } from '../../../protocol';
 import type { CredentialProvider } from '../store/s3-object-store';
 import { ConnectorError } from '../errors';
+import { handshake } from '../link/handshake';
 
 /** Fresh credentials are asked for this long before the current ones expire. */
 const CREDENTIALS_MARGIN_MS = 5 * 60_000;
@@ -29,17 +29,21 @@ export async function requestRestore(
   timeoutMs = 30_000,
 ): Promise<RestoreGrant> {
   const requestId = randomBytes(12).toString('base64url');
-  const socket = new WebSocket(connection.endpoint, { headers: { Authorization: connection.authorization, 'X-Connector-Version': connection.connectorVersion } });
+  const started = Date.now();
+  const outcome = await handshake({ ...connection, handshakeTimeoutMs: timeoutMs });
+  if (outcome.kind === 'unreachable') throw new ConnectorError('RESTORE_UNREACHABLE', `cannot reach ${connection.endpoint}: ${outcome.error.message}`);
+  if (outcome.kind !== 'open') throw new ConnectorError('RESTORE_REFUSED', `the cloud refused the connection (HTTP ${outcome.status}): is this connector enrolled, and its tenant enabled?`);
+  const { socket } = outcome;
   try {
     return await new Promise<RestoreGrant>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ConnectorError('RESTORE_NO_ANSWER', `the cloud did not answer the restore request within ${timeoutMs / 1000} s`)), timeoutMs);
+      // One time limit for the whole exchange, the handshake included.
+      const timer = setTimeout(() => reject(new ConnectorError('RESTORE_NO_ANSWER', `the cloud did not answer the restore request within ${timeoutMs / 1000} s`)), Math.max(0, started + timeoutMs - Date.now()));
       const fail = (error: ConnectorError) => {
         clearTimeout(timer);
         reject(error);
       };
-      socket.on('unexpected-response', (_req, res) => fail(new ConnectorError('RESTORE_REFUSED', `the cloud refused the connection (HTTP ${res.statusCode}): is this connector enrolled, and its tenant enabled?`)));
       socket.on('error', (error) => fail(new ConnectorError('RESTORE_UNREACHABLE', `cannot reach ${connection.endpoint}: ${error.message}`)));
-      socket.on('open', () => socket.send(encodeMessage({ type: 'restore-request', v: PROTOCOL_VERSION, requestId, ...request })));
+      socket.send(encodeMessage({ type: 'restore-request', v: PROTOCOL_VERSION, requestId, ...request }));
       socket.on('message', (data: Buffer) => {
         let message;
         try {

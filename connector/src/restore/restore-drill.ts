@@ -5,7 +5,9 @@ import { type DrillJob, type DrillResult, PROTOCOL_VERSION } from '../../../prot
 import type { DatabaseServer } from '../sql/database-server';
 import type { ObjectStore } from '../store/object-store';
 import { materializeSnapshot } from './materialize-snapshot';
-import { readManifest, readRunSnapshot, restoreRun } from './restore-run';
+import { readManifest } from '../repository/manifests';
+import { readRunSnapshot } from '../repository/snapshots';
+import { restoreRun } from './restore-run';
 
 export interface DrillDeps {
   store: Pick<ObjectStore, 'getVersion'>;

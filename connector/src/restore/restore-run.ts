@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto';
 import { lstatSync, statSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { type ArchiveSnapshot, displayText, exactPathBytes, type Manifest, manifestSchema, type RestoreGrant, type SnapshotFile, type SnapshotLink } from '../../../protocol';
+import { type ArchiveSnapshot, displayText, exactPathBytes, type Manifest, type RestoreGrant, type SnapshotFile, type SnapshotLink } from '../../../protocol';
 import { fsPath } from '../files/file-names';
 import { ConnectorError } from '../errors';
 import type { DatabaseServer } from '../sql/database-server';
 import { checkDatabaseName, databaseFileName } from '../sql/database-name';
-import { type ObjectStore, readObject } from '../store/object-store';
-import { parseSnapshot } from '../backup/snapshot-codec';
-import { downloadArtifact } from './download-artifact';
+import type { ObjectStore } from '../store/object-store';
+import { readManifest } from '../repository/manifests';
+import { readRunSnapshot } from '../repository/snapshots';
+import { downloadArtifact } from '../repository/download-artifact';
 import { type MaterializeResult, materializeSnapshot } from './materialize-snapshot';
 import { planRestore } from './restore-plan';
 import { canonicalPath, defaultSemantics, type NameSemantics, overlaps, overlapsOnDisk } from './target-paths';
@@ -282,20 +283,4 @@ async function restoreArchive(deps: RestoreDeps, plan: ArchivePlan, choices: Res
     onFile: () => deps.progress('restoring the archive', (++done / Math.max(total, 1)) * 100),
   });
   return { folder: choices.archiveTo ? path.resolve(choices.archiveTo) : choices.liveRoots.map((r) => r.path).join(', '), ...result };
-}
-
-/** A run's archive snapshot at its exact version, checked against the manifest's SHA-256. */
-export async function readRunSnapshot(store: Pick<ObjectStore, 'getVersion'>, manifest: Manifest): Promise<ArchiveSnapshot> {
-  if (!manifest.archive) throw new ConnectorError('RESTORE_NO_ARCHIVE', `run ${manifest.runId} has no archive`, { permanent: true });
-  const { key, versionId, sha256 } = manifest.archive.snapshot;
-  const raw = await readObject(store, key, versionId);
-  if (createHash('sha256').update(raw).digest('hex') !== sha256) {
-    throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `the archive snapshot of run ${manifest.runId} does not match its SHA-256 in the manifest`);
-  }
-  return parseSnapshot(raw);
-}
-
-/** A run's manifest at its exact version. */
-export async function readManifest(store: Pick<ObjectStore, 'getVersion'>, pointer: { key: string; versionId: string }): Promise<Manifest> {
-  return manifestSchema.parse(JSON.parse((await readObject(store, pointer.key, pointer.versionId)).toString('utf8')));
 }

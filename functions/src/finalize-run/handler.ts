@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { backupRun, type TaskResult } from '../../../core/workflow';
-import { type ManifestPointer, manifestSchema } from '../../../protocol';
+import { type ManifestPointer, parseManifest } from '../../../protocol';
 import { defineHandler, tableStores } from '../handler';
 import { awsClients, tableEnvironmentSchema } from '../shared';
 import { S3ArtifactReader } from '../validate-run/artifact-reader';
@@ -22,7 +22,7 @@ export const handler = defineHandler({
     return {
       ...tableStores(env),
       copier: new S3VersionCopier(s3, env.BACKUP_BUCKET),
-      readManifest: async (pointer: ManifestPointer) => manifestSchema.parse(JSON.parse((await reader.read(pointer.key, pointer.versionId)).toString('utf8'))),
+      readManifest: async (pointer: ManifestPointer) => parseManifest(await reader.read(pointer.key, pointer.versionId)),
       kept: { weekly: env.WEEKLY_BACKUPS_KEPT, monthly: env.MONTHLY_BACKUPS_KEPT },
     };
   },

@@ -2,6 +2,7 @@ import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, HeadObjectCommand,
   PutObjectCommand, type S3Client, UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
 import type { Artifact, ManifestPointer } from '../../../protocol';
 import type { VersionCopier } from './promote-to-tiers';
 
@@ -52,18 +53,14 @@ export class S3VersionCopier implements VersionCopier {
     try {
       const count = Math.max(1, Math.ceil(size / partSize));
       const parts: Array<{ PartNumber: number; ETag?: string; ChecksumSHA256?: string }> = new Array(count);
-      let next = 0;
-      const worker = async () => {
-        for (let index = next++; index < count; index = next++) {
-          const start = index * partSize;
-          const out = await this.s3.send(new UploadPartCopyCommand({
-            Bucket: this.bucket, Key: key, UploadId, PartNumber: index + 1, CopySource: copySource,
-            CopySourceRange: `bytes=${start}-${Math.min(size, start + partSize) - 1}`,
-          }));
-          parts[index] = { PartNumber: index + 1, ETag: out.CopyPartResult?.ETag, ChecksumSHA256: out.CopyPartResult?.ChecksumSHA256 };
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(PART_COPY_CONCURRENCY, count) }, worker));
+      await pLimit(PART_COPY_CONCURRENCY).map(parts.keys(), async (index) => {
+        const start = index * partSize;
+        const out = await this.s3.send(new UploadPartCopyCommand({
+          Bucket: this.bucket, Key: key, UploadId, PartNumber: index + 1, CopySource: copySource,
+          CopySourceRange: `bytes=${start}-${Math.min(size, start + partSize) - 1}`,
+        }));
+        parts[index] = { PartNumber: index + 1, ETag: out.CopyPartResult?.ETag, ChecksumSHA256: out.CopyPartResult?.ChecksumSHA256 };
+      });
       const out = await this.s3.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
       return out.VersionId;
     } catch (error) {

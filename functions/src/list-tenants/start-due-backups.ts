@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import { TokenBucket } from '../../../protocol';
 import { dueInWindow, executionName, type ScheduleSettings, type TenantRecord } from '../../../core';
 import type { BackupRunInput } from '../shared';
@@ -77,23 +78,18 @@ export async function startDueBackups(deps: StartDueBackupsDeps, request: StartD
       if (slot) due.push({ tenantId: tenant.tenantId, name: async () => executionName(tenant.tenantId, slot.at, 'daily', [], request.settings.timeZone) });
     }
     result.due += due.length;
-    let index = 0;
-    const worker = async () => {
-      while (index < due.length) {
-        const item = due[index++]!;
-        for (let wait = pace.waitMs(now()); wait > 0; wait = pace.waitMs(now())) await new Promise((resolve) => setTimeout(resolve, wait));
-        pace.tryTake(now());
-        const name = await item.name();
-        const outcome = await deps.start(name, { tenantId: item.tenantId, trigger: 'schedule', requestedBy: `schedule (${request.requestedBy})` });
-        if (outcome === 'exists') {
-          result.alreadyStarted++;
-        } else {
-          result.started++;
-          if (result.startedRuns.length < 20) result.startedRuns.push(name);
-        }
+    await pLimit(concurrency).map(due, async (item) => {
+      for (let wait = pace.waitMs(now()); wait > 0; wait = pace.waitMs(now())) await new Promise((resolve) => setTimeout(resolve, wait));
+      pace.tryTake(now());
+      const name = await item.name();
+      const outcome = await deps.start(name, { tenantId: item.tenantId, trigger: 'schedule', requestedBy: `schedule (${request.requestedBy})` });
+      if (outcome === 'exists') {
+        result.alreadyStarted++;
+      } else {
+        result.started++;
+        if (result.startedRuns.length < 20) result.startedRuns.push(name);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
+    });
     cursor = page.next;
   } while (cursor !== undefined && now() - began < budget);
   return { ...result, ...(cursor !== undefined ? { next: cursor } : {}) };

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
+import pLimit from 'p-limit';
 import { z } from 'zod';
 import {
-  type Artifact, type ArtifactFailure, archiveSnapshotSchema, type BackupFileFacts, exactPathBytes, isTenantArchiveKey, keyLayout, type Manifest, type ManifestPointer, manifestSchema, pathFieldsConsistent,
+  type Artifact, type ArtifactFailure, type BackupFileFacts, decodeManifest, decodeSnapshot, exactPathBytes, isTenantArchiveKey, keyLayout, type Manifest, type ManifestPointer, pathFieldsConsistent,
   type S3Checksum, type SnapshotFile,
 } from '../../../protocol';
 import type { RunRef } from '../shared';
@@ -115,15 +115,8 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
     const check = checker(artifact.problems);
     const snapshotKey = keyLayout.stagedSnapshot(run.tenantId, run.runId);
     if (check(summary.snapshot.key === snapshotKey, `archive snapshot is at ${summary.snapshot.key}, expected ${snapshotKey}`) && (await checkArtifact(reader, summary.snapshot, check))) {
-      const raw = await reader.read(summary.snapshot.key, summary.snapshot.versionId);
-      let snapshotJson: unknown;
-      try {
-        snapshotJson = JSON.parse(gunzipSync(raw).toString('utf8'));
-      } catch {
-        snapshotJson = undefined;
-      }
-      const snapshot = archiveSnapshotSchema.safeParse(snapshotJson);
-      if (check(snapshot.success, `archive snapshot ${snapshotKey} is not a valid snapshot${snapshot.success ? '' : `: ${z.prettifyError(snapshot.error).split('\n')[0]}`}`) && snapshot.data) {
+      const snapshot = decodeSnapshot(await reader.read(summary.snapshot.key, summary.snapshot.versionId));
+      if (check(snapshot.success, `archive snapshot ${snapshotKey} is not a valid snapshot${snapshot.success ? '' : `: ${snapshot.stage === 'schema' ? z.prettifyError(snapshot.error).split('\n')[0] : `not gzip-compressed JSON (${snapshot.error.message})`}`}`) && snapshot.success) {
         const files = snapshot.data.files;
         const uploaded = files.filter((f) => f.uploaded);
         const sum = (list: typeof files) => list.reduce((total, f) => total + f.size, 0);
@@ -141,7 +134,7 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
           check(pathFieldsConsistent(entry), `archive ${'target' in entry ? 'link' : 'folder'} ${entry.root}/${entry.path}: its text and its exact bytes (pathBytes) disagree`);
         }
         const diff = await compareWithPrevious(reader, files, previous, check);
-        await forEachLimited(diff.toVerify, CONCURRENCY, (file) => checkArtifact(reader, {
+        await pLimit(CONCURRENCY).map(diff.toVerify, (file) => checkArtifact(reader, {
           key: file.key, versionId: file.versionId, size: file.size, sha256: file.sha256,
           s3Checksum: file.s3Checksum ?? { algorithm: 'SHA256', type: 'FULL_OBJECT', value: Buffer.from(file.sha256, 'hex').toString('base64') },
         }, check));
@@ -201,7 +194,7 @@ async function compareWithPrevious(reader: ArtifactReader, files: SnapshotFile[]
     }
   }
   const removed = previous ? [...previous.files.keys()].filter((key) => !present.has(key)) : [];
-  await forEachLimited(removed.slice(0, REMOVED_CHECKED), CONCURRENCY, async (key) => {
+  await pLimit(CONCURRENCY).map(removed.slice(0, REMOVED_CHECKED), async (key) => {
     const current = await reader.head(key);
     check(current === undefined, `${key} is missing from the snapshot but S3 still holds it as current (no delete marker): the snapshot dropped a file`);
   });
@@ -211,10 +204,10 @@ async function compareWithPrevious(reader: ArtifactReader, files: SnapshotFile[]
 /** Loads the snapshot of a validated run from its manifest; undefined if it has none or cannot be read. */
 export async function loadPreviousSnapshot(reader: ArtifactReader, runId: string, manifest: ManifestPointer): Promise<PreviousSnapshot | undefined> {
   try {
-    const parsed = manifestSchema.safeParse(JSON.parse((await reader.read(manifest.key, manifest.versionId)).toString('utf8')));
+    const parsed = decodeManifest(await reader.read(manifest.key, manifest.versionId));
     const pointer = parsed.success ? parsed.data.archive?.snapshot : undefined;
     if (!pointer) return undefined;
-    const snapshot = archiveSnapshotSchema.safeParse(JSON.parse(gunzipSync(await reader.read(pointer.key, pointer.versionId)).toString('utf8')));
+    const snapshot = decodeSnapshot(await reader.read(pointer.key, pointer.versionId));
     return snapshot.success ? { runId, files: new Map(snapshot.data.files.map((f) => [f.key, f])) } : undefined;
   } catch {
     return undefined;
@@ -238,19 +231,10 @@ async function readManifest(reader: ArtifactReader, pointer: ManifestPointer, pr
     problem(`manifest ${pointer.key} version ${pointer.versionId} does not exist`);
     return undefined;
   }
-  let json: unknown;
-  try {
-    json = JSON.parse((await reader.read(pointer.key, pointer.versionId)).toString('utf8'));
-  } catch {
-    problem(`manifest ${pointer.key} is not valid JSON`);
-    return undefined;
-  }
-  const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success) {
-    problem(`manifest ${pointer.key} breaks the manifest schema: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`);
-    return undefined;
-  }
-  return parsed.data;
+  const parsed = decodeManifest(await reader.read(pointer.key, pointer.versionId));
+  if (parsed.success) return parsed.data;
+  problem(parsed.stage === 'schema' ? `manifest ${pointer.key} breaks the manifest schema: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}` : `manifest ${pointer.key} is not valid JSON`);
+  return undefined;
 }
 
 /** One artifact: exists at its version, same size, and S3's own checksum agrees with the manifest. */
@@ -275,9 +259,3 @@ function checksumConsistent(checksum: S3Checksum, artifact: Artifact): boolean {
   return checksum.parts.length === expectedParts && checksum.value === `${hash.digest('base64')}-${checksum.parts.length}`;
 }
 
-async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
-}

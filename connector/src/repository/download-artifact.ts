@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import pLimit from 'p-limit';
 import type { Artifact } from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { compositeChecksum, type ObjectStore } from '../store/object-store';
+import { hashFile } from './file-checksums';
 
 export interface DownloadOptions {
   /** Ranged GETs at once. @default 8 */
@@ -108,29 +109,25 @@ async function fetchRanges(
   let damaged = false;
   await handle.truncate(artifact.size);
   const pending = Array.from({ length: plan.count }, (_, index) => index).filter((index) => !done.has(index));
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 8, pending.length) }, async () => {
-    while (next < pending.length) {
-      const index = pending[next++]!;
-      const range = rangeOf(index, plan.partSize, artifact.size);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const actual = await fetchRange(store, artifact, range, handle);
-          if (actual === plan.digests[index]) break;
-          if (attempt >= attempts) {
-            damaged = true;
-            throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key} (version ${artifact.versionId}) bytes ${range.start}-${range.end} downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${plan.digests[index]}: the download is damaged on the way (proxy, disk); nothing was restored from it`);
-          }
-        } catch (error) {
-          if (damaged || attempt >= attempts) throw error;
+  await pLimit(options.concurrency ?? 8).map(pending, async (index) => {
+    const range = rangeOf(index, plan.partSize, artifact.size);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const actual = await fetchRange(store, artifact, range, handle);
+        if (actual === plan.digests[index]) break;
+        if (attempt >= attempts) {
+          damaged = true;
+          throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key} (version ${artifact.versionId}) bytes ${range.start}-${range.end} downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${plan.digests[index]}: the download is damaged on the way (proxy, disk); nothing was restored from it`);
         }
+      } catch (error) {
+        if (damaged || attempt >= attempts) throw error;
       }
-      done.add(index);
-      bytesDone += range.length;
-      options.onProgress?.(bytesDone, artifact.size);
-      options.onRange?.();
     }
-  }));
+    done.add(index);
+    bytesDone += range.length;
+    options.onProgress?.(bytesDone, artifact.size);
+    options.onRange?.();
+  });
 }
 
 /** Fetches one range into its place in the file; returns the SHA-256 (base64) of what arrived. */
@@ -181,11 +178,5 @@ async function loadState(stateFile: string, artifact: Artifact, partSize: number
 
 async function hasContent(file: string, artifact: Artifact): Promise<boolean> {
   const facts = await stat(file).catch(() => undefined);
-  return facts?.size === artifact.size && (await sha256Of(file)) === artifact.sha256;
-}
-
-export async function sha256Of(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  return facts?.size === artifact.size && (await hashFile(file, Infinity))?.sha256 === artifact.sha256;
 }
