@@ -79,6 +79,8 @@ start_once() {
   trap 'echo "ceph: starting failed at line $LINENO ($BASH_COMMAND, exit $?); logs in $data/log" >&2; tail -n 5 "$data"/log/*.log >&2 2>/dev/null || true' ERR
   [ -x "$root/usr/bin/radosgw" ] || { echo "ceph: no chroot at $root; run scripts/ceph-chroot.sh" >&2; exit 2; }
   mkdir -p "$data"/{run,log,mon,osd,rgw}
+  # The cluster's keys, its objects (every tenant's) and logs: its owner's only, also a folder an earlier version made 0755.
+  chmod 700 "$data"
   rgw_tls
   if alive && rgw_answers; then echo "ceph: already running"; exit 0; fi
   stop
@@ -190,6 +192,11 @@ CONF
   fi
   in_root ceph-osd -c "$conf" -i 0 --pid-file "$inner/run/osd.pid" 2>>"$data/log/osd-stderr.log"
   wait_for "the OSD" 60 "$data/run/osd.pid" sh -c "chroot '$root' timeout 5 ceph -c '$conf' osd stat | grep -q '1 up'"
+  # What AWS refuses for the stack's bucket and RGW would store (ACLs under BucketOwnerEnforced, tags
+  # from a session without s3:PutObjectTagging, unreadable form uploads): scripts/rgw-prerequest.lua,
+  # put before RGW starts so that it applies from the first request.
+  cp "$(dirname "$(realpath "$0")")/rgw-prerequest.lua" "$data/rgw-prerequest.lua"
+  in_root timeout 30 radosgw-admin -c "$conf" script put --infile="$inner/rgw-prerequest.lua" --context=prerequest >/dev/null 2>>"$data/log/rgw-script.log"
   timeout 60 chroot "$root" radosgw -c "$conf" -n client.rgw --pid-file "$inner/run/rgw.pid"
   wait_for "the RADOS Gateway on port $rgw_port" 90 "$data/run/rgw.pid" rgw_answers
   if ! in_root timeout 30 radosgw-admin -c "$conf" user info --uid so-backup-local >/dev/null 2>&1; then
