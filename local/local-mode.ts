@@ -5,7 +5,7 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { type Manifest, parseManifest } from '../protocol';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -25,6 +25,7 @@ import { acquireDataLock } from './data-lock';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN, portHolder } from './ports';
 import { markRunFailed } from '../functions/src/mark-run-failed/mark-run-failed';
 import { connectorKeyProblem, databaseNamesProblem } from './local-checks';
+import { makePrivateFolder, writePrivateFile } from './private-folder';
 import type { SqlServerStandInOptions } from './tds/sql-server-stand-in';
 import type { StandInDatabase } from './tds/database-states';
 import type { SoBackupStackProps } from '../infra/lib/so-backup-stack';
@@ -99,8 +100,9 @@ function operatorKey(dataDir: string): { accessKeyId: string; secretAccessKey: s
   if (!existsSync(file)) {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
     const key = { accessKeyId: `AKIA${Array.from(randomBytes(16), (b) => alphabet[b % 32]).join('')}`, secretAccessKey: randomBytes(30).toString('base64') };
-    writeFileSync(file, JSON.stringify(key), { mode: 0o600 });
+    writePrivateFile(file, JSON.stringify(key));
   }
+  chmodSync(file, 0o600);
   return JSON.parse(readFileSync(file, 'utf8')) as { accessKeyId: string; secretAccessKey: string };
 }
 
@@ -144,14 +146,15 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
   if (namesProblem) throw new Error(namesProblem);
   const ports = localPorts(options.portBase);
   const daemons = new Daemons(dataDir);
+  makePrivateFolder(dataDir);
   let releaseLock = acquireDataLock(dataDir);
   if (options.fresh) {
     await stopLocalMode(dataDir);
     releaseLock();
     rmSync(dataDir, { recursive: true, force: true });
+    makePrivateFolder(dataDir);
     releaseLock = acquireDataLock(dataDir);
   }
-  mkdirSync(dataDir, { recursive: true });
   // Every port first, so that a taken one is named now rather than minutes into the start.
   assertLocalPortsFree(dataDir, options.portBase);
   const s3Endpoint = `https://127.0.0.1:${ports.s3}`;
@@ -191,7 +194,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       idleTimeoutMs: options.tuning?.gatewayIdleTimeoutMs, maxConnectionMs: options.tuning?.gatewayMaxConnectionMs, dropResults: options.tuning?.gatewayDropResults,
     };
     const cloudConfigFile = path.join(dataDir, 'cloud.json');
-    writeFileSync(cloudConfigFile, JSON.stringify(cloudConfig, null, 2), { mode: 0o600 });
+    writePrivateFile(cloudConfigFile, JSON.stringify(cloudConfig, null, 2));
     const cloud = lambdaTsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
     await daemons.ensure({ name: 'cloud', ...cloud, fingerprint: JSON.stringify(cloudConfig), ports: [ports.gateway, ports.gatewayTls, ports.aws], ready: () => portOpen(ports.aws) });
     const endpoint = `ws://127.0.0.1:${ports.gateway}`;
@@ -227,7 +230,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       };
       mkdirSync(path.join(dataDir, 'sql-data'), { recursive: true });
       const standInFile = path.join(dataDir, 'sql-stand-in.json');
-      writeFileSync(standInFile, JSON.stringify(standIn, null, 2));
+      writePrivateFile(standInFile, JSON.stringify(standIn, null, 2)); // the stand-in's login
       await daemons.ensure({ name: 'sql-server', ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]), fingerprint: JSON.stringify(standIn), ports: [ports.sql], ready: () => portOpen(ports.sql) });
       connectionString = standInConnectionString(options.portBase);
     } else {
@@ -263,7 +266,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       sql: { connectionString, databases, stagingFolder: staging },
       archive: { roots: [{ name: 'SO_ARC', path: path.resolve(archiveRoot) }] },
     };
-    writeFileSync(connectorConfigFile, JSON.stringify(connectorConfig, null, 2), { mode: 0o600 });
+    writePrivateFile(connectorConfigFile, JSON.stringify(connectorConfig, null, 2));
 
     log('• Connector: so-connector run');
     await daemons.ensure({

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts or stops a single-node Ceph cluster (one mon, one bluestore OSD in a sparse file) and
 # its RADOS Gateway on 127.0.0.1, inside the chroot built by scripts/ceph-chroot.sh.
-# All cluster state lives in DATA (bind-mounted into the chroot), so it persists between runs.
+# All cluster state lives in DATA (bind-mounted into the chroot, mode 0700), so it persists between
+# runs. Ceph's authentication (cephx) is on; the keys are made with the cluster (DATA/keyring, 0600),
+# and a cluster an earlier version made without them gets them at its next start.
 #
 #   scripts/ceph-rgw.sh start DATA RGW_PORT MON_PORT ACCESS_KEY SECRET_KEY
 #     with SO_BACKUP_RGW_TLS_DIR naming a folder with server.crt, server.key and ca.crt, RGW runs
@@ -79,6 +81,8 @@ start_once() {
   trap 'echo "ceph: starting failed at line $LINENO ($BASH_COMMAND, exit $?); logs in $data/log" >&2; tail -n 5 "$data"/log/*.log >&2 2>/dev/null || true' ERR
   [ -x "$root/usr/bin/radosgw" ] || { echo "ceph: no chroot at $root; run scripts/ceph-chroot.sh" >&2; exit 2; }
   mkdir -p "$data"/{run,log,mon,osd,rgw}
+  # The cluster's keys, its objects (every tenant's) and logs: its owner's only, also a folder an earlier version made 0755.
+  chmod 700 "$data"
   rgw_tls
   if alive && rgw_answers; then echo "ceph: already running"; exit 0; fi
   stop
@@ -103,10 +107,15 @@ start_once() {
     sts="rgw sts key = $(cat "$data/sts.key")
 rgw s3 auth use sts = true"
   fi
+  # Ceph's own authentication (cephx) is on: without it anyone on the machine could talk to the
+  # monitor and the OSD directly (`rados -m 127.0.0.1:MON ...`) and read every pool — every tenant's
+  # objects, RGW's users and keys — past RGW. The keys are made with the cluster (keyring, 0600).
+  local fsid; fsid=$( [ -f "$data/fsid" ] && cat "$data/fsid" || (in_root uuidgen | tee "$data/fsid") )
+  write_conf() { # auth mode: cephx, or none only to upgrade a cluster made without keys (see below)
   (umask 077 && : >"$data/ceph.conf") && chmod 600 "$data/ceph.conf"
   cat >"$data/ceph.conf" <<CONF
 [global]
-fsid = $( [ -f "$data/fsid" ] && cat "$data/fsid" || (in_root uuidgen | tee "$data/fsid") )
+fsid = $fsid
 mon host = [v1:127.0.0.1:$mon_port]
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
@@ -116,9 +125,10 @@ ms bind port min = $port_min
 ms bind port max = $port_max
 ms bind ipv6 = false
 ms bind msgr2 = false
-auth cluster required = none
-auth service required = none
-auth client required = none
+auth cluster required = $1
+auth service required = $1
+auth client required = $1
+keyring = $inner/keyring
 ms mon client mode = crc secure
 ms client mode = crc secure
 ms mon service mode = crc secure
@@ -160,12 +170,44 @@ rgw data = $inner/rgw
 rgw lc debug interval = ${SO_BACKUP_RGW_LC_DEBUG_INTERVAL:--1}
 rgw dns name = 127.0.0.1
 CONF
+  }
   local conf="$inner/ceph.conf"
-  if [ ! -f "$data/mon/.made" ]; then
-    in_root monmaptool --create --clobber --fsid "$(cat "$data/fsid")" --addv a "[v1:127.0.0.1:$mon_port]" "$inner/monmap" >/dev/null
-    in_root ceph-mon -c "$conf" --mkfs -i a --monmap "$inner/monmap"
-    touch "$data/mon/.made"
+  # Every key the cluster needs, with its capabilities: the monitor's, the admin's (ceph and
+  # radosgw-admin here), the OSD's and RGW's. The monitor takes them into its auth database at mkfs.
+  if [ ! -s "$data/keyring" ]; then
+    (umask 077 && : >"$data/keyring.new")
+    in_root ceph-authtool "$inner/keyring.new" --gen-key -n mon. --cap mon 'allow *' >/dev/null
+    in_root ceph-authtool "$inner/keyring.new" --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null
+    in_root ceph-authtool "$inner/keyring.new" --gen-key -n osd.0 --cap mon 'allow profile osd' --cap osd 'allow *' --cap mgr 'allow profile osd' >/dev/null
+    in_root ceph-authtool "$inner/keyring.new" --gen-key -n client.rgw --cap mon 'allow rw' --cap osd 'allow rwx' --cap mgr 'allow rw' >/dev/null
+    mv "$data/keyring.new" "$data/keyring"
   fi
+  chmod 600 "$data/keyring"
+  if [ ! -f "$data/mon/.made" ]; then
+    write_conf cephx
+    in_root monmaptool --create --clobber --fsid "$fsid" --addv a "[v1:127.0.0.1:$mon_port]" "$inner/monmap" >/dev/null
+    in_root ceph-mon -c "$conf" --mkfs -i a --monmap "$inner/monmap" --keyring "$inner/keyring"
+    touch "$data/mon/.made" "$data/mon/.cephx"
+  elif [ ! -f "$data/mon/.cephx" ]; then
+    # A cluster an earlier version made without cephx: its monitor knows no keys. Started once more
+    # without authentication, it takes them in (the monitor's own key is read from the keyring),
+    # then everything starts with cephx. Its data is kept.
+    echo "ceph: turning on cephx for the cluster in $data (made without it)" >&2
+    write_conf none
+    # The monitor reads its own key from its data folder (mkfs puts it there for a new cluster).
+    (umask 077 && awk '/^\[/{keep = ($0 == "[mon.]")} keep' "$data/keyring" >"$data/mon/keyring")
+    in_root ceph-mon -c "$conf" -i a --pid-file "$inner/run/mon.pid"
+    wait_for "the monitor" 30 "$data/run/mon.pid" in_root timeout 5 ceph -c "$conf" mon stat
+    (umask 077 && awk '/^\[/{keep = ($0 != "[mon.]")} keep' "$data/keyring" >"$data/keyring.import")
+    in_root timeout 30 ceph -c "$conf" auth import -i "$inner/keyring.import" >>"$data/log/cephx-upgrade.log" 2>&1
+    rm -f "$data/keyring.import"
+    local mon_pid; mon_pid=$(cat "$data/run/mon.pid")
+    kill "$mon_pid"
+    for _ in $(seq 1 100); do kill -0 "$mon_pid" 2>/dev/null || break; sleep 0.2; done
+    rm -f "$data/run/mon.pid"
+    touch "$data/mon/.cephx"
+  fi
+  write_conf cephx
   in_root ceph-mon -c "$conf" -i a --pid-file "$inner/run/mon.pid"
   wait_for "the monitor" 30 "$data/run/mon.pid" in_root timeout 5 ceph -c "$conf" mon stat
   if [ ! -f "$data/osd/.made" ]; then
@@ -190,6 +232,11 @@ CONF
   fi
   in_root ceph-osd -c "$conf" -i 0 --pid-file "$inner/run/osd.pid" 2>>"$data/log/osd-stderr.log"
   wait_for "the OSD" 60 "$data/run/osd.pid" sh -c "chroot '$root' timeout 5 ceph -c '$conf' osd stat | grep -q '1 up'"
+  # What AWS refuses for the stack's bucket and RGW would store (ACLs under BucketOwnerEnforced, tags
+  # from a session without s3:PutObjectTagging, unreadable form uploads): scripts/rgw-prerequest.lua,
+  # put before RGW starts so that it applies from the first request.
+  cp "$(dirname "$(realpath "$0")")/rgw-prerequest.lua" "$data/rgw-prerequest.lua"
+  in_root timeout 30 radosgw-admin -c "$conf" script put --infile="$inner/rgw-prerequest.lua" --context=prerequest >/dev/null 2>>"$data/log/rgw-script.log"
   timeout 60 chroot "$root" radosgw -c "$conf" -n client.rgw --pid-file "$inner/run/rgw.pid"
   wait_for "the RADOS Gateway on port $rgw_port" 90 "$data/run/rgw.pid" rgw_answers
   if ! in_root timeout 30 radosgw-admin -c "$conf" user info --uid so-backup-local >/dev/null 2>&1; then

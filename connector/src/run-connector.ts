@@ -62,7 +62,10 @@ export async function runConnector(configFile: string, connectorVersion: string,
   const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   const service = new ConnectorService({
     config, connectorVersion, link, logger, databaseServer, bandwidth,
-    openStore: (job) => new S3ObjectStore(job.target, new RunCredentials(job, link).provider, { checkpointDir: path.join(config.stateDir, 'uploads'), bandwidth }),
+    openStore: (job) => {
+      const credentials = new RunCredentials(job, link);
+      return new S3ObjectStore(job.target, credentials.provider, { checkpointDir: path.join(config.stateDir, 'uploads'), bandwidth, renewal: credentials });
+    },
     runDrill: (drill) => runRestoreDrill(drill, {
       // A drill of a large database can outlast its one-hour credentials: it asks for the run again, like a restore.
       store: new S3ObjectStore(drill.target, renewingCredentials(drill.credentials, () => requestRestore(

@@ -87,6 +87,8 @@ interface Connection {
  */
 export class LocalGateway {
   private readonly connections = new Map<string, Connection>();
+  /** $disconnect invocations not yet finished (stop() waits for them). */
+  private readonly disconnects = new Set<Promise<void>>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   private readonly servers: Array<Server | TlsServer> = [];
   private readonly stage: string;
@@ -137,8 +139,18 @@ export class LocalGateway {
     if (this.options.tls) await listen(createTlsServer({ cert: this.options.tls.cert, key: this.options.tls.key }), this.options.tls.port);
   }
 
+  /**
+   * Closes every connection and waits for each one's $disconnect to finish — also one queued by a
+   * client that closed just before — then closes the listeners. The caller stops the functions and
+   * the AWS endpoint after this: $disconnect records the connection's end in DynamoDB through them,
+   * so stopping them first lost it (a "function is stopping" error, and no disconnect time).
+   */
   async stop(): Promise<void> {
-    for (const connection of this.connections.values()) connection.socket.terminate();
+    await Promise.all([...this.connections.values()].map(({ socket }) => new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.terminate();
+    })));
+    await Promise.all(this.disconnects);
     await Promise.all(this.servers.splice(0).map((server) => {
       const closing = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections(); // management API clients keep connections alive
@@ -239,11 +251,14 @@ export class LocalGateway {
       clearTimeout(connection.idleTimer);
       clearTimeout(connection.lifeTimer);
       this.connections.delete(id);
-      queue = queue.then(async () => {
+      const disconnected = queue.then(async () => {
         await this.lambda.invoke(this.options.routes.disconnect, {
           requestContext: this.requestContext(id, '$disconnect', 'DISCONNECT', sourceIp, { authorizer }),
         }, this.callerFor('$disconnect')).catch((error: unknown) => this.options.onError?.(`$disconnect ${id}`, error));
       });
+      queue = disconnected;
+      this.disconnects.add(disconnected);
+      void disconnected.finally(() => this.disconnects.delete(disconnected));
     });
   }
 

@@ -29,6 +29,40 @@ export function rgwPolicy(document: PolicyDocument): PolicyDocument | undefined 
   return statements.length === 0 ? undefined : { Version: document.Version ?? '2012-10-17', Statement: statements };
 }
 
+/** Whether an IAM action pattern of a policy ("s3:Put*", "*") covers the action (case-insensitive, as IAM matches them). */
+function actionMatches(pattern: string, action: string): boolean {
+  const regex = new RegExp(`^${pattern.split('*').map((part) => part.split('?').map((p) => p.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('.')).join('.*')}$`, 'i');
+  return regex.test(action);
+}
+
+/** What an upload's headers can do beyond s3:PutObject on AWS (tags, Object Lock): RGW checks s3:PutObject only. */
+const SESSION_REFUSED_ACTIONS = ['s3:PutObjectTagging', 's3:PutObjectRetention', 's3:PutObjectLegalHold'];
+
+/**
+ * Refuses a role whose sessions RGW could not hold to AWS's rules for upload headers. On AWS,
+ * x-amz-tagging on an upload needs s3:PutObjectTagging too, and x-amz-object-lock-* headers
+ * s3:PutObjectRetention / s3:PutObjectLegalHold; RGW checks s3:PutObject only, so local mode's RGW
+ * script (scripts/rgw-prerequest.lua) refuses those headers to every STS session — right only while
+ * no role copied into RGW has these actions. One that has is an error here, never silently held to
+ * less or more.
+ * @throws Error naming the role, the policy and the action.
+ */
+export function assertRgwCanHoldSessions(roles: IamRole[]): void {
+  for (const role of roles) {
+    for (const { name, policy } of role.policies) {
+      const statements = Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement];
+      for (const action of SESSION_REFUSED_ACTIONS) {
+        const allowed = statements.some((statement) => statement.Effect === 'Allow' && (
+          'Action' in statement ? ([] as unknown[]).concat(statement.Action).some((a) => actionMatches(String(a), action))
+            : !([] as unknown[]).concat(statement.NotAction).some((a) => actionMatches(String(a), action))));
+        if (allowed) {
+          throw new Error(`role ${role.name} (policy ${name}) allows ${action}: local mode's RGW refuses it to every session (scripts/rgw-prerequest.lua), so it cannot hold this role to AWS's rules; teach that script the role's sessions before granting it`);
+        }
+      }
+    }
+  }
+}
+
 /**
  * The trust policy of RGW's copy of each role: the one RGW user local mode mints as may assume it;
  * no session of any of these roles may. RGW matches a user principal against the user behind a
@@ -57,6 +91,7 @@ export function rgwTrustPolicy(roleNames: string[]): PolicyDocument {
  * rgwTrustPolicy for why it also denies the roles' own sessions).
  */
 export async function syncRgwRoles(endpoint: string, ca: string, credentials: { accessKeyId: string; secretAccessKey: string }, roles: IamRole[]): Promise<void> {
+  assertRgwCanHoldSessions(roles);
   const iam = new IAMClient({ endpoint, region: 'us-east-1', credentials, requestHandler: { httpsAgent: new https.Agent({ ca }) }, maxAttempts: 3 });
   const trust = JSON.stringify(rgwTrustPolicy(roles.map((role) => role.name)));
   try {

@@ -1,4 +1,6 @@
-import { DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectAclCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectAclCommand, PutObjectCommand, S3Client,
+} from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +15,8 @@ import type { UploadCredentials } from '../../protocol';
 import { type CloudHarness, HARNESS_OPERATOR, startCloudHarness } from '../helpers/cloud-harness';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { synthesizeStack } from '../../local/cloud/synthesize-template';
-import { rgwRoleArn } from '../../local/cloud/rgw-iam';
+import { assertRgwCanHoldSessions, rgwRoleArn } from '../../local/cloud/rgw-iam';
+import { createHmac } from 'node:crypto';
 
 /**
  * Connector credentials as local mode mints them: STS AssumeRole on the template's upload role
@@ -41,6 +44,34 @@ const BUCKET = 'so-backup-local';
     const fn = cloud.deployment.functions.find((f) => f.handler === handler)!;
     const session = cloud.cloud.credentials.issueRoleSession(fn.roleArn, fn.name);
     return { fn, sts: new STSClient({ ...cloud.operatorClient, endpoint: cloud.awsEndpoint, credentials: { accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey, sessionToken: session.sessionToken } }) };
+  };
+  const ownerClient = () => new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...KEYS }, requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) } });
+  /** A browser-form POST upload (SigV4 POST policy) signed with the session's keys, with extra form fields. */
+  const formPost = (c: UploadCredentials, key: string, fields: Record<string, string>) => {
+    const now = new Date();
+    const day = now.toISOString().slice(0, 10).replace(/-/g, '');
+    const amzDate = `${day}T${now.toISOString().slice(11, 19).replace(/:/g, '')}Z`;
+    const credential = `${c.accessKeyId}/${day}/us-east-1/s3/aws4_request`;
+    const policy = Buffer.from(JSON.stringify({
+      expiration: new Date(Date.now() + 600_000).toISOString(),
+      conditions: [{ bucket: BUCKET }, ['starts-with', '$key', ''], { 'x-amz-algorithm': 'AWS4-HMAC-SHA256' }, { 'x-amz-credential': credential }, { 'x-amz-date': amzDate }, { 'x-amz-security-token': c.sessionToken }, ...Object.entries(fields).map(([name, value]) => ({ [name]: value }))],
+    })).toString('base64');
+    const hmac = (k: Buffer | string, d: string) => createHmac('sha256', k).update(d).digest();
+    const signingKey = hmac(hmac(hmac(hmac(`AWS4${c.secretAccessKey}`, day), 'us-east-1'), 's3'), 'aws4_request');
+    const form: Record<string, string> = {
+      key, 'x-amz-algorithm': 'AWS4-HMAC-SHA256', 'x-amz-credential': credential, 'x-amz-date': amzDate, 'x-amz-security-token': c.sessionToken!, policy,
+      'x-amz-signature': createHmac('sha256', signingKey).update(policy).digest('hex'), ...fields,
+    };
+    const boundary = `----so-backup-${Date.now()}`;
+    const body = `${Object.entries(form).map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`).join('')}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\nContent-Type: text/plain\r\n\r\nposted\r\n--${boundary}--\r\n`;
+    return new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = https.request(`${endpoint}/${BUCKET}`, { method: 'POST', ca: cloud.tls.ca, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      }).on('error', reject);
+      request.end(body);
+    });
   };
   const mint = (tenantId: string, access: 'upload' | 'restore' = 'upload') => {
     const { fn, sts } = stsAs('request-backup');
@@ -100,13 +131,71 @@ const BUCKET = 'so-backup-local';
     await expect(chained).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
   });
 
-  test('GIVEN tenant A\'s minted credentials WHEN an upload asks for a public-read ACL THEN the object is not readable anonymously (the template blocks public ACLs and enforces bucket-owner ownership) (v14 review)', async () => {
+  test('GIVEN tenant A\'s minted credentials WHEN an upload sets an ACL (x-amz-acl, x-amz-grant-*, PutObjectAcl, a multipart upload\'s, a copy\'s, a form POST\'s) THEN RGW refuses it as AWS does for the template\'s BucketOwnerEnforced bucket (400 AccessControlListNotSupported) and stores nothing (v14 re-check)', async () => {
     const asA = s3As(await mint('acme'));
-    await asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/public.docx', Body: 'A\'s offer', ACL: 'public-read' })).catch(() => undefined);
+    const K = 'archive/acme/SO_ARC/';
+    const allUsers = 'uri="http://acs.amazonaws.com/groups/global/AllUsers"';
+    await asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}mine.docx`, Body: 'A\'s own' }));
+    const refused = {
+      'grant-read': () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g1`, Body: 'x', GrantRead: allUsers })),
+      'grant-full-control': () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g2`, Body: 'x', GrantFullControl: allUsers })),
+      'public-read': () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g3`, Body: 'x', ACL: 'public-read' })),
+      private: () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g4`, Body: 'x', ACL: 'private' })),
+      'PutObjectAcl canned': () => asA.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: `${K}mine.docx`, ACL: 'public-read' })),
+      'PutObjectAcl grant': () => asA.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: `${K}mine.docx`, GrantRead: allUsers })),
+      'PutObjectAcl body': () => asA.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: `${K}mine.docx`, AccessControlPolicy: { Owner: { ID: 'so-backup-local' }, Grants: [{ Grantee: { Type: 'Group', URI: 'http://acs.amazonaws.com/groups/global/AllUsers' }, Permission: 'READ' }] } })),
+      multipart: () => asA.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${K}g5`, ACL: 'public-read' })),
+      copy: () => asA.send(new CopyObjectCommand({ Bucket: BUCKET, Key: `${K}g6`, CopySource: `${BUCKET}/${K}mine.docx`, GrantRead: allUsers })),
+    };
+    for (const [what, request] of Object.entries(refused)) {
+      await expect(request().then(() => `${what}: accepted`, (e: { name: string; $metadata: { httpStatusCode: number } }) => `${what}: ${e.$metadata.httpStatusCode} ${e.name}`)).resolves.toBe(`${what}: 400 AccessControlListNotSupported`);
+    }
+    // The one ACL a BucketOwnerEnforced bucket accepts.
+    await expect(asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g7`, Body: 'x', ACL: 'bucket-owner-full-control' }))).resolves.toBeTruthy();
+    // A browser-form POST with acl=public-read (the repro's): its fields cannot be checked before the upload, so no form upload is taken.
+    const a = await mint('acme');
+    const post = await formPost(a, `${K}posted.txt`, { acl: 'public-read' });
+    expect(post).toMatchObject({ status: 403 });
+    expect(post.body).toContain('<Code>AccessDenied</Code>');
+    const owner = ownerClient();
+    for (const key of ['g1', 'g2', 'g3', 'g4', 'g6', 'posted.txt']) {
+      await expect(owner.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${K}${key}` }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    }
+    const grants = (await owner.send(new GetObjectAclCommand({ Bucket: BUCKET, Key: `${K}mine.docx` }))).Grants ?? [];
+    expect(grants.filter((g) => g.Grantee?.URI)).toEqual([]);
+    owner.destroy();
     const status = await new Promise<number>((resolve, reject) => {
-      https.get(`${endpoint}/${BUCKET}/archive/acme/SO_ARC/public.docx`, { ca: cloud.tls.ca }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+      https.get(`${endpoint}/${BUCKET}/${K}mine.docx`, { ca: cloud.tls.ca }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
     });
     expect(status).toBe(403);
+  });
+
+  test('GIVEN tenant A\'s minted credentials (no s3:PutObjectTagging, PutObjectRetention or PutObjectLegalHold) WHEN an upload carries x-amz-tagging or Object Lock headers THEN RGW refuses it with AccessDenied, as AWS does, and stores nothing (v14 re-check)', async () => {
+    const asA = s3As(await mint('acme'));
+    const K = 'archive/acme/SO_ARC/';
+    const refused = {
+      tagging: () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}t1`, Body: 'x', Tagging: 'retain=false' })),
+      'multipart tagging': () => asA.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${K}t2`, Tagging: 'retain=false' })),
+      'object lock': () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}t3`, Body: 'x', ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(Date.now() + 86_400_000) })),
+      'legal hold': () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}t4`, Body: 'x', ObjectLockLegalHoldStatus: 'ON' })),
+    };
+    for (const [what, request] of Object.entries(refused)) {
+      await expect(request().then(() => `${what}: accepted`, (e: { name: string; $metadata: { httpStatusCode: number } }) => `${what}: ${e.$metadata.httpStatusCode} ${e.name}`)).resolves.toBe(`${what}: 403 AccessDenied`);
+    }
+    const post = await formPost(await mint('acme'), `${K}t5`, { tagging: '<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>' });
+    expect(post).toMatchObject({ status: 403 });
+    const owner = ownerClient();
+    for (const key of ['t1', 't3', 't4', 't5']) {
+      await expect(owner.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${K}${key}` }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    }
+    owner.destroy();
+  });
+
+  test('GIVEN a role RGW would have to let tag, or set Object Lock WHEN local mode copies it into RGW THEN it is refused by name (RGW\'s script refuses those headers to every session)', () => {
+    const role = (action: unknown) => ({ arn: 'arn:aws:iam::000000000000:role/R', name: 'R', trustPolicy: { Statement: [] }, maxSessionSeconds: 3600, policies: [{ name: 'P', policy: { Statement: [{ Effect: 'Allow', Action: action, Resource: '*' }] } }] });
+    expect(() => assertRgwCanHoldSessions([role(['s3:PutObject', 's3:AbortMultipartUpload'])])).not.toThrow();
+    expect(() => assertRgwCanHoldSessions([role('s3:Put*')])).toThrow('role R (policy P) allows s3:PutObjectTagging');
+    expect(() => assertRgwCanHoldSessions([role(['s3:putobjectretention'])])).toThrow('allows s3:PutObjectRetention');
   });
 
   test('GIVEN restore credentials WHEN used THEN they read the tenant\'s backups and write nothing', async () => {

@@ -21,6 +21,7 @@ export const TEST_PORT_BLOCKS = {
   s3ObjectStoreRgw: TEST_PORT_BASE + 400,
   archiveRoundTripE2e: TEST_PORT_BASE + 500,
   iamOnRgw: TEST_PORT_BASE + 600,
+  cephxUpgrade: TEST_PORT_BASE + 700,
   /** scripts/windows-e2e.sh (local mode for the connector under Wine, not a jest test): it computes base + 900 itself; the top block, clear of new ones. */
   windowsE2e: TEST_PORT_BASE + 900,
 } as const;

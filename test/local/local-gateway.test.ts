@@ -24,7 +24,7 @@ afterEach(async () => {
   await Promise.all(gateways.splice(0).map((g) => g.stop()));
 });
 
-async function setup(limits: Partial<Omit<LocalGatewayOptions, 'port' | 'routes' | 'access'>> = {}, failDefault = false) {
+async function setup(limits: Partial<Omit<LocalGatewayOptions, 'port' | 'routes' | 'access'>> = {}, failDefault = false, disconnectMs = 0) {
   const events: Event[] = [];
   const callers: Caller[] = [];
   const invoker: FunctionInvoker = {
@@ -37,6 +37,10 @@ async function setup(limits: Partial<Omit<LocalGatewayOptions, 'port' | 'routes'
         return { policyDocument: { Statement: [{ Effect: allowed ? 'Allow' : 'Deny' }] }, context: allowed ? { tenantId: 'acme' } : {} };
       }
       if (route === 'default' && failDefault) throw new Error('the message function crashed');
+      if (route === 'disconnect' && disconnectMs) {
+        await new Promise((resolve) => setTimeout(resolve, disconnectMs));
+        events.push({ requestContext: { connectionId: event.requestContext.connectionId, routeKey: 'disconnect recorded' } });
+      }
       return { statusCode: 200 };
     },
   };
@@ -67,6 +71,16 @@ const until = async (check: () => boolean) => {
 };
 
 describe('the local gateway speaks the API Gateway WebSocket contract', () => {
+  test('GIVEN an open connection and one its client has just closed WHEN the gateway stops (local mode shutting down) THEN both $disconnects finish before stop returns, while the functions they need still run (v14 re-check)', async () => {
+    const { gateway, open, events } = await setup({}, false, 300);
+    const leaving = await open();
+    const staying = await open();
+    leaving.close(); // the connector stopped first, as stopLocalMode does it
+    await gateway.stop();
+    expect(events.filter((e) => e.requestContext.routeKey === 'disconnect recorded')).toHaveLength(2);
+    expect(staying.readyState).toBe(WebSocket.CLOSED);
+  });
+
   test('GIVEN a bad credential WHEN connecting THEN the authorizer refuses with 403 and $connect never runs', async () => {
     const { open, events } = await setup();
     await expect(open('bad')).rejects.toThrow('HTTP 403');

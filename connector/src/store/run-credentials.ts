@@ -16,18 +16,38 @@ export interface CredentialLink {
 export class RunCredentials {
   private current: UploadCredentials;
   private refreshing?: Promise<UploadCredentials>;
+  /** S3 said the current ones expired (its clock, not ours): renew on the next call whatever their expiration says. */
+  private stale = false;
 
   /** `resendMs`: the request goes again this often until answered (a throttled or lost one is not the end). */
   constructor(private readonly job: BackupJob, private readonly link: CredentialLink, private readonly refreshBeforeMs = 5 * 60_000, private readonly timeoutMs = 120_000, private readonly resendMs = 20_000) {
     this.current = job.credentials;
   }
 
-  /** For S3Client({ credentials }): the SDK calls it again once `expiration` is near. */
-  readonly provider: CredentialProvider = async () => {
-    if (Date.parse(this.current.expiration) - Date.now() < this.refreshBeforeMs) this.current = await (this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined)));
+  /**
+   * For S3Client({ credentials }) and the signed requests: the current credentials, renewed first
+   * when they are about to expire or S3 said they have. Marked `memoized` so that the SDK asks it
+   * on every request instead of keeping its own copy until `expiration`: a renewal after S3's
+   * ExpiredToken must reach the very next request.
+   */
+  readonly provider: CredentialProvider = Object.assign(async () => {
+    if (this.stale || Date.parse(this.current.expiration) - Date.now() < this.refreshBeforeMs) {
+      this.current = await (this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined)));
+      this.stale = false;
+    }
     const c = this.current;
     return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: new Date(Date.parse(c.expiration) - this.refreshBeforeMs) };
-  };
+  }, { memoized: true });
+
+  /** S3 answered that the credentials expired (ExpiredToken; RGW's AccessDenied near their end): the next provider call fetches new ones. */
+  expired(): void {
+    this.stale = true;
+  }
+
+  /** True when the current credentials expire within `ms` by this machine's clock, or already have. */
+  expiresWithin(ms: number): boolean {
+    return Date.parse(this.current.expiration) - Date.now() < ms;
+  }
 
   private refresh(): Promise<UploadCredentials> {
     return new Promise((resolve, reject) => {

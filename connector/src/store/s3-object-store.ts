@@ -27,7 +27,33 @@ export interface S3ObjectStoreOptions {
   readonly bandwidth?: BandwidthBuckets;
   /** Retries of every request this store makes (SDK and signed), with the SDK's adaptive strategy. @default S3_MAX_ATTEMPTS attempts, the SDK's backoff */
   readonly retry?: S3RetryOptions;
+  /**
+   * The credentials' renewal (RunCredentials): when S3 answers that they expired, they are renewed
+   * and the request sent once more. @default fixed credentials, an expired answer is final
+   */
+  readonly renewal?: CredentialRenewal;
 }
+
+/** What the store needs of refreshable credentials (RunCredentials). */
+export interface CredentialRenewal {
+  /** S3 said the credentials expired: the provider's next call fetches new ones. */
+  expired(): void;
+  /** True when the current credentials expire within `ms` by this machine's clock (or already have). */
+  expiresWithin(ms: number): boolean;
+}
+
+/**
+ * Whether S3's error means the session credentials expired. AWS answers `ExpiredToken` (400, or
+ * 403 on some paths; https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html). Ceph
+ * RGW answers an expired STS session `AccessDenied` (verified on Ceph 20): that is taken as expiry
+ * only while the credentials are within `EXPIRY_SKEW_MS` of their end by this machine's clock (the
+ * connector renews 5 minutes before; the rest allows for a clock that runs behind the server's),
+ * so a real refusal is not retried for hours.
+ */
+export function isExpiredCredentials(code: string | undefined, renewal: CredentialRenewal): boolean {
+  return code === 'ExpiredToken' || code === 'TokenRefreshRequired' || (code === 'AccessDenied' && renewal.expiresWithin(EXPIRY_SKEW_MS));
+}
+const EXPIRY_SKEW_MS = 10 * 60_000;
 
 /**
  * Tells the SigV4 signer the payload's SHA-256 we already computed, so the SDK does not hash
@@ -43,6 +69,7 @@ function withPayloadHash<C extends { middlewareStack: { add: (...args: never[]) 
 }
 
 const MiB = 1024 * 1024;
+type S3AnswerLike = { status: number; errorCode?: string };
 /** An SDK credential provider (what RunCredentials.provider is). */
 export type CredentialProvider = () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }>;
 
@@ -58,6 +85,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly checkpointDir?: string;
   private readonly signed: SignedRequests;
   private readonly download?: BandwidthBuckets['download'];
+  private readonly renewal?: CredentialRenewal;
 
   /** `credentials`: fixed ones, or a provider that refreshes them (RunCredentials). */
   constructor(private readonly target: UploadTarget, credentials: UploadCredentials | CredentialProvider, options: S3ObjectStoreOptions = {}) {
@@ -78,6 +106,21 @@ export class S3ObjectStore implements ObjectStore {
       responseChecksumValidation: 'WHEN_REQUIRED',
       ...(options.bandwidth ? { requestHandler: new ThrottledHttpHandler(options.bandwidth) } : {}),
     });
+    const renewal = options.renewal;
+    this.renewal = renewal;
+    if (renewal) {
+      // Expired credentials: renewed, then the request once more (the retry strategy and signing
+      // run again below this step, with the provider's new credentials).
+      this.client.middlewareStack.add((next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (error) {
+          if (!isExpiredCredentials((error as { name?: string }).name, renewal)) throw error;
+          renewal.expired();
+          return next(args);
+        }
+      }, { step: 'build', name: 'soBackupRenewExpiredCredentials' });
+    }
     this.partSize = options.partSizeBytes ?? 5 * MiB;
     this.concurrency = options.partConcurrency ?? 6;
     this.checkpointDir = options.checkpointDir;
@@ -90,9 +133,9 @@ export class S3ObjectStore implements ObjectStore {
     const digest = hash.digest();
     const size = pieces.reduce((total, piece) => total + piece.length, 0);
     const checksum = digest.toString('base64');
-    const answer = await this.signed.put(key, pieces, {
+    const answer = await this.renewingExpired(() => this.signed.put(key, pieces, {
       'content-type': contentType, 'x-amz-checksum-sha256': checksum, 'x-amz-sdk-checksum-algorithm': 'SHA256',
-    }, digest.toString('hex')).catch((error: unknown) => {
+    }, digest.toString('hex'))).catch((error: unknown) => {
       throw new ConnectorError('S3_ERROR', `S3 could not be reached uploading ${key}: ${(error as Error).message}`, { cause: error });
     });
     if (answer.status !== 200) {
@@ -236,11 +279,20 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getVersion(key: string, versionId: string, range?: { start: number; end: number }): Promise<NodeJS.ReadableStream> {
-    const { answer, body } = await this.signed.get(key, versionId, range).catch((error: unknown) => {
+    const { answer, body } = await this.renewingExpired(() => this.signed.get(key, versionId, range), (got) => got.answer).catch((error: unknown) => {
       throw new ConnectorError('S3_ERROR', `S3 could not be reached reading ${key} version ${versionId}: ${(error as Error).message}`, { cause: error });
     });
     if (!body) throw storeError({ name: answer.errorCode, message: answer.errorMessage ?? '', $metadata: { httpStatusCode: answer.status } }, `reading ${key} version ${versionId}`);
     return this.download ? throttledReadable(body, this.download) : body;
+  }
+
+  /** A signed request, sent once more with renewed credentials when S3 answers that they expired. */
+  private async renewingExpired<T>(send: () => Promise<T>, answerOf: (result: T) => S3AnswerLike = (result) => result as S3AnswerLike): Promise<T> {
+    const first = await send();
+    const answer = answerOf(first);
+    if (!this.renewal || answer.status < 400 || !isExpiredCredentials(answer.errorCode, this.renewal)) return first;
+    this.renewal.expired();
+    return send();
   }
 
   async head(key: string, versionId?: string): Promise<VersionFacts | undefined> {

@@ -160,12 +160,16 @@ export class BackupBucket extends Construct {
     }
   }
 
-  /** Read artifacts and their checksums: s3:GetObject, s3:GetObjectVersion, s3:ListBucket*, kms:Decrypt. */
+  /**
+   * Read artifacts and their checksums at exact versions (GetObject, HeadObject): s3:GetObject,
+   * s3:GetObjectVersion, kms:Decrypt, and s3:ListBucket so that a missing key answers 404 rather
+   * than 403 (S3 hides existence from callers without it). No other List or GetBucket action.
+   */
   grantReadBackups(grantee: IGrantable & IConstruct) {
-    for (const finding of ['AwsSolutions-IAM5[Action::s3:GetObject*]', 'AwsSolutions-IAM5[Action::s3:GetBucket*]', 'AwsSolutions-IAM5[Action::s3:List*]', `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/*]`]) {
-      acceptFinding(grantee, finding, 'Read-only access to the backup bucket, for the validator that must read any tenant\'s objects at exact versions; it can neither write nor delete.');
-    }
-    return this.bucket.grantRead(grantee);
+    acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/*]`, 'Read-only access to the backup bucket, for the validator that must read any tenant\'s objects at exact versions; it can neither write nor delete.');
+    Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:GetObjectVersion'], resourceArns: [this.bucket.arnForObjects('*')] });
+    Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
+    this.key.grantDecrypt(grantee);
   }
 
   /**
@@ -178,14 +182,14 @@ export class BackupBucket extends Construct {
     this.grantReadBackups(grantee);
     for (const tier of RETENTION_TIERS) {
       for (const kind of ['db', 'manifests']) {
-        this.bucket.grantPut(grantee, `${kind}/${tier}/*`);
+        // Copies, single or multipart (UploadPartCopy is s3:PutObject; an abort on failure): no retention, legal hold or tagging.
+        Grant.addToPrincipal({ grantee, actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resourceArns: [this.bucket.arnForObjects(`${kind}/${tier}/*`)] });
         acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${kind}/${tier}/*]`, 'Promotes validated backups of every tenant into that tier\'s prefix only (server-side copies); it cannot write the staging prefix or the archive, nor delete a version.');
       }
     }
     Grant.addToPrincipal({ grantee, actions: ['s3:DeleteObject'], resourceArns: [this.bucket.arnForObjects(`${STAGING_PREFIX}*`)] });
     acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${STAGING_PREFIX}*]`, 'Delete markers on promoted staging copies of every tenant, so they expire a day later; versions themselves cannot be deleted (bucket policy).');
-    for (const finding of ['AwsSolutions-IAM5[Action::s3:Abort*]', 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]']) {
-      acceptFinding(grantee, finding, 'Multipart copies (abort on failure) under SSE-KMS with the backup bucket\'s own key only.');
-    }
+    // Copies under SSE-KMS: a data key of the bucket's own key (Decrypt comes with reading).
+    this.key.grant(grantee, 'kms:GenerateDataKey');
   }
 }

@@ -46,8 +46,9 @@ export class ConnectorApi extends Construct {
     const { tables } = props;
     const environment = tables.environment();
     const authorizerFn = new BackupFunction(this, 'Authorizer', { handler: 'authorizer', environment });
-    // Enrolment and key rotation write the tenant's keys; every signature spends a nonce.
-    tables.tenants.grantReadWriteData(authorizerFn);
+    // Enrolment and key rotation update the tenant's keys (GetItem, conditional UpdateItem: nothing
+    // else of the table); every signature spends a nonce.
+    tables.tenants.grant(authorizerFn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     tables.nonces.grantWriteData(authorizerFn);
     const connectFn = new BackupFunction(this, 'Connect', { handler: 'connect', environment });
     const disconnectFn = new BackupFunction(this, 'Disconnect', { handler: 'disconnect', environment });

@@ -4,7 +4,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { UPLOAD_LIST_ACTIONS, UPLOAD_ROLE_GRANTS } from '../../../core/upload-credentials';
 import type { BackupBucket } from './backup-bucket';
-import { acceptFinding, acceptKeyUse, arnInFinding } from './reviewed-finding';
+import { acceptFinding, arnInFinding } from './reviewed-finding';
 import { validateDuration } from './validate-props';
 
 /** What minting a connector's credentials takes: AssumeRole with a session policy and a `tenant` session tag. */
@@ -60,9 +60,8 @@ export class UploadRole extends Role {
       }
     }
     this.addToPolicy(new PolicyStatement({ actions: UPLOAD_LIST_ACTIONS, resources: [bucket.bucketArn] }));
-    props.bucket.key.grantEncryptDecrypt(this);
-    acceptKeyUse(this, 'Encrypting uploads with the backup bucket\'s own key.');
-    acceptFinding(this, 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'Multipart uploads under SSE-KMS with the backup bucket\'s own key only.');
+    // SSE-KMS uploads (single and multipart) need a data key and, for multipart, Decrypt; nothing else of the key.
+    props.bucket.key.grant(this, 'kms:GenerateDataKey', 'kms:Decrypt');
     this.grantMint(props.mintedBy);
   }
 
