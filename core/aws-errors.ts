@@ -23,15 +23,26 @@ export type AwsErrorKind =
   | 'connection-gone'
   | 'other';
 
-interface SdkError { name?: string; message?: string; code?: string; cause?: { code?: string }; $metadata?: { httpStatusCode?: number } }
+interface SdkError {
+  name?: string;
+  message?: string;
+  code?: string;
+  cause?: { code?: string };
+  $metadata?: { httpStatusCode?: number };
+}
 
 const BY_NAME: Record<string, AwsErrorKind> = {
-  AccessDeniedException: 'denied', AccessDenied: 'denied', UnauthorizedOperation: 'denied',
+  AccessDeniedException: 'denied',
+  AccessDenied: 'denied',
+  UnauthorizedOperation: 'denied',
   CredentialsProviderError: 'no-credentials',
   ConditionalCheckFailedException: 'condition-failed',
   ExecutionAlreadyExists: 'execution-exists',
-  ExecutionDoesNotExist: 'execution-missing', InvalidArn: 'execution-missing',
-  TaskTimedOut: 'task-gone', TaskDoesNotExist: 'task-gone', InvalidToken: 'task-gone',
+  ExecutionDoesNotExist: 'execution-missing',
+  InvalidArn: 'execution-missing',
+  TaskTimedOut: 'task-gone',
+  TaskDoesNotExist: 'task-gone',
+  InvalidToken: 'task-gone',
   GoneException: 'connection-gone',
 };
 

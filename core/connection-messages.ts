@@ -16,7 +16,8 @@ export type Delivery = 'sent' | 'gone';
  */
 export async function postToConnection(
   deps: { management: ApiGatewayManagementApiClient; connections: Pick<ConnectionStore, 'remove'> },
-  connectionId: string, message: string,
+  connectionId: string,
+  message: string,
 ): Promise<Delivery> {
   try {
     await deps.management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(message) }));

@@ -9,7 +9,11 @@ export const ACTIVATION_CODE_HOURS = 24;
  * Issues a one-time activation code for a tenant (replacing any earlier one). The code is
  * returned once and stored only as a hash; it expires after 24 hours and works once.
  */
-export async function createActivationCode(tenants: Pick<TenantStore, 'get' | 'setActivation'>, tenantId: string, now = new Date()): Promise<{ code: string; expiresAt: string }> {
+export async function createActivationCode(
+  tenants: Pick<TenantStore, 'get' | 'setActivation'>,
+  tenantId: string,
+  now = new Date(),
+): Promise<{ code: string; expiresAt: string }> {
   if (!(await tenants.get(tenantId))) throw new Error(`tenant "${tenantId}" does not exist`);
   const code = newActivationCode();
   const expiresAt = new Date(now.getTime() + ACTIVATION_CODE_HOURS * 3600_000).toISOString();
@@ -35,7 +39,13 @@ export async function revokeConnectorKey(deps: RevocationDeps, tenantId: string,
     const tenant = await deps.tenants.get(tenantId);
     if (!tenant) throw new Error(`tenant "${tenantId}" does not exist`);
     if (!tenant.keys.some((k) => k.keyId === keyId)) break;
-    if (await deps.tenants.updateKeys(tenant, tenant.keys.filter((k) => k.keyId !== keyId))) break;
+    if (
+      await deps.tenants.updateKeys(
+        tenant,
+        tenant.keys.filter((k) => k.keyId !== keyId),
+      )
+    )
+      break;
   }
   return closeConnections(deps, tenantId, (c) => c.keyId === keyId);
 }
@@ -63,10 +73,21 @@ export function connectionsOfCurrentKeys(tenant: Pick<TenantRecord, 'keys'>, con
  * forgets a gone one).
  */
 export async function tellTenantConnectors(
-  deps: { connections: { forTenant(tenantId: string): Promise<ConnectionRecord[]> }; send(connectionId: string, message: string): Promise<Delivery> },
-  tenantId: string, message: string,
+  deps: {
+    connections: { forTenant(tenantId: string): Promise<ConnectionRecord[]> };
+    send(connectionId: string, message: string): Promise<Delivery>;
+  },
+  tenantId: string,
+  message: string,
 ): Promise<number> {
-  const told = await Promise.all((await deps.connections.forTenant(tenantId)).map((c) => deps.send(c.connectionId, message).then((d) => (d === 'sent' ? 1 : 0), () => 0)));
+  const told = await Promise.all(
+    (await deps.connections.forTenant(tenantId)).map((c) =>
+      deps.send(c.connectionId, message).then(
+        (d) => (d === 'sent' ? 1 : 0),
+        () => 0,
+      ),
+    ),
+  );
   return told.reduce<number>((a, b) => a + b, 0);
 }
 

@@ -5,7 +5,11 @@ import { SoBackupError } from '../protocol';
  * stable error code visible in the execution history ("ConnectorOffline", "ValidationFailed").
  */
 export class RunError extends SoBackupError {
-  constructor(name: 'ConnectorOffline' | 'TenantNotFound' | 'TenantDisabled' | 'ValidationFailed' | 'BackupFailed' | 'InvalidInput' | 'RunConflict', message: string, options: { cause?: unknown } = {}) {
+  constructor(
+    name: 'ConnectorOffline' | 'TenantNotFound' | 'TenantDisabled' | 'ValidationFailed' | 'BackupFailed' | 'InvalidInput' | 'RunConflict',
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
     super(name, message, { ...options, permanent: true });
     this.name = name;
   }

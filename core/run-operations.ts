@@ -37,8 +37,14 @@ export interface BackupRunRequest {
 
 /** A backup of the tenant is running already: `running` names it (its record, or only its name when it was started a moment ago). */
 export class RunConflictError extends RunError {
-  constructor(readonly running: Pick<RunRecord, 'runId'> & Partial<Pick<RunRecord, 'startedAt' | 'requestedBy'>>, tenantId: string) {
-    super('RunConflict', `a backup of "${tenantId}" is already running: ${running.runId}${running.startedAt ? ` (started ${running.startedAt}${running.requestedBy ? ` by ${running.requestedBy}` : ''})` : ''}`);
+  constructor(
+    readonly running: Pick<RunRecord, 'runId'> & Partial<Pick<RunRecord, 'startedAt' | 'requestedBy'>>,
+    tenantId: string,
+  ) {
+    super(
+      'RunConflict',
+      `a backup of "${tenantId}" is already running: ${running.runId}${running.startedAt ? ` (started ${running.startedAt}${running.requestedBy ? ` by ${running.requestedBy}` : ''})` : ''}`,
+    );
   }
 }
 
@@ -68,7 +74,11 @@ async function enabledTenant(tenants: RunControl['tenants'], tenantId: string): 
  * StartExecution is idempotent for it.
  * @throws RunError TenantNotFound, TenantDisabled; RunConflictError
  */
-export async function startRun(control: RunControl, request: BackupRunRequest, now = new Date()): Promise<{ runId: string; executionArn: string }> {
+export async function startRun(
+  control: RunControl,
+  request: BackupRunRequest,
+  now = new Date(),
+): Promise<{ runId: string; executionArn: string }> {
   await enabledTenant(control.tenants, request.tenantId);
   const recent = await control.runs.forTenant(request.tenantId, 50);
   const running = activeRun(recent, now, control.runTimeoutSeconds);
@@ -77,12 +87,17 @@ export async function startRun(control: RunControl, request: BackupRunRequest, n
   for (let attempt = 0; ; attempt++) {
     const name = executionName(request.tenantId, now, request.trigger, taken, control.scheduleTimeZone);
     try {
-      const out = await control.sfn.send(new StartExecutionCommand({ stateMachineArn: control.backupRunStateMachineArn, name, input: JSON.stringify(request) }));
+      const out = await control.sfn.send(
+        new StartExecutionCommand({ stateMachineArn: control.backupRunStateMachineArn, name, input: JSON.stringify(request) }),
+      );
       return { runId: name, executionArn: out.executionArn ?? executionArnOf(control.backupRunStateMachineArn, name) };
     } catch (error) {
       if (awsErrorKind(error) !== 'execution-exists') throw error;
-      const other = await control.sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(control.backupRunStateMachineArn, name) }));
-      if (other.status === 'RUNNING' || attempt >= 5) throw new RunConflictError({ runId: name, startedAt: other.startDate?.toISOString() }, request.tenantId);
+      const other = await control.sfn.send(
+        new DescribeExecutionCommand({ executionArn: executionArnOf(control.backupRunStateMachineArn, name) }),
+      );
+      if (other.status === 'RUNNING' || attempt >= 5)
+        throw new RunConflictError({ runId: name, startedAt: other.startDate?.toISOString() }, request.tenantId);
       taken.push(name);
     }
   }
@@ -95,7 +110,13 @@ export async function startRun(control: RunControl, request: BackupRunRequest, n
  * @returns the run, whether it was cancelled (false: it had ended; `status` is the execution's), how many connections were told
  * @throws RunError TenantNotFound; NoRunningRunError
  */
-export async function cancelRun(control: RunControl, tenantId: string, cancelledBy: string, reason: string, now = new Date()): Promise<{ runId: string; cancelled: boolean; status: string; connectorsTold: number }> {
+export async function cancelRun(
+  control: RunControl,
+  tenantId: string,
+  cancelledBy: string,
+  reason: string,
+  now = new Date(),
+): Promise<{ runId: string; cancelled: boolean; status: string; connectorsTold: number }> {
   if (!(await control.tenants.get(tenantId))) throw new RunError('TenantNotFound', `tenant "${tenantId}" does not exist`);
   const running = activeRun(await control.runs.forTenant(tenantId, 20), now, control.runTimeoutSeconds);
   if (!running) throw new NoRunningRunError(tenantId);
@@ -104,9 +125,19 @@ export async function cancelRun(control: RunControl, tenantId: string, cancelled
   await control.sfn.send(new StopExecutionCommand({ executionArn, error: 'Cancelled', cause }));
   const { status = 'UNKNOWN' } = await control.sfn.send(new DescribeExecutionCommand({ executionArn }));
   // A stopped execution runs no failure path of its own: the run is recorded here.
-  const cancelled = status === 'ABORTED' && await control.runs.finishIfRunning(running.runId, { status: 'FAILED', finishedAt: new Date().toISOString(), failure: { error: 'Cancelled', cause } });
+  const cancelled =
+    status === 'ABORTED' &&
+    (await control.runs.finishIfRunning(running.runId, {
+      status: 'FAILED',
+      finishedAt: new Date().toISOString(),
+      failure: { error: 'Cancelled', cause },
+    }));
   if (!cancelled) return { runId: running.runId, cancelled: false, status, connectorsTold: 0 };
   const message = encodeMessage({ type: 'cancel-job', v: PROTOCOL_VERSION, runId: running.runId, reason: cause });
-  const connectorsTold = await tellTenantConnectors({ connections: control.connections, send: control.sendToConnection }, tenantId, message);
+  const connectorsTold = await tellTenantConnectors(
+    { connections: control.connections, send: control.sendToConnection },
+    tenantId,
+    message,
+  );
   return { runId: running.runId, cancelled: true, status, connectorsTold };
 }

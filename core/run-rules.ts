@@ -14,7 +14,12 @@ import type { RunRecord } from './stores';
  * @param runTimeoutSeconds BackupRun's timeout plus its failure path (the stack's RunTimeoutSeconds)
  * @param except a run id not to count (the run being prepared, on a retry of Prepare)
  */
-export function activeRun(recent: readonly RunRecord[], now: Date | number, runTimeoutSeconds: number, except?: string): RunRecord | undefined {
+export function activeRun(
+  recent: readonly RunRecord[],
+  now: Date | number,
+  runTimeoutSeconds: number,
+  except?: string,
+): RunRecord | undefined {
   const since = (typeof now === 'number' ? now : now.getTime()) - runTimeoutSeconds * 1000;
   return recent.find((r) => r.status === 'RUNNING' && r.runId !== except && Date.parse(r.startedAt) > since);
 }

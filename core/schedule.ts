@@ -33,18 +33,33 @@ export interface BackupSlot {
 }
 
 /** The tenant's backup slot: its own hour (and minute), or a quarter hour of the stack's window picked by a hash of its id. */
-export function backupSlot(tenant: { tenantId: string; backupHour?: number; backupMinute?: number }, settings: ScheduleSettings): BackupSlot {
+export function backupSlot(
+  tenant: { tenantId: string; backupHour?: number; backupMinute?: number },
+  settings: ScheduleSettings,
+): BackupSlot {
   if (tenant.backupHour !== undefined) return { hour: tenant.backupHour, minute: tenant.backupMinute ?? 0, own: true };
   const slots = settings.windowHours * (60 / SLOT_MINUTES);
   const index = createHash('sha256').update(tenant.tenantId).digest().readUInt32BE(0) % slots;
-  return { hour: (settings.windowStartHour + Math.floor(index / (60 / SLOT_MINUTES))) % 24, minute: (index % (60 / SLOT_MINUTES)) * SLOT_MINUTES, own: false };
+  return {
+    hour: (settings.windowStartHour + Math.floor(index / (60 / SLOT_MINUTES))) % 24,
+    minute: (index % (60 / SLOT_MINUTES)) * SLOT_MINUTES,
+    own: false,
+  };
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(timeZone: string): Intl.DateTimeFormat {
   let f = formatters.get(timeZone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    f = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    });
     formatters.set(timeZone, f);
   }
   return f;
@@ -52,7 +67,11 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
 
 /** Local "YYYY-MM-DD HH:MM" of an instant in the time zone (sortable). */
 export function localStamp(at: Date, timeZone: string): string {
-  const parts = Object.fromEntries(formatter(timeZone).formatToParts(at).map((p) => [p.type, p.value]));
+  const parts = Object.fromEntries(
+    formatter(timeZone)
+      .formatToParts(at)
+      .map((p) => [p.type, p.value]),
+  );
   return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
 }
 
@@ -105,7 +124,11 @@ function candidateDays(start: Date, timeZone: string): string[] {
  * Whether the tenant's daily backup starts in the quarter hour from `start` (a multiple of 15
  * minutes, UTC), and if so for which calendar day (which names the run) and at which instant.
  */
-export function dueInWindow(tenant: { tenantId: string; backupHour?: number; backupMinute?: number }, start: Date, settings: ScheduleSettings): { day: string; at: Date } | undefined {
+export function dueInWindow(
+  tenant: { tenantId: string; backupHour?: number; backupMinute?: number },
+  start: Date,
+  settings: ScheduleSettings,
+): { day: string; at: Date } | undefined {
   const slot = backupSlot(tenant, settings);
   const end = start.getTime() + SLOT_MINUTES * 60_000;
   for (const day of candidateDays(start, settings.timeZone)) {
@@ -121,7 +144,9 @@ export function parseBackupTime(text: string): { hour: number; minute: number } 
   const hour = Number(match?.[1]);
   const minute = Number(match?.[2]);
   if (!match || hour > 23 || minute % SLOT_MINUTES !== 0 || minute > 59) {
-    throw new RangeError(`a backup time is HH:MM in the schedule's time zone with minutes 00, 15, 30 or 45 (backups start on the quarter hour), not "${text}"`);
+    throw new RangeError(
+      `a backup time is HH:MM in the schedule's time zone with minutes 00, 15, 30 or 45 (backups start on the quarter hour), not "${text}"`,
+    );
   }
   return { hour, minute };
 }

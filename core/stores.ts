@@ -1,5 +1,11 @@
 import {
-  DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand,
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ArtifactFailure, BandwidthSetting, ManifestPointer, WireError } from '../protocol';
 import { awsErrorKind } from './aws-errors';
@@ -85,7 +91,10 @@ export interface IssuedDrill {
 }
 
 export class TenantStore {
-  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
 
   async get(tenantId: string): Promise<TenantRecord | undefined> {
     const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { tenantId }, ConsistentRead: true }));
@@ -99,7 +108,9 @@ export class TenantStore {
 
   /** Creates a tenant; false when one with that id exists already. */
   async create(tenant: TenantRecord): Promise<boolean> {
-    return conditionally(this.db.send(new PutCommand({ TableName: this.table, Item: tenant, ConditionExpression: 'attribute_not_exists(tenantId)' })));
+    return conditionally(
+      this.db.send(new PutCommand({ TableName: this.table, Item: tenant, ConditionExpression: 'attribute_not_exists(tenantId)' })),
+    );
   }
 
   async remove(tenantId: string): Promise<void> {
@@ -124,10 +135,14 @@ export class TenantStore {
 
   /** One page of tenants (at most `limit` read; enabled ones only by default) and the cursor of the next, if any. */
   async listPage(cursor?: string, limit = 100, enabledOnly = true): Promise<{ tenants: TenantRecord[]; next?: string }> {
-    const page = await this.db.send(new ScanCommand({
-      TableName: this.table, Limit: limit, ExclusiveStartKey: cursor === undefined ? undefined : { tenantId: cursor },
-      ...(enabledOnly ? { FilterExpression: 'enabled = :yes', ExpressionAttributeValues: { ':yes': true } } : {}),
-    }));
+    const page = await this.db.send(
+      new ScanCommand({
+        TableName: this.table,
+        Limit: limit,
+        ExclusiveStartKey: cursor === undefined ? undefined : { tenantId: cursor },
+        ...(enabledOnly ? { FilterExpression: 'enabled = :yes', ExpressionAttributeValues: { ':yes': true } } : {}),
+      }),
+    );
     const next = page.LastEvaluatedKey?.tenantId;
     return { tenants: (page.Items ?? []) as TenantRecord[], ...(typeof next === 'string' ? { next } : {}) };
   }
@@ -138,61 +153,105 @@ export class TenantStore {
    */
   async updateKeys(tenant: Pick<TenantRecord, 'tenantId' | 'keysVersion'>, keys: ConnectorKey[]): Promise<boolean> {
     const version = tenant.keysVersion ?? 0;
-    return conditionally(this.db.send(new UpdateCommand({
-        TableName: this.table, Key: { tenantId: tenant.tenantId },
-        ConditionExpression: version === 0 ? 'attribute_exists(tenantId) AND attribute_not_exists(keysVersion)' : 'keysVersion = :version',
-        UpdateExpression: 'SET #keys = :keys, keysVersion = :next',
-        ExpressionAttributeNames: { '#keys': 'keys' },
-        ExpressionAttributeValues: { ':keys': keys, ':next': version + 1, ...(version === 0 ? {} : { ':version': version }) },
-      })));
+    return conditionally(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { tenantId: tenant.tenantId },
+          ConditionExpression:
+            version === 0 ? 'attribute_exists(tenantId) AND attribute_not_exists(keysVersion)' : 'keysVersion = :version',
+          UpdateExpression: 'SET #keys = :keys, keysVersion = :next',
+          ExpressionAttributeNames: { '#keys': 'keys' },
+          ExpressionAttributeValues: { ':keys': keys, ':next': version + 1, ...(version === 0 ? {} : { ':version': version }) },
+        }),
+      ),
+    );
   }
 
   async setActivation(tenantId: string, activation: NonNullable<TenantRecord['activation']>): Promise<void> {
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
-      UpdateExpression: 'SET activation = :a', ExpressionAttributeValues: { ':a': activation },
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId },
+        ConditionExpression: 'attribute_exists(tenantId)',
+        UpdateExpression: 'SET activation = :a',
+        ExpressionAttributeValues: { ':a': activation },
+      }),
+    );
   }
 
   /** Marks the activation code used, once: false when it was already used (or replaced). */
   async useActivation(tenantId: string, codeHash: string, usedAt: string, key: ConnectorKey): Promise<boolean> {
-    return conditionally(this.db.send(new UpdateCommand({
-        TableName: this.table, Key: { tenantId },
-        ConditionExpression: 'activation.codeHash = :hash AND attribute_not_exists(activation.usedAt)',
-        UpdateExpression: 'SET activation.usedAt = :at, #keys = :keys ADD keysVersion :one',
-        ExpressionAttributeNames: { '#keys': 'keys' },
-        ExpressionAttributeValues: { ':hash': codeHash, ':at': usedAt, ':keys': [key], ':one': 1 },
-      })));
+    return conditionally(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { tenantId },
+          ConditionExpression: 'activation.codeHash = :hash AND attribute_not_exists(activation.usedAt)',
+          UpdateExpression: 'SET activation.usedAt = :at, #keys = :keys ADD keysVersion :one',
+          ExpressionAttributeNames: { '#keys': 'keys' },
+          ExpressionAttributeValues: { ':hash': codeHash, ':at': usedAt, ':keys': [key], ':one': 1 },
+        }),
+      ),
+    );
   }
 
   /** Changes a tenant's settings (name, Online, backup hour and minute, bandwidth; `null` removes them: the stack's backup window, the configuration file's bandwidth alone). */
-  async updateSettings(tenantId: string, settings: { displayName?: string; online?: boolean; backupHour?: number | null; backupMinute?: number | null; bandwidth?: BandwidthSetting | null }): Promise<void> {
+  async updateSettings(
+    tenantId: string,
+    settings: {
+      displayName?: string;
+      online?: boolean;
+      backupHour?: number | null;
+      backupMinute?: number | null;
+      bandwidth?: BandwidthSetting | null;
+    },
+  ): Promise<void> {
     const set = Object.entries(settings).filter(([, value]) => value !== undefined && value !== null);
     const remove = (['backupHour', 'backupMinute', 'bandwidth'] as const).filter((name) => settings[name] === null);
     if (set.length === 0 && remove.length === 0) return;
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
-      UpdateExpression: [set.length ? `SET ${set.map(([name]) => `#${name} = :${name}`).join(', ')}` : '', remove.length ? `REMOVE ${remove.map((name) => `#${name}`).join(', ')}` : ''].join(' ').trim(),
-      ExpressionAttributeNames: Object.fromEntries([...set.map(([name]) => name), ...remove].map((name) => [`#${name}`, name])),
-      ...(set.length ? { ExpressionAttributeValues: Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])) } : {}),
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId },
+        ConditionExpression: 'attribute_exists(tenantId)',
+        UpdateExpression: [
+          set.length ? `SET ${set.map(([name]) => `#${name} = :${name}`).join(', ')}` : '',
+          remove.length ? `REMOVE ${remove.map((name) => `#${name}`).join(', ')}` : '',
+        ]
+          .join(' ')
+          .trim(),
+        ExpressionAttributeNames: Object.fromEntries([...set.map(([name]) => name), ...remove].map((name) => [`#${name}`, name])),
+        ...(set.length ? { ExpressionAttributeValues: Object.fromEntries(set.map(([name, value]) => [`:${name}`, value])) } : {}),
+      }),
+    );
   }
 
   async setEnabled(tenantId: string, enabled: boolean): Promise<void> {
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
-      UpdateExpression: 'SET enabled = :e', ExpressionAttributeValues: { ':e': enabled },
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId },
+        ConditionExpression: 'attribute_exists(tenantId)',
+        UpdateExpression: 'SET enabled = :e',
+        ExpressionAttributeValues: { ':e': enabled },
+      }),
+    );
   }
 
   /** Notes when a connection ended; a tenant removed meanwhile is left alone. */
   async recordDisconnected(tenantId: string, at: string): Promise<void> {
-    await conditionally(this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId },
-      UpdateExpression: 'SET lastDisconnectedAt = :at',
-      ConditionExpression: 'attribute_exists(tenantId)',
-      ExpressionAttributeValues: { ':at': at },
-    })));
+    await conditionally(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { tenantId },
+          UpdateExpression: 'SET lastDisconnectedAt = :at',
+          ConditionExpression: 'attribute_exists(tenantId)',
+          ExpressionAttributeValues: { ':at': at },
+        }),
+      ),
+    );
   }
 
   /**
@@ -202,25 +261,39 @@ export class TenantStore {
   async issueDrill(tenantId: string, drillId: string, drill: IssuedDrill, expired: readonly string[] = []): Promise<void> {
     // The map must exist before one of its entries can be set; a separate write, since one
     // update may not both create a map and set a path inside it.
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
-      UpdateExpression: 'SET issuedDrills = if_not_exists(issuedDrills, :empty)', ExpressionAttributeValues: { ':empty': {} },
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId },
+        ConditionExpression: 'attribute_exists(tenantId)',
+        UpdateExpression: 'SET issuedDrills = if_not_exists(issuedDrills, :empty)',
+        ExpressionAttributeValues: { ':empty': {} },
+      }),
+    );
     const drop = expired.filter((id) => id !== drillId);
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
-      UpdateExpression: `SET issuedDrills.#drill = :drill${drop.length ? ` REMOVE ${drop.map((_, i) => `issuedDrills.#old${i}`).join(', ')}` : ''}`,
-      ExpressionAttributeNames: { '#drill': drillId, ...Object.fromEntries(drop.map((id, i) => [`#old${i}`, id])) },
-      ExpressionAttributeValues: { ':drill': drill },
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId },
+        ConditionExpression: 'attribute_exists(tenantId)',
+        UpdateExpression: `SET issuedDrills.#drill = :drill${drop.length ? ` REMOVE ${drop.map((_, i) => `issuedDrills.#old${i}`).join(', ')}` : ''}`,
+        ExpressionAttributeNames: { '#drill': drillId, ...Object.fromEntries(drop.map((id, i) => [`#old${i}`, id])) },
+        ExpressionAttributeValues: { ':drill': drill },
+      }),
+    );
   }
 
   /** Notes that a drill request reached the connector; the first unanswered one stays (it measures how long the tenant has not answered). */
   async recordDrillRequested(tenantId: string, at: string): Promise<void> {
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId }, ConditionExpression: 'attribute_exists(tenantId)',
-      UpdateExpression: 'SET drillRequestedAt = if_not_exists(drillRequestedAt, :at)', ExpressionAttributeValues: { ':at': at },
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId },
+        ConditionExpression: 'attribute_exists(tenantId)',
+        UpdateExpression: 'SET drillRequestedAt = if_not_exists(drillRequestedAt, :at)',
+        ExpressionAttributeValues: { ':at': at },
+      }),
+    );
   }
 
   /**
@@ -229,32 +302,43 @@ export class TenantStore {
    * such drill is outstanding (unsolicited, replayed, another run, or too late).
    */
   async recordDrill(tenantId: string, drill: NonNullable<TenantRecord['lastDrill']>, now: string): Promise<boolean> {
-    return conditionally(this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId },
-      ConditionExpression: 'issuedDrills.#drill.runId = :run AND issuedDrills.#drill.expiresAt > :now',
-      UpdateExpression: 'SET lastDrill = :result REMOVE drillRequestedAt, issuedDrills.#drill',
-      ExpressionAttributeNames: { '#drill': drill.drillId },
-      ExpressionAttributeValues: { ':result': drill, ':run': drill.runId, ':now': now },
-    })));
+    return conditionally(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { tenantId },
+          ConditionExpression: 'issuedDrills.#drill.runId = :run AND issuedDrills.#drill.expiresAt > :now',
+          UpdateExpression: 'SET lastDrill = :result REMOVE drillRequestedAt, issuedDrills.#drill',
+          ExpressionAttributeNames: { '#drill': drill.drillId },
+          ExpressionAttributeValues: { ':result': drill, ':run': drill.runId, ':now': now },
+        }),
+      ),
+    );
   }
 
   /** After a run's parts are promoted (complete or not): its daily manifest, and the periods the copy tiers now have. */
   async recordPromotion(tenantId: string, dailyManifest: ManifestPointer, tierMarks: TenantRecord['tierMarks'] = {}): Promise<void> {
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId },
-      UpdateExpression: 'SET dailyManifest = :manifest, tierMarks = :marks',
-      ConditionExpression: 'attribute_exists(tenantId)',
-      ExpressionAttributeValues: { ':manifest': dailyManifest, ':marks': tierMarks },
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId },
+        UpdateExpression: 'SET dailyManifest = :manifest, tierMarks = :marks',
+        ConditionExpression: 'attribute_exists(tenantId)',
+        ExpressionAttributeValues: { ':manifest': dailyManifest, ':marks': tierMarks },
+      }),
+    );
   }
 
   async recordSuccess(tenantId: string, runId: string, at: string, tierMarks: TenantRecord['tierMarks'] = {}): Promise<void> {
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { tenantId },
-      UpdateExpression: 'SET lastSuccessAt = :at, lastRunId = :run, tierMarks = :marks',
-      ConditionExpression: 'attribute_exists(tenantId)',
-      ExpressionAttributeValues: { ':at': at, ':run': runId, ':marks': tierMarks },
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId },
+        UpdateExpression: 'SET lastSuccessAt = :at, lastRunId = :run, tierMarks = :marks',
+        ConditionExpression: 'attribute_exists(tenantId)',
+        ExpressionAttributeValues: { ':at': at, ':run': runId, ':marks': tierMarks },
+      }),
+    );
   }
 }
 
@@ -273,7 +357,10 @@ export interface ConnectionRecord {
 const CONNECTION_MAX_SECONDS = 2 * 60 * 60;
 
 export class ConnectionStore {
-  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
 
   async add(connection: Omit<ConnectionRecord, 'expiresAt'>): Promise<void> {
     const expiresAt = Math.floor(Date.parse(connection.connectedAt) / 1000) + CONNECTION_MAX_SECONDS;
@@ -294,8 +381,11 @@ export class ConnectionStore {
     const online = new Set<string>();
     let start: Record<string, unknown> | undefined;
     do {
-      const page = await this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start, ProjectionExpression: 'tenantId, expiresAt' }));
-      for (const item of (page.Items ?? []) as Array<Pick<ConnectionRecord, 'tenantId' | 'expiresAt'>>) if (item.expiresAt > now.getTime() / 1000) online.add(item.tenantId);
+      const page = await this.db.send(
+        new ScanCommand({ TableName: this.table, ExclusiveStartKey: start, ProjectionExpression: 'tenantId, expiresAt' }),
+      );
+      for (const item of (page.Items ?? []) as Array<Pick<ConnectionRecord, 'tenantId' | 'expiresAt'>>)
+        if (item.expiresAt > now.getTime() / 1000) online.add(item.tenantId);
       start = page.LastEvaluatedKey;
     } while (start);
     return online;
@@ -303,10 +393,15 @@ export class ConnectionStore {
 
   /** The tenant's live connections, newest first. */
   async forTenant(tenantId: string): Promise<ConnectionRecord[]> {
-    const out = await this.db.send(new QueryCommand({
-      TableName: this.table, IndexName: BY_TENANT, KeyConditionExpression: 'tenantId = :t',
-      ExpressionAttributeValues: { ':t': tenantId }, ScanIndexForward: false,
-    }));
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: BY_TENANT,
+        KeyConditionExpression: 'tenantId = :t',
+        ExpressionAttributeValues: { ':t': tenantId },
+        ScanIndexForward: false,
+      }),
+    );
     const now = Date.now() / 1000;
     return ((out.Items ?? []) as ConnectionRecord[]).filter((c) => c.expiresAt > now);
   }
@@ -314,13 +409,22 @@ export class ConnectionStore {
 
 /** Nonces seen on $connect, each usable once inside the authentication window. */
 export class NonceStore {
-  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
 
   /** Records the nonce; false when it was seen before (a replay). */
   async useOnce(tenantId: string, nonce: string, expiresAt: number): Promise<boolean> {
-    return conditionally(this.db.send(new PutCommand({
-        TableName: this.table, Item: { nonce: `${tenantId}#${nonce}`, expiresAt }, ConditionExpression: 'attribute_not_exists(nonce)',
-      })));
+    return conditionally(
+      this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { nonce: `${tenantId}#${nonce}`, expiresAt },
+          ConditionExpression: 'attribute_not_exists(nonce)',
+        }),
+      ),
+    );
   }
 }
 
@@ -340,7 +444,14 @@ export interface RunRecord {
   finishedAt?: string;
   taskToken?: string;
   connectionId?: string;
-  progress?: { phase: string; percent?: number; bytesDone?: number; bytesPerSecond?: number; limitBytesPerSecond?: number | null; at: string };
+  progress?: {
+    phase: string;
+    percent?: number;
+    bytesDone?: number;
+    bytesPerSecond?: number;
+    limitBytesPerSecond?: number | null;
+    at: string;
+  };
   /** The manifest the connector reported (its run's staging copy; it expires with staging). */
   manifest?: ManifestPointer;
   /**
@@ -359,10 +470,16 @@ export interface RunRecord {
   failures?: ArtifactFailure[];
   result?: { outcome: 'succeeded' | 'failed'; error?: WireError; at: string };
   validation?: {
-    ok: boolean; checkedAt: string; checks: number; problems: string[];
+    ok: boolean;
+    checkedAt: string;
+    checks: number;
+    problems: string[];
     /** Each artifact's verdict (a database, or the archive); the first problems of each. */
     artifacts?: Array<{
-      kind: 'database' | 'archive'; name: string; ok: boolean; problems: string[];
+      kind: 'database' | 'archive';
+      name: string;
+      ok: boolean;
+      problems: string[];
       /** A database backup: what the validation read and proves, and what it leaves to S3's checksum and RESTORE VERIFYONLY. */
       checked?: string;
     }>;
@@ -404,7 +521,9 @@ export interface RunShare {
  */
 export function restorableManifest(run: RunRecord): ManifestPointer | undefined {
   if (run.validatedManifest) return run.validatedManifest;
-  return (run.status === 'SUCCEEDED' || run.status === 'SUCCEEDED_WITH_WARNINGS') && run.validation?.ok === true && run.kept === undefined ? run.manifest : undefined;
+  return (run.status === 'SUCCEEDED' || run.status === 'SUCCEEDED_WITH_WARNINGS') && run.validation?.ok === true && run.kept === undefined
+    ? run.manifest
+    : undefined;
 }
 
 /** A run with validated parts to restore (see restorableManifest). */
@@ -422,9 +541,11 @@ export function runHolds(run: RunRecord, wants: { database?: string; anyDatabase
   if (!run.kept) return true;
   const carried = run.kept.carried ?? [];
   const databases = [...run.kept.databases, ...carried.filter((p) => p.kind === 'database').map((p) => p.name)];
-  return (!wants.archive || run.kept.archive || carried.some((p) => p.kind === 'archive'))
-    && (!wants.anyDatabase || databases.length > 0)
-    && (wants.database === undefined || databases.includes(wants.database));
+  return (
+    (!wants.archive || run.kept.archive || carried.some((p) => p.kind === 'archive')) &&
+    (!wants.anyDatabase || databases.length > 0) &&
+    (wants.database === undefined || databases.includes(wants.database))
+  );
 }
 
 export interface RunRestore {
@@ -435,7 +556,10 @@ export interface RunRestore {
 }
 
 export class RunStore {
-  constructor(private readonly db: DynamoDBDocumentClient, private readonly table: string) {}
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
 
   async get(runId: string): Promise<RunRecord | undefined> {
     const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { runId }, ConsistentRead: true }));
@@ -459,13 +583,16 @@ export class RunStore {
   async update(runId: string, fields: Partial<Omit<RunRecord, 'runId'>>): Promise<void> {
     const entries = Object.entries(fields).filter(([, value]) => value !== undefined);
     if (entries.length === 0) return;
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { runId },
-      ConditionExpression: 'attribute_exists(runId)',
-      UpdateExpression: 'SET ' + entries.map((_, i) => `#f${i} = :v${i}`).join(', '),
-      ExpressionAttributeNames: Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
-      ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:v${i}`, value])),
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { runId },
+        ConditionExpression: 'attribute_exists(runId)',
+        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:v${i}`, value])),
+      }),
+    );
   }
 
   /**
@@ -473,23 +600,39 @@ export class RunStore {
    * path of the state machine records it); false when the run ended meanwhile, which is kept.
    */
   async finishIfRunning(runId: string, fields: Pick<RunRecord, 'status' | 'finishedAt' | 'failure'>): Promise<boolean> {
-    return conditionally(this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { runId }, ConditionExpression: '#status = :running',
-      UpdateExpression: 'SET #status = :status, finishedAt = :at, failure = :failure',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':running': 'RUNNING', ':status': fields.status, ':at': fields.finishedAt, ':failure': fields.failure },
-    })));
+    return conditionally(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { runId },
+          ConditionExpression: '#status = :running',
+          UpdateExpression: 'SET #status = :status, finishedAt = :at, failure = :failure',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':status': fields.status,
+            ':at': fields.finishedAt,
+            ':failure': fields.failure,
+          },
+        }),
+      ),
+    );
   }
 
   /** Records the connector's result once; returns false when one was already recorded. */
   async recordResultOnce(runId: string, result: NonNullable<RunRecord['result']>, manifest?: ManifestPointer): Promise<boolean> {
-    return conditionally(this.db.send(new UpdateCommand({
-        TableName: this.table, Key: { runId },
-        ConditionExpression: 'attribute_exists(runId) AND attribute_not_exists(#result)',
-        UpdateExpression: manifest ? 'SET #result = :r, manifest = :m' : 'SET #result = :r',
-        ExpressionAttributeNames: { '#result': 'result' },
-        ExpressionAttributeValues: manifest ? { ':r': result, ':m': manifest } : { ':r': result },
-      })));
+    return conditionally(
+      this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { runId },
+          ConditionExpression: 'attribute_exists(runId) AND attribute_not_exists(#result)',
+          UpdateExpression: manifest ? 'SET #result = :r, manifest = :m' : 'SET #result = :r',
+          ExpressionAttributeNames: { '#result': 'result' },
+          ExpressionAttributeValues: manifest ? { ':r': result, ':m': manifest } : { ':r': result },
+        }),
+      ),
+    );
   }
 
   /** Records a download link handed out for the run. */
@@ -503,22 +646,30 @@ export class RunStore {
   }
 
   private async append(runId: string, field: 'shares' | 'restores', item: RunShare | RunRestore): Promise<void> {
-    await this.db.send(new UpdateCommand({
-      TableName: this.table, Key: { runId }, ConditionExpression: 'attribute_exists(runId)',
-      UpdateExpression: 'SET #list = list_append(if_not_exists(#list, :none), :item)',
-      ExpressionAttributeNames: { '#list': field },
-      ExpressionAttributeValues: { ':none': [], ':item': [item] },
-    }));
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { runId },
+        ConditionExpression: 'attribute_exists(runId)',
+        UpdateExpression: 'SET #list = list_append(if_not_exists(#list, :none), :item)',
+        ExpressionAttributeNames: { '#list': field },
+        ExpressionAttributeValues: { ':none': [], ':item': [item] },
+      }),
+    );
   }
 
   /** The tenant's runs, newest first. */
   async forTenant(tenantId: string, limit = 50, startedAtPrefix?: string): Promise<RunRecord[]> {
-    const out = await this.db.send(new QueryCommand({
-      TableName: this.table, IndexName: BY_TENANT,
-      KeyConditionExpression: startedAtPrefix ? 'tenantId = :t AND begins_with(startedAt, :p)' : 'tenantId = :t',
-      ExpressionAttributeValues: startedAtPrefix ? { ':t': tenantId, ':p': startedAtPrefix } : { ':t': tenantId },
-      ScanIndexForward: false, Limit: limit,
-    }));
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: BY_TENANT,
+        KeyConditionExpression: startedAtPrefix ? 'tenantId = :t AND begins_with(startedAt, :p)' : 'tenantId = :t',
+        ExpressionAttributeValues: startedAtPrefix ? { ':t': tenantId, ':p': startedAtPrefix } : { ':t': tenantId },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
     return (out.Items ?? []) as RunRecord[];
   }
 }

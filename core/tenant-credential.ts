@@ -13,5 +13,12 @@ export function newActivationCode(): string {
 }
 
 export function hashActivationCode(code: string): string {
-  return createHash('sha256').update(code.trim().toUpperCase().replace(/[^A-Z0-9]/g, '')).digest('base64url');
+  return createHash('sha256')
+    .update(
+      code
+        .trim()
+        .toUpperCase()
+        .replace(/[^A-Z0-9]/g, ''),
+    )
+    .digest('base64url');
 }

@@ -48,7 +48,12 @@ export function uploadSessionPolicy(bucketArn: string, tenantId: string, runId: 
       { Effect: 'Allow', Action: STAGING_ACTIONS, Resource: arn(keyLayout.staging(tenantId, runId)) },
       { Effect: 'Allow', Action: UPLOAD_WRITE_ACTIONS, Resource: arn(keyLayout.archive(tenantId)) },
       { Effect: 'Allow', Action: UPLOAD_READ_ACTIONS, Resource: readable.map(arn) },
-      { Effect: 'Allow', Action: UPLOAD_LIST_ACTIONS, Resource: bucketArn, Condition: { StringLike: { 's3:prefix': readable.map((prefix) => `${prefix}*`) } } },
+      {
+        Effect: 'Allow',
+        Action: UPLOAD_LIST_ACTIONS,
+        Resource: bucketArn,
+        Condition: { StringLike: { 's3:prefix': readable.map((prefix) => `${prefix}*`) } },
+      },
       { Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Encrypt', 'kms:Decrypt'], Resource: '*' },
     ],
   });
@@ -59,7 +64,11 @@ export function restoreSessionPolicy(bucketArn: string, tenantId: string): strin
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: [
-      { Effect: 'Allow', Action: UPLOAD_READ_ACTIONS, Resource: keyLayout.tenantRestorePrefixes(tenantId).map((prefix) => `${bucketArn}/${prefix}*`) },
+      {
+        Effect: 'Allow',
+        Action: UPLOAD_READ_ACTIONS,
+        Resource: keyLayout.tenantRestorePrefixes(tenantId).map((prefix) => `${bucketArn}/${prefix}*`),
+      },
       { Effect: 'Allow', Action: ['kms:Decrypt'], Resource: '*' },
     ],
   });
@@ -67,19 +76,32 @@ export function restoreSessionPolicy(bucketArn: string, tenantId: string): strin
 
 /** STS AssumeRole on the upload role with the tenant's session policy (and a `tenant` session tag, which needs sts:TagSession). */
 export class StsUploadCredentialVendor implements UploadCredentialVendor {
-  constructor(private readonly sts: STSClient, private readonly roleArn: string, private readonly bucketArn: string, private readonly seconds: number) {}
+  constructor(
+    private readonly sts: STSClient,
+    private readonly roleArn: string,
+    private readonly bucketArn: string,
+    private readonly seconds: number,
+  ) {}
 
   async mint(tenantId: string, runId: string, access: CredentialAccess = 'upload'): Promise<UploadCredentials> {
-    const out = await this.sts.send(new AssumeRoleCommand({
-      RoleArn: this.roleArn,
-      RoleSessionName: `${access === 'restore' ? 'restore-' : ''}${tenantId}-${runId}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
-      DurationSeconds: this.seconds,
-      Policy: access === 'restore' ? restoreSessionPolicy(this.bucketArn, tenantId) : uploadSessionPolicy(this.bucketArn, tenantId, runId),
-      Tags: [{ Key: 'tenant', Value: tenantId }],
-    }));
+    const out = await this.sts.send(
+      new AssumeRoleCommand({
+        RoleArn: this.roleArn,
+        RoleSessionName: `${access === 'restore' ? 'restore-' : ''}${tenantId}-${runId}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-'),
+        DurationSeconds: this.seconds,
+        Policy:
+          access === 'restore' ? restoreSessionPolicy(this.bucketArn, tenantId) : uploadSessionPolicy(this.bucketArn, tenantId, runId),
+        Tags: [{ Key: 'tenant', Value: tenantId }],
+      }),
+    );
     const c = out.Credentials;
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.Expiration) throw new Error('STS returned no credentials');
-    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration.toISOString() };
+    return {
+      accessKeyId: c.AccessKeyId,
+      secretAccessKey: c.SecretAccessKey,
+      sessionToken: c.SessionToken,
+      expiration: c.Expiration.toISOString(),
+    };
   }
 }
 
@@ -93,7 +115,12 @@ export const connectorTargetEnvironmentSchema = z.object({
 
 /** Where connectors read and write backups: the bucket and region; in local mode, the local S3 endpoint. */
 export function connectorTarget(env: z.infer<typeof connectorTargetEnvironmentSchema>): UploadTarget {
-  return { bucket: env.BACKUP_BUCKET, region: env.AWS_REGION, endpoint: env.CONNECTOR_S3_ENDPOINT, forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT) };
+  return {
+    bucket: env.BACKUP_BUCKET,
+    region: env.AWS_REGION,
+    endpoint: env.CONNECTOR_S3_ENDPOINT,
+    forcePathStyle: Boolean(env.CONNECTOR_S3_ENDPOINT),
+  };
 }
 
 /**
@@ -103,11 +130,18 @@ export function connectorTarget(env: z.infer<typeof connectorTargetEnvironmentSc
  * @throws ZodError naming a missing or malformed variable
  */
 export function uploadCredentialVendorFromEnv(sts: STSClient, env: NodeJS.ProcessEnv): UploadCredentialVendor {
-  const parsed = z.object({
-    BACKUP_BUCKET: z.string().min(3),
-    UPLOAD_CREDENTIAL_SECONDS: z.coerce.number().int().min(900).max(3600).default(3600),
-    UPLOAD_ROLE_ARN: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'UPLOAD_ROLE_ARN must be an IAM role ARN'),
-  }).parse(env);
+  const parsed = z
+    .object({
+      BACKUP_BUCKET: z.string().min(3),
+      UPLOAD_CREDENTIAL_SECONDS: z.coerce.number().int().min(900).max(3600).default(3600),
+      UPLOAD_ROLE_ARN: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/, 'UPLOAD_ROLE_ARN must be an IAM role ARN'),
+    })
+    .parse(env);
   const partition = parsed.UPLOAD_ROLE_ARN.split(':')[1]!;
-  return new StsUploadCredentialVendor(sts, parsed.UPLOAD_ROLE_ARN, `arn:${partition}:s3:::${parsed.BACKUP_BUCKET}`, parsed.UPLOAD_CREDENTIAL_SECONDS);
+  return new StsUploadCredentialVendor(
+    sts,
+    parsed.UPLOAD_ROLE_ARN,
+    `arn:${partition}:s3:::${parsed.BACKUP_BUCKET}`,
+    parsed.UPLOAD_CREDENTIAL_SECONDS,
+  );
 }

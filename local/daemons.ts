@@ -74,7 +74,9 @@ export class Daemons {
   async ensure(spec: DaemonSpec): Promise<'reused' | 'started'> {
     const fingerprintFile = path.join(this.dataDir, 'run', `${spec.name}.fingerprint`);
     // A hash only: what a daemon starts with can hold secrets (cloud.json's operator key, a SQL connection string).
-    const fingerprint = createHash('sha256').update(JSON.stringify([spec.command, spec.args, spec.fingerprint ?? ''])).digest('hex');
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([spec.command, spec.args, spec.fingerprint ?? '']))
+      .digest('hex');
     const same = existsSync(fingerprintFile) && readFileSync(fingerprintFile, 'utf8') === fingerprint;
     if (same && this.pid(spec.name) && (await spec.ready())) return 'reused';
     await this.stop(spec.name);
@@ -132,7 +134,11 @@ export class Daemons {
   /** Every daemon with a pid file, in reverse start order is not needed: each stands alone. */
   names(): string[] {
     const dir = path.join(this.dataDir, 'run');
-    return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.pid')).map((f) => f.slice(0, -4)) : [];
+    return existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.pid'))
+          .map((f) => f.slice(0, -4))
+      : [];
   }
 }
 
@@ -164,7 +170,10 @@ export async function httpAnswers(url: string): Promise<boolean> {
 
 /** Runs one of our shell scripts, failing with its output when it fails. */
 export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
-  const result = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', script), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const result = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', script), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   if (result.status !== 0) throw new Error(`scripts/${script} failed (exit ${result.status}):\n${result.stdout}${result.stderr}`);
   return result.stdout;
 }

@@ -2,7 +2,12 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSy
 import path from 'node:path';
 
 /** Who holds a data folder: written to `<data>/run/local.lock` as JSON. */
-export interface DataLockHolder { pid: number; startTime: string; startedAt: string; command: string }
+export interface DataLockHolder {
+  pid: number;
+  startTime: string;
+  startedAt: string;
+  command: string;
+}
 
 /**
  * The kernel's start time of a process (field 22 of /proc/PID/stat, in clock ticks since boot), which
@@ -58,7 +63,12 @@ export function dataLockHolder(dataDir: string): DataLockHolder | undefined {
 export function acquireDataLock(dataDir: string, command = process.argv.slice(1).join(' ')): () => void {
   const file = path.join(dataDir, 'run', 'local.lock');
   mkdirSync(path.dirname(file), { recursive: true });
-  const me: DataLockHolder = { pid: process.pid, startTime: processStartTime(process.pid) ?? '', startedAt: new Date().toISOString(), command };
+  const me: DataLockHolder = {
+    pid: process.pid,
+    startTime: processStartTime(process.pid) ?? '',
+    startedAt: new Date().toISOString(),
+    command,
+  };
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
       const fd = openSync(file, 'wx', 0o644); // O_EXCL: exactly one process creates it
@@ -72,8 +82,10 @@ export function acquireDataLock(dataDir: string, command = process.argv.slice(1)
     }
     const holder = readHolder(file);
     if (holder && alive(holder)) {
-      throw new Error(`another local mode (pid ${holder.pid}, started ${holder.startedAt}: ${holder.command}) is using ${dataDir}. `
-        + `Wait for it to finish, stop it (Ctrl-C, or npm run local -- --down --data ${dataDir}), or use another --data folder.`);
+      throw new Error(
+        `another local mode (pid ${holder.pid}, started ${holder.startedAt}: ${holder.command}) is using ${dataDir}. ` +
+          `Wait for it to finish, stop it (Ctrl-C, or npm run local -- --down --data ${dataDir}), or use another --data folder.`,
+      );
     }
     if (!holder && Date.now() - mtimeMs(file) < 2000) {
       // Just created and not yet written by its holder: give it a moment.

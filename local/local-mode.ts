@@ -11,7 +11,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { awsErrorKind, ConnectionStore, createActivationCode, newTenant, type RunRecord, RunStore, TenantStore } from '../core';
 import type { z } from 'zod';
-import { connectorConfigSchema } from '../connector/src/config';
+import type { connectorConfigSchema } from '../connector/src/config';
 import { LOCAL_BUCKET, LOCAL_REGION, readLocalDeployment } from './cloud/local-deployment';
 import type { LocalCloudConfig } from './cloud/local-cloud-config';
 import { ensureLocalTls } from './cloud/local-tls';
@@ -32,7 +32,10 @@ import type { SoBackupStackProps } from '../infra/lib/so-backup-stack';
 
 export const LOCAL_TENANT = 'local';
 /** The local S3's own user: owner of the bucket, the key the local AWS endpoint forwards with (never a connector's). */
-export const LOCAL_S3_KEYS = { accessKeyId: 'SOBACKUPLOCALACCESS0', secretAccessKey: 'so-backup-local-secret-key-not-for-production' } as const;
+export const LOCAL_S3_KEYS = {
+  accessKeyId: 'SOBACKUPLOCALACCESS0',
+  secretAccessKey: 'so-backup-local-secret-key-not-for-production',
+} as const;
 const SQL_LOGIN = { user: 'so_backup', password: 'Local-Stand-In-1' } as const;
 
 export interface LocalModeOptions {
@@ -73,7 +76,15 @@ export function standInConnectionString(portBase: number): string {
 }
 
 /** `aws` is the AWS endpoint (DynamoDB, S3 for functions, Step Functions, SNS, STS) that authorizes every call. */
-export interface LocalPorts { s3: number; dynamodb: number; gateway: number; gatewayTls: number; aws: number; sql: number; mon: number }
+export interface LocalPorts {
+  s3: number;
+  dynamodb: number;
+  gateway: number;
+  gatewayTls: number;
+  aws: number;
+  sql: number;
+  mon: number;
+}
 
 export function localPorts(base: number): LocalPorts {
   return { s3: base + 80, dynamodb: base + 1, gateway: base + 2, gatewayTls: base + 5, aws: base + 3, sql: base + 4, mon: base + 10 };
@@ -91,7 +102,11 @@ export interface LocalAccess {
 /** SDK client settings for local mode's TLS endpoints (the local CA, no retries that would hide a refusal). */
 export function localClientConfig(access: Pick<LocalAccess, 'caFile'>, credentials: { accessKeyId: string; secretAccessKey: string }) {
   // A copy: the SDK marks the credentials object it is given.
-  return { region: LOCAL_REGION, credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey }, requestHandler: { httpsAgent: new https.Agent({ ca: readFileSync(access.caFile) }) } };
+  return {
+    region: LOCAL_REGION,
+    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+    requestHandler: { httpsAgent: new https.Agent({ ca: readFileSync(access.caFile) }) },
+  };
 }
 
 /** The operator's key of a local-mode folder, made once and kept (mode 0600). */
@@ -99,7 +114,10 @@ function operatorKey(dataDir: string): { accessKeyId: string; secretAccessKey: s
   const file = path.join(dataDir, 'operator.json');
   if (!existsSync(file)) {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-    const key = { accessKeyId: `AKIA${Array.from(randomBytes(16), (b) => alphabet[b % 32]).join('')}`, secretAccessKey: randomBytes(30).toString('base64') };
+    const key = {
+      accessKeyId: `AKIA${Array.from(randomBytes(16), (b) => alphabet[b % 32]).join('')}`,
+      secretAccessKey: randomBytes(30).toString('base64'),
+    };
     writePrivateFile(file, JSON.stringify(key));
   }
   chmodSync(file, 0o600);
@@ -162,21 +180,45 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
   const started = Date.now();
   const tls = ensureLocalTls(path.join(dataDir, 'tls'));
   const access: LocalAccess = {
-    awsEndpoint: `https://127.0.0.1:${ports.aws}`, s3Endpoint, gatewayEndpoint: `https://127.0.0.1:${ports.gatewayTls}/prod`, caFile: tls.caFile, operator: operatorKey(dataDir),
+    awsEndpoint: `https://127.0.0.1:${ports.aws}`,
+    s3Endpoint,
+    gatewayEndpoint: `https://127.0.0.1:${ports.gatewayTls}/prod`,
+    caFile: tls.caFile,
+    operator: operatorKey(dataDir),
   };
 
   try {
     log('• S3: Ceph RADOS Gateway (TLS, STS)');
     runScript('ceph-chroot.sh', []);
     // Idempotent: a running cluster of this data folder is reused; taken ports are named.
-    runScript('ceph-rgw.sh', ['start', path.join(dataDir, 'ceph'), String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey], { SO_BACKUP_RGW_TLS_DIR: tls.dir });
+    runScript(
+      'ceph-rgw.sh',
+      ['start', path.join(dataDir, 'ceph'), String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey],
+      { SO_BACKUP_RGW_TLS_DIR: tls.dir },
+    );
     log(`  ${s3Endpoint}`);
 
     log('• DynamoDB: dynalite');
     await daemons.ensure({
-      name: 'dynalite', command: USER_NODE,
-      args: [path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'), '--port', String(ports.dynamodb), '--host', '127.0.0.1', '--path', path.join(dataDir, 'dynamodb'), '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'],
-      ports: [ports.dynamodb], ready: () => portOpen(ports.dynamodb),
+      name: 'dynalite',
+      command: USER_NODE,
+      args: [
+        path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'),
+        '--port',
+        String(ports.dynamodb),
+        '--host',
+        '127.0.0.1',
+        '--path',
+        path.join(dataDir, 'dynamodb'),
+        '--createTableMs',
+        '0',
+        '--deleteTableMs',
+        '0',
+        '--updateTableMs',
+        '0',
+      ],
+      ports: [ports.dynamodb],
+      ready: () => portOpen(ports.dynamodb),
     });
 
     log('• Cloud stack: cdk synth (functions bundled), then its tables, bucket, bucket policy and roles');
@@ -184,30 +226,62 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     const templateFile = path.join(dataDir, 'template.json');
     writeFileSync(templateFile, JSON.stringify(template));
     const deployment = readLocalDeployment(template);
-    await provisionLocalResources(deployment, readIamModel(template), { dynamodb: dynamodbEndpoint }, { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...LOCAL_S3_KEYS } });
+    await provisionLocalResources(
+      deployment,
+      readIamModel(template),
+      { dynamodb: dynamodbEndpoint },
+      { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...LOCAL_S3_KEYS } },
+    );
 
-    log('• Local cloud: the AWS endpoint (IAM on every call), WebSocket gateway, Step Functions, Lambda (bundles on Node 24), schedules, alarms');
+    log(
+      '• Local cloud: the AWS endpoint (IAM on every call), WebSocket gateway, Step Functions, Lambda (bundles on Node 24), schedules, alarms',
+    );
     const cloudConfig: LocalCloudConfig = {
-      templateFile, assemblyDir, alertsFile: path.join(dataDir, 'alerts.jsonl'), logDir: path.join(dataDir, 'logs'), gatewayPort: ports.gateway, gatewayTlsPort: ports.gatewayTls, awsPort: ports.aws,
-      dynamodbEndpoint, s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey }, tlsDir: tls.dir,
-      operator: { accessKeyId: access.operator.accessKeyId, secretAccessKey: access.operator.secretAccessKey }, schedules: options.schedules ?? 'manual',
-      idleTimeoutMs: options.tuning?.gatewayIdleTimeoutMs, maxConnectionMs: options.tuning?.gatewayMaxConnectionMs, dropResults: options.tuning?.gatewayDropResults,
+      templateFile,
+      assemblyDir,
+      alertsFile: path.join(dataDir, 'alerts.jsonl'),
+      logDir: path.join(dataDir, 'logs'),
+      gatewayPort: ports.gateway,
+      gatewayTlsPort: ports.gatewayTls,
+      awsPort: ports.aws,
+      dynamodbEndpoint,
+      s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
+      tlsDir: tls.dir,
+      operator: { accessKeyId: access.operator.accessKeyId, secretAccessKey: access.operator.secretAccessKey },
+      schedules: options.schedules ?? 'manual',
+      idleTimeoutMs: options.tuning?.gatewayIdleTimeoutMs,
+      maxConnectionMs: options.tuning?.gatewayMaxConnectionMs,
+      dropResults: options.tuning?.gatewayDropResults,
     };
     const cloudConfigFile = path.join(dataDir, 'cloud.json');
     writePrivateFile(cloudConfigFile, JSON.stringify(cloudConfig, null, 2));
     const cloud = lambdaTsxCommand('local/bin/local-cloud.ts', [cloudConfigFile]);
-    await daemons.ensure({ name: 'cloud', ...cloud, fingerprint: JSON.stringify(cloudConfig), ports: [ports.gateway, ports.gatewayTls, ports.aws], ready: () => portOpen(ports.aws) });
+    await daemons.ensure({
+      name: 'cloud',
+      ...cloud,
+      fingerprint: JSON.stringify(cloudConfig),
+      ports: [ports.gateway, ports.gatewayTls, ports.aws],
+      ready: () => portOpen(ports.aws),
+    });
     const endpoint = `ws://127.0.0.1:${ports.gateway}`;
     // What the operator CLI reads (`so-backup --local DIR`): the stack's outputs and the endpoints, never local mode's modules.
-    writeLocalOutputs(dataDir, localOutputs(template, deployment, {
-      connectorEndpoint: endpoint, awsEndpoint: access.awsEndpoint, connectionsEndpoint: access.gatewayEndpoint, caFile: access.caFile,
-      operator: { accessKeyId: access.operator.accessKeyId, secretAccessKey: access.operator.secretAccessKey },
-      s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
-    }));
+    writeLocalOutputs(
+      dataDir,
+      localOutputs(template, deployment, {
+        connectorEndpoint: endpoint,
+        awsEndpoint: access.awsEndpoint,
+        connectionsEndpoint: access.gatewayEndpoint,
+        caFile: access.caFile,
+        operator: { accessKeyId: access.operator.accessKeyId, secretAccessKey: access.operator.secretAccessKey },
+        s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
+      }),
+    );
     // Local mode acts as the operator from here on: every call goes through the AWS endpoint with the operator's key.
     const operator = localClientConfig(access, access.operator);
     const tableName = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
-    const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...operator, endpoint: access.awsEndpoint }), { marshallOptions: { removeUndefinedValues: true } });
+    const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...operator, endpoint: access.awsEndpoint }), {
+      marshallOptions: { removeUndefinedValues: true },
+    });
     const tenants = new TenantStore(db, tableName('Tenants'));
     const runs = new RunStore(db, tableName('Runs'));
     const connections = new ConnectionStore(db, tableName('Connections'));
@@ -222,16 +296,31 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     if (!connectionString) {
       log('• SQL Server: the TDS stand-in');
       const standIn: SqlServerStandInOptions = {
-        port: ports.sql, login: SQL_LOGIN, serverName: 'SO-SQL01', engineEdition: 2,
-        databases: databases.map((name) => ({ name, sizeBytes: options.databaseSizeBytes ?? 24 * 1024 * 1024, ...options.standInDatabaseStates?.[name] })),
-        backupChunkDelayMs: options.tuning?.sqlBackupChunkDelayMs, backupHoldFile: options.tuning?.sqlBackupHoldFile,
+        port: ports.sql,
+        login: SQL_LOGIN,
+        serverName: 'SO-SQL01',
+        engineEdition: 2,
+        databases: databases.map((name) => ({
+          name,
+          sizeBytes: options.databaseSizeBytes ?? 24 * 1024 * 1024,
+          ...options.standInDatabaseStates?.[name],
+        })),
+        backupChunkDelayMs: options.tuning?.sqlBackupChunkDelayMs,
+        backupHoldFile: options.tuning?.sqlBackupHoldFile,
         // Where RESTORE DATABASE puts new data and log files by default.
-        defaultDataPath: path.join(path.resolve(dataDir), 'sql-data'), defaultLogPath: path.join(path.resolve(dataDir), 'sql-data'),
+        defaultDataPath: path.join(path.resolve(dataDir), 'sql-data'),
+        defaultLogPath: path.join(path.resolve(dataDir), 'sql-data'),
       };
       mkdirSync(path.join(dataDir, 'sql-data'), { recursive: true });
       const standInFile = path.join(dataDir, 'sql-stand-in.json');
       writePrivateFile(standInFile, JSON.stringify(standIn, null, 2)); // the stand-in's login
-      await daemons.ensure({ name: 'sql-server', ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]), fingerprint: JSON.stringify(standIn), ports: [ports.sql], ready: () => portOpen(ports.sql) });
+      await daemons.ensure({
+        name: 'sql-server',
+        ...tsxCommand('local/bin/sql-server-stand-in.ts', [standInFile]),
+        fingerprint: JSON.stringify(standIn),
+        ports: [ports.sql],
+        ready: () => portOpen(ports.sql),
+      });
       connectionString = standInConnectionString(options.portBase);
     } else {
       log('• SQL Server: the configured connection string');
@@ -251,18 +340,45 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     if (!existsSync(identityFile)) {
       // Enrol as customer IT would: a one-time code from the operator, then `so-connector enrol`.
       const { code } = await createActivationCode(tenants, LOCAL_TENANT);
-      const enrol = tsxCommand('connector/src/bin/so-connector.ts', ['enrol', '--endpoint', endpoint, '--code', `${LOCAL_TENANT}:${code}`, '--config', connectorConfigFile, '--state-dir', stateDir,
-        '--sql', connectionString, ...databases.flatMap((d) => ['--database', d]), '--staging', staging, '--archive', `SO_ARC=${path.resolve(archiveRoot)}`]);
-      execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: tls.caFile } });
+      const enrol = tsxCommand('connector/src/bin/so-connector.ts', [
+        'enrol',
+        '--endpoint',
+        endpoint,
+        '--code',
+        `${LOCAL_TENANT}:${code}`,
+        '--config',
+        connectorConfigFile,
+        '--state-dir',
+        stateDir,
+        '--sql',
+        connectionString,
+        ...databases.flatMap((d) => ['--database', d]),
+        '--staging',
+        staging,
+        '--archive',
+        `SO_ARC=${path.resolve(archiveRoot)}`,
+      ]);
+      execFileSync(enrol.command, enrol.args, {
+        stdio: 'pipe',
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: tls.caFile },
+      });
       log(`  connector enrolled for tenant "${LOCAL_TENANT}" with a one-time activation code`);
     } else {
       // An enrolled connector whose key the tenant no longer holds (revoked, re-enrolled elsewhere) would never connect: say so and what to do.
-      const keyProblem = connectorKeyProblem(readJson<{ current: { keyId: string }; pending?: { keyId: string; registered: boolean } }>(identityFile), (await tenants.get(LOCAL_TENANT))?.keys ?? [], dataDir, identityFile);
+      const keyProblem = connectorKeyProblem(
+        readJson<{ current: { keyId: string }; pending?: { keyId: string; registered: boolean } }>(identityFile),
+        (await tenants.get(LOCAL_TENANT))?.keys ?? [],
+        dataDir,
+        identityFile,
+      );
       if (keyProblem) throw new Error(keyProblem);
     }
 
     const connectorConfig: z.input<typeof connectorConfigSchema> = {
-      endpoint, tenantId: LOCAL_TENANT, identityFile, stateDir,
+      endpoint,
+      tenantId: LOCAL_TENANT,
+      identityFile,
+      stateDir,
       sql: { connectionString, databases, stagingFolder: staging },
       archive: { roots: [{ name: 'SO_ARC', path: path.resolve(archiveRoot) }] },
     };
@@ -270,7 +386,8 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
 
     log('• Connector: so-connector run');
     await daemons.ensure({
-      name: 'connector', ...tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', connectorConfigFile]),
+      name: 'connector',
+      ...tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', connectorConfigFile]),
       // The customer's server trusts S3's certificate; here that is local mode's CA.
       env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: tls.caFile },
       fingerprint: JSON.stringify(connectorConfig),
@@ -282,23 +399,26 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     }
 
     const sfn = new SFNClient({ ...operator, endpoint: access.awsEndpoint });
-    for (const orphan of await failOrphanedRuns(runs, sfn)) log(`  run ${orphan} was left RUNNING by a local mode that was stopped during it: marked FAILED`);
+    for (const orphan of await failOrphanedRuns(runs, sfn))
+      log(`  run ${orphan} was left RUNNING by a local mode that was stopped during it: marked FAILED`);
 
     log('• Running DailyBackups');
     const daily = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!;
     const backupRun = deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
-    const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn: daily.arn, input: JSON.stringify({ trigger: 'schedule', everyTenant: true }) }));
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: daily.arn, input: JSON.stringify({ trigger: 'schedule', everyTenant: true }) }),
+    );
     const dailyResult = await waitForExecution(sfn, executionArn!);
     // DailyBackups starts each tenant's BackupRun and does not wait for it: local mode waits for its own.
     const startedRuns = (JSON.parse(dailyResult.output ?? '{}') as { page?: { startedRuns?: string[] } }).page?.startedRuns ?? [];
     const mine = startedRuns.find((name) => name.startsWith(`${LOCAL_TENANT}-`));
-    if (!mine) throw new Error(`DailyBackups ${dailyResult.status} without a run for tenant "${LOCAL_TENANT}": ${dailyResult.error ?? ''} ${dailyResult.cause ?? ''}`);
+    if (!mine)
+      throw new Error(
+        `DailyBackups ${dailyResult.status} without a run for tenant "${LOCAL_TENANT}": ${dailyResult.error ?? ''} ${dailyResult.cause ?? ''}`,
+      );
     const childArn = `${backupRun.arn.replace(':stateMachine:', ':execution:')}:${mine}`;
     await waitForExecution(sfn, childArn);
-    const history = [
-      ...(await historyLines(sfn, executionArn!, 'DailyBackups')),
-      ...(await historyLines(sfn, childArn, mine)),
-    ];
+    const history = [...(await historyLines(sfn, executionArn!, 'DailyBackups')), ...(await historyLines(sfn, childArn, mine))];
     const run = await runs.get(mine);
     db.destroy();
     sfn.destroy();
@@ -324,12 +444,18 @@ async function failOrphanedRuns(runs: RunStore, sfn: SFNClient): Promise<string[
   const orphans: string[] = [];
   for (const run of await runs.forTenant(LOCAL_TENANT, 20)) {
     if (run.status !== 'RUNNING') continue;
-    const known = await sfn.send(new DescribeExecutionCommand({ executionArn: run.executionArn })).then(() => true, (error: Error) => {
-      if (awsErrorKind(error) === 'execution-missing') return false;
-      throw error;
-    });
+    const known = await sfn.send(new DescribeExecutionCommand({ executionArn: run.executionArn })).then(
+      () => true,
+      (error: Error) => {
+        if (awsErrorKind(error) === 'execution-missing') return false;
+        throw error;
+      },
+    );
     if (known) continue;
-    await markRunFailed({ runs }, run.runId, run.tenantId, { error: 'LocalModeStopped', cause: 'local mode was stopped while this run was in progress; its execution ended with it' });
+    await markRunFailed({ runs }, run.runId, run.tenantId, {
+      error: 'LocalModeStopped',
+      cause: 'local mode was stopped while this run was in progress; its execution ended with it',
+    });
     orphans.push(run.runId);
   }
   return orphans;
@@ -342,27 +468,39 @@ async function failOrphanedRuns(runs: RunStore, sfn: SFNClient): Promise<string[
  */
 function assertLocalPortsFree(dataDir: string, portBase: number): void {
   const ports = localPorts(portBase);
-  const ours = new Set([...new Daemons(dataDir).names().map((name) => new Daemons(dataDir).pid(name)), ...cephPids(dataDir)].filter((pid) => pid !== undefined));
+  const ours = new Set(
+    [...new Daemons(dataDir).names().map((name) => new Daemons(dataDir).pid(name)), ...cephPids(dataDir)].filter(
+      (pid) => pid !== undefined,
+    ),
+  );
   const all = [...Object.values(ports), ...Array.from({ length: 40 }, (_, i) => ports.mon + 1 + i)];
   for (const port of all) {
     const holder = portHolder(port);
     if (!holder) continue;
     const pids = [...holder.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
     if (pids.length > 0 && pids.every((pid) => ours.has(pid))) continue;
-    throw new Error(`local mode cannot listen on 127.0.0.1:${port}: the port is taken by ${holder}. Stop that program, or choose another --port-base (local mode uses ${portBase}…${portBase + LOCAL_PORT_SPAN - 1}).`);
+    throw new Error(
+      `local mode cannot listen on 127.0.0.1:${port}: the port is taken by ${holder}. Stop that program, or choose another --port-base (local mode uses ${portBase}…${portBase + LOCAL_PORT_SPAN - 1}).`,
+    );
   }
 }
 
 function cephPids(dataDir: string): number[] {
   const run = path.join(dataDir, 'ceph', 'run');
   if (!existsSync(run)) return [];
-  return readdirSync(run).filter((f) => f.endsWith('.pid')).map((f) => Number(readFileSync(path.join(run, f), 'utf8').trim())).filter(Number.isInteger);
+  return readdirSync(run)
+    .filter((f) => f.endsWith('.pid'))
+    .map((f) => Number(readFileSync(path.join(run, f), 'utf8').trim()))
+    .filter(Number.isInteger);
 }
 
 /** True when the tenant has a connection the gateway still knows (records can outlive a restarted gateway). */
 async function liveConnection(connections: ConnectionStore, management: ApiGatewayManagementApiClient): Promise<boolean> {
   for (const connection of await connections.forTenant(LOCAL_TENANT).catch(() => [])) {
-    const found = await management.send(new GetConnectionCommand({ ConnectionId: connection.connectionId })).then(() => true, () => false);
+    const found = await management.send(new GetConnectionCommand({ ConnectionId: connection.connectionId })).then(
+      () => true,
+      () => false,
+    );
     if (found) return true;
   }
   return false;
@@ -381,7 +519,9 @@ async function historyLines(sfn: SFNClient, executionArn: string, label: string)
   return events.map((event) => {
     const time = event.timestamp ? event.timestamp.toISOString().slice(11, 23) : '';
     const name = event.stateEnteredEventDetails?.name ?? event.stateExitedEventDetails?.name ?? '';
-    const failure = event.executionFailedEventDetails ? `  ${event.executionFailedEventDetails.error}: ${(event.executionFailedEventDetails.cause ?? '').slice(0, 300)}` : '';
+    const failure = event.executionFailedEventDetails
+      ? `  ${event.executionFailedEventDetails.error}: ${(event.executionFailedEventDetails.cause ?? '').slice(0, 300)}`
+      : '';
     return `${label}  ${time}  ${(event.type ?? '').padEnd(22)} ${name}${failure}`;
   });
 }
@@ -395,23 +535,52 @@ async function readManifest(access: LocalAccess, pointer: { key: string; version
   return manifest;
 }
 
-function summarize(run: RunRecord | undefined, manifest: Manifest | undefined, runId: string, history: string[], access: LocalAccess, durationSeconds: number): LocalRunSummary {
-  const databases = (manifest?.databases ?? []).map((d) => ({ database: d.database, key: d.artifact.key, versionId: d.artifact.versionId, size: d.artifact.size, ...(d.carriedFrom ? { carriedFrom: d.carriedFrom } : {}) }));
+function summarize(
+  run: RunRecord | undefined,
+  manifest: Manifest | undefined,
+  runId: string,
+  history: string[],
+  access: LocalAccess,
+  durationSeconds: number,
+): LocalRunSummary {
+  const databases = (manifest?.databases ?? []).map((d) => ({
+    database: d.database,
+    key: d.artifact.key,
+    versionId: d.artifact.versionId,
+    size: d.artifact.size,
+    ...(d.carriedFrom ? { carriedFrom: d.carriedFrom } : {}),
+  }));
   const archive = manifest?.archive;
   return {
-    runId, status: run?.status ?? 'UNKNOWN', validated: run?.validation?.ok === true, bucket: LOCAL_BUCKET, s3Endpoint: access.s3Endpoint, caBundle: access.caFile,
-    s3AccessKeyId: LOCAL_S3_KEYS.accessKeyId, s3SecretAccessKey: LOCAL_S3_KEYS.secretAccessKey, durationSeconds: Math.round(durationSeconds * 10) / 10,
+    runId,
+    status: run?.status ?? 'UNKNOWN',
+    validated: run?.validation?.ok === true,
+    bucket: LOCAL_BUCKET,
+    s3Endpoint: access.s3Endpoint,
+    caBundle: access.caFile,
+    s3AccessKeyId: LOCAL_S3_KEYS.accessKeyId,
+    s3SecretAccessKey: LOCAL_S3_KEYS.secretAccessKey,
+    durationSeconds: Math.round(durationSeconds * 10) / 10,
     databases,
     archive: archive && {
-      files: archive.files, bytes: archive.bytes, uploadedFiles: archive.uploadedFiles, uploadedBytes: archive.uploadedBytes,
-      deletedFiles: archive.deletedFiles, snapshotKey: archive.snapshot.key,
+      files: archive.files,
+      bytes: archive.bytes,
+      uploadedFiles: archive.uploadedFiles,
+      uploadedBytes: archive.uploadedBytes,
+      deletedFiles: archive.deletedFiles,
+      snapshotKey: archive.snapshot.key,
     },
     manifestKey: (run?.validatedManifest ?? run?.manifest)?.key,
     stagedManifestKey: run?.manifest?.key,
     kept: run?.kept,
     failures: (run?.failures ?? []).map((f) => ({ kind: f.kind, name: f.name, code: f.error.code, message: f.error.message })),
-    artifactKeys: [...databases.map((d) => d.key), ...(archive ? [archive.snapshot.key] : []), ...((run?.validatedManifest ?? run?.manifest) ? [(run?.validatedManifest ?? run?.manifest)!.key] : [])],
-    failure: run?.failure, history,
+    artifactKeys: [
+      ...databases.map((d) => d.key),
+      ...(archive ? [archive.snapshot.key] : []),
+      ...((run?.validatedManifest ?? run?.manifest) ? [(run?.validatedManifest ?? run?.manifest)!.key] : []),
+    ],
+    failure: run?.failure,
+    history,
   };
 }
 

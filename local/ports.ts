@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
  * program may hold a port of that range at the instant we bind it, and a readiness poll of such a
  * port can even connect TCP to itself. So every fixed port here is checked against that range.
  */
-export interface EphemeralRange { low: number; high: number }
+export interface EphemeralRange {
+  low: number;
+  high: number;
+}
 
 /** The kernel's ephemeral port range (Linux); 32768–60999 when it cannot be read. */
 export function ephemeralPortRange(file = '/proc/sys/net/ipv4/ip_local_port_range'): EphemeralRange {
@@ -45,8 +48,10 @@ export function portBaseOutsideEphemeral(preferred: number, count: number, range
  */
 export function assertOutsideEphemeral(first: number, count: number, what: string, range = ephemeralPortRange()): void {
   if (outsideEphemeralRange(first, count, range)) return;
-  throw new Error(`${what} uses ports ${first}–${first + count - 1}, which overlap the kernel's ephemeral range ${range.low}–${range.high} ` +
-    `(/proc/sys/net/ipv4/ip_local_port_range): any outgoing connection may hold one of them. Choose --port-base so that all ${count} ports lie below ${range.low}.`);
+  throw new Error(
+    `${what} uses ports ${first}–${first + count - 1}, which overlap the kernel's ephemeral range ${range.low}–${range.high} ` +
+      `(/proc/sys/net/ipv4/ip_local_port_range): any outgoing connection may hold one of them. Choose --port-base so that all ${count} ports lie below ${range.low}.`,
+  );
 }
 
 /** Ports one local-mode instance (or a benchmark's Ceph cluster) uses from its base: see localPorts(). */
@@ -75,5 +80,8 @@ export function portHolder(port: number): string | undefined {
  */
 export function assertPortFree(port: number, what: string): void {
   const holder = portHolder(port);
-  if (holder) throw new Error(`${what} cannot listen on 127.0.0.1:${port}: the port is taken by ${holder}. Stop that program, or choose another --port-base.`);
+  if (holder)
+    throw new Error(
+      `${what} cannot listen on 127.0.0.1:${port}: the port is taken by ${holder}. Stop that program, or choose another --port-base.`,
+    );
 }

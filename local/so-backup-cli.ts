@@ -3,7 +3,12 @@ import path from 'node:path';
 import { REPO_ROOT, USER_NODE } from './daemons';
 
 /** What one `so-backup` command printed and its exit code; `json` is its parsed --json output (undefined when stdout is not JSON). */
-export interface CliResult<T> { code: number; stdout: string; stderr: string; json: T }
+export interface CliResult<T> {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json: T;
+}
 
 /**
  * Runs the built operator CLI (cli/bin/so-backup.cjs) against a local mode's data folder
@@ -11,16 +16,22 @@ export interface CliResult<T> { code: number; stdout: string; stderr: string; js
  */
 export function runSoBackup<T = unknown>(dataDir: string, args: string[]): Promise<CliResult<T>> {
   return new Promise((resolve) => {
-    execFile(USER_NODE, [path.join(REPO_ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args], {
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, maxBuffer: 16 << 20,
-    }, (error, stdout, stderr) => {
-      let json: T | undefined;
-      try {
-        json = JSON.parse(stdout) as T;
-      } catch {
-        json = undefined;
-      }
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json: json as T });
-    });
+    execFile(
+      USER_NODE,
+      [path.join(REPO_ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args],
+      {
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+        maxBuffer: 16 << 20,
+      },
+      (error, stdout, stderr) => {
+        let json: T | undefined;
+        try {
+          json = JSON.parse(stdout) as T;
+        } catch {
+          json = undefined;
+        }
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr, json: json as T });
+      },
+    );
   });
 }

@@ -1,11 +1,44 @@
 import {
-  type BackupFileProblemCode, blockBytes, checkPages, closingBlocks, type DataStream, END_REGION_LIMIT, hex, type LogicalReader, NotAvailable, printable, problem,
-  ReadProblem, readScin, type ScinFacts, type SetIdentity, type SetLayout, walkBlock, walkEndRegion, walkSet,
+  type BackupFileProblemCode,
+  blockBytes,
+  checkPages,
+  closingBlocks,
+  type DataStream,
+  END_REGION_LIMIT,
+  hex,
+  type LogicalReader,
+  NotAvailable,
+  printable,
+  problem,
+  ReadProblem,
+  readScin,
+  type ScinFacts,
+  type SetIdentity,
+  type SetLayout,
+  walkBlock,
+  walkEndRegion,
+  walkSet,
 } from './backup-file-walk';
 import {
-  CompressedStream, ContainerError, decodeChunksBefore, findChunkRun, MSSQLBAK_MAGIC, type PhysicalReader,
+  CompressedStream,
+  ContainerError,
+  decodeChunksBefore,
+  findChunkRun,
+  MSSQLBAK_MAGIC,
+  type PhysicalReader,
 } from './mssql-backup-container';
-import { DBLK_HEADER_BYTES, fourCC, readDblkHeader, readMtfDate, readSoftFilemark, readTapeAddressString, SsetAttribute, STREAM_HEADER_BYTES, u16, u32 } from './mtf-blocks';
+import {
+  DBLK_HEADER_BYTES,
+  fourCC,
+  readDblkHeader,
+  readMtfDate,
+  readSoftFilemark,
+  readTapeAddressString,
+  SsetAttribute,
+  STREAM_HEADER_BYTES,
+  u16,
+  u32,
+} from './mtf-blocks';
 import { addSlot, classifyPage, emptyTally, PAGE_BYTES, type PageSlot, type PageTally, PageType } from './sql-server-pages';
 
 export type { BackupFileProblemCode } from './backup-file-walk';
@@ -221,7 +254,9 @@ export function judgeBackupFile(report: BackupFileReport, expected: BackupExpect
   const reasons = report.problems.map((p) => p.message);
   const facts = report.facts;
   if (reasons.length === 0 && facts.family && facts.family.count > 1) {
-    reasons.push(`it is family ${facts.family.number} of ${facts.family.count} of a striped backup: the backup set is incomplete without the other ${facts.family.count - 1} file(s)`);
+    reasons.push(
+      `it is family ${facts.family.number} of ${facts.family.count} of a striped backup: the backup set is incomplete without the other ${facts.family.count - 1} file(s)`,
+    );
   }
   reasons.push(...judgeContent(facts, expected));
   return { ok: reasons.length === 0, reasons };
@@ -240,23 +275,33 @@ export function judgeBackupSet(reports: BackupFileReport[], expected: BackupExpe
   if (sets.size > 1) reasons.push(`the files belong to ${sets.size} different media sets: they are not the stripes of one backup`);
   const first = reports[0]!.facts;
   const identity: Array<[string, (f: BackupFileFacts) => unknown]> = [
-    ['database', (f) => f.database], ['server', (f) => f.server], ['backup type', (f) => f.backupType], ['copy-only', (f) => f.copyOnly],
-    ['backup date', (f) => f.backupStartedAt], ['database creation date', (f) => f.databaseCreatedAt], ['SQL Server version', (f) => f.sqlVersion],
-    ['backup set name', (f) => f.backupSetName], ['backup set number and kind', (f) => JSON.stringify(f.backupSet)],
+    ['database', (f) => f.database],
+    ['server', (f) => f.server],
+    ['backup type', (f) => f.backupType],
+    ['copy-only', (f) => f.copyOnly],
+    ['backup date', (f) => f.backupStartedAt],
+    ['database creation date', (f) => f.databaseCreatedAt],
+    ['SQL Server version', (f) => f.sqlVersion],
+    ['backup set name', (f) => f.backupSetName],
+    ['backup set number and kind', (f) => JSON.stringify(f.backupSet)],
   ];
   for (const [label, value] of identity) {
     const differing = reports.map((r, i) => [i + 1, value(r.facts)] as const).filter(([, v]) => v !== value(first));
     if (differing.length > 0) {
-      reasons.push(`the files are not stripes of one backup: their ${label} differs (file 1: ${String(value(first))}; ${differing.map(([i, v]) => `file ${i}: ${String(v)}`).join('; ')})`);
+      reasons.push(
+        `the files are not stripes of one backup: their ${label} differs (file 1: ${String(value(first))}; ${differing.map(([i, v]) => `file ${i}: ${String(v)}`).join('; ')})`,
+      );
     }
   }
   const count = first.family?.count ?? 1;
   const numbers = reports.map((r) => r.facts.family?.number ?? 1);
-  if (reports.some((r) => (r.facts.family?.count ?? 1) !== count)) reasons.push('the files disagree about how many media families the backup has');
+  if (reports.some((r) => (r.facts.family?.count ?? 1) !== count))
+    reasons.push('the files disagree about how many media families the backup has');
   const missing = Array.from({ length: count }, (_, i) => i + 1).filter((n) => !numbers.includes(n));
   const repeated = numbers.filter((n, i) => numbers.indexOf(n) !== i);
   if (repeated.length > 0) reasons.push(`family ${[...new Set(repeated)].join(', ')} is given more than once`);
-  if (missing.length > 0) reasons.push(`the backup has ${count} media families; family ${missing.join(', ')} is missing: the backup set is incomplete`);
+  if (missing.length > 0)
+    reasons.push(`the backup has ${count} media families; family ${missing.join(', ')} is missing: the backup set is incomplete`);
   if (reports.length > count) reasons.push(`${reports.length} files given for a backup of ${count} media families`);
   reasons.push(...judgeContent(first, expected));
   return { ok: reasons.length === 0, reasons };
@@ -266,13 +311,19 @@ function judgeContent(facts: BackupFileFacts, expected: BackupExpectation): stri
   const reasons: string[] = [];
   const type = expected.backupType ?? 'full';
   if (facts.backupType !== undefined && facts.backupType !== type) {
-    reasons.push(`it is a ${facts.backupType === 'log' ? 'transaction log' : facts.backupType} backup, not a ${type} one${type === 'full' ? ': it cannot be restored on its own' : ''}`);
+    reasons.push(
+      `it is a ${facts.backupType === 'log' ? 'transaction log' : facts.backupType} backup, not a ${type} one${type === 'full' ? ': it cannot be restored on its own' : ''}`,
+    );
   }
   if (expected.database !== undefined && facts.database !== undefined && facts.database !== expected.database) {
     const caseOnly = facts.database.toLowerCase() === expected.database.toLowerCase();
-    reasons.push(`it is a backup of database "${facts.database}", not "${expected.database}"${caseOnly
-      ? ' (the names differ only in upper/lower case: SQL Server\'s default collation treats them as one database, but the name is compared exactly here; give it as SQL Server spells it)'
-      : ''}`);
+    reasons.push(
+      `it is a backup of database "${facts.database}", not "${expected.database}"${
+        caseOnly
+          ? " (the names differ only in upper/lower case: SQL Server's default collation treats them as one database, but the name is compared exactly here; give it as SQL Server spells it)"
+          : ''
+      }`,
+    );
   }
   if (facts.password.media || facts.password.backupSet) {
     reasons.push(`it is protected by a ${facts.password.media ? 'media' : 'backup set'} password: a restore needs that password`);
@@ -292,7 +343,10 @@ function describeStart(head: Uint8Array): string {
 
 /** The caller's source, counted, and held to MAX_READ_BYTES per read. */
 class CountingSource implements PhysicalReader {
-  constructor(private readonly source: ByteSource, private readonly coverage: ReadCoverage) {}
+  constructor(
+    private readonly source: ByteSource,
+    private readonly coverage: ReadCoverage,
+  ) {}
 
   get size(): number {
     return this.source.size;
@@ -300,7 +354,9 @@ class CountingSource implements PhysicalReader {
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     if (length > MAX_READ_BYTES || offset < 0 || offset + length > this.source.size) {
-      throw new RangeError(`backup-file reader: a read of ${length} bytes at ${offset} (file ${this.source.size} bytes) breaks its own bounds`);
+      throw new RangeError(
+        `backup-file reader: a read of ${length} bytes at ${offset} (file ${this.source.size} bytes) breaks its own bounds`,
+      );
     }
     this.coverage.reads++;
     this.coverage.bytesRead += length;
@@ -314,14 +370,22 @@ class FileWindows implements LogicalReader {
   private window: { at: number; bytes: Uint8Array } = { at: 0, bytes: new Uint8Array(0) };
   budget = Infinity;
 
-  constructor(private readonly file: CountingSource, private readonly windowBytes: number, head?: Uint8Array) {
+  constructor(
+    private readonly file: CountingSource,
+    private readonly windowBytes: number,
+    head?: Uint8Array,
+  ) {
     if (head) this.window = { at: 0, bytes: head };
   }
 
   async read(offset: number, length: number, what: string): Promise<Uint8Array> {
     const size = this.file.size;
     if (offset + length > size) throw endsInside(size, what, offset);
-    if (length > MAX_READ_BYTES) throw problem('DATA_DAMAGED', `${what} at ${hex(offset)} would need ${length} bytes at once: more than any SQL Server backup block holds`);
+    if (length > MAX_READ_BYTES)
+      throw problem(
+        'DATA_DAMAGED',
+        `${what} at ${hex(offset)} would need ${length} bytes at once: more than any SQL Server backup block holds`,
+      );
     const w = this.window;
     if (offset >= w.at && offset + length <= w.at + w.bytes.length) return w.bytes.subarray(offset - w.at, offset - w.at + length);
     if (this.budget <= 0) throw new NotAvailable(offset);
@@ -364,7 +428,10 @@ function streamReader(stream: CompressedStream, size: number, limit = Infinity):
 function containerProblem(error: unknown, what: string, size: number): unknown {
   if (!(error instanceof ContainerError)) return error;
   if (error.code === 'TRUNCATED') {
-    return problem('TRUNCATED', `${error.message}: the compressed file (${size} bytes) ends inside ${what}${size % 512 !== 0 ? ' (not a whole number of 512-byte blocks: cut short)' : ''}`);
+    return problem(
+      'TRUNCATED',
+      `${error.message}: the compressed file (${size} bytes) ends inside ${what}${size % 512 !== 0 ? ' (not a whole number of 512-byte blocks: cut short)' : ''}`,
+    );
   }
   return problem('COMPRESSED_UNREADABLE', `${error.message} (in ${what})`);
 }
@@ -388,11 +455,30 @@ class Reading {
   private readonly depth: 'bounded' | 'whole';
   private readonly random: () => number;
 
-  constructor(source: ByteSource, private readonly options: ReadOptions) {
+  constructor(
+    source: ByteSource,
+    private readonly options: ReadOptions,
+  ) {
     this.depth = options.depth ?? 'bounded';
     this.random = options.random ?? Math.random;
-    const coverage: ReadCoverage = { depth: this.depth, bytesRead: 0, reads: 0, largestRead: 0, blocks: {}, structureWalked: false, dataBytes: 0, pages: emptyTally() };
-    this.facts = { format: 'unknown', compressed: false, size: source.size, password: { media: false, backupSet: false }, complete: false, coverage };
+    const coverage: ReadCoverage = {
+      depth: this.depth,
+      bytesRead: 0,
+      reads: 0,
+      largestRead: 0,
+      blocks: {},
+      structureWalked: false,
+      dataBytes: 0,
+      pages: emptyTally(),
+    };
+    this.facts = {
+      format: 'unknown',
+      compressed: false,
+      size: source.size,
+      password: { media: false, backupSet: false },
+      complete: false,
+      coverage,
+    };
     this.file = new CountingSource(source, coverage);
   }
 
@@ -409,7 +495,10 @@ class Reading {
     } else if (size >= 4 && fourCC(head, 0) === 'TAPE') {
       this.facts.format = 'MTF';
     } else {
-      this.problems.push({ code: 'NOT_A_BACKUP', message: `not a SQL Server backup: it starts ${describeStart(head)}, not "TAPE" (Microsoft Tape Format) or "MSSQLBAK" (a compressed backup)` });
+      this.problems.push({
+        code: 'NOT_A_BACKUP',
+        message: `not a SQL Server backup: it starts ${describeStart(head)}, not "TAPE" (Microsoft Tape Format) or "MSSQLBAK" (a compressed backup)`,
+      });
       return;
     }
     try {
@@ -435,7 +524,14 @@ class Reading {
     const { layout } = header;
     let walked: { endOfSet: number; msls: ScinFacts; dataStreams: DataStream[] };
     if (this.depth === 'whole') {
-      walked = await walkSet(windows, header.dataAt, layout, header.scin.kind === 2 ? 'log' : 'database', (data) => this.checkData(windows, header, data, 'all'), this.coverage.blocks);
+      walked = await walkSet(
+        windows,
+        header.dataAt,
+        layout,
+        header.scin.kind === 2 ? 'log' : 'database',
+        (data) => this.checkData(windows, header, data, 'all'),
+        this.coverage.blocks,
+      );
       this.coverage.structureWalked = true;
     } else {
       windows.budget = this.options.walkReads ?? WALK_READS;
@@ -443,7 +539,18 @@ class Reading {
       const kind = header.scin.kind === 2 ? 'log' : 'database';
       const progress = { at: header.dataAt, sawLog: false };
       try {
-        walked = await walkSet(windows, header.dataAt, layout, kind, (data) => (dataStreams.push(data), this.checkData(windows, header, data, 'first')), this.coverage.blocks, progress);
+        walked = await walkSet(
+          windows,
+          header.dataAt,
+          layout,
+          kind,
+          (data) => {
+            dataStreams.push(data);
+            return this.checkData(windows, header, data, 'first');
+          },
+          this.coverage.blocks,
+          progress,
+        );
         this.coverage.structureWalked = true;
       } catch (error) {
         if (!(error instanceof NotAvailable)) throw error;
@@ -460,12 +567,17 @@ class Reading {
         const tail = await this.file.read(from, endOfSet - from);
         const fromTail = async (offset: number, length: number) => tail.subarray(offset - from, offset - from + length);
         const resumed: LogicalReader = {
-          read: (offset, length, what) => (offset >= from && offset + length <= endOfSet ? fromTail(offset, length) : windows.read(offset, length, what)),
+          read: (offset, length, what) =>
+            offset >= from && offset + length <= endOfSet ? fromTail(offset, length) : windows.read(offset, length, what),
         };
         windows.budget = RESUME_READS;
         try {
           walked = await walkSet(resumed, progress.at, layout, kind, async () => undefined, this.coverage.blocks, progress);
-          if (walked.endOfSet !== endOfSet) throw problem('END_INCONSISTENT', `the blocks of the backup end at ${hex(walked.endOfSet)}, but the end-of-set filemark the final filemark names is at ${hex(endOfSet)}`);
+          if (walked.endOfSet !== endOfSet)
+            throw problem(
+              'END_INCONSISTENT',
+              `the blocks of the backup end at ${hex(walked.endOfSet)}, but the end-of-set filemark the final filemark names is at ${hex(endOfSet)}`,
+            );
           this.coverage.structureWalked = true;
         } catch (again) {
           if (!(again instanceof NotAvailable)) throw again;
@@ -492,17 +604,31 @@ class Reading {
 
   private async readCompressed(): Promise<void> {
     const size = this.file.size;
-    const stream = new CompressedStream(this.file, { filemarkBytes: 512, windowBytes: this.depth === 'whole' ? MAX_READ_BYTES : 4 * WINDOW_BYTES, keepBehind: 8 * 1024 * 1024 });
+    const stream = new CompressedStream(this.file, {
+      filemarkBytes: 512,
+      windowBytes: this.depth === 'whole' ? MAX_READ_BYTES : 4 * WINDOW_BYTES,
+      keepBehind: 8 * 1024 * 1024,
+    });
     const whole = this.depth === 'whole';
     const startReader = streamReader(stream, size, whole ? Infinity : HEAD_LIMIT);
     const header = await readHeaderBlocks(startReader, this.facts);
     const { layout } = header;
     if (layout.filemarkBytes !== 512) {
-      throw problem('COMPRESSED_UNREADABLE', `a compressed backup with ${layout.filemarkBytes}-byte soft filemarks: every compressed backup seen has 512-byte ones, and where they are stored in the container is not known for other sizes`);
+      throw problem(
+        'COMPRESSED_UNREADABLE',
+        `a compressed backup with ${layout.filemarkBytes}-byte soft filemarks: every compressed backup seen has 512-byte ones, and where they are stored in the container is not known for other sizes`,
+      );
     }
     const kind = header.scin.kind === 2 ? 'log' : 'database';
     if (whole) {
-      const walked = await walkSet(startReader, header.dataAt, layout, kind, (data) => this.checkData(startReader, header, data, 'all'), this.coverage.blocks);
+      const walked = await walkSet(
+        startReader,
+        header.dataAt,
+        layout,
+        kind,
+        (data) => this.checkData(startReader, header, data, 'all'),
+        this.coverage.blocks,
+      );
       this.coverage.structureWalked = true;
       this.checkClosing(header.scin, walked.msls);
       const end = await walkEndRegion(startReader, walked.endOfSet, layout, header.set, header.firstFilemark);
@@ -523,28 +649,53 @@ class Reading {
     const before = this.decodeBefore(tailFile, tailFrom, endOfSetAt, stream.signature!);
     this.coverage.chunksDecoded = stream.chunks + before.chunks;
     const closing = closingBlocks(before.decoded, layout.blockSize);
-    if (!closing) throw problem('END_DAMAGED', `no closing SQL Server block (MSLS) ends the data before the end of the backup set at ${hex(endOfSetAt)}: the end does not belong to this backup or is damaged`);
+    if (!closing)
+      throw problem(
+        'END_DAMAGED',
+        `no closing SQL Server block (MSLS) ends the data before the end of the backup set at ${hex(endOfSetAt)}: the end does not belong to this backup or is damaged`,
+      );
     // The MSLS names its own place in the set: that places the decoded bytes in the stream.
     const endOfSet = layout.setStart + closing.msls.header.formatLogicalAddress * layout.blockSize + (closing.msls.end - closing.msls.at);
     const tailStart = endOfSet - before.decoded.length;
-    const endStream = new CompressedStream(this.file, { filemarkBytes: 512, windowBytes: 4 * WINDOW_BYTES, keepBehind: END_REGION_LIMIT, start: endOfSetAt + 512, signature: stream.signature });
+    const endStream = new CompressedStream(this.file, {
+      filemarkBytes: 512,
+      windowBytes: 4 * WINDOW_BYTES,
+      keepBehind: END_REGION_LIMIT,
+      start: endOfSetAt + 512,
+      signature: stream.signature,
+    });
     const endMark = await this.file.read(endOfSetAt, 512);
     const pieces = new Pieces();
     pieces.list.push(
       { from: 0, to: Math.min(HEAD_LIMIT, tailStart), read: (o, l, w) => startReader.read(o, l, w) },
       { from: tailStart, to: endOfSet, read: async (o, l) => before.decoded.subarray(o - tailStart, o - tailStart + l) },
       { from: endOfSet, to: endOfSet + 512, read: async (o, l) => endMark.subarray(o - endOfSet, o - endOfSet + l) },
-      { from: endOfSet + 512, to: endOfSet + 512 + END_REGION_LIMIT, read: (o, l, w) => streamReader(endStream, size).read(o - endOfSet - 512, l, w) },
+      {
+        from: endOfSet + 512,
+        to: endOfSet + 512 + END_REGION_LIMIT,
+        read: (o, l, w) => streamReader(endStream, size).read(o - endOfSet - 512, l, w),
+      },
     );
     let walked: { endOfSet: number; msls: ScinFacts; dataStreams: DataStream[] };
     try {
-      walked = await walkSet(pieces, header.dataAt, layout, kind, (data) => this.checkData(pieces, header, data, 'first'), this.coverage.blocks);
+      walked = await walkSet(
+        pieces,
+        header.dataAt,
+        layout,
+        kind,
+        (data) => this.checkData(pieces, header, data, 'first'),
+        this.coverage.blocks,
+      );
       this.coverage.structureWalked = true;
     } catch (error) {
       if (!(error instanceof NotAvailable)) throw error;
       walked = await this.walkTail(pieces, before.decoded, tailStart, endOfSet, header, error.at);
     }
-    if (walked.endOfSet !== endOfSet) throw problem('END_INCONSISTENT', `the blocks of the backup end at ${hex(walked.endOfSet)} in the decoded stream, but the end-of-set filemark follows ${hex(endOfSet)}`);
+    if (walked.endOfSet !== endOfSet)
+      throw problem(
+        'END_INCONSISTENT',
+        `the blocks of the backup end at ${hex(walked.endOfSet)} in the decoded stream, but the end-of-set filemark follows ${hex(endOfSet)}`,
+      );
     this.checkClosing(header.scin, walked.msls);
     const end = await walkEndRegion(pieces, endOfSet, layout, header.set, header.firstFilemark);
     this.countEnd(end);
@@ -561,20 +712,46 @@ class Reading {
    * end-of-set filemark `endOfSet`) and walked from the first of them: the walk from the start
    * stopped at `stoppedAt`, so what lies between is reported as not walked.
    */
-  private async walkTail(reader: LogicalReader, bytes: Uint8Array, from: number, endOfSet: number, header: HeaderBlocks, stoppedAt: number) {
+  private async walkTail(
+    reader: LogicalReader,
+    bytes: Uint8Array,
+    from: number,
+    endOfSet: number,
+    header: HeaderBlocks,
+    stoppedAt: number,
+  ) {
     const closing = closingBlocks(bytes, header.layout.blockSize);
-    if (!closing) throw problem('END_DAMAGED', `no closing SQL Server block (MSLS) before the end of the backup set at ${hex(endOfSet)}: the end does not belong to this backup or is damaged`);
+    if (!closing)
+      throw problem(
+        'END_DAMAGED',
+        `no closing SQL Server block (MSLS) before the end of the backup set at ${hex(endOfSet)}: the end does not belong to this backup or is damaged`,
+      );
     const first = from + closing.first;
     this.coverage.notWalked = { from: stoppedAt, to: first };
-    const walked = await walkSet(reader, first, header.layout, header.scin.kind === 2 ? 'log' : 'database', async () => undefined, this.coverage.blocks);
-    if (walked.endOfSet !== endOfSet) throw problem('END_INCONSISTENT', `the blocks before the end of the backup set end at ${hex(walked.endOfSet)}, not at the end-of-set filemark ${hex(endOfSet)}`);
+    const walked = await walkSet(
+      reader,
+      first,
+      header.layout,
+      header.scin.kind === 2 ? 'log' : 'database',
+      async () => undefined,
+      this.coverage.blocks,
+    );
+    if (walked.endOfSet !== endOfSet)
+      throw problem(
+        'END_INCONSISTENT',
+        `the blocks before the end of the backup set end at ${hex(walked.endOfSet)}, not at the end-of-set filemark ${hex(endOfSet)}`,
+      );
     return walked;
   }
 
   private decodeBefore(window: Uint8Array, base: number, filemark: number, signature: Uint8Array) {
     try {
       const found = decodeChunksBefore(window, base, filemark, signature, TAIL_DECODED);
-      if (!found) throw problem('COMPRESSED_UNREADABLE', `no compressed chunk of this file in the ${window.length} bytes before the end-of-set filemark at ${hex(filemark)}`);
+      if (!found)
+        throw problem(
+          'COMPRESSED_UNREADABLE',
+          `no compressed chunk of this file in the ${window.length} bytes before the end-of-set filemark at ${hex(filemark)}`,
+        );
       return found;
     } catch (error) {
       throw containerProblem(error, 'the chunks before the end of the backup set', this.file.size);
@@ -593,16 +770,27 @@ class Reading {
   }
 
   private checkClosing(start: ScinFacts, end: ScinFacts): void {
-    for (const [label, a, b] of [['database', start.database, end.database], ['server', start.server, end.server], ['SQL Server version', start.version, end.version]] as const) {
-      if (a !== b) throw problem('END_INCONSISTENT', `the end of the file is from another backup: its ${label} is "${b}", the start's is "${a}"`);
+    for (const [label, a, b] of [
+      ['database', start.database, end.database],
+      ['server', start.server, end.server],
+      ['SQL Server version', start.version, end.version],
+    ] as const) {
+      if (a !== b)
+        throw problem('END_INCONSISTENT', `the end of the file is from another backup: its ${label} is "${b}", the start's is "${a}"`);
     }
     if (end.kind !== start.kind || end.backupAt !== start.backupAt || end.createdAt !== start.createdAt) {
-      throw problem('END_INCONSISTENT', `the end of the file is from another backup: it was taken ${end.backupAt ?? '?'} (${end.kind === 2 ? 'log' : 'database'}), the start says ${start.backupAt ?? '?'} (${start.kind === 2 ? 'log' : 'database'})`);
+      throw problem(
+        'END_INCONSISTENT',
+        `the end of the file is from another backup: it was taken ${end.backupAt ?? '?'} (${end.kind === 2 ? 'log' : 'database'}), the start says ${start.backupAt ?? '?'} (${start.kind === 2 ? 'log' : 'database'})`,
+      );
     }
     // The closing block repeats the file list (only LSNs and dates inside the records change).
     const list = (scin: ScinFacts) => JSON.stringify([scin.records, scin.files]);
     if (list(start) !== list(end)) {
-      throw problem('END_INCONSISTENT', `the closing SQL Server block lists other database files than the start (${end.files.map((f) => f.logicalName).join(', ')} against ${start.files.map((f) => f.logicalName).join(', ')}): the end is from another backup, or one of them is damaged`);
+      throw problem(
+        'END_INCONSISTENT',
+        `the closing SQL Server block lists other database files than the start (${end.files.map((f) => f.logicalName).join(', ')} against ${start.files.map((f) => f.logicalName).join(', ')}): the end is from another backup, or one of them is damaged`,
+      );
     }
   }
 
@@ -615,7 +803,10 @@ class Reading {
   /** The final filemark lists the end-of-set filemark, then the first one. */
   private checkFinalPointers(previous: number[], endOfSet: number, firstFilemark: number, finalAt: number): void {
     if (previous.length < 2 || previous[0] !== endOfSet || previous.at(-1) !== firstFilemark) {
-      throw problem('END_DAMAGED', `the final soft filemark at ${hex(finalAt)} lists ${previous.map(hex).join(', ') || 'no filemarks'}, not the end-of-set filemark ${hex(endOfSet)} and the first one ${hex(firstFilemark)}`);
+      throw problem(
+        'END_DAMAGED',
+        `the final soft filemark at ${hex(finalAt)} lists ${previous.map(hex).join(', ') || 'no filemarks'}, not the end-of-set filemark ${hex(endOfSet)} and the first one ${hex(firstFilemark)}`,
+      );
     }
   }
 
@@ -626,7 +817,10 @@ class Reading {
    */
   private checkEndOfSetPointer(endOfSet: number, after: number, finalAt: number): void {
     if (!Number.isSafeInteger(endOfSet) || endOfSet < after || endOfSet >= finalAt || endOfSet % 512 !== 0) {
-      throw problem('END_DAMAGED', `the final soft filemark (at ${hex(finalAt)}) names the end-of-set filemark at ${hex(endOfSet)}, which cannot be: it must lie after the start of the backup (${hex(after)}) and before the final filemark`);
+      throw problem(
+        'END_DAMAGED',
+        `the final soft filemark (at ${hex(finalAt)}) names the end-of-set filemark at ${hex(endOfSet)}, which cannot be: it must lie after the start of the backup (${hex(after)}) and before the final filemark`,
+      );
     }
   }
 
@@ -635,7 +829,10 @@ class Reading {
     if (end < this.file.size && this.facts.extraBytes === this.file.size - end) return;
     if (end < this.file.size) {
       this.facts.extraBytes = this.file.size - end;
-      throw problem('EXTRA_DATA', `the backup set ends at byte ${end}, but the file goes on for ${this.file.size - end} more bytes: data was added after the backup (or another backup set appended), so the file is not the one SQL Server wrote`);
+      throw problem(
+        'EXTRA_DATA',
+        `the backup set ends at byte ${end}, but the file goes on for ${this.file.size - end} more bytes: data was added after the backup (or another backup set appended), so the file is not the one SQL Server wrote`,
+      );
     }
   }
 
@@ -646,7 +843,8 @@ class Reading {
   private async findFinalFilemark(header: HeaderBlocks): Promise<{ at: number; previous: number[] }> {
     const size = this.file.size;
     const fm = header.layout.filemarkBytes;
-    const isFinal = (mark: { previous: number[] } | undefined) => mark !== undefined && mark.previous.length >= 2 && mark.previous.at(-1) === header.firstFilemark;
+    const isFinal = (mark: { previous: number[] } | undefined) =>
+      mark !== undefined && mark.previous.length >= 2 && mark.previous.at(-1) === header.firstFilemark;
     if (size % fm === 0 && size >= 2 * fm) {
       const last = readSoftFilemark(await this.file.read(size - fm, fm), 0, fm);
       if (isFinal(last)) return { at: size - fm, previous: last!.previous };
@@ -657,12 +855,18 @@ class Reading {
       const mark = readSoftFilemark(window, at - from, fm);
       if (isFinal(mark)) {
         this.facts.extraBytes = size - at - fm;
-        this.problems.push({ code: 'EXTRA_DATA', message: `the backup set ends at byte ${at + fm}, but the file goes on for ${size - at - fm} more bytes: data was added after the backup (or another backup set appended), so the file is not the one SQL Server wrote` });
+        this.problems.push({
+          code: 'EXTRA_DATA',
+          message: `the backup set ends at byte ${at + fm}, but the file goes on for ${size - at - fm} more bytes: data was added after the backup (or another backup set appended), so the file is not the one SQL Server wrote`,
+        });
         return { at, previous: mark!.previous };
       }
     }
     const last = window.subarray(Math.max(0, window.length - fm));
-    throw problem('TRUNCATED', `the file does not end with the soft filemark (SFMB) that ends every backup, and none is in its last ${size - from} bytes: it is cut short or damaged${size % 512 !== 0 ? ' (its size is not a whole number of 512-byte blocks)' : ''} (its last bytes start "${printable(last)}")`);
+    throw problem(
+      'TRUNCATED',
+      `the file does not end with the soft filemark (SFMB) that ends every backup, and none is in its last ${size - from} bytes: it is cut short or damaged${size % 512 !== 0 ? ' (its size is not a whole number of 512-byte blocks)' : ''} (its last bytes start "${printable(last)}")`,
+    );
   }
 
   /** Bounded, uncompressed: random runs of 8 pages from the data streams. */
@@ -674,7 +878,13 @@ class Reading {
     this.coverage.sampledBytes = 0;
     for (let i = 0; i < samples; i++) {
       let index = Math.floor(this.random() * total);
-      const stream = paged.find((s) => (index < s.pages ? true : ((index -= s.pages), false)))!;
+      // The stream that holds the index-th page of all, and the index within it.
+      let stream = paged[0]!;
+      for (const s of paged) {
+        stream = s;
+        if (index < s.pages) break;
+        index -= s.pages;
+      }
       const first = Math.max(0, Math.min(index, stream.pages - PAGE_SAMPLE_PAGES));
       const count = Math.min(PAGE_SAMPLE_PAGES, stream.pages - first);
       const at = stream.pagesAt! + first * PAGE_BYTES;
@@ -700,18 +910,25 @@ class Reading {
       const window = await this.file.read(at, CHUNK_SAMPLE_BYTES);
       this.coverage.sampledWindows++;
       this.coverage.sampledBytes += window.length;
-      let run;
+      let run: ReturnType<typeof findChunkRun>;
       try {
         run = findChunkRun(window, at, signature);
       } catch (error) {
         throw containerProblem(error, `the middle of the file (bytes ${hex(at)}–${hex(at + window.length)})`, this.file.size);
       }
       if (run.length === 0) {
-        throw problem('DATA_DAMAGED', `bytes ${hex(at)}–${hex(at + window.length)} in the middle of the compressed file hold no compressed chunk of this backup: the middle of the file is damaged or is not this backup's`);
+        throw problem(
+          'DATA_DAMAGED',
+          `bytes ${hex(at)}–${hex(at + window.length)} in the middle of the compressed file hold no compressed chunk of this backup: the middle of the file is damaged or is not this backup's`,
+        );
       }
       this.coverage.chunksDecoded = (this.coverage.chunksDecoded ?? 0) + run.length;
       const decoded = new Uint8Array(run.reduce((n, c) => n + c.decoded.length, 0));
-      run.reduce((offset, c) => (decoded.set(c.decoded, offset), offset + c.decoded.length), 0);
+      let offset = 0;
+      for (const c of run) {
+        decoded.set(c.decoded, offset);
+        offset += c.decoded.length;
+      }
       checkDecodedPages(decoded, run[0]!.at, this.coverage.pages);
     }
   }
@@ -725,7 +942,8 @@ function checkDecodedPages(decoded: Uint8Array, chunkAt: number, tally: PageTall
   let best = { alignment: -1, verified: 0 };
   for (let alignment = 0; alignment < PAGE_BYTES; alignment += 512) {
     let verified = 0;
-    for (let at = alignment; at + PAGE_BYTES <= decoded.length; at += PAGE_BYTES) if (classifyPage(decoded, at).kind === 'verified') verified++;
+    for (let at = alignment; at + PAGE_BYTES <= decoded.length; at += PAGE_BYTES)
+      if (classifyPage(decoded, at).kind === 'verified') verified++;
     if (verified > best.verified) best = { alignment, verified };
   }
   if (best.alignment < 0) return;
@@ -738,10 +956,16 @@ function checkFirstPages(slots: PageSlot[], data: DataStream): void {
   const formatted = (slot: PageSlot | undefined) => slot !== undefined && (slot.kind === 'verified' || slot.kind === 'noChecksum');
   const [header, boot] = [slots[0], slots[9]];
   if (!formatted(header) || header!.type !== PageType.FILE_HEADER || header!.fileId !== 1 || header!.pageId !== 0) {
-    throw problem('DATA_DAMAGED', `the data (at ${hex(data.pagesAt!)}) does not start with the database's file header page 1:0 (found ${describeSlot(header)}): the database's pages are missing or damaged`);
+    throw problem(
+      'DATA_DAMAGED',
+      `the data (at ${hex(data.pagesAt!)}) does not start with the database's file header page 1:0 (found ${describeSlot(header)}): the database's pages are missing or damaged`,
+    );
   }
   if (data.pages >= FIRST_PAGES && (!formatted(boot) || boot!.type !== PageType.BOOT || boot!.fileId !== 1 || boot!.pageId !== 9)) {
-    throw problem('DATA_DAMAGED', `the data has no boot page 1:9 where SQL Server puts it (found ${describeSlot(boot)}): the database's pages are missing or damaged`);
+    throw problem(
+      'DATA_DAMAGED',
+      `the data has no boot page 1:9 where SQL Server puts it (found ${describeSlot(boot)}): the database's pages are missing or damaged`,
+    );
   }
 }
 
@@ -764,13 +988,15 @@ async function readHeaderBlocks(reader: LogicalReader, facts: BackupFileFacts): 
   // TAPE (MTF 5.3.1).
   let bytes = await reader.read(0, 0x60, 'the TAPE block');
   const tape = readDblkHeader(bytes, 0);
-  if (!tape || tape.type !== 'TAPE') throw problem('HEADER_DAMAGED', 'the TAPE block at 0 is damaged (its header checksum is wrong)');
+  if (tape?.type !== 'TAPE') throw problem('HEADER_DAMAGED', 'the TAPE block at 0 is damaged (its header checksum is wrong)');
   const blockSize = u16(bytes, 0x54);
   const filemarkUnits = u16(bytes, 0x40);
   const mtfMajor = bytes[0x5d]!;
   if (mtfMajor !== 1) throw problem('HEADER_DAMAGED', `the TAPE block says MTF major version ${mtfMajor}; SQL Server writes 1 (MTF 1.00a)`);
-  if (blockSize < 512 || blockSize % 512 !== 0 || blockSize > 65536) throw problem('HEADER_DAMAGED', `the TAPE block's logical block size ${blockSize} is not a multiple of 512 up to 65536`);
-  if (filemarkUnits < 1 || filemarkUnits > 128) throw problem('HEADER_DAMAGED', `the TAPE block's soft filemark block size is ${filemarkUnits} × 512 bytes (1 to 128)`);
+  if (blockSize < 512 || blockSize % 512 !== 0 || blockSize > 65536)
+    throw problem('HEADER_DAMAGED', `the TAPE block's logical block size ${blockSize} is not a multiple of 512 up to 65536`);
+  if (filemarkUnits < 1 || filemarkUnits > 128)
+    throw problem('HEADER_DAMAGED', `the TAPE block's soft filemark block size is ${filemarkUnits} × 512 bytes (1 to 128)`);
   const filemarkBytes = filemarkUnits * 512;
   facts.blockSize = blockSize;
   facts.filemarkBytes = filemarkBytes;
@@ -782,14 +1008,19 @@ async function readHeaderBlocks(reader: LogicalReader, facts: BackupFileFacts): 
   }
   facts.password.media = u16(bytes, 0x4c) > 0 || u16(bytes, 0x3e) !== 0;
   const mediaSequence = u16(bytes, 0x3c);
-  if (mediaSequence !== 1) throw problem('HEADER_DAMAGED', `this file is medium ${mediaSequence} of its media family: a backup that continues from another file is not whole`);
+  if (mediaSequence !== 1)
+    throw problem(
+      'HEADER_DAMAGED',
+      `this file is medium ${mediaSequence} of its media family: a backup that continues from another file is not whole`,
+    );
   const raid = tapeBlock.streams.find((s) => s.header.id === 'RAID');
   if (raid && raid.header.length >= 0x18) {
     const data = raid.at + STREAM_HEADER_BYTES;
     facts.mediaSetId = guid(bytes, data);
     const count = u16(bytes, data + 0x14);
     const number = u16(bytes, data + 0x16);
-    if (count < 1 || count > 64 || number < 1 || number > count) throw problem('HEADER_DAMAGED', `the TAPE block names family ${number} of ${count}: impossible (1 to 64 families)`);
+    if (count < 1 || count > 64 || number < 1 || number > count)
+      throw problem('HEADER_DAMAGED', `the TAPE block names family ${number} of ${count}: impossible (1 to 64 families)`);
     facts.family = { count, number };
   }
   // SFMB after TAPE (MTF 5.3.7).
@@ -803,7 +1034,10 @@ async function readHeaderBlocks(reader: LogicalReader, facts: BackupFileFacts): 
   bytes = await blockBytes(reader, ssetBlock, 'the SSET block');
   const attributes = u32(bytes, 0x34);
   if ((attributes & (SsetAttribute.NORMAL | SsetAttribute.COPY | SsetAttribute.DIFFERENTIAL)) === 0) {
-    throw problem('HEADER_DAMAGED', `the SSET block's attributes ${hex(attributes)} name no known kind of backup set (normal, copy or differential)`);
+    throw problem(
+      'HEADER_DAMAGED',
+      `the SSET block's attributes ${hex(attributes)} name no known kind of backup set (normal, copy or differential)`,
+    );
   }
   facts.password.backupSet = u16(bytes, 0x48) > 0 || u16(bytes, 0x38) !== 0;
   facts.backupSetName = readTapeAddressString(bytes, 0, 0x40, ssetBlock.header.stringType);
@@ -828,7 +1062,8 @@ async function readHeaderBlocks(reader: LogicalReader, facts: BackupFileFacts): 
   // The block after MSCI: data (MSDA) for full and differential backups, log (MSTL) for log backups (observed).
   const dataAt = msci.end;
   const next = readDblkHeader(await reader.read(dataAt, DBLK_HEADER_BYTES, 'the block after MSCI'), 0);
-  if (!next || !['MSDA', 'MSTL'].includes(next.type)) throw problem('HEADER_DAMAGED', `no data (MSDA) or log (MSTL) block at ${hex(dataAt)} after the SQL Server block`);
+  if (!next || !['MSDA', 'MSTL'].includes(next.type))
+    throw problem('HEADER_DAMAGED', `no data (MSDA) or log (MSTL) block at ${hex(dataAt)} after the SQL Server block`);
 
   facts.database = scin.database;
   facts.server = scin.server;
@@ -836,7 +1071,11 @@ async function readHeaderBlocks(reader: LogicalReader, facts: BackupFileFacts): 
   facts.sqlVersion = scin.version;
   facts.backupStartedAt = ssetDate;
   facts.databaseCreatedAt = scin.createdAt;
-  if (ssetDate !== scin.backupAt) throw problem('HEADER_DAMAGED', `the SSET block dates the backup ${ssetDate ?? '(no date)'}, the SQL Server block ${scin.backupAt ?? '(no date)'}`);
+  if (ssetDate !== scin.backupAt)
+    throw problem(
+      'HEADER_DAMAGED',
+      `the SSET block dates the backup ${ssetDate ?? '(no date)'}, the SQL Server block ${scin.backupAt ?? '(no date)'}`,
+    );
   if (scin.kind === 2) {
     if (next.type !== 'MSTL') throw problem('HEADER_DAMAGED', 'the SQL Server block says log backup, but data (MSDA) follows it');
     facts.backupType = 'log';

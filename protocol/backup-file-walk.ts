@@ -1,6 +1,18 @@
 import {
-  alignStream, BlockAttribute, DBLK_HEADER_BYTES, type DblkHeader, fourCC, readDblkHeader, readMtfDate, readSoftFilemark, readStreamHeader, readString,
-  STREAM_HEADER_BYTES, type StreamHeader, u16, u32,
+  alignStream,
+  BlockAttribute,
+  DBLK_HEADER_BYTES,
+  type DblkHeader,
+  fourCC,
+  readDblkHeader,
+  readMtfDate,
+  readSoftFilemark,
+  readStreamHeader,
+  readString,
+  STREAM_HEADER_BYTES,
+  type StreamHeader,
+  u16,
+  u32,
 } from './mtf-blocks';
 import { addSlot, classifyPage, PAGE_BYTES, type PageSlot, type PageTally } from './sql-server-pages';
 
@@ -13,12 +25,23 @@ import { addSlot, classifyPage, PAGE_BYTES, type PageSlot, type PageTally } from
  */
 
 export type BackupFileProblemCode =
-  | 'NOT_A_BACKUP' | 'TRUNCATED' | 'HEADER_DAMAGED' | 'DATA_DAMAGED' | 'PAGE_DAMAGED' | 'END_DAMAGED' | 'END_INCONSISTENT'
-  | 'COMPRESSED_UNREADABLE' | 'ABORTED' | 'EXTRA_DATA';
+  | 'NOT_A_BACKUP'
+  | 'TRUNCATED'
+  | 'HEADER_DAMAGED'
+  | 'DATA_DAMAGED'
+  | 'PAGE_DAMAGED'
+  | 'END_DAMAGED'
+  | 'END_INCONSISTENT'
+  | 'COMPRESSED_UNREADABLE'
+  | 'ABORTED'
+  | 'EXTRA_DATA';
 
 /** A defect of the file, with what was expected and where. */
 export class ReadProblem extends Error {
-  constructor(readonly code: BackupFileProblemCode, message: string) {
+  constructor(
+    readonly code: BackupFileProblemCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'ReadProblem';
   }
@@ -71,25 +94,39 @@ export function printable(bytes: Uint8Array, at = 0): string {
  * name its own place (Format Logical Address, spec 5.1).
  */
 export async function walkBlock(
-  reader: LogicalReader, at: number, layout: SetLayout, expected: readonly string[] | undefined, what: string,
+  reader: LogicalReader,
+  at: number,
+  layout: SetLayout,
+  expected: readonly string[] | undefined,
+  what: string,
   onData?: (stream: StreamHeader, dataAt: number) => Promise<void>,
 ): Promise<WalkedBlock> {
   const bytes = await reader.read(at, DBLK_HEADER_BYTES, what);
   const header = readDblkHeader(bytes, 0);
-  if (!header) throw problem('HEADER_DAMAGED', `${what}: no valid MTF block header at ${hex(at)} (found "${printable(bytes)}", or its header checksum is wrong)`);
-  if (expected && !expected.includes(header.type)) throw problem('HEADER_DAMAGED', `${what}: expected ${expected.join(' or ')} at ${hex(at)}, found ${header.type}`);
-  if (header.firstEvent < DBLK_HEADER_BYTES) throw problem('HEADER_DAMAGED', `${what}: the ${header.type} block at ${hex(at)} points its first stream into its own header`);
+  if (!header)
+    throw problem(
+      'HEADER_DAMAGED',
+      `${what}: no valid MTF block header at ${hex(at)} (found "${printable(bytes)}", or its header checksum is wrong)`,
+    );
+  if (expected && !expected.includes(header.type))
+    throw problem('HEADER_DAMAGED', `${what}: expected ${expected.join(' or ')} at ${hex(at)}, found ${header.type}`);
+  if (header.firstEvent < DBLK_HEADER_BYTES)
+    throw problem('HEADER_DAMAGED', `${what}: the ${header.type} block at ${hex(at)} points its first stream into its own header`);
   if (at >= layout.setStart && header.type !== 'SFMB' && header.type !== 'ESET') {
     const place = (at - layout.setStart) / layout.blockSize;
     if (header.formatLogicalAddress !== place) {
-      throw problem('DATA_DAMAGED', `${what}: the ${header.type} block at ${hex(at)} says it is logical block ${header.formatLogicalAddress} of the backup set, but it is block ${place}: bytes are missing, added or moved before it`);
+      throw problem(
+        'DATA_DAMAGED',
+        `${what}: the ${header.type} block at ${hex(at)} says it is logical block ${header.formatLogicalAddress} of the backup set, but it is block ${place}: bytes are missing, added or moved before it`,
+      );
     }
   }
   const streams: WalkedBlock['streams'] = [];
   let position = at + header.firstEvent;
   for (let count = 0; count < STREAMS_PER_BLOCK; count++) {
     const streamHeader = readStreamHeader(await reader.read(position, STREAM_HEADER_BYTES, what), 0);
-    if (!streamHeader) throw problem('HEADER_DAMAGED', `${what}: the ${header.type} block at ${hex(at)} has a damaged stream header at ${hex(position)}`);
+    if (!streamHeader)
+      throw problem('HEADER_DAMAGED', `${what}: the ${header.type} block at ${hex(at)} has a damaged stream header at ${hex(position)}`);
     streams.push({ at: position, header: streamHeader });
     const end = position + STREAM_HEADER_BYTES + streamHeader.length;
     if (!Number.isSafeInteger(end)) throw problem('HEADER_DAMAGED', `${what}: the stream at ${hex(position)} claims an impossible length`);
@@ -102,7 +139,11 @@ export async function walkBlock(
 
 /** The block's bytes from its start to its end (for the small descriptor blocks whose fields are read). */
 export async function blockBytes(reader: LogicalReader, block: WalkedBlock, what: string): Promise<Uint8Array> {
-  if (block.end - block.at > BLOCK_READ_LIMIT) throw problem('HEADER_DAMAGED', `${what}: the ${block.header.type} block at ${hex(block.at)} claims ${block.end - block.at} bytes, where SQL Server writes a few KiB`);
+  if (block.end - block.at > BLOCK_READ_LIMIT)
+    throw problem(
+      'HEADER_DAMAGED',
+      `${what}: the ${block.header.type} block at ${hex(block.at)} claims ${block.end - block.at} bytes, where SQL Server writes a few KiB`,
+    );
   return reader.read(block.at, block.end - block.at, what);
 }
 
@@ -127,15 +168,18 @@ export function readScin(bytes: Uint8Array, block: WalkedBlock, what: string): S
   const mqci = block.streams.find((s) => s.header.id === 'MQCI');
   if (!mqci) throw problem('HEADER_DAMAGED', `${what} at ${hex(block.at)} has no MQCI stream`);
   const at = mqci.at - block.at + STREAM_HEADER_BYTES;
-  if (at + 8 > bytes.length || fourCC(bytes, at) !== 'SCIN') throw problem('HEADER_DAMAGED', `${what}: the MQCI stream at ${hex(mqci.at)} does not start with SCIN`);
+  if (at + 8 > bytes.length || fourCC(bytes, at) !== 'SCIN')
+    throw problem('HEADER_DAMAGED', `${what}: the MQCI stream at ${hex(mqci.at)} does not start with SCIN`);
   const length = u32(bytes, at + 4);
-  if (length < 0x70 || length > mqci.header.length || at + length > bytes.length) throw problem('HEADER_DAMAGED', `${what}: the SCIN structure claims ${length} bytes in a ${mqci.header.length}-byte stream`);
+  if (length < 0x70 || length > mqci.header.length || at + length > bytes.length)
+    throw problem('HEADER_DAMAGED', `${what}: the SCIN structure claims ${length} bytes in a ${mqci.header.length}-byte stream`);
   const scin = bytes.subarray(at, at + length);
   const name = (pointer: number, label: string) => {
     const size = u16(scin, pointer);
     const offset = u16(scin, pointer + 2);
     const text = readString(scin, offset, size);
-    if (!text || size > 256) throw problem('HEADER_DAMAGED', `${what}: the ${label} name in SCIN is missing or damaged (size ${size} at offset ${offset})`);
+    if (!text || size > 256)
+      throw problem('HEADER_DAMAGED', `${what}: the ${label} name in SCIN is missing or damaged (size ${size} at offset ${offset})`);
     return text;
   };
   const kind = u32(scin, 0x0c);
@@ -153,15 +197,26 @@ export function readScin(bytes: Uint8Array, block: WalkedBlock, what: string): S
     const tag = position + 8 <= bytes.length ? fourCC(bytes, position) : '';
     const size = position + 8 <= bytes.length ? u32(bytes, position + 4) : 0;
     if (!/^[A-Z]{4}$/.test(tag) || size < 8 || position + size > streamEnd) {
-      throw problem('HEADER_DAMAGED', `${what}: the database's file list after SCIN is damaged at ${hex(block.at + position)} (no record there, or one that runs past the MQCI stream)`);
+      throw problem(
+        'HEADER_DAMAGED',
+        `${what}: the database's file list after SCIN is damaged at ${hex(block.at + position)} (no record there, or one that runs past the MQCI stream)`,
+      );
     }
     records.push({ tag, length: size });
     if (tag === 'SFIN') files.push(fileNames(bytes.subarray(position, position + size), what, block.at + position));
     position += size;
   }
-  if (files.length === 0) throw problem('HEADER_DAMAGED', `${what}: the SQL Server block lists none of the database's files (no SFIN record after SCIN)`);
+  if (files.length === 0)
+    throw problem('HEADER_DAMAGED', `${what}: the SQL Server block lists none of the database's files (no SFIN record after SCIN)`);
   return {
-    database, server, kind, version: `${scin[0x1b]}.${scin[0x1a]}.${u16(scin, 0x18)}`, createdAt: readMtfDate(scin, 0x48), backupAt: readMtfDate(scin, 0x4d), records, files,
+    database,
+    server,
+    kind,
+    version: `${scin[0x1b]}.${scin[0x1a]}.${u16(scin, 0x18)}`,
+    createdAt: readMtfDate(scin, 0x48),
+    backupAt: readMtfDate(scin, 0x4d),
+    records,
+    files,
   };
 }
 
@@ -174,7 +229,8 @@ export function readScin(bytes: Uint8Array, block: WalkedBlock, what: string): S
 function fileNames(record: Uint8Array, what: string, at: number): { logicalName: string; physicalName: string } {
   for (let i = 0x20; i + 8 <= 0x80 && i + 8 <= record.length; i += 2) {
     const [logicalSize, logicalAt, physicalSize, physicalAt] = [u16(record, i), u16(record, i + 2), u16(record, i + 4), u16(record, i + 6)];
-    if (logicalAt < 0x80 || physicalAt !== logicalAt + logicalSize || physicalAt + physicalSize !== record.length || logicalSize === 0) continue;
+    if (logicalAt < 0x80 || physicalAt !== logicalAt + logicalSize || physicalAt + physicalSize !== record.length || logicalSize === 0)
+      continue;
     const logicalName = readString(record, logicalAt, logicalSize);
     const physicalName = readString(record, physicalAt, physicalSize);
     if (logicalName && physicalName) return { logicalName, physicalName };
@@ -201,7 +257,13 @@ export function dataStream(dataAt: number, length: number): DataStream {
 }
 
 /** Reads `count` page slots from `pagesAt` in pieces of at most `piece` bytes and adds them to the tally. */
-export async function checkPages(reader: LogicalReader, pagesAt: number, count: number, tally: PageTally, piece = 128 * PAGE_BYTES): Promise<PageSlot[]> {
+export async function checkPages(
+  reader: LogicalReader,
+  pagesAt: number,
+  count: number,
+  tally: PageTally,
+  piece = 128 * PAGE_BYTES,
+): Promise<PageSlot[]> {
   const first: PageSlot[] = [];
   for (let done = 0; done < count; ) {
     const take = Math.min(count - done, piece / PAGE_BYTES);
@@ -244,13 +306,17 @@ export interface WalkProgress {
  * lengths; MSLS must be followed by the end-of-set filemark. `onData` sees each MQDA stream.
  */
 export async function walkSet(
-  reader: LogicalReader, at: number, layout: SetLayout, kind: 'database' | 'log',
-  onData: (stream: DataStream) => Promise<void>, blocks: Record<string, number> = {},
+  reader: LogicalReader,
+  at: number,
+  layout: SetLayout,
+  kind: 'database' | 'log',
+  onData: (stream: DataStream) => Promise<void>,
+  blocks: Record<string, number> = {},
   progress: WalkProgress = { at, sawLog: false },
 ): Promise<SetWalk> {
   const dataStreams: DataStream[] = [];
   let sawLog = progress.sawLog;
-  for (let position = at; ;) {
+  for (let position = at; ; ) {
     progress.at = position;
     progress.sawLog = sawLog;
     const expected = kind === 'log' || sawLog ? ['MSTL', 'MSLS'] : ['MSDA', 'MSTL', 'MSLS'];
@@ -305,23 +371,45 @@ export const END_REGION_LIMIT = 1024 * 1024;
  * in the file), both ESETs closing the set that `set` opened and not aborted, the on-tape catalog
  * streams between them, and the final filemark. Walked exactly, block by block.
  */
-export async function walkEndRegion(reader: LogicalReader, at: number, layout: SetLayout, set: SetIdentity, firstFilemark: number): Promise<EndRegion> {
+export async function walkEndRegion(
+  reader: LogicalReader,
+  at: number,
+  layout: SetLayout,
+  set: SetIdentity,
+  firstFilemark: number,
+): Promise<EndRegion> {
   const fm = layout.filemarkBytes;
   const endMark = readSoftFilemark(await reader.read(at, fm, 'the end-of-set soft filemark'), 0, fm);
-  if (!endMark || endMark.previous[0] !== firstFilemark) throw problem('END_DAMAGED', `no valid end-of-set soft filemark at ${hex(at)} (after the closing SQL Server block, one that points back to ${hex(firstFilemark)})`);
+  if (!endMark || endMark.previous[0] !== firstFilemark)
+    throw problem(
+      'END_DAMAGED',
+      `no valid end-of-set soft filemark at ${hex(at)} (after the closing SQL Server block, one that points back to ${hex(firstFilemark)})`,
+    );
   let position = at + fm;
   const esets: number[] = [];
   while (position - at <= END_REGION_LIMIT) {
     const head = await reader.read(position, DBLK_HEADER_BYTES, 'the end of the backup set');
     const header = readDblkHeader(head, 0);
     if (header?.type === 'SFMB') {
-      if (esets.length < 2 || esets[0] !== at + fm) throw problem('END_DAMAGED', `the end of the backup set holds ${esets.length} ESET block(s) where SQL Server writes two, the first right after the end-of-set filemark`);
+      if (esets.length < 2 || esets[0] !== at + fm)
+        throw problem(
+          'END_DAMAGED',
+          `the end of the backup set holds ${esets.length} ESET block(s) where SQL Server writes two, the first right after the end-of-set filemark`,
+        );
       const finalMark = readSoftFilemark(await reader.read(position, fm, 'the final soft filemark'), 0, fm);
       if (!finalMark) throw problem('END_DAMAGED', `the final soft filemark at ${hex(position)} is damaged`);
       return { finalFilemark: position, previous: finalMark.previous, esets: esets.length };
     }
-    if (!header) throw problem('END_DAMAGED', `the end of the backup set is damaged at ${hex(position)} (no valid block header where the ${esets.length === 0 ? 'first ESET' : 'next ESET or the final filemark'} belongs)`);
-    if (header.type !== 'ESET') throw problem('END_DAMAGED', `a ${header.type} block at ${hex(position)} in the end of the backup set, where only ESET blocks and the final filemark belong`);
+    if (!header)
+      throw problem(
+        'END_DAMAGED',
+        `the end of the backup set is damaged at ${hex(position)} (no valid block header where the ${esets.length === 0 ? 'first ESET' : 'next ESET or the final filemark'} belongs)`,
+      );
+    if (header.type !== 'ESET')
+      throw problem(
+        'END_DAMAGED',
+        `a ${header.type} block at ${hex(position)} in the end of the backup set, where only ESET blocks and the final filemark belong`,
+      );
     if (header.attributes & BlockAttribute.ESET_ABORTED) throw problem('ABORTED', 'the end of the backup set says the backup was aborted');
     const block = await walkBlock(reader, position, { ...layout, setStart: at + fm }, ['ESET'], 'the end of the backup set');
     const bytes = await blockBytes(reader, block, 'the end of the backup set');
@@ -329,7 +417,10 @@ export async function walkEndRegion(reader: LogicalReader, at: number, layout: S
     const setNumber = u16(bytes, 0x4e);
     const date = readMtfDate(bytes, 0x50);
     if (attributes !== set.attributes || setNumber !== set.setNumber || date !== set.date) {
-      throw problem('END_INCONSISTENT', `the end of the backup set (set ${setNumber}, attributes ${hex(attributes)}, ${date ?? 'no date'}) does not close the set the file starts (set ${set.setNumber}, attributes ${hex(set.attributes)}, ${set.date ?? 'no date'})`);
+      throw problem(
+        'END_INCONSISTENT',
+        `the end of the backup set (set ${setNumber}, attributes ${hex(attributes)}, ${date ?? 'no date'}) does not close the set the file starts (set ${set.setNumber}, attributes ${hex(set.attributes)}, ${set.date ?? 'no date'})`,
+      );
     }
     esets.push(position);
     position = block.end;
@@ -362,7 +453,12 @@ export function closingBlocks(bytes: Uint8Array, blockSize: number): { msls: Wal
   return undefined;
 }
 
-function chainEnd(bytes: Uint8Array, at: number, header: DblkHeader, blockSize: number): { end: number; streams: WalkedBlock['streams'] } | undefined {
+function chainEnd(
+  bytes: Uint8Array,
+  at: number,
+  header: DblkHeader,
+  blockSize: number,
+): { end: number; streams: WalkedBlock['streams'] } | undefined {
   const streams: WalkedBlock['streams'] = [];
   let position = at + header.firstEvent;
   for (let guard = 0; guard < STREAMS_PER_BLOCK && position < bytes.length; guard++) {

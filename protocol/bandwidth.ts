@@ -14,12 +14,22 @@ import { PROTOCOL_VERSION } from './envelope';
 export const MIN_BANDWIDTH_BYTES_PER_SECOND = 32_000;
 
 const UNITS: Record<string, number> = {
-  'bit/s': 1 / 8, bps: 1 / 8,
-  'kbit/s': 1000 / 8, kbps: 1000 / 8,
-  'mbit/s': 1e6 / 8, mbps: 1e6 / 8,
-  'gbit/s': 1e9 / 8, gbps: 1e9 / 8,
-  'B/s': 1, 'KB/s': 1000, 'kB/s': 1000, 'MB/s': 1e6, 'GB/s': 1e9,
-  'KiB/s': 1024, 'MiB/s': 1024 ** 2, 'GiB/s': 1024 ** 3,
+  'bit/s': 1 / 8,
+  bps: 1 / 8,
+  'kbit/s': 1000 / 8,
+  kbps: 1000 / 8,
+  'mbit/s': 1e6 / 8,
+  mbps: 1e6 / 8,
+  'gbit/s': 1e9 / 8,
+  gbps: 1e9 / 8,
+  'B/s': 1,
+  'KB/s': 1000,
+  'kB/s': 1000,
+  'MB/s': 1e6,
+  'GB/s': 1e9,
+  'KiB/s': 1024,
+  'MiB/s': 1024 ** 2,
+  'GiB/s': 1024 ** 3,
 };
 
 /**
@@ -41,11 +51,14 @@ export function parseRate(text: string): number | null | string {
   const factor = UNITS[key];
   if (factor === undefined) {
     const bare = unit.replace(/(\/s|ps)$/, '');
-    const hint = /^[kmg]b$/i.test(bare) ? `: it could mean bits or bytes; write ${bare[0]!.toLowerCase() === 'k' ? 'k' : bare[0]!.toUpperCase()}bit/s for bits or ${bare[0]!.toUpperCase()}B/s for bytes` : '; units: kbit/s, Mbit/s, Gbit/s, KB/s, MB/s, GB/s, KiB/s, MiB/s, GiB/s';
+    const hint = /^[kmg]b$/i.test(bare)
+      ? `: it could mean bits or bytes; write ${bare[0]!.toLowerCase() === 'k' ? 'k' : bare[0]!.toUpperCase()}bit/s for bits or ${bare[0]!.toUpperCase()}B/s for bytes`
+      : '; units: kbit/s, Mbit/s, Gbit/s, KB/s, MB/s, GB/s, KiB/s, MiB/s, GiB/s';
     return `"${text}" has an unknown unit "${unit}"${hint}`;
   }
   const bytesPerSecond = value * factor;
-  if (bytesPerSecond < MIN_BANDWIDTH_BYTES_PER_SECOND) return `"${text}" is below the smallest limit, 256 kbit/s (32 KB/s): slower than that, one upload part takes minutes`;
+  if (bytesPerSecond < MIN_BANDWIDTH_BYTES_PER_SECOND)
+    return `"${text}" is below the smallest limit, 256 kbit/s (32 KB/s): slower than that, one upload part takes minutes`;
   return bytesPerSecond;
 }
 
@@ -57,10 +70,13 @@ export function formatRate(bytesPerSecond: number | null): string {
   return `${Number(value.toPrecision(3))} ${unit}`;
 }
 
-const rateSchema = z.string().max(40).superRefine((text, ctx) => {
-  const rate = parseRate(text);
-  if (typeof rate === 'string') ctx.addIssue({ code: 'custom', message: rate });
-});
+const rateSchema = z
+  .string()
+  .max(40)
+  .superRefine((text, ctx) => {
+    const rate = parseRate(text);
+    if (typeof rate === 'string') ctx.addIssue({ code: 'custom', message: rate });
+  });
 
 const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 
@@ -92,22 +108,31 @@ export function parseClock(text: string): number | string {
   return minutes;
 }
 
-const daysSchema = z.string().max(60).superRefine((text, ctx) => {
-  const days = parseDays(text);
-  if (typeof days === 'string') ctx.addIssue({ code: 'custom', message: days });
-});
-const clockSchema = z.string().max(5).superRefine((text, ctx) => {
-  const minutes = parseClock(text);
-  if (typeof minutes === 'string') ctx.addIssue({ code: 'custom', message: minutes });
-});
+const daysSchema = z
+  .string()
+  .max(60)
+  .superRefine((text, ctx) => {
+    const days = parseDays(text);
+    if (typeof days === 'string') ctx.addIssue({ code: 'custom', message: days });
+  });
+const clockSchema = z
+  .string()
+  .max(5)
+  .superRefine((text, ctx) => {
+    const minutes = parseClock(text);
+    if (typeof minutes === 'string') ctx.addIssue({ code: 'custom', message: minutes });
+  });
 
 /** One period of the week with its own limit: from `from` to `to` on each of `days`; a period whose `to` is earlier than `from` runs past midnight into the next day. */
-export const bandwidthPeriodSchema = z.object({
-  days: daysSchema,
-  from: clockSchema,
-  to: clockSchema,
-  limit: rateSchema,
-}).strict().refine((p) => p.from.trim() !== p.to.trim(), { message: '"from" and "to" are the same time: the period would be empty' });
+export const bandwidthPeriodSchema = z
+  .object({
+    days: daysSchema,
+    from: clockSchema,
+    to: clockSchema,
+    limit: rateSchema,
+  })
+  .strict()
+  .refine((p) => p.from.trim() !== p.to.trim(), { message: '"from" and "to" are the same time: the period would be empty' });
 export type BandwidthPeriod = z.infer<typeof bandwidthPeriodSchema>;
 
 /**
@@ -116,10 +141,12 @@ export type BandwidthPeriod = z.infer<typeof bandwidthPeriodSchema>;
  */
 export const bandwidthSettingSchema = z.union([
   rateSchema,
-  z.object({
-    default: rateSchema.default('unlimited'),
-    schedule: z.array(bandwidthPeriodSchema).max(50).default([]),
-  }).strict(),
+  z
+    .object({
+      default: rateSchema.default('unlimited'),
+      schedule: z.array(bandwidthPeriodSchema).max(50).default([]),
+    })
+    .strict(),
 ]);
 export type BandwidthSetting = z.infer<typeof bandwidthSettingSchema>;
 
@@ -138,19 +165,28 @@ export interface BandwidthAt {
  */
 export function bandwidthAt(setting: BandwidthSetting, now: Date): BandwidthAt {
   if (typeof setting === 'string') return { bytesPerSecond: rateOf(setting) };
-  const periods = setting.schedule.map((p) => ({ days: parseDays(p.days) as Set<number>, from: parseClock(p.from) as number, to: parseClock(p.to) as number, limit: rateOf(p.limit) }));
+  const periods = setting.schedule.map((p) => ({
+    days: parseDays(p.days) as Set<number>,
+    from: parseClock(p.from) as number,
+    to: parseClock(p.to) as number,
+    limit: rateOf(p.limit),
+  }));
   // Every start and end of a period from the day before to a week ahead, as actual moments.
   const spans: Array<{ period: number; start: Date; end: Date }> = [];
   for (let offset = -1; offset <= 8; offset++) {
     const day = new Date(now.getFullYear(), now.getMonth(), now.getDate() + offset);
     periods.forEach((p, index) => {
       if (!p.days.has(day.getDay())) return;
-      const at = (minutes: number, plusDays = 0) => new Date(day.getFullYear(), day.getMonth(), day.getDate() + plusDays, Math.floor(minutes / 60), minutes % 60);
+      const at = (minutes: number, plusDays = 0) =>
+        new Date(day.getFullYear(), day.getMonth(), day.getDate() + plusDays, Math.floor(minutes / 60), minutes % 60);
       spans.push({ period: index, start: at(p.from), end: p.to > p.from ? at(p.to) : at(p.to, 1) });
     });
   }
   const inside = spans.filter((s) => s.start <= now && now < s.end).sort((a, b) => a.period - b.period)[0];
-  const boundaries = spans.flatMap((s) => [s.start, s.end]).filter((d) => d > now).sort((a, b) => a.getTime() - b.getTime());
+  const boundaries = spans
+    .flatMap((s) => [s.start, s.end])
+    .filter((d) => d > now)
+    .sort((a, b) => a.getTime() - b.getTime());
   const changesAt = boundaries[0];
   return inside
     ? { bytesPerSecond: periods[inside.period]!.limit, period: inside.period, changesAt }
@@ -166,7 +202,10 @@ function rateOf(text: string): number | null {
 /** A setting in one line: "20 Mbit/s", or "20 Mbit/s; Mon-Fri 07:00-17:00 5 Mbit/s". */
 export function describeBandwidth(setting: BandwidthSetting): string {
   if (typeof setting === 'string') return formatRate(rateOf(setting));
-  return [formatRate(rateOf(setting.default)), ...setting.schedule.map((p) => `${p.days} ${p.from}-${p.to} ${formatRate(rateOf(p.limit))}`)].join('; ');
+  return [
+    formatRate(rateOf(setting.default)),
+    ...setting.schedule.map((p) => `${p.days} ${p.from}-${p.to} ${formatRate(rateOf(p.limit))}`),
+  ].join('; ');
 }
 
 /**

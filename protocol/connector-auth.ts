@@ -22,7 +22,9 @@ export function signingString(tenantId: string, keyId: string, timestamp: number
 export function signatureAuthorization(tenantId: string, keyId: string, privateKeyPem: string, now = Date.now()): string {
   const timestamp = Math.floor(now / 1000);
   const nonce = randomBytes(16).toString('base64url');
-  const signature = sign(null, Buffer.from(signingString(tenantId, keyId, timestamp, nonce)), createPrivateKey(privateKeyPem)).toString('base64url');
+  const signature = sign(null, Buffer.from(signingString(tenantId, keyId, timestamp, nonce)), createPrivateKey(privateKeyPem)).toString(
+    'base64url',
+  );
   return `SoBackup-Ed25519 tenant=${tenantId},key=${keyId},ts=${timestamp},nonce=${nonce},sig=${signature}`;
 }
 
@@ -55,7 +57,8 @@ export function parseConnectorAuthorization(header: string | undefined): Connect
   const timestamp = Number(fields.get('ts'));
   const nonce = fields.get('nonce') ?? '';
   const signature = fields.get('sig') ?? '';
-  if (!Number.isInteger(timestamp) || !TOKEN.test(nonce) || nonce.length < 16 || nonce.length > 64 || !TOKEN.test(signature)) return undefined;
+  if (!Number.isInteger(timestamp) || !TOKEN.test(nonce) || nonce.length < 16 || nonce.length > 64 || !TOKEN.test(signature))
+    return undefined;
   return { scheme: 'signature', tenantId, keyId, timestamp, nonce, signature };
 }
 
@@ -63,7 +66,12 @@ export function parseConnectorAuthorization(header: string | undefined): Connect
 export function verifyConnectorSignature(auth: Extract<ConnectorAuthorization, { scheme: 'signature' }>, publicKeyDer: string): boolean {
   try {
     const key = createPublicKey({ key: Buffer.from(publicKeyDer, 'base64url'), format: 'der', type: 'spki' });
-    return verify(null, Buffer.from(signingString(auth.tenantId, auth.keyId, auth.timestamp, auth.nonce)), key, Buffer.from(auth.signature, 'base64url'));
+    return verify(
+      null,
+      Buffer.from(signingString(auth.tenantId, auth.keyId, auth.timestamp, auth.nonce)),
+      key,
+      Buffer.from(auth.signature, 'base64url'),
+    );
   } catch {
     return false;
   }

@@ -5,9 +5,7 @@ export const MAX_MESSAGE_BYTES = 128 * 1024;
 /** Version of the message envelope this code speaks. */
 export const PROTOCOL_VERSION = 1;
 
-export const runIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a run id is 1-128 letters, digits, ".", "_" or "-"');
+export const runIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a run id is 1-128 letters, digits, ".", "_" or "-"');
 export const tenantIdSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'a tenant id is 2-63 lower-case letters, digits or "-", starting with a letter or digit');

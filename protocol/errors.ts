@@ -15,7 +15,11 @@ export class SoBackupError extends Error {
 export class ProtocolError extends SoBackupError {
   /** The type of the message that broke its schema, when it is a type this direction knows (for an error's `inReplyTo`). */
   readonly messageType?: string;
-  constructor(code: 'MESSAGE_TOO_LARGE' | 'MESSAGE_NOT_JSON' | 'MESSAGE_INVALID', message: string, options: { cause?: unknown; messageType?: string } = {}) {
+  constructor(
+    code: 'MESSAGE_TOO_LARGE' | 'MESSAGE_NOT_JSON' | 'MESSAGE_INVALID',
+    message: string,
+    options: { cause?: unknown; messageType?: string } = {},
+  ) {
     super(code, message, { cause: options.cause, permanent: true });
     this.name = 'ProtocolError';
     if (options.messageType !== undefined) this.messageType = options.messageType;

@@ -8,11 +8,13 @@ import { z } from 'zod';
  * docs/protocol.md for what AWS documents and what it does not). The message they answer was
  * not processed: the sender should back off and send it again.
  */
-export const gatewayFrameSchema = z.object({
-  message: z.string(),
-  connectionId: z.string().optional(),
-  requestId: z.string().optional(),
-}).strict();
+export const gatewayFrameSchema = z
+  .object({
+    message: z.string(),
+    connectionId: z.string().optional(),
+    requestId: z.string().optional(),
+  })
+  .strict();
 export type GatewayFrame = z.infer<typeof gatewayFrameSchema>;
 
 export const GATEWAY_THROTTLED = 'Too Many Requests';

@@ -59,11 +59,13 @@ export const restoreRequestSchema = z.object({
    * What the restore needs, so that "latest" finds the newest run that kept it: a run whose other
    * database failed still kept its good parts. Absent (older connectors): any restorable run.
    */
-  wants: z.object({
-    database: z.string().min(1).max(128).optional(),
-    anyDatabase: z.boolean().optional(),
-    archive: z.boolean().optional(),
-  }).optional(),
+  wants: z
+    .object({
+      database: z.string().min(1).max(128).optional(),
+      anyDatabase: z.boolean().optional(),
+      archive: z.boolean().optional(),
+    })
+    .optional(),
 });
 export type RestoreRequest = z.infer<typeof restoreRequestSchema>;
 
@@ -120,13 +122,17 @@ export const drillResultSchema = z.object({
   ok: z.boolean(),
   startedAt: z.iso.datetime(),
   finishedAt: z.iso.datetime(),
-  database: z.object({
-    /** The database restored (absent from older connectors). */
-    name: z.string().min(1).max(128).optional(),
-    status: z.enum(['checked', 'skipped', 'failed']),
-    detail: z.string().max(2000),
-    seconds: z.number().nonnegative(),
-  }).optional(),
-  archive: z.object({ sampled: z.number().int().nonnegative(), verified: z.number().int().nonnegative(), detail: z.string().max(2000).optional() }).optional(),
+  database: z
+    .object({
+      /** The database restored (absent from older connectors). */
+      name: z.string().min(1).max(128).optional(),
+      status: z.enum(['checked', 'skipped', 'failed']),
+      detail: z.string().max(2000),
+      seconds: z.number().nonnegative(),
+    })
+    .optional(),
+  archive: z
+    .object({ sampled: z.number().int().nonnegative(), verified: z.number().int().nonnegative(), detail: z.string().max(2000).optional() })
+    .optional(),
 });
 export type DrillResult = z.infer<typeof drillResultSchema>;

@@ -45,7 +45,8 @@ export const keyLayout = {
   manifests: (tenantId: string, tier: RetentionTier = 'daily') => `manifests/${tier}/${tenantId}/`,
   /** One run's staging prefix: everything its connector uploads except archive files. */
   staging: (tenantId: string, runId: string) => `${STAGING_PREFIX}${tenantId}/${encodeKeySegment(runId)}/`,
-  stagedDatabaseBackup: (tenantId: string, runId: string, database: string) => `${keyLayout.staging(tenantId, runId)}db/${databaseKeySegment(database)}.bak`,
+  stagedDatabaseBackup: (tenantId: string, runId: string, database: string) =>
+    `${keyLayout.staging(tenantId, runId)}db/${databaseKeySegment(database)}.bak`,
   stagedManifest: (tenantId: string, runId: string) => `${keyLayout.staging(tenantId, runId)}manifest.json`,
   stagedSnapshot: (tenantId: string, runId: string) => `${keyLayout.staging(tenantId, runId)}snapshot.json.gz`,
   /**
@@ -55,7 +56,8 @@ export const keyLayout = {
   tenantReadPrefixes: (tenantId: string): string[] => [`archive/${tenantId}/`, `manifests/daily/${tenantId}/`],
   /** What a restore reads: every tier's backups and manifests, and the archive. */
   tenantRestorePrefixes: (tenantId: string): string[] => [
-    ...RETENTION_TIERS.flatMap((tier) => [`db/${tier}/${tenantId}/`, `manifests/${tier}/${tenantId}/`]), `archive/${tenantId}/`,
+    ...RETENTION_TIERS.flatMap((tier) => [`db/${tier}/${tenantId}/`, `manifests/${tier}/${tenantId}/`]),
+    `archive/${tenantId}/`,
   ],
 } as const;
 
@@ -75,7 +77,8 @@ export function isTenantArchiveKey(tenantId: string, key: string): boolean {
 function databaseKeySegment(database: string): string {
   if (database === '') throw new Error('invalid key segment: empty database name');
   // eslint-disable-next-line no-control-regex
-  return database.replace(/[\u0000-\u001f\u007f%/]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses or escapes
+  return database.replace(/[\u0000-\u001f\u007f%/]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** S3's limit on a key: 1,024 bytes of UTF-8 (docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html). */
@@ -87,13 +90,15 @@ export const DERIVED_KEY_FOLDER = '%hash';
 let lastPrefix = { tenantId: '', root: '', prefix: '' };
 
 function archiveFileKey(tenantId: string, root: string, relativePath: string | Uint8Array): string {
-  if (lastPrefix.tenantId !== tenantId || lastPrefix.root !== root) lastPrefix = { tenantId, root, prefix: `archive/${tenantId}/${encodeKeySegment(root)}/` };
+  if (lastPrefix.tenantId !== tenantId || lastPrefix.root !== root)
+    lastPrefix = { tenantId, root, prefix: `archive/${tenantId}/${encodeKeySegment(root)}/` };
   const prefix = lastPrefix.prefix;
   let text: string | undefined;
   let bytes: Buffer | undefined;
   if (typeof relativePath === 'string') {
     // A well-formed string's UTF-8 is valid UTF-8: no decoding needed (the common case, fast).
-    if (/[\uD800-\uDFFF]/.test(relativePath) && /\p{Cs}/u.test(relativePath)) throw new Error('an archive path with an unpaired surrogate has no UTF-8 form: give its exact bytes');
+    if (/[\uD800-\uDFFF]/.test(relativePath) && /\p{Cs}/u.test(relativePath))
+      throw new Error('an archive path with an unpaired surrogate has no UTF-8 form: give its exact bytes');
     const bad = /(?:^|\/)(\.{0,2})(?:\/|$)/.exec(relativePath);
     if (bad) throw new Error(`invalid key segment "${bad[1]}" in an archive path`);
     text = relativePath;
@@ -112,15 +117,19 @@ function archiveFileKey(tenantId: string, root: string, relativePath: string | U
   }
   if (text !== undefined && !/[\uFFFE\uFFFF]/.test(text)) {
     // eslint-disable-next-line no-control-regex
-    const key = prefix + text.replace(/[\u0000-\u001f\u007f%]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses or escapes
+    const key = prefix + text.replace(/[\u0000-\u001f\u007f%]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
     if (Buffer.byteLength(key, 'utf8') <= MAX_KEY_BYTES) return key;
   }
-  return `${prefix}${DERIVED_KEY_FOLDER}/${createHash('sha256').update(bytes ?? Buffer.from(text!, 'utf8')).digest('hex')}`;
+  return `${prefix}${DERIVED_KEY_FOLDER}/${createHash('sha256')
+    .update(bytes ?? Buffer.from(text!, 'utf8'))
+    .digest('hex')}`;
 }
 
 /** Keeps a path segment safe in a key: no empty, "." or ".." segments, no control characters. */
 function encodeKeySegment(segment: string): string {
   if (segment === '' || segment === '.' || segment === '..') throw new Error(`invalid key segment "${segment}"`);
   // eslint-disable-next-line no-control-regex
-  return segment.normalize('NFC').replace(/[\u0000-\u001f\u007f%]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'));
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses or escapes
+  return segment.normalize('NFC').replace(/[\u0000-\u001f\u007f%]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -58,12 +58,14 @@ export const databaseBackupSchema = z.object({
    * certificate (with its private key) on the target server. `privateKeyBackedUpAt` is when
    * its private key was last backed up (sys.certificates.pvt_key_last_backup_date), if ever.
    */
-  tde: z.object({
-    certificate: z.string().max(128).optional(),
-    thumbprint: z.string().max(64).optional(),
-    encryptorType: z.string().max(60).optional(),
-    privateKeyBackedUpAt: z.iso.datetime().optional(),
-  }).optional(),
+  tde: z
+    .object({
+      certificate: z.string().max(128).optional(),
+      thumbprint: z.string().max(64).optional(),
+      encryptorType: z.string().max(60).optional(),
+      privateKeyBackedUpAt: z.iso.datetime().optional(),
+    })
+    .optional(),
   /** What the operator should know (read-only, availability group secondary, TDE); not a problem. */
   notes: z.array(z.string().max(1000)).max(20).optional(),
   /** What needs doing (a TDE certificate never backed up): the run ends SUCCEEDED_WITH_WARNINGS. */
@@ -83,7 +85,11 @@ const archivePathFields = {
   /** "/"-separated path below the root as text, never normalized; U+FFFD where the name is not UTF-8. */
   path: z.string().min(1).max(100_000),
   /** The exact bytes of the path, base64, present only when they are not valid UTF-8 (Linux: any bytes; Windows: WTF-8). */
-  pathBytes: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/).max(140_000).optional(),
+  pathBytes: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]+={0,2}$/)
+    .max(140_000)
+    .optional(),
 };
 
 /** Nanoseconds since 1970-01-01 UTC as a decimal integer: exact where a double's milliseconds are not (NTFS keeps 100 ns, ext4 1 ns). */
@@ -140,7 +146,11 @@ export const snapshotLinkSchema = z.object({
   ...archivePathFields,
   target: z.string().min(1).max(100_000),
   /** The exact bytes of the target, base64, when they are not valid UTF-8. */
-  targetBytes: z.string().regex(/^[A-Za-z0-9+/]+={0,2}$/).max(140_000).optional(),
+  targetBytes: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]+={0,2}$/)
+    .max(140_000)
+    .optional(),
   kind: z.enum(['file', 'dir']),
 });
 export type SnapshotLink = z.infer<typeof snapshotLinkSchema>;

@@ -39,7 +39,10 @@ export interface FleetLoad {
  * `messagesPerRun` messages (progress every 4 minutes of a `runMinutes` run, the result, and
  * a credentials request for long uploads); heartbeats stop while it does.
  */
-export function fleetLoad(tenants: number, options: { backupWindowHours: number; runMinutes?: number; budget?: typeof MESSAGE_BUDGET }): FleetLoad {
+export function fleetLoad(
+  tenants: number,
+  options: { backupWindowHours: number; runMinutes?: number; budget?: typeof MESSAGE_BUDGET },
+): FleetLoad {
   const budget = options.budget ?? MESSAGE_BUDGET;
   const runMinutes = options.runMinutes ?? 30;
   const heartbeats = tenants / budget.heartbeatSeconds;

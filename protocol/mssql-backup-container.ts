@@ -50,7 +50,11 @@ export interface ChunkHeader {
 
 /** A container that breaks the observed framing or does not decode. */
 export class ContainerError extends Error {
-  constructor(readonly code: 'CHUNK_INVALID' | 'CHUNK_UNDECODABLE' | 'CHUNK_FOREIGN' | 'SEGMENT_INVALID' | 'TRUNCATED', message: string, options: { cause?: unknown } = {}) {
+  constructor(
+    readonly code: 'CHUNK_INVALID' | 'CHUNK_UNDECODABLE' | 'CHUNK_FOREIGN' | 'SEGMENT_INVALID' | 'TRUNCATED',
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
     super(message, options);
     this.name = 'ContainerError';
   }
@@ -59,11 +63,20 @@ export class ContainerError extends Error {
 /** The chunk header at `at` (`bytes` starts at file offset `base`), or a ContainerError naming what is wrong. */
 export function readChunkHeader(bytes: Uint8Array, at: number, base = 0): ChunkHeader {
   const local = at - base;
-  if (local < 0 || local + CHUNK_HEADER_BYTES > bytes.length) throw new ContainerError('CHUNK_INVALID', `the file ends inside the compressed chunk header at offset 0x${at.toString(16)}`);
+  if (local < 0 || local + CHUNK_HEADER_BYTES > bytes.length)
+    throw new ContainerError('CHUNK_INVALID', `the file ends inside the compressed chunk header at offset 0x${at.toString(16)}`);
   const kind = bytes[local]!;
   const units = bytes[local + 1]!;
-  if (kind !== CHUNK_KIND) throw new ContainerError('CHUNK_INVALID', `no compressed chunk at offset 0x${at.toString(16)} (kind byte 0x${kind.toString(16)}, SQL Server writes 0x21)`);
-  if (units < 1 || units > 128) throw new ContainerError('CHUNK_INVALID', `the compressed chunk at offset 0x${at.toString(16)} claims ${units * CHUNK_UNIT} decoded bytes (1 to 65536 in steps of 512)`);
+  if (kind !== CHUNK_KIND)
+    throw new ContainerError(
+      'CHUNK_INVALID',
+      `no compressed chunk at offset 0x${at.toString(16)} (kind byte 0x${kind.toString(16)}, SQL Server writes 0x21)`,
+    );
+  if (units < 1 || units > 128)
+    throw new ContainerError(
+      'CHUNK_INVALID',
+      `the compressed chunk at offset 0x${at.toString(16)} claims ${units * CHUNK_UNIT} decoded bytes (1 to 65536 in steps of 512)`,
+    );
   const compressedSize = bytes[local + 2]! | (bytes[local + 3]! << 8);
   return { at, decodedSize: units * CHUNK_UNIT, compressedSize, signature: bytes.slice(local + 8, local + 24) };
 }
@@ -72,13 +85,20 @@ export function readChunkHeader(bytes: Uint8Array, at: number, base = 0): ChunkH
 export function decodeChunk(bytes: Uint8Array, chunk: ChunkHeader, base = 0): Uint8Array {
   const start = chunk.at - base + CHUNK_HEADER_BYTES;
   if (start + chunk.compressedSize > bytes.length) {
-    throw new ContainerError('CHUNK_INVALID', `the compressed chunk at offset 0x${chunk.at.toString(16)} runs past the end of the file (${chunk.compressedSize} bytes of data)`);
+    throw new ContainerError(
+      'CHUNK_INVALID',
+      `the compressed chunk at offset 0x${chunk.at.toString(16)} runs past the end of the file (${chunk.compressedSize} bytes of data)`,
+    );
   }
   try {
     return decompressXpressHuffman(bytes.subarray(start, start + chunk.compressedSize), chunk.decodedSize);
   } catch (error) {
     if (!(error instanceof XpressError)) throw error;
-    throw new ContainerError('CHUNK_UNDECODABLE', `the compressed chunk at offset 0x${chunk.at.toString(16)} does not decode: ${error.message}`, { cause: error });
+    throw new ContainerError(
+      'CHUNK_UNDECODABLE',
+      `the compressed chunk at offset 0x${chunk.at.toString(16)} does not decode: ${error.message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -195,7 +215,10 @@ export class CompressedStream {
   private window: { at: number; bytes: Uint8Array } = { at: 0, bytes: new Uint8Array(0) };
 
   /** From the first chunk (0x1E0), or from `start` for the chunks of a file whose `signature` is known. */
-  constructor(private readonly file: PhysicalReader, private readonly options: { filemarkBytes: number; windowBytes: number; keepBehind: number; start?: number; signature?: Uint8Array }) {
+  constructor(
+    private readonly file: PhysicalReader,
+    private readonly options: { filemarkBytes: number; windowBytes: number; keepBehind: number; start?: number; signature?: Uint8Array },
+  ) {
     this.physical = options.start ?? FIRST_CHUNK_OFFSET;
     this.signature = options.signature;
   }
@@ -214,7 +237,8 @@ export class CompressedStream {
   async read(offset: number, length: number): Promise<Uint8Array> {
     while (this.decodedEnd < offset + length) await this.step();
     const first = this.segments.findIndex((s) => s.logical + s.bytes.length > offset);
-    if (first < 0 || this.segments[first]!.logical > offset) throw new Error(`decoded bytes at ${offset} are no longer kept (${this.options.keepBehind} bytes behind the furthest read)`);
+    if (first < 0 || this.segments[first]!.logical > offset)
+      throw new Error(`decoded bytes at ${offset} are no longer kept (${this.options.keepBehind} bytes behind the furthest read)`);
     const out = new Uint8Array(length);
     for (let i = first, done = 0; done < length; i++) {
       const segment = this.segments[i]!;
@@ -231,7 +255,11 @@ export class CompressedStream {
   private async bytesAt(at: number, length: number): Promise<Uint8Array> {
     const w = this.window;
     if (at >= w.at && at + length <= w.at + w.bytes.length) return w.bytes.subarray(at - w.at, at - w.at + length);
-    if (at + length > this.file.size) throw new ContainerError('TRUNCATED', `the compressed file ends at ${this.file.size} bytes, inside the chunk or filemark at offset 0x${at.toString(16)}`);
+    if (at + length > this.file.size)
+      throw new ContainerError(
+        'TRUNCATED',
+        `the compressed file ends at ${this.file.size} bytes, inside the chunk or filemark at offset 0x${at.toString(16)}`,
+      );
     this.window = { at, bytes: await this.file.read(at, Math.min(this.file.size - at, Math.max(length, this.options.windowBytes))) };
     return this.window.bytes.subarray(0, length);
   }
@@ -243,12 +271,19 @@ export class CompressedStream {
 
   private async step(): Promise<void> {
     const at = this.physical;
-    if (this.end) throw new ContainerError('TRUNCATED', `the compressed stream ends with its final soft filemark at offset 0x${(this.end.physical - this.options.filemarkBytes).toString(16)}`);
+    if (this.end)
+      throw new ContainerError(
+        'TRUNCATED',
+        `the compressed stream ends with its final soft filemark at offset 0x${(this.end.physical - this.options.filemarkBytes).toString(16)}`,
+      );
     const kind = (await this.bytesAt(at, 1))[0]!;
     if (kind === CHUNK_KIND) {
       const header = readChunkHeader(await this.bytesAt(at, CHUNK_HEADER_BYTES), at, at);
       if (this.signature && !sameSignature(header.signature, this.signature)) {
-        throw new ContainerError('CHUNK_FOREIGN', `the compressed chunk at offset 0x${at.toString(16)} does not belong to this file (its bytes 16–23 differ from the first chunk's)`);
+        throw new ContainerError(
+          'CHUNK_FOREIGN',
+          `the compressed chunk at offset 0x${at.toString(16)} does not belong to this file (its bytes 16–23 differ from the first chunk's)`,
+        );
       }
       this.signature ??= header.signature;
       const bytes = await this.bytesAt(at, CHUNK_HEADER_BYTES + header.compressedSize);
@@ -259,7 +294,10 @@ export class CompressedStream {
     }
     const fm = this.options.filemarkBytes;
     if (!SEGMENT_END_RECORDS.includes(kind) || this.physical === (this.options.start ?? FIRST_CHUNK_OFFSET)) {
-      throw new ContainerError('CHUNK_INVALID', `no compressed chunk at offset 0x${at.toString(16)} (kind byte 0x${kind.toString(16)}, SQL Server writes 0x21, and 0x24 or 0x2C to end a segment)`);
+      throw new ContainerError(
+        'CHUNK_INVALID',
+        `no compressed chunk at offset 0x${at.toString(16)} (kind byte 0x${kind.toString(16)}, SQL Server writes 0x21, and 0x24 or 0x2C to end a segment)`,
+      );
     }
     // The segment's end record, then its soft filemark at the next filemark boundary (or the one after).
     for (const mark of [Math.ceil((at + 1) / fm) * fm, Math.ceil((at + 1) / fm) * fm + fm]) {
@@ -273,7 +311,10 @@ export class CompressedStream {
       if (filemark.previous.length >= 2) this.end = { physical: this.physical, logical: this.decodedEnd };
       return;
     }
-    throw new ContainerError('SEGMENT_INVALID', `the compressed segment that ends at offset 0x${at.toString(16)} is not followed by a soft filemark (SFMB)`);
+    throw new ContainerError(
+      'SEGMENT_INVALID',
+      `the compressed segment that ends at offset 0x${at.toString(16)} is not followed by a soft filemark (SFMB)`,
+    );
   }
 }
 
@@ -283,7 +324,13 @@ export class CompressedStream {
  * the file's first chunk, then followed back from the last one (the one that ends where the segment's end record
  * starts), at most `maxDecoded` decoded bytes. undefined when no chunk is there.
  */
-export function decodeChunksBefore(window: Uint8Array, base: number, filemark: number, signature: Uint8Array, maxDecoded: number): { decoded: Uint8Array; firstChunkAt: number; chunks: number } | undefined {
+export function decodeChunksBefore(
+  window: Uint8Array,
+  base: number,
+  filemark: number,
+  signature: Uint8Array,
+  maxDecoded: number,
+): { decoded: Uint8Array; firstChunkAt: number; chunks: number } | undefined {
   const starts = chunkCandidates(window, base, signature, filemark);
   const byEnd = new Map([...starts.values()].map((c) => [c.at + CHUNK_HEADER_BYTES + c.compressedSize, c]));
   if (byEnd.size === 0) return undefined;

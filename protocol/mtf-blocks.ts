@@ -96,8 +96,14 @@ export function readDblkHeader(bytes: Uint8Array, at: number): DblkHeader | unde
   const checksum = u16(bytes, at + 50);
   if (xorWords(bytes, at, 25) !== checksum) return undefined;
   return {
-    type, attributes: u32(bytes, at + 4), firstEvent: u16(bytes, at + 8), osId: bytes[at + 10]!, osVersion: bytes[at + 11]!,
-    stringType: bytes[at + 48]!, checksum, formatLogicalAddress: u64(bytes, at + 0x14),
+    type,
+    attributes: u32(bytes, at + 4),
+    firstEvent: u16(bytes, at + 8),
+    osId: bytes[at + 10]!,
+    osVersion: bytes[at + 11]!,
+    stringType: bytes[at + 48]!,
+    checksum,
+    formatLogicalAddress: u64(bytes, at + 0x14),
   };
 }
 
@@ -107,8 +113,12 @@ export function readStreamHeader(bytes: Uint8Array, at: number): StreamHeader | 
   const id = fourCC(bytes, at);
   if (!/^[A-Z0-9]{4}$/.test(id) || xorWords(bytes, at, 10) !== u16(bytes, at + 20)) return undefined;
   return {
-    id, fileSystemAttributes: u16(bytes, at + 4), mediaFormatAttributes: u16(bytes, at + 6), length: u64(bytes, at + 8),
-    encryptionAlgorithm: u16(bytes, at + 16), compressionAlgorithm: u16(bytes, at + 18),
+    id,
+    fileSystemAttributes: u16(bytes, at + 4),
+    mediaFormatAttributes: u16(bytes, at + 6),
+    length: u64(bytes, at + 8),
+    encryptionAlgorithm: u16(bytes, at + 16),
+    compressionAlgorithm: u16(bytes, at + 18),
   };
 }
 
@@ -141,7 +151,14 @@ export function readMtfDate(bytes: Uint8Array, at: number): string | undefined {
   let bits = 0n;
   for (let i = 0; i < 5; i++) bits = (bits << 8n) | BigInt(bytes[at + i]!);
   const field = (shift: bigint, width: bigint) => Number((bits >> shift) & ((1n << width) - 1n));
-  const [year, month, day, hour, minute, second] = [field(26n, 14n), field(22n, 4n), field(17n, 5n), field(12n, 5n), field(6n, 6n), field(0n, 6n)];
+  const [year, month, day, hour, minute, second] = [
+    field(26n, 14n),
+    field(22n, 4n),
+    field(17n, 5n),
+    field(12n, 5n),
+    field(6n, 6n),
+    field(0n, 6n),
+  ];
   if (year === 0 && month === 0 && day === 0) return undefined;
   if (year < 1900 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) return undefined;
   const two = (n: number) => String(n).padStart(2, '0');
@@ -151,7 +168,13 @@ export function readMtfDate(bytes: Uint8Array, at: number): string | undefined {
 /** Encodes a date as MTF_DATE_TIME (spec 4.2), from its UTC fields. */
 export function mtfDate(date: Date): Uint8Array {
   let bits = BigInt(date.getUTCFullYear());
-  for (const [value, width] of [[date.getUTCMonth() + 1, 4n], [date.getUTCDate(), 5n], [date.getUTCHours(), 5n], [date.getUTCMinutes(), 6n], [date.getUTCSeconds(), 6n]] as const) {
+  for (const [value, width] of [
+    [date.getUTCMonth() + 1, 4n],
+    [date.getUTCDate(), 5n],
+    [date.getUTCHours(), 5n],
+    [date.getUTCMinutes(), 6n],
+    [date.getUTCSeconds(), 6n],
+  ] as const) {
     bits = (bits << width) | BigInt(value);
   }
   const out = new Uint8Array(5);
@@ -182,6 +205,7 @@ export function readString(bytes: Uint8Array, start: number, size: number, strin
   // ignoreBOM: a leading U+FEFF is part of the name (SQL Server allows it in a sysname), not a byte order mark to drop.
   const text = (stringType === 2 ? UTF16 : LATIN1).decode(slice).replace(/\0+$/, '');
   // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses or escapes
   return /[\u0000-\u001f\ufffd]/.test(text) ? undefined : text;
 }
 
@@ -205,7 +229,9 @@ export function encodeSoftFilemark(previous: number[], filemarkBytes: number): U
   v.setUint32(0x34, 55, true);
   v.setUint32(0x38, previous.length, true);
   v.setUint32(0x3c, OBSERVED_SFMB_ARRAY_OFFSET, true);
-  previous.forEach((pba, i) => v.setBigUint64(OBSERVED_SFMB_ARRAY_OFFSET + 8 * i, BigInt(pba), true));
+  previous.forEach((pba, i) => {
+    v.setBigUint64(OBSERVED_SFMB_ARRAY_OFFSET + 8 * i, BigInt(pba), true);
+  });
   v.setUint16(50, xorWords(b, 0, 25), true);
   return b;
 }
@@ -221,7 +247,7 @@ export function encodeSoftFilemark(previous: number[], filemarkBytes: number): U
 export function readSoftFilemark(bytes: Uint8Array, at: number, filemarkBytes: number): { previous: number[] } | undefined {
   if (at < 0 || at + filemarkBytes > bytes.length) return undefined;
   const header = readDblkHeader(bytes, at);
-  if (!header || header.type !== 'SFMB') return undefined;
+  if (header?.type !== 'SFMB') return undefined;
   const entries = u32(bytes, at + 0x34);
   const used = u32(bytes, at + 0x38);
   const arrayAt = u32(bytes, at + 0x3c);

@@ -20,13 +20,26 @@ export const rotateKeyMessageSchema = z.object({
 export type RotateKeyMessage = z.infer<typeof rotateKeyMessageSchema>;
 
 /** Cloud → connector: the new key is registered (pending until used). */
-export const keyRegisteredMessageSchema = z.object({ type: z.literal('key-registered'), v: z.literal(PROTOCOL_VERSION), keyId: z.string() });
+export const keyRegisteredMessageSchema = z.object({
+  type: z.literal('key-registered'),
+  v: z.literal(PROTOCOL_VERSION),
+  keyId: z.string(),
+});
 export type KeyRegisteredMessage = z.infer<typeof keyRegisteredMessageSchema>;
 
 /** Connector → cloud: the run's upload credentials expire soon; an upload is still going. */
-export const credentialsRequestMessageSchema = z.object({ type: z.literal('credentials-request'), v: z.literal(PROTOCOL_VERSION), runId: runIdSchema });
+export const credentialsRequestMessageSchema = z.object({
+  type: z.literal('credentials-request'),
+  v: z.literal(PROTOCOL_VERSION),
+  runId: runIdSchema,
+});
 export type CredentialsRequestMessage = z.infer<typeof credentialsRequestMessageSchema>;
 
 /** Cloud → connector: fresh upload credentials for a running run. */
-export const credentialsMessageSchema = z.object({ type: z.literal('credentials'), v: z.literal(PROTOCOL_VERSION), runId: runIdSchema, credentials: uploadCredentialsSchema });
+export const credentialsMessageSchema = z.object({
+  type: z.literal('credentials'),
+  v: z.literal(PROTOCOL_VERSION),
+  runId: runIdSchema,
+  credentials: uploadCredentialsSchema,
+});
 export type CredentialsMessage = z.infer<typeof credentialsMessageSchema>;

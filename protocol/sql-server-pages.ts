@@ -27,8 +27,23 @@ export const PageFlag = { TORN_BITS: 0x100, CHECKSUM: 0x200 } as const;
 
 /** Page types SQL Server writes (m_type); anything else in a page header is not a formatted page. */
 const PAGE_TYPES: Record<number, string> = {
-  1: 'data', 2: 'index', 3: 'text mix', 4: 'text tree', 7: 'sort', 8: 'GAM', 9: 'SGAM', 10: 'IAM', 11: 'PFS',
-  13: 'boot', 14: 'server configuration', 15: 'file header', 16: 'differential map', 17: 'bulk-changed map', 18: 'deallocated', 19: 'unlinked', 20: 'preallocated',
+  1: 'data',
+  2: 'index',
+  3: 'text mix',
+  4: 'text tree',
+  7: 'sort',
+  8: 'GAM',
+  9: 'SGAM',
+  10: 'IAM',
+  11: 'PFS',
+  13: 'boot',
+  14: 'server configuration',
+  15: 'file header',
+  16: 'differential map',
+  17: 'bulk-changed map',
+  18: 'deallocated',
+  19: 'unlinked',
+  20: 'preallocated',
 };
 export const PageType = { FILE_HEADER: 15, BOOT: 13, PFS: 11 } as const;
 
@@ -110,7 +125,8 @@ export function emptyTally(): PageTally {
 export function addSlot(tally: PageTally, slot: PageSlot, offset: number): void {
   tally.checked++;
   tally[slot.kind]++;
-  if (slot.kind === 'checksumFailed' && tally.failures.length < 10) tally.failures.push({ offset, fileId: slot.fileId, pageId: slot.pageId });
+  if (slot.kind === 'checksumFailed' && tally.failures.length < 10)
+    tally.failures.push({ offset, fileId: slot.fileId, pageId: slot.pageId });
 }
 
 /**

@@ -10,7 +10,9 @@ import { type ArchiveSnapshot, archiveSnapshotSchema, type Manifest, manifestSch
  */
 
 /** Why stored bytes are not the document: not gzip (snapshots), not JSON, or JSON that breaks the schema (`error` is then a ZodError). */
-export type DecodeFailure = { success: false; stage: 'gzip' | 'json'; error: Error } | { success: false; stage: 'schema'; error: z.ZodError };
+export type DecodeFailure =
+  | { success: false; stage: 'gzip' | 'json'; error: Error }
+  | { success: false; stage: 'schema'; error: z.ZodError };
 export type Decoded<T> = { success: true; data: T } | DecodeFailure;
 
 /** A stored manifest, checked, without throwing: the stage at which it failed and why. */

@@ -8,7 +8,11 @@ export class TokenBucket {
   private last: number;
 
   /** @throws RangeError when the rate is not positive or the burst is below 1. */
-  constructor(readonly ratePerSecond: number, readonly burst: number, now: number = Date.now()) {
+  constructor(
+    readonly ratePerSecond: number,
+    readonly burst: number,
+    now: number = Date.now(),
+  ) {
     if (!(ratePerSecond > 0)) throw new RangeError(`ratePerSecond must be more than 0, but ${ratePerSecond} was provided`);
     if (!(burst >= 1)) throw new RangeError(`burst must be 1 or more, but ${burst} was provided`);
     this.tokens = burst;

@@ -24,7 +24,10 @@ const END_OF_DATA = 256;
 
 /** Compressed data that does not decode: `code` says which rule it breaks. */
 export class XpressError extends Error {
-  constructor(readonly code: 'XPRESS_TRUNCATED' | 'XPRESS_BAD_TABLE' | 'XPRESS_BAD_OFFSET' | 'XPRESS_BAD_LENGTH' | 'XPRESS_TOO_LONG', message: string) {
+  constructor(
+    readonly code: 'XPRESS_TRUNCATED' | 'XPRESS_BAD_TABLE' | 'XPRESS_BAD_OFFSET' | 'XPRESS_BAD_LENGTH' | 'XPRESS_TOO_LONG',
+    message: string,
+  ) {
     super(message);
     this.name = 'XpressError';
   }
@@ -39,9 +42,13 @@ export class XpressError extends Error {
  */
 export function decompressXpressHuffman(input: Uint8Array, outputSize: number): Uint8Array {
   if (!Number.isInteger(outputSize) || outputSize < 0 || outputSize > XPRESS_MAX_BLOCK_OUTPUT) {
-    throw new XpressError('XPRESS_TOO_LONG', `an LZ77+Huffman block holds at most ${XPRESS_MAX_BLOCK_OUTPUT} bytes, ${outputSize} were asked for`);
+    throw new XpressError(
+      'XPRESS_TOO_LONG',
+      `an LZ77+Huffman block holds at most ${XPRESS_MAX_BLOCK_OUTPUT} bytes, ${outputSize} were asked for`,
+    );
   }
-  if (input.length < TABLE_BYTES + 4) throw new XpressError('XPRESS_TRUNCATED', `an LZ77+Huffman block needs at least ${TABLE_BYTES + 4} bytes, got ${input.length}`);
+  if (input.length < TABLE_BYTES + 4)
+    throw new XpressError('XPRESS_TRUNCATED', `an LZ77+Huffman block needs at least ${TABLE_BYTES + 4} bytes, got ${input.length}`);
   const lengths = new Uint8Array(SYMBOLS);
   for (let i = 0; i < TABLE_BYTES; i++) {
     lengths[2 * i] = input[i]! & 0x0f;
@@ -52,13 +59,18 @@ export function decompressXpressHuffman(input: Uint8Array, outputSize: number): 
   let out = 0;
   let position = TABLE_BYTES;
   const read16 = () => {
-    if (position + 2 > input.length) throw new XpressError('XPRESS_TRUNCATED', `the bit stream ends at byte ${input.length} with ${outputSize - out} of ${outputSize} bytes still to decode`);
+    if (position + 2 > input.length)
+      throw new XpressError(
+        'XPRESS_TRUNCATED',
+        `the bit stream ends at byte ${input.length} with ${outputSize - out} of ${outputSize} bytes still to decode`,
+      );
     const value = input[position]! | (input[position + 1]! << 8);
     position += 2;
     return value;
   };
   const read8 = () => {
-    if (position + 1 > input.length) throw new XpressError('XPRESS_TRUNCATED', `a match length byte lies past the end of the block (byte ${position})`);
+    if (position + 1 > input.length)
+      throw new XpressError('XPRESS_TRUNCATED', `a match length byte lies past the end of the block (byte ${position})`);
     return input[position++]!;
   };
   // NextBits holds the next 32 bits of the stream, most significant first; extraBits counts how
@@ -99,7 +111,8 @@ export function decompressXpressHuffman(input: Uint8Array, outputSize: number): 
     const offset = (offsetBits === 0 ? 0 : nextBits >>> (32 - offsetBits)) + (1 << offsetBits);
     consume(offsetBits);
     if (offset > out) throw new XpressError('XPRESS_BAD_OFFSET', `a match reaches ${offset} bytes back from output byte ${out}`);
-    if (out + length > outputSize) throw new XpressError('XPRESS_BAD_LENGTH', `a match of ${length} bytes at output byte ${out} runs past the ${outputSize} expected`);
+    if (out + length > outputSize)
+      throw new XpressError('XPRESS_BAD_LENGTH', `a match of ${length} bytes at output byte ${out} runs past the ${outputSize} expected`);
     // Byte by byte: a match may overlap its own output (offset < length repeats a pattern).
     for (let i = 0; i < length; i++, out++) output[out] = output[out - offset]!;
   }
@@ -114,12 +127,17 @@ function decodingTable(lengths: Uint8Array): Uint16Array {
     const span = 1 << (MAX_CODE_LENGTH - bitLength);
     for (let symbol = 0; symbol < SYMBOLS; symbol++) {
       if (lengths[symbol] !== bitLength) continue;
-      if (entry + span > table.length) throw new XpressError('XPRESS_BAD_TABLE', 'the Huffman code lengths are oversubscribed (not a prefix code)');
+      if (entry + span > table.length)
+        throw new XpressError('XPRESS_BAD_TABLE', 'the Huffman code lengths are oversubscribed (not a prefix code)');
       table.fill(symbol, entry, entry + span);
       entry += span;
     }
   }
-  if (entry !== table.length) throw new XpressError('XPRESS_BAD_TABLE', entry === 0 ? 'the Huffman table is empty' : 'the Huffman code lengths are incomplete (not a full prefix code)');
+  if (entry !== table.length)
+    throw new XpressError(
+      'XPRESS_BAD_TABLE',
+      entry === 0 ? 'the Huffman table is empty' : 'the Huffman code lengths are incomplete (not a full prefix code)',
+    );
   return table;
 }
 
@@ -130,7 +148,8 @@ function decodingTable(lengths: Uint8Array): Uint16Array {
  * grows by the 256-byte table and a little.
  */
 export function compressXpressHuffman(data: Uint8Array): Uint8Array {
-  if (data.length > 65536) throw new XpressError('XPRESS_TOO_LONG', `one LZ77+Huffman block holds at most 65536 input bytes, got ${data.length}`);
+  if (data.length > 65536)
+    throw new XpressError('XPRESS_TOO_LONG', `one LZ77+Huffman block holds at most 65536 input bytes, got ${data.length}`);
   // 1. LZ77: literals and (length, offset) matches; a match is stored as -length, then its offset.
   const tokens = new Int32Array(data.length * 2 + 2);
   const frequencies = new Uint32Array(SYMBOLS);
@@ -183,7 +202,13 @@ function lz77(data: Uint8Array, tokens: Int32Array, frequencies: Uint32Array): n
       const h = ((data[i]! << 7) ^ (data[i + 1]! << 4) ^ data[i + 2]!) & 0x7fff;
       candidate = head[h]!;
       head[h] = i;
-      if (candidate >= 0 && i - candidate <= 65535 && data[candidate] === data[i] && data[candidate + 1] === data[i + 1] && data[candidate + 2] === data[i + 2]) {
+      if (
+        candidate >= 0 &&
+        i - candidate <= 65535 &&
+        data[candidate] === data[i] &&
+        data[candidate + 1] === data[i + 1] &&
+        data[candidate + 2] === data[i + 2]
+      ) {
         const limit = Math.min(end - i, 65538);
         let length = 3;
         while (length < limit && data[candidate + length] === data[i + length]) length++;
@@ -195,7 +220,8 @@ function lz77(data: Uint8Array, tokens: Int32Array, frequencies: Uint32Array): n
       tokens[tokenCount++] = -bestLength;
       tokens[tokenCount++] = offset;
       frequencies[matchSymbol(bestLength, offset)]!++;
-      for (let j = i + 1; j < i + bestLength && j + 3 <= end; j++) head[((data[j]! << 7) ^ (data[j + 1]! << 4) ^ data[j + 2]!) & 0x7fff] = j;
+      for (let j = i + 1; j < i + bestLength && j + 3 <= end; j++)
+        head[((data[j]! << 7) ^ (data[j + 1]! << 4) ^ data[j + 2]!) & 0x7fff] = j;
       i += bestLength;
     } else {
       tokens[tokenCount++] = data[i]!;
@@ -290,11 +316,14 @@ function huffmanLengths(weights: number[]): Uint8Array {
   const leaves = weights.flatMap((weight, symbol) => (weight > 0 ? [{ weight, symbol }] : [])).sort((a, b) => a.weight - b.weight);
   const parent = new Int32Array(2 * leaves.length).fill(-1);
   const weight = new Float64Array(2 * leaves.length);
-  leaves.forEach((leaf, i) => (weight[i] = leaf.weight));
+  leaves.forEach((leaf, i) => {
+    weight[i] = leaf.weight;
+  });
   let nextLeaf = 0;
   let nextInner = leaves.length;
   let created = leaves.length;
-  const smallest = () => (nextLeaf < leaves.length && (nextInner >= created || weight[nextLeaf]! <= weight[nextInner]!) ? nextLeaf++ : nextInner++);
+  const smallest = () =>
+    nextLeaf < leaves.length && (nextInner >= created || weight[nextLeaf]! <= weight[nextInner]!) ? nextLeaf++ : nextInner++;
   for (let merges = 1; merges < leaves.length; merges++) {
     const a = smallest();
     const b = smallest();
@@ -306,7 +335,9 @@ function huffmanLengths(weights: number[]): Uint8Array {
   const depth = new Uint8Array(created);
   for (let node = created - 2; node >= 0; node--) depth[node] = depth[parent[node]!]! + 1;
   const lengths = new Uint8Array(SYMBOLS);
-  leaves.forEach((leaf, i) => (lengths[leaf.symbol] = depth[i]!));
+  leaves.forEach((leaf, i) => {
+    lengths[leaf.symbol] = depth[i]!;
+  });
   return lengths;
 }
 

@@ -31,7 +31,13 @@ const size = (value: string) => {
   return Math.round(Number(match[1]) * { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[match[2]!.toUpperCase() as '' | 'K' | 'M' | 'G']);
 };
 
-interface Sample { tool: string; round: number; seconds: number; mbPerSecond: number; peakRssMiB: number }
+interface Sample {
+  tool: string;
+  round: number;
+  seconds: number;
+  mbPerSecond: number;
+  peakRssMiB: number;
+}
 
 async function generate(file: string, bytes: number): Promise<void> {
   const cipher = createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16));
@@ -45,13 +51,25 @@ async function generate(file: string, bytes: number): Promise<void> {
 }
 
 /** Runs a command under GNU time; returns wall seconds and peak RSS. */
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv, replaceEnv = false): { seconds: number; peakRssMiB: number; cpuSeconds: number; stdout: string } {
+function timed(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  replaceEnv = false,
+): { seconds: number; peakRssMiB: number; cpuSeconds: number; stdout: string } {
   const started = process.hrtime.bigint();
-  const result = spawnSync(TIME, ['-v', command, ...args], { encoding: 'utf8', env: replaceEnv ? env : { ...process.env, ...env }, maxBuffer: 16 << 20 });
+  const result = spawnSync(TIME, ['-v', command, ...args], {
+    encoding: 'utf8',
+    env: replaceEnv ? env : { ...process.env, ...env },
+    maxBuffer: 16 << 20,
+  });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr.slice(-2000)}`);
   const rss = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(result.stderr)?.[1] ?? NaN);
-  const cpu = ['User', 'System'].reduce((total, kind) => total + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(result.stderr)?.[1] ?? 0), 0);
+  const cpu = ['User', 'System'].reduce(
+    (total, kind) => total + Number(new RegExp(`${kind} time \\(seconds\\): ([\\d.]+)`).exec(result.stderr)?.[1] ?? 0),
+    0,
+  );
   return { seconds, peakRssMiB: rss / 1024, cpuSeconds: cpu, stdout: result.stdout };
 }
 
@@ -85,8 +103,18 @@ async function withBenchS3(portBase: number, name: string, work: (s3: BenchS3) =
     // Versioned like the backup bucket, so the uploads exercise the same path.
     await s3.send(new PutBucketVersioningCommand({ Bucket: 'bench', VersioningConfiguration: { Status: 'Enabled' } }));
     s3.destroy();
-    const env = { AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    const requests = () => Number(spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'ceph-rgw.sh'), 'requests', cephDir], { encoding: 'utf8' }).stdout.trim() || NaN);
+    const env = {
+      AWS_ACCESS_KEY_ID: KEYS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey,
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    const requests = () =>
+      Number(
+        spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'ceph-rgw.sh'), 'requests', cephDir], { encoding: 'utf8' }).stdout.trim() || NaN,
+      );
     await work({ endpoint, dataDir, env, requests });
   } finally {
     runScript('ceph-rgw.sh', ['stop', cephDir]);
@@ -98,7 +126,14 @@ async function withBenchS3(portBase: number, name: string, work: (s3: BenchS3) =
 /** Bundles a benchmark entry point the way the connector ships (one file under plain node). */
 async function bundle(entry: string, dataDir: string): Promise<string> {
   const outfile = path.join(dataDir, `${path.basename(entry, '.ts')}.js`);
-  await build({ entryPoints: [path.join(REPO_ROOT, 'scripts', 'bench', entry)], outfile, bundle: true, platform: 'node', target: 'node20', logLevel: 'warning' });
+  await build({
+    entryPoints: [path.join(REPO_ROOT, 'scripts', 'bench', entry)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    logLevel: 'warning',
+  });
   return outfile;
 }
 
@@ -120,18 +155,29 @@ async function benchBak(options: { size: number; rounds: number; portBase: numbe
     const mb = options.size / 1e6;
     for (let round = 1; round <= options.rounds; round++) {
       const ours = timed(process.execPath, [uploader, endpoint, 'bench', 'ours.bak', file], env);
-      samples.push({ tool: 'so-connector uploader', round, seconds: ours.seconds, mbPerSecond: mb / ours.seconds, peakRssMiB: ours.peakRssMiB });
+      samples.push({
+        tool: 'so-connector uploader',
+        round,
+        seconds: ours.seconds,
+        mbPerSecond: mb / ours.seconds,
+        peakRssMiB: ours.peakRssMiB,
+      });
       const cli = timed(AWS, ['--endpoint-url', endpoint, 's3', 'cp', '--only-show-errors', file, 's3://bench/cli.bak'], env);
       samples.push({ tool: 'aws s3 cp (CLI v2)', round, seconds: cli.seconds, mbPerSecond: mb / cli.seconds, peakRssMiB: cli.peakRssMiB });
     }
     console.log('\ntool                    round  seconds    MB/s  peak RSS MiB');
-    for (const s of samples) console.log(`${s.tool.padEnd(22)}  ${String(s.round).padStart(5)}  ${s.seconds.toFixed(2).padStart(7)}  ${s.mbPerSecond.toFixed(1).padStart(6)}  ${s.peakRssMiB.toFixed(0).padStart(12)}`);
+    for (const s of samples)
+      console.log(
+        `${s.tool.padEnd(22)}  ${String(s.round).padStart(5)}  ${s.seconds.toFixed(2).padStart(7)}  ${s.mbPerSecond.toFixed(1).padStart(6)}  ${s.peakRssMiB.toFixed(0).padStart(12)}`,
+      );
     const ours = samples.filter((s) => s.tool.startsWith('so-'));
     const cli = samples.filter((s) => s.tool.startsWith('aws'));
     const ratio = median(ours.map((s) => s.mbPerSecond)) / median(cli.map((s) => s.mbPerSecond));
     const peak = Math.max(...ours.map((s) => s.peakRssMiB));
     console.log(`\nthroughput ratio (ours / AWS CLI, medians): ${ratio.toFixed(2)}×   target ≥ 1.20× — ${ratio >= 1.2 ? 'met' : 'MISSED'}`);
-    console.log(`our peak RSS: ${peak.toFixed(0)} MiB (AWS CLI ${Math.max(...cli.map((s) => s.peakRssMiB)).toFixed(0)} MiB)   target ≤ 150 MB — ${peak * 1.048576 <= 150 ? 'met' : 'MISSED'}`);
+    console.log(
+      `our peak RSS: ${peak.toFixed(0)} MiB (AWS CLI ${Math.max(...cli.map((s) => s.peakRssMiB)).toFixed(0)} MiB)   target ≤ 150 MB — ${peak * 1.048576 <= 150 ? 'met' : 'MISSED'}`,
+    );
     rmSync(file, { force: true });
   });
 }
@@ -161,7 +207,10 @@ async function benchLimit(options: { size: number; rounds: number; portBase: num
   if (typeof limit === 'string' || limit === null) throw new InvalidArgumentError(`--limit: ${limit ?? 'give a rate, not "unlimited"'}`);
   const limitMbit = (limit * 8) / 1e6;
   const expected = options.size / limit;
-  if (expected < 30) console.log(`note: ${formatRate(limit)} moves ${(options.size / 1024 ** 2).toFixed(0)} MiB in ${expected.toFixed(0)} s; use a larger --size for at least 30 s`);
+  if (expected < 30)
+    console.log(
+      `note: ${formatRate(limit)} moves ${(options.size / 1024 ** 2).toFixed(0)} MiB in ${expected.toFixed(0)} s; use a larger --size for at least 30 s`,
+    );
   await withBenchS3(options.portBase, 'limit', async ({ endpoint, dataDir, env }) => {
     const limited = { ...env, SO_BACKUP_BENCH_LIMIT: options.limit };
     const samples: Array<{ round: number; seconds: number; bytes: number; files: number; mbit: number }> = [];
@@ -174,9 +223,23 @@ async function benchLimit(options: { size: number; rounds: number; portBase: num
         // A new tenant each round: every file is sent again (a first backup, as when seeding).
         const stateDir = path.join(dataDir, `state-${round}`);
         mkdirSync(stateDir, { recursive: true });
-        const out = timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', `limit-${round}`, tree, stateDir, `limit-run-${round}`], limited);
-        const result = JSON.parse(out.stdout.trim().split('\n').pop()!) as { seconds: number; uploadedBytes: number; uploadedFiles: number };
-        samples.push({ round, seconds: result.seconds, bytes: result.uploadedBytes, files: result.uploadedFiles, mbit: (result.uploadedBytes * 8) / 1e6 / result.seconds });
+        const out = timed(
+          process.execPath,
+          [...NODE_OPTIONS, mirror, endpoint, 'bench', `limit-${round}`, tree, stateDir, `limit-run-${round}`],
+          limited,
+        );
+        const result = JSON.parse(out.stdout.trim().split('\n').pop()!) as {
+          seconds: number;
+          uploadedBytes: number;
+          uploadedFiles: number;
+        };
+        samples.push({
+          round,
+          seconds: result.seconds,
+          bytes: result.uploadedBytes,
+          files: result.uploadedFiles,
+          mbit: (result.uploadedBytes * 8) / 1e6 / result.seconds,
+        });
       }
     } else {
       const file = path.join(dataDir, 'bench.bak');
@@ -190,53 +253,99 @@ async function benchLimit(options: { size: number; rounds: number; portBase: num
       }
     }
     console.log(`\n${options.archive ? 'archive' : '.bak'}  round  files  seconds  MiB sent  Mbit/s`);
-    for (const s of samples) console.log(`${' '.repeat(options.archive ? 7 : 4)}  ${String(s.round).padStart(5)}  ${String(s.files).padStart(5)}  ${s.seconds.toFixed(1).padStart(7)}  ${(s.bytes / 1024 ** 2).toFixed(0).padStart(8)}  ${s.mbit.toFixed(2).padStart(6)}`);
+    for (const s of samples)
+      console.log(
+        `${' '.repeat(options.archive ? 7 : 4)}  ${String(s.round).padStart(5)}  ${String(s.files).padStart(5)}  ${s.seconds.toFixed(1).padStart(7)}  ${(s.bytes / 1024 ** 2).toFixed(0).padStart(8)}  ${s.mbit.toFixed(2).padStart(6)}`,
+      );
     const achieved = median(samples.map((s) => s.mbit));
     const deviation = achieved / limitMbit - 1;
     const shortest = Math.min(...samples.map((s) => s.seconds));
-    console.log(`\nwithin ±10 % of the limit over ≥ 30 s: ${Math.abs(deviation) <= 0.1 && shortest >= 30 ? 'met' : 'MISSED'} (${(deviation * 100).toFixed(1)} %, shortest run ${shortest.toFixed(1)} s)`);
+    console.log(
+      `\nwithin ±10 % of the limit over ≥ 30 s: ${Math.abs(deviation) <= 0.1 && shortest >= 30 ? 'met' : 'MISSED'} (${(deviation * 100).toFixed(1)} %, shortest run ${shortest.toFixed(1)} s)`,
+    );
     console.log(`limit: ${Number(limitMbit.toFixed(2))} Mbit/s, achieved ${achieved.toFixed(2)} Mbit/s`);
   });
 }
 
 type Phase = 'initial' | 'no-change' | 'daily';
-interface ArchiveSample { tool: string; phase: Phase; round: number; seconds: number; filesPerSecond: number; mbPerSecond?: number; requests?: number; peakRssMiB: number }
+interface ArchiveSample {
+  tool: string;
+  phase: Phase;
+  round: number;
+  seconds: number;
+  filesPerSecond: number;
+  mbPerSecond?: number;
+  requests?: number;
+  peakRssMiB: number;
+}
 
 /**
  * `npm run bench -- archive`: our connector's archive run against rclone sync (to the same RGW)
  * and restic (to a local repository) on the same SO_ARC-like tree: initial, no-change, daily.
  */
 async function benchArchive(options: { files: number; portBase: number; rssFiles: number; rounds: number }): Promise<void> {
-  for (const tool of ['/usr/bin/rclone', '/usr/bin/restic']) if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone restic`);
+  for (const tool of ['/usr/bin/rclone', '/usr/bin/restic'])
+    if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone restic`);
   await withBenchS3(options.portBase, 'archive', async ({ endpoint, dataDir, env, requests }) => {
     const tree = path.join(dataDir, 'SO_ARC');
     let started = Date.now();
     const treeBytes = generateArchiveTree(tree, options.files);
-    console.log(`generated ${options.files} files, ${(treeBytes / 1e9).toFixed(2)} GB in ${tree} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    console.log(
+      `generated ${options.files} files, ${(treeBytes / 1e9).toFixed(2)} GB in ${tree} (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+    );
     // Run as the connector service runs: the bundle under plain node with the service's Node.js options.
     const mirror = await bundle('mirror-archive.ts', dataDir);
     const stateDir = path.join(dataDir, 'connector-state');
-    const resticEnv = { RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'), RESTIC_PASSWORD: 'so-backup-bench', RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache') };
+    const resticEnv = {
+      RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'),
+      RESTIC_PASSWORD: 'so-backup-bench',
+      RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache'),
+    };
     timed('/usr/bin/restic', ['init', '--quiet'], resticEnv);
     const { AWS_CA_BUNDLE: _unset, ...withoutCaBundle } = process.env;
     const rcloneEnv = {
-      ...withoutCaBundle, RCLONE_CONFIG_BENCH_TYPE: 's3', RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph', RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
-      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: KEYS.accessKeyId, RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: KEYS.secretAccessKey, RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+      ...withoutCaBundle,
+      RCLONE_CONFIG_BENCH_TYPE: 's3',
+      RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph',
+      RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
+      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: KEYS.accessKeyId,
+      RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: KEYS.secretAccessKey,
+      RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
     };
     const samples: ArchiveSample[] = [];
     let run = 0;
     const measure = (phase: Phase, round: number, changedBytes: number | undefined, files: number) => {
       const tools: Array<{ tool: string; s3: boolean; go: () => ReturnType<typeof timed> }> = [
-        { tool: 'so-connector', s3: true, go: () => timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-tenant', tree, stateDir, `run-bench-${++run}`], env) },
-        { tool: 'rclone sync', s3: true, go: () => timed('/usr/bin/rclone', ['sync', tree, 'bench:bench/rclone', '--transfers', '32', '--checkers', '32'], rcloneEnv, true) },
+        {
+          tool: 'so-connector',
+          s3: true,
+          go: () =>
+            timed(
+              process.execPath,
+              [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-tenant', tree, stateDir, `run-bench-${++run}`],
+              env,
+            ),
+        },
+        {
+          tool: 'rclone sync',
+          s3: true,
+          go: () =>
+            timed('/usr/bin/rclone', ['sync', tree, 'bench:bench/rclone', '--transfers', '32', '--checkers', '32'], rcloneEnv, true),
+        },
         { tool: 'restic (local)', s3: false, go: () => timed('/usr/bin/restic', ['backup', '--quiet', tree], resticEnv) },
       ];
       for (const { tool, s3, go } of tools) {
         const before = s3 ? requests() : 0;
         const out = go();
         samples.push({
-          tool, phase, round, seconds: out.seconds, filesPerSecond: files / out.seconds, mbPerSecond: changedBytes === undefined ? undefined : changedBytes / 1e6 / out.seconds,
-          requests: s3 ? requests() - before : undefined, peakRssMiB: out.peakRssMiB,
+          tool,
+          phase,
+          round,
+          seconds: out.seconds,
+          filesPerSecond: files / out.seconds,
+          mbPerSecond: changedBytes === undefined ? undefined : changedBytes / 1e6 / out.seconds,
+          requests: s3 ? requests() - before : undefined,
+          peakRssMiB: out.peakRssMiB,
         });
         if (tool === 'so-connector') console.log(`  ${phase} ${round}: ${out.stdout.trim()}`);
       }
@@ -252,22 +361,33 @@ async function benchArchive(options: { files: number; portBase: number; rssFiles
     for (let round = 1; round <= options.rounds; round++) {
       const day = mutateArchiveTree(tree, round);
       files += day.added - day.deleted;
-      console.log(`day ${round} of activity: ${day.changed} changed, ${day.added} added, ${day.deleted} deleted (${(day.bytesWritten / 1e6).toFixed(1)} MB written)`);
+      console.log(
+        `day ${round} of activity: ${day.changed} changed, ${day.added} added, ${day.deleted} deleted (${(day.bytesWritten / 1e6).toFixed(1)} MB written)`,
+      );
       measure('daily', round, day.bytesWritten, files);
     }
 
     console.log('\ntool            phase     round   seconds   files/s    MB/s  requests  peak RSS MiB');
     for (const s of samples) {
-      console.log(`${s.tool.padEnd(14)}  ${s.phase.padEnd(9)}  ${String(s.round).padStart(4)}  ${s.seconds.toFixed(2).padStart(8)}  ${s.filesPerSecond.toFixed(0).padStart(8)}  ${s.mbPerSecond === undefined ? '     -' : s.mbPerSecond.toFixed(1).padStart(6)}  ${s.requests === undefined ? '       -' : String(s.requests).padStart(8)}  ${s.peakRssMiB.toFixed(0).padStart(12)}`);
+      console.log(
+        `${s.tool.padEnd(14)}  ${s.phase.padEnd(9)}  ${String(s.round).padStart(4)}  ${s.seconds.toFixed(2).padStart(8)}  ${s.filesPerSecond.toFixed(0).padStart(8)}  ${s.mbPerSecond === undefined ? '     -' : s.mbPerSecond.toFixed(1).padStart(6)}  ${s.requests === undefined ? '       -' : String(s.requests).padStart(8)}  ${s.peakRssMiB.toFixed(0).padStart(12)}`,
+      );
     }
-    const seconds = (tool: string, phase: Phase) => median(samples.filter((s) => s.tool === tool && s.phase === phase).map((s) => s.seconds));
+    const seconds = (tool: string, phase: Phase) =>
+      median(samples.filter((s) => s.tool === tool && s.phase === phase).map((s) => s.seconds));
     const targets: Array<[Phase, string, number]> = [
-      ['daily', 'rclone sync', 0.2], ['daily', 'restic (local)', 1.0], ['no-change', 'rclone sync', 0.05], ['no-change', 'restic (local)', 0.5], ['initial', 'rclone sync', 1.0],
+      ['daily', 'rclone sync', 0.2],
+      ['daily', 'restic (local)', 1.0],
+      ['no-change', 'rclone sync', 0.05],
+      ['no-change', 'restic (local)', 0.5],
+      ['initial', 'rclone sync', 1.0],
     ];
     console.log('\nratios (our seconds / peer seconds, medians; lower is better)');
     for (const [phase, peer, target] of targets) {
       const ratio = seconds('so-connector', phase) / seconds(peer, phase);
-      console.log(`  ${phase.padEnd(9)} vs ${peer.padEnd(14)} ${ratio.toFixed(3).padStart(6)}×   target ≤ ${target.toFixed(2)}× — ${ratio <= target ? 'met' : `MISSED by ${(ratio / target).toFixed(2)}×`}`);
+      console.log(
+        `  ${phase.padEnd(9)} vs ${peer.padEnd(14)} ${ratio.toFixed(3).padStart(6)}×   target ≤ ${target.toFixed(2)}× — ${ratio <= target ? 'met' : `MISSED by ${(ratio / target).toFixed(2)}×`}`,
+      );
     }
     if (options.rssFiles > 0) {
       // Memory depends on the number of files, not their sizes: a many-small-files tree.
@@ -279,7 +399,9 @@ async function benchArchive(options: { files: number; portBase: number; rssFiles
       const initial = timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-many', big, bigState, 'run-many-1'], env);
       const again = timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-many', big, bigState, 'run-many-2'], env);
       const peak = Math.max(initial.peakRssMiB, again.peakRssMiB);
-      console.log(`${options.rssFiles} files: initial ${initial.seconds.toFixed(1)} s, no-change ${again.seconds.toFixed(2)} s; peak RSS ${peak.toFixed(0)} MiB   target ≤ 200 MB — ${peak * 1.048576 <= 200 ? 'met' : 'MISSED'}`);
+      console.log(
+        `${options.rssFiles} files: initial ${initial.seconds.toFixed(1)} s, no-change ${again.seconds.toFixed(2)} s; peak RSS ${peak.toFixed(0)} MiB   target ≤ 200 MB — ${peak * 1.048576 <= 200 ? 'met' : 'MISSED'}`,
+      );
     }
   });
 }
@@ -296,41 +418,104 @@ function dropCaches(): boolean {
  * each measured run.
  */
 async function benchRestore(options: { files: number; size: number; rounds: number; portBase: number }): Promise<void> {
-  for (const tool of ['/usr/bin/rclone', '/usr/bin/restic']) if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone restic`);
+  for (const tool of ['/usr/bin/rclone', '/usr/bin/restic'])
+    if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone restic`);
   await withBenchS3(options.portBase, 'restore', async ({ endpoint, dataDir, env }) => {
     const source = path.join(dataDir, 'source');
     const tree = path.join(source, 'SO_ARC');
     const bak = path.join(source, 'SuperOffice.bak');
     const treeBytes = generateArchiveTree(tree, options.files);
     await generate(bak, options.size);
-    console.log(`generated ${options.files} files (${(treeBytes / 1e9).toFixed(2)} GB) and a ${(options.size / 1024 ** 3).toFixed(2)} GiB .bak in ${source}`);
+    console.log(
+      `generated ${options.files} files (${(treeBytes / 1e9).toFixed(2)} GB) and a ${(options.size / 1024 ** 3).toFixed(2)} GiB .bak in ${source}`,
+    );
     // Setup, not measured: our backup of both to S3, and restic's of both to its repository.
     const mirror = await bundle('mirror-archive.ts', dataDir);
     const uploader = await bundle('upload-file.ts', dataDir);
     const restorer = await bundle('restore-from-s3.ts', dataDir);
-    timed(process.execPath, [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-tenant', tree, path.join(dataDir, 'connector-state'), 'run-restore-bench'], env);
-    const uploaded = JSON.parse(timed(process.execPath, [uploader, endpoint, 'bench', 'db/daily/bench-tenant/SuperOffice.bak', bak], env).stdout) as { artifact: { key: string } };
+    timed(
+      process.execPath,
+      [...NODE_OPTIONS, mirror, endpoint, 'bench', 'bench-tenant', tree, path.join(dataDir, 'connector-state'), 'run-restore-bench'],
+      env,
+    );
+    const uploaded = JSON.parse(
+      timed(process.execPath, [uploader, endpoint, 'bench', 'db/daily/bench-tenant/SuperOffice.bak', bak], env).stdout,
+    ) as { artifact: { key: string } };
     const artifactFile = path.join(dataDir, 'bak-artifact.json');
     writeFileSync(artifactFile, JSON.stringify(uploaded.artifact));
-    const resticEnv = { RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'), RESTIC_PASSWORD: 'so-backup-bench', RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache') };
+    const resticEnv = {
+      RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'),
+      RESTIC_PASSWORD: 'so-backup-bench',
+      RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache'),
+    };
     timed('/usr/bin/restic', ['init', '--quiet'], resticEnv);
     timed('/usr/bin/restic', ['backup', '--quiet', tree, bak], resticEnv);
     const { AWS_CA_BUNDLE: _unset, ...withoutCaBundle } = process.env;
     const rcloneEnv = {
-      ...withoutCaBundle, RCLONE_CONFIG_BENCH_TYPE: 's3', RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph', RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
-      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: KEYS.accessKeyId, RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: KEYS.secretAccessKey, RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+      ...withoutCaBundle,
+      RCLONE_CONFIG_BENCH_TYPE: 's3',
+      RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph',
+      RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
+      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: KEYS.accessKeyId,
+      RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: KEYS.secretAccessKey,
+      RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
     };
     const dest = path.join(dataDir, 'restored');
     const cold = dropCaches();
     console.log(cold ? 'page cache dropped before each measured run' : 'cannot drop the page cache (not root): runs may read from memory');
     type Item = 'archive' | '.bak';
     const tools: Array<{ tool: string; run: (item: Item) => ReturnType<typeof timed> }> = [
-      { tool: 'so-connector', run: (item) => timed(process.execPath, [...NODE_OPTIONS, restorer, endpoint, 'bench', 'bench-tenant', dest, ...(item === 'archive' ? ['archive'] : ['bak', artifactFile])], env) },
+      {
+        tool: 'so-connector',
+        run: (item) =>
+          timed(
+            process.execPath,
+            [
+              ...NODE_OPTIONS,
+              restorer,
+              endpoint,
+              'bench',
+              'bench-tenant',
+              dest,
+              ...(item === 'archive' ? ['archive'] : ['bak', artifactFile]),
+            ],
+            env,
+          ),
+      },
       { tool: 'raw copy (cp)', run: (item) => timed('/bin/cp', ['-a', item === 'archive' ? tree : bak, dest], {}) },
-      { tool: 'rclone copy', run: (item) => timed('/usr/bin/rclone', ['copy', item === 'archive' ? 'bench:bench/archive/bench-tenant/SO_ARC' : 'bench:bench/db/daily/bench-tenant/SuperOffice.bak', item === 'archive' ? path.join(dest, 'SO_ARC') : dest, '--transfers', '32', '--checkers', '32'], rcloneEnv, true) },
-      { tool: 'restic restore', run: (item) => timed('/usr/bin/restic', ['restore', 'latest', '--target', dest, '--include', item === 'archive' ? tree : bak], resticEnv) },
+      {
+        tool: 'rclone copy',
+        run: (item) =>
+          timed(
+            '/usr/bin/rclone',
+            [
+              'copy',
+              item === 'archive' ? 'bench:bench/archive/bench-tenant/SO_ARC' : 'bench:bench/db/daily/bench-tenant/SuperOffice.bak',
+              item === 'archive' ? path.join(dest, 'SO_ARC') : dest,
+              '--transfers',
+              '32',
+              '--checkers',
+              '32',
+            ],
+            rcloneEnv,
+            true,
+          ),
+      },
+      {
+        tool: 'restic restore',
+        run: (item) =>
+          timed('/usr/bin/restic', ['restore', 'latest', '--target', dest, '--include', item === 'archive' ? tree : bak], resticEnv),
+      },
     ];
-    const samples: Array<{ tool: string; item: Item; round: number; seconds: number; cpuSeconds: number; mbPerSecond: number; peakRssMiB: number }> = [];
+    const samples: Array<{
+      tool: string;
+      item: Item;
+      round: number;
+      seconds: number;
+      cpuSeconds: number;
+      mbPerSecond: number;
+      peakRssMiB: number;
+    }> = [];
     for (let round = 1; round <= options.rounds; round++) {
       for (const item of ['archive', '.bak'] as const) {
         const bytes = item === 'archive' ? treeBytes : options.size;
@@ -339,63 +524,118 @@ async function benchRestore(options: { files: number; size: number; rounds: numb
           mkdirSync(dest, { recursive: true });
           if (cold) dropCaches();
           const out = run(item);
-          samples.push({ tool, item, round, seconds: out.seconds, cpuSeconds: out.cpuSeconds, mbPerSecond: bytes / 1e6 / out.seconds, peakRssMiB: out.peakRssMiB });
+          samples.push({
+            tool,
+            item,
+            round,
+            seconds: out.seconds,
+            cpuSeconds: out.cpuSeconds,
+            mbPerSecond: bytes / 1e6 / out.seconds,
+            peakRssMiB: out.peakRssMiB,
+          });
         }
       }
     }
     rmSync(dest, { recursive: true, force: true });
     console.log('\ntool             item     round   seconds  CPU s (own)     MB/s  peak RSS MiB');
-    for (const s of samples) console.log(`${s.tool.padEnd(15)}  ${s.item.padEnd(7)}  ${String(s.round).padStart(5)}  ${s.seconds.toFixed(2).padStart(8)}  ${s.cpuSeconds.toFixed(2).padStart(11)}  ${s.mbPerSecond.toFixed(1).padStart(7)}  ${s.peakRssMiB.toFixed(0).padStart(12)}`);
+    for (const s of samples)
+      console.log(
+        `${s.tool.padEnd(15)}  ${s.item.padEnd(7)}  ${String(s.round).padStart(5)}  ${s.seconds.toFixed(2).padStart(8)}  ${s.cpuSeconds.toFixed(2).padStart(11)}  ${s.mbPerSecond.toFixed(1).padStart(7)}  ${s.peakRssMiB.toFixed(0).padStart(12)}`,
+      );
     const seconds = (tool: string, item?: Item) => {
       const items: Item[] = item ? [item] : ['archive', '.bak'];
       return items.reduce((total, i) => total + median(samples.filter((s) => s.tool === tool && s.item === i).map((s) => s.seconds)), 0);
     };
     console.log('\nratios (our seconds / peer seconds, medians; lower is better)');
-    for (const [peer, target] of [['raw copy (cp)', 2.0], ['rclone copy', 0.5], ['restic restore', 1.0]] as const) {
-      const parts = (['archive', '.bak'] as const).map((item) => `${item} ${(seconds('so-connector', item) / seconds(peer, item)).toFixed(2)}×`).join(', ');
+    for (const [peer, target] of [
+      ['raw copy (cp)', 2.0],
+      ['rclone copy', 0.5],
+      ['restic restore', 1.0],
+    ] as const) {
+      const parts = (['archive', '.bak'] as const)
+        .map((item) => `${item} ${(seconds('so-connector', item) / seconds(peer, item)).toFixed(2)}×`)
+        .join(', ');
       const ratio = seconds('so-connector') / seconds(peer);
-      console.log(`  vs ${peer.padEnd(15)} ${ratio.toFixed(3).padStart(6)}× (${parts})   target ≤ ${target.toFixed(2)}× — ${ratio <= target ? 'met' : `MISSED by ${(ratio / target).toFixed(2)}×`}`);
+      console.log(
+        `  vs ${peer.padEnd(15)} ${ratio.toFixed(3).padStart(6)}× (${parts})   target ≤ ${target.toFixed(2)}× — ${ratio <= target ? 'met' : `MISSED by ${(ratio / target).toFixed(2)}×`}`,
+      );
     }
   });
 }
 
 const program = new Command('bench').description('benchmarks, each against a named peer in the same run');
-program.command('bak').description('upload a generated .bak: the connector\'s uploader vs the AWS CLI, to the local Ceph RGW')
+program
+  .command('bak')
+  .description("upload a generated .bak: the connector's uploader vs the AWS CLI, to the local Ceph RGW")
   .option('--size <bytes>', 'file size (e.g. 2G, 512M)', size, 2 * 1024 ** 3)
   .option('--rounds <n>', 'alternating rounds per tool', (v) => Number(v), 3)
-  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
+  .option('--port-base <n>', "ports for the benchmark's own Ceph cluster (S3 on base+80)", (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
   .option('--limit <rate>', 'instead: upload under this bandwidth limit (e.g. 40Mbit, "5 MB/s") and compare the rate achieved with it')
-  .option('--archive', 'with --limit: an archive tree of --size bytes in many files, through the archive mirror\'s parallel uploads')
+  .option('--archive', "with --limit: an archive tree of --size bytes in many files, through the archive mirror's parallel uploads")
   .action((options: { size: number; rounds: number; portBase: number; limit?: string; archive?: boolean }, command: Command) => {
     if (options.archive && !options.limit) throw new InvalidArgumentError('--archive goes with --limit');
     if (!options.limit) return benchBak(options);
     const rounds = command.getOptionValueSource('rounds') === 'default' ? 1 : options.rounds;
     return benchLimit({ ...options, limit: options.limit, archive: options.archive === true, rounds });
   });
-program.command('archive').description('SO_ARC mirror: the connector vs rclone sync (same RGW) and restic (local repository): initial, no-change, daily')
+program
+  .command('archive')
+  .description('SO_ARC mirror: the connector vs rclone sync (same RGW) and restic (local repository): initial, no-change, daily')
   .option('--files <n>', 'files in the generated tree', (v) => Number(v), 20_000)
   .option('--rss-files <n>', 'also check peak memory on a tree of this many small files (0: skip)', (v) => Number(v), 100_000)
   .option('--rounds <n>', 'no-change runs, and days of activity, per tool', (v) => Number(v), 3)
-  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
+  .option('--port-base <n>', "ports for the benchmark's own Ceph cluster (S3 on base+80)", (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
   .action((options: { files: number; portBase: number; rssFiles: number; rounds: number }) => benchArchive(options));
-program.command('restore').description('restore the archive tree and a .bak: the connector vs a raw copy, rclone copy (same RGW) and restic restore (local repository)')
+program
+  .command('restore')
+  .description(
+    'restore the archive tree and a .bak: the connector vs a raw copy, rclone copy (same RGW) and restic restore (local repository)',
+  )
   .option('--files <n>', 'files in the generated tree', (v) => Number(v), 20_000)
   .option('--size <bytes>', '.bak size (e.g. 2G, 512M)', size, 2 * 1024 ** 3)
   .option('--rounds <n>', 'alternating rounds per tool', (v) => Number(v), 2)
-  .option('--port-base <n>', 'ports for the benchmark\'s own Ceph cluster (S3 on base+80)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
+  .option('--port-base <n>', "ports for the benchmark's own Ceph cluster (S3 on base+80)", (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
   .action((options: { files: number; size: number; rounds: number; portBase: number }) => benchRestore(options));
-program.command('fleet').description('the nightly start of a fleet: local mode\'s real cloud side (shipped throttle) and N simulated connectors, every tenant due in the same quarter hour')
+program
+  .command('fleet')
+  .description(
+    "the nightly start of a fleet: local mode's real cloud side (shipped throttle) and N simulated connectors, every tenant due in the same quarter hour",
+  )
   .option('--tenants <n>', 'tenants (each with its own key and simulated connector)', (v) => Number(v), 2000)
   .option('--offline <percent>', 'percent of tenants whose connector is offline', (v) => Number(v), 0)
   .option('--connect-rate <n>', 'connectors dialling per second before the quarter hour', (v) => Number(v), 40)
   .option('--deadline <seconds>', 'give up waiting for requests and results after this long', (v) => Number(v), 900)
   .option('--no-hourly-checks', 'skip measuring the hourly checks')
-  .option('--port-base <n>', 'ports for the benchmark (dynalite base+1, gateway base+2, Step Functions base+3)', (v) => Number(v), DEFAULT_BENCH_PORT_BASE)
-  .action(async (options: { tenants: number; offline: number; connectRate: number; deadline: number; hourlyChecks: boolean; portBase: number }) => {
-    if (!(Number.isInteger(options.tenants) && options.tenants > 0)) throw new InvalidArgumentError('--tenants must be a whole number above 0');
-    if (!(options.offline >= 0 && options.offline <= 100)) throw new InvalidArgumentError('--offline is a percentage from 0 to 100');
-    process.exit(await benchFleet({ tenants: options.tenants, offlinePercent: options.offline, portBase: options.portBase, connectRate: options.connectRate, deadlineSeconds: options.deadline, hourlyChecks: options.hourlyChecks }));
-  });
+  .option(
+    '--port-base <n>',
+    'ports for the benchmark (dynalite base+1, gateway base+2, Step Functions base+3)',
+    (v) => Number(v),
+    DEFAULT_BENCH_PORT_BASE,
+  )
+  .action(
+    async (options: {
+      tenants: number;
+      offline: number;
+      connectRate: number;
+      deadline: number;
+      hourlyChecks: boolean;
+      portBase: number;
+    }) => {
+      if (!(Number.isInteger(options.tenants) && options.tenants > 0))
+        throw new InvalidArgumentError('--tenants must be a whole number above 0');
+      if (!(options.offline >= 0 && options.offline <= 100)) throw new InvalidArgumentError('--offline is a percentage from 0 to 100');
+      process.exit(
+        await benchFleet({
+          tenants: options.tenants,
+          offlinePercent: options.offline,
+          portBase: options.portBase,
+          connectRate: options.connectRate,
+          deadlineSeconds: options.deadline,
+          hourlyChecks: options.hourlyChecks,
+        }),
+      );
+    },
+  );
 program.parseAsync().catch((error: unknown) => {
   console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;

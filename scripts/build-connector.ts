@@ -2,7 +2,7 @@
 // (Linux, or Windows by hand), and for Windows so-connector.exe (no Node.js needed) and its MSI.
 import { Command } from 'commander';
 import { build } from 'esbuild';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +39,13 @@ async function main(options: BuildOptions): Promise<void> {
   await build({
     entryPoints: [path.join(root, 'connector', 'src', 'bin', 'so-connector.ts')],
     outfile: bundle,
-    bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, minify: false, legalComments: 'linked',
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    sourcemap: true,
+    minify: false,
+    legalComments: 'linked',
     logLevel: 'warning',
   });
   copyFileSync(path.join(root, 'docs', 'connector-install.md'), path.join(out, 'INSTALL.md'));
@@ -49,7 +55,9 @@ async function main(options: BuildOptions): Promise<void> {
 
   const certificate = signingCertificate(options);
   if (!certificate && options.requireSigning) {
-    throw new Error('signing is required (--require-signing or SO_BACKUP_SIGN_REQUIRED=1) but no certificate is given: set SO_BACKUP_SIGN_PKCS12 (and SO_BACKUP_SIGN_PASSWORD_FILE), or pass --sign-pkcs12');
+    throw new Error(
+      'signing is required (--require-signing or SO_BACKUP_SIGN_REQUIRED=1) but no certificate is given: set SO_BACKUP_SIGN_PKCS12 (and SO_BACKUP_SIGN_PASSWORD_FILE), or pass --sign-pkcs12',
+    );
   }
   versionParts(version);
   const toolchain = windowsToolchain(root, log);
@@ -62,37 +70,59 @@ async function main(options: BuildOptions): Promise<void> {
   const inputs = windowsInputs(bundle, version);
   const stamp = path.join(windowsOut, '.inputs-sha256');
   if (!certificate && [exe, koffi, msi].every((file) => existsSync(file)) && existsSync(stamp) && readFileSync(stamp, 'utf8') === inputs) {
-    log(`reused ${path.relative(root, exe)} and ${path.relative(root, msi)}: built from the same sources (inputs sha256 ${inputs.slice(0, 12)}…)`);
-    log('NOT SIGNED: no code-signing certificate given (SO_BACKUP_SIGN_PKCS12). Windows SmartScreen will warn about the exe and the MSI; sign release builds.');
+    log(
+      `reused ${path.relative(root, exe)} and ${path.relative(root, msi)}: built from the same sources (inputs sha256 ${inputs.slice(0, 12)}…)`,
+    );
+    log(
+      'NOT SIGNED: no code-signing certificate given (SO_BACKUP_SIGN_PKCS12). Windows SmartScreen will warn about the exe and the MSI; sign release builds.',
+    );
     return;
   }
   rmSync(windowsOut, { recursive: true, force: true });
   mkdirSync(windowsOut, { recursive: true });
   const work = mkdtempSync(path.join(tmpdir(), 'so-connector-build-'));
   try {
-    await buildWindowsExe({ bundle, runtimeExe: toolchain.nodeExe, blobWriter: toolchain.blobWriter, execArgv: EXE_NODE_OPTIONS, version, workDir: work, output: exe });
+    await buildWindowsExe({
+      bundle,
+      runtimeExe: toolchain.nodeExe,
+      blobWriter: toolchain.blobWriter,
+      execArgv: EXE_NODE_OPTIONS,
+      version,
+      workDir: work,
+      output: exe,
+    });
     copyFileSync(toolchain.koffiNode, koffi);
     if (certificate) {
       sign(exe, certificate, PRODUCT.name);
       sign(koffi, certificate, PRODUCT.name);
     }
-    log(`built ${path.relative(root, exe)} (${mib(exe)}, Node.js ${require(path.join(toolchain.nodeExe, '..', '..', 'package.json')).version}, options built in: ${EXE_NODE_OPTIONS.join(' ')})`);
+    log(
+      `built ${path.relative(root, exe)} (${mib(exe)}, Node.js ${require(path.join(toolchain.nodeExe, '..', '..', 'package.json')).version}, options built in: ${EXE_NODE_OPTIONS.join(' ')})`,
+    );
 
     const wxs = path.join(work, 'so-connector.wxs');
     // wixl reads sources by paths relative to where it runs.
     writeFileSync(wxs, msiSource({ version, exe: path.relative(out, exe), koffi: path.relative(out, koffi), guide: 'INSTALL.md' }));
     const wixl = spawnSync('wixl', ['--arch', 'x64', '-o', msi, wxs], { cwd: out, encoding: 'utf8' });
-    if (wixl.error) throw new Error((wixl.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'wixl is not installed: apt-get install wixl (Debian)' : `wixl failed: ${wixl.error.message}`);
+    if (wixl.error)
+      throw new Error(
+        (wixl.error as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'wixl is not installed: apt-get install wixl (Debian)'
+          : `wixl failed: ${wixl.error.message}`,
+      );
     // wixl ignores what it does not know with a warning: the MSI would silently lack it.
     const warnings = wixl.stderr.split('\n').filter((line) => /WARNING|CRITICAL/.test(line));
-    if (wixl.status !== 0 || warnings.length > 0) throw new Error(`wixl failed or ignored part of the MSI source:\n${(warnings.join('\n') || wixl.stderr).trim()}`);
+    if (wixl.status !== 0 || warnings.length > 0)
+      throw new Error(`wixl failed or ignored part of the MSI source:\n${(warnings.join('\n') || wixl.stderr).trim()}`);
     finishMsi(msi, { secure: PUBLIC_PROPERTIES, exeFileKey: 'so_connector.exe', exeVersion: versionParts(version).join('.') });
     if (certificate) sign(msi, certificate, PRODUCT.name);
     else writeFileSync(stamp, inputs);
     log(`built ${path.relative(root, msi)} (${mib(msi)})`);
-    log(certificate
-      ? `signed so-connector.exe, koffi.node and the MSI with ${certificate.pkcs12}${certificate.timestampUrl ? `, time-stamped by ${certificate.timestampUrl}` : ' (no time stamp: the signature ends with the certificate)'}`
-      : 'NOT SIGNED: no code-signing certificate given (SO_BACKUP_SIGN_PKCS12). Windows SmartScreen will warn about the exe and the MSI; sign release builds.');
+    log(
+      certificate
+        ? `signed so-connector.exe, koffi.node and the MSI with ${certificate.pkcs12}${certificate.timestampUrl ? `, time-stamped by ${certificate.timestampUrl}` : ' (no time stamp: the signature ends with the certificate)'}`
+        : 'NOT SIGNED: no code-signing certificate given (SO_BACKUP_SIGN_PKCS12). Windows SmartScreen will warn about the exe and the MSI; sign release builds.',
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -108,11 +138,13 @@ function windowsInputs(bundle: string, version: string): string {
   const add = (label: string, data: string | Buffer) => hash.update(`${label}\0${data.length}\0`).update(data);
   add('bundle', readFileSync(bundle));
   add('guide', readFileSync(path.join(root, 'docs', 'connector-install.md')));
-  for (const lock of ['runtime', 'blob-writer']) add(lock, readFileSync(path.join(root, 'connector', 'windows', lock, 'package-lock.json')));
+  for (const lock of ['runtime', 'blob-writer'])
+    add(lock, readFileSync(path.join(root, 'connector', 'windows', lock, 'package-lock.json')));
   add('version', version);
   add('execArgv', JSON.stringify(EXE_NODE_OPTIONS));
   add('build-connector.ts', readFileSync(__filename));
-  for (const file of readdirSync(path.join(root, 'scripts', 'build')).sort()) add(file, readFileSync(path.join(root, 'scripts', 'build', file)));
+  for (const file of readdirSync(path.join(root, 'scripts', 'build')).sort())
+    add(file, readFileSync(path.join(root, 'scripts', 'build', file)));
   return hash.digest('hex');
 }
 
@@ -134,7 +166,9 @@ new Command('build-connector')
   .option('--sign-password-file <file>', 'file holding the .pfx password; env SO_BACKUP_SIGN_PASSWORD_FILE')
   .option('--sign-timestamp-url <url>', 'RFC 3161 time-stamping server; env SO_BACKUP_SIGN_TIMESTAMP_URL')
   .option('--require-signing', 'fail when no certificate is given (release builds); env SO_BACKUP_SIGN_REQUIRED=1')
-  .action((options: BuildOptions) => main({ ...options, requireSigning: options.requireSigning ?? process.env.SO_BACKUP_SIGN_REQUIRED === '1' }))
+  .action((options: BuildOptions) =>
+    main({ ...options, requireSigning: options.requireSigning ?? process.env.SO_BACKUP_SIGN_REQUIRED === '1' }),
+  )
   .parseAsync()
   .catch((error: unknown) => {
     process.stderr.write(`build failed: ${error instanceof Error ? error.message : String(error)}\n`);

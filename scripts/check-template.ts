@@ -24,6 +24,7 @@ if (require.main === module) {
     process.exit(2);
   }
   const results = checkStateMachines(JSON.parse(readFileSync(file, 'utf8')) as CfnTemplate);
-  for (const r of results) process.stdout.write(r.valid ? `✓ ${r.name}: a valid Amazon States Language definition\n` : `✗ ${r.name}:\n  ${r.errors}\n`);
+  for (const r of results)
+    process.stdout.write(r.valid ? `✓ ${r.name}: a valid Amazon States Language definition\n` : `✗ ${r.name}:\n  ${r.errors}\n`);
   process.exitCode = results.every((r) => r.valid) ? 0 : 1;
 }

@@ -22,9 +22,16 @@ export interface StartedBackup {
  * Starts a BackupRun for one tenant outside the schedule: trigger "support" for an Online
  * tenant, "operator" otherwise (or as given), with the caller recorded as requestedBy.
  */
-export async function startBackup(fleet: Fleet, tenantId: string, options: { reason: string; trigger?: 'support' | 'operator'; now?: Date }): Promise<StartedBackup> {
+export async function startBackup(
+  fleet: Fleet,
+  tenantId: string,
+  options: { reason: string; trigger?: 'support' | 'operator'; now?: Date },
+): Promise<StartedBackup> {
   const reason = options.reason.trim();
-  if (reason.length < MIN_REASON) throw usageError(`--reason must say why (at least ${MIN_REASON} characters), e.g. --reason "customer asked before upgrading, ticket 4711"`);
+  if (reason.length < MIN_REASON)
+    throw usageError(
+      `--reason must say why (at least ${MIN_REASON} characters), e.g. --reason "customer asked before upgrading, ticket 4711"`,
+    );
   if (reason.length > 1000) throw usageError('--reason is limited to 1,000 characters');
   const tenant = await requireTenant(fleet, tenantId);
   const trigger = options.trigger ?? (tenant.online ? 'support' : 'operator');
@@ -42,7 +49,8 @@ export type WaitOutcome = { detached: true; run?: RunRecord } | { detached: fals
  * (Ctrl-C) stops following and leaves the run going.
  */
 export async function waitForRun(
-  fleet: Fleet, started: Pick<StartedBackup, 'runId' | 'executionArn'>,
+  fleet: Fleet,
+  started: Pick<StartedBackup, 'runId' | 'executionArn'>,
   options: { onProgress?: (run: RunRecord | undefined) => void; detach: AbortSignal; pollMs?: number },
 ): Promise<WaitOutcome> {
   for (;;) {
@@ -53,35 +61,53 @@ export async function waitForRun(
     options.onProgress?.(run);
     if (execution.status !== 'RUNNING') {
       // The run record is final once the execution ended (finalize or mark-failed wrote it).
-      return { detached: false, run: run ?? await missingRun(started.runId, execution.status ?? 'UNKNOWN'), executionStatus: execution.status ?? 'UNKNOWN' };
+      return {
+        detached: false,
+        run: run ?? (await missingRun(started.runId, execution.status ?? 'UNKNOWN')),
+        executionStatus: execution.status ?? 'UNKNOWN',
+      };
     }
     const detached = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), options.pollMs ?? 1000);
-      options.detach.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve(true);
-      }, { once: true });
+      options.detach.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+        { once: true },
+      );
     });
     if (detached || options.detach.aborted) return { detached: true, run };
   }
 }
 
 async function missingRun(runId: string, status: string): Promise<never> {
-  throw new CliError(`run ${runId} ended ${status} before it was recorded (the tenant may have been removed or disabled): see the execution in Step Functions`, EXIT.failed);
+  throw new CliError(
+    `run ${runId} ended ${status} before it was recorded (the tenant may have been removed or disabled): see the execution in Step Functions`,
+    EXIT.failed,
+  );
 }
 
 /**
  * Stops the tenant's running backup: the execution is stopped, the run recorded as cancelled
  * with who and why, and the connector told to stop its work (it abandons its uploads).
  */
-export async function cancelBackup(fleet: Fleet, tenantId: string, reason: string): Promise<{ runId: string; cancelledBy: string; connectorsTold: number }> {
+export async function cancelBackup(
+  fleet: Fleet,
+  tenantId: string,
+  reason: string,
+): Promise<{ runId: string; cancelledBy: string; connectorsTold: number }> {
   await requireTenant(fleet, tenantId);
   const cancelledBy = await fleet.caller();
   const outcome = await cancelRun(fleet, tenantId, cancelledBy, reason).catch((error: unknown) => {
     throw explainCoreError(error, tenantId);
   });
   if (!outcome.cancelled) {
-    throw new CliError(`backup ${outcome.runId} ended (${outcome.status}) before it could be cancelled; nothing was changed: \`so-backup run show ${outcome.runId}\``, EXIT.failed);
+    throw new CliError(
+      `backup ${outcome.runId} ended (${outcome.status}) before it could be cancelled; nothing was changed: \`so-backup run show ${outcome.runId}\``,
+      EXIT.failed,
+    );
   }
   return { runId: outcome.runId, cancelledBy, connectorsTold: outcome.connectorsTold };
 }
@@ -89,8 +115,15 @@ export async function cancelBackup(fleet: Fleet, tenantId: string, reason: strin
 export function runView(run: RunRecord) {
   const seconds = run.finishedAt ? (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000 : undefined;
   return {
-    runId: run.runId, tenantId: run.tenantId, status: run.status, trigger: run.trigger, requestedBy: run.requestedBy, reason: run.reason,
-    startedAt: run.startedAt, finishedAt: run.finishedAt, durationSeconds: seconds,
+    runId: run.runId,
+    tenantId: run.tenantId,
+    status: run.status,
+    trigger: run.trigger,
+    requestedBy: run.requestedBy,
+    reason: run.reason,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    durationSeconds: seconds,
     uploadedBytes: typeof run.summary?.uploadedBytes === 'number' ? run.summary.uploadedBytes : undefined,
     /** Everything the run uploaded passed validation. */
     validated: run.validation?.ok === true,
@@ -113,11 +146,22 @@ function keptOf(run: RunRecord): 'all' | 'partly' | 'none' {
  * (with SQL Server's or the connector's reason), or invalid (the validator's problems); for a
  * failed part, `carriedFrom` names the run whose validated backup of it the daily manifest still names.
  */
-export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; name: string; outcome: 'kept' | 'failed' | 'invalid' | 'not kept'; detail?: string; carriedFrom?: string }> {
+export function partsOf(run: RunRecord): Array<{
+  kind: 'database' | 'archive';
+  name: string;
+  outcome: 'kept' | 'failed' | 'invalid' | 'not kept';
+  detail?: string;
+  carriedFrom?: string;
+}> {
   const parts: ReturnType<typeof partsOf> = [];
   for (const artifact of run.validation?.artifacts ?? []) {
     const kept = artifact.kind === 'archive' ? run.kept?.archive === true : run.kept?.databases.includes(artifact.name) === true;
-    parts.push({ kind: artifact.kind, name: artifact.name, outcome: kept ? 'kept' : artifact.ok ? 'not kept' : 'invalid', ...(artifact.ok ? {} : { detail: artifact.problems.join('; ') }) });
+    parts.push({
+      kind: artifact.kind,
+      name: artifact.name,
+      outcome: kept ? 'kept' : artifact.ok ? 'not kept' : 'invalid',
+      ...(artifact.ok ? {} : { detail: artifact.problems.join('; ') }),
+    });
   }
   for (const failure of run.failures ?? []) {
     if (failure.error.code === 'VALIDATION_FAILED' || parts.some((p) => p.kind === failure.kind && p.name === failure.name)) continue;
@@ -132,7 +176,8 @@ export function partsOf(run: RunRecord): Array<{ kind: 'database' | 'archive'; n
 }
 
 export async function listRuns(fleet: Fleet, tenantId: string, limit: number) {
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw usageError(`--limit must be a whole number from 1 to 1000, not ${limit}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+    throw usageError(`--limit must be a whole number from 1 to 1000, not ${limit}`);
   await requireTenant(fleet, tenantId);
   return (await fleet.runs.forTenant(tenantId, limit)).map(runView);
 }
@@ -172,7 +217,11 @@ export function stepsFromHistory(events: readonly HistoryEvent[]): RunStep[] {
     }
     const open = steps.findLast((s) => s.outcome === 'running');
     if (!open) continue;
-    const failure = event.taskFailedEventDetails ?? event.lambdaFunctionFailedEventDetails ?? event.executionFailedEventDetails ?? event.taskTimedOutEventDetails;
+    const failure =
+      event.taskFailedEventDetails ??
+      event.lambdaFunctionFailedEventDetails ??
+      event.executionFailedEventDetails ??
+      event.taskTimedOutEventDetails;
     if (failure) {
       open.error = `${failure.error ?? 'Error'}: ${failure.cause ?? ''}`.slice(0, 500);
     }
@@ -222,11 +271,16 @@ export async function showRun(fleet: Fleet, runId: string) {
     parts: partsOf(run),
     failures: run.failures ?? [],
     /** Whether `artifacts` are the kept (validated, promoted) copies or the run's staged uploads. */
-    artifactsAre: kept ? 'kept' as const : 'staged' as const,
+    artifactsAre: kept ? ('kept' as const) : ('staged' as const),
     /** What must be done so the kept backups restore after a server loss (a TDE certificate never backed up). */
     actions: run.actions ?? [],
     // Warnings the run recorded as actions are listed there, not again here.
-    notes: manifest?.databases.flatMap((db) => [...(db.notes ?? []), ...(run.actions ? [] : (db.warnings ?? []).map((w) => `WARNING: ${w}`))].map((text) => `${db.database}: ${text}`)) ?? [],
+    notes:
+      manifest?.databases.flatMap((db) =>
+        [...(db.notes ?? []), ...(run.actions ? [] : (db.warnings ?? []).map((w) => `WARNING: ${w}`))].map(
+          (text) => `${db.database}: ${text}`,
+        ),
+      ) ?? [],
     /** What the connector reported (a cancelled run's connector reports CANCELLED once it stopped). */
     connectorResult: run.result,
     summary: run.summary,
@@ -239,14 +293,34 @@ export async function showRun(fleet: Fleet, runId: string) {
 }
 
 export async function readManifest(fleet: Fleet, pointer: { key: string; versionId: string }): Promise<Manifest> {
-  const out = await fleet.s3.send(new GetObjectCommand({ Bucket: fleet.outputs.BackupBucketName, Key: pointer.key, VersionId: pointer.versionId }));
+  const out = await fleet.s3.send(
+    new GetObjectCommand({ Bucket: fleet.outputs.BackupBucketName, Key: pointer.key, VersionId: pointer.versionId }),
+  );
   return parseManifest(await out.Body!.transformToString());
 }
 
 /** The run's objects at their exact versions: database backups and the archive snapshot. */
 export function artifactsOf(manifest: Manifest) {
   return [
-    ...manifest.databases.map((db) => ({ kind: 'database' as const, name: db.database, key: db.artifact.key, versionId: db.artifact.versionId, size: db.artifact.size, sha256: db.artifact.sha256 })),
-    ...(manifest.archive ? [{ kind: 'archive-snapshot' as const, name: `${manifest.archive.files} files`, key: manifest.archive.snapshot.key, versionId: manifest.archive.snapshot.versionId, size: manifest.archive.snapshot.size, sha256: manifest.archive.snapshot.sha256 }] : []),
+    ...manifest.databases.map((db) => ({
+      kind: 'database' as const,
+      name: db.database,
+      key: db.artifact.key,
+      versionId: db.artifact.versionId,
+      size: db.artifact.size,
+      sha256: db.artifact.sha256,
+    })),
+    ...(manifest.archive
+      ? [
+          {
+            kind: 'archive-snapshot' as const,
+            name: `${manifest.archive.files} files`,
+            key: manifest.archive.snapshot.key,
+            versionId: manifest.archive.snapshot.versionId,
+            size: manifest.archive.snapshot.size,
+            sha256: manifest.archive.snapshot.sha256,
+          },
+        ]
+      : []),
   ];
 }

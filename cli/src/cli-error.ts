@@ -21,7 +21,10 @@ export const EXIT = {
 } as const;
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number = EXIT.failed) {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.failed,
+  ) {
     super(message);
     this.name = 'CliError';
   }
@@ -44,9 +47,15 @@ export function explainAwsError(error: unknown, doing: string): CliError {
       return new CliError(`no permission ${doing}${action ? `: your credentials lack ${action}` : ''} (${message})`, EXIT.denied);
     }
     case 'no-credentials':
-      return new CliError(`no AWS credentials ${doing}: configure them (AWS_PROFILE, aws sso login, or environment variables), or use --local for local mode`, EXIT.environment);
+      return new CliError(
+        `no AWS credentials ${doing}: configure them (AWS_PROFILE, aws sso login, or environment variables), or use --local for local mode`,
+        EXIT.environment,
+      );
     case 'unreachable':
-      return new CliError(`nothing answers ${doing} (${message}): is local mode running? Start it with \`npm run local -- --keep\``, EXIT.environment);
+      return new CliError(
+        `nothing answers ${doing} (${message}): is local mode running? Start it with \`npm run local -- --keep\``,
+        EXIT.environment,
+      );
     default:
       return new CliError(`${doing} failed: ${e.name ?? 'Error'}: ${message}`);
   }

@@ -24,7 +24,15 @@ export interface TenantStatus {
   lastDrill?: { at: string; ok: boolean; runId: string; detail: string };
 }
 
-const SEVERITY: Record<Health, number> = { 'never-backed-up': 0, stale: 1, failing: 2, 'drill-failing': 3, 'action-needed': 4, 'connector-offline': 5, ok: 6 };
+const SEVERITY: Record<Health, number> = {
+  'never-backed-up': 0,
+  stale: 1,
+  failing: 2,
+  'drill-failing': 3,
+  'action-needed': 4,
+  'connector-offline': 5,
+  ok: 6,
+};
 
 /**
  * The fleet at a glance, worst first: never backed up, then stale (no validated backup within
@@ -33,21 +41,62 @@ const SEVERITY: Record<Health, number> = { 'never-backed-up': 0, stale: 1, faili
  * certificate never backed up), then connector offline; oldest backups first within each.
  * `latestRuns`: each tenant's latest finished run.
  */
-export function fleetStatus(tenants: readonly TenantRecord[], connectors: readonly ConnectorState[], latestRuns: ReadonlyMap<string, RunRecord | undefined>, now: Date, staleAfterHours: number): TenantStatus[] {
+export function fleetStatus(
+  tenants: readonly TenantRecord[],
+  connectors: readonly ConnectorState[],
+  latestRuns: ReadonlyMap<string, RunRecord | undefined>,
+  now: Date,
+  staleAfterHours: number,
+): TenantStatus[] {
   const byTenant = new Map(connectors.map((c) => [c.tenantId, c]));
-  return tenants.filter((t) => t.enabled).map((tenant): TenantStatus => {
-    const age = tenant.lastSuccessAt ? (now.getTime() - Date.parse(tenant.lastSuccessAt)) / 3_600_000 : undefined;
-    const stale = age === undefined || age > staleAfterHours;
-    const latest = latestRuns.get(tenant.tenantId);
-    const lastFailure = latest?.status === 'FAILED' ? `${latest.failure?.error ?? 'Failed'}: ${latest.failure?.cause ?? ''}`.trim() : undefined;
-    const connector = byTenant.get(tenant.tenantId);
-    const drillFailed = tenant.lastDrill?.ok === false;
-    const actions = latest?.actions?.length ? latest.actions : undefined;
-    const health: Health = age === undefined ? 'never-backed-up' : stale ? 'stale' : lastFailure ? 'failing' : drillFailed ? 'drill-failing' : actions ? 'action-needed' : connector?.online ? 'ok' : 'connector-offline';
-    return {
-      tenantId: tenant.tenantId, name: tenant.displayName, health, lastBackupAgeHours: age === undefined ? undefined : Math.round(age * 10) / 10, stale,
-      lastSuccessAt: tenant.lastSuccessAt, connector: connector?.online ? 'online' : 'offline', connectorLastSeen: connector?.lastSeen, lastFailure, actions,
-      lastDrill: tenant.lastDrill && { at: tenant.lastDrill.at, ok: tenant.lastDrill.ok, runId: tenant.lastDrill.runId, detail: tenant.lastDrill.detail },
-    };
-  }).sort((a, b) => SEVERITY[a.health] - SEVERITY[b.health] || (b.lastBackupAgeHours ?? Infinity) - (a.lastBackupAgeHours ?? Infinity) || a.tenantId.localeCompare(b.tenantId));
+  return tenants
+    .filter((t) => t.enabled)
+    .map((tenant): TenantStatus => {
+      const age = tenant.lastSuccessAt ? (now.getTime() - Date.parse(tenant.lastSuccessAt)) / 3_600_000 : undefined;
+      const stale = age === undefined || age > staleAfterHours;
+      const latest = latestRuns.get(tenant.tenantId);
+      const lastFailure =
+        latest?.status === 'FAILED' ? `${latest.failure?.error ?? 'Failed'}: ${latest.failure?.cause ?? ''}`.trim() : undefined;
+      const connector = byTenant.get(tenant.tenantId);
+      const drillFailed = tenant.lastDrill?.ok === false;
+      const actions = latest?.actions?.length ? latest.actions : undefined;
+      const health: Health =
+        age === undefined
+          ? 'never-backed-up'
+          : stale
+            ? 'stale'
+            : lastFailure
+              ? 'failing'
+              : drillFailed
+                ? 'drill-failing'
+                : actions
+                  ? 'action-needed'
+                  : connector?.online
+                    ? 'ok'
+                    : 'connector-offline';
+      return {
+        tenantId: tenant.tenantId,
+        name: tenant.displayName,
+        health,
+        lastBackupAgeHours: age === undefined ? undefined : Math.round(age * 10) / 10,
+        stale,
+        lastSuccessAt: tenant.lastSuccessAt,
+        connector: connector?.online ? 'online' : 'offline',
+        connectorLastSeen: connector?.lastSeen,
+        lastFailure,
+        actions,
+        lastDrill: tenant.lastDrill && {
+          at: tenant.lastDrill.at,
+          ok: tenant.lastDrill.ok,
+          runId: tenant.lastDrill.runId,
+          detail: tenant.lastDrill.detail,
+        },
+      };
+    })
+    .sort(
+      (a, b) =>
+        SEVERITY[a.health] - SEVERITY[b.health] ||
+        (b.lastBackupAgeHours ?? Infinity) - (a.lastBackupAgeHours ?? Infinity) ||
+        a.tenantId.localeCompare(b.tenantId),
+    );
 }

@@ -9,7 +9,19 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { ConnectionStore, type Delivery, LOCAL_OUTPUTS_FILE, type LocalOutputs, localOutputsSchema, postToConnection, type RunControl, RunStore, type StackOutputs, stackOutputsSchema, TenantStore } from '../../core';
+import {
+  ConnectionStore,
+  type Delivery,
+  LOCAL_OUTPUTS_FILE,
+  type LocalOutputs,
+  localOutputsSchema,
+  postToConnection,
+  type RunControl,
+  RunStore,
+  type StackOutputs,
+  stackOutputsSchema,
+  TenantStore,
+} from '../../core';
 import { CliError, EXIT, explainAwsError } from './cli-error';
 
 export { stackOutputsSchema, type StackOutputs };
@@ -55,60 +67,104 @@ export async function openFleet(options: FleetOptions): Promise<Fleet> {
 async function openLocalFleet(dataDir: string): Promise<Fleet> {
   const outputsFile = path.join(path.resolve(dataDir), LOCAL_OUTPUTS_FILE);
   if (!existsSync(outputsFile)) {
-    throw new CliError(`local mode is not set up in ${path.resolve(dataDir)} (no ${LOCAL_OUTPUTS_FILE}): run \`npm run local -- --keep\` first, or give its folder with --local DIR`, EXIT.environment);
+    throw new CliError(
+      `local mode is not set up in ${path.resolve(dataDir)} (no ${LOCAL_OUTPUTS_FILE}): run \`npm run local -- --keep\` first, or give its folder with --local DIR`,
+      EXIT.environment,
+    );
   }
   let local: LocalOutputs;
   try {
     local = localOutputsSchema.parse(JSON.parse(readFileSync(outputsFile, 'utf8')));
   } catch (error) {
-    throw new CliError(`${outputsFile} is not what this version of local mode writes (${(error as Error).message.split('\n')[0]}): start local mode again (\`npm run local -- --keep\`)`, EXIT.environment);
+    throw new CliError(
+      `${outputsFile} is not what this version of local mode writes (${(error as Error).message.split('\n')[0]}): start local mode again (\`npm run local -- --keep\`)`,
+      EXIT.environment,
+    );
   }
   // The operator's IAM user key through the AWS endpoint (every call IAM-checked); S3 straight to RGW as its bucket owner.
   const tls = { requestHandler: { httpsAgent: new Agent({ ca: readFileSync(local.caFile) }) } };
   const operator = { region: local.region, credentials: local.operator, maxAttempts: 1, ...tls };
-  const fleet = makeFleet(local.outputs, 'local', {
-    dynamo: new DynamoDBClient({ ...operator, endpoint: local.awsEndpoint }),
-    sfn: new SFNClient({ ...operator, endpoint: local.awsEndpoint }),
-    s3: new S3Client({ region: local.region, maxAttempts: 1, ...tls, endpoint: local.s3?.endpoint, forcePathStyle: true, ...(local.s3 ? { credentials: { accessKeyId: local.s3.accessKeyId, secretAccessKey: local.s3.secretAccessKey } } : {}) }),
-    management: new ApiGatewayManagementApiClient({ ...operator, endpoint: local.connectionsEndpoint }),
-  }, async () => `local:${userInfo().username}`, async () => undefined);
+  const fleet = makeFleet(
+    local.outputs,
+    'local',
+    {
+      dynamo: new DynamoDBClient({ ...operator, endpoint: local.awsEndpoint }),
+      sfn: new SFNClient({ ...operator, endpoint: local.awsEndpoint }),
+      s3: new S3Client({
+        region: local.region,
+        maxAttempts: 1,
+        ...tls,
+        endpoint: local.s3?.endpoint,
+        forcePathStyle: true,
+        ...(local.s3 ? { credentials: { accessKeyId: local.s3.accessKeyId, secretAccessKey: local.s3.secretAccessKey } } : {}),
+      }),
+      management: new ApiGatewayManagementApiClient({ ...operator, endpoint: local.connectionsEndpoint }),
+    },
+    async () => `local:${userInfo().username}`,
+    async () => undefined,
+  );
   // Fail early and clearly when the services are not running.
   await fleet.tenants.get('-').catch((error: unknown) => {
     fleet.close();
-    throw new CliError(`local mode in ${path.resolve(dataDir)} is not running (${(error as Error).message}): start it with \`npm run local -- --keep\``, EXIT.environment);
+    throw new CliError(
+      `local mode in ${path.resolve(dataDir)} is not running (${(error as Error).message}): start it with \`npm run local -- --keep\``,
+      EXIT.environment,
+    );
   });
   return fleet;
 }
 
 async function openAwsFleet(options: FleetOptions): Promise<Fleet> {
-  const outputs = options.outputsFile ? outputsFromFile(options.outputsFile, options.stackName) : await outputsFromStack(options.stackName, options.region);
+  const outputs = options.outputsFile
+    ? outputsFromFile(options.outputsFile, options.stackName)
+    : await outputsFromStack(options.stackName, options.region);
   const region = options.region;
   const sts = new STSClient({ region });
   let identity: Promise<{ arn: string; expires?: Date }> | undefined;
-  const whoAmI = () => identity ??= sts.send(new GetCallerIdentityCommand({}))
-    .then((out) => ({ arn: out.Arn ?? 'unknown' }))
-    .catch((error: unknown) => {
-      throw explainAwsError(error, 'finding out who you are (sts:GetCallerIdentity)');
-    });
+  const whoAmI = () =>
+    (identity ??= sts
+      .send(new GetCallerIdentityCommand({}))
+      .then((out) => ({ arn: out.Arn ?? 'unknown' }))
+      .catch((error: unknown) => {
+        throw explainAwsError(error, 'finding out who you are (sts:GetCallerIdentity)');
+      }));
   const s3 = new S3Client({ region });
   const management = new ApiGatewayManagementApiClient({ region, endpoint: outputs.ConnectorEndpoint.replace(/^wss:/, 'https:') });
-  const fleet = makeFleet(outputs, 'aws', { dynamo: new DynamoDBClient({ region }), sfn: new SFNClient({ region }), s3, management },
+  const fleet = makeFleet(
+    outputs,
+    'aws',
+    { dynamo: new DynamoDBClient({ region }), sfn: new SFNClient({ region }), s3, management },
     async () => (await whoAmI()).arn,
-    async () => (await s3.config.credentials()).expiration);
+    async () => (await s3.config.credentials()).expiration,
+  );
   const close = fleet.close;
-  return { ...fleet, close: () => { close(); sts.destroy(); } };
+  return {
+    ...fleet,
+    close: () => {
+      close();
+      sts.destroy();
+    },
+  };
 }
 
 function makeFleet(
-  outputs: StackOutputs, mode: Fleet['mode'],
+  outputs: StackOutputs,
+  mode: Fleet['mode'],
   clients: { dynamo: DynamoDBClient; sfn: SFNClient; s3: S3Client; management: ApiGatewayManagementApiClient },
-  caller: () => Promise<string>, credentialsExpireAt: () => Promise<Date | undefined>,
+  caller: () => Promise<string>,
+  credentialsExpireAt: () => Promise<Date | undefined>,
 ): Fleet {
   const dynamo = DynamoDBDocumentClient.from(clients.dynamo, { marshallOptions: { removeUndefinedValues: true } });
   const connections = new ConnectionStore(dynamo, outputs.ConnectionsTableName);
   return {
-    outputs, mode, dynamo, sfn: clients.sfn, s3: clients.s3,
-    backupRunStateMachineArn: outputs.BackupRunStateMachineArn, scheduleTimeZone: outputs.ScheduleTimeZone, runTimeoutSeconds: outputs.RunTimeoutSeconds,
+    outputs,
+    mode,
+    dynamo,
+    sfn: clients.sfn,
+    s3: clients.s3,
+    backupRunStateMachineArn: outputs.BackupRunStateMachineArn,
+    scheduleTimeZone: outputs.ScheduleTimeZone,
+    runTimeoutSeconds: outputs.RunTimeoutSeconds,
     tenants: new TenantStore(dynamo, outputs.TenantsTableName),
     runs: new RunStore(dynamo, outputs.RunsTableName),
     connections,
@@ -116,7 +172,8 @@ function makeFleet(
       await clients.management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
     },
     sendToConnection: (connectionId, message) => postToConnection({ management: clients.management, connections }, connectionId, message),
-    caller, credentialsExpireAt,
+    caller,
+    credentialsExpireAt,
     close: () => {
       for (const client of [dynamo, clients.sfn, clients.s3, clients.management]) client.destroy();
     },
@@ -131,7 +188,10 @@ async function outputsFromStack(stackName: string, region?: string): Promise<Sta
     return parseOutputs(outputs, `stack ${stackName}`);
   } catch (error) {
     if (/does not exist/.test((error as Error).message ?? '')) {
-      throw new CliError(`stack "${stackName}" not found${region ? ` in ${region}` : ''}: give --stack NAME and --region, or --outputs FILE from \`cdk deploy --outputs-file\`, or --local for local mode`, EXIT.environment);
+      throw new CliError(
+        `stack "${stackName}" not found${region ? ` in ${region}` : ''}: give --stack NAME and --region, or --outputs FILE from \`cdk deploy --outputs-file\`, or --local for local mode`,
+        EXIT.environment,
+      );
     }
     throw explainAwsError(error, `reading the outputs of stack ${stackName} (cloudformation:DescribeStacks)`);
   } finally {
@@ -153,7 +213,10 @@ function outputsFromFile(file: string, stackName: string): StackOutputs {
 function parseOutputs(outputs: Record<string, unknown>, from: string): StackOutputs {
   const parsed = stackOutputsSchema.safeParse(outputs);
   if (!parsed.success) {
-    throw new CliError(`${from} lacks outputs so-backup needs (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}): deploy the current stack version`, EXIT.environment);
+    throw new CliError(
+      `${from} lacks outputs so-backup needs (${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}): deploy the current stack version`,
+      EXIT.environment,
+    );
   }
   return parsed.data;
 }

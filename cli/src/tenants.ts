@@ -1,5 +1,13 @@
 import { type BandwidthSetting, bandwidthSettingSchema, encodeMessage, PROTOCOL_VERSION, tenantIdSchema } from '../../protocol';
-import { createActivationCode, disableTenant, newTenant, parseBackupTime, revokeConnectorKey, tellTenantConnectors, type TenantRecord } from '../../core';
+import {
+  createActivationCode,
+  disableTenant,
+  newTenant,
+  parseBackupTime,
+  revokeConnectorKey,
+  tellTenantConnectors,
+  type TenantRecord,
+} from '../../core';
 import { CliError, EXIT, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
 
@@ -21,7 +29,9 @@ export interface Enrolment {
 async function enrolment(fleet: Fleet, tenantId: string): Promise<Enrolment> {
   const { code, expiresAt } = await createActivationCode(fleet.tenants, tenantId);
   const enrolCommand = [
-    'so-connector enrol', `--endpoint ${fleet.outputs.ConnectorEndpoint}`, `--code "${tenantId}:${code}"`,
+    'so-connector enrol',
+    `--endpoint ${fleet.outputs.ConnectorEndpoint}`,
+    `--code "${tenantId}:${code}"`,
     '--config C:\\ProgramData\\so-backup\\config.json --state-dir C:\\ProgramData\\so-backup',
     '--sql "Server=SQL01;User Id=so_backup;Password=…;Encrypt=true" --database SuperOffice',
     '--staging D:\\so-backup\\staging --archive "SO_ARC=\\\\fileserver\\SO_ARC"',
@@ -30,8 +40,12 @@ async function enrolment(fleet: Fleet, tenantId: string): Promise<Enrolment> {
 }
 
 /** `--backup-time HH:MM` (quarter hours) or `--backup-hour H` as the tenant's fields; "default" clears them (the stack's window). */
-function backupTime(options: { backupHour?: string | number; backupTime?: string }): { backupHour?: number | null; backupMinute?: number | null } {
-  if (options.backupHour !== undefined && options.backupTime !== undefined) throw usageError('give --backup-time or --backup-hour, not both');
+function backupTime(options: { backupHour?: string | number; backupTime?: string }): {
+  backupHour?: number | null;
+  backupMinute?: number | null;
+} {
+  if (options.backupHour !== undefined && options.backupTime !== undefined)
+    throw usageError('give --backup-time or --backup-hour, not both');
   if (options.backupTime !== undefined) {
     if (options.backupTime === 'default') return { backupHour: null, backupMinute: null };
     try {
@@ -44,21 +58,34 @@ function backupTime(options: { backupHour?: string | number; backupTime?: string
   if (options.backupHour !== undefined) {
     if (options.backupHour === 'default') return { backupHour: null, backupMinute: null };
     const hour = Number(options.backupHour);
-    if (!(Number.isInteger(hour) && hour >= 0 && hour <= 23)) throw usageError(`--backup-hour must be a whole hour from 0 to 23, or "default", not ${options.backupHour}`);
+    if (!(Number.isInteger(hour) && hour >= 0 && hour <= 23))
+      throw usageError(`--backup-hour must be a whole hour from 0 to 23, or "default", not ${options.backupHour}`);
     return { backupHour: hour, backupMinute: null };
   }
   return {};
 }
 
-export async function addTenant(fleet: Fleet, input: { tenantId: string; name: string; online: boolean; backupHour?: number; backupTime?: string }): Promise<Enrolment & { tenant: TenantRecord }> {
+export async function addTenant(
+  fleet: Fleet,
+  input: { tenantId: string; name: string; online: boolean; backupHour?: number; backupTime?: string },
+): Promise<Enrolment & { tenant: TenantRecord }> {
   const id = tenantIdSchema.safeParse(input.tenantId);
-  if (!id.success) throw usageError(`tenant id "${input.tenantId}" is not valid: ${id.error.issues[0]?.message ?? 'use lower-case letters, digits and dashes'}`);
+  if (!id.success)
+    throw usageError(
+      `tenant id "${input.tenantId}" is not valid: ${id.error.issues[0]?.message ?? 'use lower-case letters, digits and dashes'}`,
+    );
   const time = backupTime(input);
   const tenant: TenantRecord = {
-    ...newTenant(id.data, input.name), online: input.online,
-    ...(typeof time.backupHour === 'number' ? { backupHour: time.backupHour } : {}), ...(typeof time.backupMinute === 'number' ? { backupMinute: time.backupMinute } : {}),
+    ...newTenant(id.data, input.name),
+    online: input.online,
+    ...(typeof time.backupHour === 'number' ? { backupHour: time.backupHour } : {}),
+    ...(typeof time.backupMinute === 'number' ? { backupMinute: time.backupMinute } : {}),
   };
-  if (!(await fleet.tenants.create(tenant))) throw new CliError(`tenant "${id.data}" exists already: \`so-backup tenants code ${id.data}\` issues a new activation code`, EXIT.usage);
+  if (!(await fleet.tenants.create(tenant)))
+    throw new CliError(
+      `tenant "${id.data}" exists already: \`so-backup tenants code ${id.data}\` issues a new activation code`,
+      EXIT.usage,
+    );
   return { tenant, ...(await enrolment(fleet, id.data)) };
 }
 
@@ -81,7 +108,9 @@ export function parseBandwidthOption(text: string): BandwidthSetting | null {
   const parsed = bandwidthSettingSchema.safeParse(value);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
-    throw usageError(`--bandwidth: ${[...new Set(problems)].join('; ')} (give a rate like "20 Mbit/s", a JSON setting with "default" and "schedule", or "default")`);
+    throw usageError(
+      `--bandwidth: ${[...new Set(problems)].join('; ')} (give a rate like "20 Mbit/s", a JSON setting with "default" and "schedule", or "default")`,
+    );
   }
   return parsed.data;
 }
@@ -91,7 +120,11 @@ export function parseBandwidthOption(text: string): BandwidthSetting | null {
  * window) or bandwidth limit; a new bandwidth limit is sent to the connector at once when it is connected
  * (otherwise when it next connects). Returns the tenant and how many connections were told.
  */
-export async function updateTenant(fleet: Fleet, tenantId: string, changes: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string }): Promise<ReturnType<typeof tenantView> & { connectorsTold?: number }> {
+export async function updateTenant(
+  fleet: Fleet,
+  tenantId: string,
+  changes: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string },
+): Promise<ReturnType<typeof tenantView> & { connectorsTold?: number }> {
   const bandwidth = changes.bandwidth === undefined ? undefined : parseBandwidthOption(changes.bandwidth);
   await requireTenant(fleet, tenantId);
   const time = backupTime(changes);
@@ -100,7 +133,10 @@ export async function updateTenant(fleet: Fleet, tenantId: string, changes: { na
   const view = tenantView(await requireTenant(fleet, tenantId));
   if (bandwidth === undefined) return view;
   const message = encodeMessage({ type: 'settings', v: PROTOCOL_VERSION, bandwidth });
-  return { ...view, connectorsTold: await tellTenantConnectors({ connections: fleet.connections, send: fleet.sendToConnection }, tenantId, message) };
+  return {
+    ...view,
+    connectorsTold: await tellTenantConnectors({ connections: fleet.connections, send: fleet.sendToConnection }, tenantId, message),
+  };
 }
 
 /** A new activation code for an existing tenant (the old one stops working). */
@@ -109,13 +145,20 @@ export async function newActivationCode(fleet: Fleet, tenantId: string): Promise
   return enrolment(fleet, tenantId);
 }
 
-export async function setTenantEnabled(fleet: Fleet, tenantId: string, enabled: boolean): Promise<{ tenantId: string; enabled: boolean; connectionsClosed: number }> {
+export async function setTenantEnabled(
+  fleet: Fleet,
+  tenantId: string,
+  enabled: boolean,
+): Promise<{ tenantId: string; enabled: boolean; connectionsClosed: number }> {
   await requireTenant(fleet, tenantId);
   if (enabled) {
     await fleet.tenants.setEnabled(tenantId, true);
     return { tenantId, enabled, connectionsClosed: 0 };
   }
-  const connectionsClosed = await disableTenant({ tenants: fleet.tenants, connections: fleet.connections, close: fleet.closeConnection }, tenantId);
+  const connectionsClosed = await disableTenant(
+    { tenants: fleet.tenants, connections: fleet.connections, close: fleet.closeConnection },
+    tenantId,
+  );
   return { tenantId, enabled, connectionsClosed };
 }
 
@@ -124,12 +167,22 @@ export async function setTenantEnabled(fleet: Fleet, tenantId: string, enabled: 
  * longer connect, and every open session authenticated with it is closed at once. With no key
  * left the tenant's connector must enrol again (`so-backup tenants code`).
  */
-export async function revokeKey(fleet: Fleet, tenantId: string, keyId: string): Promise<{ tenantId: string; keyId: string; connectionsClosed: number; keysLeft: number }> {
+export async function revokeKey(
+  fleet: Fleet,
+  tenantId: string,
+  keyId: string,
+): Promise<{ tenantId: string; keyId: string; connectionsClosed: number; keysLeft: number }> {
   const tenant = await requireTenant(fleet, tenantId);
   if (!tenant.keys.some((k) => k.keyId === keyId)) {
-    throw notFound(`tenant "${tenantId}" has no key "${keyId}"; its keys: ${tenant.keys.map((k) => k.keyId).join(', ') || 'none'} (\`so-backup tenants show ${tenantId}\`)`);
+    throw notFound(
+      `tenant "${tenantId}" has no key "${keyId}"; its keys: ${tenant.keys.map((k) => k.keyId).join(', ') || 'none'} (\`so-backup tenants show ${tenantId}\`)`,
+    );
   }
-  const connectionsClosed = await revokeConnectorKey({ tenants: fleet.tenants, connections: fleet.connections, close: fleet.closeConnection }, tenantId, keyId);
+  const connectionsClosed = await revokeConnectorKey(
+    { tenants: fleet.tenants, connections: fleet.connections, close: fleet.closeConnection },
+    tenantId,
+    keyId,
+  );
   const keysLeft = (await requireTenant(fleet, tenantId)).keys.length;
   return { tenantId, keyId, connectionsClosed, keysLeft };
 }
@@ -138,7 +191,10 @@ export async function revokeKey(fleet: Fleet, tenantId: string, keyId: string): 
  * Removes the tenant: its connector can no longer connect and no backup is scheduled. Its
  * backups stay in S3 under the retention rules (deleting them needs the break-glass role).
  */
-export async function removeTenant(fleet: Fleet, tenantId: string): Promise<{ tenantId: string; removed: true; connectionsClosed: number }> {
+export async function removeTenant(
+  fleet: Fleet,
+  tenantId: string,
+): Promise<{ tenantId: string; removed: true; connectionsClosed: number }> {
   const { connectionsClosed } = await setTenantEnabled(fleet, tenantId, false);
   await fleet.tenants.remove(tenantId);
   return { tenantId, removed: true, connectionsClosed };
@@ -155,19 +211,39 @@ export interface ConnectorState {
 }
 
 export async function connectorStates(fleet: Fleet, tenants: readonly TenantRecord[], now = new Date()): Promise<ConnectorState[]> {
-  return Promise.all(tenants.map(async (tenant) => {
-    const [live] = await fleet.connections.forTenant(tenant.tenantId);
-    return live
-      ? { tenantId: tenant.tenantId, online: true, connectorVersion: live.connectorVersion, connectedAt: live.connectedAt, lastSeen: now.toISOString() }
-      : { tenantId: tenant.tenantId, online: false, lastSeen: tenant.lastDisconnectedAt };
-  }));
+  return Promise.all(
+    tenants.map(async (tenant) => {
+      const [live] = await fleet.connections.forTenant(tenant.tenantId);
+      return live
+        ? {
+            tenantId: tenant.tenantId,
+            online: true,
+            connectorVersion: live.connectorVersion,
+            connectedAt: live.connectedAt,
+            lastSeen: now.toISOString(),
+          }
+        : { tenantId: tenant.tenantId, online: false, lastSeen: tenant.lastDisconnectedAt };
+    }),
+  );
 }
 
 /** What `tenants list|show` prints for a tenant (never its keys' material or activation hash). */
 export function tenantView(tenant: TenantRecord) {
   return {
-    tenantId: tenant.tenantId, name: tenant.displayName, enabled: tenant.enabled, online: tenant.online === true,
-    backupHour: tenant.backupHour, backupTime: tenant.backupHour === undefined ? undefined : `${String(tenant.backupHour).padStart(2, '0')}:${String(tenant.backupMinute ?? 0).padStart(2, '0')}`, bandwidth: tenant.bandwidth, createdAt: tenant.createdAt, lastSuccessAt: tenant.lastSuccessAt, lastRunId: tenant.lastRunId, lastDrill: tenant.lastDrill,
+    tenantId: tenant.tenantId,
+    name: tenant.displayName,
+    enabled: tenant.enabled,
+    online: tenant.online === true,
+    backupHour: tenant.backupHour,
+    backupTime:
+      tenant.backupHour === undefined
+        ? undefined
+        : `${String(tenant.backupHour).padStart(2, '0')}:${String(tenant.backupMinute ?? 0).padStart(2, '0')}`,
+    bandwidth: tenant.bandwidth,
+    createdAt: tenant.createdAt,
+    lastSuccessAt: tenant.lastSuccessAt,
+    lastRunId: tenant.lastRunId,
+    lastDrill: tenant.lastDrill,
     connectorKeys: tenant.keys.map((k) => ({ keyId: k.keyId, status: k.status, createdAt: k.createdAt })),
     activation: tenant.activation && { expiresAt: tenant.activation.expiresAt, usedAt: tenant.activation.usedAt },
   };

@@ -1,7 +1,19 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type DrillResult, encodeMessage, MESSAGE_BUDGET, parseMessage, PROTOCOL_VERSION, type ResultMessage, SoBackupError } from '../../protocol';
+import {
+  type BackupJob,
+  type CancelJob,
+  type ConnectorMessage,
+  type DrillJob,
+  type DrillResult,
+  encodeMessage,
+  MESSAGE_BUDGET,
+  parseMessage,
+  PROTOCOL_VERSION,
+  type ResultMessage,
+  SoBackupError,
+} from '../../protocol';
 import type { BandwidthLimiter } from './bandwidth';
 import { runBackupJob, type JobProgress } from './backup';
 import type { ConnectorConfig } from './config';
@@ -86,7 +98,16 @@ export class ConnectorService {
     }
     if (Date.parse(job.credentials.expiration) - now < RESUME_MARGIN_MS) {
       await rm(this.jobFile, { force: true });
-      await this.deps.link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code: 'CONNECTOR_RESTARTED', message: 'the connector restarted and the job\'s upload credentials have expired; the next run will take a new backup' } });
+      await this.deps.link.deliver({
+        type: 'result',
+        v: PROTOCOL_VERSION,
+        runId: job.runId,
+        outcome: 'failed',
+        error: {
+          code: 'CONNECTOR_RESTARTED',
+          message: "the connector restarted and the job's upload credentials have expired; the next run will take a new backup",
+        },
+      });
       return undefined;
     }
     this.deps.logger.info({ runId: job.runId }, 'resuming the job interrupted by a stop or crash');
@@ -101,7 +122,13 @@ export class ConnectorService {
       return;
     }
     if (this.running) {
-      void link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code: 'CONNECTOR_BUSY', message: `the connector is busy with run ${this.running.runId}` } });
+      void link.deliver({
+        type: 'result',
+        v: PROTOCOL_VERSION,
+        runId: job.runId,
+        outcome: 'failed',
+        error: { code: 'CONNECTOR_BUSY', message: `the connector is busy with run ${this.running.runId}` },
+      });
       return;
     }
     this.start(job);
@@ -123,10 +150,22 @@ export class ConnectorService {
       logger.info({ drillId: drill.drillId, runId: drill.runId }, 'restore drill started');
       const result = await runDrill(drill);
       link.sendIfConnected(result);
-      logger[result.ok ? 'info' : 'error']({ drillId: drill.drillId, ok: result.ok, database: result.database, archive: result.archive }, 'restore drill finished');
+      logger[result.ok ? 'info' : 'error'](
+        { drillId: drill.drillId, ok: result.ok, database: result.database, archive: result.archive },
+        'restore drill finished',
+      );
     } catch (error) {
       const now = new Date().toISOString();
-      link.sendIfConnected({ type: 'drill-result', v: PROTOCOL_VERSION, drillId: drill.drillId, runId: drill.runId, ok: false, startedAt: now, finishedAt: now, archive: { sampled: 0, verified: 0, detail: (error as Error).message.slice(0, 2000) } });
+      link.sendIfConnected({
+        type: 'drill-result',
+        v: PROTOCOL_VERSION,
+        drillId: drill.drillId,
+        runId: drill.runId,
+        ok: false,
+        startedAt: now,
+        finishedAt: now,
+        archive: { sampled: 0, verified: 0, detail: (error as Error).message.slice(0, 2000) },
+      });
       logger.error({ drillId: drill.drillId, err: (error as Error).message }, 'restore drill failed');
     } finally {
       this.drilling = false;
@@ -164,14 +203,26 @@ export class ConnectorService {
       nextAllowed = now + interval;
       const upload = this.deps.bandwidth?.upload;
       const rate = upload ? { bytesPerSecond: Math.round(upload.achievedRate()), limitBytesPerSecond: upload.bytesPerSecond } : {};
-      link.sendIfConnected({ type: 'progress', v: PROTOCOL_VERSION, runId: job.runId, ...progress, ...rate, detail: progress.detail?.slice(0, 500) });
+      link.sendIfConnected({
+        type: 'progress',
+        v: PROTOCOL_VERSION,
+        runId: job.runId,
+        ...progress,
+        ...rate,
+        detail: progress.detail?.slice(0, 500),
+      });
     };
     await this.saveJob(job);
     logger.info('backup job started');
     try {
       const manifest = await runBackupJob(job, {
-        config: this.deps.config, connectorVersion: this.deps.connectorVersion, databaseServer: this.deps.databaseServer,
-        store: this.deps.openStore(job), logger, report, signal,
+        config: this.deps.config,
+        connectorVersion: this.deps.connectorVersion,
+        databaseServer: this.deps.databaseServer,
+        store: this.deps.openStore(job),
+        logger,
+        report,
+        signal,
       });
       // The checkpoint goes once the result is safe on disk: a crash then resends the result
       // rather than running the whole job again.
@@ -186,7 +237,10 @@ export class ConnectorService {
       const failure: unknown = signal.aborted && signal.reason instanceof SoBackupError ? signal.reason : error;
       const code = failure instanceof SoBackupError ? failure.code : 'CONNECTOR_ERROR';
       const message = failure instanceof Error ? failure.message : String(failure);
-      await link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code, message: message.slice(0, 4000) } }, () => this.forgetJob());
+      await link.deliver(
+        { type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code, message: message.slice(0, 4000) } },
+        () => this.forgetJob(),
+      );
       logger.error({ code, err: message }, 'backup job failed');
     }
   }

@@ -35,9 +35,11 @@ export interface EnrolOptions {
  * (mode 0600) and a validated configuration.
  */
 export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId: string; keyId: string; configFile: string }> {
-  if (!options.endpoint?.trim()) throw new ConfigError('no endpoint: give the wss:// endpoint from the operator (--endpoint, or the MSI property ENDPOINT)');
+  if (!options.endpoint?.trim())
+    throw new ConfigError('no endpoint: give the wss:// endpoint from the operator (--endpoint, or the MSI property ENDPOINT)');
   const match = /^([a-z0-9][a-z0-9-]{1,62}):([A-Za-z0-9-]{8,64})$/.exec(options.code.trim());
-  if (!match || !tenantIdSchema.safeParse(match[1]).success) throw new ConfigError('the activation code must look like tenant:XXXXX-XXXXX-XXXXX-XXXXX');
+  if (!match || !tenantIdSchema.safeParse(match[1]).success)
+    throw new ConfigError('the activation code must look like tenant:XXXXX-XXXXX-XXXXX-XXXXX');
   const tenantId = match[1]!;
   const code = match[2]!.toUpperCase();
   const stateDir = path.resolve(options.stateDir);
@@ -46,26 +48,55 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
   // First: over an enrolled connector this is the reason, whatever else the arguments lack.
   if (existsSync(identityFile)) throw new ConfigError(`${identityFile} exists: this server is enrolled already. Remove it to enrol again.`);
   const config = connectorConfigSchema.safeParse({
-    endpoint: options.endpoint, tenantId, identityFile, stateDir, ...(options.caFile ? { caFile: path.resolve(options.caFile) } : {}),
-    ...(options.sql ? { sql: { connectionString: options.sql, databases: options.database?.length ? options.database : ['SuperOffice'], stagingFolder: options.staging ? path.resolve(options.staging) : path.join(stateDir, 'staging') } } : {}),
+    endpoint: options.endpoint,
+    tenantId,
+    identityFile,
+    stateDir,
+    ...(options.caFile ? { caFile: path.resolve(options.caFile) } : {}),
+    ...(options.sql
+      ? {
+          sql: {
+            connectionString: options.sql,
+            databases: options.database?.length ? options.database : ['SuperOffice'],
+            stagingFolder: options.staging ? path.resolve(options.staging) : path.join(stateDir, 'staging'),
+          },
+        }
+      : {}),
     ...(options.archive?.length ? { archive: { roots: options.archive.map((r) => ({ name: r.name, path: path.resolve(r.path) })) } } : {}),
   });
   if (!config.success) {
-    throw new ConfigError(`cannot write a valid configuration: ${config.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`);
+    throw new ConfigError(
+      `cannot write a valid configuration: ${config.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`,
+    );
   }
   if (config.data.caFile) trustCertificateAuthorities(config.data.caFile);
   if (options.checkOnly) return { tenantId, keyId: '', configFile };
 
   const pair = newConnectorKeyPair();
   const outcome = await handshake({
-    endpoint: options.endpoint, authorization: enrolAuthorization(tenantId, code, pair.keyId, pair.publicKeyPem), connectorVersion: options.connectorVersion, handshakeTimeoutMs: 30_000,
+    endpoint: options.endpoint,
+    authorization: enrolAuthorization(tenantId, code, pair.keyId, pair.publicKeyPem),
+    connectorVersion: options.connectorVersion,
+    handshakeTimeoutMs: 30_000,
   });
-  if (outcome.kind === 'refused') throw new ConnectorError('ENROLMENT_REFUSED', 'the activation code was refused: it is wrong, already used or expired (codes last 24 hours), or the tenant is disabled. Ask the operator for a new code.', { permanent: true });
-  if (outcome.kind === 'not-upgraded') throw new ConnectorError('ENROLMENT_FAILED', `the endpoint answered HTTP ${outcome.status}; check --endpoint`);
-  if (outcome.kind === 'unreachable') throw new ConnectorError('ENDPOINT_UNREACHABLE', `cannot reach ${options.endpoint}: ${outcome.error.message}`, { cause: outcome.error });
+  if (outcome.kind === 'refused')
+    throw new ConnectorError(
+      'ENROLMENT_REFUSED',
+      'the activation code was refused: it is wrong, already used or expired (codes last 24 hours), or the tenant is disabled. Ask the operator for a new code.',
+      { permanent: true },
+    );
+  if (outcome.kind === 'not-upgraded')
+    throw new ConnectorError('ENROLMENT_FAILED', `the endpoint answered HTTP ${outcome.status}; check --endpoint`);
+  if (outcome.kind === 'unreachable')
+    throw new ConnectorError('ENDPOINT_UNREACHABLE', `cannot reach ${options.endpoint}: ${outcome.error.message}`, {
+      cause: outcome.error,
+    });
   outcome.socket.close(1000, 'enrolled');
   await mkdir(stateDir, { recursive: true });
-  await saveIdentity(identityFile, { tenantId, current: { keyId: pair.keyId, privateKeyPem: pair.privateKeyPem, createdAt: new Date().toISOString() } });
+  await saveIdentity(identityFile, {
+    tenantId,
+    current: { keyId: pair.keyId, privateKeyPem: pair.privateKeyPem, createdAt: new Date().toISOString() },
+  });
   await mkdir(path.dirname(configFile), { recursive: true });
   await writeFile(configFile, JSON.stringify(config.data, null, 2), { mode: 0o600 });
   return { tenantId, keyId: pair.keyId, configFile };

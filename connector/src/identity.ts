@@ -10,12 +10,14 @@ const keySchema = z.object({ keyId: z.string().min(1), privateKeyPem: z.string()
  * The connector's identity: its tenant and Ed25519 private key (never leaves this file), plus a
  * pending key during rotation. Written atomically with mode 0600 (service account only).
  */
-export const identitySchema = z.object({
-  tenantId: tenantIdSchema,
-  current: keySchema,
-  /** A rotated key; `registered` once the cloud has it, after which the connector connects with it. */
-  pending: keySchema.extend({ registered: z.boolean() }).optional(),
-}).strict();
+export const identitySchema = z
+  .object({
+    tenantId: tenantIdSchema,
+    current: keySchema,
+    /** A rotated key; `registered` once the cloud has it, after which the connector connects with it. */
+    pending: keySchema.extend({ registered: z.boolean() }).optional(),
+  })
+  .strict();
 export type ConnectorIdentity = z.infer<typeof identitySchema>;
 
 export async function loadIdentity(file: string): Promise<ConnectorIdentity> {
@@ -23,10 +25,14 @@ export async function loadIdentity(file: string): Promise<ConnectorIdentity> {
   try {
     text = await readFile(file, 'utf8');
   } catch (cause) {
-    throw new ConfigError(`cannot read the identity file ${file}: ${(cause as Error).message}. Enrol the connector first: so-connector enrol …`, { cause });
+    throw new ConfigError(
+      `cannot read the identity file ${file}: ${(cause as Error).message}. Enrol the connector first: so-connector enrol …`,
+      { cause },
+    );
   }
   const parsed = identitySchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new ConfigError(`the identity file ${file} is damaged: ${z.prettifyError(parsed.error)}. Enrol the connector again.`);
+  if (!parsed.success)
+    throw new ConfigError(`the identity file ${file} is damaged: ${z.prettifyError(parsed.error)}. Enrol the connector again.`);
   return parsed.data;
 }
 

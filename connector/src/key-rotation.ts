@@ -12,7 +12,11 @@ import type { Link } from './link/link';
 export class ConnectorKeys {
   private usedPending = false;
 
-  constructor(private identity: ConnectorIdentity, private readonly identityFile: string, private readonly logger: Logger) {}
+  constructor(
+    private identity: ConnectorIdentity,
+    private readonly identityFile: string,
+    private readonly logger: Logger,
+  ) {}
 
   get keyId(): string {
     return this.identity.current.keyId;
@@ -38,7 +42,10 @@ export class ConnectorKeys {
     if (age < days * 86_400_000 && days > 0) return false;
     if (!this.identity.pending) {
       const pair = newConnectorKeyPair();
-      this.identity = { ...this.identity, pending: { keyId: pair.keyId, privateKeyPem: pair.privateKeyPem, createdAt: now.toISOString(), registered: false } };
+      this.identity = {
+        ...this.identity,
+        pending: { keyId: pair.keyId, privateKeyPem: pair.privateKeyPem, createdAt: now.toISOString(), registered: false },
+      };
       await saveIdentity(this.identityFile, this.identity);
       this.logger.info({ keyId: pair.keyId }, 'new connector key generated; registering it');
     }
@@ -55,7 +62,10 @@ export class ConnectorKeys {
   private async onConnected(link: Link): Promise<void> {
     const pending = this.identity.pending;
     if (this.usedPending && pending) {
-      this.identity = { tenantId: this.identity.tenantId, current: { keyId: pending.keyId, privateKeyPem: pending.privateKeyPem, createdAt: pending.createdAt } };
+      this.identity = {
+        tenantId: this.identity.tenantId,
+        current: { keyId: pending.keyId, privateKeyPem: pending.privateKeyPem, createdAt: pending.createdAt },
+      };
       await saveIdentity(this.identityFile, this.identity);
       this.logger.info({ keyId: pending.keyId }, 'key rotation complete: connected with the new key');
     } else if (pending && !pending.registered) {

@@ -29,14 +29,20 @@ export interface RunConnectorOptions {
 }
 
 /** `so-connector run` (and the Windows service): wires the link, keys, SQL Server and S3 to the service and runs until stopped. */
-export async function runConnector(configFile: string, connectorVersion: string, options: RunConnectorOptions = {}): Promise<RunningConnector> {
+export async function runConnector(
+  configFile: string,
+  connectorVersion: string,
+  options: RunConnectorOptions = {},
+): Promise<RunningConnector> {
   const config = loadConnectorConfig(configFile);
   const base = { level: config.logLevel, base: { service: 'so-connector', tenantId: config.tenantId } };
   const logger = options.destination ? pino(base, options.destination) : pino(base);
   const identity = await loadIdentity(config.identityFile);
   const keys = new ConnectorKeys(identity, config.identityFile, logger);
   const link = new Link({
-    endpoint: config.endpoint, connectorVersion, logger,
+    endpoint: config.endpoint,
+    connectorVersion,
+    logger,
     authorization: () => keys.authorization(),
     outbox: new Outbox(path.join(config.stateDir, 'outbox')),
     heartbeatMs: config.heartbeatSeconds * 1000,
@@ -45,14 +51,22 @@ export async function runConnector(configFile: string, connectorVersion: string,
   keys.attach(link);
   link.once('connected', () => void keys.rotateIfDue(link, config.keyRotationDays));
   // One limit for all of this process's transfers; the tenant's setting comes after each connect and on every change.
-  const bandwidth = await loadBandwidthLimiter(config, { onChange: (limit, description) => logger.info({ bandwidth: { bytesPerSecond: limit.bytesPerSecond, source: limit.source, period: limit.period } }, `bandwidth limit: ${description}`) });
+  const bandwidth = await loadBandwidthLimiter(config, {
+    onChange: (limit, description) =>
+      logger.info(
+        { bandwidth: { bytesPerSecond: limit.bytesPerSecond, source: limit.source, period: limit.period } },
+        `bandwidth limit: ${description}`,
+      ),
+  });
   bandwidth.follow();
   // Asked once per start (a change is pushed while connected, and every backup job carries the current setting), so reconnects cost no extra message.
   link.once('connected', () => link.sendIfConnected({ type: 'settings-request', v: PROTOCOL_VERSION }));
   const tenantBandwidth = (setting: BandwidthSetting | null, fromJob = false) => {
     if (fromJob && JSON.stringify(setting) === JSON.stringify(bandwidth.settings.tenant ?? null)) return;
     bandwidth.setTenantSetting(setting);
-    writeTenantSettings(config.stateDir, setting).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not keep the tenant\'s settings in the state folder'));
+    writeTenantSettings(config.stateDir, setting).catch((error: unknown) =>
+      logger.warn({ err: (error as Error).message }, "could not keep the tenant's settings in the state folder"),
+    );
   };
   link.on('settings', (settings) => tenantBandwidth(settings.bandwidth));
   // Registered before the service's own listener: the job's setting applies before it sends anything.
@@ -61,18 +75,36 @@ export async function runConnector(configFile: string, connectorVersion: string,
   });
   const databaseServer = config.sql ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   const service = new ConnectorService({
-    config, connectorVersion, link, logger, databaseServer, bandwidth,
+    config,
+    connectorVersion,
+    link,
+    logger,
+    databaseServer,
+    bandwidth,
     openStore: (job) => {
       const credentials = new RunCredentials(job, link);
-      return new S3ObjectStore(job.target, credentials.provider, { checkpointDir: path.join(config.stateDir, 'uploads'), bandwidth, renewal: credentials });
+      return new S3ObjectStore(job.target, credentials.provider, {
+        checkpointDir: path.join(config.stateDir, 'uploads'),
+        bandwidth,
+        renewal: credentials,
+      });
     },
-    runDrill: (drill) => runRestoreDrill(drill, {
-      // A drill of a large database can outlast its one-hour credentials: it asks for the run again, like a restore.
-      store: new S3ObjectStore(drill.target, renewingCredentials(drill.credentials, () => requestRestore(
-        { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run: drill.runId, requestedBy: `restore drill ${drill.drillId}` },
-      )), { bandwidth }),
-      databaseServer, stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
-    }),
+    runDrill: (drill) =>
+      runRestoreDrill(drill, {
+        // A drill of a large database can outlast its one-hour credentials: it asks for the run again, like a restore.
+        store: new S3ObjectStore(
+          drill.target,
+          renewingCredentials(drill.credentials, () =>
+            requestRestore(
+              { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion },
+              { run: drill.runId, requestedBy: `restore drill ${drill.drillId}` },
+            ),
+          ),
+          { bandwidth },
+        ),
+        databaseServer,
+        stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
+      }),
   });
   let stopping: Promise<void> | undefined;
   const stop = (reason: string) => {
@@ -93,7 +125,17 @@ export async function runConnector(configFile: string, connectorVersion: string,
   }
   link.start();
   await service.resumePending();
-  logger.info({ endpoint: config.endpoint, version: connectorVersion, keyId: keys.keyId, pid: process.pid, node: process.version, nodeOptions: process.execArgv }, 'so-connector started');
+  logger.info(
+    {
+      endpoint: config.endpoint,
+      version: connectorVersion,
+      keyId: keys.keyId,
+      pid: process.pid,
+      node: process.version,
+      nodeOptions: process.execArgv,
+    },
+    'so-connector started',
+  );
   return { stop };
 }
 

@@ -41,9 +41,14 @@ export function trustCertificateAuthorities(file: string): void {
     throw new ConfigError(`cannot read the CA file ${file}: ${(cause as Error).message}`, { cause });
   }
   const extra = pemCertificates(text, file);
-  const api = tls as typeof tls & { setDefaultCACertificates?: (certs: string[]) => void; getCACertificates?: (kind: 'default') => string[] };
+  const api = tls as typeof tls & {
+    setDefaultCACertificates?: (certs: string[]) => void;
+    getCACertificates?: (kind: 'default') => string[];
+  };
   if (!api.setDefaultCACertificates || !api.getCACertificates) {
-    throw new ConfigError(`caFile needs Node.js 22.19 or newer (this is ${process.version}; so-connector.exe has it): with this Node.js set NODE_EXTRA_CA_CERTS=${file} in the service's environment and leave caFile out`);
+    throw new ConfigError(
+      `caFile needs Node.js 22.19 or newer (this is ${process.version}; so-connector.exe has it): with this Node.js set NODE_EXTRA_CA_CERTS=${file} in the service's environment and leave caFile out`,
+    );
   }
   api.setDefaultCACertificates([...api.getCACertificates('default'), ...extra]);
   trusted.add(file);

@@ -16,12 +16,14 @@ export const runTriggerSchema = z.enum(['schedule', 'support', 'operator']);
 export type RunTrigger = z.infer<typeof runTriggerSchema>;
 
 /** The input a BackupRun execution is started with (by DailyBackups, or by the operator CLI). */
-export const backupRunInputSchema = z.object({
-  tenantId: tenantIdSchema,
-  trigger: runTriggerSchema.default('operator'),
-  requestedBy: z.string().min(1).max(200).default('unknown'),
-  reason: z.string().max(1000).optional(),
-}).strict();
+export const backupRunInputSchema = z
+  .object({
+    tenantId: tenantIdSchema,
+    trigger: runTriggerSchema.default('operator'),
+    requestedBy: z.string().min(1).max(200).default('unknown'),
+    reason: z.string().max(1000).optional(),
+  })
+  .strict();
 export type BackupRunInput = z.infer<typeof backupRunInputSchema>;
 
 /** What Prepare returns and every later state carries as `$.run`. */
@@ -38,15 +40,27 @@ export const backupResultSchema = z.object({ manifest: manifestPointerSchema });
 export type BackupResult = z.infer<typeof backupResultSchema>;
 
 /** The part of Validate's report Finalize reads (`$.validation`); Validate fails the state unless something can be kept. */
-export const validationSummarySchema = z.object({
-  ok: z.boolean(),
-  promotable: z.literal(true),
-  checks: z.number(),
-  totalBytes: z.number(),
-  artifacts: z.array(z.object({ kind: z.enum(['database', 'archive']), name: z.string(), ok: z.boolean(), problems: z.array(z.string()) })),
-  databases: z.array(z.object({ database: z.string(), size: z.number() }).loose()),
-  archive: z.object({ files: z.number(), bytes: z.number(), uploadedFiles: z.number(), uploadedBytes: z.number(), skippedFiles: z.number().default(0) }).optional(),
-}).loose();
+export const validationSummarySchema = z
+  .object({
+    ok: z.boolean(),
+    promotable: z.literal(true),
+    checks: z.number(),
+    totalBytes: z.number(),
+    artifacts: z.array(
+      z.object({ kind: z.enum(['database', 'archive']), name: z.string(), ok: z.boolean(), problems: z.array(z.string()) }),
+    ),
+    databases: z.array(z.object({ database: z.string(), size: z.number() }).loose()),
+    archive: z
+      .object({
+        files: z.number(),
+        bytes: z.number(),
+        uploadedFiles: z.number(),
+        uploadedBytes: z.number(),
+        skippedFiles: z.number().default(0),
+      })
+      .optional(),
+  })
+  .loose();
 export type ValidationSummary = z.infer<typeof validationSummarySchema>;
 
 /** An alert to publish to the alerts topic (SNS: a subject of at most 100 characters). */
@@ -58,11 +72,13 @@ export type Alert = z.infer<typeof alertSchema>;
  * `failureCause`), and for a kept run that needs action, the alert to publish. The rest is the
  * run's summary, for the execution history.
  */
-export const finalOutcomeSchema = z.object({
-  failed: z.boolean(),
-  failureCause: z.string().optional(),
-  alert: alertSchema.optional(),
-}).loose();
+export const finalOutcomeSchema = z
+  .object({
+    failed: z.boolean(),
+    failureCause: z.string().optional(),
+    alert: alertSchema.optional(),
+  })
+  .loose();
 
 /** A caught error (`$.error`), as Step Functions' Catch hands it on (Error and Cause). */
 export const stepErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
@@ -71,36 +87,43 @@ export const stepErrorSchema = z.object({ Error: z.string(), Cause: z.string().o
  * The state of a BackupRun execution: the input, then each state's result at its result path.
  * Loose and optional throughout: a run can fail at any state, even before its input was checked.
  */
-export const backupRunStateSchema = z.object({
-  tenantId: z.string().optional(),
-  trigger: runTriggerSchema.optional(),
-  requestedBy: z.string().max(200).optional(),
-  reason: z.string().max(1000).optional(),
-  run: runRefSchema.optional(),
-  backup: backupResultSchema.optional(),
-  validation: validationSummarySchema.optional(),
-  final: finalOutcomeSchema.optional(),
-  error: stepErrorSchema.optional(),
-  alert: alertSchema.optional(),
-}).loose();
+export const backupRunStateSchema = z
+  .object({
+    tenantId: z.string().optional(),
+    trigger: runTriggerSchema.optional(),
+    requestedBy: z.string().max(200).optional(),
+    reason: z.string().max(1000).optional(),
+    run: runRefSchema.optional(),
+    backup: backupResultSchema.optional(),
+    validation: validationSummarySchema.optional(),
+    final: finalOutcomeSchema.optional(),
+    error: stepErrorSchema.optional(),
+    alert: alertSchema.optional(),
+  })
+  .loose();
 
 /**
  * What Mark run failed reads of the state: the error, and the input as far as it is there (a run
  * can fail before its input was checked, so nothing else is required, and nothing else is read).
  */
-export const failedRunStateSchema = z.object({
-  tenantId: z.string().optional(),
-  trigger: runTriggerSchema.optional(),
-  requestedBy: z.string().max(200).optional(),
-  reason: z.string().max(1000).optional(),
-  error: stepErrorSchema,
-}).loose();
+export const failedRunStateSchema = z
+  .object({
+    tenantId: z.string().optional(),
+    trigger: runTriggerSchema.optional(),
+    requestedBy: z.string().max(200).optional(),
+    reason: z.string().max(1000).optional(),
+    error: stepErrorSchema,
+  })
+  .loose();
 
 const state = jsonPaths(backupRunStateSchema);
-const context = jsonPaths(z.object({
-  Execution: z.object({ Name: runIdSchema, Id: z.string().min(1), StartTime: z.string().min(1) }),
-  Task: z.object({ Token: z.string().min(1) }),
-}), '$$');
+const context = jsonPaths(
+  z.object({
+    Execution: z.object({ Name: runIdSchema, Id: z.string().min(1), StartTime: z.string().min(1) }),
+    Task: z.object({ Token: z.string().min(1) }),
+  }),
+  '$$',
+);
 const execution = { name: context.Execution.Name, id: context.Execution.Id, startTime: context.Execution.StartTime } satisfies PayloadShape;
 
 export const backupRun = {

@@ -16,20 +16,24 @@ export const SCHEDULER_SCHEDULED_TIME = '<aws.scheduler.scheduled-time>';
  * The state DailyBackups starts with and each page starts from: the schedule's input (started by
  * hand: `{"everyTenant": true}` starts every enabled tenant at once), then Next page's cursor.
  */
-export const dailyBackupsStateSchema = z.object({
-  // The schedule's input also says `"trigger": "schedule"`, for the execution history; nothing reads it.
-  /** The quarter hour this execution is for (the scheduled time, not the time of delivery). */
-  scheduledTime: z.string().optional(),
-  cursor: z.string().optional(),
-  everyTenant: z.boolean().default(false),
-}).loose();
+export const dailyBackupsStateSchema = z
+  .object({
+    // The schedule's input also says `"trigger": "schedule"`, for the execution history; nothing reads it.
+    /** The quarter hour this execution is for (the scheduled time, not the time of delivery). */
+    scheduledTime: z.string().optional(),
+    cursor: z.string().optional(),
+    everyTenant: z.boolean().default(false),
+  })
+  .loose();
 
 /** What Start due backups returns (`$.page`): the mode and the quarter hour for the next page, and its cursor if tenants are left. */
-export const duePageSchema = z.object({
-  everyTenant: z.boolean(),
-  scheduledTime: z.string(),
-  next: z.string().optional(),
-}).loose();
+export const duePageSchema = z
+  .object({
+    everyTenant: z.boolean(),
+    scheduledTime: z.string(),
+    next: z.string().optional(),
+  })
+  .loose();
 
 const state = jsonPaths(dailyBackupsStateSchema.extend({ page: duePageSchema.optional() }));
 const context = jsonPaths(z.object({ Execution: z.object({ Name: z.string(), StartTime: z.string() }) }), '$$');
@@ -41,7 +45,10 @@ export const dailyBackups = {
   scheduledInput: { trigger: 'schedule', scheduledTime: SCHEDULER_SCHEDULED_TIME } satisfies z.input<typeof dailyBackupsStateSchema>,
   tasks: {
     /** Starts the due BackupRuns of one page of tenants, without waiting for them. */
-    startDueBackups: lambdaTask({ execution: { name: context.Execution.Name, startTime: context.Execution.StartTime }, state: wholeState(dailyBackupsStateSchema) }, state.page),
+    startDueBackups: lambdaTask(
+      { execution: { name: context.Execution.Name, startTime: context.Execution.StartTime }, state: wholeState(dailyBackupsStateSchema) },
+      state.page,
+    ),
   },
   /** Next page's parameters: only the cursor and the mode go on. */
   nextPage: payloadPaths({ cursor: state.page.next, everyTenant: state.page.everyTenant, scheduledTime: state.page.scheduledTime }),

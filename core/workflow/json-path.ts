@@ -21,15 +21,20 @@ export function wholeState<S extends z.ZodType>(schema: S): JsonPathOf<S> {
 }
 
 /** The schema inside `.optional()`, `.default()` and `.nullable()` wrappers. */
-type Unwrapped<S> = S extends z.ZodOptional<infer I> ? Unwrapped<I>
-  : S extends z.ZodDefault<infer I> ? Unwrapped<I>
-    : S extends z.ZodNullable<infer I> ? Unwrapped<I>
-      : S;
+type Unwrapped<S> =
+  S extends z.ZodOptional<infer I>
+    ? Unwrapped<I>
+    : S extends z.ZodDefault<infer I>
+      ? Unwrapped<I>
+      : S extends z.ZodNullable<infer I>
+        ? Unwrapped<I>
+        : S;
 
 /** A path and, for an object, the path of each of its fields: `paths.backup.manifest.$ === '$.backup.manifest'`. */
-export type JsonPathTree<S extends z.ZodType> = JsonPathOf<S> & (Unwrapped<S> extends z.ZodObject<infer Shape>
-  ? { readonly [K in keyof Shape & string]: Shape[K] extends z.ZodType ? JsonPathTree<Shape[K]> : never }
-  : unknown);
+export type JsonPathTree<S extends z.ZodType> = JsonPathOf<S> &
+  (Unwrapped<S> extends z.ZodObject<infer Shape>
+    ? { readonly [K in keyof Shape & string]: Shape[K] extends z.ZodType ? JsonPathTree<Shape[K]> : never }
+    : unknown);
 
 function unwrap(schema: z.ZodType): z.ZodType {
   if (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) return unwrap(schema.unwrap() as z.ZodType);
@@ -62,7 +67,7 @@ export type PayloadShape = { readonly [key: string]: JsonPathOf | PayloadShape }
 
 /** The schema a payload is parsed with: each field's schema, required (an optional field of the state must be there by now). */
 export type PayloadSchema<P extends PayloadShape> = z.ZodObject<{
-  -readonly [K in keyof P]: P[K] extends JsonPathOf<infer S> ? RequiredSchema<S> : P[K] extends PayloadShape ? PayloadSchema<P[K]> : never
+  -readonly [K in keyof P]: P[K] extends JsonPathOf<infer S> ? RequiredSchema<S> : P[K] extends PayloadShape ? PayloadSchema<P[K]> : never;
 }>;
 type RequiredSchema<S> = S extends z.ZodOptional<infer I> ? I : S;
 
@@ -74,7 +79,11 @@ function isPath(value: JsonPathOf | PayloadShape): value is JsonPathOf {
 export function payloadSchema<P extends PayloadShape>(payload: P): PayloadSchema<P> {
   const shape: Record<string, z.ZodType> = {};
   for (const [key, value] of Object.entries(payload)) {
-    shape[key] = isPath(value) ? (value.$schema instanceof z.ZodOptional ? value.$schema.unwrap() as z.ZodType : value.$schema) : payloadSchema(value);
+    shape[key] = isPath(value)
+      ? value.$schema instanceof z.ZodOptional
+        ? (value.$schema.unwrap() as z.ZodType)
+        : value.$schema
+      : payloadSchema(value);
   }
   return z.object(shape) as unknown as PayloadSchema<P>;
 }

@@ -4,7 +4,16 @@ import type { HandlerName } from './handler-names';
 import { awsClients, connectionsClient, readEnvironment, tableEnvironmentSchema } from './shared/aws-clients';
 import { logger } from './shared/logger';
 import { MetricsBuffer } from './shared/metrics';
-import { ConnectionStore, connectorTarget, connectorTargetEnvironmentSchema, NonceStore, RunError, RunStore, TenantStore, uploadCredentialVendorFromEnv } from '../../core';
+import {
+  ConnectionStore,
+  connectorTarget,
+  connectorTargetEnvironmentSchema,
+  NonceStore,
+  RunError,
+  RunStore,
+  TenantStore,
+  uploadCredentialVendorFromEnv,
+} from '../../core';
 
 /** What every invocation of a handler gets besides its event. */
 export interface Invocation<Env, Deps> {
@@ -75,7 +84,9 @@ export function tableStores(env: z.infer<typeof tableEnvironmentSchema>) {
 }
 
 /** The environment of a function that sends jobs to connectors: the tables, where connectors keep backups, and the stage's @connections endpoint. */
-export const jobSenderEnvironmentSchema = tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend({ CONNECTIONS_ENDPOINT: z.url() });
+export const jobSenderEnvironmentSchema = tableEnvironmentSchema
+  .extend(connectorTargetEnvironmentSchema.shape)
+  .extend({ CONNECTIONS_ENDPOINT: z.url() });
 
 /** What sending a job takes: the stores, the @connections client, credentials to hand the connector, and where it reads and writes. */
 export function jobSender(env: z.infer<typeof jobSenderEnvironmentSchema>) {

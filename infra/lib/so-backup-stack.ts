@@ -62,8 +62,12 @@ export class SoBackupStack extends Stack {
   constructor(scope: Construct, id: string, props: SoBackupStackProps = {}) {
     super(scope, id, props);
     const bucket = new BackupBucket(this, 'Backups', {
-      dailyBackupsKept: props.dailyBackupsKept, weeklyBackupsKept: props.weeklyBackupsKept, monthlyBackupsKept: props.monthlyBackupsKept,
-      archiveVersionRetention: props.archiveVersionRetention, breakGlassRoleArn: props.breakGlassRoleArn, objectLock: props.objectLock,
+      dailyBackupsKept: props.dailyBackupsKept,
+      weeklyBackupsKept: props.weeklyBackupsKept,
+      monthlyBackupsKept: props.monthlyBackupsKept,
+      archiveVersionRetention: props.archiveVersionRetention,
+      breakGlassRoleArn: props.breakGlassRoleArn,
+      objectLock: props.objectLock,
       stagingExpiration: props.stagingExpiration,
     });
     const tables = new BackupTables(this, 'Tables');
@@ -73,32 +77,62 @@ export class SoBackupStack extends Stack {
     const alerts = new Topic(this, 'Alerts', { displayName: 'so-backup alerts', masterKey: alertsKey, enforceSSL: true });
     // A topic policy replaces SNS's default one: the alarms (CloudWatch, not a role of this
     // account) may publish only if it says so. The stack's own roles publish by their policies.
-    alerts.addToResourcePolicy(new PolicyStatement({
-      sid: 'CloudWatchAlarmsPublish',
-      principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-      actions: ['sns:Publish'],
-      resources: [alerts.topicArn],
-      conditions: {
-        ArnLike: { 'aws:SourceArn': this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
-        StringEquals: { 'aws:SourceAccount': this.account },
-      },
-    }));
+    alerts.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [alerts.topicArn],
+        conditions: {
+          ArnLike: {
+            'aws:SourceArn': this.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+          StringEquals: { 'aws:SourceAccount': this.account },
+        },
+      }),
+    );
     if (props.alertEmail) alerts.addSubscription(new EmailSubscription(props.alertEmail));
     const connectorApi = new ConnectorApi(this, 'ConnectorApi', { tables });
     const backupRun = new BackupRunStateMachine(this, 'BackupRun', {
-      tables, bucket, connectorApi, alerts, heartbeat: props.heartbeat, backupTimeout: props.backupTimeout,
-      offlineRetryInterval: props.offlineRetryInterval, offlineRetryWindow: props.offlineRetryWindow,
+      tables,
+      bucket,
+      connectorApi,
+      alerts,
+      heartbeat: props.heartbeat,
+      backupTimeout: props.backupTimeout,
+      offlineRetryInterval: props.offlineRetryInterval,
+      offlineRetryWindow: props.offlineRetryWindow,
     });
     const daily = new DailyBackupsStateMachine(this, 'DailyBackups', {
-      tables, backupRun: backupRun.stateMachine, backupHour: props.backupHour, backupWindowHours: props.backupWindowHours, scheduleTimeZone: props.scheduleTimeZone,
+      tables,
+      backupRun: backupRun.stateMachine,
+      backupHour: props.backupHour,
+      backupWindowHours: props.backupWindowHours,
+      scheduleTimeZone: props.scheduleTimeZone,
     });
 
     alertsKey.grant(backupRun.stateMachine, 'kms:Decrypt', 'kms:GenerateDataKey*');
     acceptKeyUse(backupRun.stateMachine, 'Publishing failure alerts to the encrypted alerts topic, with its own key.');
-    new BackupAlarms(this, 'Alarms', { tables, alerts, backupRun: backupRun.stateMachine, staleAfterHours: props.staleAfterHours, offlineAfterHours: props.offlineAfterHours });
+    new BackupAlarms(this, 'Alarms', {
+      tables,
+      alerts,
+      backupRun: backupRun.stateMachine,
+      staleAfterHours: props.staleAfterHours,
+      offlineAfterHours: props.offlineAfterHours,
+    });
     new RestoreDrills(this, 'RestoreDrills', {
-      tables, connectorApi, uploadRole: backupRun.uploadRole, alerts,
-      intervalDays: props.drillIntervalDays, sampleFiles: props.drillSampleFiles, database: props.drillDatabase,
+      tables,
+      connectorApi,
+      uploadRole: backupRun.uploadRole,
+      alerts,
+      intervalDays: props.drillIntervalDays,
+      sampleFiles: props.drillSampleFiles,
+      database: props.drillDatabase,
     });
     const dashboard = new BackupDashboard(this, 'Dashboard', { backupRun: backupRun.stateMachine });
 
@@ -109,8 +143,11 @@ export class SoBackupStack extends Stack {
     new CfnOutput(this, 'TenantsTableName', { value: tables.tenants.tableName });
     new CfnOutput(this, 'ConnectionsTableName', { value: tables.connections.tableName });
     new CfnOutput(this, 'RunsTableName', { value: tables.runs.tableName });
-    new CfnOutput(this, 'ScheduleTimeZone', { value: daily.timeZone, description: 'time zone of backup times; names every run\'s day' });
-    new CfnOutput(this, 'RunTimeoutSeconds', { value: String(backupRun.runTimeoutSeconds), description: 'how long a RUNNING run counts as running' });
+    new CfnOutput(this, 'ScheduleTimeZone', { value: daily.timeZone, description: "time zone of backup times; names every run's day" });
+    new CfnOutput(this, 'RunTimeoutSeconds', {
+      value: String(backupRun.runTimeoutSeconds),
+      description: 'how long a RUNNING run counts as running',
+    });
     new CfnOutput(this, 'AlertsTopicArn', { value: alerts.topicArn });
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });
   }

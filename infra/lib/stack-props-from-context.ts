@@ -16,7 +16,8 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
   const stagingDays = number('stagingDays');
   const lockMode = string('objectLockMode');
   const lockDays = number('objectLockDays');
-  if (lockMode !== undefined && lockMode !== 'GOVERNANCE' && lockMode !== 'COMPLIANCE') throw new Error(`context "objectLockMode" must be GOVERNANCE or COMPLIANCE, but "${lockMode}" was provided`);
+  if (lockMode !== undefined && lockMode !== 'GOVERNANCE' && lockMode !== 'COMPLIANCE')
+    throw new Error(`context "objectLockMode" must be GOVERNANCE or COMPLIANCE, but "${lockMode}" was provided`);
   if ((lockMode === undefined) !== (lockDays === undefined)) throw new Error('give both "objectLockMode" and "objectLockDays", or neither');
   return {
     dailyBackupsKept: number('dailyBackupsKept'),

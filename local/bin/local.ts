@@ -19,84 +19,137 @@ const port = (value: string) => {
 let interrupted = false;
 
 const program = new Command('local')
-  .description('run one complete daily backup locally: Ceph RGW (S3), dynalite (DynamoDB), the stack\'s state machines and functions, the SQL Server stand-in and the real connector')
+  .description(
+    "run one complete daily backup locally: Ceph RGW (S3), dynalite (DynamoDB), the stack's state machines and functions, the SQL Server stand-in and the real connector",
+  )
   .option('--data <dir>', 'folder for all local state (S3 data, tables, connector state)', path.join(REPO_ROOT, '.local'))
-  .option('--port-base <n>', 'first of the local ports (S3 is base+80); all 100 must lie below the kernel\'s ephemeral range', port, DEFAULT_LOCAL_PORT_BASE)
+  .option(
+    '--port-base <n>',
+    "first of the local ports (S3 is base+80); all 100 must lie below the kernel's ephemeral range",
+    port,
+    DEFAULT_LOCAL_PORT_BASE,
+  )
   .option('--fresh', 'forget all local state and start over')
   .option('--keep', 'leave the local services running afterwards (stop them with --down and the same --data)')
   .option('--archive <dir>', 'back up this folder as SO_ARC instead of the generated sample')
   .option('--sql <connection string>', 'back up a real SQL Server instead of the stand-in (env SO_BACKUP_SQL_CONNECTION_STRING)')
   .option('--database <name...>', 'databases to back up', ['SuperOffice'])
-  .option('--database-state <NAME=STATE...>', `the state the SQL Server stand-in reports for a database: ${Object.keys(DATABASE_STATES).join(', ')} (e.g. 2two=OFFLINE, SuperOffice=TDE)`, [])
+  .option(
+    '--database-state <NAME=STATE...>',
+    `the state the SQL Server stand-in reports for a database: ${Object.keys(DATABASE_STATES).join(', ')} (e.g. 2two=OFFLINE, SuperOffice=TDE)`,
+    [],
+  )
   .option('--summary <file>', 'also write the summary as JSON to this file')
   .option('--down', 'only stop the services a --keep run left running');
 
-program.action(async (options: { data: string; portBase: number; fresh?: boolean; keep?: boolean; archive?: string; sql?: string; database: string[]; databaseState: string[]; summary?: string; down?: boolean }) => {
-  const dataDir = path.resolve(options.data);
-  if (options.down) {
-    if (!existsSync(dataDir)) {
-      console.error(`nothing to stop: ${dataDir} does not exist (give the --data folder of the run you kept)`);
-      process.exitCode = 2;
+program.action(
+  async (options: {
+    data: string;
+    portBase: number;
+    fresh?: boolean;
+    keep?: boolean;
+    archive?: string;
+    sql?: string;
+    database: string[];
+    databaseState: string[];
+    summary?: string;
+    down?: boolean;
+  }) => {
+    const dataDir = path.resolve(options.data);
+    if (options.down) {
+      if (!existsSync(dataDir)) {
+        console.error(`nothing to stop: ${dataDir} does not exist (give the --data folder of the run you kept)`);
+        process.exitCode = 2;
+        return;
+      }
+      const holder = dataLockHolder(dataDir);
+      await stopLocalMode(dataDir);
+      console.log(
+        `stopped the local services of ${dataDir}${holder ? ` (local mode pid ${holder.pid} was using them and will now fail)` : ''}`,
+      );
       return;
     }
-    const holder = dataLockHolder(dataDir);
-    await stopLocalMode(dataDir);
-    console.log(`stopped the local services of ${dataDir}${holder ? ` (local mode pid ${holder.pid} was using them and will now fail)` : ''}`);
-    return;
-  }
-  // Ctrl-C or a kill in the middle: stop what this run started (its daemons run in their own
-  // sessions and do not get the terminal's signal), unless --keep asked to leave them running.
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.once(signal, () => {
-      interrupted = true;
-      if (options.keep) {
-        console.error(`\n${signal}: the local services keep running (--keep); stop them with: npm run local -- --down --data ${dataDir}`);
-        process.exit(code);
-      }
-      console.error(`\n${signal}: stopping the local services of ${dataDir}…`);
-      stopLocalMode(dataDir).then(
-        () => console.error('stopped (a run it interrupted is marked failed at the next start)'),
-        (error: unknown) => console.error(`could not stop every service: ${error instanceof Error ? error.message : String(error)}; run npm run local -- --down --data ${dataDir}`),
-      ).finally(() => process.exit(code));
+    // Ctrl-C or a kill in the middle: stop what this run started (its daemons run in their own
+    // sessions and do not get the terminal's signal), unless --keep asked to leave them running.
+    for (const [signal, code] of [
+      ['SIGINT', 130],
+      ['SIGTERM', 143],
+    ] as const) {
+      process.once(signal, () => {
+        interrupted = true;
+        if (options.keep) {
+          console.error(`\n${signal}: the local services keep running (--keep); stop them with: npm run local -- --down --data ${dataDir}`);
+          process.exit(code);
+        }
+        console.error(`\n${signal}: stopping the local services of ${dataDir}…`);
+        stopLocalMode(dataDir)
+          .then(
+            () => console.error('stopped (a run it interrupted is marked failed at the next start)'),
+            (error: unknown) =>
+              console.error(
+                `could not stop every service: ${error instanceof Error ? error.message : String(error)}; run npm run local -- --down --data ${dataDir}`,
+              ),
+          )
+          .finally(() => process.exit(code));
+      });
+    }
+    const sqlConnectionString = options.sql ?? process.env.SO_BACKUP_SQL_CONNECTION_STRING;
+    if (sqlConnectionString && options.databaseState.length > 0)
+      throw new Error("--database-state sets the stand-in's database states; with --sql (a real SQL Server) the server reports its own");
+    const standInDatabaseStates = parseDatabaseStates(options.databaseState, options.database);
+    const summary = await runLocalMode({
+      dataDir,
+      portBase: options.portBase,
+      fresh: options.fresh,
+      keep: options.keep,
+      schedules: options.keep ? 'timed' : 'manual',
+      archiveDir: options.archive ? path.resolve(options.archive) : undefined,
+      sqlConnectionString,
+      sqlDatabases: options.database,
+      standInDatabaseStates,
+      log: (line) => console.log(line),
     });
-  }
-  const sqlConnectionString = options.sql ?? process.env.SO_BACKUP_SQL_CONNECTION_STRING;
-  if (sqlConnectionString && options.databaseState.length > 0) throw new Error('--database-state sets the stand-in\'s database states; with --sql (a real SQL Server) the server reports its own');
-  const standInDatabaseStates = parseDatabaseStates(options.databaseState, options.database);
-  const summary = await runLocalMode({
-    dataDir, portBase: options.portBase, fresh: options.fresh, keep: options.keep, schedules: options.keep ? 'timed' : 'manual',
-    archiveDir: options.archive ? path.resolve(options.archive) : undefined,
-    sqlConnectionString,
-    sqlDatabases: options.database,
-    standInDatabaseStates,
-    log: (line) => console.log(line),
-  });
-  console.log('\nRun history (Step Functions, executed locally from the synthesized definitions):');
-  for (const line of summary.history) console.log(`  ${line}`);
-  console.log('\nSummary');
-  console.log(`  run         ${summary.runId}`);
-  console.log(`  status      ${summary.status}${summary.validated ? ' (validated)' : ' (NOT validated)'}`);
-  if (summary.failure) console.log(`  failure     ${summary.failure.error}: ${summary.failure.cause}`);
-  for (const f of summary.failures) console.log(`  FAILED      ${f.kind} ${f.name}: ${f.code}: ${f.message}`);
-  for (const db of summary.databases) console.log(`  database    ${db.database}: ${(db.size / 1048576).toFixed(1)} MiB → ${db.key} (version ${db.versionId})${db.carriedFrom ? ` — failed today; the last validated backup, from run ${db.carriedFrom}, is kept` : ''}`);
-  if (summary.archive) {
-    const a = summary.archive;
-    console.log(`  archive     ${a.files} files, ${(a.bytes / 1048576).toFixed(1)} MiB; sent ${a.uploadedFiles} new/changed files (${(a.uploadedBytes / 1048576).toFixed(1)} MiB), ${a.deletedFiles} deleted`);
-  }
-  if (summary.manifestKey) console.log(`  manifest    ${summary.manifestKey}${summary.stagedManifestKey && summary.stagedManifestKey !== summary.manifestKey ? ` (promoted from ${summary.stagedManifestKey})` : ''}`);
-  console.log(`  duration    ${summary.durationSeconds} s`);
-  if (options.summary) writeFileSync(options.summary, JSON.stringify(summary, null, 2));
-  if (options.keep) {
-    const ports = localPorts(options.portBase);
-    console.log('\nServices left running; the stack\'s schedules fire on their own. Inspect S3 with the AWS CLI (as the bucket owner):');
-    console.log(`  AWS_ACCESS_KEY_ID=${summary.s3AccessKeyId} AWS_SECRET_ACCESS_KEY=${summary.s3SecretAccessKey} \\`);
-    console.log(`    aws --endpoint-url ${summary.s3Endpoint} --ca-bundle ${summary.caBundle} --region us-east-1 s3api list-object-versions --bucket ${summary.bucket}`);
-    console.log(`  AWS endpoint (IAM-checked; the operator key is in ${path.join(dataDir, 'operator.json')}): https://127.0.0.1:${ports.aws}   gateway: ws://127.0.0.1:${ports.gateway}`);
-    console.log(`  Refused calls: ${path.join(dataDir, 'logs', 'access-denied.log')}   function output: ${path.join(dataDir, 'logs', 'lambda-*.log')}`);
-    console.log(`  Stop them with: npm run local:down -- --data ${JSON.stringify(dataDir)}`);
-  }
-  process.exitCode = (summary.status === 'SUCCEEDED' || summary.status === 'SUCCEEDED_WITH_WARNINGS') && summary.validated ? 0 : 1;
-});
+    console.log('\nRun history (Step Functions, executed locally from the synthesized definitions):');
+    for (const line of summary.history) console.log(`  ${line}`);
+    console.log('\nSummary');
+    console.log(`  run         ${summary.runId}`);
+    console.log(`  status      ${summary.status}${summary.validated ? ' (validated)' : ' (NOT validated)'}`);
+    if (summary.failure) console.log(`  failure     ${summary.failure.error}: ${summary.failure.cause}`);
+    for (const f of summary.failures) console.log(`  FAILED      ${f.kind} ${f.name}: ${f.code}: ${f.message}`);
+    for (const db of summary.databases)
+      console.log(
+        `  database    ${db.database}: ${(db.size / 1048576).toFixed(1)} MiB → ${db.key} (version ${db.versionId})${db.carriedFrom ? ` — failed today; the last validated backup, from run ${db.carriedFrom}, is kept` : ''}`,
+      );
+    if (summary.archive) {
+      const a = summary.archive;
+      console.log(
+        `  archive     ${a.files} files, ${(a.bytes / 1048576).toFixed(1)} MiB; sent ${a.uploadedFiles} new/changed files (${(a.uploadedBytes / 1048576).toFixed(1)} MiB), ${a.deletedFiles} deleted`,
+      );
+    }
+    if (summary.manifestKey)
+      console.log(
+        `  manifest    ${summary.manifestKey}${summary.stagedManifestKey && summary.stagedManifestKey !== summary.manifestKey ? ` (promoted from ${summary.stagedManifestKey})` : ''}`,
+      );
+    console.log(`  duration    ${summary.durationSeconds} s`);
+    if (options.summary) writeFileSync(options.summary, JSON.stringify(summary, null, 2));
+    if (options.keep) {
+      const ports = localPorts(options.portBase);
+      console.log("\nServices left running; the stack's schedules fire on their own. Inspect S3 with the AWS CLI (as the bucket owner):");
+      console.log(`  AWS_ACCESS_KEY_ID=${summary.s3AccessKeyId} AWS_SECRET_ACCESS_KEY=${summary.s3SecretAccessKey} \\`);
+      console.log(
+        `    aws --endpoint-url ${summary.s3Endpoint} --ca-bundle ${summary.caBundle} --region us-east-1 s3api list-object-versions --bucket ${summary.bucket}`,
+      );
+      console.log(
+        `  AWS endpoint (IAM-checked; the operator key is in ${path.join(dataDir, 'operator.json')}): https://127.0.0.1:${ports.aws}   gateway: ws://127.0.0.1:${ports.gateway}`,
+      );
+      console.log(
+        `  Refused calls: ${path.join(dataDir, 'logs', 'access-denied.log')}   function output: ${path.join(dataDir, 'logs', 'lambda-*.log')}`,
+      );
+      console.log(`  Stop them with: npm run local:down -- --data ${JSON.stringify(dataDir)}`);
+    }
+    process.exitCode = (summary.status === 'SUCCEEDED' || summary.status === 'SUCCEEDED_WITH_WARNINGS') && summary.validated ? 0 : 1;
+  },
+);
 
 program.parseAsync().catch((error: unknown) => {
   if (interrupted) return; // the run fails as its services stop: not news

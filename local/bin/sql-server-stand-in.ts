@@ -9,12 +9,15 @@ if (!file) {
 }
 const options = JSON.parse(readFileSync(file, 'utf8')) as SqlServerStandInOptions;
 const server = new SqlServerStandIn(options);
-server.start().then(() => {
-  process.stdout.write(`SQL Server stand-in listening on 127.0.0.1:${options.port}\n`);
-  const stop = () => void server.stop().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-}, (error: unknown) => {
-  process.stderr.write(`SQL Server stand-in failed: ${String(error)}\n`);
-  process.exit(1);
-});
+server.start().then(
+  () => {
+    process.stdout.write(`SQL Server stand-in listening on 127.0.0.1:${options.port}\n`);
+    const stop = () => void server.stop().then(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  },
+  (error: unknown) => {
+    process.stderr.write(`SQL Server stand-in failed: ${String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -35,7 +35,10 @@ export interface FrontDoorOptions {
   dynamodbEndpoint: string;
   /** Ceph RGW for S3 and STS; none: S3 and STS calls are refused (tests without an S3). */
   s3?: S3Backend;
-  stepFunctions: { api(action: string, body: Record<string, string | undefined>): Promise<ApiAnswer>; stateMachineOfToken(token: string): string };
+  stepFunctions: {
+    api(action: string, body: Record<string, string | undefined>): Promise<ApiAnswer>;
+    stateMachineOfToken(token: string): string;
+  };
   sns: LocalSns;
   /** Every denial, for the logs and for tests. */
   onDenied?(denial: { service: FrontDoorService; operation: string; principal: string; message: string }): void;
@@ -97,7 +100,9 @@ export class AwsFrontDoor {
     // S3 bodies stream through to RGW (only DeleteObjects' XML is read); other services' bodies are small and signed.
     const streams = service === 's3' && !(req.method === 'POST' && /(^|&)delete(=|&|$)/.test(query));
     const body = streams ? undefined : await readBody(req);
-    const verified = await verifySigV4({ method: req.method ?? 'GET', path, query, headers: req.headers, body }, (id) => this.options.credentials.lookup(id));
+    const verified = await verifySigV4({ method: req.method ?? 'GET', path, query, headers: req.headers, body }, (id) =>
+      this.options.credentials.lookup(id),
+    );
     if (!verified.ok) return send(res, signatureRefused(service, verified.failure, verified.message));
     const caller = this.options.credentials.lookup(verified.accessKeyId)!.caller;
 
@@ -108,20 +113,40 @@ export class AwsFrontDoor {
       if (service === 'dynamodb' || service === 'states') json = JSON.parse(body!.toString('utf8') || '{}') as Record<string, unknown>;
       if (service === 'sns' || service === 'sts') params = new URLSearchParams(body!.toString('utf8'));
       const target = String(req.headers['x-amz-target'] ?? '');
-      derived = service === 'dynamodb' ? dynamodbRequest(target, json)
-        : service === 'states' ? stepFunctionsRequest(target, json, (token) => this.options.stepFunctions.stateMachineOfToken(token))
-          : service === 'sns' ? snsRequest(params!)
-            : service === 'sts' ? stsRequest(params!)
-              : s3Request({ method: req.method ?? 'GET', path, query: new URLSearchParams(query), headers: req.headers as Record<string, string>, body: body?.toString('utf8') });
+      derived =
+        service === 'dynamodb'
+          ? dynamodbRequest(target, json)
+          : service === 'states'
+            ? stepFunctionsRequest(target, json, (token) => this.options.stepFunctions.stateMachineOfToken(token))
+            : service === 'sns'
+              ? snsRequest(params!)
+              : service === 'sts'
+                ? stsRequest(params!)
+                : s3Request({
+                    method: req.method ?? 'GET',
+                    path,
+                    query: new URLSearchParams(query),
+                    headers: req.headers as Record<string, string>,
+                    body: body?.toString('utf8'),
+                  });
     } catch (error) {
       const message = (error as Error).message;
       const code = service === 's3' ? /^(MalformedXML|AccessControlListNotSupported): /.exec(message)?.[1] : undefined;
-      return send(res, errorAnswer(service, 400, code ?? (service === 's3' ? 'InvalidRequest' : 'ValidationException'), code ? message.slice(code.length + 2) : message));
+      return send(
+        res,
+        errorAnswer(
+          service,
+          400,
+          code ?? (service === 's3' ? 'InvalidRequest' : 'ValidationException'),
+          code ? message.slice(code.length + 2) : message,
+        ),
+      );
     }
 
     try {
       await this.options.authorizer.authorize(caller, ...derived.checks);
-      if (derived.kms) await this.options.authorizer.authorizeKeyUse(caller, derived.kms.resource, derived.kms.actions, derived.kms.viaService);
+      if (derived.kms)
+        await this.options.authorizer.authorizeKeyUse(caller, derived.kms.resource, derived.kms.actions, derived.kms.viaService);
     } catch (error) {
       if (!(error instanceof AccessDeniedError)) throw error;
       const principal = this.options.authorizer.principalOf(caller);
@@ -132,24 +157,36 @@ export class AwsFrontDoor {
     }
 
     switch (service) {
-      case 'dynamodb': return this.forwardRaw(req, res, this.options.dynamodbEndpoint, body!);
+      case 'dynamodb':
+        return this.forwardRaw(req, res, this.options.dynamodbEndpoint, body!);
       case 'states': {
         const answer = await this.options.stepFunctions.api(derived.operation, json as Record<string, string | undefined>);
         res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
         return void res.end(JSON.stringify(answer.body));
       }
-      case 'sns': return this.publish(res, caller, derived.operation, params!);
-      case 'sts': return this.assumeRole(res, caller, derived.operation, params!);
-      case 's3': return this.forwardS3(req, res, path, query, body);
+      case 'sns':
+        return this.publish(res, caller, derived.operation, params!);
+      case 'sts':
+        return this.assumeRole(res, caller, derived.operation, params!);
+      case 's3':
+        return this.forwardS3(req, res, path, query, body);
     }
   }
 
   private async publish(res: ServerResponse, caller: Caller, operation: string, params: URLSearchParams): Promise<void> {
-    if (operation !== 'Publish') return send(res, errorAnswer('sns', 400, 'InvalidAction', `local SNS implements Publish only, not ${operation}`));
+    if (operation !== 'Publish')
+      return send(res, errorAnswer('sns', 400, 'InvalidAction', `local SNS implements Publish only, not ${operation}`));
     try {
-      const messageId = await this.options.sns.publish(caller, params.get('TopicArn') ?? '', params.get('Message') ?? '', params.get('Subject') ?? undefined);
+      const messageId = await this.options.sns.publish(
+        caller,
+        params.get('TopicArn') ?? '',
+        params.get('Message') ?? '',
+        params.get('Subject') ?? undefined,
+      );
       res.writeHead(200, { 'content-type': 'text/xml' });
-      res.end(`<PublishResponse xmlns="https://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${messageId}</RequestId></ResponseMetadata></PublishResponse>`);
+      res.end(
+        `<PublishResponse xmlns="https://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${messageId}</RequestId></ResponseMetadata></PublishResponse>`,
+      );
     } catch (error) {
       if (error instanceof TopicNotFoundError) return send(res, errorAnswer('sns', 404, 'NotFound', error.message));
       throw error;
@@ -161,22 +198,48 @@ export class AwsFrontDoor {
     if (operation === 'GetCallerIdentity') {
       const arn = this.options.authorizer.principalOf(caller);
       res.writeHead(200, { 'content-type': 'text/xml' });
-      return void res.end(`<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>${arn}</Arn><UserId>${arn.split('/').pop()}</UserId><Account>${LOCAL_ACCOUNT}</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`);
+      return void res.end(
+        `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>${arn}</Arn><UserId>${arn.split('/').pop()}</UserId><Account>${LOCAL_ACCOUNT}</Account></GetCallerIdentityResult></GetCallerIdentityResponse>`,
+      );
     }
-    if (operation !== 'AssumeRole') return send(res, errorAnswer('sts', 400, 'InvalidAction', `local STS implements AssumeRole and GetCallerIdentity, not ${operation}`));
+    if (operation !== 'AssumeRole')
+      return send(res, errorAnswer('sts', 400, 'InvalidAction', `local STS implements AssumeRole and GetCallerIdentity, not ${operation}`));
     const s3 = this.options.s3;
-    if (!s3) return send(res, errorAnswer('sts', 503, 'ServiceUnavailable', 'local mode runs without an S3 here, so STS has nothing to mint credentials for'));
+    if (!s3)
+      return send(
+        res,
+        errorAnswer('sts', 503, 'ServiceUnavailable', 'local mode runs without an S3 here, so STS has nothing to mint credentials for'),
+      );
     const roleArn = params.get('RoleArn') ?? '';
     const seconds = Number(params.get('DurationSeconds') ?? 3600);
     const policy = params.get('Policy');
     if (policy !== null && policy.length > SESSION_POLICY_MAX_CHARS) {
-      return send(res, errorAnswer('sts', 400, 'ValidationError', `1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to ${SESSION_POLICY_MAX_CHARS} (it has ${policy.length})`));
+      return send(
+        res,
+        errorAnswer(
+          'sts',
+          400,
+          'ValidationError',
+          `1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to ${SESSION_POLICY_MAX_CHARS} (it has ${policy.length})`,
+        ),
+      );
     }
     if (caller.kind === 'role' && seconds > ROLE_CHAINING_MAX_SECONDS) {
-      return send(res, errorAnswer('sts', 400, 'ValidationError', `The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.`));
+      return send(
+        res,
+        errorAnswer(
+          'sts',
+          400,
+          'ValidationError',
+          `The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.`,
+        ),
+      );
     }
     if (seconds > this.options.authorizer.role(roleArn).maxSessionSeconds) {
-      return send(res, errorAnswer('sts', 400, 'ValidationError', `The requested DurationSeconds exceeds the MaxSessionDuration set for this role.`));
+      return send(
+        res,
+        errorAnswer('sts', 400, 'ValidationError', `The requested DurationSeconds exceeds the MaxSessionDuration set for this role.`),
+      );
     }
     if (policy !== null) {
       let document: PolicyDocument;
@@ -186,13 +249,32 @@ export class AwsFrontDoor {
         return send(res, errorAnswer('sts', 400, 'MalformedPolicyDocument', 'The session policy is not valid JSON'));
       }
       const errors = validateSessionPolicy(document);
-      if (errors.length > 0) return send(res, errorAnswer('sts', 400, 'MalformedPolicyDocument', `The session policy is malformed: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`));
+      if (errors.length > 0)
+        return send(
+          res,
+          errorAnswer(
+            'sts',
+            400,
+            'MalformedPolicyDocument',
+            `The session policy is malformed: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+          ),
+        );
       // RGW judges the S3 part; a session policy without one allows nothing there (never the whole role).
-      params.set('Policy', JSON.stringify(rgwPolicy(document) ?? { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: '*', Resource: '*' }] }));
+      params.set(
+        'Policy',
+        JSON.stringify(rgwPolicy(document) ?? { Version: '2012-10-17', Statement: [{ Effect: 'Deny', Action: '*', Resource: '*' }] }),
+      );
     }
     params.set('RoleArn', s3.rgwRoleArn(roleArn));
     const form = [...params.entries()].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-    const answer = await this.rgw('POST', '/', '', { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, Buffer.from(form), 'sts');
+    const answer = await this.rgw(
+      'POST',
+      '/',
+      '',
+      { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      Buffer.from(form),
+      'sts',
+    );
     res.writeHead(answer.status, { 'content-type': answer.headers['content-type'] ?? 'text/xml' });
     res.end(answer.body);
   }
@@ -208,14 +290,30 @@ export class AwsFrontDoor {
     }
     const url = new URL(s3.endpoint);
     headers.host = url.host;
-    const signed = await signer(s3.credentials, 's3').sign({ method: req.method ?? 'GET', protocol: 'https:', hostname: url.hostname, port: Number(url.port), path, query: parseQuery(query), headers });
-    const upstream = https.request({
-      hostname: url.hostname, port: url.port, method: req.method, path: query ? `${path}?${query}` : path, headers: signed.headers, agent: this.rgwAgent,
-    }, (answer) => {
-      const headers = Object.fromEntries(Object.entries(answer.headers).filter(([name]) => !HOP_HEADERS.has(name)));
-      res.writeHead(answer.statusCode ?? 502, headers);
-      answer.pipe(res);
+    const signed = await signer(s3.credentials, 's3').sign({
+      method: req.method ?? 'GET',
+      protocol: 'https:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path,
+      query: parseQuery(query),
+      headers,
     });
+    const upstream = https.request(
+      {
+        hostname: url.hostname,
+        port: url.port,
+        method: req.method,
+        path: query ? `${path}?${query}` : path,
+        headers: signed.headers,
+        agent: this.rgwAgent,
+      },
+      (answer) => {
+        const headers = Object.fromEntries(Object.entries(answer.headers).filter(([name]) => !HOP_HEADERS.has(name)));
+        res.writeHead(answer.statusCode ?? 502, headers);
+        answer.pipe(res);
+      },
+    );
     upstream.on('error', (error) => {
       if (!res.headersSent) send(res, errorAnswer('s3', 502, 'InternalError', `the local S3 (RGW) did not answer: ${error.message}`));
       else res.destroy();
@@ -224,17 +322,40 @@ export class AwsFrontDoor {
     else req.pipe(upstream);
   }
 
-  private async rgw(method: string, path: string, query: string, headers: Record<string, string>, body: Buffer, service: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  private async rgw(
+    method: string,
+    path: string,
+    query: string,
+    headers: Record<string, string>,
+    body: Buffer,
+    service: string,
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
     const s3 = this.options.s3!;
     const url = new URL(s3.endpoint);
     const signed = await signer(s3.credentials, service).sign({
-      method, protocol: 'https:', hostname: url.hostname, port: Number(url.port), path, query: parseQuery(query),
-      headers: { ...headers, host: url.host, 'content-length': String(body.length) }, body,
+      method,
+      protocol: 'https:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path,
+      query: parseQuery(query),
+      headers: { ...headers, host: url.host, 'content-length': String(body.length) },
+      body,
     });
     return new Promise((resolve, reject) => {
-      const request = https.request({ hostname: url.hostname, port: url.port, method, path: query ? `${path}?${query}` : path, headers: signed.headers, agent: this.rgwAgent }, async (answer) => {
-        resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: await readBody(answer) });
-      });
+      const request = https.request(
+        {
+          hostname: url.hostname,
+          port: url.port,
+          method,
+          path: query ? `${path}?${query}` : path,
+          headers: signed.headers,
+          agent: this.rgwAgent,
+        },
+        async (answer) => {
+          resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: await readBody(answer) });
+        },
+      );
       request.on('error', reject);
       request.end(body);
     });
@@ -243,11 +364,25 @@ export class AwsFrontDoor {
   private async forwardRaw(req: IncomingMessage, res: ServerResponse, endpoint: string, body: Buffer): Promise<void> {
     const url = new URL(endpoint);
     const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => !HOP_HEADERS.has(name) && name !== 'host'));
-    const upstream = http.request({ hostname: url.hostname, port: url.port, method: req.method, path: req.url, headers: { ...headers, host: url.host, 'content-length': String(body.length) } }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, Object.fromEntries(Object.entries(answer.headers).filter(([name]) => !HOP_HEADERS.has(name))));
-      answer.pipe(res);
-    });
-    upstream.on('error', (error) => send(res, errorAnswer('dynamodb', 500, 'InternalServerError', `the local DynamoDB did not answer: ${error.message}`)));
+    const upstream = http.request(
+      {
+        hostname: url.hostname,
+        port: url.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...headers, host: url.host, 'content-length': String(body.length) },
+      },
+      (answer) => {
+        res.writeHead(
+          answer.statusCode ?? 502,
+          Object.fromEntries(Object.entries(answer.headers).filter(([name]) => !HOP_HEADERS.has(name))),
+        );
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', (error) =>
+      send(res, errorAnswer('dynamodb', 500, 'InternalServerError', `the local DynamoDB did not answer: ${error.message}`)),
+    );
     upstream.end(body);
   }
 }
@@ -256,7 +391,14 @@ const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'p
 const HOP_OR_SIGNATURE_HEADERS = new Set([...HOP_HEADERS, 'authorization', 'x-amz-security-token', 'x-amz-date', 'host', 'expect']);
 
 function signer(credentials: { accessKeyId: string; secretAccessKey: string }, service: string): SignatureV4 {
-  return new SignatureV4({ credentials, region: LOCAL_REGION, service, sha256: NodeSha256, uriEscapePath: service !== 's3', applyChecksum: false });
+  return new SignatureV4({
+    credentials,
+    region: LOCAL_REGION,
+    service,
+    sha256: NodeSha256,
+    uriEscapePath: service !== 's3',
+    applyChecksum: false,
+  });
 }
 
 function guessService(req: IncomingMessage): string {

@@ -111,29 +111,40 @@ export function readLocalDeployment(template: CfnTemplate): LocalDeployment {
   const api = t.ofType('AWS::ApiGatewayV2::Api')[0];
   const stage = t.ofType('AWS::ApiGatewayV2::Stage')[0];
   const stageName = String(stage?.properties.StageName ?? 'prod');
-  const stageSettings = stage?.properties.DefaultRouteSettings as { ThrottlingRateLimit?: number; ThrottlingBurstLimit?: number } | undefined;
+  const stageSettings = stage?.properties.DefaultRouteSettings as
+    | { ThrottlingRateLimit?: number; ThrottlingBurstLimit?: number }
+    | undefined;
   return {
     webSocket: {
-      routes, mockRoutes, routeSelectionExpression: String(api?.properties.RouteSelectionExpression ?? '$request.body.action'),
-      authorizer: authorizer ? functionInUri(authorizer.properties.AuthorizerUri) : '', authorizerId: authorizer?.id ?? '',
-      apiId: LOCAL_API_ID, stage: stageName, callbackUrl: `https://${LOCAL_API_ID}.execute-api.${LOCAL_REGION}.amazonaws.com/${stageName}`,
+      routes,
+      mockRoutes,
+      routeSelectionExpression: String(api?.properties.RouteSelectionExpression ?? '$request.body.action'),
+      authorizer: authorizer ? functionInUri(authorizer.properties.AuthorizerUri) : '',
+      authorizerId: authorizer?.id ?? '',
+      apiId: LOCAL_API_ID,
+      stage: stageName,
+      callbackUrl: `https://${LOCAL_API_ID}.execute-api.${LOCAL_REGION}.amazonaws.com/${stageName}`,
       ...(stageSettings?.ThrottlingRateLimit !== undefined && stageSettings.ThrottlingBurstLimit !== undefined
-        ? { throttle: { rateLimit: stageSettings.ThrottlingRateLimit, burstLimit: stageSettings.ThrottlingBurstLimit } } : {}),
+        ? { throttle: { rateLimit: stageSettings.ThrottlingRateLimit, burstLimit: stageSettings.ThrottlingBurstLimit } }
+        : {}),
     },
     tables: t.ofType('AWS::DynamoDB::Table').map((r) => ({ name: t.ref(r.id), properties: r.properties })),
     bucket: { name: LOCAL_BUCKET, properties: bucket.properties },
-    functions: t.ofType('AWS::Lambda::Function').filter((r) => handlerOf(r.metadata)).map((r) => ({
-      name: r.id,
-      arn: t.attribute(r.id, 'Arn'),
-      handler: handlerOf(r.metadata)!,
-      roleArn: String(r.properties.Role),
-      environment: ((r.properties.Environment ?? {}) as { Variables?: Record<string, string> }).Variables ?? {},
-      entry: String(r.properties.Handler ?? 'index.handler'),
-      runtime: String(r.properties.Runtime ?? ''),
-      timeoutSeconds: Number(r.properties.Timeout ?? 3),
-      memoryMb: Number(r.properties.MemorySize ?? 128),
-      ...(typeof r.metadata['aws:asset:path'] === 'string' ? { assetPath: r.metadata['aws:asset:path'] } : {}),
-    })),
+    functions: t
+      .ofType('AWS::Lambda::Function')
+      .filter((r) => handlerOf(r.metadata))
+      .map((r) => ({
+        name: r.id,
+        arn: t.attribute(r.id, 'Arn'),
+        handler: handlerOf(r.metadata)!,
+        roleArn: String(r.properties.Role),
+        environment: ((r.properties.Environment ?? {}) as { Variables?: Record<string, string> }).Variables ?? {},
+        entry: String(r.properties.Handler ?? 'index.handler'),
+        runtime: String(r.properties.Runtime ?? ''),
+        timeoutSeconds: Number(r.properties.Timeout ?? 3),
+        memoryMb: Number(r.properties.MemorySize ?? 128),
+        ...(typeof r.metadata['aws:asset:path'] === 'string' ? { assetPath: r.metadata['aws:asset:path'] } : {}),
+      })),
     stateMachines: t.ofType('AWS::StepFunctions::StateMachine').map((r) => ({
       name: t.stateMachineName(r.id),
       arn: t.ref(r.id),
@@ -143,21 +154,39 @@ export function readLocalDeployment(template: CfnTemplate): LocalDeployment {
     schedules: t.ofType('AWS::Scheduler::Schedule').map((r) => {
       const target = r.properties.Target as { Arn: string; RoleArn: string; Input?: string };
       return {
-        name: r.id, arn: t.attribute(r.id, 'Arn'), expression: String(r.properties.ScheduleExpression),
+        name: r.id,
+        arn: t.attribute(r.id, 'Arn'),
+        expression: String(r.properties.ScheduleExpression),
         ...(r.properties.ScheduleExpressionTimezone ? { timeZone: String(r.properties.ScheduleExpressionTimezone) } : {}),
-        targetArn: target.Arn, roleArn: target.RoleArn, ...(target.Input !== undefined ? { input: target.Input } : {}),
+        targetArn: target.Arn,
+        roleArn: target.RoleArn,
+        ...(target.Input !== undefined ? { input: target.Input } : {}),
       };
     }),
     alarms: t.ofType('AWS::CloudWatch::Alarm').map((r) => {
       const p = r.properties as {
-        Namespace: string; MetricName: string; Dimensions?: Array<{ Name: string; Value: string }>; Statistic?: string; Period: number;
-        Threshold: number; ComparisonOperator: string; AlarmDescription?: string; AlarmActions?: string[];
+        Namespace: string;
+        MetricName: string;
+        Dimensions?: Array<{ Name: string; Value: string }>;
+        Statistic?: string;
+        Period: number;
+        Threshold: number;
+        ComparisonOperator: string;
+        AlarmDescription?: string;
+        AlarmActions?: string[];
       };
       return {
-        name: r.id, arn: t.attribute(r.id, 'Arn'), namespace: p.Namespace, metricName: p.MetricName,
-        dimensions: Object.fromEntries((p.Dimensions ?? []).map((d) => [d.Name, d.Value])), statistic: p.Statistic ?? 'Maximum',
-        periodSeconds: Number(p.Period), threshold: Number(p.Threshold), comparison: p.ComparisonOperator,
-        ...(p.AlarmDescription ? { description: p.AlarmDescription } : {}), alarmActions: p.AlarmActions ?? [],
+        name: r.id,
+        arn: t.attribute(r.id, 'Arn'),
+        namespace: p.Namespace,
+        metricName: p.MetricName,
+        dimensions: Object.fromEntries((p.Dimensions ?? []).map((d) => [d.Name, d.Value])),
+        statistic: p.Statistic ?? 'Maximum',
+        periodSeconds: Number(p.Period),
+        threshold: Number(p.Threshold),
+        comparison: p.ComparisonOperator,
+        ...(p.AlarmDescription ? { description: p.AlarmDescription } : {}),
+        alarmActions: p.AlarmActions ?? [],
       };
     }),
   };

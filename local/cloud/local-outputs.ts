@@ -10,7 +10,8 @@ import type { CfnTemplate } from './synthesize-template';
  * the template's own Outputs carry (the schedule's time zone, the run timeout) — and its endpoints.
  */
 export function localOutputs(
-  template: CfnTemplate, deployment: LocalDeployment,
+  template: CfnTemplate,
+  deployment: LocalDeployment,
   endpoints: Omit<LocalOutputs, 'outputs' | 'region'> & { connectorEndpoint: string },
 ): LocalOutputs {
   const declared = (template as CfnTemplate & { Outputs?: Record<string, { Value?: unknown }> }).Outputs ?? {};

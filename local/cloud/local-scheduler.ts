@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Caller, type IamAuthorizer } from '../iam/iam-authorizer';
+import type { Caller, IamAuthorizer } from '../iam/iam-authorizer';
 import { LOCAL_ACCOUNT, type LocalSchedule } from './local-deployment';
 import type { FunctionInvoker } from './local-lambda';
 import { nextFireTime, parseScheduleExpression } from './schedule-expression';
@@ -28,7 +28,12 @@ export class LocalScheduler {
   readonly firings: ScheduleFiring[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
 
-  constructor(private readonly schedules: LocalSchedule[], private readonly targets: ScheduleTargets, private readonly authorizer: IamAuthorizer, private readonly record: (firing: ScheduleFiring) => void = () => undefined) {}
+  constructor(
+    private readonly schedules: LocalSchedule[],
+    private readonly targets: ScheduleTargets,
+    private readonly authorizer: IamAuthorizer,
+    private readonly record: (firing: ScheduleFiring) => void = () => undefined,
+  ) {}
 
   /** Fires one schedule now (by its name, the logical id). @throws Error naming the refusal */
   async fire(name: string): Promise<ScheduleFiring> {
@@ -45,10 +50,13 @@ export class LocalScheduler {
       const expression = parseScheduleExpression(schedule.expression);
       const arm = (after: Date) => {
         const next = nextFireTime(expression, after, schedule.timeZone ?? 'UTC', now);
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          void this.run(schedule, next).finally(() => arm(next));
-        }, Math.max(0, next.getTime() - Date.now()));
+        const timer = setTimeout(
+          () => {
+            this.timers.delete(timer);
+            void this.run(schedule, next).finally(() => arm(next));
+          },
+          Math.max(0, next.getTime() - Date.now()),
+        );
         timer.unref();
         this.timers.add(timer);
       };
@@ -69,7 +77,10 @@ export class LocalScheduler {
    */
   static targetInput(input: string, schedule: Pick<LocalSchedule, 'arn'>, scheduledTime: Date): string {
     const attributes: Record<string, string> = {
-      'schedule-arn': schedule.arn, 'scheduled-time': scheduledTime.toISOString().replace(/\.\d{3}Z$/, 'Z'), 'execution-id': randomUUID(), 'attempt-number': '1',
+      'schedule-arn': schedule.arn,
+      'scheduled-time': scheduledTime.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      'execution-id': randomUUID(),
+      'attempt-number': '1',
     };
     return input.replace(/<aws\.scheduler\.([a-z-]+)>/g, (whole, name: string) => attributes[name] ?? whole);
   }
@@ -81,7 +92,10 @@ export class LocalScheduler {
       this.record(firing);
       return firing;
     };
-    const trust = await this.authorizer.decide({ kind: 'service', service: 'scheduler.amazonaws.com', sourceArn: schedule.arn, sourceAccount: LOCAL_ACCOUNT }, { action: 'sts:AssumeRole', resource: schedule.roleArn });
+    const trust = await this.authorizer.decide(
+      { kind: 'service', service: 'scheduler.amazonaws.com', sourceArn: schedule.arn, sourceAccount: LOCAL_ACCOUNT },
+      { action: 'sts:AssumeRole', resource: schedule.roleArn },
+    );
     if (!trust.allowed) return done(false, `the schedule's role cannot be assumed by EventBridge Scheduler: ${trust.message}`);
     const caller: Caller = { kind: 'role', roleArn: schedule.roleArn, sessionName: schedule.name.slice(0, 64) };
     const input = LocalScheduler.targetInput(schedule.input ?? '{}', schedule, scheduledTime);

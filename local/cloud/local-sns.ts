@@ -26,7 +26,11 @@ export class TopicNotFoundError extends Error {
  * delivered to the sink, which stands for the topic's subscribers.
  */
 export class LocalSns {
-  constructor(private readonly topics: ReadonlySet<string>, private readonly authorizer: IamAuthorizer, private readonly deliver: (message: PublishedMessage) => void) {}
+  constructor(
+    private readonly topics: ReadonlySet<string>,
+    private readonly authorizer: IamAuthorizer,
+    private readonly deliver: (message: PublishedMessage) => void,
+  ) {}
 
   /** @throws AccessDeniedError when the caller may not publish or use the topic's key; TopicNotFoundError for an unknown topic. */
   async publish(caller: Caller, topicArn: string, message: string, subject?: string): Promise<string> {

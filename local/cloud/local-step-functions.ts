@@ -74,16 +74,24 @@ const TOKEN_PLACEHOLDER = '__so_backup_local_task_token__';
 const NO_TASK_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 export function withAwsTaskTimeouts(definition: Record<string, unknown>): Record<string, unknown> {
-  const visit = (states: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> => Object.fromEntries(Object.entries(states).map(([name, state]) => {
-    const next: Record<string, unknown> = { ...state };
-    if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined) next.TimeoutSeconds = NO_TASK_TIMEOUT_SECONDS;
-    for (const key of ['ItemProcessor', 'Iterator'] as const) {
-      const inner = state[key] as { States?: Record<string, Record<string, unknown>> } | undefined;
-      if (inner?.States) next[key] = { ...inner, States: visit(inner.States) };
-    }
-    if (Array.isArray(state.Branches)) next.Branches = (state.Branches as Array<{ States: Record<string, Record<string, unknown>> }>).map((b) => ({ ...b, States: visit(b.States) }));
-    return [name, next];
-  }));
+  const visit = (states: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> =>
+    Object.fromEntries(
+      Object.entries(states).map(([name, state]) => {
+        const next: Record<string, unknown> = { ...state };
+        if (state.Type === 'Task' && state.TimeoutSeconds === undefined && state.TimeoutSecondsPath === undefined)
+          next.TimeoutSeconds = NO_TASK_TIMEOUT_SECONDS;
+        for (const key of ['ItemProcessor', 'Iterator'] as const) {
+          const inner = state[key] as { States?: Record<string, Record<string, unknown>> } | undefined;
+          if (inner?.States) next[key] = { ...inner, States: visit(inner.States) };
+        }
+        if (Array.isArray(state.Branches))
+          next.Branches = (state.Branches as Array<{ States: Record<string, Record<string, unknown>> }>).map((b) => ({
+            ...b,
+            States: visit(b.States),
+          }));
+        return [name, next];
+      }),
+    );
   return { ...definition, States: visit(definition.States as Record<string, Record<string, unknown>>) };
 }
 
@@ -119,8 +127,13 @@ export class LocalStepFunctions {
   private readonly quotaClock: () => number;
   readonly counters = { startsThrottled: 0 };
 
-  constructor(deployment: LocalDeployment, private readonly lambda: FunctionInvoker, private readonly options: LocalStepFunctionsOptions) {
-    for (const machine of deployment.stateMachines) this.machines.set(machine.arn, { ...machine, definition: withAwsTaskTimeouts(machine.definition) });
+  constructor(
+    deployment: LocalDeployment,
+    private readonly lambda: FunctionInvoker,
+    private readonly options: LocalStepFunctionsOptions,
+  ) {
+    for (const machine of deployment.stateMachines)
+      this.machines.set(machine.arn, { ...machine, definition: withAwsTaskTimeouts(machine.definition) });
     const quota = options.startExecutionQuota ?? { burst: 800, ratePerSecond: 150 };
     this.quotaClock = quota.clock ?? Date.now;
     this.startQuota = new TokenBucket(quota.ratePerSecond, quota.burst, this.quotaClock());
@@ -161,7 +174,14 @@ export class LocalStepFunctions {
     }
     const startDate = new Date();
     const execution: Execution = {
-      executionArn, stateMachineArn, name, status: 'RUNNING', startDate, input: inputText, history: [], done: Promise.resolve(),
+      executionArn,
+      stateMachineArn,
+      name,
+      status: 'RUNNING',
+      startDate,
+      input: inputText,
+      history: [],
+      done: Promise.resolve(),
     };
     this.executions.set(executionArn, execution);
     // Validating a definition takes most of a second: one runner per state machine serves every execution.
@@ -173,7 +193,13 @@ export class LocalStepFunctions {
     const run = runner.run(JSON.parse(inputText), {
       overrides: { taskResourceLocalHandlers: this.taskHandlers(machine.definition, execution) },
       context: {
-        Execution: { Id: executionArn, Name: name, Input: JSON.parse(inputText), StartTime: startDate.toISOString(), RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local` },
+        Execution: {
+          Id: executionArn,
+          Name: name,
+          Input: JSON.parse(inputText),
+          StartTime: startDate.toISOString(),
+          RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local`,
+        },
         StateMachine: { Id: stateMachineArn, Name: machine.name },
         Task: { Token: TOKEN_PLACEHOLDER },
       },
@@ -183,8 +209,12 @@ export class LocalStepFunctions {
         const e = event as { type: string; timestamp: number; state?: { name: string; type: string }; Error?: string; Cause?: unknown };
         const type = e.state ? `${e.state.type}${e.type}` : e.type;
         execution.history.push({
-          id: execution.history.length + 1, timestamp: new Date(e.timestamp), type, stateName: e.state?.name,
-          error: e.Error, cause: e.Cause === undefined ? undefined : typeof e.Cause === 'string' ? e.Cause : JSON.stringify(e.Cause),
+          id: execution.history.length + 1,
+          timestamp: new Date(e.timestamp),
+          type,
+          stateName: e.state?.name,
+          error: e.Error,
+          cause: e.Cause === undefined ? undefined : typeof e.Cause === 'string' ? e.Cause : JSON.stringify(e.Cause),
         });
       }
     })();
@@ -193,28 +223,30 @@ export class LocalStepFunctions {
       stopped = { error, cause };
       run.abort();
     });
-    execution.done = run.result.then(
-      (output) => {
-        execution.status = 'SUCCEEDED';
-        execution.output = JSON.stringify(output ?? null);
-      },
-      (error: Error) => {
-        execution.status = stopped ? 'ABORTED' : error.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED';
-        execution.error = stopped ? stopped.error : error.name;
-        execution.cause = stopped ? stopped.cause : error.message;
-      },
-    ).then(async () => {
-      this.stoppers.delete(executionArn);
-      await recordHistory.catch(() => undefined);
-      execution.stopDate = new Date();
-      // The runner's ExecutionFailed event carries the state machine's own error and cause (e.g. a Fail state's).
-      const failed = [...execution.history].reverse().find((h) => h.type === 'ExecutionFailed');
-      if (failed && !stopped) {
-        execution.error = failed.error ?? execution.error;
-        execution.cause = failed.cause ?? execution.cause;
-      }
-      this.options.onExecutionEnd?.(execution);
-    });
+    execution.done = run.result
+      .then(
+        (output) => {
+          execution.status = 'SUCCEEDED';
+          execution.output = JSON.stringify(output ?? null);
+        },
+        (error: Error) => {
+          execution.status = stopped ? 'ABORTED' : error.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED';
+          execution.error = stopped ? stopped.error : error.name;
+          execution.cause = stopped ? stopped.cause : error.message;
+        },
+      )
+      .then(async () => {
+        this.stoppers.delete(executionArn);
+        await recordHistory.catch(() => undefined);
+        execution.stopDate = new Date();
+        // The runner's ExecutionFailed event carries the state machine's own error and cause (e.g. a Fail state's).
+        const failed = [...execution.history].reverse().find((h) => h.type === 'ExecutionFailed');
+        if (failed && !stopped) {
+          execution.error = failed.error ?? execution.error;
+          execution.cause = failed.cause ?? execution.cause;
+        }
+        this.options.onExecutionEnd?.(execution);
+      });
     return execution;
   }
 
@@ -246,7 +278,8 @@ export class LocalStepFunctions {
 
   private waiter(taskToken: string): TaskWaiter {
     const waiter = this.waiters.get(taskToken);
-    if (!waiter) throw new StatesError(taskToken.startsWith('local-') ? 'TaskTimedOut' : 'InvalidToken', 'Task Timed Out or does not exist');
+    if (!waiter)
+      throw new StatesError(taskToken.startsWith('local-') ? 'TaskTimedOut' : 'InvalidToken', 'Task Timed Out or does not exist');
     return waiter;
   }
 
@@ -255,10 +288,12 @@ export class LocalStepFunctions {
     const handlers: Record<string, (input: unknown) => Promise<never>> = {};
     const visit = (states: Record<string, Record<string, unknown>>) => {
       for (const [stateName, state] of Object.entries(states)) {
-        if (state.Type === 'Task') handlers[stateName] = (input) => this.runTask(String(state.Resource), state, input, execution) as Promise<never>;
+        if (state.Type === 'Task')
+          handlers[stateName] = (input) => this.runTask(String(state.Resource), state, input, execution) as Promise<never>;
         const inner = (state.ItemProcessor ?? state.Iterator) as { States?: Record<string, Record<string, unknown>> } | undefined;
         if (inner?.States) visit(inner.States);
-        for (const branch of (state.Branches as Array<{ States: Record<string, Record<string, unknown>> }> | undefined) ?? []) visit(branch.States);
+        for (const branch of (state.Branches as Array<{ States: Record<string, Record<string, unknown>> }> | undefined) ?? [])
+          visit(branch.States);
       }
     };
     visit(definition.States as Record<string, Record<string, unknown>>);
@@ -276,9 +311,17 @@ export class LocalStepFunctions {
     const machine = this.machines.get(execution.stateMachineArn)!;
     let trusted = this.trust.get(machine.arn);
     if (!trusted) {
-      trusted = this.options.authorizer.decide({ kind: 'service', service: 'states.amazonaws.com', sourceArn: machine.arn, sourceAccount: LOCAL_ACCOUNT }, { action: 'sts:AssumeRole', resource: machine.roleArn })
+      trusted = this.options.authorizer
+        .decide(
+          { kind: 'service', service: 'states.amazonaws.com', sourceArn: machine.arn, sourceAccount: LOCAL_ACCOUNT },
+          { action: 'sts:AssumeRole', resource: machine.roleArn },
+        )
         .then((decision) => {
-          if (!decision.allowed) throw new StatesError('States.Runtime', `Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role: ${decision.message}`);
+          if (!decision.allowed)
+            throw new StatesError(
+              'States.Runtime',
+              `Neither the global service principal states.amazonaws.com, nor the regional one is authorized to assume the provided role: ${decision.message}`,
+            );
         });
       this.trust.set(machine.arn, trusted);
     }
@@ -292,18 +335,30 @@ export class LocalStepFunctions {
       return await this.callService(resource, state, input, execution, caller);
     } catch (error) {
       // Refusals fail the task with the integrated service's error, named as Step Functions names them.
-      if (error instanceof LambdaInvokeError) throw new StatesError(`Lambda.${error.code === 'AccessDeniedException' ? 'AWSLambdaException' : error.code}`, `${error.message} (Service: Lambda, Status Code: ${error.status}, Error Code: ${error.code})`);
+      if (error instanceof LambdaInvokeError)
+        throw new StatesError(
+          `Lambda.${error.code === 'AccessDeniedException' ? 'AWSLambdaException' : error.code}`,
+          `${error.message} (Service: Lambda, Status Code: ${error.status}, Error Code: ${error.code})`,
+        );
       if (error instanceof AccessDeniedError) {
         const service = error.request.action.split(':')[0]!;
         const kms = service === 'kms';
-        const name = resource.includes(':sns:') ? `SNS.${kms ? 'KMSAccessDeniedException' : 'AuthorizationErrorException'}` : `StepFunctions.${kms ? 'KMSAccessDeniedException' : 'AccessDeniedException'}`;
+        const name = resource.includes(':sns:')
+          ? `SNS.${kms ? 'KMSAccessDeniedException' : 'AuthorizationErrorException'}`
+          : `StepFunctions.${kms ? 'KMSAccessDeniedException' : 'AccessDeniedException'}`;
         throw new StatesError(name, error.message);
       }
       throw error;
     }
   }
 
-  private async callService(resource: string, state: Record<string, unknown>, input: unknown, execution: Execution, caller: Caller): Promise<unknown> {
+  private async callService(
+    resource: string,
+    state: Record<string, unknown>,
+    input: unknown,
+    execution: Execution,
+    caller: Caller,
+  ): Promise<unknown> {
     const service = /^arn:aws:states:::([a-z]+):([A-Za-z]+)(\.sync(?::2)?|\.waitForTaskToken)?$/.exec(resource);
     if (!service) return this.lambda.invoke(resource, input, caller);
     const [, api, action, pattern] = service;
@@ -319,28 +374,59 @@ export class LocalStepFunctions {
       if (pattern && childMachine) {
         // .sync watches the child through a managed EventBridge rule and may stop it.
         const childExecution = `${childArn.replace(':stateMachine:', ':execution:')}:${String(params.Name ?? '')}`;
-        await this.options.authorizer.authorize(caller,
-          { action: 'states:DescribeExecution', resource: childExecution }, { action: 'states:StopExecution', resource: childExecution },
-          ...['events:PutTargets', 'events:PutRule', 'events:DescribeRule'].map((a) => ({ action: a, resource: SYNC_EVENTS_RULE })));
+        await this.options.authorizer.authorize(
+          caller,
+          { action: 'states:DescribeExecution', resource: childExecution },
+          { action: 'states:StopExecution', resource: childExecution },
+          ...['events:PutTargets', 'events:PutRule', 'events:DescribeRule'].map((a) => ({ action: a, resource: SYNC_EVENTS_RULE })),
+        );
       }
-      const child = this.startExecution(childArn, typeof params.Input === 'string' ? params.Input : JSON.stringify(params.Input ?? {}), params.Name ? String(params.Name) : undefined);
+      const child = this.startExecution(
+        childArn,
+        typeof params.Input === 'string' ? params.Input : JSON.stringify(params.Input ?? {}),
+        params.Name ? String(params.Name) : undefined,
+      );
       const started = { ExecutionArn: child.executionArn, StartDate: child.startDate.toISOString() };
       if (!pattern) return started;
       await child.done;
-      if (child.status !== 'SUCCEEDED') throw new StatesError('States.TaskFailed', JSON.stringify({ ExecutionArn: child.executionArn, Status: child.status, Error: child.error, Cause: child.cause }));
-      return { ...started, Name: child.name, Status: child.status, StopDate: child.stopDate?.toISOString(), Output: pattern === '.sync:2' ? JSON.parse(child.output ?? 'null') : child.output };
+      if (child.status !== 'SUCCEEDED')
+        throw new StatesError(
+          'States.TaskFailed',
+          JSON.stringify({ ExecutionArn: child.executionArn, Status: child.status, Error: child.error, Cause: child.cause }),
+        );
+      return {
+        ...started,
+        Name: child.name,
+        Status: child.status,
+        StopDate: child.stopDate?.toISOString(),
+        Output: pattern === '.sync:2' ? JSON.parse(child.output ?? 'null') : child.output,
+      };
     }
     if (api === 'sns' && action === 'publish') {
-      const messageId = await this.options.sns.publish(caller, String(params.TopicArn), typeof params.Message === 'string' ? params.Message : JSON.stringify(params.Message), params.Subject ? String(params.Subject) : undefined);
+      const messageId = await this.options.sns.publish(
+        caller,
+        String(params.TopicArn),
+        typeof params.Message === 'string' ? params.Message : JSON.stringify(params.Message),
+        params.Subject ? String(params.Subject) : undefined,
+      );
       return { MessageId: messageId };
     }
     throw new StatesError('States.Runtime', `local mode cannot run Task resource ${resource}`);
   }
 
-  private waitForTaskToken(state: Record<string, unknown>, params: Record<string, unknown>, execution: Execution, caller: Caller): Promise<unknown> {
+  private waitForTaskToken(
+    state: Record<string, unknown>,
+    params: Record<string, unknown>,
+    execution: Execution,
+    caller: Caller,
+  ): Promise<unknown> {
     const token = `local-${randomUUID()}`;
     this.tokenMachines.set(token, execution.stateMachineArn);
-    const payload = JSON.parse(JSON.stringify(params.Payload ?? {}).split(TOKEN_PLACEHOLDER).join(token));
+    const payload = JSON.parse(
+      JSON.stringify(params.Payload ?? {})
+        .split(TOKEN_PLACEHOLDER)
+        .join(token),
+    );
     const heartbeatMs = Number(state.HeartbeatSeconds ?? 0) * 1000;
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -358,8 +444,14 @@ export class LocalStepFunctions {
         }
       };
       this.waiters.set(token, {
-        resolve: (output) => { finish(); resolve(output); },
-        reject: (error) => { finish(); reject(error); },
+        resolve: (output) => {
+          finish();
+          resolve(output);
+        },
+        reject: (error) => {
+          finish();
+          reject(error);
+        },
         heartbeat: arm,
       });
       arm();

@@ -25,15 +25,59 @@ export function ensureLocalTls(dir: string): LocalTls {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
     try {
-      openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=so-backup local mode CA',
-        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+      openssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.crt',
+        '-days',
+        '3650',
+        '-subj',
+        '/CN=so-backup local mode CA',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      );
       openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-      writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n');
-      openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '3650', '-extfile', 'server.ext');
+      writeFileSync(
+        file('server.ext'),
+        'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+      );
+      openssl(
+        'x509',
+        '-req',
+        '-in',
+        'server.csr',
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        'server.crt',
+        '-days',
+        '3650',
+        '-extfile',
+        'server.ext',
+      );
     } catch (error) {
       const e = error as { stderr?: Buffer; message: string };
-      throw new Error(`could not make local mode's TLS certificates in ${dir} with openssl (apt-get install openssl): ${e.stderr?.toString() || e.message}`);
+      throw new Error(
+        `could not make local mode's TLS certificates in ${dir} with openssl (apt-get install openssl): ${e.stderr?.toString() || e.message}`,
+      );
     }
   }
-  return { dir, caFile: file('ca.crt'), ca: readFileSync(file('ca.crt'), 'utf8'), cert: readFileSync(file('server.crt'), 'utf8'), key: readFileSync(file('server.key'), 'utf8') };
+  return {
+    dir,
+    caFile: file('ca.crt'),
+    ca: readFileSync(file('ca.crt'), 'utf8'),
+    cert: readFileSync(file('server.crt'), 'utf8'),
+    key: readFileSync(file('server.key'), 'utf8'),
+  };
 }

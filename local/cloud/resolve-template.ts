@@ -44,13 +44,20 @@ export class TemplateResolver {
     const type = this.resources[id]?.Type;
     if (!type) throw new Error(`the template has no resource ${id} (Ref)`);
     switch (type) {
-      case 'AWS::DynamoDB::Table': return `so-backup-${id}`;
-      case 'AWS::S3::Bucket': return LOCAL_BUCKET;
-      case 'AWS::StepFunctions::StateMachine': return this.attribute(id, 'Arn');
-      case 'AWS::SNS::Topic': return this.attribute(id, 'TopicArn');
-      case 'AWS::ApiGatewayV2::Api': return LOCAL_API_ID;
-      case 'AWS::Logs::LogGroup': return `/so-backup/${id}`;
-      default: return id;
+      case 'AWS::DynamoDB::Table':
+        return `so-backup-${id}`;
+      case 'AWS::S3::Bucket':
+        return LOCAL_BUCKET;
+      case 'AWS::StepFunctions::StateMachine':
+        return this.attribute(id, 'Arn');
+      case 'AWS::SNS::Topic':
+        return this.attribute(id, 'TopicArn');
+      case 'AWS::ApiGatewayV2::Api':
+        return LOCAL_API_ID;
+      case 'AWS::Logs::LogGroup':
+        return `/so-backup/${id}`;
+      default:
+        return id;
     }
   }
 
@@ -58,31 +65,52 @@ export class TemplateResolver {
   attribute(id: string, name: string): string {
     const type = this.resources[id]?.Type;
     if (!type) throw new Error(`the template has no resource ${id} (Fn::GetAtt ${name})`);
-    const arn = (service: string, rest: string, region = LOCAL_REGION, account = LOCAL_ACCOUNT) => `arn:${LOCAL_PARTITION}:${service}:${region}:${account}:${rest}`;
+    const arn = (service: string, rest: string, region = LOCAL_REGION, account = LOCAL_ACCOUNT) =>
+      `arn:${LOCAL_PARTITION}:${service}:${region}:${account}:${rest}`;
     const key = `${type} ${name}`;
     switch (key) {
-      case 'AWS::DynamoDB::Table Arn': return arn('dynamodb', `table/${this.ref(id)}`);
-      case 'AWS::S3::Bucket Arn': return `arn:${LOCAL_PARTITION}:s3:::${LOCAL_BUCKET}`;
-      case 'AWS::KMS::Key Arn': return arn('kms', `key/${id}`);
-      case 'AWS::KMS::Key KeyId': return id;
-      case 'AWS::SNS::Topic TopicArn': return arn('sns', id);
-      case 'AWS::SNS::Topic TopicName': return id;
-      case 'AWS::StepFunctions::StateMachine Arn': return arn('states', `stateMachine:${this.stateMachineName(id)}`);
-      case 'AWS::StepFunctions::StateMachine Name': return this.stateMachineName(id);
-      case 'AWS::Lambda::Function Arn': return arn('lambda', `function:${id}`);
-      case 'AWS::IAM::Role Arn': return `arn:${LOCAL_PARTITION}:iam::${LOCAL_ACCOUNT}:role/${id}`;
-      case 'AWS::IAM::Role RoleId': return `AROA${id.toUpperCase().slice(0, 17)}`;
-      case 'AWS::Logs::LogGroup Arn': return arn('logs', `log-group:${this.ref(id)}:*`);
-      case 'AWS::Scheduler::Schedule Arn': return arn('scheduler', `schedule/default/${id}`);
-      case 'AWS::CloudWatch::Alarm Arn': return arn('cloudwatch', `alarm:${id}`);
-      case 'AWS::ApiGatewayV2::Api ApiEndpoint': return `wss://${LOCAL_API_ID}.execute-api.${LOCAL_REGION}.amazonaws.com`;
-      default: throw new Error(`local mode cannot resolve Fn::GetAtt ${id}.${name} (${type}); teach local/cloud/resolve-template.ts its value`);
+      case 'AWS::DynamoDB::Table Arn':
+        return arn('dynamodb', `table/${this.ref(id)}`);
+      case 'AWS::S3::Bucket Arn':
+        return `arn:${LOCAL_PARTITION}:s3:::${LOCAL_BUCKET}`;
+      case 'AWS::KMS::Key Arn':
+        return arn('kms', `key/${id}`);
+      case 'AWS::KMS::Key KeyId':
+        return id;
+      case 'AWS::SNS::Topic TopicArn':
+        return arn('sns', id);
+      case 'AWS::SNS::Topic TopicName':
+        return id;
+      case 'AWS::StepFunctions::StateMachine Arn':
+        return arn('states', `stateMachine:${this.stateMachineName(id)}`);
+      case 'AWS::StepFunctions::StateMachine Name':
+        return this.stateMachineName(id);
+      case 'AWS::Lambda::Function Arn':
+        return arn('lambda', `function:${id}`);
+      case 'AWS::IAM::Role Arn':
+        return `arn:${LOCAL_PARTITION}:iam::${LOCAL_ACCOUNT}:role/${id}`;
+      case 'AWS::IAM::Role RoleId':
+        return `AROA${id.toUpperCase().slice(0, 17)}`;
+      case 'AWS::Logs::LogGroup Arn':
+        return arn('logs', `log-group:${this.ref(id)}:*`);
+      case 'AWS::Scheduler::Schedule Arn':
+        return arn('scheduler', `schedule/default/${id}`);
+      case 'AWS::CloudWatch::Alarm Arn':
+        return arn('cloudwatch', `alarm:${id}`);
+      case 'AWS::ApiGatewayV2::Api ApiEndpoint':
+        return `wss://${LOCAL_API_ID}.execute-api.${LOCAL_REGION}.amazonaws.com`;
+      default:
+        throw new Error(`local mode cannot resolve Fn::GetAtt ${id}.${name} (${type}); teach local/cloud/resolve-template.ts its value`);
     }
   }
 
   private pseudo(name: string): string | undefined {
     return {
-      'AWS::Partition': LOCAL_PARTITION, 'AWS::Region': LOCAL_REGION, 'AWS::AccountId': LOCAL_ACCOUNT, 'AWS::URLSuffix': 'amazonaws.com', 'AWS::StackName': 'SoBackup',
+      'AWS::Partition': LOCAL_PARTITION,
+      'AWS::Region': LOCAL_REGION,
+      'AWS::AccountId': LOCAL_ACCOUNT,
+      'AWS::URLSuffix': 'amazonaws.com',
+      'AWS::StackName': 'SoBackup',
     }[name];
   }
 
@@ -104,7 +132,7 @@ export class TemplateResolver {
         return this.pseudo(ref) ?? this.ref(ref);
       }
       case 'Fn::GetAtt': {
-        const [id, attribute] = Array.isArray(arg) ? arg as [string, string] : String(arg).split('.') as [string, string];
+        const [id, attribute] = Array.isArray(arg) ? (arg as [string, string]) : (String(arg).split('.') as [string, string]);
         return this.attribute(id, attribute);
       }
       case 'Fn::Join': {
@@ -123,7 +151,7 @@ export class TemplateResolver {
         return String(this.resolve(source)).split(separator);
       }
       case 'Fn::Sub': {
-        const [text, variables = {}] = Array.isArray(arg) ? arg as [string, Record<string, unknown>] : [String(arg), {}];
+        const [text, variables = {}] = Array.isArray(arg) ? (arg as [string, Record<string, unknown>]) : [String(arg), {}];
         return text.replace(/\$\{([^}!][^}]*)\}/g, (_, expression: string) => {
           if (expression in variables) return String(this.resolve(variables[expression]));
           const pseudo = this.pseudo(expression);
@@ -132,13 +160,16 @@ export class TemplateResolver {
           return attribute ? this.attribute(id!, attribute) : this.ref(id!);
         });
       }
-      default: throw new Error(`local mode cannot resolve ${name}; teach local/cloud/resolve-template.ts to`);
+      default:
+        throw new Error(`local mode cannot resolve ${name}; teach local/cloud/resolve-template.ts to`);
     }
   }
 
   /** Every resource of a type, with its properties resolved. */
   ofType(type: string): ResolvedResource[] {
-    return Object.entries(this.resources).filter(([, r]) => r.Type === type).map(([id]) => this.resource(id));
+    return Object.entries(this.resources)
+      .filter(([, r]) => r.Type === type)
+      .map(([id]) => this.resource(id));
   }
 
   /** One resource with its properties resolved (a function's Code is left as it is: it names an asset). */

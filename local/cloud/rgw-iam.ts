@@ -1,5 +1,11 @@
 import {
-  CreateRoleCommand, DeleteRolePolicyCommand, IAMClient, ListRolePoliciesCommand, NoSuchEntityException, PutRolePolicyCommand, UpdateAssumeRolePolicyCommand,
+  CreateRoleCommand,
+  DeleteRolePolicyCommand,
+  IAMClient,
+  ListRolePoliciesCommand,
+  NoSuchEntityException,
+  PutRolePolicyCommand,
+  UpdateAssumeRolePolicyCommand,
   UpdateRoleCommand,
 } from '@aws-sdk/client-iam';
 import https from 'node:https';
@@ -31,7 +37,18 @@ export function rgwPolicy(document: PolicyDocument): PolicyDocument | undefined 
 
 /** Whether an IAM action pattern of a policy ("s3:Put*", "*") covers the action (case-insensitive, as IAM matches them). */
 function actionMatches(pattern: string, action: string): boolean {
-  const regex = new RegExp(`^${pattern.split('*').map((part) => part.split('?').map((p) => p.replace(/[.+^${}()|[\]\\]/g, '\\$&')).join('.')).join('.*')}$`, 'i');
+  const regex = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((part) =>
+        part
+          .split('?')
+          .map((p) => p.replace(/[.+^${}()|[\]\\]/g, '\\$&'))
+          .join('.'),
+      )
+      .join('.*')}$`,
+    'i',
+  );
   return regex.test(action);
 }
 
@@ -52,11 +69,17 @@ export function assertRgwCanHoldSessions(roles: IamRole[]): void {
     for (const { name, policy } of role.policies) {
       const statements = Array.isArray(policy.Statement) ? policy.Statement : [policy.Statement];
       for (const action of SESSION_REFUSED_ACTIONS) {
-        const allowed = statements.some((statement) => statement.Effect === 'Allow' && (
-          'Action' in statement ? ([] as unknown[]).concat(statement.Action).some((a) => actionMatches(String(a), action))
-            : !([] as unknown[]).concat(statement.NotAction).some((a) => actionMatches(String(a), action))));
+        const allowed = statements.some(
+          (statement) =>
+            statement.Effect === 'Allow' &&
+            ('Action' in statement
+              ? ([] as unknown[]).concat(statement.Action).some((a) => actionMatches(String(a), action))
+              : !([] as unknown[]).concat(statement.NotAction).some((a) => actionMatches(String(a), action))),
+        );
         if (allowed) {
-          throw new Error(`role ${role.name} (policy ${name}) allows ${action}: local mode's RGW refuses it to every session (scripts/rgw-prerequest.lua), so it cannot hold this role to AWS's rules; teach that script the role's sessions before granting it`);
+          throw new Error(
+            `role ${role.name} (policy ${name}) allows ${action}: local mode's RGW refuses it to every session (scripts/rgw-prerequest.lua), so it cannot hold this role to AWS's rules; teach that script the role's sessions before granting it`,
+          );
         }
       }
     }
@@ -78,7 +101,9 @@ export function rgwTrustPolicy(roleNames: string[]): PolicyDocument {
     Version: '2012-10-17',
     Statement: [
       { Effect: 'Allow', Principal: { AWS: [RGW_USER_ARN] }, Action: ['sts:AssumeRole', 'sts:TagSession'] },
-      ...(roleNames.length > 0 ? [{ Effect: 'Deny', Principal: { AWS: roleNames.map((name) => `arn:aws:iam:::role/${name}`) }, Action: ['sts:*'] }] : []),
+      ...(roleNames.length > 0
+        ? [{ Effect: 'Deny', Principal: { AWS: roleNames.map((name) => `arn:aws:iam:::role/${name}`) }, Action: ['sts:*'] }]
+        : []),
     ],
   };
 }
@@ -90,27 +115,43 @@ export function rgwTrustPolicy(roleNames: string[]): PolicyDocument {
  * caller may assume the role is the template trust policy's question, answered before that (see
  * rgwTrustPolicy for why it also denies the roles' own sessions).
  */
-export async function syncRgwRoles(endpoint: string, ca: string, credentials: { accessKeyId: string; secretAccessKey: string }, roles: IamRole[]): Promise<void> {
+export async function syncRgwRoles(
+  endpoint: string,
+  ca: string,
+  credentials: { accessKeyId: string; secretAccessKey: string },
+  roles: IamRole[],
+): Promise<void> {
   assertRgwCanHoldSessions(roles);
-  const iam = new IAMClient({ endpoint, region: 'us-east-1', credentials, requestHandler: { httpsAgent: new https.Agent({ ca }) }, maxAttempts: 3 });
+  const iam = new IAMClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials,
+    requestHandler: { httpsAgent: new https.Agent({ ca }) },
+    maxAttempts: 3,
+  });
   const trust = JSON.stringify(rgwTrustPolicy(roles.map((role) => role.name)));
   try {
     for (const role of roles) {
       try {
-        await iam.send(new CreateRoleCommand({ RoleName: role.name, AssumeRolePolicyDocument: trust, MaxSessionDuration: role.maxSessionSeconds }));
+        await iam.send(
+          new CreateRoleCommand({ RoleName: role.name, AssumeRolePolicyDocument: trust, MaxSessionDuration: role.maxSessionSeconds }),
+        );
       } catch (error) {
         if ((error as Error).name !== 'EntityAlreadyExists' && (error as Error).name !== 'EntityAlreadyExistsException') throw error;
         await iam.send(new UpdateAssumeRolePolicyCommand({ RoleName: role.name, PolicyDocument: trust }));
         await iam.send(new UpdateRoleCommand({ RoleName: role.name, MaxSessionDuration: role.maxSessionSeconds }));
       }
-      const wanted = new Map(role.policies.map((p) => [p.name.replace(/[^\w+=,.@-]/g, '-').slice(0, 128), rgwPolicy(p.policy)] as const).filter(([, p]) => p));
+      const wanted = new Map(
+        role.policies.map((p) => [p.name.replace(/[^\w+=,.@-]/g, '-').slice(0, 128), rgwPolicy(p.policy)] as const).filter(([, p]) => p),
+      );
       const existing = (await iam.send(new ListRolePoliciesCommand({ RoleName: role.name }))).PolicyNames ?? [];
       for (const name of existing.filter((n) => !wanted.has(n))) {
         await iam.send(new DeleteRolePolicyCommand({ RoleName: role.name, PolicyName: name })).catch((error: unknown) => {
           if (!(error instanceof NoSuchEntityException)) throw error;
         });
       }
-      for (const [name, policy] of wanted) await iam.send(new PutRolePolicyCommand({ RoleName: role.name, PolicyName: name, PolicyDocument: JSON.stringify(policy) }));
+      for (const [name, policy] of wanted)
+        await iam.send(new PutRolePolicyCommand({ RoleName: role.name, PolicyName: name, PolicyDocument: JSON.stringify(policy) }));
     }
   } finally {
     iam.destroy();

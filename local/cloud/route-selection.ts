@@ -7,7 +7,8 @@
  */
 export function selectRoute(expression: string, body: string | undefined, routeKeys: ReadonlySet<string>): string {
   const match = /^\$request\.body\.([A-Za-z0-9_.]+)$/.exec(expression);
-  if (!match) throw new Error(`the local gateway understands route selection expressions of the form $request.body.<path>, not "${expression}"`);
+  if (!match)
+    throw new Error(`the local gateway understands route selection expressions of the form $request.body.<path>, not "${expression}"`);
   if (body === undefined) return '$default';
   let value: unknown;
   try {
@@ -15,6 +16,7 @@ export function selectRoute(expression: string, body: string | undefined, routeK
   } catch {
     return '$default';
   }
-  for (const part of match[1]!.split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+  for (const part of match[1]!.split('.'))
+    value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
   return typeof value === 'string' && !value.startsWith('$') && routeKeys.has(value) ? value : '$default';
 }

@@ -9,7 +9,14 @@ export type ScheduleExpression = { kind: 'rate'; everyMs: number } | { kind: 'cr
 
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
 const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
-const RANGES: Array<[number, number, string[]?]> = [[0, 59], [0, 23], [1, 31], [1, 12, MONTHS], [1, 7, DAYS], [1970, 2199]];
+const RANGES: Array<[number, number, string[]?]> = [
+  [0, 59],
+  [0, 23],
+  [1, 31],
+  [1, 12, MONTHS],
+  [1, 7, DAYS],
+  [1970, 2199],
+];
 
 /** @throws Error naming what is not understood */
 export function parseScheduleExpression(expression: string): ScheduleExpression {
@@ -37,7 +44,12 @@ export function parseScheduleExpression(expression: string): ScheduleExpression 
       const set = new Set<number>();
       for (const item of part.split(',')) {
         const [range = '', step] = item.split('/');
-        const [from, to] = range === '*' ? [low, high] : range.includes('-') ? range.split('-').map(value) as [number, number] : [value(range), step ? high : value(range)];
+        const [from, to] =
+          range === '*'
+            ? [low, high]
+            : range.includes('-')
+              ? (range.split('-').map(value) as [number, number])
+              : [value(range), step ? high : value(range)];
         for (let n = from; n <= to; n += step ? Number(step) : 1) set.add(n);
       }
       return set;
@@ -51,12 +63,29 @@ export function nextFireTime(schedule: ScheduleExpression, after: Date, timeZone
     const elapsed = after.getTime() - startedAt.getTime();
     return new Date(startedAt.getTime() + (Math.floor(elapsed / schedule.everyMs) + 1) * schedule.everyMs);
   }
-  const format = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', weekday: 'short' });
-  const matches = (fields: Array<Set<number> | '*'>, values: number[]) => fields.every((field, i) => field === '*' || field.has(values[i]!));
+  const format = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    weekday: 'short',
+  });
+  const matches = (fields: Array<Set<number> | '*'>, values: number[]) =>
+    fields.every((field, i) => field === '*' || field.has(values[i]!));
   let t = Math.floor(after.getTime() / 60_000) * 60_000 + 60_000;
   for (let i = 0; i < 366 * 24 * 60; i++, t += 60_000) {
     const parts = Object.fromEntries(format.formatToParts(new Date(t)).map((p) => [p.type, p.value]));
-    const values = [Number(parts.minute), Number(parts.hour), Number(parts.day), Number(parts.month), DAYS.indexOf(String(parts.weekday).toUpperCase()) + 1, Number(parts.year)];
+    const values = [
+      Number(parts.minute),
+      Number(parts.hour),
+      Number(parts.day),
+      Number(parts.month),
+      DAYS.indexOf(String(parts.weekday).toUpperCase()) + 1,
+      Number(parts.year),
+    ];
     if (matches(schedule.fields, values)) return new Date(t);
   }
   throw new Error('the schedule does not fire within a year');

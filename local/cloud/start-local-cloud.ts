@@ -43,32 +43,72 @@ export async function startLocalCloud(input: LocalCloudConfig, template?: CfnTem
   const deployment = readLocalDeployment(stack);
   const authorizer = new IamAuthorizer(readIamModel(stack));
   const credentials = new LocalCredentials();
-  credentials.addUser({ kind: 'user', arn: LOCAL_OPERATOR_ARN, policies: [{ name: 'AdministratorAccess', policy: MANAGED_POLICIES['arn:aws:iam::aws:policy/AdministratorAccess']! }] }, config.operator);
+  credentials.addUser(
+    {
+      kind: 'user',
+      arn: LOCAL_OPERATOR_ARN,
+      policies: [{ name: 'AdministratorAccess', policy: MANAGED_POLICIES['arn:aws:iam::aws:policy/AdministratorAccess']! }],
+    },
+    config.operator,
+  );
   const tls = ensureLocalTls(config.tlsDir);
   mkdirSync(config.logDir, { recursive: true });
-  const logLine = (file: string, entry: object) => appendFileSync(path.join(config.logDir, file), JSON.stringify({ at: new Date().toISOString(), ...entry }) + '\n');
+  const logLine = (file: string, entry: object) =>
+    appendFileSync(path.join(config.logDir, file), `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`);
   const awsEndpoint = `https://127.0.0.1:${config.awsPort}`;
   const gatewayEndpoint = `https://127.0.0.1:${config.gatewayTlsPort}/${deployment.webSocket.stage}`;
 
-  const topics = new Set(Object.entries(stack.Resources).filter(([, r]) => r.Type === 'AWS::SNS::Topic').map(([id]) => `arn:aws:sns:us-east-1:000000000000:${id}`));
-  const sns = new LocalSns(topics, authorizer, (message) => appendFileSync(config.alertsFile, JSON.stringify({ at: new Date().toISOString(), ...message }) + '\n'));
+  const topics = new Set(
+    Object.entries(stack.Resources)
+      .filter(([, r]) => r.Type === 'AWS::SNS::Topic')
+      .map(([id]) => `arn:aws:sns:us-east-1:000000000000:${id}`),
+  );
+  const sns = new LocalSns(topics, authorizer, (message) =>
+    appendFileSync(config.alertsFile, `${JSON.stringify({ at: new Date().toISOString(), ...message })}\n`),
+  );
   const cloudWatch = new LocalCloudWatch(deployment.alarms, sns, (item) => logLine('alarm-history.jsonl', item));
   const lambda = new LocalLambda(deployment, {
-    assemblyDir: config.assemblyDir, authorizer, credentials, logDir: config.logDir,
+    assemblyDir: config.assemblyDir,
+    authorizer,
+    credentials,
+    logDir: config.logDir,
     localEnvironment: (fn) => ({
-      AWS_ENDPOINT_URL_DYNAMODB: awsEndpoint, AWS_ENDPOINT_URL_S3: awsEndpoint, AWS_ENDPOINT_URL_SFN: awsEndpoint, AWS_ENDPOINT_URL_SNS: awsEndpoint, AWS_ENDPOINT_URL_STS: awsEndpoint,
-      S3_FORCE_PATH_STYLE: '1', NODE_EXTRA_CA_CERTS: tls.caFile,
+      AWS_ENDPOINT_URL_DYNAMODB: awsEndpoint,
+      AWS_ENDPOINT_URL_S3: awsEndpoint,
+      AWS_ENDPOINT_URL_SFN: awsEndpoint,
+      AWS_ENDPOINT_URL_SNS: awsEndpoint,
+      AWS_ENDPOINT_URL_STS: awsEndpoint,
+      S3_FORCE_PATH_STYLE: '1',
+      NODE_EXTRA_CA_CERTS: tls.caFile,
       // Where connectors reach S3, and the stage's @connections URL where the template names it.
       ...(config.s3 ? { CONNECTOR_S3_ENDPOINT: config.s3.endpoint } : {}),
       ...(fn.environment.CONNECTIONS_ENDPOINT ? { CONNECTIONS_ENDPOINT: gatewayEndpoint } : {}),
     }),
     onOutput: (_fn, line) => cloudWatch.readEmbeddedMetrics(line),
   });
-  const sfn = new LocalStepFunctions(deployment, lambda, { authorizer, sns, onExecutionEnd: (e) => cloudWatch.executionEnded(e.stateMachineArn, e.status) });
+  const sfn = new LocalStepFunctions(deployment, lambda, {
+    authorizer,
+    sns,
+    onExecutionEnd: (e) => cloudWatch.executionEnded(e.stateMachineArn, e.status),
+  });
   const denials: LocalCloud['denials'] = [];
   const frontDoor = new AwsFrontDoor({
-    port: config.awsPort, tls, authorizer, credentials, dynamodbEndpoint: config.dynamodbEndpoint, sns,
-    ...(config.s3 ? { s3: { endpoint: config.s3.endpoint, ca: tls.ca, credentials: { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey }, rgwRoleArn } } : {}),
+    port: config.awsPort,
+    tls,
+    authorizer,
+    credentials,
+    dynamodbEndpoint: config.dynamodbEndpoint,
+    sns,
+    ...(config.s3
+      ? {
+          s3: {
+            endpoint: config.s3.endpoint,
+            ca: tls.ca,
+            credentials: { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey },
+            rgwRoleArn,
+          },
+        }
+      : {}),
     stepFunctions: { api: stepFunctionsApi(sfn), stateMachineOfToken: (token) => sfn.stateMachineOfToken(token) },
     onDenied: (denial) => {
       denials.push(denial);
@@ -77,16 +117,37 @@ export async function startLocalCloud(input: LocalCloudConfig, template?: CfnTem
   });
   await frontDoor.start();
   const gateway = new LocalGateway(lambda, {
-    port: config.gatewayPort, idleTimeoutMs: config.idleTimeoutMs, maxConnectionMs: config.maxConnectionMs, stage: deployment.webSocket.stage, tls: { cert: tls.cert, key: tls.key, port: config.gatewayTlsPort },
-    apiId: deployment.webSocket.apiId, authorizerId: deployment.webSocket.authorizerId, access: { authorizer, credentials },
-    onError: (what, error) => logLine('gateway-errors.log', { what, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
-    dropResults: config.dropResults, ...gatewayRoutesFrom(deployment.webSocket),
+    port: config.gatewayPort,
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxConnectionMs: config.maxConnectionMs,
+    stage: deployment.webSocket.stage,
+    tls: { cert: tls.cert, key: tls.key, port: config.gatewayTlsPort },
+    apiId: deployment.webSocket.apiId,
+    authorizerId: deployment.webSocket.authorizerId,
+    access: { authorizer, credentials },
+    onError: (what, error) =>
+      logLine('gateway-errors.log', { what, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
+    dropResults: config.dropResults,
+    ...gatewayRoutesFrom(deployment.webSocket),
   });
   await gateway.start();
-  const scheduler = new LocalScheduler(deployment.schedules, { lambda, startExecution: (arn, json) => sfn.startExecution(arn, json) }, authorizer, (firing) => logLine('schedules.jsonl', firing));
+  const scheduler = new LocalScheduler(
+    deployment.schedules,
+    { lambda, startExecution: (arn, json) => sfn.startExecution(arn, json) },
+    authorizer,
+    (firing) => logLine('schedules.jsonl', firing),
+  );
   if (config.schedules === 'timed') scheduler.start();
   return {
-    sfn, gateway, lambda, frontDoor, scheduler, cloudWatch, authorizer, credentials, denials,
+    sfn,
+    gateway,
+    lambda,
+    frontDoor,
+    scheduler,
+    cloudWatch,
+    authorizer,
+    credentials,
+    denials,
     stop: async () => {
       scheduler.stop();
       await gateway.stop();

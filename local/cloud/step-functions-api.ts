@@ -11,11 +11,20 @@ export interface ApiAnswer {
  * the call, so that `@aws-sdk/client-sfn` with AWS_ENDPOINT_URL_SFN works against local mode
  * unchanged. Errors come back as Step Functions' `{ __type, message }`.
  */
-export function stepFunctionsApi(sfn: LocalStepFunctions): (action: string, body: Record<string, string | undefined>) => Promise<ApiAnswer> {
+export function stepFunctionsApi(
+  sfn: LocalStepFunctions,
+): (action: string, body: Record<string, string | undefined>) => Promise<ApiAnswer> {
   const describe = (e: Execution) => ({
-    executionArn: e.executionArn, stateMachineArn: e.stateMachineArn, name: e.name, status: e.status,
-    startDate: e.startDate.getTime() / 1000, stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
-    input: e.input, output: e.output, error: e.error, cause: e.cause,
+    executionArn: e.executionArn,
+    stateMachineArn: e.stateMachineArn,
+    name: e.name,
+    status: e.status,
+    startDate: e.startDate.getTime() / 1000,
+    stopDate: e.stopDate ? e.stopDate.getTime() / 1000 : undefined,
+    input: e.input,
+    output: e.output,
+    error: e.error,
+    cause: e.cause,
   });
   const actions: Record<string, (body: Record<string, string | undefined>) => unknown> = {
     StopExecution: async (b) => ({ stopDate: (await sfn.stopExecution(b.executionArn ?? '', b.error, b.cause)).getTime() / 1000 }),
@@ -28,18 +37,33 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): (action: string, body
       events: sfn.describe(b.executionArn ?? '').history.map(historyEvent),
     }),
     ListExecutions: (b) => ({
-      executions: [...sfn.executions.values()].filter((e) => e.stateMachineArn === b.stateMachineArn).map((e) => {
-        const { executionArn, stateMachineArn, name, status, startDate, stopDate } = describe(e);
-        return { executionArn, stateMachineArn, name, status, startDate, stopDate };
-      }),
+      executions: [...sfn.executions.values()]
+        .filter((e) => e.stateMachineArn === b.stateMachineArn)
+        .map((e) => {
+          const { executionArn, stateMachineArn, name, status, startDate, stopDate } = describe(e);
+          return { executionArn, stateMachineArn, name, status, startDate, stopDate };
+        }),
     }),
-    SendTaskSuccess: (b) => (sfn.sendTaskSuccess(b.taskToken ?? '', b.output ?? 'null'), {}),
-    SendTaskFailure: (b) => (sfn.sendTaskFailure(b.taskToken ?? '', b.error, b.cause), {}),
-    SendTaskHeartbeat: (b) => (sfn.sendTaskHeartbeat(b.taskToken ?? ''), {}),
+    SendTaskSuccess: (b) => {
+      sfn.sendTaskSuccess(b.taskToken ?? '', b.output ?? 'null');
+      return {};
+    },
+    SendTaskFailure: (b) => {
+      sfn.sendTaskFailure(b.taskToken ?? '', b.error, b.cause);
+      return {};
+    },
+    SendTaskHeartbeat: (b) => {
+      sfn.sendTaskHeartbeat(b.taskToken ?? '');
+      return {};
+    },
   };
   return async (action, body) => {
     const handler = actions[action];
-    if (!handler) return { status: 400, body: { __type: 'UnknownOperationException', message: `local Step Functions does not implement ${action || '(no x-amz-target)'}` } };
+    if (!handler)
+      return {
+        status: 400,
+        body: { __type: 'UnknownOperationException', message: `local Step Functions does not implement ${action || '(no x-amz-target)'}` },
+      };
     try {
       return { status: 200, body: await handler(body) };
     } catch (error) {
@@ -56,9 +80,16 @@ export function stepFunctionsApi(sfn: LocalStepFunctions): (action: string, body
  * retry, a catch) carry no state details, so no reader counts a state twice.
  */
 export function historyEvent(h: Execution['history'][number]) {
-  const details = h.type.endsWith('StateEntered') ? 'stateEnteredEventDetails' : h.type.endsWith('StateExited') ? 'stateExitedEventDetails' : undefined;
+  const details = h.type.endsWith('StateEntered')
+    ? 'stateEnteredEventDetails'
+    : h.type.endsWith('StateExited')
+      ? 'stateExitedEventDetails'
+      : undefined;
   return {
-    id: h.id, previousEventId: h.id - 1, timestamp: h.timestamp.getTime() / 1000, type: h.type,
+    id: h.id,
+    previousEventId: h.id - 1,
+    timestamp: h.timestamp.getTime() / 1000,
+    type: h.type,
     ...(h.stateName && details ? { [details]: { name: h.stateName } } : {}),
     ...(h.error ? { executionFailedEventDetails: { error: h.error, cause: h.cause } } : {}),
   };

@@ -27,11 +27,16 @@ let loaded: typeof Library | undefined;
  */
 export function stepFunctionsLibrary(nodeVersion: string = process.versions.node): typeof Library {
   const manifestFile = path.join(RUNTIME_DIR, 'node_modules', 'aws-local-stepfunctions', 'package.json');
-  if (!existsSync(manifestFile)) throw new Error(`aws-local-stepfunctions is not installed (${manifestFile}): run npm ci (its postinstall installs local/step-functions-runtime)`);
+  if (!existsSync(manifestFile))
+    throw new Error(
+      `aws-local-stepfunctions is not installed (${manifestFile}): run npm ci (its postinstall installs local/step-functions-runtime)`,
+    );
   const manifest = manifestSchema.parse(JSON.parse(readFileSync(manifestFile, 'utf8')));
   if (!semver.satisfies(nodeVersion, manifest.engines.node)) {
-    throw new Error(`aws-local-stepfunctions@${manifest.version} requires Node ${manifest.engines.node}, but this process runs Node ${nodeVersion}: `
-      + 'start it on Lambda\'s Node as npm run local and npm test do (npm test -- FILE… for single test files; bash scripts/lambda-node.sh ARGS… runs node ARGS… on it)');
+    throw new Error(
+      `aws-local-stepfunctions@${manifest.version} requires Node ${manifest.engines.node}, but this process runs Node ${nodeVersion}: ` +
+        "start it on Lambda's Node as npm run local and npm test do (npm test -- FILE… for single test files; bash scripts/lambda-node.sh ARGS… runs node ARGS… on it)",
+    );
   }
   loaded ??= createRequire(path.join(RUNTIME_DIR, 'package.json'))('aws-local-stepfunctions') as typeof Library;
   return loaded;

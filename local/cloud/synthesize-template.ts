@@ -42,7 +42,10 @@ export interface SynthesizedStack {
  * functions' and the protocol's sources, the lock file and the props): the same sources are
  * bundled once, however many tests and local-mode runs use them.
  */
-export function synthesizeStack(props: SoBackupStackProps = {}, cacheDir = path.join(REPO_ROOT, 'node_modules', '.cache', 'so-backup-synth')): SynthesizedStack {
+export function synthesizeStack(
+  props: SoBackupStackProps = {},
+  cacheDir = path.join(REPO_ROOT, 'node_modules', '.cache', 'so-backup-synth'),
+): SynthesizedStack {
   const key = sourceHash(props);
   const assemblyDir = path.join(cacheDir, key);
   const templateFile = path.join(assemblyDir, 'SoBackup.template.json');
@@ -51,13 +54,14 @@ export function synthesizeStack(props: SoBackupStackProps = {}, cacheDir = path.
     // One process bundles; others (parallel test workers) wait for its result rather than bundle too.
     const lock = path.join(cacheDir, `${key}.lock`);
     let mine = false;
-    for (const until = Date.now() + 10 * 60_000; !existsSync(templateFile);) {
+    for (const until = Date.now() + 10 * 60_000; !existsSync(templateFile); ) {
       try {
         mkdirSync(lock);
         mine = true;
         break;
       } catch {
-        if (Date.now() > until || Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 10 * 60_000) rmSync(lock, { recursive: true, force: true });
+        if (Date.now() > until || Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 10 * 60_000)
+          rmSync(lock, { recursive: true, force: true });
         else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
       }
     }
@@ -91,12 +95,25 @@ function bundle(props: SoBackupStackProps, cacheDir: string, key: string, assemb
 }
 
 function sourceHash(props: SoBackupStackProps): string {
-  const hash = createHash('sha256').update('assembly-v2').update(JSON.stringify(props, (_, value: unknown) => (value && typeof value === 'object' && 'toSeconds' in value ? String((value as { toSeconds(): number }).toSeconds()) : value)));
-  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const full = path.join(dir, entry.name);
-    return entry.isDirectory() ? walk(full) : entry.name.endsWith('.ts') ? [full] : [];
-  }).sort();
-  for (const file of [...['functions', 'protocol', 'infra'].flatMap((dir) => walk(path.join(REPO_ROOT, dir))), path.join(REPO_ROOT, 'package-lock.json'), path.join(REPO_ROOT, 'cdk.json')]) {
+  const hash = createHash('sha256')
+    .update('assembly-v2')
+    .update(
+      JSON.stringify(props, (_, value: unknown) =>
+        value && typeof value === 'object' && 'toSeconds' in value ? String((value as { toSeconds(): number }).toSeconds()) : value,
+      ),
+    );
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true })
+      .flatMap((entry) => {
+        const full = path.join(dir, entry.name);
+        return entry.isDirectory() ? walk(full) : entry.name.endsWith('.ts') ? [full] : [];
+      })
+      .sort();
+  for (const file of [
+    ...['functions', 'protocol', 'infra'].flatMap((dir) => walk(path.join(REPO_ROOT, dir))),
+    path.join(REPO_ROOT, 'package-lock.json'),
+    path.join(REPO_ROOT, 'cdk.json'),
+  ]) {
     hash.update(path.relative(REPO_ROOT, file)).update(readFileSync(file));
   }
   return hash.digest('hex').slice(0, 24);
@@ -104,7 +121,9 @@ function sourceHash(props: SoBackupStackProps): string {
 
 /** Keeps the cache to the newest few assemblies (each is ~70 MB of bundles and source maps). */
 function prune(cacheDir: string, keep: string): void {
-  const entries = readdirSync(cacheDir).filter((name) => name !== keep && !name.includes('.building-') && !name.endsWith('.lock'))
-    .map((name) => ({ name, at: statSync(path.join(cacheDir, name)).mtimeMs })).sort((a, b) => b.at - a.at);
+  const entries = readdirSync(cacheDir)
+    .filter((name) => name !== keep && !name.includes('.building-') && !name.endsWith('.lock'))
+    .map((name) => ({ name, at: statSync(path.join(cacheDir, name)).mtimeMs }))
+    .sort((a, b) => b.at - a.at);
   for (const old of entries.slice(3)) rmSync(path.join(cacheDir, old.name), { recursive: true, force: true });
 }

@@ -24,16 +24,32 @@ const table = (name: string) => `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUN
 export function dynamodbRequest(target: string, body: Record<string, unknown>): DerivedRequest {
   const operation = target.replace(/^DynamoDB_\d+\./, '');
   const tableName = typeof body.TableName === 'string' ? body.TableName : undefined;
-  const on = (action: string, name: string, index?: unknown) => ({ action: `dynamodb:${action}`, resource: `${table(name)}${typeof index === 'string' ? `/index/${index}` : ''}` });
+  const on = (action: string, name: string, index?: unknown) => ({
+    action: `dynamodb:${action}`,
+    resource: `${table(name)}${typeof index === 'string' ? `/index/${index}` : ''}`,
+  });
   switch (operation) {
     case 'BatchGetItem':
     case 'BatchWriteItem':
       return { operation, checks: Object.keys((body.RequestItems ?? {}) as object).map((name) => on(operation, name)) };
     case 'TransactWriteItems':
     case 'TransactGetItems': {
-      const kinds: Record<string, string> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'ConditionCheckItem', Get: 'GetItem' };
+      const kinds: Record<string, string> = {
+        Put: 'PutItem',
+        Update: 'UpdateItem',
+        Delete: 'DeleteItem',
+        ConditionCheck: 'ConditionCheckItem',
+        Get: 'GetItem',
+      };
       const items = (body.TransactItems ?? []) as Array<Record<string, { TableName: string }>>;
-      return { operation, checks: items.flatMap((item) => Object.entries(item).filter(([kind]) => kinds[kind]).map(([kind, spec]) => on(kinds[kind]!, spec.TableName))) };
+      return {
+        operation,
+        checks: items.flatMap((item) =>
+          Object.entries(item)
+            .filter(([kind]) => kinds[kind])
+            .map(([kind, spec]) => on(kinds[kind]!, spec.TableName)),
+        ),
+      };
     }
     case 'ListTables':
       return { operation, checks: [{ action: 'dynamodb:ListTables', resource: '*' }] };
@@ -44,7 +60,11 @@ export function dynamodbRequest(target: string, body: Record<string, unknown>): 
 }
 
 /** Step Functions (JSON 1.0, `X-Amz-Target: AWSStepFunctions.<Operation>`); task tokens are resolved to their state machine by the caller. */
-export function stepFunctionsRequest(target: string, body: Record<string, unknown>, stateMachineOfToken: (token: string) => string): DerivedRequest {
+export function stepFunctionsRequest(
+  target: string,
+  body: Record<string, unknown>,
+  stateMachineOfToken: (token: string) => string,
+): DerivedRequest {
   const operation = target.replace(/^AWSStepFunctions\./, '');
   const field = (name: string) => {
     const value = body[name];
@@ -78,7 +98,9 @@ export function snsRequest(params: URLSearchParams): DerivedRequest {
   return {
     operation,
     checks: [{ action: `sns:${operation}`, resource: topic }],
-    ...(operation === 'Publish' ? { kms: { resource: topic, actions: ['kms:GenerateDataKey', 'kms:Decrypt'], viaService: `sns.${LOCAL_REGION}.amazonaws.com` } } : {}),
+    ...(operation === 'Publish'
+      ? { kms: { resource: topic, actions: ['kms:GenerateDataKey', 'kms:Decrypt'], viaService: `sns.${LOCAL_REGION}.amazonaws.com` } }
+      : {}),
   };
 }
 
@@ -88,15 +110,21 @@ export function stsRequest(params: URLSearchParams): DerivedRequest {
   if (operation === 'GetCallerIdentity') return { operation, checks: [] }; // needs no permission
   const role = params.get('RoleArn') ?? '*';
   const tags: Record<string, string> = {};
-  for (let i = 1; params.has(`Tags.member.${i}.Key`); i++) tags[params.get(`Tags.member.${i}.Key`)!] = params.get(`Tags.member.${i}.Value`) ?? '';
+  for (let i = 1; params.has(`Tags.member.${i}.Key`); i++)
+    tags[params.get(`Tags.member.${i}.Key`)!] = params.get(`Tags.member.${i}.Value`) ?? '';
   const transitive = [...params.keys()].some((k) => k.startsWith('TransitiveTagKeys.member.'));
   const sessionName = params.get('RoleSessionName');
   const context = { ...(sessionName ? { 'sts:RoleSessionName': sessionName } : {}) };
   const checks: AccessRequest[] = [{ action: `sts:${operation}`, resource: role, context }];
   if (Object.keys(tags).length > 0 || transitive) {
     checks.push({
-      action: 'sts:TagSession', resource: role,
-      context: { ...context, 'aws:TagKeys': Object.keys(tags), ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:RequestTag/${k}`, v])) },
+      action: 'sts:TagSession',
+      resource: role,
+      context: {
+        ...context,
+        'aws:TagKeys': Object.keys(tags),
+        ...Object.fromEntries(Object.entries(tags).map(([k, v]) => [`aws:RequestTag/${k}`, v])),
+      },
     });
   }
   return { operation, checks };
@@ -108,7 +136,12 @@ export function connectionsRequest(method: string, path: string, apiId: string):
   if (!match) throw new Error(`not an @connections path: ${path}`);
   return {
     operation: { GET: 'GetConnection', POST: 'PostToConnection', DELETE: 'DeleteConnection' }[method] ?? method,
-    checks: [{ action: 'execute-api:ManageConnections', resource: `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${apiId}/${match[1]}/${method}/@connections/${match[2]}` }],
+    checks: [
+      {
+        action: 'execute-api:ManageConnections',
+        resource: `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${apiId}/${match[1]}/${method}/@connections/${match[2]}`,
+      },
+    ],
   };
 }
 
@@ -133,33 +166,74 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
   const has = (name: string) => query.has(name);
   const versionId = query.get('versionId') ?? undefined;
   const versionContext: Record<string, string> = versionId ? { 's3:versionid': versionId } : {};
-  const check = (action: string, resource: string, context: Record<string, string | string[]> = {}): AccessRequest => ({ action: `s3:${action}`, resource, context });
+  const check = (action: string, resource: string, context: Record<string, string | string[]> = {}): AccessRequest => ({
+    action: `s3:${action}`,
+    resource,
+    context,
+  });
   const kms = (actions: string[]) => ({ kms: { resource: bucketArn, actions, viaService: `s3.${LOCAL_REGION}.amazonaws.com` } });
   if (!bucket) return { operation: 'ListBuckets', checks: [check('ListAllMyBuckets', '*')] };
 
   if (!key) {
-    const listing = { ...(query.get('prefix') !== null ? { 's3:prefix': query.get('prefix')! } : {}), ...(query.get('delimiter') !== null ? { 's3:delimiter': query.get('delimiter')! } : {}), ...(query.get('max-keys') !== null ? { 's3:max-keys': query.get('max-keys')! } : {}) };
-    const sub = ['versions', 'uploads', 'location', 'versioning', 'policy', 'lifecycle', 'object-lock', 'delete', 'encryption', 'tagging', 'acl', 'cors', 'notification', 'ownershipControls', 'publicAccessBlock'].find(has);
+    const listing = {
+      ...(query.get('prefix') !== null ? { 's3:prefix': query.get('prefix')! } : {}),
+      ...(query.get('delimiter') !== null ? { 's3:delimiter': query.get('delimiter')! } : {}),
+      ...(query.get('max-keys') !== null ? { 's3:max-keys': query.get('max-keys')! } : {}),
+    };
+    const sub = [
+      'versions',
+      'uploads',
+      'location',
+      'versioning',
+      'policy',
+      'lifecycle',
+      'object-lock',
+      'delete',
+      'encryption',
+      'tagging',
+      'acl',
+      'cors',
+      'notification',
+      'ownershipControls',
+      'publicAccessBlock',
+    ].find(has);
     const bucketOps: Record<string, [string, string]> = {
-      'GET versions': ['ListObjectVersions', 'ListBucketVersions'], 'GET uploads': ['ListMultipartUploads', 'ListBucketMultipartUploads'],
-      'GET location': ['GetBucketLocation', 'GetBucketLocation'], 'GET versioning': ['GetBucketVersioning', 'GetBucketVersioning'], 'PUT versioning': ['PutBucketVersioning', 'PutBucketVersioning'],
-      'GET policy': ['GetBucketPolicy', 'GetBucketPolicy'], 'PUT policy': ['PutBucketPolicy', 'PutBucketPolicy'], 'DELETE policy': ['DeleteBucketPolicy', 'DeleteBucketPolicy'],
-      'GET lifecycle': ['GetBucketLifecycleConfiguration', 'GetLifecycleConfiguration'], 'PUT lifecycle': ['PutBucketLifecycleConfiguration', 'PutLifecycleConfiguration'],
-      'GET object-lock': ['GetObjectLockConfiguration', 'GetBucketObjectLockConfiguration'], 'PUT object-lock': ['PutObjectLockConfiguration', 'PutBucketObjectLockConfiguration'],
-      'GET encryption': ['GetBucketEncryption', 'GetEncryptionConfiguration'], 'PUT encryption': ['PutBucketEncryption', 'PutEncryptionConfiguration'],
-      'GET tagging': ['GetBucketTagging', 'GetBucketTagging'], 'GET acl': ['GetBucketAcl', 'GetBucketAcl'], 'GET cors': ['GetBucketCors', 'GetBucketCORS'],
-      'GET notification': ['GetBucketNotificationConfiguration', 'GetBucketNotification'], 'GET ownershipControls': ['GetBucketOwnershipControls', 'GetBucketOwnershipControls'],
+      'GET versions': ['ListObjectVersions', 'ListBucketVersions'],
+      'GET uploads': ['ListMultipartUploads', 'ListBucketMultipartUploads'],
+      'GET location': ['GetBucketLocation', 'GetBucketLocation'],
+      'GET versioning': ['GetBucketVersioning', 'GetBucketVersioning'],
+      'PUT versioning': ['PutBucketVersioning', 'PutBucketVersioning'],
+      'GET policy': ['GetBucketPolicy', 'GetBucketPolicy'],
+      'PUT policy': ['PutBucketPolicy', 'PutBucketPolicy'],
+      'DELETE policy': ['DeleteBucketPolicy', 'DeleteBucketPolicy'],
+      'GET lifecycle': ['GetBucketLifecycleConfiguration', 'GetLifecycleConfiguration'],
+      'PUT lifecycle': ['PutBucketLifecycleConfiguration', 'PutLifecycleConfiguration'],
+      'GET object-lock': ['GetObjectLockConfiguration', 'GetBucketObjectLockConfiguration'],
+      'PUT object-lock': ['PutObjectLockConfiguration', 'PutBucketObjectLockConfiguration'],
+      'GET encryption': ['GetBucketEncryption', 'GetEncryptionConfiguration'],
+      'PUT encryption': ['PutBucketEncryption', 'PutEncryptionConfiguration'],
+      'GET tagging': ['GetBucketTagging', 'GetBucketTagging'],
+      'GET acl': ['GetBucketAcl', 'GetBucketAcl'],
+      'GET cors': ['GetBucketCors', 'GetBucketCORS'],
+      'GET notification': ['GetBucketNotificationConfiguration', 'GetBucketNotification'],
+      'GET ownershipControls': ['GetBucketOwnershipControls', 'GetBucketOwnershipControls'],
       'GET publicAccessBlock': ['GetPublicAccessBlock', 'GetBucketPublicAccessBlock'],
     };
     if (sub === 'delete' && method === 'POST') {
       // DeleteObjects: each key is its own DeleteObject (or DeleteObjectVersion) decision.
       const objects = deleteObjectsBody(request.body ?? '');
-      return { operation: 'DeleteObjects', checks: objects.map((o) => check(o.version ? 'DeleteObjectVersion' : 'DeleteObject', objectArn(o.key), o.version ? { 's3:versionid': o.version } : {})) };
+      return {
+        operation: 'DeleteObjects',
+        checks: objects.map((o) =>
+          check(o.version ? 'DeleteObjectVersion' : 'DeleteObject', objectArn(o.key), o.version ? { 's3:versionid': o.version } : {}),
+        ),
+      };
     }
     const op = sub ? bucketOps[`${method} ${sub}`] : undefined;
     if (op) return { operation: op[0], checks: [check(op[1], bucketArn, sub === 'versions' || sub === 'uploads' ? listing : {})] };
     if (sub) throw new Error(`local mode does not know how S3 authorizes ${method} ?${sub} on a bucket`);
-    if (method === 'GET' || method === 'HEAD') return { operation: method === 'GET' ? 'ListObjectsV2' : 'HeadBucket', checks: [check('ListBucket', bucketArn, listing)] };
+    if (method === 'GET' || method === 'HEAD')
+      return { operation: method === 'GET' ? 'ListObjectsV2' : 'HeadBucket', checks: [check('ListBucket', bucketArn, listing)] };
     if (method === 'PUT') return { operation: 'CreateBucket', checks: [check('CreateBucket', bucketArn)] };
     if (method === 'DELETE') return { operation: 'DeleteBucket', checks: [check('DeleteBucket', bucketArn)] };
     throw new Error(`local mode does not know how S3 authorizes ${method} on a bucket`);
@@ -175,16 +249,26 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
     const acl = headers['x-amz-acl'];
     const grants = Object.keys(headers).filter((name) => name.toLowerCase().startsWith('x-amz-grant-'));
     if ((acl !== undefined && acl !== 'bucket-owner-full-control') || grants.length > 0) {
-      throw new Error(`AccessControlListNotSupported: The bucket does not allow ACLs (it sets ${acl !== undefined && acl !== 'bucket-owner-full-control' ? `x-amz-acl: ${acl}` : grants.join(', ')})`);
+      throw new Error(
+        `AccessControlListNotSupported: The bucket does not allow ACLs (it sets ${acl !== undefined && acl !== 'bucket-owner-full-control' ? `x-amz-acl: ${acl}` : grants.join(', ')})`,
+      );
     }
   }
-  const tagging = headers['x-amz-tagging'] !== undefined && !(copySource && headers['x-amz-tagging-directive'] !== 'REPLACE')
-    ? [check('PutObjectTagging', object)] : [];
+  const tagging =
+    headers['x-amz-tagging'] !== undefined && !(copySource && headers['x-amz-tagging-directive'] !== 'REPLACE')
+      ? [check('PutObjectTagging', object)]
+      : [];
   const copyChecks = (): AccessRequest[] => {
     if (!copySource) return [];
     const [sourcePath = '', sourceQuery = ''] = decodeURIComponent(copySource.replace(/^\//, '')).split('?');
     const sourceVersion = new URLSearchParams(sourceQuery).get('versionId');
-    return [check(sourceVersion ? 'GetObjectVersion' : 'GetObject', `arn:aws:s3:::${sourcePath}`, sourceVersion ? { 's3:versionid': sourceVersion } : {})];
+    return [
+      check(
+        sourceVersion ? 'GetObjectVersion' : 'GetObject',
+        `arn:aws:s3:::${sourcePath}`,
+        sourceVersion ? { 's3:versionid': sourceVersion } : {},
+      ),
+    ];
   };
   // Reading a copy source of an SSE-KMS bucket decrypts it; writing encrypts with a new data key.
   const copyKms = copySource ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:GenerateDataKey'];
@@ -192,32 +276,60 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
     case 'GET':
     case 'HEAD':
       if (has('uploadId')) return { operation: 'ListParts', checks: [check('ListMultipartUploadParts', object)] };
-      if (has('attributes')) return { operation: 'GetObjectAttributes', checks: [check(versionId ? 'GetObjectVersionAttributes' : 'GetObjectAttributes', object, versionContext)] };
-      if (has('tagging')) return { operation: 'GetObjectTagging', checks: [check(versionId ? 'GetObjectVersionTagging' : 'GetObjectTagging', object, versionContext)] };
+      if (has('attributes'))
+        return {
+          operation: 'GetObjectAttributes',
+          checks: [check(versionId ? 'GetObjectVersionAttributes' : 'GetObjectAttributes', object, versionContext)],
+        };
+      if (has('tagging'))
+        return {
+          operation: 'GetObjectTagging',
+          checks: [check(versionId ? 'GetObjectVersionTagging' : 'GetObjectTagging', object, versionContext)],
+        };
       if (has('retention')) return { operation: 'GetObjectRetention', checks: [check('GetObjectRetention', object, versionContext)] };
       if (has('legal-hold')) return { operation: 'GetObjectLegalHold', checks: [check('GetObjectLegalHold', object, versionContext)] };
-      if (has('acl')) return { operation: 'GetObjectAcl', checks: [check(versionId ? 'GetObjectVersionAcl' : 'GetObjectAcl', object, versionContext)] };
+      if (has('acl'))
+        return { operation: 'GetObjectAcl', checks: [check(versionId ? 'GetObjectVersionAcl' : 'GetObjectAcl', object, versionContext)] };
       return {
-        operation: method === 'GET' ? 'GetObject' : 'HeadObject', checks: [check(versionId ? 'GetObjectVersion' : 'GetObject', object, versionContext)],
+        operation: method === 'GET' ? 'GetObject' : 'HeadObject',
+        checks: [check(versionId ? 'GetObjectVersion' : 'GetObject', object, versionContext)],
         // Only a GET decrypts the object's data key; HEAD reads metadata.
         ...(method === 'GET' ? kms(['kms:Decrypt']) : {}),
       };
     case 'PUT':
-      if (has('tagging')) return { operation: 'PutObjectTagging', checks: [check(versionId ? 'PutObjectVersionTagging' : 'PutObjectTagging', object, versionContext)] };
+      if (has('tagging'))
+        return {
+          operation: 'PutObjectTagging',
+          checks: [check(versionId ? 'PutObjectVersionTagging' : 'PutObjectTagging', object, versionContext)],
+        };
       if (has('retention')) return { operation: 'PutObjectRetention', checks: [check('PutObjectRetention', object, versionContext)] };
       if (has('legal-hold')) return { operation: 'PutObjectLegalHold', checks: [check('PutObjectLegalHold', object, versionContext)] };
       if (has('acl')) return { operation: 'PutObjectAcl', checks: [check('PutObjectAcl', object)] };
-      if (has('partNumber') && has('uploadId')) return { operation: copySource ? 'UploadPartCopy' : 'UploadPart', checks: [check('PutObject', object), ...copyChecks()], ...kms(copyKms) };
-      return { operation: copySource ? 'CopyObject' : 'PutObject', checks: [check('PutObject', object), ...tagging, ...copyChecks()], ...kms(copyKms) };
+      if (has('partNumber') && has('uploadId'))
+        return {
+          operation: copySource ? 'UploadPartCopy' : 'UploadPart',
+          checks: [check('PutObject', object), ...copyChecks()],
+          ...kms(copyKms),
+        };
+      return {
+        operation: copySource ? 'CopyObject' : 'PutObject',
+        checks: [check('PutObject', object), ...tagging, ...copyChecks()],
+        ...kms(copyKms),
+      };
     case 'POST':
-      if (has('uploads')) return { operation: 'CreateMultipartUpload', checks: [check('PutObject', object), ...tagging], ...kms(['kms:GenerateDataKey']) };
+      if (has('uploads'))
+        return { operation: 'CreateMultipartUpload', checks: [check('PutObject', object), ...tagging], ...kms(['kms:GenerateDataKey']) };
       // Completing an SSE-KMS multipart upload decrypts the parts' data keys.
       if (has('uploadId')) return { operation: 'CompleteMultipartUpload', checks: [check('PutObject', object)], ...kms(['kms:Decrypt']) };
       if (has('restore')) return { operation: 'RestoreObject', checks: [check('RestoreObject', object)] };
       break;
     case 'DELETE':
       if (has('uploadId')) return { operation: 'AbortMultipartUpload', checks: [check('AbortMultipartUpload', object)] };
-      if (has('tagging')) return { operation: 'DeleteObjectTagging', checks: [check(versionId ? 'DeleteObjectVersionTagging' : 'DeleteObjectTagging', object, versionContext)] };
+      if (has('tagging'))
+        return {
+          operation: 'DeleteObjectTagging',
+          checks: [check(versionId ? 'DeleteObjectVersionTagging' : 'DeleteObjectTagging', object, versionContext)],
+        };
       return { operation: 'DeleteObject', checks: [check(versionId ? 'DeleteObjectVersion' : 'DeleteObject', object, versionContext)] };
   }
   throw new Error(`local mode does not know how S3 authorizes ${method} on an object`);
@@ -233,7 +345,8 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
  */
 export function deleteObjectsBody(xml: string): Array<{ key: string; version?: string }> {
   const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw new Error(`MalformedXML: the DeleteObjects body is not well-formed XML (${valid.err.msg}, line ${valid.err.line})`);
+  if (valid !== true)
+    throw new Error(`MalformedXML: the DeleteObjects body is not well-formed XML (${valid.err.msg}, line ${valid.err.line})`);
   const document = DELETE_PARSER.parse(xml) as Record<string, unknown>;
   const roots = Object.keys(document).filter((name) => name !== '?xml');
   if (roots.length !== 1 || roots[0] !== 'Delete' || typeof document.Delete !== 'object' || document.Delete === null) {
@@ -242,13 +355,20 @@ export function deleteObjectsBody(xml: string): Array<{ key: string; version?: s
   const objects = ((document.Delete as Record<string, unknown>).Object ?? []) as unknown[];
   return objects.map((object, index) => {
     const fields = (typeof object === 'object' && object !== null ? object : {}) as { Key?: unknown[]; VersionId?: unknown[] };
-    if (fields.Key?.length !== 1 || typeof fields.Key[0] !== 'string') throw new Error(`MalformedXML: Object ${index + 1} of the DeleteObjects body must have exactly one Key`);
-    if ((fields.VersionId?.length ?? 0) > 1 || (fields.VersionId && typeof fields.VersionId[0] !== 'string')) throw new Error(`MalformedXML: Object ${index + 1} of the DeleteObjects body has more than one VersionId`);
+    if (fields.Key?.length !== 1 || typeof fields.Key[0] !== 'string')
+      throw new Error(`MalformedXML: Object ${index + 1} of the DeleteObjects body must have exactly one Key`);
+    if ((fields.VersionId?.length ?? 0) > 1 || (fields.VersionId && typeof fields.VersionId[0] !== 'string'))
+      throw new Error(`MalformedXML: Object ${index + 1} of the DeleteObjects body has more than one VersionId`);
     return { key: fields.Key[0], ...(fields.VersionId ? { version: fields.VersionId[0] as string } : {}) };
   });
 }
 
 const DELETE_PARSER = new XMLParser({
-  ignoreAttributes: true, removeNSPrefix: true, parseTagValue: false, trimValues: false, processEntities: true, htmlEntities: true,
+  ignoreAttributes: true,
+  removeNSPrefix: true,
+  parseTagValue: false,
+  trimValues: false,
+  processEntities: true,
+  htmlEntities: true,
   isArray: (name) => name === 'Object' || name === 'Key' || name === 'VersionId',
 });

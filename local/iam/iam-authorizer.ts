@@ -27,7 +27,10 @@ export type Decision = { allowed: true } | { allowed: false; explicit: boolean; 
 
 /** The denial, as AWS words it: "User: <principal> is not authorized to perform: <action> on resource: <resource> because …". */
 export class AccessDeniedError extends Error {
-  constructor(readonly decision: Extract<Decision, { allowed: false }>, readonly request: AccessRequest) {
+  constructor(
+    readonly decision: Extract<Decision, { allowed: false }>,
+    readonly request: AccessRequest,
+  ) {
     super(decision.message);
     this.name = 'AccessDenied';
   }
@@ -84,11 +87,15 @@ export class IamAuthorizer {
     };
     if (unsafe) {
       const result = runUnsafeSimulation(simulation, {});
-      return result === 'Allowed' ? { allowed: true } : this.denial(principal, request, result === 'ExplicitlyDenied', 'no identity-based policy allows');
+      return result === 'Allowed'
+        ? { allowed: true }
+        : this.denial(principal, request, result === 'ExplicitlyDenied', 'no identity-based policy allows');
     }
     const outcome = await runSimulation(simulation, {});
     if (outcome.resultType === 'error') {
-      throw new Error(`IAM evaluation of ${request.action} on ${request.resource} for ${principal} could not run: ${JSON.stringify(outcome.errors)}`);
+      throw new Error(
+        `IAM evaluation of ${request.action} on ${request.resource} for ${principal} could not run: ${JSON.stringify(outcome.errors)}`,
+      );
     }
     if (outcome.overallResult === 'Allowed') return { allowed: true };
     const analysis = outcome.resultType === 'single' ? outcome.result.analysis : outcome.results[0]?.analysis;
@@ -96,9 +103,18 @@ export class IamAuthorizer {
     const explicit = reasons.find((r) => r.denialType === 'Explicit');
     if (explicit) return this.denial(principal, request, true, `with an explicit deny in ${describe(explicit.policyType)}`);
     // A service acts without identity policies: only a resource policy could have let it in.
-    const implicit = caller.kind === 'service' || (reasons.some((r) => r.policyType === 'resource') && !reasons.some((r) => r.policyType === 'identity')) ? 'resource' : reasons[0]?.policyType;
-    if (!implicit && caller.kind === 'role' && caller.sessionPolicy) return this.denial(principal, request, false, 'because no session policy allows');
-    return this.denial(principal, request, false, `because no ${implicit === 'resource' ? 'resource-based policy' : 'identity-based policy'} allows`);
+    const implicit =
+      caller.kind === 'service' || (reasons.some((r) => r.policyType === 'resource') && !reasons.some((r) => r.policyType === 'identity'))
+        ? 'resource'
+        : reasons[0]?.policyType;
+    if (!implicit && caller.kind === 'role' && caller.sessionPolicy)
+      return this.denial(principal, request, false, 'because no session policy allows');
+    return this.denial(
+      principal,
+      request,
+      false,
+      `because no ${implicit === 'resource' ? 'resource-based policy' : 'identity-based policy'} allows`,
+    );
   }
 
   /** Decides every request; the first denial throws. @throws AccessDeniedError */
@@ -118,7 +134,10 @@ export class IamAuthorizer {
   async authorizeKeyUse(caller: Caller, resourceArn: string, actions: string[], viaService?: string): Promise<void> {
     const key = this.encryptionKeyOf(resourceArn);
     if (!key) return;
-    const context = { 'kms:CallerAccount': LOCAL_ACCOUNT, ...(viaService && caller.kind !== 'service' ? { 'kms:ViaService': viaService } : {}) };
+    const context = {
+      'kms:CallerAccount': LOCAL_ACCOUNT,
+      ...(viaService && caller.kind !== 'service' ? { 'kms:ViaService': viaService } : {}),
+    };
     await this.authorize(caller, ...actions.map((action) => ({ action, resource: key, context })));
   }
 
@@ -145,25 +164,50 @@ export class IamAuthorizer {
   private globalContext(caller: Caller): Record<string, string | string[]> {
     const now = new Date();
     const common = {
-      'aws:SecureTransport': 'true', 'aws:CurrentTime': now.toISOString().replace(/\.\d+Z$/, 'Z'), 'aws:EpochTime': String(Math.floor(now.getTime() / 1000)),
+      'aws:SecureTransport': 'true',
+      'aws:CurrentTime': now.toISOString().replace(/\.\d+Z$/, 'Z'),
+      'aws:EpochTime': String(Math.floor(now.getTime() / 1000)),
       'aws:RequestedRegion': LOCAL_REGION,
     };
     if (caller.kind === 'service') {
       return {
-        ...common, 'aws:PrincipalServiceName': caller.service, 'aws:PrincipalIsAWSService': 'true',
-        ...(caller.sourceArn ? { 'aws:SourceArn': caller.sourceArn } : {}), ...(caller.sourceAccount ? { 'aws:SourceAccount': caller.sourceAccount } : {}),
+        ...common,
+        'aws:PrincipalServiceName': caller.service,
+        'aws:PrincipalIsAWSService': 'true',
+        ...(caller.sourceArn ? { 'aws:SourceArn': caller.sourceArn } : {}),
+        ...(caller.sourceAccount ? { 'aws:SourceAccount': caller.sourceAccount } : {}),
       };
     }
     const principalArn = caller.kind === 'role' ? caller.roleArn : caller.arn;
-    return { ...common, 'aws:PrincipalArn': principalArn, 'aws:PrincipalAccount': LOCAL_ACCOUNT, 'aws:PrincipalType': caller.kind === 'role' ? 'AssumedRole' : 'User', 'aws:PrincipalIsAWSService': 'false' };
+    return {
+      ...common,
+      'aws:PrincipalArn': principalArn,
+      'aws:PrincipalAccount': LOCAL_ACCOUNT,
+      'aws:PrincipalType': caller.kind === 'role' ? 'AssumedRole' : 'User',
+      'aws:PrincipalIsAWSService': 'false',
+    };
   }
 
   private denial(principal: string, request: AccessRequest, explicit: boolean, because: string): Decision {
     const tail = because.startsWith('with') ? because : `${because} the ${request.action} action`;
-    return { allowed: false, explicit, principal, message: `User: ${principal} is not authorized to perform: ${request.action} on resource: ${request.resource} ${tail}` };
+    return {
+      allowed: false,
+      explicit,
+      principal,
+      message: `User: ${principal} is not authorized to perform: ${request.action} on resource: ${request.resource} ${tail}`,
+    };
   }
 }
 
 function describe(policyType: string): string {
-  return { identity: 'an identity-based policy', resource: 'a resource-based policy', scp: 'a service control policy', rcp: 'a resource control policy', pb: 'a permissions boundary', vpce: 'a VPC endpoint policy' }[policyType] ?? `a ${policyType} policy`;
+  return (
+    {
+      identity: 'an identity-based policy',
+      resource: 'a resource-based policy',
+      scp: 'a service control policy',
+      rcp: 'a resource control policy',
+      pb: 'a permissions boundary',
+      vpce: 'a VPC endpoint policy',
+    }[policyType] ?? `a ${policyType} policy`
+  );
 }

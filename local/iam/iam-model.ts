@@ -49,14 +49,25 @@ export function readIamModel(template: CfnTemplate): IamModel {
   const roles = new Map<string, IamRole>();
   const byName = new Map<string, IamRole>();
   for (const r of t.ofType('AWS::IAM::Role')) {
-    const p = r.properties as { AssumeRolePolicyDocument: PolicyDocument; Policies?: Array<{ PolicyName: string; PolicyDocument: PolicyDocument }>; ManagedPolicyArns?: string[]; MaxSessionDuration?: number };
+    const p = r.properties as {
+      AssumeRolePolicyDocument: PolicyDocument;
+      Policies?: Array<{ PolicyName: string; PolicyDocument: PolicyDocument }>;
+      ManagedPolicyArns?: string[];
+      MaxSessionDuration?: number;
+    };
     const role: IamRole = {
-      arn: t.attribute(r.id, 'Arn'), name: t.ref(r.id), trustPolicy: p.AssumeRolePolicyDocument, maxSessionSeconds: Number(p.MaxSessionDuration ?? 3600),
+      arn: t.attribute(r.id, 'Arn'),
+      name: t.ref(r.id),
+      trustPolicy: p.AssumeRolePolicyDocument,
+      maxSessionSeconds: Number(p.MaxSessionDuration ?? 3600),
       policies: [
         ...(p.Policies ?? []).map((inline) => ({ name: inline.PolicyName, policy: inline.PolicyDocument })),
         ...(p.ManagedPolicyArns ?? []).map((arn) => {
           const policy = MANAGED_POLICIES[arn];
-          if (!policy) throw new Error(`role ${r.id} attaches the managed policy ${arn}, whose document local mode does not know: add it to MANAGED_POLICIES in local/iam/iam-model.ts`);
+          if (!policy)
+            throw new Error(
+              `role ${r.id} attaches the managed policy ${arn}, whose document local mode does not know: add it to MANAGED_POLICIES in local/iam/iam-model.ts`,
+            );
           return { name: arn, policy };
         }),
       ],
@@ -95,18 +106,33 @@ export function readIamModel(template: CfnTemplate): IamModel {
     const condition: Record<string, Record<string, string>> = {};
     if (p.SourceArn) condition.ArnLike = { 'aws:SourceArn': p.SourceArn };
     if (p.SourceAccount) condition.StringEquals = { 'aws:SourceAccount': p.SourceAccount };
-    add(functionArn, [{
-      Sid: r.id, Effect: 'Allow', Action: p.Action, Resource: functionArn,
-      Principal: p.Principal.endsWith('.amazonaws.com') ? { Service: p.Principal } : { AWS: p.Principal },
-      ...(Object.keys(condition).length ? { Condition: condition } : {}),
-    }]);
+    add(functionArn, [
+      {
+        Sid: r.id,
+        Effect: 'Allow',
+        Action: p.Action,
+        Resource: functionArn,
+        Principal: p.Principal.endsWith('.amazonaws.com') ? { Service: p.Principal } : { AWS: p.Principal },
+        ...(Object.keys(condition).length ? { Condition: condition } : {}),
+      },
+    ]);
   }
   for (const role of roles.values()) resourcePolicies.set(role.arn, role.trustPolicy);
 
   const encryptionKeys = new Map<string, string>();
   for (const r of t.ofType('AWS::S3::Bucket')) {
-    const rules = ((r.properties.BucketEncryption as { ServerSideEncryptionConfiguration?: Array<{ ServerSideEncryptionByDefault?: { SSEAlgorithm?: string; KMSMasterKeyID?: string } }> } | undefined)?.ServerSideEncryptionConfiguration) ?? [];
-    const kms = rules.find((rule) => rule.ServerSideEncryptionByDefault?.SSEAlgorithm === 'aws:kms')?.ServerSideEncryptionByDefault?.KMSMasterKeyID;
+    const rules =
+      (
+        r.properties.BucketEncryption as
+          | {
+              ServerSideEncryptionConfiguration?: Array<{
+                ServerSideEncryptionByDefault?: { SSEAlgorithm?: string; KMSMasterKeyID?: string };
+              }>;
+            }
+          | undefined
+      )?.ServerSideEncryptionConfiguration ?? [];
+    const kms = rules.find((rule) => rule.ServerSideEncryptionByDefault?.SSEAlgorithm === 'aws:kms')?.ServerSideEncryptionByDefault
+      ?.KMSMasterKeyID;
     if (kms) encryptionKeys.set(t.attribute(r.id, 'Arn'), kms);
   }
   for (const r of t.ofType('AWS::SNS::Topic')) {

@@ -22,7 +22,9 @@ export class LocalCredentials {
   /** A session of a role, as STS would issue it for `sessionName` (a function's name, say). */
   issueRoleSession(roleArn: string, sessionName: string): IssuedCredentials {
     const issued: IssuedCredentials = {
-      accessKeyId: keyId('ASIA'), secretAccessKey: randomBytes(30).toString('base64'), sessionToken: randomBytes(96).toString('base64'),
+      accessKeyId: keyId('ASIA'),
+      secretAccessKey: randomBytes(30).toString('base64'),
+      sessionToken: randomBytes(96).toString('base64'),
       caller: { kind: 'role', roleArn, sessionName },
     };
     this.byKey.set(issued.accessKeyId, issued);
@@ -31,7 +33,11 @@ export class LocalCredentials {
 
   /** An IAM user's access key (fixed keys may be given, so that a restarted cloud accepts the same ones). */
   addUser(caller: Extract<Caller, { kind: 'user' }>, key?: { accessKeyId: string; secretAccessKey: string }): IssuedCredentials {
-    const issued: IssuedCredentials = { accessKeyId: key?.accessKeyId ?? keyId('AKIA'), secretAccessKey: key?.secretAccessKey ?? randomBytes(30).toString('base64'), caller };
+    const issued: IssuedCredentials = {
+      accessKeyId: key?.accessKeyId ?? keyId('AKIA'),
+      secretAccessKey: key?.secretAccessKey ?? randomBytes(30).toString('base64'),
+      caller,
+    };
     this.byKey.set(issued.accessKeyId, issued);
     return issued;
   }

@@ -1,6 +1,14 @@
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { encodeChunks, FIRST_CHUNK_OFFSET, MSSQLBAK_MAGIC } from '../../protocol/mssql-backup-container';
-import { alignStream, DBLK_HEADER_BYTES, encodeSoftFilemark, encodeStreamHeader, mtfDate, STREAM_HEADER_BYTES, xorWords } from '../../protocol/mtf-blocks';
+import {
+  alignStream,
+  DBLK_HEADER_BYTES,
+  encodeSoftFilemark,
+  encodeStreamHeader,
+  mtfDate,
+  STREAM_HEADER_BYTES,
+  xorWords,
+} from '../../protocol/mtf-blocks';
 import { formatPage, PAGE_BYTES } from '../../protocol/sql-server-pages';
 
 /**
@@ -79,9 +87,11 @@ export class MtfBackupWriter {
   private readonly setStart: number;
 
   constructor(private readonly input: BackupFileInput) {
-    if (!Number.isSafeInteger(input.dataBytes) || input.dataBytes < 0) throw new RangeError(`dataBytes must be a whole number of bytes, not ${input.dataBytes}`);
+    if (!Number.isSafeInteger(input.dataBytes) || input.dataBytes < 0)
+      throw new RangeError(`dataBytes must be a whole number of bytes, not ${input.dataBytes}`);
     this.filemarkBytes = input.filemarkBytes ?? FILEMARK_BYTES;
-    if (input.compressed && this.filemarkBytes !== FILEMARK_BYTES) throw new RangeError('a compressed backup has 512-byte soft filemarks (the only size seen in the container)');
+    if (input.compressed && this.filemarkBytes !== FILEMARK_BYTES)
+      throw new RangeError('a compressed backup has 512-byte soft filemarks (the only size seen in the container)');
     this.setStart = MTF_BLOCK_SIZE + this.filemarkBytes;
     const type = input.backupType ?? 'full';
     this.ssetAttributes = type === 'differential' ? 0x8 : input.copyOnly ? 0x2 : 0x4;
@@ -126,10 +136,16 @@ export class MtfBackupWriter {
     // stream's 2 bytes end one logical block after the block's start, where the pages begin.
     const dataHeader = blockHeader(isLog ? 'MSTL' : 'MSDA', dataAt, SET_START, DATA_FIRST_EVENT);
     const apad = DATA_PAGES_AT - DATA_FIRST_EVENT - 2 * STREAM_HEADER_BYTES - 2;
-    const streamHeader = Buffer.concat([streamHeaderBytes('APAD', apad), Buffer.alloc(apad), streamHeaderBytes(isLog ? 'MQTL' : 'MQDA', 2 + input.dataBytes)]);
+    const streamHeader = Buffer.concat([
+      streamHeaderBytes('APAD', apad),
+      Buffer.alloc(apad),
+      streamHeaderBytes(isLog ? 'MQTL' : 'MQDA', 2 + input.dataBytes),
+    ]);
     this.dataBlockAt = dataAt;
     const filemark = filemarkBlock([], this.filemarkBytes);
-    return this.logical.write(Buffer.concat([tape, filemark, sset, volb, msci, dataHeader, streamHeader, Buffer.alloc(2)]), { filemarkAt: 0x400 });
+    return this.logical.write(Buffer.concat([tape, filemark, sset, volb, msci, dataHeader, streamHeader, Buffer.alloc(2)]), {
+      filemarkAt: 0x400,
+    });
   }
 
   /** A piece of the data stream (pages, or log records for a log backup). */
@@ -141,23 +157,28 @@ export class MtfBackupWriter {
 
   /** The rest of the data block, the log, MSLS and the end of the set: the file's last bytes. */
   end(): Buffer {
-    if (this.dataWritten !== this.input.dataBytes) throw new RangeError(`${this.dataWritten} of the ${this.input.dataBytes} data bytes announced were written`);
+    if (this.dataWritten !== this.input.dataBytes)
+      throw new RangeError(`${this.dataWritten} of the ${this.input.dataBytes} data bytes announced were written`);
     const SET_START = this.setStart;
     const dataEnd = this.dataBlockAt + DATA_PAGES_AT + this.input.dataBytes;
     const pad = spad(dataEnd, SET_START);
     let at = dataEnd + pad.length;
-    const log = (this.input.backupType ?? 'full') === 'log' ? Buffer.alloc(0) : blockWithStreams('MSTL', at, SET_START, [['MQTL', Buffer.alloc(2 + 8192)]]);
+    const log =
+      (this.input.backupType ?? 'full') === 'log'
+        ? Buffer.alloc(0)
+        : blockWithStreams('MSTL', at, SET_START, [['MQTL', Buffer.alloc(2 + 8192)]]);
     at += log.length;
     const msls = blockWithStreams('MSLS', at, SET_START, [['MQCI', this.scin]]);
     const body = this.logical.write(Buffer.concat([pad, log, msls]));
     // The end of the set, as the fixtures have it: SFMB · ESET (with the catalog's TSMP stream) · ESET · SFMB.
-    const eset = (previousEset: number, streams: Array<[string, Buffer]> = []) => blockWithStreams('ESET', 0, 0, streams, (b) => {
-      b.writeUInt32LE(this.ssetAttributes, 0x34);
-      b.writeBigUInt64LE(BigInt(previousEset), 0x3c);
-      b.writeUInt16LE(1, 0x4e);
-      Buffer.from(mtfDate(this.input.startedAt)).copy(b, 0x50);
-      return 0x55;
-    });
+    const eset = (previousEset: number, streams: Array<[string, Buffer]> = []) =>
+      blockWithStreams('ESET', 0, 0, streams, (b) => {
+        b.writeUInt32LE(this.ssetAttributes, 0x34);
+        b.writeBigUInt64LE(BigInt(previousEset), 0x3c);
+        b.writeUInt16LE(1, 0x4e);
+        Buffer.from(mtfDate(this.input.startedAt)).copy(b, 0x50);
+        return 0x55;
+      });
     const setMap = Buffer.alloc(0x10c);
     randomBytes(4).copy(setMap, 0); // media family id, then the set's entry (observed shape)
     setMap.writeUInt32LE(1, 4);
@@ -189,14 +210,23 @@ export function* databasePages(seed: string, totalBytes: number, chunkBytes = 10
     const bytes = cipher.update(Buffer.alloc(size));
     for (let at = 0; at + PAGE_BYTES <= size; at += PAGE_BYTES, page++) {
       if (page === 4 || page === 5) bytes.fill(0, at, at + PAGE_BYTES);
-      else formatPage(bytes, at, { type: FIRST_PAGE_TYPES[page] ?? 1, fileId: 1, pageId: page, objectId: page < 16 ? 99 : 2000 + (page >> 6) });
+      else
+        formatPage(bytes, at, {
+          type: FIRST_PAGE_TYPES[page] ?? 1,
+          fileId: 1,
+          pageId: page,
+          objectId: page < 16 ? 99 : 2000 + (page >> 6),
+        });
     }
     yield bytes;
   }
 }
 
 /** A whole backup file in memory (for tests): header, `pages` (the stand-in's pages of 64 KiB of a database by default), end. */
-export function backupFile(input: Omit<BackupFileInput, 'dataBytes'>, pages: Buffer = Buffer.concat([...databasePages(input.database, 64 * 1024)])): Buffer {
+export function backupFile(
+  input: Omit<BackupFileInput, 'dataBytes'>,
+  pages: Buffer = Buffer.concat([...databasePages(input.database, 64 * 1024)]),
+): Buffer {
   const writer = new MtfBackupWriter({ ...input, dataBytes: pages.length });
   return Buffer.concat([writer.start(), writer.data(pages), writer.end()]);
 }
@@ -318,23 +348,30 @@ class CompressingWriter implements LogicalWriter {
 // Blocks and streams (MTF 1.00a, sections 5.1–5.3).
 
 function tapeBlock(input: BackupFileInput, filemarkBytes: number): Buffer {
-  return blockWithStreams('TAPE', 0, 0, [['RAID', raid(input)]], (b) => {
-    b.writeUInt32LE(0x30000, 4); // block attributes: set map exists, FDD allowed (observed)
-    randomBytes(4).copy(b, 0x34); // media family id
-    b.writeUInt32LE(5, 0x38); // TAPE attributes (observed)
-    b.writeUInt16LE(1, 0x3c); // media sequence number
-    b.writeUInt16LE(filemarkBytes / 512, 0x40); // soft filemark block size, in 512-byte units
-    b.writeUInt16LE(3, 0x42); // media-based catalog type (observed)
-    const name = Buffer.from('Microsoft SQL Server\0\0', 'utf16le');
-    b.writeUInt16LE(name.length, 0x50);
-    b.writeUInt16LE(0x5e, 0x52);
-    name.copy(b, 0x5e);
-    b.writeUInt16LE(MTF_BLOCK_SIZE, 0x54);
-    b.writeUInt16LE(0x1200, 0x56);
-    Buffer.from(mtfDate(input.startedAt)).copy(b, 0x58);
-    b[0x5d] = 1; // MTF major version
-    return 0x8a;
-  }, 0x8c);
+  return blockWithStreams(
+    'TAPE',
+    0,
+    0,
+    [['RAID', raid(input)]],
+    (b) => {
+      b.writeUInt32LE(0x30000, 4); // block attributes: set map exists, FDD allowed (observed)
+      randomBytes(4).copy(b, 0x34); // media family id
+      b.writeUInt32LE(5, 0x38); // TAPE attributes (observed)
+      b.writeUInt16LE(1, 0x3c); // media sequence number
+      b.writeUInt16LE(filemarkBytes / 512, 0x40); // soft filemark block size, in 512-byte units
+      b.writeUInt16LE(3, 0x42); // media-based catalog type (observed)
+      const name = Buffer.from('Microsoft SQL Server\0\0', 'utf16le');
+      b.writeUInt16LE(name.length, 0x50);
+      b.writeUInt16LE(0x5e, 0x52);
+      name.copy(b, 0x5e);
+      b.writeUInt16LE(MTF_BLOCK_SIZE, 0x54);
+      b.writeUInt16LE(0x1200, 0x56);
+      Buffer.from(mtfDate(input.startedAt)).copy(b, 0x58);
+      b[0x5d] = 1; // MTF major version
+      return 0x8a;
+    },
+    0x8c,
+  );
 }
 
 /** TAPE's RAID stream: media set GUID, then (observed: 0xF00000AD) and family count, family number. */
@@ -357,7 +394,8 @@ function raid(input: BackupFileInput): Buffer {
 function scin(input: BackupFileInput): Buffer {
   const names = Buffer.concat([Buffer.from(input.database, 'utf16le'), Buffer.from(input.server, 'utf16le')]);
   const namesAt = 0x16c;
-  if (input.database.length > 128 || input.server.length > 128) throw new RangeError('database and server names are at most 128 characters');
+  if (input.database.length > 128 || input.server.length > 128)
+    throw new RangeError('database and server names are at most 128 characters');
   const out = Buffer.alloc(namesAt + names.length);
   out.write('SCIN', 0, 'latin1');
   out.writeUInt32LE(out.length, 4);
@@ -408,7 +446,14 @@ function version(input: BackupFileInput): [number, number, number] {
  * A block's fixed part: the block-specific fields `fill` writes, under the 52-byte common header
  * (MTF 5.1) with its checksum; `at` and `setStart` give the logical block address.
  */
-function blockHeader(type: string, at: number, setStart: number, firstEvent: number, fill?: (b: Buffer) => void, size = firstEvent): Buffer {
+function blockHeader(
+  type: string,
+  at: number,
+  setStart: number,
+  firstEvent: number,
+  fill?: (b: Buffer) => void,
+  size = firstEvent,
+): Buffer {
   const b = Buffer.alloc(Math.max(size, 0x400));
   fill?.(b);
   b.write(type, 0, 'latin1');
@@ -422,7 +467,14 @@ function blockHeader(type: string, at: number, setStart: number, firstEvent: num
 }
 
 /** A block with its fields (from `fill`), its streams and an SPAD stream padding it to the next logical block. */
-function blockWithStreams(type: string, at: number, setStart: number, streams: Array<[string, Buffer]>, fill?: (b: Buffer) => number, firstEvent?: number): Buffer {
+function blockWithStreams(
+  type: string,
+  at: number,
+  setStart: number,
+  streams: Array<[string, Buffer]>,
+  fill?: (b: Buffer) => number,
+  firstEvent?: number,
+): Buffer {
   const fields = Buffer.alloc(0x400);
   const fieldsEnd = fill?.(fields) ?? DBLK_HEADER_BYTES;
   const start = firstEvent ?? alignStream(Math.max(DBLK_HEADER_BYTES, fieldsEnd));
@@ -453,7 +505,11 @@ function spad(at: number, setStart: number): Buffer {
   const aligned = alignStream(at);
   let end = setStart + Math.ceil((aligned + STREAM_HEADER_BYTES - setStart) / MTF_BLOCK_SIZE) * MTF_BLOCK_SIZE;
   if (end < aligned + STREAM_HEADER_BYTES) end += MTF_BLOCK_SIZE;
-  return Buffer.concat([Buffer.alloc(aligned - at), streamHeaderBytes('SPAD', end - aligned - STREAM_HEADER_BYTES), Buffer.alloc(end - aligned - STREAM_HEADER_BYTES)]);
+  return Buffer.concat([
+    Buffer.alloc(aligned - at),
+    streamHeaderBytes('SPAD', end - aligned - STREAM_HEADER_BYTES),
+    Buffer.alloc(end - aligned - STREAM_HEADER_BYTES),
+  ]);
 }
 
 /** A soft filemark (MTF 5.3.7) as SQL Server writes it (protocol/mtf-blocks.ts: the reader's layout). */
@@ -473,5 +529,3 @@ function putString(b: Buffer, at: number, text: string, pointer: number): number
 function putRawString(b: Buffer, at: number, text: string): void {
   Buffer.from(text.slice(0, 100), 'utf16le').copy(b, at);
 }
-
-

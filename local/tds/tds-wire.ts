@@ -114,7 +114,10 @@ export function messageToken(message: { number: number; state?: number; severity
   head.writeUInt8(message.severity, 5);
   const line = Buffer.alloc(4);
   line.writeInt32LE(1);
-  return withUInt16Length(message.severity > 10 ? 0xaa : 0xab, Buffer.concat([head, usVarChar(message.text), bVarChar(message.server), bVarChar(''), line]));
+  return withUInt16Length(
+    message.severity > 10 ? 0xaa : 0xab,
+    Buffer.concat([head, usVarChar(message.text), bVarChar(message.server), bVarChar(''), line]),
+  );
 }
 
 /** DONE (0xFD), DONEPROC (0xFE) or DONEINPROC (0xFF). */
@@ -139,7 +142,12 @@ const COLLATION = Buffer.from([0x09, 0x04, 0xd0, 0x00, 0x34]); // Latin1_General
 
 /** COLMETADATA + ROW tokens for a result set. Numbers become int/bigint, everything else nvarchar. */
 export function resultSetTokens(columns: string[], rows: SqlValue[][]): Buffer {
-  const isNumeric = columns.map((_, c) => rows.length > 0 && rows.every((row) => typeof row[c] === 'number' || row[c] === null) && rows.some((row) => typeof row[c] === 'number'));
+  const isNumeric = columns.map(
+    (_, c) =>
+      rows.length > 0 &&
+      rows.every((row) => typeof row[c] === 'number' || row[c] === null) &&
+      rows.some((row) => typeof row[c] === 'number'),
+  );
   const meta: Buffer[] = [Buffer.from([0x81]), Buffer.from([columns.length & 0xff, columns.length >> 8])];
   columns.forEach((name, c) => {
     const userTypeAndFlags = Buffer.from([0, 0, 0, 0, 0x01, 0x00]); // nullable
@@ -182,10 +190,12 @@ export function parseLogin7(payload: Buffer): Login7 {
     return payload.subarray(offset, offset + chars * 2);
   };
   // Passwords are sent with each byte's nibbles swapped and XORed with 0xA5.
-  const password = Buffer.from(field(44).map((b) => {
-    const x = b ^ 0xa5;
-    return ((x & 0x0f) << 4) | (x >> 4);
-  }));
+  const password = Buffer.from(
+    field(44).map((b) => {
+      const x = b ^ 0xa5;
+      return ((x & 0x0f) << 4) | (x >> 4);
+    }),
+  );
   return {
     packetSize: payload.readUInt32LE(12),
     userName: field(40).toString('utf16le'),
@@ -231,7 +241,10 @@ export function parseRpc(payload: Buffer): RpcCall {
   const parameters: Array<[string, SqlValue]> = [];
   while (at < payload.length) {
     const nameChars = payload.readUInt8(at);
-    const name = payload.subarray(at + 1, at + 1 + nameChars * 2).toString('utf16le').replace(/^@/, '');
+    const name = payload
+      .subarray(at + 1, at + 1 + nameChars * 2)
+      .toString('utf16le')
+      .replace(/^@/, '');
     at += 1 + nameChars * 2 + 1; // name + status flags
     const [value, next] = readTypedValue(payload, at);
     at = next;
@@ -243,18 +256,30 @@ export function parseRpc(payload: Buffer): RpcCall {
 function readTypedValue(buf: Buffer, at: number): [SqlValue, number] {
   const type = buf.readUInt8(at);
   switch (type) {
-    case 0x26: { // INTN
+    case 0x26: {
+      // INTN
       const length = buf.readUInt8(at + 2);
       const data = buf.subarray(at + 3, at + 3 + length);
-      const value = length === 0 ? null : length === 1 ? data.readUInt8() : length === 2 ? data.readInt16LE() : length === 4 ? data.readInt32LE() : Number(data.readBigInt64LE());
+      const value =
+        length === 0
+          ? null
+          : length === 1
+            ? data.readUInt8()
+            : length === 2
+              ? data.readInt16LE()
+              : length === 4
+                ? data.readInt32LE()
+                : Number(data.readBigInt64LE());
       return [value, at + 3 + length];
     }
-    case 0x68: { // BITN
+    case 0x68: {
+      // BITN
       const length = buf.readUInt8(at + 2);
       return [length === 0 ? null : buf.readUInt8(at + 3) !== 0, at + 3 + length];
     }
     case 0xe7: // NVARCHAR
-    case 0xa7: { // VARCHAR
+    case 0xa7: {
+      // VARCHAR
       const maxLength = buf.readUInt16LE(at + 1);
       let p = at + 3 + 5; // type, max length, collation
       const encoding = type === 0xe7 ? 'utf16le' : 'latin1';

@@ -5,12 +5,45 @@ import { createCipheriv } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-const USERS = ['ADMIN', 'ANNE', 'BJØRN', 'CARLOS', 'DAGNY', 'ERIK', 'FRIDA', 'GEIR', 'HANNE', 'INGRID', 'JONAS', 'KARI', 'LARS', 'MARIT', 'NILS', 'OLA', 'PER', 'RAGNHILD', 'SIGRID', 'TOR', 'ULF', 'VIGDIS', 'ÅSE', 'ØYVIND', 'ZOË'];
-const KINDS = [
-  { ext: 'msg', compressible: true }, { ext: 'docx', compressible: false }, { ext: 'pdf', compressible: false },
-  { ext: 'xlsx', compressible: false }, { ext: 'txt', compressible: true }, { ext: 'html', compressible: true },
+const USERS = [
+  'ADMIN',
+  'ANNE',
+  'BJØRN',
+  'CARLOS',
+  'DAGNY',
+  'ERIK',
+  'FRIDA',
+  'GEIR',
+  'HANNE',
+  'INGRID',
+  'JONAS',
+  'KARI',
+  'LARS',
+  'MARIT',
+  'NILS',
+  'OLA',
+  'PER',
+  'RAGNHILD',
+  'SIGRID',
+  'TOR',
+  'ULF',
+  'VIGDIS',
+  'ÅSE',
+  'ØYVIND',
+  'ZOË',
 ];
-const WORDS = 'tilbud kontrakt møte faktura kunde avtale prosjekt oppfølging leveranse pris rabatt salg support ordre referat notat e-post vedlegg'.split(' ');
+const KINDS = [
+  { ext: 'msg', compressible: true },
+  { ext: 'docx', compressible: false },
+  { ext: 'pdf', compressible: false },
+  { ext: 'xlsx', compressible: false },
+  { ext: 'txt', compressible: true },
+  { ext: 'html', compressible: true },
+];
+const WORDS =
+  'tilbud kontrakt møte faktura kunde avtale prosjekt oppfølging leveranse pris rabatt salg support ordre referat notat e-post vedlegg'.split(
+    ' ',
+  );
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same tree on every machine. */
 export function random(seed: number): () => number {

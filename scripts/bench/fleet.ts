@@ -78,15 +78,27 @@ function treeRssMiB(root: number): number {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      parents.set(Number(entry), Number(readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]));
+      parents.set(
+        Number(entry),
+        Number(
+          readFileSync(`/proc/${entry}/stat`, 'utf8')
+            .replace(/^.*\) /s, '')
+            .split(' ')[1],
+        ),
+      );
     } catch {
       // the process ended meanwhile
     }
   }
   const tree = new Set([root]);
-  for (let grew = true; grew;) {
+  for (let grew = true; grew; ) {
     grew = false;
-    for (const [pid, ppid] of parents) if (tree.has(ppid) && !tree.has(pid)) tree.add(pid), (grew = true);
+    for (const [pid, ppid] of parents) {
+      if (tree.has(ppid) && !tree.has(pid)) {
+        tree.add(pid);
+        grew = true;
+      }
+    }
   }
   return [...tree].reduce((sum, pid) => sum + peakRssMiB(pid), 0);
 }
@@ -95,21 +107,28 @@ function treeRssMiB(root: number): number {
 async function countingProxy(port: number, target: number) {
   const counts = new Map<string, { calls: number; bytes: number; rru: number }>();
   const server = http.createServer((req, res) => {
-    const op = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '?';
-    const upstream = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (c: Buffer) => chunks.push(c));
-      answer.on('end', () => {
-        const bytes = chunks.reduce((n, c) => n + c.length, 0);
-        const entry = counts.get(op) ?? { calls: 0, bytes: 0, rru: 0 };
-        entry.calls++;
-        entry.bytes += bytes;
-        if (['Scan', 'Query', 'GetItem', 'BatchGetItem'].includes(op)) entry.rru += Math.max(1, Math.ceil(bytes / 4096)) * (op === 'GetItem' ? 1 : 0.5);
-        counts.set(op, entry);
-        res.writeHead(answer.statusCode ?? 500, answer.headers);
-        res.end(Buffer.concat(chunks));
-      });
-    });
+    const op =
+      String(req.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() ?? '?';
+    const upstream = http.request(
+      { host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => {
+          const bytes = chunks.reduce((n, c) => n + c.length, 0);
+          const entry = counts.get(op) ?? { calls: 0, bytes: 0, rru: 0 };
+          entry.calls++;
+          entry.bytes += bytes;
+          if (['Scan', 'Query', 'GetItem', 'BatchGetItem'].includes(op))
+            entry.rru += Math.max(1, Math.ceil(bytes / 4096)) * (op === 'GetItem' ? 1 : 0.5);
+          counts.set(op, entry);
+          res.writeHead(answer.statusCode ?? 500, answer.headers);
+          res.end(Buffer.concat(chunks));
+        });
+      },
+    );
     req.pipe(upstream);
   });
   server.listen(port, '127.0.0.1');
@@ -126,7 +145,8 @@ function startProcess(name: string, command: string, args: string[], logDir: str
 }
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  for (const end = Date.now() + ms; !(await check()); await sleep(200)) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  for (const end = Date.now() + ms; !(await check()); await sleep(200))
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
 }
 
 export async function benchFleet(options: FleetOptions): Promise<number> {
@@ -137,14 +157,41 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
   if (existsSync(path.join(dataDir, 'ceph'))) runScript('ceph-rgw.sh', ['stop', path.join(dataDir, 'ceph')]);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
-  const ports = { dynamodb: options.portBase + 1, gateway: options.portBase + 2, gatewayTls: options.portBase + 3, aws: options.portBase + 4, proxy: options.portBase + 5, mon: options.portBase + 10, s3: options.portBase + 80 };
+  const ports = {
+    dynamodb: options.portBase + 1,
+    gateway: options.portBase + 2,
+    gatewayTls: options.portBase + 3,
+    aws: options.portBase + 4,
+    proxy: options.portBase + 5,
+    mon: options.portBase + 10,
+    s3: options.portBase + 80,
+  };
   for (const port of Object.values(ports)) if (await portOpen(port)) throw new Error(`port ${port} is in use; pick another --port-base`);
   const children: ChildProcess[] = [];
   const links: SimulatedConnector[] = [];
   const stops: Array<() => Promise<unknown>> = [];
   try {
     log(`• dynalite (in memory) on ${ports.dynamodb}`);
-    children.push(startProcess('dynalite', process.execPath, [path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'), '--port', String(ports.dynamodb), '--host', '127.0.0.1', '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'], path.join(dataDir, 'logs')));
+    children.push(
+      startProcess(
+        'dynalite',
+        process.execPath,
+        [
+          path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'),
+          '--port',
+          String(ports.dynamodb),
+          '--host',
+          '127.0.0.1',
+          '--createTableMs',
+          '0',
+          '--deleteTableMs',
+          '0',
+          '--updateTableMs',
+          '0',
+        ],
+        path.join(dataDir, 'logs'),
+      ),
+    );
     await waitFor('dynalite', () => portOpen(ports.dynamodb), 30_000);
     const dynamodbEndpoint = `http://127.0.0.1:${ports.dynamodb}`;
 
@@ -159,9 +206,18 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     const s3Endpoint = `https://127.0.0.1:${ports.s3}`;
     log(`• Ceph RGW (TLS, STS) on ${ports.s3}`);
     runScript('ceph-chroot.sh', []);
-    runScript('ceph-rgw.sh', ['start', cephDir, String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey], { SO_BACKUP_RGW_TLS_DIR: tls.dir });
+    runScript(
+      'ceph-rgw.sh',
+      ['start', cephDir, String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey],
+      { SO_BACKUP_RGW_TLS_DIR: tls.dir },
+    );
     stops.push(async () => runScript('ceph-rgw.sh', ['stop', cephDir]));
-    await provisionLocalResources(deployment, readIamModel(template), { dynamodb: dynamodbEndpoint }, { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...LOCAL_S3_KEYS } });
+    await provisionLocalResources(
+      deployment,
+      readIamModel(template),
+      { dynamodb: dynamodbEndpoint },
+      { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...LOCAL_S3_KEYS } },
+    );
     const table = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
     const throttle = deployment.webSocket.throttle;
     log(`  stage throttle ${throttle?.rateLimit}/s, burst ${throttle?.burstLimit}`);
@@ -171,8 +227,12 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     const slot = windowStart(new Date(Date.now() + 15 * 60_000));
     const [hour, minute] = localStamp(slot, timeZone).slice(11).split(':').map(Number) as [number, number];
     const offline = Math.round((options.tenants * options.offlinePercent) / 100);
-    log(`• ${options.tenants} tenants (${offline} with their connector offline), every one due at ${String(hour).padStart(2, '0')}:${String(minute).padStart(2, '0')} ${timeZone}`);
-    const db = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamodbEndpoint, region: LOCAL_REGION, credentials: LOCAL_KEYS }));
+    log(
+      `• ${options.tenants} tenants (${offline} with their connector offline), every one due at ${String(hour).padStart(2, '0')}:${String(minute).padStart(2, '0')} ${timeZone}`,
+    );
+    const db = DynamoDBDocumentClient.from(
+      new DynamoDBClient({ endpoint: dynamodbEndpoint, region: LOCAL_REGION, credentials: LOCAL_KEYS }),
+    );
     const keys: Array<{ tenantId: string; keyId: string; privateKeyPem: string; online: boolean }> = [];
     const records: TenantRecord[] = [];
     // Yesterday's validated run for each tenant, and its last restore drill spread over the past week, so
@@ -183,39 +243,97 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
       const tenantId = `customer-${String(i).padStart(5, '0')}`;
       const pair = generateKeyPairSync('ed25519');
       const keyId = `k${i}`;
-      keys.push({ tenantId, keyId, privateKeyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), online: i >= offline });
+      keys.push({
+        tenantId,
+        keyId,
+        privateKeyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        online: i >= offline,
+      });
       records.push({
-        tenantId, displayName: `Customer ${i}`, enabled: true, createdAt: new Date().toISOString(), lastSuccessAt: new Date(Date.now() - 86_400_000).toISOString(),
-        keys: [{ keyId, publicKey: pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64url'), status: 'active', createdAt: new Date().toISOString() }],
-        keysVersion: 1, backupHour: hour, backupMinute: minute, lastRunId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`,
-        lastDrill: { drillId: `${tenantId}-drill-0`, runId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`, ok: true, at: new Date(Date.now() - ((i % 168) + 1) * 3_600_000).toISOString(), detail: 'database checked; archive 20 of 20 sampled files verified' },
+        tenantId,
+        displayName: `Customer ${i}`,
+        enabled: true,
+        createdAt: new Date().toISOString(),
+        lastSuccessAt: new Date(Date.now() - 86_400_000).toISOString(),
+        keys: [
+          {
+            keyId,
+            publicKey: pair.publicKey.export({ type: 'spki', format: 'der' }).toString('base64url'),
+            status: 'active',
+            createdAt: new Date().toISOString(),
+          },
+        ],
+        keysVersion: 1,
+        backupHour: hour,
+        backupMinute: minute,
+        lastRunId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`,
+        lastDrill: {
+          drillId: `${tenantId}-drill-0`,
+          runId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`,
+          ok: true,
+          at: new Date(Date.now() - ((i % 168) + 1) * 3_600_000).toISOString(),
+          detail: 'database checked; archive 20 of 20 sampled files verified',
+        },
       });
       previousRuns.push({
-        runId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`, tenantId, status: 'SUCCEEDED', trigger: 'schedule', requestedBy: 'schedule', executionArn: 'bench', startedAt: yesterday.toISOString(),
-        manifest: { key: `manifests/daily/${tenantId}/manifest.json`, versionId: 'bench' }, validation: { ok: true, checkedAt: yesterday.toISOString(), checks: 5, problems: [] },
+        runId: `${tenantId}-${localDay(yesterday, timeZone)}-daily`,
+        tenantId,
+        status: 'SUCCEEDED',
+        trigger: 'schedule',
+        requestedBy: 'schedule',
+        executionArn: 'bench',
+        startedAt: yesterday.toISOString(),
+        manifest: { key: `manifests/daily/${tenantId}/manifest.json`, versionId: 'bench' },
+        validation: { ok: true, checkedAt: yesterday.toISOString(), checks: 5, problems: [] },
       });
     }
     for (let i = 0; i < previousRuns.length; i += 25) {
-      await db.send(new BatchWriteCommand({ RequestItems: { [table('Runs')]: previousRuns.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
+      await db.send(
+        new BatchWriteCommand({
+          RequestItems: { [table('Runs')]: previousRuns.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) },
+        }),
+      );
     }
     for (let i = 0; i < records.length; i += 25) {
-      await db.send(new BatchWriteCommand({ RequestItems: { [table('Tenants')]: records.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }));
+      await db.send(
+        new BatchWriteCommand({ RequestItems: { [table('Tenants')]: records.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })) } }),
+      );
     }
 
     // The cloud reaches DynamoDB through a counting proxy (the hourly checks' reads are counted with it).
     const proxy = await countingProxy(ports.proxy, ports.dynamodb);
     stops.push(() => proxy.stop());
-    log('• the local cloud as local mode runs it, in its own process: IAM on every call through the AWS endpoint, the functions\' bundles in their own Node 24 processes, the gateway with the stage\'s throttle');
-    const operator = { accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(30).toString('base64') };
+    log(
+      "• the local cloud as local mode runs it, in its own process: IAM on every call through the AWS endpoint, the functions' bundles in their own Node 24 processes, the gateway with the stage's throttle",
+    );
+    const operator = {
+      accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
+      secretAccessKey: randomBytes(30).toString('base64'),
+    };
     const cloudConfig: LocalCloudConfig = {
-      templateFile, assemblyDir, alertsFile: path.join(dataDir, 'alerts.jsonl'), logDir: path.join(dataDir, 'logs', 'cloud'), gatewayPort: ports.gateway, gatewayTlsPort: ports.gatewayTls,
-      awsPort: ports.aws, dynamodbEndpoint: `http://127.0.0.1:${ports.proxy}`, s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
-      tlsDir: tls.dir, operator, schedules: 'manual',
+      templateFile,
+      assemblyDir,
+      alertsFile: path.join(dataDir, 'alerts.jsonl'),
+      logDir: path.join(dataDir, 'logs', 'cloud'),
+      gatewayPort: ports.gateway,
+      gatewayTlsPort: ports.gatewayTls,
+      awsPort: ports.aws,
+      dynamodbEndpoint: `http://127.0.0.1:${ports.proxy}`,
+      s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
+      tlsDir: tls.dir,
+      operator,
+      schedules: 'manual',
     };
     const cloudFile = path.join(dataDir, 'cloud.json');
     writeFileSync(cloudFile, JSON.stringify(cloudConfig), { mode: 0o600 });
     const cloudCommand = lambdaTsxCommand('local/bin/local-cloud.ts', [cloudFile]);
-    const cloud = startProcess('cloud', cloudCommand.command, ['--max-old-space-size=8192', ...cloudCommand.args], path.join(dataDir, 'logs'), { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' });
+    const cloud = startProcess(
+      'cloud',
+      cloudCommand.command,
+      ['--max-old-space-size=8192', ...cloudCommand.args],
+      path.join(dataDir, 'logs'),
+      { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    );
     children.push(cloud);
     await waitFor('the local cloud', () => portOpen(ports.aws), 300_000);
     const firings = new Map<string, (line: string) => void>();
@@ -224,10 +342,11 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
       if (fired) firings.get(fired[2]!)?.(line);
     });
     /** Fires one of the stack's schedules in the cloud process (local/bin/local-cloud.ts reads `fire <name>` on stdin). */
-    const fire = (name: string) => new Promise<string>((resolve) => {
-      firings.set(name, resolve);
-      cloud.stdin!.write(`fire ${name}\n`);
-    });
+    const fire = (name: string) =>
+      new Promise<string>((resolve) => {
+        firings.set(name, resolve);
+        cloud.stdin!.write(`fire ${name}\n`);
+      });
     const operatorClient = { region: LOCAL_REGION, credentials: operator, requestHandler: { httpsAgent: new https.Agent({ ca: tls.ca }) } };
 
     const online = keys.filter((k) => k.online);
@@ -241,7 +360,9 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     const connectStarted = Date.now();
     for (const key of online) {
       const link = new Link({
-        endpoint: `ws://127.0.0.1:${ports.gateway}`, connectorVersion: 'bench', logger: silent,
+        endpoint: `ws://127.0.0.1:${ports.gateway}`,
+        connectorVersion: 'bench',
+        logger: silent,
         authorization: () => signatureAuthorization(key.tenantId, key.keyId, key.privateKeyPem),
         outbox: new Outbox(path.join(linksDir, key.tenantId)),
       });
@@ -254,8 +375,21 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
       link.on('job', (job) => {
         connector.requestedAfterMs ??= Date.now() - hour0;
         // The backup itself: a few seconds, one progress, then the result (this benchmark takes no real backup).
-        setTimeout(() => link.sendIfConnected({ type: 'progress', v: PROTOCOL_VERSION, runId: job.runId, phase: 'database', percent: 50 }), 1000 + Math.random() * 1000);
-        setTimeout(() => void link.deliver({ type: 'result', v: PROTOCOL_VERSION, runId: job.runId, outcome: 'failed', error: { code: BENCH_ERROR, message: 'a simulated connector: no backup taken' } }), 3000 + Math.random() * 2000);
+        setTimeout(
+          () => link.sendIfConnected({ type: 'progress', v: PROTOCOL_VERSION, runId: job.runId, phase: 'database', percent: 50 }),
+          1000 + Math.random() * 1000,
+        );
+        setTimeout(
+          () =>
+            void link.deliver({
+              type: 'result',
+              v: PROTOCOL_VERSION,
+              runId: job.runId,
+              outcome: 'failed',
+              error: { code: BENCH_ERROR, message: 'a simulated connector: no backup taken' },
+            }),
+          3000 + Math.random() * 2000,
+        );
       });
       links.push(connector);
       link.start();
@@ -265,78 +399,124 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     log(`  connected in ${((Date.now() - connectStarted) / 1000).toFixed(0)} s`);
 
     // The peer: every connection asked straight through @connections, 25 at a time, by one caller.
-    log(`• the peer: the same ${online.length} connectors asked straight through @connections by one caller (25 in flight; no schedule, Step Functions or Lambda)`);
+    log(
+      `• the peer: the same ${online.length} connectors asked straight through @connections by one caller (25 in flight; no schedule, Step Functions or Lambda)`,
+    );
     const connectionStore = new ConnectionStore(db, table('Connections'));
     // A tenant's newest connection (a connector may have renewed its connection meanwhile; a gone one is looked up again).
-    const newestConnection = async (tenantId: string) => (await connectionStore.forTenant(tenantId)).sort((x, y) => y.connectedAt.localeCompare(x.connectedAt))[0]?.connectionId;
+    const newestConnection = async (tenantId: string) =>
+      (await connectionStore.forTenant(tenantId)).sort((x, y) => y.connectedAt.localeCompare(x.connectedAt))[0]?.connectionId;
     const management = new ApiGatewayManagementApiClient({ ...operatorClient, endpoint: `https://127.0.0.1:${ports.gatewayTls}/prod` });
     probe0 = Date.now();
     let next = 0;
     const post = async () => {
       while (next < online.length) {
         const { tenantId } = online[next++]!;
-        const message = { type: 'cancel-job', v: PROTOCOL_VERSION, runId: probeRunId(tenantId), reason: 'benchmark peer: a run that does not exist' };
+        const message = {
+          type: 'cancel-job',
+          v: PROTOCOL_VERSION,
+          runId: probeRunId(tenantId),
+          reason: 'benchmark peer: a run that does not exist',
+        };
         for (let attempt = 0; attempt < 3; attempt++) {
           const connectionId = await newestConnection(tenantId);
           if (!connectionId) break;
-          const sent = await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(message)) })).then(() => true, () => false);
+          const sent = await management
+            .send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(message)) }))
+            .then(
+              () => true,
+              () => false,
+            );
           if (sent) break;
         }
       }
     };
     await Promise.all(Array.from({ length: 25 }, post));
-    await waitFor('the peer\'s messages', () => links.every((l) => l.probedAfterMs !== undefined), 120_000).catch(() => undefined);
+    await waitFor("the peer's messages", () => links.every((l) => l.probedAfterMs !== undefined), 120_000).catch(() => undefined);
     management.destroy();
-    const probeTimes = links.map((l) => l.probedAfterMs).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+    const probeTimes = links
+      .map((l) => l.probedAfterMs)
+      .filter((t): t is number => t !== undefined)
+      .sort((a, b) => a - b);
     const peerSlowest = (probeTimes.at(-1) ?? 0) / 1000;
-    log(`  peer: ${probeTimes.length} of ${links.length} reached; median ${((probeTimes[Math.floor(probeTimes.length / 2)] ?? 0) / 1000).toFixed(1)} s, slowest ${peerSlowest.toFixed(1)} s`);
+    log(
+      `  peer: ${probeTimes.length} of ${links.length} reached; median ${((probeTimes[Math.floor(probeTimes.length / 2)] ?? 0) / 1000).toFixed(1)} s, slowest ${peerSlowest.toFixed(1)} s`,
+    );
 
     const sfn = new SFNClient({ ...operatorClient, endpoint: `https://127.0.0.1:${ports.aws}` });
     const daily = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!;
     const backupRun = deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
     log(`• the quarter hour strikes: DailyBackups, as the scheduler starts it (scheduled time ${slot.toISOString()})`);
     hour0 = Date.now();
-    await sfn.send(new StartExecutionCommand({ stateMachineArn: daily.arn, name: `daily-bench-${Date.now()}`, input: JSON.stringify({ trigger: 'schedule', scheduledTime: slot.toISOString() }) }));
+    await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: daily.arn,
+        name: `daily-bench-${Date.now()}`,
+        input: JSON.stringify({ trigger: 'schedule', scheduledTime: slot.toISOString() }),
+      }),
+    );
     const deadline = hour0 + options.deadlineSeconds * 1000;
     let lastReport = 0;
-    await waitFor('every online tenant to be asked for its backup', () => {
-      const requested = links.filter((l) => l.requestedAfterMs !== undefined).length;
-      if (Date.now() - lastReport > 15_000) {
-        lastReport = Date.now();
-        log(`  ${((Date.now() - hour0) / 1000).toFixed(0)} s: ${requested} of ${links.length} asked`);
-      }
-      return requested === links.length || Date.now() > deadline;
-    }, options.deadlineSeconds * 1000 + 10_000);
-    const times = links.map((l) => l.requestedAfterMs).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+    await waitFor(
+      'every online tenant to be asked for its backup',
+      () => {
+        const requested = links.filter((l) => l.requestedAfterMs !== undefined).length;
+        if (Date.now() - lastReport > 15_000) {
+          lastReport = Date.now();
+          log(`  ${((Date.now() - hour0) / 1000).toFixed(0)} s: ${requested} of ${links.length} asked`);
+        }
+        return requested === links.length || Date.now() > deadline;
+      },
+      options.deadlineSeconds * 1000 + 10_000,
+    );
+    const times = links
+      .map((l) => l.requestedAfterMs)
+      .filter((t): t is number => t !== undefined)
+      .sort((a, b) => a - b);
     const slowest = Math.ceil((times.at(-1) ?? 0) / 1000);
     const slowestExact = (times.at(-1) ?? 0) / 1000;
-    log(`  requested: ${times.length} of ${links.length}; median ${(times[Math.floor(times.length / 2)] ?? 0) / 1000} s, slowest ${slowestExact.toFixed(1)} s`);
-    log(`  against the peer (the same fleet asked straight through @connections): slowest ${slowestExact.toFixed(1)} s vs ${peerSlowest.toFixed(1)} s, ${(slowestExact / Math.max(peerSlowest, 0.001)).toFixed(1)}× the transport alone; the target's 300 s is ${(300 / Math.max(slowestExact, 0.001)).toFixed(1)}× the slowest`);
+    log(
+      `  requested: ${times.length} of ${links.length}; median ${(times[Math.floor(times.length / 2)] ?? 0) / 1000} s, slowest ${slowestExact.toFixed(1)} s`,
+    );
+    log(
+      `  against the peer (the same fleet asked straight through @connections): slowest ${slowestExact.toFixed(1)} s vs ${peerSlowest.toFixed(1)} s, ${(slowestExact / Math.max(peerSlowest, 0.001)).toFixed(1)}× the transport alone; the target's 300 s is ${(300 / Math.max(slowestExact, 0.001)).toFixed(1)}× the slowest`,
+    );
 
-    log('• waiting for every online tenant\'s run to end with its connector\'s answer');
+    log("• waiting for every online tenant's run to end with its connector's answer");
     const day = localDay(slot, timeZone);
     const onlineRuns = new Set(online.map((k) => `${k.tenantId}-${day}-daily`));
     let outcomes = new Map<string, string>();
-    await waitFor('the runs to end', async () => {
-      const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: backupRun.arn }));
-      outcomes = new Map(executions.filter((e) => onlineRuns.has(e.name!)).map((e) => [e.name!, e.status!]));
-      const closed = [...outcomes.values()].filter((s) => s !== 'RUNNING').length;
-      if (Date.now() - lastReport > 15_000) {
-        lastReport = Date.now();
-        log(`  ${((Date.now() - hour0) / 1000).toFixed(0)} s: ${closed} of ${onlineRuns.size} runs ended`);
-      }
-      return closed === onlineRuns.size || Date.now() > deadline;
-    }, options.deadlineSeconds * 1000 + 60_000);
+    await waitFor(
+      'the runs to end',
+      async () => {
+        const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn: backupRun.arn }));
+        outcomes = new Map(executions.filter((e) => onlineRuns.has(e.name!)).map((e) => [e.name!, e.status!]));
+        const closed = [...outcomes.values()].filter((s) => s !== 'RUNNING').length;
+        if (Date.now() - lastReport > 15_000) {
+          lastReport = Date.now();
+          log(`  ${((Date.now() - hour0) / 1000).toFixed(0)} s: ${closed} of ${onlineRuns.size} runs ended`);
+        }
+        return closed === onlineRuns.size || Date.now() > deadline;
+      },
+      options.deadlineSeconds * 1000 + 60_000,
+    );
     const outbox = (await Promise.all(links.map((l) => l.link.hasQueuedResult(`${l.tenantId}-${day}-daily`)))).filter(Boolean).length;
     const runs = new RunStore(db, table('Runs'));
     // The connector's answer reached the state machine: the run failed with the simulated connector's code.
-    const answered = (await Promise.all([...onlineRuns].map(async (runId) => (await runs.get(runId))?.failure?.cause.includes(BENCH_ERROR) === true))).filter(Boolean).length;
+    const answered = (
+      await Promise.all([...onlineRuns].map(async (runId) => (await runs.get(runId))?.failure?.cause.includes(BENCH_ERROR) === true))
+    ).filter(Boolean).length;
     const dropped = onlineRuns.size - answered + outbox;
-    log(`  runs ended with the connector's answer: ${answered} of ${onlineRuns.size}; results still unacknowledged: ${outbox}; messages the gateway did not deliver (throttled or failed) and the connectors sent again: ${throttledFrames.count}`);
+    log(
+      `  runs ended with the connector's answer: ${answered} of ${onlineRuns.size}; results still unacknowledged: ${outbox}; messages the gateway did not deliver (throttled or failed) and the connectors sent again: ${throttledFrames.count}`,
+    );
 
     if (options.hourlyChecks) {
-      log(`• the hourly checks at ${options.tenants} tenants, fired as their schedules (their DynamoDB reads counted through the proxy; the fleet stays connected)`);
-      const published = () => (existsSync(cloudConfig.alertsFile) ? readFileSync(cloudConfig.alertsFile, 'utf8').split('\n').filter(Boolean).length : 0);
+      log(
+        `• the hourly checks at ${options.tenants} tenants, fired as their schedules (their DynamoDB reads counted through the proxy; the fleet stays connected)`,
+      );
+      const published = () =>
+        existsSync(cloudConfig.alertsFile) ? readFileSync(cloudConfig.alertsFile, 'utf8').split('\n').filter(Boolean).length : 0;
       const alertsBefore = published();
       for (const check of ['check-stale-tenants', 'request-drills'] as const) {
         const fn = deployment.functions.find((f) => f.handler === check)!;
@@ -345,7 +525,9 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
         proxy.reset();
         const began = Date.now();
         const answer = await fire(schedule.name);
-        const ops = [...proxy.counts.entries()].map(([op, c]) => `${op} ${c.calls} (${(c.bytes / 1048576).toFixed(1)} MiB${c.rru ? `, ~${Math.round(c.rru)} RRU` : ''})`).join(', ');
+        const ops = [...proxy.counts.entries()]
+          .map(([op, c]) => `${op} ${c.calls} (${(c.bytes / 1048576).toFixed(1)} MiB${c.rru ? `, ~${Math.round(c.rru)} RRU` : ''})`)
+          .join(', ');
         log(`  ${check}: ${((Date.now() - began) / 1000).toFixed(1)} s; DynamoDB ${ops}; ${answer.startsWith('fired') ? 'ok' : answer}`);
       }
       log(`  alerts published: ${published() - alertsBefore}`);
@@ -353,7 +535,9 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
 
     const rss = peakRssMiB('self') + treeRssMiB(cloud.pid!);
     const within = times.filter((t) => t <= options.deadlineSeconds * 1000).length;
-    console.log(`fleet: ${options.tenants} tenants, ${within} requested within ${slowest} s of the hour, offline ${offline}, dropped ${dropped}, peak RSS ${Math.round(rss)} MiB`);
+    console.log(
+      `fleet: ${options.tenants} tenants, ${within} requested within ${slowest} s of the hour, offline ${offline}, dropped ${dropped}, peak RSS ${Math.round(rss)} MiB`,
+    );
     return within === online.length && slowest <= 300 && dropped === 0 ? 0 : 1;
   } finally {
     await Promise.all(links.map((l) => l.link.stop()));

@@ -13,20 +13,27 @@ function limiter(): BandwidthLimiter | undefined {
 
 async function main(): Promise<void> {
   const [endpoint, bucket, tenantId, rootPath, stateDir, runId] = process.argv.slice(2);
-  if (!endpoint || !bucket || !tenantId || !rootPath || !stateDir || !runId) throw new Error('usage: mirror-archive ENDPOINT BUCKET TENANT ROOT_PATH STATE_DIR RUN_ID');
+  if (!endpoint || !bucket || !tenantId || !rootPath || !stateDir || !runId)
+    throw new Error('usage: mirror-archive ENDPOINT BUCKET TENANT ROOT_PATH STATE_DIR RUN_ID');
   const store = new S3ObjectStore(
     { bucket, region: 'us-east-1', endpoint, forcePathStyle: true },
-    { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '', expiration: new Date(Date.now() + 3600_000).toISOString() },
+    {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '',
+      expiration: new Date(Date.now() + 3600_000).toISOString(),
+    },
     { bandwidth: limiter() },
   );
   const started = process.hrtime.bigint();
   const summary = await backupArchive({ tenantId, runId }, [{ name: 'SO_ARC', path: rootPath }], {
-    store, stateDir, logger: pino({ level: 'warn' }, pino.destination(2)),
+    store,
+    stateDir,
+    logger: pino({ level: 'warn' }, pino.destination(2)),
     concurrency: process.env.SO_BACKUP_BENCH_CONCURRENCY ? Number(process.env.SO_BACKUP_BENCH_CONCURRENCY) : undefined,
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const { roots: _roots, skipped: _skipped, snapshot: _snapshot, ...counts } = summary;
-  process.stdout.write(JSON.stringify({ seconds, ...counts, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+  process.stdout.write(`${JSON.stringify({ seconds, ...counts, maxRssKiB: process.resourceUsage().maxRSS })}\n`);
 }
 
 main().catch((error: unknown) => {

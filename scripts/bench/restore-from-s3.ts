@@ -12,10 +12,15 @@ import { S3ObjectStore } from '../../connector/src/store/s3-object-store';
 
 async function main(): Promise<void> {
   const [endpoint, bucket, tenantId, dest, what, artifactFile] = process.argv.slice(2);
-  if (!endpoint || !bucket || !tenantId || !dest || (what !== 'archive' && what !== 'bak')) throw new Error('usage: restore-from-s3 ENDPOINT BUCKET TENANT DEST archive|bak [ARTIFACT_JSON]');
+  if (!endpoint || !bucket || !tenantId || !dest || (what !== 'archive' && what !== 'bak'))
+    throw new Error('usage: restore-from-s3 ENDPOINT BUCKET TENANT DEST archive|bak [ARTIFACT_JSON]');
   const store = new S3ObjectStore(
     { bucket, region: 'us-east-1', endpoint, forcePathStyle: true },
-    { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '', expiration: new Date(Date.now() + 3600_000).toISOString() },
+    {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '',
+      expiration: new Date(Date.now() + 3600_000).toISOString(),
+    },
   );
   const started = process.hrtime.bigint();
   let result: { files: number; bytes: number };
@@ -31,7 +36,7 @@ async function main(): Promise<void> {
     result = { files: 1, bytes: downloaded.bytes };
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(JSON.stringify({ seconds, ...result, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');
+  process.stdout.write(`${JSON.stringify({ seconds, ...result, maxRssKiB: process.resourceUsage().maxRSS })}\n`);
 }
 
 main().catch((error: unknown) => {

@@ -13,13 +13,26 @@ async function main(): Promise<void> {
   if (!endpoint || !bucket || !key || !file) throw new Error('usage: upload-file ENDPOINT BUCKET KEY FILE');
   const store = new S3ObjectStore(
     { bucket, region: 'us-east-1', endpoint, forcePathStyle: true },
-    { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '', expiration: new Date(Date.now() + 3600_000).toISOString() },
+    {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? '',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? '',
+      expiration: new Date(Date.now() + 3600_000).toISOString(),
+    },
     { checkpointDir: process.env.SO_BACKUP_CHECKPOINT_DIR, bandwidth: limiter() },
   );
   const started = process.hrtime.bigint();
   const stored = await store.putFile(key, file);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(JSON.stringify({ seconds, size: stored.size, s3Checksum: stored.s3Checksum.value, maxRssKiB: process.resourceUsage().maxRSS, resumedParts: stored.resumedParts ?? 0, artifact: stored }) + '\n');
+  process.stdout.write(
+    `${JSON.stringify({
+      seconds,
+      size: stored.size,
+      s3Checksum: stored.s3Checksum.value,
+      maxRssKiB: process.resourceUsage().maxRSS,
+      resumedParts: stored.resumedParts ?? 0,
+      artifact: stored,
+    })}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -63,12 +63,23 @@ export function removeSignature(input: string, output: string): void {
 /** Signs `file` in place (SHA-256), naming the product and its description URL in the signature. */
 export function sign(file: string, certificate: SigningCertificate, description: string): void {
   if (!existsSync(certificate.pkcs12)) throw new SigningError(`the signing certificate ${certificate.pkcs12} does not exist`);
-  if (certificate.passwordFile && !existsSync(certificate.passwordFile)) throw new SigningError(`the password file ${certificate.passwordFile} does not exist`);
+  if (certificate.passwordFile && !existsSync(certificate.passwordFile))
+    throw new SigningError(`the password file ${certificate.passwordFile} does not exist`);
   const signed = `${file}.signed`;
   osslsigncode([
-    'sign', '-pkcs12', certificate.pkcs12, ...(certificate.passwordFile ? ['-readpass', certificate.passwordFile] : []),
-    '-h', 'sha256', '-n', description, ...(certificate.timestampUrl ? ['-ts', certificate.timestampUrl] : []),
-    '-in', file, '-out', signed,
+    'sign',
+    '-pkcs12',
+    certificate.pkcs12,
+    ...(certificate.passwordFile ? ['-readpass', certificate.passwordFile] : []),
+    '-h',
+    'sha256',
+    '-n',
+    description,
+    ...(certificate.timestampUrl ? ['-ts', certificate.timestampUrl] : []),
+    '-in',
+    file,
+    '-out',
+    signed,
   ]);
   renameSync(signed, file);
 }

@@ -5,10 +5,18 @@ import { readSeaBlob, readVersionResource } from './windows-exe';
 
 async function main(exe: string): Promise<void> {
   const blob = await readSeaBlob(exe);
-  process.stdout.write(`${JSON.stringify({
-    version: await readVersionResource(exe),
-    seaBlob: blob ? { size: blob.length, tailBase64: blob.subarray(Math.max(0, blob.length - 4096)).toString('base64'), holdsTheConnector: blob.includes('so-backup connector: backs up SQL Server and SO_ARC') } : null,
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      version: await readVersionResource(exe),
+      seaBlob: blob
+        ? {
+            size: blob.length,
+            tailBase64: blob.subarray(Math.max(0, blob.length - 4096)).toString('base64'),
+            holdsTheConnector: blob.includes('so-backup connector: backs up SQL Server and SO_ARC'),
+          }
+        : null,
+    })}\n`,
+  );
 }
 
 main(process.argv[2] ?? '').catch((error: unknown) => {

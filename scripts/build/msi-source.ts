@@ -37,7 +37,17 @@ export const SERVICE_NAME = 'so-connector';
  * no Secure attribute; build-connector.ts sets the table row with msibuild) so that Windows
  * Installer hands them to the elevated part of the install, where the custom actions run.
  */
-export const PUBLIC_PROPERTIES = ['ENDPOINT', 'ACTIVATIONCODE', 'SQLCONNECTIONSTRING', 'DATABASES', 'STAGINGFOLDER', 'ARCHIVE', 'CAFILE', 'SERVICEACCOUNT', 'SERVICEPASSWORD'] as const;
+export const PUBLIC_PROPERTIES = [
+  'ENDPOINT',
+  'ACTIVATIONCODE',
+  'SQLCONNECTIONSTRING',
+  'DATABASES',
+  'STAGINGFOLDER',
+  'ARCHIVE',
+  'CAFILE',
+  'SERVICEACCOUNT',
+  'SERVICEPASSWORD',
+] as const;
 
 export interface MsiSourceOptions {
   readonly version: string;
@@ -75,18 +85,27 @@ export const PROGRAM_INSTALLED = 'Installed OR WIX_UPGRADE_DETECTED';
 export const LAUNCH_CONDITIONS: ReadonlyArray<{ condition: string; message: string }> = [
   {
     condition: 'REMOVE="ALL" OR ENDPOINT OR NOT ACTIVATIONCODE',
-    message: 'ACTIVATIONCODE is given but ENDPOINT is not: give both (ENDPOINT=wss://… ACTIVATIONCODE=tenant:…) to enrol, or neither to install without enrolling.',
+    message:
+      'ACTIVATIONCODE is given but ENDPOINT is not: give both (ENDPOINT=wss://… ACTIVATIONCODE=tenant:…) to enrol, or neither to install without enrolling.',
   },
   {
     condition: 'REMOVE="ALL" OR ACTIVATIONCODE OR NOT ENDPOINT',
-    message: 'ENDPOINT is given but ACTIVATIONCODE is not: give both (ENDPOINT=wss://… ACTIVATIONCODE=tenant:…) to enrol, or neither to install without enrolling.',
+    message:
+      'ENDPOINT is given but ACTIVATIONCODE is not: give both (ENDPOINT=wss://… ACTIVATIONCODE=tenant:…) to enrol, or neither to install without enrolling.',
   },
 ];
 
 export function msiSource(options: MsiSourceOptions): string {
   const enrolArguments = [
-    '--endpoint "[ENDPOINT]"', '--code "[ACTIVATIONCODE]"', `--config "${CONFIG_FILE}"`, `--state-dir "${STATE_DIR}"`,
-    '--sql "[SQLCONNECTIONSTRING]"', '--database "[DATABASES]"', '--staging "[STAGINGFOLDER]"', '--archive "[ARCHIVE]"', '--ca-file "[CAFILE]"',
+    '--endpoint "[ENDPOINT]"',
+    '--code "[ACTIVATIONCODE]"',
+    `--config "${CONFIG_FILE}"`,
+    `--state-dir "${STATE_DIR}"`,
+    '--sql "[SQLCONNECTIONSTRING]"',
+    '--database "[DATABASES]"',
+    '--staging "[STAGINGFOLDER]"',
+    '--archive "[ARCHIVE]"',
+    '--ca-file "[CAFILE]"',
     `--log-file "${INSTALL_LOG}"`,
   ].join(' ');
   const enrol = `enrol ${enrolArguments}`;

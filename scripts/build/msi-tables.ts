@@ -3,12 +3,23 @@ import { execFileSync } from 'node:child_process';
 
 /** Adds `names` to the MSI's SecureCustomProperties (msitools' msibuild; wixl fills only its own). */
 export function secureProperties(msi: string, names: readonly string[]): void {
-  const rows = execFileSync('msiinfo', ['export', msi, 'Property'], { encoding: 'utf8' }).split(/\r?\n/).map((row) => row.split('\t'));
-  const current = rows.find(([name]) => name === 'SecureCustomProperties')?.[1]?.trim().split(';').filter(Boolean) ?? [];
+  const rows = execFileSync('msiinfo', ['export', msi, 'Property'], { encoding: 'utf8' })
+    .split(/\r?\n/)
+    .map((row) => row.split('\t'));
+  const current =
+    rows
+      .find(([name]) => name === 'SecureCustomProperties')?.[1]
+      ?.trim()
+      .split(';')
+      .filter(Boolean) ?? [];
   const value = [...new Set([...names, ...current])].join(';');
-  execFileSync('msibuild', [msi, '-q', current.length > 0
-    ? `UPDATE \`Property\` SET \`Value\` = '${value}' WHERE \`Property\` = 'SecureCustomProperties'`
-    : `INSERT INTO \`Property\` (\`Property\`, \`Value\`) VALUES ('SecureCustomProperties', '${value}')`]);
+  execFileSync('msibuild', [
+    msi,
+    '-q',
+    current.length > 0
+      ? `UPDATE \`Property\` SET \`Value\` = '${value}' WHERE \`Property\` = 'SecureCustomProperties'`
+      : `INSERT INTO \`Property\` (\`Property\`, \`Value\`) VALUES ('SecureCustomProperties', '${value}')`,
+  ]);
 }
 
 /**

@@ -1,4 +1,9 @@
 // postject ships no types; this is the part of its API the build uses (postject/dist/api.js).
 declare module 'postject' {
-  export function inject(filename: string, resourceName: string, resourceData: Buffer, options?: { sentinelFuse?: string; machoSegmentName?: string; overwrite?: boolean }): Promise<void>;
+  export function inject(
+    filename: string,
+    resourceName: string,
+    resourceData: Buffer,
+    options?: { sentinelFuse?: string; machoSegmentName?: string; overwrite?: boolean },
+  ): Promise<void>;
 }

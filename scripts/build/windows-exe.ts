@@ -44,7 +44,9 @@ export function versionParts(version: string): [number, number, number, number] 
   const match = /^(\d+)\.(\d+)\.(\d+)$/.exec(version);
   const parts = match ? [Number(match[1]), Number(match[2]), Number(match[3]), 0] : [];
   if (parts.length !== 4 || parts.some((p) => p > 65_535)) {
-    throw new Error(`the product version must be major.minor.patch with each part at most 65535 (Windows version resources and MSI ProductVersion), not "${version}"`);
+    throw new Error(
+      `the product version must be major.minor.patch with each part at most 65535 (Windows version resources and MSI ProductVersion), not "${version}"`,
+    );
   }
   return parts as [number, number, number, number];
 }
@@ -56,21 +58,33 @@ function nodeVersionOf(node: string): string {
 
 export async function buildWindowsExe(options: WindowsExeOptions): Promise<void> {
   const parts = versionParts(options.version);
-  const runtimeVersion = JSON.parse(readFileSync(path.join(path.dirname(options.runtimeExe), '..', 'package.json'), 'utf8')).version as string;
+  const runtimeVersion = JSON.parse(readFileSync(path.join(path.dirname(options.runtimeExe), '..', 'package.json'), 'utf8'))
+    .version as string;
   const writerVersion = nodeVersionOf(options.blobWriter);
   if (writerVersion !== runtimeVersion) {
-    throw new Error(`the SEA blob must be written by Node.js ${runtimeVersion} (the Windows runtime), but ${options.blobWriter} is ${writerVersion}: pin both to the same version`);
+    throw new Error(
+      `the SEA blob must be written by Node.js ${runtimeVersion} (the Windows runtime), but ${options.blobWriter} is ${writerVersion}: pin both to the same version`,
+    );
   }
 
   const blob = path.join(options.workDir, 'sea-prep.blob');
   const seaConfig = path.join(options.workDir, 'sea-config.json');
-  writeFileSync(seaConfig, JSON.stringify({
-    main: options.bundle, output: blob,
-    disableExperimentalSEAWarning: true,
-    // Both off: a snapshot or code cache made on Linux would not load on Windows.
-    useSnapshot: false, useCodeCache: false,
-    execArgv: options.execArgv,
-  }, null, 2));
+  writeFileSync(
+    seaConfig,
+    JSON.stringify(
+      {
+        main: options.bundle,
+        output: blob,
+        disableExperimentalSEAWarning: true,
+        // Both off: a snapshot or code cache made on Linux would not load on Windows.
+        useSnapshot: false,
+        useCodeCache: false,
+        execArgv: options.execArgv,
+      },
+      null,
+      2,
+    ),
+  );
   execFileSync(options.blobWriter, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'pipe'] });
 
   const unsigned = path.join(options.workDir, 'node-unsigned.exe');
@@ -90,11 +104,19 @@ async function withVersionResource(exe: Buffer, version: string, parts: [number,
   info.setFileVersion(...parts);
   info.setProductVersion(...parts);
   for (const { lang, codepage } of info.getAllLanguagesForStringValues()) {
-    info.setStringValues({ lang, codepage }, {
-      CompanyName: PRODUCT.company, FileDescription: PRODUCT.description, ProductName: PRODUCT.name,
-      FileVersion: version, ProductVersion: version, InternalName: 'so-connector', OriginalFilename: PRODUCT.exeName,
-      LegalCopyright: `${PRODUCT.company}; includes Node.js (MIT licence)`,
-    });
+    info.setStringValues(
+      { lang, codepage },
+      {
+        CompanyName: PRODUCT.company,
+        FileDescription: PRODUCT.description,
+        ProductName: PRODUCT.name,
+        FileVersion: version,
+        ProductVersion: version,
+        InternalName: 'so-connector',
+        OriginalFilename: PRODUCT.exeName,
+        LegalCopyright: `${PRODUCT.company}; includes Node.js (MIT licence)`,
+      },
+    );
   }
   info.outputToResourceEntries(resources.entries);
   resources.outputResource(executable);

@@ -24,7 +24,10 @@ function ensureInstalled(folder: string, os: 'win32' | 'linux', log: (line: stri
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
   log(`installing ${path.relative(path.resolve(folder, '..', '..', '..'), folder)} (npm ci --os=${os} --cpu=x64)`);
   try {
-    execFileSync('npm', ['ci', `--os=${os}`, '--cpu=x64', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('npm', ['ci', `--os=${os}`, '--cpu=x64', '--ignore-scripts', '--no-audit', '--no-fund'], {
+      cwd: folder,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } catch (error) {
     throw new Error(`npm ci in ${folder} failed: ${String((error as { stderr?: Buffer }).stderr ?? error).trim()}`);
   }

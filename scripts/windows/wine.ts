@@ -17,12 +17,17 @@ export interface WineResult {
 }
 
 export class Wine {
-  private constructor(readonly prefix: string, private readonly logDir: string) {}
+  private constructor(
+    readonly prefix: string,
+    private readonly logDir: string,
+  ) {}
 
   /** A fresh prefix at `folder` (a copy of the cached Windows 10 base, made first if missing). */
   static fresh(folder: string, log: (line: string) => void): Wine {
     if (!existsSync(WINE)) throw new Error(`${WINE} is missing: apt-get install wine64 (Debian's Wine 8)`);
-    const version = execFileSync(WINE, ['--version'], { encoding: 'utf8' }).trim().replace(/[^A-Za-z0-9.~-]/g, '_');
+    const version = execFileSync(WINE, ['--version'], { encoding: 'utf8' })
+      .trim()
+      .replace(/[^A-Za-z0-9.~-]/g, '_');
     const base = path.join(process.env.SO_BACKUP_WINE_CACHE ?? '/var/cache/so-backup/wine', `base-${version}`);
     if (!existsSync(path.join(base, '.so-backup-ready'))) {
       log(`  making the cached Wine prefix ${base} (wineboot, winecfg /v win10)`);

@@ -16,11 +16,15 @@ import { LAUNCH_CONDITIONS, msiSource } from '../../scripts/build/msi-source';
 function evaluate(condition: string, properties: Record<string, string>): boolean {
   const tokens = condition.match(/"[^"]*"|<>|=|\(|\)|[A-Za-z_][A-Za-z0-9_.]*/g) ?? [];
   let at = 0;
-  const value = (token: string) => (token.startsWith('"') ? token.slice(1, -1) : properties[token] ?? '');
+  const value = (token: string) => (token.startsWith('"') ? token.slice(1, -1) : (properties[token] ?? ''));
   const primary = (): boolean => {
     const token = tokens[at++]!;
     if (token.toUpperCase() === 'NOT') return !primary();
-    if (token === '(') { const inner = or(); at++; return inner; }
+    if (token === '(') {
+      const inner = or();
+      at++;
+      return inner;
+    }
     if (tokens[at] === '=' || tokens[at] === '<>') {
       const op = tokens[at++];
       const right = value(tokens[at++]!);
@@ -28,16 +32,33 @@ function evaluate(condition: string, properties: Record<string, string>): boolea
     }
     return value(token) !== '';
   };
-  const and = (): boolean => { let result = primary(); while (tokens[at]?.toUpperCase() === 'AND') { at++; result = primary() && result; } return result; };
-  const or = (): boolean => { let result = and(); while (tokens[at]?.toUpperCase() === 'OR') { at++; result = and() || result; } return result; };
+  const and = (): boolean => {
+    let result = primary();
+    while (tokens[at]?.toUpperCase() === 'AND') {
+      at++;
+      result = primary() && result;
+    }
+    return result;
+  };
+  const or = (): boolean => {
+    let result = and();
+    while (tokens[at]?.toUpperCase() === 'OR') {
+      at++;
+      result = and() || result;
+    }
+    return result;
+  };
   return or();
 }
 
 function sequence(): { action: string; at: number; condition: string }[] {
   const source = msiSource({ version: '0.1.1', exe: 'so-connector.exe', koffi: 'koffi.node', guide: 'INSTALL.md' });
   const block = /<InstallExecuteSequence>([\s\S]*?)<\/InstallExecuteSequence>/.exec(source)![1]!;
-  return [...block.matchAll(/<Custom Action="([^"]+)" Sequence="(\d+)">([^<]*)<\/Custom>/g)]
-    .map((m) => ({ action: m[1]!, at: Number(m[2]), condition: m[3]!.replace(/&quot;/g, '"').trim() }));
+  return [...block.matchAll(/<Custom Action="([^"]+)" Sequence="(\d+)">([^<]*)<\/Custom>/g)].map((m) => ({
+    action: m[1]!,
+    at: Number(m[2]),
+    condition: m[3]!.replace(/&quot;/g, '"').trim(),
+  }));
 }
 
 describe('the MSI waits for the service process to end before it replaces or removes the exe', () => {
@@ -63,33 +84,49 @@ function standardAt(action: string): number {
 
 describe('the MSI refuses before it changes anything', () => {
   const STOP_SERVICES = 1900;
-  const refusals = (properties: Record<string, string>) => LAUNCH_CONDITIONS.filter((c) => !evaluate(c.condition, properties)).map((c) => c.message);
+  const refusals = (properties: Record<string, string>) =>
+    LAUNCH_CONDITIONS.filter((c) => !evaluate(c.condition, properties)).map((c) => c.message);
 
   test('GIVEN ACTIVATIONCODE without ENDPOINT, or ENDPOINT without ACTIVATIONCODE THEN LaunchConditions refuse and name the missing property', () => {
-    expect(refusals({ ACTIVATIONCODE: 'acme:ABCDE-FGHJK' })).toEqual([expect.stringMatching(/^ACTIVATIONCODE is given but ENDPOINT is not/)]);
-    expect(refusals({ ENDPOINT: 'wss://example.com/prod' })).toEqual([expect.stringMatching(/^ENDPOINT is given but ACTIVATIONCODE is not/)]);
+    expect(refusals({ ACTIVATIONCODE: 'acme:ABCDE-FGHJK' })).toEqual([
+      expect.stringMatching(/^ACTIVATIONCODE is given but ENDPOINT is not/),
+    ]);
+    expect(refusals({ ENDPOINT: 'wss://example.com/prod' })).toEqual([
+      expect.stringMatching(/^ENDPOINT is given but ACTIVATIONCODE is not/),
+    ]);
     expect(refusals({ ENDPOINT: 'wss://example.com/prod', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' })).toEqual([]);
     expect(refusals({})).toEqual([]);
     expect(refusals({ REMOVE: 'ALL', Installed: '{old}' })).toEqual([]);
     // They are in the WiX source wixl compiles (LaunchCondition table).
     const source = msiSource({ version: '0.1.1', exe: 'so-connector.exe', koffi: 'koffi.node', guide: 'INSTALL.md' });
-    for (const c of LAUNCH_CONDITIONS) expect(source).toContain(`<Condition Message="${c.message}">${c.condition.replace(/"/g, '&quot;')}</Condition>`);
+    for (const c of LAUNCH_CONDITIONS)
+      expect(source).toContain(`<Condition Message="${c.message}">${c.condition.replace(/"/g, '&quot;')}</Condition>`);
   });
 
   test.each([
-    ['a repair with a new code (msiexec /i same.msi ENDPOINT=… ACTIVATIONCODE=…)', { Installed: '{same}', ENDPOINT: 'ws://x', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' }],
+    [
+      'a repair with a new code (msiexec /i same.msi ENDPOINT=… ACTIVATIONCODE=…)',
+      { Installed: '{same}', ENDPOINT: 'ws://x', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' },
+    ],
     ['an upgrade given a code', { WIX_UPGRADE_DETECTED: '{old}', ENDPOINT: 'ws://x', ACTIVATIONCODE: 'acme:ABCDE-FGHJK' }],
-  ])('GIVEN %s over a running service THEN the installed exe checks the enrolment before StopServices, and it is executed there (also under Wine, which runs deferred actions only at InstallExecute or InstallFinalize)', (_name, properties) => {
-    const before = sequence().filter((s) => s.at < STOP_SERVICES && evaluate(s.condition, properties)).map((s) => s.action);
-    expect(before).toEqual(['EnrolCheck']);
-    const source = msiSource({ version: '0.1.1', exe: 'so-connector.exe', koffi: 'koffi.node', guide: 'INSTALL.md' });
-    expect(source).toMatch(/<CustomAction Id="EnrolCheck" FileKey="so_connector.exe" ExeCommand="enrol --check-only [^"]*" Execute="deferred"/);
-    const check = sequence().find((s) => s.action === 'EnrolCheck')!.at;
-    expect(standardAt('InstallExecute')).toBeGreaterThan(check);
-    expect(standardAt('InstallExecute')).toBeLessThan(STOP_SERVICES);
-  });
+  ])(
+    'GIVEN %s over a running service THEN the installed exe checks the enrolment before StopServices, and it is executed there (also under Wine, which runs deferred actions only at InstallExecute or InstallFinalize)',
+    (_name, properties) => {
+      const before = sequence()
+        .filter((s) => s.at < STOP_SERVICES && evaluate(s.condition, properties))
+        .map((s) => s.action);
+      expect(before).toEqual(['EnrolCheck']);
+      const source = msiSource({ version: '0.1.1', exe: 'so-connector.exe', koffi: 'koffi.node', guide: 'INSTALL.md' });
+      expect(source).toMatch(
+        /<CustomAction Id="EnrolCheck" FileKey="so_connector.exe" ExeCommand="enrol --check-only [^"]*" Execute="deferred"/,
+      );
+      const check = sequence().find((s) => s.action === 'EnrolCheck')!.at;
+      expect(standardAt('InstallExecute')).toBeGreaterThan(check);
+      expect(standardAt('InstallExecute')).toBeLessThan(STOP_SERVICES);
+    },
+  );
 
-  test('GIVEN Wine\'s msiexec, which runs StopServices and InstallFiles at once but deferred custom actions only when the script is executed THEN the script is executed after ServiceWait and before the files are removed or replaced', () => {
+  test("GIVEN Wine's msiexec, which runs StopServices and InstallFiles at once but deferred custom actions only when the script is executed THEN the script is executed after ServiceWait and before the files are removed or replaced", () => {
     const wait = sequence().find((s) => s.action === 'ServiceWait')!.at;
     expect(standardAt('InstallExecuteAgain')).toBeGreaterThan(wait);
     expect(standardAt('InstallExecuteAgain')).toBeLessThan(2000); // DeleteServices, then RemoveFiles 3500 and InstallFiles 4000

@@ -13,28 +13,74 @@ import type { RunRecord, TenantRecord } from '../../core';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const hoursAgo = (h: number) => new Date(now.getTime() - h * 3600_000).toISOString();
-const tenant = (tenantId: string, lastSuccessAt?: string, enabled = true): TenantRecord => ({ tenantId, displayName: tenantId, enabled, keys: [], createdAt: hoursAgo(1000), lastSuccessAt });
+const tenant = (tenantId: string, lastSuccessAt?: string, enabled = true): TenantRecord => ({
+  tenantId,
+  displayName: tenantId,
+  enabled,
+  keys: [],
+  createdAt: hoursAgo(1000),
+  lastSuccessAt,
+});
 
 describe('so-backup status', () => {
   test('worst first: never backed up, stale, failing, restore drill failed, connector offline, healthy; disabled tenants left out', () => {
-    const drillFailed = { ...tenant('drill', hoursAgo(4)), lastDrill: { drillId: 'd', runId: 'drill-run', ok: false, at: hoursAgo(30), detail: 'database failed: SQL Server error 8939' } };
-    const tenants = [tenant('ok', hoursAgo(3)), tenant('offline', hoursAgo(2)), tenant('never'), tenant('stale', hoursAgo(30)), tenant('staler', hoursAgo(50)), tenant('failing', hoursAgo(20)), tenant('off', undefined, false), drillFailed];
+    const drillFailed = {
+      ...tenant('drill', hoursAgo(4)),
+      lastDrill: { drillId: 'd', runId: 'drill-run', ok: false, at: hoursAgo(30), detail: 'database failed: SQL Server error 8939' },
+    };
+    const tenants = [
+      tenant('ok', hoursAgo(3)),
+      tenant('offline', hoursAgo(2)),
+      tenant('never'),
+      tenant('stale', hoursAgo(30)),
+      tenant('staler', hoursAgo(50)),
+      tenant('failing', hoursAgo(20)),
+      tenant('off', undefined, false),
+      drillFailed,
+    ];
     const connectors = ['ok', 'never', 'stale', 'staler', 'failing', 'drill'].map((tenantId) => ({ tenantId, online: true }));
-    const failed = { status: 'FAILED', failure: { error: 'ValidationFailed', cause: 'db/daily/failing/SuperOffice.bak: size 10, manifest says 20' } } as RunRecord;
+    const failed = {
+      status: 'FAILED',
+      failure: { error: 'ValidationFailed', cause: 'db/daily/failing/SuperOffice.bak: size 10, manifest says 20' },
+    } as RunRecord;
     const rows = fleetStatus(tenants, connectors, new Map([['failing', failed]]), now, 26);
     expect(rows.map((r) => [r.tenantId, r.health, r.stale])).toEqual([
-      ['never', 'never-backed-up', true], ['staler', 'stale', true], ['stale', 'stale', true], ['failing', 'failing', false], ['drill', 'drill-failing', false], ['offline', 'connector-offline', false], ['ok', 'ok', false],
+      ['never', 'never-backed-up', true],
+      ['staler', 'stale', true],
+      ['stale', 'stale', true],
+      ['failing', 'failing', false],
+      ['drill', 'drill-failing', false],
+      ['offline', 'connector-offline', false],
+      ['ok', 'ok', false],
     ]);
-    expect(rows.find((r) => r.tenantId === 'failing')!.lastFailure).toBe('ValidationFailed: db/daily/failing/SuperOffice.bak: size 10, manifest says 20');
+    expect(rows.find((r) => r.tenantId === 'failing')!.lastFailure).toBe(
+      'ValidationFailed: db/daily/failing/SuperOffice.bak: size 10, manifest says 20',
+    );
     expect(rows.find((r) => r.tenantId === 'stale')!.lastBackupAgeHours).toBe(30);
-    expect(rows.find((r) => r.tenantId === 'drill')!.lastDrill).toMatchObject({ ok: false, detail: 'database failed: SQL Server error 8939' });
+    expect(rows.find((r) => r.tenantId === 'drill')!.lastDrill).toMatchObject({
+      ok: false,
+      detail: 'database failed: SQL Server error 8939',
+    });
   });
 
-  test('GIVEN a tenant whose latest run kept a TDE database whose certificate\'s private key was never backed up WHEN listed THEN its health is action-needed, naming the certificate and the fix, not ok', () => {
-    const action = 'database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up … Run BACKUP CERTIFICATE [TDECert] TO FILE = \'…\' WITH PRIVATE KEY';
+  test("GIVEN a tenant whose latest run kept a TDE database whose certificate's private key was never backed up WHEN listed THEN its health is action-needed, naming the certificate and the fix, not ok", () => {
+    const action =
+      'database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up … Run BACKUP CERTIFICATE [TDECert] TO FILE = \'…\' WITH PRIVATE KEY';
     const warned = { status: 'SUCCEEDED_WITH_WARNINGS', actions: [action] } as RunRecord;
-    const rows = fleetStatus([tenant('tde', hoursAgo(3)), tenant('ok', hoursAgo(3))], [{ tenantId: 'tde', online: true }, { tenantId: 'ok', online: true }], new Map([['tde', warned]]), now, 26);
-    expect(rows.map((r) => [r.tenantId, r.health])).toEqual([['tde', 'action-needed'], ['ok', 'ok']]);
+    const rows = fleetStatus(
+      [tenant('tde', hoursAgo(3)), tenant('ok', hoursAgo(3))],
+      [
+        { tenantId: 'tde', online: true },
+        { tenantId: 'ok', online: true },
+      ],
+      new Map([['tde', warned]]),
+      now,
+      26,
+    );
+    expect(rows.map((r) => [r.tenantId, r.health])).toEqual([
+      ['tde', 'action-needed'],
+      ['ok', 'ok'],
+    ]);
     expect(rows[0]!.actions).toEqual([action]);
   });
 });
@@ -52,33 +98,60 @@ describe('so-backup share', () => {
     const recorded: unknown[] = [];
     const fleet = {
       runs: {
-        get: async () => ({ runId: 'acme-2026-11-25-support', status: 'SUCCEEDED', validation: { ok: true }, manifest: { key: 'k', versionId: 'v' } }),
+        get: async () => ({
+          runId: 'acme-2026-11-25-support',
+          status: 'SUCCEEDED',
+          validation: { ok: true },
+          manifest: { key: 'k', versionId: 'v' },
+        }),
         addShare: async (...args: unknown[]) => void recorded.push(args),
       },
       credentialsExpireAt: async () => new Date(now.getTime() + 3600_000),
     } as unknown as Fleet;
     const refusal = shareRun(fleet, 'acme-2026-11-25-support', { expires: '72h', now });
-    await expect(refusal).rejects.toThrow('it is signed with your credentials, which expire at 2026-11-25T13:00:00.000Z, and stops working then. Give --expires 1h or less');
+    await expect(refusal).rejects.toThrow(
+      'it is signed with your credentials, which expire at 2026-11-25T13:00:00.000Z, and stops working then. Give --expires 1h or less',
+    );
     await expect(refusal).rejects.toMatchObject({ exitCode: EXIT.usage });
     expect(recorded).toEqual([]);
   });
 });
 
-describe('so-backup share: any database name in the download\'s file name', () => {
+describe("so-backup share: any database name in the download's file name", () => {
   test('the name survives quotes, non-Latin letters and characters Windows forbids (RFC 6266 filename*), with an ASCII fallback', () => {
-    expect(attachment('acme-2026-11-25-daily-O\'Brien "CRM".bak')).toBe('attachment; filename="acme-2026-11-25-daily-O\'Brien _CRM_.bak"; filename*=UTF-8\'\'acme-2026-11-25-daily-O%27Brien%20%22CRM%22.bak');
+    expect(attachment('acme-2026-11-25-daily-O\'Brien "CRM".bak')).toBe(
+      "attachment; filename=\"acme-2026-11-25-daily-O'Brien _CRM_.bak\"; filename*=UTF-8''acme-2026-11-25-daily-O%27Brien%20%22CRM%22.bak",
+    );
     expect(attachment('r-顧客.bak')).toBe('attachment; filename="r-__.bak"; filename*=UTF-8\'\'r-%E9%A1%A7%E5%AE%A2.bak');
   });
 });
 
 describe('so-backup runs and run show: what a run kept', () => {
-  const base = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule', requestedBy: 's', executionArn: 'a', startedAt: hoursAgo(2) } as const;
+  const base = {
+    runId: 'acme-2026-11-25-daily',
+    tenantId: 'acme',
+    trigger: 'schedule',
+    requestedBy: 's',
+    executionArn: 'a',
+    startedAt: hoursAgo(2),
+  } as const;
   test('GIVEN a run that kept SuperOffice and the archive while 2two failed and another database failed validation THEN each part is shown with what became of it and why', () => {
     const run: RunRecord = {
-      ...base, status: 'FAILED', validatedManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'v9' }, kept: { databases: ['SuperOffice'], archive: true },
-      validation: { ok: false, checkedAt: hoursAgo(1), checks: 20, problems: ['x'], artifacts: [
-        { kind: 'database', name: 'SuperOffice', ok: true, problems: [] }, { kind: 'database', name: 'Old', ok: false, problems: ['a differential backup, not a full one'] }, { kind: 'archive', name: 'SO_ARC', ok: true, problems: [] },
-      ] },
+      ...base,
+      status: 'FAILED',
+      validatedManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'v9' },
+      kept: { databases: ['SuperOffice'], archive: true },
+      validation: {
+        ok: false,
+        checkedAt: hoursAgo(1),
+        checks: 20,
+        problems: ['x'],
+        artifacts: [
+          { kind: 'database', name: 'SuperOffice', ok: true, problems: [] },
+          { kind: 'database', name: 'Old', ok: false, problems: ['a differential backup, not a full one'] },
+          { kind: 'archive', name: 'SO_ARC', ok: true, problems: [] },
+        ],
+      },
       failures: [
         { kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } },
         { kind: 'database', name: 'Old', error: { code: 'VALIDATION_FAILED', message: 'a differential backup, not a full one' } },
@@ -92,8 +165,17 @@ describe('so-backup runs and run show: what a run kept', () => {
     ]);
     expect(runView(run)).toMatchObject({ status: 'FAILED', validated: false, kept: 'partly' });
     // A run from before staging: its manifest at the daily key counts when it SUCCEEDED and validated.
-    expect(runView({ ...base, status: 'SUCCEEDED', validation: { ok: true, checkedAt: '', checks: 1, problems: [] }, manifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'v1' } })).toMatchObject({ kept: 'all' });
-    expect(runView({ ...base, status: 'FAILED', manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } })).toMatchObject({ kept: 'none' });
+    expect(
+      runView({
+        ...base,
+        status: 'SUCCEEDED',
+        validation: { ok: true, checkedAt: '', checks: 1, problems: [] },
+        manifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'v1' },
+      }),
+    ).toMatchObject({ kept: 'all' });
+    expect(
+      runView({ ...base, status: 'FAILED', manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } }),
+    ).toMatchObject({ kept: 'none' });
   });
 });
 
@@ -105,7 +187,12 @@ describe('so-backup run show', () => {
       { type: 'TaskStateEntered', timestamp: at(0), id: 2, stateEnteredEventDetails: { name: 'Prepare' } },
       { type: 'TaskStateExited', timestamp: at(1), id: 3, stateExitedEventDetails: { name: 'Prepare' } },
       { type: 'TaskStateEntered', timestamp: at(1), id: 4, stateEnteredEventDetails: { name: 'Validate' } },
-      { type: 'TaskFailed', timestamp: at(9), id: 5, taskFailedEventDetails: { resource: 'x', resourceType: 'lambda', error: 'ValidationFailed', cause: 'size differs' } },
+      {
+        type: 'TaskFailed',
+        timestamp: at(9),
+        id: 5,
+        taskFailedEventDetails: { resource: 'x', resourceType: 'lambda', error: 'ValidationFailed', cause: 'size differs' },
+      },
       { type: 'TaskStateExited', timestamp: at(9), id: 6, stateExitedEventDetails: { name: 'Validate' } },
     ];
     expect(stepsFromHistory(events)).toEqual([
@@ -117,35 +204,86 @@ describe('so-backup run show', () => {
 
 describe('so-backup output and errors', () => {
   test('tables align columns; durations read like "1d 6h"', () => {
-    expect(table([{ a: 'x', n: 5 }, { a: 'longer', n: 100 }], [{ header: 'NAME', value: (r) => r.a }, { header: 'N', value: (r) => String(r.n), right: true }]))
-      .toBe('NAME      N\n------  ---\nx         5\nlonger  100');
+    expect(
+      table(
+        [
+          { a: 'x', n: 5 },
+          { a: 'longer', n: 100 },
+        ],
+        [
+          { header: 'NAME', value: (r) => r.a },
+          { header: 'N', value: (r) => String(r.n), right: true },
+        ],
+      ),
+    ).toBe('NAME      N\n------  ---\nx         5\nlonger  100');
     expect(duration(30 * 3600)).toBe('1d 6h');
     expect(duration(75)).toBe('1m 15s');
   });
 
   test('tables align by display width: CJK names take two columns each, so the next column still lines up', () => {
-    const rendered = table([{ a: '顧客', n: 'x' }, { a: 'Kunde [Øst]', n: 'y' }, { a: 'SuperOffice', n: 'z' }], [{ header: 'PART', value: (r) => r.a }, { header: 'OUTCOME', value: (r) => r.n }]);
-    expect(rendered.split('\n')).toEqual(['PART         OUTCOME', '-----------  -------', '顧客         x', 'Kunde [Øst]  y', 'SuperOffice  z']);
+    const rendered = table(
+      [
+        { a: '顧客', n: 'x' },
+        { a: 'Kunde [Øst]', n: 'y' },
+        { a: 'SuperOffice', n: 'z' },
+      ],
+      [
+        { header: 'PART', value: (r) => r.a },
+        { header: 'OUTCOME', value: (r) => r.n },
+      ],
+    );
+    expect(rendered.split('\n')).toEqual([
+      'PART         OUTCOME',
+      '-----------  -------',
+      '顧客         x',
+      'Kunde [Øst]  y',
+      'SuperOffice  z',
+    ]);
   });
 
-  test('run show\'s Steps table names a step\'s error, not its whole cause; a carried part says which run\'s backup is kept', () => {
-    expect(errorName('PartsFailed: database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE — kept and validated: database SuperOffice')).toBe('PartsFailed');
+  test("run show's Steps table names a step's error, not its whole cause; a carried part says which run's backup is kept", () => {
+    expect(
+      errorName('PartsFailed: database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE — kept and validated: database SuperOffice'),
+    ).toBe('PartsFailed');
     expect(errorName('States.HeartbeatTimeout')).toBe('States.HeartbeatTimeout');
     const run = {
       failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }],
       kept: { databases: ['SuperOffice'], archive: true, carried: [{ kind: 'database', name: '2two', runId: 'acme-2026-11-20-daily' }] },
-      validation: { ok: true, checkedAt: '', checks: 3, problems: [], artifacts: [{ kind: 'database', name: 'SuperOffice', ok: true, problems: [] }] },
+      validation: {
+        ok: true,
+        checkedAt: '',
+        checks: 3,
+        problems: [],
+        artifacts: [{ kind: 'database', name: 'SuperOffice', ok: true, problems: [] }],
+      },
     } as unknown as RunRecord;
     expect(partsOf(run)).toEqual([
       { kind: 'database', name: 'SuperOffice', outcome: 'kept' },
-      { kind: 'database', name: '2two', outcome: 'failed', detail: 'SQL_DATABASE_OFFLINE: database "2two" is OFFLINE', carriedFrom: 'acme-2026-11-20-daily' },
+      {
+        kind: 'database',
+        name: '2two',
+        outcome: 'failed',
+        detail: 'SQL_DATABASE_OFFLINE: database "2two" is OFFLINE',
+        carriedFrom: 'acme-2026-11-20-daily',
+      },
     ]);
   });
 
   test('AWS errors become the action that is missing, or what is not running', () => {
-    const denied = explainAwsError(Object.assign(new Error('User: arn:aws:iam::1:user/sam is not authorized to perform: states:StartExecution on resource: arn'), { name: 'AccessDeniedException' }), 'starting the backup');
-    expect(denied).toMatchObject({ exitCode: EXIT.denied, message: expect.stringContaining('your credentials lack states:StartExecution') });
-    const refused = explainAwsError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:48001'), { code: 'ECONNREFUSED' }), 'reading tenants');
+    const denied = explainAwsError(
+      Object.assign(new Error('User: arn:aws:iam::1:user/sam is not authorized to perform: states:StartExecution on resource: arn'), {
+        name: 'AccessDeniedException',
+      }),
+      'starting the backup',
+    );
+    expect(denied).toMatchObject({
+      exitCode: EXIT.denied,
+      message: expect.stringContaining('your credentials lack states:StartExecution'),
+    });
+    const refused = explainAwsError(
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:48001'), { code: 'ECONNREFUSED' }),
+      'reading tenants',
+    );
     expect(refused).toMatchObject({ exitCode: EXIT.environment, message: expect.stringContaining('is local mode running?') });
   });
 });
@@ -153,12 +291,18 @@ describe('so-backup output and errors', () => {
 describe('so-backup against AWS: the stack outputs', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-outputs-'));
   const outputs = {
-    ConnectorEndpoint: 'wss://abc.execute-api.eu-north-1.amazonaws.com/prod', BackupBucketName: 'backups', BackupRunStateMachineArn: 'arn:aws:states:eu-north-1:1:stateMachine:BackupRun',
-    TenantsTableName: 'T', RunsTableName: 'R', ConnectionsTableName: 'C', AlertsTopicArn: 'arn:aws:sns:eu-north-1:1:alerts',
-    ScheduleTimeZone: 'Europe/Oslo', RunTimeoutSeconds: '46800',
+    ConnectorEndpoint: 'wss://abc.execute-api.eu-north-1.amazonaws.com/prod',
+    BackupBucketName: 'backups',
+    BackupRunStateMachineArn: 'arn:aws:states:eu-north-1:1:stateMachine:BackupRun',
+    TenantsTableName: 'T',
+    RunsTableName: 'R',
+    ConnectionsTableName: 'C',
+    AlertsTopicArn: 'arn:aws:sns:eu-north-1:1:alerts',
+    ScheduleTimeZone: 'Europe/Oslo',
+    RunTimeoutSeconds: '46800',
   };
 
-  test('GIVEN `cdk deploy --outputs-file` output WHEN opened THEN the stack\'s names are taken from it (nested under the stack name)', async () => {
+  test("GIVEN `cdk deploy --outputs-file` output WHEN opened THEN the stack's names are taken from it (nested under the stack name)", async () => {
     writeFileSync(path.join(dir, 'outputs.json'), JSON.stringify({ SoBackup: outputs }));
     const fleet = await openFleet({ stackName: 'SoBackup', region: 'eu-north-1', outputsFile: path.join(dir, 'outputs.json') });
     expect(fleet.mode).toBe('aws');
@@ -172,15 +316,17 @@ describe('so-backup against AWS: the stack outputs', () => {
     const { ConnectionsTableName: _dropped, ...older } = outputs;
     writeFileSync(path.join(dir, 'older.json'), JSON.stringify(older));
     await expect(openFleet({ stackName: 'SoBackup', outputsFile: path.join(dir, 'older.json') })).rejects.toMatchObject({
-      exitCode: EXIT.environment, message: expect.stringContaining('lacks outputs so-backup needs (ConnectionsTableName): deploy the current stack version'),
+      exitCode: EXIT.environment,
+      message: expect.stringContaining('lacks outputs so-backup needs (ConnectionsTableName): deploy the current stack version'),
     });
-    await expect(openFleet({ stackName: 'SoBackup', outputsFile: path.join(dir, 'nope.json') })).rejects.toMatchObject({ exitCode: EXIT.usage });
+    await expect(openFleet({ stackName: 'SoBackup', outputsFile: path.join(dir, 'nope.json') })).rejects.toMatchObject({
+      exitCode: EXIT.usage,
+    });
   });
 });
 
-
 describe('so-backup --wait and run show: the rate and the bandwidth limit', () => {
-  test('the connector\'s reported rate with its limit; unlimited said so; nothing from a connector that reports no rate', () => {
+  test("the connector's reported rate with its limit; unlimited said so; nothing from a connector that reports no rate", () => {
     expect(rateText({ bytesPerSecond: 2_475_000, limitBytesPerSecond: 2_500_000 })).toBe(' at 19.8 Mbit/s (limit 20 Mbit/s)');
     expect(rateText({ bytesPerSecond: 12_500_000, limitBytesPerSecond: null })).toBe(' at 100 Mbit/s (limit unlimited)');
     expect(rateText({})).toBe('');
@@ -190,9 +336,16 @@ describe('so-backup --wait and run show: the rate and the bandwidth limit', () =
   test('--bandwidth: a rate, a schedule as JSON, or default; each mistake named', () => {
     expect(parseBandwidthOption('20 Mbit/s')).toBe('20 Mbit/s');
     expect(parseBandwidthOption('default')).toBeNull();
-    expect(parseBandwidthOption('{"schedule":[{"days":"Mon-Fri","from":"07:00","to":"17:00","limit":"5 Mbit/s"}]}')).toEqual({ default: 'unlimited', schedule: [{ days: 'Mon-Fri', from: '07:00', to: '17:00', limit: '5 Mbit/s' }] });
+    expect(parseBandwidthOption('{"schedule":[{"days":"Mon-Fri","from":"07:00","to":"17:00","limit":"5 Mbit/s"}]}')).toEqual({
+      default: 'unlimited',
+      schedule: [{ days: 'Mon-Fri', from: '07:00', to: '17:00', limit: '5 Mbit/s' }],
+    });
     expect(() => parseBandwidthOption('{"schedule":')).toThrow(/--bandwidth is not valid JSON/);
-    expect(() => parseBandwidthOption('{"schedule":[{"days":"Mon-Fri","from":"7am","to":"17:00","limit":"5 Mbit/s"}]}')).toThrow(/--bandwidth: schedule\.0\.from: "7am" is not a time of day/);
-    expect(() => parseBandwidthOption('20 Mb/s')).toThrow(expect.objectContaining({ exitCode: EXIT.usage, message: expect.stringMatching(/could mean bits or bytes/) }));
+    expect(() => parseBandwidthOption('{"schedule":[{"days":"Mon-Fri","from":"7am","to":"17:00","limit":"5 Mbit/s"}]}')).toThrow(
+      /--bandwidth: schedule\.0\.from: "7am" is not a time of day/,
+    );
+    expect(() => parseBandwidthOption('20 Mb/s')).toThrow(
+      expect.objectContaining({ exitCode: EXIT.usage, message: expect.stringMatching(/could mean bits or bytes/) }),
+    );
   });
 });

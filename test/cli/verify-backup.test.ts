@@ -20,7 +20,10 @@ const write = (name: string, body: Buffer) => {
   return file;
 };
 const superOffice = (options: Partial<Parameters<typeof backupFile>[0]> = {}) =>
-  backupFile({ database: 'SuperOffice', server: 'SO-SQL01', backupSetName: 'SuperOffice-Full Database Backup', startedAt, ...options }, pagesOf('SuperOffice'));
+  backupFile(
+    { database: 'SuperOffice', server: 'SO-SQL01', backupSetName: 'SuperOffice-Full Database Backup', startedAt, ...options },
+    pagesOf('SuperOffice'),
+  );
 
 const mediaSetId = randomBytes(16);
 const files = {
@@ -41,7 +44,13 @@ describe('verifyBackupFiles', () => {
     ['the stripes in either order', [files.stripe2, files.stripe1], undefined, true, undefined],
     ['one stripe of two', [files.stripe1], undefined, false, /family 1 of 2 of a striped backup: the backup set is incomplete/],
     ['stripes of two different backups', [files.stripe1, files.otherSet], undefined, false, /2 different media sets/],
-    ['the same stripe twice', [files.stripe1, files.stripe1], undefined, false, /family 1 is given more than once.*family 2 is missing|family 2 is missing/],
+    [
+      'the same stripe twice',
+      [files.stripe1, files.stripe1],
+      undefined,
+      false,
+      /family 1 is given more than once.*family 2 is missing|family 2 is missing/,
+    ],
     ['a backup of another database', [files.full], 'CRM7', false, /backup of database "SuperOffice", not "CRM7"/],
     ['a differential backup', [files.differential], undefined, false, /a differential backup, not a full one/],
     ['the first 1 KiB of a backup', [files.truncated], undefined, false, /the file ends at 1024 bytes/],
@@ -49,13 +58,27 @@ describe('verifyBackupFiles', () => {
     const result = await verifyBackupFiles(paths, { database });
     expect(result.verdict.ok).toBe(ok);
     if (reason) expect(result.verdict.reasons.join('\n')).toMatch(reason);
-    expect(renderVerification(result)).toMatch(ok ? /^Verdict: OK: a complete, readable full backup of SuperOffice/m : /^Verdict: NOT USABLE as a full backup:/m);
+    expect(renderVerification(result)).toMatch(
+      ok ? /^Verdict: OK: a complete, readable full backup of SuperOffice/m : /^Verdict: NOT USABLE as a full backup:/m,
+    );
   });
 
   test('GIVEN a compressed backup WHEN rendered THEN every fact the reader found is printed', async () => {
     const text = renderVerification(await verifyBackupFiles([files.compressed]));
-    for (const line of [/format +MSSQLBAK container/, /MTF blocks +1024-byte logical blocks, 512-byte soft filemarks/, /compressed +yes \(decoded\)/, /type +full/, /database +SuperOffice/, /server +SO-SQL01/, /SQL Server +16\.0\.4135/,
-      /backup date +2026-11-30 02:00:00 \(server time, UTC\+00:00\)/, /copy-only +no/, /families +family 1 of 1/, /password +none/, /complete +yes/]) {
+    for (const line of [
+      /format +MSSQLBAK container/,
+      /MTF blocks +1024-byte logical blocks, 512-byte soft filemarks/,
+      /compressed +yes \(decoded\)/,
+      /type +full/,
+      /database +SuperOffice/,
+      /server +SO-SQL01/,
+      /SQL Server +16\.0\.4135/,
+      /backup date +2026-11-30 02:00:00 \(server time, UTC\+00:00\)/,
+      /copy-only +no/,
+      /families +family 1 of 1/,
+      /password +none/,
+      /complete +yes/,
+    ]) {
       expect(text).toMatch(line);
     }
   });
@@ -88,7 +111,10 @@ describe('so-backup verify-backup (the command)', () => {
     expect(missing).toMatchObject({ code: 2, stderr: expect.stringMatching(/missing.bak: no such file/) });
     const json = await soBackup('--json', 'verify-backup', files.stripe1);
     expect(json.code).toBe(1);
-    expect(JSON.parse(json.stdout)).toMatchObject({ verdict: { ok: false }, files: [{ facts: { family: { count: 2, number: 1 }, complete: true } }] });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      verdict: { ok: false },
+      files: [{ facts: { family: { count: 2, number: 1 }, complete: true } }],
+    });
   }, 60_000);
 });
 
@@ -106,7 +132,6 @@ describeWithMssqlFixtures('so-backup verify-backup on real SQL Server backups', 
   });
 });
 
-
 describe('so-backup verify-backup: what it reads, and files it cannot read (issue 16 review)', () => {
   test('GIVEN a file the user may not read WHEN verified THEN exit 6 (not a verdict) naming the file and the error, one "so-backup:" prefix', async () => {
     const file = write('unreadable.bak', superOffice());
@@ -117,11 +142,21 @@ describe('so-backup verify-backup: what it reads, and files it cannot read (issu
     if (asOther.length === 0) chmodSync(file, 0o000);
     // nobody may not reach this checkout (a clone under a 0700 folder): it runs the command bundled into the test's own folder.
     const program = path.join(dir, 'so-backup.cjs');
-    buildSync({ entryPoints: [path.join(ROOT, 'cli', 'bin', 'so-backup.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: program, logLevel: 'error' });
+    buildSync({
+      entryPoints: [path.join(ROOT, 'cli', 'bin', 'so-backup.ts')],
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      outfile: program,
+      logLevel: 'error',
+    });
     chmodSync(program, 0o755);
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       const [command, ...args] = [...asOther, USER_NODE, program, 'verify-backup', file];
-      execFile(command!, args, { cwd: dir }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      execFile(command!, args, { cwd: dir }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
     });
     expect(result).toMatchObject({ code: 6, stdout: '' });
     expect(result.stderr).toMatch(/^so-backup: .*unreadable\.bak cannot be read \(EACCES: permission denied\): nothing was checked/);
@@ -129,10 +164,18 @@ describe('so-backup verify-backup: what it reads, and files it cannot read (issu
   }, 60_000);
 
   test('GIVEN a read that fails in the middle of the file (I/O error) WHEN verified THEN a CliError with exit 6, not "not usable"', async () => {
-    await expect(verifyBackupFiles([files.full], {}, async (file) => {
-      const source = await fileSource(file);
-      return { ...source, read: async (offset, length) => (offset > 0x1000 ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })) : source.read(offset, length)) };
-    })).rejects.toMatchObject({ exitCode: 6, message: expect.stringMatching(/full\.bak cannot be read \(EIO: input\/output error/) });
+    await expect(
+      verifyBackupFiles([files.full], {}, async (file) => {
+        const source = await fileSource(file);
+        return {
+          ...source,
+          read: async (offset, length) =>
+            offset > 0x1000
+              ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' }))
+              : source.read(offset, length),
+        };
+      }),
+    ).rejects.toMatchObject({ exitCode: 6, message: expect.stringMatching(/full\.bak cannot be read \(EIO: input\/output error/) });
   });
 
   test('GIVEN a backup whose data pages are damaged in the middle WHEN verified THEN not usable, and --quick says it read only a sample', async () => {

@@ -1,4 +1,15 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -17,7 +28,9 @@ import { MemoryObjectStore } from '../helpers/memory-object-store';
 const logger = pino({ level: 'silent' });
 
 const made: string[] = [];
-afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 
 function setUp(name: string) {
   const dir = mkdtempSync(path.join(tmpdir(), `so-backup-adversarial-${name}-`));
@@ -34,7 +47,7 @@ async function backup(store: MemoryObjectStore, state: string, archive: string, 
 }
 
 describe('issue 17, attacked (helper v17)', () => {
-  test('GIVEN a document deleted and a new one of the same size and time created under another name (the file system reuses the inode) WHEN backed up THEN the new document\'s own bytes are backed up, not the deleted one\'s', async () => {
+  test("GIVEN a document deleted and a new one of the same size and time created under another name (the file system reuses the inode) WHEN backed up THEN the new document's own bytes are backed up, not the deleted one's", async () => {
     const { archive, state, store, dir } = setUp('inode-reuse');
     const a = path.join(archive, 'a.txt');
     writeFileSync(a, '1111');
@@ -55,6 +68,7 @@ describe('issue 17, attacked (helper v17)', () => {
 
   test('GIVEN documents with modification times before 1970 WHEN restored onto a new server THEN their times come back (within 1 µs) and the first run there reads no file', async () => {
     const { archive, state, store, dir } = setUp('pre-1970');
+    // biome-ignore lint/correctness/noPrecisionLoss: times a double cannot hold exactly are the case under test
     const times = [-1.123456789, -300_000_000.987654321];
     times.forEach((t, i) => {
       const file = path.join(archive, `old${i}.pdf`);
@@ -71,7 +85,11 @@ describe('issue 17, attacked (helper v17)', () => {
       const off = statSync(path.join(newServer, 'SO_ARC', f.path), { bigint: true }).mtimeNs - BigInt(f.mtimeNs!);
       expect({ path: f.path, withinOneMicrosecond: off < 1000n && off > -1000n }).toEqual({ path: f.path, withinOneMicrosecond: true });
     }
-    const next = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-26-daily' }, [{ name: 'SO_ARC', path: path.join(newServer, 'SO_ARC') }], { store, stateDir: path.join(dir, 'new-state'), logger });
+    const next = await backupArchive(
+      { tenantId: 'acme', runId: 'acme-2026-11-26-daily' },
+      [{ name: 'SO_ARC', path: path.join(newServer, 'SO_ARC') }],
+      { store, stateDir: path.join(dir, 'new-state'), logger },
+    );
     expect(next).toMatchObject({ files: 2, readFiles: 0, uploadedFiles: 0 });
   });
 
@@ -85,7 +103,12 @@ describe('issue 17, attacked (helper v17)', () => {
     rmSync(path.join(archive, 'ANNA'), { recursive: true });
     symlinkSync(elsewhere, path.join(archive, 'ANNA'));
     // What `so-connector restore --into-live` does (restore-run.ts): each root into its live folder, replacing.
-    await materializeSnapshot(snapshot.files, store, '.', { emptyFolders: snapshot.emptyFolders, links: snapshot.links, rootFolder: () => archive, replace: true }).catch(() => undefined);
+    await materializeSnapshot(snapshot.files, store, '.', {
+      emptyFolders: snapshot.emptyFolders,
+      links: snapshot.links,
+      rootFolder: () => archive,
+      replace: true,
+    }).catch(() => undefined);
     expect(existsSync(path.join(elsewhere, 'Tilbud.docx'))).toBe(false);
   });
 

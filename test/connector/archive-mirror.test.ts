@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -17,10 +28,12 @@ const logger = pino({ level: 'silent' });
 function tree(root: string, prefix = ''): Record<string, string> {
   const entries = readdirSync(path.join(root, prefix), { withFileTypes: true });
   if (entries.length === 0 && prefix) return { [`${prefix}/`]: '' };
-  return Object.fromEntries(entries.flatMap((entry) => {
-    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    return entry.isDirectory() ? Object.entries(tree(root, relative)) : [[relative, readFileSync(path.join(root, relative), 'latin1')]];
-  }));
+  return Object.fromEntries(
+    entries.flatMap((entry) => {
+      const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+      return entry.isDirectory() ? Object.entries(tree(root, relative)) : [[relative, readFileSync(path.join(root, relative), 'latin1')]];
+    }),
+  );
 }
 
 function write(root: string, relative: string, content: string | Buffer): string {
@@ -46,19 +59,28 @@ function setUp(name: string) {
 function asVersion3Index(stateDir: string): void {
   const file = path.join(stateDir, 'archive-index.json');
   const lines = readFileSync(file, 'utf8').split('\n');
-  const body = lines.slice(0, lines.findIndex((line) => line.startsWith('sha256:')));
-  const v3 = body.map((line, i) => {
-    if (i === 0) return line.replace('"v":4', '"v":3');
-    if (!line.startsWith('[')) return line;
-    const comma = line.endsWith(',');
-    const row = JSON.parse(comma ? line.slice(0, -1) : line) as unknown[];
-    return JSON.stringify(row.slice(0, 8)) + (comma ? ',' : '');
-  }).join('\n');
+  const body = lines.slice(
+    0,
+    lines.findIndex((line) => line.startsWith('sha256:')),
+  );
+  const v3 = body
+    .map((line, i) => {
+      if (i === 0) return line.replace('"v":4', '"v":3');
+      if (!line.startsWith('[')) return line;
+      const comma = line.endsWith(',');
+      const row = JSON.parse(comma ? line.slice(0, -1) : line) as unknown[];
+      return JSON.stringify(row.slice(0, 8)) + (comma ? ',' : '');
+    })
+    .join('\n');
   writeFileSync(file, `${v3}\nsha256:${createHash('sha256').update(v3).digest('hex')}\n`);
 }
 
 const since = (before: Record<string, number>, after: Record<string, number>) =>
-  Object.fromEntries(Object.entries(after).map(([name, count]) => [name, count - (before[name] ?? 0)]).filter(([, count]) => count !== 0));
+  Object.fromEntries(
+    Object.entries(after)
+      .map(([name, count]) => [name, count - (before[name] ?? 0)])
+      .filter(([, count]) => count !== 0),
+  );
 
 describe('archive mirror', () => {
   test('GIVEN an unchanged tree WHEN mirrored again THEN nothing is read or sent and the index file is not rewritten', async () => {
@@ -87,7 +109,10 @@ describe('archive mirror', () => {
     // The birth time proves each is the very file renamed: none is even opened.
     expect(second.summary).toMatchObject({ files: 3, uploadedFiles: 2, copiedFiles: 2, deletedFiles: 2, readFiles: 0 });
     const renamed = second.snapshot.files.find((f) => f.path === 'ANNA/2026.11/offer (signed).docx')!;
-    expect(renamed).toMatchObject({ uploaded: true, sha256: first.snapshot.files.find((f) => f.path === 'ANNA/2026.11/offer.docx')!.sha256 });
+    expect(renamed).toMatchObject({
+      uploaded: true,
+      sha256: first.snapshot.files.find((f) => f.path === 'ANNA/2026.11/offer.docx')!.sha256,
+    });
     expect(store.current(renamed.key)!.toString()).toBe('offer, version 1');
     expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'ANNA/2026.11/offer.docx'))).toBeUndefined(); // delete marker
     expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'PER HANSEN/notes.txt'))!.toString()).toBe('notes');
@@ -107,7 +132,7 @@ describe('archive mirror', () => {
     expect(store.current(second.snapshot.files[0]!.key)!.toString()).toBe('BBBB');
   });
 
-  test('GIVEN an index without birth times (an older connector) WHEN a file is renamed, and a deleted file\'s inode goes to a new one of the same size and time THEN the rename is read and hashed before it is copied, and the new file is sent', async () => {
+  test("GIVEN an index without birth times (an older connector) WHEN a file is renamed, and a deleted file's inode goes to a new one of the same size and time THEN the rename is read and hashed before it is copied, and the new file is sent", async () => {
     const { archive, state, store } = setUp('old-index-rename');
     write(archive, 'renamed.txt', 'same content');
     const gone = write(archive, 'gone.txt', '1111');
@@ -141,11 +166,16 @@ describe('archive mirror', () => {
     const { summary, snapshot } = await run(store, state, archive, 'acme-2026-11-25-daily');
     const paths = snapshot.files.map((f) => f.path);
     // Exact names: nothing normalized, and two names that differ only in normalization are two files with two keys.
-    expect(paths).toEqual(expect.arrayContaining([`ÅSE/${nfd}.docx`, `${deep}/${longName}`, 'empty.txt', 'ZOË/café.txt', `ZOË/${'café'.normalize('NFD')}.txt`]));
+    expect(paths).toEqual(
+      expect.arrayContaining([`ÅSE/${nfd}.docx`, `${deep}/${longName}`, 'empty.txt', 'ZOË/café.txt', `ZOË/${'café'.normalize('NFD')}.txt`]),
+    );
     expect(snapshot.files.find((f) => f.path === `ÅSE/${nfd}.docx`)!.key).toBe(`archive/acme/SO_ARC/ÅSE/${nfd}.docx`);
     expect(new Set(snapshot.files.map((f) => f.key)).size).toBe(snapshot.files.length);
     expect(summary.skipped).toEqual([]);
-    expect(snapshot.files.find((f) => f.path === 'empty.txt')).toMatchObject({ size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' });
+    expect(snapshot.files.find((f) => f.path === 'empty.txt')).toMatchObject({
+      size: 0,
+      sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    });
     expect(snapshot.emptyFolders).toEqual([{ root: 'SO_ARC', path: 'KARI/2026.12' }]);
 
     const restored = path.join(dir, 'restored');
@@ -167,9 +197,15 @@ describe('archive mirror', () => {
         return store.putFile(key, file);
       },
     });
-    const summary = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-26-daily' }, [{ name: 'SO_ARC', path: archive }], { store: denying, stateDir: state, logger });
+    const summary = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-26-daily' }, [{ name: 'SO_ARC', path: archive }], {
+      store: denying,
+      stateDir: state,
+      logger,
+    });
     const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(store.current(summary.snapshot.key)!).toString('utf8')));
-    expect(summary.skipped).toEqual([{ root: 'SO_ARC', path: 'HR/salaries.xlsx', reason: 'permission denied (give the service account read access)' }]);
+    expect(summary.skipped).toEqual([
+      { root: 'SO_ARC', path: 'HR/salaries.xlsx', reason: 'permission denied (give the service account read access)' },
+    ]);
     expect(summary).toMatchObject({ files: 2, deletedFiles: 0, skippedFiles: 1 });
     expect(snapshot.files.find((f) => f.path === 'HR/salaries.xlsx')).toMatchObject({ uploaded: false, size: 2 });
     expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'HR/salaries.xlsx'))!.toString()).toBe('v1');
@@ -197,7 +233,16 @@ describe('archive mirror', () => {
     const index = await ArchiveIndex.load(state);
     expect(index.found).toEqual({ state: 'corrupt', problem: 'the index does not match its checksum (damaged on disk)' });
     const again = await mirrorArchive('acme', [{ name: 'SO_ARC', path: archive }], store, index);
-    expect(again).toMatchObject({ uploadedFiles: 0, deletedFiles: 0, files: 19, rebuilt: { reason: 'index damaged: the index does not match its checksum (damaged on disk)', adoptedFiles: 19, snapshotRunId: 'acme-2026-11-26-daily' } });
+    expect(again).toMatchObject({
+      uploadedFiles: 0,
+      deletedFiles: 0,
+      files: 19,
+      rebuilt: {
+        reason: 'index damaged: the index does not match its checksum (damaged on disk)',
+        adoptedFiles: 19,
+        snapshotRunId: 'acme-2026-11-26-daily',
+      },
+    });
   });
 
   test('GIVEN a file copied back with its timestamps (a new file id) WHEN mirrored THEN it is read and compared, not sent', async () => {
@@ -223,7 +268,21 @@ describe('archive mirror', () => {
     expect((await ArchiveIndex.load(state)).found).toEqual({ state: 'loaded' });
     const index = await ArchiveIndex.load(state);
     for (let i = 0; i < 3000; i++) {
-      index.set(`SO_ARC/ÅSE/dokument "${i}", med\nlinjeskift.txt`, indexEntry({ size: i, mtimeNs: 1764000000000500123n + BigInt(i), fileId: String(i), birthNs: i % 3 === 0 ? 0n : 1763000000000000123n + BigInt(i), attributes: i % 4, mode: i % 5 === 0 ? -1 : 0o640 + (i % 8) }, 'ab'.repeat(32), `v${i}`));
+      index.set(
+        `SO_ARC/ÅSE/dokument "${i}", med\nlinjeskift.txt`,
+        indexEntry(
+          {
+            size: i,
+            mtimeNs: 1764000000000500123n + BigInt(i),
+            fileId: String(i),
+            birthNs: i % 3 === 0 ? 0n : 1763000000000000123n + BigInt(i),
+            attributes: i % 4,
+            mode: i % 5 === 0 ? -1 : 0o640 + (i % 8),
+          },
+          'ab'.repeat(32),
+          `v${i}`,
+        ),
+      );
     }
     await index.save();
     const again = await ArchiveIndex.load(state);
@@ -240,15 +299,25 @@ describe('archive mirror', () => {
     mkdirSync(path.join(archive, 'EMPTY', 'deeper'), { recursive: true });
     const collect = async (options: Parameters<typeof scanRoot>[2]) => {
       const seen: string[] = [];
-      await scanRoot(archive, {
-        file: (f) => seen.push(`${f.relative}:${f.size}`), emptyFolder: (p) => seen.push(`${p}/`), link: (l) => seen.push(`${l.relative} -> ${l.target}`), unreadable: (p) => seen.push(`!${p}`),
-        folder: (p, facts) => seen.push(`${p}/ ${facts.mtimeNs} ${facts.mode.toString(8)}`),
-      }, options);
+      await scanRoot(
+        archive,
+        {
+          file: (f) => seen.push(`${f.relative}:${f.size}`),
+          emptyFolder: (p) => seen.push(`${p}/`),
+          link: (l) => seen.push(`${l.relative} -> ${l.target}`),
+          unreadable: (p) => seen.push(`!${p}`),
+          folder: (p, facts) => seen.push(`${p}/ ${facts.mtimeNs} ${facts.mode.toString(8)}`),
+        },
+        options,
+      );
       return seen.sort();
     };
     let pauses = 0;
     const local = await collect({});
-    const parallel = await collect({ parallel: 8, pause: () => (++pauses % 5 === 0 ? new Promise((resolve) => setTimeout(resolve, 5)) : undefined) });
+    const parallel = await collect({
+      parallel: 8,
+      pause: () => (++pauses % 5 === 0 ? new Promise((resolve) => setTimeout(resolve, 5)) : undefined),
+    });
     expect(parallel).toEqual(local);
     expect(local).toHaveLength(301 + 7 + 7 * 12 + 2); // files and the empty folder; every folder with its time and mode
     expect(local).toContain('EMPTY/deeper/');
@@ -257,8 +326,19 @@ describe('archive mirror', () => {
   });
 
   test('the snapshot is a multi-member gzip that one gunzip reads whole', async () => {
-    const files = Array.from({ length: 2_500 }, (_, i) => ({ root: 'SO_ARC', path: `f${i}`, key: `archive/acme/SO_ARC/f${i}`, versionId: `v${i}`, size: i, mtimeMs: i, sha256: 'a'.repeat(64), uploaded: false }));
-    const parsed = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(Buffer.concat(await gzipSnapshot('acme-2026-11-25-daily', files, []))).toString('utf8')));
+    const files = Array.from({ length: 2_500 }, (_, i) => ({
+      root: 'SO_ARC',
+      path: `f${i}`,
+      key: `archive/acme/SO_ARC/f${i}`,
+      versionId: `v${i}`,
+      size: i,
+      mtimeMs: i,
+      sha256: 'a'.repeat(64),
+      uploaded: false,
+    }));
+    const parsed = archiveSnapshotSchema.parse(
+      JSON.parse(gunzipSync(Buffer.concat(await gzipSnapshot('acme-2026-11-25-daily', files, []))).toString('utf8')),
+    );
     expect(parsed.files).toEqual(files);
   });
 });

@@ -24,7 +24,11 @@ import { MemoryObjectStore } from '../helpers/memory-object-store';
  */
 const logger = pino({ level: 'silent' });
 const job = (runId: string): BackupJob => ({
-  type: 'backup-job', v: 1, runId, tenantId: 'acme', requestedAt: new Date().toISOString(),
+  type: 'backup-job',
+  v: 1,
+  runId,
+  tenantId: 'acme',
+  requestedAt: new Date().toISOString(),
   target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
   credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
 });
@@ -37,14 +41,24 @@ function setUp(name: string) {
 }
 
 async function backup(store: MemoryObjectStore, state: string, archive: string, runId: string, options: { hidden?: HiddenAttribute } = {}) {
-  const summary = await backupArchive({ tenantId: 'acme', runId }, [{ name: 'SO_ARC', path: archive }], { store, stateDir: state, logger, hiddenAttribute: options.hidden });
+  const summary = await backupArchive({ tenantId: 'acme', runId }, [{ name: 'SO_ARC', path: archive }], {
+    store,
+    stateDir: state,
+    logger,
+    hiddenAttribute: options.hidden,
+  });
   const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(store.current(summary.snapshot.key)!).toString('utf8')));
   // The cloud validated the run and promoted its snapshot into the daily tier, where an index rebuild reads it.
   await store.putBuffer(keyLayout.snapshot('acme'), store.current(summary.snapshot.key)!);
   return { summary, snapshot };
 }
 
-async function restore(store: MemoryObjectStore, snapshot: Awaited<ReturnType<typeof backup>>['snapshot'], to: string, more: Parameters<typeof materializeSnapshot>[3] = {}) {
+async function restore(
+  store: MemoryObjectStore,
+  snapshot: Awaited<ReturnType<typeof backup>>['snapshot'],
+  to: string,
+  more: Parameters<typeof materializeSnapshot>[3] = {},
+) {
   return materializeSnapshot(snapshot.files, store, to, { emptyFolders: snapshot.emptyFolders, links: snapshot.links, ...more });
 }
 
@@ -57,15 +71,36 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     writeFileSync(path.join(archive, name249), 'long name');
     writeFileSync(path.join(archive, name255), 'longest name');
     const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
-    const manifest = await runBackupJob(job('acme-2026-11-25-daily'), { config, connectorVersion: 'test', store, logger, report: () => undefined });
+    const manifest = await runBackupJob(job('acme-2026-11-25-daily'), {
+      config,
+      connectorVersion: 'test',
+      store,
+      logger,
+      report: () => undefined,
+    });
     const grant = { runId: 'acme-2026-11-25-daily', startedAt: new Date().toISOString(), manifest };
-    const restored = await restoreRun({ store, grant, progress: () => undefined }, { archiveTo: path.join(dir, 'restored'), liveRoots: config.archive!.roots });
+    const restored = await restoreRun(
+      { store, grant, progress: () => undefined },
+      { archiveTo: path.join(dir, 'restored'), liveRoots: config.archive!.roots },
+    );
     expect(restored.archive).toMatchObject({ files: 2, renamed: [], failed: [] });
     expect(readFileSync(path.join(dir, 'restored', 'SO_ARC', name249), 'utf8')).toBe('long name');
     expect(readdirSync(path.join(dir, 'restored', 'SO_ARC')).sort()).toEqual([name249, name255].sort());
-    const drill = await runRestoreDrill({
-      type: 'drill-job', v: 1, drillId: 'acme-drill-0001', runId: grant.runId, startedAt: grant.startedAt, manifest, target: job('x').target, credentials: job('x').credentials, database: false, sampleFiles: 2,
-    }, { store, stagingFolder: path.join(dir, 'staging') });
+    const drill = await runRestoreDrill(
+      {
+        type: 'drill-job',
+        v: 1,
+        drillId: 'acme-drill-0001',
+        runId: grant.runId,
+        startedAt: grant.startedAt,
+        manifest,
+        target: job('x').target,
+        credentials: job('x').credentials,
+        database: false,
+        sampleFiles: 2,
+      },
+      { store, stagingFolder: path.join(dir, 'staging') },
+    );
     expect(drill).toMatchObject({ ok: true, archive: { sampled: 2, verified: 2 } });
   });
 
@@ -89,13 +124,25 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     const refusing = Object.assign(Object.create(store) as MemoryObjectStore, {
       putFile: async (key: string, file: string | Buffer) => {
         if (String(file).endsWith('refused.txt')) {
-          throw new ConnectorError('S3_ERROR', `S3 refused uploading ${key}: InvalidObjectName (HTTP 400)`, { cause: Object.assign(new Error('InvalidObjectName'), { name: 'InvalidObjectName' }), permanent: true });
+          throw new ConnectorError('S3_ERROR', `S3 refused uploading ${key}: InvalidObjectName (HTTP 400)`, {
+            cause: Object.assign(new Error('InvalidObjectName'), { name: 'InvalidObjectName' }),
+            permanent: true,
+          });
         }
         return store.putFile(key, file);
       },
     });
-    const next = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-26-daily' }, [{ name: 'SO_ARC', path: archive }], { store: refusing, stateDir: state, logger });
-    expect(next).toMatchObject({ files: 3, uploadedFiles: 1, skippedFiles: 1, skipped: [{ root: 'SO_ARC', path: 'refused.txt', reason: "S3 refused this file's key (InvalidObjectName)" }] });
+    const next = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-26-daily' }, [{ name: 'SO_ARC', path: archive }], {
+      store: refusing,
+      stateDir: state,
+      logger,
+    });
+    expect(next).toMatchObject({
+      files: 3,
+      uploadedFiles: 1,
+      skippedFiles: 1,
+      skipped: [{ root: 'SO_ARC', path: 'refused.txt', reason: "S3 refused this file's key (InvalidObjectName)" }],
+    });
   });
 
   test('3. GIVEN names that are not valid UTF-8 (a Latin-1 "café" file in a Latin-1 folder) WHEN backed up twice and restored THEN they are backed up byte-exact, never "deleted while the backup ran", not read again, and come back with the same bytes', async () => {
@@ -107,7 +154,11 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     const first = await backup(store, state, archive, 'acme-2026-11-25-daily');
     expect(first.summary).toMatchObject({ files: 2, skippedFiles: 0, skipped: [] });
     const odd = first.snapshot.files.find((f) => f.pathBytes !== undefined)!;
-    expect(odd).toMatchObject({ path: 'S\ufffdknader/caf\ufffd.txt', pathBytes: name.toString('base64'), key: expect.stringMatching(/%hash/) });
+    expect(odd).toMatchObject({
+      path: 'S\ufffdknader/caf\ufffd.txt',
+      pathBytes: name.toString('base64'),
+      key: expect.stringMatching(/%hash/),
+    });
     const second = await backup(store, state, archive, 'acme-2026-11-26-daily');
     expect(second.summary).toMatchObject({ files: 2, uploadedFiles: 0, deletedFiles: 0, skippedFiles: 0, readFiles: 0 });
     await restore(store, second.snapshot, path.join(dir, 'restored'));
@@ -129,14 +180,26 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     const { summary, snapshot } = await backup(store, state, archive, 'acme-2026-11-25-daily');
     expect(snapshot.files.map((f) => f.path)).toEqual(['real.docx']);
     expect(snapshot.links.map((l) => [l.path, l.target, l.kind]).sort()).toEqual([
-      ['dangling', '/nowhere/at/all', 'file'], ['file link.docx', 'real.docx', 'file'], ['linked folder', outside, 'dir'], ['loop-a', 'loop-b', 'file'], ['loop-b', 'loop-a', 'file'],
+      ['dangling', '/nowhere/at/all', 'file'],
+      ['file link.docx', 'real.docx', 'file'],
+      ['linked folder', outside, 'dir'],
+      ['loop-a', 'loop-b', 'file'],
+      ['loop-b', 'loop-a', 'file'],
     ]);
     expect(summary.links).toBe(5);
     expect(summary.skippedFiles).toBe(2);
-    expect(summary.skipped).toEqual(expect.arrayContaining([
-      { root: 'SO_ARC', path: 'pipe', reason: 'a named pipe (FIFO): no document, not backed up' },
-      { root: 'SO_ARC', path: 'linked folder', reason: expect.stringMatching(/^a link to .*elsewhere, outside the archive: the link is kept, what it points to is not backed up/) },
-    ]));
+    expect(summary.skipped).toEqual(
+      expect.arrayContaining([
+        { root: 'SO_ARC', path: 'pipe', reason: 'a named pipe (FIFO): no document, not backed up' },
+        {
+          root: 'SO_ARC',
+          path: 'linked folder',
+          reason: expect.stringMatching(
+            /^a link to .*elsewhere, outside the archive: the link is kept, what it points to is not backed up/,
+          ),
+        },
+      ]),
+    );
     const restored = await restore(store, snapshot, path.join(dir, 'restored'));
     expect(restored).toMatchObject({ files: 1, links: 5, failed: [] });
     expect(readlinkSync(path.join(dir, 'restored', 'SO_ARC', 'linked folder'))).toBe(outside);
@@ -153,7 +216,12 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
       execFileSync('touch', ['-m', '-d', `@${t}`, file]);
     });
     const { snapshot } = await backup(store, state, archive, 'acme-2026-11-25-daily');
-    expect(snapshot.files.map((f) => f.mtimeNs).sort()).toEqual(['1700000000500000000', '1764000000123456789', '1764000000999999900', '1764000001000000001']);
+    expect(snapshot.files.map((f) => f.mtimeNs).sort()).toEqual([
+      '1700000000500000000',
+      '1764000000123456789',
+      '1764000000999999900',
+      '1764000001000000001',
+    ]);
     const newServer = path.join(dir, 'new-server');
     await restore(store, snapshot, newServer);
     for (const f of snapshot.files) {
@@ -161,7 +229,11 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
       const off = restoredNs - BigInt(f.mtimeNs!);
       expect(off < 1000n && off > -1000n).toBe(true);
     }
-    const next = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-26-daily' }, [{ name: 'SO_ARC', path: path.join(newServer, 'SO_ARC') }], { store, stateDir: path.join(dir, 'new-state'), logger });
+    const next = await backupArchive(
+      { tenantId: 'acme', runId: 'acme-2026-11-26-daily' },
+      [{ name: 'SO_ARC', path: path.join(newServer, 'SO_ARC') }],
+      { store, stateDir: path.join(dir, 'new-state'), logger },
+    );
     expect(next).toMatchObject({ files: 4, readFiles: 0, uploadedFiles: 0, deletedFiles: 0, skippedFiles: 0 });
   });
 
@@ -169,12 +241,19 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     const { dir, archive, store } = setUp('locked');
     for (const name of ['a.docx', 'b.docx', 'c.docx']) writeFileSync(path.join(archive, name), `${name} v1`);
     const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
-    const manifest = await runBackupJob(job('acme-2026-11-25-daily'), { config, connectorVersion: 'test', store, logger, report: () => undefined });
+    const manifest = await runBackupJob(job('acme-2026-11-25-daily'), {
+      config,
+      connectorVersion: 'test',
+      store,
+      logger,
+      report: () => undefined,
+    });
     for (const name of ['a.docx', 'b.docx', 'c.docx']) writeFileSync(path.join(archive, name), `${name} damaged`);
     execFileSync('chattr', ['+i', path.join(archive, 'a.docx')]);
     const realRename = fs.renameSync;
     const rename = jest.spyOn(fs, 'renameSync').mockImplementation((from, to) => {
-      if (String(to).endsWith('b.docx')) throw Object.assign(new Error(`EBUSY: resource busy or locked, rename '${String(from)}' -> '${String(to)}'`), { code: 'EBUSY' });
+      if (String(to).endsWith('b.docx'))
+        throw Object.assign(new Error(`EBUSY: resource busy or locked, rename '${String(from)}' -> '${String(to)}'`), { code: 'EBUSY' });
       return realRename(from, to);
     });
     try {
@@ -207,7 +286,10 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     writeFileSync(path.join(archive, 'Report.docx'), 'upper');
     writeFileSync(path.join(archive, 'report.docx'), 'lower');
     const hiddenSet: string[] = [];
-    const hidden: HiddenAttribute = { hiddenBelow: async () => new Set(['Desktop.ini']), setHidden: async (file) => hiddenSet.push(String(file)) > 0 };
+    const hidden: HiddenAttribute = {
+      hiddenBelow: async () => new Set(['Desktop.ini']),
+      setHidden: async (file) => hiddenSet.push(String(file)) > 0,
+    };
     const { snapshot } = await backup(store, state, archive, 'acme-2026-11-25-daily', { hidden });
     expect(snapshot.files.find((f) => f.path === 'locked.pdf')!.attributes).toEqual({ readOnly: true });
     expect(snapshot.files.find((f) => f.path === 'Desktop.ini')!.attributes).toEqual({ hidden: true });
@@ -219,16 +301,39 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     expect(statSync(path.join(dir, 'on-linux', 'SO_ARC', 'locked.pdf')).mode & 0o777).toBe(0o444);
     expect(hiddenSet).toEqual([path.join(dir, 'on-linux', 'SO_ARC', 'Desktop.ini')]);
 
-    const windowsLike = await restore(store, snapshot, path.join(dir, 'case-insensitive'), { semantics: defaultSemantics('win32'), hiddenAttribute: hidden });
-    expect(windowsLike).toMatchObject({ files: 5, failed: [], renamed: [{ path: 'SO_ARC/report.docx', restoredAs: 'SO_ARC/report (conflict 2).docx', reason: expect.stringMatching(/one name on this file system/) }] });
+    const windowsLike = await restore(store, snapshot, path.join(dir, 'case-insensitive'), {
+      semantics: defaultSemantics('win32'),
+      hiddenAttribute: hidden,
+    });
+    expect(windowsLike).toMatchObject({
+      files: 5,
+      failed: [],
+      renamed: [
+        {
+          path: 'SO_ARC/report.docx',
+          restoredAs: 'SO_ARC/report (conflict 2).docx',
+          reason: expect.stringMatching(/one name on this file system/),
+        },
+      ],
+    });
   });
 
-  test('the manifest of a run lists links and files read, and the validator\'s schema accepts what the connector writes', async () => {
+  test("the manifest of a run lists links and files read, and the validator's schema accepts what the connector writes", async () => {
     const { dir, archive, store } = setUp('manifest');
     writeFileSync(path.join(archive, 'a.txt'), 'a');
     symlinkSync('a.txt', path.join(archive, 'l'));
     const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
-    const pointer = await runBackupJob(job('acme-2026-11-25-daily'), { config, connectorVersion: 'test', store, logger, report: () => undefined });
-    expect(manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString())).archive).toMatchObject({ files: 1, links: 1, readFiles: 1 });
+    const pointer = await runBackupJob(job('acme-2026-11-25-daily'), {
+      config,
+      connectorVersion: 'test',
+      store,
+      logger,
+      report: () => undefined,
+    });
+    expect(manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString())).archive).toMatchObject({
+      files: 1,
+      links: 1,
+      readFiles: 1,
+    });
   });
 });

@@ -1,6 +1,13 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BandwidthLimiter, bandwidthInForce, ByteBucket, type BucketClock, throttledPieces, throttledReadable } from '../../connector/src/bandwidth';
+import {
+  BandwidthLimiter,
+  bandwidthInForce,
+  ByteBucket,
+  type BucketClock,
+  throttledPieces,
+  throttledReadable,
+} from '../../connector/src/bandwidth';
 import { bandwidthSettingSchema } from '../../protocol';
 
 /** A clock that only moves when someone sleeps on it: time is virtual, tests take no real time. */
@@ -106,7 +113,15 @@ describe('ByteBucket (fake clock)', () => {
 describe('throttled streams (fake clock)', () => {
   const drain = async (source: NodeJS.ReadableStream) => {
     let bytes = 0;
-    await pipeline(source, new Writable({ write: (chunk: Buffer, _e, done) => { bytes += chunk.length; done(); } }));
+    await pipeline(
+      source,
+      new Writable({
+        write: (chunk: Buffer, _e, done) => {
+          bytes += chunk.length;
+          done();
+        },
+      }),
+    );
     return bytes;
   };
 
@@ -116,7 +131,15 @@ describe('throttled streams (fake clock)', () => {
     bucket.setRate(2_000_000);
     const pieces = [Buffer.alloc(300_000, 1), Buffer.alloc(5, 2), Buffer.alloc(200_000, 3)];
     const chunks: Buffer[] = [];
-    await pipeline(throttledPieces(pieces, bucket), new Writable({ write: (chunk: Buffer, _e, done) => { chunks.push(chunk); done(); } }));
+    await pipeline(
+      throttledPieces(pieces, bucket),
+      new Writable({
+        write: (chunk: Buffer, _e, done) => {
+          chunks.push(chunk);
+          done();
+        },
+      }),
+    );
     expect(Buffer.concat(chunks).equals(Buffer.concat(pieces))).toBe(true);
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(64 * 1024);
     expect(clock.now()).toBeGreaterThanOrEqual(((500_005 - 64 * 1024) / 2_000_000) * 1000);
@@ -144,9 +167,12 @@ describe('throttled streams (fake clock)', () => {
   });
 });
 
-describe('the limit in force: the stricter of the tenant\'s and the configuration file\'s', () => {
+describe("the limit in force: the stricter of the tenant's and the configuration file's", () => {
   const monday = (hour: number) => new Date(2026, 10, 30, hour);
-  const office = bandwidthSettingSchema.parse({ default: '50 Mbit/s', schedule: [{ days: 'Mon-Fri', from: '07:00', to: '17:00', limit: '5 Mbit/s' }] });
+  const office = bandwidthSettingSchema.parse({
+    default: '50 Mbit/s',
+    schedule: [{ days: 'Mon-Fri', from: '07:00', to: '17:00', limit: '5 Mbit/s' }],
+  });
 
   test('neither set: unlimited', () => {
     expect(bandwidthInForce(undefined, null, monday(9))).toMatchObject({ bytesPerSecond: null, source: 'none' });
@@ -158,16 +184,26 @@ describe('the limit in force: the stricter of the tenant\'s and the configuratio
   });
 
   test('both set: the stricter at each moment, with when either next changes', () => {
-    expect(bandwidthInForce('20 Mbit/s', office, monday(9))).toMatchObject({ bytesPerSecond: 625_000, source: 'tenant', period: 0, changesAt: monday(17) });
+    expect(bandwidthInForce('20 Mbit/s', office, monday(9))).toMatchObject({
+      bytesPerSecond: 625_000,
+      source: 'tenant',
+      period: 0,
+      changesAt: monday(17),
+    });
     expect(bandwidthInForce('20 Mbit/s', office, monday(20))).toMatchObject({ bytesPerSecond: 2_500_000, source: 'config' });
     // The customer's own cap holds even when the operator allows more.
     expect(bandwidthInForce('1 Mbit/s', '100 Mbit/s', monday(20))).toMatchObject({ bytesPerSecond: 125_000, source: 'config' });
   });
 
-  test('GIVEN a running limiter WHEN the tenant\'s setting arrives or is removed THEN both buckets change at once, and each change is told once', () => {
+  test("GIVEN a running limiter WHEN the tenant's setting arrives or is removed THEN both buckets change at once, and each change is told once", () => {
     let now = monday(9);
     const told: string[] = [];
-    const limiter = new BandwidthLimiter({ config: '20 Mbit/s', now: () => now, clock: fakeClock(), onChange: (_limit, description) => told.push(description) });
+    const limiter = new BandwidthLimiter({
+      config: '20 Mbit/s',
+      now: () => now,
+      clock: fakeClock(),
+      onChange: (_limit, description) => told.push(description),
+    });
     expect(limiter.upload.bytesPerSecond).toBe(2_500_000);
     limiter.setTenantSetting(office);
     expect(limiter.upload.bytesPerSecond).toBe(625_000);

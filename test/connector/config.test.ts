@@ -7,7 +7,9 @@ import { connectorConfigFor } from '../helpers/connector-config';
 /** The configuration file as Windows editors save it. */
 describe('the configuration file, in the encodings Notepad writes', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-config-'));
-  const config = connectorConfigFor('C:\\ProgramData\\so-backup', { archive: { roots: [{ name: 'SO_ARC', path: 'D:\\Arkiv\\Søknader' }] } });
+  const config = connectorConfigFor('C:\\ProgramData\\so-backup', {
+    archive: { roots: [{ name: 'SO_ARC', path: 'D:\\Arkiv\\Søknader' }] },
+  });
   const json = JSON.stringify(config, null, 2).replace(/\n/g, '\r\n');
   const saved = (name: string, bytes: Buffer) => {
     const file = path.join(dir, name);
@@ -33,7 +35,9 @@ describe('the configuration file, in the encodings Notepad writes', () => {
     ['UTF-32 BE with a byte-order mark', Buffer.concat([Buffer.of(0, 0, 0xfe, 0xff), utf32le(json).swap32()])],
     ['UTF-32 LE without one', utf32le(json)],
   ])('GIVEN %s THEN it is refused, naming UTF-32 and the fix (not misread as UTF-16)', (name, bytes) => {
-    expect(() => loadConnectorConfig(saved(`${name.replace(/\W/g, '')}.json`, bytes))).toThrow(/is UTF-32, which the connector does not read: save it as UTF-8/);
+    expect(() => loadConnectorConfig(saved(`${name.replace(/\W/g, '')}.json`, bytes))).toThrow(
+      /is UTF-32, which the connector does not read: save it as UTF-8/,
+    );
   });
 
   test('GIVEN a file saved in a legacy code page (ANSI) THEN it is refused with the fix, never read with a wrong folder name', () => {
@@ -45,15 +49,23 @@ describe('the configuration file, in the encodings Notepad writes', () => {
 function utf32le(text: string): Buffer {
   const points = [...text].map((c) => c.codePointAt(0)!);
   const out = Buffer.alloc(points.length * 4);
-  points.forEach((p, i) => out.writeUInt32LE(p, i * 4));
+  points.forEach((p, i) => {
+    out.writeUInt32LE(p, i * 4);
+  });
   return out;
 }
 
-describe('the configuration file\'s bandwidth limit', () => {
+describe("the configuration file's bandwidth limit", () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-config-bw-'));
   const withBandwidth = (bandwidth: unknown) => {
     const file = path.join(dir, 'config.json');
-    writeFileSync(file, JSON.stringify({ ...connectorConfigFor('C:\\ProgramData\\so-backup', { archive: { roots: [{ name: 'SO_ARC', path: 'D:\\SO_ARC' }] } }), bandwidth }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...connectorConfigFor('C:\\ProgramData\\so-backup', { archive: { roots: [{ name: 'SO_ARC', path: 'D:\\SO_ARC' }] } }),
+        bandwidth,
+      }),
+    );
     return file;
   };
 
@@ -66,6 +78,8 @@ describe('the configuration file\'s bandwidth limit', () => {
 
   test('GIVEN mistakes THEN each is named with its place in the file', () => {
     const file = withBandwidth({ default: '20 Mbps', schedule: [{ days: 'Weekdays', from: '07:00', to: '17:00', limit: '5 Mb/s' }] });
-    expect(() => loadConnectorConfig(file)).toThrow(/bandwidth\.schedule\.0\.days: "Weekdays" is not a list of days[\s\S]*bandwidth\.schedule\.0\.limit: "5 Mb\/s" has an unknown unit/);
+    expect(() => loadConnectorConfig(file)).toThrow(
+      /bandwidth\.schedule\.0\.days: "Weekdays" is not a list of days[\s\S]*bandwidth\.schedule\.0\.limit: "5 Mb\/s" has an unknown unit/,
+    );
   });
 });

@@ -32,12 +32,17 @@ class RecordingLink extends EventEmitter implements JobLink {
 
 const login = { user: 'so_backup', password: 'Pw-Service-1' };
 const job = (runId: string, expiresInMs = 3600_000): BackupJob => ({
-  type: 'backup-job', v: 1, runId, tenantId: 'acme', requestedAt: new Date().toISOString(),
+  type: 'backup-job',
+  v: 1,
+  runId,
+  tenantId: 'acme',
+  requestedAt: new Date().toISOString(),
   target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
   credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + expiresInMs).toISOString() },
 });
 const until = async (check: () => boolean, ms = 10_000) => {
-  for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error('timed out');
+  for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 20)))
+    if (Date.now() > end) throw new Error('timed out');
 };
 
 describe('ConnectorService', () => {
@@ -57,7 +62,20 @@ describe('ConnectorService', () => {
   function service(link: RecordingLink, store: MemoryObjectStore) {
     const config = connectorConfigFor(dir, { sql: standInSql(port, login, dir), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
     const databaseServer = new MssqlDatabaseServer(config.sql!.connectionString);
-    return { svc: new ConnectorService({ config, connectorVersion: 'test', link, logger: pino({ level: 'silent' }), databaseServer, openStore: () => store, progressIntervalMs: 0, firstProgressJitterMs: 0, bandwidth: new BandwidthLimiter({ config: '100 Mbit/s' }) }), databaseServer };
+    return {
+      svc: new ConnectorService({
+        config,
+        connectorVersion: 'test',
+        link,
+        logger: pino({ level: 'silent' }),
+        databaseServer,
+        openStore: () => store,
+        progressIntervalMs: 0,
+        firstProgressJitterMs: 0,
+        bandwidth: new BandwidthLimiter({ config: '100 Mbit/s' }),
+      }),
+      databaseServer,
+    };
   }
 
   test('GIVEN a running job WHEN the service stops THEN it is checkpointed, not reported; the next start resumes it and reports success once', async () => {
@@ -67,7 +85,10 @@ describe('ConnectorService', () => {
     first.emit('job', job('acme-2026-11-25-daily'));
     await until(() => first.progress.some((p) => p.type === 'progress' && p.phase === 'database'));
     // Progress carries the rate and the bandwidth limit in force.
-    expect(first.progress.find((p) => p.type === 'progress')).toMatchObject({ bytesPerSecond: expect.any(Number), limitBytesPerSecond: 12_500_000 });
+    expect(first.progress.find((p) => p.type === 'progress')).toMatchObject({
+      bytesPerSecond: expect.any(Number),
+      limitBytesPerSecond: 12_500_000,
+    });
     await a.svc.stop();
     await a.databaseServer.close();
     expect(first.results).toEqual([]);
@@ -88,14 +109,26 @@ describe('ConnectorService', () => {
     mkdirSync(path.join(dir, 'state'), { recursive: true });
     writeFileSync(path.join(dir, 'state', 'job.json'), JSON.stringify(job('acme-2026-11-26-daily', 30_000)));
     expect(await svc.resumePending()).toBeUndefined();
-    expect(link.results).toEqual([expect.objectContaining({ runId: 'acme-2026-11-26-daily', outcome: 'failed', error: expect.objectContaining({ code: 'CONNECTOR_RESTARTED' }) })]);
+    expect(link.results).toEqual([
+      expect.objectContaining({
+        runId: 'acme-2026-11-26-daily',
+        outcome: 'failed',
+        error: expect.objectContaining({ code: 'CONNECTOR_RESTARTED' }),
+      }),
+    ]);
     await databaseServer.close();
   });
 
   test('GIVEN a finished job whose checkpoint survived a crash WHEN the service starts THEN it is not run again: its queued result stands', async () => {
     const link = new RecordingLink();
     const { svc, databaseServer } = service(link, new MemoryObjectStore());
-    link.results.push({ type: 'result', v: 1, runId: 'acme-2026-11-28-daily', outcome: 'failed', error: { code: 'X', message: 'queued before the crash' } });
+    link.results.push({
+      type: 'result',
+      v: 1,
+      runId: 'acme-2026-11-28-daily',
+      outcome: 'failed',
+      error: { code: 'X', message: 'queued before the crash' },
+    });
     mkdirSync(path.join(dir, 'state'), { recursive: true });
     writeFileSync(path.join(dir, 'state', 'job.json'), JSON.stringify(job('acme-2026-11-28-daily')));
     expect(await svc.resumePending()).toBeUndefined();
@@ -104,7 +137,7 @@ describe('ConnectorService', () => {
     await databaseServer.close();
   });
 
-  test('GIVEN a job running WHEN another run\'s job arrives THEN it is refused as busy; a repeat of the running one is ignored', async () => {
+  test("GIVEN a job running WHEN another run's job arrives THEN it is refused as busy; a repeat of the running one is ignored", async () => {
     const link = new RecordingLink();
     const { svc, databaseServer } = service(link, new MemoryObjectStore());
     link.emit('job', job('acme-2026-11-27-daily'));
@@ -127,9 +160,13 @@ describe('ConnectorService', () => {
     link.emit('cancel', { type: 'cancel-job', v: 1, runId: 'acme-2026-11-29-other', reason: 'not this one' });
     link.emit('cancel', { type: 'cancel-job', v: 1, runId: 'acme-2026-11-29-operator', reason: 'cancelled by sam: asked by mistake' });
     await until(() => link.results.length > 0, 10_000);
-    expect(link.results).toEqual([expect.objectContaining({
-      runId: 'acme-2026-11-29-operator', outcome: 'failed', error: { code: 'CANCELLED', message: 'the backup was cancelled: cancelled by sam: asked by mistake' },
-    })]);
+    expect(link.results).toEqual([
+      expect.objectContaining({
+        runId: 'acme-2026-11-29-operator',
+        outcome: 'failed',
+        error: { code: 'CANCELLED', message: 'the backup was cancelled: cancelled by sam: asked by mistake' },
+      }),
+    ]);
     expect(existsSync(path.join(dir, 'state', 'job.json'))).toBe(false);
     expect(svc.busyWith).toBeUndefined();
     await databaseServer.close();

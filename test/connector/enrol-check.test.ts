@@ -10,12 +10,20 @@ import { enrolConnector } from '../../connector/src/enrol';
  */
 describe('enrol --check-only', () => {
   let stateDir: string;
-  beforeEach(() => { stateDir = mkdtempSync(path.join(tmpdir(), 'so-enrol-check-')); });
+  beforeEach(() => {
+    stateDir = mkdtempSync(path.join(tmpdir(), 'so-enrol-check-'));
+  });
   afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
   const options = (extra: Partial<Parameters<typeof enrolConnector>[0]> = {}) => ({
     // Nothing listens on port 1: contacting it would fail the check.
-    endpoint: 'ws://127.0.0.1:1', code: 'acme:ABCDE-FGHJK-LMNPQ-RSTUV', config: path.join(stateDir, 'config.json'), stateDir,
-    connectorVersion: '0.1.0', archive: [{ name: 'SO_ARC', path: stateDir }], checkOnly: true, ...extra,
+    endpoint: 'ws://127.0.0.1:1',
+    code: 'acme:ABCDE-FGHJK-LMNPQ-RSTUV',
+    config: path.join(stateDir, 'config.json'),
+    stateDir,
+    connectorVersion: '0.1.0',
+    archive: [{ name: 'SO_ARC', path: stateDir }],
+    checkOnly: true,
+    ...extra,
   });
 
   test('GIVEN a server not enrolled yet THEN the check passes without contacting the endpoint and writes nothing', async () => {
@@ -25,11 +33,15 @@ describe('enrol --check-only', () => {
 
   test('GIVEN an enrolled server (identity.json exists) THEN "enrolled already" is the reason, even when the other arguments are incomplete (an MSI repair passes no ARCHIVE)', async () => {
     writeFileSync(path.join(stateDir, 'identity.json'), '{}');
-    await expect(enrolConnector(options({ archive: undefined }))).rejects.toThrow(`${path.join(stateDir, 'identity.json')} exists: this server is enrolled already`);
+    await expect(enrolConnector(options({ archive: undefined }))).rejects.toThrow(
+      `${path.join(stateDir, 'identity.json')} exists: this server is enrolled already`,
+    );
     expect(existsSync(path.join(stateDir, 'config.json'))).toBe(false);
   });
 
   test('GIVEN no endpoint (the MSI passes ENDPOINT as it is, empty when not given) THEN the error names it', async () => {
-    await expect(enrolConnector(options({ endpoint: '' }))).rejects.toThrow('no endpoint: give the wss:// endpoint from the operator (--endpoint, or the MSI property ENDPOINT)');
+    await expect(enrolConnector(options({ endpoint: '' }))).rejects.toThrow(
+      'no endpoint: give the wss:// endpoint from the operator (--endpoint, or the MSI property ENDPOINT)',
+    );
   });
 });

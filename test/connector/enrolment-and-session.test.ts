@@ -35,8 +35,12 @@ async function tenantWithCode(tenantId: string) {
 async function enrol(tenantId: string, code: string) {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-enrol-'));
   const result = await enrolConnector({
-    endpoint: cloud.endpoint, code: `${tenantId}:${code}`, config: path.join(dir, 'config.json'), stateDir: path.join(dir, 'state'),
-    connectorVersion: 'test', archive: [{ name: 'SO_ARC', path: dir }],
+    endpoint: cloud.endpoint,
+    code: `${tenantId}:${code}`,
+    config: path.join(dir, 'config.json'),
+    stateDir: path.join(dir, 'state'),
+    connectorVersion: 'test',
+    archive: [{ name: 'SO_ARC', path: dir }],
   });
   return { dir, ...result, identityFile: path.join(dir, 'state', 'identity.json') };
 }
@@ -45,7 +49,10 @@ async function enrol(tenantId: string, code: string) {
 async function enrolledSigner(tenantId: string) {
   const enrolled = await enrol(tenantId, await tenantWithCode(tenantId));
   const identity = await loadIdentity(enrolled.identityFile);
-  return { identity, sign: (now = Date.now()) => signatureAuthorization(tenantId, identity.current.keyId, identity.current.privateKeyPem, now) };
+  return {
+    identity,
+    sign: (now = Date.now()) => signatureAuthorization(tenantId, identity.current.keyId, identity.current.privateKeyPem, now),
+  };
 }
 
 /** Connects, waits until the cloud has recorded the connection, and resolves when it is closed again; `received` collects what the cloud sends it. */
@@ -96,7 +103,10 @@ describe('enrolment', () => {
   test('GIVEN a code already used WHEN a second server enrols THEN it is refused', async () => {
     const code = await tenantWithCode('enrol-reused');
     await enrol('enrol-reused', code);
-    await expect(enrol('enrol-reused', code)).rejects.toMatchObject({ code: 'ENROLMENT_REFUSED', message: expect.stringMatching(/wrong, already used or expired/) });
+    await expect(enrol('enrol-reused', code)).rejects.toMatchObject({
+      code: 'ENROLMENT_REFUSED',
+      message: expect.stringMatching(/wrong, already used or expired/),
+    });
   });
 
   test('GIVEN an expired code WHEN enrolling THEN it is refused', async () => {
@@ -129,7 +139,13 @@ describe('signed sessions', () => {
     const enrolled = await enrol(tenantId, await tenantWithCode(tenantId));
     const before = await loadIdentity(enrolled.identityFile);
     const keys = new ConnectorKeys(before, enrolled.identityFile, logger);
-    const link = new Link({ endpoint: cloud.endpoint, authorization: () => keys.authorization(), connectorVersion: 'test', logger, outbox: new Outbox(path.join(enrolled.dir, 'outbox')) });
+    const link = new Link({
+      endpoint: cloud.endpoint,
+      authorization: () => keys.authorization(),
+      connectorVersion: 'test',
+      logger,
+      outbox: new Outbox(path.join(enrolled.dir, 'outbox')),
+    });
     keys.attach(link);
     let count = 0;
     link.on('connected', () => count++);
@@ -169,21 +185,41 @@ describe('signed sessions', () => {
     await link.stop();
   });
 
-  test('GIVEN an open session WHEN the tenant is enrolled again with a new code THEN the old key\'s session is closed, the next job goes to the new key\'s session only, and the old key is refused', async () => {
+  test("GIVEN an open session WHEN the tenant is enrolled again with a new code THEN the old key's session is closed, the next job goes to the new key's session only, and the old key is refused", async () => {
     const { identity: old, sign: signOld } = await enrolledSigner('reenrol');
     const oldSession = await openConnection('reenrol', signOld());
     const fresh = await enrol('reenrol', (await createActivationCode(cloud.tenants, 'reenrol')).code);
     await oldSession.closed;
     const current = await loadIdentity(fresh.identityFile);
-    const newSession = await openConnection('reenrol', signatureAuthorization('reenrol', current.current.keyId, current.current.privateKeyPem));
+    const newSession = await openConnection(
+      'reenrol',
+      signatureAuthorization('reenrol', current.current.keyId, current.current.privateKeyPem),
+    );
     expect((await cloud.connections.forTenant('reenrol')).map((c) => c.keyId)).toEqual([current.current.keyId]);
     // The next backup job (request-backup's own logic, over the gateway) reaches the new session, never the old one.
-    await cloud.runs.create({ runId: 'reenrol-2026-11-25-daily', tenantId: 'reenrol', status: 'RUNNING', trigger: 'schedule', requestedBy: 'schedule', executionArn: 'a', startedAt: new Date().toISOString() });
-    const sentTo = await requestBackup({
-      runs: cloud.runs, tenants: cloud.tenants, connections: cloud.connections, target: { bucket: 'backups', region: 'us-east-1', forcePathStyle: false },
-      credentials: { mint: async () => ({ accessKeyId: 'A', secretAccessKey: 'S', expiration: new Date(Date.now() + 3600_000).toISOString() }) },
-      send: (connectionId, job) => cloud.postToConnection(connectionId, encodeMessage(job)),
-    }, { runId: 'reenrol-2026-11-25-daily', tenantId: 'reenrol', trigger: 'schedule', startedAt: new Date().toISOString() }, 'token');
+    await cloud.runs.create({
+      runId: 'reenrol-2026-11-25-daily',
+      tenantId: 'reenrol',
+      status: 'RUNNING',
+      trigger: 'schedule',
+      requestedBy: 'schedule',
+      executionArn: 'a',
+      startedAt: new Date().toISOString(),
+    });
+    const sentTo = await requestBackup(
+      {
+        runs: cloud.runs,
+        tenants: cloud.tenants,
+        connections: cloud.connections,
+        target: { bucket: 'backups', region: 'us-east-1', forcePathStyle: false },
+        credentials: {
+          mint: async () => ({ accessKeyId: 'A', secretAccessKey: 'S', expiration: new Date(Date.now() + 3600_000).toISOString() }),
+        },
+        send: (connectionId, job) => cloud.postToConnection(connectionId, encodeMessage(job)),
+      },
+      { runId: 'reenrol-2026-11-25-daily', tenantId: 'reenrol', trigger: 'schedule', startedAt: new Date().toISOString() },
+      'token',
+    );
     await until(() => newSession.received.length === 1);
     expect(JSON.parse(newSession.received[0]!)).toMatchObject({ type: 'backup-job', runId: 'reenrol-2026-11-25-daily' });
     expect(sentTo.connectionId).toBeDefined();
@@ -197,7 +233,11 @@ describe('signed sessions', () => {
   test('GIVEN a second session of the old key elsewhere WHEN the connector completes a key rotation THEN that session is closed too', async () => {
     const { enrolled, before, keys, link, connects } = await connectedConnector('rotate-copy');
     // A copy of the identity file, connected from another machine with the same (old) key.
-    const copy = await openConnection('rotate-copy', signatureAuthorization('rotate-copy', before.current.keyId, before.current.privateKeyPem), 2);
+    const copy = await openConnection(
+      'rotate-copy',
+      signatureAuthorization('rotate-copy', before.current.keyId, before.current.privateKeyPem),
+      2,
+    );
     await keys.rotateIfDue(link, 0);
     await until(async () => (await loadIdentity(enrolled.identityFile)).current.keyId !== before.current.keyId);
     await until(() => connects() === 2);
@@ -213,10 +253,18 @@ describe('signed sessions', () => {
     const { identity, sign } = await enrolledSigner('revoke-cli');
     const { closed } = await openConnection('revoke-cli', sign());
     const fleet = { tenants: cloud.tenants, connections: cloud.connections, closeConnection: cloud.closeConnection } as unknown as Fleet;
-    expect(await revokeKey(fleet, 'revoke-cli', identity.current.keyId)).toEqual({ tenantId: 'revoke-cli', keyId: identity.current.keyId, connectionsClosed: 1, keysLeft: 0 });
+    expect(await revokeKey(fleet, 'revoke-cli', identity.current.keyId)).toEqual({
+      tenantId: 'revoke-cli',
+      keyId: identity.current.keyId,
+      connectionsClosed: 1,
+      keysLeft: 0,
+    });
     await closed;
     await expect(connect(sign())).rejects.toThrow('HTTP 403');
-    await expect(revokeKey(fleet, 'revoke-cli', identity.current.keyId)).rejects.toMatchObject({ exitCode: EXIT.notFound, message: expect.stringMatching(/has no key ".*"; its keys: none/) });
+    await expect(revokeKey(fleet, 'revoke-cli', identity.current.keyId)).rejects.toMatchObject({
+      exitCode: EXIT.notFound,
+      message: expect.stringMatching(/has no key ".*"; its keys: none/),
+    });
     await expect(revokeKey(fleet, 'no-such-tenant', 'k')).rejects.toMatchObject({ exitCode: EXIT.notFound });
   });
 
@@ -236,18 +284,32 @@ describe('signed sessions', () => {
 });
 
 describe('restore drill results', () => {
-  const result = (drillId: string, runId: string, ok = true) => JSON.stringify({
-    type: 'drill-result', v: 1, drillId, runId, ok, startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), archive: { sampled: 2, verified: 2 },
-  });
-  const reply = (socket: WebSocket) => new Promise<{ type: string; error?: { code: string } }>((resolve) => socket.once('message', (data) => resolve(JSON.parse(data.toString()) as { type: string })));
+  const result = (drillId: string, runId: string, ok = true) =>
+    JSON.stringify({
+      type: 'drill-result',
+      v: 1,
+      drillId,
+      runId,
+      ok,
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      archive: { sampled: 2, verified: 2 },
+    });
+  const reply = (socket: WebSocket) =>
+    new Promise<{ type: string; error?: { code: string } }>((resolve) =>
+      socket.once('message', (data) => resolve(JSON.parse(data.toString()) as { type: string })),
+    );
   const issue = (tenantId: string, drillId: string, runId: string, expiresAt = new Date(Date.now() + 3600_000).toISOString()) =>
     cloud.tenants.issueDrill(tenantId, drillId, { runId, issuedAt: new Date().toISOString(), expiresAt });
 
-  test('GIVEN no drill was asked for WHEN a connector reports a passing one (0 files, another tenant\'s run) THEN it is refused and nothing is recorded', async () => {
+  test("GIVEN no drill was asked for WHEN a connector reports a passing one (0 files, another tenant's run) THEN it is refused and nothing is recorded", async () => {
     await enrolledSigner('other-drill');
     await issue('other-drill', 'other-drill-drill-0001', 'other-drill-2026-11-25-daily');
     const socket = await connect((await enrolledSigner('drill-forger')).sign());
-    for (const [drillId, runId] of [['forged-drill-0001', 'drill-forger-2026-11-25-daily'], ['other-drill-drill-0001', 'other-drill-2026-11-25-daily']]) {
+    for (const [drillId, runId] of [
+      ['forged-drill-0001', 'drill-forger-2026-11-25-daily'],
+      ['other-drill-drill-0001', 'other-drill-2026-11-25-daily'],
+    ]) {
       const answer = reply(socket);
       socket.send(result(drillId!, runId!));
       expect(await answer).toMatchObject({ type: 'error', error: { code: 'DRILL_UNKNOWN' } });
@@ -270,7 +332,11 @@ describe('restore drill results', () => {
     expect(tenant).toMatchObject({ lastDrill: { drillId: 'drilled-drill-0001', runId: 'drilled-2026-11-25-daily', ok: true } });
     expect(tenant?.drillRequestedAt).toBeUndefined();
     expect(Object.keys(tenant?.issuedDrills ?? {}).sort()).toEqual(['drilled-drill-0002', 'drilled-drill-0003']);
-    for (const [drillId, runId] of [['drilled-drill-0001', 'drilled-2026-11-25-daily'], ['drilled-drill-0002', 'drilled-2026-11-24-daily'], ['drilled-drill-0003', 'drilled-2026-11-25-daily']]) {
+    for (const [drillId, runId] of [
+      ['drilled-drill-0001', 'drilled-2026-11-25-daily'],
+      ['drilled-drill-0002', 'drilled-2026-11-24-daily'],
+      ['drilled-drill-0003', 'drilled-2026-11-25-daily'],
+    ]) {
       const answer = reply(socket);
       socket.send(result(drillId!, runId!, false));
       expect(await answer).toMatchObject({ type: 'error', error: { code: 'DRILL_UNKNOWN' } });

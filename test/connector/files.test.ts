@@ -1,7 +1,14 @@
 import { closeSync, fstatSync, futimesSync, mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { attributeBits, attributesOf, hiddenAttribute, hiddenListCommand, parseHiddenList, type RunProgram } from '../../connector/src/files/file-attributes';
+import {
+  attributeBits,
+  attributesOf,
+  hiddenAttribute,
+  hiddenListCommand,
+  parseHiddenList,
+  type RunProgram,
+} from '../../connector/src/files/file-attributes';
 import { fsPath, isWtf8, nameBytes, nameText } from '../../connector/src/files/file-names';
 import { restoreTime, sameMtime, utimesArgument, writtenBy } from '../../connector/src/files/file-times';
 
@@ -35,7 +42,9 @@ describe('file names as the file system holds them', () => {
   test('a name that is not text reaches fs calls as bytes; on Windows with the \\\\?\\ prefix Node adds only to strings', () => {
     expect(fsPath('/srv/SO_ARC', 'ANNA/café.txt', 'posix')).toBe('/srv/SO_ARC/ANNA/café.txt');
     expect(fsPath('/srv/SO_ARC', 'ANNA/caf\udce9.txt', 'posix')).toEqual(Buffer.from('/srv/SO_ARC/ANNA/caf\xe9.txt', 'latin1'));
-    expect(fsPath('C:\\SO_ARC', 'ANNA/a\ud800.txt', 'win32')).toEqual(Buffer.concat([Buffer.from('\\\\?\\C:\\SO_ARC\\ANNA\\a'), Buffer.of(0xed, 0xa0, 0x80), Buffer.from('.txt')]));
+    expect(fsPath('C:\\SO_ARC', 'ANNA/a\ud800.txt', 'win32')).toEqual(
+      Buffer.concat([Buffer.from('\\\\?\\C:\\SO_ARC\\ANNA\\a'), Buffer.of(0xed, 0xa0, 0x80), Buffer.from('.txt')]),
+    );
     expect((fsPath('\\\\fileserver\\SO_ARC', 'a\ud800', 'win32') as Buffer).subarray(0, 22).toString()).toBe('\\\\?\\UNC\\fileserver\\SO_');
   });
 });
@@ -63,9 +72,9 @@ describe('modification times, exact', () => {
     }
   });
 
-  test('GIVEN NTFS times (100 ns ticks) WHEN restored on Windows THEN the seconds given to utimes land, by libuv\'s arithmetic, within 800 ns, and the check accepts that value and no other', () => {
+  test("GIVEN NTFS times (100 ns ticks) WHEN restored on Windows THEN the seconds given to utimes land, by libuv's arithmetic, within 800 ns, and the check accepts that value and no other", () => {
     for (let i = 0; i < 200; i++) {
-      const ns = (1764000000000000000n + BigInt(Math.floor(Math.random() * 1e15))) / 100n * 100n;
+      const ns = ((1764000000000000000n + BigInt(Math.floor(Math.random() * 1e15))) / 100n) * 100n;
       const { seconds, written } = restoreTime(ns, 'win32');
       expect(writtenBy(seconds, 'win32')).toEqual(written);
       const off = written[0]! - ns;
@@ -77,8 +86,18 @@ describe('modification times, exact', () => {
 
   test('GIVEN times before 1970 WHEN restored on Linux THEN each lands on its nearest microsecond (not "now", not up to 999 ns off), and the check accepts exactly that', () => {
     // ext4 holds times from 1901-12-13 (-2^31 s) on.
-    const samples = [-1n, -999n, -1000n, -1_000_001n, -1_123_456_789n, -1_000_000_000n, -300_000_000_987_654_321n, -2_100_000_000_000_000_500n];
-    for (let i = 0; i < 100; i++) samples.push(-BigInt(Math.floor(Math.random() * 2e9)) * 1_000_000_000n - BigInt(Math.floor(Math.random() * 1e9)));
+    const samples = [
+      -1n,
+      -999n,
+      -1000n,
+      -1_000_001n,
+      -1_123_456_789n,
+      -1_000_000_000n,
+      -300_000_000_987_654_321n,
+      -2_100_000_000_000_000_500n,
+    ];
+    for (let i = 0; i < 100; i++)
+      samples.push(-BigInt(Math.floor(Math.random() * 2e9)) * 1_000_000_000n - BigInt(Math.floor(Math.random() * 1e9)));
     for (const ns of samples) {
       const nearest = ((ns + 500n) / 1000n - ((ns + 500n) % 1000n < 0n ? 1n : 0n)) * 1000n;
       const written = linuxRestored(ns);
@@ -90,9 +109,9 @@ describe('modification times, exact', () => {
     expect(restoreTime(-1n, 'posix').written).toEqual([0n]);
   });
 
-  test('GIVEN NTFS times before 1970 WHEN restored on Windows THEN libuv\'s arithmetic lands within 800 ns', () => {
+  test("GIVEN NTFS times before 1970 WHEN restored on Windows THEN libuv's arithmetic lands within 800 ns", () => {
     for (let i = 0; i < 200; i++) {
-      const ns = -(BigInt(Math.floor(Math.random() * 1e15)) * 100n + (i % 2 === 0 ? 0n : 3_000_000_000_000_000_000n)) / 100n * 100n;
+      const ns = (-(BigInt(Math.floor(Math.random() * 1e15)) * 100n + (i % 2 === 0 ? 0n : 3_000_000_000_000_000_000n)) / 100n) * 100n;
       const { seconds, written } = restoreTime(ns, 'win32');
       expect(writtenBy(seconds, 'win32')).toEqual(written);
       const off = written[0]! - ns;
@@ -123,7 +142,10 @@ describe('read-only and hidden attributes', () => {
 
   test('on Windows, hidden items come from one `cmd /u /c dir /a:h /s /b` per root (UTF-16, so any name, an unpaired surrogate too) and are set with attrib +h', async () => {
     const calls: string[][] = [];
-    const listing = Buffer.from('C:\\SO_ARC\\ANNA\\skjult.docx\r\nc:\\so_arc\\Desktop.ini\r\nC:\\SO_ARC\\ANNA\\a\ud800.txt\r\nC:\\OTHER\\x\r\n', 'utf16le');
+    const listing = Buffer.from(
+      'C:\\SO_ARC\\ANNA\\skjult.docx\r\nc:\\so_arc\\Desktop.ini\r\nC:\\SO_ARC\\ANNA\\a\ud800.txt\r\nC:\\OTHER\\x\r\n',
+      'utf16le',
+    );
     const run: RunProgram = async (file, args) => {
       calls.push([file, ...args]);
       return file === 'cmd.exe' ? { code: 0, stdout: listing, stderr: '' } : { code: 0, stdout: Buffer.alloc(0), stderr: '' };

@@ -9,7 +9,7 @@ import { LocalGateway, type LocalGatewayOptions } from '../../local/cloud/local-
 import type { FunctionInvoker } from '../../local/cloud/local-lambda';
 import { IamAuthorizer } from '../../local/iam/iam-authorizer';
 import { LocalCredentials } from '../../local/iam/local-credentials';
-import { type ResultMessage } from '../../protocol';
+import type { ResultMessage } from '../../protocol';
 import { startFreezableProxy } from '../helpers/freezable-proxy';
 import { freePort } from '../helpers/test-ports';
 
@@ -21,15 +21,34 @@ type Received = { connectionId: string; body: string };
 /** The cloud's caller of @connections (the message function's role in the stack): allowed execute-api:ManageConnections on this API. */
 const authorizer = new IamAuthorizer({ roles: new Map(), resourcePolicies: new Map(), encryptionKeys: new Map() });
 const credentials = new LocalCredentials();
-const manager = credentials.addUser({ kind: 'user', arn: 'arn:aws:iam::000000000000:user/manager', policies: [{ name: 'manage', policy: {
-  Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: 'arn:aws:execute-api:us-east-1:000000000000:local/*/*/@connections/*' }],
-} }] });
+const manager = credentials.addUser({
+  kind: 'user',
+  arn: 'arn:aws:iam::000000000000:user/manager',
+  policies: [
+    {
+      name: 'manage',
+      policy: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: 'execute-api:ManageConnections',
+            Resource: 'arn:aws:execute-api:us-east-1:000000000000:local/*/*/@connections/*',
+          },
+        ],
+      },
+    },
+  ],
+});
 const stops: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
 });
 
-async function cloud(options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes' | 'access'>> = {}, ackResults: (attempt: number) => boolean = () => true) {
+async function cloud(
+  options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes' | 'access'>> = {},
+  ackResults: (attempt: number) => boolean = () => true,
+) {
   const received: Received[] = [];
   const connects: string[] = [];
   let gateway: LocalGateway;
@@ -47,7 +66,12 @@ async function cloud(options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes
           const attempt = (resultAttempts.get(message.runId!) ?? 0) + 1;
           resultAttempts.set(message.runId!, attempt);
           if (ackResults(attempt)) {
-            await management.send(new PostToConnectionCommand({ ConnectionId: event.requestContext.connectionId, Data: Buffer.from(JSON.stringify({ type: 'ack', v: 1, runId: message.runId })) }));
+            await management.send(
+              new PostToConnectionCommand({
+                ConnectionId: event.requestContext.connectionId,
+                Data: Buffer.from(JSON.stringify({ type: 'ack', v: 1, runId: message.runId })),
+              }),
+            );
           }
         }
       }
@@ -55,10 +79,19 @@ async function cloud(options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes
     },
   };
   const port = await freePort();
-  management = new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${port}/prod`, region: 'us-east-1', credentials: manager, maxAttempts: 1 });
+  management = new ApiGatewayManagementApiClient({
+    endpoint: `http://127.0.0.1:${port}/prod`,
+    region: 'us-east-1',
+    credentials: manager,
+    maxAttempts: 1,
+  });
   gateway = new LocalGateway(invoker, {
-    port, routes: { authorizer: 'authorizer', connect: 'connect', disconnect: 'disconnect', default: 'default' }, access: { authorizer, credentials },
-    routeSelectionExpression: '$request.body.type', mockRoutes: ['heartbeat'], ...options,
+    port,
+    routes: { authorizer: 'authorizer', connect: 'connect', disconnect: 'disconnect', default: 'default' },
+    access: { authorizer, credentials },
+    routeSelectionExpression: '$request.body.type',
+    mockRoutes: ['heartbeat'],
+    ...options,
   });
   await gateway.start();
   stops.push(async () => {
@@ -71,8 +104,13 @@ async function cloud(options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes
 function link(port: number, options: Partial<LinkOptions> = {}) {
   const outbox = new Outbox(path.join(mkdtempSync(path.join(tmpdir(), 'so-backup-link-')), 'outbox'));
   const l = new Link({
-    endpoint: `ws://127.0.0.1:${port}`, authorization: () => 'test', connectorVersion: 'test', logger: pino({ level: 'silent' }), outbox,
-    backoff: { baseMs: 50, capMs: 200 }, ...options,
+    endpoint: `ws://127.0.0.1:${port}`,
+    authorization: () => 'test',
+    connectorVersion: 'test',
+    logger: pino({ level: 'silent' }),
+    outbox,
+    backoff: { baseMs: 50, capMs: 200 },
+    ...options,
   });
   stops.push(() => l.stop());
   return { link: l, outbox };
@@ -80,9 +118,16 @@ function link(port: number, options: Partial<LinkOptions> = {}) {
 
 const connected = (l: Link) => new Promise<void>((resolve) => (l.connected ? resolve() : l.once('connected', () => resolve())));
 const until = async (check: () => boolean | Promise<boolean>, ms = 10_000) => {
-  for (const end = Date.now() + ms; !(await check()); await new Promise((r) => setTimeout(r, 20))) if (Date.now() > end) throw new Error('timed out waiting');
+  for (const end = Date.now() + ms; !(await check()); await new Promise((r) => setTimeout(r, 20)))
+    if (Date.now() > end) throw new Error('timed out waiting');
 };
-const result = (runId: string): ResultMessage => ({ type: 'result', v: 1, runId, outcome: 'failed', error: { code: 'TEST', message: 'a result' } });
+const result = (runId: string): ResultMessage => ({
+  type: 'result',
+  v: 1,
+  runId,
+  outcome: 'failed',
+  error: { code: 'TEST', message: 'a result' },
+});
 
 describe('the connector link keeps its message budget and loses nothing', () => {
   test('GIVEN a result the cloud does not acknowledge WHEN time passes THEN it is sent again on a timer on the same connection until acknowledged', async () => {
@@ -115,12 +160,18 @@ describe('the connector link keeps its message budget and loses nothing', () => 
   test('GIVEN a stage throttle of 2/s, burst 2 WHEN the connector sends a result among progress THEN the throttled ones are sent again after a back-off, the result first, and all arrive', async () => {
     const { port, received, gateway } = await cloud({ throttle: { rateLimit: 2, burstLimit: 2 } });
     // A connector with a generous own budget, so that the stage's throttle is what bites.
-    const { link: l, outbox } = link(port, { connectionBurst: 50, connectionRefillMs: 10, throttleBackoff: { baseMs: 300, capMs: 1000 }, resultResendMs: 60_000 });
+    const { link: l, outbox } = link(port, {
+      connectionBurst: 50,
+      connectionRefillMs: 10,
+      throttleBackoff: { baseMs: 300, capMs: 1000 },
+      resultResendMs: 60_000,
+    });
     const undelivered: string[] = [];
     l.on('undelivered', (reason, type) => undelivered.push(`${reason}:${type}`));
     l.start();
     await connected(l); // $connect took a token
-    for (let i = 0; i < 3; i++) l.sendIfConnected({ type: 'progress', v: 1, runId: `acme-2026-11-2${i}-daily`, phase: 'upload', percent: i });
+    for (let i = 0; i < 3; i++)
+      l.sendIfConnected({ type: 'progress', v: 1, runId: `acme-2026-11-2${i}-daily`, phase: 'upload', percent: i });
     await l.deliver(result('acme-2026-11-27-daily'));
     await until(async () => (await outbox.all()).length === 0, 30_000); // back-offs of up to 1 s each, on a machine that may be busy
     expect(gateway.counters.throttledMessages).toBeGreaterThan(0);
@@ -128,7 +179,8 @@ describe('the connector link keeps its message budget and loses nothing', () => 
     expect(undelivered.every((u) => u.startsWith('Too Many Requests:'))).toBe(true);
     // Every progress arrives; one may arrive twice (a frame does not say which message it answers, so
     // every recent one goes again — the cloud is idempotent), hence distinct runs, not a count of frames.
-    const progressRuns = () => new Set(received.filter((r) => r.body.includes('"type":"progress"')).map((r) => (JSON.parse(r.body) as { runId: string }).runId));
+    const progressRuns = () =>
+      new Set(received.filter((r) => r.body.includes('"type":"progress"')).map((r) => (JSON.parse(r.body) as { runId: string }).runId));
     await until(() => progressRuns().size === 3, 30_000);
   });
 

@@ -10,16 +10,22 @@ import { connectorConfigFor } from '../helpers/connector-config';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 
 const job = (runId: string): BackupJob => ({
-  type: 'backup-job', v: 1, runId, tenantId: 'acme', requestedAt: new Date().toISOString(),
+  type: 'backup-job',
+  v: 1,
+  runId,
+  tenantId: 'acme',
+  requestedAt: new Date().toISOString(),
   target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
   credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
 });
 
 function tree(root: string, prefix = ''): Record<string, string> {
-  return Object.fromEntries(readdirSync(path.join(root, prefix), { withFileTypes: true }).flatMap((entry) => {
-    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    return entry.isDirectory() ? Object.entries(tree(root, relative)) : [[relative, readFileSync(path.join(root, relative), 'utf8')]];
-  }));
+  return Object.fromEntries(
+    readdirSync(path.join(root, prefix), { withFileTypes: true }).flatMap((entry) => {
+      const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+      return entry.isDirectory() ? Object.entries(tree(root, relative)) : [[relative, readFileSync(path.join(root, relative), 'utf8')]];
+    }),
+  );
 }
 
 describe('point in time: a past snapshot materialized exactly', () => {
@@ -28,7 +34,13 @@ describe('point in time: a past snapshot materialized exactly', () => {
   const store = new MemoryObjectStore();
   const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
   const backup = async (runId: string) => {
-    const pointer = await runBackupJob(job(runId), { config, connectorVersion: 'test', store, logger: pino({ level: 'silent' }), report: () => undefined });
+    const pointer = await runBackupJob(job(runId), {
+      config,
+      connectorVersion: 'test',
+      store,
+      logger: pino({ level: 'silent' }),
+      report: () => undefined,
+    });
     const manifest = manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString()));
     return JSON.parse(gunzipSync(store.current(manifest.archive!.snapshot.key)!).toString()) as ArchiveSnapshot;
   };
@@ -49,7 +61,15 @@ describe('point in time: a past snapshot materialized exactly', () => {
     const snapshotTwo = await backup('acme-2026-11-26-daily');
 
     const restoreOne = path.join(dir, 'restore-1');
-    expect(await materializeSnapshot(snapshotOne.files, store, restoreOne)).toEqual({ files: 3, bytes: 12, links: 0, folders: 0, unchanged: 0, renamed: [], failed: [] });
+    expect(await materializeSnapshot(snapshotOne.files, store, restoreOne)).toEqual({
+      files: 3,
+      bytes: 12,
+      links: 0,
+      folders: 0,
+      unchanged: 0,
+      renamed: [],
+      failed: [],
+    });
     expect(tree(path.join(restoreOne, 'SO_ARC'))).toEqual(dayOne);
     const restoreTwo = path.join(dir, 'restore-2');
     await materializeSnapshot(snapshotTwo.files, store, restoreTwo);
@@ -72,7 +92,9 @@ describe('point in time: a past snapshot materialized exactly', () => {
     const target = path.join(dir, 'restore-bad');
     await expect(materializeSnapshot(lying, store, target)).rejects.toMatchObject({ code: 'RESTORE_CHECKSUM_MISMATCH' });
     expect(tree(target)).toEqual({});
-    await expect(materializeSnapshot([{ ...file, path: '../../escape.txt' }], store, target)).rejects.toMatchObject({ code: 'SNAPSHOT_PATH_INVALID' });
+    await expect(materializeSnapshot([{ ...file, path: '../../escape.txt' }], store, target)).rejects.toMatchObject({
+      code: 'SNAPSHOT_PATH_INVALID',
+    });
   });
 });
 
@@ -104,13 +126,21 @@ describe('files that cannot be read consistently', () => {
         return inner.putFile(key, file);
       },
     });
-    const pointer = await runBackupJob(job('acme-2026-11-25-daily'), { config, connectorVersion: 'test', store, logger: pino({ level: 'silent' }), report: () => undefined });
+    const pointer = await runBackupJob(job('acme-2026-11-25-daily'), {
+      config,
+      connectorVersion: 'test',
+      store,
+      logger: pino({ level: 'silent' }),
+      report: () => undefined,
+    });
     const manifest = manifestSchema.parse(JSON.parse(inner.current(pointer.key)!.toString()));
     expect(busyAttempts).toBe(3);
     expect(manifest.archive).toMatchObject({ files: 1, skippedFiles: 2 });
-    expect(manifest.archive!.skipped).toEqual(expect.arrayContaining([
-      { root: 'SO_ARC', path: 'busy.log', reason: 'changed while being read (3 attempts)' },
-      { root: 'SO_ARC', path: 'vanishing.tmp', reason: 'deleted while the backup ran' },
-    ]));
+    expect(manifest.archive!.skipped).toEqual(
+      expect.arrayContaining([
+        { root: 'SO_ARC', path: 'busy.log', reason: 'changed while being read (3 attempts)' },
+        { root: 'SO_ARC', path: 'vanishing.tmp', reason: 'deleted while the backup ran' },
+      ]),
+    );
   });
 });

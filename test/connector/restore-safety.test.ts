@@ -1,5 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -20,12 +33,18 @@ import { MemoryObjectStore } from '../helpers/memory-object-store';
  */
 const logger = pino({ level: 'silent' });
 const job: BackupJob = {
-  type: 'backup-job', v: 1, runId: 'acme-2026-11-25-daily', tenantId: 'acme', requestedAt: new Date().toISOString(),
+  type: 'backup-job',
+  v: 1,
+  runId: 'acme-2026-11-25-daily',
+  tenantId: 'acme',
+  requestedAt: new Date().toISOString(),
   target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
   credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
 };
 const made: string[] = [];
-afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 
 function setUp(name: string) {
   const dir = mkdtempSync(path.join(tmpdir(), `so-backup-restore-safety-${name}-`));
@@ -43,7 +62,13 @@ async function backup(store: MemoryObjectStore, state: string, archive: string, 
 
 /** What `so-connector restore --into-live` does: each root into its live folder, replacing. */
 const intoLive = (snapshot: ArchiveSnapshot, store: MemoryObjectStore, live: string) =>
-  materializeSnapshot(snapshot.files, store, '.', { emptyFolders: snapshot.emptyFolders, links: snapshot.links, folders: snapshot.folders, rootFolder: () => live, replace: true });
+  materializeSnapshot(snapshot.files, store, '.', {
+    emptyFolders: snapshot.emptyFolders,
+    links: snapshot.links,
+    folders: snapshot.folders,
+    rootFolder: () => live,
+    replace: true,
+  });
 
 describe('a restore never writes through a link', () => {
   test('GIVEN folders of the snapshot that are now links (to a folder outside, deep inside, and dangling) in the live archive WHEN restored --into-live THEN nothing is written through them: each file below is reported, the links stay, the rest is restored', async () => {
@@ -67,8 +92,14 @@ describe('a restore never writes through a link', () => {
     expect(readdirSync(elsewhere)).toEqual(['2026.11']);
     expect(readdirSync(path.join(elsewhere, '2026.11'))).toEqual([]);
     expect(readdirSync(dir).sort()).toEqual(['SO_ARC', 'elsewhere', 'state']); // no "nowhere" made through the dangling link
-    expect(result.failed.map((f) => f.path).sort()).toEqual(['SO_ARC/ANNA/2026.11/Tilbud.docx', 'SO_ARC/EMPTY/inner', 'SO_ARC/PER/notes.txt']);
-    expect(result.failed.find((f) => f.path === 'SO_ARC/PER/notes.txt')!.reason).toMatch(/^the folder SO_ARC\/PER is now a link \(to .*nowhere\) on the target: nothing is written through a link/);
+    expect(result.failed.map((f) => f.path).sort()).toEqual([
+      'SO_ARC/ANNA/2026.11/Tilbud.docx',
+      'SO_ARC/EMPTY/inner',
+      'SO_ARC/PER/notes.txt',
+    ]);
+    expect(result.failed.find((f) => f.path === 'SO_ARC/PER/notes.txt')!.reason).toMatch(
+      /^the folder SO_ARC\/PER is now a link \(to .*nowhere\) on the target: nothing is written through a link/,
+    );
     expect(lstatSync(path.join(archive, 'ANNA')).isSymbolicLink()).toBe(true);
     expect(lstatSync(path.join(archive, 'PER')).isSymbolicLink()).toBe(true);
     expect(readFileSync(path.join(archive, 'OK', 'fine.txt'), 'utf8')).toBe('fine');
@@ -82,10 +113,15 @@ describe('a restore never writes through a link', () => {
     const outside = path.join(dir, 'outside');
     mkdirSync(outside);
     const forged = { ...snapshot.files[0]!, path: 'a/doc.txt' };
-    const result = await materializeSnapshot([forged], store, path.join(dir, 'restored'), { links: [{ root: 'SO_ARC', path: 'a', target: outside, kind: 'dir' }], emptyFolders: [] });
+    const result = await materializeSnapshot([forged], store, path.join(dir, 'restored'), {
+      links: [{ root: 'SO_ARC', path: 'a', target: outside, kind: 'dir' }],
+      emptyFolders: [],
+    });
     expect(readdirSync(outside)).toEqual([]);
     expect(result.links).toBe(1);
-    expect(result.renamed).toEqual([{ path: 'SO_ARC/a/doc.txt', restoredAs: 'SO_ARC/a (conflict 2)/doc.txt', reason: expect.stringContaining('a file of the same name') }]);
+    expect(result.renamed).toEqual([
+      { path: 'SO_ARC/a/doc.txt', restoredAs: 'SO_ARC/a (conflict 2)/doc.txt', reason: expect.stringContaining('a file of the same name') },
+    ]);
   });
 });
 
@@ -105,7 +141,11 @@ describe('--into-live leaves identical files alone', () => {
     expect(readFileSync(damaged, 'utf8')).toBe('document 1');
     for (const name of ['doc0.txt', 'doc3.txt', 'doc4.txt']) expect(statSync(path.join(archive, name)).ino).toBe(inodes[name]);
     // The next backup reads nothing that was left alone.
-    const after = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-26-daily' }, [{ name: 'SO_ARC', path: archive }], { store, stateDir: state, logger });
+    const after = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-26-daily' }, [{ name: 'SO_ARC', path: archive }], {
+      store,
+      stateDir: state,
+      logger,
+    });
     expect(after).toMatchObject({ readFiles: 2, uploadedFiles: 0 });
   });
 });
@@ -129,13 +169,25 @@ describe('modes and folder times', () => {
     expect(snapshot.folders.map((f) => f.path).sort()).toEqual(['bin', 'locked', 'locked/deep']);
 
     const to = path.join(dir, 'restored');
-    const result = await materializeSnapshot(snapshot.files, store, to, { emptyFolders: snapshot.emptyFolders, links: snapshot.links, folders: snapshot.folders });
+    const result = await materializeSnapshot(snapshot.files, store, to, {
+      emptyFolders: snapshot.emptyFolders,
+      links: snapshot.links,
+      folders: snapshot.folders,
+    });
     expect(result).toMatchObject({ files: 3, failed: [] });
     const restored = path.join(to, 'SO_ARC');
     const mode = (relative: string) => statSync(path.join(restored, relative)).mode & 0o7777;
-    expect({ run: mode('bin/run.sh'), secret: mode('secret.txt'), locked: mode('locked'), bin: mode('bin') }).toEqual({ run: 0o755, secret: 0o600, locked: 0o555, bin: statSync(path.join(archive, 'bin')).mode & 0o7777 });
+    expect({ run: mode('bin/run.sh'), secret: mode('secret.txt'), locked: mode('locked'), bin: mode('bin') }).toEqual({
+      run: 0o755,
+      secret: 0o600,
+      locked: 0o555,
+      bin: statSync(path.join(archive, 'bin')).mode & 0o7777,
+    });
     for (const folder of ['bin', 'locked', 'locked/deep']) {
-      expect({ folder, ns: statSync(path.join(restored, folder), { bigint: true }).mtimeNs }).toEqual({ folder, ns: statSync(path.join(archive, folder), { bigint: true }).mtimeNs });
+      expect({ folder, ns: statSync(path.join(restored, folder), { bigint: true }).mtimeNs }).toEqual({
+        folder,
+        ns: statSync(path.join(archive, folder), { bigint: true }).mtimeNs,
+      });
     }
     chmodSync(path.join(restored, 'locked'), 0o755); // so that the temporary folder can be removed
     chmodSync(path.join(archive, 'locked'), 0o755);
@@ -145,7 +197,8 @@ describe('modes and folder times', () => {
 describe('--file names one entry exactly', () => {
   const { dir, archive, store } = setUp('file');
   let grant: { runId: string; startedAt: string; manifest: { key: string; versionId: string } };
-  const run = (more: Partial<RestoreChoices>) => restoreRun({ store, grant, progress: () => undefined }, { liveRoots: [{ name: 'SO_ARC', path: archive }], ...more });
+  const run = (more: Partial<RestoreChoices>) =>
+    restoreRun({ store, grant, progress: () => undefined }, { liveRoots: [{ name: 'SO_ARC', path: archive }], ...more });
 
   beforeAll(async () => {
     writeBytes(archive, Buffer.from('caf\xe8.txt', 'latin1'), 'Latin-1 è');
@@ -158,7 +211,10 @@ describe('--file names one entry exactly', () => {
     writeFileSync(path.join(archive, 'ANNA', 'Tilbud.docx'), 'offer');
     symlinkSync('ANNA/Tilbud.docx', path.join(archive, 'latest offer'));
     const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
-    const manifest = await runBackupJob({ ...job, runId: 'acme-2026-11-25-daily' }, { config, connectorVersion: 'test', store, logger, report: () => undefined });
+    const manifest = await runBackupJob(
+      { ...job, runId: 'acme-2026-11-25-daily' },
+      { config, connectorVersion: 'test', store, logger, report: () => undefined },
+    );
     grant = { runId: 'acme-2026-11-25-daily', startedAt: new Date().toISOString(), manifest };
   });
 
@@ -175,7 +231,10 @@ describe('--file names one entry exactly', () => {
   test('GIVEN two names that are not text and display alike WHEN --file names the text THEN it is refused (before anything is written) listing both with their --file-bytes; --file-bytes restores exactly the one', async () => {
     const to = path.join(dir, 'ambiguous');
     const error = (await run({ archiveTo: to, file: 'SO_ARC/memo\uFFFD.txt' }).catch((e: unknown) => e)) as Error & { code: string };
-    expect(error).toMatchObject({ code: 'RESTORE_FILE_AMBIGUOUS', message: expect.stringContaining('"SO_ARC/memo\uFFFD.txt" names 2 entries of run acme-2026-11-25-daily') });
+    expect(error).toMatchObject({
+      code: 'RESTORE_FILE_AMBIGUOUS',
+      message: expect.stringContaining('"SO_ARC/memo\uFFFD.txt" names 2 entries of run acme-2026-11-25-daily'),
+    });
     const offered = [...error.message.matchAll(/--file-bytes (\S+)/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('latin1'));
     expect(offered.sort()).toEqual(['SO_ARC/memo\xe8.txt', 'SO_ARC/memo\xe9.txt']);
     expect(existsSync(to)).toBe(false);
@@ -183,7 +242,9 @@ describe('--file names one entry exactly', () => {
     expect((await run({ archiveTo: to, fileBytes: bytes })).archive).toMatchObject({ files: 1, renamed: [], failed: [] });
     expect(readdirSync(path.join(to, 'SO_ARC'), { encoding: 'buffer' }).map((b) => b.toString('latin1'))).toEqual(['memo\xe9.txt']);
     // The Latin-1 "caf\xe8.txt" is reachable too, though a real "caf\uFFFD.txt" takes the text.
-    expect((await run({ archiveTo: to, fileBytes: Buffer.from('caf\xe8.txt', 'latin1').toString('base64') })).archive).toMatchObject({ files: 1 });
+    expect((await run({ archiveTo: to, fileBytes: Buffer.from('caf\xe8.txt', 'latin1').toString('base64') })).archive).toMatchObject({
+      files: 1,
+    });
     expect(readFileSync(Buffer.from(`${to}/SO_ARC/caf\xe8.txt`, 'latin1'), 'utf8')).toBe('Latin-1 è');
   });
 
@@ -200,7 +261,10 @@ describe('--file names one entry exactly', () => {
     mkdirSync(path.join(to, 'SO_ARC'), { recursive: true });
     symlinkSync(outside, path.join(to, 'SO_ARC', 'ANNA'));
     const result = await run({ archiveTo: to, file: 'SO_ARC/ANNA/Tilbud.docx' });
-    expect(result.archive).toMatchObject({ files: 0, failed: [{ path: 'SO_ARC/ANNA/Tilbud.docx', reason: expect.stringContaining('is now a link') }] });
+    expect(result.archive).toMatchObject({
+      files: 0,
+      failed: [{ path: 'SO_ARC/ANNA/Tilbud.docx', reason: expect.stringContaining('is now a link') }],
+    });
     expect(readdirSync(outside)).toEqual([]);
   });
 });
@@ -221,8 +285,16 @@ if (!canMount) console.warn('skipping "the live-archive guard sees through bind 
     execFileSync('mount', ['--bind', dir, path.join(holder, 'inner')]);
     try {
       const live = [{ name: 'SO_ARC', path: archive }];
-      for (const target of [path.join(bind, 'newdir'), bind, path.join(bind, 'a', 'b'), path.join(holder, 'inner', 'SO_ARC', 'x'), path.join(holder, 'inner')]) {
-        await expect(checkRestoreChoices({ archiveTo: target, liveRoots: live })).rejects.toMatchObject({ code: 'RESTORE_INTO_LIVE_ARCHIVE' });
+      for (const target of [
+        path.join(bind, 'newdir'),
+        bind,
+        path.join(bind, 'a', 'b'),
+        path.join(holder, 'inner', 'SO_ARC', 'x'),
+        path.join(holder, 'inner'),
+      ]) {
+        await expect(checkRestoreChoices({ archiveTo: target, liveRoots: live })).rejects.toMatchObject({
+          code: 'RESTORE_INTO_LIVE_ARCHIVE',
+        });
       }
       await expect(checkRestoreChoices({ archiveTo: path.join(dir, 'restored'), liveRoots: live })).resolves.toBeUndefined();
       expect(readdirSync(archive)).toEqual(['live.docx']);
@@ -241,11 +313,20 @@ describe('--at', () => {
     expect(parseRestoreDate('2026-11-20T15:00+01:00')).toBe('2026-11-20T14:00:00.000Z');
     expect(parseRestoreDate('2026-11-25T10:11:12.345678Z')).toBe('2026-11-25T10:11:12.345Z');
     for (const [text, why] of [
-      ['2026-02-30', '2026-02 has 28 days'], ['2026-02-29', '2026-02 has 28 days'], ['2026-04-31', '2026-04 has 30 days'], ['2026-13-01', 'has no month 13'],
-      ['2026-11-20T14:00', 'has a time but no time zone'], ['2026-11-20T24:00Z', 'is not a time of day'], ['2026-11-20T14:60Z', 'is not a time of day'],
-      ['20.11.2026', 'is not a date'], ['yesterday', 'is not a date'], ['2026-11-20T14:00+25:00', 'has no time zone'],
+      ['2026-02-30', '2026-02 has 28 days'],
+      ['2026-02-29', '2026-02 has 28 days'],
+      ['2026-04-31', '2026-04 has 30 days'],
+      ['2026-13-01', 'has no month 13'],
+      ['2026-11-20T14:00', 'has a time but no time zone'],
+      ['2026-11-20T24:00Z', 'is not a time of day'],
+      ['2026-11-20T14:60Z', 'is not a time of day'],
+      ['20.11.2026', 'is not a date'],
+      ['yesterday', 'is not a date'],
+      ['2026-11-20T14:00+25:00', 'has no time zone'],
     ]) {
-      expect(() => parseRestoreDate(text!)).toThrow(expect.objectContaining({ code: 'RESTORE_ARGUMENTS', message: expect.stringContaining(why!) }));
+      expect(() => parseRestoreDate(text!)).toThrow(
+        expect.objectContaining({ code: 'RESTORE_ARGUMENTS', message: expect.stringContaining(why!) }),
+      );
     }
   });
 });

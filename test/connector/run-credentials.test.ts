@@ -6,9 +6,18 @@ import { RunCredentials, type CredentialLink } from '../../connector/src/store/r
 import type { BackupJob, ConnectorMessage, CredentialsMessage } from '../../protocol';
 
 const job = (expiresInMs: number): BackupJob => ({
-  type: 'backup-job', v: 1, runId: 'acme-2026-11-25-daily', tenantId: 'acme', requestedAt: new Date().toISOString(),
+  type: 'backup-job',
+  v: 1,
+  runId: 'acme-2026-11-25-daily',
+  tenantId: 'acme',
+  requestedAt: new Date().toISOString(),
   target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
-  credentials: { accessKeyId: 'FIRST', secretAccessKey: 's', sessionToken: 't', expiration: new Date(Date.now() + expiresInMs).toISOString() },
+  credentials: {
+    accessKeyId: 'FIRST',
+    secretAccessKey: 's',
+    sessionToken: 't',
+    expiration: new Date(Date.now() + expiresInMs).toISOString(),
+  },
 });
 
 /** A link double whose cloud answers credential requests (or not). */
@@ -21,7 +30,16 @@ class FakeCloudLink extends EventEmitter implements CredentialLink {
     if (message.type !== 'credentials-request') return false;
     this.requests++;
     if (this.answers) {
-      const reply: CredentialsMessage = { type: 'credentials', v: 1, runId: message.runId, credentials: { accessKeyId: `FRESH${this.requests}`, secretAccessKey: 's2', expiration: new Date(Date.now() + 3600_000).toISOString() } };
+      const reply: CredentialsMessage = {
+        type: 'credentials',
+        v: 1,
+        runId: message.runId,
+        credentials: {
+          accessKeyId: `FRESH${this.requests}`,
+          secretAccessKey: 's2',
+          expiration: new Date(Date.now() + 3600_000).toISOString(),
+        },
+      };
       setTimeout(() => this.emit('credentials', reply), 5);
     }
     return true;
@@ -67,7 +85,9 @@ async function expiringS3(code: 'ExpiredToken' | 'AccessDenied', status: number)
       seen.push(`${req.method} ${key}`);
       if (key === 'FIRST') {
         res.writeHead(status, { 'content-type': 'application/xml' });
-        res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code === 'ExpiredToken' ? 'The provided token has expired.' : 'Access Denied'}</Message></Error>`);
+        res.end(
+          `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code === 'ExpiredToken' ? 'The provided token has expired.' : 'Access Denied'}</Message></Error>`,
+        );
         return;
       }
       res.writeHead(200, { 'x-amz-version-id': 'v1', 'content-length': '4', etag: '"e"', 'last-modified': new Date().toUTCString() });
@@ -88,12 +108,17 @@ function storeOn(endpoint: string, expiresInMs: number, refreshBeforeMs?: number
 }
 
 describe('expired upload credentials: renewed when S3 says so (v14 re-check)', () => {
-  for (const [code, status, expiresInMs] of [['ExpiredToken', 400, 3600_000], ['AccessDenied', 403, 6 * 60_000]] as const) {
-    test(`GIVEN S3 answers ${status} ${code} to the run's credentials${code === 'AccessDenied' ? ' (RGW, for an expired session) near their end' : ' (AWS; this machine\'s clock still thinks them valid)'} WHEN the connector uploads and reads THEN it renews them over the session and the request succeeds`, async () => {
+  for (const [code, status, expiresInMs] of [
+    ['ExpiredToken', 400, 3600_000],
+    ['AccessDenied', 403, 6 * 60_000],
+  ] as const) {
+    test(`GIVEN S3 answers ${status} ${code} to the run's credentials${code === 'AccessDenied' ? ' (RGW, for an expired session) near their end' : " (AWS; this machine's clock still thinks them valid)"} WHEN the connector uploads and reads THEN it renews them over the session and the request succeeds`, async () => {
       const s3 = await expiringS3(code, status);
       try {
         const { link, store } = storeOn(s3.endpoint, expiresInMs, 4 * 60_000);
-        await expect(store.putBuffer('incoming/acme/acme-2026-11-25-daily/x', Buffer.from('data'))).resolves.toMatchObject({ versionId: 'v1' });
+        await expect(store.putBuffer('incoming/acme/acme-2026-11-25-daily/x', Buffer.from('data'))).resolves.toMatchObject({
+          versionId: 'v1',
+        });
         expect(s3.seen).toEqual(['PUT FIRST', 'PUT FRESH1']);
         expect(link.requests).toBe(1);
       } finally {
@@ -106,7 +131,9 @@ describe('expired upload credentials: renewed when S3 says so (v14 re-check)', (
     const s3 = await expiringS3('AccessDenied', 403);
     try {
       const { link, store } = storeOn(s3.endpoint, 3600_000);
-      await expect(store.putBuffer('incoming/acme/acme-2026-11-25-daily/x', Buffer.from('data'))).rejects.toMatchObject({ code: 'S3_ACCESS_DENIED' });
+      await expect(store.putBuffer('incoming/acme/acme-2026-11-25-daily/x', Buffer.from('data'))).rejects.toMatchObject({
+        code: 'S3_ACCESS_DENIED',
+      });
       expect(s3.seen).toEqual(['PUT FIRST']);
       expect(link.requests).toBe(0);
     } finally {

@@ -1,4 +1,10 @@
-import { CreateBucketCommand, HeadObjectCommand, ListMultipartUploadsCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutBucketVersioningCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +34,14 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
   const credentials = { ...KEYS, expiration: new Date(Date.now() + 3600_000).toISOString() };
 
   beforeAll(async () => {
-    ceph('start', path.join(dir, 'ceph'), String(PORT), String(TEST_PORT_BLOCKS.s3ObjectStoreRgw + 10), KEYS.accessKeyId, KEYS.secretAccessKey);
+    ceph(
+      'start',
+      path.join(dir, 'ceph'),
+      String(PORT),
+      String(TEST_PORT_BLOCKS.s3ObjectStoreRgw + 10),
+      KEYS.accessKeyId,
+      KEYS.secretAccessKey,
+    );
     await s3.send(new CreateBucketCommand({ Bucket: 'uploads' }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: 'uploads', VersioningConfiguration: { Status: 'Enabled' } }));
   });
@@ -55,20 +68,28 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
     const before = limiter.download.bytesTaken;
     expect((await readObject(store, 'limited/large.bak', parts.versionId)).length).toBe(13 << 20);
     expect((await readObject(store, 'limited/small.pdf', one.versionId)).length).toBe(300_000);
-    expect((await store.getVersion('limited/manifest.json', pieces.versionId, { start: 0, end: 2 }))).toBeDefined();
+    expect(await store.getVersion('limited/manifest.json', pieces.versionId, { start: 0, end: 2 })).toBeDefined();
     expect(limiter.download.bytesTaken - before).toBeGreaterThanOrEqual((13 << 20) + 300_000);
     limiter.stop();
   });
 
-  test('GIVEN an upload killed mid-way WHEN the connector uploads again THEN only the missing parts are sent and S3\'s checksum matches the file', async () => {
+  test("GIVEN an upload killed mid-way WHEN the connector uploads again THEN only the missing parts are sent and S3's checksum matches the file", async () => {
     const file = path.join(dir, 'big.bak');
     writeFileSync(file, Buffer.concat([...databasePages('resume', 300 << 20)]));
     const checkpoints = path.join(dir, 'uploads');
     const uploader = path.join(ROOT, 'scripts', 'bench', 'upload-file.ts');
-    const env = { ...process.env, AWS_ACCESS_KEY_ID: KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey, SO_BACKUP_CHECKPOINT_DIR: checkpoints };
+    const env = {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: KEYS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: KEYS.secretAccessKey,
+      SO_BACKUP_CHECKPOINT_DIR: checkpoints,
+    };
 
     // First attempt: a separate process, killed (SIGKILL, like a crash) once S3 has a few parts.
-    const child = spawn(USER_NODE, ['--import', 'tsx', uploader, endpoint, 'uploads', 'db/daily/acme/SuperOffice.bak', file], { env, stdio: 'ignore' });
+    const child = spawn(USER_NODE, ['--import', 'tsx', uploader, endpoint, 'uploads', 'db/daily/acme/SuperOffice.bak', file], {
+      env,
+      stdio: 'ignore',
+    });
     const partsSaved = () => {
       const [name] = existsSync(checkpoints) ? readdirSync(checkpoints).filter((f) => f.endsWith('.json')) : [];
       try {
@@ -85,10 +106,15 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
     expect(before).toBeLessThan(60);
 
     // Second attempt, in this process: resumes.
-    const stored = await new S3ObjectStore(target, credentials, { checkpointDir: checkpoints }).putFile('db/daily/acme/SuperOffice.bak', file);
+    const stored = await new S3ObjectStore(target, credentials, { checkpointDir: checkpoints }).putFile(
+      'db/daily/acme/SuperOffice.bak',
+      file,
+    );
     expect(stored.resumedParts).toBeGreaterThanOrEqual(before - 6); // parts in flight at the kill may be lost
     expect(stored.sha256).toBe(createHash('sha256').update(readFileSync(file)).digest('hex'));
-    const head = await s3.send(new HeadObjectCommand({ Bucket: 'uploads', Key: stored.key, VersionId: stored.versionId, ChecksumMode: 'ENABLED' }));
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: 'uploads', Key: stored.key, VersionId: stored.versionId, ChecksumMode: 'ENABLED' }),
+    );
     expect(head.ContentLength).toBe(300 << 20);
     expect(stored.s3Checksum.type).toBe('COMPOSITE');
     expect(head.ChecksumSHA256).toBe(stored.s3Checksum.value);
@@ -102,14 +128,17 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
     const checkpoints = path.join(dir, 'uploads-cancel');
     const abort = new AbortController();
     const store = new S3ObjectStore(target, credentials, { checkpointDir: checkpoints });
-    const upload = store.putFile('db/daily/acme/Cancel.bak', file, { signal: abort.signal, onProgress: (sent) => sent > 10 << 20 && abort.abort() });
+    const upload = store.putFile('db/daily/acme/Cancel.bak', file, {
+      signal: abort.signal,
+      onProgress: (sent) => sent > 10 << 20 && abort.abort(),
+    });
     await expect(upload).rejects.toThrow();
     expect(existsSync(checkpoints) ? readdirSync(checkpoints).filter((f) => f.endsWith('.json')) : []).toEqual([]);
     const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'uploads', Prefix: 'db/daily/acme/Cancel.bak' }));
     expect(open.Uploads ?? []).toEqual([]);
   });
 
-  test('GIVEN an archive on RGW WHEN a file is renamed and the index is then lost THEN the rename is a server-side copy and the rebuild adopts every file by S3\'s own checksums', async () => {
+  test("GIVEN an archive on RGW WHEN a file is renamed and the index is then lost THEN the rename is a server-side copy and the rebuild adopts every file by S3's own checksums", async () => {
     const archive = path.join(dir, 'SO_ARC');
     const state = path.join(dir, 'archive-state');
     mkdirSync(path.join(archive, 'ANNA'), { recursive: true });
@@ -126,30 +155,44 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
     const renamed = await mirrorArchive('acme', roots, store, index);
     expect(renamed).toMatchObject({ uploadedFiles: 1, copiedFiles: 1, deletedFiles: 1 });
     const copy = [...renamed.snapshotFiles()].find((f) => f.path === 'ANNA/big attachment (2).pdf')!;
-    const head = await s3.send(new HeadObjectCommand({ Bucket: 'uploads', Key: copy.key, VersionId: copy.versionId, ChecksumMode: 'ENABLED' }));
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: 'uploads', Key: copy.key, VersionId: copy.versionId, ChecksumMode: 'ENABLED' }),
+    );
     expect(head.ContentLength).toBe(7 << 20);
     expect(head.ChecksumSHA256).toBe(copy.s3Checksum?.value ?? Buffer.from(copy.sha256, 'hex').toString('base64'));
 
     // No snapshot was stored (mirrorArchive alone): the rebuild reads each file and compares with S3's checksum.
     const rebuilt = await mirrorArchive('acme', roots, store, await ArchiveIndex.load(path.join(dir, 'no-index-here')));
     expect(rebuilt).toMatchObject({ uploadedFiles: 0, deletedFiles: 0, files: 2, rebuilt: { reason: 'index missing', adoptedFiles: 2 } });
-    expect([...rebuilt.snapshotFiles()].map((f) => f.versionId).sort()).toEqual([...renamed.snapshotFiles()].map((f) => f.versionId).sort());
+    expect([...rebuilt.snapshotFiles()].map((f) => f.versionId).sort()).toEqual(
+      [...renamed.snapshotFiles()].map((f) => f.versionId).sort(),
+    );
   });
 
   test('GIVEN a small object WHEN put with our own SigV4 signing THEN S3 stores it with its checksum; wrong keys and an unversioned bucket are refused clearly', async () => {
     const store = new S3ObjectStore(target, credentials);
     const body = Buffer.from('a small archived file: æøå, with a key that needs escaping');
     const stored = await store.putBuffer('archive/acme/SO_ARC/ÅSE/Tilbud (1) + vedlegg!.txt', body, 'text/plain');
-    const head = await s3.send(new HeadObjectCommand({ Bucket: 'uploads', Key: stored.key, VersionId: stored.versionId, ChecksumMode: 'ENABLED' }));
-    expect(head).toMatchObject({ ContentLength: body.length, ChecksumSHA256: createHash('sha256').update(body).digest('base64'), ContentType: 'text/plain' });
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: 'uploads', Key: stored.key, VersionId: stored.versionId, ChecksumMode: 'ENABLED' }),
+    );
+    expect(head).toMatchObject({
+      ContentLength: body.length,
+      ChecksumSHA256: createHash('sha256').update(body).digest('base64'),
+      ContentType: 'text/plain',
+    });
 
     const wrong = new S3ObjectStore(target, { ...credentials, secretAccessKey: 'not-the-secret' });
-    await expect(wrong.putBuffer('archive/acme/x.txt', body)).rejects.toMatchObject({ code: 'S3_ACCESS_DENIED', permanent: true, message: expect.stringMatching(/SignatureDoesNotMatch \(HTTP 403\)/) });
+    await expect(wrong.putBuffer('archive/acme/x.txt', body)).rejects.toMatchObject({
+      code: 'S3_ACCESS_DENIED',
+      permanent: true,
+      message: expect.stringMatching(/SignatureDoesNotMatch \(HTTP 403\)/),
+    });
     await s3.send(new CreateBucketCommand({ Bucket: 'unversioned' }));
     const unversioned = new S3ObjectStore({ ...target, bucket: 'unversioned' }, credentials);
     await expect(unversioned.putBuffer('archive/acme/x.txt', body)).rejects.toMatchObject({ code: 'S3_NOT_VERSIONED' });
   });
-  test('GIVEN S3 answering 10 × 503 SlowDown in a row WHEN the connector puts, reads, heads and uploads in parts THEN every request rides it out; 12 in a row fail with S3\'s reason', async () => {
+  test("GIVEN S3 answering 10 × 503 SlowDown in a row WHEN the connector puts, reads, heads and uploads in parts THEN every request rides it out; 12 in a row fail with S3's reason", async () => {
     const proxy = await startSlowDownProxy(endpoint);
     try {
       // The SDK's own strategy; only its backoff is shortened so the test does not wait ~75 s a request.
@@ -176,7 +219,10 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
       expect(proxy.seen.filter((r) => r.status === 503)).toHaveLength(40);
 
       proxy.slowDown(12);
-      await expect(store.putBuffer('archive/acme/SO_ARC/never.txt', body)).rejects.toMatchObject({ code: 'S3_ERROR', message: expect.stringMatching(/SlowDown \(HTTP 503\)/) });
+      await expect(store.putBuffer('archive/acme/SO_ARC/never.txt', body)).rejects.toMatchObject({
+        code: 'S3_ERROR',
+        message: expect.stringMatching(/SlowDown \(HTTP 503\)/),
+      });
     } finally {
       await proxy.stop();
     }

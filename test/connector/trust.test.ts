@@ -11,23 +11,55 @@ const canAdd = typeof (tls as { setDefaultCACertificates?: unknown }).setDefault
 
 describe('extra certificate authorities (caFile)', () => {
   test('a PEM file is read certificate by certificate; a file without one, or with a broken one, is named', () => {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'ca.key'), '-out', path.join(dir, 'ca.pem'), '-days', '2', '-subj', '/CN=so-backup local CA'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        path.join(dir, 'ca.key'),
+        '-out',
+        path.join(dir, 'ca.pem'),
+        '-days',
+        '2',
+        '-subj',
+        '/CN=so-backup local CA',
+      ],
+      { stdio: 'ignore' },
+    );
     const pem = readFileSync(path.join(dir, 'ca.pem'), 'utf8');
     expect(pemCertificates(`${pem}\n${pem}`, 'two.pem')).toHaveLength(2);
     expect(() => pemCertificates('hello', 'ca.txt')).toThrow('ca.txt holds no PEM certificate');
-    expect(() => pemCertificates('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', 'bad.pem')).toThrow(/bad.pem holds a certificate that cannot be read/);
+    expect(() => pemCertificates('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', 'bad.pem')).toThrow(
+      /bad.pem holds a certificate that cannot be read/,
+    );
   });
 
-  test('the configuration\'s caFile is trusted by every TLS connection (Node.js ≥ 22.19, as in so-connector.exe); older Node.js is told to use NODE_EXTRA_CA_CERTS', () => {
+  test("the configuration's caFile is trusted by every TLS connection (Node.js ≥ 22.19, as in so-connector.exe); older Node.js is told to use NODE_EXTRA_CA_CERTS", () => {
     const config = path.join(dir, 'config.json');
     const ca = path.join(dir, 'ca.pem');
-    writeFileSync(config, JSON.stringify({ endpoint: 'wss://example.com/prod', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: dir, caFile: ca, archive: { roots: [{ name: 'SO_ARC', path: dir }] } }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        endpoint: 'wss://example.com/prod',
+        tenantId: 'acme',
+        identityFile: path.join(dir, 'identity.json'),
+        stateDir: dir,
+        caFile: ca,
+        archive: { roots: [{ name: 'SO_ARC', path: dir }] },
+      }),
+    );
     if (canAdd) {
       expect(loadConnectorConfig(config).caFile).toBe(ca);
       const added = (tls as unknown as { getCACertificates(kind: string): string[] }).getCACertificates('default');
       expect(added).toContain(readFileSync(ca, 'utf8').trim());
     } else {
-      expect(() => loadConnectorConfig(config)).toThrow(`caFile needs Node.js 22.19 or newer (this is ${process.version}; so-connector.exe has it): with this Node.js set NODE_EXTRA_CA_CERTS=${ca}`);
+      expect(() => loadConnectorConfig(config)).toThrow(
+        `caFile needs Node.js 22.19 or newer (this is ${process.version}; so-connector.exe has it): with this Node.js set NODE_EXTRA_CA_CERTS=${ca}`,
+      );
     }
     expect(() => trustCertificateAuthorities(path.join(dir, 'missing.pem'))).toThrow(/cannot read the CA file .*missing.pem/);
   });

@@ -13,12 +13,22 @@ function sources(folder: string): Array<[string, string]> {
 /** The repository folders a file imports from (its relative imports, resolved to their first `depth` folders: 1 = top level). */
 function importedFolders(file: string, text: string, depth = 1): string[] {
   const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)].map((m) => m[1]!);
-  return specifiers.map((spec) => path.relative(ROOT, path.resolve(ROOT, path.dirname(file), spec)).split(path.sep).slice(0, depth).join('/'));
+  return specifiers.map((spec) =>
+    path
+      .relative(ROOT, path.resolve(ROOT, path.dirname(file), spec))
+      .split(path.sep)
+      .slice(0, depth)
+      .join('/'),
+  );
 }
 
 describe('layers (docs/architecture.md)', () => {
   test('the CLI reaches the cloud through core/ and local mode through its outputs file: no file under cli/ imports functions/ or local/', () => {
-    const offenders = sources('cli').flatMap(([file, text]) => importedFolders(file, text).filter((f) => f === 'functions' || f === 'local').map((f) => `${file} → ${f}/`));
+    const offenders = sources('cli').flatMap(([file, text]) =>
+      importedFolders(file, text)
+        .filter((f) => f === 'functions' || f === 'local')
+        .map((f) => `${file} → ${f}/`),
+    );
     expect(offenders).toEqual([]);
   });
 
@@ -26,7 +36,9 @@ describe('layers (docs/architecture.md)', () => {
     const files = sources('core');
     expect(files.length).toBeGreaterThan(5);
     const offenders = files.flatMap(([file, text]) => [
-      ...importedFolders(file, text).filter((f) => f !== 'core' && f !== 'protocol').map((f) => `${file} → ${f}/`),
+      ...importedFolders(file, text)
+        .filter((f) => f !== 'core' && f !== 'protocol')
+        .map((f) => `${file} → ${f}/`),
       ...(/process\.env/.test(text) ? [`${file} reads process.env`] : []),
     ]);
     expect(offenders).toEqual([]);
@@ -35,9 +47,15 @@ describe('layers (docs/architecture.md)', () => {
   test("the connector's backup and restore depend on its repository layer, never on each other", () => {
     const offenders = (['backup', 'restore'] as const).flatMap((domain) => {
       const other = domain === 'backup' ? 'connector/src/restore' : 'connector/src/backup';
-      return sources(`connector/src/${domain}`).flatMap(([file, text]) => importedFolders(file, text, 3).filter((f) => f === other).map((f) => `${file} → ${f}/`));
+      return sources(`connector/src/${domain}`).flatMap(([file, text]) =>
+        importedFolders(file, text, 3)
+          .filter((f) => f === other)
+          .map((f) => `${file} → ${f}/`),
+      );
     });
     expect(offenders).toEqual([]);
-    expect(sources('connector/src/restore').some(([file, text]) => importedFolders(file, text, 3).includes('connector/src/repository'))).toBe(true);
+    expect(
+      sources('connector/src/restore').some(([file, text]) => importedFolders(file, text, 3).includes('connector/src/repository')),
+    ).toBe(true);
   });
 });

@@ -1,7 +1,19 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execFile, execFileSync } from 'node:child_process';
 import https from 'node:https';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sameMtime } from '../../connector/src/files/file-times';
@@ -78,7 +90,13 @@ function buildTree(): void {
 
 async function manifestOf(summary: LocalRunSummary): Promise<Manifest> {
   // Local mode's S3 speaks TLS only, under its own CA.
-  const s3 = new S3Client({ endpoint: summary.s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...LOCAL_S3_KEYS }, requestHandler: { httpsAgent: new https.Agent({ ca: readFileSync(summary.caBundle) }) } });
+  const s3 = new S3Client({
+    endpoint: summary.s3Endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { ...LOCAL_S3_KEYS },
+    requestHandler: { httpsAgent: new https.Agent({ ca: readFileSync(summary.caBundle) }) },
+  });
   try {
     const out = await s3.send(new GetObjectCommand({ Bucket: summary.bucket, Key: summary.manifestKey! }));
     return manifestSchema.parse(JSON.parse(await out.Body!.transformToString()));
@@ -88,10 +106,30 @@ async function manifestOf(summary: LocalRunSummary): Promise<Manifest> {
 }
 
 function restore(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const command = tsxCommand('connector/src/bin/so-connector.ts', ['restore', '--config', path.join(dataDir, 'connector', 'config.json'), '--json', ...args]);
-  return new Promise((resolve) => execFile(command.command, command.args, { maxBuffer: 16 << 20, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: path.join(dataDir, 'tls', 'ca.crt') } }, (error, stdout, stderr) => {
-    resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-  }));
+  const command = tsxCommand('connector/src/bin/so-connector.ts', [
+    'restore',
+    '--config',
+    path.join(dataDir, 'connector', 'config.json'),
+    '--json',
+    ...args,
+  ]);
+  return new Promise((resolve) =>
+    execFile(
+      command.command,
+      command.args,
+      {
+        maxBuffer: 16 << 20,
+        env: {
+          ...process.env,
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          NODE_EXTRA_CA_CERTS: path.join(dataDir, 'tls', 'ca.crt'),
+        },
+      },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    ),
+  );
 }
 
 describeWith([cephChroot], 'issue 17: one tree with every case, backed up through Ceph RGW and restored exactly', () => {
@@ -116,13 +154,22 @@ describeWith([cephChroot], 'issue 17: one tree with every case, backed up throug
     renameSync(path.join(tree, 'PER', 'case rename.docx'), path.join(tree, 'PER', 'CASE RENAME.docx'));
     const second = await runLocalMode({ dataDir, portBase, keep: true, archiveDir: tree, log: () => undefined });
     expect(second).toMatchObject({ validated: true });
-    expect((await manifestOf(second)).archive).toMatchObject({ files: 19, uploadedFiles: 1, copiedFiles: 1, deletedFiles: 1, readFiles: 0 });
+    expect((await manifestOf(second)).archive).toMatchObject({
+      files: 19,
+      uploadedFiles: 1,
+      copiedFiles: 1,
+      deletedFiles: 1,
+      readFiles: 0,
+    });
 
     const restored = path.join(work, 'restored');
     const result = await restore('--archive-to', restored);
     expect(result.stderr).not.toMatch(/Error/);
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ runId: second.runId, archive: { files: 19, links: 5, folders: 1, renamed: [], failed: [] } });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      runId: second.runId,
+      archive: { files: 19, links: 5, folders: 1, renamed: [], failed: [] },
+    });
     const original = exactTree(tree);
     delete original[Buffer.from('pipe').toString('hex')]; // a FIFO is no document
     expect(exactTree(path.join(restored, 'SO_ARC'))).toEqual(original);
@@ -137,7 +184,14 @@ describeWith([cephChroot], 'issue 17: one tree with every case, backed up throug
     rmSync(path.join(dataDir, 'connector', 'state', 'archive-index.json'));
     const third = await runLocalMode({ dataDir, portBase, keep: true, archiveDir: path.join(restored, 'SO_ARC'), log: () => undefined });
     expect(third).toMatchObject({ validated: true });
-    expect((await manifestOf(third)).archive).toMatchObject({ files: 19, links: 5, uploadedFiles: 0, deletedFiles: 0, readFiles: 0, skippedFiles: 1 });
+    expect((await manifestOf(third)).archive).toMatchObject({
+      files: 19,
+      links: 5,
+      uploadedFiles: 0,
+      deletedFiles: 0,
+      readFiles: 0,
+      skippedFiles: 1,
+    });
 
     // Putting files back into the live archive while another program holds one: it is named, nothing partial is left, the rest is restored, exit 1.
     const live = path.join(restored, 'SO_ARC', 'PER');
@@ -148,7 +202,11 @@ describeWith([cephChroot], 'issue 17: one tree with every case, backed up throug
       const intoLive = await restore('--into-live', '--yes');
       expect(intoLive.code).toBe(1);
       // Only the damaged file is written; the 17 still exactly as backed up are checked and left alone.
-      expect(JSON.parse(intoLive.stdout).archive).toMatchObject({ files: 1, unchanged: 17, failed: [{ path: 'SO_ARC/PER/empty.txt', reason: expect.stringMatching(/^access denied/) }] });
+      expect(JSON.parse(intoLive.stdout).archive).toMatchObject({
+        files: 1,
+        unchanged: 17,
+        failed: [{ path: 'SO_ARC/PER/empty.txt', reason: expect.stringMatching(/^access denied/) }],
+      });
     } finally {
       execFileSync('chattr', ['-i', path.join(live, 'empty.txt')]);
     }

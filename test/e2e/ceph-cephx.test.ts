@@ -23,13 +23,20 @@ const BEFORE_CEPHX = '257ec1a';
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-cephx-'));
 const data = path.join(dir, 'ceph');
 const mode = (file: string) => (statSync(file).mode & 0o777).toString(8);
-const script = (file: string, ...args: string[]) => execFileSync('bash', [file, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const start = (file: string) => spawnSync('bash', [file, 'start', data, String(RGW_PORT), String(MON_PORT), KEYS.accessKeyId, KEYS.secretAccessKey], { encoding: 'utf8' });
+const script = (file: string, ...args: string[]) =>
+  execFileSync('bash', [file, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const start = (file: string) =>
+  spawnSync('bash', [file, 'start', data, String(RGW_PORT), String(MON_PORT), KEYS.accessKeyId, KEYS.secretAccessKey], {
+    encoding: 'utf8',
+  });
 
 /** `rados lspools` as another local user would try it: the monitor's address and no key (auth none). */
 function radosWithoutKey(): { status: number | null; out: string } {
   const conf = `/tmp/so-backup-anon-${process.pid}.conf`;
-  writeFileSync(path.join(CEPH_ROOT, conf), `[global]\nmon host = [v1:127.0.0.1:${MON_PORT}]\nms bind msgr2 = false\nauth client required = none\nauth cluster required = none\nauth service required = none\n`);
+  writeFileSync(
+    path.join(CEPH_ROOT, conf),
+    `[global]\nmon host = [v1:127.0.0.1:${MON_PORT}]\nms bind msgr2 = false\nauth client required = none\nauth cluster required = none\nauth service required = none\n`,
+  );
   try {
     const run = spawnSync('chroot', [CEPH_ROOT, 'timeout', '25', 'rados', '-c', conf, 'lspools'], { encoding: 'utf8' });
     return { status: run.status, out: `${run.stdout}${run.stderr}` };
@@ -40,7 +47,13 @@ function radosWithoutKey(): { status: number | null; out: string } {
 
 describeWith([cephChroot], 'Ceph with cephx (v14 re-check)', () => {
   jest.setTimeout(300_000);
-  const s3 = new S3Client({ endpoint: `http://127.0.0.1:${RGW_PORT}`, region: 'us-east-1', forcePathStyle: true, credentials: KEYS, maxAttempts: 3 });
+  const s3 = new S3Client({
+    endpoint: `http://127.0.0.1:${RGW_PORT}`,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: KEYS,
+    maxAttempts: 3,
+  });
   afterAll(() => {
     s3.destroy();
     spawnSync('bash', [path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'stop', data]);
@@ -65,9 +78,15 @@ describeWith([cephChroot], 'Ceph with cephx (v14 re-check)', () => {
     const refused = radosWithoutKey();
     expect(refused.status).not.toBe(0);
     expect(refused.out).not.toContain('.rgw.root');
-    expect(await (await s3.send(new GetObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak' }))).Body!.transformToString()).toBe(body);
-    expect({ folder: mode(data), keyring: mode(path.join(data, 'keyring')), monitor: mode(path.join(data, 'mon', 'keyring')), conf: mode(path.join(data, 'ceph.conf')) })
-      .toEqual({ folder: '700', keyring: '600', monitor: '600', conf: '600' });
+    expect(
+      await (await s3.send(new GetObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak' }))).Body!.transformToString(),
+    ).toBe(body);
+    expect({
+      folder: mode(data),
+      keyring: mode(path.join(data, 'keyring')),
+      monitor: mode(path.join(data, 'mon', 'keyring')),
+      conf: mode(path.join(data, 'ceph.conf')),
+    }).toEqual({ folder: '700', keyring: '600', monitor: '600', conf: '600' });
 
     // And the next start is an ordinary one.
     script(path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'stop', data);
@@ -75,6 +94,8 @@ describeWith([cephChroot], 'Ceph with cephx (v14 re-check)', () => {
     expect(again.status).toBe(0);
     expect(again.stderr).not.toContain('turning on cephx');
     expect(radosWithoutKey().status).not.toBe(0);
-    expect(await (await s3.send(new GetObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak' }))).Body!.transformToString()).toBe(body);
+    expect(
+      await (await s3.send(new GetObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak' }))).Body!.transformToString(),
+    ).toBe(body);
   });
 });

@@ -1,5 +1,13 @@
 import {
-  CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectAclCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectAclCommand, PutObjectCommand, S3Client,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectAclCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  PutObjectAclCommand,
+  PutObjectCommand,
+  S3Client,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { execFileSync } from 'node:child_process';
@@ -35,41 +43,90 @@ const BUCKET = 'so-backup-local';
   jest.setTimeout(300_000);
   let cloud: CloudHarness;
   const endpoint = `https://127.0.0.1:${PORT}`;
-  const s3As = (c: UploadCredentials) => new S3Client({
-    endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) },
-    credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
-  });
+  const s3As = (c: UploadCredentials) =>
+    new S3Client({
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      maxAttempts: 1,
+      requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) },
+      credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken },
+    });
   /** An STS client signed as one of the stack's functions (its own role's session), through local mode's AWS endpoint. */
   const stsAs = (handler: string) => {
     const fn = cloud.deployment.functions.find((f) => f.handler === handler)!;
     const session = cloud.cloud.credentials.issueRoleSession(fn.roleArn, fn.name);
-    return { fn, sts: new STSClient({ ...cloud.operatorClient, endpoint: cloud.awsEndpoint, credentials: { accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey, sessionToken: session.sessionToken } }) };
+    return {
+      fn,
+      sts: new STSClient({
+        ...cloud.operatorClient,
+        endpoint: cloud.awsEndpoint,
+        credentials: { accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey, sessionToken: session.sessionToken },
+      }),
+    };
   };
-  const ownerClient = () => new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...KEYS }, requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) } });
+  const ownerClient = () =>
+    new S3Client({
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { ...KEYS },
+      requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) },
+    });
   /** A browser-form POST upload (SigV4 POST policy) signed with the session's keys, with extra form fields. */
   const formPost = (c: UploadCredentials, key: string, fields: Record<string, string>) => {
     const now = new Date();
     const day = now.toISOString().slice(0, 10).replace(/-/g, '');
     const amzDate = `${day}T${now.toISOString().slice(11, 19).replace(/:/g, '')}Z`;
     const credential = `${c.accessKeyId}/${day}/us-east-1/s3/aws4_request`;
-    const policy = Buffer.from(JSON.stringify({
-      expiration: new Date(Date.now() + 600_000).toISOString(),
-      conditions: [{ bucket: BUCKET }, ['starts-with', '$key', ''], { 'x-amz-algorithm': 'AWS4-HMAC-SHA256' }, { 'x-amz-credential': credential }, { 'x-amz-date': amzDate }, { 'x-amz-security-token': c.sessionToken }, ...Object.entries(fields).map(([name, value]) => ({ [name]: value }))],
-    })).toString('base64');
+    const policy = Buffer.from(
+      JSON.stringify({
+        expiration: new Date(Date.now() + 600_000).toISOString(),
+        conditions: [
+          { bucket: BUCKET },
+          ['starts-with', '$key', ''],
+          { 'x-amz-algorithm': 'AWS4-HMAC-SHA256' },
+          { 'x-amz-credential': credential },
+          { 'x-amz-date': amzDate },
+          { 'x-amz-security-token': c.sessionToken },
+          ...Object.entries(fields).map(([name, value]) => ({ [name]: value })),
+        ],
+      }),
+    ).toString('base64');
     const hmac = (k: Buffer | string, d: string) => createHmac('sha256', k).update(d).digest();
     const signingKey = hmac(hmac(hmac(hmac(`AWS4${c.secretAccessKey}`, day), 'us-east-1'), 's3'), 'aws4_request');
     const form: Record<string, string> = {
-      key, 'x-amz-algorithm': 'AWS4-HMAC-SHA256', 'x-amz-credential': credential, 'x-amz-date': amzDate, 'x-amz-security-token': c.sessionToken!, policy,
-      'x-amz-signature': createHmac('sha256', signingKey).update(policy).digest('hex'), ...fields,
+      key,
+      'x-amz-algorithm': 'AWS4-HMAC-SHA256',
+      'x-amz-credential': credential,
+      'x-amz-date': amzDate,
+      'x-amz-security-token': c.sessionToken!,
+      policy,
+      'x-amz-signature': createHmac('sha256', signingKey).update(policy).digest('hex'),
+      ...fields,
     };
     const boundary = `----so-backup-${Date.now()}`;
-    const body = `${Object.entries(form).map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`).join('')}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\nContent-Type: text/plain\r\n\r\nposted\r\n--${boundary}--\r\n`;
+    const body = `${Object.entries(form)
+      .map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`)
+      .join(
+        '',
+      )}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\nContent-Type: text/plain\r\n\r\nposted\r\n--${boundary}--\r\n`;
     return new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const request = https.request(`${endpoint}/${BUCKET}`, { method: 'POST', ca: cloud.tls.ca, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = '';
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      }).on('error', reject);
+      const request = https
+        .request(
+          `${endpoint}/${BUCKET}`,
+          {
+            method: 'POST',
+            ca: cloud.tls.ca,
+            headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': Buffer.byteLength(body) },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (chunk) => (text += chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          },
+        )
+        .on('error', reject);
       request.end(body);
     });
   };
@@ -81,9 +138,22 @@ const BUCKET = 'so-backup-local';
   beforeAll(async () => {
     const { template } = synthesizeStack();
     cloud = await startCloudHarness({ s3: { endpoint, ...KEYS } });
-    execFileSync('bash', [path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'start', path.join(dir, 'ceph'), String(PORT), String(TEST_PORT_BLOCKS.iamOnRgw + 10), KEYS.accessKeyId, KEYS.secretAccessKey], {
-      stdio: 'pipe', env: { ...process.env, SO_BACKUP_RGW_TLS_DIR: cloud.tls.dir },
-    });
+    execFileSync(
+      'bash',
+      [
+        path.join(ROOT, 'scripts', 'ceph-rgw.sh'),
+        'start',
+        path.join(dir, 'ceph'),
+        String(PORT),
+        String(TEST_PORT_BLOCKS.iamOnRgw + 10),
+        KEYS.accessKeyId,
+        KEYS.secretAccessKey,
+      ],
+      {
+        stdio: 'pipe',
+        env: { ...process.env, SO_BACKUP_RGW_TLS_DIR: cloud.tls.dir },
+      },
+    );
     await provisionLocalBucket(cloud.deployment, readIamModel(template), { endpoint, ca: cloud.tls.ca, credentials: { ...KEYS } });
   });
   afterAll(async () => {
@@ -92,18 +162,24 @@ const BUCKET = 'so-backup-local';
     rmSync(dir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
   });
 
-  test('GIVEN credentials minted for tenant A WHEN used on RGW THEN they write A\'s run staging and archive only: B\'s prefixes are refused for writing, reading and listing, A\'s own retention tier too, and no version can be deleted', async () => {
+  test("GIVEN credentials minted for tenant A WHEN used on RGW THEN they write A's run staging and archive only: B's prefixes are refused for writing, reading and listing, A's own retention tier too, and no version can be deleted", async () => {
     const a = await mint('acme');
     const b = await mint('bravo');
     expect(Date.parse(a.expiration) - Date.now()).toBeLessThanOrEqual(3600_000);
     expect(a.sessionToken).toBeTruthy();
     const asA = s3As(a);
     const asB = s3As(b);
-    const put = await asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx', Body: 'A\'s offer' }));
-    await asB.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/bravo/SO_ARC/secret.docx', Body: 'B\'s secret' }));
-    expect((await (await asA.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx', VersionId: put.VersionId }))).Body!.transformToString())).toBe('A\'s offer');
+    const put = await asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx', Body: "A's offer" }));
+    await asB.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/bravo/SO_ARC/secret.docx', Body: "B's secret" }));
+    expect(
+      await (
+        await asA.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx', VersionId: put.VersionId }))
+      ).Body!.transformToString(),
+    ).toBe("A's offer");
 
-    await expect(asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/acme/acme-2026-11-30-daily/db/SuperOffice.bak', Body: 'TAPE' }))).resolves.toBeTruthy();
+    await expect(
+      asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/acme/acme-2026-11-30-daily/db/SuperOffice.bak', Body: 'TAPE' })),
+    ).resolves.toBeTruthy();
     for (const refused of [
       asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/bravo/SO_ARC/planted.docx', Body: 'x' })),
       asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/bravo/bravo-2026-11-30-daily/db/SuperOffice.bak', Body: 'x' })),
@@ -115,27 +191,33 @@ const BUCKET = 'so-backup-local';
       asA.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: 'archive/' })),
       // Its own version: the role cannot, and the bucket policy denies it to everyone.
       asA.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx', VersionId: put.VersionId })),
-    ]) await expect(refused).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    ])
+      await expect(refused).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
     // A delete marker on its own file is what the archive mirror does for a deleted file: allowed.
-    await expect(asA.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx' }))).resolves.toMatchObject({ DeleteMarker: true });
+    await expect(asA.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx' }))).resolves.toMatchObject({
+      DeleteMarker: true,
+    });
   });
 
-  test('GIVEN tenant A\'s minted credentials WHEN they ask RGW\'s own STS for the upload role again (role chaining, no session policy) THEN RGW refuses, as AWS would (the role trusts the minting functions only) (v14 review)', async () => {
+  test("GIVEN tenant A's minted credentials WHEN they ask RGW's own STS for the upload role again (role chaining, no session policy) THEN RGW refuses, as AWS would (the role trusts the minting functions only) (v14 review)", async () => {
     const a = await mint('acme');
     const uploadRoleArn = cloud.deployment.functions.find((f) => f.handler === 'request-backup')!.environment.UPLOAD_ROLE_ARN!;
     const direct = new STSClient({
-      endpoint, region: 'us-east-1', maxAttempts: 1, requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) },
+      endpoint,
+      region: 'us-east-1',
+      maxAttempts: 1,
+      requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) },
       credentials: { accessKeyId: a.accessKeyId, secretAccessKey: a.secretAccessKey, sessionToken: a.sessionToken },
     });
     const chained = direct.send(new AssumeRoleCommand({ RoleArn: rgwRoleArn(uploadRoleArn), RoleSessionName: 'chain' }));
     await expect(chained).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
   });
 
-  test('GIVEN tenant A\'s minted credentials WHEN an upload sets an ACL (x-amz-acl, x-amz-grant-*, PutObjectAcl, a multipart upload\'s, a copy\'s, a form POST\'s) THEN RGW refuses it as AWS does for the template\'s BucketOwnerEnforced bucket (400 AccessControlListNotSupported) and stores nothing (v14 re-check)', async () => {
+  test("GIVEN tenant A's minted credentials WHEN an upload sets an ACL (x-amz-acl, x-amz-grant-*, PutObjectAcl, a multipart upload's, a copy's, a form POST's) THEN RGW refuses it as AWS does for the template's BucketOwnerEnforced bucket (400 AccessControlListNotSupported) and stores nothing (v14 re-check)", async () => {
     const asA = s3As(await mint('acme'));
     const K = 'archive/acme/SO_ARC/';
     const allUsers = 'uri="http://acs.amazonaws.com/groups/global/AllUsers"';
-    await asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}mine.docx`, Body: 'A\'s own' }));
+    await asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}mine.docx`, Body: "A's own" }));
     const refused = {
       'grant-read': () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g1`, Body: 'x', GrantRead: allUsers })),
       'grant-full-control': () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g2`, Body: 'x', GrantFullControl: allUsers })),
@@ -143,15 +225,33 @@ const BUCKET = 'so-backup-local';
       private: () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g4`, Body: 'x', ACL: 'private' })),
       'PutObjectAcl canned': () => asA.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: `${K}mine.docx`, ACL: 'public-read' })),
       'PutObjectAcl grant': () => asA.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: `${K}mine.docx`, GrantRead: allUsers })),
-      'PutObjectAcl body': () => asA.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: `${K}mine.docx`, AccessControlPolicy: { Owner: { ID: 'so-backup-local' }, Grants: [{ Grantee: { Type: 'Group', URI: 'http://acs.amazonaws.com/groups/global/AllUsers' }, Permission: 'READ' }] } })),
+      'PutObjectAcl body': () =>
+        asA.send(
+          new PutObjectAclCommand({
+            Bucket: BUCKET,
+            Key: `${K}mine.docx`,
+            AccessControlPolicy: {
+              Owner: { ID: 'so-backup-local' },
+              Grants: [{ Grantee: { Type: 'Group', URI: 'http://acs.amazonaws.com/groups/global/AllUsers' }, Permission: 'READ' }],
+            },
+          }),
+        ),
       multipart: () => asA.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${K}g5`, ACL: 'public-read' })),
-      copy: () => asA.send(new CopyObjectCommand({ Bucket: BUCKET, Key: `${K}g6`, CopySource: `${BUCKET}/${K}mine.docx`, GrantRead: allUsers })),
+      copy: () =>
+        asA.send(new CopyObjectCommand({ Bucket: BUCKET, Key: `${K}g6`, CopySource: `${BUCKET}/${K}mine.docx`, GrantRead: allUsers })),
     };
     for (const [what, request] of Object.entries(refused)) {
-      await expect(request().then(() => `${what}: accepted`, (e: { name: string; $metadata: { httpStatusCode: number } }) => `${what}: ${e.$metadata.httpStatusCode} ${e.name}`)).resolves.toBe(`${what}: 400 AccessControlListNotSupported`);
+      await expect(
+        request().then(
+          () => `${what}: accepted`,
+          (e: { name: string; $metadata: { httpStatusCode: number } }) => `${what}: ${e.$metadata.httpStatusCode} ${e.name}`,
+        ),
+      ).resolves.toBe(`${what}: 400 AccessControlListNotSupported`);
     }
     // The one ACL a BucketOwnerEnforced bucket accepts.
-    await expect(asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g7`, Body: 'x', ACL: 'bucket-owner-full-control' }))).resolves.toBeTruthy();
+    await expect(
+      asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}g7`, Body: 'x', ACL: 'bucket-owner-full-control' })),
+    ).resolves.toBeTruthy();
     // A browser-form POST with acl=public-read (the repro's): its fields cannot be checked before the upload, so no form upload is taken.
     const a = await mint('acme');
     const post = await formPost(a, `${K}posted.txt`, { acl: 'public-read' });
@@ -165,24 +265,45 @@ const BUCKET = 'so-backup-local';
     expect(grants.filter((g) => g.Grantee?.URI)).toEqual([]);
     owner.destroy();
     const status = await new Promise<number>((resolve, reject) => {
-      https.get(`${endpoint}/${BUCKET}/${K}mine.docx`, { ca: cloud.tls.ca }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+      https
+        .get(`${endpoint}/${BUCKET}/${K}mine.docx`, { ca: cloud.tls.ca }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', reject);
     });
     expect(status).toBe(403);
   });
 
-  test('GIVEN tenant A\'s minted credentials (no s3:PutObjectTagging, PutObjectRetention or PutObjectLegalHold) WHEN an upload carries x-amz-tagging or Object Lock headers THEN RGW refuses it with AccessDenied, as AWS does, and stores nothing (v14 re-check)', async () => {
+  test("GIVEN tenant A's minted credentials (no s3:PutObjectTagging, PutObjectRetention or PutObjectLegalHold) WHEN an upload carries x-amz-tagging or Object Lock headers THEN RGW refuses it with AccessDenied, as AWS does, and stores nothing (v14 re-check)", async () => {
     const asA = s3As(await mint('acme'));
     const K = 'archive/acme/SO_ARC/';
     const refused = {
       tagging: () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}t1`, Body: 'x', Tagging: 'retain=false' })),
       'multipart tagging': () => asA.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${K}t2`, Tagging: 'retain=false' })),
-      'object lock': () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}t3`, Body: 'x', ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(Date.now() + 86_400_000) })),
+      'object lock': () =>
+        asA.send(
+          new PutObjectCommand({
+            Bucket: BUCKET,
+            Key: `${K}t3`,
+            Body: 'x',
+            ObjectLockMode: 'GOVERNANCE',
+            ObjectLockRetainUntilDate: new Date(Date.now() + 86_400_000),
+          }),
+        ),
       'legal hold': () => asA.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${K}t4`, Body: 'x', ObjectLockLegalHoldStatus: 'ON' })),
     };
     for (const [what, request] of Object.entries(refused)) {
-      await expect(request().then(() => `${what}: accepted`, (e: { name: string; $metadata: { httpStatusCode: number } }) => `${what}: ${e.$metadata.httpStatusCode} ${e.name}`)).resolves.toBe(`${what}: 403 AccessDenied`);
+      await expect(
+        request().then(
+          () => `${what}: accepted`,
+          (e: { name: string; $metadata: { httpStatusCode: number } }) => `${what}: ${e.$metadata.httpStatusCode} ${e.name}`,
+        ),
+      ).resolves.toBe(`${what}: 403 AccessDenied`);
     }
-    const post = await formPost(await mint('acme'), `${K}t5`, { tagging: '<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>' });
+    const post = await formPost(await mint('acme'), `${K}t5`, {
+      tagging: '<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>',
+    });
     expect(post).toMatchObject({ status: 403 });
     const owner = ownerClient();
     for (const key of ['t1', 't3', 't4', 't5']) {
@@ -191,42 +312,78 @@ const BUCKET = 'so-backup-local';
     owner.destroy();
   });
 
-  test('GIVEN a role RGW would have to let tag, or set Object Lock WHEN local mode copies it into RGW THEN it is refused by name (RGW\'s script refuses those headers to every session)', () => {
-    const role = (action: unknown) => ({ arn: 'arn:aws:iam::000000000000:role/R', name: 'R', trustPolicy: { Statement: [] }, maxSessionSeconds: 3600, policies: [{ name: 'P', policy: { Statement: [{ Effect: 'Allow', Action: action, Resource: '*' }] } }] });
+  test("GIVEN a role RGW would have to let tag, or set Object Lock WHEN local mode copies it into RGW THEN it is refused by name (RGW's script refuses those headers to every session)", () => {
+    const role = (action: unknown) => ({
+      arn: 'arn:aws:iam::000000000000:role/R',
+      name: 'R',
+      trustPolicy: { Statement: [] },
+      maxSessionSeconds: 3600,
+      policies: [{ name: 'P', policy: { Statement: [{ Effect: 'Allow', Action: action, Resource: '*' }] } }],
+    });
     expect(() => assertRgwCanHoldSessions([role(['s3:PutObject', 's3:AbortMultipartUpload'])])).not.toThrow();
     expect(() => assertRgwCanHoldSessions([role('s3:Put*')])).toThrow('role R (policy P) allows s3:PutObjectTagging');
     expect(() => assertRgwCanHoldSessions([role(['s3:putobjectretention'])])).toThrow('allows s3:PutObjectRetention');
   });
 
-  test('GIVEN restore credentials WHEN used THEN they read the tenant\'s backups and write nothing', async () => {
+  test("GIVEN restore credentials WHEN used THEN they read the tenant's backups and write nothing", async () => {
     // A validated backup, where finalize promotes it (written here as the bucket owner).
-    const owner = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...KEYS }, requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) } });
+    const owner = new S3Client({
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { ...KEYS },
+      requestHandler: { httpsAgent: new https.Agent({ ca: cloud.tls.ca }) },
+    });
     const put = await owner.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', Body: 'TAPE…' }));
     owner.destroy();
     const restore = s3As(await mint('carla', 'restore'));
-    await expect(restore.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', VersionId: put.VersionId }))).resolves.toBeTruthy();
-    await expect(restore.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', Body: 'overwrite' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
-    await expect(restore.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    await expect(
+      restore.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', VersionId: put.VersionId })),
+    ).resolves.toBeTruthy();
+    await expect(
+      restore.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/carla/SuperOffice.bak', Body: 'overwrite' })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 403 } });
+    await expect(restore.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'archive/acme/SO_ARC/offer.docx' }))).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 403 },
+    });
   });
 
   test('GIVEN the upload role WHEN anyone but a minting function asks for it, or for more than an hour THEN STS refuses', async () => {
     const uploadRoleArn = cloud.deployment.functions.find((f) => f.handler === 'request-backup')!.environment.UPLOAD_ROLE_ARN!;
     const operator = new STSClient({ ...cloud.operatorClient, endpoint: cloud.awsEndpoint, credentials: { ...HARNESS_OPERATOR } });
     await expect(operator.send(new AssumeRoleCommand({ RoleArn: uploadRoleArn, RoleSessionName: 'operator' }))).rejects.toMatchObject({
-      name: 'AccessDenied', message: expect.stringContaining('user/so-backup-operator is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/BackupRunUploadRole'),
+      name: 'AccessDenied',
+      message: expect.stringContaining(
+        'user/so-backup-operator is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/BackupRunUploadRole',
+      ),
     });
     const { sts: validate } = stsAs('validate-run');
-    await expect(validate.send(new AssumeRoleCommand({ RoleArn: uploadRoleArn, RoleSessionName: 'validator' }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(validate.send(new AssumeRoleCommand({ RoleArn: uploadRoleArn, RoleSessionName: 'validator' }))).rejects.toMatchObject({
+      name: 'AccessDenied',
+    });
     const { sts: request } = stsAs('request-backup');
-    await expect(request.send(new AssumeRoleCommand({ RoleArn: uploadRoleArn, RoleSessionName: 'long', DurationSeconds: 7200 }))).rejects.toMatchObject({
-      name: 'ValidationError', message: expect.stringContaining('role chaining'),
+    await expect(
+      request.send(new AssumeRoleCommand({ RoleArn: uploadRoleArn, RoleSessionName: 'long', DurationSeconds: 7200 })),
+    ).rejects.toMatchObject({
+      name: 'ValidationError',
+      message: expect.stringContaining('role chaining'),
     });
   });
 
-  test('GIVEN a tenant due for a restore drill WHEN the drills\' hourly schedule fires THEN request-drills mints read-only credentials from the upload role (session tag included) and issues the drill, refused nowhere', async () => {
-    await cloud.tenants.put({ ...newTenant('echo', 'Echo AS'), lastRunId: 'echo-2026-11-29-daily', keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }] });
+  test("GIVEN a tenant due for a restore drill WHEN the drills' hourly schedule fires THEN request-drills mints read-only credentials from the upload role (session tag included) and issues the drill, refused nowhere", async () => {
+    await cloud.tenants.put({
+      ...newTenant('echo', 'Echo AS'),
+      lastRunId: 'echo-2026-11-29-daily',
+      keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }],
+    });
     await cloud.runs.create({
-      runId: 'echo-2026-11-29-daily', tenantId: 'echo', status: 'SUCCEEDED', trigger: 'schedule', requestedBy: 'test', executionArn: 'x', startedAt: new Date(Date.now() - 86_400_000).toISOString(),
+      runId: 'echo-2026-11-29-daily',
+      tenantId: 'echo',
+      status: 'SUCCEEDED',
+      trigger: 'schedule',
+      requestedBy: 'test',
+      executionArn: 'x',
+      startedAt: new Date(Date.now() - 86_400_000).toISOString(),
       validatedManifest: { key: 'manifests/daily/echo/echo-2026-11-29-daily.json', versionId: 'v1' },
     });
     await cloud.connections.add({ connectionId: 'echo0000000=', tenantId: 'echo', keyId: 'k1', connectedAt: new Date().toISOString() });
@@ -240,13 +397,30 @@ const BUCKET = 'so-backup-local';
   });
 
   test('GIVEN a recorded connection API Gateway reports gone WHEN a backup is requested THEN request-backup forgets it and reports the connector offline (not AccessDenied)', async () => {
-    await cloud.tenants.put({ ...newTenant('delta', 'Delta AS'), keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }] });
-    await cloud.runs.create({ runId: 'delta-2026-11-30-daily', tenantId: 'delta', status: 'RUNNING', trigger: 'schedule', requestedBy: 'test', executionArn: 'x', startedAt: new Date().toISOString() });
+    await cloud.tenants.put({
+      ...newTenant('delta', 'Delta AS'),
+      keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }],
+    });
+    await cloud.runs.create({
+      runId: 'delta-2026-11-30-daily',
+      tenantId: 'delta',
+      status: 'RUNNING',
+      trigger: 'schedule',
+      requestedBy: 'test',
+      executionArn: 'x',
+      startedAt: new Date().toISOString(),
+    });
     await cloud.connections.add({ connectionId: 'gone0000000=', tenantId: 'delta', keyId: 'k1', connectedAt: new Date().toISOString() });
     const fn = cloud.deployment.functions.find((f) => f.handler === 'request-backup')!;
     const machine = cloud.deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
-    const invoked = cloud.cloud.lambda.invoke(fn.arn, { taskToken: 'token', run: { runId: 'delta-2026-11-30-daily', tenantId: 'delta', trigger: 'schedule', startedAt: new Date().toISOString() } },
-      { kind: 'role', roleArn: machine.roleArn, sessionName: 'test' });
+    const invoked = cloud.cloud.lambda.invoke(
+      fn.arn,
+      {
+        taskToken: 'token',
+        run: { runId: 'delta-2026-11-30-daily', tenantId: 'delta', trigger: 'schedule', startedAt: new Date().toISOString() },
+      },
+      { kind: 'role', roleArn: machine.roleArn, sessionName: 'test' },
+    );
     await expect(invoked).rejects.toBeInstanceOf(LambdaFunctionError);
     await expect(invoked).rejects.toMatchObject({ name: 'ConnectorOffline' });
     expect(await cloud.connections.forTenant('delta')).toEqual([]);

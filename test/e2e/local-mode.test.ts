@@ -24,15 +24,30 @@ const archive = path.join(dataDir, 'sample-so-arc');
 
 function aws(summary: LocalRunSummary, ...args: string[]): string {
   return execFileSync(AWS, ['--endpoint-url', summary.s3Endpoint, '--region', 'us-east-1', '--output', 'json', ...args], {
-    encoding: 'utf8', maxBuffer: 64 << 20,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
     // Local mode's S3 speaks TLS only, under its own CA.
-    env: { ...process.env, AWS_ACCESS_KEY_ID: LOCAL_S3_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_S3_KEYS.secretAccessKey, AWS_CA_BUNDLE: summary.caBundle, AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
+    env: {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: LOCAL_S3_KEYS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_S3_KEYS.secretAccessKey,
+      AWS_CA_BUNDLE: summary.caBundle,
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    },
   });
 }
 
-interface Version { Key: string; VersionId: string; IsLatest: boolean; Size: number }
+interface Version {
+  Key: string;
+  VersionId: string;
+  IsLatest: boolean;
+  Size: number;
+}
 function versions(summary: LocalRunSummary, prefix: string): Version[] {
-  const out = JSON.parse(aws(summary, 's3api', 'list-object-versions', '--bucket', summary.bucket, '--prefix', prefix) || '{}') as { Versions?: Version[] };
+  const out = JSON.parse(aws(summary, 's3api', 'list-object-versions', '--bucket', summary.bucket, '--prefix', prefix) || '{}') as {
+    Versions?: Version[];
+  };
   return out.Versions ?? [];
 }
 
@@ -58,7 +73,14 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
   let hog: ChildProcess | undefined;
   beforeAll(async () => {
     // Another program holds 3,000 loopback connections: their client ends sit on kernel ephemeral ports.
-    hog = spawn('bash', ['-c', `ulimit -n 16384 2>/dev/null; exec "${process.execPath}" "${path.join(__dirname, '..', 'helpers', 'connection-hog.js')}" ${await freePort()} 3000`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    hog = spawn(
+      'bash',
+      [
+        '-c',
+        `ulimit -n 16384 2>/dev/null; exec "${process.execPath}" "${path.join(__dirname, '..', 'helpers', 'connection-hog.js')}" ${await freePort()} 3000`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise<void>((resolve, reject) => {
       hog!.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready 3000') && resolve());
       hog!.once('exit', (code) => reject(new Error(`the connection hog exited (${code})`)));
@@ -115,7 +137,20 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
 
     // The database backup is there, checksummed by S3, and is a SQL Server backup of SuperOffice.
     const db = third.databases[0]!;
-    const head = JSON.parse(aws(third, 's3api', 'head-object', '--bucket', third.bucket, '--key', db.key, `--version-id=${db.versionId}`, '--checksum-mode', 'ENABLED')) as { ContentLength: number; ChecksumSHA256?: string };
+    const head = JSON.parse(
+      aws(
+        third,
+        's3api',
+        'head-object',
+        '--bucket',
+        third.bucket,
+        '--key',
+        db.key,
+        `--version-id=${db.versionId}`,
+        '--checksum-mode',
+        'ENABLED',
+      ),
+    ) as { ContentLength: number; ChecksumSHA256?: string };
     expect(head.ContentLength).toBe(db.size);
     expect(head.ChecksumSHA256).toMatch(/^[A-Za-z0-9+/]{43}=(-\d+)?$/);
     const bak = path.join(download, 'SuperOffice.bak');
@@ -123,14 +158,24 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     // Read as support would read it (so-backup verify-backup's reader): a complete full backup of SuperOffice.
     const { facts, problems } = await readBackupFile(bufferSource(readFileSync(bak)));
     expect(problems).toEqual([]);
-    expect(facts).toMatchObject({ database: 'SuperOffice', backupType: 'full', copyOnly: true, complete: true, family: { count: 1, number: 1 } });
+    expect(facts).toMatchObject({
+      database: 'SuperOffice',
+      backupType: 'full',
+      copyOnly: true,
+      complete: true,
+      family: { count: 1, number: 1 },
+    });
     expect(statSync(bak).size).toBe(db.size);
     expect(versions(third, 'db/daily/local/')).toHaveLength(3);
 
     // The manifest names this run and every artifact at its version.
     const manifestFile = path.join(download, 'manifest.json');
     aws(third, 's3api', 'get-object', '--bucket', third.bucket, '--key', third.manifestKey!, manifestFile);
-    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { runId: string; databases: Array<{ artifact: { versionId: string } }>; archive: { files: number } };
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as {
+      runId: string;
+      databases: Array<{ artifact: { versionId: string } }>;
+      archive: { files: number };
+    };
     expect(manifest.runId).toBe(third.runId);
     expect(manifest.databases[0]?.artifact.versionId).toBe(db.versionId);
     expect(manifest.archive.files).toBe(120);
@@ -138,16 +183,34 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     // Only the first validated run of the week and month is copied inside S3 to the weekly and
     // monthly tiers: the copy carries S3's own SHA-256 of that daily backup, and the tier manifest names it.
     const firstDb = first.databases[0]!;
-    const firstHead = JSON.parse(aws(third, 's3api', 'head-object', '--bucket', third.bucket, '--key', firstDb.key, `--version-id=${firstDb.versionId}`, '--checksum-mode', 'ENABLED')) as { ChecksumSHA256?: string };
+    const firstHead = JSON.parse(
+      aws(
+        third,
+        's3api',
+        'head-object',
+        '--bucket',
+        third.bucket,
+        '--key',
+        firstDb.key,
+        `--version-id=${firstDb.versionId}`,
+        '--checksum-mode',
+        'ENABLED',
+      ),
+    ) as { ChecksumSHA256?: string };
     for (const tier of ['weekly', 'monthly']) {
       const [copy, ...more] = versions(third, `db/${tier}/local/`);
       expect(more).toEqual([]);
-      const copyHead = JSON.parse(aws(third, 's3api', 'head-object', '--bucket', third.bucket, '--key', copy!.Key, '--checksum-mode', 'ENABLED')) as { ContentLength: number; ChecksumSHA256?: string };
+      const copyHead = JSON.parse(
+        aws(third, 's3api', 'head-object', '--bucket', third.bucket, '--key', copy!.Key, '--checksum-mode', 'ENABLED'),
+      ) as { ContentLength: number; ChecksumSHA256?: string };
       expect(copyHead).toMatchObject({ ContentLength: firstDb.size, ChecksumSHA256: firstHead.ChecksumSHA256 });
       const tierManifest = path.join(download, `${tier}.json`);
       aws(third, 's3api', 'get-object', '--bucket', third.bucket, '--key', `manifests/${tier}/local/manifest.json`, tierManifest);
       expect(JSON.parse(readFileSync(tierManifest, 'utf8'))).toMatchObject({
-        tier, runId: first.runId, promotedFrom: { key: first.manifestKey }, databases: [{ artifact: { key: copy!.Key, versionId: copy!.VersionId } }],
+        tier,
+        runId: first.runId,
+        promotedFrom: { key: first.manifestKey },
+        databases: [{ artifact: { key: copy!.Key, versionId: copy!.VersionId } }],
       });
     }
 
@@ -163,24 +226,54 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     await expect(fetch(third.s3Endpoint.replace('https:', 'http:'))).rejects.toThrow();
   });
 
-  test('GIVEN SuperOffice and 2two, where 2two is OFFLINE, WHEN the fourth day\'s backup runs THEN it FAILS and alerts naming 2two, while SuperOffice and the archive are validated, promoted and counted', async () => {
-    const fourth = await runLocalMode({ dataDir, portBase, keep: true, log: () => undefined, sqlDatabases: ['SuperOffice', '2two'], standInDatabaseStates: { '2two': { state: 'OFFLINE' } } });
+  test("GIVEN SuperOffice and 2two, where 2two is OFFLINE, WHEN the fourth day's backup runs THEN it FAILS and alerts naming 2two, while SuperOffice and the archive are validated, promoted and counted", async () => {
+    const fourth = await runLocalMode({
+      dataDir,
+      portBase,
+      keep: true,
+      log: () => undefined,
+      sqlDatabases: ['SuperOffice', '2two'],
+      standInDatabaseStates: { '2two': { state: 'OFFLINE' } },
+    });
     expect(fourth).toMatchObject({ status: 'FAILED', runId: `${first.runId}-4`, kept: { databases: ['SuperOffice'], archive: true } });
-    expect(fourth.failure).toMatchObject({ error: 'PartsFailed', cause: expect.stringMatching(/database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE.*kept and validated: database SuperOffice, the archive/) });
-    expect(fourth.failures).toEqual([{ kind: 'database', name: '2two', code: 'SQL_DATABASE_OFFLINE', message: expect.stringMatching(/Bring it online/) }]);
-    const alerts = readFileSync(path.join(dataDir, 'alerts.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { subject?: string; message: string; publishedBy: string });
+    expect(fourth.failure).toMatchObject({
+      error: 'PartsFailed',
+      cause: expect.stringMatching(
+        /database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE.*kept and validated: database SuperOffice, the archive/,
+      ),
+    });
+    expect(fourth.failures).toEqual([
+      { kind: 'database', name: '2two', code: 'SQL_DATABASE_OFFLINE', message: expect.stringMatching(/Bring it online/) },
+    ]);
+    const alerts = readFileSync(path.join(dataDir, 'alerts.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { subject?: string; message: string; publishedBy: string });
     // The run's own alert, published by the state machine's role; and the FailedRuns alarm, published by CloudWatch (the topic policy lets it).
-    expect(alerts.filter((a) => a.subject === 'so-backup: backup of local FAILED').at(-1)).toMatchObject({ message: expect.stringMatching(/2two.*OFFLINE/s), publishedBy: expect.stringContaining('assumed-role/BackupRunStateMachineRole') });
-    expect(alerts.filter((a) => a.publishedBy === 'cloudwatch.amazonaws.com').map((a) => a.subject)).toEqual(expect.arrayContaining([expect.stringContaining('AlarmsFailedRuns')]));
+    expect(alerts.filter((a) => a.subject === 'so-backup: backup of local FAILED').at(-1)).toMatchObject({
+      message: expect.stringMatching(/2two.*OFFLINE/s),
+      publishedBy: expect.stringContaining('assumed-role/BackupRunStateMachineRole'),
+    });
+    expect(alerts.filter((a) => a.publishedBy === 'cloudwatch.amazonaws.com').map((a) => a.subject)).toEqual(
+      expect.arrayContaining([expect.stringContaining('AlarmsFailedRuns')]),
+    );
     // The good parts count: a fourth validated daily version of SuperOffice, and the run's kept manifest names it.
     const daily = versions(fourth, 'db/daily/local/');
     expect(daily.map((v) => v.Key)).toEqual(Array(4).fill('db/daily/local/SuperOffice.bak'));
-    expect(fourth.databases).toEqual([expect.objectContaining({ database: 'SuperOffice', key: 'db/daily/local/SuperOffice.bak', versionId: daily.find((v) => v.IsLatest)!.VersionId })]);
+    expect(fourth.databases).toEqual([
+      expect.objectContaining({
+        database: 'SuperOffice',
+        key: 'db/daily/local/SuperOffice.bak',
+        versionId: daily.find((v) => v.IsLatest)!.VersionId,
+      }),
+    ]);
     expect(versions(fourth, 'manifests/daily/local/manifest.json')).toHaveLength(4);
     // The staged manifest names the failure with its reason; nothing of the run is in any tier but daily.
     const staged = path.join(dataDir, 'staged.json');
     aws(fourth, 's3api', 'get-object', '--bucket', fourth.bucket, '--key', fourth.stagedManifestKey!, staged);
-    expect(JSON.parse(readFileSync(staged, 'utf8'))).toMatchObject({ failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE' } }] });
+    expect(JSON.parse(readFileSync(staged, 'utf8'))).toMatchObject({
+      failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE' } }],
+    });
     expect(versions(fourth, 'db/weekly/local/')).toHaveLength(1);
     // `so-backup run show` and `runs` show what was kept and what failed.
     const fleet = await openFleet({ local: dataDir, stackName: 'SoBackup' });
@@ -190,9 +283,18 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
       expect(shown.parts).toEqual([
         { kind: 'database', name: 'SuperOffice', outcome: 'kept' },
         { kind: 'archive', name: 'SO_ARC', outcome: 'kept' },
-        { kind: 'database', name: '2two', outcome: 'failed', detail: expect.stringMatching(/^SQL_DATABASE_OFFLINE: database "2two" is OFFLINE/) },
+        {
+          kind: 'database',
+          name: '2two',
+          outcome: 'failed',
+          detail: expect.stringMatching(/^SQL_DATABASE_OFFLINE: database "2two" is OFFLINE/),
+        },
       ]);
-      expect((await listRuns(fleet, 'local', 3)).map((r) => [r.status, r.kept])).toEqual([['FAILED', 'partly'], ['SUCCEEDED', 'all'], ['SUCCEEDED', 'all']]);
+      expect((await listRuns(fleet, 'local', 3)).map((r) => [r.status, r.kept])).toEqual([
+        ['FAILED', 'partly'],
+        ['SUCCEEDED', 'all'],
+        ['SUCCEEDED', 'all'],
+      ]);
     } finally {
       fleet.close();
     }
@@ -209,7 +311,11 @@ describeWith([cephChroot, awsCli], 'local mode, when API Gateway cuts the connec
 
   test('GIVEN a 4 s idle timeout, a 5 s connection limit and a 6 s backup WHEN the gateway closes the socket mid-job THEN the result still arrives once and the run SUCCEEDS', async () => {
     const summary = await runLocalMode({
-      dataDir: cutDataDir, portBase: TEST_PORT_BLOCKS.localModeCutE2e, fresh: true, keep: true, log: () => undefined,
+      dataDir: cutDataDir,
+      portBase: TEST_PORT_BLOCKS.localModeCutE2e,
+      fresh: true,
+      keep: true,
+      log: () => undefined,
       tuning: { gatewayIdleTimeoutMs: 4000, gatewayMaxConnectionMs: 5000, sqlBackupChunkDelayMs: 250 },
     });
     // The run's step-by-step history, to diagnose a failure.

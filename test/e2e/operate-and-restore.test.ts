@@ -29,21 +29,24 @@ const connectorEnv = () => ({ ...process.env, NODE_EXTRA_CA_CERTS: path.join(dat
 
 /** Every file below `root` with its content, by relative path. */
 function treeOf(root: string, prefix = ''): Record<string, string> {
-  return Object.fromEntries(readdirSync(path.join(root, prefix), { withFileTypes: true }).flatMap((entry) => {
-    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    return entry.isDirectory() ? Object.entries(treeOf(root, relative)) : [[relative, readFileSync(path.join(root, relative), 'latin1')]];
-  }));
+  return Object.fromEntries(
+    readdirSync(path.join(root, prefix), { withFileTypes: true }).flatMap((entry) => {
+      const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+      return entry.isDirectory() ? Object.entries(treeOf(root, relative)) : [[relative, readFileSync(path.join(root, relative), 'latin1')]];
+    }),
+  );
 }
-
 
 /** GET over HTTPS trusting local mode's CA (a browser or curl would be told to trust it too). */
 function get(url: string): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    https.get(url, { ca: readFileSync(path.join(dataDir, 'tls', 'ca.crt')) }, async (res) => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of res) chunks.push(chunk as Buffer);
-      resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
-    }).on('error', reject);
+    https
+      .get(url, { ca: readFileSync(path.join(dataDir, 'tls', 'ca.crt')) }, async (res) => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of res) chunks.push(chunk as Buffer);
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
+      })
+      .on('error', reject);
   });
 }
 
@@ -58,7 +61,16 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
 
   beforeAll(async () => {
     // Slow SQL backups (about 6 s) leave time to detach from and cancel a running backup.
-    firstLocalRun = (await runLocalMode({ dataDir, portBase, fresh: true, keep: true, log: () => undefined, tuning: { sqlBackupChunkDelayMs: 250, sqlBackupHoldFile: holdFile } })).runId;
+    firstLocalRun = (
+      await runLocalMode({
+        dataDir,
+        portBase,
+        fresh: true,
+        keep: true,
+        log: () => undefined,
+        tuning: { sqlBackupChunkDelayMs: 250, sqlBackupHoldFile: holdFile },
+      })
+    ).runId;
   });
   afterAll(async () => {
     connector?.kill('SIGTERM');
@@ -67,9 +79,20 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
   });
 
   test('GIVEN a new Online customer WHEN support adds it, IT enrols the connector and support takes a backup with a reason THEN the run is validated and recorded with who and why', async () => {
-    const added = await soBackup<{ activationCode: string; enrolCommand: string }>('--json', 'tenants', 'add', 'acme', '--name', 'Acme AS', '--online');
+    const added = await soBackup<{ activationCode: string; enrolCommand: string }>(
+      '--json',
+      'tenants',
+      'add',
+      'acme',
+      '--name',
+      'Acme AS',
+      '--online',
+    );
     expect(added.code).toBe(0);
-    expect(added.json).toMatchObject({ tenant: { tenantId: 'acme', displayName: 'Acme AS', online: true, enabled: true }, activationCode: expect.stringMatching(/^acme:/) });
+    expect(added.json).toMatchObject({
+      tenant: { tenantId: 'acme', displayName: 'Acme AS', online: true, enabled: true },
+      activationCode: expect.stringMatching(/^acme:/),
+    });
     expect(added.json.enrolCommand).toContain(`--endpoint ws://127.0.0.1:${ports.gateway} --code "${added.json.activationCode}"`);
     expect((await soBackup('tenants', 'add', 'acme', '--name', 'Again')).code).toBe(2);
 
@@ -80,9 +103,25 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     writeFileSync(path.join(archive, 'ANNA', 'offer.docx'), 'an offer');
     mkdirSync(path.join(home, 'staging'), { recursive: true });
     const config = path.join(home, 'config.json');
-    const enrol = tsxCommand('connector/src/bin/so-connector.ts', ['enrol', '--endpoint', `ws://127.0.0.1:${ports.gateway}`, '--code', added.json.activationCode,
-      '--config', config, '--state-dir', path.join(home, 'state'), '--sql', standInConnectionString(portBase), '--database', 'SuperOffice',
-      '--staging', path.join(home, 'staging'), '--archive', `SO_ARC=${archive}`]);
+    const enrol = tsxCommand('connector/src/bin/so-connector.ts', [
+      'enrol',
+      '--endpoint',
+      `ws://127.0.0.1:${ports.gateway}`,
+      '--code',
+      added.json.activationCode,
+      '--config',
+      config,
+      '--state-dir',
+      path.join(home, 'state'),
+      '--sql',
+      standInConnectionString(portBase),
+      '--database',
+      'SuperOffice',
+      '--staging',
+      path.join(home, 'staging'),
+      '--archive',
+      `SO_ARC=${archive}`,
+    ]);
     execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: connectorEnv() });
     const run = tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', config]);
     connector = spawn(run.command, run.args, { stdio: 'ignore', env: connectorEnv() });
@@ -92,25 +131,48 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
       if (connectors.json?.find((c) => c.tenantId === 'acme')?.online) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    expect(connectors!.json).toEqual(expect.arrayContaining([expect.objectContaining({ tenantId: 'acme', online: true, connectorVersion: expect.any(String) })]));
+    expect(connectors!.json).toEqual(
+      expect.arrayContaining([expect.objectContaining({ tenantId: 'acme', online: true, connectorVersion: expect.any(String) })]),
+    );
 
     expect((await soBackup('backup', 'acme')).code).toBe(2); // a reason is required
     const reason = 'Customer asked for a copy before upgrading (ticket 4711)';
     const backup = await soBackup<{ runId: string }>('--json', 'backup', 'acme', '--reason', reason, '--wait');
     expect(backup.stderr).toContain('Ctrl-C detaches; the backup goes on');
     expect(backup.code).toBe(0);
-    expect(backup.json).toMatchObject({ tenantId: 'acme', trigger: 'support', requestedBy: me, reason, status: 'SUCCEEDED', validated: true });
+    expect(backup.json).toMatchObject({
+      tenantId: 'acme',
+      trigger: 'support',
+      requestedBy: me,
+      reason,
+      status: 'SUCCEEDED',
+      validated: true,
+    });
     runId = backup.json.runId;
     expect(runId).toMatch(/^acme-\d{4}-\d{2}-\d{2}-support$/);
 
     const runs = await soBackup('--json', 'runs', 'acme');
-    expect(runs.json).toEqual([expect.objectContaining({ runId, trigger: 'support', requestedBy: me, reason, status: 'SUCCEEDED', validated: true, uploadedBytes: expect.any(Number) })]);
+    expect(runs.json).toEqual([
+      expect.objectContaining({
+        runId,
+        trigger: 'support',
+        requestedBy: me,
+        reason,
+        status: 'SUCCEEDED',
+        validated: true,
+        uploadedBytes: expect.any(Number),
+      }),
+    ]);
 
     const shown = await soBackup<{ steps: Array<{ name: string; outcome: string }>; artifacts: unknown[] }>('--json', 'run', 'show', runId);
     expect(shown.json).toMatchObject({ runId, requestedBy: me, reason, validation: { ok: true }, shares: [] });
     expect(shown.json.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['Prepare', 'Request backup', 'Validate', 'Finalize']));
     expect(shown.json.steps.filter((s) => s.outcome !== 'succeeded')).toEqual([]);
-    expect(shown.json.artifacts).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'database', key: 'db/daily/acme/SuperOffice.bak', versionId: expect.any(String) })]));
+    expect(shown.json.artifacts).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'database', key: 'db/daily/acme/SuperOffice.bak', versionId: expect.any(String) }),
+      ]),
+    );
     const human = await soBackup('run', 'show', runId);
     expect(human.stdout).toContain(`trigger support, by ${me}, because: ${reason}`);
     expect(human.stdout).toMatch(/Finalize\s+\d\d:\d\d:\d\d\s+\S+\s+succeeded/);
@@ -121,7 +183,15 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     expect(tooLong.code).toBe(2);
     expect(tooLong.stderr).toContain('a presigned link lives at most 7 days');
 
-    const shared = await soBackup<{ links: Array<{ url: string; sha256: string; size: number }> }>('--json', 'share', runId, '--expires', '72h', '--reason', 'sent to Acme IT');
+    const shared = await soBackup<{ links: Array<{ url: string; sha256: string; size: number }> }>(
+      '--json',
+      'share',
+      runId,
+      '--expires',
+      '72h',
+      '--reason',
+      'sent to Acme IT',
+    );
     expect(shared.code).toBe(0);
     const [link] = shared.json.links;
     expect(link!.url).toContain(`127.0.0.1:${ports.s3}`);
@@ -135,7 +205,9 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     expect((await get(link!.url.replace('SuperOffice.bak', 'Other.bak'))).status).toBe(403);
 
     const shown = await soBackup<{ shares: Array<{ at: string; expiresAt: string }> }>('--json', 'run', 'show', runId);
-    expect(shown.json.shares).toEqual([expect.objectContaining({ by: me, reason: 'sent to Acme IT', keys: ['db/daily/acme/SuperOffice.bak'] })]);
+    expect(shown.json.shares).toEqual([
+      expect.objectContaining({ by: me, reason: 'sent to Acme IT', keys: ['db/daily/acme/SuperOffice.bak'] }),
+    ]);
     expect(Date.parse(shown.json.shares[0]!.expiresAt) - Date.parse(shown.json.shares[0]!.at)).toBe(72 * 3600_000);
   });
 
@@ -155,7 +227,16 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
   });
 
   test('GIVEN a backup followed with --wait WHEN support presses Ctrl-C THEN the CLI detaches, says the backup goes on, and it does; --cancel stops a running one and records who', async () => {
-    const child = execFile(USER_NODE, [path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, 'backup', 'acme', '--reason', 'second copy for the customer', '--wait']);
+    const child = execFile(USER_NODE, [
+      path.join(ROOT, 'cli', 'bin', 'so-backup.cjs'),
+      '--local',
+      dataDir,
+      'backup',
+      'acme',
+      '--reason',
+      'second copy for the customer',
+      '--wait',
+    ]);
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
@@ -177,10 +258,23 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     // SQL Server holds this backup mid-way until it is cancelled, however slow the machine is.
     writeFileSync(holdFile, '');
     try {
-      const started = await soBackup<{ runId: string }>('--json', 'backup', 'acme', '--reason', 'a third copy, to be cancelled', '--trigger', 'operator');
+      const started = await soBackup<{ runId: string }>(
+        '--json',
+        'backup',
+        'acme',
+        '--reason',
+        'a third copy, to be cancelled',
+        '--trigger',
+        'operator',
+      );
       expect(started.code).toBe(0);
       expect(started.json.runId).toMatch(/-operator$/);
-      for (let i = 0; i < 100 && (await soBackup<Array<{ status: string }>>('--json', 'runs', 'acme', '--limit', '1')).json[0]?.status !== 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 100));
+      for (
+        let i = 0;
+        i < 100 && (await soBackup<Array<{ status: string }>>('--json', 'runs', 'acme', '--limit', '1')).json[0]?.status !== 'RUNNING';
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 100));
       const cancelled = await soBackup('--json', 'backup', 'acme', '--cancel', '--yes', '--reason', 'asked by mistake');
       expect(cancelled).toMatchObject({ code: 0, json: { runId: started.json.runId, cancelledBy: me, connectorsTold: 1 } });
       // The connector stops its work and reports the cancellation.
@@ -191,7 +285,8 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
         await new Promise((r) => setTimeout(r, 200));
       }
       expect(shown!.json).toMatchObject({
-        status: 'FAILED', failure: { error: 'Cancelled', cause: `cancelled by ${me}: asked by mistake` },
+        status: 'FAILED',
+        failure: { error: 'Cancelled', cause: `cancelled by ${me}: asked by mistake` },
         connectorResult: { outcome: 'failed', error: { code: 'CANCELLED' } },
       });
       expect((await soBackup('backup', 'acme', '--cancel', '--yes')).code).toBe(3); // nothing running any more
@@ -205,30 +300,66 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     const before = treeOf(archive);
     const changed = Object.keys(before).sort()[3]!;
     appendFileSync(path.join(archive, changed), ' - edited after the first backup');
-    const second = await soBackup<{ runId: string; status: string }>('--json', 'backup', 'local', '--reason', 'a second run to restore from', '--wait');
+    const second = await soBackup<{ runId: string; status: string }>(
+      '--json',
+      'backup',
+      'local',
+      '--reason',
+      'a second run to restore from',
+      '--wait',
+    );
     expect(second.json.status).toBe('SUCCEEDED');
     const runs = (await soBackup<Array<{ runId: string; startedAt: string }>>('--json', 'runs', 'local')).json;
     const first = runs.find((r) => r.runId === firstLocalRun)!;
 
     const restore = (...args: string[]) => {
-      const command = tsxCommand('connector/src/bin/so-connector.ts', ['restore', '--config', path.join(dataDir, 'connector', 'config.json'), '--json', ...args]);
-      return new Promise<CliResult<{ runId: string; database?: { restoredAs: string; files: Array<{ to: string }> }; archive?: { files: number } }>>((resolve) => execFile(command.command, command.args, { env: connectorEnv() }, (error, stdout, stderr) => {
-        resolve({ code: Number((error as { code?: number } | null)?.code ?? 0), stdout, stderr, json: stdout.startsWith('{') ? JSON.parse(stdout) : undefined });
-      }));
+      const command = tsxCommand('connector/src/bin/so-connector.ts', [
+        'restore',
+        '--config',
+        path.join(dataDir, 'connector', 'config.json'),
+        '--json',
+        ...args,
+      ]);
+      return new Promise<
+        CliResult<{ runId: string; database?: { restoredAs: string; files: Array<{ to: string }> }; archive?: { files: number } }>
+      >((resolve) =>
+        execFile(command.command, command.args, { env: connectorEnv() }, (error, stdout, stderr) => {
+          resolve({
+            code: Number((error as { code?: number } | null)?.code ?? 0),
+            stdout,
+            stderr,
+            json: stdout.startsWith('{') ? JSON.parse(stdout) : undefined,
+          });
+        }),
+      );
     };
-    const byId = await restore('--run', firstLocalRun, '--database-name', 'SuperOffice_restored', '--archive-to', path.join(dataDir, 'restored-by-id'));
+    const byId = await restore(
+      '--run',
+      firstLocalRun,
+      '--database-name',
+      'SuperOffice_restored',
+      '--archive-to',
+      path.join(dataDir, 'restored-by-id'),
+    );
     expect(byId.code).toBe(0);
     expect(byId.json).toMatchObject({ runId: firstLocalRun, database: { restoredAs: 'SuperOffice_restored' }, archive: { files: 120 } });
     expect(byId.json.database!.files.map((f) => path.basename(f.to))).toEqual(['SuperOffice_restored.mdf', 'SuperOffice_restored_log.ldf']);
     expect(treeOf(path.join(dataDir, 'restored-by-id', 'SO_ARC'))).toEqual(before);
 
-    const atDate = await restore('--at', new Date(Date.parse(first.startedAt) + 1000).toISOString(), '--archive-to', path.join(dataDir, 'restored-at-date'));
+    const atDate = await restore(
+      '--at',
+      new Date(Date.parse(first.startedAt) + 1000).toISOString(),
+      '--archive-to',
+      path.join(dataDir, 'restored-at-date'),
+    );
     expect(atDate.json.runId).toBe(firstLocalRun);
     expect(treeOf(path.join(dataDir, 'restored-at-date', 'SO_ARC'))).toEqual(before);
 
     const oneFile = await restore('--file', `SO_ARC/${changed}`, '--archive-to', path.join(dataDir, 'restored-one-file'));
     expect(oneFile.json).toMatchObject({ runId: second.json.runId, archive: { files: 1 } });
-    expect(treeOf(path.join(dataDir, 'restored-one-file'))).toEqual({ [`SO_ARC/${changed}`]: `${before[changed]} - edited after the first backup` });
+    expect(treeOf(path.join(dataDir, 'restored-one-file'))).toEqual({
+      [`SO_ARC/${changed}`]: `${before[changed]} - edited after the first backup`,
+    });
 
     const again = await restore('--database-name', 'SuperOffice_restored');
     expect(again).toMatchObject({ code: 2, stderr: expect.stringContaining('database "SuperOffice_restored" exists') });
@@ -236,7 +367,10 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     expect(live).toMatchObject({ code: 2, stderr: expect.stringContaining('live archive') });
 
     const shown = await soBackup<{ restores: Array<{ by: string }> }>('--json', 'run', 'show', firstLocalRun);
-    expect(shown.json.restores).toEqual([expect.objectContaining({ by: expect.stringMatching(/@/) }), expect.objectContaining({ by: expect.stringMatching(/@/) })]);
+    expect(shown.json.restores).toEqual([
+      expect.objectContaining({ by: expect.stringMatching(/@/) }),
+      expect.objectContaining({ by: expect.stringMatching(/@/) }),
+    ]);
   });
 
   test('tenant settings change (name, Online, backup hour); errors are named with their exit codes: unknown tenant or run, disabled tenant, bad hour, local mode not running', async () => {
@@ -261,8 +395,18 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     };
     expect(await keptSetting()).toEqual(schedule);
     expect((await soBackup('tenants', 'show', 'acme')).stdout).toContain('bandwidth: 50 Mbit/s; daily 00:00-24:00 20 Mbit/s');
-    expect(await soBackup('tenants', 'set', 'acme', '--bandwidth', '20 Mb/s')).toMatchObject({ code: 2, stderr: expect.stringContaining('could mean bits or bytes; write Mbit/s for bits or MB/s for bytes') });
-    const cleared = await soBackup<{ bandwidth?: unknown; connectorsTold: number }>('--json', 'tenants', 'set', 'acme', '--bandwidth', 'default');
+    expect(await soBackup('tenants', 'set', 'acme', '--bandwidth', '20 Mb/s')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('could mean bits or bytes; write Mbit/s for bits or MB/s for bytes'),
+    });
+    const cleared = await soBackup<{ bandwidth?: unknown; connectorsTold: number }>(
+      '--json',
+      'tenants',
+      'set',
+      'acme',
+      '--bandwidth',
+      'default',
+    );
     expect(cleared.json).toMatchObject({ connectorsTold: 1 });
     expect(cleared.json.bandwidth).toBeUndefined();
     limited.json.bandwidth = null;
@@ -274,17 +418,31 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining('tenant "acme" is disabled') });
     expect((await soBackup('--json', 'tenants', 'enable', 'acme')).json).toMatchObject({ enabled: true });
     expect((await soBackup('tenants', 'remove', 'acme')).code).toBe(2); // no terminal to confirm on, no --yes
-    expect((await soBackup('--json', 'tenants', 'set', 'acme', '--backup-hour', '3', '--name', 'Acme Norge AS')).json).toMatchObject({ backupHour: 3, name: 'Acme Norge AS', online: true });
-    expect((await soBackup<{ backupHour?: number }>('--json', 'tenants', 'set', 'acme', '--backup-hour', 'default', '--no-online')).json).toMatchObject({ online: false });
+    expect((await soBackup('--json', 'tenants', 'set', 'acme', '--backup-hour', '3', '--name', 'Acme Norge AS')).json).toMatchObject({
+      backupHour: 3,
+      name: 'Acme Norge AS',
+      online: true,
+    });
+    expect(
+      (await soBackup<{ backupHour?: number }>('--json', 'tenants', 'set', 'acme', '--backup-hour', 'default', '--no-online')).json,
+    ).toMatchObject({ online: false });
     expect((await soBackup<{ backupHour?: number }>('--json', 'tenants', 'show', 'acme')).json.backupHour).toBeUndefined();
     expect((await soBackup('tenants', 'set', 'acme', '--backup-hour', '25')).code).toBe(2);
     expect((await soBackup('tenants', 'revoke-key', 'acme', 'k-no-such-key')).code).toBe(2); // no terminal to confirm on, no --yes
-    expect(await soBackup('tenants', 'revoke-key', 'acme', 'k-no-such-key', '--yes')).toMatchObject({ code: 3, stderr: expect.stringContaining('tenant "acme" has no key "k-no-such-key"; its keys: k') });
-    expect((await soBackup('--json', 'tenants', 'set', 'acme', '--backup-time', '01:45')).json).toMatchObject({ backupHour: 1, backupTime: '01:45' });
+    expect(await soBackup('tenants', 'revoke-key', 'acme', 'k-no-such-key', '--yes')).toMatchObject({
+      code: 3,
+      stderr: expect.stringContaining('tenant "acme" has no key "k-no-such-key"; its keys: k'),
+    });
+    expect((await soBackup('--json', 'tenants', 'set', 'acme', '--backup-time', '01:45')).json).toMatchObject({
+      backupHour: 1,
+      backupTime: '01:45',
+    });
     const offGrid = await soBackup('tenants', 'set', 'acme', '--backup-time', '01:37');
     expect(offGrid.code).toBe(2);
     expect(offGrid.stderr).toMatch(/minutes 00, 15, 30 or 45/);
-    expect((await soBackup<{ backupTime?: string }>('--json', 'tenants', 'set', 'acme', '--backup-time', 'default')).json.backupTime).toBeUndefined();
+    expect(
+      (await soBackup<{ backupTime?: string }>('--json', 'tenants', 'set', 'acme', '--backup-time', 'default')).json.backupTime,
+    ).toBeUndefined();
 
     const elsewhere = await soBackup('--local', path.join(dataDir, 'nothing-here'), 'status');
     expect(elsewhere).toMatchObject({ code: 5, stderr: expect.stringContaining('local mode is not set up') });

@@ -3,10 +3,15 @@ import type { RunRecord } from '../../core';
 import type { CloudMessage } from '../../protocol';
 
 function context(run: Partial<RunRecord> | undefined) {
-  const record = run && ({ runId: 'acme-2026-11-25-daily', tenantId: 'acme', status: 'RUNNING', taskToken: 'token-1', ...run } as RunRecord);
+  const record =
+    run && ({ runId: 'acme-2026-11-25-daily', tenantId: 'acme', status: 'RUNNING', taskToken: 'token-1', ...run } as RunRecord);
   const calls: string[] = [];
   const replies: CloudMessage[] = [];
-  const issued = new Set(['acme-drill-0001 acme-2026-11-25-daily', 'acme-drill-0002 acme-2026-11-25-daily', 'acme-drill-0003 acme-2026-11-25-daily']);
+  const issued = new Set([
+    'acme-drill-0001 acme-2026-11-25-daily',
+    'acme-drill-0002 acme-2026-11-25-daily',
+    'acme-drill-0003 acme-2026-11-25-daily',
+  ]);
   const ctx: MessageContext = {
     tenantId: 'acme',
     connectionId: 'c1',
@@ -22,11 +27,17 @@ function context(run: Partial<RunRecord> | undefined) {
       addRestore: async (id, restore) => void calls.push(`restore ${id} by ${restore.by}`),
     },
     tenants: {
-      get: async () => undefined, updateKeys: async () => true,
+      get: async () => undefined,
+      updateKeys: async () => true,
       // Like TenantStore.recordDrill: only an issued drill, for its run, once.
-      recordDrill: async (t, drill) => issued.delete(`${drill.drillId} ${drill.runId}`) && (calls.push(`drill ${t} ${drill.ok} ${drill.detail}`), true),
+      recordDrill: async (t, drill) =>
+        issued.delete(`${drill.drillId} ${drill.runId}`) && (calls.push(`drill ${t} ${drill.ok} ${drill.detail}`), true),
     },
-    mintCredentials: async (_t, _r, access) => ({ accessKeyId: access === 'restore' ? 'READ-ONLY' : 'NEW', secretAccessKey: 'S', expiration: '2026-11-25T05:00:00.000Z' }),
+    mintCredentials: async (_t, _r, access) => ({
+      accessKeyId: access === 'restore' ? 'READ-ONLY' : 'NEW',
+      secretAccessKey: 'S',
+      expiration: '2026-11-25T05:00:00.000Z',
+    }),
     target: { bucket: 'backups', region: 'eu-north-1', forcePathStyle: false },
     tasks: {
       heartbeat: async (t) => void calls.push(`heartbeat ${t}`),
@@ -38,24 +49,43 @@ function context(run: Partial<RunRecord> | undefined) {
   return { ctx, calls, replies };
 }
 
-const result = JSON.stringify({ type: 'result', v: 1, runId: 'acme-2026-11-25-daily', outcome: 'succeeded', manifest: { key: 'manifests/daily/acme/x.json', versionId: 'v1' } });
+const result = JSON.stringify({
+  type: 'result',
+  v: 1,
+  runId: 'acme-2026-11-25-daily',
+  outcome: 'succeeded',
+  manifest: { key: 'manifests/daily/acme/x.json', versionId: 'v1' },
+});
 
 describe('handleConnectorMessage', () => {
   test('GIVEN progress WHEN handled THEN the run records it and the task gets a heartbeat', async () => {
     const { ctx, calls } = context({});
-    const outcome = await handleConnectorMessage('{"type":"progress","v":1,"runId":"acme-2026-11-25-daily","phase":"database","percent":50}', ctx);
+    const outcome = await handleConnectorMessage(
+      '{"type":"progress","v":1,"runId":"acme-2026-11-25-daily","phase":"database","percent":50}',
+      ctx,
+    );
     expect(outcome).toBe('progress');
     expect(calls).toEqual(['update progress', 'heartbeat token-1']);
   });
 
-  test('GIVEN a connector asking for its settings after connecting THEN it gets the tenant\'s bandwidth, or null when none is set', async () => {
+  test("GIVEN a connector asking for its settings after connecting THEN it gets the tenant's bandwidth, or null when none is set", async () => {
     const { ctx, replies } = context(undefined);
     const office = { default: '50 Mbit/s', schedule: [{ days: 'Mon-Fri', from: '07:00', to: '17:00', limit: '10 Mbit/s' }] };
-    ctx.tenants.get = async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: '2026-11-01T00:00:00Z', bandwidth: office });
+    ctx.tenants.get = async () => ({
+      tenantId: 'acme',
+      displayName: 'Acme',
+      enabled: true,
+      keys: [],
+      createdAt: '2026-11-01T00:00:00Z',
+      bandwidth: office,
+    });
     expect(await handleConnectorMessage('{"type":"settings-request","v":1}', ctx)).toBe('settings');
     ctx.tenants.get = async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: '2026-11-01T00:00:00Z' });
     await handleConnectorMessage('{"type":"settings-request","v":1}', ctx);
-    expect(replies).toEqual([{ type: 'settings', v: 1, bandwidth: office }, { type: 'settings', v: 1, bandwidth: null }]);
+    expect(replies).toEqual([
+      { type: 'settings', v: 1, bandwidth: office },
+      { type: 'settings', v: 1, bandwidth: null },
+    ]);
   });
 
   test('GIVEN the same result delivered twice WHEN handled THEN the task completes exactly once and both are acknowledged', async () => {
@@ -63,13 +93,23 @@ describe('handleConnectorMessage', () => {
     expect(await handleConnectorMessage(result, ctx)).toBe('result');
     expect(await handleConnectorMessage(result, ctx)).toBe('duplicate');
     expect(calls.filter((c) => c.startsWith('succeed'))).toHaveLength(1);
-    expect(replies).toEqual([{ type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' }, { type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' }]);
+    expect(replies).toEqual([
+      { type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' },
+      { type: 'ack', v: 1, runId: 'acme-2026-11-25-daily' },
+    ]);
   });
 
   test('GIVEN a credentials request for a running run WHEN handled THEN fresh credentials are sent back', async () => {
     const { ctx, replies } = context({});
     expect(await handleConnectorMessage('{"type":"credentials-request","v":1,"runId":"acme-2026-11-25-daily"}', ctx)).toBe('credentials');
-    expect(replies).toEqual([{ type: 'credentials', v: 1, runId: 'acme-2026-11-25-daily', credentials: { accessKeyId: 'NEW', secretAccessKey: 'S', expiration: '2026-11-25T05:00:00.000Z' } }]);
+    expect(replies).toEqual([
+      {
+        type: 'credentials',
+        v: 1,
+        runId: 'acme-2026-11-25-daily',
+        credentials: { accessKeyId: 'NEW', secretAccessKey: 'S', expiration: '2026-11-25T05:00:00.000Z' },
+      },
+    ]);
   });
 
   test('GIVEN a credentials request for a run that ended WHEN handled THEN it is refused', async () => {
@@ -84,13 +124,22 @@ describe('handleConnectorMessage', () => {
     expect([calls, replies]).toEqual([[], []]);
   });
 
-  test('GIVEN a failed result WHEN handled THEN the task fails with the connector\'s code and message', async () => {
+  test("GIVEN a failed result WHEN handled THEN the task fails with the connector's code and message", async () => {
     const { ctx, calls } = context({});
-    await handleConnectorMessage(JSON.stringify({ type: 'result', v: 1, runId: 'acme-2026-11-25-daily', outcome: 'failed', error: { code: 'SQL_BACKUP_FOLDER_DENIED', message: 'cannot write' } }), ctx);
+    await handleConnectorMessage(
+      JSON.stringify({
+        type: 'result',
+        v: 1,
+        runId: 'acme-2026-11-25-daily',
+        outcome: 'failed',
+        error: { code: 'SQL_BACKUP_FOLDER_DENIED', message: 'cannot write' },
+      }),
+      ctx,
+    );
     expect(calls).toEqual(['fail token-1 BackupFailed SQL_BACKUP_FOLDER_DENIED: cannot write']);
   });
 
-  test('GIVEN a message about another tenant\'s run WHEN handled THEN it is refused without revealing the run', async () => {
+  test("GIVEN a message about another tenant's run WHEN handled THEN it is refused without revealing the run", async () => {
     const { ctx, calls, replies } = context({ tenantId: 'beta' });
     expect(await handleConnectorMessage(result, ctx)).toBe('rejected');
     expect(calls).toEqual([]);
@@ -100,7 +149,11 @@ describe('handleConnectorMessage', () => {
   test.each([
     ['malformed JSON', '{"type":"result",', 'MESSAGE_NOT_JSON'],
     ['an unknown type', '{"type":"shutdown","v":1}', 'MESSAGE_INVALID'],
-    ['an oversized frame', JSON.stringify({ type: 'progress', v: 1, runId: 'r', phase: 'database', detail: 'x'.repeat(200_000) }), 'MESSAGE_TOO_LARGE'],
+    [
+      'an oversized frame',
+      JSON.stringify({ type: 'progress', v: 1, runId: 'r', phase: 'database', detail: 'x'.repeat(200_000) }),
+      'MESSAGE_TOO_LARGE',
+    ],
   ])('GIVEN %s WHEN handled THEN the connector gets an error and nothing crashes', async (_, raw, code) => {
     const { ctx, replies } = context({});
     expect(await handleConnectorMessage(raw, ctx)).toBe('rejected');
@@ -111,7 +164,11 @@ describe('handleConnectorMessage', () => {
     const { ctx, replies } = context({});
     await handleConnectorMessage('{"type":"drill-result","v":1,"drillId":"x"}', ctx);
     await handleConnectorMessage('{"type":"shutdown","v":1}', ctx);
-    expect(replies[0]).toMatchObject({ type: 'error', inReplyTo: 'drill-result', error: { code: 'MESSAGE_INVALID', message: expect.stringMatching(/^invalid "drill-result" message: /) } });
+    expect(replies[0]).toMatchObject({
+      type: 'error',
+      inReplyTo: 'drill-result',
+      error: { code: 'MESSAGE_INVALID', message: expect.stringMatching(/^invalid "drill-result" message: /) },
+    });
     expect(replies[1]).not.toHaveProperty('inReplyTo');
   });
 
@@ -123,23 +180,54 @@ describe('handleConnectorMessage', () => {
   });
 
   describe('restore requests', () => {
-    const validated = { status: 'SUCCEEDED' as const, startedAt: '2026-11-25T01:00:00.000Z', validation: { ok: true, checkedAt: '', checks: 9, problems: [] }, manifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'm7' } };
-    const request = (run: string, at?: string) => JSON.stringify({ type: 'restore-request', v: 1, requestId: 'req-0001', run, requestedBy: 'it-admin@SO-APP01', ...(at ? { at } : {}) });
+    const validated = {
+      status: 'SUCCEEDED' as const,
+      startedAt: '2026-11-25T01:00:00.000Z',
+      validation: { ok: true, checkedAt: '', checks: 9, problems: [] },
+      manifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'm7' },
+    };
+    const request = (run: string, at?: string) =>
+      JSON.stringify({
+        type: 'restore-request',
+        v: 1,
+        requestId: 'req-0001',
+        run,
+        requestedBy: 'it-admin@SO-APP01',
+        ...(at ? { at } : {}),
+      });
 
     test('GIVEN a validated run WHEN its restore is requested THEN the manifest and read-only credentials are granted and the restore is recorded', async () => {
       const { ctx, calls, replies } = context(validated);
       expect(await handleConnectorMessage(request('latest'), ctx)).toBe('restore-granted');
-      expect(replies).toEqual([expect.objectContaining({
-        type: 'restore-grant', requestId: 'req-0001', runId: 'acme-2026-11-25-daily', manifest: validated.manifest,
-        target: { bucket: 'backups', region: 'eu-north-1', forcePathStyle: false }, credentials: expect.objectContaining({ accessKeyId: 'READ-ONLY' }),
-      })]);
+      expect(replies).toEqual([
+        expect.objectContaining({
+          type: 'restore-grant',
+          requestId: 'req-0001',
+          runId: 'acme-2026-11-25-daily',
+          manifest: validated.manifest,
+          target: { bucket: 'backups', region: 'eu-north-1', forcePathStyle: false },
+          credentials: expect.objectContaining({ accessKeyId: 'READ-ONLY' }),
+        }),
+      ]);
       expect(calls).toEqual(['restore acme-2026-11-25-daily by it-admin@SO-APP01']);
     });
 
     test('GIVEN runs that failed validation, or none before the date WHEN a restore is requested THEN it is refused with the reason and nothing is granted', async () => {
-      const failed = context({ ...validated, status: 'FAILED', validation: { ok: false, checkedAt: '', checks: 9, problems: ['size differs'] } });
+      const failed = context({
+        ...validated,
+        status: 'FAILED',
+        validation: { ok: false, checkedAt: '', checks: 9, problems: ['size differs'] },
+      });
       expect(await handleConnectorMessage(request('acme-2026-11-25-daily'), failed.ctx)).toBe('rejected');
-      expect(failed.replies).toEqual([expect.objectContaining({ type: 'error', error: expect.objectContaining({ code: 'RUN_NOT_RESTORABLE', message: expect.stringContaining('only validated backups can be restored') }) })]);
+      expect(failed.replies).toEqual([
+        expect.objectContaining({
+          type: 'error',
+          error: expect.objectContaining({
+            code: 'RUN_NOT_RESTORABLE',
+            message: expect.stringContaining('only validated backups can be restored'),
+          }),
+        }),
+      ]);
       const early = context(validated);
       expect(await handleConnectorMessage(request('latest', '2026-11-24T00:00:00.000Z'), early.ctx)).toBe('rejected');
       expect(early.replies).toEqual([expect.objectContaining({ error: expect.objectContaining({ code: 'NO_VALIDATED_RUN' }) })]);
@@ -151,35 +239,87 @@ describe('handleConnectorMessage', () => {
 
     test('GIVEN a newer run that kept only the database (its archive failed) and an older complete one WHEN a restore asks for "latest" THEN it gets the newest run that kept what it wants; a run that did not keep it is refused with why', async () => {
       const partial: RunRecord = {
-        runId: 'acme-2026-11-26-daily', tenantId: 'acme', status: 'FAILED', trigger: 'schedule', requestedBy: 's', executionArn: 'a', startedAt: '2026-11-26T01:00:00.000Z',
-        manifest: { key: 'incoming/acme/acme-2026-11-26-daily/manifest.json', versionId: 's1' }, validatedManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'm8' },
-        kept: { databases: ['SuperOffice'], archive: false }, failures: [{ kind: 'archive', name: 'SO_ARC', error: { code: 'ARCHIVE_UNREADABLE', message: 'the share \\\\fs01\\SO_ARC is not reachable' } }],
+        runId: 'acme-2026-11-26-daily',
+        tenantId: 'acme',
+        status: 'FAILED',
+        trigger: 'schedule',
+        requestedBy: 's',
+        executionArn: 'a',
+        startedAt: '2026-11-26T01:00:00.000Z',
+        manifest: { key: 'incoming/acme/acme-2026-11-26-daily/manifest.json', versionId: 's1' },
+        validatedManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'm8' },
+        kept: { databases: ['SuperOffice'], archive: false },
+        failures: [
+          {
+            kind: 'archive',
+            name: 'SO_ARC',
+            error: { code: 'ARCHIVE_UNREADABLE', message: 'the share \\\\fs01\\SO_ARC is not reachable' },
+          },
+        ],
       };
-      const complete = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule', requestedBy: 's', executionArn: 'a', ...validated } as RunRecord;
+      const complete = {
+        runId: 'acme-2026-11-25-daily',
+        tenantId: 'acme',
+        trigger: 'schedule',
+        requestedBy: 's',
+        executionArn: 'a',
+        ...validated,
+      } as RunRecord;
       const grantOf = async (raw: string, get: RunRecord = partial) => {
         const { ctx, replies } = context(get);
         ctx.runs.forTenant = async () => [partial, complete];
         await handleConnectorMessage(raw, ctx);
         return replies[0] as { type: string; runId?: string; manifest?: unknown; error?: { code: string; message: string } };
       };
-      const wanting = (run: string, wants: Record<string, unknown>) => JSON.stringify({ ...JSON.parse(request(run)) as object, wants });
-      expect(await grantOf(wanting('latest', { archive: true }))).toMatchObject({ type: 'restore-grant', runId: 'acme-2026-11-25-daily', manifest: validated.manifest });
-      expect(await grantOf(wanting('latest', { database: 'SuperOffice' }))).toMatchObject({ type: 'restore-grant', runId: 'acme-2026-11-26-daily', manifest: partial.validatedManifest });
+      const wanting = (run: string, wants: Record<string, unknown>) => JSON.stringify({ ...(JSON.parse(request(run)) as object), wants });
+      expect(await grantOf(wanting('latest', { archive: true }))).toMatchObject({
+        type: 'restore-grant',
+        runId: 'acme-2026-11-25-daily',
+        manifest: validated.manifest,
+      });
+      expect(await grantOf(wanting('latest', { database: 'SuperOffice' }))).toMatchObject({
+        type: 'restore-grant',
+        runId: 'acme-2026-11-26-daily',
+        manifest: partial.validatedManifest,
+      });
       expect(await grantOf(request('latest'))).toMatchObject({ runId: 'acme-2026-11-26-daily' }); // an older connector says nothing: the newest with validated parts
       expect(await grantOf(wanting('acme-2026-11-26-daily', { archive: true }))).toMatchObject({
-        type: 'error', error: { code: 'RUN_LACKS_PART', message: expect.stringMatching(/did not keep a validated backup of the archive \(archive SO_ARC: the share .* is not reachable\)/) },
+        type: 'error',
+        error: {
+          code: 'RUN_LACKS_PART',
+          message: expect.stringMatching(
+            /did not keep a validated backup of the archive \(archive SO_ARC: the share .* is not reachable\)/,
+          ),
+        },
       });
       // A run whose daily manifest carries the archive forward (its latest validated one, from an earlier run) holds it.
-      const carrying = { ...partial, kept: { ...partial.kept!, carried: [{ kind: 'archive' as const, name: 'archive', runId: 'acme-2026-11-25-daily' }] } };
-      expect(await grantOf(wanting('acme-2026-11-26-daily', { archive: true }), carrying)).toMatchObject({ type: 'restore-grant', runId: 'acme-2026-11-26-daily', manifest: partial.validatedManifest });
+      const carrying = {
+        ...partial,
+        kept: { ...partial.kept!, carried: [{ kind: 'archive' as const, name: 'archive', runId: 'acme-2026-11-25-daily' }] },
+      };
+      expect(await grantOf(wanting('acme-2026-11-26-daily', { archive: true }), carrying)).toMatchObject({
+        type: 'restore-grant',
+        runId: 'acme-2026-11-26-daily',
+        manifest: partial.validatedManifest,
+      });
     });
   });
 
-  const drill = (drillId: string, ok: boolean, more: Record<string, unknown> = {}) => JSON.stringify({
-    type: 'drill-result', v: 1, drillId, runId: 'acme-2026-11-25-daily', ok, startedAt: '2026-11-25T03:00:00.000Z', finishedAt: '2026-11-25T03:05:00.000Z',
-    database: ok ? { status: 'checked', detail: 'SuperOffice restored as so_backup_drill_1 and DBCC CHECKDB found no errors', seconds: 280 } : { status: 'failed', detail: 'SQL Server error 8939', seconds: 100 },
-    archive: { sampled: 20, verified: 20 }, ...more,
-  });
+  const drill = (drillId: string, ok: boolean, more: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      type: 'drill-result',
+      v: 1,
+      drillId,
+      runId: 'acme-2026-11-25-daily',
+      ok,
+      startedAt: '2026-11-25T03:00:00.000Z',
+      finishedAt: '2026-11-25T03:05:00.000Z',
+      database: ok
+        ? { status: 'checked', detail: 'SuperOffice restored as so_backup_drill_1 and DBCC CHECKDB found no errors', seconds: 280 }
+        : { status: 'failed', detail: 'SQL Server error 8939', seconds: 100 },
+      archive: { sampled: 20, verified: 20 },
+      ...more,
+    });
 
   test('GIVEN results of drills the cloud asked for WHEN reported THEN each is kept with the tenant, with what was checked', async () => {
     const { ctx, calls } = context(undefined);
@@ -191,7 +331,7 @@ describe('handleConnectorMessage', () => {
     ]);
   });
 
-  test('GIVEN an unsolicited, a replayed or another run\'s drill result WHEN reported THEN each is refused with DRILL_UNKNOWN and nothing is recorded', async () => {
+  test("GIVEN an unsolicited, a replayed or another run's drill result WHEN reported THEN each is refused with DRILL_UNKNOWN and nothing is recorded", async () => {
     const { ctx, calls, replies } = context(undefined);
     expect(await handleConnectorMessage(drill('acme-drill-0001', true), ctx)).toBe('drill-recorded');
     calls.length = 0;
@@ -200,12 +340,22 @@ describe('handleConnectorMessage', () => {
     const otherRun = drill('acme-drill-0002', true, { runId: 'other-2026-11-25-daily' });
     for (const raw of [unsolicited, replayed, otherRun]) expect(await handleConnectorMessage(raw, ctx)).toBe('rejected');
     expect(calls).toEqual([]);
-    expect(replies).toEqual(Array(3).fill(expect.objectContaining({ type: 'error', inReplyTo: 'drill-result', error: expect.objectContaining({ code: 'DRILL_UNKNOWN' }) })));
+    expect(replies).toEqual(
+      Array(3).fill(
+        expect.objectContaining({ type: 'error', inReplyTo: 'drill-result', error: expect.objectContaining({ code: 'DRILL_UNKNOWN' }) }),
+      ),
+    );
   });
 
   test('GIVEN a result that says ok while a sampled file did not verify WHEN reported THEN it is recorded as failed', async () => {
     const { ctx, calls } = context(undefined);
-    expect(await handleConnectorMessage(drill('acme-drill-0003', true, { archive: { sampled: 20, verified: 19 } }), ctx)).toBe('drill-recorded');
-    expect(calls).toEqual([expect.stringMatching(/^drill acme false NOT A PASS: 1 of 20 sampled files did not verify \(reported: .*archive 19 of 20 sampled files verified\)$/)]);
+    expect(await handleConnectorMessage(drill('acme-drill-0003', true, { archive: { sampled: 20, verified: 19 } }), ctx)).toBe(
+      'drill-recorded',
+    );
+    expect(calls).toEqual([
+      expect.stringMatching(
+        /^drill acme false NOT A PASS: 1 of 20 sampled files did not verify \(reported: .*archive 19 of 20 sampled files verified\)$/,
+      ),
+    ]);
   });
 });

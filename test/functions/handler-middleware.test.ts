@@ -25,13 +25,20 @@ describe('defineHandler', () => {
   test('GIVEN a missing or malformed variable WHEN the function starts THEN it refuses, naming each', () => {
     delete process.env.RUNS_TABLE;
     process.env.LIMIT = 'many';
-    expect(() => defineHandler({ name: 'prepare-run', environment: z.object({ RUNS_TABLE: z.string().min(1), LIMIT: z.coerce.number() }) }, async () => undefined))
-      .toThrow(/function environment is invalid: .*RUNS_TABLE.*LIMIT/);
+    expect(() =>
+      defineHandler(
+        { name: 'prepare-run', environment: z.object({ RUNS_TABLE: z.string().min(1), LIMIT: z.coerce.number() }) },
+        async () => undefined,
+      ),
+    ).toThrow(/function environment is invalid: .*RUNS_TABLE.*LIMIT/);
   });
 
   test('GIVEN several invocations THEN the environment is parsed and setup runs once per process', async () => {
     const setup = jest.fn((env: { RUNS_TABLE: string }) => ({ table: env.RUNS_TABLE }));
-    const handler = defineHandler({ name: 'prepare-run', environment: z.object({ RUNS_TABLE: z.string() }), setup }, async (_event, { deps, env }) => `${deps.table}/${env.RUNS_TABLE}`);
+    const handler = defineHandler(
+      { name: 'prepare-run', environment: z.object({ RUNS_TABLE: z.string() }), setup },
+      async (_event, { deps, env }) => `${deps.table}/${env.RUNS_TABLE}`,
+    );
     expect(await handler({})).toBe('r/r');
     expect(await handler({})).toBe('r/r');
     expect(setup).toHaveBeenCalledTimes(1);
@@ -39,18 +46,36 @@ describe('defineHandler', () => {
 
   test('GIVEN an event its schema refuses WHEN invoked THEN it fails with InvalidInput naming the field, and the handler is not run', async () => {
     const handle = jest.fn(async () => 'ran');
-    const handler = defineHandler({ name: 'validate-run', environment: z.object({}), event: { schema: z.object({ run: z.object({ runId: z.string() }) }), what: 'Validate input' } }, handle);
-    await expect(handler({ run: {} })).rejects.toMatchObject({ name: 'InvalidInput', message: expect.stringMatching(/^Validate input: .*run\.runId/) });
+    const handler = defineHandler(
+      {
+        name: 'validate-run',
+        environment: z.object({}),
+        event: { schema: z.object({ run: z.object({ runId: z.string() }) }), what: 'Validate input' },
+      },
+      handle,
+    );
+    await expect(handler({ run: {} })).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message: expect.stringMatching(/^Validate input: .*run\.runId/),
+    });
     expect(handle).not.toHaveBeenCalled();
   });
 
   test('GIVEN an event about a run WHEN it logs THEN every line carries the handler and the run id', async () => {
-    const handler = defineHandler({
-      name: 'finalize-run', environment: z.object({}),
-      event: { schema: z.object({ run: z.object({ runId: z.string() }) }), what: 'Finalize input' },
-      bind: ({ run }) => ({ runId: run.runId, tenantId: undefined }),
-    }, async (_event, { log }) => log.bindings());
-    expect(await handler({ run: { runId: 'acme-2026-11-25-daily' } })).toEqual({ service: 'so-backup', handler: 'finalize-run', runId: 'acme-2026-11-25-daily' });
+    const handler = defineHandler(
+      {
+        name: 'finalize-run',
+        environment: z.object({}),
+        event: { schema: z.object({ run: z.object({ runId: z.string() }) }), what: 'Finalize input' },
+        bind: ({ run }) => ({ runId: run.runId, tenantId: undefined }),
+      },
+      async (_event, { log }) => log.bindings(),
+    );
+    expect(await handler({ run: { runId: 'acme-2026-11-25-daily' } })).toEqual({
+      service: 'so-backup',
+      handler: 'finalize-run',
+      runId: 'acme-2026-11-25-daily',
+    });
   });
 
   test('GIVEN metrics added during an invocation WHEN it ends, even by failing THEN they are published as one embedded-metric-format line', async () => {
@@ -65,7 +90,21 @@ describe('defineHandler', () => {
     const published = metricLines();
     expect(published).toHaveLength(2);
     for (const line of published) {
-      expect(line).toMatchObject({ StaleTenants: 2, BackupUploadedBytes: 5, _aws: { CloudWatchMetrics: [{ Namespace: 'SoBackup', Metrics: [{ Name: 'StaleTenants', Unit: 'Count' }, { Name: 'BackupUploadedBytes', Unit: 'Bytes' }] }] } });
+      expect(line).toMatchObject({
+        StaleTenants: 2,
+        BackupUploadedBytes: 5,
+        _aws: {
+          CloudWatchMetrics: [
+            {
+              Namespace: 'SoBackup',
+              Metrics: [
+                { Name: 'StaleTenants', Unit: 'Count' },
+                { Name: 'BackupUploadedBytes', Unit: 'Bytes' },
+              ],
+            },
+          ],
+        },
+      });
     }
   });
 
@@ -74,10 +113,13 @@ describe('defineHandler', () => {
     expect(metricLines()).toEqual([]);
   });
 
-  test.each(HANDLER_NAMES)('the %s handler reads its environment through defineHandler: without it, it refuses to start, naming the tables', (name) => {
-    for (const key of Object.keys(ENV)) delete process.env[key];
-    jest.isolateModules(() => {
-      expect(() => require(`../../functions/src/${name}/handler`)).toThrow(/function environment is invalid: .*TENANTS_TABLE/);
-    });
-  });
+  test.each(HANDLER_NAMES)(
+    'the %s handler reads its environment through defineHandler: without it, it refuses to start, naming the tables',
+    (name) => {
+      for (const key of Object.keys(ENV)) delete process.env[key];
+      jest.isolateModules(() => {
+        expect(() => require(`../../functions/src/${name}/handler`)).toThrow(/function environment is invalid: .*TENANTS_TABLE/);
+      });
+    },
+  );
 });

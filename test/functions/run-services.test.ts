@@ -20,12 +20,14 @@ describe('executionName', () => {
     const day = new Date('2026-11-25T02:00:00Z');
     expect(executionName('acme', day, 'daily', [], 'UTC')).toBe('acme-2026-11-25-daily');
     expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily'], 'UTC')).toBe('acme-2026-11-25-daily-2');
-    expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily', 'acme-2026-11-25-daily-2'], 'UTC')).toBe('acme-2026-11-25-daily-3');
+    expect(executionName('acme', day, 'daily', ['acme-2026-11-25-daily', 'acme-2026-11-25-daily-2'], 'UTC')).toBe(
+      'acme-2026-11-25-daily-3',
+    );
     // Named after the day in the schedule's time zone: 23:30 UTC is already the next day in Oslo.
     expect(executionName('acme', new Date('2026-11-24T23:30:00Z'), 'daily', [], 'Europe/Oslo')).toBe('acme-2026-11-25-daily');
   });
 
-  test('GIVEN the longest tenant ids (63 characters) WHEN named for every trigger and repeat THEN names stay within Step Functions\' 80 characters, unique per tenant, and readable', () => {
+  test("GIVEN the longest tenant ids (63 characters) WHEN named for every trigger and repeat THEN names stay within Step Functions' 80 characters, unique per tenant, and readable", () => {
     const day = new Date('2026-11-25T02:00:00Z');
     const long = `${'a'.repeat(56)}-tenant`;
     const other = `${'a'.repeat(56)}-second`;
@@ -49,13 +51,17 @@ describe('executionName', () => {
   });
 });
 
-describe('minting a connector\'s credentials', () => {
+describe("minting a connector's credentials", () => {
   const minted = async (roleArn: string) => {
     const sent: AssumeRoleCommand[] = [];
-    const sts = { send: async (command: AssumeRoleCommand) => {
-      sent.push(command);
-      return { Credentials: { AccessKeyId: 'ASIA', SecretAccessKey: 'S', SessionToken: 'T', Expiration: new Date('2026-11-25T03:00:00Z') } };
-    } } as unknown as STSClient;
+    const sts = {
+      send: async (command: AssumeRoleCommand) => {
+        sent.push(command);
+        return {
+          Credentials: { AccessKeyId: 'ASIA', SecretAccessKey: 'S', SessionToken: 'T', Expiration: new Date('2026-11-25T03:00:00Z') },
+        };
+      },
+    } as unknown as STSClient;
     await uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups', UPLOAD_ROLE_ARN: roleArn }).mint('acme', 'acme-2026-11-25-daily');
     return sent[0]!.input;
   };
@@ -67,13 +73,23 @@ describe('minting a connector\'s credentials', () => {
     expect((await minted('arn:aws-cn:iam::123456789012:role/Upload')).Policy).toContain('arn:aws-cn:s3:::backups');
   });
 
-  test('credentials last an hour at most (STS role chaining), carry the tenant\'s session policy and tag, and need a role ARN', async () => {
+  test("credentials last an hour at most (STS role chaining), carry the tenant's session policy and tag, and need a role ARN", async () => {
     const input = await minted('arn:aws:iam::123456789012:role/Upload');
-    expect(input).toMatchObject({ RoleArn: 'arn:aws:iam::123456789012:role/Upload', DurationSeconds: 3600, Tags: [{ Key: 'tenant', Value: 'acme' }] });
+    expect(input).toMatchObject({
+      RoleArn: 'arn:aws:iam::123456789012:role/Upload',
+      DurationSeconds: 3600,
+      Tags: [{ Key: 'tenant', Value: 'acme' }],
+    });
     expect(JSON.parse(input.Policy!)).toEqual(JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme', 'acme-2026-11-25-daily')));
     const sts = {} as STSClient;
     expect(() => uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups' })).toThrow(/UPLOAD_ROLE_ARN/);
-    expect(() => uploadCredentialVendorFromEnv(sts, { BACKUP_BUCKET: 'backups', UPLOAD_ROLE_ARN: 'arn:aws:iam::123456789012:role/U', UPLOAD_CREDENTIAL_SECONDS: '7200' })).toThrow(/UPLOAD_CREDENTIAL_SECONDS/);
+    expect(() =>
+      uploadCredentialVendorFromEnv(sts, {
+        BACKUP_BUCKET: 'backups',
+        UPLOAD_ROLE_ARN: 'arn:aws:iam::123456789012:role/U',
+        UPLOAD_CREDENTIAL_SECONDS: '7200',
+      }),
+    ).toThrow(/UPLOAD_CREDENTIAL_SECONDS/);
   });
 });
 
@@ -90,10 +106,16 @@ describe('which tenants DailyBackups starts, and when', () => {
   };
 
   test('GIVEN an ordinary day WHEN DailyBackups runs every quarter hour THEN each tenant starts once, at its slot in Oslo time (summer and winter)', () => {
-    expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: 30 }, '2026-11-24T12:00:00Z', 24)).toEqual([{ day: '2026-11-25', at: '2026-11-25T01:30:00.000Z' }]);
-    expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: 30 }, '2026-07-01T12:00:00Z', 24)).toEqual([{ day: '2026-07-02', at: '2026-07-02T00:30:00.000Z' }]);
+    expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: 30 }, '2026-11-24T12:00:00Z', 24)).toEqual([
+      { day: '2026-11-25', at: '2026-11-25T01:30:00.000Z' },
+    ]);
+    expect(starts({ tenantId: 'acme', backupHour: 2, backupMinute: 30 }, '2026-07-01T12:00:00Z', 24)).toEqual([
+      { day: '2026-07-02', at: '2026-07-02T00:30:00.000Z' },
+    ]);
     // 00:15 in Oslo is the previous evening in UTC, and named after the Oslo day.
-    expect(starts({ tenantId: 'acme', backupHour: 0, backupMinute: 15 }, '2026-11-24T12:00:00Z', 24)).toEqual([{ day: '2026-11-25', at: '2026-11-24T23:15:00.000Z' }]);
+    expect(starts({ tenantId: 'acme', backupHour: 0, backupMinute: 15 }, '2026-11-24T12:00:00Z', 24)).toEqual([
+      { day: '2026-11-25', at: '2026-11-24T23:15:00.000Z' },
+    ]);
   });
 
   test('GIVEN the spring-forward day (2026-03-29, 02:00 → 03:00 in Oslo) WHEN the schedule runs THEN every tenant of the skipped hour starts once, at the first valid instant of its hour plus its minutes', () => {
@@ -104,8 +126,12 @@ describe('which tenants DailyBackups starts, and when', () => {
       ]);
     }
     // The hours around it are untouched, and the default (02:00-06:00 window) tenants are all started too.
-    expect(starts({ tenantId: 'acme', backupHour: 1, backupMinute: 45 }, '2026-03-28T12:00:00Z', 24)).toEqual([{ day: '2026-03-29', at: '2026-03-29T00:45:00.000Z' }]);
-    expect(starts({ tenantId: 'acme', backupHour: 3, backupMinute: 0 }, '2026-03-28T12:00:00Z', 24)).toEqual([{ day: '2026-03-29', at: '2026-03-29T01:00:00.000Z' }]);
+    expect(starts({ tenantId: 'acme', backupHour: 1, backupMinute: 45 }, '2026-03-28T12:00:00Z', 24)).toEqual([
+      { day: '2026-03-29', at: '2026-03-29T00:45:00.000Z' },
+    ]);
+    expect(starts({ tenantId: 'acme', backupHour: 3, backupMinute: 0 }, '2026-03-28T12:00:00Z', 24)).toEqual([
+      { day: '2026-03-29', at: '2026-03-29T01:00:00.000Z' },
+    ]);
     for (let i = 0; i < 200; i++) expect(starts({ tenantId: `tenant-${i}` }, '2026-03-28T12:00:00Z', 24)).toHaveLength(1);
   });
 
@@ -116,7 +142,9 @@ describe('which tenants DailyBackups starts, and when', () => {
         { day: '2026-10-25', at: `2026-10-25T00:${String(minute).padStart(2, '0')}:00.000Z` },
       ]);
     }
-    expect(starts({ tenantId: 'acme', backupHour: 3, backupMinute: 0 }, '2026-10-24T12:00:00Z', 24)).toEqual([{ day: '2026-10-25', at: '2026-10-25T02:00:00.000Z' }]);
+    expect(starts({ tenantId: 'acme', backupHour: 3, backupMinute: 0 }, '2026-10-24T12:00:00Z', 24)).toEqual([
+      { day: '2026-10-25', at: '2026-10-25T02:00:00.000Z' },
+    ]);
     for (let i = 0; i < 200; i++) expect(starts({ tenantId: `tenant-${i}` }, '2026-10-24T12:00:00Z', 24)).toHaveLength(1);
   });
 
@@ -145,7 +173,16 @@ describe('which tenants DailyBackups starts, and when', () => {
 
 describe('startDueBackups', () => {
   const settings = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
-  const tenant = (tenantId: string, extra: Partial<TenantRecord> = {}): TenantRecord => ({ tenantId, displayName: tenantId, enabled: true, keys: [], createdAt: '', backupHour: 2, backupMinute: 0, ...extra });
+  const tenant = (tenantId: string, extra: Partial<TenantRecord> = {}): TenantRecord => ({
+    tenantId,
+    displayName: tenantId,
+    enabled: true,
+    keys: [],
+    createdAt: '',
+    backupHour: 2,
+    backupMinute: 0,
+    ...extra,
+  });
 
   test('GIVEN due, not-due, disabled and already-started tenants over two pages WHEN the quarter hour runs THEN only the due ones are started, named after the day, the repeat is counted, not failed', async () => {
     const pages: Record<string, { tenants: TenantRecord[]; next?: string }> = {
@@ -153,35 +190,63 @@ describe('startDueBackups', () => {
       gamma: { tenants: [tenant('delta'), tenant('epsilon')] },
     };
     const started: Array<[string, unknown]> = [];
-    const result = await startDueBackups({
-      listPage: async (cursor) => pages[cursor ?? 'first']!,
-      recentRunIds: async () => [],
-      start: async (name, input) => (name.startsWith('delta') ? 'exists' : (started.push([name, input]), 'started')),
-    }, { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'daily-1', settings, maxStartsPerSecond: 1000 });
+    const result = await startDueBackups(
+      {
+        listPage: async (cursor) => pages[cursor ?? 'first']!,
+        recentRunIds: async () => [],
+        start: async (name, input) => (name.startsWith('delta') ? 'exists' : (started.push([name, input]), 'started')),
+      },
+      { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'daily-1', settings, maxStartsPerSecond: 1000 },
+    );
     expect(started).toEqual([
       ['acme-2026-11-25-daily', { tenantId: 'acme', trigger: 'schedule', requestedBy: 'schedule (daily-1)' }],
       ['epsilon-2026-11-25-daily', { tenantId: 'epsilon', trigger: 'schedule', requestedBy: 'schedule (daily-1)' }],
     ]);
-    expect(result).toEqual({ scanned: 5, due: 3, started: 2, alreadyStarted: 1, startedRuns: ['acme-2026-11-25-daily', 'epsilon-2026-11-25-daily'] });
+    expect(result).toEqual({
+      scanned: 5,
+      due: 3,
+      started: 2,
+      alreadyStarted: 1,
+      startedRuns: ['acme-2026-11-25-daily', 'epsilon-2026-11-25-daily'],
+    });
   });
 
   test('GIVEN 60 due tenants and a pace of 100 starts/s (burst 100) then 20/s WHEN started THEN the pace holds and a time budget hands back the cursor', async () => {
     const many = Array.from({ length: 60 }, (_, i) => tenant(`t${i}`));
     const at: number[] = [];
     const began = Date.now();
-    await startDueBackups({ listPage: async () => ({ tenants: many }), recentRunIds: async () => [], start: async () => (at.push(Date.now() - began), 'started') },
-      { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, maxStartsPerSecond: 20 });
+    await startDueBackups(
+      {
+        listPage: async () => ({ tenants: many }),
+        recentRunIds: async () => [],
+        start: async () => (at.push(Date.now() - began), 'started'),
+      },
+      { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, maxStartsPerSecond: 20 },
+    );
     expect(at).toHaveLength(60);
     expect(at[59]!).toBeGreaterThanOrEqual(((60 - 20) / 20) * 1000 - 100); // 20 at once, then 20 a second
-    const partial = await startDueBackups({ listPage: async (cursor) => ({ tenants: [tenant(`p${cursor ?? 0}`)], next: String(Number(cursor ?? 0) + 1) }), recentRunIds: async () => [], start: async () => 'started' },
-      { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, budgetMs: 0 });
+    const partial = await startDueBackups(
+      {
+        listPage: async (cursor) => ({ tenants: [tenant(`p${cursor ?? 0}`)], next: String(Number(cursor ?? 0) + 1) }),
+        recentRunIds: async () => [],
+        start: async () => 'started',
+      },
+      { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, budgetMs: 0 },
+    );
     expect(partial).toMatchObject({ next: '1', scanned: 1, started: 1 });
   });
 
   test('GIVEN a catch-up run WHEN every tenant is started THEN runs get the next free name of the day', async () => {
     const names: string[] = [];
-    await startDueBackups({ listPage: async () => ({ tenants: [tenant('acme', { backupHour: 14 })] }), recentRunIds: async () => ['acme-2026-11-25-daily'], start: async (name) => (names.push(name), 'started'), now: () => Date.parse('2026-11-25T12:00:00Z') },
-      { windowStart: new Date('2026-11-25T12:00:00Z'), everyTenant: true, requestedBy: 'd', settings });
+    await startDueBackups(
+      {
+        listPage: async () => ({ tenants: [tenant('acme', { backupHour: 14 })] }),
+        recentRunIds: async () => ['acme-2026-11-25-daily'],
+        start: async (name) => (names.push(name), 'started'),
+        now: () => Date.parse('2026-11-25T12:00:00Z'),
+      },
+      { windowStart: new Date('2026-11-25T12:00:00Z'), everyTenant: true, requestedBy: 'd', settings },
+    );
     expect(names).toEqual(['acme-2026-11-25-daily-2']);
   });
 });
@@ -192,26 +257,69 @@ describe('prepareRun', () => {
   const input = { tenantId: 'acme', trigger: 'support' as const, requestedBy: 'kari@support', reason: 'customer asked' };
 
   test('GIVEN a backup of the tenant already running WHEN another starts THEN it ends with a clear RunConflict', async () => {
-    const running = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', status: 'RUNNING' as const, trigger: 'schedule' as const, requestedBy: 's', executionArn: 'a', startedAt: '2026-11-25T02:00:00.000Z' };
-    await expect(prepareRun({ tenants, runs: { create: async (r) => r, forTenant: async () => [running] } }, input, execution))
-      .rejects.toMatchObject({ name: 'RunConflict', message: expect.stringMatching(/already running \(acme-2026-11-25-daily/) });
+    const running = {
+      runId: 'acme-2026-11-25-daily',
+      tenantId: 'acme',
+      status: 'RUNNING' as const,
+      trigger: 'schedule' as const,
+      requestedBy: 's',
+      executionArn: 'a',
+      startedAt: '2026-11-25T02:00:00.000Z',
+    };
+    await expect(
+      prepareRun({ tenants, runs: { create: async (r) => r, forTenant: async () => [running] } }, input, execution),
+    ).rejects.toMatchObject({ name: 'RunConflict', message: expect.stringMatching(/already running \(acme-2026-11-25-daily/) });
   });
 
   test('GIVEN a RUNNING record older than the run timeout WHEN a backup starts THEN the stale record does not block it', async () => {
-    const stale = { runId: 'acme-2026-11-23-daily', tenantId: 'acme', status: 'RUNNING' as const, trigger: 'schedule' as const, requestedBy: 's', executionArn: 'a', startedAt: '2026-11-23T02:00:00.000Z' };
+    const stale = {
+      runId: 'acme-2026-11-23-daily',
+      tenantId: 'acme',
+      status: 'RUNNING' as const,
+      trigger: 'schedule' as const,
+      requestedBy: 's',
+      executionArn: 'a',
+      startedAt: '2026-11-23T02:00:00.000Z',
+    };
     const created: unknown[] = [];
-    const ref = await prepareRun({ tenants, runs: { create: async (r) => (created.push(r), r), forTenant: async () => [stale] } }, input, execution);
+    const ref = await prepareRun(
+      { tenants, runs: { create: async (r) => (created.push(r), r), forTenant: async () => [stale] } },
+      input,
+      execution,
+    );
     expect(ref).toEqual({ runId: execution.name, tenantId: 'acme', trigger: 'support', startedAt: execution.startTime });
     expect(created).toEqual([expect.objectContaining({ requestedBy: 'kari@support', reason: 'customer asked', status: 'RUNNING' })]);
   });
 });
 
 describe('requestBackup', () => {
-  const tenants = { get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [{ keyId: 'k1', publicKey: 'p', status: 'active' as const, createdAt: '' }], createdAt: '' }) };
+  const tenants = {
+    get: async () => ({
+      tenantId: 'acme',
+      displayName: 'Acme',
+      enabled: true,
+      keys: [{ keyId: 'k1', publicKey: 'p', status: 'active' as const, createdAt: '' }],
+      createdAt: '',
+    }),
+  };
   test('GIVEN no live connection WHEN requested THEN it fails at once with ConnectorOffline', async () => {
     const updates: unknown[] = [];
-    const promise = requestBackup({ runs: { update: async (_id, f) => void updates.push(f) }, tenants, connections: { forTenant: async () => [], remove: async () => undefined }, credentials, target, send: async () => true }, run, 'token');
-    await expect(promise).rejects.toMatchObject({ name: 'ConnectorOffline', message: expect.stringMatching(/no connector of tenant "acme" is connected/) });
+    const promise = requestBackup(
+      {
+        runs: { update: async (_id, f) => void updates.push(f) },
+        tenants,
+        connections: { forTenant: async () => [], remove: async () => undefined },
+        credentials,
+        target,
+        send: async () => true,
+      },
+      run,
+      'token',
+    );
+    await expect(promise).rejects.toMatchObject({
+      name: 'ConnectorOffline',
+      message: expect.stringMatching(/no connector of tenant "acme" is connected/),
+    });
     expect(updates).toEqual([{ taskToken: 'token' }]);
   });
 
@@ -219,55 +327,111 @@ describe('requestBackup', () => {
     const removed: string[] = [];
     const sent: Array<[string, BackupJob]> = [];
     const connection = (id: string) => ({ connectionId: id, tenantId: 'acme', keyId: 'k1', connectedAt: '', expiresAt: 0 });
-    const out = await requestBackup({
-      runs: { update: async () => undefined }, tenants,
-      connections: { forTenant: async () => [connection('stale'), connection('live')], remove: async (id) => void removed.push(id) },
-      credentials, target,
-      send: async (id, job) => (id === 'live' ? (sent.push([id, job]), true) : false),
-    }, run, 'token');
+    const out = await requestBackup(
+      {
+        runs: { update: async () => undefined },
+        tenants,
+        connections: { forTenant: async () => [connection('stale'), connection('live')], remove: async (id) => void removed.push(id) },
+        credentials,
+        target,
+        send: async (id, job) => (id === 'live' ? (sent.push([id, job]), true) : false),
+      },
+      run,
+      'token',
+    );
     expect(out).toEqual({ connectionId: 'live' });
     expect(removed).toEqual([]);
-    expect(sent[0]?.[1]).toMatchObject({ type: 'backup-job', runId: run.runId, tenantId: 'acme', target, credentials: { accessKeyId: 'A' }, bandwidth: null });
+    expect(sent[0]?.[1]).toMatchObject({
+      type: 'backup-job',
+      runId: run.runId,
+      tenantId: 'acme',
+      target,
+      credentials: { accessKeyId: 'A' },
+      bandwidth: null,
+    });
   });
 
   test('GIVEN the only open session authenticated with a replaced key WHEN requested THEN no job goes to it: ConnectorOffline', async () => {
     const sent: string[] = [];
-    const promise = requestBackup({
-      runs: { update: async () => undefined }, tenants,
-      connections: { forTenant: async () => [{ connectionId: 'old-key', tenantId: 'acme', keyId: 'k0', connectedAt: '', expiresAt: 0 }], remove: async () => undefined },
-      credentials, target, send: async (id) => (sent.push(id), true),
-    }, run, 'token');
+    const promise = requestBackup(
+      {
+        runs: { update: async () => undefined },
+        tenants,
+        connections: {
+          forTenant: async () => [{ connectionId: 'old-key', tenantId: 'acme', keyId: 'k0', connectedAt: '', expiresAt: 0 }],
+          remove: async () => undefined,
+        },
+        credentials,
+        target,
+        send: async (id) => (sent.push(id), true),
+      },
+      run,
+      'token',
+    );
     await expect(promise).rejects.toMatchObject({ name: 'ConnectorOffline' });
     expect(sent).toEqual([]);
   });
 });
 
 describe('upload credentials', () => {
-  test('the upload session policy lets one run upload only to its own staging prefix and the tenant\'s archive: never a retention tier, never a version delete', () => {
-    const policy = JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme', 'acme-2026-11-25-daily')) as { Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }> };
-    expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], Resource: 'arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*' });
+  test("the upload session policy lets one run upload only to its own staging prefix and the tenant's archive: never a retention tier, never a version delete", () => {
+    const policy = JSON.parse(uploadSessionPolicy('arn:aws:s3:::backups', 'acme', 'acme-2026-11-25-daily')) as {
+      Statement: Array<{ Action: string[]; Resource: string[] | string; Condition?: unknown }>;
+    };
+    expect(policy.Statement[0]).toEqual({
+      Effect: 'Allow',
+      Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+      Resource: 'arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*',
+    });
     // Delete markers only where files get deleted: the archive.
-    expect(policy.Statement[1]).toEqual({ Effect: 'Allow', Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'], Resource: 'arn:aws:s3:::backups/archive/acme/*' });
+    expect(policy.Statement[1]).toEqual({
+      Effect: 'Allow',
+      Action: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts', 's3:DeleteObject'],
+      Resource: 'arn:aws:s3:::backups/archive/acme/*',
+    });
     // Reading back (rename copies, index rebuild) and listing: its own archive and validated snapshots only.
-    expect(policy.Statement[2]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: ['arn:aws:s3:::backups/archive/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*'] });
-    expect(policy.Statement[3]).toEqual({ Effect: 'Allow', Action: ['s3:ListBucketVersions'], Resource: 'arn:aws:s3:::backups', Condition: { StringLike: { 's3:prefix': ['archive/acme/*', 'manifests/daily/acme/*'] } } });
+    expect(policy.Statement[2]).toEqual({
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:GetObjectVersion'],
+      Resource: ['arn:aws:s3:::backups/archive/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*'],
+    });
+    expect(policy.Statement[3]).toEqual({
+      Effect: 'Allow',
+      Action: ['s3:ListBucketVersions'],
+      Resource: 'arn:aws:s3:::backups',
+      Condition: { StringLike: { 's3:prefix': ['archive/acme/*', 'manifests/daily/acme/*'] } },
+    });
     const text = JSON.stringify(policy);
     expect(text).not.toMatch(/DeleteObjectVersion|s3:\*|backups\/db\//);
-    expect(policy.Statement.filter((st) => st.Action.includes('s3:PutObject')).flatMap((st) => [st.Resource].flat())).toEqual(['arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*', 'arn:aws:s3:::backups/archive/acme/*']);
+    expect(policy.Statement.filter((st) => st.Action.includes('s3:PutObject')).flatMap((st) => [st.Resource].flat())).toEqual([
+      'arn:aws:s3:::backups/incoming/acme/acme-2026-11-25-daily/*',
+      'arn:aws:s3:::backups/archive/acme/*',
+    ]);
     // STS takes session policies of at most 2,048 characters: the longest bucket, tenant and run ids fit.
     expect(uploadSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 't'.repeat(63), 'r'.repeat(128)).length).toBeLessThan(2048);
   });
 
-  test('GIVEN the longest tenant id and bucket name WHEN the restore session policy is written THEN it fits STS\'s 2,048-character limit for an inline session policy', () => {
+  test("GIVEN the longest tenant id and bucket name WHEN the restore session policy is written THEN it fits STS's 2,048-character limit for an inline session policy", () => {
     expect(restoreSessionPolicy(`arn:aws-us-gov:s3:::${'b'.repeat(63)}`, 'a'.repeat(63)).length).toBeLessThanOrEqual(2048);
   });
 
-  test('the restore session policy only reads: the tenant\'s own backups of every tier, manifests and archive', () => {
-    const policy = JSON.parse(restoreSessionPolicy('arn:aws:s3:::backups', 'acme')) as { Statement: Array<{ Action: string[]; Resource: string[] | string }> };
-    expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: [
-      'arn:aws:s3:::backups/db/daily/acme/*', 'arn:aws:s3:::backups/manifests/daily/acme/*', 'arn:aws:s3:::backups/db/weekly/acme/*', 'arn:aws:s3:::backups/manifests/weekly/acme/*',
-      'arn:aws:s3:::backups/db/monthly/acme/*', 'arn:aws:s3:::backups/manifests/monthly/acme/*', 'arn:aws:s3:::backups/archive/acme/*',
-    ] });
+  test("the restore session policy only reads: the tenant's own backups of every tier, manifests and archive", () => {
+    const policy = JSON.parse(restoreSessionPolicy('arn:aws:s3:::backups', 'acme')) as {
+      Statement: Array<{ Action: string[]; Resource: string[] | string }>;
+    };
+    expect(policy.Statement[0]).toEqual({
+      Effect: 'Allow',
+      Action: ['s3:GetObject', 's3:GetObjectVersion'],
+      Resource: [
+        'arn:aws:s3:::backups/db/daily/acme/*',
+        'arn:aws:s3:::backups/manifests/daily/acme/*',
+        'arn:aws:s3:::backups/db/weekly/acme/*',
+        'arn:aws:s3:::backups/manifests/weekly/acme/*',
+        'arn:aws:s3:::backups/db/monthly/acme/*',
+        'arn:aws:s3:::backups/manifests/monthly/acme/*',
+        'arn:aws:s3:::backups/archive/acme/*',
+      ],
+    });
     expect(policy.Statement.flatMap((s) => s.Action)).toEqual(['s3:GetObject', 's3:GetObjectVersion', 'kms:Decrypt']);
   });
 });
@@ -275,19 +439,51 @@ describe('upload credentials', () => {
 describe('markRunFailed', () => {
   test('the alert names the tenant, the run and a reason a person can act on', async () => {
     const updates: unknown[] = [];
-    const alert = await markRunFailed({ runs: { get: async () => ({ ...run, status: 'RUNNING', requestedBy: 'x', executionArn: 'e' }), update: async (_id, f) => void updates.push(f), create: async (r) => r } }, run.runId, undefined,
-      { error: 'ConnectorOffline', cause: JSON.stringify({ errorType: 'ConnectorOffline', errorMessage: 'no connector of tenant "acme" is connected' }) }, new Date('2026-11-25T02:05:00Z'));
+    const alert = await markRunFailed(
+      {
+        runs: {
+          get: async () => ({ ...run, status: 'RUNNING', requestedBy: 'x', executionArn: 'e' }),
+          update: async (_id, f) => void updates.push(f),
+          create: async (r) => r,
+        },
+      },
+      run.runId,
+      undefined,
+      {
+        error: 'ConnectorOffline',
+        cause: JSON.stringify({ errorType: 'ConnectorOffline', errorMessage: 'no connector of tenant "acme" is connected' }),
+      },
+      new Date('2026-11-25T02:05:00Z'),
+    );
     expect(alert.subject).toBe('so-backup: backup of acme FAILED');
     expect(alert.message).toMatch(/Reason: ConnectorOffline: no connector of tenant "acme" is connected/);
-    expect(updates).toEqual([expect.objectContaining({ status: 'FAILED', failure: { error: 'ConnectorOffline', cause: expect.stringMatching(/no connector/) } })]);
+    expect(updates).toEqual([
+      expect.objectContaining({ status: 'FAILED', failure: { error: 'ConnectorOffline', cause: expect.stringMatching(/no connector/) } }),
+    ]);
     expect(describeFailure('States.HeartbeatTimeout', '')).toMatch(/stopped reporting progress/);
   });
 
   test('GIVEN a run that failed before it was recorded WHEN marked failed THEN it is recorded with who asked', async () => {
     const created: unknown[] = [];
-    await markRunFailed({ runs: { get: async () => undefined, update: async () => undefined, create: async (r) => (created.push(r), r) } }, 'acme-2026-11-25-support', 'acme',
-      { error: 'RunConflict', cause: 'already running' }, new Date('2026-11-25T10:00:00Z'), { trigger: 'support', requestedBy: 'kari@support', reason: 'customer asked' });
-    expect(created).toEqual([expect.objectContaining({ runId: 'acme-2026-11-25-support', tenantId: 'acme', status: 'FAILED', trigger: 'support', requestedBy: 'kari@support', reason: 'customer asked', failure: { error: 'RunConflict', cause: 'RunConflict: already running' } })]);
+    await markRunFailed(
+      { runs: { get: async () => undefined, update: async () => undefined, create: async (r) => (created.push(r), r) } },
+      'acme-2026-11-25-support',
+      'acme',
+      { error: 'RunConflict', cause: 'already running' },
+      new Date('2026-11-25T10:00:00Z'),
+      { trigger: 'support', requestedBy: 'kari@support', reason: 'customer asked' },
+    );
+    expect(created).toEqual([
+      expect.objectContaining({
+        runId: 'acme-2026-11-25-support',
+        tenantId: 'acme',
+        status: 'FAILED',
+        trigger: 'support',
+        requestedBy: 'kari@support',
+        reason: 'customer asked',
+        failure: { error: 'RunConflict', cause: 'RunConflict: already running' },
+      }),
+    ]);
   });
 
   test('RunError names become Step Functions error names', () => {
@@ -297,34 +493,105 @@ describe('markRunFailed', () => {
 
 describe('finalizeRun', () => {
   const staged = { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'm1' };
-  const artifact = (key: string, versionId: string) => ({ key, versionId, size: 90, sha256: 'a'.repeat(64), s3Checksum: { algorithm: 'SHA256' as const, type: 'FULL_OBJECT' as const, value: `${'A'.repeat(43)}=` } });
+  const artifact = (key: string, versionId: string) => ({
+    key,
+    versionId,
+    size: 90,
+    sha256: 'a'.repeat(64),
+    s3Checksum: { algorithm: 'SHA256' as const, type: 'FULL_OBJECT' as const, value: `${'A'.repeat(43)}=` },
+  });
   const database = (name: string) => ({
-    database: name, artifact: artifact(`incoming/acme/acme-2026-11-25-daily/db/${name}.bak`, `d-${name}`), startedAt: run.startedAt, finishedAt: run.startedAt,
-    copyOnly: true as const, checksums: true as const, compressed: true, edition: 'Standard', serverVersion: '16', header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: 90, verified: true as const },
+    database: name,
+    artifact: artifact(`incoming/acme/acme-2026-11-25-daily/db/${name}.bak`, `d-${name}`),
+    startedAt: run.startedAt,
+    finishedAt: run.startedAt,
+    copyOnly: true as const,
+    checksums: true as const,
+    compressed: true,
+    edition: 'Standard',
+    serverVersion: '16',
+    header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: 90, verified: true as const },
   });
   const manifest: Manifest = {
-    kind: 'so-backup-manifest', v: 1, runId: run.runId, tenantId: 'acme', connectorVersion: '1', startedAt: run.startedAt, finishedAt: run.startedAt,
+    kind: 'so-backup-manifest',
+    v: 1,
+    runId: run.runId,
+    tenantId: 'acme',
+    connectorVersion: '1',
+    startedAt: run.startedAt,
+    finishedAt: run.startedAt,
     databases: [database('SuperOffice')],
-    archive: { roots: [{ name: 'SO_ARC', path: '/arc' }], files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, deletedFiles: 0, copiedFiles: 0, skippedFiles: 0, skipped: [], snapshot: artifact('incoming/acme/acme-2026-11-25-daily/snapshot.json.gz', 's1') },
+    archive: {
+      roots: [{ name: 'SO_ARC', path: '/arc' }],
+      files: 3,
+      bytes: 10,
+      uploadedFiles: 1,
+      uploadedBytes: 10,
+      deletedFiles: 0,
+      copiedFiles: 0,
+      skippedFiles: 0,
+      skipped: [],
+      snapshot: artifact('incoming/acme/acme-2026-11-25-daily/snapshot.json.gz', 's1'),
+    },
   };
-  const verdicts = (...bad: string[]) => [...manifest.databases.map((db) => db.database), 'O\'Brien CRM', 'SO_ARC']
-    .map((name) => ({ kind: name === 'SO_ARC' ? 'archive' as const : 'database' as const, name, ok: !bad.includes(name), problems: bad.includes(name) ? [`${name} is a differential backup, not a full one`] : [] }));
-  const validation = { ok: true, promotable: true as const, checks: 9, totalBytes: 100, artifacts: verdicts(), databases: [{ database: 'SuperOffice', size: 90 }], archive: { files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 0 } };
+  const verdicts = (...bad: string[]) =>
+    [...manifest.databases.map((db) => db.database), "O'Brien CRM", 'SO_ARC'].map((name) => ({
+      kind: name === 'SO_ARC' ? ('archive' as const) : ('database' as const),
+      name,
+      ok: !bad.includes(name),
+      problems: bad.includes(name) ? [`${name} is a differential backup, not a full one`] : [],
+    }));
+  const validation = {
+    ok: true,
+    promotable: true as const,
+    checks: 9,
+    totalBytes: 100,
+    artifacts: verdicts(),
+    databases: [{ database: 'SuperOffice', size: 90 }],
+    archive: { files: 3, bytes: 10, uploadedFiles: 1, uploadedBytes: 10, skippedFiles: 0 },
+  };
 
   /** The stores and S3 copies finalize talks to, recorded; `failCopyOf` makes one copy fail. */
-  function deps(tierMarks: TenantRecord['tierMarks'], options: { failCopyOf?: string; contents?: Manifest; record?: Partial<RunRecord>; previousDaily?: Manifest } = {}) {
-    const recorded = { updates: [] as Array<Record<string, unknown>>, successes: [] as unknown[], promotions: [] as unknown[], copies: [] as string[], manifests: [] as Array<{ key: string; body: Manifest }>, retired: [] as string[] };
+  function deps(
+    tierMarks: TenantRecord['tierMarks'],
+    options: { failCopyOf?: string; contents?: Manifest; record?: Partial<RunRecord>; previousDaily?: Manifest } = {},
+  ) {
+    const recorded = {
+      updates: [] as Array<Record<string, unknown>>,
+      successes: [] as unknown[],
+      promotions: [] as unknown[],
+      copies: [] as string[],
+      manifests: [] as Array<{ key: string; body: Manifest }>,
+      retired: [] as string[],
+    };
     const written = new Map<string, Manifest>();
     if (options.previousDaily) written.set('manifests/daily/acme/manifest.json@previous-daily', options.previousDaily);
     return {
       recorded,
       deps: {
         runs: {
-          get: async () => ({ runId: run.runId, tenantId: 'acme', status: 'RUNNING' as const, trigger: 'schedule' as const, requestedBy: 's', executionArn: 'a', startedAt: run.startedAt, ...options.record }),
+          get: async () => ({
+            runId: run.runId,
+            tenantId: 'acme',
+            status: 'RUNNING' as const,
+            trigger: 'schedule' as const,
+            requestedBy: 's',
+            executionArn: 'a',
+            startedAt: run.startedAt,
+            ...options.record,
+          }),
           update: async (_id: string, fields: Record<string, unknown>) => void recorded.updates.push(fields),
         },
         tenants: {
-          get: async () => ({ tenantId: 'acme', displayName: 'Acme', enabled: true, keys: [], createdAt: run.startedAt, tierMarks, ...(options.previousDaily ? { dailyManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'previous-daily' } } : {}) }),
+          get: async () => ({
+            tenantId: 'acme',
+            displayName: 'Acme',
+            enabled: true,
+            keys: [],
+            createdAt: run.startedAt,
+            tierMarks,
+            ...(options.previousDaily ? { dailyManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'previous-daily' } } : {}),
+          }),
           recordSuccess: async (...args: unknown[]) => void recorded.successes.push(args),
           recordPromotion: async (...args: unknown[]) => void recorded.promotions.push(args),
         },
@@ -341,7 +608,8 @@ describe('finalizeRun', () => {
           },
           retire: async (keys: readonly string[]) => void recorded.retired.push(...keys),
         },
-        readManifest: async (pointer: { key: string; versionId: string }) => written.get(`${pointer.key}@${pointer.versionId}`) ?? options.contents ?? manifest,
+        readManifest: async (pointer: { key: string; versionId: string }) =>
+          written.get(`${pointer.key}@${pointer.versionId}`) ?? options.contents ?? manifest,
         kept: { weekly: 5, monthly: 12 },
       },
     };
@@ -349,40 +617,91 @@ describe('finalizeRun', () => {
   const at = new Date('2026-11-25T02:10:00.000Z');
   const dailyPointer = { key: 'manifests/daily/acme/manifest.json', versionId: 'daily-manifest' };
 
-  test('GIVEN a validated run with skipped archive files WHEN finalized THEN its staged uploads are promoted into the daily tier, it SUCCEEDED_WITH_WARNINGS, and the tenant\'s last success is recorded', async () => {
-    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: { ...manifest, archive: { ...manifest.archive!, skippedFiles: 2 } } });
+  test("GIVEN a validated run with skipped archive files WHEN finalized THEN its staged uploads are promoted into the daily tier, it SUCCEEDED_WITH_WARNINGS, and the tenant's last success is recorded", async () => {
+    const { deps: d, recorded } = deps(
+      { weekly: '2026-W48', monthly: '2026-11' },
+      { contents: { ...manifest, archive: { ...manifest.archive!, skippedFiles: 2 } } },
+    );
     const summary = await finalizeRun(d, run, staged, { ...validation, archive: { ...validation.archive, skippedFiles: 2 } }, at);
-    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', failed: false, skippedFiles: 2, databaseBytes: 90, durationSeconds: 600, copiedTo: '' });
+    expect(summary).toMatchObject({
+      status: 'SUCCEEDED_WITH_WARNINGS',
+      failed: false,
+      skippedFiles: 2,
+      databaseBytes: 90,
+      durationSeconds: 600,
+      copiedTo: '',
+    });
     expect(recorded.copies).toEqual([
       'incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak@d-SuperOffice -> db/daily/acme/SuperOffice.bak',
       'incoming/acme/acme-2026-11-25-daily/snapshot.json.gz@s1 -> manifests/daily/acme/snapshot.json.gz',
     ]); // this week and month already have their copies
-    expect(recorded.manifests[0]!.body).toMatchObject({ tier: 'daily', promotedFrom: staged, databases: [{ artifact: { key: 'db/daily/acme/SuperOffice.bak' } }], archive: { snapshot: { key: 'manifests/daily/acme/snapshot.json.gz' } } });
+    expect(recorded.manifests[0]!.body).toMatchObject({
+      tier: 'daily',
+      promotedFrom: staged,
+      databases: [{ artifact: { key: 'db/daily/acme/SuperOffice.bak' } }],
+      archive: { snapshot: { key: 'manifests/daily/acme/snapshot.json.gz' } },
+    });
     expect(recorded.updates).toEqual([
       { validatedManifest: dailyPointer, kept: { databases: ['SuperOffice'], archive: true }, failures: [] },
       expect.objectContaining({ status: 'SUCCEEDED_WITH_WARNINGS' }),
     ]);
-    expect(recorded.successes).toEqual([['acme', 'acme-2026-11-25-daily', '2026-11-25T02:10:00.000Z', { weekly: '2026-W48', monthly: '2026-11' }]]);
-    expect(recorded.retired).toEqual(['incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak', 'incoming/acme/acme-2026-11-25-daily/snapshot.json.gz']);
+    expect(recorded.successes).toEqual([
+      ['acme', 'acme-2026-11-25-daily', '2026-11-25T02:10:00.000Z', { weekly: '2026-W48', monthly: '2026-11' }],
+    ]);
+    expect(recorded.retired).toEqual([
+      'incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak',
+      'incoming/acme/acme-2026-11-25-daily/snapshot.json.gz',
+    ]);
   });
 
   test('GIVEN a kept database with a warning (a TDE certificate never backed up) WHEN finalized THEN the run SUCCEEDED_WITH_WARNINGS', async () => {
-    const contents: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), warnings: ['the private key of TDE certificate "TDECert" has never been backed up'] }] };
+    const contents: Manifest = {
+      ...manifest,
+      databases: [{ ...database('SuperOffice'), warnings: ['the private key of TDE certificate "TDECert" has never been backed up'] }],
+    };
     const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
     const summary = await finalizeRun(d, run, staged, validation, at);
-    expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1, failed: false, alert: { subject: 'so-backup: backup of acme needs action' } });
-    expect(summary.alert!.message).toContain('- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up');
-    expect(recorded.updates[1]).toMatchObject({ actions: ['database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up'] });
+    expect(summary).toMatchObject({
+      status: 'SUCCEEDED_WITH_WARNINGS',
+      warnings: 1,
+      failed: false,
+      alert: { subject: 'so-backup: backup of acme needs action' },
+    });
+    expect(summary.alert!.message).toContain(
+      '- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up',
+    );
+    expect(recorded.updates[1]).toMatchObject({
+      actions: ['database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up'],
+    });
   });
 
-  test('GIVEN a TDE database whose manifest says its certificate\'s private key was never backed up, and no warning from the connector WHEN finalized THEN the cloud concludes the action itself and alerts', async () => {
-    const contents: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE' } }] };
+  test("GIVEN a TDE database whose manifest says its certificate's private key was never backed up, and no warning from the connector WHEN finalized THEN the cloud concludes the action itself and alerts", async () => {
+    const contents: Manifest = {
+      ...manifest,
+      databases: [{ ...database('SuperOffice'), tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE' } }],
+    };
     const { deps: d } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
     const summary = await finalizeRun(d, run, staged, validation, at);
     expect(summary).toMatchObject({ status: 'SUCCEEDED_WITH_WARNINGS', warnings: 1 });
-    expect(summary.alert!.message).toMatch(/database SuperOffice: is encrypted with TDE certificate "TDECert", whose private key has never been backed up.*BACKUP CERTIFICATE/);
-    const backedUp: Manifest = { ...manifest, databases: [{ ...database('SuperOffice'), tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE', privateKeyBackedUpAt: '2026-11-01T00:00:00.000Z' } }] };
-    const fine = await finalizeRun(deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: backedUp }).deps, run, staged, validation, at);
+    expect(summary.alert!.message).toMatch(
+      /database SuperOffice: is encrypted with TDE certificate "TDECert", whose private key has never been backed up.*BACKUP CERTIFICATE/,
+    );
+    const backedUp: Manifest = {
+      ...manifest,
+      databases: [
+        {
+          ...database('SuperOffice'),
+          tde: { certificate: 'TDECert', encryptorType: 'CERTIFICATE', privateKeyBackedUpAt: '2026-11-01T00:00:00.000Z' },
+        },
+      ],
+    };
+    const fine = await finalizeRun(
+      deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: backedUp }).deps,
+      run,
+      staged,
+      validation,
+      at,
+    );
     expect(fine).toMatchObject({ status: 'SUCCEEDED', warnings: 0 });
     expect(fine.alert).toBeUndefined();
   });
@@ -400,12 +719,20 @@ describe('finalizeRun', () => {
     const weekly = recorded.manifests[1]!;
     expect(weekly.key).toBe('manifests/weekly/acme/manifest.json');
     expect(weekly.body).toMatchObject({ tier: 'weekly', promotedFrom: dailyPointer, runId: run.runId });
-    expect(weekly.body.databases[0]!.artifact).toMatchObject({ key: 'db/weekly/acme/SuperOffice.bak', versionId: 'db/weekly/acme/SuperOffice.bak#copy', sha256: 'a'.repeat(64) });
+    expect(weekly.body.databases[0]!.artifact).toMatchObject({
+      key: 'db/weekly/acme/SuperOffice.bak',
+      versionId: 'db/weekly/acme/SuperOffice.bak#copy',
+      sha256: 'a'.repeat(64),
+    });
     expect(manifestSchema.parse(weekly.body)).toEqual(weekly.body);
-    expect(recorded.updates[1]).toEqual(expect.objectContaining({ tierCopies: [
-      { tier: 'weekly', manifest: { key: 'manifests/weekly/acme/manifest.json', versionId: 'weekly-manifest' } },
-      { tier: 'monthly', manifest: { key: 'manifests/monthly/acme/manifest.json', versionId: 'monthly-manifest' } },
-    ] }));
+    expect(recorded.updates[1]).toEqual(
+      expect.objectContaining({
+        tierCopies: [
+          { tier: 'weekly', manifest: { key: 'manifests/weekly/acme/manifest.json', versionId: 'weekly-manifest' } },
+          { tier: 'monthly', manifest: { key: 'manifests/monthly/acme/manifest.json', versionId: 'monthly-manifest' } },
+        ],
+      }),
+    );
     expect(recorded.successes[0]).toEqual(['acme', run.runId, '2026-11-25T02:10:00.000Z', { weekly: '2026-W48', monthly: '2026-11' }]);
   });
 
@@ -418,13 +745,16 @@ describe('finalizeRun', () => {
 
   test('GIVEN one database that failed at the connector and one that failed validation WHEN finalized THEN the rest is promoted and counted, and the run is FAILED naming each failure and what was kept', async () => {
     const contents: Manifest = {
-      ...manifest, databases: [database('SuperOffice'), database("O'Brien CRM")],
+      ...manifest,
+      databases: [database('SuperOffice'), database("O'Brien CRM")],
       failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }],
     };
     const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents });
     const summary = await finalizeRun(d, run, staged, { ...validation, ok: false, artifacts: verdicts("O'Brien CRM") }, at);
     expect(summary).toMatchObject({ status: 'FAILED', failed: true, databases: 1, failedParts: 2, copiedTo: '' });
-    expect(summary.failureCause).toBe('database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE | database O\'Brien CRM: VALIDATION_FAILED: O\'Brien CRM is a differential backup, not a full one — kept and validated: database SuperOffice, the archive');
+    expect(summary.failureCause).toBe(
+      'database 2two: SQL_DATABASE_OFFLINE: database "2two" is OFFLINE | database O\'Brien CRM: VALIDATION_FAILED: O\'Brien CRM is a differential backup, not a full one — kept and validated: database SuperOffice, the archive',
+    );
     expect(recorded.copies).toEqual([
       'incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak@d-SuperOffice -> db/daily/acme/SuperOffice.bak',
       'incoming/acme/acme-2026-11-25-daily/snapshot.json.gz@s1 -> manifests/daily/acme/snapshot.json.gz',
@@ -439,22 +769,43 @@ describe('finalizeRun', () => {
 
   describe('retention per part (issue 16 review: one database failing for more days than are kept)', () => {
     const previousRun = 'acme-2026-11-24-daily';
-    const dailyOf = (name: string, runId: string, carriedFrom?: string) => ({ ...database(name), artifact: artifact(`db/daily/acme/${name}.bak`, `${name}-of-${runId}`), ...(carriedFrom ? { carriedFrom } : {}) });
+    const dailyOf = (name: string, runId: string, carriedFrom?: string) => ({
+      ...database(name),
+      artifact: artifact(`db/daily/acme/${name}.bak`, `${name}-of-${runId}`),
+      ...(carriedFrom ? { carriedFrom } : {}),
+    });
     const previousDaily: Manifest = {
-      ...manifest, runId: previousRun, tier: 'daily', promotedFrom: { key: `incoming/acme/${previousRun}/manifest.json`, versionId: 'm0' },
-      databases: [dailyOf('SuperOffice', previousRun), dailyOf('2two', previousRun, 'acme-2026-11-10-daily'), dailyOf('Retired', previousRun)],
+      ...manifest,
+      runId: previousRun,
+      tier: 'daily',
+      promotedFrom: { key: `incoming/acme/${previousRun}/manifest.json`, versionId: 'm0' },
+      databases: [
+        dailyOf('SuperOffice', previousRun),
+        dailyOf('2two', previousRun, 'acme-2026-11-10-daily'),
+        dailyOf('Retired', previousRun),
+      ],
       archive: { ...manifest.archive!, snapshot: artifact('manifests/daily/acme/snapshot.json.gz', `snapshot-of-${previousRun}`) },
     };
     const today: Manifest = {
-      ...manifest, databases: [database('SuperOffice')],
+      ...manifest,
+      databases: [database('SuperOffice')],
       failures: [{ kind: 'database', name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }],
     };
-    const archiveInvalid = { ...validation, ok: false, artifacts: [{ kind: 'database' as const, name: 'SuperOffice', ok: true, problems: [] }, { kind: 'archive' as const, name: 'SO_ARC', ok: false, problems: ['snapshot.json.gz: SHA-256 differs'] }] };
+    const archiveInvalid = {
+      ...validation,
+      ok: false,
+      artifacts: [
+        { kind: 'database' as const, name: 'SuperOffice', ok: true, problems: [] },
+        { kind: 'archive' as const, name: 'SO_ARC', ok: false, problems: ['snapshot.json.gz: SHA-256 differs'] },
+      ],
+    };
 
     test('GIVEN a database and the archive that failed today WHEN finalized THEN the daily manifest carries forward their latest validated backups (named with the run they came from) without copying them again; a database no longer backed up is not carried', async () => {
       const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: today, previousDaily });
       const summary = await finalizeRun(d, run, staged, archiveInvalid, at);
-      expect(recorded.copies).toEqual(['incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak@d-SuperOffice -> db/daily/acme/SuperOffice.bak']);
+      expect(recorded.copies).toEqual([
+        'incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak@d-SuperOffice -> db/daily/acme/SuperOffice.bak',
+      ]);
       const daily = recorded.manifests[0]!.body;
       expect(manifestSchema.parse(daily)).toEqual(daily);
       expect(daily.databases.map((db) => [db.database, db.artifact.versionId, db.carriedFrom])).toEqual([
@@ -462,26 +813,43 @@ describe('finalizeRun', () => {
         ['2two', `2two-of-${previousRun}`, 'acme-2026-11-10-daily'],
       ]);
       expect(daily.archive).toMatchObject({ snapshot: { versionId: `snapshot-of-${previousRun}` }, carriedFrom: previousRun });
-      expect(recorded.updates[0]).toMatchObject({ kept: { databases: ['SuperOffice'], archive: false, carried: [{ kind: 'database', name: '2two', runId: 'acme-2026-11-10-daily' }, { kind: 'archive', name: 'archive', runId: previousRun }] } });
+      expect(recorded.updates[0]).toMatchObject({
+        kept: {
+          databases: ['SuperOffice'],
+          archive: false,
+          carried: [
+            { kind: 'database', name: '2two', runId: 'acme-2026-11-10-daily' },
+            { kind: 'archive', name: 'archive', runId: previousRun },
+          ],
+        },
+      });
       expect(summary).toMatchObject({ status: 'FAILED', databases: 1, archiveFiles: 0, carriedParts: 2 });
-      expect(summary.failureCause).toContain(`latest validated backup still kept: database 2two from run acme-2026-11-10-daily, the archive from run ${previousRun}`);
+      expect(summary.failureCause).toContain(
+        `latest validated backup still kept: database 2two from run acme-2026-11-10-daily, the archive from run ${previousRun}`,
+      );
       expect(recorded.promotions).toEqual([['acme', dailyPointer, { weekly: '2026-W48', monthly: '2026-11' }]]);
       expect(recorded.successes).toEqual([]);
     });
 
-    test('GIVEN the first run of a week and month with a database failing WHEN finalized THEN the tiers still get their copy, with every part\'s latest validated backup; the run stays FAILED', async () => {
+    test("GIVEN the first run of a week and month with a database failing WHEN finalized THEN the tiers still get their copy, with every part's latest validated backup; the run stays FAILED", async () => {
       const { deps: d, recorded } = deps({ weekly: '2026-W47', monthly: '2026-10' }, { contents: today, previousDaily });
       const summary = await finalizeRun(d, run, staged, validation, at);
       expect(summary).toMatchObject({ status: 'FAILED', copiedTo: 'weekly,monthly' });
       expect(recorded.copies).toContain(`db/daily/acme/2two.bak@2two-of-${previousRun} -> db/weekly/acme/2two.bak`);
       const weekly = recorded.manifests.find((m) => m.key === 'manifests/weekly/acme/manifest.json')!.body;
-      expect(weekly.databases.map((db) => [db.database, db.carriedFrom])).toEqual([['SuperOffice', undefined], ['2two', 'acme-2026-11-10-daily']]);
+      expect(weekly.databases.map((db) => [db.database, db.carriedFrom])).toEqual([
+        ['SuperOffice', undefined],
+        ['2two', 'acme-2026-11-10-daily'],
+      ]);
       expect(recorded.promotions).toEqual([['acme', dailyPointer, { weekly: '2026-W48', monthly: '2026-11' }]]);
       expect(recorded.successes).toEqual([]);
     });
 
     test('GIVEN a connector manifest that claims a part is carried forward WHEN finalized THEN the claim is dropped: only finalize carries parts', async () => {
-      const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: { ...manifest, databases: [{ ...database('SuperOffice'), carriedFrom: 'acme-2026-01-01-daily' }] } });
+      const { deps: d, recorded } = deps(
+        { weekly: '2026-W48', monthly: '2026-11' },
+        { contents: { ...manifest, databases: [{ ...database('SuperOffice'), carriedFrom: 'acme-2026-01-01-daily' }] } },
+      );
       await finalizeRun(d, run, staged, validation, at);
       expect(recorded.manifests[0]!.body.databases[0]!.carriedFrom).toBeUndefined();
       expect(recorded.updates[0]).toMatchObject({ kept: { databases: ['SuperOffice'], archive: true } });
@@ -489,7 +857,10 @@ describe('finalizeRun', () => {
   });
 
   test('GIVEN a finalize that is run again (a Lambda retry) WHEN the daily promotion is recorded already THEN nothing is promoted twice', async () => {
-    const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { record: { validatedManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'v0' } } });
+    const { deps: d, recorded } = deps(
+      { weekly: '2026-W48', monthly: '2026-11' },
+      { record: { validatedManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'v0' } } },
+    );
     await finalizeRun(d, run, staged, validation, at);
     expect(recorded.copies).toEqual([]);
     expect(recorded.updates).toEqual([expect.objectContaining({ status: 'SUCCEEDED' })]);
@@ -501,7 +872,9 @@ describe('finalizeRun', () => {
     expect(periodOf('weekly', new Date('2025-12-29T12:00:00Z'))).toBe('2026-W01');
     expect(periodOf('weekly', new Date('2021-01-03T12:00:00Z'))).toBe('2020-W53');
     expect(periodOf('monthly', new Date('2026-12-31T23:59:59Z'))).toBe('2026-12');
-    expect(tiersDue(new Date('2026-11-30T01:00:00Z'), { weekly: '2026-W48', monthly: '2026-11' }, { weekly: 5, monthly: 12 })).toEqual(['weekly']);
+    expect(tiersDue(new Date('2026-11-30T01:00:00Z'), { weekly: '2026-W48', monthly: '2026-11' }, { weekly: 5, monthly: 12 })).toEqual([
+      'weekly',
+    ]);
     expect(tiersDue(new Date('2026-12-01T01:00:00Z'), {}, { weekly: 0, monthly: 12 })).toEqual(['monthly']);
   });
 });

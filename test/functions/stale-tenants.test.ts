@@ -1,26 +1,42 @@
 import { findStaleTenants, staleTenantsAlert } from '../../functions/src/check-stale-tenants/stale-tenants';
 import { findOfflineConnectors, offlineConnectorsAlert } from '../../functions/src/check-stale-tenants/offline-connectors';
-import { type TenantRecord } from '../../core';
+import type { TenantRecord } from '../../core';
 import { putMetrics } from '../../functions/src/shared';
 
 const now = new Date('2026-11-25T12:00:00Z');
-const tenant = (tenantId: string, fields: Partial<TenantRecord>): TenantRecord => ({ tenantId, displayName: tenantId.toUpperCase(), enabled: true, keys: [], createdAt: '2026-01-01T00:00:00Z', ...fields });
+const tenant = (tenantId: string, fields: Partial<TenantRecord>): TenantRecord => ({
+  tenantId,
+  displayName: tenantId.toUpperCase(),
+  enabled: true,
+  keys: [],
+  createdAt: '2026-01-01T00:00:00Z',
+  ...fields,
+});
 
 describe('stale tenants', () => {
   test('GIVEN tenants WHEN checked THEN only enabled ones without a validated backup for 26 h are stale, worst first', () => {
-    const stale = findStaleTenants([
-      tenant('fresh', { lastSuccessAt: '2026-11-25T02:30:00Z' }),
-      tenant('late', { lastSuccessAt: '2026-11-24T08:00:00Z' }),
-      tenant('stopped', { lastSuccessAt: '2026-05-25T02:00:00Z' }),
-      tenant('never', { createdAt: '2026-11-20T00:00:00Z' }),
-      tenant('new', { createdAt: '2026-11-25T09:00:00Z' }),
-      tenant('off', { enabled: false, lastSuccessAt: '2026-01-01T00:00:00Z' }),
-    ], now);
+    const stale = findStaleTenants(
+      [
+        tenant('fresh', { lastSuccessAt: '2026-11-25T02:30:00Z' }),
+        tenant('late', { lastSuccessAt: '2026-11-24T08:00:00Z' }),
+        tenant('stopped', { lastSuccessAt: '2026-05-25T02:00:00Z' }),
+        tenant('never', { createdAt: '2026-11-20T00:00:00Z' }),
+        tenant('new', { createdAt: '2026-11-25T09:00:00Z' }),
+        tenant('off', { enabled: false, lastSuccessAt: '2026-01-01T00:00:00Z' }),
+      ],
+      now,
+    );
     expect(stale.map((t) => t.tenantId)).toEqual(['stopped', 'never', 'late']);
   });
 
   test('the alert names each stale tenant and how long it has been', () => {
-    const alert = staleTenantsAlert(findStaleTenants([tenant('stopped', { lastSuccessAt: '2026-05-25T02:00:00Z' }), tenant('never', { createdAt: '2026-11-20T00:00:00Z' })], now), 26);
+    const alert = staleTenantsAlert(
+      findStaleTenants(
+        [tenant('stopped', { lastSuccessAt: '2026-05-25T02:00:00Z' }), tenant('never', { createdAt: '2026-11-20T00:00:00Z' })],
+        now,
+      ),
+      26,
+    );
     expect(alert.subject).toBe('so-backup: 2 tenant(s) without a validated backup for 26 h');
     expect(alert.message).toMatch(/- stopped \(STOPPED\): last validated backup 4426 h ago/);
     expect(alert.message).toMatch(/- never \(NEVER\): no validated backup ever/);
@@ -29,14 +45,21 @@ describe('stale tenants', () => {
 
 describe('connectors offline', () => {
   test('GIVEN tenants and live connections WHEN checked THEN enabled tenants without a connection for 6 h are named, worst first', () => {
-    const offline = findOfflineConnectors([
-      tenant('online', { lastDisconnectedAt: '2026-11-20T00:00:00Z' }),
-      tenant('blip', { lastDisconnectedAt: '2026-11-25T10:30:00Z' }),
-      tenant('down', { lastDisconnectedAt: '2026-11-24T12:00:00Z' }),
-      tenant('never', { createdAt: '2026-11-23T12:00:00Z' }),
-      tenant('off', { enabled: false, lastDisconnectedAt: '2026-01-01T00:00:00Z' }),
-    ], new Set(['online']), now);
-    expect(offline.map((t) => [t.tenantId, Math.round(t.hoursOffline)])).toEqual([['never', 48], ['down', 24]]);
+    const offline = findOfflineConnectors(
+      [
+        tenant('online', { lastDisconnectedAt: '2026-11-20T00:00:00Z' }),
+        tenant('blip', { lastDisconnectedAt: '2026-11-25T10:30:00Z' }),
+        tenant('down', { lastDisconnectedAt: '2026-11-24T12:00:00Z' }),
+        tenant('never', { createdAt: '2026-11-23T12:00:00Z' }),
+        tenant('off', { enabled: false, lastDisconnectedAt: '2026-01-01T00:00:00Z' }),
+      ],
+      new Set(['online']),
+      now,
+    );
+    expect(offline.map((t) => [t.tenantId, Math.round(t.hoursOffline)])).toEqual([
+      ['never', 48],
+      ['down', 24],
+    ]);
     const alert = offlineConnectorsAlert(offline, 6);
     expect(alert.subject).toBe('so-backup: 2 connector(s) offline for more than 6 h');
     expect(alert.message.split('\n').filter((line) => line.startsWith('- '))).toEqual([
@@ -49,8 +72,20 @@ describe('connectors offline', () => {
     const lines: string[] = [];
     putMetrics({ StaleTenants: 2, BackupUploadedBytes: 5 }, { BackupUploadedBytes: 'Bytes' }, (line) => lines.push(line));
     expect(JSON.parse(lines[0]!)).toMatchObject({
-      _aws: { CloudWatchMetrics: [{ Namespace: 'SoBackup', Dimensions: [[]], Metrics: [{ Name: 'StaleTenants', Unit: 'Count' }, { Name: 'BackupUploadedBytes', Unit: 'Bytes' }] }] },
-      StaleTenants: 2, BackupUploadedBytes: 5,
+      _aws: {
+        CloudWatchMetrics: [
+          {
+            Namespace: 'SoBackup',
+            Dimensions: [[]],
+            Metrics: [
+              { Name: 'StaleTenants', Unit: 'Count' },
+              { Name: 'BackupUploadedBytes', Unit: 'Bytes' },
+            ],
+          },
+        ],
+      },
+      StaleTenants: 2,
+      BackupUploadedBytes: 5,
     });
   });
 });

@@ -52,26 +52,56 @@ export async function startCloudHarness(options: CloudHarnessOptions = {}) {
   await provisionLocalTables(deployment, dynamodbEndpoint);
   const [gatewayPort, gatewayTlsPort, awsPort] = [await freePort(), await freePort(), await freePort()];
   const tls = ensureLocalTls(path.join(dir, 'tls'));
-  const cloud: LocalCloud = await startLocalCloud({
-    templateFile: '-', assemblyDir, alertsFile: path.join(dir, 'alerts.jsonl'), logDir: path.join(dir, 'logs'), gatewayPort, gatewayTlsPort, awsPort,
-    dynamodbEndpoint, tlsDir: tls.dir, operator: HARNESS_OPERATOR, ...(options.s3 ? { s3: options.s3 } : {}), idleTimeoutMs: options.idleTimeoutMs, maxConnectionMs: options.maxConnectionMs,
-  }, edited);
-  const client = { region: 'us-east-1', credentials: { ...HARNESS_OPERATOR }, requestHandler: { httpsAgent: new https.Agent({ ca: tls.ca }) }, maxAttempts: 1 };
-  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...client, endpoint: `https://127.0.0.1:${awsPort}` }), { marshallOptions: { removeUndefinedValues: true } });
+  const cloud: LocalCloud = await startLocalCloud(
+    {
+      templateFile: '-',
+      assemblyDir,
+      alertsFile: path.join(dir, 'alerts.jsonl'),
+      logDir: path.join(dir, 'logs'),
+      gatewayPort,
+      gatewayTlsPort,
+      awsPort,
+      dynamodbEndpoint,
+      tlsDir: tls.dir,
+      operator: HARNESS_OPERATOR,
+      ...(options.s3 ? { s3: options.s3 } : {}),
+      idleTimeoutMs: options.idleTimeoutMs,
+      maxConnectionMs: options.maxConnectionMs,
+    },
+    edited,
+  );
+  const client = {
+    region: 'us-east-1',
+    credentials: { ...HARNESS_OPERATOR },
+    requestHandler: { httpsAgent: new https.Agent({ ca: tls.ca }) },
+    maxAttempts: 1,
+  };
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ ...client, endpoint: `https://127.0.0.1:${awsPort}` }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
   const table = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
   const management = new ApiGatewayManagementApiClient({ ...client, endpoint: `http://127.0.0.1:${gatewayPort}/prod` });
   return {
-    cloud, deployment, dir, tls,
+    cloud,
+    deployment,
+    dir,
+    tls,
     endpoint: `ws://127.0.0.1:${gatewayPort}`,
     awsEndpoint: `https://127.0.0.1:${awsPort}`,
     /** SDK client settings for the operator against this cloud. */
     operatorClient: client,
     /** Writes the outputs file local mode writes for the CLI (core/stack-outputs.ts) and returns its folder: `openFleet({ local: folder })`. */
     writeOperatorOutputs: () => {
-      writeLocalOutputs(dir, localOutputs(edited, deployment, {
-        connectorEndpoint: `ws://127.0.0.1:${gatewayPort}`, awsEndpoint: `https://127.0.0.1:${awsPort}`, connectionsEndpoint: `http://127.0.0.1:${gatewayPort}/prod`,
-        caFile: tls.caFile, operator: { ...HARNESS_OPERATOR },
-      }));
+      writeLocalOutputs(
+        dir,
+        localOutputs(edited, deployment, {
+          connectorEndpoint: `ws://127.0.0.1:${gatewayPort}`,
+          awsEndpoint: `https://127.0.0.1:${awsPort}`,
+          connectionsEndpoint: `http://127.0.0.1:${gatewayPort}/prod`,
+          caFile: tls.caFile,
+          operator: { ...HARNESS_OPERATOR },
+        }),
+      );
       return dir;
     },
     tenants: new TenantStore(db, table('Tenants')),
@@ -81,7 +111,11 @@ export async function startCloudHarness(options: CloudHarnessOptions = {}) {
       await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
     },
     /** Posts to a connection as the cloud's functions do; false when it is gone. */
-    postToConnection: async (connectionId: string, data: string) => management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) })).then(() => true, () => false),
+    postToConnection: async (connectionId: string, data: string) =>
+      management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) })).then(
+        () => true,
+        () => false,
+      ),
     stop: async () => {
       await cloud.stop();
       db.destroy();

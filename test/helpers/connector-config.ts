@@ -4,13 +4,28 @@ import type { ConnectorConfig } from '../../connector/src/config';
 /** A valid connector configuration rooted in `dir`, for tests; overrides replace whole sections. */
 export function connectorConfigFor(dir: string, overrides: Partial<ConnectorConfig> = {}): ConnectorConfig {
   return {
-    endpoint: 'ws://127.0.0.1:1', tenantId: 'acme', identityFile: path.join(dir, 'identity.json'), stateDir: path.join(dir, 'state'), logLevel: 'info',
-    heartbeatSeconds: 300, reconnectAfterMinutes: 110, keyRotationDays: 30,
+    endpoint: 'ws://127.0.0.1:1',
+    tenantId: 'acme',
+    identityFile: path.join(dir, 'identity.json'),
+    stateDir: path.join(dir, 'state'),
+    logLevel: 'info',
+    heartbeatSeconds: 300,
+    reconnectAfterMinutes: 110,
+    keyRotationDays: 30,
     ...overrides,
   };
 }
 
 /** The SQL section for a TDS stand-in on `port`. */
-export function standInSql(port: number, login: { user: string; password: string }, stagingFolder: string): NonNullable<ConnectorConfig['sql']> {
-  return { connectionString: `Server=127.0.0.1,${port};User Id=${login.user};Password=${login.password};Encrypt=false`, databases: ['SuperOffice'], stagingFolder, compression: true };
+export function standInSql(
+  port: number,
+  login: { user: string; password: string },
+  stagingFolder: string,
+): NonNullable<ConnectorConfig['sql']> {
+  return {
+    connectionString: `Server=127.0.0.1,${port};User Id=${login.user};Password=${login.password};Encrypt=false`,
+    databases: ['SuperOffice'],
+    stagingFolder,
+    compression: true,
+  };
 }

@@ -43,13 +43,14 @@ export async function startFreezableProxy(targetPort: number) {
       pairs.clear(); // frozen ones are destroyed when the proxy stops
       return count;
     },
-    stop: () => new Promise<void>((resolve) => {
-      for (const socket of frozen) socket.destroy();
-      for (const { client, upstream } of pairs) {
-        client.destroy();
-        upstream.destroy();
-      }
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of frozen) socket.destroy();
+        for (const { client, upstream } of pairs) {
+          client.destroy();
+          upstream.destroy();
+        }
+        server.close(() => resolve());
+      }),
   };
 }

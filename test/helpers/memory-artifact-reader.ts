@@ -19,7 +19,9 @@ export class MemoryArtifactReader implements ArtifactReader {
   }
 
   async head(key: string, versionId?: string): Promise<ObjectFacts | undefined> {
-    const object = versionId ? this.objects.get(`${key}@${versionId}`) : [...this.objects].filter(([id]) => id.startsWith(`${key}@`)).at(-1)?.[1];
+    const object = versionId
+      ? this.objects.get(`${key}@${versionId}`)
+      : [...this.objects].filter(([id]) => id.startsWith(`${key}@`)).at(-1)?.[1];
     if (object?.deleteMarker) return undefined;
     return object && { size: object.body.length, checksumSha256: object.checksum, checksumType: 'FULL_OBJECT' };
   }

@@ -36,7 +36,13 @@ export class MemoryObjectStore implements ObjectStore {
     const versionId = `v${++this.counter}`;
     this.versions.set(key, [...(this.versions.get(key) ?? []), { versionId, body }]);
     const digest = createHash('sha256').update(body).digest();
-    return { key, versionId, size: body.length, sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: digest.toString('base64') } };
+    return {
+      key,
+      versionId,
+      size: body.length,
+      sha256: digest.toString('hex'),
+      s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: digest.toString('base64') },
+    };
   }
 
   async markDeleted(key: string): Promise<void> {
@@ -56,7 +62,11 @@ export class MemoryObjectStore implements ObjectStore {
     const versions = this.versions.get(key) ?? [];
     const version = versionId ? versions.find((v) => v.versionId === versionId) : versions.at(-1);
     if (!version?.body) return undefined;
-    return { versionId: version.versionId, size: version.body.length, s3Checksum: { type: 'FULL_OBJECT', value: createHash('sha256').update(version.body).digest('base64') } };
+    return {
+      versionId: version.versionId,
+      size: version.body.length,
+      s3Checksum: { type: 'FULL_OBJECT', value: createHash('sha256').update(version.body).digest('base64') },
+    };
   }
 
   async latestVersions(prefix: string): Promise<Map<string, LatestVersion>> {
@@ -64,7 +74,8 @@ export class MemoryObjectStore implements ObjectStore {
     const latest = new Map<string, LatestVersion>();
     for (const [key, versions] of this.versions) {
       const last = versions.at(-1);
-      if (key.startsWith(prefix) && last?.body) latest.set(key, { versionId: last.versionId, size: last.body.length, lastModified: new Date(Number(last.versionId.slice(1))) });
+      if (key.startsWith(prefix) && last?.body)
+        latest.set(key, { versionId: last.versionId, size: last.body.length, lastModified: new Date(Number(last.versionId.slice(1))) });
     }
     return latest;
   }
@@ -86,6 +97,9 @@ export class MemoryObjectStore implements ObjectStore {
 function refuseBadKey(key: string): void {
   if (/\p{Cs}/u.test(key) || Buffer.byteLength(key, 'utf8') > 1024) {
     const cause = Object.assign(new Error('Your key is too long'), { name: 'KeyTooLongError', $metadata: { httpStatusCode: 400 } });
-    throw new ConnectorError('S3_ERROR', `S3 refused uploading ${key.slice(0, 60)}…: KeyTooLongError (HTTP 400): Your key is too long`, { cause, permanent: true });
+    throw new ConnectorError('S3_ERROR', `S3 refused uploading ${key.slice(0, 60)}…: KeyTooLongError (HTTP 400): Your key is too long`, {
+      cause,
+      permanent: true,
+    });
   }
 }

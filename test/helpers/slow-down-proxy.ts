@@ -17,17 +17,21 @@ export async function startSlowDownProxy(target: string) {
       req.resume();
       req.on('end', () => {
         seen.push({ method: req.method ?? '', url: req.url ?? '', status: 503 });
-        const body = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>proxy</RequestId></Error>';
+        const body =
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>proxy</RequestId></Error>';
         res.writeHead(503, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
         res.end(body);
       });
       return;
     }
-    const forward = http.request({ hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', status: answer.statusCode ?? 0 });
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const forward = http.request(
+      { hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', status: answer.statusCode ?? 0 });
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     forward.on('error', () => res.destroy());
     req.pipe(forward);
   });
@@ -42,9 +46,10 @@ export async function startSlowDownProxy(target: string) {
     },
     /** Requests seen, with the status each got. */
     seen,
-    stop: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

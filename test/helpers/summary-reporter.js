@@ -5,7 +5,10 @@ class SummaryReporter {
     const failed = results.numFailedTests + results.numRuntimeErrorTestSuites;
     // npm test (scripts/test.sh) runs jest twice and prints the sum of both runs' totals instead.
     if (process.env.SO_BACKUP_TEST_TOTALS) {
-      require('node:fs').writeFileSync(process.env.SO_BACKUP_TEST_TOTALS, JSON.stringify({ passed: results.numPassedTests, failed, skipped }));
+      require('node:fs').writeFileSync(
+        process.env.SO_BACKUP_TEST_TOTALS,
+        JSON.stringify({ passed: results.numPassedTests, failed, skipped }),
+      );
       return;
     }
     process.stdout.write(`\n${results.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);

@@ -24,32 +24,63 @@ describe('backup bucket', () => {
   test('is versioned, KMS-encrypted and private', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       VersioningConfiguration: { Status: 'Enabled' },
-      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' }, BucketKeyEnabled: true }] },
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' }, BucketKeyEnabled: true }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
     });
   });
 
   test('denies every request that is not TLS', () => {
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
     });
   });
 
   test('denies destroying backups (deleting versions, suspending versioning) to everyone but the break-glass role', () => {
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'DenyDestroyingBackups', Effect: 'Deny', Principal: { AWS: '*' }, Action: ['s3:DeleteObjectVersion', 's3:PutBucketVersioning', 's3:DeleteBucket'] })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'DenyDestroyingBackups',
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: ['s3:DeleteObjectVersion', 's3:PutBucketVersioning', 's3:DeleteBucket'],
+          }),
+        ]),
+      },
     });
     const withBreakGlass = synth({ breakGlassRoleArn: 'arn:aws:iam::123456789012:role/break-glass' });
     withBreakGlass.hasResourceProperties('AWS::S3::BucketPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'DenyDestroyingBackups', Condition: { ArnNotEquals: { 'aws:PrincipalArn': 'arn:aws:iam::123456789012:role/break-glass' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'DenyDestroyingBackups',
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': 'arn:aws:iam::123456789012:role/break-glass' } },
+          }),
+        ]),
+      },
     });
     // With a break-glass role, retention rules and the policy itself are locked to it as well.
     withBreakGlass.hasResourceProperties('AWS::S3::BucketPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({
-        Sid: 'DenyWeakeningRetention', Effect: 'Deny', Principal: { AWS: '*' },
-        Action: ['s3:PutLifecycleConfiguration', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketObjectLockConfiguration'],
-        Condition: { ArnNotEquals: { 'aws:PrincipalArn': 'arn:aws:iam::123456789012:role/break-glass' } },
-      })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'DenyWeakeningRetention',
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: ['s3:PutLifecycleConfiguration', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketObjectLockConfiguration'],
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': 'arn:aws:iam::123456789012:role/break-glass' } },
+          }),
+        ]),
+      },
     });
     expect(JSON.stringify(template.findResources('AWS::S3::BucketPolicy'))).not.toContain('DenyWeakeningRetention');
   });
@@ -74,43 +105,83 @@ describe('backup bucket', () => {
     });
   });
 
-  const rules = (t: Template) => (Object.values(t.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }))[0]!.Properties as { LifecycleConfiguration: { Rules: Array<Record<string, unknown>> } }).LifecycleConfiguration.Rules;
+  const rules = (t: Template) =>
+    (
+      Object.values(t.findResources('AWS::S3::Bucket', { Properties: { VersioningConfiguration: { Status: 'Enabled' } } }))[0]!
+        .Properties as { LifecycleConfiguration: { Rules: Array<Record<string, unknown>> } }
+    ).LifecycleConfiguration.Rules;
 
   test('GFS tiers: database backups and manifests of each tier keep their last N by count; archive versions outlive the longest tier', () => {
-    const byPrefix = (t: Template) => Object.fromEntries(rules(t).filter((r) => r.Prefix && r.Prefix !== 'incoming/').map((r) => [r.Prefix, r.NoncurrentVersionExpiration]));
+    const byPrefix = (t: Template) =>
+      Object.fromEntries(
+        rules(t)
+          .filter((r) => r.Prefix && r.Prefix !== 'incoming/')
+          .map((r) => [r.Prefix, r.NoncurrentVersionExpiration]),
+      );
     expect(byPrefix(template)).toEqual({
-      'db/daily/': { NoncurrentDays: 1, NewerNoncurrentVersions: 13 }, 'manifests/daily/': { NoncurrentDays: 1, NewerNoncurrentVersions: 13 },
-      'db/weekly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 4 }, 'manifests/weekly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 4 },
-      'db/monthly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 11 }, 'manifests/monthly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 11 },
+      'db/daily/': { NoncurrentDays: 1, NewerNoncurrentVersions: 13 },
+      'manifests/daily/': { NoncurrentDays: 1, NewerNoncurrentVersions: 13 },
+      'db/weekly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 4 },
+      'manifests/weekly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 4 },
+      'db/monthly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 11 },
+      'manifests/monthly/': { NoncurrentDays: 1, NewerNoncurrentVersions: 11 },
       'archive/': { NoncurrentDays: 372 }, // 12 monthly × 31 days
     });
     // No rule expires a current version by age, except in staging: when backups stop, the last ones stay.
-    expect(rules(template).filter((r) => r.ExpirationInDays !== undefined).map((r) => r.Prefix)).toEqual(['incoming/']);
+    expect(
+      rules(template)
+        .filter((r) => r.ExpirationInDays !== undefined)
+        .map((r) => r.Prefix),
+    ).toEqual(['incoming/']);
     const custom = byPrefix(synth({ weeklyBackupsKept: 0, monthlyBackupsKept: 1 }));
     expect(Object.keys(custom)).not.toContain('db/weekly/');
     expect(custom['db/monthly/']).toEqual({ NoncurrentDays: 1 });
     expect(custom['archive/']).toEqual({ NoncurrentDays: 90 });
-    expect(() => synth({ monthlyBackupsKept: 24, archiveVersionRetention: Duration.days(365) }))
-      .toThrow('archiveVersionRetention of 365 days is shorter than the longest tier (744 days: daily 14, weekly 5 × 7, monthly 24 × 31): give at least 744 days, or keep fewer backups');
+    expect(() => synth({ monthlyBackupsKept: 24, archiveVersionRetention: Duration.days(365) })).toThrow(
+      'archiveVersionRetention of 365 days is shorter than the longest tier (744 days: daily 14, weekly 5 × 7, monthly 24 × 31): give at least 744 days, or keep fewer backups',
+    );
   });
 
-  test('staging: every run\'s uploads expire by age whatever happens (3 days by default, longer than any run), promoted copies a day after their delete marker', () => {
+  test("staging: every run's uploads expire by age whatever happens (3 days by default, longer than any run), promoted copies a day after their delete marker", () => {
     expect(rules(template).filter((r) => r.Prefix === 'incoming/')).toEqual([
-      { Id: 'incoming-expire', Prefix: 'incoming/', Status: 'Enabled', ExpirationInDays: 3, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+      {
+        Id: 'incoming-expire',
+        Prefix: 'incoming/',
+        Status: 'Enabled',
+        ExpirationInDays: 3,
+        NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+      },
       { Id: 'incoming-delete-markers', Prefix: 'incoming/', Status: 'Enabled', ExpiredObjectDeleteMarker: true },
     ]);
-    expect(rules(synth({ stagingExpiration: Duration.days(9), backupTimeout: Duration.days(7) })).find((r) => r.Id === 'incoming-expire')).toMatchObject({ ExpirationInDays: 9 });
-    expect(() => synth({ backupTimeout: Duration.days(3) })).toThrow('stagingExpiration must be at least backupTimeout + offlineRetryWindow + 1 day (5 days), but 3 days was provided');
+    expect(
+      rules(synth({ stagingExpiration: Duration.days(9), backupTimeout: Duration.days(7) })).find((r) => r.Id === 'incoming-expire'),
+    ).toMatchObject({ ExpirationInDays: 9 });
+    expect(() => synth({ backupTimeout: Duration.days(3) })).toThrow(
+      'stagingExpiration must be at least backupTimeout + offlineRetryWindow + 1 day (5 days), but 3 days was provided',
+    );
     expect(() => synth({ stagingExpiration: Duration.days(1) })).toThrow(/stagingExpiration must be 172800 seconds or more/);
   });
 
   test('finalize promotes into every tier, puts delete markers only in staging, and knows how many each tier keeps; connectors can write no tier', () => {
-    const [finalize] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'finalize-run' } }));
-    expect((finalize!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ WEEKLY_BACKUPS_KEPT: '5', MONTHLY_BACKUPS_KEPT: '12' });
-    const policyOf = (logicalIdPart: string) => JSON.stringify(Object.entries(template.findResources('AWS::IAM::Policy')).filter(([id]) => id.includes(logicalIdPart)).map(([, p]) => p));
+    const [finalize] = Object.values(
+      template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'finalize-run' } }),
+    );
+    expect((finalize!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({
+      WEEKLY_BACKUPS_KEPT: '5',
+      MONTHLY_BACKUPS_KEPT: '12',
+    });
+    const policyOf = (logicalIdPart: string) =>
+      JSON.stringify(
+        Object.entries(template.findResources('AWS::IAM::Policy'))
+          .filter(([id]) => id.includes(logicalIdPart))
+          .map(([, p]) => p),
+      );
     const finalizePolicy = policyOf('FinalizeRun');
-    for (const prefix of ['db/daily/*', 'db/weekly/*', 'db/monthly/*', 'manifests/daily/*', 'manifests/weekly/*', 'manifests/monthly/*']) expect(finalizePolicy).toContain(`/${prefix}`);
-    expect(finalizePolicy).toMatch(/"Action":"s3:DeleteObject","Effect":"Allow","Resource":\{"Fn::Join":\["",\[\{"Fn::GetAtt":\[[^\]]+\]\},"\/incoming\/\*"\]\]\}/);
+    for (const prefix of ['db/daily/*', 'db/weekly/*', 'db/monthly/*', 'manifests/daily/*', 'manifests/weekly/*', 'manifests/monthly/*'])
+      expect(finalizePolicy).toContain(`/${prefix}`);
+    expect(finalizePolicy).toMatch(
+      /"Action":"s3:DeleteObject","Effect":"Allow","Resource":\{"Fn::Join":\["",\[\{"Fn::GetAtt":\[[^\]]+\]\},"\/incoming\/\*"\]\]\}/,
+    );
     expect(finalizePolicy).not.toMatch(/DeleteObjectVersion|archive\//);
     // The role connector sessions are minted from: staging and archive writes, never a tier.
     const uploadRole = policyOf('UploadRole');
@@ -121,10 +192,16 @@ describe('backup bucket', () => {
 
   test('dailyBackupsKept is configurable and range-checked', () => {
     synth({ dailyBackupsKept: 30 }).hasResourceProperties('AWS::S3::Bucket', {
-      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'db/daily/', NoncurrentVersionExpiration: { NoncurrentDays: 1, NewerNoncurrentVersions: 29 } })]) },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: 'db/daily/', NoncurrentVersionExpiration: { NoncurrentDays: 1, NewerNoncurrentVersions: 29 } }),
+        ]),
+      },
     });
     expect(() => synth({ dailyBackupsKept: 0 })).toThrow(/dailyBackupsKept must be a whole number from 1 to 101, but 0 was provided/);
-    expect(() => synth({ heartbeat: Duration.hours(2) })).toThrow(/heartbeat must be 1 seconds or more and at most 3600 seconds, but 7200 was provided/);
+    expect(() => synth({ heartbeat: Duration.hours(2) })).toThrow(
+      /heartbeat must be 1 seconds or more and at most 3600 seconds, but 7200 was provided/,
+    );
   });
 });
 
@@ -141,7 +218,10 @@ describe('tables', () => {
 describe('connector API', () => {
   test('is a WebSocket API whose $connect route requires the Lambda authorizer', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET' });
-    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', { AuthorizerType: 'REQUEST', IdentitySource: ['route.request.header.Authorization'] });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'REQUEST',
+      IdentitySource: ['route.request.header.Authorization'],
+    });
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$connect', AuthorizationType: 'CUSTOM' });
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$disconnect' });
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
@@ -179,7 +259,9 @@ describe('BackupRun', () => {
   });
 
   test('a connector offline at schedule time is asked again every 15 minutes for 4 hours before the run fails', () => {
-    expect(definition).toMatch(/\{\\"ErrorEquals\\":\[\\"ConnectorOffline\\"\],\\"IntervalSeconds\\":900,\\"MaxAttempts\\":16,\\"BackoffRate\\":1\}/);
+    expect(definition).toMatch(
+      /\{\\"ErrorEquals\\":\[\\"ConnectorOffline\\"\],\\"IntervalSeconds\\":900,\\"MaxAttempts\\":16,\\"BackoffRate\\":1\}/,
+    );
   });
 
   test('is a JSONPath state machine (the local runner cannot execute JSONata)', () => {
@@ -199,71 +281,126 @@ describe('DailyBackups', () => {
     expect(definition).toMatch(/"ErrorEquals":\["Lambda.TooManyRequestsException"\][^}]*"JitterStrategy":"FULL"/);
     const [start] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'list-tenants' } }));
     expect((start!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({
-      SCHEDULE_TIME_ZONE: 'Europe/Oslo', DEFAULT_BACKUP_HOUR: '2', BACKUP_WINDOW_HOURS: '4', MAX_STARTS_PER_SECOND: '100', BACKUP_RUN_STATE_MACHINE_ARN: { Ref: expect.stringMatching(/^BackupRunStateMachine/) },
+      SCHEDULE_TIME_ZONE: 'Europe/Oslo',
+      DEFAULT_BACKUP_HOUR: '2',
+      BACKUP_WINDOW_HOURS: '4',
+      MAX_STARTS_PER_SECOND: '100',
+      BACKUP_RUN_STATE_MACHINE_ARN: { Ref: expect.stringMatching(/^BackupRunStateMachine/) },
     });
   });
 
   test('is started every quarter hour in UTC with the scheduled time, so daylight saving never skips or repeats a run', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'cron(0/15 * * * ? *)', ScheduleExpressionTimezone: 'UTC',
+      ScheduleExpression: 'cron(0/15 * * * ? *)',
+      ScheduleExpressionTimezone: 'UTC',
       Target: Match.objectLike({ Input: JSON.stringify({ trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>' }) }),
     });
     expect(() => synth({ backupHour: 24 })).toThrow('backupHour must be a whole number from 0 to 23, but 24 was provided');
     expect(() => synth({ backupWindowHours: 0 })).toThrow('backupWindowHours must be a whole number from 1 to 24, but 0 was provided');
   });
 
-  test('BackupRun retries Lambda throttling with jitter on every step (a burst of thousands of runs can meet Lambda\'s concurrency quota)', () => {
+  test("BackupRun retries Lambda throttling with jitter on every step (a burst of thousands of runs can meet Lambda's concurrency quota)", () => {
     const definition = plain('BackupRun');
     // Prepare, Request backup, Validate, Finalize and Mark run failed.
-    expect(definition.match(/"ErrorEquals":\["Lambda.TooManyRequestsException"\],"IntervalSeconds":1,"MaxAttempts":8,"BackoffRate":2,"MaxDelaySeconds":60,"JitterStrategy":"FULL"/g)).toHaveLength(5);
+    expect(
+      definition.match(
+        /"ErrorEquals":\["Lambda.TooManyRequestsException"\],"IntervalSeconds":1,"MaxAttempts":8,"BackoffRate":2,"MaxDelaySeconds":60,"JitterStrategy":"FULL"/g,
+      ),
+    ).toHaveLength(5);
   });
 });
 
 describe('alarms', () => {
   test('failed, timed-out and aborted runs alarm to the alerts topic', () => {
     for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionsAborted']) {
-      template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: metric, Namespace: 'AWS/States', Threshold: 1, AlarmActions: [Match.anyValue()] });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: metric,
+        Namespace: 'AWS/States',
+        Threshold: 1,
+        AlarmActions: [Match.anyValue()],
+      });
     }
   });
 
   test('silence alarms too: an hourly check publishes StaleTenants, and missing data counts as breaching', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 hour)' });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'StaleTenants', Namespace: 'SoBackup', TreatMissingData: 'breaching', AlarmActions: [Match.anyValue()] });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'StaleTenants',
+      Namespace: 'SoBackup',
+      TreatMissingData: 'breaching',
+      AlarmActions: [Match.anyValue()],
+    });
     const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'check-stale-tenants' } });
     expect(Object.values(functions)[0]?.Properties.Environment.Variables.STALE_AFTER_HOURS).toBe('26');
   });
 
   test('connectors offline for more than 6 h (configurable) alarm, named in the hourly alert', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ConnectorsOffline', Namespace: 'SoBackup', TreatMissingData: 'breaching', AlarmActions: [Match.anyValue()] });
-    const functions = synth({ offlineAfterHours: 12 }).findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'check-stale-tenants' } });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ConnectorsOffline',
+      Namespace: 'SoBackup',
+      TreatMissingData: 'breaching',
+      AlarmActions: [Match.anyValue()],
+    });
+    const functions = synth({ offlineAfterHours: 12 }).findResources('AWS::Lambda::Function', {
+      Metadata: { 'so-backup:handler': 'check-stale-tenants' },
+    });
     expect(Object.values(functions)[0]?.Properties.Environment.Variables.OFFLINE_AFTER_HOURS).toBe('12');
     expect(() => synth({ offlineAfterHours: 0 })).toThrow(/offlineAfterHours/);
   });
 
   test('weekly restore drills: asked for hourly when due, read-only credentials, and an alarm when a drill fails or does not report', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'RestoreDrillsFailing', Threshold: 1, TreatMissingData: 'breaching' });
-    template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(1 hour)', Description: Match.stringLikeRegexp('restore drill') });
-    const [drills] = Object.values(template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'request-drills' } }));
-    expect((drills!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({ DRILL_INTERVAL_DAYS: '7', DRILL_SAMPLE_FILES: '20', DRILL_DATABASE: 'true', UPLOAD_ROLE_ARN: { 'Fn::GetAtt': [expect.stringMatching(/^BackupRunUploadRole/), 'Arn'] } });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'RestoreDrillsFailing',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(1 hour)',
+      Description: Match.stringLikeRegexp('restore drill'),
+    });
+    const [drills] = Object.values(
+      template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'request-drills' } }),
+    );
+    expect((drills!.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables).toMatchObject({
+      DRILL_INTERVAL_DAYS: '7',
+      DRILL_SAMPLE_FILES: '20',
+      DRILL_DATABASE: 'true',
+      UPLOAD_ROLE_ARN: { 'Fn::GetAtt': [expect.stringMatching(/^BackupRunUploadRole/), 'Arn'] },
+    });
     expect(() => synth({ drillIntervalDays: 0 })).toThrow('drillIntervalDays must be a whole number from 1 to 90, but 0 was provided');
   });
 
   test('a dashboard shows runs, bytes, durations, stale tenants and connectors', () => {
     const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     const body = JSON.stringify(dashboard?.Properties.DashboardBody);
-    for (const shown of ['ExecutionsSucceeded', 'ExecutionsFailed', 'BackupUploadedBytes', 'BackupDurationSeconds', 'StaleTenants', 'ConnectorsOffline', 'ConnectorsOnline']) expect(body).toContain(shown);
+    for (const shown of [
+      'ExecutionsSucceeded',
+      'ExecutionsFailed',
+      'BackupUploadedBytes',
+      'BackupDurationSeconds',
+      'StaleTenants',
+      'ConnectorsOffline',
+      'ConnectorsOnline',
+    ])
+      expect(body).toContain(shown);
   });
 });
 
 test('alerts go to an encrypted SNS topic, with an optional e-mail subscription', () => {
   template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
-  synth({ alertEmail: 'ops@example.com' }).hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  synth({ alertEmail: 'ops@example.com' }).hasResourceProperties('AWS::SNS::Subscription', {
+    Protocol: 'email',
+    Endpoint: 'ops@example.com',
+  });
 });
 
 test('stack properties come from CDK context, and bad values are named', () => {
   const props = (context: Record<string, string>) => stackPropsFromContext(new App({ context }).node);
-  expect(props({ dailyBackupsKept: '30', objectLockMode: 'GOVERNANCE', objectLockDays: '35', offlineAfterHours: '12' }))
-    .toMatchObject({ dailyBackupsKept: 30, objectLock: { mode: 'GOVERNANCE', days: 35 }, offlineAfterHours: 12 });
+  expect(props({ dailyBackupsKept: '30', objectLockMode: 'GOVERNANCE', objectLockDays: '35', offlineAfterHours: '12' })).toMatchObject({
+    dailyBackupsKept: 30,
+    objectLock: { mode: 'GOVERNANCE', days: 35 },
+    offlineAfterHours: 12,
+  });
   expect(() => props({ dailyBackupsKept: 'thirty' })).toThrow('context "dailyBackupsKept" must be a number, but "thirty" was provided');
   expect(() => props({ objectLockMode: 'WORM', objectLockDays: '30' })).toThrow(/GOVERNANCE or COMPLIANCE/);
   expect(() => props({ objectLockMode: 'COMPLIANCE' })).toThrow(/give both "objectLockMode" and "objectLockDays"/);
@@ -271,7 +408,10 @@ test('stack properties come from CDK context, and bad values are named', () => {
 
 test('the state machine definitions are valid Amazon States Language (asl-validator), and a broken one is caught', () => {
   const stack = template.toJSON() as CfnTemplate;
-  expect(checkStateMachines(stack)).toEqual([{ name: 'BackupRun', valid: true, errors: '' }, { name: 'DailyBackups', valid: true, errors: '' }]);
+  expect(checkStateMachines(stack)).toEqual([
+    { name: 'BackupRun', valid: true, errors: '' },
+    { name: 'DailyBackups', valid: true, errors: '' },
+  ]);
   const broken = JSON.parse(JSON.stringify(stack)) as CfnTemplate;
   const [id] = Object.entries(broken.Resources).find(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')!;
   const definition = broken.Resources[id]!.Properties!;

@@ -14,7 +14,11 @@ describe('the data folder lock of local mode', () => {
   test('GIVEN a live local mode holding the folder WHEN a second one starts THEN it is refused naming the holder; after release it may start', () => {
     const release = acquireDataLock(dir, 'local.ts --data first');
     expect(dataLockHolder(dir)).toMatchObject({ pid: process.pid, command: 'local.ts --data first' });
-    expect(() => acquireDataLock(dir, 'second')).toThrow(new RegExp(`another local mode \\(pid ${process.pid}, started .*: local\\.ts --data first\\) is using ${dir}\\. .*--down --data ${dir}`));
+    expect(() => acquireDataLock(dir, 'second')).toThrow(
+      new RegExp(
+        `another local mode \\(pid ${process.pid}, started .*: local\\.ts --data first\\) is using ${dir}\\. .*--down --data ${dir}`,
+      ),
+    );
     release();
     expect(dataLockHolder(dir)).toBeUndefined();
     acquireDataLock(dir, 'second')();
@@ -31,7 +35,10 @@ describe('the data folder lock of local mode', () => {
     release();
 
     // Our own pid, but another start time: the pid was reused by another process.
-    writeFileSync(lock, JSON.stringify({ pid: process.pid, startTime: `${processStartTime(process.pid)}0`, startedAt: 'then', command: 'old' }));
+    writeFileSync(
+      lock,
+      JSON.stringify({ pid: process.pid, startTime: `${processStartTime(process.pid)}0`, startedAt: 'then', command: 'old' }),
+    );
     acquireDataLock(dir, 'me')();
 
     writeFileSync(lock, '{"pid": 12'); // its writer died between creating and writing it
@@ -40,7 +47,7 @@ describe('the data folder lock of local mode', () => {
     acquireDataLock(dir, 'me')();
   });
 
-  test('processStartTime reads a live process\'s start time from /proc/PID/stat, and nothing for a missing one', () => {
+  test("processStartTime reads a live process's start time from /proc/PID/stat, and nothing for a missing one", () => {
     expect(processStartTime(process.pid)).toMatch(/^\d+$/);
     expect(processStartTime(2 ** 22 + 1)).toBeUndefined();
   });

@@ -43,7 +43,11 @@ function removeStatement(template: CfnTemplate, type: string, sid: string): void
 const backupRunArn = (cloud: CloudHarness) => cloud.deployment.stateMachines.find((m) => m.name === 'BackupRun')!.arn;
 const alerts = (cloud: CloudHarness) => {
   try {
-    return readFileSync(path.join(cloud.dir, 'alerts.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { subject?: string; message: string; publishedBy: string });
+    return readFileSync(path.join(cloud.dir, 'alerts.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { subject?: string; message: string; publishedBy: string });
   } catch {
     return [];
   }
@@ -52,20 +56,30 @@ const alerts = (cloud: CloudHarness) => {
 describe('a grant taken out of the synthesized stack', () => {
   let cloud: CloudHarness;
   beforeAll(async () => {
-    cloud = await startCloudHarness({ editTemplate: (template) => removeGrant(template, 'BackupRunPrepareRunServiceRole', 'dynamodb:PutItem') });
+    cloud = await startCloudHarness({
+      editTemplate: (template) => removeGrant(template, 'BackupRunPrepareRunServiceRole', 'dynamodb:PutItem'),
+    });
   });
   afterAll(() => cloud.stop());
 
   test('GIVEN PrepareRun without dynamodb:PutItem on the runs table WHEN a backup runs THEN it FAILS with AccessDenied naming the function, the action and the table', async () => {
     await cloud.tenants.put(newTenant('acme', 'Acme AS'));
-    const execution = cloud.cloud.sfn.startExecution(backupRunArn(cloud), JSON.stringify({ tenantId: 'acme', trigger: 'operator', requestedBy: 'test' }), 'acme-2026-11-30-operator');
+    const execution = cloud.cloud.sfn.startExecution(
+      backupRunArn(cloud),
+      JSON.stringify({ tenantId: 'acme', trigger: 'operator', requestedBy: 'test' }),
+      'acme-2026-11-30-operator',
+    );
     await execution.done;
     expect(execution.status).toBe('FAILED');
     const runsTable = cloud.deployment.tables.find((t) => t.name.includes('Runs'))!.name;
     const fn = cloud.deployment.functions.find((f) => f.handler === 'prepare-run')!.name;
     expect(execution.error).toBe('AccessDeniedException');
-    expect(execution.cause).toContain(`assumed-role/BackupRunPrepareRunServiceRole82C468F9/${fn} is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:000000000000:table/${runsTable} because no identity-based policy allows the dynamodb:PutItem action`);
-    expect(cloud.cloud.denials).toEqual([expect.objectContaining({ service: 'dynamodb', operation: 'PutItem', principal: expect.stringContaining(`/${fn}`) })]);
+    expect(execution.cause).toContain(
+      `assumed-role/BackupRunPrepareRunServiceRole82C468F9/${fn} is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:000000000000:table/${runsTable} because no identity-based policy allows the dynamodb:PutItem action`,
+    );
+    expect(cloud.cloud.denials).toEqual([
+      expect.objectContaining({ service: 'dynamodb', operation: 'PutItem', principal: expect.stringContaining(`/${fn}`) }),
+    ]);
   });
 });
 
@@ -77,30 +91,50 @@ describe('the stack as synthesized', () => {
   afterAll(() => cloud.stop());
 
   test('GIVEN a run that fails WHEN it ends THEN the state machine publishes the alert as its role, and the FailedRuns alarm notifies the topic as CloudWatch', async () => {
-    const execution = cloud.cloud.sfn.startExecution(backupRunArn(cloud), JSON.stringify({ tenantId: 'nobody', trigger: 'operator', requestedBy: 'test' }), 'nobody-2026-11-30-operator');
+    const execution = cloud.cloud.sfn.startExecution(
+      backupRunArn(cloud),
+      JSON.stringify({ tenantId: 'nobody', trigger: 'operator', requestedBy: 'test' }),
+      'nobody-2026-11-30-operator',
+    );
     await execution.done;
     await cloud.cloud.cloudWatch.settled();
     expect(execution).toMatchObject({ status: 'FAILED', error: 'TenantNotFound' });
     const published = alerts(cloud);
     expect(published.find((a) => a.publishedBy.includes('assumed-role/BackupRunStateMachineRole'))?.message).toContain('nobody');
-    expect(published.find((a) => a.publishedBy === 'cloudwatch.amazonaws.com')).toMatchObject({ subject: expect.stringContaining('AlarmsFailedRuns') });
-    expect(cloud.cloud.cloudWatch.history).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'Action', summary: expect.stringMatching(/^Successfully executed action arn:aws:sns:/) })]));
+    expect(published.find((a) => a.publishedBy === 'cloudwatch.amazonaws.com')).toMatchObject({
+      subject: expect.stringContaining('AlarmsFailedRuns'),
+    });
+    expect(cloud.cloud.cloudWatch.history).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'Action', summary: expect.stringMatching(/^Successfully executed action arn:aws:sns:/) }),
+      ]),
+    );
     expect(cloud.cloud.denials).toEqual([]);
   });
 
-  test('GIVEN a tenant without a validated backup WHEN the hourly check\'s schedule fires THEN its role invokes the function, which publishes the alert through SNS (key policy included) and the StaleTenants alarm notifies', async () => {
+  test("GIVEN a tenant without a validated backup WHEN the hourly check's schedule fires THEN its role invokes the function, which publishes the alert through SNS (key policy included) and the StaleTenants alarm notifies", async () => {
     await cloud.tenants.put({ ...newTenant('stale', 'Stale AS'), createdAt: new Date(Date.now() - 48 * 3600_000).toISOString() });
     const schedule = cloud.deployment.schedules.find((s) => s.name.startsWith('AlarmsHourlyCheck'))!;
     await expect(cloud.cloud.scheduler.fire(schedule.name)).resolves.toMatchObject({ ok: true });
     await cloud.cloud.cloudWatch.settled();
     const published = alerts(cloud);
     expect(published.find((a) => a.publishedBy.includes('assumed-role/AlarmsCheckStaleTenantsServiceRole'))?.message).toContain('stale');
-    expect(cloud.cloud.cloudWatch.history).toEqual(expect.arrayContaining([expect.objectContaining({ alarmName: expect.stringContaining('AlarmsStaleTenants'), type: 'StateUpdate', summary: 'Alarm updated from INSUFFICIENT_DATA to ALARM' })]));
-    expect(published.filter((a) => a.publishedBy === 'cloudwatch.amazonaws.com').map((a) => a.subject)).toEqual(expect.arrayContaining([expect.stringContaining('AlarmsStaleTenants')]));
+    expect(cloud.cloud.cloudWatch.history).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          alarmName: expect.stringContaining('AlarmsStaleTenants'),
+          type: 'StateUpdate',
+          summary: 'Alarm updated from INSUFFICIENT_DATA to ALARM',
+        }),
+      ]),
+    );
+    expect(published.filter((a) => a.publishedBy === 'cloudwatch.amazonaws.com').map((a) => a.subject)).toEqual(
+      expect.arrayContaining([expect.stringContaining('AlarmsStaleTenants')]),
+    );
   });
 });
 
-describe('without the alerts topic\'s statement for CloudWatch (a topic policy replaces SNS\'s default one)', () => {
+describe("without the alerts topic's statement for CloudWatch (a topic policy replaces SNS's default one)", () => {
   let cloud: CloudHarness;
   beforeAll(async () => {
     cloud = await startCloudHarness({
@@ -113,17 +147,30 @@ describe('without the alerts topic\'s statement for CloudWatch (a topic policy r
   afterAll(() => cloud.stop());
 
   test('GIVEN a failed run WHEN the FailedRuns alarm fires THEN its notification is refused: only the topic policy could let CloudWatch publish', async () => {
-    const execution = cloud.cloud.sfn.startExecution(backupRunArn(cloud), JSON.stringify({ tenantId: 'nobody', trigger: 'operator', requestedBy: 'test' }), 'nobody-2026-11-30-operator');
+    const execution = cloud.cloud.sfn.startExecution(
+      backupRunArn(cloud),
+      JSON.stringify({ tenantId: 'nobody', trigger: 'operator', requestedBy: 'test' }),
+      'nobody-2026-11-30-operator',
+    );
     await execution.done;
     await cloud.cloud.cloudWatch.settled();
-    expect(cloud.cloud.cloudWatch.history).toEqual(expect.arrayContaining([expect.objectContaining({
-      type: 'Action', summary: expect.stringContaining('is not authorized to perform: sns:Publish on resource: arn:aws:sns:us-east-1:000000000000:Alerts91F83244 because no resource-based policy allows the sns:Publish action'),
-    })]));
+    expect(cloud.cloud.cloudWatch.history).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          type: 'Action',
+          summary: expect.stringContaining(
+            'is not authorized to perform: sns:Publish on resource: arn:aws:sns:us-east-1:000000000000:Alerts91F83244 because no resource-based policy allows the sns:Publish action',
+          ),
+        }),
+      ]),
+    );
     expect(alerts(cloud).filter((a) => a.publishedBy === 'cloudwatch.amazonaws.com')).toEqual([]);
   });
 
-  test('GIVEN the scheduler\'s role without lambda:InvokeFunction WHEN the schedule fires THEN the invocation is refused, naming the role and the function', async () => {
+  test("GIVEN the scheduler's role without lambda:InvokeFunction WHEN the schedule fires THEN the invocation is refused, naming the role and the function", async () => {
     const schedule = cloud.deployment.schedules.find((s) => s.name.startsWith('AlarmsHourlyCheck'))!;
-    await expect(cloud.cloud.scheduler.fire(schedule.name)).rejects.toThrow(/AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role\/AlarmsSchedulerRole91C51C89\/AlarmsHourlyCheck\w+ is not authorized to perform: lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:000000000000:function:AlarmsCheckStaleTenants\w+/);
+    await expect(cloud.cloud.scheduler.fire(schedule.name)).rejects.toThrow(
+      /AccessDeniedException: User: arn:aws:sts::000000000000:assumed-role\/AlarmsSchedulerRole91C51C89\/AlarmsHourlyCheck\w+ is not authorized to perform: lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:000000000000:function:AlarmsCheckStaleTenants\w+/,
+    );
   });
 });

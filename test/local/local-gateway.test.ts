@@ -1,4 +1,10 @@
-import { ApiGatewayManagementApiClient, DeleteConnectionCommand, GetConnectionCommand, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import {
+  ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+  GetConnectionCommand,
+  GoneException,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
 import WebSocket from 'ws';
 import { postToConnection } from '../../core';
 import { gatewayRoutesFrom, LocalGateway, type LocalGatewayOptions } from '../../local/cloud/local-gateway';
@@ -12,12 +18,32 @@ import { freePort } from '../helpers/test-ports';
 /** Callers of the @connections API: one allowed execute-api:ManageConnections on this API, one allowed nothing. */
 const authorizer = new IamAuthorizer({ roles: new Map(), resourcePolicies: new Map(), encryptionKeys: new Map() });
 const credentials = new LocalCredentials();
-const manager = credentials.addUser({ kind: 'user', arn: 'arn:aws:iam::000000000000:user/manager', policies: [{ name: 'manage', policy: {
-  Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'execute-api:ManageConnections', Resource: 'arn:aws:execute-api:us-east-1:000000000000:local/*/*/@connections/*' }],
-} }] });
+const manager = credentials.addUser({
+  kind: 'user',
+  arn: 'arn:aws:iam::000000000000:user/manager',
+  policies: [
+    {
+      name: 'manage',
+      policy: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: 'execute-api:ManageConnections',
+            Resource: 'arn:aws:execute-api:us-east-1:000000000000:local/*/*/@connections/*',
+          },
+        ],
+      },
+    },
+  ],
+});
 const stranger = credentials.addUser({ kind: 'user', arn: 'arn:aws:iam::000000000000:user/stranger', policies: [] });
 
-type Event = { requestContext: { connectionId: string; routeKey: string; authorizer?: Record<string, string> }; headers?: Record<string, string>; body?: string };
+type Event = {
+  requestContext: { connectionId: string; routeKey: string; authorizer?: Record<string, string> };
+  headers?: Record<string, string>;
+  body?: string;
+};
 
 const gateways: LocalGateway[] = [];
 afterEach(async () => {
@@ -46,11 +72,16 @@ async function setup(limits: Partial<Omit<LocalGatewayOptions, 'port' | 'routes'
   };
   const port = await freePort();
   const gateway = new LocalGateway(invoker, {
-    port, routes: { authorizer: 'authorizer', connect: 'connect', disconnect: 'disconnect', default: 'default' }, authorizerId: 'auth1', access: { authorizer, credentials }, ...limits,
+    port,
+    routes: { authorizer: 'authorizer', connect: 'connect', disconnect: 'disconnect', default: 'default' },
+    authorizerId: 'auth1',
+    access: { authorizer, credentials },
+    ...limits,
   });
   await gateway.start();
   gateways.push(gateway);
-  const client = (key: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) => new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${port}/prod`, region: 'us-east-1', credentials: key, maxAttempts: 1 });
+  const client = (key: { accessKeyId: string; secretAccessKey: string; sessionToken?: string }) =>
+    new ApiGatewayManagementApiClient({ endpoint: `http://127.0.0.1:${port}/prod`, region: 'us-east-1', credentials: key, maxAttempts: 1 });
   const management = client(manager);
   const open = async (token = 'good'): Promise<WebSocket> => {
     const socket = new WebSocket(`ws://127.0.0.1:${port}`, { headers: { Authorization: `Bearer ${token}` } });
@@ -65,7 +96,10 @@ async function setup(limits: Partial<Omit<LocalGatewayOptions, 'port' | 'routes'
   return { gateway, management, client, port, open, events, callers, connectionId };
 }
 
-const closed = (socket: WebSocket) => new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+const closed = (socket: WebSocket) =>
+  new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
 const until = async (check: () => boolean) => {
   for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
 };
@@ -104,7 +138,9 @@ describe('the local gateway speaks the API Gateway WebSocket contract', () => {
     await management.send(new DeleteConnectionCommand({ ConnectionId: connectionId() }));
     await closing;
     await until(() => events.some((e) => e.requestContext.routeKey === 'disconnect'));
-    await expect(management.send(new PostToConnectionCommand({ ConnectionId: connectionId(), Data: Buffer.from('x') }))).rejects.toBeInstanceOf(GoneException);
+    await expect(
+      management.send(new PostToConnectionCommand({ ConnectionId: connectionId(), Data: Buffer.from('x') })),
+    ).rejects.toBeInstanceOf(GoneException);
   });
 
   test('GIVEN a connector that went away WHEN the cloud sends it a message (core postToConnection, every sender) THEN it is "gone" and its record is forgotten; a live one gets it and stays', async () => {
@@ -129,19 +165,36 @@ describe('the local gateway speaks the API Gateway WebSocket contract', () => {
     const { open, client, connectionId } = await setup();
     await open();
     const removed: string[] = [];
-    await expect(postToConnection({ management: client(stranger), connections: { remove: async (id) => void removed.push(id) } }, connectionId(), 'x')).rejects.toThrow();
+    await expect(
+      postToConnection({ management: client(stranger), connections: { remove: async (id) => void removed.push(id) } }, connectionId(), 'x'),
+    ).rejects.toThrow();
     expect(removed).toEqual([]);
   });
 
-  test('GIVEN API Gateway invoking the routes WHEN a connector connects and sends THEN each function is invoked as apigateway.amazonaws.com with the route\'s source ARN (what the functions\' permissions allow)', async () => {
+  test("GIVEN API Gateway invoking the routes WHEN a connector connects and sends THEN each function is invoked as apigateway.amazonaws.com with the route's source ARN (what the functions' permissions allow)", async () => {
     const { open, callers, events } = await setup();
     const socket = await open();
     socket.send('{}');
     await until(() => events.some((e) => e.requestContext.routeKey === 'default'));
     expect(callers.slice(0, 3)).toEqual([
-      { kind: 'service', service: 'apigateway.amazonaws.com', sourceArn: 'arn:aws:execute-api:us-east-1:000000000000:local/authorizers/auth1', sourceAccount: '000000000000' },
-      { kind: 'service', service: 'apigateway.amazonaws.com', sourceArn: 'arn:aws:execute-api:us-east-1:000000000000:local/prod/$connect', sourceAccount: '000000000000' },
-      { kind: 'service', service: 'apigateway.amazonaws.com', sourceArn: 'arn:aws:execute-api:us-east-1:000000000000:local/prod/$default', sourceAccount: '000000000000' },
+      {
+        kind: 'service',
+        service: 'apigateway.amazonaws.com',
+        sourceArn: 'arn:aws:execute-api:us-east-1:000000000000:local/authorizers/auth1',
+        sourceAccount: '000000000000',
+      },
+      {
+        kind: 'service',
+        service: 'apigateway.amazonaws.com',
+        sourceArn: 'arn:aws:execute-api:us-east-1:000000000000:local/prod/$connect',
+        sourceAccount: '000000000000',
+      },
+      {
+        kind: 'service',
+        service: 'apigateway.amazonaws.com',
+        sourceArn: 'arn:aws:execute-api:us-east-1:000000000000:local/prod/$default',
+        sourceAccount: '000000000000',
+      },
     ]);
     socket.close();
   });
@@ -152,10 +205,13 @@ describe('the local gateway speaks the API Gateway WebSocket contract', () => {
     const unsigned = await fetch(`http://127.0.0.1:${port}/prod/@connections/${encodeURIComponent(connectionId())}`);
     expect(unsigned.status).toBe(403);
     expect(unsigned.headers.get('x-amzn-errortype')).toBe('MissingAuthenticationTokenException');
-    await expect(client({ ...manager, secretAccessKey: 'not-the-secret' }).send(new GetConnectionCommand({ ConnectionId: connectionId() }))).rejects.toMatchObject({ name: 'InvalidSignatureException' });
+    await expect(
+      client({ ...manager, secretAccessKey: 'not-the-secret' }).send(new GetConnectionCommand({ ConnectionId: connectionId() })),
+    ).rejects.toMatchObject({ name: 'InvalidSignatureException' });
     const refused = client(stranger).send(new PostToConnectionCommand({ ConnectionId: connectionId(), Data: Buffer.from('{}') }));
     await expect(refused).rejects.toMatchObject({
-      name: 'AccessDeniedException', $metadata: { httpStatusCode: 403 },
+      name: 'AccessDeniedException',
+      $metadata: { httpStatusCode: 403 },
       message: `User: arn:aws:iam::000000000000:user/stranger is not authorized to perform: execute-api:ManageConnections on resource: arn:aws:execute-api:us-east-1:000000000000:local/prod/POST/@connections/${encodeURIComponent(connectionId())} because no identity-based policy allows the execute-api:ManageConnections action`,
     });
     expect((await client(manager).send(new GetConnectionCommand({ ConnectionId: connectionId() }))).Identity?.SourceIp).toBe('127.0.0.1');
@@ -186,16 +242,20 @@ describe('the local gateway speaks the API Gateway WebSocket contract', () => {
   });
 });
 
-describe('the local gateway enforces the stage\'s throttle and answers as API Gateway does', () => {
+describe("the local gateway enforces the stage's throttle and answers as API Gateway does", () => {
   const frames = (socket: WebSocket) => {
     const received: Array<Record<string, unknown>> = [];
     socket.on('message', (data) => received.push(JSON.parse(data.toString()) as Record<string, unknown>));
     return received;
   };
 
-  test('GIVEN the synthesized template WHEN read as a deployment THEN the gateway gets the stage\'s throttle (50/s, burst 100), route selection on type and a MOCK heartbeat route', () => {
+  test("GIVEN the synthesized template WHEN read as a deployment THEN the gateway gets the stage's throttle (50/s, burst 100), route selection on type and a MOCK heartbeat route", () => {
     const options = gatewayRoutesFrom(readLocalDeployment(synthesizeTemplate()).webSocket);
-    expect(options).toMatchObject({ throttle: { rateLimit: 50, burstLimit: 100 }, routeSelectionExpression: '$request.body.type', mockRoutes: ['heartbeat'] });
+    expect(options).toMatchObject({
+      throttle: { rateLimit: 50, burstLimit: 100 },
+      routeSelectionExpression: '$request.body.type',
+      mockRoutes: ['heartbeat'],
+    });
     expect(options.routes.default).toMatch(/:function:ConnectorApiMessage/);
   });
 
@@ -226,7 +286,11 @@ describe('the local gateway enforces the stage\'s throttle and answers as API Ga
   });
 
   test('GIVEN route selection on type with a MOCK heartbeat route WHEN a heartbeat arrives THEN nothing is invoked, it keeps the connection from going idle, and other types reach $default', async () => {
-    const { open, events, gateway } = await setup({ routeSelectionExpression: '$request.body.type', mockRoutes: ['heartbeat'], idleTimeoutMs: 1500 });
+    const { open, events, gateway } = await setup({
+      routeSelectionExpression: '$request.body.type',
+      mockRoutes: ['heartbeat'],
+      idleTimeoutMs: 1500,
+    });
     const socket = await open();
     let sent = 0;
     const beat = setInterval(() => {
@@ -241,7 +305,10 @@ describe('the local gateway enforces the stage\'s throttle and answers as API Ga
     socket.send('{"type":"progress","v":1}');
     socket.send('not json');
     await until(() => events.filter((e) => e.requestContext.routeKey === 'default').length === 2);
-    expect(events.filter((e) => e.requestContext.routeKey === 'default').map((e) => e.body)).toEqual(['{"type":"progress","v":1}', 'not json']);
+    expect(events.filter((e) => e.requestContext.routeKey === 'default').map((e) => e.body)).toEqual([
+      '{"type":"progress","v":1}',
+      'not json',
+    ]);
   });
 
   test('GIVEN a $default integration that fails WHEN a message arrives THEN the sender gets an "Internal server error" frame and stays connected', async () => {
@@ -254,4 +321,3 @@ describe('the local gateway enforces the stage\'s throttle and answers as API Ga
     expect(socket.readyState).toBe(WebSocket.OPEN);
   });
 });
-

@@ -23,10 +23,18 @@ import { freePort } from '../helpers/test-ports';
  * The state machines' own calls (invoking the functions, starting child executions, publishing
  * alerts) are authorized against the template's policies, as in local mode.
  */
-const template = synthesizeTemplate({ heartbeat: Duration.seconds(1), offlineRetryInterval: Duration.seconds(1), offlineRetryWindow: Duration.seconds(2) });
+const template = synthesizeTemplate({
+  heartbeat: Duration.seconds(1),
+  offlineRetryInterval: Duration.seconds(1),
+  offlineRetryWindow: Duration.seconds(2),
+});
 const deployment = readLocalDeployment(template);
 const authorizer = new IamAuthorizer(readIamModel(template));
-const topics = new Set(Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::SNS::Topic').map(([id]) => `arn:aws:sns:us-east-1:000000000000:${id}`));
+const topics = new Set(
+  Object.entries(template.Resources)
+    .filter(([, r]) => r.Type === 'AWS::SNS::Topic')
+    .map(([id]) => `arn:aws:sns:us-east-1:000000000000:${id}`),
+);
 const backupRunArn = deployment.stateMachines.find((m) => m.name === 'BackupRun')!.arn;
 const dailyArn = deployment.stateMachines.find((m) => m.name === 'DailyBackups')!.arn;
 
@@ -55,7 +63,12 @@ function setup(doubles: Doubles) {
   return { sfn, alerts, calls };
 }
 
-const runRef = (event: Record<string, unknown>) => ({ runId: (event.execution as { name: string }).name, tenantId: 'acme', trigger: 'schedule', startedAt: new Date().toISOString() });
+const runRef = (event: Record<string, unknown>) => ({
+  runId: (event.execution as { name: string }).name,
+  tenantId: 'acme',
+  trigger: 'schedule',
+  startedAt: new Date().toISOString(),
+});
 const failWith = (name: string, message: string) => () => {
   throw Object.assign(new Error(message), { name });
 };
@@ -66,7 +79,10 @@ const happy: Doubles = {
     setTimeout(() => {
       try {
         sfn.sendTaskHeartbeat(token);
-        sfn.sendTaskSuccess(token, JSON.stringify({ manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } }));
+        sfn.sendTaskSuccess(
+          token,
+          JSON.stringify({ manifest: { key: 'incoming/acme/acme-2026-11-25-daily/manifest.json', versionId: 'v1' } }),
+        );
       } catch (error) {
         // A test that does not wait for this run may have ended (and stopped it) before the connector's answer.
         if (!['TaskTimedOut', 'InvalidToken'].includes((error as Error).name)) throw error;
@@ -76,7 +92,10 @@ const happy: Doubles = {
   },
   'validate-run': () => ({ ok: true, checks: 5, problems: [], databases: [], totalBytes: 1 }),
   'finalize-run': () => ({ status: 'SUCCEEDED', failed: false, uploadedBytes: 1 }),
-  'mark-run-failed': (event) => ({ subject: 'so-backup: backup FAILED', message: `failed: ${JSON.stringify((event.state as { error: unknown }).error)}` }),
+  'mark-run-failed': (event) => ({
+    subject: 'so-backup: backup FAILED',
+    message: `failed: ${JSON.stringify((event.state as { error: unknown }).error)}`,
+  }),
 };
 
 async function run(sfn: LocalStepFunctions, name = 'acme-2026-11-25-daily') {
@@ -97,8 +116,14 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
   });
 
   test('GIVEN a run kept and validated whose TDE certificate was never backed up WHEN run THEN it SUCCEEDS and publishes the action-needed alert naming the certificate', async () => {
-    const alert = { subject: 'so-backup: backup of acme needs action', message: '- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up' };
-    const { sfn, calls, alerts } = setup({ ...happy, 'finalize-run': () => ({ status: 'SUCCEEDED_WITH_WARNINGS', failed: false, warnings: 1, alert }) });
+    const alert = {
+      subject: 'so-backup: backup of acme needs action',
+      message: '- database SuperOffice: the private key of TDE certificate "TDECert" has never been backed up',
+    };
+    const { sfn, calls, alerts } = setup({
+      ...happy,
+      'finalize-run': () => ({ status: 'SUCCEEDED_WITH_WARNINGS', failed: false, warnings: 1, alert }),
+    });
     const execution = await run(sfn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(calls).toEqual(['prepare-run', 'request-backup', 'validate-run', 'finalize-run']);
@@ -116,16 +141,32 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
   });
 
   test('GIVEN a failed run WHEN its history is read as GetExecutionHistory gives it THEN `run show` lists each state once ("Backup failed" not twice)', async () => {
-    const { sfn } = setup({ ...happy, 'finalize-run': () => ({ status: 'FAILED', failed: true, failureCause: 'database 2two: SQL_DATABASE_OFFLINE' }) });
+    const { sfn } = setup({
+      ...happy,
+      'finalize-run': () => ({ status: 'FAILED', failed: true, failureCause: 'database 2two: SQL_DATABASE_OFFLINE' }),
+    });
     const execution = await run(sfn);
     const events = execution.history.map(historyEvent).map((e) => ({ ...e, timestamp: new Date(e.timestamp * 1000) })) as HistoryEvent[];
     const steps = stepsFromHistory(events);
-    expect(steps.map((s) => s.name)).toEqual(['Prepare', 'Request backup', 'Validate', 'Finalize', 'All parts kept?', 'Some parts failed', 'Mark run failed', 'Publish alert', 'Backup failed']);
+    expect(steps.map((s) => s.name)).toEqual([
+      'Prepare',
+      'Request backup',
+      'Validate',
+      'Finalize',
+      'All parts kept?',
+      'Some parts failed',
+      'Mark run failed',
+      'Publish alert',
+      'Backup failed',
+    ]);
     expect(steps.at(-1)).toMatchObject({ name: 'Backup failed', outcome: 'failed', error: expect.stringMatching(/^PartsFailed/) });
   });
 
   test('GIVEN no connector online for the whole window WHEN run THEN it asks again, then marks the run failed, alerts, and FAILS with ConnectorOffline', async () => {
-    const { sfn, calls, alerts } = setup({ ...happy, 'request-backup': failWith('ConnectorOffline', 'no connector of tenant "acme" is connected') });
+    const { sfn, calls, alerts } = setup({
+      ...happy,
+      'request-backup': failWith('ConnectorOffline', 'no connector of tenant "acme" is connected'),
+    });
     const execution = await run(sfn);
     expect(execution.status).toBe('FAILED');
     expect(execution.error).toBe('ConnectorOffline');
@@ -136,10 +177,13 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
 
   test('GIVEN a connector offline at schedule time that comes back within the window WHEN run THEN the retry takes the backup', async () => {
     let attempts = 0;
-    const { sfn, calls } = setup({ ...happy, 'request-backup': (event, s) => {
-      if (++attempts === 1) throw Object.assign(new Error('offline'), { name: 'ConnectorOffline' });
-      return happy['request-backup']!(event, s);
-    } });
+    const { sfn, calls } = setup({
+      ...happy,
+      'request-backup': (event, s) => {
+        if (++attempts === 1) throw Object.assign(new Error('offline'), { name: 'ConnectorOffline' });
+        return happy['request-backup']!(event, s);
+      },
+    });
     const execution = await run(sfn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(calls).toEqual(['prepare-run', 'request-backup', 'request-backup', 'validate-run', 'finalize-run']);
@@ -154,11 +198,14 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
     expect(alerts).toHaveLength(1);
   });
 
-  test('GIVEN the connector reports a failure WHEN SendTaskFailure arrives THEN its code is the run\'s error', async () => {
-    const { sfn } = setup({ ...happy, 'request-backup': (event, s) => {
-      setTimeout(() => s.sendTaskFailure(event.taskToken as string, 'BackupFailed', 'SQL_BACKUP_FOLDER_DENIED: cannot write'), 20);
-      return {};
-    } });
+  test("GIVEN the connector reports a failure WHEN SendTaskFailure arrives THEN its code is the run's error", async () => {
+    const { sfn } = setup({
+      ...happy,
+      'request-backup': (event, s) => {
+        setTimeout(() => s.sendTaskFailure(event.taskToken as string, 'BackupFailed', 'SQL_BACKUP_FOLDER_DENIED: cannot write'), 20);
+        return {};
+      },
+    });
     const execution = await run(sfn);
     expect(execution).toMatchObject({ status: 'FAILED', error: 'BackupFailed', cause: 'SQL_BACKUP_FOLDER_DENIED: cannot write' });
   });
@@ -172,18 +219,25 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
 
   test('task tokens are single use: a late answer is told the task is gone', async () => {
     let token = '';
-    const { sfn } = setup({ ...happy, 'request-backup': (event, s) => {
-      token = event.taskToken as string;
-      setTimeout(() => s.sendTaskSuccess(token, JSON.stringify({ manifest: { key: 'k', versionId: 'v' } })), 20);
-      return {};
-    } });
+    const { sfn } = setup({
+      ...happy,
+      'request-backup': (event, s) => {
+        token = event.taskToken as string;
+        setTimeout(() => s.sendTaskSuccess(token, JSON.stringify({ manifest: { key: 'k', versionId: 'v' } })), 20);
+        return {};
+      },
+    });
     await run(sfn);
     expect(() => sfn.sendTaskSuccess(token, '{}')).toThrow(expect.objectContaining({ name: 'TaskTimedOut' }));
   });
 
   test('StopExecution aborts a running execution with the given error and cause, and runs no failure path', async () => {
     const { sfn, calls, alerts } = setup({ ...happy, 'request-backup': () => ({ connectionId: 'c1' }) }); // the connector never answers
-    const execution = sfn.startExecution(backupRunArn, JSON.stringify({ tenantId: 'acme', trigger: 'operator', requestedBy: 'test' }), 'acme-2026-11-25-operator');
+    const execution = sfn.startExecution(
+      backupRunArn,
+      JSON.stringify({ tenantId: 'acme', trigger: 'operator', requestedBy: 'test' }),
+      'acme-2026-11-25-operator',
+    );
     while (!calls.includes('request-backup')) await new Promise((r) => setTimeout(r, 10));
     await sfn.stopExecution(execution.executionArn, 'Cancelled', 'cancelled by sam');
     expect(execution).toMatchObject({ status: 'ABORTED', error: 'Cancelled', cause: 'cancelled by sam' });
@@ -196,20 +250,38 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
   test('execution names are unique per state machine', async () => {
     const { sfn } = setup(happy);
     await run(sfn, 'acme-2026-11-25-operator');
-    expect(() => sfn.startExecution(backupRunArn, '{}', 'acme-2026-11-25-operator')).toThrow(expect.objectContaining({ name: 'ExecutionAlreadyExists' }));
+    expect(() => sfn.startExecution(backupRunArn, '{}', 'acme-2026-11-25-operator')).toThrow(
+      expect.objectContaining({ name: 'ExecutionAlreadyExists' }),
+    );
   });
 });
 
 describe('DailyBackups, executed locally', () => {
   const settings = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
-  const tenant = (tenantId: string): TenantRecord => ({ tenantId, displayName: tenantId, enabled: true, keys: [], createdAt: '', backupHour: 2, backupMinute: 0 });
+  const tenant = (tenantId: string): TenantRecord => ({
+    tenantId,
+    displayName: tenantId,
+    enabled: true,
+    keys: [],
+    createdAt: '',
+    backupHour: 2,
+    backupMinute: 0,
+  });
   /** The real start-due-backups service over an in-memory tenant list, starting BackupRuns on the local Step Functions. */
-  const starter = (tenants: TenantRecord[], start: (sfn: LocalStepFunctions, name: string, input: unknown) => Promise<'started' | 'exists'>) => (event: Record<string, unknown>, sfn: LocalStepFunctions) => {
-    const state = event.state as { cursor?: string; everyTenant?: boolean; scheduledTime?: string };
-    return startDueBackups({ listPage: async () => ({ tenants }), recentRunIds: async () => [], start: (name, input) => start(sfn, name, input) },
-      { windowStart: new Date(state.scheduledTime ?? '2026-11-25T01:00:00Z'), everyTenant: state.everyTenant ?? false, requestedBy: (event.execution as { name: string }).name, settings })
-      .then((result) => ({ everyTenant: state.everyTenant ?? false, scheduledTime: state.scheduledTime, ...result }));
-  };
+  const starter =
+    (tenants: TenantRecord[], start: (sfn: LocalStepFunctions, name: string, input: unknown) => Promise<'started' | 'exists'>) =>
+    (event: Record<string, unknown>, sfn: LocalStepFunctions) => {
+      const state = event.state as { cursor?: string; everyTenant?: boolean; scheduledTime?: string };
+      return startDueBackups(
+        { listPage: async () => ({ tenants }), recentRunIds: async () => [], start: (name, input) => start(sfn, name, input) },
+        {
+          windowStart: new Date(state.scheduledTime ?? '2026-11-25T01:00:00Z'),
+          everyTenant: state.everyTenant ?? false,
+          requestedBy: (event.execution as { name: string }).name,
+          settings,
+        },
+      ).then((result) => ({ everyTenant: state.everyTenant ?? false, scheduledTime: state.scheduledTime, ...result }));
+    };
   const startLocally = async (sfn: LocalStepFunctions, name: string, input: unknown) => {
     sfn.startExecution(backupRunArn, JSON.stringify(input), name);
     return 'started' as const;
@@ -225,11 +297,16 @@ describe('DailyBackups, executed locally', () => {
       'request-backup': (event, local) => {
         const { tenantId } = event.run as { tenantId: string };
         if (!requested.has(tenantId)) requested.set(tenantId, Date.now() - began);
-        if (tenantId === 'offline') throw Object.assign(new Error('no connector of tenant "offline" is connected'), { name: 'ConnectorOffline' });
+        if (tenantId === 'offline')
+          throw Object.assign(new Error('no connector of tenant "offline" is connected'), { name: 'ConnectorOffline' });
         return happy['request-backup']!(event, local);
       },
     });
-    const daily = sfn.startExecution(dailyArn, JSON.stringify({ trigger: 'schedule', scheduledTime: '2026-11-25T01:00:00Z' }), 'daily-2026-11-25T0100');
+    const daily = sfn.startExecution(
+      dailyArn,
+      JSON.stringify({ trigger: 'schedule', scheduledTime: '2026-11-25T01:00:00Z' }),
+      'daily-2026-11-25T0100',
+    );
     await daily.done;
     expect(daily.status).toBe('SUCCEEDED');
     const run = (name: string) => sfn.describe(`${backupRunArn.replace(':stateMachine:', ':execution:')}:${name}`);
@@ -240,7 +317,9 @@ describe('DailyBackups, executed locally', () => {
     expect(Math.abs(requested.get('online')! - requested.get('offline')!)).toBeLessThan(500);
     await run('offline-2026-11-25-daily').done; // 2 s window, asked every 1 s
     expect(run('offline-2026-11-25-daily')).toMatchObject({ status: 'FAILED', error: 'ConnectorOffline' });
-    expect(JSON.parse(daily.output!)).toMatchObject({ page: { due: 2, started: 2, alreadyStarted: 0, startedRuns: ['offline-2026-11-25-daily', 'online-2026-11-25-daily'] } });
+    expect(JSON.parse(daily.output!)).toMatchObject({
+      page: { due: 2, started: 2, alreadyStarted: 0, startedRuns: ['offline-2026-11-25-daily', 'online-2026-11-25-daily'] },
+    });
   });
 
   test('GIVEN the schedule fires twice for the same quarter hour WHEN the second DailyBackups runs THEN nothing starts twice: the names are taken', async () => {
@@ -271,43 +350,91 @@ describe('DailyBackups, executed locally', () => {
       'list-tenants': (event) => {
         const state = event.state as { cursor?: string; everyTenant?: boolean; scheduledTime?: string };
         listed.push(state);
-        return { everyTenant: state.everyTenant ?? false, scheduledTime: '2026-11-25T12:00:00.000Z', ...(state.cursor ? {} : { next: 'beta' }), scanned: 1, due: 1, started: 1, alreadyStarted: 0, startedRuns: [] };
+        return {
+          everyTenant: state.everyTenant ?? false,
+          scheduledTime: '2026-11-25T12:00:00.000Z',
+          ...(state.cursor ? {} : { next: 'beta' }),
+          scanned: 1,
+          due: 1,
+          started: 1,
+          alreadyStarted: 0,
+          startedRuns: [],
+        };
       },
     });
     const daily = sfn.startExecution(dailyArn, JSON.stringify({ trigger: 'schedule', everyTenant: true }), 'daily-2026-11-25-catch-up');
     await daily.done;
     expect(daily.status).toBe('SUCCEEDED');
-    expect(listed).toEqual([{ trigger: 'schedule', everyTenant: true }, { cursor: 'beta', everyTenant: true, scheduledTime: '2026-11-25T12:00:00.000Z' }]);
+    expect(listed).toEqual([
+      { trigger: 'schedule', everyTenant: true },
+      { cursor: 'beta', everyTenant: true, scheduledTime: '2026-11-25T12:00:00.000Z' },
+    ]);
   });
 
-  test('GIVEN 200 due tenants and a StartExecution quota of 20, refilled 40/s WHEN started through the Step Functions API with the SDK\'s adaptive retries THEN Step Functions throttles, and every tenant still gets its run', async () => {
+  test("GIVEN 200 due tenants and a StartExecution quota of 20, refilled 40/s WHEN started through the Step Functions API with the SDK's adaptive retries THEN Step Functions throttles, and every tenant still gets its run", async () => {
     const { sfn: local } = setup({ ...happy });
     // The quota's clock moves 20 ms per StartExecution call: 0.8 of a token refills per call, so the
     // starts outrun the quota however fast or slow this machine serves them (a busy machine never throttled a wall clock's 40/s).
     let simulated = Date.now();
-    const throttled = new LocalStepFunctions(deployment, { invoke: async () => ({}) }, { authorizer, sns: new LocalSns(topics, authorizer, () => undefined), startExecutionQuota: { burst: 20, ratePerSecond: 40, clock: () => (simulated += 20) } });
+    const throttled = new LocalStepFunctions(
+      deployment,
+      { invoke: async () => ({}) },
+      {
+        authorizer,
+        sns: new LocalSns(topics, authorizer, () => undefined),
+        startExecutionQuota: { burst: 20, ratePerSecond: 40, clock: () => (simulated += 20) },
+      },
+    );
     const port = await freePort();
     // The Step Functions API as the AWS endpoint serves it (stepFunctionsApi), without the endpoint's IAM check: this test is about the quota.
     const serve = stepFunctionsApi(throttled);
     const api = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => void serve(String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '', JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, string | undefined>).then((answer) => {
-        res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
-        res.end(JSON.stringify(answer.body));
-      }));
+      req.on(
+        'end',
+        () =>
+          void serve(
+            String(req.headers['x-amz-target'] ?? '')
+              .split('.')
+              .pop() ?? '',
+            JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, string | undefined>,
+          ).then((answer) => {
+            res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
+            res.end(JSON.stringify(answer.body));
+          }),
+      );
     });
     await new Promise<void>((resolve) => api.listen(port, '127.0.0.1', () => resolve()));
-    const client = new SFNClient({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 's' }, maxAttempts: 10, retryMode: 'adaptive' });
+    const client = new SFNClient({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 's' },
+      maxAttempts: 10,
+      retryMode: 'adaptive',
+    });
     try {
       const tenants = Array.from({ length: 200 }, (_, i) => tenant(`t${i}`));
-      const result = await startDueBackups({
-        listPage: async () => ({ tenants }), recentRunIds: async () => [],
-        start: async (name, input) => {
-          await client.send(new StartExecutionCommand({ stateMachineArn: backupRunArn, name, input: JSON.stringify({ ...input, tenantId: 'acme' }) }));
-          return 'started';
+      const result = await startDueBackups(
+        {
+          listPage: async () => ({ tenants }),
+          recentRunIds: async () => [],
+          start: async (name, input) => {
+            await client.send(
+              new StartExecutionCommand({ stateMachineArn: backupRunArn, name, input: JSON.stringify({ ...input, tenantId: 'acme' }) }),
+            );
+            return 'started';
+          },
         },
-      }, { windowStart: new Date('2026-11-25T01:00:00Z'), everyTenant: false, requestedBy: 'd', settings, maxStartsPerSecond: 300, concurrency: 20 });
+        {
+          windowStart: new Date('2026-11-25T01:00:00Z'),
+          everyTenant: false,
+          requestedBy: 'd',
+          settings,
+          maxStartsPerSecond: 300,
+          concurrency: 20,
+        },
+      );
       expect(result).toMatchObject({ due: 200, started: 200 });
       expect(throttled.counters.startsThrottled).toBeGreaterThan(0);
       expect([...throttled.executions.values()].filter((e) => e.stateMachineArn === backupRunArn)).toHaveLength(200);
@@ -322,16 +449,28 @@ describe('DailyBackups, executed locally', () => {
 });
 
 describe('local Step Functions runs definitions as AWS does', () => {
-  test('GIVEN a Task without TimeoutSeconds WHEN it takes longer than the States Language spec\'s 60 s default THEN it is not timed out (AWS\'s default is 99,999,999 s)', () => {
-    const definition = withAwsTaskTimeouts({ StartAt: 'A', States: { A: { Type: 'Task', Resource: 'x', End: true }, B: { Type: 'Task', Resource: 'y', TimeoutSeconds: 5, End: true }, C: { Type: 'Map', ItemProcessor: { StartAt: 'D', States: { D: { Type: 'Task', Resource: 'z', End: true } } }, End: true } } });
+  test("GIVEN a Task without TimeoutSeconds WHEN it takes longer than the States Language spec's 60 s default THEN it is not timed out (AWS's default is 99,999,999 s)", () => {
+    const definition = withAwsTaskTimeouts({
+      StartAt: 'A',
+      States: {
+        A: { Type: 'Task', Resource: 'x', End: true },
+        B: { Type: 'Task', Resource: 'y', TimeoutSeconds: 5, End: true },
+        C: { Type: 'Map', ItemProcessor: { StartAt: 'D', States: { D: { Type: 'Task', Resource: 'z', End: true } } }, End: true },
+      },
+    });
     const states = definition.States as Record<string, Record<string, unknown>>;
     expect(states.A!.TimeoutSeconds).toBe(2_147_483); // as long as a Node timer can wait
     expect(states.B!.TimeoutSeconds).toBe(5);
-    expect(((states.C!.ItemProcessor as { States: Record<string, Record<string, unknown>> }).States.D!).TimeoutSeconds).toBe(2_147_483);
+    expect((states.C!.ItemProcessor as { States: Record<string, Record<string, unknown>> }).States.D!.TimeoutSeconds).toBe(2_147_483);
   });
 
   test('GIVEN a task that answers after a moment WHEN run THEN it is not timed out at once by an overflowing timer', async () => {
-    const { sfn } = setup({ ...happy, 'validate-run': async () => (await new Promise((r) => setTimeout(r, 300)), { ok: true, checks: 5, problems: [], databases: [], totalBytes: 1 }) });
+    const { sfn } = setup({
+      ...happy,
+      'validate-run': async () => (
+        await new Promise((r) => setTimeout(r, 300)), { ok: true, checks: 5, problems: [], databases: [], totalBytes: 1 }
+      ),
+    });
     const execution = await run(sfn, 'acme-2026-11-26-daily');
     expect(execution.status).toBe('SUCCEEDED');
   });

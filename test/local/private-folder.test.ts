@@ -5,7 +5,7 @@ import { makePrivateFolder, writePrivateFile } from '../../local/private-folder'
 
 const mode = (file: string) => (statSync(file).mode & 0o777).toString(8);
 
-describe('local mode\'s data folder and secret files are readable by their owner only (v14 re-check)', () => {
+describe("local mode's data folder and secret files are readable by their owner only (v14 re-check)", () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-private-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -8,27 +8,66 @@ import { verifySigV4 } from '../../local/iam/sigv4-verifier';
 const key = { accessKeyId: 'ASIAEXAMPLEKEY000001', secretAccessKey: 'secret', sessionToken: 'token' };
 const lookup = (id: string) => (id === key.accessKeyId ? key : undefined);
 
-async function signed(body: string, at = new Date(), credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = key) {
+async function signed(
+  body: string,
+  at = new Date(),
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = key,
+) {
   const signer = new SignatureV4({ credentials, region: 'us-east-1', service: 'dynamodb', sha256: NodeSha256 });
-  const request = await signer.sign({
-    method: 'POST', protocol: 'https:', hostname: '127.0.0.1', port: 443, path: '/', query: {},
-    headers: { host: '127.0.0.1', 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' }, body,
-  }, { signingDate: at });
-  return { method: 'POST', path: '/', query: '', headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])), body: Buffer.from(body) };
+  const request = await signer.sign(
+    {
+      method: 'POST',
+      protocol: 'https:',
+      hostname: '127.0.0.1',
+      port: 443,
+      path: '/',
+      query: {},
+      headers: { host: '127.0.0.1', 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' },
+      body,
+    },
+    { signingDate: at },
+  );
+  return {
+    method: 'POST',
+    path: '/',
+    query: '',
+    headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])),
+    body: Buffer.from(body),
+  };
 }
 
 describe('SigV4 verification', () => {
   test('GIVEN a request signed with the issued key WHEN verified THEN it names the key, the service and the region', async () => {
-    expect(await verifySigV4(await signed('{"TableName":"T"}'), lookup)).toEqual({ ok: true, accessKeyId: key.accessKeyId, service: 'dynamodb', region: 'us-east-1' });
+    expect(await verifySigV4(await signed('{"TableName":"T"}'), lookup)).toEqual({
+      ok: true,
+      accessKeyId: key.accessKeyId,
+      service: 'dynamodb',
+      region: 'us-east-1',
+    });
   });
 
   test('GIVEN a changed body, an unknown key, another session token, a stale date or no signature WHEN verified THEN each is refused for its own reason', async () => {
     const request = await signed('{"TableName":"T"}');
-    expect(await verifySigV4({ ...request, body: Buffer.from('{"TableName":"Other"}') }, lookup)).toMatchObject({ ok: false, failure: 'SignatureDoesNotMatch' });
-    expect(await verifySigV4(await signed('{}', new Date(), { ...key, accessKeyId: 'ASIAUNKNOWNKEY000001' }), lookup)).toMatchObject({ ok: false, failure: 'InvalidClientTokenId' });
-    expect(await verifySigV4(await signed('{}', new Date(), { ...key, sessionToken: 'another' }), lookup)).toMatchObject({ ok: false, failure: 'InvalidClientTokenId' });
-    expect(await verifySigV4(await signed('{}', new Date(Date.now() - 16 * 60_000)), lookup)).toMatchObject({ ok: false, failure: 'RequestTimeTooSkewed' });
-    expect(await verifySigV4({ ...request, headers: { ...request.headers, authorization: undefined } }, lookup)).toMatchObject({ ok: false, failure: 'MissingAuthenticationToken' });
+    expect(await verifySigV4({ ...request, body: Buffer.from('{"TableName":"Other"}') }, lookup)).toMatchObject({
+      ok: false,
+      failure: 'SignatureDoesNotMatch',
+    });
+    expect(await verifySigV4(await signed('{}', new Date(), { ...key, accessKeyId: 'ASIAUNKNOWNKEY000001' }), lookup)).toMatchObject({
+      ok: false,
+      failure: 'InvalidClientTokenId',
+    });
+    expect(await verifySigV4(await signed('{}', new Date(), { ...key, sessionToken: 'another' }), lookup)).toMatchObject({
+      ok: false,
+      failure: 'InvalidClientTokenId',
+    });
+    expect(await verifySigV4(await signed('{}', new Date(Date.now() - 16 * 60_000)), lookup)).toMatchObject({
+      ok: false,
+      failure: 'RequestTimeTooSkewed',
+    });
+    expect(await verifySigV4({ ...request, headers: { ...request.headers, authorization: undefined } }, lookup)).toMatchObject({
+      ok: false,
+      failure: 'MissingAuthenticationToken',
+    });
   });
 });
 
@@ -36,40 +75,83 @@ describe('SigV4 verification: what AWS insists on besides the signature (v14 rev
   test('GIVEN another region in the scope, an unsigned Host, or an x-amz-* header left out of the signature WHEN verified THEN each is refused', async () => {
     const sign = async (region: string, unsignable: string[] = []) => {
       const signer = new SignatureV4({ credentials: key, region, service: 'dynamodb', sha256: NodeSha256 });
-      const request = await signer.sign({
-        method: 'POST', protocol: 'https:', hostname: '127.0.0.1', port: 443, path: '/', query: {},
-        headers: { host: '127.0.0.1', 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' }, body: '{}',
-      }, { unsignableHeaders: new Set(unsignable) });
-      return { method: 'POST', path: '/', query: '', headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])), body: Buffer.from('{}') };
+      const request = await signer.sign(
+        {
+          method: 'POST',
+          protocol: 'https:',
+          hostname: '127.0.0.1',
+          port: 443,
+          path: '/',
+          query: {},
+          headers: { host: '127.0.0.1', 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'DynamoDB_20120810.GetItem' },
+          body: '{}',
+        },
+        { unsignableHeaders: new Set(unsignable) },
+      );
+      return {
+        method: 'POST',
+        path: '/',
+        query: '',
+        headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])),
+        body: Buffer.from('{}'),
+      };
     };
-    expect(await verifySigV4(await sign('eu-west-1'), lookup)).toMatchObject({ ok: false, failure: 'IncompleteSignature', message: expect.stringContaining('eu-west-1') });
-    expect(await verifySigV4(await sign('us-east-1', ['host']), lookup)).toMatchObject({ ok: false, failure: 'IncompleteSignature', message: expect.stringContaining('Host') });
-    expect(await verifySigV4(await sign('us-east-1', ['x-amz-target']), lookup)).toMatchObject({ ok: false, failure: 'SignatureDoesNotMatch', message: expect.stringContaining('x-amz-target') });
+    expect(await verifySigV4(await sign('eu-west-1'), lookup)).toMatchObject({
+      ok: false,
+      failure: 'IncompleteSignature',
+      message: expect.stringContaining('eu-west-1'),
+    });
+    expect(await verifySigV4(await sign('us-east-1', ['host']), lookup)).toMatchObject({
+      ok: false,
+      failure: 'IncompleteSignature',
+      message: expect.stringContaining('Host'),
+    });
+    expect(await verifySigV4(await sign('us-east-1', ['x-amz-target']), lookup)).toMatchObject({
+      ok: false,
+      failure: 'SignatureDoesNotMatch',
+      message: expect.stringContaining('x-amz-target'),
+    });
     const acl = await sign('us-east-1');
-    expect(await verifySigV4({ ...acl, headers: { ...acl.headers, 'x-amz-acl': 'public-read' } }, lookup)).toMatchObject({ ok: false, failure: 'SignatureDoesNotMatch', message: expect.stringContaining('x-amz-acl') });
+    expect(await verifySigV4({ ...acl, headers: { ...acl.headers, 'x-amz-acl': 'public-read' } }, lookup)).toMatchObject({
+      ok: false,
+      failure: 'SignatureDoesNotMatch',
+      message: expect.stringContaining('x-amz-acl'),
+    });
     expect(await verifySigV4(await sign('us-east-1'), lookup)).toMatchObject({ ok: true });
   });
 });
 
 describe('EventBridge Scheduler expressions', () => {
-  test('cron in the schedule\'s time zone, with AWS\'s day-of-week numbering; rate from the start', () => {
+  test("cron in the schedule's time zone, with AWS's day-of-week numbering; rate from the start", () => {
     const hourly = parseScheduleExpression('cron(0 * * * ? *)');
     expect(nextFireTime(hourly, new Date('2026-11-30T10:15:00Z'), 'Europe/Oslo').toISOString()).toBe('2026-11-30T11:00:00.000Z');
     // 02:00 in Oslo is 01:00 UTC in winter.
-    expect(nextFireTime(parseScheduleExpression('cron(0 2 * * ? *)'), new Date('2026-11-30T10:00:00Z'), 'Europe/Oslo').toISOString()).toBe('2026-12-01T01:00:00.000Z');
+    expect(nextFireTime(parseScheduleExpression('cron(0 2 * * ? *)'), new Date('2026-11-30T10:00:00Z'), 'Europe/Oslo').toISOString()).toBe(
+      '2026-12-01T01:00:00.000Z',
+    );
     // Day 2 is Monday; 2026-11-30 is a Monday.
-    expect(nextFireTime(parseScheduleExpression('cron(30 6 ? * 2 *)'), new Date('2026-11-29T00:00:00Z')).toISOString()).toBe('2026-11-30T06:30:00.000Z');
-    expect(nextFireTime(parseScheduleExpression('cron(0/20 * * * ? *)'), new Date('2026-11-30T10:21:00Z')).toISOString()).toBe('2026-11-30T10:40:00.000Z');
+    expect(nextFireTime(parseScheduleExpression('cron(30 6 ? * 2 *)'), new Date('2026-11-29T00:00:00Z')).toISOString()).toBe(
+      '2026-11-30T06:30:00.000Z',
+    );
+    expect(nextFireTime(parseScheduleExpression('cron(0/20 * * * ? *)'), new Date('2026-11-30T10:21:00Z')).toISOString()).toBe(
+      '2026-11-30T10:40:00.000Z',
+    );
     const start = new Date('2026-11-30T10:00:00Z');
-    expect(nextFireTime(parseScheduleExpression('rate(1 hour)'), new Date('2026-11-30T10:30:00Z'), 'UTC', start).toISOString()).toBe('2026-11-30T11:00:00.000Z');
+    expect(nextFireTime(parseScheduleExpression('rate(1 hour)'), new Date('2026-11-30T10:30:00Z'), 'UTC', start).toISOString()).toBe(
+      '2026-11-30T11:00:00.000Z',
+    );
     expect(() => parseScheduleExpression('cron(0 0 L * ? *)')).toThrow(/not supported locally/);
     expect(() => parseScheduleExpression('every hour')).toThrow(/not a schedule expression/);
   });
 
-  test('DailyBackups\' schedule: every quarter hour in UTC, and its input gets the scheduled time as EventBridge Scheduler fills it in', () => {
+  test("DailyBackups' schedule: every quarter hour in UTC, and its input gets the scheduled time as EventBridge Scheduler fills it in", () => {
     const quarter = parseScheduleExpression('cron(0/15 * * * ? *)');
     expect(nextFireTime(quarter, new Date('2026-03-29T00:50:00Z'), 'UTC').toISOString()).toBe('2026-03-29T01:00:00.000Z');
-    const input = LocalScheduler.targetInput(JSON.stringify({ trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>', other: '<aws.scheduler.unknown>' }), { arn: 'arn:aws:scheduler:us-east-1:000000000000:schedule/default/Daily' }, new Date('2026-03-29T01:00:00.000Z'));
+    const input = LocalScheduler.targetInput(
+      JSON.stringify({ trigger: 'schedule', scheduledTime: '<aws.scheduler.scheduled-time>', other: '<aws.scheduler.unknown>' }),
+      { arn: 'arn:aws:scheduler:us-east-1:000000000000:schedule/default/Daily' },
+      new Date('2026-03-29T01:00:00.000Z'),
+    );
     expect(JSON.parse(input)).toEqual({ trigger: 'schedule', scheduledTime: '2026-03-29T01:00:00Z', other: '<aws.scheduler.unknown>' });
   });
 });

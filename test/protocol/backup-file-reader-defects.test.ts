@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { backupFile } from '../../local/tds/mtf-backup-file';
 import {
-  type BackupFileReport, bufferSource, type ByteSource, judgeBackupFile, judgeBackupSet, MAX_READ_BYTES, readBackupFile,
+  type BackupFileReport,
+  bufferSource,
+  type ByteSource,
+  judgeBackupFile,
+  judgeBackupSet,
+  MAX_READ_BYTES,
+  readBackupFile,
 } from '../../protocol/backup-file-reader';
 import { describeWithMssqlFixtures, mssqlFixture } from '../helpers/fixtures';
 
@@ -20,7 +26,7 @@ import { describeWithMssqlFixtures, mssqlFixture } from '../helpers/fixtures';
 const MAX_READ = 16 * 1024 * 1024;
 
 describeWithMssqlFixtures('readBackupFile reads bounded ranges, whatever the file says', () => {
-  test('GIVEN a 100 GiB file with a real backup\'s start and its last 64 KiB at the very end WHEN read THEN no read over 16 MiB, no crash, and not complete', async () => {
+  test("GIVEN a 100 GiB file with a real backup's start and its last 64 KiB at the very end WHEN read THEN no read over 16 MiB, no crash, and not complete", async () => {
     const real = mssqlFixture('singlerestore-full.bak');
     const size = 100 * 1024 ** 3;
     const head = real.subarray(0, 0x10000);
@@ -48,11 +54,16 @@ describeWithMssqlFixtures('readBackupFile reads bounded ranges, whatever the fil
 describe('readBackupFile: database names are read exactly', () => {
   const base = { server: 'SO-SQL01', backupSetName: 'x', startedAt: new Date('2026-11-30T02:00:00Z') };
 
-  test.each([false, true])('GIVEN a backup (compressed: %s) of database "\\uFEFFSuperOffice" WHEN judged as SuperOffice THEN it is not one', async (compressed) => {
-    const report = await readBackupFile(bufferSource(backupFile({ ...base, database: '\uFEFFSuperOffice', compressed }, randomBytes(8192))));
-    expect(report.facts.database).toBe('\uFEFFSuperOffice');
-    expect(judgeBackupFile(report, { database: 'SuperOffice' }).ok).toBe(false);
-  });
+  test.each([false, true])(
+    'GIVEN a backup (compressed: %s) of database "\\uFEFFSuperOffice" WHEN judged as SuperOffice THEN it is not one',
+    async (compressed) => {
+      const report = await readBackupFile(
+        bufferSource(backupFile({ ...base, database: '\uFEFFSuperOffice', compressed }, randomBytes(8192))),
+      );
+      expect(report.facts.database).toBe('\uFEFFSuperOffice');
+      expect(judgeBackupFile(report, { database: 'SuperOffice' }).ok).toBe(false);
+    },
+  );
 });
 
 describe('judgeBackupSet: stripes must be of one backup', () => {
@@ -63,12 +74,15 @@ describe('judgeBackupSet: stripes must be of one backup', () => {
     ['another database', { database: 'Other' }],
     ['a differential backup', { backupType: 'differential' as const }],
     ['a backup taken at another time', { startedAt: new Date('2026-11-29T02:00:00Z') }],
-  ])('GIVEN family 1 of 2 of SuperOffice and a family 2 of the same media set that is %s WHEN judged together THEN not usable', async (_, other) => {
-    const mediaSetId = randomBytes(16);
-    const one = await read(backupFile({ ...base, database: 'SuperOffice', family: { count: 2, number: 1, mediaSetId } }));
-    const two = await read(backupFile({ ...base, database: 'SuperOffice', ...other, family: { count: 2, number: 2, mediaSetId } }));
-    expect(judgeBackupSet([one, two], { database: 'SuperOffice' }).ok).toBe(false);
-  });
+  ])(
+    'GIVEN family 1 of 2 of SuperOffice and a family 2 of the same media set that is %s WHEN judged together THEN not usable',
+    async (_, other) => {
+      const mediaSetId = randomBytes(16);
+      const one = await read(backupFile({ ...base, database: 'SuperOffice', family: { count: 2, number: 1, mediaSetId } }));
+      const two = await read(backupFile({ ...base, database: 'SuperOffice', ...other, family: { count: 2, number: 2, mediaSetId } }));
+      expect(judgeBackupSet([one, two], { database: 'SuperOffice' }).ok).toBe(false);
+    },
+  );
 });
 
 /*
@@ -97,7 +111,12 @@ describeWithMssqlFixtures('readBackupFile: the middle and the trailing blocks ar
     const bytes = Buffer.from(plain);
     bytes[0x80000 + 300] = bytes[0x80000 + 300]! ^ 1;
     const report = await readBackupFile(bufferSource(bytes), { depth: 'whole' });
-    expect(report.problems).toEqual([expect.objectContaining({ code: 'PAGE_DAMAGED', message: expect.stringMatching(/1 page\(s\) fail their page checksum \(1:63 at 0x7fe00\)/) })]);
+    expect(report.problems).toEqual([
+      expect.objectContaining({
+        code: 'PAGE_DAMAGED',
+        message: expect.stringMatching(/1 page\(s\) fail their page checksum \(1:63 at 0x7fe00\)/),
+      }),
+    ]);
     expect(report.facts.coverage).toMatchObject({ depth: 'whole', structureWalked: true, pages: { checksumFailed: 1 } });
   });
 
@@ -107,25 +126,34 @@ describeWithMssqlFixtures('readBackupFile: the middle and the trailing blocks ar
     expect(report.problems.map((p) => p.message).join('\n')).toMatch(/no valid MTF block header at 0x162a00/);
   });
 
-  test.each([0, 1, 2])('GIVEN the walk from the start may make only %i reads (a backup of many blocks) WHEN read bounded THEN it resumes next to the end and walks every block exactly, damaged ones included', async (walkReads) => {
-    const healthy = await readBackupFile(bufferSource(plain), { walkReads });
-    expect(healthy.problems).toEqual([]);
-    expect(healthy.facts.coverage).toMatchObject({ structureWalked: true, blocks: { MSDA: 1, MSTL: 4, MSLS: 1 } });
-    expect(healthy.facts.coverage.notWalked).toBeUndefined();
-    const damaged = await readBackupFile(bufferSource(zero(plain, 0x162e00, 0x162e40)), { walkReads });
-    expect(damaged.problems.map((p) => p.message).join('\n')).toMatch(/no valid MTF block header at 0x162e00/);
-  });
+  test.each([0, 1, 2])(
+    'GIVEN the walk from the start may make only %i reads (a backup of many blocks) WHEN read bounded THEN it resumes next to the end and walks every block exactly, damaged ones included',
+    async (walkReads) => {
+      const healthy = await readBackupFile(bufferSource(plain), { walkReads });
+      expect(healthy.problems).toEqual([]);
+      expect(healthy.facts.coverage).toMatchObject({ structureWalked: true, blocks: { MSDA: 1, MSTL: 4, MSLS: 1 } });
+      expect(healthy.facts.coverage.notWalked).toBeUndefined();
+      const damaged = await readBackupFile(bufferSource(zero(plain, 0x162e00, 0x162e40)), { walkReads });
+      expect(damaged.problems.map((p) => p.message).join('\n')).toMatch(/no valid MTF block header at 0x162e00/);
+    },
+  );
 
   test.each(depths)('GIVEN the file list after SCIN (0x1000–0x10FF) zeroed WHEN read (%s) THEN not usable', async (depth) => {
     const report = await readBackupFile(bufferSource(zero(plain, 0x1000, 0x1100)), { depth });
     expect(report.problems.map((p) => p.message).join('\n')).toMatch(/file list after SCIN is damaged/);
   });
 
-  test.each([['zeroed', (b: Buffer) => zero(b, 0x20000, 0x180000)], ['randomized', (b: Buffer) => {
-    const out = Buffer.from(b);
-    randomBytes(0x160000).copy(out, 0x20000);
-    return out;
-  }]] as const)('GIVEN a compressed backup with most of its middle %s WHEN read (bounded and whole) THEN not usable', async (_, damage) => {
+  test.each([
+    ['zeroed', (b: Buffer) => zero(b, 0x20000, 0x180000)],
+    [
+      'randomized',
+      (b: Buffer) => {
+        const out = Buffer.from(b);
+        randomBytes(0x160000).copy(out, 0x20000);
+        return out;
+      },
+    ],
+  ] as const)('GIVEN a compressed backup with most of its middle %s WHEN read (bounded and whole) THEN not usable', async (_, damage) => {
     const bytes = damage(compressed);
     for (const depth of depths) {
       const report = await readBackupFile(bufferSource(bytes), { depth });
@@ -141,7 +169,9 @@ describeWithMssqlFixtures('readBackupFile: the middle and the trailing blocks ar
   ])('GIVEN %s WHEN read THEN extra data after the end of the set, not "cut short"', async (_, bytes, extra) => {
     for (const depth of depths) {
       const report = await readBackupFile(bufferSource(bytes), { depth });
-      expect(report.problems).toEqual([expect.objectContaining({ code: 'EXTRA_DATA', message: expect.stringMatching(new RegExp(`goes on for ${extra} more bytes`)) })]);
+      expect(report.problems).toEqual([
+        expect.objectContaining({ code: 'EXTRA_DATA', message: expect.stringMatching(new RegExp(`goes on for ${extra} more bytes`)) }),
+      ]);
       expect(report.facts.extraBytes).toBe(extra);
       expect(judgeBackupFile(report).ok).toBe(false);
     }
@@ -155,7 +185,10 @@ describeWithMssqlFixtures('readBackupFile: the middle and the trailing blocks ar
     const bytes = Buffer.from(plain);
     bytes.writeBigUInt64LE(BigInt(pointer < 0 ? bytes.length - 512 : pointer), bytes.length - 512 + 0x48);
     const reads: number[] = [];
-    const report = await readBackupFile({ size: bytes.length, read: async (offset, length) => (reads.push(length), bytes.subarray(offset, offset + length)) });
+    const report = await readBackupFile({
+      size: bytes.length,
+      read: async (offset, length) => (reads.push(length), bytes.subarray(offset, offset + length)),
+    });
     expect(Math.max(...reads)).toBeLessThanOrEqual(MAX_READ_BYTES);
     expect(report.problems.map((p) => p.code)).toEqual([expect.stringMatching(/END_DAMAGED|TRUNCATED/)]);
   });
@@ -176,7 +209,14 @@ describeWithMssqlFixtures('readBackupFile: the middle and the trailing blocks ar
       },
     });
     expect(total).toBeLessThan(16 * 1024 * 1024);
-    expect(report.problems).toEqual([expect.objectContaining({ code: 'EXTRA_DATA', message: expect.stringMatching(new RegExp(`ends at byte ${plain.length}, but the file goes on for ${size - plain.length} more bytes`)) })]);
+    expect(report.problems).toEqual([
+      expect.objectContaining({
+        code: 'EXTRA_DATA',
+        message: expect.stringMatching(
+          new RegExp(`ends at byte ${plain.length}, but the file goes on for ${size - plain.length} more bytes`),
+        ),
+      }),
+    ]);
     expect(judgeBackupFile(report).ok).toBe(false);
   });
 });
@@ -184,12 +224,15 @@ describeWithMssqlFixtures('readBackupFile: the middle and the trailing blocks ar
 describe('readBackupFile: soft filemarks of 4096 bytes, and names that differ only in case', () => {
   const base = { server: 'SO-SQL01', backupSetName: 'x', startedAt: new Date('2026-11-30T02:00:00Z'), database: 'SuperOffice' };
 
-  test.each(depths)('GIVEN a backup whose TAPE header says 8 × 512-byte soft filemarks WHEN read (%s) THEN read with 4096-byte filemarks, complete', async (depth) => {
-    const report = await readBackupFile(bufferSource(backupFile({ ...base, filemarkBytes: 4096 })), { depth });
-    expect(report.problems).toEqual([]);
-    expect(report.facts).toMatchObject({ filemarkBytes: 4096, complete: true });
-    expect(judgeBackupFile(report, { database: 'SuperOffice' }).ok).toBe(true);
-  });
+  test.each(depths)(
+    'GIVEN a backup whose TAPE header says 8 × 512-byte soft filemarks WHEN read (%s) THEN read with 4096-byte filemarks, complete',
+    async (depth) => {
+      const report = await readBackupFile(bufferSource(backupFile({ ...base, filemarkBytes: 4096 })), { depth });
+      expect(report.problems).toEqual([]);
+      expect(report.facts).toMatchObject({ filemarkBytes: 4096, complete: true });
+      expect(judgeBackupFile(report, { database: 'SuperOffice' }).ok).toBe(true);
+    },
+  );
 
   test('GIVEN a backup of SuperOffice WHEN expected as "superoffice" THEN not the same name, and the reason says the names differ only in case', async () => {
     const report = await readBackupFile(bufferSource(backupFile(base)));

@@ -1,32 +1,76 @@
 import { randomBytes } from 'node:crypto';
 import { backupFile } from '../../local/tds/mtf-backup-file';
 import {
-  type BackupFileReport, bufferSource, type ByteSource, judgeBackupFile, judgeBackupSet, MAX_READ_BYTES, readBackupFile,
+  type BackupFileReport,
+  bufferSource,
+  type ByteSource,
+  judgeBackupFile,
+  judgeBackupSet,
+  MAX_READ_BYTES,
+  readBackupFile,
 } from '../../protocol/backup-file-reader';
 import { describeWithMssqlFixtures, mssqlFixture } from '../helpers/fixtures';
 
 /** Bytes fed to the bare reader, as ws feeds hex bytes to its Receiver; `reads` counts what it asked for. */
 async function read(bytes: Buffer): Promise<BackupFileReport & { reads: Array<[number, number]> }> {
   const reads: Array<[number, number]> = [];
-  const source: ByteSource = { size: bytes.length, read: async (offset, length) => (reads.push([offset, length]), bytes.subarray(offset, offset + length)) };
+  const source: ByteSource = {
+    size: bytes.length,
+    read: async (offset, length) => (reads.push([offset, length]), bytes.subarray(offset, offset + length)),
+  };
   return { ...(await readBackupFile(source)), reads };
 }
 
 const cut = (bytes: Buffer, end: number) => bytes.subarray(0, end);
-const zeroed = (bytes: Buffer, from: number, to: number) => Buffer.concat([bytes.subarray(0, from), Buffer.alloc(to - from), bytes.subarray(to)]);
+const zeroed = (bytes: Buffer, from: number, to: number) =>
+  Buffer.concat([bytes.subarray(0, from), Buffer.alloc(to - from), bytes.subarray(to)]);
 
 describeWithMssqlFixtures('readBackupFile on real SQL Server backups', () => {
   test.each([
-    ['singlerestore-full.bak', { format: 'MTF', compressed: false, backupType: 'full', database: 'singlerestore', server: 'SQL2008', sqlVersion: '10.50.1600', backupStartedAt: '2017-05-18T13:51:14', timeZone: '+02:00', backupSetName: 'singlerestore-Full Database Backup' }],
-    ['difftest-full.bak', { format: 'MTF', backupType: 'full', database: 'doublediff', server: 'WIN-JNMR8KM0U3B\\SQL2008R2SP2', sqlVersion: '10.50.1600' }],
+    [
+      'singlerestore-full.bak',
+      {
+        format: 'MTF',
+        compressed: false,
+        backupType: 'full',
+        database: 'singlerestore',
+        server: 'SQL2008',
+        sqlVersion: '10.50.1600',
+        backupStartedAt: '2017-05-18T13:51:14',
+        timeZone: '+02:00',
+        backupSetName: 'singlerestore-Full Database Backup',
+      },
+    ],
+    [
+      'difftest-full.bak',
+      { format: 'MTF', backupType: 'full', database: 'doublediff', server: 'WIN-JNMR8KM0U3B\\SQL2008R2SP2', sqlVersion: '10.50.1600' },
+    ],
     ['difftest-diff1.bak', { format: 'MTF', backupType: 'differential', database: 'doublediff', server: 'WIN-JNMR8KM0U3B\\SQL2008R2SP2' }],
     ['db1-log.trn', { format: 'MTF', backupType: 'log', database: 'db1', server: 'SQL2008', databaseCreatedAt: '2017-02-06T11:58:23' }],
-    ['sharepoint-config-compressed.bak', { format: 'MSSQLBAK', compressed: true, backupType: 'full', database: 'SharePoint_Config', server: 'SQLCLUSTER', sqlVersion: '12.0.4100', backupSetName: 'SharePoint_Config-Full Database Backup' }],
+    [
+      'sharepoint-config-compressed.bak',
+      {
+        format: 'MSSQLBAK',
+        compressed: true,
+        backupType: 'full',
+        database: 'SharePoint_Config',
+        server: 'SQLCLUSTER',
+        sqlVersion: '12.0.4100',
+        backupSetName: 'SharePoint_Config-Full Database Backup',
+      },
+    ],
   ])('GIVEN %s WHEN read THEN its facts, complete, without problems', async (file, facts) => {
     const bytes = mssqlFixture(file);
     const report = await read(bytes);
     expect(report.problems).toEqual([]);
-    expect(report.facts).toMatchObject({ ...facts, complete: true, copyOnly: false, family: { count: 1, number: 1 }, password: { media: false, backupSet: false }, size: bytes.length });
+    expect(report.facts).toMatchObject({
+      ...facts,
+      complete: true,
+      copyOnly: false,
+      family: { count: 1, number: 1 },
+      password: { media: false, backupSet: false },
+      size: bytes.length,
+    });
   });
 
   test('GIVEN a real backup WHEN read THEN every read is bounded, and the start and the end are read', async () => {
@@ -38,24 +82,31 @@ describeWithMssqlFixtures('readBackupFile on real SQL Server backups', () => {
     expect(facts.coverage).toMatchObject({ depth: 'bounded', reads: reads.length, structureWalked: true });
   });
 
-  describe.each(['singlerestore-full.bak', 'difftest-full.bak', 'difftest-diff1.bak', 'db1-log.trn', 'sharepoint-config-compressed.bak'])('defects made from %s', (file) => {
-    const bytes = mssqlFixture(file);
-    test.each([
-      ['its first 1 KiB', () => cut(bytes, 1024), /ends|TRUNCATED/],
-      ['all but its last 512 bytes', () => cut(bytes, bytes.length - 512), /ends at \d+ bytes, inside the end of the backup set|does not end with the soft filemark/],
-      ['all but its last 4 KiB', () => cut(bytes, bytes.length - 4096), /soft filemark|end-of-set/],
-      ['its first half', () => cut(bytes, Math.floor(bytes.length / 1024) * 512), /soft filemark|end-of-set|ends/],
-      ['a cut at an odd size', () => cut(bytes, bytes.length - 7), /not a whole number of 512-byte blocks/],
-      ['0x600–0x6FF zeroed', () => zeroed(bytes, 0x600, 0x700), /.+/],
-      ['its end-of-set ESET zeroed', () => zeroed(bytes, bytes.length - 0x600, bytes.length - 0x400), /.+/],
-    ])('GIVEN %s WHEN read THEN a problem, and never a complete backup', async (_, make, reason) => {
-      const report = await read(make());
-      expect(report.problems.length).toBeGreaterThan(0);
-      expect(report.problems.map((p) => `${p.code} ${p.message}`).join('\n')).toMatch(reason);
-      expect(report.facts.complete).toBe(false);
-      expect(judgeBackupFile(report).ok).toBe(false);
-    });
-  });
+  describe.each(['singlerestore-full.bak', 'difftest-full.bak', 'difftest-diff1.bak', 'db1-log.trn', 'sharepoint-config-compressed.bak'])(
+    'defects made from %s',
+    (file) => {
+      const bytes = mssqlFixture(file);
+      test.each([
+        ['its first 1 KiB', () => cut(bytes, 1024), /ends|TRUNCATED/],
+        [
+          'all but its last 512 bytes',
+          () => cut(bytes, bytes.length - 512),
+          /ends at \d+ bytes, inside the end of the backup set|does not end with the soft filemark/,
+        ],
+        ['all but its last 4 KiB', () => cut(bytes, bytes.length - 4096), /soft filemark|end-of-set/],
+        ['its first half', () => cut(bytes, Math.floor(bytes.length / 1024) * 512), /soft filemark|end-of-set|ends/],
+        ['a cut at an odd size', () => cut(bytes, bytes.length - 7), /not a whole number of 512-byte blocks/],
+        ['0x600–0x6FF zeroed', () => zeroed(bytes, 0x600, 0x700), /.+/],
+        ['its end-of-set ESET zeroed', () => zeroed(bytes, bytes.length - 0x600, bytes.length - 0x400), /.+/],
+      ])('GIVEN %s WHEN read THEN a problem, and never a complete backup', async (_, make, reason) => {
+        const report = await read(make());
+        expect(report.problems.length).toBeGreaterThan(0);
+        expect(report.problems.map((p) => `${p.code} ${p.message}`).join('\n')).toMatch(reason);
+        expect(report.facts.complete).toBe(false);
+        expect(judgeBackupFile(report).ok).toBe(false);
+      });
+    },
+  );
 
   test('GIVEN a compressed backup with one chunk damaged WHEN read THEN the chunk is named', async () => {
     const bytes = Buffer.from(mssqlFixture('sharepoint-config-compressed.bak'));
@@ -82,7 +133,8 @@ describeWithMssqlFixtures('readBackupFile on real SQL Server backups', () => {
         bytes[at] = bytes[at]! ^ (1 + Math.floor(Math.random() * 255));
         const report = await read(bytes);
         // A change the reader does not notice must leave the facts as they were.
-        if (report.problems.length === 0) expect(report.facts.database).toBe(file.startsWith('single') ? 'singlerestore' : 'SharePoint_Config');
+        if (report.problems.length === 0)
+          expect(report.facts.database).toBe(file.startsWith('single') ? 'singlerestore' : 'SharePoint_Config');
       }
     }
   });
@@ -103,27 +155,48 @@ describe('readBackupFile on bytes that are not backups', () => {
   });
 });
 
-describe('readBackupFile on the stand-in\'s backups (the real layout, written by local/tds)', () => {
-  const base = { database: 'SuperOffice', server: 'SO-SQL01\\CRM', backupSetName: 'SuperOffice-Full Database Backup', startedAt: new Date('2026-11-30T02:00:00Z') };
+describe("readBackupFile on the stand-in's backups (the real layout, written by local/tds)", () => {
+  const base = {
+    database: 'SuperOffice',
+    server: 'SO-SQL01\\CRM',
+    backupSetName: 'SuperOffice-Full Database Backup',
+    startedAt: new Date('2026-11-30T02:00:00Z'),
+  };
   test.each([
     ['a full backup', {}, { backupType: 'full', copyOnly: false, compressed: false }],
     ['a copy-only full backup', { copyOnly: true }, { backupType: 'full', copyOnly: true }],
     ['a compressed backup', { compressed: true }, { format: 'MSSQLBAK', compressed: true, backupType: 'full' }],
     ['a differential backup', { backupType: 'differential' as const }, { backupType: 'differential' }],
     ['a compressed log backup', { backupType: 'log' as const, compressed: true }, { backupType: 'log', compressed: true }],
-    ['a database name with an apostrophe and non-Latin letters', { database: "O'Brien CRM Ærøskøbing" }, { database: "O'Brien CRM Ærøskøbing" }],
+    [
+      'a database name with an apostrophe and non-Latin letters',
+      { database: "O'Brien CRM Ærøskøbing" },
+      { database: "O'Brien CRM Ærøskøbing" },
+    ],
   ])('GIVEN %s WHEN read THEN the reader sees what was written', async (_, options, facts) => {
     const report = await read(backupFile({ ...base, ...options }, randomBytes(100_000)));
     expect(report.problems).toEqual([]);
-    expect(report.facts).toMatchObject({ database: 'SuperOffice', server: 'SO-SQL01\\CRM', sqlVersion: '16.0.4135', backupStartedAt: '2026-11-30T02:00:00', complete: true, ...facts });
+    expect(report.facts).toMatchObject({
+      database: 'SuperOffice',
+      server: 'SO-SQL01\\CRM',
+      sqlVersion: '16.0.4135',
+      backupStartedAt: '2026-11-30T02:00:00',
+      complete: true,
+      ...facts,
+    });
   });
 
   test('GIVEN the two stripes of a striped backup WHEN judged THEN together complete, alone incomplete', async () => {
     const mediaSetId = randomBytes(16);
     const stripes = await Promise.all([1, 2].map((number) => read(backupFile({ ...base, family: { count: 2, number, mediaSetId } }))));
-    expect(stripes.map((s) => s.facts.family)).toEqual([{ count: 2, number: 1 }, { count: 2, number: 2 }]);
+    expect(stripes.map((s) => s.facts.family)).toEqual([
+      { count: 2, number: 1 },
+      { count: 2, number: 2 },
+    ]);
     expect(judgeBackupSet(stripes, { database: 'SuperOffice' })).toEqual({ ok: true, reasons: [] });
-    expect(judgeBackupFile(stripes[0]!).reasons).toEqual([expect.stringMatching(/family 1 of 2 of a striped backup: the backup set is incomplete without the other 1 file/)]);
+    expect(judgeBackupFile(stripes[0]!).reasons).toEqual([
+      expect.stringMatching(/family 1 of 2 of a striped backup: the backup set is incomplete without the other 1 file/),
+    ]);
     expect(judgeBackupSet([stripes[1]!]).ok).toBe(false);
   });
 });

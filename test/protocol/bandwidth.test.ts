@@ -1,12 +1,33 @@
 // Wall-clock periods are tested in a zone with daylight saving time (set before any Date is made).
 process.env.TZ = 'Europe/Oslo';
-import { bandwidthAt, bandwidthSettingSchema, describeBandwidth, formatRate, parseClock, parseDays, parseRate, parseMessage } from '../../protocol';
+import {
+  bandwidthAt,
+  bandwidthSettingSchema,
+  describeBandwidth,
+  formatRate,
+  parseClock,
+  parseDays,
+  parseRate,
+  parseMessage,
+} from '../../protocol';
 
 describe('parseRate', () => {
   test.each([
-    ['20 Mbit/s', 2_500_000], ['40Mbit', 5_000_000], ['500 kbit/s', 62_500], ['1 Gbit/s', 125_000_000], ['1.5 Gbps', 187_500_000],
-    ['10 Mbps', 1_250_000], ['5 MB/s', 5_000_000], ['5MB', 5_000_000], ['3 MBps', 3_000_000], ['500 KB/s', 500_000], ['500 kB/s', 500_000],
-    ['2 MiB/s', 2 * 1024 ** 2], ['64 KiB/s', 65_536], [' unlimited ', null], ['Unlimited', null],
+    ['20 Mbit/s', 2_500_000],
+    ['40Mbit', 5_000_000],
+    ['500 kbit/s', 62_500],
+    ['1 Gbit/s', 125_000_000],
+    ['1.5 Gbps', 187_500_000],
+    ['10 Mbps', 1_250_000],
+    ['5 MB/s', 5_000_000],
+    ['5MB', 5_000_000],
+    ['3 MBps', 3_000_000],
+    ['500 KB/s', 500_000],
+    ['500 kB/s', 500_000],
+    ['2 MiB/s', 2 * 1024 ** 2],
+    ['64 KiB/s', 65_536],
+    [' unlimited ', null],
+    ['Unlimited', null],
   ])('GIVEN "%s" THEN %p bytes per second', (text, bytes) => {
     expect(parseRate(text)).toBe(bytes);
   });
@@ -52,16 +73,22 @@ describe('days and times', () => {
 
 describe('bandwidthSettingSchema', () => {
   test('GIVEN a setting with several mistakes THEN each is named with its path', () => {
-    const parsed = bandwidthSettingSchema.safeParse({ default: '20 Mb/s', schedule: [{ days: 'Mon-Fry', from: '7', to: '17:00', limit: 'slow' }], extra: 1 });
+    const parsed = bandwidthSettingSchema.safeParse({
+      default: '20 Mb/s',
+      schedule: [{ days: 'Mon-Fry', from: '7', to: '17:00', limit: 'slow' }],
+      extra: 1,
+    });
     expect(parsed.success).toBe(false);
     const issues = parsed.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    expect(issues).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^default: .*could mean bits or bytes/),
-      expect.stringMatching(/^schedule\.0\.days: .*not a list of days/),
-      expect.stringMatching(/^schedule\.0\.from: .*not a time of day/),
-      expect.stringMatching(/^schedule\.0\.limit: .*not a rate/),
-      expect.stringMatching(/Unrecognized key: "extra"/),
-    ]));
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^default: .*could mean bits or bytes/),
+        expect.stringMatching(/^schedule\.0\.days: .*not a list of days/),
+        expect.stringMatching(/^schedule\.0\.from: .*not a time of day/),
+        expect.stringMatching(/^schedule\.0\.limit: .*not a rate/),
+        expect.stringMatching(/Unrecognized key: "extra"/),
+      ]),
+    );
   });
 
   test('GIVEN a period from and to the same time THEN it is refused as empty', () => {
@@ -119,11 +146,13 @@ describe('bandwidthAt (the limit at a moment, local time)', () => {
 });
 
 describe('settings messages on the wire', () => {
-  test('GIVEN the cloud sends a tenant\'s bandwidth THEN the connector parses it; a bad one is refused naming the field', () => {
+  test("GIVEN the cloud sends a tenant's bandwidth THEN the connector parses it; a bad one is refused naming the field", () => {
     const good = parseMessage('cloud', JSON.stringify({ type: 'settings', v: 1, bandwidth: { default: '20 Mbit/s', schedule: [] } }));
     expect(good).toMatchObject({ type: 'settings', bandwidth: { default: '20 Mbit/s' } });
     expect(parseMessage('cloud', JSON.stringify({ type: 'settings', v: 1, bandwidth: null }))).toMatchObject({ bandwidth: null });
-    expect(() => parseMessage('cloud', JSON.stringify({ type: 'settings', v: 1, bandwidth: '20 Mb/s' }))).toThrow(/invalid "settings" message: .*bits or bytes/);
+    expect(() => parseMessage('cloud', JSON.stringify({ type: 'settings', v: 1, bandwidth: '20 Mb/s' }))).toThrow(
+      /invalid "settings" message: .*bits or bytes/,
+    );
     expect(parseMessage('connector', JSON.stringify({ type: 'settings-request', v: 1 }))).toEqual({ type: 'settings-request', v: 1 });
   });
 });

@@ -3,7 +3,9 @@ import { exactPathBytes, isTenantArchiveKey, keyLayout, MAX_KEY_BYTES, pathField
 describe('keyLayout', () => {
   test('database backups keep one key per database and tier, so each validated day is a new version; uploads are staged per run', () => {
     expect(keyLayout.databaseBackup('acme', 'SuperOffice')).toBe('db/daily/acme/SuperOffice.bak');
-    expect(keyLayout.stagedDatabaseBackup('acme', 'acme-2026-11-25-daily', 'SuperOffice')).toBe('incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak');
+    expect(keyLayout.stagedDatabaseBackup('acme', 'acme-2026-11-25-daily', 'SuperOffice')).toBe(
+      'incoming/acme/acme-2026-11-25-daily/db/SuperOffice.bak',
+    );
     expect(keyLayout.stagedManifest('acme', 'acme-2026-11-25-daily')).toBe('incoming/acme/acme-2026-11-25-daily/manifest.json');
     expect(keyLayout.stagedSnapshot('acme', 'acme-2026-11-25-daily')).toBe('incoming/acme/acme-2026-11-25-daily/snapshot.json.gz');
   });
@@ -24,7 +26,9 @@ describe('keyLayout', () => {
   });
 
   test('archive keys keep the relative path exactly as named (never normalized), with control characters and "%" escaped', () => {
-    expect(keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/2026.01/Tilbud – kunde.docx')).toBe('archive/acme/SO_ARC/ADM/2026.01/Tilbud – kunde.docx');
+    expect(keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/2026.01/Tilbud – kunde.docx')).toBe(
+      'archive/acme/SO_ARC/ADM/2026.01/Tilbud – kunde.docx',
+    );
     expect(keyLayout.archiveFile('acme', 'SO_ARC', 'a\u0065\u0301.txt')).toBe('archive/acme/SO_ARC/a\u0065\u0301.txt');
     expect(keyLayout.archiveFile('acme', 'SO_ARC', 'a\u00e9.txt')).toBe('archive/acme/SO_ARC/a\u00e9.txt');
     expect(keyLayout.archiveFile('acme', 'SO_ARC', 'bad\u0001name')).toBe('archive/acme/SO_ARC/bad%01name');
@@ -65,7 +69,7 @@ describe('keyLayout', () => {
     expect(pathFields(Buffer.from('\ufeffnotes.txt')).path).toBe('\ufeffnotes.txt');
   });
 
-  test('one tenant cannot claim another one\'s archive keys', () => {
+  test("one tenant cannot claim another one's archive keys", () => {
     expect(isTenantArchiveKey('acme', 'archive/acme/SO_ARC/x')).toBe(true);
     expect(isTenantArchiveKey('acme', 'archive/acme-evil/SO_ARC/x')).toBe(false);
     expect(isTenantArchiveKey('acme', 'archive/acme/../beta/x')).toBe(false);

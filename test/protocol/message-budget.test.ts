@@ -3,7 +3,7 @@ import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
 import { fleetLoad, MESSAGE_BUDGET } from '../../protocol';
 
 /** The connectors' message budget, sized against the stage's throttle as the template ships it. */
-describe('the message budget keeps a fleet of 10,000 inside the stage\'s throttle', () => {
+describe("the message budget keeps a fleet of 10,000 inside the stage's throttle", () => {
   const deployment = readLocalDeployment(synthesizeTemplate());
   const throttle = deployment.webSocket.throttle!;
   const windowHours = Number(deployment.functions.find((f) => f.handler === 'list-tenants')!.environment.BACKUP_WINDOW_HOURS);
@@ -16,9 +16,11 @@ describe('the message budget keeps a fleet of 10,000 inside the stage\'s throttl
     expect(load.backupWindowPerSecond / throttle.rateLimit).toBeLessThan(0.5);
   });
 
-  test('the heartbeat leaves a minute of API Gateway\'s 10-minute idle limit for a throttled one to go again, and progress comes well within the run\'s 10-minute heartbeat timeout', () => {
+  test("the heartbeat leaves a minute of API Gateway's 10-minute idle limit for a throttled one to go again, and progress comes well within the run's 10-minute heartbeat timeout", () => {
     expect(600 - MESSAGE_BUDGET.heartbeatSeconds).toBeGreaterThanOrEqual(60);
-    expect(MESSAGE_BUDGET.progressIntervalSeconds + MESSAGE_BUDGET.firstProgressJitterSeconds + MESSAGE_BUDGET.throttleBackoffCapMs / 1000).toBeLessThan(600);
+    expect(
+      MESSAGE_BUDGET.progressIntervalSeconds + MESSAGE_BUDGET.firstProgressJitterSeconds + MESSAGE_BUDGET.throttleBackoffCapMs / 1000,
+    ).toBeLessThan(600);
     expect(MESSAGE_BUDGET.reconnectAfterMinutes).toBeLessThan(120);
   });
 });

@@ -1,4 +1,11 @@
-import { encodeSoftFilemark, encodeStreamHeader, readDblkHeader, readSoftFilemark, readStreamHeader, STREAM_HEADER_BYTES } from '../../protocol/mtf-blocks';
+import {
+  encodeSoftFilemark,
+  encodeStreamHeader,
+  readDblkHeader,
+  readSoftFilemark,
+  readStreamHeader,
+  STREAM_HEADER_BYTES,
+} from '../../protocol/mtf-blocks';
 
 describe('MTF blocks: what the stand-in writes is what the reader reads', () => {
   it('a stream header round-trips, and a flipped byte breaks its checksum', () => {

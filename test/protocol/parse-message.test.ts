@@ -35,13 +35,25 @@ describe('parseMessage', () => {
   });
 
   test('GIVEN a backup job for the connector WHEN parsed with the connector schema THEN it is not a connector message', () => {
-    const job = { type: 'backup-job', v: 1, runId: 'r1', tenantId: 'acme', requestedAt: new Date().toISOString(), target: { bucket: 'bkt', region: 'eu-north-1' }, credentials: { accessKeyId: 'A', secretAccessKey: 'S', expiration: new Date().toISOString() } };
+    const job = {
+      type: 'backup-job',
+      v: 1,
+      runId: 'r1',
+      tenantId: 'acme',
+      requestedAt: new Date().toISOString(),
+      target: { bucket: 'bkt', region: 'eu-north-1' },
+      credentials: { accessKeyId: 'A', secretAccessKey: 'S', expiration: new Date().toISOString() },
+    };
     expect(parseMessage('cloud', JSON.stringify(job)).type).toBe('backup-job');
     expect(() => parseMessage('connector', JSON.stringify(job))).toThrow(ProtocolError);
   });
 
   test('encodeMessage refuses an outgoing message API Gateway would reject', () => {
-    expect(() => encodeMessage({ type: 'error', v: 1, error: { code: 'X', message: 'y'.repeat(4000) }, inReplyTo: 'z'.repeat(100) })).not.toThrow();
-    expect(() => encodeMessage({ type: 'progress', v: 1, runId: 'r1', phase: 'archive', detail: 'x'.repeat(MAX_MESSAGE_BYTES) })).toThrow(/exceeds/);
+    expect(() =>
+      encodeMessage({ type: 'error', v: 1, error: { code: 'X', message: 'y'.repeat(4000) }, inReplyTo: 'z'.repeat(100) }),
+    ).not.toThrow();
+    expect(() => encodeMessage({ type: 'progress', v: 1, runId: 'r1', phase: 'archive', detail: 'x'.repeat(MAX_MESSAGE_BYTES) })).toThrow(
+      /exceeds/,
+    );
   });
 });

@@ -3,8 +3,14 @@ import { ZodError } from 'zod';
 import { decodeManifest, decodeSnapshot, parseManifest, parseSnapshot } from '../../protocol';
 
 const manifest = {
-  kind: 'so-backup-manifest', v: 1, runId: 'acme-2026-11-25-daily', tenantId: 'acme', connectorVersion: '1.0.0',
-  startedAt: '2026-11-25T01:00:00.000Z', finishedAt: '2026-11-25T01:10:00.000Z', databases: [],
+  kind: 'so-backup-manifest',
+  v: 1,
+  runId: 'acme-2026-11-25-daily',
+  tenantId: 'acme',
+  connectorVersion: '1.0.0',
+  startedAt: '2026-11-25T01:00:00.000Z',
+  finishedAt: '2026-11-25T01:10:00.000Z',
+  databases: [],
 };
 const snapshot = { kind: 'so-backup-archive-snapshot', v: 1, runId: 'acme-2026-11-25-daily', files: [] };
 

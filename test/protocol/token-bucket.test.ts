@@ -1,6 +1,6 @@
 import { parseGatewayFrame, parseMessage, TokenBucket } from '../../protocol';
 
-describe('TokenBucket (API Gateway\'s throttling model)', () => {
+describe("TokenBucket (API Gateway's throttling model)", () => {
   test('GIVEN a full bucket of 3 at 2/s WHEN taken faster than it refills THEN it throttles, and refills continuously up to the burst', () => {
     const bucket = new TokenBucket(2, 3, 0);
     expect([bucket.tryTake(0), bucket.tryTake(0), bucket.tryTake(0), bucket.tryTake(0)]).toEqual([true, true, true, false]);
@@ -17,10 +17,16 @@ describe('TokenBucket (API Gateway\'s throttling model)', () => {
   });
 });
 
-describe('API Gateway\'s own frames', () => {
+describe("API Gateway's own frames", () => {
   test('GIVEN raw frames WHEN read THEN gateway frames are told apart from protocol messages', () => {
-    expect(parseGatewayFrame('{"message": "Too Many Requests", "connectionId":"abc=", "requestId":"def="}')).toEqual({ message: 'Too Many Requests', connectionId: 'abc=', requestId: 'def=' });
-    expect(parseGatewayFrame('{"message": "Internal server error", "connectionId":"abc=", "requestId":"def="}')?.message).toBe('Internal server error');
+    expect(parseGatewayFrame('{"message": "Too Many Requests", "connectionId":"abc=", "requestId":"def="}')).toEqual({
+      message: 'Too Many Requests',
+      connectionId: 'abc=',
+      requestId: 'def=',
+    });
+    expect(parseGatewayFrame('{"message": "Internal server error", "connectionId":"abc=", "requestId":"def="}')?.message).toBe(
+      'Internal server error',
+    );
     expect(parseGatewayFrame('{"type":"ack","v":1,"runId":"acme-2026-11-25-daily"}')).toBeUndefined();
     expect(parseGatewayFrame('not json')).toBeUndefined();
     expect(parseMessage('cloud', '{"type":"ack","v":1,"runId":"acme-2026-11-25-daily"}').type).toBe('ack');

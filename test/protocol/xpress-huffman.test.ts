@@ -37,15 +37,27 @@ describe('decompressXpressHuffman', () => {
   });
 
   test('GIVEN an oversubscribed table WHEN decoded THEN XPRESS_BAD_TABLE', () => {
-    expectXpressError(() => decompressXpressHuffman(Buffer.concat([table({ 0: 1, 1: 1, 2: 1 }), Buffer.alloc(8)]), 10), 'XPRESS_BAD_TABLE', /oversubscribed/);
+    expectXpressError(
+      () => decompressXpressHuffman(Buffer.concat([table({ 0: 1, 1: 1, 2: 1 }), Buffer.alloc(8)]), 10),
+      'XPRESS_BAD_TABLE',
+      /oversubscribed/,
+    );
   });
 
   test('GIVEN a match before any output WHEN decoded THEN XPRESS_BAD_OFFSET', () => {
-    expectXpressError(() => decompressXpressHuffman(Buffer.concat([table({ 0: 2, 256: 2, 271: 1 }), Buffer.from('0000000005', 'hex')]), 100), 'XPRESS_BAD_OFFSET', /1 bytes back from output byte 0/);
+    expectXpressError(
+      () => decompressXpressHuffman(Buffer.concat([table({ 0: 2, 256: 2, 271: 1 }), Buffer.from('0000000005', 'hex')]), 100),
+      'XPRESS_BAD_OFFSET',
+      /1 bytes back from output byte 0/,
+    );
   });
 
   test('GIVEN the stream cut short WHEN decoded THEN XPRESS_TRUNCATED', () => {
-    expectXpressError(() => decompressXpressHuffman(zeros.subarray(0, zeros.length - 2), 65537), 'XPRESS_TRUNCATED', /the bit stream ends at byte 261 with 65536 of 65537 bytes still to decode/);
+    expectXpressError(
+      () => decompressXpressHuffman(zeros.subarray(0, zeros.length - 2), 65537),
+      'XPRESS_TRUNCATED',
+      /the bit stream ends at byte 261 with 65536 of 65537 bytes still to decode/,
+    );
   });
 
   test('GIVEN more output than one block holds WHEN asked THEN XPRESS_TOO_LONG', () => {
@@ -60,7 +72,18 @@ describe('compressXpressHuffman', () => {
     ['one byte', Buffer.from([7])],
     ['text', text],
     ['random', randomBytes(65536)],
-    ['runs of every escape length', Buffer.concat([randomBytes(10), Buffer.alloc(17), randomBytes(3), Buffer.alloc(280), randomBytes(5), Buffer.alloc(40000), randomBytes(20)])],
+    [
+      'runs of every escape length',
+      Buffer.concat([
+        randomBytes(10),
+        Buffer.alloc(17),
+        randomBytes(3),
+        Buffer.alloc(280),
+        randomBytes(5),
+        Buffer.alloc(40000),
+        randomBytes(20),
+      ]),
+    ],
   ])('GIVEN %s WHEN compressed and decompressed THEN the same bytes', (_, data) => {
     const block = compressXpressHuffman(data);
     expect(Buffer.from(decompressXpressHuffman(block, data.length)).equals(data)).toBe(true);

@@ -12,11 +12,15 @@ import { writeSnapshot } from '../repository/snapshots';
 export async function backupArchive(
   run: { tenantId: string; runId: string },
   roots: ArchiveRoot[],
-  deps: { store: ObjectStore; stateDir: string; logger: Logger } & Pick<MirrorOptions, 'onProgress' | 'signal' | 'concurrency' | 'hiddenAttribute'>,
+  deps: { store: ObjectStore; stateDir: string; logger: Logger } & Pick<
+    MirrorOptions,
+    'onProgress' | 'signal' | 'concurrency' | 'hiddenAttribute'
+  >,
 ): Promise<ArchiveSummary> {
   const { store, logger } = deps;
   const index = await ArchiveIndex.load(deps.stateDir);
-  if (index.found.state !== 'loaded') logger.warn({ index: index.found }, 'archive index missing or damaged: rebuilding it from what S3 holds');
+  if (index.found.state !== 'loaded')
+    logger.warn({ index: index.found }, 'archive index missing or damaged: rebuilding it from what S3 holds');
   const mirrored = await mirrorArchive(run.tenantId, roots, store, index, deps);
   const snapshot = await writeSnapshot(store, run, mirrored);
   // One after the other: each builds its text in batches, and the two at once doubled peak memory.
@@ -36,7 +40,19 @@ export async function backupArchive(
     snapshot,
   };
   if (mirrored.rebuilt) logger.info(mirrored.rebuilt, 'archive index rebuilt from S3');
-  if (mirrored.skipped.length > 0) logger.warn({ skipped: mirrored.skipped.slice(0, 20) }, `${mirrored.skipped.length} archive file(s) skipped`);
-  logger.info({ files: summary.files, links: summary.links, readFiles: mirrored.readFiles, uploadedFiles: summary.uploadedFiles, uploadedBytes: summary.uploadedBytes, copiedFiles: summary.copiedFiles, deletedFiles: summary.deletedFiles }, 'archive mirrored');
+  if (mirrored.skipped.length > 0)
+    logger.warn({ skipped: mirrored.skipped.slice(0, 20) }, `${mirrored.skipped.length} archive file(s) skipped`);
+  logger.info(
+    {
+      files: summary.files,
+      links: summary.links,
+      readFiles: mirrored.readFiles,
+      uploadedFiles: summary.uploadedFiles,
+      uploadedBytes: summary.uploadedBytes,
+      copiedFiles: summary.copiedFiles,
+      deletedFiles: summary.deletedFiles,
+    },
+    'archive mirrored',
+  );
   return summary;
 }

@@ -26,15 +26,45 @@ export interface IndexEntry extends FileFacts {
  */
 export function indexEntry(facts: FileFacts, sha256: string, versionId: string, s3Checksum?: S3Checksum, exactTime = true): IndexEntry {
   return {
-    size: facts.size, mtimeNs: facts.mtimeNs, exactTime, fileId: facts.fileId, birthNs: facts.birthNs, attributes: facts.attributes, mode: facts.mode, sha256, versionId,
-    s3Checksum: s3Checksum?.type === 'COMPOSITE' ? s3Checksum : undefined, run: 0, made: false,
+    size: facts.size,
+    mtimeNs: facts.mtimeNs,
+    exactTime,
+    fileId: facts.fileId,
+    birthNs: facts.birthNs,
+    attributes: facts.attributes,
+    mode: facts.mode,
+    sha256,
+    versionId,
+    s3Checksum: s3Checksum?.type === 'COMPOSITE' ? s3Checksum : undefined,
+    run: 0,
+    made: false,
   };
 }
 
 /** Version 4: version 3 and the birth time (nanoseconds, decimal string; "0" unknown) and POSIX mode (-1 unknown). */
-type Row = [id: string, size: number, mtimeNs: string, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null, attributes: number, birthNs: string, mode: number];
+type Row = [
+  id: string,
+  size: number,
+  mtimeNs: string,
+  fileId: string,
+  sha256: string,
+  versionId: string,
+  s3Checksum: S3Checksum | null,
+  attributes: number,
+  birthNs: string,
+  mode: number,
+];
 /** Version 3: exact times (nanoseconds, as a decimal string) and attribute bits. */
-type RowV3 = [id: string, size: number, mtimeNs: string, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null, attributes: number];
+type RowV3 = [
+  id: string,
+  size: number,
+  mtimeNs: string,
+  fileId: string,
+  sha256: string,
+  versionId: string,
+  s3Checksum: S3Checksum | null,
+  attributes: number,
+];
 /** Version 2 (connectors before exact times): the time as double milliseconds. */
 type RowV2 = [id: string, size: number, mtimeMs: number, fileId: string, sha256: string, versionId: string, s3Checksum: S3Checksum | null];
 
@@ -54,7 +84,11 @@ export type IndexState = { state: 'loaded' } | { state: 'missing' } | { state: '
 export class ArchiveIndex {
   private changed = false;
 
-  private constructor(private readonly file: string, private readonly map: Map<string, IndexEntry>, readonly found: IndexState) {}
+  private constructor(
+    private readonly file: string,
+    private readonly map: Map<string, IndexEntry>,
+    readonly found: IndexState,
+  ) {}
 
   get entries(): ReadonlyMap<string, IndexEntry> {
     return this.map;
@@ -103,7 +137,22 @@ export class ArchiveIndex {
         };
         await write(`{"kind":"${KIND}","v":4,"entries":[\n`);
         for (let at = 0; at < entries.length; at += 1000) {
-          const rows = entries.slice(at, at + 1000).map(([id, e]) => JSON.stringify([id, e.size, e.mtimeNs.toString(), e.fileId, e.sha256, e.versionId, e.s3Checksum ?? null, e.attributes, e.birthNs.toString(), e.mode] satisfies Row));
+          const rows = entries
+            .slice(at, at + 1000)
+            .map(([id, e]) =>
+              JSON.stringify([
+                id,
+                e.size,
+                e.mtimeNs.toString(),
+                e.fileId,
+                e.sha256,
+                e.versionId,
+                e.s3Checksum ?? null,
+                e.attributes,
+                e.birthNs.toString(),
+                e.mode,
+              ] satisfies Row),
+            );
           await write((at === 0 ? '' : ',\n') + rows.join(',\n'));
         }
         await write('\n]}');
@@ -144,7 +193,8 @@ async function readIndex(file: string): Promise<Map<string, IndexEntry>> {
     first = false;
     if (header === undefined) {
       header = parseLine<{ kind?: string; v?: number }>(line.replace(/"entries":\[$/, '"entries":[]}'));
-      if (header.kind !== KIND || (header.v !== 2 && header.v !== 3 && header.v !== 4)) throw new DamagedIndex('not a version 2, 3 or 4 archive index');
+      if (header.kind !== KIND || (header.v !== 2 && header.v !== 3 && header.v !== 4))
+        throw new DamagedIndex('not a version 2, 3 or 4 archive index');
       version = header.v;
       continue;
     }
@@ -157,12 +207,33 @@ async function readIndex(file: string): Promise<Map<string, IndexEntry>> {
     const mode = version === 4 ? (row as Row)[9] : -1;
     const checksum = s3Checksum ? s3ChecksumSchema.safeParse(s3Checksum) : undefined;
     const timeOk = version >= 3 ? typeof time === 'string' && NANOSECONDS.test(time) : typeof time === 'number' && Number.isFinite(time);
-    if (typeof id !== 'string' || typeof size !== 'number' || !timeOk || typeof sha256 !== 'string' || typeof versionId !== 'string' || typeof attributes !== 'number'
-      || typeof birth !== 'string' || !NANOSECONDS.test(birth) || !Number.isInteger(mode) || mode < -1 || mode > 0o7777 || (checksum && !checksum.success)) {
+    if (
+      typeof id !== 'string' ||
+      typeof size !== 'number' ||
+      !timeOk ||
+      typeof sha256 !== 'string' ||
+      typeof versionId !== 'string' ||
+      typeof attributes !== 'number' ||
+      typeof birth !== 'string' ||
+      !NANOSECONDS.test(birth) ||
+      !Number.isInteger(mode) ||
+      mode < -1 ||
+      mode > 0o7777 ||
+      (checksum && !checksum.success)
+    ) {
       throw new DamagedIndex('an index entry is malformed');
     }
     const mtimeNs = version >= 3 ? BigInt(time) : BigInt(Math.round((time as number) * 1e6));
-    entries.set(id, indexEntry({ size, mtimeNs, fileId: String(fileId ?? ''), birthNs: birth === '0' ? 0n : BigInt(birth), attributes, mode }, sha256, versionId, checksum?.data, version >= 3));
+    entries.set(
+      id,
+      indexEntry(
+        { size, mtimeNs, fileId: String(fileId ?? ''), birthNs: birth === '0' ? 0n : BigInt(birth), attributes, mode },
+        sha256,
+        versionId,
+        checksum?.data,
+        version >= 3,
+      ),
+    );
   }
   if (trailer === undefined) throw new DamagedIndex('the index has no checksum line (written by an older connector or cut short)');
   if (hash.digest('hex') !== trailer) throw new DamagedIndex('the index does not match its checksum (damaged on disk)');

@@ -73,13 +73,29 @@ const RETRY_DELAY_MS = 250;
  * snapshot and is reported. A missing or damaged index is rebuilt from S3: files whose current
  * version provably holds the same bytes are adopted, not uploaded again.
  */
-export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], store: ObjectStore, index: ArchiveIndex, options: MirrorOptions = {}): Promise<MirrorResult> {
+export async function mirrorArchive(
+  tenantId: string,
+  roots: ArchiveRoot[],
+  store: ObjectStore,
+  index: ArchiveIndex,
+  options: MirrorOptions = {},
+): Promise<MirrorResult> {
   // The snapshot is the index entries this run found (stamped with the run), not a second map:
   // at 100,000 files every per-file structure costs megabytes.
   const stamp = ++mirrorRuns;
   const inSnapshot = (id: string, entry: IndexEntry) => entry.run === stamp && inRoots(id, roots);
   const result: MirrorResult = {
-    files: 0, bytes: 0, emptyFolders: [], folders: [], links: [], readFiles: 0, uploadedFiles: 0, uploadedBytes: 0, copiedFiles: 0, deletedFiles: 0, skipped: [],
+    files: 0,
+    bytes: 0,
+    emptyFolders: [],
+    folders: [],
+    links: [],
+    readFiles: 0,
+    uploadedFiles: 0,
+    uploadedBytes: 0,
+    copiedFiles: 0,
+    deletedFiles: 0,
+    skipped: [],
     *snapshotFiles() {
       for (const [id, entry] of index.entries) {
         if (!inSnapshot(id, entry)) continue;
@@ -88,24 +104,42 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
         const plain = isPlainText(relative);
         const bytes = plain ? undefined : nameBytes(relative);
         yield {
-          root, ...(bytes ? pathFields(bytes) : { path: relative }), key: keyLayout.archiveFile(tenantId, root, bytes ?? relative), versionId: entry.versionId, size: entry.size,
-          mtimeMs: nsToMs(entry.mtimeNs), mtimeNs: entry.mtimeNs.toString(), attributes: attributesOf(entry.attributes), mode: entry.mode >= 0 ? entry.mode : undefined,
-          sha256: entry.sha256, uploaded: entry.made, s3Checksum: entry.s3Checksum,
+          root,
+          ...(bytes ? pathFields(bytes) : { path: relative }),
+          key: keyLayout.archiveFile(tenantId, root, bytes ?? relative),
+          versionId: entry.versionId,
+          size: entry.size,
+          mtimeMs: nsToMs(entry.mtimeNs),
+          mtimeNs: entry.mtimeNs.toString(),
+          attributes: attributesOf(entry.attributes),
+          mode: entry.mode >= 0 ? entry.mode : undefined,
+          sha256: entry.sha256,
+          uploaded: entry.made,
+          s3Checksum: entry.s3Checksum,
         };
       }
     },
   };
-  const keyOf = (root: string, relative: string) => keyLayout.archiveFile(tenantId, root, isPlainText(relative) ? relative : nameBytes(relative));
+  const keyOf = (root: string, relative: string) =>
+    keyLayout.archiveFile(tenantId, root, isPlainText(relative) ? relative : nameBytes(relative));
   const skip = (root: string, relative: string, reason: string) => result.skipped.push(skippedFile(root, relative, reason));
   const remote = index.found.state === 'loaded' ? undefined : await loadRemoteArchive(tenantId, store);
   /** Rebuilding only: every path scanned, to find the keys in S3 that no file maps to any more. */
   const scanned = remote ? new Set<string>() : undefined;
-  if (remote) result.rebuilt = { reason: index.found.state === 'corrupt' ? `index damaged: ${index.found.problem}` : 'index missing', adoptedFiles: 0, snapshotRunId: remote.snapshotRunId };
+  if (remote)
+    result.rebuilt = {
+      reason: index.found.state === 'corrupt' ? `index damaged: ${index.found.problem}` : 'index missing',
+      adoptedFiles: 0,
+      snapshotRunId: remote.snapshotRunId,
+    };
 
   // Work starts while the scan is still walking: the scan feeds a queue of reads, sends and
   // copies that run with bounded concurrency and memory, and the deletions join it at the end.
   const queue = new WorkQueue(options.concurrency ?? 24, options.signal);
-  const working = queue.finished().then(() => undefined, (error: unknown) => ({ error }));
+  const working = queue.finished().then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
   const every = options.checkpointEveryMs ?? 30_000;
   let lastSave = Date.now();
   let saving: Promise<void> | undefined;
@@ -126,14 +160,18 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     try {
       const key = keyOf(task.root.name, task.file.relative);
       const known = index.entries.get(task.id);
-      const adopted = remote ? await adoptFromRemote(remote, store, key, task.file.diskPath, task.file, reading) : await sameContent(known, task.file, reading);
+      const adopted = remote
+        ? await adoptFromRemote(remote, store, key, task.file.diskPath, task.file, reading)
+        : await sameContent(known, task.file, reading);
       if (adopted) {
         if (result.rebuilt) result.rebuilt.adoptedFiles++;
         record(task, adopted, false);
       } else {
         const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key, reading) : undefined;
         if (!copied) reading();
-        const outcome = copied ? { entry: copied } : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file));
+        const outcome = copied
+          ? { entry: copied }
+          : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file));
         if ('reason' in outcome) {
           // Reported; its last good version (if any, stamped by the scan) stays in the snapshot.
           skip(task.root.name, task.file.relative, outcome.reason);
@@ -172,7 +210,8 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
     }
     const from = byFileId.get(file.fileId);
     const entry = from === undefined ? undefined : index.entries.get(from);
-    if (!from || !entry || entry.size !== file.size || !sameMtime(entry.mtimeNs, file.mtimeNs, hostPlatform, entry.exactTime)) return undefined;
+    if (!from || !entry || entry.size !== file.size || !sameMtime(entry.mtimeNs, file.mtimeNs, hostPlatform, entry.exactTime))
+      return undefined;
     return { id: from, entry, proven: entry.birthNs !== 0n && entry.birthNs === file.birthNs };
   };
 
@@ -183,38 +222,67 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
   const hidden = options.hiddenAttribute ?? hiddenAttribute();
   try {
     for (const root of roots) {
-      await scanRoot(root.path, {
-        file: (file) => {
-          const id = `${root.name}/${file.relative}`;
-          const known = index.entries.get(id);
-          if (known) known.run = stamp;
-          scanned?.add(id);
-          if (known && sameFile(known, file)) {
-            // Unchanged. An older index's time becomes exact, its unknown birth time known, a changed attribute or mode is recorded: no read.
-            if (!known.exactTime || known.attributes !== file.attributes || known.mode !== file.mode || known.birthNs !== file.birthNs) index.set(id, Object.assign(indexEntry(file, known.sha256, known.versionId, known.s3Checksum), { run: stamp, made: known.made }));
-            return;
-          }
-          const task: Task = { root, id, file, renamedFrom: known ? undefined : renamedFrom(file) };
-          queue.push(() => handle(task));
+      await scanRoot(
+        root.path,
+        {
+          file: (file) => {
+            const id = `${root.name}/${file.relative}`;
+            const known = index.entries.get(id);
+            if (known) known.run = stamp;
+            scanned?.add(id);
+            if (known && sameFile(known, file)) {
+              // Unchanged. An older index's time becomes exact, its unknown birth time known, a changed attribute or mode is recorded: no read.
+              if (!known.exactTime || known.attributes !== file.attributes || known.mode !== file.mode || known.birthNs !== file.birthNs)
+                index.set(
+                  id,
+                  Object.assign(indexEntry(file, known.sha256, known.versionId, known.s3Checksum), { run: stamp, made: known.made }),
+                );
+              return;
+            }
+            const task: Task = { root, id, file, renamedFrom: known ? undefined : renamedFrom(file) };
+            queue.push(() => handle(task));
+          },
+          emptyFolder: (relative) => result.emptyFolders.push({ root: root.name, ...pathFields(nameBytes(relative)) }),
+          folder: (relative, facts) =>
+            result.folders.push({
+              root: root.name,
+              ...pathFields(nameBytes(relative)),
+              mtimeNs: facts.mtimeNs.toString(),
+              ...(facts.mode >= 0 ? { mode: facts.mode } : {}),
+            }),
+          link: (link) => {
+            const target = nameBytes(link.target);
+            const fields = pathFields(target);
+            result.links.push({
+              root: root.name,
+              ...pathFields(nameBytes(link.relative)),
+              target: fields.path,
+              ...(fields.pathBytes ? { targetBytes: fields.pathBytes } : {}),
+              kind: link.kind,
+            });
+            // The link is kept; what it leads to outside the archive is not backed up: say so.
+            if (link.leadsOutTo)
+              skip(
+                root.name,
+                link.relative,
+                `a link to ${truncate(link.leadsOutTo, 120)}, outside the archive: the link is kept, what it points to is not backed up (add that folder as an archive root to back it up)`,
+              );
+          },
+          unreadable: (relative, reason) => {
+            skip(root.name, relative, reason);
+            unreadable.push(`${root.name}/${relative}`);
+          },
         },
-        emptyFolder: (relative) => result.emptyFolders.push({ root: root.name, ...pathFields(nameBytes(relative)) }),
-        folder: (relative, facts) => result.folders.push({ root: root.name, ...pathFields(nameBytes(relative)), mtimeNs: facts.mtimeNs.toString(), ...(facts.mode >= 0 ? { mode: facts.mode } : {}) }),
-        link: (link) => {
-          const target = nameBytes(link.target);
-          const fields = pathFields(target);
-          result.links.push({ root: root.name, ...pathFields(nameBytes(link.relative)), target: fields.path, ...(fields.pathBytes ? { targetBytes: fields.pathBytes } : {}), kind: link.kind });
-          // The link is kept; what it leads to outside the archive is not backed up: say so.
-          if (link.leadsOutTo) skip(root.name, link.relative, `a link to ${truncate(link.leadsOutTo, 120)}, outside the archive: the link is kept, what it points to is not backed up (add that folder as an archive root to back it up)`);
+        {
+          pause: () => queue.whenShorterThan(QUEUE_HIGH_WATER),
+          hidden: await hidden.hiddenBelow(root.path),
+          roots: roots.map((r) => r.path),
         },
-        unreadable: (relative, reason) => {
-          skip(root.name, relative, reason);
-          unreadable.push(`${root.name}/${relative}`);
-        },
-      }, { pause: () => queue.whenShorterThan(QUEUE_HIGH_WATER), hidden: await hidden.hiddenBelow(root.path), roots: roots.map((r) => r.path) });
+      );
     }
 
     // 2. Gone from disk: a delete marker (the versions stay); kept when it could not be read.
-    const keptBelow = (id: string) => unreadable.some((path) => id === path || id.startsWith(path + '/'));
+    const keptBelow = (id: string) => unreadable.some((path) => id === path || id.startsWith(`${path}/`));
     for (const [id, entry] of index.entries) {
       if (entry.run === stamp || !inRoots(id, roots)) continue;
       if (keptBelow(id)) {
@@ -228,7 +296,8 @@ export async function mirrorArchive(tenantId: string, roots: ArchiveRoot[], stor
         result.deletedFiles++;
       });
     }
-    if (remote && scanned) for (const job of deletionsFromRemote(tenantId, roots, remote, scanned, keptBelow, store, result)) queue.push(job);
+    if (remote && scanned)
+      for (const job of deletionsFromRemote(tenantId, roots, remote, scanned, keptBelow, store, result)) queue.push(job);
   } catch (caught) {
     const error = caught instanceof RootUnreadable ? await rootProblem(roots, caught) : caught;
     queue.fail(error);
@@ -258,7 +327,9 @@ async function rootProblem(roots: ArchiveRoot[], unreadable: RootUnreadable): Pr
   const code = (unreadable.cause as NodeJS.ErrnoException).code;
   const root = roots.find((r) => unreadable.rootPath === r.path) ?? { name: '?', path: unreadable.rootPath };
   const verdict = await checkArchiveRoot(root);
-  const text = verdict.ok ? `${root.path}: cannot be listed (${code ?? unreadable.message})` : `${verdict.detail}${verdict.fix ? `: ${verdict.fix}` : ''}`;
+  const text = verdict.ok
+    ? `${root.path}: cannot be listed (${code ?? unreadable.message})`
+    : `${verdict.detail}${verdict.fix ? `: ${verdict.fix}` : ''}`;
   return new ConnectorError('ARCHIVE_ROOT_UNREADABLE', `archive root "${root.name}": ${text}`, { cause: unreadable.cause });
 }
 
@@ -275,9 +346,12 @@ let mirrorRuns = 0;
  * and time, on the same reused inode) from the one recorded: that one is read and compared.
  */
 function sameFile(known: IndexEntry, now: FileFacts): boolean {
-  return known.size === now.size && sameMtime(known.mtimeNs, now.mtimeNs, hostPlatform, known.exactTime)
-    && (known.fileId === now.fileId || !known.fileId || !now.fileId)
-    && (known.birthNs === now.birthNs || known.birthNs === 0n || now.birthNs === 0n);
+  return (
+    known.size === now.size &&
+    sameMtime(known.mtimeNs, now.mtimeNs, hostPlatform, known.exactTime) &&
+    (known.fileId === now.fileId || !known.fileId || !now.fileId) &&
+    (known.birthNs === now.birthNs || known.birthNs === 0n || now.birthNs === 0n)
+  );
 }
 
 /** Why one file cannot be backed up, when the reason is the file's own (undefined: a problem of the whole run). */
@@ -291,7 +365,23 @@ function perFileReason(error: unknown): string | undefined {
 }
 
 /** File system errors that concern one file or folder, not the archive. */
-const PER_FILE_ERRORS = new Set(['ENOENT', 'EACCES', 'EPERM', 'EBUSY', 'EIO', 'ELOOP', 'ENAMETOOLONG', 'EINVAL', 'EISDIR', 'ENOTDIR', 'EILSEQ', 'ENXIO', 'EOVERFLOW', 'EFBIG', 'ETXTBSY']);
+const PER_FILE_ERRORS = new Set([
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'EBUSY',
+  'EIO',
+  'ELOOP',
+  'ENAMETOOLONG',
+  'EINVAL',
+  'EISDIR',
+  'ENOTDIR',
+  'EILSEQ',
+  'ENXIO',
+  'EOVERFLOW',
+  'EFBIG',
+  'ETXTBSY',
+]);
 const KEY_ERRORS = new Set(['InvalidObjectName', 'KeyTooLongError', 'InvalidURI']);
 
 /** A skipped file as the manifest lists it: its name as text, long ones shortened (the list is for people). */
@@ -321,7 +411,13 @@ async function sameContent(known: IndexEntry | undefined, file: ScannedFile, rea
  * unchanged while read). Then S3's checksum of the copy must be the old version's: that proves
  * the copy, not the file. Undefined when either fails: then the file is sent.
  */
-async function copyRenamed(store: ObjectStore, tenantId: string, task: Task, key: string, reading: () => void): Promise<IndexEntry | undefined> {
+async function copyRenamed(
+  store: ObjectStore,
+  tenantId: string,
+  task: Task,
+  key: string,
+  reading: () => void,
+): Promise<IndexEntry | undefined> {
   const { id, entry, proven } = task.renamedFrom!;
   if (!proven) {
     reading();
@@ -340,13 +436,23 @@ async function copyRenamed(store: ObjectStore, tenantId: string, task: Task, key
   }
   const full = Buffer.from(entry.sha256, 'hex').toString('base64');
   if (facts.size !== entry.size || !facts.s3Checksum) return undefined;
-  if (facts.s3Checksum.type === 'FULL_OBJECT' && facts.s3Checksum.value === full) return indexEntry(task.file, entry.sha256, facts.versionId);
-  if (facts.s3Checksum.type === 'COMPOSITE' && facts.s3Checksum.value === entry.s3Checksum?.value) return indexEntry(task.file, entry.sha256, facts.versionId, entry.s3Checksum);
+  if (facts.s3Checksum.type === 'FULL_OBJECT' && facts.s3Checksum.value === full)
+    return indexEntry(task.file, entry.sha256, facts.versionId);
+  if (facts.s3Checksum.type === 'COMPOSITE' && facts.s3Checksum.value === entry.s3Checksum?.value)
+    return indexEntry(task.file, entry.sha256, facts.versionId, entry.s3Checksum);
   return undefined;
 }
 
 /** Rebuilding: keys S3 holds as current under our roots that no file on disk maps to. */
-function deletionsFromRemote(tenantId: string, roots: ArchiveRoot[], remote: RemoteArchive, seen: ReadonlySet<string>, keptBelow: (id: string) => boolean, store: ObjectStore, result: MirrorResult): Array<() => Promise<void>> {
+function deletionsFromRemote(
+  tenantId: string,
+  roots: ArchiveRoot[],
+  remote: RemoteArchive,
+  seen: ReadonlySet<string>,
+  keptBelow: (id: string) => boolean,
+  store: ObjectStore,
+  result: MirrorResult,
+): Array<() => Promise<void>> {
   const seenKeys = new Set<string>();
   for (const id of seen) {
     const [root, relative] = splitId(id);
@@ -391,9 +497,14 @@ class WorkQueue {
   private settle!: () => void;
   private readonly roomWaiters: Array<{ below: number; resolve: () => void }> = [];
 
-  constructor(concurrency: number, private readonly signal?: AbortSignal) {
+  constructor(
+    concurrency: number,
+    private readonly signal?: AbortSignal,
+  ) {
     this.limit = pLimit({ concurrency, rejectOnClear: true });
-    this.done = new Promise((resolve) => { this.settle = resolve; });
+    this.done = new Promise((resolve) => {
+      this.settle = resolve;
+    });
   }
 
   push(job: () => Promise<void>): void {
@@ -404,10 +515,12 @@ class WorkQueue {
       if (this.failure !== undefined) return;
       this.signal?.throwIfAborted();
       await job();
-    }).catch((error: unknown) => this.fail(error)).finally(() => {
-      this.outstanding--;
-      this.settleWhenDone();
-    });
+    })
+      .catch((error: unknown) => this.fail(error))
+      .finally(() => {
+        this.outstanding--;
+        this.settleWhenDone();
+      });
   }
 
   get pending(): number {
@@ -472,12 +585,15 @@ class ByteBudget {
   }
 }
 
-
 /**
  * Uploads a file whose size and mtime stay the same while it is read; a file that changes
  * (someone saving it) or is locked is tried again, then reported.
  */
-async function uploadConsistent(store: ObjectStore, key: string, scanned: ScannedFile): Promise<{ entry: IndexEntry } | { reason: string }> {
+async function uploadConsistent(
+  store: ObjectStore,
+  key: string,
+  scanned: ScannedFile,
+): Promise<{ entry: IndexEntry } | { reason: string }> {
   let reason = '';
   const file = scanned.diskPath;
   const hidden = (scanned.attributes & HIDDEN) !== 0;

@@ -35,14 +35,22 @@ export async function loadRemoteArchive(tenantId: string, store: ObjectStore): P
  * when the snapshot names that very version with the same size and mtime; otherwise the file is
  * read once (no upload) and its SHA-256 compared with S3's own checksum of the current version.
  */
-export async function adoptFromRemote(remote: RemoteArchive, store: ObjectStore, key: string, diskPath: string | Buffer, facts: FileFacts, reading: () => void = () => undefined): Promise<IndexEntry | undefined> {
+export async function adoptFromRemote(
+  remote: RemoteArchive,
+  store: ObjectStore,
+  key: string,
+  diskPath: string | Buffer,
+  facts: FileFacts,
+  reading: () => void = () => undefined,
+): Promise<IndexEntry | undefined> {
   const current = remote.latest.get(key);
   if (!current || current.size !== facts.size) return undefined;
   const known = remote.previous.get(key);
   if (known && known.versionId === current.versionId && known.size === facts.size) {
     // The recorded time, or the time a restore of that snapshot writes: a restored archive is adopted unread.
     const time = snapshotMtimeNs(known);
-    if (sameMtime(time.ns, facts.mtimeNs, hostPlatform, time.exact)) return indexEntry(facts, known.sha256, known.versionId, known.s3Checksum);
+    if (sameMtime(time.ns, facts.mtimeNs, hostPlatform, time.exact))
+      return indexEntry(facts, known.sha256, known.versionId, known.s3Checksum);
   }
   const s3 = await store.head(key, current.versionId);
   if (!s3?.s3Checksum || s3.size !== facts.size) return undefined;

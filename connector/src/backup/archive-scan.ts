@@ -73,8 +73,12 @@ export interface ScanOptions {
 
 export function factsOf(stats: BigIntStats, hidden = false): FileFacts {
   return {
-    size: Number(stats.size), mtimeNs: stats.mtimeNs, fileId: stats.ino > 0n ? stats.ino.toString() : '', birthNs: stats.birthtimeNs > 0n ? stats.birthtimeNs : stats.ctimeNs,
-    attributes: attributeBits(Number(stats.mode), hidden), mode: hostPlatform === 'posix' ? Number(stats.mode) & 0o7777 : -1,
+    size: Number(stats.size),
+    mtimeNs: stats.mtimeNs,
+    fileId: stats.ino > 0n ? stats.ino.toString() : '',
+    birthNs: stats.birthtimeNs > 0n ? stats.birthtimeNs : stats.ctimeNs,
+    attributes: attributeBits(Number(stats.mode), hidden),
+    mode: hostPlatform === 'posix' ? Number(stats.mode) & 0o7777 : -1,
   };
 }
 
@@ -101,16 +105,23 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
   const parallel = options.parallel ?? (isNetworkPath(rootPath) ? 32 : 1);
   const hidden = options.hidden;
   let roots: string[] | undefined;
-  const realRoots = () => (roots ??= (options.roots ?? [rootPath]).map((root) => {
-    try {
-      return realpathSync.native(root);
-    } catch {
-      return path.resolve(root);
-    }
-  }));
+  const realRoots = () =>
+    (roots ??= (options.roots ?? [rootPath]).map((root) => {
+      try {
+        return realpathSync.native(root);
+      } catch {
+        return path.resolve(root);
+      }
+    }));
   const folders: Array<{ relative: string; disk: string | Buffer }> = [{ relative: '', disk: rootPath }];
-  const folderFacts = (relative: string, s: BigIntStats) => events.folder!(relative, { mtimeNs: s.mtimeNs, mode: hostPlatform === 'posix' ? Number(s.mode) & 0o7777 : -1 });
-  const visit = (relative: string, folder: string | Buffer, entries: Array<Dirent<string> | Dirent<Buffer>>, stats: (file: string | Buffer) => BigIntStats | Promise<BigIntStats>) => {
+  const folderFacts = (relative: string, s: BigIntStats) =>
+    events.folder!(relative, { mtimeNs: s.mtimeNs, mode: hostPlatform === 'posix' ? Number(s.mode) & 0o7777 : -1 });
+  const visit = (
+    relative: string,
+    folder: string | Buffer,
+    entries: Array<Dirent<string> | Dirent<Buffer>>,
+    stats: (file: string | Buffer) => BigIntStats | Promise<BigIntStats>,
+  ) => {
     if (entries.length === 0 && relative !== '') events.emptyFolder(relative);
     const files: Array<Promise<void> | void> = [];
     for (const entry of entries) {
@@ -184,16 +195,21 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
         const { relative, disk } = folders.pop()!;
         active++;
         // The folder's own time and mode are asked for alongside its listing: no extra round trip on a share.
-        const listing = readdir(disk, { withFileTypes: true })
-          .then((entries): Array<Dirent<string> | Dirent<Buffer>> | Promise<Array<Dirent<Buffer>>> => (entries.some(lossy) ? readdir(disk, { withFileTypes: true, encoding: 'buffer' }) : entries));
+        const listing = readdir(disk, { withFileTypes: true }).then(
+          (entries): Array<Dirent<string> | Dirent<Buffer>> | Promise<Array<Dirent<Buffer>>> =>
+            entries.some(lossy) ? readdir(disk, { withFileTypes: true, encoding: 'buffer' }) : entries,
+        );
         Promise.all([listing, relative !== '' && events.folder ? stat(disk, { bigint: true }) : undefined])
-          .then(([entries, own]) => {
-            if (own) folderFacts(relative, own);
-            return Promise.all(visit(relative, disk, entries, (file) => stat(file, { bigint: true })));
-          }, (error: unknown) => {
-            if (relative === '') throw new RootUnreadable(rootPath, error);
-            events.unreadable(relative, readFailure(error));
-          })
+          .then(
+            ([entries, own]) => {
+              if (own) folderFacts(relative, own);
+              return Promise.all(visit(relative, disk, entries, (file) => stat(file, { bigint: true })));
+            },
+            (error: unknown) => {
+              if (relative === '') throw new RootUnreadable(rootPath, error);
+              events.unreadable(relative, readFailure(error));
+            },
+          )
           .then(() => {
             active--;
             if (active === 0 && folders.length === 0) resolve();
@@ -207,7 +223,10 @@ export async function scanRoot(rootPath: string, events: ScanEvents, options: Sc
 
 /** The archive root itself cannot be listed (missing, unreachable, denied): the archive part fails, with the cause. */
 export class RootUnreadable extends Error {
-  constructor(readonly rootPath: string, override readonly cause: unknown) {
+  constructor(
+    readonly rootPath: string,
+    override readonly cause: unknown,
+  ) {
     super((cause as Error).message);
   }
 }
@@ -228,7 +247,8 @@ function describeLink(relative: string, diskPath: string | Buffer, roots: string
   let leadsOutTo: string | undefined;
   try {
     kind = statSync(diskPath).isDirectory() ? 'dir' : 'file';
-    const real = typeof diskPath === 'string' ? realpathSync.native(diskPath) : nameText(realpathSync.native(diskPath, { encoding: 'buffer' }));
+    const real =
+      typeof diskPath === 'string' ? realpathSync.native(diskPath) : nameText(realpathSync.native(diskPath, { encoding: 'buffer' }));
     const inside = roots.some((root) => isSameOrBelow(real, root));
     if (!inside) leadsOutTo = displayName(real);
   } catch {
@@ -248,7 +268,13 @@ export function isSameOrBelow(inner: string, outer: string, paths: typeof path =
 }
 
 function notADocument(entry: { isFIFO(): boolean; isSocket(): boolean; isBlockDevice(): boolean; isCharacterDevice(): boolean }): string {
-  const what = entry.isFIFO() ? 'a named pipe (FIFO)' : entry.isSocket() ? 'a socket' : entry.isBlockDevice() || entry.isCharacterDevice() ? 'a device' : 'not a file, folder or link';
+  const what = entry.isFIFO()
+    ? 'a named pipe (FIFO)'
+    : entry.isSocket()
+      ? 'a socket'
+      : entry.isBlockDevice() || entry.isCharacterDevice()
+        ? 'a device'
+        : 'not a file, folder or link';
   return `${what}: no document, not backed up`;
 }
 
@@ -263,4 +289,3 @@ export function readFailure(error: unknown): string {
   if (code === 'EIO') return 'the disk or share reported a read error (EIO)';
   return `cannot be read: ${(error as Error).message}`.slice(0, 280);
 }
-

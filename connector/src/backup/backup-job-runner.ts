@@ -3,7 +3,14 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
-  type ArtifactFailure, type BackupJob, type BackupPhase, type DatabaseBackup, keyLayout, type Manifest, type ManifestPointer, SoBackupError,
+  type ArtifactFailure,
+  type BackupJob,
+  type BackupPhase,
+  type DatabaseBackup,
+  keyLayout,
+  type Manifest,
+  type ManifestPointer,
+  SoBackupError,
 } from '../../../protocol';
 import type { ConnectorConfig } from '../config';
 import { ConnectorError } from '../errors';
@@ -86,8 +93,12 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
     deps.signal?.throwIfAborted();
     try {
       archive = await backupArchive(job, config.archive.roots, {
-        store, stateDir: config.stateDir, logger, signal: deps.signal,
-        onProgress: (done, uploadedBytes) => deps.report({ phase: 'archive', bytesDone: uploadedBytes, detail: `${done} files checked or sent` }),
+        store,
+        stateDir: config.stateDir,
+        logger,
+        signal: deps.signal,
+        onProgress: (done, uploadedBytes) =>
+          deps.report({ phase: 'archive', bytesDone: uploadedBytes, detail: `${done} files checked or sent` }),
       });
     } catch (error) {
       failed('archive', config.archive.roots.map((root) => root.name).join(', '), error);
@@ -97,8 +108,16 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
 
   deps.report({ phase: 'manifest' });
   const manifest: Manifest = {
-    kind: 'so-backup-manifest', v: 1, runId: job.runId, tenantId: job.tenantId, connectorVersion: deps.connectorVersion,
-    startedAt, finishedAt: new Date().toISOString(), databases, archive, failures,
+    kind: 'so-backup-manifest',
+    v: 1,
+    runId: job.runId,
+    tenantId: job.tenantId,
+    connectorVersion: deps.connectorVersion,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    databases,
+    archive,
+    failures,
   };
   const stored = await writeManifest(store, manifest);
   return { key: stored.key, versionId: stored.versionId };
@@ -109,7 +128,13 @@ function nothingBackedUp(failures: ArtifactFailure[]): ConnectorError {
   const [first] = failures;
   if (!first) return new ConnectorError('NOTHING_CONFIGURED', 'nothing to back up: the configuration names no database and no archive');
   if (failures.length === 1) return new ConnectorError(first.error.code, first.error.message);
-  return new ConnectorError(first.error.code, `nothing could be backed up: ${failures.map((f) => `${f.kind} ${f.name}: ${f.error.code}: ${f.error.message}`).join(' | ')}`.slice(0, 4000));
+  return new ConnectorError(
+    first.error.code,
+    `nothing could be backed up: ${failures.map((f) => `${f.kind} ${f.name}: ${f.error.code}: ${f.error.message}`).join(' | ')}`.slice(
+      0,
+      4000,
+    ),
+  );
 }
 
 /**
@@ -118,7 +143,13 @@ function nothingBackedUp(failures: ArtifactFailure[]): ConnectorError {
  * the run's staging key. A verified staging file of this run that a stop or crash left behind
  * is reused instead of running BACKUP again.
  */
-async function backupDatabase(job: BackupJob, configured: string, info: ServerInfo, settings: { compression: boolean }, deps: BackupJobDeps): Promise<DatabaseBackup> {
+async function backupDatabase(
+  job: BackupJob,
+  configured: string,
+  info: ServerInfo,
+  settings: { compression: boolean },
+  deps: BackupJobDeps,
+): Promise<DatabaseBackup> {
   const { config, store, logger } = deps;
   const server = deps.databaseServer!;
   const sqlConfig = config.sql!;
@@ -127,7 +158,8 @@ async function backupDatabase(job: BackupJob, configured: string, info: ServerIn
   // The name as SQL Server has it (its default collations ignore case): what the backup file,
   // msdb and the validator will say, and what the backup is kept under.
   const database = state!.name;
-  if (database !== configured) logger.info({ configured, database }, 'the configuration names the database in another case; using SQL Server\'s own name');
+  if (database !== configured)
+    logger.info({ configured, database }, "the configuration names the database in another case; using SQL Server's own name");
   for (const note of readiness.notes) logger.info({ database }, note);
   for (const warning of readiness.warnings) logger.warn({ database }, warning);
   const file = path.join(sqlConfig.stagingFolder, `${databaseFileName(database)}-${job.runId}.bak`);
@@ -141,20 +173,35 @@ async function backupDatabase(job: BackupJob, configured: string, info: ServerIn
       const needed = await server.allocatedBytes(database);
       const space = await statfs(sqlConfig.stagingFolder);
       if (space.bavail * space.bsize < needed) {
-        throw new ConnectorError('STAGING_TOO_SMALL', `the staging folder ${sqlConfig.stagingFolder} has ${(space.bavail * space.bsize / 1024 ** 3).toFixed(1)} GiB free; backing up "${database}" needs up to ${(needed / 1024 ** 3).toFixed(1)} GiB. Free space or point sql.stagingFolder at a larger disk.`, { permanent: true });
+        throw new ConnectorError(
+          'STAGING_TOO_SMALL',
+          `the staging folder ${sqlConfig.stagingFolder} has ${((space.bavail * space.bsize) / 1024 ** 3).toFixed(1)} GiB free; backing up "${database}" needs up to ${(needed / 1024 ** 3).toFixed(1)} GiB. Free space or point sql.stagingFolder at a larger disk.`,
+          { permanent: true },
+        );
       }
-      const backup = (withCompression: boolean) => server.backupDatabase({
-        database, file, compression: withCompression, signal: deps.signal,
-        onProgress: (percent) => deps.report({ phase: 'database', percent, detail: database }),
-      });
+      const backup = (withCompression: boolean) =>
+        server.backupDatabase({
+          database,
+          file,
+          compression: withCompression,
+          signal: deps.signal,
+          onProgress: (percent) => deps.report({ phase: 'database', percent, detail: database }),
+        });
       try {
         await backup(settings.compression);
       } catch (error) {
         if (error instanceof ConnectorError && error.code === 'SQL_BACKUP_FOLDER_DENIED') {
           const account = await server.serviceAccount();
-          throw new ConnectorError(error.code, account
-            ? error.message.replace('The SQL Server service account cannot write the staging folder', `The SQL Server service account "${account}" cannot write to ${sqlConfig.stagingFolder}`)
-            : error.message, { cause: error, permanent: true });
+          throw new ConnectorError(
+            error.code,
+            account
+              ? error.message.replace(
+                  'The SQL Server service account cannot write the staging folder',
+                  `The SQL Server service account "${account}" cannot write to ${sqlConfig.stagingFolder}`,
+                )
+              : error.message,
+            { cause: error, permanent: true },
+          );
         }
         if (!(error instanceof ConnectorError && error.code === 'SQL_COMPRESSION_UNSUPPORTED')) throw error;
         logger.warn('this edition cannot compress backups; backing up without compression');
@@ -166,7 +213,10 @@ async function backupDatabase(job: BackupJob, configured: string, info: ServerIn
       await server.verifyBackup(file);
       metadata = await server.backupMetadata(file);
       if (!metadata.isCopyOnly || !metadata.hasChecksums || metadata.databaseName !== database) {
-        throw new ConnectorError('BACKUP_UNEXPECTED', `SQL Server recorded ${file} as a backup of "${metadata.databaseName}" (copy-only: ${metadata.isCopyOnly}, checksums: ${metadata.hasChecksums}); expected a copy-only backup with checksums of "${database}"`);
+        throw new ConnectorError(
+          'BACKUP_UNEXPECTED',
+          `SQL Server recorded ${file} as a backup of "${metadata.databaseName}" (copy-only: ${metadata.isCopyOnly}, checksums: ${metadata.hasChecksums}); expected a copy-only backup with checksums of "${database}"`,
+        );
       }
       await writeVerifiedMarker(file, marker, metadata);
     }
@@ -176,10 +226,25 @@ async function backupDatabase(job: BackupJob, configured: string, info: ServerIn
     });
     logger.info({ database, bytes: artifact.size, versionId: artifact.versionId }, 'database backed up');
     return {
-      database, artifact, startedAt: metadata.startedAt, finishedAt: metadata.finishedAt, copyOnly: true, checksums: true, compressed: metadata.compressed,
-      edition: info.edition, serverVersion: info.productVersion,
-      header: { serverName: metadata.serverName, firstLsn: metadata.firstLsn, lastLsn: metadata.lastLsn, backupSize: metadata.backupSize, verified: true },
-      ...(readiness.tde ? { tde: readiness.tde } : {}), notes: readiness.notes, warnings: readiness.warnings,
+      database,
+      artifact,
+      startedAt: metadata.startedAt,
+      finishedAt: metadata.finishedAt,
+      copyOnly: true,
+      checksums: true,
+      compressed: metadata.compressed,
+      edition: info.edition,
+      serverVersion: info.productVersion,
+      header: {
+        serverName: metadata.serverName,
+        firstLsn: metadata.firstLsn,
+        lastLsn: metadata.lastLsn,
+        backupSize: metadata.backupSize,
+        verified: true,
+      },
+      ...(readiness.tde ? { tde: readiness.tde } : {}),
+      notes: readiness.notes,
+      warnings: readiness.warnings,
     };
   } finally {
     // Kept only when a service stop interrupted the job: the next start resumes from it.
@@ -195,8 +260,17 @@ const verifiedMarkerSchema = z.object({
   size: z.number().int().nonnegative(),
   mtimeMs: z.number(),
   metadata: z.object({
-    databaseName: z.string(), serverName: z.string(), firstLsn: z.string(), lastLsn: z.string(), startedAt: z.string(), finishedAt: z.string(),
-    isCopyOnly: z.boolean(), hasChecksums: z.boolean(), compressed: z.boolean(), backupSize: z.number(), softwareVersion: z.string(),
+    databaseName: z.string(),
+    serverName: z.string(),
+    firstLsn: z.string(),
+    lastLsn: z.string(),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    isCopyOnly: z.boolean(),
+    hasChecksums: z.boolean(),
+    compressed: z.boolean(),
+    backupSize: z.number(),
+    softwareVersion: z.string(),
   }),
 });
 

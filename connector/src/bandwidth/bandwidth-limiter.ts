@@ -17,23 +17,36 @@ export interface BandwidthInForce extends BandwidthAt {
  * moment (either one alone when only one is set; unlimited when neither is). So the operator can
  * lower the limit centrally, and the customer's own cap in the configuration file always holds.
  */
-export function bandwidthInForce(config: BandwidthSetting | undefined, tenant: BandwidthSetting | null | undefined, at: Date): BandwidthInForce {
+export function bandwidthInForce(
+  config: BandwidthSetting | undefined,
+  tenant: BandwidthSetting | null | undefined,
+  at: Date,
+): BandwidthInForce {
   const fromConfig = config === undefined ? undefined : bandwidthAt(config, at);
   const fromTenant = tenant === undefined || tenant === null ? undefined : bandwidthAt(tenant, at);
-  const changesAt = [fromConfig?.changesAt, fromTenant?.changesAt].filter((d): d is Date => d !== undefined).sort((a, b) => a.getTime() - b.getTime())[0];
+  const changesAt = [fromConfig?.changesAt, fromTenant?.changesAt]
+    .filter((d): d is Date => d !== undefined)
+    .sort((a, b) => a.getTime() - b.getTime())[0];
   const rank = (limit: BandwidthAt | undefined) => limit?.bytesPerSecond ?? Infinity;
   const base = { tenant: fromTenant, config: fromConfig, changesAt };
   if (!fromConfig && !fromTenant) return { bytesPerSecond: null, source: 'none', ...base };
-  if (rank(fromTenant) <= rank(fromConfig) && fromTenant) return { bytesPerSecond: fromTenant.bytesPerSecond, period: fromTenant.period, source: 'tenant', ...base };
+  if (rank(fromTenant) <= rank(fromConfig) && fromTenant)
+    return { bytesPerSecond: fromTenant.bytesPerSecond, period: fromTenant.period, source: 'tenant', ...base };
   return { bytesPerSecond: fromConfig!.bytesPerSecond, period: fromConfig!.period, source: 'config', ...base };
 }
 
 /** "5 Mbit/s (tenant setting, Mon-Fri 07:00-17:00)" — for logs, doctor and progress. */
-export function describeInForce(limit: BandwidthInForce, settings: { config?: BandwidthSetting; tenant?: BandwidthSetting | null }): string {
+export function describeInForce(
+  limit: BandwidthInForce,
+  settings: { config?: BandwidthSetting; tenant?: BandwidthSetting | null },
+): string {
   if (limit.source === 'none') return 'unlimited (no limit set)';
   const setting = limit.source === 'tenant' ? settings.tenant! : settings.config!;
-  const where = limit.source === 'tenant' ? 'the tenant\'s setting (so-backup tenants set --bandwidth)' : 'the configuration file';
-  const period = limit.period === undefined || typeof setting === 'string' ? '' : `, ${setting.schedule[limit.period]!.days} ${setting.schedule[limit.period]!.from}-${setting.schedule[limit.period]!.to}`;
+  const where = limit.source === 'tenant' ? "the tenant's setting (so-backup tenants set --bandwidth)" : 'the configuration file';
+  const period =
+    limit.period === undefined || typeof setting === 'string'
+      ? ''
+      : `, ${setting.schedule[limit.period]!.days} ${setting.schedule[limit.period]!.from}-${setting.schedule[limit.period]!.to}`;
   const until = limit.changesAt ? `; changes at ${limit.changesAt.toLocaleString('sv-SE')}` : '';
   return `${formatRate(limit.bytesPerSecond)} from ${where}${period}${until} [${describeBandwidth(setting)}]`;
 }

@@ -8,18 +8,19 @@ export interface BucketClock {
 
 export const realClock: BucketClock = {
   now: () => performance.now(),
-  sleep: (ms, signal) => new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  }),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    }),
 };
 
 /** How long a waiting taker sleeps at most before it looks again, so a changed rate applies within this. */
@@ -44,7 +45,10 @@ export class ByteBucket {
   private total = 0;
 
   /** `burstSeconds`: how much of the rate an idle bucket saves up (a busy server that pauses a stream for a moment does not lose its share). */
-  constructor(private readonly clock: BucketClock = realClock, private readonly burstSeconds = 1) {
+  constructor(
+    private readonly clock: BucketClock = realClock,
+    private readonly burstSeconds = 1,
+  ) {
     this.last = clock.now();
   }
 
@@ -71,7 +75,8 @@ export class ByteBucket {
 
   /** Changes the rate; takers already waiting go on at the new one. @throws RangeError when not positive. */
   setRate(bytesPerSecond: number | null): void {
-    if (bytesPerSecond !== null && !(bytesPerSecond > 0)) throw new RangeError(`a bandwidth limit must be more than 0 bytes per second, but ${bytesPerSecond} was provided`);
+    if (bytesPerSecond !== null && !(bytesPerSecond > 0))
+      throw new RangeError(`a bandwidth limit must be more than 0 bytes per second, but ${bytesPerSecond} was provided`);
     this.refill();
     this.rate = bytesPerSecond;
     if (bytesPerSecond !== null) this.tokens = Math.min(this.tokens, bytesPerSecond * this.burstSeconds);
@@ -96,7 +101,8 @@ export class ByteBucket {
 
   private refill(): void {
     const now = this.clock.now();
-    if (this.rate !== null && now > this.last) this.tokens = Math.min(this.rate * this.burstSeconds, this.tokens + ((now - this.last) / 1000) * this.rate);
+    if (this.rate !== null && now > this.last)
+      this.tokens = Math.min(this.rate * this.burstSeconds, this.tokens + ((now - this.last) / 1000) * this.rate);
     this.last = now;
   }
 
@@ -110,5 +116,4 @@ export class ByteBucket {
     if (this.rate !== null) this.tokens -= bytes;
     this.count(bytes);
   }
-
 }

@@ -32,12 +32,17 @@ export async function readTenantSettings(stateDir: string): Promise<TenantSettin
 export async function writeTenantSettings(stateDir: string, bandwidth: BandwidthSetting | null, receivedAt = new Date()): Promise<void> {
   const target = path.join(stateDir, FILE);
   const temporary = `${target}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify({ bandwidth, receivedAt: receivedAt.toISOString() } satisfies TenantSettings, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(temporary, `${JSON.stringify({ bandwidth, receivedAt: receivedAt.toISOString() } satisfies TenantSettings, null, 2)}\n`, {
+    mode: 0o600,
+  });
   await rename(temporary, target);
 }
 
 /** The process's limiter: the configuration file's setting and the tenant's as last received (kept in stateDir). */
-export async function loadBandwidthLimiter(config: { bandwidth?: BandwidthSetting; stateDir: string }, options: Omit<BandwidthLimiterOptions, 'config' | 'tenant'> = {}): Promise<BandwidthLimiter> {
+export async function loadBandwidthLimiter(
+  config: { bandwidth?: BandwidthSetting; stateDir: string },
+  options: Omit<BandwidthLimiterOptions, 'config' | 'tenant'> = {},
+): Promise<BandwidthLimiter> {
   const tenant = await readTenantSettings(config.stateDir);
   return new BandwidthLimiter({ ...options, config: config.bandwidth, tenant: tenant?.bandwidth ?? null });
 }

@@ -21,7 +21,19 @@ export interface RootVerdict {
 }
 
 /** Errors a Windows client gets for a share it cannot reach; libuv has no name for ERROR_BAD_NETPATH (53) and says UNKNOWN. */
-const NETWORK = new Set(['UNKNOWN', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ETIMEDOUT', 'ECONNREFUSED', 'ECONNRESET', 'ENOTCONN', 'EINVAL', 'EIO']);
+const NETWORK = new Set([
+  'UNKNOWN',
+  'ENOENT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ETIMEDOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTCONN',
+  'EINVAL',
+  'EIO',
+]);
 const DENIED = new Set(['EACCES', 'EPERM']);
 
 /** `\\server\share\` of a UNC path (also `\\?\UNC\server\share\…`), or undefined for a local path. */
@@ -49,7 +61,12 @@ export async function checkArchiveRoot(root: { name: string; path: string }, pro
   const code = await codeOf(root.path);
   if (code === undefined) return { ok: true, detail: `${root.path} can be listed` };
   const share = shareOf(root.path);
-  const shareCode = share && !DENIED.has(code) ? (share.toUpperCase() === root.path.replace(/[\\/]+$/, '').toUpperCase() ? code : await codeOf(share)) : undefined;
+  const shareCode =
+    share && !DENIED.has(code)
+      ? share.toUpperCase() === root.path.replace(/[\\/]+$/, '').toUpperCase()
+        ? code
+        : await codeOf(share)
+      : undefined;
   return explainArchiveAccess({ name: root.name, path: root.path, code, share, shareCode });
 }
 
@@ -58,22 +75,34 @@ export function explainArchiveAccess(facts: { name: string; path: string; code: 
   const { name, path: folder, code, share, shareCode } = facts;
   if (DENIED.has(code)) {
     return {
-      ok: false, detail: `${folder}: access denied (${code})`,
+      ok: false,
+      detail: `${folder}: access denied (${code})`,
       fix: `grant the connector's service account read access to ${folder}${share ? ` (NTFS Read & execute, and Read on the share ${share})` : ''}`,
     };
   }
   if (share && shareCode !== undefined && NETWORK.has(shareCode)) {
     return {
-      ok: false, detail: `${folder}: network path not found (${shareCode}): ${share} cannot be reached`,
+      ok: false,
+      detail: `${folder}: network path not found (${shareCode}): ${share} cannot be reached`,
       fix: `check the server and share name in archive root "${name}" and that the server is up; the connector's service account must reach the share: run the service as a domain account (a local or virtual account reaches other servers only as this computer, DOMAIN\\COMPUTER$)`,
     };
   }
   if (code === 'ENOENT' || (code === 'UNKNOWN' && share)) {
     return {
-      ok: false, detail: `${folder}: path not found${share ? ` (the share ${share} is there)` : ''}`,
-      fix: `correct the path of archive root "${name}" in the configuration: the folder does not exist (${path.win32.isAbsolute(folder) ? 'SuperOffice\'s ArchivePath names it' : 'check the spelling'})`,
+      ok: false,
+      detail: `${folder}: path not found${share ? ` (the share ${share} is there)` : ''}`,
+      fix: `correct the path of archive root "${name}" in the configuration: the folder does not exist (${path.win32.isAbsolute(folder) ? "SuperOffice's ArchivePath names it" : 'check the spelling'})`,
     };
   }
-  if (code === 'ENOTDIR') return { ok: false, detail: `${folder} is a file, not a folder`, fix: `correct the path of archive root "${name}": it must name the SO_ARC folder` };
-  return { ok: false, detail: `${folder}: cannot be listed (${code})`, fix: `check the path of archive root "${name}" and the service account's access to it` };
+  if (code === 'ENOTDIR')
+    return {
+      ok: false,
+      detail: `${folder} is a file, not a folder`,
+      fix: `correct the path of archive root "${name}": it must name the SO_ARC folder`,
+    };
+  return {
+    ok: false,
+    detail: `${folder}: cannot be listed (${code})`,
+    fix: `check the path of archive root "${name}" and the service account's access to it`,
+  };
 }

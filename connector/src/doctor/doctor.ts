@@ -46,16 +46,24 @@ export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
     await add('SQL Server login', async () => {
       const info = await db.describe();
       const express = info.engineEdition === EXPRESS;
-      return { ok: true, detail: `${info.serverName}: ${info.edition} ${info.productVersion}${express ? ' (Express: no compression, no SQL Agent — fine, so-backup schedules)' : ''}` };
+      return {
+        ok: true,
+        detail: `${info.serverName}: ${info.edition} ${info.productVersion}${express ? ' (Express: no compression, no SQL Agent — fine, so-backup schedules)' : ''}`,
+      };
     });
     for (const database of config.sql.databases) {
       await add(`database ${database}`, async () => {
-        if (!(await db.databaseExists(database))) return { ok: false, detail: 'not found', fix: 'check sql.databases in the configuration' };
+        if (!(await db.databaseExists(database)))
+          return { ok: false, detail: 'not found', fix: 'check sql.databases in the configuration' };
         const canBackUp = await db.canBackUp(database);
         estimate += await db.allocatedBytes(database);
         return canBackUp
           ? { ok: true, detail: 'exists; the login may back it up' }
-          : { ok: false, detail: 'the login lacks BACKUP DATABASE permission', fix: `add the login to db_backupoperator in ${database} (or db_owner / sysadmin)` };
+          : {
+              ok: false,
+              detail: 'the login lacks BACKUP DATABASE permission',
+              fix: `add the login to db_backupoperator in ${database} (or db_owner / sysadmin)`,
+            };
       });
     }
     await add('staging folder', async () => {
@@ -87,19 +95,30 @@ async function bandwidthCheck(config: ConnectorConfig, now: Date): Promise<Omit<
 
 async function probeEndpoint(endpoint: string, authorization: string, now: () => number): Promise<Omit<Check, 'name'>> {
   const outcome = await handshake({ endpoint, authorization, handshakeTimeoutMs: 15_000 });
-  if (outcome.kind === 'unreachable') return { ok: false, detail: `cannot reach ${endpoint}: ${outcome.error.message}`, fix: 'allow outbound HTTPS (443) to the endpoint; check proxy and DNS' };
+  if (outcome.kind === 'unreachable')
+    return {
+      ok: false,
+      detail: `cannot reach ${endpoint}: ${outcome.error.message}`,
+      fix: 'allow outbound HTTPS (443) to the endpoint; check proxy and DNS',
+    };
   if (outcome.kind !== 'open') {
     const refused = outcome.kind === 'refused';
     return {
       ok: false,
       detail: refused ? `refused (HTTP ${outcome.status})` : `HTTP ${outcome.status} instead of a WebSocket`,
-      fix: refused ? 'the key may be revoked or the tenant disabled, or the clock is off by more than 5 minutes; ask the operator, or enrol again' : 'check the endpoint URL',
+      fix: refused
+        ? 'the key may be revoked or the tenant disabled, or the clock is off by more than 5 minutes; ask the operator, or enrol again'
+        : 'check the endpoint URL',
     };
   }
   outcome.socket.close(1000, 'doctor');
   const skew = outcome.serverDate ? Math.round((now() - Date.parse(outcome.serverDate)) / 1000) : undefined;
   if (skew !== undefined && Math.abs(skew) > AUTH_WINDOW_SECONDS / 2) {
-    return { ok: false, detail: `connected, but this clock is ${skew} s off the cloud's`, fix: 'synchronise the clock (w32tm /resync, or NTP); beyond ±300 s connections are refused' };
+    return {
+      ok: false,
+      detail: `connected, but this clock is ${skew} s off the cloud's`,
+      fix: 'synchronise the clock (w32tm /resync, or NTP); beyond ±300 s connections are refused',
+    };
   }
   return { ok: true, detail: `connected and authenticated${skew !== undefined ? `; clock within ${Math.abs(skew)} s` : ''}` };
 }
@@ -109,5 +128,9 @@ const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(bytes < 1024 ** 3 
 /** The ✓/✗ table for people. */
 export function formatChecks(checks: Check[]): string {
   const width = Math.max(...checks.map((c) => c.name.length));
-  return checks.map((c) => `${c.ok ? '✓' : '✗'} ${c.name.padEnd(width)}  ${c.detail}${!c.ok && c.fix ? `\n  ${' '.repeat(width)}  fix: ${c.fix}` : ''}`).join('\n');
+  return checks
+    .map(
+      (c) => `${c.ok ? '✓' : '✗'} ${c.name.padEnd(width)}  ${c.detail}${!c.ok && c.fix ? `\n  ${' '.repeat(width)}  fix: ${c.fix}` : ''}`,
+    )
+    .join('\n');
 }

@@ -45,12 +45,18 @@ export function restoredMode(entry: { attributes?: FileAttributes; mode?: number
 /** Runs a program and gives its standard output as bytes (injected in tests). */
 export type RunProgram = (file: string, args: string[]) => Promise<{ code: number; stdout: Buffer; stderr: string }>;
 
-export const runProgram: RunProgram = (file, args) => new Promise((resolve) => {
-  execFile(file, args, { encoding: 'buffer', maxBuffer: 1 << 30, windowsHide: true, windowsVerbatimArguments: file.toLowerCase().endsWith('cmd.exe') }, (error, stdout, stderr) => {
-    const code = error ? Number((error as { code?: unknown }).code ?? 1) || 1 : 0;
-    resolve({ code, stdout: stdout as Buffer, stderr: (stderr as Buffer).toString('utf8') });
+export const runProgram: RunProgram = (file, args) =>
+  new Promise((resolve) => {
+    execFile(
+      file,
+      args,
+      { encoding: 'buffer', maxBuffer: 1 << 30, windowsHide: true, windowsVerbatimArguments: file.toLowerCase().endsWith('cmd.exe') },
+      (error, stdout, stderr) => {
+        const code = error ? Number((error as { code?: unknown }).code ?? 1) || 1 : 0;
+        resolve({ code, stdout: stdout as Buffer, stderr: (stderr as Buffer).toString('utf8') });
+      },
+    );
   });
-});
 
 /** Reads and sets the hidden attribute. On Linux there is none: every call is a no-op. */
 export interface HiddenAttribute {
@@ -60,7 +66,10 @@ export interface HiddenAttribute {
   setHidden(file: string): Promise<boolean>;
 }
 
-export function hiddenAttribute(platform: NamePlatform = process.platform === 'win32' ? 'win32' : 'posix', run: RunProgram = runProgram): HiddenAttribute {
+export function hiddenAttribute(
+  platform: NamePlatform = process.platform === 'win32' ? 'win32' : 'posix',
+  run: RunProgram = runProgram,
+): HiddenAttribute {
   if (platform !== 'win32') return { hiddenBelow: async () => new Set(), setHidden: async () => false };
   return {
     async hiddenBelow(root) {

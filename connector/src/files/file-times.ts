@@ -146,7 +146,7 @@ function nextDouble(value: number, direction: 1 | -1): number {
   view.setFloat64(0, value);
   let bits = view.getBigUint64(0);
   if (value === 0) return direction * Number.MIN_VALUE;
-  bits += (value > 0) === (direction > 0) ? 1n : -1n;
+  bits += value > 0 === direction > 0 ? 1n : -1n;
   view.setBigUint64(0, bits);
   return view.getFloat64(0);
 }

@@ -38,12 +38,31 @@ export function installPlan(platform: Platform, options: ServiceOptions): Instal
   const account = options.account ?? `NT SERVICE\\${options.name}`;
   return [
     {
-      kind: 'run', command: 'sc.exe', why: `register the Windows service, running as ${account}${/^NT (SERVICE|AUTHORITY)\\/i.test(account) ? '' : ' (set its password in services.msc, or install with the MSI\'s SERVICEPASSWORD)'}`,
-      args: ['create', options.name, 'binPath=', windowsServiceCommand({ exePath: options.nodePath, configFile: options.configFile, name: options.name }), 'start=', 'auto', 'DisplayName=', 'so-backup connector', 'obj=', account],
+      kind: 'run',
+      command: 'sc.exe',
+      why: `register the Windows service, running as ${account}${/^NT (SERVICE|AUTHORITY)\\/i.test(account) ? '' : " (set its password in services.msc, or install with the MSI's SERVICEPASSWORD)"}`,
+      args: [
+        'create',
+        options.name,
+        'binPath=',
+        windowsServiceCommand({ exePath: options.nodePath, configFile: options.configFile, name: options.name }),
+        'start=',
+        'auto',
+        'DisplayName=',
+        'so-backup connector',
+        'obj=',
+        account,
+      ],
     },
-    { kind: 'run', command: 'sc.exe', args: ['description', options.name, 'Backs up SuperOffice (SQL Server and SO_ARC) to so-backup. Dials out only.'], why: 'describe it' },
     {
-      kind: 'service-setup', setup: { name: options.name, config: options.configFile, account, startIfEnrolled: true },
+      kind: 'run',
+      command: 'sc.exe',
+      args: ['description', options.name, 'Backs up SuperOffice (SQL Server and SO_ARC) to so-backup. Dials out only.'],
+      why: 'describe it',
+    },
+    {
+      kind: 'service-setup',
+      setup: { name: options.name, config: options.configFile, account, startIfEnrolled: true },
       why: 'delayed automatic start, restart on failure, the state folder for the service account only, and start it',
     },
   ];
@@ -58,7 +77,13 @@ export function uninstallPlan(platform: Platform, options: Pick<ServiceOptions, 
     ];
   }
   return [
-    { kind: 'run', command: 'sc.exe', args: ['stop', options.name], why: 'stop the service (a running job checkpoints)', okStatus: [SERVICE_NOT_ACTIVE] },
+    {
+      kind: 'run',
+      command: 'sc.exe',
+      args: ['stop', options.name],
+      why: 'stop the service (a running job checkpoints)',
+      okStatus: [SERVICE_NOT_ACTIVE],
+    },
     { kind: 'run', command: 'sc.exe', args: ['delete', options.name], why: 'remove the Windows service (the state folder stays)' },
   ];
 }

@@ -21,7 +21,10 @@ export interface DialRequest {
 /** Starts the connection; the caller listens for open / unexpected-response / error itself (the long-lived link does). */
 export function dial(request: DialRequest): WebSocket {
   return new WebSocket(request.endpoint, {
-    headers: { Authorization: request.authorization, ...(request.connectorVersion !== undefined ? { 'X-Connector-Version': request.connectorVersion } : {}) },
+    headers: {
+      Authorization: request.authorization,
+      ...(request.connectorVersion !== undefined ? { 'X-Connector-Version': request.connectorVersion } : {}),
+    },
     ...(request.handshakeTimeoutMs !== undefined ? { handshakeTimeout: request.handshakeTimeoutMs } : {}),
   });
 }

@@ -2,8 +2,23 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
-  type BackupJob, type CancelJob, type ConnectorMessage, type DrillJob, type CredentialsMessage, type SettingsMessage, encodeMessage, type ErrorMessage, GATEWAY_INTEGRATION_FAILED, GATEWAY_THROTTLED,
-  MESSAGE_BUDGET, parseGatewayFrame, parseMessage, PROTOCOL_VERSION, ProtocolError, type ResultMessage, TokenBucket,
+  type BackupJob,
+  type CancelJob,
+  type ConnectorMessage,
+  type DrillJob,
+  type CredentialsMessage,
+  type SettingsMessage,
+  encodeMessage,
+  type ErrorMessage,
+  GATEWAY_INTEGRATION_FAILED,
+  GATEWAY_THROTTLED,
+  MESSAGE_BUDGET,
+  parseGatewayFrame,
+  parseMessage,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type ResultMessage,
+  TokenBucket,
 } from '../../../protocol';
 import { dial, isRefusal } from './handshake';
 import { backoffDelay, type BackoffOptions } from './backoff';
@@ -57,7 +72,15 @@ const RECENT_MS = 5_000;
 
 /** Sending order when the budget is short: results first, heartbeats last. */
 const PRIORITY: Record<ConnectorMessage['type'], number> = {
-  result: 0, 'credentials-request': 1, 'rotate-key': 1, 'drill-result': 1, error: 1, 'restore-request': 1, 'settings-request': 1, progress: 2, heartbeat: 3,
+  result: 0,
+  'credentials-request': 1,
+  'rotate-key': 1,
+  'drill-result': 1,
+  error: 1,
+  'restore-request': 1,
+  'settings-request': 1,
+  progress: 2,
+  heartbeat: 3,
 };
 
 /** Messages of which only the newest matters: a newer one replaces a queued one (per run for progress). */
@@ -109,7 +132,10 @@ export class Link extends EventEmitter<LinkEvents> {
   }
 
   private newBucket(): TokenBucket {
-    return new TokenBucket(1000 / (this.options.connectionRefillMs ?? MESSAGE_BUDGET.connectionRefillSeconds * 1000), this.options.connectionBurst ?? MESSAGE_BUDGET.connectionBurst);
+    return new TokenBucket(
+      1000 / (this.options.connectionRefillMs ?? MESSAGE_BUDGET.connectionRefillSeconds * 1000),
+      this.options.connectionBurst ?? MESSAGE_BUDGET.connectionBurst,
+    );
   }
 
   start(): void {
@@ -241,7 +267,12 @@ export class Link extends EventEmitter<LinkEvents> {
   private connect(): void {
     clearTimeout(this.reconnectTimer);
     const log = this.options.logger;
-    const socket = dial({ endpoint: this.options.endpoint, authorization: this.options.authorization(), connectorVersion: this.options.connectorVersion, handshakeTimeoutMs: 30_000 });
+    const socket = dial({
+      endpoint: this.options.endpoint,
+      authorization: this.options.authorization(),
+      connectorVersion: this.options.connectorVersion,
+      handshakeTimeoutMs: 30_000,
+    });
     this.socket = socket;
     socket.on('open', () => void this.onOpen(socket));
     socket.on('message', (data: Buffer) => void this.onMessage(data));
@@ -251,9 +282,14 @@ export class Link extends EventEmitter<LinkEvents> {
     });
     socket.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
-      log.warn({ status }, isRefusal(status)
-        ? 'the cloud refused this connector (tenant disabled, key revoked, or clock off by more than 5 minutes)'
-        : status === 429 ? 'the cloud is throttling new connections; trying again later' : 'the endpoint answered without upgrading to WebSocket');
+      log.warn(
+        { status },
+        isRefusal(status)
+          ? 'the cloud refused this connector (tenant disabled, key revoked, or clock off by more than 5 minutes)'
+          : status === 429
+            ? 'the cloud is throttling new connections; trying again later'
+            : 'the endpoint answered without upgrading to WebSocket',
+      );
       if (isRefusal(status)) this.emit('refused', status);
       socket.terminate();
     });
@@ -271,7 +307,10 @@ export class Link extends EventEmitter<LinkEvents> {
     this.pong = { seen: false, awaitingSince: 0, warned: false };
     this.armHeartbeat();
     this.startPings(socket);
-    this.ageTimer = setTimeout(() => this.reconnectNow('renewing before the 2-hour limit'), this.options.maxConnectionMs ?? MESSAGE_BUDGET.reconnectAfterMinutes * 60_000);
+    this.ageTimer = setTimeout(
+      () => this.reconnectNow('renewing before the 2-hour limit'),
+      this.options.maxConnectionMs ?? MESSAGE_BUDGET.reconnectAfterMinutes * 60_000,
+    );
     this.emit('connected');
     const pending = await this.options.outbox.all();
     if (socket !== this.socket || !this.connected) return;
@@ -296,13 +335,19 @@ export class Link extends EventEmitter<LinkEvents> {
     const check = () => {
       if (socket !== this.socket || socket.readyState !== WebSocket.OPEN || this.pong.awaitingSince === 0) return;
       if (this.pong.seen) {
-        this.options.logger.warn({ silentForMs: Date.now() - this.pong.awaitingSince }, 'the connection stopped answering pings (half-open); replacing it');
+        this.options.logger.warn(
+          { silentForMs: Date.now() - this.pong.awaitingSince },
+          'the connection stopped answering pings (half-open); replacing it',
+        );
         this.emit('half-open');
         this.reconnectAtOnce = true;
         socket.terminate();
         return;
       }
-      if (!this.pong.warned) this.options.logger.info('the endpoint does not answer WebSocket pings; half-open connections are found by the heartbeat and the 2-hour renewal only');
+      if (!this.pong.warned)
+        this.options.logger.info(
+          'the endpoint does not answer WebSocket pings; half-open connections are found by the heartbeat and the 2-hour renewal only',
+        );
       this.pong.warned = true;
     };
     // One ping at a time: the next goes only once the last was answered (or judged).
@@ -371,7 +416,13 @@ export class Link extends EventEmitter<LinkEvents> {
     const now = Date.now();
     if (now - this.lastThrottleAt > 5 * 60_000) this.throttleAttempt = 0;
     this.lastThrottleAt = now;
-    const delay = Math.max(250, backoffDelay(this.throttleAttempt++, this.options.throttleBackoff ?? { baseMs: MESSAGE_BUDGET.throttleBackoffBaseMs, capMs: MESSAGE_BUDGET.throttleBackoffCapMs }));
+    const delay = Math.max(
+      250,
+      backoffDelay(
+        this.throttleAttempt++,
+        this.options.throttleBackoff ?? { baseMs: MESSAGE_BUDGET.throttleBackoffBaseMs, capMs: MESSAGE_BUDGET.throttleBackoffCapMs },
+      ),
+    );
     this.pausedUntil = Math.max(this.pausedUntil, now + delay);
     // The frame does not say which message it answers. The stage's token bucket lets the first
     // messages of a burst through and refuses the later ones, so each frame stands for the newest
@@ -385,9 +436,13 @@ export class Link extends EventEmitter<LinkEvents> {
     if (refused) {
       this.emit('undelivered', reason, refused.message.type, delay);
       const key = coalesceKey(refused.message);
-      if (key ? !this.queue.some((queued) => coalesceKey(queued) === key) : !this.queue.includes(refused.message)) this.enqueue(refused.message);
+      if (key ? !this.queue.some((queued) => coalesceKey(queued) === key) : !this.queue.includes(refused.message))
+        this.enqueue(refused.message);
     }
-    this.options.logger.info({ reason, type: refused?.message.type, retryInMs: delay }, 'API Gateway did not deliver a message; sending it again after a pause');
+    this.options.logger.info(
+      { reason, type: refused?.message.type, retryInMs: delay },
+      'API Gateway did not deliver a message; sending it again after a pause',
+    );
     this.pump();
   }
 

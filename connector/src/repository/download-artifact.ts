@@ -35,7 +35,12 @@ interface DownloadState {
  * single-PUT object as one range against the manifest's SHA-256. An interrupted download resumes
  * from the ranges already written. Only a complete, verified file gets its final name.
  */
-export async function downloadArtifact(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, file: string, options: DownloadOptions = {}): Promise<{ bytes: number; resumedBytes: number }> {
+export async function downloadArtifact(
+  store: Pick<ObjectStore, 'getVersion'>,
+  artifact: Artifact,
+  file: string,
+  options: DownloadOptions = {},
+): Promise<{ bytes: number; resumedBytes: number }> {
   if (await hasContent(file, artifact)) return { bytes: artifact.size, resumedBytes: artifact.size };
   const plan = rangePlan(artifact);
   const partial = `${file}.partial`;
@@ -46,14 +51,19 @@ export async function downloadArtifact(store: Pick<ObjectStore, 'getVersion'>, a
   const resumedBytes = [...done].reduce((total, index) => total + rangeOf(index, plan.partSize, artifact.size).length, 0);
   let saving = Promise.resolve();
   try {
-    await fetchRanges(store, artifact, plan, handle, done, { ...options, resumedBytes, onRange: () => {
-      saving = saving.then(() => writeFile(stateFile, JSON.stringify({ ...state, done: [...done] })));
-    } });
+    await fetchRanges(store, artifact, plan, handle, done, {
+      ...options,
+      resumedBytes,
+      onRange: () => {
+        saving = saving.then(() => writeFile(stateFile, JSON.stringify({ ...state, done: [...done] })));
+      },
+    });
   } catch (error) {
     await saving.catch(() => undefined);
     await handle.close();
     // A damaged transfer leaves nothing behind; an interrupted one keeps its ranges for the next attempt.
-    if (error instanceof ConnectorError && error.code === 'RESTORE_CHECKSUM_MISMATCH') await Promise.all([rm(partial, { force: true }), rm(stateFile, { force: true })]);
+    if (error instanceof ConnectorError && error.code === 'RESTORE_CHECKSUM_MISMATCH')
+      await Promise.all([rm(partial, { force: true }), rm(stateFile, { force: true })]);
     throw error;
   }
   await saving.catch(() => undefined);
@@ -68,7 +78,12 @@ export async function downloadArtifact(store: Pick<ObjectStore, 'getVersion'>, a
  * overwritten), without resuming: the restore of an archive file writes it under a short
  * temporary name and gives it its name itself. On failure the file is removed.
  */
-export async function downloadVerified(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, temporary: string | Buffer, options: DownloadOptions = {}): Promise<void> {
+export async function downloadVerified(
+  store: Pick<ObjectStore, 'getVersion'>,
+  artifact: Artifact,
+  temporary: string | Buffer,
+  options: DownloadOptions = {},
+): Promise<void> {
   const plan = rangePlan(artifact);
   const handle = await open(temporary, 'wx');
   try {
@@ -94,14 +109,22 @@ function rangePlan(artifact: Artifact): RangePlan {
   const count = Math.max(1, Math.ceil(artifact.size / partSize));
   const digests = composite ? composite.parts : [Buffer.from(artifact.sha256, 'hex').toString('base64')];
   if (digests.length !== count || (composite && compositeChecksum(composite.parts) !== composite.value)) {
-    throw new ConnectorError('RESTORE_MANIFEST_INCONSISTENT', `${artifact.key}: the manifest's part checksums do not add up to its S3 checksum; the manifest is damaged`, { permanent: true });
+    throw new ConnectorError(
+      'RESTORE_MANIFEST_INCONSISTENT',
+      `${artifact.key}: the manifest's part checksums do not add up to its S3 checksum; the manifest is damaged`,
+      { permanent: true },
+    );
   }
   return { partSize, count, digests };
 }
 
 /** Every range not yet `done`, fetched in parallel, each checked and fetched again when damaged. */
 async function fetchRanges(
-  store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, plan: RangePlan, handle: FileHandle, done: Set<number>,
+  store: Pick<ObjectStore, 'getVersion'>,
+  artifact: Artifact,
+  plan: RangePlan,
+  handle: FileHandle,
+  done: Set<number>,
   options: DownloadOptions & { resumedBytes: number; onRange?(): void },
 ): Promise<void> {
   const attempts = options.attempts ?? 3;
@@ -117,7 +140,10 @@ async function fetchRanges(
         if (actual === plan.digests[index]) break;
         if (attempt >= attempts) {
           damaged = true;
-          throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${artifact.key} (version ${artifact.versionId}) bytes ${range.start}-${range.end} downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${plan.digests[index]}: the download is damaged on the way (proxy, disk); nothing was restored from it`);
+          throw new ConnectorError(
+            'RESTORE_CHECKSUM_MISMATCH',
+            `${artifact.key} (version ${artifact.versionId}) bytes ${range.start}-${range.end} downloaded ${attempts} times with SHA-256 ${actual}, but the validated backup has ${plan.digests[index]}: the download is damaged on the way (proxy, disk); nothing was restored from it`,
+          );
         }
       } catch (error) {
         if (damaged || attempt >= attempts) throw error;
@@ -131,7 +157,12 @@ async function fetchRanges(
 }
 
 /** Fetches one range into its place in the file; returns the SHA-256 (base64) of what arrived. */
-async function fetchRange(store: Pick<ObjectStore, 'getVersion'>, artifact: Artifact, range: { start: number; end: number; length: number }, handle: FileHandle): Promise<string> {
+async function fetchRange(
+  store: Pick<ObjectStore, 'getVersion'>,
+  artifact: Artifact,
+  range: { start: number; end: number; length: number },
+  handle: FileHandle,
+): Promise<string> {
   const hash = createHash('sha256');
   let position = range.start;
   let pending: Buffer[] = [];
@@ -139,7 +170,8 @@ async function fetchRange(store: Pick<ObjectStore, 'getVersion'>, artifact: Arti
   const flush = async () => {
     // One system call for the gathered chunks, without copying them into one buffer.
     const { bytesWritten } = await handle.writev(pending, position);
-    if (bytesWritten !== pendingBytes) throw new ConnectorError('RESTORE_WRITE_SHORT', `${artifact.key}: wrote ${bytesWritten} of ${pendingBytes} bytes at ${position}`);
+    if (bytesWritten !== pendingBytes)
+      throw new ConnectorError('RESTORE_WRITE_SHORT', `${artifact.key}: wrote ${bytesWritten} of ${pendingBytes} bytes at ${position}`);
     position += pendingBytes;
     pending = [];
     pendingBytes = 0;
@@ -154,7 +186,11 @@ async function fetchRange(store: Pick<ObjectStore, 'getVersion'>, artifact: Arti
     }
     if (pendingBytes > 0) await flush();
   }
-  if (position !== range.start + range.length) throw new ConnectorError('RESTORE_SHORT_READ', `${artifact.key}: bytes ${range.start}-${range.end} came back as ${position - range.start} bytes`);
+  if (position !== range.start + range.length)
+    throw new ConnectorError(
+      'RESTORE_SHORT_READ',
+      `${artifact.key}: bytes ${range.start}-${range.end} came back as ${position - range.start} bytes`,
+    );
   return hash.digest('base64');
 }
 
@@ -169,7 +205,8 @@ async function loadState(stateFile: string, artifact: Artifact, partSize: number
   const fresh: DownloadState = { key: artifact.key, versionId: artifact.versionId, size: artifact.size, partSize, done: [] };
   try {
     const saved = JSON.parse(await readFile(stateFile, 'utf8')) as DownloadState;
-    const same = saved.key === artifact.key && saved.versionId === artifact.versionId && saved.size === artifact.size && saved.partSize === partSize;
+    const same =
+      saved.key === artifact.key && saved.versionId === artifact.versionId && saved.size === artifact.size && saved.partSize === partSize;
     return same && Array.isArray(saved.done) ? saved : fresh;
   } catch {
     return fresh;

@@ -28,9 +28,13 @@ export async function hashFile(file: string | Buffer, partSize: number): Promise
       }
     }
     const digest = whole.digest();
-    if (!Number.isFinite(partSize)) return { sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: digest.toString('base64') } };
+    if (!Number.isFinite(partSize))
+      return { sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: digest.toString('base64') } };
     if (inPart > 0) parts.push(part.digest('base64'));
-    return { sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(parts), partSize, parts } };
+    return {
+      sha256: digest.toString('hex'),
+      s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(parts), partSize, parts },
+    };
   } finally {
     await handle.close();
   }

@@ -8,5 +8,9 @@ export async function readManifest(store: Pick<ObjectStore, 'getVersion'>, point
 
 /** Writes the run's manifest, last, at the run's staged key (keyLayout.stagedManifest) as indented JSON; returns the version S3 stored. */
 export async function writeManifest(store: Pick<ObjectStore, 'putBuffer'>, manifest: Manifest): Promise<StoredObject> {
-  return store.putBuffer(keyLayout.stagedManifest(manifest.tenantId, manifest.runId), Buffer.from(JSON.stringify(manifest, null, 2)), 'application/json');
+  return store.putBuffer(
+    keyLayout.stagedManifest(manifest.tenantId, manifest.runId),
+    Buffer.from(JSON.stringify(manifest, null, 2)),
+    'application/json',
+  );
 }

@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { type ArchiveSnapshot, keyLayout, type Manifest, parseSnapshot, type SnapshotFile, type SnapshotFolder, type SnapshotLink } from '../../../protocol';
+import {
+  type ArchiveSnapshot,
+  keyLayout,
+  type Manifest,
+  parseSnapshot,
+  type SnapshotFile,
+  type SnapshotFolder,
+  type SnapshotLink,
+} from '../../../protocol';
 import { ConnectorError } from '../errors';
 import { type ObjectStore, readObject, type StoredObject } from '../store/object-store';
 
@@ -12,7 +20,13 @@ const gzipAsync = promisify(gzip);
  * member, and concatenated members are one valid gzip file (RFC 1952), so no string of the whole
  * snapshot is ever built. Batches compress on the thread pool while the next ones serialize.
  */
-export async function gzipSnapshot(runId: string, files: Iterable<SnapshotFile>, emptyFolders: SnapshotFolder[], links: SnapshotLink[] = [], folders: SnapshotFolder[] = []): Promise<Buffer[]> {
+export async function gzipSnapshot(
+  runId: string,
+  files: Iterable<SnapshotFile>,
+  emptyFolders: SnapshotFolder[],
+  links: SnapshotLink[] = [],
+  folders: SnapshotFolder[] = [],
+): Promise<Buffer[]> {
   const members: Array<Promise<Buffer>> = [];
   let inFlight: Array<Promise<Buffer>> = [];
   const compress = async (text: string) => {
@@ -36,7 +50,7 @@ export async function gzipSnapshot(runId: string, files: Iterable<SnapshotFile>,
       inBatch = 0;
     }
   }
-  await compress(batch + ']}');
+  await compress(`${batch}]}`);
   return Promise.all(members); // sent as they are, never joined into one more copy
 }
 
@@ -49,7 +63,11 @@ export interface SnapshotContents {
 }
 
 /** Stores the run's snapshot at its staged key (keyLayout.stagedSnapshot), gzip JSON sent in members; returns the version S3 stored. */
-export async function writeSnapshot(store: Pick<ObjectStore, 'putBuffer'>, run: { tenantId: string; runId: string }, contents: SnapshotContents): Promise<StoredObject> {
+export async function writeSnapshot(
+  store: Pick<ObjectStore, 'putBuffer'>,
+  run: { tenantId: string; runId: string },
+  contents: SnapshotContents,
+): Promise<StoredObject> {
   const body = await gzipSnapshot(run.runId, contents.snapshotFiles(), contents.emptyFolders, contents.links, contents.folders);
   return store.putBuffer(keyLayout.stagedSnapshot(run.tenantId, run.runId), body, 'application/gzip');
 }
@@ -60,13 +78,20 @@ export async function readRunSnapshot(store: Pick<ObjectStore, 'getVersion'>, ma
   const { key, versionId, sha256 } = manifest.archive.snapshot;
   const raw = await readObject(store, key, versionId);
   if (createHash('sha256').update(raw).digest('hex') !== sha256) {
-    throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `the archive snapshot of run ${manifest.runId} does not match its SHA-256 in the manifest`);
+    throw new ConnectorError(
+      'RESTORE_CHECKSUM_MISMATCH',
+      `the archive snapshot of run ${manifest.runId} does not match its SHA-256 in the manifest`,
+    );
   }
   return parseSnapshot(raw);
 }
 
 /** The snapshot stored at one version, or undefined when it cannot be read or decoded (an index rebuild then reads files instead). */
-export async function readSnapshotIfValid(store: Pick<ObjectStore, 'getVersion'>, key: string, versionId: string): Promise<ArchiveSnapshot | undefined> {
+export async function readSnapshotIfValid(
+  store: Pick<ObjectStore, 'getVersion'>,
+  key: string,
+  versionId: string,
+): Promise<ArchiveSnapshot | undefined> {
   try {
     return parseSnapshot(await readObject(store, key, versionId));
   } catch {

@@ -1,5 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import {
+  type BigIntStats,
+  chmodSync,
+  closeSync,
+  existsSync,
+  fchmodSync,
+  futimesSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  renameSync,
+  type Stats,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import pLimit from 'p-limit';
 import { type Artifact, displayText, exactPathBytes, type SnapshotFile, type SnapshotFolder, type SnapshotLink } from '../../../protocol';
@@ -76,7 +94,12 @@ export interface MaterializeResult {
  * that is already there exactly (size, time, SHA-256) is left as it is (the next backup then
  * reads nothing). Folders the restore makes get the snapshot's time and, on Linux, mode.
  */
-export async function materializeSnapshot(files: SnapshotFile[], store: Pick<ObjectStore, 'getVersion'>, folder: string, options: MaterializeOptions = {}): Promise<MaterializeResult> {
+export async function materializeSnapshot(
+  files: SnapshotFile[],
+  store: Pick<ObjectStore, 'getVersion'>,
+  folder: string,
+  options: MaterializeOptions = {},
+): Promise<MaterializeResult> {
   const target = path.resolve(folder);
   const rootFolder = (root: string) => {
     const destination = path.resolve(options.rootFolder?.(root) ?? path.join(target, root));
@@ -102,7 +125,10 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
     const base = rootFolder(root);
     mkdirSync(base, { recursive: true });
     const semantics = options.semantics ?? probeSemantics(base);
-    const placed = planRestore(items.filter((i) => i.entry.root === root), semantics);
+    const placed = planRestore(
+      items.filter((i) => i.entry.root === root),
+      semantics,
+    );
     const walk = new FolderWalk(base, root);
     const folderOf = (relative: string) => walk.ensure(parentOf(relative));
     const name = (entry: { root: string; path: string }) => `${entry.root}/${entry.path}`;
@@ -126,7 +152,11 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
         if (renamed) result.renamed.push({ path: name(item.entry), reason: renamed, restoredAs: `${root}/${displayName(relative)}` });
       } catch (error) {
         if (item.kind === 'link' && hostPlatform === 'win32' && (error as NodeJS.ErrnoException).code === 'EPERM' && isPerFile(error)) {
-          result.failed.push({ path: name(item.entry), reason: 'Windows refused to create the symbolic link: it needs the "Create symbolic links" right (an administrator, or Developer Mode)' });
+          result.failed.push({
+            path: name(item.entry),
+            reason:
+              'Windows refused to create the symbolic link: it needs the "Create symbolic links" right (an administrator, or Developer Mode)',
+          });
         } else {
           fail(item.entry, error);
         }
@@ -162,13 +192,17 @@ export async function materializeSnapshot(files: SnapshotFile[], store: Pick<Obj
         setFolderFacts(fsPath(base, relative), folder);
       } catch (error) {
         if (!isPerFile(error)) throw error;
-        result.failed.push({ path: name(folder), reason: `the folder was restored, but its time or mode could not be set: ${writeFailure(error)}` });
+        result.failed.push({
+          path: name(folder),
+          reason: `the folder was restored, but its time or mode could not be set: ${writeFailure(error)}`,
+        });
       }
     }
   }
   // One process per hidden file (Windows has no call Node offers): hidden files are few.
   for (const { name, file } of toHide) {
-    if (typeof file !== 'string' || !(await hidden.setHidden(file))) result.failed.push({ path: name, reason: 'restored, but Windows refused to set its hidden attribute (attrib +h)' });
+    if (typeof file !== 'string' || !(await hidden.setHidden(file)))
+      result.failed.push({ path: name, reason: 'restored, but Windows refused to set its hidden attribute (attrib +h)' });
   }
   return result;
 }
@@ -196,7 +230,10 @@ class FolderWalk {
   /** Folders this restore made, "/"-joined below the destination. */
   readonly created: string[] = [];
 
-  constructor(private readonly base: string, private readonly root: string) {}
+  constructor(
+    private readonly base: string,
+    private readonly root: string,
+  ) {}
 
   /** The folder `relative` ("" is the destination), made where missing. @throws PathBlocked where a link or a file is in the way */
   ensure(relative: string): string | Buffer {
@@ -226,7 +263,7 @@ class FolderWalk {
 
   /** True for a folder, false when nothing is there. @throws PathBlocked for a link or a file */
   private isFolder(disk: string | Buffer, relative: string): boolean {
-    let own;
+    let own: Stats;
     try {
       own = lstatSync(disk);
     } catch (error) {
@@ -241,7 +278,9 @@ class FolderWalk {
       } catch {
         // unreadable: said without its target
       }
-      throw new PathBlocked(`the folder ${shown} is now a link${target} on the target: nothing is written through a link, so this was not restored (remove or rename the link and restore again, or restore with --archive-to and copy)`);
+      throw new PathBlocked(
+        `the folder ${shown} is now a link${target} on the target: nothing is written through a link, so this was not restored (remove or rename the link and restore again, or restore with --archive-to and copy)`,
+      );
     }
     if (!own.isDirectory()) throw new PathBlocked(`a file is in the way of the folder ${shown}: not restored`);
     return true;
@@ -263,8 +302,15 @@ function checkInside(entry: { root: string; path: string; pathBytes?: string }):
   const bytes = exactPathBytes(entry);
   const text = displayText(bytes);
   const parts = text.split('/');
-  if (bytes.length === 0 || bytes.includes(0) || parts.some((p) => p === '' || p === '.' || p === '..') || (hostPlatform === 'win32' && /^[A-Za-z]:/.test(parts[0]!))) {
-    throw new ConnectorError('SNAPSHOT_PATH_INVALID', `snapshot path ${entry.root}/${text} would leave the restore folder`, { permanent: true });
+  if (
+    bytes.length === 0 ||
+    bytes.includes(0) ||
+    parts.some((p) => p === '' || p === '.' || p === '..') ||
+    (hostPlatform === 'win32' && /^[A-Za-z]:/.test(parts[0]!))
+  ) {
+    throw new ConnectorError('SNAPSHOT_PATH_INVALID', `snapshot path ${entry.root}/${text} would leave the restore folder`, {
+      permanent: true,
+    });
   }
 }
 
@@ -273,7 +319,10 @@ const IN_MEMORY_BYTES = 4 * 1024 * 1024;
 
 function artifactOf(file: SnapshotFile): Artifact {
   return {
-    key: file.key, versionId: file.versionId, size: file.size, sha256: file.sha256,
+    key: file.key,
+    versionId: file.versionId,
+    size: file.size,
+    sha256: file.sha256,
     s3Checksum: file.s3Checksum ?? { algorithm: 'SHA256', type: 'FULL_OBJECT', value: Buffer.from(file.sha256, 'hex').toString('base64') },
   };
 }
@@ -281,7 +330,9 @@ function artifactOf(file: SnapshotFile): Artifact {
 /** A short name for the temporary file in `folder`: any document name the folder can hold can be restored. */
 function temporaryIn(folder: string | Buffer): string | Buffer {
   const name = `.sob-${randomBytes(6).toString('hex')}.tmp`;
-  return typeof folder === 'string' ? path.join(folder, name) : Buffer.concat([folder, Buffer.from(hostPlatform === 'win32' ? '\\' : '/'), Buffer.from(name)]);
+  return typeof folder === 'string'
+    ? path.join(folder, name)
+    : Buffer.concat([folder, Buffer.from(hostPlatform === 'win32' ? '\\' : '/'), Buffer.from(name)]);
 }
 
 /**
@@ -289,7 +340,13 @@ function temporaryIn(folder: string | Buffer): string | Buffer {
  * attributes, and gives it its name. False when, with `replace`, the file there already is
  * that version (size, time and SHA-256): it is left as it is (its mode set, if that differs).
  */
-async function writeFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotFile, folder: string | Buffer, destination: string | Buffer, options: MaterializeOptions): Promise<boolean> {
+async function writeFile(
+  store: Pick<ObjectStore, 'getVersion'>,
+  file: SnapshotFile,
+  folder: string | Buffer,
+  destination: string | Buffer,
+  options: MaterializeOptions,
+): Promise<boolean> {
   const attempts = options.attempts ?? 3;
   const time = snapshotMtimeNs(file);
   const seconds = utimesArgument(restoreTime(time.ns, hostPlatform).seconds);
@@ -303,10 +360,15 @@ async function writeFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotF
   if (file.size > IN_MEMORY_BYTES) {
     // Large files: parallel ranged GETs, each part checked as it arrives.
     await downloadVerified(store, artifactOf(file), temporary, { attempts });
-    finish(temporary, destination, () => {
-      utimesSync(temporary, seconds, seconds);
-      if (mode !== undefined) chmodSync(temporary, mode);
-    }, options.replace === true);
+    finish(
+      temporary,
+      destination,
+      () => {
+        utimesSync(temporary, seconds, seconds);
+        if (mode !== undefined) chmodSync(temporary, mode);
+      },
+      options.replace === true,
+    );
     return true;
   }
   for (let attempt = 1; ; attempt++) {
@@ -322,26 +384,34 @@ async function writeFile(store: Pick<ObjectStore, 'getVersion'>, file: SnapshotF
       // Synchronous calls: for small files the thread-pool round trips cost more than the writes
       // (the archive scan reads the disk this way for the same reason).
       const fd = openSync(temporary, 'wx');
-      finish(temporary, destination, () => {
-        try {
-          writeSync(fd, body, 0, body.length, 0);
-          futimesSync(fd, seconds, seconds);
-          if (mode !== undefined) fchmodSync(fd, mode);
-        } finally {
-          closeSync(fd);
-        }
-      }, options.replace === true);
+      finish(
+        temporary,
+        destination,
+        () => {
+          try {
+            writeSync(fd, body, 0, body.length, 0);
+            futimesSync(fd, seconds, seconds);
+            if (mode !== undefined) fchmodSync(fd, mode);
+          } finally {
+            closeSync(fd);
+          }
+        },
+        options.replace === true,
+      );
       return true;
     }
     if (attempt >= attempts) {
-      throw new ConnectorError('RESTORE_CHECKSUM_MISMATCH', `${file.root}/${file.path} (version ${file.versionId}) downloaded ${attempt} time(s) with SHA-256 ${actual}, expected ${file.sha256}: the transfer is damaged on the way`);
+      throw new ConnectorError(
+        'RESTORE_CHECKSUM_MISMATCH',
+        `${file.root}/${file.path} (version ${file.versionId}) downloaded ${attempt} time(s) with SHA-256 ${actual}, expected ${file.sha256}: the transfer is damaged on the way`,
+      );
     }
   }
 }
 
 /** True when `destination` is a file (not a link) of the snapshot entry's size, time and SHA-256. */
 async function alreadyThere(file: SnapshotFile, destination: string | Buffer, time: { ns: bigint; exact: boolean }): Promise<boolean> {
-  let own;
+  let own: BigIntStats;
   try {
     own = lstatSync(destination, { bigint: true });
   } catch {
@@ -428,7 +498,9 @@ function placeLink(link: SnapshotLink, folder: string | Buffer, destination: str
 /** Errors of one file or link; anything else (a full disk, S3, a damaged download) stops the restore. */
 function isPerFile(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code;
-  return typeof code === 'string' && !['ENOSPC', 'EDQUOT', 'EROFS', 'EMFILE', 'ENFILE'].includes(code) && !(error instanceof ConnectorError);
+  return (
+    typeof code === 'string' && !['ENOSPC', 'EDQUOT', 'EROFS', 'EMFILE', 'ENFILE'].includes(code) && !(error instanceof ConnectorError)
+  );
 }
 
 /** What went wrong writing one file, for the person restoring. */

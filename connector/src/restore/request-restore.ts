@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { encodeMessage, parseMessage, PROTOCOL_VERSION, type RestoreGrant, type RestoreRequest, type UploadCredentials } from '../../../protocol';
+import {
+  encodeMessage,
+  parseMessage,
+  PROTOCOL_VERSION,
+  type RestoreGrant,
+  type RestoreRequest,
+  type UploadCredentials,
+} from '../../../protocol';
 import type { CredentialProvider } from '../store/s3-object-store';
 import { ConnectorError } from '../errors';
 import { handshake } from '../link/handshake';
@@ -31,21 +38,31 @@ export async function requestRestore(
   const requestId = randomBytes(12).toString('base64url');
   const started = Date.now();
   const outcome = await handshake({ ...connection, handshakeTimeoutMs: timeoutMs });
-  if (outcome.kind === 'unreachable') throw new ConnectorError('RESTORE_UNREACHABLE', `cannot reach ${connection.endpoint}: ${outcome.error.message}`);
-  if (outcome.kind !== 'open') throw new ConnectorError('RESTORE_REFUSED', `the cloud refused the connection (HTTP ${outcome.status}): is this connector enrolled, and its tenant enabled?`);
+  if (outcome.kind === 'unreachable')
+    throw new ConnectorError('RESTORE_UNREACHABLE', `cannot reach ${connection.endpoint}: ${outcome.error.message}`);
+  if (outcome.kind !== 'open')
+    throw new ConnectorError(
+      'RESTORE_REFUSED',
+      `the cloud refused the connection (HTTP ${outcome.status}): is this connector enrolled, and its tenant enabled?`,
+    );
   const { socket } = outcome;
   try {
     return await new Promise<RestoreGrant>((resolve, reject) => {
       // One time limit for the whole exchange, the handshake included.
-      const timer = setTimeout(() => reject(new ConnectorError('RESTORE_NO_ANSWER', `the cloud did not answer the restore request within ${timeoutMs / 1000} s`)), Math.max(0, started + timeoutMs - Date.now()));
+      const timer = setTimeout(
+        () => reject(new ConnectorError('RESTORE_NO_ANSWER', `the cloud did not answer the restore request within ${timeoutMs / 1000} s`)),
+        Math.max(0, started + timeoutMs - Date.now()),
+      );
       const fail = (error: ConnectorError) => {
         clearTimeout(timer);
         reject(error);
       };
-      socket.on('error', (error) => fail(new ConnectorError('RESTORE_UNREACHABLE', `cannot reach ${connection.endpoint}: ${error.message}`)));
+      socket.on('error', (error) =>
+        fail(new ConnectorError('RESTORE_UNREACHABLE', `cannot reach ${connection.endpoint}: ${error.message}`)),
+      );
       socket.send(encodeMessage({ type: 'restore-request', v: PROTOCOL_VERSION, requestId, ...request }));
       socket.on('message', (data: Buffer) => {
-        let message;
+        let message: ReturnType<typeof parseMessage>;
         try {
           message = parseMessage('cloud', data);
         } catch {

@@ -26,7 +26,15 @@ export interface DrillDeps {
  */
 export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () => new Date()): Promise<DrillResult> {
   const startedAt = now().toISOString();
-  const result: DrillResult = { type: 'drill-result', v: PROTOCOL_VERSION, drillId: job.drillId, runId: job.runId, ok: true, startedAt, finishedAt: startedAt };
+  const result: DrillResult = {
+    type: 'drill-result',
+    v: PROTOCOL_VERSION,
+    drillId: job.drillId,
+    runId: job.runId,
+    ok: true,
+    startedAt,
+    finishedAt: startedAt,
+  };
   await mkdir(deps.stagingFolder, { recursive: true });
   const manifest = await readManifest(deps.store, job.manifest);
   const grant = { runId: job.runId, startedAt: job.startedAt, manifest: job.manifest };
@@ -35,7 +43,12 @@ export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () =
   const backup = job.databaseName === undefined ? manifest.databases[0] : manifest.databases.find((db) => db.database === job.databaseName);
   if (job.database && job.databaseName !== undefined && !backup) {
     result.ok = false;
-    result.database = { name: job.databaseName, status: 'failed', detail: `the run's manifest names no database "${job.databaseName}"`, seconds: 0 };
+    result.database = {
+      name: job.databaseName,
+      status: 'failed',
+      detail: `the run's manifest names no database "${job.databaseName}"`,
+      seconds: 0,
+    };
   } else if (job.database && backup) {
     const started = Date.now();
     const seconds = () => (Date.now() - started) / 1000;
@@ -45,15 +58,28 @@ export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () =
     if (!deps.databaseServer) {
       result.database = { name: backup.database, status: 'skipped', detail: 'no SQL Server configured', seconds: 0 };
     } else if (free < needed) {
-      result.database = { name: backup.database, status: 'skipped', detail: `not enough space in ${deps.stagingFolder}: ${free} bytes free, about ${needed} needed`, seconds: 0 };
+      result.database = {
+        name: backup.database,
+        status: 'skipped',
+        detail: `not enough space in ${deps.stagingFolder}: ${free} bytes free, about ${needed} needed`,
+        seconds: 0,
+      };
     } else {
       const scratch = `so_backup_drill_${randomBytes(4).toString('hex')}`;
       let restored = false;
       try {
-        await restoreRun({ store: deps.store, databaseServer: deps.databaseServer, grant, progress: () => undefined }, { databaseName: scratch, sourceDatabase: backup.database, stagingFolder: deps.stagingFolder, liveRoots: [] });
+        await restoreRun(
+          { store: deps.store, databaseServer: deps.databaseServer, grant, progress: () => undefined },
+          { databaseName: scratch, sourceDatabase: backup.database, stagingFolder: deps.stagingFolder, liveRoots: [] },
+        );
         restored = true;
         await deps.databaseServer.checkDatabase(scratch);
-        result.database = { name: backup.database, status: 'checked', detail: `${backup.database} restored as ${scratch} and DBCC CHECKDB found no errors`, seconds: seconds() };
+        result.database = {
+          name: backup.database,
+          status: 'checked',
+          detail: `${backup.database} restored as ${scratch} and DBCC CHECKDB found no errors`,
+          seconds: seconds(),
+        };
       } catch (error) {
         result.ok = false;
         result.database = { name: backup.database, status: 'failed', detail: (error as Error).message.slice(0, 2000), seconds: seconds() };
@@ -72,12 +98,21 @@ export async function runRestoreDrill(job: DrillJob, deps: DrillDeps, now = () =
     let sample: Set<string> = new Set();
     try {
       const snapshot = await readRunSnapshot(deps.store, manifest);
-      sample = new Set(pick(snapshot.files.map((f) => f.key), job.sampleFiles));
+      sample = new Set(
+        pick(
+          snapshot.files.map((f) => f.key),
+          job.sampleFiles,
+        ),
+      );
       const done = await materializeSnapshot(snapshot.files, deps.store, scratch, { filter: (f) => sample.has(f.key) });
       result.archive = { sampled: sample.size, verified: done.files };
       if (done.failed.length > 0) {
         result.ok = false;
-        result.archive.detail = done.failed.slice(0, 5).map((f) => `${f.path}: ${f.reason}`).join('; ').slice(0, 2000);
+        result.archive.detail = done.failed
+          .slice(0, 5)
+          .map((f) => `${f.path}: ${f.reason}`)
+          .join('; ')
+          .slice(0, 2000);
       }
     } catch (error) {
       result.ok = false;

@@ -38,7 +38,17 @@ export function planRestore(items: RestoreEntry[], semantics: NameSemantics): Pl
     const originals = parts.map((segment) => foldName(nameText(segment, 'posix'), semantics));
     return { item, bytes, reasons, names, originals, exact: reasons.length === 0 };
   });
-  prepared.sort((a, b) => (a.exact !== b.exact ? (a.exact ? -1 : 1) : a.item.entry.root < b.item.entry.root ? -1 : a.item.entry.root > b.item.entry.root ? 1 : Buffer.compare(a.bytes, b.bytes)));
+  prepared.sort((a, b) =>
+    a.exact !== b.exact
+      ? a.exact
+        ? -1
+        : 1
+      : a.item.entry.root < b.item.entry.root
+        ? -1
+        : a.item.entry.root > b.item.entry.root
+          ? 1
+          : Buffer.compare(a.bytes, b.bytes),
+  );
   /** Folder (root and folded original names) → where it went: its spelled path and folded target path. */
   const folders = new Map<string, { spelled: string[]; key: string }>();
   /** Folded target paths placed so far → what holds them: a folder (of which original) or an entry. */
@@ -54,7 +64,10 @@ export function planRestore(items: RestoreEntry[], semantics: NameSemantics): Pl
       original += `/${originals[i]}`;
       const known = folders.get(original);
       if (known) {
-        if (known.spelled[i] !== names[i]) reasons.push(`folder "${displayName(names[i]!)}" restored into "${displayName(known.spelled[i]!)}": this file system does not tell the two names apart`);
+        if (known.spelled[i] !== names[i])
+          reasons.push(
+            `folder "${displayName(names[i]!)}" restored into "${displayName(known.spelled[i]!)}": this file system does not tell the two names apart`,
+          );
         ({ spelled, key } = { spelled: [...known.spelled], key: known.key });
         continue;
       }
@@ -63,7 +76,9 @@ export function planRestore(items: RestoreEntry[], semantics: NameSemantics): Pl
       if (holder && holder.folder !== original) {
         // A file, or another folder whose name became this one on the target: this folder gets a name of its own.
         spelling = freeName(spelling, key, semantics, taken);
-        reasons.push(`folder "${displayName(names[i]!)}" restored as "${displayName(spelling)}": ${holder.folder === undefined ? 'a file of the same name on this file system' : `"${displayName(holder.name)}" has that name on this file system`}`);
+        reasons.push(
+          `folder "${displayName(names[i]!)}" restored as "${displayName(spelling)}": ${holder.folder === undefined ? 'a file of the same name on this file system' : `"${displayName(holder.name)}" has that name on this file system`}`,
+        );
       }
       key = `${key}/${foldName(spelling, semantics)}`;
       spelled = [...spelled, spelling];
@@ -76,7 +91,9 @@ export function planRestore(items: RestoreEntry[], semantics: NameSemantics): Pl
       if (other) {
         const first = leaf;
         leaf = freeName(leaf, key, semantics, taken);
-        reasons.push(`restored as "${displayName(leaf)}": "${displayName(first)}" and "${displayName(other.name)}" are one name on this file system`);
+        reasons.push(
+          `restored as "${displayName(leaf)}": "${displayName(first)}" and "${displayName(other.name)}" are one name on this file system`,
+        );
       }
       taken.set(`${key}/${foldName(leaf, semantics)}`, { name: leaf });
       spelled = [...spelled, leaf];
@@ -107,6 +124,7 @@ function targetName(segment: Buffer, semantics: NameSemantics, reasons: string[]
     reasons.push(`"${name}" is not Unicode, which Windows names must be: the bytes that are not became U+FFFD`);
   }
   // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses or escapes
   const allowed = name.replace(/[<>:"\\|?*\u0000-\u001f]/g, '_');
   if (allowed !== name) {
     reasons.push(`"${displayName(name)}" holds characters Windows does not allow in names: they became "_"`);
@@ -115,14 +133,18 @@ function targetName(segment: Buffer, semantics: NameSemantics, reasons: string[]
   // Win32 path parsing drops a trailing dot or space: "x." would open "x".
   const trimmed = name.replace(/[. ]+$/, (tail) => '_'.repeat(tail.length));
   if (trimmed !== name) {
-    reasons.push(`"${displayName(name)}" ends in a dot or a space, which Windows programs drop (they would open another file): they became "_"`);
+    reasons.push(
+      `"${displayName(name)}" ends in a dot or a space, which Windows programs drop (they would open another file): they became "_"`,
+    );
     name = trimmed;
   }
   // A device name, with any extension, opens the device, not a file (learn.microsoft.com, "Naming Files, Paths, and Namespaces").
   const device = /^(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3])(?=$|[ .])/i.exec(name);
   if (device) {
     const safe = `${device[1]}_${name.slice(device[1]!.length)}`;
-    reasons.push(`"${displayName(name)}" is a device name Windows reserves (CON, PRN, AUX, NUL, COM0-9, LPT0-9), which programs cannot open as a file: restored as "${displayName(safe)}"`);
+    reasons.push(
+      `"${displayName(name)}" is a device name Windows reserves (CON, PRN, AUX, NUL, COM0-9, LPT0-9), which programs cannot open as a file: restored as "${displayName(safe)}"`,
+    );
     name = safe;
   }
   return name;

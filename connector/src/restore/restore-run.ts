@@ -2,7 +2,15 @@ import { createHash } from 'node:crypto';
 import { lstatSync, statSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { type ArchiveSnapshot, displayText, exactPathBytes, type Manifest, type RestoreGrant, type SnapshotFile, type SnapshotLink } from '../../../protocol';
+import {
+  type ArchiveSnapshot,
+  displayText,
+  exactPathBytes,
+  type Manifest,
+  type RestoreGrant,
+  type SnapshotFile,
+  type SnapshotLink,
+} from '../../../protocol';
 import { fsPath } from '../files/file-names';
 import { ConnectorError } from '../errors';
 import type { DatabaseServer } from '../sql/database-server';
@@ -59,16 +67,37 @@ export interface RestoreSummary {
 /** Checks what can be checked before the cloud is asked and anything is downloaded: names, the target folder, live SO_ARC. */
 export async function checkRestoreChoices(choices: RestoreChoices): Promise<void> {
   if (!choices.databaseName && !choices.archiveTo && !choices.intoLive) {
-    throw new ConnectorError('RESTORE_NOTHING', 'say what to restore: --database-name NEW for the database, --archive-to DIR for the archive (or one --file of it), or both', { permanent: true });
+    throw new ConnectorError(
+      'RESTORE_NOTHING',
+      'say what to restore: --database-name NEW for the database, --archive-to DIR for the archive (or one --file of it), or both',
+      { permanent: true },
+    );
   }
   const oneFile = choices.file !== undefined || choices.fileBytes !== undefined;
-  if (oneFile && !choices.archiveTo && !choices.intoLive) throw new ConnectorError('RESTORE_NOTHING', '--file needs --archive-to DIR (the folder the file is restored into) or --into-live', { permanent: true });
-  if (choices.file !== undefined && choices.fileBytes !== undefined) throw new ConnectorError('RESTORE_ARGUMENTS', 'give --file or --file-bytes, not both', { permanent: true });
-  if (choices.fileBytes !== undefined && !/^[A-Za-z0-9+/]+={0,2}$/.test(choices.fileBytes)) throw new ConnectorError('RESTORE_ARGUMENTS', '--file-bytes takes the exact bytes of "<root>/<path>" as base64 (the message that lists names which look alike prints them)', { permanent: true });
+  if (oneFile && !choices.archiveTo && !choices.intoLive)
+    throw new ConnectorError('RESTORE_NOTHING', '--file needs --archive-to DIR (the folder the file is restored into) or --into-live', {
+      permanent: true,
+    });
+  if (choices.file !== undefined && choices.fileBytes !== undefined)
+    throw new ConnectorError('RESTORE_ARGUMENTS', 'give --file or --file-bytes, not both', { permanent: true });
+  if (choices.fileBytes !== undefined && !/^[A-Za-z0-9+/]+={0,2}$/.test(choices.fileBytes))
+    throw new ConnectorError(
+      'RESTORE_ARGUMENTS',
+      '--file-bytes takes the exact bytes of "<root>/<path>" as base64 (the message that lists names which look alike prints them)',
+      { permanent: true },
+    );
   if (choices.databaseName) checkDatabaseName(choices.databaseName);
   if (choices.intoLive) {
-    if (choices.archiveTo) throw new ConnectorError('RESTORE_ARGUMENTS', '--into-live puts every file back into the live root it came from (each configured archive root): leave out --archive-to', { permanent: true });
-    if (choices.liveRoots.length === 0) throw new ConnectorError('RESTORE_ARGUMENTS', '--into-live needs the archive roots in the configuration ("archive.roots")', { permanent: true });
+    if (choices.archiveTo)
+      throw new ConnectorError(
+        'RESTORE_ARGUMENTS',
+        '--into-live puts every file back into the live root it came from (each configured archive root): leave out --archive-to',
+        { permanent: true },
+      );
+    if (choices.liveRoots.length === 0)
+      throw new ConnectorError('RESTORE_ARGUMENTS', '--into-live needs the archive roots in the configuration ("archive.roots")', {
+        permanent: true,
+      });
   }
   if (choices.archiveTo) {
     const semantics = choices.semantics ?? defaultSemantics();
@@ -79,26 +108,46 @@ export async function checkRestoreChoices(choices: RestoreChoices): Promise<void
     // And by what the folders are (device and inode; on Windows volume and file id), which no
     // spelling hides: a bind mount, a second share name, a subst drive of the live archive.
     const own = semantics.platform === (process.platform === 'win32' ? 'win32' : 'posix');
-    const live = choices.liveRoots.find((root) => forms(target).some((t) => forms(root.path).some((r) => overlaps(t, r, semantics))) || (own && overlapsOnDisk(target, root.path)));
+    const live = choices.liveRoots.find(
+      (root) =>
+        forms(target).some((t) => forms(root.path).some((r) => overlaps(t, r, semantics))) || (own && overlapsOnDisk(target, root.path)),
+    );
     if (live) {
-      throw new ConnectorError('RESTORE_INTO_LIVE_ARCHIVE', `${target} is, holds or lies inside the live archive ${live.name} (${live.path}): restore into another folder and copy what you need, or put files back into the live archive with --into-live (without --archive-to), which asks you to confirm`, { permanent: true });
+      throw new ConnectorError(
+        'RESTORE_INTO_LIVE_ARCHIVE',
+        `${target} is, holds or lies inside the live archive ${live.name} (${live.path}): restore into another folder and copy what you need, or put files back into the live archive with --into-live (without --archive-to), which asks you to confirm`,
+        { permanent: true },
+      );
     }
     let found: ReturnType<typeof statSync>;
     try {
       found = statSync(target, { throwIfNoEntry: false });
     } catch (error) {
-      throw new ConnectorError('RESTORE_ARGUMENTS', `--archive-to ${target} cannot be used: ${(error as Error).message}`, { permanent: true });
+      throw new ConnectorError('RESTORE_ARGUMENTS', `--archive-to ${target} cannot be used: ${(error as Error).message}`, {
+        permanent: true,
+      });
     }
-    if (found && !found.isDirectory()) throw new ConnectorError('RESTORE_ARGUMENTS', `--archive-to ${target} is a file, not a folder: give a new or empty folder`, { permanent: true });
+    if (found && !found.isDirectory())
+      throw new ConnectorError('RESTORE_ARGUMENTS', `--archive-to ${target} is a file, not a folder: give a new or empty folder`, {
+        permanent: true,
+      });
     if (found && !oneFile) {
       let existing: string[];
       try {
         existing = await readdir(target);
       } catch (error) {
-        throw new ConnectorError('RESTORE_ARGUMENTS', `--archive-to ${target} cannot be listed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): give a folder this account may read and write`, { permanent: true });
+        throw new ConnectorError(
+          'RESTORE_ARGUMENTS',
+          `--archive-to ${target} cannot be listed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): give a folder this account may read and write`,
+          { permanent: true },
+        );
       }
       if (existing.length > 0) {
-        throw new ConnectorError('RESTORE_FOLDER_NOT_EMPTY', `${target} is not empty: restore into a new or empty folder so that nothing is overwritten or mixed (one --file may go into a folder that does not hold it yet)`, { permanent: true });
+        throw new ConnectorError(
+          'RESTORE_FOLDER_NOT_EMPTY',
+          `${target} is not empty: restore into a new or empty folder so that nothing is overwritten or mixed (one --file may go into a folder that does not hold it yet)`,
+          { permanent: true },
+        );
       }
     }
   }
@@ -135,37 +184,70 @@ interface DatabasePlan {
 
 async function planDatabase(deps: RestoreDeps, manifest: Manifest, choices: RestoreChoices, target: string): Promise<DatabasePlan> {
   const server = deps.databaseServer;
-  if (!server) throw new ConnectorError('RESTORE_NO_SQL', 'the connector configuration has no "sql" section: add the SQL Server connection string to restore databases', { permanent: true });
+  if (!server)
+    throw new ConnectorError(
+      'RESTORE_NO_SQL',
+      'the connector configuration has no "sql" section: add the SQL Server connection string to restore databases',
+      { permanent: true },
+    );
   const candidates = choices.sourceDatabase ? manifest.databases.filter((d) => d.database === choices.sourceDatabase) : manifest.databases;
   if (candidates.length !== 1) {
     const names = manifest.databases.map((d) => d.database).join(', ') || 'none';
-    throw new ConnectorError('RESTORE_WHICH_DATABASE', choices.sourceDatabase
-      ? `run ${manifest.runId} has no backup of "${choices.sourceDatabase}" (it has: ${names})`
-      : `run ${manifest.runId} backed up ${names}: choose one with --source-database`, { permanent: true });
+    throw new ConnectorError(
+      'RESTORE_WHICH_DATABASE',
+      choices.sourceDatabase
+        ? `run ${manifest.runId} has no backup of "${choices.sourceDatabase}" (it has: ${names})`
+        : `run ${manifest.runId} backed up ${names}: choose one with --source-database`,
+      { permanent: true },
+    );
   }
   const backup = candidates[0]!;
   if ((await server.databaseExists(target)) && !choices.replace) {
-    throw new ConnectorError('RESTORE_TARGET_EXISTS', `database "${target}" exists: restore under a new name with --database-name, or overwrite it with --replace (asks for confirmation)`, { permanent: true });
+    throw new ConnectorError(
+      'RESTORE_TARGET_EXISTS',
+      `database "${target}" exists: restore under a new name with --database-name, or overwrite it with --replace (asks for confirmation)`,
+      { permanent: true },
+    );
   }
-  if (!choices.stagingFolder) throw new ConnectorError('RESTORE_NO_STAGING', 'no staging folder: set sql.stagingFolder in the configuration or give --staging DIR (SQL Server must be able to read it)', { permanent: true });
+  if (!choices.stagingFolder)
+    throw new ConnectorError(
+      'RESTORE_NO_STAGING',
+      'no staging folder: set sql.stagingFolder in the configuration or give --staging DIR (SQL Server must be able to read it)',
+      { permanent: true },
+    );
   const defaults = await server.defaultFolders();
   const dataFolder = choices.dataFolder ?? defaults.data;
   const logFolder = choices.logFolder ?? defaults.log ?? dataFolder;
-  if (!dataFolder || !logFolder) throw new ConnectorError('RESTORE_NO_FOLDER', 'SQL Server reports no default data/log folder: give --data-folder and --log-folder', { permanent: true });
+  if (!dataFolder || !logFolder)
+    throw new ConnectorError('RESTORE_NO_FOLDER', 'SQL Server reports no default data/log folder: give --data-folder and --log-folder', {
+      permanent: true,
+    });
   return { target, backup, stagingFolder: choices.stagingFolder, dataFolder, logFolder, replace: choices.replace === true };
 }
 
-async function restoreDatabase(deps: RestoreDeps, manifest: Manifest, plan: DatabasePlan): Promise<NonNullable<RestoreSummary['database']>> {
+async function restoreDatabase(
+  deps: RestoreDeps,
+  manifest: Manifest,
+  plan: DatabasePlan,
+): Promise<NonNullable<RestoreSummary['database']>> {
   const server = deps.databaseServer!;
   const { backup, target } = plan;
   await mkdir(plan.stagingFolder, { recursive: true });
   const file = path.join(plan.stagingFolder, stagingName(manifest.runId, backup.database));
   deps.progress(`downloading ${backup.database}`, 0);
-  await downloadArtifact(deps.store, backup.artifact, file, { onProgress: (done, total) => deps.progress(`downloading ${backup.database}`, (done / total) * 100) });
+  await downloadArtifact(deps.store, backup.artifact, file, {
+    onProgress: (done, total) => deps.progress(`downloading ${backup.database}`, (done / total) * 100),
+  });
   const files = await server.backupFiles(file);
   const moves = newFileNames(files, target, plan.dataFolder, plan.logFolder);
   deps.progress(`restoring ${target}`, 0);
-  await server.restoreDatabase({ database: target, file, moves, replace: plan.replace, onProgress: (percent) => deps.progress(`restoring ${target}`, percent) });
+  await server.restoreDatabase({
+    database: target,
+    file,
+    moves,
+    replace: plan.replace,
+    onProgress: (percent) => deps.progress(`restoring ${target}`, percent),
+  });
   await rm(file, { force: true });
   return { source: backup.database, restoredAs: target, bytes: backup.artifact.size, files: moves };
 }
@@ -175,7 +257,12 @@ async function restoreDatabase(deps: RestoreDeps, manifest: Manifest, plan: Data
  * for more, `<db>_log.ldf` for the log, in the folder's own path style (Windows or POSIX); a
  * database name a file name cannot hold is made safe (databaseFileName).
  */
-export function newFileNames(files: Array<{ logicalName: string; type: string }>, databaseName: string, dataFolder: string, logFolder: string): Array<{ logicalName: string; to: string }> {
+export function newFileNames(
+  files: Array<{ logicalName: string; type: string }>,
+  databaseName: string,
+  dataFolder: string,
+  logFolder: string,
+): Array<{ logicalName: string; to: string }> {
   const join = (folder: string, name: string) => (folder.includes('\\') ? path.win32.join(folder, name) : path.posix.join(folder, name));
   const database = databaseFileName(databaseName);
   let data = 0;
@@ -211,7 +298,18 @@ interface ArchivePlan {
 
 async function planArchive(deps: RestoreDeps, manifest: Manifest, choices: RestoreChoices): Promise<ArchivePlan> {
   if (!manifest.archive) {
-    throw new ConnectorError('RESTORE_NO_ARCHIVE', `run ${manifest.runId} has no archive${manifest.failures?.length ? ` (${manifest.failures.filter((f) => f.kind === 'archive').map((f) => f.error.message).join('; ')})` : ''}: \`--run latest\` takes the newest run that kept one; nothing was restored`, { permanent: true });
+    throw new ConnectorError(
+      'RESTORE_NO_ARCHIVE',
+      `run ${manifest.runId} has no archive${
+        manifest.failures?.length
+          ? ` (${manifest.failures
+              .filter((f) => f.kind === 'archive')
+              .map((f) => f.error.message)
+              .join('; ')})`
+          : ''
+      }: \`--run latest\` takes the newest run that kept one; nothing was restored`,
+      { permanent: true },
+    );
   }
   deps.progress('reading the archive snapshot');
   const snapshot = await readRunSnapshot(deps.store, manifest);
@@ -223,7 +321,11 @@ async function planArchive(deps: RestoreDeps, manifest: Manifest, choices: Resto
     const roots = new Set([...plan.files, ...plan.links, ...plan.emptyFolders].map((e) => e.root));
     const missing = [...roots].filter((root) => !choices.liveRoots.some((live) => live.name === root));
     if (missing.length > 0) {
-      throw new ConnectorError('RESTORE_ARGUMENTS', `run ${manifest.runId} has archive root(s) ${missing.join(', ')} that this configuration does not have: restore them with --archive-to DIR instead`, { permanent: true });
+      throw new ConnectorError(
+        'RESTORE_ARGUMENTS',
+        `run ${manifest.runId} has archive root(s) ${missing.join(', ')} that this configuration does not have: restore them with --archive-to DIR instead`,
+        { permanent: true },
+      );
     }
     plan.rootFolder = (root) => choices.liveRoots.find((live) => live.name === root)!.path;
   } else if (one && choices.archiveTo) {
@@ -237,7 +339,11 @@ async function planArchive(deps: RestoreDeps, manifest: Manifest, choices: Resto
       there = false; // a file in the way of its folder: reported by the restore itself
     }
     if (there) {
-      throw new ConnectorError('RESTORE_FOLDER_NOT_EMPTY', `${typeof destination === 'string' ? destination : displayText(destination)} is already there: restore into another folder, or remove it first`, { permanent: true });
+      throw new ConnectorError(
+        'RESTORE_FOLDER_NOT_EMPTY',
+        `${typeof destination === 'string' ? destination : displayText(destination)} is already there: restore into another folder, or remove it first`,
+        { permanent: true },
+      );
     }
   }
   return plan;
@@ -248,11 +354,23 @@ async function planArchive(deps: RestoreDeps, manifest: Manifest, choices: Resto
  * really holds U+FFFD is not confused with one whose bytes are not text), then the name as
  * text. More than one: refused, listing each with the --file-bytes that names it alone.
  */
-function chooseEntry(snapshot: ArchiveSnapshot, choices: RestoreChoices, runId: string): { kind: 'file'; entry: SnapshotFile } | { kind: 'link'; entry: SnapshotLink } {
-  const entries = [...snapshot.files.map((entry) => ({ kind: 'file' as const, entry })), ...snapshot.links.map((entry) => ({ kind: 'link' as const, entry }))];
+function chooseEntry(
+  snapshot: ArchiveSnapshot,
+  choices: RestoreChoices,
+  runId: string,
+): { kind: 'file'; entry: SnapshotFile } | { kind: 'link'; entry: SnapshotLink } {
+  const entries = [
+    ...snapshot.files.map((entry) => ({ kind: 'file' as const, entry })),
+    ...snapshot.links.map((entry) => ({ kind: 'link' as const, entry })),
+  ];
   const exactOf = (e: { root: string; path: string; pathBytes?: string }) => exactPathBytes(e);
   const full = (e: { root: string; path: string; pathBytes?: string }) => Buffer.concat([Buffer.from(`${e.root}/`), exactOf(e)]);
-  const given = choices.fileBytes !== undefined ? [Buffer.from(choices.fileBytes, 'base64')] : [...new Set([choices.file!.replace(/^\/+/, ''), choices.file!.replace(/\\/g, '/').replace(/^\/+/, '')])].map((text) => Buffer.from(text, 'utf8'));
+  const given =
+    choices.fileBytes !== undefined
+      ? [Buffer.from(choices.fileBytes, 'base64')]
+      : [...new Set([choices.file!.replace(/^\/+/, ''), choices.file!.replace(/\\/g, '/').replace(/^\/+/, '')])].map((text) =>
+          Buffer.from(text, 'utf8'),
+        );
   let found = entries.filter(({ entry }) => given.some((bytes) => bytes.equals(full(entry)) || bytes.equals(exactOf(entry))));
   if (found.length === 0 && choices.fileBytes === undefined) {
     const texts = given.map((bytes) => bytes.toString('utf8'));
@@ -260,16 +378,33 @@ function chooseEntry(snapshot: ArchiveSnapshot, choices: RestoreChoices, runId: 
   }
   const asked = choices.fileBytes !== undefined ? `--file-bytes ${choices.fileBytes}` : `"${choices.file}"`;
   if (found.length === 0) {
-    throw new ConnectorError('RESTORE_FILE_NOT_IN_RUN', `${asked} is not in run ${runId}'s archive (give "<root>/<path>" or the path inside the root, as in the archive)`, { permanent: true });
+    throw new ConnectorError(
+      'RESTORE_FILE_NOT_IN_RUN',
+      `${asked} is not in run ${runId}'s archive (give "<root>/<path>" or the path inside the root, as in the archive)`,
+      { permanent: true },
+    );
   }
   if (found.length > 1) {
-    const choicesText = found.map(({ kind, entry }) => `  ${entry.root}/${entry.path}${kind === 'link' ? ' (a link)' : ''}: --file-bytes ${full(entry).toString('base64')}`).join('\n');
-    throw new ConnectorError('RESTORE_FILE_AMBIGUOUS', `${asked} names ${found.length} entries of run ${runId} (their names look alike as text, or lie in several roots); name one exactly:\n${choicesText}`, { permanent: true });
+    const choicesText = found
+      .map(
+        ({ kind, entry }) =>
+          `  ${entry.root}/${entry.path}${kind === 'link' ? ' (a link)' : ''}: --file-bytes ${full(entry).toString('base64')}`,
+      )
+      .join('\n');
+    throw new ConnectorError(
+      'RESTORE_FILE_AMBIGUOUS',
+      `${asked} names ${found.length} entries of run ${runId} (their names look alike as text, or lie in several roots); name one exactly:\n${choicesText}`,
+      { permanent: true },
+    );
   }
   return found[0]!;
 }
 
-async function restoreArchive(deps: RestoreDeps, plan: ArchivePlan, choices: RestoreChoices): Promise<NonNullable<RestoreSummary['archive']>> {
+async function restoreArchive(
+  deps: RestoreDeps,
+  plan: ArchivePlan,
+  choices: RestoreChoices,
+): Promise<NonNullable<RestoreSummary['archive']>> {
   const folder = choices.archiveTo ?? '';
   if (choices.archiveTo) await mkdir(choices.archiveTo, { recursive: true });
   let done = 0;

@@ -26,7 +26,8 @@ export interface RestoreCommandOptions extends Omit<RestoreChoices, 'liveRoots' 
  */
 export async function runRestore(options: RestoreCommandOptions, connectorVersion: string): Promise<RestoreSummary> {
   const config = loadConnectorConfig(options.config);
-  if (options.at !== undefined && options.run !== 'latest') throw new ConnectorError('RESTORE_ARGUMENTS', 'give either --run ID or --at DATE, not both', { permanent: true });
+  if (options.at !== undefined && options.run !== 'latest')
+    throw new ConnectorError('RESTORE_ARGUMENTS', 'give either --run ID or --at DATE, not both', { permanent: true });
   const at = options.at === undefined ? undefined : parseRestoreDate(options.at);
   const choices: RestoreChoices = {
     ...options,
@@ -34,13 +35,23 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
     liveRoots: config.archive?.roots ?? [],
   };
   await checkRestoreChoices(choices);
-  if (options.replace) await confirm(`Overwrite the existing database "${options.databaseName}" with the backup?`, options.databaseName ?? '', options.yes);
-  if (options.intoLive) await confirm(`Put the restored files back into the live archive (${choices.liveRoots.map((r) => `${r.name}: ${r.path}`).join(', ')}), replacing files of the same name?`, 'overwrite', options.yes);
+  if (options.replace)
+    await confirm(`Overwrite the existing database "${options.databaseName}" with the backup?`, options.databaseName ?? '', options.yes);
+  if (options.intoLive)
+    await confirm(
+      `Put the restored files back into the live archive (${choices.liveRoots.map((r) => `${r.name}: ${r.path}`).join(', ')}), replacing files of the same name?`,
+      'overwrite',
+      options.yes,
+    );
 
   const keys = new ConnectorKeys(await loadIdentity(config.identityFile), config.identityFile, pino({ level: 'silent' }));
   const requestedBy = `${userInfo().username}@${hostname()}`;
   const wants = restoreWants(options);
-  const ask = (run: string) => requestRestore({ endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion }, { run, at: run === 'latest' ? at : undefined, requestedBy, wants });
+  const ask = (run: string) =>
+    requestRestore(
+      { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion },
+      { run, at: run === 'latest' ? at : undefined, requestedBy, wants },
+    );
   const grant = await ask(options.run === 'latest' ? 'latest' : options.run);
   // The grant's read-only credentials last an hour: a long download asks for the same run again before they run out.
   const provider = renewingCredentials(grant.credentials, () => ask(grant.runId));
@@ -50,7 +61,10 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
     // Downloads keep to the connector's bandwidth limit, as its backups do.
     const bandwidth = await loadBandwidthLimiter(config);
     bandwidth.follow();
-    return await restoreRun({ store: new S3ObjectStore(grant.target, provider, { bandwidth }), databaseServer, grant, progress: progressPrinter() }, choices);
+    return await restoreRun(
+      { store: new S3ObjectStore(grant.target, provider, { bandwidth }), databaseServer, grant, progress: progressPrinter() },
+      choices,
+    );
   } finally {
     await databaseServer?.close();
     process.stderr.write('\n');
@@ -62,7 +76,9 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
  * (another part may have failed in a newer run: a database validated, the archive not); a run
  * named by id that lacks one is refused by the cloud before anything changes.
  */
-export function restoreWants(options: Pick<RestoreChoices, 'databaseName' | 'sourceDatabase' | 'archiveTo' | 'intoLive'>): RestoreRequest['wants'] {
+export function restoreWants(
+  options: Pick<RestoreChoices, 'databaseName' | 'sourceDatabase' | 'archiveTo' | 'intoLive'>,
+): RestoreRequest['wants'] {
   return {
     ...(options.databaseName ? (options.sourceDatabase ? { database: options.sourceDatabase } : { anyDatabase: true }) : {}),
     ...(options.archiveTo || options.intoLive ? { archive: true } : {}),
@@ -78,7 +94,12 @@ export function restoreWants(options: Pick<RestoreChoices, 'databaseName' | 'sou
  * @throws ConnectorError RESTORE_ARGUMENTS naming what is wrong
  */
 export function parseRestoreDate(text: string): string {
-  const refuse = (why: string) => new ConnectorError('RESTORE_ARGUMENTS', `--at "${text}" ${why}: give 2026-11-20 (the end of that day, UTC) or 2026-11-20T14:00:00Z (a time with its zone, Z for UTC or +01:00)`, { permanent: true });
+  const refuse = (why: string) =>
+    new ConnectorError(
+      'RESTORE_ARGUMENTS',
+      `--at "${text}" ${why}: give 2026-11-20 (the end of that day, UTC) or 2026-11-20T14:00:00Z (a time with its zone, Z for UTC or +01:00)`,
+      { permanent: true },
+    );
   const match = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/.exec(text.trim());
   if (!match) throw refuse('is not a date');
   const [, year, month, day, hour, minute, second, fraction, zone] = match;
@@ -97,11 +118,15 @@ export function parseRestoreDate(text: string): string {
 
 async function confirm(question: string, expected: string, yes: boolean | undefined): Promise<void> {
   if (yes) return;
-  if (!process.stdin.isTTY) throw new ConnectorError('RESTORE_NOT_CONFIRMED', `${question} Confirm with --yes (there is no terminal to ask on)`, { permanent: true });
+  if (!process.stdin.isTTY)
+    throw new ConnectorError('RESTORE_NOT_CONFIRMED', `${question} Confirm with --yes (there is no terminal to ask on)`, {
+      permanent: true,
+    });
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const answer = await rl.question(`${question} Type "${expected}" to confirm: `);
   rl.close();
-  if (answer.trim() !== expected) throw new ConnectorError('RESTORE_NOT_CONFIRMED', 'not confirmed; nothing was changed', { permanent: true });
+  if (answer.trim() !== expected)
+    throw new ConnectorError('RESTORE_NOT_CONFIRMED', 'not confirmed; nothing was changed', { permanent: true });
 }
 
 /** A progress bar on a terminal; one line per phase otherwise (service logs, pipes). */
@@ -110,7 +135,9 @@ function progressPrinter(): (phase: string, percent?: number) => void {
   return (phase, percent) => {
     if (process.stderr.isTTY) {
       const filled = Math.round(((percent ?? 0) / 100) * 30);
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${percent === undefined ? '   ' : String(Math.round(percent)).padStart(3)}%  ${phase}\u001b[K`);
+      process.stderr.write(
+        `\r[${'#'.repeat(filled)}${'-'.repeat(30 - filled)}] ${percent === undefined ? '   ' : String(Math.round(percent)).padStart(3)}%  ${phase}\u001b[K`,
+      );
     } else if (phase !== last) {
       process.stderr.write(`… ${phase}\n`);
     }

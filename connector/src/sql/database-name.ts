@@ -15,8 +15,10 @@ export const MAX_DATABASE_NAME_LENGTH = 128;
 export function databaseNameProblem(name: string): string | undefined {
   if (name.length === 0) return 'is empty';
   // sysname counts UTF-16 code units, as JavaScript does.
-  if (name.length > MAX_DATABASE_NAME_LENGTH) return `is ${name.length} characters long; SQL Server names (sysname) have at most ${MAX_DATABASE_NAME_LENGTH}`;
+  if (name.length > MAX_DATABASE_NAME_LENGTH)
+    return `is ${name.length} characters long; SQL Server names (sysname) have at most ${MAX_DATABASE_NAME_LENGTH}`;
   // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses or escapes
   if (/[\u0000-\u001f\u007f\uffff]/.test(name)) return 'contains a control character';
   if (/\s$/u.test(name)) return 'ends in a space: SQL Server ignores trailing spaces in names, so remove it';
   return undefined;
@@ -25,11 +27,13 @@ export function databaseNameProblem(name: string): string | undefined {
 /** Throws DATABASE_NAME_INVALID (permanent) naming the problem, for a name SQL Server cannot have. */
 export function checkDatabaseName(name: string): void {
   const problem = databaseNameProblem(name);
-  if (problem) throw new ConnectorError('DATABASE_NAME_INVALID', `the database name ${JSON.stringify(name)} ${problem}`, { permanent: true });
+  if (problem)
+    throw new ConnectorError('DATABASE_NAME_INVALID', `the database name ${JSON.stringify(name)} ${problem}`, { permanent: true });
 }
 
 /** Characters Windows does not allow in a file name (plus control characters), and "/". */
 // eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what this refuses or escapes
 const NOT_IN_FILE_NAMES = /[<>:"/\\|?*\u0000-\u001f\u007f]/g;
 /** DOS device names Windows reserves, even with an extension after them ("CON.bak"). */
 const RESERVED = /^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(\.|$)/i;

@@ -70,9 +70,13 @@ export interface DatabaseState {
   /** sys.databases.is_encrypted: Transparent Data Encryption is on. */
   encrypted: boolean;
   /** TDE details; `visible: false` when the login may not see them (VIEW SERVER STATE). */
-  encryption?: { visible: true; state: number; encryptorType?: string; certificate?: string; thumbprint?: string; privateKeyBackedUpAt?: string } | { visible: false; reason: string };
+  encryption?:
+    | { visible: true; state: number; encryptorType?: string; certificate?: string; thumbprint?: string; privateKeyBackedUpAt?: string }
+    | { visible: false; reason: string };
   /** Set when the database belongs to an availability group on this instance. */
-  availabilityGroup?: { visible: true; name: string; role: string; synchronizationState: string; preferredForBackup: boolean } | { visible: false; reason: string };
+  availabilityGroup?:
+    | { visible: true; name: string; role: string; synchronizationState: string; preferredForBackup: boolean }
+    | { visible: false; reason: string };
 }
 
 export interface DatabaseServer {
@@ -102,5 +106,3 @@ export interface DatabaseServer {
   dropDatabase(database: string): Promise<void>;
   close(): Promise<void>;
 }
-
-

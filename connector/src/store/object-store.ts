@@ -64,6 +64,7 @@ export function compositeChecksum(partDigestsBase64: string[]): string {
 /** One exact version, read whole into memory (manifests, snapshots, small files). */
 export async function readObject(store: Pick<ObjectStore, 'getVersion'>, key: string, versionId: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of await store.getVersion(key, versionId)) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array));
+  for await (const chunk of await store.getVersion(key, versionId))
+    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as unknown as Uint8Array));
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }

@@ -1,4 +1,10 @@
-import { type BackupJob, type ConnectorMessage, type CredentialsMessage, PROTOCOL_VERSION, type UploadCredentials } from '../../../protocol';
+import {
+  type BackupJob,
+  type ConnectorMessage,
+  type CredentialsMessage,
+  PROTOCOL_VERSION,
+  type UploadCredentials,
+} from '../../../protocol';
 import { ConnectorError } from '../errors';
 import type { CredentialProvider } from './s3-object-store';
 
@@ -20,7 +26,13 @@ export class RunCredentials {
   private stale = false;
 
   /** `resendMs`: the request goes again this often until answered (a throttled or lost one is not the end). */
-  constructor(private readonly job: BackupJob, private readonly link: CredentialLink, private readonly refreshBeforeMs = 5 * 60_000, private readonly timeoutMs = 120_000, private readonly resendMs = 20_000) {
+  constructor(
+    private readonly job: BackupJob,
+    private readonly link: CredentialLink,
+    private readonly refreshBeforeMs = 5 * 60_000,
+    private readonly timeoutMs = 120_000,
+    private readonly resendMs = 20_000,
+  ) {
     this.current = job.credentials;
   }
 
@@ -30,14 +42,26 @@ export class RunCredentials {
    * on every request instead of keeping its own copy until `expiration`: a renewal after S3's
    * ExpiredToken must reach the very next request.
    */
-  readonly provider: CredentialProvider = Object.assign(async () => {
-    if (this.stale || Date.parse(this.current.expiration) - Date.now() < this.refreshBeforeMs) {
-      this.current = await (this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined)));
-      this.stale = false;
-    }
-    const c = this.current;
-    return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: new Date(Date.parse(c.expiration) - this.refreshBeforeMs) };
-  }, { memoized: true });
+  readonly provider: CredentialProvider = Object.assign(
+    async () => {
+      if (this.stale || Date.parse(this.current.expiration) - Date.now() < this.refreshBeforeMs) {
+        // One renewal at a time: concurrent requests wait for the same one.
+        this.refreshing ??= this.refresh().finally(() => {
+          this.refreshing = undefined;
+        });
+        this.current = await this.refreshing;
+        this.stale = false;
+      }
+      const c = this.current;
+      return {
+        accessKeyId: c.accessKeyId,
+        secretAccessKey: c.secretAccessKey,
+        sessionToken: c.sessionToken,
+        expiration: new Date(Date.parse(c.expiration) - this.refreshBeforeMs),
+      };
+    },
+    { memoized: true },
+  );
 
   /** S3 answered that the credentials expired (ExpiredToken; RGW's AccessDenied near their end): the next provider call fetches new ones. */
   expired(): void {
@@ -56,7 +80,12 @@ export class RunCredentials {
       const timer = setTimeout(() => {
         clearInterval(again);
         this.link.off('credentials', onCredentials);
-        reject(new ConnectorError('CREDENTIALS_EXPIRED', 'the upload credentials expired and the cloud sent no new ones (is the connector connected?)'));
+        reject(
+          new ConnectorError(
+            'CREDENTIALS_EXPIRED',
+            'the upload credentials expired and the cloud sent no new ones (is the connector connected?)',
+          ),
+        );
       }, this.timeoutMs);
       const onCredentials = (message: CredentialsMessage) => {
         if (message.runId !== this.job.runId) return;

@@ -1,12 +1,27 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  HeadObjectCommand, ListObjectVersionsCommand, ListPartsCommand, S3Client, UploadPartCommand,
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  ListPartsCommand,
+  S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { UploadCredentials, UploadTarget } from '../../../protocol';
 import { ConnectorError } from '../errors';
-import { compositeChecksum, type LatestVersion, type ObjectStore, type PutOptions, type StoredObject, type VersionFacts } from './object-store';
+import {
+  compositeChecksum,
+  type LatestVersion,
+  type ObjectStore,
+  type PutOptions,
+  type StoredObject,
+  type VersionFacts,
+} from './object-store';
 import { throttledReadable } from '../bandwidth/throttled-streams';
 import { s3RetryStrategy, type S3RetryOptions } from './s3-retry';
 import { SignedRequests } from './signed-requests';
@@ -60,11 +75,20 @@ const EXPIRY_SKEW_MS = 10 * 60_000;
  * every byte a second time (over plain HTTP it signs the payload).
  */
 function withPayloadHash<C extends { middlewareStack: { add: (...args: never[]) => void } }>(command: C, sha256Hex: string): C {
-  (command.middlewareStack as unknown as { add: (m: (next: (a: unknown) => unknown) => (a: { request: { headers: Record<string, string> } }) => unknown, o: { step: string; name: string }) => void })
-    .add((next) => (args) => {
+  (
+    command.middlewareStack as unknown as {
+      add: (
+        m: (next: (a: unknown) => unknown) => (a: { request: { headers: Record<string, string> } }) => unknown,
+        o: { step: string; name: string },
+      ) => void;
+    }
+  ).add(
+    (next) => (args) => {
       args.request.headers['x-amz-content-sha256'] = sha256Hex;
       return next(args);
-    }, { step: 'build', name: 'soBackupPayloadHash' });
+    },
+    { step: 'build', name: 'soBackupPayloadHash' },
+  );
   return command;
 }
 
@@ -88,10 +112,19 @@ export class S3ObjectStore implements ObjectStore {
   private readonly renewal?: CredentialRenewal;
 
   /** `credentials`: fixed ones, or a provider that refreshes them (RunCredentials). */
-  constructor(private readonly target: UploadTarget, credentials: UploadCredentials | CredentialProvider, options: S3ObjectStoreOptions = {}) {
-    const provider: CredentialProvider = typeof credentials === 'function'
-      ? credentials
-      : async () => ({ accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken });
+  constructor(
+    private readonly target: UploadTarget,
+    credentials: UploadCredentials | CredentialProvider,
+    options: S3ObjectStoreOptions = {},
+  ) {
+    const provider: CredentialProvider =
+      typeof credentials === 'function'
+        ? credentials
+        : async () => ({
+            accessKeyId: credentials.accessKeyId,
+            secretAccessKey: credentials.secretAccessKey,
+            sessionToken: credentials.sessionToken,
+          });
     const retryStrategy = s3RetryStrategy(options.retry);
     this.signed = new SignedRequests(target, provider, retryStrategy);
     this.download = options.bandwidth?.download;
@@ -111,15 +144,18 @@ export class S3ObjectStore implements ObjectStore {
     if (renewal) {
       // Expired credentials: renewed, then the request once more (the retry strategy and signing
       // run again below this step, with the provider's new credentials).
-      this.client.middlewareStack.add((next) => async (args) => {
-        try {
-          return await next(args);
-        } catch (error) {
-          if (!isExpiredCredentials((error as { name?: string }).name, renewal)) throw error;
-          renewal.expired();
-          return next(args);
-        }
-      }, { step: 'build', name: 'soBackupRenewExpiredCredentials' });
+      this.client.middlewareStack.add(
+        (next) => async (args) => {
+          try {
+            return await next(args);
+          } catch (error) {
+            if (!isExpiredCredentials((error as { name?: string }).name, renewal)) throw error;
+            renewal.expired();
+            return next(args);
+          }
+        },
+        { step: 'build', name: 'soBackupRenewExpiredCredentials' },
+      );
     }
     this.partSize = options.partSizeBytes ?? 5 * MiB;
     this.concurrency = options.partConcurrency ?? 6;
@@ -133,18 +169,37 @@ export class S3ObjectStore implements ObjectStore {
     const digest = hash.digest();
     const size = pieces.reduce((total, piece) => total + piece.length, 0);
     const checksum = digest.toString('base64');
-    const answer = await this.renewingExpired(() => this.signed.put(key, pieces, {
-      'content-type': contentType, 'x-amz-checksum-sha256': checksum, 'x-amz-sdk-checksum-algorithm': 'SHA256',
-    }, digest.toString('hex'))).catch((error: unknown) => {
+    const answer = await this.renewingExpired(() =>
+      this.signed.put(
+        key,
+        pieces,
+        {
+          'content-type': contentType,
+          'x-amz-checksum-sha256': checksum,
+          'x-amz-sdk-checksum-algorithm': 'SHA256',
+        },
+        digest.toString('hex'),
+      ),
+    ).catch((error: unknown) => {
       throw new ConnectorError('S3_ERROR', `S3 could not be reached uploading ${key}: ${(error as Error).message}`, { cause: error });
     });
     if (answer.status !== 200) {
       // The same error as the SDK path gives, from S3's own error code and message.
-      throw storeError({ name: answer.errorCode, message: answer.errorMessage ?? '', $metadata: { httpStatusCode: answer.status } }, `uploading ${key}`);
+      throw storeError(
+        { name: answer.errorCode, message: answer.errorMessage ?? '', $metadata: { httpStatusCode: answer.status } },
+        `uploading ${key}`,
+      );
     }
     const versionId = answer.headers['x-amz-version-id'];
-    if (typeof versionId !== 'string' || versionId === '' || versionId === 'null') throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
-    return { key, versionId, size, sha256: digest.toString('hex'), s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: checksum } };
+    if (typeof versionId !== 'string' || versionId === '' || versionId === 'null')
+      throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
+    return {
+      key,
+      versionId,
+      size,
+      sha256: digest.toString('hex'),
+      s3Checksum: { algorithm: 'SHA256', type: 'FULL_OBJECT', value: checksum },
+    };
   }
 
   partSizeFor(size: number): number {
@@ -173,7 +228,11 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** Finds an interrupted upload of this very file that S3 still has, and the parts it already holds. */
-  private async resumable(key: string, size: number, mtimeMs: number): Promise<{ checkpoint: UploadCheckpoint; held: Map<number, { checksum: string; etag: string }> } | undefined> {
+  private async resumable(
+    key: string,
+    size: number,
+    mtimeMs: number,
+  ): Promise<{ checkpoint: UploadCheckpoint; held: Map<number, { checksum: string; etag: string }> } | undefined> {
     if (!this.checkpointDir) return undefined;
     const checkpoint = await UploadCheckpoint.find(this.checkpointDir, key, size, mtimeMs);
     if (!checkpoint) return undefined;
@@ -181,7 +240,9 @@ export class S3ObjectStore implements ObjectStore {
     try {
       let marker: string | undefined;
       do {
-        const page = await this.client.send(new ListPartsCommand({ Bucket: this.target.bucket, Key: key, UploadId: checkpoint.state.uploadId, PartNumberMarker: marker }));
+        const page = await this.client.send(
+          new ListPartsCommand({ Bucket: this.target.bucket, Key: key, UploadId: checkpoint.state.uploadId, PartNumberMarker: marker }),
+        );
         for (const part of page.Parts ?? []) {
           const recorded = checkpoint.state.parts[String(part.PartNumber)];
           // Trust a part only if S3 and the checkpoint agree on its checksum.
@@ -196,18 +257,29 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  private async putMultipart(key: string, file: Awaited<ReturnType<typeof open>>, size: number, mtimeMs: number, options: PutOptions): Promise<StoredObject> {
+  private async putMultipart(
+    key: string,
+    file: Awaited<ReturnType<typeof open>>,
+    size: number,
+    mtimeMs: number,
+    options: PutOptions,
+  ): Promise<StoredObject> {
     const resumed = await this.resumable(key, size, mtimeMs);
     const partSize = resumed?.checkpoint.state.partSize ?? this.partSizeFor(size);
     let uploadId = resumed?.checkpoint.state.uploadId;
     if (!uploadId) {
-      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, ChecksumAlgorithm: 'SHA256' }))
+      const created = await this.client
+        .send(new CreateMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, ChecksumAlgorithm: 'SHA256' }))
         .catch((error: unknown) => {
           throw storeError(error, `starting the upload of ${key}`);
         });
       uploadId = created.UploadId!;
     }
-    const checkpoint = resumed?.checkpoint ?? (this.checkpointDir ? await UploadCheckpoint.create(this.checkpointDir, { key, uploadId, partSize, fileSize: size, mtimeMs }) : undefined);
+    const checkpoint =
+      resumed?.checkpoint ??
+      (this.checkpointDir
+        ? await UploadCheckpoint.create(this.checkpointDir, { key, uploadId, partSize, fileSize: size, mtimeMs })
+        : undefined);
     const held = resumed?.held ?? new Map<number, { checksum: string; etag: string }>();
     const whole = createHash('sha256');
     const parts: Array<{ PartNumber: number; ChecksumSHA256: string; ETag: string }> = [];
@@ -236,15 +308,29 @@ export class S3ObjectStore implements ObjectStore {
           free.push(buffer);
           continue;
         }
-        const upload = this.client.send(withPayloadHash(new UploadPartCommand({
-          Bucket: this.target.bucket, Key: key, UploadId: uploadId, PartNumber: number, Body: body, ContentLength: body.length,
-          ChecksumAlgorithm: 'SHA256', ChecksumSHA256: checksum,
-        }), digest.toString('hex')), { abortSignal: options.signal }).then(async (out) => {
-          parts.push({ PartNumber: number, ChecksumSHA256: checksum, ETag: out.ETag! });
-          await checkpoint?.record(number, checksum, out.ETag!);
-          sent += body.length;
-          options.onProgress?.(sent);
-        });
+        const upload = this.client
+          .send(
+            withPayloadHash(
+              new UploadPartCommand({
+                Bucket: this.target.bucket,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: number,
+                Body: body,
+                ContentLength: body.length,
+                ChecksumAlgorithm: 'SHA256',
+                ChecksumSHA256: checksum,
+              }),
+              digest.toString('hex'),
+            ),
+            { abortSignal: options.signal },
+          )
+          .then(async (out) => {
+            parts.push({ PartNumber: number, ChecksumSHA256: checksum, ETag: out.ETag! });
+            await checkpoint?.record(number, checksum, out.ETag!);
+            sent += body.length;
+            options.onProgress?.(sent);
+          });
         const tracked: Promise<void> = upload.finally(() => {
           inFlight.delete(tracked);
           free.push(buffer);
@@ -256,14 +342,26 @@ export class S3ObjectStore implements ObjectStore {
       }
       await Promise.all(inFlight);
       parts.sort((a, b) => a.PartNumber - b.PartNumber);
-      const out = await this.client.send(new CompleteMultipartUploadCommand({
-        Bucket: this.target.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts },
-      }));
-      if (!out.VersionId) throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, { permanent: true });
+      const out = await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.target.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+      if (!out.VersionId)
+        throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${key}: bucket versioning must be on`, {
+          permanent: true,
+        });
       await checkpoint?.remove();
       const partDigests = parts.map((p) => p.ChecksumSHA256);
       return {
-        key, versionId: out.VersionId, size, sha256: whole.digest('hex'), resumedParts,
+        key,
+        versionId: out.VersionId,
+        size,
+        sha256: whole.digest('hex'),
+        resumedParts,
         s3Checksum: { algorithm: 'SHA256', type: 'COMPOSITE', value: compositeChecksum(partDigests), partSize, parts: partDigests },
       };
     } catch (error) {
@@ -271,7 +369,9 @@ export class S3ObjectStore implements ObjectStore {
       // Cancelled, or nothing to resume from: abort, so no parts are left behind. Otherwise keep
       // the upload for the next attempt (the bucket's lifecycle aborts forgotten ones after 7 days).
       if (!checkpoint || (options.signal?.aborted && options.signal.reason !== SHUTDOWN)) {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: uploadId }))
+          .catch(() => undefined);
         await checkpoint?.remove();
       }
       throw error instanceof ConnectorError ? error : storeError(error, `uploading ${key}`);
@@ -279,15 +379,27 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getVersion(key: string, versionId: string, range?: { start: number; end: number }): Promise<NodeJS.ReadableStream> {
-    const { answer, body } = await this.renewingExpired(() => this.signed.get(key, versionId, range), (got) => got.answer).catch((error: unknown) => {
-      throw new ConnectorError('S3_ERROR', `S3 could not be reached reading ${key} version ${versionId}: ${(error as Error).message}`, { cause: error });
+    const { answer, body } = await this.renewingExpired(
+      () => this.signed.get(key, versionId, range),
+      (got) => got.answer,
+    ).catch((error: unknown) => {
+      throw new ConnectorError('S3_ERROR', `S3 could not be reached reading ${key} version ${versionId}: ${(error as Error).message}`, {
+        cause: error,
+      });
     });
-    if (!body) throw storeError({ name: answer.errorCode, message: answer.errorMessage ?? '', $metadata: { httpStatusCode: answer.status } }, `reading ${key} version ${versionId}`);
+    if (!body)
+      throw storeError(
+        { name: answer.errorCode, message: answer.errorMessage ?? '', $metadata: { httpStatusCode: answer.status } },
+        `reading ${key} version ${versionId}`,
+      );
     return this.download ? throttledReadable(body, this.download) : body;
   }
 
   /** A signed request, sent once more with renewed credentials when S3 answers that they expired. */
-  private async renewingExpired<T>(send: () => Promise<T>, answerOf: (result: T) => S3AnswerLike = (result) => result as S3AnswerLike): Promise<T> {
+  private async renewingExpired<T>(
+    send: () => Promise<T>,
+    answerOf: (result: T) => S3AnswerLike = (result) => result as S3AnswerLike,
+  ): Promise<T> {
     const first = await send();
     const answer = answerOf(first);
     if (!this.renewal || answer.status < 400 || !isExpiredCredentials(answer.errorCode, this.renewal)) return first;
@@ -297,12 +409,16 @@ export class S3ObjectStore implements ObjectStore {
 
   async head(key: string, versionId?: string): Promise<VersionFacts | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: key, VersionId: versionId, ChecksumMode: 'ENABLED' }));
+      const out = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.target.bucket, Key: key, VersionId: versionId, ChecksumMode: 'ENABLED' }),
+      );
       const value = out.ChecksumSHA256;
       return {
         versionId: out.VersionId ?? versionId ?? '',
         size: out.ContentLength ?? -1,
-        s3Checksum: value ? { type: out.ChecksumType === 'COMPOSITE' || /-\d+$/.test(value) ? 'COMPOSITE' : 'FULL_OBJECT', value } : undefined,
+        s3Checksum: value
+          ? { type: out.ChecksumType === 'COMPOSITE' || /-\d+$/.test(value) ? 'COMPOSITE' : 'FULL_OBJECT', value }
+          : undefined,
       };
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -316,12 +432,25 @@ export class S3ObjectStore implements ObjectStore {
     let keyMarker: string | undefined;
     let versionIdMarker: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.target.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }))
+      const page = await this.client
+        .send(
+          new ListObjectVersionsCommand({
+            Bucket: this.target.bucket,
+            Prefix: prefix,
+            KeyMarker: keyMarker,
+            VersionIdMarker: versionIdMarker,
+          }),
+        )
         .catch((error: unknown) => {
           throw storeError(error, `listing ${prefix}`);
         });
       for (const version of page.Versions ?? []) {
-        if (version.IsLatest && version.Key && version.VersionId) latest.set(version.Key, { versionId: version.VersionId, size: version.Size ?? 0, lastModified: version.LastModified ?? new Date(0) });
+        if (version.IsLatest && version.Key && version.VersionId)
+          latest.set(version.Key, {
+            versionId: version.VersionId,
+            size: version.Size ?? 0,
+            lastModified: version.LastModified ?? new Date(0),
+          });
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       versionIdMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
@@ -330,15 +459,24 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async copyVersion(sourceKey: string, sourceVersionId: string, targetKey: string): Promise<VersionFacts> {
-    const out = await this.client.send(new CopyObjectCommand({
-      Bucket: this.target.bucket, Key: targetKey, ChecksumAlgorithm: 'SHA256',
-      CopySource: `${this.target.bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}?versionId=${encodeURIComponent(sourceVersionId)}`,
-    })).catch((error: unknown) => {
-      throw storeError(error, `copying ${sourceKey} to ${targetKey}`);
-    });
+    const out = await this.client
+      .send(
+        new CopyObjectCommand({
+          Bucket: this.target.bucket,
+          Key: targetKey,
+          ChecksumAlgorithm: 'SHA256',
+          CopySource: `${this.target.bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}?versionId=${encodeURIComponent(sourceVersionId)}`,
+        }),
+      )
+      .catch((error: unknown) => {
+        throw storeError(error, `copying ${sourceKey} to ${targetKey}`);
+      });
     // Some S3 implementations (Ceph RGW) do not return the new version id: the current version is the copy.
     const facts = await this.head(targetKey, out.VersionId);
-    if (!facts?.versionId) throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${targetKey}: bucket versioning must be on`, { permanent: true });
+    if (!facts?.versionId)
+      throw new ConnectorError('S3_NOT_VERSIONED', `S3 returned no version for ${targetKey}: bucket versioning must be on`, {
+        permanent: true,
+      });
     return facts;
   }
 
@@ -361,5 +499,9 @@ function storeError(error: unknown, doing: string): ConnectorError {
   const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   const permanent = status === 403 || status === 400;
-  return new ConnectorError(status === 403 ? 'S3_ACCESS_DENIED' : 'S3_ERROR', `S3 refused ${doing}: ${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(error)}`, { cause: error, permanent });
+  return new ConnectorError(
+    status === 403 ? 'S3_ACCESS_DENIED' : 'S3_ERROR',
+    `S3 refused ${doing}: ${e.name ?? 'Error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(error)}`,
+    { cause: error, permanent },
+  );
 }

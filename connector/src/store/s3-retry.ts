@@ -32,12 +32,20 @@ export type AttemptFailure = { status: number; errorCode?: string } | { error: u
 
 /** Classifies a failed attempt the way the SDK does (429 and throttling codes such as SlowDown; 5xx and network errors). */
 export function retryErrorInfo(failure: AttemptFailure): RetryErrorInfo {
-  const error = 'error' in failure
-    ? failure.error as Error & { code?: string }
-    : Object.assign(new Error(failure.errorCode ?? `HTTP ${failure.status}`), { name: failure.errorCode ?? `Http${failure.status}`, $metadata: { httpStatusCode: failure.status } });
-  const errorType: RetryErrorType = isThrottlingError(error as never) ? 'THROTTLING'
-    : isTransientError(error as never) ? 'TRANSIENT'
-      : 'status' in failure && failure.status >= 500 ? 'SERVER_ERROR' : 'CLIENT_ERROR';
+  const error =
+    'error' in failure
+      ? (failure.error as Error & { code?: string })
+      : Object.assign(new Error(failure.errorCode ?? `HTTP ${failure.status}`), {
+          name: failure.errorCode ?? `Http${failure.status}`,
+          $metadata: { httpStatusCode: failure.status },
+        });
+  const errorType: RetryErrorType = isThrottlingError(error as never)
+    ? 'THROTTLING'
+    : isTransientError(error as never)
+      ? 'TRANSIENT'
+      : 'status' in failure && failure.status >= 500
+        ? 'SERVER_ERROR'
+        : 'CLIENT_ERROR';
   return { errorType, error: error as never };
 }
 

@@ -10,7 +10,12 @@ import { type AttemptFailure, isRetryableAnswer, retryErrorInfo, s3RetryStrategy
 
 /** A SigV4 hash for the signer, on Node's own crypto (local mode's signature checks use it too). */
 type SourceData = string | ArrayBuffer | ArrayBufferView;
-const bytes = (data: SourceData) => (typeof data === 'string' ? data : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data));
+const bytes = (data: SourceData) =>
+  typeof data === 'string'
+    ? data
+    : ArrayBuffer.isView(data)
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : new Uint8Array(data);
 
 export class NodeSha256 {
   private readonly hash;
@@ -55,10 +60,24 @@ export class SignedRequests {
   private readonly signer: SignatureV4;
   private uploads?: ByteBucket;
 
-  constructor(private readonly target: UploadTarget, credentials: () => Promise<Credentials>, private readonly retry: RetryStrategyV2 = s3RetryStrategy()) {
+  constructor(
+    private readonly target: UploadTarget,
+    credentials: () => Promise<Credentials>,
+    private readonly retry: RetryStrategyV2 = s3RetryStrategy(),
+  ) {
     this.url = new URL(target.endpoint ?? `https://s3.${target.region}.amazonaws.com`);
-    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
-    this.signer = new SignatureV4({ credentials, region: target.region, service: 's3', sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
+    this.agent =
+      this.url.protocol === 'https:'
+        ? new https.Agent({ keepAlive: true, maxSockets: 64 })
+        : new http.Agent({ keepAlive: true, maxSockets: 64 });
+    this.signer = new SignatureV4({
+      credentials,
+      region: target.region,
+      service: 's3',
+      sha256: NodeSha256,
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
   }
 
   /** Sends every request body through this bucket (the bandwidth limit); each attempt is throttled and counted. */
@@ -68,29 +87,57 @@ export class SignedRequests {
 
   put(key: string, body: readonly Buffer[], headers: Record<string, string>, payloadSha256Hex: string): Promise<S3Answer> {
     const length = body.reduce((total, piece) => total + piece.length, 0);
-    return this.request('PUT', key, {}, { 'content-length': String(length), 'x-amz-content-sha256': payloadSha256Hex, ...headers }, body)
-      .then(({ answer }) => answer);
+    return this.request(
+      'PUT',
+      key,
+      {},
+      { 'content-length': String(length), 'x-amz-content-sha256': payloadSha256Hex, ...headers },
+      body,
+    ).then(({ answer }) => answer);
   }
 
   /** One exact version (or a byte range of it). On 200/206 the body is returned to be read; otherwise the error. */
-  async get(key: string, versionId: string, range?: { start: number; end: number }): Promise<{ answer: S3Answer; body?: http.IncomingMessage }> {
-    return this.request('GET', key, { versionId }, { 'x-amz-content-sha256': EMPTY_SHA256, ...(range ? { range: `bytes=${range.start}-${range.end}` } : {}) }, []);
+  async get(
+    key: string,
+    versionId: string,
+    range?: { start: number; end: number },
+  ): Promise<{ answer: S3Answer; body?: http.IncomingMessage }> {
+    return this.request(
+      'GET',
+      key,
+      { versionId },
+      { 'x-amz-content-sha256': EMPTY_SHA256, ...(range ? { range: `bytes=${range.start}-${range.end}` } : {}) },
+      [],
+    );
   }
 
-  private async request(method: 'PUT' | 'GET', key: string, query: Record<string, string>, headers: Record<string, string>, body: readonly Buffer[]): Promise<{ answer: S3Answer; body?: http.IncomingMessage }> {
+  private async request(
+    method: 'PUT' | 'GET',
+    key: string,
+    query: Record<string, string>,
+    headers: Record<string, string>,
+    body: readonly Buffer[],
+  ): Promise<{ answer: S3Answer; body?: http.IncomingMessage }> {
     // Bucket names with dots break virtual-hosted TLS names: those go path-style, as the SDK does.
     const pathStyle = this.target.forcePathStyle || this.target.bucket.includes('.');
     const hostname = pathStyle ? this.url.hostname : `${this.target.bucket}.${this.url.hostname}`;
     const host = this.url.port ? `${hostname}:${this.url.port}` : hostname;
     const path = `${pathStyle ? `/${this.target.bucket}` : ''}/${key.split('/').map(encodeRfc3986).join('/')}`;
-    const search = Object.entries(query).map(([name, value]) => `${encodeRfc3986(name)}=${encodeRfc3986(value)}`).join('&');
+    const search = Object.entries(query)
+      .map(([name, value]) => `${encodeRfc3986(name)}=${encodeRfc3986(value)}`)
+      .join('&');
     let token = await this.retry.acquireInitialRetryToken('s3');
     for (;;) {
       let failure: AttemptFailure;
       let answer: { answer: S3Answer; body?: http.IncomingMessage } | undefined;
       try {
         const signed = await this.signer.sign({
-          method, protocol: this.url.protocol, hostname, port: this.url.port ? Number(this.url.port) : undefined, path, query,
+          method,
+          protocol: this.url.protocol,
+          hostname,
+          port: this.url.port ? Number(this.url.port) : undefined,
+          path,
+          query,
           headers: { host, ...headers },
         });
         answer = await this.send(method, hostname, search ? `${path}?${search}` : path, signed.headers, body);
@@ -113,26 +160,42 @@ export class SignedRequests {
     }
   }
 
-  private send(method: 'PUT' | 'GET', hostname: string, path: string, headers: Record<string, string>, body: readonly Buffer[]): Promise<{ answer: S3Answer; body?: http.IncomingMessage }> {
+  private send(
+    method: 'PUT' | 'GET',
+    hostname: string,
+    path: string,
+    headers: Record<string, string>,
+    body: readonly Buffer[],
+  ): Promise<{ answer: S3Answer; body?: http.IncomingMessage }> {
     const transport = this.url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
-      const request = transport.request({ agent: this.agent, method, hostname, port: this.url.port || undefined, path, headers, timeout: 120_000 }, (response) => {
-        const status = response.statusCode ?? 0;
-        // A successful GET hands its body to the caller, unread.
-        if (method === 'GET' && (status === 200 || status === 206)) {
-          resolve({ answer: { status, headers: response.headers }, body: response });
-          return;
-        }
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => {
-          if (status >= 300) chunks.push(chunk);
-        });
-        response.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ answer: { status, headers: response.headers, errorCode: /<Code>([^<]*)<\/Code>/.exec(text)?.[1], errorMessage: /<Message>([^<]*)<\/Message>/.exec(text)?.[1] } });
-        });
-        response.on('error', reject);
-      });
+      const request = transport.request(
+        { agent: this.agent, method, hostname, port: this.url.port || undefined, path, headers, timeout: 120_000 },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          // A successful GET hands its body to the caller, unread.
+          if (method === 'GET' && (status === 200 || status === 206)) {
+            resolve({ answer: { status, headers: response.headers }, body: response });
+            return;
+          }
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => {
+            if (status >= 300) chunks.push(chunk);
+          });
+          response.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({
+              answer: {
+                status,
+                headers: response.headers,
+                errorCode: /<Code>([^<]*)<\/Code>/.exec(text)?.[1],
+                errorMessage: /<Message>([^<]*)<\/Message>/.exec(text)?.[1],
+              },
+            });
+          });
+          response.on('error', reject);
+        },
+      );
       request.on('timeout', () => request.destroy(new Error('S3 did not answer within 120 s')));
       request.on('error', reject);
       if (this.uploads && !isLimited(this.uploads)) this.uploads.count(body.reduce((total, piece) => total + piece.length, 0));

@@ -23,9 +23,10 @@ export class ThrottledHttpHandler extends NodeHttpHandler {
     const body: unknown = request.body;
     const limited = isLimited(this.buckets.upload);
     if (!limited && body instanceof Uint8Array) this.buckets.upload.count(body.length);
-    const throttled = limited && body instanceof Uint8Array && body.length > 0
-      ? { ...request, body: throttledPieces([body], this.buckets.upload, options?.abortSignal as AbortSignal | undefined) }
-      : request;
+    const throttled =
+      limited && body instanceof Uint8Array && body.length > 0
+        ? { ...request, body: throttledPieces([body], this.buckets.upload, options?.abortSignal as AbortSignal | undefined) }
+        : request;
     const answer = await super.handle(throttled as typeof request, options);
     const received = answer.response.body as Readable | undefined;
     if (received && typeof received.pipe === 'function') answer.response.body = throttledReadable(received, this.buckets.download);

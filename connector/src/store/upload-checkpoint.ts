@@ -17,7 +17,10 @@ export interface CheckpointState {
 export class UploadCheckpoint {
   private writing = Promise.resolve();
 
-  private constructor(private readonly file: string, readonly state: CheckpointState) {}
+  private constructor(
+    private readonly file: string,
+    readonly state: CheckpointState,
+  ) {}
 
   private static fileFor(dir: string, key: string) {
     return path.join(dir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
@@ -28,7 +31,8 @@ export class UploadCheckpoint {
     const file = UploadCheckpoint.fileFor(dir, key);
     try {
       const state = JSON.parse(await readFile(file, 'utf8')) as CheckpointState;
-      if (state.key === key && state.fileSize === fileSize && state.mtimeMs === mtimeMs && typeof state.uploadId === 'string') return new UploadCheckpoint(file, state);
+      if (state.key === key && state.fileSize === fileSize && state.mtimeMs === mtimeMs && typeof state.uploadId === 'string')
+        return new UploadCheckpoint(file, state);
     } catch {
       // none, or torn: start afresh
     }

@@ -5,4 +5,10 @@ export { loadKoffi, KOFFI_VERSION } from './koffi';
 export { runServiceHost, serviceLogDir } from './run-service-host';
 export { hostService, type HostedService, type ServiceHostOptions } from './service-host';
 export { SERVICE_RECOVERY, setupService, stateFolderAcl, waitForServiceStop, type ServiceSetupOptions } from './service-setup';
-export { windowsServiceDispatcher, windowsServiceManager, type ServiceDispatcher, type ServiceManager, type ServiceStatus } from './service-control-manager';
+export {
+  windowsServiceDispatcher,
+  windowsServiceManager,
+  type ServiceDispatcher,
+  type ServiceManager,
+  type ServiceStatus,
+} from './service-control-manager';

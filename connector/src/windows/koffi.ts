@@ -44,10 +44,18 @@ export function loadKoffi(file = path.join(path.dirname(process.execPath), 'koff
   try {
     process.dlopen(module, file);
   } catch (cause) {
-    throw new ConnectorError('WINDOWS_FFI_MISSING', `cannot load ${file} (installed with so-connector.exe by the MSI): ${(cause as Error).message}. Repair or reinstall the so-backup connector.`, { permanent: true, cause });
+    throw new ConnectorError(
+      'WINDOWS_FFI_MISSING',
+      `cannot load ${file} (installed with so-connector.exe by the MSI): ${(cause as Error).message}. Repair or reinstall the so-backup connector.`,
+      { permanent: true, cause },
+    );
   }
   if (module.exports.version !== KOFFI_VERSION) {
-    throw new ConnectorError('WINDOWS_FFI_MISSING', `${file} is koffi ${module.exports.version}, this exe needs ${KOFFI_VERSION}: reinstall the so-backup connector`, { permanent: true });
+    throw new ConnectorError(
+      'WINDOWS_FFI_MISSING',
+      `${file} is koffi ${module.exports.version}, this exe needs ${KOFFI_VERSION}: reinstall the so-backup connector`,
+      { permanent: true },
+    );
   }
   loaded = module.exports;
   return loaded;

@@ -20,7 +20,13 @@ export function serviceLogDir(configFile: string): string {
 }
 
 export async function runServiceHost(options: { config: string; name: string }, connectorVersion: string): Promise<number> {
-  const destination = await pinoRoll({ file: path.join(serviceLogDir(options.config), 'so-connector'), extension: '.log', size: '10m', limit: { count: 10 }, mkdir: true });
+  const destination = await pinoRoll({
+    file: path.join(serviceLogDir(options.config), 'so-connector'),
+    extension: '.log',
+    size: '10m',
+    limit: { count: 10 },
+    mkdir: true,
+  });
   const logger = pino({ base: { service: 'so-connector', host: 'windows-service' } }, destination);
   const exitCode = await hostService({
     name: options.name,

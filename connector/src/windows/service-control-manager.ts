@@ -15,8 +15,14 @@ export const SERVICE_STATE = { STOPPED: 1, START_PENDING: 2, STOP_PENDING: 3, RU
 export const SERVICE_CONTROL = { STOP: 0x1, INTERROGATE: 0x4, SHUTDOWN: 0x5, PRESHUTDOWN: 0xf } as const;
 export const SERVICE_ACCEPT = { STOP: 0x1, SHUTDOWN: 0x4, PRESHUTDOWN: 0x100 } as const;
 export const WIN32_ERROR = {
-  NO_ERROR: 0, ACCESS_DENIED: 5, CALL_NOT_IMPLEMENTED: 120, SERVICE_ALREADY_RUNNING: 1056, SERVICE_DOES_NOT_EXIST: 1060,
-  FAILED_SERVICE_CONTROLLER_CONNECT: 1063, SERVICE_SPECIFIC_ERROR: 1066, INVALID_LEVEL: 124,
+  NO_ERROR: 0,
+  ACCESS_DENIED: 5,
+  CALL_NOT_IMPLEMENTED: 120,
+  SERVICE_ALREADY_RUNNING: 1056,
+  SERVICE_DOES_NOT_EXIST: 1060,
+  FAILED_SERVICE_CONTROLLER_CONNECT: 1063,
+  SERVICE_SPECIFIC_ERROR: 1066,
+  INVALID_LEVEL: 124,
 } as const;
 
 /** SERVICE_STATUS, less dwServiceType (always SERVICE_WIN32_OWN_PROCESS here). */
@@ -120,51 +126,91 @@ function advapi(): Advapi {
   const advapi32 = koffi.load('advapi32.dll');
   const kernel32 = koffi.load('kernel32.dll');
   koffi.struct('SERVICE_STATUS', {
-    dwServiceType: 'uint32', dwCurrentState: 'uint32', dwControlsAccepted: 'uint32', dwWin32ExitCode: 'uint32',
-    dwServiceSpecificExitCode: 'uint32', dwCheckPoint: 'uint32', dwWaitHint: 'uint32',
+    dwServiceType: 'uint32',
+    dwCurrentState: 'uint32',
+    dwControlsAccepted: 'uint32',
+    dwWin32ExitCode: 'uint32',
+    dwServiceSpecificExitCode: 'uint32',
+    dwCheckPoint: 'uint32',
+    dwWaitHint: 'uint32',
   });
   const serviceMainType = koffi.proto('void __stdcall SoServiceMain(uint32 argc, void *argv)');
   const handlerType = koffi.proto('uint32 __stdcall SoServiceHandlerEx(uint32 control, uint32 eventType, void *eventData, void *context)');
   koffi.struct('SERVICE_TABLE_ENTRYW', { lpServiceName: 'str16', lpServiceProc: koffi.pointer(serviceMainType) });
   koffi.struct('SERVICE_STATUS_PROCESS', {
-    dwServiceType: 'uint32', dwCurrentState: 'uint32', dwControlsAccepted: 'uint32', dwWin32ExitCode: 'uint32',
-    dwServiceSpecificExitCode: 'uint32', dwCheckPoint: 'uint32', dwWaitHint: 'uint32', dwProcessId: 'uint32', dwServiceFlags: 'uint32',
+    dwServiceType: 'uint32',
+    dwCurrentState: 'uint32',
+    dwControlsAccepted: 'uint32',
+    dwWin32ExitCode: 'uint32',
+    dwServiceSpecificExitCode: 'uint32',
+    dwCheckPoint: 'uint32',
+    dwWaitHint: 'uint32',
+    dwProcessId: 'uint32',
+    dwServiceFlags: 'uint32',
   });
   koffi.struct('SC_ACTION', { Type: 'int32', Delay: 'uint32' });
-  koffi.struct('SERVICE_FAILURE_ACTIONSW', { dwResetPeriod: 'uint32', lpRebootMsg: 'str16', lpCommand: 'str16', cActions: 'uint32', lpsaActions: 'SC_ACTION *' });
+  koffi.struct('SERVICE_FAILURE_ACTIONSW', {
+    dwResetPeriod: 'uint32',
+    lpRebootMsg: 'str16',
+    lpCommand: 'str16',
+    cActions: 'uint32',
+    lpsaActions: 'SC_ACTION *',
+  });
   koffi.struct('SERVICE_DELAYED_AUTO_START_INFO', { fDelayedAutostart: 'int32' });
   koffi.struct('SERVICE_FAILURE_ACTIONS_FLAG', { fFailureActionsOnNonCrashFailures: 'int32' });
   koffi.struct('SERVICE_PRESHUTDOWN_INFO', { dwPreshutdownTimeout: 'uint32' });
   bound = {
-    koffi, serviceMainType, handlerType,
+    koffi,
+    serviceMainType,
+    handlerType,
     StartServiceCtrlDispatcherW: advapi32.func('bool __stdcall StartServiceCtrlDispatcherW(SERVICE_TABLE_ENTRYW *table)'),
-    RegisterServiceCtrlHandlerExW: advapi32.func('void * __stdcall RegisterServiceCtrlHandlerExW(str16 name, SoServiceHandlerEx *handler, void *context)'),
+    RegisterServiceCtrlHandlerExW: advapi32.func(
+      'void * __stdcall RegisterServiceCtrlHandlerExW(str16 name, SoServiceHandlerEx *handler, void *context)',
+    ),
     SetServiceStatus: advapi32.func('bool __stdcall SetServiceStatus(void *handle, SERVICE_STATUS *status)'),
     OpenSCManagerW: advapi32.func('void * __stdcall OpenSCManagerW(str16 machine, str16 database, uint32 access)'),
     OpenServiceW: advapi32.func('void * __stdcall OpenServiceW(void *manager, str16 name, uint32 access)'),
     CloseServiceHandle: advapi32.func('bool __stdcall CloseServiceHandle(void *handle)'),
     StartServiceW: advapi32.func('bool __stdcall StartServiceW(void *service, uint32 argc, void *argv)'),
-    QueryServiceStatusEx: advapi32.func('bool __stdcall QueryServiceStatusEx(void *service, int32 level, _Out_ SERVICE_STATUS_PROCESS *status, uint32 size, _Out_ uint32 *needed)'),
+    QueryServiceStatusEx: advapi32.func(
+      'bool __stdcall QueryServiceStatusEx(void *service, int32 level, _Out_ SERVICE_STATUS_PROCESS *status, uint32 size, _Out_ uint32 *needed)',
+    ),
     OpenProcess: kernel32.func('void * __stdcall OpenProcess(uint32 access, bool inherit, uint32 processId)'),
     WaitForSingleObject: kernel32.func('uint32 __stdcall WaitForSingleObject(void *handle, uint32 milliseconds)'),
     CloseHandle: kernel32.func('bool __stdcall CloseHandle(void *handle)'),
-    ChangeFailureActions: advapi32.func('bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_FAILURE_ACTIONSW *info)'),
-    ChangeDelayedAutoStart: advapi32.func('bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_DELAYED_AUTO_START_INFO *info)'),
-    ChangeFailureActionsFlag: advapi32.func('bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_FAILURE_ACTIONS_FLAG *info)'),
+    ChangeFailureActions: advapi32.func(
+      'bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_FAILURE_ACTIONSW *info)',
+    ),
+    ChangeDelayedAutoStart: advapi32.func(
+      'bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_DELAYED_AUTO_START_INFO *info)',
+    ),
+    ChangeFailureActionsFlag: advapi32.func(
+      'bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_FAILURE_ACTIONS_FLAG *info)',
+    ),
     ChangePreshutdown: advapi32.func('bool __stdcall ChangeServiceConfig2W(void *service, uint32 level, SERVICE_PRESHUTDOWN_INFO *info)'),
     GetLastError: kernel32.func('uint32 __stdcall GetLastError()'),
     GetCurrentProcess: kernel32.func('void * __stdcall GetCurrentProcess()'),
     GetCurrentProcessId: kernel32.func('uint32 __stdcall GetCurrentProcessId()'),
     EnumProcesses: kernel32.func('bool __stdcall K32EnumProcesses(_Out_ uint32 *pids, uint32 size, _Out_ uint32 *needed)'),
-    QueryFullProcessImageNameW: kernel32.func('bool __stdcall QueryFullProcessImageNameW(void *process, uint32 flags, _Out_ uint16 *name, _Inout_ uint32 *size)'),
+    QueryFullProcessImageNameW: kernel32.func(
+      'bool __stdcall QueryFullProcessImageNameW(void *process, uint32 flags, _Out_ uint16 *name, _Inout_ uint32 *size)',
+    ),
     TerminateProcess: kernel32.func('bool __stdcall TerminateProcess(void *process, uint32 exitCode)'),
   };
   return bound;
 }
 
 function win32Error(api: Advapi, what: string, code = api.GetLastError() as number): ConnectorError {
-  const hint = code === WIN32_ERROR.ACCESS_DENIED ? ' (run it as an administrator)' : code === WIN32_ERROR.SERVICE_DOES_NOT_EXIST ? ' (the service is not installed)' : '';
-  return Object.assign(new ConnectorError('WINDOWS_SERVICE_FAILED', `${what} failed with Windows error ${code}${hint}`, { permanent: true }), { win32Code: code });
+  const hint =
+    code === WIN32_ERROR.ACCESS_DENIED
+      ? ' (run it as an administrator)'
+      : code === WIN32_ERROR.SERVICE_DOES_NOT_EXIST
+        ? ' (the service is not installed)'
+        : '';
+  return Object.assign(
+    new ConnectorError('WINDOWS_SERVICE_FAILED', `${what} failed with Windows error ${code}${hint}`, { permanent: true }),
+    { win32Code: code },
+  );
 }
 
 /**
@@ -184,18 +230,31 @@ export function windowsServiceDispatcher(): ServiceDispatcher {
   let handle: unknown = null;
   const keep: object[] = [];
   return {
-    run: (name, main) => new Promise<void>((resolve, reject) => {
-      const serviceMain = api.koffi.register(() => main(), api.koffi.pointer(api.serviceMainType));
-      keep.push(serviceMain);
-      api.StartServiceCtrlDispatcherW.async([{ lpServiceName: name, lpServiceProc: serviceMain }, { lpServiceName: null, lpServiceProc: null }], (error: unknown, ok: unknown) => {
-        if (error) return reject(error);
-        if (ok) return resolve();
-        const code = api.GetLastError() as number;
-        reject(code === WIN32_ERROR.FAILED_SERVICE_CONTROLLER_CONNECT || code === 0
-          ? new ConnectorError('NOT_STARTED_BY_SCM', 'service-host is what the Windows service runs (the Service Control Manager starts it); in a console, use `so-connector run`', { permanent: true })
-          : win32Error(api, 'StartServiceCtrlDispatcherW', code));
-      });
-    }),
+    run: (name, main) =>
+      new Promise<void>((resolve, reject) => {
+        const serviceMain = api.koffi.register(() => main(), api.koffi.pointer(api.serviceMainType));
+        keep.push(serviceMain);
+        api.StartServiceCtrlDispatcherW.async(
+          [
+            { lpServiceName: name, lpServiceProc: serviceMain },
+            { lpServiceName: null, lpServiceProc: null },
+          ],
+          (error: unknown, ok: unknown) => {
+            if (error) return reject(error);
+            if (ok) return resolve();
+            const code = api.GetLastError() as number;
+            reject(
+              code === WIN32_ERROR.FAILED_SERVICE_CONTROLLER_CONNECT || code === 0
+                ? new ConnectorError(
+                    'NOT_STARTED_BY_SCM',
+                    'service-host is what the Windows service runs (the Service Control Manager starts it); in a console, use `so-connector run`',
+                    { permanent: true },
+                  )
+                : win32Error(api, 'StartServiceCtrlDispatcherW', code),
+            );
+          },
+        );
+      }),
     registerHandler: (name, handler) => {
       const callback = api.koffi.register((control: number) => handler(control), api.koffi.pointer(api.handlerType));
       keep.push(callback);
@@ -204,8 +263,13 @@ export function windowsServiceDispatcher(): ServiceDispatcher {
     },
     setStatus: (status) => {
       const ok = api.SetServiceStatus(handle, {
-        dwServiceType: SERVICE_WIN32_OWN_PROCESS, dwCurrentState: status.state, dwControlsAccepted: status.controlsAccepted,
-        dwWin32ExitCode: status.win32ExitCode, dwServiceSpecificExitCode: status.serviceSpecificExitCode, dwCheckPoint: status.checkPoint, dwWaitHint: status.waitHint,
+        dwServiceType: SERVICE_WIN32_OWN_PROCESS,
+        dwCurrentState: status.state,
+        dwControlsAccepted: status.controlsAccepted,
+        dwWin32ExitCode: status.win32ExitCode,
+        dwServiceSpecificExitCode: status.serviceSpecificExitCode,
+        dwCheckPoint: status.checkPoint,
+        dwWaitHint: status.waitHint,
       });
       if (!ok) throw win32Error(api, 'SetServiceStatus');
     },
@@ -238,38 +302,93 @@ export function windowsServiceManager(): ServiceManager {
    * service manager reads these values but implements only some of the API's levels (others fail
    * with ERROR_INVALID_LEVEL): there the value is written directly, with reg.exe.
    */
-  const dword = (fn: KoffiFunction, service: unknown, level: number, info: object, name: string, value: { name: string; data: number }, what: string) => {
+  const dword = (
+    fn: KoffiFunction,
+    service: unknown,
+    level: number,
+    info: object,
+    name: string,
+    value: { name: string; data: number },
+    what: string,
+  ) => {
     if (fn(service, level, info)) return;
     const code = api.GetLastError() as number;
     if (code !== WIN32_ERROR.INVALID_LEVEL) throw win32Error(api, `setting ${what}`, code);
-    const result = spawnSync('reg.exe', ['add', `HKLM\\SYSTEM\\CurrentControlSet\\Services\\${name}`, '/v', value.name, '/t', 'REG_DWORD', '/d', String(value.data), '/f'], { encoding: 'utf8', windowsHide: true });
-    if (result.status !== 0) throw new ConnectorError('WINDOWS_SERVICE_FAILED', `setting ${what} failed: ChangeServiceConfig2W does not implement it here and reg.exe said ${`${result.stdout}${result.stderr}`.trim()}`, { permanent: true });
+    const result = spawnSync(
+      'reg.exe',
+      ['add', `HKLM\\SYSTEM\\CurrentControlSet\\Services\\${name}`, '/v', value.name, '/t', 'REG_DWORD', '/d', String(value.data), '/f'],
+      { encoding: 'utf8', windowsHide: true },
+    );
+    if (result.status !== 0)
+      throw new ConnectorError(
+        'WINDOWS_SERVICE_FAILED',
+        `setting ${what} failed: ChangeServiceConfig2W does not implement it here and reg.exe said ${`${result.stdout}${result.stderr}`.trim()}`,
+        { permanent: true },
+      );
   };
   return {
-    configure: (name, recovery) => withService(name, SERVICE_CHANGE_CONFIG | SERVICE_QUERY_CONFIG, (service) => {
-      const delayed = recovery.delayedAutoStart ? 1 : 0;
-      dword(api.ChangeDelayedAutoStart, service, INFO.DELAYED_AUTO_START_INFO, { fDelayedAutostart: delayed }, name, { name: 'DelayedAutostart', data: delayed }, 'delayed automatic start');
-      change(api.ChangeFailureActions, service, INFO.FAILURE_ACTIONS, {
-        dwResetPeriod: recovery.resetPeriodSeconds, lpRebootMsg: null, lpCommand: null, cActions: recovery.restartDelaysMs.length,
-        lpsaActions: recovery.restartDelaysMs.map((delay) => ({ Type: SC_ACTION_RESTART, Delay: delay })),
-      }, 'the restart-on-failure actions');
-      const nonCrash = recovery.restartOnErrorExit ? 1 : 0;
-      dword(api.ChangeFailureActionsFlag, service, INFO.FAILURE_ACTIONS_FLAG, { fFailureActionsOnNonCrashFailures: nonCrash }, name, { name: 'FailureActionsOnNonCrashFailures', data: nonCrash }, 'restart after an error exit');
-      dword(api.ChangePreshutdown, service, INFO.PRESHUTDOWN_INFO, { dwPreshutdownTimeout: recovery.preshutdownTimeoutMs }, name, { name: 'PreshutdownTimeout', data: recovery.preshutdownTimeoutMs }, 'the pre-shutdown timeout');
-    }),
-    start: (name) => withService(name, SERVICE_START, (service) => {
-      if (api.StartServiceW(service, 0, null)) return;
-      const code = api.GetLastError() as number;
-      if (code !== WIN32_ERROR.SERVICE_ALREADY_RUNNING) throw win32Error(api, `starting the service "${name}"`, code);
-    }),
+    configure: (name, recovery) =>
+      withService(name, SERVICE_CHANGE_CONFIG | SERVICE_QUERY_CONFIG, (service) => {
+        const delayed = recovery.delayedAutoStart ? 1 : 0;
+        dword(
+          api.ChangeDelayedAutoStart,
+          service,
+          INFO.DELAYED_AUTO_START_INFO,
+          { fDelayedAutostart: delayed },
+          name,
+          { name: 'DelayedAutostart', data: delayed },
+          'delayed automatic start',
+        );
+        change(
+          api.ChangeFailureActions,
+          service,
+          INFO.FAILURE_ACTIONS,
+          {
+            dwResetPeriod: recovery.resetPeriodSeconds,
+            lpRebootMsg: null,
+            lpCommand: null,
+            cActions: recovery.restartDelaysMs.length,
+            lpsaActions: recovery.restartDelaysMs.map((delay) => ({ Type: SC_ACTION_RESTART, Delay: delay })),
+          },
+          'the restart-on-failure actions',
+        );
+        const nonCrash = recovery.restartOnErrorExit ? 1 : 0;
+        dword(
+          api.ChangeFailureActionsFlag,
+          service,
+          INFO.FAILURE_ACTIONS_FLAG,
+          { fFailureActionsOnNonCrashFailures: nonCrash },
+          name,
+          { name: 'FailureActionsOnNonCrashFailures', data: nonCrash },
+          'restart after an error exit',
+        );
+        dword(
+          api.ChangePreshutdown,
+          service,
+          INFO.PRESHUTDOWN_INFO,
+          { dwPreshutdownTimeout: recovery.preshutdownTimeoutMs },
+          name,
+          { name: 'PreshutdownTimeout', data: recovery.preshutdownTimeoutMs },
+          'the pre-shutdown timeout',
+        );
+      }),
+    start: (name) =>
+      withService(name, SERVICE_START, (service) => {
+        if (api.StartServiceW(service, 0, null)) return;
+        const code = api.GetLastError() as number;
+        if (code !== WIN32_ERROR.SERVICE_ALREADY_RUNNING) throw win32Error(api, `starting the service "${name}"`, code);
+      }),
     query: (name) => {
       try {
         return withService(name, SERVICE_QUERY_STATUS, (service) => {
           const status: Record<string, number> = {};
-          if (!api.QueryServiceStatusEx(service, 0 /* SC_STATUS_PROCESS_INFO */, status, 36, [0])) throw win32Error(api, `querying the service "${name}"`);
+          if (!api.QueryServiceStatusEx(service, 0 /* SC_STATUS_PROCESS_INFO */, status, 36, [0]))
+            throw win32Error(api, `querying the service "${name}"`);
           return {
-            state: status.dwCurrentState ?? 0, win32ExitCode: status.dwWin32ExitCode ?? 0,
-            serviceSpecificExitCode: status.dwServiceSpecificExitCode ?? 0, processId: status.dwProcessId ?? 0,
+            state: status.dwCurrentState ?? 0,
+            win32ExitCode: status.dwWin32ExitCode ?? 0,
+            serviceSpecificExitCode: status.dwServiceSpecificExitCode ?? 0,
+            processId: status.dwProcessId ?? 0,
           };
         });
       } catch (error) {
@@ -307,7 +426,11 @@ export function windowsServiceManager(): ServiceManager {
           const name = new Uint16Array(32_768);
           const size = [name.length];
           if (!api.QueryFullProcessImageNameW(handle, 0, name, size)) return false;
-          return Buffer.from(name.buffer, 0, size[0]! * 2).toString('utf16le').toLowerCase() === want;
+          return (
+            Buffer.from(name.buffer, 0, size[0]! * 2)
+              .toString('utf16le')
+              .toLowerCase() === want
+          );
         } finally {
           api.CloseHandle(handle);
         }

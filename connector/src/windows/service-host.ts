@@ -7,7 +7,12 @@
  * service-specific exit code, which the recovery settings (service-setup.ts) turn into a restart.
  */
 import {
-  SERVICE_ACCEPT, SERVICE_CONTROL, SERVICE_STATE, type ServiceDispatcher, type ServiceStatus, WIN32_ERROR,
+  SERVICE_ACCEPT,
+  SERVICE_CONTROL,
+  SERVICE_STATE,
+  type ServiceDispatcher,
+  type ServiceStatus,
+  WIN32_ERROR,
 } from './service-control-manager';
 
 /** A started connector, as the host sees it. */
@@ -37,7 +42,11 @@ export interface ServiceHostOptions {
 }
 
 const ACCEPTED = SERVICE_ACCEPT.STOP | SERVICE_ACCEPT.SHUTDOWN | SERVICE_ACCEPT.PRESHUTDOWN;
-const STOP_CONTROLS: Record<number, string> = { [SERVICE_CONTROL.STOP]: 'stop', [SERVICE_CONTROL.SHUTDOWN]: 'system shutdown', [SERVICE_CONTROL.PRESHUTDOWN]: 'system shutdown' };
+const STOP_CONTROLS: Record<number, string> = {
+  [SERVICE_CONTROL.STOP]: 'stop',
+  [SERVICE_CONTROL.SHUTDOWN]: 'system shutdown',
+  [SERVICE_CONTROL.PRESHUTDOWN]: 'system shutdown',
+};
 
 /**
  * Runs the service until the SCM has been told it stopped. Resolves with the process exit code:
@@ -50,11 +59,16 @@ export async function hostService(options: ServiceHostOptions): Promise<number> 
   let service: HostedService | undefined;
   let stopping: Promise<void> | undefined;
   let checkPoint = 0;
-  const report = (state: number, extra: Partial<ServiceStatus> = {}) => options.dispatcher.setStatus({
-    state, controlsAccepted: state === SERVICE_STATE.RUNNING ? ACCEPTED : 0, win32ExitCode: WIN32_ERROR.NO_ERROR, serviceSpecificExitCode: 0,
-    checkPoint: state === SERVICE_STATE.START_PENDING || state === SERVICE_STATE.STOP_PENDING ? ++checkPoint : 0,
-    waitHint: state === SERVICE_STATE.START_PENDING || state === SERVICE_STATE.STOP_PENDING ? waitHint : 0, ...extra,
-  });
+  const report = (state: number, extra: Partial<ServiceStatus> = {}) =>
+    options.dispatcher.setStatus({
+      state,
+      controlsAccepted: state === SERVICE_STATE.RUNNING ? ACCEPTED : 0,
+      win32ExitCode: WIN32_ERROR.NO_ERROR,
+      serviceSpecificExitCode: 0,
+      checkPoint: state === SERVICE_STATE.START_PENDING || state === SERVICE_STATE.STOP_PENDING ? ++checkPoint : 0,
+      waitHint: state === SERVICE_STATE.START_PENDING || state === SERVICE_STATE.STOP_PENDING ? waitHint : 0,
+      ...extra,
+    });
 
   const stopped = () => {
     options.flush?.();
@@ -92,16 +106,19 @@ export async function hostService(options: ServiceHostOptions): Promise<number> 
   const main = () => {
     options.dispatcher.registerHandler(options.name, handler);
     report(SERVICE_STATE.START_PENDING);
-    options.start().then((started) => {
-      service = started;
-      if (stopping) return void started.stop('stopped while starting');
-      report(SERVICE_STATE.RUNNING);
-      options.log('running', { service: options.name });
-    }, (error: unknown) => {
-      exitCode = Math.max(1, Number((error as { exitCode?: number }).exitCode ?? 1));
-      options.log('the connector could not start', { error: (error as Error).message, exitCode });
-      stopped();
-    });
+    options.start().then(
+      (started) => {
+        service = started;
+        if (stopping) return void started.stop('stopped while starting');
+        report(SERVICE_STATE.RUNNING);
+        options.log('running', { service: options.name });
+      },
+      (error: unknown) => {
+        exitCode = Math.max(1, Number((error as { exitCode?: number }).exitCode ?? 1));
+        options.log('the connector could not start', { error: (error as Error).message, exitCode });
+        stopped();
+      },
+    );
   };
 
   await options.dispatcher.run(options.name, main);

@@ -12,7 +12,10 @@ import { SERVICE_STATE, type ServiceManager, type ServiceRecovery } from './serv
 
 /** Restarted after 10 s, 60 s, then every 5 min; the count resets after a day without failure. */
 export const SERVICE_RECOVERY: ServiceRecovery = {
-  delayedAutoStart: true, restartDelaysMs: [10_000, 60_000, 300_000], resetPeriodSeconds: 86_400, restartOnErrorExit: true,
+  delayedAutoStart: true,
+  restartDelaysMs: [10_000, 60_000, 300_000],
+  resetPeriodSeconds: 86_400,
+  restartOnErrorExit: true,
   // A running job needs a moment to checkpoint its upload before Windows shuts down.
   preshutdownTimeoutMs: 60_000,
 };
@@ -55,7 +58,9 @@ export async function setupService(options: ServiceSetupOptions, os: SetupOs | S
   const { manager, run, sleep } = 'manager' in os ? os : realOs(os);
   const done: string[] = [];
   manager.configure(options.name, SERVICE_RECOVERY);
-  done.push(`service "${options.name}": delayed automatic start; restarts after ${SERVICE_RECOVERY.restartDelaysMs.map((ms) => `${ms / 1000} s`).join(', ')}; ${SERVICE_RECOVERY.preshutdownTimeoutMs / 1000} s to stop at shutdown`);
+  done.push(
+    `service "${options.name}": delayed automatic start; restarts after ${SERVICE_RECOVERY.restartDelaysMs.map((ms) => `${ms / 1000} s`).join(', ')}; ${SERVICE_RECOVERY.preshutdownTimeoutMs / 1000} s to stop at shutdown`,
+  );
   if (!existsSync(options.config)) {
     done.push(`not enrolled yet (${options.config} does not exist): enrol with so-connector enrol, then start the service`);
     return done;
@@ -63,7 +68,12 @@ export async function setupService(options: ServiceSetupOptions, os: SetupOs | S
   const config = loadConnectorConfig(options.config);
   if (!isSystemAccount(options.account)) {
     const acl = run('icacls', stateFolderAcl(config.stateDir, options.account!));
-    if (acl.status !== 0) throw new ConnectorError('INSTALL_FAILED', `could not give ${options.account} access to ${config.stateDir}: icacls said ${acl.output}`, { permanent: true });
+    if (acl.status !== 0)
+      throw new ConnectorError(
+        'INSTALL_FAILED',
+        `could not give ${options.account} access to ${config.stateDir}: icacls said ${acl.output}`,
+        { permanent: true },
+      );
     done.push(`${config.stateDir}: only SYSTEM, Administrators and ${options.account} (modify) have access`);
   }
   if (!options.startIfEnrolled) return done;
@@ -74,9 +84,18 @@ export async function setupService(options: ServiceSetupOptions, os: SetupOs | S
     if (!status) throw new ConnectorError('SERVICE_START_FAILED', `the service "${options.name}" is not installed`, { permanent: true });
     if (status.state === SERVICE_STATE.RUNNING) break;
     if (status.state === SERVICE_STATE.STOPPED) {
-      throw new ConnectorError('SERVICE_START_FAILED', `the service "${options.name}" stopped right after starting (exit code ${status.serviceSpecificExitCode || status.win32ExitCode}); see ${config.stateDir}\\logs`, { permanent: true });
+      throw new ConnectorError(
+        'SERVICE_START_FAILED',
+        `the service "${options.name}" stopped right after starting (exit code ${status.serviceSpecificExitCode || status.win32ExitCode}); see ${config.stateDir}\\logs`,
+        { permanent: true },
+      );
     }
-    if (Date.now() > deadline) throw new ConnectorError('SERVICE_START_FAILED', `the service "${options.name}" did not reach RUNNING within ${(options.startTimeoutMs ?? 60_000) / 1000} s; see ${config.stateDir}\\logs`, { permanent: true });
+    if (Date.now() > deadline)
+      throw new ConnectorError(
+        'SERVICE_START_FAILED',
+        `the service "${options.name}" did not reach RUNNING within ${(options.startTimeoutMs ?? 60_000) / 1000} s; see ${config.stateDir}\\logs`,
+        { permanent: true },
+      );
     await sleep(500);
   }
   done.push(`service "${options.name}" is running`);
@@ -93,7 +112,10 @@ export async function setupService(options: ServiceSetupOptions, os: SetupOs | S
  * exe is still in use when it is replaced (msiexec then exits 3010 and the old version keeps running).
  * `image` is the program's full path (the exe that runs this: the installed one).
  */
-export async function waitForServiceStop(options: { name: string; image?: string; timeoutMs?: number }, os: Pick<SetupOs, 'manager' | 'sleep'>): Promise<string[]> {
+export async function waitForServiceStop(
+  options: { name: string; image?: string; timeoutMs?: number },
+  os: Pick<SetupOs, 'manager' | 'sleep'>,
+): Promise<string[]> {
   const { manager, sleep } = os;
   const timeoutMs = options.timeoutMs ?? 90_000;
   const deadline = Date.now() + timeoutMs;
@@ -107,13 +129,20 @@ export async function waitForServiceStop(options: { name: string; image?: string
     const status = manager.query(options.name);
     if (!status || status.state !== SERVICE_STATE.STOP_PENDING) break;
     processId = status.processId || processId;
-    if (Date.now() > deadline) throw new ConnectorError('SERVICE_STOP_FAILED', `the service "${options.name}" did not stop within ${timeoutMs / 1000} s`, { permanent: true });
+    if (Date.now() > deadline)
+      throw new ConnectorError('SERVICE_STOP_FAILED', `the service "${options.name}" did not stop within ${timeoutMs / 1000} s`, {
+        permanent: true,
+      });
     await sleep(250);
   }
   const ended: number[] = [];
   if (processId) {
     if (!manager.waitForProcessExit(processId, Math.max(0, deadline - Date.now()))) {
-      throw new ConnectorError('SERVICE_STOP_FAILED', `the service "${options.name}" reported it stopped, but its process ${processId} still runs after ${timeoutMs / 1000} s`, { permanent: true });
+      throw new ConnectorError(
+        'SERVICE_STOP_FAILED',
+        `the service "${options.name}" reported it stopped, but its process ${processId} still runs after ${timeoutMs / 1000} s`,
+        { permanent: true },
+      );
     }
     ended.push(processId);
   }
@@ -122,10 +151,16 @@ export async function waitForServiceStop(options: { name: string; image?: string
   if (options.image) {
     for (const pid of manager.processesOf(options.image)) {
       if (!manager.waitForProcessExit(pid, Math.max(0, deadline - Date.now()))) {
-        throw new ConnectorError('SERVICE_STOP_FAILED', `process ${pid} still runs ${options.image} after ${timeoutMs / 1000} s, so it cannot be replaced or removed: end it (Task Manager, or taskkill /pid ${pid}) and run the installer again`, { permanent: true });
+        throw new ConnectorError(
+          'SERVICE_STOP_FAILED',
+          `process ${pid} still runs ${options.image} after ${timeoutMs / 1000} s, so it cannot be replaced or removed: end it (Task Manager, or taskkill /pid ${pid}) and run the installer again`,
+          { permanent: true },
+        );
       }
       ended.push(pid);
     }
   }
-  return [`service "${options.name}" stopped${ended.length > 0 ? `; ${ended.length === 1 ? 'its process' : 'the processes of its program'} ${ended.join(', ')} ${ended.length === 1 ? 'has' : 'have'} ended` : ''}`];
+  return [
+    `service "${options.name}" stopped${ended.length > 0 ? `; ${ended.length === 1 ? 'its process' : 'the processes of its program'} ${ended.join(', ')} ${ended.length === 1 ? 'has' : 'have'} ended` : ''}`,
+  ];
 }

@@ -36,7 +36,8 @@ export async function authorizeConnector(deps: AuthorizeDeps, header: string | u
     if (activation.usedAt) return refuse('activation code already used', tenant.tenantId);
     if (Date.parse(activation.expiresAt) < now.getTime()) return refuse('activation code expired', tenant.tenantId);
     const key: ConnectorKey = { keyId: auth.keyId, publicKey: auth.publicKey, status: 'active', createdAt: now.toISOString() };
-    if (!(await deps.tenants.useActivation(tenant.tenantId, activation.codeHash, now.toISOString(), key))) return refuse('activation code already used', tenant.tenantId);
+    if (!(await deps.tenants.useActivation(tenant.tenantId, activation.codeHash, now.toISOString(), key)))
+      return refuse('activation code already used', tenant.tenantId);
     return { allowed: true, tenantId: tenant.tenantId, keyId: key.keyId };
   }
 
@@ -47,7 +48,8 @@ export async function authorizeConnector(deps: AuthorizeDeps, header: string | u
     return refuse(`clock skew of ${skew} s exceeds ±${AUTH_WINDOW_SECONDS} s; set the connector server's clock (NTP)`, tenant.tenantId);
   }
   if (!verifyConnectorSignature(auth, key.publicKey)) return refuse('bad signature', tenant.tenantId);
-  if (!(await deps.nonces.useOnce(tenant.tenantId, auth.nonce, auth.timestamp + 2 * AUTH_WINDOW_SECONDS))) return refuse('replayed nonce', tenant.tenantId);
+  if (!(await deps.nonces.useOnce(tenant.tenantId, auth.nonce, auth.timestamp + 2 * AUTH_WINDOW_SECONDS)))
+    return refuse('replayed nonce', tenant.tenantId);
   if (key.status === 'pending') {
     // First use of a rotated key confirms it: it becomes the only key, the old one stops working.
     const promoted = await deps.tenants.updateKeys(tenant, [{ ...key, status: 'active' }]);

@@ -4,18 +4,27 @@ import { header, tableEnvironmentSchema } from '../shared';
 import { authorizeConnector } from './authorize-connector';
 
 /** $connect authorizer: a signed request from an enrolled key, or an enrolment with a one-time code. */
-export const handler = defineHandler({
-  name: 'authorizer',
-  environment: tableEnvironmentSchema,
-  setup: tableStores,
-  // API Gateway's own request; authorizeConnector checks the one header it reads.
-  event: (raw) => raw as APIGatewayRequestAuthorizerEvent,
-}, async (event, { deps, log }): Promise<APIGatewayAuthorizerResult> => {
-  const decision = await authorizeConnector(deps, header(event, 'Authorization'));
-  log.info({ tenantId: decision.tenantId, keyId: decision.keyId, allowed: decision.allowed, reason: decision.reason }, 'connector authorization');
-  return {
-    principalId: decision.tenantId ?? 'unknown',
-    policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: decision.allowed ? 'Allow' : 'Deny', Resource: event.methodArn }] },
-    context: decision.allowed ? { tenantId: decision.tenantId, keyId: decision.keyId } : {},
-  };
-});
+export const handler = defineHandler(
+  {
+    name: 'authorizer',
+    environment: tableEnvironmentSchema,
+    setup: tableStores,
+    // API Gateway's own request; authorizeConnector checks the one header it reads.
+    event: (raw) => raw as APIGatewayRequestAuthorizerEvent,
+  },
+  async (event, { deps, log }): Promise<APIGatewayAuthorizerResult> => {
+    const decision = await authorizeConnector(deps, header(event, 'Authorization'));
+    log.info(
+      { tenantId: decision.tenantId, keyId: decision.keyId, allowed: decision.allowed, reason: decision.reason },
+      'connector authorization',
+    );
+    return {
+      principalId: decision.tenantId ?? 'unknown',
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [{ Action: 'execute-api:Invoke', Effect: decision.allowed ? 'Allow' : 'Deny', Resource: event.methodArn }],
+      },
+      context: decision.allowed ? { tenantId: decision.tenantId, keyId: decision.keyId } : {},
+    };
+  },
+);

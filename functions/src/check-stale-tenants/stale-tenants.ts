@@ -17,7 +17,12 @@ export function findStaleTenants(tenants: TenantRecord[], now: Date, thresholdHo
     .filter((t) => t.enabled)
     .map((t) => {
       const since = Date.parse(t.lastSuccessAt ?? t.createdAt);
-      return { tenantId: t.tenantId, displayName: t.displayName, lastSuccessAt: t.lastSuccessAt, hoursSince: (now.getTime() - since) / 3_600_000 };
+      return {
+        tenantId: t.tenantId,
+        displayName: t.displayName,
+        lastSuccessAt: t.lastSuccessAt,
+        hoursSince: (now.getTime() - since) / 3_600_000,
+      };
     })
     .filter((t) => t.hoursSince > thresholdHours)
     .sort((a, b) => b.hoursSince - a.hoursSince);
@@ -25,9 +30,18 @@ export function findStaleTenants(tenants: TenantRecord[], now: Date, thresholdHo
 
 /** The alert naming every stale tenant, worst first. */
 export function staleTenantsAlert(stale: StaleTenant[], thresholdHours: number): { subject: string; message: string } {
-  const lines = stale.map((t) => `- ${t.tenantId} (${t.displayName}): ${t.lastSuccessAt ? `last validated backup ${Math.floor(t.hoursSince)} h ago (${t.lastSuccessAt})` : `no validated backup ever (enrolled ${Math.floor(t.hoursSince)} h ago)`}`);
+  const lines = stale.map(
+    (t) =>
+      `- ${t.tenantId} (${t.displayName}): ${t.lastSuccessAt ? `last validated backup ${Math.floor(t.hoursSince)} h ago (${t.lastSuccessAt})` : `no validated backup ever (enrolled ${Math.floor(t.hoursSince)} h ago)`}`,
+  );
   return {
     subject: `so-backup: ${stale.length} tenant(s) without a validated backup for ${thresholdHours} h`.slice(0, 100),
-    message: [`These tenants have had no validated backup for more than ${thresholdHours} hours:`, '', ...lines, '', 'Check their runs in the Step Functions console and their connectors (so-connector doctor).'].join('\n'),
+    message: [
+      `These tenants have had no validated backup for more than ${thresholdHours} hours:`,
+      '',
+      ...lines,
+      '',
+      'Check their runs in the Step Functions console and their connectors (so-connector doctor).',
+    ].join('\n'),
   };
 }

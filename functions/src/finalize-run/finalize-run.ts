@@ -1,5 +1,5 @@
-import { type ValidationSummary } from '../../../core/workflow';
-import { type ArtifactFailure, type DatabaseBackup, type Manifest, type ManifestPointer } from '../../../protocol';
+import type { ValidationSummary } from '../../../core/workflow';
+import type { ArtifactFailure, DatabaseBackup, Manifest, ManifestPointer } from '../../../protocol';
 import { type CarriedPart, RunError, type RunRecord, type RunStore, type TenantRecord, type TenantStore } from '../../../core';
 import { logger, type RunRef } from '../shared';
 import { carryForward, type CopyTier, type CopyTiersKept, periodOf, promoteToTier, tiersDue, type VersionCopier } from './promote-to-tiers';
@@ -28,22 +28,39 @@ export type FinalizeOutcome = Awaited<ReturnType<typeof finalizeRun>>;
  * are made per part from that manifest. A failed tier copy fails finalize (the promoted daily parts stay recorded as the
  * run's validated backup), so the next run makes the copy.
  */
-export async function finalizeRun(deps: FinalizeDeps, run: RunRef, staged: ManifestPointer, validation: ValidationSummary, now = new Date()) {
+export async function finalizeRun(
+  deps: FinalizeDeps,
+  run: RunRef,
+  staged: ManifestPointer,
+  validation: ValidationSummary,
+  now = new Date(),
+) {
   const finishedAt = now.toISOString();
   const contents = await deps.readManifest(staged);
-  const passed = (kind: ArtifactFailure['kind'], name: string) => validation.artifacts.some((a) => a.kind === kind && a.name === name && a.ok);
+  const passed = (kind: ArtifactFailure['kind'], name: string) =>
+    validation.artifacts.some((a) => a.kind === kind && a.name === name && a.ok);
   const archiveName = contents.archive?.roots.map((root) => root.name).join(', ') || 'archive';
   const kept: Manifest = {
     ...contents,
     // `carriedFrom` is finalize's to set, never the connector's.
     databases: contents.databases.filter((db) => passed('database', db.database)).map(({ carriedFrom: _, ...db }) => db),
-    archive: contents.archive && passed('archive', archiveName) ? (({ carriedFrom: _, ...archive }) => archive)(contents.archive) : undefined,
+    archive:
+      contents.archive && passed('archive', archiveName) ? (({ carriedFrom: _, ...archive }) => archive)(contents.archive) : undefined,
     failures: [
       ...(contents.failures ?? []),
-      ...validation.artifacts.filter((a) => !a.ok).map((a): ArtifactFailure => ({ kind: a.kind, name: a.name, error: { code: 'VALIDATION_FAILED', message: a.problems.slice(0, 5).join('; ').slice(0, 4000) } })),
+      ...validation.artifacts
+        .filter((a) => !a.ok)
+        .map(
+          (a): ArtifactFailure => ({
+            kind: a.kind,
+            name: a.name,
+            error: { code: 'VALIDATION_FAILED', message: a.problems.slice(0, 5).join('; ').slice(0, 4000) },
+          }),
+        ),
     ],
   };
-  if (kept.databases.length === 0 && kept.archive === undefined) throw new RunError('ValidationFailed', 'no part of the run passed validation; nothing to keep');
+  if (kept.databases.length === 0 && kept.archive === undefined)
+    throw new RunError('ValidationFailed', 'no part of the run passed validation; nothing to keep');
   const failures = kept.failures ?? [];
   const complete = failures.length === 0;
 
@@ -52,13 +69,29 @@ export async function finalizeRun(deps: FinalizeDeps, run: RunRef, staged: Manif
   const tenant = await deps.tenants.get(run.tenantId);
   const daily = record?.validatedManifest
     ? { pointer: record.validatedManifest, manifest: await deps.readManifest(record.validatedManifest) }
-    : await promoteToTier(deps.copier, carryForward(kept, tenant?.dailyManifest && await deps.readManifest(tenant.dailyManifest)), staged, 'daily');
+    : await promoteToTier(
+        deps.copier,
+        carryForward(kept, tenant?.dailyManifest && (await deps.readManifest(tenant.dailyManifest))),
+        staged,
+        'daily',
+      );
   const carried: CarriedPart[] = [
-    ...daily.manifest.databases.flatMap((db) => (db.carriedFrom ? [{ kind: 'database' as const, name: db.database, runId: db.carriedFrom }] : [])),
-    ...(daily.manifest.archive?.carriedFrom ? [{ kind: 'archive' as const, name: 'archive', runId: daily.manifest.archive.carriedFrom }] : []),
+    ...daily.manifest.databases.flatMap((db) =>
+      db.carriedFrom ? [{ kind: 'database' as const, name: db.database, runId: db.carriedFrom }] : [],
+    ),
+    ...(daily.manifest.archive?.carriedFrom
+      ? [{ kind: 'archive' as const, name: 'archive', runId: daily.manifest.archive.carriedFrom }]
+      : []),
   ];
-  const todays = { databases: daily.manifest.databases.filter((db) => !db.carriedFrom), archive: daily.manifest.archive?.carriedFrom ? undefined : daily.manifest.archive };
-  const keptParts = { databases: todays.databases.map((db) => db.database), archive: todays.archive !== undefined, ...(carried.length > 0 ? { carried } : {}) };
+  const todays = {
+    databases: daily.manifest.databases.filter((db) => !db.carriedFrom),
+    archive: daily.manifest.archive?.carriedFrom ? undefined : daily.manifest.archive,
+  };
+  const keptParts = {
+    databases: todays.databases.map((db) => db.database),
+    archive: todays.archive !== undefined,
+    ...(carried.length > 0 ? { carried } : {}),
+  };
   // Recorded at once: whatever happens next (a failed tier copy), the promoted parts are the run's validated backup.
   if (!record?.validatedManifest) await deps.runs.update(run.runId, { validatedManifest: daily.pointer, kept: keptParts, failures });
 
@@ -94,19 +127,41 @@ export async function finalizeRun(deps: FinalizeDeps, run: RunRef, staged: Manif
     /** The tiers this run was copied to besides daily ("weekly,monthly"), or "". */
     copiedTo: copies.map((copy) => copy.tier).join(','),
   };
-  const status: RunRecord['status'] = !complete ? 'FAILED' : summary.skippedFiles > 0 || summary.warnings > 0 ? 'SUCCEEDED_WITH_WARNINGS' : 'SUCCEEDED';
+  const status: RunRecord['status'] = !complete
+    ? 'FAILED'
+    : summary.skippedFiles > 0 || summary.warnings > 0
+      ? 'SUCCEEDED_WITH_WARNINGS'
+      : 'SUCCEEDED';
   await deps.runs.update(run.runId, {
-    status, finishedAt, summary,
+    status,
+    finishedAt,
+    summary,
     ...(warnings.length > 0 ? { actions: warnings } : {}),
     ...(copies.length > 0 ? { tierCopies: copies } : {}),
   });
   if (complete) await deps.tenants.recordSuccess(run.tenantId, run.runId, finishedAt, marks satisfies TenantRecord['tierMarks']);
   // The staged copies are promoted: delete markers let them expire a day from now rather than with staging.
-  await deps.copier.retire(stagedKeys(kept)).catch((error: unknown) => logger.warn({ runId: run.runId, err: (error as Error).message }, 'could not retire the promoted staging copies; they expire with staging'));
+  await deps.copier
+    .retire(stagedKeys(kept))
+    .catch((error: unknown) =>
+      logger.warn(
+        { runId: run.runId, err: (error as Error).message },
+        'could not retire the promoted staging copies; they expire with staging',
+      ),
+    );
   return {
-    status, failed: !complete, ...summary,
+    status,
+    failed: !complete,
+    ...summary,
     /** For a run with failed parts: what failed and what was kept, for the alert. */
-    ...(complete ? {} : { failureCause: `${failureCause(kept, carried)}${warnings.length ? ` — action needed: ${warnings.join(' | ')}` : ''}`.slice(0, 8000) }),
+    ...(complete
+      ? {}
+      : {
+          failureCause: `${failureCause(kept, carried)}${warnings.length ? ` — action needed: ${warnings.join(' | ')}` : ''}`.slice(
+            0,
+            8000,
+          ),
+        }),
     /** For a complete run whose kept backups need action (a TDE certificate not backed up): the alert to publish. */
     ...(complete && warnings.length > 0 ? { alert: actionAlert(run, warnings) } : {}),
   };
@@ -122,7 +177,10 @@ export function failureCause(manifest: Manifest, carried: readonly CarriedPart[]
   const failed = (manifest.failures ?? []).map((f) => `${f.kind} ${f.name}: ${f.error.code}: ${f.error.message}`);
   const keptParts = [...manifest.databases.map((db) => `database ${db.database}`), ...(manifest.archive ? ['the archive'] : [])];
   const still = carried.map((part) => `${part.kind === 'archive' ? 'the archive' : `database ${part.name}`} from run ${part.runId}`);
-  return `${failed.join(' | ')} — kept and validated: ${keptParts.join(', ')}${still.length ? ` — latest validated backup still kept: ${still.join(', ')}` : ''}`.slice(0, 8000);
+  return `${failed.join(' | ')} — kept and validated: ${keptParts.join(', ')}${still.length ? ` — latest validated backup still kept: ${still.join(', ')}` : ''}`.slice(
+    0,
+    8000,
+  );
 }
 
 /**
@@ -136,7 +194,9 @@ export function actionsFor(db: DatabaseBackup): string[] {
   const tde = db.tde;
   if (actions.length === 0 && tde && (tde.encryptorType ?? 'CERTIFICATE') === 'CERTIFICATE' && !tde.privateKeyBackedUpAt) {
     const certificate = tde.certificate ? `"${tde.certificate}"` : `with thumbprint ${tde.thumbprint ?? 'unknown'}`;
-    actions.push(`database ${db.database}: is encrypted with TDE certificate ${certificate}, whose private key has never been backed up: without it this backup cannot be restored on any other server. Back it up on the SQL Server (BACKUP CERTIFICATE … TO FILE = '…' WITH PRIVATE KEY (FILE = '…', ENCRYPTION BY PASSWORD = '…')) and keep the files and password apart from the backups.`);
+    actions.push(
+      `database ${db.database}: is encrypted with TDE certificate ${certificate}, whose private key has never been backed up: without it this backup cannot be restored on any other server. Back it up on the SQL Server (BACKUP CERTIFICATE … TO FILE = '…' WITH PRIVATE KEY (FILE = '…', ENCRYPTION BY PASSWORD = '…')) and keep the files and password apart from the backups.`,
+    );
   }
   return actions;
 }
@@ -146,9 +206,13 @@ export function actionAlert(run: RunRef, actions: readonly string[]): { subject:
   return {
     subject: `so-backup: backup of ${run.tenantId} needs action`.slice(0, 100),
     message: [
-      `Backup run ${run.runId} of tenant ${run.tenantId} was validated and kept, but it cannot be restored after the loss of the SQL Server until this is done:`, '',
-      ...actions.map((a) => `- ${a}`), '',
+      `Backup run ${run.runId} of tenant ${run.tenantId} was validated and kept, but it cannot be restored after the loss of the SQL Server until this is done:`,
+      '',
+      ...actions.map((a) => `- ${a}`),
+      '',
       '`so-backup status` shows the tenant as ACTION-NEEDED until a run no longer reports it.',
-    ].join('\n').slice(0, 8000),
+    ]
+      .join('\n')
+      .slice(0, 8000),
   };
 }

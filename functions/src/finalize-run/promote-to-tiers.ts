@@ -46,14 +46,25 @@ export interface VersionCopier {
  * part's latest validated backup). Archive files are not copied: the snapshot names their exact
  * versions, which are kept at least as long as the longest tier.
  */
-export async function promoteToTier(copier: VersionCopier, manifest: Manifest, source: ManifestPointer, tier: RetentionTier): Promise<{ pointer: ManifestPointer; manifest: Manifest }> {
+export async function promoteToTier(
+  copier: VersionCopier,
+  manifest: Manifest,
+  source: ManifestPointer,
+  tier: RetentionTier,
+): Promise<{ pointer: ManifestPointer; manifest: Manifest }> {
   // Into daily, a part carried forward is already there (its daily version, still current): named again, not copied again.
   const copied = (part: { carriedFrom?: string }) => tier !== 'daily' || part.carriedFrom === undefined;
   const databases = [];
   for (const db of manifest.databases) {
-    databases.push(copied(db) ? { ...db, artifact: await copier.copy(db.artifact, keyLayout.databaseBackup(manifest.tenantId, db.database, tier)) } : db);
+    databases.push(
+      copied(db) ? { ...db, artifact: await copier.copy(db.artifact, keyLayout.databaseBackup(manifest.tenantId, db.database, tier)) } : db,
+    );
   }
-  const archive = manifest.archive && (copied(manifest.archive) ? { ...manifest.archive, snapshot: await copier.copy(manifest.archive.snapshot, keyLayout.snapshot(manifest.tenantId, tier)) } : manifest.archive);
+  const archive =
+    manifest.archive &&
+    (copied(manifest.archive)
+      ? { ...manifest.archive, snapshot: await copier.copy(manifest.archive.snapshot, keyLayout.snapshot(manifest.tenantId, tier)) }
+      : manifest.archive);
   const copy: Manifest = { ...manifest, databases, archive, tier, promotedFrom: source };
   return { pointer: await copier.putJson(keyLayout.manifest(manifest.tenantId, tier), copy), manifest: copy };
 }
@@ -74,6 +85,8 @@ export function carryForward(kept: Manifest, previous: Manifest | undefined): Ma
     .filter((db) => failedDatabases.has(db.database) && !kept.databases.some((k) => k.database === db.database))
     .map((db) => ({ ...db, carriedFrom: db.carriedFrom ?? previous.runId }));
   const archiveFailed = failures.some((f) => f.kind === 'archive');
-  const archive = kept.archive ?? (archiveFailed && previous.archive ? { ...previous.archive, carriedFrom: previous.archive.carriedFrom ?? previous.runId } : undefined);
+  const archive =
+    kept.archive ??
+    (archiveFailed && previous.archive ? { ...previous.archive, carriedFrom: previous.archive.carriedFrom ?? previous.runId } : undefined);
   return { ...kept, databases: [...kept.databases, ...carriedDatabases], archive };
 }

@@ -71,18 +71,30 @@ export async function startDueBackups(deps: StartDueBackupsDeps, request: StartD
     for (const tenant of page.tenants) {
       if (!tenant.enabled) continue;
       if (request.everyTenant) {
-        due.push({ tenantId: tenant.tenantId, name: async () => executionName(tenant.tenantId, new Date(now()), 'daily', await deps.recentRunIds(tenant.tenantId), request.settings.timeZone) });
+        due.push({
+          tenantId: tenant.tenantId,
+          name: async () =>
+            executionName(tenant.tenantId, new Date(now()), 'daily', await deps.recentRunIds(tenant.tenantId), request.settings.timeZone),
+        });
         continue;
       }
       const slot = dueInWindow(tenant, request.windowStart, request.settings);
-      if (slot) due.push({ tenantId: tenant.tenantId, name: async () => executionName(tenant.tenantId, slot.at, 'daily', [], request.settings.timeZone) });
+      if (slot)
+        due.push({
+          tenantId: tenant.tenantId,
+          name: async () => executionName(tenant.tenantId, slot.at, 'daily', [], request.settings.timeZone),
+        });
     }
     result.due += due.length;
     await pLimit(concurrency).map(due, async (item) => {
       for (let wait = pace.waitMs(now()); wait > 0; wait = pace.waitMs(now())) await new Promise((resolve) => setTimeout(resolve, wait));
       pace.tryTake(now());
       const name = await item.name();
-      const outcome = await deps.start(name, { tenantId: item.tenantId, trigger: 'schedule', requestedBy: `schedule (${request.requestedBy})` });
+      const outcome = await deps.start(name, {
+        tenantId: item.tenantId,
+        trigger: 'schedule',
+        requestedBy: `schedule (${request.requestedBy})`,
+      });
       if (outcome === 'exists') {
         result.alreadyStarted++;
       } else {

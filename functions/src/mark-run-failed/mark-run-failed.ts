@@ -41,13 +41,26 @@ export async function markRunFailed(
   else if (tenantId) {
     // Failed before Prepare recorded it (unknown tenant, already running): record it anyway, so every attempt is visible.
     await deps.runs.create({
-      runId, tenantId, trigger: attempt.trigger ?? 'operator', requestedBy: attempt.requestedBy ?? 'unknown', reason: attempt.reason,
-      executionArn: attempt.executionArn ?? runId, startedAt: now.toISOString(), ...failed,
+      runId,
+      tenantId,
+      trigger: attempt.trigger ?? 'operator',
+      requestedBy: attempt.requestedBy ?? 'unknown',
+      reason: attempt.reason,
+      executionArn: attempt.executionArn ?? runId,
+      startedAt: now.toISOString(),
+      ...failed,
     });
   }
   const tenant = run?.tenantId ?? tenantId ?? 'unknown tenant';
   return {
     subject: `so-backup: backup of ${tenant} FAILED`.slice(0, 100),
-    message: [`Backup run ${runId} of tenant ${tenant} failed.`, '', `Reason: ${description}`, '', `Error code: ${failure.error}`, `Time: ${now.toISOString()}`].join('\n'),
+    message: [
+      `Backup run ${runId} of tenant ${tenant} failed.`,
+      '',
+      `Reason: ${description}`,
+      '',
+      `Error code: ${failure.error}`,
+      `Time: ${now.toISOString()}`,
+    ].join('\n'),
   };
 }

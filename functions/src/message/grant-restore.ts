@@ -24,20 +24,37 @@ export async function grantRestore(request: RestoreRequest, ctx: RestoreContext)
     return 'rejected' as const;
   };
   const wants = request.wants ?? {};
-  const wanted = [wants.database !== undefined && `database "${wants.database}"`, wants.anyDatabase && 'a database', wants.archive && 'the archive'].filter(Boolean).join(' and ');
+  const wanted = [
+    wants.database !== undefined && `database "${wants.database}"`,
+    wants.anyDatabase && 'a database',
+    wants.archive && 'the archive',
+  ]
+    .filter(Boolean)
+    .join(' and ');
   let run: RunRecord | undefined;
   if (request.run === 'latest') {
     const before = request.at ? Date.parse(request.at) : Infinity;
     run = (await ctx.runs.forTenant(ctx.tenantId, RUNS_SEARCHED)).find((r) => runHolds(r, wants) && Date.parse(r.startedAt) <= before);
-    if (!run) return refuse('NO_VALIDATED_RUN', `tenant ${ctx.tenantId} has no validated backup${wanted ? ` of ${wanted}` : ''}${request.at ? ` at or before ${request.at}` : ''}`);
+    if (!run)
+      return refuse(
+        'NO_VALIDATED_RUN',
+        `tenant ${ctx.tenantId} has no validated backup${wanted ? ` of ${wanted}` : ''}${request.at ? ` at or before ${request.at}` : ''}`,
+      );
   } else {
     run = await ctx.runs.get(request.run);
     // Never reveal whether another tenant's run exists.
     if (!run || run.tenantId !== ctx.tenantId) return refuse('RUN_UNKNOWN', `run ${request.run} is not a run of this tenant`);
-    if (!isRestorable(run)) return refuse('RUN_NOT_RESTORABLE', `run ${run.runId} is ${run.status} and kept nothing validated: only validated backups can be restored; \`so-connector restore --run latest\` takes the newest validated one`);
+    if (!isRestorable(run))
+      return refuse(
+        'RUN_NOT_RESTORABLE',
+        `run ${run.runId} is ${run.status} and kept nothing validated: only validated backups can be restored; \`so-connector restore --run latest\` takes the newest validated one`,
+      );
     if (!runHolds(run, wants)) {
       const why = run.failures?.map((f) => `${f.kind} ${f.name}: ${f.error.message}`).join('; ');
-      return refuse('RUN_LACKS_PART', `run ${run.runId} did not keep a validated backup of ${wanted}${why ? ` (${why})` : ''}; \`so-connector restore --run latest\` takes the newest run that did`);
+      return refuse(
+        'RUN_LACKS_PART',
+        `run ${run.runId} did not keep a validated backup of ${wanted}${why ? ` (${why})` : ''}; \`so-connector restore --run latest\` takes the newest run that did`,
+      );
     }
   }
   const manifest = restorableManifest(run);
@@ -45,8 +62,14 @@ export async function grantRestore(request: RestoreRequest, ctx: RestoreContext)
   const credentials = await ctx.mintCredentials(ctx.tenantId, run.runId, 'restore');
   await ctx.runs.addRestore(run.runId, { by: request.requestedBy, at: new Date().toISOString(), connectionId: ctx.connectionId });
   await ctx.reply({
-    type: 'restore-grant', v: PROTOCOL_VERSION, requestId: request.requestId, runId: run.runId, startedAt: run.startedAt,
-    manifest, target: ctx.target, credentials,
+    type: 'restore-grant',
+    v: PROTOCOL_VERSION,
+    requestId: request.requestId,
+    runId: run.runId,
+    startedAt: run.startedAt,
+    manifest,
+    target: ctx.target,
+    credentials,
   });
   return 'restore-granted';
 }

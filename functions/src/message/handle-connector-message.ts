@@ -1,5 +1,13 @@
 import {
-  type CloudMessage, type ConnectorMessage, type DrillResult, parseMessage, PROTOCOL_VERSION, ProtocolError, type RotateKeyMessage, type UploadCredentials, type UploadTarget,
+  type CloudMessage,
+  type ConnectorMessage,
+  type DrillResult,
+  parseMessage,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type RotateKeyMessage,
+  type UploadCredentials,
+  type UploadTarget,
 } from '../../../protocol';
 import { logger, putMetrics } from '../shared';
 import { type CredentialAccess, isTaskGone, type RunStore, type TaskResponder, type TenantStore } from '../../../core';
@@ -21,7 +29,17 @@ export interface MessageContext {
   reply(message: CloudMessage): Promise<void>;
 }
 
-export type MessageOutcome = 'progress' | 'result' | 'duplicate' | 'ignored' | 'rejected' | 'key-registered' | 'credentials' | 'restore-granted' | 'drill-recorded' | 'settings';
+export type MessageOutcome =
+  | 'progress'
+  | 'result'
+  | 'duplicate'
+  | 'ignored'
+  | 'rejected'
+  | 'key-registered'
+  | 'credentials'
+  | 'restore-granted'
+  | 'drill-recorded'
+  | 'settings';
 
 /**
  * A message from a connector: progress feeds the run's heartbeat; a result completes the
@@ -36,7 +54,12 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
     if (!(error instanceof ProtocolError)) throw error;
     logger.warn({ tenantId: ctx.tenantId, code: error.code }, error.message);
     // Answers the message it refuses by its type, when the type was one the cloud knows (the connector matches replies by it).
-    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, ...(error.messageType ? { inReplyTo: error.messageType } : {}), error: { code: error.code, message: error.message.slice(0, 4000) } });
+    await ctx.reply({
+      type: 'error',
+      v: PROTOCOL_VERSION,
+      ...(error.messageType ? { inReplyTo: error.messageType } : {}),
+      error: { code: error.code, message: error.message.slice(0, 4000) },
+    });
     return 'rejected';
   }
   switch (message.type) {
@@ -77,11 +100,26 @@ async function recordDrill(message: DrillResult, ctx: MessageContext): Promise<M
   const now = new Date().toISOString();
   // The cloud's clock, not the connector's: a future "finishedAt" must not put off the next drill.
   const database = asked?.databaseName ?? message.database?.name;
-  const recorded = await ctx.tenants.recordDrill(ctx.tenantId, { drillId: message.drillId, runId: message.runId, ok, at: now, detail, ...(database === undefined ? {} : { database }) }, now);
+  const recorded = await ctx.tenants.recordDrill(
+    ctx.tenantId,
+    { drillId: message.drillId, runId: message.runId, ok, at: now, detail, ...(database === undefined ? {} : { database }) },
+    now,
+  );
   if (!recorded) {
-    logger.warn({ tenantId: ctx.tenantId, connectionId: ctx.connectionId, drillId: message.drillId, runId: message.runId, ok: message.ok }, 'drill result refused: no such drill was asked of this tenant for that run (unsolicited, replayed or expired)');
+    logger.warn(
+      { tenantId: ctx.tenantId, connectionId: ctx.connectionId, drillId: message.drillId, runId: message.runId, ok: message.ok },
+      'drill result refused: no such drill was asked of this tenant for that run (unsolicited, replayed or expired)',
+    );
     putMetrics({ RestoreDrillResultRefused: 1 });
-    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: 'drill-result', error: { code: 'DRILL_UNKNOWN', message: `drill ${message.drillId} for run ${message.runId} was not asked of this tenant, was answered already, or has expired: the result is not recorded` } });
+    await ctx.reply({
+      type: 'error',
+      v: PROTOCOL_VERSION,
+      inReplyTo: 'drill-result',
+      error: {
+        code: 'DRILL_UNKNOWN',
+        message: `drill ${message.drillId} for run ${message.runId} was not asked of this tenant, was answered already, or has expired: the result is not recorded`,
+      },
+    });
     return 'rejected';
   }
   putMetrics({ RestoreDrillFailed: ok ? 0 : 1 });
@@ -94,39 +132,65 @@ async function registerPendingKey(message: RotateKeyMessage, ctx: MessageContext
     const tenant = await ctx.tenants.get(ctx.tenantId);
     if (!tenant) return 'rejected';
     // Keep the active keys; a newer pending key replaces an older one that was never used.
-    const keys = [...tenant.keys.filter((k) => k.status === 'active' && k.keyId !== message.keyId),
-      { keyId: message.keyId, publicKey: message.publicKey, status: 'pending' as const, createdAt: new Date().toISOString() }];
+    const keys = [
+      ...tenant.keys.filter((k) => k.status === 'active' && k.keyId !== message.keyId),
+      { keyId: message.keyId, publicKey: message.publicKey, status: 'pending' as const, createdAt: new Date().toISOString() },
+    ];
     if (await ctx.tenants.updateKeys(tenant, keys)) {
       logger.info({ tenantId: ctx.tenantId, keyId: message.keyId }, 'connector key registered (pending until first use)');
       await ctx.reply({ type: 'key-registered', v: PROTOCOL_VERSION, keyId: message.keyId });
       return 'key-registered';
     }
   }
-  await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: 'rotate-key', error: { code: 'KEY_CONFLICT', message: 'the tenant\'s keys changed concurrently; retry' } });
+  await ctx.reply({
+    type: 'error',
+    v: PROTOCOL_VERSION,
+    inReplyTo: 'rotate-key',
+    error: { code: 'KEY_CONFLICT', message: "the tenant's keys changed concurrently; retry" },
+  });
   return 'rejected';
 }
 
-async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' | 'result' | 'credentials-request' }>, ctx: MessageContext): Promise<MessageOutcome> {
+async function runMessage(
+  message: Extract<ConnectorMessage, { type: 'progress' | 'result' | 'credentials-request' }>,
+  ctx: MessageContext,
+): Promise<MessageOutcome> {
   const log = logger.child({ runId: message.runId, tenantId: ctx.tenantId });
   const run = await ctx.runs.get(message.runId);
   if (!run || run.tenantId !== ctx.tenantId) {
     // Never reveal whether another tenant's run exists.
-    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: message.type, error: { code: 'RUN_UNKNOWN', message: `run ${message.runId} is not a run of this tenant` } });
+    await ctx.reply({
+      type: 'error',
+      v: PROTOCOL_VERSION,
+      inReplyTo: message.type,
+      error: { code: 'RUN_UNKNOWN', message: `run ${message.runId} is not a run of this tenant` },
+    });
     return 'rejected';
   }
   const ack = () => ctx.reply({ type: 'ack', v: PROTOCOL_VERSION, runId: message.runId });
   if (message.type === 'credentials-request') {
     if (run.status !== 'RUNNING') {
-      await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: message.type, error: { code: 'RUN_NOT_RUNNING', message: `run ${run.runId} is ${run.status}; no new credentials` } });
+      await ctx.reply({
+        type: 'error',
+        v: PROTOCOL_VERSION,
+        inReplyTo: message.type,
+        error: { code: 'RUN_NOT_RUNNING', message: `run ${run.runId} is ${run.status}; no new credentials` },
+      });
       return 'rejected';
     }
-    await ctx.reply({ type: 'credentials', v: PROTOCOL_VERSION, runId: run.runId, credentials: await ctx.mintCredentials(ctx.tenantId, run.runId) });
+    await ctx.reply({
+      type: 'credentials',
+      v: PROTOCOL_VERSION,
+      runId: run.runId,
+      credentials: await ctx.mintCredentials(ctx.tenantId, run.runId),
+    });
     log.info('upload credentials refreshed');
     return 'credentials';
   }
-  const recordResult = (result: Extract<typeof message, { type: 'result' }>, at: string) => (result.outcome === 'succeeded'
-    ? ctx.runs.recordResultOnce(run.runId, { outcome: 'succeeded', at }, result.manifest)
-    : ctx.runs.recordResultOnce(run.runId, { outcome: 'failed', error: result.error, at }));
+  const recordResult = (result: Extract<typeof message, { type: 'result' }>, at: string) =>
+    result.outcome === 'succeeded'
+      ? ctx.runs.recordResultOnce(run.runId, { outcome: 'succeeded', at }, result.manifest)
+      : ctx.runs.recordResultOnce(run.runId, { outcome: 'failed', error: result.error, at });
   if (!run.taskToken || run.status !== 'RUNNING') {
     if (message.type !== 'result') return 'ignored';
     // A result after the run ended (cancelled, timed out) is kept for the record and changes nothing else.
@@ -137,7 +201,16 @@ async function runMessage(message: Extract<ConnectorMessage, { type: 'progress' 
 
   if (message.type === 'progress') {
     const at = new Date().toISOString();
-    await ctx.runs.update(run.runId, { progress: { phase: message.phase, percent: message.percent, bytesDone: message.bytesDone, bytesPerSecond: message.bytesPerSecond, limitBytesPerSecond: message.limitBytesPerSecond, at } });
+    await ctx.runs.update(run.runId, {
+      progress: {
+        phase: message.phase,
+        percent: message.percent,
+        bytesDone: message.bytesDone,
+        bytesPerSecond: message.bytesPerSecond,
+        limitBytesPerSecond: message.limitBytesPerSecond,
+        at,
+      },
+    });
     try {
       await ctx.tasks.heartbeat(run.taskToken);
     } catch (error) {

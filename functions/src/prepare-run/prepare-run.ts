@@ -1,5 +1,5 @@
 import { activeRun, RunError, type RunRecord, type RunStore, type TenantStore } from '../../../core';
-import { type BackupRunInput, type RunRef } from '../shared';
+import type { BackupRunInput, RunRef } from '../shared';
 
 /** Checks the tenant may be backed up and opens the run record (idempotent for retries). */
 export async function prepareRun(
@@ -12,8 +12,17 @@ export async function prepareRun(
   if (!tenant) throw new RunError('TenantNotFound', `tenant "${input.tenantId}" does not exist`);
   if (!tenant.enabled) throw new RunError('TenantDisabled', `tenant "${input.tenantId}" is disabled; enable it to back it up`);
   // One backup per tenant at a time; a RUNNING record older than the run timeout is a crashed run, not a running one.
-  const running = activeRun(await deps.runs.forTenant(tenant.tenantId, 20), Date.parse(execution.startTime), runTimeoutSeconds, execution.name);
-  if (running) throw new RunError('RunConflict', `a backup of tenant "${tenant.tenantId}" is already running (${running.runId}, started ${running.startedAt})`);
+  const running = activeRun(
+    await deps.runs.forTenant(tenant.tenantId, 20),
+    Date.parse(execution.startTime),
+    runTimeoutSeconds,
+    execution.name,
+  );
+  if (running)
+    throw new RunError(
+      'RunConflict',
+      `a backup of tenant "${tenant.tenantId}" is already running (${running.runId}, started ${running.startedAt})`,
+    );
   const run: RunRecord = {
     runId: execution.name,
     tenantId: tenant.tenantId,

@@ -1,5 +1,12 @@
 import { type BackupJob, type UploadTarget, PROTOCOL_VERSION } from '../../../protocol';
-import { type ConnectionStore, connectionsOfCurrentKeys, RunError, type RunStore, type TenantStore, type UploadCredentialVendor } from '../../../core';
+import {
+  type ConnectionStore,
+  connectionsOfCurrentKeys,
+  RunError,
+  type RunStore,
+  type TenantStore,
+  type UploadCredentialVendor,
+} from '../../../core';
 import { logger, type RunRef } from '../shared';
 
 export interface RequestBackupDeps {
@@ -22,11 +29,19 @@ export async function requestBackup(deps: RequestBackupDeps, run: RunRef, taskTo
   const tenant = await deps.tenants.get(run.tenantId);
   const connections = tenant ? connectionsOfCurrentKeys(tenant, await deps.connections.forTenant(run.tenantId)) : [];
   if (connections.length === 0) {
-    throw new RunError('ConnectorOffline', `no connector of tenant "${run.tenantId}" is connected; check that the so-connector service runs and can reach the endpoint`);
+    throw new RunError(
+      'ConnectorOffline',
+      `no connector of tenant "${run.tenantId}" is connected; check that the so-connector service runs and can reach the endpoint`,
+    );
   }
   const job: BackupJob = {
-    type: 'backup-job', v: PROTOCOL_VERSION, runId: run.runId, tenantId: run.tenantId,
-    target: deps.target, credentials: await deps.credentials.mint(run.tenantId, run.runId), requestedAt: new Date().toISOString(),
+    type: 'backup-job',
+    v: PROTOCOL_VERSION,
+    runId: run.runId,
+    tenantId: run.tenantId,
+    target: deps.target,
+    credentials: await deps.credentials.mint(run.tenantId, run.runId),
+    requestedAt: new Date().toISOString(),
     bandwidth: tenant?.bandwidth ?? null,
   };
   for (const connection of connections) {

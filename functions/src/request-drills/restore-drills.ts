@@ -7,9 +7,19 @@ export const DRILL_ANSWER_HOURS = 24;
 export const DRILL_RESULT_HOURS = 48;
 
 /** The drill to record as issued, and the tenant's issued drills that have expired (to drop). */
-export function issueDrill(tenant: Pick<TenantRecord, 'issuedDrills'>, runId: string, asked: NonNullable<IssuedDrill['asked']>, now: Date): { drill: IssuedDrill; expired: string[] } {
-  const expired = Object.entries(tenant.issuedDrills ?? {}).filter(([, d]) => d.expiresAt <= now.toISOString()).map(([id]) => id);
-  return { drill: { runId, asked, issuedAt: now.toISOString(), expiresAt: new Date(now.getTime() + DRILL_RESULT_HOURS * 3_600_000).toISOString() }, expired };
+export function issueDrill(
+  tenant: Pick<TenantRecord, 'issuedDrills'>,
+  runId: string,
+  asked: NonNullable<IssuedDrill['asked']>,
+  now: Date,
+): { drill: IssuedDrill; expired: string[] } {
+  const expired = Object.entries(tenant.issuedDrills ?? {})
+    .filter(([, d]) => d.expiresAt <= now.toISOString())
+    .map(([id]) => id);
+  return {
+    drill: { runId, asked, issuedAt: now.toISOString(), expiresAt: new Date(now.getTime() + DRILL_RESULT_HOURS * 3_600_000).toISOString() },
+    expired,
+  };
 }
 
 /**
@@ -37,9 +47,17 @@ export function failingDrills(tenants: readonly TenantRecord[], now: Date): Fail
   for (const t of tenants.filter((tenant) => tenant.enabled)) {
     const requested = t.drillRequestedAt ? Date.parse(t.drillRequestedAt) : undefined;
     if (requested !== undefined && now.getTime() - requested > DRILL_ANSWER_HOURS * 3_600_000) {
-      failing.push({ tenantId: t.tenantId, displayName: t.displayName, reason: `no drill result since it was asked for at ${t.drillRequestedAt}` });
+      failing.push({
+        tenantId: t.tenantId,
+        displayName: t.displayName,
+        reason: `no drill result since it was asked for at ${t.drillRequestedAt}`,
+      });
     } else if (t.lastDrill && !t.lastDrill.ok) {
-      failing.push({ tenantId: t.tenantId, displayName: t.displayName, reason: `drill of run ${t.lastDrill.runId} at ${t.lastDrill.at} failed: ${t.lastDrill.detail}` });
+      failing.push({
+        tenantId: t.tenantId,
+        displayName: t.displayName,
+        reason: `drill of run ${t.lastDrill.runId} at ${t.lastDrill.at} failed: ${t.lastDrill.detail}`,
+      });
     }
   }
   return failing;
@@ -49,8 +67,10 @@ export function failingDrillsAlert(failing: readonly FailingDrill[]): { subject:
   return {
     subject: `so-backup: ${failing.length} restore drill(s) failing`.slice(0, 100),
     message: [
-      'Restore drills prove that backups restore. These tenants\' latest drills failed or did not report:', '',
-      ...failing.map((f) => `- ${f.tenantId} (${f.displayName}): ${f.reason}`), '',
+      "Restore drills prove that backups restore. These tenants' latest drills failed or did not report:",
+      '',
+      ...failing.map((f) => `- ${f.tenantId} (${f.displayName}): ${f.reason}`),
+      '',
       'Run `so-backup tenants show <tenant>` for the drill details, and `so-connector restore` by hand to reproduce.',
     ].join('\n'),
   };
@@ -94,14 +114,19 @@ export function drillVerdict(result: DrillResult, asked: IssuedDrill['asked']): 
     if (!database) problems.push('a database restore was asked for and not reported');
     else if (database.status === 'failed') problems.push(`the restore of database${database.name ? ` ${database.name}` : ''} failed`);
     else if (database.status !== 'checked') problems.push(`the database restore asked for was ${database.status}, not checked`);
-    else if (asked?.databaseName !== undefined && database.name !== undefined && database.name !== asked.databaseName) problems.push(`database ${asked.databaseName} was asked for, ${database.name} was restored`);
+    else if (asked?.databaseName !== undefined && database.name !== undefined && database.name !== asked.databaseName)
+      problems.push(`database ${asked.databaseName} was asked for, ${database.name} was restored`);
   }
-  if (archive && archive.verified !== archive.sampled) problems.push(`${archive.sampled - archive.verified} of ${archive.sampled} sampled files did not verify`);
-  if (asked && asked.sampleFiles > 0 && !archive) problems.push(`${asked.sampleFiles} archive files were asked for and no archive part was reported`);
+  if (archive && archive.verified !== archive.sampled)
+    problems.push(`${archive.sampled - archive.verified} of ${archive.sampled} sampled files did not verify`);
+  if (asked && asked.sampleFiles > 0 && !archive)
+    problems.push(`${asked.sampleFiles} archive files were asked for and no archive part was reported`);
   const checked = database?.status === 'checked' || (archive !== undefined && archive.verified > 0);
   if (!checked && problems.length === 0) problems.push('nothing was checked: no database restored and no archive file verified');
   if (!result.ok && problems.length === 0) problems.push('the connector reported the drill failed');
   const ok = problems.length === 0;
-  const detail = ok ? parts.join('; ') : `NOT A PASS: ${[...new Set(problems)].join('; ')}${parts.length ? ` (reported: ${parts.join('; ')})` : ''}`;
+  const detail = ok
+    ? parts.join('; ')
+    : `NOT A PASS: ${[...new Set(problems)].join('; ')}${parts.length ? ` (reported: ${parts.join('; ')})` : ''}`;
   return { ok, detail: detail.slice(0, 3000) };
 }

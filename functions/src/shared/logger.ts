@@ -4,5 +4,8 @@ import pino from 'pino';
 export const logger = pino({
   level: process.env.LOG_LEVEL ?? 'info',
   base: { service: 'so-backup' },
-  redact: { paths: ['*.secretAccessKey', '*.sessionToken', '*.taskToken', '*.authorization', '*.Authorization', 'credentials'], censor: '[redacted]' },
+  redact: {
+    paths: ['*.secretAccessKey', '*.sessionToken', '*.taskToken', '*.authorization', '*.Authorization', 'credentials'],
+    censor: '[redacted]',
+  },
 });

@@ -7,11 +7,26 @@ export type MetricUnit = 'Count' | 'Bytes' | 'Seconds';
  * Publishes fleet-level metrics as one CloudWatch embedded-metric-format line on stdout: Lambda's
  * log pipeline turns it into metrics, with no API call and no extra permission.
  */
-export function putMetrics(values: Record<string, number>, units: Record<string, MetricUnit> = {}, write: (line: string) => void = (line) => process.stdout.write(line)): void {
-  write(JSON.stringify({
-    _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[]], Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: units[name] ?? 'Count' })) }] },
-    ...values,
-  }) + '\n');
+export function putMetrics(
+  values: Record<string, number>,
+  units: Record<string, MetricUnit> = {},
+  write: (line: string) => void = (line) => process.stdout.write(line),
+): void {
+  write(
+    `${JSON.stringify({
+      _aws: {
+        Timestamp: Date.now(),
+        CloudWatchMetrics: [
+          {
+            Namespace: METRICS_NAMESPACE,
+            Dimensions: [[]],
+            Metrics: Object.keys(values).map((name) => ({ Name: name, Unit: units[name] ?? 'Count' })),
+          },
+        ],
+      },
+      ...values,
+    })}\n`,
+  );
 }
 
 /** An invocation's metrics, published together as one line when it ends (nothing when none were added). */

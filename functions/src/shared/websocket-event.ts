@@ -3,17 +3,24 @@ import { z } from 'zod';
 import { RunError } from '../../../core';
 
 /** The parts of an API Gateway WebSocket event our handlers read, checked. */
-const websocketEventSchema = z.object({
-  requestContext: z.object({
-    connectionId: z.string().min(1),
-    routeKey: z.string(),
-    domainName: z.string().min(1),
-    stage: z.string().min(1),
-    authorizer: z.object({ tenantId: z.string().min(1), keyId: z.string().optional() }).loose().optional(),
-  }).loose(),
-  headers: z.record(z.string(), z.string().optional()).optional(),
-  body: z.string().optional().nullable(),
-}).loose();
+const websocketEventSchema = z
+  .object({
+    requestContext: z
+      .object({
+        connectionId: z.string().min(1),
+        routeKey: z.string(),
+        domainName: z.string().min(1),
+        stage: z.string().min(1),
+        authorizer: z
+          .object({ tenantId: z.string().min(1), keyId: z.string().optional() })
+          .loose()
+          .optional(),
+      })
+      .loose(),
+    headers: z.record(z.string(), z.string().optional()).optional(),
+    body: z.string().optional().nullable(),
+  })
+  .loose();
 export type WebsocketEvent = z.infer<typeof websocketEventSchema>;
 
 export function parseWebsocketEvent(event: APIGatewayProxyWebsocketEventV2 | unknown): WebsocketEvent {

@@ -16,11 +16,16 @@ export interface ArtifactReader {
 }
 
 export class S3ArtifactReader implements ArtifactReader {
-  constructor(private readonly s3: S3Client, private readonly bucket: string) {}
+  constructor(
+    private readonly s3: S3Client,
+    private readonly bucket: string,
+  ) {}
 
   async head(key: string, versionId?: string): Promise<ObjectFacts | undefined> {
     try {
-      const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId, ChecksumMode: 'ENABLED' }));
+      const out = await this.s3.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: key, VersionId: versionId, ChecksumMode: 'ENABLED' }),
+      );
       return { size: out.ContentLength ?? -1, checksumSha256: out.ChecksumSHA256, checksumType: out.ChecksumType };
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -30,9 +35,14 @@ export class S3ArtifactReader implements ArtifactReader {
   }
 
   async read(key: string, versionId: string, range?: { start: number; end: number }): Promise<Buffer> {
-    const out = await this.s3.send(new GetObjectCommand({
-      Bucket: this.bucket, Key: key, VersionId: versionId, Range: range ? `bytes=${range.start}-${range.end}` : undefined,
-    }));
+    const out = await this.s3.send(
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        VersionId: versionId,
+        Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+      }),
+    );
     return Buffer.from(await out.Body!.transformToByteArray());
   }
 }

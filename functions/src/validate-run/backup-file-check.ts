@@ -1,5 +1,12 @@
 import {
-  type Artifact, type BackupExpectation, type BackupFileFacts, type BackupFileReport, type BackupVerdict, type ByteSource, judgeBackupFile, readBackupFile,
+  type Artifact,
+  type BackupExpectation,
+  type BackupFileFacts,
+  type BackupFileReport,
+  type BackupVerdict,
+  type ByteSource,
+  judgeBackupFile,
+  readBackupFile,
 } from '../../../protocol';
 import type { ArtifactReader } from './artifact-reader';
 
@@ -14,7 +21,8 @@ export function artifactSource(reader: ArtifactReader, artifact: Pick<Artifact, 
     read: async (offset, length) => {
       if (length === 0) return new Uint8Array(0);
       const bytes = await reader.read(artifact.key, artifact.versionId, { start: offset, end: offset + length - 1 });
-      if (bytes.length !== length) throw new Error(`${artifact.key}: S3 returned ${bytes.length} bytes for a ${length}-byte range at ${offset}`);
+      if (bytes.length !== length)
+        throw new Error(`${artifact.key}: S3 returned ${bytes.length} bytes for a ${length}-byte range at ${offset}`);
       return bytes;
     },
   };
@@ -26,7 +34,10 @@ export function artifactSource(reader: ArtifactReader, artifact: Pick<Artifact, 
  * Anything the reader cannot read is a failure with its reason, never a skip.
  */
 export async function checkBackupFile(
-  reader: ArtifactReader, artifact: Pick<Artifact, 'key' | 'versionId'>, size: number, expected: BackupExpectation,
+  reader: ArtifactReader,
+  artifact: Pick<Artifact, 'key' | 'versionId'>,
+  size: number,
+  expected: BackupExpectation,
 ): Promise<{ report: BackupFileReport; verdict: BackupVerdict; checked: string }> {
   const report = await readBackupFile(artifactSource(reader, artifact, size), { depth: 'bounded' });
   return { report, verdict: judgeBackupFile(report, expected), checked: describeChecked(report.facts) };
@@ -50,6 +61,6 @@ export function describeChecked(facts: BackupFileFacts): string {
     `${c.pages.checked} page slots looked at, ${c.pages.verified} page checksums verified${c.chunksDecoded !== undefined ? `, ${c.chunksDecoded} compressed chunks decoded` : ''}`,
     `a random sample of the middle: ${c.sampledWindows ?? 0} windows, ${c.sampledBytes ?? 0} bytes`,
   ];
-  const unread = Math.max(0, c.dataBytes - (c.pages.checked * 8192));
+  const unread = Math.max(0, c.dataBytes - c.pages.checked * 8192);
   return `${parts.join('; ')}. Not read here: ${unread > 0 ? `about ${unread} bytes of data pages` : 'nothing of note'} — every byte is covered by S3's SHA-256 of the upload (compared with the connector's) and by SQL Server's RESTORE VERIFYONLY on the connector before the upload; \`so-backup verify-backup\` on a download reads every byte.`;
 }

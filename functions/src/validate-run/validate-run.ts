@@ -2,8 +2,19 @@ import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import {
-  type Artifact, type ArtifactFailure, type BackupFileFacts, decodeManifest, decodeSnapshot, exactPathBytes, isTenantArchiveKey, keyLayout, type Manifest, type ManifestPointer, pathFieldsConsistent,
-  type S3Checksum, type SnapshotFile,
+  type Artifact,
+  type ArtifactFailure,
+  type BackupFileFacts,
+  decodeManifest,
+  decodeSnapshot,
+  exactPathBytes,
+  isTenantArchiveKey,
+  keyLayout,
+  type Manifest,
+  type ManifestPointer,
+  pathFieldsConsistent,
+  type S3Checksum,
+  type SnapshotFile,
 } from '../../../protocol';
 import type { RunRef } from '../shared';
 import type { ArtifactReader } from './artifact-reader';
@@ -36,11 +47,18 @@ export interface ValidationReport {
   /** What each database's backup file says about itself (protocol/backup-file-reader.ts). */
   databases: Array<{ database: string; size: number; header?: BackupFileFacts }>;
   archive?: {
-    files: number; bytes: number; uploadedFiles: number; uploadedBytes: number; skippedFiles: number;
+    files: number;
+    bytes: number;
+    uploadedFiles: number;
+    uploadedBytes: number;
+    skippedFiles: number;
     /** Files whose version was checked against S3 in this validation (every one not validated before). */
     verifiedFiles: number;
     /** The validated run this snapshot was compared with, and the difference. */
-    comparedWith?: string; added: number; changed: number; removed: number;
+    comparedWith?: string;
+    added: number;
+    changed: number;
+    removed: number;
   };
   totalBytes: number;
 }
@@ -62,18 +80,36 @@ const PROBLEMS_PER_ARTIFACT = 100;
  * artifact never costs the others; a problem with the run as a whole (manifest missing, for
  * another run or tenant) fails them all.
  */
-export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: ManifestPointer, now = new Date(), previous?: PreviousSnapshot): Promise<ValidationReport> {
-  const report: ValidationReport = { ok: false, promotable: false, checks: 0, problems: [], artifacts: [], failures: [], databases: [], totalBytes: 0 };
-  const runProblems: string[] = [];
-  const checker = (problems: string[]): Check => (condition, text) => {
-    report.checks++;
-    if (!condition) problems.push(text);
-    return condition;
+export async function validateRun(
+  reader: ArtifactReader,
+  run: RunRef,
+  pointer: ManifestPointer,
+  now = new Date(),
+  previous?: PreviousSnapshot,
+): Promise<ValidationReport> {
+  const report: ValidationReport = {
+    ok: false,
+    promotable: false,
+    checks: 0,
+    problems: [],
+    artifacts: [],
+    failures: [],
+    databases: [],
+    totalBytes: 0,
   };
+  const runProblems: string[] = [];
+  const checker =
+    (problems: string[]): Check =>
+    (condition, text) => {
+      report.checks++;
+      if (!condition) problems.push(text);
+      return condition;
+    };
   const check = checker(runProblems);
 
   const expectedManifestKey = keyLayout.stagedManifest(run.tenantId, run.runId);
-  if (!check(pointer.key === expectedManifestKey, `manifest is at ${pointer.key}, expected ${expectedManifestKey}`)) return finish(report, runProblems);
+  if (!check(pointer.key === expectedManifestKey, `manifest is at ${pointer.key}, expected ${expectedManifestKey}`))
+    return finish(report, runProblems);
   const manifest = await readManifest(reader, pointer, (text) => runProblems.push(text));
   if (!manifest) return finish(report, runProblems);
   check(manifest.runId === run.runId, `manifest is for run ${manifest.runId}, not ${run.runId}`);
@@ -106,7 +142,10 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
     check(file.verdict.ok, `${db.artifact.key} is not a usable backup of ${db.database}: ${file.verdict.reasons.join('; ')}`);
     const started = Date.parse(run.startedAt) - CLOCK_SKEW_MS;
     const finished = Date.parse(db.finishedAt);
-    check(finished >= started && finished <= now.getTime() + CLOCK_SKEW_MS, `backup of ${db.database} finished at ${db.finishedAt}, outside this run (started ${run.startedAt})`);
+    check(
+      finished >= started && finished <= now.getTime() + CLOCK_SKEW_MS,
+      `backup of ${db.database} finished at ${db.finishedAt}, outside this run (started ${run.startedAt})`,
+    );
   }
 
   if (manifest.archive) {
@@ -114,33 +153,82 @@ export async function validateRun(reader: ArtifactReader, run: RunRef, pointer: 
     const artifact = startArtifact(report, 'archive', summary.roots.map((root) => root.name).join(', ') || 'archive');
     const check = checker(artifact.problems);
     const snapshotKey = keyLayout.stagedSnapshot(run.tenantId, run.runId);
-    if (check(summary.snapshot.key === snapshotKey, `archive snapshot is at ${summary.snapshot.key}, expected ${snapshotKey}`) && (await checkArtifact(reader, summary.snapshot, check))) {
+    if (
+      check(summary.snapshot.key === snapshotKey, `archive snapshot is at ${summary.snapshot.key}, expected ${snapshotKey}`) &&
+      (await checkArtifact(reader, summary.snapshot, check))
+    ) {
       const snapshot = decodeSnapshot(await reader.read(summary.snapshot.key, summary.snapshot.versionId));
-      if (check(snapshot.success, `archive snapshot ${snapshotKey} is not a valid snapshot${snapshot.success ? '' : `: ${snapshot.stage === 'schema' ? z.prettifyError(snapshot.error).split('\n')[0] : `not gzip-compressed JSON (${snapshot.error.message})`}`}`) && snapshot.success) {
+      if (
+        check(
+          snapshot.success,
+          `archive snapshot ${snapshotKey} is not a valid snapshot${snapshot.success ? '' : `: ${snapshot.stage === 'schema' ? z.prettifyError(snapshot.error).split('\n')[0] : `not gzip-compressed JSON (${snapshot.error.message})`}`}`,
+        ) &&
+        snapshot.success
+      ) {
         const files = snapshot.data.files;
         const uploaded = files.filter((f) => f.uploaded);
         const sum = (list: typeof files) => list.reduce((total, f) => total + f.size, 0);
         check(snapshot.data.runId === run.runId, `archive snapshot is for run ${snapshot.data.runId}`);
-        check(files.length === summary.files && sum(files) === summary.bytes, `archive snapshot holds ${files.length} files / ${sum(files)} bytes, manifest says ${summary.files} / ${summary.bytes}`);
-        check(uploaded.length === summary.uploadedFiles && sum(uploaded) === summary.uploadedBytes, `archive snapshot marks ${uploaded.length} files / ${sum(uploaded)} bytes uploaded, manifest says ${summary.uploadedFiles} / ${summary.uploadedBytes}`);
+        check(
+          files.length === summary.files && sum(files) === summary.bytes,
+          `archive snapshot holds ${files.length} files / ${sum(files)} bytes, manifest says ${summary.files} / ${summary.bytes}`,
+        );
+        check(
+          uploaded.length === summary.uploadedFiles && sum(uploaded) === summary.uploadedBytes,
+          `archive snapshot marks ${uploaded.length} files / ${sum(uploaded)} bytes uploaded, manifest says ${summary.uploadedFiles} / ${summary.uploadedBytes}`,
+        );
         for (const file of files) {
           // The key follows from the exact path (a derived key for a path with no plain one), and the path's text from its bytes.
-          if (!check(pathFieldsConsistent(file), `archive file ${file.root}/${file.path}: its text and its exact bytes (pathBytes) disagree`)) continue;
+          if (
+            !check(pathFieldsConsistent(file), `archive file ${file.root}/${file.path}: its text and its exact bytes (pathBytes) disagree`)
+          )
+            continue;
           const expectedKey = keyLayout.archiveFile(run.tenantId, file.root, exactPathBytes(file));
-          check(file.key === expectedKey && isTenantArchiveKey(run.tenantId, file.key), `archive file ${file.root}/${file.path} is at ${file.key}, expected ${expectedKey}`);
+          check(
+            file.key === expectedKey && isTenantArchiveKey(run.tenantId, file.key),
+            `archive file ${file.root}/${file.path} is at ${file.key}, expected ${expectedKey}`,
+          );
         }
-        if (summary.links !== undefined) check(snapshot.data.links.length === summary.links, `archive snapshot holds ${snapshot.data.links.length} links, manifest says ${summary.links}`);
+        if (summary.links !== undefined)
+          check(
+            snapshot.data.links.length === summary.links,
+            `archive snapshot holds ${snapshot.data.links.length} links, manifest says ${summary.links}`,
+          );
         for (const entry of [...snapshot.data.links, ...snapshot.data.emptyFolders, ...snapshot.data.folders]) {
-          check(pathFieldsConsistent(entry), `archive ${'target' in entry ? 'link' : 'folder'} ${entry.root}/${entry.path}: its text and its exact bytes (pathBytes) disagree`);
+          check(
+            pathFieldsConsistent(entry),
+            `archive ${'target' in entry ? 'link' : 'folder'} ${entry.root}/${entry.path}: its text and its exact bytes (pathBytes) disagree`,
+          );
         }
         const diff = await compareWithPrevious(reader, files, previous, check);
-        await pLimit(CONCURRENCY).map(diff.toVerify, (file) => checkArtifact(reader, {
-          key: file.key, versionId: file.versionId, size: file.size, sha256: file.sha256,
-          s3Checksum: file.s3Checksum ?? { algorithm: 'SHA256', type: 'FULL_OBJECT', value: Buffer.from(file.sha256, 'hex').toString('base64') },
-        }, check));
+        await pLimit(CONCURRENCY).map(diff.toVerify, (file) =>
+          checkArtifact(
+            reader,
+            {
+              key: file.key,
+              versionId: file.versionId,
+              size: file.size,
+              sha256: file.sha256,
+              s3Checksum: file.s3Checksum ?? {
+                algorithm: 'SHA256',
+                type: 'FULL_OBJECT',
+                value: Buffer.from(file.sha256, 'hex').toString('base64'),
+              },
+            },
+            check,
+          ),
+        );
         report.archive = {
-          files: files.length, bytes: sum(files), uploadedFiles: uploaded.length, uploadedBytes: sum(uploaded), skippedFiles: summary.skippedFiles,
-          verifiedFiles: diff.toVerify.length, comparedWith: previous?.runId, added: diff.added, changed: diff.changed, removed: diff.removed,
+          files: files.length,
+          bytes: sum(files),
+          uploadedFiles: uploaded.length,
+          uploadedBytes: sum(uploaded),
+          skippedFiles: summary.skippedFiles,
+          verifiedFiles: diff.toVerify.length,
+          comparedWith: previous?.runId,
+          added: diff.added,
+          changed: diff.changed,
+          removed: diff.removed,
         };
         report.totalBytes += sum(uploaded);
       }
@@ -187,8 +275,14 @@ async function compareWithPrevious(reader: ArtifactReader, files: SnapshotFile[]
     if (!before) added++;
     else if (before.versionId !== file.versionId) changed++;
     if (before && before.versionId === file.versionId) {
-      check(!file.uploaded, `${file.key} is marked uploaded in this run, but version ${file.versionId} was validated in run ${previous!.runId}`);
-      check(before.size === file.size && before.sha256 === file.sha256, `${file.key} version ${file.versionId}: the snapshot says ${file.size} bytes / SHA-256 ${file.sha256}, run ${previous!.runId} validated ${before.size} / ${before.sha256}`);
+      check(
+        !file.uploaded,
+        `${file.key} is marked uploaded in this run, but version ${file.versionId} was validated in run ${previous!.runId}`,
+      );
+      check(
+        before.size === file.size && before.sha256 === file.sha256,
+        `${file.key} version ${file.versionId}: the snapshot says ${file.size} bytes / SHA-256 ${file.sha256}, run ${previous!.runId} validated ${before.size} / ${before.sha256}`,
+      );
     } else {
       toVerify.push(file);
     }
@@ -196,13 +290,20 @@ async function compareWithPrevious(reader: ArtifactReader, files: SnapshotFile[]
   const removed = previous ? [...previous.files.keys()].filter((key) => !present.has(key)) : [];
   await pLimit(CONCURRENCY).map(removed.slice(0, REMOVED_CHECKED), async (key) => {
     const current = await reader.head(key);
-    check(current === undefined, `${key} is missing from the snapshot but S3 still holds it as current (no delete marker): the snapshot dropped a file`);
+    check(
+      current === undefined,
+      `${key} is missing from the snapshot but S3 still holds it as current (no delete marker): the snapshot dropped a file`,
+    );
   });
   return { toVerify, added, changed, removed: removed.length };
 }
 
 /** Loads the snapshot of a validated run from its manifest; undefined if it has none or cannot be read. */
-export async function loadPreviousSnapshot(reader: ArtifactReader, runId: string, manifest: ManifestPointer): Promise<PreviousSnapshot | undefined> {
+export async function loadPreviousSnapshot(
+  reader: ArtifactReader,
+  runId: string,
+  manifest: ManifestPointer,
+): Promise<PreviousSnapshot | undefined> {
   try {
     const parsed = decodeManifest(await reader.read(manifest.key, manifest.versionId));
     const pointer = parsed.success ? parsed.data.archive?.snapshot : undefined;
@@ -217,7 +318,12 @@ export async function loadPreviousSnapshot(reader: ArtifactReader, runId: string
 function finish(report: ValidationReport, runProblems: string[]): ValidationReport {
   for (const artifact of report.artifacts) {
     artifact.ok = artifact.problems.length === 0 && runProblems.length === 0;
-    if (artifact.problems.length > PROBLEMS_PER_ARTIFACT) artifact.problems.splice(PROBLEMS_PER_ARTIFACT, Infinity, `… and ${artifact.problems.length - PROBLEMS_PER_ARTIFACT} more problem(s)`);
+    if (artifact.problems.length > PROBLEMS_PER_ARTIFACT)
+      artifact.problems.splice(
+        PROBLEMS_PER_ARTIFACT,
+        Infinity,
+        `… and ${artifact.problems.length - PROBLEMS_PER_ARTIFACT} more problem(s)`,
+      );
   }
   report.problems = [...runProblems, ...report.artifacts.flatMap((a) => a.problems)];
   report.ok = runProblems.length === 0 && report.artifacts.length > 0 && report.artifacts.every((a) => a.ok);
@@ -225,7 +331,11 @@ function finish(report: ValidationReport, runProblems: string[]): ValidationRepo
   return report;
 }
 
-async function readManifest(reader: ArtifactReader, pointer: ManifestPointer, problem: (text: string) => void): Promise<Manifest | undefined> {
+async function readManifest(
+  reader: ArtifactReader,
+  pointer: ManifestPointer,
+  problem: (text: string) => void,
+): Promise<Manifest | undefined> {
   const facts = await reader.head(pointer.key, pointer.versionId);
   if (!facts) {
     problem(`manifest ${pointer.key} version ${pointer.versionId} does not exist`);
@@ -233,7 +343,11 @@ async function readManifest(reader: ArtifactReader, pointer: ManifestPointer, pr
   }
   const parsed = decodeManifest(await reader.read(pointer.key, pointer.versionId));
   if (parsed.success) return parsed.data;
-  problem(parsed.stage === 'schema' ? `manifest ${pointer.key} breaks the manifest schema: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}` : `manifest ${pointer.key} is not valid JSON`);
+  problem(
+    parsed.stage === 'schema'
+      ? `manifest ${pointer.key} breaks the manifest schema: ${z.prettifyError(parsed.error).replace(/\n/g, '; ')}`
+      : `manifest ${pointer.key} is not valid JSON`,
+  );
   return undefined;
 }
 
@@ -244,7 +358,11 @@ async function checkArtifact(reader: ArtifactReader, artifact: Artifact, check: 
   let ok = check(facts.size === artifact.size, `${artifact.key} is ${facts.size} bytes in S3, manifest says ${artifact.size}`);
   ok = check(facts.checksumSha256 !== undefined, `${artifact.key} has no SHA-256 checksum in S3`) && ok;
   if (facts.checksumSha256 !== undefined) {
-    ok = check(facts.checksumSha256 === artifact.s3Checksum.value, `${artifact.key}: S3's SHA-256 ${facts.checksumSha256} differs from the manifest's ${artifact.s3Checksum.value}`) && ok;
+    ok =
+      check(
+        facts.checksumSha256 === artifact.s3Checksum.value,
+        `${artifact.key}: S3's SHA-256 ${facts.checksumSha256} differs from the manifest's ${artifact.s3Checksum.value}`,
+      ) && ok;
   }
   ok = check(checksumConsistent(artifact.s3Checksum, artifact), `${artifact.key}: the manifest's checksums contradict each other`) && ok;
   return ok;
@@ -258,4 +376,3 @@ function checksumConsistent(checksum: S3Checksum, artifact: Artifact): boolean {
   for (const part of checksum.parts) hash.update(Buffer.from(part, 'base64'));
   return checksum.parts.length === expectedParts && checksum.value === `${hash.digest('base64')}-${checksum.parts.length}`;
 }
-

@@ -52,18 +52,26 @@ export class BackupAlarms extends Construct {
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     failed.addAlarmAction(action);
-    for (const [name, metric] of [['TimedOutRuns', props.backupRun.metricTimedOut()], ['AbortedRuns', props.backupRun.metricAborted()]] as const) {
+    for (const [name, metric] of [
+      ['TimedOutRuns', props.backupRun.metricTimedOut()],
+      ['AbortedRuns', props.backupRun.metricAborted()],
+    ] as const) {
       new Alarm(this, name, {
-        metric: metric.with({ period: Duration.minutes(5), statistic: 'Sum' }), threshold: 1, evaluationPeriods: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, treatMissingData: TreatMissingData.NOT_BREACHING,
+        metric: metric.with({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
       }).addAlarmAction(action);
     }
 
     const checkFn = new BackupFunction(this, 'CheckStaleTenants', {
       handler: 'check-stale-tenants',
       environment: {
-        ...props.tables.environment(), ALERTS_TOPIC_ARN: props.alerts.topicArn,
-        STALE_AFTER_HOURS: String(props.staleAfterHours ?? 26), OFFLINE_AFTER_HOURS: String(props.offlineAfterHours ?? 6),
+        ...props.tables.environment(),
+        ALERTS_TOPIC_ARN: props.alerts.topicArn,
+        STALE_AFTER_HOURS: String(props.staleAfterHours ?? 26),
+        OFFLINE_AFTER_HOURS: String(props.offlineAfterHours ?? 6),
       },
       timeout: Duration.minutes(2),
     });
@@ -73,8 +81,14 @@ export class BackupAlarms extends Construct {
     acceptKeyUse(checkFn, 'Publishing to the encrypted alerts topic, with its own key.');
     invokeHourly(this, checkFn, 'Hourly check for tenants without a recent validated backup and connectors offline too long');
     const hourly = [
-      { name: 'StaleTenants', description: `An enabled tenant has had no validated backup for ${props.staleAfterHours ?? 26} h (the alert names them)` },
-      { name: 'ConnectorsOffline', description: `An enabled tenant's connector has not been connected for ${props.offlineAfterHours ?? 6} h (the alert names them)` },
+      {
+        name: 'StaleTenants',
+        description: `An enabled tenant has had no validated backup for ${props.staleAfterHours ?? 26} h (the alert names them)`,
+      },
+      {
+        name: 'ConnectorsOffline',
+        description: `An enabled tenant's connector has not been connected for ${props.offlineAfterHours ?? 6} h (the alert names them)`,
+      },
     ];
     for (const { name, description } of hourly) {
       new Alarm(this, name, {

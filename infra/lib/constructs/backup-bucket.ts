@@ -61,7 +61,9 @@ export interface BackupBucketProps {
 }
 
 /** How many backups each tier keeps, and how long archive versions must therefore stay. */
-export function retentionOf(props: Pick<BackupBucketProps, 'dailyBackupsKept' | 'weeklyBackupsKept' | 'monthlyBackupsKept' | 'archiveVersionRetention'>) {
+export function retentionOf(
+  props: Pick<BackupBucketProps, 'dailyBackupsKept' | 'weeklyBackupsKept' | 'monthlyBackupsKept' | 'archiveVersionRetention'>,
+) {
   validateRange('dailyBackupsKept', props.dailyBackupsKept, 1, 101);
   validateRange('weeklyBackupsKept', props.weeklyBackupsKept, 0, 101);
   validateRange('monthlyBackupsKept', props.monthlyBackupsKept, 0, 101);
@@ -70,7 +72,9 @@ export function retentionOf(props: Pick<BackupBucketProps, 'dailyBackupsKept' | 
   const longestTierDays = Math.max(kept.daily, kept.weekly * 7, kept.monthly * 31);
   const archiveDays = props.archiveVersionRetention?.toDays() ?? Math.max(90, longestTierDays);
   if (archiveDays < longestTierDays) {
-    throw new Error(`archiveVersionRetention of ${archiveDays} days is shorter than the longest tier (${longestTierDays} days: daily ${kept.daily}, weekly ${kept.weekly} × 7, monthly ${kept.monthly} × 31): give at least ${longestTierDays} days, or keep fewer backups`);
+    throw new Error(
+      `archiveVersionRetention of ${archiveDays} days is shorter than the longest tier (${longestTierDays} days: daily ${kept.daily}, weekly ${kept.weekly} × 7, monthly ${kept.monthly} × 31): give at least ${longestTierDays} days, or keep fewer backups`,
+    );
   }
   return { kept, archiveDays };
 }
@@ -96,10 +100,15 @@ export class BackupBucket extends Construct {
     const lock = props.objectLock;
     this.bucket = new Bucket(this, 'Bucket', {
       versioned: true,
-      ...(lock ? {
-        objectLockEnabled: true,
-        objectLockDefaultRetention: lock.mode === 'COMPLIANCE' ? ObjectLockRetention.compliance(Duration.days(lock.days)) : ObjectLockRetention.governance(Duration.days(lock.days)),
-      } : {}),
+      ...(lock
+        ? {
+            objectLockEnabled: true,
+            objectLockDefaultRetention:
+              lock.mode === 'COMPLIANCE'
+                ? ObjectLockRetention.compliance(Duration.days(lock.days))
+                : ObjectLockRetention.governance(Duration.days(lock.days)),
+          }
+        : {}),
       encryption: BucketEncryption.KMS,
       encryptionKey: this.key,
       bucketKeyEnabled: true,
@@ -112,12 +121,14 @@ export class BackupBucket extends Construct {
         // Keep-last-N per tier: a version only becomes noncurrent when a newer backup replaces it,
         // so when backups stop the last N of every tier stay. A tier's manifests (one key per
         // tenant) follow the same count as its database backups.
-        ...RETENTION_TIERS.filter((tier) => kept[tier] > 0).flatMap((tier) => ['db', 'manifests'].map((kind) => ({
-          id: `${kind}-${tier}-keep-last`,
-          prefix: `${kind}/${tier}/`,
-          noncurrentVersionExpiration: Duration.days(1),
-          ...(kept[tier] > 1 ? { noncurrentVersionsToRetain: kept[tier] - 1 } : {}),
-        }))),
+        ...RETENTION_TIERS.filter((tier) => kept[tier] > 0).flatMap((tier) =>
+          ['db', 'manifests'].map((kind) => ({
+            id: `${kind}-${tier}-keep-last`,
+            prefix: `${kind}/${tier}/`,
+            noncurrentVersionExpiration: Duration.days(1),
+            ...(kept[tier] > 1 ? { noncurrentVersionsToRetain: kept[tier] - 1 } : {}),
+          })),
+        ),
         // Staging: every run's uploads expire by age whatever happens (a promoted copy gets a
         // delete marker at once, so it goes a day later); they never count for retention.
         {
@@ -135,28 +146,36 @@ export class BackupBucket extends Construct {
         },
       ],
     });
-    acceptFinding(this.bucket, 'AwsSolutions-S1', 'Only so-backup\'s own roles can write this bucket and every object is validated at its exact version; object-level audit belongs in CloudTrail data events (docs/security.md), not in a second bucket of access logs.');
+    acceptFinding(
+      this.bucket,
+      'AwsSolutions-S1',
+      "Only so-backup's own roles can write this bucket and every object is validated at its exact version; object-level audit belongs in CloudTrail data events (docs/security.md), not in a second bucket of access logs.",
+    );
     // Backups are destroyed only by lifecycle rules (which bucket policies do not restrict) or the break-glass role.
-    this.bucket.addToResourcePolicy(new PolicyStatement({
-      sid: 'DenyDestroyingBackups',
-      effect: Effect.DENY,
-      principals: [new AnyPrincipal()],
-      actions: ['s3:DeleteObjectVersion', 's3:PutBucketVersioning', 's3:DeleteBucket'],
-      resources: [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
-      ...(props.breakGlassRoleArn ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } } } : {}),
-    }));
+    this.bucket.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DenyDestroyingBackups',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['s3:DeleteObjectVersion', 's3:PutBucketVersioning', 's3:DeleteBucket'],
+        resources: [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
+        ...(props.breakGlassRoleArn ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } } } : {}),
+      }),
+    );
     // With a break-glass role named, the retention rules and this policy are locked too: only
     // that role can shorten retention or lift these denies (deploy changes to them with it).
     // Without one they stay open to deployments, or no stack update could ever change them.
     if (props.breakGlassRoleArn) {
-      this.bucket.addToResourcePolicy(new PolicyStatement({
-        sid: 'DenyWeakeningRetention',
-        effect: Effect.DENY,
-        principals: [new AnyPrincipal()],
-        actions: ['s3:PutLifecycleConfiguration', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketObjectLockConfiguration'],
-        resources: [this.bucket.bucketArn],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } },
-      }));
+      this.bucket.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'DenyWeakeningRetention',
+          effect: Effect.DENY,
+          principals: [new AnyPrincipal()],
+          actions: ['s3:PutLifecycleConfiguration', 's3:PutBucketPolicy', 's3:DeleteBucketPolicy', 's3:PutBucketObjectLockConfiguration'],
+          resources: [this.bucket.bucketArn],
+          conditions: { ArnNotEquals: { 'aws:PrincipalArn': props.breakGlassRoleArn } },
+        }),
+      );
     }
   }
 
@@ -166,7 +185,11 @@ export class BackupBucket extends Construct {
    * than 403 (S3 hides existence from callers without it). No other List or GetBucket action.
    */
   grantReadBackups(grantee: IGrantable & IConstruct) {
-    acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/*]`, 'Read-only access to the backup bucket, for the validator that must read any tenant\'s objects at exact versions; it can neither write nor delete.');
+    acceptFinding(
+      grantee,
+      `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/*]`,
+      "Read-only access to the backup bucket, for the validator that must read any tenant's objects at exact versions; it can neither write nor delete.",
+    );
     Grant.addToPrincipal({ grantee, actions: ['s3:GetObject', 's3:GetObjectVersion'], resourceArns: [this.bucket.arnForObjects('*')] });
     Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
     this.key.grantDecrypt(grantee);
@@ -183,12 +206,24 @@ export class BackupBucket extends Construct {
     for (const tier of RETENTION_TIERS) {
       for (const kind of ['db', 'manifests']) {
         // Copies, single or multipart (UploadPartCopy is s3:PutObject; an abort on failure): no retention, legal hold or tagging.
-        Grant.addToPrincipal({ grantee, actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resourceArns: [this.bucket.arnForObjects(`${kind}/${tier}/*`)] });
-        acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${kind}/${tier}/*]`, 'Promotes validated backups of every tenant into that tier\'s prefix only (server-side copies); it cannot write the staging prefix or the archive, nor delete a version.');
+        Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+          resourceArns: [this.bucket.arnForObjects(`${kind}/${tier}/*`)],
+        });
+        acceptFinding(
+          grantee,
+          `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${kind}/${tier}/*]`,
+          "Promotes validated backups of every tenant into that tier's prefix only (server-side copies); it cannot write the staging prefix or the archive, nor delete a version.",
+        );
       }
     }
     Grant.addToPrincipal({ grantee, actions: ['s3:DeleteObject'], resourceArns: [this.bucket.arnForObjects(`${STAGING_PREFIX}*`)] });
-    acceptFinding(grantee, `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${STAGING_PREFIX}*]`, 'Delete markers on promoted staging copies of every tenant, so they expire a day later; versions themselves cannot be deleted (bucket policy).');
+    acceptFinding(
+      grantee,
+      `AwsSolutions-IAM5[Resource::${arnInFinding(this.bucket)}/${STAGING_PREFIX}*]`,
+      'Delete markers on promoted staging copies of every tenant, so they expire a day later; versions themselves cannot be deleted (bucket policy).',
+    );
     // Copies under SSE-KMS: a data key of the bucket's own key (Decrypt comes with reading).
     this.key.grant(grantee, 'kms:GenerateDataKey');
   }

@@ -4,7 +4,7 @@ import { LogLevel, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import path from 'node:path';
 import type { HandlerName } from '../../../functions/src/handler-names';
 import { acceptFinding } from './reviewed-finding';
@@ -49,10 +49,20 @@ export class BackupFunction extends NodejsFunction {
       timeout: props.timeout ?? Duration.seconds(30),
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       logGroup: new LogGroup(scope, `${id}Logs`, { retention: RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.DESTROY }),
-      bundling: { minify: true, sourceMap: true, target: 'node24', forceDockerBundling: false, externalModules: [], logLevel: LogLevel.ERROR },
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        target: 'node24',
+        forceDockerBundling: false,
+        externalModules: [],
+        logLevel: LogLevel.ERROR,
+      },
     });
     (this.node.defaultChild as CfnFunction).addMetadata(HANDLER_METADATA_KEY, props.handler);
-    acceptFinding(this, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      'AWSLambdaBasicExecutionRole grants only CloudWatch Logs writes, which every function needs for its own log group; everything else is granted per function.');
+    acceptFinding(
+      this,
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'AWSLambdaBasicExecutionRole grants only CloudWatch Logs writes, which every function needs for its own log group; everything else is granted per function.',
+    );
   }
 }

@@ -1,7 +1,21 @@
 import { Duration } from 'aws-cdk-lib';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import {
-  type CfnStateMachine, Choice, Condition, DefinitionBody, Fail, IntegrationPattern, JitterType, JsonPath, LogLevel, Pass, StateMachine, StateMachineType, Succeed, TaskInput, Timeout,
+  type CfnStateMachine,
+  Choice,
+  Condition,
+  DefinitionBody,
+  Fail,
+  IntegrationPattern,
+  JitterType,
+  JsonPath,
+  LogLevel,
+  Pass,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke, SnsPublish } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -84,9 +98,12 @@ export class BackupRunStateMachine extends Construct {
     const retryAttempts = Math.floor((props.offlineRetryWindow ?? Duration.hours(4)).toSeconds() / retryInterval.toSeconds());
     const { tables, bucket } = props;
     // A run's uploads must still be in staging when finalize promotes them.
-    const longestRun = (props.backupTimeout ?? Duration.hours(12)).toSeconds() + (props.offlineRetryWindow ?? Duration.hours(4)).toSeconds() + 86_400;
+    const longestRun =
+      (props.backupTimeout ?? Duration.hours(12)).toSeconds() + (props.offlineRetryWindow ?? Duration.hours(4)).toSeconds() + 86_400;
     if (!bucket.stagingExpiration.isUnresolved() && bucket.stagingExpiration.toSeconds() < longestRun) {
-      throw new Error(`stagingExpiration must be at least backupTimeout + offlineRetryWindow + 1 day (${Math.ceil(longestRun / 86_400)} days), but ${bucket.stagingExpiration.toDays()} days was provided: staged uploads would expire before finalize promotes them`);
+      throw new Error(
+        `stagingExpiration must be at least backupTimeout + offlineRetryWindow + 1 day (${Math.ceil(longestRun / 86_400)} days), but ${bucket.stagingExpiration.toDays()} days was provided: staged uploads would expire before finalize promotes them`,
+      );
     }
     const environment = { ...tables.environment(), BACKUP_BUCKET: bucket.bucket.bucketName };
 
@@ -108,7 +125,11 @@ export class BackupRunStateMachine extends Construct {
     // A connection API Gateway reports gone (GoneException) is forgotten, so the next run does not try it again.
     tables.connections.grant(requestFn, 'dynamodb:DeleteItem');
     props.connectorApi.grantManageConnections(requestFn);
-    this.uploadRole = new UploadRole(this, 'UploadRole', { bucket, mintedBy: requestFn, credentialLifetime: props.uploadCredentialLifetime });
+    this.uploadRole = new UploadRole(this, 'UploadRole', {
+      bucket,
+      mintedBy: requestFn,
+      credentialLifetime: props.uploadCredentialLifetime,
+    });
     // The message function refreshes credentials for uploads that outlive the first ones.
     this.uploadRole.grantMint(props.connectorApi.messageFunction);
 
@@ -192,7 +213,14 @@ export class BackupRunStateMachine extends Construct {
       .when(Condition.isPresent(state.final.alert.$), notifyAction.next(succeeded))
       .otherwise(succeeded);
     for (const step of [prepare, request, validate, finalize, markFailed]) {
-      step.addRetry({ errors: LAMBDA_THROTTLED_ERRORS, interval: Duration.seconds(1), maxAttempts: 8, backoffRate: 2, maxDelay: Duration.minutes(1), jitterStrategy: JitterType.FULL });
+      step.addRetry({
+        errors: LAMBDA_THROTTLED_ERRORS,
+        interval: Duration.seconds(1),
+        maxAttempts: 8,
+        backoffRate: 2,
+        maxDelay: Duration.minutes(1),
+        jitterStrategy: JitterType.FULL,
+      });
     }
     for (const step of [prepare, request, validate, finalize]) {
       step.addCatch(markFailed, { errors: ['States.ALL'], resultPath: state.error.$ });

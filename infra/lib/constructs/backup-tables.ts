@@ -46,13 +46,26 @@ export class BackupTables extends Construct {
     });
     // Table grants include the table's indexes ("<table>/index/*"): the by-tenant queries need them.
     for (const table of [this.connections, this.runs]) {
-      acceptFinding(Stack.of(this), `AwsSolutions-IAM5[Resource::${arnInFinding(table)}/index/*]`, 'Access to this table\'s own secondary indexes (the by-tenant queries); nothing outside the table.');
+      acceptFinding(
+        Stack.of(this),
+        `AwsSolutions-IAM5[Resource::${arnInFinding(table)}/index/*]`,
+        "Access to this table's own secondary indexes (the by-tenant queries); nothing outside the table.",
+      );
     }
-    this.nonces = new Table(this, 'Nonces', { ...common, partitionKey: { name: 'nonce', type: AttributeType.STRING }, timeToLiveAttribute: 'expiresAt' });
+    this.nonces = new Table(this, 'Nonces', {
+      ...common,
+      partitionKey: { name: 'nonce', type: AttributeType.STRING },
+      timeToLiveAttribute: 'expiresAt',
+    });
   }
 
   /** The environment variables by which functions find these tables. */
   environment(): Record<string, string> {
-    return { TENANTS_TABLE: this.tenants.tableName, CONNECTIONS_TABLE: this.connections.tableName, RUNS_TABLE: this.runs.tableName, NONCES_TABLE: this.nonces.tableName };
+    return {
+      TENANTS_TABLE: this.tenants.tableName,
+      CONNECTIONS_TABLE: this.connections.tableName,
+      RUNS_TABLE: this.runs.tableName,
+      NONCES_TABLE: this.nonces.tableName,
+    };
   }
 }

@@ -69,14 +69,19 @@ export class ConnectorApi extends Construct {
       routeSelectionExpression: ROUTE_SELECTION_EXPRESSION,
       connectRouteOptions: {
         integration: new WebSocketLambdaIntegration('ConnectIntegration', connectFn),
-        authorizer: new WebSocketLambdaAuthorizer('ConnectorAuthorizer', authorizerFn, { identitySource: [`route.request.header.${CONNECTOR_AUTH_HEADER}`] }),
+        authorizer: new WebSocketLambdaAuthorizer('ConnectorAuthorizer', authorizerFn, {
+          identitySource: [`route.request.header.${CONNECTOR_AUTH_HEADER}`],
+        }),
       },
       disconnectRouteOptions: { integration: new WebSocketLambdaIntegration('DisconnectIntegration', disconnectFn) },
       defaultRouteOptions: { integration: new WebSocketLambdaIntegration('MessageIntegration', this.messageFunction) },
     });
     // MOCK integrations answer with the status code their request template gives; a one-way route sends nothing back.
     this.api.addRoute(HEARTBEAT_ROUTE_KEY, {
-      integration: new WebSocketMockIntegration('HeartbeatIntegration', { requestTemplates: { $default: '{"statusCode": 200}' }, templateSelectionExpression: '\\$default' }),
+      integration: new WebSocketMockIntegration('HeartbeatIntegration', {
+        requestTemplates: { $default: '{"statusCode": 200}' },
+        templateSelectionExpression: '\\$default',
+      }),
     });
     const throttle = props.throttle ?? { rateLimit: 50, burstLimit: 100 };
     validateRange('throttle.rateLimit', throttle.rateLimit, 1, 10_000);
@@ -90,9 +95,17 @@ export class ConnectorApi extends Construct {
     this.grantManageConnections(this.messageFunction);
     this.grantManageConnections(connectFn);
     for (const route of ['$disconnect', '$default', HEARTBEAT_ROUTE_KEY]) {
-      acceptFinding(this.api.node.findChild(`${route}-Route`), 'AwsSolutions-APIG4', 'API Gateway allows an authorizer only on $connect: it authorizes the connection (signed, replay-proof), and every later message on it belongs to that authenticated connection.');
+      acceptFinding(
+        this.api.node.findChild(`${route}-Route`),
+        'AwsSolutions-APIG4',
+        'API Gateway allows an authorizer only on $connect: it authorizes the connection (signed, replay-proof), and every later message on it belongs to that authenticated connection.',
+      );
     }
-    acceptFinding(this.stage, 'AwsSolutions-APIG1', 'The authorizer logs every $connect (tenant, key, verdict) and the message function every message with its run id; WebSocket access logs would need the account-wide API Gateway CloudWatch role, which this stack must not change.');
+    acceptFinding(
+      this.stage,
+      'AwsSolutions-APIG1',
+      'The authorizer logs every $connect (tenant, key, verdict) and the message function every message with its run id; WebSocket access logs would need the account-wide API Gateway CloudWatch role, which this stack must not change.',
+    );
   }
 
   /** The https:// endpoint of the @connections management API for this stage. */
@@ -102,8 +115,11 @@ export class ConnectorApi extends Construct {
 
   /** execute-api:ManageConnections on this API (post to, look up and close connections). */
   grantManageConnections(grantee: IGrantable & IConstruct) {
-    acceptFinding(grantee, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${Stack.of(this).getLogicalId(this.api.node.defaultChild as CfnElement)}>/*/*/@connections/*]`,
-      'Posting to and closing connections of this API only: connection ids are not known in advance.');
+    acceptFinding(
+      grantee,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<${Stack.of(this).getLogicalId(this.api.node.defaultChild as CfnElement)}>/*/*/@connections/*]`,
+      'Posting to and closing connections of this API only: connection ids are not known in advance.',
+    );
     return this.api.grantManageConnections(grantee);
   }
 }

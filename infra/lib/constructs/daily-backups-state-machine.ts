@@ -3,7 +3,16 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnSchedule } from 'aws-cdk-lib/aws-scheduler';
 import {
-  type CfnStateMachine, Choice, Condition, DefinitionBody, JitterType, LogLevel, Pass, StateMachine, Succeed, Timeout,
+  type CfnStateMachine,
+  Choice,
+  Condition,
+  DefinitionBody,
+  JitterType,
+  LogLevel,
+  Pass,
+  StateMachine,
+  Succeed,
+  Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -63,8 +72,11 @@ export class DailyBackupsStateMachine extends Construct {
     const startFn = new BackupFunction(this, 'ListTenants', {
       handler: 'list-tenants',
       environment: {
-        ...props.tables.environment(), SCHEDULE_TIME_ZONE: timeZone, DEFAULT_BACKUP_HOUR: String(props.backupHour ?? 2),
-        BACKUP_WINDOW_HOURS: String(props.backupWindowHours ?? 4), BACKUP_RUN_STATE_MACHINE_ARN: props.backupRun.stateMachineArn,
+        ...props.tables.environment(),
+        SCHEDULE_TIME_ZONE: timeZone,
+        DEFAULT_BACKUP_HOUR: String(props.backupHour ?? 2),
+        BACKUP_WINDOW_HOURS: String(props.backupWindowHours ?? 4),
+        BACKUP_RUN_STATE_MACHINE_ARN: props.backupRun.stateMachineArn,
         MAX_STARTS_PER_SECOND: String(props.maxStartsPerSecond ?? 100),
       },
       // A page of starts at 100/s; the state machine comes back for the rest.
@@ -84,8 +96,21 @@ export class DailyBackupsStateMachine extends Construct {
       taskTimeout: Timeout.duration(Duration.minutes(5)),
     });
     // A page is idempotent (runs are named by tenant and day): a failed one is simply done again.
-    start.addRetry({ errors: LAMBDA_THROTTLED_ERRORS, interval: Duration.seconds(2), maxAttempts: 8, backoffRate: 2, maxDelay: Duration.minutes(1), jitterStrategy: JitterType.FULL });
-    start.addRetry({ errors: ['States.ALL'], interval: Duration.seconds(10), maxAttempts: 4, backoffRate: 2, jitterStrategy: JitterType.FULL });
+    start.addRetry({
+      errors: LAMBDA_THROTTLED_ERRORS,
+      interval: Duration.seconds(2),
+      maxAttempts: 8,
+      backoffRate: 2,
+      maxDelay: Duration.minutes(1),
+      jitterStrategy: JitterType.FULL,
+    });
+    start.addRetry({
+      errors: ['States.ALL'],
+      interval: Duration.seconds(10),
+      maxAttempts: 4,
+      backoffRate: 2,
+      jitterStrategy: JitterType.FULL,
+    });
     // Only the cursor and the mode go on to the next page, so the state stays small.
     const nextPage = new Pass(this, 'Next page', { parameters: renderPayload(dailyBackups.nextPage) });
     const morePages = new Choice(this, 'More tenants?')

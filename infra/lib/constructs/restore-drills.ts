@@ -47,8 +47,12 @@ export class RestoreDrills extends Construct {
     const fn = new BackupFunction(this, 'RequestDrills', {
       handler: 'request-drills',
       environment: {
-        ...props.tables.environment(), ALERTS_TOPIC_ARN: props.alerts.topicArn, CONNECTIONS_ENDPOINT: props.connectorApi.connectionsEndpoint,
-        DRILL_INTERVAL_DAYS: String(props.intervalDays ?? 7), DRILL_SAMPLE_FILES: String(props.sampleFiles ?? 20), DRILL_DATABASE: String(props.database ?? true),
+        ...props.tables.environment(),
+        ALERTS_TOPIC_ARN: props.alerts.topicArn,
+        CONNECTIONS_ENDPOINT: props.connectorApi.connectionsEndpoint,
+        DRILL_INTERVAL_DAYS: String(props.intervalDays ?? 7),
+        DRILL_SAMPLE_FILES: String(props.sampleFiles ?? 20),
+        DRILL_DATABASE: String(props.database ?? true),
       },
       timeout: Duration.minutes(5),
     });
@@ -63,7 +67,7 @@ export class RestoreDrills extends Construct {
     acceptKeyUse(fn, 'Publishing to the encrypted alerts topic, with its own key.');
     invokeHourly(this, fn, 'Hourly: asks tenants whose restore drill is due to run one, and alarms on failing drills');
     new Alarm(this, 'RestoreDrillsFailing', {
-      alarmDescription: 'A tenant\'s latest restore drill failed, or did not report within a day (the alert names them)',
+      alarmDescription: "A tenant's latest restore drill failed, or did not report within a day (the alert names them)",
       metric: fleetMetric('RestoreDrillsFailing'),
       threshold: 1,
       evaluationPeriods: 1,

@@ -16,9 +16,17 @@ export function arnInFinding(resource: IConstruct): string {
 
 /** What every state machine's role is granted by CDK for logging, tracing and invoking its functions. */
 export function acceptStateMachineRole(stateMachine: IConstruct, invokedFunctions: IConstruct[]): void {
-  acceptFinding(stateMachine, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray trace segments and CloudWatch Logs log delivery support no resource-level permissions; these are the only actions granted on "*".');
+  acceptFinding(
+    stateMachine,
+    'AwsSolutions-IAM5[Resource::*]',
+    'X-Ray trace segments and CloudWatch Logs log delivery support no resource-level permissions; these are the only actions granted on "*".',
+  );
   for (const fn of invokedFunctions) {
-    acceptFinding(stateMachine, `AwsSolutions-IAM5[Resource::${arnInFinding(fn)}:*]`, 'Invoking the versions and aliases of this one function.');
+    acceptFinding(
+      stateMachine,
+      `AwsSolutions-IAM5[Resource::${arnInFinding(fn)}:*]`,
+      'Invoking the versions and aliases of this one function.',
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { ArnPrincipal, type IRole, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { Construct } from 'constructs';
+import type { Construct } from 'constructs';
 import { UPLOAD_LIST_ACTIONS, UPLOAD_ROLE_GRANTS } from '../../../core/upload-credentials';
 import type { BackupBucket } from './backup-bucket';
 import { acceptFinding, arnInFinding } from './reviewed-finding';
@@ -54,9 +54,15 @@ export class UploadRole extends Role {
     this.bucket = props.bucket;
     const bucket = props.bucket.bucket;
     for (const grant of UPLOAD_ROLE_GRANTS) {
-      this.addToPolicy(new PolicyStatement({ actions: [...grant.actions], resources: grant.keys.map((keys) => bucket.arnForObjects(keys)) }));
+      this.addToPolicy(
+        new PolicyStatement({ actions: [...grant.actions], resources: grant.keys.map((keys) => bucket.arnForObjects(keys)) }),
+      );
       for (const keys of grant.keys) {
-        acceptFinding(this, `AwsSolutions-IAM5[Resource::${arnInFinding(bucket)}/${keys}]`, 'The role is the ceiling: every session is narrowed by a session policy to one run\'s staging prefix and one tenant\'s archive (functions/src/shared/upload-credentials.ts); the role can write neither a retention tier nor delete a version.');
+        acceptFinding(
+          this,
+          `AwsSolutions-IAM5[Resource::${arnInFinding(bucket)}/${keys}]`,
+          "The role is the ceiling: every session is narrowed by a session policy to one run's staging prefix and one tenant's archive (functions/src/shared/upload-credentials.ts); the role can write neither a retention tier nor delete a version.",
+        );
       }
     }
     this.addToPolicy(new PolicyStatement({ actions: UPLOAD_LIST_ACTIONS, resources: [bucket.bucketArn] }));

@@ -6,7 +6,9 @@ import type { PayloadPaths } from '../../../core/workflow';
  * reference path (`"run.$": "$.run"`), the task token where the contract names `$$.Task.Token`.
  */
 export function renderPayload(paths: PayloadPaths): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(paths).map(([key, value]) => [key, typeof value === 'string' ? at(value) : renderPayload(value)]));
+  return Object.fromEntries(
+    Object.entries(paths).map(([key, value]) => [key, typeof value === 'string' ? at(value) : renderPayload(value)]),
+  );
 }
 
 function at(path: string): string {
@@ -19,4 +21,3 @@ function at(path: string): string {
 export function taskPayload(paths: PayloadPaths): TaskInput {
   return TaskInput.fromObject(renderPayload(paths));
 }
-

@@ -1,4 +1,10 @@
-import { SERVICE_CONTROL, SERVICE_STATE, type ServiceDispatcher, type ServiceStatus, WIN32_ERROR } from '../../../connector/src/windows/service-control-manager';
+import {
+  SERVICE_CONTROL,
+  SERVICE_STATE,
+  type ServiceDispatcher,
+  type ServiceStatus,
+  WIN32_ERROR,
+} from '../../../connector/src/windows/service-control-manager';
 import { hostService } from '../../../connector/src/windows/service-host';
 
 /** The Service Control Manager's side, recorded: starts the service, sends controls, ends the dispatcher on STOPPED. */
@@ -43,13 +49,29 @@ describe('the exe as its own Windows service', () => {
     const stops: string[] = [];
     const order: string[] = [];
     const host = hostService({
-      name: 'so-connector', dispatcher: scm, log: () => undefined, checkpointMs: 10, waitHintMs: 30_000,
-      flush: () => void order.push(`flush (${scm.states.at(-1)})`), exit: (code) => void order.push(`exit ${code} (${scm.states.at(-1)})`),
-      start: async () => ({ stop: (reason) => new Promise<void>((resolve) => { stops.push(reason); release = resolve; }) }),
+      name: 'so-connector',
+      dispatcher: scm,
+      log: () => undefined,
+      checkpointMs: 10,
+      waitHintMs: 30_000,
+      flush: () => void order.push(`flush (${scm.states.at(-1)})`),
+      exit: (code) => void order.push(`exit ${code} (${scm.states.at(-1)})`),
+      start: async () => ({
+        stop: (reason) =>
+          new Promise<void>((resolve) => {
+            stops.push(reason);
+            release = resolve;
+          }),
+      }),
     });
     await until(() => scm.states.includes(SERVICE_STATE.RUNNING));
     expect(scm.statuses[0]).toMatchObject({ state: SERVICE_STATE.START_PENDING, checkPoint: 1, waitHint: 30_000, controlsAccepted: 0 });
-    expect(scm.statuses.at(-1)).toMatchObject({ state: SERVICE_STATE.RUNNING, controlsAccepted: 0x1 | 0x4 | 0x100, checkPoint: 0, waitHint: 0 });
+    expect(scm.statuses.at(-1)).toMatchObject({
+      state: SERVICE_STATE.RUNNING,
+      controlsAccepted: 0x1 | 0x4 | 0x100,
+      checkPoint: 0,
+      waitHint: 0,
+    });
 
     expect(scm.handler!(SERVICE_CONTROL.INTERROGATE)).toBe(WIN32_ERROR.NO_ERROR);
     expect(scm.handler!(0x2 /* PAUSE */)).toBe(WIN32_ERROR.CALL_NOT_IMPLEMENTED);
@@ -74,7 +96,12 @@ describe('the exe as its own Windows service', () => {
     for (const control of [SERVICE_CONTROL.PRESHUTDOWN, SERVICE_CONTROL.SHUTDOWN]) {
       const scm = new RecordingScm();
       const reasons: string[] = [];
-      const host = hostService({ name: 'so-connector', dispatcher: scm, log: () => undefined, start: async () => ({ stop: async (reason) => void reasons.push(reason) }) });
+      const host = hostService({
+        name: 'so-connector',
+        dispatcher: scm,
+        log: () => undefined,
+        start: async () => ({ stop: async (reason) => void reasons.push(reason) }),
+      });
       await until(() => scm.states.includes(SERVICE_STATE.RUNNING));
       scm.handler!(control);
       expect(await host).toBe(0);
@@ -86,8 +113,12 @@ describe('the exe as its own Windows service', () => {
     const scm = new RecordingScm();
     const logged: string[] = [];
     const code = await hostService({
-      name: 'so-connector', dispatcher: scm, log: (message, fields) => void logged.push(`${message} ${JSON.stringify(fields ?? {})}`),
-      start: async () => { throw Object.assign(new Error('the configuration file C:\\ProgramData\\so-backup\\config.json is invalid'), { exitCode: 2 }); },
+      name: 'so-connector',
+      dispatcher: scm,
+      log: (message, fields) => void logged.push(`${message} ${JSON.stringify(fields ?? {})}`),
+      start: async () => {
+        throw Object.assign(new Error('the configuration file C:\\ProgramData\\so-backup\\config.json is invalid'), { exitCode: 2 });
+      },
     });
     expect(code).toBe(2);
     expect(scm.states).toEqual([SERVICE_STATE.START_PENDING, SERVICE_STATE.STOPPED]);
@@ -97,10 +128,23 @@ describe('the exe as its own Windows service', () => {
 
   test('GIVEN a stop that fails THEN STOPPED with exit code 1, and the process exits 1', async () => {
     const scm = new RecordingScm();
-    const host = hostService({ name: 'so-connector', dispatcher: scm, log: () => undefined, start: async () => ({ stop: async () => { throw new Error('disk gone'); } }) });
+    const host = hostService({
+      name: 'so-connector',
+      dispatcher: scm,
+      log: () => undefined,
+      start: async () => ({
+        stop: async () => {
+          throw new Error('disk gone');
+        },
+      }),
+    });
     await until(() => scm.states.includes(SERVICE_STATE.RUNNING));
     scm.handler!(SERVICE_CONTROL.STOP);
     expect(await host).toBe(1);
-    expect(scm.statuses.at(-1)).toMatchObject({ state: SERVICE_STATE.STOPPED, win32ExitCode: WIN32_ERROR.SERVICE_SPECIFIC_ERROR, serviceSpecificExitCode: 1 });
+    expect(scm.statuses.at(-1)).toMatchObject({
+      state: SERVICE_STATE.STOPPED,
+      win32ExitCode: WIN32_ERROR.SERVICE_SPECIFIC_ERROR,
+      serviceSpecificExitCode: 1,
+    });
   });
 });

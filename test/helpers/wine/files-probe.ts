@@ -31,9 +31,16 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(root, 'read-only.txt'), 'r');
   fs.chmodSync(path.join(root, 'read-only.txt'), 0o444);
   const seen: string[] = [];
-  await scanRoot(root, {
-    file: (f) => seen.push(`${f.relative} ${f.attributes}`), emptyFolder: (p) => seen.push(`${p}/`), link: (l) => seen.push(`${l.relative} -> ${l.target}`), unreadable: (p, r) => seen.push(`! ${p} ${r}`),
-  }, { hidden: hiddenNames });
+  await scanRoot(
+    root,
+    {
+      file: (f) => seen.push(`${f.relative} ${f.attributes}`),
+      emptyFolder: (p) => seen.push(`${p}/`),
+      link: (l) => seen.push(`${l.relative} -> ${l.target}`),
+      unreadable: (p, r) => seen.push(`! ${p} ${r}`),
+    },
+    { hidden: hiddenNames },
+  );
   out.scan = seen.sort();
   fs.writeFileSync(result, JSON.stringify(out, null, 2));
 }
