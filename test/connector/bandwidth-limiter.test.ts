@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -8,6 +10,7 @@ import {
   throttledPieces,
   throttledReadable,
 } from '../../connector/src/bandwidth';
+import { ThrottledHttpHandler } from '../../connector/src/store/throttled-http-handler';
 import { bandwidthSettingSchema } from '../../protocol';
 
 /** A clock that only moves when someone sleeps on it: time is virtual, tests take no real time. */
@@ -164,6 +167,47 @@ describe('throttled streams (fake clock)', () => {
     const done = drain(stream);
     controller.abort(new Error('run cancelled'));
     await expect(done).rejects.toThrow('run cancelled');
+  });
+});
+
+describe("the SDK's HTTP handler under a limit (a real HTTP server on loopback)", () => {
+  test('GIVEN an upload waiting for the bucket WHEN the request is aborted (a cancelled run) THEN the request rejects and the process sees no unhandled stream error', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const slow = new ByteBucket(undefined, 0);
+      slow.setRate(64 * 1024);
+      const handler = new ThrottledHttpHandler({ upload: slow, download: new ByteBucket() });
+      const body = Buffer.alloc(1024 * 1024, 7);
+      const controller = new AbortController();
+      const { port } = server.address() as AddressInfo;
+      const request = {
+        protocol: 'http:',
+        hostname: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: '/part',
+        query: {},
+        headers: { host: `127.0.0.1:${port}`, 'content-length': String(body.length) },
+        body,
+      };
+      const sent = handler.handle(request as unknown as Parameters<ThrottledHttpHandler['handle']>[0], { abortSignal: controller.signal });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      controller.abort(new Error('the backup was cancelled'));
+      await expect(sent).rejects.toThrow();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

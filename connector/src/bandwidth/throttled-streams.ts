@@ -21,7 +21,8 @@ export function isLimited(bucket: ByteBucket): boolean {
 
 /**
  * An in-memory body (one or more pieces) as a stream that lets each slice through only when the
- * bucket allows. Aborting `signal` (or destroying the stream) stops it waiting.
+ * bucket allows. Aborting `signal` (or destroying the stream) stops it waiting; the stream then fails
+ * with the reason, never as an unhandled error.
  */
 export function throttledPieces(pieces: readonly Uint8Array[], bucket: ByteBucket, signal?: AbortSignal): Readable {
   const stop = new AbortController();
@@ -44,6 +45,10 @@ export function throttledPieces(pieces: readonly Uint8Array[], bucket: ByteBucke
   }
   const stream = Readable.from(slices(), { objectMode: false });
   stream.once('close', () => stop.abort(new Error('stream closed')));
+  // The SDK's HTTP handler sends a body with pipe(), which forwards no error: without a listener an
+  // abort (a cancelled run) would be an unhandled 'error' event that ends the process. The request
+  // reports the abort itself; a pipeline() consumer still receives the error.
+  stream.on('error', () => undefined);
   return stream;
 }
 
@@ -69,5 +74,8 @@ export function throttledReadable<S extends NodeJS.ReadableStream>(source: S, bu
     const readable = source as unknown as Readable;
     if (!readable.readableEnded && typeof readable.destroy === 'function') readable.destroy();
   });
+  // As for throttledPieces: a consumer that reads (pipeline, for await) gets a failed download's
+  // error; one that has stopped reading must not see it as an unhandled 'error' event.
+  stream.on('error', () => undefined);
   return stream;
 }
