@@ -4,7 +4,7 @@ import { cancelBackup, errorName, listRuns, showRun, startBackup, waitForRun } f
 import { CliError, EXIT, explainAwsError, usageError } from '../src/cli-error';
 import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
-import { bytes, duration, progressBar, rateText, table, when } from '../src/render';
+import { bytes, duration, failureText, progressBar, rateText, table, when } from '../src/render';
 import { parseExpiry, shareRun } from '../src/share';
 import { renderVerification, verifyBackupFiles } from '../src/verify-backup';
 import {
@@ -18,7 +18,7 @@ import {
   tenantView,
   updateTenant,
 } from '../src/tenants';
-import { type BandwidthSetting, describeBandwidth } from '../../protocol';
+import { type BandwidthSetting, describeBandwidth, runIdSchema, tenantIdSchema } from '../../protocol';
 
 /** A tenant's central bandwidth setting in one line. */
 const bandwidthText = (setting: BandwidthSetting | undefined) =>
@@ -86,6 +86,25 @@ async function confirm(question: string, expected: string, yes: boolean | undefi
   rl.close();
   if (answer.trim() !== expected) throw new CliError('not confirmed; nothing was changed', EXIT.usage);
 }
+
+// Ids are checked before anything is asked of the cloud: an id that cannot exist (empty, too long,
+// other characters) is a usage error naming the rule (exit 2), not a DynamoDB ValidationException.
+const ID_ARGUMENTS: Record<string, { safeParse(value: unknown): { success: boolean; error?: { issues: Array<{ message: string }> } } }> = {
+  tenant: tenantIdSchema,
+  run: runIdSchema,
+};
+program.hook('preAction', (_program, action) => {
+  action.registeredArguments.forEach((argument, i) => {
+    const schema = ID_ARGUMENTS[argument.name()];
+    const value: unknown = action.processedArgs[i];
+    if (!schema || typeof value !== 'string') return;
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      const shown = value.length > 80 ? `${value.slice(0, 80)}… (${value.length} characters)` : value;
+      throw usageError(`${argument.name()} id "${shown}" is not valid: ${parsed.error?.issues[0]?.message ?? 'see so-backup --help'}`);
+    }
+  });
+});
 
 // ---- tenants ----------------------------------------------------------------------------------
 const tenants = program.command('tenants').description('enrol and manage tenants (customers)');
@@ -337,7 +356,7 @@ program
             return `Backup ${r.runId} ${r.status}, validated: ${r.validated ? 'yes' : 'no'}. ${s?.databases ?? 0} database(s), ${bytes(Number(s?.databaseBytes ?? 0))}; archive ${s?.archiveFiles ?? 0} files, ${s?.uploadedFiles ?? 0} sent; took ${duration(Number(s?.durationSeconds))}.`;
           }
           const failure = 'failure' in r ? r.failure : undefined;
-          return `Backup ${r.runId} ${r.status}: ${failure ? `${failure.error}: ${failure.cause}` : 'see so-backup run show'}`;
+          return `Backup ${r.runId} ${r.status}: ${failure ? failureText(failure) : 'see so-backup run show'}`;
         },
         (r) => (r.detached ? EXIT.detached : r.status === 'FAILED' ? EXIT.failed : EXIT.ok),
       );
@@ -389,7 +408,7 @@ program
         [
           `${r.runId}: ${r.status}${r.validated ? ', validated' : ''}`,
           `trigger ${r.trigger}, by ${r.requestedBy}${r.reason ? `, because: ${r.reason}` : ''}`,
-          `started ${when(r.startedAt)}, took ${duration(r.durationSeconds)}${r.failure ? `\nfailed: ${r.failure.error}: ${r.failure.cause}` : ''}`,
+          `started ${when(r.startedAt)}, took ${duration(r.durationSeconds)}${r.failure ? `\nfailed: ${failureText(r.failure)}` : ''}`,
           ...(r.status === 'RUNNING' && r.progress
             ? [
                 `now: ${r.progress.phase}${r.progress.percent === undefined ? '' : ` ${r.progress.percent.toFixed(0)} %`}${rateText(r.progress)}, reported ${when(r.progress.at)}`,

@@ -65,3 +65,8 @@ export function progressBar(percent: number | undefined, label: string, width = 
   const filled = Math.round((Math.min(100, Math.max(0, percent)) / 100) * width);
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(Math.round(percent)).padStart(3)}%  ${label}`;
 }
+
+/** A run's failure as one line: "Error: cause", without the name twice when the cause already starts with it. */
+export function failureText(failure: { error: string; cause: string }): string {
+  return failure.cause.startsWith(`${failure.error}: `) ? failure.cause : `${failure.error}: ${failure.cause}`;
+}

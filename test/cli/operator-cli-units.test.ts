@@ -2,14 +2,16 @@ import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import { errorName, partsOf, runView, stepsFromHistory } from '../../cli/src/backups';
 import { EXIT, explainAwsError } from '../../cli/src/cli-error';
 import { type Fleet, openFleet } from '../../cli/src/fleet';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fleetStatus } from '../../cli/src/fleet-status';
-import { duration, rateText, table } from '../../cli/src/render';
+import { duration, failureText, rateText, table } from '../../cli/src/render';
 import { parseBandwidthOption } from '../../cli/src/tenants';
 import { attachment, parseExpiry, shareRun } from '../../cli/src/share';
 import type { RunRecord, TenantRecord } from '../../core';
+import { USER_NODE } from '../../local/daemons';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const hoursAgo = (h: number) => new Date(now.getTime() - h * 3600_000).toISOString();
@@ -347,5 +349,36 @@ describe('so-backup --wait and run show: the rate and the bandwidth limit', () =
     expect(() => parseBandwidthOption('20 Mb/s')).toThrow(
       expect.objectContaining({ exitCode: EXIT.usage, message: expect.stringMatching(/could mean bits or bytes/) }),
     );
+  });
+});
+
+describe('so-backup: ids are checked before the cloud is asked', () => {
+  const soBackup = (...args: string[]) =>
+    spawnSync(USER_NODE, [path.join(__dirname, '..', '..', 'cli', 'bin', 'so-backup.cjs'), '--local', '/nowhere', ...args], {
+      encoding: 'utf8',
+    });
+  test.each([
+    ['backup', '', '--reason', 'a good reason'],
+    ['runs', ''],
+    ['run', 'show', ''],
+    ['tenants', 'show', ''],
+    ['tenants', 'code', ''],
+    ['tenants', 'disable', ''],
+    ['share', '', '--expires', '1h'],
+    ['tenants', 'show', 'x'.repeat(3000)],
+    ['run', 'show', 'a b/c'],
+    ['tenants', 'show', 'Bad Id!'],
+  ])('so-backup %s %s … → exit 2 naming the rule, not "talking to so-backup failed"', (...args) => {
+    const { status, stderr } = soBackup(...args);
+    expect(stderr).toMatch(/(tenant|run) id ".*" is not valid: a (tenant|run) id is/);
+    expect(stderr).not.toMatch(/talking to so-backup|ValidationException/);
+    expect(status).toBe(EXIT.usage);
+  });
+
+  test('a failure whose cause already starts with its name is shown with the name once', () => {
+    expect(failureText({ error: 'RunConflict', cause: 'RunConflict: a backup is already running' })).toBe(
+      'RunConflict: a backup is already running',
+    );
+    expect(failureText({ error: 'Cancelled', cause: 'cancelled by root' })).toBe('Cancelled: cancelled by root');
   });
 });
