@@ -1,35 +1,22 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { loadConnectorConfig } from '../../connector/src/config';
 import { pemCertificates, trustCertificateAuthorities } from '../../connector/src/trust';
+import { makeSelfSignedCertificate } from '../../local/cloud/local-tls';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'so-trust-'));
 const canAdd = typeof (tls as { setDefaultCACertificates?: unknown }).setDefaultCACertificates === 'function';
 
 describe('extra certificate authorities (caFile)', () => {
   test('a PEM file is read certificate by certificate; a file without one, or with a broken one, is named', () => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        path.join(dir, 'ca.key'),
-        '-out',
-        path.join(dir, 'ca.pem'),
-        '-days',
-        '2',
-        '-subj',
-        '/CN=so-backup local CA',
-      ],
-      { stdio: 'ignore' },
-    );
+    makeSelfSignedCertificate({
+      keyFile: path.join(dir, 'ca.key'),
+      certFile: path.join(dir, 'ca.pem'),
+      days: 2,
+      subject: '/CN=so-backup local CA',
+    });
     const pem = readFileSync(path.join(dir, 'ca.pem'), 'utf8');
     expect(pemCertificates(`${pem}\n${pem}`, 'two.pem')).toHaveLength(2);
     expect(() => pemCertificates('hello', 'ca.txt')).toThrow('ca.txt holds no PEM certificate');
