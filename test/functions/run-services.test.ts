@@ -11,6 +11,7 @@ import { type Artifact, type BackupJob, type Manifest, manifestSchema } from '..
 import type { RunRecord, TenantRecord } from '../../core';
 import { periodOf, tiersDue } from '../../functions/src/finalize-run/promote-to-tiers';
 import { tenantRecord } from '../helpers/tenant-record';
+import { databaseBackup } from '../helpers/database-backup';
 
 const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: '2026-11-25T02:00:00.000Z' };
 const credentials = { mint: async () => ({ accessKeyId: 'A', secretAccessKey: 'S', expiration: '2026-11-25T03:00:00.000Z' }) };
@@ -492,18 +493,8 @@ describe('finalizeRun', () => {
     sha256: 'a'.repeat(64),
     s3Checksum: { algorithm: 'SHA256' as const, type: 'FULL_OBJECT' as const, value: `${'A'.repeat(43)}=` },
   });
-  const database = (name: string) => ({
-    database: name,
-    artifact: artifact(`incoming/acme/acme-2026-11-25-daily/db/${name}.bak`, `d-${name}`),
-    startedAt: run.startedAt,
-    finishedAt: run.startedAt,
-    copyOnly: true as const,
-    checksums: true as const,
-    compressed: true,
-    edition: 'Standard',
-    serverVersion: '16',
-    header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: 90, verified: true as const },
-  });
+  const database = (name: string) =>
+    databaseBackup(name, artifact(`incoming/acme/acme-2026-11-25-daily/db/${name}.bak`, `d-${name}`), run.startedAt, { compressed: true });
   const manifest: Manifest = {
     kind: 'so-backup-manifest',
     v: 1,
