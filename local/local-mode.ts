@@ -151,6 +151,28 @@ export interface LocalRunSummary {
 }
 
 /**
+ * dynalite's command line (to run under Node.js): DynamoDB on 127.0.0.1:port, its tables in dbDir
+ * (LevelDB; in memory when omitted), and tables that become ACTIVE at once rather than after
+ * dynalite's simulated delays.
+ */
+export function dynaliteArgs(port: number, dbDir?: string): string[] {
+  return [
+    path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'),
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    ...(dbDir === undefined ? [] : ['--path', dbDir]),
+    '--createTableMs',
+    '0',
+    '--deleteTableMs',
+    '0',
+    '--updateTableMs',
+    '0',
+  ];
+}
+
+/**
  * Local mode: brings up every part on 127.0.0.1 (Ceph RGW, dynalite, the local cloud with the
  * stack's own functions and state machines, the SQL Server stand-in, the real connector), runs
  * one daily backup through DailyBackups, and reports it. State persists in dataDir, so the next
@@ -202,21 +224,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     await daemons.ensure({
       name: 'dynalite',
       command: USER_NODE,
-      args: [
-        path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'),
-        '--port',
-        String(ports.dynamodb),
-        '--host',
-        '127.0.0.1',
-        '--path',
-        path.join(dataDir, 'dynamodb'),
-        '--createTableMs',
-        '0',
-        '--deleteTableMs',
-        '0',
-        '--updateTableMs',
-        '0',
-      ],
+      args: dynaliteArgs(ports.dynamodb, path.join(dataDir, 'dynamodb')),
       ports: [ports.dynamodb],
       ready: () => portOpen(ports.dynamodb),
     });

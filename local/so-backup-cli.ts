@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { REPO_ROOT, USER_NODE } from './daemons';
+import { REPO_ROOT, tsxCommand, USER_NODE } from './daemons';
 
 /** What one `so-backup` command printed and its exit code; `json` is its parsed --json output (undefined when stdout is not JSON). */
 export interface CliResult<T> {
@@ -15,12 +15,32 @@ export interface CliResult<T> {
  * (`--local DIR`), as an operator would; never rejects: a failing command is its exit code.
  */
 export function runSoBackup<T = unknown>(dataDir: string, args: string[]): Promise<CliResult<T>> {
+  return runCli(USER_NODE, [path.join(REPO_ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args], {});
+}
+
+/**
+ * Runs `so-connector restore --json` with local mode's connector configuration (DIR/connector/config.json),
+ * trusting local mode's CA (DIR/tls/ca.crt) as the connector service does; never rejects: a failing
+ * command is its exit code.
+ */
+export function runConnectorRestore<T = unknown>(dataDir: string, args: string[]): Promise<CliResult<T>> {
+  const command = tsxCommand('connector/src/bin/so-connector.ts', [
+    'restore',
+    '--config',
+    path.join(dataDir, 'connector', 'config.json'),
+    '--json',
+    ...args,
+  ]);
+  return runCli(command.command, command.args, { NODE_EXTRA_CA_CERTS: path.join(dataDir, 'tls', 'ca.crt') });
+}
+
+function runCli<T>(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult<T>> {
   return new Promise((resolve) => {
     execFile(
-      USER_NODE,
-      [path.join(REPO_ROOT, 'cli', 'bin', 'so-backup.cjs'), '--local', dataDir, ...args],
+      command,
+      args,
       {
-        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
         maxBuffer: 16 << 20,
       },
       (error, stdout, stderr) => {

@@ -283,6 +283,29 @@ interface ArchiveSample {
  * `npm run bench -- archive`: our connector's archive run against rclone sync (to the same RGW)
  * and restic (to a local repository) on the same SO_ARC-like tree: initial, no-change, daily.
  */
+/** restic's environment for a bench run: a repository and cache under dataDir (restic reads these variables). */
+function resticBenchEnv(dataDir: string): Record<string, string> {
+  return {
+    RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'),
+    RESTIC_PASSWORD: 'so-backup-bench',
+    RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache'),
+  };
+}
+
+/** rclone's environment for a bench run: a remote named "bench" on the bench S3 at endpoint, without AWS_CA_BUNDLE. */
+function rcloneBenchEnv(endpoint: string): NodeJS.ProcessEnv {
+  const { AWS_CA_BUNDLE: _unset, ...withoutCaBundle } = process.env;
+  return {
+    ...withoutCaBundle,
+    RCLONE_CONFIG_BENCH_TYPE: 's3',
+    RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph',
+    RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
+    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: KEYS.accessKeyId,
+    RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: KEYS.secretAccessKey,
+    RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
+  };
+}
+
 async function benchArchive(options: { files: number; portBase: number; rssFiles: number; rounds: number }): Promise<void> {
   for (const tool of ['/usr/bin/rclone', '/usr/bin/restic'])
     if (!existsSync(tool)) throw new Error(`${tool} is missing: apt-get install rclone restic`);
@@ -296,22 +319,9 @@ async function benchArchive(options: { files: number; portBase: number; rssFiles
     // Run as the connector service runs: the bundle under plain node with the service's Node.js options.
     const mirror = await bundle('mirror-archive.ts', dataDir);
     const stateDir = path.join(dataDir, 'connector-state');
-    const resticEnv = {
-      RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'),
-      RESTIC_PASSWORD: 'so-backup-bench',
-      RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache'),
-    };
+    const resticEnv = resticBenchEnv(dataDir);
     timed('/usr/bin/restic', ['init', '--quiet'], resticEnv);
-    const { AWS_CA_BUNDLE: _unset, ...withoutCaBundle } = process.env;
-    const rcloneEnv = {
-      ...withoutCaBundle,
-      RCLONE_CONFIG_BENCH_TYPE: 's3',
-      RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph',
-      RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
-      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: KEYS.accessKeyId,
-      RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: KEYS.secretAccessKey,
-      RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
-    };
+    const rcloneEnv = rcloneBenchEnv(endpoint);
     const samples: ArchiveSample[] = [];
     let run = 0;
     const measure = (phase: Phase, round: number, changedBytes: number | undefined, files: number) => {
@@ -443,23 +453,10 @@ async function benchRestore(options: { files: number; size: number; rounds: numb
     ) as { artifact: { key: string } };
     const artifactFile = path.join(dataDir, 'bak-artifact.json');
     writeFileSync(artifactFile, JSON.stringify(uploaded.artifact));
-    const resticEnv = {
-      RESTIC_REPOSITORY: path.join(dataDir, 'restic-repo'),
-      RESTIC_PASSWORD: 'so-backup-bench',
-      RESTIC_CACHE_DIR: path.join(dataDir, 'restic-cache'),
-    };
+    const resticEnv = resticBenchEnv(dataDir);
     timed('/usr/bin/restic', ['init', '--quiet'], resticEnv);
     timed('/usr/bin/restic', ['backup', '--quiet', tree, bak], resticEnv);
-    const { AWS_CA_BUNDLE: _unset, ...withoutCaBundle } = process.env;
-    const rcloneEnv = {
-      ...withoutCaBundle,
-      RCLONE_CONFIG_BENCH_TYPE: 's3',
-      RCLONE_CONFIG_BENCH_PROVIDER: 'Ceph',
-      RCLONE_CONFIG_BENCH_ENDPOINT: endpoint,
-      RCLONE_CONFIG_BENCH_ACCESS_KEY_ID: KEYS.accessKeyId,
-      RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY: KEYS.secretAccessKey,
-      RCLONE_CONFIG_BENCH_REGION: 'us-east-1',
-    };
+    const rcloneEnv = rcloneBenchEnv(endpoint);
     const dest = path.join(dataDir, 'restored');
     const cold = dropCaches();
     console.log(cold ? 'page cache dropped before each measured run' : 'cannot drop the page cache (not root): runs may read from memory');

@@ -12,7 +12,7 @@ import { EXE_NODE_OPTIONS } from '../connector/src/install/service-definition';
 import { sign, type SigningCertificate } from './build/authenticode';
 import { msiSource, PUBLIC_PROPERTIES } from './build/msi-source';
 import { finishMsi } from './build/msi-tables';
-import { buildWindowsExe, PRODUCT, versionParts } from './build/windows-exe';
+import { buildConnectorExe, PRODUCT, versionParts } from './build/windows-exe';
 import { windowsToolchain } from './build/windows-toolchain';
 
 const root = path.resolve(__dirname, '..');
@@ -82,15 +82,7 @@ async function main(options: BuildOptions): Promise<void> {
   mkdirSync(windowsOut, { recursive: true });
   const work = mkdtempSync(path.join(tmpdir(), 'so-connector-build-'));
   try {
-    await buildWindowsExe({
-      bundle,
-      runtimeExe: toolchain.nodeExe,
-      blobWriter: toolchain.blobWriter,
-      execArgv: EXE_NODE_OPTIONS,
-      version,
-      workDir: work,
-      output: exe,
-    });
+    await buildConnectorExe(toolchain, { bundle, version, workDir: work, output: exe });
     copyFileSync(toolchain.koffiNode, koffi);
     if (certificate) {
       sign(exe, certificate, PRODUCT.name);

@@ -213,34 +213,15 @@ export class AwsFrontDoor {
     const roleArn = params.get('RoleArn') ?? '';
     const seconds = Number(params.get('DurationSeconds') ?? 3600);
     const policy = params.get('Policy');
-    if (policy !== null && policy.length > SESSION_POLICY_MAX_CHARS) {
-      return send(
-        res,
-        errorAnswer(
-          'sts',
-          400,
-          'ValidationError',
-          `1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to ${SESSION_POLICY_MAX_CHARS} (it has ${policy.length})`,
-        ),
+    const invalid = (message: string) => send(res, errorAnswer('sts', 400, 'ValidationError', message));
+    if (policy !== null && policy.length > SESSION_POLICY_MAX_CHARS)
+      return invalid(
+        `1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length less than or equal to ${SESSION_POLICY_MAX_CHARS} (it has ${policy.length})`,
       );
-    }
-    if (caller.kind === 'role' && seconds > ROLE_CHAINING_MAX_SECONDS) {
-      return send(
-        res,
-        errorAnswer(
-          'sts',
-          400,
-          'ValidationError',
-          `The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.`,
-        ),
-      );
-    }
-    if (seconds > this.options.authorizer.role(roleArn).maxSessionSeconds) {
-      return send(
-        res,
-        errorAnswer('sts', 400, 'ValidationError', `The requested DurationSeconds exceeds the MaxSessionDuration set for this role.`),
-      );
-    }
+    if (caller.kind === 'role' && seconds > ROLE_CHAINING_MAX_SECONDS)
+      return invalid('The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.');
+    if (seconds > this.options.authorizer.role(roleArn).maxSessionSeconds)
+      return invalid('The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
     if (policy !== null) {
       let document: PolicyDocument;
       try {

@@ -12,6 +12,49 @@ export interface LocalTls {
   key: string;
 }
 
+/** What `openssl req -x509` is asked for: where the key and certificate go, the subject and the extensions. */
+export interface SelfSignedCertificateRequest {
+  /** Where the new unencrypted RSA 2048-bit private key is written (PEM). */
+  keyFile: string;
+  /** Where the self-signed X.509 certificate is written (PEM). */
+  certFile: string;
+  /** Validity, in days from now. */
+  days: number;
+  /** The subject in OpenSSL's form, e.g. "/CN=so-backup local mode CA". */
+  subject: string;
+  /** X.509v3 extensions in OpenSSL's `-addext` form, e.g. "extendedKeyUsage=codeSigning". */
+  extensions?: readonly string[];
+}
+
+/**
+ * Makes a self-signed certificate and its key with `openssl req -x509` (local mode's CA; tests' signing
+ * and CA certificates).
+ * @throws Error from execFileSync when openssl is missing or fails (its stderr on the error says why)
+ */
+export function makeSelfSignedCertificate(request: SelfSignedCertificateRequest): void {
+  const { keyFile, certFile, days, subject, extensions = [] } = request;
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+      '-days',
+      String(days),
+      '-subj',
+      subject,
+      ...extensions.flatMap((extension) => ['-addext', extension]),
+    ],
+    { stdio: 'pipe' },
+  );
+}
+
 /**
  * Makes (once per folder) a CA and a server certificate with OpenSSL, so that every local AWS
  * endpoint is served over TLS as AWS serves it: policies that demand aws:SecureTransport hold,
@@ -25,25 +68,13 @@ export function ensureLocalTls(dir: string): LocalTls {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
     try {
-      openssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        'ca.key',
-        '-out',
-        'ca.crt',
-        '-days',
-        '3650',
-        '-subj',
-        '/CN=so-backup local mode CA',
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-addext',
-        'keyUsage=critical,keyCertSign,cRLSign',
-      );
+      makeSelfSignedCertificate({
+        keyFile: file('ca.key'),
+        certFile: file('ca.crt'),
+        days: 3650,
+        subject: '/CN=so-backup local mode CA',
+        extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'],
+      });
       openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
       writeFileSync(
         file('server.ext'),

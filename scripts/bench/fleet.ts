@@ -30,7 +30,7 @@ import type { LocalCloudConfig } from '../../local/cloud/local-cloud-config';
 import { ensureLocalTls } from '../../local/cloud/local-tls';
 import { provisionLocalResources } from '../../local/cloud/provision';
 import { readIamModel } from '../../local/iam/iam-model';
-import { LOCAL_S3_KEYS } from '../../local/local-mode';
+import { dynaliteArgs, LOCAL_S3_KEYS } from '../../local/local-mode';
 import { synthesizeStack } from '../../local/cloud/synthesize-template';
 import { lambdaTsxCommand, portOpen, REPO_ROOT, runScript, sleep } from '../../local/daemons';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from '../../local/ports';
@@ -172,26 +172,7 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
   const stops: Array<() => Promise<unknown>> = [];
   try {
     log(`• dynalite (in memory) on ${ports.dynamodb}`);
-    children.push(
-      startProcess(
-        'dynalite',
-        process.execPath,
-        [
-          path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'),
-          '--port',
-          String(ports.dynamodb),
-          '--host',
-          '127.0.0.1',
-          '--createTableMs',
-          '0',
-          '--deleteTableMs',
-          '0',
-          '--updateTableMs',
-          '0',
-        ],
-        path.join(dataDir, 'logs'),
-      ),
-    );
+    children.push(startProcess('dynalite', process.execPath, dynaliteArgs(ports.dynamodb), path.join(dataDir, 'logs')));
     await waitFor('dynalite', () => portOpen(ports.dynamodb), 30_000);
     const dynamodbEndpoint = `http://127.0.0.1:${ports.dynamodb}`;
 

@@ -9,7 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { inject } from 'postject';
+import { EXE_NODE_OPTIONS } from '../../connector/src/install/service-definition';
 import { removeSignature } from './authenticode';
+import type { WindowsToolchain } from './windows-toolchain';
 
 /** Product names written into the exe's version resource (Explorer → Properties → Details). */
 export const PRODUCT = {
@@ -124,6 +126,17 @@ async function withVersionResource(exe: Buffer, version: string, parts: [number,
 }
 
 /** The version resource of an exe as { FileVersion, ProductName, … } (for tests and the build's report). */
+/**
+ * so-connector.exe as the release build makes it: the toolchain's node.exe and blob writer, with the
+ * service's Node.js options (EXE_NODE_OPTIONS) built in. Errors: those of buildWindowsExe.
+ */
+export function buildConnectorExe(
+  toolchain: Pick<WindowsToolchain, 'nodeExe' | 'blobWriter'>,
+  build: Pick<WindowsExeOptions, 'bundle' | 'version' | 'workDir' | 'output'>,
+): Promise<void> {
+  return buildWindowsExe({ ...build, runtimeExe: toolchain.nodeExe, blobWriter: toolchain.blobWriter, execArgv: EXE_NODE_OPTIONS });
+}
+
 export async function readVersionResource(exe: string): Promise<Record<string, string>> {
   const ResEdit = await import('resedit');
   const executable = ResEdit.NtExecutable.from(readFileSync(exe), { ignoreCert: true });

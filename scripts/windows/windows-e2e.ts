@@ -26,10 +26,9 @@ import path from 'node:path';
 import { portOpen } from '../../local/daemons';
 import { runSoBackup } from '../../local/so-backup-cli';
 import { localPorts, runLocalMode, stopLocalMode } from '../../local/local-mode';
-import { EXE_NODE_OPTIONS } from '../../connector/src/install/service-definition';
 import { msiSource, PUBLIC_PROPERTIES, SERVICE_NAME } from '../build/msi-source';
 import { finishMsi } from '../build/msi-tables';
-import { buildWindowsExe, versionParts } from '../build/windows-exe';
+import { buildConnectorExe, versionParts } from '../build/windows-exe';
 import { windowsToolchain } from '../build/windows-toolchain';
 import { Wine } from './wine';
 
@@ -574,15 +573,7 @@ async function buildBumpedMsi(folder: string, version: string): Promise<string> 
   writeFileSync(bundle, source.replace(constant, `var CONNECTOR_VERSION = "${version}";`));
   const toolchain = windowsToolchain(ROOT, say);
   const exe = path.join(folder, 'windows', 'so-connector.exe');
-  await buildWindowsExe({
-    bundle,
-    runtimeExe: toolchain.nodeExe,
-    blobWriter: toolchain.blobWriter,
-    execArgv: EXE_NODE_OPTIONS,
-    version,
-    workDir: folder,
-    output: exe,
-  });
+  await buildConnectorExe(toolchain, { bundle, version, workDir: folder, output: exe });
   cpSync(path.join(DIST, 'windows', 'koffi.node'), path.join(folder, 'windows', 'koffi.node'));
   cpSync(path.join(DIST, 'INSTALL.md'), path.join(folder, 'INSTALL.md'));
   const wxs = path.join(folder, 'so-connector.wxs');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
-import { backupArchive, runBackupJob } from '../../connector/src/backup';
+import { backupArchive } from '../../connector/src/backup';
 import type { HiddenAttribute } from '../../connector/src/files/file-attributes';
 import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
 import { runRestoreDrill } from '../../connector/src/restore/restore-drill';
@@ -13,6 +13,7 @@ import { restoreRun } from '../../connector/src/restore/restore-run';
 import { defaultSemantics } from '../../connector/src/restore/target-paths';
 import { ConnectorError } from '../../connector/src/errors';
 import { archiveSnapshotSchema, type BackupJob, keyLayout, manifestSchema } from '../../protocol';
+import { runQuietBackupJob } from '../helpers/backup-job';
 import { connectorConfigFor } from '../helpers/connector-config';
 import { exactTree, writeBytes } from '../helpers/exact-tree';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
@@ -71,13 +72,7 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     writeFileSync(path.join(archive, name249), 'long name');
     writeFileSync(path.join(archive, name255), 'longest name');
     const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
-    const manifest = await runBackupJob(job('acme-2026-11-25-daily'), {
-      config,
-      connectorVersion: 'test',
-      store,
-      logger,
-      report: () => undefined,
-    });
+    const manifest = await runQuietBackupJob(job('acme-2026-11-25-daily'), { config, store });
     const grant = { runId: 'acme-2026-11-25-daily', startedAt: new Date().toISOString(), manifest };
     const restored = await restoreRun(
       { store, grant, progress: () => undefined },
@@ -241,13 +236,7 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     const { dir, archive, store } = setUp('locked');
     for (const name of ['a.docx', 'b.docx', 'c.docx']) writeFileSync(path.join(archive, name), `${name} v1`);
     const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
-    const manifest = await runBackupJob(job('acme-2026-11-25-daily'), {
-      config,
-      connectorVersion: 'test',
-      store,
-      logger,
-      report: () => undefined,
-    });
+    const manifest = await runQuietBackupJob(job('acme-2026-11-25-daily'), { config, store });
     for (const name of ['a.docx', 'b.docx', 'c.docx']) writeFileSync(path.join(archive, name), `${name} damaged`);
     execFileSync('chattr', ['+i', path.join(archive, 'a.docx')]);
     const realRename = fs.renameSync;
@@ -323,13 +312,7 @@ describe('issue 17: every document comes back exactly (Linux)', () => {
     writeFileSync(path.join(archive, 'a.txt'), 'a');
     symlinkSync('a.txt', path.join(archive, 'l'));
     const config = connectorConfigFor(dir, { archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
-    const pointer = await runBackupJob(job('acme-2026-11-25-daily'), {
-      config,
-      connectorVersion: 'test',
-      store,
-      logger,
-      report: () => undefined,
-    });
+    const pointer = await runQuietBackupJob(job('acme-2026-11-25-daily'), { config, store });
     expect(manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString())).archive).toMatchObject({
       files: 1,
       links: 1,

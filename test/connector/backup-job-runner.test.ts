@@ -2,8 +2,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { pino } from 'pino';
-import { runBackupJob, type JobProgress } from '../../connector/src/backup';
+import type { JobProgress } from '../../connector/src/backup';
 import type { ConnectorConfig } from '../../connector/src/config';
 import { databaseFileName, explainSqlError, MssqlDatabaseServer } from '../../connector/src/sql';
 import { SHUTDOWN } from '../../connector/src/store/s3-object-store';
@@ -21,6 +20,7 @@ import {
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
 import { freePort } from '../helpers/test-ports';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
+import { runQuietBackupJob } from '../helpers/backup-job';
 
 const login = { user: 'so_backup', password: 'Pw-Stand-In-1' };
 
@@ -60,14 +60,7 @@ describe('runBackupJob', () => {
     const databaseServer = new MssqlDatabaseServer(config().sql!.connectionString);
     const progress: JobProgress[] = [];
     try {
-      const pointer = await runBackupJob(job(runId), {
-        config: config(),
-        connectorVersion: 'test',
-        databaseServer,
-        store,
-        logger: pino({ level: 'silent' }),
-        report: (p) => progress.push(p),
-      });
+      const pointer = await runQuietBackupJob(job(runId), { config: config(), databaseServer, store, report: (p) => progress.push(p) });
       const manifest: Manifest = manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString()));
       const snapshot = JSON.parse(gunzipSync(store.current(manifest.archive!.snapshot.key)!).toString()) as ArchiveSnapshot;
       return { manifest, snapshot, progress };
@@ -139,14 +132,7 @@ describe('runBackupJob: SQL Server failures explained, and verify before upload'
     const config = connectorConfigFor(dir, { sql: standInSql(port, login, stagingFolder) });
     const databaseServer = new MssqlDatabaseServer(config.sql!.connectionString);
     try {
-      const pointer = await runBackupJob(job('acme-2026-11-25-support'), {
-        config,
-        connectorVersion: 'test',
-        databaseServer,
-        store,
-        logger: pino({ level: 'silent' }),
-        report: () => undefined,
-      });
+      const pointer = await runQuietBackupJob(job('acme-2026-11-25-support'), { config, databaseServer, store });
       return { manifest: manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString())), store };
     } finally {
       await databaseServer.close();
@@ -233,14 +219,7 @@ async function jobAgainst(
   const stagingFiles: string[] = [];
   const watch = setInterval(() => stagingFiles.push(...readdirSync(dir).filter((f) => f.endsWith('.bak') && !stagingFiles.includes(f))), 5);
   try {
-    const pointer = await runBackupJob(job('acme-2026-11-25-daily'), {
-      config,
-      connectorVersion: 'test',
-      databaseServer,
-      store,
-      logger: pino({ level: 'silent' }),
-      report: () => undefined,
-    });
+    const pointer = await runQuietBackupJob(job('acme-2026-11-25-daily'), { config, databaseServer, store });
     return {
       manifest: manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString())),
       pointer,
@@ -487,15 +466,7 @@ describe('runBackupJob: a stopped or crashed job resumes from its verified stagi
     const memory = new MemoryObjectStore();
     const backups = () => server.statements.filter((st) => st.sql.startsWith('BACKUP')).length;
     const runOnce = (store: MemoryObjectStore, signal?: AbortSignal) =>
-      runBackupJob(job('acme-2026-11-25-daily'), {
-        config,
-        connectorVersion: 'test',
-        databaseServer,
-        store,
-        logger: pino({ level: 'silent' }),
-        report: () => undefined,
-        signal,
-      });
+      runQuietBackupJob(job('acme-2026-11-25-daily'), { config, databaseServer, store, signal });
     try {
       // The service stops in the middle of the upload (the same staging files stay as after a crash).
       const stop = new AbortController();

@@ -6,6 +6,7 @@ import { describePlan, executePlan, installPlan, type InstallStep, uninstallPlan
 import { installService, uninstallService } from '../../connector/src/install/run-install';
 import { EXE_NODE_OPTIONS, NODE_OPTIONS, systemdUnit, windowsServiceCommand } from '../../connector/src/install/service-definition';
 import { USER_NODE } from '../../local/daemons';
+import { writeConnectorConfigFile } from '../helpers/connector-config';
 
 const windows = {
   name: 'so-connector',
@@ -73,17 +74,7 @@ describe('install plans', () => {
 
   test('Windows: install refuses to register anything but the exe (Node.js is not needed there)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'so-install-'));
-    const config = path.join(dir, 'config.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        endpoint: 'wss://example.com/prod',
-        tenantId: 'acme',
-        identityFile: path.join(dir, 'identity.json'),
-        stateDir: dir,
-        archive: { roots: [{ name: 'SO_ARC', path: dir }] },
-      }),
-    );
+    const config = writeConnectorConfigFile(dir);
     const recorded: string[] = [];
     const os = {
       writeFile: async () => undefined,

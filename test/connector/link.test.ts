@@ -7,10 +7,9 @@ import { Link, type LinkOptions } from '../../connector/src/link/link';
 import { Outbox } from '../../connector/src/link/outbox';
 import { LocalGateway, type LocalGatewayOptions } from '../../local/cloud/local-gateway';
 import type { FunctionInvoker } from '../../local/cloud/local-lambda';
-import { IamAuthorizer } from '../../local/iam/iam-authorizer';
-import { LocalCredentials } from '../../local/iam/local-credentials';
 import type { ResultMessage } from '../../protocol';
 import { startFreezableProxy } from '../helpers/freezable-proxy';
+import { connectionsAccess } from '../helpers/connections-access';
 import { freePort } from '../helpers/test-ports';
 
 /**
@@ -19,27 +18,7 @@ import { freePort } from '../helpers/test-ports';
  */
 type Received = { connectionId: string; body: string };
 /** The cloud's caller of @connections (the message function's role in the stack): allowed execute-api:ManageConnections on this API. */
-const authorizer = new IamAuthorizer({ roles: new Map(), resourcePolicies: new Map(), encryptionKeys: new Map() });
-const credentials = new LocalCredentials();
-const manager = credentials.addUser({
-  kind: 'user',
-  arn: 'arn:aws:iam::000000000000:user/manager',
-  policies: [
-    {
-      name: 'manage',
-      policy: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Action: 'execute-api:ManageConnections',
-            Resource: 'arn:aws:execute-api:us-east-1:000000000000:local/*/*/@connections/*',
-          },
-        ],
-      },
-    },
-  ],
-});
+const { authorizer, credentials, manager } = connectionsAccess();
 const stops: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();

@@ -3,8 +3,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pino } from 'pino';
-import { runBackupJob } from '../../connector/src/backup';
 import { downloadArtifact } from '../../connector/src/repository/download-artifact';
 import { newFileNames, restoreRun, type RestoreChoices } from '../../connector/src/restore/restore-run';
 import { runRestoreDrill } from '../../connector/src/restore/restore-drill';
@@ -12,11 +10,12 @@ import { renewingCredentials } from '../../connector/src/restore/request-restore
 import { restoreWants } from '../../connector/src/restore/run-restore';
 import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { compositeChecksum } from '../../connector/src/store';
-import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
+import { SqlServerStandIn, type SqlServerStandInOptions } from '../../local/tds/sql-server-stand-in';
 import type { Artifact, BackupJob, DrillJob, ManifestPointer } from '../../protocol';
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
 import { freePort } from '../helpers/test-ports';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
+import { runQuietBackupJob } from '../helpers/backup-job';
 
 /**
  * Restore through the TDS stand-in (the real `mssql` client) from a run the connector itself
@@ -32,6 +31,17 @@ const job = (runId: string): BackupJob => ({
   target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
   credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
 });
+
+/** The stand-in with this file's login and one database, SuperOffice, of sizeBytes, started on port. */
+async function startStandIn(
+  port: number,
+  sizeBytes: number,
+  more: Omit<SqlServerStandInOptions, 'port' | 'login' | 'databases'>,
+): Promise<SqlServerStandIn> {
+  const standIn = new SqlServerStandIn({ port, login, databases: [{ name: 'SuperOffice', sizeBytes }], ...more });
+  await standIn.start();
+  return standIn;
+}
 
 /** The store, with a fault injected at the S3 boundary: the first `damaged` reads of a key come back altered. */
 class DamagingStore extends MemoryObjectStore {
@@ -76,14 +86,7 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
     const port = await freePort();
     mkdirSync(data);
     mkdirSync(logs);
-    standIn = new SqlServerStandIn({
-      port,
-      login,
-      databases: [{ name: 'SuperOffice', sizeBytes: 3 << 20 }],
-      defaultDataPath: data,
-      defaultLogPath: logs,
-    });
-    await standIn.start();
+    standIn = await startStandIn(port, 3 << 20, { defaultDataPath: data, defaultLogPath: logs });
     mkdirSync(path.join(archive, 'ANNA'), { recursive: true });
     writeFileSync(path.join(archive, 'ANNA', 'offer.docx'), 'offer v1');
     writeFileSync(path.join(archive, 'mail.eml'), 'mail');
@@ -94,14 +97,7 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
     });
     mkdirSync(path.join(dir, 'staging'));
     server = new MssqlDatabaseServer(config.sql!.connectionString);
-    const manifest = await runBackupJob(job('acme-2026-11-25-daily'), {
-      config,
-      connectorVersion: 'test',
-      store,
-      databaseServer: server,
-      logger: pino({ level: 'silent' }),
-      report: () => undefined,
-    });
+    const manifest = await runQuietBackupJob(job('acme-2026-11-25-daily'), { config, store, databaseServer: server });
     grant = { runId: 'acme-2026-11-25-daily', startedAt: new Date().toISOString(), manifest };
   });
   afterAll(async () => {
@@ -224,27 +220,13 @@ describe('a restore checks everything it needs before it changes anything', () =
 
   beforeAll(async () => {
     const port = await freePort();
-    standIn = new SqlServerStandIn({
-      port,
-      login,
-      databases: [{ name: 'SuperOffice', sizeBytes: 2 << 20 }],
-      defaultDataPath: dir,
-      defaultLogPath: dir,
-    });
-    await standIn.start();
+    standIn = await startStandIn(port, 2 << 20, { defaultDataPath: dir, defaultLogPath: dir });
     server = new MssqlDatabaseServer(standInSql(port, login, dir).connectionString);
     mkdirSync(archive);
     writeFileSync(path.join(archive, 'offer.docx'), 'offer');
     const backup = async (runId: string, root: string) => {
       const config = connectorConfigFor(dir, { sql: standInSql(port, login, dir), archive: { roots: [{ name: 'SO_ARC', path: root }] } });
-      const manifest = await runBackupJob(job(runId), {
-        config,
-        connectorVersion: 'test',
-        store,
-        databaseServer: server,
-        logger: pino({ level: 'silent' }),
-        report: () => undefined,
-      });
+      const manifest = await runQuietBackupJob(job(runId), { config, store, databaseServer: server });
       grants[runId] = { runId, startedAt: new Date().toISOString(), manifest };
     };
     await backup('acme-2026-11-25-daily', archive);
@@ -388,14 +370,7 @@ describe('restore drill, through the SQL Server stand-in', () => {
     corruptRestores: boolean,
     work: (standIn: SqlServerStandIn, server: MssqlDatabaseServer) => Promise<T>,
   ): Promise<T> {
-    const standIn = new SqlServerStandIn({
-      port,
-      login,
-      databases: [{ name: 'SuperOffice', sizeBytes: 2 << 20 }],
-      defaultDataPath: path.join(dir, 'data'),
-      corruptRestores,
-    });
-    await standIn.start();
+    const standIn = await startStandIn(port, 2 << 20, { defaultDataPath: path.join(dir, 'data'), corruptRestores });
     const server = new MssqlDatabaseServer(standInSql(port, login, path.join(dir, 'staging')).connectionString);
     try {
       // A backup this server took.
@@ -403,14 +378,7 @@ describe('restore drill, through the SQL Server stand-in', () => {
         sql: standInSql(port, login, path.join(dir, 'staging')),
         archive: { roots: [{ name: 'SO_ARC', path: archive }] },
       });
-      manifest = await runBackupJob(job('acme-2026-11-25-daily'), {
-        config,
-        connectorVersion: 'test',
-        store,
-        databaseServer: server,
-        logger: pino({ level: 'silent' }),
-        report: () => undefined,
-      });
+      manifest = await runQuietBackupJob(job('acme-2026-11-25-daily'), { config, store, databaseServer: server });
       standIn.statements.length = 0;
       return await work(standIn, server);
     } finally {

@@ -5,7 +5,7 @@ import {
   PutBucketVersioningCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { cephChroot, describeWith } from '../helpers/prerequisites';
 import { startSlowDownProxy } from '../helpers/slow-down-proxy';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { USER_NODE } from '../../local/daemons';
+import { cephRgw, startCephRgw } from '../helpers/ceph-rgw';
 
 /** The uploader against a real S3 (its own Ceph RGW cluster on loopback). */
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -25,7 +26,6 @@ const KEYS = { accessKeyId: 'SOBACKUPTESTACCESS01', secretAccessKey: 'so-backup-
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-s3-'));
 const PORT = TEST_PORT_BLOCKS.s3ObjectStoreRgw + 80;
 const endpoint = `http://127.0.0.1:${PORT}`;
-const ceph = (...args: string[]) => execFileSync('bash', [path.join(ROOT, 'scripts', 'ceph-rgw.sh'), ...args], { stdio: 'pipe' });
 
 describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
   jest.setTimeout(180_000);
@@ -34,20 +34,13 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
   const credentials = { ...KEYS, expiration: new Date(Date.now() + 3600_000).toISOString() };
 
   beforeAll(async () => {
-    ceph(
-      'start',
-      path.join(dir, 'ceph'),
-      String(PORT),
-      String(TEST_PORT_BLOCKS.s3ObjectStoreRgw + 10),
-      KEYS.accessKeyId,
-      KEYS.secretAccessKey,
-    );
+    startCephRgw(path.join(dir, 'ceph'), { port: PORT, monitorPort: TEST_PORT_BLOCKS.s3ObjectStoreRgw + 10 }, KEYS);
     await s3.send(new CreateBucketCommand({ Bucket: 'uploads' }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: 'uploads', VersioningConfiguration: { Status: 'Enabled' } }));
   });
   afterAll(() => {
     s3.destroy();
-    ceph('stop', path.join(dir, 'ceph'));
+    cephRgw(['stop', path.join(dir, 'ceph')]);
     rmSync(dir, { recursive: true, force: true }); // the cluster's block file alone is ~800 MB
   });
 

@@ -1,35 +1,23 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { loadConnectorConfig } from '../../connector/src/config';
 import { pemCertificates, trustCertificateAuthorities } from '../../connector/src/trust';
+import { makeSelfSignedCertificate } from '../../local/cloud/local-tls';
+import { writeConnectorConfigFile } from '../helpers/connector-config';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'so-trust-'));
 const canAdd = typeof (tls as { setDefaultCACertificates?: unknown }).setDefaultCACertificates === 'function';
 
 describe('extra certificate authorities (caFile)', () => {
   test('a PEM file is read certificate by certificate; a file without one, or with a broken one, is named', () => {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        path.join(dir, 'ca.key'),
-        '-out',
-        path.join(dir, 'ca.pem'),
-        '-days',
-        '2',
-        '-subj',
-        '/CN=so-backup local CA',
-      ],
-      { stdio: 'ignore' },
-    );
+    makeSelfSignedCertificate({
+      keyFile: path.join(dir, 'ca.key'),
+      certFile: path.join(dir, 'ca.pem'),
+      days: 2,
+      subject: '/CN=so-backup local CA',
+    });
     const pem = readFileSync(path.join(dir, 'ca.pem'), 'utf8');
     expect(pemCertificates(`${pem}\n${pem}`, 'two.pem')).toHaveLength(2);
     expect(() => pemCertificates('hello', 'ca.txt')).toThrow('ca.txt holds no PEM certificate');
@@ -39,19 +27,8 @@ describe('extra certificate authorities (caFile)', () => {
   });
 
   test("the configuration's caFile is trusted by every TLS connection (Node.js ≥ 22.19, as in so-connector.exe); older Node.js is told to use NODE_EXTRA_CA_CERTS", () => {
-    const config = path.join(dir, 'config.json');
     const ca = path.join(dir, 'ca.pem');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        endpoint: 'wss://example.com/prod',
-        tenantId: 'acme',
-        identityFile: path.join(dir, 'identity.json'),
-        stateDir: dir,
-        caFile: ca,
-        archive: { roots: [{ name: 'SO_ARC', path: dir }] },
-      }),
-    );
+    const config = writeConnectorConfigFile(dir, { caFile: ca });
     if (canAdd) {
       expect(loadConnectorConfig(config).caFile).toBe(ca);
       const added = (tls as unknown as { getCACertificates(kind: string): string[] }).getCACertificates('default');

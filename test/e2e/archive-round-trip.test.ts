@@ -1,5 +1,5 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import https from 'node:https';
 import {
   chmodSync,
@@ -17,7 +17,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sameMtime } from '../../connector/src/files/file-times';
-import { tsxCommand } from '../../local/daemons';
+import { runConnectorRestore } from '../../local/so-backup-cli';
 import { LOCAL_S3_KEYS, type LocalRunSummary, runLocalMode, stopLocalMode } from '../../local/local-mode';
 import { type Manifest, manifestSchema } from '../../protocol';
 import { exactTree, writeBytes } from '../helpers/exact-tree';
@@ -106,30 +106,7 @@ async function manifestOf(summary: LocalRunSummary): Promise<Manifest> {
 }
 
 function restore(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const command = tsxCommand('connector/src/bin/so-connector.ts', [
-    'restore',
-    '--config',
-    path.join(dataDir, 'connector', 'config.json'),
-    '--json',
-    ...args,
-  ]);
-  return new Promise((resolve) =>
-    execFile(
-      command.command,
-      command.args,
-      {
-        maxBuffer: 16 << 20,
-        env: {
-          ...process.env,
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-          NODE_EXTRA_CA_CERTS: path.join(dataDir, 'tls', 'ca.crt'),
-        },
-      },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-      },
-    ),
-  );
+  return runConnectorRestore(dataDir, args);
 }
 
 describeWith([cephChroot], 'issue 17: one tree with every case, backed up through Ceph RGW and restored exactly', () => {

@@ -10,7 +10,6 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -25,6 +24,7 @@ import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { synthesizeStack } from '../../local/cloud/synthesize-template';
 import { assertRgwCanHoldSessions, rgwRoleArn } from '../../local/cloud/rgw-iam';
 import { createHmac } from 'node:crypto';
+import { cephRgw, startCephRgw } from '../helpers/ceph-rgw';
 
 /**
  * Connector credentials as local mode mints them: STS AssumeRole on the template's upload role
@@ -32,7 +32,6 @@ import { createHmac } from 'node:crypto';
  * request, under the template's bucket policy, over TLS. Tenant A's credentials cannot touch
  * tenant B, and nobody's can destroy a backup version.
  */
-const ROOT = path.resolve(__dirname, '..', '..');
 const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
 const KEYS = { accessKeyId: 'SOBACKUPLOCALACCESS0', secretAccessKey: 'so-backup-local-secret-key-not-for-production' };
 const PORT = TEST_PORT_BLOCKS.iamOnRgw + 80;
@@ -138,27 +137,14 @@ const BUCKET = 'so-backup-local';
   beforeAll(async () => {
     const { template } = synthesizeStack();
     cloud = await startCloudHarness({ s3: { endpoint, ...KEYS } });
-    execFileSync(
-      'bash',
-      [
-        path.join(ROOT, 'scripts', 'ceph-rgw.sh'),
-        'start',
-        path.join(dir, 'ceph'),
-        String(PORT),
-        String(TEST_PORT_BLOCKS.iamOnRgw + 10),
-        KEYS.accessKeyId,
-        KEYS.secretAccessKey,
-      ],
-      {
-        stdio: 'pipe',
-        env: { ...process.env, SO_BACKUP_RGW_TLS_DIR: cloud.tls.dir },
-      },
-    );
+    startCephRgw(path.join(dir, 'ceph'), { port: PORT, monitorPort: TEST_PORT_BLOCKS.iamOnRgw + 10 }, KEYS, {
+      SO_BACKUP_RGW_TLS_DIR: cloud.tls.dir,
+    });
     await provisionLocalBucket(cloud.deployment, readIamModel(template), { endpoint, ca: cloud.tls.ca, credentials: { ...KEYS } });
   });
   afterAll(async () => {
     await cloud?.stop();
-    execFileSync('bash', [path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'stop', path.join(dir, 'ceph')], { stdio: 'pipe' });
+    cephRgw(['stop', path.join(dir, 'ceph')]);
     rmSync(dir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
   });
 

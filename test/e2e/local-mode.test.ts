@@ -38,6 +38,14 @@ function aws(summary: LocalRunSummary, ...args: string[]): string {
   });
 }
 
+/** S3 HeadObject on the run's bucket by the AWS CLI, with S3's checksum asked for; the latest version unless one is named. */
+function headObject(summary: LocalRunSummary, object: { key: string; versionId?: string }): unknown {
+  const version = object.versionId === undefined ? [] : [`--version-id=${object.versionId}`];
+  return JSON.parse(
+    aws(summary, 's3api', 'head-object', '--bucket', summary.bucket, '--key', object.key, ...version, '--checksum-mode', 'ENABLED'),
+  );
+}
+
 interface Version {
   Key: string;
   VersionId: string;
@@ -137,20 +145,7 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
 
     // The database backup is there, checksummed by S3, and is a SQL Server backup of SuperOffice.
     const db = third.databases[0]!;
-    const head = JSON.parse(
-      aws(
-        third,
-        's3api',
-        'head-object',
-        '--bucket',
-        third.bucket,
-        '--key',
-        db.key,
-        `--version-id=${db.versionId}`,
-        '--checksum-mode',
-        'ENABLED',
-      ),
-    ) as { ContentLength: number; ChecksumSHA256?: string };
+    const head = headObject(third, { key: db.key, versionId: db.versionId }) as { ContentLength: number; ChecksumSHA256?: string };
     expect(head.ContentLength).toBe(db.size);
     expect(head.ChecksumSHA256).toMatch(/^[A-Za-z0-9+/]{43}=(-\d+)?$/);
     const bak = path.join(download, 'SuperOffice.bak');
@@ -183,26 +178,11 @@ describeWith([cephChroot, awsCli], 'local mode as the README says: run, stop, ru
     // Only the first validated run of the week and month is copied inside S3 to the weekly and
     // monthly tiers: the copy carries S3's own SHA-256 of that daily backup, and the tier manifest names it.
     const firstDb = first.databases[0]!;
-    const firstHead = JSON.parse(
-      aws(
-        third,
-        's3api',
-        'head-object',
-        '--bucket',
-        third.bucket,
-        '--key',
-        firstDb.key,
-        `--version-id=${firstDb.versionId}`,
-        '--checksum-mode',
-        'ENABLED',
-      ),
-    ) as { ChecksumSHA256?: string };
+    const firstHead = headObject(third, { key: firstDb.key, versionId: firstDb.versionId }) as { ChecksumSHA256?: string };
     for (const tier of ['weekly', 'monthly']) {
       const [copy, ...more] = versions(third, `db/${tier}/local/`);
       expect(more).toEqual([]);
-      const copyHead = JSON.parse(
-        aws(third, 's3api', 'head-object', '--bucket', third.bucket, '--key', copy!.Key, '--checksum-mode', 'ENABLED'),
-      ) as { ContentLength: number; ChecksumSHA256?: string };
+      const copyHead = headObject(third, { key: copy!.Key }) as { ContentLength: number; ChecksumSHA256?: string };
       expect(copyHead).toMatchObject({ ContentLength: firstDb.size, ChecksumSHA256: firstHead.ChecksumSHA256 });
       const tierManifest = path.join(download, `${tier}.json`);
       aws(third, 's3api', 'get-object', '--bucket', third.bucket, '--key', `manifests/${tier}/local/manifest.json`, tierManifest);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { openFleet } from '../../cli/src/fleet';
 import { tsxCommand, USER_NODE } from '../../local/daemons';
 import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from '../../local/local-mode';
-import { type CliResult, runSoBackup } from '../../local/so-backup-cli';
+import { type CliResult, runConnectorRestore, runSoBackup } from '../../local/so-backup-cli';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { awsCli, cephChroot, describeWith } from '../helpers/prerequisites';
 
@@ -312,27 +312,11 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     const runs = (await soBackup<Array<{ runId: string; startedAt: string }>>('--json', 'runs', 'local')).json;
     const first = runs.find((r) => r.runId === firstLocalRun)!;
 
-    const restore = (...args: string[]) => {
-      const command = tsxCommand('connector/src/bin/so-connector.ts', [
-        'restore',
-        '--config',
-        path.join(dataDir, 'connector', 'config.json'),
-        '--json',
-        ...args,
-      ]);
-      return new Promise<
-        CliResult<{ runId: string; database?: { restoredAs: string; files: Array<{ to: string }> }; archive?: { files: number } }>
-      >((resolve) =>
-        execFile(command.command, command.args, { env: connectorEnv() }, (error, stdout, stderr) => {
-          resolve({
-            code: Number((error as { code?: number } | null)?.code ?? 0),
-            stdout,
-            stderr,
-            json: stdout.startsWith('{') ? JSON.parse(stdout) : undefined,
-          });
-        }),
+    const restore = (...args: string[]) =>
+      runConnectorRestore<{ runId: string; database?: { restoredAs: string; files: Array<{ to: string }> }; archive?: { files: number } }>(
+        dataDir,
+        args,
       );
-    };
     const byId = await restore(
       '--run',
       firstLocalRun,

@@ -10,6 +10,8 @@ import { tenantIdSchema } from '../../protocol';
 import { type Artifact, type BackupJob, type Manifest, manifestSchema } from '../../protocol';
 import type { RunRecord, TenantRecord } from '../../core';
 import { periodOf, tiersDue } from '../../functions/src/finalize-run/promote-to-tiers';
+import { tenantRecord } from '../helpers/tenant-record';
+import { databaseBackup } from '../helpers/database-backup';
 
 const run = { runId: 'acme-2026-11-25-daily', tenantId: 'acme', trigger: 'schedule' as const, startedAt: '2026-11-25T02:00:00.000Z' };
 const credentials = { mint: async () => ({ accessKeyId: 'A', secretAccessKey: 'S', expiration: '2026-11-25T03:00:00.000Z' }) };
@@ -173,16 +175,7 @@ describe('which tenants DailyBackups starts, and when', () => {
 
 describe('startDueBackups', () => {
   const settings = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
-  const tenant = (tenantId: string, extra: Partial<TenantRecord> = {}): TenantRecord => ({
-    tenantId,
-    displayName: tenantId,
-    enabled: true,
-    keys: [],
-    createdAt: '',
-    backupHour: 2,
-    backupMinute: 0,
-    ...extra,
-  });
+  const tenant = tenantRecord;
 
   test('GIVEN due, not-due, disabled and already-started tenants over two pages WHEN the quarter hour runs THEN only the due ones are started, named after the day, the repeat is counted, not failed', async () => {
     const pages: Record<string, { tenants: TenantRecord[]; next?: string }> = {
@@ -500,18 +493,8 @@ describe('finalizeRun', () => {
     sha256: 'a'.repeat(64),
     s3Checksum: { algorithm: 'SHA256' as const, type: 'FULL_OBJECT' as const, value: `${'A'.repeat(43)}=` },
   });
-  const database = (name: string) => ({
-    database: name,
-    artifact: artifact(`incoming/acme/acme-2026-11-25-daily/db/${name}.bak`, `d-${name}`),
-    startedAt: run.startedAt,
-    finishedAt: run.startedAt,
-    copyOnly: true as const,
-    checksums: true as const,
-    compressed: true,
-    edition: 'Standard',
-    serverVersion: '16',
-    header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: 90, verified: true as const },
-  });
+  const database = (name: string) =>
+    databaseBackup(name, artifact(`incoming/acme/acme-2026-11-25-daily/db/${name}.bak`, `d-${name}`), run.startedAt, { compressed: true });
   const manifest: Manifest = {
     kind: 'so-backup-manifest',
     v: 1,

@@ -7,6 +7,7 @@ import { backupFile, databasePages } from '../../local/tds/mtf-backup-file';
 import { type Artifact, keyLayout, type Manifest, pathFields, type SnapshotFile } from '../../protocol';
 import { describeWithMssqlFixtures, mssqlFixture } from '../helpers/fixtures';
 import { MemoryArtifactReader } from '../helpers/memory-artifact-reader';
+import { databaseBackup } from '../helpers/database-backup';
 
 const run = {
   runId: 'acme-2026-11-25-daily',
@@ -59,15 +60,7 @@ function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = (
     startedAt: now,
     finishedAt: now,
     databases: [
-      {
-        database: 'SuperOffice',
-        artifact: artifactOf(reader, stagedBak('acme'), bak),
-        startedAt: now,
-        finishedAt: now,
-        copyOnly: true,
-        checksums: true,
-        compressed: false,
-        edition: 'Standard',
+      databaseBackup('SuperOffice', artifactOf(reader, stagedBak('acme'), bak), now, {
         serverVersion: '16.0',
         header: {
           serverName: 'SQL01',
@@ -76,7 +69,7 @@ function honestRun(edit: (m: Manifest, reader: MemoryArtifactReader) => void = (
           backupSize: bak.length,
           verified: true,
         },
-      },
+      }),
     ],
     archive: {
       roots: [{ name: 'SO_ARC', path: 'C:\\SO_ARC' }],

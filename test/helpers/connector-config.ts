@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ConnectorConfig } from '../../connector/src/config';
 
@@ -28,4 +29,25 @@ export function standInSql(
     stagingFolder,
     compression: true,
   };
+}
+
+/**
+ * Writes dir/config.json as an operator writes it: the fewest fields a valid configuration has
+ * (endpoint, tenant, identity file, dir as state folder and as the SO_ARC root), then `more`
+ * (top-level fields, added or replacing). Returns the file's path.
+ */
+export function writeConnectorConfigFile(dir: string, more: Record<string, unknown> = {}): string {
+  const file = path.join(dir, 'config.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      endpoint: 'wss://example.com/prod',
+      tenantId: 'acme',
+      identityFile: path.join(dir, 'identity.json'),
+      stateDir: dir,
+      archive: { roots: [{ name: 'SO_ARC', path: dir }] },
+      ...more,
+    }),
+  );
+  return file;
 }

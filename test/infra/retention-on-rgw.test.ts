@@ -9,7 +9,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +21,8 @@ import { SoBackupStack } from '../../infra/lib/so-backup-stack';
 import { lifecycleRulesFromTemplate } from '../../local/cloud/provision';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { cephChroot, describeWith } from '../helpers/prerequisites';
+import { cephRgw } from '../helpers/ceph-rgw';
+import { databaseBackup } from '../helpers/database-backup';
 
 /**
  * The stack's own lifecycle rules, applied to a real Ceph RGW whose lifecycle "day" is 10 s
@@ -29,16 +30,32 @@ import { cephChroot, describeWith } from '../helpers/prerequisites';
  * expired; uploads that never validated stay in staging, expire there, and never displace a
  * validated backup. And the server-side copies finalize makes to promote and to copy tiers.
  */
-const ROOT = path.resolve(__dirname, '..', '..');
 const KEYS = { accessKeyId: 'SOBACKUPTESTLIFECYC1', secretAccessKey: 'so-backup-lifecycle-test-key-not-for-production' };
 const PORT = TEST_PORT_BLOCKS.retentionRgw + 80;
 const DAY_SECONDS = 10;
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-lc-'));
-const ceph = (...args: string[]) =>
-  execFileSync('bash', [path.join(ROOT, 'scripts', 'ceph-rgw.sh'), ...args], {
-    stdio: 'pipe',
-    env: { ...process.env, SO_BACKUP_RGW_LC_DEBUG_INTERVAL: String(DAY_SECONDS) },
-  }).toString();
+const ceph = (...args: string[]) => cephRgw(args, { SO_BACKUP_RGW_LC_DEBUG_INTERVAL: String(DAY_SECONDS) });
+
+/** The manifest a connector (version "test") stages for a run started and finished at `at`: these databases, these failures. */
+function connectorManifest(
+  runId: string,
+  tenantId: string,
+  at: string,
+  databases: Manifest['databases'],
+  failures: Manifest['failures'],
+): Manifest {
+  return {
+    kind: 'so-backup-manifest',
+    v: 1,
+    runId,
+    tenantId,
+    connectorVersion: 'test',
+    startedAt: at,
+    finishedAt: at,
+    failures,
+    databases,
+  };
+}
 
 describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECONDS} s)`, () => {
   jest.setTimeout(300_000);
@@ -126,30 +143,7 @@ describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECON
       writeFileSync(bak, `SuperOffice backup of day ${day}`);
       const artifact = await store.putFile(keyLayout.stagedDatabaseBackup(tenantId, runId, 'SuperOffice'), bak);
       const now = new Date().toISOString();
-      const manifest: Manifest = {
-        kind: 'so-backup-manifest',
-        v: 1,
-        runId,
-        tenantId,
-        connectorVersion: 'test',
-        startedAt: now,
-        finishedAt: now,
-        failures: [],
-        databases: [
-          {
-            database: 'SuperOffice',
-            artifact,
-            startedAt: now,
-            finishedAt: now,
-            copyOnly: true,
-            checksums: true,
-            compressed: false,
-            edition: 'Standard',
-            serverVersion: '16',
-            header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: artifact.size, verified: true },
-          },
-        ],
-      };
+      const manifest = connectorManifest(runId, tenantId, now, [databaseBackup('SuperOffice', artifact, now)], []);
       const staged = await store.putBuffer(
         keyLayout.stagedManifest(tenantId, runId),
         Buffer.from(JSON.stringify(manifest)),
@@ -238,34 +232,13 @@ describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECON
         const bak = path.join(dir, `${name}.bak`);
         writeFileSync(bak, `${name} backup of day ${day}`);
         const artifact = await store.putFile(keyLayout.stagedDatabaseBackup(tenantId, runId, name), bak);
-        databases.push({
-          database: name,
-          artifact,
-          startedAt: now,
-          finishedAt: now,
-          copyOnly: true as const,
-          checksums: true as const,
-          compressed: false,
-          edition: 'Standard',
-          serverVersion: '16',
-          header: { serverName: 'SQL01', firstLsn: '1', lastLsn: '2', backupSize: artifact.size, verified: true as const },
-        });
+        databases.push(databaseBackup(name, artifact, now));
       }
       const failures =
         day === 1
           ? []
           : [{ kind: 'database' as const, name: '2two', error: { code: 'SQL_DATABASE_OFFLINE', message: 'database "2two" is OFFLINE' } }];
-      const manifest: Manifest = {
-        kind: 'so-backup-manifest',
-        v: 1,
-        runId,
-        tenantId,
-        connectorVersion: 'test',
-        startedAt: now,
-        finishedAt: now,
-        failures,
-        databases,
-      };
+      const manifest = connectorManifest(runId, tenantId, now, databases, failures);
       const staged = await store.putBuffer(
         keyLayout.stagedManifest(tenantId, runId),
         Buffer.from(JSON.stringify(manifest)),

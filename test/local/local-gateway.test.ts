@@ -11,32 +11,12 @@ import { gatewayRoutesFrom, LocalGateway, type LocalGatewayOptions } from '../..
 import { readLocalDeployment } from '../../local/cloud/local-deployment';
 import { synthesizeTemplate } from '../../local/cloud/synthesize-template';
 import type { FunctionInvoker } from '../../local/cloud/local-lambda';
-import { type Caller, IamAuthorizer } from '../../local/iam/iam-authorizer';
-import { LocalCredentials } from '../../local/iam/local-credentials';
+import type { Caller } from '../../local/iam/iam-authorizer';
+import { connectionsAccess } from '../helpers/connections-access';
 import { freePort } from '../helpers/test-ports';
 
 /** Callers of the @connections API: one allowed execute-api:ManageConnections on this API, one allowed nothing. */
-const authorizer = new IamAuthorizer({ roles: new Map(), resourcePolicies: new Map(), encryptionKeys: new Map() });
-const credentials = new LocalCredentials();
-const manager = credentials.addUser({
-  kind: 'user',
-  arn: 'arn:aws:iam::000000000000:user/manager',
-  policies: [
-    {
-      name: 'manage',
-      policy: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Action: 'execute-api:ManageConnections',
-            Resource: 'arn:aws:execute-api:us-east-1:000000000000:local/*/*/@connections/*',
-          },
-        ],
-      },
-    },
-  ],
-});
+const { authorizer, credentials, manager } = connectionsAccess();
 const stranger = credentials.addUser({ kind: 'user', arn: 'arn:aws:iam::000000000000:user/stranger', policies: [] });
 
 type Event = {

@@ -16,6 +16,7 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { startDueBackups } from '../../functions/src/list-tenants/start-due-backups';
 import type { TenantRecord } from '../../core';
 import { freePort } from '../helpers/test-ports';
+import { tenantRecord } from '../helpers/tenant-record';
 
 /**
  * The stack's own BackupRun and DailyBackups definitions (synthesized, with a 1 s heartbeat)
@@ -258,15 +259,7 @@ describe('BackupRun, executed locally from the synthesized definition', () => {
 
 describe('DailyBackups, executed locally', () => {
   const settings = { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 };
-  const tenant = (tenantId: string): TenantRecord => ({
-    tenantId,
-    displayName: tenantId,
-    enabled: true,
-    keys: [],
-    createdAt: '',
-    backupHour: 2,
-    backupMinute: 0,
-  });
+  const tenant = (tenantId: string) => tenantRecord(tenantId);
   /** The real start-due-backups service over an in-memory tenant list, starting BackupRuns on the local Step Functions. */
   const starter =
     (tenants: TenantRecord[], start: (sfn: LocalStepFunctions, name: string, input: unknown) => Promise<'started' | 'exists'>) =>

@@ -8,6 +8,18 @@ import { bufferSource, readBackupFile } from '../../protocol';
 import { freePort } from '../helpers/test-ports';
 
 const login = { user: 'so_backup', password: 'Pw-Stand-In-1' };
+
+/** The real mssql client connected to the stand-in on port as `login`, without TLS and without a request timeout. */
+function connectTo(port: number): Promise<sql.ConnectionPool> {
+  return new sql.ConnectionPool({
+    server: '127.0.0.1',
+    port,
+    user: login.user,
+    password: login.password,
+    options: { encrypt: false, trustServerCertificate: true },
+    requestTimeout: 0,
+  }).connect();
+}
 const folder = mkdtempSync(path.join(tmpdir(), 'so-backup-standin-'));
 
 describe("the SQL Server stand-in's backup files, through the real mssql client", () => {
@@ -23,14 +35,7 @@ describe("the SQL Server stand-in's backup files, through the real mssql client"
       productVersion: '15.0.4355.3',
     });
     await standIn.start();
-    pool = await new sql.ConnectionPool({
-      server: '127.0.0.1',
-      port,
-      user: login.user,
-      password: login.password,
-      options: { encrypt: false, trustServerCertificate: true },
-      requestTimeout: 0,
-    }).connect();
+    pool = await connectTo(port);
   });
   afterAll(async () => {
     await pool?.close();
@@ -96,14 +101,7 @@ describe('the stand-in decides restores from the file itself, as SQL Server does
     const port = await freePort();
     const standIn = new SqlServerStandIn({ port, login, databases: [{ name: 'SuperOffice', sizeBytes: 2 << 20 }], defaultDataPath: dir });
     await standIn.start();
-    const pool = await new sql.ConnectionPool({
-      server: '127.0.0.1',
-      port,
-      user: login.user,
-      password: login.password,
-      options: { encrypt: false, trustServerCertificate: true },
-      requestTimeout: 0,
-    }).connect();
+    const pool = await connectTo(port);
     const query = (text: string, inputs: Record<string, string>) =>
       Object.entries(inputs)
         .reduce((r, [k, v]) => r.input(k, sql.NVarChar, v), pool.request())

@@ -42,18 +42,7 @@ export function indexEntry(facts: FileFacts, sha256: string, versionId: string, 
 }
 
 /** Version 4: version 3 and the birth time (nanoseconds, decimal string; "0" unknown) and POSIX mode (-1 unknown). */
-type Row = [
-  id: string,
-  size: number,
-  mtimeNs: string,
-  fileId: string,
-  sha256: string,
-  versionId: string,
-  s3Checksum: S3Checksum | null,
-  attributes: number,
-  birthNs: string,
-  mode: number,
-];
+type Row = [...RowV3, birthNs: string, mode: number];
 /** Version 3: exact times (nanoseconds, as a decimal string) and attribute bits. */
 type RowV3 = [
   id: string,

@@ -125,7 +125,8 @@ function advapi(): Advapi {
   const koffi = loadKoffi();
   const advapi32 = koffi.load('advapi32.dll');
   const kernel32 = koffi.load('kernel32.dll');
-  koffi.struct('SERVICE_STATUS', {
+  /** SERVICE_STATUS (winsvc.h); SERVICE_STATUS_PROCESS begins with the same seven fields. */
+  const serviceStatusFields = {
     dwServiceType: 'uint32',
     dwCurrentState: 'uint32',
     dwControlsAccepted: 'uint32',
@@ -133,18 +134,13 @@ function advapi(): Advapi {
     dwServiceSpecificExitCode: 'uint32',
     dwCheckPoint: 'uint32',
     dwWaitHint: 'uint32',
-  });
+  };
+  koffi.struct('SERVICE_STATUS', serviceStatusFields);
   const serviceMainType = koffi.proto('void __stdcall SoServiceMain(uint32 argc, void *argv)');
   const handlerType = koffi.proto('uint32 __stdcall SoServiceHandlerEx(uint32 control, uint32 eventType, void *eventData, void *context)');
   koffi.struct('SERVICE_TABLE_ENTRYW', { lpServiceName: 'str16', lpServiceProc: koffi.pointer(serviceMainType) });
   koffi.struct('SERVICE_STATUS_PROCESS', {
-    dwServiceType: 'uint32',
-    dwCurrentState: 'uint32',
-    dwControlsAccepted: 'uint32',
-    dwWin32ExitCode: 'uint32',
-    dwServiceSpecificExitCode: 'uint32',
-    dwCheckPoint: 'uint32',
-    dwWaitHint: 'uint32',
+    ...serviceStatusFields,
     dwProcessId: 'uint32',
     dwServiceFlags: 'uint32',
   });

@@ -1,24 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SERVICE_STATE, type ServiceManager, type ServiceRecovery } from '../../../connector/src/windows/service-control-manager';
 import { SERVICE_RECOVERY, setupService, stateFolderAcl, waitForServiceStop } from '../../../connector/src/windows/service-setup';
+import { writeConnectorConfigFile } from '../../helpers/connector-config';
 
 const EXE = 'C:\\Program Files\\so-backup connector\\so-connector.exe';
 
 function enrolledConfig(): { config: string; stateDir: string } {
   const stateDir = mkdtempSync(path.join(tmpdir(), 'so-setup-'));
-  const config = path.join(stateDir, 'config.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      endpoint: 'wss://example.com/prod',
-      tenantId: 'acme',
-      identityFile: path.join(stateDir, 'identity.json'),
-      stateDir,
-      archive: { roots: [{ name: 'SO_ARC', path: stateDir }] },
-    }),
-  );
+  const config = writeConnectorConfigFile(stateDir);
   return { config, stateDir };
 }
 

@@ -7,6 +7,7 @@ import { UPGRADE_CODE } from '../../../scripts/build/msi-source';
 import { EXE_NODE_OPTIONS } from '../../../connector/src/install/service-definition';
 import { versionParts } from '../../../scripts/build/windows-exe';
 import { USER_NODE } from '../../../local/daemons';
+import { makeSelfSignedCertificate } from '../../../local/cloud/local-tls';
 
 /** The execArgv section a Node.js 22 SEA blob ends with: a count, then each option with its length (64-bit little-endian). */
 function execArgvSection(options: readonly string[]): Buffer {
@@ -40,27 +41,13 @@ if (tools.length > 0 && process.env.CI === 'true')
     const cert = path.join(dir, 'cert.pem');
     const password = path.join(dir, 'password.txt');
     writeFileSync(password, 'not-a-real-secret\n');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '2',
-        '-subj',
-        '/CN=so-backup test signing',
-        '-addext',
-        'extendedKeyUsage=codeSigning',
-      ],
-      { stdio: 'ignore' },
-    );
+    makeSelfSignedCertificate({
+      keyFile: key,
+      certFile: cert,
+      days: 2,
+      subject: '/CN=so-backup test signing',
+      extensions: ['extendedKeyUsage=codeSigning'],
+    });
     execFileSync(
       'openssl',
       ['pkcs12', '-export', '-inkey', key, '-in', cert, '-out', path.join(dir, 'signing.pfx'), '-passout', `file:${password}`],
