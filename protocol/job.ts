@@ -31,6 +31,13 @@ export const backupJobSchema = z.object({
   requestedAt: z.iso.datetime(),
   /** The tenant's bandwidth setting now (null: none), so a connector that missed a change has it before it sends anything. */
   bandwidth: bandwidthSettingSchema.nullable().optional(),
+  /**
+   * When the run's backup window ends (absent: no window, the run goes on until it is done).
+   * Databases are always backed up in full; the archive starts no new file after this instant
+   * (files in flight finish, nothing is sent twice) and the run reports what is still pending
+   * (`archive.pending` in the manifest): the next run goes on from there (docs/bandwidth.md, "Backup window").
+   */
+  windowEndsAt: z.iso.datetime().optional(),
 });
 export type BackupJob = z.infer<typeof backupJobSchema>;
 

@@ -190,6 +190,20 @@ export const archiveSummarySchema = z.object({
   readFiles: z.number().int().nonnegative().optional(),
   /** The gzip-compressed JSON snapshot (archiveSnapshotSchema) of every file at this run. */
   snapshot: artifactSchema,
+  /**
+   * Present when the backup window ended before every new or changed file was sent (seeding a
+   * large archive over several nights): the files and bytes not yet in S3 at their current
+   * content. The snapshot holds the rest (`files`, `bytes`), and for a changed file not yet sent
+   * its last version; the next run goes on from there. Done = files / (files + pending.files).
+   */
+  pending: z
+    .object({
+      files: z.number().int().positive(),
+      bytes: z.number().int().nonnegative(),
+      /** Why the run stopped early: its backup window ended. */
+      reason: z.literal('window'),
+    })
+    .optional(),
   /** Only in promoted manifests: the archive failed in the manifest's run; this is the latest validated one, from this run (see databases' `carriedFrom`). */
   carriedFrom: runIdSchema.optional(),
 });
