@@ -32,7 +32,7 @@ describe('extra certificate authorities (caFile)', () => {
     if (canAdd) {
       expect(loadConnectorConfig(config).caFile).toBe(ca);
       const added = (tls as unknown as { getCACertificates(kind: string): string[] }).getCACertificates('default');
-      expect(added).toContain(readFileSync(ca, 'utf8').trim());
+      expect(added.map((pem) => pem.trim())).toContain(readFileSync(ca, 'utf8').trim());
     } else {
       expect(() => loadConnectorConfig(config)).toThrow(
         `caFile needs Node.js 22.19 or newer (this is ${process.version}; so-connector.exe has it): with this Node.js set NODE_EXTRA_CA_CERTS=${ca}`,
