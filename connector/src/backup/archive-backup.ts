@@ -7,14 +7,16 @@ import { writeSnapshot } from '../repository/snapshots';
 
 /**
  * The archive part of a backup run: mirror the roots, store the run's snapshot (every file at its
- * exact version, gzip-compressed JSON), then save the index. Returns the manifest's summary.
+ * exact version, gzip-compressed JSON), then save the index. Returns the manifest's summary; when
+ * the backup window (`windowEndsAt`) ended before every new or changed file was sent, its
+ * `pending` says how many files and bytes the next run still has to send.
  */
 export async function backupArchive(
   run: { tenantId: string; runId: string },
   roots: ArchiveRoot[],
   deps: { store: ObjectStore; stateDir: string; logger: Logger } & Pick<
     MirrorOptions,
-    'onProgress' | 'signal' | 'concurrency' | 'hiddenAttribute'
+    'onProgress' | 'signal' | 'concurrency' | 'hiddenAttribute' | 'windowEndsAt' | 'now'
   >,
 ): Promise<ArchiveSummary> {
   const { store, logger } = deps;
@@ -38,6 +40,7 @@ export async function backupArchive(
     links: mirrored.links.length,
     readFiles: mirrored.readFiles,
     snapshot,
+    ...(mirrored.pending.files > 0 ? { pending: { ...mirrored.pending, reason: 'window' as const } } : {}),
   };
   if (mirrored.rebuilt) logger.info(mirrored.rebuilt, 'archive index rebuilt from S3');
   if (mirrored.skipped.length > 0)
@@ -51,8 +54,12 @@ export async function backupArchive(
       uploadedBytes: summary.uploadedBytes,
       copiedFiles: summary.copiedFiles,
       deletedFiles: summary.deletedFiles,
+      pendingFiles: mirrored.pending.files,
+      pendingBytes: mirrored.pending.bytes,
     },
-    'archive mirrored',
+    summary.pending
+      ? `archive mirrored until the backup window ended: ${summary.uploadedFiles} file(s), ${summary.uploadedBytes} bytes sent; ${summary.pending.files} file(s), ${summary.pending.bytes} bytes left for the next run`
+      : `archive mirrored: ${summary.uploadedFiles} file(s), ${summary.uploadedBytes} bytes sent; nothing pending`,
   );
   return summary;
 }

@@ -19,7 +19,18 @@ export interface ArchiveRoot {
 export interface MirrorOptions {
   /** Files read, sent or copied at once. @default 24 */
   concurrency?: number;
-  onProgress?(filesDone: number, bytesSent: number): void;
+  /** After each file (and once when the window's end is noticed): files checked or sent, bytes sent, and the window's state. */
+  onProgress?(filesDone: number, bytesSent: number, window?: WindowProgress): void;
+  /**
+   * The end of the backup window. Once the clock has passed it, no file starts sending (the
+   * clock is read between files, just before each upload): files in flight finish, the scan
+   * goes on (so the counts are true), and every new or changed file not sent is counted in
+   * `pending` for the next run. Renames (copies inside S3), delete markers and local reads go on:
+   * they send no file's bytes. @default no window
+   */
+  windowEndsAt?: Date;
+  /** The clock the window is checked against, in ms since the epoch (tests inject one). @default Date.now */
+  now?: () => number;
   signal?: AbortSignal;
   /** Memory for file contents in flight (the store's buffers); one file larger than this still goes, alone. @default 64 MiB */
   memoryBudgetBytes?: number;
@@ -55,6 +66,22 @@ export interface MirrorResult {
   skipped: SkippedFile[];
   /** Set when the index was missing or damaged and was rebuilt from what S3 holds. */
   rebuilt?: { reason: string; adoptedFiles: number; snapshotRunId?: string };
+  /**
+   * New or changed files whose current content is not in S3 because the backup window ended
+   * first, and their bytes (0 and 0 when all was sent). A changed one keeps its last version in
+   * the snapshot; a new one is not in it. The index does not record them: the next run sends them.
+   */
+  pending: { files: number; bytes: number };
+}
+
+/** The backup window's state while the mirror runs. */
+export interface WindowProgress {
+  /** The window's end has passed: no file starts sending any more. */
+  ended: boolean;
+  /** Files being sent right now (they finish). */
+  inFlight: number;
+  /** Files left for the next run so far (the scan may find more). */
+  pendingFiles: number;
 }
 
 /** `proven`: the birth time proves the candidate is the very file renamed; otherwise its content must (it is read and hashed first). */
@@ -96,6 +123,7 @@ export async function mirrorArchive(
     copiedFiles: 0,
     deletedFiles: 0,
     skipped: [],
+    pending: { files: 0, bytes: 0 },
     *snapshotFiles() {
       for (const [id, entry] of index.entries) {
         if (!inSnapshot(id, entry)) continue;
@@ -145,6 +173,31 @@ export async function mirrorArchive(
   let saving: Promise<void> | undefined;
   let done = 0;
   const budget = new ByteBudget(options.memoryBudgetBytes ?? 64 * 1024 * 1024);
+  // The backup window: read between files, never by a timer that would cut an upload short.
+  const now = options.now ?? Date.now;
+  const windowEnd = options.windowEndsAt?.getTime();
+  let windowEnded = false;
+  let inFlight = 0;
+  const windowProgress = (): WindowProgress | undefined =>
+    windowEnd === undefined ? undefined : { ended: windowEnded, inFlight, pendingFiles: result.pending.files };
+  /** True once the window's end has passed; the first time, progress says so (and how many files are still in flight). */
+  const pastWindow = () => {
+    if (windowEnded || windowEnd === undefined) return windowEnded;
+    windowEnded = now() >= windowEnd;
+    if (windowEnded) options.onProgress?.(done, result.uploadedBytes, windowProgress());
+    return windowEnded;
+  };
+  /** Sends a file, unless the window has ended: then it waits for the next run (nothing of it is sent). */
+  const sendInWindow = async (task: Task, key: string, reading: () => void) => {
+    if (pastWindow()) return { pending: true } as const;
+    reading();
+    inFlight++;
+    try {
+      return await uploadConsistent(store, key, task.file);
+    } finally {
+      inFlight--;
+    }
+  };
   const record = (task: Task, entry: IndexEntry, made: boolean) => {
     entry.run = stamp;
     entry.made = made;
@@ -168,11 +221,15 @@ export async function mirrorArchive(
         record(task, adopted, false);
       } else {
         const copied = task.renamedFrom ? await copyRenamed(store, tenantId, task, key, reading) : undefined;
-        if (!copied) reading();
         const outcome = copied
           ? { entry: copied }
-          : await budget.with(store.bufferBytesFor(task.file.size), () => uploadConsistent(store, key, task.file));
-        if ('reason' in outcome) {
+          : await budget.with(store.bufferBytesFor(task.file.size), () => sendInWindow(task, key, reading));
+        if ('pending' in outcome) {
+          // Not sent: a changed file keeps its last version in the snapshot (stamped by the scan),
+          // a new one is not in it yet; the index does not record it, so the next run sends it.
+          result.pending.files++;
+          result.pending.bytes += task.file.size;
+        } else if ('reason' in outcome) {
           // Reported; its last good version (if any, stamped by the scan) stays in the snapshot.
           skip(task.root.name, task.file.relative, outcome.reason);
         } else {
@@ -189,7 +246,7 @@ export async function mirrorArchive(
       if (reason === undefined) throw error;
       skip(task.root.name, task.file.relative, reason);
     }
-    options.onProgress?.(++done, result.uploadedBytes);
+    options.onProgress?.(++done, result.uploadedBytes, windowProgress());
     if (Date.now() - lastSave > every && !saving) {
       lastSave = Date.now();
       saving = index.save().finally(() => (saving = undefined));

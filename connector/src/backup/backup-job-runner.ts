@@ -20,6 +20,7 @@ import { SHUTDOWN } from '../store/s3-object-store';
 import type { ObjectStore } from '../store/object-store';
 import { writeManifest } from '../repository/manifests';
 import { backupArchive } from './archive-backup';
+import type { WindowProgress } from './archive-mirror';
 import { assessDatabase } from './database-readiness';
 
 export interface JobProgress {
@@ -39,6 +40,8 @@ export interface BackupJobDeps {
   logger: Logger;
   report(progress: JobProgress): void;
   signal?: AbortSignal;
+  /** The clock the backup window is checked against, ms since the epoch (tests inject one). @default Date.now */
+  now?: () => number;
 }
 
 const EXPRESS_EDITION = 4;
@@ -91,14 +94,24 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
   let archive: Manifest['archive'];
   if (config.archive) {
     deps.signal?.throwIfAborted();
+    // The databases above are backed up in full whatever the window; only the archive stops
+    // sending at the window's end (between files) and goes on from there the next night.
+    const windowEndsAt = job.windowEndsAt === undefined ? undefined : new Date(job.windowEndsAt);
+    if (windowEndsAt && windowEndsAt.getTime() <= (deps.now ?? Date.now)())
+      logger.warn(
+        { windowEndsAt: job.windowEndsAt },
+        'the backup window ended before the archive began: it is scanned, nothing new is sent, and what is left is reported as pending',
+      );
     try {
       archive = await backupArchive(job, config.archive.roots, {
         store,
         stateDir: config.stateDir,
         logger,
         signal: deps.signal,
-        onProgress: (done, uploadedBytes) =>
-          deps.report({ phase: 'archive', bytesDone: uploadedBytes, detail: `${done} files checked or sent` }),
+        windowEndsAt,
+        now: deps.now,
+        onProgress: (done, uploadedBytes, window) =>
+          deps.report({ phase: 'archive', bytesDone: uploadedBytes, detail: archiveDetail(done, window) }),
       });
     } catch (error) {
       failed('archive', config.archive.roots.map((root) => root.name).join(', '), error);
@@ -121,6 +134,16 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
   };
   const stored = await writeManifest(store, manifest);
   return { key: stored.key, versionId: stored.versionId };
+}
+
+/**
+ * The archive's progress line: files checked or sent; once the backup window has ended, that it
+ * is finishing the files in flight, then that it scans the rest without sending it.
+ */
+export function archiveDetail(done: number, window?: WindowProgress): string {
+  if (!window?.ended) return `${done} files checked or sent`;
+  if (window.inFlight > 0) return `window ended: finishing ${window.inFlight} file(s) in flight`;
+  return `window ended: nothing more is sent; ${window.pendingFiles} file(s) left for the next run so far`;
 }
 
 /** The job's error when no artifact could be backed up: the one failure as it was, or all of them named. */

@@ -238,6 +238,10 @@ program
       lines.push(
         `Archive: ${archive.files} file(s), ${archive.bytes} bytes, verified, in ${archive.folder}${archive.links ? `; ${archive.links} link(s)` : ''}${archive.unchanged ? `; ${archive.unchanged} already there exactly (checked, left as they were)` : ''}.`,
       );
+      if (archive.seeding)
+        lines.push(
+          `The archive was still being seeded when this backup ran (its backup window ended first): it holds ${archive.seeding.files} of ${archive.seeding.of} files (${archive.seeding.percent} %). ${archive.seeding.pendingFiles} file(s), ${archive.seeding.pendingBytes} bytes, were not yet sent at their current content: new ones are not restored, changed ones came back in their previous version; later runs go on sending them.`,
+        );
       if (archive.renamed.length > 0)
         lines.push(
           `${archive.renamed.length} restored under another name (this file system cannot hold or tell apart the exact names):`,

@@ -61,7 +61,35 @@ export interface RestoreSummary {
   startedAt: string;
   database?: { source: string; restoredAs: string; bytes: number; files: Array<{ logicalName: string; to: string }> };
   /** What was restored of the archive, and where: the folder, or with --into-live the live roots. */
-  archive?: MaterializeResult & { folder: string };
+  archive?: MaterializeResult & { folder: string; seeding?: ArchiveSeeding };
+}
+
+/**
+ * The archive was still being seeded when the run was taken (its backup window ended before every
+ * new or changed file was sent): the run's backup holds `files` of `of` files; `pendingFiles`
+ * (`pendingBytes`) were not in S3 at their current content (a new one is not in the backup, a
+ * changed one is there in its previous version).
+ */
+export interface ArchiveSeeding {
+  files: number;
+  of: number;
+  pendingFiles: number;
+  pendingBytes: number;
+  /** The share done, 0–100, one decimal: files / (files + pending files), as the manifest defines it. */
+  percent: number;
+}
+
+/** The seeding state of a run's archive, from its manifest (undefined: the archive was complete). */
+export function archiveSeeding(archive: Manifest['archive']): ArchiveSeeding | undefined {
+  if (!archive?.pending) return undefined;
+  const of = archive.files + archive.pending.files;
+  return {
+    files: archive.files,
+    of,
+    pendingFiles: archive.pending.files,
+    pendingBytes: archive.pending.bytes,
+    percent: Math.floor((archive.files / of) * 1000) / 10,
+  };
 }
 
 /** Checks what can be checked before the cloud is asked and anything is downloaded: names, the target folder, live SO_ARC. */
@@ -168,7 +196,11 @@ export async function restoreRun(deps: RestoreDeps, choices: RestoreChoices): Pr
   const archive = choices.archiveTo || choices.intoLive ? await planArchive(deps, manifest, choices) : undefined;
   const summary: RestoreSummary = { runId: deps.grant.runId, startedAt: deps.grant.startedAt };
   if (database) summary.database = await restoreDatabase(deps, manifest, database);
-  if (archive) summary.archive = await restoreArchive(deps, archive, choices);
+  if (archive) {
+    summary.archive = await restoreArchive(deps, archive, choices);
+    const seeding = archiveSeeding(manifest.archive);
+    if (seeding) summary.archive.seeding = seeding;
+  }
   return summary;
 }
 
@@ -313,7 +345,7 @@ async function planArchive(deps: RestoreDeps, manifest: Manifest, choices: Resto
   }
   deps.progress('reading the archive snapshot');
   const snapshot = await readRunSnapshot(deps.store, manifest);
-  const one = choices.file !== undefined || choices.fileBytes !== undefined ? chooseEntry(snapshot, choices, manifest.runId) : undefined;
+  const one = choices.file !== undefined || choices.fileBytes !== undefined ? chooseEntry(snapshot, choices, manifest.runId, archiveSeeding(manifest.archive)) : undefined;
   const plan: ArchivePlan = one
     ? { snapshot, files: one.kind === 'file' ? [one.entry] : [], links: one.kind === 'link' ? [one.entry] : [], emptyFolders: [] }
     : { snapshot, files: snapshot.files, links: snapshot.links, emptyFolders: snapshot.emptyFolders };
@@ -358,6 +390,7 @@ function chooseEntry(
   snapshot: ArchiveSnapshot,
   choices: RestoreChoices,
   runId: string,
+  seeding?: ArchiveSeeding,
 ): { kind: 'file'; entry: SnapshotFile } | { kind: 'link'; entry: SnapshotLink } {
   const entries = [
     ...snapshot.files.map((entry) => ({ kind: 'file' as const, entry })),
@@ -380,7 +413,11 @@ function chooseEntry(
   if (found.length === 0) {
     throw new ConnectorError(
       'RESTORE_FILE_NOT_IN_RUN',
-      `${asked} is not in run ${runId}'s archive (give "<root>/<path>" or the path inside the root, as in the archive)`,
+      `${asked} is not in run ${runId}'s archive (give "<root>/<path>" or the path inside the root, as in the archive)${
+        seeding
+          ? `; that run's archive was still being seeded (${seeding.files} of ${seeding.of} files sent): a new file may not have been sent yet, a later run may hold it`
+          : ''
+      }`,
       { permanent: true },
     );
   }
