@@ -16,7 +16,8 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { gzipSnapshot } from '../../connector/src/repository';
-import { ArchiveIndex, backupArchive, indexEntry, isNetworkPath, mirrorArchive, scanRoot } from '../../connector/src/backup';
+import { archiveDetail, ArchiveIndex, backupArchive, indexEntry, isNetworkPath, mirrorArchive, scanRoot } from '../../connector/src/backup';
+import { windowAfter } from '../helpers/window-clock';
 import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
 import { archiveSnapshotSchema, keyLayout } from '../../protocol';
 import { withReusedInode } from '../helpers/inode-reuse';
@@ -340,5 +341,75 @@ describe('archive mirror', () => {
       JSON.parse(gunzipSync(Buffer.concat(await gzipSnapshot('acme-2026-11-25-daily', files, []))).toString('utf8')),
     );
     expect(parsed.files).toEqual(files);
+  });
+});
+
+describe('archive mirror: the backup window', () => {
+  const roots = (archive: string) => [{ name: 'SO_ARC', path: archive }];
+
+  test('GIVEN the window ends while two files are being sent WHEN the mirror goes on THEN both finish whole and are recorded, no further file starts, the rest is pending, and progress says so', async () => {
+    const { archive, state } = setUp('window-in-flight');
+    for (let i = 1; i <= 5; i++) write(archive, `ANNA/document ${i}.pdf`, `document ${i} `.repeat(i * 10));
+    const gates: Array<() => void> = [];
+    class GatedStore extends MemoryObjectStore {
+      override async putFile(...args: Parameters<MemoryObjectStore['putFile']>) {
+        await new Promise<void>((resolve) => gates.push(resolve));
+        return super.putFile(...args);
+      }
+    }
+    const store = new GatedStore();
+    const windowEndsAt = new Date('2026-11-30T06:00:00Z');
+    let clock = windowEndsAt.getTime() - 1;
+    const details: string[] = [];
+    const index = await ArchiveIndex.load(state);
+    const mirroring = mirrorArchive('acme', roots(archive), store, index, {
+      concurrency: 2,
+      windowEndsAt,
+      now: () => clock,
+      onProgress: (done, _bytes, window) => details.push(archiveDetail(done, window)),
+    });
+    while (gates.length < 2) await new Promise((resolve) => setImmediate(resolve));
+    clock = windowEndsAt.getTime(); // the window ends with two files in flight
+    gates.shift()!();
+    while (!details.some((d) => d.startsWith('window ended'))) await new Promise((resolve) => setImmediate(resolve));
+    expect(details).toContain('window ended: finishing 1 file(s) in flight');
+    gates.shift()!();
+    const result = await mirroring;
+    expect(gates).toHaveLength(0); // no third file started
+    expect(store.calls.putFile).toBe(2);
+    expect(result).toMatchObject({ uploadedFiles: 2, files: 2, pending: { files: 3 } });
+    expect(details.at(-1)).toBe('window ended: nothing more is sent; 3 file(s) left for the next run so far');
+    // The two sent files are whole in S3 and in the index; the next run sends only the other three.
+    for (const file of result.snapshotFiles()) expect(store.current(file.key)!.length).toBe(file.size);
+    await index.save();
+    const next = await mirrorArchive('acme', roots(archive), new MemoryObjectStore(), await ArchiveIndex.load(state));
+    expect(next).toMatchObject({ uploadedFiles: 3, files: 5, pending: { files: 0, bytes: 0 } });
+  });
+
+  test('GIVEN a window already past WHEN a renamed, a deleted, an unchanged and a new file are mirrored THEN the rename is copied inside S3 and the deletion marked (nothing sent), only the new file is pending', async () => {
+    const { archive, state, store } = setUp('window-past');
+    write(archive, 'ANNA/offer.docx', 'offer');
+    write(archive, 'ANNA/old mail.eml', 'old mail');
+    write(archive, 'PER/notes.txt', 'notes');
+    await run(store, state, archive, 'acme-2026-11-28-daily');
+    renameSync(path.join(archive, 'ANNA', 'offer.docx'), path.join(archive, 'ANNA', 'offer (signed).docx'));
+    rmSync(path.join(archive, 'ANNA', 'old mail.eml'));
+    write(archive, 'PER/new scan.pdf', 'a new scan');
+    const before = { ...store.calls };
+    const summary = await backupArchive({ tenantId: 'acme', runId: 'acme-2026-11-29-daily' }, roots(archive), {
+      store,
+      stateDir: state,
+      logger,
+      ...windowAfter(0),
+    });
+    // The old name of the renamed file and the deleted mail get delete markers.
+    expect(since(before, store.calls)).toEqual({ copyVersion: 1, markDeleted: 2 });
+    expect(summary).toMatchObject({
+      files: 2,
+      copiedFiles: 1,
+      deletedFiles: 2,
+      readFiles: 0,
+      pending: { files: 1, bytes: 'a new scan'.length, reason: 'window' },
+    });
   });
 });

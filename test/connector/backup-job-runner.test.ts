@@ -56,11 +56,14 @@ describe('runBackupJob', () => {
   const config = (): ConnectorConfig =>
     connectorConfigFor(dir, { sql: standInSql(port, login, dir), archive: { roots: [{ name: 'SO_ARC', path: archive }] } });
 
-  async function run(runId: string, store: MemoryObjectStore) {
+  async function run(runId: string, store: MemoryObjectStore, windowEndsAt?: string) {
     const databaseServer = new MssqlDatabaseServer(config().sql!.connectionString);
     const progress: JobProgress[] = [];
     try {
-      const pointer = await runQuietBackupJob(job(runId), { config: config(), databaseServer, store, report: (p) => progress.push(p) });
+      const pointer = await runQuietBackupJob(
+        { ...job(runId), ...(windowEndsAt ? { windowEndsAt } : {}) },
+        { config: config(), databaseServer, store, report: (p) => progress.push(p) },
+      );
       const manifest: Manifest = manifestSchema.parse(JSON.parse(store.current(pointer.key)!.toString()));
       const snapshot = JSON.parse(gunzipSync(store.current(manifest.archive!.snapshot.key)!).toString()) as ArchiveSnapshot;
       return { manifest, snapshot, progress };
@@ -115,6 +118,41 @@ describe('runBackupJob', () => {
     expect(second.snapshot.files.map((f) => f.path).sort()).toEqual(['ADM/2026.11/a.docx', 'ADM/new.eml', 'Ærlig æøå.txt']);
     expect(second.manifest.archive).toMatchObject({ files: 3, uploadedFiles: 2, deletedFiles: 1 });
     expect(store.versions.get(keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/2026.11/b.pdf'))?.at(-1)?.body).toBeUndefined(); // delete marker
+  });
+
+  test('GIVEN a backup window that ended before the job began WHEN it runs THEN the database is backed up and uploaded in full; the archive is scanned, sends nothing and reports a changed and a new file pending, the changed one at its last version; the next run sends just those two', async () => {
+    const store = new MemoryObjectStore();
+    const before = await run('acme-2026-11-28-daily', store);
+    const edited = before.snapshot.files.find((f) => f.path === 'ADM/2026.11/a.docx')!;
+    writeFileSync(path.join(archive, 'ADM', '2026.11', 'a.docx'), 'first, edited again');
+    utimesSync(path.join(archive, 'ADM', '2026.11', 'a.docx'), new Date(), new Date(Date.now() + 10_000));
+    writeFileSync(path.join(archive, 'ADM', 'offer.pdf'), 'a new offer');
+    const putsBefore = store.calls.putFile ?? 0;
+
+    const late = await run('acme-2026-11-29-daily', store, new Date(Date.now() - 60_000).toISOString());
+    expect(late.manifest.databases).toHaveLength(1);
+    expect(late.manifest.databases[0]!.artifact.size).toBeGreaterThan(0);
+    expect(store.current(late.manifest.databases[0]!.artifact.key)).toHaveLength(late.manifest.databases[0]!.artifact.size);
+    expect(late.manifest.archive).toMatchObject({
+      uploadedFiles: 0,
+      uploadedBytes: 0,
+      files: 3,
+      pending: { files: 2, bytes: 'first, edited again'.length + 'a new offer'.length, reason: 'window' },
+    });
+    expect(store.calls.putFile! - putsBefore).toBe(1); // the database backup; no archive file
+    // The changed file keeps its last version; the new one is not in the snapshot yet.
+    expect(late.snapshot.files.find((f) => f.path === 'ADM/2026.11/a.docx')).toMatchObject({
+      versionId: edited.versionId,
+      sha256: edited.sha256,
+    });
+    expect(late.snapshot.files.map((f) => f.path)).not.toContain('ADM/offer.pdf');
+    expect(late.progress.some((p) => p.phase === 'archive' && p.detail?.startsWith('window ended'))).toBe(true);
+
+    const next = await run('acme-2026-11-30-daily', store);
+    expect(next.manifest.archive).toMatchObject({ uploadedFiles: 2, files: 4 });
+    expect(next.manifest.archive!.pending).toBeUndefined();
+    expect(store.calls.putFile! - putsBefore).toBe(1 + 1 + 2);
+    expect(store.current(keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/2026.11/a.docx'))!.toString()).toBe('first, edited again');
   });
 });
 

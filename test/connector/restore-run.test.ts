@@ -73,6 +73,7 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
   let server: MssqlDatabaseServer;
   let store: DamagingStore;
   let grant: { runId: string; startedAt: string; manifest: ManifestPointer };
+  let config: ReturnType<typeof connectorConfigFor>;
   const choices = (more: Partial<RestoreChoices>): RestoreChoices => ({
     stagingFolder: path.join(dir, 'restore-staging'),
     liveRoots: [{ name: 'SO_ARC', path: archive }],
@@ -91,7 +92,7 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
     writeFileSync(path.join(archive, 'ANNA', 'offer.docx'), 'offer v1');
     writeFileSync(path.join(archive, 'mail.eml'), 'mail');
     store = new DamagingStore('SuperOffice.bak', 0);
-    const config = connectorConfigFor(dir, {
+    config = connectorConfigFor(dir, {
       sql: standInSql(port, login, path.join(dir, 'staging')),
       archive: { roots: [{ name: 'SO_ARC', path: archive }] },
     });
@@ -201,6 +202,30 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
       code: 'RESTORE_FILE_NOT_IN_RUN',
     });
     await expect(restoreRun(deps(), choices({}))).rejects.toMatchObject({ code: 'RESTORE_NOTHING' });
+  });
+
+  test('GIVEN a run whose backup window ended before a new file was sent WHEN its archive is restored THEN what its snapshot holds comes back, and the summary says the archive was still being seeded (2 of 3 files); --file of the unsent one says so', async () => {
+    writeFileSync(path.join(archive, 'ANNA', 'new offer.docx'), 'not sent yet');
+    const runId = 'acme-2026-11-26-daily';
+    const job26 = { ...job(runId), windowEndsAt: new Date(Date.now() - 1000).toISOString() };
+    const manifest = await runQuietBackupJob(job26, { config, store, databaseServer: server });
+    const seeded = { runId, startedAt: new Date().toISOString(), manifest };
+    const into = path.join(dir, 'seeding');
+    const summary = await restoreRun({ ...deps(), grant: seeded }, choices({ archiveTo: into }));
+    expect(summary.archive).toMatchObject({
+      files: 2,
+      seeding: { files: 2, of: 3, pendingFiles: 1, pendingBytes: 'not sent yet'.length, percent: 66.6 },
+    });
+    expect(readFileSync(path.join(into, 'SO_ARC', 'ANNA', 'offer.docx'), 'utf8')).toBe('offer v1');
+    expect(existsSync(path.join(into, 'SO_ARC', 'ANNA', 'new offer.docx'))).toBe(false);
+    await expect(
+      restoreRun({ ...deps(), grant: seeded }, choices({ archiveTo: path.join(dir, 'seeding-one'), file: 'SO_ARC/ANNA/new offer.docx' })),
+    ).rejects.toMatchObject({
+      code: 'RESTORE_FILE_NOT_IN_RUN',
+      message: expect.stringContaining('still being seeded (2 of 3 files sent)'),
+    });
+    // The first run had its whole archive: no seeding said.
+    expect((await restoreRun(deps(), choices({ archiveTo: path.join(dir, 'complete') }))).archive!.seeding).toBeUndefined();
   });
 });
 

@@ -191,8 +191,16 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
             : (Reflect.get(object, name, object) as unknown),
       });
       const window = sends === undefined ? {} : windowAfter(sends);
-      const summary = await backupArchive({ tenantId: 'window', runId }, roots, { store, stateDir: state, logger, concurrency: 3, ...window });
-      const snapshot = archiveSnapshotSchema.parse(JSON.parse(gunzipSync(await readObject(real, summary.snapshot.key, summary.snapshot.versionId)).toString()));
+      const summary = await backupArchive({ tenantId: 'window', runId }, roots, {
+        store,
+        stateDir: state,
+        logger,
+        concurrency: 3,
+        ...window,
+      });
+      const snapshot = archiveSnapshotSchema.parse(
+        JSON.parse(gunzipSync(await readObject(real, summary.snapshot.key, summary.snapshot.versionId)).toString()),
+      );
       return { summary, snapshot, puts };
     };
 

@@ -345,7 +345,10 @@ async function planArchive(deps: RestoreDeps, manifest: Manifest, choices: Resto
   }
   deps.progress('reading the archive snapshot');
   const snapshot = await readRunSnapshot(deps.store, manifest);
-  const one = choices.file !== undefined || choices.fileBytes !== undefined ? chooseEntry(snapshot, choices, manifest.runId, archiveSeeding(manifest.archive)) : undefined;
+  const one =
+    choices.file !== undefined || choices.fileBytes !== undefined
+      ? chooseEntry(snapshot, choices, manifest.runId, archiveSeeding(manifest.archive))
+      : undefined;
   const plan: ArchivePlan = one
     ? { snapshot, files: one.kind === 'file' ? [one.entry] : [], links: one.kind === 'link' ? [one.entry] : [], emptyFolders: [] }
     : { snapshot, files: snapshot.files, links: snapshot.links, emptyFolders: snapshot.emptyFolders };
