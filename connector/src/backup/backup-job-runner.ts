@@ -97,7 +97,9 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
     // The databases above are backed up in full whatever the window; only the archive stops
     // sending at the window's end (between files) and goes on from there the next night.
     const windowEndsAt = job.windowEndsAt === undefined ? undefined : new Date(job.windowEndsAt);
-    if (windowEndsAt && windowEndsAt.getTime() <= (deps.now ?? Date.now)())
+    if (windowEndsAt && windowEndsAt.getTime() > (deps.now ?? Date.now)())
+      logger.info({ windowEndsAt: job.windowEndsAt }, 'backup window: the archive starts no new file after its end');
+    else if (windowEndsAt)
       logger.warn(
         { windowEndsAt: job.windowEndsAt },
         'the backup window ended before the archive began: it is scanned, nothing new is sent, and what is left is reported as pending',
