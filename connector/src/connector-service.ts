@@ -223,6 +223,7 @@ export class ConnectorService {
         logger,
         report,
         signal,
+        uploadRate: this.deps.bandwidth ? () => this.deps.bandwidth!.upload.bytesPerSecond : undefined,
       });
       // The checkpoint goes once the result is safe on disk: a crash then resends the result
       // rather than running the whole job again.

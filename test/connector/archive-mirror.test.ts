@@ -386,6 +386,39 @@ describe('archive mirror: the backup window', () => {
     expect(next).toMatchObject({ uploadedFiles: 3, files: 5, pending: { files: 0, bytes: 0 } });
   });
 
+  test('GIVEN a window and a slow bandwidth limit WHEN files are sent THEN no more are in flight than the limit sends in 10 s (at least one), so few are left to finish when the window ends', async () => {
+    const { archive, state } = setUp('window-in-flight-bytes');
+    for (let i = 1; i <= 6; i++) write(archive, `ANNA/document ${i}.pdf`, 'x'.repeat(100));
+    write(archive, 'ANNA/large scan.tif', 'y'.repeat(1_000)); // more than the limit sends in 10 s: goes alone
+    const gates: Array<() => void> = [];
+    let most = 0;
+    class GatedStore extends MemoryObjectStore {
+      override async putFile(...args: Parameters<MemoryObjectStore['putFile']>) {
+        await new Promise<void>((resolve) => {
+          gates.push(resolve);
+          most = Math.max(most, gates.length);
+        });
+        return super.putFile(...args);
+      }
+    }
+    const store = new GatedStore();
+    const mirroring = mirrorArchive('acme', roots(archive), store, await ArchiveIndex.load(state), {
+      concurrency: 24,
+      windowEndsAt: new Date('2026-11-30T06:00:00Z'),
+      now: () => new Date('2026-11-30T01:00:00Z').getTime(),
+      uploadRate: () => 25, // 250 bytes in 10 s: two 100-byte documents at once
+    });
+    let settled = false;
+    void mirroring.finally(() => (settled = true));
+    while (!settled) {
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      gates.shift()?.();
+    }
+    const result = await mirroring;
+    expect(most).toBe(2);
+    expect(result).toMatchObject({ uploadedFiles: 7, pending: { files: 0 } });
+  });
+
   test('GIVEN a window already past WHEN a renamed, a deleted, an unchanged and a new file are mirrored THEN the rename is copied inside S3 and the deletion marked (nothing sent), only the new file is pending', async () => {
     const { archive, state, store } = setUp('window-past');
     write(archive, 'ANNA/offer.docx', 'offer');

@@ -31,6 +31,13 @@ export interface MirrorOptions {
   windowEndsAt?: Date;
   /** The clock the window is checked against, in ms since the epoch (tests inject one). @default Date.now */
   now?: () => number;
+  /**
+   * The upload limit in force, bytes per second (null: unlimited). With a window, the files in
+   * flight are kept to about what this limit sends in 10 s (always at least one file), so
+   * the files that must finish after the window's end take about that long, not as long as 24
+   * files sharing a slow link. @default unlimited
+   */
+  uploadRate?: () => number | null;
   signal?: AbortSignal;
   /** Memory for file contents in flight (the store's buffers); one file larger than this still goes, alone. @default 64 MiB */
   memoryBudgetBytes?: number;
@@ -187,15 +194,35 @@ export async function mirrorArchive(
     if (windowEnded) options.onProgress?.(done, result.uploadedBytes, windowProgress());
     return windowEnded;
   };
+  let inFlightBytes = 0;
+  const inFlightDone: Array<() => void> = [];
+  /**
+   * Whether a file may start sending: not once the window has ended. With a window and a limit,
+   * it first waits until the file fits in what the limit sends in IN_FLIGHT_SECONDS (or nothing
+   * is in flight). The check and the count are one step, so files starting together see each other.
+   */
+  const startSending = async (size: number): Promise<boolean> => {
+    for (;;) {
+      if (pastWindow()) return false;
+      const rate = windowEnd === undefined ? null : (options.uploadRate?.() ?? null);
+      if (rate === null || inFlight === 0 || inFlightBytes + size <= rate * IN_FLIGHT_SECONDS) {
+        inFlight++;
+        inFlightBytes += size;
+        return true;
+      }
+      await new Promise<void>((resolve) => inFlightDone.push(resolve));
+    }
+  };
   /** Sends a file, unless the window has ended: then it waits for the next run (nothing of it is sent). */
   const sendInWindow = async (task: Task, key: string, reading: () => void) => {
-    if (pastWindow()) return { pending: true } as const;
+    if (!(await startSending(task.file.size))) return { pending: true } as const;
     reading();
-    inFlight++;
     try {
       return await uploadConsistent(store, key, task.file);
     } finally {
       inFlight--;
+      inFlightBytes -= task.file.size;
+      for (const wake of inFlightDone.splice(0)) wake();
     }
   };
   const record = (task: Task, entry: IndexEntry, made: boolean) => {
@@ -389,6 +416,9 @@ async function rootProblem(roots: ArchiveRoot[], unreadable: RootUnreadable): Pr
     : `${verdict.detail}${verdict.fix ? `: ${verdict.fix}` : ''}`;
   return new ConnectorError('ARCHIVE_ROOT_UNREADABLE', `archive root "${root.name}": ${text}`, { cause: unreadable.cause });
 }
+
+/** With a backup window and a bandwidth limit, the files in flight hold at most about this many seconds of the limit. */
+const IN_FLIGHT_SECONDS = 10;
 
 /** Work the scan may queue before it waits: a first run of 100,000 files is not held in memory as tasks. */
 const QUEUE_HIGH_WATER = 2_000;

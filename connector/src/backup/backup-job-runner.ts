@@ -42,6 +42,8 @@ export interface BackupJobDeps {
   signal?: AbortSignal;
   /** The clock the backup window is checked against, ms since the epoch (tests inject one). @default Date.now */
   now?: () => number;
+  /** The upload limit in force, bytes per second (null: unlimited): with a window, it bounds the archive's files in flight. */
+  uploadRate?: () => number | null;
 }
 
 const EXPRESS_EDITION = 4;
@@ -112,6 +114,7 @@ export async function runBackupJob(job: BackupJob, deps: BackupJobDeps): Promise
         signal: deps.signal,
         windowEndsAt,
         now: deps.now,
+        uploadRate: deps.uploadRate,
         onProgress: (done, uploadedBytes, window) =>
           deps.report({ phase: 'archive', bytesDone: uploadedBytes, detail: archiveDetail(done, window) }),
       });
