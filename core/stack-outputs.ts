@@ -17,6 +17,8 @@ export const stackOutputsSchema = z
     ScheduleTimeZone: z.string().min(1),
     /** How long a RUNNING run counts as running (core/run-rules.ts activeRun), in seconds. */
     RunTimeoutSeconds: z.coerce.number().int().positive(),
+    /** The stack's backup window (core/backup-window.ts), in seconds, 0: none; absent from stacks older than it. */
+    RunWindowSeconds: z.coerce.number().int().min(0).optional(),
   })
   .loose();
 export type StackOutputs = z.infer<typeof stackOutputsSchema>;

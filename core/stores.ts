@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ArtifactFailure, BandwidthSetting, ManifestPointer, WireError } from '../protocol';
 import { awsErrorKind } from './aws-errors';
+import type { ArchiveProgress, SeedingState } from './seeding';
 import type { RunTrigger } from './workflow';
 
 /** Index names; the same strings as infra/lib/constructs/backup-tables.ts TABLE_INDEXES. */
@@ -55,6 +56,13 @@ export interface TenantRecord {
   backupMinute?: number;
   /** The connector's bandwidth limit set centrally (`so-backup tenants set --bandwidth`), sent to the connector; unset: the connector's configuration file alone. */
   bandwidth?: BandwidthSetting;
+  /**
+   * How long after a run starts its archive may go on (seconds; 0: no window), set with
+   * `so-backup tenants set --backup-window`; unset: the stack's (core/backup-window.ts).
+   */
+  backupWindowSeconds?: number;
+  /** An archive being sent over several nights (core/seeding.ts); absent once an archive run is complete. */
+  seeding?: SeedingState;
   /**
    * The latest restore drill's outcome (`detail` says what was checked, or what failed);
    * `database` is the database it was asked to restore (drills rotate through them).
@@ -196,7 +204,7 @@ export class TenantStore {
     );
   }
 
-  /** Changes a tenant's settings (name, Online, backup hour and minute, bandwidth; `null` removes them: the stack's backup window, the configuration file's bandwidth alone). */
+  /** Changes a tenant's settings (name, Online, backup hour and minute, bandwidth, backup window; `null` removes them: the stack's backup window and run window, the configuration file's bandwidth alone). */
   async updateSettings(
     tenantId: string,
     settings: {
@@ -205,10 +213,11 @@ export class TenantStore {
       backupHour?: number | null;
       backupMinute?: number | null;
       bandwidth?: BandwidthSetting | null;
+      backupWindowSeconds?: number | null;
     },
   ): Promise<void> {
     const set = Object.entries(settings).filter(([, value]) => value !== undefined && value !== null);
-    const remove = (['backupHour', 'backupMinute', 'bandwidth'] as const).filter((name) => settings[name] === null);
+    const remove = (['backupHour', 'backupMinute', 'bandwidth', 'backupWindowSeconds'] as const).filter((name) => settings[name] === null);
     if (set.length === 0 && remove.length === 0) return;
     await this.db.send(
       new UpdateCommand({
@@ -325,6 +334,19 @@ export class TenantStore {
         UpdateExpression: 'SET dailyManifest = :manifest, tierMarks = :marks',
         ConditionExpression: 'attribute_exists(tenantId)',
         ExpressionAttributeValues: { ':manifest': dailyManifest, ':marks': tierMarks },
+      }),
+    );
+  }
+
+  /** Sets the tenant's seeding state after a run whose archive validated; undefined removes it (the archive is complete). */
+  async recordSeeding(tenantId: string, seeding: SeedingState | undefined): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { tenantId },
+        ConditionExpression: 'attribute_exists(tenantId)',
+        UpdateExpression: seeding ? 'SET seeding = :seeding' : 'REMOVE seeding',
+        ...(seeding ? { ExpressionAttributeValues: { ':seeding': seeding } } : {}),
       }),
     );
   }
@@ -452,6 +474,10 @@ export interface RunRecord {
     limitBytesPerSecond?: number | null;
     at: string;
   };
+  /** When the run's backup window ends (core/backup-window.ts); absent: no window. */
+  windowEndsAt?: string;
+  /** How far the archive has come with this run (from its validated manifest): done / total, and what the window's end left pending. */
+  archiveProgress?: ArchiveProgress;
   /** The manifest the connector reported (its run's staging copy; it expires with staging). */
   manifest?: ManifestPointer;
   /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { manifestPointerSchema, runIdSchema, tenantIdSchema } from '../../protocol';
+import { MAX_RUN_WINDOW_SECONDS } from '../backup-window';
 import { jsonPaths, type PayloadShape, wholeState } from './json-path';
 import { lambdaTask } from './lambda-task';
 
@@ -22,6 +23,8 @@ export const backupRunInputSchema = z
     trigger: runTriggerSchema.default('operator'),
     requestedBy: z.string().min(1).max(200).default('unknown'),
     reason: z.string().max(1000).optional(),
+    /** This run's backup window in seconds (`so-backup backup --window`; 0: none); absent: the tenant's, else the stack's (core/backup-window.ts). */
+    windowSeconds: z.number().int().min(0).max(MAX_RUN_WINDOW_SECONDS).optional(),
   })
   .strict();
 export type BackupRunInput = z.infer<typeof backupRunInputSchema>;
@@ -32,6 +35,8 @@ export const runRefSchema = z.object({
   tenantId: tenantIdSchema,
   trigger: runTriggerSchema,
   startedAt: z.string(),
+  /** When the run's backup window ends (the job's `windowEndsAt`); absent: no window. */
+  windowEndsAt: z.iso.datetime().optional(),
 });
 export type RunRef = z.infer<typeof runRefSchema>;
 
@@ -57,6 +62,9 @@ export const validationSummarySchema = z
         uploadedFiles: z.number(),
         uploadedBytes: z.number(),
         skippedFiles: z.number().default(0),
+        /** Left for the next run by the backup window's end (seeding). */
+        pendingFiles: z.number().optional(),
+        pendingBytes: z.number().optional(),
       })
       .optional(),
   })
@@ -93,6 +101,7 @@ export const backupRunStateSchema = z
     trigger: runTriggerSchema.optional(),
     requestedBy: z.string().max(200).optional(),
     reason: z.string().max(1000).optional(),
+    windowSeconds: z.number().optional(),
     run: runRefSchema.optional(),
     backup: backupResultSchema.optional(),
     validation: validationSummarySchema.optional(),

@@ -53,6 +53,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly backupTimeout?: Duration;
   /** See BackupRunStateMachineProps.offlineRetryInterval. @default Duration.minutes(15) */
   readonly offlineRetryInterval?: Duration;
+  /** See BackupRunStateMachineProps.runWindow (not backupWindowHours, which spreads the runs' start). @default Duration.hours(8) */
+  readonly runWindow?: Duration;
   /** See BackupRunStateMachineProps.offlineRetryWindow. @default Duration.hours(4) */
   readonly offlineRetryWindow?: Duration;
 }
@@ -107,6 +109,7 @@ export class SoBackupStack extends Stack {
       backupTimeout: props.backupTimeout,
       offlineRetryInterval: props.offlineRetryInterval,
       offlineRetryWindow: props.offlineRetryWindow,
+      runWindow: props.runWindow,
     });
     const daily = new DailyBackupsStateMachine(this, 'DailyBackups', {
       tables,
@@ -147,6 +150,10 @@ export class SoBackupStack extends Stack {
     new CfnOutput(this, 'RunTimeoutSeconds', {
       value: String(backupRun.runTimeoutSeconds),
       description: 'how long a RUNNING run counts as running',
+    });
+    new CfnOutput(this, 'RunWindowSeconds', {
+      value: String(backupRun.runWindowSeconds),
+      description: "the stack's backup window: seconds after a run starts that its archive may go on (0: none)",
     });
     new CfnOutput(this, 'AlertsTopicArn', { value: alerts.topicArn });
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });

@@ -13,6 +13,7 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
   };
   const string = (key: string): string | undefined => node.tryGetContext(key);
   const days = number('archiveVersionRetentionDays');
+  const runWindowHours = number('runWindowHours');
   const stagingDays = number('stagingDays');
   const lockMode = string('objectLockMode');
   const lockDays = number('objectLockDays');
@@ -27,6 +28,8 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     stagingExpiration: stagingDays === undefined ? undefined : Duration.days(stagingDays),
     backupHour: number('backupHour'),
     backupWindowHours: number('backupWindowHours'),
+    // Hours a run's archive may go on (0: no window); fractions allowed (0.5: 30 minutes).
+    runWindow: runWindowHours === undefined ? undefined : Duration.seconds(Math.round(runWindowHours * 3600)),
     scheduleTimeZone: string('scheduleTimeZone'),
     alertEmail: string('alertEmail'),
     staleAfterHours: number('staleAfterHours'),

@@ -32,6 +32,7 @@ export function localOutputs(
       ConnectionsTableName: table('Connections'),
       ScheduleTimeZone: literal('ScheduleTimeZone'),
       RunTimeoutSeconds: literal('RunTimeoutSeconds'),
+      RunWindowSeconds: literal('RunWindowSeconds'),
     },
     region: LOCAL_REGION,
     ...rest,

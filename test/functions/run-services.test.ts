@@ -280,8 +280,71 @@ describe('prepareRun', () => {
       input,
       execution,
     );
-    expect(ref).toEqual({ runId: execution.name, tenantId: 'acme', trigger: 'support', startedAt: execution.startTime });
+    expect(ref).toEqual({
+      runId: execution.name,
+      tenantId: 'acme',
+      trigger: 'support',
+      startedAt: execution.startTime,
+      windowEndsAt: '2026-11-25T18:00:00.000Z', // the stack's default window: 8 hours
+    });
     expect(created).toEqual([expect.objectContaining({ requestedBy: 'kari@support', reason: 'customer asked', status: 'RUNNING' })]);
+  });
+
+  describe("the run's backup window (issue 20)", () => {
+    const prepared = async (
+      tenant: Partial<TenantRecord>,
+      runInput: Partial<typeof input> & { windowSeconds?: number },
+      stack?: number,
+    ) => {
+      const created: RunRecord[] = [];
+      const ref = await prepareRun(
+        {
+          tenants: { get: async () => ({ ...(await tenants.get()), ...tenant }) },
+          runs: { create: async (r) => (created.push(r), r), forTenant: async () => [] },
+        },
+        { ...input, ...runInput },
+        execution,
+        12 * 3600,
+        stack,
+      );
+      return { ref, record: created[0] };
+    };
+
+    test.each([
+      ['the stack default (8 h)', {}, {}, undefined, '2026-11-25T18:00:00.000Z'],
+      ["the stack's own (-c runWindowHours=6)", {}, {}, 6 * 3600, '2026-11-25T16:00:00.000Z'],
+      ["the tenant's (--backup-window 5h) over the stack's", { backupWindowSeconds: 5 * 3600 }, {}, 6 * 3600, '2026-11-25T15:00:00.000Z'],
+      [
+        "the run's (backup --window 45s) over the tenant's",
+        { backupWindowSeconds: 5 * 3600 },
+        { windowSeconds: 45 },
+        undefined,
+        '2026-11-25T10:00:45.000Z',
+      ],
+      ["the tenant's none: no window", { backupWindowSeconds: 0 }, {}, undefined, undefined],
+      ["the run's none over the tenant's 5h", { backupWindowSeconds: 5 * 3600 }, { windowSeconds: 0 }, undefined, undefined],
+      ["the stack's none", {}, {}, 0, undefined],
+    ] as const)(
+      'GIVEN %s WHEN the run is prepared THEN its window ends at the execution start plus the window',
+      async (_what, tenant, runInput, stack, endsAt) => {
+        const { ref, record } = await prepared(tenant, runInput, stack);
+        expect(ref.windowEndsAt).toBe(endsAt);
+        expect(record?.windowEndsAt).toBe(endsAt);
+      },
+    );
+
+    test('GIVEN a retried Prepare (the record exists) WHEN prepared again later THEN the window is the one first recorded', async () => {
+      const first = { ...(await prepared({ backupWindowSeconds: 3600 }, {})).record! };
+      const ref = await prepareRun(
+        {
+          tenants: { get: async () => ({ ...(await tenants.get()), backupWindowSeconds: 7200 }) },
+          runs: { create: async () => first, forTenant: async () => [] },
+        },
+        input,
+        execution,
+      );
+      expect(ref.windowEndsAt).toBe('2026-11-25T11:00:00.000Z');
+    });
   });
 });
 
@@ -342,6 +405,29 @@ describe('requestBackup', () => {
       credentials: { accessKeyId: 'A' },
       bandwidth: null,
     });
+  });
+
+  test("GIVEN a run whose connector was offline for three hours (Request backup retried) WHEN the job is finally sent THEN its windowEndsAt is still the run's start plus the window, not the send time plus the window (issue 20)", async () => {
+    const sent: BackupJob[] = [];
+    const windowed = { ...run, windowEndsAt: '2026-11-25T10:00:00.000Z' }; // started 02:00, 8 h window
+    const connection = { connectionId: 'live', tenantId: 'acme', keyId: 'k1', connectedAt: '', expiresAt: 0 };
+    let online = false;
+    const d = {
+      runs: { update: async () => undefined },
+      tenants,
+      connections: { forTenant: async () => (online ? [connection] : []), remove: async () => undefined },
+      credentials,
+      target,
+      send: async (_id: string, job: BackupJob) => (sent.push(job), true),
+    };
+    await expect(requestBackup(d, windowed, 'token')).rejects.toMatchObject({ name: 'ConnectorOffline' });
+    online = true; // three hours later, the state machine's retry
+    await requestBackup(d, windowed, 'token');
+    expect(sent).toEqual([expect.objectContaining({ windowEndsAt: '2026-11-25T10:00:00.000Z' })]);
+    expect(Date.parse(sent[0]!.requestedAt)).toBeGreaterThan(Date.parse('2026-11-25T10:00:00.000Z'));
+    // A run without a window sends a job without one.
+    await requestBackup(d, run, 'token');
+    expect(sent[1]).not.toHaveProperty('windowEndsAt');
   });
 
   test('GIVEN the only open session authenticated with a replaced key WHEN requested THEN no job goes to it: ConnectorOffline', async () => {
@@ -537,12 +623,19 @@ describe('finalizeRun', () => {
   /** The stores and S3 copies finalize talks to, recorded; `failCopyOf` makes one copy fail. */
   function deps(
     tierMarks: TenantRecord['tierMarks'],
-    options: { failCopyOf?: string; contents?: Manifest; record?: Partial<RunRecord>; previousDaily?: Manifest } = {},
+    options: {
+      failCopyOf?: string;
+      contents?: Manifest;
+      record?: Partial<RunRecord>;
+      previousDaily?: Manifest;
+      seeding?: TenantRecord['seeding'];
+    } = {},
   ) {
     const recorded = {
       updates: [] as Array<Record<string, unknown>>,
       successes: [] as unknown[],
       promotions: [] as unknown[],
+      seedings: [] as Array<TenantRecord['seeding']>,
       copies: [] as string[],
       manifests: [] as Array<{ key: string; body: Manifest }>,
       retired: [] as string[],
@@ -574,8 +667,10 @@ describe('finalizeRun', () => {
             createdAt: run.startedAt,
             tierMarks,
             ...(options.previousDaily ? { dailyManifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'previous-daily' } } : {}),
+            ...(options.seeding ? { seeding: options.seeding } : {}),
           }),
           recordSuccess: async (...args: unknown[]) => void recorded.successes.push(args),
+          recordSeeding: async (_id: string, seeding: TenantRecord['seeding']) => void recorded.seedings.push(seeding),
           recordPromotion: async (...args: unknown[]) => void recorded.promotions.push(args),
         },
         copier: {
@@ -859,5 +954,127 @@ describe('finalizeRun', () => {
       'weekly',
     ]);
     expect(tiersDue(new Date('2026-12-01T01:00:00Z'), {}, { weekly: 0, monthly: 12 })).toEqual(['monthly']);
+  });
+
+  describe('seeding: an archive sent over several nights (issue 20)', () => {
+    /** Night n's manifest: `sent` files / bytes in S3 so far (this run sent `uploaded` bytes), `pending` left by the window's end. */
+    const night = (
+      runId: string,
+      files: number,
+      bytes: number,
+      uploadedBytes: number,
+      pending?: { files: number; bytes: number },
+    ): Manifest => ({
+      ...manifest,
+      runId,
+      archive: {
+        ...manifest.archive!,
+        files,
+        bytes,
+        uploadedFiles: uploadedBytes > 0 ? 1 : 0,
+        uploadedBytes,
+        ...(pending ? { pending: { ...pending, reason: 'window' as const } } : {}),
+      },
+    });
+    const GB = 1_000_000_000;
+
+    test("GIVEN three nights of a 300 GB first archive (100 GB a night) WHEN each run is finalized THEN each SUCCEEDED with the database kept and its archive progress recorded, the tenant's seeding state follows (started, progress, done / total), and the complete third run clears it", async () => {
+      const nights = [
+        {
+          runId: 'acme-2026-11-25-daily',
+          at: '2026-11-25T10:00:00.000Z',
+          m: night('acme-2026-11-25-daily', 1000, 100 * GB, 100 * GB, { files: 2000, bytes: 200 * GB }),
+        },
+        {
+          runId: 'acme-2026-11-26-daily',
+          at: '2026-11-26T10:00:00.000Z',
+          m: night('acme-2026-11-26-daily', 2000, 200 * GB, 100 * GB, { files: 1000, bytes: 100 * GB }),
+        },
+        { runId: 'acme-2026-11-27-daily', at: '2026-11-27T10:00:00.000Z', m: night('acme-2026-11-27-daily', 3000, 300 * GB, 100 * GB) },
+      ];
+      let seeding: TenantRecord['seeding'];
+      const states: Array<TenantRecord['seeding']> = [];
+      for (const n of nights) {
+        const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: n.m, seeding });
+        const summary = await finalizeRun(d, { ...run, runId: n.runId }, staged, validation, new Date(n.at));
+        expect(summary).toMatchObject({ status: 'SUCCEEDED', failed: false, databases: 1 });
+        expect(recorded.successes).toHaveLength(1); // the database validated: the tenant is not stale
+        expect(recorded.updates.at(-1)).toMatchObject({
+          status: 'SUCCEEDED',
+          archiveProgress: {
+            filesDone: n.m.archive!.files,
+            filesTotal: 3000,
+            bytesDone: n.m.archive!.bytes,
+            bytesTotal: 300 * GB,
+            pendingFiles: n.m.archive!.pending?.files ?? 0,
+          },
+        });
+        expect(summary).toMatchObject({
+          archivePendingFiles: n.m.archive!.pending?.files ?? 0,
+          archivePendingBytes: n.m.archive!.pending?.bytes ?? 0,
+        });
+        expect(recorded.seedings).toHaveLength(1);
+        seeding = recorded.seedings[0];
+        states.push(seeding);
+      }
+      expect(states[0]).toEqual({
+        startedRunId: 'acme-2026-11-25-daily',
+        startedAt: '2026-11-25T10:00:00.000Z',
+        lastProgressAt: '2026-11-25T10:00:00.000Z',
+        lastRunId: 'acme-2026-11-25-daily',
+        filesDone: 1000,
+        filesTotal: 3000,
+        bytesDone: 100 * GB,
+        bytesTotal: 300 * GB,
+        runs: 1,
+        bytesSent: 100 * GB,
+      });
+      expect(states[1]).toMatchObject({
+        startedRunId: 'acme-2026-11-25-daily',
+        startedAt: '2026-11-25T10:00:00.000Z',
+        lastProgressAt: '2026-11-26T10:00:00.000Z',
+        lastRunId: 'acme-2026-11-26-daily',
+        filesDone: 2000,
+        bytesDone: 200 * GB,
+        runs: 2,
+        bytesSent: 200 * GB,
+      });
+      expect(states[2]).toBeUndefined(); // complete: the seeding state is removed
+    });
+
+    test('GIVEN a tenant with no seeding WHEN a complete archive run is finalized THEN the seeding state is not written at all', async () => {
+      const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' });
+      await finalizeRun(d, run, staged, validation, at);
+      expect(recorded.seedings).toEqual([]);
+    });
+
+    test("GIVEN a seeding tenant WHEN a night's archive fails validation (the database is kept) THEN the seeding state is left as it was: no progress is recorded", async () => {
+      const seeding = {
+        startedRunId: 'acme-2026-11-24-daily',
+        startedAt: '2026-11-24T10:00:00.000Z',
+        lastProgressAt: '2026-11-24T10:00:00.000Z',
+        lastRunId: 'acme-2026-11-24-daily',
+        filesDone: 1,
+        filesTotal: 3,
+        bytesDone: 1,
+        bytesTotal: 3,
+        runs: 1,
+        bytesSent: 1,
+      };
+      const { deps: d, recorded } = deps({ weekly: '2026-W48', monthly: '2026-11' }, { seeding });
+      await finalizeRun(d, run, staged, { ...validation, ok: false, artifacts: verdicts('SO_ARC') }, at);
+      expect(recorded.seedings).toEqual([]);
+      expect(recorded.updates.at(-1)).not.toHaveProperty('archiveProgress');
+    });
+
+    test('GIVEN a retried finalize of a seeding night WHEN it runs again THEN the night is not counted twice', async () => {
+      const m = night(run.runId, 1, 10, 10, { files: 2, bytes: 20 });
+      const first = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: m });
+      await finalizeRun(first.deps, run, staged, validation, at);
+      const again = deps({ weekly: '2026-W48', monthly: '2026-11' }, { contents: m, seeding: first.recorded.seedings[0] });
+      await finalizeRun(again.deps, run, staged, validation, at);
+      expect(again.recorded.seedings[0]).toEqual(first.recorded.seedings[0]);
+      expect(again.recorded.seedings[0]).toMatchObject({ runs: 1, bytesSent: 10 });
+    });
   });
 });

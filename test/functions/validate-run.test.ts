@@ -105,6 +105,8 @@ describe('validateRun', () => {
       uploadedFiles: 1,
       uploadedBytes: 10,
       skippedFiles: 0,
+      pendingFiles: 0,
+      pendingBytes: 0,
       verifiedFiles: 2,
       added: 2,
       changed: 0,
@@ -257,6 +259,43 @@ describe('validateRun', () => {
     });
     const report = await validateRun(reader, run, pointer);
     expect(report.problems).toEqual([expect.stringMatching(/snapshot holds 2 files .* manifest says 5000/)]);
+  });
+
+  test("GIVEN an archive the backup window's end left unfinished (archive.pending) WHEN validated THEN its snapshot is checked as always, it passes, and the pending files and bytes are reported (issue 20)", async () => {
+    const { reader, pointer } = honestRun((m) => {
+      m.archive!.pending = { files: 40, bytes: 12_000_000, reason: 'window' };
+    });
+    const windowed = { ...run, windowEndsAt: new Date(Date.now() - 1000).toISOString() };
+    const report = await validateRun(reader, windowed, pointer);
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.archive).toMatchObject({ files: 2, uploadedFiles: 1, pendingFiles: 40, pendingBytes: 12_000_000 });
+    // The snapshot is still held to its totals when files are pending.
+    const lying = honestRun((m) => {
+      m.archive!.pending = { files: 40, bytes: 12_000_000, reason: 'window' };
+      m.archive!.files = 42;
+    });
+    expect((await validateRun(lying.reader, windowed, lying.pointer)).problems).toEqual([
+      expect.stringMatching(/snapshot holds 2 files .* manifest says 42/),
+    ]);
+  });
+
+  test('GIVEN archive.pending in a run that had no backup window WHEN validated THEN the archive fails, naming it; the database is kept', async () => {
+    const { reader, pointer } = honestRun((m) => {
+      m.archive!.pending = { files: 3, bytes: 300, reason: 'window' };
+    });
+    const report = await validateRun(reader, run, pointer);
+    expect(report.artifacts).toEqual([
+      expect.objectContaining({ kind: 'database', ok: true }),
+      expect.objectContaining({
+        kind: 'archive',
+        ok: false,
+        problems: [
+          expect.stringMatching(/3 files \/ 300 bytes left for the window's end, but run acme-2026-11-25-daily had no backup window/),
+        ],
+      }),
+    ]);
+    expect(report.promotable).toBe(true);
   });
 
   test('GIVEN the previous validated snapshot WHEN validated THEN only versions it did not validate are checked in S3, and the difference is reported', async () => {

@@ -165,7 +165,12 @@ describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECON
             get: async (id) => records.get(id) as RunRecord | undefined,
             update: async (id, fields) => void records.set(id, { ...records.get(id), ...fields }),
           },
-          tenants: { get: async () => undefined, recordSuccess: async () => undefined, recordPromotion: async () => undefined },
+          tenants: {
+            get: async () => undefined,
+            recordSuccess: async () => undefined,
+            recordPromotion: async () => undefined,
+            recordSeeding: async () => undefined,
+          },
           copier,
           readManifest: async (pointer) =>
             manifestSchema.parse(
@@ -261,6 +266,7 @@ describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECON
           tenants: {
             get: async () => tenant,
             recordSuccess: async () => undefined,
+            recordSeeding: async () => undefined,
             recordPromotion: async (_id, dailyManifest, tierMarks) => void (tenant = { ...tenant, dailyManifest, tierMarks }),
           },
           copier,

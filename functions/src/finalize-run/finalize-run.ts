@@ -1,12 +1,21 @@
 import type { ValidationSummary } from '../../../core/workflow';
 import type { ArtifactFailure, DatabaseBackup, Manifest, ManifestPointer } from '../../../protocol';
-import { type CarriedPart, RunError, type RunRecord, type RunStore, type TenantRecord, type TenantStore } from '../../../core';
+import {
+  archiveProgress,
+  type CarriedPart,
+  nextSeeding,
+  RunError,
+  type RunRecord,
+  type RunStore,
+  type TenantRecord,
+  type TenantStore,
+} from '../../../core';
 import { logger, type RunRef } from '../shared';
 import { carryForward, type CopyTier, type CopyTiersKept, periodOf, promoteToTier, tiersDue, type VersionCopier } from './promote-to-tiers';
 
 export interface FinalizeDeps {
   runs: Pick<RunStore, 'get' | 'update'>;
-  tenants: Pick<TenantStore, 'get' | 'recordSuccess' | 'recordPromotion'>;
+  tenants: Pick<TenantStore, 'get' | 'recordSuccess' | 'recordPromotion' | 'recordSeeding'>;
   copier: VersionCopier;
   /** The run's manifest, read at its exact (validated) version. */
   readManifest: (pointer: ManifestPointer) => Promise<Manifest>;
@@ -106,6 +115,11 @@ export async function finalizeRun(
   }
   // Recorded for every promoted run, complete or not: the next run carries forward from this daily manifest.
   await deps.tenants.recordPromotion(run.tenantId, daily.pointer, marks satisfies TenantRecord['tierMarks']);
+  // Seeding (core/seeding.ts): how far the archive has come, from the manifest as validated. A run
+  // whose archive failed says nothing about it: the tenant's seeding state stays as it was.
+  const progress = todays.archive ? archiveProgress(todays.archive) : undefined;
+  if (progress && (tenant?.seeding || progress.pendingFiles > 0))
+    await deps.tenants.recordSeeding(run.tenantId, nextSeeding(tenant?.seeding, progress, { runId: run.runId, finishedAt }));
   const keptBytes = todays.databases.reduce((total, db) => total + db.artifact.size, 0);
   const warnings = todays.databases.flatMap(actionsFor);
   const summary = {
@@ -126,6 +140,9 @@ export async function finalizeRun(
     failedParts: failures.length,
     /** The tiers this run was copied to besides daily ("weekly,monthly"), or "". */
     copiedTo: copies.map((copy) => copy.tier).join(','),
+    /** Archive files and bytes the backup window's end left for the next run (seeding; 0: the archive is complete). */
+    archivePendingFiles: progress?.pendingFiles ?? 0,
+    archivePendingBytes: progress?.pendingBytes ?? 0,
   };
   const status: RunRecord['status'] = !complete
     ? 'FAILED'
@@ -138,6 +155,7 @@ export async function finalizeRun(
     summary,
     ...(warnings.length > 0 ? { actions: warnings } : {}),
     ...(copies.length > 0 ? { tierCopies: copies } : {}),
+    ...(progress ? { archiveProgress: progress } : {}),
   });
   if (complete) await deps.tenants.recordSuccess(run.tenantId, run.runId, finishedAt, marks satisfies TenantRecord['tierMarks']);
   // The staged copies are promoted: delete markers let them expire a day from now rather than with staging.

@@ -1,12 +1,26 @@
-import { activeRun, RunError, type RunRecord, type RunStore, type TenantStore } from '../../../core';
+import {
+  activeRun,
+  DEFAULT_RUN_WINDOW_SECONDS,
+  RunError,
+  runWindowOf,
+  windowEndsAt,
+  type RunRecord,
+  type RunStore,
+  type TenantStore,
+} from '../../../core';
 import type { BackupRunInput, RunRef } from '../shared';
 
-/** Checks the tenant may be backed up and opens the run record (idempotent for retries). */
+/**
+ * Checks the tenant may be backed up and opens the run record (idempotent for retries). The run's
+ * backup window (the input's, the tenant's or the stack's: core/backup-window.ts) ends
+ * `window` after the execution started, whenever the job reaches the connector.
+ */
 export async function prepareRun(
   deps: { tenants: Pick<TenantStore, 'get'>; runs: Pick<RunStore, 'create' | 'forTenant'> },
   input: BackupRunInput,
   execution: { name: string; id?: string; startTime: string },
   runTimeoutSeconds = 12 * 3600,
+  stackWindowSeconds = DEFAULT_RUN_WINDOW_SECONDS,
 ): Promise<RunRef> {
   const tenant = await deps.tenants.get(input.tenantId);
   if (!tenant) throw new RunError('TenantNotFound', `tenant "${input.tenantId}" does not exist`);
@@ -23,6 +37,8 @@ export async function prepareRun(
       'RunConflict',
       `a backup of tenant "${tenant.tenantId}" is already running (${running.runId}, started ${running.startedAt})`,
     );
+  const startedAt = new Date(execution.startTime).toISOString();
+  const endsAt = windowEndsAt(startedAt, runWindowOf(input, tenant, stackWindowSeconds));
   const run: RunRecord = {
     runId: execution.name,
     tenantId: tenant.tenantId,
@@ -31,8 +47,15 @@ export async function prepareRun(
     requestedBy: input.requestedBy,
     reason: input.reason,
     executionArn: execution.id ?? execution.name,
-    startedAt: new Date(execution.startTime).toISOString(),
+    startedAt,
+    ...(endsAt ? { windowEndsAt: endsAt } : {}),
   };
   const stored = await deps.runs.create(run);
-  return { runId: stored.runId, tenantId: stored.tenantId, trigger: stored.trigger, startedAt: stored.startedAt };
+  return {
+    runId: stored.runId,
+    tenantId: stored.tenantId,
+    trigger: stored.trigger,
+    startedAt: stored.startedAt,
+    ...(stored.windowEndsAt ? { windowEndsAt: stored.windowEndsAt } : {}),
+  };
 }

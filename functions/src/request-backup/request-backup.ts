@@ -43,6 +43,8 @@ export async function requestBackup(deps: RequestBackupDeps, run: RunRef, taskTo
     credentials: await deps.credentials.mint(run.tenantId, run.runId),
     requestedAt: new Date().toISOString(),
     bandwidth: tenant?.bandwidth ?? null,
+    // From Prepare: counted from the run's start, so a run that waited for its connector ends its window when it would have.
+    ...(run.windowEndsAt ? { windowEndsAt: run.windowEndsAt } : {}),
   };
   for (const connection of connections) {
     if (await deps.send(connection.connectionId, job)) {

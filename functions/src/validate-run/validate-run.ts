@@ -52,6 +52,9 @@ export interface ValidationReport {
     uploadedFiles: number;
     uploadedBytes: number;
     skippedFiles: number;
+    /** Files and bytes the backup window's end left for the next run (seeding; `archive.pending` in the manifest). */
+    pendingFiles: number;
+    pendingBytes: number;
     /** Files whose version was checked against S3 in this validation (every one not validated before). */
     verifiedFiles: number;
     /** The validated run this snapshot was compared with, and the difference. */
@@ -153,6 +156,13 @@ export async function validateRun(
     const artifact = startArtifact(report, 'archive', summary.roots.map((root) => root.name).join(', ') || 'archive');
     const check = checker(artifact.problems);
     const snapshotKey = keyLayout.stagedSnapshot(run.tenantId, run.runId);
+    // Files left pending are seeding (core/seeding.ts): the snapshot is checked as always. Only a
+    // run that had a backup window can have reached its end; a claim otherwise is the connector's mistake.
+    if (summary.pending)
+      check(
+        run.windowEndsAt !== undefined,
+        `archive reports ${summary.pending.files} files / ${summary.pending.bytes} bytes left for the window's end, but run ${run.runId} had no backup window`,
+      );
     if (
       check(summary.snapshot.key === snapshotKey, `archive snapshot is at ${summary.snapshot.key}, expected ${snapshotKey}`) &&
       (await checkArtifact(reader, summary.snapshot, check))
@@ -224,6 +234,8 @@ export async function validateRun(
           uploadedFiles: uploaded.length,
           uploadedBytes: sum(uploaded),
           skippedFiles: summary.skippedFiles,
+          pendingFiles: summary.pending?.files ?? 0,
+          pendingBytes: summary.pending?.bytes ?? 0,
           verifiedFiles: diff.toVerify.length,
           comparedWith: previous?.runId,
           added: diff.added,

@@ -30,6 +30,7 @@ import { backupRun } from '../../../core/workflow';
 import { acceptStateMachineRole } from './reviewed-finding';
 import { UploadRole } from './upload-role';
 import { validateDuration } from './validate-props';
+import { DEFAULT_RUN_WINDOW_SECONDS, MAX_RUN_WINDOW_SECONDS } from '../../../core/backup-window';
 
 export interface BackupRunStateMachineProps {
   readonly tables: BackupTables;
@@ -61,6 +62,15 @@ export interface BackupRunStateMachineProps {
    * @default Duration.hours(1)
    */
   readonly uploadCredentialLifetime?: Duration;
+  /**
+   * The backup window: how long after a run starts its connector may go on sending the archive
+   * (tenants and runs may set their own). Databases always complete; at the window's end the
+   * archive starts no new file and the next run goes on from there (seeding a large archive over
+   * several nights). `Duration.seconds(0)`: no window. Shorter than backupTimeout, at most 23 hours.
+   * Not the DailyBackups `backupWindowHours`, which spreads the runs' *start* (core/backup-window.ts).
+   * @default Duration.hours(8)
+   */
+  readonly runWindow?: Duration;
 }
 
 /**
@@ -87,11 +97,21 @@ export class BackupRunStateMachine extends Construct {
   readonly uploadRole: UploadRole;
   /** How long a RUNNING run counts as running (the backup timeout plus an hour for the failure path), in seconds: Prepare's and the CLI's one-run-at-a-time rule. */
   readonly runTimeoutSeconds: number;
+  /** The stack's backup window in seconds (0: none), for tenants and runs without their own. */
+  readonly runWindowSeconds: number;
 
   constructor(scope: Construct, id: string, props: BackupRunStateMachineProps) {
     super(scope, id);
     validateDuration('heartbeat', props.heartbeat, 1, 3600);
     validateDuration('backupTimeout', props.backupTimeout, 60, 7 * 86_400);
+    validateDuration('runWindow', props.runWindow, 0, MAX_RUN_WINDOW_SECONDS);
+    const runWindowSeconds = props.runWindow?.isUnresolved() ? undefined : (props.runWindow?.toSeconds() ?? DEFAULT_RUN_WINDOW_SECONDS);
+    const backupTimeoutSeconds = (props.backupTimeout ?? Duration.hours(12)).toSeconds();
+    if (runWindowSeconds !== undefined && runWindowSeconds >= backupTimeoutSeconds)
+      throw new Error(
+        `runWindow (${runWindowSeconds} seconds) must be shorter than backupTimeout (${backupTimeoutSeconds} seconds): a run still sending when its window ends would be timed out instead of paused`,
+      );
+    this.runWindowSeconds = runWindowSeconds ?? DEFAULT_RUN_WINDOW_SECONDS;
     validateDuration('offlineRetryInterval', props.offlineRetryInterval, 1, 86_400);
     validateDuration('offlineRetryWindow', props.offlineRetryWindow, 0, 86_400);
     const retryInterval = props.offlineRetryInterval ?? Duration.minutes(15);
@@ -110,7 +130,11 @@ export class BackupRunStateMachine extends Construct {
     this.runTimeoutSeconds = (props.backupTimeout ?? Duration.hours(12)).toSeconds() + 3600;
     const prepareFn = new BackupFunction(this, 'PrepareRun', {
       handler: 'prepare-run',
-      environment: { ...environment, RUN_TIMEOUT_SECONDS: String(this.runTimeoutSeconds) },
+      environment: {
+        ...environment,
+        RUN_TIMEOUT_SECONDS: String(this.runTimeoutSeconds),
+        RUN_WINDOW_SECONDS: String(this.runWindowSeconds),
+      },
     });
     tables.tenants.grantReadData(prepareFn);
     tables.runs.grantReadWriteData(prepareFn);

@@ -1,0 +1,86 @@
+/**
+ * A run's backup window: how long after a BackupRun starts its connector may go on sending the
+ * archive (docs/bandwidth.md, "Backup window"). Not to be confused with the stack's
+ * `backupWindowHours`, the span over which tenants without their own backup time have their
+ * *start* spread (core/schedule.ts). Databases are always backed up in full; when the window ends
+ * the archive starts no new file and the run reports what is still pending (`archive.pending` in
+ * the manifest), which the next run sends.
+ *
+ * Where the window comes from, first that is set: `so-backup backup --window` for one run, the
+ * tenant's (`so-backup tenants set --backup-window`), the stack's (`-c runWindowHours`, default
+ * DEFAULT_RUN_WINDOW_SECONDS). A window of 0 seconds is "none": the run goes on until it is done.
+ */
+
+/** The stack's default: 8 hours. A run started at 22:00–02:00 stops sending the archive by 06:00–10:00. */
+export const DEFAULT_RUN_WINDOW_SECONDS = 8 * 3600;
+/** The longest window: just under a day (the next night's run would find this one running). */
+export const MAX_RUN_WINDOW_SECONDS = 23 * 3600;
+/** "none": no window. */
+export const NO_WINDOW = 0;
+
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
+
+/**
+ * Parses a window: a duration of hours, minutes and seconds ("5h", "90m", "1h30m", "45s"), or
+ * "none" (0: no window). Seconds are allowed so a test can use a short window.
+ * @returns seconds, 1 to MAX_RUN_WINDOW_SECONDS, or NO_WINDOW
+ * @throws RangeError naming what is wrong and what to write
+ */
+export function parseRunWindow(text: string): number {
+  const trimmed = text.trim().toLowerCase();
+  if (trimmed === 'none') return NO_WINDOW;
+  const match = /^(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?$/.exec(trimmed);
+  if (!match || trimmed === '' || match.slice(1).every((part) => part === undefined)) {
+    throw new RangeError(
+      `"${text}" is not a duration: give hours, minutes or seconds, e.g. "5h", "90m", "1h30m" or "45s", or "none" (no window)`,
+    );
+  }
+  const [hours = 0, minutes = 0, seconds = 0] = match.slice(1).map((part) => (part === undefined ? 0 : Number(part)));
+  const total = hours * UNIT_SECONDS.h + minutes * UNIT_SECONDS.m + seconds * UNIT_SECONDS.s;
+  if (total < 1) throw new RangeError(`a window of "${text}" is empty: give at least 1s, or "none" for no window`);
+  if (total > MAX_RUN_WINDOW_SECONDS)
+    throw new RangeError(
+      `a window of "${text}" is longer than ${MAX_RUN_WINDOW_SECONDS / 3600}h: the next night's run would find this one still running; give at most 23h, or "none"`,
+    );
+  return total;
+}
+
+/** "5h", "1h 30m", "45s", "none": a window as written. */
+export function describeRunWindow(seconds: number): string {
+  if (seconds === NO_WINDOW) return 'none';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return [h ? `${h}h` : '', m ? `${m}m` : '', s ? `${s}s` : ''].filter(Boolean).join(' ');
+}
+
+/** Which window a run has and where it came from. */
+export interface RunWindow {
+  /** Seconds (NO_WINDOW: none). */
+  seconds: number;
+  source: 'run' | 'tenant' | 'stack';
+}
+
+/** The run's window: the run's own (`backup --window`), else the tenant's, else the stack's. */
+export function runWindowOf(
+  request: { windowSeconds?: number },
+  tenant: { backupWindowSeconds?: number } | undefined,
+  stackSeconds: number,
+): RunWindow {
+  if (request.windowSeconds !== undefined) return { seconds: request.windowSeconds, source: 'run' };
+  if (tenant?.backupWindowSeconds !== undefined) return { seconds: tenant.backupWindowSeconds, source: 'tenant' };
+  return { seconds: stackSeconds, source: 'stack' };
+}
+
+/**
+ * When the run's window ends (ISO 8601), undefined for no window. Counted from the moment the run
+ * was requested (its execution's start), not from when the job reached the connector: a run that
+ * waited for an offline connector still ends its window when it would have, so the archive does
+ * not run on into the working day.
+ */
+export function windowEndsAt(requestedAt: string | Date, window: Pick<RunWindow, 'seconds'>): string | undefined {
+  if (window.seconds === NO_WINDOW) return undefined;
+  const start = typeof requestedAt === 'string' ? Date.parse(requestedAt) : requestedAt.getTime();
+  if (!Number.isFinite(start)) throw new RangeError(`a run's start "${String(requestedAt)}" is not a time`);
+  return new Date(start + window.seconds * 1000).toISOString();
+}
