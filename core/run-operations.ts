@@ -33,6 +33,8 @@ export interface BackupRunRequest {
   trigger: RunTrigger;
   requestedBy: string;
   reason?: string;
+  /** This run's backup window in seconds (0: none); absent: the tenant's, else the stack's (core/backup-window.ts). */
+  windowSeconds?: number;
 }
 
 /** A backup of the tenant is running already: `running` names it (its record, or only its name when it was started a moment ago). */

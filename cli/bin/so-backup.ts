@@ -4,13 +4,14 @@ import { cancelBackup, errorName, listRuns, showRun, startBackup, waitForRun } f
 import { CliError, EXIT, explainAwsError, usageError } from '../src/cli-error';
 import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
-import { bytes, duration, failureText, progressBar, rateText, table, when } from '../src/render';
+import { archiveProgressText, bytes, duration, failureText, progressBar, rateText, table, when } from '../src/render';
 import { parseExpiry, shareRun } from '../src/share';
 import { renderVerification, verifyBackupFiles } from '../src/verify-backup';
 import {
   addTenant,
   connectorStates,
   newActivationCode,
+  parseWindowOption,
   removeTenant,
   requireTenant,
   revokeKey,
@@ -19,10 +20,20 @@ import {
   updateTenant,
 } from '../src/tenants';
 import { type BandwidthSetting, describeBandwidth, runIdSchema, tenantIdSchema } from '../../protocol';
+import { DEFAULT_RUN_WINDOW_SECONDS, describeRunWindow, describeSeeding } from '../../core';
 
 /** A tenant's central bandwidth setting in one line. */
 const bandwidthText = (setting: BandwidthSetting | undefined) =>
   setting === undefined ? "not set (the connector's configuration file)" : describeBandwidth(setting);
+
+/** A tenant's backup window in one line: its own, or the stack's (RunWindowSeconds; older stacks: the default). */
+const windowText = (tenantSeconds: number | undefined, stackSeconds: number | undefined) => {
+  const [seconds, whose] =
+    tenantSeconds === undefined ? [stackSeconds ?? DEFAULT_RUN_WINDOW_SECONDS, "the stack's"] : [tenantSeconds, "the tenant's"];
+  return seconds === 0
+    ? `none (${whose}: the archive goes on until it is done)`
+    : `${describeRunWindow(seconds)} after the start (${whose})`;
+};
 
 /**
  * so-backup: the operators' and support's command line. Every command prints a table for people
@@ -142,7 +153,7 @@ tenants
 
 tenants
   .command('set <tenant>')
-  .description("change a tenant's name, Online flag, backup time or bandwidth limit")
+  .description("change a tenant's name, Online flag, backup time, backup window or bandwidth limit")
   .option('--name <name>', "the customer's name")
   .option('--online', 'a SuperOffice Online customer (support takes backups on request)')
   .option('--no-online', 'not an Online customer')
@@ -155,17 +166,28 @@ tenants
     '--bandwidth <limit>',
     'the connector\'s bandwidth limit: a rate ("20 Mbit/s", "5 MB/s"), JSON with "default" and a "schedule" of {days, from, to, limit} in the server\'s local time, or "default" (the connector\'s configuration file alone); the stricter of this and the file\'s applies',
   )
-  .action((tenantId: string, o: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string }) =>
-    act(
-      (fleet) => updateTenant(fleet, tenantId, o),
-      (t) =>
-        `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? "a quarter hour of the stack's backup window"}, bandwidth ${bandwidthText(t.bandwidth)}.` +
-        (t.connectorsTold === undefined
-          ? ''
-          : t.connectorsTold > 0
-            ? ' The connector has it now.'
-            : ' The connector is not connected: it gets it when it next connects.'),
-    ),
+  .option(
+    '--backup-window <duration>',
+    'how long after a run starts its archive may go on ("5h", "90m", "1h30m", "45s"); the databases always complete, the archive goes on the next night from where it stopped; "none" (until done) or "default" (the stack\'s)',
+  )
+  .action(
+    (
+      tenantId: string,
+      o: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string; backupWindow?: string },
+    ) => {
+      // A mistake in the window is named before the cloud is asked.
+      if (o.backupWindow !== undefined) parseWindowOption('--backup-window', o.backupWindow, { allowDefault: true });
+      return act(
+        async (fleet) => ({ ...(await updateTenant(fleet, tenantId, o)), stackWindowSeconds: fleet.outputs.RunWindowSeconds }),
+        (t) =>
+          `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? "a quarter hour of the stack's backup window"}, backup window ${windowText(t.backupWindowSeconds, t.stackWindowSeconds)}, bandwidth ${bandwidthText(t.bandwidth)}.` +
+          (t.connectorsTold === undefined
+            ? ''
+            : t.connectorsTold > 0
+              ? ' The connector has it now.'
+              : ' The connector is not connected: it gets it when it next connects.'),
+      );
+    },
   );
 
 tenants
@@ -193,12 +215,18 @@ tenants
       async (fleet) => {
         const tenant = await requireTenant(fleet, tenantId);
         const [connector] = await connectorStates(fleet, [tenant]);
-        return { ...tenantView(tenant), connector, latestRuns: await listRuns(fleet, tenantId, 5) };
+        return {
+          ...tenantView(tenant),
+          stackWindowSeconds: fleet.outputs.RunWindowSeconds,
+          connector,
+          latestRuns: await listRuns(fleet, tenantId, 5),
+        };
       },
       (t) =>
         [
           `${t.tenantId}  ${t.name}${t.online ? '  (Online)' : ''}${t.enabled ? '' : '  DISABLED'}`,
           `daily backup at: ${t.backupTime ?? "the stack's backup window"}    bandwidth: ${bandwidthText(t.bandwidth)}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
+          `backup window: ${windowText(t.backupWindowSeconds, t.stackWindowSeconds)}    archive: ${t.seeding ? `${describeSeeding(t.seeding, new Date())} (since ${when(t.seeding.startedAt)}, last progress ${when(t.seeding.lastProgressAt)})` : 'complete'}`,
           `connector: ${t.connector?.online ? `online, version ${t.connector.connectorVersion ?? '?'}, connected ${when(t.connector.connectedAt)}` : `offline, last seen ${when(t.connector?.lastSeen)}`}`,
           `keys: ${t.connectorKeys.map((k) => `${k.keyId} (${k.status})`).join(', ') || 'none: not enrolled yet'}`,
           `restore drill: ${t.lastDrill ? `${drillText(t.lastDrill)}, run ${t.lastDrill.runId}: ${t.lastDrill.detail}` : 'none yet'}`,
@@ -293,11 +321,18 @@ program
       'operator',
     ]),
   )
+  .option(
+    '--window <duration>',
+    'this run\'s backup window: how long its archive may go on ("5h", "90m", "45s"), or "none"; default: the tenant\'s',
+  )
   .option('--wait', 'follow the backup with a progress bar until it is validated (Ctrl-C detaches, the backup goes on)')
   .option('--cancel', "cancel the tenant's running backup instead (asks for confirmation)")
   .option('--yes', 'with --cancel: do not ask for confirmation')
   .action(
-    async (tenantId: string, o: { reason?: string; trigger?: 'support' | 'operator'; wait?: boolean; cancel?: boolean; yes?: boolean }) => {
+    async (
+      tenantId: string,
+      o: { reason?: string; trigger?: 'support' | 'operator'; window?: string; wait?: boolean; cancel?: boolean; yes?: boolean },
+    ) => {
       if (o.cancel) {
         await confirm(`Cancel the running backup of ${tenantId}?`, tenantId, o.yes);
         return act(
@@ -306,13 +341,15 @@ program
             `Backup ${r.runId} cancelled by ${r.cancelledBy}; ${r.connectorsTold ? 'the connector was told to stop' : 'no connector is connected to tell'}.`,
         );
       }
+      // A mistake in the window is named before the cloud is asked.
+      if (o.window !== undefined) parseWindowOption('--window', o.window);
       if (o.reason === undefined)
         throw usageError(
           '--reason is required: say why this backup is taken, e.g. --reason "customer asked before upgrading, ticket 4711"',
         );
       return act(
         async (fleet) => {
-          const started = await startBackup(fleet, tenantId, { reason: o.reason!, trigger: o.trigger });
+          const started = await startBackup(fleet, tenantId, { reason: o.reason!, trigger: o.trigger, window: o.window });
           if (!o.wait) return { ...started, status: 'RUNNING' as string, detached: false, validated: false };
           const human = !program.opts<GlobalOptions>().json && process.stderr.isTTY;
           process.stderr.write(
@@ -347,13 +384,21 @@ program
             validated: run.validation?.ok === true,
             summary: run.summary,
             failure: run.failure,
+            archiveProgress: run.archiveProgress,
+            seeding: run.archiveProgress?.pendingFiles ? (await fleet.tenants.get(tenantId))?.seeding : undefined,
           };
         },
         (r) => {
           if (r.detached || r.status === 'RUNNING') return `Backup ${r.runId} is running. Follow it: so-backup run show ${r.runId}`;
           const s = 'summary' in r ? r.summary : undefined;
           if (r.status.startsWith('SUCCEEDED')) {
-            return `Backup ${r.runId} ${r.status}, validated: ${r.validated ? 'yes' : 'no'}. ${s?.databases ?? 0} database(s), ${bytes(Number(s?.databaseBytes ?? 0))}; archive ${s?.archiveFiles ?? 0} files, ${s?.uploadedFiles ?? 0} sent; took ${duration(Number(s?.durationSeconds))}.`;
+            const progress = 'archiveProgress' in r ? r.archiveProgress : undefined;
+            const seeding = 'seeding' in r ? r.seeding : undefined;
+            return `Backup ${r.runId} ${r.status}, validated: ${r.validated ? 'yes' : 'no'}. ${s?.databases ?? 0} database(s), ${bytes(Number(s?.databaseBytes ?? 0))}; archive ${s?.archiveFiles ?? 0} files, ${s?.uploadedFiles ?? 0} sent; took ${duration(Number(s?.durationSeconds))}.${
+              progress?.pendingFiles
+                ? `\nArchive: ${archiveProgressText(progress)}${seeding ? `; ${describeSeeding(seeding, new Date())}` : ''}.`
+                : ''
+            }`;
           }
           const failure = 'failure' in r ? r.failure : undefined;
           return `Backup ${r.runId} ${r.status}: ${failure ? failureText(failure) : 'see so-backup run show'}`;
@@ -408,7 +453,9 @@ program
         [
           `${r.runId}: ${r.status}${r.validated ? ', validated' : ''}`,
           `trigger ${r.trigger}, by ${r.requestedBy}${r.reason ? `, because: ${r.reason}` : ''}`,
-          `started ${when(r.startedAt)}, took ${duration(r.durationSeconds)}${r.failure ? `\nfailed: ${failureText(r.failure)}` : ''}`,
+          `started ${when(r.startedAt)}, took ${duration(r.durationSeconds)}, backup window ${r.windowEndsAt ? `until ${when(r.windowEndsAt)}` : 'none'}${r.failure ? `\nfailed: ${failureText(r.failure)}` : ''}`,
+          ...(r.archiveProgress ? [`archive: ${archiveProgressText(r.archiveProgress)}`] : []),
+          ...(r.seeding ? [`tenant's archive: ${r.seeding}`] : []),
           ...(r.status === 'RUNNING' && r.progress
             ? [
                 `now: ${r.progress.phase}${r.progress.percent === undefined ? '' : ` ${r.progress.percent.toFixed(0)} %`}${rateText(r.progress)}, reported ${when(r.progress.at)}`,
@@ -499,7 +546,7 @@ program
 program
   .command('status')
   .description(
-    'the fleet, worst first: age of the last validated backup, stale flag, connector, last failure or action needed (a TDE certificate never backed up)',
+    'the fleet, worst first: age of the last validated backup, stale flag, connector, an archive being seeded over several nights, last failure or action needed (a TDE certificate never backed up)',
   )
   .option('--stale-after <hours>', 'a tenant without a validated backup for this long is stale', wholeNumber('--stale-after'), 26)
   .action((o: { staleAfter: number }) =>
@@ -527,6 +574,7 @@ program
           { header: 'STALE', value: (t) => (t.stale ? 'STALE' : '') },
           { header: 'CONNECTOR', value: (t) => t.connector },
           { header: 'RESTORE DRILL', value: (t) => drillText(t.lastDrill) },
+          { header: 'ARCHIVE', value: (t) => t.seeding ?? '' },
           { header: 'LAST FAILURE / ACTION NEEDED', value: (t) => (t.lastFailure ?? t.actions?.join(' | ') ?? '').slice(0, 80) },
         ]),
       (rows) => (rows.some((r) => r.health !== 'ok') ? EXIT.failed : EXIT.ok),

@@ -1,10 +1,19 @@
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { type Manifest, parseManifest } from '../../protocol';
-import { awsErrorKind, cancelRun, restorableManifest, type RunRecord, runExecutionArn, type RunTrigger, startRun } from '../../core';
+import {
+  awsErrorKind,
+  cancelRun,
+  describeSeeding,
+  restorableManifest,
+  type RunRecord,
+  runExecutionArn,
+  type RunTrigger,
+  startRun,
+} from '../../core';
 import { CliError, EXIT, explainCoreError, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
-import { requireTenant } from './tenants';
+import { parseWindowOption, requireTenant } from './tenants';
 
 /** A reason must say something: it is what the run log and the customer see. */
 const MIN_REASON = 5;
@@ -25,7 +34,7 @@ export interface StartedBackup {
 export async function startBackup(
   fleet: Fleet,
   tenantId: string,
-  options: { reason: string; trigger?: 'support' | 'operator'; now?: Date },
+  options: { reason: string; trigger?: 'support' | 'operator'; window?: string; now?: Date },
 ): Promise<StartedBackup> {
   const reason = options.reason.trim();
   if (reason.length < MIN_REASON)
@@ -33,10 +42,18 @@ export async function startBackup(
       `--reason must say why (at least ${MIN_REASON} characters), e.g. --reason "customer asked before upgrading, ticket 4711"`,
     );
   if (reason.length > 1000) throw usageError('--reason is limited to 1,000 characters');
+  const windowSeconds =
+    options.window === undefined
+      ? undefined
+      : (parseWindowOption('--window', options.window, { runTimeoutSeconds: fleet.outputs.RunTimeoutSeconds }) ?? undefined);
   const tenant = await requireTenant(fleet, tenantId);
   const trigger = options.trigger ?? (tenant.online ? 'support' : 'operator');
   const requestedBy = await fleet.caller();
-  const started = await startRun(fleet, { tenantId, trigger, requestedBy, reason }, options.now).catch((error: unknown) => {
+  const started = await startRun(
+    fleet,
+    { tenantId, trigger, requestedBy, reason, ...(windowSeconds === undefined ? {} : { windowSeconds }) },
+    options.now,
+  ).catch((error: unknown) => {
     throw explainCoreError(error, tenantId);
   });
   return { ...started, tenantId, trigger, requestedBy, reason };
@@ -132,6 +149,10 @@ export function runView(run: RunRecord) {
     failure: run.failure,
     /** The connector's latest progress while the run goes on (phase, rate, limit). */
     progress: run.progress,
+    /** When the run's backup window ends (absent: none): the archive starts no new file after it. */
+    windowEndsAt: run.windowEndsAt,
+    /** How far the archive has come with this run (seeding: core/seeding.ts). */
+    archiveProgress: run.archiveProgress,
   };
 }
 
@@ -262,8 +283,11 @@ export async function showRun(fleet: Fleet, runId: string) {
   const kept = restorableManifest(run);
   const pointer = kept ?? run.manifest;
   const manifest = pointer ? await readManifest(fleet, pointer).catch(() => undefined) : undefined;
+  const seeding = (await fleet.tenants.get(run.tenantId))?.seeding;
   return {
     ...runView(run),
+    /** The tenant's seeding now ("seeding 42 %, about 2 more nights"), when its archive is being sent over several nights. */
+    seeding: seeding && describeSeeding(seeding, new Date()),
     steps: stepsFromHistory(events ?? []),
     /** False when Step Functions no longer has the execution (its history is kept 90 days after it ended; local mode keeps none across restarts). */
     historyKept: events !== undefined,

@@ -1,7 +1,15 @@
-import type { RunRecord, TenantRecord } from '../../core';
+import { describeSeeding, type RunRecord, seedingStalled, type TenantRecord } from '../../core';
 import type { ConnectorState } from './tenants';
 
-export type Health = 'never-backed-up' | 'stale' | 'failing' | 'drill-failing' | 'action-needed' | 'connector-offline' | 'ok';
+export type Health =
+  | 'never-backed-up'
+  | 'stale'
+  | 'failing'
+  | 'seeding-stalled'
+  | 'drill-failing'
+  | 'action-needed'
+  | 'connector-offline'
+  | 'ok';
 
 export interface TenantStatus {
   tenantId: string;
@@ -20,6 +28,12 @@ export interface TenantStatus {
    * certificate whose private key was never backed up: it names the certificate and the fix).
    */
   actions?: string[];
+  /**
+   * An archive being sent over several nights (core/seeding.ts): "seeding 42 %, about 2 more
+   * nights"; the tenant is not stale for it while its databases validate. Stalled: no progress for a day.
+   */
+  seeding?: string;
+  seedingStalled: boolean;
   /** The latest restore drill: when, whether it passed, what it checked or why it failed. */
   lastDrill?: { at: string; ok: boolean; runId: string; detail: string };
 }
@@ -28,17 +42,20 @@ const SEVERITY: Record<Health, number> = {
   'never-backed-up': 0,
   stale: 1,
   failing: 2,
-  'drill-failing': 3,
-  'action-needed': 4,
-  'connector-offline': 5,
-  ok: 6,
+  'seeding-stalled': 3,
+  'drill-failing': 4,
+  'action-needed': 5,
+  'connector-offline': 6,
+  ok: 7,
 };
 
 /**
  * The fleet at a glance, worst first: never backed up, then stale (no validated backup within
- * `staleAfterHours`), then failing, then a failed restore drill, then action needed (the latest
- * run's backups are kept but cannot be restored elsewhere until someone acts: a TDE
- * certificate never backed up), then connector offline; oldest backups first within each.
+ * `staleAfterHours`), then failing, then an archive whose seeding made no progress for a day
+ * (a tenant that is seeding is otherwise healthy: its databases validate every night), then a
+ * failed restore drill, then action needed (the latest run's backups are kept but cannot be
+ * restored elsewhere until someone acts: a TDE certificate never backed up), then connector
+ * offline; oldest backups first within each.
  * `latestRuns`: each tenant's latest finished run.
  */
 export function fleetStatus(
@@ -60,6 +77,7 @@ export function fleetStatus(
       const connector = byTenant.get(tenant.tenantId);
       const drillFailed = tenant.lastDrill?.ok === false;
       const actions = latest?.actions?.length ? latest.actions : undefined;
+      const stalled = tenant.seeding !== undefined && seedingStalled(tenant.seeding, now);
       const health: Health =
         age === undefined
           ? 'never-backed-up'
@@ -67,13 +85,15 @@ export function fleetStatus(
             ? 'stale'
             : lastFailure
               ? 'failing'
-              : drillFailed
-                ? 'drill-failing'
-                : actions
-                  ? 'action-needed'
-                  : connector?.online
-                    ? 'ok'
-                    : 'connector-offline';
+              : stalled
+                ? 'seeding-stalled'
+                : drillFailed
+                  ? 'drill-failing'
+                  : actions
+                    ? 'action-needed'
+                    : connector?.online
+                      ? 'ok'
+                      : 'connector-offline';
       return {
         tenantId: tenant.tenantId,
         name: tenant.displayName,
@@ -85,6 +105,8 @@ export function fleetStatus(
         connectorLastSeen: connector?.lastSeen,
         lastFailure,
         actions,
+        ...(tenant.seeding ? { seeding: describeSeeding(tenant.seeding, now) } : {}),
+        seedingStalled: stalled,
         lastDrill: tenant.lastDrill && {
           at: tenant.lastDrill.at,
           ok: tenant.lastDrill.ok,

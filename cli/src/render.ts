@@ -1,5 +1,6 @@
 /** Plain-text rendering for people; `--json` prints the same data unformatted. */
 import stringWidth from 'string-width';
+import { type ArchiveProgress, seedingPercent } from '../../core';
 import { formatRate } from '../../protocol';
 
 export interface Column<T> {
@@ -69,4 +70,12 @@ export function progressBar(percent: number | undefined, label: string, width = 
 /** A run's failure as one line: "Error: cause", without the name twice when the cause already starts with it. */
 export function failureText(failure: { error: string; cause: string }): string {
   return failure.cause.startsWith(`${failure.error}: `) ? failure.cause : `${failure.error}: ${failure.cause}`;
+}
+
+/** "1,000 of 3,000 files, 93.1 GiB of 279.4 GiB (33 %); 2,000 files, 186.3 GiB left for the next run" (core/seeding.ts ArchiveProgress). */
+export function archiveProgressText(progress: Omit<ArchiveProgress, 'uploadedBytes'>): string {
+  const count = (n: number) => n.toLocaleString('en-US');
+  const done = `${count(progress.filesDone)} of ${count(progress.filesTotal)} files, ${bytes(progress.bytesDone)} of ${bytes(progress.bytesTotal)}`;
+  if (progress.pendingFiles === 0) return `${done}: complete`;
+  return `${done} (${seedingPercent(progress)} %); ${count(progress.pendingFiles)} files, ${bytes(progress.pendingBytes)} left for the next run (the backup window ended)`;
 }

@@ -1,6 +1,8 @@
 import { type BandwidthSetting, bandwidthSettingSchema, encodeMessage, PROTOCOL_VERSION, tenantIdSchema } from '../../protocol';
 import {
   createActivationCode,
+  describeRunWindow,
+  parseRunWindow,
   disableTenant,
   newTenant,
   parseBackupTime,
@@ -116,6 +118,33 @@ export function parseBandwidthOption(text: string): BandwidthSetting | null {
 }
 
 /**
+ * `--backup-window` / `--window`: a duration ("5h", "90m", "1h30m", "45s") or "none" (0: no
+ * window); with `allowDefault`, "default" (null: the stack's). A window must end before the stack
+ * stops a run (`runTimeoutSeconds`: the backup timeout plus an hour), or the run would be timed
+ * out instead of paused.
+ * @throws CliError (usage) naming the mistake and what to write
+ */
+export function parseWindowOption(
+  option: '--backup-window' | '--window',
+  text: string,
+  options: { allowDefault?: boolean; runTimeoutSeconds?: number } = {},
+): number | null {
+  if (options.allowDefault && text.trim().toLowerCase() === 'default') return null;
+  let seconds: number;
+  try {
+    seconds = parseRunWindow(text);
+  } catch (error) {
+    throw usageError(`${option}: ${(error as Error).message}${options.allowDefault ? ', or "default" (the stack\'s)' : ''}`);
+  }
+  const timeout = options.runTimeoutSeconds === undefined ? undefined : options.runTimeoutSeconds - 3600;
+  if (timeout !== undefined && seconds >= timeout)
+    throw usageError(
+      `${option} ${text}: the stack stops a run after ${describeRunWindow(timeout)} (its backupTimeout), so a window must be shorter; give less, or "none" to let the archive run until that timeout`,
+    );
+  return seconds;
+}
+
+/**
  * Changes a tenant's name, Online flag, backup time ("default" returns it to the stack's backup
  * window) or bandwidth limit; a new bandwidth limit is sent to the connector at once when it is connected
  * (otherwise when it next connects). Returns the tenant and how many connections were told.
@@ -123,13 +152,26 @@ export function parseBandwidthOption(text: string): BandwidthSetting | null {
 export async function updateTenant(
   fleet: Fleet,
   tenantId: string,
-  changes: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string },
+  changes: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string; backupWindow?: string },
 ): Promise<ReturnType<typeof tenantView> & { connectorsTold?: number }> {
   const bandwidth = changes.bandwidth === undefined ? undefined : parseBandwidthOption(changes.bandwidth);
+  const backupWindowSeconds =
+    changes.backupWindow === undefined
+      ? undefined
+      : parseWindowOption('--backup-window', changes.backupWindow, {
+          allowDefault: true,
+          runTimeoutSeconds: fleet.outputs.RunTimeoutSeconds,
+        });
   await requireTenant(fleet, tenantId);
   const time = backupTime(changes);
   if (changes.name !== undefined && changes.name.trim() === '') throw usageError('--name cannot be empty');
-  await fleet.tenants.updateSettings(tenantId, { displayName: changes.name, online: changes.online, ...time, bandwidth });
+  await fleet.tenants.updateSettings(tenantId, {
+    displayName: changes.name,
+    online: changes.online,
+    ...time,
+    bandwidth,
+    backupWindowSeconds,
+  });
   const view = tenantView(await requireTenant(fleet, tenantId));
   if (bandwidth === undefined) return view;
   const message = encodeMessage({ type: 'settings', v: PROTOCOL_VERSION, bandwidth });
@@ -240,6 +282,10 @@ export function tenantView(tenant: TenantRecord) {
         ? undefined
         : `${String(tenant.backupHour).padStart(2, '0')}:${String(tenant.backupMinute ?? 0).padStart(2, '0')}`,
     bandwidth: tenant.bandwidth,
+    /** The tenant's own backup window (seconds, 0: none); undefined: the stack's. */
+    backupWindowSeconds: tenant.backupWindowSeconds,
+    /** An archive being sent over several nights (core/seeding.ts). */
+    seeding: tenant.seeding,
     createdAt: tenant.createdAt,
     lastSuccessAt: tenant.lastSuccessAt,
     lastRunId: tenant.lastRunId,

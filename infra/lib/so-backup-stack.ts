@@ -45,6 +45,8 @@ export interface SoBackupStackProps extends StackProps {
   readonly drillDatabase?: boolean;
   /** See BackupAlarmsProps.offlineAfterHours. @default 6 */
   readonly offlineAfterHours?: number;
+  /** See BackupAlarmsProps.seedingStalledAfterHours. @default 24 */
+  readonly seedingStalledAfterHours?: number;
   /** E-mail address subscribed to alerts. @default no subscription */
   readonly alertEmail?: string;
   /** See BackupRunStateMachineProps.heartbeat. @default Duration.minutes(10) */
@@ -127,6 +129,7 @@ export class SoBackupStack extends Stack {
       backupRun: backupRun.stateMachine,
       staleAfterHours: props.staleAfterHours,
       offlineAfterHours: props.offlineAfterHours,
+      seedingStalledAfterHours: props.seedingStalledAfterHours,
     });
     new RestoreDrills(this, 'RestoreDrills', {
       tables,

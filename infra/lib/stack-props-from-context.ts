@@ -34,6 +34,7 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     alertEmail: string('alertEmail'),
     staleAfterHours: number('staleAfterHours'),
     offlineAfterHours: number('offlineAfterHours'),
+    seedingStalledAfterHours: number('seedingStalledAfterHours'),
     drillIntervalDays: number('drillIntervalDays'),
     drillSampleFiles: number('drillSampleFiles'),
     drillDatabase: string('drillDatabase') === undefined ? undefined : string('drillDatabase') !== 'false',

@@ -7,11 +7,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fleetStatus } from '../../cli/src/fleet-status';
-import { duration, failureText, rateText, table } from '../../cli/src/render';
-import { parseBandwidthOption } from '../../cli/src/tenants';
+import { archiveProgressText, duration, failureText, rateText, table } from '../../cli/src/render';
+import { parseBandwidthOption, parseWindowOption } from '../../cli/src/tenants';
 import { attachment, parseExpiry, shareRun } from '../../cli/src/share';
 import type { RunRecord, TenantRecord } from '../../core';
 import { USER_NODE } from '../../local/daemons';
+import { seedingState } from '../helpers/seeding';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const hoursAgo = (h: number) => new Date(now.getTime() - h * 3600_000).toISOString();
@@ -352,6 +353,76 @@ describe('so-backup --wait and run show: the rate and the bandwidth limit', () =
   });
 });
 
+describe('so-backup: the backup window and seeding (issue 20)', () => {
+  const GB = 1_000_000_000;
+  const seeding = (lastProgressHoursAgo: number) => seedingState(hoursAgo(lastProgressHoursAgo));
+
+  test('status: a tenant seeding its archive whose database validated last night is healthy, not stale, and shows "seeding 42 %" with an estimate; one whose seeding made no progress for a day is seeding-stalled', () => {
+    const tenants = [
+      { ...tenant('seeding', hoursAgo(6)), seeding: seeding(6) },
+      { ...tenant('stalled', hoursAgo(6)), seeding: seeding(30) },
+      tenant('plain', hoursAgo(6)),
+    ];
+    const connectors = tenants.map((t) => ({ tenantId: t.tenantId, online: true }));
+    const rows = fleetStatus(tenants, connectors, new Map(), now, 26);
+    expect(rows.map((r) => [r.tenantId, r.health, r.stale, r.seeding ?? '', r.seedingStalled])).toEqual([
+      ['stalled', 'seeding-stalled', false, 'seeding 42 %, about 3 more nights — NO PROGRESS for 30h', true],
+      ['plain', 'ok', false, '', false],
+      ['seeding', 'ok', false, 'seeding 42 %, about 3 more nights', false],
+    ]);
+  });
+
+  test('--backup-window and --window: a duration or none (default only for the tenant setting); each mistake named; a window the run timeout would cut short is refused', () => {
+    expect(parseWindowOption('--backup-window', '5h', { allowDefault: true })).toBe(18_000);
+    expect(parseWindowOption('--backup-window', 'default', { allowDefault: true })).toBeNull();
+    expect(parseWindowOption('--window', 'none')).toBe(0);
+    expect(parseWindowOption('--window', '45s', { runTimeoutSeconds: 13 * 3600 })).toBe(45);
+    expect(() => parseWindowOption('--window', 'default')).toThrow(
+      expect.objectContaining({ exitCode: EXIT.usage, message: expect.stringMatching(/^--window: "default" is not a duration/) }),
+    );
+    expect(() => parseWindowOption('--backup-window', '5 hours', { allowDefault: true })).toThrow(
+      /--backup-window: "5 hours" is not a duration: give hours, minutes or seconds, e\.g\. "5h".*or "default" \(the stack's\)/,
+    );
+    expect(() => parseWindowOption('--backup-window', '12h', { runTimeoutSeconds: 13 * 3600 })).toThrow(
+      expect.objectContaining({
+        exitCode: EXIT.usage,
+        message: expect.stringMatching(/the stack stops a run after 12h \(its backupTimeout\)/),
+      }),
+    );
+  });
+
+  test("run show and --wait: how far this run's archive has come", () => {
+    expect(
+      archiveProgressText({
+        filesDone: 1000,
+        filesTotal: 3000,
+        bytesDone: 100 * GB,
+        bytesTotal: 300 * GB,
+        pendingFiles: 2000,
+        pendingBytes: 200 * GB,
+      }),
+    ).toBe('1,000 of 3,000 files, 93.1 GiB of 279.4 GiB (33 %); 2,000 files, 186.3 GiB left for the next run (the backup window ended)');
+    expect(archiveProgressText({ filesDone: 3, filesTotal: 3, bytesDone: 10, bytesTotal: 10, pendingFiles: 0, pendingBytes: 0 })).toBe(
+      '3 of 3 files, 10 B of 10 B: complete',
+    );
+  });
+
+  test('runs show the window and the progress in --json (runView)', () => {
+    const view = runView({
+      runId: 'acme-2026-11-25-daily',
+      tenantId: 'acme',
+      status: 'SUCCEEDED',
+      trigger: 'schedule',
+      requestedBy: 's',
+      executionArn: 'a',
+      startedAt: '2026-11-25T02:00:00.000Z',
+      windowEndsAt: '2026-11-25T10:00:00.000Z',
+      archiveProgress: { filesDone: 1, filesTotal: 3, bytesDone: 1, bytesTotal: 3, pendingFiles: 2, pendingBytes: 2, uploadedBytes: 1 },
+    });
+    expect(view).toMatchObject({ windowEndsAt: '2026-11-25T10:00:00.000Z', archiveProgress: { pendingFiles: 2 } });
+  });
+});
+
 describe('so-backup: ids are checked before the cloud is asked', () => {
   const soBackup = (...args: string[]) =>
     spawnSync(USER_NODE, [path.join(__dirname, '..', '..', 'cli', 'bin', 'so-backup.cjs'), '--local', '/nowhere', ...args], {
@@ -380,5 +451,23 @@ describe('so-backup: ids are checked before the cloud is asked', () => {
       'RunConflict: a backup is already running',
     );
     expect(failureText({ error: 'Cancelled', cause: 'cancelled by root' })).toBe('Cancelled: cancelled by root');
+  });
+});
+
+describe('so-backup: a bad window is named before the cloud is asked (issue 20)', () => {
+  const soBackup = (...args: string[]) =>
+    spawnSync(USER_NODE, [path.join(__dirname, '..', '..', 'cli', 'bin', 'so-backup.cjs'), '--local', '/nowhere', ...args], {
+      encoding: 'utf8',
+    });
+  test.each([
+    [['tenants', 'set', 'acme', '--backup-window', '5x'], /--backup-window: "5x" is not a duration/],
+    [['tenants', 'set', 'acme', '--backup-window', '25h'], /--backup-window: a window of "25h" is longer than 23h/],
+    [['backup', 'acme', '--reason', 'a good reason', '--window', '0m'], /--window: a window of "0m" is empty/],
+    [['backup', 'acme', '--reason', 'a good reason', '--window', 'default'], /--window: "default" is not a duration/],
+  ])('so-backup %j → exit 2 naming the mistake', (args, message) => {
+    const { status, stderr } = soBackup(...args);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/local mode is not set up/);
+    expect(status).toBe(EXIT.usage);
   });
 });

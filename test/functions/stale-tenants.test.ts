@@ -2,6 +2,8 @@ import { findStaleTenants, staleTenantsAlert } from '../../functions/src/check-s
 import { findOfflineConnectors, offlineConnectorsAlert } from '../../functions/src/check-stale-tenants/offline-connectors';
 import type { TenantRecord } from '../../core';
 import { putMetrics } from '../../functions/src/shared';
+import { seedingState } from '../helpers/seeding';
+import { findStalledSeeding, stalledSeedingAlert } from '../../functions/src/check-stale-tenants/stalled-seeding';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const tenant = (tenantId: string, fields: Partial<TenantRecord>): TenantRecord => ({
@@ -87,5 +89,43 @@ describe('connectors offline', () => {
       StaleTenants: 2,
       BackupUploadedBytes: 5,
     });
+  });
+});
+
+describe('seeding an archive over several nights (issue 20)', () => {
+  const seeding = (lastProgressAt: string) => seedingState(lastProgressAt);
+
+  test('GIVEN a tenant seeding its archive whose database validated last night WHEN checked THEN it is not stale, nor while seeding makes progress', () => {
+    const tenants = [
+      tenant('seeding', { lastSuccessAt: '2026-11-25T06:00:00Z', seeding: seeding('2026-11-25T06:00:00Z') }),
+      tenant('stalled', { lastSuccessAt: '2026-11-25T06:00:00Z', seeding: seeding('2026-11-24T06:00:00Z') }),
+    ];
+    expect(findStaleTenants(tenants, now)).toEqual([]);
+    expect(findStalledSeeding([tenants[0]!], now)).toEqual([]);
+  });
+
+  test('GIVEN seeding without progress for more than 24 h WHEN checked THEN it is named, longest stalled first, and the alert says what to check; exactly 24 h is not yet a stall; a disabled tenant is left out', () => {
+    const stalled = findStalledSeeding(
+      [
+        tenant('moving', { lastSuccessAt: '2026-11-25T06:00:00Z', seeding: seeding('2026-11-25T06:00:00Z') }),
+        tenant('day', { lastSuccessAt: '2026-11-25T06:00:00Z', seeding: seeding('2026-11-24T12:00:00Z') }),
+        tenant('stuck', { lastSuccessAt: '2026-11-25T06:00:00Z', seeding: seeding('2026-11-24T06:00:00Z') }),
+        tenant('stucker', { lastSuccessAt: '2026-11-25T06:00:00Z', seeding: seeding('2026-11-22T06:00:00Z') }),
+        tenant('off', { enabled: false, seeding: seeding('2026-11-01T06:00:00Z') }),
+        tenant('plain', { lastSuccessAt: '2026-11-20T06:00:00Z' }),
+      ],
+      now,
+    );
+    expect(stalled.map((t) => [t.tenantId, t.text])).toEqual([
+      ['stucker', 'seeding 42 %, about 3 more nights — NO PROGRESS for 78h'],
+      ['stuck', 'seeding 42 %, about 3 more nights — NO PROGRESS for 30h'],
+    ]);
+    const alert = stalledSeedingAlert(stalled, 24);
+    expect(alert.subject).toBe('so-backup: 2 tenant(s) whose archive seeding made no progress for 24 h');
+    expect(alert.message).toMatch(
+      /- stuck \(STUCK\): seeding 42 %, about 3 more nights — NO PROGRESS for 30h; last progress 2026-11-24T06:00:00Z/,
+    );
+    expect(alert.message).toMatch(/Their databases are still backed up/);
+    expect(findStalledSeeding([tenant('x', { seeding: seeding('2026-11-24T12:00:00Z') })], now, 48)).toEqual([]);
   });
 });

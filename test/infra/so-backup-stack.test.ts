@@ -348,6 +348,43 @@ describe('alarms', () => {
     expect(() => synth({ offlineAfterHours: 0 })).toThrow(/offlineAfterHours/);
   });
 
+  test('an archive whose seeding made no progress for 24 h (configurable) alarms, named in the hourly alert (issue 20)', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'SeedingStalled',
+      Namespace: 'SoBackup',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+      AlarmActions: [Match.anyValue()],
+    });
+    const env = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'check-stale-tenants' } }))[0]?.Properties
+        .Environment.Variables;
+    expect(env(template).SEEDING_STALLED_AFTER_HOURS).toBe('24');
+    expect(env(synth({ seedingStalledAfterHours: 48 })).SEEDING_STALLED_AFTER_HOURS).toBe('48');
+    expect(() => synth({ seedingStalledAfterHours: 12 })).toThrow(/seedingStalledAfterHours must be a whole number from 24 to 720/);
+  });
+
+  test("the backup window (runWindow, default 8 h; not backupWindowHours, the start spread) reaches Prepare and the CLI's outputs; one the backup timeout would cut short is refused (issue 20)", () => {
+    const prepare = (t: Template) =>
+      Object.values(t.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'prepare-run' } }))[0]?.Properties
+        .Environment.Variables;
+    expect(prepare(template).RUN_WINDOW_SECONDS).toBe('28800');
+    template.hasOutput('RunWindowSeconds', { Value: '28800' });
+    const sixHours = synth({ runWindow: Duration.hours(6) });
+    expect(prepare(sixHours).RUN_WINDOW_SECONDS).toBe('21600');
+    expect(prepare(synth({ runWindow: Duration.seconds(0) })).RUN_WINDOW_SECONDS).toBe('0');
+    expect(() => synth({ runWindow: Duration.hours(12) })).toThrow(
+      /runWindow \(43200 seconds\) must be shorter than backupTimeout \(43200 seconds\)/,
+    );
+    expect(() => synth({ runWindow: Duration.hours(24), backupTimeout: Duration.hours(30) })).toThrow(
+      /runWindow must be 0 seconds or more and at most 82800/,
+    );
+    const props = (context: Record<string, string>) => stackPropsFromContext(new App({ context }).node);
+    expect(props({ runWindowHours: '6' }).runWindow?.toSeconds()).toBe(21_600);
+    expect(props({ runWindowHours: '0.5' }).runWindow?.toSeconds()).toBe(1800);
+    expect(props({ runWindowHours: '0' }).runWindow?.toSeconds()).toBe(0);
+  });
+
   test('weekly restore drills: asked for hourly when due, read-only credentials, and an alarm when a drill fails or does not report', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'RestoreDrillsFailing',
@@ -381,6 +418,7 @@ describe('alarms', () => {
       'StaleTenants',
       'ConnectorsOffline',
       'ConnectorsOnline',
+      'SeedingStalled',
     ])
       expect(body).toContain(shown);
   });

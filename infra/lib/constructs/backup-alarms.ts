@@ -24,6 +24,12 @@ export interface BackupAlarmsProps {
    * @default 6
    */
   readonly offlineAfterHours?: number;
+  /**
+   * A tenant whose archive is being seeded over several nights (core/seeding.ts) and made no
+   * progress for this many hours is alarmed on (it is not stale: its databases validate). Range 24 to 720.
+   * @default 24
+   */
+  readonly seedingStalledAfterHours?: number;
 }
 
 /** One of the hourly fleet metrics (published by the check, embedded metric format). */
@@ -34,13 +40,15 @@ export function fleetMetric(name: string, statistic = 'Maximum'): Metric {
 /**
  * Loud on failure and on silence: an alarm on failed, timed-out or aborted BackupRun executions,
  * and an hourly check that alarms (and names the tenants) when any enabled tenant has had no
- * validated backup for `staleAfterHours`, including when the check itself stops reporting.
+ * validated backup for `staleAfterHours`, its connector offline for `offlineAfterHours`, or its
+ * archive seeding stalled for `seedingStalledAfterHours`, including when the check itself stops reporting.
  */
 export class BackupAlarms extends Construct {
   constructor(scope: Construct, id: string, props: BackupAlarmsProps) {
     super(scope, id);
     validateRange('staleAfterHours', props.staleAfterHours, 2, 720);
     validateRange('offlineAfterHours', props.offlineAfterHours, 1, 168);
+    validateRange('seedingStalledAfterHours', props.seedingStalledAfterHours, 24, 720);
     const action = new SnsAction(props.alerts);
 
     const failed = new Alarm(this, 'FailedRuns', {
@@ -72,6 +80,7 @@ export class BackupAlarms extends Construct {
         ALERTS_TOPIC_ARN: props.alerts.topicArn,
         STALE_AFTER_HOURS: String(props.staleAfterHours ?? 26),
         OFFLINE_AFTER_HOURS: String(props.offlineAfterHours ?? 6),
+        SEEDING_STALLED_AFTER_HOURS: String(props.seedingStalledAfterHours ?? 24),
       },
       timeout: Duration.minutes(2),
     });
@@ -88,6 +97,10 @@ export class BackupAlarms extends Construct {
       {
         name: 'ConnectorsOffline',
         description: `An enabled tenant's connector has not been connected for ${props.offlineAfterHours ?? 6} h (the alert names them)`,
+      },
+      {
+        name: 'SeedingStalled',
+        description: `An enabled tenant's archive, sent over several nights (seeding), made no progress for ${props.seedingStalledAfterHours ?? 24} h (the alert names them)`,
       },
     ];
     for (const { name, description } of hourly) {

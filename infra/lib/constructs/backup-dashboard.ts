@@ -26,7 +26,12 @@ export class BackupDashboard extends Construct {
       }),
       new SingleValueWidget({
         title: 'Now',
-        metrics: [fleetMetric('StaleTenants'), fleetMetric('ConnectorsOffline'), fleetMetric('ConnectorsOnline')],
+        metrics: [
+          fleetMetric('StaleTenants'),
+          fleetMetric('ConnectorsOffline'),
+          fleetMetric('SeedingStalled'),
+          fleetMetric('ConnectorsOnline'),
+        ],
         width: 24,
       }),
       new GraphWidget({
@@ -42,7 +47,7 @@ export class BackupDashboard extends Construct {
       new GraphWidget({
         title: 'Stale tenants and connectors',
         width: 12,
-        left: [fleetMetric('StaleTenants'), fleetMetric('ConnectorsOffline')],
+        left: [fleetMetric('StaleTenants'), fleetMetric('ConnectorsOffline'), fleetMetric('SeedingStalled')],
         right: [fleetMetric('ConnectorsOnline')],
       }),
       new GraphWidget({ title: 'Bytes uploaded per day', width: 12, left: [run('BackupUploadedBytes', 'Sum', 'bytes')] }),
