@@ -333,6 +333,20 @@ describe('prepareRun', () => {
       },
     );
 
+    test("GIVEN a tenant's window longer than the stack's backup timeout now allows WHEN prepared THEN the window ends a quarter hour before the run would be timed out", async () => {
+      const created: RunRecord[] = [];
+      const ref = await prepareRun(
+        {
+          tenants: { get: async () => ({ ...(await tenants.get()), backupWindowSeconds: 10 * 3600 }) },
+          runs: { create: async (r) => (created.push(r), r), forTenant: async () => [] },
+        },
+        input,
+        execution,
+        6 * 3600 + 3600, // backupTimeout 6 h
+      );
+      expect(ref.windowEndsAt).toBe('2026-11-25T15:45:00.000Z');
+    });
+
     test('GIVEN a retried Prepare (the record exists) WHEN prepared again later THEN the window is the one first recorded', async () => {
       const first = { ...(await prepared({ backupWindowSeconds: 3600 }, {})).record! };
       const ref = await prepareRun(

@@ -13,7 +13,8 @@ import type { BackupRunInput, RunRef } from '../shared';
 /**
  * Checks the tenant may be backed up and opens the run record (idempotent for retries). The run's
  * backup window (the input's, the tenant's or the stack's: core/backup-window.ts) ends
- * `window` after the execution started, whenever the job reaches the connector.
+ * `window` after the execution started, whenever the job reaches the connector, and at the latest
+ * a quarter hour before the run would be timed out.
  */
 export async function prepareRun(
   deps: { tenants: Pick<TenantStore, 'get'>; runs: Pick<RunStore, 'create' | 'forTenant'> },
@@ -38,7 +39,11 @@ export async function prepareRun(
       `a backup of tenant "${tenant.tenantId}" is already running (${running.runId}, started ${running.startedAt})`,
     );
   const startedAt = new Date(execution.startTime).toISOString();
-  const endsAt = windowEndsAt(startedAt, runWindowOf(input, tenant, stackWindowSeconds));
+  // A window set before the stack's backup timeout was shortened must still end before the run
+  // is timed out (runTimeoutSeconds is that timeout plus an hour): then a quarter hour before it.
+  const window = runWindowOf(input, tenant, stackWindowSeconds);
+  const latest = runTimeoutSeconds - 3600 - 900;
+  const endsAt = windowEndsAt(startedAt, window.seconds > latest ? { seconds: Math.max(1, latest) } : window);
   const run: RunRecord = {
     runId: execution.name,
     tenantId: tenant.tenantId,
