@@ -76,8 +76,11 @@ export function signatureRefused(service: FrontDoorService, failure: SignatureFa
       SignatureDoesNotMatch: 'SignatureDoesNotMatch',
       RequestTimeTooSkewed: 'RequestTimeTooSkewed',
       UnsupportedPayload: 'NotImplemented',
+      RequestExpired: 'AccessDenied',
+      AuthorizationQueryParametersError: 'AuthorizationQueryParametersError',
     }[failure];
-    return errorAnswer(service, failure === 'UnsupportedPayload' ? 501 : 403, code, message);
+    const status = failure === 'UnsupportedPayload' ? 501 : failure === 'AuthorizationQueryParametersError' ? 400 : 403;
+    return errorAnswer(service, status, code, message);
   }
   if (service === 'execute-api') {
     const code = {
@@ -87,6 +90,8 @@ export function signatureRefused(service: FrontDoorService, failure: SignatureFa
       SignatureDoesNotMatch: 'InvalidSignatureException',
       RequestTimeTooSkewed: 'InvalidSignatureException',
       UnsupportedPayload: 'BadRequestException',
+      RequestExpired: 'InvalidSignatureException',
+      AuthorizationQueryParametersError: 'IncompleteSignatureException',
     }[failure];
     return errorAnswer(service, 403, code, failure === 'MissingAuthenticationToken' ? 'Missing Authentication Token' : message);
   }
@@ -97,6 +102,8 @@ export function signatureRefused(service: FrontDoorService, failure: SignatureFa
     SignatureDoesNotMatch: service === 'sts' || service === 'sns' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException',
     RequestTimeTooSkewed: service === 'sts' || service === 'sns' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException',
     UnsupportedPayload: 'ValidationException',
+    RequestExpired: service === 'sts' || service === 'sns' ? 'SignatureDoesNotMatch' : 'InvalidSignatureException',
+    AuthorizationQueryParametersError: service === 'sts' || service === 'sns' ? 'IncompleteSignature' : 'IncompleteSignatureException',
   }[failure];
   return errorAnswer(service, 400, code, message);
 }

@@ -2,7 +2,9 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../../connector/src/store/signed-requests';
 import { LocalScheduler } from '../../local/cloud/local-scheduler';
 import { nextFireTime, parseScheduleExpression } from '../../local/cloud/schedule-expression';
-import { verifySigV4 } from '../../local/iam/sigv4-verifier';
+import { unpresign, verifySigV4 } from '../../local/iam/sigv4-verifier';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
 /** The signature checks of local mode's AWS endpoint, fed requests signed by the SDK's own signer; and schedule expressions. */
 const key = { accessKeyId: 'ASIAEXAMPLEKEY000001', secretAccessKey: 'secret', sessionToken: 'token' };
@@ -97,6 +99,108 @@ describe('SigV4 verification: what AWS insists on besides the signature (v14 rev
       message: expect.stringContaining('x-amz-acl'),
     });
     expect(await verifySigV4(await sign('us-east-1'), lookup)).toMatchObject({ ok: true });
+  });
+});
+
+/** A presigned URL made by the SDK's own presigner (as `so-backup share` makes them), as local mode's AWS endpoint receives it. */
+async function presigned(
+  command: GetObjectCommand | PutObjectCommand,
+  expiresIn: number,
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = key,
+  headers: Record<string, string> = {},
+) {
+  const s3 = new S3Client({
+    endpoint: 'https://127.0.0.1:14003',
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { ...credentials },
+  });
+  const url = new URL(await getSignedUrl(s3, command, { expiresIn }));
+  s3.destroy();
+  return {
+    url,
+    request: {
+      method: command instanceof PutObjectCommand ? 'PUT' : 'GET',
+      path: url.pathname,
+      query: url.search.slice(1),
+      headers: { host: url.host, ...headers },
+    },
+  };
+}
+
+describe('SigV4 query-string authentication: presigned URLs (issue 14, F3)', () => {
+  const get = new GetObjectCommand({ Bucket: 'so-backup-local', Key: 'db/daily/acme/SuperOffice.bak' });
+
+  test('GIVEN a URL presigned with the issued key WHEN verified within X-Amz-Expires THEN it names the key; after it THEN "Request has expired"', async () => {
+    const { request } = await presigned(get, 3600);
+    expect(await verifySigV4(request, lookup)).toEqual({ ok: true, accessKeyId: key.accessKeyId, service: 's3', region: 'us-east-1' });
+    expect(await verifySigV4(request, lookup, new Date(Date.now() + 3599_000))).toMatchObject({ ok: true });
+    expect(await verifySigV4(request, lookup, new Date(Date.now() + 3601_000))).toEqual({
+      ok: false,
+      failure: 'RequestExpired',
+      message: 'Request has expired',
+    });
+  });
+
+  test('GIVEN a presigned URL altered (another key, a longer expiry, another token) or signed twice WHEN verified THEN each is refused for its own reason', async () => {
+    const { request } = await presigned(get, 600);
+    expect(await verifySigV4({ ...request, path: request.path.replace('SuperOffice', 'Other') }, lookup)).toMatchObject({
+      ok: false,
+      failure: 'SignatureDoesNotMatch',
+    });
+    expect(
+      await verifySigV4({ ...request, query: request.query.replace('X-Amz-Expires=600', 'X-Amz-Expires=6000') }, lookup),
+    ).toMatchObject({
+      ok: false,
+      failure: 'SignatureDoesNotMatch',
+    });
+    expect(
+      await verifySigV4({ ...request, query: request.query.replace('X-Amz-Expires=600', 'X-Amz-Expires=604801') }, lookup),
+    ).toMatchObject({
+      ok: false,
+      failure: 'AuthorizationQueryParametersError',
+      message: expect.stringContaining('604800 seconds'),
+    });
+    expect(
+      await verifySigV4({ ...request, query: request.query.replace(/X-Amz-Security-Token=[^&]*/, 'X-Amz-Security-Token=other') }, lookup),
+    ).toMatchObject({
+      ok: false,
+      failure: 'InvalidClientTokenId',
+    });
+    expect(await verifySigV4({ ...request, query: request.query.replace(/&?X-Amz-Signature=[^&]*/, '') }, lookup)).toMatchObject({
+      ok: false,
+      failure: 'AuthorizationQueryParametersError',
+    });
+    expect(
+      await verifySigV4({ ...request, headers: { ...request.headers, authorization: 'AWS4-HMAC-SHA256 Credential=x' } }, lookup),
+    ).toMatchObject({
+      ok: false,
+      failure: 'AuthorizationQueryParametersError',
+      message: expect.stringContaining('Only one auth mechanism'),
+    });
+    const unknown = await presigned(get, 600, { accessKeyId: 'AKIAUNKNOWNKEY000001', secretAccessKey: 'x' });
+    expect(await verifySigV4(unknown.request, lookup)).toMatchObject({ ok: false, failure: 'InvalidClientTokenId' });
+  });
+
+  test('GIVEN a presigned PUT with a signed x-amz-* header WHEN that header is changed or another added THEN it is refused', async () => {
+    const put = new PutObjectCommand({ Bucket: 'so-backup-local', Key: 'incoming/acme/r/x', Tagging: 'a=b' });
+    const { url, request } = await presigned(put, 600, key, {});
+    // The presigner hoists x-amz-tagging into the query (signed there): the URL as made verifies.
+    expect(url.searchParams.get('x-amz-tagging')).toBe('a=b');
+    expect(await verifySigV4(request, lookup)).toMatchObject({ ok: true });
+    expect(await verifySigV4({ ...request, headers: { ...request.headers, 'x-amz-acl': 'public-read' } }, lookup)).toMatchObject({
+      ok: false,
+      failure: 'SignatureDoesNotMatch',
+      message: expect.stringContaining('x-amz-acl'),
+    });
+  });
+
+  test('GIVEN a presigned query WHEN forwarded THEN its authentication is taken out and hoisted x-amz-* parameters become headers again', () => {
+    expect(
+      unpresign(
+        'versionId=v1&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a%2Fb&X-Amz-Signature=00&x-id=PutObject&x-amz-tagging=a%3Db',
+      ),
+    ).toEqual({ query: 'versionId=v1&x-id=PutObject', headers: { 'x-amz-tagging': 'a=b' } });
   });
 });
 
