@@ -34,7 +34,7 @@ export const localOutputsSchema = z
   .object({
     outputs: stackOutputsSchema,
     region: z.string().min(1),
-    /** The AWS endpoint (DynamoDB, Step Functions; IAM-checked on every call), https with the CA below. */
+    /** The AWS endpoint (DynamoDB, Step Functions, S3; IAM-checked on every call), https with the CA below. */
     awsEndpoint: z.url(),
     /** API Gateway's @connections API of the WebSocket stage. */
     connectionsEndpoint: z.url(),
@@ -42,11 +42,6 @@ export const localOutputsSchema = z
     caFile: z.string().min(1),
     /** The operator's IAM user key. */
     operator: z.object({ accessKeyId: z.string().min(16), secretAccessKey: z.string().min(16) }).strict(),
-    /** S3 (Ceph RGW) and its bucket owner's key; absent where local mode runs without S3. */
-    s3: z
-      .object({ endpoint: z.url(), accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) })
-      .strict()
-      .optional(),
   })
   .strict();
 export type LocalOutputs = z.infer<typeof localOutputsSchema>;

@@ -20,6 +20,8 @@ export interface DaemonSpec {
   fingerprint?: string;
   /** The loopback ports it listens on: checked free before it starts, and released before stop() returns. */
   ports?: number[];
+  /** The Unix sockets it listens on: a stale one (left by a killed daemon) is removed before it starts. */
+  sockets?: string[];
 }
 
 export const REPO_ROOT = path.resolve(__dirname, '..');
@@ -81,6 +83,7 @@ export class Daemons {
     if (same && this.pid(spec.name) && (await spec.ready())) return 'reused';
     await this.stop(spec.name);
     for (const port of spec.ports ?? []) assertPortFree(port, spec.name);
+    for (const socket of spec.sockets ?? []) rmSync(socket, { force: true });
     mkdirSync(path.join(this.dataDir, 'run'), { recursive: true });
     writeFileSync(this.portsFile(spec.name), JSON.stringify(spec.ports ?? []));
     mkdirSync(path.join(this.dataDir, 'logs'), { recursive: true });

@@ -22,6 +22,8 @@ import { readIamModel } from './iam/iam-model';
 import { Daemons, lambdaTsxCommand, portOpen, REPO_ROOT, runScript, sleep, tsxCommand, USER_NODE } from './daemons';
 import { generateSampleArchive } from './sample-archive';
 import { acquireDataLock } from './data-lock';
+import { startCephRgw } from './ceph-rgw';
+import { dynaliteArgs, socketOpen } from './dynamodb-socket';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN, portHolder } from './ports';
 import { markRunFailed } from '../functions/src/mark-run-failed/mark-run-failed';
 import { connectorKeyProblem, databaseNamesProblem } from './local-checks';
@@ -31,16 +33,11 @@ import type { StandInDatabase } from './tds/database-states';
 import type { SoBackupStackProps } from '../infra/lib/so-backup-stack';
 
 export const LOCAL_TENANT = 'local';
-/** The local S3's own user: owner of the bucket, the key the local AWS endpoint forwards with (never a connector's). */
-export const LOCAL_S3_KEYS = {
-  accessKeyId: 'SOBACKUPLOCALACCESS0',
-  secretAccessKey: 'so-backup-local-secret-key-not-for-production',
-} as const;
 const SQL_LOGIN = { user: 'so_backup', password: 'Local-Stand-In-1' } as const;
 
 export interface LocalModeOptions {
   dataDir: string;
-  /** Ports: S3 base+80, DynamoDB base+1, gateway base+2 (TLS base+5), the AWS endpoint base+3, SQL stand-in base+4, Ceph mon base+10. */
+  /** Ports: S3 base+80 (DynamoDB has none: a Unix socket in the data folder), gateway base+2 (TLS base+5), the AWS endpoint base+3, SQL stand-in base+4, Ceph mon base+10. */
   portBase: number;
   fresh?: boolean;
   keep?: boolean;
@@ -78,7 +75,6 @@ export function standInConnectionString(portBase: number): string {
 /** `aws` is the AWS endpoint (DynamoDB, S3 for functions, Step Functions, SNS, STS) that authorizes every call. */
 export interface LocalPorts {
   s3: number;
-  dynamodb: number;
   gateway: number;
   gatewayTls: number;
   aws: number;
@@ -87,7 +83,7 @@ export interface LocalPorts {
 }
 
 export function localPorts(base: number): LocalPorts {
-  return { s3: base + 80, dynamodb: base + 1, gateway: base + 2, gatewayTls: base + 5, aws: base + 3, sql: base + 4, mon: base + 10 };
+  return { s3: base + 80, gateway: base + 2, gatewayTls: base + 5, aws: base + 3, sql: base + 4, mon: base + 10 };
 }
 
 /** What a client of local mode needs: the endpoints, the CA that signs their certificates, and the operator's key. */
@@ -97,6 +93,8 @@ export interface LocalAccess {
   gatewayEndpoint: string;
   caFile: string;
   operator: { accessKeyId: string; secretAccessKey: string };
+  /** The operator's key for the AWS CLI (`AWS_SHARED_CREDENTIALS_FILE`), mode 0600. */
+  awsCredentialsFile: string;
 }
 
 /** SDK client settings for local mode's TLS endpoints (the local CA, no retries that would hide a refusal). */
@@ -130,8 +128,10 @@ export interface LocalRunSummary {
   validated: boolean;
   bucket: string;
   s3Endpoint: string;
-  s3AccessKeyId: string;
-  s3SecretAccessKey: string;
+  /** The AWS endpoint (IAM-checked), where the operator's key reaches S3. */
+  awsEndpoint: string;
+  /** The operator's key as an AWS CLI credentials file (0600; AWS_SHARED_CREDENTIALS_FILE). */
+  awsCredentialsFile: string;
   /** The CA of local mode's TLS endpoints (for `aws --ca-bundle`). */
   caBundle: string;
   durationSeconds: number;
@@ -148,28 +148,6 @@ export interface LocalRunSummary {
   artifactKeys: string[];
   failure?: { error: string; cause: string };
   history: string[];
-}
-
-/**
- * dynalite's command line (to run under Node.js): DynamoDB on 127.0.0.1:port, its tables in dbDir
- * (LevelDB; in memory when omitted), and tables that become ACTIVE at once rather than after
- * dynalite's simulated delays.
- */
-export function dynaliteArgs(port: number, dbDir?: string): string[] {
-  return [
-    path.join(REPO_ROOT, 'node_modules', 'dynalite', 'cli.js'),
-    '--port',
-    String(port),
-    '--host',
-    '127.0.0.1',
-    ...(dbDir === undefined ? [] : ['--path', dbDir]),
-    '--createTableMs',
-    '0',
-    '--deleteTableMs',
-    '0',
-    '--updateTableMs',
-    '0',
-  ];
 }
 
 /**
@@ -198,7 +176,8 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
   // Every port first, so that a taken one is named now rather than minutes into the start.
   assertLocalPortsFree(dataDir, options.portBase);
   const s3Endpoint = `https://127.0.0.1:${ports.s3}`;
-  const dynamodbEndpoint = `http://127.0.0.1:${ports.dynamodb}`;
+  // Only the AWS endpoint reaches DynamoDB: dynalite checks no signature, so it listens on a socket in the 0700 data folder.
+  const dynamodbSocket = path.join(path.resolve(dataDir), 'run', 'dynamodb.sock');
   const started = Date.now();
   const tls = ensureLocalTls(path.join(dataDir, 'tls'));
   const access: LocalAccess = {
@@ -207,26 +186,28 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     gatewayEndpoint: `https://127.0.0.1:${ports.gatewayTls}/prod`,
     caFile: tls.caFile,
     operator: operatorKey(dataDir),
+    awsCredentialsFile: path.join(dataDir, 'aws-credentials'),
   };
+  writePrivateFile(
+    access.awsCredentialsFile,
+    `[default]\naws_access_key_id = ${access.operator.accessKeyId}\naws_secret_access_key = ${access.operator.secretAccessKey}\n`,
+  );
 
   try {
     log('• S3: Ceph RADOS Gateway (TLS, STS)');
     runScript('ceph-chroot.sh', []);
     // Idempotent: a running cluster of this data folder is reused; taken ports are named.
-    runScript(
-      'ceph-rgw.sh',
-      ['start', path.join(dataDir, 'ceph'), String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey],
-      { SO_BACKUP_RGW_TLS_DIR: tls.dir },
-    );
+    // The bucket owner's key is RGW's own, made per data folder (ceph/owner-key.json, 0600): only the AWS endpoint forwards with it.
+    const owner = startCephRgw(path.join(dataDir, 'ceph'), { s3: ports.s3, mon: ports.mon }, { SO_BACKUP_RGW_TLS_DIR: tls.dir });
     log(`  ${s3Endpoint}`);
 
     log('• DynamoDB: dynalite');
     await daemons.ensure({
       name: 'dynalite',
       command: USER_NODE,
-      args: dynaliteArgs(ports.dynamodb, path.join(dataDir, 'dynamodb')),
-      ports: [ports.dynamodb],
-      ready: () => portOpen(ports.dynamodb),
+      args: dynaliteArgs(dynamodbSocket, path.join(dataDir, 'dynamodb')),
+      sockets: [dynamodbSocket],
+      ready: () => socketOpen(dynamodbSocket),
     });
 
     log('• Cloud stack: cdk synth (functions bundled), then its tables, bucket, bucket policy and roles');
@@ -237,8 +218,8 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     await provisionLocalResources(
       deployment,
       readIamModel(template),
-      { dynamodb: dynamodbEndpoint },
-      { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...LOCAL_S3_KEYS } },
+      { dynamodbSocket },
+      { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...owner } },
     );
 
     log(
@@ -252,8 +233,8 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       gatewayPort: ports.gateway,
       gatewayTlsPort: ports.gatewayTls,
       awsPort: ports.aws,
-      dynamodbEndpoint,
-      s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
+      dynamodbSocket,
+      s3: { endpoint: s3Endpoint, accessKeyId: owner.accessKeyId, secretAccessKey: owner.secretAccessKey },
       tlsDir: tls.dir,
       operator: { accessKeyId: access.operator.accessKeyId, secretAccessKey: access.operator.secretAccessKey },
       schedules: options.schedules ?? 'manual',
@@ -281,7 +262,6 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
         connectionsEndpoint: access.gatewayEndpoint,
         caFile: access.caFile,
         operator: { accessKeyId: access.operator.accessKeyId, secretAccessKey: access.operator.secretAccessKey },
-        s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
       }),
     );
     // Local mode acts as the operator from here on: every call goes through the AWS endpoint with the operator's key.
@@ -534,9 +514,9 @@ async function historyLines(sfn: SFNClient, executionArn: string, label: string)
   });
 }
 
-/** Reads the run's manifest from S3 at its exact version (for the summary only; validation did the checking). */
+/** Reads the run's manifest from S3 at its exact version, as the operator through the AWS endpoint (for the summary only; validation did the checking). */
 async function readManifest(access: LocalAccess, pointer: { key: string; versionId: string }): Promise<Manifest> {
-  const s3 = new S3Client({ ...localClientConfig(access, LOCAL_S3_KEYS), endpoint: access.s3Endpoint, forcePathStyle: true });
+  const s3 = new S3Client({ ...localClientConfig(access, access.operator), endpoint: access.awsEndpoint, forcePathStyle: true });
   const out = await s3.send(new GetObjectCommand({ Bucket: LOCAL_BUCKET, Key: pointer.key, VersionId: pointer.versionId }));
   const manifest = parseManifest(await out.Body!.transformToString());
   s3.destroy();
@@ -566,8 +546,8 @@ function summarize(
     bucket: LOCAL_BUCKET,
     s3Endpoint: access.s3Endpoint,
     caBundle: access.caFile,
-    s3AccessKeyId: LOCAL_S3_KEYS.accessKeyId,
-    s3SecretAccessKey: LOCAL_S3_KEYS.secretAccessKey,
+    awsEndpoint: access.awsEndpoint,
+    awsCredentialsFile: access.awsCredentialsFile,
     durationSeconds: Math.round(durationSeconds * 10) / 10,
     databases,
     archive: archive && {

@@ -20,8 +20,10 @@ import { NODE_OPTIONS } from '../connector/src/install/service-definition';
 import { formatRate, parseRate } from '../protocol';
 import { generateArchiveTree, mutateArchiveTree, random } from './bench/archive-tree';
 import { benchFleet } from './bench/fleet';
+import { type S3Key, startCephRgw } from '../local/ceph-rgw';
 
-const KEYS = { accessKeyId: 'SOBACKUPBENCHACCESS0', secretAccessKey: 'so-backup-bench-secret-key-not-for-production' };
+/** The bench cluster's bucket owner key: made by RGW when the cluster starts (ceph/owner-key.json), filled in then. */
+const KEYS: S3Key = { accessKeyId: '', secretAccessKey: '' };
 const AWS = '/usr/bin/aws';
 const TIME = '/usr/bin/time';
 
@@ -96,7 +98,7 @@ async function withBenchS3(portBase: number, name: string, work: (s3: BenchS3) =
   mkdirSync(dataDir, { recursive: true });
   runScript('ceph-chroot.sh', []);
   if (await httpAnswers(endpoint)) throw new Error(`port ${s3Port} is in use; pick another --port-base`);
-  runScript('ceph-rgw.sh', ['start', cephDir, String(s3Port), String(portBase + 10), KEYS.accessKeyId, KEYS.secretAccessKey]);
+  Object.assign(KEYS, startCephRgw(cephDir, { s3: s3Port, mon: portBase + 10 }));
   try {
     const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: KEYS });
     await s3.send(new CreateBucketCommand({ Bucket: 'bench' })).catch(() => undefined);

@@ -5,7 +5,9 @@
 # runs. Ceph's authentication (cephx) is on; the keys are made with the cluster (DATA/keyring, 0600),
 # and a cluster an earlier version made without them gets them at its next start.
 #
-#   scripts/ceph-rgw.sh start DATA RGW_PORT MON_PORT ACCESS_KEY SECRET_KEY
+#   scripts/ceph-rgw.sh start DATA RGW_PORT MON_PORT
+#     the bucket owner's S3 key (RGW user so-backup-local) is then in DATA/owner-key.json (0600,
+#     {"accessKeyId", "secretAccessKey"}); made by RGW, never passed on a command line.
 #     with SO_BACKUP_RGW_TLS_DIR naming a folder with server.crt, server.key and ca.crt, RGW runs
 #     as local mode needs it: HTTPS only on RGW_PORT, as the bucket policy's aws:SecureTransport
 #     demands (RGW sets that key on TLS requests but leaves it unset on plain HTTP, so a policy
@@ -73,8 +75,35 @@ rgw_tls() {
 }
 rgw_answers() { curl -fs -o /dev/null "${curl_tls[@]}" "$rgw_url"; }
 
+# The bucket owner (RGW user so-backup-local): its S3 key is made by RGW itself, one per cluster, and
+# kept in DATA/owner-key.json (0600) for the programs that need it; it never appears on a command
+# line (ps shows every process's). A cluster an earlier version made with the key it was given on
+# the command line (a constant in the repository) has that key removed and a new one made.
+owner_key() {
+  local file="$data/owner-key.json" admin=(timeout 30 radosgw-admin -c "$conf") info old
+  if ! in_root "${admin[@]}" user info --uid so-backup-local >/dev/null 2>&1; then
+    in_root "${admin[@]}" user create --uid so-backup-local --display-name "so-backup local mode" >/dev/null
+    rm -f "$file"
+  fi
+  info=$(in_root "${admin[@]}" user info --uid so-backup-local)
+  if [ -s "$file" ] && [ "$(jq -r .accessKeyId "$file")" = "$(jq -r '.keys[0].access_key // ""' <<<"$info")" ] \
+    && [ "$(jq '.keys | length' <<<"$info")" = 1 ]; then chmod 600 "$file"; return 0; fi
+  echo "ceph: making a new S3 key for the bucket owner of $data" >&2
+  for old in $(jq -r '.keys[].access_key' <<<"$info"); do
+    in_root "${admin[@]}" key rm --uid so-backup-local --key-type s3 --access-key "$old" >/dev/null
+  done
+  info=$(in_root "${admin[@]}" key create --uid so-backup-local --key-type s3 --gen-access-key --gen-secret)
+  (umask 077 && jq '{accessKeyId: .keys[0].access_key, secretAccessKey: .keys[0].secret_key}' <<<"$info" >"$file.new")
+  [ "$(jq -r '.accessKeyId | length' "$file.new")" -ge 16 ] || { echo "ceph: RGW made no S3 key for the bucket owner" >&2; return 1; }
+  mv "$file.new" "$file"
+}
+
 start_once() {
-  local rgw_port=${3:?RGW port} mon_port=${4:?mon port} ak=${5:?access key} sk=${6:?secret key}
+  local rgw_port=${3:?RGW port} mon_port=${4:?mon port}
+  if [ $# -gt 4 ]; then
+    echo "ceph: keys are no longer given on the command line (ps shows them): the bucket owner's key is made by RGW and kept in DATA/owner-key.json" >&2
+    exit 2
+  fi
   # Name the step that failed (set -e would otherwise end this attempt without a word), also
   # inside the functions it calls (errtrace: an ERR trap is not inherited by functions without it).
   set -o errtrace
@@ -244,10 +273,7 @@ CONF
   in_root timeout 30 radosgw-admin -c "$conf" script put --infile="$inner/rgw-prerequest.lua" --context=prerequest >/dev/null 2>>"$data/log/rgw-script.log"
   timeout 60 chroot "$root" radosgw -c "$conf" -n client.rgw --pid-file "$inner/run/rgw.pid"
   wait_for "the RADOS Gateway on port $rgw_port" 90 "$data/run/rgw.pid" rgw_answers
-  if ! in_root timeout 30 radosgw-admin -c "$conf" user info --uid so-backup-local >/dev/null 2>&1; then
-    in_root timeout 30 radosgw-admin -c "$conf" user create --uid so-backup-local \
-      --display-name "so-backup local mode" --access-key "$ak" --secret "$sk" >/dev/null
-  fi
+  owner_key
   [ -z "$sts" ] || in_root timeout 30 radosgw-admin -c "$conf" caps add --uid so-backup-local --caps "roles=*" >/dev/null
   touch "$data/.initialized"
   echo "ceph: RADOS Gateway ready on $rgw_url"

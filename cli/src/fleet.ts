@@ -81,7 +81,7 @@ async function openLocalFleet(dataDir: string): Promise<Fleet> {
       EXIT.environment,
     );
   }
-  // The operator's IAM user key through the AWS endpoint (every call IAM-checked); S3 straight to RGW as its bucket owner.
+  // The operator's IAM user key through the AWS endpoint, S3 too: every call (and every share link) is IAM-checked as on AWS.
   const tls = { requestHandler: { httpsAgent: new Agent({ ca: readFileSync(local.caFile) }) } };
   const operator = { region: local.region, credentials: local.operator, maxAttempts: 1, ...tls };
   const fleet = makeFleet(
@@ -90,14 +90,7 @@ async function openLocalFleet(dataDir: string): Promise<Fleet> {
     {
       dynamo: new DynamoDBClient({ ...operator, endpoint: local.awsEndpoint }),
       sfn: new SFNClient({ ...operator, endpoint: local.awsEndpoint }),
-      s3: new S3Client({
-        region: local.region,
-        maxAttempts: 1,
-        ...tls,
-        endpoint: local.s3?.endpoint,
-        forcePathStyle: true,
-        ...(local.s3 ? { credentials: { accessKeyId: local.s3.accessKeyId, secretAccessKey: local.s3.secretAccessKey } } : {}),
-      }),
+      s3: new S3Client({ ...operator, endpoint: local.awsEndpoint, forcePathStyle: true }),
       management: new ApiGatewayManagementApiClient({ ...operator, endpoint: local.connectionsEndpoint }),
     },
     async () => `local:${userInfo().username}`,

@@ -134,10 +134,12 @@ program.action(
     if (options.summary) writeFileSync(options.summary, JSON.stringify(summary, null, 2));
     if (options.keep) {
       const ports = localPorts(options.portBase);
-      console.log("\nServices left running; the stack's schedules fire on their own. Inspect S3 with the AWS CLI (as the bucket owner):");
-      console.log(`  AWS_ACCESS_KEY_ID=${summary.s3AccessKeyId} AWS_SECRET_ACCESS_KEY=${summary.s3SecretAccessKey} \\`);
       console.log(
-        `    aws --endpoint-url ${summary.s3Endpoint} --ca-bundle ${summary.caBundle} --region us-east-1 s3api list-object-versions --bucket ${summary.bucket}`,
+        "\nServices left running; the stack's schedules fire on their own. Inspect S3 with the AWS CLI, as the operator through the AWS endpoint (IAM-checked):",
+      );
+      console.log(`  AWS_SHARED_CREDENTIALS_FILE=${summary.awsCredentialsFile} \\`);
+      console.log(
+        `    aws --endpoint-url ${summary.awsEndpoint} --ca-bundle ${summary.caBundle} --region us-east-1 s3api list-object-versions --bucket ${summary.bucket}`,
       );
       console.log(
         `  AWS endpoint (IAM-checked; the operator key is in ${path.join(dataDir, 'operator.json')}): https://127.0.0.1:${ports.aws}   gateway: ws://127.0.0.1:${ports.gateway}`,

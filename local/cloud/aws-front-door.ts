@@ -7,7 +7,8 @@ import { dynamodbRequest, type DerivedRequest, s3Request, snsRequest, stepFuncti
 import { accessDenied, type ErrorAnswer, errorAnswer, type FrontDoorService, signatureRefused } from '../iam/aws-errors';
 import { AccessDeniedError, type Caller, type IamAuthorizer } from '../iam/iam-authorizer';
 import type { LocalCredentials } from '../iam/local-credentials';
-import { parseQuery, verifySigV4 } from '../iam/sigv4-verifier';
+import { parseQuery, unpresign, verifySigV4 } from '../iam/sigv4-verifier';
+import { socketAgent } from '../dynamodb-socket';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './resolve-template';
 import type { ApiAnswer } from './step-functions-api';
 import { type LocalSns, TopicNotFoundError } from './local-sns';
@@ -31,8 +32,8 @@ export interface FrontDoorOptions {
   tls: { cert: string; key: string };
   authorizer: IamAuthorizer;
   credentials: LocalCredentials;
-  /** dynalite. */
-  dynamodbEndpoint: string;
+  /** dynalite's Unix socket (in a private folder: nothing but this endpoint reaches it). */
+  dynamodbSocket: string;
   /** Ceph RGW for S3 and STS; none: S3 and STS calls are refused (tests without an S3). */
   s3?: S3Backend;
   stepFunctions: {
@@ -61,8 +62,10 @@ const SESSION_POLICY_MAX_CHARS = 2048;
 export class AwsFrontDoor {
   private server?: https.Server;
   private readonly rgwAgent?: https.Agent;
+  private readonly dynamodbAgent: http.Agent;
 
   constructor(private readonly options: FrontDoorOptions) {
+    this.dynamodbAgent = socketAgent(options.dynamodbSocket);
     if (options.s3) this.rgwAgent = new https.Agent({ ca: options.s3.ca, keepAlive: true, maxSockets: 64 });
   }
 
@@ -87,12 +90,17 @@ export class AwsFrontDoor {
     const closing = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     this.rgwAgent?.destroy();
+    this.dynamodbAgent.destroy();
     await closing;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const [path = '/', query = ''] = (req.url ?? '/').split(/\?(.*)/s);
-    const scope = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1];
+    // The service signed for: in the Authorization header, or a presigned URL's X-Amz-Credential.
+    const credential = req.headers.authorization
+      ? String(req.headers.authorization)
+      : `Credential=${parseQuery(query)['X-Amz-Credential'] ?? ''}`;
+    const scope = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\//.exec(credential)?.[1];
     const service = (scope ?? guessService(req)) as FrontDoorService;
     if (!['dynamodb', 'states', 's3', 'sns', 'sts'].includes(service)) {
       return send(res, errorAnswer('s3', 400, 'InvalidRequest', `local mode's AWS endpoint does not serve ${service}`));
@@ -105,6 +113,9 @@ export class AwsFrontDoor {
     );
     if (!verified.ok) return send(res, signatureRefused(service, verified.failure, verified.message));
     const caller = this.options.credentials.lookup(verified.accessKeyId)!.caller;
+    // A presigned request is judged and forwarded as what it asks for: its hoisted x-amz-* parameters are headers again.
+    const asked = req.headers.authorization ? { query, headers: {} } : unpresign(query);
+    const headers = { ...(req.headers as Record<string, string>), ...asked.headers };
 
     let derived: DerivedRequest;
     let params: URLSearchParams | undefined;
@@ -125,8 +136,8 @@ export class AwsFrontDoor {
                 : s3Request({
                     method: req.method ?? 'GET',
                     path,
-                    query: new URLSearchParams(query),
-                    headers: req.headers as Record<string, string>,
+                    query: new URLSearchParams(asked.query),
+                    headers,
                     body: body?.toString('utf8'),
                   });
     } catch (error) {
@@ -158,7 +169,7 @@ export class AwsFrontDoor {
 
     switch (service) {
       case 'dynamodb':
-        return this.forwardRaw(req, res, this.options.dynamodbEndpoint, body!);
+        return this.forwardDynamoDb(req, res, body!);
       case 'states': {
         const answer = await this.options.stepFunctions.api(derived.operation, json as Record<string, string | undefined>);
         res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
@@ -169,7 +180,8 @@ export class AwsFrontDoor {
       case 'sts':
         return this.assumeRole(res, caller, derived.operation, params!);
       case 's3':
-        return this.forwardS3(req, res, path, query, body);
+        // A presigned request's authentication is checked here; RGW gets the request itself, re-signed.
+        return this.forwardS3(req, res, path, asked.query, asked.headers, body);
     }
   }
 
@@ -261,16 +273,25 @@ export class AwsFrontDoor {
   }
 
   /** S3: the same request, re-signed by the bucket owner's key for RGW (whose bucket policy then applies as well). */
-  private async forwardS3(req: IncomingMessage, res: ServerResponse, path: string, query: string, body?: Buffer): Promise<void> {
+  private async forwardS3(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    query: string,
+    hoisted: Record<string, string>,
+    body?: Buffer,
+  ): Promise<void> {
     const s3 = this.options.s3;
     if (!s3) return send(res, errorAnswer('s3', 503, 'ServiceUnavailable', 'local mode runs without an S3 here'));
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
+    for (const [name, value] of Object.entries({ ...req.headers, ...hoisted })) {
       if (value === undefined || HOP_OR_SIGNATURE_HEADERS.has(name)) continue;
       headers[name] = Array.isArray(value) ? value.join(',') : value;
     }
     const url = new URL(s3.endpoint);
     headers.host = url.host;
+    // A presigned request's body is unsigned (S3's UNSIGNED-PAYLOAD): so is the forwarded one.
+    headers['x-amz-content-sha256'] ??= 'UNSIGNED-PAYLOAD';
     const signed = await signer(s3.credentials, 's3').sign({
       method: req.method ?? 'GET',
       protocol: 'https:',
@@ -342,16 +363,15 @@ export class AwsFrontDoor {
     });
   }
 
-  private async forwardRaw(req: IncomingMessage, res: ServerResponse, endpoint: string, body: Buffer): Promise<void> {
-    const url = new URL(endpoint);
+  /** DynamoDB: the verified request as it came, to dynalite's Unix socket. */
+  private async forwardDynamoDb(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
     const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => !HOP_HEADERS.has(name) && name !== 'host'));
     const upstream = http.request(
       {
-        hostname: url.hostname,
-        port: url.port,
+        agent: this.dynamodbAgent,
         method: req.method,
         path: req.url,
-        headers: { ...headers, host: url.host, 'content-length': String(body.length) },
+        headers: { ...headers, host: 'localhost', 'content-length': String(body.length) },
       },
       (answer) => {
         res.writeHead(

@@ -15,7 +15,8 @@ export const localCloudConfigSchema = z
     gatewayTlsPort: z.number().int().min(1).max(65535),
     /** The AWS endpoint (front door) for DynamoDB, S3, Step Functions, SNS and STS: https://127.0.0.1:<awsPort>. */
     awsPort: z.number().int().min(1).max(65535),
-    dynamodbEndpoint: z.url(),
+    /** dynalite's Unix socket, in a 0700 folder: only the AWS endpoint reaches DynamoDB (local/dynamodb-socket.ts). */
+    dynamodbSocket: z.string().min(1),
     /** Ceph RGW (https) and its bucket owner's key; absent where a test runs without S3. */
     s3: z
       .object({ endpoint: z.url(), accessKeyId: z.string().min(1), secretAccessKey: z.string().min(1) })

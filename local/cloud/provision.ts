@@ -11,6 +11,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import https from 'node:https';
+import { dynaliteClientConfig } from '../dynamodb-socket';
 import type { IamModel } from '../iam/iam-model';
 import type { LocalDeployment } from './local-deployment';
 import { rolesAssumedByPrincipals, syncRgwRoles } from './rgw-iam';
@@ -58,15 +59,16 @@ export interface LocalS3 {
 export async function provisionLocalResources(
   deployment: LocalDeployment,
   iam: IamModel,
-  endpoints: { dynamodb: string },
+  endpoints: { dynamodbSocket: string },
   s3: LocalS3,
 ): Promise<void> {
-  await provisionLocalTables(deployment, endpoints.dynamodb);
+  await provisionLocalTables(deployment, endpoints.dynamodbSocket);
   await provisionLocalBucket(deployment, iam, s3);
 }
 
-export async function provisionLocalTables(deployment: LocalDeployment, endpoint: string): Promise<void> {
-  const dynamo = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+/** Creates the template's tables in dynalite, over its Unix socket (local/dynamodb-socket.ts). */
+export async function provisionLocalTables(deployment: LocalDeployment, dynamodbSocket: string): Promise<void> {
+  const dynamo = new DynamoDBClient(dynaliteClientConfig(dynamodbSocket));
   for (const table of deployment.tables) {
     const p = table.properties as Omit<CreateTableCommandInput, 'TableName'> & {
       GlobalSecondaryIndexes?: CreateTableCommandInput['GlobalSecondaryIndexes'];

@@ -97,7 +97,7 @@ export async function startLocalCloud(input: LocalCloudConfig, template?: CfnTem
     tls,
     authorizer,
     credentials,
-    dynamodbEndpoint: config.dynamodbEndpoint,
+    dynamodbSocket: config.dynamodbSocket,
     sns,
     ...(config.s3
       ? {

@@ -30,7 +30,9 @@ import type { LocalCloudConfig } from '../../local/cloud/local-cloud-config';
 import { ensureLocalTls } from '../../local/cloud/local-tls';
 import { provisionLocalResources } from '../../local/cloud/provision';
 import { readIamModel } from '../../local/iam/iam-model';
-import { dynaliteArgs, LOCAL_S3_KEYS } from '../../local/local-mode';
+import { dynaliteArgs, dynaliteClientConfig, socketAgent, socketOpen } from '../../local/dynamodb-socket';
+import { startCephRgw } from '../../local/ceph-rgw';
+import { makePrivateFolder } from '../../local/private-folder';
 import { synthesizeStack } from '../../local/cloud/synthesize-template';
 import { lambdaTsxCommand, portOpen, REPO_ROOT, runScript, sleep } from '../../local/daemons';
 import { assertOutsideEphemeral, LOCAL_PORT_SPAN } from '../../local/ports';
@@ -60,7 +62,6 @@ interface SimulatedConnector {
 /** The run id of the peer's message: a cancel-job for a run that does not exist, which a connector ignores. */
 const probeRunId = (tenantId: string) => `${tenantId}-peer-probe`;
 
-const LOCAL_KEYS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const BENCH_ERROR = 'BENCH_SIMULATED_CONNECTOR';
 
 /** Peak resident memory of a process (VmHWM), in MiB. */
@@ -104,34 +105,32 @@ function treeRssMiB(root: number): number {
 }
 
 /** A counting proxy in front of DynamoDB: operations, and read capacity estimated from response sizes (4 KB units, eventually consistent). */
-async function countingProxy(port: number, target: number) {
+async function countingProxy(socket: string, target: string) {
+  const agent = socketAgent(target);
   const counts = new Map<string, { calls: number; bytes: number; rru: number }>();
   const server = http.createServer((req, res) => {
     const op =
       String(req.headers['x-amz-target'] ?? '')
         .split('.')
         .pop() ?? '?';
-    const upstream = http.request(
-      { host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        const chunks: Buffer[] = [];
-        answer.on('data', (c: Buffer) => chunks.push(c));
-        answer.on('end', () => {
-          const bytes = chunks.reduce((n, c) => n + c.length, 0);
-          const entry = counts.get(op) ?? { calls: 0, bytes: 0, rru: 0 };
-          entry.calls++;
-          entry.bytes += bytes;
-          if (['Scan', 'Query', 'GetItem', 'BatchGetItem'].includes(op))
-            entry.rru += Math.max(1, Math.ceil(bytes / 4096)) * (op === 'GetItem' ? 1 : 0.5);
-          counts.set(op, entry);
-          res.writeHead(answer.statusCode ?? 500, answer.headers);
-          res.end(Buffer.concat(chunks));
-        });
-      },
-    );
+    const upstream = http.request({ agent, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      const chunks: Buffer[] = [];
+      answer.on('data', (c: Buffer) => chunks.push(c));
+      answer.on('end', () => {
+        const bytes = chunks.reduce((n, c) => n + c.length, 0);
+        const entry = counts.get(op) ?? { calls: 0, bytes: 0, rru: 0 };
+        entry.calls++;
+        entry.bytes += bytes;
+        if (['Scan', 'Query', 'GetItem', 'BatchGetItem'].includes(op))
+          entry.rru += Math.max(1, Math.ceil(bytes / 4096)) * (op === 'GetItem' ? 1 : 0.5);
+        counts.set(op, entry);
+        res.writeHead(answer.statusCode ?? 500, answer.headers);
+        res.end(Buffer.concat(chunks));
+      });
+    });
     req.pipe(upstream);
   });
-  server.listen(port, '127.0.0.1');
+  server.listen(socket);
   await new Promise((resolve) => server.once('listening', resolve));
   return { counts, reset: () => counts.clear(), stop: () => new Promise((resolve) => server.close(resolve)) };
 }
@@ -156,13 +155,12 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
   // A cluster a stopped run left behind is stopped before its folder goes.
   if (existsSync(path.join(dataDir, 'ceph'))) runScript('ceph-rgw.sh', ['stop', path.join(dataDir, 'ceph')]);
   rmSync(dataDir, { recursive: true, force: true });
+  makePrivateFolder(dataDir); // dynalite's socket and the cloud's keys: its owner's only
   mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
   const ports = {
-    dynamodb: options.portBase + 1,
     gateway: options.portBase + 2,
     gatewayTls: options.portBase + 3,
     aws: options.portBase + 4,
-    proxy: options.portBase + 5,
     mon: options.portBase + 10,
     s3: options.portBase + 80,
   };
@@ -171,10 +169,11 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
   const links: SimulatedConnector[] = [];
   const stops: Array<() => Promise<unknown>> = [];
   try {
-    log(`• dynalite (in memory) on ${ports.dynamodb}`);
-    children.push(startProcess('dynalite', process.execPath, dynaliteArgs(ports.dynamodb), path.join(dataDir, 'logs')));
-    await waitFor('dynalite', () => portOpen(ports.dynamodb), 30_000);
-    const dynamodbEndpoint = `http://127.0.0.1:${ports.dynamodb}`;
+    // As in local mode: dynalite on a Unix socket in the benchmark's 0700 folder, reached by the cloud only through the AWS endpoint.
+    const dynamodbSocket = path.join(dataDir, 'dynamodb.sock');
+    log(`• dynalite (in memory) on ${dynamodbSocket}`);
+    children.push(startProcess('dynalite', process.execPath, dynaliteArgs(dynamodbSocket), path.join(dataDir, 'logs')));
+    await waitFor('dynalite', () => socketOpen(dynamodbSocket), 30_000);
 
     log('• the stack, synthesized with its shipped settings (stage throttle, schedule, quotas)');
     const { template, assemblyDir } = synthesizeStack();
@@ -187,17 +186,13 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     const s3Endpoint = `https://127.0.0.1:${ports.s3}`;
     log(`• Ceph RGW (TLS, STS) on ${ports.s3}`);
     runScript('ceph-chroot.sh', []);
-    runScript(
-      'ceph-rgw.sh',
-      ['start', cephDir, String(ports.s3), String(ports.mon), LOCAL_S3_KEYS.accessKeyId, LOCAL_S3_KEYS.secretAccessKey],
-      { SO_BACKUP_RGW_TLS_DIR: tls.dir },
-    );
+    const owner = startCephRgw(cephDir, { s3: ports.s3, mon: ports.mon }, { SO_BACKUP_RGW_TLS_DIR: tls.dir });
     stops.push(async () => runScript('ceph-rgw.sh', ['stop', cephDir]));
     await provisionLocalResources(
       deployment,
       readIamModel(template),
-      { dynamodb: dynamodbEndpoint },
-      { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...LOCAL_S3_KEYS } },
+      { dynamodbSocket },
+      { endpoint: s3Endpoint, ca: tls.ca, credentials: { ...owner } },
     );
     const table = (suffix: string) => deployment.tables.find((t) => t.name.includes(suffix))!.name;
     const throttle = deployment.webSocket.throttle;
@@ -212,7 +207,8 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
       `• ${options.tenants} tenants (${offline} with their connector offline), every one due at ${String(hour).padStart(2, '0')}:${String(minute).padStart(2, '0')} ${timeZone}`,
     );
     const db = DynamoDBDocumentClient.from(
-      new DynamoDBClient({ endpoint: dynamodbEndpoint, region: LOCAL_REGION, credentials: LOCAL_KEYS }),
+      // The fleet's records are set up as provisioning makes the tables: over dynalite's socket, before the cloud starts.
+      new DynamoDBClient(dynaliteClientConfig(dynamodbSocket)),
     );
     const keys: Array<{ tenantId: string; keyId: string; privateKeyPem: string; online: boolean }> = [];
     const records: TenantRecord[] = [];
@@ -282,7 +278,8 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
     }
 
     // The cloud reaches DynamoDB through a counting proxy (the hourly checks' reads are counted with it).
-    const proxy = await countingProxy(ports.proxy, ports.dynamodb);
+    const proxySocket = path.join(dataDir, 'dynamodb-counted.sock');
+    const proxy = await countingProxy(proxySocket, dynamodbSocket);
     stops.push(() => proxy.stop());
     log(
       "• the local cloud as local mode runs it, in its own process: IAM on every call through the AWS endpoint, the functions' bundles in their own Node 24 processes, the gateway with the stage's throttle",
@@ -299,8 +296,8 @@ export async function benchFleet(options: FleetOptions): Promise<number> {
       gatewayPort: ports.gateway,
       gatewayTlsPort: ports.gatewayTls,
       awsPort: ports.aws,
-      dynamodbEndpoint: `http://127.0.0.1:${ports.proxy}`,
-      s3: { endpoint: s3Endpoint, accessKeyId: LOCAL_S3_KEYS.accessKeyId, secretAccessKey: LOCAL_S3_KEYS.secretAccessKey },
+      dynamodbSocket: proxySocket,
+      s3: { endpoint: s3Endpoint, accessKeyId: owner.accessKeyId, secretAccessKey: owner.secretAccessKey },
       tlsDir: tls.dir,
       operator,
       schedules: 'manual',

@@ -25,10 +25,12 @@ import { startSlowDownProxy } from '../helpers/slow-down-proxy';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { USER_NODE } from '../../local/daemons';
 import { cephRgw, startCephRgw } from '../helpers/ceph-rgw';
+import type { S3Key } from '../../local/ceph-rgw';
 
 /** The uploader against a real S3 (its own Ceph RGW cluster on loopback). */
 const ROOT = path.resolve(__dirname, '..', '..');
-const KEYS = { accessKeyId: 'SOBACKUPTESTACCESS01', secretAccessKey: 'so-backup-test-secret-key-not-for-production' };
+/** The bucket owner's key, made by RGW when the cluster starts (filled in beforeAll; the clients below read it when they sign). */
+const KEYS: S3Key = { accessKeyId: '', secretAccessKey: '' };
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-s3-'));
 const PORT = TEST_PORT_BLOCKS.s3ObjectStoreRgw + 80;
 const endpoint = `http://127.0.0.1:${PORT}`;
@@ -41,7 +43,10 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
   const credentials = { ...KEYS, expiration: new Date(Date.now() + 3600_000).toISOString() };
 
   beforeAll(async () => {
-    startCephRgw(path.join(dir, 'ceph'), { port: PORT, monitorPort: TEST_PORT_BLOCKS.s3ObjectStoreRgw + 10 }, KEYS);
+    Object.assign(
+      credentials,
+      Object.assign(KEYS, startCephRgw(path.join(dir, 'ceph'), { port: PORT, monitorPort: TEST_PORT_BLOCKS.s3ObjectStoreRgw + 10 })),
+    );
     await s3.send(new CreateBucketCommand({ Bucket: 'uploads' }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: 'uploads', VersioningConfiguration: { Status: 'Enabled' } }));
   });

@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sameMtime } from '../../connector/src/files/file-times';
 import { runConnectorRestore } from '../../local/so-backup-cli';
-import { LOCAL_S3_KEYS, type LocalRunSummary, runLocalMode, stopLocalMode } from '../../local/local-mode';
+import { type LocalRunSummary, runLocalMode, stopLocalMode } from '../../local/local-mode';
+import { rgwOwnerKey } from '../../local/ceph-rgw';
 import { type Manifest, manifestSchema } from '../../protocol';
 import { exactTree, writeBytes } from '../helpers/exact-tree';
 import { cephChroot, describeWith } from '../helpers/prerequisites';
@@ -94,7 +95,7 @@ async function manifestOf(summary: LocalRunSummary): Promise<Manifest> {
     endpoint: summary.s3Endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
-    credentials: { ...LOCAL_S3_KEYS },
+    credentials: rgwOwnerKey(path.join(dataDir, 'ceph')),
     requestHandler: { httpsAgent: new https.Agent({ ca: readFileSync(summary.caBundle) }) },
   });
   try {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cephChroot, describeWith } from '../helpers/prerequisites';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
+import { rgwOwnerKey } from '../../local/ceph-rgw';
 
 /**
  * Ceph's own authentication (cephx) in local mode's and the tests' clusters: without it, anyone on
@@ -25,10 +26,13 @@ const data = path.join(dir, 'ceph');
 const mode = (file: string) => (statSync(file).mode & 0o777).toString(8);
 const script = (file: string, ...args: string[]) =>
   execFileSync('bash', [file, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const start = (file: string) =>
-  spawnSync('bash', [file, 'start', data, String(RGW_PORT), String(MON_PORT), KEYS.accessKeyId, KEYS.secretAccessKey], {
-    encoding: 'utf8',
-  });
+/** Earlier versions took the bucket owner's key on the command line (a constant of the repository); the current script makes its own. */
+const start = (file: string, keys: 'keys on the command line' | 'no keys') =>
+  spawnSync(
+    'bash',
+    [file, 'start', data, String(RGW_PORT), String(MON_PORT), ...(keys === 'no keys' ? [] : [KEYS.accessKeyId, KEYS.secretAccessKey])],
+    { encoding: 'utf8' },
+  );
 
 /** `rados lspools` as another local user would try it: the monitor's address and no key (auth none). */
 function radosWithoutKey(): { status: number | null; out: string } {
@@ -63,7 +67,7 @@ describeWith([cephChroot], 'Ceph with cephx (v14 re-check)', () => {
   test('GIVEN a cluster an earlier version made without cephx, holding a backup WHEN the current script starts it THEN cephx is on (no key, no pools), the keys are 0600 in a 0700 folder, and the backup is still there', async () => {
     const before = path.join(dir, 'ceph-rgw-before-cephx.sh');
     writeFileSync(before, execFileSync('git', ['show', `${BEFORE_CEPHX}:scripts/ceph-rgw.sh`], { cwd: ROOT }));
-    const made = start(before);
+    const made = start(before, 'keys on the command line');
     expect(made.status).toBe(0);
     // The defect: without cephx anyone on the machine lists (and reads) the pools.
     expect(radosWithoutKey()).toMatchObject({ status: 0, out: expect.stringContaining('.rgw.root') });
@@ -72,30 +76,57 @@ describeWith([cephChroot], 'Ceph with cephx (v14 re-check)', () => {
     await s3.send(new PutObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak', Body: body }));
     script(before, 'stop', data);
 
-    const upgraded = start(path.join(ROOT, 'scripts', 'ceph-rgw.sh'));
+    const upgraded = start(path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'no keys');
     expect(upgraded.status).toBe(0);
     expect(upgraded.stderr).toContain('turning on cephx');
     const refused = radosWithoutKey();
     expect(refused.status).not.toBe(0);
     expect(refused.out).not.toContain('.rgw.root');
+    // The bucket owner's key was the repository's constant: it is replaced by one RGW made, kept 0600.
+    expect(upgraded.stderr).toContain('making a new S3 key for the bucket owner');
+    await expect(s3.send(new GetObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak' }))).rejects.toMatchObject({
+      name: 'InvalidAccessKeyId',
+    });
+    const owner = rgwOwnerKey(data);
+    expect(owner.accessKeyId).not.toBe(KEYS.accessKeyId);
+    expect(owner.secretAccessKey).not.toBe(KEYS.secretAccessKey);
+    const asOwner = new S3Client({
+      endpoint: `http://127.0.0.1:${RGW_PORT}`,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { ...owner },
+      maxAttempts: 3,
+    });
     expect(
-      await (await s3.send(new GetObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak' }))).Body!.transformToString(),
+      await (
+        await asOwner.send(new GetObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak' }))
+      ).Body!.transformToString(),
     ).toBe(body);
     expect({
       folder: mode(data),
       keyring: mode(path.join(data, 'keyring')),
       monitor: mode(path.join(data, 'mon', 'keyring')),
       conf: mode(path.join(data, 'ceph.conf')),
-    }).toEqual({ folder: '700', keyring: '600', monitor: '600', conf: '600' });
+      ownerKey: mode(path.join(data, 'owner-key.json')),
+    }).toEqual({ folder: '700', keyring: '600', monitor: '600', conf: '600', ownerKey: '600' });
+    // Keys are never taken on the command line again (ps shows every process's).
+    const withKeys = start(path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'keys on the command line');
+    expect(withKeys.status).not.toBe(0);
+    expect(withKeys.stderr).toContain('keys are no longer given on the command line');
 
     // And the next start is an ordinary one.
     script(path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'stop', data);
-    const again = start(path.join(ROOT, 'scripts', 'ceph-rgw.sh'));
+    const again = start(path.join(ROOT, 'scripts', 'ceph-rgw.sh'), 'no keys');
     expect(again.status).toBe(0);
     expect(again.stderr).not.toContain('turning on cephx');
+    expect(again.stderr).not.toContain('making a new S3 key');
+    expect(rgwOwnerKey(data)).toEqual(owner);
     expect(radosWithoutKey().status).not.toBe(0);
     expect(
-      await (await s3.send(new GetObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak' }))).Body!.transformToString(),
+      await (
+        await asOwner.send(new GetObjectCommand({ Bucket: 'upgrade', Key: 'db/daily/acme/SuperOffice.bak' }))
+      ).Body!.transformToString(),
     ).toBe(body);
+    asOwner.destroy();
   });
 });

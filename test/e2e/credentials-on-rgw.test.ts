@@ -25,6 +25,9 @@ import { synthesizeStack } from '../../local/cloud/synthesize-template';
 import { assertRgwCanHoldSessions, rgwRoleArn } from '../../local/cloud/rgw-iam';
 import { createHmac } from 'node:crypto';
 import { cephRgw, startCephRgw } from '../helpers/ceph-rgw';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Key } from '../../local/ceph-rgw';
+import { ensureLocalTls } from '../../local/cloud/local-tls';
 
 /**
  * Connector credentials as local mode mints them: STS AssumeRole on the template's upload role
@@ -33,7 +36,6 @@ import { cephRgw, startCephRgw } from '../helpers/ceph-rgw';
  * tenant B, and nobody's can destroy a backup version.
  */
 const CHROOT_READY = existsSync('/var/cache/so-backup/ceph-root/.so-backup-ready');
-const KEYS = { accessKeyId: 'SOBACKUPLOCALACCESS0', secretAccessKey: 'so-backup-local-secret-key-not-for-production' };
 const PORT = TEST_PORT_BLOCKS.iamOnRgw + 80;
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-sts-'));
 const BUCKET = 'so-backup-local';
@@ -41,6 +43,8 @@ const BUCKET = 'so-backup-local';
 (CHROOT_READY ? describe : describe.skip)('connector credentials on Ceph RGW (STS, session policies, the bucket policy, TLS)', () => {
   jest.setTimeout(300_000);
   let cloud: CloudHarness;
+  /** The bucket owner's key: made by RGW for this cluster (ceph/owner-key.json). */
+  let KEYS: S3Key;
   const endpoint = `https://127.0.0.1:${PORT}`;
   const s3As = (c: UploadCredentials) =>
     new S3Client({
@@ -136,10 +140,14 @@ const BUCKET = 'so-backup-local';
 
   beforeAll(async () => {
     const { template } = synthesizeStack();
-    cloud = await startCloudHarness({ s3: { endpoint, ...KEYS } });
-    startCephRgw(path.join(dir, 'ceph'), { port: PORT, monitorPort: TEST_PORT_BLOCKS.iamOnRgw + 10 }, KEYS, {
-      SO_BACKUP_RGW_TLS_DIR: cloud.tls.dir,
-    });
+    // The cluster first (its owner key is RGW's own), served with the CA the harness then uses.
+    const tls = ensureLocalTls(path.join(dir, 'tls'));
+    KEYS = startCephRgw(
+      path.join(dir, 'ceph'),
+      { port: PORT, monitorPort: TEST_PORT_BLOCKS.iamOnRgw + 10 },
+      { SO_BACKUP_RGW_TLS_DIR: tls.dir },
+    );
+    cloud = await startCloudHarness({ s3: { endpoint, ...KEYS }, tlsDir: tls.dir });
     await provisionLocalBucket(cloud.deployment, readIamModel(template), { endpoint, ca: cloud.tls.ca, credentials: { ...KEYS } });
   });
   afterAll(async () => {
@@ -411,5 +419,69 @@ const BUCKET = 'so-backup-local';
     await expect(invoked).rejects.toMatchObject({ name: 'ConnectorOffline' });
     expect(await cloud.connections.forTenant('delta')).toEqual([]);
     expect(cloud.cloud.denials.filter((d) => d.principal.includes(fn.name))).toEqual([]);
+  });
+
+  test("GIVEN links presigned for the AWS endpoint (as `so-backup share` makes them) WHEN fetched THEN the signature, X-Amz-Expires and the signer's IAM policies decide, as on AWS (issue 14, F3)", async () => {
+    const owner = ownerClient();
+    await owner.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/erin/SuperOffice.bak', Body: 'TAPE erin' }));
+    owner.destroy();
+    const presign = async (
+      credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+      expiresIn: number,
+      put = false,
+    ) => {
+      const s3 = new S3Client({
+        ...cloud.operatorClient,
+        endpoint: cloud.awsEndpoint,
+        forcePathStyle: true,
+        credentials: { ...credentials },
+      });
+      const key = put ? 'db/daily/erin/Other.bak' : 'db/daily/erin/SuperOffice.bak';
+      const url = await getSignedUrl(
+        s3,
+        put ? new PutObjectCommand({ Bucket: BUCKET, Key: key }) : new GetObjectCommand({ Bucket: BUCKET, Key: key }),
+        { expiresIn },
+      );
+      s3.destroy();
+      return url;
+    };
+    const fetchUrl = (url: string, method = 'GET', body?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = https.request(url, { method, ca: cloud.tls.ca }, async (res) => {
+          let text = '';
+          for await (const chunk of res) text += String(chunk);
+          resolve({ status: res.statusCode ?? 0, body: text });
+        });
+        request.on('error', reject);
+        request.end(body);
+      });
+
+    // The operator (AdministratorAccess) may read it: the link works, through the AWS endpoint.
+    const operatorLink = await presign(HARNESS_OPERATOR, 60);
+    expect(operatorLink).toContain(cloud.awsEndpoint);
+    expect(await fetchUrl(operatorLink)).toEqual({ status: 200, body: 'TAPE erin' });
+    // Altered, it is refused.
+    expect((await fetchUrl(operatorLink.replace('SuperOffice.bak', 'Other.bak'))).body).toContain('SignatureDoesNotMatch');
+
+    // A link signed by a role whose policies do not allow s3:GetObject there: AccessDenied, logged, as AWS would.
+    const fn = cloud.deployment.functions.find((f) => f.handler === 'authorizer')!;
+    const session = cloud.cloud.credentials.issueRoleSession(fn.roleArn, fn.name);
+    const denied = await fetchUrl(await presign(session, 60));
+    expect(denied.status).toBe(403);
+    expect(denied.body).toContain('AccessDenied');
+    expect(denied.body).toContain('s3:GetObject');
+    expect(cloud.cloud.denials).toContainEqual(
+      expect.objectContaining({ operation: 'GetObject', principal: expect.stringContaining(fn.name) }),
+    );
+    const deniedPut = await fetchUrl(await presign(session, 60, true), 'PUT', 'not a backup');
+    expect(deniedPut.status).toBe(403);
+    expect(deniedPut.body).toContain('s3:PutObject');
+
+    // X-Amz-Expires is honoured: a link past it is refused, as S3 refuses it.
+    const shortLived = await presign(HARNESS_OPERATOR, 1);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const expired = await fetchUrl(shortLived);
+    expect(expired.status).toBe(403);
+    expect(expired.body).toContain('Request has expired');
   });
 });

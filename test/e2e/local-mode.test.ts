@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LOCAL_S3_KEYS, runLocalMode, stopLocalMode, type LocalRunSummary } from '../../local/local-mode';
+import { runLocalMode, stopLocalMode, type LocalRunSummary } from '../../local/local-mode';
+import { rgwOwnerKey } from '../../local/ceph-rgw';
 import { LOCAL_PORT_SPAN, portHolder } from '../../local/ports';
 import { freePort, TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { awsCli, cephChroot, describeWith } from '../helpers/prerequisites';
@@ -23,14 +24,16 @@ const portBase = TEST_PORT_BLOCKS.localModeE2e;
 const archive = path.join(dataDir, 'sample-so-arc');
 
 function aws(summary: LocalRunSummary, ...args: string[]): string {
+  // The bucket owner's key, made by RGW for this data folder (ceph/owner-key.json, 0600).
+  const owner = rgwOwnerKey(path.join(dataDir, 'ceph'));
   return execFileSync(AWS, ['--endpoint-url', summary.s3Endpoint, '--region', 'us-east-1', '--output', 'json', ...args], {
     encoding: 'utf8',
     maxBuffer: 64 << 20,
     // Local mode's S3 speaks TLS only, under its own CA.
     env: {
       ...process.env,
-      AWS_ACCESS_KEY_ID: LOCAL_S3_KEYS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_S3_KEYS.secretAccessKey,
+      AWS_ACCESS_KEY_ID: owner.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: owner.secretAccessKey,
       AWS_CA_BUNDLE: summary.caBundle,
       AWS_CONFIG_FILE: '/dev/null',
       AWS_SHARED_CREDENTIALS_FILE: '/dev/null',

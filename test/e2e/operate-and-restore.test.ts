@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -9,13 +9,14 @@ import { tsxCommand, USER_NODE } from '../../local/daemons';
 import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from '../../local/local-mode';
 import { type CliResult, runConnectorRestore, runSoBackup } from '../../local/so-backup-cli';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
+import { rgwOwnerKey } from '../../local/ceph-rgw';
 import { awsCli, cephChroot, describeWith } from '../helpers/prerequisites';
 
 /**
  * The support engineer's whole flow for an Online customer, with the real `so-backup` command
  * against local mode: add the tenant, enrol its connector, take a backup with a reason and
- * --wait, read runs and the run's steps, share a download link (fetched through Ceph RGW, which
- * checks the signature), and see the fleet's status. Then customer IT restores with the real
+ * --wait, read runs and the run's steps, share a download link (fetched through local mode's AWS
+ * endpoint, which checks the signature and IAM), and see the fleet's status. Then customer IT restores with the real
  * `so-connector restore`: a database under a new name, the archive as it was at a run or a date.
  */
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -76,6 +77,36 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     connector?.kill('SIGTERM');
     await stopLocalMode(dataDir);
     rmSync(dataDir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
+  });
+
+  test("GIVEN local mode running WHEN another local user looks for its secrets THEN DynamoDB has no port, and the bucket owner's key is RGW's own, on no command line and in no operator file (issue 14, F1 and F2)", async () => {
+    // F1: dynalite answered anyone on loopback, any signature. It now listens on a socket in the 0700 data folder only.
+    const dynalite = Number(readFileSync(path.join(dataDir, 'run', 'dynalite.pid'), 'utf8'));
+    const tcp = execFileSync('ss', ['-Hltnp'], { encoding: 'utf8' });
+    expect(tcp).not.toContain(`pid=${dynalite},`);
+    expect(tcp).not.toContain(`127.0.0.1:${portBase + 1} `);
+    expect(statSync(path.join(dataDir, 'run', 'dynamodb.sock')).isSocket()).toBe(true);
+    expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
+    // F2: the owner key is made by RGW for this folder (0600), not the constant an earlier version shipped…
+    const ownerFile = path.join(dataDir, 'ceph', 'owner-key.json');
+    const owner = rgwOwnerKey(path.join(dataDir, 'ceph'));
+    expect((statSync(ownerFile).mode & 0o777).toString(8)).toBe('600');
+    expect(owner.accessKeyId).not.toBe('SOBACKUPLOCALACCESS0');
+    // …on no process's command line (ps shows them to every user)…
+    const commandLines = readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .map((pid) => {
+        try {
+          return readFileSync(path.join('/proc', pid, 'cmdline'), 'utf8');
+        } catch {
+          return ''; // exited meanwhile
+        }
+      });
+    expect(commandLines.filter((line) => line.includes(owner.secretAccessKey) || line.includes(owner.accessKeyId))).toEqual([]);
+    // …and not handed to the operator: the CLI reaches S3 through the AWS endpoint with the operator's own key.
+    const outputs = readFileSync(path.join(dataDir, 'outputs.json'), 'utf8');
+    expect(outputs).not.toContain(owner.secretAccessKey);
+    expect(outputs).not.toContain(owner.accessKeyId);
   });
 
   test('GIVEN a new Online customer WHEN support adds it, IT enrols the connector and support takes a backup with a reason THEN the run is validated and recorded with who and why', async () => {
@@ -194,14 +225,17 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     );
     expect(shared.code).toBe(0);
     const [link] = shared.json.links;
-    expect(link!.url).toContain(`127.0.0.1:${ports.s3}`);
+    // Signed with the operator's own key for the AWS endpoint, which checks the signature, X-Amz-Expires and IAM (issue 14, F3).
+    const operator = JSON.parse(readFileSync(path.join(dataDir, 'operator.json'), 'utf8')) as { accessKeyId: string };
+    expect(link!.url).toContain(`127.0.0.1:${ports.aws}`);
+    expect(new URL(link!.url).searchParams.get('X-Amz-Credential')).toMatch(new RegExp(`^${operator.accessKeyId}/`));
     expect(link!.url).toContain('X-Amz-Expires=259200');
     const download = await get(link!.url);
     expect(download.status).toBe(200);
     const body = download.body;
     expect(body.length).toBe(link!.size);
     expect(createHash('sha256').update(body).digest('hex')).toBe(link!.sha256);
-    // RGW checks the signature: a link altered to another key is refused.
+    // The AWS endpoint checks the signature: a link altered to another key is refused.
     expect((await get(link!.url.replace('SuperOffice.bak', 'Other.bak'))).status).toBe(403);
 
     const shown = await soBackup<{ shares: Array<{ at: string; expiresAt: string }> }>('--json', 'run', 'show', runId);

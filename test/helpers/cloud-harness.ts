@@ -32,6 +32,8 @@ export interface CloudHarnessOptions {
   editTemplate?(template: CfnTemplate): void;
   /** An S3 (Ceph RGW over TLS with the harness's CA) behind the AWS endpoint, and its bucket owner's key. */
   s3?: { endpoint: string; accessKeyId: string; secretAccessKey: string };
+  /** Local mode's TLS folder to serve with (local/cloud/local-tls.ts), when an S3 started before the harness already uses its CA. */
+  tlsDir?: string;
 }
 
 /**
@@ -41,17 +43,17 @@ export interface CloudHarnessOptions {
  */
 export async function startCloudHarness(options: CloudHarnessOptions = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-harness-'));
-  const dynamoPort = await freePort();
+  // As in local mode: dynalite on a Unix socket in a 0700 folder, reached only through the AWS endpoint.
+  const dynamodbSocket = path.join(dir, 'dynamodb.sock');
   const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve) => dynamo.listen(dynamoPort, '127.0.0.1', () => resolve()));
-  const dynamodbEndpoint = `http://127.0.0.1:${dynamoPort}`;
+  await new Promise<void>((resolve) => dynamo.listen(dynamodbSocket, () => resolve()));
   const { template, assemblyDir } = synthesizeStack();
   const edited = JSON.parse(JSON.stringify(template)) as CfnTemplate;
   options.editTemplate?.(edited);
   const deployment = readLocalDeployment(edited);
-  await provisionLocalTables(deployment, dynamodbEndpoint);
+  await provisionLocalTables(deployment, dynamodbSocket);
   const [gatewayPort, gatewayTlsPort, awsPort] = [await freePort(), await freePort(), await freePort()];
-  const tls = ensureLocalTls(path.join(dir, 'tls'));
+  const tls = ensureLocalTls(options.tlsDir ?? path.join(dir, 'tls'));
   const cloud: LocalCloud = await startLocalCloud(
     {
       templateFile: '-',
@@ -61,7 +63,7 @@ export async function startCloudHarness(options: CloudHarnessOptions = {}) {
       gatewayPort,
       gatewayTlsPort,
       awsPort,
-      dynamodbEndpoint,
+      dynamodbSocket,
       tlsDir: tls.dir,
       operator: HARNESS_OPERATOR,
       ...(options.s3 ? { s3: options.s3 } : {}),

@@ -1,3 +1,4 @@
+import { rgwOwnerKey, type S3Key } from '../../local/ceph-rgw';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -30,7 +31,8 @@ import { databaseBackup } from '../helpers/database-backup';
  * expired; uploads that never validated stay in staging, expire there, and never displace a
  * validated backup. And the server-side copies finalize makes to promote and to copy tiers.
  */
-const KEYS = { accessKeyId: 'SOBACKUPTESTLIFECYC1', secretAccessKey: 'so-backup-lifecycle-test-key-not-for-production' };
+/** The bucket owner's key, made by RGW when the cluster starts (filled in beforeAll; the client below reads it when it signs). */
+const KEYS: S3Key = { accessKeyId: '', secretAccessKey: '' };
 const PORT = TEST_PORT_BLOCKS.retentionRgw + 80;
 const DAY_SECONDS = 10;
 const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-lc-'));
@@ -63,7 +65,8 @@ describeWith([cephChroot], `retention on Ceph RGW (a lifecycle day = ${DAY_SECON
   const bucket = 'backups';
 
   beforeAll(async () => {
-    ceph('start', path.join(dir, 'ceph'), String(PORT), String(TEST_PORT_BLOCKS.retentionRgw + 10), KEYS.accessKeyId, KEYS.secretAccessKey);
+    ceph('start', path.join(dir, 'ceph'), String(PORT), String(TEST_PORT_BLOCKS.retentionRgw + 10));
+    Object.assign(KEYS, rgwOwnerKey(path.join(dir, 'ceph')));
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
