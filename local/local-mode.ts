@@ -33,7 +33,7 @@ import type { StandInDatabase } from './tds/database-states';
 import type { SoBackupStackProps } from '../infra/lib/so-backup-stack';
 
 export const LOCAL_TENANT = 'local';
-const SQL_LOGIN = { user: 'so_backup', password: 'Local-Stand-In-1' } as const;
+const SQL_USER = 'so_backup';
 
 export interface LocalModeOptions {
   dataDir: string;
@@ -67,9 +67,22 @@ export interface LocalModeOptions {
   log(line: string): void;
 }
 
-/** How a connector reaches local mode's SQL Server stand-in. */
-export function standInConnectionString(portBase: number): string {
-  return `Server=127.0.0.1,${localPorts(portBase).sql};Database=master;User Id=${SQL_LOGIN.user};Password=${SQL_LOGIN.password};Encrypt=false`;
+/**
+ * The SQL Server stand-in's login of a local-mode folder: a random password made once and kept in
+ * `<data>/sql-login.json` (0600), so that no other local user can log in to the stand-in on its port
+ * (a constant in the repository would let anyone).
+ */
+export function standInLogin(dataDir: string): { user: string; password: string } {
+  const file = path.join(dataDir, 'sql-login.json');
+  if (!existsSync(file)) writePrivateFile(file, JSON.stringify({ user: SQL_USER, password: `Local-${randomBytes(18).toString('base64url')}` }));
+  chmodSync(file, 0o600);
+  return JSON.parse(readFileSync(file, 'utf8')) as { user: string; password: string };
+}
+
+/** How a connector reaches the SQL Server stand-in of the local mode in dataDir. */
+export function standInConnectionString(portBase: number, dataDir: string): string {
+  const login = standInLogin(dataDir);
+  return `Server=127.0.0.1,${localPorts(portBase).sql};Database=master;User Id=${login.user};Password=${login.password};Encrypt=false`;
 }
 
 /** `aws` is the AWS endpoint (DynamoDB, S3 for functions, Step Functions, SNS, STS) that authorizes every call. */
@@ -285,7 +298,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
       log('• SQL Server: the TDS stand-in');
       const standIn: SqlServerStandInOptions = {
         port: ports.sql,
-        login: SQL_LOGIN,
+        login: standInLogin(dataDir),
         serverName: 'SO-SQL01',
         engineEdition: 2,
         databases: databases.map((name) => ({
@@ -309,7 +322,7 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
         ports: [ports.sql],
         ready: () => portOpen(ports.sql),
       });
-      connectionString = standInConnectionString(options.portBase);
+      connectionString = standInConnectionString(options.portBase, dataDir);
     } else {
       log('• SQL Server: the configured connection string');
     }

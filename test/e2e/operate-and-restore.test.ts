@@ -107,6 +107,11 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     const outputs = readFileSync(path.join(dataDir, 'outputs.json'), 'utf8');
     expect(outputs).not.toContain(owner.secretAccessKey);
     expect(outputs).not.toContain(owner.accessKeyId);
+    // A sibling: the SQL Server stand-in's login was a constant of the repository too; now made per folder, 0600.
+    const login = JSON.parse(readFileSync(path.join(dataDir, 'sql-login.json'), 'utf8')) as { password: string };
+    expect((statSync(path.join(dataDir, 'sql-login.json')).mode & 0o777).toString(8)).toBe('600');
+    expect(login.password).not.toBe('Local-Stand-In-1');
+    expect(login.password.length).toBeGreaterThanOrEqual(24);
   });
 
   test('GIVEN a new Online customer WHEN support adds it, IT enrols the connector and support takes a backup with a reason THEN the run is validated and recorded with who and why', async () => {
@@ -145,7 +150,7 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
       '--state-dir',
       path.join(home, 'state'),
       '--sql',
-      standInConnectionString(portBase),
+      standInConnectionString(portBase, dataDir),
       '--database',
       'SuperOffice',
       '--staging',
