@@ -19,7 +19,7 @@ import { localOutputs, writeLocalOutputs } from './cloud/local-outputs';
 import { provisionLocalResources } from './cloud/provision';
 import { synthesizeStack } from './cloud/synthesize-template';
 import { readIamModel } from './iam/iam-model';
-import { Daemons, lambdaTsxCommand, portOpen, REPO_ROOT, runScript, sleep, tsxCommand, USER_NODE } from './daemons';
+import { Daemons, lambdaTsxCommand, portOpen, runScript, sleep, tsxCommand, USER_NODE } from './daemons';
 import { generateSampleArchive } from './sample-archive';
 import { acquireDataLock } from './data-lock';
 import { startCephRgw } from './ceph-rgw';
@@ -74,7 +74,8 @@ export interface LocalModeOptions {
  */
 export function standInLogin(dataDir: string): { user: string; password: string } {
   const file = path.join(dataDir, 'sql-login.json');
-  if (!existsSync(file)) writePrivateFile(file, JSON.stringify({ user: SQL_USER, password: `Local-${randomBytes(18).toString('base64url')}` }));
+  if (!existsSync(file))
+    writePrivateFile(file, JSON.stringify({ user: SQL_USER, password: `Local-${randomBytes(18).toString('base64url')}` }));
   chmodSync(file, 0o600);
   return JSON.parse(readFileSync(file, 'utf8')) as { user: string; password: string };
 }
