@@ -64,7 +64,7 @@ describeWith([cephChroot], 'Ceph with cephx (v14 re-check)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('GIVEN a cluster an earlier version made without cephx, holding a backup WHEN the current script starts it THEN cephx is on (no key, no pools), the keys are 0600 in a 0700 folder, and the backup is still there', async () => {
+  test('GIVEN a cluster an earlier version made without cephx, holding a backup WHEN the current script starts it THEN cephx is on (no key, no pools), the constant bucket-owner key of the repository is replaced by one RGW makes (issue 14, F2), the keys are 0600 in a 0700 folder, and the backup is still there', async () => {
     const before = path.join(dir, 'ceph-rgw-before-cephx.sh');
     writeFileSync(before, execFileSync('git', ['show', `${BEFORE_CEPHX}:scripts/ceph-rgw.sh`], { cwd: ROOT }));
     const made = start(before, 'keys on the command line');
