@@ -131,7 +131,7 @@ export class AwsFrontDoor {
                   });
     } catch (error) {
       const message = (error as Error).message;
-      const code = service === 's3' ? /^(MalformedXML|AccessControlListNotSupported): /.exec(message)?.[1] : undefined;
+      const code = service === 's3' ? /^(MalformedXML|AccessControlListNotSupported|InvalidArgument): /.exec(message)?.[1] : undefined;
       return send(
         res,
         errorAnswer(
