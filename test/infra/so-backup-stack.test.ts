@@ -456,3 +456,62 @@ test('the state machine definitions are valid Amazon States Language (asl-valida
   definition.DefinitionString = JSON.stringify({ StartAt: 'Missing', States: { Only: { Type: 'Pass', Next: 'Nowhere' } } });
   expect(checkStateMachines(broken).find((r) => !r.valid)).toBeDefined();
 });
+
+describe('grants are what the code calls (t14 F8)', () => {
+  /**
+   * Each function's DynamoDB actions per table, as the template grants them. Declared here from the
+   * store methods each handler calls (core/stores.ts: get → GetItem, create/put/add/useOnce →
+   * PutItem, remove → DeleteItem, every record…/update…/set…/issue… → UpdateItem, list… and
+   * onlineTenants → Scan, forTenant → Query on the by-tenant index): a grant the code does not call
+   * fails here, as does a call the grants forgot.
+   */
+  const EXPECTED: Record<string, Record<string, string[]>> = {
+    authorizer: { Tenants: ['GetItem', 'UpdateItem'], Nonces: ['PutItem'] },
+    connect: { Connections: ['PutItem', 'Query'], Tenants: ['GetItem'] },
+    disconnect: { Connections: ['DeleteItem'], Tenants: ['UpdateItem'] },
+    message: { Runs: ['GetItem', 'Query', 'UpdateItem'], Tenants: ['GetItem', 'UpdateItem'], Connections: ['DeleteItem'] },
+    'prepare-run': { Tenants: ['GetItem'], Runs: ['PutItem', 'Query'] },
+    'request-backup': { Runs: ['UpdateItem'], Connections: ['DeleteItem', 'Query'], Tenants: ['GetItem'] },
+    'validate-run': { Runs: ['GetItem', 'UpdateItem'], Tenants: ['GetItem'] },
+    'finalize-run': { Runs: ['GetItem', 'UpdateItem'], Tenants: ['GetItem', 'UpdateItem'] },
+    'mark-run-failed': { Runs: ['GetItem', 'PutItem', 'UpdateItem'] },
+    'list-tenants': { Tenants: ['Scan'], Runs: ['Query'] },
+    'check-stale-tenants': { Tenants: ['Scan'], Connections: ['Scan'] },
+    'request-drills': { Tenants: ['Scan', 'UpdateItem'], Runs: ['Query'], Connections: ['DeleteItem', 'Query', 'Scan'] },
+  };
+
+  test("each function's role may do on each table exactly what its handler's store calls need", () => {
+    const tables = template.findResources('AWS::DynamoDB::Table');
+    const tableOf = (resource: unknown): string | undefined => {
+      const text = JSON.stringify(resource);
+      const id = Object.keys(tables).find((logicalId) => text.includes(`"${logicalId}"`));
+      return id ? (['Tenants', 'Runs', 'Connections', 'Nonces'].find((name) => id.includes(name)) ?? id) : undefined;
+    };
+    const policies = Object.values(template.findResources('AWS::IAM::Policy'));
+    const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': Match.anyValue() } });
+    const granted: Record<string, Record<string, string[]>> = {};
+    for (const fn of Object.values(functions)) {
+      const handler = fn.Metadata['so-backup:handler'] as string;
+      const role = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const byTable: Record<string, Set<string>> = {};
+      for (const policy of policies.filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${role}"`))) {
+        for (const statement of policy.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>) {
+          const actions = [statement.Action].flat().filter((a) => a.startsWith('dynamodb:'));
+          if (actions.length === 0) continue;
+          for (const resource of [statement.Resource].flat()) {
+            const name = tableOf(resource) ?? String(resource);
+            for (const action of actions) (byTable[name] ??= new Set()).add(action.replace('dynamodb:', ''));
+          }
+        }
+      }
+      granted[handler] = Object.fromEntries(Object.entries(byTable).map(([name, actions]) => [name, [...actions].sort()]));
+    }
+    const expected = Object.fromEntries(
+      Object.entries(EXPECTED).map(([handler, byTable]) => [
+        handler,
+        Object.fromEntries(Object.entries(byTable).map(([name, actions]) => [name, [...actions].sort()])),
+      ]),
+    );
+    expect(granted).toEqual(expected);
+  });
+});
