@@ -128,6 +128,7 @@ export class AwsFrontDoor {
                     query: new URLSearchParams(query),
                     headers: req.headers as Record<string, string>,
                     body: body?.toString('utf8'),
+                    headerNames: req.rawHeaders.filter((_, index) => index % 2 === 0),
                   });
     } catch (error) {
       const message = (error as Error).message;

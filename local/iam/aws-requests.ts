@@ -154,6 +154,11 @@ export interface S3HttpRequest {
   headers: Record<string, string | undefined>;
   /** Only for POST ?delete: the request body (DeleteObjects' XML). */
   body?: string;
+  /**
+   * The header names as sent, one per header line (Node's `rawHeaders` names): a repeated
+   * `x-amz-*` header is refused, since Node joins the values with ", " while RGW reads one of them.
+   */
+  headerNames?: readonly string[];
 }
 
 /**
@@ -201,6 +206,10 @@ export function parseCopySource(header: string): { bucket: string; key: string; 
 export function s3Request(request: S3HttpRequest): DerivedRequest {
   const { method, query, headers } = request;
   assertUnambiguousS3Query(query);
+  const amzNames = (request.headerNames ?? []).map((name) => name.toLowerCase()).filter((name) => name.startsWith('x-amz-'));
+  const repeatedHeaders = [...new Set(amzNames.filter((name, index) => amzNames.indexOf(name) !== index))];
+  if (repeatedHeaders.length > 0)
+    throw new Error(`InvalidArgument: the request gives the header ${repeatedHeaders.join(', ')} more than once; give each header once`);
   const [, bucket = '', ...keyParts] = request.path.split('/');
   const key = keyParts.map((part) => decodeURIComponent(part)).join('/');
   const bucketArn = `arn:aws:s3:::${decodeURIComponent(bucket)}`;

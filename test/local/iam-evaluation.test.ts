@@ -158,6 +158,16 @@ describe('requests as the services authorize them', () => {
     expect(() => copy('b/archive/acme/a?versionId=')).toThrow('InvalidArgument: Version id cannot be the empty string (x-amz-copy-source)');
     expect(() => copy('b')).toThrow(/^InvalidArgument: x-amz-copy-source must name a bucket and a key/);
     expect(() => copy('b/a%E0')).toThrow(/^InvalidArgument: x-amz-copy-source is not URL-encoded/);
+    // A repeated x-amz-* header: Node joins the values ("a, b"), RGW reads one of them.
+    const twice = () =>
+      s3Request({
+        method: 'PUT',
+        path: '/b/archive/acme/copy',
+        query: new URLSearchParams(),
+        headers: { 'x-amz-copy-source': 'b/archive/acme/x, b/db/daily/other/y' },
+        headerNames: ['Host', 'X-Amz-Copy-Source', 'x-amz-copy-source'],
+      });
+    expect(twice).toThrow(/^InvalidArgument: the request gives the header x-amz-copy-source more than once/);
     // What stays allowed: each parameter once, subresources without values.
     expect(s3('GET', '/b/db/x.bak?versionId=v1&partNumber=1')().operation).toBe('GetObject');
   });
