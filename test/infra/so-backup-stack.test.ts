@@ -480,7 +480,52 @@ describe('grants are what the code calls (t14 F8)', () => {
     'request-drills': { Tenants: ['Scan', 'UpdateItem'], Runs: ['Query'], Connections: ['DeleteItem', 'Query', 'Scan'] },
   };
 
-  test("each function's role may do on each table exactly what its handler's store calls need", () => {
+  /**
+   * Each function's other actions (any resource): what its handler calls — @connections replies and
+   * closes (execute-api:ManageConnections), task tokens (core/task-responder.ts), minting from the
+   * upload role (sts:AssumeRole with its session tag), reading backups at versions (ListBucket only
+   * so that a missing key is a 404), finalize's server-side copies and staging delete markers,
+   * starting runs, and publishing alerts to the encrypted topic (its key's data keys).
+   */
+  const EXPECTED_OTHER: Record<string, string[]> = {
+    authorizer: [],
+    connect: ['execute-api:ManageConnections'],
+    disconnect: [],
+    message: [
+      'execute-api:ManageConnections',
+      'states:SendTaskFailure',
+      'states:SendTaskHeartbeat',
+      'states:SendTaskSuccess',
+      'sts:AssumeRole',
+      'sts:TagSession',
+    ],
+    'prepare-run': [],
+    'request-backup': ['execute-api:ManageConnections', 'sts:AssumeRole', 'sts:TagSession'],
+    'validate-run': ['kms:Decrypt', 's3:GetObject', 's3:GetObjectVersion', 's3:ListBucket'],
+    'finalize-run': [
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      's3:AbortMultipartUpload',
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:GetObjectVersion',
+      's3:ListBucket',
+      's3:PutObject',
+    ],
+    'mark-run-failed': [],
+    'list-tenants': ['states:StartExecution'],
+    'check-stale-tenants': ['kms:Decrypt', 'kms:GenerateDataKey*', 'sns:Publish'],
+    'request-drills': [
+      'execute-api:ManageConnections',
+      'kms:Decrypt',
+      'kms:GenerateDataKey*',
+      'sns:Publish',
+      'sts:AssumeRole',
+      'sts:TagSession',
+    ],
+  };
+
+  test("each function's role may do on each table exactly what its handler's store calls need, and nothing else beyond what it calls", () => {
     const tables = template.findResources('AWS::DynamoDB::Table');
     const tableOf = (resource: unknown): string | undefined => {
       const text = JSON.stringify(resource);
@@ -490,12 +535,15 @@ describe('grants are what the code calls (t14 F8)', () => {
     const policies = Object.values(template.findResources('AWS::IAM::Policy'));
     const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': Match.anyValue() } });
     const granted: Record<string, Record<string, string[]>> = {};
+    const other: Record<string, string[]> = {};
     for (const fn of Object.values(functions)) {
       const handler = fn.Metadata['so-backup:handler'] as string;
       const role = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
       const byTable: Record<string, Set<string>> = {};
+      const others = new Set<string>();
       for (const policy of policies.filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${role}"`))) {
         for (const statement of policy.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>) {
+          for (const action of [statement.Action].flat().filter((a) => !a.startsWith('dynamodb:'))) others.add(action);
           const actions = [statement.Action].flat().filter((a) => a.startsWith('dynamodb:'));
           if (actions.length === 0) continue;
           for (const resource of [statement.Resource].flat()) {
@@ -504,6 +552,7 @@ describe('grants are what the code calls (t14 F8)', () => {
           }
         }
       }
+      other[handler] = [...others].sort();
       granted[handler] = Object.fromEntries(Object.entries(byTable).map(([name, actions]) => [name, [...actions].sort()]));
     }
     const expected = Object.fromEntries(
@@ -513,5 +562,6 @@ describe('grants are what the code calls (t14 F8)', () => {
       ]),
     );
     expect(granted).toEqual(expected);
+    expect(other).toEqual(EXPECTED_OTHER);
   });
 });
