@@ -10,6 +10,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -295,6 +296,59 @@ const BUCKET = 'so-backup-local';
     for (const key of ['t1', 't3', 't4', 't5']) {
       await expect(owner.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${K}${key}` }))).rejects.toMatchObject({ name: 'NoSuchKey' });
     }
+    owner.destroy();
+  });
+
+  test("GIVEN tenant A's minted credentials WHEN an upload is PRESIGNED with them (query-string SigV4, the session token in the URL) and carries x-amz-tagging, Object Lock or ACL headers, signed or hoisted into the URL THEN RGW refuses it as it refuses the header-signed request, and stores nothing (t14 F4: the script looked for X-Amz-Security-Token, RGW keeps it as x-amz-security-token)", async () => {
+    const asA = s3As(await mint('acme'));
+    const K = 'archive/acme/SO_ARC/presigned-';
+    const headerValue = (name: string, input: Record<string, unknown>) =>
+      ({
+        'x-amz-tagging': input.Tagging,
+        'x-amz-object-lock-mode': input.ObjectLockMode,
+        'x-amz-object-lock-retain-until-date': (input.ObjectLockRetainUntilDate as Date | undefined)?.toISOString(),
+        'x-amz-object-lock-legal-hold': input.ObjectLockLegalHoldStatus,
+        'x-amz-acl': input.ACL,
+      })[name];
+    /** PUT through a presigned URL; `signed` headers are signed and sent as headers, the rest hoisted into the URL as the SDK does. */
+    const presignedPut = async (key: string, input: Record<string, unknown>, signed: string[] = []) => {
+      const url = await getSignedUrl(asA, new PutObjectCommand({ Bucket: BUCKET, Key: key, ...input }), {
+        expiresIn: 300,
+        unhoistableHeaders: new Set(signed),
+      });
+      expect(url).toContain('X-Amz-Security-Token=');
+      const headers = Object.fromEntries(signed.map((name) => [name, String(headerValue(name, input))]));
+      return new Promise<string>((resolve, reject) => {
+        https
+          .request(url, { method: 'PUT', ca: cloud.tls.ca, headers: { ...headers, 'content-length': '1' } }, (res) => {
+            let text = '';
+            res.on('data', (chunk) => (text += chunk));
+            res.on('end', () => resolve(`${res.statusCode} ${/<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? ''}`.trim()));
+          })
+          .on('error', reject)
+          .end('x');
+      });
+    };
+    const lock = { ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(Date.now() + 86_400_000) };
+    const cases: Array<[string, Record<string, unknown>, string[], string]> = [
+      ['tagging, signed header', { Tagging: 'a=b' }, ['x-amz-tagging'], '403 AccessDenied'],
+      ['tagging, in the URL', { Tagging: 'a=b' }, [], '403 AccessDenied'],
+      ['object lock, signed headers', lock, ['x-amz-object-lock-mode', 'x-amz-object-lock-retain-until-date'], '403 AccessDenied'],
+      ['object lock, in the URL', lock, [], '403 AccessDenied'],
+      ['legal hold, signed header', { ObjectLockLegalHoldStatus: 'ON' }, ['x-amz-object-lock-legal-hold'], '403 AccessDenied'],
+      ['legal hold, in the URL', { ObjectLockLegalHoldStatus: 'ON' }, [], '403 AccessDenied'],
+      ['public ACL, signed header', { ACL: 'public-read' }, ['x-amz-acl'], '400 AccessControlListNotSupported'],
+      ['public ACL, in the URL', { ACL: 'public-read' }, [], '400 AccessControlListNotSupported'],
+    ];
+    const owner = ownerClient();
+    for (const [index, [what, input, signed, expected]] of cases.entries()) {
+      await expect(presignedPut(`${K}${index}`, input, signed).then((answer) => `${what}: ${answer}`)).resolves.toBe(
+        `${what}: ${expected}`,
+      );
+      await expect(owner.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${K}${index}` }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    }
+    // The same presigned path without those headers is an ordinary upload.
+    await expect(presignedPut(`${K}plain`, {})).resolves.toBe('200');
     owner.destroy();
   });
 
