@@ -352,6 +352,50 @@ const BUCKET = 'so-backup-local';
     owner.destroy();
   });
 
+  test("GIVEN a function's session at local mode's AWS endpoint WHEN an S3 request repeats versionId (the first empty, the last an old version) THEN the endpoint answers 400 InvalidArgument, never checking one request and letting RGW serve another (t14 F5)", async () => {
+    const owner = ownerClient();
+    const key = 'db/daily/acme/twice.bak';
+    const old = (await owner.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'old' }))).VersionId!;
+    await owner.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'new' }));
+    owner.destroy();
+    const fn = cloud.deployment.functions.find((f) => f.handler === 'validate-run')!;
+    const session = cloud.cloud.credentials.issueRoleSession(fn.roleArn, fn.name);
+    const validator = new S3Client({
+      ...cloud.operatorClient,
+      endpoint: cloud.awsEndpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey, sessionToken: session.sessionToken },
+    });
+    // The query as the tester sent it, signed: versionId=&versionId=<old>.
+    let query: string | string[] | undefined;
+    validator.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { query: Record<string, string | string[] | null> };
+        if (query !== undefined) request.query.versionId = query;
+        return next(args);
+      },
+      { step: 'build', name: 'repeatVersionId' },
+    );
+    const answer = (command: GetObjectCommand | DeleteObjectCommand) =>
+      validator.send(command as GetObjectCommand).then(
+        async (out) => `200 ${'Body' in out && out.Body ? await out.Body.transformToString() : ''}`.trim(),
+        (e: { name: string; message: string; $metadata: { httpStatusCode: number } }) =>
+          `${e.$metadata.httpStatusCode} ${e.name}: ${e.message}`,
+      );
+    query = ['', old];
+    await expect(answer(new GetObjectCommand({ Bucket: BUCKET, Key: key, VersionId: old }))).resolves.toMatch(
+      /^400 InvalidArgument: .*'versionId' more than once/,
+    );
+    query = '';
+    await expect(answer(new GetObjectCommand({ Bucket: BUCKET, Key: key, VersionId: old }))).resolves.toMatch(
+      /^400 InvalidArgument: Version id cannot be the empty string/,
+    );
+    // The same request with versionId once reads the old version: the refusals above are not the signature's.
+    query = undefined;
+    await expect(answer(new GetObjectCommand({ Bucket: BUCKET, Key: key, VersionId: old }))).resolves.toBe('200 old');
+    validator.destroy();
+  });
+
   test("GIVEN a role RGW would have to let tag, or set Object Lock WHEN local mode copies it into RGW THEN it is refused by name (RGW's script refuses those headers to every session)", () => {
     const role = (action: unknown) => ({
       arn: 'arn:aws:iam::000000000000:role/R',
