@@ -202,10 +202,30 @@ export function parseCopySource(header: string): { bucket: string; key: string; 
   return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), ...(versionId !== null ? { versionId } : {}) };
 }
 
+/** The query parameters of a presigned SigV4 request itself (names in lower case), not hoisted headers. */
+const SIGV4_QUERY_PARAMETERS = new Set([
+  'x-amz-algorithm',
+  'x-amz-credential',
+  'x-amz-date',
+  'x-amz-expires',
+  'x-amz-signedheaders',
+  'x-amz-signature',
+  'x-amz-security-token',
+]);
+
 /** S3 (REST, path style): the action per method, path and subresource, as S3 authorizes each operation. */
 export function s3Request(request: S3HttpRequest): DerivedRequest {
-  const { method, query, headers } = request;
+  const { method, query } = request;
   assertUnambiguousS3Query(query);
+  // A presigned URL may carry x-amz-* headers as query parameters (SDK presigners hoist them; S3
+  // applies them): they are evaluated as the headers they stand for.
+  const hoisted = [...query.entries()].filter(
+    ([name]) => name.toLowerCase().startsWith('x-amz-') && !SIGV4_QUERY_PARAMETERS.has(name.toLowerCase()),
+  );
+  const headers: Record<string, string | undefined> = {
+    ...Object.fromEntries(hoisted.map(([name, value]) => [name.toLowerCase(), value])),
+    ...request.headers,
+  };
   const amzNames = (request.headerNames ?? []).map((name) => name.toLowerCase()).filter((name) => name.startsWith('x-amz-'));
   const repeatedHeaders = [...new Set(amzNames.filter((name, index) => amzNames.indexOf(name) !== index))];
   if (repeatedHeaders.length > 0)

@@ -119,6 +119,13 @@ describe('requests as the services authorize them', () => {
     expect(put({ 'x-amz-acl': 'bucket-owner-full-control' })().checks.map((c) => c.action)).toEqual(['s3:PutObject']);
     expect(put({ 'x-amz-tagging': 'a=b' })().checks.map((c) => c.action)).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
     expect(put({ 'x-amz-tagging': 'a=b' }, 'uploads')().checks.map((c) => c.action)).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
+    // The same settings hoisted into a presigned URL's query string count as the headers.
+    expect(put({}, 'x-amz-tagging=a%3Db&X-Amz-Security-Token=t&X-Amz-Signature=s')().checks.map((c) => c.action)).toEqual([
+      's3:PutObject',
+      's3:PutObjectTagging',
+    ]);
+    expect(put({}, 'x-amz-acl=public-read')).toThrow(/^AccessControlListNotSupported: /);
+    expect(put({}, 'x-amz-object-lock-legal-hold=ON')().checks.map((c) => c.action)).toEqual(['s3:PutObject', 's3:PutObjectLegalHold']);
   });
 
   test('S3: a query string RGW could read differently is refused, never authorized as one request and served as another: a repeated parameter, an empty versionId, in the URL and in x-amz-copy-source (t14 F5)', () => {
