@@ -139,10 +139,11 @@ export class AwsFrontDoor {
                     query: new URLSearchParams(asked.query),
                     headers,
                     body: body?.toString('utf8'),
+                    headerNames: req.rawHeaders.filter((_, index) => index % 2 === 0),
                   });
     } catch (error) {
       const message = (error as Error).message;
-      const code = service === 's3' ? /^(MalformedXML|AccessControlListNotSupported): /.exec(message)?.[1] : undefined;
+      const code = service === 's3' ? /^(MalformedXML|AccessControlListNotSupported|InvalidArgument): /.exec(message)?.[1] : undefined;
       return send(
         res,
         errorAnswer(

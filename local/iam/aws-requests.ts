@@ -154,11 +154,82 @@ export interface S3HttpRequest {
   headers: Record<string, string | undefined>;
   /** Only for POST ?delete: the request body (DeleteObjects' XML). */
   body?: string;
+  /**
+   * The header names as sent, one per header line (Node's `rawHeaders` names): a repeated
+   * `x-amz-*` header is refused, since Node joins the values with ", " while RGW reads one of them.
+   */
+  headerNames?: readonly string[];
 }
+
+/**
+ * Refuses a query string S3 and the local S3 could read differently: a parameter given twice (Ceph
+ * RGW keeps the last value, a reader taking the first would authorize another version, prefix or
+ * subresource than RGW serves) and an empty `versionId` (RGW reads it as "the current version",
+ * S3 answers 400 InvalidArgument). Throws `InvalidArgument: …` (the endpoint answers 400).
+ */
+export function assertUnambiguousS3Query(query: URLSearchParams, where = 'the query string'): void {
+  const names = [...query.keys()];
+  const repeated = [...new Set(names.filter((name, index) => names.indexOf(name) !== index))];
+  if (repeated.length > 0)
+    throw new Error(
+      `InvalidArgument: ${where} gives ${repeated.map((name) => `'${name}'`).join(', ')} more than once; give each parameter once`,
+    );
+  if (query.get('versionId') === '') throw new Error(`InvalidArgument: Version id cannot be the empty string (${where})`);
+}
+
+/**
+ * An `x-amz-copy-source` as S3 and Ceph RGW read it: split at the first `?` BEFORE URL-decoding
+ * (so an encoded `%3F` belongs to the key), a leading `/` dropped, the rest decoded to
+ * `bucket/key`, and `versionId` read from what follows the `?` (S3 API reference, CopyObject:
+ * "the value must be URL-encoded"; RGW's RGWCopyObj::parse_copy_location does the same).
+ * Throws `InvalidArgument: …` for a source without bucket and key, or an ambiguous query.
+ */
+export function parseCopySource(header: string): { bucket: string; key: string; versionId?: string } {
+  const mark = header.indexOf('?');
+  const name = (mark < 0 ? header : header.slice(0, mark)).replace(/^\//, '');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(name);
+  } catch {
+    throw new Error(`InvalidArgument: x-amz-copy-source is not URL-encoded: ${header}`);
+  }
+  const slash = decoded.indexOf('/');
+  if (slash <= 0 || slash === decoded.length - 1)
+    throw new Error(`InvalidArgument: x-amz-copy-source must name a bucket and a key (bucket/key[?versionId=…]): ${header}`);
+  const query = new URLSearchParams(mark < 0 ? '' : header.slice(mark + 1));
+  assertUnambiguousS3Query(query, 'x-amz-copy-source');
+  const versionId = query.get('versionId');
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), ...(versionId !== null ? { versionId } : {}) };
+}
+
+/** The query parameters of a presigned SigV4 request itself (names in lower case), not hoisted headers. */
+const SIGV4_QUERY_PARAMETERS = new Set([
+  'x-amz-algorithm',
+  'x-amz-credential',
+  'x-amz-date',
+  'x-amz-expires',
+  'x-amz-signedheaders',
+  'x-amz-signature',
+  'x-amz-security-token',
+]);
 
 /** S3 (REST, path style): the action per method, path and subresource, as S3 authorizes each operation. */
 export function s3Request(request: S3HttpRequest): DerivedRequest {
-  const { method, query, headers } = request;
+  const { method, query } = request;
+  assertUnambiguousS3Query(query);
+  // A presigned URL may carry x-amz-* headers as query parameters (SDK presigners hoist them; S3
+  // applies them): they are evaluated as the headers they stand for.
+  const hoisted = [...query.entries()].filter(
+    ([name]) => name.toLowerCase().startsWith('x-amz-') && !SIGV4_QUERY_PARAMETERS.has(name.toLowerCase()),
+  );
+  const headers: Record<string, string | undefined> = {
+    ...Object.fromEntries(hoisted.map(([name, value]) => [name.toLowerCase(), value])),
+    ...request.headers,
+  };
+  const amzNames = (request.headerNames ?? []).map((name) => name.toLowerCase()).filter((name) => name.startsWith('x-amz-'));
+  const repeatedHeaders = [...new Set(amzNames.filter((name, index) => amzNames.indexOf(name) !== index))];
+  if (repeatedHeaders.length > 0)
+    throw new Error(`InvalidArgument: the request gives the header ${repeatedHeaders.join(', ')} more than once; give each header once`);
   const [, bucket = '', ...keyParts] = request.path.split('/');
   const key = keyParts.map((part) => decodeURIComponent(part)).join('/');
   const bucketArn = `arn:aws:s3:::${decodeURIComponent(bucket)}`;
@@ -224,9 +295,12 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
       const objects = deleteObjectsBody(request.body ?? '');
       return {
         operation: 'DeleteObjects',
-        checks: objects.map((o) =>
+        checks: objects.flatMap((o) => [
           check(o.version ? 'DeleteObjectVersion' : 'DeleteObject', objectArn(o.key), o.version ? { 's3:versionid': o.version } : {}),
-        ),
+          ...(String(headers['x-amz-bypass-governance-retention'] ?? '').toLowerCase() === 'true'
+            ? [check('BypassGovernanceRetention', objectArn(o.key))]
+            : []),
+        ]),
       };
     }
     const op = sub ? bucketOps[`${method} ${sub}`] : undefined;
@@ -258,18 +332,30 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
     headers['x-amz-tagging'] !== undefined && !(copySource && headers['x-amz-tagging-directive'] !== 'REPLACE')
       ? [check('PutObjectTagging', object)]
       : [];
-  const copyChecks = (): AccessRequest[] => {
-    if (!copySource) return [];
-    const [sourcePath = '', sourceQuery = ''] = decodeURIComponent(copySource.replace(/^\//, '')).split('?');
-    const sourceVersion = new URLSearchParams(sourceQuery).get('versionId');
-    return [
-      check(
-        sourceVersion ? 'GetObjectVersion' : 'GetObject',
-        `arn:aws:s3:::${sourcePath}`,
-        sourceVersion ? { 's3:versionid': sourceVersion } : {},
-      ),
-    ];
-  };
+  const source = copySource !== undefined ? parseCopySource(copySource) : undefined;
+  const copyChecks = (): AccessRequest[] =>
+    source
+      ? [
+          check(
+            source.versionId ? 'GetObjectVersion' : 'GetObject',
+            `arn:aws:s3:::${source.bucket}/${source.key}`,
+            source.versionId ? { 's3:versionid': source.versionId } : {},
+          ),
+        ]
+      : [];
+  // Object Lock settings given with an upload need their own actions (S3 API reference, PutObject:
+  // x-amz-object-lock-mode and -retain-until-date need s3:PutObjectRetention, -legal-hold
+  // s3:PutObjectLegalHold); so does bypassing governance mode (s3:BypassGovernanceRetention).
+  const objectLock = [
+    ...(headers['x-amz-object-lock-mode'] !== undefined || headers['x-amz-object-lock-retain-until-date'] !== undefined
+      ? [check('PutObjectRetention', object)]
+      : []),
+    ...(headers['x-amz-object-lock-legal-hold'] !== undefined ? [check('PutObjectLegalHold', object)] : []),
+  ];
+  const bypassGovernance = (resource: string) =>
+    String(headers['x-amz-bypass-governance-retention'] ?? '').toLowerCase() === 'true'
+      ? [check('BypassGovernanceRetention', resource)]
+      : [];
   // Reading a copy source of an SSE-KMS bucket decrypts it; writing encrypts with a new data key.
   const copyKms = copySource ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:GenerateDataKey'];
   switch (method) {
@@ -302,7 +388,11 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
           operation: 'PutObjectTagging',
           checks: [check(versionId ? 'PutObjectVersionTagging' : 'PutObjectTagging', object, versionContext)],
         };
-      if (has('retention')) return { operation: 'PutObjectRetention', checks: [check('PutObjectRetention', object, versionContext)] };
+      if (has('retention'))
+        return {
+          operation: 'PutObjectRetention',
+          checks: [check('PutObjectRetention', object, versionContext), ...bypassGovernance(object)],
+        };
       if (has('legal-hold')) return { operation: 'PutObjectLegalHold', checks: [check('PutObjectLegalHold', object, versionContext)] };
       if (has('acl')) return { operation: 'PutObjectAcl', checks: [check('PutObjectAcl', object)] };
       if (has('partNumber') && has('uploadId'))
@@ -313,12 +403,16 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
         };
       return {
         operation: copySource ? 'CopyObject' : 'PutObject',
-        checks: [check('PutObject', object), ...tagging, ...copyChecks()],
+        checks: [check('PutObject', object), ...tagging, ...objectLock, ...copyChecks()],
         ...kms(copyKms),
       };
     case 'POST':
       if (has('uploads'))
-        return { operation: 'CreateMultipartUpload', checks: [check('PutObject', object), ...tagging], ...kms(['kms:GenerateDataKey']) };
+        return {
+          operation: 'CreateMultipartUpload',
+          checks: [check('PutObject', object), ...tagging, ...objectLock],
+          ...kms(['kms:GenerateDataKey']),
+        };
       // Completing an SSE-KMS multipart upload decrypts the parts' data keys.
       if (has('uploadId')) return { operation: 'CompleteMultipartUpload', checks: [check('PutObject', object)], ...kms(['kms:Decrypt']) };
       if (has('restore')) return { operation: 'RestoreObject', checks: [check('RestoreObject', object)] };
@@ -330,7 +424,10 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
           operation: 'DeleteObjectTagging',
           checks: [check(versionId ? 'DeleteObjectVersionTagging' : 'DeleteObjectTagging', object, versionContext)],
         };
-      return { operation: 'DeleteObject', checks: [check(versionId ? 'DeleteObjectVersion' : 'DeleteObject', object, versionContext)] };
+      return {
+        operation: 'DeleteObject',
+        checks: [check(versionId ? 'DeleteObjectVersion' : 'DeleteObject', object, versionContext), ...bypassGovernance(object)],
+      };
   }
   throw new Error(`local mode does not know how S3 authorizes ${method} on an object`);
 }

@@ -10,6 +10,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -304,6 +305,103 @@ const BUCKET = 'so-backup-local';
       await expect(owner.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${K}${key}` }))).rejects.toMatchObject({ name: 'NoSuchKey' });
     }
     owner.destroy();
+  });
+
+  test("GIVEN tenant A's minted credentials WHEN an upload is PRESIGNED with them (query-string SigV4, the session token in the URL) and carries x-amz-tagging, Object Lock or ACL headers, signed or hoisted into the URL THEN RGW refuses it as it refuses the header-signed request, and stores nothing (t14 F4: the script looked for X-Amz-Security-Token, RGW keeps it as x-amz-security-token)", async () => {
+    const asA = s3As(await mint('acme'));
+    const K = 'archive/acme/SO_ARC/presigned-';
+    const headerValue = (name: string, input: Record<string, unknown>) =>
+      ({
+        'x-amz-tagging': input.Tagging,
+        'x-amz-object-lock-mode': input.ObjectLockMode,
+        'x-amz-object-lock-retain-until-date': (input.ObjectLockRetainUntilDate as Date | undefined)?.toISOString(),
+        'x-amz-object-lock-legal-hold': input.ObjectLockLegalHoldStatus,
+        'x-amz-acl': input.ACL,
+      })[name];
+    /** PUT through a presigned URL; `signed` headers are signed and sent as headers, the rest hoisted into the URL as the SDK does. */
+    const presignedPut = async (key: string, input: Record<string, unknown>, signed: string[] = []) => {
+      const url = await getSignedUrl(asA, new PutObjectCommand({ Bucket: BUCKET, Key: key, ...input }), {
+        expiresIn: 300,
+        unhoistableHeaders: new Set(signed),
+      });
+      expect(url).toContain('X-Amz-Security-Token=');
+      const headers = Object.fromEntries(signed.map((name) => [name, String(headerValue(name, input))]));
+      return new Promise<string>((resolve, reject) => {
+        https
+          .request(url, { method: 'PUT', ca: cloud.tls.ca, headers: { ...headers, 'content-length': '1' } }, (res) => {
+            let text = '';
+            res.on('data', (chunk) => (text += chunk));
+            res.on('end', () => resolve(`${res.statusCode} ${/<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? ''}`.trim()));
+          })
+          .on('error', reject)
+          .end('x');
+      });
+    };
+    const lock = { ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: new Date(Date.now() + 86_400_000) };
+    const cases: Array<[string, Record<string, unknown>, string[], string]> = [
+      ['tagging, signed header', { Tagging: 'a=b' }, ['x-amz-tagging'], '403 AccessDenied'],
+      ['tagging, in the URL', { Tagging: 'a=b' }, [], '403 AccessDenied'],
+      ['object lock, signed headers', lock, ['x-amz-object-lock-mode', 'x-amz-object-lock-retain-until-date'], '403 AccessDenied'],
+      ['object lock, in the URL', lock, [], '403 AccessDenied'],
+      ['legal hold, signed header', { ObjectLockLegalHoldStatus: 'ON' }, ['x-amz-object-lock-legal-hold'], '403 AccessDenied'],
+      ['legal hold, in the URL', { ObjectLockLegalHoldStatus: 'ON' }, [], '403 AccessDenied'],
+      ['public ACL, signed header', { ACL: 'public-read' }, ['x-amz-acl'], '400 AccessControlListNotSupported'],
+      ['public ACL, in the URL', { ACL: 'public-read' }, [], '400 AccessControlListNotSupported'],
+    ];
+    const owner = ownerClient();
+    for (const [index, [what, input, signed, expected]] of cases.entries()) {
+      await expect(presignedPut(`${K}${index}`, input, signed).then((answer) => `${what}: ${answer}`)).resolves.toBe(
+        `${what}: ${expected}`,
+      );
+      await expect(owner.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${K}${index}` }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    }
+    // The same presigned path without those headers is an ordinary upload.
+    await expect(presignedPut(`${K}plain`, {})).resolves.toBe('200');
+    owner.destroy();
+  });
+
+  test("GIVEN a function's session at local mode's AWS endpoint WHEN an S3 request repeats versionId (the first empty, the last an old version) THEN the endpoint answers 400 InvalidArgument, never checking one request and letting RGW serve another (t14 F5)", async () => {
+    const owner = ownerClient();
+    const key = 'db/daily/acme/twice.bak';
+    const old = (await owner.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'old' }))).VersionId!;
+    await owner.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'new' }));
+    owner.destroy();
+    const fn = cloud.deployment.functions.find((f) => f.handler === 'validate-run')!;
+    const session = cloud.cloud.credentials.issueRoleSession(fn.roleArn, fn.name);
+    const validator = new S3Client({
+      ...cloud.operatorClient,
+      endpoint: cloud.awsEndpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: session.accessKeyId, secretAccessKey: session.secretAccessKey, sessionToken: session.sessionToken },
+    });
+    // The query as the tester sent it, signed: versionId=&versionId=<old>.
+    let query: string | string[] | undefined;
+    validator.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { query: Record<string, string | string[] | null> };
+        if (query !== undefined) request.query.versionId = query;
+        return next(args);
+      },
+      { step: 'build', name: 'repeatVersionId' },
+    );
+    const answer = (command: GetObjectCommand | DeleteObjectCommand) =>
+      validator.send(command as GetObjectCommand).then(
+        async (out) => `200 ${'Body' in out && out.Body ? await out.Body.transformToString() : ''}`.trim(),
+        (e: { name: string; message: string; $metadata: { httpStatusCode: number } }) =>
+          `${e.$metadata.httpStatusCode} ${e.name}: ${e.message}`,
+      );
+    query = ['', old];
+    await expect(answer(new GetObjectCommand({ Bucket: BUCKET, Key: key, VersionId: old }))).resolves.toMatch(
+      /^400 InvalidArgument: .*'versionId' more than once/,
+    );
+    query = '';
+    await expect(answer(new GetObjectCommand({ Bucket: BUCKET, Key: key, VersionId: old }))).resolves.toMatch(
+      /^400 InvalidArgument: Version id cannot be the empty string/,
+    );
+    // The same request with versionId once reads the old version: the refusals above are not the signature's.
+    query = undefined;
+    await expect(answer(new GetObjectCommand({ Bucket: BUCKET, Key: key, VersionId: old }))).resolves.toBe('200 old');
+    validator.destroy();
   });
 
   test("GIVEN a role RGW would have to let tag, or set Object Lock WHEN local mode copies it into RGW THEN it is refused by name (RGW's script refuses those headers to every session)", () => {

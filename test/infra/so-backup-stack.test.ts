@@ -456,3 +456,112 @@ test('the state machine definitions are valid Amazon States Language (asl-valida
   definition.DefinitionString = JSON.stringify({ StartAt: 'Missing', States: { Only: { Type: 'Pass', Next: 'Nowhere' } } });
   expect(checkStateMachines(broken).find((r) => !r.valid)).toBeDefined();
 });
+
+describe('grants are what the code calls (t14 F8)', () => {
+  /**
+   * Each function's DynamoDB actions per table, as the template grants them. Declared here from the
+   * store methods each handler calls (core/stores.ts: get → GetItem, create/put/add/useOnce →
+   * PutItem, remove → DeleteItem, every record…/update…/set…/issue… → UpdateItem, list… and
+   * onlineTenants → Scan, forTenant → Query on the by-tenant index): a grant the code does not call
+   * fails here, as does a call the grants forgot.
+   */
+  const EXPECTED: Record<string, Record<string, string[]>> = {
+    authorizer: { Tenants: ['GetItem', 'UpdateItem'], Nonces: ['PutItem'] },
+    connect: { Connections: ['PutItem', 'Query'], Tenants: ['GetItem'] },
+    disconnect: { Connections: ['DeleteItem'], Tenants: ['UpdateItem'] },
+    message: { Runs: ['GetItem', 'Query', 'UpdateItem'], Tenants: ['GetItem', 'UpdateItem'], Connections: ['DeleteItem'] },
+    'prepare-run': { Tenants: ['GetItem'], Runs: ['PutItem', 'Query'] },
+    'request-backup': { Runs: ['UpdateItem'], Connections: ['DeleteItem', 'Query'], Tenants: ['GetItem'] },
+    'validate-run': { Runs: ['GetItem', 'UpdateItem'], Tenants: ['GetItem'] },
+    'finalize-run': { Runs: ['GetItem', 'UpdateItem'], Tenants: ['GetItem', 'UpdateItem'] },
+    'mark-run-failed': { Runs: ['GetItem', 'PutItem', 'UpdateItem'] },
+    'list-tenants': { Tenants: ['Scan'], Runs: ['Query'] },
+    'check-stale-tenants': { Tenants: ['Scan'], Connections: ['Scan'] },
+    'request-drills': { Tenants: ['Scan', 'UpdateItem'], Runs: ['Query'], Connections: ['DeleteItem', 'Query', 'Scan'] },
+  };
+
+  /**
+   * Each function's other actions (any resource): what its handler calls — @connections replies and
+   * closes (execute-api:ManageConnections), task tokens (core/task-responder.ts), minting from the
+   * upload role (sts:AssumeRole with its session tag), reading backups at versions (ListBucket only
+   * so that a missing key is a 404), finalize's server-side copies and staging delete markers,
+   * starting runs, and publishing alerts to the encrypted topic (its key's data keys).
+   */
+  const EXPECTED_OTHER: Record<string, string[]> = {
+    authorizer: [],
+    connect: ['execute-api:ManageConnections'],
+    disconnect: [],
+    message: [
+      'execute-api:ManageConnections',
+      'states:SendTaskFailure',
+      'states:SendTaskHeartbeat',
+      'states:SendTaskSuccess',
+      'sts:AssumeRole',
+      'sts:TagSession',
+    ],
+    'prepare-run': [],
+    'request-backup': ['execute-api:ManageConnections', 'sts:AssumeRole', 'sts:TagSession'],
+    'validate-run': ['kms:Decrypt', 's3:GetObject', 's3:GetObjectVersion', 's3:ListBucket'],
+    'finalize-run': [
+      'kms:Decrypt',
+      'kms:GenerateDataKey',
+      's3:AbortMultipartUpload',
+      's3:DeleteObject',
+      's3:GetObject',
+      's3:GetObjectVersion',
+      's3:ListBucket',
+      's3:PutObject',
+    ],
+    'mark-run-failed': [],
+    'list-tenants': ['states:StartExecution'],
+    'check-stale-tenants': ['kms:Decrypt', 'kms:GenerateDataKey*', 'sns:Publish'],
+    'request-drills': [
+      'execute-api:ManageConnections',
+      'kms:Decrypt',
+      'kms:GenerateDataKey*',
+      'sns:Publish',
+      'sts:AssumeRole',
+      'sts:TagSession',
+    ],
+  };
+
+  test("each function's role may do on each table exactly what its handler's store calls need, and nothing else beyond what it calls", () => {
+    const tables = template.findResources('AWS::DynamoDB::Table');
+    const tableOf = (resource: unknown): string | undefined => {
+      const text = JSON.stringify(resource);
+      const id = Object.keys(tables).find((logicalId) => text.includes(`"${logicalId}"`));
+      return id ? (['Tenants', 'Runs', 'Connections', 'Nonces'].find((name) => id.includes(name)) ?? id) : undefined;
+    };
+    const policies = Object.values(template.findResources('AWS::IAM::Policy'));
+    const functions = template.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': Match.anyValue() } });
+    const granted: Record<string, Record<string, string[]>> = {};
+    const other: Record<string, string[]> = {};
+    for (const fn of Object.values(functions)) {
+      const handler = fn.Metadata['so-backup:handler'] as string;
+      const role = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const byTable: Record<string, Set<string>> = {};
+      const others = new Set<string>();
+      for (const policy of policies.filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${role}"`))) {
+        for (const statement of policy.Properties.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>) {
+          for (const action of [statement.Action].flat().filter((a) => !a.startsWith('dynamodb:'))) others.add(action);
+          const actions = [statement.Action].flat().filter((a) => a.startsWith('dynamodb:'));
+          if (actions.length === 0) continue;
+          for (const resource of [statement.Resource].flat()) {
+            const name = tableOf(resource) ?? String(resource);
+            for (const action of actions) (byTable[name] ??= new Set()).add(action.replace('dynamodb:', ''));
+          }
+        }
+      }
+      other[handler] = [...others].sort();
+      granted[handler] = Object.fromEntries(Object.entries(byTable).map(([name, actions]) => [name, [...actions].sort()]));
+    }
+    const expected = Object.fromEntries(
+      Object.entries(EXPECTED).map(([handler, byTable]) => [
+        handler,
+        Object.fromEntries(Object.entries(byTable).map(([name, actions]) => [name, [...actions].sort()])),
+      ]),
+    );
+    expect(granted).toEqual(expected);
+    expect(other).toEqual(EXPECTED_OTHER);
+  });
+});

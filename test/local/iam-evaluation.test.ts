@@ -119,6 +119,97 @@ describe('requests as the services authorize them', () => {
     expect(put({ 'x-amz-acl': 'bucket-owner-full-control' })().checks.map((c) => c.action)).toEqual(['s3:PutObject']);
     expect(put({ 'x-amz-tagging': 'a=b' })().checks.map((c) => c.action)).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
     expect(put({ 'x-amz-tagging': 'a=b' }, 'uploads')().checks.map((c) => c.action)).toEqual(['s3:PutObject', 's3:PutObjectTagging']);
+    // The same settings hoisted into a presigned URL's query string count as the headers.
+    expect(put({}, 'x-amz-tagging=a%3Db&X-Amz-Security-Token=t&X-Amz-Signature=s')().checks.map((c) => c.action)).toEqual([
+      's3:PutObject',
+      's3:PutObjectTagging',
+    ]);
+    expect(put({}, 'x-amz-acl=public-read')).toThrow(/^AccessControlListNotSupported: /);
+    expect(put({}, 'x-amz-object-lock-legal-hold=ON')().checks.map((c) => c.action)).toEqual(['s3:PutObject', 's3:PutObjectLegalHold']);
+  });
+
+  test('S3: a query string RGW could read differently is refused, never authorized as one request and served as another: a repeated parameter, an empty versionId, in the URL and in x-amz-copy-source (t14 F5)', () => {
+    const s3 =
+      (method: string, url: string, headers: Record<string, string> = {}) =>
+      () => {
+        const [p, q = ''] = url.split('?');
+        return s3Request({ method, path: p!, query: new URLSearchParams(q), headers });
+      };
+    // The tester's case: checked as s3:GetObject (first, empty versionId), served by RGW as the old version (the last).
+    expect(s3('GET', '/b/db/daily/acme/x.bak?versionId=&versionId=old')).toThrow(/^InvalidArgument: .*'versionId' more than once/);
+    expect(s3('DELETE', '/b/db/daily/acme/x.bak?versionId=&versionId=old')).toThrow(/^InvalidArgument: /);
+    expect(s3('GET', '/b/db/daily/acme/x.bak?versionId=a&versionId=b')).toThrow(/^InvalidArgument: /);
+    expect(s3('GET', '/b/db/daily/acme/x.bak?versionId=')).toThrow('InvalidArgument: Version id cannot be the empty string');
+    expect(s3('DELETE', '/b/db/daily/acme/x.bak?versionId')).toThrow('InvalidArgument: Version id cannot be the empty string');
+    // Listings: the s3:prefix condition must be the prefix RGW lists.
+    expect(s3('GET', '/b?versions&prefix=archive%2Facme%2F&prefix=archive%2Fother%2F')).toThrow(
+      /^InvalidArgument: .*'prefix' more than once/,
+    );
+    expect(s3('GET', '/b?list-type=2&prefix=a%2F&delimiter=%2F&delimiter=x')).toThrow(/'delimiter' more than once/);
+    expect(s3('GET', '/b/k?tagging&tagging')).toThrow(/'tagging' more than once/);
+    // x-amz-copy-source: split at the first "?" before decoding (an encoded %3F belongs to the key), as S3 and RGW do.
+    const copy = (source: string) => s3('PUT', '/b/archive/acme/copy', { 'x-amz-copy-source': source })();
+    expect(copy('b/archive/acme/a%3FversionId%3Dv1').checks[1]).toEqual({
+      action: 's3:GetObject',
+      resource: 'arn:aws:s3:::b/archive/acme/a?versionId=v1',
+      context: {},
+    });
+    expect(copy('/b/archive/acme/a%20b?versionId=v1').checks[1]).toEqual({
+      action: 's3:GetObjectVersion',
+      resource: 'arn:aws:s3:::b/archive/acme/a b',
+      context: { 's3:versionid': 'v1' },
+    });
+    expect(() => copy('b/archive/acme/a?versionId=&versionId=v1')).toThrow(
+      /^InvalidArgument: x-amz-copy-source gives 'versionId' more than once/,
+    );
+    expect(() => copy('b/archive/acme/a?versionId=')).toThrow('InvalidArgument: Version id cannot be the empty string (x-amz-copy-source)');
+    expect(() => copy('b')).toThrow(/^InvalidArgument: x-amz-copy-source must name a bucket and a key/);
+    expect(() => copy('b/a%E0')).toThrow(/^InvalidArgument: x-amz-copy-source is not URL-encoded/);
+    // A repeated x-amz-* header: Node joins the values ("a, b"), RGW reads one of them.
+    const twice = () =>
+      s3Request({
+        method: 'PUT',
+        path: '/b/archive/acme/copy',
+        query: new URLSearchParams(),
+        headers: { 'x-amz-copy-source': 'b/archive/acme/x, b/db/daily/other/y' },
+        headerNames: ['Host', 'X-Amz-Copy-Source', 'x-amz-copy-source'],
+      });
+    expect(twice).toThrow(/^InvalidArgument: the request gives the header x-amz-copy-source more than once/);
+    // What stays allowed: each parameter once, subresources without values.
+    expect(s3('GET', '/b/db/x.bak?versionId=v1&partNumber=1')().operation).toBe('GetObject');
+  });
+
+  test('S3 Object Lock on writes: retention headers are s3:PutObjectRetention, a legal hold s3:PutObjectLegalHold, bypassing governance mode s3:BypassGovernanceRetention, as S3 authorizes them (t14 F6)', () => {
+    const actions = (method: string, url: string, headers: Record<string, string>, body?: string) => {
+      const [p, q = ''] = url.split('?');
+      return s3Request({ method, path: p!, query: new URLSearchParams(q), headers, body }).checks.map((c) => c.action);
+    };
+    const retention = { 'x-amz-object-lock-mode': 'GOVERNANCE', 'x-amz-object-lock-retain-until-date': '2030-01-01T00:00:00Z' };
+    const hold = { 'x-amz-object-lock-legal-hold': 'ON' };
+    expect(actions('PUT', '/b/k', retention)).toEqual(['s3:PutObject', 's3:PutObjectRetention']);
+    expect(actions('PUT', '/b/k', { 'x-amz-object-lock-retain-until-date': '2030-01-01T00:00:00Z' })).toEqual([
+      's3:PutObject',
+      's3:PutObjectRetention',
+    ]);
+    expect(actions('PUT', '/b/k', hold)).toEqual(['s3:PutObject', 's3:PutObjectLegalHold']);
+    expect(actions('POST', '/b/k?uploads', { ...retention, ...hold })).toEqual([
+      's3:PutObject',
+      's3:PutObjectRetention',
+      's3:PutObjectLegalHold',
+    ]);
+    expect(actions('PUT', '/b/k', { ...hold, 'x-amz-copy-source': 'b/src' })).toEqual([
+      's3:PutObject',
+      's3:PutObjectLegalHold',
+      's3:GetObject',
+    ]);
+    const bypass = { 'x-amz-bypass-governance-retention': 'true' };
+    expect(actions('DELETE', '/b/k?versionId=v1', bypass)).toEqual(['s3:DeleteObjectVersion', 's3:BypassGovernanceRetention']);
+    expect(actions('PUT', '/b/k?retention', bypass)).toEqual(['s3:PutObjectRetention', 's3:BypassGovernanceRetention']);
+    expect(actions('POST', '/b?delete', bypass, '<Delete><Object><Key>k</Key><VersionId>v</VersionId></Object></Delete>')).toEqual([
+      's3:DeleteObjectVersion',
+      's3:BypassGovernanceRetention',
+    ]);
+    expect(actions('DELETE', '/b/k', { 'x-amz-bypass-governance-retention': 'false' })).toEqual(['s3:DeleteObject']);
   });
 
   test("STS: session tags make AssumeRole an sts:TagSession request too, with the tags as request tags; SNS Publish uses the topic's key", () => {

@@ -84,8 +84,8 @@ export class BackupAlarms extends Construct {
       },
       timeout: Duration.minutes(2),
     });
-    props.tables.tenants.grantReadData(checkFn);
-    props.tables.connections.grantReadData(checkFn);
+    props.tables.tenants.grant(checkFn, 'dynamodb:Scan'); // the enabled tenants
+    props.tables.connections.grant(checkFn, 'dynamodb:Scan'); // who is online
     props.alerts.grantPublish(checkFn);
     acceptKeyUse(checkFn, 'Publishing to the encrypted alerts topic, with its own key.');
     invokeHourly(this, checkFn, 'Hourly check for tenants without a recent validated backup and connectors offline too long');

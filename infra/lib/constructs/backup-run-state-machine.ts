@@ -136,16 +136,16 @@ export class BackupRunStateMachine extends Construct {
         RUN_WINDOW_SECONDS: String(this.runWindowSeconds),
       },
     });
-    tables.tenants.grantReadData(prepareFn);
-    tables.runs.grantReadWriteData(prepareFn);
+    tables.tenants.grant(prepareFn, 'dynamodb:GetItem');
+    tables.runs.grant(prepareFn, 'dynamodb:PutItem', 'dynamodb:Query'); // a conditional put; the tenant's runs (by-tenant index)
 
     const requestFn = new BackupFunction(this, 'RequestBackup', {
       handler: 'request-backup',
       environment: { ...environment, CONNECTIONS_ENDPOINT: props.connectorApi.connectionsEndpoint },
     });
-    tables.runs.grantReadWriteData(requestFn);
-    tables.connections.grantReadData(requestFn);
-    tables.tenants.grantReadData(requestFn); // jobs go only to sessions of the tenant's current keys
+    tables.runs.grant(requestFn, 'dynamodb:UpdateItem');
+    tables.connections.grant(requestFn, 'dynamodb:Query'); // the tenant's connections (by-tenant index)
+    tables.tenants.grant(requestFn, 'dynamodb:GetItem'); // jobs go only to sessions of the tenant's current keys
     // A connection API Gateway reports gone (GoneException) is forgotten, so the next run does not try it again.
     tables.connections.grant(requestFn, 'dynamodb:DeleteItem');
     props.connectorApi.grantManageConnections(requestFn);
@@ -159,8 +159,8 @@ export class BackupRunStateMachine extends Construct {
 
     const validateFn = new BackupFunction(this, 'ValidateRun', { handler: 'validate-run', environment, timeout: Duration.minutes(15) });
     bucket.grantReadBackups(validateFn);
-    tables.runs.grantReadWriteData(validateFn);
-    tables.tenants.grantReadData(validateFn);
+    tables.runs.grant(validateFn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    tables.tenants.grant(validateFn, 'dynamodb:GetItem');
     const finalizeFn = new BackupFunction(this, 'FinalizeRun', {
       handler: 'finalize-run',
       environment: { ...environment, WEEKLY_BACKUPS_KEPT: String(bucket.kept.weekly), MONTHLY_BACKUPS_KEPT: String(bucket.kept.monthly) },
@@ -168,10 +168,10 @@ export class BackupRunStateMachine extends Construct {
       timeout: Duration.minutes(15),
     });
     bucket.grantPromotions(finalizeFn);
-    tables.runs.grantReadWriteData(finalizeFn);
-    tables.tenants.grantReadWriteData(finalizeFn);
+    tables.runs.grant(finalizeFn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    tables.tenants.grant(finalizeFn, 'dynamodb:GetItem', 'dynamodb:UpdateItem'); // the promotion and the success, conditional updates
     const markFailedFn = new BackupFunction(this, 'MarkRunFailed', { handler: 'mark-run-failed', environment });
-    tables.runs.grantReadWriteData(markFailedFn);
+    tables.runs.grant(markFailedFn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
 
     // Every payload, result path and reference below comes from the workflow contract (core/workflow/backup-run.ts).
     const { state, tasks } = backupRun;

@@ -49,18 +49,20 @@ export class ConnectorApi extends Construct {
     // Enrolment and key rotation update the tenant's keys (GetItem, conditional UpdateItem: nothing
     // else of the table); every signature spends a nonce.
     tables.tenants.grant(authorizerFn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
-    tables.nonces.grantWriteData(authorizerFn);
+    tables.nonces.grant(authorizerFn, 'dynamodb:PutItem'); // a conditional put spends it
     const connectFn = new BackupFunction(this, 'Connect', { handler: 'connect', environment });
     const disconnectFn = new BackupFunction(this, 'Disconnect', { handler: 'disconnect', environment });
-    tables.connections.grantReadWriteData(connectFn);
-    // $connect closes the open sessions of keys the tenant no longer has (re-enrolment, rotation).
-    tables.tenants.grantReadData(connectFn);
-    tables.connections.grantReadWriteData(disconnectFn);
-    tables.tenants.grantWriteData(disconnectFn); // notes when the connector went away
+    // $connect records the connection, and closes the open sessions of keys the tenant no longer has
+    // (re-enrolment, rotation): the tenant's keys and its connections (the by-tenant index).
+    tables.connections.grant(connectFn, 'dynamodb:PutItem', 'dynamodb:Query');
+    tables.tenants.grant(connectFn, 'dynamodb:GetItem');
+    tables.connections.grant(disconnectFn, 'dynamodb:DeleteItem');
+    tables.tenants.grant(disconnectFn, 'dynamodb:UpdateItem'); // notes when the connector went away
     this.messageFunction = new BackupFunction(this, 'Message', { handler: 'message', environment });
-    tables.runs.grantReadWriteData(this.messageFunction);
-    tables.tenants.grantReadWriteData(this.messageFunction);
-    tables.connections.grantReadData(this.messageFunction);
+    // Results, restores and credential refreshes read and update runs (and list the tenant's runs);
+    // drill results and key rotation update the tenant.
+    tables.runs.grant(this.messageFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
+    tables.tenants.grant(this.messageFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     // A reply to a connection API Gateway reports gone forgets it (core's postToConnection).
     tables.connections.grant(this.messageFunction, 'dynamodb:DeleteItem');
 

@@ -82,8 +82,8 @@ export class DailyBackupsStateMachine extends Construct {
       // A page of starts at 100/s; the state machine comes back for the rest.
       timeout: Duration.minutes(5),
     });
-    props.tables.tenants.grantReadData(startFn);
-    props.tables.runs.grantReadData(startFn);
+    props.tables.tenants.grant(startFn, 'dynamodb:Scan'); // a page of tenants
+    props.tables.runs.grant(startFn, 'dynamodb:Query'); // each tenant's latest runs (by-tenant index)
     props.backupRun.grantStartExecution(startFn);
 
     const start = new LambdaInvoke(this, 'Start due backups', {

@@ -56,9 +56,9 @@ export class RestoreDrills extends Construct {
       },
       timeout: Duration.minutes(5),
     });
-    props.tables.tenants.grantReadWriteData(fn);
-    props.tables.runs.grantReadData(fn);
-    props.tables.connections.grantReadData(fn);
+    props.tables.tenants.grant(fn, 'dynamodb:Scan', 'dynamodb:UpdateItem'); // the enabled tenants; drills issued and requested
+    props.tables.runs.grant(fn, 'dynamodb:Query'); // the tenant's runs (by-tenant index)
+    props.tables.connections.grant(fn, 'dynamodb:Scan', 'dynamodb:Query'); // who is online; the tenant's connections
     // A drill sent to a connection API Gateway reports gone forgets it (core's postToConnection).
     props.tables.connections.grant(fn, 'dynamodb:DeleteItem');
     props.connectorApi.grantManageConnections(fn);
