@@ -11,9 +11,8 @@ import { Link } from './link/link';
 import { Outbox } from './link/outbox';
 import { MssqlDatabaseServer } from './sql';
 import { S3ObjectStore } from './store';
-import { RunCredentials } from './store/run-credentials';
+import { credentialsOverLink, RunCredentials } from './store/run-credentials';
 import { runRestoreDrill } from './restore/restore-drill';
-import { renewingCredentials, requestRestore } from './restore/request-restore';
 
 /** A running connector. */
 export interface RunningConnector {
@@ -82,29 +81,22 @@ export async function runConnector(
     databaseServer,
     bandwidth,
     openStore: (job) => {
-      const credentials = new RunCredentials(job, link);
+      const credentials = new RunCredentials(job.credentials, credentialsOverLink(link, { runId: job.runId }));
       return new S3ObjectStore(job.target, credentials.provider, {
         checkpointDir: path.join(config.stateDir, 'uploads'),
         bandwidth,
         renewal: credentials,
       });
     },
-    runDrill: (drill) =>
-      runRestoreDrill(drill, {
-        // A drill of a large database can outlast its one-hour credentials: it asks for the run again, like a restore.
-        store: new S3ObjectStore(
-          drill.target,
-          renewingCredentials(drill.credentials, () =>
-            requestRestore(
-              { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion },
-              { run: drill.runId, requestedBy: `restore drill ${drill.drillId}` },
-            ),
-          ),
-          { bandwidth },
-        ),
+    runDrill: (drill) => {
+      // A drill of a large database can outlast its one-hour credentials: renewed for this drill over the session, as a backup's are.
+      const credentials = new RunCredentials(drill.credentials, credentialsOverLink(link, { runId: drill.runId, drillId: drill.drillId }));
+      return runRestoreDrill(drill, {
+        store: new S3ObjectStore(drill.target, credentials.provider, { bandwidth, renewal: credentials }),
         databaseServer,
         stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
-      }),
+      });
+    },
   });
   let stopping: Promise<void> | undefined;
   const stop = (reason: string) => {

@@ -14,6 +14,7 @@ import { type CredentialAccess, isTaskGone, type RunStore, type TaskResponder, t
 import type { BackupResult } from '../../../core/workflow';
 import { drillVerdict } from '../request-drills/restore-drills';
 import { grantRestore } from './grant-restore';
+import { renewReadCredentials } from './renew-read-credentials';
 
 export interface MessageContext {
   tenantId: string;
@@ -80,6 +81,14 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
     }
     case 'restore-request':
       return grantRestore(message, { ...ctx, mintCredentials: (tenantId, runId) => ctx.mintCredentials(tenantId, runId, 'restore') });
+    case 'credentials-request':
+      // A restore's or a drill's read credentials; a backup's upload credentials below, with the run's other messages.
+      if (message.drillId !== undefined || message.restoreRequestId !== undefined)
+        return renewReadCredentials(message as Parameters<typeof renewReadCredentials>[0], {
+          ...ctx,
+          mintReadCredentials: (tenantId, sessionKey) => ctx.mintCredentials(tenantId, sessionKey, 'restore'),
+        });
+      return runMessage(message, ctx);
     default:
       return runMessage(message, ctx);
   }
