@@ -10,8 +10,7 @@ import { ConnectorKeys } from './key-rotation';
 import { Link } from './link/link';
 import { Outbox } from './link/outbox';
 import { MssqlDatabaseServer } from './sql';
-import { S3ObjectStore } from './store';
-import { credentialsOverLink, RunCredentials } from './store/run-credentials';
+import { credentialsOverLink, storeOnRunCredentials } from './store/run-credentials';
 import { runRestoreDrill } from './restore/restore-drill';
 
 /** A running connector. */
@@ -80,23 +79,25 @@ export async function runConnector(
     logger,
     databaseServer,
     bandwidth,
-    openStore: (job) => {
-      const credentials = new RunCredentials(job.credentials, credentialsOverLink(link, { runId: job.runId }));
-      return new S3ObjectStore(job.target, credentials.provider, {
+    openStore: (job) =>
+      storeOnRunCredentials(job.target, job.credentials, credentialsOverLink(link, { runId: job.runId }), {
         checkpointDir: path.join(config.stateDir, 'uploads'),
         bandwidth,
-        renewal: credentials,
-      });
-    },
-    runDrill: (drill) => {
-      // A drill of a large database can outlast its one-hour credentials: renewed for this drill over the session, as a backup's are.
-      const credentials = new RunCredentials(drill.credentials, credentialsOverLink(link, { runId: drill.runId, drillId: drill.drillId }));
-      return runRestoreDrill(drill, {
-        store: new S3ObjectStore(drill.target, credentials.provider, { bandwidth, renewal: credentials }),
+      }),
+    runDrill: (drill) =>
+      runRestoreDrill(drill, {
+        // A drill of a large database can outlast its one-hour credentials: renewed for this drill over the session, as a backup's are.
+        store: storeOnRunCredentials(
+          drill.target,
+          drill.credentials,
+          credentialsOverLink(link, { runId: drill.runId, drillId: drill.drillId }),
+          {
+            bandwidth,
+          },
+        ),
         databaseServer,
         stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
-      });
-    },
+      }),
   });
   let stopping: Promise<void> | undefined;
   const stop = (reason: string) => {

@@ -31,8 +31,11 @@ import {
 } from '../../protocol';
 import { requestRestore, restoreCredentialSource } from '../../connector/src/restore/request-restore';
 import { handshake } from '../../connector/src/link/handshake';
-import { RunCredentials } from '../../connector/src/store/run-credentials';
-import { S3ObjectStore } from '../../connector/src/store/s3-object-store';
+import { credentialsOverLink, storeOnRunCredentials } from '../../connector/src/store/run-credentials';
+import { Link } from '../../connector/src/link/link';
+import { Outbox } from '../../connector/src/link/outbox';
+import { pino } from 'pino';
+import type { S3ObjectStore } from '../../connector/src/store/s3-object-store';
 import { trustCertificateAuthorities } from '../../connector/src/trust';
 import { withSealedExpiration } from '../helpers/rgw-sealed-expiration';
 import { type CloudHarness, HARNESS_OPERATOR, startCloudHarness } from '../helpers/cloud-harness';
@@ -492,6 +495,47 @@ const BUCKET = 'so-backup-local';
       inReplyTo: 'credentials-request',
       error: { code: 'DRILL_UNKNOWN' },
     });
+
+    // The connector's own stores, built as so-connector restore and the service build them, on first credentials RGW
+    // finds expired (sealed expiration moved into the past; by the connector's clock they end in 6 minutes): the first
+    // read is refused by RGW, the credentials renewed through the gateway, the read sent again.
+    trustCertificateAuthorities(cloud.tls.caFile);
+    const stsKey = readFileSync(path.join(dir, 'ceph', 'sts.key'), 'utf8').trim();
+    const expiredByRgw = (c: UploadCredentials) => ({
+      ...c,
+      sessionToken: withSealedExpiration(c.sessionToken!, stsKey, new Date(Date.now() - 1000)),
+      expiration: new Date(Date.now() + 6 * 60_000).toISOString(),
+    });
+    const download = async (store: S3ObjectStore) => {
+      let text = '';
+      for await (const chunk of await store.getVersion('db/daily/foxtrot/SuperOffice.bak', put.VersionId!)) text += String(chunk);
+      return text;
+    };
+    const restoreStore = storeOnRunCredentials(grant.target, expiredByRgw(grant.credentials), restoreCredentialSource(connection, grant), {
+      retry: { maxAttempts: 1 },
+    });
+    expect(await download(restoreStore)).toBe('TAPE…');
+    const link = new Link({
+      endpoint: cloud.endpoint,
+      authorization: () => connection().authorization,
+      connectorVersion: '1.0.0',
+      logger: pino({ level: 'silent' }),
+      outbox: new Outbox(path.join(dir, 'foxtrot-outbox')),
+    });
+    const connected = new Promise<void>((resolve) => link.once('connected', () => resolve()));
+    link.start();
+    try {
+      await connected;
+      const drillStore = storeOnRunCredentials(
+        grant.target,
+        expiredByRgw(await mint('foxtrot', 'restore')),
+        credentialsOverLink(link, { runId: 'foxtrot-2026-11-29-daily', drillId: 'foxtrot-drill-000000000001' }),
+        { retry: { maxAttempts: 1 } },
+      );
+      expect(await download(drillStore)).toBe('TAPE…');
+    } finally {
+      await link.stop();
+    }
     const fn = cloud.deployment.functions.find((f) => f.handler === 'message')!;
     expect(cloud.cloud.denials.filter((d) => d.principal.includes(fn.name))).toEqual([]);
   });
@@ -517,16 +561,16 @@ const BUCKET = 'so-backup-local';
     // RGW's clock has them expired: the request is refused once, the credentials renewed, the request sent again.
     trustCertificateAuthorities(cloud.tls.caFile);
     let renewals = 0;
-    const storeOnExpired = () => {
-      const credentials = new RunCredentials({ ...expired, expiration: new Date(Date.now() + 6 * 60_000).toISOString() }, async () => {
-        renewals++;
-        return mint('golf');
-      });
-      return new S3ObjectStore({ bucket: BUCKET, region: 'us-east-1', endpoint, forcePathStyle: true }, credentials.provider, {
-        renewal: credentials,
-        retry: { maxAttempts: 1 },
-      });
-    };
+    const storeOnExpired = () =>
+      storeOnRunCredentials(
+        { bucket: BUCKET, region: 'us-east-1', endpoint, forcePathStyle: true },
+        { ...expired, expiration: new Date(Date.now() + 6 * 60_000).toISOString() },
+        async () => {
+          renewals++;
+          return mint('golf');
+        },
+        { retry: { maxAttempts: 1 } },
+      );
     const stored = await storeOnExpired().putBuffer('archive/golf/SO_ARC/offer.docx', Buffer.from("Golf's offer"));
     expect(renewals).toBe(1);
     await expect(storeOnExpired().head('archive/golf/SO_ARC/offer.docx', stored.versionId)).resolves.toMatchObject({

@@ -7,8 +7,7 @@ import { loadIdentity } from '../identity';
 import { ConnectorKeys } from '../key-rotation';
 import { MssqlDatabaseServer } from '../sql';
 import { loadBandwidthLimiter } from '../bandwidth';
-import { S3ObjectStore } from '../store';
-import { RunCredentials } from '../store/run-credentials';
+import { storeOnRunCredentials } from '../store/run-credentials';
 import { type RestoreConnection, requestRestore, restoreCredentialSource } from './request-restore';
 import type { RestoreRequest } from '../../../protocol';
 import { checkRestoreChoices, type RestoreChoices, type RestoreSummary, restoreRun } from './restore-run';
@@ -55,24 +54,16 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
     requestedBy,
     wants,
   });
-  // The grant's read-only credentials last an hour and a download over a slow link outlives them: renewed for this
-  // grant shortly before they expire, or when S3 says they have (ExpiredToken; RGW's AccessDenied near their end).
-  const credentials = new RunCredentials(grant.credentials, restoreCredentialSource(connection, grant));
   process.stderr.write(`Restoring run ${grant.runId} (taken ${grant.startedAt}, validated).\n`);
   const databaseServer = config.sql && options.databaseName ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   try {
     // Downloads keep to the connector's bandwidth limit, as its backups do.
     const bandwidth = await loadBandwidthLimiter(config);
     bandwidth.follow();
-    return await restoreRun(
-      {
-        store: new S3ObjectStore(grant.target, credentials.provider, { bandwidth, renewal: credentials }),
-        databaseServer,
-        grant,
-        progress: progressPrinter(),
-      },
-      choices,
-    );
+    // The grant's read-only credentials last an hour and a download over a slow link outlives them: renewed for this
+    // grant shortly before they expire, or when S3 says they have (ExpiredToken; RGW's AccessDenied near their end).
+    const store = storeOnRunCredentials(grant.target, grant.credentials, restoreCredentialSource(connection, grant), { bandwidth });
+    return await restoreRun({ store, databaseServer, grant, progress: progressPrinter() }, choices);
   } finally {
     await databaseServer?.close();
     process.stderr.write('\n');

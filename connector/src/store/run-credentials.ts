@@ -4,9 +4,10 @@ import {
   type CredentialsRequestMessage,
   PROTOCOL_VERSION,
   type UploadCredentials,
+  type UploadTarget,
 } from '../../../protocol';
 import { ConnectorError } from '../errors';
-import type { CredentialProvider, CredentialRenewal } from './s3-object-store';
+import { type CredentialProvider, type CredentialRenewal, S3ObjectStore, type S3ObjectStoreOptions } from './s3-object-store';
 
 /** What refreshing over the session needs from the link. */
 export interface CredentialLink {
@@ -88,6 +89,21 @@ export class RunCredentials implements CredentialRenewal {
   expiresWithin(ms: number): boolean {
     return Date.parse(this.current.expiration) - Date.now() < ms;
   }
+}
+
+/**
+ * The store of a run's transfers (a backup, a restore drill, a restore) on credentials that renew
+ * themselves from `source`: before they expire, and when S3 says they have (the request is then
+ * sent once more). The one way the connector builds a store on STS credentials.
+ */
+export function storeOnRunCredentials(
+  target: UploadTarget,
+  initial: UploadCredentials,
+  source: CredentialSource,
+  options: Omit<S3ObjectStoreOptions, 'renewal'> = {},
+): S3ObjectStore {
+  const credentials = new RunCredentials(initial, source);
+  return new S3ObjectStore(target, credentials.provider, { ...options, renewal: credentials });
 }
 
 /**
