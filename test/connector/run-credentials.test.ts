@@ -76,6 +76,32 @@ describe('RunCredentials', () => {
     expect((await run.provider()).accessKeyId).toBe('FRESH1');
   });
 
+  test("GIVEN the cloud refuses a drill's renewal (the drill answered or expired) WHEN refreshing THEN it fails at once with the cloud's code; a refusal naming another drill or run is not this one's", async () => {
+    const link = new FakeCloudLink(false);
+    const request = { runId: 'acme-2026-11-25-daily', drillId: 'acme-drill-0001' };
+    const credentials = new RunCredentials(
+      job(60_000).credentials,
+      credentialsOverLink(link, request, { timeoutMs: 5_000, resendMs: 1_000 }),
+    );
+    const started = Date.now();
+    const renewing = credentials.provider();
+    const refusal = (fields: Record<string, string>) => ({
+      type: 'error' as const,
+      v: 1 as const,
+      inReplyTo: 'credentials-request',
+      error: { code: 'DRILL_UNKNOWN', message: 'drill acme-drill-0001 for run acme-2026-11-25-daily was not asked of this tenant' },
+      ...fields,
+    });
+    setTimeout(() => {
+      link.emit('cloud-error', refusal({ runId: 'acme-2026-11-25-daily', drillId: 'acme-drill-0002' }));
+      link.emit('cloud-error', refusal({ runId: 'acme-2026-11-24-daily', drillId: 'acme-drill-0001' }));
+      link.emit('cloud-error', refusal(request));
+    }, 10);
+    await expect(renewing).rejects.toMatchObject({ code: 'DRILL_UNKNOWN', permanent: true });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(link.listenerCount('cloud-error') + link.listenerCount('credentials')).toBe(0);
+  });
+
   test('GIVEN no answer WHEN refreshing THEN the request goes again on a timer, and the upload fails with a clear CREDENTIALS_EXPIRED at the timeout', async () => {
     const link = new FakeCloudLink(false);
     const run = backupCredentials(job(60_000), link, 5 * 60_000, { timeoutMs: 250, resendMs: 40 });

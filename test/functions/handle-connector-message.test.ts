@@ -123,7 +123,12 @@ describe('handleConnectorMessage', () => {
   test('GIVEN a credentials request for a run that ended WHEN handled THEN it is refused', async () => {
     const { ctx, replies } = context({ status: 'SUCCEEDED' });
     expect(await handleConnectorMessage('{"type":"credentials-request","v":1,"runId":"acme-2026-11-25-daily"}', ctx)).toBe('rejected');
-    expect(replies[0]).toMatchObject({ type: 'error', error: { code: 'RUN_NOT_RUNNING' } });
+    expect(replies[0]).toMatchObject({
+      type: 'error',
+      inReplyTo: 'credentials-request',
+      runId: 'acme-2026-11-25-daily',
+      error: { code: 'RUN_NOT_RUNNING' },
+    });
   });
 
   test('GIVEN a heartbeat WHEN handled THEN nothing happens but the connection stays alive', async () => {
@@ -422,7 +427,14 @@ describe('credentials renewed for restores and restore drills (issue 14: reads o
       recordingMints(ctx);
       expect(await handleConnectorMessage(renewal({ restoreRequestId }), ctx)).toBe('rejected');
       expect(replies).toEqual([
-        expect.objectContaining({ type: 'error', inReplyTo: 'credentials-request', error: expect.objectContaining({ code }) }),
+        // Named as the request named them, so that the connector knows which of its requests was refused.
+        expect.objectContaining({
+          type: 'error',
+          inReplyTo: 'credentials-request',
+          runId: 'acme-2026-11-25-daily',
+          restoreRequestId,
+          error: expect.objectContaining({ code }),
+        }),
       ]);
     }
     expect(mints).toEqual([]);
@@ -464,6 +476,8 @@ describe('credentials renewed for restores and restore drills (issue 14: reads o
         expect.objectContaining({
           type: 'error',
           inReplyTo: 'credentials-request',
+          runId: 'acme-2026-11-25-daily',
+          drillId,
           error: expect.objectContaining({ code: 'DRILL_UNKNOWN' }),
         }),
       ]);

@@ -2,6 +2,7 @@ import {
   type ConnectorMessage,
   type CredentialsMessage,
   type CredentialsRequestMessage,
+  type ErrorMessage,
   PROTOCOL_VERSION,
   type UploadCredentials,
   type UploadTarget,
@@ -12,7 +13,9 @@ import { type CredentialProvider, type CredentialRenewal, S3ObjectStore, type S3
 /** What refreshing over the session needs from the link. */
 export interface CredentialLink {
   on(event: 'credentials', listener: (message: CredentialsMessage) => void): unknown;
+  on(event: 'cloud-error', listener: (message: ErrorMessage) => void): unknown;
   off(event: 'credentials', listener: (message: CredentialsMessage) => void): unknown;
+  off(event: 'cloud-error', listener: (message: ErrorMessage) => void): unknown;
   sendIfConnected(message: ConnectorMessage): boolean;
 }
 
@@ -26,8 +29,11 @@ export type CredentialSource = () => Promise<UploadCredentials>;
 /** Which transfers a credentials request is for: a backup run's uploads, a drill's or a restore's reads. */
 export type CredentialsFor = Pick<CredentialsRequestMessage, 'runId' | 'drillId' | 'restoreRequestId'>;
 
-/** Whether a `credentials` answer is the one for this request (the same run, drill and restore grant). */
-export function answersRequest(message: CredentialsMessage, request: CredentialsFor): boolean {
+/** Whether a `credentials` answer, or the cloud's refusal, is the one for this request (the same run, drill and restore grant). */
+export function answersRequest(
+  message: Pick<CredentialsMessage, 'runId' | 'drillId' | 'restoreRequestId'>,
+  request: CredentialsFor,
+): boolean {
   return message.runId === request.runId && message.drillId === request.drillId && message.restoreRequestId === request.restoreRequestId;
 }
 
@@ -109,7 +115,10 @@ export function storeOnRunCredentials(
 /**
  * Fresh credentials over the service's session (backups and restore drills): a
  * `credentials-request` for `request`, sent again every `resendMs` until the `credentials` for that
- * very request arrive (a throttled or lost request is not the end), CREDENTIALS_EXPIRED after `timeoutMs`.
+ * very request arrive (a throttled or lost request is not the end), CREDENTIALS_EXPIRED after
+ * `timeoutMs`. The cloud's refusal of that very request (an `error` naming its run, drill or
+ * restore grant: the run ended, the drill was answered or expired) ends it at once with the
+ * cloud's code and words (permanent).
  */
 export function credentialsOverLink(
   link: CredentialLink,
@@ -121,9 +130,14 @@ export function credentialsOverLink(
     new Promise((resolve, reject) => {
       const ask = () => link.sendIfConnected({ type: 'credentials-request', v: PROTOCOL_VERSION, ...request });
       const again = setInterval(ask, resendMs);
-      const timer = setTimeout(() => {
+      const done = () => {
+        clearTimeout(timer);
         clearInterval(again);
         link.off('credentials', onCredentials);
+        link.off('cloud-error', onRefusal);
+      };
+      const timer = setTimeout(() => {
+        done();
         reject(
           new ConnectorError(
             'CREDENTIALS_EXPIRED',
@@ -133,12 +147,21 @@ export function credentialsOverLink(
       }, timeoutMs);
       const onCredentials = (message: CredentialsMessage) => {
         if (!answersRequest(message, request)) return;
-        clearTimeout(timer);
-        clearInterval(again);
-        link.off('credentials', onCredentials);
+        done();
         resolve(message.credentials);
       };
+      const onRefusal = (message: ErrorMessage) => {
+        if (
+          message.inReplyTo !== 'credentials-request' ||
+          message.runId === undefined ||
+          !answersRequest({ ...message, runId: message.runId }, request)
+        )
+          return;
+        done();
+        reject(new ConnectorError(message.error.code, message.error.message, { permanent: true }));
+      };
       link.on('credentials', onCredentials);
+      link.on('cloud-error', onRefusal);
       ask();
     });
 }

@@ -172,6 +172,7 @@ async function runMessage(
       type: 'error',
       v: PROTOCOL_VERSION,
       inReplyTo: message.type,
+      runId: message.runId,
       error: { code: 'RUN_UNKNOWN', message: `run ${message.runId} is not a run of this tenant` },
     });
     return 'rejected';
@@ -183,6 +184,7 @@ async function runMessage(
         type: 'error',
         v: PROTOCOL_VERSION,
         inReplyTo: message.type,
+        runId: run.runId,
         error: { code: 'RUN_NOT_RUNNING', message: `run ${run.runId} is ${run.status}; no new credentials` },
       });
       return 'rejected';

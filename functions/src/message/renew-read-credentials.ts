@@ -26,7 +26,14 @@ export async function renewReadCredentials(
   ctx: ReadRenewalContext,
 ): Promise<'credentials' | 'rejected'> {
   const refuse = async (code: string, text: string) => {
-    await ctx.reply({ type: 'error', v: PROTOCOL_VERSION, inReplyTo: 'credentials-request', error: { code, message: text } });
+    await ctx.reply({
+      type: 'error',
+      v: PROTOCOL_VERSION,
+      inReplyTo: 'credentials-request',
+      runId: message.runId,
+      ...(message.drillId !== undefined ? { drillId: message.drillId } : { restoreRequestId: message.restoreRequestId }),
+      error: { code, message: text },
+    });
     return 'rejected' as const;
   };
   let sessionKey: string;
