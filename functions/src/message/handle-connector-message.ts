@@ -83,11 +83,24 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
       return grantRestore(message, { ...ctx, mintCredentials: (tenantId, runId) => ctx.mintCredentials(tenantId, runId, 'restore') });
     case 'credentials-request':
       // A restore's or a drill's read credentials; a backup's upload credentials below, with the run's other messages.
-      if (message.drillId !== undefined || message.restoreRequestId !== undefined)
-        return renewReadCredentials(message as Parameters<typeof renewReadCredentials>[0], {
+      if (message.drillId !== undefined || message.restoreRequestId !== undefined) {
+        const outcome = await renewReadCredentials(message as Parameters<typeof renewReadCredentials>[0], {
           ...ctx,
           mintReadCredentials: (tenantId, sessionKey) => ctx.mintCredentials(tenantId, sessionKey, 'restore'),
         });
+        // Every read grant is on record: the first with the run or the drill, each renewal here.
+        logger[outcome === 'credentials' ? 'info' : 'warn'](
+          {
+            tenantId: ctx.tenantId,
+            connectionId: ctx.connectionId,
+            runId: message.runId,
+            drillId: message.drillId,
+            restoreRequestId: message.restoreRequestId,
+          },
+          outcome === 'credentials' ? 'read credentials renewed' : 'read credentials renewal refused',
+        );
+        return outcome;
+      }
       return runMessage(message, ctx);
     default:
       return runMessage(message, ctx);
