@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { S3ObjectStore } from '../../connector/src/store/s3-object-store';
 import { WebSocketServer } from 'ws';
 import { restoreCredentialSource } from '../../connector/src/restore/request-restore';
-import { credentialsOverLink, RunCredentials, type CredentialLink } from '../../connector/src/store/run-credentials';
+import { credentialsOverLink, RunCredentials, storeOnRunCredentials, type CredentialLink } from '../../connector/src/store/run-credentials';
 import { type BackupJob, type ConnectorMessage, type CredentialsMessage, parseMessage } from '../../protocol';
 
 const job = (expiresInMs: number): BackupJob => ({
@@ -202,6 +202,50 @@ describe('expired upload credentials: renewed when S3 says so (v14 re-check)', (
   });
 });
 
+test('GIVEN six requests in flight on credentials S3 then calls expired, refused one after another WHEN each is sent again THEN the credentials are renewed once, not once per refusal', async () => {
+  const seen: string[] = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const key = /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      seen.push(key);
+      // The refusals come back spread over 150 ms: some after the first renewal is done.
+      setTimeout(
+        () => {
+          if (key === 'FIRST') {
+            res.writeHead(400, { 'content-type': 'application/xml' });
+            res.end(
+              '<?xml version="1.0" encoding="UTF-8"?><Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>',
+            );
+            return;
+          }
+          res.writeHead(200, { 'content-length': '4' });
+          res.end('data');
+        },
+        key === 'FIRST' ? seen.length * 30 : 0,
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    let renewals = 0;
+    const store = storeOnRunCredentials(
+      { bucket: 'bkt', region: 'us-east-1', forcePathStyle: true, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` },
+      readCredentials(3600_000),
+      async () => {
+        renewals++;
+        return { accessKeyId: `FRESH${renewals}`, secretAccessKey: 's2', expiration: new Date(Date.now() + 3600_000).toISOString() };
+      },
+      { retry: { maxAttempts: 1 } },
+    );
+    await Promise.all(Array.from({ length: 6 }, (_, i) => store.getVersion(`db/daily/acme/part${i}`, 'v1').then((body) => body.resume())));
+    expect(renewals).toBe(1);
+    expect(seen.filter((key) => key === 'FRESH1')).toHaveLength(6);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
 describe('HEAD on expired credentials: a bare 400 (AWS) or 403 (RGW) without a code (issue 14)', () => {
   for (const [who, status] of [
     ['AWS', 400],
@@ -238,11 +282,11 @@ describe('HEAD on expired credentials: a bare 400 (AWS) or 403 (RGW) without a c
 
   test('GIVEN a bare 403 on a GET (not a HEAD: S3 always sends a code there) near the end WHEN read THEN it is not taken for an expiry', async () => {
     const { isExpiredCredentials } = await import('../../connector/src/store/s3-object-store');
-    const near = { expired: () => undefined, expiresWithin: () => true };
+    const near = { expiresWithin: () => true };
     expect(isExpiredCredentials({ status: 403, method: 'GET' }, near)).toBe(false);
     expect(isExpiredCredentials({ code: 'Unknown', status: 403, method: 'HEAD' }, near)).toBe(true);
     expect(isExpiredCredentials({ code: 'NotFound', status: 404, method: 'HEAD' }, near)).toBe(false);
-    expect(isExpiredCredentials({ code: 'ExpiredToken', status: 400 }, { ...near, expiresWithin: () => false })).toBe(true);
+    expect(isExpiredCredentials({ code: 'ExpiredToken', status: 400 }, { expiresWithin: () => false })).toBe(true);
   });
 });
 

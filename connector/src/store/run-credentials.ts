@@ -49,6 +49,7 @@ export class RunCredentials implements CredentialRenewal {
   private refreshing?: Promise<UploadCredentials>;
   /** S3 said the current ones expired (its clock, not ours): renew on the next call whatever their expiration says. */
   private stale = false;
+  private renewals = 0;
 
   /** `refreshBeforeMs`: renewed this long before their expiration. */
   constructor(
@@ -72,7 +73,11 @@ export class RunCredentials implements CredentialRenewal {
         this.refreshing ??= this.source().finally(() => {
           this.refreshing = undefined;
         });
-        this.current = await this.refreshing;
+        const fresh = await this.refreshing;
+        if (fresh !== this.current) {
+          this.current = fresh;
+          this.renewals++;
+        }
         this.stale = false;
       }
       const c = this.current;
@@ -86,9 +91,18 @@ export class RunCredentials implements CredentialRenewal {
     { memoized: true },
   );
 
-  /** S3 answered that the credentials expired (ExpiredToken; RGW's AccessDenied near their end): the next provider call fetches new ones. */
-  expired(): void {
-    this.stale = true;
+  /** How many times the credentials were renewed. */
+  get generation(): number {
+    return this.renewals;
+  }
+
+  /**
+   * S3 answered that the credentials of `generation` expired (ExpiredToken; RGW's AccessDenied near
+   * their end): the next provider call fetches new ones — unless they were renewed since, as when
+   * several requests signed with the old ones are refused one after another.
+   */
+  expired(generation: number = this.renewals): void {
+    if (generation === this.renewals) this.stale = true;
   }
 
   /** True when the current credentials expire within `ms` by this machine's clock, or already have. */

@@ -51,8 +51,13 @@ export interface S3ObjectStoreOptions {
 
 /** What the store needs of refreshable credentials (RunCredentials). */
 export interface CredentialRenewal {
-  /** S3 said the credentials expired: the provider's next call fetches new ones. */
-  expired(): void;
+  /** How many times the credentials were renewed: taken before a request is sent, and given to `expired`. */
+  readonly generation: number;
+  /**
+   * S3 said the credentials of `generation` expired: the provider's next call fetches new ones —
+   * unless they were renewed since (requests in flight together are refused together, and renewed once).
+   */
+  expired(generation: number): void;
   /** True when the current credentials expire within `ms` by this machine's clock (or already have). */
   expiresWithin(ms: number): boolean;
 }
@@ -74,7 +79,7 @@ export interface S3Refusal {
  * connector renews 5 minutes before; the rest allows for a clock that runs behind the server's),
  * so a real refusal is not retried for hours.
  */
-export function isExpiredCredentials(refusal: S3Refusal, renewal: CredentialRenewal): boolean {
+export function isExpiredCredentials(refusal: S3Refusal, renewal: Pick<CredentialRenewal, 'expiresWithin'>): boolean {
   const { code, status, method } = refusal;
   if (code === 'ExpiredToken' || code === 'TokenRefreshRequired') return true;
   if (!renewal.expiresWithin(EXPIRY_SKEW_MS)) return false;
@@ -161,13 +166,14 @@ export class S3ObjectStore implements ObjectStore {
       // run again below this step, with the provider's new credentials).
       this.client.middlewareStack.add(
         (next) => async (args) => {
+          const generation = renewal.generation;
           try {
             return await next(args);
           } catch (error) {
             const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
             const method = (args.request as { method?: string } | undefined)?.method;
             if (!isExpiredCredentials({ code: e.name, status: e.$metadata?.httpStatusCode, method }, renewal)) throw error;
-            renewal.expired();
+            renewal.expired(generation);
             return next(args);
           }
         },
@@ -417,11 +423,12 @@ export class S3ObjectStore implements ObjectStore {
     send: () => Promise<T>,
     answerOf: (result: T) => S3AnswerLike = (result) => result as S3AnswerLike,
   ): Promise<T> {
+    const generation = this.renewal?.generation ?? 0;
     const first = await send();
     const answer = answerOf(first);
     if (!this.renewal || answer.status < 400 || !isExpiredCredentials({ code: answer.errorCode, status: answer.status }, this.renewal))
       return first;
-    this.renewal.expired();
+    this.renewal.expired(generation);
     return send();
   }
 
