@@ -579,6 +579,8 @@ export interface RunRestore {
   by: string;
   at: string;
   connectionId: string;
+  /** The restore request's id (absent in restores recorded before it was kept): the restore's credential renewals must name it. */
+  requestId?: string;
 }
 
 export class RunStore {

@@ -20,5 +20,12 @@ export const errorMessageSchema = z.object({
   error: wireErrorSchema,
   /** The type of the message this answers, when known. */
   inReplyTo: z.string().max(100).optional(),
+  /**
+   * What the refused request named, when it named a run (a `credentials-request`: the run, and the
+   * drill or restore grant), so that a connector with several requests out knows which one was refused.
+   */
+  runId: runIdSchema.optional(),
+  drillId: z.string().max(80).optional(),
+  restoreRequestId: z.string().max(64).optional(),
 });
 export type ErrorMessage = z.infer<typeof errorMessageSchema>;

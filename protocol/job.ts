@@ -54,10 +54,13 @@ export type CancelJob = z.infer<typeof cancelJobSchema>;
  * Connector → cloud: `so-connector restore` asks to read a validated run back: a run id, or the
  * newest validated run ("latest"), optionally the newest one at or before `at`.
  */
+/** A restore request's id, chosen by the connector; its grant, and the renewals of the grant's credentials, name it. */
+export const restoreRequestIdSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'a restore request id is 8-64 letters, digits, "_" or "-"');
+
 export const restoreRequestSchema = z.object({
   type: z.literal('restore-request'),
   v: z.literal(PROTOCOL_VERSION),
-  requestId: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+  requestId: restoreRequestIdSchema,
   run: z.union([runIdSchema, z.literal('latest')]),
   at: z.iso.datetime().optional(),
   /** Who runs the restore on the customer's server (user@host), recorded with the run. */

@@ -10,10 +10,8 @@ import { ConnectorKeys } from './key-rotation';
 import { Link } from './link/link';
 import { Outbox } from './link/outbox';
 import { MssqlDatabaseServer } from './sql';
-import { S3ObjectStore } from './store';
-import { RunCredentials } from './store/run-credentials';
+import { credentialsOverLink, storeOnRunCredentials } from './store/run-credentials';
 import { runRestoreDrill } from './restore/restore-drill';
-import { renewingCredentials, requestRestore } from './restore/request-restore';
 
 /** A running connector. */
 export interface RunningConnector {
@@ -81,26 +79,21 @@ export async function runConnector(
     logger,
     databaseServer,
     bandwidth,
-    openStore: (job) => {
-      const credentials = new RunCredentials(job, link);
-      return new S3ObjectStore(job.target, credentials.provider, {
+    openStore: (job) =>
+      storeOnRunCredentials(job.target, job.credentials, credentialsOverLink(link, { runId: job.runId }), {
         checkpointDir: path.join(config.stateDir, 'uploads'),
         bandwidth,
-        renewal: credentials,
-      });
-    },
+      }),
     runDrill: (drill) =>
       runRestoreDrill(drill, {
-        // A drill of a large database can outlast its one-hour credentials: it asks for the run again, like a restore.
-        store: new S3ObjectStore(
+        // A drill of a large database can outlast its one-hour credentials: renewed for this drill over the session, as a backup's are.
+        store: storeOnRunCredentials(
           drill.target,
-          renewingCredentials(drill.credentials, () =>
-            requestRestore(
-              { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion },
-              { run: drill.runId, requestedBy: `restore drill ${drill.drillId}` },
-            ),
-          ),
-          { bandwidth },
+          drill.credentials,
+          credentialsOverLink(link, { runId: drill.runId, drillId: drill.drillId }),
+          {
+            bandwidth,
+          },
         ),
         databaseServer,
         stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { downloadArtifact } from '../../connector/src/repository/download-artifact';
 import { newFileNames, restoreRun, type RestoreChoices } from '../../connector/src/restore/restore-run';
 import { runRestoreDrill } from '../../connector/src/restore/restore-drill';
-import { renewingCredentials } from '../../connector/src/restore/request-restore';
+import { RunCredentials } from '../../connector/src/store/run-credentials';
 import { restoreWants } from '../../connector/src/restore/run-restore';
 import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { compositeChecksum } from '../../connector/src/store';
@@ -485,7 +485,7 @@ describe('restore drill, through the SQL Server stand-in', () => {
   });
 });
 
-test('read-only credentials that are about to expire are renewed by asking for the run again; fresh ones are kept', async () => {
+test("read-only credentials that are about to expire are renewed from the restore's source (a credentials-request for its grant); fresh ones are kept", async () => {
   const creds = (minutes: number, id: string) => ({
     accessKeyId: id,
     secretAccessKey: 's',
@@ -494,20 +494,11 @@ test('read-only credentials that are about to expire are renewed by asking for t
   let renewals = 0;
   const renew = async () => {
     renewals++;
-    return {
-      type: 'restore-grant' as const,
-      v: 1 as const,
-      requestId: 'r',
-      runId: 'acme-2026-11-25-daily',
-      startedAt: new Date().toISOString(),
-      manifest: { key: 'k', versionId: 'v' },
-      target: { bucket: 'b', region: 'r', forcePathStyle: false },
-      credentials: creds(60, 'RENEWED'),
-    };
+    return creds(60, 'RENEWED');
   };
-  const fresh = renewingCredentials(creds(60, 'FIRST'), renew);
+  const fresh = new RunCredentials(creds(60, 'FIRST'), renew).provider;
   expect((await fresh()).accessKeyId).toBe('FIRST');
-  const expiring = renewingCredentials(creds(2, 'FIRST'), renew);
+  const expiring = new RunCredentials(creds(2, 'FIRST'), renew).provider;
   expect((await expiring()).accessKeyId).toBe('RENEWED');
   expect((await expiring()).accessKeyId).toBe('RENEWED');
   expect(renewals).toBe(1);

@@ -4,14 +4,14 @@ import {
   DeleteObjectCommand,
   GetObjectAclCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectVersionsCommand,
   PutObjectAclCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,7 +19,25 @@ import { newTenant, uploadCredentialVendorFromEnv } from '../../core';
 import { LambdaFunctionError } from '../../local/cloud/local-lambda';
 import { provisionLocalBucket } from '../../local/cloud/provision';
 import { readIamModel } from '../../local/iam/iam-model';
-import type { UploadCredentials } from '../../protocol';
+import {
+  type CloudMessage,
+  encodeMessage,
+  newConnectorKeyPair,
+  parseMessage,
+  PROTOCOL_VERSION,
+  publicKeyDerOf,
+  signatureAuthorization,
+  type UploadCredentials,
+} from '../../protocol';
+import { requestRestore, restoreCredentialSource } from '../../connector/src/restore/request-restore';
+import { handshake } from '../../connector/src/link/handshake';
+import { credentialsOverLink, storeOnRunCredentials } from '../../connector/src/store/run-credentials';
+import { Link } from '../../connector/src/link/link';
+import { Outbox } from '../../connector/src/link/outbox';
+import { pino } from 'pino';
+import type { S3ObjectStore } from '../../connector/src/store/s3-object-store';
+import { trustCertificateAuthorities } from '../../connector/src/trust';
+import { withSealedExpiration } from '../helpers/rgw-sealed-expiration';
 import { type CloudHarness, HARNESS_OPERATOR, startCloudHarness } from '../helpers/cloud-harness';
 import { TEST_PORT_BLOCKS } from '../helpers/test-ports';
 import { synthesizeStack } from '../../local/cloud/synthesize-template';
@@ -138,6 +156,19 @@ const BUCKET = 'so-backup-local';
     const { fn, sts } = stsAs('request-backup');
     return uploadCredentialVendorFromEnv(sts, fn.environment).mint(tenantId, `${tenantId}-2026-11-30-daily`, access);
   };
+
+  /** Yesterday's run of the tenant, validated (`<tenant>-2026-11-29-daily`). */
+  const createValidatedRun = (tenantId: string) =>
+    cloud.runs.create({
+      runId: `${tenantId}-2026-11-29-daily`,
+      tenantId,
+      status: 'SUCCEEDED',
+      trigger: 'schedule',
+      requestedBy: 'test',
+      executionArn: 'x',
+      startedAt: new Date(Date.now() - 86_400_000).toISOString(),
+      validatedManifest: { key: `manifests/daily/${tenantId}/${tenantId}-2026-11-29-daily.json`, versionId: 'v1' },
+    });
 
   beforeAll(async () => {
     const { template } = synthesizeStack();
@@ -468,16 +499,7 @@ const BUCKET = 'so-backup-local';
       lastRunId: 'echo-2026-11-29-daily',
       keys: [{ keyId: 'k1', publicKey: 'MCowBQYDK2VwAyEA', status: 'active', createdAt: new Date().toISOString() }],
     });
-    await cloud.runs.create({
-      runId: 'echo-2026-11-29-daily',
-      tenantId: 'echo',
-      status: 'SUCCEEDED',
-      trigger: 'schedule',
-      requestedBy: 'test',
-      executionArn: 'x',
-      startedAt: new Date(Date.now() - 86_400_000).toISOString(),
-      validatedManifest: { key: 'manifests/daily/echo/echo-2026-11-29-daily.json', versionId: 'v1' },
-    });
+    await createValidatedRun('echo');
     await cloud.connections.add({ connectionId: 'echo0000000=', tenantId: 'echo', keyId: 'k1', connectedAt: new Date().toISOString() });
     const fn = cloud.deployment.functions.find((f) => f.handler === 'request-drills')!;
     const schedule = cloud.deployment.schedules.find((s) => s.targetArn === fn.arn)!;
@@ -581,5 +603,155 @@ const BUCKET = 'so-backup-local';
     const expired = await fetchUrl(shortLived);
     expect(expired.status).toBe(403);
     expect(expired.body).toContain('Request has expired');
+  });
+
+  test("GIVEN a restore granted and a drill issued WHEN the connector asks to renew their read credentials over the gateway THEN the message function mints fresh ones from the upload role (IAM evaluated, nothing refused) that read the tenant's backups on RGW; a renewal for a restore never granted or a drill never issued is refused (issue 14)", async () => {
+    const key = newConnectorKeyPair();
+    const now = new Date();
+    await cloud.tenants.put({
+      ...newTenant('foxtrot', 'Foxtrot AS'),
+      keys: [{ keyId: key.keyId, publicKey: publicKeyDerOf(key.publicKeyPem), status: 'active', createdAt: now.toISOString() }],
+      issuedDrills: {
+        'foxtrot-drill-000000000001': {
+          runId: 'foxtrot-2026-11-29-daily',
+          issuedAt: now.toISOString(),
+          expiresAt: new Date(now.getTime() + 3600_000).toISOString(),
+        },
+      },
+    });
+    await createValidatedRun('foxtrot');
+    const owner = ownerClient();
+    const put = await owner.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'db/daily/foxtrot/SuperOffice.bak', Body: 'TAPE…' }));
+    owner.destroy();
+    const connection = () => ({
+      endpoint: cloud.endpoint,
+      authorization: signatureAuthorization('foxtrot', key.keyId, key.privateKeyPem),
+      connectorVersion: '1.0.0',
+    });
+    const readsBackup = async (c: UploadCredentials) =>
+      (
+        await s3As(c).send(new GetObjectCommand({ Bucket: BUCKET, Key: 'db/daily/foxtrot/SuperOffice.bak', VersionId: put.VersionId }))
+      ).Body!.transformToString();
+
+    // A restore: granted (recorded with its request id), then renewed for that grant over a connection of its own.
+    const grant = await requestRestore(connection(), { run: 'foxtrot-2026-11-29-daily', requestedBy: 'it@SO-APP01' });
+    const renewed = await restoreCredentialSource(connection, grant)();
+    expect(renewed.accessKeyId).not.toBe(grant.credentials.accessKeyId);
+    expect(await readsBackup(renewed)).toBe('TAPE…');
+    await expect(restoreCredentialSource(connection, { runId: grant.runId, requestId: 'never-granted-0001' })()).rejects.toMatchObject({
+      code: 'RESTORE_UNKNOWN',
+    });
+
+    // A drill the cloud issued: renewed over the session for that drill.
+    const askDrill = async (drillId: string) => {
+      const outcome = await handshake({ ...connection(), handshakeTimeoutMs: 30_000 });
+      if (outcome.kind !== 'open') throw new Error(`handshake: ${outcome.kind}`);
+      try {
+        return await new Promise<CloudMessage>((resolve) => {
+          outcome.socket.on('message', (data: Buffer) => resolve(parseMessage('cloud', data)));
+          outcome.socket.send(
+            encodeMessage({ type: 'credentials-request', v: PROTOCOL_VERSION, runId: 'foxtrot-2026-11-29-daily', drillId }),
+          );
+        });
+      } finally {
+        outcome.socket.terminate();
+      }
+    };
+    const drill = await askDrill('foxtrot-drill-000000000001');
+    expect(drill).toMatchObject({ type: 'credentials', runId: 'foxtrot-2026-11-29-daily', drillId: 'foxtrot-drill-000000000001' });
+    expect(await readsBackup((drill as Extract<CloudMessage, { type: 'credentials' }>).credentials)).toBe('TAPE…');
+    expect(await askDrill('foxtrot-drill-000000000009')).toMatchObject({
+      type: 'error',
+      inReplyTo: 'credentials-request',
+      error: { code: 'DRILL_UNKNOWN' },
+    });
+
+    // The connector's own stores, built as so-connector restore and the service build them, on first credentials RGW
+    // finds expired (sealed expiration moved into the past; by the connector's clock they end in 6 minutes): the first
+    // read is refused by RGW, the credentials renewed through the gateway, the read sent again.
+    trustCertificateAuthorities(cloud.tls.caFile);
+    const stsKey = readFileSync(path.join(dir, 'ceph', 'sts.key'), 'utf8').trim();
+    const expiredByRgw = (c: UploadCredentials) => ({
+      ...c,
+      sessionToken: withSealedExpiration(c.sessionToken!, stsKey, new Date(Date.now() - 1000)),
+      expiration: new Date(Date.now() + 6 * 60_000).toISOString(),
+    });
+    const download = async (store: S3ObjectStore) => {
+      let text = '';
+      for await (const chunk of await store.getVersion('db/daily/foxtrot/SuperOffice.bak', put.VersionId!)) text += String(chunk);
+      return text;
+    };
+    const restoreStore = storeOnRunCredentials(grant.target, expiredByRgw(grant.credentials), restoreCredentialSource(connection, grant), {
+      retry: { maxAttempts: 1 },
+    });
+    expect(await download(restoreStore)).toBe('TAPE…');
+    const link = new Link({
+      endpoint: cloud.endpoint,
+      authorization: () => connection().authorization,
+      connectorVersion: '1.0.0',
+      logger: pino({ level: 'silent' }),
+      outbox: new Outbox(path.join(dir, 'foxtrot-outbox')),
+    });
+    const connected = new Promise<void>((resolve) => link.once('connected', () => resolve()));
+    link.start();
+    try {
+      await connected;
+      const drillStore = storeOnRunCredentials(
+        grant.target,
+        expiredByRgw(await mint('foxtrot', 'restore')),
+        credentialsOverLink(link, { runId: 'foxtrot-2026-11-29-daily', drillId: 'foxtrot-drill-000000000001' }),
+        { retry: { maxAttempts: 1 } },
+      );
+      expect(await download(drillStore)).toBe('TAPE…');
+    } finally {
+      await link.stop();
+    }
+    const fn = cloud.deployment.functions.find((f) => f.handler === 'message')!;
+    expect(cloud.cloud.denials.filter((d) => d.principal.includes(fn.name))).toEqual([]);
+  });
+  test("GIVEN a session RGW itself finds expired (its sealed expiration moved into the past: RGW's shortest session is 900 s) WHEN used THEN RGW answers AccessDenied (403; a HEAD a bare 403), and the connector's store renews its credentials and goes on — PUT, GET and HEAD (issue 14)", async () => {
+    const stsKey = readFileSync(path.join(dir, 'ceph', 'sts.key'), 'utf8').trim();
+    const fresh = await mint('golf');
+    const expiredToken = withSealedExpiration(fresh.sessionToken!, stsKey, new Date(Date.now() - 1000));
+    const expired = { ...fresh, sessionToken: expiredToken };
+    // The control: the same session sealed to end in ten minutes works — only the expiration was changed.
+    const control = { ...fresh, sessionToken: withSealedExpiration(fresh.sessionToken!, stsKey, new Date(Date.now() + 600_000)) };
+    await expect(
+      s3As(control).send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/golf/SO_ARC/control.docx', Body: 'ok' })),
+    ).resolves.toBeTruthy();
+    // What RGW answers an expired session: AccessDenied, not AWS's ExpiredToken; a HEAD has no body, so no code at all.
+    await expect(
+      s3As(expired).send(new PutObjectCommand({ Bucket: BUCKET, Key: 'archive/golf/SO_ARC/late.docx', Body: 'late' })),
+    ).rejects.toMatchObject({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    await expect(
+      s3As(expired).send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'archive/golf/SO_ARC/control.docx' })),
+    ).rejects.toMatchObject({ name: 'Unknown', $metadata: { httpStatusCode: 403 } });
+
+    // The connector's store on those credentials; by its clock they end in 6 minutes (renewed 5 minutes before), while
+    // RGW's clock has them expired: the request is refused once, the credentials renewed, the request sent again.
+    trustCertificateAuthorities(cloud.tls.caFile);
+    let renewals = 0;
+    const storeOnExpired = () =>
+      storeOnRunCredentials(
+        { bucket: BUCKET, region: 'us-east-1', endpoint, forcePathStyle: true },
+        { ...expired, expiration: new Date(Date.now() + 6 * 60_000).toISOString() },
+        async () => {
+          renewals++;
+          return mint('golf');
+        },
+        { retry: { maxAttempts: 1 } },
+      );
+    const stored = await storeOnExpired().putBuffer('archive/golf/SO_ARC/offer.docx', Buffer.from("Golf's offer"));
+    expect(renewals).toBe(1);
+    await expect(storeOnExpired().head('archive/golf/SO_ARC/offer.docx', stored.versionId)).resolves.toMatchObject({
+      versionId: stored.versionId,
+      size: 12,
+    });
+    expect(renewals).toBe(2);
+    const body = await storeOnExpired().getVersion('archive/golf/SO_ARC/offer.docx', stored.versionId);
+    let text = '';
+    for await (const chunk of body) text += String(chunk);
+    expect(text).toBe("Golf's offer");
+    expect(renewals).toBe(3);
   });
 });

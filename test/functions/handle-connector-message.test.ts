@@ -49,6 +49,14 @@ function context(run: Partial<RunRecord> | undefined) {
   return { ctx, calls, replies };
 }
 
+/** A run that validated: restorable. */
+const VALIDATED_RUN = {
+  status: 'SUCCEEDED' as const,
+  startedAt: '2026-11-25T01:00:00.000Z',
+  validation: { ok: true, checkedAt: '', checks: 9, problems: [] },
+  manifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'm7' },
+};
+
 const result = JSON.stringify({
   type: 'result',
   v: 1,
@@ -115,7 +123,12 @@ describe('handleConnectorMessage', () => {
   test('GIVEN a credentials request for a run that ended WHEN handled THEN it is refused', async () => {
     const { ctx, replies } = context({ status: 'SUCCEEDED' });
     expect(await handleConnectorMessage('{"type":"credentials-request","v":1,"runId":"acme-2026-11-25-daily"}', ctx)).toBe('rejected');
-    expect(replies[0]).toMatchObject({ type: 'error', error: { code: 'RUN_NOT_RUNNING' } });
+    expect(replies[0]).toMatchObject({
+      type: 'error',
+      inReplyTo: 'credentials-request',
+      runId: 'acme-2026-11-25-daily',
+      error: { code: 'RUN_NOT_RUNNING' },
+    });
   });
 
   test('GIVEN a heartbeat WHEN handled THEN nothing happens but the connection stays alive', async () => {
@@ -180,12 +193,7 @@ describe('handleConnectorMessage', () => {
   });
 
   describe('restore requests', () => {
-    const validated = {
-      status: 'SUCCEEDED' as const,
-      startedAt: '2026-11-25T01:00:00.000Z',
-      validation: { ok: true, checkedAt: '', checks: 9, problems: [] },
-      manifest: { key: 'manifests/daily/acme/manifest.json', versionId: 'm7' },
-    };
+    const validated = VALIDATED_RUN;
     const request = (run: string, at?: string) =>
       JSON.stringify({
         type: 'restore-request',
@@ -357,5 +365,140 @@ describe('handleConnectorMessage', () => {
         /^drill acme false NOT A PASS: 1 of 20 sampled files did not verify \(reported: .*archive 19 of 20 sampled files verified\)$/,
       ),
     ]);
+  });
+});
+
+describe('credentials renewed for restores and restore drills (issue 14: reads outlive their one-hour credentials)', () => {
+  const validated = {
+    ...VALIDATED_RUN,
+    restores: [{ by: 'it-admin@SO-APP01', at: '2026-11-30T10:00:00.000Z', connectionId: 'c0', requestId: 'req-0001' }],
+  };
+  const renewal = (fields: Record<string, string>) =>
+    JSON.stringify({ type: 'credentials-request', v: 1, runId: 'acme-2026-11-25-daily', ...fields });
+  const drillTenant = (drill: Record<string, unknown>) => async () => ({
+    tenantId: 'acme',
+    displayName: 'Acme',
+    enabled: true,
+    keys: [],
+    createdAt: '2026-11-01T00:00:00Z',
+    issuedDrills: { 'acme-drill-0001': drill as never },
+  });
+  const mints: string[] = [];
+  const recordingMints = (ctx: MessageContext) => {
+    const mint = ctx.mintCredentials;
+    ctx.mintCredentials = async (t, r, access) => {
+      mints.push(`${t} ${r} ${access ?? 'upload'}`);
+      return mint(t, r, access);
+    };
+  };
+  beforeEach(() => {
+    mints.length = 0;
+  });
+
+  test('GIVEN a restore the cloud granted WHEN its credentials request names the run and the grant THEN fresh read-only credentials are minted for that tenant and sent, named as asked', async () => {
+    const { ctx, replies } = context(validated);
+    recordingMints(ctx);
+    expect(await handleConnectorMessage(renewal({ restoreRequestId: 'req-0001' }), ctx)).toBe('credentials');
+    expect(mints).toEqual(['acme acme-2026-11-25-daily restore']);
+    expect(replies).toEqual([
+      {
+        type: 'credentials',
+        v: 1,
+        runId: 'acme-2026-11-25-daily',
+        restoreRequestId: 'req-0001',
+        credentials: expect.objectContaining({ accessKeyId: 'READ-ONLY' }),
+      },
+    ]);
+  });
+
+  test("GIVEN a renewal for a restore never granted, for another tenant's run, or for a run no longer restorable WHEN handled THEN it is refused and nothing is minted", async () => {
+    const cases: Array<[Partial<RunRecord>, string, string]> = [
+      [validated, 'req-9999', 'RESTORE_UNKNOWN'],
+      [{ ...validated, restores: undefined }, 'req-0001', 'RESTORE_UNKNOWN'],
+      [{ ...validated, tenantId: 'beta' }, 'req-0001', 'RUN_UNKNOWN'],
+      [
+        { ...validated, validation: { ok: false, checkedAt: '', checks: 9, problems: ['size differs'] }, status: 'FAILED' },
+        'req-0001',
+        'RUN_NOT_RESTORABLE',
+      ],
+    ];
+    for (const [run, restoreRequestId, code] of cases) {
+      const { ctx, replies } = context(run);
+      recordingMints(ctx);
+      expect(await handleConnectorMessage(renewal({ restoreRequestId }), ctx)).toBe('rejected');
+      expect(replies).toEqual([
+        // Named as the request named them, so that the connector knows which of its requests was refused.
+        expect.objectContaining({
+          type: 'error',
+          inReplyTo: 'credentials-request',
+          runId: 'acme-2026-11-25-daily',
+          restoreRequestId,
+          error: expect.objectContaining({ code }),
+        }),
+      ]);
+    }
+    expect(mints).toEqual([]);
+  });
+
+  test('GIVEN a drill the cloud issued for that run, not yet answered nor expired WHEN its credentials request names it THEN fresh read-only credentials are minted under the drill and sent', async () => {
+    const { ctx, replies } = context(validated);
+    recordingMints(ctx);
+    ctx.tenants.get = drillTenant({
+      runId: 'acme-2026-11-25-daily',
+      issuedAt: new Date().toISOString(),
+      expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+    });
+    expect(await handleConnectorMessage(renewal({ drillId: 'acme-drill-0001' }), ctx)).toBe('credentials');
+    expect(mints).toEqual(['acme acme-drill-0001 restore']);
+    expect(replies).toEqual([
+      expect.objectContaining({
+        type: 'credentials',
+        runId: 'acme-2026-11-25-daily',
+        drillId: 'acme-drill-0001',
+        credentials: expect.objectContaining({ accessKeyId: 'READ-ONLY' }),
+      }),
+    ]);
+  });
+
+  test('GIVEN a drill never issued, issued for another run, or expired WHEN its credentials are asked for THEN it is refused and nothing is minted', async () => {
+    const future = new Date(Date.now() + 3600_000).toISOString();
+    const cases: Array<[Record<string, unknown> | undefined, string]> = [
+      [undefined, 'acme-drill-0002'],
+      [{ runId: 'acme-2026-11-24-daily', issuedAt: '', expiresAt: future }, 'acme-drill-0001'],
+      [{ runId: 'acme-2026-11-25-daily', issuedAt: '', expiresAt: new Date(Date.now() - 1000).toISOString() }, 'acme-drill-0001'],
+    ];
+    for (const [drill, drillId] of cases) {
+      const { ctx, replies } = context(validated);
+      recordingMints(ctx);
+      ctx.tenants.get = drillTenant(drill ?? { runId: 'acme-2026-11-25-daily', issuedAt: '', expiresAt: future });
+      expect(await handleConnectorMessage(renewal({ drillId }), ctx)).toBe('rejected');
+      expect(replies).toEqual([
+        expect.objectContaining({
+          type: 'error',
+          inReplyTo: 'credentials-request',
+          runId: 'acme-2026-11-25-daily',
+          drillId,
+          error: expect.objectContaining({ code: 'DRILL_UNKNOWN' }),
+        }),
+      ]);
+    }
+    expect(mints).toEqual([]);
+  });
+
+  test('GIVEN a restore granted WHEN recorded with the run THEN its request id is kept, so that its renewals can be checked against it', async () => {
+    const { ctx } = context({ ...validated, restores: undefined });
+    const recorded: unknown[] = [];
+    ctx.runs.addRestore = async (_id, restore) => void recorded.push(restore);
+    await handleConnectorMessage(
+      JSON.stringify({ type: 'restore-request', v: 1, requestId: 'req-0042', run: 'latest', requestedBy: 'it-admin@SO-APP01' }),
+      ctx,
+    );
+    expect(recorded).toEqual([expect.objectContaining({ requestId: 'req-0042', by: 'it-admin@SO-APP01' })]);
+  });
+
+  test('GIVEN a credentials request naming both a drill and a restore WHEN parsed THEN it is refused as malformed', async () => {
+    const { ctx, replies } = context(validated);
+    expect(await handleConnectorMessage(renewal({ drillId: 'acme-drill-0001', restoreRequestId: 'req-0001' }), ctx)).toBe('rejected');
+    expect(replies[0]).toMatchObject({ type: 'error', inReplyTo: 'credentials-request' });
   });
 });

@@ -55,6 +55,8 @@ export interface LinkEvents {
   drill: [DrillJob];
   'key-registered': [keyId: string];
   credentials: [CredentialsMessage];
+  /** The cloud refused something this connector sent (a credentials request, naming its run, drill or restore grant). */
+  'cloud-error': [ErrorMessage];
   /** The tenant's central settings (bandwidth), after each connect and whenever an operator changes them. */
   settings: [SettingsMessage];
   connected: [];
@@ -393,7 +395,11 @@ export class Link extends EventEmitter<LinkEvents> {
           this.emit('settings', message);
           break;
         case 'error':
-          this.options.logger.warn({ error: message.error }, 'the cloud reported an error');
+          this.options.logger.warn(
+            { error: message.error, inReplyTo: message.inReplyTo, runId: message.runId },
+            'the cloud reported an error',
+          );
+          this.emit('cloud-error', message);
       }
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;

@@ -7,8 +7,8 @@ import { loadIdentity } from '../identity';
 import { ConnectorKeys } from '../key-rotation';
 import { MssqlDatabaseServer } from '../sql';
 import { loadBandwidthLimiter } from '../bandwidth';
-import { S3ObjectStore } from '../store';
-import { renewingCredentials, requestRestore } from './request-restore';
+import { storeOnRunCredentials } from '../store/run-credentials';
+import { type RestoreConnection, requestRestore, restoreCredentialSource } from './request-restore';
 import type { RestoreRequest } from '../../../protocol';
 import { checkRestoreChoices, type RestoreChoices, type RestoreSummary, restoreRun } from './restore-run';
 
@@ -47,24 +47,23 @@ export async function runRestore(options: RestoreCommandOptions, connectorVersio
   const keys = new ConnectorKeys(await loadIdentity(config.identityFile), config.identityFile, pino({ level: 'silent' }));
   const requestedBy = `${userInfo().username}@${hostname()}`;
   const wants = restoreWants(options);
-  const ask = (run: string) =>
-    requestRestore(
-      { endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion },
-      { run, at: run === 'latest' ? at : undefined, requestedBy, wants },
-    );
-  const grant = await ask(options.run === 'latest' ? 'latest' : options.run);
-  // The grant's read-only credentials last an hour: a long download asks for the same run again before they run out.
-  const provider = renewingCredentials(grant.credentials, () => ask(grant.runId));
+  const connection = (): RestoreConnection => ({ endpoint: config.endpoint, authorization: keys.authorization(), connectorVersion });
+  const grant = await requestRestore(connection(), {
+    run: options.run === 'latest' ? 'latest' : options.run,
+    at: options.run === 'latest' ? at : undefined,
+    requestedBy,
+    wants,
+  });
   process.stderr.write(`Restoring run ${grant.runId} (taken ${grant.startedAt}, validated).\n`);
   const databaseServer = config.sql && options.databaseName ? new MssqlDatabaseServer(config.sql.connectionString) : undefined;
   try {
     // Downloads keep to the connector's bandwidth limit, as its backups do.
     const bandwidth = await loadBandwidthLimiter(config);
     bandwidth.follow();
-    return await restoreRun(
-      { store: new S3ObjectStore(grant.target, provider, { bandwidth }), databaseServer, grant, progress: progressPrinter() },
-      choices,
-    );
+    // The grant's read-only credentials last an hour and a download over a slow link outlives them: renewed for this
+    // grant shortly before they expire, or when S3 says they have (ExpiredToken; RGW's AccessDenied near their end).
+    const store = storeOnRunCredentials(grant.target, grant.credentials, restoreCredentialSource(connection, grant), { bandwidth });
+    return await restoreRun({ store, databaseServer, grant, progress: progressPrinter() }, choices);
   } finally {
     await databaseServer?.close();
     process.stderr.write('\n');

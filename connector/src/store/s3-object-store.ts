@@ -51,22 +51,42 @@ export interface S3ObjectStoreOptions {
 
 /** What the store needs of refreshable credentials (RunCredentials). */
 export interface CredentialRenewal {
-  /** S3 said the credentials expired: the provider's next call fetches new ones. */
-  expired(): void;
+  /** How many times the credentials were renewed: taken before a request is sent, and given to `expired`. */
+  readonly generation: number;
+  /**
+   * S3 said the credentials of `generation` expired: the provider's next call fetches new ones —
+   * unless they were renewed since (requests in flight together are refused together, and renewed once).
+   */
+  expired(generation: number): void;
   /** True when the current credentials expire within `ms` by this machine's clock (or already have). */
   expiresWithin(ms: number): boolean;
+}
+
+/** What the expiry check reads of S3's answer: its error code (absent when the answer had no body), HTTP status and the request's method. */
+export interface S3Refusal {
+  code?: string;
+  status?: number;
+  method?: string;
 }
 
 /**
  * Whether S3's error means the session credentials expired. AWS answers `ExpiredToken` (400, or
  * 403 on some paths; https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html). Ceph
- * RGW answers an expired STS session `AccessDenied` (verified on Ceph 20): that is taken as expiry
+ * RGW answers an expired STS session `AccessDenied` (verified on Ceph 20). A HEAD answer has no
+ * body, so no code at all: AWS's expired token is a bare 400, RGW's a bare 403 (the SDK names
+ * either `Unknown`/`BadRequest`/`Forbidden`). A refusal without `ExpiredToken` is taken as expiry
  * only while the credentials are within `EXPIRY_SKEW_MS` of their end by this machine's clock (the
  * connector renews 5 minutes before; the rest allows for a clock that runs behind the server's),
  * so a real refusal is not retried for hours.
  */
-export function isExpiredCredentials(code: string | undefined, renewal: CredentialRenewal): boolean {
-  return code === 'ExpiredToken' || code === 'TokenRefreshRequired' || (code === 'AccessDenied' && renewal.expiresWithin(EXPIRY_SKEW_MS));
+export function isExpiredCredentials(refusal: S3Refusal, renewal: Pick<CredentialRenewal, 'expiresWithin'>): boolean {
+  const { code, status, method } = refusal;
+  if (code === 'ExpiredToken' || code === 'TokenRefreshRequired') return true;
+  if (!renewal.expiresWithin(EXPIRY_SKEW_MS)) return false;
+  if (code === 'AccessDenied') return true;
+  const bodiless =
+    code === undefined || code === '' || code === 'Unknown' || code === 'UnknownError' || code === 'BadRequest' || code === 'Forbidden';
+  return method === 'HEAD' && bodiless && (status === 400 || status === 403);
 }
 const EXPIRY_SKEW_MS = 10 * 60_000;
 
@@ -146,11 +166,14 @@ export class S3ObjectStore implements ObjectStore {
       // run again below this step, with the provider's new credentials).
       this.client.middlewareStack.add(
         (next) => async (args) => {
+          const generation = renewal.generation;
           try {
             return await next(args);
           } catch (error) {
-            if (!isExpiredCredentials((error as { name?: string }).name, renewal)) throw error;
-            renewal.expired();
+            const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+            const method = (args.request as { method?: string } | undefined)?.method;
+            if (!isExpiredCredentials({ code: e.name, status: e.$metadata?.httpStatusCode, method }, renewal)) throw error;
+            renewal.expired(generation);
             return next(args);
           }
         },
@@ -400,10 +423,12 @@ export class S3ObjectStore implements ObjectStore {
     send: () => Promise<T>,
     answerOf: (result: T) => S3AnswerLike = (result) => result as S3AnswerLike,
   ): Promise<T> {
+    const generation = this.renewal?.generation ?? 0;
     const first = await send();
     const answer = answerOf(first);
-    if (!this.renewal || answer.status < 400 || !isExpiredCredentials(answer.errorCode, this.renewal)) return first;
-    this.renewal.expired();
+    if (!this.renewal || answer.status < 400 || !isExpiredCredentials({ code: answer.errorCode, status: answer.status }, this.renewal))
+      return first;
+    this.renewal.expired(generation);
     return send();
   }
 

@@ -60,7 +60,13 @@ export async function grantRestore(request: RestoreRequest, ctx: RestoreContext)
   const manifest = restorableManifest(run);
   if (!manifest) return refuse('RUN_NOT_RESTORABLE', `run ${run.runId} cannot be restored`);
   const credentials = await ctx.mintCredentials(ctx.tenantId, run.runId, 'restore');
-  await ctx.runs.addRestore(run.runId, { by: request.requestedBy, at: new Date().toISOString(), connectionId: ctx.connectionId });
+  // The request id too: the restore's credential renewals name it (renew-read-credentials.ts).
+  await ctx.runs.addRestore(run.runId, {
+    by: request.requestedBy,
+    at: new Date().toISOString(),
+    connectionId: ctx.connectionId,
+    requestId: request.requestId,
+  });
   await ctx.reply({
     type: 'restore-grant',
     v: PROTOCOL_VERSION,

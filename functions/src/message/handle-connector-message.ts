@@ -14,6 +14,7 @@ import { type CredentialAccess, isTaskGone, type RunStore, type TaskResponder, t
 import type { BackupResult } from '../../../core/workflow';
 import { drillVerdict } from '../request-drills/restore-drills';
 import { grantRestore } from './grant-restore';
+import { renewReadCredentials } from './renew-read-credentials';
 
 export interface MessageContext {
   tenantId: string;
@@ -80,6 +81,27 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
     }
     case 'restore-request':
       return grantRestore(message, { ...ctx, mintCredentials: (tenantId, runId) => ctx.mintCredentials(tenantId, runId, 'restore') });
+    case 'credentials-request':
+      // A restore's or a drill's read credentials; a backup's upload credentials below, with the run's other messages.
+      if (message.drillId !== undefined || message.restoreRequestId !== undefined) {
+        const outcome = await renewReadCredentials(message as Parameters<typeof renewReadCredentials>[0], {
+          ...ctx,
+          mintReadCredentials: (tenantId, sessionKey) => ctx.mintCredentials(tenantId, sessionKey, 'restore'),
+        });
+        // Every read grant is on record: the first with the run or the drill, each renewal here.
+        logger[outcome === 'credentials' ? 'info' : 'warn'](
+          {
+            tenantId: ctx.tenantId,
+            connectionId: ctx.connectionId,
+            runId: message.runId,
+            drillId: message.drillId,
+            restoreRequestId: message.restoreRequestId,
+          },
+          outcome === 'credentials' ? 'read credentials renewed' : 'read credentials renewal refused',
+        );
+        return outcome;
+      }
+      return runMessage(message, ctx);
     default:
       return runMessage(message, ctx);
   }
@@ -163,6 +185,7 @@ async function runMessage(
       type: 'error',
       v: PROTOCOL_VERSION,
       inReplyTo: message.type,
+      runId: message.runId,
       error: { code: 'RUN_UNKNOWN', message: `run ${message.runId} is not a run of this tenant` },
     });
     return 'rejected';
@@ -174,6 +197,7 @@ async function runMessage(
         type: 'error',
         v: PROTOCOL_VERSION,
         inReplyTo: message.type,
+        runId: run.runId,
         error: { code: 'RUN_NOT_RUNNING', message: `run ${run.runId} is ${run.status}; no new credentials` },
       });
       return 'rejected';
