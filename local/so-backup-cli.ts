@@ -19,15 +19,19 @@ export function runSoBackup<T = unknown>(dataDir: string, args: string[]): Promi
 }
 
 /**
- * Runs `so-connector restore --json` with local mode's connector configuration (DIR/connector/config.json),
- * trusting local mode's CA (DIR/tls/ca.crt) as the connector service does; never rejects: a failing
+ * Runs `so-connector restore --json` with local mode's connector configuration (DIR/connector/config.json)
+ * or another connector's `config`, trusting local mode's CA (DIR/tls/ca.crt) as the connector service does; never rejects: a failing
  * command is its exit code.
  */
-export function runConnectorRestore<T = unknown>(dataDir: string, args: string[]): Promise<CliResult<T>> {
+export function runConnectorRestore<T = unknown>(
+  dataDir: string,
+  args: string[],
+  config = path.join(dataDir, 'connector', 'config.json'),
+): Promise<CliResult<T>> {
   const command = tsxCommand('connector/src/bin/so-connector.ts', [
     'restore',
     '--config',
-    path.join(dataDir, 'connector', 'config.json'),
+    config,
     '--json',
     ...args,
   ]);

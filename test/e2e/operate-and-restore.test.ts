@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir, userInfo } from 'node:os';
@@ -394,6 +394,69 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
       expect.objectContaining({ by: expect.stringMatching(/@/) }),
       expect.objectContaining({ by: expect.stringMatching(/@/) }),
     ]);
+  });
+
+  test('GIVEN an archive that needs three backup windows at a small bandwidth limit WHEN it is backed up night after night THEN each night validates the database and part of the archive, the next nights go on without sending anything twice, the last snapshot is complete and restores byte for byte, and the tenant is never stale', async () => {
+    const home = path.join(dataDir, 'acme');
+    const archive = path.join(home, 'SO_ARC');
+    mkdirSync(path.join(archive, 'SEED'), { recursive: true });
+    // 96 documents of 1 MiB (101 MB). At 8 Mbit/s (1 MB/s) a 60-second window holds the stand-in's
+    // 25 MB database (about 31 s with its backup) and at most about 29 s of documents plus those in
+    // flight at its end (about 10 s of the limit): under 40 MB a night, so at least three nights.
+    const documentBytes = 1024 * 1024;
+    for (let i = 0; i < 96; i++)
+      writeFileSync(path.join(archive, 'SEED', `document-${String(i).padStart(3, '0')}.pdf`), randomBytes(documentBytes));
+    expect((await soBackup('tenants', 'set', 'acme', '--bandwidth', '8 Mbit/s')).code).toBe(0);
+    type Progress = { filesDone: number; filesTotal: number; pendingFiles: number; uploadedBytes: number };
+    type Shown = { runId: string; status: string; windowEndsAt?: string; archiveProgress?: Progress; artifacts: Array<{ kind: string }> };
+    const nights: Shown[] = [];
+    for (let night = 1; night <= 10; night++) {
+      const run = await soBackup<{ runId: string; status: string; validated: boolean }>(
+        '--json',
+        'backup',
+        'acme',
+        '--reason',
+        `seeding, night ${night}`,
+        '--window',
+        '60s',
+        '--wait',
+      );
+      expect(run.json).toMatchObject({ status: 'SUCCEEDED', validated: true });
+      const shown = (await soBackup<Shown>('--json', 'run', 'show', run.json.runId)).json;
+      expect(shown.windowEndsAt).toEqual(expect.any(String));
+      // The database is backed up and validated every night, whatever the window.
+      expect(shown.artifacts).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'database' })]));
+      nights.push(shown);
+      const status = await soBackup<Array<{ tenantId: string; stale: boolean }>>('--json', 'status');
+      expect(status.json.find((t) => t.tenantId === 'acme')).toMatchObject({ stale: false });
+      if (shown.archiveProgress?.pendingFiles === 0) break;
+      expect(shown.archiveProgress).toMatchObject({ pendingFiles: expect.any(Number), uploadedBytes: expect.any(Number) });
+      expect(shown.archiveProgress!.uploadedBytes).toBeGreaterThan(0); // every night goes on
+      expect((await soBackup('status')).stdout).toMatch(/acme.*seeding \d+ %/);
+    }
+    expect(nights.length).toBeGreaterThanOrEqual(3);
+    const last = nights.at(-1)!;
+    expect(last.archiveProgress).toMatchObject({ pendingFiles: 0, filesDone: last.archiveProgress!.filesTotal });
+    // Nothing was sent twice: the nights together sent each document once.
+    expect(nights.reduce((sum, n) => sum + n.archiveProgress!.uploadedBytes, 0)).toBe(96 * documentBytes);
+    expect(nights[0]!.archiveProgress!.filesDone).toBeLessThan(nights[1]!.archiveProgress!.filesDone);
+    expect((await soBackup<{ seeding?: unknown }>('--json', 'tenants', 'show', 'acme')).json.seeding).toBeUndefined();
+
+    const restore = (runId: string, to: string) =>
+      runConnectorRestore<{ archive?: { files: number; seeding?: { files: number; of: number } } }>(
+        dataDir,
+        ['--run', runId, '--archive-to', path.join(dataDir, to)],
+        path.join(home, 'config.json'),
+      );
+    const complete = await restore(last.runId, 'seeded-complete');
+    expect(complete.code).toBe(0);
+    expect(complete.json.archive).toMatchObject({ files: 97 });
+    expect(complete.json.archive!.seeding).toBeUndefined();
+    expect(treeOf(path.join(dataDir, 'seeded-complete', 'SO_ARC'))).toEqual(treeOf(archive));
+    const partial = await restore(nights[0]!.runId, 'seeded-night-1');
+    expect(partial.code).toBe(0);
+    expect(partial.json.archive!.seeding).toMatchObject({ files: nights[0]!.archiveProgress!.filesDone, of: 97 });
+    expect((await soBackup('tenants', 'set', 'acme', '--bandwidth', 'default')).code).toBe(0);
   });
 
   test('tenant settings change (name, Online, backup hour); errors are named with their exit codes: unknown tenant or run, disabled tenant, bad hour, local mode not running', async () => {
