@@ -470,7 +470,7 @@ describe('grants are what the code calls (t14 F8)', () => {
     connect: { Connections: ['PutItem', 'Query'], Tenants: ['GetItem'] },
     disconnect: { Connections: ['DeleteItem'], Tenants: ['UpdateItem'] },
     message: { Runs: ['GetItem', 'Query', 'UpdateItem'], Tenants: ['GetItem', 'UpdateItem'], Connections: ['DeleteItem'] },
-    'prepare-run': { Tenants: ['GetItem'], Runs: ['PutItem', 'Query'] },
+    'prepare-run': { Tenants: ['GetItem'], Runs: ['GetItem', 'PutItem', 'Query'] },
     'request-backup': { Runs: ['UpdateItem'], Connections: ['DeleteItem', 'Query'], Tenants: ['GetItem'] },
     'validate-run': { Runs: ['GetItem', 'UpdateItem'], Tenants: ['GetItem'] },
     'finalize-run': { Runs: ['GetItem', 'UpdateItem'], Tenants: ['GetItem', 'UpdateItem'] },

@@ -90,6 +90,26 @@ describe('the stack as synthesized', () => {
   });
   afterAll(() => cloud.stop());
 
+  test('GIVEN Prepare retried by Step Functions after its put went through WHEN it runs again for the same execution THEN it finds its own run record (GetItem granted) and answers the same run, nothing refused', async () => {
+    await cloud.tenants.put(newTenant('echo', 'Echo AS'));
+    const fn = cloud.deployment.functions.find((f) => f.handler === 'prepare-run')!;
+    const machine = cloud.deployment.stateMachines.find((m) => m.name === 'BackupRun')!;
+    const event = {
+      input: { tenantId: 'echo', trigger: 'operator', requestedBy: 'test' },
+      execution: {
+        name: 'echo-2026-11-30-operator',
+        id: `${machine.arn.replace(':stateMachine:', ':execution:')}:echo-2026-11-30-operator`,
+        startTime: new Date().toISOString(),
+      },
+    };
+    const as = { kind: 'role' as const, roleArn: machine.roleArn, sessionName: 'test' };
+    const first = await cloud.cloud.lambda.invoke(fn.arn, event, as);
+    const retried = await cloud.cloud.lambda.invoke(fn.arn, event, as);
+    expect(retried).toEqual(first);
+    expect(first).toMatchObject({ runId: 'echo-2026-11-30-operator', tenantId: 'echo' });
+    expect(cloud.cloud.denials).toEqual([]);
+  });
+
   test('GIVEN a run that fails WHEN it ends THEN the state machine publishes the alert as its role, and the FailedRuns alarm notifies the topic as CloudWatch', async () => {
     const execution = cloud.cloud.sfn.startExecution(
       backupRunArn(cloud),

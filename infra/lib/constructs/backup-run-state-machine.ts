@@ -137,7 +137,9 @@ export class BackupRunStateMachine extends Construct {
       },
     });
     tables.tenants.grant(prepareFn, 'dynamodb:GetItem');
-    tables.runs.grant(prepareFn, 'dynamodb:PutItem', 'dynamodb:Query'); // a conditional put; the tenant's runs (by-tenant index)
+    // A conditional put, and the record it finds when Step Functions retries Prepare after the put
+    // went through (RunStore.create reads it back); the tenant's runs (by-tenant index).
+    tables.runs.grant(prepareFn, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query');
 
     const requestFn = new BackupFunction(this, 'RequestBackup', {
       handler: 'request-backup',
