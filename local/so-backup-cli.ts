@@ -28,13 +28,7 @@ export function runConnectorRestore<T = unknown>(
   args: string[],
   config = path.join(dataDir, 'connector', 'config.json'),
 ): Promise<CliResult<T>> {
-  const command = tsxCommand('connector/src/bin/so-connector.ts', [
-    'restore',
-    '--config',
-    config,
-    '--json',
-    ...args,
-  ]);
+  const command = tsxCommand('connector/src/bin/so-connector.ts', ['restore', '--config', config, '--json', ...args]);
   return runCli(command.command, command.args, { NODE_EXTRA_CA_CERTS: path.join(dataDir, 'tls', 'ca.crt') });
 }
 
