@@ -217,7 +217,9 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
       percent: seedingPercent({ filesDone: 130, filesTotal: 131, bytesDone: 620, bytesTotal: 1000 }),
     });
     expect(archiveSeeding({ ...archive, pending: { files: 1, bytes: 380, reason: 'window' as const } })!.percent).toBe(62);
-    expect(archiveSeeding({ files: 1, bytes: 0, uploadedBytes: 0, pending: { files: 2, bytes: 0, reason: 'window' as const } })!.percent).toBe(33);
+    expect(
+      archiveSeeding({ files: 1, bytes: 0, uploadedBytes: 0, pending: { files: 2, bytes: 0, reason: 'window' as const } })!.percent,
+    ).toBe(33);
     expect(archiveSeeding({ ...archive })).toBeUndefined();
   });
 

@@ -16,7 +16,7 @@ export async function backupArchive(
   roots: ArchiveRoot[],
   deps: { store: ObjectStore; stateDir: string; logger: Logger } & Pick<
     MirrorOptions,
-    'onProgress' | 'signal' | 'concurrency' | 'hiddenAttribute' | 'windowEndsAt' | 'now' | 'uploadRate'
+    'onProgress' | 'signal' | 'concurrency' | 'hiddenAttribute' | 'windowEndsAt' | 'now' | 'windowAlarm' | 'uploadRate'
   >,
 ): Promise<ArchiveSummary> {
   const { store, logger } = deps;

@@ -32,6 +32,14 @@ export interface MirrorOptions {
   /** The clock the window is checked against, in ms since the epoch (tests inject one). @default Date.now */
   now?: () => number;
   /**
+   * Arms the alarm that rings at the window's end while files are in flight, and returns its
+   * disarm. A multipart upload in flight when it rings pauses at its next safe point between
+   * parts (the parts being sent finish, no new one starts, the store's checkpoint keeps them) and
+   * counts as pending; the next run sends only the parts S3 does not have. A file sent in one PUT
+   * finishes. @default a timer on this machine's clock; none when `now` is injected (the test rings it)
+   */
+  windowAlarm?: (windowEndsAt: Date, ring: () => void) => () => void;
+  /**
    * The upload limit in force, bytes per second (null: unlimited). With a window, the files in
    * flight are kept to about what this limit sends in 10 s (always at least one file), so
    * the files that must finish after the window's end take about that long, not as long as 24
@@ -194,6 +202,17 @@ export async function mirrorArchive(
     if (windowEnded) options.onProgress?.(done, result.uploadedBytes, windowProgress());
     return windowEnded;
   };
+  /** Read between the parts of a file in flight (never during one): once the window ended, multipart uploads pause. */
+  const pauseUploads = () => windowEnded;
+  const alarm = options.windowAlarm ?? (options.now ? undefined : timerAlarm);
+  const disarm =
+    options.windowEndsAt && alarm
+      ? alarm(options.windowEndsAt, () => {
+          if (windowEnded) return;
+          windowEnded = true;
+          options.onProgress?.(done, result.uploadedBytes, windowProgress());
+        })
+      : () => undefined;
   let inFlightBytes = 0;
   const inFlightDone: Array<() => void> = [];
   /**
@@ -218,7 +237,7 @@ export async function mirrorArchive(
     if (!(await startSending(task.file.size))) return { pending: true } as const;
     reading();
     try {
-      return await uploadConsistent(store, key, task.file);
+      return await uploadConsistent(store, key, task.file, pauseUploads);
     } finally {
       inFlight--;
       inFlightBytes -= task.file.size;
@@ -386,11 +405,13 @@ export async function mirrorArchive(
     const error = caught instanceof RootUnreadable ? await rootProblem(roots, caught) : caught;
     queue.fail(error);
     await working;
+    disarm();
     throw error;
   } finally {
     queue.close();
   }
   const failed = await working;
+  disarm();
   await saving;
   if (failed) throw failed.error;
 
@@ -415,6 +436,19 @@ async function rootProblem(roots: ArchiveRoot[], unreadable: RootUnreadable): Pr
     ? `${root.path}: cannot be listed (${code ?? unreadable.message})`
     : `${verdict.detail}${verdict.fix ? `: ${verdict.fix}` : ''}`;
   return new ConnectorError('ARCHIVE_ROOT_UNREADABLE', `archive root "${root.name}": ${text}`, { cause: unreadable.cause });
+}
+
+/** The window's alarm on this machine's clock (a timer, re-armed past Node's longest delay of about 24.8 days). */
+function timerAlarm(windowEndsAt: Date, ring: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const left = windowEndsAt.getTime() - Date.now();
+    if (left <= 0) return ring();
+    timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+    timer.unref(); // never keeps the process alive
+  };
+  arm();
+  return () => clearTimeout(timer);
 }
 
 /** With a backup window and a bandwidth limit, the files in flight hold at most about this many seconds of the limit. */
@@ -680,20 +714,23 @@ async function uploadConsistent(
   store: ObjectStore,
   key: string,
   scanned: ScannedFile,
-): Promise<{ entry: IndexEntry } | { reason: string }> {
+  pause: () => boolean,
+): Promise<{ entry: IndexEntry } | { reason: string } | { pending: true }> {
   let reason = '';
   const file = scanned.diskPath;
   const hidden = (scanned.attributes & HIDDEN) !== 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
       const before = await currentFacts(file, hidden);
-      const stored: StoredObject = await store.putFile(key, file);
+      const stored: StoredObject = await store.putFile(key, file, { pause });
       const after = await currentFacts(file, hidden);
       if (before.size === after.size && before.mtimeNs === after.mtimeNs && stored.size === after.size) {
         return { entry: indexEntry(after, stored.sha256, stored.versionId, stored.s3Checksum) };
       }
       reason = `changed while being read (${ATTEMPTS} attempts)`;
     } catch (error) {
+      // Paused between parts at the window's end: the parts sent are kept for the next run.
+      if (error instanceof ConnectorError && error.code === 'UPLOAD_PAUSED') return { pending: true };
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'EBUSY' && code !== 'EAGAIN' && !(error instanceof ConnectorError && error.code === 'FILE_CHANGED')) {
         if (code === 'EACCES' || code === 'EPERM' || code === 'ENOENT') return { reason: readFailure(error) };

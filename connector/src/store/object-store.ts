@@ -17,6 +17,14 @@ export interface PutOptions {
   /** Called with bytes sent so far; cheap, may be called often. */
   onProgress?(bytesSent: number): void;
   signal?: AbortSignal;
+  /**
+   * Asked between the parts of a multipart upload (never during one): true pauses it there. Parts
+   * in flight finish, no new one starts, the upload and its checkpoint are kept, and putFile
+   * rejects with ConnectorError `UPLOAD_PAUSED`; the next putFile of the same file (same size and
+   * mtime) sends only the parts S3 does not have. A file sent in one PUT, or a store without
+   * checkpoints, is never paused. @default never pauses
+   */
+  pause?(): boolean;
 }
 
 /** The current (latest, not deleted) version of a key, as a listing shows it. */

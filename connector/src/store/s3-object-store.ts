@@ -315,6 +315,16 @@ export class S3ObjectStore implements ObjectStore {
       for (let partNumber = 1, offset = 0; offset < size; partNumber++, offset += partSize) {
         options.signal?.throwIfAborted();
         while (free.length === 0) await Promise.race(inFlight);
+        // A safe point between parts: asked to pause (the backup window ended), no part starts;
+        // those in flight finish and are recorded, and the checkpoint keeps them for the next run.
+        // Without a checkpoint nothing could be resumed, so the file goes on to the end.
+        if (checkpoint && options.pause?.()) {
+          await Promise.all(inFlight);
+          throw new ConnectorError(
+            'UPLOAD_PAUSED',
+            `the upload of ${key} paused between parts: ${Object.keys(checkpoint.state.parts).length} part(s) of ${Math.ceil(size / partSize)} are in S3; the next attempt sends the rest`,
+          );
+        }
         const buffer = free.pop()!;
         const body = buffer.subarray(0, Math.min(partSize, size - offset));
         await readFully(file, body, offset);
@@ -389,8 +399,9 @@ export class S3ObjectStore implements ObjectStore {
       };
     } catch (error) {
       await Promise.allSettled(inFlight);
-      // Cancelled, or nothing to resume from: abort, so no parts are left behind. Otherwise keep
-      // the upload for the next attempt (the bucket's lifecycle aborts forgotten ones after 7 days).
+      // Cancelled, or nothing to resume from: abort, so no parts are left behind. Otherwise (a
+      // pause, a service stop, a failure) keep the upload for the next attempt (the bucket's
+      // lifecycle aborts forgotten ones after 7 days).
       if (!checkpoint || (options.signal?.aborted && options.signal.reason !== SHUTDOWN)) {
         await this.client
           .send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: uploadId }))
