@@ -37,6 +37,11 @@ const PORT = TEST_PORT_BLOCKS.s3ObjectStoreRgw + 80;
 const endpoint = `http://127.0.0.1:${PORT}`;
 const logger = pino({ level: 'silent' });
 
+/** A run's archive snapshot as stored in S3. */
+async function snapshotOf(store: S3ObjectStore, stored: { key: string; versionId: string }) {
+  return archiveSnapshotSchema.parse(JSON.parse(gunzipSync(await readObject(store, stored.key, stored.versionId)).toString()));
+}
+
 describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
   jest.setTimeout(180_000);
   const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: KEYS });
@@ -204,9 +209,7 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
         concurrency: 3,
         ...window,
       });
-      const snapshot = archiveSnapshotSchema.parse(
-        JSON.parse(gunzipSync(await readObject(real, summary.snapshot.key, summary.snapshot.versionId)).toString()),
-      );
+      const snapshot = await snapshotOf(real, summary.snapshot);
       return { summary, snapshot, puts };
     };
 
@@ -284,9 +287,7 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
         concurrency: 1,
         ...window,
       });
-      const snapshot = archiveSnapshotSchema.parse(
-        JSON.parse(gunzipSync(await readObject(real, summary.snapshot.key, summary.snapshot.versionId)).toString()),
-      );
+      const snapshot = await snapshotOf(real, summary.snapshot);
       return { summary, snapshot, counted };
     };
 
