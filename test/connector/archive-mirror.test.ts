@@ -22,7 +22,7 @@ import { materializeSnapshot } from '../../connector/src/restore/materialize-sna
 import { archiveSnapshotSchema, keyLayout } from '../../protocol';
 import { withReusedInode } from '../helpers/inode-reuse';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
-import { ConnectorError } from '../../connector/src/errors';
+import { UploadPaused } from '../../connector/src/store/object-store';
 
 const logger = pino({ level: 'silent' });
 
@@ -402,7 +402,7 @@ describe('archive mirror: the backup window', () => {
         // "Parts" of 10 ms; between each, the store asks whether to pause (as S3ObjectStore does).
         for (;;) {
           asked++;
-          if (options?.pause?.()) throw new ConnectorError('UPLOAD_PAUSED', 'paused between parts');
+          if (options?.pause?.()) throw new UploadPaused(key, 300, { inStore: 3, of: 10 });
           await new Promise((resolve) => setTimeout(resolve, 10));
         }
       }
@@ -414,7 +414,7 @@ describe('archive mirror: the backup window', () => {
       onProgress: (done, _bytes, window) => details.push(archiveDetail(done, window)),
     });
     expect(asked).toBeGreaterThan(1);
-    expect(result).toMatchObject({ uploadedFiles: 1, files: 1, pending: { files: 1, bytes: 1_000 } });
+    expect(result).toMatchObject({ uploadedFiles: 1, files: 1, pending: { files: 1, bytes: 1_000, partsBytes: 300 } });
     expect([...result.snapshotFiles()].map((f) => f.path)).toEqual(['ANNA/offer.docx']);
     expect(details.some((d) => d.startsWith('window ended'))).toBe(true);
   });

@@ -4,7 +4,7 @@ import { ConnectorError } from '../errors';
 import { attributesOf, HIDDEN, type HiddenAttribute, hiddenAttribute } from '../files/file-attributes';
 import { displayName, hostPlatform, isPlainText, nameBytes } from '../files/file-names';
 import { nsToMs, sameMtime } from '../files/file-times';
-import type { ObjectStore, StoredObject, VersionFacts } from '../store/object-store';
+import { type ObjectStore, type StoredObject, UploadPaused, type VersionFacts } from '../store/object-store';
 import { type ArchiveIndex, type IndexEntry, indexEntry } from './archive-index';
 import { hashFile } from '../repository/file-checksums';
 import { adoptFromRemote, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
@@ -86,7 +86,16 @@ export interface MirrorResult {
    * first, and their bytes (0 and 0 when all was sent). A changed one keeps its last version in
    * the snapshot; a new one is not in it. The index does not record them: the next run sends them.
    */
-  pending: { files: number; bytes: number };
+  pending: {
+    files: number;
+    bytes: number;
+    /**
+     * Of `bytes`, those already in S3 as whole parts of large files whose upload paused between
+     * parts at the window's end: kept (with their checkpoints) for the next run, which does not
+     * send them again. Not a version yet, so in neither `bytes` nor `uploadedBytes`.
+     */
+    partsBytes: number;
+  };
 }
 
 /** The backup window's state while the mirror runs. */
@@ -138,7 +147,7 @@ export async function mirrorArchive(
     copiedFiles: 0,
     deletedFiles: 0,
     skipped: [],
-    pending: { files: 0, bytes: 0 },
+    pending: { files: 0, bytes: 0, partsBytes: 0 },
     *snapshotFiles() {
       for (const [id, entry] of index.entries) {
         if (!inSnapshot(id, entry)) continue;
@@ -234,7 +243,7 @@ export async function mirrorArchive(
   };
   /** Sends a file, unless the window has ended: then it waits for the next run (nothing of it is sent). */
   const sendInWindow = async (task: Task, key: string, reading: () => void) => {
-    if (!(await startSending(task.file.size))) return { pending: true } as const;
+    if (!(await startSending(task.file.size))) return { pending: true, bytesInStore: 0 } as const;
     reading();
     try {
       return await uploadConsistent(store, key, task.file, pauseUploads);
@@ -275,6 +284,7 @@ export async function mirrorArchive(
           // a new one is not in it yet; the index does not record it, so the next run sends it.
           result.pending.files++;
           result.pending.bytes += task.file.size;
+          result.pending.partsBytes += outcome.bytesInStore;
         } else if ('reason' in outcome) {
           // Reported; its last good version (if any, stamped by the scan) stays in the snapshot.
           skip(task.root.name, task.file.relative, outcome.reason);
@@ -715,7 +725,7 @@ async function uploadConsistent(
   key: string,
   scanned: ScannedFile,
   pause: () => boolean,
-): Promise<{ entry: IndexEntry } | { reason: string } | { pending: true }> {
+): Promise<{ entry: IndexEntry } | { reason: string } | { pending: true; bytesInStore: number }> {
   let reason = '';
   const file = scanned.diskPath;
   const hidden = (scanned.attributes & HIDDEN) !== 0;
@@ -730,7 +740,7 @@ async function uploadConsistent(
       reason = `changed while being read (${ATTEMPTS} attempts)`;
     } catch (error) {
       // Paused between parts at the window's end: the parts sent are kept for the next run.
-      if (error instanceof ConnectorError && error.code === 'UPLOAD_PAUSED') return { pending: true };
+      if (error instanceof UploadPaused) return { pending: true, bytesInStore: error.bytesInStore };
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'EBUSY' && code !== 'EAGAIN' && !(error instanceof ConnectorError && error.code === 'FILE_CHANGED')) {
         if (code === 'EACCES' || code === 'EPERM' || code === 'ENOENT') return { reason: readFailure(error) };

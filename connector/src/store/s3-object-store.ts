@@ -20,6 +20,7 @@ import {
   type ObjectStore,
   type PutOptions,
   type StoredObject,
+  UploadPaused,
   type VersionFacts,
 } from './object-store';
 import { throttledReadable } from '../bandwidth/throttled-streams';
@@ -320,10 +321,7 @@ export class S3ObjectStore implements ObjectStore {
         // Without a checkpoint nothing could be resumed, so the file goes on to the end.
         if (checkpoint && options.pause?.()) {
           await Promise.all(inFlight);
-          throw new ConnectorError(
-            'UPLOAD_PAUSED',
-            `the upload of ${key} paused between parts: ${Object.keys(checkpoint.state.parts).length} part(s) of ${Math.ceil(size / partSize)} are in S3; the next attempt sends the rest`,
-          );
+          throw new UploadPaused(key, sent, { inStore: parts.length, of: Math.ceil(size / partSize) });
         }
         const buffer = free.pop()!;
         const body = buffer.subarray(0, Math.min(partSize, size - offset));
