@@ -209,6 +209,10 @@ export const archiveSummarySchema = z.object({
        */
       partsBytes: z.number().int().positive().optional(),
     })
+    .refine((pending) => (pending.partsBytes ?? 0) <= pending.bytes, {
+      message: 'pending.partsBytes (bytes of pending files already in S3 as parts) cannot exceed pending.bytes',
+      path: ['partsBytes'],
+    })
     .optional(),
   /** Only in promoted manifests: the archive failed in the manifest's run; this is the latest validated one, from this run (see databases' `carriedFrom`). */
   carriedFrom: runIdSchema.optional(),
