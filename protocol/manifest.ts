@@ -202,6 +202,16 @@ export const archiveSummarySchema = z.object({
       bytes: z.number().int().nonnegative(),
       /** Why the run stopped early: its backup window ended. */
       reason: z.literal('window'),
+      /**
+       * Of `bytes`, those already in S3 as whole parts of large files whose multipart upload
+       * paused between parts at the window's end (kept for the next run, which does not send them
+       * again). Not versions yet: in neither `bytes` nor `uploadedBytes`. Absent: none.
+       */
+      partsBytes: z.number().int().positive().optional(),
+    })
+    .refine((pending) => (pending.partsBytes ?? 0) <= pending.bytes, {
+      message: 'pending.partsBytes (bytes of pending files already in S3 as parts) cannot exceed pending.bytes',
+      path: ['partsBytes'],
     })
     .optional(),
   /** Only in promoted manifests: the archive failed in the manifest's run; this is the latest validated one, from this run (see databases' `carriedFrom`). */

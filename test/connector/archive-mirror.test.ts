@@ -22,6 +22,7 @@ import { materializeSnapshot } from '../../connector/src/restore/materialize-sna
 import { archiveSnapshotSchema, keyLayout } from '../../protocol';
 import { withReusedInode } from '../helpers/inode-reuse';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
+import { UploadPaused } from '../../connector/src/store/object-store';
 
 const logger = pino({ level: 'silent' });
 
@@ -384,6 +385,38 @@ describe('archive mirror: the backup window', () => {
     await index.save();
     const next = await mirrorArchive('acme', roots(archive), new MemoryObjectStore(), await ArchiveIndex.load(state));
     expect(next).toMatchObject({ uploadedFiles: 3, files: 5, pending: { files: 0, bytes: 0 } });
+  });
+
+  test("GIVEN a window ending on this machine's clock while a large file is in flight WHEN the alarm rings THEN the store is asked to pause between parts, the file counts as pending, and one sent in one PUT finishes", async () => {
+    const { archive, state } = setUp('window-alarm');
+    write(archive, 'ANNA/large scan.tif', 'y'.repeat(1_000));
+    write(archive, 'ANNA/offer.docx', 'a small offer');
+    let asked = 0;
+    class PartsStore extends MemoryObjectStore {
+      override async putFile(...args: Parameters<MemoryObjectStore['putFile']>) {
+        const [key, , options] = args;
+        if (!key.endsWith('large scan.tif')) {
+          await new Promise((resolve) => setTimeout(resolve, 400)); // in flight at the window's end: finishes
+          return super.putFile(...args);
+        }
+        // "Parts" of 10 ms; between each, the store asks whether to pause (as S3ObjectStore does).
+        for (;;) {
+          asked++;
+          if (options?.pause?.()) throw new UploadPaused(key, 300, { inStore: 3, of: 10 });
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      }
+    }
+    const details: string[] = [];
+    const result = await mirrorArchive('acme', roots(archive), new PartsStore(), await ArchiveIndex.load(state), {
+      concurrency: 2,
+      windowEndsAt: new Date(Date.now() + 150), // no `now` injected: the real clock and its timer
+      onProgress: (done, _bytes, window) => details.push(archiveDetail(done, window)),
+    });
+    expect(asked).toBeGreaterThan(1);
+    expect(result).toMatchObject({ uploadedFiles: 1, files: 1, pending: { files: 1, bytes: 1_000, partsBytes: 300 } });
+    expect([...result.snapshotFiles()].map((f) => f.path)).toEqual(['ANNA/offer.docx']);
+    expect(details.some((d) => d.startsWith('window ended'))).toBe(true);
   });
 
   test('GIVEN a window and a slow bandwidth limit WHEN files are sent THEN no more are in flight than the limit sends in 10 s (at least one), so few are left to finish when the window ends', async () => {

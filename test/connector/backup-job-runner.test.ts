@@ -120,8 +120,15 @@ describe('runBackupJob', () => {
     expect(store.versions.get(keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/2026.11/b.pdf'))?.at(-1)?.body).toBeUndefined(); // delete marker
   });
 
-  test('GIVEN a backup window that ended before the job began WHEN it runs THEN the database is backed up and uploaded in full; the archive is scanned, sends nothing and reports a changed and a new file pending, the changed one at its last version; the next run sends just those two', async () => {
-    const store = new MemoryObjectStore();
+  test('GIVEN a backup window that ended before the job began WHEN it runs THEN the database is backed up and uploaded in full (its upload is never asked to pause); the archive is scanned, sends nothing and reports a changed and a new file pending, the changed one at its last version; the next run sends just those two', async () => {
+    const pausable: string[] = [];
+    class RecordingStore extends MemoryObjectStore {
+      override putFile(...args: Parameters<MemoryObjectStore['putFile']>) {
+        if (args[2]?.pause) pausable.push(args[0]);
+        return super.putFile(...args);
+      }
+    }
+    const store = new RecordingStore();
     const before = await run('acme-2026-11-28-daily', store);
     const edited = before.snapshot.files.find((f) => f.path === 'ADM/2026.11/a.docx')!;
     writeFileSync(path.join(archive, 'ADM', '2026.11', 'a.docx'), 'first, edited again');
@@ -140,6 +147,7 @@ describe('runBackupJob', () => {
       pending: { files: 2, bytes: 'first, edited again'.length + 'a new offer'.length, reason: 'window' },
     });
     expect(store.calls.putFile! - putsBefore).toBe(1); // the database backup; no archive file
+    expect(pausable.filter((key) => !key.startsWith('archive/'))).toEqual([]); // a database upload is never paused
     // The changed file keeps its last version; the new one is not in the snapshot yet.
     expect(late.snapshot.files.find((f) => f.path === 'ADM/2026.11/a.docx')).toMatchObject({
       versionId: edited.versionId,

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { downloadArtifact } from '../../connector/src/repository/download-artifact';
-import { newFileNames, restoreRun, type RestoreChoices } from '../../connector/src/restore/restore-run';
+import { archiveSeeding, newFileNames, restoreRun, type RestoreChoices } from '../../connector/src/restore/restore-run';
+import { seedingPercent } from '../../core/seeding';
 import { runRestoreDrill } from '../../connector/src/restore/restore-drill';
 import { RunCredentials } from '../../connector/src/store/run-credentials';
 import { restoreWants } from '../../connector/src/restore/run-restore';
@@ -204,6 +205,24 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
     await expect(restoreRun(deps(), choices({}))).rejects.toMatchObject({ code: 'RESTORE_NOTHING' });
   });
 
+  test("GIVEN a seeding archive of 130 of 131 files but 62 % of its bytes WHEN its seeding is described THEN the percent is the cloud's: by bytes, whole, rounded down; by files when there are no bytes", () => {
+    const archive = { files: 130, bytes: 620, uploadedBytes: 20 };
+    expect(archiveSeeding({ ...archive, pending: { files: 1, bytes: 380, reason: 'window' as const } })).toEqual({
+      files: 130,
+      of: 131,
+      bytes: 620,
+      bytesOf: 1000,
+      pendingFiles: 1,
+      pendingBytes: 380,
+      percent: seedingPercent({ filesDone: 130, filesTotal: 131, bytesDone: 620, bytesTotal: 1000 }),
+    });
+    expect(archiveSeeding({ ...archive, pending: { files: 1, bytes: 380, reason: 'window' as const } })!.percent).toBe(62);
+    expect(
+      archiveSeeding({ files: 1, bytes: 0, uploadedBytes: 0, pending: { files: 2, bytes: 0, reason: 'window' as const } })!.percent,
+    ).toBe(33);
+    expect(archiveSeeding({ ...archive })).toBeUndefined();
+  });
+
   test('GIVEN a run whose backup window ended before a new file was sent WHEN its archive is restored THEN what its snapshot holds comes back, and the summary says the archive was still being seeded (2 of 3 files); --file of the unsent one says so', async () => {
     writeFileSync(path.join(archive, 'ANNA', 'new offer.docx'), 'not sent yet');
     const runId = 'acme-2026-11-26-daily';
@@ -212,9 +231,19 @@ describe('so-connector restore, through the SQL Server stand-in', () => {
     const seeded = { runId, startedAt: new Date().toISOString(), manifest };
     const into = path.join(dir, 'seeding');
     const summary = await restoreRun({ ...deps(), grant: seeded }, choices({ archiveTo: into }));
+    const sent = summary.archive!.bytes; // what the snapshot holds, all restored
     expect(summary.archive).toMatchObject({
       files: 2,
-      seeding: { files: 2, of: 3, pendingFiles: 1, pendingBytes: 'not sent yet'.length, percent: 66.6 },
+      seeding: {
+        files: 2,
+        of: 3,
+        bytes: sent,
+        bytesOf: sent + 'not sent yet'.length,
+        pendingFiles: 1,
+        pendingBytes: 'not sent yet'.length,
+        // By bytes, as the cloud counts (core/seeding.ts seedingPercent), not by files (66 %).
+        percent: Math.floor((sent / (sent + 'not sent yet'.length)) * 100),
+      },
     });
     expect(readFileSync(path.join(into, 'SO_ARC', 'ANNA', 'offer.docx'), 'utf8')).toBe('offer v1');
     expect(existsSync(path.join(into, 'SO_ARC', 'ANNA', 'new offer.docx'))).toBe(false);

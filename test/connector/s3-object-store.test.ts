@@ -19,6 +19,7 @@ import { archiveSnapshotSchema } from '../../protocol';
 import { windowAfter } from '../helpers/window-clock';
 import { BandwidthLimiter } from '../../connector/src/bandwidth';
 import { compositeChecksum, readObject, S3ObjectStore } from '../../connector/src/store';
+import type { PutOptions } from '../../connector/src/store/object-store';
 import { databasePages } from '../../local/tds/mtf-backup-file';
 import { cephChroot, describeWith } from '../helpers/prerequisites';
 import { startSlowDownProxy } from '../helpers/slow-down-proxy';
@@ -35,6 +36,11 @@ const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-s3-'));
 const PORT = TEST_PORT_BLOCKS.s3ObjectStoreRgw + 80;
 const endpoint = `http://127.0.0.1:${PORT}`;
 const logger = pino({ level: 'silent' });
+
+/** A run's archive snapshot as stored in S3. */
+async function snapshotOf(store: S3ObjectStore, stored: { key: string; versionId: string }) {
+  return archiveSnapshotSchema.parse(JSON.parse(gunzipSync(await readObject(store, stored.key, stored.versionId)).toString()));
+}
 
 describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
   jest.setTimeout(180_000);
@@ -203,9 +209,7 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
         concurrency: 3,
         ...window,
       });
-      const snapshot = archiveSnapshotSchema.parse(
-        JSON.parse(gunzipSync(await readObject(real, summary.snapshot.key, summary.snapshot.versionId)).toString()),
-      );
+      const snapshot = await snapshotOf(real, summary.snapshot);
       return { summary, snapshot, puts };
     };
 
@@ -233,6 +237,86 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
     const restored = path.join(dir, 'window-restored');
     await materializeSnapshot(third.snapshot.files, new S3ObjectStore(target, credentials), restored);
     for (const [relative, body] of documents) expect(readFileSync(path.join(restored, 'SO_ARC', relative)).equals(body)).toBe(true);
+  });
+
+  test('GIVEN a large file in flight as parts WHEN the backup window ends THEN it pauses between parts (those in flight finish, none starts), keeps its upload and checkpoint, counts as pending; the next night sends only the other parts and the object is byte for byte', async () => {
+    const archive = path.join(dir, 'SO_ARC-pause');
+    const state = path.join(dir, 'pause-state');
+    const checkpoints = path.join(dir, 'pause-uploads');
+    mkdirSync(path.join(archive, 'SCANS'), { recursive: true });
+    const big = Buffer.concat([...databasePages('big scan', 60 << 20)]); // 12 parts of 5 MiB
+    writeFileSync(path.join(archive, 'SCANS', 'big scan.tif'), big);
+    writeFileSync(path.join(archive, 'SCANS', 'note.txt'), 'a small note');
+    const roots = [{ name: 'SO_ARC', path: archive }];
+    const bigKey = `archive/pause/SO_ARC/SCANS/big scan.tif`;
+    const windowEndsAt = new Date('2026-11-30T06:00:00.000Z');
+    const night = async (runId: string, ringAfterParts?: number) => {
+      const counted = { partsSent: 0, resumedParts: 0, pauseChecks: 0 };
+      let ring: (() => void) | undefined;
+      const real = new S3ObjectStore(target, credentials, { checkpointDir: checkpoints, partConcurrency: 2 });
+      const store = new Proxy(real, {
+        get: (object, name) =>
+          name === 'putFile'
+            ? async (key: string, file: string, options: PutOptions = {}) => {
+                const stored = await object.putFile(key, file, {
+                  ...options,
+                  onProgress: () => key === bigKey && counted.partsSent++,
+                  // The window's end comes while the big file is in flight: after `ringAfterParts` parts started.
+                  pause: () => {
+                    if (key === bigKey && ++counted.pauseChecks === (ringAfterParts ?? 0) + 1) ring?.();
+                    return options.pause?.() ?? false;
+                  },
+                });
+                if (key === bigKey) counted.resumedParts = stored.resumedParts ?? 0;
+                return stored;
+              }
+            : (Reflect.get(object, name, object) as unknown),
+      });
+      const window =
+        ringAfterParts === undefined
+          ? {}
+          : {
+              windowEndsAt,
+              now: () => windowEndsAt.getTime() - 1, // by the clock read between files, the window never ends: only the alarm ends it
+              windowAlarm: (_end: Date, alarm: () => void) => ((ring = alarm), () => (ring = undefined)),
+            };
+      const summary = await backupArchive({ tenantId: 'pause', runId }, roots, {
+        store,
+        stateDir: state,
+        logger,
+        concurrency: 1,
+        ...window,
+      });
+      const snapshot = await snapshotOf(real, summary.snapshot);
+      return { summary, snapshot, counted };
+    };
+
+    const first = await night('pause-2026-11-28-daily', 3);
+    expect(first.counted.partsSent).toBe(3); // the three parts started before the window's end finished; no fourth started
+    expect(first.snapshot.files.map((f) => f.key)).not.toContain(bigKey);
+    // All of the big file's bytes are pending (not a version yet); 3 whole parts of them are in S3 already.
+    expect(first.summary.pending).toMatchObject({ reason: 'window', partsBytes: 3 * (5 << 20) });
+    expect(first.summary.pending!.files).toBeGreaterThanOrEqual(1);
+    expect(first.summary.files + first.summary.pending!.files).toBe(2);
+    // The upload is kept in S3 and in its checkpoint, as a service stop keeps it.
+    const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: 'uploads', Prefix: bigKey }));
+    expect(open.Uploads ?? []).toHaveLength(1);
+    const kept = readdirSync(checkpoints).filter((f) => f.endsWith('.json'));
+    expect(kept).toHaveLength(1);
+    expect(Object.keys((JSON.parse(readFileSync(path.join(checkpoints, kept[0]!), 'utf8')) as { parts: object }).parts)).toHaveLength(3);
+
+    const second = await night('pause-2026-11-29-daily');
+    expect(second.counted).toMatchObject({ resumedParts: 3, partsSent: 9 }); // 3 + 9 = 12: no part sent twice
+    expect(second.summary.pending).toBeUndefined();
+    expect(second.summary).toMatchObject({ files: 2, bytes: big.length + 'a small note'.length });
+    const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: 'uploads', Prefix: bigKey }));
+    expect((versions.Versions ?? []).length).toBe(1);
+    expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'uploads', Prefix: bigKey }))).Uploads ?? []).toEqual([]);
+    expect(readdirSync(checkpoints).filter((f) => f.endsWith('.json'))).toEqual([]);
+    const restored = path.join(dir, 'pause-restored');
+    await materializeSnapshot(second.snapshot.files, new S3ObjectStore(target, credentials), restored);
+    expect(readFileSync(path.join(restored, 'SO_ARC', 'SCANS', 'big scan.tif')).equals(big)).toBe(true);
+    expect(readFileSync(path.join(restored, 'SO_ARC', 'SCANS', 'note.txt'), 'utf8')).toBe('a small note');
   });
 
   test('GIVEN a small object WHEN put with our own SigV4 signing THEN S3 stores it with its checksum; wrong keys and an unversioned bucket are refused clearly', async () => {

@@ -270,6 +270,15 @@ describe('validateRun', () => {
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.archive).toMatchObject({ files: 2, uploadedFiles: 1, pendingFiles: 40, pendingBytes: 12_000_000 });
+    // Parts of paused uploads already in S3 are a share of the pending bytes, never more.
+    const paused = honestRun((m) => {
+      m.archive!.pending = { files: 40, bytes: 12_000_000, partsBytes: 10_485_760, reason: 'window' };
+    });
+    expect((await validateRun(paused.reader, windowed, paused.pointer)).ok).toBe(true);
+    const tooMany = honestRun((m) => {
+      m.archive!.pending = { files: 40, bytes: 12_000_000, partsBytes: 12_000_001, reason: 'window' };
+    });
+    expect((await validateRun(tooMany.reader, windowed, tooMany.pointer)).ok).toBe(false);
     // The snapshot is still held to its totals when files are pending.
     const lying = honestRun((m) => {
       m.archive!.pending = { files: 40, bytes: 12_000_000, reason: 'window' };

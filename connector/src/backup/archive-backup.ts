@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ArchiveSummary } from '../../../protocol';
 import type { ObjectStore } from '../store/object-store';
 import { ArchiveIndex } from './archive-index';
-import { type ArchiveRoot, type MirrorOptions, mirrorArchive } from './archive-mirror';
+import { type ArchiveRoot, type MirrorOptions, type MirrorResult, mirrorArchive } from './archive-mirror';
 import { writeSnapshot } from '../repository/snapshots';
 
 /**
@@ -16,7 +16,7 @@ export async function backupArchive(
   roots: ArchiveRoot[],
   deps: { store: ObjectStore; stateDir: string; logger: Logger } & Pick<
     MirrorOptions,
-    'onProgress' | 'signal' | 'concurrency' | 'hiddenAttribute' | 'windowEndsAt' | 'now' | 'uploadRate'
+    'onProgress' | 'signal' | 'concurrency' | 'hiddenAttribute' | 'windowEndsAt' | 'now' | 'windowAlarm' | 'uploadRate'
   >,
 ): Promise<ArchiveSummary> {
   const { store, logger } = deps;
@@ -40,7 +40,7 @@ export async function backupArchive(
     links: mirrored.links.length,
     readFiles: mirrored.readFiles,
     snapshot,
-    ...(mirrored.pending.files > 0 ? { pending: { ...mirrored.pending, reason: 'window' as const } } : {}),
+    ...(mirrored.pending.files > 0 ? { pending: pendingSummary(mirrored.pending) } : {}),
   };
   if (mirrored.rebuilt) logger.info(mirrored.rebuilt, 'archive index rebuilt from S3');
   if (mirrored.skipped.length > 0)
@@ -56,10 +56,17 @@ export async function backupArchive(
       deletedFiles: summary.deletedFiles,
       pendingFiles: mirrored.pending.files,
       pendingBytes: mirrored.pending.bytes,
+      pendingPartsBytes: mirrored.pending.partsBytes,
     },
     summary.pending
-      ? `archive mirrored until the backup window ended: ${summary.uploadedFiles} file(s), ${summary.uploadedBytes} bytes sent; ${summary.pending.files} file(s), ${summary.pending.bytes} bytes left for the next run`
+      ? `archive mirrored until the backup window ended: ${summary.uploadedFiles} file(s), ${summary.uploadedBytes} bytes sent; ${summary.pending.files} file(s), ${summary.pending.bytes} bytes left for the next run${summary.pending.partsBytes ? ` (${summary.pending.partsBytes} bytes of them already in S3 as parts of paused uploads, not sent again)` : ''}`
       : `archive mirrored: ${summary.uploadedFiles} file(s), ${summary.uploadedBytes} bytes sent; nothing pending`,
   );
   return summary;
+}
+
+/** The manifest's `pending`: `partsBytes` only when a paused upload left parts in S3. */
+function pendingSummary(pending: MirrorResult['pending']): NonNullable<ArchiveSummary['pending']> {
+  const { files, bytes, partsBytes } = pending;
+  return { files, bytes, reason: 'window', ...(partsBytes > 0 ? { partsBytes } : {}) };
 }

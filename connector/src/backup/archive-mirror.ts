@@ -4,7 +4,7 @@ import { ConnectorError } from '../errors';
 import { attributesOf, HIDDEN, type HiddenAttribute, hiddenAttribute } from '../files/file-attributes';
 import { displayName, hostPlatform, isPlainText, nameBytes } from '../files/file-names';
 import { nsToMs, sameMtime } from '../files/file-times';
-import type { ObjectStore, StoredObject, VersionFacts } from '../store/object-store';
+import { type ObjectStore, type StoredObject, UploadPaused, type VersionFacts } from '../store/object-store';
 import { type ArchiveIndex, type IndexEntry, indexEntry } from './archive-index';
 import { hashFile } from '../repository/file-checksums';
 import { adoptFromRemote, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
@@ -31,6 +31,14 @@ export interface MirrorOptions {
   windowEndsAt?: Date;
   /** The clock the window is checked against, in ms since the epoch (tests inject one). @default Date.now */
   now?: () => number;
+  /**
+   * Arms the alarm that rings at the window's end while files are in flight, and returns its
+   * disarm. A multipart upload in flight when it rings pauses at its next safe point between
+   * parts (the parts being sent finish, no new one starts, the store's checkpoint keeps them) and
+   * counts as pending; the next run sends only the parts S3 does not have. A file sent in one PUT
+   * finishes. @default a timer on this machine's clock; none when `now` is injected (the test rings it)
+   */
+  windowAlarm?: (windowEndsAt: Date, ring: () => void) => () => void;
   /**
    * The upload limit in force, bytes per second (null: unlimited). With a window, the files in
    * flight are kept to about what this limit sends in 10 s (always at least one file), so
@@ -78,7 +86,16 @@ export interface MirrorResult {
    * first, and their bytes (0 and 0 when all was sent). A changed one keeps its last version in
    * the snapshot; a new one is not in it. The index does not record them: the next run sends them.
    */
-  pending: { files: number; bytes: number };
+  pending: {
+    files: number;
+    bytes: number;
+    /**
+     * Of `bytes`, those already in S3 as whole parts of large files whose upload paused between
+     * parts at the window's end: kept (with their checkpoints) for the next run, which does not
+     * send them again. Not a version yet, so in neither `bytes` nor `uploadedBytes`.
+     */
+    partsBytes: number;
+  };
 }
 
 /** The backup window's state while the mirror runs. */
@@ -130,7 +147,7 @@ export async function mirrorArchive(
     copiedFiles: 0,
     deletedFiles: 0,
     skipped: [],
-    pending: { files: 0, bytes: 0 },
+    pending: { files: 0, bytes: 0, partsBytes: 0 },
     *snapshotFiles() {
       for (const [id, entry] of index.entries) {
         if (!inSnapshot(id, entry)) continue;
@@ -194,6 +211,17 @@ export async function mirrorArchive(
     if (windowEnded) options.onProgress?.(done, result.uploadedBytes, windowProgress());
     return windowEnded;
   };
+  /** Read between the parts of a file in flight (never during one): once the window ended, multipart uploads pause. */
+  const pauseUploads = () => windowEnded;
+  const alarm = options.windowAlarm ?? (options.now ? undefined : timerAlarm);
+  const disarm =
+    options.windowEndsAt && alarm
+      ? alarm(options.windowEndsAt, () => {
+          if (windowEnded) return;
+          windowEnded = true;
+          options.onProgress?.(done, result.uploadedBytes, windowProgress());
+        })
+      : () => undefined;
   let inFlightBytes = 0;
   const inFlightDone: Array<() => void> = [];
   /**
@@ -215,10 +243,10 @@ export async function mirrorArchive(
   };
   /** Sends a file, unless the window has ended: then it waits for the next run (nothing of it is sent). */
   const sendInWindow = async (task: Task, key: string, reading: () => void) => {
-    if (!(await startSending(task.file.size))) return { pending: true } as const;
+    if (!(await startSending(task.file.size))) return { pending: true, bytesInStore: 0 } as const;
     reading();
     try {
-      return await uploadConsistent(store, key, task.file);
+      return await uploadConsistent(store, key, task.file, pauseUploads);
     } finally {
       inFlight--;
       inFlightBytes -= task.file.size;
@@ -256,6 +284,7 @@ export async function mirrorArchive(
           // a new one is not in it yet; the index does not record it, so the next run sends it.
           result.pending.files++;
           result.pending.bytes += task.file.size;
+          result.pending.partsBytes += outcome.bytesInStore;
         } else if ('reason' in outcome) {
           // Reported; its last good version (if any, stamped by the scan) stays in the snapshot.
           skip(task.root.name, task.file.relative, outcome.reason);
@@ -386,11 +415,13 @@ export async function mirrorArchive(
     const error = caught instanceof RootUnreadable ? await rootProblem(roots, caught) : caught;
     queue.fail(error);
     await working;
+    disarm();
     throw error;
   } finally {
     queue.close();
   }
   const failed = await working;
+  disarm();
   await saving;
   if (failed) throw failed.error;
 
@@ -415,6 +446,19 @@ async function rootProblem(roots: ArchiveRoot[], unreadable: RootUnreadable): Pr
     ? `${root.path}: cannot be listed (${code ?? unreadable.message})`
     : `${verdict.detail}${verdict.fix ? `: ${verdict.fix}` : ''}`;
   return new ConnectorError('ARCHIVE_ROOT_UNREADABLE', `archive root "${root.name}": ${text}`, { cause: unreadable.cause });
+}
+
+/** The window's alarm on this machine's clock (a timer, re-armed past Node's longest delay of about 24.8 days). */
+function timerAlarm(windowEndsAt: Date, ring: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    const left = windowEndsAt.getTime() - Date.now();
+    if (left <= 0) return ring();
+    timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+    timer.unref(); // never keeps the process alive
+  };
+  arm();
+  return () => clearTimeout(timer);
 }
 
 /** With a backup window and a bandwidth limit, the files in flight hold at most about this many seconds of the limit. */
@@ -680,20 +724,23 @@ async function uploadConsistent(
   store: ObjectStore,
   key: string,
   scanned: ScannedFile,
-): Promise<{ entry: IndexEntry } | { reason: string }> {
+  pause: () => boolean,
+): Promise<{ entry: IndexEntry } | { reason: string } | { pending: true; bytesInStore: number }> {
   let reason = '';
   const file = scanned.diskPath;
   const hidden = (scanned.attributes & HIDDEN) !== 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
       const before = await currentFacts(file, hidden);
-      const stored: StoredObject = await store.putFile(key, file);
+      const stored: StoredObject = await store.putFile(key, file, { pause });
       const after = await currentFacts(file, hidden);
       if (before.size === after.size && before.mtimeNs === after.mtimeNs && stored.size === after.size) {
         return { entry: indexEntry(after, stored.sha256, stored.versionId, stored.s3Checksum) };
       }
       reason = `changed while being read (${ATTEMPTS} attempts)`;
     } catch (error) {
+      // Paused between parts at the window's end: the parts sent are kept for the next run.
+      if (error instanceof UploadPaused) return { pending: true, bytesInStore: error.bytesInStore };
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'EBUSY' && code !== 'EAGAIN' && !(error instanceof ConnectorError && error.code === 'FILE_CHANGED')) {
         if (code === 'EACCES' || code === 'EPERM' || code === 'ENOENT') return { reason: readFailure(error) };

@@ -240,7 +240,7 @@ program
       );
       if (archive.seeding)
         lines.push(
-          `The archive was still being seeded when this backup ran (its backup window ended first): it holds ${archive.seeding.files} of ${archive.seeding.of} files (${archive.seeding.percent} %). ${archive.seeding.pendingFiles} file(s), ${archive.seeding.pendingBytes} bytes, were not yet sent at their current content: new ones are not restored, changed ones came back in their previous version; later runs go on sending them.`,
+          `The archive was still being seeded when this backup ran (its backup window ended first): it holds ${archive.seeding.files} of ${archive.seeding.of} files, ${archive.seeding.bytes} of ${archive.seeding.bytesOf} bytes (${archive.seeding.percent} %, by bytes). ${archive.seeding.pendingFiles} file(s), ${archive.seeding.pendingBytes} bytes, were not yet sent at their current content: new ones are not restored, changed ones came back in their previous version; later runs go on sending them.`,
         );
       if (archive.renamed.length > 0)
         lines.push(

@@ -22,6 +22,7 @@ import { downloadArtifact } from '../repository/download-artifact';
 import { type MaterializeResult, materializeSnapshot } from './materialize-snapshot';
 import { planRestore } from './restore-plan';
 import { canonicalPath, defaultSemantics, type NameSemantics, overlaps, overlapsOnDisk } from './target-paths';
+import { archiveProgress, seedingPercent } from '../../../core/seeding';
 
 export interface RestoreChoices {
   /** Restore the database backup under this (new) name. */
@@ -71,24 +72,36 @@ export interface RestoreSummary {
  * changed one is there in its previous version).
  */
 export interface ArchiveSeeding {
+  /** Files in the snapshot, of all there are (snapshot + pending). */
   files: number;
   of: number;
+  /** Their bytes, of all there are. */
+  bytes: number;
+  bytesOf: number;
   pendingFiles: number;
   pendingBytes: number;
-  /** The share done, 0–100, one decimal: files / (files + pending files), as the manifest defines it. */
+  /**
+   * How far, 0–99 (whole percent, rounded down): by bytes, by files when the archive has no bytes.
+   * The cloud's own measure (core/seeding.ts seedingPercent), so `run show`, `status` and a
+   * restore of the same run say the same number.
+   */
   percent: number;
 }
 
 /** The seeding state of a run's archive, from its manifest (undefined: the archive was complete). */
-export function archiveSeeding(archive: Manifest['archive']): ArchiveSeeding | undefined {
+export function archiveSeeding(
+  archive: Pick<NonNullable<Manifest['archive']>, 'files' | 'bytes' | 'uploadedBytes' | 'pending'> | undefined,
+): ArchiveSeeding | undefined {
   if (!archive?.pending) return undefined;
-  const of = archive.files + archive.pending.files;
+  const progress = archiveProgress(archive);
   return {
-    files: archive.files,
-    of,
-    pendingFiles: archive.pending.files,
-    pendingBytes: archive.pending.bytes,
-    percent: Math.floor((archive.files / of) * 1000) / 10,
+    files: progress.filesDone,
+    of: progress.filesTotal,
+    bytes: progress.bytesDone,
+    bytesOf: progress.bytesTotal,
+    pendingFiles: progress.pendingFiles,
+    pendingBytes: progress.pendingBytes,
+    percent: seedingPercent(progress),
   };
 }
 

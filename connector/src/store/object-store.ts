@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { S3Checksum } from '../../../protocol';
+import { ConnectorError } from '../errors';
 
 /** What S3 stored: the exact version, and the checksums to prove it. */
 export interface StoredObject {
@@ -17,6 +18,32 @@ export interface PutOptions {
   /** Called with bytes sent so far; cheap, may be called often. */
   onProgress?(bytesSent: number): void;
   signal?: AbortSignal;
+  /**
+   * Asked between the parts of a multipart upload (never during one): true pauses it there. Parts
+   * in flight finish, no new one starts, the upload and its checkpoint are kept, and putFile
+   * rejects with ConnectorError `UPLOAD_PAUSED`; the next putFile of the same file (same size and
+   * mtime) sends only the parts S3 does not have (UploadPaused says how many bytes it holds). A file sent in one PUT, or a store without
+   * checkpoints, is never paused. @default never pauses
+   */
+  pause?(): boolean;
+}
+
+/**
+ * putFile paused between parts when `pause` asked it to: the upload and its checkpoint are kept,
+ * and `bytesInStore` (whole parts) are in S3 for the next attempt, which does not send them again.
+ */
+export class UploadPaused extends ConnectorError {
+  constructor(
+    readonly key: string,
+    readonly bytesInStore: number,
+    parts: { inStore: number; of: number },
+  ) {
+    super(
+      'UPLOAD_PAUSED',
+      `the upload of ${key} paused between parts: ${parts.inStore} of ${parts.of} part(s), ${bytesInStore} bytes, are in S3; the next attempt sends the rest`,
+    );
+    this.name = 'UploadPaused';
+  }
 }
 
 /** The current (latest, not deleted) version of a key, as a listing shows it. */

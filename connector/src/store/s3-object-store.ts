@@ -20,6 +20,7 @@ import {
   type ObjectStore,
   type PutOptions,
   type StoredObject,
+  UploadPaused,
   type VersionFacts,
 } from './object-store';
 import { throttledReadable } from '../bandwidth/throttled-streams';
@@ -315,6 +316,13 @@ export class S3ObjectStore implements ObjectStore {
       for (let partNumber = 1, offset = 0; offset < size; partNumber++, offset += partSize) {
         options.signal?.throwIfAborted();
         while (free.length === 0) await Promise.race(inFlight);
+        // A safe point between parts: asked to pause (the backup window ended), no part starts;
+        // those in flight finish and are recorded, and the checkpoint keeps them for the next run.
+        // Without a checkpoint nothing could be resumed, so the file goes on to the end.
+        if (checkpoint && options.pause?.()) {
+          await Promise.all(inFlight);
+          throw new UploadPaused(key, sent, { inStore: parts.length, of: Math.ceil(size / partSize) });
+        }
         const buffer = free.pop()!;
         const body = buffer.subarray(0, Math.min(partSize, size - offset));
         await readFully(file, body, offset);
@@ -389,8 +397,9 @@ export class S3ObjectStore implements ObjectStore {
       };
     } catch (error) {
       await Promise.allSettled(inFlight);
-      // Cancelled, or nothing to resume from: abort, so no parts are left behind. Otherwise keep
-      // the upload for the next attempt (the bucket's lifecycle aborts forgotten ones after 7 days).
+      // Cancelled, or nothing to resume from: abort, so no parts are left behind. Otherwise (a
+      // pause, a service stop, a failure) keep the upload for the next attempt (the bucket's
+      // lifecycle aborts forgotten ones after 7 days).
       if (!checkpoint || (options.signal?.aborted && options.signal.reason !== SHUTDOWN)) {
         await this.client
           .send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: uploadId }))
