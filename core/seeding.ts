@@ -25,7 +25,11 @@ export interface SeedingState {
   /** The first run that left files pending, and when it finished. */
   startedRunId: string;
   startedAt: string;
-  /** The latest run that made progress (sent something, or left less pending), and when it finished. */
+  /**
+   * When the latest run that made progress finished: a run that sent archive bytes AND left fewer
+   * bytes pending than any run of this seeding before it (`leastPendingBytes`). Deleting pending
+   * files sends nothing; re-sending today's changed files leaves the backlog as it was: neither counts.
+   */
   lastProgressAt: string;
   /** The latest run counted (a retried finalize of the same run is not counted twice). */
   lastRunId: string;
@@ -33,9 +37,20 @@ export interface SeedingState {
   filesTotal: number;
   bytesDone: number;
   bytesTotal: number;
-  /** Runs counted since seeding started, and the archive bytes they sent: the rate per night. */
+  /** Runs counted since seeding started, and the archive bytes they sent (today's changes too). */
   runs: number;
   bytesSent: number;
+  /**
+   * The fewest bytes any run of this seeding left pending (the backlog's low-water mark). Absent in
+   * a state recorded before it existed: then the last run's pending (`bytesTotal - bytesDone`).
+   */
+  leastPendingBytes?: number;
+  /**
+   * The backlog bytes sent since seeding started: the first run's archive bytes, then per run
+   * the bytes it took off the low-water mark, at most what it sent (`min(sent, least - pending)`).
+   * The estimate's rate per night. Absent in an older state: `bytesSent`.
+   */
+  backlogBytesSent?: number;
 }
 
 /** No progress for this long and the seeding is stalled (alarmed on). */
@@ -67,8 +82,19 @@ export function archiveProgress(archive: {
 /**
  * The tenant's seeding after a run whose archive validated: undefined when nothing is pending
  * (a complete archive run ends the seeding), otherwise the state carried on from `previous`
- * (started now when there was none). Progress is a run that sent archive bytes or left fewer
- * files or bytes pending than the run before; a run without progress keeps `lastProgressAt`.
+ * (started now when there was none).
+ *
+ * Progress is a run that sent archive bytes AND left fewer bytes pending than any run of this
+ * seeding before it (the low-water mark). The manifest says only how much is pending, not which
+ * of it is the backlog and which is today's changes, so this is the test that cannot be faked:
+ * - deleting pending files lowers the pending count but sends nothing: no progress (the mark
+ *   moves down, so the files deleted can't count later either);
+ * - re-sending a changed file every night while the backlog waits sends bytes but leaves as much
+ *   pending: no progress, stalled after a day;
+ * - pending that goes up and down while nothing is sent never counts: the alarm doesn't flap.
+ * A night that sends backlog but adds more new files than it sends is no progress either, until
+ * the backlog falls below its mark: the seeding is not getting closer to done.
+ * A run without progress keeps `lastProgressAt`.
  */
 export function nextSeeding(
   previous: SeedingState | undefined,
@@ -92,19 +118,21 @@ export function nextSeeding(
       ...done,
       runs: 1,
       bytesSent: progress.uploadedBytes,
+      leastPendingBytes: progress.pendingBytes,
+      backlogBytesSent: progress.uploadedBytes,
     };
   }
-  const moved =
-    progress.uploadedBytes > 0 ||
-    progress.pendingFiles < previous.filesTotal - previous.filesDone ||
-    progress.pendingBytes < previous.bytesTotal - previous.bytesDone;
+  const least = previous.leastPendingBytes ?? previous.bytesTotal - previous.bytesDone;
+  const backlogSent = progress.uploadedBytes > 0 ? Math.min(progress.uploadedBytes, Math.max(0, least - progress.pendingBytes)) : 0;
   return {
     ...previous,
     ...done,
     lastRunId: run.runId,
-    lastProgressAt: moved ? run.finishedAt : previous.lastProgressAt,
+    lastProgressAt: backlogSent > 0 ? run.finishedAt : previous.lastProgressAt,
     runs: previous.runs + 1,
     bytesSent: previous.bytesSent + progress.uploadedBytes,
+    leastPendingBytes: Math.min(least, progress.pendingBytes),
+    backlogBytesSent: (previous.backlogBytesSent ?? previous.bytesSent) + backlogSent,
   };
 }
 
@@ -115,11 +143,14 @@ export function seedingPercent(state: Pick<SeedingState, 'filesDone' | 'filesTot
 }
 
 /**
- * How many more nightly runs the pending bytes need at the rate so far (archive bytes sent per
- * run since seeding started); undefined when no run has sent anything yet (no rate to go by).
+ * How many more nightly runs the pending bytes need at the rate so far: backlog bytes sent per
+ * run since seeding started (`backlogBytesSent`, not re-sent changes); undefined when no run has
+ * sent any backlog yet (no rate to go by).
  */
-export function seedingNightsLeft(state: Pick<SeedingState, 'bytesDone' | 'bytesTotal' | 'runs' | 'bytesSent'>): number | undefined {
-  const perRun = state.runs > 0 ? state.bytesSent / state.runs : 0;
+export function seedingNightsLeft(
+  state: Pick<SeedingState, 'bytesDone' | 'bytesTotal' | 'runs' | 'bytesSent' | 'backlogBytesSent'>,
+): number | undefined {
+  const perRun = state.runs > 0 ? (state.backlogBytesSent ?? state.bytesSent) / state.runs : 0;
   if (perRun <= 0) return undefined;
   return Math.max(1, Math.ceil(Math.max(0, state.bytesTotal - state.bytesDone) / perRun));
 }

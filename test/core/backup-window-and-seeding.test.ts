@@ -117,4 +117,102 @@ describe('seeding: the state, the percentage, the estimate, a stall (issue 20)',
       nextSeeding(moved, archiveProgress({ files: 3000, bytes: 300 * GB, uploadedBytes: 170 * GB }), { runId: 'x', finishedAt: '' }),
     ).toBeUndefined();
   });
+
+  describe('progress that cannot be faked (T20 F1): sent archive bytes AND less pending than ever before', () => {
+    const MB = 1_000_000;
+    const night = (n: number) => ({
+      runId: `acme-night-${n}`,
+      finishedAt: new Date(Date.parse('2026-11-01T06:00:00.000Z') + n * 86_400_000).toISOString(),
+    });
+    const at = (n: number) => new Date(Date.parse(night(n).finishedAt) + 3_600_000);
+
+    test('deleting pending files sends nothing: no progress, and the files deleted never count later', () => {
+      const first = nextSeeding(
+        undefined,
+        archiveProgress({ files: 13, bytes: 64 * MB, uploadedBytes: 64 * MB, pending: { files: 7, bytes: 20 * MB } }),
+        night(0),
+      );
+      // The tester's delete trick: 2 pending files removed, `--window 1s`: 0 sent, 5 files, 14.3 MB left.
+      const deleted = nextSeeding(
+        first,
+        archiveProgress({ files: 13, bytes: 64 * MB, uploadedBytes: 0, pending: { files: 5, bytes: 14.3 * MB } }),
+        night(1),
+      );
+      expect(deleted).toMatchObject({ lastProgressAt: first!.lastProgressAt, leastPendingBytes: 14.3 * MB, backlogBytesSent: 64 * MB });
+      expect(seedingStalled(deleted!, at(1))).toBe(true);
+      // Next night re-sends a 1 MB changed file only: pending as low as after the deletion, still no progress.
+      const resent = nextSeeding(
+        deleted,
+        archiveProgress({ files: 13, bytes: 64 * MB, uploadedBytes: 1 * MB, pending: { files: 5, bytes: 14.3 * MB } }),
+        night(2),
+      );
+      expect(resent!.lastProgressAt).toBe(first!.lastProgressAt);
+      // A night that sends 3 MB of the backlog is progress again, and counts those 3 MB.
+      const sent = nextSeeding(
+        resent,
+        archiveProgress({ files: 14, bytes: 67 * MB, uploadedBytes: 3 * MB, pending: { files: 4, bytes: 11.3 * MB } }),
+        night(3),
+      );
+      expect(sent).toMatchObject({ lastProgressAt: night(3).finishedAt, backlogBytesSent: 67 * MB });
+    });
+
+    test('A: one 2 MB changed file re-sent each night, the 20 GB backlog never started: stalled after 24 h, no estimate of 40 nights', () => {
+      let s = nextSeeding(
+        undefined,
+        archiveProgress({ files: 500, bytes: 5 * GB, uploadedBytes: 5 * GB, pending: { files: 2000, bytes: 20 * GB } }),
+        night(0),
+      );
+      for (let n = 1; n <= 10; n++) {
+        s = nextSeeding(
+          s,
+          archiveProgress({ files: 500, bytes: 5 * GB, uploadedBytes: 2 * MB, pending: { files: 2000, bytes: 20 * GB } }),
+          night(n),
+        );
+        expect(s!.lastProgressAt).toBe(night(0).finishedAt);
+      }
+      expect(seedingStalled(s!, at(10))).toBe(true);
+      expect(s).toMatchObject({ runs: 11, bytesSent: 5 * GB + 20 * MB, backlogBytesSent: 5 * GB });
+      // The estimate goes by the backlog sent (5 GB in 11 nights), not by the 2 MB re-sent: 44 nights, and flagged.
+      expect(seedingNightsLeft(s!)).toBe(44);
+      expect(describeSeeding(s!, at(10))).toBe('seeding 20 %, about 44 more nights — NO PROGRESS for 241h');
+    });
+
+    test('B: nothing sent, pending up and down by one file each night: stays stalled, does not flap', () => {
+      let s = nextSeeding(
+        undefined,
+        archiveProgress({ files: 10, bytes: 10 * MB, uploadedBytes: 10 * MB, pending: { files: 7, bytes: 20 * MB } }),
+        night(0),
+      );
+      for (let n = 1; n <= 6; n++) {
+        const pending = n % 2 === 1 ? { files: 6, bytes: 17 * MB } : { files: 7, bytes: 20 * MB };
+        s = nextSeeding(s, archiveProgress({ files: 10, bytes: 10 * MB, uploadedBytes: 0, pending }), night(n));
+        expect(s!.lastProgressAt).toBe(night(0).finishedAt);
+        expect(seedingStalled(s!, at(n))).toBe(true);
+      }
+    });
+
+    test('the estimate goes by backlog progress: real nights of 60 GB give "about 3 more nights" whatever else was re-sent', () => {
+      let s = nextSeeding(
+        undefined,
+        archiveProgress({ files: 600, bytes: 60 * GB, uploadedBytes: 60 * GB, pending: { files: 2400, bytes: 240 * GB } }),
+        night(0),
+      );
+      // Night 1 sends 61 GB: 60 GB of backlog and a 1 GB file changed during the day (re-sent).
+      s = nextSeeding(
+        s,
+        archiveProgress({ files: 1200, bytes: 121 * GB, uploadedBytes: 61 * GB, pending: { files: 1800, bytes: 180 * GB } }),
+        night(1),
+      );
+      expect(s).toMatchObject({ lastProgressAt: night(1).finishedAt, backlogBytesSent: 120 * GB, leastPendingBytes: 180 * GB });
+      expect(seedingNightsLeft(s!)).toBe(3); // 180 GB / 60 GB a night
+      // A state recorded before the low-water mark existed carries on from its last pending and bytes sent.
+      const old = seedingState('2026-11-26T06:00:00.000Z');
+      const next = nextSeeding(
+        old,
+        archiveProgress({ files: 1320, bytes: 132 * GB, uploadedBytes: 6 * GB, pending: { files: 1680, bytes: 168 * GB } }),
+        night(30),
+      );
+      expect(next).toMatchObject({ lastProgressAt: night(30).finishedAt, leastPendingBytes: 168 * GB, backlogBytesSent: 132 * GB });
+    });
+  });
 });
