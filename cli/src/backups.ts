@@ -84,19 +84,29 @@ export async function waitForRun(
         executionStatus: execution.status ?? 'UNKNOWN',
       };
     }
-    const detached = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), options.pollMs ?? 1000);
-      options.detach.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve(true);
-        },
-        { once: true },
-      );
-    });
+    const detached = await pollPause(options.detach, options.pollMs ?? 1000);
     if (detached || options.detach.aborted) return { detached: true, run };
   }
+}
+
+/**
+ * Waits `ms`, or less when `signal` aborts first: true when it did. The abort listener is removed
+ * when the time is up, so a long wait (one poll a second) doesn't pile up one listener per poll
+ * on the signal (Node warned "MaxListenersExceededWarning … 11 abort listeners" after 11 s).
+ */
+export function pollPause(signal: AbortSignal, ms: number): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(false);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 async function missingRun(runId: string, status: string): Promise<never> {

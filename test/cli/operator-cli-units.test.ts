@@ -1,5 +1,6 @@
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
-import { errorName, partsOf, runView, stepsFromHistory } from '../../cli/src/backups';
+import { errorName, partsOf, runView, stepsFromHistory, waitForRun } from '../../cli/src/backups';
+import { getEventListeners } from 'node:events';
 import { EXIT, explainAwsError } from '../../cli/src/cli-error';
 import { type Fleet, openFleet } from '../../cli/src/fleet';
 import { spawnSync } from 'node:child_process';
@@ -469,5 +470,41 @@ describe('so-backup: a bad window is named before the cloud is asked (issue 20)'
     expect(stderr).toMatch(message);
     expect(stderr).not.toMatch(/local mode is not set up/);
     expect(status).toBe(EXIT.usage);
+  });
+});
+
+describe('so-backup backup --wait: the polling loop (T20 F4)', () => {
+  test('GIVEN a run followed for 15 polls THEN no abort listener is left on the Ctrl-C signal (no MaxListenersExceededWarning), and Ctrl-C still detaches', async () => {
+    let polls = 0;
+    const run = { runId: 'acme-1', status: 'RUNNING' } as unknown as RunRecord;
+    const fleet = {
+      sfn: { send: async () => ({ status: ++polls > 15 ? 'SUCCEEDED' : 'RUNNING' }) },
+      runs: { get: async () => run },
+    } as unknown as Fleet;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const detach = new AbortController();
+    const seen: number[] = [];
+    const outcome = await waitForRun(
+      fleet,
+      { runId: 'acme-1', executionArn: 'arn' },
+      {
+        detach: detach.signal,
+        pollMs: 1,
+        onProgress: () => seen.push(getEventListeners(detach.signal, 'abort').length),
+      },
+    );
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    expect(outcome.detached).toBe(false);
+    expect(Math.max(...seen)).toBe(0);
+    expect(getEventListeners(detach.signal, 'abort')).toHaveLength(0);
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+
+    polls = 0;
+    const following = waitForRun(fleet, { runId: 'acme-1', executionArn: 'arn' }, { detach: detach.signal, pollMs: 60_000 });
+    setTimeout(() => detach.abort(), 20);
+    await expect(following).resolves.toMatchObject({ detached: true });
   });
 });
