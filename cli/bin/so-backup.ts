@@ -1,10 +1,22 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { cancelBackup, errorName, listRuns, showRun, startBackup, waitForRun } from '../src/backups';
+import { cancelBackup, errorName, listRuns, runPhase, showRun, startBackup, waitForRun } from '../src/backups';
 import { CliError, EXIT, explainAwsError, usageError } from '../src/cli-error';
 import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
-import { archiveProgressText, bytes, duration, failureText, progressBar, rateText, table, when } from '../src/render';
+import {
+  ago,
+  archiveProgressText,
+  bytes,
+  duration,
+  failureText,
+  plural,
+  progressBar,
+  rateText,
+  table,
+  when,
+  whenExact,
+} from '../src/render';
 import { parseExpiry, shareRun } from '../src/share';
 import { renderVerification, verifyBackupFiles } from '../src/verify-backup';
 import {
@@ -362,7 +374,7 @@ program
           const outcome = await waitForRun(fleet, started, {
             detach: detach.signal,
             onProgress: (run) => {
-              const phase = run?.progress?.phase ?? 'waiting for the connector';
+              const phase = runPhase(run);
               if (human) process.stderr.write(`\r${progressBar(run?.progress?.percent, phase + rateText(run?.progress))}\u001b[K`);
               else if (phase !== lastPhase) process.stderr.write(`… ${phase}\n`);
               lastPhase = phase;
@@ -394,7 +406,7 @@ program
           if (r.status.startsWith('SUCCEEDED')) {
             const progress = 'archiveProgress' in r ? r.archiveProgress : undefined;
             const seeding = 'seeding' in r ? r.seeding : undefined;
-            return `Backup ${r.runId} ${r.status}, validated: ${r.validated ? 'yes' : 'no'}. ${s?.databases ?? 0} database(s), ${bytes(Number(s?.databaseBytes ?? 0))}; archive ${s?.archiveFiles ?? 0} files, ${s?.uploadedFiles ?? 0} sent; took ${duration(Number(s?.durationSeconds))}.${
+            return `Backup ${r.runId} ${r.status}, validated: ${r.validated ? 'yes' : 'no'}. ${s?.databases ?? 0} database(s), ${bytes(Number(s?.databaseBytes ?? 0))}; archive ${plural(Number(s?.archiveFiles ?? 0), 'file')}, ${Number(s?.uploadedFiles ?? 0).toLocaleString('en-US')} sent; took ${duration(Number(s?.durationSeconds))}.${
               progress?.pendingFiles
                 ? `\nArchive: ${archiveProgressText(progress)}${seeding ? `; ${describeSeeding(seeding, new Date())}` : ''}.`
                 : ''
@@ -453,14 +465,16 @@ program
         [
           `${r.runId}: ${r.status}${r.validated ? ', validated' : ''}`,
           `trigger ${r.trigger}, by ${r.requestedBy}${r.reason ? `, because: ${r.reason}` : ''}`,
-          `started ${when(r.startedAt)}, took ${duration(r.durationSeconds)}, backup window ${r.windowEndsAt ? `until ${when(r.windowEndsAt)}` : 'none'}${r.failure ? `\nfailed: ${failureText(r.failure)}` : ''}`,
+          `started ${when(r.startedAt)}, took ${duration(r.durationSeconds)}, backup window ${r.windowEndsAt ? `until ${whenExact(r.windowEndsAt)}` : 'none'}${r.failure ? `\nfailed: ${failureText(r.failure)}` : ''}`,
           ...(r.archiveProgress ? [`archive: ${archiveProgressText(r.archiveProgress)}`] : []),
           ...(r.seeding ? [`tenant's archive: ${r.seeding}`] : []),
           ...(r.status === 'RUNNING' && r.progress
             ? [
-                `now: ${r.progress.phase}${r.progress.percent === undefined ? '' : ` ${r.progress.percent.toFixed(0)} %`}${rateText(r.progress)}, reported ${when(r.progress.at)}`,
+                `now: ${r.phase ?? r.progress.phase}${r.progress.percent === undefined ? '' : ` ${r.progress.percent.toFixed(0)} %`}${rateText(r.progress)}, reported ${when(r.progress.at)}`,
               ]
-            : []),
+            : r.status === 'RUNNING' && r.phase
+              ? [`now: ${r.phase}`]
+              : []),
           '',
           r.historyKept ? 'Steps' : "Steps (Step Functions no longer keeps this execution's history)",
           table(r.steps, [
@@ -568,7 +582,7 @@ program
           { header: 'HEALTH', value: (t) => t.health },
           {
             header: 'LAST BACKUP',
-            value: (t) => (t.lastBackupAgeHours === undefined ? 'never' : `${duration(t.lastBackupAgeHours * 3600)} ago`),
+            value: (t) => ago(t.lastSuccessAt === undefined ? undefined : (Date.now() - Date.parse(t.lastSuccessAt)) / 1000),
             right: true,
           },
           { header: 'STALE', value: (t) => (t.stale ? 'STALE' : '') },

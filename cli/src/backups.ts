@@ -1,6 +1,6 @@
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { type Manifest, parseManifest } from '../../protocol';
+import { MESSAGE_BUDGET, type Manifest, parseManifest } from '../../protocol';
 import {
   awsErrorKind,
   cancelRun,
@@ -13,6 +13,7 @@ import {
 } from '../../core';
 import { CliError, EXIT, explainCoreError, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
+import { duration, plural } from './render';
 import { parseWindowOption, requireTenant } from './tenants';
 
 /** A reason must say something: it is what the run log and the customer see. */
@@ -139,6 +140,23 @@ export async function cancelBackup(
   return { runId: outcome.runId, cancelledBy, connectorsTold: outcome.connectorsTold };
 }
 
+/**
+ * What a running run is doing, as far as the cloud knows: the connector's latest progress; else
+ * whether the job has been sent. A connector reports its first progress after a random delay (up
+ * to 90 s) and then every 4 minutes (protocol/message-budget.ts), so a short run may never report:
+ * that is said, not "waiting for the connector" while the connector is at work.
+ */
+export function runPhase(run: Pick<RunRecord, 'progress' | 'connectionId' | 'result'> | undefined): string {
+  if (run?.result) return `the connector reported the backup ${run.result.outcome}; validating and recording it`;
+  if (run?.progress) return run.progress.phase;
+  if (run?.connectionId) {
+    const every = duration(MESSAGE_BUDGET.progressIntervalSeconds).replace(/ 0s$/, '');
+    const first = duration(MESSAGE_BUDGET.firstProgressJitterSeconds).replace(/ 0s$/, '');
+    return `job sent to the connector, no progress report yet (the first within ${first}, then every ${every})`;
+  }
+  return 'the job is not sent to the connector yet (preparing, or the connector is offline: asked again every 15 minutes)';
+}
+
 export function runView(run: RunRecord) {
   const seconds = run.finishedAt ? (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000 : undefined;
   return {
@@ -159,6 +177,8 @@ export function runView(run: RunRecord) {
     failure: run.failure,
     /** The connector's latest progress while the run goes on (phase, rate, limit). */
     progress: run.progress,
+    /** While the run goes on: what it is doing now, as far as is known (runPhase). */
+    phase: run.status === 'RUNNING' ? runPhase(run) : undefined,
     /** When the run's backup window ends (absent: none): the archive starts no new file after it. */
     windowEndsAt: run.windowEndsAt,
     /** How far the archive has come with this run (seeding: core/seeding.ts). */
@@ -348,7 +368,7 @@ export function artifactsOf(manifest: Manifest) {
       ? [
           {
             kind: 'archive-snapshot' as const,
-            name: `${manifest.archive.files} files`,
+            name: plural(manifest.archive.files, 'file'),
             key: manifest.archive.snapshot.key,
             versionId: manifest.archive.snapshot.versionId,
             size: manifest.archive.snapshot.size,

@@ -48,6 +48,25 @@ export function bytes(count: number | undefined): string {
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** "18m ago", "5h 12m ago", "2d 3h ago"; under a minute "<1m ago" (status LAST BACKUP). */
+export function ago(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds)) return 'never';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return '<1m ago';
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  return `${duration(s)} ago`;
+}
+
+/** "1 file", "2 files", "1,000 files". */
+export function plural(n: number, word: string): string {
+  return `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** "2026-11-25 02:00:00" (UTC, with seconds: a window's end, which a short window makes matter) or "-". */
+export function whenExact(iso: string | undefined): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : '-';
+}
+
 /** "2026-11-25 02:00" (UTC) or "-". */
 export function when(iso: string | undefined): string {
   return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : '-';
@@ -74,8 +93,7 @@ export function failureText(failure: { error: string; cause: string }): string {
 
 /** "1,000 of 3,000 files, 93.1 GiB of 279.4 GiB (33 %); 2,000 files, 186.3 GiB left for the next run" (core/seeding.ts ArchiveProgress). */
 export function archiveProgressText(progress: Omit<ArchiveProgress, 'uploadedBytes'>): string {
-  const count = (n: number) => n.toLocaleString('en-US');
-  const done = `${count(progress.filesDone)} of ${count(progress.filesTotal)} files, ${bytes(progress.bytesDone)} of ${bytes(progress.bytesTotal)}`;
+  const done = `${progress.filesDone.toLocaleString('en-US')} of ${plural(progress.filesTotal, 'file')}, ${bytes(progress.bytesDone)} of ${bytes(progress.bytesTotal)}`;
   if (progress.pendingFiles === 0) return `${done}: complete`;
-  return `${done} (${seedingPercent(progress)} %); ${count(progress.pendingFiles)} files, ${bytes(progress.pendingBytes)} left for the next run (the backup window ended)`;
+  return `${done} (${seedingPercent(progress)} %); ${plural(progress.pendingFiles, 'file')}, ${bytes(progress.pendingBytes)} left for the next run (the backup window ended)`;
 }

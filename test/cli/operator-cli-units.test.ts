@@ -1,5 +1,5 @@
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
-import { errorName, partsOf, runView, stepsFromHistory, waitForRun } from '../../cli/src/backups';
+import { errorName, partsOf, runPhase, runView, stepsFromHistory, waitForRun } from '../../cli/src/backups';
 import { getEventListeners } from 'node:events';
 import { EXIT, explainAwsError } from '../../cli/src/cli-error';
 import { type Fleet, openFleet } from '../../cli/src/fleet';
@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fleetStatus } from '../../cli/src/fleet-status';
-import { archiveProgressText, duration, failureText, rateText, table } from '../../cli/src/render';
+import { ago, archiveProgressText, duration, failureText, plural, rateText, table, whenExact } from '../../cli/src/render';
 import { parseBandwidthOption, parseWindowOption } from '../../cli/src/tenants';
 import { attachment, parseExpiry, shareRun } from '../../cli/src/share';
 import type { RunRecord, TenantRecord } from '../../core';
@@ -506,5 +506,55 @@ describe('so-backup backup --wait: the polling loop (T20 F4)', () => {
     const following = waitForRun(fleet, { runId: 'acme-1', executionArn: 'arn' }, { detach: detach.signal, pollMs: 60_000 });
     setTimeout(() => detach.abort(), 20);
     await expect(following).resolves.toMatchObject({ detached: true });
+  });
+});
+
+describe('so-backup: ages, counts and times read right (T20 F7)', () => {
+  test('LAST BACKUP: minutes under an hour (was "0s ago"), then hours and minutes, then days', () => {
+    expect(ago(20)).toBe('<1m ago');
+    expect(ago(18 * 60 + 40)).toBe('18m ago');
+    expect(ago(59 * 60 + 59)).toBe('59m ago');
+    expect(ago(5 * 3600 + 12 * 60)).toBe('5h 12m ago');
+    expect(ago(51 * 3600)).toBe('2d 3h ago');
+    expect(ago(undefined)).toBe('never');
+  });
+
+  test('"1 file", never "1 files"; the archive progress says it too', () => {
+    expect(plural(1, 'file')).toBe('1 file');
+    expect(plural(0, 'file')).toBe('0 files');
+    expect(plural(3000, 'file')).toBe('3,000 files');
+    expect(archiveProgressText({ filesDone: 0, filesTotal: 1, bytesDone: 0, bytesTotal: 10, pendingFiles: 1, pendingBytes: 10 })).toBe(
+      '0 of 1 file, 0 B of 10 B (0 %); 1 file, 10 B left for the next run (the backup window ended)',
+    );
+  });
+
+  test("a window's end is shown to the second (a 45 s window ends at 14:26:40, not 14:26)", () => {
+    expect(whenExact('2026-11-30T14:26:40.123Z')).toBe('2026-11-30 14:26:40');
+    expect(whenExact(undefined)).toBe('-');
+  });
+});
+
+describe('so-backup --wait and run show: a run the connector has not reported on yet (T20 F3)', () => {
+  test('says what is known: job not sent yet, or sent with no report yet (and when one comes), not "waiting for the connector"', () => {
+    expect(runPhase(undefined)).toMatch(/^the job is not sent to the connector yet/);
+    expect(runPhase({ connectionId: 'c1' })).toBe(
+      'job sent to the connector, no progress report yet (the first within 1m 30s, then every 4m)',
+    );
+    expect(runPhase({ connectionId: 'c1', progress: { phase: 'archive', at: '2026-11-30T14:00:00.000Z' } })).toBe('archive');
+    expect(runPhase({ connectionId: 'c1', result: { outcome: 'succeeded', at: '2026-11-30T14:00:00.000Z' } })).toBe(
+      'the connector reported the backup succeeded; validating and recording it',
+    );
+    const running = {
+      runId: 'r',
+      tenantId: 't',
+      status: 'RUNNING',
+      trigger: 'operator',
+      requestedBy: 's',
+      executionArn: 'a',
+      startedAt: '2026-11-30T14:00:00.000Z',
+      connectionId: 'c1',
+    } as RunRecord;
+    expect(runView(running).phase).toMatch(/^job sent to the connector/);
+    expect(runView({ ...running, status: 'SUCCEEDED' }).phase).toBeUndefined();
   });
 });
