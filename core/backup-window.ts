@@ -21,12 +21,35 @@ export const NO_WINDOW = 0;
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
 
 /**
+ * A window ends this long before the stack's backup timeout at the latest, so a run whose window
+ * ends is over (its files in flight finished, manifest written, validated) before it is timed out.
+ */
+export const RUN_WINDOW_MARGIN_SECONDS = 900;
+
+/**
+ * The longest window the stack lets a run have: its backup timeout less the margin (Prepare cuts
+ * a longer one to this; the CLI refuses one). `runTimeoutSeconds` is the stack's output
+ * RunTimeoutSeconds: the backup timeout plus an hour.
+ */
+export function latestRunWindowSeconds(runTimeoutSeconds: number): number {
+  return Math.max(1, runTimeoutSeconds - 3600 - RUN_WINDOW_MARGIN_SECONDS);
+}
+
+/**
  * Parses a window: a duration of hours, minutes and seconds ("5h", "90m", "1h30m", "45s"), or
- * "none" (0: no window). Seconds are allowed so a test can use a short window.
- * @returns seconds, 1 to MAX_RUN_WINDOW_SECONDS, or NO_WINDOW
+ * "none" (0: no window). Seconds are allowed so a test can use a short window. A unit after a
+ * larger one must be under 60 ("1h90m" is refused, naming "2h30m": likely a typo, never guessed).
+ * `limit`: the longest window allowed and why (default 23 h: the next night's run).
+ * @returns seconds, 1 to `limit.seconds`, or NO_WINDOW
  * @throws RangeError naming what is wrong and what to write
  */
-export function parseRunWindow(text: string): number {
+export function parseRunWindow(
+  text: string,
+  limit: { seconds: number; why: string } = {
+    seconds: MAX_RUN_WINDOW_SECONDS,
+    why: "the next night's run would find this one still running",
+  },
+): number {
   const trimmed = text.trim().toLowerCase();
   if (trimmed === 'none') return NO_WINDOW;
   const match = /^(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?$/.exec(trimmed);
@@ -37,10 +60,15 @@ export function parseRunWindow(text: string): number {
   }
   const [hours = 0, minutes = 0, seconds = 0] = match.slice(1).map((part) => (part === undefined ? 0 : Number(part)));
   const total = hours * UNIT_SECONDS.h + minutes * UNIT_SECONDS.m + seconds * UNIT_SECONDS.s;
-  if (total < 1) throw new RangeError(`a window of "${text}" is empty: give at least 1s, or "none" for no window`);
-  if (total > MAX_RUN_WINDOW_SECONDS)
+  const overflow = (match[1] !== undefined && minutes >= 60) || ((match[1] !== undefined || match[2] !== undefined) && seconds >= 60);
+  if (overflow)
     throw new RangeError(
-      `a window of "${text}" is longer than ${MAX_RUN_WINDOW_SECONDS / 3600}h: the next night's run would find this one still running; give at most 23h, or "none"`,
+      `"${text}" is not a duration: ${minutes >= 60 && match[1] !== undefined ? 'minutes' : 'seconds'} after a larger unit must be under 60; did you mean "${describeRunWindow(total).replace(/ /g, '')}"?`,
+    );
+  if (total < 1) throw new RangeError(`a window of "${text}" is empty: give at least 1s, or "none" for no window`);
+  if (total > limit.seconds)
+    throw new RangeError(
+      `a window of "${text}" is longer than ${describeRunWindow(limit.seconds)}: ${limit.why}; give at most ${describeRunWindow(limit.seconds)}, or "none"`,
     );
   return total;
 }

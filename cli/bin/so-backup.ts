@@ -30,22 +30,14 @@ import {
   setTenantEnabled,
   tenantView,
   updateTenant,
+  windowText,
 } from '../src/tenants';
 import { type BandwidthSetting, describeBandwidth, runIdSchema, tenantIdSchema } from '../../protocol';
-import { DEFAULT_RUN_WINDOW_SECONDS, describeRunWindow, describeSeeding } from '../../core';
+import { describeSeeding } from '../../core';
 
 /** A tenant's central bandwidth setting in one line. */
 const bandwidthText = (setting: BandwidthSetting | undefined) =>
   setting === undefined ? "not set (the connector's configuration file)" : describeBandwidth(setting);
-
-/** A tenant's backup window in one line: its own, or the stack's (RunWindowSeconds; older stacks: the default). */
-const windowText = (tenantSeconds: number | undefined, stackSeconds: number | undefined) => {
-  const [seconds, whose] =
-    tenantSeconds === undefined ? [stackSeconds ?? DEFAULT_RUN_WINDOW_SECONDS, "the stack's"] : [tenantSeconds, "the tenant's"];
-  return seconds === 0
-    ? `none (${whose}: the archive goes on until it is done)`
-    : `${describeRunWindow(seconds)} after the start (${whose})`;
-};
 
 /**
  * so-backup: the operators' and support's command line. Every command prints a table for people
@@ -190,9 +182,13 @@ tenants
       // A mistake in the window is named before the cloud is asked.
       if (o.backupWindow !== undefined) parseWindowOption('--backup-window', o.backupWindow, { allowDefault: true });
       return act(
-        async (fleet) => ({ ...(await updateTenant(fleet, tenantId, o)), stackWindowSeconds: fleet.outputs.RunWindowSeconds }),
+        async (fleet) => ({
+          ...(await updateTenant(fleet, tenantId, o)),
+          stackWindowSeconds: fleet.outputs.RunWindowSeconds,
+          runTimeoutSeconds: fleet.outputs.RunTimeoutSeconds,
+        }),
         (t) =>
-          `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? "a quarter hour of the stack's backup window"}, backup window ${windowText(t.backupWindowSeconds, t.stackWindowSeconds)}, bandwidth ${bandwidthText(t.bandwidth)}.` +
+          `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? "a quarter hour of the stack's backup window"}, backup window ${windowText(t.backupWindowSeconds, t.stackWindowSeconds, t.runTimeoutSeconds)}, bandwidth ${bandwidthText(t.bandwidth)}.` +
           (t.connectorsTold === undefined
             ? ''
             : t.connectorsTold > 0
@@ -230,6 +226,7 @@ tenants
         return {
           ...tenantView(tenant),
           stackWindowSeconds: fleet.outputs.RunWindowSeconds,
+          runTimeoutSeconds: fleet.outputs.RunTimeoutSeconds,
           connector,
           latestRuns: await listRuns(fleet, tenantId, 5),
         };
@@ -238,7 +235,7 @@ tenants
         [
           `${t.tenantId}  ${t.name}${t.online ? '  (Online)' : ''}${t.enabled ? '' : '  DISABLED'}`,
           `daily backup at: ${t.backupTime ?? "the stack's backup window"}    bandwidth: ${bandwidthText(t.bandwidth)}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
-          `backup window: ${windowText(t.backupWindowSeconds, t.stackWindowSeconds)}    archive: ${t.seeding ? `${describeSeeding(t.seeding, new Date())} (since ${when(t.seeding.startedAt)}, last progress ${when(t.seeding.lastProgressAt)})` : 'complete'}`,
+          `backup window: ${windowText(t.backupWindowSeconds, t.stackWindowSeconds, t.runTimeoutSeconds)}    archive: ${t.seeding ? `${describeSeeding(t.seeding, new Date())} (since ${when(t.seeding.startedAt)}, last progress ${when(t.seeding.lastProgressAt)})` : 'complete'}`,
           `connector: ${t.connector?.online ? `online, version ${t.connector.connectorVersion ?? '?'}, connected ${when(t.connector.connectedAt)}` : `offline, last seen ${when(t.connector?.lastSeen)}`}`,
           `keys: ${t.connectorKeys.map((k) => `${k.keyId} (${k.status})`).join(', ') || 'none: not enrolled yet'}`,
           `restore drill: ${t.lastDrill ? `${drillText(t.lastDrill)}, run ${t.lastDrill.runId}: ${t.lastDrill.detail}` : 'none yet'}`,

@@ -1,7 +1,11 @@
 import { type BandwidthSetting, bandwidthSettingSchema, encodeMessage, PROTOCOL_VERSION, tenantIdSchema } from '../../protocol';
 import {
   createActivationCode,
+  DEFAULT_RUN_WINDOW_SECONDS,
   describeRunWindow,
+  latestRunWindowSeconds,
+  MAX_RUN_WINDOW_SECONDS,
+  RUN_WINDOW_MARGIN_SECONDS,
   parseRunWindow,
   disableTenant,
   newTenant,
@@ -130,18 +134,39 @@ export function parseWindowOption(
   options: { allowDefault?: boolean; runTimeoutSeconds?: number } = {},
 ): number | null {
   if (options.allowDefault && text.trim().toLowerCase() === 'default') return null;
+  // One limit, the one Prepare holds a run to: 23 h, and inside the stack's backup timeout less its margin.
+  const latest = options.runTimeoutSeconds === undefined ? undefined : latestRunWindowSeconds(options.runTimeoutSeconds);
+  const limit =
+    latest !== undefined && latest < MAX_RUN_WINDOW_SECONDS
+      ? {
+          seconds: latest,
+          why: `the stack times a run out after ${describeRunWindow(options.runTimeoutSeconds! - 3600)} (its backupTimeout) and a window must end ${describeRunWindow(RUN_WINDOW_MARGIN_SECONDS)} before that`,
+        }
+      : undefined;
   let seconds: number;
   try {
-    seconds = parseRunWindow(text);
+    seconds = parseRunWindow(text, limit);
   } catch (error) {
     throw usageError(`${option}: ${(error as Error).message}${options.allowDefault ? ', or "default" (the stack\'s)' : ''}`);
   }
-  const timeout = options.runTimeoutSeconds === undefined ? undefined : options.runTimeoutSeconds - 3600;
-  if (timeout !== undefined && seconds >= timeout)
-    throw usageError(
-      `${option} ${text}: the stack stops a run after ${describeRunWindow(timeout)} (its backupTimeout), so a window must be shorter; give less, or "none" to let the archive run until that timeout`,
-    );
   return seconds;
+}
+
+/**
+ * A tenant's backup window in one line: its own, or the stack's (RunWindowSeconds; older stacks:
+ * the default); one longer than the stack lets a run have (its backup timeout less the margin,
+ * `runTimeoutSeconds` known) says that Prepare cuts it, and to what.
+ */
+export function windowText(tenantSeconds: number | undefined, stackSeconds: number | undefined, runTimeoutSeconds?: number): string {
+  const [seconds, whose] =
+    tenantSeconds === undefined ? [stackSeconds ?? DEFAULT_RUN_WINDOW_SECONDS, "the stack's"] : [tenantSeconds, "the tenant's"];
+  if (seconds === 0) return `none (${whose}: the archive goes on until it is done)`;
+  const latest = runTimeoutSeconds === undefined ? undefined : latestRunWindowSeconds(runTimeoutSeconds);
+  const cut =
+    latest !== undefined && seconds > latest
+      ? `; each run's is cut to ${describeRunWindow(latest)}, ${describeRunWindow(RUN_WINDOW_MARGIN_SECONDS)} before the stack's ${describeRunWindow(runTimeoutSeconds! - 3600)} backup timeout`
+      : '';
+  return `${describeRunWindow(seconds)} after the start (${whose}${cut})`;
 }
 
 /**

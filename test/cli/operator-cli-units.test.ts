@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fleetStatus } from '../../cli/src/fleet-status';
 import { ago, archiveProgressText, duration, failureText, plural, rateText, table, whenExact } from '../../cli/src/render';
-import { parseBandwidthOption, parseWindowOption } from '../../cli/src/tenants';
+import { parseBandwidthOption, parseWindowOption, windowText } from '../../cli/src/tenants';
 import { attachment, parseExpiry, shareRun } from '../../cli/src/share';
 import type { RunRecord, TenantRecord } from '../../core';
 import { USER_NODE } from '../../local/daemons';
@@ -387,7 +387,7 @@ describe('so-backup: the backup window and seeding (issue 20)', () => {
     expect(() => parseWindowOption('--backup-window', '12h', { runTimeoutSeconds: 13 * 3600 })).toThrow(
       expect.objectContaining({
         exitCode: EXIT.usage,
-        message: expect.stringMatching(/the stack stops a run after 12h \(its backupTimeout\)/),
+        message: expect.stringMatching(/the stack times a run out after 12h \(its backupTimeout\)/),
       }),
     );
   });
@@ -556,5 +556,49 @@ describe('so-backup --wait and run show: a run the connector has not reported on
     } as RunRecord;
     expect(runView(running).phase).toMatch(/^job sent to the connector/);
     expect(runView({ ...running, status: 'SUCCEEDED' }).phase).toBeUndefined();
+  });
+});
+
+describe('so-backup: one limit for a backup window, the one Prepare holds a run to (T20 F6)', () => {
+  const stack = { runTimeoutSeconds: 13 * 3600 }; // backupTimeout 12h
+  const limitMessage =
+    /^--backup-window: a window of "(24h|23h|12h|11h46m)" is longer than 11h 45m: the stack times a run out after 12h \(its backupTimeout\) and a window must end 15m before that; give at most 11h 45m, or "none"/;
+
+  test.each(['24h', '23h', '12h', '11h46m'])(
+    '"%s" is refused with the one message naming the longest the stack allows (11h 45m)',
+    (text) => {
+      expect(() => parseWindowOption('--backup-window', text, { allowDefault: true, ...stack })).toThrow(
+        expect.objectContaining({ exitCode: EXIT.usage, message: expect.stringMatching(limitMessage) }),
+      );
+    },
+  );
+
+  test('11h45m, the longest, is taken; without the stack outputs 23 h is still the limit', () => {
+    expect(parseWindowOption('--backup-window', '11h45m', stack)).toBe(11 * 3600 + 45 * 60);
+    expect(() => parseWindowOption('--window', '24h')).toThrow(
+      /longer than 23h: the next night's run would find this one still running; give at most 23h/,
+    );
+  });
+
+  test('"1h90m" and "5m70s" are refused, naming what was likely meant; "90m" and "90s" alone are fine', () => {
+    expect(() => parseWindowOption('--window', '1h90m')).toThrow(
+      /"1h90m" is not a duration: minutes after a larger unit must be under 60; did you mean "2h30m"\?/,
+    );
+    expect(() => parseWindowOption('--window', '5m70s')).toThrow(
+      /"5m70s" is not a duration: seconds after a larger unit must be under 60; did you mean "6m10s"\?/,
+    );
+    expect(() => parseWindowOption('--window', '1h0m60s')).toThrow(/seconds after a larger unit/);
+    expect(parseWindowOption('--window', '90m')).toBe(5400);
+    expect(parseWindowOption('--window', '90s')).toBe(90);
+    expect(parseWindowOption('--window', '1h59m59s')).toBe(7199);
+  });
+
+  test('tenants show: a window the stack cuts (a tenant setting from before the timeout was shortened) says so, and to what', () => {
+    expect(windowText(11 * 3600 + 50 * 60, undefined, 13 * 3600)).toBe(
+      "11h 50m after the start (the tenant's; each run's is cut to 11h 45m, 15m before the stack's 12h backup timeout)",
+    );
+    expect(windowText(5 * 3600, undefined, 13 * 3600)).toBe("5h after the start (the tenant's)");
+    expect(windowText(undefined, 8 * 3600, 13 * 3600)).toBe("8h after the start (the stack's)");
+    expect(windowText(0, 8 * 3600, 13 * 3600)).toBe("none (the tenant's: the archive goes on until it is done)");
   });
 });

@@ -2,6 +2,7 @@ import {
   activeRun,
   DEFAULT_RUN_WINDOW_SECONDS,
   RunError,
+  latestRunWindowSeconds,
   runWindowOf,
   windowEndsAt,
   type RunRecord,
@@ -42,8 +43,8 @@ export async function prepareRun(
   // A window set before the stack's backup timeout was shortened must still end before the run
   // is timed out (runTimeoutSeconds is that timeout plus an hour): then a quarter hour before it.
   const window = runWindowOf(input, tenant, stackWindowSeconds);
-  const latest = runTimeoutSeconds - 3600 - 900;
-  const endsAt = windowEndsAt(startedAt, window.seconds > latest ? { seconds: Math.max(1, latest) } : window);
+  const latest = latestRunWindowSeconds(runTimeoutSeconds);
+  const endsAt = windowEndsAt(startedAt, window.seconds > latest ? { seconds: latest } : window);
   const run: RunRecord = {
     runId: execution.name,
     tenantId: tenant.tenantId,
