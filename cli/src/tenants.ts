@@ -124,20 +124,23 @@ export function parseBandwidthOption(text: string): BandwidthSetting | null {
 /**
  * `--backup-window` / `--window`: a duration ("5h", "90m", "1h30m", "45s") or "none" (0: no
  * window); with `allowDefault`, "default" (null: the stack's). A window must end before the stack
- * stops a run (`runTimeoutSeconds`: the backup timeout plus an hour), or the run would be timed
- * out instead of paused.
+ * stops a run (`runTimeoutSeconds`: the backup timeout plus an hour) by the margin, as Prepare
+ * holds it (latestRunWindowSeconds), or the run would be timed out instead of paused; without the
+ * stack outputs, at most 23 h. `syntaxOnly`: the form only, before the stack outputs are read, so
+ * a window too long is refused once, with the stack's limit.
  * @throws CliError (usage) naming the mistake and what to write
  */
 export function parseWindowOption(
   option: '--backup-window' | '--window',
   text: string,
-  options: { allowDefault?: boolean; runTimeoutSeconds?: number } = {},
+  options: { allowDefault?: boolean; runTimeoutSeconds?: number; syntaxOnly?: boolean } = {},
 ): number | null {
   if (options.allowDefault && text.trim().toLowerCase() === 'default') return null;
   // One limit, the one Prepare holds a run to: 23 h, and inside the stack's backup timeout less its margin.
   const latest = options.runTimeoutSeconds === undefined ? undefined : latestRunWindowSeconds(options.runTimeoutSeconds);
-  const limit =
-    latest !== undefined && latest < MAX_RUN_WINDOW_SECONDS
+  const limit = options.syntaxOnly
+    ? { seconds: Number.POSITIVE_INFINITY, why: '' }
+    : latest !== undefined && latest < MAX_RUN_WINDOW_SECONDS
       ? {
           seconds: latest,
           why: `the stack times a run out after ${describeRunWindow(options.runTimeoutSeconds! - 3600)} (its backupTimeout) and a window must end ${describeRunWindow(RUN_WINDOW_MARGIN_SECONDS)} before that`,

@@ -1042,6 +1042,8 @@ describe('finalizeRun', () => {
         bytesTotal: 300 * GB,
         runs: 1,
         bytesSent: 100 * GB,
+        leastPendingBytes: 200 * GB,
+        backlogBytesSent: 100 * GB,
       });
       expect(states[1]).toMatchObject({
         startedRunId: 'acme-2026-11-25-daily',
@@ -1052,6 +1054,8 @@ describe('finalizeRun', () => {
         bytesDone: 200 * GB,
         runs: 2,
         bytesSent: 200 * GB,
+        leastPendingBytes: 100 * GB,
+        backlogBytesSent: 200 * GB,
       });
       expect(states[2]).toBeUndefined(); // complete: the seeding state is removed
     });
