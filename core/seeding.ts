@@ -18,6 +18,8 @@ export interface ArchiveProgress {
   pendingBytes: number;
   /** The archive bytes this run sent. */
   uploadedBytes: number;
+  /** Of the pending bytes, those already in S3 as parts of uploads paused at the window's end (protocol/manifest.ts). */
+  partsBytes?: number;
 }
 
 /** A tenant's seeding in progress (absent once an archive run completes). */
@@ -51,6 +53,8 @@ export interface SeedingState {
    * The estimate's rate per night. Absent in an older state: `bytesSent`.
    */
   backlogBytesSent?: number;
+  /** The last run's pending bytes already in S3 as parts of paused uploads: parts sent since count as sent. */
+  partsBytes?: number;
 }
 
 /** No progress for this long and the seeding is stalled (alarmed on). */
@@ -64,11 +68,12 @@ export function archiveProgress(archive: {
   files: number;
   bytes: number;
   uploadedBytes: number;
-  pending?: { files: number; bytes: number };
+  pending?: { files: number; bytes: number; partsBytes?: number };
 }): ArchiveProgress {
   const pendingFiles = archive.pending?.files ?? 0;
   const pendingBytes = archive.pending?.bytes ?? 0;
   return {
+    ...(archive.pending?.partsBytes ? { partsBytes: archive.pending.partsBytes } : {}),
     filesDone: archive.files,
     filesTotal: archive.files + pendingFiles,
     bytesDone: archive.bytes,
@@ -94,6 +99,9 @@ export function archiveProgress(archive: {
  * - pending that goes up and down while nothing is sent never counts: the alarm doesn't flap.
  * A night that sends backlog but adds more new files than it sends is no progress either, until
  * the backlog falls below its mark: the seeding is not getting closer to done.
+ * A large file paused between parts at the window's end is pending whole, but its parts in S3 are
+ * sent: pending is counted without them (`partsBytes`), and parts added since the last run count
+ * as sent, so a night that only sends parts of one huge file is progress too.
  * A run without progress keeps `lastProgressAt`.
  */
 export function nextSeeding(
@@ -103,6 +111,9 @@ export function nextSeeding(
 ): SeedingState | undefined {
   if (progress.pendingFiles === 0) return undefined;
   if (previous?.lastRunId === run.runId) return previous;
+  const parts = progress.partsBytes ?? 0;
+  /** Pending bytes not yet in S3 in any form. */
+  const stillToSend = progress.pendingBytes - parts;
   const done = {
     filesDone: progress.filesDone,
     filesTotal: progress.filesTotal,
@@ -118,12 +129,14 @@ export function nextSeeding(
       ...done,
       runs: 1,
       bytesSent: progress.uploadedBytes,
-      leastPendingBytes: progress.pendingBytes,
-      backlogBytesSent: progress.uploadedBytes,
+      leastPendingBytes: stillToSend,
+      backlogBytesSent: progress.uploadedBytes + parts,
+      ...(parts ? { partsBytes: parts } : {}),
     };
   }
   const least = previous.leastPendingBytes ?? previous.bytesTotal - previous.bytesDone;
-  const backlogSent = progress.uploadedBytes > 0 ? Math.min(progress.uploadedBytes, Math.max(0, least - progress.pendingBytes)) : 0;
+  const sent = progress.uploadedBytes + Math.max(0, parts - (previous.partsBytes ?? 0));
+  const backlogSent = sent > 0 ? Math.min(sent, Math.max(0, least - stillToSend)) : 0;
   return {
     ...previous,
     ...done,
@@ -131,8 +144,9 @@ export function nextSeeding(
     lastProgressAt: backlogSent > 0 ? run.finishedAt : previous.lastProgressAt,
     runs: previous.runs + 1,
     bytesSent: previous.bytesSent + progress.uploadedBytes,
-    leastPendingBytes: Math.min(least, progress.pendingBytes),
+    leastPendingBytes: Math.min(least, stillToSend),
     backlogBytesSent: (previous.backlogBytesSent ?? previous.bytesSent) + backlogSent,
+    partsBytes: parts,
   };
 }
 

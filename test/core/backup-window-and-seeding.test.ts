@@ -191,6 +191,36 @@ describe('seeding: the state, the percentage, the estimate, a stall (issue 20)',
       }
     });
 
+    test("a night that only sends parts of one huge file (paused between parts at the window's end) is progress; parts sent on an earlier night do not count again", () => {
+      // Night 0: 10 GB of documents sent; a 200 GB video file starts and pauses with 30 GB of parts in S3.
+      const first = nextSeeding(
+        undefined,
+        archiveProgress({
+          files: 100,
+          bytes: 10 * GB,
+          uploadedBytes: 10 * GB,
+          pending: { files: 1, bytes: 200 * GB, partsBytes: 30 * GB },
+        }),
+        night(0),
+      );
+      expect(first).toMatchObject({ leastPendingBytes: 170 * GB, backlogBytesSent: 40 * GB, partsBytes: 30 * GB });
+      // Night 1 sends only parts of it: no file completed (uploadedBytes 0), 70 GB of parts in S3 now.
+      const parts = nextSeeding(
+        first,
+        archiveProgress({ files: 100, bytes: 10 * GB, uploadedBytes: 0, pending: { files: 1, bytes: 200 * GB, partsBytes: 70 * GB } }),
+        night(1),
+      );
+      expect(parts).toMatchObject({ lastProgressAt: night(1).finishedAt, leastPendingBytes: 130 * GB, backlogBytesSent: 80 * GB });
+      // Night 2 sends nothing: the parts already there are no progress.
+      const idle = nextSeeding(
+        parts,
+        archiveProgress({ files: 100, bytes: 10 * GB, uploadedBytes: 0, pending: { files: 1, bytes: 200 * GB, partsBytes: 70 * GB } }),
+        night(2),
+      );
+      expect(idle!.lastProgressAt).toBe(night(1).finishedAt);
+      expect(seedingStalled(idle!, at(2))).toBe(true);
+    });
+
     test('the estimate goes by backlog progress: real nights of 60 GB give "about 3 more nights" whatever else was re-sent', () => {
       let s = nextSeeding(
         undefined,
