@@ -1,4 +1,5 @@
 import { handleConnectorMessage, type MessageContext } from '../../functions/src/message/handle-connector-message';
+import { logger } from '../../functions/src/shared';
 import type { RunRecord } from '../../core';
 import type { CloudMessage } from '../../protocol';
 
@@ -501,4 +502,80 @@ describe('credentials renewed for restores and restore drills (issue 14: reads o
     expect(await handleConnectorMessage(renewal({ drillId: 'acme-drill-0001', restoreRequestId: 'req-0001' }), ctx)).toBe('rejected');
     expect(replies[0]).toMatchObject({ type: 'error', inReplyTo: 'credentials-request' });
   });
+});
+
+describe('every refusal leaves a trace (issue 14, re-check N3)', () => {
+  const validated = {
+    ...VALIDATED_RUN,
+    restores: [{ by: 'it-admin@SO-APP01', at: '2026-11-30T10:00:00.000Z', connectionId: 'c0', requestId: 'req-0001' }],
+  };
+  let warnings: Array<Record<string, unknown>>;
+  beforeEach(() => {
+    warnings = [];
+    jest.spyOn(logger, 'warn').mockImplementation(((fields: Record<string, unknown>, text: string) => {
+      warnings.push({ ...fields, text });
+    }) as never);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  test.each<[string, Partial<RunRecord>, Record<string, unknown>, string, Record<string, string>]>([
+    [
+      "a backup's credentials for another tenant's run",
+      { tenantId: 'beta' },
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily' },
+      'RUN_UNKNOWN',
+      { runId: 'acme-2026-11-25-daily' },
+    ],
+    [
+      "a backup's credentials for a run that ended",
+      { status: 'SUCCEEDED' },
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily' },
+      'RUN_NOT_RUNNING',
+      { runId: 'acme-2026-11-25-daily' },
+    ],
+    [
+      "a restore of another tenant's run",
+      { ...validated, tenantId: 'beta' },
+      { type: 'restore-request', requestId: 'req-0002', run: 'beta-2026-11-25-daily', requestedBy: 'x@SO' },
+      'RUN_UNKNOWN',
+      { run: 'beta-2026-11-25-daily', requestId: 'req-0002' },
+    ],
+    [
+      'a renewal of a restore never granted',
+      validated,
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily', restoreRequestId: 'req-9999' },
+      'RESTORE_UNKNOWN',
+      { restoreRequestId: 'req-9999' },
+    ],
+    [
+      "a renewal for another tenant's run",
+      { ...validated, tenantId: 'beta' },
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily', restoreRequestId: 'req-0001' },
+      'RUN_UNKNOWN',
+      { restoreRequestId: 'req-0001' },
+    ],
+    [
+      'a renewal of a drill never issued',
+      validated,
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily', drillId: 'acme-drill-0009' },
+      'DRILL_UNKNOWN',
+      { drillId: 'acme-drill-0009' },
+    ],
+  ])(
+    'GIVEN %s WHEN refused THEN a warning names the tenant, the connection, what was asked and the code',
+    async (_what, run, message, code, ids) => {
+      const { ctx } = context(run);
+      expect(await handleConnectorMessage(JSON.stringify({ v: 1, ...message }), ctx)).toBe('rejected');
+      expect(warnings).toContainEqual(
+        expect.objectContaining({
+          tenantId: 'acme',
+          connectionId: 'c1',
+          asked: message.type,
+          code,
+          ...ids,
+          text: expect.stringContaining(code),
+        }),
+      );
+    },
+  );
 });
