@@ -557,12 +557,19 @@ export function isRestorable(run: RunRecord): boolean {
   return restorableManifest(run) !== undefined;
 }
 
+/** What a restore needs of a run (protocol `restore-request` `wants`): a database by name, any database, the archive. */
+export interface RestoreWants {
+  database?: string;
+  anyDatabase?: boolean;
+  archive?: boolean;
+}
+
 /**
  * Whether a restorable run's daily manifest holds what is asked for: a database (by name, or
  * any), and/or the archive — kept by the run, or carried forward from an earlier run because it
  * failed in this one (its latest validated backup). Older runs kept everything they had.
  */
-export function runHolds(run: RunRecord, wants: { database?: string; anyDatabase?: boolean; archive?: boolean }): boolean {
+export function runHolds(run: RunRecord, wants: RestoreWants): boolean {
   if (!isRestorable(run)) return false;
   if (!run.kept) return true;
   const carried = run.kept.carried ?? [];
@@ -581,6 +588,8 @@ export interface RunRestore {
   connectionId: string;
   /** The restore request's id (absent in restores recorded before it was kept): the restore's credential renewals must name it. */
   requestId?: string;
+  /** What the restore asked the run to hold (absent: anything restorable, or a restore recorded before it was kept); renewals check it again. */
+  wants?: RestoreWants;
 }
 
 export class RunStore {

@@ -86,6 +86,42 @@ export function standInConnectionString(portBase: number, dataDir: string): stri
   return `Server=127.0.0.1,${localPorts(portBase).sql};Database=master;User Id=${login.user};Password=${login.password};Encrypt=false`;
 }
 
+/**
+ * `so-connector enrol` as local mode runs it, as customer IT would. The activation code and the
+ * connection string (with the stand-in's per-folder password) go in the child's environment
+ * (SO_CONNECTOR_ACTIVATION_CODE, SO_CONNECTOR_SQL — the CLI reads them like --code and --sql),
+ * never on its command line: /proc/<pid>/cmdline (ps) is readable by every local user,
+ * /proc/<pid>/environ only by the process's own user.
+ */
+export function connectorEnrolCommand(enrol: {
+  endpoint: string;
+  activationCode: string;
+  config: string;
+  stateDir: string;
+  connectionString: string;
+  databases: string[];
+  staging: string;
+  archiveRoot: string;
+}): { command: string; args: string[]; env: Record<string, string> } {
+  return {
+    ...tsxCommand('connector/src/bin/so-connector.ts', [
+      'enrol',
+      '--endpoint',
+      enrol.endpoint,
+      '--config',
+      enrol.config,
+      '--state-dir',
+      enrol.stateDir,
+      ...enrol.databases.flatMap((d) => ['--database', d]),
+      '--staging',
+      enrol.staging,
+      '--archive',
+      `SO_ARC=${enrol.archiveRoot}`,
+    ]),
+    env: { SO_CONNECTOR_ACTIVATION_CODE: enrol.activationCode, SO_CONNECTOR_SQL: enrol.connectionString },
+  };
+}
+
 /** `aws` is the AWS endpoint (DynamoDB, S3 for functions, Step Functions, SNS, STS) that authorizes every call. */
 export interface LocalPorts {
   s3: number;
@@ -342,27 +378,19 @@ export async function runLocalMode(options: LocalModeOptions): Promise<LocalRunS
     if (!existsSync(identityFile)) {
       // Enrol as customer IT would: a one-time code from the operator, then `so-connector enrol`.
       const { code } = await createActivationCode(tenants, LOCAL_TENANT);
-      const enrol = tsxCommand('connector/src/bin/so-connector.ts', [
-        'enrol',
-        '--endpoint',
+      const enrol = connectorEnrolCommand({
         endpoint,
-        '--code',
-        `${LOCAL_TENANT}:${code}`,
-        '--config',
-        connectorConfigFile,
-        '--state-dir',
+        activationCode: `${LOCAL_TENANT}:${code}`,
+        config: connectorConfigFile,
         stateDir,
-        '--sql',
         connectionString,
-        ...databases.flatMap((d) => ['--database', d]),
-        '--staging',
+        databases,
         staging,
-        '--archive',
-        `SO_ARC=${path.resolve(archiveRoot)}`,
-      ]);
+        archiveRoot: path.resolve(archiveRoot),
+      });
       execFileSync(enrol.command, enrol.args, {
         stdio: 'pipe',
-        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: tls.caFile },
+        env: { ...process.env, ...enrol.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_EXTRA_CA_CERTS: tls.caFile },
       });
       log(`  connector enrolled for tenant "${LOCAL_TENANT}" with a one-time activation code`);
     } else {

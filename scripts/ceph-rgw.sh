@@ -131,7 +131,9 @@ start_once() {
     cp "$SO_BACKUP_RGW_TLS_DIR"/{server.crt,server.key,ca.crt} "$data/tls/"
     frontends="beast ssl_endpoint=127.0.0.1:$rgw_port ssl_certificate=$inner/tls/server.crt ssl_private_key=$inner/tls/server.key"
     # The STS key signs every session token: readable by its owner only (as is ceph.conf, which holds it, and the TLS key).
-    [ -f "$data/sts.key" ] || (umask 077 && head -c 64 /dev/urandom | sha256sum | cut -c1-16 >"$data/sts.key")
+    # RGW uses the key's 16 characters as the AES-128 key itself (rgw_sts.cc; Ceph's docs: exactly 16
+    # characters, alphanumeric): 16 random letters and digits (95 bits) rather than 16 hex digits (64).
+    [ -f "$data/sts.key" ] || (umask 077 && head -c 4096 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | cut -c1-16 >"$data/sts.key")
     chmod 600 "$data/sts.key" "$data/tls/server.key"
     sts="rgw sts key = $(cat "$data/sts.key")
 rgw s3 auth use sts = true"

@@ -7,7 +7,7 @@ import { dynamodbRequest, type DerivedRequest, s3Request, snsRequest, stepFuncti
 import { accessDenied, type ErrorAnswer, errorAnswer, type FrontDoorService, signatureRefused } from '../iam/aws-errors';
 import { AccessDeniedError, type Caller, type IamAuthorizer } from '../iam/iam-authorizer';
 import type { LocalCredentials } from '../iam/local-credentials';
-import { parseQuery, unpresign, verifySigV4 } from '../iam/sigv4-verifier';
+import { decodeUriPart, MalformedUriError, parseQuery, unpresign, verifySigV4 } from '../iam/sigv4-verifier';
 import { socketAgent } from '../dynamodb-socket';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './resolve-template';
 import type { ApiAnswer } from './step-functions-api';
@@ -76,7 +76,8 @@ export class AwsFrontDoor {
   async start(): Promise<void> {
     this.server = https.createServer({ cert: this.options.tls.cert, key: this.options.tls.key }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
-        if (!res.headersSent) send(res, errorAnswer('dynamodb', 500, 'InternalFailure', `local front door: ${(error as Error).message}`));
+        if (!res.headersSent)
+          send(res, errorAnswer(signedService(req), 500, 'InternalFailure', `local front door: ${(error as Error).message}`));
         else res.destroy();
       });
     });
@@ -96,6 +97,20 @@ export class AwsFrontDoor {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const [path = '/', query = ''] = (req.url ?? '/').split(/\?(.*)/s);
+    // A path or query that does not percent-decode is refused before anything reads it, as AWS does.
+    try {
+      decodeUriPart(path);
+      parseQuery(query);
+    } catch (error) {
+      if (!(error instanceof MalformedUriError)) throw error;
+      const service = signedService(req);
+      return send(
+        res,
+        service === 's3'
+          ? errorAnswer('s3', 400, 'InvalidURI', `Couldn't parse the specified URI: ${error.message}`)
+          : errorAnswer(service, 404, 'MalformedQueryString', `The query string contains a syntax error: ${error.message}`),
+      );
+    }
     // The service signed for: in the Authorization header, or a presigned URL's X-Amz-Credential.
     const credential = req.headers.authorization
       ? String(req.headers.authorization)
@@ -401,6 +416,13 @@ function signer(credentials: { accessKeyId: string; secretAccessKey: string }, s
     uriEscapePath: service !== 's3',
     applyChecksum: false,
   });
+}
+
+/** The service a request's Authorization header signed for, else guessed from the request; S3 for anything else. */
+function signedService(req: IncomingMessage): FrontDoorService {
+  const scope = /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\//.exec(String(req.headers.authorization ?? ''))?.[1];
+  const service = scope ?? guessService(req);
+  return ['dynamodb', 'states', 's3', 'sns', 'sts'].includes(service) ? (service as FrontDoorService) : 's3';
 }
 
 function guessService(req: IncomingMessage): string {

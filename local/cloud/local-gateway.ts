@@ -9,7 +9,7 @@ import { connectionsRequest } from '../iam/aws-requests';
 import { accessDenied, type ErrorAnswer, signatureRefused } from '../iam/aws-errors';
 import type { Caller, IamAuthorizer } from '../iam/iam-authorizer';
 import type { LocalCredentials } from '../iam/local-credentials';
-import { verifySigV4 } from '../iam/sigv4-verifier';
+import { decodeUriPart, verifySigV4 } from '../iam/sigv4-verifier';
 import type { LocalDeployment } from './local-deployment';
 import type { FunctionInvoker } from './local-lambda';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './resolve-template';
@@ -349,7 +349,13 @@ export class LocalGateway {
       const decision = await authorizer.decide(credentials.lookup(verified.accessKeyId)!.caller, check);
       if (!decision.allowed) return refuse(accessDenied('execute-api', decision.message));
     }
-    const connection = this.connections.get(decodeURIComponent(match[2]!));
+    let connectionId: string;
+    try {
+      connectionId = decodeUriPart(match[2]!);
+    } catch (error) {
+      return reply(400, { message: (error as Error).message }, 'BadRequestException');
+    }
+    const connection = this.connections.get(connectionId);
     if (!connection || connection.socket.readyState !== WebSocket.OPEN) return reply(410, { message: 'Gone' }, 'GoneException');
     if (req.method === 'GET') {
       return reply(200, {

@@ -1,6 +1,7 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../cloud/resolve-template';
 import type { AccessRequest } from './iam-authorizer';
+import { decodeUriPart } from './sigv4-verifier';
 
 /**
  * What an AWS API request asks IAM for, derived from the request itself as the service does:
@@ -231,8 +232,8 @@ export function s3Request(request: S3HttpRequest): DerivedRequest {
   if (repeatedHeaders.length > 0)
     throw new Error(`InvalidArgument: the request gives the header ${repeatedHeaders.join(', ')} more than once; give each header once`);
   const [, bucket = '', ...keyParts] = request.path.split('/');
-  const key = keyParts.map((part) => decodeURIComponent(part)).join('/');
-  const bucketArn = `arn:aws:s3:::${decodeURIComponent(bucket)}`;
+  const key = keyParts.map((part) => decodeUriPart(part)).join('/');
+  const bucketArn = `arn:aws:s3:::${decodeUriPart(bucket)}`;
   const objectArn = (k: string) => `${bucketArn}/${k}`;
   const has = (name: string) => query.has(name);
   const versionId = query.get('versionId') ?? undefined;

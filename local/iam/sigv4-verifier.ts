@@ -293,21 +293,38 @@ export function unpresign(query: string): { query: string; headers: Record<strin
   const kept: string[] = [];
   for (const part of query.split('&').filter(Boolean)) {
     const at = part.indexOf('=');
-    const name = decodeURIComponent(at < 0 ? part : part.slice(0, at));
+    const name = decodeUriPart(at < 0 ? part : part.slice(0, at));
     if ((PRESIGN_PARAMS as readonly string[]).includes(name)) continue;
-    if (name.toLowerCase().startsWith('x-amz-')) headers[name.toLowerCase()] = at < 0 ? '' : decodeURIComponent(part.slice(at + 1));
+    if (name.toLowerCase().startsWith('x-amz-')) headers[name.toLowerCase()] = at < 0 ? '' : decodeUriPart(part.slice(at + 1));
     else kept.push(part);
   }
   return { query: kept.join('&'), headers };
 }
 
-/** The raw query string as the decoded name → value(s) record the signer canonicalizes. */
+/**
+ * A URI part (path, query name or value) whose percent-encoding does not decode: a `%` not followed
+ * by two hex digits (`%zz`, a lone `%`), or escapes that are not UTF-8 (`%ff`) — RFC 3986 §2.1.
+ * S3 answers such a request 400 InvalidURI ("Couldn't parse the specified URI.", S3 API reference,
+ * error codes); the query-protocol services MalformedQueryString (AWS common errors).
+ */
+export class MalformedUriError extends Error {}
+
+/** decodeURIComponent for untrusted input. @throws MalformedUriError naming the part that does not decode. */
+export function decodeUriPart(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new MalformedUriError(`not valid percent-encoding of UTF-8 (RFC 3986 §2.1): ${JSON.stringify(text.slice(0, 200))}`);
+  }
+}
+
+/** The raw query string as the decoded name → value(s) record the signer canonicalizes. @throws MalformedUriError */
 export function parseQuery(query: string): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const part of query.split('&').filter(Boolean)) {
     const at = part.indexOf('=');
-    const name = decodeURIComponent(at < 0 ? part : part.slice(0, at));
-    const value = at < 0 ? '' : decodeURIComponent(part.slice(at + 1));
+    const name = decodeUriPart(at < 0 ? part : part.slice(0, at));
+    const value = at < 0 ? '' : decodeUriPart(part.slice(at + 1));
     const existing = out[name];
     out[name] = existing === undefined ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
   }

@@ -1,4 +1,5 @@
 import { handleConnectorMessage, type MessageContext } from '../../functions/src/message/handle-connector-message';
+import { logger } from '../../functions/src/shared';
 import type { RunRecord } from '../../core';
 import type { CloudMessage } from '../../protocol';
 
@@ -371,7 +372,7 @@ describe('handleConnectorMessage', () => {
 describe('credentials renewed for restores and restore drills (issue 14: reads outlive their one-hour credentials)', () => {
   const validated = {
     ...VALIDATED_RUN,
-    restores: [{ by: 'it-admin@SO-APP01', at: '2026-11-30T10:00:00.000Z', connectionId: 'c0', requestId: 'req-0001' }],
+    restores: [{ by: 'it-admin@SO-APP01', at: new Date(Date.now() - 3_600_000).toISOString(), connectionId: 'c0', requestId: 'req-0001' }],
   };
   const renewal = (fields: Record<string, string>) =>
     JSON.stringify({ type: 'credentials-request', v: 1, runId: 'acme-2026-11-25-daily', ...fields });
@@ -485,6 +486,49 @@ describe('credentials renewed for restores and restore drills (issue 14: reads o
     expect(mints).toEqual([]);
   });
 
+  test('GIVEN a restore granted more than 48 hours ago WHEN its credentials are renewed THEN RESTORE_EXPIRED and nothing is minted; 47 hours: renewed', async () => {
+    const grantedHoursAgo = (hours: number) => ({
+      ...validated,
+      restores: [{ ...validated.restores[0]!, at: new Date(Date.now() - hours * 3_600_000).toISOString() }],
+    });
+    for (const [hours, outcome] of [
+      [49, 'rejected'],
+      [24 * 365, 'rejected'],
+      [47, 'credentials'],
+    ] as const) {
+      const { ctx, replies } = context(grantedHoursAgo(hours));
+      recordingMints(ctx);
+      expect(await handleConnectorMessage(renewal({ restoreRequestId: 'req-0001' }), ctx)).toBe(outcome);
+      if (outcome === 'rejected')
+        expect(replies).toEqual([
+          expect.objectContaining({
+            type: 'error',
+            restoreRequestId: 'req-0001',
+            error: expect.objectContaining({ code: 'RESTORE_EXPIRED' }),
+          }),
+        ]);
+    }
+    expect(mints).toEqual(['acme acme-2026-11-25-daily restore']);
+  });
+
+  test('GIVEN a restore granted for a database WHEN the run no longer holds it at renewal THEN RUN_LACKS_PART, as the grant would answer', async () => {
+    const kept = { databases: ['SuperOffice'], archive: true };
+    const granted = {
+      ...validated,
+      kept,
+      validatedManifest: validated.manifest,
+      restores: [{ ...validated.restores[0]!, wants: { database: 'SuperOffice' } }],
+    };
+    const lacking = { ...granted, kept: { databases: [], archive: true } };
+    const ok = context(granted as Partial<RunRecord>);
+    expect(await handleConnectorMessage(renewal({ restoreRequestId: 'req-0001' }), ok.ctx)).toBe('credentials');
+    const { ctx, replies } = context(lacking as Partial<RunRecord>);
+    recordingMints(ctx);
+    expect(await handleConnectorMessage(renewal({ restoreRequestId: 'req-0001' }), ctx)).toBe('rejected');
+    expect(replies).toEqual([expect.objectContaining({ type: 'error', error: expect.objectContaining({ code: 'RUN_LACKS_PART' }) })]);
+    expect(mints).toEqual([]);
+  });
+
   test('GIVEN a restore granted WHEN recorded with the run THEN its request id is kept, so that its renewals can be checked against it', async () => {
     const { ctx } = context({ ...validated, restores: undefined });
     const recorded: unknown[] = [];
@@ -494,6 +538,20 @@ describe('credentials renewed for restores and restore drills (issue 14: reads o
       ctx,
     );
     expect(recorded).toEqual([expect.objectContaining({ requestId: 'req-0042', by: 'it-admin@SO-APP01' })]);
+    // And what it asked the run to hold, which its renewals check again.
+    recorded.length = 0;
+    await handleConnectorMessage(
+      JSON.stringify({
+        type: 'restore-request',
+        v: 1,
+        requestId: 'req-0043',
+        run: 'latest',
+        requestedBy: 'it-admin@SO-APP01',
+        wants: { database: 'SuperOffice' },
+      }),
+      ctx,
+    );
+    expect(recorded).toEqual([expect.objectContaining({ requestId: 'req-0043', wants: { database: 'SuperOffice' } })]);
   });
 
   test('GIVEN a credentials request naming both a drill and a restore WHEN parsed THEN it is refused as malformed', async () => {
@@ -501,4 +559,80 @@ describe('credentials renewed for restores and restore drills (issue 14: reads o
     expect(await handleConnectorMessage(renewal({ drillId: 'acme-drill-0001', restoreRequestId: 'req-0001' }), ctx)).toBe('rejected');
     expect(replies[0]).toMatchObject({ type: 'error', inReplyTo: 'credentials-request' });
   });
+});
+
+describe('every refusal leaves a trace (issue 14, re-check N3)', () => {
+  const validated = {
+    ...VALIDATED_RUN,
+    restores: [{ by: 'it-admin@SO-APP01', at: new Date(Date.now() - 3_600_000).toISOString(), connectionId: 'c0', requestId: 'req-0001' }],
+  };
+  let warnings: Array<Record<string, unknown>>;
+  beforeEach(() => {
+    warnings = [];
+    jest.spyOn(logger, 'warn').mockImplementation(((fields: Record<string, unknown>, text: string) => {
+      warnings.push({ ...fields, text });
+    }) as never);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  test.each<[string, Partial<RunRecord>, Record<string, unknown>, string, Record<string, string>]>([
+    [
+      "a backup's credentials for another tenant's run",
+      { tenantId: 'beta' },
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily' },
+      'RUN_UNKNOWN',
+      { runId: 'acme-2026-11-25-daily' },
+    ],
+    [
+      "a backup's credentials for a run that ended",
+      { status: 'SUCCEEDED' },
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily' },
+      'RUN_NOT_RUNNING',
+      { runId: 'acme-2026-11-25-daily' },
+    ],
+    [
+      "a restore of another tenant's run",
+      { ...validated, tenantId: 'beta' },
+      { type: 'restore-request', requestId: 'req-0002', run: 'beta-2026-11-25-daily', requestedBy: 'x@SO' },
+      'RUN_UNKNOWN',
+      { run: 'beta-2026-11-25-daily', requestId: 'req-0002' },
+    ],
+    [
+      'a renewal of a restore never granted',
+      validated,
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily', restoreRequestId: 'req-9999' },
+      'RESTORE_UNKNOWN',
+      { restoreRequestId: 'req-9999' },
+    ],
+    [
+      "a renewal for another tenant's run",
+      { ...validated, tenantId: 'beta' },
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily', restoreRequestId: 'req-0001' },
+      'RUN_UNKNOWN',
+      { restoreRequestId: 'req-0001' },
+    ],
+    [
+      'a renewal of a drill never issued',
+      validated,
+      { type: 'credentials-request', runId: 'acme-2026-11-25-daily', drillId: 'acme-drill-0009' },
+      'DRILL_UNKNOWN',
+      { drillId: 'acme-drill-0009' },
+    ],
+  ])(
+    'GIVEN %s WHEN refused THEN a warning names the tenant, the connection, what was asked and the code',
+    async (_what, run, message, code, ids) => {
+      const { ctx } = context(run);
+      expect(await handleConnectorMessage(JSON.stringify({ v: 1, ...message }), ctx)).toBe('rejected');
+      expect(warnings).toContainEqual(
+        expect.objectContaining({
+          tenantId: 'acme',
+          connectionId: 'c1',
+          asked: message.type,
+          code,
+          ...ids,
+          text: expect.stringContaining(code),
+        }),
+      );
+    },
+  );
 });

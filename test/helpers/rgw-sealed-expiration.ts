@@ -13,7 +13,7 @@ const ISO_8601 = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d+))?Z/g;
  * (rgw_rest_s3.cc STSEngine::authenticate). The expiration is an ISO 8601 text of fixed width
  * inside the encoding: replaced by one of the same width, the encoding stays valid and nothing
  * else changes — the key, the secret, the session policy are RGW's own.
- * @param stsKey the cluster's `rgw sts key` (16 characters; scripts/ceph-rgw.sh keeps it in DATA/sts.key)
+ * @param stsKey the cluster's `rgw sts key` (16 characters; scripts/ceph-rgw.sh keeps it in DATA/ceph/sts.key)
  * @throws Error when the token does not decrypt with that key or holds no expiration
  */
 export function withSealedExpiration(sessionToken: string, stsKey: string, expiration: Date): string {

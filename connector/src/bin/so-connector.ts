@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // so-connector: the on-premises agent. `enrol` once, then `run` is what the service manager starts.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { SoBackupError } from '../../../protocol';
@@ -79,10 +79,16 @@ program
   .command('enrol')
   .description('register this server with a one-time activation code and write the configuration')
   .requiredOption('--endpoint <url>', 'the wss:// endpoint (stack output ConnectorEndpoint)')
-  .requiredOption('--code <tenant:code>', 'the activation code from the operator, e.g. acme:ABCDE-FGHJK-LMNPQ-RSTUV')
+  // The code and the connection string's password are secrets: from the environment, they stay off
+  // the command line, which every local user can read (ps, /proc/<pid>/cmdline) while enrol runs.
+  .addOption(
+    new Option('--code <tenant:code>', 'the activation code from the operator, e.g. acme:ABCDE-FGHJK-LMNPQ-RSTUV')
+      .env('SO_CONNECTOR_ACTIVATION_CODE')
+      .makeOptionMandatory(),
+  )
   .requiredOption('--config <file>', 'where to write the configuration file')
   .requiredOption('--state-dir <dir>', "folder for the connector's identity, index and outbox")
-  .option('--sql <connection string>', 'SQL Server connection string')
+  .addOption(new Option('--sql <connection string>', 'SQL Server connection string').env('SO_CONNECTOR_SQL'))
   .option('--database <name>', 'database to back up (repeatable, or comma-separated)', databases)
   .option('--staging <dir>', 'folder SQL Server writes the .bak to')
   .option('--archive <name=path>', 'archive root (repeatable), e.g. SO_ARC=D:\\SO_ARC', archiveRoot)

@@ -66,6 +66,7 @@ export async function grantRestore(request: RestoreRequest, ctx: RestoreContext)
     at: new Date().toISOString(),
     connectionId: ctx.connectionId,
     requestId: request.requestId,
+    ...(request.wants ? { wants: request.wants } : {}),
   });
   await ctx.reply({
     type: 'restore-grant',

@@ -63,6 +63,27 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
     });
     return 'rejected';
   }
+  // Every refusal is on record — a connector probing other tenants' run ids leaves a trace: the
+  // tenant, the connection, what was asked (the message's type and the ids it named) and the code.
+  const asked = message;
+  const reply = ctx.reply;
+  ctx = {
+    ...ctx,
+    reply: async (answer) => {
+      if (answer.type === 'error')
+        logger.warn(
+          {
+            tenantId: ctx.tenantId,
+            connectionId: ctx.connectionId,
+            asked: asked.type,
+            ...askedIds(asked),
+            code: answer.error.code,
+          },
+          `${asked.type} refused: ${answer.error.code}: ${answer.error.message}`,
+        );
+      await reply(answer);
+    },
+  };
   switch (message.type) {
     case 'heartbeat':
       return 'ignored';
@@ -88,23 +109,34 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
           ...ctx,
           mintReadCredentials: (tenantId, sessionKey) => ctx.mintCredentials(tenantId, sessionKey, 'restore'),
         });
-        // Every read grant is on record: the first with the run or the drill, each renewal here.
-        logger[outcome === 'credentials' ? 'info' : 'warn'](
-          {
-            tenantId: ctx.tenantId,
-            connectionId: ctx.connectionId,
-            runId: message.runId,
-            drillId: message.drillId,
-            restoreRequestId: message.restoreRequestId,
-          },
-          outcome === 'credentials' ? 'read credentials renewed' : 'read credentials renewal refused',
-        );
+        // Every read grant is on record: the first with the run or the drill, each renewal here (a refusal, with its code, above).
+        if (outcome === 'credentials')
+          logger.info(
+            {
+              tenantId: ctx.tenantId,
+              connectionId: ctx.connectionId,
+              runId: message.runId,
+              drillId: message.drillId,
+              restoreRequestId: message.restoreRequestId,
+            },
+            'read credentials renewed',
+          );
         return outcome;
       }
       return runMessage(message, ctx);
     default:
       return runMessage(message, ctx);
   }
+}
+
+/** The ids a connector message names (run, requested run, drill, restore request, key), for the log of a refusal. */
+function askedIds(message: ConnectorMessage): Record<string, string> {
+  const fields = message as Partial<Record<'runId' | 'run' | 'drillId' | 'restoreRequestId' | 'requestId' | 'keyId', unknown>>;
+  return Object.fromEntries(
+    (['runId', 'run', 'drillId', 'restoreRequestId', 'requestId', 'keyId'] as const)
+      .filter((name) => typeof fields[name] === 'string')
+      .map((name) => [name, String(fields[name]).slice(0, 200)]),
+  );
 }
 
 /**

@@ -1,5 +1,12 @@
 import { type CloudMessage, type CredentialsRequestMessage, PROTOCOL_VERSION, type UploadCredentials } from '../../../protocol';
-import { isRestorable, type RunStore, type TenantStore } from '../../../core';
+import { isRestorable, runHolds, type RunStore, type TenantStore } from '../../../core';
+
+/**
+ * A restore's read credentials are renewed this long after its grant, as long as a drill's result
+ * is accepted after the drill was asked (DRILL_RESULT_HOURS): a large database restores slowly,
+ * but a grant is not a standing key — a later restore asks for the run again (and is recorded).
+ */
+export const RESTORE_RENEWAL_HOURS = 48;
 
 export interface ReadRenewalContext {
   tenantId: string;
@@ -14,8 +21,10 @@ export interface ReadRenewalContext {
 /**
  * Fresh read-only credentials for a restore or a restore drill whose first ones (restore-grant,
  * drill-job) run out before its downloads do. Granted only as the first ones were:
- * - a restore (`restoreRequestId`): the run is this tenant's, still restorable (validated), and the
- *   cloud granted a restore of it under that request id (recorded with the run);
+ * - a restore (`restoreRequestId`): the run is this tenant's, still restorable (validated), the
+ *   cloud granted a restore of it under that request id (recorded with the run) less than
+ *   RESTORE_RENEWAL_HOURS ago (else RESTORE_EXPIRED), and the run still holds what that restore
+ *   asked for (`wants`, as the grant checked with runHolds; else RUN_LACKS_PART);
  * - a drill (`drillId`): the cloud issued that drill to this tenant for that run, and its result
  *   is neither recorded nor past its deadline (the same condition a drill result is held to).
  * Anything else is refused (`inReplyTo: 'credentials-request'`) and nothing is minted; another
@@ -51,10 +60,23 @@ export async function renewReadCredentials(
     if (!run || run.tenantId !== ctx.tenantId) return refuse('RUN_UNKNOWN', `run ${message.runId} is not a run of this tenant`);
     if (!isRestorable(run))
       return refuse('RUN_NOT_RESTORABLE', `run ${run.runId} is ${run.status} and kept nothing validated: no new credentials`);
-    if (!run.restores?.some((r) => r.requestId === message.restoreRequestId))
+    const grant = run.restores?.find((r) => r.requestId === message.restoreRequestId);
+    if (!grant)
       return refuse(
         'RESTORE_UNKNOWN',
         `no restore of run ${run.runId} was granted under request ${message.restoreRequestId}: ask for the run again (so-connector restore)`,
+      );
+    const now = ctx.now?.() ?? new Date();
+    const grantedAt = Date.parse(grant.at);
+    if (!(now.getTime() - grantedAt < RESTORE_RENEWAL_HOURS * 3_600_000))
+      return refuse(
+        'RESTORE_EXPIRED',
+        `the restore of run ${run.runId} under request ${message.restoreRequestId} was granted at ${grant.at}, more than ${RESTORE_RENEWAL_HOURS} hours ago: its credentials are not renewed; ask for the run again (so-connector restore)`,
+      );
+    if (grant.wants && !runHolds(run, grant.wants))
+      return refuse(
+        'RUN_LACKS_PART',
+        `run ${run.runId} no longer holds a validated backup of what the restore asked for: no new credentials`,
       );
     sessionKey = run.runId;
   }
