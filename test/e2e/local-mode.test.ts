@@ -23,9 +23,12 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'so-backup-e2e-'));
 const portBase = TEST_PORT_BLOCKS.localModeE2e;
 const archive = path.join(dataDir, 'sample-so-arc');
 
+/** The data folder each run's summary came from: the bucket owner's key is that folder's. */
+const folderOf = new WeakMap<LocalRunSummary, string>();
+
 function aws(summary: LocalRunSummary, ...args: string[]): string {
-  // The bucket owner's key, made by RGW for this data folder (ceph/owner-key.json, 0600).
-  const owner = rgwOwnerKey(path.join(dataDir, 'ceph'));
+  // The bucket owner's key, made by RGW for the run's data folder (ceph/owner-key.json, 0600).
+  const owner = rgwOwnerKey(path.join(folderOf.get(summary) ?? dataDir, 'ceph'));
   return execFileSync(AWS, ['--endpoint-url', summary.s3Endpoint, '--region', 'us-east-1', '--output', 'json', ...args], {
     encoding: 'utf8',
     maxBuffer: 64 << 20,
@@ -301,6 +304,7 @@ describeWith([cephChroot, awsCli], 'local mode, when API Gateway cuts the connec
       log: () => undefined,
       tuning: { gatewayIdleTimeoutMs: 4000, gatewayMaxConnectionMs: 5000, sqlBackupChunkDelayMs: 250 },
     });
+    folderOf.set(summary, cutDataDir);
     // The run's step-by-step history, to diagnose a failure.
     if (summary.status !== 'SUCCEEDED') console.error(`${summary.runId} ${summary.status}:\n${summary.history.join('\n')}`);
     expect(summary.failure).toBeUndefined();
