@@ -151,13 +151,7 @@ export async function verifySigV4(
     { signingDate, signingRegion: region, signingService: service, signableHeaders: new Set(signed) },
   );
   const expected = /Signature=([0-9a-f]{64})/.exec(String(recomputed.headers.authorization))?.[1] ?? '';
-  const same = expected.length === signature.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature));
-  if (!same)
-    return fail(
-      'SignatureDoesNotMatch',
-      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
-    );
-  return { ok: true, accessKeyId, service, region };
+  return signatureVerdict(expected, signature, { accessKeyId, service, region });
 }
 
 /**
@@ -250,14 +244,18 @@ async function verifyPresigned(
     },
   );
   const expected = String(recomputed.query?.['X-Amz-Signature'] ?? '');
-  const signature = param('X-Amz-Signature')!;
+  return signatureVerdict(expected, param('X-Amz-Signature')!, { accessKeyId, service, region });
+}
+
+/** The recomputed signature against the one given (in constant time): the caller verified, or S3's SignatureDoesNotMatch. */
+function signatureVerdict(expected: string, signature: string, caller: { accessKeyId: string; service: string; region: string }): Verified {
   const same = expected.length === signature.length && timingSafeEqual(Buffer.from(expected), Buffer.from(signature));
   if (!same)
     return fail(
       'SignatureDoesNotMatch',
-      'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
     );
-  return { ok: true, accessKeyId, service, region };
+  return { ok: true, ...caller };
 }
 
 /** The request's values of the headers the client signed; a failure when one is missing. */
