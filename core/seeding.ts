@@ -5,22 +5,13 @@
  * is not yet. The run records how far the archive has come; the tenant records the seeding as a
  * whole (when it started, when it last made progress, done / total), which `so-backup status`
  * shows ("seeding 42 %, about 2 more nights") and the hourly check alarms on when it stalls.
+ * How far one run's archive has come (ArchiveProgress, seedingPercent) is read from its manifest
+ * alone, so it lives with the manifest (protocol/archive-progress.ts), where so-connector restore
+ * reads it too.
  */
+import { type ArchiveProgress, archiveProgress, seedingPercent } from '../protocol';
 
-/** How far a run's archive has come: in S3 (at their current content) against everything there is. */
-export interface ArchiveProgress {
-  filesDone: number;
-  filesTotal: number;
-  bytesDone: number;
-  bytesTotal: number;
-  /** Files and bytes the window's end left for the next run (0 when complete). */
-  pendingFiles: number;
-  pendingBytes: number;
-  /** The archive bytes this run sent. */
-  uploadedBytes: number;
-  /** Of the pending bytes, those already in S3 as parts of uploads paused at the window's end (protocol/manifest.ts). */
-  partsBytes?: number;
-}
+export { type ArchiveProgress, archiveProgress, seedingPercent };
 
 /** A tenant's seeding in progress (absent once an archive run completes). */
 export interface SeedingState {
@@ -59,30 +50,6 @@ export interface SeedingState {
 
 /** No progress for this long and the seeding is stalled (alarmed on). */
 export const SEEDING_STALLED_AFTER_HOURS = 24;
-
-/**
- * A run's archive progress from its manifest's archive summary, as validated: the snapshot's
- * `files` and `bytes` are in S3; `pending` is what the window's end left (protocol/manifest.ts).
- */
-export function archiveProgress(archive: {
-  files: number;
-  bytes: number;
-  uploadedBytes: number;
-  pending?: { files: number; bytes: number; partsBytes?: number };
-}): ArchiveProgress {
-  const pendingFiles = archive.pending?.files ?? 0;
-  const pendingBytes = archive.pending?.bytes ?? 0;
-  return {
-    ...(archive.pending?.partsBytes ? { partsBytes: archive.pending.partsBytes } : {}),
-    filesDone: archive.files,
-    filesTotal: archive.files + pendingFiles,
-    bytesDone: archive.bytes,
-    bytesTotal: archive.bytes + pendingBytes,
-    pendingFiles,
-    pendingBytes,
-    uploadedBytes: archive.uploadedBytes,
-  };
-}
 
 /**
  * The tenant's seeding after a run whose archive validated: undefined when nothing is pending
@@ -148,12 +115,6 @@ export function nextSeeding(
     backlogBytesSent: (previous.backlogBytesSent ?? previous.bytesSent) + backlogSent,
     partsBytes: parts,
   };
-}
-
-/** Percent done (by bytes; by files when there are no bytes), 0–100, rounded down so 99.9 % never reads 100 %. */
-export function seedingPercent(state: Pick<SeedingState, 'filesDone' | 'filesTotal' | 'bytesDone' | 'bytesTotal'>): number {
-  const [done, total] = state.bytesTotal > 0 ? [state.bytesDone, state.bytesTotal] : [state.filesDone, state.filesTotal];
-  return total === 0 ? 100 : Math.min(99, Math.floor((done / total) * 100));
 }
 
 /**

@@ -7,6 +7,7 @@ export * from './job';
 export * from './progress';
 export * from './result';
 export * from './manifest';
+export * from './archive-progress';
 export * from './stored-documents';
 export * from './archive-path';
 export * from './key-layout';

@@ -32,6 +32,15 @@ describe('layers (docs/architecture.md)', () => {
     expect(offenders).toEqual([]);
   });
 
+  test('the connector shares only protocol/ with the cloud: no file under connector/ imports core/, functions/, cli/ or local/', () => {
+    const offenders = sources('connector/src').flatMap(([file, text]) =>
+      importedFolders(file, text)
+        .filter((f) => ['core', 'functions', 'cli', 'local'].includes(f))
+        .map((f) => `${file} → ${f}/`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
   test('core/ depends on protocol/ only and reads no environment (callers pass clients, tables and settings)', () => {
     const files = sources('core');
     expect(files.length).toBeGreaterThan(5);

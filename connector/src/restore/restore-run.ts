@@ -3,11 +3,13 @@ import { lstatSync, statSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  archiveProgress,
   type ArchiveSnapshot,
   displayText,
   exactPathBytes,
   type Manifest,
   type RestoreGrant,
+  seedingPercent,
   type SnapshotFile,
   type SnapshotLink,
 } from '../../../protocol';
@@ -22,7 +24,6 @@ import { downloadArtifact } from '../repository/download-artifact';
 import { type MaterializeResult, materializeSnapshot } from './materialize-snapshot';
 import { planRestore } from './restore-plan';
 import { canonicalPath, defaultSemantics, type NameSemantics, overlaps, overlapsOnDisk } from './target-paths';
-import { archiveProgress, seedingPercent } from '../../../core/seeding';
 
 export interface RestoreChoices {
   /** Restore the database backup under this (new) name. */
