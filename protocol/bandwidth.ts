@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { presenceSchema } from './presence';
 import { PROTOCOL_VERSION } from './envelope';
 
 /**
@@ -211,11 +212,13 @@ export function describeBandwidth(setting: BandwidthSetting): string {
 /**
  * Cloud → connector: the tenant's central settings (sent when the connector asks after connecting,
  * and when an operator changes them). `bandwidth: null`: no central limit, the configuration file's applies.
+ * `presence`: when to stay connected (protocol/presence.ts); absent from an older cloud: always.
  */
 export const settingsMessageSchema = z.object({
   type: z.literal('settings'),
   v: z.literal(PROTOCOL_VERSION),
   bandwidth: bandwidthSettingSchema.nullable(),
+  presence: presenceSchema.optional(),
 });
 export type SettingsMessage = z.infer<typeof settingsMessageSchema>;
 

@@ -19,3 +19,4 @@ export * from './bandwidth';
 export * from './token-bucket';
 export * from './gateway-frame';
 export * from './message-budget';
+export * from './presence';
