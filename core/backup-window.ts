@@ -53,6 +53,12 @@ export function parseRunWindow(
   const trimmed = text.trim().toLowerCase();
   if (trimmed === 'none') return NO_WINDOW;
   const match = /^(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*(?:(\d+)\s*s)?$/.exec(trimmed);
+  const decimal = /^(\d*\.\d+)\s*(h|m)$/.exec(trimmed);
+  if (decimal) {
+    // "1.5h": whole units only, and the whole-unit form named (never guessed into a window).
+    const seconds = Math.round(Number(decimal[1]) * UNIT_SECONDS[decimal[2] as 'h' | 'm']);
+    throw new RangeError(`"${text}" is not a duration: write whole units; did you mean "${describeRunWindow(seconds).replace(/ /g, '')}"?`);
+  }
   if (!match || trimmed === '' || match.slice(1).every((part) => part === undefined)) {
     throw new RangeError(
       `"${text}" is not a duration: give hours, minutes or seconds, e.g. "5h", "90m", "1h30m" or "45s", or "none" (no window)`,
@@ -68,7 +74,7 @@ export function parseRunWindow(
   if (total < 1) throw new RangeError(`a window of "${text}" is empty: give at least 1s, or "none" for no window`);
   if (total > limit.seconds)
     throw new RangeError(
-      `a window of "${text}" is longer than ${describeRunWindow(limit.seconds)}: ${limit.why}; give at most ${describeRunWindow(limit.seconds)}, or "none"`,
+      `a window of "${text}" is longer than ${describeRunWindow(limit.seconds)}: ${limit.why}; give at most ${describeRunWindow(limit.seconds)}`,
     );
   return total;
 }

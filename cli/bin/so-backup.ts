@@ -404,7 +404,7 @@ program
           if (r.status.startsWith('SUCCEEDED')) {
             const progress = 'archiveProgress' in r ? r.archiveProgress : undefined;
             const seeding = 'seeding' in r ? r.seeding : undefined;
-            return `Backup ${r.runId} ${r.status}, validated: ${r.validated ? 'yes' : 'no'}. ${s?.databases ?? 0} database(s), ${bytes(Number(s?.databaseBytes ?? 0))}; archive ${plural(Number(s?.archiveFiles ?? 0), 'file')}, ${Number(s?.uploadedFiles ?? 0).toLocaleString('en-US')} sent; took ${duration(Number(s?.durationSeconds))}.${
+            return `Backup ${r.runId} ${r.status}, validated: ${r.validated ? 'yes' : 'no'}. ${plural(Number(s?.databases ?? 0), 'database')}, ${bytes(Number(s?.databaseBytes ?? 0))}; archive ${plural(Number(s?.archiveFiles ?? 0), 'file')}, ${Number(s?.uploadedFiles ?? 0).toLocaleString('en-US')} sent; took ${duration(Number(s?.durationSeconds))}.${
               progress?.pendingFiles
                 ? `\nArchive: ${archiveProgressText(progress)}${seeding ? `; ${describeSeeding(seeding, new Date())}` : ''}.`
                 : ''

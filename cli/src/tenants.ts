@@ -150,7 +150,9 @@ export function parseWindowOption(
   try {
     seconds = parseRunWindow(text, limit);
   } catch (error) {
-    throw usageError(`${option}: ${(error as Error).message}${options.allowDefault ? ', or "default" (the stack\'s)' : ''}`);
+    const message = (error as Error).message;
+    // A question ("did you mean …?") names the one likely form; other errors list every form, "default" too.
+    throw usageError(`${option}: ${message}${options.allowDefault && !message.endsWith('?') ? ', or "default" (the stack\'s)' : ''}`);
   }
   return seconds;
 }

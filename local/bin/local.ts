@@ -8,6 +8,7 @@ import { REPO_ROOT } from '../daemons';
 import { dataLockHolder } from '../data-lock';
 import { DATABASE_STATES, parseDatabaseStates } from '../local-checks';
 import { DEFAULT_LOCAL_PORT_BASE } from '../ports';
+import { plural } from '../../cli/src/render';
 
 const port = (value: string) => {
   const n = Number(value);
@@ -123,7 +124,7 @@ program.action(
     if (summary.archive) {
       const a = summary.archive;
       console.log(
-        `  archive     ${a.files} files, ${(a.bytes / 1048576).toFixed(1)} MiB; sent ${a.uploadedFiles} new/changed files (${(a.uploadedBytes / 1048576).toFixed(1)} MiB), ${a.deletedFiles} deleted`,
+        `  archive     ${plural(a.files, 'file')}, ${(a.bytes / 1048576).toFixed(1)} MiB; sent ${plural(a.uploadedFiles, 'new/changed file')} (${(a.uploadedBytes / 1048576).toFixed(1)} MiB), ${a.deletedFiles} deleted`,
       );
     }
     if (summary.manifestKey)

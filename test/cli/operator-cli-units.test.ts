@@ -565,7 +565,7 @@ describe('so-backup --wait and run show: a run the connector has not reported on
 describe('so-backup: one limit for a backup window, the one Prepare holds a run to (T20 F6)', () => {
   const stack = { runTimeoutSeconds: 13 * 3600 }; // backupTimeout 12h
   const limitMessage =
-    /^--backup-window: a window of "(24h|23h|12h|11h46m)" is longer than 11h 45m: the stack times a run out after 12h \(its backupTimeout\) and a window must end 15m before that; give at most 11h 45m, or "none"/;
+    /^--backup-window: a window of "(24h|23h|12h|11h46m)" is longer than 11h 45m: the stack times a run out after 12h \(its backupTimeout\) and a window must end 15m before that; give at most 11h 45m, or "default" \(the stack's\)$/;
 
   test.each(['24h', '23h', '12h', '11h46m'])(
     '"%s" is refused with the one message naming the longest the stack allows (11h 45m)',
@@ -594,6 +594,19 @@ describe('so-backup: one limit for a backup window, the one Prepare holds a run 
     expect(parseWindowOption('--window', '90m')).toBe(5400);
     expect(parseWindowOption('--window', '90s')).toBe(90);
     expect(parseWindowOption('--window', '1h59m59s')).toBe(7199);
+  });
+
+  test('decimals ("1.5h", ".5h", "2.25m") name the whole-unit form; a question gets no "default" tail (t20b N7)', () => {
+    expect(() => parseWindowOption('--window', '1.5h')).toThrow(
+      /^--window: "1.5h" is not a duration: write whole units; did you mean "1h30m"\?$/,
+    );
+    expect(() => parseWindowOption('--backup-window', '.5h', { allowDefault: true })).toThrow(
+      /^--backup-window: ".5h" is not a duration: write whole units; did you mean "30m"\?$/,
+    );
+    expect(() => parseWindowOption('--window', '2.25m')).toThrow(/did you mean "2m15s"\?$/);
+    expect(() => parseWindowOption('--backup-window', '1h90m', { allowDefault: true })).toThrow(/did you mean "2h30m"\?$/);
+    // --window has no "default" (it is the tenant's when left out): never offered there.
+    expect(() => parseWindowOption('--window', 'soon')).toThrow(/or "none" \(no window\)$/);
   });
 
   test('tenants show: a window the stack cuts (a tenant setting from before the timeout was shortened) says so, and to what', () => {
