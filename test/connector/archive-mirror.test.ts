@@ -425,8 +425,10 @@ describe('archive mirror: the backup window', () => {
     write(archive, 'ANNA/large scan.tif', 'y'.repeat(1_000)); // more than the limit sends in 10 s: goes alone
     const gates: Array<() => void> = [];
     let most = 0;
+    const partBudgets = new Set<number | null | undefined>();
     class GatedStore extends MemoryObjectStore {
       override async putFile(...args: Parameters<MemoryObjectStore['putFile']>) {
+        partBudgets.add(args[2]?.partBytesInFlight?.());
         await new Promise<void>((resolve) => {
           gates.push(resolve);
           most = Math.max(most, gates.length);
@@ -450,6 +452,8 @@ describe('archive mirror: the backup window', () => {
     const result = await mirroring;
     expect(most).toBe(2);
     expect(result).toMatchObject({ uploadedFiles: 7, pending: { files: 0 } });
+    // A large file's parts are held to the same budget (t20b N4: 6 parts of 5 MiB went at once at any limit).
+    expect([...partBudgets]).toEqual([250]);
   });
 
   test('GIVEN a window already past WHEN a renamed, a deleted, an unchanged and a new file are mirrored THEN the rename is copied inside S3 and the deletion marked (nothing sent), only the new file is pending', async () => {

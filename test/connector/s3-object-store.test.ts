@@ -377,6 +377,33 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
       await proxy.stop();
     }
   }, 300_000); // the adaptive rate limiter slows every later request down after so much throttling, as it should
+
+  test('GIVEN a byte budget for parts in flight (a window with a slow limit) WHEN a large file goes in parts THEN no more parts are in flight than the budget holds (at least one); without one, the store sends several at once (t20b N4)', async () => {
+    const proxy = await startSlowDownProxy(endpoint);
+    try {
+      const store = new S3ObjectStore({ ...target, endpoint: proxy.endpoint }, credentials, { partConcurrency: 6 });
+      const file = path.join(dir, 'budget.bak');
+      writeFileSync(file, Buffer.concat([...databasePages('budget', 21 << 20)])); // five parts of 5 MiB
+      const budgets: Array<number | null> = [];
+      const limited = await store.putFile('db/daily/acme/Budget.bak', file, {
+        partBytesInFlight: () => {
+          budgets.push(3 << 20); // less than one part: still one at a time
+          return 3 << 20;
+        },
+      });
+      expect(limited.size).toBe(21 << 20);
+      expect(budgets.length).toBeGreaterThanOrEqual(5); // asked before each part
+      expect(proxy.concurrency.peak).toBe(1);
+      proxy.concurrency.peak = 0;
+      await store.putFile('db/daily/acme/Budget.bak', file, { partBytesInFlight: () => 10 << 20 });
+      expect(proxy.concurrency.peak).toBe(2);
+      proxy.concurrency.peak = 0;
+      await store.putFile('db/daily/acme/Budget.bak', file);
+      expect(proxy.concurrency.peak).toBeGreaterThan(2);
+    } finally {
+      await proxy.stop();
+    }
+  }, 120_000);
 });
 
 async function readStream(stream: NodeJS.ReadableStream): Promise<Buffer> {

@@ -5,13 +5,16 @@ import { freePort } from './test-ports';
 /**
  * A fault at the S3 boundary: an HTTP proxy in front of a real S3 (Ceph RGW) that answers the
  * next N requests with `503 SlowDown`, as S3 does while it scales a prefix, and passes every
- * other request through unchanged.
+ * other request through unchanged. It counts the requests in flight at once.
  */
 export async function startSlowDownProxy(target: string) {
   const upstream = new URL(target);
   let failing = 0;
   const seen: Array<{ method: string; url: string; status: number }> = [];
+  const concurrency = { now: 0, peak: 0 };
   const server = http.createServer((req, res) => {
+    concurrency.peak = Math.max(concurrency.peak, ++concurrency.now);
+    res.on('close', () => concurrency.now--);
     if (failing > 0) {
       failing--;
       req.resume();
@@ -46,6 +49,8 @@ export async function startSlowDownProxy(target: string) {
     },
     /** Requests seen, with the status each got. */
     seen,
+    /** Requests in flight now, and the most at once since the last reset. */
+    concurrency,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -4,7 +4,7 @@ import { ConnectorError } from '../errors';
 import { attributesOf, HIDDEN, type HiddenAttribute, hiddenAttribute } from '../files/file-attributes';
 import { displayName, hostPlatform, isPlainText, nameBytes } from '../files/file-names';
 import { nsToMs, sameMtime } from '../files/file-times';
-import { type ObjectStore, type StoredObject, UploadPaused, type VersionFacts } from '../store/object-store';
+import { type ObjectStore, type PutOptions, type StoredObject, UploadPaused, type VersionFacts } from '../store/object-store';
 import { type ArchiveIndex, type IndexEntry, indexEntry } from './archive-index';
 import { hashFile } from '../repository/file-checksums';
 import { adoptFromRemote, loadRemoteArchive, type RemoteArchive } from './archive-rebuild';
@@ -229,6 +229,11 @@ export async function mirrorArchive(
    * it first waits until the file fits in what the limit sends in IN_FLIGHT_SECONDS (or nothing
    * is in flight). The check and the count are one step, so files starting together see each other.
    */
+  /** The parts of one large file are held to the same budget: what the limit sends in IN_FLIGHT_SECONDS. */
+  const partBytesInFlight = (): number | null => {
+    const rate = windowEnd === undefined ? null : (options.uploadRate?.() ?? null);
+    return rate === null ? null : rate * IN_FLIGHT_SECONDS;
+  };
   const startSending = async (size: number): Promise<boolean> => {
     for (;;) {
       if (pastWindow()) return false;
@@ -246,7 +251,7 @@ export async function mirrorArchive(
     if (!(await startSending(task.file.size))) return { pending: true, bytesInStore: 0 } as const;
     reading();
     try {
-      return await uploadConsistent(store, key, task.file, pauseUploads);
+      return await uploadConsistent(store, key, task.file, { pause: pauseUploads, partBytesInFlight });
     } finally {
       inFlight--;
       inFlightBytes -= task.file.size;
@@ -724,7 +729,7 @@ async function uploadConsistent(
   store: ObjectStore,
   key: string,
   scanned: ScannedFile,
-  pause: () => boolean,
+  put: Pick<PutOptions, 'pause' | 'partBytesInFlight'>,
 ): Promise<{ entry: IndexEntry } | { reason: string } | { pending: true; bytesInStore: number }> {
   let reason = '';
   const file = scanned.diskPath;
@@ -732,7 +737,7 @@ async function uploadConsistent(
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
       const before = await currentFacts(file, hidden);
-      const stored: StoredObject = await store.putFile(key, file, { pause });
+      const stored: StoredObject = await store.putFile(key, file, put);
       const after = await currentFacts(file, hidden);
       if (before.size === after.size && before.mtimeNs === after.mtimeNs && stored.size === after.size) {
         return { entry: indexEntry(after, stored.sha256, stored.versionId, stored.s3Checksum) };

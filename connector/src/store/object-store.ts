@@ -26,6 +26,13 @@ export interface PutOptions {
    * checkpoints, is never paused. @default never pauses
    */
   pause?(): boolean;
+  /**
+   * Bytes of parts a multipart upload may have in flight at once, asked before each part (at
+   * least one part always goes; null: the store's part concurrency). With a backup window and a
+   * bandwidth limit the archive passes about what the limit sends in 10 s, so the parts that must
+   * finish after the window's end take about that long. @default null
+   */
+  partBytesInFlight?(): number | null;
 }
 
 /**

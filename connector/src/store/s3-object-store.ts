@@ -186,6 +186,12 @@ export class S3ObjectStore implements ObjectStore {
     this.checkpointDir = options.checkpointDir;
   }
 
+  /** Parts a multipart upload may have in flight now: the store's concurrency, or fewer within the caller's byte budget (at least one). */
+  private partsInFlight(options: PutOptions, partSize: number): number {
+    const budget = options.partBytesInFlight?.() ?? null;
+    return budget === null ? this.concurrency : Math.max(1, Math.min(this.concurrency, Math.floor(budget / partSize)));
+  }
+
   async putBuffer(key: string, body: Buffer | readonly Buffer[], contentType = 'application/octet-stream'): Promise<StoredObject> {
     const pieces = Buffer.isBuffer(body) ? [body] : body;
     const hash = createHash('sha256');
@@ -315,7 +321,7 @@ export class S3ObjectStore implements ObjectStore {
     try {
       for (let partNumber = 1, offset = 0; offset < size; partNumber++, offset += partSize) {
         options.signal?.throwIfAborted();
-        while (free.length === 0) await Promise.race(inFlight);
+        while (free.length === 0 || inFlight.size >= this.partsInFlight(options, partSize)) await Promise.race(inFlight);
         // A safe point between parts: asked to pause (the backup window ended), no part starts;
         // those in flight finish and are recorded, and the checkpoint keeps them for the next run.
         // Without a checkpoint nothing could be resumed, so the file goes on to the end.
