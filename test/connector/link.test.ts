@@ -27,6 +27,7 @@ afterEach(async () => {
 async function cloud(
   options: Partial<Omit<LocalGatewayOptions, 'port' | 'routes' | 'access'>> = {},
   ackResults: (attempt: number) => boolean = () => true,
+  atPort?: number,
 ) {
   const received: Received[] = [];
   const connects: string[] = [];
@@ -57,7 +58,7 @@ async function cloud(
       return { statusCode: 200 };
     },
   };
-  const port = await freePort();
+  const port = atPort ?? (await freePort());
   management = new ApiGatewayManagementApiClient({
     endpoint: `http://127.0.0.1:${port}/prod`,
     region: 'us-east-1',
@@ -207,5 +208,93 @@ describe('the connector link keeps its message budget and loses nothing', () => 
     l.sendIfConnected({ type: 'progress', v: 1, runId: 'acme-2026-11-30-daily', phase: 'upload', percent: 1 });
     await new Promise((r) => setTimeout(r, 200));
     expect(gateway.counters.mockMessages).toBe(1);
+  });
+});
+
+describe('the connector link rests between check-ins (issue 18: presence)', () => {
+  const closes = (l: Link) => {
+    const codes: number[] = [];
+    l.on('disconnected', (code) => codes.push(code));
+    return codes;
+  };
+
+  test('GIVEN a connected link WHEN it rests until an instant THEN it closes with 1000, does not reconnect before the instant, and connects at it', async () => {
+    const { port, connects } = await cloud();
+    const { link: l } = link(port);
+    const codes = closes(l);
+    const resting: number[] = [];
+    l.on('resting', (at) => resting.push(at));
+    l.start();
+    await connected(l);
+    const at = Date.now() + 1500;
+    l.rest(at, 'checked in; nothing to do');
+    await until(() => codes.length === 1);
+    expect(codes).toEqual([1000]);
+    expect(resting).toEqual([at]);
+    expect(l.restingUntilMs).toBe(at);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(connects).toHaveLength(1); // the back-off (50-200 ms here) would have dialled long ago
+    await until(() => connects.length === 2, 5000);
+    expect(Date.now()).toBeGreaterThanOrEqual(at);
+    await until(() => l.connected);
+    expect(l.restingUntilMs).toBeUndefined();
+  });
+
+  test('GIVEN a resting link WHEN a result is delivered THEN it connects at once and the result is acknowledged', async () => {
+    const { port, connects, received } = await cloud();
+    const { link: l, outbox } = link(port);
+    const codes = closes(l);
+    l.start();
+    await connected(l);
+    l.rest(Date.now() + 10 * 60_000, 'checked in; nothing to do');
+    await until(() => codes.length === 1);
+    const deliveredAt = Date.now();
+    await l.deliver(result('acme-2026-12-01-daily'));
+    await until(async () => (await outbox.all()).length === 0, 5000);
+    expect(Date.now() - deliveredAt).toBeLessThan(5000);
+    expect(connects).toHaveLength(2);
+    expect(received.filter((r) => r.body.includes('"type":"result"')).map((r) => r.connectionId)).toEqual([connects[1]]);
+    expect(l.restingUntilMs).toBeUndefined();
+  });
+
+  test('GIVEN a link that was just told to rest WHEN a result is delivered while the close is under way THEN it still connects at once', async () => {
+    const { port, connects } = await cloud();
+    const { link: l, outbox } = link(port);
+    l.start();
+    await connected(l);
+    l.rest(Date.now() + 10 * 60_000, 'checked in; nothing to do');
+    await l.deliver(result('acme-2026-12-02-daily')); // the socket is closing, not closed
+    await until(async () => (await outbox.all()).length === 0, 5000);
+    expect(connects).toHaveLength(2);
+  });
+
+  test('GIVEN a resting link WHEN it stops THEN it does not connect again', async () => {
+    const { port, connects } = await cloud();
+    const { link: l } = link(port);
+    const codes = closes(l);
+    l.start();
+    await connected(l);
+    l.rest(Date.now() + 300, 'checked in; nothing to do');
+    await until(() => codes.length === 1);
+    await l.stop();
+    await new Promise((r) => setTimeout(r, 800));
+    expect(connects).toHaveLength(1);
+    expect(l.restingUntilMs).toBeUndefined();
+  });
+
+  test('GIVEN a resting link WHEN the cloud cannot be reached at the check-in THEN it falls back to the back-off and connects once it can', async () => {
+    const first = await cloud();
+    const { link: l } = link(first.port, { backoff: { baseMs: 100, capMs: 300 } });
+    const codes = closes(l);
+    l.start();
+    await connected(l);
+    l.rest(Date.now() + 300, 'checked in; nothing to do');
+    await until(() => codes.length === 1);
+    await first.gateway.stop();
+    await until(() => codes.length >= 3, 5000); // the check-in and at least one back-off retry failed
+    expect(l.restingUntilMs).toBeUndefined();
+    const second = await cloud({}, () => true, first.port);
+    await until(() => l.connected, 5000);
+    expect(second.connects).toHaveLength(1);
   });
 });

@@ -63,6 +63,10 @@ export interface LinkEvents {
   /** The cloud refused the connection (HTTP 401/403): a credential problem, not a network one. */
   refused: [status: number];
   disconnected: [code: number, reason: string];
+  /** The cloud acknowledged a result: it left the outbox. */
+  acknowledged: [runId: string];
+  /** The link left on purpose (`rest`) and connects again at `until` (ms since the epoch), or earlier for a result. */
+  resting: [until: number, reason: string];
   /** API Gateway did not deliver a message (throttled, or its integration failed); the newest recent one not yet accounted for (its type given) is sent again after `retryInMs`. */
   undelivered: [reason: string, type: ConnectorMessage['type'], retryInMs: number];
   /** The connection stopped answering pings and was replaced. */
@@ -117,6 +121,10 @@ export class Link extends EventEmitter<LinkEvents> {
   private resendTimer?: NodeJS.Timeout;
   /** Set when we close on purpose and want the next connection at once. */
   private reconnectAtOnce = false;
+  /** Set by `rest`: the connection closes (or stays closed) until this instant (ms since the epoch). */
+  private restUntil?: number;
+  /** The reconnect timer set by `rest` is pending: no connection until it fires (or a result wakes the link). */
+  private restingUntil?: number;
   private queue: ConnectorMessage[] = [];
   /** Messages sent recently, oldest first: API Gateway's error frames answer them in order. */
   private recent: Array<{ message: ConnectorMessage; at: number }> = [];
@@ -147,6 +155,8 @@ export class Link extends EventEmitter<LinkEvents> {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.restUntil = undefined;
+    this.restingUntil = undefined;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.resendTimer);
     this.clearConnectionTimers();
@@ -165,6 +175,36 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.socket?.readyState === WebSocket.OPEN;
   }
 
+  /** The instant (ms since the epoch) the link connects again after `rest`, while it rests; else undefined. */
+  get restingUntilMs(): number | undefined {
+    return this.restingUntil;
+  }
+
+  /** Messages queued for this connection and not yet sent (the budget or a throttle holds them back). */
+  get sendQueueLength(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Leaves on purpose and comes back at `untilMs` (ms since the epoch): the connection closes with
+   * 1000 and `reason`, and the next one is dialled at that instant — no back-off, no reconnect
+   * before it — unless a result is delivered meanwhile (`deliver` connects at once), `reconnectNow`
+   * is called, or the link stops. A dial at the instant that fails falls back to the usual back-off.
+   * Used for check-in presence (protocol/presence.ts); the caller decides when (presence-controller.ts).
+   */
+  rest(untilMs: number, reason: string): void {
+    if (this.stopped) return;
+    this.reconnectAtOnce = false;
+    this.restUntil = untilMs;
+    const socket = this.socket;
+    if (socket && (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING)) {
+      if (socket.readyState === WebSocket.OPEN) socket.close(1000, reason.slice(0, 120));
+      else socket.terminate();
+      return; // onClose schedules the check-in
+    }
+    this.scheduleCheckIn(reason);
+  }
+
   /**
    * Queues a result on disk and sends it; it is sent again on a timer and after every reconnect
    * until acknowledged. `whenQueued` runs once the result is safe on disk, before it is sent.
@@ -172,8 +212,40 @@ export class Link extends EventEmitter<LinkEvents> {
   async deliver(result: ResultMessage, whenQueued?: () => Promise<void>): Promise<void> {
     await this.options.outbox.add(result);
     await whenQueued?.();
-    this.sendIfConnected(result);
+    // A result never waits for a check-in: a resting link connects now, and onOpen sends the outbox.
+    if (this.restingUntil !== undefined || (this.restUntil !== undefined && !this.connected)) this.wake('a result to deliver');
+    else this.sendIfConnected(result);
     this.armResend(true);
+  }
+
+  /** Ends a rest early: connects now. */
+  private wake(reason: string): void {
+    if (this.stopped) return;
+    this.options.logger.info({ reason }, 'checking in early');
+    this.restUntil = undefined;
+    this.restingUntil = undefined;
+    clearTimeout(this.reconnectTimer);
+    const socket = this.socket;
+    if (!socket || socket.readyState === WebSocket.CLOSED) this.connect();
+    // else: a connection is being dialled or closing; onClose reconnects at once (restUntil is cleared)
+    else this.reconnectAtOnce = true;
+  }
+
+  /** The connection is closed: the next one at the rest's instant. */
+  private scheduleCheckIn(reason: string): void {
+    const until = this.restUntil!;
+    this.restUntil = undefined;
+    this.restingUntil = until;
+    clearTimeout(this.reconnectTimer);
+    this.options.logger.info({ reason, checkInAt: new Date(until).toISOString() }, `checking in again at ${new Date(until).toISOString()}`);
+    this.reconnectTimer = setTimeout(
+      () => {
+        this.restingUntil = undefined;
+        this.connect();
+      },
+      Math.max(0, until - Date.now()),
+    );
+    this.emit('resting', until, reason);
   }
 
   hasQueuedResult(runId: string): Promise<boolean> {
@@ -194,6 +266,8 @@ export class Link extends EventEmitter<LinkEvents> {
   /** Closes the connection and connects again at once (new key, proactive renewal). */
   reconnectNow(reason: string): void {
     this.reconnectAtOnce = true;
+    this.restUntil = undefined;
+    this.restingUntil = undefined;
     const socket = this.socket;
     if (socket && socket.readyState === WebSocket.OPEN) socket.close(1000, reason);
     else if (!socket || socket.readyState === WebSocket.CLOSED) this.connect();
@@ -268,6 +342,7 @@ export class Link extends EventEmitter<LinkEvents> {
 
   private connect(): void {
     clearTimeout(this.reconnectTimer);
+    this.restingUntil = undefined;
     const log = this.options.logger;
     const socket = dial({
       endpoint: this.options.endpoint,
@@ -384,6 +459,7 @@ export class Link extends EventEmitter<LinkEvents> {
           await this.options.outbox.remove(message.runId);
           this.queue = this.queue.filter((queued) => !(queued.type === 'result' && queued.runId === message.runId));
           if ((await this.options.outbox.all()).length === 0) clearTimeout(this.resendTimer);
+          this.emit('acknowledged', message.runId);
           break;
         case 'key-registered':
           this.emit('key-registered', message.keyId);
@@ -467,6 +543,7 @@ export class Link extends EventEmitter<LinkEvents> {
     this.queue = [];
     this.emit('disconnected', code, reason);
     if (this.stopped) return;
+    if (this.restUntil !== undefined) return this.scheduleCheckIn(reason);
     const delay = this.reconnectAtOnce ? 0 : backoffDelay(this.attempt++, this.options.backoff);
     this.reconnectAtOnce = false;
     this.options.logger.info({ code, reason, retryInMs: delay }, 'disconnected; will reconnect');
