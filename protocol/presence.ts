@@ -54,6 +54,10 @@ export interface PresenceState {
   connectedAt: number;
   /** A job, drill or restore runs, a result waits for its acknowledgement, or messages wait to be sent. */
   busy: boolean;
+  /** The connector's own startup hold (its configuration's `startupHoldMinutes`). @default PRESENCE.startupHoldMinutes */
+  startupHoldMinutes?: number;
+  /** @default PRESENCE.minimumConnectedSeconds */
+  minimumConnectedSeconds?: number;
 }
 
 export type PresenceDecision =
@@ -71,8 +75,8 @@ export function presenceDecision(state: PresenceState, random: () => number = Ma
   if (!presence || presence.mode === 'always') return { stay: true, until: Number.POSITIVE_INFINITY };
   const nextBackup = presence.nextBackupAt ? Date.parse(presence.nextBackupAt) : undefined;
   const holds = [
-    state.startedAt + PRESENCE.startupHoldMinutes * 60_000,
-    state.connectedAt + PRESENCE.minimumConnectedSeconds * 1000,
+    state.startedAt + (state.startupHoldMinutes ?? PRESENCE.startupHoldMinutes) * 60_000,
+    state.connectedAt + (state.minimumConnectedSeconds ?? PRESENCE.minimumConnectedSeconds) * 1000,
     presence.stayUntil ? Date.parse(presence.stayUntil) : 0,
   ];
   // Inside a backup's slot: from the lead before it to the hold after it.

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { bandwidthSettingSchema, MESSAGE_BUDGET, tenantIdSchema } from '../../protocol';
+import { bandwidthSettingSchema, MESSAGE_BUDGET, PRESENCE, tenantIdSchema } from '../../protocol';
 import { ConfigError } from './errors';
 import { databaseNameProblem } from './sql/database-name';
 import { trustCertificateAuthorities } from './trust';
@@ -79,6 +79,17 @@ export const connectorConfigSchema = z
     heartbeatSeconds: z.number().int().min(5).max(570).default(MESSAGE_BUDGET.heartbeatSeconds),
     /** Reconnect before API Gateway's 2-hour connection limit. @default 115 */
     reconnectAfterMinutes: z.number().min(0.05).max(119).default(MESSAGE_BUDGET.reconnectAfterMinutes),
+    /**
+     * When the cloud has the connector check in (protocol/presence.ts), it still stays connected
+     * this long after the service starts, so that whoever installs or restarts it sees it online and
+     * can run a backup at once (0: check in from the start). Minutes, 0-1440. @default 30
+     */
+    startupHoldMinutes: z
+      .number({ error: 'startupHoldMinutes must be a number of minutes (0-1440)' })
+      .int('startupHoldMinutes must be a whole number of minutes')
+      .min(0, 'startupHoldMinutes must be 0-1440 minutes (0: check in from the start)')
+      .max(1440, 'startupHoldMinutes must be 0-1440 minutes (at most a day)')
+      .default(PRESENCE.startupHoldMinutes),
     /** Rotate the connector's key after this many days (0: at every start). @default 30 */
     keyRotationDays: z.number().min(0).max(3650).default(30),
     /** @default 'info' */

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -64,13 +65,14 @@ const RESUME_MARGIN_MS = 2 * 60_000;
  * job is kept on disk: a service stop checkpoints it (no result is reported) and the next start
  * resumes it, reusing a verified staging file and the parts S3 already has.
  */
-export class ConnectorService {
+export class ConnectorService extends EventEmitter<{ 'work-ended': [] }> {
   private running?: { runId: string; abort: AbortController; done: Promise<void> };
   private drilling = false;
   private readonly finished = new Set<string>();
   private readonly jobFile: string;
 
   constructor(private readonly deps: ConnectorServiceDeps) {
+    super();
     this.jobFile = path.join(deps.config.stateDir, 'job.json');
     deps.link.on('job', (job) => this.onJob(job));
     deps.link.on('cancel', (cancel) => this.onCancel(cancel));
@@ -79,6 +81,11 @@ export class ConnectorService {
 
   get busyWith(): string | undefined {
     return this.running?.runId;
+  }
+
+  /** A backup job or a restore drill runs; 'work-ended' is emitted when one ends. */
+  get busy(): boolean {
+    return this.running !== undefined || this.drilling;
   }
 
   /** Resumes a job a stop or crash interrupted, if its credentials are still good; else reports it failed. */
@@ -169,6 +176,7 @@ export class ConnectorService {
       logger.error({ drillId: drill.drillId, err: (error as Error).message }, 'restore drill failed');
     } finally {
       this.drilling = false;
+      this.emit('work-ended');
     }
   }
 
@@ -187,6 +195,7 @@ export class ConnectorService {
     const done = this.run(job, abort.signal).finally(() => {
       this.running = undefined;
       this.finished.add(job.runId);
+      this.emit('work-ended');
     });
     this.running = { runId: job.runId, abort, done };
   }

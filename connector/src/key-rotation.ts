@@ -11,6 +11,8 @@ import type { Link } from './link/link';
  */
 export class ConnectorKeys {
   private usedPending = false;
+  /** When a rotate-key went out on the current connection (its key-registered answer is awaited). */
+  private registerSentAt?: number;
 
   constructor(
     private identity: ConnectorIdentity,
@@ -20,6 +22,12 @@ export class ConnectorKeys {
 
   get keyId(): string {
     return this.identity.current.keyId;
+  }
+
+  /** A rotate-key was sent less than a minute ago and the cloud's key-registered has not come: a check-in connector stays for it. */
+  awaitingRegistration(now = Date.now()): boolean {
+    const pending = this.identity.pending;
+    return Boolean(pending && !pending.registered && this.registerSentAt !== undefined && now - this.registerSentAt < 60_000);
   }
 
   /** The Authorization header for the next connection. */
@@ -34,6 +42,23 @@ export class ConnectorKeys {
     link.on('connected', () => void this.onConnected(link));
     link.on('refused', () => void this.onRefused());
     link.on('key-registered', (keyId) => void this.onRegistered(link, keyId));
+  }
+
+  /**
+   * Rotates when due, looked at on every connection, not only the first: a service runs for months,
+   * and a check-in connector (protocol/presence.ts) is connected for minutes a day, so a rotation that
+   * falls due while it rests starts at its next check-in. A pending key is carried on by `attach`'s
+   * own 'connected' listener. `days` 0 ("at every start") rotates once per call of this.
+   */
+  rotateWhenDue(link: Link, days: number, now: () => Date = () => new Date()): void {
+    let checked = false;
+    link.on('connected', () => {
+      if (this.identity.pending || (days === 0 && checked)) return;
+      checked = true;
+      this.rotateIfDue(link, days, now()).catch((error: unknown) =>
+        this.logger.warn({ err: (error as Error).message }, 'could not start the key rotation; trying again at the next connection'),
+      );
+    });
   }
 
   /** Starts a rotation if the current key is older than `days` (or at once with days = 0). */
@@ -56,7 +81,9 @@ export class ConnectorKeys {
     const pending = this.identity.pending;
     if (!pending || pending.registered) return false;
     const publicKey = publicKeyDerOf(pending.privateKeyPem);
-    return link.sendIfConnected({ type: 'rotate-key', v: PROTOCOL_VERSION, keyId: pending.keyId, publicKey });
+    const sent = link.sendIfConnected({ type: 'rotate-key', v: PROTOCOL_VERSION, keyId: pending.keyId, publicKey });
+    if (sent) this.registerSentAt = Date.now();
+    return sent;
   }
 
   private async onConnected(link: Link): Promise<void> {
@@ -83,6 +110,7 @@ export class ConnectorKeys {
   private async onRegistered(link: Link, keyId: string): Promise<void> {
     const pending = this.identity.pending;
     if (!pending || pending.keyId !== keyId) return;
+    this.registerSentAt = undefined;
     this.identity = { ...this.identity, pending: { ...pending, registered: true } };
     await saveIdentity(this.identityFile, this.identity);
     link.reconnectNow('switching to the new key');

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type DestinationStream, pino } from 'pino';
-import { type BandwidthSetting, PROTOCOL_VERSION } from '../../protocol';
+import type { BandwidthSetting } from '../../protocol';
 import { loadBandwidthLimiter, writeTenantSettings } from './bandwidth';
 import { loadConnectorConfig } from './config';
 import { ConnectorService } from './connector-service';
@@ -9,6 +9,7 @@ import { loadIdentity } from './identity';
 import { ConnectorKeys } from './key-rotation';
 import { Link } from './link/link';
 import { Outbox } from './link/outbox';
+import { PresenceController } from './link/presence-controller';
 import { MssqlDatabaseServer } from './sql';
 import { credentialsOverLink, storeOnRunCredentials } from './store/run-credentials';
 import { runRestoreDrill } from './restore/restore-drill';
@@ -47,7 +48,7 @@ export async function runConnector(
     maxConnectionMs: config.reconnectAfterMinutes * 60_000,
   });
   keys.attach(link);
-  link.once('connected', () => void keys.rotateIfDue(link, config.keyRotationDays));
+  keys.rotateWhenDue(link, config.keyRotationDays);
   // One limit for all of this process's transfers; the tenant's setting comes after each connect and on every change.
   const bandwidth = await loadBandwidthLimiter(config, {
     onChange: (limit, description) =>
@@ -57,8 +58,6 @@ export async function runConnector(
       ),
   });
   bandwidth.follow();
-  // Asked once per start (a change is pushed while connected, and every backup job carries the current setting), so reconnects cost no extra message.
-  link.once('connected', () => link.sendIfConnected({ type: 'settings-request', v: PROTOCOL_VERSION }));
   const tenantBandwidth = (setting: BandwidthSetting | null, fromJob = false) => {
     if (fromJob && JSON.stringify(setting) === JSON.stringify(bandwidth.settings.tenant ?? null)) return;
     bandwidth.setTenantSetting(setting);
@@ -99,11 +98,23 @@ export async function runConnector(
         stagingFolder: config.sql?.stagingFolder ?? path.join(config.stateDir, 'drill'),
       }),
   });
+  // When to stay connected: the settings are asked for after the first connect (a change is pushed
+  // while connected, and every backup job carries the current bandwidth, so an always-connected
+  // connector's reconnects cost no extra message), and in check-in mode at every connect.
+  const presence = new PresenceController({
+    link,
+    working: () => service.busy || keys.awaitingRegistration(),
+    logger,
+    startupHoldMinutes: config.startupHoldMinutes,
+    stateDir: config.stateDir,
+  });
+  service.on('work-ended', () => presence.evaluate());
   let stopping: Promise<void> | undefined;
   const stop = (reason: string) => {
     stopping ??= (async () => {
       logger.info({ reason }, 'stopping');
       await service.stop();
+      await presence.stop();
       await link.stop();
       bandwidth.stop();
       await databaseServer?.close();

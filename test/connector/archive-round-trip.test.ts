@@ -12,8 +12,8 @@ import { runRestoreDrill } from '../../connector/src/restore/restore-drill';
 import { restoreRun } from '../../connector/src/restore/restore-run';
 import { defaultSemantics } from '../../connector/src/restore/target-paths';
 import { ConnectorError } from '../../connector/src/errors';
-import { archiveSnapshotSchema, type BackupJob, keyLayout, manifestSchema } from '../../protocol';
-import { runQuietBackupJob } from '../helpers/backup-job';
+import { archiveSnapshotSchema, keyLayout, manifestSchema } from '../../protocol';
+import { runQuietBackupJob, testBackupJob } from '../helpers/backup-job';
 import { connectorConfigFor } from '../helpers/connector-config';
 import { exactTree, writeBytes } from '../helpers/exact-tree';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
@@ -24,15 +24,7 @@ import { MemoryObjectStore } from '../helpers/memory-object-store';
  * one tree with all of them through Ceph RGW).
  */
 const logger = pino({ level: 'silent' });
-const job = (runId: string): BackupJob => ({
-  type: 'backup-job',
-  v: 1,
-  runId,
-  tenantId: 'acme',
-  requestedAt: new Date().toISOString(),
-  target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
-  credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
-});
+const job = testBackupJob;
 
 function setUp(name: string) {
   const dir = mkdtempSync(path.join(tmpdir(), `so-backup-exact-${name}-`));

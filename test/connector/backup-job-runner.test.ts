@@ -8,33 +8,16 @@ import { databaseFileName, explainSqlError, MssqlDatabaseServer } from '../../co
 import { SHUTDOWN } from '../../connector/src/store/s3-object-store';
 import type { StandInDatabase } from '../../local/tds/database-states';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
-import {
-  type ArchiveSnapshot,
-  type BackupJob,
-  bufferSource,
-  keyLayout,
-  type Manifest,
-  manifestSchema,
-  readBackupFile,
-} from '../../protocol';
+import { type ArchiveSnapshot, bufferSource, keyLayout, type Manifest, manifestSchema, readBackupFile } from '../../protocol';
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
 import { freePort } from '../helpers/test-ports';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
-import { runQuietBackupJob } from '../helpers/backup-job';
+import { runQuietBackupJob, testBackupJob } from '../helpers/backup-job';
 
 const login = { user: 'so_backup', password: 'Pw-Stand-In-1' };
 
-function job(runId: string): BackupJob {
-  return {
-    type: 'backup-job',
-    v: 1,
-    runId,
-    tenantId: 'acme',
-    requestedAt: new Date().toISOString(),
-    target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
-    credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date().toISOString() },
-  };
-}
+/** Its credentials expire at once: the store here is in memory and never asks. */
+const job = (runId: string) => testBackupJob(runId, 0);
 
 describe('runBackupJob', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-job-'));

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConnectorConfig } from '../../connector/src/config';
+import { PRESENCE } from '../../protocol';
 import { connectorConfigFor } from '../helpers/connector-config';
 
 /** The configuration file as Windows editors save it. */
@@ -81,5 +82,32 @@ describe("the configuration file's bandwidth limit", () => {
     expect(() => loadConnectorConfig(file)).toThrow(
       /bandwidth\.schedule\.0\.days: "Weekdays" is not a list of days[\s\S]*bandwidth\.schedule\.0\.limit: "5 Mb\/s" has an unknown unit/,
     );
+  });
+});
+
+describe("the configuration file's startupHoldMinutes (issue 18: check-in presence)", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'so-backup-config-hold-'));
+  const withHold = (hold: unknown) => {
+    const file = path.join(dir, 'config.json');
+    const { startupHoldMinutes: _default, ...config } = connectorConfigFor('C:\\ProgramData\\so-backup', {
+      archive: { roots: [{ name: 'SO_ARC', path: 'D:\\SO_ARC' }] },
+    });
+    writeFileSync(file, JSON.stringify(hold === undefined ? config : { ...config, startupHoldMinutes: hold }));
+    return file;
+  };
+
+  test('GIVEN none THEN the protocol default; GIVEN 0 or 1440 THEN kept', () => {
+    expect(loadConnectorConfig(withHold(undefined)).startupHoldMinutes).toBe(PRESENCE.startupHoldMinutes);
+    expect(loadConnectorConfig(withHold(0)).startupHoldMinutes).toBe(0);
+    expect(loadConnectorConfig(withHold(1440)).startupHoldMinutes).toBe(1440);
+  });
+
+  test.each([
+    [-1, /startupHoldMinutes: startupHoldMinutes must be 0-1440 minutes \(0: check in from the start\)/],
+    [1441, /startupHoldMinutes: startupHoldMinutes must be 0-1440 minutes \(at most a day\)/],
+    [2.5, /startupHoldMinutes: startupHoldMinutes must be a whole number of minutes/],
+    ['30', /startupHoldMinutes: startupHoldMinutes must be a number of minutes \(0-1440\)/],
+  ])('GIVEN %p THEN it is refused, naming the field and the range', (hold, message) => {
+    expect(() => loadConnectorConfig(withHold(hold))).toThrow(message);
   });
 });

@@ -7,10 +7,11 @@ import { pino } from 'pino';
 import { ConnectorService, type JobLink } from '../../connector/src/connector-service';
 import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
-import type { BackupJob, ConnectorMessage, ResultMessage } from '../../protocol';
+import type { ConnectorMessage, ResultMessage } from '../../protocol';
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
 import { freePort } from '../helpers/test-ports';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
+import { testBackupJob } from '../helpers/backup-job';
 
 /** A link double: records what the service sends, and hands it jobs. */
 class RecordingLink extends EventEmitter implements JobLink {
@@ -31,15 +32,7 @@ class RecordingLink extends EventEmitter implements JobLink {
 }
 
 const login = { user: 'so_backup', password: 'Pw-Service-1' };
-const job = (runId: string, expiresInMs = 3600_000): BackupJob => ({
-  type: 'backup-job',
-  v: 1,
-  runId,
-  tenantId: 'acme',
-  requestedAt: new Date().toISOString(),
-  target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
-  credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + expiresInMs).toISOString() },
-});
+const job = testBackupJob;
 const until = async (check: () => boolean, ms = 10_000) => {
   for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 20)))
     if (Date.now() > end) throw new Error('timed out');

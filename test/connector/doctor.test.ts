@@ -6,6 +6,7 @@ import { checkArchiveRoot, shareOf } from '../../connector/src/doctor/archive-ro
 import { formatChecks } from '../../connector/src/doctor/doctor';
 import { enrolConnector } from '../../connector/src/enrol';
 import { doctor } from '../../connector/src/run-connector';
+import { writePresenceStatus } from '../../connector/src/link/presence-controller';
 import { createActivationCode, newTenant } from '../../core';
 import { SqlServerStandIn } from '../../local/tds/sql-server-stand-in';
 import { type CloudHarness, HARNESS_START_MS, startCloudHarness } from '../helpers/cloud-harness';
@@ -57,9 +58,11 @@ async function enrolled(tenantId: string, user = login.user, password = login.pa
 
 describe('so-connector doctor', () => {
   test('GIVEN a healthy installation WHEN checked THEN every check passes and Express is explained', async () => {
-    const checks = await doctor(await enrolled('doctor-ok'));
+    const configFile = await enrolled('doctor-ok');
+    const checks = await doctor(configFile);
     expect(checks.map((c) => [c.name, c.ok])).toEqual([
       ['cloud endpoint and authentication', true],
+      ['service connection', true],
       ['SQL Server login', true],
       ['database SuperOffice', true],
       ['staging folder', true],
@@ -70,8 +73,24 @@ describe('so-connector doctor', () => {
       'unlimited (no limit set); no tenant setting received yet (the service asks for it each time it connects)',
     );
     expect(checks[0]!.detail).toMatch(/clock within \d+ s/);
-    expect(checks[1]!.detail).toMatch(/Express.*no compression, no SQL Agent/);
+    expect(checks[2]!.detail).toMatch(/Express.*no compression, no SQL Agent/);
     expect(formatChecks(checks)).toMatch(/^✓ cloud endpoint and authentication/);
+    expect(checks[1]!.detail).toBe('no status from the service yet (it writes one when it connects)');
+    // A check-in connector between check-ins is away on purpose: shown as such, not as a fault.
+    const { stateDir } = JSON.parse(readFileSync(configFile, 'utf8')) as { stateDir: string };
+    const nextCheckInAt = new Date(Date.now() + 40 * 60_000).toISOString();
+    await writePresenceStatus(stateDir, {
+      presence: { mode: 'check-in', checkInSeconds: 3600, nextBackupAt: null, stayUntil: null },
+      state: 'resting',
+      since: new Date().toISOString(),
+      nextCheckInAt,
+      updatedAt: new Date().toISOString(),
+    });
+    expect((await doctor(configFile)).find((c) => c.name === 'service connection')).toEqual({
+      name: 'service connection',
+      ok: true,
+      detail: `checks in every 1 h; next check-in at ${nextCheckInAt}`,
+    });
   });
 
   test('GIVEN a limit in the configuration file and a stricter one received from the cloud WHEN checked THEN the limit in force is shown with where it comes from', async () => {

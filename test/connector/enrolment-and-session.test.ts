@@ -185,6 +185,23 @@ describe('signed sessions', () => {
     await link.stop();
   });
 
+  test('GIVEN a check-in connector whose key falls due for rotation while it rests WHEN it checks in THEN the rotation starts then and completes', async () => {
+    const { enrolled, before, keys, link, connects } = await connectedConnector('rotate-rest');
+    let clock = Date.now();
+    keys.rotateWhenDue(link, 30, () => new Date(clock));
+    // Registered after the first connection: nothing is due now, and nothing happens while it rests.
+    link.rest(Date.now() + 300, 'checked in; nothing to do');
+    await until(() => connects() === 2);
+    expect((await loadIdentity(enrolled.identityFile)).pending).toBeUndefined();
+    clock += 31 * 86_400_000; // a month later, at a check-in
+    link.rest(Date.now() + 300, 'checked in; nothing to do');
+    await until(async () => (await loadIdentity(enrolled.identityFile)).current.keyId !== before.current.keyId);
+    await until(() => connects() === 4); // the check-in, then the reconnect with the new key
+    expect((await loadIdentity(enrolled.identityFile)).pending).toBeUndefined();
+    expect(link.connected).toBe(true);
+    await link.stop();
+  });
+
   test("GIVEN an open session WHEN the tenant is enrolled again with a new code THEN the old key's session is closed, the next job goes to the new key's session only, and the old key is refused", async () => {
     const { identity: old, sign: signOld } = await enrolledSigner('reenrol');
     const oldSession = await openConnection('reenrol', signOld());

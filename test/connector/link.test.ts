@@ -1,24 +1,18 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { pino } from 'pino';
 import { Link, type LinkOptions } from '../../connector/src/link/link';
 import { Outbox } from '../../connector/src/link/outbox';
-import { LocalGateway, type LocalGatewayOptions } from '../../local/cloud/local-gateway';
-import type { FunctionInvoker } from '../../local/cloud/local-lambda';
+import type { LocalGatewayOptions } from '../../local/cloud/local-gateway';
 import type { ResultMessage } from '../../protocol';
 import { startFreezableProxy } from '../helpers/freezable-proxy';
-import { connectionsAccess } from '../helpers/connections-access';
-import { freePort } from '../helpers/test-ports';
+import { scriptedCloud } from '../helpers/scripted-cloud';
 
 /**
  * The connector's link against the local gateway (API Gateway's contract: throttle, error frames,
  * @connections), with a scripted cloud behind $default: what arrives, and acks when it says so.
  */
-type Received = { connectionId: string; body: string };
-/** The cloud's caller of @connections (the message function's role in the stack): allowed execute-api:ManageConnections on this API. */
-const { authorizer, credentials, manager } = connectionsAccess();
 const stops: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
@@ -29,56 +23,9 @@ async function cloud(
   ackResults: (attempt: number) => boolean = () => true,
   atPort?: number,
 ) {
-  const received: Received[] = [];
-  const connects: string[] = [];
-  let gateway: LocalGateway;
-  const resultAttempts = new Map<string, number>();
-  let management!: ApiGatewayManagementApiClient;
-  const invoker: FunctionInvoker = {
-    invoke: async (route, raw) => {
-      const event = raw as { requestContext: { connectionId: string }; body?: string };
-      if (route === 'authorizer') return { policyDocument: { Statement: [{ Effect: 'Allow' }] }, context: { tenantId: 'acme' } };
-      if (route === 'connect') connects.push(event.requestContext.connectionId);
-      if (route === 'default') {
-        received.push({ connectionId: event.requestContext.connectionId, body: event.body ?? '' });
-        const message = JSON.parse(event.body ?? '{}') as { type?: string; runId?: string };
-        if (message.type === 'result') {
-          const attempt = (resultAttempts.get(message.runId!) ?? 0) + 1;
-          resultAttempts.set(message.runId!, attempt);
-          if (ackResults(attempt)) {
-            await management.send(
-              new PostToConnectionCommand({
-                ConnectionId: event.requestContext.connectionId,
-                Data: Buffer.from(JSON.stringify({ type: 'ack', v: 1, runId: message.runId })),
-              }),
-            );
-          }
-        }
-      }
-      return { statusCode: 200 };
-    },
-  };
-  const port = atPort ?? (await freePort());
-  management = new ApiGatewayManagementApiClient({
-    endpoint: `http://127.0.0.1:${port}/prod`,
-    region: 'us-east-1',
-    credentials: manager,
-    maxAttempts: 1,
-  });
-  gateway = new LocalGateway(invoker, {
-    port,
-    routes: { authorizer: 'authorizer', connect: 'connect', disconnect: 'disconnect', default: 'default' },
-    access: { authorizer, credentials },
-    routeSelectionExpression: '$request.body.type',
-    mockRoutes: ['heartbeat'],
-    ...options,
-  });
-  await gateway.start();
-  stops.push(async () => {
-    management.destroy();
-    await gateway.stop();
-  });
-  return { port, gateway, received, connects, types: () => received.map((r) => (JSON.parse(r.body) as { type: string }).type) };
+  const c = await scriptedCloud({ gateway: options, ackResults, port: atPort });
+  stops.push(c.stop);
+  return c;
 }
 
 function link(port: number, options: Partial<LinkOptions> = {}) {

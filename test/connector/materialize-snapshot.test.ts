@@ -5,19 +5,12 @@ import { gunzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { runBackupJob } from '../../connector/src/backup';
 import { materializeSnapshot } from '../../connector/src/restore/materialize-snapshot';
-import { type ArchiveSnapshot, type BackupJob, manifestSchema } from '../../protocol';
+import { type ArchiveSnapshot, manifestSchema } from '../../protocol';
 import { connectorConfigFor } from '../helpers/connector-config';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
+import { testBackupJob } from '../helpers/backup-job';
 
-const job = (runId: string): BackupJob => ({
-  type: 'backup-job',
-  v: 1,
-  runId,
-  tenantId: 'acme',
-  requestedAt: new Date().toISOString(),
-  target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
-  credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
-});
+const job = testBackupJob;
 
 function tree(root: string, prefix = ''): Record<string, string> {
   return Object.fromEntries(

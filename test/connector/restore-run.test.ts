@@ -12,26 +12,18 @@ import { restoreWants } from '../../connector/src/restore/run-restore';
 import { MssqlDatabaseServer } from '../../connector/src/sql';
 import { compositeChecksum } from '../../connector/src/store';
 import { SqlServerStandIn, type SqlServerStandInOptions } from '../../local/tds/sql-server-stand-in';
-import type { Artifact, BackupJob, DrillJob, ManifestPointer } from '../../protocol';
+import type { Artifact, DrillJob, ManifestPointer } from '../../protocol';
 import { connectorConfigFor, standInSql } from '../helpers/connector-config';
 import { freePort } from '../helpers/test-ports';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
-import { runQuietBackupJob } from '../helpers/backup-job';
+import { runQuietBackupJob, testBackupJob } from '../helpers/backup-job';
 
 /**
  * Restore through the TDS stand-in (the real `mssql` client) from a run the connector itself
  * backed up: the statements SQL Server gets, the refusals, damaged downloads.
  */
 const login = { user: 'so_backup', password: 'Pw-Restore-1' };
-const job = (runId: string): BackupJob => ({
-  type: 'backup-job',
-  v: 1,
-  runId,
-  tenantId: 'acme',
-  requestedAt: new Date().toISOString(),
-  target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
-  credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + 3600_000).toISOString() },
-});
+const job = testBackupJob;
 
 /** The stand-in with this file's login and one database, SuperOffice, of sizeBytes, started on port. */
 async function startStandIn(

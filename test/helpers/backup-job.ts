@@ -15,3 +15,16 @@ export function runQuietBackupJob(
 ): ReturnType<typeof runBackupJob> {
   return runBackupJob(job, { connectorVersion: 'test', logger: pino({ level: 'silent' }), report: () => undefined, ...deps });
 }
+
+/** A backup job for tenant "acme" into bucket "bkt" with placeholder credentials valid for `expiresInMs`. */
+export function testBackupJob(runId: string, expiresInMs = 3600_000): BackupJob {
+  return {
+    type: 'backup-job',
+    v: 1,
+    runId,
+    tenantId: 'acme',
+    requestedAt: new Date().toISOString(),
+    target: { bucket: 'bkt', region: 'us-east-1', forcePathStyle: false },
+    credentials: { accessKeyId: 'a', secretAccessKey: 's', expiration: new Date(Date.now() + expiresInMs).toISOString() },
+  };
+}

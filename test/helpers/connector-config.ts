@@ -13,6 +13,7 @@ export function connectorConfigFor(dir: string, overrides: Partial<ConnectorConf
     heartbeatSeconds: 300,
     reconnectAfterMinutes: 110,
     keyRotationDays: 30,
+    startupHoldMinutes: 30,
     ...overrides,
   };
 }

@@ -47,6 +47,14 @@ describe('presenceDecision', () => {
     expect(presenceDecision(justConnected, half)).toEqual({ stay: true, until: T0 + (PRESENCE.minimumConnectedSeconds - 5) * 1000 });
   });
 
+  it("takes the connector's own startup hold and minimum connection time when given (its configuration's startupHoldMinutes)", () => {
+    const started = state(checkIn(), { startedAt: T0 - 5 * MIN });
+    expect(presenceDecision({ ...started, startupHoldMinutes: 0 }, half)).toEqual({ stay: false, reconnectAt: T0 + 60 * MIN });
+    expect(presenceDecision({ ...started, startupHoldMinutes: 120 }, half)).toEqual({ stay: true, until: T0 + 115 * MIN });
+    const justConnected = { ...state(checkIn()), connectedAt: T0 - 5_000 };
+    expect(presenceDecision({ ...justConnected, minimumConnectedSeconds: 2 }, half).stay).toBe(false);
+  });
+
   it('stays until the cloud says work waits', () => {
     const stayUntil = new Date(T0 + 17 * MIN).toISOString();
     expect(presenceDecision(state(checkIn({ stayUntil })), half)).toEqual({ stay: true, until: T0 + 17 * MIN });

@@ -5,6 +5,7 @@ import { AUTH_WINDOW_SECONDS } from '../../../protocol';
 import { bandwidthInForce, describeInForce, readTenantSettings } from '../bandwidth';
 import type { ConnectorConfig } from '../config';
 import type { DatabaseServer } from '../sql/database-server';
+import { describePresenceStatus, readPresenceStatus } from '../link/presence-controller';
 import { checkArchiveRoot, type FolderProbe } from './archive-root-check';
 
 export interface Check {
@@ -40,6 +41,11 @@ export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
   const { config } = deps;
 
   await add('cloud endpoint and authentication', () => probeEndpoint(config.endpoint, deps.authorization(), deps.now ?? Date.now));
+  // The running service's connection as it last wrote it: a check-in connector is away most of the time, and that is not a fault.
+  await add('service connection', async () => ({
+    ok: true,
+    detail: describePresenceStatus(await readPresenceStatus(config.stateDir), deps.now?.() ?? Date.now()),
+  }));
   const db = deps.databaseServer;
   if (config.sql && db) {
     let estimate = 0;

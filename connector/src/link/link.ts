@@ -252,6 +252,11 @@ export class Link extends EventEmitter<LinkEvents> {
     return this.options.outbox.has(runId);
   }
 
+  /** How many results wait in the outbox for the cloud's acknowledgement. */
+  async pendingResultCount(): Promise<number> {
+    return (await this.options.outbox.all()).length;
+  }
+
   /**
    * Queues a message for this connection within the budget, or drops it when not connected (for
    * progress and heartbeats a stale copy is worthless; results come back from the outbox).
@@ -543,7 +548,10 @@ export class Link extends EventEmitter<LinkEvents> {
     this.queue = [];
     this.emit('disconnected', code, reason);
     if (this.stopped) return;
-    if (this.restUntil !== undefined) return this.scheduleCheckIn(reason);
+    if (this.restUntil !== undefined) {
+      this.scheduleCheckIn(reason);
+      return;
+    }
     const delay = this.reconnectAtOnce ? 0 : backoffDelay(this.attempt++, this.options.backoff);
     this.reconnectAtOnce = false;
     this.options.logger.info({ code, reason, retryInMs: delay }, 'disconnected; will reconnect');
