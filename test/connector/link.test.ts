@@ -215,6 +215,18 @@ describe('the connector link rests between check-ins (issue 18: presence)', () =
     expect(connects).toHaveLength(2);
   });
 
+  test('GIVEN a result queued just as the link decided to rest WHEN it rests THEN it comes back at once and the result is acknowledged', async () => {
+    const { port, connects } = await cloud();
+    const { link: l, outbox } = link(port, { resultResendMs: 60_000 });
+    l.start();
+    await connected(l);
+    await outbox.add(result('acme-2026-12-03-daily')); // on disk, not yet sent: the race between a job's end and the decision
+    l.rest(Date.now() + 10 * 60_000, 'checked in; nothing to do');
+    await until(async () => (await outbox.all()).length === 0, 5000);
+    expect(connects).toHaveLength(2);
+    expect(l.restingUntilMs).toBeUndefined();
+  });
+
   test('GIVEN a resting link WHEN it stops THEN it does not connect again', async () => {
     const { port, connects } = await cloud();
     const { link: l } = link(port);

@@ -246,6 +246,13 @@ export class Link extends EventEmitter<LinkEvents> {
       Math.max(0, until - Date.now()),
     );
     this.emit('resting', until, reason);
+    // A result never waits for a check-in: one queued just as the link decided to rest wakes it now.
+    void this.options.outbox.all().then(
+      (pending) => {
+        if (pending.length > 0 && this.restingUntil === until) this.wake('a result waits for its acknowledgement');
+      },
+      () => undefined,
+    );
   }
 
   hasQueuedResult(runId: string): Promise<boolean> {
@@ -337,7 +344,9 @@ export class Link extends EventEmitter<LinkEvents> {
   private async resendPending(): Promise<void> {
     const pending = await this.options.outbox.all();
     if (pending.length === 0) return;
-    if (this.connected) {
+    // A result never waits for a check-in (one queued just as the link went to rest).
+    if (this.restingUntil !== undefined) this.wake('a result waits for its acknowledgement');
+    else if (this.connected) {
       this.options.logger.info({ runIds: pending.map((p) => p.runId) }, 'result not acknowledged yet; sending it again');
       for (const result of pending) this.enqueue(result);
     }

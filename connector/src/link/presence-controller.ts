@@ -139,9 +139,11 @@ export class PresenceController {
     clearTimeout(this.timer);
     const { link } = this.options;
     if (this.stopped || !link.connected) return;
-    const busy = await this.busy(Date.now());
+    let busy = await this.busy(Date.now());
     const now = Date.now();
     if (this.stopped || !link.connected) return;
+    // Looked at again after the outbox read: a job's result is delivered while the job still counts as working.
+    busy ||= this.options.working() || link.sendQueueLength > 0;
     const decision = presenceDecision(
       {
         presence: this.presence,
