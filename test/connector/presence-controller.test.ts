@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { ConnectorService } from '../../connector/src/connector-service';
+import { saveIdentity } from '../../connector/src/identity';
 import { Link } from '../../connector/src/link/link';
 import { Outbox } from '../../connector/src/link/outbox';
+import { runConnector } from '../../connector/src/run-connector';
 import { describePresenceStatus, PresenceController, readPresenceStatus } from '../../connector/src/link/presence-controller';
-import { type CloudMessage, PRESENCE, type Presence } from '../../protocol';
+import { type CloudMessage, newConnectorKeyPair, PRESENCE, type Presence } from '../../protocol';
 import { testBackupJob } from '../helpers/backup-job';
-import { connectorConfigFor } from '../helpers/connector-config';
+import { connectorConfigFor, writeConnectorConfigFile } from '../helpers/connector-config';
 import { MemoryObjectStore } from '../helpers/memory-object-store';
 import { scriptedCloud } from '../helpers/scripted-cloud';
 
@@ -157,6 +159,47 @@ describe('check-in presence on the connector (issue 18)', () => {
     expect(link.connected).toBe(true);
     expect(describePresenceStatus(await readPresenceStatus(config.stateDir))).toMatch(/^connected all the time \(since /);
   });
+});
+
+describe('so-connector run with check-in presence (the wiring in run-connector.ts)', () => {
+  test('GIVEN startupHoldMinutes 0 and a cloud that says check-in WHEN the service runs THEN it leaves after its 30 s with one "checking in again at" line, doctor\'s status says so, and a stop while away is clean', async () => {
+    const presence: Presence = { mode: 'check-in', checkInSeconds: 3600, nextBackupAt: null, stayUntil: null };
+    const cloud = await scriptedCloud({
+      answer: (message): CloudMessage | undefined =>
+        message.type === 'settings-request' ? { type: 'settings', v: 1, bandwidth: null, presence } : undefined,
+    });
+    stops.push(cloud.stop);
+    const dir = mkdtempSync(path.join(tmpdir(), 's25-18c-run-'));
+    const pair = newConnectorKeyPair();
+    await saveIdentity(path.join(dir, 'identity.json'), {
+      tenantId: 'acme',
+      current: { keyId: pair.keyId, privateKeyPem: pair.privateKeyPem, createdAt: new Date().toISOString() },
+    });
+    const configFile = writeConnectorConfigFile(dir, { endpoint: `ws://127.0.0.1:${cloud.port}`, startupHoldMinutes: 0 });
+    const lines: Array<{ msg: string; checkInAt?: string }> = [];
+    const running = await runConnector(configFile, 'test', {
+      handleSignals: false,
+      destination: { write: (line: string) => lines.push(JSON.parse(line) as { msg: string }) },
+    });
+    let stopped = false;
+    stops.push(async () => {
+      if (!stopped) await running.stop('test over');
+    });
+    await until(() => cloud.connects.length === 1);
+    const connectedAt = Date.now();
+    await until(() => lines.some((l) => l.msg.startsWith('checking in again at ')), 45_000);
+    expect(Date.now() - connectedAt).toBeGreaterThanOrEqual(PRESENCE.minimumConnectedSeconds * 1000 - 1000);
+    const leave = lines.filter((l) => l.msg.startsWith('checking in again at '));
+    expect(leave).toHaveLength(1);
+    expect(Date.parse(leave[0]!.checkInAt!) - Date.now()).toBeGreaterThan(3600_000 * (1 - PRESENCE.checkInJitter) - 60_000);
+    await until(async () => (await readPresenceStatus(dir))?.state === 'resting');
+    expect(describePresenceStatus(await readPresenceStatus(dir))).toBe(`checks in every 1 h; next check-in at ${leave[0]!.checkInAt}`);
+    expect(cloud.types().filter((t) => t === 'settings-request')).toHaveLength(1);
+    await running.stop('test over');
+    stopped = true;
+    expect((await readPresenceStatus(dir))?.state).toBe('stopped');
+    expect(cloud.connects).toHaveLength(1);
+  }, 60_000);
 });
 
 describe('describePresenceStatus (so-connector doctor)', () => {

@@ -96,7 +96,9 @@ export class PresenceController {
     this.settingsAskedAt = undefined;
     const before = this.presence;
     this.presence = settings.presence;
-    if (JSON.stringify(before) !== JSON.stringify(settings.presence))
+    // Logged when the mode or the interval changes (the next backup's slot moves every day).
+    const shape = (p: Presence | undefined) => (p?.mode === 'check-in' ? `check-in ${p.checkInSeconds}` : 'always');
+    if (before === undefined || shape(before) !== shape(settings.presence))
       this.options.logger.info(
         { presence: settings.presence ?? null },
         settings.presence?.mode === 'check-in'
