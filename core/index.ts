@@ -6,6 +6,7 @@ export * from './backup-window';
 export * from './connection-messages';
 export * from './enrolment';
 export * from './errors';
+export * from './presence';
 export * from './run-name';
 export * from './run-operations';
 export * from './run-rules';

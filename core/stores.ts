@@ -81,6 +81,11 @@ export interface TenantRecord {
   dailyManifest?: ManifestPointer;
   /** When the tenant's last connector connection ended (for the connectors-offline alarm). */
   lastDisconnectedAt?: string;
+  /**
+   * When its connector stays connected (`so-backup tenants set --presence`): always, or check-in
+   * (core/presence.ts); unset: the stack's default (`-c connectorPresence`).
+   */
+  presence?: 'always' | 'check-in';
 }
 
 /** A restore drill the cloud asked a connector for (request-drills). */
@@ -204,7 +209,7 @@ export class TenantStore {
     );
   }
 
-  /** Changes a tenant's settings (name, Online, backup hour and minute, bandwidth, backup window; `null` removes them: the stack's backup window and run window, the configuration file's bandwidth alone). */
+  /** Changes a tenant's settings (name, Online, backup hour and minute, bandwidth, backup window, presence; `null` removes them: the stack's backup window, run window and presence, the configuration file's bandwidth alone). */
   async updateSettings(
     tenantId: string,
     settings: {
@@ -214,10 +219,13 @@ export class TenantStore {
       backupMinute?: number | null;
       bandwidth?: BandwidthSetting | null;
       backupWindowSeconds?: number | null;
+      presence?: 'always' | 'check-in' | null;
     },
   ): Promise<void> {
     const set = Object.entries(settings).filter(([, value]) => value !== undefined && value !== null);
-    const remove = (['backupHour', 'backupMinute', 'bandwidth', 'backupWindowSeconds'] as const).filter((name) => settings[name] === null);
+    const remove = (['backupHour', 'backupMinute', 'bandwidth', 'backupWindowSeconds', 'presence'] as const).filter(
+      (name) => settings[name] === null,
+    );
     if (set.length === 0 && remove.length === 0) return;
     await this.db.send(
       new UpdateCommand({

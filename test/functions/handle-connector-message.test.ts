@@ -33,6 +33,8 @@ function context(run: Partial<RunRecord> | undefined) {
       // Like TenantStore.recordDrill: only an issued drill, for its run, once.
       recordDrill: async (t, drill) =>
         issued.delete(`${drill.drillId} ${drill.runId}`) && (calls.push(`drill ${t} ${drill.ok} ${drill.detail}`), true),
+      issueDrill: async (t, drillId, drill) => void calls.push(`issue ${t} ${drill.runId} ${drillId.startsWith(`${t}-drill-`)}`),
+      recordDrillRequested: async (t) => void calls.push(`drill requested ${t}`),
     },
     mintCredentials: async (_t, _r, access) => ({
       accessKeyId: access === 'restore' ? 'READ-ONLY' : 'NEW',
@@ -635,4 +637,84 @@ describe('every refusal leaves a trace (issue 14, re-check N3)', () => {
       );
     },
   );
+});
+
+describe('settings-request: presence (issue 18)', () => {
+  const presence = {
+    defaultMode: 'check-in' as const,
+    checkInSeconds: 3600,
+    schedule: { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 },
+    offlineRetrySeconds: 900,
+    offlineRetryWindowSeconds: 4 * 3600,
+  };
+  const drills = { DRILL_INTERVAL_DAYS: 7, DRILL_SAMPLE_FILES: 20, DRILL_DATABASE: 'true' as const };
+  const tenant = {
+    tenantId: 'acme',
+    displayName: 'Acme',
+    enabled: true,
+    keys: [],
+    createdAt: '2026-11-01T00:00:00Z',
+    backupHour: 2,
+    backupMinute: 15,
+    lastRunId: 'acme-2026-11-25-daily',
+    lastDrill: { drillId: 'd0', runId: 'r0', ok: true, at: '2026-11-24T12:00:00.000Z', detail: 'ok' },
+  };
+  const now = new Date('2026-11-25T12:00:00.000Z');
+
+  test('GIVEN a check-in stack THEN settings carry the interval and the next slot (02:15 CET), nothing waiting', async () => {
+    const { ctx, replies } = context(VALIDATED_RUN);
+    Object.assign(ctx, { presence, drills, now: () => now });
+    ctx.tenants.get = async () => tenant;
+    expect(await handleConnectorMessage('{"type":"settings-request","v":1}', ctx)).toBe('settings');
+    expect(replies).toEqual([
+      {
+        type: 'settings',
+        v: 1,
+        bandwidth: null,
+        presence: { mode: 'check-in', checkInSeconds: 3600, nextBackupAt: '2026-11-26T01:15:00.000Z', stayUntil: null },
+      },
+    ]);
+  });
+
+  test('GIVEN a run waiting for the connector (RUNNING, not handed to a connection) THEN it is asked to stay through the next retry', async () => {
+    const { ctx, replies } = context({ status: 'RUNNING', startedAt: '2026-11-25T11:40:00.000Z', taskToken: 't' });
+    Object.assign(ctx, { presence, drills, now: () => now });
+    ctx.tenants.get = async () => tenant;
+    await handleConnectorMessage('{"type":"settings-request","v":1}', ctx);
+    expect(replies[0]).toMatchObject({ type: 'settings', presence: { mode: 'check-in', stayUntil: '2026-11-25T12:17:00.000Z' } });
+  });
+
+  test("GIVEN the tenant's own 'always' THEN presence is always and no drill is asked here (the hourly check finds it online)", async () => {
+    const { ctx, replies, calls } = context(VALIDATED_RUN);
+    Object.assign(ctx, { presence, drills, now: () => now });
+    ctx.tenants.get = async () => ({ ...tenant, presence: 'always' as const, lastDrill: undefined });
+    await handleConnectorMessage('{"type":"settings-request","v":1}', ctx);
+    expect(replies).toEqual([{ type: 'settings', v: 1, bandwidth: null, presence: { mode: 'always' } }]);
+    expect(calls).toEqual([]);
+  });
+
+  test('GIVEN a checking-in connector whose drill is due THEN the drill is issued, sent on this connection before the settings, and recorded as requested', async () => {
+    const { ctx, replies, calls } = context(VALIDATED_RUN);
+    Object.assign(ctx, { presence, drills, now: () => now });
+    ctx.tenants.get = async () => ({ ...tenant, lastDrill: { ...tenant.lastDrill, at: '2026-11-17T12:00:00.000Z' } });
+    await handleConnectorMessage('{"type":"settings-request","v":1}', ctx);
+    expect(replies.map((r) => r.type)).toEqual(['drill-job', 'settings']);
+    expect(replies[0]).toMatchObject({
+      type: 'drill-job',
+      runId: 'acme-2026-11-25-daily',
+      manifest: VALIDATED_RUN.manifest,
+      credentials: { accessKeyId: 'READ-ONLY' },
+      database: true,
+      sampleFiles: 20,
+    });
+    expect(calls).toEqual(['issue acme acme-2026-11-25-daily true', 'drill requested acme']);
+  });
+
+  test('GIVEN the connection gone before the drill reached it THEN the drill is not recorded as requested and no settings are sent', async () => {
+    const { ctx, calls } = context(VALIDATED_RUN);
+    Object.assign(ctx, { presence, drills, now: () => now, reply: async () => 'gone' as const });
+    ctx.tenants.get = async () => ({ ...tenant, lastDrill: undefined });
+    expect(await handleConnectorMessage('{"type":"settings-request","v":1}', ctx)).toBe('settings');
+    expect(calls).toEqual(['issue acme acme-2026-11-25-daily true']);
+  });
 });

@@ -7,7 +7,7 @@ export interface RestoreContext {
   runs: Pick<RunStore, 'get' | 'forTenant' | 'addRestore'>;
   mintCredentials(tenantId: string, runId: string, access: 'restore'): Promise<UploadCredentials>;
   target: UploadTarget;
-  reply(message: CloudMessage): Promise<void>;
+  reply(message: CloudMessage): Promise<unknown>;
 }
 
 /** How far back "latest" and "at" look among a tenant's runs. */

@@ -10,9 +10,19 @@ import {
   type UploadTarget,
 } from '../../../protocol';
 import { logger, putMetrics } from '../shared';
-import { type CredentialAccess, isTaskGone, type RunStore, type TaskResponder, type TenantStore } from '../../../core';
+import {
+  type CredentialAccess,
+  isTaskGone,
+  presenceAt,
+  presenceMode,
+  type PresenceSettings,
+  type RunStore,
+  type TaskResponder,
+  type TenantStore,
+} from '../../../core';
 import type { BackupResult } from '../../../core/workflow';
-import { drillVerdict } from '../request-drills/restore-drills';
+import { askForDrill, type DrillEnvironment } from '../request-drills/ask-for-drill';
+import { drillsDue, drillVerdict } from '../request-drills/restore-drills';
 import { grantRestore } from './grant-restore';
 import { renewReadCredentials } from './renew-read-credentials';
 
@@ -20,14 +30,23 @@ export interface MessageContext {
   tenantId: string;
   connectionId: string;
   runs: Pick<RunStore, 'get' | 'update' | 'recordResultOnce' | 'forTenant' | 'addRestore'>;
-  tenants: Pick<TenantStore, 'get' | 'updateKeys' | 'recordDrill'>;
+  tenants: Pick<TenantStore, 'get' | 'updateKeys' | 'recordDrill' | 'issueDrill' | 'recordDrillRequested'>;
   tasks: TaskResponder;
   /** Mints fresh upload credentials for a running run (long uploads outlive the first ones), or read-only ones for a restore. */
   mintCredentials(tenantId: string, runId: string, access?: CredentialAccess): Promise<UploadCredentials>;
   /** Where backups are (bucket, region; an endpoint in local mode), for restores. */
   target: UploadTarget;
-  /** Sends a message back to the connector on its connection. */
-  reply(message: CloudMessage): Promise<void>;
+  /** Sends a message back to the connector on its connection; 'gone' when the connection has gone (anything else: sent). */
+  reply(message: CloudMessage): Promise<unknown>;
+  /**
+   * The stack's presence settings (core/presence.ts), for the `presence` of `settings`; absent: none
+   * is sent (the connector stays connected, as with an older cloud).
+   */
+  presence?: PresenceSettings;
+  /** How restore drills are asked (request-drills' settings): a checking-in connector is asked for a due drill when it asks for its settings. */
+  drills?: DrillEnvironment;
+  /** The cloud's clock (tests set it). @default new Date() */
+  now?: () => Date;
 }
 
 export type MessageOutcome =
@@ -81,7 +100,7 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
           },
           `${asked.type} refused: ${answer.error.code}: ${answer.error.message}`,
         );
-      await reply(answer);
+      return reply(answer);
     },
   };
   switch (message.type) {
@@ -94,12 +113,8 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
       return registerPendingKey(message, ctx);
     case 'drill-result':
       return recordDrill(message, ctx);
-    case 'settings-request': {
-      // After each connect: the tenant's central settings (null: none, the configuration file's apply).
-      const tenant = await ctx.tenants.get(ctx.tenantId);
-      await ctx.reply({ type: 'settings', v: PROTOCOL_VERSION, bandwidth: tenant?.bandwidth ?? null });
-      return 'settings';
-    }
+    case 'settings-request':
+      return answerSettings(ctx);
     case 'restore-request':
       return grantRestore(message, { ...ctx, mintCredentials: (tenantId, runId) => ctx.mintCredentials(tenantId, runId, 'restore') });
     case 'credentials-request':
@@ -127,6 +142,49 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
     default:
       return runMessage(message, ctx);
   }
+}
+
+/**
+ * After each connect: the tenant's central settings (bandwidth null: none, the configuration
+ * file's applies) and its presence (core/presence.ts presenceAt: one read of the tenant's newest
+ * run tells whether a run waits for the connector). A checking-in connector is seldom connected
+ * at request-drills' hourly check, so a drill due for it is asked for here, on this connection,
+ * before the settings (the same askForDrill as the hourly check): the connector is busy with it
+ * when it weighs whether to leave.
+ */
+async function answerSettings(ctx: MessageContext): Promise<MessageOutcome> {
+  const now = ctx.now?.() ?? new Date();
+  const tenant = await ctx.tenants.get(ctx.tenantId);
+  const checksIn = tenant !== undefined && ctx.presence !== undefined && presenceMode(tenant, ctx.presence) === 'check-in';
+  if (checksIn && ctx.drills && drillsDue([tenant], new Set([ctx.tenantId]), now, ctx.drills.DRILL_INTERVAL_DAYS).length > 0) {
+    try {
+      const outcome = await askForDrill(
+        tenant,
+        {
+          tenants: ctx.tenants,
+          runs: ctx.runs,
+          target: ctx.target,
+          mintReadCredentials: (tenantId, drillId) => ctx.mintCredentials(tenantId, drillId, 'restore'),
+          send: async (job) => (await ctx.reply(job)) !== 'gone',
+        },
+        ctx.drills,
+        now,
+      );
+      logger.info({ tenantId: ctx.tenantId, connectionId: ctx.connectionId, outcome }, 'restore drill at check-in');
+      if (outcome === 'gone') return 'settings';
+    } catch (error) {
+      // The hourly check (or the next check-in) asks again; the settings still go out.
+      logger.warn({ tenantId: ctx.tenantId, err: (error as Error).message }, 'could not ask for a restore drill at check-in');
+    }
+  }
+  const newest = checksIn ? (await ctx.runs.forTenant(ctx.tenantId, 1))[0] : undefined;
+  await ctx.reply({
+    type: 'settings',
+    v: PROTOCOL_VERSION,
+    bandwidth: tenant?.bandwidth ?? null,
+    ...(tenant && ctx.presence ? { presence: presenceAt(tenant, ctx.presence, now, newest) } : {}),
+  });
+  return 'settings';
 }
 
 /** The ids a connector message names (run, requested run, drill, restore request, key), for the log of a refusal. */

@@ -17,7 +17,9 @@ import {
   SfnTaskResponder,
   uploadCredentialVendorFromEnv,
 } from '../../../core';
+import { drillEnvironmentSchema } from '../request-drills/ask-for-drill';
 import { handleConnectorMessage } from './handle-connector-message';
+import { presenceEnvironmentSchema, presenceSettings } from './presence-environment';
 
 // Read lazily: only credential refreshes need the vendor's settings.
 let vendor: ReturnType<typeof uploadCredentialVendorFromEnv> | undefined;
@@ -26,9 +28,19 @@ let vendor: ReturnType<typeof uploadCredentialVendorFromEnv> | undefined;
 export const handler = defineHandler(
   {
     name: 'message',
-    environment: tableEnvironmentSchema.extend(connectorTargetEnvironmentSchema.shape).extend(websocketEnvironmentSchema.shape),
+    environment: tableEnvironmentSchema
+      .extend(connectorTargetEnvironmentSchema.shape)
+      .extend(websocketEnvironmentSchema.shape)
+      .extend(presenceEnvironmentSchema.shape)
+      .extend(drillEnvironmentSchema.shape),
     setup: (env) => ({
       ...tableStores(env),
+      presence: presenceSettings(env),
+      drills: {
+        DRILL_INTERVAL_DAYS: env.DRILL_INTERVAL_DAYS,
+        DRILL_SAMPLE_FILES: env.DRILL_SAMPLE_FILES,
+        DRILL_DATABASE: env.DRILL_DATABASE,
+      },
       target: connectorTarget(env),
       tasks: new SfnTaskResponder(awsClients().sfn),
     }),
@@ -50,9 +62,10 @@ export const handler = defineHandler(
       },
       reply: async (message) => {
         // A connector that went away before its answer arrived asks again when it reconnects.
-        if ((await postToConnection({ management, connections: deps.connections }, connectionId, encodeMessage(message))) === 'gone') {
+        const delivery = await postToConnection({ management, connections: deps.connections }, connectionId, encodeMessage(message));
+        if (delivery === 'gone')
           log.info({ connectionId, type: message.type }, 'the connector went away before the reply; its connection is forgotten');
-        }
+        return delivery;
       },
     });
     return { statusCode: outcome === 'rejected' ? 400 : 200 };

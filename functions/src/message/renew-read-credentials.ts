@@ -14,7 +14,7 @@ export interface ReadRenewalContext {
   tenants: Pick<TenantStore, 'get'>;
   /** Read-only credentials for the tenant's backups; `sessionKey` names the session (the run for a restore, the drill for a drill, as at the first grant). */
   mintReadCredentials(tenantId: string, sessionKey: string): Promise<UploadCredentials>;
-  reply(message: CloudMessage): Promise<void>;
+  reply(message: CloudMessage): Promise<unknown>;
   now?: () => Date;
 }
 
