@@ -80,7 +80,7 @@ export function waitingRun(
   settings: PresenceSettings,
   now: Date,
 ): boolean {
-  if (!newest || newest.status !== 'RUNNING' || newest.connectionId !== undefined) return false;
+  if (newest?.status !== 'RUNNING' || newest.connectionId !== undefined) return false;
   const started = Date.parse(newest.startedAt);
   // Prepare, the first attempt and every retry: the retry window plus an interval and the margin.
   const waitsUntil = started + (settings.offlineRetryWindowSeconds + settings.offlineRetrySeconds + WAITING_RUN_MARGIN_SECONDS) * 1000;

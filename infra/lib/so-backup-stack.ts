@@ -13,6 +13,9 @@ import { ConnectorApi } from './constructs/connector-api';
 import { DailyBackupsStateMachine } from './constructs/daily-backups-state-machine';
 import { RestoreDrills } from './constructs/restore-drills';
 import { acceptKeyUse } from './constructs/reviewed-finding';
+import { validateRange } from './constructs/validate-props';
+import { PRESENCE } from '../../protocol/presence';
+import { CHECK_IN_MINUTES_RANGE, DEFAULT_CHECK_IN_MINUTES, PRESENCE_MODES, type PresenceMode } from '../../core/presence';
 
 export interface SoBackupStackProps extends StackProps {
   /** See BackupBucketProps.dailyBackupsKept. @default 14 */
@@ -59,12 +62,24 @@ export interface SoBackupStackProps extends StackProps {
   readonly runWindow?: Duration;
   /** See BackupRunStateMachineProps.offlineRetryWindow. @default Duration.hours(4) */
   readonly offlineRetryWindow?: Duration;
+  /**
+   * When connectors stay connected, unless a tenant has its own (`so-backup tenants set --presence`):
+   * `check-in` (connect, do the work, leave; back at the next check-in or before the next backup:
+   * protocol/presence.ts, core/presence.ts) or `always`. @default 'check-in'
+   */
+  readonly connectorPresence?: PresenceMode;
+  /**
+   * Minutes between a resting connector's check-ins (1–360); shorter than offlineAfterHours, or
+   * the connectors-offline alarm would fire between check-ins. @default 60
+   */
+  readonly checkInMinutes?: number;
 }
 
 /** so-backup's whole cloud side. Composes the constructs; holds no logic of its own. */
 export class SoBackupStack extends Stack {
   constructor(scope: Construct, id: string, props: SoBackupStackProps = {}) {
     super(scope, id, props);
+    const presence = validatePresence(props);
     const bucket = new BackupBucket(this, 'Backups', {
       dailyBackupsKept: props.dailyBackupsKept,
       weeklyBackupsKept: props.weeklyBackupsKept,
@@ -131,7 +146,7 @@ export class SoBackupStack extends Stack {
       offlineAfterHours: props.offlineAfterHours,
       seedingStalledAfterHours: props.seedingStalledAfterHours,
     });
-    new RestoreDrills(this, 'RestoreDrills', {
+    const drills = new RestoreDrills(this, 'RestoreDrills', {
       tables,
       connectorApi,
       uploadRole: backupRun.uploadRole,
@@ -139,6 +154,22 @@ export class SoBackupStack extends Stack {
       intervalDays: props.drillIntervalDays,
       sampleFiles: props.drillSampleFiles,
       database: props.drillDatabase,
+    });
+    // What the message function tells connectors about staying connected (functions/src/message/presence-environment.ts),
+    // and how it asks a checking-in connector for a due drill (the hourly check seldom finds one connected).
+    for (const [name, value] of Object.entries({
+      CONNECTOR_PRESENCE: presence.mode,
+      CHECK_IN_SECONDS: String(presence.checkInMinutes * 60),
+      ...daily.scheduleEnvironment,
+      OFFLINE_RETRY_SECONDS: String(backupRun.offlineRetrySeconds),
+      OFFLINE_RETRY_WINDOW_SECONDS: String(backupRun.offlineRetryWindowSeconds),
+      ...drills.drillEnvironment,
+    }))
+      connectorApi.messageFunction.addEnvironment(name, value);
+    new CfnOutput(this, 'ConnectorPresence', { value: presence.mode, description: "connectors' default presence: check-in or always" });
+    new CfnOutput(this, 'CheckInSeconds', {
+      value: String(presence.checkInMinutes * 60),
+      description: "seconds between a resting connector's check-ins",
     });
     const dashboard = new BackupDashboard(this, 'Dashboard', { backupRun: backupRun.stateMachine });
 
@@ -161,4 +192,30 @@ export class SoBackupStack extends Stack {
     new CfnOutput(this, 'AlertsTopicArn', { value: alerts.topicArn });
     new CfnOutput(this, 'DashboardName', { value: dashboard.dashboard.dashboardName });
   }
+}
+
+/**
+ * The stack's presence settings, checked: a mode of PRESENCE_MODES; a check-in interval of 1–360
+ * minutes and shorter than offlineAfterHours (or the connectors-offline alarm would fire between
+ * check-ins); and BackupRun's offline retry no longer than PRESENCE.holdMinutes, the time a
+ * connector stays after its backup's slot (or a run that missed it would not find it at its next
+ * retry). Applies also to an `always` stack: a tenant may check in on its own setting.
+ */
+function validatePresence(props: SoBackupStackProps): { mode: PresenceMode; checkInMinutes: number } {
+  const mode = props.connectorPresence ?? 'check-in';
+  if (!PRESENCE_MODES.includes(mode))
+    throw new Error(`connectorPresence must be ${PRESENCE_MODES.join(' or ')}, but "${String(mode)}" was provided`);
+  validateRange('checkInMinutes', props.checkInMinutes, CHECK_IN_MINUTES_RANGE.min, CHECK_IN_MINUTES_RANGE.max, ' minutes');
+  const checkInMinutes = props.checkInMinutes ?? DEFAULT_CHECK_IN_MINUTES;
+  const offlineAfterHours = props.offlineAfterHours ?? 6;
+  if (checkInMinutes >= offlineAfterHours * 60)
+    throw new Error(
+      `checkInMinutes (${checkInMinutes}) must be shorter than offlineAfterHours (${offlineAfterHours} h = ${offlineAfterHours * 60} minutes): the connectors-offline alarm would fire between a connector's check-ins`,
+    );
+  const retry = props.offlineRetryInterval;
+  if (retry && !retry.isUnresolved() && retry.toSeconds() > PRESENCE.holdMinutes * 60)
+    throw new Error(
+      `offlineRetryInterval (${retry.toSeconds()} seconds) must be at most PRESENCE.holdMinutes (${PRESENCE.holdMinutes} minutes): a checking-in connector stays that long after its backup's slot, and a run that missed it must find it at its next retry`,
+    );
+  return { mode, checkInMinutes };
 }

@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Node } from 'constructs';
 import type { SoBackupStackProps } from './so-backup-stack';
+import { PRESENCE_MODES, type PresenceMode } from '../../core/presence';
 
 /** Reads optional stack properties from CDK context (`-c dailyBackupsKept=30`). */
 export function stackPropsFromContext(node: Node): SoBackupStackProps {
@@ -20,6 +21,9 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
   if (lockMode !== undefined && lockMode !== 'GOVERNANCE' && lockMode !== 'COMPLIANCE')
     throw new Error(`context "objectLockMode" must be GOVERNANCE or COMPLIANCE, but "${lockMode}" was provided`);
   if ((lockMode === undefined) !== (lockDays === undefined)) throw new Error('give both "objectLockMode" and "objectLockDays", or neither');
+  const presence = string('connectorPresence');
+  if (presence !== undefined && !(PRESENCE_MODES as readonly string[]).includes(presence))
+    throw new Error(`context "connectorPresence" must be ${PRESENCE_MODES.join(' or ')}, but "${presence}" was provided`);
   return {
     dailyBackupsKept: number('dailyBackupsKept'),
     weeklyBackupsKept: number('weeklyBackupsKept'),
@@ -40,5 +44,8 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
     drillDatabase: string('drillDatabase') === undefined ? undefined : string('drillDatabase') !== 'false',
     breakGlassRoleArn: string('breakGlassRoleArn'),
     objectLock: lockMode && lockDays !== undefined ? { mode: lockMode, days: lockDays } : undefined,
+    connectorPresence: presence as PresenceMode | undefined,
+    // Minutes between a resting connector's check-ins (1–360, shorter than offlineAfterHours: the stack checks).
+    checkInMinutes: number('checkInMinutes'),
   };
 }

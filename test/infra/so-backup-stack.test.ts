@@ -444,6 +444,65 @@ test('stack properties come from CDK context, and bad values are named', () => {
   expect(() => props({ objectLockMode: 'COMPLIANCE' })).toThrow(/give both "objectLockMode" and "objectLockDays"/);
 });
 
+describe('connector presence (issue 18)', () => {
+  const messageEnv = (t: Template) =>
+    Object.values(t.findResources('AWS::Lambda::Function', { Metadata: { 'so-backup:handler': 'message' } }))[0]?.Properties.Environment
+      .Variables as Record<string, string>;
+  const props = (context: Record<string, string>) => stackPropsFromContext(new App({ context }).node);
+
+  test('the message function gets the default presence, the check-in interval, the schedule, the offline retries and the drill settings', () => {
+    expect(messageEnv(template)).toMatchObject({
+      CONNECTOR_PRESENCE: 'check-in',
+      CHECK_IN_SECONDS: '3600',
+      SCHEDULE_TIME_ZONE: 'Europe/Oslo',
+      DEFAULT_BACKUP_HOUR: '2',
+      BACKUP_WINDOW_HOURS: '4',
+      OFFLINE_RETRY_SECONDS: '900',
+      OFFLINE_RETRY_WINDOW_SECONDS: '14400',
+      DRILL_INTERVAL_DAYS: '7',
+      DRILL_SAMPLE_FILES: '20',
+      DRILL_DATABASE: 'true',
+    });
+    template.hasOutput('ConnectorPresence', { Value: 'check-in' });
+    template.hasOutput('CheckInSeconds', { Value: '3600' });
+    const custom = synth(props({ connectorPresence: 'always', checkInMinutes: '1', scheduleTimeZone: 'UTC', drillIntervalDays: '3' }));
+    expect(messageEnv(custom)).toMatchObject({
+      CONNECTOR_PRESENCE: 'always',
+      CHECK_IN_SECONDS: '60',
+      SCHEDULE_TIME_ZONE: 'UTC',
+      DRILL_INTERVAL_DAYS: '3',
+    });
+  });
+
+  test('context: connectorPresence and checkInMinutes, bad values named', () => {
+    expect(props({ connectorPresence: 'check-in', checkInMinutes: '30' })).toMatchObject({
+      connectorPresence: 'check-in',
+      checkInMinutes: 30,
+    });
+    expect(() => props({ connectorPresence: 'sometimes' })).toThrow(
+      'context "connectorPresence" must be always or check-in, but "sometimes" was provided',
+    );
+    expect(() => props({ checkInMinutes: 'hourly' })).toThrow('context "checkInMinutes" must be a number, but "hourly" was provided');
+    expect(() => synth(props({ checkInMinutes: '0' }))).toThrow(
+      'checkInMinutes must be a whole number from 1 to 360 minutes, but 0 was provided',
+    );
+    expect(() => synth(props({ checkInMinutes: '361' }))).toThrow(/checkInMinutes must be a whole number from 1 to 360/);
+    expect(() => synth(props({ checkInMinutes: '1.5' }))).toThrow(/checkInMinutes must be a whole number/);
+  });
+
+  test('a check-in interval as long as offlineAfterHours, or an offline retry longer than PRESENCE.holdMinutes, is refused', () => {
+    expect(() => synth({ checkInMinutes: 360, offlineAfterHours: 6 })).toThrow(
+      "checkInMinutes (360) must be shorter than offlineAfterHours (6 h = 360 minutes): the connectors-offline alarm would fire between a connector's check-ins",
+    );
+    expect(() => synth({ checkInMinutes: 120, offlineAfterHours: 2 })).toThrow(/must be shorter than offlineAfterHours/);
+    expect(messageEnv(synth({ checkInMinutes: 360, offlineAfterHours: 7 })).CHECK_IN_SECONDS).toBe('21600');
+    expect(() => synth({ offlineRetryInterval: Duration.minutes(30) })).toThrow(
+      /offlineRetryInterval \(1800 seconds\) must be at most PRESENCE.holdMinutes \(20 minutes\)/,
+    );
+    expect(messageEnv(synth({ offlineRetryInterval: Duration.minutes(20) })).OFFLINE_RETRY_SECONDS).toBe('1200');
+  });
+});
+
 test('the state machine definitions are valid Amazon States Language (asl-validator), and a broken one is caught', () => {
   const stack = template.toJSON() as CfnTemplate;
   expect(checkStateMachines(stack)).toEqual([

@@ -99,6 +99,10 @@ export class BackupRunStateMachine extends Construct {
   readonly runTimeoutSeconds: number;
   /** The stack's backup window in seconds (0: none), for tenants and runs without their own. */
   readonly runWindowSeconds: number;
+  /** How often "Request backup" is retried while the connector is offline (offlineRetryInterval), in seconds. */
+  readonly offlineRetrySeconds: number;
+  /** How long it is retried (offlineRetryWindow), in seconds. */
+  readonly offlineRetryWindowSeconds: number;
 
   constructor(scope: Construct, id: string, props: BackupRunStateMachineProps) {
     super(scope, id);
@@ -116,6 +120,8 @@ export class BackupRunStateMachine extends Construct {
     validateDuration('offlineRetryWindow', props.offlineRetryWindow, 0, 86_400);
     const retryInterval = props.offlineRetryInterval ?? Duration.minutes(15);
     const retryAttempts = Math.floor((props.offlineRetryWindow ?? Duration.hours(4)).toSeconds() / retryInterval.toSeconds());
+    this.offlineRetrySeconds = retryInterval.toSeconds();
+    this.offlineRetryWindowSeconds = (props.offlineRetryWindow ?? Duration.hours(4)).toSeconds();
     const { tables, bucket } = props;
     // A run's uploads must still be in staging when finalize promotes them.
     const longestRun =

@@ -59,8 +59,9 @@ export class ConnectorApi extends Construct {
     tables.connections.grant(disconnectFn, 'dynamodb:DeleteItem');
     tables.tenants.grant(disconnectFn, 'dynamodb:UpdateItem'); // notes when the connector went away
     this.messageFunction = new BackupFunction(this, 'Message', { handler: 'message', environment });
-    // Results, restores and credential refreshes read and update runs (and list the tenant's runs);
-    // drill results and key rotation update the tenant.
+    // Results, restores and credential refreshes read and update runs (and list the tenant's runs:
+    // also a settings request, for a run waiting for its connector); drill results, drills asked for
+    // at a check-in and key rotation update the tenant.
     tables.runs.grant(this.messageFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
     tables.tenants.grant(this.messageFunction, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
     // A reply to a connection API Gateway reports gone forgets it (core's postToConnection).

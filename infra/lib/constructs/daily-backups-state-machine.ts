@@ -61,6 +61,8 @@ export class DailyBackupsStateMachine extends Construct {
   readonly stateMachine: StateMachine;
   /** The IANA time zone of backup times; it names every run's day. */
   readonly timeZone: string;
+  /** The environment that says where each tenant's daily slot lies (core/schedule.ts ScheduleSettings). */
+  readonly scheduleEnvironment: Record<'SCHEDULE_TIME_ZONE' | 'DEFAULT_BACKUP_HOUR' | 'BACKUP_WINDOW_HOURS', string>;
 
   constructor(scope: Construct, id: string, props: DailyBackupsStateMachineProps) {
     super(scope, id);
@@ -69,13 +71,16 @@ export class DailyBackupsStateMachine extends Construct {
     validateRange('maxStartsPerSecond', props.maxStartsPerSecond, 1, 300);
     const timeZone = props.scheduleTimeZone ?? 'Europe/Oslo';
     this.timeZone = timeZone;
+    this.scheduleEnvironment = {
+      SCHEDULE_TIME_ZONE: timeZone,
+      DEFAULT_BACKUP_HOUR: String(props.backupHour ?? 2),
+      BACKUP_WINDOW_HOURS: String(props.backupWindowHours ?? 4),
+    };
     const startFn = new BackupFunction(this, 'ListTenants', {
       handler: 'list-tenants',
       environment: {
         ...props.tables.environment(),
-        SCHEDULE_TIME_ZONE: timeZone,
-        DEFAULT_BACKUP_HOUR: String(props.backupHour ?? 2),
-        BACKUP_WINDOW_HOURS: String(props.backupWindowHours ?? 4),
+        ...this.scheduleEnvironment,
         BACKUP_RUN_STATE_MACHINE_ARN: props.backupRun.stateMachineArn,
         MAX_STARTS_PER_SECOND: String(props.maxStartsPerSecond ?? 100),
       },

@@ -40,19 +40,25 @@ export interface RestoreDrillsProps {
  * archive files), and alarms when a tenant's drill failed or has not reported for a day.
  */
 export class RestoreDrills extends Construct {
+  /** How drills are asked (functions/src/request-drills/ask-for-drill.ts drillEnvironmentSchema): the message function asks checking-in connectors too. */
+  readonly drillEnvironment: Record<'DRILL_INTERVAL_DAYS' | 'DRILL_SAMPLE_FILES' | 'DRILL_DATABASE', string>;
+
   constructor(scope: Construct, id: string, props: RestoreDrillsProps) {
     super(scope, id);
     validateRange('drillIntervalDays', props.intervalDays, 1, 90);
     validateRange('drillSampleFiles', props.sampleFiles, 0, 1000);
+    this.drillEnvironment = {
+      DRILL_INTERVAL_DAYS: String(props.intervalDays ?? 7),
+      DRILL_SAMPLE_FILES: String(props.sampleFiles ?? 20),
+      DRILL_DATABASE: String(props.database ?? true),
+    };
     const fn = new BackupFunction(this, 'RequestDrills', {
       handler: 'request-drills',
       environment: {
         ...props.tables.environment(),
         ALERTS_TOPIC_ARN: props.alerts.topicArn,
         CONNECTIONS_ENDPOINT: props.connectorApi.connectionsEndpoint,
-        DRILL_INTERVAL_DAYS: String(props.intervalDays ?? 7),
-        DRILL_SAMPLE_FILES: String(props.sampleFiles ?? 20),
-        DRILL_DATABASE: String(props.database ?? true),
+        ...this.drillEnvironment,
       },
       timeout: Duration.minutes(5),
     });
