@@ -1,4 +1,5 @@
-import { PRESENCE, type Presence } from '../protocol';
+import { z } from 'zod';
+import { type BandwidthSetting, PRESENCE, type Presence, PROTOCOL_VERSION, type SettingsMessage } from '../protocol';
 import { backupSlot, localDay, type ScheduleSettings, slotInstant } from './schedule';
 import type { RunRecord, TenantRecord } from './stores';
 
@@ -35,6 +36,25 @@ export interface PresenceSettings {
   /** How long BackupRun goes on retrying an offline connector (offlineRetryWindow), in seconds. */
   offlineRetryWindowSeconds: number;
 }
+
+/** PresenceSettings as the stack's PresenceSettings output carries them (JSON), for the operator CLI. */
+export const presenceSettingsSchema = z
+  .object({
+    defaultMode: z.enum(PRESENCE_MODES),
+    checkInSeconds: z
+      .number()
+      .int()
+      .min(CHECK_IN_MINUTES_RANGE.min * 60)
+      .max(CHECK_IN_MINUTES_RANGE.max * 60),
+    schedule: z.object({
+      timeZone: z.string().min(1),
+      windowStartHour: z.number().int().min(0).max(23),
+      windowHours: z.number().int().min(1).max(24),
+    }),
+    offlineRetrySeconds: z.number().int().positive(),
+    offlineRetryWindowSeconds: z.number().int().min(0),
+  })
+  .strict() satisfies z.ZodType<PresenceSettings>;
 
 /** The tenant's presence mode: its own setting, else the stack's default. */
 export function presenceMode(
@@ -109,6 +129,28 @@ export function presenceAt(
     checkInSeconds: settings.checkInSeconds,
     nextBackupAt: next ? next.toISOString() : null,
     stayUntil: stay ? stay.toISOString() : null,
+  };
+}
+
+/**
+ * The `settings` message for a tenant's connector (protocol/bandwidth.ts): its central bandwidth
+ * (null: none) and, with the stack's presence settings, its presence (presenceAt). Every `settings`
+ * carries presence — one without it tells a connector to stay connected (an older cloud) — so a
+ * change of bandwidth pushed to a checking-in connector does not keep it connected.
+ */
+export function settingsMessage(
+  tenant:
+    | (Pick<TenantRecord, 'tenantId' | 'enabled' | 'backupHour' | 'backupMinute' | 'presence'> & { bandwidth?: BandwidthSetting })
+    | undefined,
+  settings: PresenceSettings | undefined,
+  now: Date,
+  newestRun?: Pick<RunRecord, 'status' | 'connectionId' | 'startedAt'>,
+): SettingsMessage {
+  return {
+    type: 'settings',
+    v: PROTOCOL_VERSION,
+    bandwidth: tenant?.bandwidth ?? null,
+    ...(tenant && settings ? { presence: presenceAt(tenant, settings, now, newestRun) } : {}),
   };
 }
 

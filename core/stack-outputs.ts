@@ -19,6 +19,8 @@ export const stackOutputsSchema = z
     RunTimeoutSeconds: z.coerce.number().int().positive(),
     /** The stack's backup window (core/backup-window.ts), in seconds, 0: none; absent from stacks older than it. */
     RunWindowSeconds: z.coerce.number().int().min(0).optional(),
+    /** Connectors' presence (core/presence.ts PresenceSettings) as JSON; absent from stacks older than it (connectors stay connected). */
+    PresenceSettings: z.string().min(2).optional(),
   })
   .loose();
 export type StackOutputs = z.infer<typeof stackOutputsSchema>;

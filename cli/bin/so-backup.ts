@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { cancelBackup, errorName, listRuns, runPhase, showRun, startBackup, waitForRun } from '../src/backups';
+import { cancelBackup, checkInWaitText, errorName, listRuns, runPhase, showRun, startBackup, waitForRun } from '../src/backups';
 import { CliError, EXIT, explainAwsError, usageError } from '../src/cli-error';
 import { type Fleet, openFleet } from '../src/fleet';
 import { fleetStatus } from '../src/fleet-status';
@@ -31,9 +31,22 @@ import {
   tenantView,
   updateTenant,
   windowText,
+  parsePresenceOption,
+  stackPresence,
 } from '../src/tenants';
 import { type BandwidthSetting, describeBandwidth, runIdSchema, tenantIdSchema } from '../../protocol';
-import { describeSeeding } from '../../core';
+import { describeSeeding, type PresenceMode, type PresenceSettings } from '../../core';
+
+/** A tenant's presence setting in one line: its own, or the stack's. */
+const presenceText = (own: PresenceMode | undefined, stack: PresenceSettings | undefined) =>
+  own ? `${own} (the tenant's)` : stack ? `${stack.defaultMode} (the stack's)` : 'always (a stack older than check-in)';
+
+/** A connector's state in one line: "connected", "checks in every 60 min, last seen 12 min ago", "OFFLINE (…)" when overdue. */
+const connectorText = (c: { online: boolean; resting?: boolean; state?: string } | undefined) => {
+  if (!c) return 'offline';
+  const state = c.state ?? (c.online ? 'connected' : 'offline');
+  return c.online || c.resting || state.startsWith('offline') ? state : `OFFLINE: ${state}`;
+};
 
 /** A tenant's central bandwidth setting in one line. */
 const bandwidthText = (setting: BandwidthSetting | undefined) =>
@@ -157,7 +170,7 @@ tenants
 
 tenants
   .command('set <tenant>')
-  .description("change a tenant's name, Online flag, backup time, backup window or bandwidth limit")
+  .description("change a tenant's name, Online flag, backup time, backup window, bandwidth limit or presence")
   .option('--name <name>', "the customer's name")
   .option('--online', 'a SuperOffice Online customer (support takes backups on request)')
   .option('--no-online', 'not an Online customer')
@@ -174,11 +187,24 @@ tenants
     '--backup-window <duration>',
     'how long after a run starts its archive may go on ("5h", "90m", "1h30m", "45s"); the databases always complete, the archive goes on the next night from where it stopped; "none" (until done) or "default" (the stack\'s)',
   )
+  .option(
+    '--presence <mode>',
+    'when its connector stays connected: "check-in" (connects for its backups, drills and every check-in, then leaves: the cheap default), "always" (a support backup starts at once), or "default" (the stack\'s)',
+  )
   .action(
     (
       tenantId: string,
-      o: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string; backupWindow?: string },
+      o: {
+        name?: string;
+        online?: boolean;
+        backupHour?: string;
+        backupTime?: string;
+        bandwidth?: string;
+        backupWindow?: string;
+        presence?: string;
+      },
     ) => {
+      if (o.presence !== undefined) parsePresenceOption(o.presence);
       // A mistake in the window is named before the cloud is asked.
       // Its length is checked against the stack's limit once the stack outputs are read (updateTenant): one message.
       if (o.backupWindow !== undefined) parseWindowOption('--backup-window', o.backupWindow, { allowDefault: true, syntaxOnly: true });
@@ -187,9 +213,10 @@ tenants
           ...(await updateTenant(fleet, tenantId, o)),
           stackWindowSeconds: fleet.outputs.RunWindowSeconds,
           runTimeoutSeconds: fleet.outputs.RunTimeoutSeconds,
+          stackPresence: stackPresence(fleet),
         }),
         (t) =>
-          `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? "a quarter hour of the stack's backup window"}, backup window ${windowText(t.backupWindowSeconds, t.stackWindowSeconds, t.runTimeoutSeconds)}, bandwidth ${bandwidthText(t.bandwidth)}.` +
+          `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? "a quarter hour of the stack's backup window"}, backup window ${windowText(t.backupWindowSeconds, t.stackWindowSeconds, t.runTimeoutSeconds)}, bandwidth ${bandwidthText(t.bandwidth)}, presence ${presenceText(t.presence, t.stackPresence)}.` +
           (t.connectorsTold === undefined
             ? ''
             : t.connectorsTold > 0
@@ -228,6 +255,7 @@ tenants
           ...tenantView(tenant),
           stackWindowSeconds: fleet.outputs.RunWindowSeconds,
           runTimeoutSeconds: fleet.outputs.RunTimeoutSeconds,
+          stackPresence: stackPresence(fleet),
           connector,
           latestRuns: await listRuns(fleet, tenantId, 5),
         };
@@ -237,7 +265,7 @@ tenants
           `${t.tenantId}  ${t.name}${t.online ? '  (Online)' : ''}${t.enabled ? '' : '  DISABLED'}`,
           `daily backup at: ${t.backupTime ?? "the stack's backup window"}    bandwidth: ${bandwidthText(t.bandwidth)}    created: ${when(t.createdAt)}    last validated backup: ${when(t.lastSuccessAt)}`,
           `backup window: ${windowText(t.backupWindowSeconds, t.stackWindowSeconds, t.runTimeoutSeconds)}    archive: ${t.seeding ? `${describeSeeding(t.seeding, new Date())} (since ${when(t.seeding.startedAt)}, last progress ${when(t.seeding.lastProgressAt)})` : 'complete'}`,
-          `connector: ${t.connector?.online ? `online, version ${t.connector.connectorVersion ?? '?'}, connected ${when(t.connector.connectedAt)}` : `offline, last seen ${when(t.connector?.lastSeen)}`}`,
+          `connector: ${connectorText(t.connector)}${t.connector?.online ? `, version ${t.connector.connectorVersion ?? '?'}, connected ${when(t.connector.connectedAt)}` : t.connector?.lastSeen ? ` (${when(t.connector.lastSeen)})` : ''}    presence: ${presenceText(t.presence, t.stackPresence)}`,
           `keys: ${t.connectorKeys.map((k) => `${k.keyId} (${k.status})`).join(', ') || 'none: not enrolled yet'}`,
           `restore drill: ${t.lastDrill ? `${drillText(t.lastDrill)}, run ${t.lastDrill.runId}: ${t.lastDrill.detail}` : 'none yet'}`,
           '',
@@ -312,7 +340,8 @@ program
       (rows) =>
         table(rows, [
           { header: 'TENANT', value: (c) => c.tenantId },
-          { header: 'CONNECTOR', value: (c) => (c.online ? 'online' : 'offline') },
+          { header: 'CONNECTOR', value: (c) => (c.online ? 'online' : c.resting ? 'resting' : 'offline') },
+          { header: 'PRESENCE', value: (c) => c.state },
           { header: 'VERSION', value: (c) => c.connectorVersion ?? '-' },
           { header: 'CONNECTED', value: (c) => when(c.connectedAt) },
           { header: 'LAST SEEN', value: (c) => when(c.lastSeen) },
@@ -365,6 +394,7 @@ program
           process.stderr.write(
             `Backup ${started.runId} started (${started.trigger}, by ${started.requestedBy}). Ctrl-C detaches; the backup goes on.\n`,
           );
+          if (started.waitsForCheckIn) process.stderr.write(`${checkInWaitText(started.waitsForCheckIn)}\n`);
           const detach = new AbortController();
           const onSigint = () => detach.abort();
           process.once('SIGINT', onSigint);
@@ -399,7 +429,8 @@ program
           };
         },
         (r) => {
-          if (r.detached || r.status === 'RUNNING') return `Backup ${r.runId} is running. Follow it: so-backup run show ${r.runId}`;
+          if (r.detached || r.status === 'RUNNING')
+            return `Backup ${r.runId} is running. Follow it: so-backup run show ${r.runId}${r.waitsForCheckIn && !r.detached ? `\n${checkInWaitText(r.waitsForCheckIn)}` : ''}`;
           const s = 'summary' in r ? r.summary : undefined;
           if (r.status.startsWith('SUCCEEDED')) {
             const progress = 'archiveProgress' in r ? r.archiveProgress : undefined;
@@ -584,7 +615,10 @@ program
             right: true,
           },
           { header: 'STALE', value: (t) => (t.stale ? 'STALE' : '') },
-          { header: 'CONNECTOR', value: (t) => t.connector },
+          {
+            header: 'CONNECTOR',
+            value: (t) => connectorText({ online: t.connector === 'online', resting: t.connector === 'resting', state: t.connectorState }),
+          },
           { header: 'RESTORE DRILL', value: (t) => drillText(t.lastDrill) },
           { header: 'ARCHIVE', value: (t) => t.seeding ?? '' },
           { header: 'LAST FAILURE / ACTION NEEDED', value: (t) => (t.lastFailure ?? t.actions?.join(' | ') ?? '').slice(0, 80) },

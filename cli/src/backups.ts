@@ -10,11 +10,16 @@ import {
   runExecutionArn,
   type RunTrigger,
   startRun,
+  checkInOverdue,
+  describePresence,
+  expectedCheckIn,
+  nextBackupAt,
+  presenceMode,
 } from '../../core';
 import { CliError, EXIT, explainCoreError, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
 import { duration, plural } from './render';
-import { parseWindowOption, requireTenant } from './tenants';
+import { parseWindowOption, requireTenant, stackPresence } from './tenants';
 
 /** A reason must say something: it is what the run log and the customer see. */
 const MIN_REASON = 5;
@@ -26,6 +31,12 @@ export interface StartedBackup {
   trigger: RunTrigger;
   requestedBy: string;
   reason: string;
+  /**
+   * The connector is resting between check-ins (core/presence.ts): the run starts when it next
+   * checks in — expected between `earliest` and `latest` (ISO 8601) — at BackupRun's next retry
+   * after that. Absent when a connector is connected, or is offline (overdue) or always connected.
+   */
+  waitsForCheckIn?: { state: string; earliest: string; latest: string; retrySeconds: number };
 }
 
 /**
@@ -57,7 +68,40 @@ export async function startBackup(
   ).catch((error: unknown) => {
     throw explainCoreError(error, tenantId);
   });
-  return { ...started, tenantId, trigger, requestedBy, reason };
+  const waitsForCheckIn = await checkInWait(fleet, tenant, options.now ?? new Date());
+  return { ...started, tenantId, trigger, requestedBy, reason, ...(waitsForCheckIn ? { waitsForCheckIn } : {}) };
+}
+
+/** When a resting check-in connector is expected (StartedBackup.waitsForCheckIn); undefined when it is connected, overdue or always connected. */
+async function checkInWait(
+  fleet: Fleet,
+  tenant: Awaited<ReturnType<typeof requireTenant>>,
+  now: Date,
+): Promise<StartedBackup['waitsForCheckIn']> {
+  const settings = stackPresence(fleet);
+  if (!settings || presenceMode(tenant, settings) !== 'check-in') return undefined;
+  if ((await fleet.connections.forTenant(tenant.tenantId)).length > 0) return undefined;
+  if (checkInOverdue('check-in', settings.checkInSeconds, tenant.lastDisconnectedAt, now)) return undefined;
+  const expected = expectedCheckIn(settings.checkInSeconds, tenant.lastDisconnectedAt, nextBackupAt(tenant, settings.schedule, now));
+  if (!expected) return undefined;
+  return {
+    state: describePresence('check-in', settings.checkInSeconds, { lastSeen: tenant.lastDisconnectedAt }, now),
+    // A check-in already due (a late one) is expected now.
+    earliest: new Date(Math.max(expected.earliest, now.getTime())).toISOString(),
+    latest: new Date(Math.max(expected.latest, now.getTime())).toISOString(),
+    retrySeconds: settings.offlineRetrySeconds,
+  };
+}
+
+/**
+ * What `so-backup backup` says of a run whose connector rests between check-ins: "The connector
+ * checks in every 60 min, last seen 12 min ago: the backup starts at its next check-in, expected
+ * 12:42–12:54 UTC (asked every 15 min)".
+ */
+export function checkInWaitText(wait: NonNullable<StartedBackup['waitsForCheckIn']>): string {
+  const hhmm = (iso: string) => iso.slice(11, 16);
+  const span = hhmm(wait.earliest) === hhmm(wait.latest) ? hhmm(wait.earliest) : `${hhmm(wait.earliest)}–${hhmm(wait.latest)}`;
+  return `The connector ${wait.state}: the backup starts at its next check-in, expected ${span} UTC (${wait.earliest.slice(0, 10)}), within ${duration(wait.retrySeconds).replace(/ 0s$/, '')} after it connects.`;
 }
 
 export type WaitOutcome = { detached: true; run?: RunRecord } | { detached: false; run: RunRecord; executionStatus: string };
@@ -154,7 +198,7 @@ export function runPhase(run: Pick<RunRecord, 'progress' | 'connectionId' | 'res
     const first = duration(MESSAGE_BUDGET.firstProgressJitterSeconds).replace(/ 0s$/, '');
     return `job sent to the connector, no progress report yet (the first within ${first}, then every ${every})`;
   }
-  return 'the job is not sent to the connector yet (preparing, or the connector is offline: asked again every 15 minutes)';
+  return 'the job is not sent to the connector yet (preparing, or the connector is not connected — offline, or resting until its next check-in: asked again every 15 minutes)';
 }
 
 export function runView(run: RunRecord) {

@@ -19,8 +19,11 @@ export interface TenantStatus {
   lastBackupAgeHours?: number;
   stale: boolean;
   lastSuccessAt?: string;
-  connector: 'online' | 'offline';
+  /** Connected now; resting (a check-in connector between its check-ins: not offline); or offline. */
+  connector: 'online' | 'resting' | 'offline';
   connectorLastSeen?: string;
+  /** In one line ("checks in every 60 min, last seen 12 min ago"), when known. */
+  connectorState?: string;
   /** The reason of the latest run, when it failed. */
   lastFailure?: string;
   /**
@@ -55,12 +58,12 @@ const SEVERITY: Record<Health, number> = {
  * (a tenant that is seeding is otherwise healthy: its databases validate every night), then a
  * failed restore drill, then action needed (the latest run's backups are kept but cannot be
  * restored elsewhere until someone acts: a TDE certificate never backed up), then connector
- * offline; oldest backups first within each.
+ * offline (a check-in connector resting between its check-ins is not); oldest backups first within each.
  * `latestRuns`: each tenant's latest finished run.
  */
 export function fleetStatus(
   tenants: readonly TenantRecord[],
-  connectors: readonly ConnectorState[],
+  connectors: ReadonlyArray<Pick<ConnectorState, 'tenantId' | 'online' | 'lastSeen'> & Partial<ConnectorState>>,
   latestRuns: ReadonlyMap<string, RunRecord | undefined>,
   now: Date,
   staleAfterHours: number,
@@ -91,7 +94,7 @@ export function fleetStatus(
                   ? 'drill-failing'
                   : actions
                     ? 'action-needed'
-                    : connector?.online
+                    : connector?.online || connector?.resting
                       ? 'ok'
                       : 'connector-offline';
       return {
@@ -101,8 +104,9 @@ export function fleetStatus(
         lastBackupAgeHours: age === undefined ? undefined : Math.round(age * 10) / 10,
         stale,
         lastSuccessAt: tenant.lastSuccessAt,
-        connector: connector?.online ? 'online' : 'offline',
+        connector: connector?.online ? 'online' : connector?.resting ? 'resting' : 'offline',
         connectorLastSeen: connector?.lastSeen,
+        ...(connector?.state ? { connectorState: connector.state } : {}),
         lastFailure,
         actions,
         ...(tenant.seeding ? { seeding: describeSeeding(tenant.seeding, now) } : {}),

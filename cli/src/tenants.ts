@@ -1,4 +1,4 @@
-import { type BandwidthSetting, bandwidthSettingSchema, encodeMessage, PROTOCOL_VERSION, tenantIdSchema } from '../../protocol';
+import { type BandwidthSetting, bandwidthSettingSchema, encodeMessage, tenantIdSchema } from '../../protocol';
 import {
   createActivationCode,
   DEFAULT_RUN_WINDOW_SECONDS,
@@ -13,6 +13,14 @@ import {
   revokeConnectorKey,
   tellTenantConnectors,
   type TenantRecord,
+  checkInOverdue,
+  describePresence,
+  PRESENCE_MODES,
+  type PresenceMode,
+  type PresenceSettings,
+  presenceMode,
+  presenceSettingsSchema,
+  settingsMessage,
 } from '../../core';
 import { CliError, EXIT, notFound, usageError } from './cli-error';
 import type { Fleet } from './fleet';
@@ -182,9 +190,19 @@ export function windowText(tenantSeconds: number | undefined, stackSeconds: numb
 export async function updateTenant(
   fleet: Fleet,
   tenantId: string,
-  changes: { name?: string; online?: boolean; backupHour?: string; backupTime?: string; bandwidth?: string; backupWindow?: string },
+  changes: {
+    name?: string;
+    online?: boolean;
+    backupHour?: string;
+    backupTime?: string;
+    bandwidth?: string;
+    backupWindow?: string;
+    presence?: string;
+  },
+  now = new Date(),
 ): Promise<ReturnType<typeof tenantView> & { connectorsTold?: number }> {
   const bandwidth = changes.bandwidth === undefined ? undefined : parseBandwidthOption(changes.bandwidth);
+  const presence = changes.presence === undefined ? undefined : parsePresenceOption(changes.presence);
   const backupWindowSeconds =
     changes.backupWindow === undefined
       ? undefined
@@ -201,14 +219,47 @@ export async function updateTenant(
     ...time,
     bandwidth,
     backupWindowSeconds,
+    presence,
   });
-  const view = tenantView(await requireTenant(fleet, tenantId));
-  if (bandwidth === undefined) return view;
-  const message = encodeMessage({ type: 'settings', v: PROTOCOL_VERSION, bandwidth });
+  const tenant = await requireTenant(fleet, tenantId);
+  const view = tenantView(tenant);
+  // What the connector is told on connect changed (bandwidth, presence, the backup time its next slot comes from): tell a connected one now.
+  if (bandwidth === undefined && presence === undefined && time.backupHour === undefined) return view;
+  const settings = stackPresence(fleet);
+  const newest = settings ? (await fleet.runs.forTenant(tenantId, 1))[0] : undefined;
+  const message = encodeMessage(settingsMessage(tenant, settings, now, newest));
   return {
     ...view,
     connectorsTold: await tellTenantConnectors({ connections: fleet.connections, send: fleet.sendToConnection }, tenantId, message),
   };
+}
+
+/** `--presence`: "always", "check-in", or "default" (null: the stack's). @throws CliError (usage) naming what is allowed. */
+export function parsePresenceOption(text: string): PresenceMode | null {
+  const value = text.trim().toLowerCase();
+  if (value === 'default') return null;
+  if ((PRESENCE_MODES as readonly string[]).includes(value)) return value as PresenceMode;
+  throw usageError(
+    `--presence must be always (connected all the time), check-in (connects for its work and every check-in) or default (the stack's), not "${text}"`,
+  );
+}
+
+/**
+ * The stack's presence settings (its PresenceSettings output); undefined for a stack older than
+ * presence (its connectors stay connected).
+ * @throws CliError when the output is not what this CLI understands.
+ */
+export function stackPresence(fleet: Pick<Fleet, 'outputs'>): PresenceSettings | undefined {
+  const text = fleet.outputs.PresenceSettings;
+  if (text === undefined) return undefined;
+  try {
+    return presenceSettingsSchema.parse(JSON.parse(text));
+  } catch (error) {
+    throw new CliError(
+      `the stack's PresenceSettings output is not what this version of so-backup reads (${(error as Error).message.split('\n')[0]}): update the CLI or the stack`,
+      EXIT.environment,
+    );
+  }
 }
 
 /** A new activation code for an existing tenant (the old one stops working). */
@@ -272,7 +323,7 @@ export async function removeTenant(
   return { tenantId, removed: true, connectionsClosed };
 }
 
-/** Per tenant: is a connector connected, which version, when last seen. */
+/** Per tenant: is a connector connected, which version, when last seen, and whether it is resting between check-ins. */
 export interface ConnectorState {
   tenantId: string;
   online: boolean;
@@ -280,12 +331,27 @@ export interface ConnectorState {
   connectedAt?: string;
   /** Now when online; otherwise when its last connection ended. */
   lastSeen?: string;
+  /** Its presence (the tenant's own, else the stack's; "always" on a stack older than presence). */
+  presence: PresenceMode;
+  /** Not connected, but a check-in connector between check-ins (not overdue): not offline. */
+  resting: boolean;
+  /** In one line: "checks in every 60 min, last seen 12 min ago", "connected", "offline, last seen 3 h ago". */
+  state: string;
 }
 
 export async function connectorStates(fleet: Fleet, tenants: readonly TenantRecord[], now = new Date()): Promise<ConnectorState[]> {
+  const settings = stackPresence(fleet);
+  const checkInSeconds = settings?.checkInSeconds ?? 3600;
   return Promise.all(
     tenants.map(async (tenant) => {
       const [live] = await fleet.connections.forTenant(tenant.tenantId);
+      const presence = settings ? presenceMode(tenant, settings) : 'always';
+      const state = describePresence(
+        presence,
+        checkInSeconds,
+        { connectedAt: live?.connectedAt, lastSeen: tenant.lastDisconnectedAt },
+        now,
+      );
       return live
         ? {
             tenantId: tenant.tenantId,
@@ -293,8 +359,18 @@ export async function connectorStates(fleet: Fleet, tenants: readonly TenantReco
             connectorVersion: live.connectorVersion,
             connectedAt: live.connectedAt,
             lastSeen: now.toISOString(),
+            presence,
+            resting: false,
+            state,
           }
-        : { tenantId: tenant.tenantId, online: false, lastSeen: tenant.lastDisconnectedAt };
+        : {
+            tenantId: tenant.tenantId,
+            online: false,
+            lastSeen: tenant.lastDisconnectedAt,
+            presence,
+            resting: !checkInOverdue(presence, checkInSeconds, tenant.lastDisconnectedAt, now),
+            state,
+          };
     }),
   );
 }
@@ -312,6 +388,8 @@ export function tenantView(tenant: TenantRecord) {
         ? undefined
         : `${String(tenant.backupHour).padStart(2, '0')}:${String(tenant.backupMinute ?? 0).padStart(2, '0')}`,
     bandwidth: tenant.bandwidth,
+    /** The tenant's own presence (always, check-in); undefined: the stack's. */
+    presence: tenant.presence,
     /** The tenant's own backup window (seconds, 0: none); undefined: the stack's. */
     backupWindowSeconds: tenant.backupWindowSeconds,
     /** An archive being sent over several nights (core/seeding.ts). */

@@ -15,7 +15,13 @@ import { RestoreDrills } from './constructs/restore-drills';
 import { acceptKeyUse } from './constructs/reviewed-finding';
 import { validateRange } from './constructs/validate-props';
 import { PRESENCE } from '../../protocol/presence';
-import { CHECK_IN_MINUTES_RANGE, DEFAULT_CHECK_IN_MINUTES, PRESENCE_MODES, type PresenceMode } from '../../core/presence';
+import {
+  CHECK_IN_MINUTES_RANGE,
+  DEFAULT_CHECK_IN_MINUTES,
+  PRESENCE_MODES,
+  type PresenceMode,
+  type PresenceSettings,
+} from '../../core/presence';
 
 export interface SoBackupStackProps extends StackProps {
   /** See BackupBucketProps.dailyBackupsKept. @default 14 */
@@ -166,10 +172,16 @@ export class SoBackupStack extends Stack {
       ...drills.drillEnvironment,
     }))
       connectorApi.messageFunction.addEnvironment(name, value);
-    new CfnOutput(this, 'ConnectorPresence', { value: presence.mode, description: "connectors' default presence: check-in or always" });
-    new CfnOutput(this, 'CheckInSeconds', {
-      value: String(presence.checkInMinutes * 60),
-      description: "seconds between a resting connector's check-ins",
+    new CfnOutput(this, 'PresenceSettings', {
+      value: JSON.stringify({
+        defaultMode: presence.mode,
+        checkInSeconds: presence.checkInMinutes * 60,
+        schedule: { timeZone: daily.timeZone, windowStartHour: props.backupHour ?? 2, windowHours: props.backupWindowHours ?? 4 },
+        offlineRetrySeconds: backupRun.offlineRetrySeconds,
+        offlineRetryWindowSeconds: backupRun.offlineRetryWindowSeconds,
+      } satisfies PresenceSettings),
+      description:
+        "connectors' presence (core/presence.ts PresenceSettings, JSON): the default mode, the check-in interval, the schedule, the offline retries",
     });
     const dashboard = new BackupDashboard(this, 'Dashboard', { backupRun: backupRun.stateMachine });
 

@@ -9,6 +9,19 @@ import { dataLockHolder } from '../data-lock';
 import { DATABASE_STATES, parseDatabaseStates } from '../local-checks';
 import { DEFAULT_LOCAL_PORT_BASE } from '../ports';
 import { plural } from '../../cli/src/render';
+import { App } from 'aws-cdk-lib';
+import { stackPropsFromContext } from '../../infra/lib/stack-props-from-context';
+
+/** `--context KEY=VALUE …` as CDK context (values are strings, as `cdk -c` gives them). */
+function parseContext(pairs: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new InvalidArgumentError(`--context takes KEY=VALUE (e.g. checkInMinutes=1), not "${pair}"`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
 
 const port = (value: string) => {
   const n = Number(value);
@@ -40,6 +53,11 @@ const program = new Command('local')
     `the state the SQL Server stand-in reports for a database: ${Object.keys(DATABASE_STATES).join(', ')} (e.g. 2two=OFFLINE, SuperOffice=TDE)`,
     [],
   )
+  .option(
+    '--context <KEY=VALUE...>',
+    'stack context, as `cdk deploy -c KEY=VALUE` takes it (infra/lib/stack-props-from-context.ts), e.g. checkInMinutes=1 or connectorPresence=always',
+    [],
+  )
   .option('--summary <file>', 'also write the summary as JSON to this file')
   .option('--down', 'only stop the services a --keep run left running');
 
@@ -54,6 +72,7 @@ program.action(
     database: string[];
     databaseState: string[];
     summary?: string;
+    context: string[];
     down?: boolean;
   }) => {
     const dataDir = path.resolve(options.data);
@@ -98,6 +117,7 @@ program.action(
     if (sqlConnectionString && options.databaseState.length > 0)
       throw new Error("--database-state sets the stand-in's database states; with --sql (a real SQL Server) the server reports its own");
     const standInDatabaseStates = parseDatabaseStates(options.databaseState, options.database);
+    const stack = stackPropsFromContext(new App({ context: parseContext(options.context) }).node);
     const summary = await runLocalMode({
       dataDir,
       portBase: options.portBase,
@@ -108,6 +128,7 @@ program.action(
       sqlConnectionString,
       sqlDatabases: options.database,
       standInDatabaseStates,
+      stack,
       log: (line) => console.log(line),
     });
     console.log('\nRun history (Step Functions, executed locally from the synthesized definitions):');

@@ -7,7 +7,7 @@ import type { CfnTemplate } from './synthesize-template';
 /**
  * What local mode tells the operator CLI (core/stack-outputs.ts): the stack's outputs as local
  * mode deployed them — names from its template, the WebSocket endpoint on loopback, the settings
- * the template's own Outputs carry (the schedule's time zone, the run timeout) — and its endpoints.
+ * the template's own Outputs carry (the schedule's time zone, the run timeout, the connectors' presence) — and its endpoints.
  */
 export function localOutputs(
   template: CfnTemplate,
@@ -33,6 +33,7 @@ export function localOutputs(
       ScheduleTimeZone: literal('ScheduleTimeZone'),
       RunTimeoutSeconds: literal('RunTimeoutSeconds'),
       RunWindowSeconds: literal('RunWindowSeconds'),
+      PresenceSettings: literal('PresenceSettings'),
     },
     region: LOCAL_REGION,
     ...rest,

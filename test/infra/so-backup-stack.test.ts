@@ -5,6 +5,7 @@ import type { CfnTemplate } from '../../local/cloud/synthesize-template';
 import { HANDLER_NAMES } from '../../functions/src/handler-names';
 import { SoBackupStack, type SoBackupStackProps } from '../../infra/lib/so-backup-stack';
 import { stackPropsFromContext } from '../../infra/lib/stack-props-from-context';
+import { presenceSettingsSchema } from '../../core';
 
 function synth(props: SoBackupStackProps = {}): Template {
   // Skip bundling: these tests are about the template, not the function code.
@@ -463,8 +464,14 @@ describe('connector presence (issue 18)', () => {
       DRILL_SAMPLE_FILES: '20',
       DRILL_DATABASE: 'true',
     });
-    template.hasOutput('ConnectorPresence', { Value: 'check-in' });
-    template.hasOutput('CheckInSeconds', { Value: '3600' });
+    const outputs = template.findOutputs('PresenceSettings');
+    expect(presenceSettingsSchema.parse(JSON.parse(String(Object.values(outputs)[0]?.Value)))).toEqual({
+      defaultMode: 'check-in',
+      checkInSeconds: 3600,
+      schedule: { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 },
+      offlineRetrySeconds: 900,
+      offlineRetryWindowSeconds: 14400,
+    });
     const custom = synth(props({ connectorPresence: 'always', checkInMinutes: '1', scheduleTimeZone: 'UTC', drillIntervalDays: '3' }));
     expect(messageEnv(custom)).toMatchObject({
       CONNECTOR_PRESENCE: 'always',

@@ -13,10 +13,10 @@ import { logger, putMetrics } from '../shared';
 import {
   type CredentialAccess,
   isTaskGone,
-  presenceAt,
   presenceMode,
   type PresenceSettings,
   type RunStore,
+  settingsMessage,
   type TaskResponder,
   type TenantStore,
 } from '../../../core';
@@ -178,12 +178,7 @@ async function answerSettings(ctx: MessageContext): Promise<MessageOutcome> {
     }
   }
   const newest = checksIn ? (await ctx.runs.forTenant(ctx.tenantId, 1))[0] : undefined;
-  await ctx.reply({
-    type: 'settings',
-    v: PROTOCOL_VERSION,
-    bandwidth: tenant?.bandwidth ?? null,
-    ...(tenant && ctx.presence ? { presence: presenceAt(tenant, ctx.presence, now, newest) } : {}),
-  });
+  await ctx.reply(settingsMessage(tenant, ctx.presence, now, newest));
   return 'settings';
 }
 
