@@ -33,6 +33,7 @@ import {
   windowText,
   parsePresenceOption,
   stackPresence,
+  type TenantChanges,
 } from '../src/tenants';
 import { type BandwidthSetting, describeBandwidth, runIdSchema, tenantIdSchema } from '../../protocol';
 import { describeSeeding, type PresenceMode, type PresenceSettings } from '../../core';
@@ -191,40 +192,27 @@ tenants
     '--presence <mode>',
     'when its connector stays connected: "check-in" (connects for its backups, drills and every check-in, then leaves: the cheap default), "always" (a support backup starts at once), or "default" (the stack\'s)',
   )
-  .action(
-    (
-      tenantId: string,
-      o: {
-        name?: string;
-        online?: boolean;
-        backupHour?: string;
-        backupTime?: string;
-        bandwidth?: string;
-        backupWindow?: string;
-        presence?: string;
-      },
-    ) => {
-      if (o.presence !== undefined) parsePresenceOption(o.presence);
-      // A mistake in the window is named before the cloud is asked.
-      // Its length is checked against the stack's limit once the stack outputs are read (updateTenant): one message.
-      if (o.backupWindow !== undefined) parseWindowOption('--backup-window', o.backupWindow, { allowDefault: true, syntaxOnly: true });
-      return act(
-        async (fleet) => ({
-          ...(await updateTenant(fleet, tenantId, o)),
-          stackWindowSeconds: fleet.outputs.RunWindowSeconds,
-          runTimeoutSeconds: fleet.outputs.RunTimeoutSeconds,
-          stackPresence: stackPresence(fleet),
-        }),
-        (t) =>
-          `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? "a quarter hour of the stack's backup window"}, backup window ${windowText(t.backupWindowSeconds, t.stackWindowSeconds, t.runTimeoutSeconds)}, bandwidth ${bandwidthText(t.bandwidth)}, presence ${presenceText(t.presence, t.stackPresence)}.` +
-          (t.connectorsTold === undefined
-            ? ''
-            : t.connectorsTold > 0
-              ? ' The connector has it now.'
-              : ' The connector is not connected: it gets it when it next connects.'),
-      );
-    },
-  );
+  .action((tenantId: string, o: TenantChanges) => {
+    if (o.presence !== undefined) parsePresenceOption(o.presence);
+    // A mistake in the window is named before the cloud is asked.
+    // Its length is checked against the stack's limit once the stack outputs are read (updateTenant): one message.
+    if (o.backupWindow !== undefined) parseWindowOption('--backup-window', o.backupWindow, { allowDefault: true, syntaxOnly: true });
+    return act(
+      async (fleet) => ({
+        ...(await updateTenant(fleet, tenantId, o)),
+        stackWindowSeconds: fleet.outputs.RunWindowSeconds,
+        runTimeoutSeconds: fleet.outputs.RunTimeoutSeconds,
+        stackPresence: stackPresence(fleet),
+      }),
+      (t) =>
+        `Tenant ${t.tenantId}: ${t.name}${t.online ? ', Online' : ''}, daily backup at ${t.backupTime ?? "a quarter hour of the stack's backup window"}, backup window ${windowText(t.backupWindowSeconds, t.stackWindowSeconds, t.runTimeoutSeconds)}, bandwidth ${bandwidthText(t.bandwidth)}, presence ${presenceText(t.presence, t.stackPresence)}.` +
+        (t.connectorsTold === undefined
+          ? ''
+          : t.connectorsTold > 0
+            ? ' The connector has it now.'
+            : ' The connector is not connected: it gets it when it next connects.'),
+    );
+  });
 
 tenants
   .command('list')

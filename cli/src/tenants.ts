@@ -182,6 +182,17 @@ export function windowText(tenantSeconds: number | undefined, stackSeconds: numb
   return `${describeRunWindow(seconds)} after the start (${whose}${cut})`;
 }
 
+/** `so-backup tenants set`'s options, as given. */
+export interface TenantChanges {
+  name?: string;
+  online?: boolean;
+  backupHour?: string;
+  backupTime?: string;
+  bandwidth?: string;
+  backupWindow?: string;
+  presence?: string;
+}
+
 /**
  * Changes a tenant's name, Online flag, backup time ("default" returns it to the stack's backup
  * window) or bandwidth limit; a new bandwidth limit is sent to the connector at once when it is connected
@@ -190,15 +201,7 @@ export function windowText(tenantSeconds: number | undefined, stackSeconds: numb
 export async function updateTenant(
   fleet: Fleet,
   tenantId: string,
-  changes: {
-    name?: string;
-    online?: boolean;
-    backupHour?: string;
-    backupTime?: string;
-    bandwidth?: string;
-    backupWindow?: string;
-    presence?: string;
-  },
+  changes: TenantChanges,
   now = new Date(),
 ): Promise<ReturnType<typeof tenantView> & { connectorsTold?: number }> {
   const bandwidth = changes.bandwidth === undefined ? undefined : parseBandwidthOption(changes.bandwidth);
