@@ -1,6 +1,7 @@
 import { findStaleTenants, staleTenantsAlert } from '../../functions/src/check-stale-tenants/stale-tenants';
 import { findOfflineConnectors, offlineConnectorsAlert } from '../../functions/src/check-stale-tenants/offline-connectors';
-import type { TenantRecord } from '../../core';
+import { presenceAt, type PresenceSettings, type TenantRecord } from '../../core';
+import { presenceDecision } from '../../protocol';
 import { putMetrics } from '../../functions/src/shared';
 import { seedingState } from '../helpers/seeding';
 import { findStalledSeeding, stalledSeedingAlert } from '../../functions/src/check-stale-tenants/stalled-seeding';
@@ -68,6 +69,63 @@ describe('connectors offline', () => {
       '- never (NEVER): never connected (enrolled 48 h ago)',
       '- down (DOWN): offline for 24 h (since 2026-11-24T12:00:00Z)',
     ]);
+  });
+
+  test('GIVEN a connector checking in (issue 18) THEN it is never flagged over two days of check-ins and backups; one that stops checking in is, 6 h after it was last seen', () => {
+    const settings: PresenceSettings = {
+      defaultMode: 'check-in',
+      checkInSeconds: 3600,
+      schedule: { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 },
+      offlineRetrySeconds: 900,
+      offlineRetryWindowSeconds: 14400,
+    };
+    const checkIn = tenant('checks-in', { backupHour: 2, backupMinute: 15 });
+    const start = Date.parse('2026-11-25T00:00:00Z');
+    const end = start + 48 * 3_600_000;
+    /** The connector's connections [from, to) by presenceDecision (the connector's own rule), until it dies at `diesAt`. */
+    const connections = (diesAt = Number.POSITIVE_INFINITY) => {
+      const spans: Array<[number, number]> = [];
+      let at = start;
+      let random = 0;
+      while (at < Math.min(end, diesAt)) {
+        const presence = presenceAt(checkIn, settings, new Date(at));
+        let now = at;
+        let decision = presenceDecision(
+          { presence, now, startedAt: start, connectedAt: at, busy: false },
+          () => (random = (random + 0.37) % 1),
+        );
+        while (decision.stay) {
+          now = decision.until;
+          decision = presenceDecision(
+            { presence, now, startedAt: start, connectedAt: at, busy: false },
+            () => (random = (random + 0.37) % 1),
+          );
+        }
+        const leaves = Math.min(now, diesAt);
+        spans.push([at, leaves]);
+        at = decision.reconnectAt;
+      }
+      return spans;
+    };
+    const flaggedAt = (spans: Array<[number, number]>) => {
+      const hours: number[] = [];
+      for (let t = start + 3_600_000; t <= end; t += 3_600_000) {
+        const online = spans.some(([from, to]) => from <= t && t < to) ? new Set([checkIn.tenantId]) : new Set<string>();
+        const last = spans.filter(([, to]) => to <= t).at(-1)?.[1];
+        const seen = { ...checkIn, ...(last === undefined ? {} : { lastDisconnectedAt: new Date(last).toISOString() }) };
+        if (findOfflineConnectors([seen], online, new Date(t)).length > 0) hours.push((t - start) / 3_600_000);
+      }
+      return hours;
+    };
+    const alive = connections();
+    // It came back at least hourly (the interval ± 10 %), and was there for both nights' backups.
+    expect(alive.length).toBeGreaterThan(40);
+    expect(flaggedAt(alive)).toEqual([]);
+    // Dead after 20 h: last seen then, flagged from 6 h after.
+    const dead = connections(start + 20 * 3_600_000);
+    const lastSeen = (dead.at(-1)![1] - start) / 3_600_000;
+    expect(flaggedAt(dead)[0]).toBe(Math.floor(lastSeen + 6) + 1);
+    expect(flaggedAt(dead).at(-1)).toBe(48);
   });
 
   test('fleet metrics go out as one embedded-metric-format line', () => {
