@@ -174,7 +174,8 @@ export function describePresence(
         : `${Math.round(minutes / 1440)} days ago`;
   };
   const every = `checks in every ${formatMinutes(checkInSeconds)}`;
-  if (state.connectedAt) return mode === 'always' ? 'connected' : `${every}, connected now (since ${ago(state.connectedAt)})`;
+  if (state.connectedAt)
+    return mode === 'always' ? 'connected' : `${every}, connected now (for ${ago(state.connectedAt).replace(/ ago$/, '')})`;
   const seen = state.lastSeen ? `last seen ${ago(state.lastSeen)}` : 'never connected';
   return mode === 'always' ? `offline, ${seen}` : `${every}, ${seen}`;
 }

@@ -87,14 +87,14 @@ describe('a resting check-in connector is not offline', () => {
       ['resting', false, true, 'checks in every 60 min, last seen 12 min ago'],
       ['overdue', false, false, 'checks in every 60 min, last seen 5 h ago'],
       ['always-away', false, false, 'offline, last seen 12 min ago'],
-      ['connected', true, false, 'checks in every 60 min, connected now (since 3 min ago)'],
+      ['connected', true, false, 'checks in every 60 min, connected now (for 3 min)'],
     ]);
     const rows = fleetStatus(tenants, states, new Map(), now, 26);
     expect(Object.fromEntries(rows.map((r) => [r.tenantId, [r.health, r.connector, r.connectorState]]))).toEqual({
       resting: ['ok', 'resting', 'checks in every 60 min, last seen 12 min ago'],
       overdue: ['connector-offline', 'offline', 'checks in every 60 min, last seen 5 h ago'],
       'always-away': ['connector-offline', 'offline', 'offline, last seen 12 min ago'],
-      connected: ['ok', 'online', 'checks in every 60 min, connected now (since 3 min ago)'],
+      connected: ['ok', 'online', 'checks in every 60 min, connected now (for 3 min)'],
     });
   });
 

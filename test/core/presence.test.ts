@@ -99,7 +99,7 @@ describe('how operators see a check-in connector', () => {
       'checks in every 60 min, last seen 12 min ago',
     );
     expect(describePresence('check-in', 3600, { connectedAt: '2026-06-01T11:58:00.000Z' }, now)).toBe(
-      'checks in every 60 min, connected now (since 2 min ago)',
+      'checks in every 60 min, connected now (for 2 min)',
     );
     expect(describePresence('always', 3600, { lastSeen: '2026-06-01T11:48:00.000Z' }, now)).toBe('offline, last seen 12 min ago');
     expect(checkInOverdue('check-in', 3600, '2026-06-01T11:00:00.000Z', now)).toBe(false);
