@@ -709,6 +709,53 @@ const BUCKET = 'so-backup-local';
     const fn = cloud.deployment.functions.find((f) => f.handler === 'message')!;
     expect(cloud.cloud.denials.filter((d) => d.principal.includes(fn.name))).toEqual([]);
   });
+  test('GIVEN a checking-in tenant whose restore drill is due WHEN its connector asks for its settings over the gateway THEN the message function (IAM evaluated, nothing refused) issues the drill with read credentials from the upload role, sends it before the settings, and the settings carry its presence (issue 18)', async () => {
+    const key = newConnectorKeyPair();
+    await cloud.tenants.put({
+      ...newTenant('golf', 'Golf AS'),
+      lastRunId: 'golf-2026-11-29-daily',
+      backupHour: 2,
+      backupMinute: 15,
+      keys: [{ keyId: key.keyId, publicKey: publicKeyDerOf(key.publicKeyPem), status: 'active', createdAt: new Date().toISOString() }],
+    });
+    await createValidatedRun('golf');
+    const outcome = await handshake({
+      endpoint: cloud.endpoint,
+      authorization: signatureAuthorization('golf', key.keyId, key.privateKeyPem),
+      connectorVersion: '1.0.0',
+      handshakeTimeoutMs: 30_000,
+    });
+    if (outcome.kind !== 'open') throw new Error(`handshake: ${outcome.kind}`);
+    const replies: CloudMessage[] = [];
+    try {
+      await new Promise<void>((resolve) => {
+        outcome.socket.on('message', (data: Buffer) => {
+          replies.push(parseMessage('cloud', data));
+          if (replies.at(-1)!.type === 'settings') resolve();
+        });
+        outcome.socket.send(encodeMessage({ type: 'settings-request', v: PROTOCOL_VERSION }));
+      });
+    } finally {
+      outcome.socket.terminate();
+    }
+    expect(replies.map((r) => r.type)).toEqual(['drill-job', 'settings']);
+    expect(replies[0]).toMatchObject({
+      type: 'drill-job',
+      runId: 'golf-2026-11-29-daily',
+      credentials: { sessionToken: expect.any(String) },
+    });
+    expect(replies[1]).toMatchObject({
+      type: 'settings',
+      bandwidth: null,
+      presence: { mode: 'check-in', checkInSeconds: 3600, nextBackupAt: expect.stringMatching(/T0[01]:15:00\.000Z$/), stayUntil: null },
+    });
+    const golf = (await cloud.tenants.get('golf'))!;
+    expect(Object.keys(golf.issuedDrills ?? {})).toEqual([(replies[0] as Extract<CloudMessage, { type: 'drill-job' }>).drillId]);
+    expect(golf.drillRequestedAt).toBeDefined();
+    const fn = cloud.deployment.functions.find((f) => f.handler === 'message')!;
+    expect(cloud.cloud.denials.filter((d) => d.principal.includes(fn.name))).toEqual([]);
+  });
+
   test("GIVEN a session RGW itself finds expired (its sealed expiration moved into the past: RGW's shortest session is 900 s) WHEN used THEN RGW answers AccessDenied (403; a HEAD a bare 403), and the connector's store renews its credentials and goes on — PUT, GET and HEAD (issue 14)", async () => {
     const stsKey = readFileSync(path.join(dir, 'ceph', 'sts.key'), 'utf8').trim();
     const fresh = await mint('golf');
