@@ -1,4 +1,5 @@
 import { handleConnectorMessage, type MessageContext } from '../../functions/src/message/handle-connector-message';
+import { presenceEnvironmentSchema, presenceSettings } from '../../functions/src/message/presence-environment';
 import { logger } from '../../functions/src/shared';
 import type { RunRecord } from '../../core';
 import type { CloudMessage } from '../../protocol';
@@ -660,6 +661,25 @@ describe('settings-request: presence (issue 18)', () => {
     lastDrill: { drillId: 'd0', runId: 'r0', ok: true, at: '2026-11-24T12:00:00.000Z', detail: 'ok' },
   };
   const now = new Date('2026-11-25T12:00:00.000Z');
+
+  test("the message function's presence environment (set by the stack) is checked at cold start, each mistake named", () => {
+    const env = {
+      CONNECTOR_PRESENCE: 'check-in',
+      CHECK_IN_SECONDS: '3600',
+      SCHEDULE_TIME_ZONE: 'Europe/Oslo',
+      DEFAULT_BACKUP_HOUR: '2',
+      BACKUP_WINDOW_HOURS: '4',
+      OFFLINE_RETRY_SECONDS: '900',
+      OFFLINE_RETRY_WINDOW_SECONDS: '14400',
+    };
+    expect(presenceSettings(presenceEnvironmentSchema.parse(env))).toEqual(presence);
+    const problems = (changes: Record<string, string | undefined>) =>
+      presenceEnvironmentSchema.safeParse({ ...env, ...changes }).error?.issues.map((i) => i.path.join('.'));
+    expect(problems({ CONNECTOR_PRESENCE: 'sometimes' })).toEqual(['CONNECTOR_PRESENCE']);
+    expect(problems({ CHECK_IN_SECONDS: '30' })).toEqual(['CHECK_IN_SECONDS']);
+    expect(problems({ CHECK_IN_SECONDS: String(6 * 3600 + 1) })).toEqual(['CHECK_IN_SECONDS']);
+    expect(problems({ OFFLINE_RETRY_SECONDS: undefined })).toEqual(['OFFLINE_RETRY_SECONDS']);
+  });
 
   test('GIVEN a check-in stack THEN settings carry the interval and the next slot (02:15 CET), nothing waiting', async () => {
     const { ctx, replies } = context(VALIDATED_RUN);
