@@ -730,6 +730,16 @@ describe('settings-request: presence (issue 18)', () => {
     expect(calls).toEqual(['issue acme acme-2026-11-25-daily true', 'drill requested acme']);
   });
 
+  test('GIVEN a drill due WHEN a backup runs or waits for the connector THEN no drill is asked at this check-in (the backup goes first), and the settings ask it to stay', async () => {
+    const { ctx, replies, calls } = context({ status: 'RUNNING', startedAt: '2026-11-25T11:40:00.000Z', taskToken: 't' });
+    Object.assign(ctx, { presence, drills, now: () => now });
+    ctx.tenants.get = async () => ({ ...tenant, lastDrill: undefined });
+    await handleConnectorMessage('{"type":"settings-request","v":1}', ctx);
+    expect(replies.map((r) => r.type)).toEqual(['settings']);
+    expect(replies[0]).toMatchObject({ presence: { stayUntil: '2026-11-25T12:17:00.000Z' } });
+    expect(calls).toEqual([]);
+  });
+
   test('GIVEN the connection gone before the drill reached it THEN the drill is not recorded as requested and no settings are sent', async () => {
     const { ctx, calls } = context(VALIDATED_RUN);
     Object.assign(ctx, { presence, drills, now: () => now, reply: async () => 'gone' as const });

@@ -149,14 +149,23 @@ export async function handleConnectorMessage(raw: string, ctx: MessageContext): 
  * file's applies) and its presence (core/presence.ts presenceAt: one read of the tenant's newest
  * run tells whether a run waits for the connector). A checking-in connector is seldom connected
  * at request-drills' hourly check, so a drill due for it is asked for here, on this connection,
- * before the settings (the same askForDrill as the hourly check): the connector is busy with it
- * when it weighs whether to leave.
+ * before the settings (the same drillsDue and askForDrill as the hourly check): the connector is
+ * busy with it when it weighs whether to leave. Not while its newest run is RUNNING (a backup
+ * runs or waits for it, and goes first): the next check-in asks.
  */
 async function answerSettings(ctx: MessageContext): Promise<MessageOutcome> {
   const now = ctx.now?.() ?? new Date();
   const tenant = await ctx.tenants.get(ctx.tenantId);
   const checksIn = tenant !== undefined && ctx.presence !== undefined && presenceMode(tenant, ctx.presence) === 'check-in';
-  if (checksIn && ctx.drills && drillsDue([tenant], new Set([ctx.tenantId]), now, ctx.drills.DRILL_INTERVAL_DAYS).length > 0) {
+  // One Query (Limit 1) of the tenant's runs: a run that waits for this connector keeps it here.
+  const newest = checksIn ? (await ctx.runs.forTenant(ctx.tenantId, 1))[0] : undefined;
+  // A backup running or waiting goes first (the connector skips a drill while a backup runs): the next check-in asks.
+  const drillDue =
+    checksIn &&
+    ctx.drills !== undefined &&
+    newest?.status !== 'RUNNING' &&
+    drillsDue([tenant], new Set([ctx.tenantId]), now, ctx.drills.DRILL_INTERVAL_DAYS).length > 0;
+  if (drillDue && tenant && ctx.drills) {
     try {
       const outcome = await askForDrill(
         tenant,
@@ -177,7 +186,6 @@ async function answerSettings(ctx: MessageContext): Promise<MessageOutcome> {
       logger.warn({ tenantId: ctx.tenantId, err: (error as Error).message }, 'could not ask for a restore drill at check-in');
     }
   }
-  const newest = checksIn ? (await ctx.runs.forTenant(ctx.tenantId, 1))[0] : undefined;
   await ctx.reply(settingsMessage(tenant, ctx.presence, now, newest));
   return 'settings';
 }
