@@ -208,8 +208,8 @@ export class SoBackupStack extends Stack {
 
 /**
  * The stack's presence settings, checked: a mode of PRESENCE_MODES; a check-in interval of 1–360
- * minutes and shorter than offlineAfterHours (or the connectors-offline alarm would fire between
- * check-ins); and BackupRun's offline retry no longer than PRESENCE.holdMinutes, the time a
+ * minutes which, with its jitter, is shorter than offlineAfterHours (or the connectors-offline
+ * alarm would fire between check-ins); and BackupRun's offline retry no longer than PRESENCE.holdMinutes, the time a
  * connector stays after its backup's slot (or a run that missed it would not find it at its next
  * retry). Applies also to an `always` stack: a tenant may check in on its own setting.
  */
@@ -220,9 +220,11 @@ function validatePresence(props: SoBackupStackProps): { mode: PresenceMode; chec
   validateRange('checkInMinutes', props.checkInMinutes, CHECK_IN_MINUTES_RANGE.min, CHECK_IN_MINUTES_RANGE.max, ' minutes');
   const checkInMinutes = props.checkInMinutes ?? DEFAULT_CHECK_IN_MINUTES;
   const offlineAfterHours = props.offlineAfterHours ?? 6;
-  if (checkInMinutes >= offlineAfterHours * 60)
+  // A connector comes back at most checkInMinutes × (1 + jitter) after it left (protocol/presence.ts presenceDecision).
+  const longestAway = Math.ceil((checkInMinutes * Math.round(100 * (1 + PRESENCE.checkInJitter))) / 100);
+  if (longestAway >= offlineAfterHours * 60)
     throw new Error(
-      `checkInMinutes (${checkInMinutes}) must be shorter than offlineAfterHours (${offlineAfterHours} h = ${offlineAfterHours * 60} minutes): the connectors-offline alarm would fire between a connector's check-ins`,
+      `checkInMinutes (${checkInMinutes}; with its ±${PRESENCE.checkInJitter * 100} % jitter up to ${longestAway} minutes between check-ins) must be shorter than offlineAfterHours (${offlineAfterHours} h = ${offlineAfterHours * 60} minutes): the connectors-offline alarm would fire between a connector's check-ins`,
     );
   const retry = props.offlineRetryInterval;
   if (retry && !retry.isUnresolved() && retry.toSeconds() > PRESENCE.holdMinutes * 60)

@@ -499,9 +499,12 @@ describe('connector presence (issue 18)', () => {
 
   test('a check-in interval as long as offlineAfterHours, or an offline retry longer than PRESENCE.holdMinutes, is refused', () => {
     expect(() => synth({ checkInMinutes: 360, offlineAfterHours: 6 })).toThrow(
-      "checkInMinutes (360) must be shorter than offlineAfterHours (6 h = 360 minutes): the connectors-offline alarm would fire between a connector's check-ins",
+      "checkInMinutes (360; with its ±10 % jitter up to 396 minutes between check-ins) must be shorter than offlineAfterHours (6 h = 360 minutes): the connectors-offline alarm would fire between a connector's check-ins",
     );
-    expect(() => synth({ checkInMinutes: 120, offlineAfterHours: 2 })).toThrow(/must be shorter than offlineAfterHours/);
+    // 330 minutes come back after up to 363: past 6 h.
+    expect(() => synth({ checkInMinutes: 330, offlineAfterHours: 6 })).toThrow(/up to 363 minutes/);
+    expect(() => synth({ checkInMinutes: 110, offlineAfterHours: 2 })).toThrow(/must be shorter than offlineAfterHours/);
+    expect(messageEnv(synth({ checkInMinutes: 326, offlineAfterHours: 6 })).CHECK_IN_SECONDS).toBe('19560');
     expect(messageEnv(synth({ checkInMinutes: 360, offlineAfterHours: 7 })).CHECK_IN_SECONDS).toBe('21600');
     expect(() => synth({ offlineRetryInterval: Duration.minutes(30) })).toThrow(
       /offlineRetryInterval \(1800 seconds\) must be at most PRESENCE.holdMinutes \(20 minutes\)/,
