@@ -11,6 +11,7 @@ import { DEFAULT_LOCAL_PORT_BASE } from '../ports';
 import { plural } from '../../cli/src/render';
 import { App } from 'aws-cdk-lib';
 import { stackPropsFromContext } from '../../infra/lib/stack-props-from-context';
+import { SoBackupStack } from '../../infra/lib/so-backup-stack';
 
 /** `--context KEY=VALUE …` as CDK context (values are strings, as `cdk -c` gives them). */
 function parseContext(pairs: readonly string[]): Record<string, string> {
@@ -118,6 +119,8 @@ program.action(
       throw new Error("--database-state sets the stand-in's database states; with --sql (a real SQL Server) the server reports its own");
     const standInDatabaseStates = parseDatabaseStates(options.databaseState, options.database);
     const stack = stackPropsFromContext(new App({ context: parseContext(options.context) }).node);
+    // The stack's own checks (ranges, checkInMinutes against offlineAfterHours …) before anything starts: constructing it runs them, without bundling.
+    new SoBackupStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'SoBackup', stack);
     const summary = await runLocalMode({
       dataDir,
       portBase: options.portBase,
