@@ -387,10 +387,11 @@ program
           const onSigint = () => detach.abort();
           process.once('SIGINT', onSigint);
           let lastPhase = '';
+          const retrySeconds = stackPresence(fleet)?.offlineRetrySeconds;
           const outcome = await waitForRun(fleet, started, {
             detach: detach.signal,
             onProgress: (run) => {
-              const phase = runPhase(run);
+              const phase = runPhase(run, retrySeconds);
               if (human) process.stderr.write(`\r${progressBar(run?.progress?.percent, phase + rateText(run?.progress))}\u001b[K`);
               else if (phase !== lastPhase) process.stderr.write(`… ${phase}\n`);
               lastPhase = phase;

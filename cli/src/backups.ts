@@ -189,8 +189,10 @@ export async function cancelBackup(
  * whether the job has been sent. A connector reports its first progress after a random delay (up
  * to 90 s) and then every 4 minutes (protocol/message-budget.ts), so a short run may never report:
  * that is said, not "waiting for the connector" while the connector is at work.
+ * `offlineRetrySeconds`: how often BackupRun asks an absent connector again (the stack's
+ * PresenceSettings; 15 minutes by default).
  */
-export function runPhase(run: Pick<RunRecord, 'progress' | 'connectionId' | 'result'> | undefined): string {
+export function runPhase(run: Pick<RunRecord, 'progress' | 'connectionId' | 'result'> | undefined, offlineRetrySeconds = 900): string {
   if (run?.result) return `the connector reported the backup ${run.result.outcome}; validating and recording it`;
   if (run?.progress) return run.progress.phase;
   if (run?.connectionId) {
@@ -198,7 +200,8 @@ export function runPhase(run: Pick<RunRecord, 'progress' | 'connectionId' | 'res
     const first = duration(MESSAGE_BUDGET.firstProgressJitterSeconds).replace(/ 0s$/, '');
     return `job sent to the connector, no progress report yet (the first within ${first}, then every ${every})`;
   }
-  return 'the job is not sent to the connector yet (preparing, or the connector is not connected — offline, or resting until its next check-in: asked again every 15 minutes)';
+  const every = duration(offlineRetrySeconds).replace(/ 0s$/, '');
+  return `the job is not sent to the connector yet (preparing, or the connector is not connected — offline, or resting until its next check-in: asked again every ${every})`;
 }
 
 export function runView(run: RunRecord) {

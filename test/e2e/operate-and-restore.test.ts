@@ -1,9 +1,21 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import https from 'node:https';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
+import { Duration } from 'aws-cdk-lib';
 import { openFleet } from '../../cli/src/fleet';
 import { tsxCommand, USER_NODE } from '../../local/daemons';
 import { localPorts, runLocalMode, standInConnectionString, stopLocalMode } from '../../local/local-mode';
@@ -54,9 +66,45 @@ function get(url: string): Promise<{ status: number; body: Buffer }> {
 /** Runs the so-backup command against this local mode; `json` is its parsed --json output. */
 const soBackup = <T = unknown>(...args: string[]) => runSoBackup<T>(dataDir, args);
 
+/**
+ * Customer IT enrols a connector with its activation code and starts `so-connector run` (here
+ * against the SQL stand-in), its archive `<home>/SO_ARC`. `configChanges` are written into the
+ * configuration file enrol made; the connector's output goes to `log` when given.
+ */
+function enrolAndStart(activationCode: string, home: string, options: { configChanges?: object; log?: string } = {}) {
+  mkdirSync(path.join(home, 'staging'), { recursive: true });
+  const config = path.join(home, 'config.json');
+  const enrol = tsxCommand('connector/src/bin/so-connector.ts', [
+    'enrol',
+    '--endpoint',
+    `ws://127.0.0.1:${ports.gateway}`,
+    '--code',
+    activationCode,
+    '--config',
+    config,
+    '--state-dir',
+    path.join(home, 'state'),
+    '--sql',
+    standInConnectionString(portBase, dataDir),
+    '--database',
+    'SuperOffice',
+    '--staging',
+    path.join(home, 'staging'),
+    '--archive',
+    `SO_ARC=${path.join(home, 'SO_ARC')}`,
+  ]);
+  execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: connectorEnv() });
+  if (options.configChanges)
+    writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, 'utf8')), ...options.configChanges }, null, 2));
+  const run = tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', config]);
+  const output = options.log ? openSync(options.log, 'a') : 'ignore';
+  return { config, process: spawn(run.command, run.args, { stdio: ['ignore', output, output], env: connectorEnv() }) };
+}
+
 describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with so-connector, against local mode', () => {
   jest.setTimeout(600_000);
   let connector: ChildProcess | undefined;
+  let checkingIn: ChildProcess | undefined;
   let runId = '';
   let firstLocalRun = '';
 
@@ -70,11 +118,15 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
         keep: true,
         log: () => undefined,
         tuning: { sqlBackupChunkDelayMs: 250, sqlBackupHoldFile: holdFile },
+        // Connectors check in every minute (the default is an hour), and a run retries an absent connector every 20 s
+        // (15 min): the check-in test below in minutes. Every other connector here stays its first 30 minutes.
+        stack: { checkInMinutes: 1, offlineRetryInterval: Duration.seconds(20), offlineRetryWindow: Duration.minutes(10) },
       })
     ).runId;
   });
   afterAll(async () => {
     connector?.kill('SIGTERM');
+    checkingIn?.kill('SIGTERM');
     await stopLocalMode(dataDir);
     rmSync(dataDir, { recursive: true, force: true }); // a Ceph cluster: ~800 MB
   });
@@ -134,33 +186,9 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
 
     // Customer IT enrols with the code and runs the connector (here: against the SQL stand-in).
     const home = path.join(dataDir, 'acme');
-    const archive = path.join(home, 'SO_ARC');
-    mkdirSync(path.join(archive, 'ANNA'), { recursive: true });
-    writeFileSync(path.join(archive, 'ANNA', 'offer.docx'), 'an offer');
-    mkdirSync(path.join(home, 'staging'), { recursive: true });
-    const config = path.join(home, 'config.json');
-    const enrol = tsxCommand('connector/src/bin/so-connector.ts', [
-      'enrol',
-      '--endpoint',
-      `ws://127.0.0.1:${ports.gateway}`,
-      '--code',
-      added.json.activationCode,
-      '--config',
-      config,
-      '--state-dir',
-      path.join(home, 'state'),
-      '--sql',
-      standInConnectionString(portBase, dataDir),
-      '--database',
-      'SuperOffice',
-      '--staging',
-      path.join(home, 'staging'),
-      '--archive',
-      `SO_ARC=${archive}`,
-    ]);
-    execFileSync(enrol.command, enrol.args, { stdio: 'pipe', env: connectorEnv() });
-    const run = tsxCommand('connector/src/bin/so-connector.ts', ['run', '--config', config]);
-    connector = spawn(run.command, run.args, { stdio: 'ignore', env: connectorEnv() });
+    mkdirSync(path.join(home, 'SO_ARC', 'ANNA'), { recursive: true });
+    writeFileSync(path.join(home, 'SO_ARC', 'ANNA', 'offer.docx'), 'an offer');
+    connector = enrolAndStart(added.json.activationCode, home).process;
     let connectors: CliResult<Array<{ tenantId: string; online: boolean }>> | undefined;
     for (let i = 0; i < 120; i++) {
       connectors = await soBackup('--json', 'connectors');
@@ -457,6 +485,72 @@ describeWith([cephChroot, awsCli], 'operating with so-backup and restoring with 
     expect(partial.code).toBe(0);
     expect(partial.json.archive!.seeding).toMatchObject({ files: nights[0]!.archiveProgress!.filesDone, of: 97 });
     expect((await soBackup('tenants', 'set', 'acme', '--bandwidth', 'default')).code).toBe(0);
+  });
+
+  test('GIVEN a connector that checks in (issue 18: the default, for cost) WHEN support asks for a backup while it is away THEN the run starts at its next check-in and is validated; between check-ins the connector is resting, not offline, and after the run it leaves again', async () => {
+    const added = await soBackup<{ activationCode: string }>('--json', 'tenants', 'add', 'beta', '--name', 'Beta AS');
+    expect(added.code).toBe(0);
+    const home = path.join(dataDir, 'beta');
+    mkdirSync(path.join(home, 'SO_ARC', 'PER'), { recursive: true });
+    writeFileSync(path.join(home, 'SO_ARC', 'PER', 'contract.pdf'), randomBytes(4096));
+    const log = path.join(home, 'connector.log');
+    // No stay after the start (customer IT's default is 30 minutes): it leaves after its first check-in.
+    checkingIn = enrolAndStart(added.json.activationCode, home, { configChanges: { startupHoldMinutes: 0 }, log }).process;
+    const leaves = () => (existsSync(log) ? readFileSync(log, 'utf8').split('checking in again at').length - 1 : 0);
+    const until = async (what: string, ok: () => boolean | Promise<boolean>, seconds: number) => {
+      const end = Date.now() + seconds * 1000;
+      while (!(await ok())) {
+        if (Date.now() > end)
+          throw new Error(
+            `${what}: not within ${seconds} s; connector log:\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-3000) : ''}`,
+          );
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    await until('the connector checked in and left', () => leaves() >= 1, 120);
+
+    type Connector = { tenantId: string; online: boolean; resting?: boolean; state?: string };
+    const away = (await soBackup<Connector[]>('--json', 'connectors')).json.find((c) => c.tenantId === 'beta');
+    expect(away).toMatchObject({ online: false, resting: true });
+    expect((await soBackup('status')).stdout).toMatch(/beta.*checks in every 1 ?min/);
+
+    const askedAt = Date.now();
+    const backup = await soBackup<{ runId: string; status: string; validated: boolean }>(
+      '--json',
+      'backup',
+      'beta',
+      '--reason',
+      'a copy before the upgrade, connector checking in',
+      '--wait',
+    );
+    expect(backup.stderr).toMatch(/next check-in/);
+    expect(backup.json).toMatchObject({ status: 'SUCCEEDED', validated: true });
+    // The next check-in (at most 66 s away), then the run's next try (every 20 s here), then the backup itself.
+    expect(Date.now() - askedAt).toBeLessThan(240_000);
+    const shown = await soBackup<{ steps: Array<{ name: string; outcome: string }> }>('--json', 'run', 'show', backup.json.runId);
+    expect(shown.json.steps.filter((s) => s.name === 'Request backup').length).toBeGreaterThanOrEqual(1);
+
+    // After its result is acknowledged it leaves again, and is still not called offline.
+    const leftBefore = leaves();
+    await until('the connector left again after the run', () => leaves() > leftBefore, 120);
+    expect((await soBackup<Connector[]>('--json', 'connectors')).json.find((c) => c.tenantId === 'beta')).toMatchObject({
+      online: false,
+      resting: true,
+    });
+    const status = await soBackup<Array<{ tenantId: string; connector: string; stale: boolean }>>('--json', 'status');
+    expect(status.json.find((t) => t.tenantId === 'beta')).toMatchObject({ connector: 'resting', stale: false });
+
+    // A tenant set to always: told at once (a settings push needs a live connection, so at the next check-in), it stays.
+    expect((await soBackup('tenants', 'set', 'beta', '--presence', 'always')).code).toBe(0);
+    await until(
+      'an always-connected connector',
+      async () => (await soBackup<Connector[]>('--json', 'connectors')).json.find((c) => c.tenantId === 'beta')?.online === true,
+      120,
+    );
+    const stayed = leaves();
+    await new Promise((r) => setTimeout(r, 45_000)); // longer than a check-in's 30 s
+    expect(leaves()).toBe(stayed);
+    expect((await soBackup<Connector[]>('--json', 'connectors')).json.find((c) => c.tenantId === 'beta')?.online).toBe(true);
   });
 
   test('tenant settings change (name, Online, backup hour); errors are named with their exit codes: unknown tenant or run, disabled tenant, bad hour, local mode not running', async () => {
