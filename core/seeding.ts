@@ -40,8 +40,9 @@ export interface SeedingState {
   leastPendingBytes?: number;
   /**
    * The backlog bytes sent since seeding started: the first run's archive bytes, then per run
-   * the bytes it took off the low-water mark, at most what it sent (`min(sent, least - pending)`).
-   * The estimate's rate per night. Absent in an older state: `bytesSent`.
+   * the connector's `backlogSent` (or, without it, the bytes it took off the low-water mark, at
+   * most what it sent: `min(sent, least - pending)`). The estimate's rate per night. Absent in an
+   * older state: `bytesSent`.
    */
   backlogBytesSent?: number;
   /** The last run's pending bytes already in S3 as parts of paused uploads: parts sent since count as sent. */
@@ -56,19 +57,19 @@ export const SEEDING_STALLED_AFTER_HOURS = 24;
  * (a complete archive run ends the seeding), otherwise the state carried on from `previous`
  * (started now when there was none).
  *
- * Progress is a run that sent archive bytes AND left fewer bytes pending than any run of this
- * seeding before it (the low-water mark). The manifest says only how much is pending, not which
- * of it is the backlog and which is today's changes, so this is the test that cannot be faked:
- * - deleting pending files lowers the pending count but sends nothing: no progress (the mark
- *   moves down, so the files deleted can't count later either);
- * - re-sending a changed file every night while the backlog waits sends bytes but leaves as much
- *   pending: no progress, stalled after a day;
- * - pending that goes up and down while nothing is sent never counts: the alarm doesn't flap.
- * A night that sends backlog but adds more new files than it sends is no progress either, until
- * the backlog falls below its mark: the seeding is not getting closer to done.
+ * Progress is a run that sent backlog: files the previous run left pending, as the connector
+ * counts them (the manifest's `archive.backlogSent`: it keeps the pending files' names between
+ * runs). That cannot be faked by what happens to the archive meanwhile:
+ * - deleting pending files lowers the pending count but sends no backlog: no progress;
+ * - re-sending a changed file every night while the backlog waits: no progress, stalled after a day;
+ * - new files arriving faster than a night sends (a bulk import): the backlog still goes down,
+ *   so it is progress (no false alarm), and the estimate goes by backlog bytes sent per night.
+ * A connector that does not count it (an older one, or its state folder lost) is judged by the
+ * low-water rule instead: a run that sent archive bytes AND left fewer bytes pending than any run
+ * of this seeding before it (deleting pending files while re-sending a changed one fools it).
  * A large file paused between parts at the window's end is pending whole, but its parts in S3 are
  * sent: pending is counted without them (`partsBytes`), and parts added since the last run count
- * as sent, so a night that only sends parts of one huge file is progress too.
+ * as backlog sent, so a night that only sends parts of one huge file is progress too.
  * A run without progress keeps `lastProgressAt`.
  */
 export function nextSeeding(
@@ -102,8 +103,16 @@ export function nextSeeding(
     };
   }
   const least = previous.leastPendingBytes ?? previous.bytesTotal - previous.bytesDone;
-  const sent = progress.uploadedBytes + Math.max(0, parts - (previous.partsBytes ?? 0));
-  const backlogSent = sent > 0 ? Math.min(sent, Math.max(0, least - stillToSend)) : 0;
+  const newParts = Math.max(0, parts - (previous.partsBytes ?? 0));
+  const sent = progress.uploadedBytes + newParts;
+  // The connector's count of backlog sent (files the last run left pending) when it knows it;
+  // else the low-water rule, which deleting pending files while re-sending a changed one can fool.
+  const backlogSent =
+    progress.backlogSentBytes !== undefined
+      ? progress.backlogSentBytes + newParts
+      : sent > 0
+        ? Math.min(sent, Math.max(0, least - stillToSend))
+        : 0;
   return {
     ...previous,
     ...done,

@@ -18,6 +18,8 @@ export interface ArchiveProgress {
   uploadedBytes: number;
   /** Of the pending bytes, those already in S3 as parts of uploads paused at the window's end (protocol/manifest.ts). */
   partsBytes?: number;
+  /** Of the bytes sent, those of files the previous run left pending (manifest.ts `backlogSent`); absent when the connector did not know them. */
+  backlogSentBytes?: number;
 }
 
 /**
@@ -29,11 +31,13 @@ export function archiveProgress(archive: {
   bytes: number;
   uploadedBytes: number;
   pending?: { files: number; bytes: number; partsBytes?: number };
+  backlogSent?: { files: number; bytes: number };
 }): ArchiveProgress {
   const pendingFiles = archive.pending?.files ?? 0;
   const pendingBytes = archive.pending?.bytes ?? 0;
   return {
     ...(archive.pending?.partsBytes ? { partsBytes: archive.pending.partsBytes } : {}),
+    ...(archive.backlogSent ? { backlogSentBytes: archive.backlogSent.bytes } : {}),
     filesDone: archive.files,
     filesTotal: archive.files + pendingFiles,
     bytesDone: archive.bytes,

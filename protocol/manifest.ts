@@ -178,6 +178,13 @@ export const archiveSummarySchema = z.object({
   bytes: z.number().int().nonnegative(),
   uploadedFiles: z.number().int().nonnegative(),
   uploadedBytes: z.number().int().nonnegative(),
+  /**
+   * Of the files sent (uploadedFiles), those that were pending when the previous run's backup
+   * window ended — the seeding's backlog — and their bytes. It tells progress on the backlog from
+   * changes of the day sent again and new files (core/seeding.ts). Absent: a connector that did not
+   * know the previous run's pending files (an older one, or its state folder lost).
+   */
+  backlogSent: z.object({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }).optional(),
   deletedFiles: z.number().int().nonnegative(),
   /** Of the uploaded files, those copied inside S3 from their old name (renamed or moved), not sent again. */
   copiedFiles: z.number().int().nonnegative().default(0),

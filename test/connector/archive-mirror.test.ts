@@ -482,4 +482,35 @@ describe('archive mirror: the backup window', () => {
       pending: { files: 1, bytes: 'a new scan'.length, reason: 'window' },
     });
   });
+
+  test('GIVEN files left pending WHEN the next nights delete some, re-send a changed one and add new ones THEN only sending a file the night before left pending counts as backlog sent (t20b N1/N2: the seeding is judged by it)', async () => {
+    const { archive, state, store } = setUp('window-backlog');
+    // Two roots, scanned in order: the file that keeps changing is always the first to go.
+    const mail = path.join(path.dirname(archive), 'MAIL');
+    const both = [
+      { name: 'MAIL', path: mail },
+      { name: 'SO_ARC', path: archive },
+    ];
+    const night = (runId: string, sends: number) =>
+      backupArchive({ tenantId: 'acme', runId }, both, { store, stateDir: state, logger, concurrency: 1, ...windowAfter(sends) });
+    const pendingIds = () => JSON.parse(readFileSync(path.join(state, 'archive-pending.json'), 'utf8')).ids.sort();
+    write(mail, 'inbox.eml', 'mail');
+    for (const name of ['a', 'b', 'c']) write(archive, `SEED/${name}.pdf`, name.repeat(100));
+    // Night 1: no record of an earlier night, so no count (the cloud's first-run rule applies).
+    const first = await night('acme-2026-11-27-daily', 1);
+    expect(first).toMatchObject({ uploadedFiles: 1, pending: { files: 3, bytes: 300 } });
+    expect(first.backlogSent).toBeUndefined();
+    expect(pendingIds()).toEqual(['SO_ARC/SEED/a.pdf', 'SO_ARC/SEED/b.pdf', 'SO_ARC/SEED/c.pdf']);
+    // Night 2: a pending file deleted, the mail changed and sent again; the backlog waits: no backlog sent.
+    rmSync(path.join(archive, 'SEED', 'a.pdf'));
+    write(mail, 'inbox.eml', 'mail, changed');
+    const second = await night('acme-2026-11-28-daily', 1);
+    expect(second).toMatchObject({ uploadedFiles: 1, pending: { files: 2, bytes: 200 }, backlogSent: { files: 0, bytes: 0 } });
+    // Night 3: a bulk import of new files; everything goes: two backlog files, the new ones are not backlog.
+    for (let i = 0; i < 5; i++) write(archive, `IMPORT/new ${i}.pdf`, 'n'.repeat(50));
+    const third = await night('acme-2026-11-29-daily', 100);
+    expect(third).toMatchObject({ uploadedFiles: 7, backlogSent: { files: 2, bytes: 200 } });
+    expect(third.pending).toBeUndefined();
+    expect(pendingIds()).toEqual([]);
+  });
 });

@@ -245,4 +245,50 @@ describe('seeding: the state, the percentage, the estimate, a stall (issue 20)',
       expect(next).toMatchObject({ lastProgressAt: night(30).finishedAt, leastPendingBytes: 168 * GB, backlogBytesSent: 132 * GB });
     });
   });
+
+  describe("progress by the connector's count of backlog sent (t20b N1/N2): files the previous night left pending", () => {
+    const MB = 1_000_000;
+    const night = (n: number) => ({
+      runId: `beta-night-${n}`,
+      finishedAt: new Date(Date.parse('2026-11-01T06:00:00.000Z') + n * 86_400_000).toISOString(),
+    });
+    const first = () =>
+      nextSeeding(
+        undefined,
+        archiveProgress({ files: 13, bytes: 64 * MB, uploadedBytes: 64 * MB, pending: { files: 7, bytes: 20 * MB } }),
+        night(0),
+      );
+
+    test('N1: pending files deleted AND a changed file re-sent the same night (the low-water rule took it for progress): no progress', () => {
+      const tricked = nextSeeding(
+        first(),
+        archiveProgress({
+          files: 13,
+          bytes: 64 * MB,
+          uploadedBytes: 1 * MB,
+          backlogSent: { files: 0, bytes: 0 },
+          pending: { files: 5, bytes: 14.3 * MB },
+        }),
+        night(1),
+      );
+      expect(tricked).toMatchObject({ lastProgressAt: night(0).finishedAt, backlogBytesSent: 64 * MB });
+      expect(seedingStalled(tricked!, new Date(Date.parse(night(1).finishedAt) + 3_600_000))).toBe(true);
+    });
+
+    test('N2: a bulk import adds more than a night sends; the backlog still goes down: progress (no false alarm), and the estimate goes by the backlog sent', () => {
+      const importing = nextSeeding(
+        first(),
+        archiveProgress({
+          files: 17,
+          bytes: 70 * MB,
+          uploadedBytes: 6 * MB,
+          backlogSent: { files: 4, bytes: 6 * MB },
+          pending: { files: 40, bytes: 120 * MB },
+        }),
+        night(1),
+      );
+      expect(importing).toMatchObject({ lastProgressAt: night(1).finishedAt, backlogBytesSent: 70 * MB });
+      expect(seedingNightsLeft(importing!)).toBe(4); // 120 MB left at 35 MB of backlog a night
+    });
+  });
 });

@@ -307,6 +307,19 @@ describe('validateRun', () => {
     expect(report.promotable).toBe(true);
   });
 
+  test('GIVEN a backlog sent larger than what the run sent WHEN validated THEN the archive fails, naming it (seeding progress is part of what was sent, t20b N1)', async () => {
+    const honest = honestRun();
+    const sent = { files: honest.manifest.archive!.uploadedFiles, bytes: honest.manifest.archive!.uploadedBytes };
+    const within = honestRun((m) => {
+      m.archive!.backlogSent = sent;
+    });
+    expect((await validateRun(within.reader, run, within.pointer)).problems).toEqual([]);
+    const { reader, pointer } = honestRun((m) => {
+      m.archive!.backlogSent = { files: sent.files, bytes: sent.bytes + 1 };
+    });
+    expect((await validateRun(reader, run, pointer)).problems).toEqual([expect.stringMatching(/bytes of backlog sent, more than it sent/)]);
+  });
+
   test('GIVEN the previous validated snapshot WHEN validated THEN only versions it did not validate are checked in S3, and the difference is reported', async () => {
     const { reader, pointer, files } = honestRun();
     const gone = reader.put(keyLayout.archiveFile('acme', 'SO_ARC', 'ADM/gone.txt'), Buffer.from('deleted since'));

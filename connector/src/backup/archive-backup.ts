@@ -1,4 +1,7 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { ArchiveSummary } from '../../../protocol';
 import type { ObjectStore } from '../store/object-store';
 import { ArchiveIndex } from './archive-index';
@@ -23,10 +26,12 @@ export async function backupArchive(
   const index = await ArchiveIndex.load(deps.stateDir);
   if (index.found.state !== 'loaded')
     logger.warn({ index: index.found }, 'archive index missing or damaged: rebuilding it from what S3 holds');
-  const mirrored = await mirrorArchive(run.tenantId, roots, store, index, deps);
+  const backlog = await loadBacklog(deps.stateDir, logger);
+  const mirrored = await mirrorArchive(run.tenantId, roots, store, index, { ...deps, backlog });
   const snapshot = await writeSnapshot(store, run, mirrored);
   // One after the other: each builds its text in batches, and the two at once doubled peak memory.
   if (index.dirty) await index.save();
+  await saveBacklog(deps.stateDir, mirrored.pending.ids);
   const summary: ArchiveSummary = {
     roots,
     files: mirrored.files,
@@ -41,6 +46,7 @@ export async function backupArchive(
     readFiles: mirrored.readFiles,
     snapshot,
     ...(mirrored.pending.files > 0 ? { pending: pendingSummary(mirrored.pending) } : {}),
+    ...(mirrored.backlogSent ? { backlogSent: mirrored.backlogSent } : {}),
   };
   if (mirrored.rebuilt) logger.info(mirrored.rebuilt, 'archive index rebuilt from S3');
   if (mirrored.skipped.length > 0)
@@ -63,6 +69,42 @@ export async function backupArchive(
       : `archive mirrored: ${summary.uploadedFiles} file(s), ${summary.uploadedBytes} bytes sent; nothing pending`,
   );
   return summary;
+}
+
+/**
+ * The files a run left pending (the backup window ended first), kept in the state folder for the
+ * next run, which counts sending them as backlog sent (the manifest's `backlogSent`, which the
+ * cloud's seeding goes by: core/seeding.ts). Written after every run: an empty list when nothing
+ * is pending.
+ */
+const BACKLOG_FILE = 'archive-pending.json';
+const backlogFileSchema = z.object({ ids: z.array(z.string()) });
+
+/** The previous run's pending files; undefined when there is no record (a first run, an older connector) or it is damaged. */
+async function loadBacklog(stateDir: string, logger: Logger): Promise<Set<string> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(stateDir, BACKLOG_FILE), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return new Set(backlogFileSchema.parse(JSON.parse(text)).ids);
+  } catch {
+    logger.warn(
+      { file: BACKLOG_FILE },
+      "the record of the last run's pending archive files is damaged; this run does not count backlog sent",
+    );
+    return undefined;
+  }
+}
+
+async function saveBacklog(stateDir: string, ids: readonly string[]): Promise<void> {
+  const file = path.join(stateDir, BACKLOG_FILE);
+  await mkdir(stateDir, { recursive: true });
+  await writeFile(`${file}.tmp`, JSON.stringify({ ids }));
+  await rename(`${file}.tmp`, file);
 }
 
 /** The manifest's `pending`: `partsBytes` only when a paused upload left parts in S3. */

@@ -47,6 +47,11 @@ export interface MirrorOptions {
    */
   uploadRate?: () => number | null;
   signal?: AbortSignal;
+  /**
+   * The files (ids, "ROOT/relative path") the previous run left pending: sending one of them is
+   * sending backlog (result `backlogSent`). Undefined when unknown (no record of the previous run's).
+   */
+  backlog?: ReadonlySet<string>;
   /** Memory for file contents in flight (the store's buffers); one file larger than this still goes, alone. @default 64 MiB */
   memoryBudgetBytes?: number;
   /** During a long run the index is saved this often, so a crash loses little. @default 30 s */
@@ -95,7 +100,14 @@ export interface MirrorResult {
      * send them again. Not a version yet, so in neither `bytes` nor `uploadedBytes`.
      */
     partsBytes: number;
+    /** Their ids ("ROOT/relative path"): the next run's `backlog`. */
+    ids: string[];
   };
+  /**
+   * Of the files sent, those in `backlog` (the previous run left them pending), and their bytes
+   * not already in S3 as parts of a paused upload. Undefined without a `backlog`.
+   */
+  backlogSent?: { files: number; bytes: number };
 }
 
 /** The backup window's state while the mirror runs. */
@@ -147,7 +159,8 @@ export async function mirrorArchive(
     copiedFiles: 0,
     deletedFiles: 0,
     skipped: [],
-    pending: { files: 0, bytes: 0, partsBytes: 0 },
+    pending: { files: 0, bytes: 0, partsBytes: 0, ids: [] },
+    ...(options.backlog ? { backlogSent: { files: 0, bytes: 0 } } : {}),
     *snapshotFiles() {
       for (const [id, entry] of index.entries) {
         if (!inSnapshot(id, entry)) continue;
@@ -290,6 +303,7 @@ export async function mirrorArchive(
           result.pending.files++;
           result.pending.bytes += task.file.size;
           result.pending.partsBytes += outcome.bytesInStore;
+          result.pending.ids.push(task.id);
         } else if ('reason' in outcome) {
           // Reported; its last good version (if any, stamped by the scan) stays in the snapshot.
           skip(task.root.name, task.file.relative, outcome.reason);
@@ -298,6 +312,10 @@ export async function mirrorArchive(
           result.uploadedFiles++;
           result.uploadedBytes += outcome.entry.size;
           if (copied) result.copiedFiles++;
+          else if (result.backlogSent && options.backlog?.has(task.id)) {
+            result.backlogSent.files++;
+            result.backlogSent.bytes += outcome.entry.size - ('resumedBytes' in outcome ? outcome.resumedBytes : 0);
+          }
         }
       }
     } catch (error) {
@@ -730,7 +748,7 @@ async function uploadConsistent(
   key: string,
   scanned: ScannedFile,
   put: Pick<PutOptions, 'pause' | 'partBytesInFlight'>,
-): Promise<{ entry: IndexEntry } | { reason: string } | { pending: true; bytesInStore: number }> {
+): Promise<{ entry: IndexEntry; resumedBytes: number } | { reason: string } | { pending: true; bytesInStore: number }> {
   let reason = '';
   const file = scanned.diskPath;
   const hidden = (scanned.attributes & HIDDEN) !== 0;
@@ -740,7 +758,9 @@ async function uploadConsistent(
       const stored: StoredObject = await store.putFile(key, file, put);
       const after = await currentFacts(file, hidden);
       if (before.size === after.size && before.mtimeNs === after.mtimeNs && stored.size === after.size) {
-        return { entry: indexEntry(after, stored.sha256, stored.versionId, stored.s3Checksum) };
+        // Parts an earlier run sent (a paused upload resumed) were not sent now.
+        const resumedBytes = stored.resumedParts ? Math.min(stored.size, stored.resumedParts * store.partSizeFor(stored.size)) : 0;
+        return { entry: indexEntry(after, stored.sha256, stored.versionId, stored.s3Checksum), resumedBytes };
       }
       reason = `changed while being read (${ATTEMPTS} attempts)`;
     } catch (error) {

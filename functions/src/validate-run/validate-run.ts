@@ -163,6 +163,12 @@ export async function validateRun(
         run.windowEndsAt !== undefined,
         `archive reports ${summary.pending.files} files / ${summary.pending.bytes} bytes left for the window's end, but run ${run.runId} had no backup window`,
       );
+    // The backlog sent (seeding progress) is part of what was sent, never more.
+    if (summary.backlogSent)
+      check(
+        summary.backlogSent.files <= summary.uploadedFiles - summary.copiedFiles && summary.backlogSent.bytes <= summary.uploadedBytes,
+        `archive reports ${summary.backlogSent.files} files / ${summary.backlogSent.bytes} bytes of backlog sent, more than it sent (${summary.uploadedFiles - summary.copiedFiles} files / ${summary.uploadedBytes} bytes)`,
+      );
     if (
       check(summary.snapshot.key === snapshotKey, `archive snapshot is at ${summary.snapshot.key}, expected ${snapshotKey}`) &&
       (await checkArtifact(reader, summary.snapshot, check))
