@@ -309,6 +309,12 @@ describeWith([cephChroot], 'S3ObjectStore on Ceph RGW', () => {
     expect(second.counted).toMatchObject({ resumedParts: 3, partsSent: 9 }); // 3 + 9 = 12: no part sent twice
     expect(second.summary.pending).toBeUndefined();
     expect(second.summary).toMatchObject({ files: 2, bytes: big.length + 'a small note'.length });
+    // Seeding progress: the backlog sent is the big file less the parts night 1 sent (and the note, if it waited too).
+    const notePending = first.summary.pending!.files === 2;
+    expect(second.summary.backlogSent).toEqual({
+      files: notePending ? 2 : 1,
+      bytes: big.length - 3 * (5 << 20) + (notePending ? 'a small note'.length : 0),
+    });
     const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: 'uploads', Prefix: bigKey }));
     expect((versions.Versions ?? []).length).toBe(1);
     expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: 'uploads', Prefix: bigKey }))).Uploads ?? []).toEqual([]);
