@@ -36,6 +36,8 @@ export interface TenantStatus {
    * nights"; the tenant is not stale for it while its databases validate. Stalled: no progress for a day.
    */
   seeding?: string;
+  /** When the seeding last made progress (sent backlog): what the stalled alarm goes by. */
+  seedingLastProgressAt?: string;
   seedingStalled: boolean;
   /** The latest restore drill: when, whether it passed, what it checked or why it failed. */
   lastDrill?: { at: string; ok: boolean; runId: string; detail: string };
@@ -109,7 +111,7 @@ export function fleetStatus(
         ...(connector?.state ? { connectorState: connector.state } : {}),
         lastFailure,
         actions,
-        ...(tenant.seeding ? { seeding: describeSeeding(tenant.seeding, now) } : {}),
+        ...(tenant.seeding ? { seeding: describeSeeding(tenant.seeding, now), seedingLastProgressAt: tenant.seeding.lastProgressAt } : {}),
         seedingStalled: stalled,
         lastDrill: tenant.lastDrill && {
           at: tenant.lastDrill.at,

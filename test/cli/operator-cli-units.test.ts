@@ -371,6 +371,9 @@ describe('so-backup: the backup window and seeding (issue 20)', () => {
       ['plain', 'ok', false, '', false],
       ['seeding', 'ok', false, 'seeding 42 %, about 3 more nights', false],
     ]);
+    // --json says when the seeding last made progress (what the stalled alarm goes by; t20b N8).
+    expect(rows.find((r) => r.tenantId === 'stalled')?.seedingLastProgressAt).toBe(hoursAgo(30));
+    expect(rows.find((r) => r.tenantId === 'plain')).not.toHaveProperty('seedingLastProgressAt');
   });
 
   test('--backup-window and --window: a duration or none (default only for the tenant setting); each mistake named; a window the run timeout would cut short is refused', () => {
