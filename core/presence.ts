@@ -187,14 +187,17 @@ export function formatMinutes(seconds: number): string {
   return minutes % 60 === 0 ? `${minutes / 60} h` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
+/** A check-in may come this late (a connect that failed and was retried, a busy machine) before the connector is overdue. */
+export const CHECK_IN_GRACE_MINUTES = 15;
+
 /**
  * Whether a connector that is not connected now is overdue: a check-in connector is resting, not
- * offline, until its check-in interval (plus its jitter) and a grace of 15 minutes have passed
- * since it was last seen. An always-connected one is overdue at once.
+ * offline, until its check-in interval (plus its jitter) and a grace of CHECK_IN_GRACE_MINUTES
+ * have passed since it was last seen. An always-connected one is overdue at once.
  */
 export function checkInOverdue(mode: PresenceMode, checkInSeconds: number, lastSeen: string | undefined, now: Date): boolean {
   if (mode === 'always' || !lastSeen) return true;
-  const due = Date.parse(lastSeen) + checkInSeconds * 1000 * (1 + PRESENCE.checkInJitter) + 15 * 60_000;
+  const due = Date.parse(lastSeen) + checkInSeconds * 1000 * (1 + PRESENCE.checkInJitter) + CHECK_IN_GRACE_MINUTES * 60_000;
   return now.getTime() > due;
 }
 
@@ -212,9 +215,10 @@ export function expectedCheckIn(
   const left = Date.parse(lastSeen);
   let earliest = left + checkInSeconds * 1000 * (1 - PRESENCE.checkInJitter);
   let latest = left + checkInSeconds * 1000 * (1 + PRESENCE.checkInJitter);
+  // Before a backup it comes between leadSeconds + leadSpreadSeconds and leadSeconds before the slot.
   const lead = nextBackup ? nextBackup.getTime() - PRESENCE.leadSeconds * 1000 : undefined;
   if (lead !== undefined && lead > left) {
-    earliest = Math.min(earliest, lead);
+    earliest = Math.max(left, Math.min(earliest, lead - PRESENCE.leadSpreadSeconds * 1000));
     latest = Math.min(latest, lead);
   }
   return { earliest, latest };

@@ -12,9 +12,11 @@ import { z } from 'zod';
  * A connector that gets no presence (an older cloud) stays connected, as before.
  */
 export const PRESENCE = {
-  /** Connect this long before the next backup's slot, so that its run finds the connector (StartExecution is paced: a run can start minutes after its slot). */
+  /** Connect at least this long before the next backup's slot, so that its run finds the connector… */
   leadSeconds: 300,
-  /** Stay this long after a backup's slot for its job: longer than BackupRun's 15-minute retry of an offline connector, so a run that missed the connector finds it at its next try. */
+  /** …and up to this much earlier, at random: the tenants of one quarter hour (625 of 10,000) do not all connect in the same second (API Gateway: 500 new connections/s per account; the stage's throttle). */
+  leadSpreadSeconds: 300,
+  /** Stay this long after a backup's slot for its job: at least BackupRun's retry of an offline connector (5 minutes by default; the stack refuses a longer one), so a run that missed the connector finds it at its next try. */
   holdMinutes: 20,
   /** Stay connected this long after the service starts: customer IT installing, testing or restarting it sees it online and can run a backup at once. */
   startupHoldMinutes: 30,
@@ -68,7 +70,7 @@ export type PresenceDecision =
 
 /**
  * Whether a connected connector stays or leaves, and when it comes back. Pure: `random` in [0, 1)
- * spreads the check-ins (PRESENCE.checkInJitter).
+ * spreads the check-ins (PRESENCE.checkInJitter) and the arrivals before a backup (leadSpreadSeconds).
  */
 export function presenceDecision(state: PresenceState, random: () => number = Math.random): PresenceDecision {
   const { presence, now } = state;
@@ -79,14 +81,15 @@ export function presenceDecision(state: PresenceState, random: () => number = Ma
     state.connectedAt + (state.minimumConnectedSeconds ?? PRESENCE.minimumConnectedSeconds) * 1000,
     presence.stayUntil ? Date.parse(presence.stayUntil) : 0,
   ];
-  // Inside a backup's slot: from the lead before it to the hold after it.
-  if (nextBackup !== undefined && now >= nextBackup - PRESENCE.leadSeconds * 1000) holds.push(nextBackup + PRESENCE.holdMinutes * 60_000);
+  // Inside a backup's slot: from the earliest lead before it to the hold after it.
+  const earliestLead = (PRESENCE.leadSeconds + PRESENCE.leadSpreadSeconds) * 1000;
+  if (nextBackup !== undefined && now >= nextBackup - earliestLead) holds.push(nextBackup + PRESENCE.holdMinutes * 60_000);
   const holdUntil = Math.max(...holds);
   if (state.busy) return { stay: true, until: Math.max(holdUntil, now + 10_000) };
   if (now < holdUntil) return { stay: true, until: holdUntil };
-  const jitter = 1 + PRESENCE.checkInJitter * (2 * random() - 1);
-  let reconnectAt = now + presence.checkInSeconds * 1000 * jitter;
-  if (nextBackup !== undefined && nextBackup - PRESENCE.leadSeconds * 1000 > now)
-    reconnectAt = Math.min(reconnectAt, nextBackup - PRESENCE.leadSeconds * 1000);
+  const r = random();
+  let reconnectAt = now + presence.checkInSeconds * 1000 * (1 + PRESENCE.checkInJitter * (2 * r - 1));
+  const lead = nextBackup === undefined ? undefined : nextBackup - (PRESENCE.leadSeconds + r * PRESENCE.leadSpreadSeconds) * 1000;
+  if (lead !== undefined && lead > now) reconnectAt = Math.min(reconnectAt, lead);
   return { stay: false, reconnectAt: Math.round(reconnectAt) };
 }

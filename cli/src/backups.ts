@@ -96,7 +96,7 @@ async function checkInWait(
 /**
  * What `so-backup backup` says of a run whose connector rests between check-ins: "The connector
  * checks in every 60 min, last seen 12 min ago: the backup starts at its next check-in, expected
- * 12:42–12:54 UTC (asked every 15 min)".
+ * 12:42–12:54 UTC (asked every 5 min)".
  */
 export function checkInWaitText(wait: NonNullable<StartedBackup['waitsForCheckIn']>): string {
   const hhmm = (iso: string) => iso.slice(11, 16);
@@ -190,9 +190,9 @@ export async function cancelBackup(
  * to 90 s) and then every 4 minutes (protocol/message-budget.ts), so a short run may never report:
  * that is said, not "waiting for the connector" while the connector is at work.
  * `offlineRetrySeconds`: how often BackupRun asks an absent connector again (the stack's
- * PresenceSettings; 15 minutes by default).
+ * PresenceSettings; 5 minutes by default).
  */
-export function runPhase(run: Pick<RunRecord, 'progress' | 'connectionId' | 'result'> | undefined, offlineRetrySeconds = 900): string {
+export function runPhase(run: Pick<RunRecord, 'progress' | 'connectionId' | 'result'> | undefined, offlineRetrySeconds = 300): string {
   if (run?.result) return `the connector reported the backup ${run.result.outcome}; validating and recording it`;
   if (run?.progress) return run.progress.phase;
   if (run?.connectionId) {

@@ -7,7 +7,7 @@ import type { Construct } from 'constructs';
 import { BackupAlarms } from './constructs/backup-alarms';
 import { BackupBucket } from './constructs/backup-bucket';
 import { BackupDashboard } from './constructs/backup-dashboard';
-import { BackupRunStateMachine } from './constructs/backup-run-state-machine';
+import { BackupRunStateMachine, DEFAULT_OFFLINE_RETRY_INTERVAL, DEFAULT_OFFLINE_RETRY_WINDOW } from './constructs/backup-run-state-machine';
 import { BackupTables } from './constructs/backup-tables';
 import { ConnectorApi } from './constructs/connector-api';
 import { DailyBackupsStateMachine } from './constructs/daily-backups-state-machine';
@@ -16,6 +16,7 @@ import { acceptKeyUse } from './constructs/reviewed-finding';
 import { validateRange } from './constructs/validate-props';
 import { PRESENCE } from '../../protocol/presence';
 import {
+  CHECK_IN_GRACE_MINUTES,
   CHECK_IN_MINUTES_RANGE,
   DEFAULT_CHECK_IN_MINUTES,
   PRESENCE_MODES,
@@ -62,7 +63,7 @@ export interface SoBackupStackProps extends StackProps {
   readonly heartbeat?: Duration;
   /** See BackupRunStateMachineProps.backupTimeout. @default Duration.hours(12) */
   readonly backupTimeout?: Duration;
-  /** See BackupRunStateMachineProps.offlineRetryInterval. @default Duration.minutes(15) */
+  /** See BackupRunStateMachineProps.offlineRetryInterval. @default DEFAULT_OFFLINE_RETRY_INTERVAL (5 minutes) */
   readonly offlineRetryInterval?: Duration;
   /** See BackupRunStateMachineProps.runWindow (not backupWindowHours, which spreads the runs' start). @default Duration.hours(8) */
   readonly runWindow?: Duration;
@@ -208,10 +209,12 @@ export class SoBackupStack extends Stack {
 
 /**
  * The stack's presence settings, checked: a mode of PRESENCE_MODES; a check-in interval of 1–360
- * minutes which, with its jitter, is shorter than offlineAfterHours (or the connectors-offline
- * alarm would fire between check-ins); and BackupRun's offline retry no longer than PRESENCE.holdMinutes, the time a
- * connector stays after its backup's slot (or a run that missed it would not find it at its next
- * retry). Applies also to an `always` stack: a tenant may check in on its own setting.
+ * minutes which, with its jitter and CHECK_IN_GRACE_MINUTES for a late one, fits in
+ * offlineAfterHours (or the connectors-offline alarm would fire between check-ins) and, with one
+ * retry interval, in offlineRetryWindow (or a support backup asked for just after a check-in would
+ * give up before the next one); and BackupRun's offline retry no longer than PRESENCE.holdMinutes,
+ * the time a connector stays after its backup's slot (or a run that missed it would not find it at
+ * its next retry). Applies also to an `always` stack: a tenant may check in on its own setting.
  */
 function validatePresence(props: SoBackupStackProps): { mode: PresenceMode; checkInMinutes: number } {
   const mode = props.connectorPresence ?? 'check-in';
@@ -222,14 +225,22 @@ function validatePresence(props: SoBackupStackProps): { mode: PresenceMode; chec
   const offlineAfterHours = props.offlineAfterHours ?? 6;
   // A connector comes back at most checkInMinutes × (1 + jitter) after it left (protocol/presence.ts presenceDecision).
   const longestAway = Math.ceil((checkInMinutes * Math.round(100 * (1 + PRESENCE.checkInJitter))) / 100);
-  if (longestAway >= offlineAfterHours * 60)
+  const away = `checkInMinutes (${checkInMinutes}; with its ±${PRESENCE.checkInJitter * 100} % jitter up to ${longestAway} minutes between check-ins)`;
+  if (longestAway + CHECK_IN_GRACE_MINUTES > offlineAfterHours * 60)
     throw new Error(
-      `checkInMinutes (${checkInMinutes}; with its ±${PRESENCE.checkInJitter * 100} % jitter up to ${longestAway} minutes between check-ins) must be shorter than offlineAfterHours (${offlineAfterHours} h = ${offlineAfterHours * 60} minutes): the connectors-offline alarm would fire between a connector's check-ins`,
+      `${away} must leave ${CHECK_IN_GRACE_MINUTES} minutes for a late check-in inside offlineAfterHours (${offlineAfterHours} h = ${offlineAfterHours * 60} minutes): the connectors-offline alarm would fire between a connector's check-ins`,
     );
   const retry = props.offlineRetryInterval;
   if (retry && !retry.isUnresolved() && retry.toSeconds() > PRESENCE.holdMinutes * 60)
     throw new Error(
       `offlineRetryInterval (${retry.toSeconds()} seconds) must be at most PRESENCE.holdMinutes (${PRESENCE.holdMinutes} minutes): a checking-in connector stays that long after its backup's slot, and a run that missed it must find it at its next retry`,
+    );
+  // A support backup asked for just after a check-in must still be retrying when the connector comes back.
+  const retryMinutes = (retry && !retry.isUnresolved() ? retry : DEFAULT_OFFLINE_RETRY_INTERVAL).toSeconds() / 60;
+  const windowMinutes = (props.offlineRetryWindow ?? DEFAULT_OFFLINE_RETRY_WINDOW).toMinutes();
+  if (longestAway + retryMinutes > windowMinutes)
+    throw new Error(
+      `${away} must be shorter than offlineRetryWindow (${windowMinutes} minutes) less one offlineRetryInterval (${retryMinutes} minutes): a backup asked for just after a check-in would stop waiting for the connector before its next check-in`,
     );
   return { mode, checkInMinutes };
 }

@@ -8,9 +8,11 @@ export function stackPropsFromContext(node: Node): SoBackupStackProps {
   const number = (key: string): number | undefined => {
     const value = node.tryGetContext(key);
     if (value === undefined) return undefined;
-    const parsed = Number(value);
-    if (!Number.isFinite(parsed)) throw new Error(`context "${key}" must be a number, but "${value}" was provided`);
-    return parsed;
+    // A decimal number as written ("60", "1.5", "-1"): Number() alone also takes "0x3c", "1e2" and "" (T18 #8).
+    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    if (typeof value !== 'string' || !/^-?\d+(\.\d+)?$/.test(value.trim()))
+      throw new Error(`context "${key}" must be a number, but "${String(value)}" was provided`);
+    return Number(value);
   };
   const string = (key: string): string | undefined => node.tryGetContext(key);
   const days = number('archiveVersionRetentionDays');

@@ -73,6 +73,8 @@ async function connector(
     startupHoldMinutes: 0,
     minimumConnectedSeconds: 1,
     stateDir: config.stateDir,
+    // Check-ins 10 % late and arrivals the whole lead spread before a backup: the tests' instants are exact.
+    random: () => 1 - 1e-12,
   });
   service.on('work-ended', () => controller.evaluate());
   stops.push(async () => {
@@ -91,7 +93,8 @@ async function connector(
 
 describe('check-in presence on the connector (issue 18)', () => {
   test('GIVEN check-in with the next backup soon WHEN the connector is idle THEN it leaves after its minimum time with 1000, comes back a lead before the backup, and stays for its slot', async () => {
-    const nextBackupAt = Date.now() + PRESENCE.leadSeconds * 1000 + 2500;
+    const earliestLead = (PRESENCE.leadSeconds + PRESENCE.leadSpreadSeconds) * 1000;
+    const nextBackupAt = Date.now() + earliestLead + 2500;
     const presence: Presence = {
       mode: 'check-in',
       checkInSeconds: 3600,
@@ -103,14 +106,14 @@ describe('check-in presence on the connector (issue 18)', () => {
     await until(() => closes.length === 1, 5000);
     expect(closes[0]!.code).toBe(1000);
     expect(closes[0]!.at - connectedAt).toBeGreaterThanOrEqual(900); // minimumConnectedSeconds: 1
-    expect(link.restingUntilMs).toBe(nextBackupAt - PRESENCE.leadSeconds * 1000);
+    expect(link.restingUntilMs).toBe(nextBackupAt - earliestLead);
     await until(async () => (await readPresenceStatus(config.stateDir))?.state === 'resting');
     const resting = await readPresenceStatus(config.stateDir);
     expect(describePresenceStatus(resting)).toBe(
-      `checks in every 1 h; next check-in at ${new Date(nextBackupAt - PRESENCE.leadSeconds * 1000).toISOString()}; next backup at ${presence.nextBackupAt}`,
+      `checks in every 1 h; next check-in at ${new Date(nextBackupAt - earliestLead).toISOString()}; next backup at ${presence.nextBackupAt}`,
     );
     await until(() => cloud.connects.length === 2, 6000);
-    expect(Date.now()).toBeGreaterThanOrEqual(nextBackupAt - PRESENCE.leadSeconds * 1000);
+    expect(Date.now()).toBeGreaterThanOrEqual(nextBackupAt - earliestLead);
     await until(() => settingsRequests(cloud.connects[1]) === 1); // a check-in asks for the settings again
     await pause(1500);
     expect(link.connected).toBe(true); // inside the backup's slot: it waits for the job

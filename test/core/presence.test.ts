@@ -107,13 +107,18 @@ describe('how operators see a check-in connector', () => {
     expect(checkInOverdue('always', 3600, '2026-06-01T11:59:00.000Z', now)).toBe(true);
   });
 
-  it('expects it back after the interval (± jitter), or at the lead before its next backup', () => {
+  it('expects it back after the interval (± jitter), or 5 to 10 minutes before its next backup', () => {
     expect(expectedCheckIn(3600, '2026-06-01T11:48:00.000Z', undefined)).toEqual({
       earliest: Date.parse('2026-06-01T12:42:00.000Z'),
       latest: Date.parse('2026-06-01T12:54:00.000Z'),
     });
     expect(expectedCheckIn(3600, '2026-06-01T11:48:00.000Z', at('2026-06-01T12:20:00.000Z'))).toEqual({
-      earliest: Date.parse('2026-06-01T12:15:00.000Z'),
+      earliest: Date.parse('2026-06-01T12:10:00.000Z'),
+      latest: Date.parse('2026-06-01T12:15:00.000Z'),
+    });
+    // Never before it left.
+    expect(expectedCheckIn(3600, '2026-06-01T12:13:00.000Z', at('2026-06-01T12:20:00.000Z'))).toEqual({
+      earliest: Date.parse('2026-06-01T12:13:00.000Z'),
       latest: Date.parse('2026-06-01T12:15:00.000Z'),
     });
   });

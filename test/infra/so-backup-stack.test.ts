@@ -259,9 +259,9 @@ describe('BackupRun', () => {
     expect(definition).toMatch(/sns:publish/);
   });
 
-  test('a connector offline at schedule time is asked again every 15 minutes for 4 hours before the run fails', () => {
+  test('a connector offline at schedule time is asked again every 5 minutes for 4 hours before the run fails (a checking-in connector stays until the next try: T18 #2)', () => {
     expect(definition).toMatch(
-      /\{\\"ErrorEquals\\":\[\\"ConnectorOffline\\"\],\\"IntervalSeconds\\":900,\\"MaxAttempts\\":16,\\"BackoffRate\\":1\}/,
+      /\{\\"ErrorEquals\\":\[\\"ConnectorOffline\\"\],\\"IntervalSeconds\\":300,\\"MaxAttempts\\":48,\\"BackoffRate\\":1\}/,
     );
   });
 
@@ -458,7 +458,7 @@ describe('connector presence (issue 18)', () => {
       SCHEDULE_TIME_ZONE: 'Europe/Oslo',
       DEFAULT_BACKUP_HOUR: '2',
       BACKUP_WINDOW_HOURS: '4',
-      OFFLINE_RETRY_SECONDS: '900',
+      OFFLINE_RETRY_SECONDS: '300',
       OFFLINE_RETRY_WINDOW_SECONDS: '14400',
       DRILL_INTERVAL_DAYS: '7',
       DRILL_SAMPLE_FILES: '20',
@@ -469,7 +469,7 @@ describe('connector presence (issue 18)', () => {
       defaultMode: 'check-in',
       checkInSeconds: 3600,
       schedule: { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 },
-      offlineRetrySeconds: 900,
+      offlineRetrySeconds: 300,
       offlineRetryWindowSeconds: 14400,
     });
     const custom = synth(props({ connectorPresence: 'always', checkInMinutes: '1', scheduleTimeZone: 'UTC', drillIntervalDays: '3' }));
@@ -490,6 +490,10 @@ describe('connector presence (issue 18)', () => {
       'context "connectorPresence" must be always or check-in, but "sometimes" was provided',
     );
     expect(() => props({ checkInMinutes: 'hourly' })).toThrow('context "checkInMinutes" must be a number, but "hourly" was provided');
+    // Written as a decimal number only: what Number() would also take is refused (T18 #8).
+    for (const text of ['0x3c', '1e2', '', ' ', '60m'])
+      expect(() => props({ checkInMinutes: text })).toThrow(`context "checkInMinutes" must be a number, but "${text}" was provided`);
+    expect(props({ checkInMinutes: ' 45 ' })).toMatchObject({ checkInMinutes: 45 });
     expect(() => synth(props({ checkInMinutes: '0' }))).toThrow(
       'checkInMinutes must be a whole number from 1 to 360 minutes, but 0 was provided',
     );
@@ -497,15 +501,23 @@ describe('connector presence (issue 18)', () => {
     expect(() => synth(props({ checkInMinutes: '1.5' }))).toThrow(/checkInMinutes must be a whole number/);
   });
 
-  test('a check-in interval as long as offlineAfterHours, or an offline retry longer than PRESENCE.holdMinutes, is refused', () => {
+  test('a check-in interval that does not fit in offlineAfterHours (with a late check-in) or in offlineRetryWindow (with one retry), or an offline retry longer than PRESENCE.holdMinutes, is refused (T18 #1)', () => {
     expect(() => synth({ checkInMinutes: 360, offlineAfterHours: 6 })).toThrow(
-      "checkInMinutes (360; with its ±10 % jitter up to 396 minutes between check-ins) must be shorter than offlineAfterHours (6 h = 360 minutes): the connectors-offline alarm would fire between a connector's check-ins",
+      "checkInMinutes (360; with its ±10 % jitter up to 396 minutes between check-ins) must leave 15 minutes for a late check-in inside offlineAfterHours (6 h = 360 minutes): the connectors-offline alarm would fire between a connector's check-ins",
     );
-    // 330 minutes come back after up to 363: past 6 h.
-    expect(() => synth({ checkInMinutes: 330, offlineAfterHours: 6 })).toThrow(/up to 363 minutes/);
-    expect(() => synth({ checkInMinutes: 110, offlineAfterHours: 2 })).toThrow(/must be shorter than offlineAfterHours/);
-    expect(messageEnv(synth({ checkInMinutes: 326, offlineAfterHours: 6 })).CHECK_IN_SECONDS).toBe('19560');
-    expect(messageEnv(synth({ checkInMinutes: 360, offlineAfterHours: 7 })).CHECK_IN_SECONDS).toBe('21600');
+    // 320 minutes come back after up to 352: a late check-in is past 6 h.
+    expect(() => synth({ checkInMinutes: 320, offlineAfterHours: 6 })).toThrow(/up to 352 minutes/);
+    expect(() => synth({ checkInMinutes: 100, offlineAfterHours: 2 })).toThrow(/inside offlineAfterHours/);
+    // 300 and 326 minutes fit the alarm of 24 h but not the 4 h a support backup waits for the connector.
+    for (const checkInMinutes of [300, 326])
+      expect(() => synth({ checkInMinutes, offlineAfterHours: 24 })).toThrow(
+        /must be shorter than offlineRetryWindow \(240 minutes\) less one offlineRetryInterval \(5 minutes\): a backup asked for just after a check-in would stop waiting/,
+      );
+    expect(() => synth({ checkInMinutes: 214 })).toThrow(/up to 236 minutes.*offlineRetryWindow/);
+    expect(messageEnv(synth({ checkInMinutes: 213 })).CHECK_IN_SECONDS).toBe('12780');
+    expect(messageEnv(synth({ checkInMinutes: 360, offlineAfterHours: 7, offlineRetryWindow: Duration.hours(8) })).CHECK_IN_SECONDS).toBe(
+      '21600',
+    );
     expect(() => synth({ offlineRetryInterval: Duration.minutes(30) })).toThrow(
       /offlineRetryInterval \(1800 seconds\) must be at most PRESENCE.holdMinutes \(20 minutes\)/,
     );

@@ -61,14 +61,24 @@ describe('presenceDecision', () => {
     expect(presenceDecision(state(checkIn({ stayUntil }), { now: T0 + 17 * MIN }), half).stay).toBe(false);
   });
 
-  it('comes back a lead before the next backup when that is sooner than the next check-in, and holds for its job', () => {
+  it('comes back a lead before the next backup when that is sooner than the next check-in (5 to 10 minutes before, at random: T18 #4), and holds for its job', () => {
     const nextBackupAt = new Date(T0 + 30 * MIN).toISOString();
-    expect(presenceDecision(state(checkIn({ nextBackupAt })), half)).toEqual({
+    expect(presenceDecision(state(checkIn({ nextBackupAt })), () => 0)).toEqual({
       stay: false,
       reconnectAt: T0 + 30 * MIN - PRESENCE.leadSeconds * 1000,
     });
-    // Connected at the lead: stays through the slot and the hold after it.
-    const atLead = T0 + 30 * MIN - PRESENCE.leadSeconds * 1000;
+    expect(presenceDecision(state(checkIn({ nextBackupAt })), half)).toEqual({
+      stay: false,
+      reconnectAt: T0 + 30 * MIN - (PRESENCE.leadSeconds + PRESENCE.leadSpreadSeconds / 2) * 1000,
+    });
+    // A fleet's arrivals for one slot spread over the whole lead.
+    const arrivals = Array.from({ length: 1000 }, (_, i) => {
+      const d = presenceDecision(state(checkIn({ nextBackupAt })), () => i / 1000);
+      return d.stay ? 0 : Math.floor((T0 + 30 * MIN - d.reconnectAt) / 60_000);
+    });
+    expect(new Set(arrivals)).toEqual(new Set([5, 6, 7, 8, 9]));
+    // Connected at the earliest lead: stays through the slot and the hold after it.
+    const atLead = T0 + 30 * MIN - (PRESENCE.leadSeconds + PRESENCE.leadSpreadSeconds) * 1000;
     expect(presenceDecision(state(checkIn({ nextBackupAt }), { now: atLead }), half)).toEqual({
       stay: true,
       until: T0 + (30 + PRESENCE.holdMinutes) * MIN,

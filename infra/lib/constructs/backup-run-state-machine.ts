@@ -48,13 +48,14 @@ export interface BackupRunStateMachineProps {
    */
   readonly backupTimeout?: Duration;
   /**
-   * A connector offline when its backup is due is asked again this often…
-   * @default Duration.minutes(15)
+   * A connector offline when its backup is due is asked again this often… (a connector checking
+   * in stays until the next try, so this is how long a support backup waits after it comes)
+   * @default DEFAULT_OFFLINE_RETRY_INTERVAL (5 minutes)
    */
   readonly offlineRetryInterval?: Duration;
   /**
    * …for this long; then the run fails loudly (alert).
-   * @default Duration.hours(4)
+   * @default DEFAULT_OFFLINE_RETRY_WINDOW (4 hours)
    */
   readonly offlineRetryWindow?: Duration;
   /**
@@ -78,6 +79,15 @@ export interface BackupRunStateMachineProps {
  * Lambda's concurrency quota (1,000 per region by default) or its scaling rate; it is retried with
  * jittered backoff instead of failing the run. (LambdaInvoke already retries Lambda's service errors.)
  */
+/**
+ * BackupRun's retry of a connector that is not connected: every 5 minutes (a try is one state
+ * transition and one Lambda call: about 48 a day for a connector that is really offline, $0.04 a
+ * month), for 4 hours. A connector checking in (protocol/presence.ts) stays until the next try, so a
+ * support backup of a resting tenant starts at most this long after its check-in.
+ */
+export const DEFAULT_OFFLINE_RETRY_INTERVAL = Duration.minutes(5);
+export const DEFAULT_OFFLINE_RETRY_WINDOW = Duration.hours(4);
+
 export const LAMBDA_THROTTLED_ERRORS = ['Lambda.TooManyRequestsException'];
 
 /** Metadata key naming a state machine for local mode. */
@@ -118,10 +128,10 @@ export class BackupRunStateMachine extends Construct {
     this.runWindowSeconds = runWindowSeconds ?? DEFAULT_RUN_WINDOW_SECONDS;
     validateDuration('offlineRetryInterval', props.offlineRetryInterval, 1, 86_400);
     validateDuration('offlineRetryWindow', props.offlineRetryWindow, 0, 86_400);
-    const retryInterval = props.offlineRetryInterval ?? Duration.minutes(15);
-    const retryAttempts = Math.floor((props.offlineRetryWindow ?? Duration.hours(4)).toSeconds() / retryInterval.toSeconds());
+    const retryInterval = props.offlineRetryInterval ?? DEFAULT_OFFLINE_RETRY_INTERVAL;
+    const retryAttempts = Math.floor((props.offlineRetryWindow ?? DEFAULT_OFFLINE_RETRY_WINDOW).toSeconds() / retryInterval.toSeconds());
     this.offlineRetrySeconds = retryInterval.toSeconds();
-    this.offlineRetryWindowSeconds = (props.offlineRetryWindow ?? Duration.hours(4)).toSeconds();
+    this.offlineRetryWindowSeconds = (props.offlineRetryWindow ?? DEFAULT_OFFLINE_RETRY_WINDOW).toSeconds();
     const { tables, bucket } = props;
     // A run's uploads must still be in staging when finalize promotes them.
     const longestRun =
