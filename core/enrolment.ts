@@ -61,10 +61,11 @@ export async function closeReplacedKeySessions(deps: RevocationDeps, tenantId: s
   return closeConnections(deps, tenantId, (c) => c.connectionId !== exceptConnectionId && !(c.keyId !== undefined && current.has(c.keyId)));
 }
 
-/** The tenant's open connections authenticated with one of its current keys (newest first): the only ones jobs go to. */
+/** The tenant's service connections (not an enrolment's, doctor's or restore's) authenticated with one of its current keys (newest first): the only ones jobs and drills go to. */
 export function connectionsOfCurrentKeys(tenant: Pick<TenantRecord, 'keys'>, connections: readonly ConnectionRecord[]): ConnectionRecord[] {
   const current = new Set(tenant.keys.map((k) => k.keyId));
-  return connections.filter((c) => c.keyId !== undefined && current.has(c.keyId));
+  // Only the service's own connections take work: a doctor's probe or a restore's connection would drop a job.
+  return connections.filter((c) => c.keyId !== undefined && current.has(c.keyId) && c.purpose === undefined);
 }
 
 /**

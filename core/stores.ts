@@ -7,7 +7,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ArtifactFailure, BandwidthSetting, ManifestPointer, WireError } from '../protocol';
+import type { ArtifactFailure, BandwidthSetting, ConnectionPurpose, ManifestPointer, WireError } from '../protocol';
 import { awsErrorKind } from './aws-errors';
 import type { ArchiveProgress, SeedingState } from './seeding';
 import type { RunTrigger } from './workflow';
@@ -379,6 +379,8 @@ export interface ConnectionRecord {
   keyId?: string;
   connectedAt: string;
   connectorVersion?: string;
+  /** Not the service's own connection (protocol/connector-auth.ts): it takes no jobs or drills and does not count as online. */
+  purpose?: ConnectionPurpose;
   /** Epoch seconds; DynamoDB TTL removes records of connections that vanished without $disconnect. */
   expiresAt: number;
 }
@@ -406,16 +408,21 @@ export class ConnectionStore {
     return out.Item as ConnectionRecord | undefined;
   }
 
-  /** Tenants with at least one live connection (one scan, paginated). */
+  /** Tenants with at least one live connection of their service (not a probe's or a restore's; one scan, paginated). */
   async onlineTenants(now = new Date()): Promise<Set<string>> {
     const online = new Set<string>();
     let start: Record<string, unknown> | undefined;
     do {
       const page = await this.db.send(
-        new ScanCommand({ TableName: this.table, ExclusiveStartKey: start, ProjectionExpression: 'tenantId, expiresAt' }),
+        new ScanCommand({
+          TableName: this.table,
+          ExclusiveStartKey: start,
+          ProjectionExpression: 'tenantId, expiresAt, #purpose',
+          ExpressionAttributeNames: { '#purpose': 'purpose' }, // whatever DynamoDB reserves
+        }),
       );
-      for (const item of (page.Items ?? []) as Array<Pick<ConnectionRecord, 'tenantId' | 'expiresAt'>>)
-        if (item.expiresAt > now.getTime() / 1000) online.add(item.tenantId);
+      for (const item of (page.Items ?? []) as Array<Pick<ConnectionRecord, 'tenantId' | 'expiresAt' | 'purpose'>>)
+        if (item.expiresAt > now.getTime() / 1000 && item.purpose === undefined) online.add(item.tenantId);
       start = page.LastEvaluatedKey;
     } while (start);
     return online;

@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
+import { z } from 'zod';
 import { tenantIdSchema } from './envelope';
 
 /**
@@ -90,3 +91,13 @@ export function newConnectorKeyPair(): { keyId: string; privateKeyPem: string; p
 export function publicKeyDerOf(publicKeyPem: string): string {
   return createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }).toString('base64url');
 }
+
+/**
+ * Why a connection other than the service's own is opened, sent as the `X-Connector-Purpose`
+ * header: an enrolment, `so-connector doctor`'s probe, or `so-connector restore`'s own connection.
+ * The cloud hands backup jobs and drills only to the service's connections (no purpose), and a
+ * probe's end is not the connector being seen (the offline check goes by the service's).
+ */
+export const CONNECTION_PURPOSE_HEADER = 'X-Connector-Purpose';
+export const connectionPurposeSchema = z.enum(['enrol', 'doctor', 'restore']);
+export type ConnectionPurpose = z.infer<typeof connectionPurposeSchema>;

@@ -347,7 +347,8 @@ export async function connectorStates(fleet: Fleet, tenants: readonly TenantReco
   const checkInSeconds = settings?.checkInSeconds ?? 3600;
   return Promise.all(
     tenants.map(async (tenant) => {
-      const [live] = await fleet.connections.forTenant(tenant.tenantId);
+      // The service's connection: a doctor's probe or a restore's own connection is not the connector being online.
+      const live = (await fleet.connections.forTenant(tenant.tenantId)).find((c) => c.purpose === undefined);
       const presence = settings ? presenceMode(tenant, settings) : 'always';
       const state = describePresence(
         presence,

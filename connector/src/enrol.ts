@@ -78,6 +78,7 @@ export async function enrolConnector(options: EnrolOptions): Promise<{ tenantId:
     authorization: enrolAuthorization(tenantId, code, pair.keyId, pair.publicKeyPem),
     connectorVersion: options.connectorVersion,
     handshakeTimeoutMs: 30_000,
+    purpose: 'enrol',
   });
   if (outcome.kind === 'refused')
     throw new ConnectorError(

@@ -91,6 +91,23 @@ describe('so-connector doctor', () => {
       ok: true,
       detail: `checks in every 1 h; next check-in at ${nextCheckInAt}`,
     });
+    // A stopped service is a fault, not a tick (T18 #3); so is one overdue for its check-in.
+    const since = new Date().toISOString();
+    await writePresenceStatus(stateDir, { presence: null, state: 'stopped', since, nextCheckInAt: null, updatedAt: since });
+    expect((await doctor(configFile)).find((c) => c.name === 'service connection')).toEqual({
+      name: 'service connection',
+      ok: false,
+      detail: expect.stringMatching(new RegExp(`^the service stopped at ${since}: start the so-connector service`)),
+    });
+    const overdue = new Date(Date.now() - 11 * 60_000).toISOString();
+    await writePresenceStatus(stateDir, {
+      presence: { mode: 'check-in', checkInSeconds: 3600, nextBackupAt: null, stayUntil: null },
+      state: 'resting',
+      since,
+      nextCheckInAt: overdue,
+      updatedAt: since,
+    });
+    expect((await doctor(configFile)).find((c) => c.name === 'service connection')).toMatchObject({ ok: false });
   });
 
   test('GIVEN a limit in the configuration file and a stricter one received from the cloud WHEN checked THEN the limit in force is shown with where it comes from', async () => {

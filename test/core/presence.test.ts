@@ -1,6 +1,7 @@
-import { PRESENCE, presenceSchema } from '../../protocol';
+import { type ConnectionPurpose, connectionPurposeSchema, PRESENCE, presenceSchema } from '../../protocol';
 import {
   checkInOverdue,
+  connectionsOfCurrentKeys,
   describePresence,
   expectedCheckIn,
   nextBackupAt,
@@ -121,5 +122,29 @@ describe('how operators see a check-in connector', () => {
       earliest: Date.parse('2026-06-01T12:13:00.000Z'),
       latest: Date.parse('2026-06-01T12:15:00.000Z'),
     });
+  });
+});
+
+describe("connections that are not the service's own (T18 #3)", () => {
+  const tenant = { keys: [{ keyId: 'k1' }] } as unknown as Parameters<typeof connectionsOfCurrentKeys>[0];
+  const connection = (connectionId: string, purpose?: ConnectionPurpose) => ({
+    connectionId,
+    tenantId: 'acme',
+    keyId: 'k1',
+    connectedAt: '2026-12-01T10:00:00.000Z',
+    expiresAt: 0,
+    ...(purpose ? { purpose } : {}),
+  });
+
+  it('a doctor probe, a restore or an enrolment takes no job or drill; the service connection does', () => {
+    const all = [connection('doctor', 'doctor'), connection('restore', 'restore'), connection('enrol', 'enrol'), connection('service')];
+    expect(connectionsOfCurrentKeys(tenant, all).map((c) => c.connectionId)).toEqual(['service']);
+    expect(connectionsOfCurrentKeys(tenant, all.slice(0, 3))).toEqual([]);
+  });
+
+  it('the purpose header takes only the three purposes; anything else is the service', () => {
+    expect(connectionPurposeSchema.safeParse('doctor').data).toBe('doctor');
+    expect(connectionPurposeSchema.safeParse('service').data).toBeUndefined();
+    expect(connectionPurposeSchema.safeParse(undefined).data).toBeUndefined();
   });
 });

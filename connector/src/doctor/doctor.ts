@@ -5,7 +5,7 @@ import { AUTH_WINDOW_SECONDS } from '../../../protocol';
 import { bandwidthInForce, describeInForce, readTenantSettings } from '../bandwidth';
 import type { ConnectorConfig } from '../config';
 import type { DatabaseServer } from '../sql/database-server';
-import { describePresenceStatus, readPresenceStatus } from '../link/presence-controller';
+import { describePresenceStatus, presenceStatusHealthy, readPresenceStatus } from '../link/presence-controller';
 import { checkArchiveRoot, type FolderProbe } from './archive-root-check';
 
 export interface Check {
@@ -41,11 +41,17 @@ export async function runDoctor(deps: DoctorDeps): Promise<Check[]> {
   const { config } = deps;
 
   await add('cloud endpoint and authentication', () => probeEndpoint(config.endpoint, deps.authorization(), deps.now ?? Date.now));
-  // The running service's connection as it last wrote it: a check-in connector is away most of the time, and that is not a fault.
-  await add('service connection', async () => ({
-    ok: true,
-    detail: describePresenceStatus(await readPresenceStatus(config.stateDir), deps.now?.() ?? Date.now()),
-  }));
+  // The running service's connection as it last wrote it: a check-in connector is away most of the time, and that is
+  // not a fault; a stopped service, or one overdue for its check-in, is (T18 #3: a stopped one was ticked).
+  await add('service connection', async () => {
+    const status = await readPresenceStatus(config.stateDir);
+    const now = deps.now?.() ?? Date.now();
+    const ok = presenceStatusHealthy(status, now);
+    return {
+      ok,
+      detail: `${describePresenceStatus(status, now)}${ok ? '' : ': start the so-connector service (Windows: `sc start so-connector`; Linux: `systemctl start so-connector`); no backup runs while it is stopped'}`,
+    };
+  });
   const db = deps.databaseServer;
   if (config.sql && db) {
     let estimate = 0;
@@ -100,7 +106,7 @@ async function bandwidthCheck(config: ConnectorConfig, now: Date): Promise<Omit<
 }
 
 async function probeEndpoint(endpoint: string, authorization: string, now: () => number): Promise<Omit<Check, 'name'>> {
-  const outcome = await handshake({ endpoint, authorization, handshakeTimeoutMs: 15_000 });
+  const outcome = await handshake({ endpoint, authorization, handshakeTimeoutMs: 15_000, purpose: 'doctor' });
   if (outcome.kind === 'unreachable')
     return {
       ok: false,

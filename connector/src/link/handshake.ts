@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { CONNECTION_PURPOSE_HEADER, type ConnectionPurpose } from '../../../protocol';
 
 /**
  * The one way the connector opens a WebSocket to the cloud (the service's link, enrolment, the
@@ -16,6 +17,8 @@ export interface DialRequest {
   connectorVersion?: string;
   /** How long the opening handshake may take, in ms (ws's handshakeTimeout); none when absent. */
   handshakeTimeoutMs?: number;
+  /** Sent as X-Connector-Purpose for a connection that is not the service's own (protocol/connector-auth.ts). */
+  purpose?: ConnectionPurpose;
 }
 
 /** Starts the connection; the caller listens for open / unexpected-response / error itself (the long-lived link does). */
@@ -24,6 +27,7 @@ export function dial(request: DialRequest): WebSocket {
     headers: {
       Authorization: request.authorization,
       ...(request.connectorVersion !== undefined ? { 'X-Connector-Version': request.connectorVersion } : {}),
+      ...(request.purpose !== undefined ? { [CONNECTION_PURPOSE_HEADER]: request.purpose } : {}),
     },
     ...(request.handshakeTimeoutMs !== undefined ? { handshakeTimeout: request.handshakeTimeoutMs } : {}),
   });

@@ -232,6 +232,13 @@ export function describeSeconds(seconds: number): string {
 }
 
 /** One line for `so-connector doctor`: how the running service is connected. */
+/** Whether the service's status is healthy: not stopped, and not overdue for its check-in (10 minutes' grace). No status yet is not a fault. */
+export function presenceStatusHealthy(status: PresenceStatus | undefined, now = Date.now()): boolean {
+  if (!status) return true;
+  if (status.state === 'stopped') return false;
+  return !(status.state === 'resting' && status.nextCheckInAt && Date.parse(status.nextCheckInAt) < now - 10 * 60_000);
+}
+
 export function describePresenceStatus(status: PresenceStatus | undefined, now = Date.now()): string {
   if (!status) return 'no status from the service yet (it writes one when it connects)';
   const presence = status.presence;

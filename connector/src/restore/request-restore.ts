@@ -72,7 +72,7 @@ async function askOnce<T>(
   timeoutMs: number,
 ): Promise<T> {
   const started = Date.now();
-  const outcome = await handshake({ ...connection, handshakeTimeoutMs: timeoutMs });
+  const outcome = await handshake({ ...connection, handshakeTimeoutMs: timeoutMs, purpose: 'restore' });
   if (outcome.kind === 'unreachable')
     throw new ConnectorError('RESTORE_UNREACHABLE', `cannot reach ${connection.endpoint}: ${outcome.error.message}`);
   if (outcome.kind !== 'open')

@@ -11,6 +11,7 @@ import {
   websocketEnvironmentSchema,
 } from '../shared';
 import { closeReplacedKeySessions } from '../../../core';
+import { connectionPurposeSchema } from '../../../protocol';
 
 /**
  * $connect: records the authorized connector's connection for its tenant, and closes the
@@ -28,12 +29,14 @@ export const handler = defineHandler(
     const tenantId = event.requestContext.authorizer?.tenantId;
     if (!tenantId) return { statusCode: 403, body: 'not authorized' };
     const connectionId = event.requestContext.connectionId;
+    const purpose = connectionPurposeSchema.safeParse(event.requestContext.authorizer?.purpose).data;
     await connections.add({
       connectionId,
       tenantId,
       keyId: event.requestContext.authorizer?.keyId,
       connectedAt: new Date().toISOString(),
       connectorVersion: header(event, 'X-Connector-Version')?.slice(0, 50),
+      ...(purpose ? { purpose } : {}),
     });
     const management = connectionsClient(connectionsEndpointOf(event, env.CONNECTIONS_ENDPOINT));
     const closed = await closeReplacedKeySessions(
@@ -47,7 +50,7 @@ export const handler = defineHandler(
       tenantId,
       connectionId,
     );
-    log.info({ keyId: event.requestContext.authorizer?.keyId, replacedSessionsClosed: closed }, 'connector connected');
+    log.info({ keyId: event.requestContext.authorizer?.keyId, purpose, replacedSessionsClosed: closed }, 'connector connected');
     return { statusCode: 200 };
   },
 );

@@ -2,7 +2,7 @@ import type { APIGatewayProxyResultV2 } from 'aws-lambda';
 import { defineHandler, tableStores } from '../handler';
 import { parseWebsocketEvent, tableEnvironmentSchema, websocketBindings } from '../shared';
 
-/** $disconnect: forgets the connection and notes when the tenant's connector went away. */
+/** $disconnect: forgets the connection and notes when the tenant's connector service went away (not a probe's or a restore's connection). */
 export const handler = defineHandler(
   {
     name: 'disconnect',
@@ -14,8 +14,10 @@ export const handler = defineHandler(
   async (event, { deps: { connections, tenants }, log }): Promise<APIGatewayProxyResultV2> => {
     await connections.remove(event.requestContext.connectionId);
     const tenantId = event.requestContext.authorizer?.tenantId;
-    if (typeof tenantId === 'string') await tenants.recordDisconnected(tenantId, new Date().toISOString());
-    log.info('connector disconnected');
+    // An enrolment's, doctor's or restore's connection ending is not the service being seen: the offline check goes by the service's.
+    const purpose = event.requestContext.authorizer?.purpose;
+    if (typeof tenantId === 'string' && purpose === undefined) await tenants.recordDisconnected(tenantId, new Date().toISOString());
+    log.info({ purpose }, 'connector disconnected');
     return { statusCode: 200 };
   },
 );
