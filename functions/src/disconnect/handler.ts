@@ -12,11 +12,12 @@ export const handler = defineHandler(
     bind: websocketBindings,
   },
   async (event, { deps: { connections, tenants }, log }): Promise<APIGatewayProxyResultV2> => {
-    await connections.remove(event.requestContext.connectionId);
     const tenantId = event.requestContext.authorizer?.tenantId;
     // An enrolment's, doctor's or restore's connection ending is not the service being seen: the offline check goes by the service's.
+    // Recorded before the connection is forgotten: whoever sees it offline also sees when it went.
     const purpose = event.requestContext.authorizer?.purpose;
     if (typeof tenantId === 'string' && purpose === undefined) await tenants.recordDisconnected(tenantId, new Date().toISOString());
+    await connections.remove(event.requestContext.connectionId);
     log.info({ purpose }, 'connector disconnected');
     return { statusCode: 200 };
   },
