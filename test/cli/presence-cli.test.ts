@@ -4,19 +4,14 @@ import { fleetStatus } from '../../cli/src/fleet-status';
 import { connectorStates, parsePresenceOption, stackPresence, updateTenant } from '../../cli/src/tenants';
 import type { ConnectionRecord, PresenceSettings, RunRecord, TenantRecord } from '../../core';
 import { parseMessage } from '../../protocol';
+import { presenceSettings } from '../helpers/presence-settings';
 
 const decodeMessage = (raw: string) => parseMessage('cloud', raw);
 
 /** Issue 18: how operators see and set a connector's presence (check-in or always). */
 const now = new Date('2026-11-25T12:00:00Z');
 const minutesAgo = (m: number) => new Date(now.getTime() - m * 60_000).toISOString();
-const settings: PresenceSettings = {
-  defaultMode: 'check-in',
-  checkInSeconds: 3600,
-  schedule: { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 },
-  offlineRetrySeconds: 900,
-  offlineRetryWindowSeconds: 14400,
-};
+const settings = presenceSettings();
 const tenant = (tenantId: string, fields: Partial<TenantRecord> = {}): TenantRecord => ({
   tenantId,
   displayName: tenantId,

@@ -6,18 +6,12 @@ import {
   expectedCheckIn,
   nextBackupAt,
   presenceAt,
-  type PresenceSettings,
   type TenantRecord,
   waitingRun,
 } from '../../core';
+import { presenceSettings } from '../helpers/presence-settings';
 
-const settings: PresenceSettings = {
-  defaultMode: 'check-in',
-  checkInSeconds: 3600,
-  schedule: { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 },
-  offlineRetrySeconds: 900,
-  offlineRetryWindowSeconds: 4 * 3600,
-};
+const settings = presenceSettings();
 const tenant = (fields: Partial<TenantRecord> = {}): TenantRecord => ({
   tenantId: 'acme',
   displayName: 'Acme',

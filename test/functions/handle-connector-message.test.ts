@@ -3,6 +3,7 @@ import { presenceEnvironmentSchema, presenceSettings } from '../../functions/src
 import { logger } from '../../functions/src/shared';
 import type { RunRecord } from '../../core';
 import type { CloudMessage } from '../../protocol';
+import { presenceSettings as testPresenceSettings } from '../helpers/presence-settings';
 
 function context(run: Partial<RunRecord> | undefined) {
   const record =
@@ -641,13 +642,7 @@ describe('every refusal leaves a trace (issue 14, re-check N3)', () => {
 });
 
 describe('settings-request: presence (issue 18)', () => {
-  const presence = {
-    defaultMode: 'check-in' as const,
-    checkInSeconds: 3600,
-    schedule: { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 },
-    offlineRetrySeconds: 900,
-    offlineRetryWindowSeconds: 4 * 3600,
-  };
+  const presence = testPresenceSettings();
   const drills = { DRILL_INTERVAL_DAYS: 7, DRILL_SAMPLE_FILES: 20, DRILL_DATABASE: 'true' as const };
   const tenant = {
     tenantId: 'acme',

@@ -1,10 +1,11 @@
 import { findStaleTenants, staleTenantsAlert } from '../../functions/src/check-stale-tenants/stale-tenants';
 import { findOfflineConnectors, offlineConnectorsAlert } from '../../functions/src/check-stale-tenants/offline-connectors';
-import { presenceAt, type PresenceSettings, type TenantRecord } from '../../core';
+import { presenceAt, type TenantRecord } from '../../core';
 import { presenceDecision } from '../../protocol';
 import { putMetrics } from '../../functions/src/shared';
 import { seedingState } from '../helpers/seeding';
 import { findStalledSeeding, stalledSeedingAlert } from '../../functions/src/check-stale-tenants/stalled-seeding';
+import { presenceSettings } from '../helpers/presence-settings';
 
 const now = new Date('2026-11-25T12:00:00Z');
 const tenant = (tenantId: string, fields: Partial<TenantRecord>): TenantRecord => ({
@@ -72,13 +73,7 @@ describe('connectors offline', () => {
   });
 
   test('GIVEN a connector checking in (issue 18) THEN it is never flagged over two days of check-ins and backups; one that stops checking in is, 6 h after it was last seen', () => {
-    const settings: PresenceSettings = {
-      defaultMode: 'check-in',
-      checkInSeconds: 3600,
-      schedule: { timeZone: 'Europe/Oslo', windowStartHour: 2, windowHours: 4 },
-      offlineRetrySeconds: 900,
-      offlineRetryWindowSeconds: 14400,
-    };
+    const settings = presenceSettings();
     const checkIn = tenant('checks-in', { backupHour: 2, backupMinute: 15 });
     const start = Date.parse('2026-11-25T00:00:00Z');
     const end = start + 48 * 3_600_000;
